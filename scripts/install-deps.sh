@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# install-deps.sh - install Postern's build (and, with --test, test) dependencies
+# from Debian packages. Idempotent: packages already present are left alone.
+#
+# Usage: scripts/install-deps.sh [--test]
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake ninja-build pkg-config
+  libboost-dev libboost-system-dev
+  libssl-dev libc-ares-dev libdb5.3++-dev
+  libfmt-dev libspdlog-dev libpcre2-dev nlohmann-json3-dev
+)
+test_pkgs=(
+  libgtest-dev googletest clang libclang-rt-14-dev
+  python3 swaks procps psmisc
+)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--test" ]]; then
+  want+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

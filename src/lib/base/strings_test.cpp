@@ -1,0 +1,27 @@
+#include "base/strings.h"
+
+#include <gtest/gtest.h>
+
+using namespace postern;
+
+TEST(Strings, SplitDropsEmptyFields) {
+  auto v = str::split(" a, b,,c\n d ");
+  ASSERT_EQ(v.size(), 4u);
+  EXPECT_EQ(v[0], "a");
+  EXPECT_EQ(v[3], "d");
+}
+
+TEST(Strings, ParseIntIsStrict) {
+  EXPECT_EQ(str::parse_int("42"), 42);
+  EXPECT_EQ(str::parse_int("-7"), -7);
+  EXPECT_FALSE(str::parse_int(""));
+  EXPECT_FALSE(str::parse_int("+1"));
+  EXPECT_FALSE(str::parse_int("12x"));
+  EXPECT_FALSE(str::parse_int("99999999999999999999999"));
+  EXPECT_FALSE(str::parse_uint("-1"));
+}
+
+TEST(Strings, PrintableMasksControls) {
+  EXPECT_EQ(str::printable(std::string("a\r\nb\0c", 6)), "a??b?c");
+  EXPECT_EQ(str::printable("abcdef", 3), "abc");
+}

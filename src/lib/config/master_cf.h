@@ -1,0 +1,49 @@
+// master_cf.h - master.cf: the services the master runs.
+//
+// Eight columns: service, type (inet|unix|unix-dgram|fifo|pass), private,
+// unpriv, chroot, wakeup (seconds, `?` suffix: only when used), maxproc,
+// command + args. `-` means the default. A line starting with white space
+// continues the previous one; `#` comment lines are ignored. `-o name=value`
+// arguments (also `-o { name = value }`) are parsed into `overrides` and
+// stay in `args` for the daemon to apply.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+
+namespace postern::config {
+
+enum class ServiceType { Inet, Unix, UnixDgram, Fifo, Pass };
+
+std::string_view to_string(ServiceType t);
+
+struct MasterService {
+  std::string name;  // "smtp", "127.0.0.1:2525", "[::1]:25", "pickup"
+  ServiceType type = ServiceType::Unix;
+  bool private_service = true;   // default y
+  bool unprivileged = true;      // default y
+  bool chroot = false;           // default n
+  int wakeup = 0;                // seconds; 0 = never
+  bool wakeup_if_used = false;   // the `?` suffix
+  std::optional<int> maxproc;    // nullopt: default_process_limit; 0: no limit
+  std::string command;           // program name in daemon_directory
+  std::vector<std::string> args; // everything after the command
+  std::vector<std::pair<std::string, std::string>> overrides;  // from -o
+  std::string file;
+  int line = 0;
+
+  // "name/type", unique within master.cf (Postfix's service key).
+  std::string key() const;
+};
+
+Result<std::vector<MasterService>> parse_master_cf(std::string_view text,
+                                                   std::string_view filename = "master.cf");
+Result<std::vector<MasterService>> load_master_cf(const std::filesystem::path& config_dir);
+
+}  // namespace postern::config
