@@ -1,0 +1,76 @@
+// privileges.cpp - see privileges.h.
+#include "security/privileges.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace postern::security {
+
+bool running_as_root() { return ::geteuid() == 0; }
+
+static Result<UserInfo> from_passwd(struct passwd* pw) {
+  UserInfo u;
+  u.name = pw->pw_name ? pw->pw_name : "";
+  u.uid = pw->pw_uid;
+  u.gid = pw->pw_gid;
+  u.home = pw->pw_dir ? pw->pw_dir : "";
+  u.shell = pw->pw_shell ? pw->pw_shell : "";
+  return u;
+}
+
+Result<UserInfo> lookup_user(std::string_view name) {
+  std::string n(name);
+  std::vector<char> buf(16384);
+  struct passwd pwd {};
+  struct passwd* out = nullptr;
+  int rc = getpwnam_r(n.c_str(), &pwd, buf.data(), buf.size(), &out);
+  if (rc != 0) return Error{"getpwnam " + n + ": " + std::strerror(rc), rc};
+  if (!out) return make_error("unknown user: {}", n);
+  return from_passwd(out);
+}
+
+Result<UserInfo> lookup_uid(uid_t uid) {
+  std::vector<char> buf(16384);
+  struct passwd pwd {};
+  struct passwd* out = nullptr;
+  int rc = getpwuid_r(uid, &pwd, buf.data(), buf.size(), &out);
+  if (rc != 0) return Error{"getpwuid: " + std::string(std::strerror(rc)), rc};
+  if (!out) return make_error("unknown uid: {}", uid);
+  return from_passwd(out);
+}
+
+Result<gid_t> lookup_group(std::string_view name) {
+  std::string n(name);
+  std::vector<char> buf(65536);
+  struct group grp {};
+  struct group* out = nullptr;
+  int rc = getgrnam_r(n.c_str(), &grp, buf.data(), buf.size(), &out);
+  if (rc != 0) return Error{"getgrnam " + n + ": " + std::strerror(rc), rc};
+  if (!out) return make_error("unknown group: {}", n);
+  return out->gr_gid;
+}
+
+Result<UserInfo> current_user() { return lookup_uid(::getuid()); }
+
+Status drop_privileges(const UserInfo& user) {
+  if (::initgroups(user.name.c_str(), user.gid) != 0) {
+    // A user without supplementary groups: clear the list explicitly.
+    if (::setgroups(1, &user.gid) != 0) return sys_error("setgroups for {}", user.name);
+  }
+  if (::setgid(user.gid) != 0) return sys_error("setgid({})", user.gid);
+  if (::setuid(user.uid) != 0) return sys_error("setuid({})", user.uid);
+  if (user.uid != 0 && (::setuid(0) == 0 || ::seteuid(0) == 0))
+    return make_error("privilege drop to {} is reversible; refusing to run", user.name);
+  return {};
+}
+
+Status enter_chroot(const std::filesystem::path& dir) {
+  if (::chroot(dir.c_str()) != 0) return sys_error("chroot({})", dir.string());
+  if (::chdir("/") != 0) return sys_error("chdir(/) after chroot");
+  return {};
+}
+
+}  // namespace postern::security

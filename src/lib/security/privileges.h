@@ -1,0 +1,48 @@
+// privileges.h - user lookups and the one-way privilege drop.
+//
+// Daemons start as root (when the master runs as root) only long enough to
+// open what needs root; then drop_privileges() sets the group list, gid and
+// uid of `mail_owner` and verifies that root cannot be regained. Delivery
+// agents that must become the recipient (local, virtual, pipe, spawn) keep
+// root and switch per delivery with run_as() in a child process instead.
+//
+// When the master was started by an ordinary user, everything runs as that
+// user and privilege separation is not in effect (logged once by the
+// server skeleton).
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace postern::security {
+
+struct UserInfo {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string home;
+  std::string shell;
+};
+
+bool running_as_root();
+
+Result<UserInfo> lookup_user(std::string_view name);
+Result<UserInfo> lookup_uid(uid_t uid);
+Result<gid_t> lookup_group(std::string_view name);
+// The invoking user (getuid()).
+Result<UserInfo> current_user();
+
+// setgroups/initgroups, setgid, setuid to `user`; then checks that
+// setuid(0) fails. Only meaningful when running as root.
+Status drop_privileges(const UserInfo& user);
+
+// chroot(dir) + chdir("/"). Root only.
+Status enter_chroot(const std::filesystem::path& dir);
+
+}  // namespace postern::security

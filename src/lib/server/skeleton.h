@@ -1,0 +1,87 @@
+// skeleton.h - the one server skeleton every Postern daemon is built on.
+//
+// A daemon's main() fills in a Daemon description and calls run(). The
+// skeleton then, in this order (it reads top to bottom as the security
+// story of every daemon):
+//   1. parses the master's arguments: -c config_dir -n service -t type
+//      -s listeners [-C chroot] [-P privileged] [-v] [-o name=value]...
+//   2. loads main.cf and applies -o overrides; opens the mail log
+//   3. adopts the listeners the master passed on fds 5.. (see status.h)
+//   4. runs the daemon's pre_drop hook (still root, if root)
+//   5. chroots to queue_directory when master.cf says so, and drops to
+//      mail_owner - unless the daemon is a privileged delivery agent and
+//      master.cf marks the service unpriv=n
+//   6. runs the post_drop hook, then the Asio event loop
+// Serving models:
+//   Single  - one client at a time (delivery agents)
+//   Multi   - many clients at once in one process, at most client_limit
+//   Trigger - wake-up requests (qmgr, pickup): a few bytes per connection
+// The process reports available/busy to the master, retires after max_use
+// clients or max_idle idle seconds (unless long_lived), stops accepting on
+// SIGTERM and exits when its clients are done, and exits when the master
+// goes away.
+//
+// Parameters: max_use, max_idle, mail_owner, queue_directory, syslog_name,
+// syslog_facility, maillog_file.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aio/asio.h"
+#include "base/result.h"
+#include "config/config.h"
+
+namespace postern::server {
+
+enum class Model { Single, Multi, Trigger };
+
+using Socket = asio::generic::stream_protocol::socket;
+
+class Context {
+ public:
+  Context(config::Config& cfg, asio::io_context& io, std::string service, std::string program)
+      : cfg_(cfg), io_(io), service_(std::move(service)), program_(std::move(program)) {}
+  const config::Config& cfg() const { return cfg_; }
+  asio::io_context& io() { return io_; }
+  const std::string& service() const { return service_; }
+  const std::string& program() const { return program_; }
+  // Daemon-specific master.cf arguments that are not flags ("name=value").
+  const std::vector<std::string>& args() const { return args_; }
+  // Stop accepting and exit once current clients are done.
+  void request_stop() { if (stop_) stop_(); }
+
+ private:
+  config::Config& cfg_;
+  asio::io_context& io_;
+  std::string service_;
+  std::string program_;
+  std::function<void()> stop_;
+  std::vector<std::string> args_;
+  friend class Runner;
+};
+
+struct Daemon {
+  std::string name;                 // program name for logs: "smtpd"
+  Model model = Model::Single;
+  bool privileged = false;          // local, virtual, pipe, spawn
+  bool long_lived = false;          // ignores max_use and max_idle (qmgr)
+  std::size_t client_limit = 100;   // Multi: clients at once per process
+  std::function<Status(Context&)> pre_drop;
+  std::function<Status(Context&)> post_drop;
+  // Single and Multi: one call per accepted connection.
+  std::function<asio::awaitable<void>(Context&, Socket)> serve;
+  // Trigger: one call per wake-up request (the bytes the client sent).
+  std::function<asio::awaitable<void>(Context&, std::string)> trigger;
+};
+
+// Never returns on fatal errors (logs and exits 1). Returns the exit status.
+int run(int argc, char** argv, Daemon daemon);
+
+// "name[addr]" for a connected socket's peer, Postfix style; for Unix
+// sockets "local".
+std::string peer_text(const Socket& s);
+
+}  // namespace postern::server

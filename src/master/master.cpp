@@ -1,0 +1,465 @@
+// master.cpp - see master.h.
+#include "master/master.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "base/strings.h"
+#include "log/log.h"
+#include "postern/paths.h"
+#include "server/status.h"
+
+extern char** environ;
+
+namespace postern::master {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kCrashWindow = std::chrono::seconds(10);
+constexpr std::size_t kCrashBurst = 5;
+constexpr auto kStopGrace = std::chrono::seconds(5);
+
+Result<std::pair<UniqueFd, UniqueFd>> make_pipe(bool nonblocking_write) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return sys_error("pipe");
+  if (nonblocking_write) ::fcntl(p[1], F_SETFL, ::fcntl(p[1], F_GETFL) | O_NONBLOCK);
+  return std::pair{UniqueFd(p[0]), UniqueFd(p[1])};
+}
+
+// Writes a wake-up request to a unix socket or fifo without ever blocking
+// the master: a service that cannot take it now will be woken next time.
+void send_trigger(const std::filesystem::path& path, config::ServiceType type, std::string_view bytes) {
+  if (type == config::ServiceType::Fifo) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) {
+      log::warning("wakeup {}: {}", path.string(), std::strerror(errno));
+      return;
+    }
+    if (::write(fd.get(), bytes.data(), bytes.size()) < 0 && errno != EAGAIN)
+      log::warning("wakeup {}: {}", path.string(), std::strerror(errno));
+    return;
+  }
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::strncpy(sun.sun_path, path.c_str(), sizeof sun.sun_path - 1);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
+    if (errno != EAGAIN) log::warning("wakeup {}: {}", path.string(), std::strerror(errno));
+    return;
+  }
+  if (::send(fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL) < 0)
+    log::warning("wakeup {}: {}", path.string(), std::strerror(errno));
+}
+
+bool same_endpoint(const config::MasterService& a, const config::MasterService& b) {
+  return a.name == b.name && a.type == b.type && a.private_service == b.private_service;
+}
+
+}  // namespace
+
+Master::Master(std::filesystem::path config_dir, config::Config cfg, std::vector<config::MasterService> services)
+    : config_dir_(std::move(config_dir)), cfg_(std::move(cfg)), entries_(std::move(services)),
+      signals_(io_, SIGTERM, SIGINT, SIGHUP) {
+  signals_.add(SIGCHLD);
+}
+
+Master::~Master() = default;
+
+Status Master::open_all() {
+  auto alive = make_pipe(false);
+  if (!alive) return alive.take_error();
+  alive_read_ = std::move(alive->first);
+  alive_write_ = std::move(alive->second);
+  for (auto& e : entries_) {
+    auto s = std::make_unique<Service>();
+    s->entry = e;
+    auto l = open_listeners(e, cfg_);
+    if (!l) return make_error("{}, line {}: {}", e.file, e.line, l.error().message);
+    s->listeners = std::move(*l);
+    services_.push_back(std::move(s));
+  }
+  return {};
+}
+
+Status Master::setup_service(Service& s) {
+  const auto& e = s.entry;
+  s.maxproc = e.maxproc ? *e.maxproc : int(cfg_.integer("default_process_limit"));
+  s.program = e.command.find('/') != std::string::npos
+                  ? e.command
+                  : (std::filesystem::path(cfg_.str("daemon_directory")) / e.command).string();
+  if (::access(s.program.c_str(), X_OK) != 0)
+    log::warning("{}, line {}: service {}: cannot execute {}: {}", e.file, e.line, e.name, s.program,
+                 std::strerror(errno));
+  auto p = make_pipe(true);
+  if (!p) return p.take_error();
+  s.status_read = std::move(p->first);
+  s.status_write = std::move(p->second);
+  s.status = std::make_unique<asio::posix::stream_descriptor>(io_, ::dup(s.status_read.get()));
+  s.watchers.clear();
+  for (auto& l : s.listeners) {
+    int d = ::fcntl(l.fd.get(), F_DUPFD_CLOEXEC, 3);
+    if (d < 0) return sys_error("dup listener");
+    s.watchers.push_back(std::make_unique<asio::posix::stream_descriptor>(io_, d));
+  }
+  return {};
+}
+
+void Master::start_service(Service& s) {
+  if (auto st = setup_service(s); !st) {
+    log::error("service {}: {}", s.entry.name, st.error().message);
+    return;
+  }
+  read_status(s);
+  if (s.entry.wakeup > 0) {
+    if (s.entry.type != config::ServiceType::Unix && s.entry.type != config::ServiceType::Fifo) {
+      log::warning("{}, line {}: wakeup is supported for unix and fifo services only", s.entry.file, s.entry.line);
+    } else {
+      s.wakeup = std::make_unique<asio::steady_timer>(io_);
+      // Like Postfix, trigger services start right away unless `?` says to
+      // wait until the service has been used.
+      schedule_wakeup(s, s.entry.wakeup_if_used ? std::chrono::seconds(s.entry.wakeup) : std::chrono::seconds(0));
+    }
+  }
+  update_watch(s);
+}
+
+void Master::update_watch(Service& s) {
+  bool want = !stopping_ && !s.throttled && s.available == 0 && !s.watchers.empty() &&
+              (s.maxproc == 0 || int(s.total()) < s.maxproc);
+  if (want == s.watching) return;
+  s.watching = want;
+  if (!want) {
+    for (auto& w : s.watchers) {
+      error_code ec;
+      w->cancel(ec);
+    }
+    return;
+  }
+  for (auto& w : s.watchers)
+    w->async_wait(asio::posix::descriptor_base::wait_read, [this, &s](const error_code& ec) {
+      if (ec) return;  // cancelled: `s` may already be retired
+      on_listener_ready(s, ec);
+    });
+}
+
+void Master::on_listener_ready(Service& s, const error_code&) {
+  if (!s.watching) return;
+  s.watching = false;
+  for (auto& w : s.watchers) {
+    error_code ec;
+    w->cancel(ec);
+  }
+  if (!stopping_ && !s.throttled && s.available == 0 && (s.maxproc == 0 || int(s.total()) < s.maxproc)) spawn(s);
+  update_watch(s);
+}
+
+std::vector<char*> Master::build_env() {
+  env_strings_.clear();
+  for (auto& item : cfg_.list("import_environment")) {
+    auto eq = item.find('=');
+    if (eq != std::string::npos) {
+      env_strings_.push_back(item);
+    } else if (const char* v = ::getenv(item.c_str())) {
+      env_strings_.push_back(item + "=" + v);
+    }
+  }
+  std::vector<char*> env;
+  for (auto& s : env_strings_) env.push_back(s.data());
+  env.push_back(nullptr);
+  return env;
+}
+
+void Master::spawn(Service& s) {
+  const auto& e = s.entry;
+  std::vector<std::string> args = {s.program, "-c", config_dir_.string(), "-n", e.name, "-t",
+                                   std::string(config::to_string(e.type)), "-s", std::to_string(s.listeners.size())};
+  if (e.chroot) args.push_back("-C");
+  if (!e.unprivileged) args.push_back("-P");
+  args.insert(args.end(), e.args.begin(), e.args.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp = build_env();
+  std::vector<int> fds = {s.status_write.get(), alive_read_.get()};
+  for (auto& l : s.listeners) fds.push_back(l.fd.get());
+
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    log::warning("fork: {}", std::strerror(errno));
+    throttle(s);
+    return;
+  }
+  if (pid == 0) {
+    // Child: only async-signal-safe calls until exec. Move the descriptors
+    // out of the way first so that dup2 into 3.. cannot clobber a source.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::vector<int> high(fds.size());
+    for (std::size_t i = 0; i < fds.size(); ++i) high[i] = ::fcntl(fds[i], F_DUPFD, 256);
+    for (std::size_t i = 0; i < high.size(); ++i) {
+      if (high[i] < 0 || ::dup2(high[i], server::kStatusFd + int(i)) < 0) ::_exit(126);
+    }
+    ::close_range(server::kStatusFd + unsigned(fds.size()), ~0U, 0);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execve(argv[0], argv.data(), envp.data());
+    const char msg[] = "postern master: exec failed\n";
+    ssize_t n = ::write(2, msg, sizeof msg - 1);
+    (void)n;
+    ::_exit(127);
+  }
+  auto c = std::make_unique<Child>();
+  c->pid = pid;
+  c->service = &s;
+  c->available = true;  // a new child will accept right away (as in Postfix)
+  s.children[pid] = c.get();
+  s.available++;
+  children_[pid] = std::move(c);
+  log::debug("spawned {} pid {}", s.program, pid);
+}
+
+void Master::read_status(Service& s) {
+  auto buf = std::make_shared<std::array<std::uint8_t, 512>>();
+  s.status->async_read_some(asio::buffer(*buf), [this, &s, buf](const error_code& ec, std::size_t n) {
+    if (ec) return;  // closed on reload/stop
+    s.status_buf.append(reinterpret_cast<const char*>(buf->data()), n);
+    while (s.status_buf.size() >= server::kStatusMessageSize) {
+      auto m = server::decode_status(reinterpret_cast<const std::uint8_t*>(s.status_buf.data()),
+                                     server::kStatusMessageSize);
+      s.status_buf.erase(0, server::kStatusMessageSize);
+      if (!m) {
+        log::warning("service {}: malformed status message; resynchronising", s.entry.name);
+        s.status_buf.clear();
+        break;
+      }
+      handle_status(s, m->pid, m->state == server::ChildState::Available);
+    }
+    read_status(s);
+  });
+}
+
+void Master::handle_status(Service& s, pid_t pid, bool available) {
+  auto it = s.children.find(pid);
+  if (it == s.children.end()) return;  // a retired child, or not ours
+  Child& c = *it->second;
+  if (c.available == available) return;
+  c.available = available;
+  if (available) {
+    s.available++;
+  } else {
+    s.available--;
+    c.uses++;
+    s.used = true;
+    if (s.available == 0 && s.maxproc > 0 && int(s.total()) >= s.maxproc) {
+      auto now = Clock::now();
+      if (now - s.limit_warned > std::chrono::minutes(1)) {
+        s.limit_warned = now;
+        log::warning("service \"{}\" has reached its process limit \"{}\": new clients may experience noticeable delays",
+                     s.entry.name, s.maxproc);
+      }
+    }
+  }
+  update_watch(s);
+}
+
+void Master::schedule_wakeup(Service& s, std::chrono::seconds delay) {
+  s.wakeup->expires_after(delay);
+  s.wakeup->async_wait([this, &s](const error_code& ec) {
+    if (ec) return;
+    wake(s);
+    schedule_wakeup(s, std::chrono::seconds(s.entry.wakeup));
+  });
+}
+
+void Master::wake(Service& s) {
+  if (stopping_ || (s.entry.wakeup_if_used && !s.used)) return;
+  send_trigger(endpoint_path(s.entry, cfg_), s.entry.type, "W");
+}
+
+void Master::reap() {
+  int status = 0;
+  pid_t pid;
+  while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) on_child_exit(pid, status);
+  if (stopping_ && children_.empty()) io_.stop();
+}
+
+void Master::on_child_exit(pid_t pid, int status) {
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  std::unique_ptr<Child> c = std::move(it->second);
+  children_.erase(it);
+  bool abnormal = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  Service* s = c->service;
+  std::string program = s ? s->program : std::string("child");
+  if (abnormal && !stopping_) {
+    if (WIFSIGNALED(status))
+      log::warning("process {} pid {} killed by signal {}", program, pid, WTERMSIG(status));
+    else
+      log::warning("process {} pid {} exit status {}", program, pid, WEXITSTATUS(status));
+  }
+  if (!s) return;
+  s->children.erase(pid);
+  if (c->available) s->available--;
+  if (abnormal && !stopping_) {
+    auto now = Clock::now();
+    std::erase_if(s->recent_crashes, [&](auto t) { return now - t > kCrashWindow; });
+    s->recent_crashes.push_back(now);
+    if (c->uses == 0) {
+      log::warning("{}: bad command startup -- throttling", program);
+      throttle(*s);
+    } else if (s->recent_crashes.size() >= kCrashBurst) {
+      log::warning("{}: {} abnormal exits in {} seconds -- throttling", program, s->recent_crashes.size(),
+                   kCrashWindow.count());
+      throttle(*s);
+    }
+  }
+  update_watch(*s);
+}
+
+void Master::throttle(Service& s) {
+  if (s.throttled) return;
+  s.throttled = true;
+  update_watch(s);
+  s.unthrottle = std::make_unique<asio::steady_timer>(io_, cfg_.time("service_throttle_time"));
+  s.unthrottle->async_wait([this, &s](const error_code& ec) {
+    if (ec) return;
+    s.throttled = false;
+    s.recent_crashes.clear();
+    update_watch(s);
+  });
+}
+
+void Master::retire_children(Service& s) {
+  for (auto& [pid, c] : s.children) {
+    c->service = nullptr;
+    ::kill(pid, SIGTERM);
+  }
+  s.children.clear();
+  s.available = 0;
+}
+
+void Master::reload() {
+  auto cfg = config::Config::load(config_dir_);
+  if (!cfg) {
+    log::error("reload: {}; keeping the old configuration", cfg.error().message);
+    return;
+  }
+  auto entries = config::load_master_cf(config_dir_);
+  if (!entries) {
+    log::error("reload: {}; keeping the old configuration", entries.error().message);
+    return;
+  }
+  for (auto& w : cfg->warnings()) log::warning("{}", w);
+  std::vector<std::unique_ptr<Service>> next;
+  for (auto& e : *entries) {
+    auto s = std::make_unique<Service>();
+    s->entry = e;
+    // An unchanged endpoint keeps its listener: no connection is refused
+    // while the configuration changes.
+    for (auto& old : services_) {
+      if (old && same_endpoint(old->entry, e) && !old->listeners.empty()) {
+        s->listeners = std::move(old->listeners);
+        old->listeners.clear();
+        break;
+      }
+    }
+    if (s->listeners.empty()) {
+      auto l = open_listeners(e, *cfg);
+      if (!l) {
+        log::error("reload: {}, line {}: {}; service not started", e.file, e.line, l.error().message);
+        continue;
+      }
+      s->listeners = std::move(*l);
+    }
+    next.push_back(std::move(s));
+  }
+  // Every running child finishes its current work and exits; new children
+  // start with the new configuration.
+  for (auto& old : services_) {
+    old->watching = false;
+    for (auto& w : old->watchers) {
+      error_code ec;
+      w->close(ec);
+    }
+    if (old->status) {
+      error_code ec;
+      old->status->close(ec);
+    }
+    if (old->wakeup) old->wakeup->cancel();
+    if (old->unthrottle) old->unthrottle->cancel();
+    retire_children(*old);
+  }
+  graveyard_.clear();  // services retired by the previous reload
+  for (auto& old : services_) graveyard_.push_back(std::move(old));
+  cfg_ = std::move(*cfg);
+  entries_ = std::move(*entries);
+  services_ = std::move(next);
+  log::info("reload -- version {}, configuration {}", paths::kVersion, config_dir_.string());
+  for (auto& s : services_) start_service(*s);
+}
+
+void Master::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  for (auto& s : services_) {
+    s->watching = false;
+    for (auto& w : s->watchers) {
+      error_code ec;
+      w->close(ec);
+    }
+    s->listeners.clear();
+    if (s->wakeup) s->wakeup->cancel();
+    if (s->unthrottle) s->unthrottle->cancel();
+  }
+  for (auto& [pid, c] : children_) ::kill(pid, SIGTERM);
+  alive_write_.reset();  // children also see the master going away
+  if (children_.empty()) {
+    io_.stop();
+    return;
+  }
+  stop_timer_ = std::make_unique<asio::steady_timer>(io_, kStopGrace);
+  stop_timer_->async_wait([this](const error_code& ec) {
+    if (ec) return;
+    for (auto& [pid, c] : children_) ::kill(pid, SIGKILL);
+    stop_timer_->expires_after(kStopGrace);
+    stop_timer_->async_wait([this](const error_code& ec2) {
+      if (!ec2) io_.stop();
+    });
+  });
+}
+
+void Master::watch_signals() {
+  signals_.async_wait([this](const error_code& ec, int sig) {
+    if (ec) return;
+    switch (sig) {
+      case SIGCHLD:
+        reap();
+        break;
+      case SIGHUP:
+        if (!stopping_) reload();
+        break;
+      default:
+        log::info("terminating on signal {}", sig);
+        stop();
+        break;
+    }
+    watch_signals();
+  });
+}
+
+int Master::run() {
+  watch_signals();
+  for (auto& s : services_) start_service(*s);
+  io_.run();
+  reap();
+  return 0;
+}
+
+}  // namespace postern::master

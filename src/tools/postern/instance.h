@@ -1,0 +1,34 @@
+// instance.h - what `postern init`, `check` and `set-permissions` do to a
+// configuration directory and its queue.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "config/config.h"
+
+namespace postern::tool {
+
+extern const char* const kSampleMasterCf;
+extern const char* const kSampleMainCf;
+
+// Where daemons and commands are: the build tree when this program runs
+// from it, else the compiled-in installation paths.
+std::string default_daemon_directory();
+std::string default_command_directory();
+
+// Writes DIR/main.cf and DIR/master.cf for a self-contained instance
+// unless they exist. `smtp_port` is the SMTP listener on 127.0.0.1.
+Status init_instance(const std::filesystem::path& dir, int smtp_port);
+
+// Creates mail_owner and setgid_group when missing (root only), builds the
+// queue tree with the modes and owners of queue/layout.h, and fixes the
+// setgid commands. Prints what it changed.
+Status set_permissions(const config::Config& cfg);
+
+// Problems found in the configuration and queue tree, one line each.
+std::vector<std::string> check_instance(const config::Config& cfg);
+
+}  // namespace postern::tool

@@ -1,0 +1,201 @@
+"""harness.py - start real Postern instances for integration tests.
+
+An Instance is a scratch configuration directory with its own queue, log
+and ports, created by the real `postern init`, driven by the real `postern`
+command, and torn down (master stopped, every process gone) by stop().
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BUILD = os.environ.get("POSTERN_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+SBIN = os.path.join(BUILD, "sbin")
+LIBEXEC = os.path.join(BUILD, "libexec")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+class Instance:
+    """A scratch instance. With as_user (a pwd entry), every command runs as
+    that user through setpriv, from a copy of the binaries that user can
+    execute (the build tree may be in a directory only root can enter)."""
+
+    def __init__(self, name="inst", main_cf_extra="", master_cf=None, port=None, as_user=None):
+        self.root = tempfile.mkdtemp(prefix=f"postern-{name}-", dir="/tmp")
+        os.chmod(self.root, 0o755)
+        self.dir = os.path.join(self.root, "etc")
+        self.port = port or free_port()
+        self.as_user = as_user
+        self.sbin = SBIN
+        if as_user is not None:
+            bindir = os.path.join(self.root, "bin")
+            shutil.copytree(SBIN, os.path.join(bindir, "sbin"))
+            shutil.copytree(LIBEXEC, os.path.join(bindir, "libexec"))
+            self.sbin = os.path.join(bindir, "sbin")
+            os.chown(self.root, as_user.pw_uid, as_user.pw_gid)
+        self.run(["init", "-p", str(self.port)])
+        if as_user is not None:
+            main_extra = f"daemon_directory = {os.path.join(bindir, 'libexec')}\n"
+            main_cf_extra = main_extra + main_cf_extra
+        if main_cf_extra:
+            with open(self.path("main.cf"), "a") as f:
+                f.write(main_cf_extra)
+        if master_cf is not None:
+            self.write_master_cf(master_cf)
+
+    # --- files -------------------------------------------------------
+    def path(self, *p):
+        return os.path.join(self.dir, *p)
+
+    @property
+    def queue(self):
+        return self.path("queue")
+
+    def write_master_cf(self, text):
+        with open(self.path("master.cf"), "w") as f:
+            f.write(text)
+
+    def maillog(self):
+        try:
+            with open(self.path("maillog"), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, pattern, timeout=10.0):
+        rx = re.compile(pattern)
+        return wait_for(lambda: rx.search(self.maillog()), timeout, what=f"log line /{pattern}/")
+
+    # --- commands ----------------------------------------------------
+    def cmd(self, name, args, check=True, input=None, env=None, timeout=60):
+        e = dict(os.environ)
+        e.pop("MAIL_CONFIG", None)
+        if env:
+            e.update(env)
+        argv = [os.path.join(self.sbin, name), "-c", self.dir] + list(args)
+        if self.as_user is not None:
+            argv = ["setpriv", f"--reuid={self.as_user.pw_uid}", f"--regid={self.as_user.pw_gid}",
+                    "--clear-groups", "--"] + argv
+        p = subprocess.run(argv, capture_output=True, text=True, input=input, env=e, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"{name} {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+        return p
+
+    def run(self, args, check=True):
+        return self.cmd("postern", args, check=check)
+
+    def start(self):
+        self.run(["start"])
+
+    def stop(self):
+        if self.run(["status"], check=False).returncode == 0:
+            self.run(["stop"])
+
+    def reload(self):
+        self.run(["reload"])
+
+    def master_pid(self):
+        with open(os.path.join(self.queue, "pid", "master.pid")) as f:
+            return int(f.read().strip())
+
+    def processes(self):
+        """pid -> argv of every process started with this instance's -c DIR."""
+        found = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            argv = [a.decode(errors="replace") for a in argv if a]
+            if self.dir in argv and "-c" in argv:
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        if f.read().split(")")[-1].split()[0] == "Z":
+                            continue
+                except OSError:
+                    continue
+                found[int(d)] = argv
+        return found
+
+    def service_pids(self, service):
+        return {pid for pid, argv in self.processes().items()
+                if "-n" in argv and argv[argv.index("-n") + 1] == service}
+
+    def cleanup(self):
+        try:
+            self.stop()
+        finally:
+            for pid in self.processes():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def uid_of(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    raise AssertionError("no Uid line")
+
+
+def pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class LineClient:
+    """A tiny line-oriented client for the test daemon's stream protocol."""
+
+    def __init__(self, addr, timeout=10.0):
+        if isinstance(addr, str):
+            self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        else:
+            self.s = socket.socket()
+        self.s.settimeout(timeout)
+        self.s.connect(addr)
+        self.buf = b""
+
+    def ask(self, line):
+        self.s.sendall(line.encode() + b"\n")
+        while b"\n" not in self.buf:
+            chunk = self.s.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        out, self.buf = self.buf.split(b"\n", 1)
+        return out.decode()
+
+    def close(self):
+        self.s.close()

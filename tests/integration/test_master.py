@@ -1,0 +1,273 @@
+"""The master and the server skeleton, end to end, with the test daemon.
+
+Each test starts a real master on a scratch instance whose master.cf runs
+`testd` (tests/daemons/testd.cpp, built on the real skeleton) and checks
+what a user would see: processes, replies, log lines.
+"""
+import os
+import signal
+import socket
+import threading
+import time
+import unittest
+
+from harness import Instance, LineClient, free_port, is_root, pid_alive, uid_of, wait_for
+
+HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
+
+
+class MasterTest(unittest.TestCase):
+    def make(self, services, main_cf_extra="service_throttle_time = 3s\n"):
+        inst = Instance("master", main_cf_extra=main_cf_extra)
+        self.addCleanup(inst.cleanup)
+        self.events = os.path.join(inst.root, "events")
+        os.makedirs(self.events, exist_ok=True)
+        os.chmod(self.events, 0o777)  # testd may run as mail_owner
+        inst.write_master_cf(HEADER + services.format(port=inst.port, events=self.events))
+        inst.start()
+        self.inst = inst
+        return inst
+
+    def events_of(self, name):
+        try:
+            with open(os.path.join(self.events, name)) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def test_spawn_on_demand_and_privileges(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n")
+        inst.wait_log(r"daemon started -- version")
+        self.assertEqual(inst.service_pids(f"127.0.0.1:{inst.port}"), set())
+        c = LineClient(("127.0.0.1", inst.port))
+        pid = int(c.ask("PID"))
+        self.assertEqual(c.ask("hello"), "hello")
+        c.close()
+        self.assertIn(pid, inst.service_pids(f"127.0.0.1:{inst.port}"))
+        master = inst.master_pid()
+        if is_root():
+            self.assertEqual(uid_of(master), 0)
+            self.assertNotEqual(uid_of(pid), 0, "daemon kept root")
+        else:
+            self.assertEqual(uid_of(pid), os.getuid())
+            self.assertRegex(inst.maillog(), r"privileges are not separated")
+        # Postfix's log line shape.
+        self.assertRegex(inst.maillog(), r"(?m)^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ postern/master\[\d+\]: daemon started")
+
+    def test_maxproc_bounds_processes(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n")
+        results, lock = [], threading.Lock()
+
+        def client(i):
+            c = LineClient(("127.0.0.1", inst.port), timeout=20)
+            pid = int(c.ask("PID"))
+            c.ask("SLEEP 10")
+            with lock:
+                results.append((pid, time.time()))
+            c.close()
+
+        start = time.time()
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+            time.sleep(0.1)
+        peak = 0
+        while any(t.is_alive() for t in threads):
+            peak = max(peak, len(inst.service_pids(f"127.0.0.1:{inst.port}")))
+            time.sleep(0.05)
+        for t in threads:
+            t.join()
+        self.assertEqual(len(results), 3)
+        self.assertLessEqual(peak, 2)
+        self.assertEqual(len({p for p, _ in results}), 2, "three clients, two processes")
+        # The third client had to wait for a process to become free.
+        self.assertGreater(max(t for _, t in results) - start, 1.9)
+        inst.wait_log(r"has reached its process limit \"2\"")
+
+    def test_max_use_retires_process(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 1 testd -o max_use=2\n")
+        pids = []
+        for _ in range(3):
+            c = LineClient(("127.0.0.1", inst.port))
+            pids.append(int(c.ask("PID")))
+            c.close()
+            time.sleep(0.2)
+        self.assertEqual(pids[0], pids[1])
+        self.assertNotEqual(pids[1], pids[2])
+        wait_for(lambda: not pid_alive(pids[0]), what="retired process to exit")
+
+    def test_max_idle_retires_process(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 1 testd -o max_idle=1s\n")
+        c = LineClient(("127.0.0.1", inst.port))
+        pid = int(c.ask("PID"))
+        c.close()
+        wait_for(lambda: not pid_alive(pid), timeout=5, what="idle process to exit")
+        self.assertNotRegex(inst.maillog(), r"warning: process .* pid %d" % pid)
+
+    def test_multi_model_serves_clients_in_one_process(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd model=multi\n")
+        clients = [LineClient(("127.0.0.1", inst.port)) for _ in range(3)]
+        pids = [int(c.ask("PID")) for c in clients]
+        self.assertEqual(len(set(pids)), 1, "client_limit 3: one process")
+        c4 = LineClient(("127.0.0.1", inst.port))
+        self.assertNotEqual(int(c4.ask("PID")), pids[0], "fourth client needs a second process")
+        for c in clients + [c4]:
+            c.close()
+
+    def test_kill_9_child_is_replaced(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 1 testd\n")
+        c = LineClient(("127.0.0.1", inst.port))
+        pid = int(c.ask("PID"))
+        os.kill(pid, signal.SIGKILL)
+        inst.wait_log(r"warning: process \S+testd pid %d killed by signal 9" % pid)
+        c2 = LineClient(("127.0.0.1", inst.port))
+        pid2 = int(c2.ask("PID"))
+        self.assertNotEqual(pid, pid2)
+        c2.close()
+        self.assertNotRegex(inst.maillog(), r"throttling")
+
+    def test_crashing_service_is_throttled(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 5 testd startup=fail log={events}/bad\n",
+                         main_cf_extra="service_throttle_time = 4s\n")
+        # Clients wait in the listen queue while the service keeps failing.
+        waiting = [socket.create_connection(("127.0.0.1", inst.port), timeout=1) for _ in range(3)]
+        self.addCleanup(lambda: [w.close() for w in waiting])
+        inst.wait_log(r"testd: bad command startup -- throttling")
+        starts = len(self.events_of("bad"))
+        self.assertGreaterEqual(starts, 1)
+        time.sleep(2)
+        self.assertEqual(len(self.events_of("bad")), starts, "throttled service must not respawn in a loop")
+        # After service_throttle_time it is tried again.
+        wait_for(lambda: len(self.events_of("bad")) > starts, timeout=10, what="retry after throttle")
+
+    def test_wakeup_triggers_service(self):
+        inst = self.make("trig unix n - n 1 1 testd model=trigger log={events}/trig\n")
+        wait_for(lambda: len([l for l in self.events_of("trig") if l.startswith("trigger")]) >= 3, timeout=8,
+                 what="three wakeups")
+        triggers = [l for l in self.events_of("trig") if l.startswith("trigger")]
+        self.assertTrue(all(l.endswith(" W") for l in triggers), triggers)
+        self.assertEqual(len({l.split()[1] for l in triggers}), 1, "one long-running trigger process")
+
+    def test_unix_service_and_reload(self):
+        port2 = free_port()
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n"
+                         "echo unix - - n - 2 testd\n")
+        sock = os.path.join(inst.queue, "private", "echo")
+        c = LineClient(sock)
+        old_pid = int(c.ask("PID"))
+        c.close()
+        # Hammer the unchanged listener while the configuration changes.
+        stop, failures, successes = threading.Event(), [], [0]
+
+        def hammer():
+            while not stop.is_set():
+                try:
+                    cl = LineClient(("127.0.0.1", inst.port), timeout=10)
+                    cl.ask("x")
+                    cl.close()
+                    successes[0] += 1
+                except OSError as e:
+                    failures.append(repr(e))
+
+        t = threading.Thread(target=hammer)
+        t.start()
+        inst.write_master_cf(HEADER + f"127.0.0.1:{inst.port} inet n - n - 2 testd\n"
+                             f"127.0.0.1:{port2} inet n - n - 1 testd\n")
+        inst.reload()
+        inst.wait_log(r"reload -- version")
+        c2 = LineClient(("127.0.0.1", port2))
+        self.assertEqual(c2.ask("new"), "new")
+        c2.close()
+        time.sleep(0.5)
+        stop.set()
+        t.join()
+        self.assertEqual(failures, [])
+        self.assertGreater(successes[0], 5)
+        # The removed unix service no longer answers; its old child retired.
+        with self.assertRaises(OSError):
+            LineClient(sock, timeout=2).ask("PID")
+        wait_for(lambda: not pid_alive(old_pid), what="old child to retire")
+
+    def test_bad_reload_keeps_old_configuration(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n")
+        inst.write_master_cf(HEADER + "broken line\n")
+        p = inst.run(["reload"], check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("master.cf, line 2", p.stderr)
+        # Send SIGHUP directly, past postern's own check: the master must survive.
+        os.kill(inst.master_pid(), signal.SIGHUP)
+        inst.wait_log(r"error: reload: .*master.cf, line 2.*keeping the old configuration")
+        c = LineClient(("127.0.0.1", inst.port))
+        self.assertEqual(c.ask("still"), "still")
+        c.close()
+
+    def test_stop_leaves_no_process(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n"
+                         "trig unix n - n 1 1 testd model=trigger\n")
+        clients = [LineClient(("127.0.0.1", inst.port)) for _ in range(2)]
+        for c in clients:
+            c.ask("PID")
+        wait_for(lambda: len(inst.processes()) >= 4, what="master and three children")
+        master = inst.master_pid()
+        inst.stop()
+        self.assertFalse(pid_alive(master))
+        wait_for(lambda: not inst.processes(), timeout=10, what="no process left")
+        self.assertNotEqual(inst.run(["status"], check=False).returncode, 0)
+        for c in clients:
+            c.close()
+
+    def test_second_master_refused(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n")
+        p = inst.run(["start"], check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("already running", p.stderr)
+
+
+@unittest.skipUnless(is_root(), "runs a second instance as nobody; needs root to switch users")
+class UnprivilegedMasterTest(unittest.TestCase):
+    """The same master, started by an ordinary user: everything runs as that user."""
+
+    def test_runs_as_invoking_user(self):
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        inst = Instance("unpriv", as_user=nobody, main_cf_extra="service_throttle_time = 3s\n")
+        self.addCleanup(inst.cleanup)
+        inst.write_master_cf(HEADER + f"127.0.0.1:{inst.port} inet n - n - 2 testd\n"
+                             "trig unix n - n 1 1 testd model=trigger\n")
+        inst.start()
+        c = LineClient(("127.0.0.1", inst.port))
+        pid = int(c.ask("PID"))
+        c.close()
+        wait_for(lambda: len(inst.processes()) >= 3, what="master and two children")
+        for p in inst.processes():
+            self.assertEqual(uid_of(p), nobody.pw_uid, f"pid {p} {inst.processes().get(p)}")
+        inst.wait_log(r"running as uid %d, not root: privileges are not separated" % nobody.pw_uid)
+        os.kill(pid, signal.SIGKILL)
+        inst.wait_log(r"pid %d killed by signal 9" % pid)
+        inst.stop()
+        wait_for(lambda: not inst.processes(), what="no process left")
+
+
+class StartupErrorTest(unittest.TestCase):
+    def test_bad_main_cf_names_file_and_line(self):
+        inst = Instance("badcfg", main_cf_extra="max_use = lots\n")
+        self.addCleanup(inst.cleanup)
+        p = inst.run(["start"], check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertRegex(p.stderr, r"postern: fatal: .*main\.cf, line \d+")
+        self.assertEqual(inst.processes(), {})
+
+    def test_check_reports_queue_problems(self):
+        inst = Instance("check")
+        self.addCleanup(inst.cleanup)
+        self.assertEqual(inst.run(["check"], check=False).returncode, 0, inst.run(["check"], check=False).stderr)
+        os.chmod(os.path.join(inst.queue, "incoming"), 0o777)
+        p = inst.run(["check"], check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("incoming: mode 0777, want 0700", p.stderr)
+        inst.run(["set-permissions"])
+        self.assertEqual(inst.run(["check"], check=False).returncode, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
