@@ -3,11 +3,16 @@
 // Syntax (Postfix's): `name = value`; a line starting with white space
 // continues the previous one; `#` starts a comment line; `$name`, `${name}`,
 // `${name?text}` (text if name is non-empty) and `${name:text}` (text if
-// name is empty) expand lazily and recursively, with loop detection.
+// name is empty) expand lazily and recursively, with loop detection. The
+// Postfix 3 forms `${name?{text}}`, `${name:{text}}`, `${name?{a}:{b}}` and
+// `${{a} == {b} ? {x} : {y}}` (also !=, <, <=, >, >= on numbers) work too;
+// `$$` is a literal `$`.
 //
 // Every registered parameter is expanded and validated when the file is
 // loaded, so the typed getters below cannot fail on a loaded Config; asking a
 // typed getter for an unregistered name is a programming error (panic).
+// Unknown names are kept (get() returns them) and produce a warning unless
+// another value refers to them as $name (a user-defined parameter).
 #pragma once
 
 #include <chrono>
@@ -23,19 +28,27 @@
 
 namespace postern::config {
 
+class Expander;  // config.cpp
+
 class Config {
  public:
   // Reads `config_dir`/main.cf. Errors name the file and line.
   static Result<Config> load(const std::filesystem::path& config_dir);
   // Parses main.cf text (tests, postconf). `filename` is used in messages.
+  // A non-empty `config_dir` becomes the effective config_directory unless
+  // main.cf sets it.
   static Result<Config> from_text(std::string_view text, std::string_view filename = "main.cf",
                                   const std::filesystem::path& config_dir = {});
 
   // A `-o name=value` override from master.cf or the command line. Takes
-  // precedence over main.cf; validated like a main.cf line.
-  Status set_override(std::string_view name, std::string_view value);
+  // precedence over main.cf; validated like a main.cf line (and everything
+  // that refers to it is revalidated). On error nothing changes. `origin`
+  // prefixes error messages, e.g. "master.cf, line 12".
+  Status set_override(std::string_view name, std::string_view value, std::string_view origin = "-o");
 
   const std::filesystem::path& config_dir() const { return config_dir_; }
+  // The file name used in messages ("/etc/postern/main.cf").
+  const std::string& filename() const { return filename_; }
   // Warnings found while loading (unknown parameter names), "file:line: text".
   const std::vector<std::string>& warnings() const { return warnings_; }
 
@@ -48,6 +61,8 @@ class Config {
   bool is_set(std::string_view name) const;
   // Names set explicitly in main.cf (and overrides), sorted (postconf -n).
   std::vector<std::string> explicit_names() const;
+  // Line of main.cf that sets `name` (the last one), or 0.
+  int line_of(std::string_view name) const;
 
   std::string str(std::string_view name) const;
   std::int64_t integer(std::string_view name) const;
@@ -57,15 +72,36 @@ class Config {
   std::vector<std::string> list(std::string_view name) const;
 
  private:
+  Status validate_all();
+  Status check_one(Expander& ex, const std::string& name, const std::string& where);
+  // The raw text behind `name` (override, main.cf, effective default), with
+  // computed defaults taken from computed_.
+  std::optional<std::string> source(std::string_view name) const;
+
   std::filesystem::path config_dir_;
+  std::string filename_ = "main.cf";
   std::map<std::string, std::string, std::less<>> values_;     // from main.cf
+  std::map<std::string, int, std::less<>> lines_;              // main.cf line of each value
   std::map<std::string, std::string, std::less<>> overrides_;  // -o
+  std::map<std::string, std::string, std::less<>> override_origin_;
+  std::map<std::string, std::string, std::less<>> computed_;   // computed defaults, fixed at load
   std::vector<std::string> warnings_;
   friend class ConfigParser;
+  friend class Expander;
 };
 
 // Expand $name references in `value` using `lookup` (recursive, with loop
 // detection). Exposed for master.cf -o values and tests.
 Result<std::string> expand(const Config& cfg, std::string_view value);
+
+// Parameter names that `value` refers to as $name, ${name...} or $(name...),
+// in order of appearance (duplicates kept out). Used to tell user-defined
+// parameters from typos.
+std::vector<std::string> macro_names(std::string_view value);
+
+// True if `name` may be used as a main.cf parameter name: letters, digits,
+// "_", "-" and "." (the last two for per-transport names such as
+// "smtp-amavis_destination_concurrency_limit"), at most 256 bytes.
+bool valid_param_name(std::string_view name);
 
 }  // namespace postern::config

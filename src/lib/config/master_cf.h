@@ -5,9 +5,19 @@
 // command + args. `-` means the default. A line starting with white space
 // continues the previous one; `#` comment lines are ignored. `-o name=value`
 // arguments (also `-o { name = value }`) are parsed into `overrides` and
-// stay in `args` for the daemon to apply.
+// stay in `args` for the daemon to apply. An argument written as
+// `{ text }` is one argument "text" (braces and surrounding white space
+// removed), as in Postfix 3.
+//
+// Checks: the type; y/n columns; wakeup `N` or `N?`; maxproc >= 0; inet
+// service names `port`, `host:port` or `[ipv6]:port` (host and port syntax
+// only, nothing is resolved); other service names must be plain file names
+// (no "/"); `-o` needs name=value; a service/type pair may appear only once.
+// Internet services cannot be private: as in Postfix, their private column
+// must say "n" ("-" means y and is an error there).
 #pragma once
 
+#include <array>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -37,6 +47,8 @@ struct MasterService {
   std::vector<std::pair<std::string, std::string>> overrides;  // from -o
   std::string file;
   int line = 0;
+  // The first seven columns as written ("-" kept), for postconf -M.
+  std::array<std::string, 7> columns;
 
   // "name/type", unique within master.cf (Postfix's service key).
   std::string key() const;
@@ -45,5 +57,16 @@ struct MasterService {
 Result<std::vector<MasterService>> parse_master_cf(std::string_view text,
                                                    std::string_view filename = "master.cf");
 Result<std::vector<MasterService>> load_master_cf(const std::filesystem::path& config_dir);
+
+// For inet services: the host part ("" when only a port is given; without
+// brackets for IPv6) and the port part (number or service name).
+struct InetEndpoint {
+  std::string host;
+  std::string port;
+};
+Result<InetEndpoint> parse_inet_service(std::string_view name);
+
+// One entry in the normalized one-line form printed by `postconf -M`.
+std::string format_master_entry(const MasterService& s);
 
 }  // namespace postern::config

@@ -398,8 +398,15 @@ int run(int argc, char** argv, Daemon daemon) {
   if (args->config_dir.empty()) log::fatal("no -c config_directory given");
   auto cfg = config::Config::load(args->config_dir);
   if (!cfg) log::fatal("{}", cfg.error().message);
+  // Set first, so that master.cf overrides such as
+  // -o syslog_name=postern/$service_name can use them.
+  for (auto [n, v] : {std::pair<std::string, std::string>{"service_name", args->service},
+                      {"process_name", daemon.name},
+                      {"process_id", std::to_string(::getpid())}}) {
+    if (auto st = cfg->set_override(n, v, "daemon start"); !st) log::fatal("{}", st.error().message);
+  }
   for (auto& [n, v] : args->overrides) {
-    if (auto st = cfg->set_override(n, v); !st) log::fatal("-o {}={}: {}", n, v, st.error().message);
+    if (auto st = cfg->set_override(n, v, "master.cf -o"); !st) log::fatal("-o {}={}: {}", n, v, st.error().message);
   }
   log::init(daemon.name, log::Settings{.syslog_name = cfg->str("syslog_name"),
                                        .facility = cfg->str("syslog_facility"),

@@ -1,0 +1,299 @@
+// master_cf.cpp - master.cf parser and the normalized entry format.
+//
+// Each logical line (continuation lines joined) is one service. The first
+// eight columns are plain words; command arguments may group white space
+// with "{ ... }". Options before the first non-option argument are read the
+// way the daemon's getopt() will read them, so that `-o` is recognized only
+// where the daemon would see it (a pipe(8) "argv=... -o ..." belongs to the
+// external command). Errors name the file and line; nothing is logged.
+#include "config/master_cf.h"
+
+#include <arpa/inet.h>
+
+#include <map>
+
+#include "base/strings.h"
+#include "config/config.h"
+#include "config/file_io.h"
+
+namespace postern::config {
+namespace {
+
+constexpr std::size_t kMaxServiceName = 256;
+constexpr std::size_t kMaxArgs = 4096;
+constexpr long kMaxNumber = 100000000;  // wakeup and maxproc bounds (about three years / a lot of processes)
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
+
+std::string quote(std::string_view s) { return "\"" + str::printable(s, 100) + "\""; }
+
+struct Logical {
+  int line = 0;
+  std::string text;
+};
+
+// Splits an entry into words; from word index `group_from` on, "{ ... }" is
+// one word (inner text trimmed).
+Result<std::vector<std::string>> words(std::string_view s, std::size_t group_from) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && is_space(s[i])) ++i;
+    if (i >= s.size()) break;
+    if (out.size() >= kMaxArgs) return make_error("too many arguments");
+    if (s[i] == '{' && out.size() >= group_from) {
+      int depth = 0;
+      std::size_t j = i;
+      for (; j < s.size(); ++j) {
+        if (s[j] == '{') ++depth;
+        else if (s[j] == '}' && --depth == 0) break;
+      }
+      if (j >= s.size()) return make_error("missing \"}}\" in {}", quote(s.substr(i)));
+      if (j + 1 < s.size() && !is_space(s[j + 1]))
+        return make_error("missing white space after \"}}\" in {}", quote(s.substr(i, j + 2 - i)));
+      out.emplace_back(str::trim(s.substr(i + 1, j - i - 1)));
+      i = j + 1;
+      continue;
+    }
+    std::size_t b = i;
+    while (i < s.size() && !is_space(s[i])) ++i;
+    out.emplace_back(s.substr(b, i - b));
+  }
+  return out;
+}
+
+Result<bool> yes_no(std::string_view field, std::string_view v, bool dflt) {
+  if (v == "-") return dflt;
+  if (v == "y") return true;
+  if (v == "n") return false;
+  return make_error("bad {} field value {} (specify y, n or -)", field, quote(v));
+}
+
+Result<long> number(std::string_view field, std::string_view v) {
+  auto n = str::parse_uint(v);
+  if (!n || *n > static_cast<std::uint64_t>(kMaxNumber))
+    return make_error("bad {} field value {} (specify a number or -)", field, quote(v));
+  return static_cast<long>(*n);
+}
+
+bool host_name_ok(std::string_view h) {
+  if (h.empty() || h.size() > 255) return false;
+  for (char c : h)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+          c == '_'))
+      return false;
+  return true;
+}
+
+bool port_ok(std::string_view p) {
+  if (p.empty() || p.size() > 64) return false;
+  if (auto n = str::parse_uint(p)) return *n >= 1 && *n <= 65535;
+  if (!((p[0] >= 'a' && p[0] <= 'z') || (p[0] >= 'A' && p[0] <= 'Z'))) return false;
+  return host_name_ok(p);
+}
+
+// The getopt() view of a daemon's arguments: options up to the first
+// non-option; -o values collected. Options of the Postfix daemon skeletons
+// that take a value: -i -m -n -o -s -t.
+Status collect_overrides(const std::vector<std::string>& args, MasterService& svc) {
+  auto add = [&](std::string_view nv) -> Status {
+    auto eq = nv.find('=');
+    if (eq == std::string_view::npos) return make_error("-o option needs name=value, not {}", quote(nv));
+    std::string name(str::trim(nv.substr(0, eq)));
+    if (!valid_param_name(name)) return make_error("-o option has a bad parameter name: {}", quote(name));
+    svc.overrides.emplace_back(std::move(name), std::string(str::trim(nv.substr(eq + 1))));
+    return {};
+  };
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--" || a.size() < 2 || a[0] != '-') break;
+    for (std::size_t k = 1; k < a.size(); ++k) {
+      char c = a[k];
+      if (std::string_view("imnost").find(c) == std::string_view::npos) continue;
+      std::string_view value;
+      if (k + 1 < a.size()) {
+        value = std::string_view(a).substr(k + 1);
+      } else {
+        if (i + 1 >= args.size()) return make_error("-{} option without a value", c);
+        value = args[++i];
+      }
+      if (c == 'o') {
+        if (auto st = add(value); !st) return st;
+      }
+      break;
+    }
+  }
+  return {};
+}
+
+Result<MasterService> parse_entry(const Logical& l, std::string_view filename) {
+  auto ws = words(l.text, 8);
+  if (!ws) return ws.take_error();
+  const auto& w = *ws;
+  static constexpr const char* kFields[] = {"service", "type", "private", "unpriv", "chroot",
+                                            "wakeup", "maxproc", "command"};
+  if (w.size() < 8) return make_error("missing {} field", kFields[w.size()]);
+
+  MasterService s;
+  s.file = std::string(filename);
+  s.line = l.line;
+  for (int i = 0; i < 7; ++i) s.columns[i] = w[i];
+  s.name = w[0];
+  if (s.name.size() > kMaxServiceName) return make_error("service name is too long: {}", quote(s.name));
+
+  const std::string& type = w[1];
+  if (type == "inet") s.type = ServiceType::Inet;
+  else if (type == "unix") s.type = ServiceType::Unix;
+  else if (type == "unix-dgram") s.type = ServiceType::UnixDgram;
+  else if (type == "fifo") s.type = ServiceType::Fifo;
+  else if (type == "pass") s.type = ServiceType::Pass;
+  else return make_error("bad transport type: {} (specify inet, unix, unix-dgram, fifo or pass)", quote(type));
+
+  auto priv = yes_no("private", w[2], true);
+  if (!priv) return priv.take_error();
+  s.private_service = *priv;
+  auto unpriv = yes_no("unpriv", w[3], true);
+  if (!unpriv) return unpriv.take_error();
+  s.unprivileged = *unpriv;
+  auto chroot = yes_no("chroot", w[4], false);
+  if (!chroot) return chroot.take_error();
+  s.chroot = *chroot;
+
+  if (s.type == ServiceType::Inet) {
+    auto ep = parse_inet_service(s.name);
+    if (!ep) return make_error("bad inet service name {}: {}", quote(s.name), ep.error().message);
+    if (s.private_service) return make_error("inet service cannot be private (set the private field to n)");
+  } else {
+    if (s.name.empty() || s.name == "." || s.name == ".." || s.name.find('/') != std::string::npos)
+      return make_error("bad {} service name {} (a plain file name is needed)", type, quote(s.name));
+  }
+
+  if (w[5] != "-") {
+    std::string_view wk = w[5];
+    if (!wk.empty() && wk.back() == '?') {
+      s.wakeup_if_used = true;
+      wk.remove_suffix(1);
+    }
+    auto n = number("wakeup", wk);
+    if (!n) return make_error("bad wakeup field value {} (specify N, N? or -)", quote(w[5]));
+    s.wakeup = static_cast<int>(*n);
+  }
+  if (w[6] != "-") {
+    auto n = number("maxproc", w[6]);
+    if (!n) return n.take_error();
+    s.maxproc = static_cast<int>(*n);
+  }
+  s.command = w[7];
+  s.args.assign(w.begin() + 8, w.end());
+  if (auto st = collect_overrides(s.args, s); !st) return st.take_error();
+  return s;
+}
+
+}  // namespace
+
+std::string_view to_string(ServiceType t) {
+  switch (t) {
+    case ServiceType::Inet: return "inet";
+    case ServiceType::Unix: return "unix";
+    case ServiceType::UnixDgram: return "unix-dgram";
+    case ServiceType::Fifo: return "fifo";
+    case ServiceType::Pass: return "pass";
+  }
+  return "?";
+}
+
+std::string MasterService::key() const { return name + "/" + std::string(to_string(type)); }
+
+Result<InetEndpoint> parse_inet_service(std::string_view name) {
+  if (name.empty()) return make_error("empty service name");
+  InetEndpoint ep;
+  if (name[0] == '[') {
+    auto close = name.find(']');
+    if (close == std::string_view::npos) return make_error("missing \"]\"");
+    std::string host(name.substr(1, close - 1));
+    std::string_view rest = name.substr(close + 1);
+    if (rest.size() < 2 || rest[0] != ':') return make_error("expected \":port\" after \"]\"");
+    // inet_pton() does not know zone suffixes ("fe80::1%eth0").
+    std::string bare = host.substr(0, host.find('%'));
+    unsigned char buf[16];
+    if (bare.empty() || (inet_pton(AF_INET6, bare.c_str(), buf) != 1 && inet_pton(AF_INET, bare.c_str(), buf) != 1))
+      return make_error("bad address in []: {}", quote(host));
+    ep.host = host;
+    ep.port = std::string(rest.substr(1));
+  } else {
+    auto colon = name.rfind(':');
+    if (colon == std::string_view::npos) {
+      ep.port = std::string(name);
+    } else {
+      ep.host = std::string(name.substr(0, colon));
+      ep.port = std::string(name.substr(colon + 1));
+      if (ep.host.find(':') != std::string::npos) return make_error("an IPv6 address must be written as [address]:port");
+      if (!host_name_ok(ep.host)) return make_error("bad host name or address {}", quote(ep.host));
+    }
+  }
+  if (!port_ok(ep.port)) return make_error("bad port {} (a number 1-65535 or a service name)", quote(ep.port));
+  return ep;
+}
+
+Result<std::vector<MasterService>> parse_master_cf(std::string_view text, std::string_view filename) {
+  if (text.size() > kMaxConfigFileSize)
+    return make_error("{}: file is larger than {} bytes", filename, kMaxConfigFileSize);
+  std::vector<Logical> entries;
+  int lineno = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    ++lineno;
+    if (line.find('\0') != std::string_view::npos)
+      return make_error("{}, line {}: NUL character in line", filename, lineno);
+    std::string_view t = str::trim(line);
+    if (t.empty() || t[0] == '#') continue;
+    if (is_space(line[0])) {
+      if (entries.empty())
+        return make_error("{}, line {}: continuation line without a service entry before it", filename, lineno);
+      entries.back().text += ' ';
+      entries.back().text += t;
+      continue;
+    }
+    entries.push_back(Logical{lineno, std::string(t)});
+  }
+
+  std::vector<MasterService> out;
+  std::map<std::string, int> seen;
+  for (const auto& l : entries) {
+    auto s = parse_entry(l, filename);
+    if (!s) return make_error("{}, line {}: {}", filename, l.line, s.error().message);
+    auto key = s->key();
+    if (auto it = seen.find(key); it != seen.end())
+      return make_error("{}, line {}: duplicate service entry {} (first defined on line {})", filename, l.line, key,
+                        it->second);
+    seen.emplace(key, l.line);
+    out.push_back(std::move(*s));
+  }
+  return out;
+}
+
+Result<std::vector<MasterService>> load_master_cf(const std::filesystem::path& config_dir) {
+  auto path = config_dir / "master.cf";
+  auto text = read_file(path);
+  if (!text) return text.take_error();
+  return parse_master_cf(*text, path.string());
+}
+
+std::string format_master_entry(const MasterService& s) {
+  const auto& c = s.columns;
+  std::string out = fmt::format("{:<9} {:<5} {:<7} {:<7} {:<7} {:<7} {:<7} {}", c[0], c[1], c[2], c[3], c[4], c[5],
+                                c[6], s.command);
+  for (const auto& a : s.args) {
+    out += ' ';
+    bool group = a.empty() || a[0] == '{' || a.find_first_of(" \t\r\n\v\f") != std::string::npos;
+    out += group ? "{ " + a + " }" : a;
+  }
+  // Trailing padding would be noise when an entry has no arguments.
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+}  // namespace postern::config

@@ -1,0 +1,257 @@
+// postconf - show and change the Postern configuration (main.cf, master.cf).
+//
+//   postconf [-dhHnx] [-c dir] [-o name=value] [name ...]   show parameters
+//   postconf [-c dir] -e name=value ...                      set parameters in main.cf
+//   postconf [-c dir] -X name ... | -# name ...              remove / comment out parameters
+//   postconf [-c dir] -M [service[/type] ...]                show master.cf entries
+//   postconf [-c dir] -Me service/type='entry' ...           replace or add master.cf entries
+//   postconf [-c dir] -MX service/type ... | -M# ...         remove / comment out entries
+//
+// The configuration directory is -c, else $POSTERN_CONFIG_DIR, else the
+// compiled-in config_directory. Values are shown as written (unexpanded)
+// unless -x is given; -d shows defaults. Everything comes from the
+// parameter registry; see docs/man/postconf.md.
+//
+// Messages go to stderr as "postconf: warning: ..." and "postconf: fatal:
+// ..." (exit status 1); nothing is sent to syslog.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/strings.h"
+#include "config/config.h"
+#include "config/edit.h"
+#include "config/master_cf.h"
+#include "config/registry.h"
+#include "postern/paths.h"
+
+namespace cfg = postern::config;
+namespace str = postern::str;
+
+namespace {
+
+template <class... A>
+void warn(fmt::format_string<A...> f, A&&... a) {
+  std::fprintf(stderr, "postconf: warning: %s\n", fmt::format(f, std::forward<A>(a)...).c_str());
+}
+
+template <class... A>
+[[noreturn]] void fatal(fmt::format_string<A...> f, A&&... a) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "postconf: fatal: %s\n", fmt::format(f, std::forward<A>(a)...).c_str());
+  std::exit(1);
+}
+
+[[noreturn]] void usage() {
+  fatal(
+      "usage: postconf [-c config_dir] [-dhHnx] [-o name=value] [name ...] | -e name=value ... | -X name ... | "
+      "-# name ... | -M [service[/type] ...] | -Me service/type=entry ... | -MX service/type ... | "
+      "-M# service/type ...");
+}
+
+struct Options {
+  std::string config_dir;
+  bool defaults = false;  // -d
+  bool edit = false;      // -e
+  bool names_only = false;  // -H
+  bool values_only = false;  // -h
+  bool master = false;    // -M
+  bool explicit_only = false;  // -n
+  bool expand = false;    // -x
+  bool remove = false;    // -X
+  bool comment = false;   // -#
+  std::vector<std::pair<std::string, std::string>> overrides;  // -o
+  std::vector<std::string> operands;
+};
+
+std::pair<std::string, std::string> split_assignment(std::string_view arg, std::string_view what) {
+  auto eq = arg.find('=');
+  if (eq == std::string_view::npos) fatal("{}: missing \"=\" in {}", str::printable(arg, 100), what);
+  return {std::string(str::trim(arg.substr(0, eq))), std::string(str::trim(arg.substr(eq + 1)))};
+}
+
+// Transports in master.cf that get per-transport parameters: services that
+// run a delivery agent the queue manager talks to.
+std::set<std::string> master_transports(const std::vector<cfg::MasterService>& services) {
+  static const std::set<std::string> agents = {"local", "virtual", "smtp", "lmtp", "pipe",
+                                               "error", "discard", "retry"};
+  std::set<std::string> out;
+  for (const auto& s : services)
+    if (s.type == cfg::ServiceType::Unix && agents.count(s.command)) out.insert(s.name);
+  return out;
+}
+
+// Names that master.cf -o values refer to as $name (user-defined parameters).
+std::set<std::string> master_references(const std::vector<cfg::MasterService>& services) {
+  std::set<std::string> out;
+  for (const auto& s : services) {
+    for (const auto& [n, v] : s.overrides) {
+      out.insert(n);
+      for (auto& m : cfg::macro_names(v)) out.insert(m);
+    }
+  }
+  return out;
+}
+
+void print_param(const Options& o, const cfg::Config& c, const std::string& name, bool warn_unknown) {
+  std::optional<std::string> v = o.expand ? c.get(name) : c.raw(name);
+  if (!v) {
+    if (warn_unknown) warn("{}: unknown parameter", name);
+    return;
+  }
+  if (o.names_only) std::printf("%s\n", name.c_str());
+  else if (o.values_only) std::printf("%s\n", v->c_str());
+  else if (v->empty()) std::printf("%s =\n", name.c_str());
+  else std::printf("%s = %s\n", name.c_str(), v->c_str());
+}
+
+int show_parameters(const Options& o) {
+  auto loaded = o.defaults ? cfg::Config::from_text("", "main.cf") : cfg::Config::load(o.config_dir);
+  if (!loaded) fatal("{}", loaded.error().message);
+  cfg::Config& c = *loaded;
+  for (auto& [n, v] : o.overrides)
+    if (auto st = c.set_override(n, v, fmt::format("-o {}={}", n, v)); !st) fatal("{}", st.error().message);
+
+  // master.cf is optional here: it only adds per-transport parameters and
+  // names that -o options use.
+  std::vector<cfg::MasterService> services;
+  if (auto m = cfg::load_master_cf(o.config_dir); m) services = std::move(*m);
+  else if (m.error().sys_errno != ENOENT) warn("{}", m.error().message);
+
+  // Unknown names that nothing refers to are reported as unused, and not
+  // shown, as Postfix does.
+  std::set<std::string> referenced = master_references(services);
+  for (const auto& n : c.explicit_names())
+    for (auto& m : cfg::macro_names(c.raw(n).value_or(""))) referenced.insert(m);
+  std::set<std::string> user_defined;
+  if (!o.defaults) {
+    for (const auto& w : c.warnings())
+      if (w.find(": unknown parameter name: ") == std::string::npos) warn("{}", w);
+    for (const auto& n : c.explicit_names()) {
+      if (cfg::find_param(n)) continue;
+      if (referenced.count(n)) user_defined.insert(n);
+      else warn("{}: unused parameter: {}={}", c.filename(), n, c.raw(n).value_or(""));
+    }
+  }
+
+  if (!o.operands.empty()) {
+    for (const auto& n : o.operands) print_param(o, c, n, true);
+    return 0;
+  }
+  std::set<std::string> names;
+  if (o.explicit_only && !o.defaults) {
+    for (const auto& n : c.explicit_names())
+      if (cfg::find_param(n) || user_defined.count(n)) names.insert(n);
+  } else {
+    for (const auto& d : cfg::registry()) names.insert(std::string(d.name));
+    for (const auto& t : master_transports(services)) {
+      for (const auto& d : cfg::transport_templates()) {
+        std::string n = t + std::string(d.name.substr(std::string_view("transport").size()));
+        if (cfg::find_param(n)) names.insert(n);
+      }
+    }
+    for (const auto& n : c.explicit_names())
+      if (cfg::find_param(n) || user_defined.count(n)) names.insert(n);
+  }
+  for (const auto& n : names) print_param(o, c, n, false);
+  return 0;
+}
+
+bool entry_selected(const cfg::MasterService& s, const std::vector<std::string>& sel) {
+  if (sel.empty()) return true;
+  for (const auto& x : sel)
+    if (x == s.name || x == s.key()) return true;
+  return false;
+}
+
+int show_master(const Options& o) {
+  auto m = cfg::load_master_cf(o.config_dir);
+  if (!m) fatal("{}", m.error().message);
+  for (const auto& x : o.operands) {
+    bool any = false;
+    for (const auto& s : *m) any = any || entry_selected(s, {x});
+    if (!any) warn("{}: no such master.cf entry", x);
+  }
+  for (const auto& s : *m)
+    if (entry_selected(s, o.operands)) std::printf("%s\n", cfg::format_master_entry(s).c_str());
+  return 0;
+}
+
+int edit_master(const Options& o) {
+  cfg::MasterCfEdit e;
+  for (const auto& a : o.operands) {
+    if (o.edit) {
+      auto eq = a.find('=');
+      if (eq == std::string::npos) fatal("{}: specify service/type=entry", str::printable(a, 100));
+      std::string key(str::trim(std::string_view(a).substr(0, eq)));
+      if (key.find('/') == std::string::npos) fatal("{}: specify service/type=entry", str::printable(a, 100));
+      e.set.emplace_back(key, std::string(str::trim(std::string_view(a).substr(eq + 1))));
+    } else if (o.remove) {
+      e.remove.push_back(a);
+    } else {
+      e.comment_out.push_back(a);
+    }
+  }
+  if (auto st = cfg::edit_master_cf_file(o.config_dir, e); !st) fatal("{}", st.error().message);
+  return 0;
+}
+
+int edit_main(const Options& o) {
+  cfg::MainCfEdit e;
+  for (const auto& a : o.operands) {
+    if (o.edit) e.set.push_back(split_assignment(a, "postconf -e argument"));
+    else if (o.remove) e.remove.push_back(a);
+    else e.comment_out.push_back(a);
+  }
+  std::vector<std::string> notes;
+  if (auto st = cfg::edit_main_cf_file(o.config_dir, e, &notes); !st) fatal("{}", st.error().message);
+  for (const auto& n : notes) warn("{}", n);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 2 && std::string_view(argv[1]) == "--registry-markdown") {
+    std::fputs(cfg::registry_markdown().c_str(), stdout);
+    return 0;
+  }
+  Options o;
+  int ch;
+  opterr = 0;
+  while ((ch = getopt(argc, argv, "+c:deHhMno:pvxX#")) != -1) {
+    switch (ch) {
+      case 'c': o.config_dir = optarg; break;
+      case 'd': o.defaults = true; break;
+      case 'e': o.edit = true; break;
+      case 'H': o.names_only = true; break;
+      case 'h': o.values_only = true; break;
+      case 'M': o.master = true; break;
+      case 'n': o.explicit_only = true; break;
+      case 'o': o.overrides.push_back(split_assignment(optarg, "-o option")); break;
+      case 'p': break;  // parameters: the default mode
+      case 'v': break;  // accepted for compatibility
+      case 'x': o.expand = true; break;
+      case 'X': o.remove = true; break;
+      case '#': o.comment = true; break;
+      default: usage();
+    }
+  }
+  for (int i = optind; i < argc; ++i) o.operands.emplace_back(argv[i]);
+  if (o.config_dir.empty()) {
+    const char* env = std::getenv("POSTERN_CONFIG_DIR");
+    o.config_dir = (env && *env) ? env : postern::paths::kConfigDir;
+  }
+
+  int edits = int(o.edit) + int(o.remove) + int(o.comment);
+  if (edits > 1) usage();
+  if (edits == 1 && (o.defaults || o.explicit_only || o.expand || o.names_only || o.values_only)) usage();
+  if (edits == 1 && o.operands.empty()) usage();
+  if (o.master) return edits ? edit_master(o) : show_master(o);
+  if (edits) return edit_main(o);
+  return show_parameters(o);
+}

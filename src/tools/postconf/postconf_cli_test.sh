@@ -1,0 +1,104 @@
+#!/bin/sh
+# postconf_cli_test.sh POSTCONF - black-box checks of the postconf command on
+# a scratch configuration directory: output formats, exit codes, messages,
+# and in-place edits of main.cf and master.cf.
+set -u
+P="$1"
+D=$(mktemp -d /tmp/postconf-cli-test.XXXXXX)
+trap 'rm -rf "$D"' EXIT
+fails=0
+
+check() {  # check NAME EXPECTED ACTUAL
+  if [ "$2" != "$3" ]; then
+    printf 'FAIL: %s\n--- expected\n%s\n--- actual\n%s\n' "$1" "$2" "$3"
+    fails=$((fails + 1))
+  fi
+}
+
+cat > "$D/main.cf" <<'CF'
+# Test configuration
+myhostname = mail.example.com
+mydestination = $myhostname,
+    localhost
+user_thing = from-main
+smtpd_banner = $myhostname ${user_thing?{with}:{without}}
+typo_parameter = 1
+CF
+cat > "$D/master.cf" <<'CF'
+smtp      inet  n       -       y       -       -       smtpd
+  -o smtpd_client_restrictions=$mua_restrictions
+relay     unix  -       -       n       -       -       smtp
+CF
+echo 'mua_restrictions = permit' >> "$D/main.cf"
+
+check "-n" "mua_restrictions = permit
+mydestination = \$myhostname, localhost
+myhostname = mail.example.com
+smtpd_banner = \$myhostname \${user_thing?{with}:{without}}
+user_thing = from-main" "$("$P" -c "$D" -n 2>/dev/null)"
+
+check "-n warns about unused parameters" \
+  "postconf: warning: $D/main.cf: unused parameter: typo_parameter=1" "$("$P" -c "$D" -n 2>&1 >/dev/null)"
+
+check "-x names" "mydestination = mail.example.com, localhost
+smtpd_banner = mail.example.com with" "$("$P" -c "$D" -x mydestination smtpd_banner 2>/dev/null)"
+
+check "-h" "mail.example.com" "$("$P" -c "$D" -h myhostname 2>/dev/null)"
+check "empty value" "relayhost =" "$("$P" -c "$D" relayhost 2>/dev/null)"
+check "-d" "message_size_limit = 10240000" "$("$P" -c "$D" -d message_size_limit 2>/dev/null)"
+check "-d ignores main.cf" "myorigin = \$myhostname" "$("$P" -c "$D" -d myorigin 2>/dev/null)"
+check "config_directory is -c" "config_directory = $D" "$("$P" -c "$D" config_directory 2>/dev/null)"
+check "POSTERN_CONFIG_DIR" "mail.example.com" "$(POSTERN_CONFIG_DIR="$D" "$P" -h myhostname 2>/dev/null)"
+check "unknown name" "postconf: warning: no_such_thing: unknown parameter" \
+  "$("$P" -c "$D" no_such_thing 2>&1 >/dev/null | grep no_such_thing)"
+check "per-transport parameter from master.cf" "relay_destination_concurrency_limit = \$default_destination_concurrency_limit" \
+  "$("$P" -c "$D" 2>/dev/null | grep '^relay_destination_concurrency_limit')"
+check "-o override" "smtpd_banner = x.example with" \
+  "$("$P" -c "$D" -o myhostname=x.example -x smtpd_banner 2>/dev/null)"
+
+# Edits keep comments and order.
+"$P" -c "$D" -e 'mydestination = a, b' 'relayhost=[smtp.example.com]:587' || fails=$((fails + 1))
+"$P" -c "$D" -X typo_parameter || fails=$((fails + 1))
+check "-e/-X result" "# Test configuration
+myhostname = mail.example.com
+mydestination = a, b
+user_thing = from-main
+smtpd_banner = \$myhostname \${user_thing?{with}:{without}}
+mua_restrictions = permit
+relayhost = [smtp.example.com]:587" "$(cat "$D/main.cf")"
+
+# A bad value is refused with a fatal error and exit status 1, file unchanged.
+before=$(cat "$D/main.cf")
+out=$("$P" -c "$D" -e message_size_limit=huge 2>&1); rc=$?
+check "-e bad value exit" "1" "$rc"
+case "$out" in
+  "postconf: fatal: "*"bad numerical value for parameter message_size_limit: huge"*) ;;
+  *) check "-e bad value message" "postconf: fatal: ... bad numerical value ..." "$out" ;;
+esac
+check "-e bad value leaves file" "$before" "$(cat "$D/main.cf")"
+
+# master.cf
+check "-M smtp" "smtp      inet  n       -       y       -       -       smtpd -o smtpd_client_restrictions=\$mua_restrictions" \
+  "$("$P" -c "$D" -M smtp/inet 2>/dev/null)"
+"$P" -c "$D" -Me 'submission/inet=submission inet n - y - - smtpd -o smtpd_tls_security_level=encrypt' \
+  || fails=$((fails + 1))
+"$P" -c "$D" -MX relay/unix || fails=$((fails + 1))
+check "-M after -Me/-MX" "smtp      inet  n       -       y       -       -       smtpd -o smtpd_client_restrictions=\$mua_restrictions
+submission inet  n       -       y       -       -       smtpd -o smtpd_tls_security_level=encrypt" "$("$P" -c "$D" -M)"
+out=$("$P" -c "$D" -Me 'x/unix=x unix - - n - - ' 2>&1); rc=$?
+check "-Me malformed exit" "1" "$rc"
+
+# Broken main.cf: fatal with file and line.
+printf 'biff = perhaps\n' > "$D/main.cf"
+out=$("$P" -c "$D" -n 2>&1); rc=$?
+check "broken main.cf exit" "1" "$rc"
+check "broken main.cf message" "postconf: fatal: $D/main.cf, line 1: bad boolean value for parameter biff: perhaps (specify yes or no)" "$out"
+out=$("$P" -c "$D/nonexistent" -n 2>&1); rc=$?
+check "missing main.cf exit" "1" "$rc"
+
+# Usage errors.
+"$P" -c "$D" -e -X biff >/dev/null 2>&1; check "usage exit" "1" "$?"
+"$P" -c "$D" -e >/dev/null 2>&1; check "-e without args exit" "1" "$?"
+
+[ "$fails" -eq 0 ] && echo "postconf CLI: all checks passed"
+exit "$fails"
