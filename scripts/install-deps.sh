@@ -13,7 +13,10 @@ build_pkgs=(
 )
 test_pkgs=(
   libgtest-dev googletest clang libclang-rt-14-dev
-  python3 swaks procps psmisc
+  python3 swaks procps psmisc util-linux dnsmasq-base
+  # The reference MTA: its smtp-source/smtp-sink and postmap are test peers.
+  # Preseeded as "No configuration", so it is installed but never started.
+  postfix
 )
 
 want=("${build_pkgs[@]}")
@@ -32,5 +35,8 @@ done
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
+if printf '%s\n' "${missing[@]}" | grep -qx postfix; then
+  echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

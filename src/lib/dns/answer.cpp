@@ -1,0 +1,260 @@
+// answer.cpp - see answer.h.
+#include "dns/answer.h"
+
+#include <ares.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "base/strings.h"
+#include "dns/name.h"
+
+namespace postern::dns {
+
+namespace {
+
+// c-ares takes message lengths as int; DNS messages are at most 64 KiB, so a
+// longer buffer is not a DNS message.
+constexpr std::size_t kMaxMessage = 65535;
+
+bool message_fits(std::span<const unsigned char> msg) { return !msg.empty() && msg.size() <= kMaxMessage; }
+
+template <class T>
+Answer<T> failed(std::string_view name, RrType type, Outcome o) {
+  Answer<T> a;
+  a.outcome = o;
+  a.detail = describe(name, type, o);
+  return a;
+}
+
+template <class T>
+Answer<T> malformed(std::string_view name, RrType type) {
+  Answer<T> a;
+  a.outcome = Outcome::TempFail;
+  a.detail = fmt::format("Name service error for name={} type={}: Malformed or unexpected name server reply",
+                         str::printable(name, kMaxNameLength + 1), to_string(type));
+  return a;
+}
+
+// A name taken from record data: valid, not numeric. On failure, why.
+Result<std::string> data_hostname(const char* raw) {
+  std::string_view s = raw ? std::string_view(raw) : std::string_view();
+  auto n = normalize_hostname(s);
+  if (!n) return n.take_error();
+  if (is_numeric_hostname(*n)) return make_error("numeric domain name");
+  return n;
+}
+
+struct FreeData {
+  void operator()(void* p) const { ares_free_data(p); }
+};
+struct FreeHostent {
+  void operator()(hostent* h) const { ares_free_hostent(h); }
+};
+
+}  // namespace
+
+Outcome outcome_from_ares(int ares_status) {
+  switch (ares_status) {
+    case ARES_SUCCESS: return Outcome::Ok;
+    case ARES_ENODATA: return Outcome::NoData;
+    case ARES_ENOTFOUND: return Outcome::NotFound;
+    case ARES_EBADNAME: return Outcome::Invalid;
+    default: return Outcome::TempFail;
+  }
+}
+
+std::string describe(std::string_view name, RrType type, Outcome o) {
+  auto shown = str::printable(name, kMaxNameLength + 1);
+  switch (o) {
+    case Outcome::Ok: return {};
+    case Outcome::NullMx: return fmt::format("Domain {} does not accept mail (nullMX)", shown);
+    case Outcome::Invalid: return fmt::format("malformed domain name: {}", shown);
+    default: break;
+  }
+  std::string_view why = o == Outcome::NotFound ? "Host not found"
+                         : o == Outcome::NoData ? "Host found but no data record of requested type"
+                                                : "Host not found, try again";
+  return fmt::format("Name service error for name={} type={}: {}", shown, to_string(type), why);
+}
+
+MxResult parse_mx_answer(std::string_view qname, int ares_status, std::span<const unsigned char> msg,
+                         std::mt19937_64& rng) {
+  if (ares_status != ARES_SUCCESS) return failed<MxRecord>(qname, RrType::MX, outcome_from_ares(ares_status));
+  if (!message_fits(msg)) return malformed<MxRecord>(qname, RrType::MX);
+  ares_mx_reply* head = nullptr;
+  int rc = ares_parse_mx_reply(msg.data(), static_cast<int>(msg.size()), &head);
+  std::unique_ptr<ares_mx_reply, FreeData> guard(head);
+  // An answer with records, none of them MX (a CNAME alone, say), is no MX.
+  if (rc == ARES_ENODATA || (rc == ARES_SUCCESS && head == nullptr))
+    return failed<MxRecord>(qname, RrType::MX, Outcome::NoData);
+  if (rc != ARES_SUCCESS) return malformed<MxRecord>(qname, RrType::MX);
+
+  MxResult out;
+  std::size_t total = 0;
+  bool has_root = false;
+  for (auto* r = head; r; r = r->next) {
+    ++total;
+    // The root name "." expands to "": the RFC 7505 null MX marker.
+    if (r->host == nullptr || r->host[0] == '\0' || std::string_view(r->host) == ".") {
+      has_root = true;
+      continue;
+    }
+    auto host = data_hostname(r->host);
+    if (!host) {
+      if (out.warning.empty())
+        out.warning = fmt::format("{}: malformed domain name in resource data of MX record: {} ({})",
+                                  str::printable(qname, kMaxNameLength + 1),
+                                  str::printable(r->host, kMaxNameLength + 1), host.error().message);
+      continue;
+    }
+    // The total is bounded by the message size; keep the vector bounded too.
+    if (out.records.size() >= 4 * kMaxMxRecords) {
+      out.capped = true;
+      continue;
+    }
+    auto same = std::find_if(out.records.begin(), out.records.end(),
+                             [&](const MxRecord& m) { return m.host == *host; });
+    if (same != out.records.end()) {
+      same->preference = std::min(same->preference, r->priority);
+      continue;
+    }
+    out.records.push_back(MxRecord{r->priority, std::move(*host)});
+  }
+
+  if (has_root && total == 1) {
+    // RFC 7505 says preference 0; a lone "." with another preference names
+    // no deliverable host either, so it is treated the same way.
+    MxResult n;
+    n.outcome = Outcome::NullMx;
+    n.detail = describe(qname, RrType::MX, Outcome::NullMx);
+    return n;
+  }
+  if (has_root && out.warning.empty())
+    out.warning = fmt::format("{}: null MX record mixed with other MX records; ignoring it",
+                              str::printable(qname, kMaxNameLength + 1));
+  if (out.records.empty()) {
+    auto m = malformed<MxRecord>(qname, RrType::MX);
+    m.warning = std::move(out.warning);
+    return m;
+  }
+  // Random order among equal preferences: shuffle everything, then a stable
+  // sort by preference keeps the shuffled order inside each preference.
+  std::shuffle(out.records.begin(), out.records.end(), rng);
+  std::stable_sort(out.records.begin(), out.records.end(),
+                   [](const MxRecord& a, const MxRecord& b) { return a.preference < b.preference; });
+  if (out.records.size() > kMaxMxRecords) {
+    out.records.resize(kMaxMxRecords);
+    out.capped = true;
+  }
+  out.outcome = Outcome::Ok;
+  return out;
+}
+
+AddrResult parse_address_answer(std::string_view qname, RrType type, int ares_status,
+                                std::span<const unsigned char> msg) {
+  if (ares_status != ARES_SUCCESS) return failed<asio::ip::address>(qname, type, outcome_from_ares(ares_status));
+  if (!message_fits(msg)) return malformed<asio::ip::address>(qname, type);
+  // One slot more than we keep tells us whether the answer had more.
+  constexpr int kSlots = static_cast<int>(kMaxAddressesPerFamily) + 1;
+  AddrResult out;
+  int n = kSlots;
+  int rc;
+  std::vector<asio::ip::address> found;
+  if (type == RrType::A) {
+    std::array<ares_addrttl, kSlots> ttls{};
+    rc = ares_parse_a_reply(msg.data(), static_cast<int>(msg.size()), nullptr, ttls.data(), &n);
+    if (rc == ARES_SUCCESS)
+      for (int i = 0; i < n && i < kSlots; ++i) {
+        asio::ip::address_v4::bytes_type b;
+        static_assert(sizeof(b) == sizeof(ttls[i].ipaddr));
+        std::memcpy(b.data(), &ttls[i].ipaddr, b.size());
+        found.emplace_back(asio::ip::address_v4(b));
+      }
+  } else if (type == RrType::AAAA) {
+    std::array<ares_addr6ttl, kSlots> ttls{};
+    rc = ares_parse_aaaa_reply(msg.data(), static_cast<int>(msg.size()), nullptr, ttls.data(), &n);
+    if (rc == ARES_SUCCESS)
+      for (int i = 0; i < n && i < kSlots; ++i) {
+        asio::ip::address_v6::bytes_type b;
+        static_assert(sizeof(b) == sizeof(ttls[i].ip6addr));
+        std::memcpy(b.data(), &ttls[i].ip6addr, b.size());
+        found.emplace_back(asio::ip::address_v6(b));
+      }
+  } else {
+    return failed<asio::ip::address>(qname, type, Outcome::Invalid);
+  }
+  if (rc == ARES_ENODATA || (rc == ARES_SUCCESS && found.empty()))
+    return failed<asio::ip::address>(qname, type, Outcome::NoData);
+  if (rc != ARES_SUCCESS) return malformed<asio::ip::address>(qname, type);
+  for (auto& a : found) {
+    if (std::find(out.records.begin(), out.records.end(), a) != out.records.end()) continue;
+    if (out.records.size() >= kMaxAddressesPerFamily) {
+      out.capped = true;
+      break;
+    }
+    out.records.push_back(a);
+  }
+  out.outcome = Outcome::Ok;
+  return out;
+}
+
+PtrResult parse_ptr_answer(const asio::ip::address& addr_in, int ares_status,
+                           std::span<const unsigned char> msg) {
+  auto addr = unmap(addr_in);
+  auto qname = reverse_name(addr);
+  if (ares_status != ARES_SUCCESS) return failed<std::string>(qname, RrType::PTR, outcome_from_ares(ares_status));
+  if (!message_fits(msg)) return malformed<std::string>(qname, RrType::PTR);
+  hostent* he = nullptr;
+  int rc;
+  if (addr.is_v4()) {
+    auto b = addr.to_v4().to_bytes();
+    rc = ares_parse_ptr_reply(msg.data(), static_cast<int>(msg.size()), b.data(), int(b.size()), AF_INET, &he);
+  } else {
+    auto b = addr.to_v6().to_bytes();
+    rc = ares_parse_ptr_reply(msg.data(), static_cast<int>(msg.size()), b.data(), int(b.size()), AF_INET6, &he);
+  }
+  std::unique_ptr<hostent, FreeHostent> guard(he);
+  if (rc == ARES_ENODATA) return failed<std::string>(qname, RrType::PTR, Outcome::NoData);
+  if (rc != ARES_SUCCESS || he == nullptr) return malformed<std::string>(qname, RrType::PTR);
+
+  // c-ares lists every PTR name in h_aliases (in answer order); h_name is
+  // one of them.
+  std::vector<const char*> raw;
+  if (he->h_aliases)
+    for (char** p = he->h_aliases; *p; ++p) raw.push_back(*p);
+  if (raw.empty() && he->h_name) raw.push_back(he->h_name);
+
+  PtrResult out;
+  for (const char* r : raw) {
+    auto name = data_hostname(r);
+    if (!name) {
+      if (out.warning.empty())
+        out.warning = fmt::format("{}: malformed domain name in resource data of PTR record: {} ({})", qname,
+                                  str::printable(r, kMaxNameLength + 1), name.error().message);
+      continue;
+    }
+    if (std::find(out.records.begin(), out.records.end(), *name) != out.records.end()) continue;
+    if (out.records.size() >= kMaxPtrNames) {
+      out.capped = true;
+      break;
+    }
+    out.records.push_back(std::move(*name));
+  }
+  if (out.records.empty()) {
+    // The name exists and answered, but with nothing usable as a host name:
+    // permanent, like no PTR record at all.
+    auto f = failed<std::string>(qname, RrType::PTR, Outcome::NoData);
+    f.warning = std::move(out.warning);
+    return f;
+  }
+  out.outcome = Outcome::Ok;
+  return out;
+}
+
+}  // namespace postern::dns
