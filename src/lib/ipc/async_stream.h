@@ -1,0 +1,115 @@
+// async_stream.h - frame I/O on any Asio stream, with per-operation deadlines.
+//
+// The templates behind async.h. Include this only to frame a stream type
+// that async.h does not already cover (it instantiates them for Unix-domain
+// sockets); they pull Asio's composed operations into the includer.
+//
+// Deadlines follow the Beast examples: a steady_timer armed for each
+// operation cancels the stream when it fires, turning a silent peer into an
+// ordinary error. Cancelling hits every pending operation on the stream,
+// which is what a request/response protocol wants: one operation at a
+// time. The stream must be used from one thread (or strand).
+// Reads no parameters, logs nothing.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "aio/asio.h"
+#include "base/result.h"
+#include "ipc/frame.h"
+
+#if defined(BOOST_ASIO_HAS_CO_AWAIT)
+
+namespace postern::ipc {
+
+using AsyncDuration = std::chrono::steady_clock::duration;
+
+namespace detail {
+
+template <class Stream>
+void cancel_stream(Stream& s) {
+  error_code ignore;
+  if constexpr (requires { s.cancel(ignore); })
+    s.cancel(ignore);
+  else
+    s.lowest_layer().cancel(ignore);
+}
+
+// Cancels the stream's pending operations if it is still alive at the
+// deadline. The timer handler may run after the Watchdog (and the coroutine
+// frame holding it) is gone, so it only touches shared state, and the
+// stream only while the Watchdog still exists.
+template <class Stream>
+class Watchdog {
+ public:
+  Watchdog(Stream& s, AsyncDuration timeout) : timer_(s.get_executor()), state_(std::make_shared<State>()) {
+    timer_.expires_after(timeout);
+    timer_.async_wait([state = state_, stream = &s](const error_code& ec) {
+      if (ec || state->done) return;
+      state->fired = true;
+      cancel_stream(*stream);
+    });
+  }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+  ~Watchdog() {
+    state_->done = true;
+    timer_.cancel();
+  }
+  bool fired() const { return state_->fired; }
+
+ private:
+  struct State {
+    bool done = false;
+    bool fired = false;
+  };
+  asio::steady_timer timer_;
+  std::shared_ptr<State> state_;
+};
+
+// Wording shared by all stream types (async.cpp).
+Error frame_io_error(const char* op, const error_code& ec, bool timed_out, std::size_t got,
+                     std::size_t wanted, bool in_payload);
+
+}  // namespace detail
+
+template <class Stream>
+asio::awaitable<Result<Frame>> async_read_frame(Stream& s, FrameLimits limits, AsyncDuration timeout) {
+  detail::Watchdog<Stream> dog(s, timeout);
+  std::array<char, kFrameHeaderSize> header{};
+  error_code ec;
+  std::size_t n =
+      co_await asio::async_read(s, asio::buffer(header), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return detail::frame_io_error("read", ec, dog.fired(), n, header.size(), false);
+  auto size = parse_frame_header(std::string_view(header.data(), header.size()), limits);
+  if (!size) co_return size.take_error();
+  Frame f;
+  f.payload.resize(*size);
+  n = co_await asio::async_read(s, asio::buffer(f.payload), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return detail::frame_io_error("read", ec, dog.fired(), n, *size, true);
+  co_return f;
+}
+
+template <class Stream>
+asio::awaitable<Status> async_write_frame(Stream& s, std::string payload, FrameLimits limits,
+                                          AsyncDuration timeout) {
+  if (payload.empty()) co_return make_error("refusing to send an empty frame");
+  if (payload.size() > limits.effective_max())
+    co_return make_error("message of {} bytes exceeds the {} byte frame limit", payload.size(),
+                         limits.effective_max());
+  auto header = frame_header(static_cast<std::uint32_t>(payload.size()));
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(header), asio::buffer(payload)};
+  detail::Watchdog<Stream> dog(s, timeout);
+  error_code ec;
+  std::size_t n = co_await asio::async_write(s, bufs, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return detail::frame_io_error("write", ec, dog.fired(), n, header.size() + payload.size(), false);
+  co_return Status{};
+}
+
+}  // namespace postern::ipc
+
+#endif  // BOOST_ASIO_HAS_CO_AWAIT
