@@ -16,7 +16,7 @@ test_pkgs=(
   python3 swaks procps psmisc util-linux dnsmasq-base
   # The reference MTA: its smtp-source/smtp-sink and postmap are test peers.
   # Preseeded as "No configuration", so it is installed but never started.
-  postfix
+  postfix postfix-pcre
 )
 
 want=("${build_pkgs[@]}")

@@ -1,0 +1,39 @@
+// internal.h - per-type table constructors behind open_table() (not a public API).
+#pragma once
+
+#include <sys/stat.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "maps/table.h"
+
+namespace postern::maps::detail {
+
+Result<std::unique_ptr<Table>> open_db(std::string_view type, std::string_view name, const OpenOptions& o);
+Result<std::unique_ptr<Table>> open_texthash(std::string_view name, const OpenOptions& o);
+Result<std::unique_ptr<Table>> open_inline(std::string_view name, const OpenOptions& o);
+Result<std::unique_ptr<Table>> open_static(std::string_view name, const OpenOptions& o);
+Result<std::unique_ptr<Table>> open_regexp(std::string_view name, const OpenOptions& o);
+Result<std::unique_ptr<Table>> open_pcre(std::string_view name, const OpenOptions& o);
+Result<std::unique_ptr<Table>> open_cidr(std::string_view name, const OpenOptions& o);
+Result<std::unique_ptr<Table>> open_unix(std::string_view name, const OpenOptions& o);
+
+// Identity of a file at one moment, to notice edits and replacements
+// (Postfix's dict_changed_name(): new mtime, or the open file was unlinked).
+struct FileStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  struct timespec mtime {};
+  static FileStamp of(const struct stat& st);
+  // True when `path` now names a different file or a modified one.
+  bool differs_from_path(const std::string& path) const;
+};
+
+// Refuses write access for read-only table types, with Postfix's wording.
+Status require_read_only(std::string_view type, std::string_view name, const OpenOptions& o);
+
+}  // namespace postern::maps::detail
