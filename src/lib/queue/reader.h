@@ -1,0 +1,142 @@
+// reader.h - open and validate a queue file; stream its content.
+//
+// QueueFileReader::open() checks the whole file before returning anything:
+// every record's type is allowed in its segment, every length is within its
+// limit, the size record agrees with the actual content offset, content size,
+// extracted offset and recipient count, the end record is present and
+// nothing follows it. A bad file yields an Error "corrupt queue file NAME:
+// reason (offset N)" with sys_errno EBADMSG (is_corrupt()); it never crashes
+// and never allocates more than one record's limit at a time.
+//
+// The content is not kept in memory: content() returns a cursor that reads
+// one line piece (at most 1 MiB) at a time, so a 100 MB message costs no
+// more memory than a small one.
+//
+// Files without the ready mark (owner execute bit, set by the writer's
+// mark_ready()) are refused with sys_errno EAGAIN (is_not_ready()) unless
+// ReadOptions::require_ready is false: this is what keeps qmgr away from a
+// file that is still being written or whose writer died.
+//
+// Reads no parameters and logs nothing; errors go to the caller.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "queue/queue_file.h"
+
+namespace postern::queue {
+
+struct ReadOptions {
+  // Refuse files without the ready mark (qmgr, delivery agents). Tools that
+  // inspect files (postcat) turn this off.
+  bool require_ready = true;
+  // Walk the content segment as well. When false, the content is trusted to
+  // lie between the M and X records named by the size record (both are still
+  // checked), which saves reading large messages when only the envelope is
+  // needed; content() still validates each record it returns.
+  bool verify_content = true;
+  // Open read-write, so the caller can patch done marks through fd().
+  bool writable = false;
+};
+
+// Where bytes come from: a file descriptor (pread) or a memory buffer (tests,
+// fuzzing, postcat reading a pipe).
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Up to `len` bytes at `offset`; 0 at end of file.
+  virtual Result<std::size_t> read_at(std::uint64_t offset, char* buf, std::size_t len) = 0;
+  virtual std::uint64_t size() const = 0;
+};
+
+struct RawRecord {
+  char type = 0;
+  std::uint64_t offset = 0;  // of the type byte
+  Segment segment = Segment::Envelope;
+  std::string_view payload;  // valid until the next call on the cursor
+};
+
+// Sequential, buffered, length-checked record reader over [begin, end).
+// Frames records only; the segment is tracked from M/X/E records.
+class RecordCursor {
+ public:
+  RecordCursor(std::shared_ptr<ByteSource> src, std::string name, std::uint64_t begin, std::uint64_t end,
+               Segment start_segment);
+  // false at `end` exactly on a record boundary; Error (EBADMSG) on a
+  // truncated record, unknown type or over-long payload.
+  Result<bool> next(RawRecord& out);
+  std::uint64_t position() const { return pos_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  Status fill(std::size_t need);
+  std::shared_ptr<ByteSource> src_;
+  std::string name_;
+  std::uint64_t pos_, end_;
+  Segment segment_;
+  std::string buf_;  // read-ahead window
+  std::uint64_t buf_off_ = 0;
+  std::string big_;  // payloads larger than the window
+};
+
+// One piece of a content line: `complete` is false for a piece that the next
+// piece continues (an L record), true for the last piece of a line (N).
+struct ContentPiece {
+  std::string_view data;  // without line terminator; valid until next()
+  bool complete = true;
+  std::uint64_t offset = 0;
+};
+
+class ContentCursor {
+ public:
+  // false after the last piece.
+  Result<bool> next(ContentPiece& out);
+
+ private:
+  friend class QueueFileReader;
+  explicit ContentCursor(RecordCursor c) : cursor_(std::move(c)) {}
+  RecordCursor cursor_;
+  bool pending_partial_ = false;
+};
+
+class QueueFileReader {
+ public:
+  // Opens with O_NOFOLLOW and checks that it is a regular file.
+  static Result<QueueFileReader> open(const std::filesystem::path& path, const ReadOptions& options = {});
+  // Takes an already open descriptor (e.g. postcat reading stdin).
+  static Result<QueueFileReader> open_fd(UniqueFd fd, std::string name, const ReadOptions& options = {});
+  // Parses bytes held in memory (the ready mark does not apply).
+  static Result<QueueFileReader> from_memory(std::string bytes, std::string name = "(memory)",
+                                             const ReadOptions& options = {});
+
+  const QueueMessage& message() const { return message_; }
+  QueueMessage take_message() { return std::move(message_); }
+  const std::string& name() const { return name_; }
+  // The open descriptor (owned by the reader), or -1 for memory input.
+  int fd() const { return fd_; }
+
+  // The content lines, from just after M to just before X.
+  ContentCursor content() const;
+  // Every record in file order (postcat).
+  RecordCursor records() const;
+
+ private:
+  QueueFileReader() = default;
+  static Result<QueueFileReader> load(std::shared_ptr<ByteSource> src, std::string name, int fd,
+                                      const ReadOptions& options);
+  std::shared_ptr<ByteSource> src_;  // owns the descriptor; cursors share it
+  int fd_ = -1;
+  std::string name_;
+  QueueMessage message_;
+};
+
+// Convenience: open + validate, envelope only.
+Result<QueueMessage> read_queue_file(const std::filesystem::path& path, const ReadOptions& options = {});
+
+}  // namespace postern::queue

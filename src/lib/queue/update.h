@@ -1,0 +1,44 @@
+// update.h - in-place changes to a committed queue file, and the ready mark.
+//
+// qmgr and the delivery agents never rewrite a queue file: a finished
+// recipient is recorded by changing its record type byte from R to D, and a
+// new delay-warning time by rewriting the fixed-width W record. Both are one
+// pwrite(2) followed by fsync(2), so a crash leaves either the old or the new
+// value (a single byte cannot be torn; the 15-byte warning field lies inside
+// one disk sector in practice, and a torn value would fail validation rather
+// than be misread, because the field is digits padded with spaces).
+//
+// Before writing, each function checks that the offset really holds the
+// expected record: the size record is read to find the segments, the header
+// at the offset must be an R/D (or W) record with a plausible length lying
+// inside the envelope or extracted segment, and the payload must decode. A
+// wrong offset is an error, never a damaged file.
+//
+// Reads no parameters, logs nothing.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <filesystem>
+
+#include "base/result.h"
+
+namespace postern::queue {
+
+// Marks the recipient record at `offset` done and fsyncs. Marking a done
+// recipient again succeeds without writing. `fd` must be open for writing.
+Status mark_recipient_done(int fd, std::uint64_t offset);
+Status mark_recipient_done(const std::filesystem::path& path, std::uint64_t offset);
+
+// Rewrites the warning time (0: no warning) and fsyncs.
+Status set_warning_time(int fd, std::int64_t when);
+Status set_warning_time(const std::filesystem::path& path, std::int64_t when);
+
+// The ready mark: a regular file whose owner execute bit is set.
+bool is_ready_mode(mode_t mode);
+// lstat(2)s `path`: true when it is a regular file with the ready mark,
+// false when it exists without the mark, Error when it cannot be stat'ed.
+Result<bool> is_ready(const std::filesystem::path& path);
+
+}  // namespace postern::queue

@@ -1,0 +1,153 @@
+// writer.h - create a queue file safely: unique name, bounded memory, durable commit.
+//
+// Naming (like Postfix's mail_queue_enter): the writer creates a uniquely
+// named temporary file "tmp.PID.N.RANDOM" with O_EXCL in the top of the
+// target queue directory, derives the queue ID from the current time's
+// microseconds and that file's inode number (unique among existing files on
+// the file system), and renames the file to its ID without replacing
+// anything (renameat2 RENAME_NOREPLACE, or link+unlink where the file system
+// lacks it), retrying with a fresh timestamp on a collision. Missing hash
+// subdirectories are created on the way.
+//
+// Writing: records go through a 64 KiB buffer straight to the descriptor;
+// the message content is never held in memory. The order of calls is the
+// file's order: begin() (size, warning, arrival, sender records), then any
+// add_attribute()/add_recipient(), then add_line()/add_partial() for the
+// content, then add_extracted_*(), then the commit steps.
+//
+// Commit steps (commit() does them all, in this order):
+//   finish_write()    writes the missing segment markers and the end record,
+//                     patches the size record, and hands every byte to the
+//                     kernel (write(2); no fsync yet);
+//   sync()            fsync(2) of the file's data and size;
+//   mark_ready()      fchmod 0700 (the owner execute bit is the "complete"
+//                     mark readers require), then fsync again so the mark is
+//                     durable only after the data is;
+//   sync_directory()  fsync(2) of the directory holding the name (and of any
+//                     hash directory created for it), so the name survives
+//                     a crash. Only now is the file committed. (Skipped
+//                     where the directory is not readable: postdrop in
+//                     maildrop, mode 0730; see writer.cpp.)
+// A cleanup daemon may batch many writers (group commit): finish_write() on
+// each, then sync() and mark_ready() on each, then one
+// sync_directories(writers) that fsyncs every distinct directory once and
+// marks all of them committed.
+//
+// The destructor removes the file unless it was committed; so does any
+// failed step (the writer then refuses further calls). A crash before the
+// ready mark leaves a file readers refuse (is_not_ready), which postsuper
+// may remove.
+//
+// Reads no parameters (the caller passes queue_directory, hash_queue_names,
+// hash_queue_depth, enable_long_queue_ids through WriterOptions). Logs a
+// warning when it cannot remove an abandoned file.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "queue/layout.h"
+#include "queue/queue_file.h"
+#include "queue/queue_id.h"
+
+namespace postern::queue {
+
+struct WriterOptions {
+  std::filesystem::path queue_root;  // queue_directory
+  QueueName queue = QueueName::Incoming;
+  HashConfig hash = HashConfig::defaults();
+  IdFormat id_format = IdFormat::Short;
+  // Permission bits while writing (the ready mark adds S_IXUSR).
+  mode_t mode = 0600;
+};
+
+struct EnvelopeStart {
+  std::string sender;             // empty: null sender
+  std::int64_t arrival_sec = -1;  // -1: now
+  std::uint32_t arrival_usec = 0;
+  std::int64_t warning_time = 0;  // 0: no delay warning
+};
+
+class QueueFileWriter {
+ public:
+  static Result<QueueFileWriter> create(const WriterOptions& options);
+
+  QueueFileWriter(QueueFileWriter&&) noexcept;
+  QueueFileWriter& operator=(QueueFileWriter&&) noexcept;
+  QueueFileWriter(const QueueFileWriter&) = delete;
+  QueueFileWriter& operator=(const QueueFileWriter&) = delete;
+  ~QueueFileWriter();
+
+  const QueueId& id() const { return id_; }
+  const std::filesystem::path& path() const { return path_; }
+  int fd() const { return fd_.get(); }
+
+  // Envelope. begin() must come first.
+  Status begin(const EnvelopeStart& env);
+  Status add_attribute(std::string_view name, std::string_view value);
+  // Returns the record offset (what mark_recipient_done() takes).
+  Result<std::uint64_t> add_recipient(const RecipientFields& r);
+
+  // Content: one line without its terminator (no CR LF stored). Lines longer
+  // than kMaxContentRecord are stored as several pieces.
+  Status add_line(std::string_view line);
+  // A piece of a line that continues with the next add_line/add_partial.
+  Status add_partial(std::string_view piece);
+
+  // Extracted segment (recipients from headers with sendmail -t, attributes
+  // learned while reading the content).
+  Status add_extracted_attribute(std::string_view name, std::string_view value);
+  Result<std::uint64_t> add_extracted_recipient(const RecipientFields& r);
+
+  // Commit steps, see the header comment.
+  Status finish_write();
+  Status sync();
+  Status mark_ready();
+  Status sync_directory();
+  Status commit();
+  static Status sync_directories(std::span<QueueFileWriter* const> writers);
+
+  // Removes the file now (also what the destructor does when uncommitted).
+  void abandon();
+
+  bool committed() const { return state_ == State::Committed; }
+  std::uint64_t content_size() const { return size_.content_size; }
+  std::uint64_t recipient_count() const { return size_.recipient_count; }
+  std::uint64_t bytes_written() const { return offset_; }
+
+ private:
+  enum class State { Fresh, Envelope, Content, Extracted, Written, Synced, Ready, Committed, Failed };
+  QueueFileWriter(QueueId id) : id_(std::move(id)) {}
+  Status fail(Error e);
+  Status put_record(RecordType type, std::string_view payload);
+  Status flush_buffer();
+  Status enter(State s);  // writes the M/X markers needed to reach s
+  Status require_open(const char* what);
+  Status note_typed_attribute(std::string_view name);
+
+  QueueId id_;
+  std::filesystem::path path_;
+  std::vector<std::filesystem::path> dirs_;  // to fsync: the file's dir, then created parents
+  UniqueFd fd_;
+  mode_t mode_ = 0600;
+  State state_ = State::Fresh;
+  std::string buf_;
+  std::uint64_t offset_ = 0;  // logical file size (written + buffered)
+  SizeRecord size_;
+  bool partial_open_ = false;  // last content record was L
+  std::vector<std::string> typed_seen_;  // typed attributes written in this segment
+};
+
+namespace detail {
+// rename(2) that fails with EEXIST instead of replacing `to` (renameat2
+// RENAME_NOREPLACE, or link+unlink). Exposed for tests.
+int rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to);
+}  // namespace detail
+
+}  // namespace postern::queue
