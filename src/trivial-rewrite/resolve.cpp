@@ -1,0 +1,358 @@
+// resolve.cpp - address resolution; see resolve.h.
+#include "resolve.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "base/strings.h"
+#include "config/host_info.h"
+#include "log/log.h"
+#include "mail/address.h"
+#include "maps/address_search.h"
+
+namespace postern::rewrite_service {
+
+namespace flag = ipc::proto::resolve_flag;
+
+namespace {
+
+// A resolve loop strips one domain or one routing operator per round; a
+// bound keeps a hostile address (a@b@c@... of local domains) cheap.
+constexpr int kMaxRounds = 64;
+
+struct TransportSpec {
+  std::string transport;
+  std::string nexthop;
+};
+
+// "transport:nexthop" (split at the first colon; nexthops like
+// "[10.0.0.1]:587" keep theirs).
+TransportSpec split_transport(std::string_view spec) {
+  auto colon = spec.find(':');
+  if (colon == std::string_view::npos) return {std::string(spec), {}};
+  return {std::string(spec.substr(0, colon)), std::string(spec.substr(colon + 1))};
+}
+
+bool has_routing_operator(std::string_view local) {
+  return local.find_first_of("@!%") != std::string_view::npos;
+}
+
+void strip_trailing_dot(std::string& s) {
+  if (s.size() >= 2 && s.back() == '.' && s[s.size() - 2] != '.' && s[s.size() - 2] != '@') s.pop_back();
+}
+
+}  // namespace
+
+std::optional<std::string> normalize_ip(std::string_view text, bool allow_bare) {
+  std::string ip;
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
+    ip = std::string(text.substr(1, text.size() - 2));
+    if (str::istarts_with(ip, "IPv6:")) ip.erase(0, 5);
+  } else if (allow_bare) {
+    ip = std::string(text);
+  } else {
+    return std::nullopt;
+  }
+  char buf[INET6_ADDRSTRLEN];
+  in_addr a4;
+  in6_addr a6;
+  if (ip.find(':') == std::string::npos) {
+    if (!mail::is_valid_ipv4(ip) || ::inet_pton(AF_INET, ip.c_str(), &a4) != 1) return std::nullopt;
+    ::inet_ntop(AF_INET, &a4, buf, sizeof buf);
+  } else {
+    if (::inet_pton(AF_INET6, ip.c_str(), &a6) != 1) return std::nullopt;
+    ::inet_ntop(AF_INET6, &a6, buf, sizeof buf);
+  }
+  return std::string(buf);
+}
+
+Result<Resolver> Resolver::create(const config::Config& cfg, Mode mode,
+                                  std::optional<std::vector<std::string>> own_addresses) {
+  Resolver r;
+  bool verify = mode == Mode::Verify;
+  auto pick = [&](std::string_view normal, std::string_view probe) {
+    return std::string(verify ? probe : normal);
+  };
+  auto parents = cfg.list("parent_domain_matches_subdomains");
+  auto parent_style = [&](std::string_view name) {
+    return std::find(parents.begin(), parents.end(), name) != parents.end();
+  };
+
+  r.local_rewrite_ = RewriteContexts::from_config(cfg).local;
+  r.myhostname_ = cfg.str("myhostname");
+  r.empty_address_recipient_ = cfg.str("empty_address_recipient");
+  r.recipient_delimiter_ = cfg.str("recipient_delimiter");
+  r.resolve_null_domain_ = cfg.boolean("resolve_null_domain");
+  r.resolve_numeric_domain_ = cfg.boolean("resolve_numeric_domain");
+  r.show_table_name_ = cfg.boolean("show_user_unknown_table_name");
+  r.local_transport_ = cfg.str(pick("local_transport", "address_verify_local_transport"));
+  r.virtual_transport_ = cfg.str(pick("virtual_transport", "address_verify_virtual_transport"));
+  r.relay_transport_ = cfg.str(pick("relay_transport", "address_verify_relay_transport"));
+  r.default_transport_ = cfg.str(pick("default_transport", "address_verify_default_transport"));
+  r.relayhost_ = cfg.str(pick("relayhost", "address_verify_relayhost"));
+
+  std::string tm = pick("transport_maps", "address_verify_transport_maps");
+  r.transport_parent_style_ = parent_style("transport_maps");
+
+  for (auto [list, name] : {std::pair{&r.mydestination_, "mydestination"},
+                            std::pair{&r.virtual_alias_domains_, "virtual_alias_domains"},
+                            std::pair{&r.virtual_mailbox_domains_, "virtual_mailbox_domains"},
+                            std::pair{&r.relay_domains_, "relay_domains"}}) {
+    auto l = DomainList::open(name, cfg.get(name).value_or(""), parent_style(name));
+    if (!l) return l.take_error();
+    *list = std::move(*l);
+  }
+  auto open_maps = [&](maps::MapList& out, const std::string& name) -> Status {
+    auto m = maps::MapList::open(name, cfg.get(name).value_or(""));
+    if (!m) return m.take_error();
+    out = std::move(*m);
+    return {};
+  };
+  if (auto st = open_maps(r.transport_maps_, tm); !st) return st.take_error();
+  if (auto st = open_maps(r.sender_relayhost_maps_, pick("sender_dependent_relayhost_maps",
+                                                         "address_verify_sender_dependent_relayhost_maps"));
+      !st)
+    return st.take_error();
+  if (auto st = open_maps(r.sender_default_transport_maps_, "sender_dependent_default_transport_maps"); !st)
+    return st.take_error();
+
+  if (own_addresses) {
+    for (auto& a : *own_addresses)
+      if (auto n = normalize_ip(a, true)) r.own_addresses_.push_back(*n);
+  } else {
+    auto ifaces = config::host::own_addresses(cfg.get("inet_interfaces").value_or("all"),
+                                              cfg.get("inet_protocols").value_or("all"));
+    for (auto& a : ifaces) {
+      char buf[INET6_ADDRSTRLEN];
+      if (::inet_ntop(a.family, a.addr.data(), buf, sizeof buf)) r.own_addresses_.emplace_back(buf);
+    }
+    // proxy_interfaces: addresses only (host names there are not resolved).
+    for (auto& p : cfg.list("proxy_interfaces"))
+      if (auto n = normalize_ip(p, true)) r.own_addresses_.push_back(*n);
+  }
+  return r;
+}
+
+bool Resolver::changed() const {
+  return mydestination_.changed() || virtual_alias_domains_.changed() || virtual_mailbox_domains_.changed() ||
+         relay_domains_.changed() || transport_maps_.changed() || sender_relayhost_maps_.changed() ||
+         sender_default_transport_maps_.changed();
+}
+
+bool Resolver::is_own_address(std::string_view ip) const {
+  return std::find(own_addresses_.begin(), own_addresses_.end(), ip) != own_addresses_.end();
+}
+
+Result<bool> Resolver::is_local_domain(std::string_view domain) {
+  if (domain.front() == '[') {
+    auto ip = normalize_ip(domain);
+    return ip && is_own_address(*ip);
+  }
+  if (resolve_numeric_domain_) {
+    if (auto ip = normalize_ip(domain, true)) return is_own_address(*ip);
+  }
+  return mydestination_.match(domain);
+}
+
+Result<std::string> Resolver::sender_lookup(maps::MapList& m, std::optional<std::string_view> sender) {
+  if (m.empty() || !sender || sender->empty()) return std::string();
+  auto r = m.lookup(*sender);
+  if (!r) return r.take_error();
+  if (!*r) {
+    auto at = sender->rfind('@');
+    if (at == std::string_view::npos) return std::string();
+    r = m.lookup(sender->substr(at), true);
+    if (!r) return r.take_error();
+  }
+  // DUNNO: stop searching, no override (Postfix).
+  if (!*r || str::iequals(**r, "DUNNO")) return std::string();
+  return std::string(**r);
+}
+
+Result<bool> Resolver::transport_lookup(const std::string& recipient, const std::string& domain, Resolved& r) {
+  if (transport_maps_.empty()) return false;
+  auto found = [&](std::string_view key, bool fixed_only) -> Result<std::optional<std::string>> {
+    return transport_maps_.lookup(key, fixed_only);
+  };
+  std::optional<std::string> value;
+  auto try_key = [&](std::string_view key, bool fixed_only) -> Status {
+    if (value || key.empty()) return {};
+    auto v = found(key, fixed_only);
+    if (!v) return v.take_error();
+    value = std::move(*v);
+    return {};
+  };
+  if (auto st = try_key(recipient, false); !st) return st.take_error();
+  if (!value && !recipient_delimiter_.empty()) {
+    if (auto stripped = maps::strip_extension(recipient, recipient_delimiter_))
+      if (auto st = try_key(stripped->address, true); !st) return st.take_error();
+  }
+  if (!value && !domain.empty()) {
+    if (auto st = try_key(domain, true); !st) return st.take_error();
+    for (std::size_t dot = domain.find('.', 1); !value && dot != std::string::npos;
+         dot = domain.find('.', dot + 1)) {
+      auto key = transport_parent_style_ ? std::string_view(domain).substr(dot + 1)
+                                         : std::string_view(domain).substr(dot);
+      if (key.size() <= 1) break;
+      if (auto st = try_key(key, true); !st) return st.take_error();
+    }
+  }
+  if (auto st = try_key("*", false); !st) return st.take_error();
+  if (!value) return false;
+
+  // transport(5): ":" or empty changes nothing; ":nexthop" keeps the
+  // transport; "transport" or "transport:" resets the next hop to the domain.
+  auto spec = split_transport(*value);
+  if (spec.transport.empty()) {
+    if (!spec.nexthop.empty()) r.nexthop = spec.nexthop;
+  } else {
+    r.transport = spec.transport;
+    r.nexthop = spec.nexthop.empty() ? domain : spec.nexthop;
+  }
+  return true;
+}
+
+Resolved Resolver::resolve(std::string_view address, std::optional<std::string_view> sender) {
+  Resolved r;
+  auto fail = [&](const Error& e) {
+    log::warning("resolve {}: {}", str::printable(address, 200), e.message);
+    r.flags = flag::kFail;
+    r.transport.clear();
+    r.nexthop = "4.3.0 address resolution failed: table lookup error";
+    r.recipient = std::string(address);
+    return r;
+  };
+
+  std::string s(address);
+  bool routed = false;
+  if (!s.empty() && s[0] == '@') {
+    auto colon = s.find(':');
+    if (colon != std::string::npos && colon + 1 < s.size()) {
+      s.erase(0, colon + 1);
+      routed = true;
+    }
+  }
+
+  std::optional<std::string> saved_domain;  // the last local domain stripped
+  std::optional<std::string> remote_domain;  // set: the address is not local
+  bool bad_syntax = false;
+  for (int round = 0;; ++round) {
+    if (round >= kMaxRounds) {
+      bad_syntax = true;
+      remote_domain = std::string();
+      break;
+    }
+    strip_trailing_dot(s);
+    if (s.empty()) s = rewrite_address(local_rewrite_, "postmaster");
+    auto at = s.rfind('@');
+    if (at != std::string::npos) {
+      std::string d = s.substr(at + 1);
+      bool local = false;
+      if (d.empty()) {
+        local = resolve_null_domain_;
+      } else {
+        auto l = is_local_domain(d);
+        if (!l) return fail(l.error());
+        local = *l;
+      }
+      if (!local) {
+        remote_domain = d;
+        break;
+      }
+      saved_domain = d;
+      s.resize(at);
+    }
+    if (s.find('@') != std::string::npos || (local_rewrite_.swap_bangpath && s.find('!') != std::string::npos) ||
+        (local_rewrite_.percent_hack && s.find('%') != std::string::npos)) {
+      s = rewrite_address(local_rewrite_, s);
+      continue;
+    }
+    if (s.empty()) s = empty_address_recipient_;
+    break;
+  }
+
+  std::string domain;
+  if (!remote_domain) {
+    // Local class.
+    domain = saved_domain && !saved_domain->empty() ? *saved_domain : myhostname_;
+    r.recipient = s + "@" + domain;
+    auto spec = split_transport(local_transport_);
+    r.transport = spec.transport;
+    r.nexthop = spec.nexthop.empty() ? myhostname_ : spec.nexthop;
+    r.flags = flag::kLocal | flag::kFinal;
+  } else {
+    domain = *remote_domain;
+    r.recipient = s;
+    auto at = s.rfind('@');
+    std::string_view local_part = at == std::string::npos ? std::string_view(s) : std::string_view(s).substr(0, at);
+    if (routed || has_routing_operator(local_part)) r.flags |= flag::kRouted;
+    if (!bad_syntax) {
+      if (domain.empty()) bad_syntax = true;
+      else if (domain.front() == '[') bad_syntax = !mail::is_valid_address_literal(domain);
+      else if (!mail::is_valid_hostname(domain, true))
+        bad_syntax = !(resolve_numeric_domain_ && normalize_ip(domain, true));
+    }
+    if (bad_syntax) {
+      r.flags |= flag::kError | flag::kDefault;
+      r.transport = "error";
+      r.nexthop = "5.1.3 bad address syntax";
+      return r;
+    }
+    auto in = [&](DomainList& l) -> Result<bool> { return l.match(domain); };
+    auto alias = in(virtual_alias_domains_);
+    if (!alias) return fail(alias.error());
+    if (*alias) {
+      r.flags |= flag::kAlias | flag::kFinal;
+      r.transport = "error";
+      r.nexthop = show_table_name_ ? "5.1.1 User unknown in virtual alias table" : "5.1.1 User unknown";
+      return r;  // transport_maps never override this (Postfix)
+    }
+    auto virt = in(virtual_mailbox_domains_);
+    if (!virt) return fail(virt.error());
+    if (*virt) {
+      r.flags |= flag::kVirtual | flag::kFinal;
+      auto spec = split_transport(virtual_transport_);
+      r.transport = spec.transport;
+      r.nexthop = spec.nexthop.empty() ? myhostname_ : spec.nexthop;
+    } else {
+      auto relay = in(relay_domains_);
+      if (!relay) return fail(relay.error());
+      TransportSpec spec;
+      if (*relay) {
+        r.flags |= flag::kRelay;
+        spec = split_transport(relay_transport_);
+      } else {
+        r.flags |= flag::kDefault;
+        auto sd = sender_lookup(sender_default_transport_maps_, sender);
+        if (!sd) return fail(sd.error());
+        spec = split_transport(sd->empty() ? default_transport_ : *sd);
+      }
+      if (spec.nexthop.empty()) {
+        auto sr = sender_lookup(sender_relayhost_maps_, sender);
+        if (!sr) return fail(sr.error());
+        spec.nexthop = !sr->empty() ? *sr : !relayhost_.empty() ? relayhost_ : domain;
+      }
+      r.transport = spec.transport;
+      r.nexthop = spec.nexthop;
+    }
+  }
+
+  if (r.transport.empty()) {
+    log::warning("resolve {}: null transport is not allowed; check the *_transport parameters",
+                 str::printable(address, 200));
+    r.flags = (r.flags & ~flag::kFinal) | flag::kFail;
+    return r;
+  }
+  auto t = transport_lookup(r.recipient, domain, r);
+  if (!t) {
+    auto flags = r.flags;
+    fail(t.error());
+    r.flags = (flags & ~flag::kFinal) | flag::kFail;
+  }
+  return r;
+}
+
+}  // namespace postern::rewrite_service
