@@ -205,7 +205,7 @@ const ParamDef kParams[] = {
 
   // Queue.
   L("hash_queue_names", "deferred, defer", "Queue directories split into subdirectories by queue ID."),
-  I("hash_queue_depth", "1", "Subdirectory levels for hashed queues.", 1, 16),
+  I("hash_queue_depth", "1", "Subdirectory levels for hashed queues.", 1, 5),
   B("enable_long_queue_ids", "no", "Use long, non-repeating queue IDs."),
   T("queue_run_delay", "300s", "Interval between deferred queue scans.", 1),
   T("minimal_backoff_time", "300s", "Minimal time between delivery attempts of a deferred message.", 1),

@@ -167,7 +167,8 @@ TEST(Malformed, FixedEnvelopeOrder) {
   expect_corrupt(c + rec('W', encode_warning(0).value()) + rec('S', "s@x"), "expected arrival time record");
   expect_corrupt(c + rec('W', encode_warning(0).value()) + rec('T', "1 0") + rec('R', "a3:r@x"),
                  "expected sender record");
-  expect_corrupt(c + rec('W', encode_warning(0).value()) + rec('T', "1 0") + rec('M', ""), "expected sender record");
+  expect_corrupt(c + rec('W', encode_warning(0).value()) + rec('T', "1 0") + rec('M', ""),
+                 "expected sender record");
   Parts p;
   p.env.push_back({'S', "second@sender"});
   expect_corrupt(assemble(p), "duplicate sender record");

@@ -95,7 +95,8 @@ std::optional<std::string_view> record_type_name(char type) {
 
 Result<std::string> SizeRecord::encode() const {
   for (auto v : {content_size, content_offset, recipient_count, extracted_offset, version})
-    if (v > static_cast<std::uint64_t>(kMaxFixedValue)) return make_error("size record value {} out of range", v);
+    if (v > static_cast<std::uint64_t>(kMaxFixedValue))
+      return make_error("size record value {} out of range", v);
   return fmt::format("{:>15} {:>15} {:>15} {:>15} {:>15}", content_size, content_offset, recipient_count,
                      extracted_offset, version);
 }
@@ -249,7 +250,8 @@ Result<RecipientFields> decode_recipient(std::string_view p) {
 }
 
 bool is_typed_attribute(std::string_view name) {
-  return name == attr::kEncoding || name == attr::kSmtputf8 || name == attr::kDsnRet || name == attr::kDsnEnvid;
+  return name == attr::kEncoding || name == attr::kSmtputf8 || name == attr::kDsnRet ||
+         name == attr::kDsnEnvid;
 }
 
 Result<std::string> encode_attribute(std::string_view name, std::string_view value) {

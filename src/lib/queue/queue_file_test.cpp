@@ -201,8 +201,8 @@ TEST_F(QueueFile, WriterRejectsBadInputAndOrder) {
   EXPECT_FALSE(w->add_line("x").ok());                    // before begin
   EXPECT_FALSE(w->begin({"bad\nsender", 1, 0, 0}).ok());  // CR/LF in envelope
   EXPECT_FALSE(w->begin({std::string(5000, 'a'), 1, 0, 0}).ok());
-  EXPECT_FALSE(w->begin({"s@x", 1, 0, kMaxFixedValue + 1}).ok());      // warning time too wide
-  EXPECT_FALSE(w->begin({"s@x", kMaxFixedValue + 1, 0, 0}).ok());      // arrival time too wide
+  EXPECT_FALSE(w->begin({"s@x", 1, 0, kMaxFixedValue + 1}).ok());  // warning time too wide
+  EXPECT_FALSE(w->begin({"s@x", kMaxFixedValue + 1, 0, 0}).ok());  // arrival time too wide
   EXPECT_FALSE(w->begin({"s@x", 1, 1000000, 0}).ok());
   ASSERT_TRUE(w->begin({"s@x", 1, 0, 0}).ok());
   EXPECT_FALSE(w->begin({"s@x", 1, 0, 0}).ok());

@@ -140,7 +140,7 @@ class QueueFileWriter {
   std::string buf_;
   std::uint64_t offset_ = 0;  // logical file size (written + buffered)
   SizeRecord size_;
-  bool partial_open_ = false;  // last content record was L
+  bool partial_open_ = false;            // last content record was L
   std::vector<std::string> typed_seen_;  // typed attributes written in this segment
 };
 

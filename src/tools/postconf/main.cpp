@@ -7,7 +7,7 @@
 //   postconf [-c dir] -Me service/type='entry' ...           replace or add master.cf entries
 //   postconf [-c dir] -MX service/type ... | -M# ...         remove / comment out entries
 //
-// The configuration directory is -c, else $POSTERN_CONFIG_DIR, else the
+// The configuration directory is -c, else $MAIL_CONFIG, else the
 // compiled-in config_directory. Values are shown as written (unexpanded)
 // unless -x is given; -d shows defaults. Everything comes from the
 // parameter registry; see docs/man/postconf.md.
@@ -243,7 +243,7 @@ int main(int argc, char** argv) {
   }
   for (int i = optind; i < argc; ++i) o.operands.emplace_back(argv[i]);
   if (o.config_dir.empty()) {
-    const char* env = std::getenv("POSTERN_CONFIG_DIR");
+    const char* env = std::getenv("MAIL_CONFIG");
     o.config_dir = (env && *env) ? env : postern::paths::kConfigDir;
   }
 

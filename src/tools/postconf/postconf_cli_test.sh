@@ -48,7 +48,7 @@ check "empty value" "relayhost =" "$("$P" -c "$D" relayhost 2>/dev/null)"
 check "-d" "message_size_limit = 10240000" "$("$P" -c "$D" -d message_size_limit 2>/dev/null)"
 check "-d ignores main.cf" "myorigin = \$myhostname" "$("$P" -c "$D" -d myorigin 2>/dev/null)"
 check "config_directory is -c" "config_directory = $D" "$("$P" -c "$D" config_directory 2>/dev/null)"
-check "POSTERN_CONFIG_DIR" "mail.example.com" "$(POSTERN_CONFIG_DIR="$D" "$P" -h myhostname 2>/dev/null)"
+check "MAIL_CONFIG" "mail.example.com" "$(MAIL_CONFIG="$D" "$P" -h myhostname 2>/dev/null)"
 check "unknown name" "postconf: warning: no_such_thing: unknown parameter" \
   "$("$P" -c "$D" no_such_thing 2>&1 >/dev/null | grep no_such_thing)"
 check "per-transport parameter from master.cf" "relay_destination_concurrency_limit = \$default_destination_concurrency_limit" \
