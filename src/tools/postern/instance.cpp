@@ -175,7 +175,9 @@ Status set_permissions(const config::Config& cfg) {
   // the daemons: hand everything below the mail_owner queues over.
   if (opt.mail_owner_uid) {
     for (const auto& spec : queue::kQueueLayout) {
-      if (spec.owner != queue::OwnerClass::MailOwner) continue;
+      // maildrop files belong to the users who submitted them (pickup logs
+      // their uid); only the directory itself is the mail system's.
+      if (spec.owner != queue::OwnerClass::MailOwner || spec.name == queue::QueueName::Maildrop) continue;
       std::error_code ec;
       for (auto it = fs::recursive_directory_iterator(qdir / std::string(to_string(spec.name)), ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {

@@ -1,0 +1,56 @@
+// smtpd - the SMTP server (Postfix's smtpd(8)): receives mail from the
+// network and hands it to the cleanup service.
+//
+// One process serves up to client_limit sessions at once as Asio coroutines
+// (server::Model::Multi); the master bounds the processes (maxproc) and
+// retires them (max_use, max_idle). Lookup tables named by mynetworks,
+// mydestination, relay_domains, local_recipient_maps, ... are opened before
+// the privilege drop and chroot, like Postfix. See docs/man/smtpd.md.
+//
+// Parameters: see smtpd/session.h (Settings) and smtpd/policy.h.
+// Logs: see smtpd/session.h.
+#include <sys/stat.h>
+
+#include <memory>
+
+#include "log/log.h"
+#include "server/skeleton.h"
+#include "smtpd/session.h"
+#include "submit/cleanup_client.h"
+
+using namespace postern;
+
+int main(int argc, char** argv) {
+  auto shared = std::make_unique<smtpd::Shared>();
+  struct stat queue_dir {};
+  server::Daemon d;
+  d.name = "smtpd";
+  d.model = server::Model::Multi;
+  d.client_limit = 100;
+  d.pre_drop = [&](server::Context& ctx) -> Status {
+    auto s = smtpd::Settings::from_config(ctx.cfg());
+    if (!s) return s.take_error();
+    auto p = smtpd::Policy::from_config(ctx.cfg());
+    if (!p) return p.take_error();
+    auto ex = smtpd::NetworkList::parse("smtpd_forbid_bare_newline_exclusions", s->bare_newline_exclusions);
+    if (!ex) return ex.take_error();
+    std::string qd = ctx.cfg().str("queue_directory");
+    if (::stat(qd.c_str(), &queue_dir) != 0) return sys_error("queue_directory {}", qd);
+    shared->settings = std::move(*s);
+    shared->settings.cleanup_socket = submit::cleanup_socket_path(qd, ctx.cfg().str("cleanup_service_name"));
+    shared->policy = std::move(*p);
+    shared->bare_newline_exclusions = std::make_unique<smtpd::NetworkList>(std::move(*ex));
+    return {};
+  };
+  d.post_drop = [&](server::Context& ctx) -> Status {
+    // After chroot the queue directory is "/".
+    struct stat now {};
+    if (::stat("/", &now) == 0 && now.st_dev == queue_dir.st_dev && now.st_ino == queue_dir.st_ino)
+      shared->settings.cleanup_socket = submit::cleanup_socket_path("/", ctx.cfg().str("cleanup_service_name"));
+    return {};
+  };
+  d.serve = [&](server::Context& ctx, server::Socket sock) -> asio::awaitable<void> {
+    co_await smtpd::serve_session(ctx, *shared, std::move(sock));
+  };
+  return server::run(argc, argv, std::move(d));
+}

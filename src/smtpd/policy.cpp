@@ -1,0 +1,431 @@
+// policy.cpp - network lists, domain classes and RCPT restrictions (see policy.h).
+#include "smtpd/policy.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <cctype>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "base/strings.h"
+#include "log/log.h"
+#include "maps/address_search.h"
+
+namespace postern::smtpd {
+
+namespace {
+
+// Bound on nested /file/name entries (a file naming itself).
+constexpr int kMaxDepth = 4;
+constexpr std::size_t kMaxListFile = 1 << 20;
+
+std::vector<std::string> read_list_file(const std::string& path, Status& st) {
+  std::ifstream in(path);
+  if (!in) {
+    st = make_error("open {}: {}", path, std::strerror(errno));
+    return {};
+  }
+  std::string text, line;
+  while (std::getline(in, line)) {
+    if (text.size() > kMaxListFile) break;
+    auto t = str::trim(line);
+    if (t.empty() || t.front() == '#') continue;
+    text += std::string(t) + " ";
+  }
+  return str::split(text);
+}
+
+// Split a list at commas and blanks, keeping "{...}" groups whole
+// (inline:{ a=b, c=d } is one element), as MapList does.
+std::vector<std::string> split_list(std::string_view list) {
+  std::vector<std::string> out;
+  std::string cur;
+  int depth = 0;
+  for (char ch : list) {
+    if (ch == '{') depth++;
+    if (ch == '}' && depth > 0) depth--;
+    if (depth == 0 && (ch == ',' || ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n')) {
+      if (!cur.empty()) out.push_back(std::move(cur));
+      cur.clear();
+      continue;
+    }
+    cur += ch;
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
+bool is_table_spec(std::string_view e) {
+  auto colon = e.find(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  // "[::1]/128" and bare IPv6 addresses are not tables.
+  if (e.front() == '[' || e.front() == '!') return false;
+  for (char ch : e.substr(0, colon))
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-')) return false;
+  return true;
+}
+
+maps::OpenOptions quiet_fixed() {
+  maps::OpenOptions o;
+  return o;
+}
+
+}  // namespace
+
+bool parse_ip(std::string_view text, int& family, unsigned char out[16]) {
+  std::string s(text);
+  std::memset(out, 0, 16);
+  if (::inet_pton(AF_INET, s.c_str(), out) == 1) {
+    family = AF_INET;
+    return true;
+  }
+  if (s.size() > 7 && str::istarts_with(s, "::ffff:") && ::inet_pton(AF_INET, s.c_str() + 7, out) == 1) {
+    family = AF_INET;  // IPv4-mapped client address: match IPv4 networks
+    return true;
+  }
+  if (::inet_pton(AF_INET6, s.c_str(), out) == 1) {
+    family = AF_INET6;
+    return true;
+  }
+  return false;
+}
+
+Status NetworkList::add_entry(NetworkList& nl, std::string_view title, std::string entry, int depth) {
+  Net n;
+  std::string_view e = entry;
+  if (!e.empty() && e.front() == '!') {
+    n.negate = true;
+    e.remove_prefix(1);
+  }
+  if (e.empty()) return make_error("{}: empty network entry", title);
+  if (e.front() == '/') {
+    if (depth >= kMaxDepth) return make_error("{}: {}: files nested too deeply", title, e);
+    Status st;
+    auto items = read_list_file(std::string(e), st);
+    if (!st) return make_error("{}: {}", title, st.error().message);
+    for (auto& i : items)
+      if (auto s2 = add_entry(nl, title, i, depth + 1); !s2) return s2;
+    return {};
+  }
+  if (is_table_spec(e)) {
+    auto ml = maps::MapList::open(title, e, quiet_fixed());
+    if (!ml) return make_error("{}", ml.error().message);
+    n.table = std::make_unique<maps::MapList>(std::move(*ml));
+    nl.nets_.push_back(std::move(n));
+    return {};
+  }
+  std::string_view addr = e, len;
+  if (auto slash = e.find('/'); slash != std::string_view::npos) {
+    addr = e.substr(0, slash);
+    len = e.substr(slash + 1);
+  }
+  if (addr.size() >= 2 && addr.front() == '[' && addr.back() == ']') addr = addr.substr(1, addr.size() - 2);
+  if (!parse_ip(addr, n.family, n.bytes)) return make_error("{}: bad network entry \"{}\"", title, entry);
+  int max = n.family == AF_INET ? 32 : 128;
+  n.prefix = max;
+  if (!len.empty() || e.find('/') != std::string_view::npos) {
+    auto p = str::parse_uint(len);
+    if (!p || *p > static_cast<unsigned>(max)) return make_error("{}: bad network mask in \"{}\"", title, entry);
+    n.prefix = static_cast<int>(*p);
+  }
+  nl.nets_.push_back(std::move(n));
+  return {};
+}
+
+Result<NetworkList> NetworkList::parse(std::string_view title, std::string_view list) {
+  NetworkList nl;
+  for (auto& e : split_list(list))
+    if (auto st = add_entry(nl, title, e, 0); !st) return st.error();
+  return nl;
+}
+
+Result<bool> NetworkList::contains(std::string_view addr) {
+  int family = 0;
+  unsigned char b[16];
+  if (!parse_ip(addr, family, b)) return false;
+  for (auto& n : nets_) {
+    bool hit = false;
+    if (n.table) {
+      auto r = n.table->lookup(addr);
+      if (!r) return r.error();
+      hit = r->has_value();
+    } else if (n.family == family) {
+      int full = n.prefix / 8, rest = n.prefix % 8;
+      hit = std::memcmp(n.bytes, b, full) == 0;
+      if (hit && rest) {
+        unsigned char mask = static_cast<unsigned char>(0xff << (8 - rest));
+        hit = (n.bytes[full] & mask) == (b[full] & mask);
+      }
+    }
+    if (hit) return !n.negate;
+  }
+  return false;
+}
+
+Result<DomainList> DomainList::parse(std::string_view title, std::string_view list, bool subdomains) {
+  DomainList dl;
+  dl.subdomains_ = subdomains;
+  std::vector<std::string> todo = split_list(list);
+  for (std::size_t i = 0; i < todo.size(); ++i) {
+    if (todo.size() > 100000) return make_error("{}: too many entries", title);
+    const std::string& e = todo[i];
+    if (e.front() == '/') {
+      Status st;
+      auto items = read_list_file(e, st);
+      if (!st) return make_error("{}: {}", title, st.error().message);
+      todo.insert(todo.end(), items.begin(), items.end());
+    } else if (is_table_spec(e)) {
+      auto ml = maps::MapList::open(title, e, quiet_fixed());
+      if (!ml) return make_error("{}", ml.error().message);
+      dl.tables_.push_back(std::make_unique<maps::MapList>(std::move(*ml)));
+    } else {
+      std::string d = str::lower(e);
+      if (!d.empty() && d.back() == '.') d.pop_back();
+      if (!d.empty()) dl.names_.push_back(std::move(d));
+    }
+  }
+  return dl;
+}
+
+Result<bool> DomainList::contains(std::string_view domain) {
+  std::string d = str::lower(domain);
+  if (!d.empty() && d.back() == '.') d.pop_back();
+  if (d.empty()) return false;
+  // The domain itself, then (with subdomains) each parent domain, also in the
+  // ".parent" form Postfix tables use for subdomain-only entries.
+  std::vector<std::string> keys{d};
+  if (subdomains_ && d.front() != '[') {
+    for (std::size_t dot = d.find('.'); dot != std::string::npos; dot = d.find('.', dot + 1)) {
+      keys.push_back(d.substr(dot));
+      keys.push_back(d.substr(dot + 1));
+    }
+  }
+  for (const auto& k : keys) {
+    for (const auto& n : names_)
+      if (n == k) return true;
+    for (auto& t : tables_) {
+      auto r = t->lookup(k, true);
+      if (!r) return r.error();
+      if (r->has_value()) return true;
+    }
+  }
+  return false;
+}
+
+Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
+  auto p = std::make_unique<Policy>();
+  auto nets = NetworkList::parse("mynetworks", cfg.str("mynetworks"));
+  if (!nets) return nets.error();
+  p->mynetworks_ = std::move(*nets);
+  auto exc = NetworkList::parse("smtpd_client_event_limit_exceptions", cfg.str("smtpd_client_event_limit_exceptions"));
+  if (!exc) return exc.error();
+  p->limit_exceptions_ = std::move(*exc);
+
+  bool relay_sub = false;
+  for (const auto& f : cfg.list("parent_domain_matches_subdomains"))
+    if (f == "relay_domains") relay_sub = true;
+  auto open_domains = [&](std::string_view name, bool sub, DomainList& out) -> Status {
+    auto dl = DomainList::parse(name, cfg.str(name), sub);
+    if (!dl) return dl.error();
+    out = std::move(*dl);
+    return {};
+  };
+  if (auto st = open_domains("mydestination", false, p->mydestination_); !st) return st.error();
+  if (auto st = open_domains("relay_domains", relay_sub, p->relay_domains_); !st) return st.error();
+  if (auto st = open_domains("virtual_alias_domains", false, p->virtual_alias_domains_); !st) return st.error();
+  if (auto st = open_domains("virtual_mailbox_domains", false, p->virtual_mailbox_domains_); !st)
+    return st.error();
+  p->myhostname_ = str::lower(cfg.str("myhostname"));
+  p->myorigin_ = str::lower(cfg.str("myorigin"));
+  p->recipient_delimiter_ = cfg.str("recipient_delimiter");
+  p->double_bounce_sender_ = cfg.str("double_bounce_sender");
+  p->relay_code_ = static_cast<int>(cfg.integer("relay_domains_reject_code"));
+  p->unknown_local_code_ = static_cast<int>(cfg.integer("unknown_local_recipient_reject_code"));
+  p->reject_unlisted_ = cfg.boolean("smtpd_reject_unlisted_recipient");
+  std::string lrm = cfg.str("local_recipient_maps");
+  if (!str::trim(lrm).empty()) {
+    auto ml = maps::MapList::open("local_recipient_maps", lrm, quiet_fixed());
+    if (!ml) {
+      // Postfix defers recipients when a table is unavailable; so do we
+      // (an empty MapList with a recorded failure would accept everyone).
+      log::warning("local_recipient_maps: {}", ml.error().message);
+      p->local_recipient_maps_ = nullptr;
+      p->local_maps_error_ = ml.error().message;
+    } else {
+      p->local_recipient_maps_ = std::make_unique<maps::MapList>(std::move(*ml));
+    }
+  }
+  p->client_r_ = cfg.list("smtpd_client_restrictions");
+  p->helo_r_ = cfg.list("smtpd_helo_restrictions");
+  p->sender_r_ = cfg.list("smtpd_sender_restrictions");
+  p->relay_r_ = cfg.list("smtpd_relay_restrictions");
+  p->rcpt_r_ = cfg.list("smtpd_recipient_restrictions");
+  // Postfix refuses to run without some relay control in either list.
+  p->relay_control_ok_ = false;
+  for (const auto* l : {&p->relay_r_, &p->rcpt_r_})
+    for (const auto& r : *l)
+      if (r == "reject_unauth_destination" || r == "defer_unauth_destination" || r == "reject" || r == "defer" ||
+          r == "defer_if_permit")
+        p->relay_control_ok_ = true;
+  if (!p->relay_control_ok_)
+    log::warning("in parameter smtpd_relay_restrictions or smtpd_recipient_restrictions, specify at least one "
+                 "working instance of: reject_unauth_destination, defer_unauth_destination, reject, defer");
+  return p;
+}
+
+Result<DomainClass> Policy::classify(const mail::Address& a) {
+  if (!a.has_domain()) return DomainClass::Local;  // unqualified: completed with $myorigin (local)
+  std::string d = a.lower_domain();
+  if (d == myhostname_) return DomainClass::Local;
+  auto local = mydestination_.contains(d);
+  if (!local) return local.error();
+  if (*local) return DomainClass::Local;
+  auto va = virtual_alias_domains_.contains(d);
+  if (!va) return va.error();
+  if (*va) return DomainClass::VirtualAlias;
+  auto vm = virtual_mailbox_domains_.contains(d);
+  if (!vm) return vm.error();
+  if (*vm) return DomainClass::VirtualMailbox;
+  auto rl = relay_domains_.contains(d);
+  if (!rl) return rl.error();
+  if (*rl) return DomainClass::Relay;
+  return DomainClass::Default;
+}
+
+namespace {
+
+smtp::Reply config_error_reply() { return smtp::Reply(451, "4.3.5", "Server configuration error"); }
+smtp::Reply lookup_error_reply(std::string_view rcpt) {
+  return smtp::Reply(451, "4.3.0", fmt::format("<{}>: Recipient address rejected: Temporary lookup failure", rcpt));
+}
+
+}  // namespace
+
+bool Policy::auth_destination(const RcptContext& c, Verdict& v, bool& failed) {
+  failed = false;
+  // Routing tricks (user%host@us, host!user@us, "user@host"@us, @route:user@host)
+  // may make the next hop relay: never an authorized destination.
+  if (c.recipient->has_routing_tricks()) return false;
+  auto cls = classify(*c.recipient);
+  if (!cls) {
+    log::warning("recipient domain lookup failed: {}", cls.error().message);
+    v = {Verdict::Reject, lookup_error_reply(c.recipient_text), false};
+    failed = true;
+    return false;
+  }
+  return *cls != DomainClass::Default;
+}
+
+Policy::Outcome Policy::eval_list(const std::vector<std::string>& list, std::string_view title,
+                                  const RcptContext& c, Verdict& v) {
+  for (const auto& raw : list) {
+    std::string r = str::lower(raw);
+    if (r == "permit") return Outcome::Permit;
+    if (r == "reject") {
+      v = {Verdict::Reject, smtp::Reply(554, "5.7.1", fmt::format("<{}>: Recipient address rejected: Access denied",
+                                                                  c.recipient_text)), false};
+      return Outcome::Reject;
+    }
+    if (r == "defer") {
+      v = {Verdict::Reject, smtp::Reply(450, "4.7.1", fmt::format("<{}>: Recipient address rejected: Access denied",
+                                                                  c.recipient_text)), false};
+      return Outcome::Reject;
+    }
+    if (r == "permit_mynetworks") {
+      if (c.client_in_mynetworks) return Outcome::Permit;
+      continue;
+    }
+    if (r == "permit_sasl_authenticated") continue;  // no SASL support yet: never authenticated
+    if (r == "reject_unauth_pipelining") {
+      if (c.unauth_pipelining) {
+        v = {Verdict::Reject, smtp::Reply(554, "5.5.0", "Error: SMTP protocol synchronization"), false};
+        return Outcome::Reject;
+      }
+      continue;
+    }
+    if (r == "reject_unauth_destination" || r == "defer_unauth_destination" || r == "permit_auth_destination") {
+      bool failed = false;
+      bool ok = auth_destination(c, v, failed);
+      if (failed) return Outcome::Reject;
+      if (r == "permit_auth_destination") {
+        if (ok) return Outcome::Permit;
+        continue;
+      }
+      if (ok) continue;
+      bool defer = r == "defer_unauth_destination";
+      v = {Verdict::Reject,
+           smtp::Reply(defer ? 454 : relay_code_, defer ? "4.7.1" : "5.7.1",
+                       fmt::format("<{}>: Relay access denied", c.recipient_text)),
+           false};
+      return Outcome::Reject;
+    }
+    if (r == "reject_unlisted_recipient") {
+      Verdict u = check_unlisted(c);
+      if (u.kind == Verdict::Reject) {
+        v = u;
+        return Outcome::Reject;
+      }
+      continue;
+    }
+    log::warning("unknown smtpd restriction: \"{}\" in {}", raw, title);
+    v = {Verdict::Reject, config_error_reply(), true};
+    return Outcome::Reject;
+  }
+  return Outcome::Dunno;
+}
+
+Verdict Policy::check_recipient(const RcptContext& c) {
+  Verdict v;
+  if (!relay_control_ok_) return {Verdict::Reject, config_error_reply(), true};
+  // smtpd_delay_reject = yes: client, helo and sender restrictions run at RCPT
+  // time; each list ends at its first permit, a reject ends everything.
+  const std::pair<const std::vector<std::string>*, std::string_view> lists[] = {
+      {&client_r_, "smtpd_client_restrictions"}, {&helo_r_, "smtpd_helo_restrictions"},
+      {&sender_r_, "smtpd_sender_restrictions"}, {&relay_r_, "smtpd_relay_restrictions"},
+      {&rcpt_r_, "smtpd_recipient_restrictions"}};
+  for (const auto& [list, title] : lists)
+    if (eval_list(*list, title, c, v) == Outcome::Reject) return v;
+  if (reject_unlisted_) return check_unlisted(c);
+  return {};
+}
+
+Verdict Policy::check_unlisted(const RcptContext& c) {
+  auto cls = classify(*c.recipient);
+  if (!cls) {
+    log::warning("recipient domain lookup failed: {}", cls.error().message);
+    return {Verdict::Reject, lookup_error_reply(c.recipient_text), false};
+  }
+  if (*cls != DomainClass::Local) return {};  // other classes: their own maps, checked downstream
+  if (!local_maps_error_.empty()) return {Verdict::Reject, lookup_error_reply(c.recipient_text), false};
+  if (!local_recipient_maps_) return {};  // local_recipient_maps empty: every local name is valid
+  maps::AddressSearchOptions opts;
+  opts.recipient_delimiter = recipient_delimiter_;
+  opts.double_bounce_sender = double_bounce_sender_;
+  opts.is_local = [this](std::string_view domain) -> Result<bool> {
+    mail::Address probe;
+    probe.local = "x";
+    probe.domain = std::string(domain);
+    auto k = classify(probe);
+    if (!k) return k.error();
+    return *k == DomainClass::Local;
+  };
+  std::string key = c.recipient->has_domain() ? c.recipient->local + "@" + c.recipient->lower_domain()
+                                              : c.recipient->local;
+  auto m = maps::find_address(*local_recipient_maps_, key, opts);
+  if (!m) {
+    log::warning("local_recipient_maps lookup of {}: {}", str::printable(key), m.error().message);
+    return {Verdict::Reject, lookup_error_reply(c.recipient_text), false};
+  }
+  // Postfix also finds "user" alone for a local domain (the passwd and alias
+  // tables are keyed by the bare name); find_address does that when is_local.
+  if (m->has_value()) return {};
+  return {Verdict::Reject,
+          smtp::Reply(unknown_local_code_, "5.1.1",
+                      fmt::format("<{}>: Recipient address rejected: User unknown in local recipient table",
+                                  c.recipient_text)),
+          false};
+}
+
+}  // namespace postern::smtpd

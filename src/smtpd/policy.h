@@ -1,0 +1,143 @@
+// policy.h - smtpd's access policy: client networks, domain classes, RCPT restrictions.
+//
+// NetworkList matches a client address against a Postfix network list
+// (mynetworks, smtpd_client_event_limit_exceptions): CIDR blocks
+// ("192.0.2.0/24", "[2001:db8::]/32", "::1/128"), single addresses, "!"
+// negation (first match wins), /file/name entries (the file holds more
+// entries) and type:table entries (the client address is looked up; any
+// result matches).
+//
+// DomainList matches a domain against a domain list (mydestination,
+// relay_domains, virtual_*_domains): names, /file/name, type:table. With
+// `subdomains` (relay_domains is in parent_domain_matches_subdomains by
+// default) a.b.example.com also matches example.com.
+//
+// Policy classifies recipient domains (local, virtual alias, virtual
+// mailbox, relay, or none) from main.cf, since Postern has no trivial-rewrite
+// resolve client yet, and evaluates the restriction lists that smtpd applies
+// at RCPT TO (smtpd_delay_reject = yes semantics): smtpd_client_restrictions,
+// smtpd_helo_restrictions, smtpd_sender_restrictions, smtpd_relay_restrictions,
+// smtpd_recipient_restrictions, then the implicit reject_unlisted_recipient
+// (smtpd_reject_unlisted_recipient) with local_recipient_maps.
+//
+// Restrictions understood: permit, reject, defer, permit_mynetworks,
+// permit_sasl_authenticated (never true: no SASL yet), reject_unauth_destination,
+// defer_unauth_destination, permit_auth_destination, reject_unlisted_recipient,
+// reject_unauth_pipelining. Any other name: "451 4.3.5 Server configuration
+// error" and a warning, as Postfix does for an unknown restriction.
+//
+// Parameters: mynetworks, smtpd_client_event_limit_exceptions, mydestination,
+// myhostname, myorigin, inet_interfaces (via mydestination only), relay_domains,
+// virtual_alias_domains, virtual_mailbox_domains, local_recipient_maps,
+// recipient_delimiter, double_bounce_sender, relay_domains_reject_code,
+// unknown_local_recipient_reject_code, smtpd_*_restrictions,
+// smtpd_reject_unlisted_recipient.
+// Logs: warnings for unknown restrictions, unreadable files, table errors.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "config/config.h"
+#include "mail/address.h"
+#include "maps/map_list.h"
+#include "smtp/reply.h"
+
+namespace postern::smtpd {
+
+class NetworkList {
+ public:
+  // `list` is the parameter's value; `title` names it in warnings.
+  static Result<NetworkList> parse(std::string_view title, std::string_view list);
+  // Fails only when a table lookup fails (the caller defers).
+  Result<bool> contains(std::string_view addr);
+
+ private:
+  struct Net {
+    bool negate = false;
+    int family = 0;  // AF_INET / AF_INET6
+    unsigned char bytes[16] = {};
+    int prefix = 0;
+    std::unique_ptr<maps::MapList> table;  // type:table entry
+  };
+  static Status add_entry(NetworkList& nl, std::string_view title, std::string entry, int depth);
+  std::vector<Net> nets_;
+};
+
+// Parse "a.b.c.d" or an IPv6 address (without brackets): family and bytes.
+bool parse_ip(std::string_view text, int& family, unsigned char out[16]);
+
+class DomainList {
+ public:
+  static Result<DomainList> parse(std::string_view title, std::string_view list, bool subdomains);
+  Result<bool> contains(std::string_view domain);
+  bool empty() const { return names_.empty() && tables_.empty(); }
+
+ private:
+  bool subdomains_ = false;
+  std::vector<std::string> names_;  // lower case
+  std::vector<std::unique_ptr<maps::MapList>> tables_;
+};
+
+enum class DomainClass { Local, VirtualAlias, VirtualMailbox, Relay, Default };
+
+// What the RCPT restrictions decided.
+struct Verdict {
+  enum Kind { Accept, Reject } kind = Accept;
+  smtp::Reply reply;   // for Reject
+  bool config_error = false;
+};
+
+// What a restriction may look at.
+struct RcptContext {
+  std::string_view client_addr;
+  bool client_in_mynetworks = false;
+  bool unauth_pipelining = false;
+  const mail::Address* recipient = nullptr;
+  std::string_view recipient_text;  // as the client wrote it, for "<...>" in replies
+};
+
+class Policy {
+ public:
+  static Result<std::unique_ptr<Policy>> from_config(const config::Config& cfg);
+
+  Result<bool> in_mynetworks(std::string_view addr) { return mynetworks_.contains(addr); }
+  Result<bool> limit_exempt(std::string_view addr) { return limit_exceptions_.contains(addr); }
+  Result<DomainClass> classify(const mail::Address& a);
+
+  // All RCPT TO restrictions, in Postfix's order.
+  Verdict check_recipient(const RcptContext& c);
+  // local_recipient_maps: nullopt when unknown in a local domain, an error
+  // reply when a table failed, or "ok".
+  Verdict check_unlisted(const RcptContext& c);
+
+ private:
+  enum class Outcome { Permit, Dunno, Reject };
+  Outcome eval_list(const std::vector<std::string>& list, std::string_view title, const RcptContext& c,
+                    Verdict& v);
+  bool auth_destination(const RcptContext& c, Verdict& v, bool& failed);
+
+  NetworkList mynetworks_;
+  NetworkList limit_exceptions_;
+  DomainList mydestination_;
+  DomainList relay_domains_;
+  DomainList virtual_alias_domains_;
+  DomainList virtual_mailbox_domains_;
+  std::string myhostname_, myorigin_;
+  std::unique_ptr<maps::MapList> local_recipient_maps_;  // null: any local address is valid
+  std::string local_maps_error_;  // the tables could not be opened: defer local recipients
+  std::string recipient_delimiter_;
+  std::string double_bounce_sender_;
+  int relay_code_ = 554;
+  int unknown_local_code_ = 550;
+  bool reject_unlisted_ = true;
+  std::vector<std::string> client_r_, helo_r_, sender_r_, relay_r_, rcpt_r_;
+  bool relay_control_ok_ = true;
+};
+
+}  // namespace postern::smtpd

@@ -1,0 +1,977 @@
+// session.cpp - the SMTP server session (see session.h, docs/man/smtpd.md).
+#include "smtpd/session.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <ctime>
+#include <functional>
+#include <map>
+#include <optional>
+#include <unordered_map>
+
+#include "base/strings.h"
+#include "log/log.h"
+#include "mail/address.h"
+#include "mail/received.h"
+#include "smtp/command.h"
+#include "smtp/line_reader.h"
+#include "smtp/pipelining.h"
+#include "smtp/reply.h"
+#include "smtp/xtext.h"
+#include "submit/cleanup_client.h"
+
+namespace postern::smtpd {
+
+Result<Settings> Settings::from_config(const config::Config& cfg) {
+  Settings s;
+  s.myhostname = cfg.str("myhostname");
+  s.mail_name = cfg.str("mail_name");
+  s.banner = cfg.str("smtpd_banner");
+  s.message_size_limit = static_cast<std::uint64_t>(std::max<std::int64_t>(0, cfg.size("message_size_limit")));
+  s.recipient_limit = static_cast<std::size_t>(cfg.integer("smtpd_recipient_limit"));
+  s.line_length_limit = static_cast<std::size_t>(std::max<std::int64_t>(80, cfg.integer("line_length_limit")));
+  s.timeout = cfg.time("smtpd_timeout");
+  s.hard_error_limit = static_cast<int>(cfg.integer("smtpd_hard_error_limit"));
+  s.soft_error_limit = static_cast<int>(cfg.integer("smtpd_soft_error_limit"));
+  s.error_sleep = cfg.time("smtpd_error_sleep_time");
+  s.junk_command_limit = static_cast<int>(cfg.integer("smtpd_junk_command_limit"));
+  s.connection_count_limit = static_cast<int>(cfg.integer("smtpd_client_connection_count_limit"));
+  s.disable_vrfy = cfg.boolean("disable_vrfy_command");
+  s.forbid_unauth_pipelining = cfg.boolean("smtpd_forbid_unauth_pipelining");
+  auto bn = smtp::parse_bare_newline(cfg.str("smtpd_forbid_bare_newline"));
+  if (!bn) return make_error("smtpd_forbid_bare_newline: bad value \"{}\"", cfg.str("smtpd_forbid_bare_newline"));
+  s.bare_newline = *bn;
+  s.bare_newline_code = static_cast<int>(cfg.integer("smtpd_forbid_bare_newline_reject_code"));
+  s.bare_newline_exclusions = cfg.str("smtpd_forbid_bare_newline_exclusions");
+  s.smtputf8_enable = cfg.boolean("smtputf8_enable");
+  s.strict_rfc821 = cfg.boolean("strict_rfc821_envelopes");
+  s.helo_required = cfg.boolean("smtpd_helo_required");
+  s.discard_ehlo = cfg.list("smtpd_discard_ehlo_keywords");
+  s.ipc_timeout = cfg.time("ipc_timeout");
+  return s;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kReadSize = 64 * 1024;
+// Content is handed to cleanup in frames of about this size.
+constexpr std::size_t kContentFlush = 64 * 1024;
+
+// Concurrent sessions per client address in this process. Postfix counts
+// them in anvil(8) across all smtpd processes; until Postern has an anvil
+// service the limit is per process (see docs/man/smtpd.md).
+std::string upper(std::string_view v) {
+  std::string r(v);
+  for (auto& c : r) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return r;
+}
+
+std::unordered_map<std::string, int>& sessions_per_client() {
+  static std::unordered_map<std::string, int> m;
+  return m;
+}
+
+// Per-command statistics for the "disconnect from" line, in Postfix's order.
+constexpr std::string_view kStatOrder[] = {"helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "bdat",
+                                           "rset", "noop", "vrfy", "etrn", "quit", "unknown"};
+
+class Session {
+ public:
+  Session(server::Context& ctx, Shared& shared, server::Socket sock)
+      : ctx_(ctx), sh_(shared), s_(shared.settings), sock_(std::move(sock)), timer_(ctx.io()),
+        reader_(s_.line_length_limit) {}
+
+  asio::awaitable<void> run();
+
+ private:
+  // --- I/O -------------------------------------------------------------------
+  asio::awaitable<bool> read_more();                 // feeds reader_; false: EOF/error/timeout
+  asio::awaitable<std::size_t> read_raw(char* buf);  // 0: EOF/error/timeout
+  asio::awaitable<bool> flush();
+  asio::awaitable<void> reply(const smtp::Reply& r);
+  void arm_timer();
+  void disarm_timer();
+
+  // --- commands --------------------------------------------------------------
+  asio::awaitable<bool> handle(const smtp::Command& cmd);  // false: end the session
+  asio::awaitable<void> do_helo(const smtp::Command& cmd, bool ehlo);
+  asio::awaitable<void> do_mail(const smtp::Command& cmd);
+  asio::awaitable<void> do_rcpt(const smtp::Command& cmd);
+  asio::awaitable<bool> do_data();
+  asio::awaitable<bool> do_bdat(const smtp::Command& cmd);
+  asio::awaitable<void> do_vrfy(const smtp::Command& cmd);
+
+  // --- transaction -----------------------------------------------------------
+  asio::awaitable<bool> open_cleanup();
+  asio::awaitable<bool> start_content(const mail::Address* only_rcpt);
+  void add_content(std::string_view piece, bool continued);
+  asio::awaitable<bool> push_content(bool force);
+  asio::awaitable<smtp::Reply> finish_message();
+  void reset_transaction();
+  // Feed input to `step` (returns bytes used) until `done`: first what the
+  // reader holds, then socket reads. Leftovers go back to the reader.
+  asio::awaitable<bool> pump(const std::function<std::size_t(std::string_view)>& step,
+                             const std::function<bool()>& done, const std::function<asio::awaitable<bool>()>& after);
+  asio::awaitable<void> lost_connection(std::string_view what);
+  std::optional<smtp::Reply> transaction_error();
+  void log_reject(std::string_view stage, const smtp::Reply& r, std::string_view to);
+
+  std::string peer() const { return client_name_ + "[" + client_addr_ + "]"; }
+  std::string queue_id_or_noqueue() const { return cleanup_ ? cleanup_->queue_id() : std::string("NOQUEUE"); }
+  std::string protocol_name() const {
+    return std::string(mail::protocol_name(mail::received_protocol(esmtp_, false, false, mail_ && mail_->smtputf8)));
+  }
+  void count(std::string_view name, bool ok) {
+    auto& c = stats_[std::string(name)];
+    c.second++;
+    if (ok) c.first++;
+  }
+
+  server::Context& ctx_;
+  Shared& sh_;
+  const Settings& s_;
+  server::Socket sock_;
+  asio::steady_timer timer_;
+  bool timed_out_ = false;
+  bool io_error_ = false;
+  smtp::LineReader reader_;
+  std::string out_;  // replies not yet written (flushed before every read)
+
+  std::string client_name_ = "unknown", client_addr_ = "unknown", client_port_;
+  bool in_mynetworks_ = false;
+  bool bare_newline_exempt_ = false;
+  std::string helo_;
+  bool esmtp_ = false;
+  bool pipelining_ = false;  // PIPELINING in effect (EHLO and offered)
+  bool unauth_pipelining_ = false;
+  bool pipelining_logged_ = false;
+  std::string last_cmd_ = "CONNECT";
+  int error_count_ = 0;
+  int junk_count_ = 0;
+  std::map<std::string, std::pair<int, int>> stats_;  // name -> (ok, total)
+
+  // Transaction state.
+  struct Mail {
+    mail::Address sender;
+    smtp::MailFrom params;
+    bool smtputf8 = false;
+  };
+  std::optional<Mail> mail_;
+  std::size_t rcpt_count_ = 0;
+  std::size_t rcpt_attempts_ = 0;
+  std::optional<mail::Address> first_rcpt_;
+  std::optional<submit::CleanupClient> cleanup_;
+  bool cleanup_failed_ = false;
+  std::string content_;           // pending content for cleanup
+  bool content_overflow_ = false;  // message_size_limit exceeded: content is dropped
+  bool content_failed_ = false;    // cleanup write failed: the rest is dropped
+  // BDAT transaction in progress.
+  bool bdat_active_ = false;
+  std::optional<smtp::BdatDecoder> bdat_;
+  std::optional<smtp::Reply> bdat_error_;
+  std::uint64_t data_bytes_ = 0;  // for "lost connection after DATA (N bytes)"
+};
+
+void Session::arm_timer() {
+  timed_out_ = false;
+  timer_.expires_after(s_.timeout);
+  timer_.async_wait([this](error_code ec) {
+    if (ec) return;  // cancelled: the session may be gone, touch nothing
+    timed_out_ = true;
+    error_code ignored;
+    sock_.cancel(ignored);
+  });
+}
+
+void Session::disarm_timer() { timer_.cancel(); }
+
+asio::awaitable<std::size_t> Session::read_raw(char* buf) {
+  if (!co_await flush()) co_return 0;
+  error_code ec;
+  arm_timer();
+  std::size_t n = co_await sock_.async_read_some(asio::buffer(buf, kReadSize),
+                                                 asio::redirect_error(asio::use_awaitable, ec));
+  disarm_timer();
+  if (ec || n == 0) {
+    io_error_ = true;
+    co_return 0;
+  }
+  co_return n;
+}
+
+asio::awaitable<bool> Session::read_more() {
+  std::string buf(kReadSize, '\0');
+  std::size_t n = co_await read_raw(buf.data());
+  if (n == 0) co_return false;
+  reader_.feed(std::string_view(buf.data(), n));
+  co_return true;
+}
+
+asio::awaitable<bool> Session::flush() {
+  if (out_.empty()) co_return !io_error_;
+  if (io_error_) co_return false;
+  error_code ec;
+  arm_timer();
+  co_await asio::async_write(sock_, asio::buffer(out_), asio::redirect_error(asio::use_awaitable, ec));
+  disarm_timer();
+  out_.clear();
+  if (ec) {
+    io_error_ = true;
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<void> Session::reply(const smtp::Reply& r) {
+  // Slow down clients that make many errors (Postfix: sleep before every
+  // reply once the soft limit is reached).
+  if (error_count_ >= s_.soft_error_limit && s_.error_sleep.count() > 0) {
+    co_await flush();
+    asio::steady_timer t(ctx_.io(), s_.error_sleep);
+    error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (r.code >= 400) error_count_++;
+  out_ += smtp::format_reply(r);
+  // Without pipelining each reply goes out at once; with it, replies are
+  // batched until the input runs dry (Postfix flushes before each read too).
+  if (reader_.buffered() == 0) co_await flush();
+}
+
+// --- the session ---------------------------------------------------------------
+
+asio::awaitable<void> Session::run() {
+  {
+    error_code ec;
+    auto ep = sock_.remote_endpoint(ec);
+    if (!ec) {
+      const sockaddr* sa = ep.data();
+      char buf[INET6_ADDRSTRLEN] = {0};
+      if (sa->sa_family == AF_INET) {
+        auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+        ::inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+        client_port_ = std::to_string(ntohs(in->sin_port));
+        client_addr_ = buf;
+        if ((ntohl(in->sin_addr.s_addr) >> 24) == 127) client_name_ = "localhost";
+      } else if (sa->sa_family == AF_INET6) {
+        auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+        ::inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+        client_port_ = std::to_string(ntohs(in6->sin6_port));
+        client_addr_ = buf;
+        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) client_name_ = "localhost";
+        if (client_addr_.rfind("::ffff:", 0) == 0) client_addr_ = client_addr_.substr(7);
+      } else {
+        client_name_ = "localhost";
+        client_addr_ = "127.0.0.1";
+      }
+    }
+  }
+  log::info("connect from {}", peer());
+  auto mn = sh_.policy->in_mynetworks(client_addr_);
+  in_mynetworks_ = mn && *mn;
+  if (sh_.bare_newline_exclusions) {
+    auto ex = sh_.bare_newline_exclusions->contains(client_addr_);
+    bare_newline_exempt_ = ex && *ex;
+  }
+
+  // Per-client concurrency (smtpd_client_connection_count_limit).
+  auto& counts = sessions_per_client();
+  int& mine = counts[client_addr_];
+  mine++;
+  struct Release {
+    std::string addr;
+    ~Release() {
+      auto& m = sessions_per_client();
+      if (auto it = m.find(addr); it != m.end() && --it->second <= 0) m.erase(it);
+    }
+  } release{client_addr_};
+
+  bool go_on = true;
+  if (s_.connection_count_limit > 0 && mine > s_.connection_count_limit) {
+    auto exempt = sh_.policy->limit_exempt(client_addr_);
+    if (!(exempt && *exempt)) {
+      log::warning("Connection concurrency limit exceeded: {} from {} for service {}", mine, peer(), ctx_.service());
+      out_ += smtp::format_reply(smtp::Reply(
+          421, "4.7.0", fmt::format("{} Error: too many connections from {}", s_.myhostname, client_addr_)));
+      co_await flush();
+      go_on = false;
+    }
+  }
+
+  if (go_on) {
+    // Pre-greeting talk: a client that sends before it has seen our banner
+    // is not speaking SMTP (or is a spambot). Checked right before the
+    // banner goes out; see docs/man/smtpd.md for the exact rule.
+    error_code ec;
+    std::size_t early = sock_.available(ec);
+    out_ += smtp::format_reply(smtp::Reply(220, "", s_.banner));
+    co_await flush();
+    if (!ec && early > 0) {
+      std::string buf(kReadSize, '\0');
+      std::size_t n = sock_.read_some(asio::buffer(buf.data(), std::min(early, kReadSize)), ec);
+      if (!ec) reader_.feed(std::string_view(buf.data(), n));
+      log::info("improper command pipelining after CONNECT from {}: {}", peer(),
+                smtp::escape_for_log(std::string_view(buf.data(), ec ? 0 : n)));
+      pipelining_logged_ = true;
+      unauth_pipelining_ = true;
+      if (s_.forbid_unauth_pipelining) {
+        co_await reply(smtp::sync_error_reply());
+        go_on = false;
+      }
+    }
+  }
+
+  smtp::CommandOptions copts;
+  copts.strict_rfc821_envelopes = s_.strict_rfc821;
+  copts.check_utf8 = s_.smtputf8_enable;
+  copts.smtputf8 = s_.smtputf8_enable;
+
+  while (go_on) {
+    if (error_count_ >= s_.hard_error_limit) {
+      log::info("too many errors after {} from {}", last_cmd_, peer());
+      co_await reply(smtp::Reply(421, "4.7.0", s_.myhostname + " Error: too many errors"));
+      break;
+    }
+    std::optional<smtp::InputLine> line = reader_.next();
+    if (!line) {
+      if (!co_await read_more()) {
+        if (timed_out_) {
+          log::info("timeout after {} from {}", last_cmd_, peer());
+          io_error_ = false;
+          out_ += smtp::format_reply(smtp::Reply(421, "4.4.2", s_.myhostname + " Error: timeout exceeded"));
+          co_await flush();
+        } else {
+          log::info("lost connection after {} from {}", last_cmd_, peer());
+        }
+        break;
+      }
+      continue;
+    }
+    if (line->truncated) {
+      log::warning("{}: request longer than {}: {}...", peer(), s_.line_length_limit,
+                   str::printable(std::string_view(line->text).substr(0, 100)));
+      last_cmd_ = "UNKNOWN";
+      count("unknown", false);
+      co_await reply(smtp::Reply(500, "5.5.2", "Error: line too long"));
+      continue;
+    }
+    if (line->ending == smtp::LineEnding::BareLf && s_.bare_newline == smtp::BareNewline::Reject &&
+        !bare_newline_exempt_) {
+      log::info("disconnect: bare <LF> received from {} after {}", peer(), last_cmd_);
+      smtp::Reply r = smtp::bare_newline_reply(s_.bare_newline_code, s_.myhostname);
+      co_await reply(r);
+      if (s_.bare_newline_code == 521) break;
+      continue;
+    }
+    auto parsed = smtp::parse_command(line->text, copts);
+    if (!parsed) {
+      const auto& e = parsed.error();
+      std::string vname = "unknown";
+      // Count the command under its verb when the verb itself was fine.
+      auto sp = line->text.find_first_of(" \t");
+      std::string verb = str::lower(line->text.substr(0, sp));
+      for (auto n : kStatOrder)
+        if (n == verb) vname = verb;
+      last_cmd_ = vname == "unknown" ? "UNKNOWN" : upper(vname);
+      count(vname, false);
+      co_await reply(e.reply);
+      if (e.disconnect) break;
+      continue;
+    }
+    smtp::Command& cmd = *parsed;
+    last_cmd_ = cmd.verb == smtp::Verb::Unknown ? "UNKNOWN" : std::string(smtp::verb_name(cmd.verb));
+    if (cmd.verb != smtp::Verb::Bdat) {
+      error_code ec;
+      std::size_t pending = reader_.buffered() + sock_.available(ec);
+      if (smtp::improper_pipelining(cmd, pipelining_, pending)) {
+        if (!pipelining_logged_) {
+          std::string peek = reader_.take_buffered();
+          log::info("improper command pipelining after {} from {}: {}", last_cmd_, peer(),
+                    smtp::escape_for_log(peek));
+          reader_.feed(peek);
+          pipelining_logged_ = true;
+        }
+        unauth_pipelining_ = true;
+        if (s_.forbid_unauth_pipelining) {
+          count(str::lower(last_cmd_), false);
+          co_await reply(smtp::sync_error_reply());
+          break;
+        }
+      }
+    }
+    if (!co_await handle(cmd)) break;
+  }
+  co_await flush();
+  reset_transaction();
+  std::string tally;
+  int ok_total = 0, all_total = 0;
+  for (auto n : kStatOrder) {
+    auto it = stats_.find(std::string(n));
+    if (it == stats_.end()) continue;
+    auto [ok, total] = it->second;
+    ok_total += ok;
+    all_total += total;
+    tally += ok == total ? fmt::format(" {}={}", n, total) : fmt::format(" {}={}/{}", n, ok, total);
+  }
+  tally += ok_total == all_total ? fmt::format(" commands={}", all_total)
+                                 : fmt::format(" commands={}/{}", ok_total, all_total);
+  log::info("disconnect from {}{}", peer(), tally);
+  error_code ec;
+  sock_.shutdown(asio::socket_base::shutdown_both, ec);
+  sock_.close(ec);
+}
+
+// Returns false to end the session.
+asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
+  using smtp::Verb;
+  // Junk commands (Postfix: HELO, EHLO, NOOP, VRFY, ETRN, RSET) count as
+  // errors once there have been more than smtpd_junk_command_limit of them.
+  switch (cmd.verb) {
+    case Verb::Helo: case Verb::Ehlo: case Verb::Noop: case Verb::Vrfy: case Verb::Etrn: case Verb::Rset:
+      if (junk_count_++ >= s_.junk_command_limit) error_count_++;
+      break;
+    default:
+      break;
+  }
+  int before = error_count_;
+  auto ok_reply = [&](std::string_view name) { count(name, error_count_ == before); };
+  switch (cmd.verb) {
+    case Verb::Helo:
+      co_await do_helo(cmd, false);
+      ok_reply("helo");
+      co_return true;
+    case Verb::Ehlo:
+      co_await do_helo(cmd, true);
+      ok_reply("ehlo");
+      co_return true;
+    case Verb::Mail:
+      co_await do_mail(cmd);
+      ok_reply("mail");
+      co_return true;
+    case Verb::Rcpt:
+      co_await do_rcpt(cmd);
+      ok_reply("rcpt");
+      co_return true;
+    case Verb::Data: {
+      bool go = co_await do_data();
+      ok_reply("data");
+      co_return go;
+    }
+    case Verb::Bdat: {
+      bool go = co_await do_bdat(cmd);
+      ok_reply("bdat");
+      co_return go;
+    }
+    case Verb::Rset:
+      reset_transaction();
+      co_await reply(smtp::Reply(250, "2.0.0", "Ok"));
+      ok_reply("rset");
+      co_return true;
+    case Verb::Noop:
+      co_await reply(smtp::Reply(250, "2.0.0", "Ok"));
+      ok_reply("noop");
+      co_return true;
+    case Verb::Quit:
+      count("quit", true);
+      out_ += smtp::format_reply(smtp::Reply(221, "2.0.0", "Bye"));
+      co_await flush();
+      co_return false;
+    case Verb::Vrfy:
+      co_await do_vrfy(cmd);
+      ok_reply("vrfy");
+      co_return true;
+    case Verb::Starttls:
+      co_await reply(smtp::Reply(502, "5.5.1", "Error: command not implemented"));
+      count("starttls", false);
+      co_return true;
+    case Verb::Auth:
+      co_await reply(smtp::Reply(503, "5.5.1", "Error: authentication not enabled"));
+      count("auth", false);
+      co_return true;
+    case Verb::Etrn:
+      co_await reply(smtp::Reply(502, "5.5.2", "Error: command not recognized"));
+      count("etrn", false);
+      co_return true;
+    case Verb::Unknown:
+      if (cmd.looks_like_header()) {
+        log::warning("non-SMTP command from {}: {}", peer(), str::printable(cmd.verb_text + " " + cmd.args, 100));
+        count("unknown", false);
+        out_ += smtp::format_reply(smtp::Reply(221, "2.7.0", "Error: I can break rules, too. Goodbye."));
+        co_await flush();
+        co_return false;
+      }
+      [[fallthrough]];
+    default:  // EXPN, HELP, XCLIENT, XFORWARD: not offered
+      co_await reply(smtp::Reply(502, "5.5.2", "Error: command not recognized"));
+      count("unknown", false);
+      co_return true;
+  }
+}
+
+asio::awaitable<void> Session::do_helo(const smtp::Command& cmd, bool ehlo) {
+  reset_transaction();
+  helo_ = cmd.helo().domain;
+  esmtp_ = ehlo;
+  if (!ehlo) {
+    pipelining_ = false;
+    co_await reply(smtp::Reply(250, "", s_.myhostname));
+    co_return;
+  }
+  smtp::EhloFeatures f;
+  f.size = s_.message_size_limit;
+  f.vrfy = !s_.disable_vrfy;
+  f.etrn = false;
+  f.smtputf8 = s_.smtputf8_enable;
+  f.discard = s_.discard_ehlo;
+  auto kw = smtp::ehlo_keywords(f);
+  pipelining_ = false;
+  for (const auto& k : kw)
+    if (k == "PIPELINING") pipelining_ = true;
+  co_await reply(smtp::ehlo_reply(s_.myhostname, kw));
+}
+
+void Session::log_reject(std::string_view stage, const smtp::Reply& r, std::string_view to) {
+  std::string from = mail_ ? mail_->sender.to_internal() : std::string();
+  std::string line = fmt::format("{}: reject: {} from {}: {}; from=<{}>", queue_id_or_noqueue(), stage, peer(),
+                                 r.to_string(), str::printable(from, 300));
+  if (!to.empty()) line += fmt::format(" to=<{}>", str::printable(to, 300));
+  line += fmt::format(" proto={} helo=<{}>", esmtp_ ? "ESMTP" : "SMTP", str::printable(helo_, 300));
+  log::info("{}", line);
+}
+
+asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
+  if (s_.helo_required && helo_.empty()) {
+    co_await reply(smtp::Reply(503, "5.5.1", "Error: send HELO/EHLO first"));
+    co_return;
+  }
+  if (mail_) {
+    co_await reply(smtp::Reply(503, "5.5.1", "Error: nested MAIL command"));
+    co_return;
+  }
+  const smtp::MailFrom& m = cmd.mail();
+  if (m.size && s_.message_size_limit > 0 && *m.size > s_.message_size_limit) {
+    smtp::Reply r(552, "5.3.4", "Message size exceeds fixed limit");
+    log_reject("MAIL", r, "");
+    co_await reply(r);
+    co_return;
+  }
+  if (mail::has_8bit(m.path.text) && !m.smtputf8) {
+    co_await reply(smtp::Reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address"));
+    co_return;
+  }
+  mail::PathOptions po;
+  po.allow_null = true;
+  po.smtputf8 = m.smtputf8;
+  auto addr = mail::parse_smtp_path(m.path.text, po);
+  if (!addr) {
+    co_await reply(smtp::Reply(501, "5.1.7", "Bad sender address syntax"));
+    co_return;
+  }
+  addr->route.clear();  // source routes are ignored (RFC 5321 section 3.3)
+  mail_ = Mail{std::move(*addr), m, m.smtputf8};
+  co_await reply(smtp::Reply(250, "2.1.0", "Ok"));
+}
+
+asio::awaitable<bool> Session::open_cleanup() {
+  if (cleanup_) co_return true;
+  auto c = co_await submit::CleanupClient::open(ctx_.io(), s_.cleanup_socket, 0, peer(), s_.ipc_timeout);
+  if (!c) {
+    log::warning("{}: cleanup service: {}", peer(), c.error().message);
+    co_return false;
+  }
+  cleanup_.emplace(std::move(*c));
+  log::info("{}: client={}", cleanup_->queue_id(), peer());
+  submit::CleanupEnvelope env;
+  env.sender = mail_->sender.to_internal();
+  env.client_name = client_name_;
+  env.client_addr = client_addr_;
+  if (!client_port_.empty()) env.client_port = client_port_;
+  if (!helo_.empty()) env.helo = helo_.substr(0, submit::kMaxAttributeLength);
+  env.protocol = protocol_name();
+  if (mail_->params.body == smtp::Body::SevenBit) env.body = "7BIT";
+  if (mail_->params.body == smtp::Body::EightBitMime) env.body = "8BITMIME";
+  if (mail_->smtputf8) env.smtputf8 = true;
+  if (mail_->params.envid) env.envid = smtp::xtext_encode(*mail_->params.envid);
+  if (mail_->params.ret == smtp::Ret::Full) env.ret = "FULL";
+  if (mail_->params.ret == smtp::Ret::Hdrs) env.ret = "HDRS";
+  if (auto st = co_await cleanup_->envelope(env); !st) {
+    log::warning("{}: cleanup envelope: {}", cleanup_->queue_id(), st.error().message);
+    cleanup_failed_ = true;
+  }
+  co_return true;
+}
+
+asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
+  if (!mail_) {
+    co_await reply(smtp::Reply(503, "5.5.1", "Error: need MAIL command"));
+    co_return;
+  }
+  const smtp::RcptTo& r = cmd.rcpt();
+  rcpt_attempts_++;
+  if (rcpt_count_ >= s_.recipient_limit) {
+    co_await reply(smtp::Reply(452, "4.5.3", "Error: too many recipients"));
+    co_return;
+  }
+  if (mail::has_8bit(r.path.text) && !mail_->smtputf8) {
+    co_await reply(smtp::Reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address"));
+    co_return;
+  }
+  mail::PathOptions po;
+  po.smtputf8 = mail_->smtputf8;
+  auto addr = mail::parse_smtp_path(r.path.text, po);
+  if (!addr) {
+    co_await reply(smtp::Reply(501, "5.1.3", "Bad recipient address syntax"));
+    co_return;
+  }
+  RcptContext c;
+  c.client_addr = client_addr_;
+  c.client_in_mynetworks = in_mynetworks_;
+  c.unauth_pipelining = unauth_pipelining_;
+  c.recipient = &*addr;  // with its route: a source route is a routing trick
+  c.recipient_text = r.path.text;
+  Verdict v = sh_.policy->check_recipient(c);
+  if (v.kind == Verdict::Reject) {
+    log_reject("RCPT", v.reply, addr->to_internal());
+    co_await reply(v.reply);
+    co_return;
+  }
+  addr->route.clear();
+  if (cleanup_failed_ || !co_await open_cleanup() || cleanup_failed_) {
+    co_await reply(smtp::Reply(451, "4.3.0", "Error: queue file write error"));
+    co_return;
+  }
+  submit::CleanupRecipient cr;
+  cr.address = addr->to_internal();
+  cr.notify = r.notify;
+  if (!r.orcpt_type.empty()) cr.orcpt = r.orcpt_type + ";" + smtp::xtext_encode(r.orcpt);
+  if (cr.address.size() > submit::kMaxAddressLength ||
+      (cr.orcpt && cr.orcpt->size() > submit::kMaxOrcptLength)) {
+    co_await reply(smtp::Reply(501, "5.1.3", "Bad recipient address syntax"));
+    co_return;
+  }
+  if (auto st = co_await cleanup_->recipient(cr); !st) {
+    log::warning("{}: cleanup recipient: {}", cleanup_->queue_id(), st.error().message);
+    cleanup_failed_ = true;
+    co_await reply(smtp::Reply(451, "4.3.0", "Error: queue file write error"));
+    co_return;
+  }
+  if (rcpt_count_ == 0) first_rcpt_ = *addr;
+  rcpt_count_++;
+  co_await reply(smtp::Reply(250, "2.1.5", "Ok"));
+}
+
+// Received: header first (Postfix lists the recipient only when there is one).
+asio::awaitable<bool> Session::start_content(const mail::Address* only_rcpt) {
+  content_.clear();
+  content_overflow_ = false;
+  content_failed_ = cleanup_failed_;
+  mail::ReceivedInfo ri;
+  ri.helo_name = helo_;
+  ri.client_name = client_name_;
+  ri.client_addr = client_addr_;
+  ri.protocol = mail::received_protocol(esmtp_, false, false, mail_->smtputf8);
+  ri.myhostname = s_.myhostname;
+  ri.mail_name = s_.mail_name;
+  ri.queue_id = cleanup_->queue_id();
+  ri.recipient = only_rcpt;
+  ri.when = std::time(nullptr);
+  content_ = mail::build_received(ri);
+  content_ += '\n';
+  co_return true;
+}
+
+void Session::add_content(std::string_view piece, bool continued) {
+  if (content_overflow_ || content_failed_) return;
+  content_.append(piece);
+  if (!continued) content_ += '\n';
+}
+
+asio::awaitable<bool> Session::push_content(bool force) {
+  if (content_failed_ || content_overflow_) {
+    content_.clear();
+    co_return !content_failed_;
+  }
+  if (content_.empty() || (!force && content_.size() < kContentFlush)) co_return true;
+  auto st = co_await cleanup_->content(content_);
+  content_.clear();
+  if (!st) {
+    log::warning("{}: cleanup content: {}", cleanup_->queue_id(), st.error().message);
+    content_failed_ = true;
+    co_return false;
+  }
+  co_return true;
+}
+
+// After the end of the content: the verdict. The transaction is over either way.
+asio::awaitable<smtp::Reply> Session::finish_message() {
+  smtp::Reply r;
+  if (content_overflow_) {
+    r = smtp::Reply(552, "5.3.4", "Error: message file too big");
+    log::info("{}: reject: {} from {}: {}; from=<{}> proto={} helo=<{}>", cleanup_->queue_id(),
+              bdat_active_ ? "BDAT" : "DATA", peer(), r.to_string(), str::printable(mail_->sender.to_internal()),
+              esmtp_ ? "ESMTP" : "SMTP", str::printable(helo_));
+    co_return r;  // the caller resets (closing cleanup removes the file)
+  }
+  co_await push_content(true);
+  auto res = co_await cleanup_->finish();
+  if (!res) {
+    log::warning("{}: cleanup: {}", cleanup_->queue_id(), res.error().message);
+    co_return smtp::Reply(451, "4.3.0", "Error: queue file write error");
+  }
+  if (res->ok()) {
+    junk_count_ = 0;
+    co_return smtp::Reply(250, "2.0.0", "Ok: queued as " + (res->queue_id.empty() ? cleanup_->queue_id() : res->queue_id));
+  }
+  r = smtp::Reply(static_cast<int>(res->status), res->dsn, res->reason);
+  if (r.code < 400 || r.code > 599) r = smtp::Reply(451, "4.3.0", "Error: queue file write error");
+  log::info("{}: reject: END-OF-MESSAGE from {}: {}; from=<{}> proto={} helo=<{}>", cleanup_->queue_id(), peer(),
+            r.to_string(), str::printable(mail_->sender.to_internal()), esmtp_ ? "ESMTP" : "SMTP",
+            str::printable(helo_));
+  co_return r;
+}
+
+
+asio::awaitable<void> Session::lost_connection(std::string_view what) {
+  if (timed_out_) {
+    log::info("timeout after {} from {}", what, peer());
+    io_error_ = false;
+    out_ += smtp::format_reply(smtp::Reply(421, "4.4.2", s_.myhostname + " Error: timeout exceeded"));
+    co_await flush();
+  } else {
+    log::info("lost connection after {} from {}", what, peer());
+  }
+}
+
+asio::awaitable<bool> Session::pump(const std::function<std::size_t(std::string_view)>& step,
+                                    const std::function<bool()>& done,
+                                    const std::function<asio::awaitable<bool>()>& after) {
+  std::string pending = reader_.take_buffered();
+  std::string buf(kReadSize, '\0');
+  for (;;) {
+    std::size_t used = step(pending);
+    if (!co_await after()) {
+      // keep reading: the client must still get to the end of its data
+    }
+    if (done()) {
+      reader_.feed(std::string_view(pending).substr(used));
+      co_return true;
+    }
+    std::size_t n = co_await read_raw(buf.data());
+    if (n == 0) co_return false;
+    data_bytes_ += n;
+    pending.assign(buf.data(), n);
+  }
+}
+
+std::optional<smtp::Reply> Session::transaction_error() {
+  if (!mail_) return smtp::Reply(503, "5.5.1", "Error: need MAIL command");
+  if (rcpt_count_ == 0) {
+    if (rcpt_attempts_ > 0) return smtp::Reply(554, "5.5.1", "Error: no valid recipients");
+    return smtp::Reply(503, "5.5.1", "Error: need RCPT command");
+  }
+  if (cleanup_failed_ || !cleanup_) return smtp::Reply(451, "4.3.0", "Error: queue file write error");
+  return std::nullopt;
+}
+
+asio::awaitable<bool> Session::do_data() {
+  if (bdat_active_) {
+    co_await reply(smtp::Reply(503, "5.5.1", "Error: DATA after BDAT"));
+    co_return true;
+  }
+  if (auto e = transaction_error()) {
+    co_await reply(*e);
+    co_return true;
+  }
+  co_await start_content(rcpt_count_ == 1 ? &*first_rcpt_ : nullptr);
+  out_ += smtp::format_reply(smtp::Reply(354, "", "End data with <CR><LF>.<CR><LF>"));
+  if (!co_await flush()) {
+    co_await lost_connection("DATA");
+    co_return false;
+  }
+  smtp::DataDecoder dec(s_.line_length_limit);
+  smtp::LineSink sink = [this](std::string_view piece, bool continued) { add_content(piece, continued); };
+  data_bytes_ = 0;
+  bool ok = co_await pump(
+      [&](std::string_view in) {
+        std::size_t used = dec.feed(in, sink);
+        if (s_.message_size_limit > 0 && dec.message_bytes() > s_.message_size_limit) {
+          content_overflow_ = true;
+          content_.clear();
+        }
+        return used;
+      },
+      [&] { return dec.done(); }, [&]() { return push_content(false); });
+  if (!ok) {
+    co_await lost_connection(fmt::format("DATA ({} bytes)", dec.wire_bytes()));
+    co_return false;
+  }
+  last_cmd_ = "END-OF-MESSAGE";
+  if (dec.rejects(s_.bare_newline) && !bare_newline_exempt_) {
+    smtp::Reply r = smtp::bare_newline_reply(s_.bare_newline_code, s_.myhostname);
+    log::info("{}: reject: DATA from {}: {}; from=<{}> proto={} helo=<{}>", cleanup_->queue_id(), peer(),
+              r.to_string(), str::printable(mail_->sender.to_internal()), esmtp_ ? "ESMTP" : "SMTP",
+              str::printable(helo_));
+    reset_transaction();
+    co_await reply(r);
+    co_return s_.bare_newline_code != 521;
+  }
+  smtp::Reply r = co_await finish_message();
+  reset_transaction();
+  co_await reply(r);
+  co_return true;
+}
+
+asio::awaitable<bool> Session::do_bdat(const smtp::Command& cmd) {
+  const smtp::Bdat& b = cmd.bdat();
+  std::optional<smtp::Reply> err;
+  if (!bdat_active_) err = transaction_error();
+  if (!err && !bdat_active_) {
+    bdat_active_ = true;
+    bdat_.emplace(s_.line_length_limit, mail_->params.body == smtp::Body::BinaryMime);
+    data_bytes_ = 0;
+    co_await start_content(rcpt_count_ == 1 ? &*first_rcpt_ : nullptr);
+  }
+  if (!err && bdat_error_) err = bdat_error_;
+  bool good = false;
+  if (err) {
+    // Refused: the announced bytes must still be read and thrown away.
+    std::uint64_t left = b.size;
+    good = co_await pump(
+        [&](std::string_view in) {
+          std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, in.size()));
+          left -= take;
+          return take;
+        },
+        [&] { return left == 0; }, []() -> asio::awaitable<bool> { co_return true; });
+  } else {
+    if (auto st = bdat_->begin_chunk(b.size, b.last); !st) {
+      co_await reply(smtp::Reply(503, "5.5.1", "Error: BDAT after LAST"));
+      co_return true;
+    }
+    smtp::LineSink sink = [this](std::string_view piece, bool continued) { add_content(piece, continued); };
+    bool first = true;
+    good = co_await pump(
+        [&](std::string_view in) {
+          if (!first && in.empty()) return std::size_t{0};
+          first = false;
+          std::size_t used = bdat_->feed(in, sink);
+          if (s_.message_size_limit > 0 && bdat_->message_bytes() > s_.message_size_limit) {
+            content_overflow_ = true;
+            content_.clear();
+          }
+          return used;
+        },
+        [&] { return bdat_->chunk_remaining() == 0 && (!b.last || bdat_->done()); },
+        [&]() { return push_content(false); });
+  }
+  if (!good) {
+    co_await lost_connection(fmt::format("BDAT ({} bytes)", data_bytes_));
+    co_return false;
+  }
+  error_code ec;
+  std::size_t pending = reader_.buffered() + sock_.available(ec);
+  if (smtp::improper_pipelining(cmd, pipelining_, pending)) {
+    if (!pipelining_logged_) {
+      std::string peek = reader_.take_buffered();
+      log::info("improper command pipelining after BDAT from {}: {}", peer(), smtp::escape_for_log(peek));
+      reader_.feed(peek);
+      pipelining_logged_ = true;
+    }
+    unauth_pipelining_ = true;
+    if (s_.forbid_unauth_pipelining) {
+      co_await reply(smtp::sync_error_reply());
+      co_return false;
+    }
+  }
+  if (err) {
+    if (b.last) reset_transaction();
+    co_await reply(*err);
+    co_return true;
+  }
+  if (content_overflow_ && !bdat_error_) {
+    bdat_error_ = smtp::Reply(552, "5.3.4", "Error: message file too big");
+    log::info("{}: reject: BDAT from {}: {}; from=<{}> proto={} helo=<{}>", cleanup_->queue_id(), peer(),
+              bdat_error_->to_string(), str::printable(mail_->sender.to_internal()), esmtp_ ? "ESMTP" : "SMTP",
+              str::printable(helo_));
+    smtp::Reply r = *bdat_error_;
+    if (b.last) reset_transaction();
+    co_await reply(r);
+    co_return true;
+  }
+  if (!b.last) {
+    co_await reply(smtp::Reply(250, "2.0.0", fmt::format("Ok: {} bytes", b.size)));
+    co_return true;
+  }
+  last_cmd_ = "END-OF-MESSAGE";
+  if (bdat_->rejects(s_.bare_newline) && !bare_newline_exempt_) {
+    smtp::Reply r = smtp::bare_newline_reply(s_.bare_newline_code, s_.myhostname);
+    reset_transaction();
+    co_await reply(r);
+    co_return s_.bare_newline_code != 521;
+  }
+  smtp::Reply r = co_await finish_message();
+  reset_transaction();
+  co_await reply(r);
+  co_return true;
+}
+
+asio::awaitable<void> Session::do_vrfy(const smtp::Command& cmd) {
+  if (s_.disable_vrfy) {
+    co_await reply(smtp::Reply(502, "5.5.1", "VRFY command is disabled"));
+    co_return;
+  }
+  std::string text = cmd.argument().text;
+  std::string_view path = text;
+  if (path.size() >= 2 && path.front() == '<' && path.back() == '>') path = path.substr(1, path.size() - 2);
+  bool utf8 = cmd.argument().smtputf8;
+  if (mail::has_8bit(path) && !utf8) {
+    co_await reply(smtp::Reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address"));
+    co_return;
+  }
+  mail::PathOptions po;
+  po.smtputf8 = utf8;
+  auto addr = mail::parse_smtp_path(path, po);
+  if (!addr) {
+    co_await reply(smtp::Reply(501, "5.1.3", "Bad recipient address syntax"));
+    co_return;
+  }
+  RcptContext c;
+  c.client_addr = client_addr_;
+  c.client_in_mynetworks = in_mynetworks_;
+  c.recipient = &*addr;
+  c.recipient_text = path;
+  Verdict v = sh_.policy->check_unlisted(c);
+  if (v.kind == Verdict::Reject) {
+    log_reject("VRFY", v.reply, addr->to_internal());
+    co_await reply(v.reply);
+    co_return;
+  }
+  co_await reply(smtp::Reply(252, "2.0.0", text));
+}
+
+void Session::reset_transaction() {
+  mail_.reset();
+  rcpt_count_ = 0;
+  rcpt_attempts_ = 0;
+  first_rcpt_.reset();
+  cleanup_.reset();  // closing the connection makes cleanup remove the unfinished file
+  cleanup_failed_ = false;
+  content_.clear();
+  content_overflow_ = false;
+  content_failed_ = false;
+  bdat_active_ = false;
+  bdat_.reset();
+  bdat_error_.reset();
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_session(server::Context& ctx, Shared& shared, server::Socket sock) {
+  auto session = std::make_unique<Session>(ctx, shared, std::move(sock));
+  co_await session->run();
+}
+
+}  // namespace postern::smtpd

@@ -1,0 +1,73 @@
+// session.h - one SMTP server session (RFC 5321 with Postfix's behaviour).
+//
+// serve_session() runs one client connection as an Asio coroutine: greeting,
+// command loop, message transfer into cleanup, and the Postfix-shaped log
+// lines. Many sessions share one process (server::Model::Multi); Settings
+// and Policy are shared and read-only apart from table lookups.
+//
+// The message streams into the cleanup service while it arrives (memory
+// stays bounded by one socket read plus one content frame), and "250 2.0.0
+// Ok: queued as ID" is sent only after cleanup reports the queue file
+// durable. Every other outcome is cleanup's own reply or "451 4.3.0 Error:
+// queue file write error"; a session that ends mid-transaction closes the
+// cleanup connection, which removes the incomplete file.
+//
+// Parameters: see Settings below (read once per process).
+// Logs: connect from / disconnect from (with per-command counts), ID:
+// client=, NOQUEUE: reject: / ID: reject:, improper command pipelining,
+// lost connection after CMD, timeout after CMD, too many errors, request
+// longer than, warning: Connection concurrency limit exceeded.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aio/asio.h"
+#include "config/config.h"
+#include "server/skeleton.h"
+#include "smtp/data.h"
+#include "smtpd/policy.h"
+
+namespace postern::smtpd {
+
+struct Settings {
+  std::string myhostname;
+  std::string mail_name;
+  std::string banner;               // smtpd_banner
+  std::uint64_t message_size_limit = 10240000;  // 0: none
+  std::size_t recipient_limit = 1000;
+  std::size_t line_length_limit = 2048;
+  std::chrono::seconds timeout{300};
+  int hard_error_limit = 20;
+  int soft_error_limit = 10;
+  std::chrono::seconds error_sleep{1};
+  int junk_command_limit = 100;
+  int connection_count_limit = 50;
+  bool disable_vrfy = false;
+  bool forbid_unauth_pipelining = true;
+  smtp::BareNewline bare_newline = smtp::BareNewline::Normalize;
+  int bare_newline_code = 550;
+  std::string bare_newline_exclusions;  // network list
+  bool smtputf8_enable = true;
+  bool strict_rfc821 = false;
+  bool helo_required = false;
+  std::vector<std::string> discard_ehlo;
+  std::chrono::seconds ipc_timeout{3600};
+  std::filesystem::path cleanup_socket;
+
+  static Result<Settings> from_config(const config::Config& cfg);
+};
+
+struct Shared {
+  Settings settings;
+  std::unique_ptr<Policy> policy;
+  std::unique_ptr<NetworkList> bare_newline_exclusions;
+};
+
+asio::awaitable<void> serve_session(server::Context& ctx, Shared& shared, server::Socket sock);
+
+}  // namespace postern::smtpd

@@ -1,0 +1,184 @@
+// postdrop - write a local submission into the maildrop queue (set-gid helper of sendmail).
+//
+//   postdrop [-c config_dir] [-v]
+//
+// Installed set-gid setgid_group (postern set-permissions), because the
+// maildrop directory (0730 mail_owner:setgid_group) lets only that group
+// create files. sendmail(1) runs postdrop from command_directory and writes
+// the message to its stdin as the record stream of drop_stream.h; postdrop
+// validates every record (stdin is controlled by whoever runs it), writes a
+// queue file into maildrop/ with the queue library's writer, commits it
+// (fsync, ready mark, directory fsync), makes it readable for pickup (mode
+// 0544, like Postfix's 0444 files: the 0730 directory keeps other users out),
+// and sends a "W" trigger to public/$pickup_service_name. The trigger fails
+// silently when the master is not running: the file waits in maildrop.
+//
+// Configuration: -c or MAIL_CONFIG. When running set-gid for a user other
+// than root, a configuration directory other than the compiled-in default
+// is accepted only if it is listed in the default main.cf's
+// alternate_config_directories, or if it and its main.cf are owned by root
+// and writable by nobody else (so a user cannot point postdrop at a queue
+// of their choosing with a main.cf they wrote).
+//
+// Parameters: queue_directory, hash_queue_names, hash_queue_depth,
+// enable_long_queue_ids, pickup_service_name, alternate_config_directories.
+// Prints nothing on success. Errors go to stderr as "postdrop: fatal: ..."
+// with a sysexits(3) status: EX_USAGE bad arguments, EX_DATAERR malformed
+// input, EX_TEMPFAIL when the file cannot be written, EX_CONFIG bad
+// configuration. Signals (HUP INT QUIT TERM) abort cleanly: the
+// uncommitted file is removed.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "base/strings.h"
+#include "config/config.h"
+#include "drop_stream.h"
+#include "ipc/trigger.h"
+#include "log/log.h"
+#include "postern/paths.h"
+#include "queue/layout.h"
+#include "queue/writer.h"
+
+namespace fs = std::filesystem;
+using namespace postern;
+
+namespace {
+
+volatile sig_atomic_t g_interrupted = 0;
+extern "C" void on_signal(int) { g_interrupted = 1; }
+
+[[noreturn]] void die(int status, const std::string& text) {
+  log::write(log::Level::Fatal, text);
+  log::flush();
+  std::exit(status);
+}
+
+// Owned by root and not writable by group or others.
+bool root_safe(const fs::path& p) {
+  struct stat st {};
+  if (::lstat(p.c_str(), &st) != 0) return false;
+  return st.st_uid == 0 && (st.st_mode & 022) == 0 && !S_ISLNK(st.st_mode);
+}
+
+// See the header: who may choose a configuration directory.
+void check_config_dir(const fs::path& dir) {
+  bool privileged_run = ::getegid() != ::getgid() || ::geteuid() != ::getuid();
+  if (!privileged_run || ::getuid() == 0) return;
+  std::error_code ec;
+  fs::path canon = fs::weakly_canonical(dir, ec);
+  fs::path def = fs::weakly_canonical(paths::kConfigDir, ec);
+  if (canon == def) return;
+  if (auto d = config::Config::load(paths::kConfigDir); d) {
+    for (const auto& alt : d->list("alternate_config_directories"))
+      if (fs::weakly_canonical(alt, ec) == canon) return;
+  }
+  if (root_safe(canon) && root_safe(canon / "main.cf")) return;
+  die(EX_USAGE, fmt::format("-c {}: configuration directory is neither the default, nor listed in "
+                            "alternate_config_directories, nor owned by root",
+                            dir.string()));
+}
+
+// 0544: read for all, execute (the ready mark) for the owner, write for nobody.
+Status make_readable(const fs::path& path, const queue::QueueId& id) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return sys_error("open {}", path.string());
+  struct stat st {};
+  Status result;
+  if (::fstat(fd, &st) != 0) result = sys_error("fstat");
+  else if (!S_ISREG(st.st_mode) || st.st_ino != id.inode() || st.st_uid != ::getuid())
+    result = make_error("{} is not the file just written", path.string());
+  else if (::fchmod(fd, 0544) != 0 || ::fsync(fd) != 0)
+    result = sys_error("chmod {}", path.string());
+  ::close(fd);
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  log::init("postdrop", log::Settings{.syslog_name = "", .maillog_file = "/dev/null", .mirror_stderr = true});
+  // A set-gid program must not be fooled by inherited file mode masks into
+  // creating group-writable files, nor die half-way on a closed pipe.
+  ::umask(077);
+  ::signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;  // no SA_RESTART: a blocked read returns EINTR
+  ::sigemptyset(&sa.sa_mask);
+  for (int s : {SIGHUP, SIGINT, SIGQUIT, SIGTERM}) ::sigaction(s, &sa, nullptr);
+
+  const char* env_dir = std::getenv("MAIL_CONFIG");
+  fs::path config_dir = (env_dir && *env_dir) ? env_dir : paths::kConfigDir;
+  int verbose = 0;
+  int ch;
+  while ((ch = ::getopt(argc, argv, "c:rv")) != -1) {
+    switch (ch) {
+      case 'c': config_dir = optarg; break;
+      case 'r': break;  // Postfix's "raw record input": ours is always a record stream
+      case 'v': log::set_verbose(++verbose); break;
+      default: die(EX_USAGE, "usage: postdrop [-c config_dir] [-v]");
+    }
+  }
+  if (optind != argc) die(EX_USAGE, "usage: postdrop [-c config_dir] [-v]");
+  check_config_dir(config_dir);
+  auto cfg = config::Config::load(config_dir);
+  if (!cfg) die(EX_CONFIG, cfg.error().message);
+  auto hash = queue::HashConfig::from_params(fmt::format("{}", fmt::join(cfg->list("hash_queue_names"), ",")),
+                                             cfg->integer("hash_queue_depth"));
+  if (!hash) die(EX_CONFIG, hash.error().message);
+
+  queue::WriterOptions wo;
+  wo.queue_root = cfg->str("queue_directory");
+  wo.queue = queue::QueueName::Maildrop;
+  wo.hash = *hash;
+  wo.id_format = queue::id_format(cfg->boolean("enable_long_queue_ids"));
+  auto writer = queue::QueueFileWriter::create(wo);
+  if (!writer)
+    die(EX_TEMPFAIL, fmt::format("uid={}: cannot create a file in {}/maildrop: {}", ::getuid(),
+                                 wo.queue_root.string(), writer.error().message));
+
+  postdrop::ByteReader in = [](char* buf, std::size_t len) -> Result<std::size_t> {
+    for (;;) {
+      if (g_interrupted) return make_error("interrupted by a signal");
+      ssize_t n = ::read(0, buf, len);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno == EINTR) continue;
+      return sys_error("read standard input");
+    }
+  };
+  auto sum = postdrop::decode_drop_stream(in, *writer);
+  if (!sum) {
+    // die() exits without unwinding: remove the incomplete file here.
+    writer->abandon();
+    int status = sum.error().sys_errno != 0 ? EX_TEMPFAIL : EX_DATAERR;
+    die(status, fmt::format("uid={}: {}", ::getuid(), sum.error().message));
+  }
+  if (g_interrupted) {
+    writer->abandon();
+    die(EX_TEMPFAIL, "interrupted by a signal");
+  }
+  if (auto st = writer->commit(); !st) {
+    writer->abandon();  // a failed step already removed it; this makes sure
+    die(EX_TEMPFAIL, fmt::format("uid={}: commit {}: {}", ::getuid(), writer->id().str(), st.error().message));
+  }
+  // pickup runs as mail_owner and must read a file owned by the submitter:
+  // read bits for all, as Postfix does; maildrop's mode keeps others out.
+  // The writer has closed its descriptor, so reopen the name and make sure
+  // it is still our file (same inode) before changing it.
+  if (auto st = make_readable(writer->path(), writer->id()); !st)
+    log::warning("{}: cannot make the file readable for pickup: {}", writer->id().str(), st.error().message);
+  log::debug("{}: uid={} from=<{}> nrcpt={}", writer->id().str(), ::getuid(), sum->sender, sum->recipients);
+
+  fs::path trigger_path = fs::path(wo.queue_root) / "public" / cfg->str("pickup_service_name");
+  if (auto st = ipc::trigger(trigger_path.string(), std::string(1, ipc::kTriggerWakeup)); !st)
+    log::debug("no pickup wake-up (master not running?): {}", st.error().message);
+  return 0;
+}

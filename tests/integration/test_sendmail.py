@@ -1,0 +1,256 @@
+"""Local submission end to end: sendmail -> postdrop -> maildrop -> pickup -> cleanup.
+
+Each test runs the real commands against a scratch instance (harness.py)
+whose master.cf runs pickup and cleanup (and trivial-rewrite when built),
+and checks what a user or administrator sees: exit codes, SMTP replies,
+log lines, and queue files (read back with postcat).
+"""
+import os
+import pwd
+import grp
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import Instance, LIBEXEC, SBIN, is_root, wait_for
+
+HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
+
+
+def master_cf():
+    text = HEADER + "pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n"
+    if os.path.exists(os.path.join(LIBEXEC, "trivial-rewrite")):
+        text += "rewrite unix - - n - - trivial-rewrite\n"
+    return text
+
+
+class SendmailTest(unittest.TestCase):
+    def make(self, start=True, main_cf_extra=""):
+        # The build tree's programs, whatever `postern init` would pick (the
+        # later command_directory of main_cf_extra wins where a test sets one).
+        extra = f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
+        inst = Instance("sendmail", main_cf_extra=extra + main_cf_extra, master_cf=master_cf())
+        self.addCleanup(inst.cleanup)
+        if start:
+            inst.start()
+        return inst
+
+    def sendmail(self, inst, args, input="", user=None, program="sendmail", sbin=SBIN):
+        env = dict(os.environ)
+        env.pop("MAIL_CONFIG", None)
+        env.pop("NAME", None)
+        argv = [os.path.join(sbin, program), "-C", inst.dir] + list(args)
+        if user is not None:
+            argv = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--"] + argv
+        return subprocess.run(argv, input=input, capture_output=True, text=True, env=env, timeout=60)
+
+    def queue_files(self, inst, queue):
+        out = []
+        for dirpath, _, files in os.walk(os.path.join(inst.queue, queue)):
+            out += [os.path.join(dirpath, f) for f in files]
+        return out
+
+    def wait_message(self, inst, sender):
+        """The queue ID cleanup gave the message pickup submitted for `sender`."""
+        m = inst.wait_log(r"postern/pickup\[\d+\]: (\w+): uid=\d+ from=<" + re.escape(sender) + ">", timeout=30)
+        qid = m.group(1)
+        wait_for(lambda: any(os.path.basename(p) == qid for p in self.queue_files(inst, "incoming")
+                             + self.queue_files(inst, "active") + self.queue_files(inst, "deferred")),
+                 timeout=30, what=f"queue file {qid}")
+        return qid
+
+    def postcat(self, inst, qid):
+        return inst.cmd("postcat", ["-q", qid]).stdout
+
+    def recipients(self, text):
+        return sorted(re.findall(r"(?m)^(?:recipient|done_recipient): (\S+)", text))
+
+    # --- with the master running ------------------------------------------
+    def test_argv_recipients_sender_and_full_name(self):
+        inst = self.make()
+        p = self.sendmail(inst, ["-f", "alice@example.com", "-F", "Alice Example", "bob@example.com"],
+                          "Subject: hello\n\nfirst line\n.\nnot part of the message\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout + p.stderr, "")
+        qid = self.wait_message(inst, "alice@example.com")
+        text = self.postcat(inst, qid)
+        self.assertIn("bob@example.com", self.recipients(text))
+        self.assertIn("first line", text)
+        self.assertNotIn("not part of the message", text)
+        self.assertRegex(text, r"(?m)^From: .*Alice Example")
+        wait_for(lambda: self.queue_files(inst, "maildrop") == [], what="maildrop emptied")
+
+    def test_default_sender_is_login_name_and_i_keeps_dots(self):
+        inst = self.make()
+        login = pwd.getpwuid(os.getuid()).pw_name
+        p = self.sendmail(inst, ["-i", "carol@example.com"], "Subject: dots\r\n\r\nbefore\r\n.\r\nafter\r\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        qid = self.wait_message(inst, login)
+        self.assertRegex(inst.maillog(), qid + r": uid=" + str(os.getuid()) + " from=<" + re.escape(login) + ">")
+        text = self.postcat(inst, qid)
+        self.assertIn("after", text)
+        self.assertNotIn("\r", text)
+
+    def test_extract_recipients_removes_bcc(self):
+        inst = self.make()
+        msg = ("From: sender@example.com\nTo: to@example.com\nCc: cc@example.com\nBcc: hidden@example.com\n"
+               "Subject: -t\n\nbody\n")
+        p = self.sendmail(inst, ["-t", "-f", "t-sender@example.com"], msg)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        text = self.postcat(inst, self.wait_message(inst, "t-sender@example.com"))
+        rcpts = self.recipients(text)
+        for r in ("to@example.com", "cc@example.com", "hidden@example.com"):
+            self.assertIn(r, rcpts)
+        self.assertNotRegex(text, r"(?mi)^Bcc:")
+
+    def test_bs_session(self):
+        inst = self.make()
+        dialogue = ("EHLO client.example.com\r\nMAIL FROM:<smtp-sender@example.com>\r\n"
+                    "RCPT TO:<dave@example.com>\r\nDATA\r\nSubject: -bs\r\n\r\n..dot stuffed\r\n.\r\n"
+                    "NOOP\r\nRCPT TO:<x@example.com>\r\nQUIT\r\n")
+        env = dict(os.environ)
+        env.pop("MAIL_CONFIG", None)
+        p = subprocess.run([os.path.join(SBIN, "sendmail"), "-C", inst.dir, "-bs"], input=dialogue.encode(),
+                           capture_output=True, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.decode()
+        self.assertTrue(out.endswith("\r\n") and "\n" not in out.replace("\r\n", ""), out)
+        codes = re.findall(r"(?m)^(\d{3}) ", out)
+        self.assertEqual(codes, ["220", "250", "250", "250", "354", "250", "250", "503", "221"], out)
+        self.assertIn("250 2.0.0 Ok: queued", out)
+        text = self.postcat(inst, self.wait_message(inst, "smtp-sender@example.com"))
+        self.assertIn("dave@example.com", self.recipients(text))
+        self.assertRegex(text, r"(?m)^\.dot stuffed")
+
+    def test_usage_errors_and_exit_codes(self):
+        inst = self.make(start=False)
+        p = self.sendmail(inst, [], "x\n")
+        self.assertEqual(p.returncode, 64, p.stderr)
+        self.assertIn("sendmail: fatal:", p.stderr)
+        p = self.sendmail(inst, ["-bd"])
+        self.assertEqual(p.returncode, 64)
+        self.assertIn("postern start", p.stderr)
+        self.assertEqual(self.sendmail(inst, ["-Z", "x@example.com"]).returncode, 64)
+        self.assertEqual(self.sendmail(inst, ["-N", "maybe", "x@example.com"]).returncode, 64)
+        self.assertEqual(self.sendmail(inst, ["-f"]).returncode, 64)
+        if not os.path.exists(os.path.join(SBIN, "postqueue")):
+            for prog, args in (("sendmail", ["-bp"]), ("mailq", []), ("sendmail", ["-q"])):
+                if not os.path.exists(os.path.join(SBIN, prog)):
+                    continue
+                p = self.sendmail(inst, args, program=prog)
+                self.assertEqual(p.returncode, 69, p.stderr)
+                self.assertIn("postqueue is not installed", p.stderr)
+        # postdrop itself refuses garbage and leaves nothing behind.
+        p = subprocess.run([os.path.join(SBIN, "postdrop"), "-c", inst.dir], input=b"garbage",
+                           capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 65, p.stderr)
+        self.assertEqual(self.queue_files(inst, "maildrop"), [])
+
+    def test_bi_and_newaliases_rebuild_alias_database(self):
+        inst = self.make(start=False)
+        aliases = os.path.join(inst.root, "aliases")
+        with open(aliases, "w") as f:
+            f.write("postmaster: root\nabuse: postmaster\n")
+        with open(inst.path("main.cf"), "a") as f:
+            f.write(f"alias_database = hash:{aliases}\n")
+        p = self.sendmail(inst, ["-bi"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.path.exists(aliases + ".db"))
+        os.unlink(aliases + ".db")
+        if os.path.exists(os.path.join(SBIN, "newaliases")):
+            p = self.sendmail(inst, [], program="newaliases")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertTrue(os.path.exists(aliases + ".db"))
+        with open(inst.path("main.cf"), "a") as f:
+            f.write(f"alias_database = hash:{inst.root}/missing/aliases\n")
+        p = self.sendmail(inst, ["-bi"])
+        self.assertEqual(p.returncode, 69, p.stderr)
+
+    # --- without the master ----------------------------------------------
+    def test_works_without_master_and_refuses_junk(self):
+        inst = self.make(start=False)
+        p = self.sendmail(inst, ["-f", "offline@example.com", "erin@example.com"], "Subject: offline\n\nwaiting\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        files = self.queue_files(inst, "maildrop")
+        self.assertEqual(len(files), 1)
+        mode = os.stat(files[0]).st_mode
+        self.assertTrue(mode & 0o100, "ready mark missing")
+        self.assertFalse(mode & 0o022, "maildrop file is writable by others")
+        # A forged file with a queue-ID name, a stray file, and a symlink.
+        victim = os.path.join(inst.root, "victim")
+        with open(victim, "w") as f:
+            f.write("secret\n")
+        forged = os.path.join(inst.queue, "maildrop", "ABCDE1234")
+        with open(forged, "wb") as f:
+            f.write(b"C\0\0\0\x04junkjunk")
+        os.chmod(forged, 0o700)
+        with open(os.path.join(inst.queue, "maildrop", "stray"), "w") as f:
+            f.write("x")
+        os.symlink(victim, os.path.join(inst.queue, "maildrop", "BCDEF99"))
+        inst.start()
+        qid = self.wait_message(inst, "offline@example.com")
+        self.assertIn("erin@example.com", self.recipients(self.postcat(inst, qid)))
+        inst.wait_log(r"warning: maildrop/BCDEF99: refusing a symbolic link", timeout=30)
+        inst.wait_log(r"warning: maildrop/ABCDE1234: .*corrupt.*moved to corrupt/ABCDE1234", timeout=30)
+        inst.wait_log(r"warning: maildrop/stray: .*removed", timeout=30)
+        wait_for(lambda: self.queue_files(inst, "maildrop") == [], what="maildrop emptied")
+        self.assertTrue(os.path.exists(os.path.join(inst.queue, "corrupt", "ABCDE1234")))
+        with open(victim) as f:
+            self.assertEqual(f.read(), "secret\n")
+
+    # --- as an unprivileged user, through a set-gid postdrop --------------
+    @unittest.skipUnless(is_root(), "needs root to install a set-gid postdrop")
+    def test_unprivileged_user_through_setgid_postdrop(self):
+        nobody = pwd.getpwnam("nobody")
+        cmd_dir = tempfile.mkdtemp(prefix="postern-cmd-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, cmd_dir, True)
+        os.chmod(cmd_dir, 0o755)
+        for prog in ("sendmail", "postdrop"):
+            shutil.copy(os.path.join(SBIN, prog), os.path.join(cmd_dir, prog))
+            os.chmod(os.path.join(cmd_dir, prog), 0o755)
+        inst = self.make(start=False, main_cf_extra=f"command_directory = {cmd_dir}\n")
+        with open(inst.path("main.cf")) as f:
+            group = re.findall(r"(?m)^setgid_group = (\S+)", f.read())[-1]
+        postdrop = os.path.join(cmd_dir, "postdrop")
+        os.chown(postdrop, 0, grp.getgrnam(group).gr_gid)
+        os.chmod(postdrop, 0o2755)
+        # Without the set-gid bit nobody cannot write into maildrop at all.
+        os.chmod(postdrop, 0o755)
+        p = self.sendmail(inst, ["frank@example.com"], "Subject: x\n\ny\n", user=nobody, sbin=cmd_dir)
+        self.assertEqual(p.returncode, 75, p.stderr)
+        os.chmod(postdrop, 0o2755)
+        p = self.sendmail(inst, ["-F", "No Body", "frank@example.com"], "Subject: nobody\n\nhello\n",
+                          user=nobody, sbin=cmd_dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        files = self.queue_files(inst, "maildrop")
+        self.assertEqual(len(files), 1)
+        self.assertEqual(os.stat(files[0]).st_uid, nobody.pw_uid)
+        # nobody cannot read the dropped file, nor list maildrop.
+        p = subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+                            "--", "cat", files[0]], capture_output=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        # A configuration directory the user controls is refused by the set-gid postdrop.
+        own = tempfile.mkdtemp(prefix="postern-own-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, own, True)
+        shutil.copy(inst.path("main.cf"), os.path.join(own, "main.cf"))
+        os.chown(own, nobody.pw_uid, nobody.pw_gid)
+        os.chown(os.path.join(own, "main.cf"), nobody.pw_uid, nobody.pw_gid)
+        p = subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+                            "--", postdrop, "-c", own], input=b"", capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 64, p.stderr)
+        inst.start()
+        # The file dropped while the master was down flows once it starts.
+        inst.wait_log(r"pickup\[\d+\]: \w+: uid=\d+ from=<nobody>", timeout=30)
+        # And with the master running, pickup logs the submitting user's uid.
+        p = self.sendmail(inst, ["-f", "nobody-live@example.com", "frank@example.com"], "Subject: live\n\nhi\n",
+                          user=nobody, sbin=cmd_dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        qid = self.wait_message(inst, "nobody-live@example.com")
+        self.assertRegex(inst.maillog(), qid + r": uid=" + str(nobody.pw_uid) + " from=<nobody-live@example.com>")
+        self.assertIn("frank@example.com", self.recipients(self.postcat(inst, qid)))
+
+if __name__ == "__main__":
+    unittest.main()

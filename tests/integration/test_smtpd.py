@@ -1,0 +1,533 @@
+"""smtpd end to end: real master, smtpd and cleanup on a scratch instance.
+
+Clients are Python's smtplib and raw sockets (for what smtplib will not send:
+smuggling sequences, NUL/CR, pipelining violations). Messages are checked in
+the queue with postcat; log lines are checked in the instance's maillog.
+127.0.0.1 is OUTSIDE mynetworks (192.0.2.0/24) unless a service overrides it.
+"""
+import os
+import re
+import shutil
+import smtplib
+import socket
+import subprocess
+import time
+import unittest
+
+from harness import LIBEXEC, Instance, free_port, wait_for
+
+HOST = "mx.test.example"
+HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
+# daemon_directory: the build's libexec (the default of a build-tree instance),
+# spelled out so that a composite build directory works too.
+MAIN_CF = f"""
+daemon_directory = {LIBEXEC}
+myhostname = {HOST}
+mydestination = $myhostname, localhost
+mynetworks = 192.0.2.0/24
+recipient_delimiter = +
+relay_domains = relay.test.example
+local_recipient_maps = inline:{{alice=x, bob=x, carol=x}}
+"""
+LOCAL = f"alice@{HOST}"
+
+PORTS = {}
+SERVICES = {
+    "main": "",
+    "big": "-o smtpd_recipient_limit=2000 -o message_size_limit=0",
+    "small": "-o message_size_limit=100000",
+    "strict": "-o smtpd_timeout=2s -o smtpd_hard_error_limit=3",
+    "soft": "-o smtpd_soft_error_limit=1 -o smtpd_error_sleep_time=1s",
+    "junk": "-o smtpd_junk_command_limit=2 -o smtpd_hard_error_limit=3",
+    "novrfy": "-o disable_vrfy_command=yes",
+    "badrestr": "-o smtpd_recipient_restrictions=check_nonsense_thing",
+    "trusted": "-o mynetworks=127.0.0.0/8",
+    "reject": "-o smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination",
+    "pregreet": "",
+    "conn": "-o smtpd_client_connection_count_limit=2",
+}
+
+
+def setUpModule():
+    global INST
+    INST = Instance("smtpd", main_cf_extra=MAIN_CF)
+    lines = [HEADER]
+    for name, opts in SERVICES.items():
+        PORTS[name] = free_port()
+        maxproc = "1" if name == "conn" else "-"
+        lines.append(f"127.0.0.1:{PORTS[name]} inet n - n - {maxproc} smtpd {opts}\n")
+    lines.append("cleanup unix n - n - 0 cleanup\n")
+    if os.path.exists(os.path.join(LIBEXEC, "trivial-rewrite")):
+        lines.append("rewrite unix - - n - - trivial-rewrite\n")
+    INST.write_master_cf("".join(lines))
+    INST.start()
+
+
+def tearDownModule():
+    keep = os.environ.get("SMTPD_TEST_KEEP_LOG")
+    if keep:
+        shutil.copy(INST.path("maillog"), keep)
+    INST.cleanup()
+
+
+class Raw:
+    """A raw SMTP connection: send bytes, read replies."""
+
+    def __init__(self, port, banner=True, timeout=20):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+        if banner:
+            self.banner = self.reply()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.s.sendall(data)
+
+    def reply(self):
+        """One complete (possibly multi-line) reply as text, or '' at EOF."""
+        lines = []
+        while True:
+            while b"\n" not in self.buf:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    return "\n".join(lines)
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\n", 1)
+            line = line.decode(errors="replace").rstrip("\r")
+            lines.append(line)
+            if len(line) < 4 or line[3] != "-":
+                return "\n".join(lines)
+
+    def ask(self, cmd):
+        self.send(cmd + "\r\n")
+        return self.reply()
+
+    def rest(self):
+        """Everything until the server closes."""
+        data = self.buf
+        try:
+            while True:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except socket.timeout:
+            pass
+        self.buf = b""
+        return data.decode(errors="replace")
+
+    def close(self):
+        self.s.close()
+
+
+def queued_id(reply):
+    m = re.search(r"queued as (\S+)", reply)
+    return m.group(1) if m else None
+
+
+def postcat(qid):
+    return INST.cmd("postcat", ["-q", qid]).stdout
+
+
+def smtp_pids(name):
+    """smtpd processes serving the service of that name (master.cf line)."""
+    port = str(PORTS[name])
+    return {pid for pid, argv in INST.processes().items()
+            if argv and argv[0].endswith("smtpd") and any(port in a for a in argv)}
+
+
+def vmrss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class SmtpdTest(unittest.TestCase):
+    def transaction(self, port, rcpts=(LOCAL,), body="Subject: hi\r\n\r\nhello\r\n"):
+        c = Raw(port)
+        self.assertTrue(c.ask("EHLO client.test").startswith("250"))
+        self.assertTrue(c.ask("MAIL FROM:<sender@client.test>").startswith("250 2.1.0"))
+        for r in rcpts:
+            self.assertTrue(c.ask(f"RCPT TO:<{r}>").startswith("250 2.1.5"), r)
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        c.send(body + ".\r\n")
+        r = c.reply()
+        c.ask("QUIT")
+        c.close()
+        return r
+
+    # --- basics --------------------------------------------------------------
+    def test_greeting_ehlo_and_queue_file(self):
+        s = smtplib.SMTP(timeout=20)
+        self.assertEqual(s.connect("127.0.0.1", PORTS["main"]), (220, f"{HOST} ESMTP Postern".encode()))
+        code, msg = s.ehlo("client.test")
+        self.assertEqual(code, 250)
+        for kw in ("pipelining", "size", "8bitmime", "enhancedstatuscodes", "dsn", "smtputf8", "chunking", "vrfy"):
+            self.assertTrue(s.has_extn(kw), kw)
+        self.assertEqual(s.esmtp_features["size"], "10240000")
+        self.assertEqual(s.mail("sender@client.test", ["BODY=8BITMIME", "RET=HDRS", "ENVID=abc"])[0], 250)
+        self.assertEqual(s.rcpt(LOCAL, ["NOTIFY=SUCCESS,FAILURE", f"ORCPT=rfc822;{LOCAL}"])[0], 250)
+        code, msg = s.data(b"Subject: hello there\r\n\r\nbody line\r\n.dotted\r\n")
+        self.assertEqual(code, 250)
+        msg = msg.decode()
+        self.assertTrue(msg.startswith("2.0.0 Ok: queued as "), msg)
+        qid = queued_id(msg)
+        s.quit()
+        out = postcat(qid)
+        self.assertIn("sender: sender@client.test", out)
+        self.assertIn(f"recipient: {LOCAL}", out)
+        self.assertIn("Subject: hello there", out)
+        self.assertIn("\n.dotted", out)
+        self.assertRegex(out, r"Received: from client\.test \(localhost \[127\.0\.0\.1\]\)")
+        self.assertRegex(out, rf"by {re.escape(HOST)} \(Postern\) with ESMTP id {qid}")
+        self.assertIn(f"for <{LOCAL}>", out)
+        # Received comes first in the content.
+        content = out.split("*** MESSAGE CONTENTS", 1)[1].split("\n", 1)[1]
+        self.assertTrue(content.startswith("Received: from client.test"), content[:200])
+        INST.wait_log(rf"{qid}: client=localhost\[127\.0\.0\.1\]")
+        INST.wait_log(r"connect from localhost\[127\.0\.0\.1\]")
+        INST.wait_log(r"disconnect from localhost\[127\.0\.0\.1\] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5")
+
+    def test_helo_session_and_commands(self):
+        c = Raw(PORTS["main"])
+        self.assertEqual(c.ask("HELO client.test"), f"250 {HOST}")
+        self.assertEqual(c.ask("NOOP"), "250 2.0.0 Ok")
+        self.assertEqual(c.ask("RSET"), "250 2.0.0 Ok")
+        self.assertEqual(c.ask("RCPT TO:<a@b>"), "503 5.5.1 Error: need MAIL command")
+        self.assertEqual(c.ask("DATA"), "503 5.5.1 Error: need MAIL command")
+        self.assertEqual(c.ask("MAIL FROM:<>"), "250 2.1.0 Ok")
+        self.assertEqual(c.ask("MAIL FROM:<>"), "503 5.5.1 Error: nested MAIL command")
+        self.assertEqual(c.ask("DATA"), "503 5.5.1 Error: need RCPT command")
+        self.assertEqual(c.ask("RCPT TO:<nobody@" + HOST + ">")[:9], "550 5.1.1")
+        self.assertEqual(c.ask("DATA"), "554 5.5.1 Error: no valid recipients")
+        self.assertEqual(c.ask("XYZZY"), "502 5.5.2 Error: command not recognized")
+        self.assertEqual(c.ask("RSET"), "250 2.0.0 Ok")
+        self.assertEqual(c.ask("MAIL FROM:<bad address@x>"), "501 5.1.7 Bad sender address syntax")
+        self.assertEqual(c.ask("MAIL FROM:<j\u00f6rg@x.example>"),
+                         "553 5.6.7 Must declare SMTPUTF8 to send unicode address")
+        self.assertEqual(c.ask("QUIT"), "221 2.0.0 Bye")
+        c.close()
+        INST.wait_log(r"disconnect from localhost\[127\.0\.0\.1\] helo=1 mail=1/4 rcpt=0/2 data=0/3 rset=2 "
+                      r"noop=1 quit=1 unknown=0/1 commands=6/15")
+
+    def test_unknown_local_user_logged(self):
+        c = Raw(PORTS["main"])
+        c.ask("EHLO client.test")
+        c.ask("MAIL FROM:<s@client.test>")
+        r = c.ask(f"RCPT TO:<nobody@{HOST}>")
+        self.assertEqual(r, f"550 5.1.1 <nobody@{HOST}>: Recipient address rejected: "
+                            "User unknown in local recipient table")
+        c.close()
+        INST.wait_log(rf"NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 550 5\.1\.1 <nobody@{HOST}>: "
+                      rf"Recipient address rejected: User unknown in local recipient table; "
+                      rf"from=<s@client\.test> to=<nobody@{HOST}> proto=ESMTP helo=<client\.test>")
+
+    def test_vrfy(self):
+        c = Raw(PORTS["main"])
+        self.assertEqual(c.ask(f"VRFY {LOCAL}"), f"252 2.0.0 {LOCAL}")
+        self.assertEqual(c.ask(f"VRFY nobody@{HOST}")[:9], "550 5.1.1")
+        c.close()
+        c = Raw(PORTS["novrfy"])
+        self.assertEqual(c.ask(f"VRFY {LOCAL}"), "502 5.5.1 VRFY command is disabled")
+        ehlo = c.ask("EHLO x")
+        self.assertNotIn("VRFY", ehlo)
+        c.close()
+
+    # --- relay control -------------------------------------------------------
+    def rcpt_reply(self, port, rcpt):
+        c = Raw(port)
+        c.ask("EHLO client.test")
+        c.ask("MAIL FROM:<s@client.test>")
+        r = c.ask(f"RCPT TO:<{rcpt}>")
+        c.ask("QUIT")
+        c.close()
+        return r
+
+    def test_relay_denied_outside_mynetworks(self):
+        r = self.rcpt_reply(PORTS["main"], "x@elsewhere.example")
+        self.assertEqual(r, "454 4.7.1 <x@elsewhere.example>: Relay access denied")
+        INST.wait_log(r"NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 454 4\.7\.1 <x@elsewhere\.example>: "
+                      r"Relay access denied; from=<s@client\.test> to=<x@elsewhere\.example> proto=ESMTP "
+                      r"helo=<client\.test>")
+        r = self.rcpt_reply(PORTS["reject"], "x@elsewhere.example")
+        self.assertEqual(r, "554 5.7.1 <x@elsewhere.example>: Relay access denied")
+        # relay_domains (and its subdomains) are authorized destinations.
+        self.assertTrue(self.rcpt_reply(PORTS["main"], "x@relay.test.example").startswith("250"))
+        self.assertTrue(self.rcpt_reply(PORTS["main"], "x@sub.relay.test.example").startswith("250"))
+
+    def test_routing_tricks_never_relay(self):
+        for rcpt in (f"user%elsewhere.example@{HOST}", f"elsewhere.example!user@{HOST}",
+                     f'"user@elsewhere.example"@{HOST}', f"@{HOST}:user@elsewhere.example",
+                     "user%elsewhere.example@relay.test.example"):
+            r = self.rcpt_reply(PORTS["reject"], rcpt)
+            self.assertTrue(r.startswith("554 5.7.1 "), f"{rcpt}: {r}")
+            self.assertIn("Relay access denied", r)
+
+    def test_mynetworks_client_may_relay(self):
+        self.assertTrue(self.rcpt_reply(PORTS["trusted"], "x@elsewhere.example").startswith("250 2.1.5"))
+
+    def test_unknown_restriction_is_config_error(self):
+        r = self.rcpt_reply(PORTS["badrestr"], LOCAL)
+        self.assertEqual(r, "451 4.3.5 Server configuration error")
+        INST.wait_log(r'warning: unknown smtpd restriction: "check_nonsense_thing"')
+
+    # --- protocol hygiene ----------------------------------------------------
+    def test_nul_and_cr_in_commands(self):
+        c = Raw(PORTS["main"])
+        self.assertEqual(c.ask("NOOP\0x"), "500 5.5.2 Error: bad syntax")
+        self.assertEqual(c.ask("HELO a\rb"), "501 5.5.2 Error: bare <CR> received")
+        self.assertEqual(c.ask("MAIL FROM:<a\0b@c>"), "500 5.5.2 Error: bad syntax")
+        self.assertEqual(c.ask("X" * 3000), "500 5.5.2 Error: line too long")
+        self.assertEqual(c.ask("NOOP"), "250 2.0.0 Ok")
+        c.close()
+        INST.wait_log(r"warning: localhost\[127\.0\.0\.1\]: request longer than 2048: XXXX")
+
+    def test_pipelining_without_ehlo_rejected(self):
+        c = Raw(PORTS["main"])
+        self.assertTrue(c.ask("HELO client.test").startswith("250"))
+        c.send(f"MAIL FROM:<s@client.test>\r\nRCPT TO:<{LOCAL}>\r\n")
+        out = c.rest()
+        self.assertIn("554 5.5.0 Error: SMTP protocol synchronization", out)
+        self.assertNotIn("250 2.1.5", out)
+        c.close()
+        INST.wait_log(r"improper command pipelining after MAIL from localhost\[127\.0\.0\.1\]: RCPT TO:")
+        # Before any HELO/EHLO.
+        c = Raw(PORTS["main"])
+        c.send(f"MAIL FROM:<s@client.test>\r\nRCPT TO:<{LOCAL}>\r\n")
+        self.assertIn("554 5.5.0", c.rest())
+        c.close()
+
+    def test_pipelining_with_ehlo_allowed(self):
+        c = Raw(PORTS["main"])
+        c.ask("EHLO client.test")
+        c.send(f"MAIL FROM:<s@client.test>\r\nRCPT TO:<{LOCAL}>\r\nRCPT TO:<bob@{HOST}>\r\nDATA\r\n")
+        self.assertEqual([c.reply() for _ in range(4)],
+                         ["250 2.1.0 Ok", "250 2.1.5 Ok", "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>"])
+        c.send("Subject: p\r\n\r\nx\r\n.\r\nQUIT\r\n")
+        self.assertTrue(c.reply().startswith("250 2.0.0 Ok: queued as"))
+        self.assertEqual(c.reply(), "221 2.0.0 Bye")
+        c.close()
+
+    def test_talk_before_greeting(self):
+        s = socket.create_connection(("127.0.0.1", PORTS["pregreet"]), timeout=20)
+        s.sendall(b"EHLO early.test\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        text = data.decode()
+        self.assertTrue(text.startswith("220 "), text)
+        self.assertIn("554 5.5.0 Error: SMTP protocol synchronization", text)
+        self.assertNotIn("250", text)
+        INST.wait_log(r"improper command pipelining after CONNECT from localhost\[127\.0\.0\.1\]: EHLO early")
+
+    def test_smuggling_variants_never_two_messages(self):
+        for variant in (b"\n.\n", b"\n.\r\n", b"\r\n.\n", b"\r.\r", b"\r\n\0.\r\n", b"\r.\r\n", b"\r\n.\r"):
+            c = Raw(PORTS["main"])
+            c.ask("EHLO client.test")
+            c.ask("MAIL FROM:<s@client.test>")
+            c.ask(f"RCPT TO:<{LOCAL}>")
+            r = c.ask("DATA")
+            self.assertTrue(r.startswith("354"), f"{variant!r}: {r}")
+            smuggled = (b"MAIL FROM:<evil@client.test>\r\nRCPT TO:<bob@" + HOST.encode() +
+                        b">\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n")
+            c.send(b"Subject: outer\r\n\r\nbody" + variant + smuggled + b".\r\nQUIT\r\n")
+            out = c.rest()
+            c.close()
+            self.assertEqual(out.count("queued as"), 1, f"{variant!r}: {out}")
+            self.assertNotIn("2.1.0", out, repr(variant))
+            qid = queued_id(out)
+            content = postcat(qid)
+            self.assertIn("evil@client.test", content, repr(variant))  # it is message content
+            self.assertIn("Subject: outer", content)
+
+    # --- limits --------------------------------------------------------------
+    def test_recipient_limits(self):
+        n = 1100
+        rcpts = [f"alice+{i}@{HOST}" for i in range(n)]
+        c = Raw(PORTS["big"])
+        c.ask("EHLO client.test")
+        c.ask("MAIL FROM:<s@client.test>")
+        c.send("".join(f"RCPT TO:<{r}>\r\n" for r in rcpts))
+        replies = [c.reply() for _ in range(n)]
+        self.assertEqual(set(replies), {"250 2.1.5 Ok"})
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        c.send("Subject: many\r\n\r\nx\r\n.\r\n")
+        qid = queued_id(c.reply())
+        self.assertIsNotNone(qid)
+        c.close()
+        out = postcat(qid)
+        self.assertEqual(len(re.findall(r"^recipient: alice\+\d+@", out, re.M)), n)
+        self.assertNotIn("Received: from client.test (localhost [127.0.0.1])\n\tby mx.test.example (Postern) "
+                         "with ESMTP id " + qid + "\n\tfor", out)  # several recipients: none listed
+        # The default smtpd_recipient_limit (1000).
+        c = Raw(PORTS["main"])
+        c.ask("EHLO client.test")
+        c.ask("MAIL FROM:<s@client.test>")
+        c.send("".join(f"RCPT TO:<{r}>\r\n" for r in rcpts[:1001]))
+        replies = [c.reply() for _ in range(1001)]
+        self.assertEqual(set(replies[:1000]), {"250 2.1.5 Ok"})
+        self.assertEqual(replies[1000], "452 4.5.3 Error: too many recipients")
+        c.close()
+
+    def test_message_size_limit(self):
+        c = Raw(PORTS["small"])
+        self.assertIn("SIZE 100000", c.ask("EHLO client.test"))
+        self.assertEqual(c.ask("MAIL FROM:<s@client.test> SIZE=200000"),
+                         "552 5.3.4 Message size exceeds fixed limit")
+        self.assertEqual(c.ask("MAIL FROM:<s@client.test> SIZE=1000"), "250 2.1.0 Ok")
+        c.ask(f"RCPT TO:<{LOCAL}>")
+        c.ask("DATA")
+        line = "x" * 998 + "\r\n"
+        c.send("Subject: big\r\n\r\n" + line * 200 + ".\r\n")
+        self.assertEqual(c.reply(), "552 5.3.4 Error: message file too big")
+        # The session goes on.
+        self.assertEqual(c.ask("MAIL FROM:<s@client.test>"), "250 2.1.0 Ok")
+        c.close()
+
+    def test_large_message_streams_with_bounded_memory(self):
+        c = Raw(PORTS["big"])
+        c.ask("EHLO client.test")
+        pids = smtp_pids("big")
+        self.assertGreaterEqual(len(pids), 1, INST.processes())
+        c.ask("MAIL FROM:<s@client.test>")
+        c.ask(f"RCPT TO:<{LOCAL}>")
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        c.send("Subject: large\r\n\r\n")
+        base = {p: vmrss_kb(p) for p in pids}
+        peak = dict(base)
+
+        def sample():
+            for p in pids:
+                peak[p] = max(peak[p], vmrss_kb(p))
+        line = ("y" * 76 + "\r\n").encode()
+        block = line * 1000  # 78 KB
+        total = 0
+        for i in range(100):  # ~7.8 MB
+            c.send(block)
+            total += len(block)
+            if i % 10 == 0:
+                sample()
+        # One very long line too (cleanup splits it).
+        c.send(b"z" * 500000 + b"\r\n")
+        sample()
+        c.send(b".\r\n")
+        r = c.reply()
+        sample()
+        self.assertTrue(r.startswith("250 2.0.0 Ok: queued as"), r)
+        c.close()
+        growth = max(peak[p] - base[p] for p in pids)
+        self.assertLess(growth, 6 * 1024, f"smtpd RSS grew from {base} kB to {peak} kB")
+        out = INST.cmd("postcat", ["-q", queued_id(r)]).stdout
+        self.assertIn("message_size:", out)
+        size = int(re.search(r"message_size:\s+(\d+)", out).group(1))
+        self.assertGreater(size, total)
+
+    def test_timeout(self):
+        c = Raw(PORTS["strict"])
+        start = time.time()
+        r = c.reply()
+        self.assertEqual(r, f"421 4.4.2 {HOST} Error: timeout exceeded")
+        self.assertGreater(time.time() - start, 1.5)
+        c.close()
+        INST.wait_log(r"timeout after CONNECT from localhost\[127\.0\.0\.1\]")
+
+    def test_hard_error_limit(self):
+        c = Raw(PORTS["strict"])
+        for _ in range(3):
+            self.assertTrue(c.ask("BOGUS").startswith("502"))
+        self.assertEqual(c.reply(), f"421 4.7.0 {HOST} Error: too many errors")
+        self.assertEqual(c.reply(), "")  # closed
+        c.close()
+        INST.wait_log(r"too many errors after UNKNOWN from localhost\[127\.0\.0\.1\]")
+
+    def test_soft_error_limit_sleeps(self):
+        c = Raw(PORTS["soft"])
+        t0 = time.time()
+        self.assertTrue(c.ask("BOGUS").startswith("502"))
+        self.assertLess(time.time() - t0, 0.9)
+        t0 = time.time()
+        self.assertEqual(c.ask("NOOP"), "250 2.0.0 Ok")
+        self.assertGreaterEqual(time.time() - t0, 0.9)
+        c.close()
+
+    def test_junk_command_limit(self):
+        c = Raw(PORTS["junk"])
+        replies = [c.ask("NOOP") for _ in range(6)]
+        self.assertEqual(replies[:5], ["250 2.0.0 Ok"] * 5)
+        self.assertEqual(replies[5], f"421 4.7.0 {HOST} Error: too many errors")
+        c.close()
+
+    def test_connection_count_limit(self):
+        a, b = Raw(PORTS["conn"]), Raw(PORTS["conn"])
+        self.assertTrue(a.banner.startswith("220") and b.banner.startswith("220"))
+        c = Raw(PORTS["conn"])
+        self.assertEqual(c.banner, f"421 4.7.0 {HOST} Error: too many connections from 127.0.0.1")
+        for x in (a, b, c):
+            x.close()
+        INST.wait_log(r"warning: Connection concurrency limit exceeded: 3 from localhost\[127\.0\.0\.1\]")
+        time.sleep(0.5)
+        d = Raw(PORTS["conn"])
+        self.assertTrue(d.banner.startswith("220"))
+        d.close()
+
+    def test_hopcount_limit_from_cleanup(self):
+        hops = "".join(f"Received: from hop{i}.example by x; Mon, 1 Jan 2024 00:00:00 +0000\r\n" for i in range(60))
+        r = self.transaction(PORTS["main"], body=hops + "Subject: loop\r\n\r\nx\r\n")
+        self.assertTrue(r.startswith("554 5.4.0"), r)
+
+    def test_abort_removes_queue_file(self):
+        c = Raw(PORTS["main"])
+        c.ask("EHLO client.test")
+        c.ask("MAIL FROM:<s@client.test>")
+        c.ask(f"RCPT TO:<{LOCAL}>")
+        c.ask("DATA")
+        c.send("Subject: half\r\n\r\npartial\r\n")
+        time.sleep(0.3)
+        c.close()
+        m = INST.wait_log(r"lost connection after DATA \(\d+ bytes\) from localhost\[127\.0\.0\.1\]")
+        # The queue id of that transaction is gone.
+        ids = re.findall(r"(\w+): client=localhost", INST.maillog())
+        wait_for(lambda: INST.cmd("postcat", ["-q", ids[-1]], check=False).returncode != 0, 10,
+                 what="the unfinished queue file to be removed")
+
+    # --- BDAT ----------------------------------------------------------------
+    def test_bdat(self):
+        c = Raw(PORTS["main"])
+        c.ask("EHLO client.test")
+        c.ask("MAIL FROM:<s@client.test>")
+        c.ask(f"RCPT TO:<{LOCAL}>")
+        part1 = b"Subject: chunked\r\n\r\nfirst "
+        part2 = b"part\r\n.second line\r\n"
+        c.send(b"BDAT %d\r\n" % len(part1) + part1)
+        self.assertEqual(c.reply(), f"250 2.0.0 Ok: {len(part1)} bytes")
+        c.send(b"BDAT %d LAST\r\n" % len(part2) + part2)
+        r = c.reply()
+        self.assertTrue(r.startswith("250 2.0.0 Ok: queued as"), r)
+        out = postcat(queued_id(r))
+        self.assertIn("first part\n.second line", out)
+        # BDAT without a transaction: the chunk is read and refused.
+        c.send(b"BDAT 5 LAST\r\nhello")
+        self.assertEqual(c.reply(), "503 5.5.1 Error: need MAIL command")
+        self.assertEqual(c.ask("NOOP"), "250 2.0.0 Ok")
+        c.close()
+
+    # --- Postfix's load generator -------------------------------------------
+    @unittest.skipUnless(os.path.exists("/usr/sbin/smtp-source"), "smtp-source not installed")
+    def test_smtp_source(self):
+        p = subprocess.run(["/usr/sbin/smtp-source", "-s", "5", "-m", "20", "-l", "2000",
+                            "-f", "sender@client.test", "-t", LOCAL, f"127.0.0.1:{PORTS['main']}"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        wait_for(lambda: len(re.findall(r"client=localhost\[127\.0\.0\.1\]", INST.maillog())) >= 20, 30,
+                 what="20 messages")
+
+
+if __name__ == "__main__":
+    unittest.main()
