@@ -186,7 +186,7 @@ class SendmailTest(unittest.TestCase):
         forged = os.path.join(inst.queue, "maildrop", "ABCDE1234")
         with open(forged, "wb") as f:
             f.write(b"C\0\0\0\x04junkjunk")
-        os.chmod(forged, 0o700)
+        os.chmod(forged, 0o744)  # as readable as a real postdrop file
         with open(os.path.join(inst.queue, "maildrop", "stray"), "w") as f:
             f.write("x")
         os.symlink(victim, os.path.join(inst.queue, "maildrop", "BCDEF99"))

@@ -269,7 +269,7 @@ TEST(Validate, NumbersSizesAndBounds) {
   EXPECT_EQ(e, "main.cf, line 2: bad numerical value for parameter message_size_limit: foo");
   EXPECT_TRUE(contains(error_of("message_size_limit = 10M\n"), "bad numerical value"));
   EXPECT_TRUE(contains(error_of("default_process_limit = 0\n"), "minimum 1"));
-  EXPECT_TRUE(contains(error_of("hash_queue_depth = 17\n"), "maximum 16"));
+  EXPECT_TRUE(contains(error_of("hash_queue_depth = 6\n"), "maximum 5"));
   EXPECT_TRUE(contains(error_of("smtpd_recipient_limit = 99999999999\n"), "maximum"));
   EXPECT_TRUE(contains(error_of("smtpd_recipient_limit = -5\n"), "minimum"));
   auto c = load("message_size_limit = 52428800\nsmtpd_recipient_limit = 200\n");

@@ -145,8 +145,8 @@ TEST(Registry, CheckValueMessages) {
   EXPECT_FALSE(check_value(m, m.name, "10k"));
   const ParamDef& depth = *find_param("hash_queue_depth");
   EXPECT_FALSE(check_value(depth, depth.name, "0"));
-  EXPECT_FALSE(check_value(depth, depth.name, "17"));
-  EXPECT_TRUE(check_value(depth, depth.name, "16"));
+  EXPECT_FALSE(check_value(depth, depth.name, "6"));
+  EXPECT_TRUE(check_value(depth, depth.name, "5"));
   const ParamDef& t = *find_param("ipc_timeout");
   EXPECT_TRUE(check_value(t, t.name, "1h"));
   EXPECT_FALSE(check_value(t, t.name, "0"));  // minimum 1s

@@ -1,0 +1,224 @@
+// address_map.cpp - canonical mapping, masquerading, virtual alias
+// expansion and duplicate removal (see address_map.h).
+//
+// Logs: "warning: ID: unreasonable virtual_alias_maps map nesting for ADDR
+// -- message not accepted, try again later" (and "... expansion size ..."),
+// "warning: ID: virtual_alias_maps result too long ... (skipped)", and
+// "warning: ID: TITLE map lookup problem for ADDR -- message not accepted,
+// try again later", in Postfix's words.
+#include "cleanup/address_map.h"
+
+#include <unordered_set>
+
+#include "base/strings.h"
+#include "log/log.h"
+#include "mail/address.h"
+#include "mail/address_list.h"
+
+namespace postern::cleanup {
+
+std::string append_myorigin(std::string_view address, std::string_view myorigin) {
+  if (address.empty() || address.find('@') != std::string_view::npos || myorigin.empty())
+    return std::string(address);
+  return std::string(address) + "@" + std::string(myorigin);
+}
+
+Result<unsigned> parse_classes(std::string_view param, const std::vector<std::string>& names) {
+  unsigned bits = 0;
+  for (const auto& n : names) {
+    std::string l = str::lower(n);
+    if (l == "envelope_sender")
+      bits |= addr_class::kEnvelopeSender;
+    else if (l == "envelope_recipient")
+      bits |= addr_class::kEnvelopeRecipient;
+    else if (l == "header_sender")
+      bits |= addr_class::kHeaderSender;
+    else if (l == "header_recipient")
+      bits |= addr_class::kHeaderRecipient;
+    else
+      return make_error("{}: unknown address class \"{}\"", param, str::printable(n, 64));
+  }
+  return bits;
+}
+
+namespace {
+
+// Table results come in external form and may list several addresses
+// ("a@x, \"b c\"@y"). Returns the internal forms; a value that does not
+// parse as an address list is taken whole (Postfix is as lenient).
+std::vector<std::string> result_addresses(std::string_view value) {
+  std::vector<std::string> out;
+  auto list = mail::parse_address_list(value);
+  if (list && !list->addresses.empty()) {
+    for (auto& a : list->addresses) out.push_back(a.address.to_internal());
+    return out;
+  }
+  auto t = str::trim(value);
+  if (!t.empty()) out.emplace_back(t);
+  return out;
+}
+
+std::string_view local_part(std::string_view address) {
+  auto at = address.rfind('@');
+  return at == std::string_view::npos ? address : address.substr(0, at);
+}
+
+}  // namespace
+
+AddressMapper::AddressMapper(MapperOptions options, maps::MapList canonical, maps::MapList sender_canonical,
+                             maps::MapList recipient_canonical, maps::MapList virtual_alias)
+    : opts_(std::move(options)),
+      canonical_(std::move(canonical)),
+      sender_canonical_(std::move(sender_canonical)),
+      recipient_canonical_(std::move(recipient_canonical)),
+      virtual_(std::move(virtual_alias)) {}
+
+// One table list, one address: the first address of the result, with
+// "@domain" results keeping the local part and unmatched extensions put back.
+Result<std::string> AddressMapper::canonical(maps::MapList& list, std::string_view address, std::string_view id) {
+  if (list.empty() || address.empty()) return std::string(address);
+  auto hit = maps::find_address(list, address, opts_.search);
+  if (!hit) {
+    log::warning("{}: {} map lookup problem for {} -- message not accepted, try again later", id, list.title(),
+                 str::printable(address, 256));
+    return hit.take_error();
+  }
+  if (!*hit) return std::string(address);
+  auto results = result_addresses((*hit)->value);
+  if (results.empty()) return std::string(address);
+  std::string r = std::move(results.front());
+  if (!r.empty() && r.front() == '@') r = std::string(local_part(address)) + r;
+  if (opts_.propagate_canonical && !(*hit)->extension.empty()) r = maps::add_extension(r, (*hit)->extension);
+  if (r.find('@') == std::string::npos && opts_.qualify) r = opts_.qualify(r);
+  return r;
+}
+
+Result<std::string> AddressMapper::map_sender(std::string_view address, unsigned cls, std::string_view id) {
+  std::string a(address);
+  if (a.empty()) return a;  // the null sender is never mapped
+  if (opts_.sender_canonical_classes & cls) {
+    auto r = canonical(sender_canonical_, a, id);
+    if (!r) return r;
+    a = std::move(*r);
+  }
+  if (opts_.canonical_classes & cls) {
+    auto r = canonical(canonical_, a, id);
+    if (!r) return r;
+    a = std::move(*r);
+  }
+  if (opts_.masquerade_classes & cls) a = masquerade(a);
+  return a;
+}
+
+Result<std::string> AddressMapper::map_recipient(std::string_view address, unsigned cls, std::string_view id) {
+  std::string a(address);
+  if (a.empty()) return a;
+  if (opts_.recipient_canonical_classes & cls) {
+    auto r = canonical(recipient_canonical_, a, id);
+    if (!r) return r;
+    a = std::move(*r);
+  }
+  if (opts_.canonical_classes & cls) {
+    auto r = canonical(canonical_, a, id);
+    if (!r) return r;
+    a = std::move(*r);
+  }
+  if (opts_.masquerade_classes & cls) a = masquerade(a);
+  return a;
+}
+
+std::string AddressMapper::masquerade(std::string_view address) const {
+  auto at = address.rfind('@');
+  if (at == std::string_view::npos || opts_.masquerade_domains.empty()) return std::string(address);
+  std::string_view local = address.substr(0, at);
+  std::string domain = str::lower(address.substr(at + 1));
+  std::string llocal = str::lower(local);
+  for (const auto& ex : opts_.masquerade_exceptions)
+    if (ex == llocal) return std::string(address);
+  for (const auto& entry : opts_.masquerade_domains) {
+    bool negate = !entry.empty() && entry.front() == '!';
+    std::string masq = str::lower(negate ? std::string_view(entry).substr(1) : std::string_view(entry));
+    if (!masq.empty() && masq.back() == '.') masq.pop_back();
+    if (masq.empty()) continue;
+    if (negate) {
+      // "!host.example.com": that domain (and only it) is left alone.
+      if (domain == masq) return std::string(address);
+      continue;
+    }
+    if (domain.size() > masq.size() && domain.compare(domain.size() - masq.size(), masq.size(), masq) == 0 &&
+        domain[domain.size() - masq.size() - 1] == '.')
+      return std::string(local) + "@" + masq;
+  }
+  return std::string(address);
+}
+
+// Postfix's cleanup_map1n: the list starts with the recipient; each entry
+// is replaced by its first expansion (the rest are appended) and looked up
+// again until it is not found or has been seen before. An entry seen
+// before is kept as it is, which both ends loops and lets "a -> a, b" keep
+// a. `count` per entry is the nesting depth.
+std::optional<MappingError> AddressMapper::expand_virtual(std::string_view address, std::string_view id,
+                                                          std::vector<std::string>& out) {
+  out.clear();
+  out.emplace_back(address);
+  if (virtual_.empty()) return std::nullopt;
+  std::unordered_set<std::string> been_here;
+  auto seen = [&](const std::string& a) { return !been_here.insert(str::lower(a)).second; };
+  const std::string title = virtual_.title().empty() ? "virtual_alias_maps" : virtual_.title();
+  auto defer = [&](std::string why) {
+    log::warning("{}: {} for {} -- message not accepted, try again later", id, why, str::printable(address, 256));
+    return MappingError{451, "4.6.0", "Alias expansion error"};
+  };
+
+  for (std::size_t arg = 0; arg < out.size(); ++arg) {
+    if (out.size() > opts_.virtual_expansion_limit)
+      return defer(fmt::format("unreasonable {} map expansion size", title));
+    for (std::size_t count = 0;; ++count) {
+      if (seen(out[arg])) break;
+      if (count >= opts_.virtual_recursion_limit)
+        return defer(fmt::format("unreasonable {} map nesting", title));
+      auto hit = maps::find_address(virtual_, out[arg], opts_.search);
+      if (!hit) return defer(fmt::format("{} map lookup problem", title));
+      if (!*hit) break;
+      std::string lhs = out[arg];
+      std::string lhs_local(local_part(lhs));
+      auto results = result_addresses((*hit)->value);
+      bool replaced = false;
+      for (auto& r : results) {
+        if (!r.empty() && r.front() == '@') r = lhs_local + r;
+        if (opts_.propagate_virtual && !(*hit)->extension.empty()) r = maps::add_extension(r, (*hit)->extension);
+        if (r.find('@') == std::string::npos && opts_.qualify) r = opts_.qualify(r);
+        if (r.size() > opts_.virtual_address_length_limit) {
+          log::warning("{}: {} result too long ({} > virtual_alias_address_length_limit {}) for {} -- skipped",
+                       id, title, r.size(), opts_.virtual_address_length_limit, str::printable(lhs, 256));
+          continue;
+        }
+        // "a -> a, b": the address may expand into itself once.
+        if (str::iequals(r, lhs)) been_here.insert(str::lower(lhs));
+        if (!replaced) {
+          out[arg] = std::move(r);
+          replaced = true;
+        } else {
+          out.push_back(std::move(r));
+        }
+      }
+      if (!replaced) {
+        // Every result was unusable: the recipient cannot be expanded.
+        return defer(fmt::format("{} map expansion produced no usable address", title));
+      }
+      if (out.size() > opts_.virtual_expansion_limit)
+        return defer(fmt::format("unreasonable {} map expansion size", title));
+    }
+  }
+  return std::nullopt;
+}
+
+bool DuplicateFilter::first(std::string_view address, unsigned notify, std::string_view orcpt) {
+  if (limit_ == 0) return true;
+  std::string key = fmt::format("{}\n{}\n{}", notify, orcpt, address);
+  if (seen_.count(key)) return false;
+  if (seen_.size() < limit_) seen_.insert(std::move(key));
+  return true;
+}
+
+}  // namespace postern::cleanup

@@ -1,0 +1,101 @@
+// committer.h - make finished queue files durable without stalling the event loop.
+//
+// A queue file is the sender's responsibility until it is durable, so every
+// message waits for fsync(2) of its file and of the incoming directory
+// before cleanup says "queued". fsync is slow (milliseconds on real disks)
+// and blocks; doing it on the event loop would stall every other client of
+// the process, and doing one directory fsync per message wastes most of the
+// disk's time when many messages finish together.
+//
+// Group commit (Mode::Batch, the default): writers whose content is
+// complete (QueueFileWriter::finish_write() done on the event loop) are
+// queued. While no flush is running, the whole queue becomes one batch: on
+// a small thread pool every file of the batch is fsynced and marked ready
+// in parallel (the file system folds concurrent fsyncs into few journal
+// commits), then each distinct directory is fsynced once for the batch.
+// Messages that finish while a batch is being flushed form the next batch.
+// After each successful batch the queue manager is woken once
+// (ipc::trigger "W" to public/qmgr), also on the pool, so a busy or absent
+// qmgr never blocks cleanup; failure to wake it is ignored (qmgr scans
+// incoming on its own timer).
+//
+// Mode::Single commits each writer on its own (file fsync, ready mark,
+// directory fsync), still on the pool: the baseline the benchmark compares
+// against.
+//
+// Completions run on the io_context thread. The caller must not touch the
+// writer while commit() is pending. The destructor waits for the pool.
+//
+// Reads no parameters (the caller passes the qmgr trigger path).
+// Logs: "warning: ID: queue file commit: ..." for failed commits.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aio/asio.h"
+#include "base/result.h"
+#include "queue/writer.h"
+
+namespace postern::cleanup {
+
+class Committer {
+ public:
+  enum class Mode { Batch, Single };
+
+  struct Options {
+    Mode mode = Mode::Batch;
+    std::size_t threads = 4;
+    std::filesystem::path qmgr_trigger;  // empty: do not wake qmgr
+  };
+
+  Committer(asio::io_context& io, Options options);
+  ~Committer();
+  Committer(const Committer&) = delete;
+  Committer& operator=(const Committer&) = delete;
+
+  // finish_write() must already have succeeded on `w`. Resumes (on the
+  // io_context) when the file is durable and ready, or with the error (the
+  // writer then has removed the file). Shared ownership keeps the writer
+  // alive while the pool works on it, even if the session goes away.
+  asio::awaitable<Status> commit(std::shared_ptr<queue::QueueFileWriter> w);
+
+  // Statistics for tests and the benchmark.
+  std::size_t batches() const { return batches_; }
+  std::size_t committed() const { return committed_; }
+
+  // Waits for the pool's work to finish (shutdown).
+  void join();
+
+ private:
+  struct Pending {
+    std::shared_ptr<queue::QueueFileWriter> writer;
+    std::function<void(Status)> done;
+  };
+  void submit(Pending p);
+  void start_batch();
+  void wake_qmgr();
+  // Runs `f` on the io_context unless it is being destroyed (then the
+  // work is dropped: the process is exiting).
+  void to_io(std::function<void()> f);
+
+ public:
+  struct Gate;  // defined in committer.cpp
+
+ private:
+
+  asio::io_context& io_;
+  Options opts_;
+  std::shared_ptr<Gate> gate_;
+  std::unique_ptr<asio::thread_pool> pool_;
+  std::vector<Pending> queue_;
+  bool running_ = false;
+  std::size_t batches_ = 0;
+  std::size_t committed_ = 0;
+};
+
+}  // namespace postern::cleanup

@@ -1,0 +1,120 @@
+// committer_test.cpp - group commit and single commit make every file
+// durable and ready, answer each waiter, share flushes between messages
+// that finish together, and wake qmgr through its trigger endpoint.
+#include "cleanup/committer.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup/cleanup_test_util.h"
+
+namespace postern::cleanup {
+namespace {
+
+using namespace testing;
+
+std::shared_ptr<queue::QueueFileWriter> finished_writer(const Scratch& s) {
+  queue::WriterOptions o;
+  o.queue_root = s.queue();
+  auto w = queue::QueueFileWriter::create(o);
+  EXPECT_TRUE(w) << (w ? "" : w.error().message);
+  auto p = std::make_shared<queue::QueueFileWriter>(std::move(*w));
+  queue::EnvelopeStart e;
+  e.sender = "a@example.com";
+  EXPECT_TRUE(p->begin(e));
+  queue::RecipientFields r;
+  r.address = "b@example.com";
+  EXPECT_TRUE(p->add_recipient(r));
+  EXPECT_TRUE(p->add_line("Subject: x"));
+  EXPECT_TRUE(p->finish_write());
+  return p;
+}
+
+struct CommitRun {
+  int ok = 0;
+  std::size_t batches = 0;
+  std::string trigger_bytes;
+};
+
+CommitRun commit_all(const Scratch& s, Committer::Mode mode, int n) {
+  fs::path fifo = s.queue() / "public" / "qmgr";
+  EXPECT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  int rd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  EXPECT_GE(rd, 0);
+  CommitRun run;
+  {
+    asio::io_context io;
+    Committer c(io, {mode, 3, fifo});
+    std::vector<std::shared_ptr<queue::QueueFileWriter>> writers;
+    for (int i = 0; i < n; ++i) writers.push_back(finished_writer(s));
+    for (auto& w : writers) {
+      asio::co_spawn(
+          io,
+          [&c, &run, w]() -> asio::awaitable<void> {
+            std::shared_ptr<queue::QueueFileWriter> mine = w;
+            auto st = co_await c.commit(mine);
+            EXPECT_TRUE(st) << (st ? "" : st.error().message);
+            if (st && mine->committed()) ++run.ok;
+          },
+          asio::detached);
+    }
+    io.run();
+    run.batches = c.batches();
+    c.join();
+  }
+  char buf[256];
+  ssize_t got = ::read(rd, buf, sizeof buf);
+  if (got > 0) run.trigger_bytes.assign(buf, static_cast<std::size_t>(got));
+  ::close(rd);
+  for (const auto& f : s.incoming()) {
+    struct stat st {};
+    EXPECT_EQ(::stat(f.c_str(), &st), 0);
+    EXPECT_TRUE(st.st_mode & S_IXUSR) << f;
+    auto r = queue::QueueFileReader::open(f);
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+  }
+  return run;
+}
+
+TEST(Committer, GroupCommitSharesFlushes) {
+  Scratch s;
+  CommitRun r = commit_all(s, Committer::Mode::Batch, 12);
+  EXPECT_EQ(r.ok, 12);
+  EXPECT_EQ(s.incoming().size(), 12u);
+  // All twelve were queued before the first flush started: the first batch
+  // takes one, the second takes the other eleven.
+  EXPECT_LE(r.batches, 2u);
+  ASSERT_FALSE(r.trigger_bytes.empty());
+  EXPECT_EQ(r.trigger_bytes.find_first_not_of('W'), std::string::npos) << r.trigger_bytes;
+}
+
+TEST(Committer, SingleCommitsEachMessage) {
+  Scratch s;
+  CommitRun r = commit_all(s, Committer::Mode::Single, 5);
+  EXPECT_EQ(r.ok, 5);
+  EXPECT_EQ(r.batches, 5u);
+  EXPECT_EQ(r.trigger_bytes, "WWWWW");
+}
+
+TEST(Committer, MissingQmgrIsNotAnError) {
+  Scratch s;
+  asio::io_context io;
+  Committer c(io, {Committer::Mode::Batch, 2, s.queue() / "public" / "nonexistent"});
+  auto w = finished_writer(s);
+  bool ok = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto st = co_await c.commit(w);
+        ok = static_cast<bool>(st);
+      },
+      asio::detached);
+  io.run();
+  EXPECT_TRUE(ok);
+  EXPECT_TRUE(w->committed());
+}
+
+}  // namespace
+}  // namespace postern::cleanup

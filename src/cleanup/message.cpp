@@ -1,0 +1,550 @@
+// message.cpp - envelope, recipients and streamed content of one message
+// (see message.h for the rules and the log lines).
+#include "cleanup/message.h"
+
+#include <algorithm>
+#include <ctime>
+
+#include "base/strings.h"
+#include "log/log.h"
+#include "mail/address.h"
+#include "mail/address_list.h"
+#include "mail/date.h"
+#include "queue/queue_file.h"
+
+namespace postern::cleanup {
+
+MappingError protocol_error() { return {451, "4.3.0", "internal protocol error", true}; }
+MappingError write_error() { return {451, "4.3.0", "queue file write error"}; }
+MappingError size_error() { return {552, "5.3.4", "message file too big"}; }
+MappingError hops_error() { return {554, "5.4.0", "too many hops"}; }
+MappingError no_recipients_error() { return {550, "5.1.0", "no recipients specified"}; }
+
+namespace {
+
+// sendmail -t on a message with thousands of To: addresses must not grow
+// without bound when message_size_limit is 0.
+constexpr std::size_t kMaxExtractedRecipients = 100000;
+
+MappingError rewrite_error() { return {451, "4.3.0", "address rewriting error"}; }
+MappingError lookup_error() { return {451, "4.3.0", "address lookup error"}; }
+
+// Display names in an added From: header: quoted when they hold specials,
+// with '"' and '\' escaped (RFC 5322 quoted-string).
+std::string quote_phrase(std::string_view name) {
+  static constexpr std::string_view kSpecials = "()<>[]:;@\\,.\"";
+  if (name.find_first_of(kSpecials) == std::string_view::npos) return std::string(name);
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+// A full name in a comment: parentheses and backslashes escaped.
+std::string comment_text(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    if (c == '(' || c == ')' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// Control characters never reach a header we build.
+std::string clean_text(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s)
+    if (c >= 0x20 && c != 0x7f) out += static_cast<char>(c);
+  return std::string(str::trim(out));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Message>> Message::create(Deps deps, std::int64_t flags, std::string origin,
+                                                 const std::filesystem::path& queue_root) {
+  queue::WriterOptions wo;
+  wo.queue_root = queue_root.empty() ? deps.settings.queue_directory : queue_root;
+  wo.queue = queue::QueueName::Incoming;
+  wo.hash = deps.settings.hash;
+  wo.id_format = deps.settings.id_format;
+  auto w = queue::QueueFileWriter::create(wo);
+  if (!w) return w.take_error();
+  auto writer = std::make_shared<queue::QueueFileWriter>(std::move(*w));
+  return std::unique_ptr<Message>(new Message(deps, flags, std::move(origin), std::move(writer)));
+}
+
+Message::Message(Deps deps, std::int64_t flags, std::string origin, std::shared_ptr<queue::QueueFileWriter> w)
+    : deps_(deps),
+      flags_(flags),
+      origin_(std::move(origin)),
+      writer_(std::move(w)),
+      id_(writer_->id().str()),
+      dups_(deps.settings.duplicate_filter_limit),
+      parser_(mail::HeaderParserOptions{.header_size_limit = deps.settings.header_size_limit}) {}
+
+void Message::fail(MappingError e) {
+  if (error_) return;
+  error_ = std::move(e);
+  // Nothing more will be written: give the disk space back now.
+  writer_->abandon();
+}
+
+bool Message::check_write(const Status& st) {
+  if (st) return true;
+  log::warning("{}: queue file write: {}", id_, st.error().message);
+  fail(write_error());
+  return false;
+}
+
+asio::awaitable<std::optional<std::string>> Message::rewrite_address(std::string_view rule,
+                                                                     std::string_view address) {
+  std::string a(address), r(rule);
+  auto rw = co_await deps_.rewriter.rewrite(r, a);
+  if (!rw) {
+    log::warning("{}: address rewriting of {}: {}", id_, str::printable(a, 256), rw.error().message);
+    fail(rewrite_error());
+    co_return std::nullopt;
+  }
+  co_return std::move(*rw);
+}
+
+// ---------------------------------------------------------------------------
+// Envelope
+
+asio::awaitable<void> Message::envelope(submit::CleanupEnvelope env) {
+  if (failed()) co_return;
+  if (have_envelope_) {
+    fail(protocol_error());
+    co_return;
+  }
+  have_envelope_ = true;
+  const auto& s = deps_.settings;
+
+  std::string sender = env.sender;
+  if (!sender.empty()) {
+    auto rw = co_await rewrite_address("local", sender);
+    if (!rw) co_return;
+    sender = std::move(*rw);
+    if (!(flags_ & submit::cleanup_flag::kNoAddressMappings)) {
+      auto mapped = deps_.mapper.map_sender(sender, addr_class::kEnvelopeSender, id_);
+      if (!mapped) {
+        fail(lookup_error());
+        co_return;
+      }
+      sender = std::move(*mapped);
+    }
+  }
+  sender_ = sender;
+  full_name_ = env.full_name ? clean_text(*env.full_name) : std::string();
+  arrival_ = env.arrival_time ? static_cast<std::time_t>(*env.arrival_time) : std::time(nullptr);
+  header_context_ = (flags_ & submit::cleanup_flag::kBounce)
+                        ? std::string()
+                        : s.header_rewrite_context(env.client_addr.value_or(""), env.sasl_username.has_value() &&
+                                                                                    !env.sasl_username->empty());
+
+  queue::EnvelopeStart start;
+  start.sender = sender_;
+  start.arrival_sec = env.arrival_time ? *env.arrival_time : -1;
+  if (s.delay_warning_time.count() > 0) start.warning_time = arrival_ + s.delay_warning_time.count();
+  if (!check_write(writer_->begin(start))) co_return;
+
+  auto attr = [&](std::string_view name, const std::optional<std::string>& v) -> bool {
+    if (!v || v->empty()) return true;
+    auto st = writer_->add_attribute(name, *v);
+    if (!st) {
+      // A value the queue file format refuses is a client bug, not a disk problem.
+      log::warning("{}: bad envelope attribute {}: {}", id_, name, st.error().message);
+      fail(protocol_error());
+      return false;
+    }
+    return true;
+  };
+  namespace qa = queue::attr;
+  std::optional<std::string> encoding;
+  if (env.body) encoding = *env.body == "8BITMIME" ? "8bit" : "7bit";
+  std::optional<std::string> utf8;
+  if (env.smtputf8 && *env.smtputf8) utf8 = "yes";
+  std::optional<std::string> context = header_context_.empty() ? std::nullopt : std::optional(header_context_);
+  std::optional<std::string> origin = origin_.empty() ? std::nullopt : std::optional(origin_);
+  if (!attr(qa::kClientName, env.client_name) || !attr(qa::kClientAddress, env.client_addr) ||
+      !attr(qa::kClientPort, env.client_port) || !attr(qa::kHeloName, env.helo) ||
+      !attr(qa::kProtocol, env.protocol) || !attr(qa::kSaslMethod, env.sasl_method) ||
+      !attr(qa::kSaslUsername, env.sasl_username) || !attr(qa::kEncoding, encoding) ||
+      !attr(qa::kSmtputf8, utf8) || !attr(qa::kDsnEnvid, env.envid) || !attr(qa::kDsnRet, env.ret) ||
+      !attr(qa::kLogIdent, env.log_ident) || !attr(qa::kRewriteContext, context) || !attr(qa::kOrigin, origin))
+    co_return;
+  (void)size_ok(0);
+}
+
+asio::awaitable<void> Message::recipient(submit::CleanupRecipient rcpt) {
+  if (failed()) co_return;
+  if (!have_envelope_ || content_started_) {
+    fail(protocol_error());
+    co_return;
+  }
+  // Named arguments only: see the GCC 12 note in session.cpp.
+  std::string orcpt = rcpt.orcpt.value_or("");
+  co_await add_recipient(std::move(rcpt.address), std::move(orcpt), static_cast<unsigned>(rcpt.notify), false);
+}
+
+asio::awaitable<void> Message::add_recipient(std::string address, std::string orcpt, unsigned notify,
+                                             bool extracted) {
+  auto rw = co_await rewrite_address("local", address);
+  if (!rw) co_return;
+  std::vector<std::string> targets;
+  if (flags_ & submit::cleanup_flag::kNoAddressMappings) {
+    targets.push_back(std::move(*rw));
+  } else {
+    auto mapped = deps_.mapper.map_recipient(*rw, addr_class::kEnvelopeRecipient, id_);
+    if (!mapped) {
+      fail(lookup_error());
+      co_return;
+    }
+    if (auto err = deps_.mapper.expand_virtual(*mapped, id_, targets)) {
+      fail(*err);
+      co_return;
+    }
+  }
+  for (auto& t : targets) {
+    if (t.empty() || !dups_.first(t, notify, orcpt)) continue;
+    queue::RecipientFields f;
+    f.address = t;
+    if (deps_.settings.enable_original_recipient && t != address) f.orig_rcpt = address;
+    f.orcpt = orcpt;
+    f.notify = notify;
+    auto off = extracted ? writer_->add_extracted_recipient(f) : writer_->add_recipient(f);
+    if (!off) {
+      // Over-long results and the like: the file format refuses them.
+      log::warning("{}: cannot store recipient {}: {}", id_, str::printable(t, 256), off.error().message);
+      fail(off.error().sys_errno ? write_error() : MappingError{550, "5.1.3", "bad recipient address syntax"});
+      co_return;
+    }
+    ++nrcpt_;
+    if (!size_ok(0)) co_return;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Content
+
+bool Message::size_ok(std::size_t more) {
+  if (failed()) return false;
+  auto limit = deps_.settings.message_size_limit;
+  if (limit <= 0) return true;
+  std::uint64_t size = (content_started_ ? envelope_bytes_ + content_bytes_ : writer_->bytes_written()) + more;
+  if (size <= static_cast<std::uint64_t>(limit)) return true;
+  log::warning("{}: message rejected: message size exceeds message_size_limit {}", id_, limit);
+  fail(size_error());
+  return false;
+}
+
+void Message::write_partial(std::string_view piece) {
+  if (!size_ok(piece.size())) return;
+  content_bytes_ += piece.size();
+  if (check_write(writer_->add_partial(piece))) partial_open_ = true;
+}
+
+void Message::write_line(std::string_view line) {
+  const std::size_t max = deps_.settings.line_length_limit;
+  while (!failed() && line.size() > max) {
+    write_partial(line.substr(0, max));
+    line.remove_prefix(max);
+  }
+  if (failed() || !size_ok(line.size() + 1)) return;
+  content_bytes_ += line.size() + 1;
+  if (check_write(writer_->add_line(line))) partial_open_ = false;
+}
+
+// Body text: `piece` continues the current line; `complete` ends it. At
+// most line_length_limit bytes plus one frame are held.
+void Message::body_text(std::string_view piece, bool complete) {
+  const std::size_t max = deps_.settings.line_length_limit;
+  line_.append(piece);
+  std::size_t off = 0;
+  while (!failed() && line_.size() - off > max) {
+    write_partial(std::string_view(line_).substr(off, max));
+    off += max;
+  }
+  if (complete) {
+    if (!failed()) write_line(std::string_view(line_).substr(off));
+    line_.clear();
+  } else {
+    line_.erase(0, off);
+  }
+}
+
+asio::awaitable<void> Message::content(std::string_view data) {
+  if (failed()) co_return;
+  if (!have_envelope_) {
+    fail(protocol_error());
+    co_return;
+  }
+  if (!content_started_) {
+    content_started_ = true;
+    envelope_bytes_ = writer_->bytes_written();
+  }
+  while (!data.empty() && !failed()) {
+    auto nl = data.find('\n');
+    bool complete = nl != std::string_view::npos;
+    std::string_view piece = complete ? data.substr(0, nl) : data;
+    data.remove_prefix(complete ? nl + 1 : data.size());
+    co_await take(piece, complete);
+  }
+}
+
+asio::awaitable<void> Message::take(std::string_view piece, bool complete) {
+  if (!in_headers_) {
+    body_text(piece, complete);
+    co_return;
+  }
+  if (discard_rest_) {
+    // The rest of an over-long header line: the parser already has as
+    // much of it as header_size_limit allows.
+    if (complete) discard_rest_ = false;
+    co_return;
+  }
+  // One byte more than the limit makes the parser mark the header truncated.
+  const std::size_t cap = deps_.settings.header_size_limit + 1;
+  std::size_t room = cap > line_.size() ? cap - line_.size() : 0;
+  if (piece.size() <= room) {
+    line_.append(piece);
+    if (!complete) co_return;
+    std::string line = std::move(line_);
+    line_.clear();
+    co_await header_line(line, false);
+    co_return;
+  }
+  // The line is longer than any header may be.
+  line_.append(piece.substr(0, room));
+  std::string_view rest = piece.substr(room);
+  bool header_like =
+      line_.empty() || mail::header_name_length(line_) > 0 || line_.front() == ' ' || line_.front() == '\t';
+  if (header_like) {
+    std::string line = std::move(line_);
+    line_.clear();
+    discard_rest_ = !complete;
+    co_await header_line(line, false);
+    co_return;
+  }
+  // A body line that ends the header section without an empty line: let
+  // the parser see its beginning, then stream it as body text.
+  co_await header_line(line_, true);
+  if (failed()) co_return;
+  if (in_headers_) {
+    // The parser took it for a header after all: treat it as one.
+    line_.clear();
+    discard_rest_ = !complete;
+    co_return;
+  }
+  body_text(rest, complete);
+}
+
+// probe_only: `line` is the beginning of a body line that the caller keeps
+// in line_ and writes itself.
+asio::awaitable<void> Message::header_line(std::string_view line, bool probe_only) {
+  std::string copy(line);
+  auto step = parser_.feed(copy);
+  if (step.header) co_await handle_header(std::move(*step.header));
+  if (failed()) co_return;
+  // The empty line that ends the headers is not a body line: write it (or
+  // insert it when a body line ended the headers), after any added headers.
+  if (step.end_of_headers) co_await end_of_headers(true);
+  if (failed()) co_return;
+  if (step.body_line && !probe_only) write_line(copy);
+}
+
+void Message::log_message_id(std::string_view label, std::string_view value) {
+  log::info("{}: {}={}", id_, label, str::printable(str::trim(value), 512));
+}
+
+asio::awaitable<void> Message::handle_header(mail::Header h) {
+  using mail::HeaderKind;
+  const auto& s = deps_.settings;
+  auto kind = h.kind;
+  unsigned flags = mail::header_flags(kind);
+  seen_.set(static_cast<std::size_t>(kind));
+  if (flags & mail::header_flag::kResent) resent_ = true;
+
+  if (kind == HeaderKind::kReceived && ++hops_ >= s.hopcount_limit) {
+    log::warning("{}: message rejected: hopcount exceeded", id_);
+    fail(hops_error());
+    co_return;
+  }
+  if (kind == HeaderKind::kMessageId && !logged_message_id_) {
+    logged_message_id_ = true;
+    log_message_id("message-id", h.value);
+  } else if (kind == HeaderKind::kResentMessageId) {
+    log_message_id("resent-message-id", h.value);
+  }
+
+  bool extract = (flags_ & submit::cleanup_flag::kExtractRecipients) && !(flags_ & submit::cleanup_flag::kBounce);
+  if (extract && (flags & mail::header_flag::kExtract)) {
+    mail::AddressListOptions lo{.max_bytes = s.header_size_limit + 1,
+                                .max_tokens = s.header_address_token_limit};
+    if (auto list = mail::parse_address_list(h.value, lo)) {
+      auto& into = (flags & mail::header_flag::kResent) ? extract_resent_ : extract_plain_;
+      for (const auto& a : list->addresses) {
+        if (a.address.is_null()) continue;
+        if (extract_plain_.size() + extract_resent_.size() >= kMaxExtractedRecipients) {
+          fail(MappingError{452, "4.5.3", "too many recipients"});
+          co_return;
+        }
+        into.push_back(a.address.to_internal());
+      }
+    }
+  }
+
+  // message_drop_headers; with sendmail -t, Bcc: goes whatever the setting.
+  if (s.drop_headers.count(str::lower(h.name))) co_return;
+  if (extract && (kind == HeaderKind::kBcc || kind == HeaderKind::kResentBcc)) co_return;
+
+  std::string text;
+  if (!header_context_.empty() && mail::is_address_header(kind)) {
+    std::string value = co_await rewrite_header_value(h);
+    if (failed()) co_return;
+    text = h.name + ":" + value;
+  } else {
+    text = h.text();
+  }
+  // Folded headers keep their folding: one queue file line per line.
+  std::string_view rest = text;
+  for (;;) {
+    auto nl = rest.find('\n');
+    write_line(rest.substr(0, nl));
+    if (nl == std::string_view::npos || failed()) break;
+    rest.remove_prefix(nl + 1);
+  }
+}
+
+// Header addresses: the trivial-rewrite rule of the header context, then
+// canonical mapping and masquerading for the header class.
+asio::awaitable<std::string> Message::rewrite_header_value(const mail::Header& h) {
+  const auto& s = deps_.settings;
+  mail::AddressListOptions lo{.max_bytes = s.header_size_limit + 1, .max_tokens = s.header_address_token_limit};
+  auto list = mail::parse_address_list(h.value, lo);
+  if (!list || list->addresses.empty()) co_return h.value;
+  bool sender_class = (mail::header_flags(h.kind) & mail::header_flag::kSender) != 0;
+  std::vector<std::optional<mail::Address>> repl(list->addresses.size());
+  for (std::size_t i = 0; i < list->addresses.size(); ++i) {
+    const auto& a = list->addresses[i];
+    if (a.address.is_null()) continue;
+    std::string internal = a.address.to_internal();
+    std::string addr = internal;
+    if (header_context_ == "remote") {
+      // Remote clients: only qualify, with remote_header_rewrite_domain.
+      if (a.address.domain.empty() && a.address.route.empty())
+        addr = internal + "@" + s.remote_header_rewrite_domain;
+    } else {
+      auto rw = co_await rewrite_address("local", internal);
+      if (!rw) co_return h.value;
+      addr = std::move(*rw);
+    }
+    if (!(flags_ & submit::cleanup_flag::kNoAddressMappings)) {
+      auto mapped = sender_class ? deps_.mapper.map_sender(addr, addr_class::kHeaderSender, id_)
+                                 : deps_.mapper.map_recipient(addr, addr_class::kHeaderRecipient, id_);
+      if (!mapped) {
+        fail(lookup_error());
+        co_return h.value;
+      }
+      addr = std::move(*mapped);
+    }
+    if (addr != internal) repl[i] = mail::Address::from_internal(addr);
+  }
+  const mail::HeaderAddress* base = list->addresses.data();
+  co_return mail::rewrite_address_list(h.value, *list, [&](const mail::HeaderAddress& a) {
+    return repl[static_cast<std::size_t>(&a - base)];
+  });
+}
+
+std::string Message::from_header_value(std::string_view address) const {
+  std::string ext = mail::Address::from_internal(address).to_external();
+  if (full_name_.empty()) return " " + ext;
+  if (deps_.settings.obsolete_from_format) return " " + ext + " (" + comment_text(full_name_) + ")";
+  return " " + quote_phrase(full_name_) + " <" + ext + ">";
+}
+
+asio::awaitable<void> Message::end_of_headers(bool write_separator) {
+  using mail::HeaderKind;
+  in_headers_ = false;
+  const auto& s = deps_.settings;
+  bool add = ((flags_ & submit::cleanup_flag::kLocalSubmission) || s.always_add_missing_headers) &&
+             !(flags_ & submit::cleanup_flag::kBounce);
+  auto seen = [&](HeaderKind k) { return seen_.test(static_cast<std::size_t>(k)); };
+  const char* prefix = resent_ ? "Resent-" : "";
+  if (add) {
+    if (!seen(resent_ ? HeaderKind::kResentFrom : HeaderKind::kFrom)) {
+      std::string from = sender_;
+      if (from.empty()) {
+        auto rw = co_await rewrite_address("local", "MAILER-DAEMON");
+        if (!rw) co_return;
+        from = std::move(*rw);
+      }
+      write_line(std::string(prefix) + "From:" + from_header_value(from));
+    }
+    if (!seen(resent_ ? HeaderKind::kResentDate : HeaderKind::kDate))
+      write_line(std::string(prefix) + "Date: " + mail::mail_date(arrival_));
+    if (!seen(resent_ ? HeaderKind::kResentMessageId : HeaderKind::kMessageId)) {
+      std::string mid = mail::make_message_id(arrival_, id_, s.myhostname);
+      write_line(std::string(prefix) + "Message-ID: " + mid);
+      log_message_id(resent_ ? "resent-message-id" : "message-id", mid);
+      if (!resent_) logged_message_id_ = true;
+    }
+    if (!s.undisclosed_recipients_header.empty() &&
+        !seen(resent_ ? HeaderKind::kResentTo : HeaderKind::kTo) &&
+        !seen(resent_ ? HeaderKind::kResentCc : HeaderKind::kCc))
+      write_line(s.undisclosed_recipients_header);
+  }
+  if (!logged_message_id_) {
+    logged_message_id_ = true;
+    log::info("{}: message-id=<>", id_);
+  }
+  if (write_separator) write_line("");
+}
+
+asio::awaitable<std::optional<MappingError>> Message::finish() {
+  if (!failed() && !have_envelope_) fail(protocol_error());
+  if (!failed()) {
+    if (!content_started_) {
+      content_started_ = true;
+      envelope_bytes_ = writer_->bytes_written();
+    }
+    // A last line without "\n" is a line all the same.
+    if (in_headers_) {
+      if (!line_.empty() && !discard_rest_) {
+        std::string line = std::move(line_);
+        line_.clear();
+        co_await header_line(line, false);
+      }
+      if (!failed() && in_headers_) {
+        if (auto h = parser_.finish()) co_await handle_header(std::move(*h));
+        if (!failed()) co_await end_of_headers(false);
+      }
+    } else if (!line_.empty() || partial_open_) {
+      body_text("", true);
+    }
+  }
+  if (!failed() && (flags_ & submit::cleanup_flag::kExtractRecipients) &&
+      !(flags_ & submit::cleanup_flag::kBounce)) {
+    // Postfix: Resent-To/-Cc/-Bcc when the message has Resent- headers.
+    auto list = std::move(resent_ ? extract_resent_ : extract_plain_);
+    extract_plain_.clear();
+    extract_resent_.clear();
+    const std::string no_orcpt;
+    for (auto& a : list) {
+      std::string orcpt = no_orcpt;
+      co_await add_recipient(std::move(a), std::move(orcpt), 0, true);
+      if (failed()) break;
+    }
+  }
+  if (!failed() && nrcpt_ == 0) {
+    log::warning("{}: message rejected: no recipients specified", id_);
+    fail(no_recipients_error());
+  }
+  if (!failed()) check_write(writer_->finish_write());
+  co_return error_;
+}
+
+}  // namespace postern::cleanup

@@ -1,0 +1,154 @@
+// message.h - one message on its way into the incoming queue.
+//
+// A Message owns the queue file writer from cleanup_open to the commit and
+// turns the submission protocol's pieces into queue file records:
+//
+//   envelope()   sender: trivial-rewrite "local" rule, then (unless
+//                kNoAddressMappings) sender_canonical_maps, canonical_maps,
+//                masquerading; the size/arrival/sender records and the
+//                session attributes (client, helo, protocol, SASL, BODY=,
+//                SMTPUTF8, DSN ENVID/RET, rewrite context, origin).
+//   recipient()  recipient: rewrite, recipient_canonical_maps,
+//                canonical_maps, masquerading (if configured), then
+//                virtual_alias_maps expansion and duplicate removal; each
+//                result is one R record with the original address kept
+//                (enable_original_recipient) and the DSN details.
+//   content()    the message text, streamed: lines are cut at "\n" across
+//                frames; header lines are assembled by mail::HeaderParser
+//                (bounded by header_size_limit), body lines go straight to
+//                the file, long ones in line_length_limit pieces, so memory
+//                stays bounded whatever the message size. Per header:
+//                Received: counting (hopcount_limit), message-id logging,
+//                sendmail -t recipient collection, message_drop_headers
+//                (Bcc: etc.), and header address rewriting for clients
+//                that local_header_rewrite_clients names. At the end of the
+//                header section, for local submissions (or
+//                always_add_missing_headers), missing (Resent-)From:,
+//                Date:, Message-ID: and the undisclosed_recipients_header.
+//   finish()     the rest: last line, extracted recipients (sendmail -t)
+//                in the extracted segment, the recipient count check, and
+//                QueueFileWriter::finish_write(). The caller then commits.
+//
+// The first problem decides the outcome (error()); from then on input is
+// read and ignored, and the queue file is removed at once, so an
+// over-sized message does not keep filling the disk. Limits: message size
+// counts the envelope records plus the content with LF line ends
+// (message_size_limit: 552 5.3.4); hop count (554 5.4.0); lookup and
+// rewriting failures defer (451 4.x.x).
+//
+// Logs: "ID: message-id=<...>" (and resent-message-id), "warning: ID:
+// message rejected: hopcount exceeded", "warning: ID: message rejected:
+// message size exceeds message_size_limit", and table/rewrite problems.
+#pragma once
+
+#include <bitset>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aio/asio.h"
+#include "base/result.h"
+#include "cleanup/address_map.h"
+#include "cleanup/rewriter.h"
+#include "cleanup/settings.h"
+#include "mail/header.h"
+#include "queue/writer.h"
+#include "submit/cleanup_proto.h"
+
+namespace postern::cleanup {
+
+// Verdicts (Postfix's cleanup_stat_detail wording).
+MappingError protocol_error();     // 451 4.3.0 internal protocol error
+MappingError write_error();        // 451 4.3.0 queue file write error
+MappingError size_error();         // 552 5.3.4 message file too big
+MappingError hops_error();         // 554 5.4.0 too many hops
+MappingError no_recipients_error();// 550 5.1.0 no recipients specified
+
+class Message {
+ public:
+  struct Deps {
+    const CleanupSettings& settings;
+    AddressMapper& mapper;
+    Rewriter& rewriter;
+  };
+
+  // Creates the queue file in incoming/ (the queue ID exists from now on).
+  // The queue root is settings.queue_directory unless `queue_root` is given
+  // (after chroot it is "/").
+  static Result<std::unique_ptr<Message>> create(Deps deps, std::int64_t flags, std::string origin,
+                                                 const std::filesystem::path& queue_root);
+
+  const std::string& queue_id() const { return id_; }
+  const std::optional<MappingError>& error() const { return error_; }
+
+  asio::awaitable<void> envelope(submit::CleanupEnvelope env);
+  asio::awaitable<void> recipient(submit::CleanupRecipient rcpt);
+  asio::awaitable<void> content(std::string_view data);
+  // Completes the file (not yet durable). Returns the verdict if the
+  // message is refused; otherwise writer() is ready for the Committer.
+  asio::awaitable<std::optional<MappingError>> finish();
+
+  std::shared_ptr<queue::QueueFileWriter> writer() const { return writer_; }
+  std::size_t recipient_count() const { return nrcpt_; }
+
+ private:
+  Message(Deps deps, std::int64_t flags, std::string origin, std::shared_ptr<queue::QueueFileWriter> w);
+
+  bool failed() const { return error_.has_value(); }
+  void fail(MappingError e);
+  bool check_write(const Status& st);
+
+  asio::awaitable<std::optional<std::string>> rewrite_address(std::string_view rule, std::string_view address);
+  asio::awaitable<void> add_recipient(std::string address, std::string orcpt, unsigned notify, bool extracted);
+
+  // Content.
+  asio::awaitable<void> take(std::string_view piece, bool complete);
+  asio::awaitable<void> header_line(std::string_view line, bool probe_only);
+  asio::awaitable<void> handle_header(mail::Header h);
+  asio::awaitable<void> end_of_headers(bool write_separator);
+  asio::awaitable<std::string> rewrite_header_value(const mail::Header& h);
+  void body_text(std::string_view piece, bool complete);
+  void write_line(std::string_view line);     // a complete line, split into pieces
+  void write_partial(std::string_view piece);
+  bool size_ok(std::size_t more);
+  void log_message_id(std::string_view label, std::string_view value);
+  std::string from_header_value(std::string_view address) const;
+
+  Deps deps_;
+  std::int64_t flags_;
+  std::string origin_;
+  std::shared_ptr<queue::QueueFileWriter> writer_;
+  std::string id_;
+  std::optional<MappingError> error_;
+
+  // Envelope.
+  bool have_envelope_ = false;
+  std::string sender_;  // after rewriting and mapping
+  std::string full_name_;
+  std::time_t arrival_ = 0;
+  std::string header_context_;  // "local", "remote" or "" (no header rewriting)
+  std::size_t nrcpt_ = 0;
+  DuplicateFilter dups_;
+
+  // Content.
+  bool content_started_ = false;
+  std::uint64_t envelope_bytes_ = 0;
+  std::uint64_t content_bytes_ = 0;
+  std::string line_;             // the current line so far (bounded)
+  bool in_headers_ = true;
+  bool discard_rest_ = false;    // rest of an over-long header line is dropped
+  bool partial_open_ = false;    // pieces of the current body line were written
+  mail::HeaderParser parser_;
+  std::int64_t hops_ = 0;
+  std::bitset<64> seen_;         // HeaderKind values seen
+  bool resent_ = false;
+  bool logged_message_id_ = false;
+  std::vector<std::string> extract_plain_;   // To/Cc/Bcc addresses (sendmail -t)
+  std::vector<std::string> extract_resent_;  // Resent-To/-Cc/-Bcc addresses
+};
+
+}  // namespace postern::cleanup

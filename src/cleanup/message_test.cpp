@@ -1,0 +1,446 @@
+// message_test.cpp - header handling, sendmail -t extraction, limits,
+// missing headers, address rewriting and mapping on the way into a queue
+// file, checked by reading the file back with the queue reader.
+#include "cleanup/message.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "cleanup/cleanup_test_util.h"
+
+namespace postern::cleanup {
+namespace {
+
+using namespace testing;
+namespace flag = submit::cleanup_flag;
+
+struct Outcome {
+  std::optional<MappingError> verdict;
+  std::string queue_id;
+  std::optional<queue::QueueFileReader> file;
+  std::vector<fs::path> incoming_after;  // files left in incoming/
+
+  std::string text() const { return file ? content_text(*file) : ""; }
+  std::vector<std::string> recipients(queue::Segment seg) const {
+    std::vector<std::string> out;
+    if (!file) return out;
+    for (const auto& r : file->message().recipients)
+      if (r.segment == seg) out.push_back(r.fields.address);
+    return out;
+  }
+};
+
+struct Submission {
+  std::int64_t flags = 0;
+  submit::CleanupEnvelope env;
+  std::vector<submit::CleanupRecipient> rcpts;
+  std::vector<std::string> chunks;
+  bool recipient_before_envelope = false;
+};
+
+submit::CleanupRecipient rcpt(std::string a, std::string orcpt = "", std::int64_t notify = 0) {
+  submit::CleanupRecipient r;
+  r.address = std::move(a);
+  if (!orcpt.empty()) r.orcpt = orcpt;
+  r.notify = notify;
+  return r;
+}
+
+class MessageTest : public ::testing::Test {
+ protected:
+  Outcome run(const Submission& sub, const std::string& extra_config = "") {
+    settings_ = settings_for(scratch_, extra_config);
+    auto mapper = open_mapper(settings_);
+    EXPECT_TRUE(mapper) << (mapper ? "" : mapper.error().message);
+    Outcome out;
+    asio::io_context io;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          Message::Deps deps{settings_, *mapper, rewriter_};
+          auto m = Message::create(deps, sub.flags, "test", {});
+          EXPECT_TRUE(m) << (m ? "" : m.error().message);
+          if (!m) co_return;
+          auto& msg = **m;
+          out.queue_id = msg.queue_id();
+          if (sub.recipient_before_envelope && !sub.rcpts.empty()) co_await msg.recipient(sub.rcpts.front());
+          co_await msg.envelope(sub.env);
+          for (const auto& r : sub.rcpts) co_await msg.recipient(r);
+          for (const auto& c : sub.chunks) co_await msg.content(c);
+          out.verdict = co_await msg.finish();
+          if (!out.verdict) {
+            auto st = msg.writer()->commit();
+            EXPECT_TRUE(st) << (st ? "" : st.error().message);
+            auto r = queue::QueueFileReader::open(msg.writer()->path());
+            EXPECT_TRUE(r) << (r ? "" : r.error().message);
+            if (r) out.file.emplace(std::move(*r));
+          }
+        },
+        asio::detached);
+    io.run();
+    out.incoming_after = scratch_.incoming();
+    return out;
+  }
+
+  Submission simple(std::string content) {
+    Submission s;
+    s.env.sender = "alice@example.org";
+    s.env.client_addr = "192.0.2.1";
+    s.env.client_name = "client.example.org";
+    s.rcpts.push_back(rcpt("bob@example.com"));
+    s.chunks.push_back(std::move(content));
+    return s;
+  }
+
+  Scratch scratch_;
+  CleanupSettings settings_;
+  FakeRewriter rewriter_;
+};
+
+TEST_F(MessageTest, RemoteMessageIsStoredAsReceived) {
+  std::string msg = "Received: from x by y; Mon, 1 Jan 2024 00:00:00 +0000\nSubject: hi\nFrom: Al <alice@example.org>\n"
+                    "To: bob\n\nbody line 1\n.dot line\n\nlast\n";
+  auto o = run(simple(msg));
+  ASSERT_FALSE(o.verdict) << o.verdict->reason;
+  ASSERT_TRUE(o.file);
+  EXPECT_EQ(o.text(), msg);  // remote client: headers untouched, nothing added
+  EXPECT_EQ(o.file->message().sender, "alice@example.org");
+  EXPECT_EQ(o.recipients(queue::Segment::Envelope), std::vector<std::string>{"bob@example.com"});
+  EXPECT_EQ(o.file->message().attribute("client_address").value_or(""), "192.0.2.1");
+  EXPECT_EQ(o.file->message().attribute("log_message_origin").value_or(""), "test");
+  EXPECT_FALSE(o.file->message().attribute("rewrite_context"));
+  EXPECT_EQ(o.file->message().size.content_size, msg.size());
+}
+
+TEST_F(MessageTest, EnvelopeAddressesAreRewrittenAndAttributesStored) {
+  Submission s = simple("Subject: x\n\nb\n");
+  s.env.sender = "joe";
+  s.env.body = "8BITMIME";
+  s.env.smtputf8 = true;
+  s.env.envid = "abc+2Bdef";
+  s.env.ret = "HDRS";
+  s.env.arrival_time = 1700000000;
+  s.rcpts = {rcpt("carol", "rfc822;carol@example.com", submit::notify::kFailure | submit::notify::kDelay)};
+  auto o = run(s);
+  ASSERT_FALSE(o.verdict) << o.verdict->reason;
+  const auto& m = o.file->message();
+  EXPECT_EQ(m.sender, "joe@example.com");
+  ASSERT_EQ(m.recipients.size(), 1u);
+  EXPECT_EQ(m.recipients[0].fields.address, "carol@example.com");
+  EXPECT_EQ(m.recipients[0].fields.orig_rcpt, "carol");
+  EXPECT_EQ(m.recipients[0].fields.orcpt, "rfc822;carol@example.com");
+  EXPECT_EQ(m.recipients[0].fields.notify, queue::kNotifyFailure | queue::kNotifyDelay);
+  EXPECT_EQ(m.arrival_sec, 1700000000);
+  EXPECT_EQ(m.encoding, queue::BodyEncoding::EightBit);
+  EXPECT_TRUE(m.smtputf8);
+  EXPECT_EQ(m.dsn_envid, "abc+2Bdef");
+  EXPECT_EQ(m.dsn_ret, queue::DsnRet::Headers);
+  for (const auto& r : rewriter_.rules) EXPECT_EQ(r, "local");
+}
+
+TEST_F(MessageTest, LocalSubmissionGetsMissingHeaders) {
+  Submission s;
+  s.flags = flag::kLocalSubmission;
+  s.env.sender = "joe";
+  s.env.full_name = "Joe Q. Public";
+  s.env.arrival_time = 1700000000;
+  s.rcpts = {rcpt("bob@example.com")};
+  s.chunks = {"Subject: local\n\nhello\n"};
+  auto o = run(s);
+  ASSERT_FALSE(o.verdict) << o.verdict->reason;
+  std::string t = o.text();
+  EXPECT_NE(t.find("Subject: local\nFrom: \"Joe Q. Public\" <joe@example.com>\nDate: "), std::string::npos) << t;
+  EXPECT_NE(t.find("\nMessage-ID: <20231114221320." + o.queue_id + "@mx.example.com>\n\nhello\n"),
+            std::string::npos)
+      << t;
+}
+
+TEST_F(MessageTest, ExistingHeadersAreNotDuplicatedAndObsoleteFromFormat) {
+  Submission s;
+  s.flags = flag::kLocalSubmission;
+  s.env.sender = "joe@example.com";
+  s.env.full_name = "Joe (the) User";
+  s.rcpts = {rcpt("bob@example.com")};
+  s.chunks = {"Date: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-Id: <x@y>\n\nhello\n"};
+  auto o = run(s, "header_from_format = obsolete\n");
+  ASSERT_FALSE(o.verdict);
+  EXPECT_EQ(o.text(),
+            "Date: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-Id: <x@y>\nFrom: joe@example.com (Joe \\(the\\) User)\n"
+            "\nhello\n");
+}
+
+TEST_F(MessageTest, RemoteMailGetsNoHeadersUnlessAlwaysAdd) {
+  auto o = run(simple("Subject: s\n\nb\n"));
+  ASSERT_FALSE(o.verdict);
+  EXPECT_EQ(o.text(), "Subject: s\n\nb\n");
+  auto o2 = run(simple("Subject: s\n\nb\n"), "always_add_missing_headers = yes\n");
+  ASSERT_FALSE(o2.verdict);
+  EXPECT_NE(o2.text().find("From: alice@example.org\nDate: "), std::string::npos) << o2.text();
+}
+
+TEST_F(MessageTest, ResentHeadersGetResentCounterparts) {
+  Submission s;
+  s.flags = flag::kLocalSubmission;
+  s.env.sender = "joe@example.com";
+  s.rcpts = {rcpt("bob@example.com")};
+  s.chunks = {"From: a@b.example\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-ID: <1@b>\n"
+              "Resent-From: joe@example.com\n\nbody\n"};
+  auto o = run(s);
+  ASSERT_FALSE(o.verdict);
+  std::string t = o.text();
+  EXPECT_NE(t.find("Resent-Date: "), std::string::npos) << t;
+  EXPECT_NE(t.find("Resent-Message-ID: <"), std::string::npos) << t;
+  EXPECT_EQ(t.find("\nFrom: joe"), std::string::npos) << t;
+}
+
+TEST_F(MessageTest, UndisclosedRecipientsHeader) {
+  Submission s;
+  s.flags = flag::kLocalSubmission;
+  s.env.sender = "joe@example.com";
+  s.rcpts = {rcpt("bob@example.com")};
+  s.chunks = {"Subject: s\n\nb\n"};
+  auto o = run(s, "undisclosed_recipients_header = To: undisclosed-recipients:;\n");
+  ASSERT_FALSE(o.verdict);
+  EXPECT_NE(o.text().find("\nTo: undisclosed-recipients:;\n"), std::string::npos) << o.text();
+}
+
+TEST_F(MessageTest, ExtractRecipientsAndRemoveBcc) {
+  Submission s;
+  s.flags = flag::kExtractRecipients | flag::kLocalSubmission;
+  s.env.sender = "joe@example.com";
+  s.rcpts = {rcpt("a@x.example")};
+  s.chunks = {"To: a@x.example, B <b@y.example>\nCc: c@z.example,\n d@z.example\nBcc: secret@w.example\n"
+              "Subject: s\n\nbody\n"};
+  auto o = run(s);
+  ASSERT_FALSE(o.verdict) << o.verdict->reason;
+  EXPECT_EQ(o.recipients(queue::Segment::Envelope), std::vector<std::string>{"a@x.example"});
+  EXPECT_EQ(o.recipients(queue::Segment::Extracted),
+            (std::vector<std::string>{"b@y.example", "c@z.example", "d@z.example", "secret@w.example"}));
+  EXPECT_EQ(o.text().find("Bcc"), std::string::npos) << o.text();
+  EXPECT_NE(o.text().find("Cc: c@z.example,\n d@z.example\n"), std::string::npos) << o.text();
+  EXPECT_EQ(o.file->message().size.recipient_count, 5u);
+}
+
+TEST_F(MessageTest, ExtractUsesResentHeadersWhenPresent) {
+  Submission s;
+  s.flags = flag::kExtractRecipients;
+  s.env.sender = "joe@example.com";
+  s.chunks = {"To: old@x.example\nResent-To: new@y.example\nResent-Bcc: hidden@y.example\n\nbody\n"};
+  auto o = run(s);
+  ASSERT_FALSE(o.verdict) << o.verdict->reason;
+  EXPECT_EQ(o.recipients(queue::Segment::Extracted),
+            (std::vector<std::string>{"new@y.example", "hidden@y.example"}));
+  EXPECT_EQ(o.text().find("hidden"), std::string::npos);
+}
+
+TEST_F(MessageTest, BccIsDroppedByDefaultEvenWithoutExtraction) {
+  auto o = run(simple("To: b@x.example\nBcc: c@x.example\nReturn-Path: <x@y>\nSubject: s\n\nb\n"));
+  ASSERT_FALSE(o.verdict);
+  EXPECT_EQ(o.text(), "To: b@x.example\nSubject: s\n\nb\n");
+  auto o2 = run(simple("Bcc: c@x.example\n\nb\n"), "message_drop_headers =\n");
+  ASSERT_FALSE(o2.verdict);
+  EXPECT_EQ(o2.text(), "Bcc: c@x.example\n\nb\n");
+}
+
+TEST_F(MessageTest, NoRecipientsIsRejected) {
+  Submission s;
+  s.flags = flag::kExtractRecipients;
+  s.env.sender = "joe@example.com";
+  s.chunks = {"Subject: nobody\n\nbody\n"};
+  auto o = run(s);
+  ASSERT_TRUE(o.verdict);
+  EXPECT_EQ(o.verdict->status, 550);
+  EXPECT_TRUE(o.incoming_after.empty());
+}
+
+TEST_F(MessageTest, HopCountLimit) {
+  std::string hdrs;
+  for (int i = 0; i < 5; ++i) hdrs += "Received: from hop" + std::to_string(i) + "\n";
+  auto o = run(simple(hdrs + "\nbody\n"), "hopcount_limit = 5\n");
+  ASSERT_TRUE(o.verdict);
+  EXPECT_EQ(o.verdict->status, 554);
+  EXPECT_EQ(o.verdict->dsn, "5.4.0");
+  EXPECT_EQ(o.verdict->reason, "too many hops");
+  EXPECT_TRUE(o.incoming_after.empty());
+  auto ok = run(simple(hdrs + "\nbody\n"), "hopcount_limit = 6\n");
+  EXPECT_FALSE(ok.verdict);
+}
+
+TEST_F(MessageTest, MessageSizeLimit) {
+  std::string body(5000, 'x');
+  auto o = run(simple("Subject: big\n\n" + body + "\n"), "message_size_limit = 2000\n");
+  ASSERT_TRUE(o.verdict);
+  EXPECT_EQ(o.verdict->status, 552);
+  EXPECT_EQ(o.verdict->dsn, "5.3.4");
+  EXPECT_TRUE(o.incoming_after.empty());
+  auto ok = run(simple("Subject: big\n\n" + body + "\n"), "message_size_limit = 20000\n");
+  EXPECT_FALSE(ok.verdict);
+}
+
+TEST_F(MessageTest, ChunkBoundariesDoNotMatter) {
+  std::string msg = "Subject: chunks\nTo: x@y.example,\n\tz@y.example\n\nline one\n\nline three\nno newline at end";
+  auto whole = run(simple(msg));
+  ASSERT_FALSE(whole.verdict);
+  Submission s = simple("");
+  s.chunks.clear();
+  for (char c : msg) s.chunks.emplace_back(1, c);
+  auto bytes = run(s);
+  ASSERT_FALSE(bytes.verdict);
+  EXPECT_EQ(whole.text(), msg + "\n");
+  EXPECT_EQ(bytes.text(), whole.text());
+}
+
+TEST_F(MessageTest, LongBodyLinesAreSplitIntoPieces) {
+  std::string longline(10000, 'a');
+  Submission s = simple("");
+  s.chunks = {"Subject: long\n\n" + longline.substr(0, 3000), longline.substr(3000) + "\nshort\n"};
+  auto o = run(s, "line_length_limit = 2048\n");
+  ASSERT_FALSE(o.verdict);
+  EXPECT_EQ(o.text(), "Subject: long\n\n" + longline + "\nshort\n");
+  // Subject, empty line, 4 pieces of 2048 + the rest, short.
+  EXPECT_EQ(content_records(*o.file), 2u + 5u + 1u);
+}
+
+TEST_F(MessageTest, OverlongHeaderIsTruncatedNotRejected) {
+  std::string huge(5000, 'h');
+  auto o = run(simple("X-Long: " + huge + "\nSubject: after\n\nbody\n"), "header_size_limit = 100\n");
+  ASSERT_FALSE(o.verdict);
+  std::string t = o.text();
+  auto first = t.substr(0, t.find('\n'));
+  EXPECT_LE(first.size(), 100u);
+  EXPECT_EQ(first.rfind("X-Long: hhh", 0), 0u);
+  EXPECT_NE(t.find("\nSubject: after\n\nbody\n"), std::string::npos) << t.substr(0, 300);
+}
+
+TEST_F(MessageTest, LongFirstBodyLineWithoutSeparator) {
+  std::string body(3000, 'b');
+  auto o = run(simple("Subject: s\n" + body + "\nmore\n"), "header_size_limit = 100\n");
+  ASSERT_FALSE(o.verdict);
+  EXPECT_EQ(o.text(), "Subject: s\n\n" + body + "\nmore\n");
+}
+
+TEST_F(MessageTest, MissingSeparatorIsInserted) {
+  auto o = run(simple("Subject: s\nthis is the body\n"));
+  ASSERT_FALSE(o.verdict);
+  EXPECT_EQ(o.text(), "Subject: s\n\nthis is the body\n");
+}
+
+TEST_F(MessageTest, HeaderOnlyMessage) {
+  auto o = run(simple("Subject: only headers\n"));
+  ASSERT_FALSE(o.verdict);
+  EXPECT_EQ(o.text(), "Subject: only headers\n");
+  auto empty = run(simple(""));
+  ASSERT_FALSE(empty.verdict);
+  EXPECT_EQ(empty.text(), "");
+}
+
+TEST_F(MessageTest, LocalHeaderAddressesAreRewrittenRemoteOnesAreNot) {
+  Submission s;
+  s.flags = flag::kLocalSubmission;
+  s.env.sender = "joe";
+  s.rcpts = {rcpt("bob@example.com")};
+  s.chunks = {"From: Joe <joe>\nTo: bob, \"Carol C\" <carol@x.example>\nSubject: bob\n\nbody bob\n"};
+  auto o = run(s);
+  ASSERT_FALSE(o.verdict);
+  EXPECT_NE(o.text().find("From: Joe <joe@example.com>\nTo: bob@example.com, \"Carol C\" <carol@x.example>\n"
+                          "Subject: bob\n"),
+            std::string::npos)
+      << o.text();
+
+  auto remote = run(simple("From: Joe <joe>\nTo: bob\n\nb\n"));
+  ASSERT_FALSE(remote.verdict);
+  EXPECT_EQ(remote.text(), "From: Joe <joe>\nTo: bob\n\nb\n");
+
+  auto qualified = run(simple("From: Joe <joe>\nTo: bob\n\nb\n"), "remote_header_rewrite_domain = domain.invalid\n");
+  ASSERT_FALSE(qualified.verdict);
+  EXPECT_EQ(qualified.text(), "From: Joe <joe@domain.invalid>\nTo: bob@domain.invalid\n\nb\n");
+}
+
+TEST_F(MessageTest, CanonicalMapsApplyToEnvelopeAndHeaders) {
+  std::string canon = scratch_.table("canonical", "joe@example.com Joe.Public@example.com\n");
+  Submission s;
+  s.flags = flag::kLocalSubmission;
+  s.env.sender = "joe";
+  s.rcpts = {rcpt("joe@example.com")};
+  s.chunks = {"From: joe\nTo: joe@example.com\n\nbody\n"};
+  auto o = run(s, "canonical_maps = " + canon + "\n");
+  ASSERT_FALSE(o.verdict);
+  EXPECT_EQ(o.file->message().sender, "Joe.Public@example.com");
+  EXPECT_EQ(o.recipients(queue::Segment::Envelope), std::vector<std::string>{"Joe.Public@example.com"});
+  EXPECT_NE(o.text().find("From: Joe.Public@example.com\nTo: Joe.Public@example.com\n"), std::string::npos)
+      << o.text();
+
+  // postsuper -r style: no mappings at all.
+  s.flags = flag::kNoAddressMappings;
+  auto raw = run(s, "canonical_maps = " + canon + "\n");
+  ASSERT_FALSE(raw.verdict);
+  EXPECT_EQ(raw.file->message().sender, "joe@example.com");
+}
+
+TEST_F(MessageTest, VirtualExpansionAndDuplicateRemoval) {
+  std::string virt = scratch_.table("virtual", "list@example.com a@x.example, b@x.example\n");
+  Submission s = simple("Subject: s\n\nb\n");
+  s.rcpts = {rcpt("list@example.com"), rcpt("a@x.example"), rcpt("b@x.example", "", submit::notify::kNever)};
+  auto o = run(s, "virtual_alias_maps = " + virt + "\n");
+  ASSERT_FALSE(o.verdict) << o.verdict->reason;
+  const auto& rs = o.file->message().recipients;
+  ASSERT_EQ(rs.size(), 3u);
+  EXPECT_EQ(rs[0].fields.address, "a@x.example");
+  EXPECT_EQ(rs[0].fields.orig_rcpt, "list@example.com");
+  EXPECT_EQ(rs[1].fields.address, "b@x.example");
+  // b with NOTIFY=NEVER is a different delivery request: kept.
+  EXPECT_EQ(rs[2].fields.address, "b@x.example");
+  EXPECT_EQ(rs[2].fields.notify, queue::kNotifyNever);
+}
+
+TEST_F(MessageTest, VirtualLimitsDefer) {
+  std::string virt = scratch_.table("virtual", "a@example.com b@example.com\nb@example.com c@example.com\n"
+                                               "c@example.com d@example.com\n");
+  Submission s = simple("b\n");
+  s.rcpts = {rcpt("a@example.com")};
+  auto o = run(s, "virtual_alias_maps = " + virt + "\nvirtual_alias_recursion_limit = 2\n");
+  ASSERT_TRUE(o.verdict);
+  EXPECT_EQ(o.verdict->status, 451);
+  EXPECT_EQ(o.verdict->dsn, "4.6.0");
+  EXPECT_TRUE(o.incoming_after.empty());
+}
+
+TEST_F(MessageTest, RewriteFailureDefers) {
+  Submission s = simple("b\n");
+  s.rcpts = {rcpt("fail@example.com")};
+  auto o = run(s);
+  ASSERT_TRUE(o.verdict);
+  EXPECT_EQ(o.verdict->status, 451);
+  EXPECT_TRUE(o.incoming_after.empty());
+}
+
+TEST_F(MessageTest, ProtocolOrderViolations) {
+  Submission s = simple("b\n");
+  s.recipient_before_envelope = true;
+  auto o = run(s);
+  ASSERT_TRUE(o.verdict);
+  EXPECT_EQ(o.verdict->reason, "internal protocol error");
+  EXPECT_TRUE(o.incoming_after.empty());
+}
+
+TEST_F(MessageTest, BadEnvelopeAttributeIsAProtocolError) {
+  Submission s = simple("b\n");
+  s.env.client_port = "99999";
+  auto o = run(s);
+  ASSERT_TRUE(o.verdict);
+  EXPECT_EQ(o.verdict->status, 451);
+  EXPECT_TRUE(o.incoming_after.empty());
+}
+
+TEST_F(MessageTest, CommittedFileCarriesTheReadyMark) {
+  auto o = run(simple("Subject: s\n\nb\n"));
+  ASSERT_FALSE(o.verdict);
+  ASSERT_EQ(o.incoming_after.size(), 1u);
+  struct stat st {};
+  ASSERT_EQ(::stat(o.incoming_after[0].c_str(), &st), 0);
+  EXPECT_TRUE(st.st_mode & S_IXUSR);
+  EXPECT_EQ(o.incoming_after[0].filename().string(), o.queue_id);
+}
+
+}  // namespace
+}  // namespace postern::cleanup

@@ -1,0 +1,138 @@
+// session.cpp - the cleanup protocol loop for one connection (see session.h).
+#include "cleanup/session.h"
+
+#include "base/strings.h"
+#include "cleanup/message.h"
+#include "ipc/async.h"
+#include "log/log.h"
+#include "submit/cleanup_proto.h"
+
+namespace postern::cleanup {
+
+namespace {
+
+using Socket = asio::generic::stream_protocol::socket;
+
+// Requests carry at most one content chunk plus attribute overhead.
+ipc::FrameLimits request_limits() { return ipc::FrameLimits{.max_payload = submit::kMaxContentChunk + 4096}; }
+
+asio::awaitable<void> reply(Socket& sock, const MappingError* err, const std::string& queue_id,
+                            std::chrono::seconds timeout) {
+  submit::CleanupResult r;
+  if (err) {
+    r.status = err->status;
+    r.dsn = err->dsn;
+    r.reason = str::printable(err->reason, 1024);
+  } else {
+    r.status = 0;
+    r.dsn = "2.0.0";
+    r.reason = "queued as " + queue_id;
+  }
+  r.queue_id = queue_id;
+  // Best effort: a client that went away learns nothing either way.
+  (void)co_await ipc::write_message(sock, std::move(r), {}, timeout);
+}
+
+enum class Phase { Envelope, Recipients, Content };
+
+// GCC 12 destroys temporaries passed to coroutines inside a co_await
+// expression twice (see ipc/async.h): every argument below is a named
+// object or a trivially destructible view.
+asio::awaitable<void> refuse(Socket& sock, const Message& msg, const std::string& peer, std::string_view why) {
+  log::warning("cleanup: {}: malformed request from {}: {}", msg.queue_id(), peer, why);
+  MappingError e = protocol_error();
+  co_await reply(sock, &e, msg.queue_id(), std::chrono::seconds(1));
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer) {
+  const auto timeout = svc.settings.ipc_timeout;
+  auto open = co_await ipc::read_message<submit::CleanupOpen>(sock, request_limits(), timeout);
+  if (!open) {
+    // A client that connects and closes (a probe) is not worth a warning.
+    if (open.error().message.find("connection closed by peer") == std::string::npos)
+      log::warning("cleanup: malformed request from {}: {}", peer, open.error().message);
+    MappingError e = protocol_error();
+    const std::string no_id;
+    co_await reply(sock, &e, no_id, std::chrono::seconds(1));
+    co_return;
+  }
+
+  std::unique_ptr<Rewriter> rewriter = svc.make_rewriter();
+  Message::Deps deps{svc.settings, svc.mapper, *rewriter};
+  auto created = Message::create(deps, open->flags, open->origin, svc.queue_root);
+  if (!created) {
+    log::warning("queue file create: {}", created.error().message);
+    MappingError e = write_error();
+    const std::string no_id;
+    co_await reply(sock, &e, no_id, timeout);
+    co_return;
+  }
+  std::unique_ptr<Message> msg = std::move(*created);
+  {
+    submit::CleanupOpened opened;
+    opened.queue_id = msg->queue_id();
+    if (auto st = co_await ipc::write_message(sock, std::move(opened), {}, timeout); !st) co_return;
+  }
+
+  Phase phase = Phase::Envelope;
+
+  for (;;) {
+    auto frame = co_await ipc::read_frame(sock, request_limits(), timeout);
+    if (!frame) {
+      // Disconnect or timeout before cleanup_end: the message is abandoned
+      // (Message's writer removes the file).
+      log::debug("{}: aborted by client {}: {}", msg->queue_id(), peer, frame.error().message);
+      co_return;
+    }
+    auto type = ipc::peek_type(frame->payload);
+    if (!type) {
+      co_await refuse(sock, *msg, peer, type.error().message);
+      co_return;
+    }
+    if (*type == submit::CleanupEnvelope::kType) {
+      auto m = ipc::decode<submit::CleanupEnvelope>(frame->payload);
+      if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return; }
+      if (phase != Phase::Envelope) { co_await refuse(sock, *msg, peer, "envelope out of order"); co_return; }
+      phase = Phase::Recipients;
+      co_await msg->envelope(std::move(*m));
+    } else if (*type == submit::CleanupRecipient::kType) {
+      auto m = ipc::decode<submit::CleanupRecipient>(frame->payload);
+      if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return; }
+      if (phase != Phase::Recipients) { co_await refuse(sock, *msg, peer, "recipient out of order"); co_return; }
+      co_await msg->recipient(std::move(*m));
+    } else if (*type == submit::CleanupContent::kType) {
+      auto m = ipc::decode<submit::CleanupContent>(frame->payload);
+      if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return; }
+      if (phase == Phase::Envelope) { co_await refuse(sock, *msg, peer, "content before envelope"); co_return; }
+      phase = Phase::Content;
+      co_await msg->content(m->data);
+    } else if (*type == submit::CleanupEnd::kType) {
+      auto m = ipc::decode<submit::CleanupEnd>(frame->payload);
+      if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return; }
+      if (phase == Phase::Envelope) { co_await refuse(sock, *msg, peer, "end before envelope"); co_return; }
+      break;
+    } else {
+      std::string why = fmt::format("unexpected message \"{}\"", str::printable(*type, 64));
+      co_await refuse(sock, *msg, peer, why);
+      co_return;
+    }
+    // A protocol-level failure inside Message (bad attribute) ends the
+    // conversation like a malformed frame; content verdicts wait for the end.
+    if (msg->error() && msg->error()->protocol) {
+      co_await reply(sock, &*msg->error(), msg->queue_id(), std::chrono::seconds(1));
+      co_return;
+    }
+  }
+
+  auto verdict = co_await msg->finish();
+  if (!verdict) {
+    std::shared_ptr<queue::QueueFileWriter> writer = msg->writer();
+    auto st = co_await svc.committer.commit(writer);
+    if (!st) verdict = write_error();
+  }
+  co_await reply(sock, verdict ? &*verdict : nullptr, msg->queue_id(), timeout);
+}
+
+}  // namespace postern::cleanup

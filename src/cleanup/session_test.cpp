@@ -1,0 +1,269 @@
+// session_test.cpp - the cleanup protocol end to end over a real Unix
+// socket: both client libraries against serve_session, group commit with
+// many concurrent clients, protocol violations answered early, and aborted
+// submissions leaving no file.
+#include "cleanup/session.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <thread>
+
+#include "cleanup/cleanup_test_util.h"
+#include "ipc/client.h"
+#include "submit/cleanup_client.h"
+
+namespace postern::cleanup {
+namespace {
+
+using namespace testing;
+using namespace std::chrono_literals;
+
+// A cleanup service on its own thread, like the daemon without the master.
+class Server {
+ public:
+  Server(const Scratch& scratch, Committer::Mode mode, const std::string& extra = "")
+      : settings_(settings_for(scratch, extra)), mapper_(open_mapper(settings_).value()), committer_(io_, {mode, 2, {}}),
+        svc_{settings_, mapper_, [] { return std::make_unique<FakeRewriter>(); }, committer_, scratch.queue()},
+        socket_(scratch.queue() / "public" / "cleanup"),
+        acceptor_(io_, asio::local::stream_protocol::endpoint(socket_.string())) {
+    asio::co_spawn(io_, accept(), asio::detached);
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~Server() {
+    asio::post(io_, [this] {
+      error_code ec;
+      acceptor_.close(ec);
+      io_.stop();
+    });
+    thread_.join();
+    committer_.join();
+  }
+  const fs::path& socket() const { return socket_; }
+  std::size_t batches() const { return committer_.batches(); }
+
+ private:
+  asio::awaitable<void> accept() {
+    for (;;) {
+      error_code ec;
+      auto s = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      asio::generic::stream_protocol::socket g(io_, asio::generic::stream_protocol(AF_UNIX, 0), s.release());
+      asio::co_spawn(io_, serve_session(svc_, std::move(g), "test"), asio::detached);
+    }
+  }
+
+  asio::io_context io_;
+  CleanupSettings settings_;
+  AddressMapper mapper_;
+  Committer committer_;
+  Service svc_;
+  fs::path socket_;
+  asio::local::stream_protocol::acceptor acceptor_;
+  std::thread thread_;
+};
+
+submit::CleanupEnvelope envelope(std::string sender) {
+  submit::CleanupEnvelope e;
+  e.sender = std::move(sender);
+  return e;
+}
+
+submit::CleanupRecipient recipient(std::string a) {
+  submit::CleanupRecipient r;
+  r.address = std::move(a);
+  return r;
+}
+
+TEST(Session, AsyncClientRoundTrip) {
+  Scratch scratch;
+  Server server(scratch, Committer::Mode::Batch);
+  asio::io_context io;
+  std::optional<submit::CleanupResult> result;
+  std::string id;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto c = co_await submit::CleanupClient::open(io, server.socket(), submit::cleanup_flag::kLocalSubmission,
+                                                      "local", 10s);
+        EXPECT_TRUE(c) << (c ? "" : c.error().message);
+        if (!c) co_return;
+        id = c->queue_id();
+        auto env = envelope("joe");
+        EXPECT_TRUE(co_await c->envelope(env));
+        auto r = recipient("bob@example.org");
+        EXPECT_TRUE(co_await c->recipient(r));
+        // More than one frame's worth, in uneven pieces.
+        std::string body(submit::kMaxContentChunk + 1000, 'x');
+        EXPECT_TRUE(co_await c->content("Subject: round trip\n\n"));
+        EXPECT_TRUE(co_await c->content(body.substr(0, 100)));
+        EXPECT_TRUE(co_await c->content(body.substr(100) + "\n"));
+        auto f = co_await c->finish();
+        EXPECT_TRUE(f) << (f ? "" : f.error().message);
+        if (f) result = *f;
+      },
+      asio::detached);
+  io.run();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 0) << result->reason;
+  EXPECT_EQ(result->dsn, "2.0.0");
+  EXPECT_EQ(result->queue_id, id);
+  auto files = scratch.incoming();
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].filename().string(), id);
+  auto r = queue::QueueFileReader::open(files[0]);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->message().sender, "joe@example.com");
+  std::string text = content_text(*r);
+  EXPECT_EQ(r->message().size.content_size, text.size());
+  EXPECT_NE(text.find(std::string(submit::kMaxContentChunk + 1000, 'x') + "\n"), std::string::npos);
+  EXPECT_NE(text.find("Subject: round trip\nFrom: joe@example.com\nDate: "), std::string::npos) << text.substr(0, 200);
+}
+
+TEST(Session, BlockingClientRoundTripAndEarlyVerdict) {
+  Scratch scratch;
+  Server server(scratch, Committer::Mode::Single, "hopcount_limit = 2\n");
+  auto c = submit::BlockingCleanupClient::open(server.socket(), 0, "postsuper", 10s);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_FALSE(c->queue_id().empty());
+  ASSERT_TRUE(c->envelope(envelope("")));
+  ASSERT_TRUE(c->recipient(recipient("bob@example.org")));
+  ASSERT_TRUE(c->content("Subject: bounce\n\nbody\n"));
+  auto f = c->finish();
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->status, 0) << f->reason;
+  auto files = scratch.incoming();
+  ASSERT_EQ(files.size(), 1u);
+  auto r = queue::QueueFileReader::open(files[0]);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->message().sender, "");  // the null sender stays null
+
+  // A content verdict comes after cleanup_end.
+  auto h = submit::BlockingCleanupClient::open(server.socket(), 0, "test", 10s);
+  ASSERT_TRUE(h);
+  ASSERT_TRUE(h->envelope(envelope("a@example.org")));
+  ASSERT_TRUE(h->recipient(recipient("bob@example.org")));
+  ASSERT_TRUE(h->content("Received: one\nReceived: two\n\nbody\n"));
+  auto hf = h->finish();
+  ASSERT_TRUE(hf);
+  EXPECT_EQ(hf->status, 554);
+  EXPECT_EQ(hf->dsn, "5.4.0");
+  EXPECT_EQ(scratch.incoming().size(), 1u);
+
+  // Out of order: the server answers at once and closes; the client sees
+  // the verdict on its next call and finish() returns it.
+  auto bad = submit::BlockingCleanupClient::open(server.socket(), 0, "test", 10s);
+  ASSERT_TRUE(bad);
+  (void)bad->recipient(recipient("bob@example.org"));  // before the envelope
+  Status later = bad->envelope(envelope("a@example.org"));
+  for (int i = 0; i < 50 && later; ++i) {
+    std::this_thread::sleep_for(20ms);
+    later = bad->recipient(recipient("carol@example.org"));
+  }
+  EXPECT_FALSE(later);
+  auto bf = bad->finish();
+  ASSERT_TRUE(bf) << bf.error().message;
+  EXPECT_EQ(bf->status, 451);
+  EXPECT_EQ(bf->reason, "internal protocol error");
+  ASSERT_TRUE(bad->early_result());
+  EXPECT_EQ(scratch.incoming().size(), 1u);
+}
+
+TEST(Session, DisconnectBeforeEndLeavesNoFile) {
+  Scratch scratch;
+  Server server(scratch, Committer::Mode::Batch);
+  {
+    auto c = submit::BlockingCleanupClient::open(server.socket(), 0, "test", 10s);
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(c->envelope(envelope("a@example.org")));
+    ASSERT_TRUE(c->recipient(recipient("bob@example.org")));
+    ASSERT_TRUE(c->content(std::string(submit::kMaxContentChunk * 2, 'y')));
+    // The file exists while the message is in progress...
+    for (int i = 0; i < 100 && scratch.incoming().empty(); ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(scratch.incoming().size(), 1u);
+  }  // ...and goes away with the connection.
+  for (int i = 0; i < 200 && !scratch.incoming().empty(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(scratch.incoming().empty());
+}
+
+TEST(Session, MalformedFramesAreRefused) {
+  Scratch scratch;
+  Server server(scratch, Committer::Mode::Batch);
+  // A status message where cleanup_open belongs.
+  auto c = ipc::Client::connect(server.socket().string(), 5s);
+  ASSERT_TRUE(c);
+  ipc::proto::StatusReply wrong{0, "hello"};
+  auto reply = c->call<submit::CleanupResult>(wrong, 5s);
+  ASSERT_TRUE(reply) << reply.error().message;
+  EXPECT_EQ(reply->status, 451);
+  // Undefined flag bits.
+  auto c2 = ipc::Client::connect(server.socket().string(), 5s);
+  ASSERT_TRUE(c2);
+  ipc::Writer w("cleanup_open");
+  w.add_int("flags", 1 << 20);
+  w.add_string("origin", "x");
+  auto payload = std::move(w).finish();
+  ASSERT_TRUE(payload);
+  ASSERT_TRUE(c2->write_frame(*payload, ipc::Clock::now() + 5s));
+  auto frame = c2->read_frame(ipc::Clock::now() + 5s);
+  ASSERT_TRUE(frame);
+  auto res = ipc::decode<submit::CleanupResult>(frame->payload);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 451);
+  EXPECT_TRUE(scratch.incoming().empty());
+}
+
+TEST(Session, ConcurrentClientsShareCommits) {
+  Scratch scratch;
+  Server server(scratch, Committer::Mode::Batch);
+  constexpr int kClients = 8, kEach = 5;
+  asio::io_context io;
+  int ok = 0;
+  for (int i = 0; i < kClients; ++i) {
+    asio::co_spawn(
+        io,
+        [&, i]() -> asio::awaitable<void> {
+          for (int j = 0; j < kEach; ++j) {
+            auto c = co_await submit::CleanupClient::open(io, server.socket(), 0, "test", 10s);
+            if (!c) co_return;
+            auto env = envelope("s" + std::to_string(i) + "@example.org");
+            auto r = recipient("r@example.org");
+            bool good = co_await c->envelope(env) && co_await c->recipient(r);
+            if (good) good = static_cast<bool>(co_await c->content("Subject: x\n\nbody\n"));
+            auto f = co_await c->finish();
+            if (good && f && f->ok()) ++ok;
+          }
+        },
+        asio::detached);
+  }
+  io.run();
+  EXPECT_EQ(ok, kClients * kEach);
+  auto files = scratch.incoming();
+  EXPECT_EQ(files.size(), static_cast<std::size_t>(kClients * kEach));
+  for (const auto& f : files) {
+    struct stat st {};
+    ASSERT_EQ(::stat(f.c_str(), &st), 0);
+    EXPECT_TRUE(st.st_mode & S_IXUSR) << f;
+  }
+  EXPECT_GE(server.batches(), 1u);
+  EXPECT_LE(server.batches(), static_cast<std::size_t>(kClients * kEach));
+}
+
+TEST(Session, ConnectFailureIsAnError) {
+  Scratch scratch;
+  asio::io_context io;
+  bool failed = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto c = co_await submit::CleanupClient::open(io, scratch.queue() / "public" / "nothing", 0, "x", 2s);
+        failed = !c;
+      },
+      asio::detached);
+  io.run();
+  EXPECT_TRUE(failed);
+  EXPECT_FALSE(submit::BlockingCleanupClient::open(scratch.queue() / "public" / "nothing", 0, "x", 2s));
+}
+
+}  // namespace
+}  // namespace postern::cleanup

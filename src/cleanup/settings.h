@@ -1,0 +1,105 @@
+// settings.h - the main.cf parameters cleanup reads, as typed values.
+//
+// Built once per process (after main.cf and -o overrides are loaded) so the
+// message code never parses configuration text.
+//
+// Parameters: queue_directory, hash_queue_names, hash_queue_depth,
+// enable_long_queue_ids, hopcount_limit, message_size_limit,
+// header_size_limit, header_address_token_limit, line_length_limit,
+// duplicate_filter_limit, virtual_alias_expansion_limit,
+// virtual_alias_recursion_limit, virtual_alias_address_length_limit,
+// myhostname, myorigin, mydestination, inet_interfaces, inet_protocols,
+// proxy_interfaces, mynetworks, recipient_delimiter, double_bounce_sender,
+// canonical_maps, sender_canonical_maps, recipient_canonical_maps,
+// canonical_classes, sender_canonical_classes, recipient_canonical_classes,
+// masquerade_domains, masquerade_exceptions, masquerade_classes,
+// virtual_alias_maps, propagate_unmatched_extensions, message_drop_headers,
+// always_add_missing_headers, undisclosed_recipients_header,
+// header_from_format, enable_original_recipient, ipc_timeout,
+// delay_warning_time, rewrite_service_name, append_at_myorigin,
+// local_header_rewrite_clients, remote_header_rewrite_domain.
+// Logs nothing; errors name the parameter.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "cleanup/address_map.h"
+#include "config/config.h"
+#include "queue/layout.h"
+#include "queue/queue_id.h"
+
+namespace postern::cleanup {
+
+// One mynetworks-style network, for local_header_rewrite_clients.
+struct Network {
+  int family = 0;  // AF_INET or AF_INET6
+  unsigned char addr[16] = {};
+  int prefix = 0;
+};
+// "192.0.2.0/24", "[2001:db8::]/32", "2001:db8::/32", "192.0.2.1" (host).
+Result<Network> parse_network(std::string_view text);
+// Textual client address ("192.0.2.1", "2001:db8::1", "IPv6:..."), in `net`?
+bool network_contains(const Network& net, std::string_view addr);
+
+struct CleanupSettings {
+  std::filesystem::path queue_directory;
+  queue::HashConfig hash;
+  queue::IdFormat id_format = queue::IdFormat::Short;
+
+  std::int64_t hopcount_limit = 50;
+  std::int64_t message_size_limit = 10240000;  // 0: no limit
+  std::size_t header_size_limit = 102400;
+  std::size_t header_address_token_limit = 10240;
+  std::size_t line_length_limit = 2048;
+  std::size_t duplicate_filter_limit = 1000;
+
+  std::string myhostname;
+  std::string myorigin;
+  bool append_at_myorigin = true;
+  std::vector<std::string> mydestination;  // lower case domains (table entries left out)
+
+  std::set<std::string> drop_headers;  // message_drop_headers, lower case
+  bool always_add_missing_headers = false;
+  std::string undisclosed_recipients_header;
+  bool obsolete_from_format = false;  // header_from_format = obsolete
+  bool enable_original_recipient = true;
+
+  std::chrono::seconds ipc_timeout{3600};
+  std::chrono::seconds delay_warning_time{0};
+  std::string rewrite_service_name = "rewrite";
+
+  // local_header_rewrite_clients, understood parts.
+  bool rewrite_all_clients = false;        // static:all
+  bool rewrite_inet_interfaces = false;    // permit_inet_interfaces
+  bool rewrite_mynetworks = false;         // permit_mynetworks
+  bool rewrite_sasl_authenticated = false; // permit_sasl_authenticated
+  std::vector<Network> own_networks;       // inet_interfaces/proxy_interfaces addresses, plus loopback
+  std::vector<Network> mynetworks;
+  std::string remote_header_rewrite_domain;
+
+  MapperOptions mapper;  // without tables and is_local (see open_mapper)
+  std::string canonical_maps, sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps;
+
+  static Result<CleanupSettings> from_config(const config::Config& cfg);
+
+  // Is `domain` one of ours for the address search order (myorigin,
+  // mydestination, [address] of inet_interfaces)?
+  bool is_local_domain(std::string_view domain) const;
+
+  // Header rewriting context for a message: "local", "remote" (with
+  // remote_header_rewrite_domain) or "" (leave header addresses alone).
+  // Mail without a client address (sendmail, pickup) is local.
+  std::string header_rewrite_context(std::string_view client_addr, bool sasl_authenticated) const;
+};
+
+// Opens the tables and builds the mapper (before chroot, like Postfix).
+Result<AddressMapper> open_mapper(const CleanupSettings& s);
+
+}  // namespace postern::cleanup

@@ -1,0 +1,381 @@
+// cleanup_client.cpp - the two cleanup clients (see cleanup_client.h).
+//
+// Both follow the same rules: every message is encoded before anything is
+// written (a bad value fails the submission without sending half a
+// message); before each write the client looks for a verdict the service
+// may have sent early, and after a failed write it reads one if the
+// service left one behind; after the first failure nothing more is sent.
+//
+// Reads no parameters, logs nothing.
+#include "submit/cleanup_client.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "ipc/async.h"
+#include "ipc/async_stream.h"
+#include "ipc/frame.h"
+#include "ipc/proto/status.h"
+#include "ipc/unix_socket.h"
+
+namespace postern::submit {
+
+std::filesystem::path cleanup_socket_path(const std::filesystem::path& queue_directory, std::string_view service) {
+  return queue_directory / "public" / std::string(service);
+}
+
+namespace {
+
+// Short wait for a verdict that should already be in the socket buffer.
+constexpr std::chrono::seconds kEarlyVerdictWait{2};
+
+// Frames from cleanup are small; content never flows this way.
+ipc::FrameLimits reply_limits() { return ipc::FrameLimits{.max_payload = 16 * 1024}; }
+// Our own frames: the largest content chunk plus the attribute overhead.
+ipc::FrameLimits request_limits() { return ipc::FrameLimits{.max_payload = kMaxContentChunk + 1024}; }
+
+std::string describe(const CleanupResult& r) {
+  return fmt::format("cleanup: {} {} {}", r.status, r.dsn, r.reason);
+}
+
+// A reply payload, which may be the expected message, an early
+// cleanup_result, or a generic status refusal.
+template <class Expected>
+struct Reply {
+  std::optional<Expected> expected;
+  std::optional<CleanupResult> verdict;
+};
+
+template <class Expected>
+Result<Reply<Expected>> decode_reply(std::string_view payload) {
+  Reply<Expected> out;
+  auto type = ipc::peek_type(payload);
+  if (!type) return make_error("cleanup: malformed reply: {}", type.error().message);
+  if constexpr (!std::is_same_v<Expected, CleanupResult>) {
+    if (*type == Expected::kType) {
+      auto m = ipc::decode<Expected>(payload);
+      if (!m) return make_error("cleanup: malformed reply: {}", m.error().message);
+      out.expected = std::move(*m);
+      return out;
+    }
+  }
+  if (*type == CleanupResult::kType) {
+    auto m = ipc::decode<CleanupResult>(payload);
+    if (!m) return make_error("cleanup: malformed reply: {}", m.error().message);
+    out.verdict = std::move(*m);
+    return out;
+  }
+  if (auto refusal = ipc::proto::refusal(payload)) return make_error("cleanup: {}", refusal->message);
+  return make_error("cleanup: unexpected reply \"{}\"", str::printable(*type, 64));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Asio client
+
+#if defined(BOOST_ASIO_HAS_CO_AWAIT)
+
+struct CleanupClient::Impl {
+  explicit Impl(asio::io_context& io) : sock(io) {}
+  asio::local::stream_protocol::socket sock;
+  std::chrono::seconds timeout{300};
+  std::string queue_id;
+  std::string buffer;  // content not yet sent, < kMaxContentChunk bytes
+  std::optional<CleanupResult> early;
+  std::optional<Error> failed;
+  bool finished = false;
+
+  Error fail(Error e) {
+    error_code ignore;
+    sock.close(ignore);
+    if (!failed) failed = e;
+    return e;
+  }
+
+  // Reads a verdict the service sent before we asked for one.
+  asio::awaitable<void> collect_early(std::chrono::steady_clock::duration wait) {
+    auto frame = co_await ipc::read_frame(sock, reply_limits(), wait);
+    if (!frame) co_return;
+    auto reply = decode_reply<CleanupResult>(frame->payload);
+    if (reply && reply->verdict && !reply->verdict->ok()) early = std::move(*reply->verdict);
+  }
+
+  asio::awaitable<Status> send(Result<std::string> payload) {
+    if (failed) co_return early ? make_error("{}", describe(*early)) : *failed;
+    if (finished) co_return fail(make_error("cleanup: message already finished"));
+    if (!payload) co_return fail(make_error("cleanup: {}", payload.error().message));
+    error_code ec;
+    if (sock.available(ec) > 0 && !ec) {
+      co_await collect_early(kEarlyVerdictWait);
+      co_return fail(early ? make_error("{}", describe(*early))
+                           : make_error("cleanup: unexpected data from the service"));
+    }
+    auto st = co_await ipc::write_frame(sock, std::move(*payload), request_limits(), timeout);
+    if (!st) {
+      co_await collect_early(kEarlyVerdictWait);
+      co_return fail(early ? make_error("{}", describe(*early))
+                           : make_error("cleanup: write: {}", st.error().message));
+    }
+    co_return Status{};
+  }
+
+  asio::awaitable<Status> flush_content() {
+    if (buffer.empty()) co_return Status{};
+    CleanupContent chunk;
+    chunk.data = std::move(buffer);
+    buffer.clear();
+    // Named first: GCC 12 destroys temporaries passed to a coroutine inside
+    // a co_await expression twice (ipc/async.h).
+    Result<std::string> payload = encode_checked(chunk);
+    co_return co_await send(std::move(payload));
+  }
+};
+
+CleanupClient::CleanupClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CleanupClient::CleanupClient(CleanupClient&&) noexcept = default;
+CleanupClient& CleanupClient::operator=(CleanupClient&&) noexcept = default;
+CleanupClient::~CleanupClient() = default;
+
+const std::string& CleanupClient::queue_id() const { return impl_->queue_id; }
+const std::optional<CleanupResult>& CleanupClient::early_result() const { return impl_->early; }
+
+asio::awaitable<Result<CleanupClient>> CleanupClient::open(asio::io_context& io,
+                                                           const std::filesystem::path& socket,
+                                                           std::int64_t flags, std::string_view origin,
+                                                           std::chrono::seconds timeout) {
+  // Copy the caller's data before the first suspension.
+  const std::filesystem::path path = socket;
+  CleanupOpen req;
+  req.flags = flags;
+  req.origin = std::string(origin);
+  auto impl = std::make_unique<Impl>(io);
+  impl->timeout = timeout;
+  auto payload = encode_checked(req);
+  if (!payload) co_return make_error("cleanup: {}", payload.error().message);
+  {
+    ipc::detail::Watchdog<asio::local::stream_protocol::socket> dog(impl->sock, timeout);
+    error_code ec;
+    impl->sock.open(asio::local::stream_protocol(), ec);
+    if (!ec)
+      co_await impl->sock.async_connect(asio::local::stream_protocol::endpoint(path.string()),
+                                        asio::redirect_error(asio::use_awaitable, ec));
+    if (ec)
+      co_return make_error("cleanup: connect to {}: {}", path.string(),
+                           dog.fired() ? std::string("timeout") : ec.message());
+  }
+  if (auto st = co_await ipc::write_frame(impl->sock, std::move(*payload), request_limits(), timeout); !st)
+    co_return make_error("cleanup: {}", st.error().message);
+  auto frame = co_await ipc::read_frame(impl->sock, reply_limits(), timeout);
+  if (!frame) co_return make_error("cleanup: {}", frame.error().message);
+  auto reply = decode_reply<CleanupOpened>(frame->payload);
+  if (!reply) co_return reply.take_error();
+  if (reply->verdict) co_return make_error("{}", describe(*reply->verdict));
+  impl->queue_id = std::move(reply->expected->queue_id);
+  co_return CleanupClient(std::move(impl));
+}
+
+asio::awaitable<Status> CleanupClient::envelope(const CleanupEnvelope& env) {
+  Result<std::string> payload = encode_checked(env);
+  co_return co_await impl_->send(std::move(payload));
+}
+
+asio::awaitable<Status> CleanupClient::recipient(const CleanupRecipient& rcpt) {
+  Result<std::string> payload = encode_checked(rcpt);
+  co_return co_await impl_->send(std::move(payload));
+}
+
+asio::awaitable<Status> CleanupClient::content(std::string_view data) {
+  Impl& s = *impl_;
+  if (s.failed) {
+    Result<std::string> nothing = std::string();
+    co_return co_await s.send(std::move(nothing));  // reports the failure
+  }
+  while (!data.empty()) {
+    std::size_t take = std::min(data.size(), kMaxContentChunk - s.buffer.size());
+    s.buffer.append(data.substr(0, take));
+    data.remove_prefix(take);
+    if (s.buffer.size() == kMaxContentChunk) {
+      if (auto st = co_await s.flush_content(); !st) co_return st;
+    }
+  }
+  co_return Status{};
+}
+
+asio::awaitable<Result<CleanupResult>> CleanupClient::finish() {
+  Impl& s = *impl_;
+  if (s.finished) co_return make_error("cleanup: finish() called twice");
+  if (!s.failed) {
+    if (auto st = co_await s.flush_content(); st) {
+      CleanupEnd end;
+      Result<std::string> payload = encode_checked(end);
+      (void)co_await s.send(std::move(payload));
+    }
+  }
+  s.finished = true;
+  if (s.failed) {
+    if (s.early) co_return *s.early;
+    co_return *s.failed;
+  }
+  auto frame = co_await ipc::read_frame(s.sock, reply_limits(), s.timeout);
+  error_code ignore;
+  if (!frame) {
+    s.sock.close(ignore);
+    co_return make_error("cleanup: {}", frame.error().message);
+  }
+  auto reply = decode_reply<CleanupResult>(frame->payload);
+  s.sock.close(ignore);
+  if (!reply) co_return reply.take_error();
+  co_return std::move(*reply->verdict);
+}
+
+#endif  // BOOST_ASIO_HAS_CO_AWAIT
+
+// ---------------------------------------------------------------------------
+// Blocking client
+
+struct BlockingCleanupClient::Impl {
+  UniqueFd fd;
+  std::chrono::seconds timeout{300};
+  std::string queue_id;
+  std::string buffer;
+  std::optional<CleanupResult> early;
+  std::optional<Error> failed;
+  bool finished = false;
+
+  ipc::Clock::time_point deadline() const { return ipc::Clock::now() + timeout; }
+
+  Error fail(Error e) {
+    fd.reset();
+    if (!failed) failed = e;
+    return e;
+  }
+
+  Result<std::string> read_payload(ipc::Clock::time_point when) {
+    char header[ipc::kFrameHeaderSize];
+    std::size_t got = 0;
+    if (auto st = ipc::read_exact(fd.get(), header, sizeof(header), when, got); !st) {
+      if (got == 0 && st.error().sys_errno == 0) return make_error("cleanup: connection closed by peer");
+      return make_error("cleanup: read: {}", st.error().message);
+    }
+    auto size = ipc::parse_frame_header(std::string_view(header, sizeof(header)), reply_limits());
+    if (!size) return make_error("cleanup: {}", size.error().message);
+    std::string payload(*size, '\0');
+    if (auto st = ipc::read_exact(fd.get(), payload.data(), payload.size(), when, got); !st)
+      return make_error("cleanup: truncated reply ({} of {} bytes)", got, payload.size());
+    return payload;
+  }
+
+  void collect_early() {
+    auto payload = read_payload(ipc::Clock::now() + kEarlyVerdictWait);
+    if (!payload) return;
+    auto reply = decode_reply<CleanupResult>(*payload);
+    if (reply && reply->verdict && !reply->verdict->ok()) early = std::move(*reply->verdict);
+  }
+
+  bool readable_now() const {
+    pollfd p{fd.get(), POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
+  }
+
+  Status write_payload(std::string_view payload) {
+    auto frame = ipc::make_frame(payload, request_limits());
+    if (!frame) return make_error("cleanup: {}", frame.error().message);
+    return ipc::write_all(fd.get(), *frame, deadline());
+  }
+
+  Status send(Result<std::string> payload) {
+    if (failed) return early ? make_error("{}", describe(*early)) : *failed;
+    if (finished) return fail(make_error("cleanup: message already finished"));
+    if (!payload) return fail(make_error("cleanup: {}", payload.error().message));
+    if (readable_now()) {
+      collect_early();
+      return fail(early ? make_error("{}", describe(*early))
+                        : make_error("cleanup: connection closed by the service"));
+    }
+    if (auto st = write_payload(*payload); !st) {
+      collect_early();
+      return fail(early ? make_error("{}", describe(*early)) : make_error("cleanup: write: {}", st.error().message));
+    }
+    return {};
+  }
+
+  Status flush_content() {
+    if (buffer.empty()) return {};
+    CleanupContent chunk;
+    chunk.data = std::move(buffer);
+    buffer.clear();
+    return send(encode_checked(chunk));
+  }
+};
+
+BlockingCleanupClient::BlockingCleanupClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BlockingCleanupClient::BlockingCleanupClient(BlockingCleanupClient&&) noexcept = default;
+BlockingCleanupClient& BlockingCleanupClient::operator=(BlockingCleanupClient&&) noexcept = default;
+BlockingCleanupClient::~BlockingCleanupClient() = default;
+
+const std::string& BlockingCleanupClient::queue_id() const { return impl_->queue_id; }
+const std::optional<CleanupResult>& BlockingCleanupClient::early_result() const { return impl_->early; }
+
+Result<BlockingCleanupClient> BlockingCleanupClient::open(const std::filesystem::path& socket, std::int64_t flags,
+                                                          std::string_view origin, std::chrono::seconds timeout) {
+  auto impl = std::make_unique<Impl>();
+  impl->timeout = timeout;
+  CleanupOpen req;
+  req.flags = flags;
+  req.origin = std::string(origin);
+  auto payload = encode_checked(req);
+  if (!payload) return make_error("cleanup: {}", payload.error().message);
+  auto fd = ipc::connect_unix(socket.string(), SOCK_STREAM, impl->deadline());
+  if (!fd) return make_error("cleanup: connect to {}: {}", socket.string(), fd.error().message);
+  impl->fd = std::move(*fd);
+  if (auto st = impl->write_payload(*payload); !st) return make_error("cleanup: write: {}", st.error().message);
+  auto in = impl->read_payload(impl->deadline());
+  if (!in) return in.take_error();
+  auto reply = decode_reply<CleanupOpened>(*in);
+  if (!reply) return reply.take_error();
+  if (reply->verdict) return make_error("{}", describe(*reply->verdict));
+  impl->queue_id = std::move(reply->expected->queue_id);
+  return BlockingCleanupClient(std::move(impl));
+}
+
+Status BlockingCleanupClient::envelope(const CleanupEnvelope& env) { return impl_->send(encode_checked(env)); }
+
+Status BlockingCleanupClient::recipient(const CleanupRecipient& rcpt) { return impl_->send(encode_checked(rcpt)); }
+
+Status BlockingCleanupClient::content(std::string_view data) {
+  Impl& s = *impl_;
+  if (s.failed) return s.send(std::string());
+  while (!data.empty()) {
+    std::size_t take = std::min(data.size(), kMaxContentChunk - s.buffer.size());
+    s.buffer.append(data.substr(0, take));
+    data.remove_prefix(take);
+    if (s.buffer.size() == kMaxContentChunk) {
+      if (auto st = s.flush_content(); !st) return st;
+    }
+  }
+  return {};
+}
+
+Result<CleanupResult> BlockingCleanupClient::finish() {
+  Impl& s = *impl_;
+  if (s.finished) return make_error("cleanup: finish() called twice");
+  if (!s.failed) {
+    if (auto st = s.flush_content(); st) (void)s.send(encode_checked(CleanupEnd{}));
+  }
+  s.finished = true;
+  if (s.failed) {
+    if (s.early) return *s.early;
+    return *s.failed;
+  }
+  auto in = s.read_payload(s.deadline());
+  s.fd.reset();
+  if (!in) return in.take_error();
+  auto reply = decode_reply<CleanupResult>(*in);
+  if (!reply) return reply.take_error();
+  return std::move(*reply->verdict);
+}
+
+}  // namespace postern::submit

@@ -1,0 +1,246 @@
+// cleanup_proto.h - the submission protocol spoken to the cleanup service.
+//
+// Socket: queue_directory/public/$cleanup_service_name (master.cf
+// "cleanup unix n - n - 0 cleanup"). Public, because pickup and the local
+// submission paths reach it as well as smtpd.
+//
+// One connection submits one message. Client -> server, in this order:
+//
+//   cleanup_open      {flags, origin}
+//                     <- cleanup_opened {queue_id}   (the ID is allocated at
+//                        open so that smtpd can log "ID: client=..." early)
+//   cleanup_envelope  {sender, optional session attributes}     exactly once
+//   cleanup_recipient {address, orcpt?, notify}                 zero or more
+//   cleanup_content   {data}                                    zero or more
+//   cleanup_end       {}
+//                     <- cleanup_result {status, dsn, reason, queue_id}
+//
+// Content is the message as lines each ending in "\n" (no CR), already
+// dot-unstuffed, in frames of at most kMaxContentChunk bytes. Frame
+// boundaries need not fall on line boundaries, and the sender need not split
+// long lines: cleanup splits very long lines into continuation records. A
+// last line without "\n" is taken as a complete line.
+//
+// Status 0 in cleanup_result means the queue file is complete and durable;
+// anything else is an SMTP reply code (451, 452, 552, 554, ...) with its
+// enhanced status code in `dsn` and a one-line reason, meant to be passed on
+// to the SMTP client ("554 5.4.0 Error: too many hops").
+//
+// Errors: content problems (too large, too many hops) are remembered, the
+// rest of the content is read and discarded, and the error is the
+// cleanup_result after cleanup_end. Protocol violations and local failures
+// may instead be answered at any point by a cleanup_result with a non-zero
+// status, after which the server closes the connection; a client must be
+// ready to find that reply whenever it writes (CleanupClient does this).
+// Closing the connection before cleanup_end aborts: the incomplete queue
+// file is removed.
+//
+// Reads no parameters, logs nothing.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+#include "base/result.h"
+#include "ipc/schema.h"
+
+namespace postern::submit {
+
+// Service name (default of cleanup_service_name) and where its socket lives.
+inline constexpr std::string_view kCleanupService = "cleanup";  // public/cleanup
+
+// Largest data attribute of one cleanup_content message.
+inline constexpr std::size_t kMaxContentChunk = 256 * 1024;
+// Limits of envelope values (queue file limits: queue/queue_file.h).
+inline constexpr std::size_t kMaxAddressLength = 4096;
+inline constexpr std::size_t kMaxOrcptLength = 1024;
+inline constexpr std::size_t kMaxAttributeLength = 1024;
+inline constexpr std::size_t kMaxQueueIdLength = 32;
+
+// cleanup_open flags.
+namespace cleanup_flag {
+// sendmail -t: add recipients from To:/Cc:/Bcc: (or Resent-To:/-Cc:/-Bcc:
+// when the message has Resent- headers) to the envelope recipients.
+inline constexpr std::int64_t kExtractRecipients = 1 << 0;
+// Local submission (sendmail/pickup): add missing From:, Date:,
+// Message-ID:, using the envelope's full_name for From:.
+inline constexpr std::int64_t kLocalSubmission = 1 << 1;
+// A delivery status notification (bounce daemon): never extract
+// recipients, skip sender canonical/masquerading of the null sender.
+inline constexpr std::int64_t kBounce = 1 << 2;
+// Skip canonical_maps, masquerading and virtual_alias_maps (re-queueing
+// with postsuper -r, mail that was already mapped once).
+inline constexpr std::int64_t kNoAddressMappings = 1 << 3;
+inline constexpr std::int64_t kKnown = kExtractRecipients | kLocalSubmission | kBounce | kNoAddressMappings;
+}  // namespace cleanup_flag
+
+// DSN NOTIFY bits of cleanup_recipient (the values of queue::DsnNotify).
+namespace notify {
+inline constexpr std::int64_t kNever = 1;
+inline constexpr std::int64_t kSuccess = 2;
+inline constexpr std::int64_t kFailure = 4;
+inline constexpr std::int64_t kDelay = 8;
+inline constexpr std::int64_t kAll = kNever | kSuccess | kFailure | kDelay;
+}  // namespace notify
+
+struct CleanupOpen {
+  static constexpr std::string_view kType = "cleanup_open";
+
+  std::int64_t flags = 0;
+  std::string origin;  // for logs: "localhost[127.0.0.1]", "local", "pickup"
+
+  static constexpr auto fields() {
+    return std::tuple{
+        ipc::field("flags", &CleanupOpen::flags, {.min = 0, .max = cleanup_flag::kKnown}),
+        ipc::field("origin", &CleanupOpen::origin, {.max_len = kMaxAttributeLength, .single_line = true}),
+    };
+  }
+  Status check() const {
+    if (flags & ~cleanup_flag::kKnown) return make_error("undefined flag bits 0x{:x}", flags & ~cleanup_flag::kKnown);
+    return {};
+  }
+  bool operator==(const CleanupOpen&) const = default;
+};
+
+struct CleanupOpened {
+  static constexpr std::string_view kType = "cleanup_opened";
+
+  std::string queue_id;
+
+  static constexpr auto fields() {
+    return std::tuple{
+        ipc::field("queue_id", &CleanupOpened::queue_id, {.max_len = kMaxQueueIdLength, .single_line = true}),
+    };
+  }
+  bool operator==(const CleanupOpened&) const = default;
+};
+
+struct CleanupEnvelope {
+  static constexpr std::string_view kType = "cleanup_envelope";
+
+  std::string sender;  // internal form; empty: the null sender <>
+  std::optional<std::string> full_name;      // local submissions: for the From: header
+  std::optional<std::string> client_name;    // "mail.example.com" or "unknown"
+  std::optional<std::string> client_addr;    // "192.0.2.1", "2001:db8::1"
+  std::optional<std::string> client_port;    // "41234"
+  std::optional<std::string> helo;           // HELO/EHLO argument
+  std::optional<std::string> protocol;       // "ESMTP", "SMTP", "ESMTPSA", "QMQP", "sendmail"
+  std::optional<std::string> sasl_method;    // "PLAIN"
+  std::optional<std::string> sasl_username;  // "alice"
+  std::optional<std::string> body;           // "7BIT" or "8BITMIME" (MAIL FROM BODY=)
+  std::optional<bool> smtputf8;              // MAIL FROM SMTPUTF8
+  std::optional<std::string> envid;          // DSN ENVID, xtext as received
+  std::optional<std::string> ret;            // DSN RET: "FULL" or "HDRS"
+  std::optional<std::string> log_ident;      // the ID to use in log lines, when not ours
+  std::optional<std::int64_t> arrival_time;  // unix seconds; default: now
+
+  static constexpr auto fields() {
+    constexpr ipc::Rules attr{.max_len = kMaxAttributeLength, .single_line = true};
+    return std::tuple{
+        ipc::field("sender", &CleanupEnvelope::sender, {.max_len = kMaxAddressLength, .single_line = true}),
+        ipc::field("full_name", &CleanupEnvelope::full_name, attr),
+        ipc::field("client_name", &CleanupEnvelope::client_name, attr),
+        ipc::field("client_addr", &CleanupEnvelope::client_addr, attr),
+        ipc::field("client_port", &CleanupEnvelope::client_port, {.max_len = 16, .single_line = true}),
+        ipc::field("helo", &CleanupEnvelope::helo, attr),
+        ipc::field("protocol", &CleanupEnvelope::protocol, {.max_len = 64, .single_line = true}),
+        ipc::field("sasl_method", &CleanupEnvelope::sasl_method, {.max_len = 64, .single_line = true}),
+        ipc::field("sasl_username", &CleanupEnvelope::sasl_username, attr),
+        ipc::field("body", &CleanupEnvelope::body, {.max_len = 16, .single_line = true}),
+        ipc::field("smtputf8", &CleanupEnvelope::smtputf8),
+        ipc::field("envid", &CleanupEnvelope::envid, {.max_len = 512, .single_line = true}),
+        ipc::field("ret", &CleanupEnvelope::ret, {.max_len = 8, .single_line = true}),
+        ipc::field("log_ident", &CleanupEnvelope::log_ident, {.max_len = 64, .single_line = true}),
+        ipc::field("arrival_time", &CleanupEnvelope::arrival_time, {.min = 0}),
+    };
+  }
+  Status check() const {
+    if (body && *body != "7BIT" && *body != "8BITMIME") return make_error("body must be 7BIT or 8BITMIME");
+    if (ret && *ret != "FULL" && *ret != "HDRS") return make_error("ret must be FULL or HDRS");
+    return {};
+  }
+  bool operator==(const CleanupEnvelope&) const = default;
+};
+
+struct CleanupRecipient {
+  static constexpr std::string_view kType = "cleanup_recipient";
+
+  std::string address;               // internal form, not empty
+  std::optional<std::string> orcpt;  // DSN ORCPT "rfc822;user@example.com" (xtext as received)
+  std::int64_t notify = 0;           // notify:: bits; 0 = not specified
+
+  static constexpr auto fields() {
+    return std::tuple{
+        ipc::field("address", &CleanupRecipient::address, {.max_len = kMaxAddressLength, .single_line = true}),
+        ipc::field("orcpt", &CleanupRecipient::orcpt, {.max_len = kMaxOrcptLength, .single_line = true}),
+        ipc::field("notify", &CleanupRecipient::notify, {.min = 0, .max = notify::kAll}),
+    };
+  }
+  Status check() const {
+    if (address.empty()) return make_error("empty recipient address");
+    if ((notify & notify::kNever) && notify != notify::kNever)
+      return make_error("NOTIFY=NEVER cannot be combined with other values");
+    return {};
+  }
+  bool operator==(const CleanupRecipient&) const = default;
+};
+
+struct CleanupContent {
+  static constexpr std::string_view kType = "cleanup_content";
+
+  std::string data;  // message bytes, lines ending in "\n"
+
+  static constexpr auto fields() {
+    return std::tuple{ipc::field("data", &CleanupContent::data, {.max_len = kMaxContentChunk})};
+  }
+  bool operator==(const CleanupContent&) const = default;
+};
+
+struct CleanupEnd {
+  static constexpr std::string_view kType = "cleanup_end";
+  static constexpr auto fields() { return std::tuple{}; }
+  bool operator==(const CleanupEnd&) const = default;
+};
+
+struct CleanupResult {
+  static constexpr std::string_view kType = "cleanup_result";
+
+  std::int64_t status = 0;  // 0: queued; else an SMTP reply code
+  std::string dsn;          // enhanced status code "2.0.0", "4.3.0", "5.3.4"
+  std::string reason;       // one line, for the SMTP reply and logs
+  std::string queue_id;     // empty when none was allocated
+
+  static constexpr auto fields() {
+    return std::tuple{
+        ipc::field("status", &CleanupResult::status, {.min = 0, .max = 599}),
+        ipc::field("dsn", &CleanupResult::dsn, {.max_len = 16, .single_line = true}),
+        ipc::field("reason", &CleanupResult::reason, {.max_len = 1024, .single_line = true}),
+        ipc::field("queue_id", &CleanupResult::queue_id, {.max_len = kMaxQueueIdLength, .single_line = true}),
+    };
+  }
+  Status check() const {
+    if (status != 0 && (status < 400 || status > 599)) return make_error("status must be 0 or 400..599");
+    return {};
+  }
+  bool ok() const { return status == 0; }
+  bool operator==(const CleanupResult&) const = default;
+};
+
+// ipc::encode() checks each field's rules; the cross-field check() of a
+// message runs only when it is decoded. Senders use this to learn about a
+// bad message (an empty recipient, NOTIFY=NEVER,SUCCESS) before sending.
+template <ipc::Schema T>
+Result<std::string> encode_checked(const T& msg) {
+  if constexpr (requires(const T& t) {
+                  { t.check() } -> std::same_as<Status>;
+                }) {
+    if (auto st = msg.check(); !st) return make_error("message \"{}\": {}", T::kType, st.error().message);
+  }
+  return ipc::encode(msg);
+}
+
+}  // namespace postern::submit
