@@ -57,9 +57,19 @@ class SendmailTest(unittest.TestCase):
         """The queue ID cleanup gave the message pickup submitted for `sender`."""
         m = inst.wait_log(r"postern/pickup\[\d+\]: (\w+): uid=\d+ from=<" + re.escape(sender) + ">", timeout=30)
         qid = m.group(1)
-        wait_for(lambda: any(os.path.basename(p) == qid for p in self.queue_files(inst, "incoming")
-                             + self.queue_files(inst, "active") + self.queue_files(inst, "deferred")),
-                 timeout=30, what=f"queue file {qid}")
+        # cleanup creates the file when the submission opens; it is complete
+        # only once it carries the ready mark (owner execute bit).
+        def ready():
+            for p in (self.queue_files(inst, "incoming") + self.queue_files(inst, "active")
+                      + self.queue_files(inst, "deferred")):
+                if os.path.basename(p) == qid:
+                    try:
+                        return bool(os.stat(p).st_mode & 0o100)
+                    except FileNotFoundError:
+                        return False
+            return False
+
+        wait_for(ready, timeout=30, what=f"complete queue file {qid}")
         return qid
 
     def postcat(self, inst, qid):
