@@ -1,0 +1,149 @@
+// status_log.cpp - see status_log.h.
+#include "queue/status_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <charconv>
+
+#include "base/unique_fd.h"
+
+namespace postern::queue {
+namespace {
+
+bool single_line(std::string_view v) {
+  return v.find_first_of(std::string_view("\0\r\n", 3)) == std::string_view::npos;
+}
+
+Status add(std::string& out, std::string_view name, std::string_view value, bool optional) {
+  if (value.empty() && optional) return {};
+  if (!single_line(value)) return make_error("status log: {}: NUL, CR or LF in value", name);
+  if (name.size() + 1 + value.size() + 1 > kMaxLogLine) return make_error("status log: {}: value too long", name);
+  out.append(name).append("=").append(value).append("\n");
+  return {};
+}
+
+template <class Int>
+bool parse_int(std::string_view s, Int& out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+}  // namespace
+
+Result<std::string> format_status_entry(const StatusEntry& e) {
+  if (e.recipient.empty()) return make_error("status log: empty recipient");
+  if (e.status.empty()) return make_error("status log: empty status");
+  std::string out;
+  for (auto st : {add(out, "recipient", e.recipient, false),
+                  add(out, "original_recipient", e.original_recipient, true),
+                  add(out, "orcpt", e.orcpt, true), add(out, "notify", std::to_string(e.notify), false),
+                  add(out, "status", e.status, false), add(out, "action", e.action, true),
+                  add(out, "reason", e.reason, true), add(out, "relay", e.relay, true),
+                  add(out, "time", std::to_string(e.time), false)}) {
+    if (!st) return st.error();
+  }
+  out += '\n';
+  return out;
+}
+
+StatusLog parse_status_log(std::string_view text) {
+  StatusLog log;
+  if (text.size() > kMaxLogFile) text = text.substr(0, kMaxLogFile);
+  StatusEntry cur;
+  bool any = false, bad = false;
+  auto finish = [&] {
+    if (any) {
+      if (bad || cur.recipient.empty() || cur.status.empty())
+        ++log.malformed;
+      else
+        log.entries.push_back(std::move(cur));
+    }
+    cur = StatusEntry{};
+    any = bad = false;
+  };
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    bool complete = nl != std::string_view::npos;
+    std::string_view line = text.substr(pos, complete ? nl - pos : std::string_view::npos);
+    pos = complete ? nl + 1 : text.size();
+    if (!complete) {  // a torn last entry (writer died mid-write): not an entry
+      if (any || !line.empty()) ++log.malformed;
+      return log;
+    }
+    if (line.empty()) {
+      finish();
+      continue;
+    }
+    any = true;
+    auto eq = line.find('=');
+    if (line.size() > kMaxLogLine || eq == std::string_view::npos || line.find('\0') != std::string_view::npos ||
+        line.find('\r') != std::string_view::npos) {
+      bad = true;
+      continue;
+    }
+    std::string_view name = line.substr(0, eq), value = line.substr(eq + 1);
+    if (name == "recipient") cur.recipient = value;
+    else if (name == "original_recipient") cur.original_recipient = value;
+    else if (name == "orcpt") cur.orcpt = value;
+    else if (name == "notify") bad |= !parse_int(value, cur.notify) || cur.notify > 15;
+    else if (name == "status") cur.status = value;
+    else if (name == "action") cur.action = value;
+    else if (name == "reason") cur.reason = value;
+    else if (name == "relay") cur.relay = value;
+    else if (name == "time") bad |= !parse_int(value, cur.time);
+    // unknown names: ignored (forward compatible)
+  }
+  if (any) ++log.malformed;  // no closing empty line: torn
+  return log;
+}
+
+Status append_status_log(const std::filesystem::path& path, const std::vector<StatusEntry>& entries) {
+  std::string text;
+  for (const auto& e : entries) {
+    auto t = format_status_entry(e);
+    if (!t) return t.error();
+    text += *t;
+  }
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) return sys_error("open {}", path.string());
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return sys_error("fstat {}", path.string());
+  if (!S_ISREG(st.st_mode)) return make_error("{}: not a regular file", path.string());
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    ssize_t n = ::write(fd.get(), rest.data(), rest.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sys_error("write {}", path.string());
+    }
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+  if (::fsync(fd.get()) != 0) return sys_error("fsync {}", path.string());
+  return {};
+}
+
+Result<StatusLog> read_status_log(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) return sys_error("open {}", path.string());
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return sys_error("fstat {}", path.string());
+  if (!S_ISREG(st.st_mode)) return make_error("{}: not a regular file", path.string());
+  std::string text;
+  char buf[65536];
+  while (text.size() < kMaxLogFile) {
+    ssize_t n = ::read(fd.get(), buf, std::min(sizeof buf, kMaxLogFile - text.size()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sys_error("read {}", path.string());
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  return parse_status_log(text);
+}
+
+}  // namespace postern::queue
