@@ -1,0 +1,684 @@
+// agent.cpp - see agent.h.
+#include "agent.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <optional>
+
+#include "base/strings.h"
+#include "base/unique_fd.h"
+#include "deliver/command.h"
+#include "deliver/copy.h"
+#include "deliver/maildir.h"
+#include "deliver/mbox.h"
+#include "deliver/status_line.h"
+#include "log/log.h"
+#include "maps/map_list.h"
+#include "queue/layout.h"
+#include "queue/queue_id.h"
+#include "queue/reader.h"
+#include "submit/cleanup_client.h"
+
+namespace postern::local {
+
+using deliver::Outcome;
+namespace proto = ipc::proto;
+
+// ---------------------------------------------------------------- settings
+
+namespace {
+
+std::vector<std::string> split_templates(std::string_view v) {
+  // forward_path elements are separated by commas or white space.
+  return str::split(v, ", \t\r\n");
+}
+
+}  // namespace
+
+Result<Settings> Settings::from_config(const config::Config& cfg) {
+  Settings s;
+  auto& e = s.engine;
+  e.recipient_delimiter = cfg.str("recipient_delimiter");
+  e.myorigin = str::lower(cfg.str("myorigin"));
+  for (const auto& d : cfg.list("mydestination")) {
+    // Literal names only: tables and files are trivial-rewrite's business;
+    // here they only decide whether an expansion is delivered in place or
+    // resubmitted (which is correct either way, just slower).
+    if (d.find_first_of(":/") == std::string::npos && !d.empty() && d[0] != '!') e.local_domains.push_back(str::lower(d));
+  }
+  e.local_domains.push_back(str::lower(cfg.str("myhostname")));
+  e.local_domains.push_back("localhost");
+  e.forward_path = split_templates(cfg.raw("forward_path").value_or(""));
+  e.luser_relay = std::string(str::trim(cfg.raw("luser_relay").value_or("")));
+  auto ac = AllowList::parse(cfg.list("allow_mail_to_commands"));
+  if (!ac) return make_error("allow_mail_to_commands: {}", ac.error().message);
+  e.allow_commands = *ac;
+  auto af = AllowList::parse(cfg.list("allow_mail_to_files"));
+  if (!af) return make_error("allow_mail_to_files: {}", af.error().message);
+  e.allow_files = *af;
+  e.owner_request_special = cfg.boolean("owner_request_special");
+  e.expand_owner_alias = cfg.boolean("expand_owner_alias");
+
+  s.queue_dir = cfg.str("queue_directory");
+  s.alias_maps = cfg.str("alias_maps");
+  s.mail_spool_directory = cfg.str("mail_spool_directory");
+  s.home_mailbox = cfg.str("home_mailbox");
+  s.mailbox_command = std::string(str::trim(cfg.raw("mailbox_command").value_or("")));
+  auto locks = deliver::LockMethods::parse(cfg.str("mailbox_delivery_lock"));
+  if (!locks) return make_error("mailbox_delivery_lock: {}", locks.error().message);
+  s.locks = *locks;
+  s.lock_params.attempts = static_cast<int>(cfg.integer("deliver_lock_attempts"));
+  s.lock_params.delay = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.time("deliver_lock_delay"));
+  s.lock_params.stale = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.time("stale_lock_time"));
+  s.mailbox_size_limit = static_cast<std::uint64_t>(cfg.size("mailbox_size_limit"));
+  s.strict_ownership = cfg.boolean("strict_mailbox_ownership");
+  s.delivered_command = s.delivered_file = s.delivered_forward = false;
+  for (const auto& w : cfg.list("prepend_delivered_header")) {
+    auto l = str::lower(w);
+    if (l == "command") s.delivered_command = true;
+    else if (l == "file") s.delivered_file = true;
+    else if (l == "forward") s.delivered_forward = true;
+    else return make_error("prepend_delivered_header: unknown value \"{}\"", str::printable(w));
+  }
+  s.command_time_limit = cfg.time("command_time_limit");
+  s.export_environment = cfg.list("export_environment");
+  s.command_expansion_filter = cfg.raw("command_expansion_filter").value_or(
+      std::string(deliver::kDefaultCommandExpansionFilter));
+  s.command_execution_directory = cfg.str("command_execution_directory");
+  auto shell = str::split(cfg.str("local_command_shell"), " \t");
+  if (!shell.empty()) {
+    s.shell = shell;
+    s.shell.push_back("-c");
+  }
+  s.default_privs = cfg.str("default_privs");
+  s.myhostname = cfg.str("myhostname");
+  s.cleanup_socket = submit::cleanup_socket_path(s.queue_dir, cfg.str("cleanup_service_name"));
+  s.ipc_timeout = cfg.time("ipc_timeout");
+  return s;
+}
+
+// ---------------------------------------------------------- child process
+
+namespace {
+
+deliver::Credentials credentials_of(const Privs& p) {
+  deliver::Credentials c{p.uid, p.gid, {}};
+  int n = 64;
+  std::vector<gid_t> groups(static_cast<std::size_t>(n));
+  if (!p.name.empty() && ::getgrouplist(p.name.c_str(), p.gid, groups.data(), &n) < 0 && n > 64) {
+    groups.resize(static_cast<std::size_t>(n));
+    if (::getgrouplist(p.name.c_str(), p.gid, groups.data(), &n) < 0) n = 0;
+  }
+  if (!p.name.empty() && n > 0) {
+    groups.resize(static_cast<std::size_t>(n));
+    c.groups = std::move(groups);
+  }
+  return c;
+}
+
+struct ChildResult {
+  Outcome outcome;
+  std::string payload;
+};
+
+constexpr std::size_t kMaxChildPayload = 1 << 20;  // a .forward or :include: file
+
+// Runs `fn` in a child process that first becomes `as` for good (when we are
+// root and `as` is given), and returns what it reports. A child that dies
+// without a report means "try again later": nothing is lost.
+ChildResult in_child(const std::optional<deliver::Credentials>& as, const std::function<ChildResult()>& fn) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return {Outcome::deferred("4.3.0", std::string("cannot create pipe: ") + std::strerror(errno), errno), {}};
+  UniqueFd rd(fds[0]), wr(fds[1]);
+  pid_t pid = ::fork();
+  if (pid < 0) return {Outcome::deferred("4.3.0", std::string("cannot fork: ") + std::strerror(errno), errno), {}};
+  if (pid == 0) {
+    rd.reset();
+    ChildResult r;
+    bool ok = true;
+    if (as && ::geteuid() == 0) {
+      const auto& c = *as;
+      std::vector<gid_t> groups = c.groups.empty() ? std::vector<gid_t>{c.gid} : c.groups;
+      if (::setgroups(groups.size(), groups.data()) != 0 || ::setgid(c.gid) != 0 || ::setuid(c.uid) != 0 ||
+          (c.uid != 0 && ::setuid(0) == 0)) {
+        r.outcome = Outcome::deferred("4.3.0", std::string("cannot change privileges: ") + std::strerror(errno));
+        ok = false;
+      }
+    }
+    if (ok) {
+      try {
+        r = fn();
+      } catch (const std::exception& ex) {
+        r.outcome = Outcome::deferred("4.3.0", std::string("internal error: ") + ex.what());
+      } catch (...) {
+        r.outcome = Outcome::deferred("4.3.0", "internal error");
+      }
+    }
+    std::string msg = r.outcome.dsn + '\n' + std::to_string(r.outcome.sys_errno) + '\n' +
+                      std::to_string(r.outcome.text.size()) + '\n' + r.outcome.text + r.payload;
+    bool wrote = deliver::write_all(wr.get(), msg);
+    log::flush();
+    ::_exit(wrote ? 0 : 1);
+  }
+  wr.reset();
+  std::string buf;
+  char tmp[65536];
+  for (;;) {
+    ssize_t n = ::read(rd.get(), tmp, sizeof tmp);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (buf.size() < kMaxChildPayload + 8192) buf.append(tmp, static_cast<std::size_t>(n));
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  auto died = [&](std::string why) { return ChildResult{Outcome::deferred("4.3.0", std::move(why)), {}}; };
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (WIFSIGNALED(status)) return died(fmt::format("delivery process killed by signal {}", WTERMSIG(status)));
+    return died("delivery process failed");
+  }
+  // dsn \n errno \n textlen \n text payload
+  auto nl1 = buf.find('\n');
+  auto nl2 = nl1 == std::string::npos ? nl1 : buf.find('\n', nl1 + 1);
+  auto nl3 = nl2 == std::string::npos ? nl2 : buf.find('\n', nl2 + 1);
+  if (nl3 == std::string::npos) return died("delivery process sent no result");
+  std::size_t len = 0;
+  int err = 0;
+  try {
+    err = std::stoi(buf.substr(nl1 + 1, nl2 - nl1 - 1));
+    len = std::stoul(buf.substr(nl2 + 1, nl3 - nl2 - 1));
+  } catch (...) {
+    return died("delivery process sent a malformed result");
+  }
+  if (len > buf.size() - nl3 - 1) return died("delivery process sent a truncated result");
+  ChildResult r;
+  r.outcome = Outcome::from_dsn(buf.substr(0, nl1), buf.substr(nl3 + 1, len), err);
+  r.payload = buf.substr(nl3 + 1 + len);
+  return r;
+}
+
+// The queue file content as the deliver library reads it.
+deliver::ContentReader content_of(const queue::QueueFileReader& r) {
+  auto cur = std::make_shared<queue::ContentCursor>(r.content());
+  return [cur](deliver::LinePiece& p) -> Result<bool> {
+    queue::ContentPiece cp;
+    auto more = cur->next(cp);
+    if (!more) return more.take_error();
+    if (!*more) return false;
+    p.data = cp.data;
+    p.complete = cp.complete;
+    return true;
+  };
+}
+
+bool dir_is_sticky_public(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return false;
+  return (st.st_mode & S_IWOTH) && (st.st_mode & S_ISVTX);
+}
+
+// The file behind a table, for its owner (alias commands run as that user).
+std::optional<uid_t> table_owner(maps::Table& t) {
+  std::string path = t.name();
+  if (path.empty() || path[0] != '/') return std::nullopt;
+  if (t.type() == "hash" || t.type() == "btree") path += ".db";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return st.st_uid;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------- the backend
+
+class SystemBackend final : public Backend {
+ public:
+  explicit SystemBackend(Settings& s) : s_(s) {}
+
+  Status open_tables() {
+    auto ml = maps::MapList::open("alias_maps", s_.alias_maps);
+    if (!ml) return ml.take_error();
+    aliases_ = std::move(*ml);
+    owners_.clear();
+    for (std::size_t i = 0; i < aliases_.size(); ++i) owners_.push_back(table_owner(aliases_.at(i)));
+    return {};
+  }
+  bool tables_changed() const { return aliases_.changed(); }
+
+  // Per request.
+  const queue::QueueFileReader* reader = nullptr;
+  std::string queue_id;
+  std::string delivered_to;        // frozen Delivered-To: the request recipient
+  std::string original_recipient;  // X-Original-To
+  queue::RecipientFields rcpt;     // for forwarding (ORCPT, NOTIFY)
+
+  bool is_local_domain(std::string_view domain) override {
+    auto d = str::lower(domain);
+    for (const auto& l : s_.engine.local_domains)
+      if (l == d) return true;
+    return false;
+  }
+
+  Result<std::optional<std::string>> lookup_alias(std::string_view key) override {
+    last_owner_.reset();
+    for (std::size_t i = 0; i < aliases_.size(); ++i) {
+      auto v = aliases_.at(i).lookup(key);
+      if (!v) {
+        log::warning("alias_maps: {}: lookup of {}: {}", aliases_.at(i).spec(), str::printable(key), v.error().message);
+        return v.take_error();
+      }
+      if (*v) {
+        if (owners_[i] && *owners_[i] != 0) {
+          if (auto u = security::lookup_uid(*owners_[i])) last_owner_ = Privs::of(*u);
+        }
+        return v;
+      }
+    }
+    return std::optional<std::string>{};
+  }
+  std::optional<Privs> alias_owner() override { return last_owner_; }
+
+  Privs default_privs() override {
+    if (auto u = security::lookup_user(s_.default_privs); u && u->uid != 0) return Privs::of(*u);
+    // Never fall back to root: an unknown default_privs user gets a uid
+    // nobody has.
+    return Privs{s_.default_privs, 65534, 65534, "/", ""};
+  }
+
+  Result<std::optional<security::UserInfo>> lookup_user(std::string_view name) override {
+    // getpwnam() sees a C string: "bob\0x" must not become "bob".
+    if (name.find_first_of(std::string_view("/\0", 2)) != std::string_view::npos)
+      return std::optional<security::UserInfo>{};
+    errno = 0;
+    auto u = security::lookup_user(name);
+    if (u) return std::optional<security::UserInfo>{std::move(*u)};
+    // lookup_user() does not tell "no such user" from a broken NSS: treat
+    // an errno other than "not found" values as a temporary failure.
+    int e = u.error().sys_errno;
+    if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM) return std::optional<security::UserInfo>{};
+    return u.take_error();
+  }
+  Result<std::optional<security::UserInfo>> lookup_uid(uid_t uid) override {
+    auto u = security::lookup_uid(uid);
+    if (u) return std::optional<security::UserInfo>{std::move(*u)};
+    return std::optional<security::UserInfo>{};
+  }
+
+  deliver::Attempt<std::optional<std::string>> read_forward(const security::UserInfo& user,
+                                                            const std::vector<std::string>& paths) override {
+    if (paths.empty()) return std::optional<std::string>{};
+    auto uid = user.uid;
+    auto r = in_child(credentials_of(Privs::of(user)), [&]() -> ChildResult {
+      for (const auto& p : paths) {
+        UniqueFd fd(::open(p.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+        if (!fd) {
+          if (errno != ENOENT && errno != ENOTDIR) log::warning("cannot open {}: {}", p, std::strerror(errno));
+          continue;
+        }
+        struct stat st {};
+        if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+          log::warning("file {} is not a regular file", p);
+          continue;
+        }
+        if (st.st_uid != uid && st.st_uid != 0) {
+          log::warning("file {} has bad owner uid {}", p, static_cast<long>(st.st_uid));
+          continue;
+        }
+        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+          log::warning("file {} is group or world writable", p);
+          continue;
+        }
+        std::string text;
+        if (auto o = read_bounded(fd.get(), p, text)) return {*o, {}};
+        return {Outcome::sent("found"), "1" + text};
+      }
+      return {Outcome::sent("none"), "0"};
+    });
+    if (!r.outcome.is_sent()) return r.outcome;
+    if (r.payload.empty() || r.payload[0] != '1') return std::optional<std::string>{};
+    return std::optional<std::string>{r.payload.substr(1)};
+  }
+
+  deliver::Attempt<IncludeFile> read_include(const std::string& path, const Privs& as) override {
+    auto r = in_child(credentials_of(as), [&]() -> ChildResult {
+      UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+      if (!fd)
+        return {Outcome::deferred("4.3.0", fmt::format("cannot open include file {}: {}", path, std::strerror(errno)),
+                                  errno),
+                {}};
+      struct stat st {};
+      if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+        return {Outcome::bounced("5.3.5", fmt::format("include file {} is not a regular file", path)), {}};
+      if (st.st_mode & S_IWOTH)
+        return {Outcome::bounced("5.3.5", fmt::format("include file {} is world writable", path)), {}};
+      std::string text;
+      if (auto o = read_bounded(fd.get(), path, text)) return {*o, {}};
+      return {Outcome::sent("read"), std::to_string(st.st_uid) + "\n" + text};
+    });
+    if (!r.outcome.is_sent()) return r.outcome;
+    auto nl = r.payload.find('\n');
+    if (nl == std::string::npos) return Outcome::deferred("4.3.0", "include file: malformed result");
+    IncludeFile f;
+    try {
+      f.owner = static_cast<uid_t>(std::stoul(r.payload.substr(0, nl)));
+    } catch (...) {
+      return Outcome::deferred("4.3.0", "include file: malformed result");
+    }
+    f.text = r.payload.substr(nl + 1);
+    return f;
+  }
+
+  Outcome deliver_mailbox(const DeliveryInfo& d, const security::UserInfo& user) override {
+    auto privs = Privs::of(user);
+    if (!s_.mailbox_command.empty()) {
+      if (user.uid == 0) privs = default_privs();
+      return run_command(d, s_.mailbox_command, privs, s_.delivered_command, &user);
+    }
+    deliver::Envelope env = envelope(d, true);
+    if (!s_.home_mailbox.empty()) {
+      std::string path = user.home + "/" + s_.home_mailbox;
+      if (path.back() == '/') {
+        return in_child(credentials_of(privs), [&]() -> ChildResult {
+                 return {maildir(path, env), {}};
+               }).outcome;
+      }
+      return in_child(credentials_of(privs), [&]() -> ChildResult {
+               return {mbox(path, env, user, s_.lock_params, false), {}};
+             }).outcome;
+    }
+    std::string path = s_.mail_spool_directory + "/" + user.name;
+    // A world-writable sticky spool lets the user create the mailbox and
+    // its lock; otherwise (2775 root:mail) creation needs root (agent.h).
+    std::optional<deliver::Credentials> as;
+    if (dir_is_sticky_public(s_.mail_spool_directory) || ::geteuid() != 0) as = credentials_of(privs);
+    return in_child(as, [&]() -> ChildResult {
+             return {mbox(path, env, user, s_.lock_params, false), {}};
+           }).outcome;
+  }
+
+  Outcome deliver_file(const DeliveryInfo& d, const std::string& path, const Privs& as, Origin) override {
+    deliver::Envelope env = envelope(d, s_.delivered_file);
+    auto r = in_child(credentials_of(as), [&]() -> ChildResult {
+      if (path.back() == '/') {
+        deliver::MaildirOptions mo;
+        mo.size_limit = s_.mailbox_size_limit;
+        mo.hostname = s_.myhostname;
+        mo.copy.delivered_to = s_.delivered_file;
+        auto content = content_of(*reader);
+        return {deliver::deliver_maildir(path, env, content, mo), {}};
+      }
+      deliver::MboxTarget t;
+      t.path = path;
+      t.open.allow_special = true;
+      t.locks = s_.locks;
+      t.lock_params = s_.lock_params;
+      t.lock_params.dotlock_may_fail = true;
+      deliver::MboxOptions mo;
+      mo.size_limit = s_.mailbox_size_limit;
+      mo.copy.delivered_to = s_.delivered_file;
+      auto content = content_of(*reader);
+      auto o = deliver::deliver_mbox(t, env, content, mo);
+      if (o.is_sent()) o.text = "delivered to file: " + path;
+      else o.prepend("cannot append message to file " + path + ": ");
+      return {o, {}};
+    });
+    return r.outcome;
+  }
+
+  Outcome deliver_command(const DeliveryInfo& d, const std::string& command, const Privs& as, Origin) override {
+    return run_command(d, command, as, s_.delivered_command, d.user ? &*d.user : nullptr);
+  }
+
+  Outcome forward(const std::string& sender, const std::vector<std::string>& addresses) override {
+    auto c = submit::BlockingCleanupClient::open(s_.cleanup_socket, 0, "local", s_.ipc_timeout);
+    if (!c) return Outcome::deferred("4.3.0", "cannot forward: " + c.error().message);
+    submit::CleanupEnvelope env;
+    env.sender = sender;
+    const auto& m = reader->message();
+    if (!m.dsn_envid.empty()) env.envid = m.dsn_envid;
+    if (m.dsn_ret) env.ret = *m.dsn_ret == queue::DsnRet::Full ? "FULL" : "HDRS";
+    if (auto st = c->envelope(env); !st) return forward_failure(*c, st.error());
+    for (const auto& address : addresses) {
+      submit::CleanupRecipient rc;
+      rc.address = address;
+      if (!rcpt.orcpt.empty()) rc.orcpt = rcpt.orcpt;
+      rc.notify = static_cast<std::int64_t>(rcpt.notify);
+      if (auto st = c->recipient(rc); !st) return forward_failure(*c, st.error());
+    }
+    deliver::CopyOptions co;
+    co.delivered_to = s_.delivered_forward;
+    deliver::Envelope e;
+    e.sender = sender;
+    e.delivered_to = delivered_to;
+    auto content = content_of(*reader);
+    deliver::MessageFormatter f(e, co, content);
+    std::string chunk;
+    for (;;) {
+      auto more = f.next(chunk);
+      if (!more) return deliver::read_error_outcome(more.error());
+      if (!*more) break;
+      if (auto st = c->content(chunk); !st) return forward_failure(*c, st.error());
+    }
+    auto res = c->finish();
+    if (!res) return Outcome::deferred("4.3.0", "cannot forward: " + res.error().message);
+    if (!res->ok()) return Outcome::from_dsn(res->dsn, "cannot forward: " + res->reason);
+    log::info("{}: forwarded as {}", queue_id, res->queue_id);
+    return Outcome::sent("forwarded as " + res->queue_id);
+  }
+
+ private:
+  static Outcome forward_failure(submit::BlockingCleanupClient& c, const Error& e) {
+    auto res = c.finish();
+    if (res && !res->ok()) return Outcome::from_dsn(res->dsn, "cannot forward: " + res->reason);
+    return Outcome::deferred("4.3.0", "cannot forward: " + e.message);
+  }
+
+  // Reads a whole (small) file; an Outcome when it could not.
+  static std::optional<Outcome> read_bounded(int fd, const std::string& path, std::string& text) {
+    char buf[8192];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0)
+        return Outcome::deferred("4.3.0", fmt::format("cannot read {}: {}", path, std::strerror(errno)), errno);
+      if (n == 0) return std::nullopt;
+      if (text.size() + static_cast<std::size_t>(n) > kMaxChildPayload - 64)
+        return Outcome::bounced("5.3.5", fmt::format("file {} is too large", path));
+      text.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+
+  deliver::Envelope envelope(const DeliveryInfo& d, bool delivered) const {
+    deliver::Envelope e;
+    e.sender = d.sender;
+    e.original_recipient = original_recipient;
+    if (delivered) e.delivered_to = delivered_to;
+    return e;
+  }
+
+  Outcome maildir(const std::string& path, const deliver::Envelope& env) {
+    deliver::MaildirOptions mo;
+    mo.size_limit = s_.mailbox_size_limit;
+    mo.hostname = s_.myhostname;
+    auto content = content_of(*reader);
+    auto o = deliver::deliver_maildir(path, env, content, mo);
+    if (o.is_sent()) o.text = "delivered to maildir";
+    return o;
+  }
+
+  Outcome mbox(const std::string& path, const deliver::Envelope& env, const security::UserInfo& user,
+               const deliver::LockParams& lp, bool may_fail) {
+    deliver::MboxTarget t;
+    t.path = path;
+    if (s_.strict_ownership) t.open.required_owner = user.uid;
+    if (::geteuid() == 0) {
+      t.open.chown_uid = user.uid;
+      t.open.chown_gid = user.gid;
+    }
+    t.locks = s_.locks;
+    t.lock_params = lp;
+    t.lock_params.dotlock_may_fail = may_fail;
+    deliver::MboxOptions mo;
+    mo.size_limit = s_.mailbox_size_limit;
+    auto content = content_of(*reader);
+    auto o = deliver::deliver_mbox(t, env, content, mo);
+    if (!o.is_sent()) o.prepend("cannot update mailbox " + path + " for user " + user.name + ". ");
+    return o;
+  }
+
+  Outcome run_command(const DeliveryInfo& d, const std::string& command, const Privs& as, bool delivered,
+                      const security::UserInfo* user) {
+    deliver::CommandOptions o;
+    if (::geteuid() == 0) o.run_as = credentials_of(as);
+    o.export_environment = s_.export_environment;
+    o.time_limit = std::chrono::duration_cast<std::chrono::milliseconds>(s_.command_time_limit);
+    o.description = command;
+    if (!s_.command_execution_directory.empty()) {
+      o.working_directory = s_.command_execution_directory;
+    } else {
+      const std::string& home = user ? user->home : as.home;
+      struct stat st {};
+      o.working_directory = (!home.empty() && ::stat(home.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) ? home : "/";
+    }
+    deliver::LocalCommandEnv env;
+    env.home = user ? user->home : as.home;
+    env.logname = user ? user->name : as.name;
+    env.shell = user ? user->shell : as.shell;
+    env.sender = d.sender;
+    env.recipient = d.address;
+    env.local = d.local;
+    env.domain = d.domain;
+    env.extension = d.extension;
+    env.original_recipient = original_recipient;
+    const auto& m = reader->message();
+    auto attr = [&](std::string_view n) { return std::string(m.attribute(n).value_or("")); };
+    env.client_hostname = attr(queue::attr::kClientName);
+    env.client_address = attr(queue::attr::kClientAddress);
+    env.client_helo = attr(queue::attr::kHeloName);
+    env.client_protocol = attr(queue::attr::kProtocol);
+    env.sasl_method = attr(queue::attr::kSaslMethod);
+    env.sasl_sender = attr(queue::attr::kSaslSender);
+    env.sasl_username = attr(queue::attr::kSaslUsername);
+    o.environment = deliver::local_command_environment(env, s_.command_expansion_filter);
+    deliver::CopyOptions co = deliver::CopyOptions::command();
+    co.delivered_to = delivered;
+    deliver::Envelope e;
+    e.sender = d.sender;
+    e.original_recipient = original_recipient;
+    e.delivered_to = delivered_to;
+    auto content = content_of(*reader);
+    deliver::MessageFormatter f(e, co, content);
+    auto r = deliver::run_shell_command(command, o, deliver::formatted_input(f), s_.shell);
+    return r.outcome;
+  }
+
+  Settings& s_;
+  maps::MapList aliases_;
+  std::vector<std::optional<uid_t>> owners_;
+  std::optional<Privs> last_owner_;
+};
+
+// ---------------------------------------------------------- the agent
+
+struct Agent::Impl {
+  Settings settings;
+  SystemBackend backend{settings};
+  Engine engine{settings.engine, backend};
+};
+
+Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Agent::~Agent() = default;
+
+Result<std::unique_ptr<Agent>> Agent::create(Settings settings) {
+  // Postfix refuses this too: alias commands and files would run as root.
+  if (auto u = security::lookup_user(settings.default_privs); u && u->uid == 0)
+    return make_error("default_privs: {} has uid 0; deliveries must not run as root", settings.default_privs);
+  auto impl = std::make_unique<Impl>();
+  impl->settings = std::move(settings);
+  if (auto st = impl->backend.open_tables(); !st) return st.take_error();
+  return std::unique_ptr<Agent>(new Agent(std::move(impl)));
+}
+
+bool Agent::tables_changed() const { return impl_->backend.tables_changed(); }
+
+proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
+  const std::int64_t start = deliver::now_usec();
+  proto::DeliveryReply reply;
+  auto answer = [&](const Outcome& o) {
+    reply.dsn.push_back(o.dsn);
+    reply.text.push_back(str::printable(o.text, 1000));
+    reply.relay.push_back("local");
+  };
+  std::vector<queue::RecipientFields> rcpts;
+  for (const auto& r : req.recipients) {
+    auto d = queue::decode_recipient(r);
+    rcpts.push_back(d ? std::move(*d) : queue::RecipientFields{});
+  }
+  auto log_line = [&](const std::string& to, const std::string& orig, const Outcome& o) {
+    deliver::StatusLine sl;
+    sl.queue_id = req.queue_id;
+    sl.recipient = to;
+    sl.orig_recipient = orig;
+    sl.relay = "local";
+    sl.arrival_usec = req.arrival_usec;
+    sl.active_usec = req.active_usec;
+    sl.agent_start_usec = start;
+    sl.connected_usec = start;
+    sl.done_usec = deliver::now_usec();
+    sl.dsn = o.dsn;
+    auto status = deliver::to_string(o.result);
+    sl.status = status;
+    sl.text = o.text;
+    log::info("{}", deliver::format_status_line(sl));
+  };
+  auto all = [&](const Outcome& o) {
+    for (const auto& r : rcpts) {
+      log_line(r.address, r.orig_rcpt, o);
+      answer(o);
+    }
+    return reply;
+  };
+
+  auto qn = queue::parse_queue_name(req.queue_name);
+  auto qid = queue::QueueId::parse(req.queue_id);
+  if (!qn || !qid) return all(Outcome::deferred("4.3.0", "bad queue file name in delivery request"));
+  auto path = queue::find_in_queue(impl_->settings.queue_dir, *qn, *qid);
+  if (!path) return all(Outcome::deferred("4.3.0", "queue file " + req.queue_name + "/" + req.queue_id + " not found"));
+  auto reader = queue::QueueFileReader::open(*path);
+  if (!reader) {
+    log::warning("{}: {}", req.queue_id, reader.error().message);
+    return all(Outcome::deferred("4.3.0", "cannot read queue file: " + reader.error().message));
+  }
+  std::vector<std::string> loop_headers;
+  {
+    auto content = content_of(*reader);
+    auto v = delivered_to_values(content);
+    if (!v) return all(deliver::read_error_outcome(v.error()));
+    loop_headers = std::move(*v);
+  }
+  auto& b = impl_->backend;
+  b.reader = &*reader;
+  b.queue_id = req.queue_id;
+  const std::string sender = reader->message().sender;
+  for (const auto& r : rcpts) {
+    b.rcpt = r;
+    b.delivered_to = r.address;
+    b.original_recipient = r.orig_rcpt.empty() ? r.address : r.orig_rcpt;
+    auto res = impl_->engine.deliver(r.address, sender, loop_headers);
+    for (const auto& l : res.leaves) log_line(l.to, b.original_recipient, l.outcome);
+    if (res.leaves.empty()) log_line(r.address, b.original_recipient, res.outcome);
+    answer(res.outcome);
+  }
+  b.reader = nullptr;
+  return reply;
+}
+
+}  // namespace postern::local

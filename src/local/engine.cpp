@@ -1,0 +1,313 @@
+// engine.cpp - see engine.h.
+#include "engine.h"
+
+#include <algorithm>
+
+#include "base/strings.h"
+#include "mail/address.h"
+
+namespace postern::local {
+
+using deliver::Outcome;
+
+Outcome aggregate(const std::vector<Leaf>& leaves) {
+  if (leaves.empty()) return Outcome::bounced("5.3.0", "alias or forward expansion is empty");
+  const Leaf* bounced = nullptr;
+  for (const auto& l : leaves) {
+    if (l.outcome.is_deferred()) return l.outcome;
+    if (l.outcome.is_bounced() && !bounced) bounced = &l;
+  }
+  if (bounced) {
+    Outcome o = bounced->outcome;
+    if (leaves.size() > 1) o.text = "<" + bounced->to + ">: " + o.text;
+    return o;
+  }
+  bool same = true;
+  for (const auto& l : leaves) same = same && l.outcome.text == leaves.front().outcome.text;
+  if (same) return leaves.front().outcome;  // one delivery, or one forwarded message
+  return Outcome::sent(fmt::format("delivered to {} destinations", leaves.size()));
+}
+
+RecipientResult Engine::deliver(const std::string& address, const std::string& sender,
+                                const std::vector<std::string>& delivered_to) {
+  loop_headers_ = delivered_to;
+  done_.clear();
+  leaves_.clear();
+  forwards_.clear();
+  Ctx ctx;
+  ctx.sender = sender;
+  resolve(address, ctx);
+  flush_forwards();
+  RecipientResult r;
+  r.outcome = aggregate(leaves_);
+  r.leaves = std::move(leaves_);
+  leaves_.clear();
+  return r;
+}
+
+void Engine::flush_forwards() {
+  std::vector<bool> taken(forwards_.size(), false);
+  for (std::size_t i = 0; i < forwards_.size(); ++i) {
+    if (taken[i]) continue;
+    std::vector<std::size_t> group;
+    std::vector<std::string> addresses;
+    for (std::size_t j = i; j < forwards_.size(); ++j) {
+      if (taken[j] || forwards_[j].sender != forwards_[i].sender) continue;
+      taken[j] = true;
+      group.push_back(j);
+      addresses.push_back(forwards_[j].address);
+    }
+    Outcome o = b_.forward(forwards_[i].sender, addresses);
+    for (auto j : group) leaves_[forwards_[j].leaf].outcome = o;
+  }
+  forwards_.clear();
+}
+
+void Engine::leaf(const std::string& to, Outcome o) { leaves_.push_back(Leaf{to, std::move(o)}); }
+
+bool Engine::first_time(const std::string& key) { return done_.insert(key).second; }
+
+std::string Engine::qualify(const std::string& address) const {
+  auto ld = split_address(address);
+  if (!ld.domain.empty() || s_.myorigin.empty()) return address;
+  return address + "@" + s_.myorigin;
+}
+
+void Engine::resolve(const std::string& address, Ctx ctx) {
+  if (leaves_.size() >= kMaxLeaves) {
+    leaf(address, Outcome::bounced("5.4.6", "too many destinations in alias or forward expansion"));
+    return;
+  }
+  if (ctx.depth > kMaxDepth) {
+    leaf(address, Outcome::bounced("5.4.6", "mail forwarding loop for " + address +
+                                                " (too many levels of alias or forward expansion)"));
+    return;
+  }
+  auto ld = split_address(address);
+  DeliveryInfo info;
+  info.sender = ctx.sender;
+  info.address = qualify(address);
+  info.local = ld.local;
+  info.domain = ld.domain;
+
+  if (!ld.domain.empty() && !b_.is_local_domain(ld.domain)) {
+    if (!first_time("forward:" + str::lower(address))) return;
+    forwards_.push_back(PendingForward{leaves_.size(), ctx.sender, address});
+    leaf(address, Outcome::deferred("4.3.0", "forwarding not attempted"));
+    return;
+  }
+  if (ld.local.empty()) {
+    leaf(address, Outcome::bounced("5.1.3", "empty local part"));
+    return;
+  }
+
+  // Loop detection: this recipient already got the message once.
+  const std::string key = str::lower(info.address);
+  if (std::find(loop_headers_.begin(), loop_headers_.end(), key) != loop_headers_.end()) {
+    leaf(info.address, Outcome::bounced("5.4.6", "mail forwarding loop for " + info.address));
+    return;
+  }
+
+  const std::string local_lower = str::lower(ld.local);
+  std::string base = local_lower;
+  mail::ExtensionOptions eo;
+  eo.owner_request_special = s_.owner_request_special;
+  if (auto sp = mail::split_extension(local_lower, s_.recipient_delimiter, eo)) {
+    base = std::string(sp->base);
+    info.extension = std::string(ld.local.substr(sp->base.size() + 1));
+  }
+
+  // Aliases: the full local part first, then without the extension.
+  if (!ctx.alias_seen.count(local_lower) && !ctx.alias_seen.count(base)) {
+    std::vector<std::string> keys{local_lower};
+    if (base != local_lower) keys.push_back(base);
+    for (const auto& k : keys) {
+      auto v = b_.lookup_alias(k);
+      if (!v) {
+        leaf(info.address, Outcome::deferred("4.3.0", "alias database unavailable"));
+        return;
+      }
+      if (!*v) continue;
+      Ctx sub = ctx;
+      sub.depth++;
+      sub.alias_seen.insert(k);
+      sub.alias_seen.insert(base);
+      sub.origin = Origin::Alias;
+      auto owner = b_.alias_owner();
+      sub.privs = owner ? *owner : b_.default_privs();
+      // owner-NAME: list mail bounces go to the list owner.
+      if (s_.owner_request_special && k.rfind("owner-", 0) != 0) {
+        auto own = b_.lookup_alias("owner-" + k);
+        if (!own) {
+          leaf(info.address, Outcome::deferred("4.3.0", "alias database unavailable"));
+          return;
+        }
+        if (*own) {
+          if (s_.expand_owner_alias) {
+            auto items = split_destinations(**own);
+            if (items.size() == 1 && classify(items[0]).kind == DestKind::Address)
+              sub.sender = qualify(items[0]);
+            else
+              sub.sender = qualify("owner-" + k);
+          } else {
+            sub.sender = qualify("owner-" + k);
+          }
+          info.sender = sub.sender;
+        }
+      }
+      expand_list(**v, info, sub);
+      return;
+    }
+  }
+
+  auto user = b_.lookup_user(base);
+  if (!user) {
+    leaf(info.address, Outcome::deferred("4.3.0", "user lookup failed: " + user.error().message));
+    return;
+  }
+  if (!*user) {
+    if (!s_.luser_relay.empty() && !ctx.alias_seen.count("\x01luser")) {
+      LocalVars v;
+      v.user = base;
+      v.local = ld.local;
+      v.recipient = address;
+      v.extension = info.extension;
+      v.domain = ld.domain;
+      if (!info.extension.empty()) v.recipient_delimiter = std::string(1, ld.local[base.size()]);
+      auto e = expand_local(s_.luser_relay, v);
+      if (!e) {
+        leaf(info.address, Outcome::deferred("4.3.5", "bad luser_relay: " + e.error().message));
+        return;
+      }
+      Ctx sub = ctx;
+      sub.depth++;
+      sub.alias_seen.insert("\x01luser");  // an unknown relay target must not relay again
+      auto relay = str::trim(e->text);
+      resolve(std::string(relay), sub);
+      return;
+    }
+    leaf(info.address, Outcome::bounced("5.1.1", "unknown user: \"" + base + "\""));
+    return;
+  }
+  info.user = **user;
+  const auto& u = **user;
+
+  // ~/.forward, read as the user.
+  if (!s_.forward_path.empty() && !ctx.forward_seen.count(u.name)) {
+    LocalVars v;
+    v.user = u.name;
+    v.home = u.home;
+    v.shell = u.shell;
+    v.local = ld.local;
+    v.recipient = info.address;
+    v.extension = info.extension;
+    v.domain = ld.domain;
+    if (!info.extension.empty()) v.recipient_delimiter = std::string(1, ld.local[base.size()]);
+    std::vector<std::string> paths;
+    for (const auto& t : s_.forward_path) {
+      auto e = expand_local(t, v);
+      if (!e) {
+        leaf(info.address, Outcome::deferred("4.3.5", "bad forward_path: " + e.error().message));
+        return;
+      }
+      if (!e->undefined && !e->text.empty()) paths.push_back(e->text);
+    }
+    auto fw = b_.read_forward(u, paths);
+    if (!fw) {
+      leaf(info.address, fw.take_failure());
+      return;
+    }
+    if (fw.value()) {
+      Ctx sub = ctx;
+      sub.depth++;
+      sub.forward_seen.insert(u.name);
+      sub.alias_seen.insert(base);  // "user" in ~user/.forward means the mailbox
+      sub.origin = Origin::Forward;
+      sub.privs = u.uid == 0 ? b_.default_privs() : Privs::of(u);
+      const std::string text = strip_comment_lines(*fw.value());
+      auto items = split_destinations(text);
+      if (!items.empty()) {
+        expand_list(text, info, sub);
+        return;
+      }
+      // An empty .forward: deliver to the mailbox, as Postfix does.
+    }
+  }
+
+  if (!first_time("mailbox:" + u.name)) return;
+  leaf(info.address, b_.deliver_mailbox(info, u));
+}
+
+void Engine::expand_list(const std::string& text, const DeliveryInfo& where, Ctx ctx) {
+  auto items = split_destinations(text);
+  if (items.empty()) {
+    leaf(where.address, Outcome::bounced("5.3.0", "alias or forward expansion is empty"));
+    return;
+  }
+  for (const auto& item : items) {
+    if (leaves_.size() >= kMaxLeaves) {
+      leaf(where.address, Outcome::bounced("5.4.6", "too many destinations in alias or forward expansion"));
+      return;
+    }
+    auto d = classify(item);
+    switch (d.kind) {
+      case DestKind::Address:
+        resolve(d.value, ctx);
+        break;
+      case DestKind::Include: {
+        if (d.value.empty() || d.value[0] != '/') {
+          leaf(where.address, Outcome::bounced("5.3.5", ":include: file name must be absolute: " + d.value));
+          break;
+        }
+        if (ctx.include_seen.count(d.value) || ctx.depth >= kMaxDepth) {
+          leaf(where.address, Outcome::bounced("5.4.6", "mail forwarding loop in :include:" + d.value));
+          break;
+        }
+        auto inc = b_.read_include(d.value, ctx.privs.value_or(b_.default_privs()));
+        if (!inc) {
+          leaf(where.address, inc.take_failure());
+          break;
+        }
+        Ctx sub = ctx;
+        sub.depth++;
+        sub.include_seen.insert(d.value);
+        sub.origin = Origin::Include;
+        if (inc->owner != 0) {
+          auto owner = b_.lookup_uid(inc->owner);
+          if (!owner || !*owner) {
+            leaf(where.address, Outcome::deferred("4.3.0", ":include:" + d.value + ": unknown owner uid " +
+                                                                 std::to_string(inc->owner)));
+            break;
+          }
+          sub.privs = Privs::of(**owner);
+        }
+        expand_list(strip_comment_lines(inc->text), where, sub);
+        break;
+      }
+      case DestKind::Command: {
+        if (!s_.allow_commands.allows(ctx.origin)) {
+          leaf(where.address, Outcome::bounced("5.7.1", "mail to command is restricted"));
+          break;
+        }
+        if (d.value.empty()) {
+          leaf(where.address, Outcome::bounced("5.3.5", "empty command"));
+          break;
+        }
+        if (!first_time("command:" + d.value)) break;
+        leaf(where.address, b_.deliver_command(where, d.value, ctx.privs.value_or(b_.default_privs()), ctx.origin));
+        break;
+      }
+      case DestKind::File: {
+        if (!s_.allow_files.allows(ctx.origin)) {
+          leaf(where.address, Outcome::bounced("5.7.1", "mail to file is restricted"));
+          break;
+        }
+        if (!first_time("file:" + d.value)) break;
+        leaf(where.address, b_.deliver_file(where, d.value, ctx.privs.value_or(b_.default_privs()), ctx.origin));
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace postern::local

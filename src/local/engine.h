@@ -1,0 +1,184 @@
+// engine.h - local(8)'s decisions: what one recipient expands to, and where each piece goes.
+//
+// For one recipient of a delivery request the Engine walks Postfix's
+// local(8) order, calling a Backend for every lookup and every delivery
+// (the real one in agent.cpp forks privilege-dropped children; the unit
+// tests use a recording fake):
+//
+//   1. a domain that is not ours: forward (resubmit through cleanup);
+//   2. loop check: a Delivered-To: header equal to this address bounces
+//      5.4.6 "mail forwarding loop for ADDR";
+//   3. alias_maps: "user+ext", then "user" (recipient_delimiter); a table
+//      error defers (4.3.0). The expansion is a list of addresses, /files,
+//      |commands and :include:/files. An alias that names itself ("bob: bob,
+//      /archive") reaches the user without a second alias lookup. If the
+//      alias "owner-NAME" exists it becomes the sender of the expansions
+//      (owner-NAME@$myorigin). Commands and files run with the privileges
+//      of the alias database owner, or default_privs when root owns it;
+//   4. the passwd lookup (getpwnam of the lowercased name without
+//      extension). Unknown: luser_relay when set, else bounce 5.1.1
+//      unknown user: "name";
+//   5. the first forward_path file that exists (~/.forward+ext, ~/.forward),
+//      read as the user: its entries are expanded like an alias, commands
+//      and files run as the user; "\user" or "user" inside it reaches the
+//      mailbox;
+//   6. the mailbox: mailbox_command, else home_mailbox (Maildir when it
+//      ends in '/'), else mail_spool_directory/user.
+//
+// Local names in expansions (no domain, or a domain in mydestination) are
+// delivered here, recursively, not resubmitted; other addresses are
+// collected and resubmitted at the end, one new message per sender (as
+// Postfix's local batches its forwards); the recursion is bounded
+// (kMaxDepth levels, kMaxLeaves deliveries per request recipient) and a
+// destination reached twice (same mailbox, file, command or address) is
+// delivered once, like Postfix's duplicate filter.
+//
+// |command and /file entries are refused with 5.7.1 unless
+// allow_mail_to_commands / allow_mail_to_files list where they came from
+// (alias, forward, include). An :include: file's entries run with the
+// privileges of the file's owner (or the including context's, when root
+// owns it).
+//
+// Reads no parameters (Settings come from the agent); logs nothing (the
+// agent logs one status line per Leaf).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "deliver/outcome.h"
+#include "expand.h"
+#include "security/privileges.h"
+
+namespace postern::local {
+
+inline constexpr int kMaxDepth = 20;
+inline constexpr std::size_t kMaxLeaves = 1000;
+
+struct EngineSettings {
+  std::string recipient_delimiter;  // recipient_delimiter
+  std::string myorigin;             // qualifies owner- senders and bare names for the loop check
+  std::vector<std::string> local_domains;  // mydestination (literal names, lowercased)
+  std::vector<std::string> forward_path;   // templates, see expand_local()
+  std::string luser_relay;                 // template; empty: bounce unknown users
+  AllowList allow_commands{true, true, false};
+  AllowList allow_files{true, true, false};
+  bool owner_request_special = true;
+  bool expand_owner_alias = false;
+};
+
+// Whose privileges a command or file delivery uses.
+struct Privs {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string home;
+  std::string shell;
+  static Privs of(const security::UserInfo& u) { return {u.name, u.uid, u.gid, u.home, u.shell}; }
+};
+
+// What a delivery needs to know besides the destination.
+struct DeliveryInfo {
+  std::string sender;        // may be an owner- alias
+  std::string address;       // the recipient whose expansion this is (to=<...> in the log)
+  std::string local;         // its local part (with extension)
+  std::string extension;
+  std::string domain;
+  std::optional<security::UserInfo> user;  // the system user, when the address is one
+};
+
+struct IncludeFile {
+  std::string text;
+  uid_t owner = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual bool is_local_domain(std::string_view domain) = 0;
+  // nullopt: not found; Error: the tables could not answer (defer).
+  virtual Result<std::optional<std::string>> lookup_alias(std::string_view key) = 0;
+  // The owner of the alias table that answered last (commands/files run as
+  // that user; nullopt: root owns it, use default_privs).
+  virtual std::optional<Privs> alias_owner() = 0;
+  virtual Privs default_privs() = 0;
+  virtual Result<std::optional<security::UserInfo>> lookup_user(std::string_view name) = 0;
+  virtual Result<std::optional<security::UserInfo>> lookup_uid(uid_t uid) = 0;
+  // Reads the first of `paths` that exists, as `user`. nullopt: none exists.
+  virtual deliver::Attempt<std::optional<std::string>> read_forward(const security::UserInfo& user,
+                                                                    const std::vector<std::string>& paths) = 0;
+  virtual deliver::Attempt<IncludeFile> read_include(const std::string& path, const Privs& as) = 0;
+  virtual deliver::Outcome deliver_mailbox(const DeliveryInfo& d, const security::UserInfo& user) = 0;
+  virtual deliver::Outcome deliver_file(const DeliveryInfo& d, const std::string& path, const Privs& as,
+                                        Origin origin) = 0;
+  virtual deliver::Outcome deliver_command(const DeliveryInfo& d, const std::string& command, const Privs& as,
+                                           Origin origin) = 0;
+  // Resubmits the message once, through cleanup, to all `addresses` with
+  // this envelope `sender`; the outcome holds for each of them.
+  virtual deliver::Outcome forward(const std::string& sender, const std::vector<std::string>& addresses) = 0;
+};
+
+// One final delivery (or failure) inside a recipient's expansion.
+struct Leaf {
+  std::string to;  // the address whose delivery this is (log: to=<...>)
+  deliver::Outcome outcome;
+};
+
+struct RecipientResult {
+  std::vector<Leaf> leaves;
+  deliver::Outcome outcome;  // the request recipient's verdict (see aggregate())
+};
+
+// All leaves sent: sent. Any deferred: deferred (the whole recipient is
+// tried again; duplicates are possible, loss is not). Otherwise any bounced:
+// that bounce (the other destinations already have their copy).
+deliver::Outcome aggregate(const std::vector<Leaf>& leaves);
+
+class Engine {
+ public:
+  Engine(const EngineSettings& settings, Backend& backend) : s_(settings), b_(backend) {}
+
+  // `address` is the request recipient (internal form); `delivered_to` the
+  // lowercased Delivered-To: values already in the message.
+  RecipientResult deliver(const std::string& address, const std::string& sender,
+                          const std::vector<std::string>& delivered_to);
+
+ private:
+  struct Ctx {
+    std::string sender;
+    int depth = 0;
+    Origin origin = Origin::Alias;
+    std::optional<Privs> privs;          // for commands and files from this list
+    std::set<std::string> alias_seen;    // aliases expanded on the way here
+    std::set<std::string> forward_seen;  // users whose .forward was read on the way here
+    std::set<std::string> include_seen;  // :include: files on the way here
+  };
+
+  void resolve(const std::string& address, Ctx ctx);
+  void expand_list(const std::string& text, const DeliveryInfo& where, Ctx ctx);
+  void leaf(const std::string& to, deliver::Outcome o);
+  bool first_time(const std::string& key);
+  std::string qualify(const std::string& address) const;
+
+  const EngineSettings& s_;
+  Backend& b_;
+  std::vector<std::string> loop_headers_;
+  std::set<std::string> done_;  // duplicate filter
+  std::vector<Leaf> leaves_;
+  struct PendingForward {
+    std::size_t leaf;  // index into leaves_, whose outcome the batch decides
+    std::string sender;
+    std::string address;
+  };
+  std::vector<PendingForward> forwards_;
+  void flush_forwards();
+};
+
+}  // namespace postern::local

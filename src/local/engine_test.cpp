@@ -1,0 +1,280 @@
+// engine_test.cpp - local(8)'s expansion decisions against a recording fake backend.
+#include "engine.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+using namespace postern;
+using namespace postern::local;
+using deliver::Outcome;
+
+namespace {
+
+security::UserInfo user(std::string name, uid_t uid) {
+  return {name, uid, uid, "/home/" + name, "/bin/sh"};
+}
+
+class Fake : public Backend {
+ public:
+  std::map<std::string, std::string> aliases;
+  std::map<std::string, security::UserInfo> users;
+  std::map<std::string, std::string> forwards;  // user -> .forward text
+  std::map<std::string, IncludeFile> includes;
+  bool alias_error = false;
+  std::vector<std::string> log;  // what was delivered, in order
+  std::vector<std::string> forward_paths_seen;
+  std::optional<Privs> owner;
+
+  bool is_local_domain(std::string_view d) override { return d == "example.com"; }
+  Result<std::optional<std::string>> lookup_alias(std::string_view key) override {
+    if (alias_error) return make_error("table down");
+    auto it = aliases.find(std::string(key));
+    if (it == aliases.end()) return std::optional<std::string>{};
+    return std::optional<std::string>{it->second};
+  }
+  std::optional<Privs> alias_owner() override { return owner; }
+  Privs default_privs() override { return Privs{"nobody", 65534, 65534, "/", ""}; }
+  Result<std::optional<security::UserInfo>> lookup_user(std::string_view n) override {
+    auto it = users.find(std::string(n));
+    if (it == users.end()) return std::optional<security::UserInfo>{};
+    return std::optional<security::UserInfo>{it->second};
+  }
+  Result<std::optional<security::UserInfo>> lookup_uid(uid_t uid) override {
+    for (auto& [n, u] : users)
+      if (u.uid == uid) return std::optional<security::UserInfo>{u};
+    return std::optional<security::UserInfo>{};
+  }
+  deliver::Attempt<std::optional<std::string>> read_forward(const security::UserInfo& u,
+                                                            const std::vector<std::string>& paths) override {
+    for (auto& p : paths) forward_paths_seen.push_back(p);
+    auto it = forwards.find(u.name);
+    if (it == forwards.end()) return std::optional<std::string>{};
+    return std::optional<std::string>{it->second};
+  }
+  deliver::Attempt<IncludeFile> read_include(const std::string& path, const Privs&) override {
+    auto it = includes.find(path);
+    if (it == includes.end()) return Outcome::deferred("4.3.0", "cannot open include file " + path);
+    return it->second;
+  }
+  Outcome deliver_mailbox(const DeliveryInfo& d, const security::UserInfo& u) override {
+    log.push_back("mailbox " + u.name + " from=" + d.sender + " ext=" + d.extension);
+    return Outcome::sent("delivered to mailbox");
+  }
+  Outcome deliver_file(const DeliveryInfo&, const std::string& path, const Privs& as, Origin o) override {
+    log.push_back("file " + path + " as " + as.name + " (" + std::string(to_string(o)) + ")");
+    return Outcome::sent("delivered to file: " + path);
+  }
+  Outcome deliver_command(const DeliveryInfo&, const std::string& cmd, const Privs& as, Origin o) override {
+    log.push_back("command " + cmd + " as " + as.name + " (" + std::string(to_string(o)) + ")");
+    if (cmd == "tempfail") return Outcome::deferred("4.3.0", "temporary failure");
+    return Outcome::sent("delivered to command: " + cmd);
+  }
+  Outcome forward(const std::string& sender, const std::vector<std::string>& addresses) override {
+    std::string all;
+    for (const auto& a : addresses) all += (all.empty() ? "" : ",") + a;
+    log.push_back("forward " + all + " from=" + sender);
+    return Outcome::sent("forwarded as ABC");
+  }
+};
+
+struct EngineTest : ::testing::Test {
+  EngineSettings s;
+  Fake b;
+  EngineTest() {
+    s.recipient_delimiter = "+";
+    s.myorigin = "example.com";
+    s.forward_path = {"$home/.forward${recipient_delimiter}${extension}", "$home/.forward"};
+    b.users.emplace("bob", user("bob", 1001));
+    b.users.emplace("alice", user("alice", 1002));
+    b.users.emplace("carol", user("carol", 1003));
+  }
+  RecipientResult run(const std::string& rcpt, std::vector<std::string> loops = {}) {
+    Engine e(s, b);
+    return e.deliver(rcpt, "sender@remote.test", loops);
+  }
+};
+
+using V = std::vector<std::string>;
+
+}  // namespace
+
+TEST_F(EngineTest, PlainUserGetsMailbox) {
+  auto r = run("bob@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"mailbox bob from=sender@remote.test ext="}));
+  EXPECT_EQ(b.forward_paths_seen, (V{"/home/bob/.forward"}));
+}
+
+TEST_F(EngineTest, UnknownUserBounces511) {
+  auto r = run("nosuch@example.com");
+  EXPECT_TRUE(r.outcome.is_bounced());
+  EXPECT_EQ(r.outcome.dsn, "5.1.1");
+  EXPECT_EQ(r.outcome.text, "unknown user: \"nosuch\"");
+}
+
+TEST_F(EngineTest, LuserRelay) {
+  s.luser_relay = "$user@elsewhere.test";
+  auto r = run("nosuch+x@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"forward nosuch@elsewhere.test from=sender@remote.test"}));
+  // A luser_relay that names an unknown local user bounces instead of looping.
+  b.log.clear();
+  s.luser_relay = "other";
+  r = run("nosuch@example.com");
+  EXPECT_EQ(r.outcome.dsn, "5.1.1");
+}
+
+TEST_F(EngineTest, ExtensionIsStrippedAndForwardPlusTried) {
+  b.forwards["bob"] = "alice";
+  auto r = run("Bob+Lists@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.forward_paths_seen, (V{"/home/bob/.forward+Lists", "/home/bob/.forward", "/home/alice/.forward"}));
+  EXPECT_EQ(b.log, (V{"mailbox alice from=sender@remote.test ext="}));
+}
+
+TEST_F(EngineTest, AliasToTwoUsersAndDuplicatesOnce) {
+  b.aliases["team"] = "bob, alice, bob@example.com";
+  auto r = run("team@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(r.leaves.size(), 2u);
+  EXPECT_EQ(b.log, (V{"mailbox bob from=sender@remote.test ext=", "mailbox alice from=sender@remote.test ext="}));
+}
+
+TEST_F(EngineTest, AliasWithExtensionFallsBackToBase) {
+  b.aliases["team"] = "carol";
+  auto r = run("team+x@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"mailbox carol from=sender@remote.test ext="}));
+  b.log.clear();
+  b.aliases["team+y"] = "alice";
+  run("team+y@example.com");
+  EXPECT_EQ(b.log, (V{"mailbox alice from=sender@remote.test ext="}));
+}
+
+TEST_F(EngineTest, AliasToSelfReachesMailboxOnce) {
+  b.aliases["bob"] = "bob, /var/archive";
+  auto r = run("bob@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"mailbox bob from=sender@remote.test ext=", "file /var/archive as nobody (alias)"}));
+}
+
+TEST_F(EngineTest, AliasLoopIsBounded) {
+  b.aliases["a"] = "b";
+  b.aliases["b"] = "a";
+  auto r = run("a@example.com");
+  // a -> b -> a (alias already expanded: user lookup) -> unknown user.
+  EXPECT_TRUE(r.outcome.is_bounced());
+  EXPECT_EQ(r.outcome.dsn, "5.1.1");
+}
+
+TEST_F(EngineTest, DeepChainHitsDepthLimit) {
+  for (int i = 0; i < 50; ++i) b.aliases["l" + std::to_string(i)] = "l" + std::to_string(i + 1);
+  auto r = run("l0@example.com");
+  EXPECT_TRUE(r.outcome.is_bounced());
+  EXPECT_EQ(r.outcome.dsn, "5.4.6");
+}
+
+TEST_F(EngineTest, OwnerAliasBecomesSender) {
+  b.aliases["list"] = "bob, far@remote.test";
+  b.aliases["owner-list"] = "carol";
+  auto r = run("list@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"mailbox bob from=owner-list@example.com ext=",
+                      "forward far@remote.test from=owner-list@example.com"}));
+}
+
+TEST_F(EngineTest, ForwardsAreBatchedPerSender) {
+  b.aliases["list"] = "a@remote.test, bob, b@remote.test, a@remote.test, sub";
+  b.aliases["sub"] = "c@remote.test";
+  b.aliases["owner-sub"] = "carol";
+  auto r = run("list@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"mailbox bob from=sender@remote.test ext=",
+                      "forward a@remote.test,b@remote.test from=sender@remote.test",
+                      "forward c@remote.test from=owner-sub@example.com"}));
+  EXPECT_EQ(r.leaves.size(), 4u);
+  for (const auto& l : r.leaves) EXPECT_TRUE(l.outcome.is_sent()) << l.to;
+}
+
+TEST_F(EngineTest, CommandsAndFilesFollowAllowLists) {
+  b.aliases["cmd"] = "|/bin/prog, /tmp/file";
+  auto r = run("cmd@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"command /bin/prog as nobody (alias)", "file /tmp/file as nobody (alias)"}));
+  b.log.clear();
+  s.allow_commands = AllowList{false, true, false};
+  r = run("cmd@example.com");
+  EXPECT_TRUE(r.outcome.is_bounced());
+  EXPECT_EQ(r.outcome.dsn, "5.7.1");
+  EXPECT_EQ(b.log, (V{"file /tmp/file as nobody (alias)"}));
+}
+
+TEST_F(EngineTest, AliasOwnerPrivileges) {
+  b.aliases["cmd"] = "|/bin/prog";
+  b.owner = Privs{"alice", 1002, 1002, "/home/alice", ""};
+  run("cmd@example.com");
+  EXPECT_EQ(b.log, (V{"command /bin/prog as alice (alias)"}));
+}
+
+TEST_F(EngineTest, ForwardRunsAsUser) {
+  b.forwards["bob"] = "\\bob, \"|/usr/bin/filter -x\"";
+  auto r = run("bob@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"mailbox bob from=sender@remote.test ext=", "command /usr/bin/filter -x as bob (forward)"}));
+}
+
+TEST_F(EngineTest, IncludeUsesOwnerAndAllowList) {
+  b.aliases["list"] = ":include:/etc/list";
+  b.includes["/etc/list"] = IncludeFile{"alice, carol, |/bin/x", 1001};
+  auto r = run("list@example.com");
+  EXPECT_TRUE(r.outcome.is_bounced());  // commands from :include: are not allowed by default
+  EXPECT_EQ(r.outcome.dsn, "5.7.1");
+  EXPECT_EQ(b.log, (V{"mailbox alice from=sender@remote.test ext=", "mailbox carol from=sender@remote.test ext="}));
+  b.log.clear();
+  s.allow_commands.include = true;
+  r = run("list@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log.back(), "command /bin/x as bob (include)");  // the include file's owner
+}
+
+TEST_F(EngineTest, IncludeLoopIsRefused) {
+  b.aliases["list"] = ":include:/etc/list";
+  b.includes["/etc/list"] = IncludeFile{":include:/etc/list, bob", 0};
+  auto r = run("list@example.com");
+  EXPECT_TRUE(r.outcome.is_bounced());
+  EXPECT_EQ(r.outcome.dsn, "5.4.6");
+  EXPECT_EQ(b.log, (V{"mailbox bob from=sender@remote.test ext="}));
+}
+
+TEST_F(EngineTest, DeliveredToLoopBounces546) {
+  auto r = run("bob@example.com", {"bob@example.com"});
+  EXPECT_TRUE(r.outcome.is_bounced());
+  EXPECT_EQ(r.outcome.dsn, "5.4.6");
+  EXPECT_EQ(r.outcome.text, "mail forwarding loop for bob@example.com");
+  EXPECT_TRUE(b.log.empty());
+}
+
+TEST_F(EngineTest, TemporaryFailuresWinAndTableErrorsDefer) {
+  b.aliases["mix"] = "bob, |tempfail, nosuch";
+  auto r = run("mix@example.com");
+  EXPECT_TRUE(r.outcome.is_deferred());
+  EXPECT_EQ(r.outcome.dsn, "4.3.0");
+  b.alias_error = true;
+  r = run("bob@example.com");
+  EXPECT_TRUE(r.outcome.is_deferred());
+}
+
+TEST_F(EngineTest, PartialBounceNamesTheAddress) {
+  b.aliases["mix"] = "bob, nosuch";
+  auto r = run("mix@example.com");
+  EXPECT_TRUE(r.outcome.is_bounced());
+  EXPECT_EQ(r.outcome.dsn, "5.1.1");
+  EXPECT_NE(r.outcome.text.find("nosuch"), std::string::npos);
+}
+
+TEST_F(EngineTest, RemoteAddressIsForwarded) {
+  auto r = run("someone@remote.test");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(r.outcome.text, "forwarded as ABC");
+}

@@ -1,0 +1,308 @@
+// expand.cpp - see expand.h.
+#include "expand.h"
+
+#include <cctype>
+
+#include "base/strings.h"
+
+namespace postern::local {
+
+std::string_view to_string(Origin o) {
+  switch (o) {
+    case Origin::Alias: return "alias";
+    case Origin::Forward: return "forward";
+    case Origin::Include: return "include";
+  }
+  return "?";
+}
+
+Result<AllowList> AllowList::parse(const std::vector<std::string>& words) {
+  AllowList a;
+  for (const auto& w : words) {
+    auto l = str::lower(w);
+    if (l == "alias") a.alias = true;
+    else if (l == "forward") a.forward = true;
+    else if (l == "include") a.include = true;
+    else return make_error("unknown delivery origin \"{}\" (expected alias, forward, include)", str::printable(w));
+  }
+  return a;
+}
+
+bool AllowList::allows(Origin o) const {
+  switch (o) {
+    case Origin::Alias: return alias;
+    case Origin::Forward: return forward;
+    case Origin::Include: return include;
+  }
+  return false;
+}
+
+namespace {
+
+class Splitter {
+ public:
+  explicit Splitter(std::string_view t) : t_(t) {}
+
+  std::vector<std::string> run() {
+    while (i_ < t_.size() && out_.size() + seg_.size() < kMaxDestinations) {
+      char c = t_[i_];
+      if (c == ',' || c == ';') {
+        end_segment();
+        ++i_;
+      } else if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+        if (!item_.empty()) gap_ = true;
+        ++i_;
+      } else if (c == '(') {
+        skip_comment();
+      } else if (c == '"') {
+        start_word(c);
+        quoted();
+      } else if (c == '<') {
+        // "Phrase words <addr>": the phrase is not part of the address.
+        item_.clear();
+        seg_.clear();
+        gap_ = false;
+        ++i_;
+        angle();
+        finish();
+      } else if (c == '>') {
+        ++i_;  // stray: ignore
+      } else {
+        start_word(c);
+        if (c == '\\' && i_ + 1 < t_.size()) {
+          add(t_[i_ + 1]);
+          i_ += 2;
+        } else {
+          add(c);
+          ++i_;
+        }
+      }
+    }
+    end_segment();
+    if (out_.size() > kMaxDestinations) out_.resize(kMaxDestinations);
+    return std::move(out_);
+  }
+
+ private:
+  // A word after white space starts a new item, except around '@' and
+  // after ':' (":include: /path", "user @ domain" stay one item).
+  void start_word(char c) {
+    if (gap_ && !item_.empty() && item_.back() != '@' && item_.back() != ':' && c != '@') finish();
+    gap_ = false;
+  }
+  void add(char c) {
+    if (item_.size() < kMaxDestinationLength + 1) item_.push_back(c);
+  }
+  // Words of one comma-separated segment wait in seg_ until the segment
+  // ends, because a later "<addr>" turns them into a display phrase.
+  void finish() {
+    if (!item_.empty() && item_.size() <= kMaxDestinationLength) seg_.push_back(item_);
+    item_.clear();
+    gap_ = false;
+  }
+  void end_segment() {
+    finish();
+    for (auto& s : seg_) out_.push_back(std::move(s));
+    seg_.clear();
+  }
+  void quoted() {
+    ++i_;  // opening quote
+    while (i_ < t_.size() && t_[i_] != '"') {
+      if (t_[i_] == '\\' && i_ + 1 < t_.size()) ++i_;
+      add(t_[i_]);
+      ++i_;
+    }
+    if (i_ < t_.size()) ++i_;  // closing quote (an unterminated one ends the text)
+  }
+  void skip_comment() {
+    int depth = 0;
+    while (i_ < t_.size()) {
+      char c = t_[i_++];
+      if (c == '\\' && i_ < t_.size()) {
+        ++i_;
+      } else if (c == '(') {
+        ++depth;
+      } else if (c == ')') {
+        if (--depth == 0) break;
+      }
+    }
+  }
+  void angle() {
+    while (i_ < t_.size() && t_[i_] != '>') {
+      char c = t_[i_];
+      if (c == '"') {
+        quoted();
+        continue;
+      }
+      if (c == '\\' && i_ + 1 < t_.size()) {
+        add(t_[i_ + 1]);
+        i_ += 2;
+        continue;
+      }
+      if (c == '(') {
+        skip_comment();
+        continue;
+      }
+      if (c != ' ' && c != '\t' && c != '\r' && c != '\n') add(c);
+      ++i_;
+    }
+    if (i_ < t_.size()) ++i_;
+  }
+
+  std::string_view t_;
+  std::size_t i_ = 0;
+  std::string item_;
+  bool gap_ = false;
+  std::vector<std::string> seg_;
+  std::vector<std::string> out_;
+};
+
+bool istarts_with(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::string> split_destinations(std::string_view text) { return Splitter(text).run(); }
+
+std::string strip_comment_lines(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    auto line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    auto t = str::trim(line);
+    if (!t.empty() && t[0] == '#') continue;
+    out.append(line);
+    out.push_back('\n');
+  }
+  return out;
+}
+
+Destination classify(std::string_view item) {
+  if (istarts_with(item, ":include:")) {
+    return {DestKind::Include, std::string(str::trim(item.substr(9)))};
+  }
+  if (!item.empty() && item[0] == '|') return {DestKind::Command, std::string(str::trim(item.substr(1)))};
+  if (!item.empty() && item[0] == '/') return {DestKind::File, std::string(item)};
+  return {DestKind::Address, std::string(item)};
+}
+
+namespace {
+
+const std::string* find_var(const LocalVars& v, std::string_view name) {
+  if (name == "user") return &v.user;
+  if (name == "home") return &v.home;
+  if (name == "shell") return &v.shell;
+  if (name == "recipient") return &v.recipient;
+  if (name == "extension") return &v.extension;
+  if (name == "domain") return &v.domain;
+  if (name == "local") return &v.local;
+  if (name == "recipient_delimiter") return &v.recipient_delimiter;
+  return nullptr;
+}
+
+}  // namespace
+
+Result<Expansion> expand_local(std::string_view t, const LocalVars& vars) {
+  Expansion out;
+  for (std::size_t i = 0; i < t.size();) {
+    char c = t[i];
+    if (c != '$') {
+      out.text.push_back(c);
+      ++i;
+      continue;
+    }
+    if (i + 1 >= t.size()) return make_error("\"$\" at end of \"{}\"", str::printable(t));
+    if (t[i + 1] == '$') {
+      out.text.push_back('$');
+      i += 2;
+      continue;
+    }
+    std::string name;
+    char op = 0;
+    std::string_view arg;
+    if (t[i + 1] == '{' || t[i + 1] == '(') {
+      char close = t[i + 1] == '{' ? '}' : ')';
+      auto end = t.find(close, i + 2);
+      if (end == std::string_view::npos) return make_error("unbalanced brace in \"{}\"", str::printable(t));
+      auto body = t.substr(i + 2, end - i - 2);
+      auto sep = body.find_first_of("?:");
+      name = std::string(body.substr(0, sep));
+      if (sep != std::string_view::npos) {
+        op = body[sep];
+        arg = body.substr(sep + 1);
+      }
+      i = end + 1;
+    } else {
+      std::size_t j = i + 1;
+      while (j < t.size() && (std::isalnum(static_cast<unsigned char>(t[j])) || t[j] == '_')) ++j;
+      if (j == i + 1) return make_error("bad \"$\" in \"{}\"", str::printable(t));
+      name = std::string(t.substr(i + 1, j - i - 1));
+      i = j;
+    }
+    const std::string* v = find_var(vars, name);
+    if (!v) return make_error("unknown attribute \"{}\" in \"{}\"", str::printable(name), str::printable(t));
+    if (op == '?') {
+      if (!v->empty()) out.text += arg;
+    } else if (op == ':') {
+      if (v->empty()) out.text += arg;
+    } else {
+      if (v->empty()) out.undefined = true;
+      out.text += *v;
+    }
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> delivered_to_values(deliver::ContentReader& content, std::size_t max_headers) {
+  std::vector<std::string> found;
+  std::string current;  // the header being unfolded, when it is a Delivered-To
+  bool in_delivered = false;
+  std::size_t headers = 0;
+  bool line_start = true;
+  auto flush = [&] {
+    if (in_delivered) found.push_back(str::lower(str::trim(current)));
+    in_delivered = false;
+    current.clear();
+  };
+  deliver::LinePiece piece;
+  for (;;) {
+    auto more = content(piece);
+    if (!more) return more.take_error();
+    if (!*more) break;
+    std::string_view d = piece.data;
+    if (line_start) {
+      if (d.empty() && piece.complete) break;  // end of headers
+      if (!d.empty() && (d[0] == ' ' || d[0] == '\t')) {
+        if (in_delivered && current.size() < 4096) current.append(" ").append(str::trim(d));
+      } else {
+        flush();
+        if (++headers > max_headers) break;
+        auto colon = d.find(':');
+        if (colon == std::string_view::npos) break;  // not a header: the body started
+        if (str::lower(str::trim(d.substr(0, colon))) == "delivered-to") {
+          in_delivered = true;
+          current = std::string(d.substr(colon + 1, 4096));
+        }
+      }
+    } else if (in_delivered && current.size() < 4096) {
+      current.append(d.substr(0, 4096));
+    }
+    line_start = piece.complete;
+  }
+  flush();
+  return found;
+}
+
+LocalDomain split_address(std::string_view address) {
+  auto at = address.rfind('@');
+  if (at == std::string_view::npos) return {std::string(address), {}};
+  return {std::string(address.substr(0, at)), std::string(address.substr(at + 1))};
+}
+
+}  // namespace postern::local

@@ -1,0 +1,65 @@
+// local - the local delivery agent (Postfix local(8)); master.cf "local unix - n n - - local".
+//
+// A privileged single-client server: it keeps root (unpriv = n) so that each
+// delivery can become the recipient, and serves one delivery request per
+// connection on private/local: read the request, deliver every recipient,
+// answer one dsn/text/relay per recipient (ipc/proto/deliver.h). The
+// deliveries themselves are blocking and run in privilege-dropped children
+// (agent.h explains the design); one request at a time per process, like
+// Postfix's local. Alias tables are opened before anything else and the
+// process retires after a request when one of them changed.
+//
+// Parameters: see agent.h, plus ipc_timeout and the skeleton's.
+// Logs: one status line per destination (agent.h); warnings for malformed
+// requests.
+#include <chrono>
+#include <memory>
+
+#include "agent.h"
+#include "ipc/async.h"
+#include "log/log.h"
+#include "server/skeleton.h"
+
+using namespace postern;
+namespace proto = ipc::proto;
+
+namespace {
+
+std::unique_ptr<local::Agent> g_agent;
+
+asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
+  const auto timeout = std::chrono::duration_cast<ipc::AsyncDuration>(ctx.cfg().time("ipc_timeout"));
+  auto req = co_await ipc::read_message<proto::DeliveryRequest>(sock, {}, timeout);
+  if (!req) {
+    log::warning("{}: bad delivery request from {}: {}", ctx.service(), server::peer_text(sock),
+                 req.error().message);
+    co_await ipc::refuse(sock, req.error().message);
+    co_return;
+  }
+  proto::DeliveryReply reply = g_agent->handle(*req);
+  auto st = co_await ipc::write_message(sock, std::move(reply), {}, timeout);
+  if (!st) log::warning("{}: write reply for {}: {}", ctx.service(), req->queue_id, st.error().message);
+  if (g_agent->tables_changed()) {
+    log::info("table has changed -- restarting");
+    ctx.request_stop();
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  server::Daemon d;
+  d.name = "local";
+  d.model = server::Model::Single;
+  d.privileged = true;
+  d.pre_drop = [](server::Context& ctx) -> Status {
+    auto s = local::Settings::from_config(ctx.cfg());
+    if (!s) return s.take_error();
+    auto a = local::Agent::create(std::move(*s));
+    if (!a) return a.take_error();
+    g_agent = std::move(*a);
+    return {};
+  };
+  d.serve = serve;
+  return server::run(argc, argv, std::move(d));
+}

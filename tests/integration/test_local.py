@@ -1,0 +1,411 @@
+"""The local delivery agent (local(8)) driven directly over private/local.
+
+A scratch instance runs pickup, cleanup, trivial-rewrite and local (no
+qmgr): a message submitted with `sendmail` stays in incoming/, and each test
+hands local a delivery_request for it (queue_name=incoming) over the real
+socket with ipcwire.py, then checks the reply (one dsn/text/relay per
+recipient), the log's status lines and the delivered files: mbox (From_
+line, >From quoting, Delivered-To, owner), Maildir, aliases to users,
+|commands, /files and :include: lists, .forward, unknown users, loops,
+mailbox_size_limit and command exit codes.
+
+Tests that need a real recipient account create two users with useradd
+(root only; skipped otherwise) and remove them afterwards.
+"""
+import grp
+import os
+import pwd
+import re
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+import unittest
+
+import ipcwire
+from harness import Instance, LIBEXEC, SBIN, is_root, wait_for
+
+HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
+DOMAIN = "test.example"
+
+
+def master_cf(bindir, rootspool):
+    return (HEADER
+            + "pickup unix n - n 60 1 pickup\n"
+            + "cleanup unix n - n - 0 cleanup\n"
+            + "rewrite unix - - n - - trivial-rewrite\n"
+            + "local unix - n n - - local\n"
+            + "localmd unix - n n - - local -o home_mailbox=Maildir/\n"
+            + "localsz unix - n n - - local -o mailbox_size_limit=300\n"
+            + f"localmc unix - n n - - local -o mailbox_command={bindir}/savecmd\n"
+            + f"localsp unix - n n - - local -o mail_spool_directory={rootspool}\n")
+
+
+def recipient_field(address, orig=""):
+    """queue::encode_recipient(): tagged, length-prefixed fields."""
+    out = f"a{len(address.encode())}:{address}"
+    if orig:
+        out += f"p{len(orig.encode())}:{orig}"
+    return out
+
+
+def have_binaries():
+    return all(os.path.exists(os.path.join(LIBEXEC, d)) for d in ("local", "cleanup", "pickup", "trivial-rewrite")) \
+        and all(os.path.exists(os.path.join(SBIN, c)) for c in ("sendmail", "postdrop", "postalias", "postern"))
+
+
+@unittest.skipUnless(have_binaries(), "local, cleanup, pickup, trivial-rewrite, sendmail or postalias not built")
+class LocalTest(unittest.TestCase):
+    users = []
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="postern-local-", dir="/tmp")
+        os.chmod(cls.base, 0o755)
+        cls.spool = os.path.join(cls.base, "spool")
+        os.mkdir(cls.spool)
+        os.chmod(cls.spool, 0o1777)
+        # Debian's layout: not world-writable, so mailboxes are created as root.
+        cls.rootspool = os.path.join(cls.base, "rootspool")
+        os.mkdir(cls.rootspool)
+        os.chmod(cls.rootspool, 0o755)
+        cls.out = os.path.join(cls.base, "out")  # where commands and file deliveries write
+        os.mkdir(cls.out)
+        os.chmod(cls.out, 0o1777)
+        cls.homes = os.path.join(cls.base, "home")
+        os.mkdir(cls.homes)
+        os.chmod(cls.homes, 0o755)
+        cls.bin = os.path.join(cls.base, "bin")
+        os.mkdir(cls.bin)
+        os.chmod(cls.bin, 0o755)
+        cls.script("savecmd", f'#!/bin/sh\ncat > {cls.out}/cmd.out\nenv > {cls.out}/cmd.env\nid -u > {cls.out}/cmd.uid\n')
+        cls.script("exit75", "#!/bin/sh\ncat >/dev/null\nexit 75\n")
+        cls.users = []
+        if is_root():
+            suffix = os.getpid() % 100000
+            for n in ("a", "b"):
+                name = f"ptl{suffix}{n}"
+                subprocess.run(["userdel", "-r", name], capture_output=True)
+                subprocess.run(["useradd", "-m", "-d", os.path.join(cls.homes, name), "-s", "/bin/sh", name],
+                               check=True, capture_output=True)
+                cls.users.append(pwd.getpwnam(name))
+        cls.inc = os.path.join(cls.base, "list.inc")
+        with open(cls.inc, "w") as f:
+            f.write("# a list\n" + ", ".join(u.pw_name for u in cls.users) + "\n" if cls.users else "nobody-here\n")
+        os.chmod(cls.inc, 0o644)
+        u1 = cls.users[0].pw_name if cls.users else "nosuchuser1"
+        u2 = cls.users[1].pw_name if cls.users else "nosuchuser2"
+        cls.aliases = os.path.join(cls.base, "aliases")
+        with open(cls.aliases, "w") as f:
+            f.write(f"both: {u1}, {u2}\n"
+                    f"cmd: |{cls.bin}/savecmd\n"
+                    f"tempfail: |{cls.bin}/exit75\n"
+                    f"tofile: {cls.out}/file.mbox\n"
+                    f"inc: :include:{cls.inc}\n"
+                    f"far: someone@remote.invalid, other@remote.invalid\n"
+                    f"nobody-here: nosuchuser3\n")
+        extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
+                 f"recipient_delimiter = +\nmyhostname = {DOMAIN}\nmydestination = $myhostname, localhost\nmyorigin = $myhostname\n"
+                 f"mail_spool_directory = {cls.spool}\nalias_maps = hash:{cls.aliases}\n"
+                 f"alias_database = hash:{cls.aliases}\nrelayhost =\n")
+        cls.inst = Instance("local", main_cf_extra=extra, master_cf=master_cf(cls.bin, cls.rootspool))
+        try:
+            cls.inst.cmd("postalias", [cls.aliases])
+            cls.inst.start()
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.inst.cleanup()
+        except Exception:
+            pass
+        for u in cls.users:
+            subprocess.run(["userdel", "-r", u.pw_name], capture_output=True)
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    @classmethod
+    def script(cls, name, text):
+        p = os.path.join(cls.bin, name)
+        with open(p, "w") as f:
+            f.write(text)
+        os.chmod(p, 0o755)
+
+    def setUp(self):
+        for d in (self.spool, self.out, self.rootspool):
+            for n in os.listdir(d):
+                p = os.path.join(d, n)
+                if os.path.isdir(p):
+                    shutil.rmtree(p)
+                else:
+                    os.unlink(p)
+        for u in self.users:
+            for n in (".forward", "Maildir"):
+                p = os.path.join(u.pw_dir, n)
+                if os.path.isdir(p):
+                    shutil.rmtree(p)
+                elif os.path.exists(p):
+                    os.unlink(p)
+
+    def need_users(self):
+        if not self.users:
+            self.skipTest("needs root to create recipient accounts")
+        return self.users
+
+    # --- helpers -----------------------------------------------------
+    def submit(self, body, sender="sender@remote.invalid", rcpt="whoever@remote.invalid"):
+        env = dict(os.environ)
+        env.pop("MAIL_CONFIG", None)
+        before = len(re.findall(r"postern/pickup\[\d+\]: \w+: uid=\d+ from=<" + re.escape(sender) + ">",
+                                self.inst.maillog()))
+        p = subprocess.run([os.path.join(SBIN, "sendmail"), "-C", self.inst.dir, "-f", sender, rcpt],
+                           input=body, capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rx = re.compile(r"postern/pickup\[\d+\]: (\w+): uid=\d+ from=<" + re.escape(sender) + ">")
+        found = wait_for(lambda: len(rx.findall(self.inst.maillog())) > before and rx.findall(self.inst.maillog()),
+                         timeout=30, what=f"pickup of the message from {sender}")
+        qid = found[-1]
+
+        def ready():
+            for dirpath, _, files in os.walk(os.path.join(self.inst.queue, "incoming")):
+                if qid in files:
+                    return bool(os.stat(os.path.join(dirpath, qid)).st_mode & 0o100)
+            return False
+
+        wait_for(ready, timeout=30, what=f"complete queue file {qid}")
+        return qid
+
+    def deliver(self, qid, recipients, service="local"):
+        now = int(time.time() * 1e6)
+        with ipcwire.Connection(os.path.join(self.inst.queue, "private", service), timeout=60) as c:
+            t, attrs = c.call("delivery_request", [
+                ("queue_name", "incoming"), ("queue_id", qid), ("nexthop", DOMAIN), ("flags", 0),
+                ("arrival_usec", now), ("active_usec", now),
+                ("recipients", [recipient_field(r) for r in recipients])])
+        self.assertEqual(t, "delivery_reply", attrs)
+        self.assertEqual(len(attrs["dsn"]), len(recipients))
+        self.assertEqual(attrs["relay"], ["local"] * len(recipients))
+        return list(zip(attrs["dsn"], attrs["text"]))
+
+    def mbox(self, user):
+        with open(os.path.join(self.spool, user.pw_name)) as f:
+            return f.read()
+
+    # --- mailboxes -----------------------------------------------------
+    def test_mbox_delivery(self):
+        u = self.need_users()[0]
+        qid = self.submit("Subject: mbox\n\nFrom the start\nplain line\n", sender="mbox-sender@remote.invalid")
+        rcpt = f"{u.pw_name}@{DOMAIN}"
+        self.assertEqual(self.deliver(qid, [rcpt]), [("2.0.0", "delivered to mailbox")])
+        path = os.path.join(self.spool, u.pw_name)
+        st = os.stat(path)
+        self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (u.pw_uid, 0o600))
+        text = self.mbox(u)
+        self.assertRegex(text, r"^From mbox-sender@remote\.invalid  \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\n")
+        self.assertIn("Return-Path: <mbox-sender@remote.invalid>\n", text)
+        self.assertIn(f"Delivered-To: {rcpt}\n", text)
+        self.assertIn("\n>From the start\nplain line\n", text)
+        self.assertTrue(text.endswith("plain line\n\n"))
+        self.inst.wait_log(re.escape(qid) + r": to=<" + re.escape(rcpt)
+                           + r">, relay=local, delay=[\d.]+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, dsn=2\.0\.0, "
+                           r"status=sent \(delivered to mailbox\)")
+        # A second delivery appends.
+        self.deliver(qid, [rcpt.upper().replace(DOMAIN.upper(), DOMAIN)])
+        self.assertEqual(self.mbox(u).count("\nSubject: mbox\n"), 2)
+
+    def test_maildir_delivery(self):
+        u = self.need_users()[0]
+        qid = self.submit("Subject: maildir\n\nFrom here\n")
+        rcpt = f"{u.pw_name}@{DOMAIN}"
+        self.assertEqual(self.deliver(qid, [rcpt], service="localmd"), [("2.0.0", "delivered to maildir")])
+        new = os.path.join(u.pw_dir, "Maildir", "new")
+        files = os.listdir(new)
+        self.assertEqual(len(files), 1)
+        st = os.stat(os.path.join(new, files[0]))
+        self.assertEqual(st.st_uid, u.pw_uid)
+        with open(os.path.join(new, files[0])) as f:
+            text = f.read()
+        self.assertTrue(text.startswith("Return-Path: <sender@remote.invalid>\n"), text)
+        self.assertIn(f"Delivered-To: {rcpt}\n", text)
+        self.assertIn("\nFrom here\n", text)  # no quoting in Maildir
+        self.assertEqual(os.listdir(os.path.join(u.pw_dir, "Maildir", "tmp")), [])
+        self.inst.wait_log(re.escape(qid) + r": to=<" + re.escape(rcpt) + r">.*status=sent \(delivered to maildir\)")
+
+    def test_mailbox_command_runs_as_user(self):
+        u = self.need_users()[0]
+        qid = self.submit("Subject: mc\n\nvia command\n")
+        rcpt = f"{u.pw_name}+tag@{DOMAIN}"
+        self.assertEqual(self.deliver(qid, [rcpt], service="localmc"),
+                         [("2.0.0", f"delivered to command: {self.bin}/savecmd")])
+        with open(os.path.join(self.out, "cmd.uid")) as f:
+            self.assertEqual(int(f.read()), u.pw_uid)
+        with open(os.path.join(self.out, "cmd.env")) as f:
+            env = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+        self.assertEqual((env.get("USER"), env.get("HOME"), env.get("EXTENSION")), (u.pw_name, u.pw_dir, "tag"))
+        with open(os.path.join(self.out, "cmd.out")) as f:
+            text = f.read()
+        self.assertIn("via command", text)
+        self.assertIn(f"Delivered-To: {rcpt}\n", text)
+
+    def test_root_created_spool_mailbox_is_safe(self):
+        u = self.need_users()[0]
+        qid = self.submit("Subject: spool\n\nroot spool\n")
+        rcpt = f"{u.pw_name}@{DOMAIN}"
+        # A planted symbolic link is refused, its target untouched.
+        target = os.path.join(self.out, "victim")
+        with open(target, "w") as f:
+            f.write("precious\n")
+        link = os.path.join(self.rootspool, u.pw_name)
+        os.symlink(target, link)
+        r = self.deliver(qid, [rcpt], service="localsp")
+        self.assertEqual(r[0][0][0], "5", r)
+        self.assertIn("symbolic link", r[0][1])
+        with open(target) as f:
+            self.assertEqual(f.read(), "precious\n")
+        os.unlink(link)
+        # Created by root, owned by the recipient.
+        self.assertEqual(self.deliver(qid, [rcpt], service="localsp"), [("2.0.0", "delivered to mailbox")])
+        st = os.stat(link)
+        self.assertEqual((st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)), (u.pw_uid, u.pw_gid, 0o600))
+        self.assertFalse(os.path.exists(link + ".lock"))
+        # A mailbox owned by someone else is a temporary error (strict_mailbox_ownership).
+        os.chown(link, 0, 0)
+        r = self.deliver(qid, [rcpt], service="localsp")
+        self.assertEqual(r[0][0][0], "4", r)
+
+    def test_unknown_user_bounces(self):
+        qid = self.submit("Subject: unknown\n\nx\n")
+        r = self.deliver(qid, [f"nosuchuser-x7@{DOMAIN}"])
+        self.assertEqual(r, [("5.1.1", 'unknown user: "nosuchuser-x7"')])
+        self.inst.wait_log(re.escape(qid) + r": to=<nosuchuser-x7@test\.example>, relay=local, .*dsn=5\.1\.1, "
+                           r"status=bounced \(unknown user: \"nosuchuser-x7\"\)")
+
+    # --- aliases -------------------------------------------------------
+    def test_alias_to_two_users(self):
+        a, b = self.need_users()
+        qid = self.submit("Subject: both\n\nhello both\n")
+        r = self.deliver(qid, [f"both@{DOMAIN}"])
+        self.assertEqual(r[0][0], "2.0.0", r)
+        for u in (a, b):
+            text = self.mbox(u)
+            self.assertIn("hello both", text)
+            # frozen_delivered_to: the address local was asked to deliver to.
+            self.assertIn(f"Delivered-To: both@{DOMAIN}\n", text)
+        log = self.inst.wait_log(re.escape(qid) + r": to=<" + re.escape(b.pw_name) + r"@test\.example>, "
+                                 r"orig_to=<both@test\.example>, relay=local")
+        self.assertTrue(log)
+
+    def test_alias_to_command(self):
+        qid = self.submit("Subject: cmd\n\ncommand body\n", sender="cmd-sender@remote.invalid")
+        r = self.deliver(qid, [f"cmd+ext@{DOMAIN}"])
+        self.assertEqual(r, [("2.0.0", f"delivered to command: {self.bin}/savecmd")])
+        with open(os.path.join(self.out, "cmd.out")) as f:
+            text = f.read()
+        self.assertTrue(text.startswith("From cmd-sender@remote.invalid  "), text)
+        self.assertIn(f"Delivered-To: cmd+ext@{DOMAIN}\n", text)
+        self.assertIn("command body\n", text)
+        with open(os.path.join(self.out, "cmd.env")) as f:
+            env = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+        self.assertEqual(env.get("SENDER"), "cmd-sender@remote.invalid")
+        self.assertEqual(env.get("RECIPIENT"), f"cmd+ext@{DOMAIN}")
+        self.assertEqual(env.get("LOCAL"), "cmd+ext")
+        self.assertEqual(env.get("DOMAIN"), DOMAIN)
+        if is_root():
+            with open(os.path.join(self.out, "cmd.uid")) as f:
+                self.assertEqual(int(f.read()), pwd.getpwnam("nobody").pw_uid)  # default_privs
+
+    def test_command_tempfail_defers(self):
+        qid = self.submit("Subject: tempfail\n\nx\n")
+        r = self.deliver(qid, [f"tempfail@{DOMAIN}"])
+        self.assertEqual(r[0][0][0], "4", r)
+        self.assertIn("temporary failure", r[0][1])
+        self.inst.wait_log(re.escape(qid) + r": to=<tempfail@test\.example>, .*status=deferred")
+
+    def test_alias_to_file(self):
+        qid = self.submit("Subject: file\n\nFrom inside\n")
+        path = os.path.join(self.out, "file.mbox")
+        self.assertEqual(self.deliver(qid, [f"tofile@{DOMAIN}"]), [("2.0.0", f"delivered to file: {path}")])
+        with open(path) as f:
+            text = f.read()
+        self.assertTrue(text.startswith("From sender@remote.invalid  "))
+        self.assertIn(f"Delivered-To: tofile@{DOMAIN}\n", text)
+        self.assertIn("\n>From inside\n", text)
+        if is_root():
+            self.assertEqual(os.stat(path).st_uid, pwd.getpwnam("nobody").pw_uid)
+
+    def test_include(self):
+        a, b = self.need_users()
+        qid = self.submit("Subject: include\n\nincluded\n")
+        r = self.deliver(qid, [f"inc@{DOMAIN}"])
+        self.assertEqual(r[0][0], "2.0.0", r)
+        for u in (a, b):
+            self.assertIn("included", self.mbox(u))
+
+    def test_forward_to_remote_resubmits(self):
+        qid = self.submit("Subject: far\n\nfar away\n", sender="far-sender@remote.invalid")
+        r = self.deliver(qid, [f"far@{DOMAIN}"])
+        self.assertEqual(r[0][0], "2.0.0", r)
+        m = re.fullmatch(r"forwarded as (\w+)", r[0][1])
+        self.assertTrue(m, r)
+        new = m.group(1)
+        self.assertNotEqual(new, qid)
+        text = self.inst.cmd("postcat", ["-q", new]).stdout
+        # One new message for both addresses (same sender), as Postfix batches forwards.
+        self.assertIn("someone@remote.invalid", text)
+        self.assertIn("other@remote.invalid", text)
+        self.assertIn("far-sender@remote.invalid", text)
+        self.assertIn("Delivered-To: far@test.example", text)
+        self.assertIn("far away", text)
+
+    # --- users ---------------------------------------------------------
+    def test_dot_forward(self):
+        a, b = self.need_users()
+        fwd = os.path.join(b.pw_dir, ".forward")
+        with open(fwd, "w") as f:
+            f.write(f"{a.pw_name}, \\{b.pw_name}\n")
+        os.chown(fwd, b.pw_uid, b.pw_gid)
+        os.chmod(fwd, 0o644)
+        qid = self.submit("Subject: fwd\n\nforwarded body\n")
+        r = self.deliver(qid, [f"{b.pw_name}@{DOMAIN}"])
+        self.assertEqual(r[0][0], "2.0.0", r)
+        self.assertIn("forwarded body", self.mbox(a))
+        self.assertIn("forwarded body", self.mbox(b))
+        # A group-writable .forward is ignored (mailbox delivery instead).
+        os.unlink(os.path.join(self.spool, a.pw_name))
+        os.chmod(fwd, 0o664)
+        self.deliver(qid, [f"{b.pw_name}@{DOMAIN}"])
+        self.assertFalse(os.path.exists(os.path.join(self.spool, a.pw_name)))
+
+    def test_loop_detection(self):
+        u = self.need_users()[0]
+        rcpt = f"{u.pw_name}@{DOMAIN}"
+        qid = self.submit(f"Delivered-To: {rcpt.upper()}\nSubject: loop\n\nx\n")
+        r = self.deliver(qid, [rcpt])
+        self.assertEqual(r, [("5.4.6", f"mail forwarding loop for {rcpt}")])
+        self.assertFalse(os.path.exists(os.path.join(self.spool, u.pw_name)))
+
+    def test_mailbox_size_limit(self):
+        u = self.need_users()[0]
+        qid = self.submit("Subject: big\n\n" + "x" * 150 + "\n")
+        r = self.deliver(qid, [f"{u.pw_name}@{DOMAIN}"], service="localsz")
+        self.assertEqual(r[0][0], "5.2.2", r)
+        # Nothing half-written stays behind.
+        path = os.path.join(self.spool, u.pw_name)
+        self.assertTrue(not os.path.exists(path) or os.path.getsize(path) == 0)
+
+    def test_several_recipients_one_reply_each(self):
+        u = self.need_users()[0]
+        qid = self.submit("Subject: several\n\nx\n")
+        r = self.deliver(qid, [f"{u.pw_name}@{DOMAIN}", f"nosuch-q1@{DOMAIN}", f"tempfail@{DOMAIN}"])
+        self.assertEqual([d for d, _ in r], ["2.0.0", "5.1.1", "4.3.0"])
+
+    def test_missing_queue_file_defers(self):
+        r = self.deliver("ABCDEF123", [f"whoever@{DOMAIN}"])
+        self.assertEqual(r[0][0][0], "4", r)
+
+
+if __name__ == "__main__":
+    unittest.main()
