@@ -37,12 +37,6 @@ if [[ "${POSTERN_SKIP_FUZZ:-0}" != 1 ]]; then
     cmake --build build-fuzz -j"$jobs" --target $targets
     passed=0; failed=0
     for t in $targets; do
-      # Known open finding, excluded until fixed (reproducer in tests/fuzz-known/):
-      # a pathological pattern makes regexp table compilation exceed 2 GiB.
-      if [[ "$t" == fuzz_regexp_table ]]; then
-        echo "fuzz $t: skipped (known out-of-memory on tests/fuzz-known/regexp_table-oom-1, open)"
-        continue
-      fi
       corpus="$top/build-fuzz/corpus/$t"; mkdir -p "$corpus"
       seeds="$top/tests/fuzz-seeds/${t#fuzz_}"
       args=("$corpus"); [[ -d "$seeds" ]] && args+=("$seeds")

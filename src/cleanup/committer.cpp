@@ -6,7 +6,7 @@
 #include <atomic>
 #include <mutex>
 
-#include "cleanup/io_scope.h"
+#include "aio/io_scope.h"
 #include "ipc/trigger.h"
 #include "log/log.h"
 
@@ -24,7 +24,7 @@ struct Committer::Gate {
 Committer::Committer(asio::io_context& io, Options options)
     : io_(io), opts_(std::move(options)), gate_(std::make_shared<Gate>()),
       pool_(std::make_unique<asio::thread_pool>(std::max<std::size_t>(1, opts_.threads))) {
-  at_io_shutdown(io, [gate = gate_] {
+  aio::at_io_shutdown(io, [gate = gate_] {
     std::lock_guard lock(gate->m);
     gate->alive = false;
   });

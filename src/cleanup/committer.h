@@ -15,7 +15,7 @@
 // commits), then each distinct directory is fsynced once for the batch.
 // Messages that finish while a batch is being flushed form the next batch.
 // After each successful batch the queue manager is woken once
-// (ipc::trigger "W" to public/qmgr), also on the pool, so a busy or absent
+// (ipc::trigger "W" to public/$queue_service_name), also on the pool, so a busy or absent
 // qmgr never blocks cleanup; failure to wake it is ignored (qmgr scans
 // incoming on its own timer).
 //

@@ -11,7 +11,7 @@
 
 #include <memory>
 
-#include "cleanup/io_scope.h"
+#include "aio/io_scope.h"
 #include "cleanup/session.h"
 #include "log/log.h"
 #include "rewrite/client.h"
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     if (::stat("/", &now) == 0 && now.st_dev == state->queue_dir.st_dev && now.st_ino == state->queue_dir.st_ino)
       root = "/";
     cleanup::Committer::Options co;
-    co.qmgr_trigger = root / "public" / "qmgr";
+    co.qmgr_trigger = root / "public" / s.queue_service_name;
     for (const auto& a : ctx.args())
       if (a == "commit=single") co.mode = cleanup::Committer::Mode::Single;
     state->committer = std::make_unique<cleanup::Committer>(ctx.io(), co);
@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
     ro.timeout = s.ipc_timeout;
     ro.idle = ctx.cfg().time("ipc_idle");
     state->rewriter = std::make_unique<rewrite::AsyncClient>(ctx.io(), state->fallback.socket, ro);
-    cleanup::at_io_shutdown(ctx.io(), [st = state.get()] { st->rewriter.reset(); });
+    aio::at_io_shutdown(ctx.io(), [st = state.get()] { st->rewriter.reset(); });
     state->service.reset(new cleanup::Service{
         s, *state->mapper,
         [st = state.get()]() -> std::unique_ptr<cleanup::Rewriter> {

@@ -44,11 +44,34 @@ asio::awaitable<void> refuse(Socket& sock, const Message& msg, const std::string
   co_await reply(sock, &e, msg.queue_id(), std::chrono::seconds(1));
 }
 
+// Waits until `sock` has input (or EOF), for at most `limit`. False on
+// timeout or error. The timer cancels the wait; its handler touches
+// nothing once cancelled itself (the session may be gone).
+asio::awaitable<bool> wait_readable(Socket& sock, std::chrono::seconds limit) {
+  asio::steady_timer timer(sock.get_executor());
+  bool expired = false;
+  timer.expires_after(limit);
+  timer.async_wait([&sock, &expired](error_code ec) {
+    if (ec) return;
+    expired = true;
+    error_code ignored;
+    sock.cancel(ignored);
+  });
+  error_code ec;
+  co_await sock.async_wait(Socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  timer.cancel();
+  co_return !ec && !expired;
+}
+
 }  // namespace
 
 asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer) {
   const auto timeout = svc.settings.ipc_timeout;
-  auto open = co_await ipc::read_message<submit::CleanupOpen>(sock, request_limits(), timeout);
+  // A frame, once begun, is written in one go by every client: it must be
+  // complete within frame_timeout. So must the first one (cleanup_open),
+  // sent as soon as a client connects. See session.h.
+  const auto frame_timeout = std::min<std::chrono::seconds>(timeout, svc.settings.frame_timeout);
+  auto open = co_await ipc::read_message<submit::CleanupOpen>(sock, request_limits(), frame_timeout);
   if (!open) {
     // A client that connects and closes (a probe) is not worth a warning.
     if (open.error().message.find("connection closed by peer") == std::string::npos)
@@ -79,7 +102,13 @@ asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer)
   Phase phase = Phase::Envelope;
 
   for (;;) {
-    auto frame = co_await ipc::read_frame(sock, request_limits(), timeout);
+    // Between frames the client may idle for up to ipc_timeout (smtpd
+    // waits on its SMTP client, whose every read may take smtpd_timeout).
+    if (!co_await wait_readable(sock, timeout)) {
+      log::debug("{}: aborted: client {} sent nothing for {}s", msg->queue_id(), peer, timeout.count());
+      co_return;
+    }
+    auto frame = co_await ipc::read_frame(sock, request_limits(), frame_timeout);
     if (!frame) {
       // Disconnect or timeout before cleanup_end: the message is abandoned
       // (Message's writer removes the file).

@@ -12,15 +12,28 @@
 // "internal protocol error" at once and the connection is closed; the
 // queue file is removed. Problems with the message itself (size, hops,
 // lookups) are remembered, the rest of the input is read and discarded,
-// and the verdict is the reply to cleanup_end. A client that goes away or
-// falls silent for ipc_timeout before cleanup_end aborts the message: the
-// file is removed.
+// and the verdict is the reply to cleanup_end. A client that goes away
+// before cleanup_end aborts the message: the file is removed.
+//
+// Timeouts. Postfix bounds the whole exchange only by ipc_timeout (3600 s),
+// which lets a local user (public/cleanup is open to all) hold connections
+// and half-sent frames for an hour each. Here:
+//   - cleanup_open must arrive within frame_timeout (60 s) of the connect (every
+//     client sends it at once), so a silent connection costs little;
+//   - between frames a client may be idle for ipc_timeout, as in Postfix:
+//     smtpd streams the message while its SMTP client sends it, and each
+//     of that client's reads may legitimately take smtpd_timeout;
+//   - a frame, once its first byte has arrived, must be complete within
+//     frame_timeout (clients write each frame in one go, so a frame that
+//     stalls half-way is a stuck or hostile peer).
+// The shorter of frame_timeout and ipc_timeout applies where both could.
 //
 // Parameters: ipc_timeout (through CleanupSettings).
 // Logs: "warning: cleanup: malformed request from PEER: ERROR",
 // "warning: ID: queue file create: ..." and the Message log lines.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>

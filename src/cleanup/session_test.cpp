@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -22,8 +23,9 @@ using namespace std::chrono_literals;
 // A cleanup service on its own thread, like the daemon without the master.
 class Server {
  public:
-  Server(const Scratch& scratch, Committer::Mode mode, const std::string& extra = "")
-      : settings_(settings_for(scratch, extra)), mapper_(open_mapper(settings_).value()), committer_(io_, {mode, 2, {}}),
+  Server(const Scratch& scratch, Committer::Mode mode, const std::string& extra = "",
+         std::chrono::seconds frame_timeout = std::chrono::seconds(60))
+      : settings_(with_frame_timeout(settings_for(scratch, extra), frame_timeout)), mapper_(open_mapper(settings_).value()), committer_(io_, {mode, 2, {}}),
         svc_{settings_, mapper_, [] { return std::make_unique<FakeRewriter>(); }, committer_, scratch.queue()},
         socket_(scratch.queue() / "public" / "cleanup"),
         acceptor_(io_, asio::local::stream_protocol::endpoint(socket_.string())) {
@@ -41,6 +43,10 @@ class Server {
   }
   const fs::path& socket() const { return socket_; }
   std::size_t batches() const { return committer_.batches(); }
+  static CleanupSettings with_frame_timeout(CleanupSettings s, std::chrono::seconds t) {
+    s.frame_timeout = t;
+    return s;
+  }
 
  private:
   asio::awaitable<void> accept() {
@@ -184,6 +190,55 @@ TEST(Session, DisconnectBeforeEndLeavesNoFile) {
   }  // ...and goes away with the connection.
   for (int i = 0; i < 200 && !scratch.incoming().empty(); ++i) std::this_thread::sleep_for(10ms);
   EXPECT_TRUE(scratch.incoming().empty());
+}
+
+TEST(Session, SilentClientIsDroppedBeforeOpen) {
+  Scratch scratch;
+  Server server(scratch, Committer::Mode::Batch, "ipc_timeout = 30s\n", 1s);
+  auto c = ipc::Client::connect(server.socket().string(), 5s);
+  ASSERT_TRUE(c);
+  auto start = std::chrono::steady_clock::now();
+  auto frame = c->read_frame(ipc::Clock::now() + 10s);  // the 451 reply, then EOF
+  ASSERT_TRUE(frame) << frame.error().message;
+  auto res = ipc::decode<submit::CleanupResult>(frame->payload);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 451);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);  // frame_timeout, not ipc_timeout
+}
+
+TEST(Session, IdleBetweenFramesUpToIpcTimeoutButNotMidFrame) {
+  Scratch scratch;
+  Server server(scratch, Committer::Mode::Batch, "ipc_timeout = 30s\n", 1s);
+  {
+    // Idle longer than frame_timeout between frames: fine.
+    auto c = submit::BlockingCleanupClient::open(server.socket(), 0, "test", 10s);
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(c->envelope(envelope("a@example.org")));
+    std::this_thread::sleep_for(2500ms);
+    ASSERT_TRUE(c->recipient(recipient("bob@example.org")));
+    ASSERT_TRUE(c->content("Subject: slow\n\nbody\n"));
+    auto r = c->finish();
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, 0) << r->reason;
+  }
+  ASSERT_EQ(scratch.incoming().size(), 1u);
+  // A frame that stops half-way is dropped after frame_timeout, file and all.
+  auto c = ipc::Client::connect(server.socket().string(), 5s);
+  ASSERT_TRUE(c);
+  ipc::Writer w("cleanup_open");
+  w.add_int("flags", 0);
+  w.add_string("origin", "x");
+  auto payload = std::move(w).finish();
+  ASSERT_TRUE(payload);
+  ASSERT_TRUE(c->write_frame(*payload, ipc::Clock::now() + 5s));
+  ASSERT_TRUE(c->read_frame(ipc::Clock::now() + 5s));  // cleanup_opened
+  ASSERT_EQ(::write(c->fd(), "\x00", 1), 1);            // the first byte of a frame header
+  auto start = std::chrono::steady_clock::now();
+  auto end = c->read_frame(ipc::Clock::now() + 10s);  // EOF when cleanup gives up
+  EXPECT_FALSE(end);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  for (int i = 0; i < 200 && scratch.incoming().size() > 1; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(scratch.incoming().size(), 1u);
 }
 
 TEST(Session, MalformedFramesAreRefused) {

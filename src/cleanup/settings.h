@@ -16,7 +16,7 @@
 // virtual_alias_maps, propagate_unmatched_extensions, message_drop_headers,
 // always_add_missing_headers, undisclosed_recipients_header,
 // header_from_format, enable_original_recipient, ipc_timeout,
-// delay_warning_time, rewrite_service_name, append_at_myorigin,
+// delay_warning_time, rewrite_service_name, queue_service_name, append_at_myorigin,
 // local_header_rewrite_clients, remote_header_rewrite_domain.
 // Logs nothing; errors name the parameter.
 #pragma once
@@ -74,6 +74,10 @@ struct CleanupSettings {
   std::chrono::seconds ipc_timeout{3600};
   std::chrono::seconds delay_warning_time{0};
   std::string rewrite_service_name = "rewrite";
+  std::string queue_service_name = "qmgr";  // woken at public/$queue_service_name
+  // Not a parameter: how long a begun frame (and the first one) may take;
+  // see session.h. Tests shorten it.
+  std::chrono::seconds frame_timeout{60};
 
   // local_header_rewrite_clients, understood parts.
   bool rewrite_all_clients = false;        // static:all

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
     if (::stat(qd.c_str(), &queue_dir) != 0) return sys_error("queue_directory {}", qd);
     shared->settings = std::move(*s);
     shared->settings.cleanup_socket = submit::cleanup_socket_path(qd, ctx.cfg().str("cleanup_service_name"));
+    shared->settings.rewrite_socket =
+        std::filesystem::path(qd) / "private" / ctx.cfg().str("rewrite_service_name");
     shared->policy = std::move(*p);
     shared->bare_newline_exclusions = std::make_unique<smtpd::NetworkList>(std::move(*ex));
     return {};
@@ -46,7 +48,12 @@ int main(int argc, char** argv) {
     // After chroot the queue directory is "/".
     struct stat now {};
     if (::stat("/", &now) == 0 && now.st_dev == queue_dir.st_dev && now.st_ino == queue_dir.st_ino)
+    {
       shared->settings.cleanup_socket = submit::cleanup_socket_path("/", ctx.cfg().str("cleanup_service_name"));
+      shared->settings.rewrite_socket = std::filesystem::path("/private") / ctx.cfg().str("rewrite_service_name");
+    }
+    // One trivial-rewrite client and one DNS resolver per process.
+    smtpd::start_clients(ctx.io(), *shared);
     return {};
   };
   d.serve = [&](server::Context& ctx, server::Socket sock) -> asio::awaitable<void> {

@@ -11,6 +11,7 @@
 
 #include "base/strings.h"
 #include "log/log.h"
+#include "ipc/proto/trivial_rewrite.h"
 #include "maps/address_search.h"
 
 namespace postern::smtpd {
@@ -294,12 +295,28 @@ Result<DomainClass> Policy::classify(const mail::Address& a) {
   return DomainClass::Default;
 }
 
+Result<DomainClass> Policy::recipient_class(const RcptContext& c) {
+  if (c.recipient_class) return *c.recipient_class;
+  return classify(*c.recipient);
+}
+
+DomainClass class_from_resolve_flags(std::int64_t flags) {
+  namespace rf = ipc::proto::resolve_flag;
+  if (flags & rf::kLocal) return DomainClass::Local;
+  if (flags & rf::kAlias) return DomainClass::VirtualAlias;
+  if (flags & rf::kVirtual) return DomainClass::VirtualMailbox;
+  if (flags & rf::kRelay) return DomainClass::Relay;
+  return DomainClass::Default;
+}
+
+smtp::Reply temporary_lookup_failure(std::string_view rcpt) {
+  return smtp::Reply(451, "4.3.0", fmt::format("<{}>: Recipient address rejected: Temporary lookup failure", rcpt));
+}
+
 namespace {
 
 smtp::Reply config_error_reply() { return smtp::Reply(451, "4.3.5", "Server configuration error"); }
-smtp::Reply lookup_error_reply(std::string_view rcpt) {
-  return smtp::Reply(451, "4.3.0", fmt::format("<{}>: Recipient address rejected: Temporary lookup failure", rcpt));
-}
+smtp::Reply lookup_error_reply(std::string_view rcpt) { return temporary_lookup_failure(rcpt); }
 
 }  // namespace
 
@@ -308,7 +325,7 @@ bool Policy::auth_destination(const RcptContext& c, Verdict& v, bool& failed) {
   // Routing tricks (user%host@us, host!user@us, "user@host"@us, @route:user@host)
   // may make the next hop relay: never an authorized destination.
   if (c.recipient->has_routing_tricks()) return false;
-  auto cls = classify(*c.recipient);
+  auto cls = recipient_class(c);
   if (!cls) {
     log::warning("recipient domain lookup failed: {}", cls.error().message);
     v = {Verdict::Reject, lookup_error_reply(c.recipient_text), false};
@@ -392,7 +409,7 @@ Verdict Policy::check_recipient(const RcptContext& c) {
 }
 
 Verdict Policy::check_unlisted(const RcptContext& c) {
-  auto cls = classify(*c.recipient);
+  auto cls = recipient_class(c);
   if (!cls) {
     log::warning("recipient domain lookup failed: {}", cls.error().message);
     return {Verdict::Reject, lookup_error_reply(c.recipient_text), false};
@@ -403,7 +420,9 @@ Verdict Policy::check_unlisted(const RcptContext& c) {
   maps::AddressSearchOptions opts;
   opts.recipient_delimiter = recipient_delimiter_;
   opts.double_bounce_sender = double_bounce_sender_;
-  opts.is_local = [this](std::string_view domain) -> Result<bool> {
+  opts.is_local = [this, &c, cls = *cls](std::string_view domain) -> Result<bool> {
+    // The recipient's own domain: trivial-rewrite already said it is local.
+    if (c.recipient->has_domain() && str::iequals(domain, c.recipient->domain)) return cls == DomainClass::Local;
     mail::Address probe;
     probe.local = "x";
     probe.domain = std::string(domain);

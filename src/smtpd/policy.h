@@ -12,9 +12,15 @@
 // `subdomains` (relay_domains is in parent_domain_matches_subdomains by
 // default) a.b.example.com also matches example.com.
 //
-// Policy classifies recipient domains (local, virtual alias, virtual
-// mailbox, relay, or none) from main.cf, since Postern has no trivial-rewrite
-// resolve client yet, and evaluates the restriction lists that smtpd applies
+// The recipient's address class (local, virtual alias, virtual mailbox,
+// relay, or default) comes from trivial-rewrite's resolve answer, which the
+// session asks for before the restrictions run (RcptContext::recipient_class,
+// class_from_resolve_flags()), so that smtpd and the queue manager always
+// agree on where a recipient goes. Policy::classify() is the same decision
+// made from main.cf alone; it is used only for a context without a resolved
+// class (unit tests) and for the "is this domain local" question of
+// local_recipient_maps searches about other domains. Policy evaluates the
+// restriction lists that smtpd applies
 // at RCPT TO (smtpd_delay_reject = yes semantics): smtpd_client_restrictions,
 // smtpd_helo_restrictions, smtpd_sender_restrictions, smtpd_relay_restrictions,
 // smtpd_recipient_restrictions, then the implicit reject_unlisted_recipient
@@ -86,6 +92,13 @@ class DomainList {
 
 enum class DomainClass { Local, VirtualAlias, VirtualMailbox, Relay, Default };
 
+// The address class in a trivial-rewrite resolve reply
+// (ipc::proto::resolve_flag::kLocal ... kDefault).
+DomainClass class_from_resolve_flags(std::int64_t flags);
+
+// "451 4.3.0 <rcpt>: Recipient address rejected: Temporary lookup failure".
+smtp::Reply temporary_lookup_failure(std::string_view rcpt);
+
 // What the RCPT restrictions decided.
 struct Verdict {
   enum Kind { Accept, Reject } kind = Accept;
@@ -100,6 +113,8 @@ struct RcptContext {
   bool unauth_pipelining = false;
   const mail::Address* recipient = nullptr;
   std::string_view recipient_text;  // as the client wrote it, for "<...>" in replies
+  // trivial-rewrite's answer for the recipient; unset: classify() locally.
+  std::optional<DomainClass> recipient_class;
 };
 
 class Policy {
@@ -109,6 +124,8 @@ class Policy {
   Result<bool> in_mynetworks(std::string_view addr) { return mynetworks_.contains(addr); }
   Result<bool> limit_exempt(std::string_view addr) { return limit_exceptions_.contains(addr); }
   Result<DomainClass> classify(const mail::Address& a);
+  // The recipient's class: the resolved one when known, else classify().
+  Result<DomainClass> recipient_class(const RcptContext& c);
 
   // All RCPT TO restrictions, in Postfix's order.
   Verdict check_recipient(const RcptContext& c);

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include "ipc/proto/trivial_rewrite.h"
+
 using namespace postern;
 using namespace postern::smtpd;
 
@@ -160,4 +162,45 @@ TEST(Policy, UnavailableLocalTableDefers) {
   Verdict v = rcpt(*p, "198.51.100.1", false, "x@mx.example.org");
   ASSERT_EQ(v.kind, Verdict::Reject);
   EXPECT_EQ(v.reply.code, 451);
+}
+
+// The session passes trivial-rewrite's class; the restrictions use it, not
+// main.cf's domain lists.
+TEST(Policy, ResolvedClassDecides) {
+  namespace rf = ipc::proto::resolve_flag;
+  EXPECT_EQ(class_from_resolve_flags(rf::kFinal | rf::kLocal), DomainClass::Local);
+  EXPECT_EQ(class_from_resolve_flags(rf::kAlias), DomainClass::VirtualAlias);
+  EXPECT_EQ(class_from_resolve_flags(rf::kVirtual), DomainClass::VirtualMailbox);
+  EXPECT_EQ(class_from_resolve_flags(rf::kRelay), DomainClass::Relay);
+  EXPECT_EQ(class_from_resolve_flags(rf::kDefault), DomainClass::Default);
+  EXPECT_EQ(class_from_resolve_flags(0), DomainClass::Default);
+
+  auto p = policy("local_recipient_maps = inline:{alice=x}\n"
+                  "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n");
+  auto check = [&](std::string_view to, DomainClass cls) {
+    auto a = mail::parse_smtp_path(to);
+    EXPECT_TRUE(a) << to;
+    RcptContext c;
+    c.client_addr = "198.51.100.1";
+    c.recipient = &*a;
+    c.recipient_text = to;
+    c.recipient_class = cls;
+    return p->check_recipient(c);
+  };
+  // Not in any list of main.cf, but trivial-rewrite says relay: accepted.
+  EXPECT_EQ(check("x@elsewhere.example", DomainClass::Relay).kind, Verdict::Accept);
+  // In mydestination, but trivial-rewrite says default: relay denied.
+  Verdict v = check("alice@mx.example.org", DomainClass::Default);
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(), "554 5.7.1 <alice@mx.example.org>: Relay access denied");
+  // Local by trivial-rewrite: local_recipient_maps apply, bare-name search included.
+  EXPECT_EQ(check("alice@other.example", DomainClass::Local).kind, Verdict::Accept);
+  Verdict u = check("carol@other.example", DomainClass::Local);
+  ASSERT_EQ(u.kind, Verdict::Reject);
+  EXPECT_EQ(u.reply.code, 550);
+}
+
+TEST(Policy, TemporaryLookupFailureText) {
+  EXPECT_EQ(temporary_lookup_failure("a@b").to_string(),
+            "451 4.3.0 <a@b>: Recipient address rejected: Temporary lookup failure");
 }

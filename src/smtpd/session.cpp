@@ -12,6 +12,8 @@
 #include <unordered_map>
 
 #include "base/strings.h"
+#include "aio/io_scope.h"
+#include "ipc/proto/trivial_rewrite.h"
 #include "log/log.h"
 #include "mail/address.h"
 #include "mail/received.h"
@@ -50,6 +52,9 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.helo_required = cfg.boolean("smtpd_helo_required");
   s.discard_ehlo = cfg.list("smtpd_discard_ehlo_keywords");
   s.ipc_timeout = cfg.time("ipc_timeout");
+  s.ipc_idle = cfg.time("ipc_idle");
+  s.peername_lookup = cfg.boolean("smtpd_peername_lookup");
+  s.dns_resolver_address = cfg.str("dns_resolver_address");
   return s;
 }
 
@@ -117,6 +122,9 @@ class Session {
                              const std::function<bool()>& done, const std::function<asio::awaitable<bool>()>& after);
   asio::awaitable<void> lost_connection(std::string_view what);
   std::optional<smtp::Reply> transaction_error();
+  asio::awaitable<std::optional<smtp::Reply>> resolve_recipient(const mail::Address& a, std::string_view text,
+                                                                std::optional<DomainClass>& cls);
+  asio::awaitable<void> lookup_client_name(const asio::ip::address& addr);
   void log_reject(std::string_view stage, const smtp::Reply& r, std::string_view to);
 
   std::string peer() const { return client_name_ + "[" + client_addr_ + "]"; }
@@ -141,6 +149,7 @@ class Session {
   std::string out_;  // replies not yet written (flushed before every read)
 
   std::string client_name_ = "unknown", client_addr_ = "unknown", client_port_;
+  asio::ip::address client_ip_;  // unspecified: not an IP client (no DNS lookup)
   bool in_mynetworks_ = false;
   bool bare_newline_exempt_ = false;
   std::string helo_;
@@ -255,6 +264,7 @@ asio::awaitable<void> Session::run() {
         ::inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
         client_port_ = std::to_string(ntohs(in->sin_port));
         client_addr_ = buf;
+        client_ip_ = asio::ip::make_address_v4(ntohl(in->sin_addr.s_addr));
         if ((ntohl(in->sin_addr.s_addr) >> 24) == 127) client_name_ = "localhost";
       } else if (sa->sa_family == AF_INET6) {
         auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
@@ -263,10 +273,24 @@ asio::awaitable<void> Session::run() {
         client_addr_ = buf;
         if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) client_name_ = "localhost";
         if (client_addr_.rfind("::ffff:", 0) == 0) client_addr_ = client_addr_.substr(7);
+        error_code perr;
+        auto ip = asio::ip::make_address(client_addr_, perr);
+        if (!perr) client_ip_ = ip;
       } else {
         client_name_ = "localhost";
         client_addr_ = "127.0.0.1";
       }
+    }
+  }
+  if (!client_ip_.is_unspecified()) {
+    bool loopback = client_name_ == "localhost";
+    client_name_ = "unknown";
+    // smtpd_peername_lookup = no: every client is "unknown", as in Postfix.
+    if (sh_.dns) {
+      co_await lookup_client_name(client_ip_);
+      // Postfix finds the loopback's name in the host's own files through
+      // getnameinfo(); the resolver reads no hosts file, so fall back to it.
+      if (client_name_ == "unknown" && loopback) client_name_ = "localhost";
     }
   }
   log::info("connect from {}", peer());
@@ -632,6 +656,12 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   c.unauth_pipelining = unauth_pipelining_;
   c.recipient = &*addr;  // with its route: a source route is a routing trick
   c.recipient_text = r.path.text;
+  std::optional<smtp::Reply> bad = co_await resolve_recipient(*addr, r.path.text, c.recipient_class);
+  if (bad) {
+    log_reject("RCPT", *bad, addr->to_internal());
+    co_await reply(*bad);
+    co_return;
+  }
   Verdict v = sh_.policy->check_recipient(c);
   if (v.kind == Verdict::Reject) {
     log_reject("RCPT", v.reply, addr->to_internal());
@@ -943,6 +973,12 @@ asio::awaitable<void> Session::do_vrfy(const smtp::Command& cmd) {
   c.client_in_mynetworks = in_mynetworks_;
   c.recipient = &*addr;
   c.recipient_text = path;
+  std::optional<smtp::Reply> bad = co_await resolve_recipient(*addr, path, c.recipient_class);
+  if (bad) {
+    log_reject("VRFY", *bad, addr->to_internal());
+    co_await reply(*bad);
+    co_return;
+  }
   Verdict v = sh_.policy->check_unlisted(c);
   if (v.kind == Verdict::Reject) {
     log_reject("VRFY", v.reply, addr->to_internal());
@@ -950,6 +986,47 @@ asio::awaitable<void> Session::do_vrfy(const smtp::Command& cmd) {
     co_return;
   }
   co_await reply(smtp::Reply(252, "2.0.0", text));
+}
+
+// Postfix's smtpd asks trivial-rewrite's resolve for every recipient
+// (smtpd_check_addr), so smtpd and the queue manager always agree on the
+// address class; the restrictions then use that class.
+asio::awaitable<std::optional<smtp::Reply>> Session::resolve_recipient(const mail::Address& a,
+                                                                       std::string_view text,
+                                                                       std::optional<DomainClass>& cls) {
+  namespace rf = ipc::proto::resolve_flag;
+  std::string internal = a.to_internal();
+  std::string shown(text);  // copied: `text` may not outlive a suspension
+  if (!sh_.rewrite) {
+    smtp::Reply r = temporary_lookup_failure(shown);
+    co_return r;
+  }
+  auto res = co_await sh_.rewrite->resolve(internal);
+  if (!res) {
+    log::warning("{}: address resolver for {}: {}", peer(), str::printable(internal, 200), res.error().message);
+    smtp::Reply r = temporary_lookup_failure(shown);
+    co_return r;
+  }
+  if (res->flags & rf::kFail) {
+    log::warning("{}: address resolver for {}: lookup failed (try again later)", peer(),
+                 str::printable(internal, 200));
+    smtp::Reply r = temporary_lookup_failure(shown);
+    co_return r;
+  }
+  if (res->flags & rf::kError) {
+    smtp::Reply r(501, "5.1.3", "Bad recipient address syntax");
+    co_return r;
+  }
+  cls = class_from_resolve_flags(res->flags);
+  co_return std::nullopt;
+}
+
+// Postfix's client name: PTR, forward-confirmed (the resolver logs "hostname
+// X does not resolve to address Y"), "unknown" otherwise. Bounded by the
+// resolver's own timeouts (see kPeernameTryTimeout).
+asio::awaitable<void> Session::lookup_client_name(const asio::ip::address& addr) {
+  dns::ClientName cn = co_await sh_.dns->lookup_client_name(addr);
+  if (cn.name_status == dns::Outcome::Ok && !cn.name.empty()) client_name_ = cn.name;
 }
 
 void Session::reset_transaction() {
@@ -968,6 +1045,32 @@ void Session::reset_transaction() {
 }
 
 }  // namespace
+
+void start_clients(asio::io_context& io, Shared& shared) {
+  const Settings& s = shared.settings;
+  rewrite::Options ro;
+  // Postfix bounds internal channels by ipc_timeout; an SMTP client should
+  // not wait longer for one recipient than smtpd_timeout either.
+  ro.timeout = std::min<std::chrono::milliseconds>(s.ipc_timeout, s.timeout);
+  ro.idle = s.ipc_idle;
+  shared.rewrite = std::make_unique<rewrite::AsyncClient>(io, s.rewrite_socket, ro);
+  if (s.peername_lookup) {
+    dns::ResolverOptions o;
+    o.servers = s.dns_resolver_address;
+    o.timeout = kPeernameTryTimeout;
+    o.tries = 2;
+    auto r = dns::Resolver::create(io, o);
+    if (r)
+      shared.dns = std::make_unique<dns::Resolver>(std::move(*r));
+    else
+      log::warning("DNS resolver: {}: client names will be \"unknown\"", r.error().message);
+  }
+  // Their sockets belong to the skeleton's io_context: drop them when it goes.
+  aio::at_io_shutdown(io, [&shared] {
+    shared.rewrite.reset();
+    shared.dns.reset();
+  });
+}
 
 asio::awaitable<void> serve_session(server::Context& ctx, Shared& shared, server::Socket sock) {
   auto session = std::make_unique<Session>(ctx, shared, std::move(sock));

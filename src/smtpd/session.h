@@ -12,6 +12,15 @@
 // queue file write error"; a session that ends mid-transaction closes the
 // cleanup connection, which removes the incomplete file.
 //
+// Recipients are classified by trivial-rewrite's resolve (private/rewrite,
+// one client per process): an answer flagged as a failure, or no answer,
+// gives "451 4.3.0 <rcpt>: Recipient address rejected: Temporary lookup
+// failure"; flagged as bad syntax, "501 5.1.3 Bad recipient address syntax".
+// The client's name comes from DNS (PTR, forward-confirmed; see
+// kPeernameTryTimeout) unless smtpd_peername_lookup = no; "unknown" when
+// none is found (a loopback client with no DNS name is "localhost", the
+// name the host's own files give it).
+//
 // Parameters: see Settings below (read once per process).
 // Logs: connect from / disconnect from (with per-command counts), ID:
 // client=, NOQUEUE: reject: / ID: reject:, improper command pipelining,
@@ -28,6 +37,8 @@
 
 #include "aio/asio.h"
 #include "config/config.h"
+#include "dns/resolver.h"
+#include "rewrite/client.h"
 #include "server/skeleton.h"
 #include "smtp/data.h"
 #include "smtpd/policy.h"
@@ -57,16 +68,33 @@ struct Settings {
   bool helo_required = false;
   std::vector<std::string> discard_ehlo;
   std::chrono::seconds ipc_timeout{3600};
+  std::chrono::seconds ipc_idle{5};
   std::filesystem::path cleanup_socket;
+  std::filesystem::path rewrite_socket;  // private/$rewrite_service_name
+  bool peername_lookup = true;           // smtpd_peername_lookup
+  std::string dns_resolver_address;
 
   static Result<Settings> from_config(const config::Config& cfg);
 };
+
+// Client name lookup (smtpd_peername_lookup): each DNS query gets this per
+// try, twice (c-ares doubles the second try), so the PTR query and the
+// parallel forward confirmation that follows take at most about 12 s in
+// all before the client is "unknown".
+inline constexpr std::chrono::milliseconds kPeernameTryTimeout{2000};
 
 struct Shared {
   Settings settings;
   std::unique_ptr<Policy> policy;
   std::unique_ptr<NetworkList> bare_newline_exclusions;
+  // One per process, shared by every session (answer cache, connections),
+  // made after the privilege drop and destroyed with the io_context.
+  std::unique_ptr<rewrite::AsyncClient> rewrite;
+  std::unique_ptr<dns::Resolver> dns;  // null: smtpd_peername_lookup = no, or c-ares failed
 };
+
+// Creates Shared::rewrite and Shared::dns on `io` (after the privilege drop).
+void start_clients(asio::io_context& io, Shared& shared);
 
 asio::awaitable<void> serve_session(server::Context& ctx, Shared& shared, server::Socket sock);
 

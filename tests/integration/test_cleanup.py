@@ -45,7 +45,9 @@ class CleanupTest(unittest.TestCase):
             "myhostname = mx.example.com\n"
             "mydomain = example.com\n"
             "message_size_limit = 20000\n"
-            "hopcount_limit = 5\n"))
+            "hopcount_limit = 5\n"
+            # Woken at public/$queue_service_name (a FIFO made by a test).
+            "queue_service_name = testqmgr\n"))
         services = "cleanup unix n - n - 0 cleanup\n"
         if HAVE_REWRITE:
             services += "rewrite unix - - n - - trivial-rewrite\n"
@@ -88,6 +90,25 @@ class CleanupTest(unittest.TestCase):
         return p.stdout
 
     # --- tests -------------------------------------------------------
+    def test_wakes_queue_manager_at_queue_service_name(self):
+        fifo = os.path.join(self.inst.queue, "public", "testqmgr")
+        if not os.path.exists(fifo):
+            os.mkfifo(fifo)
+        os.chmod(fifo, 0o666)
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, fd)
+        qid, res = self.submit("a@example.com", ["b@example.com"], "Subject: wake\n\nbody\n")
+        self.assertEqual(res["status"], 0, res)
+        got = bytearray()
+
+        def woken():
+            try:
+                got.extend(os.read(fd, 64))
+            except BlockingIOError:
+                pass
+            return b"W" in got
+        wait_for(woken, what="a W on public/testqmgr")
+
     def test_local_submission_is_durable_with_added_headers(self):
         qid, r = self.submit("joe", ["bob@example.org"], "Subject: local\n\nhello\n", flags=LOCAL,
                              envelope=[("full_name", "Joe User"), ("protocol", "sendmail")])

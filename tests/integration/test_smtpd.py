@@ -45,12 +45,70 @@ SERVICES = {
     "reject": "-o smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination",
     "pregreet": "",
     "conn": "-o smtpd_client_connection_count_limit=2",
+    "nolookup": "-o smtpd_peername_lookup=no",
+    "norewrite": "-o rewrite_service_name=no-such-rewrite",
+    # "rdns" (a DNS server naming 127.0.0.1) is added when dnsmasq exists.
 }
+RDNS_NAME = "mail.rdns.test"
+DNSMASQ = None
+
+
+def find_dnsmasq():
+    for d in os.environ.get("PATH", "").split(":") + ["/usr/sbin", "/sbin"]:
+        f = os.path.join(d, "dnsmasq")
+        if d and os.access(f, os.X_OK):
+            return f
+    return None
+
+
+def start_dnsmasq():
+    """dnsmasq on 127.0.0.1:<free port> with a PTR for 127.0.0.1 and the
+    matching A record (forward-confirmed); its port, or None."""
+    global DNSMASQ
+    binary = find_dnsmasq()
+    if not binary:
+        return None
+    for _ in range(5):
+        port = free_port()
+        args = [binary, f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
+                "--no-hosts", "--conf-file=/dev/null", "--keep-in-foreground", "--pid-file=",
+                "--log-facility=-", f"--ptr-record=1.0.0.127.in-addr.arpa,{RDNS_NAME}",
+                f"--host-record={RDNS_NAME},127.0.0.1"]
+        if os.geteuid() == 0:
+            args += ["--user=root", "--group=root"]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 5
+        while time.time() < deadline and proc.poll() is None:
+            if dns_answers(port):
+                DNSMASQ = proc
+                return port
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    return None
+
+
+def dns_answers(port):
+    q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + \
+        b"".join(bytes([len(p)]) + p for p in b"1.0.0.127.in-addr.arpa".split(b".")) + b"\x00\x00\x0c\x00\x01"
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.2)
+    try:
+        s.sendto(q, ("127.0.0.1", port))
+        return len(s.recv(512)) > 12
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 
 def setUpModule():
     global INST
     INST = Instance("smtpd", main_cf_extra=MAIN_CF)
+    dns_port = start_dnsmasq()
+    if dns_port:
+        SERVICES["rdns"] = f"-o dns_resolver_address=127.0.0.1:{dns_port}"
     lines = [HEADER]
     for name, opts in SERVICES.items():
         PORTS[name] = free_port()
@@ -68,6 +126,9 @@ def tearDownModule():
     if keep:
         shutil.copy(INST.path("maillog"), keep)
     INST.cleanup()
+    if DNSMASQ:
+        DNSMASQ.kill()
+        DNSMASQ.wait()
 
 
 class Raw:
@@ -158,6 +219,39 @@ class SmtpdTest(unittest.TestCase):
         c.ask("QUIT")
         c.close()
         return r
+
+    # --- client name and trivial-rewrite ------------------------------------
+    def test_client_name_from_dns(self):
+        if "rdns" not in PORTS:
+            self.skipTest("dnsmasq not installed")
+        r = self.transaction(PORTS["rdns"])
+        qid = queued_id(r)
+        self.assertTrue(qid, r)
+        out = postcat(qid)
+        self.assertRegex(out, rf"Received: from client\.test \({re.escape(RDNS_NAME)} \[127\.0\.0\.1\]\)")
+        INST.wait_log(rf"{qid}: client={re.escape(RDNS_NAME)}\[127\.0\.0\.1\]")
+        INST.wait_log(rf"connect from {re.escape(RDNS_NAME)}\[127\.0\.0\.1\]")
+
+    def test_no_peername_lookup_gives_unknown(self):
+        r = self.transaction(PORTS["nolookup"])
+        qid = queued_id(r)
+        self.assertTrue(qid, r)
+        self.assertRegex(postcat(qid), r"Received: from client\.test \(unknown \[127\.0\.0\.1\]\)")
+        INST.wait_log(rf"{qid}: client=unknown\[127\.0\.0\.1\]")
+
+    def test_resolver_unavailable_defers_recipients(self):
+        c = Raw(PORTS["norewrite"])
+        c.ask("EHLO client.test")
+        self.assertTrue(c.ask("MAIL FROM:<sender@client.test>").startswith("250"))
+        self.assertEqual(c.ask(f"RCPT TO:<{LOCAL}>"),
+                         f"451 4.3.0 <{LOCAL}>: Recipient address rejected: Temporary lookup failure")
+        self.assertEqual(c.ask("RCPT TO:<someone@elsewhere.example>"),
+                         "451 4.3.0 <someone@elsewhere.example>: Recipient address rejected: "
+                         "Temporary lookup failure")
+        c.ask("QUIT")
+        c.close()
+        INST.wait_log(r"warning: .*address resolver for alice@mx\.test\.example: ")
+        INST.wait_log(rf"NOQUEUE: reject: RCPT from \S+: 451 4\.3\.0 <{re.escape(LOCAL)}>")
 
     # --- basics --------------------------------------------------------------
     def test_greeting_ehlo_and_queue_file(self):

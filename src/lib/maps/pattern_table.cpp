@@ -17,6 +17,12 @@
 // e.g. "regexp map /etc/x, line 3: unknown regexp option "q": skipping this
 // rule". A matching error at lookup time (PCRE backtracking limit) is logged
 // and the rule treated as not matching, as Postfix does.
+//
+// Bounds (not in Postfix, which trusts its tables): a POSIX pattern whose
+// expansion regcomp() could not afford is refused before compiling (see
+// regex_bound.h), e.g. "regexp map /etc/x, line 3: regular expression too
+// complex: expands to more than 20000 elements"; PCRE2 runs with explicit
+// pattern-length, nesting, match-step and heap limits (see PcreContexts).
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <regex.h>
@@ -29,6 +35,7 @@
 #include "base/strings.h"
 #include "log/log.h"
 #include "maps/internal.h"
+#include "maps/regex_bound.h"
 #include "maps/source.h"
 #include "maps/text_tables.h"
 
@@ -151,6 +158,51 @@ class PosixMatcher final : public Matcher {
   bool compiled_ = false;
 };
 
+// PCRE2 limits. Its compiler is linear in the pattern and bounded by the
+// compiled-size limit of its link size, but nothing bounds the pattern's
+// length or a match's work except these contexts, so every pcre: table sets
+// them explicitly rather than trusting the library's build defaults:
+//   pattern length   kPcreMaxPatternLength bytes
+//   group nesting    kPcreParensNestLimit (PCRE2's usual default)
+//   match steps      kPcreMatchLimit (PCRE2's usual default), depth the same
+//   match heap       kPcreHeapLimitKiB KiB (PCRE2's usual default is 20 MiB)
+// A match that hits a limit is a lookup error: logged with file and line,
+// and the rule treated as not matching (as Postfix does).
+constexpr std::size_t kPcreMaxPatternLength = 64 * 1024;
+constexpr std::uint32_t kPcreParensNestLimit = 250;
+constexpr std::uint32_t kPcreMatchLimit = 10'000'000;
+constexpr std::uint32_t kPcreHeapLimitKiB = 16 * 1024;
+
+struct PcreContexts {
+  pcre2_compile_context* compile = nullptr;
+  pcre2_match_context* match = nullptr;
+  PcreContexts() {
+    compile = pcre2_compile_context_create(nullptr);
+    match = pcre2_match_context_create(nullptr);
+    if (compile) {
+      pcre2_set_max_pattern_length(compile, kPcreMaxPatternLength);
+      pcre2_set_parens_nest_limit(compile, kPcreParensNestLimit);
+    }
+    if (match) {
+      pcre2_set_match_limit(match, kPcreMatchLimit);
+      pcre2_set_depth_limit(match, kPcreMatchLimit);
+      pcre2_set_heap_limit(match, kPcreHeapLimitKiB);
+    }
+  }
+  ~PcreContexts() {
+    pcre2_compile_context_free(compile);
+    pcre2_match_context_free(match);
+  }
+  PcreContexts(const PcreContexts&) = delete;
+  PcreContexts& operator=(const PcreContexts&) = delete;
+};
+
+// Immutable once built; shared by every pcre: table in the process.
+const PcreContexts& pcre_contexts() {
+  static const PcreContexts contexts;
+  return contexts;
+}
+
 class PcreMatcher final : public Matcher {
  public:
   ~PcreMatcher() override {
@@ -158,10 +210,12 @@ class PcreMatcher final : public Matcher {
     if (code_) pcre2_code_free(code_);
   }
   std::string compile(const std::string& pattern, std::uint32_t options) {
+    const PcreContexts& ctx = pcre_contexts();
+    if (!ctx.compile || !ctx.match) return "out of memory in pcre2_*_context_create()";
     int errcode = 0;
     PCRE2_SIZE erroff = 0;
     code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &errcode,
-                          &erroff, nullptr);
+                          &erroff, ctx.compile);
     if (!code_) return fmt::format("error in regex at offset {}: {}", erroff, error_text(errcode));
     md_ = pcre2_match_data_create_from_pattern(code_, nullptr);
     if (!md_) return "out of memory in pcre2_match_data_create_from_pattern()";
@@ -171,8 +225,8 @@ class PcreMatcher final : public Matcher {
     return {};
   }
   int match(const std::string& subject, std::size_t ngroups, Groups* groups, std::string& err) override {
-    int rc =
-        pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), 0, 0, md_, nullptr);
+    int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), 0, 0, md_,
+                         pcre_contexts().match);
     if (rc == PCRE2_ERROR_NOMATCH) return 0;
     if (rc < 0) {
       err = error_text(rc);
@@ -232,6 +286,10 @@ bool regexp_flag(char c, std::uint32_t& o, std::string&) {
 
 std::unique_ptr<Matcher> regexp_compile(const std::string& re, std::uint32_t o, bool need_groups,
                                         std::string& err) {
+  // regcomp() itself has no bound on what a pattern may expand to (see
+  // regex_bound.h): measure first.
+  err = posix_regex_too_complex(re, (o & REG_EXTENDED) != 0);
+  if (!err.empty()) return nullptr;
   auto m = std::make_unique<PosixMatcher>();
   err = m->compile(re, static_cast<int>(o) | (need_groups ? 0 : REG_NOSUB));
   if (!err.empty()) return nullptr;

@@ -2,11 +2,11 @@
 // the context is destroyed; services added later are shut down earlier,
 // and this one is added before any I/O object it protects, so it runs
 // while the reactor and the other services still work.
-#include "cleanup/io_scope.h"
+#include "aio/io_scope.h"
 
 #include <vector>
 
-namespace postern::cleanup {
+namespace postern::aio {
 
 namespace {
 
@@ -29,4 +29,4 @@ void at_io_shutdown(asio::io_context& io, std::function<void()> f) {
   asio::use_service<ShutdownHooks>(io).hooks_.push_back(std::move(f));
 }
 
-}  // namespace postern::cleanup
+}  // namespace postern::aio

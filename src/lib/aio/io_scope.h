@@ -13,9 +13,9 @@
 
 #include "aio/asio.h"
 
-namespace postern::cleanup {
+namespace postern::aio {
 
 // Callbacks run once, in registration order, on the destroying thread.
 void at_io_shutdown(asio::io_context& io, std::function<void()> f);
 
-}  // namespace postern::cleanup
+}  // namespace postern::aio

@@ -1,0 +1,50 @@
+// regex_bound.h - refuses POSIX regular expressions whose compilation would
+// cost unbounded memory or time, before they reach regcomp().
+//
+// Why: glibc's regcomp() expands every repetition by copying the repeated
+// subexpression (x{n,m} becomes m copies, x+ becomes "x x*"), so repetitions
+// of repetitions multiply: "a{1000}{1000}" is a million nodes and
+// "a++++++++++++++++++++++++++++++" doubles with every "+", gigabytes in
+// either case. Separately, its epsilon-closure tables are quadratic in the
+// number of optional (nullable) copies: "a{0,10000}" takes half a minute
+// and most of a gigabyte. A lookup table is configuration, but one bad line
+// must not take a daemon (or postmap) down, so each pattern is measured
+// first and refused above fixed bounds, which real patterns (alternations
+// of a few thousand characters, "[^@]{1,64}", "(\.[a-z0-9-]+)*") stay well
+// below.
+//
+// The estimate walks the pattern with POSIX (and glibc's) syntax: extended
+// (ERE) or basic (BRE, with GNU's \+ \? \| operators), bracket expressions
+// with [:class:], [.coll.] and [=equiv=], intervals {n}, {n,}, {n,m}, {,m}.
+// It never rejects a pattern for bad syntax (regcomp reports that); it
+// only over-estimates where syntax is odd.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace postern::maps {
+
+// Bounds, counted in expanded elements (one per literal, bracket, anchor,
+// group or operator after repetitions are expanded).
+inline constexpr std::uint64_t kMaxRegexElements = 20000;
+// Expanded elements that may match the empty string (optional copies from
+// *, ?, {0,n}, {n,m} with m > n, and anything inside them).
+inline constexpr std::uint64_t kMaxRegexOptionalElements = 2000;
+
+struct RegexCost {
+  std::uint64_t elements = 0;
+  std::uint64_t optional = 0;
+  bool too_deep = false;  // groups nested beyond 250 (PCRE2's default limit)
+};
+
+// Measures `pattern` as regcomp() would expand it (saturating, never
+// overflowing). `extended` selects ERE syntax (REG_EXTENDED).
+RegexCost measure_posix_regex(std::string_view pattern, bool extended);
+
+// Empty when the pattern is within bounds; otherwise the reason, in words
+// fit for "regexp map FILE, line N: <reason>: skipping this rule".
+std::string posix_regex_too_complex(std::string_view pattern, bool extended);
+
+}  // namespace postern::maps

@@ -1,0 +1,142 @@
+// regex_bound_test.cpp - the POSIX pattern cost estimate, and regexp:/pcre:
+// tables refusing patterns that would exhaust memory (fuzzer finding
+// tests/fuzz-known/regexp_table-oom-1) in bounded time and memory.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <sstream>
+#include <string>
+
+#include "maps/regex_bound.h"
+#include "maps/test_support.h"
+#include "maps/text_tables.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define POSTERN_TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POSTERN_TEST_UNDER_ASAN 1
+#endif
+#endif
+
+namespace postern::maps {
+namespace {
+
+using testing::get;
+using testing::quiet;
+
+bool ok(std::string_view re, bool ere = true) { return posix_regex_too_complex(re, ere).empty(); }
+
+TEST(RegexBound, RealPatternsPass) {
+  EXPECT_TRUE(ok("^(.*)@(.*)$"));
+  EXPECT_TRUE(ok("^[^@]{1,64}@([a-z0-9-]+\\.)+[a-z]{2,}$"));
+  EXPECT_TRUE(ok("^(\\d{1,3}\\.){3}\\d{1,3}$"));
+  EXPECT_TRUE(ok("^Subject:.*(viagra|cialis|casino|lottery|winner)"));
+  EXPECT_TRUE(ok("[]a-z[:alpha:][.-.][=e=]]{2,5}"));
+  EXPECT_TRUE(ok("a{1,1000}"));
+  EXPECT_TRUE(ok("^\\(a*\\)\\{2,3\\}$", false));
+  // A long alternation of literals is big but cheap for regcomp.
+  std::string words = "^(word0";
+  for (int i = 1; i < 1500; ++i) words += "|word" + std::to_string(i);
+  EXPECT_TRUE(ok(words + ")$"));
+}
+
+TEST(RegexBound, ExpansionIsCounted) {
+  EXPECT_EQ(measure_posix_regex("abc", true).elements, 3u);
+  EXPECT_EQ(measure_posix_regex("a{3}", true).elements, 6u);   // 3 copies + 3 operators
+  EXPECT_EQ(measure_posix_regex("a{1,3}", true).optional, 4u);  // 2 optional copies
+  EXPECT_EQ(measure_posix_regex("a{3}", false).elements, 4u);   // BRE: "{3}" is literal
+  EXPECT_EQ(measure_posix_regex("a\\{3\\}", false).elements, 6u);
+  // "x+" is "x x*": every "+" doubles.
+  EXPECT_GT(measure_posix_regex("a++++++++++++++++++++++++++++++++++++++++", true).elements, 1u << 30);
+}
+
+TEST(RegexBound, PathologicalPatternsAreRefused) {
+  EXPECT_FALSE(ok("a{1000}{1000}"));
+  EXPECT_FALSE(ok("a{32767}{32767}{32767}{32767}{32767}"));  // saturates, no wrap-around
+  EXPECT_FALSE(ok("a++++++++++++++++++++++++++++++++"));
+  EXPECT_FALSE(ok("a\\+\\+\\+\\+\\+\\+\\+\\+\\+\\+\\+\\+\\+\\+\\+\\+", false));
+  EXPECT_FALSE(ok("a{0,10000}"));       // quadratic closure tables
+  EXPECT_FALSE(ok("(a|b|c|d)*{2000}"));  // nullable copies
+  EXPECT_FALSE(ok("a\\{0,10000\\}", false));
+  EXPECT_NE(posix_regex_too_complex(std::string(300, '(') + "a" + std::string(300, ')'), true)
+                .find("nests more than 250"),
+            std::string::npos);
+  EXPECT_TRUE(ok(std::string(100, '(') + "a" + std::string(100, ')')));
+}
+
+TEST(RegexBound, OddSyntaxNeverLoopsOrCrashes) {
+  for (std::string_view re : {"", "(", ")", "\\", "[", "[]", "[^]", "[[:", "{", "{,", "a{", "a{1,", "a{,5}",
+                              "*a", "+", "|", "||", "\\(", "\\)", "\\{1\\}", "a\\{", "[[.", "(|)*{9}"}) {
+    (void)measure_posix_regex(re, true);
+    (void)measure_posix_regex(re, false);
+  }
+}
+
+// Runs `body` in a child under an address-space limit (skipped under
+// AddressSanitizer, whose shadow memory needs terabytes of address space)
+// and a time limit; true when it finished cleanly.
+bool bounded(void (*body)()) {
+  pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+#if !defined(POSTERN_TEST_UNDER_ASAN)
+    rlimit as{512u << 20, 512u << 20};
+    ::setrlimit(RLIMIT_AS, &as);
+#endif
+    ::alarm(20);
+    body();
+    ::_exit(0);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+TEST(RegexBound, FuzzerOutOfMemoryReproducer) {
+  // tests/fuzz-known/regexp_table-oom-1, fed as fuzz_regexp_table does: the
+  // first byte (even) selects regexp:, the rest is the table text. The rule
+  // "!\x10\x19\x19\x19+++...+\xaa!\x10" repeats "+" 32 times: 2^32 copies.
+  static const unsigned char kInput[] = {
+      0x21, 0x10, 0x19, 0x19, 0x19, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b,
+      0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b,
+      0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0xaa, 0x21, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0xaa,
+      0x21, 0x10, 0x21, 0x7e, 0x7e};
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(bounded([] {
+    std::istringstream in(std::string(reinterpret_cast<const char*>(kInput), sizeof kInput));
+    auto t = parse_regexp_table("fuzz", in, quiet({}));
+    (void)t->lookup("a");
+  }));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(RegexBound, TablesWarnWithFileAndLine) {
+  std::istringstream in("/^ok$/ fine\n/a{1000}{1000}/ boom\n/a++++++++++++++++++++++++++++++++/ boom\n");
+  auto t = parse_regexp_table("/etc/postfix/x", in, quiet({}));
+  ASSERT_EQ(t->warnings().size(), 2u);
+  EXPECT_EQ(t->warnings()[0],
+            "regexp map /etc/postfix/x, line 2: regular expression too complex: expands to more than 20000 "
+            "elements");
+  EXPECT_EQ(get(*t, "ok"), "fine");
+  EXPECT_EQ(get(*t, "aaaa"), "<none>");
+}
+
+TEST(RegexBound, PcreLimitsApply) {
+  // Nesting beyond the limit fails to compile, with PCRE2's message.
+  std::istringstream in("/" + std::string(300, '(') + "a" + std::string(300, ')') + "/ deep\n/^(a+)+$/ slow\n");
+  auto t = parse_pcre_table("p", in, quiet({}));
+  ASSERT_EQ(t->warnings().size(), 1u);
+  EXPECT_NE(t->warnings()[0].find("p, line 1: error in regex"), std::string::npos);
+  // Catastrophic backtracking stops at the match limit: no answer, fast.
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(get(*t, std::string(40, 'a') + "!"), "<none>");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+}  // namespace
+}  // namespace postern::maps
