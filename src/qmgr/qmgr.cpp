@@ -1,0 +1,762 @@
+// qmgr.cpp - see qmgr.h.
+#include "qmgr.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+#include "base/strings.h"
+#include "base/unique_fd.h"
+#include "deliver/status_line.h"
+#include "ipc/async.h"
+#include "ipc/proto/deliver.h"
+#include "ipc/proto/status.h"
+#include "ipc/proto/trivial_rewrite.h"
+#include "log/log.h"
+#include "queue/reader.h"
+#include "queue/update.h"
+
+namespace postern::qmgr {
+
+namespace fs = std::filesystem;
+namespace proto = ipc::proto;
+using error_code = boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+
+// RFC 3464 actions, named so that no temporary string is built inside a
+// co_await expression (docs/coding.md).
+const std::string kActionFailed = "failed";
+const std::string kActionDelayed = "delayed";
+const std::string kActionDelivered = "delivered";
+
+namespace {
+
+std::int64_t now_sec() { return static_cast<std::int64_t>(::time(nullptr)); }
+
+std::chrono::milliseconds ms(std::chrono::seconds s) { return std::chrono::duration_cast<std::chrono::milliseconds>(s); }
+
+// A transport name becomes a socket path: refuse anything that could leave
+// private/ (the name comes from tables the postmaster writes, but tables
+// can be wrong).
+bool safe_service_name(std::string_view t) {
+  if (t.empty() || t.size() > 100 || t.front() == '.') return false;
+  for (char c : t) {
+    if (c == '/' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return false;
+  }
+  return true;
+}
+
+// Connects a local stream socket without blocking (a Unix-domain connect
+// either succeeds at once or fails, e.g. EAGAIN with a full backlog).
+Status connect_local(asio::local::stream_protocol::socket& sock, const fs::path& path) {
+  error_code ec;
+  sock.open(asio::local::stream_protocol(), ec);
+  if (!ec) sock.non_blocking(true, ec);
+  if (!ec) sock.connect(asio::local::stream_protocol::endpoint(path.string()), ec);
+  if (ec) return Error{"connect to " + path.string() + ": " + ec.message(), ec.value()};
+  return {};
+}
+
+Status ensure_dir(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return {};
+  fs::create_directories(dir, ec);
+  if (ec) return make_error("mkdir {}: {}", dir.string(), ec.message());
+  ::chmod(dir.c_str(), 0700);
+  return {};
+}
+
+// rename(2) within the queue directory, creating a missing hash directory.
+Status move_file(const fs::path& from, const fs::path& to) {
+  if (::rename(from.c_str(), to.c_str()) == 0) return {};
+  if (errno == ENOENT && ::access(from.c_str(), F_OK) == 0) {
+    if (auto st = ensure_dir(to.parent_path()); !st) return st;
+    if (::rename(from.c_str(), to.c_str()) == 0) return {};
+  }
+  return sys_error("rename {} to {}", from.string(), to.string());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- settings
+
+Result<Settings> Settings::from_config(const config::Config& cfg) {
+  Settings s;
+  s.queue_root = cfg.str("queue_directory");
+  auto hash = queue::HashConfig::from_params(cfg.str("hash_queue_names"), cfg.integer("hash_queue_depth"));
+  if (!hash) return hash.take_error();
+  s.hash = *hash;
+  s.active_limit = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("qmgr_message_active_limit")));
+  s.recipient_limit =
+      static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("qmgr_message_recipient_limit")));
+  s.queue_run_delay = cfg.time("queue_run_delay");
+  s.min_backoff = cfg.time("minimal_backoff_time");
+  s.max_backoff = cfg.time("maximal_backoff_time");
+  s.max_lifetime = cfg.time("maximal_queue_lifetime");
+  s.bounce_lifetime = cfg.time("bounce_queue_lifetime");
+  s.delay_warning = cfg.time("delay_warning_time");
+  s.transport_retry = cfg.time("transport_retry_time");
+  s.delivery_timeout = ms(cfg.time("ipc_timeout"));
+  s.service_timeout = ms(cfg.time("qmgr_ipc_timeout"));
+  s.rewrite_service = cfg.str("rewrite_service_name");
+  s.bounce_service = cfg.str("bounce_service_name");
+  s.defer_service = cfg.str("defer_service_name");
+  s.trace_service = cfg.str("trace_service_name");
+  s.initial_concurrency = static_cast<int>(std::clamp<std::int64_t>(cfg.integer("initial_destination_concurrency"), 1, 100000));
+  s.process_limit = static_cast<int>(std::clamp<std::int64_t>(cfg.integer("default_process_limit"), 1, 100000));
+  if (s.queue_run_delay.count() < 1) s.queue_run_delay = Seconds(1);
+  const config::Config* c = &cfg;
+  s.lookup = [c](const std::string& name) -> std::string { return c->get(name).value_or(""); };
+  return s;
+}
+
+// ---------------------------------------------------------------- setup
+
+QueueManager::QueueManager(asio::io_context& io, Settings s)
+    : io_(io),
+      s_(std::move(s)),
+      rw_(io, s_.queue_root / "private" / s_.rewrite_service,
+          rewrite::Options{.timeout = s_.service_timeout}),
+      timer_(io) {}
+
+QueueManager::~QueueManager() = default;
+
+void QueueManager::start() {
+  recover_active();
+  request_scan(true, true, false);
+  asio::co_spawn(io_, timer_loop(), asio::detached);
+}
+
+asio::awaitable<void> QueueManager::timer_loop() {
+  for (;;) {
+    timer_.expires_after(s_.queue_run_delay);
+    error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    request_scan(true, true, false);
+  }
+}
+
+void QueueManager::trigger(const ipc::TriggerRequest& r) {
+  if (r.flush_dead) {
+    // Flush: forget what we learned about dead destinations and transports.
+    for (auto& [k, d] : dests_) {
+      if (d.window.dead()) d.window.revive();
+      d.dead_until = {};
+    }
+    for (auto& [k, t] : transports_) t.dead_until = {};
+  }
+  request_scan(r.wakeup || r.scan_incoming, r.scan_deferred, r.scan_all);
+  if (r.flush_dead) schedule();
+}
+
+void QueueManager::request_scan(bool incoming, bool deferred, bool all) {
+  want_incoming_ |= incoming;
+  want_deferred_ |= deferred;
+  want_all_ |= all && deferred;
+  if (scan_posted_ || !(want_incoming_ || want_deferred_)) return;
+  scan_posted_ = true;
+  asio::post(io_, [this] { run_scans(); });
+}
+
+void QueueManager::run_scans() {
+  scan_posted_ = false;
+  bool inc = want_incoming_, def = want_deferred_, all = want_all_;
+  want_incoming_ = want_deferred_ = want_all_ = false;
+  // New mail first, like Postfix's preference for the incoming queue.
+  if (inc) scan_queue(queue::QueueName::Incoming, false);
+  if (def) scan_queue(queue::QueueName::Deferred, all);
+}
+
+// A crash leaves files in active/: they go back to incoming/, where the
+// normal scan takes them again (recipients already marked done stay done).
+void QueueManager::recover_active() {
+  queue::QueueScanner sc(s_.queue_root, queue::QueueName::Active, s_.hash);
+  std::size_t n = 0;
+  for (;;) {
+    auto e = sc.next();
+    if (!e) {
+      log::warning("scan active queue: {}", e.error().message);
+      break;
+    }
+    if (!*e) break;
+    auto dst = queue::queue_path(s_.queue_root, queue::QueueName::Incoming, (*e)->id, s_.hash);
+    if (auto st = move_file((*e)->path, dst); !st)
+      log::warning("{}: {}", (*e)->id.str(), st.error().message);
+    else
+      ++n;
+  }
+  if (n) log::info("recovered {} message{} from the active queue", n, n == 1 ? "" : "s");
+}
+
+bool QueueManager::has_room() const {
+  return active_.size() < s_.active_limit && (in_memory_rcpts_ < s_.recipient_limit || active_.empty());
+}
+
+void QueueManager::scan_queue(queue::QueueName q, bool ignore_time) {
+  bool& backlog = q == queue::QueueName::Incoming ? incoming_backlog_ : deferred_backlog_;
+  backlog = false;
+  queue::QueueScanner sc(s_.queue_root, q, s_.hash);
+  auto now = now_sec();
+  for (;;) {
+    auto e = sc.next();
+    if (!e) {
+      log::warning("scan {} queue: {}", queue::to_string(q), e.error().message);
+      break;
+    }
+    if (!*e) break;
+    const queue::QueueEntry& entry = **e;
+    if (active_.count(entry.id.str())) continue;  // a stale name; the active copy rules
+    struct stat st {};
+    if (::lstat(entry.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    // A file still being written (or whose writer died) has no ready mark.
+    if (!queue::is_ready_mode(st.st_mode)) continue;
+    if (q == queue::QueueName::Deferred && !ignore_time && st.st_mtime > now) continue;
+    if (!has_room()) {
+      backlog = true;
+      // A flush that did not fit goes on ignoring times when room returns.
+      if (q == queue::QueueName::Deferred) deferred_backlog_all_ = ignore_time;
+      break;
+    }
+    activate(entry, q);
+  }
+}
+
+void QueueManager::to_corrupt(const fs::path& path, const std::string& id, const Error& why) {
+  auto qid = queue::QueueId::parse(id);
+  fs::path dst = qid ? queue::queue_path(s_.queue_root, queue::QueueName::Corrupt, *qid, s_.hash)
+                     : s_.queue_root / "corrupt" / id;
+  if (auto st = move_file(path, dst); !st) {
+    log::warning("{}: {}: cannot move to corrupt queue: {}", id, why.message, st.error().message);
+    return;
+  }
+  log::warning("{}: {}: moved to corrupt/{}", id, why.message, id);
+}
+
+// Leaves a message in deferred/ with its next-retry time in the mtime.
+void QueueManager::park(const fs::path& path, const std::string& id, Seconds delay) {
+  auto qid = queue::QueueId::parse(id);
+  if (!qid) return;
+  auto now = now_sec();
+  struct timeval tv[2] = {{static_cast<time_t>(now), 0}, {static_cast<time_t>(now + delay.count()), 0}};
+  if (::utimes(path.c_str(), tv) != 0) log::warning("{}: utimes {}: {}", id, path.string(), std::strerror(errno));
+  auto dst = queue::queue_path(s_.queue_root, queue::QueueName::Deferred, *qid, s_.hash);
+  if (auto st = move_file(path, dst); !st) log::warning("{}: {}", id, st.error().message);
+}
+
+void QueueManager::activate(const queue::QueueEntry& e, queue::QueueName from) {
+  const std::string id = e.id.str();
+  fs::path dst = queue::queue_path(s_.queue_root, queue::QueueName::Active, e.id, s_.hash);
+  if (auto st = move_file(e.path, dst); !st) {
+    // Gone meanwhile (postsuper -d) is not worth a warning.
+    if (st.error().sys_errno != ENOENT) log::warning("{}: {}", id, st.error().message);
+    return;
+  }
+  queue::ReadOptions ro;
+  ro.require_ready = true;
+  ro.verify_content = false;  // the agents read the content; the size record still checks its bounds
+  auto r = queue::QueueFileReader::open(dst, ro);
+  if (!r) {
+    const Error& err = r.error();
+    if (queue::is_corrupt(err)) {
+      to_corrupt(dst, id, err);
+    } else if (queue::is_not_ready(err)) {
+      auto back = queue::queue_path(s_.queue_root, from, e.id, s_.hash);
+      (void)move_file(dst, back);
+    } else {
+      log::warning("{}: {}", id, err.message);
+      park(dst, id, s_.min_backoff);
+    }
+    return;
+  }
+  auto m = std::make_shared<Message>();
+  m->id = id;
+  m->path = dst;
+  m->env = r->take_message();
+  m->active_usec = postern::deliver::now_usec();
+  m->from_deferred = from == queue::QueueName::Deferred;
+  m->results.resize(m->env.recipients.size());
+  for (std::size_t i = 0; i < m->env.recipients.size(); ++i)
+    if (m->env.recipients[i].done) m->results[i].state = RcptState::Done;
+  m->in_memory = m->env.pending_recipients();
+  in_memory_rcpts_ += m->in_memory;
+  log::info("{}: from=<{}>, size={}, nrcpt={} (queue active)", id, str::printable(m->env.sender, 1024),
+            m->env.size.content_size, m->env.size.recipient_count);
+  active_[id] = m;
+  admit(std::move(m));
+}
+
+// ---------------------------------------------------------------- resolution
+
+void QueueManager::admit(std::shared_ptr<Message> m) {
+  resolve_queue_.push_back(std::move(m));
+  if (!resolver_running_) {
+    resolver_running_ = true;
+    asio::co_spawn(io_, resolver_loop(), asio::detached);
+  }
+}
+
+asio::awaitable<void> QueueManager::resolver_loop() {
+  while (!resolve_queue_.empty()) {
+    auto m = std::move(resolve_queue_.front());
+    resolve_queue_.pop_front();
+    try {
+      co_await resolve_message(m);
+    } catch (const std::exception& e) {
+      log::warning("{}: resolve: {}", m->id, e.what());
+    }
+  }
+  resolver_running_ = false;
+}
+
+QueueManager::Transport& QueueManager::transport(const std::string& name) {
+  auto it = transports_.find(name);
+  if (it != transports_.end()) return it->second;
+  Transport t;
+  auto look = [this](const std::string& n) { return s_.lookup ? s_.lookup(n) : std::string(); };
+  t.limit = s_.process_limit;
+  std::int64_t rl = parse_count(per_transport(look, name, "destination_recipient_limit",
+                                              "default_destination_recipient_limit"), 50);
+  if (rl == 0 || rl > static_cast<std::int64_t>(proto::kMaxDeliveryRecipients))
+    rl = static_cast<std::int64_t>(proto::kMaxDeliveryRecipients);
+  t.recipient_limit = static_cast<std::size_t>(rl);
+  t.window.initial = s_.initial_concurrency;
+  t.window.limit = static_cast<int>(std::min<std::int64_t>(
+      100000, parse_count(per_transport(look, name, "destination_concurrency_limit",
+                                        "default_destination_concurrency_limit"), 20)));
+  t.window.failed_cohort_limit = static_cast<int>(std::min<std::int64_t>(
+      100000, parse_count(per_transport(look, name, "destination_concurrency_failed_cohort_limit",
+                                        "default_destination_concurrency_failed_cohort_limit"), 1)));
+  return transports_.emplace(name, t).first->second;
+}
+
+asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) {
+  std::map<std::string, Job> groups;  // dest_key -> recipients so far
+  std::vector<Job> jobs;
+  Job immediate{m, "", "", "", {}, {}};
+  std::vector<Outcome> immediate_out;
+  std::optional<std::string_view> sender = std::string_view(m->env.sender);
+
+  for (std::size_t i = 0; i < m->env.recipients.size(); ++i) {
+    if (m->results[i].state != RcptState::Pending) continue;
+    const auto& f = m->env.recipients[i].fields;
+    std::string_view addr = f.address;
+    auto r = co_await rw_.resolve(addr, sender);
+    if (!r) {
+      immediate.rcpts.push_back(i);
+      immediate_out.push_back({"4.3.0", "address resolver failure: " + r.error().message, "none"});
+      continue;
+    }
+    if (r->flags & proto::resolve_flag::kFail) {
+      immediate.rcpts.push_back(i);
+      immediate_out.push_back({"4.3.0", "address resolver lookup failure", "none"});
+      continue;
+    }
+    if (r->flags & proto::resolve_flag::kError) {
+      immediate.rcpts.push_back(i);
+      std::string why = r->nexthop.empty() ? std::string("bad address syntax") : r->nexthop;
+      immediate_out.push_back({"5.1.3", str::printable(why, 512), "none"});
+      continue;
+    }
+    if (!safe_service_name(r->transport)) {
+      immediate.rcpts.push_back(i);
+      immediate_out.push_back({"4.3.5", "mail transport unavailable: bad transport name", "none"});
+      continue;
+    }
+    Transport& t = transport(r->transport);
+    // Recipient limit 1 (local): each recipient is its own destination, so
+    // the concurrency limit applies per recipient, as in Postfix.
+    std::string dest = t.recipient_limit == 1 ? r->recipient : r->nexthop;
+    std::string key = r->transport + '\x01' + dest;
+    queue::RecipientFields rf = f;
+    rf.address = r->recipient.empty() ? f.address : r->recipient;
+    if (rf.orig_rcpt.empty() && rf.address != f.address) rf.orig_rcpt = f.address;
+    auto enc = queue::encode_recipient(rf);
+    if (!enc) {
+      immediate.rcpts.push_back(i);
+      immediate_out.push_back({"5.1.3", "bad address: " + enc.error().message, "none"});
+      continue;
+    }
+    auto it = groups.find(key);
+    if (it == groups.end()) it = groups.emplace(key, Job{m, r->transport, r->nexthop, key, {}, {}}).first;
+    it->second.rcpts.push_back(i);
+    it->second.encoded.push_back(std::move(*enc));
+    if (it->second.rcpts.size() >= t.recipient_limit) {
+      jobs.push_back(std::move(it->second));
+      groups.erase(it);
+    }
+  }
+  for (auto& [k, j] : groups) jobs.push_back(std::move(j));
+
+  m->outstanding = jobs.size() + (immediate.rcpts.empty() ? 0 : 1);
+  m->resolving = false;
+  if (m->outstanding == 0) {
+    co_await finalize(m);
+    co_return;
+  }
+  if (!immediate.rcpts.empty())
+    asio::co_spawn(io_, complete_job(std::move(immediate), std::move(immediate_out), true), asio::detached);
+  for (auto& j : jobs) enqueue(std::move(j));
+  schedule();
+}
+
+// ---------------------------------------------------------------- scheduling
+
+void QueueManager::enqueue(Job job) {
+  auto it = dests_.find(job.dest_key);
+  if (it == dests_.end()) it = dests_.emplace(job.dest_key, Destination(transport(job.transport).window)).first;
+  Destination& d = it->second;
+  d.transport = job.transport;
+  // Jobs of one message stay together in its round-robin slot. A message's
+  // jobs are enqueued in one synchronous burst, so its slot, if any, is the
+  // last one (no scan of the whole list: it may hold thousands of messages).
+  if (!d.rr.empty() && d.rr.back().first == job.msg->id) {
+    d.rr.back().second.push_back(std::move(job));
+    return;
+  }
+  std::string id = job.msg->id;
+  d.rr.emplace_back(std::move(id), std::deque<Job>{});
+  d.rr.back().second.push_back(std::move(job));
+}
+
+void QueueManager::fail_queued(Destination& d, const std::string& dsn, const std::string& text) {
+  for (auto& slot : d.rr) {
+    for (auto& j : slot.second) {
+      std::vector<Outcome> out(j.rcpts.size(), Outcome{dsn, text, "none"});
+      asio::co_spawn(io_, complete_job(std::move(j), std::move(out), true), asio::detached);
+    }
+  }
+  d.rr.clear();
+}
+
+void QueueManager::schedule() {
+  auto now = Clock::now();
+  // Take turns: each pass starts at most one job per destination, starting
+  // from a rotating position, until nothing more can start.
+  std::vector<std::map<std::string, Destination>::iterator> order;
+  order.reserve(dests_.size());
+  for (auto it = dests_.begin(); it != dests_.end(); ++it) order.push_back(it);
+  std::size_t start = dest_rr_.next(order.size());
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (std::size_t k = 0; k < order.size(); ++k) {
+      Destination& d = order[(start + k) % order.size()]->second;
+      if (d.rr.empty()) continue;
+      Transport& t = transport(d.transport);
+      if (t.dead_until != Clock::time_point{} && now < t.dead_until) {
+        fail_queued(d, "4.3.0", "mail transport unavailable");
+        continue;
+      }
+      if (d.window.dead()) {
+        if (now >= d.dead_until) {
+          d.window.revive();
+        } else {
+          fail_queued(d, "4.4.1", "delivery temporarily suspended: " + d.dead_reason);
+          continue;
+        }
+      }
+      if (!d.window.can_start(d.running) || t.running >= t.limit) continue;
+      auto& slot = d.rr.front();
+      Job j = std::move(slot.second.front());
+      slot.second.pop_front();
+      if (slot.second.empty()) {
+        d.rr.pop_front();
+      } else {
+        d.rr.splice(d.rr.end(), d.rr, d.rr.begin());  // next message's turn
+      }
+      ++d.running;
+      ++t.running;
+      asio::co_spawn(io_, deliver(std::move(j)), asio::detached);
+      progress = true;
+    }
+  }
+  // Idle destinations are forgotten (like Postfix's queues); dead ones are
+  // kept so that their state survives until they revive.
+  for (auto it = dests_.begin(); it != dests_.end();) {
+    if (it->second.rr.empty() && it->second.running == 0 && !it->second.window.dead())
+      it = dests_.erase(it);
+    else
+      ++it;
+  }
+}
+
+asio::awaitable<void> QueueManager::deliver(Job job) {
+  std::vector<Outcome> out;
+  bool qmgr_logs = false;
+  std::string key = job.dest_key;
+  std::string tname = job.transport;
+  {
+    fs::path path = s_.queue_root / "private" / job.transport;
+    asio::local::stream_protocol::socket sock(io_);
+    auto cst = connect_local(sock, path);
+    if (!cst) {
+      log::warning("connect to transport private/{}: {}", job.transport, cst.error().message);
+      Transport& t = transport(tname);
+      t.dead_until = Clock::now() + s_.transport_retry;
+      out.assign(job.rcpts.size(), Outcome{"4.3.0", "mail transport unavailable", "none"});
+      qmgr_logs = true;
+    } else {
+      proto::DeliveryRequest req;
+      req.queue_name = "active";
+      req.queue_id = job.msg->id;
+      req.nexthop = job.nexthop;
+      req.flags = job.msg->from_deferred ? proto::delivery_flag::kRetry : 0;
+      req.arrival_usec = job.msg->env.arrival_sec * 1000000 + job.msg->env.arrival_usec;
+      req.active_usec = job.msg->active_usec;
+      req.recipients = job.encoded;
+      auto timeout = std::chrono::duration_cast<ipc::AsyncDuration>(s_.delivery_timeout);
+      auto reply = co_await ipc::call<proto::DeliveryReply>(sock, std::move(req), {}, timeout);
+      auto dit = dests_.find(key);
+      if (!reply || reply->dsn.size() != job.rcpts.size()) {
+        std::string why = reply ? std::string("reply for the wrong number of recipients") : reply.error().message;
+        log::warning("{}: transport {}: {}", job.msg->id, tname, why);
+        out.assign(job.rcpts.size(), Outcome{"4.3.0", "unknown mail transport error", "none"});
+        qmgr_logs = true;
+        if (dit != dests_.end() && dit->second.window.failure()) {
+          dit->second.dead_until = Clock::now() + s_.min_backoff;
+          dit->second.dead_reason = "unknown mail transport error";
+        }
+      } else {
+        for (std::size_t i = 0; i < job.rcpts.size(); ++i)
+          out.push_back(Outcome{reply->dsn[i], reply->text[i], reply->relay[i]});
+        if (dit != dests_.end()) {
+          Destination& d = dit->second;
+          if (reply->site_failure) {
+            if (d.window.failure()) {
+              d.dead_until = Clock::now() + s_.min_backoff;
+              d.dead_reason = reply->text.empty() ? std::string("destination unreachable") : reply->text[0];
+              log::debug("destination {} marked dead: {}", key, d.dead_reason);
+            }
+          } else {
+            d.window.success();
+          }
+        }
+      }
+    }
+  }
+  if (auto dit = dests_.find(key); dit != dests_.end()) --dit->second.running;
+  --transport(tname).running;
+  co_await complete_job(std::move(job), std::move(out), qmgr_logs);
+  schedule();
+}
+
+// ---------------------------------------------------------------- results
+
+void QueueManager::log_status(const Message& m, std::size_t i, const Outcome& o, std::string_view status) {
+  const auto& f = m.env.recipients[i].fields;
+  postern::deliver::StatusLine sl;
+  sl.queue_id = m.id;
+  sl.recipient = f.address;
+  sl.orig_recipient = f.orig_rcpt;
+  sl.relay = o.relay.empty() ? std::string_view("none") : std::string_view(o.relay);
+  sl.arrival_usec = m.env.arrival_sec * 1000000 + m.env.arrival_usec;
+  sl.active_usec = m.active_usec;
+  sl.done_usec = postern::deliver::now_usec();
+  sl.dsn = o.dsn;
+  sl.status = status;
+  sl.text = o.text;
+  log::info("{}", postern::deliver::format_status_line(sl));
+}
+
+asio::awaitable<Status> QueueManager::bounce_call(const std::string& service, proto::BounceRequest req) {
+  fs::path path = s_.queue_root / "private" / service;
+  asio::local::stream_protocol::socket sock(io_);
+  if (auto st = connect_local(sock, path); !st) co_return st.take_error();
+  auto timeout = std::chrono::duration_cast<ipc::AsyncDuration>(s_.service_timeout);
+  auto reply = co_await ipc::call<proto::StatusReply>(sock, std::move(req), {}, timeout);
+  if (!reply) co_return reply.take_error();
+  if (reply->status != proto::kStatusOk)
+    co_return make_error("{} service: status {}: {}", service, reply->status, reply->reason);
+  co_return Status{};
+}
+
+asio::awaitable<Status> QueueManager::append(const std::string& service, const Message& m,
+                                             const std::vector<std::size_t>& idx,
+                                             const std::vector<Outcome>& outcomes, const std::string& action) {
+  // At most kMaxBounceEntries per request.
+  for (std::size_t from = 0; from < idx.size(); from += proto::kMaxBounceEntries) {
+    proto::BounceRequest req;
+    req.op = proto::BounceOp::Append;
+    req.queue_id = m.id;
+    req.action = action;
+    for (std::size_t k = from; k < idx.size() && k < from + proto::kMaxBounceEntries; ++k) {
+      auto enc = queue::encode_recipient(m.env.recipients[idx[k]].fields);
+      if (!enc) continue;
+      req.recipients.push_back(std::move(*enc));
+      req.dsn.push_back(outcomes[k].dsn);
+      req.text.push_back(str::printable(outcomes[k].text, 1024));
+      req.relay.push_back(outcomes[k].relay.empty() ? std::string("none") : str::printable(outcomes[k].relay, 1024));
+    }
+    if (req.recipients.empty()) continue;
+    auto st = co_await bounce_call(service, std::move(req));
+    if (!st) co_return st;
+  }
+  co_return Status{};
+}
+
+asio::awaitable<void> QueueManager::complete_job(Job job, std::vector<Outcome> outcomes, bool qmgr_logs) {
+  auto m = job.msg;
+  std::vector<std::size_t> b_idx, d_idx, t_idx;
+  std::vector<Outcome> b_out, d_out, t_out;
+  for (std::size_t k = 0; k < job.rcpts.size(); ++k) {
+    std::size_t i = job.rcpts[k];
+    const Outcome& o = outcomes[k];
+    char cls = o.dsn.empty() ? '4' : o.dsn[0];
+    if (qmgr_logs) log_status(*m, i, o, cls == '5' ? "bounced" : cls == '2' ? "sent" : "deferred");
+    if (cls == '2') {
+      m->results[i] = RcptResult{RcptState::Done, o.dsn, o.text, o.relay};
+      if (m->env.recipients[i].fields.notify & queue::kNotifySuccess) {
+        t_idx.push_back(i);
+        t_out.push_back(o);
+      }
+    } else if (cls == '5') {
+      b_idx.push_back(i);
+      b_out.push_back(o);
+    } else {
+      d_idx.push_back(i);
+      d_out.push_back(o);
+    }
+  }
+  if (!b_idx.empty()) {
+    auto st = co_await append(s_.bounce_service, *m, b_idx, b_out, kActionFailed);
+    for (std::size_t k = 0; k < b_idx.size(); ++k) {
+      if (st) {
+        m->results[b_idx[k]] = RcptResult{RcptState::Bounced, b_out[k].dsn, b_out[k].text, b_out[k].relay};
+      } else {
+        // Never lose a bounce: the recipient stays queued and is tried again.
+        m->results[b_idx[k]] = RcptResult{RcptState::Deferred, "4.3.0", "bounce or trace service failure", "none"};
+      }
+    }
+    if (!st) log::warning("{}: bounce service failure: {}", m->id, st.error().message);
+  }
+  if (!d_idx.empty()) {
+    for (std::size_t k = 0; k < d_idx.size(); ++k)
+      m->results[d_idx[k]] = RcptResult{RcptState::Deferred, d_out[k].dsn, d_out[k].text, d_out[k].relay};
+    auto st = co_await append(s_.defer_service, *m, d_idx, d_out, kActionDelayed);
+    if (!st) log::warning("{}: defer service failure: {}", m->id, st.error().message);
+  }
+  if (!t_idx.empty()) {
+    auto st = co_await append(s_.trace_service, *m, t_idx, t_out, kActionDelivered);
+    if (!st) log::warning("{}: trace service failure: {}", m->id, st.error().message);
+  }
+  if (m->outstanding > 0) --m->outstanding;
+  if (m->outstanding == 0 && !m->resolving) co_await finalize(m);
+}
+
+asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
+  auto now = now_sec();
+  Seconds age(std::max<std::int64_t>(0, now - m->env.arrival_sec));
+  auto qid = queue::QueueId::parse(m->id);
+
+  std::vector<std::size_t> deferred;
+  for (std::size_t i = 0; i < m->results.size(); ++i)
+    if (m->results[i].state == RcptState::Deferred || m->results[i].state == RcptState::Pending) deferred.push_back(i);
+
+  // Expiry: deferred recipients of a message past its lifetime become
+  // bounces with their last reason.
+  Seconds lifetime = m->env.sender.empty() ? s_.bounce_lifetime : s_.max_lifetime;
+  if (!deferred.empty() && expired(age, lifetime)) {
+    std::vector<Outcome> out;
+    for (auto i : deferred) {
+      const auto& r = m->results[i];
+      out.push_back(Outcome{r.dsn.empty() ? "4.4.7" : r.dsn, r.text.empty() ? "message is too old" : r.text,
+                            r.relay.empty() ? "none" : r.relay});
+    }
+    auto st = co_await append(s_.bounce_service, *m, deferred, out, kActionFailed);
+    if (st) {
+      for (std::size_t k = 0; k < deferred.size(); ++k) {
+        log_status(*m, deferred[k], out[k], "expired");
+        m->results[deferred[k]].state = RcptState::Bounced;
+      }
+      log::info("{}: from=<{}>, status=expired, returned to sender", m->id, str::printable(m->env.sender, 1024));
+      deferred.clear();
+    } else {
+      log::warning("{}: bounce service failure: {}", m->id, st.error().message);
+    }
+  }
+
+  bool bounce_log = qid && queue::find_in_queue(s_.queue_root, queue::QueueName::Bounce, *qid).has_value();
+  bool bounce_ok = true;
+  if (bounce_log) {
+    proto::BounceRequest req;
+    req.op = proto::BounceOp::Flush;
+    req.queue_name = "active";
+    req.queue_id = m->id;
+    auto st = co_await bounce_call(s_.bounce_service, std::move(req));
+    if (!st) {
+      bounce_ok = false;
+      log::warning("{}: bounce service failure: {}", m->id, st.error().message);
+    }
+  }
+
+  if (deferred.empty() && bounce_ok) {
+    // Everything finished: no need to mark recipients done one by one.
+    if (qid && queue::find_in_queue(s_.queue_root, queue::QueueName::Trace, *qid)) {
+      proto::BounceRequest req;
+      req.op = proto::BounceOp::Flush;
+      req.queue_name = "active";
+      req.queue_id = m->id;
+      auto st = co_await bounce_call(s_.trace_service, std::move(req));
+      if (!st) log::warning("{}: trace service failure: {}", m->id, st.error().message);
+    }
+    if (qid && queue::find_in_queue(s_.queue_root, queue::QueueName::Defer, *qid)) {
+      proto::BounceRequest req;
+      req.op = proto::BounceOp::Remove;
+      req.queue_id = m->id;
+      auto st = co_await bounce_call(s_.defer_service, std::move(req));
+      if (!st) log::warning("{}: defer service failure: {}", m->id, st.error().message);
+    }
+    if (::unlink(m->path.c_str()) != 0 && errno != ENOENT)
+      log::warning("{}: remove {}: {}", m->id, m->path.string(), std::strerror(errno));
+    else
+      log::info("{}: removed", m->id);
+    forget(m);
+    co_return;
+  }
+
+  // The message stays: record what is finished, so it is not repeated.
+  UniqueFd fd(::open(m->path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
+    log::warning("{}: open {}: {}", m->id, m->path.string(), std::strerror(errno));
+  } else {
+    for (std::size_t i = 0; i < m->results.size(); ++i) {
+      auto state = m->results[i].state;
+      if ((state == RcptState::Done || state == RcptState::Bounced) && !m->env.recipients[i].done) {
+        if (auto st = queue::mark_recipient_done(fd.get(), m->env.recipients[i].offset); !st)
+          log::warning("{}: {}", m->id, st.error().message);
+      }
+    }
+    // A delay warning, once (cleanup wrote arrival + delay_warning_time).
+    if (s_.delay_warning.count() > 0 && m->env.warning_time > 0 && now >= m->env.warning_time) {
+      proto::BounceRequest req;
+      req.op = proto::BounceOp::Warn;
+      req.queue_name = "active";
+      req.queue_id = m->id;
+      auto st = co_await bounce_call(s_.defer_service, std::move(req));
+      if (st) {
+        if (auto w = queue::set_warning_time(fd.get(), 0); !w) log::warning("{}: {}", m->id, w.error().message);
+      } else {
+        log::warning("{}: defer service failure: {}", m->id, st.error().message);
+      }
+    }
+  }
+  fd = UniqueFd();
+  park(m->path, m->id, backoff_delay(age, s_.min_backoff, s_.max_backoff));
+  forget(m);
+}
+
+void QueueManager::forget(const std::shared_ptr<Message>& m) {
+  in_memory_rcpts_ -= std::min(in_memory_rcpts_, m->in_memory);
+  active_.erase(m->id);
+  // Room again: take what the last scans had to leave behind.
+  if (incoming_backlog_ || deferred_backlog_)
+    request_scan(incoming_backlog_, deferred_backlog_, deferred_backlog_ && deferred_backlog_all_);
+}
+
+}  // namespace postern::qmgr

@@ -1,0 +1,214 @@
+// qmgr.h - the queue manager: incoming/deferred -> active -> delivery agents.
+//
+// One resident process (master.cf "qmgr unix n - n 300 1 qmgr"), a trigger
+// server. QueueManager keeps the active queue in memory and is driven by
+// wake-ups (ipc/trigger.h letters), its own queue_run_delay timer and the
+// completion of deliveries. Everything runs on one Asio thread.
+//
+// Life of a message:
+//   1. A scan finds it in incoming/ (ready mark set; unready files are left
+//      alone) or in deferred/ (file mtime <= now, the next-retry time; the
+//      A trigger ignores times). It is renamed into active/ while fewer than
+//      qmgr_message_active_limit messages and qmgr_message_recipient_limit
+//      recipients are in memory. On start everything left in active/ (a
+//      crash) is renamed back to incoming/ first.
+//   2. The file is read and validated (envelope only). A corrupt file goes
+//      to corrupt/ with a warning; the scan goes on.
+//   3. Each pending recipient is resolved through trivial-rewrite
+//      (rewrite/client.h; kFail: deferred, kError: bounced), and grouped by
+//      (transport, next hop) into jobs of at most
+//      <transport>_destination_recipient_limit recipients. A transport with
+//      recipient limit 1 (local) is scheduled per recipient, as Postfix does.
+//   4. The scheduler starts jobs round-robin over destinations and, within a
+//      destination, over messages, within the destination's concurrency
+//      window (scheduler.h) and the transport's process limit. Each job is
+//      one delivery_request to private/<transport> (ipc/proto/deliver.h).
+//   5. Replies: 2xx done (trace append when NOTIFY=SUCCESS), 5xx bounce
+//      append then done, 4xx defer append. A bounce append that fails keeps
+//      the recipient deferred, so no bounce is ever lost.
+//   6. When a message has no job left: expired deferrals become bounces
+//      (status=expired); a bounce log is flushed; with deferrals left the
+//      finished recipients are marked done, a due delay warning is sent, and
+//      the file moves to deferred/ with mtime = now + backoff; otherwise the
+//      trace log is flushed, the defer log removed, and the file unlinked.
+//
+// Parameters (Settings): queue_directory, hash_queue_names, hash_queue_depth,
+// qmgr_message_active_limit, qmgr_message_recipient_limit, queue_run_delay,
+// minimal_backoff_time, maximal_backoff_time, maximal_queue_lifetime,
+// bounce_queue_lifetime, delay_warning_time, transport_retry_time,
+// ipc_timeout, qmgr_ipc_timeout, rewrite_service_name, bounce_service_name,
+// defer_service_name, trace_service_name, initial_destination_concurrency,
+// default_process_limit, default_destination_concurrency_limit,
+// default_destination_recipient_limit,
+// default_destination_concurrency_failed_cohort_limit and the per-transport
+// <transport>_destination_{concurrency_limit,recipient_limit,
+// concurrency_failed_cohort_limit}.
+//
+// Logs: "ID: from=<s>, size=N, nrcpt=N (queue active)", "ID: removed",
+// status lines for recipients qmgr itself defers, bounces or expires,
+// "ID: from=<s>, status=expired, returned to sender", warnings for corrupt
+// files and unreachable services.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "aio/asio.h"
+#include "base/result.h"
+#include "config/config.h"
+#include "ipc/proto/bounce.h"
+#include "ipc/trigger.h"
+#include "queue/layout.h"
+#include "queue/queue_file.h"
+#include "rewrite/client.h"
+#include "scheduler.h"
+
+namespace postern::qmgr {
+
+struct Settings {
+  std::filesystem::path queue_root;
+  queue::HashConfig hash;
+  std::size_t active_limit = 20000;
+  std::size_t recipient_limit = 20000;
+  Seconds queue_run_delay{300};
+  Seconds min_backoff{300};
+  Seconds max_backoff{4000};
+  Seconds max_lifetime{5 * 86400};
+  Seconds bounce_lifetime{5 * 86400};
+  Seconds delay_warning{0};
+  Seconds transport_retry{60};
+  std::chrono::milliseconds delivery_timeout{3600 * 1000};  // ipc_timeout: an agent's whole delivery
+  std::chrono::milliseconds service_timeout{60 * 1000};     // qmgr_ipc_timeout: rewrite, bounce
+  std::string rewrite_service = "rewrite";
+  std::string bounce_service = "bounce";
+  std::string defer_service = "defer";
+  std::string trace_service = "trace";
+  int initial_concurrency = 5;
+  int process_limit = 100;
+  // Value of a parameter by name ("" when neither set nor registered), for
+  // the per-transport names that main.cf may invent.
+  std::function<std::string(const std::string&)> lookup;
+
+  static Result<Settings> from_config(const config::Config& cfg);
+};
+
+class QueueManager {
+ public:
+  QueueManager(asio::io_context& io, Settings s);
+  ~QueueManager();
+
+  // Crash recovery (active -> incoming), first scans, the periodic timer.
+  void start();
+  // One wake-up request (trigger bytes already parsed).
+  void trigger(const ipc::TriggerRequest& r);
+
+  // For tests and debug logs.
+  std::size_t active_count() const { return active_.size(); }
+
+ private:
+  enum class RcptState { Pending, Done, Bounced, Deferred };
+  struct RcptResult {
+    RcptState state = RcptState::Pending;
+    std::string dsn, text, relay;
+  };
+  struct Message {
+    std::string id;
+    std::filesystem::path path;  // in active/
+    queue::QueueMessage env;
+    std::int64_t active_usec = 0;
+    bool from_deferred = false;
+    bool resolving = true;
+    std::size_t outstanding = 0;  // jobs not yet completed
+    std::size_t in_memory = 0;    // recipients counted against recipient_limit
+    std::vector<RcptResult> results;
+  };
+  struct Job {
+    std::shared_ptr<Message> msg;
+    std::string transport;
+    std::string nexthop;
+    std::string dest_key;              // scheduling queue (transport + destination)
+    std::vector<std::size_t> rcpts;    // indices into msg->env.recipients
+    std::vector<std::string> encoded;  // request recipients, same order
+  };
+  struct Outcome {
+    std::string dsn, text, relay;
+  };
+  struct Destination {
+    std::string transport;
+    Window window;
+    int running = 0;
+    std::chrono::steady_clock::time_point dead_until{};
+    std::string dead_reason;
+    // Round-robin over messages: each holds that message's queued jobs.
+    std::list<std::pair<std::string, std::deque<Job>>> rr;
+    explicit Destination(WindowLimits l) : window(l) {}
+  };
+  struct Transport {
+    int running = 0;
+    int limit = 100;
+    std::size_t recipient_limit = 50;
+    WindowLimits window;
+    std::chrono::steady_clock::time_point dead_until{};
+    std::string dead_reason;
+  };
+
+  // Scans (synchronous file system work, posted so triggers return at once).
+  void request_scan(bool incoming, bool deferred, bool all);
+  void run_scans();
+  void recover_active();
+  void scan_queue(queue::QueueName q, bool ignore_time);
+  bool has_room() const;
+  void activate(const queue::QueueEntry& e, queue::QueueName from);
+  void park(const std::filesystem::path& path, const std::string& id, Seconds delay);
+  void to_corrupt(const std::filesystem::path& path, const std::string& id, const Error& why);
+
+  // Resolution, one message at a time (bounded connections to rewrite).
+  void admit(std::shared_ptr<Message> m);
+  asio::awaitable<void> resolver_loop();
+  asio::awaitable<void> resolve_message(std::shared_ptr<Message> m);
+
+  // Scheduling and delivery.
+  Transport& transport(const std::string& name);
+  void enqueue(Job job);
+  void schedule();
+  void fail_queued(Destination& d, const std::string& dsn, const std::string& text);
+  asio::awaitable<void> deliver(Job job);
+  asio::awaitable<void> complete_job(Job job, std::vector<Outcome> outcomes, bool qmgr_logs);
+  asio::awaitable<void> finalize(std::shared_ptr<Message> m);
+  void forget(const std::shared_ptr<Message>& m);
+
+  // Services.
+  asio::awaitable<Status> bounce_call(const std::string& service, ipc::proto::BounceRequest req);
+  asio::awaitable<Status> append(const std::string& service, const Message& m, const std::vector<std::size_t>& idx,
+                                 const std::vector<Outcome>& outcomes, const std::string& action);
+  void log_status(const Message& m, std::size_t i, const Outcome& o, std::string_view status);
+
+  asio::awaitable<void> timer_loop();
+
+  asio::io_context& io_;
+  Settings s_;
+  rewrite::AsyncClient rw_;
+  std::map<std::string, std::shared_ptr<Message>> active_;
+  std::size_t in_memory_rcpts_ = 0;
+  std::deque<std::shared_ptr<Message>> resolve_queue_;
+  bool resolver_running_ = false;
+  std::map<std::string, Destination> dests_;
+  std::map<std::string, Transport> transports_;
+  RoundRobin dest_rr_;
+  bool scan_posted_ = false;
+  bool want_incoming_ = false, want_deferred_ = false, want_all_ = false;
+  bool incoming_backlog_ = false, deferred_backlog_ = false, deferred_backlog_all_ = false;
+  asio::steady_timer timer_;
+};
+
+}  // namespace postern::qmgr

@@ -1,0 +1,74 @@
+// scheduler.cpp - see scheduler.h.
+#include "scheduler.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+namespace postern::qmgr {
+
+Seconds backoff_delay(Seconds age, Seconds minimal, Seconds maximal) {
+  if (maximal < minimal) maximal = minimal;
+  if (age < minimal) return minimal;
+  if (age > maximal) return maximal;
+  return age;
+}
+
+bool expired(Seconds age, Seconds lifetime) {
+  if (lifetime.count() <= 0) return true;
+  return age >= lifetime;
+}
+
+Window::Window(WindowLimits l) : l_(l) {
+  if (l_.initial < 1) l_.initial = 1;
+  if (l_.limit < 0) l_.limit = 0;
+  if (l_.failed_cohort_limit < 0) l_.failed_cohort_limit = 0;
+  window_ = l_.limit > 0 ? std::min(l_.initial, l_.limit) : l_.initial;
+}
+
+int Window::cap(double w) const {
+  int n = static_cast<int>(std::floor(w + 1e-9));
+  if (n < 1) n = 1;
+  if (l_.limit > 0 && n > l_.limit) n = l_.limit;
+  return n;
+}
+
+int Window::allowed() const { return dead_ ? 0 : cap(window_); }
+
+void Window::success() {
+  failed_cohorts_ = 0;
+  // One whole step per cohort: `window` successes add 1.
+  window_ += 1.0 / std::max(1.0, std::floor(window_ + 1e-9));
+  if (l_.limit > 0 && window_ > l_.limit) window_ = l_.limit;
+}
+
+bool Window::failure() {
+  double step = 1.0 / std::max(1.0, std::floor(window_ + 1e-9));
+  window_ = std::max(1.0, window_ - step);
+  failed_cohorts_ += step;
+  // Postfix counts failures in cohorts of `window` deliveries: at window 1
+  // each failure is a whole failed cohort. Round to absorb float dust.
+  if (l_.failed_cohort_limit > 0 && failed_cohorts_ + 1e-9 >= l_.failed_cohort_limit && !dead_) {
+    dead_ = true;
+    return true;
+  }
+  return false;
+}
+
+void Window::revive() {
+  dead_ = false;
+  failed_cohorts_ = 0;
+  window_ = l_.limit > 0 ? std::min(l_.initial, l_.limit) : l_.initial;
+}
+
+std::int64_t parse_count(std::string_view text, std::int64_t fallback) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  if (text.empty()) return fallback;
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size() || v < 0) return fallback;
+  return v;
+}
+
+}  // namespace postern::qmgr

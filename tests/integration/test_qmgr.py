@@ -1,0 +1,532 @@
+"""The queue manager end to end: sendmail -> pickup -> cleanup -> incoming/
+-> qmgr -> a delivery agent, with retries, bounces, expiry, delay warnings,
+crash recovery, corrupt files and per-destination concurrency.
+
+The delivery agent is a fake written here (FakeAgent): it listens on
+queue/private/fake, speaks delivery_request/delivery_reply (docs/ipc.md,
+ipc/proto/deliver.h) through ipcwire.py, and answers what each test tells
+it, counting concurrent deliveries per next hop. default_transport,
+local_transport and relay_transport all point at it. The bounce, defer and
+trace services are a fake too (FakeBounce, ipc/proto/bounce.h): it records
+every request, keeps bounce/ID and defer/ID files like the real service
+(qmgr decides whether to flush by looking at them), and answers status 0.
+"""
+import os
+import re
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import threading
+import time
+import unittest
+
+import ipcwire
+from harness import Instance, LIBEXEC, SBIN, wait_for
+
+HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
+
+
+def master_cf(qmgr_wakeup=300, real_bounce=False):
+    text = (HEADER + "pickup unix n - n 60 1 pickup\n"
+            "cleanup unix n - n - 0 cleanup\n"
+            "rewrite unix - - n - - trivial-rewrite\n"
+            f"qmgr unix n - n {qmgr_wakeup} 1 qmgr\n")
+    if real_bounce:
+        text += "".join(f"{s} unix - - n - 0 bounce\n" for s in ("bounce", "defer", "trace"))
+    return text
+
+
+class _Server:
+    """A threaded Unix-socket server speaking frames; subclasses handle()."""
+
+    def __init__(self, path):
+        self.path = path
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        os.chmod(path, 0o666)
+        self.sock.listen(128)
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.threads = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _serve(self, conn):
+        conn.settimeout(30)
+        try:
+            while not self.stopping:
+                hdr = self._read(conn, 4)
+                if hdr is None:
+                    return
+                (n,) = struct.unpack(">I", hdr)
+                payload = self._read(conn, n)
+                if payload is None:
+                    return
+                reply = self.handle(*ipcwire.decode(payload))
+                if reply is None:
+                    return
+                conn.sendall(ipcwire.frame(ipcwire.encode(*reply)))
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _read(conn, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = conn.recv(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+
+    def close(self):
+        self.stopping = True
+        self.sock.close()
+        self.thread.join(2)
+
+
+class FakeAgent(_Server):
+    """answer(queue_id, nexthop, recipients, attempt) -> (dsn, text, site_failure)
+    for the whole request; delay(nexthop) seconds before answering."""
+
+    def __init__(self, path, queue_dir):
+        self.queue_dir = queue_dir
+        self.lock = threading.Lock()
+        self.requests = []          # (queue_id, nexthop, recipients, dsn)
+        self.attempts = {}          # queue_id -> count
+        self.running = {}           # nexthop -> now
+        self.max_running = {}       # nexthop -> highest seen
+        self.done_at = {}           # queue_id -> time of a 2xx answer
+        self.answer = lambda qid, nexthop, rcpts, attempt: ("2.0.0", "delivered", 0)
+        self.delay = lambda nexthop: 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self.file_seen = True
+        super().__init__(path)
+
+    def handle(self, msg_type, attrs):
+        assert msg_type == "delivery_request", msg_type
+        qid, nexthop, rcpts = attrs["queue_id"], attrs["nexthop"], attrs["recipients"]
+        # The agent reads the file where qmgr says it is.
+        if not os.path.exists(os.path.join(self.queue_dir, attrs["queue_name"], qid)):
+            self.file_seen = False
+        with self.lock:
+            self.attempts[qid] = self.attempts.get(qid, 0) + 1
+            attempt = self.attempts[qid]
+            self.running[nexthop] = self.running.get(nexthop, 0) + 1
+            self.max_running[nexthop] = max(self.max_running.get(nexthop, 0), self.running[nexthop])
+        try:
+            self.gate.wait(60)
+            d = self.delay(nexthop)
+            if d:
+                time.sleep(d)
+            dsn, text, site = self.answer(qid, nexthop, rcpts, attempt)
+        finally:
+            with self.lock:
+                self.running[nexthop] -= 1
+        with self.lock:
+            self.requests.append((qid, nexthop, list(rcpts), dsn))
+            if dsn.startswith("2"):
+                self.done_at[qid] = time.time()
+        n = len(rcpts)
+        return ("delivery_reply", [("dsn", [dsn] * n), ("text", [text] * n),
+                                   ("relay", ["fake[127.0.0.1]"] * n), ("site_failure", site)])
+
+    def delivered(self):
+        with self.lock:
+            return {q for q, _, _, dsn in self.requests if dsn.startswith("2")}
+
+
+class FakeBounce:
+    """private/bounce, private/defer and private/trace."""
+
+    def __init__(self, queue_dir):
+        self.queue_dir = queue_dir
+        self.lock = threading.Lock()
+        self.requests = []  # (service, op, attrs)
+        self.servers = [self._server(s) for s in ("bounce", "defer", "trace")]
+
+    def _server(self, service):
+        outer = self
+
+        class S(_Server):
+            def handle(self, msg_type, attrs):
+                assert msg_type == "bounce_request", msg_type
+                op = attrs["op"]
+                with outer.lock:
+                    outer.requests.append((service, op, attrs))
+                log = os.path.join(outer.queue_dir, service, attrs["queue_id"])
+                if op == "append":
+                    with open(log, "a") as f:
+                        for r, d in zip(attrs["recipients"], attrs["dsn"]):
+                            f.write(f"recipient={r}\nstatus={d}\naction={attrs['action']}\n\n")
+                elif op in ("flush", "remove"):
+                    try:
+                        os.unlink(log)
+                    except FileNotFoundError:
+                        pass
+                return ("status", [("status", 0), ("reason", "")])
+
+        return S(os.path.join(self.queue_dir, "private", service))
+
+    def seen(self, service=None, op=None, qid=None):
+        with self.lock:
+            return [(s, o, a) for s, o, a in self.requests
+                    if (service is None or s == service) and (op is None or o == op)
+                    and (qid is None or a.get("queue_id") == qid)]
+
+    def close(self):
+        for s in self.servers:
+            s.close()
+
+
+class QmgrTest(unittest.TestCase):
+    def make(self, extra="", qmgr_wakeup=300, bounce=True, real_bounce=False):
+        main = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\n"
+                f"command_directory = {os.path.abspath(SBIN)}\n"
+                "default_transport = fake\nlocal_transport = fake\nrelay_transport = fake\n"
+                "queue_run_delay = 1s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 2s\n"
+                "ipc_timeout = 60s\n" + extra)
+        inst = Instance("qmgr", main_cf_extra=main, master_cf=master_cf(qmgr_wakeup, real_bounce))
+        self.addCleanup(inst.cleanup)
+        self.agent = FakeAgent(os.path.join(inst.queue, "private", "fake"), inst.queue)
+        self.addCleanup(self.agent.close)
+        self.bounce = None
+        if bounce:
+            self.bounce = FakeBounce(inst.queue)
+            self.addCleanup(self.bounce.close)
+        inst.start()
+        return inst
+
+    def send(self, inst, rcpts, sender="alice@example.org", body="hello\n", args=()):
+        env = dict(os.environ)
+        env.pop("MAIL_CONFIG", None)
+        argv = [os.path.join(SBIN, "sendmail"), "-C", inst.dir, "-f", sender] + list(args) + list(rcpts)
+        p = subprocess.run(argv, input=f"Subject: test\n\n{body}", capture_output=True, text=True,
+                           env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def queued_ids(self, inst, sender):
+        rx = re.compile(r"postern/pickup\[\d+\]: (\w+): uid=\d+ from=<" + re.escape(sender) + ">")
+        return rx.findall(inst.maillog())
+
+    def wait_ids(self, inst, sender, n, timeout=30):
+        return wait_for(lambda: (lambda ids: ids if len(ids) >= n else None)(self.queued_ids(inst, sender)),
+                        timeout, what=f"{n} messages from {sender}")
+
+    def files(self, inst, queue):
+        out = []
+        for dirpath, _, names in os.walk(os.path.join(inst.queue, queue)):
+            out += names
+        return out
+
+    def removed(self, inst, qid):
+        return re.search(rf"postern/qmgr\[\d+\]: {qid}: removed", inst.maillog())
+
+    def trigger(self, inst, letters=b"W"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.settimeout(2)
+            s.connect(os.path.join(inst.queue, "public", "qmgr"))
+            s.sendall(letters)
+        except OSError:
+            pass  # best effort, like the real senders
+        finally:
+            s.close()
+
+    # ------------------------------------------------------------------
+    def test_delivery_and_removal(self):
+        inst = self.make()
+        self.send(inst, ["bob@one.example", "carol@two.example"])
+        self.send(inst, ["dave@one.example"])
+        ids = self.wait_ids(inst, "alice@example.org", 2)
+        for qid in ids:
+            inst.wait_log(rf"postern/qmgr\[\d+\]: {qid}: removed", timeout=30)
+        log = inst.maillog()
+        self.assertRegex(log, rf"{ids[0]}: from=<alice@example.org>, size=\d+, nrcpt=2 \(queue active\)")
+        self.assertRegex(log, rf"{ids[1]}: from=<alice@example.org>, size=\d+, nrcpt=1 \(queue active\)")
+        self.assertEqual(self.agent.delivered(), set(ids))
+        self.assertTrue(self.agent.file_seen)
+        # Recipients at different next hops go in separate requests.
+        hops = sorted(h for q, h, _, _ in self.agent.requests if q == ids[0])
+        self.assertEqual(hops, ["one.example", "two.example"])
+        for q in ("incoming", "active", "deferred"):
+            self.assertEqual(self.files(inst, q), [], q)
+        self.assertEqual(self.bounce.seen(op="append"), [])
+
+    def test_defer_then_recover(self):
+        inst = self.make()
+        self.agent.answer = lambda qid, hop, r, attempt: (
+            ("4.4.1", "connect to fake: Connection refused", 0) if attempt == 1 else ("2.0.0", "ok", 0))
+        self.send(inst, ["bob@one.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        # First attempt deferred: a defer log entry, the file in deferred/.
+        wait_for(lambda: self.bounce.seen("defer", "append", qid), 20, what="defer append")
+        (_, _, a), = self.bounce.seen("defer", "append", qid)
+        self.assertEqual(a["action"], "delayed")
+        self.assertEqual(a["dsn"], ["4.4.1"])
+        inst.wait_log(rf"{qid}: removed", timeout=30)
+        self.assertEqual(self.agent.attempts[qid], 2)
+        # The defer log goes with the message.
+        wait_for(lambda: self.bounce.seen("defer", "remove", qid), 5, what="defer remove")
+        self.assertEqual(self.files(inst, "deferred"), [])
+
+    def test_deferred_file_waits_for_its_retry_time(self):
+        inst = self.make("minimal_backoff_time = 30s\nmaximal_backoff_time = 60s\n")
+        self.agent.answer = lambda qid, hop, r, attempt: ("4.4.1", "try later", 0)
+        self.send(inst, ["bob@one.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        wait_for(lambda: qid in self.files(inst, "deferred"), 20, what="deferred file")
+        path = [os.path.join(d, qid) for d, _, n in os.walk(os.path.join(inst.queue, "deferred")) if qid in n][0]
+        # The next retry time is the file's mtime, ~30 s ahead.
+        self.assertGreater(os.stat(path).st_mtime, time.time() + 20)
+        time.sleep(2.5)
+        self.assertEqual(self.agent.attempts[qid], 1)
+        # A "D" flush without "A" takes it only when its time has come.
+        os.utime(path, (time.time(), time.time() - 1))
+        self.trigger(inst, b"D")
+        wait_for(lambda: self.agent.attempts.get(qid, 0) >= 2, 10, what="second attempt")
+        # postqueue -f ("FADI"): every deferred file now, whatever its time.
+        wait_for(lambda: qid in self.files(inst, "deferred"), 20, what="deferred again")
+        self.trigger(inst, b"FADI")
+        wait_for(lambda: self.agent.attempts.get(qid, 0) >= 3, 10, what="flushed attempt")
+
+    def test_dead_destination_is_not_hammered(self):
+        inst = self.make("minimal_backoff_time = 20s\nmaximal_backoff_time = 40s\n"
+                         "initial_destination_concurrency = 1\n")
+        self.agent.delay = lambda hop: 1.0 if hop == "dead.example" else 0
+        self.agent.answer = lambda qid, hop, r, attempt: (
+            ("4.4.1", "connect to dead.example: Connection refused", 1) if hop == "dead.example"
+            else ("2.0.0", "ok", 0))
+        for i in range(3):
+            self.send(inst, [f"u{i}@dead.example"])
+        ids = self.wait_ids(inst, "alice@example.org", 3)
+        for qid in ids[1:]:
+            inst.wait_log(rf"{qid}: to=<u\d@dead.example>, .*status=deferred \(delivery temporarily "
+                          r"suspended: connect to dead.example: Connection refused\)", timeout=20)
+        # One real attempt; the others were deferred without one.
+        self.assertEqual(sum(self.agent.attempts.values()), 1)
+        # Another destination is unaffected.
+        self.send(inst, ["bob@alive.example"], sender="zed@example.org")
+        (other,) = self.wait_ids(inst, "zed@example.org", 1)
+        inst.wait_log(rf"{other}: removed", timeout=20)
+        # A flush forgets the dead state and retries everything now.
+        self.agent.answer = lambda qid, hop, r, attempt: ("2.0.0", "ok", 0)
+        wait_for(lambda: all(q in self.files(inst, "deferred") for q in ids), 20, what="all deferred")
+        self.trigger(inst, b"FADI")
+        for qid in ids:
+            inst.wait_log(rf"{qid}: removed", timeout=30)
+
+    def test_transport_unavailable(self):
+        inst = self.make("default_transport = nosuch\n")
+        self.send(inst, ["bob@one.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"warning: connect to transport private/nosuch: ", timeout=20)
+        inst.wait_log(rf"{qid}: to=<bob@one.example>, relay=none, .*dsn=4.3.0, status=deferred "
+                      r"\(mail transport unavailable\)", timeout=20)
+        wait_for(lambda: qid in self.files(inst, "deferred"), 20, what="deferred file")
+        self.assertEqual(self.agent.requests, [])
+
+    def test_bounce(self):
+        inst = self.make()
+        self.agent.answer = lambda qid, hop, r, attempt: (
+            ("5.1.1", "no such user", 0) if r[0].find("nobody") >= 0 else ("2.0.0", "ok", 0))
+        self.send(inst, ["nobody@one.example", "bob@two.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"{qid}: removed", timeout=30)
+        (_, _, a), = self.bounce.seen("bounce", "append", qid)
+        self.assertEqual(a["action"], "failed")
+        self.assertEqual(a["dsn"], ["5.1.1"])
+        self.assertIn("nobody@one.example", a["recipients"][0])
+        flush = self.bounce.seen("bounce", "flush", qid)
+        self.assertEqual(len(flush), 1)
+        self.assertEqual(flush[0][2]["queue_name"], "active")
+        self.assertEqual(self.agent.attempts[qid], 2)
+
+    @unittest.skipUnless(os.path.exists(os.path.join(LIBEXEC, "bounce")), "bounce not built")
+    def test_bounce_with_real_bounce_service(self):
+        inst = self.make(bounce=False, real_bounce=True)
+        self.agent.answer = lambda qid, hop, r, attempt: (
+            ("5.1.1", "no such user", 0) if "nobody" in r[0] else ("2.0.0", "ok", 0))
+        self.send(inst, ["nobody@one.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"{qid}: removed", timeout=30)
+        # The notification comes back through cleanup from the null sender
+        # and qmgr delivers it to the sender.
+        m = inst.wait_log(r"postern/qmgr\[\d+\]: (\w+): from=<>, size=\d+, nrcpt=1 \(queue active\)", timeout=30)
+        dsn = m.group(1)
+        inst.wait_log(rf"{dsn}: removed", timeout=30)
+        rcpts = [r for q, _, r, _ in self.agent.requests if q == dsn]
+        self.assertEqual(len(rcpts), 1)
+        self.assertIn("alice@example.org", rcpts[0][0])
+        self.assertEqual(self.files(inst, "bounce"), [])
+
+    def test_notify_success_traces(self):
+        inst = self.make()
+        self.send(inst, ["bob@one.example"], args=["-N", "success"])
+        self.send(inst, ["carol@one.example"], sender="zed@example.org")
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        (plain,) = self.wait_ids(inst, "zed@example.org", 1)
+        for q in (qid, plain):
+            inst.wait_log(rf"{q}: removed", timeout=30)
+        (_, _, a), = self.bounce.seen("trace", "append", qid)
+        self.assertEqual(a["action"], "delivered")
+        self.assertEqual(a["dsn"], ["2.0.0"])
+        self.assertEqual(len(self.bounce.seen("trace", "flush", qid)), 1)
+        # Without NOTIFY=SUCCESS nothing is traced.
+        self.assertEqual(self.bounce.seen("trace", qid=plain), [])
+
+    def test_bounce_service_down_keeps_message(self):
+        inst = self.make(bounce=False)
+        self.agent.answer = lambda qid, hop, r, attempt: ("5.1.1", "no such user", 0)
+        self.send(inst, ["nobody@one.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"{qid}: bounce service failure", timeout=30)
+        wait_for(lambda: qid in self.files(inst, "deferred") or qid in self.files(inst, "active")
+                 or self.agent.attempts.get(qid, 0) >= 2, 10, what="message kept")
+        self.assertIsNone(self.removed(inst, qid))
+
+    def test_expiry(self):
+        inst = self.make("maximal_queue_lifetime = 2s\n")
+        self.agent.answer = lambda qid, hop, r, attempt: ("4.4.1", "connect to fake: Connection refused", 0)
+        self.send(inst, ["bob@one.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"{qid}: removed", timeout=30)
+        log = inst.maillog()
+        self.assertRegex(log, rf"{qid}: to=<bob@one.example>, .*status=expired \(connect to fake: Connection refused\)")
+        self.assertRegex(log, rf"{qid}: from=<alice@example.org>, status=expired, returned to sender")
+        (_, _, a), = self.bounce.seen("bounce", "append", qid)
+        self.assertEqual(a["action"], "failed")
+        self.assertEqual(len(self.bounce.seen("bounce", "flush", qid)), 1)
+        self.assertGreaterEqual(self.agent.attempts[qid], 2)
+
+    def test_delay_warning(self):
+        inst = self.make("delay_warning_time = 1s\n")
+        self.agent.answer = lambda qid, hop, r, attempt: ("4.4.1", "try later", 0)
+        self.send(inst, ["bob@one.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        wait_for(lambda: self.bounce.seen("defer", "warn", qid), 20, what="delay warning")
+        wait_for(lambda: self.agent.attempts.get(qid, 0) >= 4, 20, what="more attempts")
+        # Once only, and the message is still queued.
+        self.assertEqual(len(self.bounce.seen("defer", "warn", qid)), 1)
+        self.assertIsNone(self.removed(inst, qid))
+
+    def test_kill_9_with_messages_in_active(self):
+        inst = self.make("service_throttle_time = 1s\n")
+        self.agent.gate.clear()  # hold every delivery
+        for i in range(5):
+            self.send(inst, [f"user{i}@one.example"])
+        ids = self.wait_ids(inst, "alice@example.org", 5)
+        wait_for(lambda: len(self.files(inst, "active")) == 5, 20, what="5 messages in active")
+        (pid,) = inst.service_pids("qmgr")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not inst.service_pids("qmgr") or inst.service_pids("qmgr") != {pid}, 10,
+                 what="qmgr gone")
+        self.agent.gate.set()
+        # The held deliveries of the dead qmgr may have "succeeded": duplicates
+        # are allowed, loss is not. Wake the master's qmgr service.
+        wait_for(lambda: (self.trigger(inst), all(self.removed(inst, q) for q in ids))[1], 30, interval=0.5,
+                 what="all messages delivered after restart")
+        self.assertRegex(inst.maillog(), r"recovered 5 messages from the active queue")
+        self.assertEqual(self.agent.delivered(), set(ids))
+        for q in ("incoming", "active", "deferred"):
+            self.assertEqual(self.files(inst, q), [], q)
+
+    def test_corrupt_files_go_to_corrupt(self):
+        inst = self.make()
+        self.agent.gate.clear()
+        self.send(inst, ["bob@one.example"])
+        (first,) = self.wait_ids(inst, "alice@example.org", 1)
+        wait_for(lambda: first in self.files(inst, "active"), 20, what="first message active")
+        with open(os.path.join(inst.queue, "active", first), "rb") as f:
+            good = f.read()
+        incoming = os.path.join(inst.queue, "incoming")
+        for name, data in (("12345ABC", b"this is not a queue file\n" * 10), ("12346ABD", good[: len(good) // 2])):
+            p = os.path.join(incoming, name)
+            with open(p, "wb") as f:
+                f.write(data)
+            os.chmod(p, 0o700)  # the ready mark
+            st = os.stat(incoming)
+            os.chown(p, st.st_uid, st.st_gid)  # as cleanup would have written it
+        # And an unfinished file (no ready mark) that must be left alone.
+        p = os.path.join(incoming, "12347ABE")
+        with open(p, "wb") as f:
+            f.write(b"still being written")
+        os.chmod(p, 0o600)
+        self.send(inst, ["carol@two.example"], sender="zed@example.org")
+        (second,) = self.wait_ids(inst, "zed@example.org", 1)
+        self.agent.gate.set()
+        for qid in (first, second):
+            inst.wait_log(rf"{qid}: removed", timeout=30)
+        wait_for(lambda: sorted(self.files(inst, "corrupt")) == ["12345ABC", "12346ABD"], 10,
+                 what="both bad files in corrupt/")
+        log = inst.maillog()
+        self.assertRegex(log, r"warning: 12345ABC: .*moved to corrupt/12345ABC")
+        self.assertRegex(log, r"warning: 12346ABD: .*moved to corrupt/12346ABD")
+        self.assertEqual(self.files(inst, "incoming"), ["12347ABE"])
+
+    def test_per_destination_concurrency(self):
+        inst = self.make("fake_destination_concurrency_limit = 2\ninitial_destination_concurrency = 5\n")
+        self.agent.delay = lambda hop: 1.0 if hop == "slow.example" else 0
+        for i in range(8):
+            self.send(inst, [f"u{i}@slow.example"], sender="slow@example.org")
+        for i in range(4):
+            self.send(inst, [f"u{i}@fast.example"], sender="fast@example.org")
+        slow = self.wait_ids(inst, "slow@example.org", 8)
+        fast = self.wait_ids(inst, "fast@example.org", 4)
+        for qid in slow + fast:
+            inst.wait_log(rf"{qid}: removed", timeout=60)
+        self.assertEqual(self.agent.max_running["slow.example"], 2)
+        self.assertLessEqual(self.agent.max_running["fast.example"], 2)
+        # The fast destination is not held back behind the slow one.
+        self.assertLess(max(self.agent.done_at[q] for q in fast), max(self.agent.done_at[q] for q in slow))
+
+    def test_big_message_does_not_starve_small_one(self):
+        inst = self.make("fake_destination_recipient_limit = 2\nfake_destination_concurrency_limit = 1\n")
+        self.agent.delay = lambda hop: 0.3
+        self.send(inst, [f"u{i}@list.example" for i in range(20)], sender="list@example.org")
+        (big,) = self.wait_ids(inst, "list@example.org", 1)
+        self.send(inst, ["bob@list.example"], sender="zed@example.org")
+        (small,) = self.wait_ids(inst, "zed@example.org", 1)
+        for qid in (big, small):
+            inst.wait_log(rf"{qid}: removed", timeout=30)
+        self.assertEqual(self.agent.max_running["list.example"], 1)
+        big_requests = [r for q, _, r, _ in self.agent.requests if q == big]
+        self.assertEqual(len(big_requests), 10)
+        self.assertTrue(all(len(r) == 2 for r in big_requests))
+        # The small message took its turn between the list's deliveries.
+        self.assertLess(self.agent.done_at[small], self.agent.done_at[big])
+
+    def test_local_recipient_limit_one(self):
+        # local_destination_recipient_limit = 1 style: one recipient per request.
+        inst = self.make("fake_destination_recipient_limit = 1\n")
+        self.send(inst, ["a@one.example", "b@one.example", "c@one.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"{qid}: removed", timeout=30)
+        reqs = [r for q, _, r, _ in self.agent.requests if q == qid]
+        self.assertEqual(len(reqs), 3)
+        self.assertTrue(all(len(r) == 1 for r in reqs))
+
+
+if __name__ == "__main__":
+    unittest.main()
