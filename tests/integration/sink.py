@@ -5,7 +5,7 @@ message is kept as (mail_from, [rcpt], data bytes) in `messages`. `mode`
 decides the answers and may be changed while it runs:
   "accept"        250 for everything
   "tempfail"      451 4.3.0 at RCPT (the remote is up but busy)
-  "reject"        550 5.1.1 at RCPT
+  "reject"        550 5.1.1 at RCPT (always for recipients starting "bad")
   down()/up()     close and reopen the listener (connections refused)
 Connections, concurrent sessions and their peak are counted, so tests can
 check connection reuse and concurrency limits.
@@ -119,12 +119,13 @@ class Sink:
                 mail_from, rcpts = cmd[10:].split(">")[0].lstrip("<"), []
                 send("250 2.1.0 Ok")
             elif verb == "RCPT":
-                if self.mode == "reject":
+                addr = cmd[8:].split(">")[0].lstrip("<")
+                if self.mode == "reject" or addr.startswith("bad"):
                     send("550 5.1.1 <x>: Recipient address rejected: no such user")
                 elif self.mode == "tempfail":
                     send("451 4.3.0 try again later")
                 else:
-                    rcpts.append(cmd[8:].split(">")[0].lstrip("<"))
+                    rcpts.append(addr)
                     send("250 2.1.5 Ok")
             elif verb == "DATA":
                 if not rcpts:
