@@ -1,6 +1,6 @@
 // postdrop - write a local submission into the maildrop queue (set-gid helper of sendmail).
 //
-//   postdrop [-c config_dir] [-v]
+//   postdrop [-c config_dir] [-v] [-Q]
 //
 // Installed set-gid setgid_group (postern set-permissions), because the
 // maildrop directory (0730 mail_owner:setgid_group) lets only that group
@@ -22,7 +22,8 @@
 //
 // Parameters: queue_directory, hash_queue_names, hash_queue_depth,
 // enable_long_queue_ids, pickup_service_name, alternate_config_directories.
-// Prints nothing on success. Errors go to stderr as "postdrop: fatal: ..."
+// Prints nothing on success; with -Q (sendmail -bs asks for it, to say
+// "queued as ID") one line "queue_id=ID" on standard output. Errors go to stderr as "postdrop: fatal: ..."
 // with a sysexits(3) status: EX_USAGE bad arguments, EX_DATAERR malformed
 // input, EX_TEMPFAIL when the file cannot be written, EX_CONFIG bad
 // configuration. Signals (HUP INT QUIT TERM) abort cleanly: the
@@ -36,6 +37,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -118,16 +120,18 @@ int main(int argc, char** argv) {
   const char* env_dir = std::getenv("MAIL_CONFIG");
   fs::path config_dir = (env_dir && *env_dir) ? env_dir : paths::kConfigDir;
   int verbose = 0;
+  bool report_id = false;
   int ch;
-  while ((ch = ::getopt(argc, argv, "c:rv")) != -1) {
+  while ((ch = ::getopt(argc, argv, "c:rvQ")) != -1) {
     switch (ch) {
       case 'c': config_dir = optarg; break;
+      case 'Q': report_id = true; break;
       case 'r': break;  // Postfix's "raw record input": ours is always a record stream
       case 'v': log::set_verbose(++verbose); break;
-      default: die(EX_USAGE, "usage: postdrop [-c config_dir] [-v]");
+      default: die(EX_USAGE, "usage: postdrop [-c config_dir] [-v] [-Q]");
     }
   }
-  if (optind != argc) die(EX_USAGE, "usage: postdrop [-c config_dir] [-v]");
+  if (optind != argc) die(EX_USAGE, "usage: postdrop [-c config_dir] [-v] [-Q]");
   check_config_dir(config_dir);
   auto cfg = config::Config::load(config_dir);
   if (!cfg) die(EX_CONFIG, cfg.error().message);
@@ -176,6 +180,11 @@ int main(int argc, char** argv) {
   if (auto st = make_readable(writer->path(), writer->id()); !st)
     log::warning("{}: cannot make the file readable for pickup: {}", writer->id().str(), st.error().message);
   log::debug("{}: uid={} from=<{}> nrcpt={}", writer->id().str(), ::getuid(), sum->sender, sum->recipients);
+  if (report_id) {
+    std::string line = "queue_id=" + writer->id().str() + "\n";
+    if (::write(1, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+      log::debug("cannot report the queue ID: {}", std::strerror(errno));
+  }
 
   fs::path trigger_path = fs::path(wo.queue_root) / "public" / cfg->str("pickup_service_name");
   if (auto st = ipc::trigger(trigger_path.string(), std::string(1, ipc::kTriggerWakeup)); !st)

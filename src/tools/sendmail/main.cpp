@@ -12,8 +12,10 @@
 // sender is -f/-r or the invoking user's login name; the full name is -F,
 // else $NAME, else the GECOS field. -t adds recipients from To:/Cc:/Bcc:
 // (cleanup extracts them) to those on the command line, as Postfix >= 2.1.
-// -bs speaks SMTP on stdin/stdout and submits each message the same way.
-// -bp and -q run postqueue(1) -p / -f; -bi rebuilds alias_database.
+// -bs speaks SMTP on stdin/stdout and submits each message the same way
+// (postdrop -Q reports the new queue ID for "250 2.0.0 Ok: queued as ID").
+// -bp (and mailq) and -q run postqueue(1) -p / -f, -qR site runs
+// postqueue -s site, from command_directory; -bi rebuilds alias_database.
 //
 // Parameters: command_directory, sendmail_fix_line_endings, alias_database,
 // myhostname. Configuration: -C (directory or main.cf), MAIL_CONFIG, or the
@@ -42,6 +44,7 @@
 #include "log/log.h"
 #include "maps/build.h"
 #include "postern/paths.h"
+#include "queue/queue_id.h"
 #include "sendmail.h"
 #include "smtp/command.h"
 #include "smtp/reply.h"
@@ -73,21 +76,34 @@ bool write_all(int fd, std::string_view data) {
 // One postdrop child with its stdin on a pipe.
 class Postdrop {
  public:
-  static Result<Postdrop> start(const fs::path& command_dir, const fs::path& config_dir) {
+  // With `report_id` (sendmail -bs), postdrop is asked (-Q) to print the
+  // new queue ID on its standard output, a pipe read by queue_id().
+  static Result<Postdrop> start(const fs::path& command_dir, const fs::path& config_dir, bool report_id = false) {
     fs::path prog = command_dir / "postdrop";
     if (::access(prog.c_str(), X_OK) != 0) return sys_error("cannot run {}", prog.string());
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) return sys_error("pipe");
+    int o[2] = {-1, -1};
+    if (report_id && ::pipe2(o, O_CLOEXEC) != 0) {
+      ::close(p[0]);
+      ::close(p[1]);
+      return sys_error("pipe");
+    }
     pid_t pid = ::fork();
     if (pid < 0) {
       ::close(p[0]);
       ::close(p[1]);
+      if (report_id) {
+        ::close(o[0]);
+        ::close(o[1]);
+      }
       return sys_error("fork");
     }
     if (pid == 0) {
       if (::dup2(p[0], 0) < 0) ::_exit(EX_OSERR);
+      if (report_id && ::dup2(o[1], 1) < 0) ::_exit(EX_OSERR);
       std::string cfg = config_dir.string();
-      const char* argv[] = {"postdrop", "-c", cfg.c_str(), nullptr};
+      const char* argv[] = {"postdrop", "-c", cfg.c_str(), report_id ? "-Q" : nullptr, nullptr};
       ::execv(prog.c_str(), const_cast<char* const*>(argv));
       ::_exit(EX_UNAVAILABLE);
     }
@@ -95,13 +111,24 @@ class Postdrop {
     Postdrop d;
     d.pid_ = pid;
     d.fd_ = p[1];
+    if (report_id) {
+      ::close(o[1]);
+      d.out_ = o[0];
+    }
     return d;
   }
-  Postdrop(Postdrop&& o) noexcept : pid_(o.pid_), fd_(o.fd_), failed_(o.failed_) { o.pid_ = -1; o.fd_ = -1; }
+  Postdrop(Postdrop&& o) noexcept : pid_(o.pid_), fd_(o.fd_), out_(o.out_), failed_(o.failed_), id_(std::move(o.id_)) {
+    o.pid_ = -1;
+    o.fd_ = -1;
+    o.out_ = -1;
+  }
   ~Postdrop() {
     if (fd_ >= 0) ::close(fd_);
     if (pid_ > 0) wait();
+    if (out_ >= 0) ::close(out_);
   }
+  // The queue ID postdrop reported (after wait()), empty when none.
+  const std::string& queue_id() const { return id_; }
   postdrop::StreamEncoder::Sink sink() {
     return [this](std::string_view d) -> Status {
       if (failed_ || !write_all(fd_, d)) {
@@ -115,6 +142,26 @@ class Postdrop {
   int wait() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
+    if (out_ >= 0) {
+      // "queue_id=ID\n", bounded; anything else is ignored.
+      std::string text;
+      char buf[256];
+      for (;;) {
+        ssize_t n = ::read(out_, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        if (text.size() < 1024) text.append(buf, static_cast<std::size_t>(n));
+      }
+      ::close(out_);
+      out_ = -1;
+      constexpr std::string_view kKey = "queue_id=";
+      if (text.starts_with(kKey)) {
+        auto end = text.find('\n');
+        if (end != std::string::npos)
+          if (auto id = queue::QueueId::parse(std::string_view(text).substr(kKey.size(), end - kKey.size())))
+            id_ = id->str();
+      }
+    }
     int status = 0;
     while (::waitpid(pid_, &status, 0) < 0)
       if (errno != EINTR) return EX_SOFTWARE;
@@ -127,7 +174,9 @@ class Postdrop {
   Postdrop() = default;
   pid_t pid_ = -1;
   int fd_ = -1;
+  int out_ = -1;
   bool failed_ = false;
+  std::string id_;
 };
 
 // postdrop's status as ours: sysexits codes pass through, others are temporary.
@@ -147,7 +196,7 @@ struct Env {
 [[noreturn]] void run_postqueue(const Env& env, std::vector<std::string> args) {
   fs::path prog = fs::path(env.cfg->str("command_directory")) / "postqueue";
   if (::access(prog.c_str(), X_OK) != 0)
-    die(EX_UNAVAILABLE, "postqueue is not installed (queue listing is not available yet)");
+    die(EX_UNAVAILABLE, fmt::format("cannot run {}: {}", prog.string(), std::strerror(errno)));
   std::vector<std::string> argv = {"postqueue", "-c", env.config_dir.string()};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
@@ -318,7 +367,7 @@ int smtp_session(const Env& env, Options o) {
         if (mail->envid) mo.envid = *mail->envid;
         if (mail->body == smtp::Body::EightBitMime) mo.body = "8bit";
         if (mail->body == smtp::Body::SevenBit) mo.body = "7bit";
-        auto pd = Postdrop::start(env.cfg->str("command_directory"), env.config_dir);
+        auto pd = Postdrop::start(env.cfg->str("command_directory"), env.config_dir, true);
         std::optional<postdrop::StreamEncoder> enc;
         Status st = pd ? Status{} : Status(pd.error());
         if (pd) {
@@ -347,7 +396,9 @@ int smtp_session(const Env& env, Options o) {
         if (!ended) return 0;  // client went away: postdrop sees no end record and removes its file
         if (st) st = enc->end();
         int status = pd ? pd->wait() : EX_UNAVAILABLE;
-        if (st && status == 0)
+        if (st && status == 0 && !pd->queue_id().empty())
+          reply(250, "2.0.0", "Ok: queued as " + pd->queue_id());
+        else if (st && status == 0)
           reply(250, "2.0.0", "Ok: queued");
         else
           reply(451, "4.3.0", "Error: queue file write error");

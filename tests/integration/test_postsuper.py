@@ -1,0 +1,182 @@
+"""postsuper -d/-h/-H/-r/-s/-p on a queue of a few thousand messages.
+
+The queue is written directly (queuegen.py). Only -r needs daemons
+(cleanup, and trivial-rewrite when built); the other tests run with the
+master stopped, which is also how an administrator repairs a queue.
+"""
+import os
+import pwd
+import re
+import subprocess
+import time
+import unittest
+
+import queuegen
+from harness import Instance, LIBEXEC, SBIN, is_root
+
+HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
+
+
+def master_cf():
+    text = HEADER + "cleanup unix n - n - 0 cleanup\n"
+    if os.path.exists(os.path.join(LIBEXEC, "trivial-rewrite")):
+        text += "rewrite unix - - n - - trivial-rewrite\n"
+    return text
+
+
+def mail_owner():
+    for name in ("postern", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            pass
+    raise unittest.SkipTest("no user for mail_owner")
+
+
+@unittest.skipUnless(is_root(), "postsuper is for the superuser")
+class PostsuperTest(unittest.TestCase):
+    def setUp(self):
+        self.owner = mail_owner()
+        extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
+                 f"mail_owner = {self.owner.pw_name}\n")
+        self.inst = Instance("postsuper", main_cf_extra=extra, master_cf=master_cf())
+        self.addCleanup(self.inst.cleanup)
+        # The master creates the queue tree; stop it again for the offline tests.
+        self.inst.start()
+        self.inst.stop()
+        self.q = self.inst.queue
+
+    def add(self, queue, n, **kw):
+        out = []
+        for i in range(n):
+            out.append(queuegen.write_message(self.q, queue, f"s{i}@example.com", [f"r{i}@example.net"],
+                                              uid=self.owner.pw_uid, gid=self.owner.pw_gid, **kw))
+        return out
+
+    def postsuper(self, args, check=True, input=None, user=None):
+        argv = [os.path.join(SBIN, "postsuper"), "-c", self.inst.dir] + list(args)
+        if user is not None:
+            argv = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--"] + argv
+        env = dict(os.environ)
+        env.pop("MAIL_CONFIG", None)
+        p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, input=input)
+        if check:
+            self.assertEqual(p.returncode, 0, p.stderr)
+        return p
+
+    def test_delete(self):
+        inc = self.add("incoming", 1000)
+        dfr = self.add("deferred", 1000)
+        hold = self.add("hold", 10)
+        log = queuegen.write_defer_log(self.q, dfr[0], [("r0@example.net", "timeout")],
+                                       uid=self.owner.pw_uid, gid=self.owner.pw_gid)
+        p = self.postsuper(["-d", dfr[0]])
+        self.assertIn("postsuper: Deleted: 1 message\n", p.stderr)
+        self.assertIn(f"postsuper: {dfr[0]}: removed\n", p.stderr)
+        self.assertFalse(os.path.exists(log))
+        self.assertIsNone(queuegen.find(self.q, "deferred", dfr[0]))
+        self.assertRegex(self.inst.maillog(), re.escape(dfr[0]) + r": removed")
+        # From standard input, mailq style (trailing status marks, junk lines).
+        stdin = "".join(f"{i}!\n" for i in hold[:3]) + "-Queue ID- junk\n\n" + f"{inc[0]}\n"
+        p = self.postsuper(["-d", "-"], input=stdin)
+        self.assertIn("Deleted: 4 messages", p.stderr)
+        # ALL, limited to one queue.
+        p = self.postsuper(["-d", "ALL", "deferred"])
+        self.assertIn("Deleted: 999 messages", p.stderr)
+        self.assertEqual(queuegen.ids(self.q, "deferred"), [])
+        self.assertEqual(len(queuegen.ids(self.q, "incoming")), 999)
+        p = self.postsuper(["-d", "ALL"])
+        self.assertIn("Deleted: 1006 messages", p.stderr)
+        for q in ("incoming", "deferred", "hold", "active"):
+            self.assertEqual(queuegen.ids(self.q, q), [])
+        # Nothing to do: no summary line; a bad ID is a warning.
+        p = self.postsuper(["-d", "../../etc"])
+        self.assertNotIn("Deleted", p.stderr)
+        self.assertIn("invalid mail queue ID", p.stderr)
+
+    def test_hold_and_release(self):
+        inc = self.add("incoming", 500)
+        dfr = self.add("deferred", 1500)
+        p = self.postsuper(["-h", "ALL"])
+        self.assertIn("postsuper: Placed on hold: 2000 messages", p.stderr)
+        self.assertEqual(len(queuegen.ids(self.q, "hold")), 2000)
+        self.assertEqual(queuegen.ids(self.q, "incoming") + queuegen.ids(self.q, "deferred"), [])
+        p = self.postsuper(["-H", inc[0]])
+        self.assertIn("postsuper: Released from hold: 1 message\n", p.stderr)
+        path = queuegen.find(self.q, "deferred", inc[0])
+        # Released into its hashed deferred subdirectory, due now.
+        self.assertEqual(os.path.dirname(path), os.path.join(self.q, "deferred", inc[0][0]))
+        self.assertLess(abs(os.stat(path).st_mtime - time.time()), 5)
+        p = self.postsuper(["-H", "ALL"])
+        self.assertIn("Released from hold: 1999 messages", p.stderr)
+        self.assertEqual(len(queuegen.ids(self.q, "deferred")), 2000)
+        self.assertEqual(queuegen.ids(self.q, "hold"), [])
+        # The files keep their owner (postsuper works as mail_owner).
+        self.assertEqual(os.stat(queuegen.find(self.q, "deferred", dfr[0])).st_uid, self.owner.pw_uid)
+
+    def test_requeue(self):
+        self.inst.start()
+        dfr = queuegen.write_message(self.q, "deferred", "alice@example.com",
+                                     ["bob@example.net", "carol@example.org"], done=(1,),
+                                     body_lines=["Subject: requeue me", "", "line one", "line two"],
+                                     uid=self.owner.pw_uid, gid=self.owner.pw_gid, arrival=1700000000)
+        log = queuegen.write_defer_log(self.q, dfr, [("bob@example.net", "timeout")],
+                                       uid=self.owner.pw_uid, gid=self.owner.pw_gid)
+        p = self.postsuper(["-r", dfr])
+        self.assertIn("postsuper: Requeued: 1 message\n", p.stderr)
+        m = re.search(re.escape(dfr) + r": requeued as (\w+)", p.stderr)
+        self.assertIsNotNone(m, p.stderr)
+        new = m.group(1)
+        self.assertIsNone(queuegen.find(self.q, "deferred", dfr))
+        self.assertFalse(os.path.exists(log))
+        self.assertIsNotNone(queuegen.find(self.q, "incoming", new))
+        out = self.inst.cmd("postcat", ["-q", new]).stdout
+        self.assertRegex(out, r"sender: alice@example.com")
+        self.assertEqual(re.findall(r"(?m)^(?:recipient|done_recipient): (\S+)", out), ["bob@example.net"])
+        self.assertIn("Subject: requeue me", out)
+        self.assertIn("line two", out)
+
+    def test_structure_check(self):
+        dfr = self.add("deferred", 20)
+        # Misplaced: a hashed file at the top of deferred/.
+        src = queuegen.find(self.q, "deferred", dfr[0])
+        flat = os.path.join(self.q, "deferred", dfr[0])
+        os.rename(src, flat)
+        # A name whose inode part does not match (a restored file).
+        src = queuegen.find(self.q, "deferred", dfr[1])
+        forged = dfr[1][:5] + "FFFFFF"
+        forged_path = os.path.join(self.q, "deferred", forged[0], forged)
+        os.rename(src, forged_path)
+        p = self.postsuper(["-s"])
+        self.assertEqual(queuegen.find(self.q, "deferred", dfr[0]),
+                         os.path.join(self.q, "deferred", dfr[0][0], dfr[0]))
+        self.assertIn("Moved to the right subdirectory: 1 file", p.stderr)
+        self.assertIn("Renamed to match inode number: 1 message", p.stderr)
+        self.assertFalse(os.path.exists(forged_path))
+        self.assertEqual(len(queuegen.ids(self.q, "deferred")), 20)
+
+    def test_purge_temporary_files(self):
+        old = os.path.join(self.q, "incoming", "tmp.1234.1.abc")
+        new = os.path.join(self.q, "incoming", "tmp.1234.2.def")
+        for p in (old, new):
+            with open(p, "w") as f:
+                f.write("x")
+        os.utime(old, (time.time() - 7200, time.time() - 7200))
+        p = self.postsuper(["-p"])
+        self.assertIn("Deleted: 1 temporary file", p.stderr)
+        self.assertFalse(os.path.exists(old))
+        self.assertTrue(os.path.exists(new))
+
+    def test_root_only_and_usage(self):
+        p = self.postsuper(["-d", "ALL"], check=False, user=pwd.getpwnam("nobody"))
+        self.assertNotEqual(p.returncode, 0)
+        if "Permission denied" not in p.stderr:
+            self.assertIn("use of this command is reserved for the superuser", p.stderr)
+        p = self.postsuper([], check=False)
+        self.assertEqual(p.returncode, 64)
+        p = self.postsuper(["-d", "ALL", "corrupt"], check=False)
+        self.assertEqual(p.returncode, 64)
+
+
+if __name__ == "__main__":
+    unittest.main()
