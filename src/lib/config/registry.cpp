@@ -98,6 +98,7 @@ std::string compute_mynetworks(const ComputeEnv& env) {
 const ParamDef kParams[] = {
   // Postern-specific.
   S("dns_resolver_address", "", "Postern: host:port of the DNS server c-ares should use instead of resolv.conf; for tests."),
+  T("dns_resolver_timeout", "5s", "Postern: time limit for one try of a DNS query by the smtp/lmtp client (c-ares doubles it on the second try).", 1, 's', 300),
 
   // Installation and identity.
   L("alternate_config_directories", "", "Other configuration directories that non-root users may select with -c or MAIL_CONFIG."),

@@ -1,0 +1,754 @@
+// client.cpp - see client.h.
+#include "client.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "base/strings.h"
+#include "content.h"
+#include "deliver/outcome.h"
+#include "deliver/status_line.h"
+#include "dns/resolver.h"
+#include "ipc/async.h"
+#include "ipc/async_stream.h"
+#include "log/log.h"
+#include "queue/layout.h"
+#include "queue/queue_id.h"
+#include "queue/reader.h"
+#include "smtp/reply_parser.h"
+#include "text.h"
+
+namespace postern::smtp_client {
+
+using Socket = asio::generic::stream_protocol::socket;
+using Clock = std::chrono::steady_clock;
+using std::chrono::seconds;
+
+namespace {
+
+// Reply bounds: a server that sends an endless multi-line reply or endless
+// lines hits these and the session ends with a deferral.
+constexpr smtp::ReplyLimits kReplyLimits{.max_line = 2048, .max_lines = 1000, .max_reply_bytes = 256 * 1024,
+                                         .max_queued = 1100};
+// Content is written in chunks of about this size.
+constexpr std::size_t kChunk = 64 * 1024;
+// A "system limit" connect timeout (smtp_connect_timeout = 0) still needs a bound.
+constexpr seconds kSystemConnectLimit{75};
+
+seconds time_param(const config::Config& cfg, bool lmtp, std::string_view smtp_name, std::string_view lmtp_name) {
+  if (lmtp && !lmtp_name.empty()) return cfg.time(lmtp_name);
+  return cfg.time(smtp_name);
+}
+
+}  // namespace
+
+Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
+  Settings s;
+  s.lmtp = lmtp;
+  s.queue_root = cfg.str("queue_directory");
+  s.helo_name = lmtp ? cfg.str("lmtp_lhlo_name") : cfg.str("smtp_helo_name");
+  if (s.helo_name.empty()) s.helo_name = cfg.str("myhostname");
+  s.connect_timeout = time_param(cfg, lmtp, "smtp_connect_timeout", "lmtp_connect_timeout");
+  s.helo_timeout = time_param(cfg, lmtp, "smtp_helo_timeout", "lmtp_lhlo_timeout");
+  s.mail_timeout = time_param(cfg, lmtp, "smtp_mail_timeout", "lmtp_mail_timeout");
+  s.rcpt_timeout = time_param(cfg, lmtp, "smtp_rcpt_timeout", "lmtp_rcpt_timeout");
+  s.data_init_timeout = time_param(cfg, lmtp, "smtp_data_init_timeout", "lmtp_data_init_timeout");
+  s.data_xfer_timeout = time_param(cfg, lmtp, "smtp_data_xfer_timeout", "lmtp_data_xfer_timeout");
+  s.data_done_timeout = time_param(cfg, lmtp, "smtp_data_done_timeout", "lmtp_data_done_timeout");
+  s.rset_timeout = time_param(cfg, lmtp, "smtp_rset_timeout", "lmtp_rset_timeout");
+  s.quit_timeout = time_param(cfg, lmtp, "smtp_quit_timeout", "lmtp_quit_timeout");
+  if (s.connect_timeout.count() <= 0) s.connect_timeout = kSystemConnectLimit;
+
+  auto port = dns::parse_port(lmtp ? cfg.str("lmtp_tcp_port") : cfg.str("smtp_tcp_port"));
+  if (!port) return make_error("{}: {}", lmtp ? "lmtp_tcp_port" : "smtp_tcp_port", port.error().message);
+  s.nexthop.default_port = *port;
+  s.nexthop.mx_address_limit = static_cast<std::size_t>(cfg.integer("smtp_mx_address_limit"));
+  auto fam = dns::parse_families(cfg.str("inet_protocols"));
+  if (!fam) return make_error("inet_protocols: {}", fam.error().message);
+  s.nexthop.families = *fam;
+  auto pref = dns::parse_address_preference(cfg.str("smtp_address_preference"));
+  if (!pref) return make_error("smtp_address_preference: {}", pref.error().message);
+  s.nexthop.preference = *pref;
+  s.nexthop.randomize_addresses = cfg.boolean("smtp_randomize_addresses");
+  s.nexthop.balance_families = cfg.boolean("smtp_balance_inet_protocols");
+  s.mx_session_limit = static_cast<std::size_t>(cfg.integer("smtp_mx_session_limit"));
+  if (!lmtp) s.fallback_relays = cfg.list("smtp_fallback_relay");
+  s.skip_5xx_greeting = cfg.boolean("smtp_skip_5xx_greeting");
+  s.never_send_ehlo = cfg.boolean("smtp_never_send_ehlo");
+  s.discard_ehlo = cfg.list("smtp_discard_ehlo_keywords");
+  s.cache_time_limit = cfg.time("smtp_connection_cache_time_limit");
+  s.reuse_time_limit = cfg.time("smtp_connection_reuse_time_limit");
+  s.reuse_count_limit = cfg.integer("smtp_connection_reuse_count_limit");
+  s.dns_servers = cfg.str("dns_resolver_address");
+  s.dns_timeout = cfg.time("dns_resolver_timeout");
+  s.ipc_timeout = cfg.time("ipc_timeout");
+  return s;
+}
+
+namespace {
+
+// ---- one SMTP connection -----------------------------------------------------
+
+struct Features {
+  bool esmtp = false;
+  bool pipelining = false;
+  bool eight_bit = false;
+  bool dsn = false;
+  bool smtputf8 = false;
+  std::optional<std::uint64_t> size;  // offered: the limit (0 = none announced)
+};
+
+struct Session {
+  explicit Session(asio::io_context& io) : sock(io), idle(io) {}
+  Socket sock;
+  smtp::ReplyParser parser{kReplyLimits};
+  std::string host;   // "name[addr]" for texts
+  std::string relay;  // "name[addr]:port" for relay=
+  Features features;
+  Clock::time_point born = Clock::now();
+  std::int64_t uses = 0;
+  asio::steady_timer idle;  // cache idle limit
+  std::uint64_t generation = 0;
+  bool cached = false;
+};
+using SessionPtr = std::shared_ptr<Session>;
+
+enum class IoStatus { Ok, Timeout, Lost, Malformed };
+struct Io {
+  IoStatus status = IoStatus::Ok;
+  smtp::Reply reply;
+  std::string why;
+  bool ok() const { return status == IoStatus::Ok; }
+};
+
+asio::awaitable<Io> read_reply(Session& s, seconds timeout) {
+  Io io;
+  if (auto r = s.parser.next()) {
+    io.reply = std::move(r->reply);
+    co_return io;
+  }
+  if (s.parser.failed()) {
+    io.status = IoStatus::Malformed;
+    io.why = "reply stream out of step";
+    co_return io;
+  }
+  ipc::detail::Watchdog<Socket> dog(s.sock, timeout);
+  std::array<char, 4096> buf;
+  for (;;) {
+    error_code ec;
+    std::size_t n = co_await s.sock.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      io.status = dog.fired() ? IoStatus::Timeout : IoStatus::Lost;
+      io.why = ec.message();
+      co_return io;
+    }
+    auto st = s.parser.feed(std::string_view(buf.data(), n));
+    if (auto r = s.parser.next()) {
+      io.reply = std::move(r->reply);
+      co_return io;
+    }
+    if (!st) {
+      io.status = IoStatus::Malformed;
+      io.why = st.error().message;
+      co_return io;
+    }
+  }
+}
+
+asio::awaitable<Io> send(Session& s, const std::string& data, seconds timeout) {
+  Io io;
+  ipc::detail::Watchdog<Socket> dog(s.sock, timeout);
+  error_code ec;
+  co_await asio::async_write(s.sock, asio::buffer(data), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    io.status = dog.fired() ? IoStatus::Timeout : IoStatus::Lost;
+    io.why = ec.message();
+  }
+  co_return io;
+}
+
+deliver::Outcome io_failure(const Session& s, const Io& io, Stage st) {
+  switch (io.status) {
+    case IoStatus::Timeout: return deliver::Outcome::deferred("4.4.2", timeout_text(s.host, st));
+    case IoStatus::Malformed: return deliver::Outcome::deferred("4.4.2", malformed_text(s.host, st, io.why));
+    default: return deliver::Outcome::deferred("4.4.2", lost_text(s.host, st));
+  }
+}
+
+// EHLO keywords the client uses, minus smtp_discard_ehlo_keywords.
+Features parse_features(const smtp::Reply& r, const std::vector<std::string>& discard) {
+  Features f;
+  f.esmtp = true;
+  for (std::size_t i = 1; i < r.lines.size(); ++i) {
+    const std::string& line = r.lines[i];
+    if (smtp::ehlo_keyword_discarded(line, discard)) continue;
+    auto words = str::split(line, " \t");
+    if (words.empty()) continue;
+    std::string kw = str::lower(words[0]);
+    if (kw == "pipelining") f.pipelining = true;
+    else if (kw == "8bitmime") f.eight_bit = true;
+    else if (kw == "dsn") f.dsn = true;
+    else if (kw == "smtputf8") f.smtputf8 = true;
+    else if (kw == "size") {
+      f.size = 0;
+      if (words.size() > 1)
+        if (auto n = str::parse_uint(words[1])) f.size = *n;
+    }
+  }
+  return f;
+}
+
+// ---- one delivery request ------------------------------------------------------
+
+struct Rcpt {
+  queue::RecipientFields fields;
+  std::optional<deliver::Outcome> outcome;
+  bool final = false;  // sent or bounced: no other server is asked
+  std::string relay = "none";
+  std::int64_t connected_usec = 0;
+  std::int64_t done_usec = 0;
+};
+
+struct Job {
+  const ipc::proto::DeliveryRequest* req = nullptr;
+  std::optional<queue::QueueFileReader> reader;
+  std::vector<Rcpt> rcpts;
+  std::int64_t start_usec = 0;
+  bool site_failure = true;
+
+  std::vector<std::size_t> pending() const {
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < rcpts.size(); ++i)
+      if (!rcpts[i].final) out.push_back(i);
+    return out;
+  }
+  void set(std::size_t i, deliver::Outcome o, std::string_view relay, std::int64_t connected) {
+    Rcpt& r = rcpts[i];
+    if (r.final) return;
+    r.final = !o.is_deferred();
+    r.outcome = std::move(o);
+    r.relay = std::string(relay);
+    r.done_usec = deliver::now_usec();
+    // No session (DNS or connect failure): all the time went into setting
+    // one up, so it counts as c in delays=a/b/c/d, like Postfix.
+    r.connected_usec = connected > 0 ? connected : r.done_usec;
+  }
+  void set_pending(const deliver::Outcome& o, std::string_view relay, std::int64_t connected) {
+    for (std::size_t i = 0; i < rcpts.size(); ++i) set(i, o, relay, connected);
+  }
+  void set_list(const std::vector<std::size_t>& which, const deliver::Outcome& o, std::string_view relay,
+                std::int64_t connected) {
+    for (auto i : which) set(i, o, relay, connected);
+  }
+};
+
+enum class TxEnd { Reusable, Broken, ReuseFailed };
+
+bool any_utf8(const Job& job) {
+  if (needs_utf8(job.reader->message().sender)) return true;
+  for (const auto& r : job.rcpts)
+    if (needs_utf8(r.fields.address)) return true;
+  return false;
+}
+
+}  // namespace
+
+// ---- the agent ------------------------------------------------------------------
+
+struct Agent::Impl {
+  Impl(asio::io_context& i, Settings s, dns::Resolver r) : io(i), settings(std::move(s)), resolver(std::move(r)) {}
+
+  asio::io_context& io;
+  Settings settings;
+  dns::Resolver resolver;
+  std::unordered_map<std::string, std::vector<SessionPtr>> cache;
+
+  bool reuse_allowed(const Session& s) const {
+    if (Clock::now() - s.born >= settings.reuse_time_limit) return false;
+    if (settings.reuse_count_limit > 0 && s.uses >= settings.reuse_count_limit) return false;
+    return true;
+  }
+
+  // QUIT and close, in the background: the caller has its answer already.
+  void quit_close(SessionPtr s) {
+    asio::co_spawn(
+        io,
+        [this, s]() -> asio::awaitable<void> {
+          std::string quit = "QUIT\r\n";
+          auto w = co_await send(*s, quit, settings.quit_timeout);
+          if (w.ok()) co_await read_reply(*s, settings.quit_timeout);
+          error_code ignore;
+          s->sock.close(ignore);
+        },
+        asio::detached);
+  }
+
+  SessionPtr cache_take(const std::string& key) {
+    auto it = cache.find(key);
+    while (it != cache.end() && !it->second.empty()) {
+      SessionPtr s = std::move(it->second.back());
+      it->second.pop_back();
+      s->cached = false;
+      s->idle.cancel();
+      if (reuse_allowed(*s)) return s;
+      quit_close(std::move(s));
+    }
+    return nullptr;
+  }
+
+  void cache_put(const std::string& key, SessionPtr s) {
+    if (!reuse_allowed(*s) || settings.cache_time_limit.count() <= 0) {
+      quit_close(std::move(s));
+      return;
+    }
+    s->cached = true;
+    std::uint64_t gen = ++s->generation;
+    cache[key].push_back(s);
+    s->idle.expires_after(settings.cache_time_limit);
+    // The watcher may wake after the session was taken (and even cached
+    // again): the generation tells whether this idle period is still current.
+    asio::co_spawn(
+        io,
+        [this, key, s, gen]() -> asio::awaitable<void> {
+          error_code ec;
+          co_await s->idle.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          if (!s->cached || s->generation != gen) co_return;
+          auto it = cache.find(key);
+          if (it != cache.end()) {
+            std::erase(it->second, s);
+            if (it->second.empty()) cache.erase(it);
+          }
+          s->cached = false;
+          quit_close(s);
+        },
+        asio::detached);
+  }
+
+  asio::awaitable<TxEnd> rset(Session& s) {
+    std::string cmd = "RSET\r\n";
+    auto w = co_await send(s, cmd, settings.rset_timeout);
+    if (!w.ok()) co_return TxEnd::Broken;
+    auto r = co_await read_reply(s, settings.rset_timeout);
+    co_return (r.ok() && r.reply.klass() == 2) ? TxEnd::Reusable : TxEnd::Broken;
+  }
+
+  // Connect, greeting, EHLO/HELO/LHLO. nullptr when the server cannot be
+  // used (the pending recipients carry the reason); `connected` tells
+  // whether TCP got through (for smtp_mx_session_limit).
+  asio::awaitable<SessionPtr> open_session(Job& job, const asio::generic::stream_protocol::endpoint& ep,
+                                           std::string host, std::string relay, bool& connected) {
+    connected = false;
+    auto s = std::make_shared<Session>(io);
+    s->host = std::move(host);
+    s->relay = std::move(relay);
+    error_code ec;
+    s->sock.open(ep.protocol(), ec);
+    if (!ec) {
+      ipc::detail::Watchdog<Socket> dog(s->sock, settings.connect_timeout);
+      co_await s->sock.async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec && dog.fired()) ec = asio::error::timed_out;
+    }
+    if (ec) {
+      // Postfix logs relay=none for a server it never talked to.
+      auto o = deliver::Outcome::deferred("4.4.1", connect_text(s->relay, ec.message()));
+      job.set_pending(o, "none", 0);
+      co_return nullptr;
+    }
+    connected = true;
+    std::int64_t t = deliver::now_usec();
+    auto g = co_await read_reply(*s, settings.helo_timeout);
+    if (!g.ok()) {
+      job.set_pending(io_failure(*s, g, Stage::Greeting), s->relay, t);
+      co_return nullptr;
+    }
+    if (g.reply.klass() != 2) {
+      std::string dsn = reply_dsn(g.reply);
+      if (g.reply.klass() == 5 && !settings.skip_5xx_greeting) {
+        job.set_pending(deliver::Outcome::bounced(dsn, refused_text(s->host, g.reply)), s->relay, t);
+      } else {
+        dsn[0] = '4';  // a skipped server is a temporary problem for this message
+        job.set_pending(deliver::Outcome::deferred(dsn, refused_text(s->host, g.reply)), s->relay, t);
+      }
+      quit_close(s);
+      co_return nullptr;
+    }
+    Stage st = settings.lmtp ? Stage::Lhlo : (settings.never_send_ehlo ? Stage::Helo : Stage::Ehlo);
+    std::string cmd = std::string(settings.lmtp ? "LHLO " : (st == Stage::Ehlo ? "EHLO " : "HELO ")) +
+                      settings.helo_name + "\r\n";
+    auto w = co_await send(*s, cmd, settings.helo_timeout);
+    Io h;
+    if (w.ok()) h = co_await read_reply(*s, settings.helo_timeout);
+    else h = w;
+    if (h.ok() && st == Stage::Ehlo && h.reply.klass() == 5) {
+      // RFC 5321 4.1.4: a server that does not know EHLO gets HELO.
+      st = Stage::Helo;
+      cmd = "HELO " + settings.helo_name + "\r\n";
+      w = co_await send(*s, cmd, settings.helo_timeout);
+      if (w.ok()) h = co_await read_reply(*s, settings.helo_timeout);
+      else h = w;
+    }
+    if (!h.ok()) {
+      job.set_pending(io_failure(*s, h, st), s->relay, t);
+      co_return nullptr;
+    }
+    if (h.reply.klass() != 2) {
+      job.set_pending(reply_outcome(s->host, h.reply, st), s->relay, t);
+      quit_close(s);
+      co_return nullptr;
+    }
+    if (st != Stage::Helo) s->features = parse_features(h.reply, settings.discard_ehlo);
+    job.site_failure = false;
+    co_return s;
+  }
+
+  // One mail transaction for the pending recipients.
+  asio::awaitable<TxEnd> transaction(Job& job, Session& s, bool reused, std::int64_t connected) {
+    const auto& msg = job.reader->message();
+    const Features& f = s.features;
+    auto idx = job.pending();
+    if (idx.empty()) co_return TxEnd::Reusable;
+    s.uses++;
+
+    if (msg.smtputf8 && !f.smtputf8 && any_utf8(job)) {
+      job.set_list(idx,
+                   deliver::Outcome::bounced(
+                       "5.6.7", fmt::format("SMTPUTF8 is required, but was not offered by host {}", s.host)),
+                   s.relay, connected);
+      co_return TxEnd::Reusable;
+    }
+    if (f.size && *f.size > 0 && msg.size.content_size > *f.size) {
+      job.set_list(idx,
+                   deliver::Outcome::bounced("5.3.4", fmt::format("message size {} exceeds size limit {} of server {}",
+                                                                  msg.size.content_size, *f.size, s.host)),
+                   s.relay, connected);
+      co_return TxEnd::Reusable;
+    }
+
+    MailParams p;
+    if (f.size) p.size = msg.size.content_size;
+    p.eight_bit = f.eight_bit && msg.encoding == queue::BodyEncoding::EightBit;
+    p.smtputf8 = f.smtputf8 && msg.smtputf8;
+    if (f.dsn) {
+      p.ret = msg.dsn_ret;
+      p.envid = msg.dsn_envid;
+    }
+    std::string mail = mail_command(msg.sender, p);
+    std::vector<std::string> rcpt_cmds;
+    for (auto i : idx) rcpt_cmds.push_back(rcpt_command(job.rcpts[i].fields, f.dsn));
+
+    std::vector<std::size_t> accepted;
+    bool pipelined = f.pipelining;
+
+    // MAIL FROM. A reused session that fails here never saw this
+    // transaction: the caller retries on a fresh connection.
+    Io io;
+    if (pipelined) {
+      std::string batch = mail;
+      for (auto& c : rcpt_cmds) batch += c;
+      batch += "DATA\r\n";
+      io = co_await send(s, batch, settings.mail_timeout);
+    } else {
+      io = co_await send(s, mail, settings.mail_timeout);
+    }
+    if (io.ok()) io = co_await read_reply(s, settings.mail_timeout);
+    if (reused && (!io.ok() || io.reply.code == 421)) co_return TxEnd::ReuseFailed;
+    if (!io.ok()) {
+      job.set_list(idx, io_failure(s, io, Stage::Mail), s.relay, connected);
+      co_return TxEnd::Broken;
+    }
+    bool mail_ok = io.reply.klass() == 2;
+    if (!mail_ok) job.set_list(idx, reply_outcome(s.host, io.reply, Stage::Mail), s.relay, connected);
+    if (!mail_ok && !pipelined) co_return co_await rset(s);
+
+    // RCPT TO, one reply each.
+    for (std::size_t k = 0; k < idx.size(); ++k) {
+      if (!pipelined) {
+        io = co_await send(s, rcpt_cmds[k], settings.rcpt_timeout);
+        if (io.ok()) io = co_await read_reply(s, settings.rcpt_timeout);
+      } else {
+        io = co_await read_reply(s, settings.rcpt_timeout);
+      }
+      if (!io.ok()) {
+        job.set_list(idx, io_failure(s, io, Stage::Rcpt), s.relay, connected);
+        co_return TxEnd::Broken;
+      }
+      if (!mail_ok) continue;
+      if (io.reply.klass() == 2) accepted.push_back(idx[k]);
+      else job.set(idx[k], reply_outcome(s.host, io.reply, Stage::Rcpt), s.relay, connected);
+    }
+
+    // DATA.
+    if (!pipelined) {
+      if (accepted.empty()) co_return co_await rset(s);
+      std::string data = "DATA\r\n";
+      io = co_await send(s, data, settings.data_init_timeout);
+      if (io.ok()) io = co_await read_reply(s, settings.data_init_timeout);
+    } else {
+      io = co_await read_reply(s, settings.data_init_timeout);
+    }
+    if (!io.ok()) {
+      job.set_list(accepted.empty() ? idx : accepted, io_failure(s, io, Stage::Data), s.relay, connected);
+      co_return TxEnd::Broken;
+    }
+    if (io.reply.code != 354) {
+      if (!accepted.empty()) {
+        auto o = reply_outcome(s.host, io.reply, Stage::Data);
+        if (o.is_sent()) o = deliver::Outcome::deferred("4.5.0", said_text(s.host, io.reply, Stage::Data));
+        job.set_list(accepted, o, s.relay, connected);
+      }
+      co_return co_await rset(s);
+    }
+    if (accepted.empty()) {
+      // The server wants content although it accepted no recipient (it
+      // ignored our pipelined RCPT results): end the data at once.
+      std::string dot = ".\r\n";
+      io = co_await send(s, dot, settings.data_xfer_timeout);
+      if (io.ok()) io = co_await read_reply(s, settings.data_done_timeout);
+      co_return TxEnd::Broken;
+    }
+
+    // The content, streamed in bounded chunks.
+    auto cursor = std::make_shared<queue::ContentCursor>(job.reader->content());
+    ContentEncoder enc([cursor](queue::ContentPiece& piece) { return cursor->next(piece); });
+    std::string chunk;
+    chunk.reserve(kChunk + 4096);
+    for (bool more = true; more;) {
+      chunk.clear();
+      auto r = enc.fill(chunk, kChunk);
+      if (!r) {
+        log::warning("{}: {}", job.req->queue_id, r.error().message);
+        job.set_list(accepted, deliver::Outcome::deferred("4.3.0", "error reading queue file"), s.relay,
+                     connected);
+        co_return TxEnd::Broken;
+      }
+      more = *r;
+      io = co_await send(s, chunk, settings.data_xfer_timeout);
+      if (!io.ok()) {
+        job.set_list(accepted, io_failure(s, io, more ? Stage::Content : Stage::EndOfData), s.relay, connected);
+        co_return TxEnd::Broken;
+      }
+    }
+
+    // The reply to the final dot: one for all (SMTP) or one per accepted
+    // recipient (LMTP, RFC 2033 4.2).
+    std::size_t replies = settings.lmtp ? accepted.size() : 1;
+    for (std::size_t k = 0; k < replies; ++k) {
+      io = co_await read_reply(s, settings.data_done_timeout);
+      if (!io.ok()) {
+        std::vector<std::size_t> rest(accepted.begin() + static_cast<std::ptrdiff_t>(k), accepted.end());
+        job.set_list(settings.lmtp ? rest : accepted, io_failure(s, io, Stage::EndOfData), s.relay, connected);
+        co_return TxEnd::Broken;
+      }
+      auto o = reply_outcome(s.host, io.reply, Stage::EndOfData);
+      if (settings.lmtp) job.set(accepted[k], o, s.relay, connected);
+      else job.set_list(accepted, o, s.relay, connected);
+    }
+    co_return TxEnd::Reusable;
+  }
+
+  // After a transaction: cache the session or say goodbye.
+  void finish_session(const std::string& key, SessionPtr s, TxEnd end) {
+    if (end == TxEnd::Reusable) {
+      cache_put(key, std::move(s));
+    } else {
+      error_code ignore;
+      s->sock.close(ignore);
+    }
+  }
+
+  // A DNS outcome for the pending recipients.
+  static deliver::Outcome dns_outcome(const dns::NexthopResult& r) {
+    std::string text = "Host or domain name not found. " + r.detail;
+    switch (r.outcome) {
+      case dns::Outcome::TempFail: return deliver::Outcome::deferred("4.4.3", text);
+      case dns::Outcome::NullMx: return deliver::Outcome::bounced("5.1.10", r.detail);
+      default: return deliver::Outcome::bounced("5.4.4", text);
+    }
+  }
+
+  // LMTP next hops: "unix:/path", "inet:host:port", "host:port" - never MX.
+  static std::string lmtp_nexthop(std::string_view hop, bool& unix_socket, std::string& path) {
+    unix_socket = false;
+    if (str::istarts_with(hop, "unix:")) {
+      unix_socket = true;
+      path = std::string(hop.substr(5));
+      return {};
+    }
+    if (str::istarts_with(hop, "inet:")) hop.remove_prefix(5);
+    if (!hop.empty() && hop[0] != '[') {
+      // host[:port] -> [host][:port]; an IPv6 literal is bracketed already.
+      auto colon = hop.rfind(':');
+      if (colon != std::string_view::npos && hop.find(':') == colon)
+        return "[" + std::string(hop.substr(0, colon)) + "]" + std::string(hop.substr(colon));
+      if (colon == std::string_view::npos) return "[" + std::string(hop) + "]";
+    }
+    return std::string(hop);
+  }
+
+  // Try one next hop: the cache, then its servers in order.
+  asio::awaitable<void> try_nexthop(Job& job, const std::string& hop, bool primary, bool& stop) {
+    stop = false;
+    std::string key = (settings.lmtp ? "lmtp:" : "smtp:") + hop;
+    if (SessionPtr s = cache_take(key)) {
+      std::int64_t t = deliver::now_usec();
+      TxEnd end = co_await transaction(job, *s, true, t);
+      if (end != TxEnd::ReuseFailed) job.site_failure = false;
+      finish_session(key, std::move(s), end);
+      if (job.pending().empty()) co_return;
+    }
+
+    if (settings.lmtp) {
+      bool unix_socket = false;
+      std::string path;
+      std::string inet = lmtp_nexthop(hop, unix_socket, path);
+      if (unix_socket) {
+        asio::local::stream_protocol::endpoint lep(path);
+        asio::generic::stream_protocol::endpoint ep(lep);
+        bool connected = false;
+        SessionPtr s = co_await open_session(job, ep, path, path, connected);
+        if (!s) co_return;
+        TxEnd end = co_await transaction(job, *s, false, deliver::now_usec());
+        finish_session(key, std::move(s), end);
+        co_return;
+      }
+      auto res = co_await resolver.resolve_nexthop(inet, settings.nexthop);
+      co_await try_destinations(job, key, res, primary, stop);
+      co_return;
+    }
+    auto res = co_await resolver.resolve_nexthop(hop, settings.nexthop);
+    co_await try_destinations(job, key, res, primary, stop);
+  }
+
+  asio::awaitable<void> try_destinations(Job& job, const std::string& key, const dns::NexthopResult& res,
+                                         bool primary, bool& stop) {
+    if (res.outcome != dns::Outcome::Ok) {
+      auto o = dns_outcome(res);
+      if (!o.is_deferred() && !primary) o = deliver::Outcome::deferred("4.4.3", o.text);  // a fallback's problem
+      job.set_pending(o, "none", 0);
+      // A permanent DNS failure of the destination itself is final.
+      if (!o.is_deferred()) stop = true;
+      co_return;
+    }
+    if (!res.warning.empty()) log::warning("{}", res.warning);
+    std::size_t sessions = 0;
+    for (const auto& d : res.destinations) {
+      if (job.pending().empty()) break;
+      if (settings.mx_session_limit > 0 && sessions >= settings.mx_session_limit) break;
+      std::string host = fmt::format("{}[{}]", d.host, d.address.to_string());
+      std::string relay = fmt::format("{}:{}", host, d.port);
+      asio::ip::tcp::endpoint tep(d.address, d.port);
+      asio::generic::stream_protocol::endpoint ep(tep);
+      bool connected = false;
+      SessionPtr s = co_await open_session(job, ep, host, relay, connected);
+      if (connected) ++sessions;
+      if (!s) continue;
+      TxEnd end = co_await transaction(job, *s, false, deliver::now_usec());
+      finish_session(key, std::move(s), end);
+    }
+  }
+
+  asio::awaitable<void> run(Job& job) {
+    std::vector<std::string> hops{job.req->nexthop};
+    for (const auto& f : settings.fallback_relays) hops.push_back(f);
+    for (std::size_t i = 0; i < hops.size(); ++i) {
+      if (job.pending().empty()) break;
+      bool stop = false;
+      co_await try_nexthop(job, hops[i], i == 0, stop);
+      if (stop) break;
+    }
+  }
+};
+
+Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Agent::~Agent() = default;
+Settings& Agent::settings() { return impl_->settings; }
+
+Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings settings) {
+  dns::ResolverOptions ro;
+  ro.servers = settings.dns_servers;
+  ro.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(settings.dns_timeout);
+  auto r = dns::Resolver::create(io, ro);
+  if (!r) return r.take_error();
+  return std::unique_ptr<Agent>(new Agent(std::make_unique<Impl>(io, std::move(settings), std::move(*r))));
+}
+
+asio::awaitable<ipc::proto::DeliveryReply> Agent::deliver(ipc::proto::DeliveryRequest req) {
+  Job job;
+  job.req = &req;
+  job.start_usec = deliver::now_usec();
+  for (const auto& enc : req.recipients) {
+    Rcpt r;
+    if (auto d = queue::decode_recipient(enc)) r.fields = std::move(*d);
+    job.rcpts.push_back(std::move(r));
+  }
+
+  // The queue file: named by a validated ID in a known queue, opened
+  // read-only; never changed here.
+  auto qname = queue::parse_queue_name(req.queue_name);
+  auto qid = queue::QueueId::parse(req.queue_id);
+  std::string open_error;
+  if (!qname || !qid) {
+    open_error = "bad queue name or queue ID";
+  } else if (auto path = queue::find_in_queue(impl_->settings.queue_root, *qname, *qid); !path) {
+    open_error = "queue file not found";
+  } else {
+    queue::ReadOptions ro;
+    ro.verify_content = false;  // the content is checked piece by piece while it is sent
+    auto rd = queue::QueueFileReader::open(*path, ro);
+    if (!rd) open_error = rd.error().message;
+    else job.reader.emplace(std::move(*rd));
+  }
+  if (!job.reader) {
+    log::warning("{}: cannot read queue file: {}", req.queue_id, open_error);
+    job.set_pending(deliver::Outcome::deferred("4.3.0", "mail system malfunction: cannot read queue file"), "none",
+                    0);
+  } else {
+    co_await impl_->run(job);
+  }
+
+  ipc::proto::DeliveryReply reply;
+  reply.site_failure = job.site_failure ? 1 : 0;
+  for (auto& r : job.rcpts) {
+    if (!r.outcome) {
+      r.outcome = deliver::Outcome::deferred("4.4.1", "no mail server for the destination could be reached");
+      r.done_usec = deliver::now_usec();
+    }
+    std::string text = str::printable(r.outcome->text, 1024);
+    deliver::StatusLine line{.queue_id = req.queue_id,
+                             .recipient = r.fields.address,
+                             .orig_recipient = r.fields.orig_rcpt,
+                             .relay = r.relay,
+                             .arrival_usec = req.arrival_usec,
+                             .active_usec = req.active_usec,
+                             .agent_start_usec = job.start_usec,
+                             .connected_usec = r.connected_usec,
+                             .done_usec = r.done_usec,
+                             .dsn = r.outcome->dsn,
+                             .status = deliver::to_string(r.outcome->result),
+                             .text = text};
+    log::info("{}", deliver::format_status_line(line));
+    reply.dsn.push_back(r.outcome->dsn);
+    reply.text.push_back(std::move(text));
+    reply.relay.push_back(str::printable(r.relay, 1024));
+  }
+  co_return reply;
+}
+
+asio::awaitable<void> Agent::serve(server::Socket sock) {
+  auto req = co_await ipc::read_message<ipc::proto::DeliveryRequest>(sock, {}, impl_->settings.ipc_timeout);
+  if (!req) {
+    log::warning("malformed delivery request: {}", req.error().message);
+    co_await ipc::refuse(sock, req.error().message);
+    co_return;
+  }
+  if (auto st = req->check(); !st) {
+    log::warning("malformed delivery request: {}", st.error().message);
+    co_await ipc::refuse(sock, st.error().message);
+    co_return;
+  }
+  ipc::proto::DeliveryReply reply = co_await deliver(std::move(*req));
+  auto st = co_await ipc::write_message(sock, std::move(reply), {}, impl_->settings.ipc_timeout);
+  if (!st) log::warning("cannot send delivery reply: {}", st.error().message);
+}
+
+}  // namespace postern::smtp_client

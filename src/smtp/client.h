@@ -1,0 +1,110 @@
+// client.h - the smtp/lmtp delivery agent: one delivery request in, one
+// SMTP (or LMTP) transaction out, one reply per recipient back.
+//
+// Per request (ipc/proto/deliver.h): open the queue file read-only
+// (queue_directory/<queue_name>/<id>), find the next hop's servers (a cached
+// idle session first, then dns::Resolver::resolve_nexthop: MX then A/AAAA,
+// [host] and [host]:port skip MX), try them in order - connect failure, 4xx
+// greeting (and 5xx with smtp_skip_5xx_greeting = yes) or a 4xx at any later
+// stage moves on to the next server for the recipients still pending, up to
+// smtp_mx_session_limit connected sessions - then smtp_fallback_relay.
+// Session: greeting, EHLO (HELO after a 5xx), PIPELINING (MAIL, RCPTs and
+// DATA in one write), SIZE=, BODY=8BITMIME, SMTPUTF8, DSN (RET/ENVID,
+// NOTIFY/ORCPT) when offered; content streamed from the queue file (CRLF,
+// dot-stuffed, bounded chunks); one reply for all accepted recipients
+// (LMTP: one per recipient). Every read and write has its deadline; a reply
+// is parsed with fixed bounds (an endless multi-line reply ends the session
+// with a deferral).
+//
+// A session that ends cleanly is kept in a per-process cache keyed by the
+// next hop (smtp_connection_cache_time_limit idle, smtp_connection_reuse_time_limit
+// age, smtp_connection_reuse_count_limit uses) and reused by the next request
+// for the same next hop; a cached session that fails before the server
+// answered MAIL FROM is dropped and the delivery tried on a fresh connection.
+//
+// DNS: a temporary failure defers (4.4.3), NXDOMAIN and friends bounce
+// (5.4.4 "Host or domain name not found"), null MX bounces (5.1.10).
+// SMTPUTF8: a message that needs it (non-ASCII envelope) to a server that
+// does not offer it bounces 5.6.7, as Postfix does.
+//
+// Parameters (smtp_ prefix; lmtp_ for the lmtp program where Postfix has one):
+// smtp_helo_name, smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout,
+// smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
+// smtp_data_done_timeout, smtp_rset_timeout, smtp_quit_timeout,
+// smtp_mx_address_limit, smtp_mx_session_limit, smtp_fallback_relay,
+// smtp_skip_5xx_greeting, smtp_never_send_ehlo, smtp_tcp_port,
+// smtp_discard_ehlo_keywords, smtp_randomize_addresses,
+// smtp_address_preference, smtp_balance_inet_protocols, inet_protocols,
+// smtp_connection_cache_time_limit, smtp_connection_reuse_time_limit,
+// smtp_connection_reuse_count_limit, dns_resolver_address, dns_resolver_timeout,
+// ipc_timeout, queue_directory,
+// myhostname (through smtp_helo_name).
+//
+// Logs one Postfix status line per recipient:
+//   ID: to=<u@example.com>, relay=mx.example.com[192.0.2.1]:25, delay=0.2,
+//     delays=0.01/0/0.1/0.09, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as X)
+// and warnings for malformed requests and unreadable queue files.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aio/asio.h"
+#include "base/result.h"
+#include "config/config.h"
+#include "dns/nexthop.h"
+#include "ipc/proto/deliver.h"
+#include "server/skeleton.h"
+
+namespace postern::smtp_client {
+
+struct Settings {
+  bool lmtp = false;  // LMTP mode: LHLO, one reply per recipient, no MX lookups
+  std::filesystem::path queue_root;
+  std::string helo_name;
+  std::chrono::seconds connect_timeout{30}, helo_timeout{300}, mail_timeout{300}, rcpt_timeout{300},
+      data_init_timeout{120}, data_xfer_timeout{180}, data_done_timeout{600}, rset_timeout{20},
+      quit_timeout{300};
+  dns::NexthopOptions nexthop;
+  std::size_t mx_session_limit = 2;  // 0: no limit
+  std::vector<std::string> fallback_relays;
+  bool skip_5xx_greeting = true;
+  bool never_send_ehlo = false;
+  std::vector<std::string> discard_ehlo;
+  std::chrono::seconds cache_time_limit{2}, reuse_time_limit{300};
+  std::int64_t reuse_count_limit = 0;  // 0: no limit
+  std::string dns_servers;             // dns_resolver_address
+  std::chrono::seconds dns_timeout{5};
+  std::chrono::seconds ipc_timeout{3600};
+
+  static Result<Settings> from_config(const config::Config& cfg, bool lmtp);
+};
+
+class Agent {
+ public:
+  static Result<std::unique_ptr<Agent>> create(asio::io_context& io, Settings settings);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  Settings& settings();
+
+  // Deliver one request; never fails (problems become deferrals).
+  asio::awaitable<ipc::proto::DeliveryReply> deliver(ipc::proto::DeliveryRequest req);
+
+  // One qmgr connection: read the request, deliver, write the reply.
+  asio::awaitable<void> serve(server::Socket sock);
+
+  struct Impl;
+
+ private:
+  explicit Agent(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace postern::smtp_client

@@ -1,0 +1,533 @@
+"""The smtp delivery agent end to end: the test plays qmgr.
+
+Messages are submitted with the real sendmail (pickup and cleanup run, no
+qmgr, so the queue file stays in incoming/); the test then sends
+delivery_request messages to private/<service> itself (ipcwire.py) and
+checks the per-recipient reply, the Postfix status lines in the log, and
+what the servers saw. Servers: Postfix's smtp-sink and small Python SMTP
+servers with scripted misbehaviour; DNS: dnsmasq on 127.0.0.1 with its own
+port, and a UDP socket that never answers.
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+from harness import Instance, LIBEXEC, SBIN, free_port, wait_for
+from ipcwire import Connection
+
+SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+
+
+def encode_rcpt(address, orig=None, orcpt=None, notify=0):
+    out = b""
+    for tag, val in (("a", address), ("p", orig), ("o", orcpt)):
+        if val:
+            v = val.encode()
+            out += tag.encode() + str(len(v)).encode() + b":" + v
+    if notify:
+        v = str(notify).encode()
+        out += b"n" + str(len(v)).encode() + b":" + v
+    return out
+
+
+class FakeSmtp:
+    """A scripted SMTP server on 127.0.0.x:port, one thread per connection.
+
+    behaviour keys: greeting (reply line(s)), ehlo (keyword list), rcpt
+    (function address -> reply), mail (reply or "endless" or "stall"),
+    after_data ("ok" | "drop"), lockstep_delay (seconds to wait before each
+    reply while checking whether the client sent ahead).
+    """
+
+    def __init__(self, host="127.0.0.1", port=0, unix_path=None, **behaviour):
+        self.b = behaviour
+        if unix_path:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(unix_path)
+            os.chmod(unix_path, 0o666)  # the agent runs as mail_owner
+        else:
+            self.sock = socket.socket()
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind((host, port))
+        self.sock.listen(16)
+        self.port = None if unix_path else self.sock.getsockname()[1]
+        self.connections = 0
+        self.commands = []
+        self.messages = []
+        self.sent_ahead = False
+        self.stop = False
+        self.conns = []
+        self.thread = threading.Thread(target=self.accept_loop, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.stop = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+        self.thread.join(5)
+
+    def accept_loop(self):
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self.conns.append(c)
+            threading.Thread(target=self.session, args=(c,), daemon=True).start()
+
+    def session(self, c):
+        try:
+            self._session(c)
+        except (OSError, ValueError):
+            pass
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def _session(self, c):
+        f = LineReader(c)
+        b = self.b
+
+        def reply(text):
+            if b.get("lockstep_delay"):
+                time.sleep(b["lockstep_delay"])
+                if f.pending():
+                    self.sent_ahead = True
+            c.sendall(text.encode() + b"\r\n")
+
+        c.sendall((b.get("greeting", "220 fake.test ESMTP") + "\r\n").encode())
+        while True:
+            line = f.readline(4096)
+            if not line:
+                return
+            cmd = line.decode(errors="replace").rstrip("\r\n")
+            self.commands.append(cmd)
+            verb = cmd.split(" ", 1)[0].upper().split(":")[0]
+            if verb == "EHLO" and b.get("no_ehlo"):
+                reply("502 5.5.2 Error: command not recognized")
+            elif verb in ("EHLO", "LHLO"):
+                kws = b.get("ehlo", ["PIPELINING", "SIZE 10240000", "8BITMIME", "DSN", "SMTPUTF8"])
+                lines = ["fake.test"] + kws
+                c.sendall("".join(f"250{'-' if i < len(lines) - 1 else ' '}{l}\r\n"
+                                  for i, l in enumerate(lines)).encode())
+            elif verb == "HELO":
+                reply("250 fake.test")
+            elif verb == "MAIL":
+                m = b.get("mail", "250 2.1.0 Ok")
+                if m == "endless":
+                    chunk = b"250-" + b"x" * 200 + b"\r\n"
+                    try:
+                        while not self.stop:
+                            c.sendall(chunk * 50)
+                    except OSError:
+                        return
+                if m == "stall":
+                    time.sleep(30)
+                    return
+                reply(m)
+            elif verb == "RCPT":
+                addr = cmd[cmd.find("<") + 1:cmd.find(">")]
+                reply(b.get("rcpt", lambda a: "250 2.1.5 Ok")(addr))
+            elif verb == "DATA":
+                reply("354 End data with <CR><LF>.<CR><LF>")
+                data = b""
+                while True:
+                    l = f.readline(1 << 20)
+                    if not l:
+                        return
+                    if l == b".\r\n":
+                        break
+                    data += l
+                self.messages.append(data)
+                if b.get("after_data") == "drop":
+                    c.shutdown(socket.SHUT_RDWR)
+                    return
+                if b.get("lmtp"):
+                    for _ in range(b["lmtp"]):
+                        reply("250 2.0.0 Ok: delivered")
+                else:
+                    reply("250 2.0.0 Ok: queued as FAKE1")
+            elif verb == "RSET":
+                reply("250 2.0.0 Ok")
+            elif verb == "QUIT":
+                reply("221 2.0.0 Bye")
+                return
+            else:
+                reply("502 5.5.2 Error: command not recognized")
+
+
+class LineReader:
+    """readline() over a socket that can tell whether more input is waiting
+    (buffered here or in the kernel): the client sent ahead of our reply."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def readline(self, limit):
+        while b"\n" not in self.buf and len(self.buf) < limit:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                break
+            self.buf += chunk
+        i = self.buf.find(b"\n")
+        n = i + 1 if 0 <= i < limit else min(len(self.buf), limit)
+        line, self.buf = self.buf[:n], self.buf[n:]
+        return line
+
+    def pending(self):
+        if self.buf:
+            return True
+        try:
+            return bool(self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            return False
+
+
+class SilentDns:
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
+
+
+class Dnsmasq:
+    def __init__(self, records):
+        self.port = free_port()
+        args = [DNSMASQ, f"--port={self.port}", "--listen-address=127.0.0.1", "--bind-interfaces",
+                "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--keep-in-foreground", "--pid-file=",
+                "--log-facility=-"]
+        if os.geteuid() == 0:
+            args += ["--user=root", "--group=root"]
+        self.proc = subprocess.Popen(args + records, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def answers():
+            q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04test\x00\x00\x06\x00\x01"
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(0.2)
+                try:
+                    s.sendto(q, ("127.0.0.1", self.port))
+                    return s.recv(512)
+                except OSError:
+                    return None
+        wait_for(answers, timeout=10, what="dnsmasq")
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+MX_PORT = free_port()
+
+
+@unittest.skipUnless(os.path.exists(DNSMASQ), "dnsmasq not installed (scripts/install-deps.sh --test)")
+class SmtpAgentTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.silent = SilentDns()
+        cls.dns = Dnsmasq([
+            "--local=/test/",
+            "--mx-host=order.test,mx1.order.test,10",
+            "--mx-host=order.test,mx2.order.test,20",
+            "--host-record=mx1.order.test,127.0.0.2",
+            "--host-record=mx2.order.test,127.0.0.3",
+            "--mx-host=dead.test,mx.dead.test,10",
+            "--host-record=mx.dead.test,127.0.0.5",
+        ])
+        cls.fallback = FakeSmtp()
+        fast = "-o smtp_helo_timeout=1 -o smtp_mail_timeout=1 -o smtp_rcpt_timeout=1 -o smtp_data_done_timeout=1"
+        master = ("# service type private unpriv chroot wakeup maxproc command\n"
+                  "pickup unix n - n 60 1 pickup\n"
+                  "cleanup unix n - n - 0 cleanup\n"
+                  "rewrite unix - - n - - trivial-rewrite\n"
+                  "smtp unix - - n - - smtp\n"
+                  f"fast unix - - n - - smtp {fast}\n"
+                  f"fallback unix - - n - - smtp -o smtp_fallback_relay=[127.0.0.1]:{cls.fallback.port}\n"
+                  f"silent unix - - n - - smtp -o dns_resolver_address=127.0.0.1:{cls.silent.port}"
+                  " -o dns_resolver_timeout=1\n"
+                  "lmtp unix - - n - - lmtp\n")
+        extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
+                 "myhostname = client.example.com\n"
+                 f"dns_resolver_address = 127.0.0.1:{cls.dns.port}\n"
+                 "smtp_connection_cache_time_limit = 10s\n")
+        cls.inst = Instance("smtp", main_cf_extra=extra, master_cf=master)
+        try:
+            cls.inst.start()
+            wait_for(lambda: os.path.exists(os.path.join(cls.inst.queue, "private", "smtp")), what="private/smtp")
+        except Exception:
+            cls.inst.cleanup()
+            cls.dns.close()
+            cls.silent.close()
+            cls.fallback.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.inst.cleanup()
+        cls.dns.close()
+        cls.silent.close()
+        cls.fallback.close()
+
+    # --- helpers ----------------------------------------------------------
+    def server(self, **kw):
+        s = FakeSmtp(**kw)
+        self.addCleanup(s.close)
+        return s
+
+    def submit(self, body="Subject: test\n\nhello\n.leading dot\n", args=()):
+        env = dict(os.environ)
+        env.pop("MAIL_CONFIG", None)
+        sender = f"sender{time.monotonic_ns()}@example.com"
+        p = subprocess.run([os.path.join(SBIN, "sendmail"), "-C", self.inst.dir, "-f", sender] + list(args)
+                           + ["rcpt@example.net"], input=body, capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        m = self.inst.wait_log(r"postern/pickup\[\d+\]: (\w+): uid=\d+ from=<" + re.escape(sender) + ">", timeout=30)
+        qid = m.group(1)
+        path = os.path.join(self.inst.queue, "incoming", qid)
+        wait_for(lambda: os.path.exists(path) and os.stat(path).st_mode & 0o100, timeout=30, what="queue file")
+        return qid, sender
+
+    def deliver(self, qid, nexthop, rcpts, service="smtp"):
+        now = int(time.time() * 1e6)
+        with Connection(os.path.join(self.inst.queue, "private", service), timeout=60) as c:
+            t, a = c.call("delivery_request", [
+                ("queue_name", "incoming"), ("queue_id", qid), ("nexthop", nexthop), ("flags", 0),
+                ("arrival_usec", now), ("active_usec", now),
+                ("recipients", [r if isinstance(r, bytes) else encode_rcpt(r) for r in rcpts])])
+        self.assertEqual(t, "delivery_reply", a)
+        return a
+
+    def status_line(self, qid, rcpt, status):
+        return self.inst.wait_log(r"(?m)" + re.escape(f"{qid}: to=<{rcpt}>") + r", .*status=" + status + r" \(.*\)$")
+
+    # --- tests ------------------------------------------------------------
+    @unittest.skipUnless(os.path.exists(SMTP_SINK), "smtp-sink not installed (scripts/install-deps.sh --test)")
+    def test_smtp_sink_delivery(self):
+        port = free_port()
+        # smtp-sink refuses to run as root without -u (it drops to that user).
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        sink = subprocess.Popen([SMTP_SINK] + user + [f"127.0.0.1:{port}", "10"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (sink.terminate(), sink.wait()))
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_for(up, what="smtp-sink")
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"[127.0.0.1]:{port}", ["a@example.net", "b@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0", "2.0.0"], a)
+        self.assertEqual(a["site_failure"], 0)
+        self.assertTrue(a["text"][0].startswith("250"), a)
+        self.assertEqual(a["relay"][0], f"127.0.0.1[127.0.0.1]:{port}")
+        line = self.status_line(qid, "a@example.net", "sent").group(0)
+        self.assertRegex(line, r"relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, delay=[\d.]+, "
+                               r"delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, dsn=2\.0\.0, status=sent \(250 ")
+        # The queue file is untouched: still there, recipient not marked done.
+        self.assertTrue(os.path.exists(os.path.join(self.inst.queue, "incoming", qid)))
+
+    def test_recipient_replies_and_content(self):
+        def rcpt(a):
+            if a.startswith("bad"):
+                return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % a
+            if a.startswith("later"):
+                return "451 4.2.0 try again"
+            return "250 2.1.5 Ok"
+        s = self.server(rcpt=rcpt)
+        qid, sender = self.submit()
+        a = self.deliver(qid, f"[127.0.0.1]:{s.port}", ["ok@example.net", "bad@example.net", "later@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0", "5.1.1", "4.2.0"], a)
+        host = "127.0.0.1[127.0.0.1]"
+        self.assertEqual(a["text"][1],
+                         f"host {host} said: 550 5.1.1 <bad@example.net>: Recipient address rejected: "
+                         "User unknown (in reply to RCPT TO command)")
+        self.status_line(qid, "bad@example.net", "bounced")
+        self.status_line(qid, "later@example.net", "deferred")
+        self.status_line(qid, "ok@example.net", "sent")
+        self.assertEqual(len(s.messages), 1)
+        body = s.messages[0]
+        self.assertIn(b"\r\n\r\nhello\r\n..leading dot\r\n", body)
+        self.assertTrue(any(c.startswith(f"MAIL FROM:<{sender}> SIZE=") for c in s.commands), s.commands)
+
+    def test_greeting_4xx_then_next_mx(self):
+        first = self.server(host="127.0.0.2", port=MX_PORT, greeting="421 4.3.2 busy")
+        second = self.server(host="127.0.0.3", port=MX_PORT)
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"order.test:{MX_PORT}", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertEqual(a["relay"], [f"mx2.order.test[127.0.0.3]:{MX_PORT}"])
+        self.assertEqual(first.connections, 1)
+        self.assertEqual(second.connections, 1)
+        self.assertEqual(len(second.messages), 1)
+
+    def test_all_mx_refuse_then_fallback_relay(self):
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"dead.test:{free_port()}", ["x@example.net"], service="fallback")
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertEqual(a["relay"], [f"127.0.0.1[127.0.0.1]:{self.fallback.port}"])
+
+    def test_connection_refused_defers_with_site_failure(self):
+        qid, _ = self.submit()
+        port = free_port()
+        a = self.deliver(qid, f"[127.0.0.1]:{port}", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["4.4.1"], a)
+        self.assertEqual(a["site_failure"], 1)
+        self.assertEqual(a["text"], [f"connect to 127.0.0.1[127.0.0.1]:{port}: Connection refused"])
+        self.assertEqual(a["relay"], ["none"])
+        self.status_line(qid, "x@example.net", "deferred")
+
+    def test_nxdomain_bounces_and_silent_dns_defers(self):
+        qid, _ = self.submit()
+        a = self.deliver(qid, "nosuch.test", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["5.4.4"], a)
+        self.assertTrue(a["text"][0].startswith("Host or domain name not found. "), a)
+        t0 = time.monotonic()
+        a = self.deliver(qid, "example.org", ["y@example.net"], service="silent")
+        self.assertEqual(a["dsn"], ["4.4.3"], a)
+        self.assertEqual(a["site_failure"], 1)
+        self.assertLess(time.monotonic() - t0, 15)
+
+    def test_endless_multiline_reply_defers(self):
+        s = self.server(mail="endless")
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"[127.0.0.1]:{s.port}", ["x@example.net"], service="fast")
+        self.assertEqual(a["dsn"][0][:1], "4", a)
+        self.assertIn("malformed or oversized reply", a["text"][0])
+
+    def test_drop_after_data_defers(self):
+        s = self.server(after_data="drop")
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"[127.0.0.1]:{s.port}", ["x@example.net"], service="fast")
+        self.assertEqual(a["dsn"], ["4.4.2"], a)
+        self.assertIn("lost connection with 127.0.0.1[127.0.0.1] while sending end of data", a["text"][0])
+
+    def test_stall_times_out_and_defers(self):
+        s = self.server(mail="stall")
+        qid, _ = self.submit()
+        t0 = time.monotonic()
+        a = self.deliver(qid, f"[127.0.0.1]:{s.port}", ["x@example.net"], service="fast")
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertEqual(a["dsn"], ["4.4.2"], a)
+        self.assertEqual(a["text"][0],
+                         "conversation with 127.0.0.1[127.0.0.1] timed out while sending MAIL FROM")
+
+    def test_pipelining_off_waits_for_each_reply(self):
+        s = self.server(ehlo=["SIZE 10240000", "8BITMIME"], lockstep_delay=0.05)
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"[127.0.0.1]:{s.port}", ["x@example.net", "y@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0", "2.0.0"], a)
+        self.assertFalse(s.sent_ahead, s.commands)
+        # And with PIPELINING offered, MAIL/RCPT/DATA arrive in one go.
+        p = self.server(lockstep_delay=0.05)
+        a = self.deliver(qid, f"[127.0.0.1]:{p.port}", ["x@example.net", "y@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0", "2.0.0"], a)
+        self.assertTrue(p.sent_ahead, p.commands)
+
+    def test_dsn_parameters_passed_on(self):
+        s = self.server()
+        qid, sender = self.submit(args=["-R", "hdrs", "-V", "env42"])
+        a = self.deliver(qid, f"[127.0.0.1]:{s.port}",
+                         [encode_rcpt("x@example.net", orig="orig@example.net", notify=2 | 4)])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        mail = [c for c in s.commands if c.startswith("MAIL")][0]
+        self.assertIn(" RET=HDRS", mail)
+        self.assertIn(" ENVID=env42", mail)
+        rcpt = [c for c in s.commands if c.startswith("RCPT")][0]
+        self.assertEqual(rcpt, "RCPT TO:<x@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;orig@example.net")
+        # Without DSN on offer, no DSN parameters.
+        n = self.server(ehlo=["PIPELINING"])
+        self.deliver(qid, f"[127.0.0.1]:{n.port}", [encode_rcpt("x@example.net", orig="o@example.net", notify=2)])
+        self.assertEqual([c for c in n.commands if c.startswith(("MAIL", "RCPT"))],
+                         [f"MAIL FROM:<{sender}>", "RCPT TO:<x@example.net>"])
+
+    def test_helo_fallback_and_8bitmime(self):
+        old = self.server(no_ehlo=True)
+        qid, sender = self.submit(body="Subject: caf\u00e9\n\nna\u00efve\n", args=["-B", "8BITMIME"])
+        a = self.deliver(qid, f"[127.0.0.1]:{old.port}", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertEqual([c.split(" ")[0] for c in old.commands[:3]], ["EHLO", "HELO", "MAIL"])
+        self.assertIn(f"MAIL FROM:<{sender}>", old.commands)  # no ESMTP parameters after HELO
+        new = self.server()
+        a = self.deliver(qid, f"[127.0.0.1]:{new.port}", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertIn(" BODY=8BITMIME", [c for c in new.commands if c.startswith("MAIL")][0])
+        self.assertIn("na\u00efve".encode(), new.messages[0])
+
+    def test_connection_reuse(self):
+        s = self.server()
+        qid, _ = self.submit()
+        for r in ("one@example.net", "two@example.net"):
+            a = self.deliver(qid, f"[127.0.0.1]:{s.port}", [r])
+            self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertEqual(s.connections, 1)
+        self.assertEqual(len(s.messages), 2)
+        self.assertEqual(sum(1 for c in s.commands if c.startswith("EHLO")), 1)
+
+    def test_cached_session_closed_by_server_is_retried(self):
+        s = self.server()
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"[127.0.0.1]:{s.port}", ["one@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        for c in list(s.conns):  # the server hangs up the idle session
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        time.sleep(0.2)
+        a = self.deliver(qid, f"[127.0.0.1]:{s.port}", ["two@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertEqual(s.connections, 2)
+
+    def test_lmtp_one_reply_per_recipient(self):
+        s = self.server(lmtp=2)
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"inet:127.0.0.1:{s.port}", ["x@example.net", "y@example.net"], service="lmtp")
+        self.assertEqual(a["dsn"], ["2.0.0", "2.0.0"], a)
+        self.assertTrue(any(c.startswith("LHLO client.example.com") for c in s.commands), s.commands)
+
+    def test_lmtp_unix_socket(self):
+        path = os.path.join(self.inst.root, "lmtp.sock")
+        s = self.server(unix_path=path, lmtp=1, rcpt=lambda a: "550 5.1.1 no such user" if a.startswith("no") else "250 2.1.5 Ok")
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"unix:{path}", ["x@example.net", "nobody@example.net"], service="lmtp")
+        self.assertEqual(a["dsn"], ["2.0.0", "5.1.1"], a)
+        self.assertEqual(a["relay"][0], path)
+
+    def test_malformed_request_refused(self):
+        with Connection(os.path.join(self.inst.queue, "private", "smtp")) as c:
+            t, a = c.call("delivery_request", [("queue_name", "incoming"), ("queue_id", "../../etc/passwd"),
+                                               ("nexthop", "x"), ("flags", 0), ("arrival_usec", 0),
+                                               ("active_usec", 0), ("recipients", [encode_rcpt("x@y")])])
+        self.assertEqual(t, "delivery_reply", a)
+        self.assertEqual(a["dsn"], ["4.3.0"])
+
+
+if __name__ == "__main__":
+    unittest.main()
