@@ -470,7 +470,11 @@ asio::awaitable<void> Message::end_of_headers(bool write_separator) {
   using mail::HeaderKind;
   in_headers_ = false;
   const auto& s = deps_.settings;
-  bool add = ((flags_ & submit::cleanup_flag::kLocalSubmission) || s.always_add_missing_headers) &&
+  // Like Postfix 2.6+: missing headers are added for local submissions, for
+  // clients that match local_header_rewrite_clients (header context
+  // "local"), or for everyone with always_add_missing_headers.
+  bool add = ((flags_ & submit::cleanup_flag::kLocalSubmission) || header_context_ == "local" ||
+              s.always_add_missing_headers) &&
              !(flags_ & submit::cleanup_flag::kBounce);
   auto seen = [&](HeaderKind k) { return seen_.test(static_cast<std::size_t>(k)); };
   const char* prefix = resent_ ? "Resent-" : "";

@@ -24,6 +24,7 @@ class Sink:
         self.active = 0
         self.peak = 0
         self.lock = threading.Lock()
+        self.writers = set()
         self.loop = asyncio.new_event_loop()
         self.server = None
         self.port = port
@@ -78,12 +79,16 @@ class Sink:
         self.server = await asyncio.start_server(self._session, "127.0.0.1", self.port, reuse_address=True)
 
     async def _close(self):
+        # Down means down: the listener and every open session (a client's
+        # cached connection would otherwise keep delivering).
         if self.server is not None:
             self.server.close()
-            await self.server.wait_closed()
             self.server = None
+        for w in list(self.writers):
+            w.close()
 
     async def _session(self, reader, writer):
+        self.writers.add(writer)
         with self.lock:
             self.connections += 1
             self.active += 1
@@ -95,6 +100,7 @@ class Sink:
         finally:
             with self.lock:
                 self.active -= 1
+            self.writers.discard(writer)
             writer.close()
 
     async def _talk(self, reader, writer):

@@ -1,0 +1,199 @@
+"""End to end: smtpd -> cleanup -> qmgr -> smtp / local, with bounces, on one real instance.
+
+Every daemon is the real one, started by the real master from master.cf. The
+far side is tests/integration/sink.py on 127.0.0.1 (relayhost points at it);
+local mail goes to a scratch user's Maildir when the test runs as root.
+Checks are what an admin sees: the mail at its destination, the queue empty
+afterwards, and Postfix-shaped log lines (status=sent/deferred/bounced,
+client=, message-id=, from=<...>, removed).
+"""
+import email
+import os
+import pwd
+import re
+import shutil
+import smtplib
+import subprocess
+import time
+import unittest
+import uuid
+
+from harness import LIBEXEC, Instance, free_port, wait_for
+from sink import Sink
+
+HOST = "mta.test"
+USER = "pstrne2e"
+
+
+def master_cf(port):
+    return f"""# service type private unpriv chroot wakeup maxproc command
+127.0.0.1:{port} inet n - n - - smtpd
+pickup unix n - n 60 1 pickup
+cleanup unix n - n - 0 cleanup
+qmgr unix n - n 300 1 qmgr
+rewrite unix - - n - - trivial-rewrite
+bounce unix - - n - 0 bounce
+defer unix - - n - 0 bounce
+trace unix - - n - 0 bounce
+smtp unix - - n - - smtp
+relay unix - - n - - smtp
+local unix - n n - - local
+"""
+
+
+def queue_files(inst, *queues):
+    found = []
+    for q in queues:
+        for dirpath, _, files in os.walk(os.path.join(inst.queue, q)):
+            found += [os.path.join(dirpath, f) for f in files]
+    return found
+
+
+def send(port, sender, rcpts, body, subject="test", extra_headers=""):
+    msg = (f"From: <{sender}>\r\nTo: <{rcpts[0]}>\r\nSubject: {subject}\r\n{extra_headers}\r\n{body}\r\n")
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+        s.sendmail(sender, rcpts, msg)
+
+
+class EndToEnd(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sink = Sink()
+        cls.user = None
+        if os.geteuid() == 0:
+            subprocess.run(["userdel", "-r", USER], capture_output=True)
+            subprocess.run(["useradd", "-m", "-d", f"/tmp/{USER}-home", USER], check=True)
+            cls.user = pwd.getpwnam(USER)
+        main_cf = f"""
+daemon_directory = {LIBEXEC}
+myhostname = {HOST}
+mydestination = $myhostname, localhost
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:{cls.sink.port}
+home_mailbox = Maildir/
+alias_maps =
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+queue_run_delay = 1s
+"""
+        cls.port = free_port()
+        cls.inst = Instance("e2e", main_cf_extra=main_cf, master_cf=master_cf(cls.port))
+        cls.inst.start()
+        wait_for(lambda: cls._smtp_up(), timeout=15, what="smtpd listening")
+
+    @classmethod
+    def _smtp_up(cls):
+        try:
+            with smtplib.SMTP("127.0.0.1", cls.port, timeout=2) as s:
+                s.noop()
+            return True
+        except OSError:
+            return False
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if os.environ.get("E2E_KEEP_LOG"):
+                shutil.copy(cls.inst.path("maillog"), os.environ["E2E_KEEP_LOG"])
+            cls.inst.cleanup()
+        finally:
+            cls.sink.stop()
+            if cls.user is not None:
+                subprocess.run(["userdel", "-r", USER], capture_output=True)
+                shutil.rmtree(f"/tmp/{USER}-home", ignore_errors=True)
+
+    def setUp(self):
+        self.sink.mode = "accept"
+
+    def wait_queue_empty(self, timeout=30):
+        wait_for(lambda: not queue_files(self.inst, "incoming", "active", "deferred"), timeout,
+                 what="an empty queue")
+
+    def test_relay_many(self):
+        token = uuid.uuid4().hex
+        before = self.sink.count()
+        for i in range(20):
+            send(self.port, "alice@sender.test", [f"r{i}@remote.test"], f"body {token} {i}")
+        self.sink.wait_count(before + 20, timeout=60)
+        got = [m for m in self.sink.messages if token.encode() in m[2]]
+        self.assertEqual(len(got), 20)
+        for mail_from, rcpts, data in got:
+            self.assertEqual(mail_from, "alice@sender.test")
+            self.assertEqual(len(rcpts), 1)
+            self.assertIn(b"Received: from ", data)
+            self.assertIn(b"Message-ID: ", data.replace(b"Message-Id", b"Message-ID"))
+        self.wait_queue_empty()
+        log = self.inst.maillog()
+        sent = re.findall(r"([0-9A-Za-z]+): to=<r\d+@remote\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, "
+                          r"delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, dsn=2\.0\.0, status=sent \(250 ",
+                          log)
+        self.assertGreaterEqual(len(sent), 20, log[-3000:])
+        qid = sent[-1]
+        self.assertRegex(log, rf"{qid}: client=localhost\[127\.0\.0\.1\]|{qid}: client=\S+\[127\.0\.0\.1\]")
+        self.assertRegex(log, rf"{qid}: message-id=<")
+        self.assertRegex(log, rf"{qid}: from=<alice@sender\.test>, size=\d+, nrcpt=1 \(queue active\)")
+        self.assertRegex(log, rf"{qid}: removed")
+
+    def test_deferred_then_delivered(self):
+        token = uuid.uuid4().hex
+        self.sink.down()
+        try:
+            send(self.port, "bob@sender.test", ["later@remote.test"], f"body {token}")
+            self.inst.wait_log(r"to=<later@remote\.test>, relay=none, .*status=deferred", timeout=30)
+            self.assertTrue(queue_files(self.inst, "deferred", "active"))
+        finally:
+            self.sink.up()
+        wait_for(lambda: any(token.encode() in m[2] for m in self.sink.messages), timeout=60,
+                 what="the deferred message at the sink")
+        self.wait_queue_empty()
+        self.inst.wait_log(r"to=<later@remote\.test>, relay=127\.0\.0\.1.*status=sent")
+
+    def test_bounce_reaches_sender(self):
+        token = uuid.uuid4().hex
+        send(self.port, "carol@sender.test", ["bad-user@remote.test"], f"body {token}",
+             subject=f"doomed {token}")
+        self.inst.wait_log(r"to=<bad-user@remote\.test>, relay=127\.0\.0\.1.*dsn=5\.1\.1, status=bounced", timeout=30)
+
+        def bounce():
+            for mail_from, rcpts, data in self.sink.messages:
+                if mail_from == "" and rcpts == ["carol@sender.test"] and token.encode() in data:
+                    return data
+            return None
+
+        data = wait_for(bounce, timeout=30, what="the non-delivery notification at the sink")
+        msg = email.message_from_bytes(data)
+        self.assertEqual(msg.get_content_type(), "multipart/report")
+        self.assertEqual(msg.get_param("report-type"), "delivery-status")
+        parts = [p.get_content_type() for p in msg.walk()]
+        self.assertIn("message/delivery-status", parts)
+        self.assertIn(b"Final-Recipient: rfc822; bad-user@remote.test", data)
+        self.assertIn(b"Status: 5.1.1", data)
+        self.wait_queue_empty()
+
+    @unittest.skipUnless(os.geteuid() == 0, "local delivery to a real user needs root")
+    def test_local_maildir(self):
+        token = uuid.uuid4().hex
+        send(self.port, "dave@sender.test", [f"{USER}@{HOST}"], f"body {token}")
+        new = os.path.join(self.user.pw_dir, "Maildir", "new")
+
+        def delivered():
+            if not os.path.isdir(new):
+                return None
+            for f in os.listdir(new):
+                with open(os.path.join(new, f), "rb") as fh:
+                    data = fh.read()
+                if token.encode() in data:
+                    return os.path.join(new, f)
+            return None
+
+        path = wait_for(delivered, timeout=30, what="the message in the Maildir")
+        self.assertEqual(os.stat(path).st_uid, self.user.pw_uid)
+        with open(path, "rb") as f:
+            data = f.read()
+        self.assertIn(f"Delivered-To: {USER}@{HOST}".encode(), data)
+        self.inst.wait_log(rf"to=<{USER}@{HOST}>, relay=local, .*status=sent \(delivered to maildir\)")
+        self.wait_queue_empty()
+
+
+if __name__ == "__main__":
+    unittest.main()
