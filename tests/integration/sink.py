@@ -50,6 +50,8 @@ class Sink:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
+            if not self.thread.is_alive():
+                self.loop.close()
 
     def count(self):
         with self.lock:

@@ -252,12 +252,18 @@ class Runner {
     ++active_;
     ++uses_;
     idle_timer_.cancel();
-    write_status(ChildState::Busy);
-    if (!d_.long_lived && max_use_ > 0 && uses_ >= max_use_) {
+    bool retiring = !d_.long_lived && max_use_ > 0 && uses_ >= max_use_;
+    // A process with room for more clients stays available. It still says
+    // busy (then available) once, for its first client: the master counts
+    // that as "used" (its throttle rule is death before any use). Doing so
+    // for every client of a Multi server made the master see a moment with
+    // no available process and start needless extra ones.
+    if (retiring || !have_capacity() || uses_ == 1) write_status(ChildState::Busy);
+    if (retiring) {
       begin_stop("max_use reached");
       return;
     }
-    if (have_capacity()) write_status(ChildState::Available);
+    if (have_capacity() && uses_ == 1) write_status(ChildState::Available);
   }
 
   void client_done() {
