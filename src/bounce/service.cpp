@@ -1,0 +1,320 @@
+// service.cpp - see service.h.
+#include "service.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <optional>
+#include <variant>
+
+#include "base/strings.h"
+#include "dsn.h"
+#include "log/log.h"
+#include "mail/date.h"
+#include "queue/queue_file.h"
+#include "queue/queue_id.h"
+#include "queue/reader.h"
+#include "queue/status_log.h"
+#include "submit/cleanup_client.h"
+
+namespace postern::bounce {
+namespace proto = ipc::proto;
+namespace {
+
+proto::StatusReply reply(std::int64_t status, std::string reason = {}) {
+  proto::StatusReply r;
+  r.status = status;
+  r.reason = str::printable(reason, 1024);
+  return r;
+}
+
+proto::StatusReply fail(std::string_view id, std::string reason) {
+  log::warning("{}: refused request: {}", str::printable(id, 64), reason);
+  return reply(proto::kStatusFail, std::move(reason));
+}
+
+proto::StatusReply retry(std::string_view id, std::string reason) {
+  log::warning("{}: {}", str::printable(id, 64), reason);
+  return reply(proto::kStatusRetry, std::move(reason));
+}
+
+std::string_view op_name(proto::BounceOp op) {
+  for (const auto& n : proto::kBounceOpNames)
+    if (n.value == op) return n.name;
+  return "?";
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string qualify(std::string_view addr, std::string_view origin) {
+  if (addr.find('@') != std::string_view::npos || origin.empty()) return std::string(addr);
+  return std::string(addr) + "@" + std::string(origin);
+}
+
+Status append(const Settings& s, const queue::QueueId& id, const proto::BounceRequest& req) {
+  std::vector<queue::StatusEntry> entries;
+  entries.reserve(req.recipients.size());
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  for (std::size_t i = 0; i < req.recipients.size(); ++i) {
+    auto r = queue::decode_recipient(req.recipients[i]);
+    if (!r) return r.take_error();  // check() already decoded it; kept for safety
+    queue::StatusEntry e;
+    e.recipient = r->address;
+    e.original_recipient = r->orig_rcpt;
+    e.orcpt = r->orcpt;
+    e.notify = r->notify;
+    e.status = req.dsn[i];
+    e.action = req.action;
+    e.reason = req.text[i];
+    e.relay = req.relay[i];
+    e.time = now;
+    entries.push_back(std::move(e));
+  }
+  auto path = queue::queue_path(s.queue_root, s.log_queue, id, s.hash);
+  auto st = queue::append_status_log(path, entries);
+  if (!st && st.error().sys_errno == ENOENT) {
+    // A hash subdirectory that is missing (hash_queue_depth raised since
+    // the tree was made): create it, mode as in the layout table.
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (!ec) {
+      ::chmod(path.parent_path().c_str(), queue::spec(s.log_queue).mode);
+      st = queue::append_status_log(path, entries);
+    }
+  }
+  return st;
+}
+
+// The original's envelope and the bounded copy for the notice.
+struct Original {
+  queue::QueueMessage message;
+  OriginalCollector collected;
+};
+
+enum class Fault { Retry, Fail };
+struct OriginalError {
+  Fault fault;
+  std::string reason;
+};
+
+std::variant<Original, OriginalError> read_original(const Settings& s, queue::QueueName q, const queue::QueueId& id,
+                                                    bool want_full_default) {
+  auto path = queue::queue_path(s.queue_root, q, id, s.hash);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (auto found = queue::find_in_queue(s.queue_root, q, id)) path = *found;
+  }
+  queue::ReadOptions opts;
+  opts.require_ready = false;   // qmgr owns the file; the mark does not matter to a reader
+  opts.verify_content = false;  // content() checks each record it returns
+  auto rd = queue::QueueFileReader::open(path, opts);
+  if (!rd) {
+    const Error& e = rd.error();
+    Fault f = (e.sys_errno == ENOENT || queue::is_corrupt(e)) ? Fault::Fail : Fault::Retry;
+    return OriginalError{f, fmt::format("original message: {}", e.message)};
+  }
+  bool full = rd->message().dsn_ret ? *rd->message().dsn_ret == queue::DsnRet::Full : want_full_default;
+  Original o{rd->message(), OriginalCollector(full, s.size_limit)};
+  auto cursor = rd->content();
+  queue::ContentPiece piece;
+  for (;;) {
+    auto more = cursor.next(piece);
+    if (!more) {
+      // A damaged body still leaves a useful notice: send what was read.
+      log::warning("{}: reading original message: {}", id.str(), more.error().message);
+      break;
+    }
+    if (!*more || !o.collected.add(piece.data, piece.complete)) break;
+  }
+  return o;
+}
+
+// Submits one notice; the new queue ID, or an Error (cleanup unreachable,
+// no verdict, or a rejection).
+// Every parameter is a reference to the caller's named objects: GCC 12
+// mishandles temporaries in co_await expressions (docs/coding.md).
+asio::awaitable<Result<std::string>> submit_notice(asio::io_context& io, const Settings& s, NoticeInfo& info,
+                                                   const std::vector<std::string>& recipients,
+                                                   const std::vector<queue::StatusEntry>& entries,
+                                                   const OriginalCollector& original,
+                                                   const std::string& notice_sender) {
+  auto client = co_await submit::CleanupClient::open(io, s.cleanup_socket, submit::cleanup_flag::kBounce, "bounce",
+                                                     s.timeout);
+  if (!client) co_return make_error("cleanup service unavailable: {}", client.error().message);
+  info.new_queue_id = client->queue_id();
+  std::string text = compose_notice(info, entries, original);
+
+  submit::CleanupEnvelope env;
+  env.sender = notice_sender;
+  env.protocol = "local";
+  env.body = original.has_8bit() ? "8BITMIME" : "7BIT";
+  bool sent = static_cast<bool>(co_await client->envelope(env));
+  for (std::size_t i = 0; sent && i < recipients.size(); ++i) {
+    submit::CleanupRecipient rcpt;
+    rcpt.address = recipients[i];
+    sent = static_cast<bool>(co_await client->recipient(rcpt));
+  }
+  std::string_view rest = text;
+  while (sent && !rest.empty()) {
+    std::string_view chunk = rest.substr(0, submit::kMaxContentChunk);
+    rest.remove_prefix(chunk.size());
+    sent = static_cast<bool>(co_await client->content(chunk));
+  }
+  auto result = co_await client->finish();
+  if (!result) co_return make_error("no answer from cleanup: {}", result.error().message);
+  if (!result->ok())
+    co_return make_error("cleanup rejected the notice: {} {} {}", result->status, result->dsn, result->reason);
+  co_return result->queue_id.empty() ? info.new_queue_id : result->queue_id;
+}
+
+std::string local_date(std::int64_t t) { return mail::mail_date(static_cast<std::time_t>(t)); }
+
+// flush (bounce, trace) and warn (defer).
+asio::awaitable<proto::StatusReply> send_notice(asio::io_context& io, const Settings& s, const queue::QueueId& id,
+                                           const proto::BounceRequest& req, NoticeKind kind) {
+  const std::string& qid = id.str();
+  auto q = queue::parse_queue_name(req.queue_name);
+  if (!q || (*q != queue::QueueName::Incoming && *q != queue::QueueName::Active &&
+             *q != queue::QueueName::Deferred && *q != queue::QueueName::Hold))
+    co_return fail(qid, fmt::format("bad queue name \"{}\"", str::printable(req.queue_name, 32)));
+
+  const auto log_path = queue::queue_path(s.queue_root, s.log_queue, id, s.hash);
+  auto log_file = queue::read_status_log(log_path);
+  if (!log_file) {
+    if (log_file.error().sys_errno == ENOENT) co_return reply(proto::kStatusOk);  // nothing logged: nothing to say
+    co_return retry(qid, fmt::format("cannot read status log: {}", log_file.error().message));
+  }
+  if (log_file->malformed > 0)
+    log::warning("{}: {}: {} malformed entries skipped", qid, log_path.string(), log_file->malformed);
+  auto entries = select_entries(kind, log_file->entries);
+  const bool remove_log = kind != NoticeKind::Delay;
+  auto done = [&]() -> proto::StatusReply {
+    if (remove_log && ::unlink(log_path.c_str()) != 0 && errno != ENOENT)
+      log::warning("{}: cannot remove {}: {}", qid, log_path.string(), std::strerror(errno));
+    return reply(proto::kStatusOk);
+  };
+  if (entries.empty()) co_return done();  // every recipient said NOTIFY=NEVER (or not this kind)
+
+  auto orig = read_original(s, *q, id, false);
+  if (auto* err = std::get_if<OriginalError>(&orig)) {
+    if (err->fault == Fault::Fail) co_return fail(qid, err->reason);
+    co_return retry(qid, err->reason);
+  }
+  auto& original = std::get<Original>(orig);
+  const std::string& sender = original.message.sender;
+
+  std::vector<std::string> recipients;
+  std::string notice_sender;  // the null sender
+  std::string_view whom = "sender";
+  if (sender.empty() || iequals(sender, s.double_bounce_sender) ||
+      iequals(qualify(sender, s.myorigin), s.double_bounce_sender)) {
+    if (kind != NoticeKind::Failure || !sender.empty()) {
+      // Nobody to tell about delays or successes of a notice; and a failed
+      // postmaster notice is dropped, so that failures never loop.
+      if (!sender.empty() && kind == NoticeKind::Failure)
+        log::info("{}: undeliverable postmaster notification discarded", qid);
+      co_return done();
+    }
+    recipients = s.twobounce_recipients;
+    notice_sender = s.double_bounce_sender;
+    whom = "postmaster";
+    if (recipients.empty()) co_return done();
+  } else {
+    recipients.push_back(sender);
+  }
+
+  NoticeInfo info;
+  info.kind = kind;
+  info.myhostname = s.myhostname;
+  info.queue_id = qid;
+  info.sender = sender;
+  info.to = recipients.front();
+  info.envid = original.message.dsn_envid;
+  info.arrival = original.message.arrival_sec;
+  info.now = static_cast<std::int64_t>(std::time(nullptr));
+  info.date = local_date(info.now);
+  info.arrival_date = local_date(info.arrival);
+  info.format_time = &local_date;
+  if (kind == NoticeKind::Delay && s.max_queue_lifetime.count() > 0)
+    info.retry_until = info.arrival + s.max_queue_lifetime.count();
+
+  std::string_view what = kind == NoticeKind::Failure ? "non-delivery notification"
+                          : kind == NoticeKind::Delay ? "delay notification"
+                                                      : "delivery status notification";
+  auto new_id = co_await submit_notice(io, s, info, recipients, entries, original.collected, notice_sender);
+  if (!new_id) co_return retry(qid, fmt::format("{} {} not sent: {}", whom, what, new_id.error().message));
+  log::info("{}: {} {}: {}", qid, whom, what, *new_id);
+  co_return done();
+}
+
+}  // namespace
+
+Result<Settings> Settings::from_config(const config::Config& cfg, std::string_view service) {
+  Settings s;
+  if (service == cfg.str("bounce_service_name")) s.log_queue = queue::QueueName::Bounce;
+  else if (service == cfg.str("defer_service_name")) s.log_queue = queue::QueueName::Defer;
+  else if (service == cfg.str("trace_service_name")) s.log_queue = queue::QueueName::Trace;
+  else
+    return make_error("service \"{}\" is none of bounce_service_name, defer_service_name, trace_service_name",
+                      service);
+  s.queue_root = cfg.str("queue_directory");
+  s.cleanup_socket = submit::cleanup_socket_path(s.queue_root, cfg.str("cleanup_service_name"));
+  std::string names;
+  for (const auto& n : cfg.list("hash_queue_names")) names += n + ",";
+  auto hash = queue::HashConfig::from_params(names, cfg.integer("hash_queue_depth"));
+  if (!hash) return hash.take_error();
+  s.hash = *hash;
+  s.timeout = cfg.time("ipc_timeout");
+  s.myhostname = cfg.str("myhostname");
+  s.myorigin = cfg.str("myorigin");
+  s.size_limit = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("bounce_size_limit")));
+  s.twobounce_recipients = cfg.list("2bounce_notice_recipient");
+  s.double_bounce_sender = qualify(cfg.str("double_bounce_sender"), s.myorigin);
+  s.max_queue_lifetime = cfg.time("maximal_queue_lifetime");
+  return s;
+}
+
+asio::awaitable<proto::StatusReply> handle_request(asio::io_context& io, const Settings& s,
+                                                   const proto::BounceRequest& req) {
+  auto id = queue::QueueId::parse(req.queue_id);
+  if (!id) {
+    // Not an ID: do not put it where log readers expect one.
+    log::warning("refused request: {}", id.error().message);
+    co_return reply(proto::kStatusFail, id.error().message);
+  }
+  const auto op = req.op;
+  const auto service = s.log_queue;
+  if (op == proto::BounceOp::Append) {
+    auto st = append(s, *id, req);
+    if (!st) co_return retry(id->str(), fmt::format("cannot append to status log: {}", st.error().message));
+    co_return reply(proto::kStatusOk);
+  }
+  if (op == proto::BounceOp::Remove) {
+    auto path = queue::queue_path(s.queue_root, service, *id, s.hash);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+      co_return retry(id->str(), fmt::format("cannot remove {}: {}", path.string(), std::strerror(errno)));
+    co_return reply(proto::kStatusOk);
+  }
+  if (op == proto::BounceOp::Flush && service == queue::QueueName::Bounce)
+    co_return co_await send_notice(io, s, *id, req, NoticeKind::Failure);
+  if (op == proto::BounceOp::Flush && service == queue::QueueName::Trace)
+    co_return co_await send_notice(io, s, *id, req, NoticeKind::Success);
+  if (op == proto::BounceOp::Warn && service == queue::QueueName::Defer)
+    co_return co_await send_notice(io, s, *id, req, NoticeKind::Delay);
+  co_return fail(id->str(), fmt::format("operation {} is not offered by the {} service", op_name(op),
+                                        queue::to_string(service)));
+}
+
+}  // namespace postern::bounce

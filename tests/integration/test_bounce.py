@@ -1,0 +1,298 @@
+"""The bounce, defer and trace services end to end.
+
+A scratch instance runs pickup, cleanup, trivial-rewrite and the bounce
+program behind private/bounce, private/defer and private/trace (no qmgr, so
+queue files stay in incoming/). Each test submits a real message with the
+real sendmail command, then plays qmgr's part over the wire (ipcwire.py,
+written from docs/ipc.md): append status entries, flush or warn, and checks
+what a user would get: a new queue file from <> to the sender, read back with
+postcat, holding an RFC 3464 report; plus the log lines and the status logs.
+"""
+import os
+import re
+import subprocess
+import unittest
+
+from harness import Instance, LIBEXEC, SBIN, wait_for
+from ipcwire import Connection, decode, encode, frame
+
+MASTER_CF = """# service type private unpriv chroot wakeup maxproc command
+pickup    unix  n - n 60 1 pickup
+cleanup   unix  n - n -  0 cleanup
+rewrite   unix  - - n -  - trivial-rewrite
+bounce    unix  - - n -  0 bounce
+defer     unix  - - n -  0 bounce
+trace     unix  - - n -  0 bounce
+"""
+
+MAIN_CF = """
+myhostname = mail.example.test
+mydomain = example.test
+myorigin = example.test
+bounce_size_limit = 3000
+"""
+
+
+def rcpt(addr, notify=None, orcpt=None):
+    """queue::encode_recipient(): tagged, length-prefixed fields."""
+    out = f"a{len(addr.encode())}:{addr}"
+    if orcpt is not None:
+        out += f"o{len(orcpt.encode())}:{orcpt}"
+    if notify is not None:
+        out += f"n{len(str(notify))}:{notify}"
+    return out
+
+
+class BounceTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        extra = f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
+        cls.inst = Instance("bounce", main_cf_extra=extra + MAIN_CF, master_cf=MASTER_CF)
+        try:
+            cls.inst.start()
+            for s in ("bounce", "defer", "trace"):
+                wait_for(lambda s=s: os.path.exists(cls.sock(s)), what=f"private/{s}")
+        except Exception:
+            cls.inst.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.inst.cleanup()
+
+    @classmethod
+    def sock(cls, service):
+        return os.path.join(cls.inst.queue, "private", service)
+
+    # --- helpers -------------------------------------------------------
+    def submit(self, sender, recipient, body="hello\n", args=(), subject="test message"):
+        """Submits with sendmail; returns the queue ID once the file is complete."""
+        before = len(re.findall(r"pickup\[\d+\]: \w+: uid=", self.inst.maillog()))
+        msg = f"From: {sender or 'nobody'}\nTo: {recipient}\nSubject: {subject}\n\n{body}"
+        env = dict(os.environ)
+        env.pop("MAIL_CONFIG", None)
+        argv = [os.path.join(SBIN, "sendmail"), "-C", self.inst.dir, "-f", sender] + list(args) + [recipient]
+        p = subprocess.run(argv, input=msg, capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+        def nth():
+            ids = re.findall(r"pickup\[\d+\]: (\w+): uid=\d+ from=<", self.inst.maillog())
+            return ids[before] if len(ids) > before else None
+
+        qid = wait_for(nth, timeout=30, what="pickup log line")
+        wait_for(lambda: self.ready(qid), timeout=30, what=f"complete queue file {qid}")
+        return qid
+
+    def ready(self, qid):
+        path = os.path.join(self.inst.queue, "incoming", qid)
+        try:
+            return bool(os.stat(path).st_mode & 0o100)
+        except FileNotFoundError:
+            return False
+
+    def call(self, conn, attrs):
+        # Every attribute of bounce_request is required (empty when unused).
+        full = dict(op="", queue_name="", queue_id="", recipients=[], dsn=[], text=[], relay=[], action="")
+        full.update(dict(attrs))
+        t, a = conn.call("bounce_request", list(full.items()))
+        self.assertEqual(t, "status")
+        return a["status"], a.get("reason", "")
+
+    def append(self, conn, qid, recipients, dsn, text, relay, action):
+        n = len(recipients)
+        return self.call(conn, [("op", "append"), ("queue_id", qid), ("recipients", recipients),
+                                ("dsn", [dsn] * n), ("text", [text] * n), ("relay", [relay] * n),
+                                ("action", action)])
+
+    def op(self, conn, op, qid, queue_name="incoming"):
+        attrs = [("op", op), ("queue_id", qid)]
+        if op in ("flush", "warn"):
+            attrs.append(("queue_name", queue_name))
+        return self.call(conn, attrs)
+
+    def notice(self, qid, what):
+        m = self.inst.wait_log(rf"postern/bounce\[\d+\]: {qid}: (\w+) {what}: (\w+)")
+        new = m.group(2)
+        wait_for(lambda: self.ready(new), timeout=30, what=f"notice {new}")
+        return m.group(1), new, self.inst.cmd("postcat", ["-q", new]).stdout
+
+    def report_part(self, text):
+        start = text.index("Content-Type: message/delivery-status")
+        return text[start:text.index("\n--", start)]
+
+    # --- tests ---------------------------------------------------------
+    def test_append_then_flush_sends_non_delivery_notice(self):
+        qid = self.submit("alice@example.test", "bob@remote.test", body="secret body line\n",
+                          subject="the original")
+        log = os.path.join(self.inst.queue, "bounce", qid)
+        with Connection(self.sock("bounce")) as c:  # one connection, several requests
+            st = self.append(c, qid, [rcpt("bob@remote.test", orcpt="rfc822;Bob+40Remote.test")], "5.1.1",
+                             "host mx.remote.test[192.0.2.1] said: 550 5.1.1 no such user (in reply to RCPT TO"
+                             " command)", "mx.remote.test[192.0.2.1]:25", "failed")
+            self.assertEqual(st, (0, ""))
+            with open(log) as f:
+                self.assertIn("recipient=bob@remote.test\n", f.read())
+            self.assertEqual(self.op(c, "flush", qid)[0], 0)
+        who, new, text = self.notice(qid, "non-delivery notification")
+        self.assertEqual(who, "sender")
+        self.assertFalse(os.path.exists(log))
+        self.assertRegex(text, r"(?m)^sender: $")
+        self.assertRegex(text, r"(?m)^recipient: alice@example.test$")
+        for want in ("From: MAILER-DAEMON@mail.example.test (Mail Delivery System)",
+                     "Subject: Undelivered Mail Returned to Sender", "Auto-Submitted: auto-replied",
+                     "Content-Type: multipart/report; report-type=delivery-status;",
+                     "This is the mail system at host mail.example.test.",
+                     "<bob@remote.test>: host mx.remote.test[192.0.2.1] said: 550 5.1.1 no such user",
+                     "Content-Type: text/rfc822-headers", "Subject: the original"):
+            self.assertIn(want, text)
+        self.assertRegex(text, r"(?m)^To: alice@example.test$")
+        self.assertRegex(text, r"(?m)^Message-ID: <\d{14}\." + new + r"@mail.example.test>$")
+        report = self.report_part(text)
+        for want in ("Reporting-MTA: dns; mail.example.test", f"X-Postern-Queue-ID: {qid}",
+                     "X-Postern-Sender: rfc822; alice@example.test", "Arrival-Date: ",
+                     "Final-Recipient: rfc822; bob@remote.test", "Original-Recipient: rfc822; Bob@Remote.test",
+                     "Action: failed", "Status: 5.1.1", "Remote-MTA: dns; mx.remote.test",
+                     "Diagnostic-Code: smtp; 550 5.1.1 no such user", "Last-Attempt-Date: "):
+            self.assertIn(want, report)
+        self.assertNotIn("secret body line", text)  # RET=HDRS is the default
+
+    def test_ret_full_returns_message_cut_at_bounce_size_limit(self):
+        body = "first body line\n" + "".join(f"filler line {i:05d} .........................\n"
+                                             for i in range(500)) + "LAST LINE\n"
+        qid = self.submit("carol@example.test", "dave@remote.test", body=body, args=["-R", "full", "-V", "env+id1"])
+        with Connection(self.sock("bounce")) as c:
+            self.assertEqual(self.append(c, qid, [rcpt("dave@remote.test")], "5.2.2", "mailbox full", "none",
+                                         "failed")[0], 0)
+            self.assertEqual(self.op(c, "flush", qid)[0], 0)
+        _, new, text = self.notice(qid, "non-delivery notification")
+        self.assertIn("Content-Type: message/rfc822", text)
+        self.assertIn("first body line", text)
+        self.assertNotIn("LAST LINE", text)
+        self.assertIn("The attached copy of your message has been shortened.", text)
+        self.assertIn("Original-Envelope-Id: env+2Bid1", text)
+        self.assertIn("Diagnostic-Code: X-Postern; mailbox full", text)
+        self.assertLess(len(text), 12000)
+
+    def test_defer_warn_sends_delay_notice_and_keeps_log(self):
+        qid = self.submit("erin@example.test", "frank@remote.test")
+        # defer is hashed by default (hash_queue_names = deferred, defer).
+        log = os.path.join(self.inst.queue, "defer", qid[0], qid)
+        with Connection(self.sock("defer")) as c:
+            self.assertEqual(self.append(c, qid, [rcpt("frank@remote.test"), rcpt("never@remote.test", notify=1)],
+                                         "4.4.1", "connect to mx.remote.test[192.0.2.1]:25: Connection refused",
+                                         "none", "delayed")[0], 0)
+            self.assertTrue(os.path.exists(log))
+            self.assertEqual(self.op(c, "warn", qid)[0], 0)
+            self.assertEqual(self.op(c, "flush", qid)[0], 2)  # defer never flushes
+        _, new, text = self.notice(qid, "delay notification")
+        self.assertTrue(os.path.exists(log))
+        self.assertIn("Subject: Delayed Mail (still being retried)", text)
+        report = self.report_part(text)
+        self.assertIn("Final-Recipient: rfc822; frank@remote.test", report)
+        self.assertIn("Action: delayed", report)
+        self.assertIn("Will-Retry-Until: ", report)
+        self.assertNotIn("never@remote.test", report)  # NOTIFY=NEVER
+        with Connection(self.sock("defer")) as c:
+            self.assertEqual(self.op(c, "remove", qid)[0], 0)
+            self.assertEqual(self.op(c, "remove", qid)[0], 0)  # already gone: fine
+        self.assertFalse(os.path.exists(log))
+
+    def test_trace_flush_reports_only_notify_success(self):
+        qid = self.submit("gina@example.test", "hank@example.test", args=["-N", "success,failure"])
+        with Connection(self.sock("trace")) as c:
+            self.assertEqual(self.append(c, qid, [rcpt("hank@example.test", notify=6), rcpt("ivy@example.test")],
+                                         "2.0.0", "delivered to mailbox", "local", "delivered")[0], 0)
+            self.assertEqual(self.op(c, "flush", qid)[0], 0)
+        _, new, text = self.notice(qid, "delivery status notification")
+        self.assertIn("Subject: Successful Mail Delivery Report", text)
+        report = self.report_part(text)
+        self.assertIn("Final-Recipient: rfc822; hank@example.test", report)
+        self.assertIn("Action: delivered", report)
+        self.assertIn("Status: 2.0.0", report)
+        self.assertNotIn("ivy@example.test", report)
+        self.assertFalse(os.path.exists(os.path.join(self.inst.queue, "trace", qid)))
+
+    def test_bounce_of_null_sender_goes_to_postmaster_once(self):
+        qid = self.submit("", "jack@remote.test")
+        self.assertRegex(self.inst.cmd("postcat", ["-q", qid]).stdout, r"(?m)^sender: $")
+        with Connection(self.sock("bounce")) as c:
+            self.assertEqual(self.append(c, qid, [rcpt("jack@remote.test")], "5.1.1", "no such user", "none",
+                                         "failed")[0], 0)
+            self.assertEqual(self.op(c, "flush", qid)[0], 0)
+        who, new, text = self.notice(qid, "non-delivery notification")
+        self.assertEqual(who, "postmaster")
+        self.assertRegex(text, r"(?m)^recipient: postmaster(@example.test)?$")
+        self.assertRegex(text, r"(?m)^sender: double-bounce@example.test$")
+        # The postmaster notice failing in turn is dropped, never bounced again.
+        with Connection(self.sock("bounce")) as c:
+            self.assertEqual(self.append(c, new, [rcpt("postmaster@example.test")], "5.1.1", "no such user",
+                                         "none", "failed")[0], 0)
+            self.assertEqual(self.op(c, "flush", new)[0], 0)
+        self.inst.wait_log(rf"{new}: undeliverable postmaster notification discarded")
+        self.assertNotRegex(self.inst.maillog(), rf"{new}: \w+ non-delivery notification")
+
+    def test_notify_never_sends_nothing_and_removes_log(self):
+        qid = self.submit("kim@example.test", "lee@remote.test", args=["-N", "never"])
+        log = os.path.join(self.inst.queue, "bounce", qid)
+        with Connection(self.sock("bounce")) as c:
+            self.assertEqual(self.append(c, qid, [rcpt("lee@remote.test", notify=1)], "5.1.1", "no such user",
+                                         "none", "failed")[0], 0)
+            self.assertTrue(os.path.exists(log))
+            self.assertEqual(self.op(c, "flush", qid)[0], 0)
+        self.assertFalse(os.path.exists(log))
+        self.assertNotRegex(self.inst.maillog(), rf"{qid}: \w+ non-delivery notification")
+
+    def test_cleanup_unreachable_is_retry_and_keeps_log(self):
+        qid = self.submit("max@example.test", "ned@remote.test")
+        log = os.path.join(self.inst.queue, "bounce", qid)
+        public = os.path.join(self.inst.queue, "public", "cleanup")
+        with Connection(self.sock("bounce")) as c:
+            self.assertEqual(self.append(c, qid, [rcpt("ned@remote.test")], "5.1.1", "x", "none", "failed")[0], 0)
+            os.rename(public, public + ".away")
+            try:
+                self.assertEqual(self.op(c, "flush", qid)[0], 1)
+            finally:
+                os.rename(public + ".away", public)
+            self.assertTrue(os.path.exists(log))
+            self.assertEqual(self.op(c, "flush", qid)[0], 0)
+        self.notice(qid, "non-delivery notification")
+
+    def test_bad_requests_are_refused_and_service_survives(self):
+        qid = self.submit("olga@example.test", "pat@remote.test")
+        with Connection(self.sock("bounce")) as c:
+            self.assertEqual(self.op(c, "remove", "../etc")[0], 2)
+            self.assertEqual(self.op(c, "warn", qid)[0], 2)  # bounce does not warn
+            self.assertEqual(self.op(c, "flush", qid, queue_name="maildrop")[0], 2)
+            self.assertEqual(self.op(c, "flush", qid, queue_name="../x")[0], 2)
+            # The original is not where qmgr said: refused, log kept.
+            self.assertEqual(self.append(c, qid, [rcpt("pat@remote.test")], "5.1.1", "x", "none", "failed")[0], 0)
+            self.assertEqual(self.op(c, "flush", qid, queue_name="deferred")[0], 2)
+            self.assertTrue(os.path.exists(os.path.join(self.inst.queue, "bounce", qid)))
+            self.assertEqual(self.op(c, "remove", qid)[0], 0)
+        pids = self.inst.service_pids("bounce")
+        for attrs in ([("op", "append"), ("queue_id", qid), ("recipients", [rcpt("a@b")]), ("dsn", ["5.0.0"]),
+                       ("text", ["x"]), ("relay", []), ("action", "failed")],           # lists differ
+                      [("op", "append"), ("queue_id", qid), ("recipients", ["junk"]), ("dsn", ["5.0.0"]),
+                       ("text", ["x"]), ("relay", ["none"]), ("action", "failed")],     # bad recipient
+                      [("op", "append"), ("queue_id", qid), ("recipients", [rcpt("a@b")]), ("dsn", ["5.0.0"]),
+                       ("text", ["x\r\nrecipient=forged"]), ("relay", ["none"]), ("action", "failed")],
+                      [("op", "explode"), ("queue_id", qid)],
+                      [("op", "remove")]):
+            with Connection(self.sock("bounce")) as c:
+                self.assertEqual(self.call(c, attrs)[0], 2, attrs)
+        for msg_type, attrs in (("cleanup_open", [("flags", 0)]),                   # not our message
+                                ("bounce_request", [("op", "remove"), ("queue_id", qid)])):  # attributes missing
+            with Connection(self.sock("bounce")) as c:
+                c.send_raw(frame(encode(msg_type, attrs)))
+                t, a = decode(c.read_frame())
+                self.assertEqual((t, a["status"]), ("status", 2))
+        self.assertFalse(os.path.exists(os.path.join(self.inst.queue, "bounce", qid)))
+        # Same process still serving.
+        with Connection(self.sock("bounce")) as c:
+            self.assertEqual(self.op(c, "remove", qid)[0], 0)
+        self.assertTrue(pids)
+        self.assertTrue(pids & self.inst.service_pids("bounce"))
+
+
+if __name__ == "__main__":
+    unittest.main()
