@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     shared->settings.cleanup_socket = submit::cleanup_socket_path(qd, ctx.cfg().str("cleanup_service_name"));
     shared->settings.rewrite_socket =
         std::filesystem::path(qd) / "private" / ctx.cfg().str("rewrite_service_name");
+    shared->settings.anvil_socket = std::filesystem::path(qd) / "private" / ctx.cfg().str("anvil_service_name");
     shared->policy = std::move(*p);
     shared->bare_newline_exclusions = std::make_unique<smtpd::NetworkList>(std::move(*ex));
     return {};
@@ -51,8 +52,9 @@ int main(int argc, char** argv) {
     {
       shared->settings.cleanup_socket = submit::cleanup_socket_path("/", ctx.cfg().str("cleanup_service_name"));
       shared->settings.rewrite_socket = std::filesystem::path("/private") / ctx.cfg().str("rewrite_service_name");
+      shared->settings.anvil_socket = std::filesystem::path("/private") / ctx.cfg().str("anvil_service_name");
     }
-    // One trivial-rewrite client and one DNS resolver per process.
+    // One trivial-rewrite client, one DNS resolver and one anvil client per process.
     smtpd::start_clients(ctx.io(), *shared);
     return {};
   };

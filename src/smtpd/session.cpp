@@ -40,6 +40,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.error_sleep = cfg.time("smtpd_error_sleep_time");
   s.junk_command_limit = static_cast<int>(cfg.integer("smtpd_junk_command_limit"));
   s.connection_count_limit = static_cast<int>(cfg.integer("smtpd_client_connection_count_limit"));
+  s.connection_rate_limit = static_cast<int>(cfg.integer("smtpd_client_connection_rate_limit"));
   s.disable_vrfy = cfg.boolean("disable_vrfy_command");
   s.forbid_unauth_pipelining = cfg.boolean("smtpd_forbid_unauth_pipelining");
   auto bn = smtp::parse_bare_newline(cfg.str("smtpd_forbid_bare_newline"));
@@ -65,18 +66,10 @@ constexpr std::size_t kReadSize = 64 * 1024;
 // Content is handed to cleanup in frames of about this size.
 constexpr std::size_t kContentFlush = 64 * 1024;
 
-// Concurrent sessions per client address in this process. Postfix counts
-// them in anvil(8) across all smtpd processes; until Postern has an anvil
-// service the limit is per process (see docs/man/smtpd.md).
 std::string upper(std::string_view v) {
   std::string r(v);
   for (auto& c : r) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return r;
-}
-
-std::unordered_map<std::string, int>& sessions_per_client() {
-  static std::unordered_map<std::string, int> m;
-  return m;
 }
 
 // Per-command statistics for the "disconnect from" line, in Postfix's order.
@@ -301,27 +294,44 @@ asio::awaitable<void> Session::run() {
     bare_newline_exempt_ = ex && *ex;
   }
 
-  // Per-client concurrency (smtpd_client_connection_count_limit).
-  auto& counts = sessions_per_client();
-  int& mine = counts[client_addr_];
-  mine++;
+  // Per-client concurrency and connection rate, counted by anvil across
+  // all smtpd processes. Exempt clients are not even counted (Postfix).
+  // Through Shared: at shutdown the client goes before the session frames.
   struct Release {
-    std::string addr;
+    Shared* sh = nullptr;
+    std::string service, client;
+    std::uint64_t generation = 0;
     ~Release() {
-      auto& m = sessions_per_client();
-      if (auto it = m.find(addr); it != m.end() && --it->second <= 0) m.erase(it);
+      if (sh && sh->anvil) sh->anvil->disconnect(std::move(service), std::move(client), generation);
     }
-  } release{client_addr_};
-
+  } release;
   bool go_on = true;
-  if (s_.connection_count_limit > 0 && mine > s_.connection_count_limit) {
+  if (sh_.anvil && !client_ip_.is_unspecified()) {
     auto exempt = sh_.policy->limit_exempt(client_addr_);
     if (!(exempt && *exempt)) {
-      log::warning("Connection concurrency limit exceeded: {} from {} for service {}", mine, peer(), ctx_.service());
-      out_ += smtp::format_reply(smtp::Reply(
-          421, "4.7.0", fmt::format("{} Error: too many connections from {}", s_.myhostname, client_addr_)));
-      co_await flush();
-      go_on = false;
+      // Named first: g++ 12 and temporaries inside co_await (docs/coding.md).
+      std::string service = ctx_.service(), client = client_addr_;
+      auto counts = co_await sh_.anvil->connect(std::move(service), std::move(client));
+      if (counts) {
+        release.sh = &sh_;
+        release.service = ctx_.service();
+        release.client = client_addr_;
+        release.generation = counts->generation;
+        if (s_.connection_count_limit > 0 && counts->count > s_.connection_count_limit) {
+          log::warning("Connection concurrency limit exceeded: {} from {} for service {}", counts->count, peer(),
+                       ctx_.service());
+          go_on = false;
+        } else if (s_.connection_rate_limit > 0 && counts->rate > s_.connection_rate_limit) {
+          log::warning("Connection rate limit exceeded: {} from {} for service {}", counts->rate, peer(),
+                       ctx_.service());
+          go_on = false;
+        }
+        if (!go_on) {
+          out_ += smtp::format_reply(smtp::Reply(
+              421, "4.7.0", fmt::format("{} Error: too many connections from {}", s_.myhostname, client_addr_)));
+          co_await flush();
+        }
+      }
     }
   }
 
@@ -1065,10 +1075,19 @@ void start_clients(asio::io_context& io, Shared& shared) {
     else
       log::warning("DNS resolver: {}: client names will be \"unknown\"", r.error().message);
   }
+  // One anvil connection per process, and none when no limit is set. anvil
+  // answers from memory: one that needs more than kAnvilTimeout is broken
+  // (say master.cf names a missing program), and the client waiting for it
+  // is better served without limits.
+  if (s.connection_count_limit > 0 || s.connection_rate_limit > 0) {
+    auto t = std::min<std::chrono::milliseconds>({s.ipc_timeout, s.timeout, kAnvilTimeout});
+    shared.anvil = std::make_unique<AnvilClient>(io, s.anvil_socket, t);
+  }
   // Their sockets belong to the skeleton's io_context: drop them when it goes.
   aio::at_io_shutdown(io, [&shared] {
     shared.rewrite.reset();
     shared.dns.reset();
+    shared.anvil.reset();
   });
 }
 

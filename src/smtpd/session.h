@@ -25,7 +25,13 @@
 // Logs: connect from / disconnect from (with per-command counts), ID:
 // client=, NOQUEUE: reject: / ID: reject:, improper command pipelining,
 // lost connection after CMD, timeout after CMD, too many errors, request
-// longer than, warning: Connection concurrency limit exceeded.
+// longer than, warning: Connection concurrency limit exceeded, warning:
+// Connection rate limit exceeded.
+//
+// Per-client limits (smtpd_client_connection_count_limit,
+// smtpd_client_connection_rate_limit) are counted by the anvil service
+// across all smtpd processes (anvil_client.h); clients in
+// smtpd_client_event_limit_exceptions are not counted at all.
 #pragma once
 
 #include <chrono>
@@ -41,6 +47,7 @@
 #include "rewrite/client.h"
 #include "server/skeleton.h"
 #include "smtp/data.h"
+#include "smtpd/anvil_client.h"
 #include "smtpd/policy.h"
 
 namespace postern::smtpd {
@@ -57,7 +64,8 @@ struct Settings {
   int soft_error_limit = 10;
   std::chrono::seconds error_sleep{1};
   int junk_command_limit = 100;
-  int connection_count_limit = 50;
+  int connection_count_limit = 50;   // smtpd_client_connection_count_limit; 0: none
+  int connection_rate_limit = 0;     // smtpd_client_connection_rate_limit; 0: none
   bool disable_vrfy = false;
   bool forbid_unauth_pipelining = true;
   smtp::BareNewline bare_newline = smtp::BareNewline::Normalize;
@@ -71,6 +79,7 @@ struct Settings {
   std::chrono::seconds ipc_idle{5};
   std::filesystem::path cleanup_socket;
   std::filesystem::path rewrite_socket;  // private/$rewrite_service_name
+  std::filesystem::path anvil_socket;    // private/$anvil_service_name
   bool peername_lookup = true;           // smtpd_peername_lookup
   std::string dns_resolver_address;
 
@@ -83,6 +92,10 @@ struct Settings {
 // all before the client is "unknown".
 inline constexpr std::chrono::milliseconds kPeernameTryTimeout{2000};
 
+// Deadline of each anvil request (at most; ipc_timeout and smtpd_timeout
+// may make it shorter).
+inline constexpr std::chrono::milliseconds kAnvilTimeout{5000};
+
 struct Shared {
   Settings settings;
   std::unique_ptr<Policy> policy;
@@ -91,9 +104,11 @@ struct Shared {
   // made after the privilege drop and destroyed with the io_context.
   std::unique_ptr<rewrite::AsyncClient> rewrite;
   std::unique_ptr<dns::Resolver> dns;  // null: smtpd_peername_lookup = no, or c-ares failed
+  std::unique_ptr<AnvilClient> anvil;  // null: no connection count or rate limit
 };
 
-// Creates Shared::rewrite and Shared::dns on `io` (after the privilege drop).
+// Creates Shared::rewrite, Shared::dns and Shared::anvil on `io` (after the
+// privilege drop).
 void start_clients(asio::io_context& io, Shared& shared);
 
 asio::awaitable<void> serve_session(server::Context& ctx, Shared& shared, server::Socket sock);

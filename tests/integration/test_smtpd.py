@@ -28,6 +28,7 @@ mynetworks = 192.0.2.0/24
 recipient_delimiter = +
 relay_domains = relay.test.example
 local_recipient_maps = inline:{{alice=x, bob=x, carol=x}}
+anvil_status_update_time = 1s
 """
 LOCAL = f"alice@{HOST}"
 
@@ -45,6 +46,10 @@ SERVICES = {
     "reject": "-o smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination",
     "pregreet": "",
     "conn": "-o smtpd_client_connection_count_limit=2",
+    # One client per smtpd process (max_use 1): the count must hold across processes.
+    "connmulti": "-o smtpd_client_connection_count_limit=2 -o max_use=1",
+    "rate": "-o smtpd_client_connection_rate_limit=2",
+    "noanvil": "-o smtpd_client_connection_count_limit=1 -o anvil_service_name=no-such-anvil",
     "nolookup": "-o smtpd_peername_lookup=no",
     "norewrite": "-o rewrite_service_name=no-such-rewrite",
     # "rdns" (a DNS server naming 127.0.0.1) is added when dnsmasq exists.
@@ -117,6 +122,7 @@ def setUpModule():
     lines.append("cleanup unix n - n - 0 cleanup\n")
     if os.path.exists(os.path.join(LIBEXEC, "trivial-rewrite")):
         lines.append("rewrite unix - - n - - trivial-rewrite\n")
+    lines.append("anvil unix - - n - 1 anvil\n")
     INST.write_master_cf("".join(lines))
     INST.start()
 
@@ -570,6 +576,52 @@ class SmtpdTest(unittest.TestCase):
         d = Raw(PORTS["conn"])
         self.assertTrue(d.banner.startswith("220"))
         d.close()
+
+    def test_connection_count_limit_across_processes(self):
+        port = PORTS["connmulti"]
+        a, b = Raw(port), Raw(port)
+        self.assertTrue(a.banner.startswith("220") and b.banner.startswith("220"))
+        # max_use 1: each session has a process of its own.
+        self.assertGreaterEqual(len(INST.service_pids(f"127.0.0.1:{port}")), 2)
+        c = Raw(port)
+        self.assertEqual(c.banner, f"421 4.7.0 {HOST} Error: too many connections from 127.0.0.1")
+        INST.wait_log(r"warning: Connection concurrency limit exceeded: 3 from localhost\[127\.0\.0\.1\] "
+                      rf"for service 127\.0\.0\.1:{port}")
+        for x in (a, b, c):
+            x.close()
+
+        # The counts go back down as the sessions (and their processes) end.
+        def accepted():
+            d = Raw(port)
+            ok = d.banner.startswith("220")
+            d.close()
+            return ok
+        wait_for(accepted, 10, interval=0.2, what="a new session to be accepted")
+        # anvil logs its peak every anvil_status_update_time (1s here); the
+        # peak may belong to another service's test in the same second.
+        INST.wait_log(r"anvil\[\d+\]: statistics: max connection count \d+ for \(127\.0\.0\.1:\d+:127\.0\.0\.1\) "
+                      r"at \w{3} [ \d]\d \d\d:\d\d:\d\d")
+
+    def test_connection_rate_limit(self):
+        port = PORTS["rate"]
+        for _ in range(2):
+            x = Raw(port)
+            self.assertTrue(x.banner.startswith("220"), x.banner)
+            x.ask("QUIT")
+            x.close()
+        c = Raw(port)
+        self.assertEqual(c.banner, f"421 4.7.0 {HOST} Error: too many connections from 127.0.0.1")
+        c.close()
+        INST.wait_log(r"warning: Connection rate limit exceeded: 3 from localhost\[127\.0\.0\.1\] "
+                      rf"for service 127\.0\.0\.1:{port}")
+
+    def test_no_anvil_means_no_limit(self):
+        port = PORTS["noanvil"]
+        a, b = Raw(port), Raw(port)
+        self.assertTrue(a.banner.startswith("220") and b.banner.startswith("220"), (a.banner, b.banner))
+        for x in (a, b):
+            x.close()
+        INST.wait_log(r"warning: anvil service \S*no-such-anvil: connect: .*: carrying on without connection limits")
 
     def test_hopcount_limit_from_cleanup(self):
         hops = "".join(f"Received: from hop{i}.example by x; Mon, 1 Jan 2024 00:00:00 +0000\r\n" for i in range(60))
