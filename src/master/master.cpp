@@ -241,6 +241,10 @@ void Master::read_status(Service& s) {
       }
       handle_status(s, m->pid, m->state == server::ChildState::Available);
     }
+    // Checked once per batch, not per message: a Multi server says busy
+    // then available for its first client (so the master counts it as
+    // used), and that pair must not read as "every process is busy".
+    warn_if_at_limit(s);
     read_status(s);
   });
 }
@@ -257,16 +261,19 @@ void Master::handle_status(Service& s, pid_t pid, bool available) {
     s.available--;
     c.uses++;
     s.used = true;
-    if (s.available == 0 && s.maxproc > 0 && int(s.total()) >= s.maxproc) {
-      auto now = Clock::now();
-      if (now - s.limit_warned > std::chrono::minutes(1)) {
-        s.limit_warned = now;
-        log::warning("service \"{}\" has reached its process limit \"{}\": new clients may experience noticeable delays",
-                     s.entry.name, s.maxproc);
-      }
-    }
   }
   update_watch(s);
+}
+
+void Master::warn_if_at_limit(Service& s) {
+  if (s.available == 0 && s.maxproc > 0 && int(s.total()) >= s.maxproc) {
+    auto now = Clock::now();
+    if (now - s.limit_warned > std::chrono::minutes(1)) {
+      s.limit_warned = now;
+      log::warning("service \"{}\" has reached its process limit \"{}\": new clients may experience noticeable delays",
+                   s.entry.name, s.maxproc);
+    }
+  }
 }
 
 void Master::schedule_wakeup(Service& s, std::chrono::seconds delay) {

@@ -79,6 +79,7 @@ class Master {
   void spawn(Service& s);
   void read_status(Service& s);
   void handle_status(Service& s, pid_t pid, bool available);
+  void warn_if_at_limit(Service& s);
   void schedule_wakeup(Service& s, std::chrono::seconds delay);
   void wake(Service& s);
   void reap();

@@ -35,6 +35,7 @@ rewrite unix - - n - - trivial-rewrite
 bounce unix - - n - 0 bounce
 defer unix - - n - 0 bounce
 trace unix - - n - 0 bounce
+anvil unix - - n - 1 anvil
 smtp unix - - n - - smtp
 relay unix - - n - - smtp
 local unix - n n - - local

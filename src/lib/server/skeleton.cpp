@@ -223,10 +223,14 @@ class Runner {
     }
     idle_timer_.cancel();
     capacity_.cancel();
-    if (active_ == 0) {
-      io_.stop();
-      return;
-    }
+    // Not io_.stop() at once: an accept may have completed in the kernel
+    // with its handler still queued; stopping now would close that client's
+    // socket unanswered (a reset). Queued handlers run first; a client
+    // accepted that way is served, and client_done() stops the loop.
+    asio::post(io_, [this] {
+      if (active_ == 0) io_.stop();
+    });
+    if (active_ == 0) return;
     // Clients get a bounded time to finish; then we exit regardless. The
     // protocol guarantees that nothing unacknowledged is ours to lose.
     drain_ = std::make_unique<asio::steady_timer>(io_, std::chrono::seconds(30));
