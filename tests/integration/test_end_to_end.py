@@ -42,6 +42,32 @@ local unix - n n - - local
 """
 
 
+def main_cf_for(sink_port):
+    """main.cf lines shared by the end-to-end and fault tests: relay to the
+    sink, local mail to Maildir, quick retries."""
+    return f"""
+daemon_directory = {LIBEXEC}
+myhostname = {HOST}
+mydestination = $myhostname, localhost
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:{sink_port}
+home_mailbox = Maildir/
+alias_maps =
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+queue_run_delay = 1s
+"""
+
+
+def smtp_up(port):
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=2) as s:
+            s.noop()
+        return True
+    except OSError:
+        return False
+
+
 def queue_files(inst, *queues):
     found = []
     for q in queues:
@@ -65,31 +91,11 @@ class EndToEnd(unittest.TestCase):
             subprocess.run(["userdel", "-r", USER], capture_output=True)
             subprocess.run(["useradd", "-m", "-d", f"/tmp/{USER}-home", USER], check=True)
             cls.user = pwd.getpwnam(USER)
-        main_cf = f"""
-daemon_directory = {LIBEXEC}
-myhostname = {HOST}
-mydestination = $myhostname, localhost
-mynetworks = 127.0.0.0/8
-relayhost = [127.0.0.1]:{cls.sink.port}
-home_mailbox = Maildir/
-alias_maps =
-minimal_backoff_time = 1s
-maximal_backoff_time = 2s
-queue_run_delay = 1s
-"""
+        main_cf = main_cf_for(cls.sink.port)
         cls.port = free_port()
         cls.inst = Instance("e2e", main_cf_extra=main_cf, master_cf=master_cf(cls.port))
         cls.inst.start()
-        wait_for(lambda: cls._smtp_up(), timeout=15, what="smtpd listening")
-
-    @classmethod
-    def _smtp_up(cls):
-        try:
-            with smtplib.SMTP("127.0.0.1", cls.port, timeout=2) as s:
-                s.noop()
-            return True
-        except OSError:
-            return False
+        wait_for(lambda: smtp_up(cls.port), timeout=15, what="smtpd listening")
 
     @classmethod
     def tearDownClass(cls):

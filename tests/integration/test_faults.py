@@ -24,7 +24,7 @@ import uuid
 
 from harness import LIBEXEC, Instance, free_port, wait_for
 from sink import Sink
-from test_end_to_end import HOST, master_cf, queue_files
+from test_end_to_end import HOST, main_cf_for, master_cf, queue_files, smtp_up
 
 USER = "pstrnflt"
 MESSAGES = int(os.environ.get("FAULTS_MESSAGES", "2000"))
@@ -44,22 +44,11 @@ class Faults(unittest.TestCase):
             subprocess.run(["userdel", "-r", USER], capture_output=True)
             subprocess.run(["useradd", "-m", "-d", f"/tmp/{USER}-home", USER], check=True)
             self.user = pwd.getpwnam(USER)
-        main_cf = f"""
-daemon_directory = {LIBEXEC}
-myhostname = {HOST}
-mydestination = $myhostname, localhost
-mynetworks = 127.0.0.0/8
-relayhost = [127.0.0.1]:{self.sink.port}
-home_mailbox = Maildir/
-alias_maps =
-minimal_backoff_time = 1s
-maximal_backoff_time = 2s
-queue_run_delay = 1s
-"""
+        main_cf = main_cf_for(self.sink.port)
         self.port = free_port()
         self.inst = Instance("faults", main_cf_extra=main_cf, master_cf=master_cf(self.port))
         self.inst.start()
-        wait_for(self._smtp_up, timeout=15, what="smtpd listening")
+        wait_for(lambda: smtp_up(self.port), timeout=15, what="smtpd listening")
 
     def tearDown(self):
         try:
@@ -71,14 +60,6 @@ queue_run_delay = 1s
             if self.user is not None:
                 subprocess.run(["userdel", "-r", USER], capture_output=True)
                 shutil.rmtree(f"/tmp/{USER}-home", ignore_errors=True)
-
-    def _smtp_up(self):
-        try:
-            with smtplib.SMTP("127.0.0.1", self.port, timeout=2) as s:
-                s.noop()
-            return True
-        except OSError:
-            return False
 
     def _client(self, n, acked, lock):
         local = self.user is not None

@@ -47,6 +47,7 @@
 
 #include "base/strings.h"
 #include "config/config.h"
+#include "config/config_dir.h"
 #include "format.h"
 #include "ipc/client.h"
 #include "ipc/proto/showq.h"
@@ -71,29 +72,9 @@ namespace {
 
 constexpr const char* kUsage = "usage: postqueue [-v] [-c config_dir] -f | -i queue_id | -j | -p | -s site";
 
-// Owned by root and not writable by group or others.
-bool root_safe(const fs::path& p) {
-  struct stat st {};
-  if (::lstat(p.c_str(), &st) != 0) return false;
-  return st.st_uid == 0 && (st.st_mode & 022) == 0 && !S_ISLNK(st.st_mode);
-}
-
-// See the header (same rule as postdrop): who may choose a configuration.
+// Who may choose a configuration directory: config/config_dir.h.
 void check_config_dir(const fs::path& dir) {
-  bool privileged_run = ::getegid() != ::getgid() || ::geteuid() != ::getuid();
-  if (!privileged_run || ::getuid() == 0) return;
-  std::error_code ec;
-  fs::path canon = fs::weakly_canonical(dir, ec);
-  fs::path def = fs::weakly_canonical(paths::kConfigDir, ec);
-  if (canon == def) return;
-  if (auto d = config::Config::load(paths::kConfigDir); d) {
-    for (const auto& alt : d->list("alternate_config_directories"))
-      if (fs::weakly_canonical(alt, ec) == canon) return;
-  }
-  if (root_safe(canon) && root_safe(canon / "main.cf")) return;
-  die(EX_USAGE, fmt::format("-c {}: configuration directory is neither the default, nor listed in "
-                            "alternate_config_directories, nor owned by root",
-                            dir.string()));
+  if (auto st = config::check_config_dir_choice(dir); !st) die(EX_USAGE, st.error().message);
 }
 
 // Buffered stdout; a closed pipe (mailq | head) ends the program quietly.
