@@ -265,8 +265,12 @@ void Master::handle_status(Service& s, pid_t pid, bool available) {
   update_watch(s);
 }
 
+// Postfix's rule: only network services with more than one process are
+// worth the warning. Internal services (qmgr, pickup, anvil with one
+// process, or any unix-socket service) are busy at their limit by design.
 void Master::warn_if_at_limit(Service& s) {
-  if (s.available == 0 && s.maxproc > 0 && int(s.total()) >= s.maxproc) {
+  if (s.entry.type == config::ServiceType::Inet && s.maxproc > 1 && s.available == 0 &&
+      int(s.total()) >= s.maxproc) {
     auto now = Clock::now();
     if (now - s.limit_warned > std::chrono::minutes(1)) {
       s.limit_warned = now;
