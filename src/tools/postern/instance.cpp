@@ -15,6 +15,7 @@
 #include "base/unique_fd.h"
 #include "config/master_cf.h"
 #include "log/log.h"
+#include "maps/build.h"
 #include "postern/paths.h"
 #include "queue/layout.h"
 #include "security/privileges.h"
@@ -126,7 +127,9 @@ Status init_instance(const fs::path& dir_in, int smtp_port) {
         "setgid_group = {4}\n"
         "inet_interfaces = 127.0.0.1\n"
         "inet_protocols = ipv4\n"
-        "mynetworks_style = host\n",
+        "mynetworks_style = host\n"
+        "alias_maps = hash:{0}/aliases\n"
+        "alias_database = hash:{0}/aliases\n",
         dir.string(), daemon_dir, default_command_directory(), owner, group);
     if (auto st = write_new_file(main_cf, text, 0644); !st) return st;
     std::printf("postern: wrote %s\n", main_cf.c_str());
@@ -138,6 +141,22 @@ Status init_instance(const fs::path& dir_in, int smtp_port) {
   for (auto sub : {"data", "mail"}) {
     fs::create_directories(dir / sub, ec);
     if (ec) return make_error("create {}: {}", (dir / sub).string(), ec.message());
+  }
+  // The instance's own aliases(5), so local mail works without touching
+  // /etc/aliases: the RFC 5321 postmaster and the bounce sender name reach
+  // root (or, unprivileged, the invoking user).
+  fs::path aliases = dir / "aliases";
+  if (!fs::exists(aliases)) {
+    std::string admin = root ? "root" : owner;
+    std::string text = fmt::format(
+        "# aliases(5) of this instance; rebuild with: postalias -c {0} {1}  (or newaliases)\n"
+        "postmaster: {2}\n"
+        "MAILER-DAEMON: postmaster\n",
+        dir.string(), aliases.string(), admin);
+    if (auto st = write_new_file(aliases, text, 0644); !st) return st;
+    auto built = maps::build_aliases("hash:" + aliases.string());
+    if (!built) return make_error("build {}: {}", aliases.string(), built.error().message);
+    std::printf("postern: wrote %s and %s.db\n", aliases.c_str(), aliases.c_str());
   }
   return {};
 }
