@@ -187,11 +187,14 @@ asio::awaitable<void> Message::recipient(submit::CleanupRecipient rcpt) {
   }
   // Named arguments only: see the GCC 12 note in session.cpp.
   std::string orcpt = rcpt.orcpt.value_or("");
-  co_await add_recipient(std::move(rcpt.address), std::move(orcpt), static_cast<unsigned>(rcpt.notify), false);
+  std::string original = rcpt.orig_rcpt.value_or(rcpt.address);
+  co_await add_recipient(std::move(rcpt.address), std::move(orcpt), static_cast<unsigned>(rcpt.notify), false,
+                         std::move(original));
 }
 
 asio::awaitable<void> Message::add_recipient(std::string address, std::string orcpt, unsigned notify,
-                                             bool extracted) {
+                                             bool extracted, std::string original) {
+  if (original.empty()) original = address;
   auto rw = co_await rewrite_address("local", address);
   if (!rw) co_return;
   std::vector<std::string> targets;
@@ -212,7 +215,7 @@ asio::awaitable<void> Message::add_recipient(std::string address, std::string or
     if (t.empty() || !dups_.first(t, notify, orcpt)) continue;
     queue::RecipientFields f;
     f.address = t;
-    if (deps_.settings.enable_original_recipient && t != address) f.orig_rcpt = address;
+    if (deps_.settings.enable_original_recipient && t != original) f.orig_rcpt = original;
     f.orcpt = orcpt;
     f.notify = notify;
     auto off = extracted ? writer_->add_extracted_recipient(f) : writer_->add_recipient(f);
@@ -539,7 +542,8 @@ asio::awaitable<std::optional<MappingError>> Message::finish() {
     const std::string no_orcpt;
     for (auto& a : list) {
       std::string orcpt = no_orcpt;
-      co_await add_recipient(std::move(a), std::move(orcpt), 0, true);
+      std::string original = a;
+      co_await add_recipient(std::move(a), std::move(orcpt), 0, true, std::move(original));
       if (failed()) break;
     }
   }

@@ -103,7 +103,8 @@ class Message {
   bool check_write(const Status& st);
 
   asio::awaitable<std::optional<std::string>> rewrite_address(std::string_view rule, std::string_view address);
-  asio::awaitable<void> add_recipient(std::string address, std::string orcpt, unsigned notify, bool extracted);
+  asio::awaitable<void> add_recipient(std::string address, std::string orcpt, unsigned notify, bool extracted,
+                                      std::string original);
 
   // Content.
   asio::awaitable<void> take(std::string_view piece, bool complete);

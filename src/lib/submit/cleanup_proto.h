@@ -172,12 +172,16 @@ struct CleanupRecipient {
   std::string address;               // internal form, not empty
   std::optional<std::string> orcpt;  // DSN ORCPT "rfc822;user@example.com" (xtext as received)
   std::int64_t notify = 0;           // notify:: bits; 0 = not specified
+  // The address as first received, when it was rewritten before this
+  // submission (postsuper -r requeues keep it); absent: `address` is it.
+  std::optional<std::string> orig_rcpt;
 
   static constexpr auto fields() {
     return std::tuple{
         ipc::field("address", &CleanupRecipient::address, {.max_len = kMaxAddressLength, .single_line = true}),
         ipc::field("orcpt", &CleanupRecipient::orcpt, {.max_len = kMaxOrcptLength, .single_line = true}),
         ipc::field("notify", &CleanupRecipient::notify, {.min = 0, .max = notify::kAll}),
+        ipc::field("orig_rcpt", &CleanupRecipient::orig_rcpt, {.max_len = kMaxAddressLength, .single_line = true}),
     };
   }
   Status check() const {

@@ -295,6 +295,7 @@ Result<std::string> requeue_one(const Env& env, const fs::path& path) {
     rc.address = r.fields.address;
     if (!r.fields.orcpt.empty()) rc.orcpt = r.fields.orcpt;
     rc.notify = r.fields.notify;
+    if (!r.fields.orig_rcpt.empty()) rc.orig_rcpt = r.fields.orig_rcpt;
     if (auto st = c->recipient(rc); !st) return result_error(std::move(st));
   }
   auto content = reader->content();
