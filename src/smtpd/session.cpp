@@ -55,6 +55,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.ipc_timeout = cfg.time("ipc_timeout");
   s.ipc_idle = cfg.time("ipc_idle");
   s.peername_lookup = cfg.boolean("smtpd_peername_lookup");
+  if (s.peername_lookup) s.hosts = std::make_shared<const dns::HostsFile>(dns::HostsFile::load());
   s.dns_resolver_address = cfg.str("dns_resolver_address");
   return s;
 }
@@ -279,7 +280,11 @@ asio::awaitable<void> Session::run() {
     bool loopback = client_name_ == "localhost";
     client_name_ = "unknown";
     // smtpd_peername_lookup = no: every client is "unknown", as in Postfix.
-    if (sh_.dns) {
+    std::optional<std::string> from_files;
+    if (sh_.settings.hosts) from_files = sh_.settings.hosts->name_of(client_ip_.to_string());
+    if (from_files) {
+      client_name_ = std::move(*from_files);
+    } else if (sh_.dns) {
       co_await lookup_client_name(client_ip_);
       // Postfix finds the loopback's name in the host's own files through
       // getnameinfo(); the resolver reads no hosts file, so fall back to it.

@@ -16,10 +16,10 @@
 // one client per process): an answer flagged as a failure, or no answer,
 // gives "451 4.3.0 <rcpt>: Recipient address rejected: Temporary lookup
 // failure"; flagged as bad syntax, "501 5.1.3 Bad recipient address syntax".
-// The client's name comes from DNS (PTR, forward-confirmed; see
-// kPeernameTryTimeout) unless smtpd_peername_lookup = no; "unknown" when
-// none is found (a loopback client with no DNS name is "localhost", the
-// name the host's own files give it).
+// The client's name comes from the hosts file first (as getnameinfo()
+// gives Postfix; dns/hosts_file.h), then from DNS (PTR, forward-confirmed;
+// see kPeernameTryTimeout), unless smtpd_peername_lookup = no; "unknown"
+// when none is found (a loopback client with no name is "localhost").
 //
 // Parameters: see Settings below (read once per process).
 // Logs: connect from / disconnect from (with per-command counts), ID:
@@ -43,6 +43,7 @@
 
 #include "aio/asio.h"
 #include "config/config.h"
+#include "dns/hosts_file.h"
 #include "dns/resolver.h"
 #include "rewrite/client.h"
 #include "server/skeleton.h"
@@ -81,6 +82,7 @@ struct Settings {
   std::filesystem::path rewrite_socket;  // private/$rewrite_service_name
   std::filesystem::path anvil_socket;    // private/$anvil_service_name
   bool peername_lookup = true;           // smtpd_peername_lookup
+  std::shared_ptr<const dns::HostsFile> hosts;  // /etc/hosts, read before the privilege drop
   std::string dns_resolver_address;
 
   static Result<Settings> from_config(const config::Config& cfg);

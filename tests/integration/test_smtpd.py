@@ -52,7 +52,7 @@ SERVICES = {
     "noanvil": "-o smtpd_client_connection_count_limit=1 -o anvil_service_name=no-such-anvil",
     "nolookup": "-o smtpd_peername_lookup=no",
     "norewrite": "-o rewrite_service_name=no-such-rewrite",
-    # "rdns" (a DNS server naming 127.0.0.1) is added when dnsmasq exists.
+    # "rdns" (a DNS server naming 127.0.0.2) is added when dnsmasq exists.
 }
 RDNS_NAME = "mail.rdns.test"
 DNSMASQ = None
@@ -77,8 +77,8 @@ def start_dnsmasq():
         port = free_port()
         args = [binary, f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
                 "--no-hosts", "--conf-file=/dev/null", "--keep-in-foreground", "--pid-file=",
-                "--log-facility=-", f"--ptr-record=1.0.0.127.in-addr.arpa,{RDNS_NAME}",
-                f"--host-record={RDNS_NAME},127.0.0.1"]
+                "--log-facility=-", f"--ptr-record=2.0.0.127.in-addr.arpa,{RDNS_NAME}",
+                f"--host-record={RDNS_NAME},127.0.0.2"]
         if os.geteuid() == 0:
             args += ["--user=root", "--group=root"]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -96,7 +96,7 @@ def start_dnsmasq():
 
 def dns_answers(port):
     q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + \
-        b"".join(bytes([len(p)]) + p for p in b"1.0.0.127.in-addr.arpa".split(b".")) + b"\x00\x00\x0c\x00\x01"
+        b"".join(bytes([len(p)]) + p for p in b"2.0.0.127.in-addr.arpa".split(b".")) + b"\x00\x00\x0c\x00\x01"
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(0.2)
     try:
@@ -140,8 +140,8 @@ def tearDownModule():
 class Raw:
     """A raw SMTP connection: send bytes, read replies."""
 
-    def __init__(self, port, banner=True, timeout=20):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, banner=True, timeout=20, source="127.0.0.1"):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
         self.buf = b""
         if banner:
             self.banner = self.reply()
@@ -213,8 +213,8 @@ def vmrss_kb(pid):
 
 
 class SmtpdTest(unittest.TestCase):
-    def transaction(self, port, rcpts=(LOCAL,), body="Subject: hi\r\n\r\nhello\r\n"):
-        c = Raw(port)
+    def transaction(self, port, rcpts=(LOCAL,), body="Subject: hi\r\n\r\nhello\r\n", source="127.0.0.1"):
+        c = Raw(port, source=source)
         self.assertTrue(c.ask("EHLO client.test").startswith("250"))
         self.assertTrue(c.ask("MAIL FROM:<sender@client.test>").startswith("250 2.1.0"))
         for r in rcpts:
@@ -230,13 +230,19 @@ class SmtpdTest(unittest.TestCase):
     def test_client_name_from_dns(self):
         if "rdns" not in PORTS:
             self.skipTest("dnsmasq not installed")
-        r = self.transaction(PORTS["rdns"])
+        # 127.0.0.2: not in /etc/hosts (which smtpd reads first, as
+        # getnameinfo() does for Postfix), so its name must come from DNS.
+        r = self.transaction(PORTS["rdns"], source="127.0.0.2")
         qid = queued_id(r)
         self.assertTrue(qid, r)
         out = postcat(qid)
-        self.assertRegex(out, rf"Received: from client\.test \({re.escape(RDNS_NAME)} \[127\.0\.0\.1\]\)")
-        INST.wait_log(rf"{qid}: client={re.escape(RDNS_NAME)}\[127\.0\.0\.1\]")
-        INST.wait_log(rf"connect from {re.escape(RDNS_NAME)}\[127\.0\.0\.1\]")
+        self.assertRegex(out, rf"Received: from client\.test \({re.escape(RDNS_NAME)} \[127\.0\.0\.2\]\)")
+        INST.wait_log(rf"{qid}: client={re.escape(RDNS_NAME)}\[127\.0\.0\.2\]")
+        INST.wait_log(rf"connect from {re.escape(RDNS_NAME)}\[127\.0\.0\.2\]")
+        # 127.0.0.1 is named by the hosts file, without asking DNS.
+        r = self.transaction(PORTS["rdns"])
+        qid = queued_id(r)
+        INST.wait_log(rf"{qid}: client=localhost\[127\.0\.0\.1\]")
 
     def test_no_peername_lookup_gives_unknown(self):
         r = self.transaction(PORTS["nolookup"])
