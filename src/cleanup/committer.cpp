@@ -58,6 +58,12 @@ asio::awaitable<Status> Committer::commit(std::shared_ptr<queue::QueueFileWriter
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Status)>(initiate, asio::use_awaitable);
 }
 
+void Committer::presync(std::shared_ptr<queue::QueueFileWriter> w) {
+  // Best effort and off the critical path: if it fails or is still running
+  // at commit time, the commit fsyncs the directory itself.
+  asio::post(*pool_, [w = std::move(w)] { (void)w->presync_directories(); });
+}
+
 void Committer::wake_qmgr() {
   if (opts_.qmgr_trigger.empty()) return;
   // Best effort: qmgr also scans incoming on its own timer.
@@ -69,8 +75,7 @@ void Committer::submit(Pending p) {
   if (opts_.mode == Mode::Single) {
     ++batches_;
     asio::post(*pool_, [this, p = std::move(p)]() mutable {
-      Status st = p.writer->sync();
-      if (st) st = p.writer->mark_ready();
+      Status st = p.writer->mark_ready();
       if (st) st = p.writer->sync_directory();
       if (st) wake_qmgr();
       auto shared = std::make_shared<Pending>(std::move(p));
@@ -130,8 +135,7 @@ void Committer::start_batch() {
   for (std::size_t i = 0; i < b->items.size(); ++i) {
     asio::post(*pool_, [b, i, finish]() {
       auto& w = *b->items[i].writer;
-      Status st = w.sync();
-      if (st) st = w.mark_ready();
+      Status st = w.mark_ready();
       b->results[i] = std::move(st);
       if (b->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) finish();
     });

@@ -10,9 +10,10 @@
 // Group commit (Mode::Batch, the default): writers whose content is
 // complete (QueueFileWriter::finish_write() done on the event loop) are
 // queued. While no flush is running, the whole queue becomes one batch: on
-// a small thread pool every file of the batch is fsynced and marked ready
-// in parallel (the file system folds concurrent fsyncs into few journal
-// commits), then each distinct directory is fsynced once for the batch.
+// a small thread pool every file of the batch is marked ready and fsynced
+// (one fsync each) in parallel (the file system folds concurrent fsyncs
+// into few journal commits), then each distinct directory not already
+// fsynced by presync() is fsynced once for the batch.
 // Messages that finish while a batch is being flushed form the next batch.
 // After each successful batch the queue manager is woken once
 // (ipc::trigger "W" to public/$queue_service_name), also on the pool, so a busy or absent
@@ -63,6 +64,11 @@ class Committer {
   // writer then has removed the file). Shared ownership keeps the writer
   // alive while the pool works on it, even if the session goes away.
   asio::awaitable<Status> commit(std::shared_ptr<queue::QueueFileWriter> w);
+
+  // Starts the directory fsync for a freshly created writer on the pool,
+  // while its content is still arriving (queue/writer.h
+  // presync_directories()), so that the commit needs only the file's fsync.
+  void presync(std::shared_ptr<queue::QueueFileWriter> w);
 
   // Statistics for tests and the benchmark.
   std::size_t batches() const { return batches_; }

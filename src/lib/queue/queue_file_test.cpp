@@ -300,8 +300,20 @@ TEST_F(QueueFile, CommitStepsMustBeInOrder) {
   ASSERT_TRUE(w->finish_write().ok());
   EXPECT_FALSE(w->finish_write().ok());
   EXPECT_FALSE(w->add_line("late").ok());
+  EXPECT_FALSE(w->sync_directory().ok());  // not before the ready mark
+  ASSERT_TRUE(w->mark_ready().ok());       // straight after finish_write(): one fsync
   EXPECT_FALSE(w->mark_ready().ok());
   ASSERT_TRUE(w->commit().ok());
+}
+
+TEST_F(QueueFile, PresyncedDirectoriesAreNotSyncedAgain) {
+  auto w = QueueFileWriter::create(opts());
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE(w->presync_directories().ok());
+  ASSERT_TRUE(w->begin({"s@x", 1, 0, 0}).ok());
+  ASSERT_TRUE(w->add_recipient({"r@x", "", "", 0}).ok());
+  ASSERT_TRUE(w->commit().ok());
+  EXPECT_TRUE(w->committed());
 }
 
 TEST_F(QueueFile, GroupCommit) {

@@ -184,6 +184,7 @@ QueueFileWriter::QueueFileWriter(QueueFileWriter&& o) noexcept
     : id_(o.id_),
       path_(std::exchange(o.path_, {})),
       dirs_(std::move(o.dirs_)),
+      dirs_synced_(o.dirs_synced_),
       fd_(std::move(o.fd_)),
       mode_(o.mode_),
       state_(std::exchange(o.state_, State::Failed)),
@@ -198,6 +199,7 @@ QueueFileWriter& QueueFileWriter::operator=(QueueFileWriter&& o) noexcept {
     id_ = o.id_;
     path_ = std::exchange(o.path_, {});
     dirs_ = std::move(o.dirs_);
+    dirs_synced_ = o.dirs_synced_;
     fd_ = std::move(o.fd_);
     mode_ = o.mode_;
     state_ = std::exchange(o.state_, State::Failed);
@@ -411,7 +413,8 @@ Status QueueFileWriter::sync() {
 
 Status QueueFileWriter::mark_ready() {
   if (auto st = require_open("mark_ready"); !st) return st;
-  if (state_ != State::Synced) return make_error("queue file {}: mark_ready() out of order", path_.string());
+  if (state_ != State::Written && state_ != State::Synced)
+    return make_error("queue file {}: mark_ready() out of order", path_.string());
   if (::fchmod(fd_.get(), mode_ | S_IXUSR) != 0) return fail(sys_error("chmod {}", path_.string()));
   if (auto st = fsync_fd(fd_.get(), path_); !st) return fail(st.take_error());
   state_ = State::Ready;
@@ -422,10 +425,18 @@ Status QueueFileWriter::sync_directory() {
   if (auto st = require_open("sync_directory"); !st) return st;
   if (state_ != State::Ready)
     return make_error("queue file {}: sync_directory() out of order", path_.string());
-  for (const auto& d : dirs_)
-    if (auto st = fsync_dir(d); !st) return fail(st.take_error());
+  if (!dirs_synced_->load(std::memory_order_acquire))
+    for (const auto& d : dirs_)
+      if (auto st = fsync_dir(d); !st) return fail(st.take_error());
   state_ = State::Committed;
   fd_.reset();
+  return {};
+}
+
+Status QueueFileWriter::presync_directories() {
+  for (const auto& d : dirs_)
+    if (auto st = fsync_dir(d); !st) return st;
+  dirs_synced_->store(true, std::memory_order_release);
   return {};
 }
 
@@ -433,9 +444,7 @@ Status QueueFileWriter::commit() {
   if (state_ == State::Envelope || state_ == State::Content || state_ == State::Extracted ||
       state_ == State::Fresh)
     if (auto st = finish_write(); !st) return st;
-  if (state_ == State::Written)
-    if (auto st = sync(); !st) return st;
-  if (state_ == State::Synced)
+  if (state_ == State::Written || state_ == State::Synced)
     if (auto st = mark_ready(); !st) return st;
   return sync_directory();
 }
@@ -448,6 +457,7 @@ Status QueueFileWriter::sync_directories(std::span<QueueFileWriter* const> write
   }
   std::set<fs::path> done;
   for (auto* w : writers) {
+    if (w->dirs_synced_->load(std::memory_order_acquire)) continue;
     for (const auto& d : w->dirs_) {
       if (!done.insert(d).second) continue;
       if (auto st = fsync_dir(d); !st) {

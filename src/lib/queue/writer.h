@@ -19,19 +19,27 @@
 //   finish_write()    writes the missing segment markers and the end record,
 //                     patches the size record, and hands every byte to the
 //                     kernel (write(2); no fsync yet);
-//   sync()            fsync(2) of the file's data and size;
+//   sync()            optional: fsync(2) of the file's data and size;
 //   mark_ready()      fchmod 0700 (the owner execute bit is the "complete"
-//                     mark readers require), then fsync again so the mark is
-//                     durable only after the data is;
+//                     mark readers require), then one fsync(2) that makes
+//                     data, size and mark durable together (as Postfix's
+//                     mail_stream_finish_file(): flush, fchmod, fsync). A
+//                     crash before it returns may leave a marked file with
+//                     torn content; nobody was told it was queued, and the
+//                     reader's validation (size record, end record, record
+//                     framing) sends such a file to corrupt/, never to a
+//                     mailbox;
 //   sync_directory()  fsync(2) of the directory holding the name (and of any
 //                     hash directory created for it), so the name survives
 //                     a crash. Only now is the file committed. (Skipped
 //                     where the directory is not readable: postdrop in
 //                     maildrop, mode 0730; see writer.cpp.)
 // A cleanup daemon may batch many writers (group commit): finish_write() on
-// each, then sync() and mark_ready() on each, then one
-// sync_directories(writers) that fsyncs every distinct directory once and
-// marks all of them committed.
+// each, then mark_ready() on each, then one sync_directories(writers) that
+// fsyncs every distinct directory once and marks all of them committed.
+// presync_directories() may run early, on another thread, while the content
+// is still being written (the name exists from create() on): the commit
+// then skips the directory fsync, taking it off the critical path.
 //
 // The destructor removes the file unless it was committed; so does any
 // failed step (the writer then refuses further calls). A crash before the
@@ -44,6 +52,7 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <filesystem>
 #include <span>
 #include <string>
@@ -111,6 +120,9 @@ class QueueFileWriter {
   Status mark_ready();
   Status sync_directory();
   Status commit();
+  // fsyncs the directories now; safe to call from another thread while this
+  // thread writes records (it reads only the immutable directory list).
+  Status presync_directories();
   static Status sync_directories(std::span<QueueFileWriter* const> writers);
 
   // Removes the file now (also what the destructor does when uncommitted).
@@ -134,6 +146,7 @@ class QueueFileWriter {
   QueueId id_;
   std::filesystem::path path_;
   std::vector<std::filesystem::path> dirs_;  // to fsync: the file's dir, then created parents
+  std::shared_ptr<std::atomic<bool>> dirs_synced_ = std::make_shared<std::atomic<bool>>(false);
   UniqueFd fd_;
   mode_t mode_ = 0600;
   State state_ = State::Fresh;
