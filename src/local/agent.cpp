@@ -315,6 +315,19 @@ class SystemBackend final : public Backend {
   deliver::Attempt<std::optional<std::string>> read_forward(const security::UserInfo& user,
                                                             const std::vector<std::string>& paths) override {
     if (paths.empty()) return std::optional<std::string>{};
+    // Fast path: most users have no .forward. When every candidate is
+    // plainly absent (lstat ENOENT/ENOTDIR, which the user would see too),
+    // skip the child that reads it as the user; any other answer (a file,
+    // EACCES on a root-squashed home) takes the careful path below.
+    bool any_maybe = false;
+    for (const auto& p : paths) {
+      struct stat st {};
+      if (::lstat(p.c_str(), &st) == 0 || (errno != ENOENT && errno != ENOTDIR)) {
+        any_maybe = true;
+        break;
+      }
+    }
+    if (!any_maybe) return std::optional<std::string>{};
     auto uid = user.uid;
     auto r = in_child(credentials_of(Privs::of(user)), [&]() -> ChildResult {
       for (const auto& p : paths) {
