@@ -1,0 +1,108 @@
+"""A queue of 100,000 messages: postqueue -p lists them all, and qmgr stays small.
+
+The messages are written straight into deferred/ (queuegen.py, the
+documented file format) with their next-retry time (mtime) an hour ahead,
+as qmgr leaves them after a failed attempt. With the real master, showq and
+qmgr running:
+  - `postqueue -p` through showq lists every message (the footer counts
+    them, every ID appears once);
+  - a deferred-queue scan (trigger D) makes qmgr walk all 100,000 files
+    without loading them: its peak memory (VmHWM) stays bounded;
+  - both times are printed (measured, never asserted: see bench/).
+QUEUE_LARGE_MESSAGES sets the count (default 100000).
+"""
+import os
+import re
+import socket
+import time
+import unittest
+
+import queuegen
+from harness import LIBEXEC, Instance, wait_for
+from test_postqueue import mail_owner
+
+COUNT = int(os.environ.get("QUEUE_LARGE_MESSAGES", "100000"))
+HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
+
+
+def vm_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class LargeQueue(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        owner = mail_owner()
+        cls.inst = Instance("large", main_cf_extra=f"daemon_directory = {LIBEXEC}\nqueue_run_delay = 3600s\n",
+                            master_cf=HEADER + "showq unix n - n - - showq\n"
+                                               "qmgr unix n - n 300 1 qmgr\n")
+        q = cls.inst.queue
+        later = time.time() + 3600
+        t0 = time.time()
+        cls.ids = set()
+        for i in range(COUNT):
+            qid = queuegen.write_message(q, "deferred", f"s{i % 97}@sender.test", [f"r{i}@remote.test"],
+                                         uid=owner.pw_uid if os.geteuid() == 0 else None,
+                                         gid=owner.pw_gid if os.geteuid() == 0 else None)
+            cls.ids.add(qid)
+            os.utime(os.path.join(q, queuegen.queue_subdir("deferred", qid), qid), (later, later))
+        print(f"\nqueue_large: wrote {COUNT} messages in {time.time() - t0:.1f}s")
+        cls.inst.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.inst.cleanup()
+
+    def test_postqueue_lists_everything(self):
+        t0 = time.time()
+        p = self.inst.cmd("postqueue", ["-p"], timeout=600)
+        took = time.time() - t0
+        print(f"queue_large: postqueue -p of {COUNT} messages: {took:.1f}s")
+        self.assertRegex(p.stdout.splitlines()[-1], rf"^-- \d+ Kbytes in {COUNT} Requests\.$")
+        listed = re.findall(r"^([0-9A-F]{6,})\s", p.stdout, re.M)
+        self.assertEqual(len(listed), COUNT)
+        self.assertEqual(set(listed), self.ids)
+
+    def test_qmgr_memory_stays_bounded(self):
+        pids = self.inst.service_pids("qmgr")
+        if not pids:
+            wait_for(lambda: self.inst.service_pids("qmgr"), timeout=15, what="qmgr")
+            pids = self.inst.service_pids("qmgr")
+        pid = next(iter(pids))
+        ipc_path = os.path.join(self.inst.queue, "public", "qmgr")
+        def cpu():
+            with open(f"/proc/{pid}/stat") as f:
+                v = f.read().split(")")[-1].split()
+            return int(v[11]) + int(v[12])
+        before = cpu()
+        t0 = time.time()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(ipc_path)
+        s.sendall(b"D")
+        s.close()
+        # The scan is done when qmgr is idle again: its CPU time stops growing.
+        last = -1
+        while True:
+            time.sleep(1.0)
+            now = cpu()
+            if now == last:
+                break
+            last = now
+            self.assertLess(time.time() - t0, 600, "qmgr still busy after 10 minutes")
+        hwm = vm_kib(pid, "VmHWM")
+        print(f"queue_large: qmgr deferred scan over {COUNT} messages: ~{time.time() - t0 - 1:.1f}s, "
+              f"peak RSS {hwm / 1024:.1f} MiB")
+        self.assertTrue(os.path.isdir(f"/proc/{pid}"), "qmgr died during the scan")
+        self.assertGreater(last, before, "qmgr did not scan the deferred queue")
+        # Not loaded: nothing moved to active, and far less memory than the
+        # queue (100,000 envelopes would be well over 100 MiB).
+        self.assertEqual(queuegen.ids(self.inst.queue, "active"), [])
+        self.assertLess(hwm, 64 * 1024, f"qmgr peak RSS {hwm} KiB")
+
+
+if __name__ == "__main__":
+    unittest.main()
