@@ -12,6 +12,7 @@
 
 #include "base/strings.h"
 #include "base/unique_fd.h"
+#include "config/master_cf.h"
 #include "deliver/status_line.h"
 #include "ipc/async.h"
 #include "ipc/proto/deliver.h"
@@ -109,6 +110,17 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.trace_service = cfg.str("trace_service_name");
   s.initial_concurrency = static_cast<int>(std::clamp<std::int64_t>(cfg.integer("initial_destination_concurrency"), 1, 100000));
   s.process_limit = static_cast<int>(std::clamp<std::int64_t>(cfg.integer("default_process_limit"), 1, 100000));
+  // A transport runs at most maxproc agent processes; Multi agents serve
+  // many deliveries each, but Single ones (local) one: never ask for more
+  // concurrency than master.cf allows. An unreadable master.cf leaves the
+  // default limit (the master would not run with it anyway).
+  if (auto services = config::load_master_cf(cfg.config_dir()); services) {
+    for (const auto& svc : *services) {
+      if (svc.type != config::ServiceType::Unix) continue;
+      int limit = svc.maxproc ? *svc.maxproc : s.process_limit;
+      s.service_process_limits[svc.name] = limit == 0 ? 100000 : limit;
+    }
+  }
   if (s.queue_run_delay.count() < 1) s.queue_run_delay = Seconds(1);
   const config::Config* c = &cfg;
   s.lookup = [c](const std::string& name) -> std::string { return c->get(name).value_or(""); };
@@ -319,7 +331,8 @@ QueueManager::Transport& QueueManager::transport(const std::string& name) {
   if (it != transports_.end()) return it->second;
   Transport t;
   auto look = [this](const std::string& n) { return s_.lookup ? s_.lookup(n) : std::string(); };
-  t.limit = s_.process_limit;
+  auto pl = s_.service_process_limits.find(name);
+  t.limit = pl != s_.service_process_limits.end() ? pl->second : s_.process_limit;
   std::int64_t rl = parse_count(per_transport(look, name, "destination_recipient_limit",
                                               "default_destination_recipient_limit"), 50);
   if (rl == 0 || rl > static_cast<std::int64_t>(proto::kMaxDeliveryRecipients))

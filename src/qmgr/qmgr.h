@@ -38,7 +38,8 @@
 // bounce_queue_lifetime, delay_warning_time, transport_retry_time,
 // ipc_timeout, qmgr_ipc_timeout, rewrite_service_name, bounce_service_name,
 // defer_service_name, trace_service_name, initial_destination_concurrency,
-// default_process_limit, default_destination_concurrency_limit,
+// default_process_limit (and master.cf maxproc per transport),
+// default_destination_concurrency_limit,
 // default_destination_recipient_limit,
 // default_destination_concurrency_failed_cohort_limit and the per-transport
 // <transport>_destination_{concurrency_limit,recipient_limit,
@@ -95,6 +96,9 @@ struct Settings {
   std::string trace_service = "trace";
   int initial_concurrency = 5;
   int process_limit = 100;
+  // master.cf maxproc of each unix service (a transport's process limit
+  // caps its concurrency); services not listed use process_limit.
+  std::map<std::string, int> service_process_limits;
   // Value of a parameter by name ("" when neither set nor registered), for
   // the per-transport names that main.cf may invent.
   std::function<std::string(const std::string&)> lookup;
