@@ -58,10 +58,11 @@ asio::awaitable<Status> Committer::commit(std::shared_ptr<queue::QueueFileWriter
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Status)>(initiate, asio::use_awaitable);
 }
 
-void Committer::presync(std::shared_ptr<queue::QueueFileWriter> w) {
+void Committer::presync(const queue::QueueFileWriter& w) {
   // Best effort and off the critical path: if it fails or is still running
-  // at commit time, the commit fsyncs the directory itself.
-  asio::post(*pool_, [w = std::move(w)] { (void)w->presync_directories(); });
+  // at commit time, the commit fsyncs the directory itself. The job does not
+  // own the writer, so an abandoned message's file goes at once.
+  asio::post(*pool_, [job = w.directory_sync()] { (void)job.run(); });
 }
 
 void Committer::wake_qmgr() {

@@ -68,7 +68,7 @@ class Committer {
   // Starts the directory fsync for a freshly created writer on the pool,
   // while its content is still arriving (queue/writer.h
   // presync_directories()), so that the commit needs only the file's fsync.
-  void presync(std::shared_ptr<queue::QueueFileWriter> w);
+  void presync(const queue::QueueFileWriter& w);
 
   // Statistics for tests and the benchmark.
   std::size_t batches() const { return batches_; }

@@ -93,7 +93,7 @@ asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer)
     co_return;
   }
   std::unique_ptr<Message> msg = std::move(*created);
-  svc.committer.presync(msg->writer());
+  svc.committer.presync(*msg->writer());
   {
     submit::CleanupOpened opened;
     opened.queue_id = msg->queue_id();

@@ -433,10 +433,12 @@ Status QueueFileWriter::sync_directory() {
   return {};
 }
 
-Status QueueFileWriter::presync_directories() {
-  for (const auto& d : dirs_)
+Status QueueFileWriter::presync_directories() { return directory_sync().run(); }
+
+Status QueueFileWriter::DirectorySync::run() const {
+  for (const auto& d : dirs)
     if (auto st = fsync_dir(d); !st) return st;
-  dirs_synced_->store(true, std::memory_order_release);
+  done->store(true, std::memory_order_release);
   return {};
 }
 

@@ -57,6 +57,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <memory>
 #include <vector>
 
 #include "base/result.h"
@@ -123,6 +124,17 @@ class QueueFileWriter {
   // fsyncs the directories now; safe to call from another thread while this
   // thread writes records (it reads only the immutable directory list).
   Status presync_directories();
+
+  // The same as a detached job that does not keep the writer alive (an
+  // abandoned writer must remove its file at once, not when a pool thread
+  // gets round to the job): it holds copies of the directory list and of
+  // the shared "done" flag.
+  struct DirectorySync {
+    std::vector<std::filesystem::path> dirs;
+    std::shared_ptr<std::atomic<bool>> done;
+    Status run() const;
+  };
+  DirectorySync directory_sync() const { return {dirs_, dirs_synced_}; }
   static Status sync_directories(std::span<QueueFileWriter* const> writers);
 
   // Removes the file now (also what the destructor does when uncommitted).
