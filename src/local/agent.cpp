@@ -25,6 +25,7 @@
 #include "queue/queue_id.h"
 #include "queue/reader.h"
 #include "submit/cleanup_client.h"
+#include "worker.h"
 
 namespace postern::local {
 
@@ -104,106 +105,18 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   return s;
 }
 
-// ---------------------------------------------------------- child process
+// ---------------------------------------------------------- helpers
 
 namespace {
 
-deliver::Credentials credentials_of(const Privs& p) {
-  deliver::Credentials c{p.uid, p.gid, {}};
-  int n = 64;
-  std::vector<gid_t> groups(static_cast<std::size_t>(n));
-  if (!p.name.empty() && ::getgrouplist(p.name.c_str(), p.gid, groups.data(), &n) < 0 && n > 64) {
-    groups.resize(static_cast<std::size_t>(n));
-    if (::getgrouplist(p.name.c_str(), p.gid, groups.data(), &n) < 0) n = 0;
-  }
-  if (!p.name.empty() && n > 0) {
-    groups.resize(static_cast<std::size_t>(n));
-    c.groups = std::move(groups);
-  }
-  return c;
-}
+Identity identity_of(const Privs& p) { return Identity{p.uid, p.gid, p.name}; }
 
-struct ChildResult {
-  Outcome outcome;
-  std::string payload;
-};
-
-constexpr std::size_t kMaxChildPayload = 1 << 20;  // a .forward or :include: file
-
-// Runs `fn` in a child process that first becomes `as` for good (when we are
-// root and `as` is given), and returns what it reports. A child that dies
-// without a report means "try again later": nothing is lost.
-ChildResult in_child(const std::optional<deliver::Credentials>& as, const std::function<ChildResult()>& fn) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    return {Outcome::deferred("4.3.0", std::string("cannot create pipe: ") + std::strerror(errno), errno), {}};
-  UniqueFd rd(fds[0]), wr(fds[1]);
-  pid_t pid = ::fork();
-  if (pid < 0) return {Outcome::deferred("4.3.0", std::string("cannot fork: ") + std::strerror(errno), errno), {}};
-  if (pid == 0) {
-    rd.reset();
-    ChildResult r;
-    bool ok = true;
-    if (as && ::geteuid() == 0) {
-      const auto& c = *as;
-      std::vector<gid_t> groups = c.groups.empty() ? std::vector<gid_t>{c.gid} : c.groups;
-      if (::setgroups(groups.size(), groups.data()) != 0 || ::setgid(c.gid) != 0 || ::setuid(c.uid) != 0 ||
-          (c.uid != 0 && ::setuid(0) == 0)) {
-        r.outcome = Outcome::deferred("4.3.0", std::string("cannot change privileges: ") + std::strerror(errno));
-        ok = false;
-      }
-    }
-    if (ok) {
-      try {
-        r = fn();
-      } catch (const std::exception& ex) {
-        r.outcome = Outcome::deferred("4.3.0", std::string("internal error: ") + ex.what());
-      } catch (...) {
-        r.outcome = Outcome::deferred("4.3.0", "internal error");
-      }
-    }
-    std::string msg = r.outcome.dsn + '\n' + std::to_string(r.outcome.sys_errno) + '\n' +
-                      std::to_string(r.outcome.text.size()) + '\n' + r.outcome.text + r.payload;
-    bool wrote = deliver::write_all(wr.get(), msg);
-    log::flush();
-    ::_exit(wrote ? 0 : 1);
-  }
-  wr.reset();
-  std::string buf;
-  char tmp[65536];
-  for (;;) {
-    ssize_t n = ::read(rd.get(), tmp, sizeof tmp);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (buf.size() < kMaxChildPayload + 8192) buf.append(tmp, static_cast<std::size_t>(n));
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  auto died = [&](std::string why) { return ChildResult{Outcome::deferred("4.3.0", std::move(why)), {}}; };
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    if (WIFSIGNALED(status)) return died(fmt::format("delivery process killed by signal {}", WTERMSIG(status)));
-    return died("delivery process failed");
-  }
-  // dsn \n errno \n textlen \n text payload
-  auto nl1 = buf.find('\n');
-  auto nl2 = nl1 == std::string::npos ? nl1 : buf.find('\n', nl1 + 1);
-  auto nl3 = nl2 == std::string::npos ? nl2 : buf.find('\n', nl2 + 1);
-  if (nl3 == std::string::npos) return died("delivery process sent no result");
-  std::size_t len = 0;
-  int err = 0;
-  try {
-    err = std::stoi(buf.substr(nl1 + 1, nl2 - nl1 - 1));
-    len = std::stoul(buf.substr(nl2 + 1, nl3 - nl2 - 1));
-  } catch (...) {
-    return died("delivery process sent a malformed result");
-  }
-  if (len > buf.size() - nl3 - 1) return died("delivery process sent a truncated result");
-  ChildResult r;
-  r.outcome = Outcome::from_dsn(buf.substr(0, nl1), buf.substr(nl3 + 1, len), err);
-  r.payload = buf.substr(nl3 + 1 + len);
-  return r;
-}
+// Task kinds (worker.h): what a worker does for the backend.
+constexpr std::string_view kTaskForward = "forward";  // read the first .forward candidate that exists
+constexpr std::string_view kTaskInclude = "include";  // read an :include: file
+constexpr std::string_view kTaskMaildir = "maildir";  // home_mailbox Maildir
+constexpr std::string_view kTaskMbox = "mbox";        // home_mailbox or spool mbox
+constexpr std::string_view kTaskFile = "file";        // /file or /dir/ from an alias or .forward
 
 // The queue file content as the deliver library reads it.
 deliver::ContentReader content_of(const queue::QueueFileReader& r) {
@@ -241,7 +154,10 @@ std::optional<uid_t> table_owner(maps::Table& t) {
 
 class SystemBackend final : public Backend {
  public:
-  explicit SystemBackend(Settings& s) : s_(s) {}
+  explicit SystemBackend(Settings& s)
+      : s_(s),
+        pool_([this](const Task& t, const queue::QueueFileReader* r) { return execute(t, r); },
+              s.ipc_timeout) {}
 
   Status open_tables() {
     auto ml = maps::MapList::open("alias_maps", s_.alias_maps);
@@ -317,7 +233,7 @@ class SystemBackend final : public Backend {
     if (paths.empty()) return std::optional<std::string>{};
     // Fast path: most users have no .forward. When every candidate is
     // plainly absent (lstat ENOENT/ENOTDIR, which the user would see too),
-    // skip the child that reads it as the user; any other answer (a file,
+    // skip asking the user's worker to read it; any other answer (a file,
     // EACCES on a root-squashed home) takes the careful path below.
     bool any_maybe = false;
     for (const auto& p : paths) {
@@ -328,54 +244,19 @@ class SystemBackend final : public Backend {
       }
     }
     if (!any_maybe) return std::optional<std::string>{};
-    auto uid = user.uid;
-    auto r = in_child(credentials_of(Privs::of(user)), [&]() -> ChildResult {
-      for (const auto& p : paths) {
-        UniqueFd fd(::open(p.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
-        if (!fd) {
-          if (errno != ENOENT && errno != ENOTDIR) log::warning("cannot open {}: {}", p, std::strerror(errno));
-          continue;
-        }
-        struct stat st {};
-        if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-          log::warning("file {} is not a regular file", p);
-          continue;
-        }
-        if (st.st_uid != uid && st.st_uid != 0) {
-          log::warning("file {} has bad owner uid {}", p, static_cast<long>(st.st_uid));
-          continue;
-        }
-        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-          log::warning("file {} is group or world writable", p);
-          continue;
-        }
-        std::string text;
-        if (auto o = read_bounded(fd.get(), p, text)) return {*o, {}};
-        return {Outcome::sent("found"), "1" + text};
-      }
-      return {Outcome::sent("none"), "0"};
-    });
+    Task t = task(kTaskForward);
+    t.paths = paths;
+    t.user_uid = user.uid;
+    auto r = pool_.run(identity_of(Privs::of(user)), t, -1);
     if (!r.outcome.is_sent()) return r.outcome;
     if (r.payload.empty() || r.payload[0] != '1') return std::optional<std::string>{};
     return std::optional<std::string>{r.payload.substr(1)};
   }
 
   deliver::Attempt<IncludeFile> read_include(const std::string& path, const Privs& as) override {
-    auto r = in_child(credentials_of(as), [&]() -> ChildResult {
-      UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
-      if (!fd)
-        return {Outcome::deferred("4.3.0", fmt::format("cannot open include file {}: {}", path, std::strerror(errno)),
-                                  errno),
-                {}};
-      struct stat st {};
-      if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
-        return {Outcome::bounced("5.3.5", fmt::format("include file {} is not a regular file", path)), {}};
-      if (st.st_mode & S_IWOTH)
-        return {Outcome::bounced("5.3.5", fmt::format("include file {} is world writable", path)), {}};
-      std::string text;
-      if (auto o = read_bounded(fd.get(), path, text)) return {*o, {}};
-      return {Outcome::sent("read"), std::to_string(st.st_uid) + "\n" + text};
-    });
+    Task t = task(kTaskInclude);
+    t.paths = {path};
+    auto r = pool_.run(identity_of(as), t, -1);
     if (!r.outcome.is_sent()) return r.outcome;
     auto nl = r.payload.find('\n');
     if (nl == std::string::npos) return Outcome::deferred("4.3.0", "include file: malformed result");
@@ -395,55 +276,28 @@ class SystemBackend final : public Backend {
       if (user.uid == 0) privs = default_privs();
       return run_command(d, s_.mailbox_command, privs, s_.delivered_command, &user);
     }
-    deliver::Envelope env = envelope(d, true);
+    Task t = content_task(kTaskMbox, d, true);
+    t.user_name = user.name;
+    t.user_uid = user.uid;
+    t.user_gid = user.gid;
     if (!s_.home_mailbox.empty()) {
       std::string path = user.home + "/" + s_.home_mailbox;
-      if (path.back() == '/') {
-        return in_child(credentials_of(privs), [&]() -> ChildResult {
-                 return {maildir(path, env), {}};
-               }).outcome;
-      }
-      return in_child(credentials_of(privs), [&]() -> ChildResult {
-               return {mbox(path, env, user, s_.lock_params, false), {}};
-             }).outcome;
+      if (path.back() == '/') t.kind = kTaskMaildir;
+      t.paths = {path};
+      return pool_.run(identity_of(privs), t, reader->fd()).outcome;
     }
-    std::string path = s_.mail_spool_directory + "/" + user.name;
+    t.paths = {s_.mail_spool_directory + "/" + user.name};
     // A world-writable sticky spool lets the user create the mailbox and
     // its lock; otherwise (2775 root:mail) creation needs root (agent.h).
-    std::optional<deliver::Credentials> as;
-    if (dir_is_sticky_public(s_.mail_spool_directory) || ::geteuid() != 0) as = credentials_of(privs);
-    return in_child(as, [&]() -> ChildResult {
-             return {mbox(path, env, user, s_.lock_params, false), {}};
-           }).outcome;
+    std::optional<Identity> as;
+    if (dir_is_sticky_public(s_.mail_spool_directory) || ::geteuid() != 0) as = identity_of(privs);
+    return pool_.run(as, t, reader->fd()).outcome;
   }
 
   Outcome deliver_file(const DeliveryInfo& d, const std::string& path, const Privs& as, Origin) override {
-    deliver::Envelope env = envelope(d, s_.delivered_file);
-    auto r = in_child(credentials_of(as), [&]() -> ChildResult {
-      if (path.back() == '/') {
-        deliver::MaildirOptions mo;
-        mo.size_limit = s_.mailbox_size_limit;
-        mo.hostname = s_.myhostname;
-        mo.copy.delivered_to = s_.delivered_file;
-        auto content = content_of(*reader);
-        return {deliver::deliver_maildir(path, env, content, mo), {}};
-      }
-      deliver::MboxTarget t;
-      t.path = path;
-      t.open.allow_special = true;
-      t.locks = s_.locks;
-      t.lock_params = s_.lock_params;
-      t.lock_params.dotlock_may_fail = true;
-      deliver::MboxOptions mo;
-      mo.size_limit = s_.mailbox_size_limit;
-      mo.copy.delivered_to = s_.delivered_file;
-      auto content = content_of(*reader);
-      auto o = deliver::deliver_mbox(t, env, content, mo);
-      if (o.is_sent()) o.text = "delivered to file: " + path;
-      else o.prepend("cannot append message to file " + path + ": ");
-      return {o, {}};
-    });
-    return r.outcome;
+    Task t = content_task(kTaskFile, d, s_.delivered_file);
+    t.paths = {path};
+    return pool_.run(identity_of(as), t, reader->fd()).outcome;
   }
 
   Outcome deliver_command(const DeliveryInfo& d, const std::string& command, const Privs& as, Origin) override {
@@ -509,26 +363,97 @@ class SystemBackend final : public Backend {
     }
   }
 
-  deliver::Envelope envelope(const DeliveryInfo& d, bool delivered) const {
-    deliver::Envelope e;
-    e.sender = d.sender;
-    e.original_recipient = original_recipient;
-    if (delivered) e.delivered_to = delivered_to;
-    return e;
+  Task task(std::string_view kind) const {
+    Task t;
+    t.kind = std::string(kind);
+    t.queue_id = queue_id;
+    return t;
   }
 
-  Outcome maildir(const std::string& path, const deliver::Envelope& env) {
+  // A task that copies the message: the envelope goes along.
+  Task content_task(std::string_view kind, const DeliveryInfo& d, bool delivered) const {
+    Task t = task(kind);
+    t.sender = d.sender;
+    t.original_recipient = original_recipient;
+    if (delivered) t.delivered_to = delivered_to;
+    return t;
+  }
+
+  // Runs in the worker, as the identity the task was given to.
+  ChildResult execute(const Task& t, const queue::QueueFileReader* r) {
+    const bool needs_content = t.kind == kTaskMaildir || t.kind == kTaskMbox || t.kind == kTaskFile;
+    if (t.paths.empty() || (needs_content && !r)) return {Outcome::deferred("4.3.0", "malformed delivery task"), {}};
+    deliver::Envelope env{t.sender, t.original_recipient, t.delivered_to};
+    const std::string& path = t.paths[0];
+    if (t.kind == kTaskForward) return read_forward_file(t.paths, static_cast<uid_t>(t.user_uid));
+    if (t.kind == kTaskInclude) return read_include_file(path);
+    if (t.kind == kTaskMaildir) return {maildir(path, env, *r), {}};
+    if (t.kind == kTaskMbox) {
+      security::UserInfo user;
+      user.name = t.user_name;
+      user.uid = static_cast<uid_t>(t.user_uid);
+      user.gid = static_cast<gid_t>(t.user_gid);
+      return {mbox(path, env, user, s_.lock_params, false, *r), {}};
+    }
+    if (t.kind == kTaskFile) return {file(path, env, *r), {}};
+    return {Outcome::deferred("4.3.0", "unknown delivery task " + str::printable(t.kind, 32)), {}};
+  }
+
+  static ChildResult read_forward_file(const std::vector<std::string>& paths, uid_t uid) {
+    for (const auto& p : paths) {
+      UniqueFd fd(::open(p.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+      if (!fd) {
+        if (errno != ENOENT && errno != ENOTDIR) log::warning("cannot open {}: {}", p, std::strerror(errno));
+        continue;
+      }
+      struct stat st {};
+      if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        log::warning("file {} is not a regular file", p);
+        continue;
+      }
+      if (st.st_uid != uid && st.st_uid != 0) {
+        log::warning("file {} has bad owner uid {}", p, static_cast<long>(st.st_uid));
+        continue;
+      }
+      if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        log::warning("file {} is group or world writable", p);
+        continue;
+      }
+      std::string text;
+      if (auto o = read_bounded(fd.get(), p, text)) return {*o, {}};
+      return {Outcome::sent("found"), "1" + text};
+    }
+    return {Outcome::sent("none"), "0"};
+  }
+
+  static ChildResult read_include_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd)
+      return {Outcome::deferred("4.3.0", fmt::format("cannot open include file {}: {}", path, std::strerror(errno)),
+                                errno),
+              {}};
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+      return {Outcome::bounced("5.3.5", fmt::format("include file {} is not a regular file", path)), {}};
+    if (st.st_mode & S_IWOTH)
+      return {Outcome::bounced("5.3.5", fmt::format("include file {} is world writable", path)), {}};
+    std::string text;
+    if (auto o = read_bounded(fd.get(), path, text)) return {*o, {}};
+    return {Outcome::sent("read"), std::to_string(st.st_uid) + "\n" + text};
+  }
+
+  Outcome maildir(const std::string& path, const deliver::Envelope& env, const queue::QueueFileReader& r) {
     deliver::MaildirOptions mo;
     mo.size_limit = s_.mailbox_size_limit;
     mo.hostname = s_.myhostname;
-    auto content = content_of(*reader);
+    auto content = content_of(r);
     auto o = deliver::deliver_maildir(path, env, content, mo);
     if (o.is_sent()) o.text = "delivered to maildir";
     return o;
   }
 
   Outcome mbox(const std::string& path, const deliver::Envelope& env, const security::UserInfo& user,
-               const deliver::LockParams& lp, bool may_fail) {
+               const deliver::LockParams& lp, bool may_fail, const queue::QueueFileReader& r) {
     deliver::MboxTarget t;
     t.path = path;
     if (s_.strict_ownership) t.open.required_owner = user.uid;
@@ -541,16 +466,43 @@ class SystemBackend final : public Backend {
     t.lock_params.dotlock_may_fail = may_fail;
     deliver::MboxOptions mo;
     mo.size_limit = s_.mailbox_size_limit;
-    auto content = content_of(*reader);
+    auto content = content_of(r);
     auto o = deliver::deliver_mbox(t, env, content, mo);
     if (!o.is_sent()) o.prepend("cannot update mailbox " + path + " for user " + user.name + ". ");
+    return o;
+  }
+
+  // An alias or .forward "/file" (mbox format, any file the identity may
+  // append to) or "/dir/" (Maildir).
+  Outcome file(const std::string& path, const deliver::Envelope& env, const queue::QueueFileReader& r) {
+    if (path.back() == '/') {
+      deliver::MaildirOptions mo;
+      mo.size_limit = s_.mailbox_size_limit;
+      mo.hostname = s_.myhostname;
+      mo.copy.delivered_to = !env.delivered_to.empty();
+      auto content = content_of(r);
+      return deliver::deliver_maildir(path, env, content, mo);
+    }
+    deliver::MboxTarget t;
+    t.path = path;
+    t.open.allow_special = true;
+    t.locks = s_.locks;
+    t.lock_params = s_.lock_params;
+    t.lock_params.dotlock_may_fail = true;
+    deliver::MboxOptions mo;
+    mo.size_limit = s_.mailbox_size_limit;
+    mo.copy.delivered_to = !env.delivered_to.empty();
+    auto content = content_of(r);
+    auto o = deliver::deliver_mbox(t, env, content, mo);
+    if (o.is_sent()) o.text = "delivered to file: " + path;
+    else o.prepend("cannot append message to file " + path + ": ");
     return o;
   }
 
   Outcome run_command(const DeliveryInfo& d, const std::string& command, const Privs& as, bool delivered,
                       const security::UserInfo* user) {
     deliver::CommandOptions o;
-    if (::geteuid() == 0) o.run_as = credentials_of(as);
+    if (::geteuid() == 0) o.run_as = credentials_of(identity_of(as));
     o.export_environment = s_.export_environment;
     o.time_limit = std::chrono::duration_cast<std::chrono::milliseconds>(s_.command_time_limit);
     o.description = command;
@@ -594,6 +546,7 @@ class SystemBackend final : public Backend {
   }
 
   Settings& s_;
+  WorkerPool pool_;
   maps::MapList aliases_;
   std::vector<std::optional<uid_t>> owners_;
   std::optional<Privs> last_owner_;

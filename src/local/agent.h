@@ -9,21 +9,24 @@
 //
 // Privileges: the agent process stays root (master.cf unpriv = n) and never
 // touches a user's files itself. Every mailbox, Maildir, /file delivery and
-// every read of a .forward or :include: file runs in a child process that
-// first drops to the user (setgroups with the user's groups, setgid, setuid,
-// then checks that setuid(0) fails) and reports its Outcome back over a
-// pipe; commands run through deliver::run_shell_command(), whose child does
-// the same drop. Why a child rather than Postfix's seteuid() round trips:
-// with seteuid the process keeps a saved uid of 0 while it parses user
-// files and writes user mailboxes, so any memory-safety bug there is a root
-// compromise, and a forgotten or failed switch back leaves later deliveries
-// with the wrong identity. A child that drops irrevocably confines a bug to
-// the user it already runs as, and the parent's identity never changes. The
-// cost is one fork per delivery.
+// every read of a .forward or :include: file runs in a worker process that
+// first dropped to the user for good (setgroups with the user's groups,
+// setgid, setuid, then a check that setuid(0) fails) and answers over a
+// socket pair (worker.h); commands run through deliver::run_shell_command(),
+// whose child does the same drop. Why a separate process rather than
+// Postfix's seteuid() round trips: with seteuid the process keeps a saved
+// uid of 0 while it parses user files and writes user mailboxes, so any
+// memory-safety bug there is a root compromise, and a forgotten or failed
+// switch back leaves later deliveries with the wrong identity. A process
+// that drops irrevocably confines a bug to the user it already runs as, and
+// the parent's identity never changes. The agent keeps one worker per
+// identity for its lifetime, so the cost is one fork per user and agent
+// process rather than one per delivery (a fork per delivery halved local
+// delivery throughput on a two-core machine).
 //
 // The one exception: mbox delivery into a mail_spool_directory that is not
 // world-writable and sticky (Debian's 2775 root:mail) must create the file
-// and its dot lock as root. That child keeps root but opens only through
+// and its dot lock as root. That worker keeps root but opens only through
 // safe_open (no symlinks, no hard links, regular files, owned by the
 // recipient when strict_mailbox_ownership) and chowns what it creates.
 //

@@ -4,7 +4,7 @@
 // delivery can become the recipient, and serves one delivery request per
 // connection on private/local: read the request, deliver every recipient,
 // answer one dsn/text/relay per recipient (ipc/proto/deliver.h). The
-// deliveries themselves are blocking and run in privilege-dropped children
+// deliveries themselves are blocking and run in privilege-dropped workers
 // (agent.h explains the design); one request at a time per process, like
 // Postfix's local. Alias tables are opened before anything else and the
 // process retires after a request when one of them changed.

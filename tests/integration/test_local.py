@@ -234,6 +234,51 @@ class LocalTest(unittest.TestCase):
         self.assertEqual(os.listdir(os.path.join(u.pw_dir, "Maildir", "tmp")), [])
         self.inst.wait_log(re.escape(qid) + r": to=<" + re.escape(rcpt) + r">.*status=sent \(delivered to maildir\)")
 
+    def test_workers_are_the_recipients_and_reused(self):
+        """Each agent keeps one worker per recipient identity: it runs as that
+        user (all uids, gids and groups), holds nothing of the agent's but its
+        two channels and the log, and serves later deliveries to that user."""
+        a, b = self.need_users()
+        rounds = [a, b, a, a, b]
+        for u in rounds:
+            qid = self.submit(f"Subject: worker {u.pw_name}\n\nhello\n")
+            self.assertEqual(self.deliver(qid, [f"{u.pw_name}@{DOMAIN}"], service="localmd"),
+                             [("2.0.0", "delivered to maildir")])
+        for u in (a, b):
+            new = os.path.join(u.pw_dir, "Maildir", "new")
+            mine = [f for f in os.listdir(new) if "worker" in open(os.path.join(new, f)).read()]
+            self.assertEqual(len(mine), rounds.count(u))
+            self.assertTrue(all(os.stat(os.path.join(new, f)).st_uid == u.pw_uid for f in mine))
+
+        def status(pid):
+            with open(f"/proc/{pid}/status") as f:
+                return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+        agents = [p for p in subprocess.run(["pgrep", "-f", f"libexec/local .*-n localmd"], capture_output=True,
+                                            text=True).stdout.split()]
+        self.assertTrue(agents, "no localmd agent process")
+        workers = []
+        for agent in agents:
+            kids = subprocess.run(["pgrep", "-P", agent], capture_output=True, text=True).stdout.split()
+            uids = []
+            for w in kids:
+                st = status(w)
+                uid = int(st["Uid"].split()[0])
+                self.assertEqual(st["Uid"].split(), [str(uid)] * 4, st["Uid"])
+                user = a if uid == a.pw_uid else b
+                self.assertEqual(uid, user.pw_uid)
+                self.assertEqual(st["Gid"].split(), [str(user.pw_gid)] * 4)
+                want_groups = sorted(set(os.getgrouplist(user.pw_name, user.pw_gid)))
+                self.assertEqual(sorted(int(g) for g in st["Groups"].split()), want_groups)
+                fds = [int(fd) for fd in os.listdir(f"/proc/{w}/fd") if int(fd) > 2]
+                self.assertLessEqual(len(fds), 3, [os.readlink(f"/proc/{w}/fd/{fd}") for fd in fds])
+                uids.append(uid)
+            self.assertEqual(len(uids), len(set(uids)), "one worker per user and agent")
+            workers += uids
+        # Five deliveries for two users: at most two workers per agent that served them.
+        self.assertEqual(set(workers), {a.pw_uid, b.pw_uid})
+        self.assertLessEqual(len(workers), 2 * len(agents))
+
     def test_mailbox_command_runs_as_user(self):
         u = self.need_users()[0]
         qid = self.submit("Subject: mc\n\nvia command\n")
