@@ -15,6 +15,7 @@
 
 #include "ipc/async.h"
 #include "log/log.h"
+#include "server/requests.h"
 #include "server/skeleton.h"
 #include "service.h"
 
@@ -27,24 +28,9 @@ bounce::Settings g_settings;
 
 asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
   const auto io_timeout = std::chrono::duration_cast<ipc::AsyncDuration>(ctx.cfg().time("ipc_timeout"));
-  // Waiting for the next request: an idle client must not keep this process
-  // from retiring after max_idle.
-  const auto idle_timeout = std::chrono::duration_cast<ipc::AsyncDuration>(ctx.cfg().time("max_idle"));
   for (;;) {
-    auto frame = co_await ipc::read_frame(sock, {}, idle_timeout);
-    if (!frame) {
-      const auto& m = frame.error().message;
-      if (m.find("connection closed by peer") == std::string::npos && m.find("timeout (0 of") == std::string::npos)
-        log::warning("{}: read request from {}: {}", ctx.service(), server::peer_text(sock), m);
-      co_return;
-    }
-    auto req = ipc::decode<proto::BounceRequest>(frame->payload);
-    if (!req) {
-      log::warning("{}: malformed request from {}: {}", ctx.service(), server::peer_text(sock),
-                   req.error().message);
-      co_await ipc::refuse(sock, req.error().message);
-      co_return;
-    }
+    auto req = co_await server::next_request<proto::BounceRequest>(ctx, sock);
+    if (!req) co_return;
     proto::StatusReply reply = co_await bounce::handle_request(ctx.io(), g_settings, *req);
     auto st = co_await ipc::write_message(sock, reply, {}, io_timeout);
     if (!st) {

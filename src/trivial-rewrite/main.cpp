@@ -14,6 +14,7 @@
 
 #include "ipc/async.h"
 #include "log/log.h"
+#include "server/requests.h"
 #include "server/skeleton.h"
 #include "service.h"
 
@@ -27,24 +28,9 @@ bool g_stopping = false;
 
 asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
   const auto io_timeout = std::chrono::duration_cast<ipc::AsyncDuration>(ctx.cfg().time("ipc_timeout"));
-  // Waiting for the next request: a client that keeps an idle connection
-  // longer than max_idle would otherwise keep this process from retiring.
-  const auto idle_timeout = std::chrono::duration_cast<ipc::AsyncDuration>(ctx.cfg().time("max_idle"));
   for (;;) {
-    auto frame = co_await ipc::read_frame(sock, {}, idle_timeout);
-    if (!frame) {
-      const auto& m = frame.error().message;
-      if (m.find("connection closed by peer") == std::string::npos && m.find("timeout (0 of") == std::string::npos)
-        log::warning("{}: read request from {}: {}", ctx.service(), server::peer_text(sock), m);
-      co_return;
-    }
-    auto req = ipc::decode<proto::RewriteRequest>(frame->payload);
-    if (!req) {
-      log::warning("{}: malformed request from {}: {}", ctx.service(), server::peer_text(sock),
-                   req.error().message);
-      co_await ipc::refuse(sock, req.error().message);
-      co_return;
-    }
+    auto req = co_await server::next_request<proto::RewriteRequest>(ctx, sock);
+    if (!req) co_return;
     auto reply = g_service->handle(*req);
     Status st;
     bool refused = false;
