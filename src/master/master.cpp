@@ -24,6 +24,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kCrashWindow = std::chrono::seconds(10);
 constexpr std::size_t kCrashBurst = 5;
+constexpr auto kRestartWakeup = std::chrono::seconds(1);  // after an abnormal exit
 constexpr auto kStopGrace = std::chrono::seconds(5);
 
 Result<std::pair<UniqueFd, UniqueFd>> make_pipe(bool nonblocking_write) {
@@ -330,6 +331,11 @@ void Master::on_child_exit(pid_t pid, int status) {
                    kCrashWindow.count());
       throttle(*s);
     }
+    // A service with a wakeup timer (qmgr, pickup) is persistent work: its
+    // replacement should not wait a whole wakeup period (300 s for qmgr)
+    // for the next trigger. The early trigger waits in the endpoint while
+    // the service is throttled.
+    if (s->wakeup) schedule_wakeup(*s, kRestartWakeup);
   }
   update_watch(*s);
 }

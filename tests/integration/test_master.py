@@ -148,6 +148,19 @@ class MasterTest(unittest.TestCase):
         self.assertTrue(all(l.endswith(" W") for l in triggers), triggers)
         self.assertEqual(len({l.split()[1] for l in triggers}), 1, "one long-running trigger process")
 
+    def test_killed_wakeup_service_comes_back_soon(self):
+        """A wakeup service that dies abnormally gets its next trigger after a
+        second, not after its whole wakeup period."""
+        inst = self.make("trig unix n - n 300 1 testd model=trigger log={events}/trig\n")
+
+        def trigger_pids():
+            return [l.split()[1] for l in self.events_of("trig") if l.startswith("trigger")]
+
+        first = wait_for(lambda: trigger_pids(), timeout=8, what="the first wakeup")[0]
+        os.kill(int(first), signal.SIGKILL)
+        inst.wait_log(r"warning: process \S+testd pid %s killed by signal 9" % first)
+        wait_for(lambda: any(p != first for p in trigger_pids()), timeout=8, what="a new process woken early")
+
     def test_unix_service_and_reload(self):
         port2 = free_port()
         inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n"
