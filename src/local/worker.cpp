@@ -283,6 +283,9 @@ WorkerPool::Worker* WorkerPool::find_or_start(const std::optional<Identity>& as,
 
 ChildResult WorkerPool::run(const std::optional<Identity>& as, const Task& task, int queue_fd) {
   auto failed = [](std::string why) { return ChildResult{Outcome::deferred("4.3.0", std::move(why)), {}}; };
+  // A task that cannot be encoded (over a field's bound) is refused here,
+  // before any worker is involved.
+  if (auto enc = ipc::encode(task); !enc) return failed("cannot hand over delivery task: " + enc.error().message);
   std::string key = "self";
   if (as && ::geteuid() == 0) key = std::to_string(as->uid) + ":" + std::to_string(as->gid) + ":" + as->name;
   // A worker that died while idle (or was killed) fails the send: the task

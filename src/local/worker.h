@@ -50,6 +50,7 @@
 #include "deliver/outcome.h"
 #include "ipc/client.h"
 #include "ipc/schema.h"
+#include "queue/queue_file.h"
 #include "queue/reader.h"
 
 namespace postern::local {
@@ -85,9 +86,9 @@ struct Task {
         field("kind", &Task::kind, {.max_len = 16, .single_line = true}),
         field("queue_id", &Task::queue_id, {.max_len = 64, .single_line = true}),
         field("paths", &Task::paths, {.max_len = 4096, .single_line = true, .max_items = 64}),
-        field("sender", &Task::sender, {.max_len = 4096}),
-        field("original_recipient", &Task::original_recipient, {.max_len = 4096}),
-        field("delivered_to", &Task::delivered_to, {.max_len = 4096}),
+        field("sender", &Task::sender, {.max_len = queue::kMaxEnvelopeRecord}),
+        field("original_recipient", &Task::original_recipient, {.max_len = queue::kMaxEnvelopeRecord}),
+        field("delivered_to", &Task::delivered_to, {.max_len = queue::kMaxEnvelopeRecord}),
         field("user_name", &Task::user_name, {.max_len = 256, .single_line = true}),
         field("user_uid", &Task::user_uid, {.min = 0, .max = 0xffffffffLL}),
         field("user_gid", &Task::user_gid, {.min = 0, .max = 0xffffffffLL}),
