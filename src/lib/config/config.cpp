@@ -520,12 +520,42 @@ Status Config::validate_all() {
   return {};
 }
 
-Status Config::set_override(std::string_view name, std::string_view value, std::string_view origin) {
-  std::string where = origin == "-o" ? fmt::format("-o {}={}", name, str::printable(value, 100)) : std::string(origin);
+Status Config::check_override(std::string_view name, std::string_view value, std::string_view where) {
   if (!valid_param_name(name)) return make_error("{}: bad parameter name: {}", where, quote(name));
   if (value.find_first_of(std::string_view("\n\r\0", 3)) != std::string_view::npos)
     return make_error("{}: line break or NUL in the value of parameter {}", where, name);
   if (value.size() > kMaxValueSize) return make_error("{}: value of parameter {} is too long", where, name);
+  return {};
+}
+
+Status Config::set_overrides(const std::vector<Override>& list) {
+  if (list.empty()) return {};
+  for (const auto& o : list) {
+    std::string where =
+        o.origin == "-o" ? fmt::format("-o {}={}", o.name, str::printable(o.value, 100)) : o.origin;
+    if (auto st = check_override(o.name, o.value, where); !st) return st;
+  }
+  auto saved_overrides = overrides_;
+  auto saved_origin = override_origin_;
+  auto saved_computed = computed_;
+  for (const auto& o : list) {
+    std::string where =
+        o.origin == "-o" ? fmt::format("-o {}={}", o.name, str::printable(o.value, 100)) : o.origin;
+    overrides_[o.name] = std::string(str::trim(o.value));
+    override_origin_[o.name] = std::move(where);
+  }
+  if (auto st = validate_all(); !st) {
+    overrides_ = std::move(saved_overrides);
+    override_origin_ = std::move(saved_origin);
+    computed_ = std::move(saved_computed);
+    return st;
+  }
+  return {};
+}
+
+Status Config::set_override(std::string_view name, std::string_view value, std::string_view origin) {
+  std::string where = origin == "-o" ? fmt::format("-o {}={}", name, str::printable(value, 100)) : std::string(origin);
+  if (auto st = check_override(name, value, where); !st) return st;
 
   std::string key(name);
   auto saved_value = overrides_.find(key) != overrides_.end() ? std::optional(overrides_[key]) : std::nullopt;

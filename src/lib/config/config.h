@@ -46,6 +46,18 @@ class Config {
   // prefixes error messages, e.g. "master.cf, line 12".
   Status set_override(std::string_view name, std::string_view value, std::string_view origin = "-o");
 
+  // Several overrides at once, validated once (each set_override() call
+  // revalidates every parameter, which dominated daemon start-up). Each
+  // entry is checked like set_override(); the final state must validate.
+  // On error nothing changes; callers wanting the exact per-entry message
+  // can then replay the list with set_override().
+  struct Override {
+    std::string name;
+    std::string value;
+    std::string origin = "-o";
+  };
+  Status set_overrides(const std::vector<Override>& list);
+
   const std::filesystem::path& config_dir() const { return config_dir_; }
   // The file name used in messages ("/etc/postern/main.cf").
   const std::string& filename() const { return filename_; }
@@ -73,6 +85,8 @@ class Config {
 
  private:
   Status validate_all();
+  // The syntax checks of set_override(), without validation.
+  static Status check_override(std::string_view name, std::string_view value, std::string_view where);
   Status check_one(Expander& ex, const std::string& name, const std::string& where);
   // The raw text behind `name` (override, main.cf, effective default), with
   // computed defaults taken from computed_.

@@ -362,6 +362,28 @@ TEST(Overrides, ValidatedAndRolledBack) {
   EXPECT_TRUE(c.get("myhostname"));
 }
 
+TEST(Overrides, BatchValidatedOnceAndAllOrNothing) {
+  auto c = load("my_limit = 5\nmax_use = $my_limit\n");
+  // Later entries may refer to earlier ones; the final state is validated.
+  ASSERT_TRUE(c.set_overrides({{"service_name", "smtp", "daemon start"},
+                               {"syslog_name", "postern/$service_name", "master.cf -o"},
+                               {"my_limit", "7"}}));
+  EXPECT_EQ(val(c, "syslog_name"), "postern/smtp");
+  EXPECT_EQ(c.integer("max_use"), 7);
+  // One bad entry: nothing of the batch is applied.
+  auto st = c.set_overrides({{"my_limit", "8"}, {"biff", "perhaps"}});
+  ASSERT_FALSE(st);
+  EXPECT_TRUE(contains(st.error().message, "-o biff=perhaps: bad boolean value")) << st.error().message;
+  EXPECT_EQ(c.integer("max_use"), 7);
+  EXPECT_FALSE(c.set_overrides({{"bad name", "1"}}));
+  EXPECT_FALSE(c.set_overrides({{"biff", "yes\nno"}}));
+  st = c.set_overrides({{"max_use", "abc", "master.cf, line 3"}});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message, "master.cf, line 3: bad numerical value for parameter max_use: abc");
+  EXPECT_EQ(c.integer("max_use"), 7);
+  EXPECT_TRUE(c.set_overrides({}));
+}
+
 // ---- computed defaults, files ---------------------------------------------
 
 TEST(Computed, MydomainFromMyhostname) {

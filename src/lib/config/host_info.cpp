@@ -11,8 +11,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 
 #include "base/strings.h"
@@ -59,7 +62,7 @@ struct IfaddrsDeleter {
   void operator()(ifaddrs* p) const { freeifaddrs(p); }
 };
 
-std::vector<InterfaceAddress> interface_list() {
+std::vector<InterfaceAddress> read_interface_list() {
   std::vector<InterfaceAddress> out;
   ifaddrs* raw = nullptr;
   if (getifaddrs(&raw) != 0) return out;
@@ -71,6 +74,21 @@ std::vector<InterfaceAddress> interface_list() {
     out.push_back(a);
   }
   return out;
+}
+
+// getifaddrs() is a netlink dump (two requests, several replies); one
+// configuration load asks for it more than once (every computed default
+// that needs it, and again per set of overrides), and daemons start often.
+// A short-lived copy serves the calls of one start-up, while a long-lived
+// process still sees address changes on its next reload.
+std::vector<InterfaceAddress> interface_list() {
+  using Clock = std::chrono::steady_clock;
+  static std::mutex mu;
+  static std::optional<std::pair<Clock::time_point, std::vector<InterfaceAddress>>> cache;
+  std::lock_guard lock(mu);
+  auto now = Clock::now();
+  if (!cache || now - cache->first > std::chrono::seconds(1)) cache.emplace(now, read_interface_list());
+  return cache->second;
 }
 
 int addr_len(int family) { return family == AF_INET ? 4 : 16; }

@@ -1,6 +1,7 @@
 // log.cpp - see log.h.
 #include "log/log.h"
 
+#include <pthread.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -125,12 +126,22 @@ void init(std::string_view program, const Settings& settings) {
 
 const std::string& tag() { return state().tag; }
 
+// getpid() is a system call (glibc stopped caching it); every maillog
+// line needs it. Cached per process; a fork() child starts over.
+static pid_t cached_pid() {
+  static pid_t pid = 0;
+  static std::once_flag once;
+  std::call_once(once, [] { ::pthread_atfork(nullptr, nullptr, [] { pid = 0; }); });
+  if (pid == 0) pid = ::getpid();
+  return pid;
+}
+
 void write(Level level, std::string_view text) {
   auto& s = state();
   std::lock_guard lk(s.mu);
   std::string_view p = prefix(level);
   if (s.file) {
-    s.file->info("{} {} {}[{}]: {}{}", timestamp_now(), s.hostname, s.tag, ::getpid(), p, text);
+    s.file->info("{} {} {}[{}]: {}{}", timestamp_now(), s.hostname, s.tag, cached_pid(), p, text);
   } else if (s.use_syslog) {
     syslog(syslog_priority(level), "%.*s%.*s", int(p.size()), p.data(), int(text.size()), text.data());
   }

@@ -55,8 +55,10 @@ Result<gid_t> lookup_group(std::string_view name) {
 
 Result<UserInfo> current_user() { return lookup_uid(::getuid()); }
 
-Status drop_privileges(const UserInfo& user) {
-  if (::initgroups(user.name.c_str(), user.gid) != 0) {
+Status drop_privileges(const UserInfo& user, bool supplementary_groups) {
+  if (!supplementary_groups) {
+    if (::setgroups(1, &user.gid) != 0) return sys_error("setgroups for {}", user.name);
+  } else if (::initgroups(user.name.c_str(), user.gid) != 0) {
     // A user without supplementary groups: clear the list explicitly.
     if (::setgroups(1, &user.gid) != 0) return sys_error("setgroups for {}", user.name);
   }

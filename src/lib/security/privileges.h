@@ -39,8 +39,13 @@ Result<gid_t> lookup_group(std::string_view name);
 Result<UserInfo> current_user();
 
 // setgroups/initgroups, setgid, setuid to `user`; then checks that
-// setuid(0) fails. Only meaningful when running as root.
-Status drop_privileges(const UserInfo& user);
+// setuid(0) fails. Only meaningful when running as root. With
+// `supplementary_groups` false the group list is just the user's primary
+// group, as Postfix's set_ugid() does for mail_owner: no initgroups(),
+// which reads the whole group database through every NSS module (with
+// nss-systemd: two more shared libraries and dozens of system calls at
+// every daemon start).
+Status drop_privileges(const UserInfo& user, bool supplementary_groups = true);
 
 // chroot(dir) + chdir("/"). Root only.
 Status enter_chroot(const std::filesystem::path& dir);
