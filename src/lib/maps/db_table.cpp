@@ -18,9 +18,17 @@
 // its home in the table's directory: like Postfix, a DB_CONFIG file in the
 // current directory is never read.
 //
+// Berkeley DB is loaded with dlopen() when the first such table is opened
+// (its C API: db_create() and db_env_create() are the only symbols needed,
+// the rest are methods of its handles). Linking it into every daemon cost
+// each process start a large shared library's mapping and relocation,
+// although most daemons never open a hash: table; busy daemons restart
+// every max_use clients.
+//
 // Logs: "<file>.db: duplicate entry: "key"" (warning, Duplicates::Warn),
 // "database <file>.db is older than source file <file>" (warning).
-#include <db_cxx.h>
+#include <db.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -29,6 +37,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <random>
 
 #include "base/unique_fd.h"
@@ -44,10 +53,52 @@ constexpr std::uint32_t kHashElements = 4096;  // Postfix's DICT_DB_NELM sizing 
 // errors can carry it.
 thread_local std::string t_db_message;
 
-void db_errcall(const DbEnv*, const char*, const char* msg) { t_db_message = msg ? msg : ""; }
+void db_errcall(const DB_ENV*, const char*, const char* msg) { t_db_message = msg ? msg : ""; }
+
+// The library's entry points, resolved once.
+struct DbApi {
+  int (*env_create)(DB_ENV**, u_int32_t) = nullptr;
+  int (*db_create)(DB**, DB_ENV*, u_int32_t) = nullptr;
+  char* (*strerror)(int) = nullptr;
+  std::string error;  // non-empty: the library could not be loaded
+};
+
+const DbApi& db_api() {
+  static DbApi api;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // The soname the headers belong to (DB_VERSION_MAJOR/MINOR): a file
+    // written by another major version would not be readable anyway.
+    std::string lib = fmt::format("libdb-{}.{}.so", DB_VERSION_MAJOR, DB_VERSION_MINOR);
+    void* h = ::dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      const char* e = ::dlerror();
+      api.error = fmt::format("cannot load Berkeley DB ({}): {}", lib, e ? e : "unknown error");
+      return;
+    }
+    api.env_create = reinterpret_cast<int (*)(DB_ENV**, u_int32_t)>(::dlsym(h, "db_env_create"));
+    api.db_create = reinterpret_cast<int (*)(DB**, DB_ENV*, u_int32_t)>(::dlsym(h, "db_create"));
+    api.strerror = reinterpret_cast<char* (*)(int)>(::dlsym(h, "db_strerror"));
+    if (!api.env_create || !api.db_create || !api.strerror)
+      api.error = fmt::format("cannot load Berkeley DB ({}): missing symbols", lib);
+    // Never dlclose(): handles may live until exit.
+  });
+  return api;
+}
+
+// A DBT over caller-owned bytes (Berkeley DB does not write through it for
+// keys; for results it points into its own memory).
+DBT dbt(const void* data = nullptr, std::uint32_t size = 0) {
+  DBT d;
+  std::memset(&d, 0, sizeof d);
+  d.data = const_cast<void*>(data);
+  d.size = size;
+  return d;
+}
 
 std::string db_strerror(int rc) {
-  std::string s = DbEnv::strerror(rc);
+  const DbApi& api = db_api();
+  std::string s = api.strerror ? std::string(api.strerror(rc)) : std::strerror(rc > 0 ? rc : EINVAL);
   if (!t_db_message.empty()) {
     s += " (" + t_db_message + ")";
     t_db_message.clear();
@@ -91,10 +142,10 @@ std::string unique_temp_name(const std::string& db_path) {
 }
 
 // Value bytes as a C string: up to the first NUL.
-std::string c_string(const Dbt& d) {
-  const char* p = static_cast<const char*>(d.get_data());
+std::string c_string(const DBT& d) {
+  const char* p = static_cast<const char*>(d.data);
   if (!p) return {};
-  return std::string(p, ::strnlen(p, d.get_size()));
+  return std::string(p, ::strnlen(p, d.size));
 }
 
 class DbTable final : public Table {
@@ -160,9 +211,9 @@ class DbTable final : public Table {
     try {
       for (int with_null = 1; with_null >= 0; --with_null) {
         if (with_null ? !try1_ : !try0_) continue;
-        Dbt k(key.data(), static_cast<std::uint32_t>(key.size() + with_null));
-        Dbt v;
-        int rc = db_->get(nullptr, &k, &v, 0);
+        DBT k = dbt(key.data(), static_cast<std::uint32_t>(key.size() + with_null));
+        DBT v = dbt();
+        int rc = db_->get(db_, nullptr, &k, &v, 0);
         if (rc == 0) {
           // Stick with the convention this file uses (Postfix does the same).
           if (with_null)
@@ -186,14 +237,14 @@ class DbTable final : public Table {
     std::string value(raw_value.substr(0, raw_value.find('\0')));
     if (try1_ && try0_) try0_ = false;  // undecided: Linux convention, with null
     std::uint32_t extra = try1_ ? 1 : 0;
-    Dbt k(key.data(), static_cast<std::uint32_t>(key.size() + extra));
-    Dbt v(value.data(), static_cast<std::uint32_t>(value.size() + extra));
+    DBT k = dbt(key.data(), static_cast<std::uint32_t>(key.size() + extra));
+    DBT v = dbt(value.data(), static_cast<std::uint32_t>(value.size() + extra));
     FlockGuard g;
     if (needs_op_lock())
       if (auto s = g.acquire(fd_, LOCK_EX, db_path_); !s) return s.take_error();
     int rc;
     try {
-      rc = db_->put(nullptr, &k, &v, options().duplicates == Duplicates::Replace ? 0 : DB_NOOVERWRITE);
+      rc = db_->put(db_, nullptr, &k, &v, options().duplicates == Duplicates::Replace ? 0 : DB_NOOVERWRITE);
     } catch (const std::exception& e) {
       return make_error("error writing {}: {}", db_path_, e.what());
     }
@@ -218,8 +269,8 @@ class DbTable final : public Table {
     try {
       for (int with_null = 1; with_null >= 0; --with_null) {
         if (with_null ? !try1_ : !try0_) continue;
-        Dbt k(key.data(), static_cast<std::uint32_t>(key.size() + with_null));
-        int rc = db_->del(nullptr, &k, 0);
+        DBT k = dbt(key.data(), static_cast<std::uint32_t>(key.size() + with_null));
+        int rc = db_->del(db_, nullptr, &k, 0);
         if (rc == 0) {
           if (with_null)
             try0_ = false;
@@ -239,19 +290,19 @@ class DbTable final : public Table {
     FlockGuard g;
     if (needs_op_lock())
       if (auto s = g.acquire(fd_, LOCK_SH, db_path_); !s) return s;
-    Dbc* cursor = nullptr;
+    DBC* cursor = nullptr;
     try {
-      int rc = db_->cursor(nullptr, &cursor, 0);
+      int rc = db_->cursor(db_, nullptr, &cursor, 0);
       if (rc != 0) return make_error("error seeking {}: {}", db_path_, db_strerror(rc));
-      Dbt k, v;
-      for (rc = cursor->get(&k, &v, DB_FIRST); rc == 0; rc = cursor->get(&k, &v, DB_NEXT)) {
+      DBT k = dbt(), v = dbt();
+      for (rc = cursor->get(cursor, &k, &v, DB_FIRST); rc == 0; rc = cursor->get(cursor, &k, &v, DB_NEXT)) {
         if (!fn(c_string(k), c_string(v))) break;
       }
-      cursor->close();
+      cursor->close(cursor);
       cursor = nullptr;
       if (rc != 0 && rc != DB_NOTFOUND) return make_error("error seeking {}: {}", db_path_, db_strerror(rc));
     } catch (const std::exception& e) {
-      if (cursor) cursor->close();
+      if (cursor) cursor->close(cursor);
       return make_error("error seeking {}: {}", db_path_, e.what());
     }
     return {};
@@ -352,18 +403,28 @@ class DbTable final : public Table {
   Status open_handles(const std::string& file, std::uint32_t flags) {
     try {
       auto [home, base] = split_dir(file);
-      env_ = std::make_unique<DbEnv>(DB_CXX_NO_EXCEPTIONS);
-      env_->set_errcall(db_errcall);
+      const DbApi& api = db_api();
+      if (!api.error.empty()) return make_error("open database {}: {}", db_path_, api.error);
+      int rc = api.env_create(&env_, 0);
+      if (rc != 0) {
+        env_ = nullptr;
+        return make_error("create DB environment: {}", db_strerror(rc));
+      }
+      env_->set_errcall(env_, db_errcall);
       std::size_t cache = std::max<std::size_t>(options().db_cache_size, 64 * 1024);
       cache = std::min<std::size_t>(cache, std::size_t(1) << 30);
-      int rc = env_->set_cachesize(0, static_cast<std::uint32_t>(cache), 1);
+      rc = env_->set_cachesize(env_, 0, static_cast<std::uint32_t>(cache), 1);
       if (rc != 0) return make_error("set DB cache size {}: {}", cache, db_strerror(rc));
-      rc = env_->open(home.c_str(), DB_CREATE | DB_INIT_MPOOL | DB_PRIVATE, 0);
+      rc = env_->open(env_, home.c_str(), DB_CREATE | DB_INIT_MPOOL | DB_PRIVATE, 0);
       if (rc != 0) return make_error("open DB environment {}: {}", home, db_strerror(rc));
-      db_ = std::make_unique<Db>(env_.get(), DB_CXX_NO_EXCEPTIONS);
-      if (dbtype_ == DB_HASH && (rc = db_->set_h_nelem(kHashElements)) != 0)
+      rc = api.db_create(&db_, env_, 0);
+      if (rc != 0) {
+        db_ = nullptr;
+        return make_error("create DB handle: {}", db_strerror(rc));
+      }
+      if (dbtype_ == DB_HASH && (rc = db_->set_h_nelem(db_, kHashElements)) != 0)
         return make_error("set DB hash element count: {}", db_strerror(rc));
-      rc = db_->open(nullptr, base.c_str(), nullptr, dbtype_, flags, 0644);
+      rc = db_->open(db_, nullptr, base.c_str(), nullptr, dbtype_, flags, 0644);
       if (rc != 0) {
         std::string why = rc > 0 ? std::string(std::strerror(rc)) : db_strerror(rc);
         t_db_message.clear();
@@ -372,7 +433,7 @@ class DbTable final : public Table {
         (void)close_handles();
         return e;
       }
-      rc = db_->fd(&fd_);
+      rc = db_->fd(db_, &fd_);
       if (rc != 0) return make_error("get database file descriptor: {}", db_strerror(rc));
       struct stat st {};
       if (::fstat(fd_, &st) == 0) stamp_ = FileStamp::of(st);
@@ -386,14 +447,15 @@ class DbTable final : public Table {
   Status close_handles() {
     Status result;
     try {
+      // DB->close and DB_ENV->close free the handle whatever they return.
       if (db_) {
-        int rc = db_->close(0);
+        int rc = db_->close(db_, 0);
+        db_ = nullptr;
         if (rc != 0) result = make_error("close database {}: {}", db_path_, db_strerror(rc));
-        db_.reset();
       }
       if (env_) {
-        env_->close(0);
-        env_.reset();
+        env_->close(env_, 0);
+        env_ = nullptr;
       }
     } catch (const std::exception& e) {
       result = make_error("close database {}: {}", db_path_, e.what());
@@ -405,8 +467,8 @@ class DbTable final : public Table {
   std::string db_path_;
   std::string temp_path_;
   DBTYPE dbtype_ = DB_HASH;
-  std::unique_ptr<DbEnv> env_;
-  std::unique_ptr<Db> db_;
+  DB_ENV* env_ = nullptr;  // owned: freed by close_handles()
+  DB* db_ = nullptr;       // owned: freed by close_handles()
   int fd_ = -1;            // the database's own descriptor (owned by Berkeley DB)
   UniqueFd session_lock_;  // Access::Update: exclusive lock held until commit/close
   bool try0_ = true;
