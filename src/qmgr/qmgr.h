@@ -190,6 +190,7 @@ class QueueManager {
   asio::awaitable<void> complete_job(Job job, std::vector<Outcome> outcomes, bool qmgr_logs);
   asio::awaitable<void> finalize(std::shared_ptr<Message> m);
   void forget(const std::shared_ptr<Message>& m);
+  bool has_log(queue::QueueName q, const queue::QueueId& id) const;
 
   // Services.
   asio::awaitable<Status> bounce_call(const std::string& service, ipc::proto::BounceRequest req);

@@ -8,7 +8,7 @@ ipc/proto/deliver.h) through ipcwire.py, and answers what each test tells
 it, counting concurrent deliveries per next hop. default_transport,
 local_transport and relay_transport all point at it. The bounce, defer and
 trace services are a fake too (FakeBounce, ipc/proto/bounce.h): it records
-every request, keeps bounce/ID and defer/ID files like the real service
+every request, keeps bounce/ID and defer/X/ID files like the real service
 (qmgr decides whether to flush by looking at them), and answers status 0.
 """
 import os
@@ -175,7 +175,14 @@ class FakeBounce:
                 op = attrs["op"]
                 with outer.lock:
                     outer.requests.append((service, op, attrs))
-                log = os.path.join(outer.queue_dir, service, attrs["queue_id"])
+                # Where the real bounce daemon keeps it: the configured
+                # layout (defaults: defer/ hashed one level by the first
+                # character of a short queue ID; bounce/, trace/ flat). The
+                # qmgr looks there only, as Postfix's does.
+                qid = attrs["queue_id"]
+                sub = [qid[0]] if service == "defer" else []
+                log = os.path.join(outer.queue_dir, service, *sub, qid)
+                os.makedirs(os.path.dirname(log), exist_ok=True)
                 if op == "append":
                     with open(log, "a") as f:
                         for r, d in zip(attrs["recipients"], attrs["dsn"]):
