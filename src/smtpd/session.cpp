@@ -205,11 +205,16 @@ asio::awaitable<std::size_t> Session::read_raw(char* buf) {
   co_return n;
 }
 
+// Read buffers are not zero-filled (std::string(kReadSize, '\0') cost a
+// 64 KiB memset per command read) and not kept per session (idle sessions
+// hold no buffer, as before).
+std::unique_ptr<char[]> read_buffer() { return std::make_unique_for_overwrite<char[]>(kReadSize); }
+
 asio::awaitable<bool> Session::read_more() {
-  std::string buf(kReadSize, '\0');
-  std::size_t n = co_await read_raw(buf.data());
+  auto buf = read_buffer();
+  std::size_t n = co_await read_raw(buf.get());
   if (n == 0) co_return false;
-  reader_.feed(std::string_view(buf.data(), n));
+  reader_.feed(std::string_view(buf.get(), n));
   co_return true;
 }
 
@@ -349,11 +354,11 @@ asio::awaitable<void> Session::run() {
     out_ += smtp::format_reply(smtp::Reply(220, "", s_.banner));
     co_await flush();
     if (!ec && early > 0) {
-      std::string buf(kReadSize, '\0');
-      std::size_t n = sock_.read_some(asio::buffer(buf.data(), std::min(early, kReadSize)), ec);
-      if (!ec) reader_.feed(std::string_view(buf.data(), n));
+      auto buf = read_buffer();
+      std::size_t n = sock_.read_some(asio::buffer(buf.get(), std::min(early, kReadSize)), ec);
+      if (!ec) reader_.feed(std::string_view(buf.get(), n));
       log::info("improper command pipelining after CONNECT from {}: {}", peer(),
-                smtp::escape_for_log(std::string_view(buf.data(), ec ? 0 : n)));
+                smtp::escape_for_log(std::string_view(buf.get(), ec ? 0 : n)));
       pipelining_logged_ = true;
       unauth_pipelining_ = true;
       if (s_.forbid_unauth_pipelining) {
@@ -423,8 +428,15 @@ asio::awaitable<void> Session::run() {
     smtp::Command& cmd = *parsed;
     last_cmd_ = cmd.verb == smtp::Verb::Unknown ? "UNKNOWN" : std::string(smtp::verb_name(cmd.verb));
     if (cmd.verb != smtp::Verb::Bdat) {
-      error_code ec;
-      std::size_t pending = reader_.buffered() + sock_.available(ec);
+      // Only a command that may not be pipelined needs to know whether more
+      // input waits; asking the kernel (FIONREAD) for every command was a
+      // system call per MAIL/RCPT for nothing.
+      std::size_t pending = 0;
+      if (smtp::improper_pipelining(cmd, pipelining_, 1)) {
+        error_code ec;
+        pending = reader_.buffered();
+        if (pending == 0) pending = sock_.available(ec);
+      }
       if (smtp::improper_pipelining(cmd, pipelining_, pending)) {
         if (!pipelining_logged_) {
           std::string peek = reader_.take_buffered();
@@ -794,7 +806,7 @@ asio::awaitable<bool> Session::pump(const std::function<std::size_t(std::string_
                                     const std::function<bool()>& done,
                                     const std::function<asio::awaitable<bool>()>& after) {
   std::string pending = reader_.take_buffered();
-  std::string buf(kReadSize, '\0');
+  auto buf = read_buffer();
   for (;;) {
     std::size_t used = step(pending);
     if (!co_await after()) {
@@ -804,10 +816,10 @@ asio::awaitable<bool> Session::pump(const std::function<std::size_t(std::string_
       reader_.feed(std::string_view(pending).substr(used));
       co_return true;
     }
-    std::size_t n = co_await read_raw(buf.data());
+    std::size_t n = co_await read_raw(buf.get());
     if (n == 0) co_return false;
     data_bytes_ += n;
-    pending.assign(buf.data(), n);
+    pending.assign(buf.get(), n);
   }
 }
 
@@ -916,8 +928,12 @@ asio::awaitable<bool> Session::do_bdat(const smtp::Command& cmd) {
     co_await lost_connection(fmt::format("BDAT ({} bytes)", data_bytes_));
     co_return false;
   }
-  error_code ec;
-  std::size_t pending = reader_.buffered() + sock_.available(ec);
+  std::size_t pending = 0;
+  if (smtp::improper_pipelining(cmd, pipelining_, 1)) {  // see run(): FIONREAD only when it matters
+    error_code ec;
+    pending = reader_.buffered();
+    if (pending == 0) pending = sock_.available(ec);
+  }
   if (smtp::improper_pipelining(cmd, pipelining_, pending)) {
     if (!pipelining_logged_) {
       std::string peek = reader_.take_buffered();
