@@ -3,6 +3,8 @@
 #include "cleanup/message.h"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <ctime>
 
 #include "base/strings.h"
@@ -61,6 +63,17 @@ std::string clean_text(std::string_view s) {
   return std::string(str::trim(out));
 }
 
+// One bin per queue root (the root is "/" after a chroot), for the life of
+// the process.
+queue::RecycleBin* recycle_bin(const std::filesystem::path& root) {
+  static std::mutex mu;
+  static std::map<std::filesystem::path, std::unique_ptr<queue::RecycleBin>> bins;
+  std::lock_guard lk(mu);
+  auto& b = bins[root];
+  if (!b) b = std::make_unique<queue::RecycleBin>(root);
+  return b.get();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Message>> Message::create(Deps deps, std::int64_t flags, std::string origin,
@@ -70,6 +83,7 @@ Result<std::unique_ptr<Message>> Message::create(Deps deps, std::int64_t flags, 
   wo.queue = queue::QueueName::Incoming;
   wo.hash = deps.settings.hash;
   wo.id_format = deps.settings.id_format;
+  wo.recycle = recycle_bin(wo.queue_root);
   auto w = queue::QueueFileWriter::create(wo);
   if (!w) return w.take_error();
   auto writer = std::make_shared<queue::QueueFileWriter>(std::move(*w));

@@ -134,7 +134,8 @@ QueueManager::QueueManager(asio::io_context& io, Settings s)
       s_(std::move(s)),
       rw_(io, s_.queue_root / "private" / s_.rewrite_service,
           rewrite::Options{.timeout = s_.service_timeout}),
-      timer_(io) {}
+      timer_(io),
+      recycler_(s_.queue_root, kRecycleCap) {}
 
 QueueManager::~QueueManager() = default;
 
@@ -725,7 +726,10 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
       auto st = co_await bounce_call(s_.defer_service, std::move(req));
       if (!st) log::warning("{}: defer service failure: {}", m->id, st.error().message);
     }
-    if (::unlink(m->path.c_str()) != 0 && errno != ENOENT)
+    // Kept for cleanup to reuse when the recycle bin has room (queue/recycle.h).
+    if (qid && recycler_.take(m->path, *qid))
+      log::info("{}: removed", m->id);
+    else if (::unlink(m->path.c_str()) != 0 && errno != ENOENT)
       log::warning("{}: remove {}: {}", m->id, m->path.string(), std::strerror(errno));
     else
       log::info("{}: removed", m->id);

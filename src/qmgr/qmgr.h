@@ -70,6 +70,7 @@
 #include "ipc/proto/bounce.h"
 #include "ipc/trigger.h"
 #include "queue/layout.h"
+#include "queue/recycle.h"
 #include "queue/queue_file.h"
 #include "rewrite/client.h"
 #include "scheduler.h"
@@ -214,6 +215,9 @@ class QueueManager {
   bool want_incoming_ = false, want_deferred_ = false, want_all_ = false;
   bool incoming_backlog_ = false, deferred_backlog_ = false, deferred_backlog_all_ = false;
   asio::steady_timer timer_;
+  // Finished files kept for cleanup to reuse, at most this many at a time.
+  static constexpr std::size_t kRecycleCap = 1000;
+  queue::Recycler recycler_;
 };
 
 }  // namespace postern::qmgr

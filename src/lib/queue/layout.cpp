@@ -47,12 +47,14 @@ const std::array<QueueDirSpec, kQueueNameCount> kQueueLayout{{
     {QueueName::Private, 0700, OwnerClass::MailOwner, GroupClass::Default, false,
      "private service sockets between daemons"},
     {QueueName::Pid, 0755, OwnerClass::Root, GroupClass::Default, false, "master lock and pid files"},
+    {QueueName::Recycle, 0700, OwnerClass::MailOwner, GroupClass::Default, false,
+     "finished queue files kept for reuse by cleanup (queue/recycle.h)"},
 }};
 
 namespace {
 constexpr std::array<std::string_view, kQueueNameCount> kNames{
     "maildrop", "incoming", "active", "deferred", "hold",   "corrupt", "bounce",
-    "defer",    "trace",    "flush",  "saved",    "public", "private", "pid",
+    "defer",    "trace",    "flush",  "saved",    "public", "private", "pid",      "recycle",
 };
 
 bool is_hash_dir_name(std::string_view n) {

@@ -59,9 +59,10 @@ enum class QueueName {
   Public,
   Private,
   Pid,
+  Recycle,
 };
 
-inline constexpr std::size_t kQueueNameCount = 14;
+inline constexpr std::size_t kQueueNameCount = 15;
 
 std::string_view to_string(QueueName q);
 // Exact, case-sensitive match of a directory name ("deferred").

@@ -93,8 +93,8 @@ TEST(Layout, CreateTreeSetsModes) {
   ASSERT_EQ(::lstat((tq.root() / "deferred/A").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0700u);
   EXPECT_NE(::lstat((tq.root() / "active/A").c_str(), &st), 0);
-  // 1 root + 14 dirs + 2 * 16 hash dirs.
-  EXPECT_EQ(made->size(), 1u + 14u + 32u);
+  // 1 root + 15 dirs + 2 * 16 hash dirs.
+  EXPECT_EQ(made->size(), 1u + kQueueNameCount + 32u);
   // Idempotent; repairs a wrong mode.
   ASSERT_EQ(::chmod((tq.root() / "maildrop").c_str(), 0777), 0);
   auto again = create_queue_tree(tq.root(), h);

@@ -108,6 +108,25 @@ Result<QueueFileWriter> QueueFileWriter::create(const WriterOptions& o) {
   //    counter and random bits. Its inode is ours while it exists.
   UniqueFd fd;
   fs::path tmp;
+  bool recycled = false;
+  // 1a. Or a finished file from the recycle bin, taken by a rename to such
+  //     a name (only one process can win it) and checked before anything
+  //     is changed: a regular file, ours, with no other name (recycle.h).
+  for (int i = 0; o.recycle && i < 4 && !fd; ++i) {
+    auto cand = o.recycle->next();
+    if (!cand) break;
+    tmp = top / fmt::format("{}{}.{}.{:016x}", kTempPrefix, ::getpid(), g_temp_counter++, random64());
+    if (::rename(cand->c_str(), tmp.c_str()) != 0) continue;
+    UniqueFd f(::open(tmp.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat cst {};
+    if (!f || ::fstat(f.get(), &cst) != 0 || !S_ISREG(cst.st_mode) || cst.st_nlink != 1 ||
+        cst.st_uid != ::geteuid() || ::ftruncate(f.get(), 0) != 0) {
+      ::unlink(tmp.c_str());
+      continue;
+    }
+    fd = std::move(f);
+    recycled = true;
+  }
   for (int i = 0; i < kTempAttempts && !fd; ++i) {
     tmp = top / fmt::format("{}{}.{}.{:016x}", kTempPrefix, ::getpid(), g_temp_counter++, random64());
     fd.reset(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, o.mode & 0600));
@@ -151,6 +170,9 @@ Result<QueueFileWriter> QueueFileWriter::create(const WriterOptions& o) {
       w.mode_ = o.mode & 0600;
       w.dirs_.push_back(dir);
       for (auto& p : created_parents) w.dirs_.push_back(p);
+      // The file left the bin: that must be durable before the message is
+      // acknowledged, or a crash could leave its inode named in both.
+      if (recycled) w.dirs_.push_back(o.recycle->dir());
       w.buf_.reserve(kBufferSize);
       return w;
     }

@@ -65,6 +65,7 @@
 #include "queue/layout.h"
 #include "queue/queue_file.h"
 #include "queue/queue_id.h"
+#include "queue/recycle.h"
 
 namespace postern::queue {
 
@@ -75,6 +76,9 @@ struct WriterOptions {
   IdFormat id_format = IdFormat::Short;
   // Permission bits while writing (the ready mark adds S_IXUSR).
   mode_t mode = 0600;
+  // Reuse a finished file from queue_directory/recycle when there is one
+  // (recycle.h); nullptr: always create a new file.
+  RecycleBin* recycle = nullptr;
 };
 
 struct EnvelopeStart {

@@ -1,0 +1,85 @@
+// recycle.cpp - see recycle.h.
+#include "queue/recycle.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "queue/layout.h"
+
+namespace postern::queue {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kBatch = 64;                       // names read per refill
+constexpr auto kEmptyPause = std::chrono::milliseconds(200);  // an empty bin is read again after this
+constexpr std::size_t kRecount = 64;                     // Recycler: moves between counts
+
+fs::path bin_dir(const fs::path& root) { return root / std::string(to_string(QueueName::Recycle)); }
+
+}  // namespace
+
+RecycleBin::RecycleBin(fs::path queue_root) : dir_(bin_dir(queue_root)) {}
+
+std::optional<fs::path> RecycleBin::next() {
+  std::lock_guard lk(mu_);
+  if (names_.empty()) {
+    auto now = std::chrono::steady_clock::now();
+    if (now < retry_at_) return std::nullopt;
+    if (DIR* d = ::opendir(dir_.c_str())) {
+      while (names_.size() < kBatch) {
+        dirent* e = ::readdir(d);
+        if (!e) break;
+        // Only names qmgr gives: queue IDs. Anything else is left alone.
+        if (QueueId::parse(e->d_name)) names_.emplace_back(e->d_name);
+      }
+      ::closedir(d);
+    }
+    if (names_.empty()) {
+      retry_at_ = now + kEmptyPause;
+      return std::nullopt;
+    }
+  }
+  fs::path p = dir_ / names_.back();
+  names_.pop_back();
+  return p;
+}
+
+Recycler::Recycler(fs::path queue_root, std::size_t cap) : dir_(bin_dir(queue_root)), cap_(cap) {
+  estimate_ = count_bin();
+}
+
+std::size_t Recycler::count_bin() {
+  std::size_t n = 0;
+  if (DIR* d = ::opendir(dir_.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') ++n;
+      if (n > cap_) break;
+    }
+    ::closedir(d);
+  } else {
+    return cap_ + 1;  // no bin (an older queue tree): never move files there
+  }
+  return n;
+}
+
+bool Recycler::take(const fs::path& path, const QueueId& id) {
+  if (cap_ == 0) return false;
+  if (++since_count_ >= kRecount) {
+    since_count_ = 0;
+    estimate_ = count_bin();
+  }
+  if (estimate_ >= cap_) return false;
+  fs::path to = dir_ / id.str();
+  // The ID is unique, so the name is free; RENAME_NOREPLACE makes sure.
+  if (::renameat2(AT_FDCWD, path.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) return false;
+  ++estimate_;
+  return true;
+}
+
+}  // namespace postern::queue

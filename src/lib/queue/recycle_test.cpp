@@ -1,0 +1,119 @@
+// recycle_test.cpp - finished queue files reused by the writer: the bin's
+// cap, reuse of the same inode with nothing of the old message left, and
+// the files that must not be reused.
+#include "queue/recycle.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "queue/queue_test_util.h"
+#include "queue/reader.h"
+#include "queue/writer.h"
+
+namespace postern::queue {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempQueue;
+
+// Writes and commits one message; returns its path.
+fs::path write_message(const fs::path& root, RecycleBin* bin, const std::string& subject) {
+  WriterOptions o;
+  o.queue_root = root;
+  o.recycle = bin;
+  auto w = QueueFileWriter::create(o);
+  EXPECT_TRUE(w) << (w ? "" : w.error().message);
+  EnvelopeStart e;
+  e.sender = "a@example.com";
+  EXPECT_TRUE(w->begin(e));
+  RecipientFields r;
+  r.address = "b@example.com";
+  EXPECT_TRUE(w->add_recipient(r));
+  EXPECT_TRUE(w->add_line("Subject: " + subject));
+  EXPECT_TRUE(w->add_line(""));
+  EXPECT_TRUE(w->add_line(std::string(subject.size() * 50, 'x')));
+  EXPECT_TRUE(w->commit());
+  return queue_path(root, QueueName::Incoming, w->id(), HashConfig::defaults());
+}
+
+ino_t inode_of(const fs::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+  return st.st_ino;
+}
+
+std::size_t files_in(const fs::path& d) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] auto& e : fs::directory_iterator(d)) ++n;
+  return n;
+}
+
+class Recycle : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(create_queue_tree(tq.root(), HashConfig::defaults())); }
+  fs::path bin() const { return tq.root() / "recycle"; }
+  TempQueue tq;
+};
+
+TEST_F(Recycle, FinishedFileIsReusedWithNothingOldLeft) {
+  fs::path first = write_message(tq.root(), nullptr, "a long first subject that will not survive");
+  ino_t ino = inode_of(first);
+  auto id = QueueId::parse(first.filename().string());
+  ASSERT_TRUE(id);
+  Recycler r(tq.root(), 10);
+  ASSERT_TRUE(r.take(first, *id));
+  EXPECT_FALSE(fs::exists(first));
+  EXPECT_EQ(files_in(bin()), 1u);
+
+  RecycleBin b(tq.root());
+  fs::path second = write_message(tq.root(), &b, "short");
+  EXPECT_EQ(inode_of(second), ino);  // the same file, under a new queue ID
+  EXPECT_NE(second.filename(), first.filename());
+  EXPECT_EQ(files_in(bin()), 0u);
+  auto rd = QueueFileReader::open(second);
+  ASSERT_TRUE(rd) << rd.error().message;
+  EXPECT_EQ(testing::slurp(second).find("first subject"), std::string::npos);
+  // With the bin empty, the next file is a new one.
+  fs::path third = write_message(tq.root(), &b, "third");
+  EXPECT_NE(inode_of(third), ino);
+}
+
+TEST_F(Recycle, BinIsCappedAndMissingBinIsNotUsed) {
+  Recycler r(tq.root(), 2);
+  for (int i = 0; i < 3; ++i) {
+    fs::path p = write_message(tq.root(), nullptr, "m" + std::to_string(i));
+    auto id = QueueId::parse(p.filename().string());
+    ASSERT_TRUE(id);
+    EXPECT_EQ(r.take(p, *id), i < 2) << i;
+  }
+  EXPECT_EQ(files_in(bin()), 2u);
+  fs::remove_all(bin());
+  Recycler none(tq.root(), 10);
+  fs::path p = write_message(tq.root(), nullptr, "x");
+  EXPECT_FALSE(none.take(p, *QueueId::parse(p.filename().string())));
+  EXPECT_TRUE(fs::exists(p));
+  RecycleBin b(tq.root());
+  EXPECT_FALSE(b.next());
+}
+
+TEST_F(Recycle, FilesWithAnotherNameOrOfAnotherKindAreNotReused) {
+  fs::path kept = write_message(tq.root(), nullptr, "still named elsewhere");
+  auto id = QueueId::parse(kept.filename().string());
+  ASSERT_TRUE(id);
+  // As after a crash: the same inode under active/ and recycle/.
+  ASSERT_EQ(::link(kept.c_str(), (bin() / id->str()).c_str()), 0);
+  // And something that is not a regular file.
+  auto id2 = QueueId::make(IdFormat::Short, 1700000000, 5, 12345);
+  ASSERT_TRUE(id2);
+  ASSERT_EQ(::mkfifo((bin() / id2->str()).c_str(), 0600), 0);
+  std::string before = testing::slurp(kept);
+  RecycleBin b(tq.root());
+  fs::path fresh = write_message(tq.root(), &b, "new");
+  EXPECT_NE(inode_of(fresh), inode_of(kept));
+  EXPECT_EQ(testing::slurp(kept), before);  // never truncated
+  EXPECT_EQ(files_in(bin()), 0u);           // both candidates were taken out of the bin and dropped
+}
+
+}  // namespace
+}  // namespace postern::queue
