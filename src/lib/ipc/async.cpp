@@ -45,6 +45,11 @@ asio::awaitable<Status> write_frame(GenericSocket& s, std::string payload, Frame
   return async_write_frame(s, std::move(payload), limits, timeout);
 }
 
+asio::awaitable<Status> write_frames(LocalSocket& s, std::vector<std::string> payloads, FrameLimits limits,
+                                     AsyncDuration timeout) {
+  return async_write_frames(s, std::move(payloads), limits, timeout);
+}
+
 }  // namespace postern::ipc
 
 #endif  // BOOST_ASIO_HAS_CO_AWAIT

@@ -37,6 +37,7 @@
 #include <chrono>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "aio/asio.h"
 #include "base/result.h"
@@ -59,6 +60,9 @@ asio::awaitable<Status> write_frame(LocalSocket& s, std::string payload, FrameLi
                                     AsyncDuration timeout);
 asio::awaitable<Status> write_frame(GenericSocket& s, std::string payload, FrameLimits limits,
                                     AsyncDuration timeout);
+// Several frames in one write (each payload checked as write_frame does).
+asio::awaitable<Status> write_frames(LocalSocket& s, std::vector<std::string> payloads, FrameLimits limits,
+                                     AsyncDuration timeout);
 
 // Reads one frame and decodes it as T. When T is not StatusReply, a
 // non-zero "status" reply becomes an Error with the service's reason.

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <array>
+#include <vector>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -107,6 +108,34 @@ asio::awaitable<Status> async_write_frame(Stream& s, std::string payload, FrameL
   error_code ec;
   std::size_t n = co_await asio::async_write(s, bufs, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return detail::frame_io_error("write", ec, dog.fired(), n, header.size() + payload.size(), false);
+  co_return Status{};
+}
+
+// Several frames in one gathered write: a peer that has them all wakes
+// once instead of once per frame.
+template <class Stream>
+asio::awaitable<Status> async_write_frames(Stream& s, std::vector<std::string> payloads, FrameLimits limits,
+                                           AsyncDuration timeout) {
+  std::vector<std::array<char, kFrameHeaderSize>> headers;
+  headers.reserve(payloads.size());
+  std::size_t total = 0;
+  for (const auto& p : payloads) {
+    if (p.empty()) co_return make_error("refusing to send an empty frame");
+    if (p.size() > limits.effective_max())
+      co_return make_error("message of {} bytes exceeds the {} byte frame limit", p.size(), limits.effective_max());
+    headers.push_back(frame_header(static_cast<std::uint32_t>(p.size())));
+    total += kFrameHeaderSize + p.size();
+  }
+  std::vector<asio::const_buffer> bufs;
+  bufs.reserve(payloads.size() * 2);
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    bufs.push_back(asio::buffer(headers[i]));
+    bufs.push_back(asio::buffer(payloads[i]));
+  }
+  detail::Watchdog<Stream> dog(s, timeout);
+  error_code ec;
+  std::size_t n = co_await asio::async_write(s, bufs, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return detail::frame_io_error("write", ec, dog.fired(), n, total, false);
   co_return Status{};
 }
 

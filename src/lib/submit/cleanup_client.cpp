@@ -103,10 +103,61 @@ struct CleanupClient::Impl {
     if (reply && reply->verdict && !reply->verdict->ok()) early = std::move(*reply->verdict);
   }
 
+  // Envelope frames wait here until content (or the end) goes out, so that
+  // the service wakes once per message rather than once per frame; a long
+  // envelope is sent as soon as it passes kHeldLimit.
+  std::vector<std::string> held;
+  std::size_t held_bytes = 0;
+  static constexpr std::size_t kHeldLimit = 64 * 1024;
+
+  asio::awaitable<Status> hold(Result<std::string> payload) {
+    if (failed) co_return early ? make_error("{}", describe(*early)) : *failed;
+    if (finished) co_return fail(make_error("cleanup: message already finished"));
+    if (!payload) co_return fail(make_error("cleanup: {}", payload.error().message));
+    if (payload->empty() || payload->size() > request_limits().effective_max())
+      co_return fail(make_error("cleanup: frame of {} bytes out of bounds", payload->size()));
+    // A verdict the service already sent (it gave up on this message) ends
+    // the submission now, as a write would.
+    error_code ec;
+    if (sock.available(ec) > 0 && !ec) {
+      co_await collect_early(kEarlyVerdictWait);
+      co_return fail(early ? make_error("{}", describe(*early))
+                           : make_error("cleanup: unexpected data from the service"));
+    }
+    held_bytes += payload->size();
+    held.push_back(std::move(*payload));
+    if (held_bytes < kHeldLimit) co_return Status{};
+    co_return co_await write_held();
+  }
+
+  asio::awaitable<Status> write_held() {
+    error_code ec;
+    if (sock.available(ec) > 0 && !ec) {
+      co_await collect_early(kEarlyVerdictWait);
+      co_return fail(early ? make_error("{}", describe(*early))
+                           : make_error("cleanup: unexpected data from the service"));
+    }
+    std::vector<std::string> frames = std::move(held);
+    held.clear();
+    held_bytes = 0;
+    auto st = co_await ipc::write_frames(sock, std::move(frames), request_limits(), timeout);
+    if (!st) {
+      co_await collect_early(kEarlyVerdictWait);
+      co_return fail(early ? make_error("{}", describe(*early))
+                           : make_error("cleanup: write: {}", st.error().message));
+    }
+    co_return Status{};
+  }
+
   asio::awaitable<Status> send(Result<std::string> payload) {
     if (failed) co_return early ? make_error("{}", describe(*early)) : *failed;
     if (finished) co_return fail(make_error("cleanup: message already finished"));
     if (!payload) co_return fail(make_error("cleanup: {}", payload.error().message));
+    if (!held.empty()) {
+      held_bytes += payload->size();
+      held.push_back(std::move(*payload));
+      co_return co_await write_held();
+    }
     error_code ec;
     if (sock.available(ec) > 0 && !ec) {
       co_await collect_early(kEarlyVerdictWait);
@@ -122,7 +173,9 @@ struct CleanupClient::Impl {
     co_return Status{};
   }
 
-  asio::awaitable<Status> flush_content() {
+  // Sends the buffered content now, or (`keep`) only adds it to the held
+  // frames, for finish() to send with the end frame.
+  asio::awaitable<Status> flush_content(bool keep = false) {
     if (buffer.empty()) co_return Status{};
     CleanupContent chunk;
     chunk.data = std::move(buffer);
@@ -130,6 +183,7 @@ struct CleanupClient::Impl {
     // Named first: GCC 12 destroys temporaries passed to a coroutine inside
     // a co_await expression twice (ipc/async.h).
     Result<std::string> payload = encode_checked(chunk);
+    if (keep) co_return co_await hold(std::move(payload));
     co_return co_await send(std::move(payload));
   }
 };
@@ -179,12 +233,12 @@ asio::awaitable<Result<CleanupClient>> CleanupClient::open(asio::io_context& io,
 
 asio::awaitable<Status> CleanupClient::envelope(const CleanupEnvelope& env) {
   Result<std::string> payload = encode_checked(env);
-  co_return co_await impl_->send(std::move(payload));
+  co_return co_await impl_->hold(std::move(payload));
 }
 
 asio::awaitable<Status> CleanupClient::recipient(const CleanupRecipient& rcpt) {
   Result<std::string> payload = encode_checked(rcpt);
-  co_return co_await impl_->send(std::move(payload));
+  co_return co_await impl_->hold(std::move(payload));
 }
 
 asio::awaitable<Status> CleanupClient::content(std::string_view data) {
@@ -208,7 +262,7 @@ asio::awaitable<Result<CleanupResult>> CleanupClient::finish() {
   Impl& s = *impl_;
   if (s.finished) co_return make_error("cleanup: finish() called twice");
   if (!s.failed) {
-    if (auto st = co_await s.flush_content(); st) {
+    if (auto st = co_await s.flush_content(true); st) {
       CleanupEnd end;
       Result<std::string> payload = encode_checked(end);
       (void)co_await s.send(std::move(payload));

@@ -4,7 +4,9 @@
 #include "submit/cleanup_client.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -245,6 +247,57 @@ TEST(CleanupClient, AsyncEarlyVerdictAndEncodeErrors) {
   EXPECT_FALSE(envelope_ok);
   ASSERT_TRUE(fin && *fin);
   EXPECT_EQ((*fin)->status, 452);
+}
+
+TEST(CleanupClient, AsyncEnvelopeWaitsForTheContentAndGoesInOneWrite) {
+  // The client sends the envelope, then waits before the content: the
+  // service must see nothing until the content, then every frame at once.
+  std::size_t first_bytes = 0, all_bytes = 0;
+  std::vector<std::string> types;
+  FakeService svc([&](ipc::Client& c) {
+    ASSERT_TRUE(c.receive<CleanupOpen>(5s));
+    send_opened(c, "XYZ");
+    pollfd p{c.fd(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 5000), 1);
+    ::usleep(50 * 1000);  // anything written separately later would not be here yet
+    int n = 0;
+    ASSERT_EQ(::ioctl(c.fd(), FIONREAD, &n), 0);
+    first_bytes = static_cast<std::size_t>(n);
+    for (;;) {
+      auto f = c.read_frame(ipc::Clock::now() + 5s);
+      if (!f) break;
+      all_bytes += ipc::kFrameHeaderSize + f->payload.size();
+      types.emplace_back(*ipc::peek_type(f->payload));
+      if (types.back() == CleanupEnd::kType) break;
+    }
+    send_result(c, 0, "2.0.0", "queued as ABC");
+  });
+  asio::io_context io;
+  std::optional<Result<CleanupResult>> fin;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto c = co_await CleanupClient::open(io, svc.path(), 0, "test", 5s);
+        EXPECT_TRUE(c);
+        if (!c) co_return;
+        CleanupEnvelope e;
+        e.sender = "a@example.com";
+        EXPECT_TRUE(co_await c->envelope(e));
+        CleanupRecipient r;
+        r.address = "b@example.com";
+        EXPECT_TRUE(co_await c->recipient(r));
+        asio::steady_timer t(io, 200ms);
+        co_await t.async_wait(asio::use_awaitable);
+        EXPECT_TRUE(co_await c->content("Subject: x\n\nbody\n"));
+        fin = co_await c->finish();
+      },
+      asio::detached);
+  io.run();
+  ASSERT_TRUE(fin && *fin) << (fin ? fin->error().message : "");
+  EXPECT_EQ((*fin)->status, 0);
+  EXPECT_EQ(types, (std::vector<std::string>{std::string(CleanupEnvelope::kType), std::string(CleanupRecipient::kType),
+                                             std::string(CleanupContent::kType), std::string(CleanupEnd::kType)}));
+  EXPECT_EQ(first_bytes, all_bytes);
 }
 
 TEST(CleanupClient, BadValueFailsTheSubmissionBeforeSending) {
