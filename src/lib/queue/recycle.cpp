@@ -78,6 +78,9 @@ bool Recycler::take(const fs::path& path, const QueueId& id) {
   fs::path to = dir_ / id.str();
   // The ID is unique, so the name is free; RENAME_NOREPLACE makes sure.
   if (::renameat2(AT_FDCWD, path.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) return false;
+  // Nothing of the delivered message stays on file while it waits for
+  // reuse (cleanup truncates again, in case a crash came in between).
+  (void)::truncate(to.c_str(), 0);
   ++estimate_;
   return true;
 }

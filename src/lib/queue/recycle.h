@@ -7,15 +7,17 @@
 // work. A file that is never freed costs nothing of the kind, so:
 //
 //   qmgr     a message is finished: rename active/ID -> recycle/ID (instead of
-//            unlink), unless the bin already holds `cap` files or has no
-//            directory (an older queue tree): then unlink as before.
+//            unlink) and truncate it, unless the bin already holds `cap`
+//            files or has no directory (an older queue tree): then unlink as
+//            before.
 //   cleanup  a new queue file: rename recycle/X to its temporary name (only
 //            one process can win a rename), check it (regular file, one
 //            link, ours), truncate it and write the new message into it;
 //            when the bin is empty, create a file as before.
 //
 // Safety: a file in recycle/ is garbage to everything else (no scanner
-// looks there, it may hold a finished message until reused). cleanup takes
+// looks there; it is empty unless a crash came between the rename and the
+// truncation). cleanup takes
 // it by rename() to a name nobody else has, refuses a file with more than
 // one link (a crash can leave a name in both active/ and recycle/ until fsck
 // counts the links) and truncates only after those checks. The recycle

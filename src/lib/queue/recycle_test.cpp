@@ -65,6 +65,7 @@ TEST_F(Recycle, FinishedFileIsReusedWithNothingOldLeft) {
   ASSERT_TRUE(r.take(first, *id));
   EXPECT_FALSE(fs::exists(first));
   EXPECT_EQ(files_in(bin()), 1u);
+  EXPECT_EQ(fs::file_size(bin() / id->str()), 0u);  // nothing of the message waits in the bin
 
   RecycleBin b(tq.root());
   fs::path second = write_message(tq.root(), &b, "short");
