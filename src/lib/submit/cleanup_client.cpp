@@ -110,61 +110,40 @@ struct CleanupClient::Impl {
   std::size_t held_bytes = 0;
   static constexpr std::size_t kHeldLimit = 64 * 1024;
 
-  asio::awaitable<Status> hold(Result<std::string> payload) {
+  // Every frame goes through here: held (send_now false, below kHeldLimit)
+  // or written at once together with whatever was held.
+  asio::awaitable<Status> hold(Result<std::string> payload, bool send_now = false) {
     if (failed) co_return early ? make_error("{}", describe(*early)) : *failed;
     if (finished) co_return fail(make_error("cleanup: message already finished"));
     if (!payload) co_return fail(make_error("cleanup: {}", payload.error().message));
     if (payload->empty() || payload->size() > request_limits().effective_max())
       co_return fail(make_error("cleanup: frame of {} bytes out of bounds", payload->size()));
-    // A verdict the service already sent (it gave up on this message) ends
-    // the submission now, as a write would.
-    error_code ec;
-    if (sock.available(ec) > 0 && !ec) {
-      co_await collect_early(kEarlyVerdictWait);
-      co_return fail(early ? make_error("{}", describe(*early))
-                           : make_error("cleanup: unexpected data from the service"));
-    }
     held_bytes += payload->size();
     held.push_back(std::move(*payload));
-    if (held_bytes < kHeldLimit) co_return Status{};
-    co_return co_await write_held();
+    if (send_now || held_bytes >= kHeldLimit) co_return co_await write_held();
+    co_return co_await check_early();
   }
 
-  asio::awaitable<Status> write_held() {
+  asio::awaitable<Status> send(Result<std::string> payload) { co_return co_await hold(std::move(payload), true); }
+
+  // A verdict the service already sent (it gave up on this message) ends
+  // the submission now, as a write would.
+  asio::awaitable<Status> check_early() {
     error_code ec;
     if (sock.available(ec) > 0 && !ec) {
       co_await collect_early(kEarlyVerdictWait);
       co_return fail(early ? make_error("{}", describe(*early))
                            : make_error("cleanup: unexpected data from the service"));
-    }
-    std::vector<std::string> frames = std::move(held);
-    held.clear();
-    held_bytes = 0;
-    auto st = co_await ipc::write_frames(sock, std::move(frames), request_limits(), timeout);
-    if (!st) {
-      co_await collect_early(kEarlyVerdictWait);
-      co_return fail(early ? make_error("{}", describe(*early))
-                           : make_error("cleanup: write: {}", st.error().message));
     }
     co_return Status{};
   }
 
-  asio::awaitable<Status> send(Result<std::string> payload) {
-    if (failed) co_return early ? make_error("{}", describe(*early)) : *failed;
-    if (finished) co_return fail(make_error("cleanup: message already finished"));
-    if (!payload) co_return fail(make_error("cleanup: {}", payload.error().message));
-    if (!held.empty()) {
-      held_bytes += payload->size();
-      held.push_back(std::move(*payload));
-      co_return co_await write_held();
-    }
-    error_code ec;
-    if (sock.available(ec) > 0 && !ec) {
-      co_await collect_early(kEarlyVerdictWait);
-      co_return fail(early ? make_error("{}", describe(*early))
-                           : make_error("cleanup: unexpected data from the service"));
-    }
-    auto st = co_await ipc::write_frame(sock, std::move(*payload), request_limits(), timeout);
+  asio::awaitable<Status> write_held() {
+    if (auto st = co_await check_early(); !st) co_return st;
+    std::vector<std::string> frames = std::move(held);
+    held.clear();
+    held_bytes = 0;
+    auto st = co_await ipc::write_frames(sock, std::move(frames), request_limits(), timeout);
     if (!st) {
       co_await collect_early(kEarlyVerdictWait);
       co_return fail(early ? make_error("{}", describe(*early))
@@ -183,8 +162,7 @@ struct CleanupClient::Impl {
     // Named first: GCC 12 destroys temporaries passed to a coroutine inside
     // a co_await expression twice (ipc/async.h).
     Result<std::string> payload = encode_checked(chunk);
-    if (keep) co_return co_await hold(std::move(payload));
-    co_return co_await send(std::move(payload));
+    co_return co_await hold(std::move(payload), !keep);
   }
 };
 
