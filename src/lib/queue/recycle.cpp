@@ -2,13 +2,12 @@
 #include "queue/recycle.h"
 
 #include <dirent.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 #include "queue/layout.h"
+#include "queue/writer.h"
 
 namespace postern::queue {
 
@@ -76,8 +75,8 @@ bool Recycler::take(const fs::path& path, const QueueId& id) {
   }
   if (estimate_ >= cap_) return false;
   fs::path to = dir_ / id.str();
-  // The ID is unique, so the name is free; RENAME_NOREPLACE makes sure.
-  if (::renameat2(AT_FDCWD, path.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) return false;
+  // The ID is unique, so the name is free; rename_noreplace makes sure.
+  if (detail::rename_noreplace(path, to) != 0) return false;
   // Nothing of the delivered message stays on file while it waits for
   // reuse (cleanup truncates again, in case a crash came in between).
   (void)::truncate(to.c_str(), 0);
