@@ -6,9 +6,9 @@
 
 #include <cctype>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
+#include "base/read_file.h"
 #include "base/strings.h"
 #include "log/log.h"
 #include "ipc/proto/trivial_rewrite.h"
@@ -23,14 +23,14 @@ constexpr int kMaxDepth = 4;
 constexpr std::size_t kMaxListFile = 1 << 20;
 
 std::vector<std::string> read_list_file(const std::string& path, Status& st) {
-  std::ifstream in(path);
-  if (!in) {
-    st = make_error("open {}: {}", path, std::strerror(errno));
+  auto content = read_file(path, kMaxListFile, TooLarge::KeepHead);
+  if (!content) {
+    st = content.take_error();
     return {};
   }
+  std::istringstream in(*content);
   std::string text, line;
   while (std::getline(in, line)) {
-    if (text.size() > kMaxListFile) break;
     auto t = str::trim(line);
     if (t.empty() || t.front() == '#') continue;
     text += std::string(t) + " ";

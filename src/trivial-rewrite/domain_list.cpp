@@ -5,9 +5,9 @@
 #include "domain_list.h"
 
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
+#include "base/read_file.h"
 #include "base/strings.h"
 
 namespace postern::rewrite_service {
@@ -53,13 +53,9 @@ Status DomainList::add(std::string_view title, std::string_view pattern, const m
   if (pattern[0] == '/') {
     if (e.negate) return make_error("{}: negated file pattern \"!{}\" is not supported", title, pattern);
     if (depth >= kMaxFileDepth) return make_error("{}: pattern files nested too deeply at {}", title, pattern);
-    std::ifstream in{std::string(pattern), std::ios::binary};
-    if (!in) return make_error("{}: open {}: {}", title, pattern, std::strerror(errno));
-    std::string text(kMaxPatternFile + 1, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<std::size_t>(in.gcount()));
-    if (text.size() > kMaxPatternFile) return make_error("{}: file {} is larger than 1 MiB", title, pattern);
-    std::istringstream lines(text);
+    auto text = read_file(std::string(pattern), kMaxPatternFile);
+    if (!text) return make_error("{}: {}", title, text.error().message);
+    std::istringstream lines(*text);
     std::string line;
     while (std::getline(lines, line)) {
       if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);

@@ -13,28 +13,6 @@
 
 namespace postern::config {
 
-Result<std::string> read_file(const std::filesystem::path& path, std::size_t max_size) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (!fd) return sys_error("open {}", path.string());
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return sys_error("fstat {}", path.string());
-  if (!S_ISREG(st.st_mode)) return make_error("{}: not a regular file", path.string());
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return sys_error("read {}", path.string());
-    }
-    if (n == 0) break;
-    if (out.size() + static_cast<std::size_t>(n) > max_size)
-      return make_error("{}: file is larger than {} bytes", path.string(), max_size);
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  return out;
-}
-
 namespace {
 
 // Removes the temporary file unless the rename happened.

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/read_file.h"
 #include "base/result.h"
 
 namespace postern::config {
@@ -19,7 +20,9 @@ inline constexpr std::size_t kMaxConfigFileSize = 16 * 1024 * 1024;
 
 // Reads the whole file; an error if it is larger than `max_size` bytes.
 // Errors read "open /etc/postern/main.cf: No such file or directory".
-Result<std::string> read_file(const std::filesystem::path& path, std::size_t max_size = kMaxConfigFileSize);
+inline Result<std::string> read_file(const std::filesystem::path& path, std::size_t max_size = kMaxConfigFileSize) {
+  return postern::read_file(path, max_size);
+}
 
 // Replaces `path` with `content` atomically: temporary file in the same
 // directory, same permissions (and owner, when allowed) as the file it

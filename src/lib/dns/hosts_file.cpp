@@ -3,8 +3,7 @@
 
 #include <arpa/inet.h>
 
-#include <fstream>
-#include <iterator>
+#include "base/read_file.h"
 
 namespace postern::dns {
 namespace {
@@ -60,12 +59,9 @@ HostsFile HostsFile::parse(std::string_view text) {
 }
 
 HostsFile HostsFile::load(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  std::string text(kMaxHostsFile, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  return parse(text);
+  auto text = read_file(path, kMaxHostsFile, TooLarge::KeepHead);
+  if (!text) return {};
+  return parse(*text);
 }
 
 std::optional<std::string> HostsFile::name_of(std::string_view address) const {

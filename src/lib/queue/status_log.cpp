@@ -7,6 +7,7 @@
 
 #include <charconv>
 
+#include "base/read_file.h"
 #include "base/unique_fd.h"
 
 namespace postern::queue {
@@ -127,23 +128,11 @@ Status append_status_log(const std::filesystem::path& path, const std::vector<St
 }
 
 Result<StatusLog> read_status_log(const std::filesystem::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-  if (!fd) return sys_error("open {}", path.string());
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return sys_error("fstat {}", path.string());
-  if (!S_ISREG(st.st_mode)) return make_error("{}: not a regular file", path.string());
-  std::string text;
-  char buf[65536];
-  while (text.size() < kMaxLogFile) {
-    ssize_t n = ::read(fd.get(), buf, std::min(sizeof buf, kMaxLogFile - text.size()));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return sys_error("read {}", path.string());
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  return parse_status_log(text);
+  // O_NONBLOCK: a FIFO planted in the queue must not hang the reader (the
+  // regular-file check refuses it after the open).
+  auto text = read_file(path, kMaxLogFile, TooLarge::KeepHead, O_NOFOLLOW | O_NONBLOCK);
+  if (!text) return text.take_error();
+  return parse_status_log(*text);
 }
 
 }  // namespace postern::queue
