@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <unordered_map>
 #include <vector>
 
 #include "base/strings.h"
@@ -95,7 +94,7 @@ std::string compute_mynetworks(const ComputeEnv& env) {
 // ---- the table ----------------------------------------------------------
 
 // clang-format off
-const ParamDef kParams[] = {
+constexpr ParamDef kParams[] = {
   // Postern-specific.
   S("dns_resolver_address", "", "Postern: host:port of the DNS server c-ares should use instead of resolv.conf; for tests."),
   T("dns_resolver_timeout", "5s", "Postern: time limit for one try of a DNS query by the smtp/lmtp client (c-ares doubles it on the second try).", 1, 's', 300),
@@ -675,7 +674,7 @@ const ParamDef kParams[] = {
 
 // Per-transport templates, named as in postconf(5).
 // clang-format off
-const ParamDef kTemplates[] = {
+constexpr ParamDef kTemplates[] = {
   I("transport_delivery_slot_cost", "$default_delivery_slot_cost", "Per-transport default_delivery_slot_cost.", 0),
   I("transport_delivery_slot_discount", "$default_delivery_slot_discount", "Per-transport default_delivery_slot_discount.", 0, 100),
   I("transport_delivery_slot_loan", "$default_delivery_slot_loan", "Per-transport default_delivery_slot_loan.", 0),
@@ -698,22 +697,34 @@ const ParamDef kTemplates[] = {
 
 constexpr std::string_view kTemplatePrefix = "transport";
 
-std::vector<ParamDef> sorted(std::span<const ParamDef> in, bool templates) {
-  std::vector<ParamDef> v(in.begin(), in.end());
-  for (auto& p : v) p.per_transport = templates;
-  std::sort(v.begin(), v.end(), [](const ParamDef& a, const ParamDef& b) { return a.name < b.name; });
+// Both tables are sorted by name when the program is compiled: a daemon
+// start then neither copies nor indexes ~600 entries (a copy and a hash
+// index cost every start some 25 freshly faulted pages), and find_param()
+// is a binary search.
+constexpr bool by_name(const ParamDef& a, const ParamDef& b) { return a.name < b.name; }
+
+template <std::size_t N>
+constexpr std::array<ParamDef, N> sorted_table(const ParamDef (&in)[N], bool templates) {
+  std::array<ParamDef, N> v{};
+  for (std::size_t i = 0; i < N; ++i) {
+    v[i] = in[i];
+    v[i].per_transport = templates;
+  }
+  std::sort(v.begin(), v.end(), by_name);
   return v;
 }
 
-const std::vector<ParamDef>& params_sorted() {
-  static const std::vector<ParamDef> v = sorted(kParams, false);
-  return v;
+template <std::size_t N>
+constexpr bool names_unique(const std::array<ParamDef, N>& v) {
+  for (std::size_t i = 1; i < N; ++i)
+    if (v[i - 1].name == v[i].name) return false;
+  return true;
 }
 
-const std::vector<ParamDef>& templates_sorted() {
-  static const std::vector<ParamDef> v = sorted(kTemplates, true);
-  return v;
-}
+constexpr auto kParamsSorted = sorted_table(kParams, false);
+constexpr auto kTemplatesSorted = sorted_table(kTemplates, true);
+static_assert(names_unique(kParamsSorted), "a parameter is registered twice");
+static_assert(names_unique(kTemplatesSorted), "a transport template is registered twice");
 
 bool transport_name_ok(std::string_view s) {
   if (s.empty() || s.size() > 100) return false;
@@ -747,23 +758,19 @@ std::string_view to_string(Type t) {
   return "?";
 }
 
-std::span<const ParamDef> registry() { return params_sorted(); }
-std::span<const ParamDef> transport_templates() { return templates_sorted(); }
+std::span<const ParamDef> registry() { return kParamsSorted; }
+std::span<const ParamDef> transport_templates() { return kTemplatesSorted; }
 
 const ParamDef* find_param(std::string_view name) {
-  // Every expansion asks; a hash index keeps loading main.cf cheap.
-  static const std::unordered_map<std::string_view, const ParamDef*> index = [] {
-    std::unordered_map<std::string_view, const ParamDef*> m;
-    for (const auto& p : params_sorted()) m.emplace(p.name, &p);
-    return m;
-  }();
-  if (auto it = index.find(name); it != index.end()) return it->second;
+  auto it = std::lower_bound(kParamsSorted.begin(), kParamsSorted.end(), name,
+                             [](const ParamDef& p, std::string_view n) { return p.name < n; });
+  if (it != kParamsSorted.end() && it->name == name) return &*it;
   // "<transport>_<suffix>": the longest matching suffix wins, so that
   // "x_destination_recipient_limit" never reads as "x_destination" +
   // "_recipient_limit" (the transport part may not contain "_" anyway).
   const ParamDef* best = nullptr;
   std::size_t best_len = 0;
-  for (const auto& t : templates_sorted()) {
+  for (const auto& t : kTemplatesSorted) {
     std::string_view suffix = t.name.substr(kTemplatePrefix.size());  // "_destination_..."
     if (name.size() <= suffix.size() || name.substr(name.size() - suffix.size()) != suffix) continue;
     if (!transport_name_ok(name.substr(0, name.size() - suffix.size()))) continue;
