@@ -61,7 +61,10 @@ asio::awaitable<Status> Committer::commit(std::shared_ptr<queue::QueueFileWriter
 void Committer::presync(const queue::QueueFileWriter& w) {
   // Best effort and off the critical path: if it fails or is still running
   // at commit time, the commit fsyncs the directory itself. The job does not
-  // own the writer, so an abandoned message's file goes at once.
+  // own the writer, so an abandoned message's file goes at once. Nothing to
+  // do (and no pool thread to wake) where the file system makes the name
+  // durable with the file's own fsync.
+  if (w.directories_synced()) return;
   asio::post(*pool_, [job = w.directory_sync()] { (void)job.run(); });
 }
 

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <set>
 
+#include "base/fs_durability.h"
 #include "log/log.h"
 
 namespace postern::queue {
@@ -173,6 +174,9 @@ Result<QueueFileWriter> QueueFileWriter::create(const WriterOptions& o) {
       // The file left the bin: that must be durable before the message is
       // acknowledged, or a crash could leave its inode named in both.
       if (recycled) w.dirs_.push_back(o.recycle->dir());
+      // Every name above was made before the file's commit fsync; where that
+      // fsync commits them too (fs_durability.h), no directory fsync is due.
+      if (fsync_commits_earlier_names(w.fd_.get())) w.dirs_synced_->store(true, std::memory_order_release);
       w.buf_.reserve(kBufferSize);
       return w;
     }

@@ -33,7 +33,10 @@
 //                     hash directory created for it), so the name survives
 //                     a crash. Only now is the file committed. (Skipped
 //                     where the directory is not readable: postdrop in
-//                     maildrop, mode 0730; see writer.cpp.)
+//                     maildrop, mode 0730; see writer.cpp. Skipped on ext4
+//                     and XFS, where the file's own fsync in mark_ready()
+//                     already commits every name made before it:
+//                     base/fs_durability.h.)
 // A cleanup daemon may batch many writers (group commit): finish_write() on
 // each, then mark_ready() on each, then one sync_directories(writers) that
 // fsyncs every distinct directory once and marks all of them committed.
@@ -139,6 +142,9 @@ class QueueFileWriter {
     Status run() const;
   };
   DirectorySync directory_sync() const { return {dirs_, dirs_synced_}; }
+  // True when no directory fsync is (still) due: done, or made unnecessary
+  // by the file system (see sync_directory above).
+  bool directories_synced() const { return dirs_synced_->load(std::memory_order_acquire); }
   static Status sync_directories(std::span<QueueFileWriter* const> writers);
 
   // Removes the file now (also what the destructor does when uncommitted).
