@@ -81,13 +81,16 @@ void Committer::submit(Pending p) {
     asio::post(*pool_, [this, p = std::move(p)]() mutable {
       Status st = p.writer->mark_ready();
       if (st) st = p.writer->sync_directory();
-      if (st) wake_qmgr();
+      bool wake = static_cast<bool>(st);
       auto shared = std::make_shared<Pending>(std::move(p));
       to_io([this, shared, st]() mutable {
         if (st) ++committed_;
         else log::warning("{}: queue file commit: {}", shared->writer->id().str(), st.error().message);
         shared->done(std::move(st));
       });
+      // After the answer is on its way: the client waits for "queued", not
+      // for qmgr's wake-up.
+      if (wake) wake_qmgr();
     });
     return;
   }
@@ -114,15 +117,18 @@ void Committer::start_batch() {
     std::vector<queue::QueueFileWriter*> ok;
     for (std::size_t i = 0; i < b->items.size(); ++i)
       if (b->results[i]) ok.push_back(b->items[i].writer.get());
+    bool wake = false;
     if (!ok.empty()) {
       Status st = queue::QueueFileWriter::sync_directories(ok);
       if (!st) {
         for (std::size_t i = 0; i < b->items.size(); ++i)
           if (b->results[i]) b->results[i] = st;
       } else {
-        wake_qmgr();
+        wake = true;
       }
     }
+    // The answers go first: the clients wait for "queued", not for qmgr's
+    // wake-up (a connect and a write to public/qmgr), which follows.
     to_io([this, b]() {
       for (std::size_t i = 0; i < b->items.size(); ++i) {
         if (b->results[i])
@@ -134,6 +140,7 @@ void Committer::start_batch() {
       running_ = false;
       if (!queue_.empty()) start_batch();
     });
+    if (wake) wake_qmgr();
   };
 
   for (std::size_t i = 0; i < b->items.size(); ++i) {

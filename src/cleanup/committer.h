@@ -15,7 +15,7 @@
 // into few journal commits), then each distinct directory not already
 // fsynced by presync() is fsynced once for the batch.
 // Messages that finish while a batch is being flushed form the next batch.
-// After each successful batch the queue manager is woken once
+// After each successful batch, once its answers are on their way, the queue manager is woken once
 // (ipc::trigger "W" to public/$queue_service_name), also on the pool, so a busy or absent
 // qmgr never blocks cleanup; failure to wake it is ignored (qmgr scans
 // incoming on its own timer).
