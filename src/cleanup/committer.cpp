@@ -47,7 +47,19 @@ void Committer::join() {
   if (pool_) pool_->join();
 }
 
-asio::awaitable<Status> Committer::commit(std::shared_ptr<queue::QueueFileWriter> w) {
+asio::awaitable<Status> Committer::commit(std::shared_ptr<queue::QueueFileWriter> w, bool alone) {
+  if (alone && opts_.mode == Mode::Batch && !running_ && queue_.empty()) {
+    ++batches_;
+    Status st = w->mark_ready();
+    if (st) st = w->sync_directory();
+    if (!st) {
+      log::warning("{}: queue file commit: {}", w->id().str(), st.error().message);
+      co_return st;
+    }
+    ++committed_;
+    if (!opts_.qmgr_trigger.empty()) asio::post(*pool_, [this] { wake_qmgr(); });
+    co_return st;
+  }
   // The initiation is named (not a temporary in the co_await expression:
   // see the GCC 12 note in ipc/async.h).
   auto initiate = [this, w](auto handler) {

@@ -98,6 +98,46 @@ TEST(Committer, SingleCommitsEachMessage) {
   EXPECT_EQ(r.trigger_bytes, "WWWWW");
 }
 
+TEST(Committer, LoneClientCommitsOnTheEventLoop) {
+  Scratch s;
+  fs::path fifo = s.queue() / "public" / "qmgr";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  int rd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(rd, 0);
+  bool ok = false, done = false;
+  std::size_t batches = 0;
+  {
+    asio::io_context io;
+    Committer c(io, {Committer::Mode::Batch, 2, fifo});
+    auto w = finished_writer(s);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          auto st = co_await c.commit(w, true);
+          ok = static_cast<bool>(st);
+          done = true;
+        },
+        asio::detached);
+    // One handler: the coroutine itself. Through the pool, the answer would
+    // be a second handler posted back, so it could not be done yet.
+    io.poll_one();
+    EXPECT_TRUE(done);
+    EXPECT_TRUE(ok);
+    EXPECT_TRUE(w->committed());
+    io.run();
+    batches = c.batches();
+    c.join();  // qmgr's wake-up still runs on the pool
+  }
+  EXPECT_EQ(batches, 1u);
+  char buf[16];
+  EXPECT_EQ(::read(rd, buf, sizeof buf), 1);
+  EXPECT_EQ(buf[0], 'W');
+  ::close(rd);
+  auto files = s.incoming();
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_TRUE(queue::QueueFileReader::open(files[0]));
+}
+
 TEST(Committer, MissingQmgrIsNotAnError) {
   Scratch s;
   asio::io_context io;

@@ -66,6 +66,11 @@ asio::awaitable<bool> wait_readable(Socket& sock, std::chrono::seconds limit) {
 }  // namespace
 
 asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer) {
+  struct Count {
+    std::size_t& n;
+    explicit Count(std::size_t& c) : n(c) { ++n; }
+    ~Count() { --n; }
+  } counted(svc.sessions);
   const auto timeout = svc.settings.ipc_timeout;
   // A frame, once begun, is written in one go by every client: it must be
   // complete within frame_timeout. So must the first one (cleanup_open),
@@ -159,7 +164,8 @@ asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer)
   auto verdict = co_await msg->finish();
   if (!verdict) {
     std::shared_ptr<queue::QueueFileWriter> writer = msg->writer();
-    auto st = co_await svc.committer.commit(writer);
+    const bool alone = svc.sessions == 1;
+    auto st = co_await svc.committer.commit(writer, alone);
     if (!st) verdict = write_error();
   }
   co_await reply(sock, verdict ? &*verdict : nullptr, msg->queue_id(), timeout);

@@ -55,6 +55,7 @@ struct Service {
   std::function<std::unique_ptr<Rewriter>()> make_rewriter;
   Committer& committer;
   std::filesystem::path queue_root;  // queue_directory, or "/" after chroot
+  std::size_t sessions = 0;          // clients being served now (serve_session)
 };
 
 asio::awaitable<void> serve_session(Service& svc, asio::generic::stream_protocol::socket sock, std::string peer);
