@@ -77,6 +77,26 @@ std::string upper(std::string_view v) {
 constexpr std::string_view kStatOrder[] = {"helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "bdat",
                                            "rset", "noop", "vrfy", "etrn", "quit", "unknown"};
 
+// The outcome of a cleanup connection opened ahead of need. The opening
+// coroutine owns one reference; the session another, which it drops when
+// the transaction ends without using it: the connection then closes when
+// the open completes, and cleanup removes the empty queue file, as for any
+// abandoned transaction.
+struct CleanupPrefetch {
+  explicit CleanupPrefetch(asio::io_context& io) : done(io) { done.expires_at(Clock::time_point::max()); }
+  std::optional<Result<submit::CleanupClient>> result;
+  asio::steady_timer done;  // cancelled once `result` is set
+};
+
+// A free function, not a lambda: the coroutine frame keeps its own copies
+// of the arguments (a lambda's captures would die with the lambda).
+asio::awaitable<void> run_prefetch(std::shared_ptr<CleanupPrefetch> p, asio::io_context& io,
+                                   std::filesystem::path socket, std::string origin, std::chrono::seconds timeout) {
+  auto c = co_await submit::CleanupClient::open(io, socket, 0, origin, timeout);
+  p->result.emplace(std::move(c));
+  p->done.cancel();
+}
+
 class Session {
  public:
   Session(server::Context& ctx, Shared& shared, server::Socket sock)
@@ -105,6 +125,7 @@ class Session {
 
   // --- transaction -----------------------------------------------------------
   asio::awaitable<bool> open_cleanup();
+  void start_prefetch();
   asio::awaitable<bool> start_content(const mail::Address* only_rcpt);
   void add_content(std::string_view piece, bool continued);
   asio::awaitable<bool> push_content(bool force);
@@ -168,6 +189,10 @@ class Session {
   std::optional<mail::Address> first_rcpt_;
   std::optional<submit::CleanupClient> cleanup_;
   bool cleanup_failed_ = false;
+  // A cleanup connection opened ahead, at MAIL FROM, in a session that has
+  // already queued a message (see start_prefetch()).
+  std::shared_ptr<CleanupPrefetch> prefetch_;
+  bool queued_before_ = false;  // a transaction of this session was queued
   std::string content_;           // pending content for cleanup
   bool content_overflow_ = false;  // message_size_limit exceeded: content is dropped
   bool content_failed_ = false;    // cleanup write failed: the rest is dropped
@@ -623,17 +648,42 @@ asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
   }
   addr->route.clear();  // source routes are ignored (RFC 5321 section 3.3)
   mail_ = Mail{std::move(*addr), m, m.smtputf8};
+  start_prefetch();
   co_await reply(smtp::Reply(250, "2.1.0", "Ok"));
+}
+
+// Opening cleanup is a round trip in which cleanup creates the queue file;
+// the first accepted RCPT waits for it. A session that has already queued a
+// message will most likely queue the next one too, so its MAIL FROM starts
+// the open and the client's RCPT travels meanwhile. The queue ID is still
+// taken into use (and "client=" logged) only at the first accepted RCPT, so
+// rejections before it log NOQUEUE as in Postfix. A first transaction never
+// prefetches: a client whose recipients are all refused costs no queue file.
+void Session::start_prefetch() {
+  if (cleanup_ || prefetch_ || !queued_before_) return;
+  prefetch_ = std::make_shared<CleanupPrefetch>(ctx_.io());
+  asio::co_spawn(ctx_.io(), run_prefetch(prefetch_, ctx_.io(), s_.cleanup_socket, peer(), s_.ipc_timeout),
+                 asio::detached);
 }
 
 asio::awaitable<bool> Session::open_cleanup() {
   if (cleanup_) co_return true;
-  auto c = co_await submit::CleanupClient::open(ctx_.io(), s_.cleanup_socket, 0, peer(), s_.ipc_timeout);
-  if (!c) {
-    log::warning("{}: cleanup service: {}", peer(), c.error().message);
+  std::optional<Result<submit::CleanupClient>> c;
+  if (auto p = std::move(prefetch_)) {
+    if (!p->result) {
+      error_code ec;
+      co_await p->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (p->result && *p->result) c = std::move(p->result);
+  }
+  // No prefetch, or it failed: open now (a failed prefetch is retried once,
+  // so that its error is the one the client sees only if it persists).
+  if (!c) c.emplace(co_await submit::CleanupClient::open(ctx_.io(), s_.cleanup_socket, 0, peer(), s_.ipc_timeout));
+  if (!*c) {
+    log::warning("{}: cleanup service: {}", peer(), c->error().message);
     co_return false;
   }
-  cleanup_.emplace(std::move(*c));
+  cleanup_.emplace(std::move(**c));
   log::info("{}: client={}", cleanup_->queue_id(), peer());
   submit::CleanupEnvelope env;
   env.sender = mail_->sender.to_internal();
@@ -780,6 +830,7 @@ asio::awaitable<smtp::Reply> Session::finish_message() {
   }
   if (res->ok()) {
     junk_count_ = 0;
+    queued_before_ = true;
     co_return smtp::Reply(250, "2.0.0", "Ok: queued as " + (res->queue_id.empty() ? cleanup_->queue_id() : res->queue_id));
   }
   r = smtp::Reply(static_cast<int>(res->status), res->dsn, res->reason);
@@ -1066,6 +1117,7 @@ void Session::reset_transaction() {
   rcpt_attempts_ = 0;
   first_rcpt_.reset();
   cleanup_.reset();  // closing the connection makes cleanup remove the unfinished file
+  prefetch_.reset();  // likewise once its open completes
   cleanup_failed_ = false;
   content_.clear();
   content_overflow_ = false;

@@ -649,6 +649,47 @@ class SmtpdTest(unittest.TestCase):
         wait_for(lambda: INST.cmd("postcat", ["-q", ids[-1]], check=False).returncode != 0, 10,
                  what="the unfinished queue file to be removed")
 
+    def incoming_ids(self):
+        return {f for _, _, files in os.walk(os.path.join(INST.queue, "incoming")) for f in files
+                if not f.startswith("tmp.")}
+
+    def test_later_transactions_open_cleanup_ahead(self):
+        """The second MAIL of a session opens cleanup ahead of its RCPT; a
+        refused recipient still logs NOQUEUE, and the file opened ahead goes
+        away with the transaction."""
+        before = self.incoming_ids()
+        clients = INST.maillog().count(": client=")
+        c = Raw(PORTS["main"])
+        c.ask("EHLO client.test")
+        self.assertTrue(c.ask("MAIL FROM:<one@client.test>").startswith("250"))
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        c.send("Subject: one\r\n\r\nfirst\r\n.\r\n")
+        first = queued_id(c.reply())
+        self.assertTrue(first)
+        self.assertTrue(c.ask("MAIL FROM:<two@client.test>").startswith("250"))
+        self.assertEqual(c.ask(f"RCPT TO:<nobody@{HOST}>")[:9], "550 5.1.1")
+        INST.wait_log(rf"NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 550 5\.1\.1 <nobody@{HOST}>: "
+                      rf".*from=<two@client\.test>")
+        self.assertEqual(c.ask("RSET"), "250 2.0.0 Ok")
+        self.assertTrue(c.ask("MAIL FROM:<three@client.test>").startswith("250"))
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        c.send("Subject: three\r\n\r\nthird\r\n.\r\n")
+        third = queued_id(c.reply())
+        self.assertTrue(third)
+        self.assertNotEqual(first, third)
+        INST.wait_log(rf"{third}: client=localhost\[127\.0\.0\.1\]")
+        self.assertIn("Subject: three", postcat(third))
+        # MAIL after the last message opens ahead again; QUIT drops it.
+        self.assertTrue(c.ask("MAIL FROM:<four@client.test>").startswith("250"))
+        self.assertEqual(c.ask("QUIT"), "221 2.0.0 Bye")
+        c.close()
+        wait_for(lambda: self.incoming_ids() - before == {first, third}, 10,
+                 what="only the two queued messages to stay in incoming")
+        # Queue IDs came into use (client=) for the two queued messages only.
+        self.assertEqual(INST.maillog().count(": client=") - clients, 2)
+
     # --- BDAT ----------------------------------------------------------------
     def test_bdat(self):
         c = Raw(PORTS["main"])
