@@ -240,6 +240,11 @@ class Sink:
 
 # --- shared configuration ------------------------------------------------
 
+# --set NAME=VALUE: added to both MTAs' main.cf (e.g. max_use=1000 to see
+# what process recycling costs each of them).
+EXTRA_MAIN_CF = {}
+
+
 def common_main_cf(sink_port):
     """main.cf settings both MTAs get, word for word."""
     return {
@@ -260,7 +265,7 @@ def common_main_cf(sink_port):
         "maillog_file_prefixes": "/var, /dev/stdout, /tmp",
         "default_destination_concurrency_limit": "20",
         "local_destination_concurrency_limit": "2",
-    }
+    } | EXTRA_MAIN_CF
 
 
 def master_cf(port, have=lambda prog: True):
@@ -794,6 +799,8 @@ def report(results, opts, order):
     print("smtp-source's own run time: every 250 awaited) or in Maildir/new (2). Memory: VmRSS from")
     print("/proc/PID/status (and Pss from /proc/PID/smaps_rollup) summed over the master and all its")
     print("descendants. RSS counts shared pages once per process; PSS splits them.")
+    if EXTRA_MAIN_CF:
+        print("Both MTAs also had: " + ", ".join(f"{k} = {v}" for k, v in EXTRA_MAIN_CF.items()))
     for m in order:
         v = results.get(m, {}).get("memory")
         if isinstance(v, dict):
@@ -818,7 +825,14 @@ def main():
     ap.add_argument("--sessions", type=int, default=200, help="idle sessions for the memory test")
     ap.add_argument("--timeout", type=float, default=150, help="seconds each flow may take at most")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directories (debugging)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a main.cf setting for both MTAs (repeatable), e.g. max_use=1000")
     opts = ap.parse_args()
+    for kv in opts.set:
+        name, sep, value = kv.partition("=")
+        if not sep or not re.fullmatch(r"[a-z0-9_]+", name.strip()) or "\n" in value:
+            sys.exit(f"bench.py: --set wants NAME=VALUE, not {kv!r}")
+        EXTRA_MAIN_CF[name.strip()] = value.strip()
 
     if os.geteuid() != 0:
         sys.exit("bench.py: must run as root (it starts MTAs and delivers to a local user)")
