@@ -20,7 +20,9 @@
 // the directory fsync.
 //
 // Only for names created BEFORE the file's last fsync: a link made after it
-// (Maildir's tmp/ -> new/) still needs its own directory fsync.
+// (Maildir's tmp/ -> new/) still needs its own directory fsync. And only
+// for the new name: the directory a rename took the file OUT of is not
+// written with the file by ext4 without a journal, so it keeps its fsync.
 #pragma once
 
 namespace postern {

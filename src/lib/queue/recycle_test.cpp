@@ -3,10 +3,14 @@
 // the files that must not be reused.
 #include "queue/recycle.h"
 
+#include <fcntl.h>
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fs_durability.h"
+#include "base/unique_fd.h"
 #include "queue/queue_test_util.h"
 #include "queue/reader.h"
 #include "queue/writer.h"
@@ -114,6 +118,36 @@ TEST_F(Recycle, FilesWithAnotherNameOrOfAnotherKindAreNotReused) {
   EXPECT_NE(inode_of(fresh), inode_of(kept));
   EXPECT_EQ(testing::slurp(kept), before);  // never truncated
   EXPECT_EQ(files_in(bin()), 0u);           // both candidates were taken out of the bin and dropped
+}
+
+// Where the file's fsync commits its new name (ext4, XFS), a fresh file
+// needs no directory fsync; a reused one still needs recycle/'s, which
+// loses the name (fs_durability.h).
+TEST_F(Recycle, OnlyTheBinNeedsADirectoryFsyncWhereTheFileCommitsItsName) {
+  {
+    UniqueFd d(::open(tq.root().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(d);
+    if (!fsync_commits_earlier_names(d.get())) GTEST_SKIP() << "not ext4 or XFS here";
+  }
+  fs::path first = write_message(tq.root(), nullptr, "first");
+  auto id = QueueId::parse(first.filename().string());
+  ASSERT_TRUE(id);
+  Recycler r(tq.root(), 10);
+  ASSERT_TRUE(r.take(first, *id));
+
+  RecycleBin b(tq.root());
+  WriterOptions o;
+  o.queue_root = tq.root();
+  o.recycle = &b;
+  auto reused = QueueFileWriter::create(o);
+  ASSERT_TRUE(reused) << reused.error().message;
+  EXPECT_FALSE(reused->directories_synced());
+  ASSERT_EQ(reused->directory_sync().dirs.size(), 1u);
+  EXPECT_EQ(reused->directory_sync().dirs[0], bin());
+
+  auto fresh = QueueFileWriter::create(o);  // the bin is empty now
+  ASSERT_TRUE(fresh) << fresh.error().message;
+  EXPECT_TRUE(fresh->directories_synced());
 }
 
 }  // namespace

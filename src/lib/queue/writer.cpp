@@ -173,10 +173,13 @@ Result<QueueFileWriter> QueueFileWriter::create(const WriterOptions& o) {
       for (auto& p : created_parents) w.dirs_.push_back(p);
       // The file left the bin: that must be durable before the message is
       // acknowledged, or a crash could leave its inode named in both.
-      if (recycled) w.dirs_.push_back(o.recycle->dir());
       // Every name above was made before the file's commit fsync; where that
-      // fsync commits them too (fs_durability.h), no directory fsync is due.
-      if (fsync_commits_earlier_names(w.fd_.get())) w.dirs_synced_->store(true, std::memory_order_release);
+      // fsync commits them too (fs_durability.h), they need no directory
+      // fsync. The bin's loss of the name does: ext4 without a journal
+      // writes back only the new parent with the file.
+      if (fsync_commits_earlier_names(w.fd_.get())) w.dirs_.clear();
+      if (recycled) w.dirs_.push_back(o.recycle->dir());
+      if (w.dirs_.empty()) w.dirs_synced_->store(true, std::memory_order_release);
       w.buf_.reserve(kBufferSize);
       return w;
     }

@@ -33,8 +33,9 @@
 //                     hash directory created for it), so the name survives
 //                     a crash. Only now is the file committed. (Skipped
 //                     where the directory is not readable: postdrop in
-//                     maildrop, mode 0730; see writer.cpp. Skipped on ext4
-//                     and XFS, where the file's own fsync in mark_ready()
+//                     maildrop, mode 0730; see writer.cpp. On ext4 and
+//                     XFS only the recycle bin the file came from, if any,
+//                     is fsynced: the file's own fsync in mark_ready()
 //                     already commits every name made before it:
 //                     base/fs_durability.h.)
 // A cleanup daemon may batch many writers (group commit): finish_write() on
