@@ -171,13 +171,14 @@ Result<QueueFileWriter> QueueFileWriter::create(const WriterOptions& o) {
       w.mode_ = o.mode & 0600;
       w.dirs_.push_back(dir);
       for (auto& p : created_parents) w.dirs_.push_back(p);
-      // The file left the bin: that must be durable before the message is
-      // acknowledged, or a crash could leave its inode named in both.
       // Every name above was made before the file's commit fsync; where that
       // fsync commits them too (fs_durability.h), they need no directory
-      // fsync. The bin's loss of the name does: ext4 without a journal
-      // writes back only the new parent with the file.
+      // fsync.
       if (fsync_commits_earlier_names(w.fd_.get())) w.dirs_.clear();
+      // The file left the bin: that must be durable before the message is
+      // acknowledged, or a crash could leave its inode named in both. It
+      // always needs the bin's fsync: ext4 without a journal writes back
+      // only the new parent with the file.
       if (recycled) w.dirs_.push_back(o.recycle->dir());
       if (w.dirs_.empty()) w.dirs_synced_->store(true, std::memory_order_release);
       w.buf_.reserve(kBufferSize);
