@@ -52,12 +52,8 @@ asio::awaitable<Status> Committer::commit(std::shared_ptr<queue::QueueFileWriter
     ++batches_;
     Status st = w->mark_ready();
     if (st) st = w->sync_directory();
-    if (!st) {
-      log::warning("{}: queue file commit: {}", w->id().str(), st.error().message);
-      co_return st;
-    }
-    ++committed_;
-    if (!opts_.qmgr_trigger.empty()) asio::post(*pool_, [this] { wake_qmgr(); });
+    account(*w, st);
+    if (st && !opts_.qmgr_trigger.empty()) asio::post(*pool_, [this] { wake_qmgr(); });
     co_return st;
   }
   // The initiation is named (not a temporary in the co_await expression:
@@ -80,6 +76,13 @@ void Committer::presync(const queue::QueueFileWriter& w) {
   asio::post(*pool_, [job = w.directory_sync()] { (void)job.run(); });
 }
 
+void Committer::account(const queue::QueueFileWriter& w, const Status& st) {
+  if (st)
+    ++committed_;
+  else
+    log::warning("{}: queue file commit: {}", w.id().str(), st.error().message);
+}
+
 void Committer::wake_qmgr() {
   if (opts_.qmgr_trigger.empty()) return;
   // Best effort: qmgr also scans incoming on its own timer.
@@ -96,8 +99,7 @@ void Committer::submit(Pending p) {
       bool wake = static_cast<bool>(st);
       auto shared = std::make_shared<Pending>(std::move(p));
       to_io([this, shared, st]() mutable {
-        if (st) ++committed_;
-        else log::warning("{}: queue file commit: {}", shared->writer->id().str(), st.error().message);
+        account(*shared->writer, st);
         shared->done(std::move(st));
       });
       // After the answer is on its way: the client waits for "queued", not
@@ -143,10 +145,7 @@ void Committer::start_batch() {
     // wake-up (a connect and a write to public/qmgr), which follows.
     to_io([this, b]() {
       for (std::size_t i = 0; i < b->items.size(); ++i) {
-        if (b->results[i])
-          ++committed_;
-        else
-          log::warning("{}: queue file commit: {}", b->items[i].writer->id().str(), b->results[i].error().message);
+        account(*b->items[i].writer, b->results[i]);
         b->items[i].done(std::move(b->results[i]));
       }
       running_ = false;

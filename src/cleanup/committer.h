@@ -91,6 +91,8 @@ class Committer {
   void submit(Pending p);
   void start_batch();
   void wake_qmgr();
+  // Counts a commit or logs its failure (on the io_context thread).
+  void account(const queue::QueueFileWriter& w, const Status& st);
   // Runs `f` on the io_context unless it is being destroyed (then the
   // work is dropped: the process is exiting).
   void to_io(std::function<void()> f);
