@@ -256,7 +256,7 @@ void Master::read_status(Service& s) {
         s.status_buf.clear();
         break;
       }
-      handle_status(s, m->pid, m->state == server::ChildState::Available);
+      handle_status(s, m->pid, m->state);
     }
     // Checked once per batch, not per message: a Multi server says busy
     // then available for its first client (so the master counts it as
@@ -266,18 +266,33 @@ void Master::read_status(Service& s) {
   });
 }
 
-void Master::handle_status(Service& s, pid_t pid, bool available) {
+void Master::handle_status(Service& s, pid_t pid, server::ChildState state) {
   auto it = s.children.find(pid);
   if (it == s.children.end()) return;  // a retired child, or not ours
   Child& c = *it->second;
-  if (c.available == available) return;
-  c.available = available;
-  if (available) {
-    s.available++;
-  } else {
-    s.available--;
-    c.uses++;
-    s.used = true;
+  bool available = state == server::ChildState::Available;
+  if (c.available != available) {
+    c.available = available;
+    if (available) {
+      s.available++;
+    } else {
+      s.available--;
+      c.uses++;
+      s.used = true;
+    }
+  }
+  // A child that took its last client (max_use) is as good as gone. Its
+  // replacement starts now, while that client is served, rather than when
+  // the next client is already waiting in the listen queue: a start costs
+  // milliseconds (exec, dynamic linking, configuration), and a busy service
+  // restarts every max_use clients. Same conditions as a start on demand;
+  // the retiring child still counts towards maxproc until it exits.
+  if (state == server::ChildState::Retiring && !c.retiring) {
+    c.retiring = true;
+    if (!stopping_ && !s.throttled && s.available == 0 && (s.maxproc == 0 || int(s.total()) < s.maxproc)) {
+      log::debug("service {}: pid {} retiring; starting its replacement", s.entry.name, pid);
+      spawn(s);
+    }
   }
   update_watch(s);
 }

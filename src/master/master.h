@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "config/master_cf.h"
 #include "master/listener.h"
+#include "server/status.h"
 
 namespace postern::master {
 
@@ -35,6 +36,7 @@ struct Child {
   pid_t pid = 0;
   Service* service = nullptr;  // null once the child is retired
   bool available = true;
+  bool retiring = false;  // said it serves its last client (max_use)
   int uses = 0;
 };
 
@@ -78,7 +80,7 @@ class Master {
   void on_listener_ready(Service& s, const error_code& ec);
   void spawn(Service& s);
   void read_status(Service& s);
-  void handle_status(Service& s, pid_t pid, bool available);
+  void handle_status(Service& s, pid_t pid, server::ChildState state);
   void warn_if_at_limit(Service& s);
   void schedule_wakeup(Service& s, std::chrono::seconds delay);
   void wake(Service& s);

@@ -3,6 +3,7 @@
 // Built on the same server skeleton as every real daemon. Its behaviour is
 // chosen by master.cf arguments of the form name=value:
 //   model=single|multi|trigger   serving model (default single)
+//   lifetime=long                long-lived, as qmgr (ignores max_use, max_idle)
 //   startup=fail                 exit 1 before serving (throttling test)
 //   log=PATH                     append one line per event to PATH
 // Stream protocol, one command per line:
@@ -82,6 +83,7 @@ int main(int argc, char** argv) {
   d.name = "testd";
   d.model = model == "multi" ? server::Model::Multi : model == "trigger" ? server::Model::Trigger : server::Model::Single;
   d.client_limit = 3;
+  d.long_lived = arg_value(argc, argv, "lifetime") == "long";
   d.post_drop = [&](server::Context&) -> Status {
     append_log(log_path, "start " + std::to_string(::getpid()) + " uid " + std::to_string(::getuid()));
     if (fail) return make_error("startup failure requested by the test");

@@ -96,6 +96,55 @@ class MasterTest(unittest.TestCase):
         self.assertNotEqual(pids[1], pids[2])
         wait_for(lambda: not pid_alive(pids[0]), what="retired process to exit")
 
+    def test_replacement_starts_while_retiring_process_serves_last_client(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd -o max_use=2\n")
+        svc = f"127.0.0.1:{inst.port}"
+        first = LineClient(("127.0.0.1", inst.port))
+        old = int(first.ask("PID"))
+        first.close()
+        last = LineClient(("127.0.0.1", inst.port))
+        self.assertEqual(int(last.ask("PID")), old)
+        # The old process serves its last client; its replacement is already
+        # there, before any client asks for it.
+        wait_for(lambda: len(inst.service_pids(svc) - {old}) == 1, what="replacement process")
+        (new,) = inst.service_pids(svc) - {old}
+        self.assertTrue(pid_alive(old))
+        nxt = LineClient(("127.0.0.1", inst.port))
+        self.assertEqual(int(nxt.ask("PID")), new)
+        last.close()
+        nxt.close()
+        wait_for(lambda: not pid_alive(old), what="retired process to exit")
+        self.assertEqual(inst.service_pids(svc), {new})
+
+    def test_no_replacement_beyond_maxproc(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 1 testd -o max_use=1\n")
+        svc = f"127.0.0.1:{inst.port}"
+        c = LineClient(("127.0.0.1", inst.port))
+        old = int(c.ask("PID"))
+        time.sleep(0.5)
+        self.assertEqual(inst.service_pids(svc), {old}, "maxproc 1: the retiring process still counts")
+        c.close()
+        c = LineClient(("127.0.0.1", inst.port))
+        self.assertNotEqual(int(c.ask("PID")), old)
+        c.close()
+
+    def test_long_lived_service_keeps_one_process(self):
+        # A long-lived server (qmgr) reports only its first use to the
+        # master, which therefore never starts a second one beside it.
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd lifetime=long -o max_use=1\n")
+        svc = f"127.0.0.1:{inst.port}"
+        c = LineClient(("127.0.0.1", inst.port))
+        pid = int(c.ask("PID"))
+        c.close()
+        busy = LineClient(("127.0.0.1", inst.port))
+        self.assertEqual(int(busy.ask("PID")), pid, "max_use does not retire it")
+        waiting = LineClient(("127.0.0.1", inst.port))
+        time.sleep(0.5)
+        self.assertEqual(inst.service_pids(svc), {pid})
+        busy.close()
+        self.assertEqual(int(waiting.ask("PID")), pid)
+        waiting.close()
+
     def test_max_idle_retires_process(self):
         inst = self.make("127.0.0.1:{port} inet n - n - 1 testd -o max_idle=1s\n")
         c = LineClient(("127.0.0.1", inst.port))

@@ -263,8 +263,15 @@ class Runner {
     // busy (then available) once, for its first client: the master counts
     // that as "used" (its throttle rule is death before any use). Doing so
     // for every client of a Multi server made the master see a moment with
-    // no available process and start needless extra ones.
-    if (retiring || !have_capacity() || uses_ == 1) write_status(ChildState::Busy);
+    // no available process and start needless extra ones. A long-lived
+    // server (qmgr, anvil) is its service's only process, so the master has
+    // nothing to decide from its later busy/available changes: qmgr takes a
+    // trigger per queued message, and each pair cost two writes here and a
+    // wake-up of the master.
+    if (retiring)
+      write_status(ChildState::Retiring);
+    else if (uses_ == 1 || (!have_capacity() && !d_.long_lived))
+      write_status(ChildState::Busy);
     if (retiring) {
       begin_stop("max_use reached");
       return;
@@ -280,7 +287,7 @@ class Runner {
       return;
     }
     if (was_full) {
-      write_status(ChildState::Available);
+      if (!d_.long_lived || uses_ == 1) write_status(ChildState::Available);
       capacity_.cancel();
     }
     arm_idle_timer();

@@ -67,7 +67,7 @@ struct Daemon {
   std::string name;                 // program name for logs: "smtpd"
   Model model = Model::Single;
   bool privileged = false;          // local, virtual, pipe, spawn
-  bool long_lived = false;          // ignores max_use and max_idle (qmgr)
+  bool long_lived = false;          // ignores max_use and max_idle; its service's only process (qmgr)
   std::size_t client_limit = 100;   // Multi: clients at once per process
   std::function<Status(Context&)> pre_drop;
   std::function<Status(Context&)> post_drop;

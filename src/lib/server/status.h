@@ -11,7 +11,8 @@
 // A status message is 8 bytes, so that every write is atomic on a pipe
 // (below PIPE_BUF) even with many children writing at once:
 //   byte 0   'S' (version marker)
-//   byte 1   state: 'A' available, 'B' busy
+//   byte 1   state: 'A' available, 'B' busy, 'R' busy with its last client
+//            (max_use reached: it exits when that client is done)
 //   bytes 2-3 zero
 //   bytes 4-7 the child's pid, big-endian
 // The master rejects anything else and logs it; it never trusts a pid that
@@ -30,7 +31,10 @@ inline constexpr int kStatusFd = 3;
 inline constexpr int kMasterAliveFd = 4;
 inline constexpr int kListenFdBase = 5;
 
-enum class ChildState : std::uint8_t { Available = 'A', Busy = 'B' };
+// Retiring tells the master, while the child still serves its last client,
+// that a replacement will be needed: the master starts it then instead of
+// when the next client is already waiting (see Master::handle_status).
+enum class ChildState : std::uint8_t { Available = 'A', Busy = 'B', Retiring = 'R' };
 
 struct StatusMessage {
   pid_t pid = 0;

@@ -5,11 +5,13 @@
 using namespace postern::server;
 
 TEST(Status, RoundTrip) {
-  auto b = encode_status({4711, ChildState::Busy});
-  auto m = decode_status(b.data(), b.size());
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->pid, 4711);
-  EXPECT_EQ(m->state, ChildState::Busy);
+  for (auto st : {ChildState::Available, ChildState::Busy, ChildState::Retiring}) {
+    auto b = encode_status({4711, st});
+    auto m = decode_status(b.data(), b.size());
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->pid, 4711);
+    EXPECT_EQ(m->state, st);
+  }
 }
 
 TEST(Status, RejectsMalformed) {
