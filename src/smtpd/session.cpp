@@ -102,6 +102,9 @@ class Session {
   Session(server::Context& ctx, Shared& shared, server::Socket sock)
       : ctx_(ctx), sh_(shared), s_(shared.settings), sock_(std::move(sock)), timer_(ctx.io()),
         reader_(s_.line_length_limit) {}
+  ~Session() { *alive_ = false; }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   asio::awaitable<void> run();
 
@@ -113,6 +116,7 @@ class Session {
   asio::awaitable<void> reply(const smtp::Reply& r);
   void arm_timer();
   void disarm_timer();
+  void wait_for_deadline();
 
   // --- commands --------------------------------------------------------------
   asio::awaitable<bool> handle(const smtp::Command& cmd);  // false: end the session
@@ -157,7 +161,17 @@ class Session {
   Shared& sh_;
   const Settings& s_;
   server::Socket sock_;
+  // smtpd_timeout bounds each read and write. The timer is not moved for
+  // every one of them (each move is a cancel, a timerfd_settime() and an
+  // extra handler, several times per command): arm_timer() only moves
+  // deadline_, and an expiry that finds the deadline moved waits again.
   asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point deadline_{};
+  bool in_io_ = false;          // a read or write runs under deadline_
+  bool timer_waiting_ = false;  // timer_ has a wait pending
+  // Cleared when the session ends: an expiry already queued then must not
+  // touch it.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool timed_out_ = false;
   bool io_error_ = false;
   smtp::LineReader reader_;
@@ -205,16 +219,29 @@ class Session {
 
 void Session::arm_timer() {
   timed_out_ = false;
-  timer_.expires_after(s_.timeout);
-  timer_.async_wait([this](error_code ec) {
-    if (ec) return;  // cancelled: the session may be gone, touch nothing
+  in_io_ = true;
+  deadline_ = std::chrono::steady_clock::now() + s_.timeout;
+  if (!timer_waiting_) wait_for_deadline();
+}
+
+void Session::disarm_timer() { in_io_ = false; }
+
+void Session::wait_for_deadline() {
+  timer_waiting_ = true;
+  timer_.expires_at(deadline_);
+  timer_.async_wait([this, alive = alive_](error_code ec) {
+    if (ec || !*alive) return;  // cancelled or ended: the session may be gone
+    timer_waiting_ = false;
+    if (!in_io_) return;  // the next read or write starts a new wait
+    if (std::chrono::steady_clock::now() < deadline_) {
+      wait_for_deadline();
+      return;
+    }
     timed_out_ = true;
     error_code ignored;
     sock_.cancel(ignored);
   });
 }
-
-void Session::disarm_timer() { timer_.cancel(); }
 
 asio::awaitable<std::size_t> Session::read_raw(char* buf) {
   if (!co_await flush()) co_return 0;

@@ -544,6 +544,23 @@ class SmtpdTest(unittest.TestCase):
         c.close()
         INST.wait_log(r"timeout after CONNECT from localhost\[127\.0\.0\.1\]")
 
+    def test_timeout_counts_from_the_last_command(self):
+        # smtpd_timeout (2 s here) bounds each read, not the session: a client
+        # that keeps talking for longer is served, and one that then stalls
+        # is dropped about 2 s after its last command.
+        c = Raw(PORTS["strict"])
+        for _ in range(4):
+            time.sleep(0.8)
+            self.assertTrue(c.ask("NOOP").startswith("250"))
+        last = time.time()
+        r = c.reply()
+        self.assertEqual(r, f"421 4.4.2 {HOST} Error: timeout exceeded")
+        waited = time.time() - last
+        self.assertGreater(waited, 1.5)
+        self.assertLess(waited, 3.5)
+        c.close()
+        INST.wait_log(r"timeout after NOOP from localhost\[127\.0\.0\.1\]")
+
     def test_hard_error_limit(self):
         c = Raw(PORTS["strict"])
         for _ in range(3):
