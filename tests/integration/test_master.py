@@ -35,6 +35,11 @@ class MasterTest(unittest.TestCase):
         except FileNotFoundError:
             return []
 
+    def client_and_pid(self, inst):
+        """A new client of the instance's testd, and the pid serving it."""
+        c = LineClient(("127.0.0.1", inst.port))
+        return c, int(c.ask("PID"))
+
     def test_spawn_on_demand_and_privileges(self):
         inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n")
         inst.wait_log(r"daemon started -- version")
@@ -99,18 +104,17 @@ class MasterTest(unittest.TestCase):
     def test_replacement_starts_while_retiring_process_serves_last_client(self):
         inst = self.make("127.0.0.1:{port} inet n - n - 2 testd -o max_use=2\n")
         svc = f"127.0.0.1:{inst.port}"
-        first = LineClient(("127.0.0.1", inst.port))
-        old = int(first.ask("PID"))
+        first, old = self.client_and_pid(inst)
         first.close()
-        last = LineClient(("127.0.0.1", inst.port))
-        self.assertEqual(int(last.ask("PID")), old)
+        last, pid = self.client_and_pid(inst)
+        self.assertEqual(pid, old)
         # The old process serves its last client; its replacement is already
         # there, before any client asks for it.
         wait_for(lambda: len(inst.service_pids(svc) - {old}) == 1, what="replacement process")
         (new,) = inst.service_pids(svc) - {old}
         self.assertTrue(pid_alive(old))
-        nxt = LineClient(("127.0.0.1", inst.port))
-        self.assertEqual(int(nxt.ask("PID")), new)
+        nxt, pid = self.client_and_pid(inst)
+        self.assertEqual(pid, new)
         last.close()
         nxt.close()
         wait_for(lambda: not pid_alive(old), what="retired process to exit")
@@ -119,13 +123,12 @@ class MasterTest(unittest.TestCase):
     def test_no_replacement_beyond_maxproc(self):
         inst = self.make("127.0.0.1:{port} inet n - n - 1 testd -o max_use=1\n")
         svc = f"127.0.0.1:{inst.port}"
-        c = LineClient(("127.0.0.1", inst.port))
-        old = int(c.ask("PID"))
+        c, old = self.client_and_pid(inst)
         time.sleep(0.5)
         self.assertEqual(inst.service_pids(svc), {old}, "maxproc 1: the retiring process still counts")
         c.close()
-        c = LineClient(("127.0.0.1", inst.port))
-        self.assertNotEqual(int(c.ask("PID")), old)
+        c, pid = self.client_and_pid(inst)
+        self.assertNotEqual(pid, old)
         c.close()
 
     def test_long_lived_service_keeps_one_process(self):
@@ -133,11 +136,10 @@ class MasterTest(unittest.TestCase):
         # master, which therefore never starts a second one beside it.
         inst = self.make("127.0.0.1:{port} inet n - n - 2 testd lifetime=long -o max_use=1\n")
         svc = f"127.0.0.1:{inst.port}"
-        c = LineClient(("127.0.0.1", inst.port))
-        pid = int(c.ask("PID"))
+        c, pid = self.client_and_pid(inst)
         c.close()
-        busy = LineClient(("127.0.0.1", inst.port))
-        self.assertEqual(int(busy.ask("PID")), pid, "max_use does not retire it")
+        busy, again = self.client_and_pid(inst)
+        self.assertEqual(again, pid, "max_use does not retire it")
         waiting = LineClient(("127.0.0.1", inst.port))
         time.sleep(0.5)
         self.assertEqual(inst.service_pids(svc), {pid})
