@@ -138,6 +138,10 @@ class MasterTest(unittest.TestCase):
         svc = f"127.0.0.1:{inst.port}"
         c, pid = self.client_and_pid(inst)
         c.close()
+        # Its first client is reported (busy, then available once it has
+        # seen the close); a client arriving before that finds no available
+        # process and rightly gets a second one.
+        time.sleep(0.5)
         busy, again = self.client_and_pid(inst)
         self.assertEqual(again, pid, "max_use does not retire it")
         waiting = LineClient(("127.0.0.1", inst.port))
