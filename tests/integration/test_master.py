@@ -106,6 +106,7 @@ class MasterTest(unittest.TestCase):
         svc = f"127.0.0.1:{inst.port}"
         first, old = self.client_and_pid(inst)
         first.close()
+        time.sleep(0.5)  # until the process has seen the close and is available again
         last, pid = self.client_and_pid(inst)
         self.assertEqual(pid, old)
         # The old process serves its last client; its replacement is already
