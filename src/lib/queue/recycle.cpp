@@ -2,6 +2,7 @@
 #include "queue/recycle.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -74,12 +75,14 @@ bool Recycler::take(const fs::path& path, const QueueId& id) {
     estimate_ = count_bin();
   }
   if (estimate_ >= cap_) return false;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+      static_cast<std::uint64_t>(st.st_size) > kRecycleMaxSize)
+    return false;
   fs::path to = dir_ / id.str();
   // The ID is unique, so the name is free; rename_noreplace makes sure.
+  // Not truncated (see the header): cleanup overwrites it.
   if (detail::rename_noreplace(path, to) != 0) return false;
-  // Nothing of the delivered message stays on file while it waits for
-  // reuse (cleanup truncates again, in case a crash came in between).
-  (void)::truncate(to.c_str(), 0);
   ++estimate_;
   return true;
 }

@@ -4,23 +4,33 @@
 // an inode skips every inode of the block group freed in the last 5-35
 // seconds, reading each one's deletion time; at hundreds of messages a
 // second, cleanup's file creation then costs more than the rest of its
-// work. A file that is never freed costs nothing of the kind, so:
+// work. A file that is never freed costs nothing of the kind. Its blocks
+// are kept too: freeing them (unlink, truncate) costs a synchronous
+// discard request on file systems mounted with `discard` (0.3-1 ms that
+// qmgr, single-threaded, spent blocked per message), and the next message
+// would allocate them again. So:
 //
 //   qmgr     a message is finished: rename active/ID -> recycle/ID (instead of
-//            unlink) and truncate it, unless the bin already holds `cap`
-//            files or has no directory (an older queue tree): then unlink as
-//            before.
+//            unlink), unless the bin already holds `cap` files, has no
+//            directory (an older queue tree), or the file is larger than
+//            kRecycleMaxSize: then unlink as before. The content stays
+//            until the file is reused (the bin is as private as active/:
+//            the mail owner's, mode 0700).
 //   cleanup  a new queue file: rename recycle/X to its temporary name (only
 //            one process can win a rename), check it (regular file, one
-//            link, ours), truncate it and write the new message into it;
-//            when the bin is empty, create a file as before.
+//            link, ours, not above kRecycleMaxSize), take away its ready
+//            mark (fchmod 0600) before it gets a queue name, write the new
+//            message over the old bytes from offset 0, and cut the file at
+//            the new end before the commit fsync; when the bin is empty,
+//            create a file as before.
 //
 // Safety: a file in recycle/ is garbage to everything else (no scanner
-// looks there; it is empty unless a crash came between the rename and the
-// truncation). cleanup takes
-// it by rename() to a name nobody else has, refuses a file with more than
-// one link (a crash can leave a name in both active/ and recycle/ until fsck
-// counts the links) and truncates only after those checks. The recycle
+// looks there). cleanup takes it by rename() to a name nobody else has,
+// refuses a file with more than one link (a crash can leave a name in both
+// active/ and recycle/ until fsck counts the links) and changes it only
+// after those checks. A reader never sees old bytes as part of a new
+// message: the file is not ready (mode 0600) until the new content, its
+// new length and the ready mark are fsynced together. The recycle
 // directory is fsynced with the new file's directory before the message is
 // acknowledged (the writer lists it among its directories), so after a
 // crash an acknowledged message's inode is never also named in recycle/.
@@ -30,6 +40,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -39,6 +50,11 @@
 #include "queue/queue_id.h"
 
 namespace postern::queue {
+
+// Larger finished files are removed, not kept: they would hold more old
+// content, and cutting a large file down for a small message frees (and
+// discards) blocks on cleanup's critical path.
+inline constexpr std::uint64_t kRecycleMaxSize = 256 * 1024;
 
 // cleanup's side: candidate files to reuse.
 class RecycleBin {

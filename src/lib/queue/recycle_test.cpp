@@ -69,7 +69,7 @@ TEST_F(Recycle, FinishedFileIsReusedWithNothingOldLeft) {
   ASSERT_TRUE(r.take(first, *id));
   EXPECT_FALSE(fs::exists(first));
   EXPECT_EQ(files_in(bin()), 1u);
-  EXPECT_EQ(fs::file_size(bin() / id->str()), 0u);  // nothing of the message waits in the bin
+  const auto old_size = fs::file_size(bin() / id->str());  // kept whole: cleanup overwrites it
 
   RecycleBin b(tq.root());
   fs::path second = write_message(tq.root(), &b, "short");
@@ -78,10 +78,42 @@ TEST_F(Recycle, FinishedFileIsReusedWithNothingOldLeft) {
   EXPECT_EQ(files_in(bin()), 0u);
   auto rd = QueueFileReader::open(second);
   ASSERT_TRUE(rd) << rd.error().message;
+  // Cut at the new end: nothing of the longer first message is left.
+  EXPECT_LT(fs::file_size(second), old_size);
   EXPECT_EQ(testing::slurp(second).find("first subject"), std::string::npos);
+  // The old body was 2,100 x's, the new one is 250: no longer run survives.
+  EXPECT_EQ(testing::slurp(second).find(std::string(251, 'x')), std::string::npos);
   // With the bin empty, the next file is a new one.
   fs::path third = write_message(tq.root(), &b, "third");
   EXPECT_NE(inode_of(third), ino);
+}
+
+// A file taken from the bin and then abandoned (the client went away) is
+// removed, and one that is too large is not kept at all.
+TEST_F(Recycle, LargeFilesAreRemovedAndReuseKeepsTheReadyMarkOff) {
+  Recycler r(tq.root(), 10);
+  fs::path big = write_message(tq.root(), nullptr, std::string(kRecycleMaxSize / 40, 'b'));
+  ASSERT_GT(fs::file_size(big), kRecycleMaxSize);
+  EXPECT_FALSE(r.take(big, *QueueId::parse(big.filename().string())));
+  EXPECT_TRUE(fs::exists(big));  // the caller unlinks it as before
+  fs::remove(big);
+  EXPECT_EQ(files_in(bin()), 0u);
+
+  fs::path small = write_message(tq.root(), nullptr, "small");
+  ASSERT_TRUE(r.take(small, *QueueId::parse(small.filename().string())));
+  RecycleBin b(tq.root());
+  WriterOptions o;
+  o.queue_root = tq.root();
+  o.recycle = &b;
+  {
+    auto w = QueueFileWriter::create(o);
+    ASSERT_TRUE(w) << w.error().message;
+    struct stat st {};
+    ASSERT_EQ(::stat(queue_path(tq.root(), QueueName::Incoming, w->id(), HashConfig::defaults()).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);  // named, old bytes inside, but not ready
+  }  // abandoned
+  EXPECT_EQ(files_in(bin()), 0u);
+  EXPECT_EQ(files_in(tq.root() / "incoming"), 0u);
 }
 
 TEST_F(Recycle, BinIsCappedAndMissingBinIsNotUsed) {

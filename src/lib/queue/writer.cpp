@@ -110,6 +110,7 @@ Result<QueueFileWriter> QueueFileWriter::create(const WriterOptions& o) {
   UniqueFd fd;
   fs::path tmp;
   bool recycled = false;
+  std::uint64_t stale_size = 0;
   // 1a. Or a finished file from the recycle bin, taken by a rename to such
   //     a name (only one process can win it) and checked before anything
   //     is changed: a regular file, ours, with no other name (recycle.h).
@@ -120,13 +121,19 @@ Result<QueueFileWriter> QueueFileWriter::create(const WriterOptions& o) {
     if (::rename(cand->c_str(), tmp.c_str()) != 0) continue;
     UniqueFd f(::open(tmp.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     struct stat cst {};
+    // Not truncated: the new message overwrites the old bytes in place and
+    // finish_write() cuts off the rest, so the file keeps its blocks (freeing
+    // them costs a synchronous discard on file systems mounted with it).
+    // The ready mark goes first, below, before the file gets a queue name.
     if (!f || ::fstat(f.get(), &cst) != 0 || !S_ISREG(cst.st_mode) || cst.st_nlink != 1 ||
-        cst.st_uid != ::geteuid() || ::ftruncate(f.get(), 0) != 0) {
+        cst.st_uid != ::geteuid() || cst.st_size < 0 ||
+        static_cast<std::uint64_t>(cst.st_size) > kRecycleMaxSize) {
       ::unlink(tmp.c_str());
       continue;
     }
     fd = std::move(f);
     recycled = true;
+    stale_size = static_cast<std::uint64_t>(cst.st_size);
   }
   for (int i = 0; i < kTempAttempts && !fd; ++i) {
     tmp = top / fmt::format("{}{}.{}.{:016x}", kTempPrefix, ::getpid(), g_temp_counter++, random64());
@@ -169,6 +176,7 @@ Result<QueueFileWriter> QueueFileWriter::create(const WriterOptions& o) {
       w.path_ = std::move(target);
       w.fd_ = std::move(fd);
       w.mode_ = o.mode & 0600;
+      w.stale_size_ = stale_size;
       w.dirs_.push_back(dir);
       for (auto& p : created_parents) w.dirs_.push_back(p);
       // Every name above was made before the file's commit fsync; where that
@@ -220,6 +228,7 @@ QueueFileWriter::QueueFileWriter(QueueFileWriter&& o) noexcept
       state_(std::exchange(o.state_, State::Failed)),
       buf_(std::move(o.buf_)),
       offset_(o.offset_),
+      stale_size_(o.stale_size_),
       size_(o.size_),
       partial_open_(o.partial_open_) {}
 
@@ -235,6 +244,7 @@ QueueFileWriter& QueueFileWriter::operator=(QueueFileWriter&& o) noexcept {
     state_ = std::exchange(o.state_, State::Failed);
     buf_ = std::move(o.buf_);
     offset_ = o.offset_;
+    stale_size_ = o.stale_size_;
     size_ = o.size_;
     partial_open_ = o.partial_open_;
   }
@@ -429,6 +439,11 @@ Status QueueFileWriter::finish_write() {
   if (!size) return fail(make_error("queue file {}: {}", path_.string(), size.error().message));
   if (auto st = pwrite_all(fd_.get(), *size, kSizeRecordOffset + kRecordHeaderSize, path_); !st)
     return fail(st.take_error());
+  // A reused file: nothing of its previous message may survive past the end
+  // record (the fsync in sync()/mark_ready() makes the new length durable
+  // with the content).
+  if (stale_size_ > offset_ && ::ftruncate(fd_.get(), static_cast<off_t>(offset_)) != 0)
+    return fail(sys_error("truncate {}", path_.string()));
   state_ = State::Written;
   return {};
 }

@@ -175,6 +175,10 @@ class QueueFileWriter {
   State state_ = State::Fresh;
   std::string buf_;
   std::uint64_t offset_ = 0;  // logical file size (written + buffered)
+  // A reused file's length when taken from the bin: its old bytes are
+  // overwritten in place, and what lies beyond the new end is cut off
+  // before the ready mark (recycle.h).
+  std::uint64_t stale_size_ = 0;
   SizeRecord size_;
   bool partial_open_ = false;            // last content record was L
   std::vector<std::string> typed_seen_;  // typed attributes written in this segment
