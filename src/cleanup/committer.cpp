@@ -53,7 +53,12 @@ asio::awaitable<Status> Committer::commit(std::shared_ptr<queue::QueueFileWriter
     Status st = w->mark_ready();
     if (st) st = w->sync_directory();
     account(*w, st);
-    if (st && !opts_.qmgr_trigger.empty()) asio::post(*pool_, [this] { wake_qmgr(); });
+    // After the answer is on its way (posted behind this handler, which
+    // resumes the session and starts its reply), and from this thread: a
+    // trigger is a connect and a one-byte send that do not block unless
+    // qmgr's listen queue is full, and handing it to a pool thread cost a
+    // thread wake-up per message. Only a busy qmgr sends it to the pool.
+    if (st && !opts_.qmgr_trigger.empty()) asio::post(io_, [this] { wake_qmgr_now(); });
     co_return st;
   }
   // The initiation is named (not a temporary in the co_await expression:
@@ -88,6 +93,12 @@ void Committer::wake_qmgr() {
   // Best effort: qmgr also scans incoming on its own timer.
   (void)ipc::trigger(opts_.qmgr_trigger.string(), std::string(1, ipc::kTriggerWakeup),
                      std::chrono::milliseconds(1000));
+}
+
+void Committer::wake_qmgr_now() {
+  if (ipc::trigger(opts_.qmgr_trigger.string(), std::string(1, ipc::kTriggerWakeup), std::chrono::milliseconds(0)))
+    return;
+  asio::post(*pool_, [this] { wake_qmgr(); });
 }
 
 void Committer::submit(Pending p) {

@@ -18,7 +18,9 @@
 // After each successful batch, once its answers are on their way, the queue manager is woken once
 // (ipc::trigger "W" to public/$queue_service_name), also on the pool, so a busy or absent
 // qmgr never blocks cleanup; failure to wake it is ignored (qmgr scans
-// incoming on its own timer).
+// incoming on its own timer). A lone message committed on the event loop
+// (commit(alone)) wakes qmgr from the event loop with an attempt that
+// cannot block; only if qmgr's listen queue is full does the pool retry.
 //
 // Mode::Single commits each writer on its own (file fsync, ready mark,
 // directory fsync), still on the pool: the baseline the benchmark compares
@@ -90,7 +92,8 @@ class Committer {
   };
   void submit(Pending p);
   void start_batch();
-  void wake_qmgr();
+  void wake_qmgr();      // on a pool thread: may wait up to a second
+  void wake_qmgr_now();  // on the event loop: never waits; the pool retries
   // Counts a commit or logs its failure (on the io_context thread).
   void account(const queue::QueueFileWriter& w, const Status& st);
   // Runs `f` on the io_context unless it is being destroyed (then the

@@ -126,7 +126,7 @@ TEST(Committer, LoneClientCommitsOnTheEventLoop) {
     EXPECT_TRUE(w->committed());
     io.run();
     batches = c.batches();
-    c.join();  // qmgr's wake-up still runs on the pool
+    c.join();
   }
   EXPECT_EQ(batches, 1u);
   char buf[16];
@@ -136,6 +136,52 @@ TEST(Committer, LoneClientCommitsOnTheEventLoop) {
   auto files = s.incoming();
   ASSERT_EQ(files.size(), 1u);
   EXPECT_TRUE(queue::QueueFileReader::open(files[0]));
+}
+
+// The event loop's wake-up never waits: when qmgr's FIFO (or listen queue)
+// is full it hands the wake-up to the pool, which waits for room.
+TEST(Committer, LoneClientWakesABusyQmgrFromThePool) {
+  Scratch s;
+  fs::path fifo = s.queue() / "public" / "qmgr";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  int rd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(rd, 0);
+  int wr = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+  ASSERT_GE(wr, 0);
+  std::size_t filled = 0;
+  for (char junk[4096] = {}; ; ) {
+    ssize_t n = ::write(wr, junk, sizeof junk);
+    if (n <= 0) break;
+    filled += static_cast<std::size_t>(n);
+  }
+  ::close(wr);
+  ASSERT_GT(filled, 0u);
+  bool ok = false;
+  {
+    asio::io_context io;
+    Committer c(io, {Committer::Mode::Batch, 2, fifo});
+    auto w = finished_writer(s);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          auto st = co_await c.commit(w, true);
+          ok = static_cast<bool>(st);
+        },
+        asio::detached);
+    io.run();  // the loop's attempt found the FIFO full and returned at once
+    EXPECT_TRUE(ok);
+    // Make room; the pool's attempt (up to a second) then gets through.
+    std::vector<char> buf(filled + 16);
+    std::size_t drained = 0;
+    while (drained < filled) {
+      ssize_t n = ::read(rd, buf.data(), buf.size());
+      if (n > 0) drained += static_cast<std::size_t>(n);
+    }
+    c.join();
+    for (ssize_t n; (n = ::read(rd, buf.data(), buf.size())) > 0;) drained += static_cast<std::size_t>(n);
+    EXPECT_EQ(drained, filled + 1);  // the junk, then one wake-up
+  }
+  ::close(rd);
 }
 
 TEST(Committer, MissingQmgrIsNotAnError) {
