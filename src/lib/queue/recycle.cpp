@@ -17,7 +17,13 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::size_t kBatch = 64;                       // names read per refill
-constexpr auto kEmptyPause = std::chrono::milliseconds(200);  // an empty bin is read again after this
+// An empty bin is read again after this. Short: while intake outruns
+// delivery the bin is empty most of the time, and every file qmgr puts back
+// in the meantime that cleanup does not see is a new inode made instead
+// (on ext4 without a journal, a scan past every recently freed inode of
+// the group). At 200 ms a 3,000-message local run created about 1,000
+// files; at 10 ms, 560. A look at an empty bin is four system calls.
+constexpr auto kEmptyPause = std::chrono::milliseconds(10);
 constexpr std::size_t kRecount = 64;                     // Recycler: moves between counts
 
 fs::path bin_dir(const fs::path& root) { return root / std::string(to_string(QueueName::Recycle)); }
