@@ -86,7 +86,13 @@ struct CleanupPrefetch {
   explicit CleanupPrefetch(asio::io_context& io) : done(io) { done.expires_at(Clock::time_point::max()); }
   std::optional<Result<submit::CleanupClient>> result;
   asio::steady_timer done;  // cancelled once `result` is set
+  Clock::time_point started = Clock::now();
 };
+
+// A connection opened at the end of a transaction waits for the client's
+// next MAIL FROM at most this long; an older one is replaced, so that what
+// the client gets never depends on cleanup's idle limit (ipc_timeout).
+constexpr auto kPrefetchMaxAge = std::chrono::seconds(10);
 
 // A free function, not a lambda: the coroutine frame keeps its own copies
 // of the arguments (a lambda's captures would die with the lambda).
@@ -130,6 +136,7 @@ class Session {
   // --- transaction -----------------------------------------------------------
   asio::awaitable<bool> open_cleanup();
   void start_prefetch();
+  asio::awaitable<void> start_early_prefetch(int last_code);
   asio::awaitable<bool> start_content(const mail::Address* only_rcpt);
   void add_content(std::string_view piece, bool continued);
   asio::awaitable<bool> push_content(bool force);
@@ -203,10 +210,11 @@ class Session {
   std::optional<mail::Address> first_rcpt_;
   std::optional<submit::CleanupClient> cleanup_;
   bool cleanup_failed_ = false;
-  // A cleanup connection opened ahead, at MAIL FROM, in a session that has
-  // already queued a message (see start_prefetch()).
+  // A cleanup connection opened ahead, at MAIL FROM or at the end of a
+  // transaction, in a session that has already queued messages (see
+  // start_prefetch()).
   std::shared_ptr<CleanupPrefetch> prefetch_;
-  bool queued_before_ = false;  // a transaction of this session was queued
+  std::size_t queued_ = 0;  // transactions of this session that were queued
   std::string content_;           // pending content for cleanup
   bool content_overflow_ = false;  // message_size_limit exceeded: content is dropped
   bool content_failed_ = false;    // cleanup write failed: the rest is dropped
@@ -568,11 +576,16 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
       ok_reply("bdat");
       co_return go;
     }
-    case Verb::Rset:
+    case Verb::Rset: {
+      // An unused connection opened ahead is not part of the transaction:
+      // clients that send RSET before each MAIL FROM keep theirs.
+      auto ahead = std::move(prefetch_);
       reset_transaction();
+      prefetch_ = std::move(ahead);
       co_await reply(smtp::Reply(250, "2.0.0", "Ok"));
       ok_reply("rset");
       co_return true;
+    }
     case Verb::Noop:
       co_await reply(smtp::Reply(250, "2.0.0", "Ok"));
       ok_reply("noop");
@@ -687,10 +700,28 @@ asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
 // rejections before it log NOQUEUE as in Postfix. A first transaction never
 // prefetches: a client whose recipients are all refused costs no queue file.
 void Session::start_prefetch() {
-  if (cleanup_ || prefetch_ || !queued_before_) return;
+  if (cleanup_ || queued_ == 0) return;
+  if (prefetch_ && Clock::now() - prefetch_->started < kPrefetchMaxAge) return;
   prefetch_ = std::make_shared<CleanupPrefetch>(ctx_.io());
   asio::co_spawn(ctx_.io(), run_prefetch(prefetch_, ctx_.io(), s_.cleanup_socket, peer(), s_.ipc_timeout),
                  asio::detached);
+}
+
+// A session that has queued two messages is a bulk sender (a relay
+// reusing its connection, a mailing-list run): open cleanup for its next
+// message as soon as this one is answered, so that the queue file is ready
+// by its first RCPT instead of being made while the client waits (about
+// 0.4 ms on the benchmark machine, a fifth of a serial transaction). If the
+// client quits instead, one empty queue file was made for nothing, once
+// per session. A client that idles longer than kPrefetchMaxAge gets a
+// fresh one at MAIL FROM.
+asio::awaitable<void> Session::start_early_prefetch(int last_code) {
+  if (last_code != 250 || queued_ < 2) co_return;
+  start_prefetch();
+  // Let the open start (connect, request sent) before this session reads
+  // on: a client that already sent its next MAIL FROM would otherwise be
+  // served first, and the open would begin no earlier than at MAIL FROM.
+  co_await asio::post(ctx_.io(), asio::use_awaitable);
 }
 
 asio::awaitable<bool> Session::open_cleanup() {
@@ -701,7 +732,9 @@ asio::awaitable<bool> Session::open_cleanup() {
       error_code ec;
       co_await p->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
-    if (p->result && *p->result) c = std::move(p->result);
+    // One opened at the end of the last transaction may have been closed
+    // by cleanup since (a restart, its idle limit): then open a fresh one.
+    if (p->result && *p->result && (*p->result)->usable()) c = std::move(p->result);
   }
   // No prefetch, or it failed: open now (a failed prefetch is retried once,
   // so that its error is the one the client sees only if it persists).
@@ -857,7 +890,7 @@ asio::awaitable<smtp::Reply> Session::finish_message() {
   }
   if (res->ok()) {
     junk_count_ = 0;
-    queued_before_ = true;
+    ++queued_;
     co_return smtp::Reply(250, "2.0.0", "Ok: queued as " + (res->queue_id.empty() ? cleanup_->queue_id() : res->queue_id));
   }
   r = smtp::Reply(static_cast<int>(res->status), res->dsn, res->reason);
@@ -956,6 +989,7 @@ asio::awaitable<bool> Session::do_data() {
   smtp::Reply r = co_await finish_message();
   reset_transaction();
   co_await reply(r);
+  co_await start_early_prefetch(r.code);
   co_return true;
 }
 
@@ -1054,6 +1088,7 @@ asio::awaitable<bool> Session::do_bdat(const smtp::Command& cmd) {
   smtp::Reply r = co_await finish_message();
   reset_transaction();
   co_await reply(r);
+  co_await start_early_prefetch(r.code);
   co_return true;
 }
 

@@ -6,6 +6,7 @@ the queue with postcat; log lines are checked in the instance's maillog.
 127.0.0.1 is OUTSIDE mynetworks (192.0.2.0/24) unless a service overrides it.
 """
 import os
+import signal
 import re
 import shutil
 import smtplib
@@ -706,6 +707,56 @@ class SmtpdTest(unittest.TestCase):
                  what="only the two queued messages to stay in incoming")
         # Queue IDs came into use (client=) for the two queued messages only.
         self.assertEqual(INST.maillog().count(": client=") - clients, 2)
+
+    def test_bulk_session_opens_cleanup_when_a_message_is_answered(self):
+        """From its second queued message on, a session gets its next queue
+        file as soon as a message is answered; the next transaction uses it,
+        one that died meanwhile is replaced, and QUIT drops the last one."""
+        before = self.incoming_ids()
+        c = Raw(PORTS["main"])
+        c.ask("EHLO client.test")
+
+        def queue_one(subject):
+            self.assertTrue(c.ask("MAIL FROM:<bulk@client.test>").startswith("250"))
+            self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+            self.assertTrue(c.ask("DATA").startswith("354"))
+            c.send(f"Subject: {subject}\r\n\r\n{subject}\r\n.\r\n")
+            qid = queued_id(c.reply())
+            self.assertTrue(qid)
+            return qid
+
+        def new_files(queued):
+            return self.incoming_ids() - before - set(queued)
+
+        queued = [queue_one("one")]
+        time.sleep(0.3)
+        self.assertEqual(new_files(queued), set(), "one message is not yet a bulk session")
+        queued.append(queue_one("two"))
+        # Opened ahead, before any MAIL FROM: an empty queue file appears.
+        ahead = wait_for(lambda: new_files(queued), 10, what="a queue file opened after the second message")
+        self.assertEqual(len(ahead), 1)
+        queued.append(queue_one("three"))
+        self.assertEqual({queued[-1]}, ahead, "the third message uses the file opened ahead")
+        self.assertIn("Subject: three", postcat(queued[-1]))
+        # The next one is opened ahead too; kill cleanup under it. The
+        # transaction must not notice (a fresh connection is opened).
+        dead = wait_for(lambda: new_files(queued), 10, what="a queue file opened after the third message")
+        for pid in INST.service_pids("cleanup"):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.3)
+        queued.append(queue_one("four"))
+        self.assertNotIn(queued[-1], dead)
+        self.assertIn("Subject: four", postcat(queued[-1]))
+        wait_for(lambda: new_files(queued) - dead, 10, what="a queue file opened after the fourth message")
+        self.assertEqual(c.ask("QUIT"), "221 2.0.0 Bye")
+        c.close()
+        # QUIT dropped the last one; the killed cleanup's file stays (not
+        # ready) for postsuper, as any file of a crashed cleanup.
+        wait_for(lambda: new_files(queued) <= dead, 10, what="the file opened ahead to go with QUIT")
+        for root, _, files in os.walk(os.path.join(INST.queue, "incoming")):
+            for qid in dead & set(files):
+                self.assertNotEqual(INST.cmd("postcat", ["-q", qid], check=False).returncode, 0)
+                os.unlink(os.path.join(root, qid))
 
     # --- BDAT ----------------------------------------------------------------
     def test_bdat(self):

@@ -174,6 +174,13 @@ CleanupClient::~CleanupClient() = default;
 const std::string& CleanupClient::queue_id() const { return impl_->queue_id; }
 const std::optional<CleanupResult>& CleanupClient::early_result() const { return impl_->early; }
 
+bool CleanupClient::usable() const {
+  if (impl_->failed || impl_->finished || !impl_->sock.is_open()) return false;
+  pollfd p{impl_->sock.native_handle(), POLLIN | POLLRDHUP, 0};
+  int n = ::poll(&p, 1, 0);
+  return n == 0;
+}
+
 asio::awaitable<Result<CleanupClient>> CleanupClient::open(asio::io_context& io,
                                                            const std::filesystem::path& socket,
                                                            std::int64_t flags, std::string_view origin,

@@ -87,6 +87,11 @@ class CleanupClient {
   // The verdict the service sent before cleanup_end, if any.
   const std::optional<CleanupResult>& early_result() const;
 
+  // False when the service has closed the connection or sent something
+  // unasked (it only ever does so to give up on the message): a client
+  // opened ahead of use checks this before it sends the envelope.
+  bool usable() const;
+
  private:
   struct Impl;
   explicit CleanupClient(std::unique_ptr<Impl> impl);
