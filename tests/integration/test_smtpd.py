@@ -671,6 +671,16 @@ class SmtpdTest(unittest.TestCase):
         return {f for _, _, files in os.walk(os.path.join(INST.queue, "incoming")) for f in files
                 if not f.startswith("tmp.")}
 
+    def queue_one(self, c, sender, subject):
+        """One accepted transaction to LOCAL on session `c`; its queue ID."""
+        self.assertTrue(c.ask(f"MAIL FROM:<{sender}>").startswith("250"))
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        c.send(f"Subject: {subject}\r\n\r\n{subject}\r\n.\r\n")
+        qid = queued_id(c.reply())
+        self.assertTrue(qid)
+        return qid
+
     def test_later_transactions_open_cleanup_ahead(self):
         """The second MAIL of a session opens cleanup ahead of its RCPT; a
         refused recipient still logs NOQUEUE, and the file opened ahead goes
@@ -681,13 +691,7 @@ class SmtpdTest(unittest.TestCase):
         c.ask("EHLO client.test")
 
         def queue_one(sender, subject):
-            self.assertTrue(c.ask(f"MAIL FROM:<{sender}>").startswith("250"))
-            self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
-            self.assertTrue(c.ask("DATA").startswith("354"))
-            c.send(f"Subject: {subject}\r\n\r\n{subject}\r\n.\r\n")
-            qid = queued_id(c.reply())
-            self.assertTrue(qid)
-            return qid
+            return self.queue_one(c, sender, subject)
 
         first = queue_one("one@client.test", "one")
         self.assertTrue(c.ask("MAIL FROM:<two@client.test>").startswith("250"))
@@ -717,13 +721,7 @@ class SmtpdTest(unittest.TestCase):
         c.ask("EHLO client.test")
 
         def queue_one(subject):
-            self.assertTrue(c.ask("MAIL FROM:<bulk@client.test>").startswith("250"))
-            self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
-            self.assertTrue(c.ask("DATA").startswith("354"))
-            c.send(f"Subject: {subject}\r\n\r\n{subject}\r\n.\r\n")
-            qid = queued_id(c.reply())
-            self.assertTrue(qid)
-            return qid
+            return self.queue_one(c, "bulk@client.test", subject)
 
         def new_files(queued):
             return self.incoming_ids() - before - set(queued)
