@@ -32,6 +32,23 @@ std::shared_ptr<queue::QueueFileWriter> finished_writer(const Scratch& s) {
   return p;
 }
 
+// qmgr's trigger endpoint as a FIFO in the scratch queue, and its read end
+// (non-blocking), or -1.
+int open_qmgr_fifo(const Scratch& s, fs::path& fifo) {
+  fifo = s.queue() / "public" / "qmgr";
+  if (::mkfifo(fifo.c_str(), 0600) != 0) return -1;
+  return ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+}
+
+// A lone client's commit of `w`; sets *ok (and *done) when it ends. A free
+// function: a coroutine lambda's captures would die with the lambda.
+asio::awaitable<void> commit_alone(Committer& c, std::shared_ptr<queue::QueueFileWriter> w, bool* ok,
+                                   bool* done = nullptr) {
+  auto st = co_await c.commit(std::move(w), true);
+  *ok = static_cast<bool>(st);
+  if (done) *done = true;
+}
+
 struct CommitRun {
   int ok = 0;
   std::size_t batches = 0;
@@ -39,9 +56,8 @@ struct CommitRun {
 };
 
 CommitRun commit_all(const Scratch& s, Committer::Mode mode, int n) {
-  fs::path fifo = s.queue() / "public" / "qmgr";
-  EXPECT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  int rd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  fs::path fifo;
+  int rd = open_qmgr_fifo(s, fifo);
   EXPECT_GE(rd, 0);
   CommitRun run;
   {
@@ -100,9 +116,8 @@ TEST(Committer, SingleCommitsEachMessage) {
 
 TEST(Committer, LoneClientCommitsOnTheEventLoop) {
   Scratch s;
-  fs::path fifo = s.queue() / "public" / "qmgr";
-  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  int rd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  fs::path fifo;
+  int rd = open_qmgr_fifo(s, fifo);
   ASSERT_GE(rd, 0);
   bool ok = false, done = false;
   std::size_t batches = 0;
@@ -110,14 +125,7 @@ TEST(Committer, LoneClientCommitsOnTheEventLoop) {
     asio::io_context io;
     Committer c(io, {Committer::Mode::Batch, 2, fifo});
     auto w = finished_writer(s);
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          auto st = co_await c.commit(w, true);
-          ok = static_cast<bool>(st);
-          done = true;
-        },
-        asio::detached);
+    asio::co_spawn(io, commit_alone(c, w, &ok, &done), asio::detached);
     // One handler: the coroutine itself. Through the pool, the answer would
     // be a second handler posted back, so it could not be done yet.
     io.poll_one();
@@ -142,9 +150,8 @@ TEST(Committer, LoneClientCommitsOnTheEventLoop) {
 // is full it hands the wake-up to the pool, which waits for room.
 TEST(Committer, LoneClientWakesABusyQmgrFromThePool) {
   Scratch s;
-  fs::path fifo = s.queue() / "public" / "qmgr";
-  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  int rd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  fs::path fifo;
+  int rd = open_qmgr_fifo(s, fifo);
   ASSERT_GE(rd, 0);
   int wr = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
   ASSERT_GE(wr, 0);
@@ -161,13 +168,7 @@ TEST(Committer, LoneClientWakesABusyQmgrFromThePool) {
     asio::io_context io;
     Committer c(io, {Committer::Mode::Batch, 2, fifo});
     auto w = finished_writer(s);
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          auto st = co_await c.commit(w, true);
-          ok = static_cast<bool>(st);
-        },
-        asio::detached);
+    asio::co_spawn(io, commit_alone(c, w, &ok), asio::detached);
     io.run();  // the loop's attempt found the FIFO full and returned at once
     EXPECT_TRUE(ok);
     // Make room; the pool's attempt (up to a second) then gets through.

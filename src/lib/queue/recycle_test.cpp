@@ -57,6 +57,13 @@ class Recycle : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(create_queue_tree(tq.root(), HashConfig::defaults())); }
   fs::path bin() const { return tq.root() / "recycle"; }
+  // Writer options that take files from `b`.
+  WriterOptions reusing(RecycleBin& b) const {
+    WriterOptions o;
+    o.queue_root = tq.root();
+    o.recycle = &b;
+    return o;
+  }
   TempQueue tq;
 };
 
@@ -102,9 +109,7 @@ TEST_F(Recycle, LargeFilesAreRemovedAndReuseKeepsTheReadyMarkOff) {
   fs::path small = write_message(tq.root(), nullptr, "small");
   ASSERT_TRUE(r.take(small, *QueueId::parse(small.filename().string())));
   RecycleBin b(tq.root());
-  WriterOptions o;
-  o.queue_root = tq.root();
-  o.recycle = &b;
+  WriterOptions o = reusing(b);
   {
     auto w = QueueFileWriter::create(o);
     ASSERT_TRUE(w) << w.error().message;
@@ -168,9 +173,7 @@ TEST_F(Recycle, OnlyTheBinNeedsADirectoryFsyncWhereTheFileCommitsItsName) {
   ASSERT_TRUE(r.take(first, *id));
 
   RecycleBin b(tq.root());
-  WriterOptions o;
-  o.queue_root = tq.root();
-  o.recycle = &b;
+  WriterOptions o = reusing(b);
   auto reused = QueueFileWriter::create(o);
   ASSERT_TRUE(reused) << reused.error().message;
   EXPECT_FALSE(reused->directories_synced());
