@@ -57,7 +57,8 @@ asio::awaitable<Status> Committer::commit(std::shared_ptr<queue::QueueFileWriter
     // resumes the session and starts its reply), and from this thread: a
     // trigger is a connect and a one-byte send that do not block unless
     // qmgr's listen queue is full, and handing it to a pool thread cost a
-    // thread wake-up per message. Only a busy qmgr sends it to the pool.
+    // thread wake-up per message. A failed attempt (qmgr busy or absent)
+  // goes to the pool, which retries for up to a second.
     if (st && !opts_.qmgr_trigger.empty()) asio::post(io_, [this] { wake_qmgr_now(); });
     co_return st;
   }

@@ -20,7 +20,8 @@
 // qmgr never blocks cleanup; failure to wake it is ignored (qmgr scans
 // incoming on its own timer). A lone message committed on the event loop
 // (commit(alone)) wakes qmgr from the event loop with an attempt that
-// cannot block; only if qmgr's listen queue is full does the pool retry.
+// cannot block; if it fails (qmgr's listen queue full, or qmgr absent) the
+// pool retries.
 //
 // Mode::Single commits each writer on its own (file fsync, ready mark,
 // directory fsync), still on the pool: the baseline the benchmark compares
