@@ -1,4 +1,5 @@
-// maildir.cpp - Maildir delivery: tmp/ file, fsync, link into new/, fsync new/ (see maildir.h).
+// maildir.cpp - Maildir delivery: an unnamed file linked into new/, or the
+// tmp/ file protocol where that is not possible (see maildir.h).
 //
 // Reads no parameters. Logs warnings for Maildir permission problems and
 // for temporary files that cannot be removed.
@@ -11,7 +12,10 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <functional>
+#include <optional>
 
+#include "base/fs_durability.h"
 #include "base/unique_fd.h"
 #include "log/log.h"
 
@@ -82,6 +86,89 @@ class TmpRemover {
 
 bool no_hard_links(int err) { return err == EPERM || err == ENOTSUP || err == ENOSYS || err == EXDEV; }
 
+Outcome write_failure(int err) {
+  return Outcome::from_errno(err, "5.3.0", fmt::format("error writing message: {}", std::strerror(err)));
+}
+
+Outcome sync_failure(const std::filesystem::path& what, int err) {
+  return failed(Outcome::from_errno(
+      err, "4.3.0", fmt::format("cannot synchronize directory {}: {}", what.string(), std::strerror(err))));
+}
+
+// Whether this process can give an O_TMPFILE file a name. An unprivileged
+// process can only do that through /proc/self/fd/N (linkat() with
+// AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH), and a chroot may have no /proc.
+// Checked once per process, on the first unnamed file.
+enum class ProcFd { kUnknown, kUsable, kUnusable };
+std::atomic<ProcFd> g_proc_fd{ProcFd::kUnknown};
+
+std::string proc_fd_path(int fd) { return fmt::format("/proc/self/fd/{}", fd); }
+
+bool proc_fd_names(int fd) {
+  ProcFd known = g_proc_fd.load(std::memory_order_relaxed);
+  if (known != ProcFd::kUnknown) return known == ProcFd::kUsable;
+  struct stat direct {}, via_proc {};
+  bool ok = ::fstat(fd, &direct) == 0 && ::stat(proc_fd_path(fd).c_str(), &via_proc) == 0 &&
+            direct.st_dev == via_proc.st_dev && direct.st_ino == via_proc.st_ino;
+  g_proc_fd.store(ok ? ProcFd::kUsable : ProcFd::kUnusable, std::memory_order_relaxed);
+  return ok;
+}
+
+// The unnamed-file delivery (see maildir.h). nullopt when it cannot start
+// here (no O_TMPFILE on this file system, no /proc, a missing or unwritable
+// new/): nothing has been read or written then, and the caller uses tmp/,
+// which also creates missing directories and reports the errors.
+std::optional<Outcome> deliver_unnamed(const std::filesystem::path& maildir, const Envelope& envelope,
+                                       ContentReader& content, const MaildirOptions& options,
+                                       const std::function<std::string()>& next_name,
+                                       std::filesystem::path* delivered) {
+  const std::filesystem::path newdir = maildir / "new";
+  UniqueFd fd(::open(newdir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, options.file_mode));
+  if (!fd.valid() || !proc_fd_names(fd.get())) return std::nullopt;
+
+  MessageFormatter formatter(envelope, options.copy, content);
+  if (auto failure = copy_to_fd(formatter, fd.get(), 0, options.size_limit)) return failed(std::move(*failure));
+  // Where the file's fsync also commits names it was given earlier
+  // (fs_durability.h), the name is given first and one fsync makes data,
+  // inode and name durable together. The data is written out before the
+  // name exists, so that a crash before that fsync cannot leave a name in
+  // new/ for a file whose blocks were never written (a journal may commit
+  // the link on its own timer). Elsewhere: fsync, link, fsync new/.
+  const bool one_sync = options.sync && fsync_commits_earlier_names(fd.get());
+  if (options.sync) {
+    int rc = one_sync ? ::sync_file_range(fd.get(), 0, 0,
+                                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                              SYNC_FILE_RANGE_WAIT_AFTER)
+                      : ::fsync(fd.get());
+    if (rc < 0) return failed(write_failure(errno));
+  }
+
+  const std::string source = proc_fd_path(fd.get());
+  std::filesystem::path newfile;
+  for (int tries = 0;; ++tries) {
+    newfile = newdir / next_name();
+    if (::linkat(AT_FDCWD, source.c_str(), AT_FDCWD, newfile.c_str(), AT_SYMLINK_FOLLOW) == 0) break;
+    int err = errno;
+    if (err == EEXIST && tries < kMaxNameTries) continue;
+    return create_failure(newfile, err, ::geteuid());
+  }
+
+  // Durable before "delivered"; otherwise withdrawn, so that the retry does
+  // not produce a duplicate.
+  auto withdraw = [&](Outcome o) {
+    (void)::unlink(newfile.c_str());
+    return o;
+  };
+  if (one_sync && ::fsync(fd.get()) < 0) return withdraw(failed(write_failure(errno)));
+  if (::close(fd.release()) < 0) return withdraw(failed(write_failure(errno)));
+  if (options.sync && !one_sync) {
+    UniqueFd dir(::open(newdir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir.valid() || ::fsync(dir.get()) < 0) return withdraw(sync_failure(newdir, errno));
+  }
+  if (delivered) *delivered = newfile;
+  return Outcome::sent("delivered to maildir");
+}
+
 }  // namespace
 
 std::string maildir_escape_hostname(std::string_view host) {
@@ -117,7 +204,12 @@ Outcome deliver_maildir(const std::filesystem::path& maildir, const Envelope& en
   ::gettimeofday(&tv, nullptr);
   const pid_t pid = ::getpid();
 
-  // 1. A fresh file in tmp/.
+  if (options.unnamed) {
+    auto next_name = [&] { return maildir_unique_name(tv, pid, ++g_delivery_counter, host); };
+    if (auto o = deliver_unnamed(maildir, envelope, content, options, next_name, delivered)) return *o;
+  }
+
+  // The tmp/ protocol. 1. A fresh file in tmp/.
   std::string name;
   std::filesystem::path tmpfile;
   UniqueFd fd;
@@ -145,14 +237,8 @@ Outcome deliver_maildir(const std::filesystem::path& maildir, const Envelope& en
   // network file systems).
   MessageFormatter formatter(envelope, options.copy, content);
   std::optional<Outcome> failure = copy_to_fd(formatter, fd.get(), 0, options.size_limit);
-  if (!failure && options.sync && ::fsync(fd.get()) < 0) {
-    int err = errno;
-    failure = Outcome::from_errno(err, "5.3.0", fmt::format("error writing message: {}", std::strerror(err)));
-  }
-  if (!failure && ::close(fd.release()) < 0) {
-    int err = errno;
-    failure = Outcome::from_errno(err, "5.3.0", fmt::format("error writing message: {}", std::strerror(err)));
-  }
+  if (!failure && options.sync && ::fsync(fd.get()) < 0) failure = write_failure(errno);
+  if (!failure && ::close(fd.release()) < 0) failure = write_failure(errno);
   if (failure) return failed(std::move(*failure));
 
   // 4. Make it visible in new/ under a name of its own.
@@ -191,9 +277,7 @@ Outcome deliver_maildir(const std::filesystem::path& maildir, const Envelope& en
       // Not durable: withdraw the message so that the retry does not
       // produce a duplicate.
       (void)::unlink(newfile.c_str());
-      return failed(Outcome::from_errno(
-          err, "4.3.0",
-          fmt::format("cannot synchronize directory {}: {}", newdir.string(), std::strerror(err))));
+      return sync_failure(newdir, err);
     }
   }
   if (delivered) *delivered = newfile;

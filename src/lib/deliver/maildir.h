@@ -1,22 +1,44 @@
 // maildir.h - deliver one message into a Maildir (tmp/ -> new/), atomically.
 //
-// deliver_maildir() follows the Maildir protocol (cr.yp.to/proto/maildir.html)
-// the way Postfix's local(8) and virtual(8) do:
+// deliver_maildir() writes each message so that a mail reader sees a
+// complete message in new/ or nothing, and says "delivered" only once the
+// message and its name in new/ are durable. Where it can, it writes the
+// message into an unnamed file (open(2) with O_TMPFILE in new/) and names
+// it with linkat(2) once complete:
+//
+//   1. open an unnamed file in new/ (mode 0600);
+//   2. write the message: Return-Path:, X-Original-To:, Delivered-To: (as
+//      chosen in CopyOptions::maildir()), then the content with plain LF
+//      line ends, no From_ line, no quoting;
+//   3. on ext4 and XFS, whose fsync of a file also commits the names it was
+//      given before (base/fs_durability.h): write the data out
+//      (sync_file_range), link it to new/NAME, and fsync it, which makes
+//      data, inode and name durable in one flush instead of two. Writing
+//      the data before the name exists keeps a journal that commits the link
+//      on its own timer from naming a file whose blocks were never written.
+//      Elsewhere: fsync, link, fsync new/.
+//
+// The unnamed file needs O_TMPFILE support in the file system and /proc
+// (an unprivileged process names such a file through /proc/self/fd/N).
+// Without either, or when new/ is missing or not writable, it follows the
+// Maildir protocol (cr.yp.to/proto/maildir.html) the way Postfix's local(8)
+// and virtual(8) do, plus the fsync of new/ that Postfix leaves out:
 //
 //   1. create tmp/NAME exclusively (O_CREAT | O_EXCL | O_NOFOLLOW, mode 0600);
 //      missing Maildir directories (the Maildir itself, tmp/, new/, cur/,
 //      mode 0700) are created when the first attempt fails with ENOENT;
-//   2. write the message: Return-Path:, X-Original-To:, Delivered-To: (as
-//      chosen in CopyOptions::maildir()), then the content with plain LF
-//      line ends, no From_ line, no quoting;
+//   2. write the message as above;
 //   3. fsync() and close it;
 //   4. link() it to new/NAME (rename() when the file system has no hard
 //      links), then remove tmp/NAME;
 //   5. fsync() the new/ directory, so the new name survives a crash.
-// A mail reader therefore sees a complete message in new/ or nothing. On
-// any failure the tmp/ file is removed, and a new/ entry whose directory
-// could not be synced is removed too (the delivery is retried later: a
-// duplicate is better than a loss, and no entry is better than a duplicate).
+// Either way, on any failure the unfinished file is gone (an unnamed one
+// vanishes with its descriptor, a tmp/ file is removed), and a new/ entry
+// that could not be made durable is removed too (the delivery is retried
+// later: a duplicate is better than a loss, and no entry is better than a
+// duplicate). A crash while an unnamed file is written leaves no file
+// behind; on ext4 without a journal its blocks stay allocated until the
+// next fsck, as a crashed tmp/ file's would until someone removes it.
 //
 // NAME is "SECONDS.M<usec>P<pid>Q<n>.HOST": SECONDS and usec from one
 // gettimeofday() call, the process ID, a per-process delivery counter, and
@@ -56,7 +78,8 @@ struct MaildirOptions {
   std::string hostname;  // empty: gethostname()
   mode_t dir_mode = 0700;
   mode_t file_mode = 0600;
-  bool sync = true;  // fsync() the file and new/
+  bool sync = true;  // make the file and its name durable (see above)
+  bool unnamed = true;  // try the unnamed file first; false: always tmp/
 };
 
 // `maildir` is the Maildir directory (".../Maildir/"). On success
