@@ -1,14 +1,31 @@
 // table_test.cpp - open_table() dispatch, inline:, static:, texthash:, unix:, proxy:.
 #include "maps/table.h"
 
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <sstream>
 
 #include "maps/test_support.h"
 #include "maps/text_tables.h"
+
+// Counts the name service's passwd lookups while a test asks for it, and
+// otherwise passes them on: this test binary's definition takes the place
+// of the C library's for the code under test.
+namespace {
+std::atomic<bool> g_count_passwd{false};
+std::atomic<int> g_passwd_calls{0};
+}  // namespace
+
+extern "C" int getpwnam_r(const char* name, struct passwd* pw, char* buf, size_t len, struct passwd** out) {
+  using Fn = int (*)(const char*, struct passwd*, char*, size_t, struct passwd**);
+  static Fn real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "getpwnam_r"));
+  if (g_count_passwd) ++g_passwd_calls;
+  return real(name, pw, buf, len, out);
+}
 
 namespace postern::maps {
 namespace {
@@ -143,6 +160,24 @@ TEST(UnixTable, PasswdAndGroup) {
   ASSERT_TRUE(g.ok());
   EXPECT_EQ(get(**g, "root").rfind("root:", 0), 0u);
   EXPECT_EQ(get(**g, "no-such-group-postern"), "<none>");
+}
+
+TEST(UnixTable, UnknownNamesAreNotAskedAgainWithinASecond) {
+  auto t = open_table("unix:passwd.byname", quiet());
+  ASSERT_TRUE(t.ok());
+  struct passwd* pw = ::getpwuid(0);
+  ASSERT_NE(pw, nullptr);
+  std::string root = pw->pw_name;
+  g_passwd_calls = 0;
+  g_count_passwd = true;
+  EXPECT_EQ(get(**t, "no-such-user-postern@example.com"), "<none>");
+  EXPECT_EQ(get(**t, "No-Such-User-Postern@Example.COM"), "<none>");
+  EXPECT_EQ(g_passwd_calls, 1);
+  // Found entries are asked for every time.
+  EXPECT_EQ(get(**t, root).rfind(root + ":", 0), 0u);
+  EXPECT_EQ(get(**t, root).rfind(root + ":", 0), 0u);
+  EXPECT_EQ(g_passwd_calls, 3);
+  g_count_passwd = false;
 }
 
 TEST(ProxyTable, OpensTheInnerTableReadOnly) {

@@ -5,7 +5,8 @@
 //   group.byname:  name:passwd:gid:member,member
 // Keys are folded with fold_fix, as Postfix does. "Not found" is only
 // reported when the name service answered; a failing name service is a
-// table error, so that mail is deferred rather than bounced.
+// table error, so that mail is deferred rather than bounced. A "not found"
+// is remembered for a second (maps/miss_cache.h says why).
 #include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "maps/internal.h"
+#include "maps/miss_cache.h"
 
 namespace postern::maps {
 namespace {
@@ -29,8 +31,10 @@ class UnixTable final : public Table {
 
   Result<std::optional<std::string>> lookup(std::string_view raw) override {
     std::string key = fixed_key(raw);
-    if (key.empty()) return std::optional<std::string>();
-    return which_ == Which::Passwd ? lookup_passwd(key) : lookup_group(key);
+    if (key.empty() || misses_.recent(key)) return std::optional<std::string>();
+    auto r = which_ == Which::Passwd ? lookup_passwd(key) : lookup_group(key);
+    if (r && !r->has_value()) misses_.add(key);
+    return r;
   }
 
  private:
@@ -82,6 +86,7 @@ class UnixTable final : public Table {
   }
 
   Which which_;
+  MissCache misses_;
 };
 
 }  // namespace
