@@ -19,6 +19,7 @@
 #include "base/unique_fd.h"
 #include "config/config.h"
 #include "config/master_cf.h"
+#include "server/scheduling.h"
 #include "log/log.h"
 #include "master/master.h"
 #include "postern/paths.h"
@@ -86,6 +87,9 @@ int main(int argc, char** argv) {
                                     .maillog_file = cfg->str("maillog_file"), .mirror_stderr = !foreground});
   log::set_verbose(verbose);
   for (auto& w : cfg->warnings()) log::warning("{}", w);
+  // Batch like its children (server/skeleton.cpp): each status report of a
+  // busy child wakes the master, which would otherwise preempt the child.
+  server::apply_scheduling_policy(cfg->boolean("daemon_batch_scheduling"));
 
   std::filesystem::path queue_dir = cfg->str("queue_directory");
   if (::chdir(queue_dir.c_str()) != 0) log::fatal("chdir {}: {}", queue_dir.string(), std::strerror(errno));

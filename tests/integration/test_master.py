@@ -152,17 +152,26 @@ class MasterTest(unittest.TestCase):
         self.assertEqual(int(waiting.ask("PID")), pid)
         waiting.close()
 
-    def test_daemons_use_batch_scheduling_and_the_master_does_not(self):
+    def test_master_and_daemons_use_batch_scheduling(self):
         inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n")
         c, pid = self.client_and_pid(inst)
         self.assertEqual(os.sched_getscheduler(pid), os.SCHED_BATCH)
-        self.assertEqual(os.sched_getscheduler(inst.master_pid()), os.SCHED_OTHER)
+        self.assertEqual(os.sched_getscheduler(inst.master_pid()), os.SCHED_BATCH)
         c.close()
 
     def test_batch_scheduling_can_be_turned_off(self):
+        # Per service: the daemon undoes the policy it inherited.
         inst = self.make("127.0.0.1:{port} inet n - n - 2 testd -o daemon_batch_scheduling=no\n")
         c, pid = self.client_and_pid(inst)
         self.assertEqual(os.sched_getscheduler(pid), os.SCHED_OTHER)
+        self.assertEqual(os.sched_getscheduler(inst.master_pid()), os.SCHED_BATCH)
+        c.close()
+        # For the whole instance.
+        off = self.make("127.0.0.1:{port} inet n - n - 2 testd\n",
+                        main_cf_extra="service_throttle_time = 3s\ndaemon_batch_scheduling = no\n")
+        c, pid = self.client_and_pid(off)
+        self.assertEqual(os.sched_getscheduler(pid), os.SCHED_OTHER)
+        self.assertEqual(os.sched_getscheduler(off.master_pid()), os.SCHED_OTHER)
         c.close()
 
     def test_max_idle_retires_process(self):

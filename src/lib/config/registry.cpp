@@ -96,7 +96,7 @@ std::string compute_mynetworks(const ComputeEnv& env) {
 // clang-format off
 constexpr ParamDef kParams[] = {
   // Postern-specific.
-  B("daemon_batch_scheduling", "yes", "Postern: daemons started by the master run with the SCHED_BATCH scheduling policy: a daemon woken by the previous stage's request does not preempt the process that is still working, which saves context switches under load."),
+  B("daemon_batch_scheduling", "yes", "Postern: the master and the daemons it starts run with the SCHED_BATCH scheduling policy: a process woken by another's request or status report does not preempt it while it is still working, which saves context switches under load."),
   S("dns_resolver_address", "", "Postern: host:port of the DNS server c-ares should use instead of resolv.conf; for tests."),
   T("dns_resolver_timeout", "5s", "Postern: time limit for one try of a DNS query by the smtp/lmtp client (c-ares doubles it on the second try).", 1, 's', 300),
 

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,6 +19,7 @@
 #include "base/strings.h"
 #include "log/log.h"
 #include "security/privileges.h"
+#include "server/scheduling.h"
 #include "server/status.h"
 
 namespace postern::server {
@@ -429,25 +429,6 @@ void keep_heap_for_process_life() {
 }
 }  // namespace
 
-// A message passes through five to seven processes (smtpd, cleanup,
-// trivial-rewrite, qmgr, a delivery agent and its worker), and each hand-off
-// wakes the next one. Under the default policy the woken process preempts
-// the one that woke it, mid-way through its work: smtpd, for one, is taken
-// off the CPU about five times per message in the local benchmark flow, and
-// a context switch is expensive (on virtual machines above all). SCHED_BATCH
-// only changes that: a woken batch process waits for the CPU's current
-// process to sleep or use up its slice (about a millisecond) unless another
-// CPU is idle, and is otherwise scheduled as usual. An unprivileged process
-// may choose it for itself. Children (commands run by local and pipe)
-// inherit it. The master itself keeps the default policy.
-namespace {
-void use_batch_scheduling() {
-  struct sched_param p {};
-  if (::sched_setscheduler(0, SCHED_BATCH, &p) != 0)
-    log::warning("cannot set SCHED_BATCH scheduling: {}", std::strerror(errno));
-}
-}  // namespace
-
 int run(int argc, char** argv, Daemon daemon) {
   ::signal(SIGPIPE, SIG_IGN);
   if (!daemon.long_lived) keep_heap_for_process_life();
@@ -484,7 +465,7 @@ int run(int argc, char** argv, Daemon daemon) {
                                        .maillog_file = cfg->str("maillog_file"),
                                        .mirror_stderr = false});
   log::set_verbose(args->verbose);
-  if (cfg->boolean("daemon_batch_scheduling")) use_batch_scheduling();
+  apply_scheduling_policy(cfg->boolean("daemon_batch_scheduling"));
   Runner r(std::move(daemon), std::move(*args), *cfg);
   return r.run();
 }
