@@ -152,27 +152,26 @@ class MasterTest(unittest.TestCase):
         self.assertEqual(int(waiting.ask("PID")), pid)
         waiting.close()
 
+    def policies(self, inst):
+        """(daemon, master) scheduling policies, while a client is served."""
+        c, pid = self.client_and_pid(inst)
+        try:
+            return os.sched_getscheduler(pid), os.sched_getscheduler(inst.master_pid())
+        finally:
+            c.close()
+
     def test_master_and_daemons_use_batch_scheduling(self):
         inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n")
-        c, pid = self.client_and_pid(inst)
-        self.assertEqual(os.sched_getscheduler(pid), os.SCHED_BATCH)
-        self.assertEqual(os.sched_getscheduler(inst.master_pid()), os.SCHED_BATCH)
-        c.close()
+        self.assertEqual(self.policies(inst), (os.SCHED_BATCH, os.SCHED_BATCH))
 
     def test_batch_scheduling_can_be_turned_off(self):
         # Per service: the daemon undoes the policy it inherited.
         inst = self.make("127.0.0.1:{port} inet n - n - 2 testd -o daemon_batch_scheduling=no\n")
-        c, pid = self.client_and_pid(inst)
-        self.assertEqual(os.sched_getscheduler(pid), os.SCHED_OTHER)
-        self.assertEqual(os.sched_getscheduler(inst.master_pid()), os.SCHED_BATCH)
-        c.close()
+        self.assertEqual(self.policies(inst), (os.SCHED_OTHER, os.SCHED_BATCH))
         # For the whole instance.
         off = self.make("127.0.0.1:{port} inet n - n - 2 testd\n",
                         main_cf_extra="service_throttle_time = 3s\ndaemon_batch_scheduling = no\n")
-        c, pid = self.client_and_pid(off)
-        self.assertEqual(os.sched_getscheduler(pid), os.SCHED_OTHER)
-        self.assertEqual(os.sched_getscheduler(off.master_pid()), os.SCHED_OTHER)
-        c.close()
+        self.assertEqual(self.policies(off), (os.SCHED_OTHER, os.SCHED_OTHER))
 
     def test_max_idle_retires_process(self):
         inst = self.make("127.0.0.1:{port} inet n - n - 1 testd -o max_idle=1s\n")
