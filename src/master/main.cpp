@@ -19,10 +19,10 @@
 #include "base/unique_fd.h"
 #include "config/config.h"
 #include "config/master_cf.h"
-#include "server/scheduling.h"
 #include "log/log.h"
 #include "master/master.h"
 #include "postern/paths.h"
+#include "server/scheduling.h"
 #include "security/privileges.h"
 
 using namespace postern;
@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
                                     .maillog_file = cfg->str("maillog_file"), .mirror_stderr = !foreground});
   log::set_verbose(verbose);
   for (auto& w : cfg->warnings()) log::warning("{}", w);
-  // Batch like its children (server/skeleton.cpp): each status report of a
+  // Batch like its children (server/scheduling.h): each status report of a
   // busy child wakes the master, which would otherwise preempt the child.
   server::apply_scheduling_policy(cfg->boolean("daemon_batch_scheduling"));
 
