@@ -23,7 +23,8 @@ struct Committer::Gate {
 
 Committer::Committer(asio::io_context& io, Options options)
     : io_(io), opts_(std::move(options)), gate_(std::make_shared<Gate>()),
-      pool_(std::make_unique<asio::thread_pool>(std::max<std::size_t>(1, opts_.threads))) {
+      pool_(std::make_unique<asio::thread_pool>(std::max<std::size_t>(1, opts_.threads))),
+      presync_([pool = pool_.get()](std::function<void()> f) { asio::post(*pool, std::move(f)); }) {
   aio::at_io_shutdown(io, [gate = gate_] {
     std::lock_guard lock(gate->m);
     gate->alive = false;
@@ -79,7 +80,7 @@ void Committer::presync(const queue::QueueFileWriter& w) {
   // do (and no pool thread to wake) where the file system makes the name
   // durable with the file's own fsync.
   if (w.directories_synced()) return;
-  asio::post(*pool_, [job = w.directory_sync()] { (void)job.run(); });
+  presync_.request(w.directory_sync());
 }
 
 void Committer::account(const queue::QueueFileWriter& w, const Status& st) {

@@ -43,6 +43,7 @@
 
 #include "aio/asio.h"
 #include "base/result.h"
+#include "cleanup/presync.h"
 #include "queue/writer.h"
 
 namespace postern::cleanup {
@@ -77,11 +78,14 @@ class Committer {
   // Starts the directory fsync for a freshly created writer on the pool,
   // while its content is still arriving (queue/writer.h
   // presync_directories()), so that the commit needs only the file's fsync.
+  // Writers that ask while such a flush of the same directories runs share
+  // the next one (presync.h).
   void presync(const queue::QueueFileWriter& w);
 
   // Statistics for tests and the benchmark.
   std::size_t batches() const { return batches_; }
   std::size_t committed() const { return committed_; }
+  std::size_t presync_flushes() const { return presync_.flushes(); }
 
   // Waits for the pool's work to finish (shutdown).
   void join();
@@ -110,6 +114,7 @@ class Committer {
   Options opts_;
   std::shared_ptr<Gate> gate_;
   std::unique_ptr<asio::thread_pool> pool_;
+  Presyncer presync_;  // posts to pool_, which is joined before either is destroyed
   std::vector<Pending> queue_;
   bool running_ = false;
   std::size_t batches_ = 0;

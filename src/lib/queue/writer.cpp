@@ -480,9 +480,14 @@ Status QueueFileWriter::sync_directory() {
 
 Status QueueFileWriter::presync_directories() { return directory_sync().run(); }
 
-Status QueueFileWriter::DirectorySync::run() const {
+Status QueueFileWriter::sync_directory_list(const std::vector<fs::path>& dirs) {
   for (const auto& d : dirs)
     if (auto st = fsync_dir(d); !st) return st;
+  return {};
+}
+
+Status QueueFileWriter::DirectorySync::run() const {
+  if (auto st = sync_directory_list(dirs); !st) return st;
   done->store(true, std::memory_order_release);
   return {};
 }

@@ -142,6 +142,10 @@ class QueueFileWriter {
     std::shared_ptr<std::atomic<bool>> done;
     Status run() const;
   };
+  // fsync(2) of each directory in turn (what DirectorySync::run() does
+  // before it sets its flag): for callers that share one such flush among
+  // several writers (cleanup/presync.h).
+  static Status sync_directory_list(const std::vector<std::filesystem::path>& dirs);
   DirectorySync directory_sync() const { return {dirs_, dirs_synced_}; }
   // True when no directory fsync is (still) due: done, or made unnecessary
   // by the file system (see sync_directory above).
