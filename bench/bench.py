@@ -5,7 +5,10 @@ Called by bench/run.sh (which installs Postfix and builds Postern first);
 see bench/README.md. For each MTA in turn it creates a scratch instance
 under /tmp with the same main.cf settings and the same services, starts
 it, runs the four measurements, stops it and removes the scratch
-directory. Then it prints one table with both MTAs and the ratios.
+directory. That is one round; it runs --rounds of them (default 3), the
+MTAs taking turns to go first, and prints one table with each MTA's
+median over the rounds and the ratios of the medians, then every round's
+own ratios.
 
 Measurements (the MTA under test listens on 127.0.0.1, relays to an
 smtp-sink on 127.0.0.1 and delivers locally to one user's Maildir):
@@ -735,6 +738,61 @@ def run_mta(mta, opts, user, results):
 
 # --- the table ------------------------------------------------------------------
 
+# What orders the rounds' results of a line: seconds for the flows (a rate's
+# median is the median time's), the RSS sum with sessions for memory.
+ORDER_KEY = {"relay": lambda v: v[0], "local": lambda v: v[0], "serial": lambda v: v[0],
+             "memory": lambda v: v["sessions"][1]}
+
+
+def median_results(rounds, order):
+    """Per MTA and line, the round whose result is the median (for an even
+    count the worse of the middle two: the longer time, the larger
+    memory); a line that failed in every round keeps the first round's
+    reason. Maillog problems are summed."""
+    out = {}
+    for m in order:
+        r = out.setdefault(m, {})
+        for key, sort_key in ORDER_KEY.items():
+            got = [x.get(m, {}).get(key) for x in rounds]
+            ok = sorted((v for v in got if v is not None and not isinstance(v, str)), key=sort_key)
+            if ok:
+                r[key] = ok[len(ok) // 2]
+            elif got and got[0] is not None:
+                r[key] = got[0]
+        r["log_problems"] = sum(x.get(m, {}).get("log_problems", 0) for x in rounds)
+        r["failed_rounds"] = {k: sum(1 for x in rounds if isinstance(x.get(m, {}).get(k), str))
+                              for k in ORDER_KEY}
+    return out
+
+
+def report_rounds(rounds, opts, order):
+    """Every round's own rates and ratios, so that the spread is in view."""
+    if len(rounds) < 2:
+        return
+    print()
+    print(f"Each round ({len(rounds)}; the table above shows the medians):")
+    lines = (("relay", opts.relay), ("local", opts.local), ("serial", opts.serial))
+    for key, total in lines:
+        cells = []
+        for x in rounds:
+            rates = {}
+            for m in order:
+                v = x.get(m, {}).get(key)
+                rates[m] = None if v is None or isinstance(v, str) else total / v[0]
+            text = "/".join("-" if rates[m] is None else f"{rates[m]:.0f}" for m in order)
+            if len(order) == 2 and None not in rates.values() and rates["postfix"]:
+                text += f" ({rates['postern'] / rates['postfix']:.2f}x)"
+            cells.append(text)
+        print(f"  {key:<7} {'/'.join(order)} msg/s: " + ", ".join(cells))
+    cells = []
+    for x in rounds:
+        vals = {}
+        for m in order:
+            v = x.get(m, {}).get("memory")
+            vals[m] = None if v is None or isinstance(v, str) else v["sessions"][1] / 1024
+        cells.append("/".join("-" if vals[m] is None else f"{vals[m]:,.1f}" for m in order))
+    print(f"  {'memory':<7} {'/'.join(order)} MiB: " + ", ".join(cells))
+
 def fmt_rate(v):
     return f"{v:,.0f} msg/s" if v >= 100 else f"{v:,.1f} msg/s"
 
@@ -809,6 +867,12 @@ def report(results, opts, order):
                 line += f"{'-':>8}"
         print(line.rstrip())
     print()
+    print(f"Each value is the median of {opts.rounds} round(s); the ratios are those of the medians.")
+    for m in order:
+        failed = {k: n for k, n in results.get(m, {}).get("failed_rounds", {}).items() if n}
+        if failed:
+            print(f"{m}: failed rounds (not in the medians): " +
+                  ", ".join(f"{k} {n} of {opts.rounds}" for k, n in failed.items()))
     print("Rates count from starting smtp-source until the last message is at the sink (1, 3 uses")
     print("smtp-source's own run time: every 250 awaited) or in Maildir/new (2). Memory: VmRSS from")
     print("/proc/PID/status (and Pss from /proc/PID/smaps_rollup) summed over the master and all its")
@@ -838,6 +902,9 @@ def main():
     ap.add_argument("--sessions-relay", type=int, default=20, help="parallel sessions for tests 1 and 2")
     ap.add_argument("--sessions", type=int, default=200, help="idle sessions for the memory test")
     ap.add_argument("--timeout", type=float, default=150, help="seconds each flow may take at most")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of all measurements, the MTAs taking turns to go first; the table "
+                         "shows each MTA's median (default 3)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directories (debugging)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="a main.cf setting for both MTAs (repeatable), e.g. max_use=1000")
@@ -853,36 +920,51 @@ def main():
     for prog in ("postfix", "smtp-source", "smtp-sink"):
         if not os.access(os.path.join(POSTFIX_SBIN, prog), os.X_OK):
             sys.exit(f"bench.py: {POSTFIX_SBIN}/{prog} missing: run bench/run.sh (it installs postfix)")
+    if opts.rounds < 1:
+        sys.exit("bench.py: --rounds wants at least 1")
     order = [opts.only] if opts.only else ["postfix", "postern"]
     user = bench_user()
-    results = {}
+    rounds = []
     t_all = time.monotonic()
-    for name in order:
-        if name == "postern" and not os.access(os.path.join(opts.build, "sbin", "postern"), os.X_OK):
-            log(f"postern: {opts.build}/sbin/postern not built: every Postern line is skipped")
-            results["postern"] = {k: "skipped: postern not built" for k in ("memory", "relay", "serial", "local")}
-            continue
-        mta = None
-        try:
-            mta = Postfix(opts.keep) if name == "postfix" else Postern(opts.keep, opts.build)
-            mta.setup()
-            if mta.missing:
-                log(f"{name}: NOT BUILT in {opts.build}/libexec: {', '.join(mta.missing)}; "
-                    "the lines that need them are skipped")
-            run_mta(mta, opts, user, results)
-        except Exception as e:
-            log(f"{name}: aborted: {e}")
-            r = results.setdefault(name, {})
-            for k in ("memory", "relay", "serial", "local"):
-                r.setdefault(k, "aborted (see the log above)")
-        finally:
-            if mta is not None:
-                log(f"{name}: stopping")
-                mta.teardown()
+    for n in range(opts.rounds):
+        # Turns alternate, so that a slow drift of the machine (other
+        # guests, the page cache, the disk) does not always favour one MTA.
+        turn = order if n % 2 == 0 else order[::-1]
+        log(f"round {n + 1} of {opts.rounds}: {', then '.join(turn)}")
+        results = {}
+        for name in turn:
+            run_one(name, opts, user, results)
+        rounds.append(results)
     purge_maildirs(user)
     log(f"done in {time.monotonic() - t_all:.0f} s; load average {os.getloadavg()[0]:.1f} "
         f"on {os.cpu_count()} CPUs (other work on the machine skews the numbers)")
-    report(results, opts, order)
+    report(median_results(rounds, order), opts, order)
+    report_rounds(rounds, opts, order)
+
+
+def run_one(name, opts, user, results):
+    """One MTA's four measurements on a fresh scratch instance, into results[name]."""
+    if name == "postern" and not os.access(os.path.join(opts.build, "sbin", "postern"), os.X_OK):
+        log(f"postern: {opts.build}/sbin/postern not built: every Postern line is skipped")
+        results["postern"] = {k: "skipped: postern not built" for k in ("memory", "relay", "serial", "local")}
+        return
+    mta = None
+    try:
+        mta = Postfix(opts.keep) if name == "postfix" else Postern(opts.keep, opts.build)
+        mta.setup()
+        if mta.missing:
+            log(f"{name}: NOT BUILT in {opts.build}/libexec: {', '.join(mta.missing)}; "
+                "the lines that need them are skipped")
+        run_mta(mta, opts, user, results)
+    except Exception as e:
+        log(f"{name}: aborted: {e}")
+        r = results.setdefault(name, {})
+        for k in ("memory", "relay", "serial", "local"):
+            r.setdefault(k, "aborted (see the log above)")
+    finally:
+        if mta is not None:
+            log(f"{name}: stopping")
+            mta.teardown()
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@
 # Installs Postfix (preseeded "No configuration": installed, never started
 # as the system MTA) and the build dependencies, builds Postern
 # (RelWithDebInfo, into build-bench/ unless POSTERN_BUILD names a build
-# tree to reuse), then runs bench/bench.py, which starts each MTA in a
-# scratch instance under /tmp, measures, stops it and removes the scratch
-# directory. Needs root (it installs packages, adds the user postern-bench,
+# tree to reuse), then runs bench/bench.py, which in each of three rounds
+# starts each MTA in a scratch instance under /tmp, measures, stops it and
+# removes the scratch directory. Needs root (it installs packages, adds the user postern-bench,
 # and the MTAs deliver as that user); re-runs itself through sudo if needed.
 #
 # Usage: bench/run.sh [--only postfix|postern] [--keep] [other bench.py options]
