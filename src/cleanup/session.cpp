@@ -4,6 +4,7 @@
 #include "base/strings.h"
 #include "cleanup/message.h"
 #include "ipc/async.h"
+#include "ipc/frame_buffer.h"
 #include "log/log.h"
 #include "submit/cleanup_proto.h"
 
@@ -44,10 +45,13 @@ asio::awaitable<void> refuse(Socket& sock, const Message& msg, const std::string
   co_await reply(sock, &e, msg.queue_id(), std::chrono::seconds(1));
 }
 
+// Bytes asked for per read: a small message's frames all fit in one.
+constexpr std::size_t kReadChunk = 64 * 1024;
+
 // Waits until `sock` has input (or EOF), for at most `limit`. False on
 // timeout or error. The timer cancels the wait; its handler touches
 // nothing once cancelled itself (the session may be gone).
-asio::awaitable<bool> wait_readable(Socket& sock, std::chrono::seconds limit) {
+asio::awaitable<bool> wait_readable(Socket& sock, std::chrono::steady_clock::duration limit) {
   asio::steady_timer timer(sock.get_executor());
   bool expired = false;
   timer.expires_after(limit);
@@ -107,44 +111,82 @@ asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer)
 
   Phase phase = Phase::Envelope;
 
+  // Frames come out of bulk reads (ipc/frame_buffer.h): smtpd sends a
+  // small message's envelope, recipients, content and end in one write,
+  // and reading them frame by frame cost two reads, a wait and a timer
+  // each. A disconnect, timeout or bad frame header before cleanup_end
+  // abandons the message (Message's writer removes the file).
+  ipc::FrameBuffer in(request_limits());
+  std::optional<std::chrono::steady_clock::time_point> frame_began;
+  error_code nb;
+  sock.non_blocking(true, nb);  // read_some() below must not block the loop
+  if (nb) {
+    log::warning("{}: client {}: {}", msg->queue_id(), peer, nb.message());
+    co_return;
+  }
   for (;;) {
-    // Between frames the client may idle for up to ipc_timeout (smtpd
-    // waits on its SMTP client, whose every read may take smtpd_timeout).
-    if (!co_await wait_readable(sock, timeout)) {
-      log::debug("{}: aborted: client {} sent nothing for {}s", msg->queue_id(), peer, timeout.count());
+    auto next = in.next();
+    if (!next) {
+      log::debug("{}: aborted by client {}: {}", msg->queue_id(), peer, next.error().message);
       co_return;
     }
-    auto frame = co_await ipc::read_frame(sock, request_limits(), frame_timeout);
-    if (!frame) {
-      // Disconnect or timeout before cleanup_end: the message is abandoned
-      // (Message's writer removes the file).
-      log::debug("{}: aborted by client {}: {}", msg->queue_id(), peer, frame.error().message);
-      co_return;
+    if (!*next) {
+      error_code ec;
+      std::size_t n = sock.read_some(asio::buffer(in.prepare(kReadChunk), kReadChunk), ec);
+      if (!ec) {
+        in.commit(n);
+        continue;
+      }
+      if (ec != asio::error::would_block && ec != asio::error::try_again) {
+        log::debug("{}: aborted by client {}: {}", msg->queue_id(), peer,
+                   ec == asio::error::eof ? std::string("end of file") : ec.message());
+        co_return;
+      }
+      // Between frames the client may idle for up to ipc_timeout (smtpd
+      // waits on its SMTP client, whose every read may take smtpd_timeout);
+      // a frame, once begun, must be complete within frame_timeout.
+      std::chrono::steady_clock::duration limit = timeout;
+      if (in.partial()) {
+        auto now = std::chrono::steady_clock::now();
+        if (!frame_began) frame_began = now;
+        limit = frame_timeout - (now - *frame_began);
+      }
+      if (limit <= std::chrono::steady_clock::duration::zero() || !co_await wait_readable(sock, limit)) {
+        if (in.partial())
+          log::debug("{}: aborted: client {} left a frame unfinished for {}s", msg->queue_id(), peer,
+                     frame_timeout.count());
+        else
+          log::debug("{}: aborted: client {} sent nothing for {}s", msg->queue_id(), peer, timeout.count());
+        co_return;
+      }
+      continue;
     }
-    auto type = ipc::peek_type(frame->payload);
+    frame_began.reset();
+    ipc::Frame frame = std::move(**next);
+    auto type = ipc::peek_type(frame.payload);
     if (!type) {
       co_await refuse(sock, *msg, peer, type.error().message);
       co_return;
     }
     if (*type == submit::CleanupEnvelope::kType) {
-      auto m = ipc::decode<submit::CleanupEnvelope>(frame->payload);
+      auto m = ipc::decode<submit::CleanupEnvelope>(frame.payload);
       if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return; }
       if (phase != Phase::Envelope) { co_await refuse(sock, *msg, peer, "envelope out of order"); co_return; }
       phase = Phase::Recipients;
       co_await msg->envelope(std::move(*m));
     } else if (*type == submit::CleanupRecipient::kType) {
-      auto m = ipc::decode<submit::CleanupRecipient>(frame->payload);
+      auto m = ipc::decode<submit::CleanupRecipient>(frame.payload);
       if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return; }
       if (phase != Phase::Recipients) { co_await refuse(sock, *msg, peer, "recipient out of order"); co_return; }
       co_await msg->recipient(std::move(*m));
     } else if (*type == submit::CleanupContent::kType) {
-      auto m = ipc::decode<submit::CleanupContent>(frame->payload);
+      auto m = ipc::decode<submit::CleanupContent>(frame.payload);
       if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return; }
       if (phase == Phase::Envelope) { co_await refuse(sock, *msg, peer, "content before envelope"); co_return; }
       phase = Phase::Content;
       co_await msg->content(m->data);
     } else if (*type == submit::CleanupEnd::kType) {
-      auto m = ipc::decode<submit::CleanupEnd>(frame->payload);
+      auto m = ipc::decode<submit::CleanupEnd>(frame.payload);
       if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return; }
       if (phase == Phase::Envelope) { co_await refuse(sock, *msg, peer, "end before envelope"); co_return; }
       break;
