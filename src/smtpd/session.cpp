@@ -987,8 +987,10 @@ asio::awaitable<bool> Session::do_data() {
     co_return s_.bare_newline_code != 521;
   }
   smtp::Reply r = co_await finish_message();
-  reset_transaction();
+  // The answer first: closing the cleanup connection (and its epoll
+  // registration) need not delay it. Nothing reads the client in between.
   co_await reply(r);
+  reset_transaction();
   co_await start_early_prefetch(r.code);
   co_return true;
 }
@@ -1086,8 +1088,10 @@ asio::awaitable<bool> Session::do_bdat(const smtp::Command& cmd) {
     co_return s_.bare_newline_code != 521;
   }
   smtp::Reply r = co_await finish_message();
-  reset_transaction();
+  // The answer first: closing the cleanup connection (and its epoll
+  // registration) need not delay it. Nothing reads the client in between.
   co_await reply(r);
+  reset_transaction();
   co_await start_early_prefetch(r.code);
   co_return true;
 }
