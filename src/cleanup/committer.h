@@ -85,7 +85,6 @@ class Committer {
   // Statistics for tests and the benchmark.
   std::size_t batches() const { return batches_; }
   std::size_t committed() const { return committed_; }
-  std::size_t presync_flushes() const { return presync_.flushes(); }
 
   // Waits for the pool's work to finish (shutdown).
   void join();

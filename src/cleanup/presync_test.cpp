@@ -35,6 +35,14 @@ queue::QueueFileWriter::DirectorySync job(const Dirs& dirs, Flag& flag) {
 
 const Dirs kRecycle{"/q/recycle"};
 
+// A flush that only counts itself.
+Presyncer::SyncFn counting(int& flushes) {
+  return [&flushes](const Dirs&) -> Status {
+    ++flushes;
+    return {};
+  };
+}
+
 TEST(Presyncer, RequestsDuringAFlushShareTheNextOne) {
   ManualPool pool;
   std::vector<Dirs> flushed;
@@ -70,10 +78,7 @@ TEST(Presyncer, RequestsDuringAFlushShareTheNextOne) {
 TEST(Presyncer, WaitingRequestsAreFlushedTogether) {
   ManualPool pool;
   int flushes = 0;
-  Presyncer p(pool.post(), [&](const Dirs&) -> Status {
-    ++flushes;
-    return {};
-  });
+  Presyncer p(pool.post(), counting(flushes));
   std::vector<Flag> flags(5);
   for (auto& f : flags) p.request(job(kRecycle, f));
   EXPECT_EQ(pool.jobs.size(), 1u);
@@ -126,10 +131,7 @@ TEST(Presyncer, DifferentDirectoriesAreFlushedApart) {
 TEST(Presyncer, BeyondItsBoundEveryRequestIsFlushedOnItsOwn) {
   ManualPool pool;
   int flushes = 0;
-  Presyncer p(pool.post(), [&](const Dirs&) -> Status {
-    ++flushes;
-    return {};
-  });
+  Presyncer p(pool.post(), counting(flushes));
   std::vector<Flag> flags(Presyncer::kMaxGroups + 3);
   for (std::size_t i = 0; i < flags.size(); ++i) p.request(job({"/q/d" + std::to_string(i)}, flags[i]));
   Flag again;
