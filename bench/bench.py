@@ -793,6 +793,7 @@ def report_rounds(rounds, opts, order):
         cells.append("/".join("-" if vals[m] is None else f"{vals[m]:,.1f}" for m in order))
     print(f"  {'memory':<7} {'/'.join(order)} MiB: " + ", ".join(cells))
 
+
 def fmt_rate(v):
     return f"{v:,.0f} msg/s" if v >= 100 else f"{v:,.1f} msg/s"
 
