@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -19,6 +18,7 @@
 #include "base/strings.h"
 #include "log/log.h"
 #include "security/privileges.h"
+#include "server/heap.h"
 #include "server/scheduling.h"
 #include "server/status.h"
 
@@ -412,26 +412,14 @@ class Runner {
   bool stopping_ = false;
 };
 
-// A daemon that serves max_use clients and exits keeps the heap it has
-// grown: by default glibc gives the top of the heap back once 128 KiB of it
-// is free (and serves blocks of 128 KiB or more with their own mmap), so
-// every burst of sessions grew the heap again, and each regrowth paid a
-// page fault per page plus a TLB shootdown for the shrink. On the
-// benchmark machine smtpd spent about 1.5% of the local flow's CPU in
-// brk() shrinks alone. The memory goes back to the system when the process
-// exits, at most max_use clients or max_idle seconds later. Long-lived
-// servers keep glibc's defaults: they should return what a spike took.
-namespace {
-void keep_heap_for_process_life() {
-  ::mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
-  ::mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
-  ::mallopt(M_TOP_PAD, 256 * 1024);
-}
-}  // namespace
 
 int run(int argc, char** argv, Daemon daemon) {
   ::signal(SIGPIPE, SIG_IGN);
-  if (!daemon.long_lived) keep_heap_for_process_life();
+  // heap.h: why a short-lived daemon keeps its heap and premaps some.
+  if (!daemon.long_lived) {
+    keep_heap_for_process_life();
+    if (daemon.model == Model::Multi) premap_heap(kPremappedHeap);
+  }
   log::init(daemon.name, log::Settings{.syslog_name = "postern", .facility = "mail", .maillog_file = "",
                                        .mirror_stderr = ::isatty(2) != 0});
   auto args = parse_args(argc, argv);
