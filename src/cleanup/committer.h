@@ -80,11 +80,15 @@ class Committer {
   // presync_directories()), so that the commit needs only the file's fsync.
   // Writers that ask while such a flush of the same directories runs share
   // the next one (presync.h).
-  void presync(const queue::QueueFileWriter& w);
+  // `only_writer`: no other queue file of this process is being written;
+  // then the new name's directory is flushed early too (writer.h
+  // warm_sync()).
+  void presync(const queue::QueueFileWriter& w, bool only_writer = false);
 
   // Statistics for tests and the benchmark.
   std::size_t batches() const { return batches_; }
   std::size_t committed() const { return committed_; }
+  std::size_t presync_flushes() const { return presync_.flushes(); }
 
   // Waits for the pool's work to finish (shutdown).
   void join();

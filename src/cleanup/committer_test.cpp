@@ -185,6 +185,24 @@ TEST(Committer, LoneClientWakesABusyQmgrFromThePool) {
   ::close(rd);
 }
 
+// A lone writer's new name gets an early flush of its directory (the
+// commit's fsync then writes only the file's blocks); beside other writers
+// it does not, and nothing is flushed where the name needs no directory
+// fsync anyway.
+TEST(Committer, OnlyALoneWriterWarmsItsDirectory) {
+  Scratch s;
+  auto w = finished_writer(s);
+  if (w->warm_sync().dirs.empty()) GTEST_SKIP() << "the file's fsync does not commit its name here";
+  ASSERT_TRUE(w->directories_synced());  // a fresh file: no flush required
+  for (bool lone : {false, true}) {
+    asio::io_context io;
+    Committer c(io, {Committer::Mode::Batch, 2, {}});
+    c.presync(*w, lone);
+    c.join();
+    EXPECT_EQ(c.presync_flushes(), lone ? 1u : 0u) << "lone writer: " << lone;
+  }
+}
+
 TEST(Committer, MissingQmgrIsNotAnError) {
   Scratch s;
   asio::io_context io;

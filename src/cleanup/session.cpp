@@ -1,6 +1,9 @@
 // session.cpp - the cleanup protocol loop for one connection (see session.h).
 #include "cleanup/session.h"
 
+#include <optional>
+#include <utility>
+
 #include "base/strings.h"
 #include "cleanup/message.h"
 #include "ipc/async.h"
@@ -69,12 +72,17 @@ asio::awaitable<bool> wait_readable(Socket& sock, std::chrono::steady_clock::dur
 
 }  // namespace
 
+// Counts a session, or a message being written, while it lasts.
+struct Count {
+  std::size_t& n;
+  explicit Count(std::size_t& c) : n(c) { ++n; }
+  ~Count() { --n; }
+  Count(const Count&) = delete;
+  Count& operator=(const Count&) = delete;
+};
+
 asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer) {
-  struct Count {
-    std::size_t& n;
-    explicit Count(std::size_t& c) : n(c) { ++n; }
-    ~Count() { --n; }
-  } counted(svc.sessions);
+  Count counted(svc.sessions);
   const auto timeout = svc.settings.ipc_timeout;
   // A frame, once begun, is written in one go by every client: it must be
   // complete within frame_timeout. So must the first one (cleanup_open),
@@ -102,7 +110,9 @@ asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer)
     co_return;
   }
   std::unique_ptr<Message> msg = std::move(*created);
-  svc.committer.presync(*msg->writer());
+  // Until its commit is over (or the session ends without one).
+  std::optional<Count> writing(std::in_place, svc.writing);
+  svc.committer.presync(*msg->writer(), svc.writing == 1);
   {
     submit::CleanupOpened opened;
     opened.queue_id = msg->queue_id();
@@ -210,6 +220,7 @@ asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer)
     auto st = co_await svc.committer.commit(writer, alone);
     if (!st) verdict = write_error();
   }
+  writing.reset();
   co_await reply(sock, verdict ? &*verdict : nullptr, msg->queue_id(), timeout);
 }
 

@@ -56,6 +56,7 @@ struct Service {
   Committer& committer;
   std::filesystem::path queue_root;  // queue_directory, or "/" after chroot
   std::size_t sessions = 0;          // clients being served now (serve_session)
+  std::size_t writing = 0;           // of them, those with a queue file not yet committed
 };
 
 asio::awaitable<void> serve_session(Service& svc, asio::generic::stream_protocol::socket sock, std::string peer);

@@ -179,10 +179,13 @@ TEST_F(Recycle, OnlyTheBinNeedsADirectoryFsyncWhereTheFileCommitsItsName) {
   EXPECT_FALSE(reused->directories_synced());
   ASSERT_EQ(reused->directory_sync().dirs.size(), 1u);
   EXPECT_EQ(reused->directory_sync().dirs[0], bin());
+  // The new name's directory may be flushed early, but nothing waits for it.
+  EXPECT_EQ(reused->warm_sync().dirs, std::vector<fs::path>{reused->path().parent_path()});
 
   auto fresh = QueueFileWriter::create(o);  // the bin is empty now
   ASSERT_TRUE(fresh) << fresh.error().message;
   EXPECT_TRUE(fresh->directories_synced());
+  EXPECT_EQ(fresh->warm_sync().dirs, std::vector<fs::path>{fresh->path().parent_path()});
 }
 
 }  // namespace

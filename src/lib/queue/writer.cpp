@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <utility>
 
 #include "base/fs_durability.h"
 #include "log/log.h"
@@ -182,7 +183,7 @@ Result<QueueFileWriter> QueueFileWriter::create(const WriterOptions& o) {
       // Every name above was made before the file's commit fsync; where that
       // fsync commits them too (fs_durability.h), they need no directory
       // fsync.
-      if (fsync_commits_earlier_names(w.fd_.get())) w.dirs_.clear();
+      if (fsync_commits_earlier_names(w.fd_.get())) w.warm_dirs_ = std::exchange(w.dirs_, {});
       // The file left the bin: that must be durable before the message is
       // acknowledged, or a crash could leave its inode named in both. It
       // always needs the bin's fsync: ext4 without a journal writes back
@@ -222,6 +223,7 @@ QueueFileWriter::QueueFileWriter(QueueFileWriter&& o) noexcept
     : id_(o.id_),
       path_(std::exchange(o.path_, {})),
       dirs_(std::move(o.dirs_)),
+      warm_dirs_(std::move(o.warm_dirs_)),
       dirs_synced_(o.dirs_synced_),
       fd_(std::move(o.fd_)),
       mode_(o.mode_),
@@ -238,6 +240,7 @@ QueueFileWriter& QueueFileWriter::operator=(QueueFileWriter&& o) noexcept {
     id_ = o.id_;
     path_ = std::exchange(o.path_, {});
     dirs_ = std::move(o.dirs_);
+    warm_dirs_ = std::move(o.warm_dirs_);
     dirs_synced_ = o.dirs_synced_;
     fd_ = std::move(o.fd_);
     mode_ = o.mode_;

@@ -147,6 +147,15 @@ class QueueFileWriter {
   // several writers (cleanup/presync.h).
   static Status sync_directory_list(const std::vector<std::filesystem::path>& dirs);
   DirectorySync directory_sync() const { return {dirs_, dirs_synced_}; }
+  // Where the file's own fsync commits the names made for it (ext4, XFS:
+  // base/fs_durability.h), the directories holding them: nothing requires
+  // their fsync, but on ext4 without a journal the file's fsync writes a
+  // changed parent itself, one block write after another (data, inode,
+  // directory block, directory inode, then the cache flush). Flushing them
+  // early, while the content still arrives, leaves the commit's fsync only
+  // the file's own blocks when nothing else changed the directory since.
+  // Empty elsewhere; the job's flag means nothing.
+  DirectorySync warm_sync() const { return {warm_dirs_, std::make_shared<std::atomic<bool>>(false)}; }
   // True when no directory fsync is (still) due: done, or made unnecessary
   // by the file system (see sync_directory above).
   bool directories_synced() const { return dirs_synced_->load(std::memory_order_acquire); }
@@ -173,6 +182,7 @@ class QueueFileWriter {
   QueueId id_;
   std::filesystem::path path_;
   std::vector<std::filesystem::path> dirs_;  // to fsync: the file's dir, then created parents
+  std::vector<std::filesystem::path> warm_dirs_;  // see warm_sync()
   std::shared_ptr<std::atomic<bool>> dirs_synced_ = std::make_shared<std::atomic<bool>>(false);
   UniqueFd fd_;
   mode_t mode_ = 0600;
