@@ -42,6 +42,13 @@ TEST(Heap, FreshPagesFaultOncePerPage) {
 // Allocations after premap_heap() reuse its pages: writing them takes
 // (almost) no faults, although the heap had to grow for them.
 TEST(Heap, PremappedHeapTakesNoFaults) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer's allocator is not glibc's heap";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  GTEST_SKIP() << "AddressSanitizer's allocator is not glibc's heap";
+#endif
+#endif
   keep_heap_for_process_life();
   void* brk_before = ::sbrk(0);
   std::size_t mapped = premap_heap(kPremappedHeap);
