@@ -70,8 +70,6 @@ asio::awaitable<bool> wait_readable(Socket& sock, std::chrono::steady_clock::dur
   co_return !ec && !expired;
 }
 
-}  // namespace
-
 // Counts a session, or a message being written, while it lasts.
 struct Count {
   std::size_t& n;
@@ -80,6 +78,8 @@ struct Count {
   Count(const Count&) = delete;
   Count& operator=(const Count&) = delete;
 };
+
+}  // namespace
 
 asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer) {
   Count counted(svc.sessions);
