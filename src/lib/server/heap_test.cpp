@@ -63,7 +63,7 @@ TEST(Heap, PremappedHeapTakesNoFaults) {
   std::free(p);
 }
 
-// A block the heap cannot hold maps nothing and fails nothing.
+// A request too small to hold a whole page maps nothing and fails nothing.
 TEST(Heap, NothingToMap) {
   EXPECT_EQ(premap_heap(0), 0u);
 }

@@ -412,7 +412,6 @@ class Runner {
   bool stopping_ = false;
 };
 
-
 int run(int argc, char** argv, Daemon daemon) {
   ::signal(SIGPIPE, SIG_IGN);
   // heap.h: why a short-lived daemon keeps its heap and premaps some.
