@@ -21,6 +21,7 @@
 #include "base/strings.h"
 #include "config/file_io.h"
 #include "config/registry.h"
+#include "config/unsupported.h"
 #include "log/log.h"
 
 namespace postern::config {
@@ -494,6 +495,9 @@ Status Config::check_one(Expander& ex, const std::string& name, const std::strin
                         st.error().message);
     return make_error("{}: {}", where, st.error().message);
   }
+  // Only explicit settings: every default is the feature's "off" value.
+  if (!where.empty())
+    if (auto st = check_supported(name, *v); !st) return make_error("{}: {}", where, st.error().message);
   return {};
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "config/registry.h"
+#include "config/unsupported.h"
 
 namespace postern::config {
 namespace {
@@ -99,6 +100,17 @@ std::string registry_markdown() {
   out += "override the global setting for that transport only, for example\n";
   out += "`smtp_destination_concurrency_limit = 10` or `relay_destination_recipient_limit = 20`.\n\n";
   table(out, transport_templates());
+  out += "\n## Features Postern does not have\n\n";
+  out += "These parameters are known, so that a main.cf written for Postfix loads, but Postern does not\n";
+  out += "have their feature. Ignoring them would run a mail system the administrator ruled out (mail\n";
+  out += "that bypasses a filter, plain text where TLS was required, a bounce where `soft_bounce` asked\n";
+  out += "for a retry), so the values below are refused when main.cf or a master.cf `-o` option is read:\n";
+  out += "the error names the file and line, and Postern does not start. Each parameter's \"off\" value\n";
+  out += "(its default) loads. `smtpd_tls_security_level = may` and `smtp_tls_security_level = may` load\n";
+  out += "too: they ask for TLS only where both sides can, and Postern offers and uses none.\n\n";
+  out += "| Parameter | Refused values | Postern does not |\n|---|---|---|\n";
+  for (const auto& u : unsupported_parameters())
+    out += fmt::format("| `{}` | {} | {} |\n", u.name, refused_values_text(u), u.missing);
   return out;
 }
 

@@ -1,0 +1,52 @@
+// unsupported.h - parameters whose feature Postern does not have.
+//
+// The registry knows every Postfix parameter name, so that a main.cf written
+// for Postfix loads and `postconf` shows it. For most of those Postern lacks
+// nothing that matters (a tuning knob of Postfix's own design, a path it does
+// not use). For the ones below, a value that asks for the feature would be
+// silently ignored otherwise, and the mail system would then do something
+// the administrator ruled out: mail that bypasses a content filter or milter,
+// plain-text SMTP where TLS was required, a bounce where soft_bounce asked
+// for a retry, a local delivery where mailbox_transport named Dovecot. Such a
+// value is refused when main.cf (or an -o override) is read, with the reason,
+// so that Postern does not start rather than run without it. The "off" value
+// of each (empty, no, 0, the default) stays accepted, as do the values that
+// Postfix itself treats as best effort (smtp_tls_security_level = may).
+#pragma once
+
+#include <span>
+#include <string_view>
+
+#include "base/result.h"
+
+namespace postern::config {
+
+struct Unsupported {
+  enum class Refuse {
+    kNonEmpty,  // any non-empty value (a list of tables, a transport, a filter)
+    kYes,       // the boolean yes
+    kNonZero,   // any number other than 0
+    kValues,    // one of `values` (comma-separated, any case)
+    kOther,     // anything but one of `values` (comma-separated, any case)
+  };
+  std::string_view name;
+  Refuse refuse;
+  std::string_view values;
+  // What Postern lacks, as the end of "Postern does not ...".
+  std::string_view missing;
+};
+
+// The list, sorted by name.
+std::span<const Unsupported> unsupported_parameters();
+
+// nullptr when `name` is not in the list.
+const Unsupported* find_unsupported(std::string_view name);
+
+// An error when the expanded `value` of parameter `name` asks for a feature
+// Postern does not have; fine for every other name and value.
+Status check_supported(std::string_view name, std::string_view value);
+
+// "a non-empty value", "yes", "encrypt, verify", ... for the manual.
+std::string refused_values_text(const Unsupported& u);
+
+}  // namespace postern::config

@@ -1,0 +1,124 @@
+// unsupported_test.cpp - main.cf values that ask for a feature Postern lacks
+// are refused when read; their "off" values load.
+#include "config/unsupported.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "config/config.h"
+#include "config/registry.h"
+
+using namespace postern::config;
+
+namespace {
+
+std::string error_of(std::string_view text) {
+  auto c = Config::from_text(text, "main.cf");
+  EXPECT_FALSE(c) << "accepted: " << text;
+  return c ? std::string() : c.error().message;
+}
+
+void loads(std::string_view text) {
+  auto c = Config::from_text(text, "main.cf");
+  EXPECT_TRUE(c) << text << ": " << (c ? "" : c.error().message);
+}
+
+}  // namespace
+
+TEST(Unsupported, EveryNameIsARegisteredParameterWhoseDefaultIsAccepted) {
+  ASSERT_FALSE(unsupported_parameters().empty());
+  for (const auto& u : unsupported_parameters()) {
+    const ParamDef* def = find_param(u.name);
+    ASSERT_NE(def, nullptr) << u.name;
+    EXPECT_EQ(find_unsupported(u.name), &u);
+    // A default that refers to another parameter expands to that one's
+    // default, which is the "off" value as well.
+    if (macro_names(def->default_value).empty()) {
+      EXPECT_TRUE(check_supported(u.name, def->default_value)) << u.name << " = " << def->default_value;
+    }
+  }
+  EXPECT_EQ(find_unsupported("myhostname"), nullptr);
+  EXPECT_EQ(find_unsupported("zzz_not_a_parameter"), nullptr);
+}
+
+// A parameter whose default uses a refused one ($header_checks) would
+// inherit the feature request; it must be on the list too, or the refusal
+// would hide a value something does read.
+TEST(Unsupported, ParametersThatDefaultToARefusedOneAreRefusedToo) {
+  std::set<std::string_view> listed;
+  for (const auto& u : unsupported_parameters()) listed.insert(u.name);
+  for (const auto& def : registry()) {
+    if (def.name == "proxy_read_maps") continue;  // a list of map names, not a feature
+    for (const auto& m : macro_names(def.default_value))
+      if (listed.count(m)) {
+        EXPECT_TRUE(listed.count(def.name)) << def.name << " uses $" << m;
+      }
+  }
+}
+
+TEST(Unsupported, DefaultConfigurationLoads) { loads(""); }
+
+TEST(Unsupported, FilterAndMilterSettingsAreRefusedWithTheLine) {
+  auto e = error_of("myhostname = mx.example\ncontent_filter = smtp-amavis:[127.0.0.1]:10024\n");
+  EXPECT_NE(e.find("main.cf, line 2"), std::string::npos) << e;
+  EXPECT_NE(e.find("content_filter = smtp-amavis:[127.0.0.1]:10024"), std::string::npos) << e;
+  EXPECT_NE(e.find("Postern does not have after-queue content filters"), std::string::npos) << e;
+  EXPECT_NE(error_of("smtpd_milters = inet:127.0.0.1:8891\n").find("milters"), std::string::npos);
+  EXPECT_NE(error_of("header_checks = regexp:/etc/postfix/header_checks\n").find("header_checks"),
+            std::string::npos);
+  // The "off" values of the same parameters load.
+  loads("content_filter =\nsmtpd_milters =\nheader_checks =\n");
+}
+
+TEST(Unsupported, ValuesAreCheckedAfterExpansion) {
+  EXPECT_FALSE(error_of("filter = smtp:[127.0.0.1]:10025\ncontent_filter = $filter\n").empty());
+  loads("filter =\ncontent_filter = $filter\n");
+  // mime_header_checks defaults to $header_checks: set to that with an
+  // empty header_checks it is off.
+  loads("mime_header_checks = $header_checks\n");
+}
+
+TEST(Unsupported, BestEffortTlsLevelsLoadRequiredOnesAreRefused) {
+  loads("smtpd_tls_security_level = may\nsmtp_tls_security_level = may\nsmtpd_use_tls = yes\n");
+  loads("smtpd_tls_security_level = none\nsmtp_tls_security_level = none\n");
+  auto e = error_of("smtpd_tls_security_level = encrypt\n");
+  EXPECT_NE(e.find("Postern does not have TLS"), std::string::npos) << e;
+  EXPECT_NE(e.find("a value other than encrypt"), std::string::npos) << e;
+  for (const char* level : {"encrypt", "VERIFY", "secure", "dane", "dane-only", "fingerprint"})
+    EXPECT_FALSE(error_of(std::string("smtp_tls_security_level = ") + level + "\n").empty()) << level;
+  EXPECT_FALSE(error_of("smtpd_enforce_tls = yes\n").empty());
+  EXPECT_FALSE(error_of("smtp_enforce_tls = yes\n").empty());
+  EXPECT_FALSE(error_of("smtp_tls_policy_maps = hash:/etc/postfix/tls_policy\n").empty());
+}
+
+TEST(Unsupported, BooleansNumbersAndAllowedValues) {
+  loads("soft_bounce = no\nsmtpd_client_message_rate_limit = 0\nauthorized_submit_users = static:anyone\n");
+  loads("smtp_host_lookup = dns\n");
+  EXPECT_NE(error_of("soft_bounce = yes\n").find("set it to no"), std::string::npos);
+  EXPECT_NE(error_of("smtpd_client_message_rate_limit = 30\n").find("set it to 0"), std::string::npos);
+  EXPECT_NE(error_of("authorized_submit_users = !www-data, static:anyone\n").find("set it to static:anyone"),
+            std::string::npos);
+  EXPECT_FALSE(error_of("smtp_host_lookup = native\n").empty());
+  EXPECT_FALSE(error_of("mailbox_transport = lmtp:unix:private/dovecot-lmtp\n").empty());
+}
+
+TEST(Unsupported, OverridesAreCheckedAndARefusedOneChangesNothing) {
+  auto c = Config::from_text("", "main.cf");
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->set_override("content_filter", "", "-o"));
+  auto st = c->set_override("content_filter", "smtp:[127.0.0.1]:10025", "-o");
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("-o content_filter=smtp:[127.0.0.1]:10025"), std::string::npos)
+      << st.error().message;
+  EXPECT_EQ(c->str("content_filter"), "");
+}
+
+TEST(Unsupported, ManualTextNamesTheRefusedValues) {
+  EXPECT_EQ(refused_values_text(*find_unsupported("content_filter")), "any non-empty value");
+  EXPECT_EQ(refused_values_text(*find_unsupported("soft_bounce")), "yes");
+  EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_tls_security_level")), "encrypt");
+  EXPECT_EQ(refused_values_text(*find_unsupported("smtp_host_lookup")), "anything but dns");
+  EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_client_message_rate_limit")), "any value other than 0");
+}
