@@ -497,7 +497,9 @@ Status Config::check_one(Expander& ex, const std::string& name, const std::strin
   }
   // Only explicit settings: every default is the feature's "off" value.
   if (!where.empty())
-    if (auto st = check_supported(name, *v); !st) return make_error("{}: {}", where, st.error().message);
+    if (auto st = check_supported(name, *v, def->per_transport ? def->name : std::string_view());
+        !st)
+      return make_error("{}: {}", where, st.error().message);
   return {};
 }
 

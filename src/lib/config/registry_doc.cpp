@@ -105,12 +105,29 @@ std::string registry_markdown() {
   out += "have their feature. Ignoring them would run a mail system the administrator ruled out (mail\n";
   out += "that bypasses a filter, plain text where TLS was required, a bounce where `soft_bounce` asked\n";
   out += "for a retry), so the values below are refused when main.cf or a master.cf `-o` option is read:\n";
-  out += "the error names the file and line, and Postern does not start. Each parameter's \"off\" value\n";
+  out += "the error names the file and line, and Postern does not start (for an `-o` option, the daemons\n";
+  out += "of that service do not). Each parameter's \"off\" value\n";
   out += "(its default) loads. `smtpd_tls_security_level = may` and `smtp_tls_security_level = may` load\n";
   out += "too: they ask for TLS only where both sides can, and Postern offers and uses none.\n\n";
   out += "| Parameter | Refused values | Postern does not |\n|---|---|---|\n";
   for (const auto& u : unsupported_parameters())
     out += fmt::format("| `{}` | {} | {} |\n", u.name, refused_values_text(u), u.missing);
+  out += "\n`transport_...` rows stand for every per-transport name of that template\n";
+  out += "(`smtp_destination_rate_delay`, ...).\n\n";
+  out += "### Accepted without effect\n\n";
+  out += "These load with any valid value and change nothing: tuning knobs of Postfix's own design,\n";
+  out += "paths and service names Postern does not use, reply codes it does not make configurable, and\n";
+  out += "the secondary settings of the features above (TLS ciphers, SASL options, milter timeouts).\n\n";
+  std::string line;
+  for (auto name : ignored_parameters()) {
+    std::string item = fmt::format("`{}`", name);
+    if (!line.empty() && line.size() + item.size() + 2 > 100) {
+      out += line + ",\n";
+      line.clear();
+    }
+    line += (line.empty() ? "" : ", ") + item;
+  }
+  out += line + ".\n";
   return out;
 }
 

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 
 #include "base/strings.h"
 
@@ -24,6 +23,8 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"body_checks", R::kNonEmpty, "", "have body_checks"},
     {"content_filter", R::kNonEmpty, "", "have after-queue content filters"},
     {"default_delivery_status_filter", R::kNonEmpty, "", "have delivery status filters"},
+    {"default_destination_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
+    {"default_transport_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
     {"defer_transports", R::kNonEmpty, "", "hold back deliveries with defer_transports"},
     {"disable_dns_lookups", R::kYes, "", "deliver without DNS lookups"},
     {"fallback_transport", R::kNonEmpty, "", "hand unknown local recipients to a fallback transport"},
@@ -88,7 +89,74 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"strict_8bitmime_body", R::kYes, "", "have strict MIME checks"},
     {"strict_mime_encoding_domain", R::kYes, "", "have strict MIME checks"},
     {"strict_smtputf8", R::kYes, "", "have strict SMTPUTF8 checks"},
+    // Per-transport templates: <transport>_destination_rate_delay, ...
+    {"transport_destination_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
+    {"transport_transport_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
 });
+
+// Accepted and ignored. Tuning knobs of Postfix's own design (delivery
+// slots, concurrency feedback), paths and service names Postern does not
+// use, reply codes it does not make configurable, and the secondary
+// settings of features whose main switch is refused above (TLS ciphers,
+// SASL mechanisms, milter timeouts). None of them makes mail bypass a
+// check or a filter when ignored. Sorted.
+constexpr std::string_view kIgnored[] = {
+    "access_map_defer_code", "access_map_reject_code", "address_verify_cache_cleanup_interval",
+    "address_verify_map", "address_verify_negative_cache", "address_verify_poll_delay",
+    "address_verify_sender_ttl", "allow_untrusted_routing", "authorized_submit_users_default",
+    "authorized_verp_clients", "biff", "body_checks_size_limit", "confirm_delay_cleared",
+    "daemon_table_open_error_is_fatal", "debug_peer_level", "default_delivery_slot_cost",
+    "default_delivery_slot_discount", "default_delivery_slot_loan",
+    "default_destination_concurrency_negative_feedback", "default_destination_concurrency_positive_feedback",
+    "default_extra_recipient_limit", "default_minimum_delivery_slots", "default_recipient_limit",
+    "default_recipient_refill_delay", "default_recipient_refill_limit", "default_verp_delimiters",
+    "defer_code", "delay_logging_resolution_limit", "destination_concurrency_feedback_debug",
+    "disable_mime_input_processing", "disable_mime_output_conversion", "disable_verp_bounces",
+    "enable_errors_to", "fast_flush_domains", "fork_attempts", "fork_delay", "html_directory",
+    "in_flow_delay", "info_log_address_format", "internal_mail_filter_classes",
+    "invalid_hostname_reject_code", "ipc_ttl", "lmtp_assume_final", "lmtp_sasl_password_maps",
+    "maillog_file_compressor", "maillog_file_prefixes", "maillog_file_rotate_suffix", "mailq_path",
+    "manpage_directory", "maps_rbl_reject_code", "meta_directory", "milter_macro_v",
+    "mime_boundary_length_limit", "mime_nesting_limit", "multi_instance_directories",
+    "multi_instance_enable", "newaliases_path", "non_fqdn_reject_code", "notify_classes",
+    "permit_mx_backup_networks", "postscreen_cache_map", "process_id_directory", "proxy_read_maps",
+    "proxy_write_maps", "qmgr_fudge_factor", "qmgr_message_recipient_minimum", "qmqpd_authorized_clients",
+    "qmqpd_client_port_logging", "qmqpd_error_delay", "queue_file_attribute_count_limit", "queue_minfree",
+    "readme_directory", "relay_clientcerts", "relocated_prefix_enable", "sendmail_path",
+    "smtp_address_verify_target", "smtp_cname_overrides_servername", "smtp_connection_cache_destinations",
+    "smtp_connection_cache_on_demand", "smtp_dns_resolver_options", "smtp_per_record_deadline",
+    "smtp_pix_workarounds", "smtp_sasl_mechanism_filter", "smtp_sasl_password_maps",
+    "smtp_sasl_security_options", "smtp_sasl_tls_security_options", "smtp_tls_chain_files",
+    "smtp_tls_ciphers", "smtp_tls_exclude_ciphers", "smtp_tls_fingerprint_digest", "smtp_tls_loglevel",
+    "smtp_tls_mandatory_ciphers", "smtp_tls_mandatory_exclude_ciphers", "smtp_tls_mandatory_protocols",
+    "smtp_tls_note_starttls_offer", "smtp_tls_protocols", "smtp_tls_scert_verifydepth",
+    "smtp_tls_secure_cert_match", "smtp_tls_servername", "smtp_tls_session_cache_database",
+    "smtp_tls_verify_cert_match", "smtp_use_tls", "smtpd_access_maps", "smtpd_authorized_verp_clients",
+    "smtpd_authorized_xclient_hosts", "smtpd_authorized_xforward_hosts", "smtpd_client_auth_rate_limit",
+    "smtpd_client_new_tls_session_rate_limit", "smtpd_client_port_logging",
+    "smtpd_discard_ehlo_keyword_address_maps", "smtpd_etrn_restrictions", "smtpd_history_flush_threshold",
+    "smtpd_log_access_permit_actions", "smtpd_noop_commands", "smtpd_per_record_deadline",
+    "smtpd_per_request_deadline", "smtpd_policy_service_max_ttl", "smtpd_recipient_overshoot_limit",
+    "smtpd_reject_footer_maps", "smtpd_sasl_exceptions_networks", "smtpd_sasl_path",
+    "smtpd_sasl_security_options", "smtpd_sasl_tls_security_options", "smtpd_sender_login_maps",
+    "smtpd_tls_always_issue_session_ids", "smtpd_tls_auth_only", "smtpd_tls_ccert_verifydepth",
+    "smtpd_tls_chain_files", "smtpd_tls_ciphers", "smtpd_tls_eecdh_grade", "smtpd_tls_exclude_ciphers",
+    "smtpd_tls_fingerprint_digest", "smtpd_tls_loglevel", "smtpd_tls_mandatory_ciphers",
+    "smtpd_tls_mandatory_exclude_ciphers", "smtpd_tls_mandatory_protocols", "smtpd_tls_protocols",
+    "smtpd_tls_req_ccert", "smtpd_tls_session_cache_database", "smtpd_use_tls",
+    "smtputf8_autodetect_classes", "stress", "tls_daemon_random_bytes", "tls_export_cipherlist",
+    "tls_high_cipherlist", "tls_low_cipherlist", "tls_medium_cipherlist", "tls_null_cipherlist",
+    "tls_preempt_cipherlist", "tls_random_source", "tls_server_sni_maps", "tls_ssl_options",
+    "transport_delivery_slot_cost", "transport_delivery_slot_discount", "transport_delivery_slot_loan",
+    "transport_destination_concurrency_negative_feedback",
+    "transport_destination_concurrency_positive_feedback", "transport_extra_recipient_limit",
+    "transport_minimum_delivery_slots", "transport_recipient_limit", "transport_recipient_refill_delay",
+    "transport_recipient_refill_limit", "transport_time_limit", "unknown_address_reject_code",
+    "unknown_client_reject_code", "unknown_hostname_reject_code", "unknown_relay_recipient_reject_code",
+    "unknown_virtual_alias_reject_code", "unknown_virtual_mailbox_reject_code",
+    "unverified_recipient_reject_code", "unverified_sender_reject_code", "verp_delimiter_filter",
+    "virtual_gid_maps", "virtual_minimum_uid", "virtual_uid_maps",
+};
 
 constexpr bool sorted_by_name() {
   for (std::size_t i = 1; i < kList.size(); ++i)
@@ -96,6 +164,7 @@ constexpr bool sorted_by_name() {
   return true;
 }
 static_assert(sorted_by_name(), "keep kList sorted by name");
+static_assert(std::is_sorted(std::begin(kIgnored), std::end(kIgnored)), "keep kIgnored sorted");
 
 bool one_of(std::string_view value, std::string_view values) {
   for (const auto& v : str::split(values, ","))
@@ -109,9 +178,15 @@ bool refused(const Unsupported& u, std::string_view value) {
     case R::kNonEmpty: return !value.empty();
     case R::kYes: return str::iequals(value, "yes");
     case R::kNonZero: {
-      long long n = 0;
-      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-      return ec != std::errc() || p != value.data() + value.size() || n != 0;
+      // A count or a time ("0", "0s", "10", "1s"): any digit but 0 asks
+      // for the feature, and so does anything that is not a number.
+      std::string_view digits = value;
+      if (!digits.empty() && std::string_view("smhdw").find(digits.back()) != std::string_view::npos)
+        digits.remove_suffix(1);
+      if (digits.empty()) return true;
+      for (char c : digits)
+        if (c != '0') return true;
+      return false;
     }
     case R::kValues: return one_of(value, u.values);
     case R::kOther: return !one_of(value, u.values);
@@ -123,14 +198,16 @@ bool refused(const Unsupported& u, std::string_view value) {
 
 std::span<const Unsupported> unsupported_parameters() { return kList; }
 
+std::span<const std::string_view> ignored_parameters() { return kIgnored; }
+
 const Unsupported* find_unsupported(std::string_view name) {
   auto it = std::lower_bound(kList.begin(), kList.end(), name,
                              [](const Unsupported& u, std::string_view n) { return u.name < n; });
   return it != kList.end() && it->name == name ? &*it : nullptr;
 }
 
-Status check_supported(std::string_view name, std::string_view value) {
-  const Unsupported* u = find_unsupported(name);
+Status check_supported(std::string_view name, std::string_view value, std::string_view entry) {
+  const Unsupported* u = find_unsupported(entry.empty() ? name : entry);
   if (!u || !refused(*u, value)) return {};
   return make_error("parameter {} = {}: Postern does not {}; remove the setting or set it to {}", name,
                     str::printable(str::trim(value), 100), u->missing,

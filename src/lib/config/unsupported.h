@@ -39,12 +39,18 @@ struct Unsupported {
 // The list, sorted by name.
 std::span<const Unsupported> unsupported_parameters();
 
+// Parameters that are accepted in any valid value and have no effect (see
+// unsupported.cpp for what they are), sorted. For the manual.
+std::span<const std::string_view> ignored_parameters();
+
 // nullptr when `name` is not in the list.
 const Unsupported* find_unsupported(std::string_view name);
 
 // An error when the expanded `value` of parameter `name` asks for a feature
-// Postern does not have; fine for every other name and value.
-Status check_supported(std::string_view name, std::string_view value);
+// Postern does not have; fine for every other name and value. `entry` is
+// the list entry when it differs from `name`: the template
+// "transport_destination_rate_delay" for "smtp_destination_rate_delay".
+Status check_supported(std::string_view name, std::string_view value, std::string_view entry = {});
 
 // "a non-empty value", "yes", "encrypt, verify", ... for the manual.
 std::string refused_values_text(const Unsupported& u);

@@ -122,3 +122,22 @@ TEST(Unsupported, ManualTextNamesTheRefusedValues) {
   EXPECT_EQ(refused_values_text(*find_unsupported("smtp_host_lookup")), "anything but dns");
   EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_client_message_rate_limit")), "any value other than 0");
 }
+
+TEST(Unsupported, IgnoredParametersAreRegisteredAndNotRefused) {
+  ASSERT_FALSE(ignored_parameters().empty());
+  for (auto name : ignored_parameters()) {
+    EXPECT_NE(find_param(name), nullptr) << name;
+    EXPECT_EQ(find_unsupported(name), nullptr) << name << " is both ignored and refused";
+  }
+  loads("in_flow_delay = 2s\nbiff = yes\nsmtpd_tls_loglevel = 1\n");
+}
+
+TEST(Unsupported, PerTransportRateDelaysAreRefusedThroughTheirTemplate) {
+  loads("smtp_destination_rate_delay = 0s\ndefault_destination_rate_delay = 0\n");
+  auto e = error_of("smtp_destination_rate_delay = 1s\n");
+  EXPECT_NE(e.find("parameter smtp_destination_rate_delay = 1s: Postern does not pace deliveries"),
+            std::string::npos)
+      << e;
+  EXPECT_FALSE(error_of("default_destination_rate_delay = 10\n").empty());
+  EXPECT_FALSE(error_of("relay_transport_rate_delay = 2m\n").empty());
+}
