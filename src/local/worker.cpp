@@ -299,7 +299,11 @@ ChildResult WorkerPool::run(const std::optional<Identity>& as, const Task& task,
     }
     w->last_use = ++clock_;
     auto index = static_cast<std::size_t>(w - workers_.data());
-    if (!send_fd(w->fds.get(), queue_fd) || !w->ctl->send(task, time_limit_)) {
+    // The task goes first: the worker sleeps in recv_fd() and then reads
+    // the task, which is then already there. In the other order the worker
+    // woke for the descriptor and went to sleep again until the task came,
+    // one more context switch per delivery.
+    if (!w->ctl->send(task, time_limit_) || !send_fd(w->fds.get(), queue_fd)) {
       forget(index);
       continue;
     }
