@@ -386,6 +386,9 @@ Policy::Outcome Policy::eval_list(const std::vector<std::string>& list, std::str
       }
       continue;
     }
+    // Not reached with a configuration that loaded: Config refuses every
+    // name that is not in config::smtpd_restrictions(), which lists the
+    // ones above. Fail closed all the same, as Postfix does.
     log::warning("unknown smtpd restriction: \"{}\" in {}", raw, title);
     v = {Verdict::Reject, config_error_reply(), true};
     return Outcome::Reject;

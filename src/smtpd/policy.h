@@ -29,8 +29,10 @@
 // Restrictions understood: permit, reject, defer, permit_mynetworks,
 // permit_sasl_authenticated (never true: no SASL yet), reject_unauth_destination,
 // defer_unauth_destination, permit_auth_destination, reject_unlisted_recipient,
-// reject_unauth_pipelining. Any other name: "451 4.3.5 Server configuration
-// error" and a warning, as Postfix does for an unknown restriction.
+// reject_unauth_pipelining (config::smtpd_restrictions() lists them; any
+// other name is refused when main.cf is read). Should one get here anyway:
+// "451 4.3.5 Server configuration error" and a warning, as Postfix does for
+// an unknown restriction.
 //
 // Parameters: mynetworks, smtpd_client_event_limit_exceptions, mydestination,
 // myhostname, myorigin, inet_interfaces (via mydestination only), relay_domains,

@@ -296,4 +296,25 @@ std::string format_master_entry(const MasterService& s) {
   return out;
 }
 
+Status apply_service_overrides(Config& cfg, std::string_view service, std::string_view process,
+                               std::string_view process_id,
+                               const std::vector<std::pair<std::string, std::string>>& overrides) {
+  // Set first, so that overrides such as -o syslog_name=postern/$service_name
+  // can use them.
+  std::vector<Config::Override> all = {{"service_name", std::string(service), "daemon start"},
+                                       {"process_name", std::string(process), "daemon start"},
+                                       {"process_id", std::string(process_id), "daemon start"}};
+  for (const auto& [n, v] : overrides) all.push_back({n, v, "-o"});
+  // All at once: every set_override() revalidates the whole registry, and
+  // that (times four or more) was most of a daemon's start-up CPU; busy
+  // multi-model servers restart every max_use clients. Only when the batch
+  // fails are they replayed one by one on a copy, for the exact message.
+  auto st = cfg.set_overrides(all);
+  if (st) return st;
+  Config probe = cfg;
+  for (const auto& o : all)
+    if (auto one = probe.set_override(o.name, o.value, o.origin); !one) return one;
+  return st;
+}
+
 }  // namespace postern::config

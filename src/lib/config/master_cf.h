@@ -54,6 +54,19 @@ struct MasterService {
   std::string key() const;
 };
 
+class Config;
+
+// What a daemon of a master.cf service sets at start, before anything else
+// reads the configuration (server/skeleton.cpp): service_name, process_name
+// and process_id, then the service's `-o` overrides, validated like
+// main.cf lines (config/unsupported.h included). On error `cfg` is
+// unchanged and the message starts with the offending "-o name=value".
+// `postern check` and `postern start` run it on a copy for every service,
+// so that a bad -o stops the start instead of one service's daemons.
+Status apply_service_overrides(Config& cfg, std::string_view service, std::string_view process,
+                               std::string_view process_id,
+                               const std::vector<std::pair<std::string, std::string>>& overrides);
+
 Result<std::vector<MasterService>> parse_master_cf(std::string_view text,
                                                    std::string_view filename = "master.cf");
 Result<std::vector<MasterService>> load_master_cf(const std::filesystem::path& config_dir);

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "config/config.h"
+
 using namespace postern::config;
 
 namespace {
@@ -244,4 +246,34 @@ uucp      unix  -       n       n       -       -       pipe
   EXPECT_EQ(relay.overrides, (std::vector<std::pair<std::string, std::string>>{{"syslog_name",
                                                                                  "postfix/$service_name"}}));
   EXPECT_TRUE((*r)[26].overrides.empty());  // uux's -r -n -z belong to the pipe command line
+}
+
+TEST(ServiceOverrides, SetTheDaemonNamesThenTheOverrides) {
+  auto cfg = Config::from_text("syslog_name = postern/$service_name\n", "main.cf");
+  ASSERT_TRUE(cfg);
+  ASSERT_TRUE(apply_service_overrides(*cfg, "submission", "smtpd", "42",
+                                      {{"smtpd_helo_required", "yes"}, {"syslog_name", "$process_name-$process_id"}}));
+  EXPECT_EQ(cfg->str("service_name"), "submission");
+  EXPECT_TRUE(cfg->boolean("smtpd_helo_required"));
+  EXPECT_EQ(cfg->str("syslog_name"), "smtpd-42");
+}
+
+TEST(ServiceOverrides, ARefusedOneNamesItselfAndChangesNothing) {
+  auto cfg = Config::from_text("", "main.cf");
+  ASSERT_TRUE(cfg);
+  auto st = apply_service_overrides(*cfg, "25", "smtpd", "1",
+                                    {{"smtpd_helo_required", "yes"},
+                                     {"smtpd_recipient_restrictions", "reject_rbl_client zen.example"},
+                                     {"message_size_limit", "1000"}});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message.rfind("-o smtpd_recipient_restrictions=reject_rbl_client zen.example: parameter "
+                                     "smtpd_recipient_restrictions = ",
+                                     0),
+            0u)
+      << st.error().message;
+  EXPECT_FALSE(cfg->boolean("smtpd_helo_required"));
+  EXPECT_NE(cfg->str("service_name"), "25");
+  st = apply_service_overrides(*cfg, "25", "smtpd", "1", {{"message_size_limit", "lots"}});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message.rfind("-o message_size_limit=lots: ", 0), 0u) << st.error().message;
 }

@@ -105,8 +105,8 @@ std::string registry_markdown() {
   out += "have their feature. Ignoring them would run a mail system the administrator ruled out (mail\n";
   out += "that bypasses a filter, plain text where TLS was required, a bounce where `soft_bounce` asked\n";
   out += "for a retry), so the values below are refused when main.cf or a master.cf `-o` option is read:\n";
-  out += "the error names the file and line, and Postern does not start (for an `-o` option, the daemons\n";
-  out += "of that service do not). Each parameter's \"off\" value\n";
+  out += "the error names the file and line, and `postern start` (or `reload`, `check`) refuses; a daemon\n";
+  out += "given such an `-o` option anyway logs the error and exits. Each parameter's \"off\" value\n";
   out += "(its default) loads. `smtpd_tls_security_level = may` and `smtp_tls_security_level = may` load\n";
   out += "too: they ask for TLS only where both sides can, and Postern offers and uses none.\n\n";
   out += "| Parameter | Refused values | Postern does not |\n|---|---|---|\n";

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <vector>
 
 #include "base/strings.h"
 
@@ -15,8 +16,15 @@ using R = Unsupported::Refuse;
 // a search of src/ when the list was made; nothing checks it since) and
 // that no default of a parameter outside the list refers to (checked by
 // Unsupported.ParametersThatDefaultToARefusedOneAreRefusedToo). Sorted by
-// name.
+// name. The exception are the kItems entries: smtpd reads those lists, and
+// only an element it cannot evaluate is refused.
 constexpr std::string_view kTlsRequired = "encrypt,dane,dane-only,fingerprint,verify,secure";
+// Keep in step with smtpd::Policy::eval_list() (policy.cpp); a test there
+// checks that it evaluates every name here.
+constexpr std::string_view kRestrictions =
+    "permit,reject,defer,permit_mynetworks,permit_sasl_authenticated,reject_unauth_pipelining,"
+    "reject_unauth_destination,defer_unauth_destination,permit_auth_destination,reject_unlisted_recipient";
+constexpr std::string_view kNoRestriction = "have other smtpd restrictions";
 constexpr auto kList = std::to_array<Unsupported>({
     {"always_bcc", R::kNonEmpty, "", "send copies of messages (always_bcc)"},
     {"authorized_flush_users", R::kOther, "static:anyone", "restrict who may flush the queue"},
@@ -72,16 +80,21 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtp_tls_wrappermode", R::kYes, "", "have TLS"},
     {"smtpd_client_message_rate_limit", R::kNonZero, "", "limit message rates per client"},
     {"smtpd_client_recipient_rate_limit", R::kNonZero, "", "limit recipient rates per client"},
+    {"smtpd_client_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_command_filter", R::kNonEmpty, "", "have smtpd_command_filter"},
     {"smtpd_data_restrictions", R::kNonEmpty, "", "have smtpd_data_restrictions"},
     {"smtpd_dns_reply_filter", R::kNonEmpty, "", "have reply filters"},
     {"smtpd_end_of_data_restrictions", R::kNonEmpty, "", "have smtpd_end_of_data_restrictions"},
     {"smtpd_enforce_tls", R::kYes, "", "have TLS"},
+    {"smtpd_helo_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"smtpd_proxy_filter", R::kNonEmpty, "", "have before-queue content filters"},
+    {"smtpd_recipient_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_reject_unlisted_sender", R::kYes, "", "reject unlisted senders"},
+    {"smtpd_relay_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_restriction_classes", R::kNonEmpty, "", "have restriction classes"},
     {"smtpd_sasl_auth_enable", R::kYes, "", "have SASL authentication"},
+    {"smtpd_sender_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_tls_security_level", R::kValues, "encrypt", "have TLS"},
     {"smtpd_tls_wrappermode", R::kYes, "", "have TLS"},
     {"smtpd_upstream_proxy_protocol", R::kNonEmpty, "", "speak the haproxy protocol"},
@@ -174,6 +187,15 @@ bool one_of(std::string_view value, std::string_view values) {
   return false;
 }
 
+// The first element of the list `value` that is not one of `values`
+// (empty when there is none). Restriction lists are split as smtpd splits
+// them (Config::list()): at commas and white space.
+std::string foreign_item(std::string_view value, std::string_view values) {
+  for (auto& item : str::split(value))
+    if (!one_of(item, values)) return item;
+  return {};
+}
+
 bool refused(const Unsupported& u, std::string_view value) {
   value = str::trim(value);
   switch (u.refuse) {
@@ -192,13 +214,34 @@ bool refused(const Unsupported& u, std::string_view value) {
     }
     case R::kValues: return one_of(value, u.values);
     case R::kOther: return !one_of(value, u.values);
+    case R::kItems: return !foreign_item(value, u.values).empty();
   }
   return false;
+}
+
+std::string comma_list(std::string_view values) {
+  std::string out;
+  for (const auto& v : str::split(values, ",")) out += (out.empty() ? "" : ", ") + v;
+  return out;
 }
 
 }  // namespace
 
 std::span<const Unsupported> unsupported_parameters() { return kList; }
+
+std::span<const std::string_view> smtpd_restrictions() {
+  static const auto names = [] {
+    std::vector<std::string_view> out;
+    std::string_view rest = kRestrictions;
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      out.push_back(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+    return out;
+  }();
+  return names;
+}
 
 std::span<const std::string_view> ignored_parameters() { return kIgnored; }
 
@@ -211,6 +254,11 @@ const Unsupported* find_unsupported(std::string_view name) {
 Status check_supported(std::string_view name, std::string_view value, std::string_view entry) {
   const Unsupported* u = find_unsupported(entry.empty() ? name : entry);
   if (!u || !refused(*u, value)) return {};
+  if (u->refuse == R::kItems)
+    return make_error("parameter {} = {}: Postern does not have the smtpd restriction \"{}\"; remove it "
+                      "(Postern has: {})",
+                      name, str::printable(str::trim(value), 100),
+                      str::printable(foreign_item(value, u->values), 100), comma_list(u->values));
   return make_error("parameter {} = {}: Postern does not {}; remove the setting or set it to {}", name,
                     str::printable(str::trim(value), 100), u->missing,
                     u->refuse == R::kOther ? std::string(u->values)
@@ -221,17 +269,14 @@ Status check_supported(std::string_view name, std::string_view value, std::strin
 }
 
 std::string refused_values_text(const Unsupported& u) {
-  auto list = [](std::string_view values) {
-    std::string out;
-    for (const auto& v : str::split(values, ",")) out += (out.empty() ? "" : ", ") + v;
-    return out;
-  };
+  auto list = comma_list;
   switch (u.refuse) {
     case R::kNonEmpty: return "any non-empty value";
     case R::kYes: return "yes";
     case R::kNonZero: return "any value other than 0";
     case R::kValues: return list(u.values);
     case R::kOther: return "anything but " + list(u.values);
+    case R::kItems: return "a restriction other than " + list(u.values);
   }
   return {};
 }

@@ -28,6 +28,8 @@ struct Unsupported {
     kNonZero,   // any number other than 0
     kValues,    // one of `values` (comma-separated, any case)
     kOther,     // anything but one of `values` (comma-separated, any case)
+    kItems,     // a list with an element that is not one of `values` (a
+                // restriction list naming a restriction Postern lacks)
   };
   std::string_view name;
   Refuse refuse;
@@ -38,6 +40,11 @@ struct Unsupported {
 
 // The list, sorted by name.
 std::span<const Unsupported> unsupported_parameters();
+
+// The smtpd restrictions Postern has (lower case), for the restriction
+// lists' entries here and for the smtpd policy, which evaluates exactly
+// these (Policy.EveryListedRestrictionIsEvaluated checks that).
+std::span<const std::string_view> smtpd_restrictions();
 
 // Parameters that are accepted in any valid value and have no effect (see
 // unsupported.cpp for what they are), sorted. For the manual.

@@ -141,3 +141,32 @@ TEST(Unsupported, PerTransportRateDelaysAreRefusedThroughTheirTemplate) {
   EXPECT_FALSE(error_of("default_destination_rate_delay = 10\n").empty());
   EXPECT_FALSE(error_of("relay_transport_rate_delay = 2m\n").empty());
 }
+
+TEST(Unsupported, RestrictionListsMayNameOnlyTheRestrictionsPosternHas) {
+  // Debian's stock main.cf, and lists of the names smtpd evaluates.
+  loads("smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination\n");
+  loads("smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_pipelining,\n"
+        "  reject_unauth_destination, reject_unlisted_recipient, permit\n");
+  loads("smtpd_client_restrictions =\nsmtpd_helo_restrictions = permit\n");
+  // One unknown element refuses the whole list, named with its line.
+  std::string e = error_of("myhostname = mx.example\n"
+                           "smtpd_recipient_restrictions = permit_mynetworks,\n"
+                           "  check_recipient_access hash:/etc/postfix/access, reject_unauth_destination\n");
+  EXPECT_NE(e.find("main.cf, line 2: parameter smtpd_recipient_restrictions = "), std::string::npos) << e;
+  EXPECT_NE(e.find("does not have the smtpd restriction \"check_recipient_access\"; remove it (Postern has: "
+                   "permit, reject, defer, "),
+            std::string::npos)
+      << e;
+  // Through $name expansion and in -o overrides too.
+  e = error_of("my_checks = reject_non_fqdn_sender\nsmtpd_sender_restrictions = $my_checks\n");
+  EXPECT_NE(e.find("\"reject_non_fqdn_sender\""), std::string::npos) << e;
+  auto c = Config::from_text("", "main.cf");
+  ASSERT_TRUE(c);
+  EXPECT_FALSE(c->set_override("smtpd_helo_restrictions", "reject_invalid_helo_hostname"));
+  EXPECT_TRUE(c->set_override("smtpd_helo_restrictions", "reject_unauth_pipelining"));
+  EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_client_restrictions"))
+                .rfind("a restriction other than permit, reject, defer, permit_mynetworks", 0),
+            0u);
+  EXPECT_EQ(smtpd_restrictions().front(), "permit");
+  EXPECT_EQ(smtpd_restrictions().back(), "reject_unlisted_recipient");
+}

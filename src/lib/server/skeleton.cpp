@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "base/strings.h"
+#include "config/master_cf.h"
 #include "log/log.h"
 #include "security/privileges.h"
 #include "server/heap.h"
@@ -426,31 +427,22 @@ int run(int argc, char** argv, Daemon daemon) {
   if (args->config_dir.empty()) log::fatal("no -c config_directory given");
   auto cfg = config::Config::load(args->config_dir);
   if (!cfg) log::fatal("{}", cfg.error().message);
-  // Set first, so that master.cf overrides such as
-  // -o syslog_name=postern/$service_name can use them.
-  std::vector<config::Config::Override> start = {{"service_name", args->service, "daemon start"},
-                                                 {"process_name", daemon.name, "daemon start"},
-                                                 {"process_id", std::to_string(::getpid()), "daemon start"}};
-  for (auto& [n, v] : args->overrides) start.push_back({n, v, "master.cf -o"});
-  // All at once: every set_override() revalidates the whole registry, and
-  // that (times four or more) was most of a daemon's start-up CPU; busy
-  // multi-model servers restart every max_use clients. Only when the batch
-  // fails are they replayed one by one, for the exact message.
-  if (auto all = cfg->set_overrides(start); !all) {
-    for (std::size_t i = 0; i < 3; ++i) {
-      if (auto st = cfg->set_override(start[i].name, start[i].value, "daemon start"); !st)
-        log::fatal("{}", st.error().message);
-    }
-    for (auto& [n, v] : args->overrides) {
-      if (auto st = cfg->set_override(n, v, "master.cf -o"); !st)
-        log::fatal("-o {}={}: {}", n, v, st.error().message);
-    }
-    log::fatal("{}", all.error().message);
+  auto log_settings = [&cfg] {
+    return log::Settings{.syslog_name = cfg->str("syslog_name"),
+                         .facility = cfg->str("syslog_facility"),
+                         .maillog_file = cfg->str("maillog_file"),
+                         .mirror_stderr = false};
+  };
+  if (auto st = config::apply_service_overrides(*cfg, args->service, daemon.name, std::to_string(::getpid()),
+                                                args->overrides);
+      !st) {
+    // Where main.cf sends the log, so that the administrator reads why
+    // this service does not start (the master only logs the exit), not
+    // syslog alone. main.cf loaded; the failed overrides changed nothing.
+    log::init(daemon.name, log_settings());
+    log::fatal("service {}: {}", args->service, st.error().message);
   }
-  log::init(daemon.name, log::Settings{.syslog_name = cfg->str("syslog_name"),
-                                       .facility = cfg->str("syslog_facility"),
-                                       .maillog_file = cfg->str("maillog_file"),
-                                       .mirror_stderr = false});
+  log::init(daemon.name, log_settings());
   log::set_verbose(args->verbose);
   apply_scheduling_policy(cfg->boolean("daemon_batch_scheduling"));
   Runner r(std::move(daemon), std::move(*args), *cfg);

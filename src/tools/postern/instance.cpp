@@ -218,6 +218,14 @@ Status set_permissions(const config::Config& cfg) {
   return {};
 }
 
+Status check_service_overrides(const config::Config& cfg, const config::MasterService& s) {
+  config::Config probe = cfg;
+  auto process = std::filesystem::path(s.command).filename().string();
+  if (auto st = config::apply_service_overrides(probe, s.name, process, "0", s.overrides); !st)
+    return make_error("{}, line {}: service {}: {}", s.file, s.line, s.name, st.error().message);
+  return {};
+}
+
 std::vector<std::string> check_instance(const config::Config& cfg) {
   std::vector<std::string> problems;
   for (auto& w : cfg.warnings()) problems.push_back("warning: " + w);
@@ -231,6 +239,7 @@ std::vector<std::string> check_instance(const config::Config& cfg) {
       if (::access(prog.c_str(), X_OK) != 0)
         problems.push_back(fmt::format("{}, line {}: service {}: cannot execute {}", s.file, s.line, s.name,
                                        prog.string()));
+      if (auto st = check_service_overrides(cfg, s); !st) problems.push_back(st.error().message);
     }
   }
   fs::path qdir = cfg.str("queue_directory");

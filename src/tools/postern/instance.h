@@ -8,6 +8,7 @@
 
 #include "base/result.h"
 #include "config/config.h"
+#include "config/master_cf.h"
 
 namespace postern::tool {
 
@@ -30,5 +31,11 @@ Status set_permissions(const config::Config& cfg);
 
 // Problems found in the configuration and queue tree, one line each.
 std::vector<std::string> check_instance(const config::Config& cfg);
+
+// Whether the -o overrides of master.cf service `s` are values its daemons
+// will accept (config::apply_service_overrides() on a copy of `cfg`); the
+// error names the master.cf line. A bad one would otherwise only stop that
+// service's daemons, each start logged and throttled by the master.
+Status check_service_overrides(const config::Config& cfg, const config::MasterService& s);
 
 }  // namespace postern::tool

@@ -83,11 +83,19 @@ void prepare_queue(const config::Config& cfg) {
   if (auto st = tool::set_permissions(cfg); !st) log::fatal("{}", st.error().message);
 }
 
+// master.cf, and every service's -o overrides as its daemons will apply
+// them: a bad one stops the command rather than that service.
+void load_services_or_die(const config::Config& cfg, const fs::path& dir) {
+  auto services = config::load_master_cf(dir);
+  if (!services) log::fatal("{}", services.error().message);
+  for (auto& s : *services)
+    if (auto st = tool::check_service_overrides(cfg, s); !st) log::fatal("{}", st.error().message);
+}
+
 int cmd_start(const fs::path& dir, bool foreground, int verbose) {
   auto cfg = load_or_die(dir);
   for (auto& w : cfg.warnings()) log::warning("{}", w);
-  auto services = config::load_master_cf(dir);
-  if (!services) log::fatal("{}", services.error().message);
+  load_services_or_die(cfg, dir);
   if (auto pid = running_master(cfg)) log::fatal("the Postern mail system is already running");
   prepare_queue(cfg);
   fs::path master = fs::path(cfg.str("daemon_directory")) / "master";
@@ -135,8 +143,7 @@ int cmd_stop(const fs::path& dir) {
 int cmd_reload(const fs::path& dir) {
   auto cfg = load_or_die(dir);
   // Refuse a broken configuration here too; the master would keep the old one.
-  auto services = config::load_master_cf(dir);
-  if (!services) log::fatal("{}", services.error().message);
+  load_services_or_die(cfg, dir);
   auto pid = running_master(cfg);
   if (!pid) log::fatal("the Postern mail system is not running");
   std::printf("postern: refreshing the Postern mail system\n");
