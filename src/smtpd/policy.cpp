@@ -10,6 +10,8 @@
 
 #include "base/read_file.h"
 #include "base/strings.h"
+#include "config/registry.h"
+#include "config/unsupported.h"
 #include "log/log.h"
 #include "ipc/proto/trivial_rewrite.h"
 #include "maps/address_search.h"
@@ -36,26 +38,6 @@ std::vector<std::string> read_list_file(const std::string& path, Status& st) {
     text += std::string(t) + " ";
   }
   return str::split(text);
-}
-
-// Split a list at commas and blanks, keeping "{...}" groups whole
-// (inline:{ a=b, c=d } is one element), as MapList does.
-std::vector<std::string> split_list(std::string_view list) {
-  std::vector<std::string> out;
-  std::string cur;
-  int depth = 0;
-  for (char ch : list) {
-    if (ch == '{') depth++;
-    if (ch == '}' && depth > 0) depth--;
-    if (depth == 0 && (ch == ',' || ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n')) {
-      if (!cur.empty()) out.push_back(std::move(cur));
-      cur.clear();
-      continue;
-    }
-    cur += ch;
-  }
-  if (!cur.empty()) out.push_back(std::move(cur));
-  return out;
 }
 
 bool is_table_spec(std::string_view e) {
@@ -137,7 +119,7 @@ Status NetworkList::add_entry(NetworkList& nl, std::string_view title, std::stri
 
 Result<NetworkList> NetworkList::parse(std::string_view title, std::string_view list) {
   NetworkList nl;
-  for (auto& e : split_list(list))
+  for (auto& e : config::split_list(list))
     if (auto st = add_entry(nl, title, e, 0); !st) return st.error();
   return nl;
 }
@@ -168,7 +150,7 @@ Result<bool> NetworkList::contains(std::string_view addr) {
 Result<DomainList> DomainList::parse(std::string_view title, std::string_view list, bool subdomains) {
   DomainList dl;
   dl.subdomains_ = subdomains;
-  std::vector<std::string> todo = split_list(list);
+  std::vector<std::string> todo = config::split_list(list);
   for (std::size_t i = 0; i < todo.size(); ++i) {
     if (todo.size() > 100000) return make_error("{}: too many entries", title);
     const std::string& e = todo[i];
@@ -258,22 +240,58 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
       p->local_recipient_maps_ = std::make_unique<maps::MapList>(std::move(*ml));
     }
   }
-  p->client_r_ = cfg.list("smtpd_client_restrictions");
-  p->helo_r_ = cfg.list("smtpd_helo_restrictions");
-  p->sender_r_ = cfg.list("smtpd_sender_restrictions");
-  p->relay_r_ = cfg.list("smtpd_relay_restrictions");
-  p->rcpt_r_ = cfg.list("smtpd_recipient_restrictions");
+  p->invalid_hostname_code_ = static_cast<int>(cfg.integer("invalid_hostname_reject_code"));
+  p->non_fqdn_code_ = static_cast<int>(cfg.integer("non_fqdn_reject_code"));
+  p->access_.parent_matches_subdomains = false;
+  for (const auto& f : cfg.list("parent_domain_matches_subdomains"))
+    if (f == "smtpd_access_maps") p->access_.parent_matches_subdomains = true;
+  p->access_.recipient_delimiter = p->recipient_delimiter_;
+  p->access_.null_sender_key = cfg.str("smtpd_null_access_lookup_key");
+  p->access_.reject_code = static_cast<int>(cfg.integer("access_map_reject_code"));
+  p->access_.defer_code = static_cast<int>(cfg.integer("access_map_defer_code"));
+  p->access_.allow_untrusted_routing = cfg.boolean("allow_untrusted_routing");
+  p->access_.double_bounce_sender = p->double_bounce_sender_;
+  const std::pair<std::vector<Restriction>*, std::string_view> lists[] = {
+      {&p->client_r_, "smtpd_client_restrictions"}, {&p->helo_r_, "smtpd_helo_restrictions"},
+      {&p->sender_r_, "smtpd_sender_restrictions"}, {&p->relay_r_, "smtpd_relay_restrictions"},
+      {&p->rcpt_r_, "smtpd_recipient_restrictions"}};
+  for (const auto& [list, name] : lists) {
+    auto l = parse_list(cfg, name);
+    if (!l) return l.error();
+    *list = std::move(*l);
+  }
   // Postfix refuses to run without some relay control in either list.
   p->relay_control_ok_ = false;
   for (const auto* l : {&p->relay_r_, &p->rcpt_r_})
     for (const auto& r : *l)
-      if (r == "reject_unauth_destination" || r == "defer_unauth_destination" || r == "reject" || r == "defer" ||
-          r == "defer_if_permit")
+      if (r.name == "reject_unauth_destination" || r.name == "defer_unauth_destination" || r.name == "reject" ||
+          r.name == "defer" || r.name == "defer_if_permit")
         p->relay_control_ok_ = true;
   if (!p->relay_control_ok_)
     log::warning("in parameter smtpd_relay_restrictions or smtpd_recipient_restrictions, specify at least one "
                  "working instance of: reject_unauth_destination, defer_unauth_destination, reject, defer");
   return p;
+}
+
+Result<std::vector<Restriction>> Policy::parse_list(const config::Config& cfg, std::string_view name) {
+  std::vector<Restriction> out;
+  auto items = cfg.list(name);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    Restriction r;
+    r.name = str::lower(items[i]);
+    if (config::smtpd_restriction_takes_table(r.name)) {
+      // Config refused a list that ends without the table; stay safe anyway.
+      if (i + 1 == items.size()) return make_error("{}: {} needs a type:table argument", name, r.name);
+      r.table_spec = items[++i];
+      // As in Postfix, a table that cannot be opened stops smtpd rather
+      // than letting the restriction pass.
+      auto ml = maps::MapList::open(name, r.table_spec, quiet_fixed());
+      if (!ml) return make_error("{}: {}", name, ml.error().message);
+      r.table = std::make_shared<maps::MapList>(std::move(*ml));
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 Result<DomainClass> Policy::classify(const mail::Address& a) {
@@ -318,6 +336,38 @@ namespace {
 smtp::Reply config_error_reply() { return smtp::Reply(451, "4.3.5", "Server configuration error"); }
 smtp::Reply lookup_error_reply(std::string_view rcpt) { return temporary_lookup_failure(rcpt); }
 
+// Postfix drops one trailing dot (not two) before judging a name.
+std::string_view without_final_dot(std::string_view name) {
+  if (name.size() >= 2 && name.back() == '.' && name[name.size() - 2] != '.') name.remove_suffix(1);
+  return name;
+}
+
+// "[1.2.3.4]", "[IPv6:2001:db8::1]" (and Postfix's laxer "[2001:db8::1]").
+bool valid_literal(std::string_view name) {
+  if (name.size() < 3 || name.front() != '[' || name.back() != ']') return false;
+  std::string_view inner = name.substr(1, name.size() - 2);
+  if (str::istarts_with(inner, "IPv6:")) inner.remove_prefix(5);
+  return mail::is_valid_ipv4(inner) || mail::is_valid_ipv6(inner);
+}
+
+// The reply for a rejected name or address, in Postfix's words:
+// "CODE D.D.D <NAME>: CLASS rejected: TEXT".
+smtp::Reply rejected(int code, std::string_view detail, std::string_view name, std::string_view what,
+                     std::string_view text) {
+  std::string dsn = fmt::format("{}.{}", code / 100, detail);
+  return smtp::Reply(code, dsn, fmt::format("<{}>: {} rejected: {}", str::printable(name, 300), what, text));
+}
+
+// The domain part of an address for reject_non_fqdn_*: nullopt when the
+// check does not apply (an address literal), else whether it is a
+// fully-qualified name.
+std::optional<bool> fqdn_domain(const mail::Address& a, bool utf8) {
+  std::string_view d = a.domain;
+  if (!d.empty() && d.front() == '[' && d.back() == ']') return std::nullopt;
+  d = without_final_dot(d);
+  return !d.empty() && mail::is_valid_hostname(d, utf8) && d.find('.') != std::string_view::npos;
+}
+
 }  // namespace
 
 bool Policy::auth_destination(const RcptContext& c, Verdict& v, bool& failed) {
@@ -335,10 +385,15 @@ bool Policy::auth_destination(const RcptContext& c, Verdict& v, bool& failed) {
   return *cls != DomainClass::Default;
 }
 
-Policy::Outcome Policy::eval_list(const std::vector<std::string>& list, std::string_view title,
-                                  const RcptContext& c, Verdict& v) {
-  for (const auto& raw : list) {
-    std::string r = str::lower(raw);
+Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::string_view title,
+                                  const RcptContext& c, Verdict& v, int depth) {
+  for (const auto& step : list) {
+    const std::string& r = step.name;
+    if (step.table) {
+      Outcome o = eval_access(step, title, c, v, depth);
+      if (o == Outcome::Dunno) continue;
+      return o;
+    }
     if (r == "permit") return Outcome::Permit;
     if (r == "reject") {
       v = {Verdict::Reject, smtp::Reply(554, "5.7.1", fmt::format("<{}>: Recipient address rejected: Access denied",
@@ -378,6 +433,40 @@ Policy::Outcome Policy::eval_list(const std::vector<std::string>& list, std::str
            false};
       return Outcome::Reject;
     }
+    if (r == "reject_invalid_helo_hostname" || r == "reject_invalid_hostname" ||
+        r == "reject_non_fqdn_helo_hostname" || r == "reject_non_fqdn_hostname") {
+      if (c.helo.empty()) continue;  // no HELO: nothing to judge (smtpd_helo_required is the cure)
+      bool fqdn = r == "reject_non_fqdn_helo_hostname" || r == "reject_non_fqdn_hostname";
+      if (c.helo.front() == '[') {
+        if (valid_literal(c.helo)) continue;
+        v = {Verdict::Reject,
+             rejected(invalid_hostname_code_, "5.2", c.helo, "Helo command", "invalid ip address"), false};
+        return Outcome::Reject;
+      }
+      std::string_view name = without_final_dot(c.helo);
+      if (fqdn) {
+        if (mail::is_valid_hostname(name, c.smtputf8) && name.find('.') != std::string_view::npos) continue;
+        v = {Verdict::Reject,
+             rejected(non_fqdn_code_, "5.2", c.helo, "Helo command", "need fully-qualified hostname"), false};
+        return Outcome::Reject;
+      }
+      // Bare IP addresses pass, as in Postfix (for old clients).
+      if (mail::is_valid_hostname(name) || mail::is_valid_ipv4(name) || mail::is_valid_ipv6(name)) continue;
+      v = {Verdict::Reject, rejected(invalid_hostname_code_, "5.2", c.helo, "Helo command", "Invalid name"), false};
+      return Outcome::Reject;
+    }
+    if (r == "reject_non_fqdn_sender" || r == "reject_non_fqdn_recipient") {
+      bool sender = r == "reject_non_fqdn_sender";
+      const mail::Address* a = sender ? c.sender : c.recipient;
+      if (!a || a->is_null()) continue;  // <> has no domain to judge
+      auto ok = fqdn_domain(*a, c.smtputf8);
+      if (!ok || *ok) continue;
+      v = {Verdict::Reject,
+           rejected(non_fqdn_code_, "5.2", sender ? c.sender_text : c.recipient_text,
+                    sender ? "Sender address" : "Recipient address", "need fully-qualified address"),
+           false};
+      return Outcome::Reject;
+    }
     if (r == "reject_unlisted_recipient") {
       Verdict u = check_unlisted(c);
       if (u.kind == Verdict::Reject) {
@@ -389,9 +478,79 @@ Policy::Outcome Policy::eval_list(const std::vector<std::string>& list, std::str
     // Not reached with a configuration that loaded: Config refuses every
     // name that is not in config::smtpd_restrictions(), which lists the
     // ones above. Fail closed all the same, as Postfix does.
-    log::warning("unknown smtpd restriction: \"{}\" in {}", raw, title);
+    log::warning("unknown smtpd restriction: \"{}\" in {}", str::printable(r, 100), title);
     v = {Verdict::Reject, config_error_reply(), true};
     return Outcome::Reject;
+  }
+  return Outcome::Dunno;
+}
+
+Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title, const RcptContext& c,
+                                    Verdict& v, int depth) {
+  access::Kind kind = r.name == "check_client_access"   ? access::Kind::Client
+                      : r.name == "check_helo_access"   ? access::Kind::Helo
+                      : r.name == "check_sender_access" ? access::Kind::Sender
+                                                        : access::Kind::Recipient;
+  access::Subject subject;
+  subject.client_name = c.client_name;
+  subject.client_addr = c.client_addr;
+  subject.helo = c.helo;
+  if (kind == access::Kind::Sender) {
+    subject.address = c.sender;
+    subject.address_text = c.sender_text;
+  } else if (kind == access::Kind::Recipient) {
+    subject.address = c.recipient;
+    subject.address_text = c.recipient_text;
+  }
+  // Nothing to look up: no HELO, or no sender (VRFY).
+  if ((kind == access::Kind::Helo && c.helo.empty()) ||
+      ((kind == access::Kind::Sender || kind == access::Kind::Recipient) && !subject.address))
+    return Outcome::Dunno;
+  auto result = access::evaluate(*r.table, kind, subject, access_);
+  if (!result) {
+    log::warning("{}: {} lookup error: {}", title, r.table_spec, result.error().message);
+    v = {Verdict::Reject, lookup_error_reply(c.recipient_text), false};
+    return Outcome::Reject;
+  }
+  if (!*result) return Outcome::Dunno;
+  const access::Action& a = **result;
+  // WARN/INFO text (information, as Postfix logs it), or a note on a bad
+  // table entry (a warning).
+  if (!a.why.empty()) {
+    bool note = a.type == access::Action::Type::Dunno;
+    std::string line = fmt::format("{}: {} {}: {}", title, r.name, r.table_spec, str::printable(a.why, 300));
+    if (note) log::info("{} <{}>", line, str::printable(c.recipient_text, 300));
+    else if (a.type != access::Action::Type::Unsupported) log::warning("{}", line);
+  }
+  switch (a.type) {
+    case access::Action::Type::Permit: return Outcome::Permit;
+    case access::Action::Type::Dunno: return Outcome::Dunno;
+    case access::Action::Type::Reject: v = {Verdict::Reject, a.reply, false}; return Outcome::Reject;
+    case access::Action::Type::Unsupported:
+      log::warning("{}: {} {}: {}", title, r.name, r.table_spec, a.why);
+      v = {Verdict::Reject, config_error_reply(), true};
+      return Outcome::Reject;
+    case access::Action::Type::Restrictions: {
+      // A table result may name restrictions, but not tables (Postfix's
+      // rule), so one level of nesting is all there can be.
+      std::vector<Restriction> nested;
+      for (const auto& name : a.restrictions) {
+        bool known = false;
+        for (auto k : config::smtpd_restrictions()) known = known || k == name;
+        if (!known || config::smtpd_restriction_takes_table(name)) {
+          log::warning("{}: {} {}: unknown restriction \"{}\" in a table result", title, r.name, r.table_spec,
+                       str::printable(name, 100));
+          v = {Verdict::Reject, config_error_reply(), true};
+          return Outcome::Reject;
+        }
+        nested.push_back(Restriction{name, {}, nullptr});
+      }
+      Outcome o = eval_list(nested, title, c, v, depth + 1);
+      // Postfix: an OK that such a list gives a routed recipient
+      // (user%host@us) decides nothing either.
+      if (o == Outcome::Permit && access::permit_is_suspicious(kind, subject, access_)) return Outcome::Dunno;
+      return o;
+    }
   }
   return Outcome::Dunno;
 }
@@ -401,7 +560,7 @@ Verdict Policy::check_recipient(const RcptContext& c) {
   if (!relay_control_ok_) return {Verdict::Reject, config_error_reply(), true};
   // smtpd_delay_reject = yes: client, helo and sender restrictions run at RCPT
   // time; each list ends at its first permit, a reject ends everything.
-  const std::pair<const std::vector<std::string>*, std::string_view> lists[] = {
+  const std::pair<const std::vector<Restriction>*, std::string_view> lists[] = {
       {&client_r_, "smtpd_client_restrictions"}, {&helo_r_, "smtpd_helo_restrictions"},
       {&sender_r_, "smtpd_sender_restrictions"}, {&relay_r_, "smtpd_relay_restrictions"},
       {&rcpt_r_, "smtpd_recipient_restrictions"}};

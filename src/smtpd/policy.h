@@ -55,6 +55,7 @@
 #include "mail/address.h"
 #include "maps/map_list.h"
 #include "smtp/reply.h"
+#include "smtpd/access.h"
 
 namespace postern::smtpd {
 
@@ -111,12 +112,25 @@ struct Verdict {
 // What a restriction may look at.
 struct RcptContext {
   std::string_view client_addr;
+  std::string_view client_name = "unknown";  // "unknown" when not known
+  std::string_view helo;                     // HELO/EHLO argument; empty: none given
+  const mail::Address* sender = nullptr;     // MAIL FROM; null: none (VRFY)
+  std::string_view sender_text;              // as the client wrote it
+  bool smtputf8 = false;                     // the transaction said SMTPUTF8
   bool client_in_mynetworks = false;
   bool unauth_pipelining = false;
   const mail::Address* recipient = nullptr;
   std::string_view recipient_text;  // as the client wrote it, for "<...>" in replies
   // trivial-rewrite's answer for the recipient; unset: classify() locally.
   std::optional<DomainClass> recipient_class;
+};
+
+// One element of a restriction list: a name, and for check_*_access its
+// table (opened when the configuration is read).
+struct Restriction {
+  std::string name;  // lower case
+  std::string table_spec;
+  std::shared_ptr<maps::MapList> table;
 };
 
 class Policy {
@@ -137,8 +151,11 @@ class Policy {
 
  private:
   enum class Outcome { Permit, Dunno, Reject };
-  Outcome eval_list(const std::vector<std::string>& list, std::string_view title, const RcptContext& c,
-                    Verdict& v);
+  Outcome eval_list(const std::vector<Restriction>& list, std::string_view title, const RcptContext& c,
+                    Verdict& v, int depth = 0);
+  Outcome eval_access(const Restriction& r, std::string_view title, const RcptContext& c, Verdict& v,
+                      int depth);
+  static Result<std::vector<Restriction>> parse_list(const config::Config& cfg, std::string_view name);
   bool auth_destination(const RcptContext& c, Verdict& v, bool& failed);
 
   NetworkList mynetworks_;
@@ -155,7 +172,10 @@ class Policy {
   int relay_code_ = 554;
   int unknown_local_code_ = 550;
   bool reject_unlisted_ = true;
-  std::vector<std::string> client_r_, helo_r_, sender_r_, relay_r_, rcpt_r_;
+  int invalid_hostname_code_ = 501;
+  int non_fqdn_code_ = 504;
+  access::Options access_;
+  std::vector<Restriction> client_r_, helo_r_, sender_r_, relay_r_, rcpt_r_;
   bool relay_control_ok_ = true;
 };
 

@@ -154,10 +154,12 @@ TEST(Policy, UnknownRestrictionIsRefusedAtLoad) {
 // Every name the configuration lets through is one eval_list() knows: none
 // of them ends in the "Server configuration error" of an unknown name.
 TEST(Policy, EveryListedRestrictionIsEvaluated) {
-  ASSERT_GE(config::smtpd_restrictions().size(), 10u);
+  ASSERT_GE(config::smtpd_restrictions().size(), 20u);
   for (auto name : config::smtpd_restrictions()) {
     for (const char* list : {"smtpd_client_restrictions", "smtpd_recipient_restrictions"}) {
-      auto p = policy(fmt::format("{} = {}\n", list, name));
+      // check_*_access with a table that answers DUNNO to every key.
+      auto p = policy(fmt::format("{} = {}{}\n", list, name,
+                                  config::smtpd_restriction_takes_table(name) ? " static:dunno" : ""));
       for (bool mynet : {false, true}) {
         Verdict v = rcpt(*p, mynet ? "192.0.2.1" : "198.51.100.1", mynet, "x@mx.example.org");
         EXPECT_FALSE(v.config_error) << list << " = " << name << ": " << v.reply.to_string();
@@ -232,4 +234,139 @@ TEST(Policy, ResolvedClassDecides) {
 TEST(Policy, TemporaryLookupFailureText) {
   EXPECT_EQ(temporary_lookup_failure("a@b").to_string(),
             "451 4.3.0 <a@b>: Recipient address rejected: Temporary lookup failure");
+}
+
+namespace {
+
+struct Tx {
+  std::string helo = "client.example.net";
+  std::string sender = "s@example.net";
+  std::string rcpt = "x@mx.example.org";
+  std::string client_name = "unknown";
+  std::string client_addr = "192.0.2.1";
+  bool mynet = true;
+};
+
+Verdict check(Policy& p, const Tx& t) {
+  auto s = mail::parse_smtp_path(t.sender, {.allow_null = true});
+  auto r = mail::parse_smtp_path(t.rcpt);
+  EXPECT_TRUE(s) << t.sender;
+  EXPECT_TRUE(r) << t.rcpt;
+  RcptContext c;
+  c.client_addr = t.client_addr;
+  c.client_name = t.client_name;
+  c.client_in_mynetworks = t.mynet;
+  c.helo = t.helo;
+  c.sender = &*s;
+  c.sender_text = t.sender;
+  c.recipient = &*r;
+  c.recipient_text = t.rcpt;
+  return p.check_recipient(c);
+}
+
+std::string reply_of(Policy& p, const Tx& t) {
+  Verdict v = check(p, t);
+  return v.kind == Verdict::Accept ? "accept" : v.reply.to_string();
+}
+
+}  // namespace
+
+TEST(Policy, HeloNameChecks) {
+  auto p = policy("smtpd_helo_restrictions = reject_invalid_helo_hostname, reject_non_fqdn_helo_hostname\n");
+  auto helo = [&](std::string h) {
+    Tx t;
+    t.helo = std::move(h);
+    return reply_of(*p, t);
+  };
+  EXPECT_EQ(helo("mail.example.com"), "accept");
+  EXPECT_EQ(helo("mail.example.com."), "accept");
+  EXPECT_EQ(helo(""), "accept");  // no HELO: nothing to judge
+  EXPECT_EQ(helo("[192.0.2.1]"), "accept");
+  EXPECT_EQ(helo("[IPv6:2001:db8::1]"), "accept");
+  EXPECT_EQ(helo("localhost"), "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname");
+  EXPECT_EQ(helo("bad_name!x.example"), "501 5.5.2 <bad_name!x.example>: Helo command rejected: Invalid name");
+  EXPECT_EQ(helo("a..b"), "501 5.5.2 <a..b>: Helo command rejected: Invalid name");
+  EXPECT_EQ(helo("[999.1.1.1]"), "501 5.5.2 <[999.1.1.1]>: Helo command rejected: invalid ip address");
+  // A bare address passes the syntax check (as in Postfix) but is no FQDN.
+  EXPECT_EQ(helo("192.0.2.1"), "504 5.5.2 <192.0.2.1>: Helo command rejected: need fully-qualified hostname");
+  auto lax = policy("smtpd_helo_restrictions = reject_invalid_hostname\n");
+  Tx t;
+  t.helo = "192.0.2.1";
+  EXPECT_EQ(reply_of(*lax, t), "accept");
+  t.helo = "localhost";
+  EXPECT_EQ(reply_of(*lax, t), "accept");
+  // The codes are the configured ones.
+  auto codes = policy("smtpd_helo_restrictions = reject_non_fqdn_hostname\nnon_fqdn_reject_code = 550\n");
+  EXPECT_EQ(reply_of(*codes, t), "550 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname");
+}
+
+TEST(Policy, NonFqdnSenderAndRecipient) {
+  auto p = policy("smtpd_recipient_restrictions = reject_non_fqdn_sender, reject_non_fqdn_recipient\n");
+  auto with = [&](std::string s, std::string r) {
+    Tx t;
+    t.sender = std::move(s);
+    t.rcpt = std::move(r);
+    return reply_of(*p, t);
+  };
+  EXPECT_EQ(with("s@example.net", "x@mx.example.org"), "accept");
+  EXPECT_EQ(with("", "x@mx.example.org"), "accept");  // the null sender has no domain to judge
+  EXPECT_EQ(with("s@example.net.", "x@[192.0.2.9]"), "accept");
+  EXPECT_EQ(with("s@localhost", "x@mx.example.org"),
+            "504 5.5.2 <s@localhost>: Sender address rejected: need fully-qualified address");
+  EXPECT_EQ(with("s", "x@mx.example.org"), "504 5.5.2 <s>: Sender address rejected: need fully-qualified address");
+  EXPECT_EQ(with("s@example.net", "x@localhost"),
+            "504 5.5.2 <x@localhost>: Recipient address rejected: need fully-qualified address");
+  // Before the relay check, as the lists are ordered: client list first.
+  auto early = policy("smtpd_client_restrictions = reject_non_fqdn_recipient\n");
+  Tx t;
+  t.mynet = false;
+  t.rcpt = "x@elsewhere";
+  EXPECT_EQ(reply_of(*early, t), "504 5.5.2 <x@elsewhere>: Recipient address rejected: need fully-qualified address");
+}
+
+TEST(Policy, AccessTablesDecideInListOrder) {
+  auto p = policy(
+      "smtpd_client_restrictions = check_client_access inline:{{192.0.2=REJECT go away}, 198.51.100.7=OK}\n"
+      "smtpd_helo_restrictions = check_helo_access inline:{{spam.example=permit_mynetworks, reject}}\n"
+      "smtpd_sender_restrictions = check_sender_access inline:{{bad@example.net=550 5.1.1 no such sender},"
+      " {held@example.net=HOLD}, {example.org=DUNNO}}\n"
+      "smtpd_recipient_restrictions = check_recipient_access inline:{{x@mx.example.org=DEFER try later}}\n");
+  Tx t;
+  t.mynet = false;
+  EXPECT_EQ(reply_of(*p, t), "554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: go away");
+  // OK ends the client list only: the relay check still runs.
+  t.client_addr = "198.51.100.7";
+  t.rcpt = "x@elsewhere.example";
+  EXPECT_EQ(reply_of(*p, t), "454 4.7.1 <x@elsewhere.example>: Relay access denied");
+  t.client_addr = "203.0.113.5";
+  t.rcpt = "y@mx.example.org";
+  EXPECT_EQ(reply_of(*p, t), "accept");
+  // A table result that names restrictions runs them.
+  t.helo = "spam.example";
+  EXPECT_EQ(reply_of(*p, t), "554 5.7.1 <y@mx.example.org>: Recipient address rejected: Access denied");
+  t.mynet = true;
+  EXPECT_EQ(reply_of(*p, t), "accept");
+  t.mynet = false;
+  t.helo = "client.example.net";
+  // The sender's status code is mapped to a sender status (5.1.1 -> 5.1.7).
+  t.sender = "bad@example.net";
+  EXPECT_EQ(reply_of(*p, t), "550 5.1.7 <bad@example.net>: Sender address rejected: no such sender");
+  // An action Postern lacks fails closed, as an unknown restriction would.
+  t.sender = "held@example.net";
+  Verdict v = check(*p, t);
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_TRUE(v.config_error);
+  EXPECT_EQ(v.reply.to_string(), "451 4.3.5 Server configuration error");
+  t.sender = "s@example.org";  // DUNNO: on to the next restriction
+  t.rcpt = "x@mx.example.org";
+  EXPECT_EQ(reply_of(*p, t), "450 4.7.1 <x@mx.example.org>: Recipient address rejected: try later");
+}
+
+TEST(Policy, AnAccessTableThatCannotBeOpenedStopsSmtpd) {
+  auto cfg = config::Config::from_text(
+      "smtpd_sender_restrictions = check_sender_access hash:/nonexistent/postern-test/access\n");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  auto p = Policy::from_config(*cfg);
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().message.find("smtpd_sender_restrictions"), std::string::npos) << p.error().message;
 }

@@ -154,6 +154,17 @@ class Session {
   void log_reject(std::string_view stage, const smtp::Reply& r, std::string_view to);
 
   std::string peer() const { return client_name_ + "[" + client_addr_ + "]"; }
+  // What the restrictions may know of the session (the caller adds the
+  // transaction's addresses).
+  RcptContext restriction_context() const {
+    RcptContext c;
+    c.client_addr = client_addr_;
+    c.client_name = client_name_;
+    c.helo = helo_;
+    c.client_in_mynetworks = in_mynetworks_;
+    c.unauth_pipelining = unauth_pipelining_;
+    return c;
+  }
   std::string queue_id_or_noqueue() const { return cleanup_ ? cleanup_->queue_id() : std::string("NOQUEUE"); }
   std::string protocol_name() const {
     return std::string(mail::protocol_name(mail::received_protocol(esmtp_, false, false, mail_ && mail_->smtputf8)));
@@ -787,10 +798,10 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
     co_await reply(smtp::Reply(501, "5.1.3", "Bad recipient address syntax"));
     co_return;
   }
-  RcptContext c;
-  c.client_addr = client_addr_;
-  c.client_in_mynetworks = in_mynetworks_;
-  c.unauth_pipelining = unauth_pipelining_;
+  RcptContext c = restriction_context();
+  c.sender = &mail_->sender;
+  c.sender_text = mail_->params.path.text;
+  c.smtputf8 = mail_->smtputf8;
   c.recipient = &*addr;  // with its route: a source route is a routing trick
   c.recipient_text = r.path.text;
   std::optional<smtp::Reply> bad = co_await resolve_recipient(*addr, r.path.text, c.recipient_class);
@@ -1116,9 +1127,8 @@ asio::awaitable<void> Session::do_vrfy(const smtp::Command& cmd) {
     co_await reply(smtp::Reply(501, "5.1.3", "Bad recipient address syntax"));
     co_return;
   }
-  RcptContext c;
-  c.client_addr = client_addr_;
-  c.client_in_mynetworks = in_mynetworks_;
+  RcptContext c = restriction_context();
+  c.unauth_pipelining = false;
   c.recipient = &*addr;
   c.recipient_text = path;
   std::optional<smtp::Reply> bad = co_await resolve_recipient(*addr, path, c.recipient_class);

@@ -122,6 +122,15 @@ def setUpModule():
     dns_port = start_dnsmasq()
     if dns_port:
         SERVICES["rdns"] = f"-o dns_resolver_address=127.0.0.1:{dns_port}"
+    # An access(5) table built by our postmap, as an admin would.
+    access = INST.path("sender_access")
+    with open(access, "w") as f:
+        f.write("spam@example.net   REJECT no spam from you\n"
+                "example.org        550 5.7.1 go away\n"
+                "friend@example.org OK\n")
+    INST.cmd("postmap", [f"hash:{access}"])
+    SERVICES["access"] = (f"-o {{smtpd_sender_restrictions = check_sender_access hash:{access}}} "
+                          "-o smtpd_helo_restrictions=reject_non_fqdn_helo_hostname")
     lines = [HEADER]
     for name, opts in SERVICES.items():
         PORTS[name] = free_port()
@@ -422,6 +431,28 @@ class SmtpdTest(unittest.TestCase):
             INST.write_master_cf(good)
             INST.reload()
         self.assertTrue(self.rcpt_reply(PORTS["main"], LOCAL).startswith("250"))
+
+    def test_access_table_and_fqdn_restrictions(self):
+        def rcpt(helo, sender):
+            c = Raw(PORTS["access"])
+            c.ask(f"EHLO {helo}")
+            self.assertTrue(c.ask(f"MAIL FROM:<{sender}>").startswith("250"))
+            r = c.ask(f"RCPT TO:<{LOCAL}>")
+            c.ask("QUIT")
+            c.close()
+            return r
+        self.assertEqual(rcpt("client.test", "spam@example.net"),
+                         "554 5.7.1 <spam@example.net>: Sender address rejected: no spam from you")
+        INST.wait_log(r"NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 <spam@example\.net>: "
+                      r"Sender address rejected: no spam from you; from=<spam@example\.net> to=<alice@")
+        # The domain entry covers its subdomains (parent_domain_matches_subdomains).
+        self.assertEqual(rcpt("client.test", "x@sub.example.org"),
+                         "550 5.7.1 <x@sub.example.org>: Sender address rejected: go away")
+        # The most specific key wins.
+        self.assertTrue(rcpt("client.test", "friend@example.org").startswith("250"))
+        self.assertTrue(rcpt("client.test", "someone@example.net").startswith("250"))
+        self.assertEqual(rcpt("localhost", "someone@example.net"),
+                         "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname")
 
     # --- protocol hygiene ----------------------------------------------------
     def test_nul_and_cr_in_commands(self):

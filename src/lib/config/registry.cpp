@@ -832,17 +832,12 @@ std::vector<std::string> split_list(std::string_view s) {
     while (i < s.size() && is_sep(s[i])) ++i;
     if (i >= s.size()) break;
     std::size_t b = i;
-    if (s[i] == '{') {
-      int depth = 0;
-      for (; i < s.size(); ++i) {
-        if (s[i] == '{') ++depth;
-        else if (s[i] == '}' && --depth == 0) {
-          ++i;
-          break;
-        }
-      }
-    } else {
-      while (i < s.size() && !is_sep(s[i])) ++i;
+    // Separators inside braces do not count, wherever the group starts:
+    // "{a b}" and "inline:{k=v, {k2=v w}}" are one element each.
+    int depth = 0;
+    for (; i < s.size() && (depth > 0 || !is_sep(s[i])); ++i) {
+      if (s[i] == '{') ++depth;
+      else if (s[i] == '}' && depth > 0) --depth;
     }
     out.emplace_back(s.substr(b, i - b));
   }

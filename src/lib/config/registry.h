@@ -92,9 +92,10 @@ Status check_value(const ParamDef& def, std::string_view name, std::string_view 
 // Typed parsing of expanded values (strict; nullopt on bad input).
 std::optional<bool> parse_bool(std::string_view s);                         // yes|no, any case
 std::optional<std::int64_t> parse_time(std::string_view s, char default_unit);  // seconds
-// Postfix list syntax: separated by commas and/or white space; an element
-// that starts with "{" extends to the matching "}" and is kept whole,
-// braces included (restriction lists use this for grouped arguments).
+// Postfix list syntax: separated by commas and/or white space, except
+// inside braces: "{a b}" and "inline:{k=v, {k2=v w}}" are one element each,
+// braces included (restriction lists use this for grouped arguments and
+// inline tables). An unclosed brace extends its element to the end.
 std::vector<std::string> split_list(std::string_view s);
 // Removes one level of "{ ... }" around a list element and trims the inside;
 // other text is returned trimmed.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/strings.h"
+#include "config/registry.h"
 
 namespace postern::config {
 namespace {
@@ -23,7 +24,13 @@ constexpr std::string_view kTlsRequired = "encrypt,dane,dane-only,fingerprint,ve
 // checks that it evaluates every name here.
 constexpr std::string_view kRestrictions =
     "permit,reject,defer,permit_mynetworks,permit_sasl_authenticated,reject_unauth_pipelining,"
-    "reject_unauth_destination,defer_unauth_destination,permit_auth_destination,reject_unlisted_recipient";
+    "reject_unauth_destination,defer_unauth_destination,permit_auth_destination,reject_unlisted_recipient,"
+    "reject_invalid_helo_hostname,reject_invalid_hostname,reject_non_fqdn_helo_hostname,reject_non_fqdn_hostname,"
+    "reject_non_fqdn_sender,reject_non_fqdn_recipient,"
+    "check_client_access,check_helo_access,check_sender_access,check_recipient_access";
+// The ones above that take a type:table argument (the next list element).
+constexpr std::string_view kTableRestrictions =
+    "check_client_access,check_helo_access,check_sender_access,check_recipient_access";
 constexpr std::string_view kNoRestriction = "have other smtpd restrictions";
 constexpr auto kList = std::to_array<Unsupported>({
     {"always_bcc", R::kNonEmpty, "", "send copies of messages (always_bcc)"},
@@ -116,9 +123,9 @@ constexpr auto kList = std::to_array<Unsupported>({
 // SASL mechanisms, milter timeouts). None of them makes mail bypass a
 // check or a filter when ignored. Sorted.
 constexpr std::string_view kIgnored[] = {
-    "access_map_defer_code", "access_map_reject_code", "address_verify_cache_cleanup_interval",
+    "address_verify_cache_cleanup_interval",
     "address_verify_map", "address_verify_negative_cache", "address_verify_poll_delay",
-    "address_verify_sender_ttl", "allow_untrusted_routing", "authorized_submit_users_default",
+    "address_verify_sender_ttl", "authorized_submit_users_default",
     "authorized_verp_clients", "biff", "body_checks_size_limit", "confirm_delay_cleared",
     "daemon_table_open_error_is_fatal", "debug_peer_level", "default_delivery_slot_cost",
     "default_delivery_slot_discount", "default_delivery_slot_loan",
@@ -129,11 +136,11 @@ constexpr std::string_view kIgnored[] = {
     "disable_mime_input_processing", "disable_mime_output_conversion", "disable_verp_bounces",
     "enable_errors_to", "fast_flush_domains", "fork_attempts", "fork_delay", "html_directory",
     "in_flow_delay", "info_log_address_format", "internal_mail_filter_classes",
-    "invalid_hostname_reject_code", "ipc_ttl", "lmtp_assume_final", "lmtp_sasl_password_maps",
+    "ipc_ttl", "lmtp_assume_final", "lmtp_sasl_password_maps",
     "maillog_file_compressor", "maillog_file_prefixes", "maillog_file_rotate_suffix", "mailq_path",
     "manpage_directory", "maps_rbl_reject_code", "meta_directory", "milter_macro_v",
     "mime_boundary_length_limit", "mime_nesting_limit", "multi_instance_directories",
-    "multi_instance_enable", "newaliases_path", "non_fqdn_reject_code", "notify_classes",
+    "multi_instance_enable", "newaliases_path", "notify_classes",
     "permit_mx_backup_networks", "postscreen_cache_map", "process_id_directory", "proxy_read_maps",
     "proxy_write_maps", "qmgr_fudge_factor", "qmgr_message_recipient_minimum", "qmqpd_authorized_clients",
     "qmqpd_client_port_logging", "qmqpd_error_delay", "queue_file_attribute_count_limit", "queue_minfree",
@@ -189,10 +196,20 @@ bool one_of(std::string_view value, std::string_view values) {
 
 // The first element of the list `value` that is not one of `values`
 // (empty when there is none). Restriction lists are split as smtpd splits
-// them (Config::list()): at commas and white space.
+// them (Config::list(), split_list()): at commas and white space outside
+// braces. The element after a
+// restriction that takes a table is that table; one missing is reported as
+// "NAME (without its type:table)".
 std::string foreign_item(std::string_view value, std::string_view values) {
-  for (auto& item : str::split(value))
-    if (!one_of(item, values)) return item;
+  auto items = split_list(value);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (!one_of(items[i], values)) return items[i];
+    if (one_of(items[i], kTableRestrictions)) {
+      if (i + 1 == items.size() || items[i + 1].find(':') == std::string::npos)
+        return items[i] + " (without its type:table)";
+      ++i;
+    }
+  }
   return {};
 }
 
@@ -242,6 +259,8 @@ std::span<const std::string_view> smtpd_restrictions() {
   }();
   return names;
 }
+
+bool smtpd_restriction_takes_table(std::string_view name) { return one_of(name, kTableRestrictions); }
 
 std::span<const std::string_view> ignored_parameters() { return kIgnored; }
 

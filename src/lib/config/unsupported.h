@@ -45,6 +45,9 @@ std::span<const Unsupported> unsupported_parameters();
 // lists' entries here and for the smtpd policy, which evaluates exactly
 // these (Policy.EveryListedRestrictionIsEvaluated checks that).
 std::span<const std::string_view> smtpd_restrictions();
+// Whether restriction `name` (lower case) takes a type:table argument, the
+// next element of the list (check_client_access hash:/etc/postfix/access).
+bool smtpd_restriction_takes_table(std::string_view name);
 
 // Parameters that are accepted in any valid value and have no effect (see
 // unsupported.cpp for what they are), sorted. For the manual.

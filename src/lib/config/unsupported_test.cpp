@@ -148,25 +148,35 @@ TEST(Unsupported, RestrictionListsMayNameOnlyTheRestrictionsPosternHas) {
   loads("smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_pipelining,\n"
         "  reject_unauth_destination, reject_unlisted_recipient, permit\n");
   loads("smtpd_client_restrictions =\nsmtpd_helo_restrictions = permit\n");
+  loads("smtpd_helo_restrictions = reject_invalid_helo_hostname, reject_non_fqdn_hostname,\n"
+        "  check_helo_access hash:/etc/postfix/helo_access\n"
+        "smtpd_sender_restrictions = reject_non_fqdn_sender check_sender_access inline:{a@b=REJECT}\n");
   // One unknown element refuses the whole list, named with its line.
   std::string e = error_of("myhostname = mx.example\n"
                            "smtpd_recipient_restrictions = permit_mynetworks,\n"
-                           "  check_recipient_access hash:/etc/postfix/access, reject_unauth_destination\n");
+                           "  reject_rbl_client zen.spamhaus.org, reject_unauth_destination\n");
   EXPECT_NE(e.find("main.cf, line 2: parameter smtpd_recipient_restrictions = "), std::string::npos) << e;
-  EXPECT_NE(e.find("does not have the smtpd restriction \"check_recipient_access\"; remove it (Postern has: "
+  EXPECT_NE(e.find("does not have the smtpd restriction \"reject_rbl_client\"; remove it (Postern has: "
                    "permit, reject, defer, "),
             std::string::npos)
       << e;
+  // A table argument is not a restriction name, but it must be there.
+  e = error_of("smtpd_client_restrictions = check_client_access\n");
+  EXPECT_NE(e.find("\"check_client_access (without its type:table)\""), std::string::npos) << e;
+  e = error_of("smtpd_client_restrictions = check_client_access permit_mynetworks\n");
+  EXPECT_NE(e.find("\"check_client_access (without its type:table)\""), std::string::npos) << e;
   // Through $name expansion and in -o overrides too.
-  e = error_of("my_checks = reject_non_fqdn_sender\nsmtpd_sender_restrictions = $my_checks\n");
-  EXPECT_NE(e.find("\"reject_non_fqdn_sender\""), std::string::npos) << e;
+  e = error_of("my_checks = reject_unknown_sender_domain\nsmtpd_sender_restrictions = $my_checks\n");
+  EXPECT_NE(e.find("\"reject_unknown_sender_domain\""), std::string::npos) << e;
   auto c = Config::from_text("", "main.cf");
   ASSERT_TRUE(c);
-  EXPECT_FALSE(c->set_override("smtpd_helo_restrictions", "reject_invalid_helo_hostname"));
-  EXPECT_TRUE(c->set_override("smtpd_helo_restrictions", "reject_unauth_pipelining"));
+  EXPECT_FALSE(c->set_override("smtpd_helo_restrictions", "reject_unknown_helo_hostname"));
+  EXPECT_TRUE(c->set_override("smtpd_helo_restrictions", "reject_invalid_helo_hostname"));
   EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_client_restrictions"))
                 .rfind("a restriction other than permit, reject, defer, permit_mynetworks", 0),
             0u);
+  EXPECT_TRUE(smtpd_restriction_takes_table("check_recipient_access"));
+  EXPECT_FALSE(smtpd_restriction_takes_table("reject_non_fqdn_recipient"));
   EXPECT_EQ(smtpd_restrictions().front(), "permit");
-  EXPECT_EQ(smtpd_restrictions().back(), "reject_unlisted_recipient");
+  EXPECT_EQ(smtpd_restrictions().back(), "check_recipient_access");
 }
