@@ -242,6 +242,8 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   }
   p->invalid_hostname_code_ = static_cast<int>(cfg.integer("invalid_hostname_reject_code"));
   p->non_fqdn_code_ = static_cast<int>(cfg.integer("non_fqdn_reject_code"));
+  p->unknown_address_code_ = static_cast<int>(cfg.integer("unknown_address_reject_code"));
+  p->unknown_address_tempfail_defer_ = str::iequals(cfg.str("unknown_address_tempfail_action"), "defer");
   p->access_.parent_matches_subdomains = false;
   for (const auto& f : cfg.list("parent_domain_matches_subdomains"))
     if (f == "smtpd_access_maps") p->access_.parent_matches_subdomains = true;
@@ -260,6 +262,11 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
     if (!l) return l.error();
     *list = std::move(*l);
   }
+  for (const auto& [list, name] : lists)
+    for (const auto& r : *list) {
+      p->wants_sender_dns_ = p->wants_sender_dns_ || r.name == "reject_unknown_sender_domain";
+      p->wants_recipient_dns_ = p->wants_recipient_dns_ || r.name == "reject_unknown_recipient_domain";
+    }
   // Postfix refuses to run without some relay control in either list.
   p->relay_control_ok_ = false;
   for (const auto* l : {&p->relay_r_, &p->rcpt_r_})
@@ -292,6 +299,17 @@ Result<std::vector<Restriction>> Policy::parse_list(const config::Config& cfg, s
     out.push_back(std::move(r));
   }
   return out;
+}
+
+std::optional<std::string> Policy::mailhost_domain(const mail::Address& a, std::optional<DomainClass> cls) {
+  if (a.is_null() || !a.has_domain()) return std::nullopt;
+  if (a.domain.front() == '[') return std::nullopt;
+  if (!cls) {
+    // A table behind mydestination failed: look the domain up all the same.
+    if (auto k = classify(a)) cls = *k;
+  }
+  if (cls && *cls != DomainClass::Relay && *cls != DomainClass::Default) return std::nullopt;
+  return a.lower_domain();
 }
 
 Result<DomainClass> Policy::classify(const mail::Address& a) {
@@ -378,7 +396,7 @@ bool Policy::auth_destination(const RcptContext& c, Verdict& v, bool& failed) {
   auto cls = recipient_class(c);
   if (!cls) {
     log::warning("recipient domain lookup failed: {}", cls.error().message);
-    v = {Verdict::Reject, lookup_error_reply(c.recipient_text), false};
+    v = {Verdict::Reject, lookup_error_reply(c.recipient_text), false, {}};
     failed = true;
     return false;
   }
@@ -397,12 +415,12 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
     if (r == "permit") return Outcome::Permit;
     if (r == "reject") {
       v = {Verdict::Reject, smtp::Reply(554, "5.7.1", fmt::format("<{}>: Recipient address rejected: Access denied",
-                                                                  c.recipient_text)), false};
+                                                                  c.recipient_text)), false, {}};
       return Outcome::Reject;
     }
     if (r == "defer") {
       v = {Verdict::Reject, smtp::Reply(450, "4.7.1", fmt::format("<{}>: Recipient address rejected: Access denied",
-                                                                  c.recipient_text)), false};
+                                                                  c.recipient_text)), false, {}};
       return Outcome::Reject;
     }
     if (r == "permit_mynetworks") {
@@ -412,7 +430,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
     if (r == "permit_sasl_authenticated") continue;  // no SASL support yet: never authenticated
     if (r == "reject_unauth_pipelining") {
       if (c.unauth_pipelining) {
-        v = {Verdict::Reject, smtp::Reply(554, "5.5.0", "Error: SMTP protocol synchronization"), false};
+        v = {Verdict::Reject, smtp::Reply(554, "5.5.0", "Error: SMTP protocol synchronization"), false, {}};
         return Outcome::Reject;
       }
       continue;
@@ -430,7 +448,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       v = {Verdict::Reject,
            smtp::Reply(defer ? 454 : relay_code_, defer ? "4.7.1" : "5.7.1",
                        fmt::format("<{}>: Relay access denied", c.recipient_text)),
-           false};
+           false, {}};
       return Outcome::Reject;
     }
     if (r == "reject_invalid_helo_hostname" || r == "reject_invalid_hostname" ||
@@ -440,19 +458,19 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       if (c.helo.front() == '[') {
         if (valid_literal(c.helo)) continue;
         v = {Verdict::Reject,
-             rejected(invalid_hostname_code_, "5.2", c.helo, "Helo command", "invalid ip address"), false};
+             rejected(invalid_hostname_code_, "5.2", c.helo, "Helo command", "invalid ip address"), false, {}};
         return Outcome::Reject;
       }
       std::string_view name = without_final_dot(c.helo);
       if (fqdn) {
         if (mail::is_valid_hostname(name, c.smtputf8) && name.find('.') != std::string_view::npos) continue;
         v = {Verdict::Reject,
-             rejected(non_fqdn_code_, "5.2", c.helo, "Helo command", "need fully-qualified hostname"), false};
+             rejected(non_fqdn_code_, "5.2", c.helo, "Helo command", "need fully-qualified hostname"), false, {}};
         return Outcome::Reject;
       }
       // Bare IP addresses pass, as in Postfix (for old clients).
       if (mail::is_valid_hostname(name) || mail::is_valid_ipv4(name) || mail::is_valid_ipv6(name)) continue;
-      v = {Verdict::Reject, rejected(invalid_hostname_code_, "5.2", c.helo, "Helo command", "Invalid name"), false};
+      v = {Verdict::Reject, rejected(invalid_hostname_code_, "5.2", c.helo, "Helo command", "Invalid name"), false, {}};
       return Outcome::Reject;
     }
     if (r == "reject_non_fqdn_sender" || r == "reject_non_fqdn_recipient") {
@@ -464,7 +482,35 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       v = {Verdict::Reject,
            rejected(non_fqdn_code_, "5.2", sender ? c.sender_text : c.recipient_text,
                     sender ? "Sender address" : "Recipient address", "need fully-qualified address"),
-           false};
+           false, {}};
+      return Outcome::Reject;
+    }
+    if (r == "reject_unknown_sender_domain" || r == "reject_unknown_recipient_domain") {
+      bool sender = r == "reject_unknown_sender_domain";
+      const mail::Address* a = sender ? c.sender : c.recipient;
+      if (!a) continue;
+      auto domain = mailhost_domain(*a, sender ? std::nullopt : c.recipient_class);
+      if (!domain) continue;
+      dns::Outcome o = (sender ? c.sender_mailhost : c.recipient_mailhost).value_or(dns::Outcome::TempFail);
+      if (o == dns::Outcome::Ok) continue;
+      std::string_view name = sender ? c.sender_text : c.recipient_text;
+      std::string_view what = sender ? "Sender address" : "Recipient address";
+      if (o == dns::Outcome::NullMx) {
+        // RFC 7505: the domain says it takes no mail.
+        v = {Verdict::Reject,
+             rejected(sender ? 550 : 556, sender ? "7.27" : "1.10", name, what,
+                      fmt::format("Domain {} does not accept mail (nullMX)", str::printable(*domain, 300))),
+             false, {}};
+        return Outcome::Reject;
+      }
+      smtp::Reply reply = rejected(o == dns::Outcome::TempFail ? 450 : unknown_address_code_,
+                                   sender ? "1.8" : "1.2", name, what, "Domain not found");
+      if (o == dns::Outcome::TempFail && !unknown_address_tempfail_defer_) {
+        // defer_if_permit: stands only if nothing later rejects.
+        if (!v.defer_if_permit) v.defer_if_permit = reply;
+        continue;
+      }
+      v = {Verdict::Reject, reply, false, {}};
       return Outcome::Reject;
     }
     if (r == "reject_unlisted_recipient") {
@@ -479,7 +525,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
     // name that is not in config::smtpd_restrictions(), which lists the
     // ones above. Fail closed all the same, as Postfix does.
     log::warning("unknown smtpd restriction: \"{}\" in {}", str::printable(r, 100), title);
-    v = {Verdict::Reject, config_error_reply(), true};
+    v = {Verdict::Reject, config_error_reply(), true, {}};
     return Outcome::Reject;
   }
   return Outcome::Dunno;
@@ -509,7 +555,7 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
   auto result = access::evaluate(*r.table, kind, subject, access_);
   if (!result) {
     log::warning("{}: {} lookup error: {}", title, r.table_spec, result.error().message);
-    v = {Verdict::Reject, lookup_error_reply(c.recipient_text), false};
+    v = {Verdict::Reject, lookup_error_reply(c.recipient_text), false, {}};
     return Outcome::Reject;
   }
   if (!*result) return Outcome::Dunno;
@@ -525,10 +571,10 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
   switch (a.type) {
     case access::Action::Type::Permit: return Outcome::Permit;
     case access::Action::Type::Dunno: return Outcome::Dunno;
-    case access::Action::Type::Reject: v = {Verdict::Reject, a.reply, false}; return Outcome::Reject;
+    case access::Action::Type::Reject: v = {Verdict::Reject, a.reply, false, {}}; return Outcome::Reject;
     case access::Action::Type::Unsupported:
       log::warning("{}: {} {}: {}", title, r.name, r.table_spec, a.why);
-      v = {Verdict::Reject, config_error_reply(), true};
+      v = {Verdict::Reject, config_error_reply(), true, {}};
       return Outcome::Reject;
     case access::Action::Type::Restrictions: {
       // A table result may name restrictions, but not tables (Postfix's
@@ -540,7 +586,7 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
         if (!known || config::smtpd_restriction_takes_table(name)) {
           log::warning("{}: {} {}: unknown restriction \"{}\" in a table result", title, r.name, r.table_spec,
                        str::printable(name, 100));
-          v = {Verdict::Reject, config_error_reply(), true};
+          v = {Verdict::Reject, config_error_reply(), true, {}};
           return Outcome::Reject;
         }
         nested.push_back(Restriction{name, {}, nullptr});
@@ -557,7 +603,7 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
 
 Verdict Policy::check_recipient(const RcptContext& c) {
   Verdict v;
-  if (!relay_control_ok_) return {Verdict::Reject, config_error_reply(), true};
+  if (!relay_control_ok_) return {Verdict::Reject, config_error_reply(), true, {}};
   // smtpd_delay_reject = yes: client, helo and sender restrictions run at RCPT
   // time; each list ends at its first permit, a reject ends everything.
   const std::pair<const std::vector<Restriction>*, std::string_view> lists[] = {
@@ -566,18 +612,19 @@ Verdict Policy::check_recipient(const RcptContext& c) {
       {&rcpt_r_, "smtpd_recipient_restrictions"}};
   for (const auto& [list, title] : lists)
     if (eval_list(*list, title, c, v) == Outcome::Reject) return v;
-  if (reject_unlisted_) return check_unlisted(c);
-  return {};
+  Verdict out = reject_unlisted_ ? check_unlisted(c) : Verdict{};
+  if (out.kind == Verdict::Accept && v.defer_if_permit) return {Verdict::Reject, *v.defer_if_permit, false, {}};
+  return out;
 }
 
 Verdict Policy::check_unlisted(const RcptContext& c) {
   auto cls = recipient_class(c);
   if (!cls) {
     log::warning("recipient domain lookup failed: {}", cls.error().message);
-    return {Verdict::Reject, lookup_error_reply(c.recipient_text), false};
+    return {Verdict::Reject, lookup_error_reply(c.recipient_text), false, {}};
   }
   if (*cls != DomainClass::Local) return {};  // other classes: their own maps, checked downstream
-  if (!local_maps_error_.empty()) return {Verdict::Reject, lookup_error_reply(c.recipient_text), false};
+  if (!local_maps_error_.empty()) return {Verdict::Reject, lookup_error_reply(c.recipient_text), false, {}};
   if (!local_recipient_maps_) return {};  // local_recipient_maps empty: every local name is valid
   maps::AddressSearchOptions opts;
   opts.recipient_delimiter = recipient_delimiter_;
@@ -597,7 +644,7 @@ Verdict Policy::check_unlisted(const RcptContext& c) {
   auto m = maps::find_address(*local_recipient_maps_, key, opts);
   if (!m) {
     log::warning("local_recipient_maps lookup of {}: {}", str::printable(key), m.error().message);
-    return {Verdict::Reject, lookup_error_reply(c.recipient_text), false};
+    return {Verdict::Reject, lookup_error_reply(c.recipient_text), false, {}};
   }
   // Postfix also finds "user" alone for a local domain (the passwd and alias
   // tables are keyed by the bare name); find_address does that when is_local.
@@ -606,7 +653,7 @@ Verdict Policy::check_unlisted(const RcptContext& c) {
           smtp::Reply(unknown_local_code_, "5.1.1",
                       fmt::format("<{}>: Recipient address rejected: User unknown in local recipient table",
                                   c.recipient_text)),
-          false};
+          false, {}};
 }
 
 }  // namespace postern::smtpd

@@ -29,18 +29,29 @@
 // Restrictions understood: permit, reject, defer, permit_mynetworks,
 // permit_sasl_authenticated (never true: no SASL yet), reject_unauth_destination,
 // defer_unauth_destination, permit_auth_destination, reject_unlisted_recipient,
-// reject_unauth_pipelining (config::smtpd_restrictions() lists them; any
-// other name is refused when main.cf is read). Should one get here anyway:
-// "451 4.3.5 Server configuration error" and a warning, as Postfix does for
-// an unknown restriction.
+// reject_unauth_pipelining, reject_invalid_helo_hostname,
+// reject_non_fqdn_{helo_hostname,sender,recipient} (and the old names
+// reject_invalid_hostname, reject_non_fqdn_hostname),
+// reject_unknown_{sender,recipient}_domain (the caller looks the domains up
+// and passes the answers in the context: Policy itself never blocks on DNS),
+// and check_{client,helo,sender,recipient}_access with a table (access.h).
+// config::smtpd_restrictions() lists them; any other name is refused when
+// main.cf is read. Should one get here anyway: "451 4.3.5 Server
+// configuration error" and a warning, as Postfix does for an unknown
+// restriction.
 //
 // Parameters: mynetworks, smtpd_client_event_limit_exceptions, mydestination,
 // myhostname, myorigin, inet_interfaces (via mydestination only), relay_domains,
 // virtual_alias_domains, virtual_mailbox_domains, local_recipient_maps,
 // recipient_delimiter, double_bounce_sender, relay_domains_reject_code,
 // unknown_local_recipient_reject_code, smtpd_*_restrictions,
-// smtpd_reject_unlisted_recipient.
-// Logs: warnings for unknown restrictions, unreadable files, table errors.
+// smtpd_reject_unlisted_recipient, invalid_hostname_reject_code,
+// non_fqdn_reject_code, unknown_address_reject_code,
+// unknown_address_tempfail_action, parent_domain_matches_subdomains,
+// smtpd_null_access_lookup_key, access_map_reject_code,
+// access_map_defer_code, allow_untrusted_routing.
+// Logs: warnings for unknown restrictions, unreadable files, table errors,
+// unsupported access table actions; access table WARN/INFO results.
 #pragma once
 
 #include <cstdint>
@@ -52,6 +63,7 @@
 
 #include "base/result.h"
 #include "config/config.h"
+#include "dns/types.h"
 #include "mail/address.h"
 #include "maps/map_list.h"
 #include "smtp/reply.h"
@@ -107,6 +119,10 @@ struct Verdict {
   enum Kind { Accept, Reject } kind = Accept;
   smtp::Reply reply;   // for Reject
   bool config_error = false;
+  // A deferral that stands only if the restrictions end up permitting
+  // (Postfix's defer_if_permit: a DNS failure must not turn a later reject
+  // into a retry, nor let the mail through).
+  std::optional<smtp::Reply> defer_if_permit;
 };
 
 // What a restriction may look at.
@@ -123,6 +139,9 @@ struct RcptContext {
   std::string_view recipient_text;  // as the client wrote it, for "<...>" in replies
   // trivial-rewrite's answer for the recipient; unset: classify() locally.
   std::optional<DomainClass> recipient_class;
+  // Resolver::lookup_mailhost() of the domains that mailhost_domain() named,
+  // for reject_unknown_{sender,recipient}_domain; unset counts as TempFail.
+  std::optional<dns::Outcome> sender_mailhost, recipient_mailhost;
 };
 
 // One element of a restriction list: a name, and for check_*_access its
@@ -145,6 +164,16 @@ class Policy {
 
   // All RCPT TO restrictions, in Postfix's order.
   Verdict check_recipient(const RcptContext& c);
+
+  // Whether a list has reject_unknown_sender_domain (sender) or
+  // reject_unknown_recipient_domain: the caller then looks up the domain
+  // that mailhost_domain() names and puts the outcome into the context.
+  bool wants_mailhost_lookup(bool sender) const { return sender ? wants_sender_dns_ : wants_recipient_dns_; }
+  // The domain those restrictions judge, or nullopt when they let the
+  // address pass without DNS (as Postfix's reject_unknown_address): the null
+  // sender, no domain, an address literal, or a domain we deliver to
+  // (mydestination, virtual domains). `cls`: the resolved class if known.
+  std::optional<std::string> mailhost_domain(const mail::Address& a, std::optional<DomainClass> cls);
   // local_recipient_maps: nullopt when unknown in a local domain, an error
   // reply when a table failed, or "ok".
   Verdict check_unlisted(const RcptContext& c);
@@ -173,6 +202,9 @@ class Policy {
   int unknown_local_code_ = 550;
   bool reject_unlisted_ = true;
   int invalid_hostname_code_ = 501;
+  int unknown_address_code_ = 450;
+  bool unknown_address_tempfail_defer_ = false;  // "defer" (else defer_if_permit)
+  bool wants_sender_dns_ = false, wants_recipient_dns_ = false;
   int non_fqdn_code_ = 504;
   access::Options access_;
   std::vector<Restriction> client_r_, helo_r_, sender_r_, relay_r_, rcpt_r_;

@@ -245,6 +245,7 @@ struct Tx {
   std::string client_name = "unknown";
   std::string client_addr = "192.0.2.1";
   bool mynet = true;
+  std::optional<dns::Outcome> sender_dns, rcpt_dns;
 };
 
 Verdict check(Policy& p, const Tx& t) {
@@ -261,6 +262,8 @@ Verdict check(Policy& p, const Tx& t) {
   c.sender_text = t.sender;
   c.recipient = &*r;
   c.recipient_text = t.rcpt;
+  c.sender_mailhost = t.sender_dns;
+  c.recipient_mailhost = t.rcpt_dns;
   return p.check_recipient(c);
 }
 
@@ -369,4 +372,68 @@ TEST(Policy, AnAccessTableThatCannotBeOpenedStopsSmtpd) {
   auto p = Policy::from_config(*cfg);
   ASSERT_FALSE(p);
   EXPECT_NE(p.error().message.find("smtpd_sender_restrictions"), std::string::npos) << p.error().message;
+}
+
+TEST(Policy, UnknownSenderAndRecipientDomains) {
+  auto p = policy("smtpd_sender_restrictions = reject_unknown_sender_domain\n"
+                  "smtpd_recipient_restrictions = reject_unknown_recipient_domain\n");
+  EXPECT_TRUE(p->wants_mailhost_lookup(true));
+  EXPECT_TRUE(p->wants_mailhost_lookup(false));
+  // Which domains need DNS: not ours, not literals, not the null sender.
+  auto domain = [&](std::string a) {
+    auto addr = mail::parse_smtp_path(a, {.allow_null = true});
+    EXPECT_TRUE(addr) << a;
+    return p->mailhost_domain(*addr, std::nullopt).value_or("-");
+  };
+  EXPECT_EQ(domain("s@Example.NET"), "example.net");
+  EXPECT_EQ(domain("s@mx.example.org"), "-");
+  EXPECT_EQ(domain("s@localhost"), "-");
+  EXPECT_EQ(domain("s@[192.0.2.1]"), "-");
+  EXPECT_EQ(domain(""), "-");
+  EXPECT_EQ(domain("s"), "-");
+
+  Tx t;
+  t.sender_dns = dns::Outcome::Ok;
+  EXPECT_EQ(reply_of(*p, t), "accept");  // local recipient: no lookup needed
+  t.sender_dns = dns::Outcome::NotFound;
+  EXPECT_EQ(reply_of(*p, t), "450 4.1.8 <s@example.net>: Sender address rejected: Domain not found");
+  t.sender_dns = dns::Outcome::NoData;
+  EXPECT_EQ(reply_of(*p, t), "450 4.1.8 <s@example.net>: Sender address rejected: Domain not found");
+  t.sender_dns = dns::Outcome::NullMx;
+  EXPECT_EQ(reply_of(*p, t),
+            "550 5.7.27 <s@example.net>: Sender address rejected: Domain example.net does not accept mail (nullMX)");
+  t.sender_dns = dns::Outcome::Ok;
+  t.rcpt = "x@elsewhere.example";  // relayed for a mynetworks client
+  t.rcpt_dns = dns::Outcome::NotFound;
+  EXPECT_EQ(reply_of(*p, t), "450 4.1.2 <x@elsewhere.example>: Recipient address rejected: Domain not found");
+  t.rcpt_dns = dns::Outcome::NullMx;
+  EXPECT_EQ(reply_of(*p, t), "556 5.1.10 <x@elsewhere.example>: Recipient address rejected: Domain "
+                             "elsewhere.example does not accept mail (nullMX)");
+  auto coded =
+      policy("smtpd_sender_restrictions = reject_unknown_sender_domain\nunknown_address_reject_code = 550\n");
+  t.rcpt = "x@mx.example.org";
+  t.sender_dns = dns::Outcome::NotFound;
+  EXPECT_EQ(reply_of(*coded, t), "550 5.1.8 <s@example.net>: Sender address rejected: Domain not found");
+}
+
+TEST(Policy, DnsFailureDefersOnlyWhatWouldBePermitted) {
+  auto p = policy("smtpd_sender_restrictions = reject_unknown_sender_domain\n"
+                  "smtpd_recipient_restrictions = reject_non_fqdn_recipient\n");
+  Tx t;
+  t.sender_dns = dns::Outcome::TempFail;
+  EXPECT_EQ(reply_of(*p, t), "450 4.1.8 <s@example.net>: Sender address rejected: Domain not found");
+  // A later reject wins over the pending deferral.
+  t.rcpt = "x@localhost";
+  EXPECT_EQ(reply_of(*p, t), "504 5.5.2 <x@localhost>: Recipient address rejected: need fully-qualified address");
+  // Not looked up (no resolver) counts as a DNS failure, not as a pass.
+  t.rcpt = "x@mx.example.org";
+  t.sender_dns.reset();
+  EXPECT_EQ(reply_of(*p, t), "450 4.1.8 <s@example.net>: Sender address rejected: Domain not found");
+  // unknown_address_tempfail_action = defer: at once, whatever follows.
+  auto now = policy("smtpd_sender_restrictions = reject_unknown_sender_domain\n"
+                    "unknown_address_tempfail_action = defer\n");
+  t.sender_dns = dns::Outcome::TempFail;
+  EXPECT_EQ(reply_of(*now, t), "450 4.1.8 <s@example.net>: Sender address rejected: Domain not found");
+  EXPECT_FALSE(config::Config::from_text("unknown_address_tempfail_action = reject\n"));
+  EXPECT_FALSE(config::Config::from_text("reject_tempfail_action = hold\n"));
 }

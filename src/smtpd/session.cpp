@@ -154,6 +154,23 @@ class Session {
   void log_reject(std::string_view stage, const smtp::Reply& r, std::string_view to);
 
   std::string peer() const { return client_name_ + "[" + client_addr_ + "]"; }
+  // DNS answers for reject_unknown_{sender,recipient}_domain, when a list
+  // has them and the address needs one (Policy::mailhost_domain()). Without
+  // a resolver they stay unset, which the policy takes as a DNS failure.
+  asio::awaitable<void> look_up_mailhosts(RcptContext& c) {
+    if (!sh_.dns) co_return;
+    if (sh_.policy->wants_mailhost_lookup(true)) {
+      if (!mail_->sender_mailhost) {
+        if (auto d = sh_.policy->mailhost_domain(mail_->sender, std::nullopt))
+          mail_->sender_mailhost = (co_await sh_.dns->lookup_mailhost(*d)).outcome;
+      }
+      c.sender_mailhost = mail_->sender_mailhost;
+    }
+    if (sh_.policy->wants_mailhost_lookup(false) && c.recipient) {
+      if (auto d = sh_.policy->mailhost_domain(*c.recipient, c.recipient_class))
+        c.recipient_mailhost = (co_await sh_.dns->lookup_mailhost(*d)).outcome;
+    }
+  }
   // What the restrictions may know of the session (the caller adds the
   // transaction's addresses).
   RcptContext restriction_context() const {
@@ -214,6 +231,8 @@ class Session {
     mail::Address sender;
     smtp::MailFrom params;
     bool smtputf8 = false;
+    // reject_unknown_sender_domain's DNS answer, asked once per transaction.
+    std::optional<dns::Outcome> sender_mailhost;
   };
   std::optional<Mail> mail_;
   std::size_t rcpt_count_ = 0;
@@ -360,7 +379,7 @@ asio::awaitable<void> Session::run() {
     if (sh_.settings.hosts) from_files = sh_.settings.hosts->name_of(client_ip_.to_string());
     if (from_files) {
       client_name_ = std::move(*from_files);
-    } else if (sh_.dns) {
+    } else if (sh_.dns && sh_.settings.peername_lookup) {
       co_await lookup_client_name(client_ip_);
       // Postfix finds the loopback's name in the host's own files through
       // getnameinfo(); the resolver reads no hosts file, so fall back to it.
@@ -698,7 +717,7 @@ asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
     co_return;
   }
   addr->route.clear();  // source routes are ignored (RFC 5321 section 3.3)
-  mail_ = Mail{std::move(*addr), m, m.smtputf8};
+  mail_ = Mail{std::move(*addr), m, m.smtputf8, std::nullopt};
   start_prefetch();
   co_await reply(smtp::Reply(250, "2.1.0", "Ok"));
 }
@@ -810,6 +829,7 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
     co_await reply(*bad);
     co_return;
   }
+  co_await look_up_mailhosts(c);
   Verdict v = sh_.policy->check_recipient(c);
   if (v.kind == Verdict::Reject) {
     log_reject("RCPT", v.reply, addr->to_internal());
@@ -1213,7 +1233,9 @@ void start_clients(asio::io_context& io, Shared& shared) {
   ro.timeout = std::min<std::chrono::milliseconds>(s.ipc_timeout, s.timeout);
   ro.idle = s.ipc_idle;
   shared.rewrite = std::make_unique<rewrite::AsyncClient>(io, s.rewrite_socket, ro);
-  if (s.peername_lookup) {
+  // Also for reject_unknown_*_domain, whatever smtpd_peername_lookup says.
+  if (s.peername_lookup || (shared.policy && (shared.policy->wants_mailhost_lookup(true) ||
+                                              shared.policy->wants_mailhost_lookup(false)))) {
     dns::ResolverOptions o;
     o.servers = s.dns_resolver_address;
     o.timeout = kPeernameTryTimeout;

@@ -86,7 +86,11 @@ def start_dnsmasq():
         args = [binary, f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
                 "--no-hosts", "--conf-file=/dev/null", "--keep-in-foreground", "--pid-file=",
                 "--log-facility=-", f"--ptr-record=2.0.0.127.in-addr.arpa,{RDNS_NAME}",
-                f"--host-record={RDNS_NAME},127.0.0.2"]
+                f"--host-record={RDNS_NAME},127.0.0.2",
+                # For reject_unknown_sender_domain: a domain with an MX, one
+                # with only an address, and one the server says does not exist.
+                "--mx-host=mx.good.test,mail.good.test,10", "--host-record=a.good.test,127.0.0.5",
+                "--local=/nx.test/"]
         if os.geteuid() == 0:
             args += ["--user=root", "--group=root"]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -122,6 +126,8 @@ def setUpModule():
     dns_port = start_dnsmasq()
     if dns_port:
         SERVICES["rdns"] = f"-o dns_resolver_address=127.0.0.1:{dns_port}"
+        SERVICES["unkdomain"] = (f"-o dns_resolver_address=127.0.0.1:{dns_port} -o smtpd_peername_lookup=no "
+                                 "-o smtpd_sender_restrictions=reject_unknown_sender_domain")
     # An access(5) table built by our postmap, as an admin would.
     access = INST.path("sender_access")
     with open(access, "w") as f:
@@ -453,6 +459,30 @@ class SmtpdTest(unittest.TestCase):
         self.assertTrue(rcpt("client.test", "someone@example.net").startswith("250"))
         self.assertEqual(rcpt("localhost", "someone@example.net"),
                          "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname")
+
+    def test_unknown_sender_domain(self):
+        if "unkdomain" not in PORTS:
+            self.skipTest("no dnsmasq")
+
+        def rcpt(sender):
+            c = Raw(PORTS["unkdomain"])
+            c.ask("EHLO client.test")
+            self.assertTrue(c.ask(f"MAIL FROM:<{sender}>").startswith("250"))
+            r = c.ask(f"RCPT TO:<{LOCAL}>")
+            c.ask("QUIT")
+            c.close()
+            return r
+        self.assertTrue(rcpt("s@mx.good.test").startswith("250"), "MX")
+        self.assertTrue(rcpt("s@a.good.test").startswith("250"), "address only")
+        self.assertTrue(rcpt("").startswith("250"), "null sender")
+        self.assertTrue(rcpt(f"s@{HOST}").startswith("250"), "our own domain needs no DNS")
+        self.assertEqual(rcpt("s@nx.test"), "450 4.1.8 <s@nx.test>: Sender address rejected: Domain not found")
+        # dnsmasq refuses names it has no upstream for: a temporary failure,
+        # deferred because nothing else rejects.
+        self.assertEqual(rcpt("s@elsewhere.example"),
+                         "450 4.1.8 <s@elsewhere.example>: Sender address rejected: Domain not found")
+        INST.wait_log(r"NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.1\]: 450 4\.1\.8 <s@nx\.test>: Sender "
+                      r"address rejected: Domain not found; from=<s@nx\.test>")
 
     # --- protocol hygiene ----------------------------------------------------
     def test_nul_and_cr_in_commands(self):

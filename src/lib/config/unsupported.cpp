@@ -17,8 +17,8 @@ using R = Unsupported::Refuse;
 // a search of src/ when the list was made; nothing checks it since) and
 // that no default of a parameter outside the list refers to (checked by
 // Unsupported.ParametersThatDefaultToARefusedOneAreRefusedToo). Sorted by
-// name. The exception are the kItems entries: smtpd reads those lists, and
-// only an element it cannot evaluate is refused.
+// name. The exceptions are the kItems entries and the two *tempfail_action
+// ones: smtpd reads those, and only a value it cannot act on is refused.
 constexpr std::string_view kTlsRequired = "encrypt,dane,dane-only,fingerprint,verify,secure";
 // Keep in step with smtpd::Policy::eval_list() (policy.cpp); a test there
 // checks that it evaluates every name here.
@@ -26,7 +26,7 @@ constexpr std::string_view kRestrictions =
     "permit,reject,defer,permit_mynetworks,permit_sasl_authenticated,reject_unauth_pipelining,"
     "reject_unauth_destination,defer_unauth_destination,permit_auth_destination,reject_unlisted_recipient,"
     "reject_invalid_helo_hostname,reject_invalid_hostname,reject_non_fqdn_helo_hostname,reject_non_fqdn_hostname,"
-    "reject_non_fqdn_sender,reject_non_fqdn_recipient,"
+    "reject_non_fqdn_sender,reject_non_fqdn_recipient,reject_unknown_sender_domain,reject_unknown_recipient_domain,"
     "check_client_access,check_helo_access,check_sender_access,check_recipient_access";
 // The ones above that take a type:table argument (the next list element).
 constexpr std::string_view kTableRestrictions =
@@ -63,6 +63,7 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"non_smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"receive_override_options", R::kNonEmpty, "", "have receive_override_options"},
     {"recipient_bcc_maps", R::kNonEmpty, "", "send copies of messages (recipient_bcc_maps)"},
+    {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"relay_recipient_maps", R::kNonEmpty, "", "check relay recipients against relay_recipient_maps"},
     {"relocated_maps", R::kNonEmpty, "", "have relocated_maps"},
     {"require_home_directory", R::kYes, "", "require home directories for local delivery"},
@@ -114,6 +115,7 @@ constexpr auto kList = std::to_array<Unsupported>({
     // Per-transport templates: <transport>_destination_rate_delay, ...
     {"transport_destination_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
     {"transport_transport_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
+    {"unknown_address_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
 });
 
 // Accepted and ignored. Tuning knobs of Postfix's own design (delivery
@@ -173,7 +175,7 @@ constexpr std::string_view kIgnored[] = {
     "transport_destination_concurrency_negative_feedback",
     "transport_destination_concurrency_positive_feedback", "transport_extra_recipient_limit",
     "transport_minimum_delivery_slots", "transport_recipient_limit", "transport_recipient_refill_delay",
-    "transport_recipient_refill_limit", "transport_time_limit", "unknown_address_reject_code",
+    "transport_recipient_refill_limit", "transport_time_limit",
     "unknown_client_reject_code", "unknown_hostname_reject_code", "unknown_relay_recipient_reject_code",
     "unknown_virtual_alias_reject_code", "unknown_virtual_mailbox_reject_code",
     "unverified_recipient_reject_code", "unverified_sender_reject_code", "verp_delimiter_filter",

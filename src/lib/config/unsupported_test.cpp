@@ -166,8 +166,8 @@ TEST(Unsupported, RestrictionListsMayNameOnlyTheRestrictionsPosternHas) {
   e = error_of("smtpd_client_restrictions = check_client_access permit_mynetworks\n");
   EXPECT_NE(e.find("\"check_client_access (without its type:table)\""), std::string::npos) << e;
   // Through $name expansion and in -o overrides too.
-  e = error_of("my_checks = reject_unknown_sender_domain\nsmtpd_sender_restrictions = $my_checks\n");
-  EXPECT_NE(e.find("\"reject_unknown_sender_domain\""), std::string::npos) << e;
+  e = error_of("my_checks = reject_unknown_helo_hostname\nsmtpd_sender_restrictions = $my_checks\n");
+  EXPECT_NE(e.find("\"reject_unknown_helo_hostname\""), std::string::npos) << e;
   auto c = Config::from_text("", "main.cf");
   ASSERT_TRUE(c);
   EXPECT_FALSE(c->set_override("smtpd_helo_restrictions", "reject_unknown_helo_hostname"));

@@ -652,6 +652,25 @@ asio::awaitable<AddrResult> Resolver::lookup_addresses(std::string host, Familie
   POSTERN_DNS_CHECK_IMPL();
   return Impl::lookup_addresses(impl_, std::move(host), families);
 }
+asio::awaitable<MxResult> Resolver::lookup_mailhost(std::string domain) {
+  POSTERN_DNS_CHECK_IMPL();
+  MxResult mx = co_await Impl::lookup_mx(impl_, domain);
+  if (mx.outcome == Outcome::Ok || mx.outcome == Outcome::NullMx || mx.outcome == Outcome::Invalid ||
+      mx.outcome == Outcome::NotFound)
+    co_return mx;
+  // No MX (or no answer about it): the domain's own addresses, as an SMTP
+  // client would use them. A failed MX lookup with addresses is still a
+  // domain that exists (Postfix's dns_lookup_l stops at the first success).
+  AddrResult a = co_await Impl::lookup_addresses(impl_, std::move(domain), Families::All);
+  MxResult out;
+  out.outcome = a.outcome;
+  out.detail = a.detail;
+  if (a.outcome != Outcome::Ok && mx.outcome == Outcome::TempFail) {
+    out.outcome = Outcome::TempFail;
+    out.detail = mx.detail;
+  }
+  co_return out;
+}
 asio::awaitable<PtrResult> Resolver::lookup_ptr(asio::ip::address address) {
   POSTERN_DNS_CHECK_IMPL();
   return Impl::lookup_ptr(impl_, address);

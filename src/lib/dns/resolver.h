@@ -97,6 +97,13 @@ class Resolver {
   // permanent outcome. An IP address given as `host` is returned as is.
   asio::awaitable<AddrResult> lookup_addresses(std::string host, Families families = Families::All);
 
+  // Whether `domain` can receive mail, for smtpd's reject_unknown_*_domain
+  // (Postfix's reject_unknown_mailhost): Ok when it has MX records, or else
+  // A/AAAA records; NullMx for the RFC 7505 null MX; TempFail when neither
+  // lookup gave an answer; otherwise the permanent outcome (NotFound,
+  // NoData, Invalid). `detail` is the last lookup's text.
+  asio::awaitable<MxResult> lookup_mailhost(std::string domain);
+
   // PTR names of `address` (IPv4-mapped IPv6 addresses are looked up as IPv4).
   asio::awaitable<PtrResult> lookup_ptr(asio::ip::address address);
 

@@ -436,3 +436,21 @@ TEST_F(Fixture, MovedResolverKeepsWorking) {
   r = t::run(io, second.lookup_addresses("m.example", Families::Ipv4));
   EXPECT_EQ(r.outcome, Outcome::Ok);
 }
+
+TEST_F(Fixture, MailhostMxThenAddresses) {
+  zone.add(t::mx("mx.example", 10, "mail.mx.example"));
+  zone.add(t::a("aonly.example", "192.0.2.20"));
+  zone.add(t::mx("null.example", 0, "."));
+  zone.rcode["servfail.example"] = SERVFAIL;
+  zone.names.insert("empty.example");  // exists, no records at all
+  auto res = make(300ms, 1);
+  EXPECT_EQ(t::run(io, res.lookup_mailhost("mx.example")).outcome, Outcome::Ok);
+  EXPECT_EQ(t::run(io, res.lookup_mailhost("aonly.example")).outcome, Outcome::Ok);
+  EXPECT_EQ(t::run(io, res.lookup_mailhost("null.example")).outcome, Outcome::NullMx);
+  EXPECT_EQ(t::run(io, res.lookup_mailhost("missing.example")).outcome, Outcome::NotFound);
+  EXPECT_EQ(t::run(io, res.lookup_mailhost("empty.example")).outcome, Outcome::NoData);
+  auto sf = t::run(io, res.lookup_mailhost("servfail.example"));
+  EXPECT_EQ(sf.outcome, Outcome::TempFail);
+  EXPECT_NE(sf.detail.find("type=MX"), std::string::npos) << sf.detail;
+  EXPECT_EQ(t::run(io, res.lookup_mailhost("bad name.example")).outcome, Outcome::Invalid);
+}
