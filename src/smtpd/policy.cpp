@@ -244,6 +244,9 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   p->non_fqdn_code_ = static_cast<int>(cfg.integer("non_fqdn_reject_code"));
   p->unknown_address_code_ = static_cast<int>(cfg.integer("unknown_address_reject_code"));
   p->unknown_address_tempfail_defer_ = str::iequals(cfg.str("unknown_address_tempfail_action"), "defer");
+  p->unknown_client_code_ = static_cast<int>(cfg.integer("unknown_client_reject_code"));
+  p->unknown_hostname_code_ = static_cast<int>(cfg.integer("unknown_hostname_reject_code"));
+  p->unknown_helo_tempfail_defer_ = str::iequals(cfg.str("unknown_helo_hostname_tempfail_action"), "defer");
   p->access_.parent_matches_subdomains = false;
   for (const auto& f : cfg.list("parent_domain_matches_subdomains"))
     if (f == "smtpd_access_maps") p->access_.parent_matches_subdomains = true;
@@ -266,6 +269,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
     for (const auto& r : *list) {
       p->wants_sender_dns_ = p->wants_sender_dns_ || r.name == "reject_unknown_sender_domain";
       p->wants_recipient_dns_ = p->wants_recipient_dns_ || r.name == "reject_unknown_recipient_domain";
+      p->wants_helo_dns_ = p->wants_helo_dns_ || r.name == "reject_unknown_helo_hostname";
     }
   // Postfix refuses to run without some relay control in either list.
   p->relay_control_ok_ = false;
@@ -388,6 +392,13 @@ std::optional<bool> fqdn_domain(const mail::Address& a, bool utf8) {
 
 }  // namespace
 
+std::optional<std::string> Policy::helo_dns_name(std::string_view helo) {
+  helo = without_final_dot(helo);
+  if (helo.empty() || helo.front() == '[' || mail::is_valid_ipv4(helo) || mail::is_valid_ipv6(helo))
+    return std::nullopt;
+  return str::lower(helo);
+}
+
 bool Policy::auth_destination(const RcptContext& c, Verdict& v, bool& failed) {
   failed = false;
   // Routing tricks (user%host@us, host!user@us, "user@host"@us, @route:user@host)
@@ -507,6 +518,36 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
                                    sender ? "1.8" : "1.2", name, what, "Domain not found");
       if (o == dns::Outcome::TempFail && !unknown_address_tempfail_defer_) {
         // defer_if_permit: stands only if nothing later rejects.
+        if (!v.defer_if_permit) v.defer_if_permit = reply;
+        continue;
+      }
+      v = {Verdict::Reject, reply, false, {}};
+      return Outcome::Reject;
+    }
+    if (r == "reject_unknown_client_hostname" || r == "reject_unknown_client" ||
+        r == "reject_unknown_reverse_client_hostname") {
+      // Postfix: the forward-confirmed name (4.7.25) or any PTR name
+      // (4.7.1); a temporary failure is always 450.
+      bool reverse = r == "reject_unknown_reverse_client_hostname";
+      dns::Outcome o = (reverse ? c.reverse_name_status : c.client_name_status).value_or(dns::Outcome::TempFail);
+      if (o == dns::Outcome::Ok) continue;
+      int code = o == dns::Outcome::TempFail ? 450 : unknown_client_code_;
+      std::string dsn = fmt::format("{}.7.{}", code / 100, reverse ? "1" : "25");
+      v = {Verdict::Reject,
+           smtp::Reply(code, dsn,
+                       fmt::format("Client host rejected: cannot find your {}hostname, [{}]", reverse ? "reverse " : "",
+                                   str::printable(c.client_addr, 100))),
+           false, {}};
+      return Outcome::Reject;
+    }
+    if (r == "reject_unknown_helo_hostname") {
+      if (!helo_dns_name(c.helo)) continue;  // none, or an address: no name to look up
+      dns::Outcome o = c.helo_mailhost.value_or(dns::Outcome::TempFail);
+      if (o == dns::Outcome::Ok || o == dns::Outcome::NullMx) continue;  // an MTA name may have a null MX
+      smtp::Reply reply =
+          rejected(o == dns::Outcome::TempFail ? 450 : unknown_hostname_code_, "7.1", c.helo, "Helo command",
+                   "Host not found");
+      if (o == dns::Outcome::TempFail && !unknown_helo_tempfail_defer_) {
         if (!v.defer_if_permit) v.defer_if_permit = reply;
         continue;
       }

@@ -32,8 +32,10 @@
 // reject_unauth_pipelining, reject_invalid_helo_hostname,
 // reject_non_fqdn_{helo_hostname,sender,recipient} (and the old names
 // reject_invalid_hostname, reject_non_fqdn_hostname),
-// reject_unknown_{sender,recipient}_domain (the caller looks the domains up
-// and passes the answers in the context: Policy itself never blocks on DNS),
+// reject_unknown_{sender,recipient}_domain and
+// reject_unknown_{client,reverse_client,helo}_hostname (the caller looks the
+// names up and passes the answers in the context: Policy itself never
+// blocks on DNS),
 // and check_{client,helo,sender,recipient}_access with a table (access.h).
 // config::smtpd_restrictions() lists them; any other name is refused when
 // main.cf is read. Should one get here anyway: "451 4.3.5 Server
@@ -47,7 +49,8 @@
 // unknown_local_recipient_reject_code, smtpd_*_restrictions,
 // smtpd_reject_unlisted_recipient, invalid_hostname_reject_code,
 // non_fqdn_reject_code, unknown_address_reject_code,
-// unknown_address_tempfail_action, parent_domain_matches_subdomains,
+// unknown_address_tempfail_action, unknown_client_reject_code,
+// unknown_hostname_reject_code, unknown_helo_hostname_tempfail_action, parent_domain_matches_subdomains,
 // smtpd_null_access_lookup_key, access_map_reject_code,
 // access_map_defer_code, allow_untrusted_routing.
 // Logs: warnings for unknown restrictions, unreadable files, table errors,
@@ -142,6 +145,10 @@ struct RcptContext {
   // Resolver::lookup_mailhost() of the domains that mailhost_domain() named,
   // for reject_unknown_{sender,recipient}_domain; unset counts as TempFail.
   std::optional<dns::Outcome> sender_mailhost, recipient_mailhost;
+  // The client name lookups (dns::ClientName's statuses: Ok, TempFail or
+  // NotFound) and Resolver::lookup_mailhost() of the HELO name, for
+  // reject_unknown_{client,reverse_client,helo}_hostname; unset: TempFail.
+  std::optional<dns::Outcome> client_name_status, reverse_name_status, helo_mailhost;
 };
 
 // One element of a restriction list: a name, and for check_*_access its
@@ -169,6 +176,12 @@ class Policy {
   // reject_unknown_recipient_domain: the caller then looks up the domain
   // that mailhost_domain() names and puts the outcome into the context.
   bool wants_mailhost_lookup(bool sender) const { return sender ? wants_sender_dns_ : wants_recipient_dns_; }
+  // Whether a list has reject_unknown_helo_hostname: the caller looks up
+  // the HELO name (helo_dns_name()) and fills RcptContext::helo_mailhost.
+  bool wants_helo_lookup() const { return wants_helo_dns_; }
+  // The HELO name that restriction judges, or nullopt: none given, or an
+  // address literal or bare IP address (no DNS name to look up).
+  static std::optional<std::string> helo_dns_name(std::string_view helo);
   // The domain those restrictions judge, or nullopt when they let the
   // address pass without DNS (as Postfix's reject_unknown_address): the null
   // sender, no domain, an address literal, or a domain we deliver to
@@ -204,7 +217,10 @@ class Policy {
   int invalid_hostname_code_ = 501;
   int unknown_address_code_ = 450;
   bool unknown_address_tempfail_defer_ = false;  // "defer" (else defer_if_permit)
-  bool wants_sender_dns_ = false, wants_recipient_dns_ = false;
+  bool wants_sender_dns_ = false, wants_recipient_dns_ = false, wants_helo_dns_ = false;
+  int unknown_client_code_ = 450;
+  int unknown_hostname_code_ = 450;
+  bool unknown_helo_tempfail_defer_ = false;  // "defer" (else defer_if_permit)
   int non_fqdn_code_ = 504;
   access::Options access_;
   std::vector<Restriction> client_r_, helo_r_, sender_r_, relay_r_, rcpt_r_;

@@ -246,6 +246,7 @@ struct Tx {
   std::string client_addr = "192.0.2.1";
   bool mynet = true;
   std::optional<dns::Outcome> sender_dns, rcpt_dns;
+  std::optional<dns::Outcome> name_status, reverse_status, helo_dns;
 };
 
 Verdict check(Policy& p, const Tx& t) {
@@ -264,6 +265,9 @@ Verdict check(Policy& p, const Tx& t) {
   c.recipient_text = t.rcpt;
   c.sender_mailhost = t.sender_dns;
   c.recipient_mailhost = t.rcpt_dns;
+  c.client_name_status = t.name_status;
+  c.reverse_name_status = t.reverse_status;
+  c.helo_mailhost = t.helo_dns;
   return p.check_recipient(c);
 }
 
@@ -436,4 +440,53 @@ TEST(Policy, DnsFailureDefersOnlyWhatWouldBePermitted) {
   EXPECT_EQ(reply_of(*now, t), "450 4.1.8 <s@example.net>: Sender address rejected: Domain not found");
   EXPECT_FALSE(config::Config::from_text("unknown_address_tempfail_action = reject\n"));
   EXPECT_FALSE(config::Config::from_text("reject_tempfail_action = hold\n"));
+}
+
+TEST(Policy, UnknownClientHostnames) {
+  auto p = policy("smtpd_client_restrictions = reject_unknown_reverse_client_hostname, "
+                  "reject_unknown_client_hostname\n");
+  Tx t;
+  t.name_status = t.reverse_status = dns::Outcome::Ok;
+  EXPECT_EQ(reply_of(*p, t), "accept");
+  t.name_status = dns::Outcome::NotFound;  // a PTR name, but not forward-confirmed
+  EXPECT_EQ(reply_of(*p, t), "450 4.7.25 Client host rejected: cannot find your hostname, [192.0.2.1]");
+  t.reverse_status = dns::Outcome::NotFound;
+  EXPECT_EQ(reply_of(*p, t), "450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.1]");
+  auto hard = policy("smtpd_client_restrictions = reject_unknown_client\nunknown_client_reject_code = 550\n");
+  EXPECT_EQ(reply_of(*hard, t), "550 5.7.25 Client host rejected: cannot find your hostname, [192.0.2.1]");
+  // A temporary failure, or no lookup at all, is always 450.
+  t.name_status = dns::Outcome::TempFail;
+  EXPECT_EQ(reply_of(*hard, t), "450 4.7.25 Client host rejected: cannot find your hostname, [192.0.2.1]");
+  t.name_status.reset();
+  EXPECT_EQ(reply_of(*hard, t), "450 4.7.25 Client host rejected: cannot find your hostname, [192.0.2.1]");
+}
+
+TEST(Policy, UnknownHeloHostname) {
+  auto p = policy("smtpd_helo_restrictions = reject_unknown_helo_hostname\n"
+                  "smtpd_recipient_restrictions = reject_non_fqdn_recipient\n");
+  EXPECT_TRUE(p->wants_helo_lookup());
+  EXPECT_EQ(Policy::helo_dns_name("Mail.Example.COM.").value_or("-"), "mail.example.com");
+  EXPECT_EQ(Policy::helo_dns_name("[192.0.2.1]").value_or("-"), "-");
+  EXPECT_EQ(Policy::helo_dns_name("192.0.2.1").value_or("-"), "-");
+  EXPECT_EQ(Policy::helo_dns_name("").value_or("-"), "-");
+  Tx t;
+  t.helo_dns = dns::Outcome::Ok;
+  EXPECT_EQ(reply_of(*p, t), "accept");
+  t.helo_dns = dns::Outcome::NullMx;  // an MTA's own name may publish a null MX
+  EXPECT_EQ(reply_of(*p, t), "accept");
+  t.helo_dns = dns::Outcome::NotFound;
+  EXPECT_EQ(reply_of(*p, t), "450 4.7.1 <client.example.net>: Helo command rejected: Host not found");
+  t.helo_dns = dns::Outcome::TempFail;  // defer_if_permit
+  EXPECT_EQ(reply_of(*p, t), "450 4.7.1 <client.example.net>: Helo command rejected: Host not found");
+  t.rcpt = "x@localhost";
+  EXPECT_EQ(reply_of(*p, t), "504 5.5.2 <x@localhost>: Recipient address rejected: need fully-qualified address");
+  t.helo = "[192.0.2.1]";
+  t.rcpt = "x@mx.example.org";
+  t.helo_dns.reset();
+  EXPECT_EQ(reply_of(*p, t), "accept");  // nothing to look up
+  auto hard = policy("smtpd_helo_restrictions = reject_unknown_helo_hostname\nunknown_hostname_reject_code = 550\n");
+  t.helo = "client.example.net";
+  t.helo_dns = dns::Outcome::NoData;
+  EXPECT_EQ(reply_of(*hard, t), "550 5.7.1 <client.example.net>: Helo command rejected: Host not found");
+  EXPECT_FALSE(config::Config::from_text("unknown_helo_hostname_tempfail_action = reject\n"));
 }

@@ -170,6 +170,14 @@ class Session {
       if (auto d = sh_.policy->mailhost_domain(*c.recipient, c.recipient_class))
         c.recipient_mailhost = (co_await sh_.dns->lookup_mailhost(*d)).outcome;
     }
+    if (sh_.policy->wants_helo_lookup()) {
+      // Once per HELO name: a client may send EHLO again.
+      if (auto name = Policy::helo_dns_name(helo_); name && (!helo_dns_ || helo_dns_for_ != *name)) {
+        helo_dns_ = (co_await sh_.dns->lookup_mailhost(*name)).outcome;
+        helo_dns_for_ = *name;
+      }
+      c.helo_mailhost = helo_dns_;
+    }
   }
   // What the restrictions may know of the session (the caller adds the
   // transaction's addresses).
@@ -180,6 +188,8 @@ class Session {
     c.helo = helo_;
     c.client_in_mynetworks = in_mynetworks_;
     c.unauth_pipelining = unauth_pipelining_;
+    c.client_name_status = name_status_;
+    c.reverse_name_status = reverse_status_;
     return c;
   }
   std::string queue_id_or_noqueue() const { return cleanup_ ? cleanup_->queue_id() : std::string("NOQUEUE"); }
@@ -217,6 +227,12 @@ class Session {
   bool in_mynetworks_ = false;
   bool bare_newline_exempt_ = false;
   std::string helo_;
+  // Client name lookup results for reject_unknown_*client_hostname; unset
+  // (no lookup: smtpd_peername_lookup = no) counts as a temporary failure.
+  std::optional<dns::Outcome> name_status_, reverse_status_;
+  // reject_unknown_helo_hostname's answer, and the name it is for.
+  std::optional<dns::Outcome> helo_dns_;
+  std::string helo_dns_for_;
   bool esmtp_ = false;
   bool pipelining_ = false;  // PIPELINING in effect (EHLO and offered)
   bool unauth_pipelining_ = false;
@@ -379,11 +395,15 @@ asio::awaitable<void> Session::run() {
     if (sh_.settings.hosts) from_files = sh_.settings.hosts->name_of(client_ip_.to_string());
     if (from_files) {
       client_name_ = std::move(*from_files);
+      name_status_ = reverse_status_ = dns::Outcome::Ok;
     } else if (sh_.dns && sh_.settings.peername_lookup) {
       co_await lookup_client_name(client_ip_);
       // Postfix finds the loopback's name in the host's own files through
       // getnameinfo(); the resolver reads no hosts file, so fall back to it.
-      if (client_name_ == "unknown" && loopback) client_name_ = "localhost";
+      if (client_name_ == "unknown" && loopback) {
+        client_name_ = "localhost";
+        name_status_ = reverse_status_ = dns::Outcome::Ok;
+      }
     }
   }
   log::info("connect from {}", peer());
@@ -1205,6 +1225,8 @@ asio::awaitable<std::optional<smtp::Reply>> Session::resolve_recipient(const mai
 asio::awaitable<void> Session::lookup_client_name(const asio::ip::address& addr) {
   dns::ClientName cn = co_await sh_.dns->lookup_client_name(addr);
   if (cn.name_status == dns::Outcome::Ok && !cn.name.empty()) client_name_ = cn.name;
+  name_status_ = cn.name_status;
+  reverse_status_ = cn.reverse_status;
 }
 
 void Session::reset_transaction() {
@@ -1233,9 +1255,11 @@ void start_clients(asio::io_context& io, Shared& shared) {
   ro.timeout = std::min<std::chrono::milliseconds>(s.ipc_timeout, s.timeout);
   ro.idle = s.ipc_idle;
   shared.rewrite = std::make_unique<rewrite::AsyncClient>(io, s.rewrite_socket, ro);
-  // Also for reject_unknown_*_domain, whatever smtpd_peername_lookup says.
-  if (s.peername_lookup || (shared.policy && (shared.policy->wants_mailhost_lookup(true) ||
-                                              shared.policy->wants_mailhost_lookup(false)))) {
+  // Also for reject_unknown_*_domain and reject_unknown_helo_hostname,
+  // whatever smtpd_peername_lookup says.
+  if (s.peername_lookup ||
+      (shared.policy && (shared.policy->wants_mailhost_lookup(true) || shared.policy->wants_mailhost_lookup(false) ||
+                         shared.policy->wants_helo_lookup()))) {
     dns::ResolverOptions o;
     o.servers = s.dns_resolver_address;
     o.timeout = kPeernameTryTimeout;

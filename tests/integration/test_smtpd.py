@@ -127,7 +127,8 @@ def setUpModule():
     if dns_port:
         SERVICES["rdns"] = f"-o dns_resolver_address=127.0.0.1:{dns_port}"
         SERVICES["unkdomain"] = (f"-o dns_resolver_address=127.0.0.1:{dns_port} -o smtpd_peername_lookup=no "
-                                 "-o smtpd_sender_restrictions=reject_unknown_sender_domain")
+                                 "-o smtpd_sender_restrictions=reject_unknown_sender_domain "
+                                 "-o smtpd_helo_restrictions=reject_unknown_helo_hostname")
     # An access(5) table built by our postmap, as an admin would.
     access = INST.path("sender_access")
     with open(access, "w") as f:
@@ -464,9 +465,9 @@ class SmtpdTest(unittest.TestCase):
         if "unkdomain" not in PORTS:
             self.skipTest("no dnsmasq")
 
-        def rcpt(sender):
+        def rcpt(sender, helo="mx.good.test"):
             c = Raw(PORTS["unkdomain"])
-            c.ask("EHLO client.test")
+            c.ask(f"EHLO {helo}")
             self.assertTrue(c.ask(f"MAIL FROM:<{sender}>").startswith("250"))
             r = c.ask(f"RCPT TO:<{LOCAL}>")
             c.ask("QUIT")
@@ -483,6 +484,12 @@ class SmtpdTest(unittest.TestCase):
                          "450 4.1.8 <s@elsewhere.example>: Sender address rejected: Domain not found")
         INST.wait_log(r"NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.1\]: 450 4\.1\.8 <s@nx\.test>: Sender "
                       r"address rejected: Domain not found; from=<s@nx\.test>")
+        # reject_unknown_helo_hostname on the same service: an address-only
+        # name passes, a literal needs no DNS, an unknown name is refused.
+        self.assertTrue(rcpt("s@mx.good.test", helo="a.good.test").startswith("250"))
+        self.assertTrue(rcpt("s@mx.good.test", helo="[127.0.0.1]").startswith("250"))
+        self.assertEqual(rcpt("s@mx.good.test", helo="host.nx.test"),
+                         "450 4.7.1 <host.nx.test>: Helo command rejected: Host not found")
 
     # --- protocol hygiene ----------------------------------------------------
     def test_nul_and_cr_in_commands(self):

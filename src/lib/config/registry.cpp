@@ -388,6 +388,7 @@ constexpr ParamDef kParams[] = {
   I("unknown_address_reject_code", "450", "Reply code for unknown sender or recipient domains.", 400, 599),
   S("reject_tempfail_action", "defer_if_permit", "What a restriction does when it cannot decide for now (a DNS failure): defer_if_permit or defer."),
   S("unknown_address_tempfail_action", "$reject_tempfail_action", "reject_tempfail_action for reject_unknown_sender_domain and reject_unknown_recipient_domain."),
+  S("unknown_helo_hostname_tempfail_action", "$reject_tempfail_action", "reject_tempfail_action for reject_unknown_helo_hostname."),
   I("unknown_client_reject_code", "450", "Reply code for clients without valid reverse DNS.", 400, 599),
   I("unknown_hostname_reject_code", "450", "Reply code for HELO names without DNS records.", 400, 599),
   I("unknown_local_recipient_reject_code", "550", "Reply code for unknown local recipients.", 400, 599),

@@ -17,7 +17,7 @@ using R = Unsupported::Refuse;
 // a search of src/ when the list was made; nothing checks it since) and
 // that no default of a parameter outside the list refers to (checked by
 // Unsupported.ParametersThatDefaultToARefusedOneAreRefusedToo). Sorted by
-// name. The exceptions are the kItems entries and the two *tempfail_action
+// name. The exceptions are the kItems entries and the *tempfail_action
 // ones: smtpd reads those, and only a value it cannot act on is refused.
 constexpr std::string_view kTlsRequired = "encrypt,dane,dane-only,fingerprint,verify,secure";
 // Keep in step with smtpd::Policy::eval_list() (policy.cpp); a test there
@@ -27,6 +27,8 @@ constexpr std::string_view kRestrictions =
     "reject_unauth_destination,defer_unauth_destination,permit_auth_destination,reject_unlisted_recipient,"
     "reject_invalid_helo_hostname,reject_invalid_hostname,reject_non_fqdn_helo_hostname,reject_non_fqdn_hostname,"
     "reject_non_fqdn_sender,reject_non_fqdn_recipient,reject_unknown_sender_domain,reject_unknown_recipient_domain,"
+    "reject_unknown_helo_hostname,reject_unknown_client_hostname,reject_unknown_client,"
+    "reject_unknown_reverse_client_hostname,"
     "check_client_access,check_helo_access,check_sender_access,check_recipient_access";
 // The ones above that take a type:table argument (the next list element).
 constexpr std::string_view kTableRestrictions =
@@ -116,6 +118,8 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"transport_destination_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
     {"transport_transport_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
     {"unknown_address_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
+    {"unknown_helo_hostname_tempfail_action", R::kOther, "defer_if_permit,defer",
+     "have other temporary-failure actions"},
 });
 
 // Accepted and ignored. Tuning knobs of Postfix's own design (delivery
@@ -176,7 +180,7 @@ constexpr std::string_view kIgnored[] = {
     "transport_destination_concurrency_positive_feedback", "transport_extra_recipient_limit",
     "transport_minimum_delivery_slots", "transport_recipient_limit", "transport_recipient_refill_delay",
     "transport_recipient_refill_limit", "transport_time_limit",
-    "unknown_client_reject_code", "unknown_hostname_reject_code", "unknown_relay_recipient_reject_code",
+    "unknown_relay_recipient_reject_code",
     "unknown_virtual_alias_reject_code", "unknown_virtual_mailbox_reject_code",
     "unverified_recipient_reject_code", "unverified_sender_reject_code", "verp_delimiter_filter",
     "virtual_gid_maps", "virtual_minimum_uid", "virtual_uid_maps",
