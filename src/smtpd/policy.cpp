@@ -407,7 +407,7 @@ bool Policy::auth_destination(const RcptContext& c, Verdict& v, bool& failed) {
   auto cls = recipient_class(c);
   if (!cls) {
     log::warning("recipient domain lookup failed: {}", cls.error().message);
-    v = {Verdict::Reject, lookup_error_reply(c.recipient_text), false, {}};
+    v.reject(lookup_error_reply(c.recipient_text), false);
     failed = true;
     return false;
   }
@@ -425,13 +425,13 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
     }
     if (r == "permit") return Outcome::Permit;
     if (r == "reject") {
-      v = {Verdict::Reject, smtp::Reply(554, "5.7.1", fmt::format("<{}>: Recipient address rejected: Access denied",
-                                                                  c.recipient_text)), false, {}};
+      v.reject(smtp::Reply(554, "5.7.1", fmt::format("<{}>: Recipient address rejected: Access denied",
+                                                                  c.recipient_text)), false);
       return Outcome::Reject;
     }
     if (r == "defer") {
-      v = {Verdict::Reject, smtp::Reply(450, "4.7.1", fmt::format("<{}>: Recipient address rejected: Access denied",
-                                                                  c.recipient_text)), false, {}};
+      v.reject(smtp::Reply(450, "4.7.1", fmt::format("<{}>: Recipient address rejected: Access denied",
+                                                                  c.recipient_text)), false);
       return Outcome::Reject;
     }
     if (r == "permit_mynetworks") {
@@ -441,7 +441,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
     if (r == "permit_sasl_authenticated") continue;  // no SASL support yet: never authenticated
     if (r == "reject_unauth_pipelining") {
       if (c.unauth_pipelining) {
-        v = {Verdict::Reject, smtp::Reply(554, "5.5.0", "Error: SMTP protocol synchronization"), false, {}};
+        v.reject(smtp::Reply(554, "5.5.0", "Error: SMTP protocol synchronization"), false);
         return Outcome::Reject;
       }
       continue;
@@ -456,10 +456,8 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       }
       if (ok) continue;
       bool defer = r == "defer_unauth_destination";
-      v = {Verdict::Reject,
-           smtp::Reply(defer ? 454 : relay_code_, defer ? "4.7.1" : "5.7.1",
-                       fmt::format("<{}>: Relay access denied", c.recipient_text)),
-           false, {}};
+      v.reject(smtp::Reply(defer ? 454 : relay_code_, defer ? "4.7.1" : "5.7.1",
+                       fmt::format("<{}>: Relay access denied", c.recipient_text)), false);
       return Outcome::Reject;
     }
     if (r == "reject_invalid_helo_hostname" || r == "reject_invalid_hostname" ||
@@ -468,20 +466,18 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       bool fqdn = r == "reject_non_fqdn_helo_hostname" || r == "reject_non_fqdn_hostname";
       if (c.helo.front() == '[') {
         if (valid_literal(c.helo)) continue;
-        v = {Verdict::Reject,
-             rejected(invalid_hostname_code_, "5.2", c.helo, "Helo command", "invalid ip address"), false, {}};
+        v.reject(rejected(invalid_hostname_code_, "5.2", c.helo, "Helo command", "invalid ip address"), false);
         return Outcome::Reject;
       }
       std::string_view name = without_final_dot(c.helo);
       if (fqdn) {
         if (mail::is_valid_hostname(name, c.smtputf8) && name.find('.') != std::string_view::npos) continue;
-        v = {Verdict::Reject,
-             rejected(non_fqdn_code_, "5.2", c.helo, "Helo command", "need fully-qualified hostname"), false, {}};
+        v.reject(rejected(non_fqdn_code_, "5.2", c.helo, "Helo command", "need fully-qualified hostname"), false);
         return Outcome::Reject;
       }
       // Bare IP addresses pass, as in Postfix (for old clients).
       if (mail::is_valid_hostname(name) || mail::is_valid_ipv4(name) || mail::is_valid_ipv6(name)) continue;
-      v = {Verdict::Reject, rejected(invalid_hostname_code_, "5.2", c.helo, "Helo command", "Invalid name"), false, {}};
+      v.reject(rejected(invalid_hostname_code_, "5.2", c.helo, "Helo command", "Invalid name"), false);
       return Outcome::Reject;
     }
     if (r == "reject_non_fqdn_sender" || r == "reject_non_fqdn_recipient") {
@@ -490,10 +486,8 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       if (!a || a->is_null()) continue;  // <> has no domain to judge
       auto ok = fqdn_domain(*a, c.smtputf8);
       if (!ok || *ok) continue;
-      v = {Verdict::Reject,
-           rejected(non_fqdn_code_, "5.2", sender ? c.sender_text : c.recipient_text,
-                    sender ? "Sender address" : "Recipient address", "need fully-qualified address"),
-           false, {}};
+      v.reject(rejected(non_fqdn_code_, "5.2", sender ? c.sender_text : c.recipient_text,
+                    sender ? "Sender address" : "Recipient address", "need fully-qualified address"), false);
       return Outcome::Reject;
     }
     if (r == "reject_unknown_sender_domain" || r == "reject_unknown_recipient_domain") {
@@ -508,10 +502,8 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       std::string_view what = sender ? "Sender address" : "Recipient address";
       if (o == dns::Outcome::NullMx) {
         // RFC 7505: the domain says it takes no mail.
-        v = {Verdict::Reject,
-             rejected(sender ? 550 : 556, sender ? "7.27" : "1.10", name, what,
-                      fmt::format("Domain {} does not accept mail (nullMX)", str::printable(*domain, 300))),
-             false, {}};
+        v.reject(rejected(sender ? 550 : 556, sender ? "7.27" : "1.10", name, what,
+                      fmt::format("Domain {} does not accept mail (nullMX)", str::printable(*domain, 300))), false);
         return Outcome::Reject;
       }
       smtp::Reply reply = rejected(o == dns::Outcome::TempFail ? 450 : unknown_address_code_,
@@ -521,7 +513,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
         if (!v.defer_if_permit) v.defer_if_permit = reply;
         continue;
       }
-      v = {Verdict::Reject, reply, false, {}};
+      v.reject(reply, false);
       return Outcome::Reject;
     }
     if (r == "reject_unknown_client_hostname" || r == "reject_unknown_client" ||
@@ -533,11 +525,9 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       if (o == dns::Outcome::Ok) continue;
       int code = o == dns::Outcome::TempFail ? 450 : unknown_client_code_;
       std::string dsn = fmt::format("{}.7.{}", code / 100, reverse ? "1" : "25");
-      v = {Verdict::Reject,
-           smtp::Reply(code, dsn,
+      v.reject(smtp::Reply(code, dsn,
                        fmt::format("Client host rejected: cannot find your {}hostname, [{}]", reverse ? "reverse " : "",
-                                   str::printable(c.client_addr, 100))),
-           false, {}};
+                                   str::printable(c.client_addr, 100))), false);
       return Outcome::Reject;
     }
     if (r == "reject_unknown_helo_hostname") {
@@ -551,7 +541,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
         if (!v.defer_if_permit) v.defer_if_permit = reply;
         continue;
       }
-      v = {Verdict::Reject, reply, false, {}};
+      v.reject(reply, false);
       return Outcome::Reject;
     }
     if (r == "reject_unlisted_recipient") {
@@ -566,7 +556,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
     // name that is not in config::smtpd_restrictions(), which lists the
     // ones above. Fail closed all the same, as Postfix does.
     log::warning("unknown smtpd restriction: \"{}\" in {}", str::printable(r, 100), title);
-    v = {Verdict::Reject, config_error_reply(), true, {}};
+    v.reject(config_error_reply(), true);
     return Outcome::Reject;
   }
   return Outcome::Dunno;
@@ -596,26 +586,29 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
   auto result = access::evaluate(*r.table, kind, subject, access_);
   if (!result) {
     log::warning("{}: {} lookup error: {}", title, r.table_spec, result.error().message);
-    v = {Verdict::Reject, lookup_error_reply(c.recipient_text), false, {}};
+    v.reject(lookup_error_reply(c.recipient_text), false);
     return Outcome::Reject;
   }
   if (!*result) return Outcome::Dunno;
   const access::Action& a = **result;
-  // WARN/INFO text (information, as Postfix logs it), or a note on a bad
-  // table entry (a warning).
+  // WARN/INFO text ("warn: TEXT", logged by the session in Postfix's
+  // shape), or a note on a bad table entry (a warning here).
   if (!a.why.empty()) {
-    bool note = a.type == access::Action::Type::Dunno;
-    std::string line = fmt::format("{}: {} {}: {}", title, r.name, r.table_spec, str::printable(a.why, 300));
-    if (note) log::info("{} <{}>", line, str::printable(c.recipient_text, 300));
-    else if (a.type != access::Action::Type::Unsupported) log::warning("{}", line);
+    if (a.type == access::Action::Type::Dunno) {
+      auto colon = a.why.find(": ");
+      if (colon != std::string::npos && v.notes.size() < 16)
+        v.notes.push_back({a.why.substr(0, colon), a.why.substr(colon + 2)});
+    } else if (a.type != access::Action::Type::Unsupported) {
+      log::warning("{}: {} {}: {}", title, r.name, r.table_spec, str::printable(a.why, 300));
+    }
   }
   switch (a.type) {
     case access::Action::Type::Permit: return Outcome::Permit;
     case access::Action::Type::Dunno: return Outcome::Dunno;
-    case access::Action::Type::Reject: v = {Verdict::Reject, a.reply, false, {}}; return Outcome::Reject;
+    case access::Action::Type::Reject: v.reject(a.reply, false); return Outcome::Reject;
     case access::Action::Type::Unsupported:
       log::warning("{}: {} {}: {}", title, r.name, r.table_spec, a.why);
-      v = {Verdict::Reject, config_error_reply(), true, {}};
+      v.reject(config_error_reply(), true);
       return Outcome::Reject;
     case access::Action::Type::Restrictions: {
       // A table result may name restrictions, but not tables (Postfix's
@@ -627,7 +620,7 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
         if (!known || config::smtpd_restriction_takes_table(name)) {
           log::warning("{}: {} {}: unknown restriction \"{}\" in a table result", title, r.name, r.table_spec,
                        str::printable(name, 100));
-          v = {Verdict::Reject, config_error_reply(), true, {}};
+          v.reject(config_error_reply(), true);
           return Outcome::Reject;
         }
         nested.push_back(Restriction{name, {}, nullptr});
@@ -644,7 +637,7 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
 
 Verdict Policy::check_recipient(const RcptContext& c) {
   Verdict v;
-  if (!relay_control_ok_) return {Verdict::Reject, config_error_reply(), true, {}};
+  if (!relay_control_ok_) return Verdict::rejection(config_error_reply(), true);
   // smtpd_delay_reject = yes: client, helo and sender restrictions run at RCPT
   // time; each list ends at its first permit, a reject ends everything.
   const std::pair<const std::vector<Restriction>*, std::string_view> lists[] = {
@@ -654,7 +647,8 @@ Verdict Policy::check_recipient(const RcptContext& c) {
   for (const auto& [list, title] : lists)
     if (eval_list(*list, title, c, v) == Outcome::Reject) return v;
   Verdict out = reject_unlisted_ ? check_unlisted(c) : Verdict{};
-  if (out.kind == Verdict::Accept && v.defer_if_permit) return {Verdict::Reject, *v.defer_if_permit, false, {}};
+  if (out.kind == Verdict::Accept && v.defer_if_permit) out.reject(*v.defer_if_permit);
+  out.notes = std::move(v.notes);
   return out;
 }
 
@@ -662,10 +656,10 @@ Verdict Policy::check_unlisted(const RcptContext& c) {
   auto cls = recipient_class(c);
   if (!cls) {
     log::warning("recipient domain lookup failed: {}", cls.error().message);
-    return {Verdict::Reject, lookup_error_reply(c.recipient_text), false, {}};
+    return Verdict::rejection(lookup_error_reply(c.recipient_text), false);
   }
   if (*cls != DomainClass::Local) return {};  // other classes: their own maps, checked downstream
-  if (!local_maps_error_.empty()) return {Verdict::Reject, lookup_error_reply(c.recipient_text), false, {}};
+  if (!local_maps_error_.empty()) return Verdict::rejection(lookup_error_reply(c.recipient_text), false);
   if (!local_recipient_maps_) return {};  // local_recipient_maps empty: every local name is valid
   maps::AddressSearchOptions opts;
   opts.recipient_delimiter = recipient_delimiter_;
@@ -685,16 +679,14 @@ Verdict Policy::check_unlisted(const RcptContext& c) {
   auto m = maps::find_address(*local_recipient_maps_, key, opts);
   if (!m) {
     log::warning("local_recipient_maps lookup of {}: {}", str::printable(key), m.error().message);
-    return {Verdict::Reject, lookup_error_reply(c.recipient_text), false, {}};
+    return Verdict::rejection(lookup_error_reply(c.recipient_text), false);
   }
   // Postfix also finds "user" alone for a local domain (the passwd and alias
   // tables are keyed by the bare name); find_address does that when is_local.
   if (m->has_value()) return {};
-  return {Verdict::Reject,
-          smtp::Reply(unknown_local_code_, "5.1.1",
+  return Verdict::rejection(smtp::Reply(unknown_local_code_, "5.1.1",
                       fmt::format("<{}>: Recipient address rejected: User unknown in local recipient table",
-                                  c.recipient_text)),
-          false, {}};
+                                  c.recipient_text)), false);
 }
 
 }  // namespace postern::smtpd

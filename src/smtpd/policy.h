@@ -126,6 +126,25 @@ struct Verdict {
   // (Postfix's defer_if_permit: a DNS failure must not turn a later reject
   // into a retry, nor let the mail through).
   std::optional<smtp::Reply> defer_if_permit;
+  // Access table WARN/INFO results, for the caller to log with the
+  // session's details ("NOQUEUE: warn: RCPT from ...").
+  struct Note {
+    std::string action;  // "warn" or "info"
+    std::string text;
+  };
+  std::vector<Note> notes;
+
+  static Verdict rejection(smtp::Reply r, bool config_error = false) {
+    Verdict v;
+    v.reject(std::move(r), config_error);
+    return v;
+  }
+  // Turns this verdict into a rejection; its notes stay.
+  void reject(smtp::Reply r, bool is_config_error = false) {
+    kind = Reject;
+    reply = std::move(r);
+    config_error = is_config_error;
+  }
 };
 
 // What a restriction may look at.

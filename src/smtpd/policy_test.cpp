@@ -490,3 +490,22 @@ TEST(Policy, UnknownHeloHostname) {
   EXPECT_EQ(reply_of(*hard, t), "550 5.7.1 <client.example.net>: Helo command rejected: Host not found");
   EXPECT_FALSE(config::Config::from_text("unknown_helo_hostname_tempfail_action = reject\n"));
 }
+
+TEST(Policy, AccessWarnIsANoteAndDecidesNothing) {
+  auto p = policy("smtpd_sender_restrictions = check_sender_access inline:{{a@example.net=WARN look at this}},"
+                  " check_sender_access inline:{{a@example.net=INFO and this}}\n"
+                  "smtpd_recipient_restrictions = reject_non_fqdn_recipient\n");
+  Tx t;
+  t.sender = "a@example.net";
+  Verdict v = check(*p, t);
+  EXPECT_EQ(v.kind, Verdict::Accept);
+  ASSERT_EQ(v.notes.size(), 2u);
+  EXPECT_EQ(v.notes[0].action, "warn");
+  EXPECT_EQ(v.notes[0].text, "look at this");
+  EXPECT_EQ(v.notes[1].action, "info");
+  // A later reject keeps the notes, so both are logged.
+  t.rcpt = "x@localhost";
+  v = check(*p, t);
+  EXPECT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.notes.size(), 2u);
+}

@@ -152,6 +152,7 @@ class Session {
                                                                 std::optional<DomainClass>& cls);
   asio::awaitable<void> lookup_client_name(const asio::ip::address& addr);
   void log_reject(std::string_view stage, const smtp::Reply& r, std::string_view to);
+  void log_action(std::string_view action, std::string_view stage, std::string_view text, std::string_view to);
 
   std::string peer() const { return client_name_ + "[" + client_addr_ + "]"; }
   // DNS answers for reject_unknown_{sender,recipient}_domain, when a list
@@ -700,9 +701,17 @@ asio::awaitable<void> Session::do_helo(const smtp::Command& cmd, bool ehlo) {
 }
 
 void Session::log_reject(std::string_view stage, const smtp::Reply& r, std::string_view to) {
+  log_action("reject", stage, r.to_string(), to);
+}
+
+// Postfix's shape, which log analyzers (fail2ban, pflogsumm) match:
+// "NOQUEUE: reject: RCPT from host[addr]: 554 ...; from=<s> to=<r> proto=ESMTP helo=<h>",
+// and the same with "warn:" or "info:" for access table WARN/INFO results.
+void Session::log_action(std::string_view action, std::string_view stage, std::string_view text,
+                         std::string_view to) {
   std::string from = mail_ ? mail_->sender.to_internal() : std::string();
-  std::string line = fmt::format("{}: reject: {} from {}: {}; from=<{}>", queue_id_or_noqueue(), stage, peer(),
-                                 r.to_string(), str::printable(from, 300));
+  std::string line = fmt::format("{}: {}: {} from {}: {}; from=<{}>", queue_id_or_noqueue(), action, stage, peer(),
+                                 text, str::printable(from, 300));
   if (!to.empty()) line += fmt::format(" to=<{}>", str::printable(to, 300));
   line += fmt::format(" proto={} helo=<{}>", esmtp_ ? "ESMTP" : "SMTP", str::printable(helo_, 300));
   log::info("{}", line);
@@ -851,6 +860,7 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   }
   co_await look_up_mailhosts(c);
   Verdict v = sh_.policy->check_recipient(c);
+  for (const auto& n : v.notes) log_action(n.action, "RCPT", n.text, addr->to_internal());
   if (v.kind == Verdict::Reject) {
     log_reject("RCPT", v.reply, addr->to_internal());
     co_await reply(v.reply);

@@ -134,7 +134,8 @@ def setUpModule():
     with open(access, "w") as f:
         f.write("spam@example.net   REJECT no spam from you\n"
                 "example.org        550 5.7.1 go away\n"
-                "friend@example.org OK\n")
+                "friend@example.org OK\n"
+                "watched@example.net WARN sender under watch\n")
     INST.cmd("postmap", [f"hash:{access}"])
     SERVICES["access"] = (f"-o {{smtpd_sender_restrictions = check_sender_access hash:{access}}} "
                           "-o smtpd_helo_restrictions=reject_non_fqdn_helo_hostname")
@@ -458,6 +459,10 @@ class SmtpdTest(unittest.TestCase):
         # The most specific key wins.
         self.assertTrue(rcpt("client.test", "friend@example.org").startswith("250"))
         self.assertTrue(rcpt("client.test", "someone@example.net").startswith("250"))
+        # WARN decides nothing and is logged in Postfix's shape.
+        self.assertTrue(rcpt("client.test", "watched@example.net").startswith("250"))
+        INST.wait_log(r"NOQUEUE: warn: RCPT from localhost\[127\.0\.0\.1\]: sender under watch; "
+                      r"from=<watched@example\.net> to=<alice@\S+> proto=ESMTP helo=<client\.test>")
         self.assertEqual(rcpt("localhost", "someone@example.net"),
                          "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname")
 

@@ -161,7 +161,7 @@ constexpr std::string_view kIgnored[] = {
     "smtp_tls_secure_cert_match", "smtp_tls_servername", "smtp_tls_session_cache_database",
     "smtp_tls_verify_cert_match", "smtp_use_tls", "smtpd_access_maps", "smtpd_authorized_verp_clients",
     "smtpd_authorized_xclient_hosts", "smtpd_authorized_xforward_hosts", "smtpd_client_auth_rate_limit",
-    "smtpd_client_new_tls_session_rate_limit", "smtpd_client_port_logging",
+    "smtpd_client_new_tls_session_rate_limit", "smtpd_client_port_logging", "smtpd_delay_reject",
     "smtpd_discard_ehlo_keyword_address_maps", "smtpd_etrn_restrictions", "smtpd_history_flush_threshold",
     "smtpd_log_access_permit_actions", "smtpd_noop_commands", "smtpd_per_record_deadline",
     "smtpd_per_request_deadline", "smtpd_policy_service_max_ttl", "smtpd_recipient_overshoot_limit",
