@@ -368,10 +368,10 @@ class SmtpdTest(unittest.TestCase):
         c.close()
 
     # --- relay control -------------------------------------------------------
-    def rcpt_reply(self, port, rcpt):
+    def rcpt_reply(self, port, rcpt, helo="client.test", sender="s@client.test"):
         c = Raw(port)
-        c.ask("EHLO client.test")
-        c.ask("MAIL FROM:<s@client.test>")
+        c.ask(f"EHLO {helo}")
+        self.assertTrue(c.ask(f"MAIL FROM:<{sender}>").startswith("250"))
         r = c.ask(f"RCPT TO:<{rcpt}>")
         c.ask("QUIT")
         c.close()
@@ -442,13 +442,7 @@ class SmtpdTest(unittest.TestCase):
 
     def test_access_table_and_fqdn_restrictions(self):
         def rcpt(helo, sender):
-            c = Raw(PORTS["access"])
-            c.ask(f"EHLO {helo}")
-            self.assertTrue(c.ask(f"MAIL FROM:<{sender}>").startswith("250"))
-            r = c.ask(f"RCPT TO:<{LOCAL}>")
-            c.ask("QUIT")
-            c.close()
-            return r
+            return self.rcpt_reply(PORTS["access"], LOCAL, helo=helo, sender=sender)
         self.assertEqual(rcpt("client.test", "spam@example.net"),
                          "554 5.7.1 <spam@example.net>: Sender address rejected: no spam from you")
         INST.wait_log(r"NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 <spam@example\.net>: "
@@ -471,13 +465,7 @@ class SmtpdTest(unittest.TestCase):
             self.skipTest("no dnsmasq")
 
         def rcpt(sender, helo="mx.good.test"):
-            c = Raw(PORTS["unkdomain"])
-            c.ask(f"EHLO {helo}")
-            self.assertTrue(c.ask(f"MAIL FROM:<{sender}>").startswith("250"))
-            r = c.ask(f"RCPT TO:<{LOCAL}>")
-            c.ask("QUIT")
-            c.close()
-            return r
+            return self.rcpt_reply(PORTS["unkdomain"], LOCAL, helo=helo, sender=sender)
         self.assertTrue(rcpt("s@mx.good.test").startswith("250"), "MX")
         self.assertTrue(rcpt("s@a.good.test").startswith("250"), "address only")
         self.assertTrue(rcpt("").startswith("250"), "null sender")
