@@ -374,10 +374,11 @@ bool valid_literal(std::string_view name) {
 
 // The reply for a rejected name or address, in Postfix's words:
 // "CODE D.D.D <NAME>: CLASS rejected: TEXT".
-smtp::Reply rejected(int code, std::string_view detail, std::string_view name, std::string_view what,
+smtp::Reply rejected(int code, std::string_view detail, std::string_view name, access::Kind what,
                      std::string_view text) {
   std::string dsn = fmt::format("{}.{}", code / 100, detail);
-  return smtp::Reply(code, dsn, fmt::format("<{}>: {} rejected: {}", str::printable(name, 300), what, text));
+  return smtp::Reply(code, dsn, fmt::format("<{}>: {} rejected: {}", str::printable(name, 300),
+                                            access::reply_class(what), text));
 }
 
 // The domain part of an address for reject_non_fqdn_*: nullopt when the
@@ -466,18 +467,18 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       bool fqdn = r == "reject_non_fqdn_helo_hostname" || r == "reject_non_fqdn_hostname";
       if (c.helo.front() == '[') {
         if (valid_literal(c.helo)) continue;
-        v.reject(rejected(invalid_hostname_code_, "5.2", c.helo, "Helo command", "invalid ip address"), false);
+        v.reject(rejected(invalid_hostname_code_, "5.2", c.helo, access::Kind::Helo, "invalid ip address"), false);
         return Outcome::Reject;
       }
       std::string_view name = without_final_dot(c.helo);
       if (fqdn) {
         if (mail::is_valid_hostname(name, c.smtputf8) && name.find('.') != std::string_view::npos) continue;
-        v.reject(rejected(non_fqdn_code_, "5.2", c.helo, "Helo command", "need fully-qualified hostname"), false);
+        v.reject(rejected(non_fqdn_code_, "5.2", c.helo, access::Kind::Helo, "need fully-qualified hostname"), false);
         return Outcome::Reject;
       }
       // Bare IP addresses pass, as in Postfix (for old clients).
       if (mail::is_valid_hostname(name) || mail::is_valid_ipv4(name) || mail::is_valid_ipv6(name)) continue;
-      v.reject(rejected(invalid_hostname_code_, "5.2", c.helo, "Helo command", "Invalid name"), false);
+      v.reject(rejected(invalid_hostname_code_, "5.2", c.helo, access::Kind::Helo, "Invalid name"), false);
       return Outcome::Reject;
     }
     if (r == "reject_non_fqdn_sender" || r == "reject_non_fqdn_recipient") {
@@ -487,7 +488,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       auto ok = fqdn_domain(*a, c.smtputf8);
       if (!ok || *ok) continue;
       v.reject(rejected(non_fqdn_code_, "5.2", sender ? c.sender_text : c.recipient_text,
-                    sender ? "Sender address" : "Recipient address", "need fully-qualified address"), false);
+                    sender ? access::Kind::Sender : access::Kind::Recipient, "need fully-qualified address"), false);
       return Outcome::Reject;
     }
     if (r == "reject_unknown_sender_domain" || r == "reject_unknown_recipient_domain") {
@@ -499,7 +500,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       dns::Outcome o = (sender ? c.sender_mailhost : c.recipient_mailhost).value_or(dns::Outcome::TempFail);
       if (o == dns::Outcome::Ok) continue;
       std::string_view name = sender ? c.sender_text : c.recipient_text;
-      std::string_view what = sender ? "Sender address" : "Recipient address";
+      access::Kind what = sender ? access::Kind::Sender : access::Kind::Recipient;
       if (o == dns::Outcome::NullMx) {
         // RFC 7505: the domain says it takes no mail.
         v.reject(rejected(sender ? 550 : 556, sender ? "7.27" : "1.10", name, what,
@@ -535,7 +536,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       dns::Outcome o = c.helo_mailhost.value_or(dns::Outcome::TempFail);
       if (o == dns::Outcome::Ok || o == dns::Outcome::NullMx) continue;  // an MTA name may have a null MX
       smtp::Reply reply =
-          rejected(o == dns::Outcome::TempFail ? 450 : unknown_hostname_code_, "7.1", c.helo, "Helo command",
+          rejected(o == dns::Outcome::TempFail ? 450 : unknown_hostname_code_, "7.1", c.helo, access::Kind::Helo,
                    "Host not found");
       if (o == dns::Outcome::TempFail && !unknown_helo_tempfail_defer_) {
         if (!v.defer_if_permit) v.defer_if_permit = reply;
