@@ -1,9 +1,10 @@
 // local - the local delivery agent (Postfix local(8)); master.cf "local unix - n n - - local".
 //
 // A privileged single-client server: it keeps root (unpriv = n) so that each
-// delivery can become the recipient, and serves one delivery request per
-// connection on private/local: read the request, deliver every recipient,
-// answer one dsn/text/relay per recipient (ipc/proto/deliver.h). The
+// delivery can become the recipient, and serves delivery requests on
+// private/local, one at a time, several on one connection when qmgr keeps
+// it: read the request, deliver every recipient, answer one dsn/text/relay
+// per recipient (ipc/proto/deliver.h). The
 // deliveries themselves are blocking and run in privilege-dropped workers
 // (agent.h explains the design); one request at a time per process, like
 // Postfix's local. Alias tables are opened before anything else and the
@@ -18,6 +19,7 @@
 #include "agent.h"
 #include "ipc/async.h"
 #include "log/log.h"
+#include "server/requests.h"
 #include "server/skeleton.h"
 
 using namespace postern;
@@ -28,21 +30,17 @@ namespace {
 std::unique_ptr<local::Agent> g_agent;
 
 asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
+  // qmgr sends its next delivery on the same connection (ipc/proto/deliver.h).
   const auto timeout = std::chrono::duration_cast<ipc::AsyncDuration>(ctx.cfg().time("ipc_timeout"));
-  auto req = co_await ipc::read_message<proto::DeliveryRequest>(sock, {}, timeout);
-  if (!req) {
-    log::warning("{}: bad delivery request from {}: {}", ctx.service(), server::peer_text(sock),
-                 req.error().message);
-    co_await ipc::refuse(sock, req.error().message);
-    co_return;
-  }
-  proto::DeliveryReply reply = g_agent->handle(*req);
-  auto st = co_await ipc::write_message(sock, std::move(reply), {}, timeout);
-  if (!st) log::warning("{}: write reply for {}: {}", ctx.service(), req->queue_id, st.error().message);
-  if (g_agent->tables_changed()) {
-    log::info("table has changed -- restarting");
-    ctx.request_stop();
-  }
+  co_await server::serve_requests<proto::DeliveryRequest>(
+      ctx, sock, timeout, [&ctx](proto::DeliveryRequest req) -> asio::awaitable<proto::DeliveryReply> {
+        proto::DeliveryReply reply = g_agent->handle(req);
+        if (g_agent->tables_changed()) {
+          log::info("table has changed -- restarting");
+          ctx.request_stop();
+        }
+        co_return reply;
+      });
 }
 
 }  // namespace

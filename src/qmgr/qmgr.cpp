@@ -52,15 +52,10 @@ bool safe_service_name(std::string_view t) {
   return true;
 }
 
-// Connects a local stream socket without blocking (a Unix-domain connect
-// either succeeds at once or fails, e.g. EAGAIN with a full backlog).
-Status connect_local(asio::local::stream_protocol::socket& sock, const fs::path& path) {
-  error_code ec;
-  sock.open(asio::local::stream_protocol(), ec);
-  if (!ec) sock.non_blocking(true, ec);
-  if (!ec) sock.connect(asio::local::stream_protocol::endpoint(path.string()), ec);
-  if (ec) return Error{"connect to " + path.string() + ": " + ec.message(), ec.value()};
-  return {};
+// A kept connection that failed before any reply: the agent closed it as
+// the request went out (it retired or stopped), or died with it.
+bool closed_before_reply(const Error& e) {
+  return e.sys_errno == EPIPE || e.sys_errno == ECONNRESET || e.message.find("connection closed by peer") != std::string::npos;
 }
 
 Status ensure_dir(const fs::path& dir) {
@@ -135,7 +130,8 @@ QueueManager::QueueManager(asio::io_context& io, Settings s)
       rw_(io, s_.queue_root / "private" / s_.rewrite_service,
           rewrite::Options{.timeout = s_.service_timeout}),
       timer_(io),
-      recycler_(s_.queue_root, kRecycleCap) {}
+      recycler_(s_.queue_root, kRecycleCap),
+      agents_(io, s_.queue_root / "private") {}
 
 QueueManager::~QueueManager() = default;
 
@@ -506,11 +502,9 @@ asio::awaitable<void> QueueManager::deliver(Job job) {
   std::string key = job.dest_key;
   std::string tname = job.transport;
   {
-    fs::path path = s_.queue_root / "private" / job.transport;
-    asio::local::stream_protocol::socket sock(io_);
-    auto cst = connect_local(sock, path);
-    if (!cst) {
-      log::warning("connect to transport private/{}: {}", job.transport, cst.error().message);
+    auto lease = agents_.acquire(job.transport);
+    if (!lease) {
+      log::warning("connect to transport private/{}: {}", job.transport, lease.error().message);
       Transport& t = transport(tname);
       t.dead_until = Clock::now() + s_.transport_retry;
       out.assign(job.rcpts.size(), Outcome{"4.3.0", "mail transport unavailable", "none"});
@@ -525,7 +519,20 @@ asio::awaitable<void> QueueManager::deliver(Job job) {
       req.active_usec = job.msg->active_usec;
       req.recipients = job.encoded;
       auto timeout = std::chrono::duration_cast<ipc::AsyncDuration>(s_.delivery_timeout);
-      auto reply = co_await ipc::call<proto::DeliveryReply>(sock, std::move(req), {}, timeout);
+      auto reply = co_await ipc::call<proto::DeliveryReply>(lease->sock, req, {}, timeout);
+      if (!reply && lease->reused && closed_before_reply(reply.error())) {
+        // Once more on a new connection. Should the agent have delivered
+        // before it died, this repeats the delivery, as the deferral that
+        // is the alternative would later: a duplicate, never a loss.
+        log::debug("{}: transport {}: kept connection failed ({}); connecting anew", job.msg->id, tname,
+                   reply.error().message);
+        if (auto fresh = agents_.connect(job.transport)) {
+          lease = std::move(fresh);
+          reply = co_await ipc::call<proto::DeliveryReply>(lease->sock, req, {}, timeout);
+        }
+      }
+      if (reply && reply->dsn.size() == job.rcpts.size() && !reply->closing)
+        agents_.release(job.transport, std::move(lease->sock));
       auto dit = dests_.find(key);
       if (!reply || reply->dsn.size() != job.rcpts.size()) {
         std::string why = reply ? std::string("reply for the wrong number of recipients") : reply.error().message;

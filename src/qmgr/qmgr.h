@@ -64,6 +64,7 @@
 #include <string>
 #include <vector>
 
+#include "agent_pool.h"
 #include "aio/asio.h"
 #include "base/result.h"
 #include "config/config.h"
@@ -218,6 +219,8 @@ class QueueManager {
   // Finished files kept for cleanup to reuse, at most this many at a time.
   static constexpr std::size_t kRecycleCap = 1000;
   queue::Recycler recycler_;
+  // Connections to delivery agents between deliveries.
+  AgentPool agents_;
 };
 
 }  // namespace postern::qmgr

@@ -15,6 +15,7 @@
 #include "queue/layout.h"
 #include "queue/queue_id.h"
 #include "queue/reader.h"
+#include "server/requests.h"
 #include "smtp/reply_parser.h"
 #include "text.h"
 
@@ -734,21 +735,11 @@ asio::awaitable<ipc::proto::DeliveryReply> Agent::deliver(ipc::proto::DeliveryRe
   co_return reply;
 }
 
-asio::awaitable<void> Agent::serve(server::Socket sock) {
-  auto req = co_await ipc::read_message<ipc::proto::DeliveryRequest>(sock, {}, impl_->settings.ipc_timeout);
-  if (!req) {
-    log::warning("malformed delivery request: {}", req.error().message);
-    co_await ipc::refuse(sock, req.error().message);
-    co_return;
-  }
-  if (auto st = req->check(); !st) {
-    log::warning("malformed delivery request: {}", st.error().message);
-    co_await ipc::refuse(sock, st.error().message);
-    co_return;
-  }
-  ipc::proto::DeliveryReply reply = co_await deliver(std::move(*req));
-  auto st = co_await ipc::write_message(sock, std::move(reply), {}, impl_->settings.ipc_timeout);
-  if (!st) log::warning("cannot send delivery reply: {}", st.error().message);
+asio::awaitable<void> Agent::serve(server::Context& ctx, server::Socket sock) {
+  // qmgr sends its next delivery on the same connection (ipc/proto/deliver.h).
+  co_await server::serve_requests<ipc::proto::DeliveryRequest>(
+      ctx, sock, impl_->settings.ipc_timeout,
+      [this](ipc::proto::DeliveryRequest req) { return deliver(std::move(req)); });
 }
 
 }  // namespace postern::smtp_client

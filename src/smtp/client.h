@@ -98,7 +98,7 @@ class Agent {
   asio::awaitable<ipc::proto::DeliveryReply> deliver(ipc::proto::DeliveryRequest req);
 
   // One qmgr connection: read the request, deliver, write the reply.
-  asio::awaitable<void> serve(server::Socket sock);
+  asio::awaitable<void> serve(server::Context& ctx, server::Socket sock);
 
   struct Impl;
 

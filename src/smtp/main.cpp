@@ -48,8 +48,8 @@ int main(int argc, char** argv) {
     if (!std::filesystem::exists(root / "active", ec) && std::filesystem::exists("/active", ec)) root = "/";
     return {};
   };
-  d.serve = [&](server::Context&, server::Socket sock) -> asio::awaitable<void> {
-    co_await agent->serve(std::move(sock));
+  d.serve = [&](server::Context& ctx, server::Socket sock) -> asio::awaitable<void> {
+    co_await agent->serve(ctx, std::move(sock));
   };
   return server::run(argc, argv, std::move(d));
 }

@@ -39,7 +39,8 @@ def master_cf(bindir, rootspool):
             + "localmd unix - n n - - local -o home_mailbox=Maildir/\n"
             + "localsz unix - n n - - local -o mailbox_size_limit=300\n"
             + f"localmc unix - n n - - local -o mailbox_command={bindir}/savecmd\n"
-            + f"localsp unix - n n - - local -o mail_spool_directory={rootspool}\n")
+            + f"localsp unix - n n - - local -o mail_spool_directory={rootspool}\n"
+            + "localmu unix - n n - - local -o max_use=3\n")
 
 
 def recipient_field(address, orig=""):
@@ -327,6 +328,42 @@ class LocalTest(unittest.TestCase):
         self.assertEqual(r, [("5.1.1", 'unknown user: "nosuchuser-x7"')])
         self.inst.wait_log(re.escape(qid) + r": to=<nosuchuser-x7@test\.example>, relay=local, .*dsn=5\.1\.1, "
                            r"status=bounced \(unknown user: \"nosuchuser-x7\"\)")
+
+    # --- one connection, several requests (ipc/proto/deliver.h) -------
+    def request(self, qid, rcpt):
+        now = int(time.time() * 1e6)
+        return ("delivery_request", [
+            ("queue_name", "incoming"), ("queue_id", qid), ("nexthop", DOMAIN), ("flags", 0),
+            ("arrival_usec", now), ("active_usec", now), ("recipients", [recipient_field(rcpt)])])
+
+    def test_connection_carries_requests_until_max_use(self):
+        qid = self.submit("Subject: kept\n\nx\n")
+        with ipcwire.Connection(os.path.join(self.inst.queue, "private", "localmu"), timeout=30) as c:
+            for n in range(3):
+                t, a = c.call(*self.request(qid, f"nosuchuser-k{n}@{DOMAIN}"))
+                self.assertEqual((t, a["dsn"]), ("delivery_reply", ["5.1.1"]), a)
+                # max_use=3: the connection's third request is the process's
+                # last, and its reply says so.
+                self.assertEqual(a["closing"], 1 if n == 2 else 0, (n, a))
+            with self.assertRaises(EOFError):
+                c.read_frame()
+        pids = {self.inst.wait_log(r"postern/local\[(\d+)\]: " + re.escape(qid)
+                                   + rf": to=<nosuchuser-k{n}@test\.example>, .*status=bounced").group(1)
+                for n in range(3)}
+        self.assertEqual(len(pids), 1, pids)  # one process served them all
+
+    def test_reload_ends_a_kept_connection_at_once(self):
+        # A connection waiting for its next request must not keep a process
+        # with the old configuration (the skeleton's drain allows 30 s).
+        qid = self.submit("Subject: reload\n\nx\n")
+        with ipcwire.Connection(os.path.join(self.inst.queue, "private", "local"), timeout=30) as c:
+            t, a = c.call(*self.request(qid, f"nosuchuser-r1@{DOMAIN}"))
+            self.assertEqual((a["dsn"], a["closing"]), (["5.1.1"], 0), a)
+            started = time.monotonic()
+            self.inst.reload()
+            with self.assertRaises(EOFError):
+                c.read_frame()
+            self.assertLess(time.monotonic() - started, 10)
 
     # --- aliases -------------------------------------------------------
     def test_alias_to_two_users(self):

@@ -39,7 +39,13 @@ def master_cf(qmgr_wakeup=300, real_bounce=False):
 
 
 class _Server:
-    """A threaded Unix-socket server speaking frames; subclasses handle()."""
+    """A threaded Unix-socket server speaking frames; subclasses handle().
+    A connection carries requests until the client closes it, unless
+    hang_up_after_reply (close after each reply) or hang_up_on_next (close,
+    unanswered, on a connection's second request)."""
+
+    hang_up_after_reply = False
+    hang_up_on_next = False
 
     def __init__(self, path):
         self.path = path
@@ -54,6 +60,7 @@ class _Server:
         self.sock.settimeout(0.2)
         self.stopping = False
         self.threads = []
+        self.connections = 0
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
 
@@ -65,12 +72,14 @@ class _Server:
                 continue
             except OSError:
                 break
+            self.connections += 1
             t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             t.start()
             self.threads.append(t)
 
     def _serve(self, conn):
         conn.settimeout(30)
+        served = 0
         try:
             while not self.stopping:
                 hdr = self._read(conn, 4)
@@ -80,10 +89,15 @@ class _Server:
                 payload = self._read(conn, n)
                 if payload is None:
                     return
+                if served and self.hang_up_on_next:
+                    return  # as an agent that dies with the request
                 reply = self.handle(*ipcwire.decode(payload))
                 if reply is None:
                     return
                 conn.sendall(ipcwire.frame(ipcwire.encode(*reply)))
+                served += 1
+                if self.hang_up_after_reply:
+                    return
         except OSError:
             pass
         finally:
@@ -122,6 +136,7 @@ class FakeAgent(_Server):
         self.gate = threading.Event()
         self.gate.set()
         self.file_seen = True
+        self.closing = 0            # what delivery_reply says
         super().__init__(path)
 
     def handle(self, msg_type, attrs):
@@ -150,7 +165,8 @@ class FakeAgent(_Server):
                 self.done_at[qid] = time.time()
         n = len(rcpts)
         return ("delivery_reply", [("dsn", [dsn] * n), ("text", [text] * n),
-                                   ("relay", ["fake[127.0.0.1]"] * n), ("site_failure", site)])
+                                   ("relay", ["fake[127.0.0.1]"] * n), ("site_failure", site),
+                                   ("closing", self.closing)])
 
     def delivered(self):
         with self.lock:
@@ -284,6 +300,51 @@ class QmgrTest(unittest.TestCase):
         self.assertEqual(hops, ["one.example", "two.example"])
         for q in ("incoming", "active", "deferred"):
             self.assertEqual(self.files(inst, q), [], q)
+        self.assertEqual(self.bounce.seen(op="append"), [])
+
+    def _deliver_one_by_one(self, inst, n):
+        """n messages, each sent once the one before is removed."""
+        ids = []
+        for i in range(n):
+            self.send(inst, [f"u{i}@one.example"])
+            (qid,) = [q for q in self.wait_ids(inst, "alice@example.org", i + 1) if q not in ids]
+            inst.wait_log(rf"postern/qmgr\[\d+\]: {qid}: removed", timeout=30)
+            ids.append(qid)
+        return ids
+
+    def test_kept_connection_carries_the_next_delivery(self):
+        inst = self.make()
+        ids = self._deliver_one_by_one(inst, 3)
+        self.assertEqual(self.agent.delivered(), set(ids))
+        self.assertEqual(self.agent.connections, 1)
+        self.assertNotRegex(inst.maillog(), r"warning")
+
+    def test_agent_that_says_closing_gets_a_new_connection(self):
+        inst = self.make()
+        self.agent.closing = 1
+        ids = self._deliver_one_by_one(inst, 3)
+        self.assertEqual(self.agent.delivered(), set(ids))
+        self.assertEqual(self.agent.connections, 3)
+        self.assertNotRegex(inst.maillog(), r"warning")
+
+    def test_kept_connection_closed_by_the_agent_is_not_reused(self):
+        inst = self.make()
+        self.agent.hang_up_after_reply = True
+        ids = self._deliver_one_by_one(inst, 3)
+        self.assertEqual(self.agent.delivered(), set(ids))
+        self.assertEqual(self.agent.connections, 3)
+        self.assertNotRegex(inst.maillog(), r"warning")
+
+    def test_request_lost_on_a_kept_connection_goes_again_on_a_new_one(self):
+        # The agent closes a kept connection as the next request arrives
+        # (it retired, or died): qmgr sends that request again on a new
+        # connection at once, instead of deferring the message.
+        inst = self.make()
+        self.agent.hang_up_on_next = True
+        ids = self._deliver_one_by_one(inst, 3)
+        self.assertEqual(self.agent.delivered(), set(ids))
+        self.assertEqual(self.agent.connections, 3)
+        self.assertNotRegex(inst.maillog(), r"warning|deferred")
         self.assertEqual(self.bounce.seen(op="append"), [])
 
     def test_defer_then_recover(self):

@@ -122,6 +122,10 @@ class Runner {
       : d_(std::move(d)), args_(std::move(a)), cfg_(cfg), ctx_(cfg_, io_, args_.service, d_.name),
         idle_timer_(io_), capacity_(io_), signals_(io_, SIGTERM, SIGHUP), alive_(io_) {
     ctx_.stop_ = [this] { begin_stop("stop requested"); };
+    ctx_.count_use_ = [this] {
+      ++uses_;
+      if (!d_.long_lived && max_use_ > 0 && uses_ >= max_use_) begin_stop("max_use reached");
+    };
     ctx_.args_ = args_.extra;
   }
 
@@ -218,8 +222,13 @@ class Runner {
   void begin_stop(std::string_view why) {
     if (stopping_) return;
     stopping_ = true;
+    ctx_.stopping_ = true;
     log::debug("stopping: {}", why);
     write_status(ChildState::Busy);  // never count us as available again
+    for (Socket* s : ctx_.idle_) {
+      error_code ec;
+      s->cancel(ec);
+    }
     for (auto& a : acceptors_) {
       error_code ec;
       a->close(ec);

@@ -17,7 +17,7 @@
 //   Multi   - many clients at once in one process, at most client_limit
 //   Trigger - wake-up requests (qmgr, pickup): a few bytes per connection
 // The process reports available/busy to the master, retires after max_use
-// clients or max_idle idle seconds (unless long_lived), stops accepting on
+// clients (or requests: Context::count_use()) or max_idle idle seconds (unless long_lived), stops accepting on
 // SIGTERM and exits when its clients are done, and exits when the master
 // goes away.
 //
@@ -26,6 +26,7 @@
 #pragma once
 
 #include <functional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,18 @@ class Context {
   const std::vector<std::string>& args() const { return args_; }
   // Stop accepting and exit once current clients are done.
   void request_stop() { if (stop_) stop_(); }
+  // True once the process stops taking new work (SIGTERM, SIGHUP, the master
+  // gone, max_use reached, request_stop()).
+  bool stopping() const { return stopping_; }
+  // A request after the first on a connection that carries many
+  // (server/requests.h) counts as one more use towards max_use, as a new
+  // connection would; at max_use the process starts to retire.
+  void count_use() { if (count_use_) count_use_(); }
+  // A connection waiting for its client's next request: on stop it is
+  // cancelled, so that an idle client cannot hold the process (and its old
+  // configuration, after a reload) for the 30 s drain.
+  void idle_begin(Socket* s) { idle_.insert(s); }
+  void idle_end(Socket* s) { idle_.erase(s); }
 
  private:
   config::Config& cfg_;
@@ -59,7 +72,10 @@ class Context {
   std::string service_;
   std::string program_;
   std::function<void()> stop_;
+  std::function<void()> count_use_;
   std::vector<std::string> args_;
+  std::set<Socket*> idle_;
+  bool stopping_ = false;
   friend class Runner;
 };
 

@@ -2,10 +2,17 @@
 //
 // Socket: queue_directory/private/<transport>, the master.cf service that
 // trivial-rewrite (or transport_maps) named for the recipients: "local",
-// "smtp", "relay", ... One connection carries one request and its reply:
+// "smtp", "relay", ... A connection carries one request and its reply at a
+// time, and qmgr may send the next request on it once the reply is in:
 //
 //   qmgr  -> agent   delivery_request {queue id, next hop, recipients, ...}
-//   agent -> qmgr    delivery_reply   {one dsn/text/relay per recipient}
+//   agent -> qmgr    delivery_reply   {one dsn/text/relay per recipient, closing}
+//   qmgr  -> agent   delivery_request ...                  (unless closing = 1)
+//
+// Reusing the connection spares each delivery a connect and accept, and the
+// agent's busy/available reports to the master (docs/ipc.md). The agent
+// says closing = 1 when it will not read another request (it retires after
+// max_use deliveries, or stops); qmgr then lets the connection go.
 //
 // The agent opens the queue file itself (queue_directory/<queue_name>/<id>,
 // read-only, with queue::QueueFileReader) for the sender, the DSN
@@ -104,6 +111,9 @@ struct DeliveryReply {
   // 4xx, DNS failure...): qmgr counts this against the destination's
   // concurrency cohort and may mark it dead. 0 when the destination talked.
   std::int64_t site_failure = 0;
+  // 1: the agent closes the connection after this reply; 0: qmgr may send
+  // the next request on it.
+  std::int64_t closing = 0;
 
   static constexpr auto fields() {
     return std::tuple{
@@ -111,6 +121,7 @@ struct DeliveryReply {
         field("text", &DeliveryReply::text, {.max_len = 1024, .single_line = true, .max_items = kMaxDeliveryRecipients}),
         field("relay", &DeliveryReply::relay, {.max_len = 1024, .single_line = true, .max_items = kMaxDeliveryRecipients}),
         field("site_failure", &DeliveryReply::site_failure, {.min = 0, .max = 1}),
+        field("closing", &DeliveryReply::closing, {.min = 0, .max = 1}),
     };
   }
 
