@@ -73,6 +73,13 @@ asio::awaitable<Outcome> pickup_file(asio::io_context& io, const Settings& s, co
       co_return Outcome::Refused;
     }
     if (err.sys_errno == ENOENT) co_return Outcome::Skipped;
+    // postdrop makes its file readable for pickup (mode 0544) only with the
+    // ready mark; until then pickup, which is not the writer, cannot open
+    // it. That is a file still being written, not a problem to report.
+    if (err.sys_errno == EACCES && !(lst.st_mode & S_IXUSR)) {
+      log::debug("{}: not ready yet", maildrop_name(path));
+      co_return Outcome::Skipped;
+    }
     if (err.sys_errno == ELOOP || err.sys_errno == ENXIO) {  // swapped for a link or device meanwhile
       remove_entry(path, err.message);
       co_return Outcome::Refused;

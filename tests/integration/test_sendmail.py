@@ -211,6 +211,25 @@ class SendmailTest(unittest.TestCase):
         with open(victim) as f:
             self.assertEqual(f.read(), "secret\n")
 
+    @unittest.skipUnless(is_root(), "needs root: pickup must run as another user than the file's owner")
+    def test_file_still_being_written_is_skipped_quietly(self):
+        # As postdrop leaves it until the ready mark: owner-only, no x bit.
+        # pickup (mail_owner) cannot open it; it waits for it in silence.
+        inst = self.make()
+        busy = os.path.join(inst.queue, "maildrop", "CDEF01234")
+        with open(busy, "wb") as f:
+            f.write(b"C\0\0\0\x04junkjunk")
+        os.chmod(busy, 0o600)
+        # Two submissions one after the other: the second scan of maildrop
+        # begins after the first, which met the file, has ended.
+        for sender in ("beside1@example.com", "beside2@example.com"):
+            p = self.sendmail(inst, ["-f", sender, "erin@example.com"], "Subject: beside\n\nx\n")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.wait_message(inst, sender)
+        self.assertTrue(os.path.exists(busy))
+        self.assertNotRegex(inst.maillog(), r"CDEF01234")
+        os.unlink(busy)
+
     # --- as an unprivileged user, through a set-gid postdrop --------------
     @unittest.skipUnless(is_root(), "needs root to install a set-gid postdrop")
     def test_unprivileged_user_through_setgid_postdrop(self):
