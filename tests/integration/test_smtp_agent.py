@@ -490,6 +490,22 @@ class SmtpAgentTest(unittest.TestCase):
         self.assertEqual(len(s.messages), 2)
         self.assertEqual(sum(1 for c in s.commands if c.startswith("EHLO")), 1)
 
+    def test_one_ipc_connection_carries_several_requests(self):
+        # qmgr sends its next delivery on the connection it kept
+        # (ipc/proto/deliver.h); each reply says the agent will read more.
+        s = self.server()
+        qid, _ = self.submit()
+        now = int(time.time() * 1e6)
+        with Connection(os.path.join(self.inst.queue, "private", "smtp"), timeout=60) as c:
+            for r in ("first@example.net", "second@example.net"):
+                t, a = c.call("delivery_request", [
+                    ("queue_name", "incoming"), ("queue_id", qid), ("nexthop", f"[127.0.0.1]:{s.port}"),
+                    ("flags", 0), ("arrival_usec", now), ("active_usec", now), ("recipients", [encode_rcpt(r)])])
+                self.assertEqual((t, a["dsn"], a["closing"]), ("delivery_reply", ["2.0.0"], 0), a)
+        self.assertEqual(len(s.messages), 2)
+        for r in ("first@example.net", "second@example.net"):
+            self.status_line(qid, r, "sent")
+
     def test_cached_session_closed_by_server_is_retried(self):
         s = self.server()
         qid, _ = self.submit()
