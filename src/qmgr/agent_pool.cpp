@@ -62,12 +62,6 @@ void AgentPool::release(const std::string& transport, LocalSocket sock) {
   arm_timer();
 }
 
-std::size_t AgentPool::idle_count() const {
-  std::size_t n = 0;
-  for (const auto& [_, v] : idle_) n += v.size();
-  return n;
-}
-
 void AgentPool::arm_timer() {
   if (timer_armed_) return;
   timer_armed_ = true;

@@ -58,8 +58,6 @@ class AgentPool {
   // say closing.
   void release(const std::string& transport, LocalSocket sock);
 
-  std::size_t idle_count() const;
-
  private:
   struct Idle {
     LocalSocket sock;

@@ -74,7 +74,10 @@ asio::awaitable<std::optional<T>> next_request(Context& ctx, Socket& sock) {
 template <ipc::Schema Req, class Handle>
 asio::awaitable<void> serve_requests(Context& ctx, Socket& sock, ipc::AsyncDuration write_timeout, Handle handle) {
   for (bool first = true;; first = false) {
-    if (ctx.stopping() && !first) co_return;  // the last reply said closing; defensive
+    // A stop that came while the last reply was being written: that reply
+    // said 0, and the client's next request meets the close (qmgr sends it
+    // again on a new connection).
+    if (ctx.stopping() && !first) co_return;
     std::optional<Req> req;
     if (first) {
       // Served even when the process stops meanwhile: the client connected

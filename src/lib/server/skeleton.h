@@ -17,9 +17,9 @@
 //   Multi   - many clients at once in one process, at most client_limit
 //   Trigger - wake-up requests (qmgr, pickup): a few bytes per connection
 // The process reports available/busy to the master, retires after max_use
-// clients (or requests: Context::count_use()) or max_idle idle seconds (unless long_lived), stops accepting on
-// SIGTERM and exits when its clients are done, and exits when the master
-// goes away.
+// clients (or requests: Context::count_use()) or max_idle idle seconds
+// (unless long_lived), stops accepting on SIGTERM and exits when its clients
+// are done, and exits when the master goes away.
 //
 // Parameters: max_use, max_idle, mail_owner, queue_directory, syslog_name,
 // syslog_facility, maillog_file.
