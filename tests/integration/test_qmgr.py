@@ -312,39 +312,33 @@ class QmgrTest(unittest.TestCase):
             ids.append(qid)
         return ids
 
-    def test_kept_connection_carries_the_next_delivery(self):
+    def _three_deliveries(self, connections, forbidden=r"qmgr\[\d+\]: warning", **agent):
+        """Three messages one by one to the fake agent with the `agent`
+        attributes set: all delivered, over `connections` connections,
+        nothing `forbidden` logged."""
         inst = self.make()
+        for name, value in agent.items():
+            assert hasattr(self.agent, name), name  # a misspelt knob must not pass unnoticed
+            setattr(self.agent, name, value)
         ids = self._deliver_one_by_one(inst, 3)
         self.assertEqual(self.agent.delivered(), set(ids))
-        self.assertEqual(self.agent.connections, 1)
-        self.assertNotRegex(inst.maillog(), r"qmgr\[\d+\]: warning")
+        self.assertEqual(self.agent.connections, connections)
+        self.assertNotRegex(inst.maillog(), forbidden)
+
+    def test_kept_connection_carries_the_next_delivery(self):
+        self._three_deliveries(connections=1)
 
     def test_agent_that_says_closing_gets_a_new_connection(self):
-        inst = self.make()
-        self.agent.closing = 1
-        ids = self._deliver_one_by_one(inst, 3)
-        self.assertEqual(self.agent.delivered(), set(ids))
-        self.assertEqual(self.agent.connections, 3)
-        self.assertNotRegex(inst.maillog(), r"qmgr\[\d+\]: warning")
+        self._three_deliveries(connections=3, closing=1)
 
     def test_kept_connection_closed_by_the_agent_is_not_reused(self):
-        inst = self.make()
-        self.agent.hang_up_after_reply = True
-        ids = self._deliver_one_by_one(inst, 3)
-        self.assertEqual(self.agent.delivered(), set(ids))
-        self.assertEqual(self.agent.connections, 3)
-        self.assertNotRegex(inst.maillog(), r"qmgr\[\d+\]: warning")
+        self._three_deliveries(connections=3, hang_up_after_reply=True)
 
     def test_request_lost_on_a_kept_connection_goes_again_on_a_new_one(self):
         # The agent closes a kept connection as the next request arrives
         # (it retired, or died): qmgr sends that request again on a new
         # connection at once, instead of deferring the message.
-        inst = self.make()
-        self.agent.hang_up_on_next = True
-        ids = self._deliver_one_by_one(inst, 3)
-        self.assertEqual(self.agent.delivered(), set(ids))
-        self.assertEqual(self.agent.connections, 3)
-        self.assertNotRegex(inst.maillog(), r"qmgr\[\d+\]: warning|deferred")
+        self._three_deliveries(connections=3, forbidden=r"qmgr\[\d+\]: warning|deferred", hang_up_on_next=True)
         self.assertEqual(self.bounce.seen(op="append"), [])
 
     def test_defer_then_recover(self):
