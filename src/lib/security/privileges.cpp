@@ -5,9 +5,18 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <memory>
 #include <vector>
 
 namespace postern::security {
+
+namespace {
+// Scratch space for the getXXnam_r() calls. Left uninitialized: the calls
+// write what they return, and zero-filling 16 KiB per lookup was a visible
+// share of a local delivery (the lookups run once per recipient).
+constexpr std::size_t kPwBufSize = 16384;
+constexpr std::size_t kGrBufSize = 65536;
+}  // namespace
 
 bool running_as_root() { return ::geteuid() == 0; }
 
@@ -23,20 +32,20 @@ static Result<UserInfo> from_passwd(struct passwd* pw) {
 
 Result<UserInfo> lookup_user(std::string_view name) {
   std::string n(name);
-  std::vector<char> buf(16384);
+  auto buf = std::make_unique_for_overwrite<char[]>(kPwBufSize);
   struct passwd pwd {};
   struct passwd* out = nullptr;
-  int rc = getpwnam_r(n.c_str(), &pwd, buf.data(), buf.size(), &out);
+  int rc = getpwnam_r(n.c_str(), &pwd, buf.get(), kPwBufSize, &out);
   if (rc != 0) return Error{"getpwnam " + n + ": " + std::strerror(rc), rc};
   if (!out) return make_error("unknown user: {}", n);
   return from_passwd(out);
 }
 
 Result<UserInfo> lookup_uid(uid_t uid) {
-  std::vector<char> buf(16384);
+  auto buf = std::make_unique_for_overwrite<char[]>(kPwBufSize);
   struct passwd pwd {};
   struct passwd* out = nullptr;
-  int rc = getpwuid_r(uid, &pwd, buf.data(), buf.size(), &out);
+  int rc = getpwuid_r(uid, &pwd, buf.get(), kPwBufSize, &out);
   if (rc != 0) return Error{"getpwuid: " + std::string(std::strerror(rc)), rc};
   if (!out) return make_error("unknown uid: {}", uid);
   return from_passwd(out);
@@ -44,10 +53,10 @@ Result<UserInfo> lookup_uid(uid_t uid) {
 
 Result<gid_t> lookup_group(std::string_view name) {
   std::string n(name);
-  std::vector<char> buf(65536);
+  auto buf = std::make_unique_for_overwrite<char[]>(kGrBufSize);
   struct group grp {};
   struct group* out = nullptr;
-  int rc = getgrnam_r(n.c_str(), &grp, buf.data(), buf.size(), &out);
+  int rc = getgrnam_r(n.c_str(), &grp, buf.get(), kGrBufSize, &out);
   if (rc != 0) return Error{"getgrnam " + n + ": " + std::strerror(rc), rc};
   if (!out) return make_error("unknown group: {}", n);
   return out->gr_gid;
