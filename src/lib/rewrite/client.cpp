@@ -96,7 +96,10 @@ asio::awaitable<Result<std::string>> AsyncClient::exchange(std::string payload) 
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<Conn> c;
     bool reused = false;
-    while (!idle_.empty() && !c) {
+    // The retry always takes a fresh connection: the other kept ones were
+    // most likely made to the same server process, which closed them all
+    // when it retired.
+    while (attempt == 0 && !idle_.empty() && !c) {
       auto cand = std::move(idle_.back());
       idle_.pop_back();
       if (Clock::now() - cand->last_used <= options_.idle && cand->sock.is_open()) {
@@ -127,8 +130,12 @@ asio::awaitable<Result<std::string>> AsyncClient::exchange(std::string payload) 
     }
     if (!frame) {
       // A reused connection may have been closed by a retiring server; the
-      // requests are idempotent, so one retry on a fresh one is safe.
-      if (reused && attempt == 0 && Clock::now() < deadline) continue;
+      // requests are idempotent, so one retry on a fresh one is safe. The
+      // other kept connections go too (see above).
+      if (reused && attempt == 0 && Clock::now() < deadline) {
+        idle_.clear();
+        continue;
+      }
       co_return with_service(path_, frame.error());
     }
     auto type = ipc::peek_type(frame->payload);

@@ -164,6 +164,31 @@ TEST(AsyncClient, ReconnectsWhenTheServerClosed) {
   EXPECT_GE(c.connects(), 3u);
 }
 
+// A retiring trivial-rewrite closes every connection it had; a client that
+// kept several of them must not spend its one retry on another dead one.
+TEST(AsyncClient, ARetiredServerCostsNoCallWhenSeveralConnectionsWereKept) {
+  asio::io_context io;
+  FakeService svc(io);
+  rewrite::Options o;
+  o.cache_size = 0;
+  rewrite::AsyncClient c(io, svc.path, o);
+  int done = 0;
+  for (int i = 0; i < 3; ++i) {
+    // Concurrent, so three connections; the server closes each after its reply.
+    asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
+      auto r = co_await c.rewrite("local", "close" + std::to_string(i));
+      EXPECT_TRUE(r);
+      ++done;
+    }, asio::detached);
+  }
+  while (done < 3) io.run_one();
+  ASSERT_EQ(c.connects(), 3u);
+  auto r = run(io, c.rewrite("local", "after"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(*r, "after@x.example");
+  EXPECT_EQ(c.connects(), 4u);  // one dead kept connection tried, then a fresh one
+}
+
 TEST(AsyncClient, ConcurrentCallsUseSeparateConnections) {
   asio::io_context io;
   FakeService svc(io);
