@@ -615,6 +615,10 @@ proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
   if (!qn || !qid) return all(Outcome::deferred("4.3.0", "bad queue file name in delivery request"));
   auto path = queue::find_in_queue(impl_->settings.queue_dir, *qn, *qid);
   if (!path) return all(Outcome::deferred("4.3.0", "queue file " + req.queue_name + "/" + req.queue_id + " not found"));
+  // Every content record is checked here, before any delivery starts: a
+  // command or file must not get a message cut short by a bad record
+  // found half-way. The worker relies on this and does not walk the
+  // content again (worker.cpp).
   auto reader = queue::QueueFileReader::open(*path);
   if (!reader) {
     log::warning("{}: {}", req.queue_id, reader.error().message);

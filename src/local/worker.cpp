@@ -172,7 +172,14 @@ bool drop_to(const deliver::Credentials& c) {
       std::optional<queue::QueueFileReader> reader;
       std::optional<Outcome> failed;
       if (qfd) {
-        auto rd = queue::QueueFileReader::open_fd(std::move(qfd), task->queue_id);
+        // The agent walked and checked every record of this very file
+        // before sending the task (a command must never get a message cut
+        // short by a bad record); reading it here still checks each record
+        // it returns, so walking the whole content again would only repeat
+        // that work on every delivery.
+        queue::ReadOptions ro;
+        ro.verify_content = false;
+        auto rd = queue::QueueFileReader::open_fd(std::move(qfd), task->queue_id, ro);
         if (rd) reader = std::move(*rd);
         else failed = Outcome::deferred("4.3.0", "cannot read queue file: " + rd.error().message);
       }

@@ -484,6 +484,25 @@ class LocalTest(unittest.TestCase):
         r = self.deliver(qid, [f"{u.pw_name}@{DOMAIN}", f"nosuch-q1@{DOMAIN}", f"tempfail@{DOMAIN}"])
         self.assertEqual([d for d, _ in r], ["2.0.0", "5.1.1", "4.3.0"])
 
+    def test_bad_content_record_defers_before_a_command_runs(self):
+        # The agent checks every record before it starts; its worker trusts
+        # that and does not walk the content again. A command must never
+        # get part of a message: the delivery defers and nothing runs.
+        qid = self.submit("Subject: bad record\n\nline one\nBAD-RECORD-HERE\nline three\n",
+                          sender="bad-sender@remote.invalid")
+        path = next(os.path.join(d, qid) for d, _, files in os.walk(os.path.join(self.inst.queue, "incoming"))
+                    if qid in files)
+        with open(path, "r+b") as f:
+            data = f.read()
+            at = data.index(b"BAD-RECORD-HERE") - 5
+            self.assertEqual(data[at:at + 1], b"N")  # a content line record: type, 4-byte length, text
+            f.seek(at)
+            f.write(b"Z")
+        r = self.deliver(qid, [f"cmd@{DOMAIN}"])
+        self.assertEqual(r[0][0][0], "4", r)
+        self.assertIn("cannot read queue file", r[0][1])
+        self.assertFalse(os.path.exists(os.path.join(self.out, "cmd.out")))
+
     def test_missing_queue_file_defers(self):
         r = self.deliver("ABCDEF123", [f"whoever@{DOMAIN}"])
         self.assertEqual(r[0][0][0], "4", r)
