@@ -456,8 +456,23 @@ Result<Config> Config::load(const std::filesystem::path& config_dir) {
   return from_text(*text, path.string(), config_dir);
 }
 
+Result<Config> Config::load_unvalidated(const std::filesystem::path& config_dir) {
+  auto path = config_dir / "main.cf";
+  auto text = read_file(path);
+  if (!text) return text.take_error();
+  return parse(*text, path.string(), config_dir);
+}
+
 Result<Config> Config::from_text(std::string_view text, std::string_view filename,
                                  const std::filesystem::path& config_dir) {
+  auto cfg = parse(text, filename, config_dir);
+  if (!cfg) return cfg;
+  if (auto st = cfg->validate_all(); !st) return st.take_error();
+  return cfg;
+}
+
+Result<Config> Config::parse(std::string_view text, std::string_view filename,
+                             const std::filesystem::path& config_dir) {
   Config cfg;
   cfg.config_dir_ = config_dir;
   cfg.filename_ = std::string(filename);
@@ -474,8 +489,6 @@ Result<Config> Config::from_text(std::string_view text, std::string_view filenam
   std::sort(unknown.begin(), unknown.end());
   for (auto& [line, n] : unknown)
     cfg.warnings_.push_back(fmt::format("{}:{}: unknown parameter name: {}", cfg.filename_, line, n));
-
-  if (auto st = cfg.validate_all(); !st) return st.take_error();
   return cfg;
 }
 
@@ -529,6 +542,7 @@ Status Config::validate_all() {
     if (auto st = check_one(ex, std::string(def.name), ""); !st) return st;
   }
   computed_ = std::move(computed);
+  validated_ = true;
   return {};
 }
 
@@ -541,7 +555,7 @@ Status Config::check_override(std::string_view name, std::string_view value, std
 }
 
 Status Config::set_overrides(const std::vector<Override>& list) {
-  if (list.empty()) return {};
+  if (list.empty()) return validated_ ? Status{} : validate_all();
   for (const auto& o : list) {
     std::string where =
         o.origin == "-o" ? fmt::format("-o {}={}", o.name, str::printable(o.value, 100)) : o.origin;

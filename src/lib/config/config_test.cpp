@@ -435,6 +435,28 @@ TEST(Files, LoadAndConfigDirectory) {
   std::filesystem::remove_all(dir);
 }
 
+// A daemon start reads main.cf without validating it and validates once,
+// with its overrides; a bad main.cf must still be refused, naming its line.
+TEST(Files, UnvalidatedLoadIsValidatedByTheOverrides) {
+  char tmpl[] = "/tmp/postern-config-test-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::filesystem::path dir(tmpl);
+  std::ofstream(dir / "main.cf") << "biff = no\nmessage_size_limit = x\n";
+  auto bad = Config::load_unvalidated(dir);
+  ASSERT_TRUE(bad) << bad.error().message;
+  auto st = bad->set_overrides({{"service_name", "smtp", "daemon start"}});
+  ASSERT_FALSE(st);
+  EXPECT_TRUE(contains(st.error().message, (dir / "main.cf").string() + ", line 2")) << st.error().message;
+  EXPECT_FALSE(bad->set_overrides({}));  // an empty list validates too
+  std::ofstream(dir / "main.cf") << "biff = no\nmax_use = 7\n";
+  auto ok = Config::load_unvalidated(dir);
+  ASSERT_TRUE(ok) << ok.error().message;
+  ASSERT_TRUE(ok->set_overrides({{"service_name", "smtp", "daemon start"}, {"max_use", "9", "-o"}}));
+  EXPECT_EQ(ok->integer("max_use"), 9);
+  EXPECT_EQ(ok->get("config_directory"), dir.string());
+  std::filesystem::remove_all(dir);
+}
+
 TEST(MainCf, DebianStyleFileLoadsWithoutWarnings) {
   auto c = load(R"(# See /usr/share/postfix/main.cf.dist for a commented, more complete version
 smtpd_banner = $myhostname ESMTP $mail_name (Debian/GNU)

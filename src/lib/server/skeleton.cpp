@@ -434,24 +434,28 @@ int run(int argc, char** argv, Daemon daemon) {
   auto args = parse_args(argc, argv);
   if (!args) log::fatal("{}", args.error().message);
   if (args->config_dir.empty()) log::fatal("no -c config_directory given");
-  auto cfg = config::Config::load(args->config_dir);
+  // Validated once, together with the overrides (Config::load_unvalidated).
+  auto cfg = config::Config::load_unvalidated(args->config_dir);
   if (!cfg) log::fatal("{}", cfg.error().message);
-  auto log_settings = [&cfg] {
-    return log::Settings{.syslog_name = cfg->str("syslog_name"),
-                         .facility = cfg->str("syslog_facility"),
-                         .maillog_file = cfg->str("maillog_file"),
+  auto log_settings = [](const config::Config& c) {
+    return log::Settings{.syslog_name = c.str("syslog_name"),
+                         .facility = c.str("syslog_facility"),
+                         .maillog_file = c.str("maillog_file"),
                          .mirror_stderr = false};
   };
   if (auto st = config::apply_service_overrides(*cfg, args->service, daemon.name, std::to_string(::getpid()),
                                                 args->overrides);
       !st) {
-    // Where main.cf sends the log, so that the administrator reads why
+    // main.cf on its own: if it is what is wrong, its own message. Else
+    // log where main.cf sends the log, so that the administrator reads why
     // this service does not start (the master only logs the exit), not
-    // syslog alone. main.cf loaded; the failed overrides changed nothing.
-    log::init(daemon.name, log_settings());
+    // syslog alone.
+    auto plain = config::Config::load(args->config_dir);
+    if (!plain) log::fatal("{}", plain.error().message);
+    log::init(daemon.name, log_settings(*plain));
     log::fatal("service {}: {}", args->service, st.error().message);
   }
-  log::init(daemon.name, log_settings());
+  log::init(daemon.name, log_settings(*cfg));
   log::set_verbose(args->verbose);
   apply_scheduling_policy(cfg->boolean("daemon_batch_scheduling"));
   Runner r(std::move(daemon), std::move(*args), *cfg);
