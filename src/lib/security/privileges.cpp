@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <memory>
-#include <vector>
 
 namespace postern::security {
 
