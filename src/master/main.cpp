@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -108,6 +110,8 @@ int main(int argc, char** argv) {
     log::info("running as uid {}, not root: privileges are not separated", ::getuid());
   log::info("daemon started -- version {}, configuration {}", paths::kVersion, config_dir);
   int rc = m.run();
-  ::ftruncate(lock.get(), 0);
+  // An empty pid file says "not running" to whoever reads it next; the
+  // lock itself goes with the process either way.
+  if (::ftruncate(lock.get(), 0) != 0) log::warning("cannot empty the pid file: {}", std::strerror(errno));
   return rc;
 }
