@@ -4,8 +4,9 @@ A build configured with POSTERN_HARDEN=ON (the default, except for the
 sanitizer and fuzz builds) must give every daemon in libexec/ and every
 command in sbin/: PIE (ELF type DYN), full RELRO (a GNU_RELRO segment and
 BIND_NOW), stack canaries (an import of __stack_chk_fail) and fortified libc
-calls (at least one __*_chk import; not in Debug builds). readelf(1) from binutils reads the
-files; a build that is not hardened is skipped, naming its setting.
+calls (at least one __*_chk import; not in Debug builds). readelf(1) from
+binutils reads the files; a build that is not hardened is skipped, naming its
+setting.
 """
 import os
 import re
