@@ -29,7 +29,8 @@ def cache_setting(name):
 
 
 def readelf(*args):
-    return subprocess.run(["readelf", "-W", *args], check=True, capture_output=True, text=True).stdout
+    return subprocess.run(["readelf", "-W", *args], check=True, capture_output=True,
+                          text=True).stdout
 
 
 def programs():
@@ -66,7 +67,8 @@ class HardeningTest(unittest.TestCase):
                 ]
                 # _FORTIFY_SOURCE needs the optimizer: Debug builds go without.
                 if cache_setting("CMAKE_BUILD_TYPE") != "DEBUG":
-                    checks.append(("--dyn-syms", r"\b__\w+_chk@", "no fortified libc call (_FORTIFY_SOURCE)"))
+                    checks.append(("--dyn-syms", r"\b__\w+_chk@",
+                                   "no fortified libc call (_FORTIFY_SOURCE)"))
                 for option, pattern, why in checks:
                     self.assertTrue(re.search(pattern, readelf(option, path)), why)
 
