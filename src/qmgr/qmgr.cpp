@@ -472,14 +472,7 @@ void QueueManager::schedule() {
         }
       }
       if (!d.window.can_start(d.running) || t.running >= t.limit) continue;
-      auto& slot = d.rr.front();
-      Job j = std::move(slot.second.front());
-      slot.second.pop_front();
-      if (slot.second.empty()) {
-        d.rr.pop_front();
-      } else {
-        d.rr.splice(d.rr.end(), d.rr, d.rr.begin());  // next message's turn
-      }
+      Job j = std::move(*pop_job(d));
       ++d.running;
       ++t.running;
       asio::co_spawn(io_, deliver(std::move(j)), asio::detached);
@@ -496,57 +489,177 @@ void QueueManager::schedule() {
   }
 }
 
-asio::awaitable<void> QueueManager::deliver(Job job) {
-  std::vector<Outcome> out;
-  bool qmgr_logs = false;
-  std::string key = job.dest_key;
-  std::string tname = job.transport;
-  {
-    auto lease = agents_.acquire(job.transport);
-    if (!lease) {
-      log::warning("connect to transport private/{}: {}", job.transport, lease.error().message);
-      Transport& t = transport(tname);
-      t.dead_until = Clock::now() + s_.transport_retry;
-      out.assign(job.rcpts.size(), Outcome{"4.3.0", "mail transport unavailable", "none"});
-      qmgr_logs = true;
-    } else {
-      proto::DeliveryRequest req;
-      req.queue_name = "active";
-      req.queue_id = job.msg->id;
-      req.nexthop = job.nexthop;
-      req.flags = job.msg->from_deferred ? proto::delivery_flag::kRetry : 0;
-      req.arrival_usec = job.msg->env.arrival_sec * 1000000 + job.msg->env.arrival_usec;
-      req.active_usec = job.msg->active_usec;
-      req.recipients = job.encoded;
-      auto timeout = std::chrono::duration_cast<ipc::AsyncDuration>(s_.delivery_timeout);
-      auto reply = co_await ipc::call<proto::DeliveryReply>(lease->sock, req, {}, timeout);
-      if (!reply && lease->reused && closed_before_reply(reply.error())) {
-        // Once more on a new connection. Should the agent have delivered
-        // before it died, this repeats the delivery, as the deferral that
-        // is the alternative would later: a duplicate, never a loss.
-        log::debug("{}: transport {}: kept connection failed ({}); connecting anew", job.msg->id, tname,
-                   reply.error().message);
-        if (auto fresh = agents_.connect(job.transport)) {
-          lease = std::move(fresh);
-          reply = co_await ipc::call<proto::DeliveryReply>(lease->sock, req, {}, timeout);
-        }
+std::optional<QueueManager::Job> QueueManager::pop_job(Destination& d) {
+  if (d.rr.empty()) return std::nullopt;
+  auto& slot = d.rr.front();
+  Job j = std::move(slot.second.front());
+  slot.second.pop_front();
+  if (slot.second.empty()) {
+    d.rr.pop_front();
+  } else {
+    d.rr.splice(d.rr.end(), d.rr, d.rr.begin());  // next message's turn
+  }
+  return j;
+}
+
+void QueueManager::requeue(Job job) {
+  auto it = dests_.find(job.dest_key);
+  if (it == dests_.end()) it = dests_.emplace(job.dest_key, Destination(transport(job.transport).window)).first;
+  Destination& d = it->second;
+  d.transport = job.transport;
+  if (!d.rr.empty() && d.rr.front().first == job.msg->id) {
+    d.rr.front().second.push_front(std::move(job));
+    return;
+  }
+  std::string id = job.msg->id;
+  d.rr.emplace_front(std::move(id), std::deque<Job>{});
+  d.rr.front().second.push_front(std::move(job));
+}
+
+std::optional<QueueManager::Job> QueueManager::take_for_lane(const std::string& key, bool pipelined) {
+  auto it = dests_.find(key);
+  if (it == dests_.end() || it->second.rr.empty()) return std::nullopt;
+  Destination& d = it->second;
+  Transport& t = transport(d.transport);
+  if (t.dead_until != Clock::time_point{} && Clock::now() < t.dead_until) return std::nullopt;
+  if (d.window.dead()) return std::nullopt;
+  // The lane is one of d.running: it goes on while the window still has
+  // room for it (a failure may have shrunk it), and, with every process of
+  // the transport busy, only while no other destination waits for one.
+  if (d.running > d.window.allowed()) return std::nullopt;
+  if (t.running >= t.limit) {
+    for (const auto& [k, other] : dests_)
+      if (k != key && other.transport == d.transport && !other.rr.empty()) return std::nullopt;
+  }
+  // A job that could have a lane of its own now waits for schedule() to
+  // start one rather than queue behind this lane's delivery.
+  if (pipelined && d.window.can_start(d.running) && t.running < t.limit) return std::nullopt;
+  return pop_job(d);
+}
+
+void QueueManager::end_lane(const std::string& key, const std::string& tname) {
+  if (auto dit = dests_.find(key); dit != dests_.end()) --dit->second.running;
+  --transport(tname).running;
+}
+
+proto::DeliveryRequest QueueManager::delivery_request(const Job& job) const {
+  proto::DeliveryRequest req;
+  req.queue_name = "active";
+  req.queue_id = job.msg->id;
+  req.nexthop = job.nexthop;
+  req.flags = job.msg->from_deferred ? proto::delivery_flag::kRetry : 0;
+  req.arrival_usec = job.msg->env.arrival_sec * 1000000 + job.msg->env.arrival_usec;
+  req.active_usec = job.msg->active_usec;
+  req.recipients = job.encoded;
+  return req;
+}
+
+// One lane: a connection to an agent that carries deliveries to one
+// destination one after another, while the destination has jobs and its
+// window keeps the lane (take_for_lane). schedule() counted the lane in
+// the destination's and the transport's `running`; end_lane() gives them
+// back.
+//
+// With the window full, the lane sends the destination's next job before
+// the reply to the current one is in (kLaneDepth requests outstanding).
+// The agent reads one request at a time, so it starts the next delivery as
+// soon as it has answered the last, instead of waiting for qmgr to wake
+// up, read the reply, do the bookkeeping and send. It still makes one
+// delivery at a time, so the destination's concurrency is what the window
+// says.
+//
+// A request the agent never read (it said closing, or failed an earlier
+// request on the connection) is no failure: it goes back to the head of its
+// destination's queue. A kept connection that fails before a reply (the
+// agent retired or stopped between two requests, or died) gets what is
+// outstanding once more on a new connection.
+asio::awaitable<void> QueueManager::deliver(Job first) {
+  const std::string key = first.dest_key;
+  const std::string tname = first.transport;
+  const auto timeout = std::chrono::duration_cast<ipc::AsyncDuration>(s_.delivery_timeout);
+
+  auto lease = agents_.acquire(tname);
+  if (!lease) {
+    log::warning("connect to transport private/{}: {}", tname, lease.error().message);
+    transport(tname).dead_until = Clock::now() + s_.transport_retry;
+    std::vector<Outcome> out(first.rcpts.size(), Outcome{"4.3.0", "mail transport unavailable", "none"});
+    end_lane(key, tname);
+    co_await complete_job(std::move(first), std::move(out), true);
+    schedule();
+    co_return;
+  }
+
+  std::deque<Job> todo;  // taken for this lane, not sent yet
+  std::deque<Job> sent;  // sent, reply not read yet (the agent answers in order)
+  todo.push_back(std::move(first));
+  bool writable = true;   // more requests may go out on the connection
+  bool readable = true;   // replies may still come in on it
+  bool retried = false;   // a new connection since the last good reply
+  std::size_t answered = 0;
+  Error failure;
+
+  // The agent closed or dropped a connection: a new one, if this lane has
+  // not just tried that, for a kept connection or one that carried replies.
+  auto reconnect = [&](const Error& why) -> bool {
+    if (retried || !(lease->reused || answered > 0) || !closed_before_reply(why)) return false;
+    auto fresh = agents_.connect(tname);
+    if (!fresh) return false;
+    log::debug("transport {}: kept connection failed ({}); connecting anew", tname, why.message);
+    lease = std::move(fresh);
+    retried = true;
+    answered = 0;
+    writable = readable = true;
+    // What went out unanswered goes out again, in order. Should the agent
+    // have delivered one before it died, this repeats the delivery, as the
+    // deferral that is the alternative would later: a duplicate, never a
+    // loss.
+    while (!sent.empty()) {
+      todo.push_front(std::move(sent.back()));
+      sent.pop_back();
+    }
+    return true;
+  };
+
+  for (;;) {
+    while (writable && sent.size() < kLaneDepth) {
+      if (todo.empty()) {
+        auto j = take_for_lane(key, !sent.empty());
+        if (!j) break;
+        todo.push_back(std::move(*j));
       }
-      if (reply && reply->dsn.size() == job.rcpts.size() && !reply->closing)
-        agents_.release(job.transport, std::move(lease->sock));
-      auto dit = dests_.find(key);
-      if (!reply || reply->dsn.size() != job.rcpts.size()) {
-        std::string why = reply ? std::string("reply for the wrong number of recipients") : reply.error().message;
-        log::warning("{}: transport {}: {}", job.msg->id, tname, why);
-        out.assign(job.rcpts.size(), Outcome{"4.3.0", "unknown mail transport error", "none"});
-        qmgr_logs = true;
-        if (dit != dests_.end() && dit->second.window.failure()) {
-          dit->second.dead_until = Clock::now() + s_.min_backoff;
-          dit->second.dead_reason = "unknown mail transport error";
-        }
-      } else {
-        for (std::size_t i = 0; i < job.rcpts.size(); ++i)
+      auto st = co_await ipc::write_message(lease->sock, delivery_request(todo.front()), {}, timeout);
+      if (!st) {
+        // Closed by the agent: what it has answered so far is read below.
+        writable = false;
+        failure = st.take_error();
+        break;
+      }
+      sent.push_back(std::move(todo.front()));
+      todo.pop_front();
+    }
+
+    std::optional<Job> job;
+    std::vector<Outcome> out;
+    bool qmgr_logs = false;
+    if (sent.empty()) {
+      if (todo.empty()) break;  // nothing more for this lane
+      if (reconnect(failure)) continue;
+      // Not even the request could be sent.
+      job = std::move(todo.front());
+      todo.pop_front();
+      readable = false;
+    } else {
+      auto reply = co_await ipc::read_message<proto::DeliveryReply>(lease->sock, {}, timeout);
+      if (!reply && reconnect(reply.error())) continue;
+      job = std::move(sent.front());
+      sent.pop_front();
+      if (reply && reply->dsn.size() == job->rcpts.size()) {
+        retried = false;
+        ++answered;
+        if (reply->closing) writable = readable = false;
+        for (std::size_t i = 0; i < job->rcpts.size(); ++i)
           out.push_back(Outcome{reply->dsn[i], reply->text[i], reply->relay[i]});
-        if (dit != dests_.end()) {
+        if (auto dit = dests_.find(key); dit != dests_.end()) {
           Destination& d = dit->second;
           if (reply->site_failure) {
             if (d.window.failure()) {
@@ -558,12 +671,36 @@ asio::awaitable<void> QueueManager::deliver(Job job) {
             d.window.success();
           }
         }
+      } else {
+        failure = reply ? Error{"reply for the wrong number of recipients"} : reply.take_error();
+        readable = false;
       }
     }
+    if (out.empty()) {
+      log::warning("{}: transport {}: {}", job->msg->id, tname, failure.message);
+      out.assign(job->rcpts.size(), Outcome{"4.3.0", "unknown mail transport error", "none"});
+      qmgr_logs = true;
+      if (auto dit = dests_.find(key); dit != dests_.end() && dit->second.window.failure()) {
+        dit->second.dead_until = Clock::now() + s_.min_backoff;
+        dit->second.dead_reason = "unknown mail transport error";
+      }
+    }
+    asio::co_spawn(io_, complete_job(std::move(*job), std::move(out), qmgr_logs), asio::detached);
+    if (!readable) break;
+    // A window that grew, or room for another destination's lane.
+    schedule();
   }
-  if (auto dit = dests_.find(key); dit != dests_.end()) --dit->second.running;
-  --transport(tname).running;
-  co_await complete_job(std::move(job), std::move(out), qmgr_logs);
+  // What the agent never read waits at the head of the queue for the next lane.
+  while (!sent.empty()) {
+    requeue(std::move(sent.back()));
+    sent.pop_back();
+  }
+  while (!todo.empty()) {
+    requeue(std::move(todo.back()));
+    todo.pop_back();
+  }
+  if (writable && readable && answered > 0) agents_.release(tname, std::move(lease->sock));
+  end_lane(key, tname);
   schedule();
 }
 

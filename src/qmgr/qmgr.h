@@ -23,6 +23,9 @@
 //      destination, over messages, within the destination's concurrency
 //      window (scheduler.h) and the transport's process limit. Each job is
 //      one delivery_request to private/<transport> (ipc/proto/deliver.h).
+//      A started job opens a lane (deliver()): its connection carries the
+//      destination's next jobs while the window keeps it, with the next
+//      request sent ahead of the current reply when the window is full.
 //   5. Replies: 2xx done (trace append when NOTIFY=SUCCESS), 5xx bounce
 //      append then done, 4xx defer append. A bounce append that fails keeps
 //      the recipient deferred, so no bounce is ever lost.
@@ -69,6 +72,7 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "ipc/proto/bounce.h"
+#include "ipc/proto/deliver.h"
 #include "ipc/trigger.h"
 #include "queue/layout.h"
 #include "queue/recycle.h"
@@ -188,7 +192,12 @@ class QueueManager {
   void enqueue(Job job);
   void schedule();
   void fail_queued(Destination& d, const std::string& dsn, const std::string& text);
-  asio::awaitable<void> deliver(Job job);
+  std::optional<Job> pop_job(Destination& d);
+  void requeue(Job job);
+  std::optional<Job> take_for_lane(const std::string& key, bool pipelined);
+  void end_lane(const std::string& key, const std::string& tname);
+  ipc::proto::DeliveryRequest delivery_request(const Job& job) const;
+  asio::awaitable<void> deliver(Job first);
   asio::awaitable<void> complete_job(Job job, std::vector<Outcome> outcomes, bool qmgr_logs);
   asio::awaitable<void> finalize(std::shared_ptr<Message> m);
   void forget(const std::shared_ptr<Message>& m);
@@ -219,6 +228,8 @@ class QueueManager {
   // Finished files kept for cleanup to reuse, at most this many at a time.
   static constexpr std::size_t kRecycleCap = 1000;
   queue::Recycler recycler_;
+  // Requests a lane may have outstanding at its agent (deliver()).
+  static constexpr std::size_t kLaneDepth = 2;
   // Connections to delivery agents between deliveries.
   AgentPool agents_;
 };

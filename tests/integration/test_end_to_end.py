@@ -205,5 +205,55 @@ class EndToEnd(unittest.TestCase):
         self.wait_queue_empty()
 
 
+@unittest.skipUnless(os.geteuid() == 0, "local delivery to a scratch user needs root")
+class LocalLanes(unittest.TestCase):
+    """qmgr keeps a request waiting at the local agent behind the one it
+    delivers (qmgr.cpp, deliver()). With local retiring after every second
+    delivery, requests sent behind a closing reply are common: each message
+    must still be delivered exactly once."""
+
+    def setUp(self):
+        self.sink = Sink()
+        self.addCleanup(self.sink.stop)
+        subprocess.run(["userdel", "-r", USER], capture_output=True)
+        subprocess.run(["useradd", "-m", "-d", f"/tmp/{USER}-home", USER], check=True)
+        self.addCleanup(shutil.rmtree, f"/tmp/{USER}-home", ignore_errors=True)
+        self.addCleanup(subprocess.run, ["userdel", "-r", USER], capture_output=True)
+        self.port = free_port()
+        cf = master_cf(self.port).replace("local unix - n n - - local\n", "local unix - n n - - local -o max_use=2\n")
+        self.assertIn("max_use=2", cf)
+        self.inst = Instance("lanes", main_cf_extra=main_cf_for(self.sink.port), master_cf=cf)
+        self.addCleanup(self.inst.cleanup)
+        self.inst.start()
+        wait_for(lambda: smtp_up(self.port), timeout=15, what="smtpd listening")
+
+    def test_retiring_agent_loses_and_repeats_nothing(self):
+        n = 40
+        tokens = [uuid.uuid4().hex for _ in range(n)]
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            for t in tokens:
+                s.sendmail("dave@sender.test", [f"{USER}@{HOST}"],
+                           f"From: <dave@sender.test>\r\nSubject: lane\r\n\r\nbody {t}\r\n")
+        new = os.path.join(f"/tmp/{USER}-home", "Maildir", "new")
+
+        def found():
+            if not os.path.isdir(new):
+                return []
+            out = []
+            for f in os.listdir(new):
+                with open(os.path.join(new, f), "rb") as fh:
+                    out += re.findall(rb"body ([0-9a-f]{32})", fh.read())
+            return out
+
+        wait_for(lambda: len(found()) >= n and not queue_files(self.inst, "incoming", "active", "deferred"),
+                 timeout=60, what=f"{n} messages in the Maildir and an empty queue")
+        self.assertEqual(sorted(found()), sorted(t.encode() for t in tokens))
+        log = self.inst.maillog()
+        pids = re.findall(r"postern/local\[(\d+)\]: \w+: to=<.*status=sent", log)
+        self.assertEqual(len(pids), n)
+        self.assertGreaterEqual(len(set(pids)), n // 2)  # the agents did retire
+        self.assertNotRegex(log, r"status=deferred|qmgr\[\d+\]: warning")
+
+
 if __name__ == "__main__":
     unittest.main()

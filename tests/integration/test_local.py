@@ -352,6 +352,26 @@ class LocalTest(unittest.TestCase):
                 for n in range(3)}
         self.assertEqual(len(pids), 1, pids)  # one process served them all
 
+    def test_requests_sent_ahead_are_answered_in_order_until_closing(self):
+        # qmgr sends a lane's next request before the reply to the last one
+        # (qmgr.cpp, deliver()). The agent answers one at a time, in order,
+        # and never reads a request sent behind the reply that says closing,
+        # so qmgr can send that one again without a duplicate delivery.
+        qid = self.submit("Subject: ahead\n\nx\n")
+        with ipcwire.Connection(os.path.join(self.inst.queue, "private", "localmu"), timeout=30) as c:
+            c.send_raw(b"".join(ipcwire.frame(ipcwire.encode(*self.request(qid, f"nosuchuser-a{n}@{DOMAIN}")))
+                                for n in range(4)))
+            for n in range(3):
+                t, a = ipcwire.decode(c.read_frame())
+                self.assertEqual((t, a["dsn"], a["closing"]), ("delivery_reply", ["5.1.1"], 1 if n == 2 else 0), a)
+                self.assertIn(f"nosuchuser-a{n}", a["text"][0])
+            # Unread data makes a Unix socket's close a reset.
+            with self.assertRaises((EOFError, ConnectionResetError)):
+                c.read_frame()
+        for n in range(3):
+            self.inst.wait_log(re.escape(qid) + rf": to=<nosuchuser-a{n}@test\.example>, .*status=bounced")
+        self.assertNotIn("nosuchuser-a3", self.inst.maillog())
+
     def test_reload_ends_a_kept_connection_at_once(self):
         # A connection waiting for its next request must not keep a process
         # with the old configuration (the skeleton's drain allows 30 s).

@@ -13,6 +13,7 @@ every request, keeps bounce/ID and defer/X/ID files like the real service
 """
 import os
 import re
+import select
 import signal
 import socket
 import stat
@@ -41,8 +42,10 @@ def master_cf(qmgr_wakeup=300, real_bounce=False):
 class _Server:
     """A threaded Unix-socket server speaking frames; subclasses handle().
     A connection carries requests until the client closes it, unless
-    hang_up_after_reply (close after each reply) or hang_up_on_next (close,
-    unanswered, on a connection's second request)."""
+    hang_up_after_reply (close after each reply, as after a reply that says
+    closing) or hang_up_on_next (close, unanswered, on a connection's second
+    request). `pipelined` counts replies written while the client's next
+    request was already waiting."""
 
     hang_up_after_reply = False
     hang_up_on_next = False
@@ -61,6 +64,7 @@ class _Server:
         self.stopping = False
         self.threads = []
         self.connections = 0
+        self.pipelined = 0
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
 
@@ -94,9 +98,11 @@ class _Server:
                 reply = self.handle(*ipcwire.decode(payload))
                 if reply is None:
                     return
+                if select.select([conn], [], [], 0)[0]:
+                    self.pipelined += 1
                 conn.sendall(ipcwire.frame(ipcwire.encode(*reply)))
                 served += 1
-                if self.hang_up_after_reply:
+                if self.hang_up_after_reply or ("closing", 1) in reply[1]:
                     return
         except OSError:
             pass
@@ -340,6 +346,53 @@ class QmgrTest(unittest.TestCase):
         # connection at once, instead of deferring the message.
         self._three_deliveries(connections=3, forbidden=r"qmgr\[\d+\]: warning|deferred", hang_up_on_next=True)
         self.assertEqual(self.bounce.seen(op="append"), [])
+
+    def _burst(self, n, **agent):
+        """n messages to one destination that takes one delivery at a time,
+        all in the active queue before the agent answers the first; then
+        each takes agent.delay seconds. Returns their queue IDs once all
+        are removed."""
+        inst = self.make("fake_destination_concurrency_limit = 1\n")
+        for name, value in agent.items():
+            assert hasattr(self.agent, name), name
+            setattr(self.agent, name, value)
+        self.agent.delay = lambda hop: 0.2
+        self.agent.gate.clear()
+        for i in range(n):
+            self.send(inst, [f"u{i}@one.example"])
+        ids = self.wait_ids(inst, "alice@example.org", n)
+        wait_for(lambda: len(re.findall(r"\(queue active\)", inst.maillog())) >= n, 30, what="all in active")
+        self.agent.gate.set()
+        for qid in ids:
+            inst.wait_log(rf"postern/qmgr\[\d+\]: {qid}: removed", timeout=30)
+        self.assertEqual(self.agent.delivered(), set(ids))
+        self.assertEqual(self.agent.max_running["one.example"], 1)
+        # Each delivered once: a request the agent never read is sent
+        # again, not taken as failed, and not counted as delivered.
+        self.assertEqual(sorted(self.agent.attempts.values()), [1] * n, self.agent.attempts)
+        self.assertNotRegex(inst.maillog(), r"qmgr\[\d+\]: warning|status=deferred")
+        return ids
+
+    def test_lane_sends_the_next_request_before_the_reply(self):
+        # With the window full, the agent finds its next request waiting
+        # when it answers: it need not wait for qmgr to read the reply and
+        # send. It still gets one at a time (max_running above). The first
+        # two replies may find none: the jobs were queued after the first
+        # request went out, and a lane takes jobs only as replies come in.
+        self._burst(5)
+        self.assertEqual(self.agent.connections, 1)
+        self.assertGreaterEqual(self.agent.pipelined, 3)
+
+    def test_request_behind_a_closing_reply_goes_on_a_new_connection(self):
+        # The agent answers "closing" and reads nothing more: the request
+        # qmgr had already sent behind it goes out again on a new connection.
+        self._burst(4, closing=1)
+        self.assertEqual(self.agent.connections, 4)
+
+    def test_requests_waiting_at_an_agent_that_dies_go_on_a_new_connection(self):
+        # The agent reads the waiting request and dies without an answer.
+        self._burst(4, hang_up_on_next=True)
+        self.assertEqual(self.agent.connections, 4)
 
     def test_defer_then_recover(self):
         inst = self.make()
