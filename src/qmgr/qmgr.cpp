@@ -640,7 +640,7 @@ asio::awaitable<void> QueueManager::deliver(Job first) {
 
     std::optional<Job> job;
     std::vector<Outcome> out;
-    bool qmgr_logs = false;
+    bool answer = false;  // the agent's word on `job`, in `out`
     if (sent.empty()) {
       if (todo.empty()) break;  // nothing more for this lane
       if (reconnect(failure)) continue;
@@ -654,6 +654,7 @@ asio::awaitable<void> QueueManager::deliver(Job first) {
       job = std::move(sent.front());
       sent.pop_front();
       if (reply && reply->dsn.size() == job->rcpts.size()) {
+        answer = true;
         retried = false;
         ++answered;
         if (reply->closing) writable = readable = false;
@@ -676,16 +677,17 @@ asio::awaitable<void> QueueManager::deliver(Job first) {
         readable = false;
       }
     }
-    if (out.empty()) {
+    if (!answer) {
       log::warning("{}: transport {}: {}", job->msg->id, tname, failure.message);
       out.assign(job->rcpts.size(), Outcome{"4.3.0", "unknown mail transport error", "none"});
-      qmgr_logs = true;
       if (auto dit = dests_.find(key); dit != dests_.end() && dit->second.window.failure()) {
         dit->second.dead_until = Clock::now() + s_.min_backoff;
         dit->second.dead_reason = "unknown mail transport error";
       }
     }
-    asio::co_spawn(io_, complete_job(std::move(*job), std::move(out), qmgr_logs), asio::detached);
+    // qmgr logs the status only of what the agent did not answer (the
+    // agent logs its own).
+    asio::co_spawn(io_, complete_job(std::move(*job), std::move(out), !answer), asio::detached);
     if (!readable) break;
     // A window that grew, or room for another destination's lane.
     schedule();
