@@ -417,7 +417,7 @@ asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) 
 
 // ---------------------------------------------------------------- scheduling
 
-void QueueManager::enqueue(Job job) {
+void QueueManager::enqueue(Job job, bool at_head) {
   auto it = dests_.find(job.dest_key);
   if (it == dests_.end()) it = dests_.emplace(job.dest_key, Destination(transport(job.transport).window)).first;
   Destination& d = it->second;
@@ -425,13 +425,17 @@ void QueueManager::enqueue(Job job) {
   // Jobs of one message stay together in its round-robin slot. A message's
   // jobs are enqueued in one synchronous burst, so its slot, if any, is the
   // last one (no scan of the whole list: it may hold thousands of messages).
-  if (!d.rr.empty() && d.rr.back().first == job.msg->id) {
-    d.rr.back().second.push_back(std::move(job));
+  // A job going back (requeue()) joins the first slot, or opens one there.
+  if (!d.rr.empty() && (at_head ? d.rr.front() : d.rr.back()).first == job.msg->id) {
+    if (at_head)
+      d.rr.front().second.push_front(std::move(job));
+    else
+      d.rr.back().second.push_back(std::move(job));
     return;
   }
   std::string id = job.msg->id;
-  d.rr.emplace_back(std::move(id), std::deque<Job>{});
-  d.rr.back().second.push_back(std::move(job));
+  auto slot = d.rr.emplace(at_head ? d.rr.begin() : d.rr.end(), std::move(id), std::deque<Job>{});
+  slot->second.push_back(std::move(job));
 }
 
 void QueueManager::fail_queued(Destination& d, const std::string& dsn, const std::string& text) {
@@ -502,19 +506,7 @@ std::optional<QueueManager::Job> QueueManager::pop_job(Destination& d) {
   return j;
 }
 
-void QueueManager::requeue(Job job) {
-  auto it = dests_.find(job.dest_key);
-  if (it == dests_.end()) it = dests_.emplace(job.dest_key, Destination(transport(job.transport).window)).first;
-  Destination& d = it->second;
-  d.transport = job.transport;
-  if (!d.rr.empty() && d.rr.front().first == job.msg->id) {
-    d.rr.front().second.push_front(std::move(job));
-    return;
-  }
-  std::string id = job.msg->id;
-  d.rr.emplace_front(std::move(id), std::deque<Job>{});
-  d.rr.front().second.push_front(std::move(job));
-}
+void QueueManager::requeue(Job job) { enqueue(std::move(job), true); }
 
 std::optional<QueueManager::Job> QueueManager::take_for_lane(const std::string& key, bool pipelined) {
   auto it = dests_.find(key);

@@ -189,14 +189,20 @@ class QueueManager {
 
   // Scheduling and delivery.
   Transport& transport(const std::string& name);
-  void enqueue(Job job);
+  // at_head: before every other job of the destination.
+  void enqueue(Job job, bool at_head = false);
   void schedule();
   void fail_queued(Destination& d, const std::string& dsn, const std::string& text);
+  // The destination's next job, taking turns between its messages.
   std::optional<Job> pop_job(Destination& d);
+  // A job the agent never read, back at the head of its destination.
   void requeue(Job job);
+  // The next job for the lane of destination `key`, if the lane may carry
+  // one (pipelined: sent before the current reply is in).
   std::optional<Job> take_for_lane(const std::string& key, bool pipelined);
   void end_lane(const std::string& key, const std::string& tname);
   ipc::proto::DeliveryRequest delivery_request(const Job& job) const;
+  // A lane to the job's destination (qmgr.cpp explains).
   asio::awaitable<void> deliver(Job first);
   asio::awaitable<void> complete_job(Job job, std::vector<Outcome> outcomes, bool qmgr_logs);
   asio::awaitable<void> finalize(std::shared_ptr<Message> m);
