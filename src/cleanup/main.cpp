@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
         [st = state.get()]() -> std::unique_ptr<cleanup::Rewriter> {
           return std::make_unique<cleanup::ServiceRewriter>(*st->rewriter, st->fallback);
         },
-        *state->committer, root});
+        *state->committer, root, &ctx});
     return {};
   };
   d.serve = [&](server::Context&, server::Socket sock) -> asio::awaitable<void> {

@@ -9,6 +9,7 @@
 #include "ipc/async.h"
 #include "ipc/frame_buffer.h"
 #include "log/log.h"
+#include "server/requests.h"
 #include "submit/cleanup_proto.h"
 
 namespace postern::cleanup {
@@ -20,8 +21,9 @@ using Socket = asio::generic::stream_protocol::socket;
 // Requests carry at most one content chunk plus attribute overhead.
 ipc::FrameLimits request_limits() { return ipc::FrameLimits{.max_payload = submit::kMaxContentChunk + 4096}; }
 
-asio::awaitable<void> reply(Socket& sock, const MappingError* err, const std::string& queue_id,
-                            std::chrono::seconds timeout) {
+// True when the result went out.
+asio::awaitable<bool> reply(Socket& sock, const MappingError* err, const std::string& queue_id,
+                            std::chrono::seconds timeout, bool keep_open = false) {
   submit::CleanupResult r;
   if (err) {
     r.status = err->status;
@@ -33,8 +35,10 @@ asio::awaitable<void> reply(Socket& sock, const MappingError* err, const std::st
     r.reason = "queued as " + queue_id;
   }
   r.queue_id = queue_id;
+  if (keep_open) r.keep_open = true;
   // Best effort: a client that went away learns nothing either way.
-  (void)co_await ipc::write_message(sock, std::move(r), {}, timeout);
+  auto st = co_await ipc::write_message(sock, std::move(r), {}, timeout);
+  co_return bool(st);
 }
 
 enum class Phase { Envelope, Recipients, Content };
@@ -79,35 +83,24 @@ struct Count {
   Count& operator=(const Count&) = delete;
 };
 
-}  // namespace
-
-asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer) {
+// One message on the connection, from its cleanup_open (already read) to
+// the cleanup_result. True when the connection may carry another message:
+// the result answered cleanup_end, nothing was sent after that, and the
+// process is not stopping (the result then says keep_open).
+asio::awaitable<bool> serve_message(Service& svc, Socket& sock, const std::string& peer,
+                                    const submit::CleanupOpen& open) {
   Count counted(svc.sessions);
   const auto timeout = svc.settings.ipc_timeout;
-  // A frame, once begun, is written in one go by every client: it must be
-  // complete within frame_timeout. So must the first one (cleanup_open),
-  // sent as soon as a client connects. See session.h.
   const auto frame_timeout = std::min<std::chrono::seconds>(timeout, svc.settings.frame_timeout);
-  auto open = co_await ipc::read_message<submit::CleanupOpen>(sock, request_limits(), frame_timeout);
-  if (!open) {
-    // A client that connects and closes (a probe) is not worth a warning.
-    if (open.error().message.find("connection closed by peer") == std::string::npos)
-      log::warning("cleanup: malformed request from {}: {}", peer, open.error().message);
-    MappingError e = protocol_error();
-    const std::string no_id;
-    co_await reply(sock, &e, no_id, std::chrono::seconds(1));
-    co_return;
-  }
-
   std::unique_ptr<Rewriter> rewriter = svc.make_rewriter();
   Message::Deps deps{svc.settings, svc.mapper, *rewriter};
-  auto created = Message::create(deps, open->flags, open->origin, svc.queue_root);
+  auto created = Message::create(deps, open.flags, open.origin, svc.queue_root);
   if (!created) {
     log::warning("queue file create: {}", created.error().message);
     MappingError e = write_error();
     const std::string no_id;
     co_await reply(sock, &e, no_id, timeout);
-    co_return;
+    co_return false;
   }
   std::unique_ptr<Message> msg = std::move(*created);
   // Until its commit is over (or the session ends without one).
@@ -116,7 +109,7 @@ asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer)
   {
     submit::CleanupOpened opened;
     opened.queue_id = msg->queue_id();
-    if (auto st = co_await ipc::write_message(sock, std::move(opened), {}, timeout); !st) co_return;
+    if (auto st = co_await ipc::write_message(sock, std::move(opened), {}, timeout); !st) co_return false;
   }
 
   Phase phase = Phase::Envelope;
@@ -132,13 +125,13 @@ asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer)
   sock.non_blocking(true, nb);  // read_some() below must not block the loop
   if (nb) {
     log::warning("{}: client {}: {}", msg->queue_id(), peer, nb.message());
-    co_return;
+    co_return false;
   }
   for (;;) {
     auto next = in.next();
     if (!next) {
       log::debug("{}: aborted by client {}: {}", msg->queue_id(), peer, next.error().message);
-      co_return;
+      co_return false;
     }
     if (!*next) {
       error_code ec;
@@ -150,7 +143,7 @@ asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer)
       if (ec != asio::error::would_block && ec != asio::error::try_again) {
         log::debug("{}: aborted by client {}: {}", msg->queue_id(), peer,
                    ec == asio::error::eof ? std::string("end of file") : ec.message());
-        co_return;
+        co_return false;
       }
       // Between frames the client may idle for up to ipc_timeout (smtpd
       // waits on its SMTP client, whose every read may take smtpd_timeout);
@@ -167,7 +160,7 @@ asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer)
                      frame_timeout.count());
         else
           log::debug("{}: aborted: client {} sent nothing for {}s", msg->queue_id(), peer, timeout.count());
-        co_return;
+        co_return false;
       }
       continue;
     }
@@ -176,40 +169,40 @@ asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer)
     auto type = ipc::peek_type(frame.payload);
     if (!type) {
       co_await refuse(sock, *msg, peer, type.error().message);
-      co_return;
+      co_return false;
     }
     if (*type == submit::CleanupEnvelope::kType) {
       auto m = ipc::decode<submit::CleanupEnvelope>(frame.payload);
-      if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return; }
-      if (phase != Phase::Envelope) { co_await refuse(sock, *msg, peer, "envelope out of order"); co_return; }
+      if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return false; }
+      if (phase != Phase::Envelope) { co_await refuse(sock, *msg, peer, "envelope out of order"); co_return false; }
       phase = Phase::Recipients;
       co_await msg->envelope(std::move(*m));
     } else if (*type == submit::CleanupRecipient::kType) {
       auto m = ipc::decode<submit::CleanupRecipient>(frame.payload);
-      if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return; }
-      if (phase != Phase::Recipients) { co_await refuse(sock, *msg, peer, "recipient out of order"); co_return; }
+      if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return false; }
+      if (phase != Phase::Recipients) { co_await refuse(sock, *msg, peer, "recipient out of order"); co_return false; }
       co_await msg->recipient(std::move(*m));
     } else if (*type == submit::CleanupContent::kType) {
       auto m = ipc::decode<submit::CleanupContent>(frame.payload);
-      if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return; }
-      if (phase == Phase::Envelope) { co_await refuse(sock, *msg, peer, "content before envelope"); co_return; }
+      if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return false; }
+      if (phase == Phase::Envelope) { co_await refuse(sock, *msg, peer, "content before envelope"); co_return false; }
       phase = Phase::Content;
       co_await msg->content(m->data);
     } else if (*type == submit::CleanupEnd::kType) {
       auto m = ipc::decode<submit::CleanupEnd>(frame.payload);
-      if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return; }
-      if (phase == Phase::Envelope) { co_await refuse(sock, *msg, peer, "end before envelope"); co_return; }
+      if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return false; }
+      if (phase == Phase::Envelope) { co_await refuse(sock, *msg, peer, "end before envelope"); co_return false; }
       break;
     } else {
       std::string why = fmt::format("unexpected message \"{}\"", str::printable(*type, 64));
       co_await refuse(sock, *msg, peer, why);
-      co_return;
+      co_return false;
     }
     // A protocol-level failure inside Message (bad attribute) ends the
     // conversation like a malformed frame; content verdicts wait for the end.
     if (msg->error() && msg->error()->protocol) {
       co_await reply(sock, &*msg->error(), msg->queue_id(), std::chrono::seconds(1));
-      co_return;
+      co_return false;
     }
   }
 
@@ -221,7 +214,49 @@ asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer)
     if (!st) verdict = write_error();
   }
   writing.reset();
-  co_await reply(sock, verdict ? &*verdict : nullptr, msg->queue_id(), timeout);
+  // A client sends nothing after cleanup_end until it has the result:
+  // bytes already there mean a confused or hostile one, which gets no
+  // second message.
+  const bool keep = !in.partial() && !(svc.ctx && svc.ctx->stopping());
+  co_return co_await reply(sock, verdict ? &*verdict : nullptr, msg->queue_id(), timeout, keep) && keep;
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer) {
+  const auto timeout = svc.settings.ipc_timeout;
+  // A frame, once begun, is written in one go by every client: it must be
+  // complete within frame_timeout. So must the first one (cleanup_open),
+  // sent as soon as a client connects. See session.h.
+  const auto frame_timeout = std::min<std::chrono::seconds>(timeout, svc.settings.frame_timeout);
+  for (bool first = true;; first = false) {
+    if (!first) {
+      // The client keeps the connection for its next message (smtpd) or
+      // closes it. The wait is bounded by max_idle and ends when the
+      // process stops, so that a kept connection never holds a retiring
+      // process (server/requests.h).
+      std::optional<server::IdleWait> idle;
+      if (svc.ctx) idle.emplace(*svc.ctx, sock);
+      const std::chrono::seconds limit = svc.ctx ? svc.ctx->cfg().time("max_idle") : timeout;
+      if (!co_await wait_readable(sock, limit)) co_return;
+    }
+    auto open = co_await ipc::read_message<submit::CleanupOpen>(sock, request_limits(), frame_timeout);
+    if (!open) {
+      // A client that connects and closes (a probe), or closes a kept
+      // connection, is not worth a warning.
+      if (open.error().message.find("connection closed by peer") == std::string::npos)
+        log::warning("cleanup: malformed request from {}: {}", peer, open.error().message);
+      MappingError e = protocol_error();
+      const std::string no_id;
+      co_await reply(sock, &e, no_id, std::chrono::seconds(1));
+      co_return;
+    }
+    // The connection was counted as one use when it was accepted; every
+    // later message on it counts as one more, so max_use still bounds the
+    // messages of one process (server/skeleton.h).
+    if (!first && svc.ctx) svc.ctx->count_use();
+    if (!co_await serve_message(svc, sock, peer, *open)) co_return;
+  }
 }
 
 }  // namespace postern::cleanup

@@ -4,7 +4,11 @@
 // creates the queue file and answers cleanup_opened with the queue ID,
 // then takes cleanup_envelope, cleanup_recipient and cleanup_content in
 // that order until cleanup_end, and answers cleanup_result - with status 0
-// only after the Committer made the file durable.
+// only after the Committer made the file durable. After a result that
+// answered cleanup_end (keep_open), the client may send the next
+// cleanup_open on the same connection; the wait for it is bounded by
+// max_idle and ends when the process stops. Each message after the first
+// counts as one more use towards max_use.
 //
 // Every frame is checked against its declaration (ipc/schema.h) and the
 // protocol order before anything is done with it. A malformed or
@@ -28,7 +32,7 @@
 //     stalls half-way is a stuck or hostile peer).
 // The shorter of frame_timeout and ipc_timeout applies where both could.
 //
-// Parameters: ipc_timeout (through CleanupSettings).
+// Parameters: ipc_timeout (through CleanupSettings), max_idle.
 // Logs: "warning: cleanup: malformed request from PEER: ERROR",
 // "warning: ID: queue file create: ..." and the Message log lines.
 #pragma once
@@ -44,6 +48,7 @@
 #include "cleanup/committer.h"
 #include "cleanup/rewriter.h"
 #include "cleanup/settings.h"
+#include "server/skeleton.h"
 
 namespace postern::cleanup {
 
@@ -55,6 +60,9 @@ struct Service {
   std::function<std::unique_ptr<Rewriter>()> make_rewriter;
   Committer& committer;
   std::filesystem::path queue_root;  // queue_directory, or "/" after chroot
+  // The daemon's context (max_use, max_idle, stopping); null in tests,
+  // where a kept connection waits up to ipc_timeout for its next message.
+  server::Context* ctx = nullptr;
   std::size_t sessions = 0;          // clients being served now (serve_session)
   std::size_t writing = 0;           // of them, those with a queue file not yet committed
 };

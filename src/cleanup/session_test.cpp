@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <set>
 #include <thread>
 
 #include "cleanup/cleanup_test_util.h"
@@ -238,6 +239,130 @@ TEST(Session, IdleBetweenFramesUpToIpcTimeoutButNotMidFrame) {
   EXPECT_FALSE(end);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
   for (int i = 0; i < 200 && scratch.incoming().size() > 1; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(scratch.incoming().size(), 1u);
+}
+
+// Submits one small message through `pool`; the result, or an error text.
+asio::awaitable<Result<submit::CleanupResult>> submit_kept(asio::io_context& io, const fs::path& socket,
+                                                           submit::CleanupConnections& pool, std::string subject) {
+  auto c = co_await submit::CleanupClient::open(io, socket, 0, "test", 10s, &pool);
+  if (!c) co_return c.take_error();
+  auto env = envelope("joe@example.org");
+  auto r = recipient("bob@example.org");
+  (void)co_await c->envelope(env);
+  (void)co_await c->recipient(r);
+  std::string text = "Subject: " + subject + "\n\nbody\n";
+  (void)co_await c->content(text);
+  co_return co_await c->finish();
+}
+
+TEST(Session, KeptConnectionCarriesTheNextMessages) {
+  Scratch scratch;
+  Server server(scratch, Committer::Mode::Batch);
+  asio::io_context io;
+  submit::CleanupConnections pool(io, 60s);
+  std::vector<submit::CleanupResult> results;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 3; ++i) {
+          auto r = co_await submit_kept(io, server.socket(), pool, "kept " + std::to_string(i));
+          EXPECT_TRUE(r) << (r ? "" : r.error().message);
+          if (r) results.push_back(*r);
+        }
+        io.stop();  // the pool's idle timer would keep run_for() going
+      },
+      asio::detached);
+  io.run_for(20s);
+  ASSERT_EQ(results.size(), 3u);
+  std::set<std::string> ids;
+  for (const auto& r : results) {
+    EXPECT_EQ(r.status, 0) << r.reason;
+    EXPECT_TRUE(r.keep_open.value_or(false));
+    ids.insert(r.queue_id);
+  }
+  EXPECT_EQ(ids.size(), 3u);                 // three messages, three queue files
+  EXPECT_EQ(scratch.incoming().size(), 3u);
+  EXPECT_EQ(pool.connects(), 1u);            // over one connection
+  EXPECT_EQ(pool.kept(), 1u);                // which waits for the next
+}
+
+TEST(Session, KeptConnectionThatCleanupClosedIsReplaced) {
+  Scratch scratch;
+  // cleanup waits for a kept connection's next message only ipc_timeout
+  // here (max_idle in the daemon), then closes it.
+  Server server(scratch, Committer::Mode::Batch, "ipc_timeout = 1s\n");
+  asio::io_context io;
+  submit::CleanupConnections pool(io, 60s);
+  std::vector<submit::CleanupResult> results;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto r = co_await submit_kept(io, server.socket(), pool, "first");
+        EXPECT_TRUE(r) << (r ? "" : r.error().message);
+        if (r) results.push_back(*r);
+        asio::steady_timer t(io);
+        t.expires_after(1800ms);  // cleanup closes the kept connection meanwhile
+        co_await t.async_wait(asio::use_awaitable);
+        EXPECT_EQ(pool.kept(), 1u);
+        r = co_await submit_kept(io, server.socket(), pool, "second");
+        EXPECT_TRUE(r) << (r ? "" : r.error().message);
+        if (r) results.push_back(*r);
+        io.stop();
+      },
+      asio::detached);
+  io.run_for(20s);
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& r : results) EXPECT_EQ(r.status, 0) << r.reason;
+  EXPECT_EQ(pool.connects(), 2u);  // the closed one was dropped, not reported
+  EXPECT_EQ(scratch.incoming().size(), 2u);
+}
+
+TEST(Session, IdleKeptConnectionsAreClosedByTheClient) {
+  Scratch scratch;
+  Server server(scratch, Committer::Mode::Batch);
+  asio::io_context io;
+  submit::CleanupConnections pool(io, 300ms);
+  std::size_t kept_after_finish = 0;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto r = co_await submit_kept(io, server.socket(), pool, "idle");
+        EXPECT_TRUE(r) << (r ? "" : r.error().message);
+        kept_after_finish = pool.kept();
+      },
+      asio::detached);
+  io.run_for(1s);
+  EXPECT_EQ(kept_after_finish, 1u);
+  EXPECT_EQ(pool.kept(), 0u);  // closed after 300 ms idle (ipc_idle in smtpd)
+}
+
+TEST(Session, BytesAfterTheEndGetNoSecondMessage) {
+  Scratch scratch;
+  Server server(scratch, Committer::Mode::Batch);
+  auto c = ipc::Client::connect(server.socket().string(), 5s);
+  ASSERT_TRUE(c);
+  auto frame_of = [](const auto& m) { return ipc::encode(m).value(); };
+  submit::CleanupOpen open;
+  open.origin = "x";
+  ASSERT_TRUE(c->write_frame(frame_of(open), ipc::Clock::now() + 5s));
+  ASSERT_TRUE(c->read_frame(ipc::Clock::now() + 5s));  // cleanup_opened
+  // The whole message and, before its result, the next cleanup_open.
+  std::string out;
+  for (std::string p : {frame_of(envelope("a@example.org")), frame_of(recipient("b@example.org")),
+                        frame_of(submit::CleanupEnd{}), frame_of(open)}) {
+    auto h = ipc::frame_header(static_cast<std::uint32_t>(p.size()));
+    out.append(h.data(), h.size());
+    out += p;
+  }
+  ASSERT_EQ(::write(c->fd(), out.data(), out.size()), static_cast<ssize_t>(out.size()));
+  auto frame = c->read_frame(ipc::Clock::now() + 5s);
+  ASSERT_TRUE(frame) << frame.error().message;
+  auto res = ipc::decode<submit::CleanupResult>(frame->payload);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 0) << res->reason;  // the message itself is fine
+  EXPECT_FALSE(res->keep_open.value_or(false));
+  EXPECT_FALSE(c->read_frame(ipc::Clock::now() + 5s));  // then EOF: the early open is not served
   EXPECT_EQ(scratch.incoming().size(), 1u);
 }
 

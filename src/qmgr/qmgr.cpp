@@ -52,12 +52,6 @@ bool safe_service_name(std::string_view t) {
   return true;
 }
 
-// A kept connection that failed before any reply: the agent closed it as
-// the request went out (it retired or stopped), or died with it.
-bool closed_before_reply(const Error& e) {
-  return e.sys_errno == EPIPE || e.sys_errno == ECONNRESET || e.message.find("connection closed by peer") != std::string::npos;
-}
-
 Status ensure_dir(const fs::path& dir) {
   std::error_code ec;
   if (fs::is_directory(dir, ec)) return {};
@@ -593,7 +587,7 @@ asio::awaitable<void> QueueManager::deliver(Job first) {
   // The agent closed or dropped a connection: a new one, if this lane has
   // not just tried that, for a kept connection or one that carried replies.
   auto reconnect = [&](const Error& why) -> bool {
-    if (retried || !(lease->reused || answered > 0) || !closed_before_reply(why)) return false;
+    if (retried || !(lease->reused || answered > 0) || !ipc::closed_before_reply(why)) return false;
     auto fresh = agents_.connect(tname);
     if (!fresh) return false;
     log::debug("transport {}: kept connection failed ({}); connecting anew", tname, why.message);

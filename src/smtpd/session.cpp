@@ -89,6 +89,11 @@ struct CleanupPrefetch {
   Clock::time_point started = Clock::now();
 };
 
+// Idle cleanup connections one smtpd process keeps for its next messages:
+// about as many as it has transactions at once under load. Each holds one
+// of a cleanup process's client_limit slots while it idles.
+constexpr std::size_t kKeptCleanupConnections = 8;
+
 // A connection opened at the end of a transaction waits for the client's
 // next MAIL FROM at most this long; an older one is replaced, so that what
 // the client gets never depends on cleanup's idle limit (ipc_timeout).
@@ -97,8 +102,9 @@ constexpr auto kPrefetchMaxAge = std::chrono::seconds(10);
 // A free function, not a lambda: the coroutine frame keeps its own copies
 // of the arguments (a lambda's captures would die with the lambda).
 asio::awaitable<void> run_prefetch(std::shared_ptr<CleanupPrefetch> p, asio::io_context& io,
-                                   std::filesystem::path socket, std::string origin, std::chrono::seconds timeout) {
-  auto c = co_await submit::CleanupClient::open(io, socket, 0, origin, timeout);
+                                   std::filesystem::path socket, std::string origin, std::chrono::seconds timeout,
+                                   submit::CleanupConnections* kept) {
+  auto c = co_await submit::CleanupClient::open(io, socket, 0, origin, timeout, kept);
   p->result.emplace(std::move(c));
   p->done.cancel();
 }
@@ -762,7 +768,8 @@ void Session::start_prefetch() {
   if (cleanup_ || queued_ == 0) return;
   if (prefetch_ && Clock::now() - prefetch_->started < kPrefetchMaxAge) return;
   prefetch_ = std::make_shared<CleanupPrefetch>(ctx_.io());
-  asio::co_spawn(ctx_.io(), run_prefetch(prefetch_, ctx_.io(), s_.cleanup_socket, peer(), s_.ipc_timeout),
+  asio::co_spawn(ctx_.io(),
+                 run_prefetch(prefetch_, ctx_.io(), s_.cleanup_socket, peer(), s_.ipc_timeout, sh_.cleanup.get()),
                  asio::detached);
 }
 
@@ -797,7 +804,9 @@ asio::awaitable<bool> Session::open_cleanup() {
   }
   // No prefetch, or it failed: open now (a failed prefetch is retried once,
   // so that its error is the one the client sees only if it persists).
-  if (!c) c.emplace(co_await submit::CleanupClient::open(ctx_.io(), s_.cleanup_socket, 0, peer(), s_.ipc_timeout));
+  if (!c)
+    c.emplace(co_await submit::CleanupClient::open(ctx_.io(), s_.cleanup_socket, 0, peer(), s_.ipc_timeout,
+                                                   sh_.cleanup.get()));
   if (!*c) {
     log::warning("{}: cleanup service: {}", peer(), c->error().message);
     co_return false;
@@ -1288,8 +1297,12 @@ void start_clients(asio::io_context& io, Shared& shared) {
     auto t = std::min<std::chrono::milliseconds>({s.ipc_timeout, s.timeout, kAnvilTimeout});
     shared.anvil = std::make_unique<AnvilClient>(io, s.anvil_socket, t);
   }
+  // Idle connections to cleanup close after ipc_idle, as Postfix's clients
+  // of internal services do, so that cleanup processes can retire.
+  shared.cleanup = std::make_unique<submit::CleanupConnections>(io, s.ipc_idle, kKeptCleanupConnections);
   // Their sockets belong to the skeleton's io_context: drop them when it goes.
   aio::at_io_shutdown(io, [&shared] {
+    shared.cleanup.reset();
     shared.rewrite.reset();
     shared.dns.reset();
     shared.anvil.reset();

@@ -50,6 +50,7 @@
 #include "smtp/data.h"
 #include "smtpd/anvil_client.h"
 #include "smtpd/policy.h"
+#include "submit/cleanup_client.h"
 
 namespace postern::smtpd {
 
@@ -107,10 +108,12 @@ struct Shared {
   std::unique_ptr<rewrite::AsyncClient> rewrite;
   std::unique_ptr<dns::Resolver> dns;  // null: smtpd_peername_lookup = no, or c-ares failed
   std::unique_ptr<AnvilClient> anvil;  // null: no connection count or rate limit
+  // Connections to cleanup kept between messages (submit/cleanup_client.h).
+  std::unique_ptr<submit::CleanupConnections> cleanup;
 };
 
-// Creates Shared::rewrite, Shared::dns and Shared::anvil on `io` (after the
-// privilege drop).
+// Creates Shared::rewrite, Shared::dns, Shared::anvil and Shared::cleanup
+// on `io` (after the privilege drop).
 void start_clients(asio::io_context& io, Shared& shared);
 
 asio::awaitable<void> serve_session(server::Context& ctx, Shared& shared, server::Socket sock);

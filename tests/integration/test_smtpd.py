@@ -784,6 +784,35 @@ class SmtpdTest(unittest.TestCase):
         self.assertTrue(qid)
         return qid
 
+    def cleanup_pids(self):
+        return {pid for pid, argv in INST.processes().items() if argv and argv[0].endswith("/cleanup")}
+
+    def test_kept_cleanup_connection_outlives_its_cleanup_process(self):
+        """smtpd keeps its connection to cleanup for the next message. When
+        that cleanup process is gone by then (killed, or stopped by a reload),
+        the next message goes out on a new connection: the client sees 250,
+        and nothing is logged as a warning."""
+        start = len(INST.maillog())
+        r = self.transaction(PORTS["main"])
+        self.assertTrue(r.startswith("250 2.0.0"), r)
+        pids = self.cleanup_pids()
+        self.assertTrue(pids)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not (pids & self.cleanup_pids()), 10, what="the cleanup processes to exit")
+        for _ in range(3):
+            r = self.transaction(PORTS["main"])
+            self.assertTrue(r.startswith("250 2.0.0"), r)
+        # A reload stops every cleanup process; their kept connections close.
+        pids = self.cleanup_pids()
+        INST.reload()
+        wait_for(lambda: not (pids & self.cleanup_pids()), 20, what="the old cleanup processes to exit")
+        r = self.transaction(PORTS["main"])
+        self.assertTrue(r.startswith("250 2.0.0"), r)
+        bad = [l for l in INST.maillog()[start:].splitlines()
+               if ("warning:" in l or "error:" in l) and "cleanup" in l and "killed by signal 9" not in l]
+        self.assertEqual(bad, [])
+
     def test_later_transactions_open_cleanup_ahead(self):
         """The second MAIL of a session opens cleanup ahead of its RCPT; a
         refused recipient still logs NOQUEUE, and the file opened ahead goes

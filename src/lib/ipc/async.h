@@ -34,6 +34,7 @@
 // Reads no parameters, logs nothing.
 #pragma once
 
+#include <cerrno>
 #include <chrono>
 #include <string>
 #include <type_traits>
@@ -102,6 +103,15 @@ asio::awaitable<Status> refuse(Socket& s, std::string_view reason,
                                AsyncDuration timeout = std::chrono::seconds(1)) {
   proto::StatusReply reply{proto::kStatusFail, str::printable(reason, 1024)};
   co_return co_await write_message(s, std::move(reply), {}, timeout);
+}
+
+// A kept connection that failed before any reply: the server closed it as
+// the request went out (it retired or stopped), or died with it. Such a
+// request was never read, so a client may send it again on a new
+// connection.
+inline bool closed_before_reply(const Error& e) {
+  return e.sys_errno == EPIPE || e.sys_errno == ECONNRESET ||
+         e.message.find("connection closed by peer") != std::string::npos;
 }
 
 }  // namespace postern::ipc

@@ -78,9 +78,73 @@ Result<Reply<Expected>> decode_reply(std::string_view payload) {
 
 #if defined(BOOST_ASIO_HAS_CO_AWAIT)
 
+using LocalSocket = asio::local::stream_protocol::socket;
+
+struct CleanupConnections::Impl {
+  Impl(asio::io_context& io, std::chrono::milliseconds idle, std::size_t max_kept)
+      : idle(idle), max_kept(max_kept), timer(io) {}
+
+  struct Kept {
+    LocalSocket sock;
+    std::string path;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::chrono::milliseconds idle;
+  std::size_t max_kept;
+  std::vector<Kept> kept;  // oldest first
+  asio::steady_timer timer;
+  bool timer_armed = false;
+  std::uint64_t connects = 0;
+
+  // The most recently kept connection to `path`, if any.
+  std::optional<LocalSocket> take(const std::string& path) {
+    prune();
+    for (std::size_t i = kept.size(); i-- > 0;) {
+      if (kept[i].path != path) continue;
+      LocalSocket s = std::move(kept[i].sock);
+      kept.erase(kept.begin() + static_cast<std::ptrdiff_t>(i));
+      return s;
+    }
+    return std::nullopt;
+  }
+
+  void give(LocalSocket s, const std::string& path) {
+    if (max_kept == 0 || idle.count() <= 0) return;  // closes `s`
+    if (kept.size() >= max_kept) kept.erase(kept.begin());
+    kept.push_back(Kept{std::move(s), path, std::chrono::steady_clock::now()});
+    arm();
+  }
+
+  void prune() {
+    auto now = std::chrono::steady_clock::now();
+    std::erase_if(kept, [&](const Kept& k) { return now - k.since >= idle; });
+  }
+
+  // Closes kept connections once they have idled for `idle`.
+  void arm() {
+    if (timer_armed || kept.empty()) return;
+    timer_armed = true;
+    timer.expires_at(kept.front().since + idle);
+    timer.async_wait([this](const error_code& ec) {
+      if (ec == asio::error::operation_aborted) return;  // the pool is going away
+      timer_armed = false;
+      prune();
+      arm();
+    });
+  }
+};
+
+CleanupConnections::CleanupConnections(asio::io_context& io, std::chrono::milliseconds idle, std::size_t max_kept)
+    : impl_(std::make_unique<Impl>(io, idle, max_kept)) {}
+CleanupConnections::~CleanupConnections() = default;
+std::size_t CleanupConnections::kept() const { return impl_->kept.size(); }
+std::uint64_t CleanupConnections::connects() const { return impl_->connects; }
+
 struct CleanupClient::Impl {
   explicit Impl(asio::io_context& io) : sock(io) {}
-  asio::local::stream_protocol::socket sock;
+  LocalSocket sock;
+  CleanupConnections* pool = nullptr;  // gets the connection back after finish()
+  std::string path;
   std::chrono::seconds timeout{300};
   std::string queue_id;
   std::string buffer;  // content not yet sent, < kMaxContentChunk bytes
@@ -184,36 +248,54 @@ bool CleanupClient::usable() const {
 asio::awaitable<Result<CleanupClient>> CleanupClient::open(asio::io_context& io,
                                                            const std::filesystem::path& socket,
                                                            std::int64_t flags, std::string_view origin,
-                                                           std::chrono::seconds timeout) {
+                                                           std::chrono::seconds timeout,
+                                                           CleanupConnections* kept) {
   // Copy the caller's data before the first suspension.
-  const std::filesystem::path path = socket;
+  const std::string path = socket.string();
   CleanupOpen req;
   req.flags = flags;
   req.origin = std::string(origin);
-  auto impl = std::make_unique<Impl>(io);
-  impl->timeout = timeout;
   auto payload = encode_checked(req);
   if (!payload) co_return make_error("cleanup: {}", payload.error().message);
-  {
-    ipc::detail::Watchdog<asio::local::stream_protocol::socket> dog(impl->sock, timeout);
-    error_code ec;
-    impl->sock.open(asio::local::stream_protocol(), ec);
-    if (!ec)
-      co_await impl->sock.async_connect(asio::local::stream_protocol::endpoint(path.string()),
-                                        asio::redirect_error(asio::use_awaitable, ec));
-    if (ec)
-      co_return make_error("cleanup: connect to {}: {}", path.string(),
-                           dog.fired() ? std::string("timeout") : ec.message());
+  for (;;) {
+    auto impl = std::make_unique<Impl>(io);
+    impl->timeout = timeout;
+    impl->pool = kept;
+    impl->path = path;
+    std::optional<LocalSocket> reused;
+    if (kept) reused = kept->impl_->take(path);
+    if (reused) {
+      impl->sock = std::move(*reused);
+    } else {
+      if (kept) ++kept->impl_->connects;
+      ipc::detail::Watchdog<LocalSocket> dog(impl->sock, timeout);
+      error_code ec;
+      impl->sock.open(asio::local::stream_protocol(), ec);
+      if (!ec)
+        co_await impl->sock.async_connect(asio::local::stream_protocol::endpoint(path),
+                                          asio::redirect_error(asio::use_awaitable, ec));
+      if (ec)
+        co_return make_error("cleanup: connect to {}: {}", path, dog.fired() ? std::string("timeout") : ec.message());
+    }
+    // A kept connection that cleanup closed meanwhile (it retired, stopped
+    // or died) fails here without a reply: cleanup_open was never read, so
+    // it goes out again on the next kept connection or a new one.
+    std::string out = *payload;
+    if (auto st = co_await ipc::write_frame(impl->sock, std::move(out), request_limits(), timeout); !st) {
+      if (reused && ipc::closed_before_reply(st.error())) continue;
+      co_return make_error("cleanup: {}", st.error().message);
+    }
+    auto frame = co_await ipc::read_frame(impl->sock, reply_limits(), timeout);
+    if (!frame) {
+      if (reused && ipc::closed_before_reply(frame.error())) continue;
+      co_return make_error("cleanup: {}", frame.error().message);
+    }
+    auto reply = decode_reply<CleanupOpened>(frame->payload);
+    if (!reply) co_return reply.take_error();
+    if (reply->verdict) co_return make_error("{}", describe(*reply->verdict));
+    impl->queue_id = std::move(reply->expected->queue_id);
+    co_return CleanupClient(std::move(impl));
   }
-  if (auto st = co_await ipc::write_frame(impl->sock, std::move(*payload), request_limits(), timeout); !st)
-    co_return make_error("cleanup: {}", st.error().message);
-  auto frame = co_await ipc::read_frame(impl->sock, reply_limits(), timeout);
-  if (!frame) co_return make_error("cleanup: {}", frame.error().message);
-  auto reply = decode_reply<CleanupOpened>(frame->payload);
-  if (!reply) co_return reply.take_error();
-  if (reply->verdict) co_return make_error("{}", describe(*reply->verdict));
-  impl->queue_id = std::move(reply->expected->queue_id);
-  co_return CleanupClient(std::move(impl));
 }
 
 asio::awaitable<Status> CleanupClient::envelope(const CleanupEnvelope& env) {
@@ -265,7 +347,12 @@ asio::awaitable<Result<CleanupResult>> CleanupClient::finish() {
     co_return make_error("cleanup: {}", frame.error().message);
   }
   auto reply = decode_reply<CleanupResult>(frame->payload);
-  s.sock.close(ignore);
+  // The answer to cleanup_end: a connection that cleanup keeps open goes
+  // back to the pool for the next message.
+  if (reply && s.pool && reply->verdict->keep_open.value_or(false))
+    s.pool->impl_->give(std::move(s.sock), s.path);
+  else
+    s.sock.close(ignore);
   if (!reply) co_return reply.take_error();
   co_return std::move(*reply->verdict);
 }

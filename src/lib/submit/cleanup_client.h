@@ -64,14 +64,48 @@ std::filesystem::path cleanup_socket_path(const std::filesystem::path& queue_dir
                                           std::string_view service = kCleanupService);
 
 #if defined(BOOST_ASIO_HAS_CO_AWAIT)
+// Connections to one cleanup socket kept between messages, for a daemon
+// that submits many (smtpd). Why: a connection per message cost smtpd a
+// socket, a connect and a close, and cleanup an accept, a close and two
+// epoll changes, per message. A CleanupClient opened with a
+// CleanupConnections takes a kept connection when there is one (the most
+// recently used: cleanup processes retire by use count, so the newest is
+// the least likely to be gone) and gives it back after a result that says
+// keep_open. A kept connection that turns out closed when cleanup_open
+// goes out on it (cleanup retired, stopped, or died meanwhile: nothing of
+// the message was read) is dropped and the open is made again, on the next
+// kept connection or a new one. Kept connections idle longer than `idle`
+// (ipc_idle, as in Postfix) are closed, so that cleanup processes can
+// retire by max_idle; at most `max_kept` are kept.
+//
+// Lives on one io_context and must go before it (smtpd: Shared).
+class CleanupConnections {
+ public:
+  CleanupConnections(asio::io_context& io, std::chrono::milliseconds idle, std::size_t max_kept = 16);
+  ~CleanupConnections();
+  CleanupConnections(const CleanupConnections&) = delete;
+  CleanupConnections& operator=(const CleanupConnections&) = delete;
+
+  std::size_t kept() const;
+  // Connections made (not taken from the kept ones) since construction.
+  std::uint64_t connects() const;
+
+ private:
+  friend class CleanupClient;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 class CleanupClient {
  public:
   // `origin` is a view (copied before the first suspension), so callers
   // never hand a temporary std::string to a coroutine: GCC 12 destroys
-  // such temporaries twice (see ipc/async.h).
+  // such temporaries twice (see ipc/async.h). With `kept`, the connection
+  // may be a kept one and goes back there after finish() (see above).
   static asio::awaitable<Result<CleanupClient>> open(asio::io_context& io, const std::filesystem::path& socket,
                                                      std::int64_t flags, std::string_view origin,
-                                                     std::chrono::seconds timeout);
+                                                     std::chrono::seconds timeout,
+                                                     CleanupConnections* kept = nullptr);
 
   CleanupClient(CleanupClient&&) noexcept;
   CleanupClient& operator=(CleanupClient&&) noexcept;

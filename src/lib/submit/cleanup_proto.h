@@ -4,7 +4,10 @@
 // "cleanup unix n - n - 0 cleanup"). Public, because pickup and the local
 // submission paths reach it as well as smtpd.
 //
-// One connection submits one message. Client -> server, in this order:
+// A connection submits one message, or several one after another: after a
+// cleanup_result with keep_open that answered cleanup_end, the client may
+// send the next cleanup_open (smtpd keeps such connections for its next
+// message, submit::CleanupConnections). Client -> server, in this order:
 //
 //   cleanup_open      {flags, origin}
 //                     <- cleanup_opened {queue_id}   (the ID is allocated at
@@ -13,7 +16,7 @@
 //   cleanup_recipient {address, orcpt?, notify}                 zero or more
 //   cleanup_content   {data}                                    zero or more
 //   cleanup_end       {}
-//                     <- cleanup_result {status, dsn, reason, queue_id}
+//                     <- cleanup_result {status, dsn, reason, queue_id, keep_open?}
 //
 // Content is the message as lines each ending in "\n" (no CR), already
 // dot-unstuffed, in frames of at most kMaxContentChunk bytes. Frame
@@ -217,6 +220,9 @@ struct CleanupResult {
   std::string dsn;          // enhanced status code "2.0.0", "4.3.0", "5.3.4"
   std::string reason;       // one line, for the SMTP reply and logs
   std::string queue_id;     // empty when none was allocated
+  // True: the service reads another cleanup_open on this connection.
+  // Absent or false: it closes the connection after this result.
+  std::optional<bool> keep_open;
 
   static constexpr auto fields() {
     return std::tuple{
@@ -224,6 +230,7 @@ struct CleanupResult {
         ipc::field("dsn", &CleanupResult::dsn, {.max_len = 16, .single_line = true}),
         ipc::field("reason", &CleanupResult::reason, {.max_len = 1024, .single_line = true}),
         ipc::field("queue_id", &CleanupResult::queue_id, {.max_len = kMaxQueueIdLength, .single_line = true}),
+        ipc::field("keep_open", &CleanupResult::keep_open),
     };
   }
   Status check() const {
