@@ -68,7 +68,9 @@ class Committer {
   // writer then has removed the file). Shared ownership keeps the writer
   // alive while the pool works on it, even if the session goes away.
   //
-  // `alone`: the caller's session is the only client of this process. If
+  // `alone`: the caller's message is the only one in progress in this
+  // process (a client idling on a kept connection counts no more than one
+  // not yet connected: either may wait for the fsync). If
   // no batch is in flight either, the commit runs right here on the event
   // loop: nobody else can be held up by the fsync, and the two thread
   // hand-offs (to the pool and back), a large part of a lone client's

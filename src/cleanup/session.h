@@ -63,7 +63,7 @@ struct Service {
   // The daemon's context (max_use, max_idle, stopping); null in tests,
   // where a kept connection waits up to ipc_timeout for its next message.
   server::Context* ctx = nullptr;
-  std::size_t sessions = 0;          // clients being served now (serve_session)
+  std::size_t sessions = 0;          // messages in progress (from cleanup_open to the result)
   std::size_t writing = 0;           // of them, those with a queue file not yet committed
 };
 

@@ -266,31 +266,49 @@ asio::awaitable<void> submit_kept(asio::io_context& io, const fs::path& socket, 
   if (r) out.push_back(*r);
 }
 
+// The client side of the kept-connection tests: its own event loop and
+// CleanupConnections. run() drives `body` to its end, then stops the loop
+// (the pool's idle timer would keep it going), or gives up after 20 s.
+struct KeptClient {
+  explicit KeptClient(std::chrono::milliseconds idle) : pool(io, idle) {}
+  asio::io_context io;
+  submit::CleanupConnections pool;
+  std::vector<submit::CleanupResult> results;
+
+  asio::awaitable<void> submit(const fs::path& socket, std::string_view subject) {
+    co_await submit_kept(io, socket, pool, subject, results);
+  }
+  template <class Body>
+  void run(Body body) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          co_await body();
+          io.stop();
+        },
+        asio::detached);
+    io.run_for(20s);
+  }
+};
+
 TEST(Session, KeptConnectionCarriesTheNextMessages) {
   Scratch scratch;
   Server server(scratch, Committer::Mode::Batch);
-  asio::io_context io;
-  submit::CleanupConnections pool(io, 60s);
-  std::vector<submit::CleanupResult> results;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        for (int i = 0; i < 3; ++i) co_await submit_kept(io, server.socket(), pool, "kept", results);
-        io.stop();  // the pool's idle timer would keep run_for() going
-      },
-      asio::detached);
-  io.run_for(20s);
-  ASSERT_EQ(results.size(), 3u);
+  KeptClient client(60s);
+  client.run([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 3; ++i) co_await client.submit(server.socket(), "kept");
+  });
+  ASSERT_EQ(client.results.size(), 3u);
   std::set<std::string> ids;
-  for (const auto& r : results) {
+  for (const auto& r : client.results) {
     EXPECT_EQ(r.status, 0) << r.reason;
     EXPECT_TRUE(r.keep_open.value_or(false));
     ids.insert(r.queue_id);
   }
-  EXPECT_EQ(ids.size(), 3u);                 // three messages, three queue files
+  EXPECT_EQ(ids.size(), 3u);  // three messages, three queue files
   EXPECT_EQ(scratch.incoming().size(), 3u);
-  EXPECT_EQ(pool.connects(), 1u);            // over one connection
-  EXPECT_EQ(pool.kept(), 1u);                // which waits for the next
+  EXPECT_EQ(client.pool.connects(), 1u);  // over one connection
+  EXPECT_EQ(client.pool.kept(), 1u);      // which waits for the next
 }
 
 TEST(Session, KeptConnectionThatCleanupClosedIsReplaced) {
@@ -298,45 +316,35 @@ TEST(Session, KeptConnectionThatCleanupClosedIsReplaced) {
   // cleanup waits for a kept connection's next message only ipc_timeout
   // here (max_idle in the daemon), then closes it.
   Server server(scratch, Committer::Mode::Batch, "ipc_timeout = 1s\n");
-  asio::io_context io;
-  submit::CleanupConnections pool(io, 60s);
-  std::vector<submit::CleanupResult> results;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        co_await submit_kept(io, server.socket(), pool, "first", results);
-        asio::steady_timer t(io);
-        t.expires_after(1800ms);  // cleanup closes the kept connection meanwhile
-        co_await t.async_wait(asio::use_awaitable);
-        EXPECT_EQ(pool.kept(), 1u);
-        co_await submit_kept(io, server.socket(), pool, "second", results);
-        io.stop();
-      },
-      asio::detached);
-  io.run_for(20s);
-  ASSERT_EQ(results.size(), 2u);
-  for (const auto& r : results) EXPECT_EQ(r.status, 0) << r.reason;
-  EXPECT_EQ(pool.connects(), 2u);  // the closed one was dropped, not reported
+  KeptClient client(60s);
+  client.run([&]() -> asio::awaitable<void> {
+    co_await client.submit(server.socket(), "first");
+    asio::steady_timer t(client.io);
+    t.expires_after(1800ms);  // cleanup closes the kept connection meanwhile
+    co_await t.async_wait(asio::use_awaitable);
+    EXPECT_EQ(client.pool.kept(), 1u);
+    co_await client.submit(server.socket(), "second");
+  });
+  ASSERT_EQ(client.results.size(), 2u);
+  for (const auto& r : client.results) EXPECT_EQ(r.status, 0) << r.reason;
+  EXPECT_EQ(client.pool.connects(), 2u);  // the closed one was dropped, not reported
   EXPECT_EQ(scratch.incoming().size(), 2u);
 }
 
 TEST(Session, IdleKeptConnectionsAreClosedByTheClient) {
   Scratch scratch;
   Server server(scratch, Committer::Mode::Batch);
-  asio::io_context io;
-  submit::CleanupConnections pool(io, 300ms);
+  KeptClient client(300ms);
   std::size_t kept_after_finish = 0;
-  std::vector<submit::CleanupResult> results;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        co_await submit_kept(io, server.socket(), pool, "idle", results);
-        kept_after_finish = pool.kept();
-      },
-      asio::detached);
-  io.run_for(1s);
+  client.run([&]() -> asio::awaitable<void> {
+    co_await client.submit(server.socket(), "idle");
+    kept_after_finish = client.pool.kept();
+    asio::steady_timer t(client.io);
+    t.expires_after(700ms);
+    co_await t.async_wait(asio::use_awaitable);
+  });
   EXPECT_EQ(kept_after_finish, 1u);
-  EXPECT_EQ(pool.kept(), 0u);  // closed after 300 ms idle (ipc_idle in smtpd)
+  EXPECT_EQ(client.pool.kept(), 0u);  // closed after 300 ms idle (ipc_idle in smtpd)
 }
 
 TEST(Session, BytesAfterTheEndGetNoSecondMessage) {
