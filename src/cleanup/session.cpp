@@ -229,6 +229,7 @@ asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer)
   // complete within frame_timeout. So must the first one (cleanup_open),
   // sent as soon as a client connects. See session.h.
   const auto frame_timeout = std::min<std::chrono::seconds>(timeout, svc.settings.frame_timeout);
+  const std::chrono::seconds idle_limit = svc.ctx ? svc.ctx->cfg().time("max_idle") : timeout;
   for (bool first = true;; first = false) {
     if (!first) {
       // The client keeps the connection for its next message (smtpd) or
@@ -237,8 +238,7 @@ asio::awaitable<void> serve_session(Service& svc, Socket sock, std::string peer)
       // process (server/requests.h).
       std::optional<server::IdleWait> idle;
       if (svc.ctx) idle.emplace(*svc.ctx, sock);
-      const std::chrono::seconds limit = svc.ctx ? svc.ctx->cfg().time("max_idle") : timeout;
-      if (!co_await wait_readable(sock, limit)) co_return;
+      if (!co_await wait_readable(sock, idle_limit)) co_return;
     }
     auto open = co_await ipc::read_message<submit::CleanupOpen>(sock, request_limits(), frame_timeout);
     if (!open) {

@@ -257,13 +257,19 @@ asio::awaitable<Result<CleanupClient>> CleanupClient::open(asio::io_context& io,
   req.origin = std::string(origin);
   auto payload = encode_checked(req);
   if (!payload) co_return make_error("cleanup: {}", payload.error().message);
+  // Kept connections tried before a new one: as many as the pool holds,
+  // however many other sessions give back meanwhile.
+  std::size_t tries = kept ? kept->impl_->max_kept : 0;
   for (;;) {
     auto impl = std::make_unique<Impl>(io);
     impl->timeout = timeout;
     impl->pool = kept;
     impl->path = path;
     std::optional<LocalSocket> reused;
-    if (kept) reused = kept->impl_->take(path);
+    if (tries > 0) {
+      --tries;
+      reused = kept->impl_->take(path);
+    }
     if (reused) {
       impl->sock = std::move(*reused);
     } else {
