@@ -72,7 +72,15 @@ Master::Master(std::filesystem::path config_dir, config::Config cfg, std::vector
   signals_.add(SIGCHLD);
 }
 
-Master::~Master() = default;
+Master::~Master() {
+  // The services' descriptors belong to io_, which is destroyed before
+  // them (member order); the watchers must also not close the copies that
+  // watch_fds owns.
+  for (auto* list : {&services_, &graveyard_}) {
+    for (auto& s : *list) unwatch(*s);
+    list->clear();
+  }
+}
 
 Status Master::open_all() {
   auto alive = make_pipe(false);
@@ -105,10 +113,12 @@ Status Master::setup_service(Service& s) {
   s.status_write = std::move(p->second);
   s.status = std::make_unique<asio::posix::stream_descriptor>(io_, ::dup(s.status_read.get()));
   s.watchers.clear();
+  s.watch_fds.clear();
   for (auto& l : s.listeners) {
-    int d = ::fcntl(l.fd.get(), F_DUPFD_CLOEXEC, 3);
-    if (d < 0) return sys_error("dup listener");
-    s.watchers.push_back(std::make_unique<asio::posix::stream_descriptor>(io_, d));
+    UniqueFd d(::fcntl(l.fd.get(), F_DUPFD_CLOEXEC, 3));
+    if (!d) return sys_error("dup listener");
+    s.watch_fds.push_back(std::move(d));
+    s.watchers.push_back(std::make_unique<asio::posix::stream_descriptor>(io_));
   }
   return {};
 }
@@ -136,28 +146,38 @@ void Master::update_watch(Service& s) {
   bool want = !stopping_ && !s.throttled && s.available == 0 && !s.watchers.empty() &&
               (s.maxproc == 0 || int(s.total()) < s.maxproc);
   if (want == s.watching) return;
-  s.watching = want;
   if (!want) {
-    for (auto& w : s.watchers) {
-      error_code ec;
-      w->cancel(ec);
-    }
+    unwatch(s);
     return;
   }
-  for (auto& w : s.watchers)
-    w->async_wait(asio::posix::descriptor_base::wait_read, [this, &s](const error_code& ec) {
+  s.watching = true;
+  // Registering reports a connection already waiting, so none is missed
+  // between the last child going busy and this.
+  for (std::size_t i = 0; i < s.watchers.size(); ++i) {
+    error_code ec;
+    s.watchers[i]->assign(s.watch_fds[i].get(), ec);
+    if (ec) {
+      log::warning("service {}: cannot watch listener: {}", s.entry.name, ec.message());
+      continue;
+    }
+    s.watchers[i]->async_wait(asio::posix::descriptor_base::wait_read, [this, &s](const error_code& ec) {
       if (ec) return;  // cancelled: `s` may already be retired
       on_listener_ready(s, ec);
     });
+  }
+}
+
+// Takes the listeners out of the event loop (their waits end cancelled);
+// the copies in watch_fds stay open for the next watch.
+void Master::unwatch(Service& s) {
+  s.watching = false;
+  for (auto& w : s.watchers)
+    if (w->is_open()) (void)w->release();
 }
 
 void Master::on_listener_ready(Service& s, const error_code&) {
   if (!s.watching) return;
-  s.watching = false;
-  for (auto& w : s.watchers) {
-    error_code ec;
-    w->cancel(ec);
-  }
+  unwatch(s);
   if (!stopping_ && !s.throttled && s.available == 0 && (s.maxproc == 0 || int(s.total()) < s.maxproc)) spawn(s);
   update_watch(s);
 }
@@ -431,11 +451,8 @@ void Master::reload() {
   // Every running child finishes its current work and exits; new children
   // start with the new configuration.
   for (auto& old : services_) {
-    old->watching = false;
-    for (auto& w : old->watchers) {
-      error_code ec;
-      w->close(ec);
-    }
+    unwatch(*old);
+    old->watch_fds.clear();
     if (old->status) {
       error_code ec;
       old->status->close(ec);
@@ -457,11 +474,8 @@ void Master::stop() {
   if (stopping_) return;
   stopping_ = true;
   for (auto& s : services_) {
-    s->watching = false;
-    for (auto& w : s->watchers) {
-      error_code ec;
-      w->close(ec);
-    }
+    unwatch(*s);
+    s->watch_fds.clear();
     s->listeners.clear();
     if (s->wakeup) s->wakeup->cancel();
     if (s->unthrottle) s->unthrottle->cancel();

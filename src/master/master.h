@@ -43,7 +43,12 @@ struct Child {
 struct Service {
   config::MasterService entry;
   std::vector<Listener> listeners;
-  std::vector<std::unique_ptr<asio::posix::stream_descriptor>> watchers;  // dup'ed listener fds
+  // Copies of the listener descriptors, and the descriptors through which
+  // the event loop watches them. A watcher is registered with the loop only
+  // while the master waits for demand (update_watch()): registered, every
+  // new connection would wake the master, though a child accepts it.
+  std::vector<UniqueFd> watch_fds;
+  std::vector<std::unique_ptr<asio::posix::stream_descriptor>> watchers;
   UniqueFd status_read;
   UniqueFd status_write;
   std::unique_ptr<asio::posix::stream_descriptor> status;
@@ -77,6 +82,7 @@ class Master {
   Status setup_service(Service& s);
   void start_service(Service& s);
   void update_watch(Service& s);
+  void unwatch(Service& s);
   void on_listener_ready(Service& s, const error_code& ec);
   void spawn(Service& s);
   void read_status(Service& s);

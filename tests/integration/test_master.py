@@ -191,6 +191,30 @@ class MasterTest(unittest.TestCase):
         for c in clients + [c4]:
             c.close()
 
+    def test_master_sleeps_while_an_available_child_accepts(self):
+        # The master watches a listener only while no child could take a
+        # new client; otherwise every connection woke it for nothing.
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd model=multi\n")
+        keep = LineClient(("127.0.0.1", inst.port))
+        pid = int(keep.ask("PID"))
+        master = inst.master_pid()
+
+        def wakeups():
+            with open(f"/proc/{master}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        return int(line.split()[1])
+            raise AssertionError("no voluntary_ctxt_switches")
+
+        before = wakeups()
+        for _ in range(40):
+            c = LineClient(("127.0.0.1", inst.port))
+            self.assertEqual(int(c.ask("PID")), pid)
+            c.close()
+        woke = wakeups() - before
+        self.assertLess(woke, 10, f"master woke {woke} times for 40 clients of a running child")
+        keep.close()
+
     def test_kill_9_child_is_replaced(self):
         inst = self.make("127.0.0.1:{port} inet n - n - 1 testd\n")
         c = LineClient(("127.0.0.1", inst.port))
