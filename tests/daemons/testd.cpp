@@ -6,6 +6,7 @@
 //   lifetime=long                long-lived, as qmgr (ignores max_use, max_idle)
 //   startup=fail                 exit 1 before serving (throttling test)
 //   log=PATH                     append one line per event to PATH
+//   clients=N                    client limit of the multi model (default 3)
 // Stream protocol, one command per line:
 //   PID        -> "<pid>\n"
 //   SLEEP n    -> sleeps n*100 ms, then "OK\n"
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
   server::Daemon d;
   d.name = "testd";
   d.model = model == "multi" ? server::Model::Multi : model == "trigger" ? server::Model::Trigger : server::Model::Single;
-  d.client_limit = 3;
+  std::string clients = arg_value(argc, argv, "clients");
+  d.client_limit = clients.empty() ? 3 : static_cast<std::size_t>(std::stoul(clients));
   d.long_lived = arg_value(argc, argv, "lifetime") == "long";
   d.post_drop = [&](server::Context&) -> Status {
     append_log(log_path, "start " + std::to_string(::getpid()) + " uid " + std::to_string(::getuid()));

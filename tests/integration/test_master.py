@@ -193,8 +193,10 @@ class MasterTest(unittest.TestCase):
 
     def test_master_sleeps_while_an_available_child_accepts(self):
         # The master watches a listener only while no child could take a
-        # new client; otherwise every connection woke it for nothing.
-        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd model=multi\n")
+        # new client; otherwise every connection woke it for nothing. The
+        # client limit is high enough that the child never reports itself
+        # full, even if it notices a close only after the next connect.
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd model=multi clients=100\n")
         keep = LineClient(("127.0.0.1", inst.port))
         pid = int(keep.ask("PID"))
         master = inst.master_pid()
