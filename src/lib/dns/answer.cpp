@@ -257,4 +257,37 @@ PtrResult parse_ptr_answer(const asio::ip::address& addr_in, int ares_status,
   return out;
 }
 
+TxtResult parse_txt_answer(std::string_view qname, int ares_status, std::span<const unsigned char> msg) {
+  if (ares_status != ARES_SUCCESS) return failed<std::string>(qname, RrType::TXT, outcome_from_ares(ares_status));
+  if (!message_fits(msg)) return malformed<std::string>(qname, RrType::TXT);
+  ares_txt_ext* head = nullptr;
+  int rc = ares_parse_txt_reply_ext(msg.data(), static_cast<int>(msg.size()), &head);
+  std::unique_ptr<ares_txt_ext, void (*)(void*)> guard(head, ares_free_data);
+  if (rc == ARES_ENODATA || (rc == ARES_SUCCESS && head == nullptr))
+    return failed<std::string>(qname, RrType::TXT, Outcome::NoData);
+  if (rc != ARES_SUCCESS) return malformed<std::string>(qname, RrType::TXT);
+  TxtResult out;
+  // A record is one or more character-strings; record_start marks the first.
+  bool keep = false;
+  for (auto* t = head; t; t = t->next) {
+    if (t->record_start) {
+      if (out.records.size() >= kMaxTxtRecords) {
+        out.capped = true;
+        break;
+      }
+      out.records.emplace_back();
+      keep = true;
+    }
+    if (!keep) continue;  // (a continuation without a start: malformed list, skip)
+    auto& text = out.records.back();
+    for (std::size_t i = 0; i < t->length && text.size() < kMaxTxtLength; ++i) {
+      unsigned char c = t->txt[i];
+      text.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
+    }
+  }
+  if (out.records.empty()) return failed<std::string>(qname, RrType::TXT, Outcome::NoData);
+  out.outcome = Outcome::Ok;
+  return out;
+}
+
 }  // namespace postern::dns

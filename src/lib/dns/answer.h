@@ -25,6 +25,10 @@
 // - A/AAAA: deduplicated, capped at kMaxAddressesPerFamily.
 // - PTR: names validated like MX hosts (numeric ones skipped), deduplicated,
 //   capped at kMaxPtrNames.
+// - TXT: one string per record (its character-strings joined), in answer
+//   order, capped at kMaxTxtRecords records of kMaxTxtLength bytes; every
+//   byte outside printable ASCII becomes '?' (the text ends up in SMTP
+//   replies and log lines).
 //
 // Parameters: none. Logs nothing (callers log `warning`).
 #pragma once
@@ -50,6 +54,7 @@ struct MxRecord {
 using MxResult = Answer<MxRecord>;
 using AddrResult = Answer<asio::ip::address>;
 using PtrResult = Answer<std::string>;
+using TxtResult = Answer<std::string>;
 
 // c-ares status code (ARES_*) to Outcome, for a query that produced no
 // parseable records.
@@ -70,5 +75,7 @@ AddrResult parse_address_answer(std::string_view qname, RrType type, int ares_st
 // of the answer against it).
 PtrResult parse_ptr_answer(const asio::ip::address& addr, int ares_status,
                            std::span<const unsigned char> msg);
+
+TxtResult parse_txt_answer(std::string_view qname, int ares_status, std::span<const unsigned char> msg);
 
 }  // namespace postern::dns

@@ -241,3 +241,37 @@ TEST(PtrAnswer, ManyNamesCapped) {
   EXPECT_TRUE(r.capped);
   EXPECT_EQ(r.records.front(), "h0.example");
 }
+
+TEST(TxtAnswer, OneStringPerRecordPrintableAndBounded) {
+  auto q = "2.0.0.127.bl.example";
+  auto m = t::response(1, q, 16, 0,
+                       {t::txt(q, {"Listed: ", "see https://bl.example/q?2"}), t::txt(q, {"bad\r\n550 x\x01"}),
+                        t::txt(q, {std::string(255, 'a'), std::string(255, 'b'), std::string(255, 'c')})});
+  auto r = parse_txt_answer(q, ARES_SUCCESS, m);
+  ASSERT_EQ(r.outcome, Outcome::Ok) << r.detail;
+  ASSERT_EQ(r.records.size(), 3u);
+  EXPECT_EQ(r.records[0], "Listed: see https://bl.example/q?2");
+  EXPECT_EQ(r.records[1], "bad??550 x?");  // no CR/LF can reach an SMTP reply
+  EXPECT_EQ(r.records[2].size(), kMaxTxtLength);
+}
+
+TEST(TxtAnswer, Failures) {
+  auto q = "2.0.0.127.bl.example";
+  EXPECT_EQ(parse_txt_answer(q, ARES_ENOTFOUND, {}).outcome, Outcome::NotFound);
+  EXPECT_EQ(parse_txt_answer(q, ARES_ESERVFAIL, {}).outcome, Outcome::TempFail);
+  auto nodata = t::response(1, q, 16, 0, {});
+  EXPECT_EQ(parse_txt_answer(q, ARES_SUCCESS, nodata).outcome, Outcome::NoData);
+  auto m = t::response(1, q, 16, 0, {t::txt(q, {"x"})});
+  m.resize(m.size() - 1);  // truncated record data
+  EXPECT_EQ(parse_txt_answer(q, ARES_SUCCESS, m).outcome, Outcome::TempFail);
+}
+
+TEST(TxtAnswer, RecordCountCapped) {
+  auto q = "bl.example";
+  std::vector<t::Rr> rrs;
+  for (std::size_t i = 0; i < kMaxTxtRecords + 3; ++i) rrs.push_back(t::txt(q, {std::to_string(i)}));
+  auto r = parse_txt_answer(q, ARES_SUCCESS, t::response(1, q, 16, 0, rrs));
+  ASSERT_EQ(r.outcome, Outcome::Ok);
+  EXPECT_EQ(r.records.size(), kMaxTxtRecords);
+  EXPECT_TRUE(r.capped);
+}

@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
   static const auto v4 = *parse_ip("192.0.2.1");
   static const auto v6 = *parse_ip("2001:db8::1");
-  switch (which % 8) {
+  switch (which % 9) {
     case 0: {
       auto r = parse_mx_answer("example.com", ARES_SUCCESS, msg, rng);
       if (r.ok() && (r.records.empty() || r.records.size() > kMaxMxRecords)) __builtin_trap();
@@ -74,6 +74,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 7: {
       if (auto ip = parse_ip(text)) (void)reverse_name(*ip);
       (void)parse_families(text);
+      break;
+    }
+    case 8: {
+      auto r = parse_txt_answer("bl.example", ARES_SUCCESS, msg);
+      if (r.records.size() > kMaxTxtRecords) __builtin_trap();
+      for (auto& t : r.records) {
+        if (t.size() > kMaxTxtLength) __builtin_trap();
+        for (char c : t)
+          if (c < 0x20 || c > 0x7e) __builtin_trap();
+      }
       break;
     }
   }

@@ -61,24 +61,28 @@ asio::ip::address unmap(const asio::ip::address& a) {
   return a;
 }
 
-std::string reverse_name(const asio::ip::address& addr) {
+std::string reversed_under(const asio::ip::address& addr, std::string_view domain) {
   auto a = unmap(addr);
-  std::string out;
   if (a.is_v4()) {
     auto b = a.to_v4().to_bytes();
-    return fmt::format("{}.{}.{}.{}.in-addr.arpa", b[3], b[2], b[1], b[0]);
+    return fmt::format("{}.{}.{}.{}.{}", b[3], b[2], b[1], b[0], domain);
   }
   auto b = a.to_v6().to_bytes();
   static const char hex[] = "0123456789abcdef";
-  out.reserve(72);
+  std::string out;
+  out.reserve(64 + domain.size());
   for (std::size_t i = b.size(); i-- > 0;) {
     out.push_back(hex[b[i] & 0xf]);
     out.push_back('.');
     out.push_back(hex[b[i] >> 4]);
     out.push_back('.');
   }
-  out += "ip6.arpa";
+  out += domain;
   return out;
+}
+
+std::string reverse_name(const asio::ip::address& addr) {
+  return reversed_under(addr, unmap(addr).is_v4() ? "in-addr.arpa" : "ip6.arpa");
 }
 
 }  // namespace postern::dns

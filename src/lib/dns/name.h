@@ -50,4 +50,8 @@ asio::ip::address unmap(const asio::ip::address& a);
 // "1.2.0.192.in-addr.arpa" / "...ip6.arpa" for the (unmapped) address.
 std::string reverse_name(const asio::ip::address& a);
 
+// The same reversed octets (IPv4) or nibbles (IPv6) under `domain`:
+// "1.2.0.192.zen.example", the name a DNS block list publishes.
+std::string reversed_under(const asio::ip::address& a, std::string_view domain);
+
 }  // namespace postern::dns

@@ -65,6 +65,9 @@ TEST(Ip, ReverseNames) {
   EXPECT_EQ(reverse_name(*parse_ip("::ffff:192.0.2.10")), "10.2.0.192.in-addr.arpa");
   EXPECT_EQ(reverse_name(*parse_ip("2001:db8::567:89ab")),
             "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+  EXPECT_EQ(reversed_under(*parse_ip("::ffff:192.0.2.10"), "zen.example"), "10.2.0.192.zen.example");
+  EXPECT_EQ(reversed_under(*parse_ip("2001:db8::567:89ab"), "bl.example"),
+            "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.example");
   EXPECT_TRUE(unmap(*parse_ip("::ffff:192.0.2.10")).is_v4());
   EXPECT_TRUE(unmap(*parse_ip("2001:db8::1")).is_v6());
 }

@@ -192,6 +192,7 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
   static asio::awaitable<AddrResult> lookup_addresses(std::shared_ptr<Impl> self, std::string host,
                                                       Families families);
   static asio::awaitable<PtrResult> lookup_ptr(std::shared_ptr<Impl> self, asio::ip::address address);
+  static asio::awaitable<TxtResult> lookup_txt(std::shared_ptr<Impl> self, std::string name);
   static asio::awaitable<ClientName> lookup_client_name(std::shared_ptr<Impl> self, asio::ip::address address);
   static asio::awaitable<NexthopResult> direct_destinations(std::shared_ptr<Impl> self, std::string host,
                                                             std::uint16_t port, NexthopOptions opts);
@@ -464,6 +465,14 @@ asio::awaitable<AddrResult> Resolver::Impl::lookup_addresses(std::shared_ptr<Imp
   co_return combine(std::move(parts));
 }
 
+asio::awaitable<TxtResult> Resolver::Impl::lookup_txt(std::shared_ptr<Impl> self, std::string name_in) {
+  auto name = normalize_hostname(name_in);
+  if (!name) co_return invalid_name<std::string>(name_in, RrType::TXT, name.error());
+  auto raw = co_await self->async_query_all(one_question(*name, RrType::TXT), asio::use_awaitable);
+  log_failure(*name, RrType::TXT, raw[0]);
+  co_return parse_txt_answer(*name, raw[0].status, raw[0].message);
+}
+
 asio::awaitable<PtrResult> Resolver::Impl::lookup_ptr(std::shared_ptr<Impl> self, asio::ip::address address) {
   auto a = unmap(address);
   auto qname = reverse_name(a);
@@ -670,6 +679,10 @@ asio::awaitable<MxResult> Resolver::lookup_mailhost(std::string domain) {
     out.detail = mx.detail;
   }
   co_return out;
+}
+asio::awaitable<TxtResult> Resolver::lookup_txt(std::string name) {
+  POSTERN_DNS_CHECK_IMPL();
+  return Impl::lookup_txt(impl_, std::move(name));
 }
 asio::awaitable<PtrResult> Resolver::lookup_ptr(asio::ip::address address) {
   POSTERN_DNS_CHECK_IMPL();

@@ -104,6 +104,10 @@ class Resolver {
   // NoData, Invalid). `detail` is the last lookup's text.
   asio::awaitable<MxResult> lookup_mailhost(std::string domain);
 
+  // TXT records of `name` (answer.h: one printable string per record), for
+  // the reason text of a DNS block list entry.
+  asio::awaitable<TxtResult> lookup_txt(std::string name);
+
   // PTR names of `address` (IPv4-mapped IPv6 addresses are looked up as IPv4).
   asio::awaitable<PtrResult> lookup_ptr(asio::ip::address address);
 

@@ -71,6 +71,15 @@ inline Rr aaaa(std::string owner, const char* ip) {
   if (inet_pton(AF_INET6, ip, d.data()) != 1) throw std::invalid_argument(ip);
   return Rr{std::move(owner), 28, std::move(d)};
 }
+// A TXT record of one or more character-strings (each at most 255 bytes).
+inline Rr txt(std::string owner, const std::vector<std::string>& strings) {
+  Bytes d;
+  for (auto& x : strings) {
+    d.push_back(std::uint8_t(x.size()));
+    d.insert(d.end(), x.begin(), x.end());
+  }
+  return Rr{std::move(owner), 16, std::move(d)};
+}
 inline Rr ptr(std::string owner, std::string_view target) { return Rr{std::move(owner), 12, encode_name(target)}; }
 inline Rr cname(std::string owner, std::string_view target) { return Rr{std::move(owner), 5, encode_name(target)}; }
 

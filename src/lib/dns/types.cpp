@@ -22,6 +22,7 @@ std::string_view to_string(RrType t) {
     case RrType::A: return "A";
     case RrType::PTR: return "PTR";
     case RrType::MX: return "MX";
+    case RrType::TXT: return "TXT";
     case RrType::AAAA: return "AAAA";
   }
   return "?";
