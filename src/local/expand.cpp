@@ -3,6 +3,7 @@
 
 #include <cctype>
 
+#include "base/attr_expand.h"
 #include "base/strings.h"
 
 namespace postern::local {
@@ -192,71 +193,17 @@ Destination classify(std::string_view item) {
   return {DestKind::Address, std::string(item)};
 }
 
-namespace {
-
-const std::string* find_var(const LocalVars& v, std::string_view name) {
-  if (name == "user") return &v.user;
-  if (name == "home") return &v.home;
-  if (name == "shell") return &v.shell;
-  if (name == "recipient") return &v.recipient;
-  if (name == "extension") return &v.extension;
-  if (name == "domain") return &v.domain;
-  if (name == "local") return &v.local;
-  if (name == "recipient_delimiter") return &v.recipient_delimiter;
-  return nullptr;
-}
-
-}  // namespace
-
 Result<Expansion> expand_local(std::string_view t, const LocalVars& vars) {
-  Expansion out;
-  for (std::size_t i = 0; i < t.size();) {
-    char c = t[i];
-    if (c != '$') {
-      out.text.push_back(c);
-      ++i;
-      continue;
-    }
-    if (i + 1 >= t.size()) return make_error("\"$\" at end of \"{}\"", str::printable(t));
-    if (t[i + 1] == '$') {
-      out.text.push_back('$');
-      i += 2;
-      continue;
-    }
-    std::string name;
-    char op = 0;
-    std::string_view arg;
-    if (t[i + 1] == '{' || t[i + 1] == '(') {
-      char close = t[i + 1] == '{' ? '}' : ')';
-      auto end = t.find(close, i + 2);
-      if (end == std::string_view::npos) return make_error("unbalanced brace in \"{}\"", str::printable(t));
-      auto body = t.substr(i + 2, end - i - 2);
-      auto sep = body.find_first_of("?:");
-      name = std::string(body.substr(0, sep));
-      if (sep != std::string_view::npos) {
-        op = body[sep];
-        arg = body.substr(sep + 1);
-      }
-      i = end + 1;
-    } else {
-      std::size_t j = i + 1;
-      while (j < t.size() && (std::isalnum(static_cast<unsigned char>(t[j])) || t[j] == '_')) ++j;
-      if (j == i + 1) return make_error("bad \"$\" in \"{}\"", str::printable(t));
-      name = std::string(t.substr(i + 1, j - i - 1));
-      i = j;
-    }
-    const std::string* v = find_var(vars, name);
-    if (!v) return make_error("unknown attribute \"{}\" in \"{}\"", str::printable(name), str::printable(t));
-    if (op == '?') {
-      if (!v->empty()) out.text += arg;
-    } else if (op == ':') {
-      if (v->empty()) out.text += arg;
-    } else {
-      if (v->empty()) out.undefined = true;
-      out.text += *v;
-    }
-  }
-  return out;
+  auto r = expand_attributes(t, {{"user", &vars.user},
+                                 {"home", &vars.home},
+                                 {"shell", &vars.shell},
+                                 {"recipient", &vars.recipient},
+                                 {"extension", &vars.extension},
+                                 {"domain", &vars.domain},
+                                 {"local", &vars.local},
+                                 {"recipient_delimiter", &vars.recipient_delimiter}});
+  if (!r) return r.error();
+  return Expansion{std::move(r->text), r->undefined};
 }
 
 Result<std::vector<std::string>> delivered_to_values(deliver::ContentReader& content, std::size_t max_headers) {

@@ -71,8 +71,9 @@ struct Expansion {
   std::string text;
   bool undefined = false;  // a referenced attribute was empty (Postfix skips such forward_path entries)
 };
-// $name, ${name}, ${name?text}, ${name:text}; $$ is '$'. Unknown names are
-// an error (so a typo in forward_path is reported, not silently empty).
+// $name, ${name}, ${name?text}, ${name:text}; $$ is '$' (base/attr_expand.h).
+// Unknown names are an error (so a typo in forward_path is reported, not
+// silently empty).
 Result<Expansion> expand_local(std::string_view templ, const LocalVars& vars);
 
 // The values of Delivered-To: headers in the message header (up to the
