@@ -1,6 +1,8 @@
 // policy.cpp - network lists, domain classes and RCPT restrictions (see policy.h).
 #include "smtpd/policy.h"
 
+#include "dns/name.h"
+
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
@@ -256,6 +258,13 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   p->access_.defer_code = static_cast<int>(cfg.integer("access_map_defer_code"));
   p->access_.allow_untrusted_routing = cfg.boolean("allow_untrusted_routing");
   p->access_.double_bounce_sender = p->double_bounce_sender_;
+  p->rbl_code_ = static_cast<int>(cfg.integer("maps_rbl_reject_code"));
+  p->default_rbl_reply_ = cfg.raw("default_rbl_reply").value_or("");
+  if (std::string rrm = cfg.str("rbl_reply_maps"); !str::trim(rrm).empty()) {
+    auto ml = maps::MapList::open("rbl_reply_maps", rrm, quiet_fixed());
+    if (!ml) return make_error("rbl_reply_maps: {}", ml.error().message);
+    p->rbl_reply_maps_ = std::make_unique<maps::MapList>(std::move(*ml));
+  }
   const std::pair<std::vector<Restriction>*, std::string_view> lists[] = {
       {&p->client_r_, "smtpd_client_restrictions"}, {&p->helo_r_, "smtpd_helo_restrictions"},
       {&p->sender_r_, "smtpd_sender_restrictions"}, {&p->relay_r_, "smtpd_relay_restrictions"},
@@ -270,6 +279,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
       p->wants_sender_dns_ = p->wants_sender_dns_ || r.name == "reject_unknown_sender_domain";
       p->wants_recipient_dns_ = p->wants_recipient_dns_ || r.name == "reject_unknown_recipient_domain";
       p->wants_helo_dns_ = p->wants_helo_dns_ || r.name == "reject_unknown_helo_hostname";
+      p->wants_dnsbl_ = p->wants_dnsbl_ || r.dnsbl != nullptr;
     }
   // Postfix refuses to run without some relay control in either list.
   p->relay_control_ok_ = false;
@@ -299,6 +309,12 @@ Result<std::vector<Restriction>> Policy::parse_list(const config::Config& cfg, s
       auto ml = maps::MapList::open(name, r.table_spec, quiet_fixed());
       if (!ml) return make_error("{}: {}", name, ml.error().message);
       r.table = std::make_shared<maps::MapList>(std::move(*ml));
+    } else if (config::smtpd_restriction_takes_domain(r.name)) {
+      if (i + 1 == items.size()) return make_error("{}: {} needs a DNS list domain", name, r.name);
+      r.table_spec = items[++i];
+      auto l = dnsbl::List::parse(r.table_spec);
+      if (!l) return make_error("{}: {} {}", name, r.name, l.error().message);
+      r.dnsbl = std::make_shared<const dnsbl::List>(std::move(*l));
     }
     out.push_back(std::move(r));
   }
@@ -419,8 +435,8 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
                                   const RcptContext& c, Verdict& v, int depth) {
   for (const auto& step : list) {
     const std::string& r = step.name;
-    if (step.table) {
-      Outcome o = eval_access(step, title, c, v, depth);
+    if (step.table || step.dnsbl) {
+      Outcome o = step.table ? eval_access(step, title, c, v, depth) : eval_dnsbl(step, title, c, v);
       if (o == Outcome::Dunno) continue;
       return o;
     }
@@ -618,13 +634,13 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
       for (const auto& name : a.restrictions) {
         bool known = false;
         for (auto k : config::smtpd_restrictions()) known = known || k == name;
-        if (!known || config::smtpd_restriction_takes_table(name)) {
+        if (!known || config::smtpd_restriction_takes_table(name) || config::smtpd_restriction_takes_domain(name)) {
           log::warning("{}: {} {}: unknown restriction \"{}\" in a table result", title, r.name, r.table_spec,
                        str::printable(name, 100));
           v.reject(config_error_reply(), true);
           return Outcome::Reject;
         }
-        nested.push_back(Restriction{name, {}, nullptr});
+        nested.push_back(Restriction{name, {}, nullptr, nullptr});
       }
       Outcome o = eval_list(nested, title, c, v, depth + 1);
       // Postfix: an OK that such a list gives a routed recipient
@@ -634,6 +650,88 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
     }
   }
   return Outcome::Dunno;
+}
+
+Policy::Outcome Policy::eval_dnsbl(const Restriction& r, std::string_view title, const RcptContext& c,
+                                   Verdict& v) {
+  const dnsbl::List& list = *r.dnsbl;
+  // The query name, what is listed, and its class (Postfix's words).
+  std::string query, what;
+  std::string_view cls;
+  auto under = [&](std::string_view name) { return std::string(name) + "." + list.domain; };
+  auto domain_of = [](const mail::Address* a) -> std::optional<std::string> {
+    if (!a || a->is_null() || !a->has_domain() || a->domain.front() == '[') return std::nullopt;
+    return a->lower_domain();
+  };
+  if (r.name == "reject_rbl_client") {
+    auto ip = dns::parse_ip(c.client_addr);
+    if (!ip) return Outcome::Dunno;
+    query = dns::reversed_under(*ip, list.domain);
+    what = std::string(c.client_addr);
+    cls = "Client host";
+  } else if (r.name == "reject_rhsbl_client" || r.name == "reject_rhsbl_reverse_client") {
+    bool reverse = r.name == "reject_rhsbl_reverse_client";
+    std::string_view name = reverse ? c.reverse_client_name : c.client_name;
+    if (name.empty() || name == "unknown") return Outcome::Dunno;
+    query = under(str::lower(name));
+    what = std::string(name);
+    cls = reverse ? "Unverified Client host" : "Client host";
+  } else if (r.name == "reject_rhsbl_helo") {
+    auto name = helo_dns_name(c.helo);
+    if (!name) return Outcome::Dunno;
+    query = under(*name);
+    what = std::string(c.helo);
+    cls = "Helo command";
+  } else {
+    bool sender = r.name == "reject_rhsbl_sender";
+    auto d = domain_of(sender ? c.sender : c.recipient);
+    if (!d) return Outcome::Dunno;
+    query = under(*d);
+    what = std::string(sender ? c.sender_text : c.recipient_text);
+    cls = sender ? "Sender address" : "Recipient address";
+  }
+  const dnsbl::Answer* a = nullptr;
+  if (c.dnsbl)
+    if (auto it = c.dnsbl->find(query); it != c.dnsbl->end()) a = &it->second;
+  if (!a) {
+    v.need = dnsbl::Need{query, false};
+    return Outcome::Reject;  // stop here until the answer is known
+  }
+  if (a->outcome != dns::Outcome::Ok || !list.listed(a->addrs)) return Outcome::Dunno;
+  if (!a->reason) {
+    v.need = dnsbl::Need{query, true};
+    return Outcome::Reject;
+  }
+  dnsbl::ReplyAttributes at;
+  at.rbl_code = std::to_string(rbl_code_);
+  at.rbl_domain = list.domain;
+  at.rbl_reason = *a->reason;
+  at.rbl_what = str::printable(what, 300);
+  at.rbl_class = std::string(cls);
+  at.client_address = std::string(c.client_addr);
+  at.client_name = std::string(c.client_name);
+  at.reverse_client_name = std::string(c.reverse_client_name);
+  at.helo_name = str::printable(c.helo, 300);
+  at.sender = str::printable(c.sender_text, 300);
+  at.recipient = str::printable(c.recipient_text, 300);
+  std::string templ = default_rbl_reply_;
+  if (rbl_reply_maps_) {
+    auto m = rbl_reply_maps_->lookup(list.domain);
+    if (!m) {
+      log::warning("{}: rbl_reply_maps lookup of {}: {}", title, list.domain, m.error().message);
+      v.reject(lookup_error_reply(c.recipient_text), false);
+      return Outcome::Reject;
+    }
+    if (*m) templ = **m;
+  }
+  auto reply = dnsbl::build_reply(templ, at);
+  if (!reply) {
+    log::warning("{}: {} {}: {}", title, r.name, r.table_spec, reply.error().message);
+    v.reject(config_error_reply(), true);
+    return Outcome::Reject;
+  }
+  v.reject(std::move(*reply), false);
+  return Outcome::Reject;
 }
 
 Verdict Policy::check_recipient(const RcptContext& c) {
@@ -646,7 +744,7 @@ Verdict Policy::check_recipient(const RcptContext& c) {
       {&sender_r_, "smtpd_sender_restrictions"}, {&relay_r_, "smtpd_relay_restrictions"},
       {&rcpt_r_, "smtpd_recipient_restrictions"}};
   for (const auto& [list, title] : lists)
-    if (eval_list(*list, title, c, v) == Outcome::Reject) return v;
+    if (eval_list(*list, title, c, v) == Outcome::Reject) return v;  // (or v.need)
   Verdict out = reject_unlisted_ ? check_unlisted(c) : Verdict{};
   if (out.kind == Verdict::Accept && v.defer_if_permit) out.reject(*v.defer_if_permit);
   out.notes = std::move(v.notes);

@@ -36,7 +36,9 @@
 // reject_unknown_{client,reverse_client,helo}_hostname (the caller looks the
 // names up and passes the answers in the context: Policy itself never
 // blocks on DNS),
-// and check_{client,helo,sender,recipient}_access with a table (access.h).
+// check_{client,helo,sender,recipient}_access with a table (access.h), and
+// reject_rbl_client and reject_rhsbl_{client,reverse_client,helo,sender,recipient}
+// with a DNS list (dnsbl.h: the caller looks up what Verdict::need names).
 // config::smtpd_restrictions() lists them; any other name is refused when
 // main.cf is read. Should one get here anyway: "451 4.3.5 Server
 // configuration error" and a warning, as Postfix does for an unknown
@@ -51,7 +53,8 @@
 // non_fqdn_reject_code, unknown_address_reject_code,
 // unknown_address_tempfail_action, unknown_client_reject_code,
 // unknown_hostname_reject_code, unknown_helo_hostname_tempfail_action, parent_domain_matches_subdomains,
-// smtpd_null_access_lookup_key, access_map_reject_code,
+// smtpd_null_access_lookup_key, access_map_reject_code, maps_rbl_reject_code,
+// default_rbl_reply, rbl_reply_maps,
 // access_map_defer_code, allow_untrusted_routing.
 // Logs: warnings for unknown restrictions, unreadable files, table errors,
 // unsupported access table actions; access table WARN/INFO results.
@@ -71,6 +74,7 @@
 #include "maps/map_list.h"
 #include "smtp/reply.h"
 #include "smtpd/access.h"
+#include "smtpd/dnsbl.h"
 
 namespace postern::smtpd {
 
@@ -133,6 +137,9 @@ struct Verdict {
     std::string text;
   };
   std::vector<Note> notes;
+  // Not a decision yet: a DNS list restriction needs this looked up
+  // (dnsbl.h); the caller adds the answer to RcptContext::dnsbl and asks again.
+  std::optional<dnsbl::Need> need;
 
   static Verdict rejection(smtp::Reply r, bool config_error = false) {
     Verdict v;
@@ -168,6 +175,10 @@ struct RcptContext {
   // NotFound) and Resolver::lookup_mailhost() of the HELO name, for
   // reject_unknown_{client,reverse_client,helo}_hostname; unset: TempFail.
   std::optional<dns::Outcome> client_name_status, reverse_name_status, helo_mailhost;
+  // The first PTR name, not forward-confirmed ("unknown" when none).
+  std::string_view reverse_client_name = "unknown";
+  // DNS list answers the session has (null: none yet; see Verdict::need).
+  const dnsbl::Answers* dnsbl = nullptr;
 };
 
 // One element of a restriction list: a name, and for check_*_access its
@@ -176,6 +187,8 @@ struct Restriction {
   std::string name;  // lower case
   std::string table_spec;
   std::shared_ptr<maps::MapList> table;
+  // reject_rbl_client and reject_rhsbl_*: the list (from the next element).
+  std::shared_ptr<const dnsbl::List> dnsbl;
 };
 
 class Policy {
@@ -198,6 +211,8 @@ class Policy {
   // Whether a list has reject_unknown_helo_hostname: the caller looks up
   // the HELO name (helo_dns_name()) and fills RcptContext::helo_mailhost.
   bool wants_helo_lookup() const { return wants_helo_dns_; }
+  // Whether a list has a DNS list restriction (reject_rbl_client, ...).
+  bool wants_dnsbl() const { return wants_dnsbl_; }
   // The HELO name that restriction judges, or nullopt: none given, or an
   // address literal or bare IP address (no DNS name to look up).
   static std::optional<std::string> helo_dns_name(std::string_view helo);
@@ -216,6 +231,7 @@ class Policy {
                     Verdict& v, int depth = 0);
   Outcome eval_access(const Restriction& r, std::string_view title, const RcptContext& c, Verdict& v,
                       int depth);
+  Outcome eval_dnsbl(const Restriction& r, std::string_view title, const RcptContext& c, Verdict& v);
   static Result<std::vector<Restriction>> parse_list(const config::Config& cfg, std::string_view name);
   bool auth_destination(const RcptContext& c, Verdict& v, bool& failed);
 
@@ -236,12 +252,15 @@ class Policy {
   int invalid_hostname_code_ = 501;
   int unknown_address_code_ = 450;
   bool unknown_address_tempfail_defer_ = false;  // "defer" (else defer_if_permit)
-  bool wants_sender_dns_ = false, wants_recipient_dns_ = false, wants_helo_dns_ = false;
+  bool wants_sender_dns_ = false, wants_recipient_dns_ = false, wants_helo_dns_ = false, wants_dnsbl_ = false;
   int unknown_client_code_ = 450;
   int unknown_hostname_code_ = 450;
   bool unknown_helo_tempfail_defer_ = false;  // "defer" (else defer_if_permit)
   int non_fqdn_code_ = 504;
   access::Options access_;
+  int rbl_code_ = 554;
+  std::string default_rbl_reply_;
+  std::unique_ptr<maps::MapList> rbl_reply_maps_;  // null: none
   std::vector<Restriction> client_r_, helo_r_, sender_r_, relay_r_, rcpt_r_;
   bool relay_control_ok_ = true;
 };

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 
 #include "config/unsupported.h"
 #include "ipc/proto/trivial_rewrite.h"
@@ -139,9 +140,9 @@ TEST(Policy, UnknownRestrictionIsRefusedAtLoad) {
   for (const char* name : {"smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
                            "smtpd_relay_restrictions", "smtpd_recipient_restrictions"}) {
     auto cfg = config::Config::from_text(
-        fmt::format("{} = permit_mynetworks, reject_rbl_client zen.example, reject\n", name));
+        fmt::format("{} = permit_mynetworks, permit_dnswl_client list.example, reject\n", name));
     ASSERT_FALSE(cfg) << name;
-    EXPECT_NE(cfg.error().message.find("does not have the smtpd restriction \"reject_rbl_client\""),
+    EXPECT_NE(cfg.error().message.find("does not have the smtpd restriction \"permit_dnswl_client\""),
               std::string::npos)
         << cfg.error().message;
   }
@@ -159,7 +160,9 @@ TEST(Policy, EveryListedRestrictionIsEvaluated) {
     for (const char* list : {"smtpd_client_restrictions", "smtpd_recipient_restrictions"}) {
       // check_*_access with a table that answers DUNNO to every key.
       auto p = policy(fmt::format("{} = {}{}\n", list, name,
-                                  config::smtpd_restriction_takes_table(name) ? " static:dunno" : ""));
+                                  config::smtpd_restriction_takes_table(name)    ? " static:dunno"
+                                  : config::smtpd_restriction_takes_domain(name) ? " bl.example"
+                                                                                 : ""));
       for (bool mynet : {false, true}) {
         Verdict v = rcpt(*p, mynet ? "192.0.2.1" : "198.51.100.1", mynet, "x@mx.example.org");
         EXPECT_FALSE(v.config_error) << list << " = " << name << ": " << v.reply.to_string();
@@ -508,4 +511,175 @@ TEST(Policy, AccessWarnIsANoteAndDecidesNothing) {
   v = check(*p, t);
   EXPECT_EQ(v.kind, Verdict::Reject);
   EXPECT_EQ(v.notes.size(), 2u);
+}
+
+namespace {
+
+// The restrictions for one recipient with DNS list answers filled in the
+// way the session does (session.cpp check_recipient()): `listed` maps query
+// names to their A record and TXT text; any other name is not listed.
+struct DnsblRun {
+  Verdict verdict;
+  std::vector<std::string> asked;  // query names, in order ("TXT name" for reasons)
+};
+DnsblRun rcpt_dnsbl(Policy& p, RcptContext c, const std::map<std::string, std::pair<std::string, std::string>>& listed,
+                    dns::Outcome miss = dns::Outcome::NotFound) {
+  dnsbl::Answers answers;
+  c.dnsbl = &answers;
+  DnsblRun out;
+  out.verdict = p.check_recipient(c);
+  for (int i = 0; out.verdict.need && i < 20; ++i) {
+    auto need = *out.verdict.need;
+    out.asked.push_back((need.txt ? "TXT " : "") + need.name);
+    auto& a = answers[need.name];
+    auto it = listed.find(need.name);
+    if (!need.txt) {
+      a.outcome = it == listed.end() ? miss : dns::Outcome::Ok;
+      if (it != listed.end()) a.addrs.push_back(asio::ip::make_address(it->second.first));
+    } else {
+      a.reason = it == listed.end() ? "" : it->second.second;
+    }
+    out.verdict = p.check_recipient(c);
+  }
+  EXPECT_FALSE(out.verdict.need);
+  return out;
+}
+
+RcptContext dnsbl_context(std::string_view client, const mail::Address& from, std::string_view from_text,
+                          const mail::Address& to, std::string_view to_text) {
+  RcptContext c;
+  c.client_addr = client;
+  c.client_name = "mail.client.example";
+  c.reverse_client_name = "ptr.client.example";
+  c.helo = "Helo.Example";
+  c.sender = &from;
+  c.sender_text = from_text;
+  c.recipient = &to;
+  c.recipient_text = to_text;
+  return c;
+}
+
+}  // namespace
+
+TEST(Policy, RblClientListedRejectsWithTheReason) {
+  auto p = policy("smtpd_recipient_restrictions = reject_rbl_client bl.example, reject_unauth_destination\n");
+  auto from = *mail::parse_smtp_path("a@sender.example");
+  auto to = *mail::parse_smtp_path("x@mx.example.org");
+  auto c = dnsbl_context("198.51.100.7", from, "a@sender.example", to, "x@mx.example.org");
+  auto r = rcpt_dnsbl(*p, c, {{"7.100.51.198.bl.example", {"127.0.0.2", "Listed; see https://bl.example/"}}});
+  ASSERT_EQ(r.verdict.kind, Verdict::Reject);
+  EXPECT_EQ(r.verdict.reply.to_string(),
+            "554 5.7.1 Service unavailable; Client host [198.51.100.7] blocked using bl.example; Listed; see "
+            "https://bl.example/");
+  EXPECT_EQ(r.asked, (std::vector<std::string>{"7.100.51.198.bl.example", "TXT 7.100.51.198.bl.example"}));
+  // Without a TXT record there is no reason part.
+  r = rcpt_dnsbl(*p, c, {{"7.100.51.198.bl.example", {"127.0.0.2", ""}}});
+  EXPECT_EQ(r.verdict.reply.to_string(),
+            "554 5.7.1 Service unavailable; Client host [198.51.100.7] blocked using bl.example");
+  // Not listed, or the list cannot be reached: the next restrictions decide.
+  for (auto miss : {dns::Outcome::NotFound, dns::Outcome::NoData, dns::Outcome::TempFail}) {
+    r = rcpt_dnsbl(*p, c, {}, miss);
+    EXPECT_EQ(r.verdict.kind, Verdict::Accept) << r.verdict.reply.to_string();
+    EXPECT_EQ(r.asked, (std::vector<std::string>{"7.100.51.198.bl.example"}));
+  }
+  // IPv6 clients are looked up by nibbles.
+  auto c6 = dnsbl_context("2001:db8::1", from, "a@sender.example", to, "x@mx.example.org");
+  r = rcpt_dnsbl(*p, c6, {});
+  EXPECT_EQ(r.asked, (std::vector<std::string>{
+                         "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.example"}));
+}
+
+TEST(Policy, RblEarlierPermitSkipsTheLookup) {
+  auto p = policy("mynetworks = 192.0.2.0/24\n"
+                  "smtpd_recipient_restrictions = permit_mynetworks, reject_rbl_client bl.example, "
+                  "reject_unauth_destination\n");
+  auto from = *mail::parse_smtp_path("a@sender.example");
+  auto to = *mail::parse_smtp_path("x@elsewhere.example");
+  auto c = dnsbl_context("192.0.2.9", from, "a@sender.example", to, "x@elsewhere.example");
+  c.client_in_mynetworks = true;
+  auto r = rcpt_dnsbl(*p, c, {{"9.2.0.192.bl.example", {"127.0.0.2", "x"}}});
+  EXPECT_EQ(r.verdict.kind, Verdict::Accept);
+  EXPECT_TRUE(r.asked.empty());
+}
+
+TEST(Policy, RblResultFilter) {
+  auto p = policy("smtpd_recipient_restrictions = reject_rbl_client bl.example=127.0.[0;1].[2..3], permit\n");
+  auto from = *mail::parse_smtp_path("a@sender.example");
+  auto to = *mail::parse_smtp_path("x@mx.example.org");
+  auto c = dnsbl_context("198.51.100.7", from, "a@sender.example", to, "x@mx.example.org");
+  for (auto [addr, rejected] : std::vector<std::pair<const char*, bool>>{
+           {"127.0.0.2", true}, {"127.0.1.3", true}, {"127.0.0.4", false}, {"127.0.2.2", false}, {"10.0.0.2", false}}) {
+    auto r = rcpt_dnsbl(*p, c, {{"7.100.51.198.bl.example", {addr, "why"}}});
+    EXPECT_EQ(r.verdict.kind == Verdict::Reject, rejected) << addr;
+  }
+}
+
+TEST(Policy, RhsblNamesAndClasses) {
+  auto from = *mail::parse_smtp_path("a@Spam.Example");
+  auto to = *mail::parse_smtp_path("x@mx.example.org");
+  struct Case {
+    const char* restriction;
+    const char* query;
+    const char* text;
+  };
+  for (const Case& k : std::vector<Case>{
+           {"reject_rhsbl_client", "mail.client.example.dbl.example", "Client host [mail.client.example]"},
+           {"reject_rhsbl_reverse_client", "ptr.client.example.dbl.example",
+            "Unverified Client host [ptr.client.example]"},
+           {"reject_rhsbl_helo", "helo.example.dbl.example", "Helo command [Helo.Example]"},
+           {"reject_rhsbl_sender", "spam.example.dbl.example", "Sender address [a@Spam.Example]"},
+           {"reject_rhsbl_recipient", "mx.example.org.dbl.example", "Recipient address [x@mx.example.org]"}}) {
+    auto p = policy(fmt::format("smtpd_recipient_restrictions = {} dbl.example, permit\n", k.restriction));
+    auto c = dnsbl_context("198.51.100.7", from, "a@Spam.Example", to, "x@mx.example.org");
+    auto r = rcpt_dnsbl(*p, c, {{k.query, {"127.0.1.2", ""}}});
+    ASSERT_EQ(r.verdict.kind, Verdict::Reject) << k.restriction;
+    EXPECT_EQ(r.verdict.reply.to_string(),
+              fmt::format("554 5.7.1 Service unavailable; {} blocked using dbl.example", k.text));
+    // Nothing to look up: no name, the null sender.
+    mail::Address null_from;  // <>
+    auto c2 = dnsbl_context("198.51.100.7", null_from, "", to, "x@mx.example.org");
+    c2.client_name = c2.reverse_client_name = "unknown";
+    c2.helo = "[198.51.100.7]";
+    r = rcpt_dnsbl(*p, c2, {{k.query, {"127.0.1.2", ""}}});
+    if (std::string_view(k.restriction) != "reject_rhsbl_recipient") {
+      EXPECT_EQ(r.verdict.kind, Verdict::Accept) << k.restriction;
+      EXPECT_TRUE(r.asked.empty()) << k.restriction;
+    }
+  }
+}
+
+TEST(Policy, RblReplyTemplates) {
+  auto from = *mail::parse_smtp_path("a@sender.example");
+  auto to = *mail::parse_smtp_path("x@mx.example.org");
+  auto c = dnsbl_context("198.51.100.7", from, "a@sender.example", to, "x@mx.example.org");
+  std::map<std::string, std::pair<std::string, std::string>> listed = {
+      {"7.100.51.198.bl.example", {"127.0.0.2", "r"}}};
+  auto p = policy("maps_rbl_reject_code = 450\nsmtpd_recipient_restrictions = reject_rbl_client bl.example\n");
+  EXPECT_EQ(rcpt_dnsbl(*p, c, listed).verdict.reply.to_string(),
+            "450 4.7.1 Service unavailable; Client host [198.51.100.7] blocked using bl.example; r");
+  p = policy("rbl_reply_maps = inline:{ {bl.example = 550 5.7.9 Go away $$client ($$rbl_txt) to $$recipient} }\n"
+             "smtpd_recipient_restrictions = reject_rbl_client bl.example\n");
+  EXPECT_EQ(rcpt_dnsbl(*p, c, listed).verdict.reply.to_string(),
+            "550 5.7.9 Go away mail.client.example[198.51.100.7] (r) to x@mx.example.org");
+  // A template that gives no reply code is a configuration error.
+  p = policy("default_rbl_reply = blocked by $rbl_domain\n"
+             "smtpd_recipient_restrictions = reject_rbl_client bl.example\n");
+  auto v = rcpt_dnsbl(*p, c, listed).verdict;
+  EXPECT_TRUE(v.config_error);
+  EXPECT_EQ(v.reply.to_string(), "451 4.3.5 Server configuration error");
+}
+
+TEST(Policy, RblListSyntax) {
+  for (const char* bad : {"bl.example=127.0.0", "bl.example=127.0.0.256", "bl.example=127.0.0.[3..2]",
+                          "bl.example=127.0.0.x", "-bad-.example"}) {
+    auto cfg = config::Config::from_text(fmt::format("smtpd_recipient_restrictions = reject_rbl_client {}\n", bad));
+    ASSERT_TRUE(cfg) << bad;
+    EXPECT_FALSE(Policy::from_config(*cfg)) << bad;
+  }
+  // The domain is required; a restriction name or a table is not one.
+  for (const char* bad : {"reject_rbl_client", "reject_rbl_client, permit", "reject_rhsbl_sender hash:/x"}) {
+    auto cfg = config::Config::from_text(fmt::format("smtpd_recipient_restrictions = {}\n", bad));
+    ASSERT_FALSE(cfg) << bad;
+    EXPECT_NE(cfg.error().message.find("without its DNS list domain"), std::string::npos) << cfg.error().message;
+  }
 }

@@ -157,6 +157,7 @@ class Session {
   asio::awaitable<std::optional<smtp::Reply>> resolve_recipient(const mail::Address& a, std::string_view text,
                                                                 std::optional<DomainClass>& cls);
   asio::awaitable<void> lookup_client_name(const asio::ip::address& addr);
+  asio::awaitable<Verdict> check_recipient(RcptContext& c);
   void log_reject(std::string_view stage, const smtp::Reply& r, std::string_view to);
   void log_action(std::string_view action, std::string_view stage, std::string_view text, std::string_view to);
 
@@ -197,6 +198,7 @@ class Session {
     c.unauth_pipelining = unauth_pipelining_;
     c.client_name_status = name_status_;
     c.reverse_name_status = reverse_status_;
+    c.reverse_client_name = reverse_client_name_;
     return c;
   }
   std::string queue_id_or_noqueue() const { return cleanup_ ? cleanup_->queue_id() : std::string("NOQUEUE"); }
@@ -237,6 +239,9 @@ class Session {
   // Client name lookup results for reject_unknown_*client_hostname; unset
   // (no lookup: smtpd_peername_lookup = no) counts as a temporary failure.
   std::optional<dns::Outcome> name_status_, reverse_status_;
+  std::string reverse_client_name_ = "unknown";  // the first PTR name, not forward-confirmed
+  // DNS list answers of this session (dnsbl.h), by query name.
+  dnsbl::Answers dnsbl_;
   // reject_unknown_helo_hostname's answer, and the name it is for.
   std::optional<dns::Outcome> helo_dns_;
   std::string helo_dns_for_;
@@ -402,13 +407,14 @@ asio::awaitable<void> Session::run() {
     if (sh_.settings.hosts) from_files = sh_.settings.hosts->name_of(client_ip_.to_string());
     if (from_files) {
       client_name_ = std::move(*from_files);
+      reverse_client_name_ = client_name_;
       name_status_ = reverse_status_ = dns::Outcome::Ok;
     } else if (sh_.dns && sh_.settings.peername_lookup) {
       co_await lookup_client_name(client_ip_);
       // Postfix finds the loopback's name in the host's own files through
       // getnameinfo(); the resolver reads no hosts file, so fall back to it.
       if (client_name_ == "unknown" && loopback) {
-        client_name_ = "localhost";
+        client_name_ = reverse_client_name_ = "localhost";
         name_status_ = reverse_status_ = dns::Outcome::Ok;
       }
     }
@@ -868,7 +874,7 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
     co_return;
   }
   co_await look_up_mailhosts(c);
-  Verdict v = sh_.policy->check_recipient(c);
+  Verdict v = co_await check_recipient(c);
   for (const auto& n : v.notes) log_action(n.action, "RCPT", n.text, addr->to_internal());
   if (v.kind == Verdict::Reject) {
     log_reject("RCPT", v.reply, addr->to_internal());
@@ -1246,6 +1252,40 @@ asio::awaitable<void> Session::lookup_client_name(const asio::ip::address& addr)
   if (cn.name_status == dns::Outcome::Ok && !cn.name.empty()) client_name_ = cn.name;
   name_status_ = cn.name_status;
   reverse_status_ = cn.reverse_status;
+  if (cn.reverse_status == dns::Outcome::Ok && !cn.reverse_name.empty()) reverse_client_name_ = cn.reverse_name;
+}
+
+// The restrictions for one recipient, with the DNS list lookups they ask
+// for (Verdict::need) done in between. Each pass either decides or adds
+// one answer; past the lookup limit or time budget (or without a resolver)
+// a needed name counts as not listed, so the loop ends.
+asio::awaitable<Verdict> Session::check_recipient(RcptContext& c) {
+  if (dnsbl_.size() > 1000) dnsbl_.clear();  // a long session's cache stays small
+  c.dnsbl = &dnsbl_;
+  Verdict v = sh_.policy->check_recipient(c);
+  std::size_t lookups = 0;
+  auto until = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(s_.timeout, kDnsblBudget);
+  while (v.need) {
+    dnsbl::Need need = std::move(*v.need);
+    dnsbl::Answer& a = dnsbl_[need.name];
+    bool may = sh_.dns && lookups++ < dnsbl::kMaxLookupsPerCommand && std::chrono::steady_clock::now() < until;
+    if (!need.txt) {
+      a.outcome = dns::Outcome::TempFail;
+      if (may) {
+        auto r = co_await sh_.dns->lookup_addresses(need.name, dns::Families::Ipv4);
+        a.outcome = r.outcome;
+        a.addrs = std::move(r.records);
+      }
+    } else {
+      a.reason = "";
+      if (may) {
+        auto r = co_await sh_.dns->lookup_txt(need.name);
+        if (r.ok() && !r.records.empty()) a.reason = std::move(r.records.front());
+      }
+    }
+    v = sh_.policy->check_recipient(c);
+  }
+  co_return v;
 }
 
 void Session::reset_transaction() {
@@ -1274,11 +1314,11 @@ void start_clients(asio::io_context& io, Shared& shared) {
   ro.timeout = std::min<std::chrono::milliseconds>(s.ipc_timeout, s.timeout);
   ro.idle = s.ipc_idle;
   shared.rewrite = std::make_unique<rewrite::AsyncClient>(io, s.rewrite_socket, ro);
-  // Also for reject_unknown_*_domain and reject_unknown_helo_hostname,
+  // Also for reject_unknown_*_domain, reject_unknown_helo_hostname and DNS lists,
   // whatever smtpd_peername_lookup says.
   if (s.peername_lookup ||
       (shared.policy && (shared.policy->wants_mailhost_lookup(true) || shared.policy->wants_mailhost_lookup(false) ||
-                         shared.policy->wants_helo_lookup()))) {
+                         shared.policy->wants_helo_lookup() || shared.policy->wants_dnsbl()))) {
     dns::ResolverOptions o;
     o.servers = s.dns_resolver_address;
     o.timeout = kPeernameTryTimeout;

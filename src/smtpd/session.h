@@ -94,6 +94,9 @@ struct Settings {
 // parallel forward confirmation that follows take at most about 12 s in
 // all before the client is "unknown".
 inline constexpr std::chrono::milliseconds kPeernameTryTimeout{2000};
+// DNS list lookups for one RCPT command stop after this long (or
+// smtpd_timeout, if shorter); the lists not asked count as not listed.
+inline constexpr std::chrono::milliseconds kDnsblBudget{30000};
 
 // Deadline of each anvil request (at most; ipc_timeout and smtpd_timeout
 // may make it shorter).

@@ -90,7 +90,15 @@ def start_dnsmasq():
                 # For reject_unknown_sender_domain: a domain with an MX, one
                 # with only an address, and one the server says does not exist.
                 "--mx-host=mx.good.test,mail.good.test,10", "--host-record=a.good.test,127.0.0.5",
-                "--local=/nx.test/"]
+                "--local=/nx.test/",
+                # DNS block lists: bl.test lists 127.0.0.2 (with a reason) and
+                # 127.0.0.3 with a result outside the service's filter;
+                # dbl.test lists the domain spam.test. nobl.test has no
+                # server (REFUSED: a lookup failure).
+                "--local=/bl.test/", "--address=/2.0.0.127.bl.test/127.0.0.2",
+                "--txt-record=2.0.0.127.bl.test,Listed by bl.test; see https://bl.test/2",
+                "--address=/3.0.0.127.bl.test/127.0.0.12",
+                "--local=/dbl.test/", "--address=/spam.test.dbl.test/127.0.1.2"]
         if os.geteuid() == 0:
             args += ["--user=root", "--group=root"]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -129,6 +137,9 @@ def setUpModule():
         SERVICES["unkdomain"] = (f"-o dns_resolver_address=127.0.0.1:{dns_port} -o smtpd_peername_lookup=no "
                                  "-o smtpd_sender_restrictions=reject_unknown_sender_domain "
                                  "-o smtpd_helo_restrictions=reject_unknown_helo_hostname")
+        SERVICES["rbl"] = (f"-o dns_resolver_address=127.0.0.1:{dns_port} -o smtpd_peername_lookup=no "
+                           "-o {smtpd_recipient_restrictions = reject_rbl_client bl.test=127.0.0.[2..11], "
+                           "reject_rbl_client nobl.test, reject_rhsbl_sender dbl.test, reject_unauth_destination}")
     # An access(5) table built by our postmap, as an admin would.
     access = INST.path("sender_access")
     with open(access, "w") as f:
@@ -483,6 +494,34 @@ class SmtpdTest(unittest.TestCase):
         self.assertTrue(rcpt("s@mx.good.test", helo="[127.0.0.1]").startswith("250"))
         self.assertEqual(rcpt("s@mx.good.test", helo="host.nx.test"),
                          "450 4.7.1 <host.nx.test>: Helo command rejected: Host not found")
+
+    def test_dns_block_lists(self):
+        if "rbl" not in PORTS:
+            self.skipTest("no dnsmasq")
+
+        def rcpt(source, sender="s@good.test"):
+            c = Raw(PORTS["rbl"], source=source)
+            c.ask("EHLO client.test")
+            self.assertTrue(c.ask(f"MAIL FROM:<{sender}>").startswith("250"))
+            r = [c.ask(f"RCPT TO:<{LOCAL}>"), c.ask(f"RCPT TO:<bob@{HOST}>")]
+            c.ask("QUIT")
+            c.close()
+            self.assertEqual(r[0], r[1])  # the second asks the session's cache
+            return r[0]
+        self.assertEqual(rcpt("127.0.0.2"), "554 5.7.1 Service unavailable; Client host [127.0.0.2] blocked using "
+                                            "bl.test; Listed by bl.test; see https://bl.test/2")
+        INST.wait_log(r"NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.2\]: 554 5\.7\.1 Service unavailable; "
+                      r"Client host \[127\.0\.0\.2\] blocked using bl\.test; Listed by bl\.test; see "
+                      r"https://bl\.test/2; from=<s@good\.test> to=<alice@mx\.test\.example> proto=ESMTP "
+                      r"helo=<client\.test>")
+        # Not listed; listed with a result the filter leaves out; a list
+        # that cannot be asked (nobl.test): none of them rejects.
+        self.assertTrue(rcpt("127.0.0.1").startswith("250"))
+        self.assertTrue(rcpt("127.0.0.3").startswith("250"))
+        # A listed sender domain.
+        self.assertEqual(rcpt("127.0.0.1", sender="x@Spam.Test"),
+                         "554 5.7.1 Service unavailable; Sender address [x@Spam.Test] blocked using dbl.test")
+        self.assertTrue(rcpt("127.0.0.1", sender="").startswith("250"))
 
     # --- protocol hygiene ----------------------------------------------------
     def test_nul_and_cr_in_commands(self):

@@ -29,10 +29,17 @@ constexpr std::string_view kRestrictions =
     "reject_non_fqdn_sender,reject_non_fqdn_recipient,reject_unknown_sender_domain,reject_unknown_recipient_domain,"
     "reject_unknown_helo_hostname,reject_unknown_client_hostname,reject_unknown_client,"
     "reject_unknown_reverse_client_hostname,"
-    "check_client_access,check_helo_access,check_sender_access,check_recipient_access";
+    "check_client_access,check_helo_access,check_sender_access,check_recipient_access,"
+    "reject_rbl_client,reject_rhsbl_client,reject_rhsbl_reverse_client,reject_rhsbl_helo,reject_rhsbl_sender,"
+    "reject_rhsbl_recipient";
 // The ones above that take a type:table argument (the next list element).
 constexpr std::string_view kTableRestrictions =
     "check_client_access,check_helo_access,check_sender_access,check_recipient_access";
+// The ones that take a DNS block list domain (with an optional "=d.d.d.d"
+// result filter) as the next list element.
+constexpr std::string_view kDomainRestrictions =
+    "reject_rbl_client,reject_rhsbl_client,reject_rhsbl_reverse_client,reject_rhsbl_helo,reject_rhsbl_sender,"
+    "reject_rhsbl_recipient";
 constexpr std::string_view kNoRestriction = "have other smtpd restrictions";
 constexpr auto kList = std::to_array<Unsupported>({
     {"always_bcc", R::kNonEmpty, "", "send copies of messages (always_bcc)"},
@@ -144,7 +151,7 @@ constexpr std::string_view kIgnored[] = {
     "in_flow_delay", "info_log_address_format", "internal_mail_filter_classes",
     "ipc_ttl", "lmtp_assume_final", "lmtp_sasl_password_maps",
     "maillog_file_compressor", "maillog_file_prefixes", "maillog_file_rotate_suffix", "mailq_path",
-    "manpage_directory", "maps_rbl_reject_code", "meta_directory", "milter_macro_v",
+    "manpage_directory", "meta_directory", "milter_macro_v",
     "mime_boundary_length_limit", "mime_nesting_limit", "multi_instance_directories",
     "multi_instance_enable", "newaliases_path", "notify_classes",
     "permit_mx_backup_networks", "postscreen_cache_map", "process_id_directory", "proxy_read_maps",
@@ -214,6 +221,12 @@ std::string foreign_item(std::string_view value, std::string_view values) {
       if (i + 1 == items.size() || items[i + 1].find(':') == std::string::npos)
         return items[i] + " (without its type:table)";
       ++i;
+    } else if (one_of(items[i], kDomainRestrictions)) {
+      // The domain is checked in full (smtpd's policy) when smtpd starts.
+      if (i + 1 == items.size() || items[i + 1].find(':') != std::string::npos ||
+          one_of(items[i + 1], kRestrictions))
+        return items[i] + " (without its DNS list domain)";
+      ++i;
     }
   }
   return {};
@@ -267,6 +280,7 @@ std::span<const std::string_view> smtpd_restrictions() {
 }
 
 bool smtpd_restriction_takes_table(std::string_view name) { return one_of(name, kTableRestrictions); }
+bool smtpd_restriction_takes_domain(std::string_view name) { return one_of(name, kDomainRestrictions); }
 
 std::span<const std::string_view> ignored_parameters() { return kIgnored; }
 

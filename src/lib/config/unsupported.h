@@ -48,6 +48,9 @@ std::span<const std::string_view> smtpd_restrictions();
 // Whether restriction `name` (lower case) takes a type:table argument, the
 // next element of the list (check_client_access hash:/etc/postfix/access).
 bool smtpd_restriction_takes_table(std::string_view name);
+// Whether it takes a DNS list domain instead (reject_rbl_client zen.example,
+// reject_rhsbl_sender dbl.example=127.0.1.[2..99]).
+bool smtpd_restriction_takes_domain(std::string_view name);
 
 // Parameters that are accepted in any valid value and have no effect (see
 // unsupported.cpp for what they are), sorted. For the manual.

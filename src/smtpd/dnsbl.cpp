@@ -1,0 +1,129 @@
+// dnsbl.cpp - see dnsbl.h.
+#include "smtpd/dnsbl.h"
+
+#include "base/attr_expand.h"
+#include "base/strings.h"
+#include "dns/name.h"
+#include "smtpd/access.h"
+
+namespace postern::smtpd::dnsbl {
+
+namespace {
+
+bool digits(std::string_view s) { return !s.empty() && s.size() <= 3 && s.find_first_not_of("0123456789") == std::string_view::npos; }
+
+Result<int> octet(std::string_view s, std::string_view spec) {
+  if (!digits(s) || std::stoi(std::string(s)) > 255)
+    return make_error("bad DNS list result filter \"{}\": \"{}\" is not a number from 0 to 255", str::printable(spec),
+                      str::printable(s));
+  return std::stoi(std::string(s));
+}
+
+// "N" or "[N;N..M;...]" into the set of allowed values.
+Result<std::bitset<256>> octet_set(std::string_view part, std::string_view spec) {
+  std::bitset<256> set;
+  if (part.size() >= 2 && part.front() == '[' && part.back() == ']') {
+    for (const auto& item : str::split(part.substr(1, part.size() - 2), ";")) {
+      auto dots = item.find("..");
+      auto lo = octet(item.substr(0, dots), spec);
+      if (!lo) return lo.error();
+      int hi = *lo;
+      if (dots != std::string::npos) {
+        auto h = octet(std::string_view(item).substr(dots + 2), spec);
+        if (!h) return h.error();
+        hi = *h;
+      }
+      if (hi < *lo) return make_error("bad DNS list result filter \"{}\": empty range", str::printable(spec));
+      for (int v = *lo; v <= hi; ++v) set.set(static_cast<std::size_t>(v));
+    }
+    return set;
+  }
+  auto v = octet(part, spec);
+  if (!v) return v.error();
+  set.set(static_cast<std::size_t>(*v));
+  return set;
+}
+
+}  // namespace
+
+Result<List> List::parse(std::string_view spec) {
+  List l;
+  auto eq = spec.find('=');
+  auto name = dns::normalize_hostname(spec.substr(0, eq));
+  if (!name) return make_error("bad DNS list domain \"{}\": {}", str::printable(spec), name.error().message);
+  l.domain = std::move(*name);
+  if (eq == std::string_view::npos) return l;
+  // Split at the dots outside brackets.
+  std::vector<std::string_view> parts;
+  std::string_view f = spec.substr(eq + 1);
+  std::size_t start = 0;
+  int depth = 0;
+  for (std::size_t i = 0; i <= f.size(); ++i) {
+    if (i < f.size() && f[i] == '[') ++depth;
+    if (i < f.size() && f[i] == ']') --depth;
+    if (i == f.size() || (f[i] == '.' && depth == 0)) {
+      parts.push_back(f.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  if (parts.size() != 4)
+    return make_error("bad DNS list result filter \"{}\": expected d.d.d.d", str::printable(spec));
+  std::array<std::bitset<256>, 4> filter;
+  for (std::size_t i = 0; i < 4; ++i) {
+    auto s = octet_set(parts[i], spec);
+    if (!s) return s.error();
+    filter[i] = *s;
+  }
+  l.filter = filter;
+  return l;
+}
+
+bool List::listed(const std::vector<asio::ip::address>& addrs) const {
+  for (const auto& a : addrs) {
+    if (!a.is_v4()) continue;
+    if (!filter) return true;
+    auto b = a.to_v4().to_bytes();
+    bool all = true;
+    for (std::size_t i = 0; i < 4; ++i) all = all && (*filter)[i].test(b[i]);
+    if (all) return true;
+  }
+  return false;
+}
+
+Result<smtp::Reply> build_reply(std::string_view templ, const ReplyAttributes& a) {
+  std::string client = a.client_name + "[" + a.client_address + "]";
+  auto x = expand_attributes(templ, {{"rbl_code", &a.rbl_code},
+                                     {"rbl_domain", &a.rbl_domain},
+                                     {"rbl_reason", &a.rbl_reason},
+                                     {"rbl_txt", &a.rbl_reason},
+                                     {"rbl_what", &a.rbl_what},
+                                     {"rbl_class", &a.rbl_class},
+                                     {"client", &client},
+                                     {"client_address", &a.client_address},
+                                     {"client_name", &a.client_name},
+                                     {"reverse_client_name", &a.reverse_client_name},
+                                     {"helo_name", &a.helo_name},
+                                     {"sender", &a.sender},
+                                     {"recipient", &a.recipient}});
+  if (!x) return x.error();
+  std::string_view t = x->text;
+  if (t.size() < 4 || !digits(t.substr(0, 3)) || (t[0] != '4' && t[0] != '5') || t[3] != ' ')
+    return make_error("DNS list reply \"{}\" does not start with a 4xx or 5xx code", str::printable(t, 100));
+  int code = std::stoi(std::string(t.substr(0, 3)));
+  if (!smtp::valid_reply_code(code)) return make_error("DNS list reply code {} is not valid", code);
+  t = str::trim(t.substr(4));
+  std::string dsn = fmt::format("{}.7.1", code / 100);
+  // An enhanced status code may open the text; its class follows the code.
+  auto sp = t.find(' ');
+  std::string_view first = t.substr(0, sp);
+  auto d = str::split(first, ".");
+  if (d.size() == 3 && (first[0] == '2' || first[0] == '4' || first[0] == '5') && first[1] == '.' && digits(d[1]) &&
+      digits(d[2])) {
+    dsn = fmt::format("{}.{}.{}", code / 100, d[1], d[2]);
+    t = sp == std::string_view::npos ? std::string_view() : str::trim(t.substr(sp));
+  }
+  std::string text = str::printable(t, access::kMaxReplyBytes - 4 - dsn.size() - 1);
+  return smtp::Reply(code, dsn, text.empty() ? std::string("Service unavailable") : text);
+}
+
+}  // namespace postern::smtpd::dnsbl
