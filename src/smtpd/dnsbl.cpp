@@ -90,6 +90,19 @@ bool List::listed(const std::vector<asio::ip::address>& addrs) const {
   return false;
 }
 
+std::string join_reasons(const std::vector<std::string>& txt) {
+  std::string out;
+  for (const auto& t : txt) {
+    if (!out.empty()) {
+      if (out.size() + 3 >= kMaxReasonLength) break;
+      out += " / ";
+    }
+    out.append(t, 0, kMaxReasonLength - out.size());
+    if (out.size() >= kMaxReasonLength) break;
+  }
+  return out;
+}
+
 Result<smtp::Reply> build_reply(std::string_view templ, const ReplyAttributes& a) {
   std::string client = a.client_name + "[" + a.client_address + "]";
   auto x = expand_attributes(templ, {{"rbl_code", &a.rbl_code},

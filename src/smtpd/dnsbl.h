@@ -5,7 +5,8 @@
 // ("127.0.0.[2;4..11]"), as in Postfix. A name is listed when its query
 // name (the client address's reversed octets or nibbles, or a domain name,
 // under the list's domain) has an A record; with a filter, one that the
-// filter matches. The reason text is the first TXT record of the same name.
+// filter matches. The reason text is the TXT records of the same name,
+// joined with " / " (at most kMaxReasonLength bytes), as in Postfix.
 //
 // A lookup that fails (timeout, SERVFAIL) counts as not listed: a block
 // list that cannot be reached must not stop mail, as in Postfix.
@@ -15,7 +16,8 @@
 // again (smtpd/policy.h).
 //
 // Parameters (read by the policy): maps_rbl_reject_code ($rbl_code),
-// default_rbl_reply, rbl_reply_maps. Logs nothing.
+// default_rbl_reply, rbl_reply_maps. Logs nothing (the session logs
+// "warning: NAME: RBL lookup error: DETAIL" for a failed lookup).
 #pragma once
 
 #include <array>
@@ -59,6 +61,9 @@ struct Need {
 // At most this many lookups for one RCPT command (each restriction needs at
 // most two); beyond it the remaining lists count as not listed.
 inline constexpr std::size_t kMaxLookupsPerCommand = 64;
+
+inline constexpr std::size_t kMaxReasonLength = 500;
+std::string join_reasons(const std::vector<std::string>& txt_records);
 
 // The attribute values of one rejection, for default_rbl_reply and
 // rbl_reply_maps templates (Postfix's names).

@@ -61,3 +61,12 @@ TEST(Dnsbl, Replies) {
   for (const char* bad : {"250 fine", "600 x", "55 x", "554", "$nosuch", "x 554 y"})
     EXPECT_FALSE(dnsbl::build_reply(bad, a)) << bad;
 }
+
+TEST(Dnsbl, ReasonsJoined) {
+  EXPECT_EQ(dnsbl::join_reasons({}), "");
+  EXPECT_EQ(dnsbl::join_reasons({"one"}), "one");
+  EXPECT_EQ(dnsbl::join_reasons({"one", "two", "three"}), "one / two / three");
+  auto r = dnsbl::join_reasons({std::string(300, 'a'), std::string(300, 'b'), "c"});
+  EXPECT_EQ(r.size(), dnsbl::kMaxReasonLength);
+  EXPECT_EQ(r.substr(300, 3), " / ");
+}

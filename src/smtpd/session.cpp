@@ -1275,12 +1275,15 @@ asio::awaitable<Verdict> Session::check_recipient(RcptContext& c) {
         auto r = co_await sh_.dns->lookup_addresses(need.name, dns::Families::Ipv4);
         a.outcome = r.outcome;
         a.addrs = std::move(r.records);
+        // Postfix's words, which log watchers know; not found is no error.
+        if (r.outcome == dns::Outcome::TempFail || r.outcome == dns::Outcome::Invalid)
+          log::warning("{}: RBL lookup error: {}", str::printable(need.name, 300), r.detail);
       }
     } else {
       a.reason = "";
       if (may) {
         auto r = co_await sh_.dns->lookup_txt(need.name);
-        if (r.ok() && !r.records.empty()) a.reason = std::move(r.records.front());
+        if (r.ok()) a.reason = dnsbl::join_reasons(r.records);
       }
     }
     v = sh_.policy->check_recipient(c);
