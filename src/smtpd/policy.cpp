@@ -259,6 +259,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   p->access_.allow_untrusted_routing = cfg.boolean("allow_untrusted_routing");
   p->access_.double_bounce_sender = p->double_bounce_sender_;
   p->rbl_code_ = static_cast<int>(cfg.integer("maps_rbl_reject_code"));
+  p->multi_bounce_code_ = static_cast<int>(cfg.integer("multi_recipient_bounce_reject_code"));
   p->default_rbl_reply_ = cfg.raw("default_rbl_reply").value_or("");
   if (std::string rrm = cfg.str("rbl_reply_maps"); !str::trim(rrm).empty()) {
     auto ml = maps::MapList::open("rbl_reply_maps", rrm, quiet_fixed());
@@ -561,6 +562,16 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       v.reject(reply, false);
       return Outcome::Reject;
     }
+    if (r == "reject_multi_recipient_bounce") {
+      // At RCPT time: a second recipient for the null sender.
+      if (c.sender && c.sender->is_null() && c.rcpt_count > 0) {
+        v.reject(smtp::Reply(multi_bounce_code_, fmt::format("{}.5.3", multi_bounce_code_ / 100),
+                             "<>: Sender address rejected: Multi-recipient bounce"),
+                 false);
+        return Outcome::Reject;
+      }
+      continue;
+    }
     if (r == "reject_unlisted_recipient") {
       Verdict u = check_unlisted(c);
       if (u.kind == Verdict::Reject) {
@@ -663,13 +674,15 @@ Policy::Outcome Policy::eval_dnsbl(const Restriction& r, std::string_view title,
     if (!a || a->is_null() || !a->has_domain() || a->domain.front() == '[') return std::nullopt;
     return a->lower_domain();
   };
-  if (r.name == "reject_rbl_client") {
+  bool allow = r.name == "permit_dnswl_client" || r.name == "permit_rhswl_client";
+  if (r.name == "reject_rbl_client" || r.name == "permit_dnswl_client") {
     auto ip = dns::parse_ip(c.client_addr);
     if (!ip) return Outcome::Dunno;
     query = dns::reversed_under(*ip, list.domain);
     what = std::string(c.client_addr);
     cls = "Client host";
-  } else if (r.name == "reject_rhsbl_client" || r.name == "reject_rhsbl_reverse_client") {
+  } else if (r.name == "reject_rhsbl_client" || r.name == "reject_rhsbl_reverse_client" ||
+             r.name == "permit_rhswl_client") {
     bool reverse = r.name == "reject_rhsbl_reverse_client";
     std::string_view name = reverse ? c.reverse_client_name : c.client_name;
     if (name.empty() || name == "unknown") return Outcome::Dunno;
@@ -696,6 +709,26 @@ Policy::Outcome Policy::eval_dnsbl(const Restriction& r, std::string_view title,
   if (!a) {
     v.need = dnsbl::Need{query, false};
     return Outcome::Reject;  // stop here until the answer is known
+  }
+  if (allow) {
+    if (a->outcome == dns::Outcome::TempFail) {
+      // Postfix: the client might have been allowed, so a later rejection
+      // must not be final.
+      if (!v.defer_if_reject)
+        v.defer_if_reject = smtp::Reply(450, "4.7.1", fmt::format("<{}>: {} rejected: Service unavailable",
+                                                                  str::printable(what, 300), cls));
+      return Outcome::Dunno;
+    }
+    if (a->outcome != dns::Outcome::Ok || !list.listed(a->addrs)) return Outcome::Dunno;
+    // Never a way around relay control: for a recipient that
+    // reject_unauth_destination would refuse, the allow list decides nothing.
+    if (c.recipient) {
+      bool failed = false;
+      bool ok = auth_destination(c, v, failed);
+      if (failed) return Outcome::Reject;
+      if (!ok) return Outcome::Dunno;
+    }
+    return Outcome::Permit;
   }
   if (a->outcome != dns::Outcome::Ok || !list.listed(a->addrs)) return Outcome::Dunno;
   if (!a->reason) {
@@ -743,10 +776,19 @@ Verdict Policy::check_recipient(const RcptContext& c) {
       {&client_r_, "smtpd_client_restrictions"}, {&helo_r_, "smtpd_helo_restrictions"},
       {&sender_r_, "smtpd_sender_restrictions"}, {&relay_r_, "smtpd_relay_restrictions"},
       {&rcpt_r_, "smtpd_recipient_restrictions"}};
+  // defer_if_reject turns a final rejection into a deferral.
+  auto soften = [&v](Verdict& out) {
+    if (out.kind == Verdict::Reject && !out.need && !out.config_error && v.defer_if_reject && out.reply.code >= 500)
+      out.reply = *v.defer_if_reject;
+  };
   for (const auto& [list, title] : lists)
-    if (eval_list(*list, title, c, v) == Outcome::Reject) return v;  // (or v.need)
+    if (eval_list(*list, title, c, v) == Outcome::Reject) {
+      soften(v);
+      return v;  // (or v.need)
+    }
   Verdict out = reject_unlisted_ ? check_unlisted(c) : Verdict{};
   if (out.kind == Verdict::Accept && v.defer_if_permit) out.reject(*v.defer_if_permit);
+  soften(out);
   out.notes = std::move(v.notes);
   return out;
 }

@@ -37,8 +37,9 @@
 // names up and passes the answers in the context: Policy itself never
 // blocks on DNS),
 // check_{client,helo,sender,recipient}_access with a table (access.h), and
-// reject_rbl_client and reject_rhsbl_{client,reverse_client,helo,sender,recipient}
-// with a DNS list (dnsbl.h: the caller looks up what Verdict::need names).
+// reject_rbl_client and reject_rhsbl_{client,reverse_client,helo,sender,recipient},
+// permit_dnswl_client and permit_rhswl_client with a DNS list (dnsbl.h: the
+// caller looks up what Verdict::need names), reject_multi_recipient_bounce.
 // config::smtpd_restrictions() lists them; any other name is refused when
 // main.cf is read. Should one get here anyway: "451 4.3.5 Server
 // configuration error" and a warning, as Postfix does for an unknown
@@ -54,7 +55,7 @@
 // unknown_address_tempfail_action, unknown_client_reject_code,
 // unknown_hostname_reject_code, unknown_helo_hostname_tempfail_action, parent_domain_matches_subdomains,
 // smtpd_null_access_lookup_key, access_map_reject_code, maps_rbl_reject_code,
-// default_rbl_reply, rbl_reply_maps,
+// default_rbl_reply, rbl_reply_maps, multi_recipient_bounce_reject_code,
 // access_map_defer_code, allow_untrusted_routing.
 // Logs: warnings for unknown restrictions, unreadable files, table errors,
 // unsupported access table actions; access table WARN/INFO results.
@@ -130,6 +131,9 @@ struct Verdict {
   // (Postfix's defer_if_permit: a DNS failure must not turn a later reject
   // into a retry, nor let the mail through).
   std::optional<smtp::Reply> defer_if_permit;
+  // The opposite (Postfix's defer_if_reject): a DNS allow list could not be
+  // asked, so a later 5xx rejection becomes this 4xx deferral.
+  std::optional<smtp::Reply> defer_if_reject;
   // Access table WARN/INFO results, for the caller to log with the
   // session's details ("NOQUEUE: warn: RCPT from ...").
   struct Note {
@@ -179,6 +183,9 @@ struct RcptContext {
   std::string_view reverse_client_name = "unknown";
   // DNS list answers the session has (null: none yet; see Verdict::need).
   const dnsbl::Answers* dnsbl = nullptr;
+  // Recipients the transaction has already accepted
+  // (reject_multi_recipient_bounce).
+  std::size_t rcpt_count = 0;
 };
 
 // One element of a restriction list: a name, and for check_*_access its
@@ -259,6 +266,7 @@ class Policy {
   int non_fqdn_code_ = 504;
   access::Options access_;
   int rbl_code_ = 554;
+  int multi_bounce_code_ = 550;
   std::string default_rbl_reply_;
   std::unique_ptr<maps::MapList> rbl_reply_maps_;  // null: none
   std::vector<Restriction> client_r_, helo_r_, sender_r_, relay_r_, rcpt_r_;

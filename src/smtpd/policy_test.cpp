@@ -140,9 +140,9 @@ TEST(Policy, UnknownRestrictionIsRefusedAtLoad) {
   for (const char* name : {"smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
                            "smtpd_relay_restrictions", "smtpd_recipient_restrictions"}) {
     auto cfg = config::Config::from_text(
-        fmt::format("{} = permit_mynetworks, permit_dnswl_client list.example, reject\n", name));
+        fmt::format("{} = permit_mynetworks, permit_mx_backup, reject\n", name));
     ASSERT_FALSE(cfg) << name;
-    EXPECT_NE(cfg.error().message.find("does not have the smtpd restriction \"permit_dnswl_client\""),
+    EXPECT_NE(cfg.error().message.find("does not have the smtpd restriction \"permit_mx_backup\""),
               std::string::npos)
         << cfg.error().message;
   }
@@ -682,4 +682,66 @@ TEST(Policy, RblListSyntax) {
     ASSERT_FALSE(cfg) << bad;
     EXPECT_NE(cfg.error().message.find("without its DNS list domain"), std::string::npos) << cfg.error().message;
   }
+}
+
+TEST(Policy, DnsAllowLists) {
+  auto from = *mail::parse_smtp_path("a@sender.example");
+  auto local = *mail::parse_smtp_path("x@mx.example.org");
+  auto remote = *mail::parse_smtp_path("x@elsewhere.example");
+  auto p = policy("smtpd_recipient_restrictions = permit_dnswl_client wl.example=127.0.[0..255].[1..3], "
+                  "reject_rbl_client bl.example, reject_unauth_destination\n");
+  std::map<std::string, std::pair<std::string, std::string>> both = {
+      {"7.100.51.198.wl.example", {"127.0.10.2", ""}}, {"7.100.51.198.bl.example", {"127.0.0.2", "bad"}}};
+  // Allowed: the block list is not asked.
+  auto r = rcpt_dnsbl(*p, dnsbl_context("198.51.100.7", from, "a@sender.example", local, "x@mx.example.org"), both);
+  EXPECT_EQ(r.verdict.kind, Verdict::Accept);
+  EXPECT_EQ(r.asked, (std::vector<std::string>{"7.100.51.198.wl.example"}));
+  // Never a way to relay: the allow list decides nothing for a foreign domain.
+  auto relay = policy("smtpd_relay_restrictions = permit_dnswl_client wl.example, reject_unauth_destination\n");
+  r = rcpt_dnsbl(*relay, dnsbl_context("198.51.100.7", from, "a@sender.example", remote, "x@elsewhere.example"),
+                 both);
+  ASSERT_EQ(r.verdict.kind, Verdict::Reject);
+  EXPECT_EQ(r.verdict.reply.to_string(), "554 5.7.1 <x@elsewhere.example>: Relay access denied");
+  EXPECT_EQ(r.asked, (std::vector<std::string>{"7.100.51.198.wl.example"}));
+  // A result outside the filter does not allow.
+  r = rcpt_dnsbl(*p, dnsbl_context("198.51.100.7", from, "a@sender.example", local, "x@mx.example.org"),
+                 {{"7.100.51.198.wl.example", {"127.0.10.9", ""}}, {"7.100.51.198.bl.example", {"127.0.0.2", ""}}});
+  EXPECT_EQ(r.verdict.reply.code, 554);
+  // An allow list that cannot be asked turns a later rejection into a deferral.
+  dnsbl::Answers answers;
+  answers["7.100.51.198.wl.example"].outcome = dns::Outcome::TempFail;
+  answers["7.100.51.198.bl.example"] = dnsbl::Answer{dns::Outcome::Ok, {asio::ip::make_address("127.0.0.2")}, "bad"};
+  auto c = dnsbl_context("198.51.100.7", from, "a@sender.example", local, "x@mx.example.org");
+  c.dnsbl = &answers;
+  Verdict v = p->check_recipient(c);
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(), "450 4.7.1 <198.51.100.7>: Client host rejected: Service unavailable");
+  // permit_rhswl_client asks for the client's name.
+  p = policy("smtpd_recipient_restrictions = permit_rhswl_client wl.example, reject\n");
+  r = rcpt_dnsbl(*p, dnsbl_context("198.51.100.7", from, "a@sender.example", local, "x@mx.example.org"),
+                 {{"mail.client.example.wl.example", {"127.0.0.2", ""}}});
+  EXPECT_EQ(r.verdict.kind, Verdict::Accept);
+}
+
+TEST(Policy, MultiRecipientBounce) {
+  auto p = policy("smtpd_recipient_restrictions = reject_multi_recipient_bounce, permit\n");
+  mail::Address null_sender;
+  auto to = *mail::parse_smtp_path("x@mx.example.org");
+  RcptContext c;
+  c.client_addr = "198.51.100.7";
+  c.sender = &null_sender;
+  c.recipient = &to;
+  c.recipient_text = "x@mx.example.org";
+  EXPECT_EQ(p->check_recipient(c).kind, Verdict::Accept);  // the first recipient
+  c.rcpt_count = 1;
+  Verdict v = p->check_recipient(c);
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(), "550 5.5.3 <>: Sender address rejected: Multi-recipient bounce");
+  auto from = *mail::parse_smtp_path("a@sender.example");
+  c.sender = &from;
+  EXPECT_EQ(p->check_recipient(c).kind, Verdict::Accept);
+  p = policy("multi_recipient_bounce_reject_code = 450\n"
+             "smtpd_recipient_restrictions = reject_multi_recipient_bounce, permit\n");
+  c.sender = &null_sender;
+  EXPECT_EQ(p->check_recipient(c).reply.to_string(), "450 4.5.3 <>: Sender address rejected: Multi-recipient bounce");
 }

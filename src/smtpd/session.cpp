@@ -867,6 +867,7 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   c.smtputf8 = mail_->smtputf8;
   c.recipient = &*addr;  // with its route: a source route is a routing trick
   c.recipient_text = r.path.text;
+  c.rcpt_count = rcpt_count_;
   std::optional<smtp::Reply> bad = co_await resolve_recipient(*addr, r.path.text, c.recipient_class);
   if (bad) {
     log_reject("RCPT", *bad, addr->to_internal());

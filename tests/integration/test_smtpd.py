@@ -99,7 +99,10 @@ def start_dnsmasq():
                 "--txt-record=2.0.0.127.bl.test,Listed by bl.test",
                 "--txt-record=2.0.0.127.bl.test,see https://bl.test/2",
                 "--address=/3.0.0.127.bl.test/127.0.0.12",
-                "--local=/dbl.test/", "--address=/spam.test.dbl.test/127.0.1.2"]
+                "--local=/dbl.test/", "--address=/spam.test.dbl.test/127.0.1.2",
+                # An allow list naming 127.0.0.4, which bl.test lists too.
+                "--local=/wl.test/", "--address=/4.0.0.127.wl.test/127.0.0.2",
+                "--address=/4.0.0.127.bl.test/127.0.0.2"]
         if os.geteuid() == 0:
             args += ["--user=root", "--group=root"]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -139,7 +142,8 @@ def setUpModule():
                                  "-o smtpd_sender_restrictions=reject_unknown_sender_domain "
                                  "-o smtpd_helo_restrictions=reject_unknown_helo_hostname")
         SERVICES["rbl"] = (f"-o dns_resolver_address=127.0.0.1:{dns_port} -o smtpd_peername_lookup=no "
-                           "-o {smtpd_recipient_restrictions = reject_rbl_client bl.test=127.0.0.[2..11], "
+                           "-o {smtpd_recipient_restrictions = reject_multi_recipient_bounce, "
+                           "permit_dnswl_client wl.test, reject_rbl_client bl.test=127.0.0.[2..11], "
                            "reject_rbl_client nobl.test, reject_rhsbl_sender dbl.test, reject_unauth_destination}")
     # An access(5) table built by our postmap, as an admin would.
     access = INST.path("sender_access")
@@ -500,13 +504,17 @@ class SmtpdTest(unittest.TestCase):
         if "rbl" not in PORTS:
             self.skipTest("no dnsmasq")
 
-        def rcpt(source, sender="s@good.test"):
+        def rcpts(source, sender):
             c = Raw(PORTS["rbl"], source=source)
             c.ask("EHLO client.test")
             self.assertTrue(c.ask(f"MAIL FROM:<{sender}>").startswith("250"))
             r = [c.ask(f"RCPT TO:<{LOCAL}>"), c.ask(f"RCPT TO:<bob@{HOST}>")]
             c.ask("QUIT")
             c.close()
+            return r
+
+        def rcpt(source, sender="s@good.test"):
+            r = rcpts(source, sender)
             self.assertEqual(r[0], r[1])  # the second asks the session's cache
             return r[0]
         # Both TXT records make the reason, in either order (DNS gives no order).
@@ -525,7 +533,12 @@ class SmtpdTest(unittest.TestCase):
         # A listed sender domain.
         self.assertEqual(rcpt("127.0.0.1", sender="x@Spam.Test"),
                          "554 5.7.1 Service unavailable; Sender address [x@Spam.Test] blocked using dbl.test")
-        self.assertTrue(rcpt("127.0.0.1", sender="").startswith("250"))
+        # The allow list wins over the block list that follows it.
+        self.assertTrue(rcpt("127.0.0.4").startswith("250"))
+        # A bounce has one recipient.
+        first, second = rcpts("127.0.0.1", "")
+        self.assertTrue(first.startswith("250"), first)
+        self.assertEqual(second, "550 5.5.3 <>: Sender address rejected: Multi-recipient bounce")
 
     # --- protocol hygiene ----------------------------------------------------
     def test_nul_and_cr_in_commands(self):

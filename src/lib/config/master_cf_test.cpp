@@ -263,10 +263,10 @@ TEST(ServiceOverrides, ARefusedOneNamesItselfAndChangesNothing) {
   ASSERT_TRUE(cfg);
   auto st = apply_service_overrides(*cfg, "25", "smtpd", "1",
                                     {{"smtpd_helo_required", "yes"},
-                                     {"smtpd_recipient_restrictions", "permit_dnswl_client wl.example"},
+                                     {"smtpd_recipient_restrictions", "permit_mx_backup"},
                                      {"message_size_limit", "1000"}});
   ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().message.rfind("-o smtpd_recipient_restrictions=permit_dnswl_client wl.example: parameter "
+  EXPECT_EQ(st.error().message.rfind("-o smtpd_recipient_restrictions=permit_mx_backup: parameter "
                                      "smtpd_recipient_restrictions = ",
                                      0),
             0u)

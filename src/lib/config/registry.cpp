@@ -386,6 +386,7 @@ constexpr ParamDef kParams[] = {
     "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}",
     "Reply template for reject_rbl_client and reject_rhsbl_* rejections.")),
   L("rbl_reply_maps", "", "Tables of reply templates by DNS list domain (default: default_rbl_reply)."),
+  I("multi_recipient_bounce_reject_code", "550", "Reply code for reject_multi_recipient_bounce.", 400, 599),
   I("non_fqdn_reject_code", "504", "Reply code for non-FQDN rejections.", 400, 599),
   I("reject_code", "554", "Reply code for the reject restriction.", 400, 599),
   I("relay_domains_reject_code", "554", "Reply code for relay rejections.", 400, 599),

@@ -31,7 +31,7 @@ constexpr std::string_view kRestrictions =
     "reject_unknown_reverse_client_hostname,"
     "check_client_access,check_helo_access,check_sender_access,check_recipient_access,"
     "reject_rbl_client,reject_rhsbl_client,reject_rhsbl_reverse_client,reject_rhsbl_helo,reject_rhsbl_sender,"
-    "reject_rhsbl_recipient";
+    "reject_rhsbl_recipient,permit_dnswl_client,permit_rhswl_client,reject_multi_recipient_bounce";
 // The ones above that take a type:table argument (the next list element).
 constexpr std::string_view kTableRestrictions =
     "check_client_access,check_helo_access,check_sender_access,check_recipient_access";
@@ -39,7 +39,7 @@ constexpr std::string_view kTableRestrictions =
 // result filter) as the next list element.
 constexpr std::string_view kDomainRestrictions =
     "reject_rbl_client,reject_rhsbl_client,reject_rhsbl_reverse_client,reject_rhsbl_helo,reject_rhsbl_sender,"
-    "reject_rhsbl_recipient";
+    "reject_rhsbl_recipient,permit_dnswl_client,permit_rhswl_client";
 constexpr std::string_view kNoRestriction = "have other smtpd restrictions";
 constexpr auto kList = std::to_array<Unsupported>({
     {"always_bcc", R::kNonEmpty, "", "send copies of messages (always_bcc)"},

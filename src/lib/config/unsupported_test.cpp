@@ -154,9 +154,9 @@ TEST(Unsupported, RestrictionListsMayNameOnlyTheRestrictionsPosternHas) {
   // One unknown element refuses the whole list, named with its line.
   std::string e = error_of("myhostname = mx.example\n"
                            "smtpd_recipient_restrictions = permit_mynetworks,\n"
-                           "  permit_dnswl_client list.dnswl.example, reject_unauth_destination\n");
+                           "  permit_mx_backup, reject_unauth_destination\n");
   EXPECT_NE(e.find("main.cf, line 2: parameter smtpd_recipient_restrictions = "), std::string::npos) << e;
-  EXPECT_NE(e.find("does not have the smtpd restriction \"permit_dnswl_client\"; remove it (Postern has: "
+  EXPECT_NE(e.find("does not have the smtpd restriction \"permit_mx_backup\"; remove it (Postern has: "
                    "permit, reject, defer, "),
             std::string::npos)
       << e;
@@ -170,7 +170,7 @@ TEST(Unsupported, RestrictionListsMayNameOnlyTheRestrictionsPosternHas) {
   EXPECT_NE(e.find("\"check_policy_service\""), std::string::npos) << e;
   auto c = Config::from_text("", "main.cf");
   ASSERT_TRUE(c);
-  EXPECT_FALSE(c->set_override("smtpd_helo_restrictions", "permit_rhswl_client wl.example"));
+  EXPECT_FALSE(c->set_override("smtpd_helo_restrictions", "check_policy_service unix:private/policy"));
   // DNS block lists take a domain, which is not a restriction name either.
   EXPECT_TRUE(c->set_override("smtpd_helo_restrictions", "reject_rhsbl_helo dbl.example=127.0.1.[2..99]"));
   EXPECT_TRUE(c->set_override("smtpd_client_restrictions", "reject_rbl_client zen.example, permit"));
@@ -185,5 +185,5 @@ TEST(Unsupported, RestrictionListsMayNameOnlyTheRestrictionsPosternHas) {
   EXPECT_TRUE(smtpd_restriction_takes_table("check_recipient_access"));
   EXPECT_FALSE(smtpd_restriction_takes_table("reject_non_fqdn_recipient"));
   EXPECT_EQ(smtpd_restrictions().front(), "permit");
-  EXPECT_EQ(smtpd_restrictions().back(), "reject_rhsbl_recipient");
+  EXPECT_EQ(smtpd_restrictions().back(), "reject_multi_recipient_bounce");
 }
