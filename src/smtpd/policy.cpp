@@ -260,6 +260,8 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   p->access_.double_bounce_sender = p->double_bounce_sender_;
   p->rbl_code_ = static_cast<int>(cfg.integer("maps_rbl_reject_code"));
   p->multi_bounce_code_ = static_cast<int>(cfg.integer("multi_recipient_bounce_reject_code"));
+  p->compatibility_level_ = cfg.str("compatibility_level");
+  p->mail_version_ = cfg.str("mail_version");
   p->default_rbl_reply_ = cfg.raw("default_rbl_reply").value_or("");
   if (std::string rrm = cfg.str("rbl_reply_maps"); !str::trim(rrm).empty()) {
     auto ml = maps::MapList::open("rbl_reply_maps", rrm, quiet_fixed());
@@ -281,6 +283,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
       p->wants_recipient_dns_ = p->wants_recipient_dns_ || r.name == "reject_unknown_recipient_domain";
       p->wants_helo_dns_ = p->wants_helo_dns_ || r.name == "reject_unknown_helo_hostname";
       p->wants_dnsbl_ = p->wants_dnsbl_ || r.dnsbl != nullptr;
+      p->wants_policy_service_ = p->wants_policy_service_ || r.server != nullptr;
     }
   // Postfix refuses to run without some relay control in either list.
   p->relay_control_ok_ = false;
@@ -310,6 +313,12 @@ Result<std::vector<Restriction>> Policy::parse_list(const config::Config& cfg, s
       auto ml = maps::MapList::open(name, r.table_spec, quiet_fixed());
       if (!ml) return make_error("{}: {}", name, ml.error().message);
       r.table = std::make_shared<maps::MapList>(std::move(*ml));
+    } else if (config::smtpd_restriction_takes_server(r.name)) {
+      if (i + 1 == items.size()) return make_error("{}: {} needs a policy server", name, r.name);
+      r.table_spec = items[++i];
+      auto spec = PolicyServiceSpec::parse(r.table_spec, cfg);
+      if (!spec) return make_error("{}: {} {}: {}", name, r.name, r.table_spec, spec.error().message);
+      r.server = std::make_shared<const PolicyServiceSpec>(std::move(*spec));
     } else if (config::smtpd_restriction_takes_domain(r.name)) {
       if (i + 1 == items.size()) return make_error("{}: {} needs a DNS list domain", name, r.name);
       r.table_spec = items[++i];
@@ -436,8 +445,10 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
                                   const RcptContext& c, Verdict& v, int depth) {
   for (const auto& step : list) {
     const std::string& r = step.name;
-    if (step.table || step.dnsbl) {
-      Outcome o = step.table ? eval_access(step, title, c, v, depth) : eval_dnsbl(step, title, c, v);
+    if (step.table || step.dnsbl || step.server) {
+      Outcome o = step.table   ? eval_access(step, title, c, v, depth)
+                  : step.dnsbl ? eval_dnsbl(step, title, c, v)
+                               : eval_policy_service(step, title, c, v, depth);
       if (o == Outcome::Dunno) continue;
       return o;
     }
@@ -618,7 +629,12 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
     return Outcome::Reject;
   }
   if (!*result) return Outcome::Dunno;
-  const access::Action& a = **result;
+  return apply_action(**result, title, r.name + " " + r.table_spec, kind, subject, c, v, depth);
+}
+
+Policy::Outcome Policy::apply_action(const access::Action& a, std::string_view title, std::string_view source,
+                                     access::Kind kind, const access::Subject& subject, const RcptContext& c,
+                                     Verdict& v, int depth) {
   // WARN/INFO text ("warn: TEXT", logged by the session in Postfix's
   // shape), or a note on a bad table entry (a warning here).
   if (!a.why.empty()) {
@@ -627,7 +643,7 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
       if (colon != std::string::npos && v.notes.size() < 16)
         v.notes.push_back({a.why.substr(0, colon), a.why.substr(colon + 2)});
     } else if (a.type != access::Action::Type::Unsupported) {
-      log::warning("{}: {} {}: {}", title, r.name, r.table_spec, str::printable(a.why, 300));
+      log::warning("{}: {}: {}", title, source, str::printable(a.why, 300));
     }
   }
   switch (a.type) {
@@ -635,7 +651,7 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
     case access::Action::Type::Dunno: return Outcome::Dunno;
     case access::Action::Type::Reject: v.reject(a.reply, false); return Outcome::Reject;
     case access::Action::Type::Unsupported:
-      log::warning("{}: {} {}: {}", title, r.name, r.table_spec, a.why);
+      log::warning("{}: {}: {}", title, source, a.why);
       v.reject(config_error_reply(), true);
       return Outcome::Reject;
     case access::Action::Type::Restrictions: {
@@ -645,13 +661,14 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
       for (const auto& name : a.restrictions) {
         bool known = false;
         for (auto k : config::smtpd_restrictions()) known = known || k == name;
-        if (!known || config::smtpd_restriction_takes_table(name) || config::smtpd_restriction_takes_domain(name)) {
-          log::warning("{}: {} {}: unknown restriction \"{}\" in a table result", title, r.name, r.table_spec,
+        if (!known || config::smtpd_restriction_takes_table(name) || config::smtpd_restriction_takes_domain(name) ||
+            config::smtpd_restriction_takes_server(name)) {
+          log::warning("{}: {}: unknown restriction \"{}\" in a table result", title, source,
                        str::printable(name, 100));
           v.reject(config_error_reply(), true);
           return Outcome::Reject;
         }
-        nested.push_back(Restriction{name, {}, nullptr, nullptr});
+        nested.push_back(Restriction{name, {}, nullptr, nullptr, nullptr});
       }
       Outcome o = eval_list(nested, title, c, v, depth + 1);
       // Postfix: an OK that such a list gives a routed recipient
@@ -767,6 +784,60 @@ Policy::Outcome Policy::eval_dnsbl(const Restriction& r, std::string_view title,
   return Outcome::Reject;
 }
 
+Policy::Outcome Policy::eval_policy_service(const Restriction& r, std::string_view title, const RcptContext& c,
+                                            Verdict& v, int depth) {
+  const PolicyServiceSpec& spec = *r.server;
+  const std::string* action = nullptr;
+  if (c.policy_answers)
+    if (auto it = c.policy_answers->find(spec.text); it != c.policy_answers->end()) action = &it->second;
+  if (!action) {
+    // Postfix's attributes, in its order; the ones Postern has no value
+    // for (SASL, TLS, ETRN) are sent empty, as Postfix does without them.
+    auto addr = [](const mail::Address* a) { return a ? a->to_internal() : std::string(); };
+    std::vector<std::pair<std::string_view, std::string>> attrs = {
+        {"request", "smtpd_access_policy"},
+        {"protocol_state", "RCPT"},
+        {"protocol_name", std::string(c.protocol_name)},
+        {"client_address", std::string(c.client_addr)},
+        {"client_name", std::string(c.client_name)},
+        {"client_port", std::string(c.client_port)},
+        {"reverse_client_name", std::string(c.reverse_client_name)},
+        {"helo_name", std::string(c.helo)},
+        {"sender", addr(c.sender)},
+        {"recipient", addr(c.recipient)},
+        {"recipient_count", "0"},  // Postfix: non-zero only after DATA
+        {"queue_id", std::string(c.queue_id)},
+        {"instance", std::string(c.instance)},
+        {"size", std::to_string(c.size)},
+        {"etrn_domain", ""},
+        {"stress", ""},
+        {"sasl_method", ""},
+        {"sasl_username", ""},
+        {"sasl_sender", ""},
+        {"ccert_subject", ""},
+        {"ccert_issuer", ""},
+        {"ccert_fingerprint", ""},
+        {"ccert_pubkey_fingerprint", ""},
+        {"encryption_protocol", ""},
+        {"encryption_cipher", ""},
+        {"encryption_keysize", "0"},
+        {"policy_context", spec.policy_context},
+        {"compatibility_level", compatibility_level_},
+        {"mail_version", mail_version_}};
+    v.policy_need = Verdict::PolicyNeed{r.server, policy_request(attrs)};
+    return Outcome::Reject;  // stop here until the answer is known
+  }
+  access::Subject subject;
+  subject.client_name = c.client_name;
+  subject.client_addr = c.client_addr;
+  subject.helo = c.helo;
+  subject.address = c.recipient;
+  subject.address_text = c.recipient_text;
+  access::Action a = access::parse_action(*action, access::Kind::Recipient, subject, access_);
+  Outcome o = apply_action(a, title, r.name + " " + spec.text, access::Kind::Recipient, subject, c, v, depth);
+  return o;
+}
+
 Verdict Policy::check_recipient(const RcptContext& c) {
   Verdict v;
   if (!relay_control_ok_) return Verdict::rejection(config_error_reply(), true);
@@ -778,7 +849,7 @@ Verdict Policy::check_recipient(const RcptContext& c) {
       {&rcpt_r_, "smtpd_recipient_restrictions"}};
   // defer_if_reject turns a final rejection into a deferral.
   auto soften = [&v](Verdict& out) {
-    if (out.kind == Verdict::Reject && !out.need && !out.config_error && v.defer_if_reject && out.reply.code >= 500)
+    if (out.kind == Verdict::Reject && !out.need && !out.policy_need && !out.config_error && v.defer_if_reject && out.reply.code >= 500)
       out.reply = *v.defer_if_reject;
   };
   for (const auto& [list, title] : lists)

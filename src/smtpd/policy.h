@@ -39,7 +39,9 @@
 // check_{client,helo,sender,recipient}_access with a table (access.h), and
 // reject_rbl_client and reject_rhsbl_{client,reverse_client,helo,sender,recipient},
 // permit_dnswl_client and permit_rhswl_client with a DNS list (dnsbl.h: the
-// caller looks up what Verdict::need names), reject_multi_recipient_bounce.
+// caller looks up what Verdict::need names), reject_multi_recipient_bounce,
+// and check_policy_service (policy_client.h: the caller asks the server what
+// Verdict::policy_need names).
 // config::smtpd_restrictions() lists them; any other name is refused when
 // main.cf is read. Should one get here anyway: "451 4.3.5 Server
 // configuration error" and a warning, as Postfix does for an unknown
@@ -62,6 +64,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +79,7 @@
 #include "smtp/reply.h"
 #include "smtpd/access.h"
 #include "smtpd/dnsbl.h"
+#include "smtpd/policy_client.h"
 
 namespace postern::smtpd {
 
@@ -144,6 +148,14 @@ struct Verdict {
   // Not a decision yet: a DNS list restriction needs this looked up
   // (dnsbl.h); the caller adds the answer to RcptContext::dnsbl and asks again.
   std::optional<dnsbl::Need> need;
+  // Not a decision yet either: check_policy_service needs this server's
+  // answer to this request; the caller adds the action to
+  // RcptContext::policy_answers (by PolicyServiceSpec::text) and asks again.
+  struct PolicyNeed {
+    std::shared_ptr<const PolicyServiceSpec> server;
+    std::string request;
+  };
+  std::optional<PolicyNeed> policy_need;
 
   static Verdict rejection(smtp::Reply r, bool config_error = false) {
     Verdict v;
@@ -186,6 +198,12 @@ struct RcptContext {
   // Recipients the transaction has already accepted
   // (reject_multi_recipient_bounce).
   std::size_t rcpt_count = 0;
+  // For policy servers (check_policy_service): the session's details, and
+  // the actions the servers gave for this recipient.
+  std::string_view protocol_name = "SMTP";  // or "ESMTP"
+  std::string_view client_port, queue_id, instance;
+  std::uint64_t size = 0;  // MAIL FROM SIZE=, 0 when not given
+  const std::map<std::string, std::string, std::less<>>* policy_answers = nullptr;
 };
 
 // One element of a restriction list: a name, and for check_*_access its
@@ -196,6 +214,8 @@ struct Restriction {
   std::shared_ptr<maps::MapList> table;
   // reject_rbl_client and reject_rhsbl_*: the list (from the next element).
   std::shared_ptr<const dnsbl::List> dnsbl;
+  // check_policy_service: the server (from the next element).
+  std::shared_ptr<const PolicyServiceSpec> server;
 };
 
 class Policy {
@@ -220,6 +240,8 @@ class Policy {
   bool wants_helo_lookup() const { return wants_helo_dns_; }
   // Whether a list has a DNS list restriction (reject_rbl_client, ...).
   bool wants_dnsbl() const { return wants_dnsbl_; }
+  // Whether a list has check_policy_service.
+  bool wants_policy_service() const { return wants_policy_service_; }
   // The HELO name that restriction judges, or nullopt: none given, or an
   // address literal or bare IP address (no DNS name to look up).
   static std::optional<std::string> helo_dns_name(std::string_view helo);
@@ -239,6 +261,12 @@ class Policy {
   Outcome eval_access(const Restriction& r, std::string_view title, const RcptContext& c, Verdict& v,
                       int depth);
   Outcome eval_dnsbl(const Restriction& r, std::string_view title, const RcptContext& c, Verdict& v);
+  Outcome eval_policy_service(const Restriction& r, std::string_view title, const RcptContext& c, Verdict& v,
+                              int depth);
+  // An access(5) action from a table or a policy server; `source` names it in warnings.
+  Outcome apply_action(const access::Action& a, std::string_view title, std::string_view source,
+                       access::Kind kind, const access::Subject& subject, const RcptContext& c, Verdict& v,
+                       int depth);
   static Result<std::vector<Restriction>> parse_list(const config::Config& cfg, std::string_view name);
   bool auth_destination(const RcptContext& c, Verdict& v, bool& failed);
 
@@ -259,7 +287,8 @@ class Policy {
   int invalid_hostname_code_ = 501;
   int unknown_address_code_ = 450;
   bool unknown_address_tempfail_defer_ = false;  // "defer" (else defer_if_permit)
-  bool wants_sender_dns_ = false, wants_recipient_dns_ = false, wants_helo_dns_ = false, wants_dnsbl_ = false;
+  bool wants_sender_dns_ = false, wants_recipient_dns_ = false, wants_helo_dns_ = false, wants_dnsbl_ = false,
+       wants_policy_service_ = false;
   int unknown_client_code_ = 450;
   int unknown_hostname_code_ = 450;
   bool unknown_helo_tempfail_defer_ = false;  // "defer" (else defer_if_permit)
@@ -267,6 +296,7 @@ class Policy {
   access::Options access_;
   int rbl_code_ = 554;
   int multi_bounce_code_ = 550;
+  std::string compatibility_level_, mail_version_;  // for policy servers
   std::string default_rbl_reply_;
   std::unique_ptr<maps::MapList> rbl_reply_maps_;  // null: none
   std::vector<Restriction> client_r_, helo_r_, sender_r_, relay_r_, rcpt_r_;

@@ -162,6 +162,7 @@ TEST(Policy, EveryListedRestrictionIsEvaluated) {
       auto p = policy(fmt::format("{} = {}{}\n", list, name,
                                   config::smtpd_restriction_takes_table(name)    ? " static:dunno"
                                   : config::smtpd_restriction_takes_domain(name) ? " bl.example"
+                                  : config::smtpd_restriction_takes_server(name) ? " inet:127.0.0.1:9"
                                                                                  : ""));
       for (bool mynet : {false, true}) {
         Verdict v = rcpt(*p, mynet ? "192.0.2.1" : "198.51.100.1", mynet, "x@mx.example.org");
@@ -744,4 +745,87 @@ TEST(Policy, MultiRecipientBounce) {
              "smtpd_recipient_restrictions = reject_multi_recipient_bounce, permit\n");
   c.sender = &null_sender;
   EXPECT_EQ(p->check_recipient(c).reply.to_string(), "450 4.5.3 <>: Sender address rejected: Multi-recipient bounce");
+}
+
+namespace {
+
+// The restrictions for one recipient with policy server answers given by
+// `answer` (request text -> action), the way the session asks.
+struct PolicyRun {
+  Verdict verdict;
+  std::vector<std::string> requests;
+};
+PolicyRun rcpt_policy(Policy& p, RcptContext c, const std::function<std::string(const std::string&)>& answer) {
+  std::map<std::string, std::string, std::less<>> answers;
+  c.policy_answers = &answers;
+  PolicyRun out;
+  out.verdict = p.check_recipient(c);
+  for (int i = 0; out.verdict.policy_need && i < 10; ++i) {
+    out.requests.push_back(out.verdict.policy_need->request);
+    answers[out.verdict.policy_need->server->text] = answer(out.verdict.policy_need->request);
+    out.verdict = p.check_recipient(c);
+  }
+  EXPECT_FALSE(out.verdict.policy_need);
+  return out;
+}
+
+}  // namespace
+
+TEST(Policy, PolicyServiceActions) {
+  auto p = policy("smtpd_recipient_restrictions = reject_unauth_destination, "
+                  "check_policy_service inet:127.0.0.1:10023, permit\n");
+  auto from = *mail::parse_smtp_path("a@sender.example");
+  auto to = *mail::parse_smtp_path("x@mx.example.org");
+  auto c = dnsbl_context("198.51.100.7", from, "a@sender.example", to, "x@mx.example.org");
+  c.protocol_name = "ESMTP";
+  c.client_port = "40000";
+  c.instance = "1f.2.3.1";
+  c.size = 1234;
+  auto r = rcpt_policy(*p, c, [](const std::string&) { return "450 4.2.0 Greylisted, try again later"; });
+  ASSERT_EQ(r.requests.size(), 1u);
+  for (const char* line : {"request=smtpd_access_policy\n", "protocol_state=RCPT\n", "protocol_name=ESMTP\n",
+                           "client_address=198.51.100.7\n", "client_name=mail.client.example\n",
+                           "reverse_client_name=ptr.client.example\n", "client_port=40000\n",
+                           "helo_name=Helo.Example\n", "sender=a@sender.example\n", "recipient=x@mx.example.org\n",
+                           "instance=1f.2.3.1\n", "size=1234\n", "queue_id=\n"})
+    EXPECT_NE(r.requests[0].find(line), std::string::npos) << line << r.requests[0];
+  EXPECT_EQ(r.requests[0].substr(r.requests[0].size() - 2), "\n\n");
+  ASSERT_EQ(r.verdict.kind, Verdict::Reject);
+  EXPECT_EQ(r.verdict.reply.to_string(),
+            "450 4.2.0 <x@mx.example.org>: Recipient address rejected: Greylisted, try again later");
+  r = rcpt_policy(*p, c, [](const std::string&) { return "REJECT not welcome"; });
+  EXPECT_EQ(r.verdict.reply.to_string(), "554 5.7.1 <x@mx.example.org>: Recipient address rejected: not welcome");
+  for (const char* pass : {"DUNNO", "OK", "PREPEND X-Greylist: delayed 0 seconds" /* refused below */}) {
+    r = rcpt_policy(*p, c, [pass](const std::string&) { return pass; });
+    if (std::string_view(pass).starts_with("PREPEND"))
+      EXPECT_EQ(r.verdict.reply.to_string(), "451 4.3.5 Server configuration error");
+    else
+      EXPECT_EQ(r.verdict.kind, Verdict::Accept) << pass;
+  }
+  // WARN decides nothing and leaves a note for the log.
+  r = rcpt_policy(*p, c, [](const std::string&) { return "WARN listed somewhere"; });
+  EXPECT_EQ(r.verdict.kind, Verdict::Accept);
+  ASSERT_EQ(r.verdict.notes.size(), 1u);
+  EXPECT_EQ(r.verdict.notes[0].text, "listed somewhere");
+  // Relay control comes first: a foreign recipient never reaches the server.
+  auto remote = *mail::parse_smtp_path("x@elsewhere.example");
+  auto c2 = dnsbl_context("198.51.100.7", from, "a@sender.example", remote, "x@elsewhere.example");
+  r = rcpt_policy(*p, c2, [](const std::string&) { return "OK"; });
+  EXPECT_TRUE(r.requests.empty());
+  EXPECT_EQ(r.verdict.reply.code, 454);
+}
+
+TEST(Policy, PolicyServiceSyntax) {
+  for (const char* bad : {"check_policy_service", "check_policy_service permit", "check_policy_service 127.0.0.1:1"}) {
+    auto cfg = config::Config::from_text(fmt::format("smtpd_recipient_restrictions = {}\n", bad));
+    ASSERT_FALSE(cfg) << bad;
+    EXPECT_NE(cfg.error().message.find("without its inet:host:port or unix:path"), std::string::npos)
+        << cfg.error().message;
+  }
+  auto cfg = config::Config::from_text("smtpd_recipient_restrictions = check_policy_service { inet:h:1, bogus=2 }\n");
+  ASSERT_TRUE(cfg);
+  auto p = Policy::from_config(*cfg);
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().message.find("unknown policy service attribute \"bogus\""), std::string::npos)
+      << p.error().message;
 }

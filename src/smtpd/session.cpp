@@ -263,6 +263,8 @@ class Session {
     std::optional<dns::Outcome> sender_mailhost;
   };
   std::optional<Mail> mail_;
+  std::string instance_;          // policy servers' "instance" of this transaction
+  unsigned transactions_ = 0;
   std::size_t rcpt_count_ = 0;
   std::size_t rcpt_attempts_ = 0;
   std::optional<mail::Address> first_rcpt_;
@@ -759,6 +761,14 @@ asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
   }
   addr->route.clear();  // source routes are ignored (RFC 5321 section 3.3)
   mail_ = Mail{std::move(*addr), m, m.smtputf8, std::nullopt};
+  {
+    // Postfix's policy "instance": one value per transaction.
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    instance_ = fmt::format("{:x}.{:x}.{:x}.{:x}", ::getpid(),
+                            std::chrono::duration_cast<std::chrono::seconds>(now).count(),
+                            std::chrono::duration_cast<std::chrono::microseconds>(now).count() % 1000000,
+                            ++transactions_);
+  }
   start_prefetch();
   co_await reply(smtp::Reply(250, "2.1.0", "Ok"));
 }
@@ -868,6 +878,11 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   c.recipient = &*addr;  // with its route: a source route is a routing trick
   c.recipient_text = r.path.text;
   c.rcpt_count = rcpt_count_;
+  c.protocol_name = esmtp_ ? "ESMTP" : "SMTP";
+  c.client_port = client_port_;
+  if (cleanup_) c.queue_id = cleanup_->queue_id();
+  c.instance = instance_;
+  c.size = mail_->params.size.value_or(0);
   std::optional<smtp::Reply> bad = co_await resolve_recipient(*addr, r.path.text, c.recipient_class);
   if (bad) {
     log_reject("RCPT", *bad, addr->to_internal());
@@ -1263,10 +1278,25 @@ asio::awaitable<void> Session::lookup_client_name(const asio::ip::address& addr)
 asio::awaitable<Verdict> Session::check_recipient(RcptContext& c) {
   if (dnsbl_.size() > 1000) dnsbl_.clear();  // a long session's cache stays small
   c.dnsbl = &dnsbl_;
+  std::map<std::string, std::string, std::less<>> policy_answers;  // for this recipient only
+  c.policy_answers = &policy_answers;
   Verdict v = sh_.policy->check_recipient(c);
   std::size_t lookups = 0;
   auto until = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(s_.timeout, kDnsblBudget);
-  while (v.need) {
+  while (v.need || v.policy_need) {
+    if (v.policy_need) {
+      // One answer per server and recipient; a server that gives none gets
+      // its default_action (the client logged why).
+      auto pn = std::move(*v.policy_need);
+      std::string action = pn.server->default_action;
+      if (sh_.policy_servers) {
+        auto r = co_await sh_.policy_servers->query(*pn.server, std::move(pn.request));
+        if (r) action = std::move(*r);
+      }
+      policy_answers[pn.server->text] = std::move(action);
+      v = sh_.policy->check_recipient(c);
+      continue;
+    }
     dnsbl::Need need = std::move(*v.need);
     dnsbl::Answer& a = dnsbl_[need.name];
     bool may = sh_.dns && lookups++ < dnsbl::kMaxLookupsPerCommand && std::chrono::steady_clock::now() < until;
@@ -1333,6 +1363,8 @@ void start_clients(asio::io_context& io, Shared& shared) {
     else
       log::warning("DNS resolver: {}: client names will be \"unknown\"", r.error().message);
   }
+  if (shared.policy && shared.policy->wants_policy_service())
+    shared.policy_servers = std::make_unique<PolicyClients>(io);
   // One anvil connection per process, and none when no limit is set. anvil
   // answers from memory: one that needs more than kAnvilTimeout is broken
   // (say master.cf names a missing program), and the client waiting for it

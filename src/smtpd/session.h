@@ -113,6 +113,8 @@ struct Shared {
   std::unique_ptr<AnvilClient> anvil;  // null: no connection count or rate limit
   // Connections to cleanup kept between messages (submit/cleanup_client.h).
   std::unique_ptr<submit::CleanupConnections> cleanup;
+  // Policy server connections (check_policy_service); null when no list has one.
+  std::unique_ptr<PolicyClients> policy_servers;
 };
 
 // Creates Shared::rewrite, Shared::dns, Shared::anvil and Shared::cleanup

@@ -11,7 +11,9 @@ import re
 import shutil
 import smtplib
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 import unittest
 
@@ -132,9 +134,55 @@ def dns_answers(port):
         s.close()
 
 
+class PolicyServer(socketserver.ThreadingTCPServer):
+    """A policy server (Postfix's delegation protocol) on 127.0.0.1: answers
+    by the recipient's local part (greylist@: 450, reject@: REJECT, else
+    DUNNO) and records every request with the connection it came on."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        self.requests = []  # (connection number, {name: value})
+        self.connections = 0
+        super().__init__(("127.0.0.1", 0), PolicyHandler)
+
+
+class PolicyHandler(socketserver.StreamRequestHandler):
+    def handle(self):
+        srv = self.server
+        srv.connections += 1
+        conn = srv.connections
+        while True:
+            attrs = {}
+            while True:
+                line = self.rfile.readline()
+                if not line:
+                    return
+                line = line.decode().rstrip("\n")
+                if not line:
+                    break
+                name, _, value = line.partition("=")
+                attrs[name] = value
+            srv.requests.append((conn, attrs))
+            local = attrs.get("recipient", "").split("@")[0]
+            action = {"greylist": "450 4.2.0 Greylisted, see http://postgrey.example/",
+                      "reject": "REJECT not welcome here"}.get(local, "DUNNO")
+            self.wfile.write(f"action={action}\n\n".encode())
+
+
+POLICY = None
+
+
 def setUpModule():
-    global INST
+    global INST, POLICY
     INST = Instance("smtpd", main_cf_extra=MAIN_CF)
+    POLICY = PolicyServer()
+    threading.Thread(target=POLICY.serve_forever, daemon=True).start()
+    dead = free_port()  # nothing listens there
+    SERVICES["policy"] = ("-o {smtpd_recipient_restrictions = check_policy_service "
+                          f"inet:127.0.0.1:{POLICY.server_address[1]}}}")
+    SERVICES["policydead"] = ("-o {smtpd_recipient_restrictions = check_policy_service { "
+                              f"inet:127.0.0.1:{dead}, timeout=2s, retry_delay=1s }}}}")
     dns_port = start_dnsmasq()
     if dns_port:
         SERVICES["rdns"] = f"-o dns_resolver_address=127.0.0.1:{dns_port}"
@@ -173,6 +221,9 @@ def tearDownModule():
     if keep:
         shutil.copy(INST.path("maillog"), keep)
     INST.cleanup()
+    if POLICY:
+        POLICY.shutdown()
+        POLICY.server_close()
     if DNSMASQ:
         DNSMASQ.kill()
         DNSMASQ.wait()
@@ -539,6 +590,44 @@ class SmtpdTest(unittest.TestCase):
         first, second = rcpts("127.0.0.1", "")
         self.assertTrue(first.startswith("250"), first)
         self.assertEqual(second, "550 5.5.3 <>: Sender address rejected: Multi-recipient bounce")
+
+    def test_policy_service(self):
+        before = len(POLICY.requests)
+        c = Raw(PORTS["policy"])
+        c.ask("EHLO client.test")
+        self.assertTrue(c.ask("MAIL FROM:<s@client.test> SIZE=1000").startswith("250"))
+        self.assertEqual(c.ask(f"RCPT TO:<greylist@{HOST}>"),
+                         f"450 4.2.0 <greylist@{HOST}>: Recipient address rejected: Greylisted, see "
+                         "http://postgrey.example/")
+        self.assertEqual(c.ask(f"RCPT TO:<reject@{HOST}>"),
+                         f"554 5.7.1 <reject@{HOST}>: Recipient address rejected: not welcome here")
+        self.assertEqual(c.ask(f"RCPT TO:<alice@{HOST}>"), "250 2.1.5 Ok")
+        c.ask("QUIT")
+        c.close()
+        INST.wait_log(rf"NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 450 4\.2\.0 <greylist@{re.escape(HOST)}>: "
+                      r"Recipient address rejected: Greylisted, see http://postgrey\.example/; from=<s@client\.test> "
+                      rf"to=<greylist@{re.escape(HOST)}> proto=ESMTP helo=<client\.test>")
+        got = POLICY.requests[before:]
+        self.assertEqual([a["recipient"] for _, a in got], [f"greylist@{HOST}", f"reject@{HOST}", f"alice@{HOST}"])
+        first = got[0][1]
+        for name, value in (("request", "smtpd_access_policy"), ("protocol_state", "RCPT"),
+                            ("protocol_name", "ESMTP"), ("client_address", "127.0.0.1"),
+                            ("client_name", "localhost"), ("helo_name", "client.test"),
+                            ("sender", "s@client.test"), ("size", "1000"), ("queue_id", "")):
+            self.assertEqual(first.get(name), value, name)
+        self.assertTrue(first.get("client_port", "").isdigit())
+        # One transaction, one instance; one kept connection for all three.
+        self.assertEqual(len({a["instance"] for _, a in got}), 1)
+        self.assertEqual(len({conn for conn, _ in got}), 1)
+        # No recipient was accepted before these: no queue file, no queue_id yet.
+        self.assertEqual(got[2][1]["queue_id"], "")
+
+    def test_policy_service_down(self):
+        t0 = time.monotonic()
+        r = self.rcpt_reply(PORTS["policydead"], LOCAL)
+        self.assertEqual(r, f"451 4.3.5 <{LOCAL}>: Recipient address rejected: Server configuration problem")
+        self.assertGreaterEqual(time.monotonic() - t0, 0.9)  # retry_delay between the two tries
+        INST.wait_log(r"warning: problem talking to server inet:127\.0\.0\.1:\d+: connect: Connection refused")
 
     # --- protocol hygiene ----------------------------------------------------
     def test_nul_and_cr_in_commands(self):

@@ -31,7 +31,8 @@ constexpr std::string_view kRestrictions =
     "reject_unknown_reverse_client_hostname,"
     "check_client_access,check_helo_access,check_sender_access,check_recipient_access,"
     "reject_rbl_client,reject_rhsbl_client,reject_rhsbl_reverse_client,reject_rhsbl_helo,reject_rhsbl_sender,"
-    "reject_rhsbl_recipient,permit_dnswl_client,permit_rhswl_client,reject_multi_recipient_bounce";
+    "reject_rhsbl_recipient,permit_dnswl_client,permit_rhswl_client,reject_multi_recipient_bounce,"
+    "check_policy_service";
 // The ones above that take a type:table argument (the next list element).
 constexpr std::string_view kTableRestrictions =
     "check_client_access,check_helo_access,check_sender_access,check_recipient_access";
@@ -171,7 +172,7 @@ constexpr std::string_view kIgnored[] = {
     "smtpd_client_new_tls_session_rate_limit", "smtpd_client_port_logging", "smtpd_delay_reject",
     "smtpd_discard_ehlo_keyword_address_maps", "smtpd_etrn_restrictions", "smtpd_history_flush_threshold",
     "smtpd_log_access_permit_actions", "smtpd_noop_commands", "smtpd_per_record_deadline",
-    "smtpd_per_request_deadline", "smtpd_policy_service_max_ttl", "smtpd_recipient_overshoot_limit",
+    "smtpd_per_request_deadline", "smtpd_recipient_overshoot_limit",
     "smtpd_reject_footer_maps", "smtpd_sasl_exceptions_networks", "smtpd_sasl_path",
     "smtpd_sasl_security_options", "smtpd_sasl_tls_security_options", "smtpd_sender_login_maps",
     "smtpd_tls_always_issue_session_ids", "smtpd_tls_auth_only", "smtpd_tls_ccert_verifydepth",
@@ -227,6 +228,12 @@ std::string foreign_item(std::string_view value, std::string_view values) {
           one_of(items[i + 1], kRestrictions))
         return items[i] + " (without its DNS list domain)";
       ++i;
+    } else if (str::iequals(items[i], "check_policy_service")) {
+      // The server is checked in full (smtpd's policy) when smtpd starts.
+      if (i + 1 == items.size() || items[i + 1].empty() ||
+          (items[i + 1].front() != '{' && items[i + 1].rfind("inet:", 0) != 0 && items[i + 1].rfind("unix:", 0) != 0))
+        return items[i] + " (without its inet:host:port or unix:path)";
+      ++i;
     }
   }
   return {};
@@ -281,6 +288,7 @@ std::span<const std::string_view> smtpd_restrictions() {
 
 bool smtpd_restriction_takes_table(std::string_view name) { return one_of(name, kTableRestrictions); }
 bool smtpd_restriction_takes_domain(std::string_view name) { return one_of(name, kDomainRestrictions); }
+bool smtpd_restriction_takes_server(std::string_view name) { return str::iequals(name, "check_policy_service"); }
 
 std::span<const std::string_view> ignored_parameters() { return kIgnored; }
 

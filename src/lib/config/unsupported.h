@@ -51,6 +51,9 @@ bool smtpd_restriction_takes_table(std::string_view name);
 // Whether it takes a DNS list domain instead (reject_rbl_client zen.example,
 // reject_rhsbl_sender dbl.example=127.0.1.[2..99]).
 bool smtpd_restriction_takes_domain(std::string_view name);
+// Whether it takes a policy server (check_policy_service inet:host:port,
+// unix:private/policy, or a "{ server, name=value ... }" group).
+bool smtpd_restriction_takes_server(std::string_view name);
 
 // Parameters that are accepted in any valid value and have no effect (see
 // unsupported.cpp for what they are), sorted. For the manual.
