@@ -292,9 +292,15 @@ Action parse_action(std::string_view result, Kind kind, const Subject& s, const 
     a.why = fmt::format("{}: {}", str::lower(cmd), str::printable(text));
     return a;
   }
-  static constexpr std::array<std::string_view, 9> kUnsupported = {
-      "DEFER_IF_REJECT", "DEFER_IF_PERMIT", "HOLD", "DISCARD", "FILTER", "REDIRECT", "BCC", "PREPEND",
-      "HANGUP"};
+  if (is("DEFER_IF_REJECT") || is("DEFER_IF_PERMIT")) {
+    // A deferral that stands only if a later restriction rejects (permits).
+    a = reject(o.defer_code, "4.7.1", text.empty() ? std::string_view("Service unavailable") : text, kind, s);
+    if (a.type == Action::Type::Reject)
+      a.type = is("DEFER_IF_REJECT") ? Action::Type::DeferIfReject : Action::Type::DeferIfPermit;
+    return a;
+  }
+  static constexpr std::array<std::string_view, 7> kUnsupported = {
+      "HOLD", "DISCARD", "FILTER", "REDIRECT", "BCC", "PREPEND", "HANGUP"};
   for (auto kw : kUnsupported) {
     if (is(kw)) {
       a.type = Action::Type::Unsupported;

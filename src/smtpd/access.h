@@ -35,8 +35,12 @@
 //   REJECT [text], DEFER [text], 4NN text, 5NN text  Reject (text required after 4NN/5NN)
 //   DUNNO                                            no decision, and stop searching
 //   WARN text, INFO text                             no decision, stop, log `why`
-//   DEFER_IF_REJECT, DEFER_IF_PERMIT, HOLD, DISCARD, FILTER, REDIRECT, BCC,
-//   PREPEND, HANGUP                                  Unsupported (Postern lacks them)
+//   DEFER_IF_REJECT [text], DEFER_IF_PERMIT [text]   DeferIfReject / DeferIfPermit: no decision,
+//                                                    but the reply (access_map_defer_code 4.7.1,
+//                                                    "Service unavailable" when no text) replaces
+//                                                    a later 5xx rejection / a later permit
+//   HOLD, DISCARD, FILTER, REDIRECT, BCC, PREPEND,
+//   HANGUP                                           Unsupported (Postern lacks them)
 //   any other result containing ':'                  Unsupported (Postfix: "do not specify
 //                                                    lookup tables inside SMTPD access maps")
 //   anything else                                    Restrictions, split at ", \t\r\n"
@@ -117,8 +121,8 @@ struct Key {
 std::vector<Key> lookup_keys(Kind kind, const Subject& s, const Options& o);
 
 struct Action {
-  enum class Type { Permit, Reject, Dunno, Restrictions, Unsupported } type = Type::Dunno;
-  smtp::Reply reply;                      // Reject (4xx or 5xx)
+  enum class Type { Permit, Reject, Dunno, Restrictions, Unsupported, DeferIfReject, DeferIfPermit } type = Type::Dunno;
+  smtp::Reply reply;                      // Reject (4xx or 5xx); DeferIf*: the deferral
   std::vector<std::string> restrictions;  // Restrictions: lower-case names, in order (e.g. {"permit_mynetworks","reject"})
   // Unsupported: why (e.g. "action HOLD is not supported"); the caller answers
   // 451 4.3.5 Server configuration error and logs it. Dunno from WARN/INFO:

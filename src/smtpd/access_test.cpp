@@ -316,7 +316,7 @@ TEST(AccessAction, DunnoWarnInfo) {
 
 TEST(AccessAction, UnsupportedActions) {
   Subject c = client("h.example", "192.0.2.1");
-  for (const char* v : {"DEFER_IF_REJECT", "DEFER_IF_PERMIT maybe", "HOLD", "hold later", "DISCARD",
+  for (const char* v : {"HOLD", "hold later", "DISCARD",
                         "FILTER smtp:[127.0.0.1]:10025", "REDIRECT a@example.com", "BCC b@example.com",
                         "PREPEND X-Seen: yes", "HANGUP"}) {
     auto a = parse_action(v, Kind::Client, c, {});
@@ -329,6 +329,19 @@ TEST(AccessAction, UnsupportedActions) {
   auto t = parse_action("permit_mynetworks, check_client_access hash:/etc/x", Kind::Client, c, {});
   EXPECT_EQ(t.type, Type::Unsupported);
   EXPECT_NE(t.why.find("names a lookup table"), std::string::npos);
+}
+
+TEST(AccessAction, ConditionalDeferrals) {
+  Subject c = client("h.example", "192.0.2.1");
+  auto a = parse_action("DEFER_IF_REJECT", Kind::Client, c, {});
+  EXPECT_EQ(a.type, Type::DeferIfReject);
+  EXPECT_EQ(a.reply.to_string(), "450 4.7.1 <h.example[192.0.2.1]>: Client host rejected: Service unavailable");
+  a = parse_action("defer_if_permit 4.7.0 not yet", Kind::Client, c, {});
+  EXPECT_EQ(a.type, Type::DeferIfPermit);
+  EXPECT_EQ(a.reply.to_string(), "450 4.7.0 <h.example[192.0.2.1]>: Client host rejected: not yet");
+  Options o;
+  o.defer_code = 421;
+  EXPECT_EQ(parse_action("DEFER_IF_PERMIT", Kind::Client, c, o).reply.code, 421);
 }
 
 TEST(AccessAction, RestrictionLists) {

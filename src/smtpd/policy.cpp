@@ -650,6 +650,12 @@ Policy::Outcome Policy::apply_action(const access::Action& a, std::string_view t
     case access::Action::Type::Permit: return Outcome::Permit;
     case access::Action::Type::Dunno: return Outcome::Dunno;
     case access::Action::Type::Reject: v.reject(a.reply, false); return Outcome::Reject;
+    case access::Action::Type::DeferIfReject:
+      if (!v.defer_if_reject) v.defer_if_reject = a.reply;
+      return Outcome::Dunno;
+    case access::Action::Type::DeferIfPermit:
+      if (!v.defer_if_permit) v.defer_if_permit = a.reply;
+      return Outcome::Dunno;
     case access::Action::Type::Unsupported:
       log::warning("{}: {}: {}", title, source, a.why);
       v.reject(config_error_reply(), true);

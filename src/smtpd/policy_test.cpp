@@ -829,3 +829,24 @@ TEST(Policy, PolicyServiceSyntax) {
   EXPECT_NE(p.error().message.find("unknown policy service attribute \"bogus\""), std::string::npos)
       << p.error().message;
 }
+
+TEST(Policy, ConditionalDeferralsFromTables) {
+  auto from = *mail::parse_smtp_path("a@sender.example");
+  auto to = *mail::parse_smtp_path("x@mx.example.org");
+  auto c = dnsbl_context("198.51.100.7", from, "a@sender.example", to, "x@mx.example.org");
+  // DEFER_IF_PERMIT: a later permit becomes the deferral; a later reject stays.
+  auto p = policy("smtpd_recipient_restrictions = check_client_access inline:{198.51.100.7=DEFER_IF_PERMIT}, "
+                  "permit\n");
+  Verdict v = p->check_recipient(c);
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(), "450 4.7.1 <mail.client.example[198.51.100.7]>: Client host rejected: Service unavailable");
+  p = policy("smtpd_recipient_restrictions = check_client_access inline:{198.51.100.7=DEFER_IF_PERMIT}, reject\n");
+  EXPECT_EQ(p->check_recipient(c).reply.code, 554);
+  // DEFER_IF_REJECT: a later 5xx reject becomes the deferral; a permit stays.
+  p = policy("smtpd_recipient_restrictions = check_client_access inline:{{198.51.100.7=DEFER_IF_REJECT maybe}}, "
+             "reject\n");
+  v = p->check_recipient(c);
+  EXPECT_EQ(v.reply.to_string(), "450 4.7.1 <mail.client.example[198.51.100.7]>: Client host rejected: maybe");
+  p = policy("smtpd_recipient_restrictions = check_client_access inline:{198.51.100.7=DEFER_IF_REJECT}, permit\n");
+  EXPECT_EQ(p->check_recipient(c).kind, Verdict::Accept);
+}
