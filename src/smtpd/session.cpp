@@ -1306,8 +1306,9 @@ asio::awaitable<Verdict> Session::check_recipient(RcptContext& c) {
         auto r = co_await sh_.dns->lookup_addresses(need.name, dns::Families::Ipv4);
         a.outcome = r.outcome;
         a.addrs = std::move(r.records);
-        // Postfix's words, which log watchers know; not found is no error.
-        if (r.outcome == dns::Outcome::TempFail || r.outcome == dns::Outcome::Invalid)
+        // Postfix's words, which log watchers know. Not found is no error,
+        // and a name too long for the DNS (the client's doing) not worth a line.
+        if (r.outcome == dns::Outcome::TempFail)
           log::warning("{}: RBL lookup error: {}", str::printable(need.name, 300), r.detail);
       }
     } else {
