@@ -165,6 +165,11 @@ class PolicyHandler(socketserver.StreamRequestHandler):
                 attrs[name] = value
             srv.requests.append((conn, attrs))
             local = attrs.get("recipient", "").split("@")[0]
+            if local == "silent":
+                continue  # never answers: smtpd's timeout must end the wait
+            if local == "flood":
+                self.wfile.write(b"x=y\n" * 40000)  # 160 KB without the empty line
+                continue
             action = {"greylist": "450 4.2.0 Greylisted, see http://postgrey.example/",
                       "reject": "REJECT not welcome here"}.get(local, "DUNNO")
             self.wfile.write(f"action={action}\n\n".encode())
@@ -181,6 +186,9 @@ def setUpModule():
     dead = free_port()  # nothing listens there
     SERVICES["policy"] = ("-o {smtpd_recipient_restrictions = check_policy_service "
                           f"inet:127.0.0.1:{POLICY.server_address[1]}}}")
+    SERVICES["policyshort"] = ("-o {smtpd_recipient_restrictions = check_policy_service { "
+                               f"inet:127.0.0.1:{POLICY.server_address[1]}, timeout=1s, try_limit=1, "
+                               "{default_action = 450 4.7.1 policy unavailable} }}")
     SERVICES["policydead"] = ("-o {smtpd_recipient_restrictions = check_policy_service { "
                               f"inet:127.0.0.1:{dead}, timeout=2s, retry_delay=1s }}}}")
     dns_port = start_dnsmasq()
@@ -621,6 +629,17 @@ class SmtpdTest(unittest.TestCase):
         self.assertEqual(len({conn for conn, _ in got}), 1)
         # No recipient was accepted before these: no queue file, no queue_id yet.
         self.assertEqual(got[2][1]["queue_id"], "")
+
+    def test_policy_service_silent_or_flooding(self):
+        for local in ("silent", "flood"):
+            t0 = time.monotonic()
+            r = self.rcpt_reply(PORTS["policyshort"], f"{local}@{HOST}")
+            self.assertEqual(r, f"450 4.7.1 <{local}@{HOST}>: Recipient address rejected: policy unavailable")
+            self.assertLess(time.monotonic() - t0, 10)
+        INST.wait_log(r"warning: problem talking to server inet:127\.0\.0\.1:\d+: read: timeout")
+        INST.wait_log(r"warning: problem talking to server inet:127\.0\.0\.1:\d+: answer longer than 65536 bytes")
+        # The next request works, on a new connection.
+        self.assertTrue(self.rcpt_reply(PORTS["policyshort"], LOCAL).startswith("250"))
 
     def test_policy_service_down(self):
         t0 = time.monotonic()
