@@ -12,6 +12,22 @@
 
 namespace postern::smtpd::access {
 
+std::string reply_text(std::string_view text, std::size_t room) {
+  std::string out;
+  out.reserve(std::min(text.size(), room));
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    out.push_back(u < 0x20 || u == 0x7f ? ' ' : c);
+  }
+  if (out.size() > room) {
+    std::size_t cut = room;
+    // Do not leave half a UTF-8 sequence behind.
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+  }
+  return out;
+}
+
 namespace {
 
 // Postfix's ISSPACE in the table-result parser (check_table_result,
@@ -129,23 +145,6 @@ std::size_t dsn_length(std::string_view t) {
   return smtp::valid_enhanced_code(t.substr(0, end)) ? end : 0;
 }
 
-// smtpd_check_reject(): printable(text, ' ') -- no control character may
-// reach the wire -- and the whole line cut at kMaxReplyBytes.
-std::string reply_text(std::string_view text, std::size_t room) {
-  std::string out;
-  out.reserve(std::min(text.size(), room));
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? ' ' : c);
-  }
-  if (out.size() > room) {
-    std::size_t cut = room;
-    // Do not leave half a UTF-8 sequence behind.
-    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
-    out.resize(cut);
-  }
-  return out;
-}
 
 Action reject(int code, std::string_view def_dsn, std::string_view text, Kind kind, const Subject& s) {
   Action a;

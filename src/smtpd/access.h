@@ -176,4 +176,9 @@ inline constexpr std::size_t kMaxDomainKeys = 128;
 // smtpd_check_reject() cuts the reply line ("CODE D.D.D text") here.
 inline constexpr std::size_t kMaxReplyBytes = 510;
 
+// smtpd_check_reject()'s printable(text, ' '): control characters become
+// spaces (none may reach the wire), and the text is cut at `room` bytes
+// without splitting a UTF-8 sequence.
+std::string reply_text(std::string_view text, std::size_t room);
+
 }  // namespace postern::smtpd::access

@@ -10,13 +10,12 @@ namespace postern::smtpd::dnsbl {
 
 namespace {
 
-bool digits(std::string_view s) { return !s.empty() && s.size() <= 3 && s.find_first_not_of("0123456789") == std::string_view::npos; }
-
 Result<int> octet(std::string_view s, std::string_view spec) {
-  if (!digits(s) || std::stoi(std::string(s)) > 255)
+  auto v = str::parse_uint(s);
+  if (!v || *v > 255)
     return make_error("bad DNS list result filter \"{}\": \"{}\" is not a number from 0 to 255", str::printable(spec),
                       str::printable(s));
-  return std::stoi(std::string(s));
+  return static_cast<int>(*v);
 }
 
 // "N" or "[N;N..M;...]" into the set of allowed values.
@@ -120,23 +119,22 @@ Result<smtp::Reply> build_reply(std::string_view templ, const ReplyAttributes& a
                                      {"recipient", &a.recipient}});
   if (!x) return x.error();
   std::string_view t = x->text;
-  if (t.size() < 4 || !digits(t.substr(0, 3)) || (t[0] != '4' && t[0] != '5') || t[3] != ' ')
+  auto code = t.size() >= 4 && t[3] == ' ' ? str::parse_uint(t.substr(0, 3)) : std::nullopt;
+  if (!code || *code < 400 || *code > 599)
     return make_error("DNS list reply \"{}\" does not start with a 4xx or 5xx code", str::printable(t, 100));
-  int code = std::stoi(std::string(t.substr(0, 3)));
-  if (!smtp::valid_reply_code(code)) return make_error("DNS list reply code {} is not valid", code);
+  if (!smtp::valid_reply_code(static_cast<int>(*code)))
+    return make_error("DNS list reply code {} is not valid", *code);
   t = str::trim(t.substr(4));
-  std::string dsn = fmt::format("{}.7.1", code / 100);
+  std::string dsn = fmt::format("{}.7.1", *code / 100);
   // An enhanced status code may open the text; its class follows the code.
   auto sp = t.find(' ');
-  std::string_view first = t.substr(0, sp);
-  auto d = str::split(first, ".");
-  if (d.size() == 3 && (first[0] == '2' || first[0] == '4' || first[0] == '5') && first[1] == '.' && digits(d[1]) &&
-      digits(d[2])) {
-    dsn = fmt::format("{}.{}.{}", code / 100, d[1], d[2]);
+  if (smtp::valid_enhanced_code(t.substr(0, sp))) {
+    dsn = std::string(t.substr(0, sp));
+    dsn[0] = static_cast<char>('0' + *code / 100);
     t = sp == std::string_view::npos ? std::string_view() : str::trim(t.substr(sp));
   }
-  std::string text = str::printable(t, access::kMaxReplyBytes - 4 - dsn.size() - 1);
-  return smtp::Reply(code, dsn, text.empty() ? std::string("Service unavailable") : text);
+  std::string text = access::reply_text(t, access::kMaxReplyBytes - 4 - dsn.size() - 1);
+  return smtp::Reply(static_cast<int>(*code), dsn, text.empty() ? std::string("Service unavailable") : text);
 }
 
 }  // namespace postern::smtpd::dnsbl

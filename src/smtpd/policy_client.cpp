@@ -20,10 +20,10 @@ Result<std::chrono::milliseconds> time_value(std::string_view name, std::string_
 }
 
 Result<int> count_value(std::string_view name, std::string_view v, int min) {
-  if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string_view::npos ||
-      std::stoi(std::string(v)) < min)
+  auto n = str::parse_uint(v);
+  if (!n || *n < static_cast<std::uint64_t>(min) || *n > 1000000000)
     return make_error("bad numerical value for {}: {}", name, str::printable(v));
-  return std::stoi(std::string(v));
+  return static_cast<int>(*n);
 }
 
 // One attribute of a "{...}" group or a main.cf default.
