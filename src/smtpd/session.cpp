@@ -1282,6 +1282,7 @@ asio::awaitable<Verdict> Session::check_recipient(RcptContext& c) {
   c.policy_answers = &policy_answers;
   Verdict v = sh_.policy->check_recipient(c);
   std::size_t lookups = 0;
+  std::vector<std::string> unasked;  // names past the limits, counted as not listed
   auto until = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(s_.timeout, kDnsblBudget);
   while (v.need || v.policy_need) {
     if (v.policy_need) {
@@ -1300,6 +1301,7 @@ asio::awaitable<Verdict> Session::check_recipient(RcptContext& c) {
     dnsbl::Need need = std::move(*v.need);
     dnsbl::Answer& a = dnsbl_[need.name];
     bool may = sh_.dns && lookups++ < dnsbl::kMaxLookupsPerCommand && std::chrono::steady_clock::now() < until;
+    if (!may) unasked.push_back(need.name);
     if (!need.txt) {
       a.outcome = dns::Outcome::TempFail;
       if (may) {
@@ -1320,6 +1322,8 @@ asio::awaitable<Verdict> Session::check_recipient(RcptContext& c) {
     }
     v = sh_.policy->check_recipient(c);
   }
+  // What this command could not ask is not an answer for the next one.
+  for (const auto& name : unasked) dnsbl_.erase(name);
   co_return v;
 }
 
