@@ -64,6 +64,10 @@ std::string run(maps::MapList& t, Kind kind, const Subject& s, const Options& o 
     }
     case Type::Unsupported:
       return "unsupported: " + a.why;
+    case Type::DeferIfReject:
+      return "defer_if_reject: " + a.reply.to_string();
+    case Type::DeferIfPermit:
+      return "defer_if_permit: " + a.reply.to_string();
   }
   return "?";
 }
