@@ -190,6 +190,11 @@ class SigpipeBlock {
   bool was_pending_ = false;
 };
 
+std::string command_description(const std::vector<std::string>& argv, const CommandOptions& options) {
+  if (!options.description.empty()) return options.description;
+  return argv.empty() ? std::string() : argv[0];
+}
+
 CommandResult fail_before_start(Outcome o) {
   CommandResult r;
   r.outcome = std::move(o);
@@ -287,18 +292,17 @@ std::vector<std::pair<std::string, std::string>> local_command_environment(const
   return env;
 }
 
-CommandResult run_argv(const std::vector<std::string>& argv, const CommandOptions& options,
-                       const InputSource& input) {
-  const std::string description =
-      !options.description.empty() ? options.description : (argv.empty() ? std::string() : argv[0]);
+Attempt<StartedCommand> start_command(const std::vector<std::string>& argv, const CommandOptions& options,
+                                      int in_fd, int out_fd, int err_fd) {
+  const std::string description = command_description(argv, options);
 
   // --- Everything the child needs is prepared here, before fork(). ---
   if (argv.empty() || argv[0].empty())
-    return fail_before_start(Outcome::bounced("5.3.0", "invalid command: empty argument vector", EINVAL));
+    return Outcome::bounced("5.3.0", "invalid command: empty argument vector", EINVAL);
   for (const auto& a : argv)
     if (has_nul(a))
-      return fail_before_start(Outcome::bounced(
-          "5.3.0", fmt::format("invalid command \"{}\": NUL byte in argument", description), EINVAL));
+      return Outcome::bounced(
+          "5.3.0", fmt::format("invalid command \"{}\": NUL byte in argument", description), EINVAL);
 
   // Environment: PATH, export_environment, then the caller's; last one wins.
   std::vector<std::pair<std::string, std::string>> env_pairs;
@@ -310,9 +314,9 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
   for (std::size_t i = 0; i < env_pairs.size(); ++i) {
     const auto& [name, value] = env_pairs[i];
     if (name.empty() || name.find('=') != std::string::npos || has_nul(name) || has_nul(value))
-      return fail_before_start(Outcome::deferred(
+      return Outcome::deferred(
           "4.3.5", fmt::format("mail system configuration error: bad environment variable name \"{}\"",
-                               str::printable(name, 64))));
+                               str::printable(name, 64)));
     bool overridden = false;
     for (std::size_t j = i + 1; j < env_pairs.size(); ++j)
       if (env_pairs[j].first == name) overridden = true;
@@ -324,32 +328,32 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
   bool switch_ids = false;
   std::vector<gid_t> groups;
   if (!options.run_as && ::geteuid() == 0)
-    return fail_before_start(Outcome::deferred(
+    return Outcome::deferred(
         "4.3.5",
-        fmt::format("mail system configuration error: refusing to run command \"{}\" as root", description)));
+        fmt::format("mail system configuration error: refusing to run command \"{}\" as root", description));
   if (options.run_as) {
     const Credentials& c = *options.run_as;
     if (c.uid == 0)
-      return fail_before_start(Outcome::deferred(
+      return Outcome::deferred(
           "4.3.5", fmt::format("mail system configuration error: refusing to run command \"{}\" as root",
-                               description)));
+                               description));
     if (::geteuid() == 0) {
       switch_ids = true;
       groups = c.groups.empty() ? std::vector<gid_t>{c.gid} : c.groups;
     } else if (c.uid != ::geteuid() || c.gid != ::getegid()) {
-      return fail_before_start(Outcome::deferred(
+      return Outcome::deferred(
           "4.3.0",
           fmt::format("cannot run command \"{}\" as uid={} gid={}: not running as root", description,
                       static_cast<unsigned long>(c.uid), static_cast<unsigned long>(c.gid)),
-          EPERM));
+          EPERM);
     }
   }
 
   std::string program = resolve_program(argv[0], options.path);
   if (program.empty())
-    return fail_before_start(Outcome::deferred(
+    return Outcome::deferred(
         "4.3.0", fmt::format("cannot execute command \"{}\": {}", description, std::strerror(ENOENT)),
-        ENOENT));
+        ENOENT);
 
   std::vector<char*> c_argv;
   for (const auto& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
@@ -361,20 +365,29 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
   const uid_t uid = options.run_as ? options.run_as->uid : 0;
   const gid_t gid = options.run_as ? options.run_as->gid : 0;
 
-  UniqueFd in_r, in_w, out_r, out_w, rep_r, rep_w;
-  if (!make_pipe(in_r, in_w) || !make_pipe(out_r, out_w) || !make_pipe(rep_r, rep_w)) {
+  UniqueFd rep_r, rep_w;
+  if (!make_pipe(rep_r, rep_w)) {
     int err = errno;
-    return fail_before_start(
-        Outcome::deferred("4.3.0", fmt::format("cannot create pipe: {}", std::strerror(err)), err));
+    return Outcome::deferred("4.3.0", fmt::format("cannot create pipe: {}", std::strerror(err)), err);
+  }
+  // The three descriptors, raised above 2 (so that the dup2() calls below
+  // cannot clobber one another) and close-on-exec (the copies on 0, 1 and 2
+  // are the ones the command keeps).
+  UniqueFd std_fds[3];
+  const int wanted[3] = {in_fd, out_fd, err_fd};
+  for (int i = 0; i < 3; ++i) {
+    std_fds[i].reset(::fcntl(wanted[i], F_DUPFD_CLOEXEC, 3));
+    if (!std_fds[i]) {
+      int err = errno;
+      return Outcome::deferred("4.3.0", fmt::format("cannot duplicate descriptor: {}", std::strerror(err)), err);
+    }
   }
 
-  SigpipeBlock no_sigpipe;
   // No signal handler of ours may run in the child between fork() and the
   // reset below: block everything across fork().
   sigset_t all, saved;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &saved);
-  const auto started_at = std::chrono::steady_clock::now();
   pid_t pid = ::fork();
   if (pid == 0) {
     // ---- Child. ----
@@ -397,8 +410,8 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
         child_fail(rep, kStageUid);
       }
     }
-    if (::dup2(in_r.get(), STDIN_FILENO) < 0 || ::dup2(out_w.get(), STDOUT_FILENO) < 0 ||
-        ::dup2(out_w.get(), STDERR_FILENO) < 0)
+    if (::dup2(std_fds[0].get(), STDIN_FILENO) < 0 || ::dup2(std_fds[1].get(), STDOUT_FILENO) < 0 ||
+        ::dup2(std_fds[2].get(), STDERR_FILENO) < 0)
       child_fail(rep, kStageRedirect);
     if (workdir != nullptr && ::chdir(workdir) < 0) child_fail(rep, kStageChdir);
 #ifdef CLOSE_RANGE_CLOEXEC
@@ -411,17 +424,61 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
   int fork_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   if (pid < 0)
-    return fail_before_start(Outcome::deferred(
-        "4.3.0", fmt::format("Delivery failed: fork: {}", std::strerror(fork_errno)), fork_errno));
+    return Outcome::deferred("4.3.0", fmt::format("Delivery failed: fork: {}", std::strerror(fork_errno)),
+                             fork_errno);
+  StartedCommand c;
+  c.pid = pid;
+  c.pidfd.reset(pidfd_for(pid));
+  rep_w.reset();
+  set_nonblocking(rep_r.get());
+  c.report = std::move(rep_r);
+  c.description = description;
+  return c;
+}
+
+std::optional<std::string> start_failure(StartedCommand& c, const CommandOptions& options) {
+  if (!c.report) return std::nullopt;
+  ChildReport report;
+  std::size_t got = 0;
+  for (;;) {
+    ssize_t n = ::read(c.report.get(), reinterpret_cast<char*>(&report) + got, sizeof(report) - got);
+    if (n > 0) {
+      got += static_cast<std::size_t>(n);
+      if (got < sizeof(report)) continue;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    break;
+  }
+  c.report.reset();
+  if (got != sizeof(report)) return std::nullopt;
+  return stage_text(report, c.description, options);
+}
+
+void kill_command(pid_t pid) { kill_group(pid); }
+
+CommandResult run_argv(const std::vector<std::string>& argv, const CommandOptions& options,
+                       const InputSource& input) {
+  const std::string description = command_description(argv, options);
+  UniqueFd in_r, in_w, out_r, out_w;
+  if (!make_pipe(in_r, in_w) || !make_pipe(out_r, out_w)) {
+    int err = errno;
+    return fail_before_start(
+        Outcome::deferred("4.3.0", fmt::format("cannot create pipe: {}", std::strerror(err)), err));
+  }
+  SigpipeBlock no_sigpipe;
+  const auto started_at = std::chrono::steady_clock::now();
+  auto started = start_command(argv, options, in_r.get(), out_w.get(), out_w.get());
+  if (!started) return fail_before_start(started.take_failure());
+  const pid_t pid = started->pid;
+  UniqueFd rep_r = std::move(started->report);
+  UniqueFd pidfd = std::move(started->pidfd);
 
   // ---- Parent. ----
   in_r.reset();
   out_w.reset();
-  rep_w.reset();
   set_nonblocking(in_w.get());
   set_nonblocking(out_r.get());
-  set_nonblocking(rep_r.get());
-  UniqueFd pidfd(pidfd_for(pid));
   const auto deadline = started_at + options.time_limit;
 
   CommandResult result;

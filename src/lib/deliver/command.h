@@ -93,6 +93,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 #include "deliver/copy.h"
 #include "deliver/outcome.h"
 
@@ -136,6 +137,34 @@ InputSource formatted_input(MessageFormatter& formatter);
 
 CommandResult run_argv(const std::vector<std::string>& argv, const CommandOptions& options,
                        const InputSource& input);
+
+// A command that start_command() started; the caller owns the process: it
+// reaps it (waitpid on `pid`, or waits for `pidfd` to become readable) and
+// kills it with kill_command() when it has run too long.
+struct StartedCommand {
+  pid_t pid = -1;
+  UniqueFd pidfd;   // invalid where the kernel has no pidfd_open()
+  UniqueFd report;  // read by start_failure()
+  std::string description;
+};
+
+// The start of run_argv() on its own, for a caller that connects the
+// command to descriptors of its own (spawn(8): a client socket on all
+// three): the same checks, privilege drop, environment, working directory
+// and new session, standard input, output and error on in_fd, out_fd and
+// err_fd (which may be the same), every other descriptor closed at exec.
+// The Outcome when it could not start (nothing is running then).
+Attempt<StartedCommand> start_command(const std::vector<std::string>& argv, const CommandOptions& options,
+                                      int in_fd, int out_fd, int err_fd);
+
+// After the command has been reaped: what failed before exec ("cannot
+// execute command "x": No such file or directory"), or nullopt when the
+// command ran.
+std::optional<std::string> start_failure(StartedCommand& c, const CommandOptions& options);
+
+// SIGKILL to the command's process group (it leads one: setsid). Only
+// before the command has been reaped, so that the pid is still its own.
+void kill_command(pid_t pid);
 
 // exec shell... TEXT, shell defaults to {"/bin/sh", "-c"}; TEXT is one argument.
 CommandResult run_shell_command(std::string_view text, const CommandOptions& options,
