@@ -1,0 +1,56 @@
+// attributes.cpp - see attributes.h.
+#include "attributes.h"
+
+#include "base/strings.h"
+
+namespace postern::spawn {
+
+namespace {
+
+bool has_prefix(std::string_view s, std::string_view p) {
+  return s.size() >= p.size() && str::lower(s.substr(0, p.size())) == p;
+}
+
+}  // namespace
+
+Result<Attributes> parse_attributes(const std::vector<std::string>& args) {
+  Attributes a;
+  bool have_user = false, have_argv = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& w = args[i];
+    if (has_prefix(w, "user=")) {
+      std::string v = w.substr(5);
+      auto colon = v.find(':');
+      a.user = v.substr(0, colon);
+      a.group = colon == std::string::npos ? std::string() : v.substr(colon + 1);
+      if (a.user.empty()) return make_error("user= attribute without a user name");
+      have_user = true;
+    } else if (has_prefix(w, "argv=")) {
+      // "argv=/usr/bin/x a b": the first word is glued to "argv="; a bare
+      // "argv=" is followed by the command as its own word.
+      if (w.size() > 5) a.argv.push_back(w.substr(5));
+      a.argv.insert(a.argv.end(), args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+      have_argv = true;
+      break;
+    } else {
+      return make_error("unknown attribute name: {}", str::printable(w, 100));
+    }
+  }
+  if (!have_user) return make_error("missing user= attribute");
+  if (!have_argv) return make_error("missing argv= attribute");
+  if (a.argv.empty() || a.argv[0].empty()) return make_error("argv= attribute without a command");
+  return a;
+}
+
+Status check_identity(const Ids& cmd, const Ids& owner) {
+  if (cmd.uid == 0) return make_error("request to run a command as root");
+  if (cmd.uid == owner.uid) return make_error("request to run a command as the mail system owner");
+  if (cmd.gid == 0) return make_error("request to use privileged group id {}", static_cast<long>(cmd.gid));
+  if (cmd.gid == owner.gid)
+    return make_error("request to use mail system owner group id {}", static_cast<long>(cmd.gid));
+  if (cmd.uid == static_cast<uid_t>(-1)) return make_error("user must not have user ID -1");
+  if (cmd.gid == static_cast<gid_t>(-1)) return make_error("user must not have group ID -1");
+  return {};
+}
+
+}  // namespace postern::spawn

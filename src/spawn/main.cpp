@@ -1,0 +1,154 @@
+// spawn - run an external command per connection (Postfix's spawn(8)):
+// master.cf "policy unix - n n - 0 spawn user=nobody argv=/usr/bin/policyd-spf".
+//
+// A privileged single-client server, Postfix's inetd: for each connection
+// on its service's socket it starts the command of its argv= attribute with
+// the connection as standard input, output and error, as the user= user
+// (deliver::start_command(): new session, that uid and gid only, a clean
+// environment with export_environment, working directory /), and waits for
+// it to exit. The command never runs as root or as mail_owner (its uid or
+// gid), and at most <service>_time_limit (default $command_time_limit):
+// then its process group is killed. spawn itself never reads or writes the
+// connection, so no client data reaches it.
+//
+// Without root (a personal instance) the command runs as the invoking
+// user, which user= must then name.
+//
+// Parameters: <service>_time_limit, command_time_limit, export_environment,
+// mail_owner, and the skeleton's (max_use, max_idle, ...).
+// Logs: a fatal error for bad attributes; warnings for a command that could
+// not start, exited with a status other than 0, was killed by a signal or
+// ran past its time limit.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <optional>
+
+#include "attributes.h"
+#include "deliver/command.h"
+#include "log/log.h"
+#include "security/privileges.h"
+#include "server/skeleton.h"
+
+using namespace postern;
+
+namespace {
+
+struct Service {
+  spawn::Attributes attr;
+  deliver::CommandOptions options;
+  std::string program;  // argv[0], for log lines
+};
+
+std::optional<Service> g_service;
+
+Status configure(server::Context& ctx) {
+  auto attr = spawn::parse_attributes(ctx.args());
+  if (!attr) return make_error("service {}: {}", ctx.service(), attr.error().message);
+  auto user = security::lookup_user(attr->user);
+  if (!user) return make_error("service {}: unknown user name: {}", ctx.service(), attr->user);
+  spawn::Ids ids{user->uid, user->gid};
+  if (!attr->group.empty()) {
+    auto g = security::lookup_group(attr->group);
+    if (!g) return make_error("service {}: unknown group name: {}", ctx.service(), attr->group);
+    ids.gid = *g;
+  }
+  if (security::running_as_root()) {
+    auto owner = security::lookup_user(ctx.cfg().str("mail_owner"));
+    if (!owner) return make_error("mail_owner: {}", owner.error().message);
+    if (auto st = spawn::check_identity(ids, {owner->uid, owner->gid}); !st)
+      return make_error("service {}: {}", ctx.service(), st.error().message);
+  } else if (ids.uid != ::geteuid() || ids.gid != ::getegid()) {
+    return make_error("service {}: cannot run commands as {} without root privileges", ctx.service(),
+                      attr->user);
+  }
+  Service s;
+  s.program = attr->argv[0];
+  s.options.run_as = deliver::Credentials{ids.uid, ids.gid, {ids.gid}};
+  s.options.export_environment = ctx.cfg().list("export_environment");
+  s.options.working_directory = "/";
+  s.options.time_limit = ctx.cfg().time(ctx.service() + "_time_limit");
+  s.attr = std::move(*attr);
+  g_service = std::move(s);
+  return {};
+}
+
+// Reaps the command when the connection's coroutine ends early (the
+// process stopping): it must not outlive its time limit unwatched.
+struct Reaper {
+  pid_t pid = -1;
+  ~Reaper() {
+    if (pid <= 0) return;
+    deliver::kill_command(pid);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+};
+
+asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
+  Service& s = *g_service;
+  const int fd = sock.native_handle();
+  auto started = deliver::start_command(s.attr.argv, s.options, fd, fd, fd);
+  if (!started) {
+    log::warning("{}", started.failure().text);
+    co_return;  // the client sees the connection close
+  }
+  sock.close();  // the command has the connection now
+  Reaper reaper{started->pid};
+  const pid_t pid = started->pid;
+
+  bool timed_out = false;
+  asio::steady_timer limit(ctx.io(), s.options.time_limit);
+  limit.async_wait([&timed_out, pid](const boost::system::error_code& ec) {
+    if (ec) return;
+    timed_out = true;
+    deliver::kill_command(pid);
+  });
+  int status = 0;
+  if (started->pidfd) {
+    // Readable once the command has exited.
+    asio::posix::stream_descriptor exited(ctx.io(), started->pidfd.release());
+    boost::system::error_code ec;
+    co_await exited.async_wait(asio::posix::descriptor_base::wait_read,
+                               asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    asio::steady_timer tick(ctx.io());
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+      tick.expires_after(std::chrono::milliseconds(50));
+      co_await tick.async_wait(asio::use_awaitable);
+    }
+  }
+  limit.cancel();
+  pid_t r;
+  do r = ::waitpid(pid, &status, 0);
+  while (r < 0 && errno == EINTR);
+  reaper.pid = -1;
+  if (r < 0) {
+    log::warning("command {}: cannot wait for process id {}: {}", s.program, static_cast<long>(pid),
+                 std::strerror(errno));
+    co_return;
+  }
+  if (auto why = deliver::start_failure(started.value(), s.options)) {
+    log::warning("{}", *why);
+    co_return;
+  }
+  if (timed_out)
+    log::warning("command {}: process id {}: command time limit exceeded", s.program, static_cast<long>(pid));
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+    log::warning("command {} exit status {}", s.program, WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) log::warning("command {} killed by signal {}", s.program, WTERMSIG(status));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  server::Daemon d;
+  d.name = "spawn";
+  d.model = server::Model::Single;
+  d.privileged = true;
+  d.pre_drop = configure;
+  d.serve = serve;
+  return server::run(argc, argv, std::move(d));
+}
