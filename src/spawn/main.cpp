@@ -113,6 +113,12 @@ asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
     boost::system::error_code ec;
     co_await exited.async_wait(asio::posix::descriptor_base::wait_read,
                                asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      // Not an exit: the blocking wait below must not wait for the time limit.
+      log::warning("command {}: process id {}: cannot watch for its exit: {}", s.program, static_cast<long>(pid),
+                   ec.message());
+      deliver::kill_command(pid);
+    }
   } else {
     asio::steady_timer tick(ctx.io());
     while (::waitpid(pid, &status, WNOHANG) == 0) {

@@ -73,6 +73,7 @@ slow_time_limit = 2s
         # -u: a command word that starts with "-" stays the command's.
         f"policy unix - n n - 0 spawn user=nobody argv=/usr/bin/python3 -u {script}\n",
         "whoami unix - n n - 0 spawn user=nobody argv=/usr/bin/id\n",
+        "fds unix - n n - 0 spawn user=nobody argv=/bin/ls /proc/self/fd\n",
         "slow unix - n n - 0 spawn user=nobody argv=/bin/sleep 30\n",
         "failing unix - n n - 0 spawn user=nobody argv=/bin/false\n",
         "missing unix - n n - 0 spawn user=nobody argv=/nonexistent/command\n",
@@ -130,6 +131,11 @@ class SpawnTest(unittest.TestCase):
     def test_command_gets_the_connection(self):
         out = read_all(connect("whoami")).decode()
         self.assertRegex(out, r"^uid=65534\(nobody\) gid=65534\(nogroup\) groups=65534\(nogroup\)\n$")
+
+    def test_command_keeps_no_descriptor_of_spawn(self):
+        # 0, 1 and 2 (the connection) and the directory ls reads: not the
+        # master's status pipe, nor the listening socket, nor the log.
+        self.assertEqual(read_all(connect("fds")).decode().split(), ["0", "1", "2", "3"])
 
     def test_time_limit(self):
         t0 = time.monotonic()
