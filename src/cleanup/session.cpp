@@ -9,6 +9,7 @@
 #include "ipc/async.h"
 #include "ipc/frame_buffer.h"
 #include "log/log.h"
+#include "server/flow.h"
 #include "server/requests.h"
 #include "submit/cleanup_proto.h"
 
@@ -91,6 +92,13 @@ asio::awaitable<bool> serve_message(Service& svc, Socket& sock, const std::strin
                                     const submit::CleanupOpen& open) {
   Count counted(svc.sessions);
   const auto timeout = svc.settings.ipc_timeout;
+  // in_flow_delay (server/flow.h): without a token qmgr is behind (or not
+  // running); the client waits a little, then the message goes on.
+  if (svc.settings.in_flow_delay.count() > 0 && !server::take_token()) {
+    asio::steady_timer pause(sock.get_executor(), svc.settings.in_flow_delay);
+    boost::system::error_code ec;
+    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
   const auto frame_timeout = std::min<std::chrono::seconds>(timeout, svc.settings.frame_timeout);
   std::unique_ptr<Rewriter> rewriter = svc.make_rewriter();
   Message::Deps deps{svc.settings, svc.mapper, *rewriter};

@@ -120,6 +120,7 @@ Result<CleanupSettings> CleanupSettings::from_config(const config::Config& cfg) 
   }
   s.enable_original_recipient = cfg.boolean("enable_original_recipient");
   s.ipc_timeout = cfg.time("ipc_timeout");
+  s.in_flow_delay = cfg.time("in_flow_delay");
   s.delay_warning_time = cfg.time("delay_warning_time");
   s.queue_service_name = cfg.str("queue_service_name");
   if (s.queue_service_name.empty() || s.queue_service_name.find('/') != std::string::npos)

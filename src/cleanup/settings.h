@@ -15,7 +15,7 @@
 // masquerade_domains, masquerade_exceptions, masquerade_classes,
 // virtual_alias_maps, propagate_unmatched_extensions, message_drop_headers,
 // always_add_missing_headers, undisclosed_recipients_header,
-// header_from_format, enable_original_recipient, ipc_timeout,
+// header_from_format, enable_original_recipient, ipc_timeout, in_flow_delay,
 // delay_warning_time, rewrite_service_name, queue_service_name, append_at_myorigin,
 // local_header_rewrite_clients, remote_header_rewrite_domain.
 // Logs nothing; errors name the parameter.
@@ -72,6 +72,7 @@ struct CleanupSettings {
   bool enable_original_recipient = true;
 
   std::chrono::seconds ipc_timeout{3600};
+  std::chrono::seconds in_flow_delay{1};  // wait for a flow token (server/flow.h); 0: off
   std::chrono::seconds delay_warning_time{0};
   std::string rewrite_service_name = "rewrite";
   std::string queue_service_name = "qmgr";  // woken at public/$queue_service_name

@@ -87,6 +87,13 @@ Status Master::open_all() {
   if (!alive) return alive.take_error();
   alive_read_ = std::move(alive->first);
   alive_write_ = std::move(alive->second);
+  // The flow pipe lives as long as the master, across reloads, so that the
+  // tokens qmgr put in survive restarts of cleanup and qmgr. Both ends
+  // non-blocking: a full pipe or an empty one is an answer, not a wait.
+  int flow[2];
+  if (::pipe2(flow, O_CLOEXEC | O_NONBLOCK) != 0) return sys_error("pipe");
+  flow_read_.reset(flow[0]);
+  flow_write_.reset(flow[1]);
   for (auto& e : entries_) {
     auto s = std::make_unique<Service>();
     s->entry = e;
@@ -209,18 +216,26 @@ void Master::spawn(Service& s) {
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<char*> envp = build_env();
-  std::vector<int> fds = {s.status_write.get(), alive_read_.get()};
-  for (auto& l : s.listeners) fds.push_back(l.fd.get());
+  // Descriptor -> number in the child: status pipe 3, master-alive pipe 4,
+  // flow pipe 5 and 6 (cleanup reads tokens, qmgr reads and writes them;
+  // no other daemon gets either end), listeners from 7 (server/status.h).
+  std::vector<std::pair<int, int>> fds = {{s.status_write.get(), server::kStatusFd},
+                                          {alive_read_.get(), server::kMasterAliveFd}};
+  const std::string prog = std::filesystem::path(s.program).filename().string();
+  if (prog == "cleanup" || prog == "qmgr") fds.emplace_back(flow_read_.get(), server::kFlowReadFd);
+  if (prog == "qmgr") fds.emplace_back(flow_write_.get(), server::kFlowWriteFd);
+  for (std::size_t i = 0; i < s.listeners.size(); ++i)
+    fds.emplace_back(s.listeners[i].fd.get(), server::kListenFdBase + int(i));
 
   // posix_spawn (a vfork-style clone in glibc) rather than fork(): no copy
   // of the master's page tables and no copy-on-write faults in the master
   // afterwards; busy services restart children every max_use clients, so
-  // this is on the mail path. The child gets the status pipe, the
-  // master-alive pipe and the listeners as descriptors 3, 4, 5...: they are
-  // first duplicated out of the way (close-on-exec, >= 256) so that the
-  // dup2 into 3.. cannot clobber a source; everything above is closed.
+  // this is on the mail path. The child gets its descriptors at the numbers
+  // above: they are first duplicated out of the way (close-on-exec, >= 256)
+  // so that the dup2 into 3.. cannot clobber a source; everything above the
+  // listeners is closed.
   std::vector<UniqueFd> high;
-  for (int fd : fds) {
+  for (const auto& [fd, target] : fds) {
     high.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, 256));
     if (!high.back()) {
       log::warning("fcntl F_DUPFD: {}", std::strerror(errno));
@@ -234,8 +249,16 @@ void Master::spawn(Service& s) {
   ::posix_spawnattr_init(&attr);
   int err = 0;
   for (std::size_t i = 0; i < high.size() && err == 0; ++i)
-    err = ::posix_spawn_file_actions_adddup2(&fa, high[i].get(), server::kStatusFd + int(i));
-  if (err == 0) err = ::posix_spawn_file_actions_addclosefrom_np(&fa, server::kStatusFd + int(fds.size()));
+    err = ::posix_spawn_file_actions_adddup2(&fa, high[i].get(), fds[i].second);
+  // The flow numbers a daemon did not get stay closed (the daemon's own
+  // first descriptors land there only after it has checked them: flow.h).
+  for (int n : {server::kFlowReadFd, server::kFlowWriteFd}) {
+    bool given = false;
+    for (const auto& f : fds) given |= f.second == n;
+    if (!given && err == 0) err = ::posix_spawn_file_actions_addclose(&fa, n);
+  }
+  if (err == 0)
+    err = ::posix_spawn_file_actions_addclosefrom_np(&fa, server::kListenFdBase + int(s.listeners.size()));
   sigset_t none, dfl;
   sigemptyset(&none);
   sigemptyset(&dfl);

@@ -108,6 +108,7 @@ class Master {
   asio::io_context io_;
   asio::signal_set signals_;
   UniqueFd alive_read_, alive_write_;
+  UniqueFd flow_read_, flow_write_;  // in_flow_delay tokens (server/flow.h)
   std::vector<std::string> env_strings_;
   bool stopping_ = false;
   std::unique_ptr<asio::steady_timer> stop_timer_;

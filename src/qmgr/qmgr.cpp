@@ -21,6 +21,7 @@
 #include "log/log.h"
 #include "queue/reader.h"
 #include "queue/update.h"
+#include "server/flow.h"
 
 namespace postern::qmgr {
 
@@ -97,6 +98,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.bounce_service = cfg.str("bounce_service_name");
   s.defer_service = cfg.str("defer_service_name");
   s.trace_service = cfg.str("trace_service_name");
+  s.in_flow = cfg.time("in_flow_delay").count() > 0;
   s.initial_concurrency = static_cast<int>(std::clamp<std::int64_t>(cfg.integer("initial_destination_concurrency"), 1, 100000));
   s.process_limit = static_cast<int>(std::clamp<std::int64_t>(cfg.integer("default_process_limit"), 1, 100000));
   // A transport runs at most maxproc agent processes; Multi agents serve
@@ -172,7 +174,14 @@ void QueueManager::run_scans() {
   bool inc = want_incoming_, def = want_deferred_, all = want_all_;
   want_incoming_ = want_deferred_ = want_all_ = false;
   // New mail first, like Postfix's preference for the incoming queue.
-  if (inc) scan_queue(queue::QueueName::Incoming, false);
+  if (inc) {
+    scan_queue(queue::QueueName::Incoming, false);
+    // Tokens for cleanup (server/flow.h): one per message taken while
+    // incoming/ has a backlog; the full count once it has none.
+    if (s_.in_flow)
+      server::replenish(static_cast<std::size_t>(std::max(1, s_.process_limit)), std::exchange(fed_incoming_, 0),
+                        !incoming_backlog_);
+  }
   if (def) scan_queue(queue::QueueName::Deferred, all);
 }
 
@@ -291,6 +300,7 @@ void QueueManager::activate(const queue::QueueEntry& e, queue::QueueName from) {
   log::info("{}: from=<{}>, size={}, nrcpt={} (queue active)", id, str::printable(m->env.sender, 1024),
             m->env.size.content_size, m->env.size.recipient_count);
   active_[id] = m;
+  if (from == queue::QueueName::Incoming) ++fed_incoming_;
   admit(std::move(m));
 }
 

@@ -41,7 +41,7 @@
 // bounce_queue_lifetime, delay_warning_time, transport_retry_time,
 // ipc_timeout, qmgr_ipc_timeout, rewrite_service_name, bounce_service_name,
 // defer_service_name, trace_service_name, initial_destination_concurrency,
-// default_process_limit (and master.cf maxproc per transport),
+// default_process_limit (and master.cf maxproc per transport), in_flow_delay,
 // default_destination_concurrency_limit,
 // default_destination_recipient_limit,
 // default_destination_concurrency_failed_cohort_limit and the per-transport
@@ -102,6 +102,7 @@ struct Settings {
   std::string trace_service = "trace";
   int initial_concurrency = 5;
   int process_limit = 100;
+  bool in_flow = true;  // in_flow_delay > 0: keep cleanup's tokens (server/flow.h)
   // master.cf maxproc of each unix service (a transport's process limit
   // caps its concurrency); services not listed use process_limit.
   std::map<std::string, int> service_process_limits;
@@ -230,6 +231,7 @@ class QueueManager {
   bool scan_posted_ = false;
   bool want_incoming_ = false, want_deferred_ = false, want_all_ = false;
   bool incoming_backlog_ = false, deferred_backlog_ = false, deferred_backlog_all_ = false;
+  std::size_t fed_incoming_ = 0;  // taken from incoming/ since the last token refill
   asio::steady_timer timer_;
   // Finished files kept for cleanup to reuse, at most this many at a time.
   static constexpr std::size_t kRecycleCap = 1000;

@@ -149,7 +149,7 @@ constexpr std::string_view kIgnored[] = {
     "defer_code", "delay_logging_resolution_limit", "destination_concurrency_feedback_debug",
     "disable_mime_input_processing", "disable_mime_output_conversion", "disable_verp_bounces",
     "enable_errors_to", "fast_flush_domains", "fork_attempts", "fork_delay", "html_directory",
-    "in_flow_delay", "info_log_address_format", "internal_mail_filter_classes",
+    "info_log_address_format", "internal_mail_filter_classes",
     "ipc_ttl", "lmtp_assume_final", "lmtp_sasl_password_maps",
     "maillog_file_compressor", "maillog_file_prefixes", "maillog_file_rotate_suffix", "mailq_path",
     "manpage_directory", "meta_directory", "milter_macro_v",

@@ -6,7 +6,8 @@
 //   1. parses the master's arguments: -c config_dir -n service -t type
 //      -s listeners [-C chroot] [-P privileged] [-v] [-o name=value]...
 //   2. loads main.cf and applies -o overrides; opens the mail log
-//   3. adopts the listeners the master passed on fds 5.. (see status.h)
+//   3. adopts the listeners the master passed on fds 7.. (see status.h;
+//      5 and 6 are the mail flow pipe, server/flow.h)
 //   4. runs the daemon's pre_drop hook (still root, if root)
 //   5. chroots to queue_directory when master.cf says so, and drops to
 //      mail_owner - unless the daemon is a privileged delivery agent and

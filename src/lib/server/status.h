@@ -29,7 +29,11 @@ namespace postern::server {
 
 inline constexpr int kStatusFd = 3;
 inline constexpr int kMasterAliveFd = 4;
-inline constexpr int kListenFdBase = 5;
+// The mail flow pipe (server/flow.h): its read end for cleanup and qmgr,
+// its write end for qmgr; closed in every other daemon.
+inline constexpr int kFlowReadFd = 5;
+inline constexpr int kFlowWriteFd = 6;
+inline constexpr int kListenFdBase = 7;
 
 // Retiring tells the master, while the child still serves its last client,
 // that a replacement will be needed: the master starts it then instead of

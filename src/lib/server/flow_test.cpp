@@ -1,0 +1,42 @@
+#include "server/flow.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "server/status.h"
+
+namespace postern::server {
+namespace {
+
+// One test: flow.cpp decides once per process whether the pipe is there.
+TEST(Flow, TokensThroughThePipe) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+  ASSERT_EQ(::dup2(p[0], kFlowReadFd), kFlowReadFd);
+  ASSERT_EQ(::dup2(p[1], kFlowWriteFd), kFlowWriteFd);
+  ::close(p[0]);
+  ::close(p[1]);
+  (void)::fcntl(kFlowReadFd, F_SETFL, O_NONBLOCK);
+
+  EXPECT_EQ(token_count(), 0u);
+  EXPECT_FALSE(take_token());      // none: the caller pauses
+  replenish(10, 0, true);          // incoming/ drained: fill up
+  EXPECT_EQ(token_count(), 10u);
+  EXPECT_TRUE(take_token());
+  EXPECT_TRUE(take_token());
+  EXPECT_EQ(token_count(), 8u);
+  replenish(10, 1, false);         // a backlog: one per message taken
+  EXPECT_EQ(token_count(), 9u);
+  replenish(10, 5, false);         // never above the target
+  EXPECT_EQ(token_count(), 10u);
+  replenish(4, 0, false);          // a lower target takes the excess back
+  EXPECT_EQ(token_count(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(take_token());
+  EXPECT_FALSE(take_token());
+  ::close(kFlowReadFd);
+  ::close(kFlowWriteFd);
+}
+
+}  // namespace
+}  // namespace postern::server
