@@ -28,6 +28,7 @@
 
 #include "attributes.h"
 #include "deliver/command.h"
+#include "config/registry.h"
 #include "log/log.h"
 #include "security/privileges.h"
 #include "server/skeleton.h"
@@ -69,7 +70,10 @@ Status configure(server::Context& ctx) {
   s.options.run_as = deliver::Credentials{ids.uid, ids.gid, {ids.gid}};
   s.options.export_environment = ctx.cfg().list("export_environment");
   s.options.working_directory = "/";
-  s.options.time_limit = ctx.cfg().time(ctx.service() + "_time_limit");
+  // <service>_time_limit exists for a service named like a transport
+  // ([a-z0-9-]); an inet service ("127.0.0.1:10030") has command_time_limit.
+  const std::string limit_name = ctx.service() + "_time_limit";
+  s.options.time_limit = ctx.cfg().time(config::find_param(limit_name) ? limit_name : "command_time_limit");
   s.attr = std::move(*attr);
   g_service = std::move(s);
   return {};

@@ -45,13 +45,16 @@ for line in sys.stdin:
 '''
 
 INST = None
+ECHO_PORT = None
 
 
 def setUpModule():
     global INST
     if not is_root():
         return
+    global ECHO_PORT
     port = free_port()
+    ECHO_PORT = free_port()
     INST = Instance("spawn", port=port, main_cf_extra=f"""
 daemon_directory = {LIBEXEC}
 myhostname = {HOST}
@@ -74,6 +77,8 @@ slow_time_limit = 2s
         f"policy unix - n n - 0 spawn user=nobody argv=/usr/bin/python3 -u {script}\n",
         "whoami unix - n n - 0 spawn user=nobody argv=/usr/bin/id\n",
         "fds unix - n n - 0 spawn user=nobody argv=/bin/ls /proc/self/fd\n",
+        # inetd's job: a TCP service whose command echoes one line back.
+        f"127.0.0.1:{ECHO_PORT} inet n n n - 0 spawn user=nobody argv=/usr/bin/head -n 1\n",
         "slow unix - n n - 0 spawn user=nobody argv=/bin/sleep 30\n",
         "failing unix - n n - 0 spawn user=nobody argv=/bin/false\n",
         "missing unix - n n - 0 spawn user=nobody argv=/nonexistent/command\n",
@@ -85,6 +90,9 @@ slow_time_limit = 2s
 
 def tearDownModule():
     if INST:
+        if os.environ.get("SPAWN_TEST_KEEP_LOG"):
+            with open(os.environ["SPAWN_TEST_KEEP_LOG"], "w") as f:
+                f.write(INST.maillog())
         INST.cleanup()
 
 
@@ -131,6 +139,11 @@ class SpawnTest(unittest.TestCase):
     def test_command_gets_the_connection(self):
         out = read_all(connect("whoami")).decode()
         self.assertRegex(out, r"^uid=65534\(nobody\) gid=65534\(nogroup\) groups=65534\(nogroup\)\n$")
+
+    def test_inet_service(self):
+        s = socket.create_connection(("127.0.0.1", ECHO_PORT), timeout=20)
+        s.sendall(b"hello from tcp\nnot echoed\n")
+        self.assertEqual(read_all(s), b"hello from tcp\n")
 
     def test_command_keeps_no_descriptor_of_spawn(self):
         # 0, 1 and 2 (the connection) and the directory ls reads: not the
