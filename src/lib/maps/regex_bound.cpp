@@ -25,6 +25,7 @@ struct Cost {
   std::uint64_t size = 0;
   std::uint64_t optional = 0;
   bool nullable = true;  // may match the empty string
+  int nullable_copies_depth = 0;  // see RegexCost
 };
 
 class Walker {
@@ -41,7 +42,7 @@ class Walker {
       i_ += ere_ ? 1 : 2;
       c.size = add(c.size, 1);
     }
-    return RegexCost{c.size, c.optional, too_deep_};
+    return RegexCost{c.size, c.optional, too_deep_, c.nullable_copies_depth};
   }
 
  private:
@@ -55,6 +56,7 @@ class Walker {
     a.size = add(a.size, b.size);
     a.optional = add(a.optional, b.optional);
     a.nullable = a.nullable && b.nullable;
+    a.nullable_copies_depth = std::max(a.nullable_copies_depth, b.nullable_copies_depth);
     return a;
   }
 
@@ -66,6 +68,7 @@ class Walker {
       c.size = add(add(c.size, b.size), 1);
       c.optional = add(c.optional, b.optional);
       c.nullable = c.nullable || b.nullable;
+      c.nullable_copies_depth = std::max(c.nullable_copies_depth, b.nullable_copies_depth);
     }
     return c;
   }
@@ -145,6 +148,10 @@ class Walker {
     std::uint64_t per_mandatory = c.nullable ? c.size : c.optional;
     r.optional = add(mul(per_mandatory, min), mul(add(c.size, 1), optional_copies));
     r.nullable = c.nullable || min == 0;
+    // Copies of something that may be empty: the epsilon closures glibc
+    // computes multiply with every such level ("a?+?+?+..." or
+    // "((a?)+)+..." take about ten times longer per level).
+    r.nullable_copies_depth = c.nullable_copies_depth + (c.nullable && copies >= 2 ? 1 : 0);
     return r;
   }
 
@@ -226,6 +233,10 @@ std::string posix_regex_too_complex(std::string_view pattern, bool extended) {
   if (c.optional > kMaxRegexOptionalElements)
     return fmt::format("regular expression too complex: more than {} optional elements after expansion",
                        kMaxRegexOptionalElements);
+  if (c.nullable_copies_depth > kMaxNullableCopiesDepth)
+    return fmt::format("regular expression too complex: repeats an expression that may be empty "
+                       "more than {} levels deep",
+                       kMaxNullableCopiesDepth);
   return {};
 }
 

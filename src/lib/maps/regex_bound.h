@@ -32,11 +32,18 @@ inline constexpr std::uint64_t kMaxRegexElements = 20000;
 // Expanded elements that may match the empty string (optional copies from
 // *, ?, {0,n}, {n,m} with m > n, and anything inside them).
 inline constexpr std::uint64_t kMaxRegexOptionalElements = 2000;
+// Levels of repetitions that copy (+, {n,m} with m >= 2) an expression that
+// may match the empty string, one inside the other: glibc's epsilon-closure
+// computation takes about ten times longer per level whatever the element
+// count ("a?+?+?+?+?+?+?+?+", 17 characters, takes seconds; a fuzzer found
+// a pattern that took over ten minutes). Real patterns have none.
+inline constexpr int kMaxNullableCopiesDepth = 4;
 
 struct RegexCost {
   std::uint64_t elements = 0;
   std::uint64_t optional = 0;
   bool too_deep = false;  // groups nested beyond 250 (PCRE2's default limit)
+  int nullable_copies_depth = 0;  // see kMaxNullableCopiesDepth
 };
 
 // Measures `pattern` as regcomp() would expand it (saturating, never

@@ -115,6 +115,43 @@ TEST(RegexBound, FuzzerOutOfMemoryReproducer) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
+TEST(RegexBound, CopiesOfEmptyMatchesAreBounded) {
+  // Few elements, but copies of nullable expressions nested ever deeper.
+  EXPECT_FALSE(ok("a?+?+?+?+?+?+?+?+"));
+  EXPECT_FALSE(ok("(((((((((a?)+)?)+)?)+)?)+)?)+"));  // five levels
+  EXPECT_TRUE(ok("(((((((a?)+)?)+)?)+)?)+(b?)+"));    // four
+  EXPECT_FALSE(ok("(((((a*){2}){2}){2}){2}){2}"));
+  EXPECT_TRUE(ok("((((a*){2})*){2}){2}((b*){2})*{2}"));  // three
+  EXPECT_NE(posix_regex_too_complex("a?+?+?+?+?+", true).find("may be empty more than 4 levels deep"),
+            std::string::npos);
+  // Up to four levels pass, and nothing nullable under "+" costs a level.
+  EXPECT_TRUE(ok("a?+?+?+?+"));
+  EXPECT_TRUE(ok("(\\.[a-z0-9-]+)+@([a-z0-9-]+\\.)+[a-z]{2,}"));
+  EXPECT_TRUE(ok("((a+)+)+"));
+  EXPECT_EQ(measure_posix_regex("(b?)+", true).nullable_copies_depth, 1);
+  EXPECT_EQ(measure_posix_regex("(b?)*", true).nullable_copies_depth, 0);
+  EXPECT_EQ(measure_posix_regex("(b?){1,3}|x", true).nullable_copies_depth, 1);
+  EXPECT_EQ(measure_posix_regex("\\(b\\?\\)\\+", false).nullable_copies_depth, 1);
+}
+
+TEST(RegexBound, FuzzerTimeoutReproducer) {
+  // tests/fuzz-known/regexp_table-timeout-1, fed as fuzz_regexp_table does:
+  // 17 "+" over "?"-made empty matches in 50 bytes kept glibc's regcomp()
+  // busy for over ten minutes.
+  static const unsigned char kInput[] = {
+      0x00, 0x2f, 0x55, 0x7c, 0xff, 0x3f, 0xc7, 0x3f, 0x3f, 0x3f, 0x2a, 0x3f, 0x3f, 0x7c, 0x31, 0x2b, 0xff,
+      0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x2b, 0x2b, 0x2b, 0x3f, 0x3f, 0x3f, 0x3f,
+      0x3f, 0x3f, 0x2b, 0x2b, 0x2b, 0x2b, 0xd8, 0x2b, 0xba, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x7c, 0x2f,
+      0x20, 0x78, 0x0a};
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(bounded([] {
+    std::istringstream in(std::string(reinterpret_cast<const char*>(kInput) + 1, sizeof kInput - 1));
+    auto t = parse_regexp_table("fuzz", in, quiet({}));
+    (void)t->lookup("a");
+  }));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
 TEST(RegexBound, TablesWarnWithFileAndLine) {
   std::istringstream in("/^ok$/ fine\n/a{1000}{1000}/ boom\n/a++++++++++++++++++++++++++++++++/ boom\n");
   auto t = parse_regexp_table("/etc/postfix/x", in, quiet({}));
