@@ -111,6 +111,7 @@ asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
     deliver::kill_command(pid);
   });
   int status = 0;
+  pid_t r = 0;  // the pid once reaped
   if (started->pidfd) {
     // Readable once the command has exited.
     asio::posix::stream_descriptor exited(ctx.io(), started->pidfd.release());
@@ -124,16 +125,18 @@ asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
       deliver::kill_command(pid);
     }
   } else {
+    // No pidfd_open() (Linux before 5.3): look every 50 ms.
     asio::steady_timer tick(ctx.io());
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
+    while ((r = ::waitpid(pid, &status, WNOHANG)) == 0 || (r < 0 && errno == EINTR)) {
       tick.expires_after(std::chrono::milliseconds(50));
       co_await tick.async_wait(asio::use_awaitable);
     }
   }
   limit.cancel();
-  pid_t r;
-  do r = ::waitpid(pid, &status, 0);
-  while (r < 0 && errno == EINTR);
+  if (r == 0) {
+    do r = ::waitpid(pid, &status, 0);
+    while (r < 0 && errno == EINTR);
+  }
   reaper.pid = -1;
   if (r < 0) {
     log::warning("command {}: cannot wait for process id {}: {}", s.program, static_cast<long>(pid),
