@@ -13,10 +13,17 @@ namespace {
 TEST(Flow, TokensThroughThePipe) {
   int p[2];
   ASSERT_EQ(::pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
-  ASSERT_EQ(::dup2(p[0], kFlowReadFd), kFlowReadFd);
-  ASSERT_EQ(::dup2(p[1], kFlowWriteFd), kFlowWriteFd);
+  // The pipe may have come out on 5 or 6 itself (a test runner leaves 3
+  // and 4 open): move both ends out of the way before placing them.
+  int r = ::fcntl(p[0], F_DUPFD_CLOEXEC, 64), w = ::fcntl(p[1], F_DUPFD_CLOEXEC, 64);
+  ASSERT_GE(r, 64);
+  ASSERT_GE(w, 64);
   ::close(p[0]);
   ::close(p[1]);
+  ASSERT_EQ(::dup2(r, kFlowReadFd), kFlowReadFd);
+  ASSERT_EQ(::dup2(w, kFlowWriteFd), kFlowWriteFd);
+  ::close(r);
+  ::close(w);
   (void)::fcntl(kFlowReadFd, F_SETFL, O_NONBLOCK);
 
   EXPECT_EQ(token_count(), 0u);
