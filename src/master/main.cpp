@@ -78,7 +78,9 @@ int main(int argc, char** argv) {
       default: log::init("master"); log::fatal("usage: master [-c config_dir] [-d] [-v]");
     }
   }
-  log::init("master", log::Settings{.mirror_stderr = true});
+  log::Settings early;  // to stderr too, until main.cf says where the log goes
+  early.mirror_stderr = true;
+  log::init("master", early);
   ::umask(022);
   auto cfg = config::Config::load(config_dir);
   if (!cfg) log::fatal("{}", cfg.error().message);
