@@ -143,8 +143,8 @@ asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
                  std::strerror(errno));
     co_return;
   }
-  if (auto why = deliver::start_failure(started.value(), s.options)) {
-    log::warning("{}", *why);
+  if (auto failed = deliver::start_failure(started.value(), s.options)) {
+    log::warning("{}", failed->text);
     co_return;
   }
   if (timed_out)

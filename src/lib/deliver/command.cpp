@@ -436,7 +436,7 @@ Attempt<StartedCommand> start_command(const std::vector<std::string>& argv, cons
   return c;
 }
 
-std::optional<std::string> start_failure(StartedCommand& c, const CommandOptions& options) {
+std::optional<Outcome> start_failure(StartedCommand& c, const CommandOptions& options) {
   if (!c.report) return std::nullopt;
   ChildReport report;
   std::size_t got = 0;
@@ -452,7 +452,7 @@ std::optional<std::string> start_failure(StartedCommand& c, const CommandOptions
   }
   c.report.reset();
   if (got != sizeof(report)) return std::nullopt;
-  return stage_text(report, c.description, options);
+  return Outcome::deferred("4.3.0", stage_text(report, c.description, options), report.err);
 }
 
 void kill_command(pid_t pid) { kill_group(pid); }
@@ -471,7 +471,6 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
   auto started = start_command(argv, options, in_r.get(), out_w.get(), out_w.get());
   if (!started) return fail_before_start(started.take_failure());
   const pid_t pid = started->pid;
-  UniqueFd rep_r = std::move(started->report);
   UniqueFd pidfd = std::move(started->pidfd);
 
   // ---- Parent. ----
@@ -488,8 +487,6 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
   bool input_done = false;
   std::optional<Error> input_error;
   int write_errno = 0;
-  ChildReport report;
-  std::size_t report_got = 0;
   int wait_status = 0;
   bool reaped = false;
   int wait_errno = 0;  // waitpid() failed: the status is unknown (someone else reaped the child?)
@@ -511,21 +508,6 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
       return;  // EAGAIN: nothing more for now
     }
   };
-  auto read_report = [&]() {
-    for (;;) {
-      ssize_t n =
-          ::read(rep_r.get(), reinterpret_cast<char*>(&report) + report_got, sizeof(report) - report_got);
-      if (n > 0) {
-        report_got += static_cast<std::size_t>(n);
-        if (report_got == sizeof(report)) rep_r.reset();
-        if (!rep_r.valid()) return;
-        continue;
-      }
-      if (n == 0) rep_r.reset();
-      if (n < 0 && errno == EINTR) continue;
-      return;
-    }
-  };
   auto abort_input = [&]() {
     in_w.reset();
     input_done = true;
@@ -545,7 +527,6 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
       // What the command wrote before exiting is still in the pipe; anything
       // its leftover offspring write later is not our business.
       if (out_r.valid()) read_output();
-      if (rep_r.valid()) read_report();
       break;
     }
     auto now = std::chrono::steady_clock::now();
@@ -557,7 +538,6 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
       if (wait_blocking(pid, &wait_status) < 0) wait_errno = errno;
       reaped = true;
       if (out_r.valid()) read_output();
-      if (rep_r.valid()) read_report();
       break;
     }
 
@@ -584,9 +564,9 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
       }
     }
 
-    struct pollfd pfd[4];
+    struct pollfd pfd[3];
     int nfds = 0;
-    int i_in = -1, i_out = -1, i_rep = -1, i_pid = -1;
+    int i_in = -1, i_out = -1, i_pid = -1;
     bool input_starved = in_w.valid() && pending_off >= pending.size();
     if (in_w.valid() && !input_starved) {
       i_in = nfds;
@@ -595,10 +575,6 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
     if (out_r.valid()) {
       i_out = nfds;
       pfd[nfds++] = {out_r.get(), POLLIN, 0};
-    }
-    if (rep_r.valid()) {
-      i_rep = nfds;
-      pfd[nfds++] = {rep_r.get(), POLLIN, 0};
     }
     if (pidfd.valid()) {
       i_pid = nfds;
@@ -629,7 +605,6 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
       }
     }
     if (i_out >= 0 && pfd[i_out].revents != 0) read_output();
-    if (i_rep >= 0 && pfd[i_rep].revents != 0) read_report();
     (void)i_pid;  // readable pidfd: the waitpid() at the top collects the status
   }
 
@@ -637,8 +612,10 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
   if (WIFEXITED(wait_status)) result.exit_status = WEXITSTATUS(wait_status);
   if (WIFSIGNALED(wait_status)) result.signal = WTERMSIG(wait_status);
 
-  if (report_got == sizeof(report)) {
-    result.outcome = Outcome::deferred("4.3.0", stage_text(report, description, options), report.err);
+  // A problem before exec (reported over a pipe that the child's exit has
+  // closed, so the report, if any, is complete now).
+  if (auto failed = start_failure(started.value(), options)) {
+    result.outcome = std::move(*failed);
     return result;
   }
   result.started = true;

@@ -157,10 +157,10 @@ struct StartedCommand {
 Attempt<StartedCommand> start_command(const std::vector<std::string>& argv, const CommandOptions& options,
                                       int in_fd, int out_fd, int err_fd);
 
-// After the command has been reaped: what failed before exec ("cannot
-// execute command "x": No such file or directory"), or nullopt when the
-// command ran.
-std::optional<std::string> start_failure(StartedCommand& c, const CommandOptions& options);
+// After the command has been reaped: what failed before exec, as the
+// deferral run_argv() reports ("4.3.0 cannot execute command "x": No such
+// file or directory"), or nullopt when the command ran.
+std::optional<Outcome> start_failure(StartedCommand& c, const CommandOptions& options);
 
 // SIGKILL to the command's process group (it leads one: setsid). Only
 // before the command has been reaped, so that the pid is still its own.
