@@ -34,6 +34,12 @@ def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+# main.cf text for instances that run without qmgr on purpose: no qmgr
+# means no mail flow tokens, and cleanup would wait in_flow_delay (1 s) before
+# every message (src/lib/server/flow.h), slowing such tests for nothing.
+NO_QMGR_FLOW = "in_flow_delay = 0\n"
+
+
 def is_root():
     return os.geteuid() == 0
 

@@ -13,7 +13,7 @@ import re
 import subprocess
 import unittest
 
-from harness import Instance, LIBEXEC, SBIN, wait_for
+from harness import LIBEXEC, NO_QMGR_FLOW, SBIN, Instance, wait_for
 from ipcwire import Connection, decode, encode, frame
 
 MASTER_CF = """# service type private unpriv chroot wakeup maxproc command
@@ -47,7 +47,7 @@ class BounceTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         extra = f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
-        cls.inst = Instance("bounce", main_cf_extra=extra + MAIN_CF, master_cf=MASTER_CF)
+        cls.inst = Instance("bounce", main_cf_extra=extra + NO_QMGR_FLOW + MAIN_CF, master_cf=MASTER_CF)
         try:
             cls.inst.start()
             for s in ("bounce", "defer", "trace"):

@@ -8,7 +8,7 @@ import re
 import stat
 import unittest
 
-from harness import LIBEXEC, Instance, wait_for
+from harness import LIBEXEC, NO_QMGR_FLOW, Instance, wait_for
 from ipcwire import Connection, decode, encode, frame
 
 HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
@@ -42,6 +42,7 @@ class CleanupTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.inst = Instance("cleanup", main_cf_extra=(
+            NO_QMGR_FLOW +
             "myhostname = mx.example.com\n"
             "mydomain = example.com\n"
             "message_size_limit = 20000\n"

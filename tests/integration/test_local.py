@@ -24,7 +24,7 @@ import time
 import unittest
 
 import ipcwire
-from harness import Instance, LIBEXEC, SBIN, is_root, wait_for
+from harness import LIBEXEC, NO_QMGR_FLOW, SBIN, Instance, is_root, wait_for
 
 HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
 DOMAIN = "test.example"
@@ -109,7 +109,7 @@ class LocalTest(unittest.TestCase):
         extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
                  f"recipient_delimiter = +\nmyhostname = {DOMAIN}\nmydestination = $myhostname, localhost\nmyorigin = $myhostname\n"
                  f"mail_spool_directory = {cls.spool}\nalias_maps = hash:{cls.aliases}\n"
-                 f"alias_database = hash:{cls.aliases}\nrelayhost =\n")
+                 f"alias_database = hash:{cls.aliases}\nrelayhost =\n" + NO_QMGR_FLOW)
         cls.inst = Instance("local", main_cf_extra=extra, master_cf=master_cf(cls.bin, cls.rootspool))
         try:
             cls.inst.cmd("postalias", [cls.aliases])

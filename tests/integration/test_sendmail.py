@@ -15,7 +15,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Instance, LIBEXEC, SBIN, is_root, wait_for
+from harness import LIBEXEC, NO_QMGR_FLOW, SBIN, Instance, is_root, wait_for
 
 HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
 
@@ -32,7 +32,7 @@ class SendmailTest(unittest.TestCase):
         # The build tree's programs, whatever `postern init` would pick (the
         # later command_directory of main_cf_extra wins where a test sets one).
         extra = f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
-        inst = Instance("sendmail", main_cf_extra=extra + main_cf_extra, master_cf=master_cf())
+        inst = Instance("sendmail", main_cf_extra=extra + NO_QMGR_FLOW + main_cf_extra, master_cf=master_cf())
         self.addCleanup(inst.cleanup)
         if start:
             inst.start()

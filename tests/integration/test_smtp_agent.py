@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from harness import Instance, LIBEXEC, SBIN, free_port, wait_for
+from harness import LIBEXEC, NO_QMGR_FLOW, SBIN, Instance, free_port, wait_for
 from ipcwire import Connection
 
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
@@ -273,7 +273,7 @@ class SmtpAgentTest(unittest.TestCase):
         extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
                  "myhostname = client.example.com\n"
                  f"dns_resolver_address = 127.0.0.1:{cls.dns.port}\n"
-                 "smtp_connection_cache_time_limit = 10s\n")
+                 "smtp_connection_cache_time_limit = 10s\n" + NO_QMGR_FLOW)
         cls.inst = Instance("smtp", main_cf_extra=extra, master_cf=master)
         try:
             cls.inst.start()

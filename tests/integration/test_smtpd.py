@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from harness import LIBEXEC, Instance, free_port, wait_for
+from harness import LIBEXEC, NO_QMGR_FLOW, Instance, free_port, wait_for
 
 HOST = "mx.test.example"
 HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
@@ -180,7 +180,7 @@ POLICY = None
 
 def setUpModule():
     global INST, POLICY
-    INST = Instance("smtpd", main_cf_extra=MAIN_CF)
+    INST = Instance("smtpd", main_cf_extra=MAIN_CF + NO_QMGR_FLOW)
     POLICY = PolicyServer()
     threading.Thread(target=POLICY.serve_forever, daemon=True).start()
     dead = free_port()  # nothing listens there
