@@ -250,8 +250,8 @@ void Master::spawn(Service& s) {
   int err = 0;
   for (std::size_t i = 0; i < high.size() && err == 0; ++i)
     err = ::posix_spawn_file_actions_adddup2(&fa, high[i].get(), fds[i].second);
-  // The flow numbers a daemon did not get stay closed (the daemon's own
-  // first descriptors land there only after it has checked them: flow.h).
+  // The flow numbers a daemon did not get are closed, so that nothing else
+  // sits there when its skeleton looks for the flow pipe (flow.h).
   for (int n : {server::kFlowReadFd, server::kFlowWriteFd}) {
     bool given = false;
     for (const auto& f : fds) given |= f.second == n;

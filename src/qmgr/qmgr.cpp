@@ -179,7 +179,7 @@ void QueueManager::run_scans() {
     // Tokens for cleanup (server/flow.h): one per message taken while
     // incoming/ has a backlog; the full count once it has none.
     if (s_.in_flow)
-      server::replenish(static_cast<std::size_t>(std::max(1, s_.process_limit)), std::exchange(fed_incoming_, 0),
+      server::replenish(static_cast<std::size_t>(s_.process_limit), std::exchange(fed_incoming_, 0),
                         !incoming_backlog_);
   }
   if (def) scan_queue(queue::QueueName::Deferred, all);

@@ -15,23 +15,17 @@ namespace postern::server {
 
 namespace {
 
-// A descriptor the master gave us: open, and a pipe. Anything else at that
-// number (nothing, in a process the master did not start) means no flow
-// control.
+// Set once by attach_flow_pipe(), before any other thread exists.
+bool g_have_read = false;
+bool g_have_write = false;
+
 bool is_pipe(int fd) {
   struct stat st {};
   return ::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
 }
 
-bool have_read() {
-  static const bool ok = is_pipe(kFlowReadFd);
-  return ok;
-}
-
-bool have_write() {
-  static const bool ok = is_pipe(kFlowWriteFd);
-  return ok;
-}
+bool have_read() { return g_have_read; }
+bool have_write() { return g_have_write; }
 
 // Reads up to n bytes without blocking; the count read.
 std::size_t drain(std::size_t n) {
@@ -47,6 +41,11 @@ std::size_t drain(std::size_t n) {
 }
 
 }  // namespace
+
+void attach_flow_pipe() {
+  g_have_read = is_pipe(kFlowReadFd);
+  g_have_write = g_have_read && is_pipe(kFlowWriteFd);
+}
 
 bool take_token() {
   if (!have_read()) return true;

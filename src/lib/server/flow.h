@@ -12,8 +12,11 @@
 // - the delay reaches an SMTP client at its first accepted RCPT TO, when
 // smtpd opens the message in cleanup.
 //
-// A process the master did not give the pipe (tests, tools) sees flow
-// control as off: take_token() says yes, put and trim do nothing.
+// The server skeleton calls attach_flow_pipe() first thing, before the
+// daemon opens anything, so descriptors 5 and 6 are then exactly what the
+// master passed (or closed). Until then, and in a process with no pipe there
+// (tests, tools, a daemon the master gave none), flow control is off:
+// take_token() says yes, replenish() does nothing.
 //
 // Reads no parameters (callers pass in_flow_delay and the token target).
 // Logs nothing.
@@ -23,6 +26,10 @@
 #include <optional>
 
 namespace postern::server {
+
+// Looks at descriptors kFlowReadFd and kFlowWriteFd once: a pipe there is
+// the master's flow pipe. server::run() calls it; tests may too.
+void attach_flow_pipe();
 
 // A token taken, or no flow pipe here: the caller may go on at once.
 bool take_token();

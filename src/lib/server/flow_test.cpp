@@ -9,7 +9,13 @@
 namespace postern::server {
 namespace {
 
-// One test: flow.cpp decides once per process whether the pipe is there.
+TEST(Flow, OffUntilAttached) {
+  // No attach_flow_pipe() in this process: flow control is off.
+  EXPECT_EQ(token_count(), std::nullopt);
+  EXPECT_TRUE(take_token());
+  replenish(10, 0, true);  // nothing to fill
+}
+
 TEST(Flow, TokensThroughThePipe) {
   int p[2];
   ASSERT_EQ(::pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
@@ -25,6 +31,7 @@ TEST(Flow, TokensThroughThePipe) {
   ::close(r);
   ::close(w);
   (void)::fcntl(kFlowReadFd, F_SETFL, O_NONBLOCK);
+  attach_flow_pipe();
 
   EXPECT_EQ(token_count(), 0u);
   EXPECT_FALSE(take_token());      // none: the caller pauses

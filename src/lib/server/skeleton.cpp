@@ -19,6 +19,7 @@
 #include "config/master_cf.h"
 #include "log/log.h"
 #include "security/privileges.h"
+#include "server/flow.h"
 #include "server/heap.h"
 #include "server/scheduling.h"
 #include "server/status.h"
@@ -427,6 +428,8 @@ class Runner {
 };
 
 int run(int argc, char** argv, Daemon daemon) {
+  // Before anything opens a descriptor that could land on 5 or 6.
+  attach_flow_pipe();
   ::signal(SIGPIPE, SIG_IGN);
   // heap.h: why a short-lived daemon keeps its heap and premaps some.
   if (!daemon.long_lived) {
