@@ -110,6 +110,7 @@ def main():
 
     user = bench.bench_user()
     mta = bench.Postern(False, opts.build) if opts.mta == "postern" else bench.Postfix(False)
+    perf = None
     try:
         mta.setup()
         if service_opts:
@@ -146,10 +147,12 @@ def main():
                                         lambda: bench.maildir_count(user), opts.timeout, "local")
         m1 = machine_ticks()
         reaped1 = children_ticks(master)
-        perf.send_signal(signal.SIGINT)
-        perf.wait()
         log_text = mta.maillog_text()[log_before:]
     finally:
+        # perf records until told to stop, whatever happened above.
+        if perf is not None:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
         mta.teardown()
         # Moved aside, not deleted: on ext4 without a journal, deleting
         # thousands of files slows the next minutes' file creation (the
