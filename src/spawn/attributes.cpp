@@ -5,27 +5,19 @@
 
 namespace postern::spawn {
 
-namespace {
-
-bool has_prefix(std::string_view s, std::string_view p) {
-  return s.size() >= p.size() && str::lower(s.substr(0, p.size())) == p;
-}
-
-}  // namespace
-
 Result<Attributes> parse_attributes(const std::vector<std::string>& args) {
   Attributes a;
   bool have_user = false, have_argv = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& w = args[i];
-    if (has_prefix(w, "user=")) {
+    if (str::istarts_with(w, "user=")) {
       std::string v = w.substr(5);
       auto colon = v.find(':');
       a.user = v.substr(0, colon);
       a.group = colon == std::string::npos ? std::string() : v.substr(colon + 1);
       if (a.user.empty()) return make_error("user= attribute without a user name");
       have_user = true;
-    } else if (has_prefix(w, "argv=")) {
+    } else if (str::istarts_with(w, "argv=")) {
       // "argv=/usr/bin/x a b": the first word is glued to "argv="; a bare
       // "argv=" is followed by the command as its own word.
       if (w.size() > 5) a.argv.push_back(w.substr(5));
