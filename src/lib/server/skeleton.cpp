@@ -82,7 +82,7 @@ Result<Args> parse_args(int argc, char** argv) {
       a.extra.emplace_back(s);
       // argv= is the last attribute (pipe(8), spawn(8)): the words after it
       // are the command's, options like "-u" included.
-      if (s.substr(0, 5) == "argv=")
+      if (str::istarts_with(s, "argv="))
         for (++i; i < argc; ++i) a.extra.emplace_back(argv[i]);
     } else {
       return make_error("unexpected argument: {}", s);
