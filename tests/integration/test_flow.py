@@ -115,6 +115,7 @@ class FlowTest(unittest.TestCase):
         self.assertTrue(flow.startswith("pipe:"), qmgr)
         self.assertEqual(qmgr[6], flow)
         self.assertEqual(pipes(by_prog["cleanup"][0])[5], flow)
+        self.assertIn("smtpd", by_prog)  # the check below must look at something
         for prog in ("smtpd", "trivial-rewrite", "anvil"):  # (the master made the pipe)
             for pid in by_prog.get(prog, []):
                 links = pipes(pid)
