@@ -40,11 +40,21 @@ if [[ "${POSTERN_SKIP_FUZZ:-0}" != 1 ]]; then
       corpus="$top/build-fuzz/corpus/$t"; mkdir -p "$corpus"
       seeds="$top/tests/fuzz-seeds/${t#fuzz_}"
       args=("$corpus"); [[ -d "$seeds" ]] && args+=("$seeds")
-      if "$top/build-fuzz/fuzz/$t" -max_total_time="${POSTERN_FUZZ_SECONDS:-10}" -rss_limit_mb=2048 \
+      # A finding is written to build-fuzz/artifacts/<target>-*; it is also
+      # printed in base64, so a CI log alone is enough to reproduce it.
+      # -timeout: one input running a minute is a hang (libFuzzer's default,
+      # twenty minutes, costs CI its time budget first).
+      rm -f "$top/build-fuzz/artifacts/$t-"*; mkdir -p "$top/build-fuzz/artifacts"
+      if "$top/build-fuzz/fuzz/$t" -max_total_time="${POSTERN_FUZZ_SECONDS:-10}" -timeout=60 -rss_limit_mb=2048 \
+           -artifact_prefix="$top/build-fuzz/artifacts/$t-" \
            -print_final_stats=0 "${args[@]}" >"$top/build-fuzz/$t.log" 2>&1; then
         echo "fuzz $t: ok"; passed=$((passed+1))
       else
-        echo "fuzz $t: FAILED"; tail -40 "$top/build-fuzz/$t.log"; failed=$((failed+1))
+        echo "fuzz $t: FAILED"; grep -v -E '^ +#([2-9][0-9]|[0-9]{3,}) ' "$top/build-fuzz/$t.log" | tail -60; failed=$((failed+1))
+        for a in "$top/build-fuzz/artifacts/$t-"*; do
+          [[ -f "$a" ]] || continue
+          echo "finding ${a##*/} (base64):"; head -c 4096 "$a" | base64
+        done
       fi
     done
     echo "fuzz: $passed passed, $failed failed"

@@ -21,7 +21,10 @@
 // Bounds (not in Postfix, which trusts its tables): a POSIX pattern whose
 // expansion regcomp() could not afford is refused before compiling (see
 // regex_bound.h), e.g. "regexp map /etc/x, line 3: regular expression too
-// complex: expands to more than 20000 elements"; PCRE2 runs with explicit
+// complex: expands to more than 20000 elements", a pattern of a shape whose
+// compile time cannot be estimated is compiled first in a child process
+// under a CPU-time limit (regex_trial.h), and back-references are refused
+// (regexec() time grows without useful bound in the key); PCRE2 runs with explicit
 // pattern-length, nesting, match-step and heap limits (see PcreContexts).
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -36,6 +39,7 @@
 #include "log/log.h"
 #include "maps/internal.h"
 #include "maps/regex_bound.h"
+#include "maps/regex_trial.h"
 #include "maps/source.h"
 #include "maps/text_tables.h"
 
@@ -286,12 +290,19 @@ bool regexp_flag(char c, std::uint32_t& o, std::string&) {
 
 std::unique_ptr<Matcher> regexp_compile(const std::string& re, std::uint32_t o, bool need_groups,
                                         std::string& err) {
-  // regcomp() itself has no bound on what a pattern may expand to (see
-  // regex_bound.h): measure first.
-  err = posix_regex_too_complex(re, (o & REG_EXTENDED) != 0);
+  // regcomp() itself has no bound on what a pattern may expand to, or on
+  // how long it takes (see regex_bound.h): measure first, and try the
+  // shapes the measure cannot vouch for in a child process.
+  RegexCost cost = measure_posix_regex(re, (o & REG_EXTENDED) != 0);
+  err = posix_regex_too_complex(cost);
   if (!err.empty()) return nullptr;
+  int cflags = static_cast<int>(o) | (need_groups ? 0 : REG_NOSUB);
+  if (posix_regex_needs_trial(cost)) {
+    err = posix_regex_trial(re, cflags);
+    if (!err.empty()) return nullptr;
+  }
   auto m = std::make_unique<PosixMatcher>();
-  err = m->compile(re, static_cast<int>(o) | (need_groups ? 0 : REG_NOSUB));
+  err = m->compile(re, cflags);
   if (!err.empty()) return nullptr;
   return m;
 }

@@ -26,6 +26,9 @@ struct Cost {
   std::uint64_t optional = 0;
   bool nullable = true;  // may match the empty string
   int nullable_copies_depth = 0;  // see RegexCost
+  std::uint64_t assertions = 0;
+  bool repeats_assertion = false;
+  bool repeats_nullable = false;
 };
 
 class Walker {
@@ -42,7 +45,8 @@ class Walker {
       i_ += ere_ ? 1 : 2;
       c.size = add(c.size, 1);
     }
-    return RegexCost{c.size, c.optional, too_deep_, c.nullable_copies_depth};
+    return RegexCost{c.size,        c.optional,          too_deep_,          c.nullable_copies_depth,
+                     c.assertions,  c.repeats_assertion, c.repeats_nullable, back_references_};
   }
 
  private:
@@ -52,11 +56,19 @@ class Walker {
   bool at_alt() const { return ere_ ? at(0, '|') : at(0, '\\') && at(1, '|'); }
   bool at_close() const { return ere_ ? at(0, ')') : at(0, '\\') && at(1, ')'); }
 
+  // The flags and counts that do not depend on how a and b are combined.
+  static void merge_shape(Cost& a, const Cost& b) {
+    a.nullable_copies_depth = std::max(a.nullable_copies_depth, b.nullable_copies_depth);
+    a.assertions = add(a.assertions, b.assertions);
+    a.repeats_assertion = a.repeats_assertion || b.repeats_assertion;
+    a.repeats_nullable = a.repeats_nullable || b.repeats_nullable;
+  }
+
   static Cost join(Cost a, const Cost& b) {
     a.size = add(a.size, b.size);
     a.optional = add(a.optional, b.optional);
     a.nullable = a.nullable && b.nullable;
-    a.nullable_copies_depth = std::max(a.nullable_copies_depth, b.nullable_copies_depth);
+    merge_shape(a, b);
     return a;
   }
 
@@ -68,7 +80,7 @@ class Walker {
       c.size = add(add(c.size, b.size), 1);
       c.optional = add(c.optional, b.optional);
       c.nullable = c.nullable || b.nullable;
-      c.nullable_copies_depth = std::max(c.nullable_copies_depth, b.nullable_copies_depth);
+      merge_shape(c, b);
     }
     return c;
   }
@@ -152,6 +164,10 @@ class Walker {
     // computes multiply with every such level ("a?+?+?+..." or
     // "((a?)+)+..." take about ten times longer per level).
     r.nullable_copies_depth = c.nullable_copies_depth + (c.nullable && copies >= 2 ? 1 : 0);
+    r.assertions = mul(c.assertions, copies);
+    bool repeated = copies >= 2 || max == kInfinite;
+    r.repeats_assertion = c.repeats_assertion || (repeated && c.assertions > 0);
+    r.repeats_nullable = c.repeats_nullable || (repeated && c.nullable);
     return r;
   }
 
@@ -178,10 +194,17 @@ class Walker {
     }
     if (ch == '^' || ch == '$') {
       ++i_;
-      return Cost{1, 0, true};  // zero-width
+      return assertion();
     }
     if (ch == '\\') {
+      char next = i_ + 1 < p_.size() ? p_[i_ + 1] : '\0';
       i_ += std::min<std::size_t>(2, p_.size() - i_);
+      // GNU's word and buffer assertions are zero-width like ^ and $.
+      if (std::string_view("bB<>`'").find(next) != std::string_view::npos && next != '\0') return assertion();
+      if (next >= '1' && next <= '9') {
+        ++back_references_;
+        return Cost{1, 0, true};  // the group it refers to may have matched nothing
+      }
       return one;
     }
     ++i_;  // any other character, including a leading "*", "+", "?", "{"
@@ -207,12 +230,19 @@ class Walker {
     i_ = std::min(p_.size(), j + 1);
   }
 
+  static Cost assertion() {
+    Cost c{1, 0, true};
+    c.assertions = 1;
+    return c;
+  }
+
   static constexpr int kMaxNesting = 250;
 
   std::string_view p_;
   bool ere_;
   std::size_t i_ = 0;
   bool too_deep_ = false;
+  int back_references_ = 0;
 
  public:
   static constexpr int max_nesting() { return kMaxNesting; }
@@ -225,7 +255,14 @@ RegexCost measure_posix_regex(std::string_view pattern, bool extended) {
 }
 
 std::string posix_regex_too_complex(std::string_view pattern, bool extended) {
-  RegexCost c = measure_posix_regex(pattern, extended);
+  return posix_regex_too_complex(measure_posix_regex(pattern, extended));
+}
+
+bool posix_regex_needs_trial(const RegexCost& c) {
+  return c.repeats_assertion || c.repeats_nullable || c.assertions > kMaxUntriedAssertions;
+}
+
+std::string posix_regex_too_complex(const RegexCost& c) {
   if (c.too_deep)
     return fmt::format("regular expression nests more than {} groups deep", Walker::max_nesting());
   if (c.elements > kMaxRegexElements)
@@ -237,6 +274,9 @@ std::string posix_regex_too_complex(std::string_view pattern, bool extended) {
     return fmt::format("regular expression too complex: repeats an expression that may be empty "
                        "more than {} levels deep",
                        kMaxNullableCopiesDepth);
+  if (c.back_references > 0)
+    return "back-references (\\1 to \\9) are not supported: their matching time has no useful bound; "
+           "use a pcre: table";
   return {};
 }
 

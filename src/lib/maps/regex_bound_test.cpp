@@ -2,6 +2,7 @@
 // tables refusing patterns that would exhaust memory (fuzzer finding
 // tests/fuzz-known/regexp_table-oom-1) in bounded time and memory.
 #include <gtest/gtest.h>
+#include <regex.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "maps/regex_bound.h"
+#include "maps/regex_trial.h"
 #include "maps/test_support.h"
 #include "maps/text_tables.h"
 
@@ -173,6 +175,86 @@ TEST(RegexBound, PcreLimitsApply) {
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(get(*t, std::string(40, 'a') + "!"), "<none>");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST(RegexBound, ShapesThatNeedTrial) {
+  auto needs = [](std::string_view re, bool ere = true) {
+    return posix_regex_needs_trial(measure_posix_regex(re, ere));
+  };
+  // Real patterns compile untried.
+  EXPECT_FALSE(needs("^(.*)@(.*\\.)?example\\.com$"));
+  EXPECT_FALSE(needs("(^|\\.)example\\.com$"));
+  EXPECT_FALSE(needs("^Subject:.*\\b(viagra|cialis)\\b"));
+  EXPECT_FALSE(needs("^[^@]{1,64}@([a-z0-9-]+\\.)+[a-z]{2,}$"));
+  EXPECT_FALSE(needs("(\\.[a-z0-9-]+)*@"));
+  EXPECT_FALSE(needs("^$"));
+  // Assertions inside repetitions, repeated empty matches, long runs of
+  // assertions: regcomp's time for these has no estimate.
+  EXPECT_TRUE(needs("(\\b\\b)*"));
+  EXPECT_TRUE(needs("(x\\<)+"));
+  EXPECT_TRUE(needs("(^|a){2}"));
+  EXPECT_TRUE(needs("(a?b?)*c"));
+  EXPECT_TRUE(needs("\\(a*\\)*", false));
+  EXPECT_TRUE(needs("\\b\\b\\b\\b\\b\\b\\b\\b\\b"));
+  EXPECT_FALSE(needs("\\b\\b\\b\\b\\b\\b\\b\\b"));
+  EXPECT_EQ(measure_posix_regex("(\\`\\')*", true).assertions, 2u);
+  EXPECT_EQ(measure_posix_regex("\\w\\s", true).assertions, 0u);  // classes, not assertions
+}
+
+TEST(RegexBound, BackReferencesAreRefused) {
+  EXPECT_NE(posix_regex_too_complex("(a*)*\\1c", true).find("back-references (\\1 to \\9) are not supported"),
+            std::string::npos);
+  EXPECT_FALSE(ok("^\\(.*\\)@\\1$", false));
+  EXPECT_TRUE(ok("[\\1]x"));    // in a bracket expression: characters
+  EXPECT_TRUE(ok("a\\\\1"));    // an escaped backslash, then "1"
+  EXPECT_EQ(measure_posix_regex("(a)(b)\\2\\1", true).back_references, 2);
+}
+
+// Twelve "\b" in a starred group: glibc's regcomp() needs minutes.
+constexpr const char* kSlowPattern = "(\\b\\b\\b\\b\\b\\b\\b\\b\\b\\b\\b\\b)*";
+
+TEST(RegexTrial, SlowCompileIsStopped) {
+  auto start = std::chrono::steady_clock::now();
+  std::string why = posix_regex_trial(kSlowPattern, REG_EXTENDED, std::chrono::milliseconds(100));
+  EXPECT_EQ(why, "regular expression too complex: compiling it took more than 100 ms of CPU time");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(RegexTrial, FastCompilePasses) {
+  EXPECT_EQ(posix_regex_trial("(a?b?)*c", REG_EXTENDED), "");
+  EXPECT_EQ(posix_regex_trial("(\\b\\b)*", REG_EXTENDED | REG_ICASE), "");
+  // A syntax error is the real compile's to report, not the trial's.
+  EXPECT_EQ(posix_regex_trial("(a*", REG_EXTENDED), "");
+}
+
+TEST(RegexTrial, TablesSkipTheSlowRuleOnly) {
+  std::istringstream in(std::string("/") + kSlowPattern + "x/ slow\n/(a?b?)*c/ tried\n/(.)\\1/ twice\n/^z/ plain\n");
+  auto start = std::chrono::steady_clock::now();
+  auto t = parse_regexp_table("/etc/postfix/x", in, quiet({}));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  ASSERT_EQ(t->warnings().size(), 2u);
+  EXPECT_EQ(t->warnings()[0],
+            "regexp map /etc/postfix/x, line 1: regular expression too complex: compiling it took more than 250 "
+            "ms of CPU time");
+  EXPECT_EQ(t->warnings()[1],
+            "regexp map /etc/postfix/x, line 3: back-references (\\1 to \\9) are not supported: their matching "
+            "time has no useful bound; use a pcre: table");
+  EXPECT_EQ(get(*t, "x"), "<none>");
+  EXPECT_EQ(get(*t, "abc"), "tried");
+  EXPECT_EQ(get(*t, "zz"), "plain");
+}
+
+TEST(RegexTrial, TimeoutReproducer) {
+  // tests/fuzz-known/regexp_table-timeout-2, fed as fuzz_regexp_table does:
+  // the first byte (even) selects regexp:. Sixteen "\b" in a starred group
+  // (40 bytes); glibc's regcomp() would need hours.
+  static const char kInput[] = "\0/(\\b\\b\\b\\b\\b\\b\\b\\b\\b\\b\\b\\b\\b\\b\\b\\b)*/ x\n";
+  auto start = std::chrono::steady_clock::now();
+  std::istringstream in(std::string(kInput + 1, sizeof kInput - 2));
+  auto t = parse_regexp_table("fuzz", in, quiet({}));
+  EXPECT_EQ(get(*t, "a"), "<none>");
+  EXPECT_EQ(t->warnings().size(), 1u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
 }  // namespace
