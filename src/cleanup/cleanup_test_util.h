@@ -56,9 +56,10 @@ class Scratch {
     return "texthash:" + p.string();
   }
   // Files (not directories) in incoming/.
-  std::vector<fs::path> incoming() const {
+  std::vector<fs::path> incoming() const { return files_in("incoming"); }
+  std::vector<fs::path> files_in(const std::string& queue_name) const {
     std::vector<fs::path> out;
-    for (auto& e : fs::recursive_directory_iterator(queue() / "incoming"))
+    for (auto& e : fs::recursive_directory_iterator(queue() / queue_name))
       if (e.is_regular_file()) out.push_back(e.path());
     return out;
   }

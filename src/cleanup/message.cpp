@@ -87,7 +87,9 @@ Result<std::unique_ptr<Message>> Message::create(Deps deps, std::int64_t flags, 
   auto w = queue::QueueFileWriter::create(wo);
   if (!w) return w.take_error();
   auto writer = std::make_shared<queue::QueueFileWriter>(std::move(*w));
-  return std::unique_ptr<Message>(new Message(deps, flags, std::move(origin), std::move(writer)));
+  auto m = std::unique_ptr<Message>(new Message(deps, flags, std::move(origin), std::move(writer)));
+  m->queue_root_ = wo.queue_root;
+  return m;
 }
 
 Message::Message(Deps deps, std::int64_t flags, std::string origin, std::shared_ptr<queue::QueueFileWriter> w)
@@ -525,7 +527,7 @@ asio::awaitable<void> Message::end_of_headers(bool write_separator) {
   if (write_separator) write_line("");
 }
 
-asio::awaitable<std::optional<MappingError>> Message::finish() {
+asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_flags) {
   if (!failed() && !have_envelope_) fail(protocol_error());
   if (!failed()) {
     if (!content_started_) {
@@ -566,6 +568,10 @@ asio::awaitable<std::optional<MappingError>> Message::finish() {
     fail(no_recipients_error());
   }
   if (!failed()) check_write(writer_->finish_write());
+  // Postfix's CLEANUP_FLAG_HOLD: the file is renamed before its ready mark,
+  // so qmgr never sees it in incoming. A discard needs no move.
+  if (!failed() && (end_flags & submit::end_flag::kHold) && !(end_flags & submit::end_flag::kDiscard))
+    check_write(writer_->move_to_queue(queue_root_, queue::QueueName::Hold, deps_.settings.hash));
   co_return error_;
 }
 

@@ -27,7 +27,10 @@
 //                Date:, Message-ID: and the undisclosed_recipients_header.
 //   finish()     the rest: last line, extracted recipients (sendmail -t)
 //                in the extracted segment, the recipient count check, and
-//                QueueFileWriter::finish_write(). The caller then commits.
+//                QueueFileWriter::finish_write(); with the end flag kHold
+//                (smtpd's HOLD action) the file then moves to the hold
+//                queue. The caller then commits (or, for kDiscard, drops
+//                the file).
 //
 // The first problem decides the outcome (error()); from then on input is
 // read and ignored, and the queue file is removed at once, so an
@@ -90,7 +93,8 @@ class Message {
   asio::awaitable<void> content(std::string_view data);
   // Completes the file (not yet durable). Returns the verdict if the
   // message is refused; otherwise writer() is ready for the Committer.
-  asio::awaitable<std::optional<MappingError>> finish();
+  // `end_flags`: cleanup_end's submit::end_flag bits.
+  asio::awaitable<std::optional<MappingError>> finish(std::int64_t end_flags = 0);
 
   std::shared_ptr<queue::QueueFileWriter> writer() const { return writer_; }
   std::size_t recipient_count() const { return nrcpt_; }
@@ -123,6 +127,7 @@ class Message {
   std::int64_t flags_;
   std::string origin_;
   std::shared_ptr<queue::QueueFileWriter> writer_;
+  std::filesystem::path queue_root_;  // what the writer was created under
   std::string id_;
   std::optional<MappingError> error_;
 

@@ -121,6 +121,7 @@ asio::awaitable<bool> serve_message(Service& svc, Socket& sock, const std::strin
   }
 
   Phase phase = Phase::Envelope;
+  std::int64_t end_flags = 0;  // cleanup_end's submit::end_flag bits
 
   // Frames come out of bulk reads (ipc/frame_buffer.h): smtpd sends a
   // small message's envelope, recipients, content and end in one write,
@@ -200,6 +201,7 @@ asio::awaitable<bool> serve_message(Service& svc, Socket& sock, const std::strin
       auto m = ipc::decode<submit::CleanupEnd>(frame.payload);
       if (!m) { co_await refuse(sock, *msg, peer, m.error().message); co_return false; }
       if (phase == Phase::Envelope) { co_await refuse(sock, *msg, peer, "end before envelope"); co_return false; }
+      end_flags = m->flags.value_or(0);
       break;
     } else {
       std::string why = fmt::format("unexpected message \"{}\"", str::printable(*type, 64));
@@ -214,8 +216,12 @@ asio::awaitable<bool> serve_message(Service& svc, Socket& sock, const std::strin
     }
   }
 
-  auto verdict = co_await msg->finish();
-  if (!verdict) {
+  auto verdict = co_await msg->finish(end_flags);
+  if (!verdict && (end_flags & submit::end_flag::kDiscard)) {
+    // Postfix's CLEANUP_FLAG_DISCARD (smtpd's DISCARD action, logged there):
+    // the client is told "queued" and the file is gone.
+    msg->writer()->abandon();
+  } else if (!verdict) {
     std::shared_ptr<queue::QueueFileWriter> writer = msg->writer();
     const bool alone = svc.sessions == 1;
     auto st = co_await svc.committer.commit(writer, alone);

@@ -257,6 +257,49 @@ asio::awaitable<Result<submit::CleanupResult>> submit_once(asio::io_context& io,
   co_return co_await c->finish();
 }
 
+asio::awaitable<Result<submit::CleanupResult>> submit_with_end_flags(asio::io_context& io, const fs::path& socket,
+                                                                     std::int64_t end_flags) {
+  auto c = co_await submit::CleanupClient::open(io, socket, 0, "test", 10s);
+  if (!c) co_return c.take_error();
+  auto env = envelope("joe@example.org");
+  auto r = recipient("bob@example.org");
+  (void)co_await c->envelope(env);
+  (void)co_await c->recipient(r);
+  (void)co_await c->content("Subject: flagged\n\nbody\n");
+  co_return co_await c->finish(end_flags);
+}
+
+TEST(Session, EndFlagsHoldOrDiscardTheMessage) {
+  // smtpd's HOLD and DISCARD actions: the client hears "queued" either way;
+  // a held file is ready in hold/, a discarded one is nowhere.
+  Scratch scratch;
+  Server server(scratch, Committer::Mode::Batch);
+  asio::io_context io;
+  std::vector<Result<submit::CleanupResult>> results;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (std::int64_t f : {submit::end_flag::kHold, submit::end_flag::kDiscard,
+                               submit::end_flag::kHold | submit::end_flag::kDiscard})
+          results.push_back(co_await submit_with_end_flags(io, server.socket(), f));
+      },
+      asio::detached);
+  io.run();
+  ASSERT_EQ(results.size(), 3u);
+  for (auto& r : results) {
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, 0) << r->reason;
+    EXPECT_FALSE(r->queue_id.empty());
+  }
+  EXPECT_TRUE(scratch.incoming().empty());
+  auto held = scratch.files_in("hold");
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].filename().string(), results[0]->queue_id);
+  auto rd = queue::QueueFileReader::open(held[0]);
+  ASSERT_TRUE(rd) << rd.error().message;
+  EXPECT_EQ(rd->message().sender, "joe@example.org");
+}
+
 // Submits one small message through `pool` and adds its result to `out`
 // (a failure fails the test).
 asio::awaitable<void> submit_kept(asio::io_context& io, const fs::path& socket, submit::CleanupConnections& pool,

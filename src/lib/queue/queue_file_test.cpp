@@ -402,6 +402,45 @@ TEST_F(QueueFile, CreatesMissingHashDirectory) {
   EXPECT_EQ(st.st_mode & 07777, 0700u);
 }
 
+TEST_F(QueueFile, MoveToHoldBeforeTheReadyMark) {
+  // cleanup's HOLD: the finished file moves to hold/ under the same ID and
+  // only then becomes ready, so qmgr never finds it in incoming/.
+  fs::remove_all(tq.root() / "hold");
+  fs::create_directory(tq.root() / "hold");  // hash subdirectories made on the way
+  auto w = QueueFileWriter::create(opts());
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE(w->presync_directories().ok());  // the old flag must not count for the new place
+  fs::path before = w->path();
+  ASSERT_TRUE(w->begin({"s@x", 1, 0, 0}).ok());
+  ASSERT_TRUE(w->add_recipient({"r@x", "", "", 0}).ok());
+  ASSERT_TRUE(w->add_line("held").ok());
+  ASSERT_TRUE(w->finish_write().ok());
+  ASSERT_TRUE(w->move_to_queue(tq.root(), QueueName::Hold, hash).ok());
+  EXPECT_FALSE(w->directories_synced());
+  EXPECT_FALSE(fs::exists(before));
+  EXPECT_EQ(w->path(), queue_dir_for(tq.root(), QueueName::Hold, w->id(), hash) / w->id().str());
+  ASSERT_TRUE(w->commit().ok());
+  auto rd = QueueFileReader::open(w->path());
+  ASSERT_TRUE(rd.ok()) << rd.error().message;
+  EXPECT_EQ(content_lines(*rd), std::vector<std::string>{"held"});
+  // Not once it is ready.
+  EXPECT_FALSE(w->move_to_queue(tq.root(), QueueName::Deferred, hash).ok());
+  EXPECT_TRUE(fs::exists(w->path()));
+}
+
+TEST_F(QueueFile, AbandonedAfterAMoveLeavesNothing) {
+  fs::path moved;
+  {
+    auto w = QueueFileWriter::create(opts());
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->begin({"s@x", 1, 0, 0}).ok());
+    ASSERT_TRUE(w->move_to_queue(tq.root(), QueueName::Hold, hash).ok());
+    moved = w->path();
+    EXPECT_TRUE(fs::exists(moved));
+  }
+  EXPECT_FALSE(fs::exists(moved));
+}
+
 TEST_F(QueueFile, ReaderRefusesSymlinkAndNonRegular) {
   auto w = QueueFileWriter::create(opts());
   ASSERT_TRUE(w.ok());

@@ -85,6 +85,24 @@ std::uint64_t random64() {
 
 std::atomic<std::uint64_t> g_temp_counter{0};
 
+// Creates the missing hash subdirectories between `top` (a queue directory)
+// and `dir`, with the queue's mode; adds the parent of each one made to
+// `created_parents` (their fsync makes the new names durable).
+Status make_hash_dirs(const fs::path& top, const fs::path& dir, QueueName q,
+                      std::vector<fs::path>& created_parents) {
+  fs::path p = top;
+  std::string rel = fs::relative(dir, top).string();
+  for (const auto& part : fs::path(rel)) {
+    fs::path parent = p;
+    p /= part;
+    if (::mkdir(p.c_str(), spec(q).mode) == 0)
+      created_parents.push_back(parent);
+    else if (errno != EEXIST)
+      return sys_error("create directory {}", p.string());
+  }
+  return {};
+}
+
 }  // namespace
 
 // Moves `from` to `to` unless `to` exists. Sets errno like rename(2).
@@ -196,18 +214,9 @@ Result<QueueFileWriter> QueueFileWriter::create(const WriterOptions& o) {
     if (errno == EEXIST) continue;
     if (errno == ENOENT && dir != top) {
       // A hash subdirectory is missing: create the chain with the queue's mode.
-      fs::path p = top;
-      std::string rel = fs::relative(dir, top).string();
-      for (const auto& part : fs::path(rel)) {
-        fs::path parent = p;
-        p /= part;
-        if (::mkdir(p.c_str(), spec(o.queue).mode) == 0) {
-          created_parents.push_back(parent);
-        } else if (errno != EEXIST) {
-          auto e = sys_error("create directory {}", p.string());
-          remove_tmp();
-          return e;
-        }
+      if (auto st = make_hash_dirs(top, dir, o.queue, created_parents); !st) {
+        remove_tmp();
+        return st.take_error();
       }
       continue;
     }
@@ -448,6 +457,38 @@ Status QueueFileWriter::finish_write() {
   if (stale_size_ > offset_ && ::ftruncate(fd_.get(), static_cast<off_t>(offset_)) != 0)
     return fail(sys_error("truncate {}", path_.string()));
   state_ = State::Written;
+  return {};
+}
+
+Status QueueFileWriter::move_to_queue(const fs::path& queue_root, QueueName q, const HashConfig& hash) {
+  if (auto st = require_open("move_to_queue"); !st) return st;
+  if (state_ == State::Ready || state_ == State::Committed)
+    return make_error("queue file {}: move_to_queue() after mark_ready()", path_.string());
+  fs::path top = queue_root / std::string(to_string(q));
+  fs::path dir = queue_dir_for(queue_root, q, id_, hash);
+  fs::path target = dir / id_.str();
+  std::vector<fs::path> created_parents;
+  for (int attempt = 0;; ++attempt) {
+    if (detail::rename_noreplace(path_, target) == 0) break;
+    if (errno == ENOENT && dir != top && attempt == 0) {
+      if (auto st = make_hash_dirs(top, dir, q, created_parents); !st) return fail(st.take_error());
+      continue;
+    }
+    return fail(sys_error("rename {} to {}", path_.string(), target.string()));
+  }
+  // Both directories changed; a crash must find the file under its new
+  // name only. Every directory due before stays due (a recycle bin), and a
+  // presync job already running keeps its old flag, so the commit fsyncs
+  // this whole list itself.
+  std::vector<fs::path> dirs{dir};
+  dirs.insert(dirs.end(), created_parents.begin(), created_parents.end());
+  dirs.push_back(path_.parent_path());
+  dirs.insert(dirs.end(), dirs_.begin(), dirs_.end());
+  dirs.insert(dirs.end(), warm_dirs_.begin(), warm_dirs_.end());
+  dirs_ = std::move(dirs);
+  warm_dirs_.clear();
+  dirs_synced_ = std::make_shared<std::atomic<bool>>(false);
+  path_ = std::move(target);
   return {};
 }
 

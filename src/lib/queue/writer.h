@@ -164,6 +164,12 @@ class QueueFileWriter {
   // Removes the file now (also what the destructor does when uncommitted).
   void abandon();
 
+  // Moves the file, not yet marked ready, to queue `q` (under the same ID,
+  // in its hash subdirectory there): cleanup's hold action, so that qmgr,
+  // which only looks at ready files in incoming, never sees it. The commit
+  // then fsyncs both directories. On failure the file is removed.
+  Status move_to_queue(const std::filesystem::path& queue_root, QueueName q, const HashConfig& hash);
+
   bool committed() const { return state_ == State::Committed; }
   std::uint64_t content_size() const { return size_.content_size; }
   std::uint64_t recipient_count() const { return size_.recipient_count; }

@@ -331,12 +331,13 @@ asio::awaitable<Status> CleanupClient::content(std::string_view data) {
   co_return Status{};
 }
 
-asio::awaitable<Result<CleanupResult>> CleanupClient::finish() {
+asio::awaitable<Result<CleanupResult>> CleanupClient::finish(std::int64_t end_flags) {
   Impl& s = *impl_;
   if (s.finished) co_return make_error("cleanup: finish() called twice");
   if (!s.failed) {
     if (auto st = co_await s.flush_content(true); st) {
       CleanupEnd end;
+      if (end_flags != 0) end.flags = end_flags;
       Result<std::string> payload = encode_checked(end);
       (void)co_await s.send(std::move(payload));
     }

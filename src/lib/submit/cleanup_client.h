@@ -116,7 +116,8 @@ class CleanupClient {
   asio::awaitable<Status> envelope(const CleanupEnvelope& env);
   asio::awaitable<Status> recipient(const CleanupRecipient& rcpt);
   asio::awaitable<Status> content(std::string_view data);
-  asio::awaitable<Result<CleanupResult>> finish();
+  // `end_flags`: end_flag:: bits for cleanup_end (0: none sent).
+  asio::awaitable<Result<CleanupResult>> finish(std::int64_t end_flags = 0);
 
   // The verdict the service sent before cleanup_end, if any.
   const std::optional<CleanupResult>& early_result() const;

@@ -45,6 +45,14 @@ TEST(CleanupProto, RoundTripsAndRejections) {
   auto pe = ipc::encode(end);
   ASSERT_TRUE(pe);
   EXPECT_TRUE(ipc::decode<CleanupEnd>(*pe));
+  end.flags = end_flag::kHold | end_flag::kDiscard;
+  pe = ipc::encode(end);
+  ASSERT_TRUE(pe);
+  auto de = ipc::decode<CleanupEnd>(*pe);
+  ASSERT_TRUE(de);
+  EXPECT_EQ(de->flags, end_flag::kHold | end_flag::kDiscard);
+  end.flags = 4;  // no such flag
+  EXPECT_FALSE(ipc::encode(end));
 
   CleanupOpen o;
   o.flags = cleanup_flag::kExtractRecipients | cleanup_flag::kLocalSubmission;

@@ -81,6 +81,19 @@ inline constexpr std::int64_t kNoAddressMappings = 1 << 3;
 inline constexpr std::int64_t kKnown = kExtractRecipients | kLocalSubmission | kBounce | kNoAddressMappings;
 }  // namespace cleanup_flag
 
+// cleanup_end flags: what smtpd's access restrictions decided for the whole
+// message while its recipients were given (Postfix's CLEANUP_FLAG_HOLD and
+// CLEANUP_FLAG_DISCARD, which smtpd sends with the later records).
+namespace end_flag {
+// Commit the file to the hold queue, where qmgr never looks (postsuper -H
+// releases it).
+inline constexpr std::int64_t kHold = 1 << 0;
+// Answer "queued" and remove the file: the message is thrown away. Wins
+// over kHold.
+inline constexpr std::int64_t kDiscard = 1 << 1;
+inline constexpr std::int64_t kKnown = kHold | kDiscard;
+}  // namespace end_flag
+
 // DSN NOTIFY bits of cleanup_recipient (the values of queue::DsnNotify).
 namespace notify {
 inline constexpr std::int64_t kNever = 1;
@@ -209,7 +222,12 @@ struct CleanupContent {
 
 struct CleanupEnd {
   static constexpr std::string_view kType = "cleanup_end";
-  static constexpr auto fields() { return std::tuple{}; }
+
+  std::optional<std::int64_t> flags;  // end_flag:: bits (the range check allows no others); absent: 0
+
+  static constexpr auto fields() {
+    return std::tuple{ipc::field("flags", &CleanupEnd::flags, {.min = 0, .max = end_flag::kKnown})};
+  }
   bool operator==(const CleanupEnd&) const = default;
 };
 
