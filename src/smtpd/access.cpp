@@ -298,8 +298,16 @@ Action parse_action(std::string_view result, Kind kind, const Subject& s, const 
       a.type = is("DEFER_IF_REJECT") ? Action::Type::DeferIfReject : Action::Type::DeferIfPermit;
     return a;
   }
-  static constexpr std::array<std::string_view, 7> kUnsupported = {
-      "HOLD", "DISCARD", "FILTER", "REDIRECT", "BCC", "PREPEND", "HANGUP"};
+  if (is("HOLD") || is("DISCARD")) {
+    // Postfix logs "<name>: Class TEXT"; the session adds its details.
+    a.type = is("HOLD") ? Action::Type::Hold : Action::Type::Discard;
+    a.why = fmt::format("<{}>: {} {}", reply_name(kind, s), reply_class(kind),
+                        text.empty() ? fmt::format("triggers {} action", is("HOLD") ? "HOLD" : "DISCARD")
+                                     : str::printable(text));
+    return a;
+  }
+  static constexpr std::array<std::string_view, 5> kUnsupported = {"FILTER", "REDIRECT", "BCC", "PREPEND",
+                                                                   "HANGUP"};
   for (auto kw : kUnsupported) {
     if (is(kw)) {
       a.type = Action::Type::Unsupported;

@@ -39,8 +39,11 @@
 //                                                    but the reply (access_map_defer_code 4.7.1,
 //                                                    "Service unavailable" when no text) replaces
 //                                                    a later 5xx rejection / a later permit
-//   HOLD, DISCARD, FILTER, REDIRECT, BCC, PREPEND,
-//   HANGUP                                           Unsupported (Postern lacks them)
+//   HOLD [text]                                      Hold: no decision; the message goes to
+//                                                    the hold queue (whole message, as in Postfix)
+//   DISCARD [text]                                   Discard: permit, and the message is thrown
+//                                                    away after a 250 (whole message)
+//   FILTER, REDIRECT, BCC, PREPEND, HANGUP           Unsupported (Postern lacks them)
 //   any other result containing ':'                  Unsupported (Postfix: "do not specify
 //                                                    lookup tables inside SMTPD access maps")
 //   anything else                                    Restrictions, split at ", \t\r\n"
@@ -121,7 +124,17 @@ struct Key {
 std::vector<Key> lookup_keys(Kind kind, const Subject& s, const Options& o);
 
 struct Action {
-  enum class Type { Permit, Reject, Dunno, Restrictions, Unsupported, DeferIfReject, DeferIfPermit } type = Type::Dunno;
+  enum class Type {
+    Permit,
+    Reject,
+    Dunno,
+    Restrictions,
+    Unsupported,
+    DeferIfReject,
+    DeferIfPermit,
+    Hold,
+    Discard
+  } type = Type::Dunno;
   smtp::Reply reply;                      // Reject (4xx or 5xx); DeferIf*: the deferral
   std::vector<std::string> restrictions;  // Restrictions: lower-case names, in order (e.g. {"permit_mynetworks","reject"})
   // Unsupported: why (e.g. "action HOLD is not supported"); the caller answers
@@ -129,7 +142,8 @@ struct Action {
   // "warn: text" / "info: text" to log (Postfix's line: "NOQUEUE: warn: RCPT
   // from host[addr]: text; from=<s> to=<r> proto=ESMTP helo=<h>"). Permit or
   // Reject: a configuration warning to log (empty value, bad reply code),
-  // usually empty.
+  // usually empty. Hold, Discard: "<NAME>: CLASS TEXT" to log under "hold:" /
+  // "discard:" (TEXT "triggers HOLD action" when the table gives none).
   std::string why;
 };
 

@@ -68,6 +68,10 @@ std::string run(maps::MapList& t, Kind kind, const Subject& s, const Options& o 
       return "defer_if_reject: " + a.reply.to_string();
     case Type::DeferIfPermit:
       return "defer_if_permit: " + a.reply.to_string();
+    case Type::Hold:
+      return "hold: " + a.why;
+    case Type::Discard:
+      return "discard: " + a.why;
   }
   return "?";
 }
@@ -320,19 +324,38 @@ TEST(AccessAction, DunnoWarnInfo) {
 
 TEST(AccessAction, UnsupportedActions) {
   Subject c = client("h.example", "192.0.2.1");
-  for (const char* v : {"HOLD", "hold later", "DISCARD",
-                        "FILTER smtp:[127.0.0.1]:10025", "REDIRECT a@example.com", "BCC b@example.com",
+  for (const char* v : {"FILTER smtp:[127.0.0.1]:10025", "REDIRECT a@example.com", "BCC b@example.com",
                         "PREPEND X-Seen: yes", "HANGUP"}) {
     auto a = parse_action(v, Kind::Client, c, {});
     EXPECT_EQ(a.type, Type::Unsupported) << v;
     EXPECT_NE(a.why.find("not supported"), std::string::npos) << v;
   }
-  auto h = parse_action("hold", Kind::Client, c, {});
-  EXPECT_EQ(h.why, "access table action HOLD is not supported");
+  auto f = parse_action("filter smtp:x", Kind::Client, c, {});
+  EXPECT_EQ(f.why, "access table action FILTER is not supported");
   // Postfix: "do not specify lookup tables inside SMTPD access maps".
   auto t = parse_action("permit_mynetworks, check_client_access hash:/etc/x", Kind::Client, c, {});
   EXPECT_EQ(t.type, Type::Unsupported);
   EXPECT_NE(t.why.find("names a lookup table"), std::string::npos);
+}
+
+TEST(AccessAction, HoldAndDiscard) {
+  // Postfix's log text: "<name>: Class TEXT", TEXT defaulting to "triggers
+  // HOLD action" / "triggers DISCARD action"; the keyword's case is free.
+  Subject c = client("h.example", "192.0.2.1");
+  auto h = parse_action("HOLD", Kind::Client, c, {});
+  EXPECT_EQ(h.type, Type::Hold);
+  EXPECT_EQ(h.why, "<h.example[192.0.2.1]>: Client host triggers HOLD action");
+  mail::Address sender = addr("spam@example.com");
+  Subject s;
+  s.address = &sender;
+  s.address_text = "spam@example.com";
+  auto d = parse_action("discard   looks like spam", Kind::Sender, s, {});
+  EXPECT_EQ(d.type, Type::Discard);
+  EXPECT_EQ(d.why, "<spam@example.com>: Sender address looks like spam");
+  EXPECT_EQ(parse_action("Hold\tkept for review", Kind::Sender, s, {}).why,
+            "<spam@example.com>: Sender address kept for review");
+  EXPECT_EQ(parse_action("DISCARD", Kind::Recipient, s, {}).why,
+            "<spam@example.com>: Recipient address triggers DISCARD action");
 }
 
 TEST(AccessAction, ConditionalDeferrals) {
@@ -494,7 +517,7 @@ TEST(AccessEvaluate, CidrTable) {
 TEST(AccessEvaluate, ActionsComeThroughTheSearch) {
   auto t = table("inline:{ {hold.example = HOLD}, {list.example = permit_mynetworks, reject} }");
   EXPECT_EQ(run(t, Kind::Client, client("hold.example", "192.0.2.1")),
-            "unsupported: access table action HOLD is not supported");
+            "hold: <hold.example[192.0.2.1]>: Client host triggers HOLD action");
   EXPECT_EQ(run(t, Kind::Client, client("list.example", "192.0.2.1")), "restrictions: permit_mynetworks reject");
 }
 

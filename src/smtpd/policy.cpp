@@ -636,13 +636,15 @@ Policy::Outcome Policy::apply_action(const access::Action& a, std::string_view t
                                      access::Kind kind, const access::Subject& subject, const RcptContext& c,
                                      Verdict& v, int depth) {
   // WARN/INFO text ("warn: TEXT", logged by the session in Postfix's
-  // shape), or a note on a bad table entry (a warning here).
+  // shape), HOLD/DISCARD text (noted below), or a note on a bad table
+  // entry (a warning here).
   if (!a.why.empty()) {
     if (a.type == access::Action::Type::Dunno) {
       auto colon = a.why.find(": ");
       if (colon != std::string::npos && v.notes.size() < 16)
         v.notes.push_back({a.why.substr(0, colon), a.why.substr(colon + 2)});
-    } else if (a.type != access::Action::Type::Unsupported) {
+    } else if (a.type != access::Action::Type::Unsupported && a.type != access::Action::Type::Hold &&
+               a.type != access::Action::Type::Discard) {
       log::warning("{}: {}: {}", title, source, str::printable(a.why, 300));
     }
   }
@@ -656,6 +658,17 @@ Policy::Outcome Policy::apply_action(const access::Action& a, std::string_view t
     case access::Action::Type::DeferIfPermit:
       if (!v.defer_if_permit) v.defer_if_permit = a.reply;
       return Outcome::Dunno;
+    case access::Action::Type::Hold:
+      // Postfix: logged once, and the restrictions go on (a later reject
+      // or discard still wins).
+      if (!v.hold && !c.hold && v.notes.size() < 16) v.notes.push_back({"hold", a.why});
+      v.hold = true;
+      return Outcome::Dunno;
+    case access::Action::Type::Discard:
+      // A permit, and the end of every restriction (see check_recipient).
+      if (v.notes.size() < 16) v.notes.push_back({"discard", a.why});
+      v.discard = true;
+      return Outcome::Permit;
     case access::Action::Type::Unsupported:
       log::warning("{}: {}: {}", title, source, a.why);
       v.reject(config_error_reply(), true);
@@ -858,15 +871,21 @@ Verdict Policy::check_recipient(const RcptContext& c) {
     if (out.kind == Verdict::Reject && !out.need && !out.policy_need && !out.config_error && v.defer_if_reject && out.reply.code >= 500)
       out.reply = *v.defer_if_reject;
   };
-  for (const auto& [list, title] : lists)
+  for (const auto& [list, title] : lists) {
     if (eval_list(*list, title, c, v) == Outcome::Reject) {
       soften(v);
       return v;  // (or v.need)
     }
-  Verdict out = reject_unlisted_ ? check_unlisted(c) : Verdict{};
+    // Postfix: once the message is to be discarded, no restriction is
+    // evaluated any more, so nothing can reject this recipient now.
+    if (v.discard) break;
+  }
+  Verdict out = reject_unlisted_ && !v.discard ? check_unlisted(c) : Verdict{};
   if (out.kind == Verdict::Accept && v.defer_if_permit) out.reject(*v.defer_if_permit);
   soften(out);
   out.notes = std::move(v.notes);
+  out.hold = v.hold;
+  out.discard = v.discard;
   return out;
 }
 

@@ -141,10 +141,15 @@ struct Verdict {
   // Access table WARN/INFO results, for the caller to log with the
   // session's details ("NOQUEUE: warn: RCPT from ...").
   struct Note {
-    std::string action;  // "warn" or "info"
+    std::string action;  // "warn", "info", "hold" or "discard"
     std::string text;
   };
   std::vector<Note> notes;
+  // Access table HOLD / DISCARD results: the whole message goes to the hold
+  // queue / is thrown away after its 250 (the session keeps these for the
+  // transaction, whatever this recipient's verdict).
+  bool hold = false;
+  bool discard = false;
   // Not a decision yet: a DNS list restriction needs this looked up
   // (dnsbl.h); the caller adds the answer to RcptContext::dnsbl and asks again.
   std::optional<dnsbl::Need> need;
@@ -198,6 +203,9 @@ struct RcptContext {
   // Recipients the transaction has already accepted
   // (reject_multi_recipient_bounce).
   std::size_t rcpt_count = 0;
+  // The transaction is already on hold (an earlier HOLD): another one is
+  // not logged again, as in Postfix.
+  bool hold = false;
   // For policy servers (check_policy_service): the session's details, and
   // the actions the servers gave for this recipient.
   std::string_view protocol_name = "SMTP";  // or "ESMTP"

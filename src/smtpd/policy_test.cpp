@@ -340,7 +340,7 @@ TEST(Policy, AccessTablesDecideInListOrder) {
       "smtpd_client_restrictions = check_client_access inline:{{192.0.2=REJECT go away}, 198.51.100.7=OK}\n"
       "smtpd_helo_restrictions = check_helo_access inline:{{spam.example=permit_mynetworks, reject}}\n"
       "smtpd_sender_restrictions = check_sender_access inline:{{bad@example.net=550 5.1.1 no such sender},"
-      " {held@example.net=HOLD}, {example.org=DUNNO}}\n"
+      " {filtered@example.net=FILTER smtp:[127.0.0.1]:10025}, {example.org=DUNNO}}\n"
       "smtpd_recipient_restrictions = check_recipient_access inline:{{x@mx.example.org=DEFER try later}}\n");
   Tx t;
   t.mynet = false;
@@ -363,7 +363,7 @@ TEST(Policy, AccessTablesDecideInListOrder) {
   t.sender = "bad@example.net";
   EXPECT_EQ(reply_of(*p, t), "550 5.1.7 <bad@example.net>: Sender address rejected: no such sender");
   // An action Postern lacks fails closed, as an unknown restriction would.
-  t.sender = "held@example.net";
+  t.sender = "filtered@example.net";
   Verdict v = check(*p, t);
   ASSERT_EQ(v.kind, Verdict::Reject);
   EXPECT_TRUE(v.config_error);
@@ -371,6 +371,47 @@ TEST(Policy, AccessTablesDecideInListOrder) {
   t.sender = "s@example.org";  // DUNNO: on to the next restriction
   t.rcpt = "x@mx.example.org";
   EXPECT_EQ(reply_of(*p, t), "450 4.7.1 <x@mx.example.org>: Recipient address rejected: try later");
+}
+
+TEST(Policy, HoldAndDiscardActions) {
+  auto p = policy(
+      "smtpd_sender_restrictions = check_sender_access inline:{{held@example.net=HOLD},"
+      " {gone@example.net=DISCARD spam source}}\n"
+      "smtpd_recipient_restrictions = check_recipient_access inline:{{x@mx.example.org=DEFER try later}},"
+      " reject_unauth_destination\n");
+  Tx t;
+  t.mynet = false;
+  t.rcpt = "y@mx.example.org";
+  // HOLD decides nothing: it is noted, the restrictions go on.
+  t.sender = "held@example.net";
+  Verdict v = check(*p, t);
+  EXPECT_EQ(v.kind, Verdict::Accept);
+  EXPECT_TRUE(v.hold);
+  EXPECT_FALSE(v.discard);
+  ASSERT_EQ(v.notes.size(), 1u);
+  EXPECT_EQ(v.notes[0].action, "hold");
+  EXPECT_EQ(v.notes[0].text, "<held@example.net>: Sender address triggers HOLD action");
+  // A later restriction still rejects this recipient; the hold stands for
+  // the message (the session keeps it).
+  t.rcpt = "x@mx.example.org";
+  v = check(*p, t);
+  EXPECT_EQ(v.reply.to_string(), "450 4.7.1 <x@mx.example.org>: Recipient address rejected: try later");
+  EXPECT_TRUE(v.hold);
+  // DISCARD permits and ends every restriction: neither the recipient table
+  // nor the relay check runs.
+  t.sender = "gone@example.net";
+  for (const char* rcpt : {"x@mx.example.org", "z@elsewhere.example"}) {
+    t.rcpt = rcpt;
+    v = check(*p, t);
+    EXPECT_EQ(v.kind, Verdict::Accept) << rcpt;
+    EXPECT_TRUE(v.discard);
+    ASSERT_EQ(v.notes.size(), 1u);
+    EXPECT_EQ(v.notes[0].action, "discard");
+    EXPECT_EQ(v.notes[0].text, "<gone@example.net>: Sender address spam source");
+  }
+  // Without the action the relay check refuses elsewhere.example.
+  t.sender = "s@example.net";
+  EXPECT_EQ(reply_of(*p, t), "454 4.7.1 <z@elsewhere.example>: Relay access denied");
 }
 
 TEST(Policy, AnAccessTableThatCannotBeOpenedStopsSmtpd) {

@@ -266,6 +266,9 @@ class Session {
   std::string instance_;          // policy servers' "instance" of this transaction
   unsigned transactions_ = 0;
   std::size_t rcpt_count_ = 0;
+  // Access table HOLD / DISCARD for this transaction (policy.h Verdict).
+  bool hold_ = false;
+  bool discard_ = false;
   std::size_t rcpt_attempts_ = 0;
   std::optional<mail::Address> first_rcpt_;
   std::optional<submit::CleanupClient> cleanup_;
@@ -889,9 +892,18 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
     co_await reply(*bad);
     co_return;
   }
-  co_await look_up_mailhosts(c);
-  Verdict v = co_await check_recipient(c);
+  c.hold = hold_;
+  Verdict v;
+  // Postfix: once the message is to be discarded, no restriction is
+  // evaluated for it any more.
+  if (!discard_) {
+    co_await look_up_mailhosts(c);
+    v = co_await check_recipient(c);
+  }
   for (const auto& n : v.notes) log_action(n.action, "RCPT", n.text, addr->to_internal());
+  // For the whole message, whatever this recipient's own verdict.
+  hold_ = hold_ || v.hold;
+  discard_ = discard_ || v.discard;
   if (v.kind == Verdict::Reject) {
     log_reject("RCPT", v.reply, addr->to_internal());
     co_await reply(v.reply);
@@ -975,7 +987,8 @@ asio::awaitable<smtp::Reply> Session::finish_message() {
     co_return r;  // the caller resets (closing cleanup removes the file)
   }
   co_await push_content(true);
-  auto res = co_await cleanup_->finish();
+  std::int64_t end_flags = (hold_ ? submit::end_flag::kHold : 0) | (discard_ ? submit::end_flag::kDiscard : 0);
+  auto res = co_await cleanup_->finish(end_flags);
   if (!res) {
     log::warning("{}: cleanup: {}", cleanup_->queue_id(), res.error().message);
     co_return smtp::Reply(451, "4.3.0", "Error: queue file write error");
@@ -1331,6 +1344,8 @@ void Session::reset_transaction() {
   mail_.reset();
   rcpt_count_ = 0;
   rcpt_attempts_ = 0;
+  hold_ = false;
+  discard_ = false;
   first_rcpt_.reset();
   cleanup_.reset();  // closing the connection makes cleanup remove the unfinished file
   prefetch_.reset();  // likewise once its open completes

@@ -94,7 +94,9 @@ class EndToEnd(unittest.TestCase):
             subprocess.run(["userdel", "-r", USER], capture_output=True)
             subprocess.run(["useradd", "-m", "-d", f"/tmp/{USER}-home", USER], check=True)
             cls.user = pwd.getpwnam(USER)
-        main_cf = main_cf_for(cls.sink.port)
+        # HOLD for one sender (test_hold_then_release); nobody else matches.
+        main_cf = main_cf_for(cls.sink.port) + (
+            "smtpd_sender_restrictions = check_sender_access inline:{ {held@sender.test = HOLD} }\n")
         cls.port = free_port()
         cls.inst = Instance("e2e", main_cf_extra=main_cf, master_cf=master_cf(cls.port))
         cls.inst.start()
@@ -179,6 +181,25 @@ class EndToEnd(unittest.TestCase):
         self.assertIn(b"Final-Recipient: rfc822; bad-user@remote.test", data)
         self.assertIn(b"Status: 5.1.1", data)
         self.wait_queue_empty()
+
+    @unittest.skipUnless(os.geteuid() == 0, "postsuper is for the superuser")
+    def test_hold_then_release(self):
+        """An access table HOLD parks the message in hold/, where qmgr never
+        looks; postqueue shows it with "!", and postsuper -H sends it on."""
+        token = uuid.uuid4().hex
+        send(self.port, "held@sender.test", ["kept@remote.test"], f"body {token}")
+        self.inst.wait_log(r": hold: RCPT from \S+: <held@sender\.test>: Sender address triggers HOLD action; "
+                           r"from=<held@sender\.test> to=<kept@remote\.test>")
+        held = wait_for(lambda: queue_files(self.inst, "hold"), timeout=10, what="the held queue file")
+        qid = os.path.basename(held[0])
+        time.sleep(3)  # several queue runs (queue_run_delay = 1s)
+        self.assertFalse(any(token.encode() in m[2] for m in self.sink.messages))
+        self.assertRegex(self.inst.cmd("postqueue", ["-p"]).stdout, rf"(?m)^{qid}!")
+        self.inst.cmd("postsuper", ["-H", qid])
+        wait_for(lambda: any(token.encode() in m[2] for m in self.sink.messages), timeout=30,
+                 what="the released message at the sink")
+        self.inst.wait_log(rf"{qid}: to=<kept@remote\.test>, relay=127\.0\.0\.1.*status=sent")
+        self.assertFalse(queue_files(self.inst, "hold"))
 
     @unittest.skipUnless(os.geteuid() == 0, "local delivery to a real user needs root")
     def test_local_maildir(self):

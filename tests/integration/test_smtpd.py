@@ -207,7 +207,9 @@ def setUpModule():
         f.write("spam@example.net   REJECT no spam from you\n"
                 "example.org        550 5.7.1 go away\n"
                 "friend@example.org OK\n"
-                "watched@example.net WARN sender under watch\n")
+                "watched@example.net WARN sender under watch\n"
+                "held@example.net   HOLD\n"
+                "gone@example.net   DISCARD spam source\n")
     INST.cmd("postmap", [f"hash:{access}"])
     SERVICES["access"] = (f"-o {{smtpd_sender_restrictions = check_sender_access hash:{access}}} "
                           "-o smtpd_helo_restrictions=reject_non_fqdn_helo_hostname")
@@ -947,6 +949,38 @@ class SmtpdTest(unittest.TestCase):
         qid = queued_id(c.reply())
         self.assertTrue(qid)
         return qid
+
+    def test_hold_and_discard_actions(self):
+        """Access table HOLD puts the whole message in the hold queue,
+        DISCARD answers 250 and keeps nothing; both are logged in Postfix's
+        shape, and a discarded transaction's later recipients are not
+        checked."""
+        c = Raw(PORTS["access"])
+        c.ask("EHLO client.test")
+        held = self.queue_one(c, "held@example.net", "held")
+        INST.wait_log(r"\w+: hold: RCPT from localhost\[127\.0\.0\.1\]: <held@example\.net>: Sender address "
+                      r"triggers HOLD action; from=<held@example\.net> to=<alice@\S+> proto=ESMTP helo=<client\.test>")
+        hold_files = {f for _, _, files in os.walk(os.path.join(INST.queue, "hold")) for f in files}
+        self.assertIn(held, hold_files)
+        self.assertNotIn(held, self.incoming_ids())
+        self.assertIn("Subject: held", postcat(held))
+
+        self.assertTrue(c.ask("MAIL FROM:<gone@example.net>").startswith("250"))
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+        # Unknown here, so reject_unlisted_recipient would refuse it; the
+        # message is being discarded, so nothing is checked any more.
+        self.assertTrue(c.ask(f"RCPT TO:<nobody@{HOST}>").startswith("250"))
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        c.send("Subject: gone\r\n\r\ngone\r\n.\r\n")
+        gone = queued_id(c.reply())
+        self.assertTrue(gone)
+        c.ask("QUIT")
+        c.close()
+        INST.wait_log(r"\w+: discard: RCPT from localhost\[127\.0\.0\.1\]: <gone@example\.net>: Sender address "
+                      r"spam source; from=<gone@example\.net> to=<alice@\S+> proto=ESMTP helo=<client\.test>")
+        self.assertNotEqual(INST.cmd("postcat", ["-q", gone], check=False).returncode, 0)
+        self.assertEqual(INST.maillog().count(": discard: "), 1)
+        self.assertNotRegex(INST.maillog(), r"warning: .*(HOLD action|spam source)")
 
     def cleanup_pids(self):
         return {pid for pid, argv in INST.processes().items() if argv and argv[0].endswith("/cleanup")}
