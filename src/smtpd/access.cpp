@@ -8,6 +8,7 @@
 
 #include "base/strings.h"
 #include "config/registry.h"
+#include "mail/header.h"
 #include "maps/address_search.h"
 
 namespace postern::smtpd::access {
@@ -306,8 +307,18 @@ Action parse_action(std::string_view result, Kind kind, const Subject& s, const 
                                      : str::printable(text));
     return a;
   }
-  static constexpr std::array<std::string_view, 5> kUnsupported = {"FILTER", "REDIRECT", "BCC", "PREPEND",
-                                                                   "HANGUP"};
+  if (is("PREPEND")) {
+    // Postfix's is_header() test; anything else is a table mistake that
+    // decides nothing.
+    if (text.empty() || mail::header_name_length(text) == 0) {
+      a.warning = fmt::format("access table entry \"{}\" requires header: text", str::printable(value));
+      return a;
+    }
+    a.type = Action::Type::Prepend;
+    a.why = std::string(text);
+    return a;
+  }
+  static constexpr std::array<std::string_view, 4> kUnsupported = {"FILTER", "REDIRECT", "BCC", "HANGUP"};
   for (auto kw : kUnsupported) {
     if (is(kw)) {
       a.type = Action::Type::Unsupported;
@@ -362,7 +373,7 @@ Result<std::optional<Action>> evaluate(maps::MapList& table, Kind kind, const Su
     // specific keys are never tried.
     Action a = parse_action(**r, kind, s, o);
     if (a.type == Action::Type::Dunno) {
-      if (a.why.empty()) return std::optional<Action>();
+      if (a.why.empty() && a.warning.empty()) return std::optional<Action>();
       return std::optional<Action>(std::move(a));
     }
     // check_mail_access: "Source-routed (non-local or virtual) recipient

@@ -43,7 +43,10 @@
 //                                                    the hold queue (whole message, as in Postfix)
 //   DISCARD [text]                                   Discard: permit, and the message is thrown
 //                                                    away after a 250 (whole message)
-//   FILTER, REDIRECT, BCC, PREPEND, HANGUP           Unsupported (Postern lacks them)
+//   PREPEND header: text                             Prepend: no decision; the header goes
+//                                                    before smtpd's Received: header (a text
+//                                                    that is not a header: Dunno and a warning)
+//   FILTER, REDIRECT, BCC, HANGUP                    Unsupported (Postern lacks them)
 //   any other result containing ':'                  Unsupported (Postfix: "do not specify
 //                                                    lookup tables inside SMTPD access maps")
 //   anything else                                    Restrictions, split at ", \t\r\n"
@@ -133,7 +136,8 @@ struct Action {
     DeferIfReject,
     DeferIfPermit,
     Hold,
-    Discard
+    Discard,
+    Prepend
   } type = Type::Dunno;
   smtp::Reply reply;                      // Reject (4xx or 5xx); DeferIf*: the deferral
   std::vector<std::string> restrictions;  // Restrictions: lower-case names, in order (e.g. {"permit_mynetworks","reject"})
@@ -144,7 +148,11 @@ struct Action {
   // Reject: a configuration warning to log (empty value, bad reply code),
   // usually empty. Hold, Discard: "<NAME>: CLASS TEXT" to log under "hold:" /
   // "discard:" (TEXT "triggers HOLD action" when the table gives none).
+  // Prepend: the header line.
   std::string why;
+  // A table mistake that decides nothing (PREPEND without a header), for
+  // the caller to log as a warning.
+  std::string warning;
 };
 
 // Interprets one table result (access(5) "ACCESS ACTIONS") for `kind`.

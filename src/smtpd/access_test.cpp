@@ -72,6 +72,8 @@ std::string run(maps::MapList& t, Kind kind, const Subject& s, const Options& o 
       return "hold: " + a.why;
     case Type::Discard:
       return "discard: " + a.why;
+    case Type::Prepend:
+      return "prepend: " + a.why;
   }
   return "?";
 }
@@ -325,7 +327,7 @@ TEST(AccessAction, DunnoWarnInfo) {
 TEST(AccessAction, UnsupportedActions) {
   Subject c = client("h.example", "192.0.2.1");
   for (const char* v : {"FILTER smtp:[127.0.0.1]:10025", "REDIRECT a@example.com", "BCC b@example.com",
-                        "PREPEND X-Seen: yes", "HANGUP"}) {
+                        "HANGUP"}) {
     auto a = parse_action(v, Kind::Client, c, {});
     EXPECT_EQ(a.type, Type::Unsupported) << v;
     EXPECT_NE(a.why.find("not supported"), std::string::npos) << v;
@@ -356,6 +358,22 @@ TEST(AccessAction, HoldAndDiscard) {
             "<spam@example.com>: Sender address kept for review");
   EXPECT_EQ(parse_action("DISCARD", Kind::Recipient, s, {}).why,
             "<spam@example.com>: Recipient address triggers DISCARD action");
+}
+
+TEST(AccessAction, Prepend) {
+  Subject c = client("h.example", "192.0.2.1");
+  auto p = parse_action("PREPEND X-Checked: by the client table", Kind::Client, c, {});
+  EXPECT_EQ(p.type, Type::Prepend);
+  EXPECT_EQ(p.why, "X-Checked: by the client table");
+  EXPECT_TRUE(p.warning.empty());
+  // Postfix's is_header(): a name, optional blanks, a colon.
+  EXPECT_EQ(parse_action("prepend X-Empty :", Kind::Client, c, {}).type, Type::Prepend);
+  for (const char* v : {"PREPEND", "PREPEND not a header", "PREPEND : no name", "PREPEND X Y: two words"}) {
+    auto a = parse_action(v, Kind::Client, c, {});
+    EXPECT_EQ(a.type, Type::Dunno) << v;
+    EXPECT_TRUE(a.why.empty()) << v;  // not a WARN to log in the session's shape
+    EXPECT_EQ(a.warning, fmt::format("access table entry \"{}\" requires header: text", v)) << v;
+  }
 }
 
 TEST(AccessAction, ConditionalDeferrals) {

@@ -638,13 +638,14 @@ Policy::Outcome Policy::apply_action(const access::Action& a, std::string_view t
   // WARN/INFO text ("warn: TEXT", logged by the session in Postfix's
   // shape), HOLD/DISCARD text (noted below), or a note on a bad table
   // entry (a warning here).
+  if (!a.warning.empty()) log::warning("{}: {}: {}", title, source, a.warning);
   if (!a.why.empty()) {
     if (a.type == access::Action::Type::Dunno) {
       auto colon = a.why.find(": ");
       if (colon != std::string::npos && v.notes.size() < 16)
         v.notes.push_back({a.why.substr(0, colon), a.why.substr(colon + 2)});
     } else if (a.type != access::Action::Type::Unsupported && a.type != access::Action::Type::Hold &&
-               a.type != access::Action::Type::Discard) {
+               a.type != access::Action::Type::Discard && a.type != access::Action::Type::Prepend) {
       log::warning("{}: {}: {}", title, source, str::printable(a.why, 300));
     }
   }
@@ -663,6 +664,10 @@ Policy::Outcome Policy::apply_action(const access::Action& a, std::string_view t
       // or discard still wins).
       if (!v.hold && !c.hold && v.notes.size() < 16) v.notes.push_back({"hold", a.why});
       v.hold = true;
+      return Outcome::Dunno;
+    case access::Action::Type::Prepend:
+      // Postfix: no log line; the header goes before smtpd's Received:.
+      if (v.prepend.size() < kMaxPrependHeaders) v.prepend.push_back(a.why);
       return Outcome::Dunno;
     case access::Action::Type::Discard:
       // A permit, and the end of every restriction (see check_recipient).
@@ -886,6 +891,7 @@ Verdict Policy::check_recipient(const RcptContext& c) {
   out.notes = std::move(v.notes);
   out.hold = v.hold;
   out.discard = v.discard;
+  out.prepend = std::move(v.prepend);
   return out;
 }
 

@@ -127,6 +127,11 @@ DomainClass class_from_resolve_flags(std::int64_t flags);
 smtp::Reply temporary_lookup_failure(std::string_view rcpt);
 
 // What the RCPT restrictions decided.
+// Bounds what PREPEND actions may add: per verdict, and per transaction in
+// the session (a table could name one for every recipient).
+inline constexpr std::size_t kMaxPrependHeaders = 16;
+inline constexpr std::size_t kMaxPrependBytes = 64 * 1024;
+
 struct Verdict {
   enum Kind { Accept, Reject } kind = Accept;
   smtp::Reply reply;   // for Reject
@@ -150,6 +155,9 @@ struct Verdict {
   // transaction, whatever this recipient's verdict).
   bool hold = false;
   bool discard = false;
+  // Access table PREPEND results: header lines for the session to put
+  // before its Received: header (at most kMaxPrependHeaders per verdict).
+  std::vector<std::string> prepend;
   // Not a decision yet: a DNS list restriction needs this looked up
   // (dnsbl.h); the caller adds the answer to RcptContext::dnsbl and asks again.
   std::optional<dnsbl::Need> need;

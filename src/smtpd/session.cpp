@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <ctime>
 #include <functional>
 #include <map>
@@ -269,6 +270,12 @@ class Session {
   // Access table HOLD / DISCARD for this transaction (policy.h Verdict).
   bool hold_ = false;
   bool discard_ = false;
+  // Access table PREPEND headers for this transaction, in order, each once
+  // (the sender restrictions run again for every recipient), within
+  // kMaxPrependBytes.
+  std::vector<std::string> prepend_;
+  std::size_t prepend_bytes_ = 0;
+  void add_prepends(const std::vector<std::string>& headers);
   std::size_t rcpt_attempts_ = 0;
   std::optional<mail::Address> first_rcpt_;
   std::optional<submit::CleanupClient> cleanup_;
@@ -904,6 +911,7 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   // For the whole message, whatever this recipient's own verdict.
   hold_ = hold_ || v.hold;
   discard_ = discard_ || v.discard;
+  add_prepends(v.prepend);
   if (v.kind == Verdict::Reject) {
     log_reject("RCPT", v.reply, addr->to_internal());
     co_await reply(v.reply);
@@ -934,7 +942,20 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   co_await reply(smtp::Reply(250, "2.1.5", "Ok"));
 }
 
-// Received: header first (Postfix lists the recipient only when there is one).
+void Session::add_prepends(const std::vector<std::string>& headers) {
+  for (const auto& h : headers) {
+    if (std::find(prepend_.begin(), prepend_.end(), h) != prepend_.end()) continue;
+    if (prepend_bytes_ + h.size() + 1 > kMaxPrependBytes) {
+      log::warning("{}: PREPEND headers beyond {} bytes are dropped", queue_id_or_noqueue(), kMaxPrependBytes);
+      return;
+    }
+    prepend_bytes_ += h.size() + 1;
+    prepend_.push_back(h);
+  }
+}
+
+// Access table PREPEND headers, then the Received: header (Postfix lists
+// the recipient only when there is one).
 asio::awaitable<bool> Session::start_content(const mail::Address* only_rcpt) {
   content_.clear();
   content_overflow_ = false;
@@ -949,7 +970,11 @@ asio::awaitable<bool> Session::start_content(const mail::Address* only_rcpt) {
   ri.queue_id = cleanup_->queue_id();
   ri.recipient = only_rcpt;
   ri.when = std::time(nullptr);
-  content_ = mail::build_received(ri);
+  for (const auto& h : prepend_) {
+    content_ += h;
+    content_ += '\n';
+  }
+  content_ += mail::build_received(ri);
   content_ += '\n';
   co_return true;
 }
@@ -1346,6 +1371,8 @@ void Session::reset_transaction() {
   rcpt_attempts_ = 0;
   hold_ = false;
   discard_ = false;
+  prepend_.clear();
+  prepend_bytes_ = 0;
   first_rcpt_.reset();
   cleanup_.reset();  // closing the connection makes cleanup remove the unfinished file
   prefetch_.reset();  // likewise once its open completes

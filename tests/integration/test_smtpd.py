@@ -209,7 +209,9 @@ def setUpModule():
                 "friend@example.org OK\n"
                 "watched@example.net WARN sender under watch\n"
                 "held@example.net   HOLD\n"
-                "gone@example.net   DISCARD spam source\n")
+                "gone@example.net   DISCARD spam source\n"
+                "tagged@example.net PREPEND X-Tagged: by the sender table\n"
+                "untagged@example.net PREPEND no header here\n")
     INST.cmd("postmap", [f"hash:{access}"])
     SERVICES["access"] = (f"-o {{smtpd_sender_restrictions = check_sender_access hash:{access}}} "
                           "-o smtpd_helo_restrictions=reject_non_fqdn_helo_hostname")
@@ -981,6 +983,29 @@ class SmtpdTest(unittest.TestCase):
         self.assertNotEqual(INST.cmd("postcat", ["-q", gone], check=False).returncode, 0)
         self.assertEqual(INST.maillog().count(": discard: "), 1)
         self.assertNotRegex(INST.maillog(), r"warning: .*(HOLD action|spam source)")
+
+    def test_prepend_action(self):
+        """PREPEND puts its header before smtpd's Received: header, once per
+        message however many recipients ran the sender restriction; a result
+        that is not a header is a logged table mistake that decides nothing."""
+        c = Raw(PORTS["access"])
+        c.ask("EHLO client.test")
+        self.assertTrue(c.ask("MAIL FROM:<tagged@example.net>").startswith("250"))
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+        self.assertTrue(c.ask(f"RCPT TO:<alice+two@{HOST}>").startswith("250"))
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        c.send("Subject: tagged\r\n\r\ntagged\r\n.\r\n")
+        qid = queued_id(c.reply())
+        self.assertTrue(qid)
+        self.assertTrue(c.ask("MAIL FROM:<untagged@example.net>").startswith("250"))
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+        c.ask("QUIT")
+        c.close()
+        out = postcat(qid)
+        self.assertEqual(out.count("X-Tagged: by the sender table"), 1, out)
+        self.assertLess(out.index("X-Tagged: by the sender table"), out.index("Received: from client.test"))
+        INST.wait_log(r"warning: smtpd_sender_restrictions: check_sender_access hash:\S+: access table entry "
+                      r"\"PREPEND no header here\" requires header: text")
 
     def cleanup_pids(self):
         return {pid for pid, argv in INST.processes().items() if argv and argv[0].endswith("/cleanup")}
