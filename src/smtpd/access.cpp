@@ -318,7 +318,17 @@ Action parse_action(std::string_view result, Kind kind, const Subject& s, const 
     a.why = std::string(text);
     return a;
   }
-  static constexpr std::array<std::string_view, 4> kUnsupported = {"FILTER", "REDIRECT", "BCC", "HANGUP"};
+  if (is("BCC")) {
+    if (text.find('@') == std::string_view::npos) {
+      a.warning = fmt::format("access table entry \"{}\" requires user@domain target", str::printable(value));
+      return a;
+    }
+    a.type = Action::Type::Bcc;
+    a.address = std::string(text);
+    a.why = fmt::format("<{}>: {} triggers BCC {}", reply_name(kind, s), reply_class(kind), str::printable(text));
+    return a;
+  }
+  static constexpr std::array<std::string_view, 3> kUnsupported = {"FILTER", "REDIRECT", "HANGUP"};
   for (auto kw : kUnsupported) {
     if (is(kw)) {
       a.type = Action::Type::Unsupported;

@@ -46,7 +46,10 @@
 //   PREPEND header: text                             Prepend: no decision; the header goes
 //                                                    before smtpd's Received: header (a text
 //                                                    that is not a header: Dunno and a warning)
-//   FILTER, REDIRECT, BCC, HANGUP                    Unsupported (Postern lacks them)
+//   BCC user@domain                                  Bcc: no decision; the address becomes an
+//                                                    extra recipient (NOTIFY=NEVER); without
+//                                                    an "@": Dunno and a warning
+//   FILTER, REDIRECT, HANGUP                         Unsupported (Postern lacks them)
 //   any other result containing ':'                  Unsupported (Postfix: "do not specify
 //                                                    lookup tables inside SMTPD access maps")
 //   anything else                                    Restrictions, split at ", \t\r\n"
@@ -137,7 +140,8 @@ struct Action {
     DeferIfPermit,
     Hold,
     Discard,
-    Prepend
+    Prepend,
+    Bcc
   } type = Type::Dunno;
   smtp::Reply reply;                      // Reject (4xx or 5xx); DeferIf*: the deferral
   std::vector<std::string> restrictions;  // Restrictions: lower-case names, in order (e.g. {"permit_mynetworks","reject"})
@@ -148,8 +152,10 @@ struct Action {
   // Reject: a configuration warning to log (empty value, bad reply code),
   // usually empty. Hold, Discard: "<NAME>: CLASS TEXT" to log under "hold:" /
   // "discard:" (TEXT "triggers HOLD action" when the table gives none).
-  // Prepend: the header line.
+  // Prepend: the header line. Bcc: "<NAME>: CLASS triggers BCC ADDRESS",
+  // to log under "bcc:".
   std::string why;
+  std::string address;  // Bcc: the recipient to add, as the table gives it
   // A table mistake that decides nothing (PREPEND without a header), for
   // the caller to log as a warning.
   std::string warning;

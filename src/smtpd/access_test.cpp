@@ -74,6 +74,8 @@ std::string run(maps::MapList& t, Kind kind, const Subject& s, const Options& o 
       return "discard: " + a.why;
     case Type::Prepend:
       return "prepend: " + a.why;
+    case Type::Bcc:
+      return "bcc: " + a.address;
   }
   return "?";
 }
@@ -326,8 +328,7 @@ TEST(AccessAction, DunnoWarnInfo) {
 
 TEST(AccessAction, UnsupportedActions) {
   Subject c = client("h.example", "192.0.2.1");
-  for (const char* v : {"FILTER smtp:[127.0.0.1]:10025", "REDIRECT a@example.com", "BCC b@example.com",
-                        "HANGUP"}) {
+  for (const char* v : {"FILTER smtp:[127.0.0.1]:10025", "REDIRECT a@example.com", "HANGUP"}) {
     auto a = parse_action(v, Kind::Client, c, {});
     EXPECT_EQ(a.type, Type::Unsupported) << v;
     EXPECT_NE(a.why.find("not supported"), std::string::npos) << v;
@@ -374,6 +375,21 @@ TEST(AccessAction, Prepend) {
     EXPECT_TRUE(a.why.empty()) << v;  // not a WARN to log in the session's shape
     EXPECT_EQ(a.warning, fmt::format("access table entry \"{}\" requires header: text", v)) << v;
   }
+}
+
+TEST(AccessAction, Bcc) {
+  mail::Address sender = addr("boss@example.com");
+  Subject s;
+  s.address = &sender;
+  s.address_text = "boss@example.com";
+  auto b = parse_action("BCC audit@example.org", Kind::Sender, s, {});
+  EXPECT_EQ(b.type, Type::Bcc);
+  EXPECT_EQ(b.address, "audit@example.org");
+  EXPECT_EQ(b.why, "<boss@example.com>: Sender address triggers BCC audit@example.org");
+  // Postfix: "requires user@domain target", and no decision.
+  auto bad = parse_action("bcc audit", Kind::Sender, s, {});
+  EXPECT_EQ(bad.type, Type::Dunno);
+  EXPECT_EQ(bad.warning, "access table entry \"bcc audit\" requires user@domain target");
 }
 
 TEST(AccessAction, ConditionalDeferrals) {

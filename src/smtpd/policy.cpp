@@ -645,7 +645,8 @@ Policy::Outcome Policy::apply_action(const access::Action& a, std::string_view t
       if (colon != std::string::npos && v.notes.size() < 16)
         v.notes.push_back({a.why.substr(0, colon), a.why.substr(colon + 2)});
     } else if (a.type != access::Action::Type::Unsupported && a.type != access::Action::Type::Hold &&
-               a.type != access::Action::Type::Discard && a.type != access::Action::Type::Prepend) {
+               a.type != access::Action::Type::Discard && a.type != access::Action::Type::Prepend &&
+               a.type != access::Action::Type::Bcc) {
       log::warning("{}: {}: {}", title, source, str::printable(a.why, 300));
     }
   }
@@ -668,6 +669,12 @@ Policy::Outcome Policy::apply_action(const access::Action& a, std::string_view t
     case access::Action::Type::Prepend:
       // Postfix: no log line; the header goes before smtpd's Received:.
       if (v.prepend.size() < kMaxPrependHeaders) v.prepend.push_back(a.why);
+      return Outcome::Dunno;
+    case access::Action::Type::Bcc:
+      if (v.bcc.size() < kMaxPrependHeaders) {
+        if (v.notes.size() < 16) v.notes.push_back({"bcc", a.why});
+        v.bcc.push_back(a.address);
+      }
       return Outcome::Dunno;
     case access::Action::Type::Discard:
       // A permit, and the end of every restriction (see check_recipient).
@@ -892,6 +899,7 @@ Verdict Policy::check_recipient(const RcptContext& c) {
   out.hold = v.hold;
   out.discard = v.discard;
   out.prepend = std::move(v.prepend);
+  out.bcc = std::move(v.bcc);
   return out;
 }
 

@@ -158,6 +158,9 @@ struct Verdict {
   // Access table PREPEND results: header lines for the session to put
   // before its Received: header (at most kMaxPrependHeaders per verdict).
   std::vector<std::string> prepend;
+  // Access table BCC results: extra recipients for the message (at most
+  // kMaxPrependHeaders per verdict), as the table wrote them.
+  std::vector<std::string> bcc;
   // Not a decision yet: a DNS list restriction needs this looked up
   // (dnsbl.h); the caller adds the answer to RcptContext::dnsbl and asks again.
   std::optional<dnsbl::Need> need;

@@ -431,6 +431,17 @@ TEST(Policy, PrependHeadersAreCollected) {
   EXPECT_EQ(v.prepend, (std::vector<std::string>{"X-Client: listed"}));
 }
 
+TEST(Policy, BccRecipientsAreCollected) {
+  auto p = policy("smtpd_sender_restrictions = check_sender_access inline:{{s@example.net=BCC audit@example.org}}\n");
+  Tx t;
+  Verdict v = check(*p, t);
+  EXPECT_EQ(v.kind, Verdict::Accept);
+  EXPECT_EQ(v.bcc, std::vector<std::string>{"audit@example.org"});
+  ASSERT_EQ(v.notes.size(), 1u);
+  EXPECT_EQ(v.notes[0].action, "bcc");
+  EXPECT_EQ(v.notes[0].text, "<s@example.net>: Sender address triggers BCC audit@example.org");
+}
+
 TEST(Policy, AnAccessTableThatCannotBeOpenedStopsSmtpd) {
   auto cfg = config::Config::from_text(
       "smtpd_sender_restrictions = check_sender_access hash:/nonexistent/postern-test/access\n");

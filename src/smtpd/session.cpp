@@ -276,6 +276,10 @@ class Session {
   std::vector<std::string> prepend_;
   std::size_t prepend_bytes_ = 0;
   void add_prepends(const std::vector<std::string>& headers);
+  // Access table BCC recipients for this transaction, each once, at most
+  // kMaxPrependHeaders; given to cleanup when the content starts.
+  std::vector<std::string> bcc_;
+  asio::awaitable<bool> send_bccs();
   std::size_t rcpt_attempts_ = 0;
   std::optional<mail::Address> first_rcpt_;
   std::optional<submit::CleanupClient> cleanup_;
@@ -912,6 +916,8 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   hold_ = hold_ || v.hold;
   discard_ = discard_ || v.discard;
   add_prepends(v.prepend);
+  for (const auto& b : v.bcc)
+    if (bcc_.size() < kMaxPrependHeaders && std::find(bcc_.begin(), bcc_.end(), b) == bcc_.end()) bcc_.push_back(b);
   if (v.kind == Verdict::Reject) {
     log_reject("RCPT", v.reply, addr->to_internal());
     co_await reply(v.reply);
@@ -954,11 +960,36 @@ void Session::add_prepends(const std::vector<std::string>& headers) {
   }
 }
 
+// Postfix's BCC action: each address is one more recipient, NOTIFY=NEVER
+// (the sender is not told about a copy they did not ask for), rewritten by
+// cleanup like any other. Not for a message that is being discarded.
+asio::awaitable<bool> Session::send_bccs() {
+  if (discard_) co_return true;
+  for (const auto& text : bcc_) {
+    auto addr = mail::parse_smtp_path(text, mail::PathOptions{});
+    if (!addr || addr->is_null()) {
+      log::warning("{}: BCC action: bad address \"{}\": ignored", cleanup_->queue_id(), str::printable(text, 300));
+      continue;
+    }
+    submit::CleanupRecipient cr;
+    cr.address = addr->to_internal();
+    cr.notify = submit::notify::kNever;
+    if (cr.address.size() > submit::kMaxAddressLength) continue;
+    if (auto st = co_await cleanup_->recipient(cr); !st) {
+      log::warning("{}: cleanup recipient: {}", cleanup_->queue_id(), st.error().message);
+      cleanup_failed_ = true;
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
 // Access table PREPEND headers, then the Received: header (Postfix lists
 // the recipient only when there is one).
 asio::awaitable<bool> Session::start_content(const mail::Address* only_rcpt) {
   content_.clear();
   content_overflow_ = false;
+  co_await send_bccs();
   content_failed_ = cleanup_failed_;
   mail::ReceivedInfo ri;
   ri.helo_name = helo_;
@@ -1373,6 +1404,7 @@ void Session::reset_transaction() {
   discard_ = false;
   prepend_.clear();
   prepend_bytes_ = 0;
+  bcc_.clear();
   first_rcpt_.reset();
   cleanup_.reset();  // closing the connection makes cleanup remove the unfinished file
   prefetch_.reset();  // likewise once its open completes

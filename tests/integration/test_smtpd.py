@@ -211,7 +211,8 @@ def setUpModule():
                 "held@example.net   HOLD\n"
                 "gone@example.net   DISCARD spam source\n"
                 "tagged@example.net PREPEND X-Tagged: by the sender table\n"
-                "untagged@example.net PREPEND no header here\n")
+                "untagged@example.net PREPEND no header here\n"
+                f"copied@example.net BCC audit@{HOST}\n")
     INST.cmd("postmap", [f"hash:{access}"])
     SERVICES["access"] = (f"-o {{smtpd_sender_restrictions = check_sender_access hash:{access}}} "
                           "-o smtpd_helo_restrictions=reject_non_fqdn_helo_hostname")
@@ -1006,6 +1007,22 @@ class SmtpdTest(unittest.TestCase):
         self.assertLess(out.index("X-Tagged: by the sender table"), out.index("Received: from client.test"))
         INST.wait_log(r"warning: smtpd_sender_restrictions: check_sender_access hash:\S+: access table entry "
                       r"\"PREPEND no header here\" requires header: text")
+
+    def test_bcc_action(self):
+        """BCC adds a recipient that the sender never hears about (NOTIFY=NEVER);
+        the Received: header still names the one recipient the client gave."""
+        c = Raw(PORTS["access"])
+        c.ask("EHLO client.test")
+        qid = self.queue_one(c, "copied@example.net", "copied")
+        c.ask("QUIT")
+        c.close()
+        INST.wait_log(r"\w+: bcc: RCPT from localhost\[127\.0\.0\.1\]: <copied@example\.net>: Sender address "
+                      rf"triggers BCC audit@{re.escape(HOST)}; from=<copied@example\.net> to=<alice@")
+        out = postcat(qid)
+        self.assertIn(f"recipient: {LOCAL}", out)
+        self.assertIn(f"recipient: audit@{HOST}", out)
+        self.assertRegex(out, rf"for <{re.escape(LOCAL)}>;")
+        self.assertRegex(out, r"(?i)notify.*never")
 
     def cleanup_pids(self):
         return {pid for pid, argv in INST.processes().items() if argv and argv[0].endswith("/cleanup")}
