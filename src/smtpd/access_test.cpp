@@ -349,9 +349,7 @@ TEST(AccessAction, HoldAndDiscard) {
   EXPECT_EQ(h.type, Type::Hold);
   EXPECT_EQ(h.why, "<h.example[192.0.2.1]>: Client host triggers HOLD action");
   mail::Address sender = addr("spam@example.com");
-  Subject s;
-  s.address = &sender;
-  s.address_text = "spam@example.com";
+  Subject s = mail_subject(sender, "spam@example.com");
   auto d = parse_action("discard   looks like spam", Kind::Sender, s, {});
   EXPECT_EQ(d.type, Type::Discard);
   EXPECT_EQ(d.why, "<spam@example.com>: Sender address looks like spam");
@@ -379,9 +377,7 @@ TEST(AccessAction, Prepend) {
 
 TEST(AccessAction, Bcc) {
   mail::Address sender = addr("boss@example.com");
-  Subject s;
-  s.address = &sender;
-  s.address_text = "boss@example.com";
+  Subject s = mail_subject(sender, "boss@example.com");
   auto b = parse_action("BCC audit@example.org", Kind::Sender, s, {});
   EXPECT_EQ(b.type, Type::Bcc);
   EXPECT_EQ(b.address, "audit@example.org");
