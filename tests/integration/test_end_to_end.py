@@ -42,6 +42,9 @@ anvil unix - - n - 1 anvil
 smtp unix - - n - - smtp
 relay unix - - n - - smtp
 local unix - n n - - local
+error unix - - n - - error
+retry unix - - n - - error
+discard unix - - n - - discard
 """
 
 
@@ -96,7 +99,10 @@ class EndToEnd(unittest.TestCase):
             cls.user = pwd.getpwnam(USER)
         # HOLD for one sender (test_hold_then_release); nobody else matches.
         main_cf = main_cf_for(cls.sink.port) + (
-            "smtpd_sender_restrictions = check_sender_access inline:{ {held@sender.test = HOLD} }\n")
+            "smtpd_sender_restrictions = check_sender_access inline:{ {held@sender.test = HOLD} }\n"
+            # test_error_retry_discard
+            "transport_maps = inline:{ {err.test = error:5.1.2 no such domain},"
+            " {later.test = retry:4.4.4 down for maintenance}, {trap.test = discard:spam trap} }\n")
         cls.port = free_port()
         cls.inst = Instance("e2e", main_cf_extra=main_cf, master_cf=master_cf(cls.port))
         cls.inst.start()
@@ -200,6 +206,35 @@ class EndToEnd(unittest.TestCase):
                  what="the released message at the sink")
         self.inst.wait_log(rf"{qid}: to=<kept@remote\.test>, relay=127\.0\.0\.1.*status=sent")
         self.assertFalse(queue_files(self.inst, "hold"))
+
+    def test_error_retry_discard(self):
+        """transport_maps routes to the error, retry and discard agents: the
+        next hop is the reason, logged per recipient with relay=none; the
+        error bounces (the sender gets a DSN), retry defers, discard is
+        delivery."""
+        token = uuid.uuid4().hex
+        send(self.port, "erin@sender.test", ["x@err.test"], f"body {token}", subject=f"err {token}")
+        send(self.port, "erin@sender.test", ["y@trap.test"], f"body {token}")
+        send(self.port, "erin@sender.test", ["z@later.test"], f"body {token}")
+        self.inst.wait_log(r"to=<x@err\.test>, relay=none, delay=[0-9.]+, delays=[0-9./]+, dsn=5\.1\.2, "
+                           r"status=bounced \(no such domain\)", timeout=30)
+        self.inst.wait_log(r"to=<y@trap\.test>, relay=none, .*dsn=2\.0\.0, status=sent \(spam trap\)", timeout=30)
+        m = self.inst.wait_log(r"(\w+): to=<z@later\.test>, relay=none, .*dsn=4\.4\.4, "
+                               r"status=deferred \(down for maintenance\)", timeout=30)
+        qid = m.group(1)
+
+        def dsn_at_sink():
+            return any(mail_from == "" and rcpts == ["erin@sender.test"] and token.encode() in data
+                       and b"Status: 5.1.2" in data for mail_from, rcpts, data in self.sink.messages)
+        wait_for(dsn_at_sink, timeout=30, what="the bounce for x@err.test at the sink")
+        self.assertFalse(any(token.encode() in data and rcpts != ["erin@sender.test"]
+                             for _, rcpts, data in self.sink.messages))
+        # The retried message stays queued; take it away for the other tests.
+        self.assertTrue(any(qid in f for f in queue_files(self.inst, "deferred", "active", "incoming")))
+        if os.geteuid() == 0:
+            self.inst.cmd("postsuper", ["-d", qid])
+        else:
+            self.skipTest("postsuper -d needs root to clean up")
 
     @unittest.skipUnless(os.geteuid() == 0, "local delivery to a real user needs root")
     def test_local_maildir(self):
