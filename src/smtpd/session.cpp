@@ -275,11 +275,12 @@ class Session {
   // kMaxPrependBytes.
   std::vector<std::string> prepend_;
   std::size_t prepend_bytes_ = 0;
+  bool prepend_full_ = false;  // warned once that more were dropped
   void add_prepends(const std::vector<std::string>& headers);
   // Access table BCC recipients for this transaction, each once, at most
   // kMaxPrependHeaders; given to cleanup when the content starts.
   std::vector<std::string> bcc_;
-  asio::awaitable<bool> send_bccs();
+  asio::awaitable<void> send_bccs();
   std::size_t rcpt_attempts_ = 0;
   std::optional<mail::Address> first_rcpt_;
   std::optional<submit::CleanupClient> cleanup_;
@@ -952,7 +953,9 @@ void Session::add_prepends(const std::vector<std::string>& headers) {
   for (const auto& h : headers) {
     if (std::find(prepend_.begin(), prepend_.end(), h) != prepend_.end()) continue;
     if (prepend_bytes_ + h.size() + 1 > kMaxPrependBytes) {
-      log::warning("{}: PREPEND headers beyond {} bytes are dropped", queue_id_or_noqueue(), kMaxPrependBytes);
+      if (!prepend_full_)
+        log::warning("{}: PREPEND headers beyond {} bytes are dropped", queue_id_or_noqueue(), kMaxPrependBytes);
+      prepend_full_ = true;
       return;
     }
     prepend_bytes_ += h.size() + 1;
@@ -962,9 +965,10 @@ void Session::add_prepends(const std::vector<std::string>& headers) {
 
 // Postfix's BCC action: each address is one more recipient, NOTIFY=NEVER
 // (the sender is not told about a copy they did not ask for), rewritten by
-// cleanup like any other. Not for a message that is being discarded.
-asio::awaitable<bool> Session::send_bccs() {
-  if (discard_) co_return true;
+// cleanup like any other. Not for a message that is being discarded. A
+// failure marks cleanup failed (the message then gets 451).
+asio::awaitable<void> Session::send_bccs() {
+  if (discard_) co_return;
   for (const auto& text : bcc_) {
     auto addr = mail::parse_smtp_path(text, mail::PathOptions{});
     if (!addr || addr->is_null()) {
@@ -978,10 +982,9 @@ asio::awaitable<bool> Session::send_bccs() {
     if (auto st = co_await cleanup_->recipient(cr); !st) {
       log::warning("{}: cleanup recipient: {}", cleanup_->queue_id(), st.error().message);
       cleanup_failed_ = true;
-      co_return false;
+      co_return;
     }
   }
-  co_return true;
 }
 
 // Access table PREPEND headers, then the Received: header (Postfix lists
@@ -1404,6 +1407,7 @@ void Session::reset_transaction() {
   discard_ = false;
   prepend_.clear();
   prepend_bytes_ = 0;
+  prepend_full_ = false;
   bcc_.clear();
   first_rcpt_.reset();
   cleanup_.reset();  // closing the connection makes cleanup remove the unfinished file
