@@ -272,12 +272,27 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
       {&p->client_r_, "smtpd_client_restrictions"}, {&p->helo_r_, "smtpd_helo_restrictions"},
       {&p->sender_r_, "smtpd_sender_restrictions"}, {&p->relay_r_, "smtpd_relay_restrictions"},
       {&p->rcpt_r_, "smtpd_recipient_restrictions"}};
+  std::vector<std::string> classes = cfg.list("smtpd_restriction_classes");
   for (const auto& [list, name] : lists) {
-    auto l = parse_list(cfg, name);
+    auto l = parse_list(cfg, name, cfg.list(name), classes);
     if (!l) return l.error();
     *list = std::move(*l);
   }
-  for (const auto& [list, name] : lists)
+  // Each class's tables are opened now, with the lists': smtpd cannot open
+  // one after the privilege drop (and Postfix's reason for classes is that
+  // a table result may not name a table, but may name a class).
+  for (const auto& name : classes) {
+    auto raw = cfg.raw(name);
+    auto value = config::expand(cfg, raw.value_or(""));
+    if (!value) return make_error("{}: {}", name, value.error().message);
+    auto l = parse_list(cfg, name, config::split_list(*value), classes);
+    if (!l) return l.error();
+    p->classes_[name] = std::move(*l);
+  }
+  std::vector<const std::vector<Restriction>*> all;
+  for (const auto& [list, name] : lists) all.push_back(list);
+  for (const auto& [name, list] : p->classes_) all.push_back(&list);
+  for (const auto* list : all)
     for (const auto& r : *list) {
       p->wants_sender_dns_ = p->wants_sender_dns_ || r.name == "reject_unknown_sender_domain";
       p->wants_recipient_dns_ = p->wants_recipient_dns_ || r.name == "reject_unknown_recipient_domain";
@@ -298,12 +313,18 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   return p;
 }
 
-Result<std::vector<Restriction>> Policy::parse_list(const config::Config& cfg, std::string_view name) {
+Result<std::vector<Restriction>> Policy::parse_list(const config::Config& cfg, std::string_view name,
+                                                    const std::vector<std::string>& items,
+                                                    const std::vector<std::string>& classes) {
   std::vector<Restriction> out;
-  auto items = cfg.list(name);
   for (std::size_t i = 0; i < items.size(); ++i) {
     Restriction r;
-    r.name = str::lower(items[i]);
+    bool is_class = std::find(classes.begin(), classes.end(), items[i]) != classes.end();
+    r.name = is_class ? items[i] : str::lower(items[i]);
+    if (is_class) {
+      out.push_back(std::move(r));
+      continue;
+    }
     if (config::smtpd_restriction_takes_table(r.name)) {
       // Config refused a list that ends without the table; stay safe anyway.
       if (i + 1 == items.size()) return make_error("{}: {} needs a type:table argument", name, r.name);
@@ -591,9 +612,23 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       }
       continue;
     }
+    // A restriction class (smtpd_restriction_classes): its list decides
+    // in place of this element, as in Postfix; built-in names come first.
+    if (auto k = classes_.find(r); k != classes_.end()) {
+      if (depth >= kMaxRestrictionDepth) {
+        // A class that names itself, directly or not. Postfix: "causes
+        // unreasonable recursion", and a server error.
+        log::warning("{}: restriction class {} nests more than {} levels deep", title, r, kMaxRestrictionDepth);
+        v.reject(config_error_reply(), true);
+        return Outcome::Reject;
+      }
+      Outcome o = eval_list(k->second, title, c, v, depth + 1);
+      if (o == Outcome::Dunno) continue;
+      return o;
+    }
     // Not reached with a configuration that loaded: Config refuses every
-    // name that is not in config::smtpd_restrictions(), which lists the
-    // ones above. Fail closed all the same, as Postfix does.
+    // name that is not in config::smtpd_restrictions() or a class, which
+    // the cases above cover. Fail closed all the same, as Postfix does.
     log::warning("unknown smtpd restriction: \"{}\" in {}", str::printable(r, 100), title);
     v.reject(config_error_reply(), true);
     return Outcome::Reject;
@@ -690,6 +725,14 @@ Policy::Outcome Policy::apply_action(const access::Action& a, std::string_view t
       // rule), so one level of nesting is all there can be.
       std::vector<Restriction> nested;
       for (const auto& name : a.restrictions) {
+        // A class, named in any case (the table result arrives lower-cased):
+        // the way a table result reaches restrictions that use tables.
+        auto cls = std::find_if(classes_.begin(), classes_.end(),
+                                [&](const auto& kv) { return str::iequals(kv.first, name); });
+        if (cls != classes_.end()) {
+          nested.push_back(Restriction{cls->first, {}, nullptr, nullptr, nullptr});
+          continue;
+        }
         bool known = false;
         for (auto k : config::smtpd_restrictions()) known = known || k == name;
         if (!known || config::smtpd_restriction_takes_table(name) || config::smtpd_restriction_takes_domain(name) ||

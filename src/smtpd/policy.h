@@ -127,6 +127,11 @@ DomainClass class_from_resolve_flags(std::int64_t flags);
 smtp::Reply temporary_lookup_failure(std::string_view rcpt);
 
 // What the RCPT restrictions decided.
+// Nesting of restriction lists: table results that name restrictions and
+// restriction classes that name classes (a class may name itself, which
+// only this bound stops).
+inline constexpr int kMaxRestrictionDepth = 20;
+
 // Bounds what PREPEND actions may add: per verdict, and per transaction in
 // the session (a table could name one for every recipient).
 inline constexpr std::size_t kMaxPrependHeaders = 16;
@@ -228,7 +233,7 @@ struct RcptContext {
 // One element of a restriction list: a name, and for check_*_access its
 // table (opened when the configuration is read).
 struct Restriction {
-  std::string name;  // lower case
+  std::string name;  // lower case, or a restriction class's name as written
   std::string table_spec;
   std::shared_ptr<maps::MapList> table;
   // reject_rbl_client and reject_rhsbl_*: the list (from the next element).
@@ -286,7 +291,11 @@ class Policy {
   Outcome apply_action(const access::Action& a, std::string_view title, std::string_view source,
                        access::Kind kind, const access::Subject& subject, const RcptContext& c, Verdict& v,
                        int depth);
-  static Result<std::vector<Restriction>> parse_list(const config::Config& cfg, std::string_view name);
+  // `items` of restriction list `name`; elements that name a class in
+  // `classes` keep their spelling (a class is a parameter name).
+  static Result<std::vector<Restriction>> parse_list(const config::Config& cfg, std::string_view name,
+                                                     const std::vector<std::string>& items,
+                                                     const std::vector<std::string>& classes);
   bool auth_destination(const RcptContext& c, Verdict& v, bool& failed);
 
   NetworkList mynetworks_;
@@ -319,6 +328,9 @@ class Policy {
   std::string default_rbl_reply_;
   std::unique_ptr<maps::MapList> rbl_reply_maps_;  // null: none
   std::vector<Restriction> client_r_, helo_r_, sender_r_, relay_r_, rcpt_r_;
+  // smtpd_restriction_classes: each class's list, by name; a list element
+  // (or a table result) naming one evaluates it in place.
+  std::map<std::string, std::vector<Restriction>, std::less<>> classes_;
   bool relay_control_ok_ = true;
 };
 

@@ -442,6 +442,40 @@ TEST(Policy, BccRecipientsAreCollected) {
   EXPECT_EQ(v.notes[0].text, "<s@example.net>: Sender address triggers BCC audit@example.org");
 }
 
+TEST(Policy, RestrictionClasses) {
+  // Postfix's example: a table result names a class, whose list may use
+  // tables (a table result may not name one itself).
+  auto p = policy(
+      "smtpd_restriction_classes = restrictive, permissive, loop\n"
+      "restrictive = check_sender_access inline:{{friend@example.net=OK}}, reject\n"
+      "permissive = permit\n"
+      "loop = check_sender_access inline:{{loop@example.net=loop}}\n"
+      "smtpd_recipient_restrictions = check_recipient_access inline:{{x@mx.example.org=restrictive},"
+      " {y@mx.example.org=PERMISSIVE}, {z@mx.example.org=loop}}, permissive, reject_unauth_destination\n"
+      "smtpd_relay_restrictions = permissive, defer_unauth_destination\n");
+  Tx t;
+  t.mynet = false;
+  t.rcpt = "x@mx.example.org";
+  EXPECT_EQ(reply_of(*p, t), "554 5.7.1 <x@mx.example.org>: Recipient address rejected: Access denied");
+  t.sender = "friend@example.net";
+  EXPECT_EQ(reply_of(*p, t), "accept");
+  // Named in any case from a table; and directly in a list ("permissive"
+  // in both lists lets a relay recipient through).
+  t.sender = "s@example.net";
+  t.rcpt = "y@mx.example.org";
+  EXPECT_EQ(reply_of(*p, t), "accept");
+  t.rcpt = "r@elsewhere.example";
+  EXPECT_EQ(reply_of(*p, t), "accept");
+  // A class that names itself through a table stops at the depth bound:
+  // a server error, as Postfix's "unreasonable recursion".
+  t.rcpt = "z@mx.example.org";
+  t.sender = "loop@example.net";
+  Verdict v = check(*p, t);
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_TRUE(v.config_error);
+  EXPECT_EQ(v.reply.to_string(), "451 4.3.5 Server configuration error");
+}
+
 TEST(Policy, AnAccessTableThatCannotBeOpenedStopsSmtpd) {
   auto cfg = config::Config::from_text(
       "smtpd_sender_restrictions = check_sender_access hash:/nonexistent/postern-test/access\n");

@@ -32,6 +32,10 @@ recipient_delimiter = +
 relay_domains = relay.test.example
 local_recipient_maps = inline:{{alice=x, bob=x, carol=x}}
 anvil_status_update_time = 1s
+# test_restriction_classes: a table result names the class, whose list
+# uses a table of its own.
+smtpd_restriction_classes = from_watchlist
+from_watchlist = check_client_access inline:{{{{127.0.0.1=REJECT watched client}}}}
 """
 LOCAL = f"alice@{HOST}"
 
@@ -214,6 +218,8 @@ def setUpModule():
                 "untagged@example.net PREPEND no header here\n"
                 f"copied@example.net BCC audit@{HOST}\n")
     INST.cmd("postmap", [f"hash:{access}"])
+    SERVICES["classes"] = ("-o {smtpd_sender_restrictions = check_sender_access "
+                           "inline:{ {watch@example.net=from_watchlist} }}")
     SERVICES["access"] = (f"-o {{smtpd_sender_restrictions = check_sender_access hash:{access}}} "
                           "-o smtpd_helo_restrictions=reject_non_fqdn_helo_hostname")
     lines = [HEADER]
@@ -1023,6 +1029,11 @@ class SmtpdTest(unittest.TestCase):
         self.assertIn(f"recipient: audit@{HOST}", out)
         self.assertRegex(out, rf"for <{re.escape(LOCAL)}>;")
         self.assertRegex(out, r"(?i)notify.*never")
+
+    def test_restriction_classes(self):
+        self.assertEqual(self.rcpt_reply(PORTS["classes"], LOCAL, sender="watch@example.net"),
+                         "554 5.7.1 <localhost[127.0.0.1]>: Client host rejected: watched client")
+        self.assertTrue(self.rcpt_reply(PORTS["classes"], LOCAL, sender="other@example.net").startswith("250"))
 
     def cleanup_pids(self):
         return {pid for pid, argv in INST.processes().items() if argv and argv[0].endswith("/cleanup")}

@@ -483,6 +483,9 @@ Result<Config> Config::parse(std::string_view text, std::string_view filename,
   std::set<std::string, std::less<>> referenced;
   for (auto& [n, v] : cfg.values_)
     for (auto& m : macro_names(v)) referenced.insert(m);
+  // So are the restriction classes.
+  if (auto it = cfg.values_.find("smtpd_restriction_classes"); it != cfg.values_.end())
+    for (auto& c : split_list(it->second)) referenced.insert(c);
   std::vector<std::pair<int, std::string>> unknown;
   for (auto& [n, v] : cfg.values_)
     if (!find_param(n) && !referenced.count(n)) unknown.emplace_back(cfg.lines_[n], n);
@@ -492,7 +495,8 @@ Result<Config> Config::parse(std::string_view text, std::string_view filename,
   return cfg;
 }
 
-Status Config::check_one(Expander& ex, const std::string& name, const std::string& where) {
+Status Config::check_one(Expander& ex, const std::string& name, const std::string& where,
+                         const std::vector<std::string>& classes) {
   const ParamDef* def = find_param(name);
   auto v = ex.param(name);
   if (!v) {
@@ -510,7 +514,7 @@ Status Config::check_one(Expander& ex, const std::string& name, const std::strin
   }
   // Only explicit settings: every default is the feature's "off" value.
   if (!where.empty())
-    if (auto st = check_supported(name, *v, def->per_transport ? def->name : std::string_view());
+    if (auto st = check_supported(name, *v, def->per_transport ? def->name : std::string_view(), classes);
         !st)
       return make_error("{}: {}", where, st.error().message);
   return {};
@@ -526,11 +530,28 @@ Status Config::validate_all() {
   for (auto& [n, line] : lines_)
     if (!overrides_.count(n)) order.emplace_back(line, n);
   std::sort(order.begin(), order.end());
+  // smtpd_restriction_classes: each name is a parameter of this main.cf
+  // whose value is a restriction list, and may appear in the smtpd_*
+  // restriction lists (and in other classes) like a restriction.
+  std::vector<std::string> classes;
+  if (auto v = ex.param("smtpd_restriction_classes"); v) classes = split_list(*v);
+  for (const auto& c : classes) {
+    if (!valid_param_name(c) || find_param(c))
+      return make_error("parameter smtpd_restriction_classes: {} cannot name a restriction class (a class is "
+                        "a parameter name of its own)",
+                        quote(c));
+    if (!is_set(c))
+      return make_error("parameter smtpd_restriction_classes: restriction class {} is not defined in {}", c,
+                        filename_);
+    auto v = ex.param(c);
+    if (!v) return make_error("parameter {}: {}", c, v.error().message);
+    if (auto st = check_restriction_class(c, *v, classes); !st) return st;
+  }
   for (auto& [line, n] : order) {
-    if (auto st = check_one(ex, n, fmt::format("{}, line {}", filename_, line)); !st) return st;
+    if (auto st = check_one(ex, n, fmt::format("{}, line {}", filename_, line), classes); !st) return st;
   }
   for (auto& [n, v] : overrides_) {
-    if (auto st = check_one(ex, n, override_origin_[n]); !st) return st;
+    if (auto st = check_one(ex, n, override_origin_[n], classes); !st) return st;
   }
   for (const auto& def : registry()) {
     if (is_set(def.name)) continue;
@@ -539,7 +560,7 @@ Status Config::validate_all() {
     // them; checking ~500 of them again at each daemon start was a tenth
     // of the start's CPU.
     if (!def.compute && def.default_value.find('$') == std::string_view::npos) continue;
-    if (auto st = check_one(ex, std::string(def.name), ""); !st) return st;
+    if (auto st = check_one(ex, std::string(def.name), "", classes); !st) return st;
   }
   computed_ = std::move(computed);
   validated_ = true;

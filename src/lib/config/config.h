@@ -95,7 +95,8 @@ class Config {
                               const std::filesystem::path& config_dir);
   // The syntax checks of set_override(), without validation.
   static Status check_override(std::string_view name, std::string_view value, std::string_view where);
-  Status check_one(Expander& ex, const std::string& name, const std::string& where);
+  Status check_one(Expander& ex, const std::string& name, const std::string& where,
+                   const std::vector<std::string>& classes);
   // The raw text behind `name` (override, main.cf, effective default), with
   // computed defaults taken from computed_.
   std::optional<std::string> source(std::string_view name) const;

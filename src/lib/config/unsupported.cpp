@@ -110,7 +110,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtpd_recipient_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_reject_unlisted_sender", R::kYes, "", "reject unlisted senders"},
     {"smtpd_relay_restrictions", R::kItems, kRestrictions, kNoRestriction},
-    {"smtpd_restriction_classes", R::kNonEmpty, "", "have restriction classes"},
     {"smtpd_sasl_auth_enable", R::kYes, "", "have SASL authentication"},
     {"smtpd_sender_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_tls_security_level", R::kValues, "encrypt", "have TLS"},
@@ -214,9 +213,10 @@ bool one_of(std::string_view value, std::string_view values) {
 // braces. The element after a
 // restriction that takes a table is that table; one missing is reported as
 // "NAME (without its type:table)".
-std::string foreign_item(std::string_view value, std::string_view values) {
+std::string foreign_item(std::string_view value, std::string_view values, std::span<const std::string> classes = {}) {
   auto items = split_list(value);
   for (std::size_t i = 0; i < items.size(); ++i) {
+    if (std::find(classes.begin(), classes.end(), items[i]) != classes.end()) continue;
     if (!one_of(items[i], values)) return items[i];
     if (one_of(items[i], kTableRestrictions)) {
       if (i + 1 == items.size() || items[i + 1].find(':') == std::string::npos)
@@ -239,7 +239,7 @@ std::string foreign_item(std::string_view value, std::string_view values) {
   return {};
 }
 
-bool refused(const Unsupported& u, std::string_view value) {
+bool refused(const Unsupported& u, std::string_view value, std::span<const std::string> classes) {
   value = str::trim(value);
   switch (u.refuse) {
     case R::kNonEmpty: return !value.empty();
@@ -257,7 +257,7 @@ bool refused(const Unsupported& u, std::string_view value) {
     }
     case R::kValues: return one_of(value, u.values);
     case R::kOther: return !one_of(value, u.values);
-    case R::kItems: return !foreign_item(value, u.values).empty();
+    case R::kItems: return !foreign_item(value, u.values, classes).empty();
   }
   return false;
 }
@@ -298,14 +298,26 @@ const Unsupported* find_unsupported(std::string_view name) {
   return it != kList.end() && it->name == name ? &*it : nullptr;
 }
 
-Status check_supported(std::string_view name, std::string_view value, std::string_view entry) {
+namespace {
+Error foreign_restriction(std::string_view name, std::string_view value, std::string_view item) {
+  return make_error("parameter {} = {}: Postern does not have the smtpd restriction \"{}\"; remove it "
+                    "(Postern has: {}, and the classes named in smtpd_restriction_classes)",
+                    name, str::printable(str::trim(value), 100), str::printable(item, 100),
+                    comma_list(kRestrictions));
+}
+}  // namespace
+
+Status check_restriction_class(std::string_view name, std::string_view value, std::span<const std::string> classes) {
+  std::string bad = foreign_item(value, kRestrictions, classes);
+  if (bad.empty()) return {};
+  return foreign_restriction(name, value, bad);
+}
+
+Status check_supported(std::string_view name, std::string_view value, std::string_view entry,
+                       std::span<const std::string> classes) {
   const Unsupported* u = find_unsupported(entry.empty() ? name : entry);
-  if (!u || !refused(*u, value)) return {};
-  if (u->refuse == R::kItems)
-    return make_error("parameter {} = {}: Postern does not have the smtpd restriction \"{}\"; remove it "
-                      "(Postern has: {})",
-                      name, str::printable(str::trim(value), 100),
-                      str::printable(foreign_item(value, u->values), 100), comma_list(u->values));
+  if (!u || !refused(*u, value, classes)) return {};
+  if (u->refuse == R::kItems) return foreign_restriction(name, value, foreign_item(value, u->values, classes));
   return make_error("parameter {} = {}: Postern does not {}; remove the setting or set it to {}", name,
                     str::printable(str::trim(value), 100), u->missing,
                     u->refuse == R::kOther ? std::string(u->values)

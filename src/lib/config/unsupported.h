@@ -15,6 +15,7 @@
 #pragma once
 
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "base/result.h"
@@ -66,7 +67,15 @@ const Unsupported* find_unsupported(std::string_view name);
 // Postern does not have; fine for every other name and value. `entry` is
 // the list entry when it differs from `name`: the template
 // "transport_destination_rate_delay" for "smtp_destination_rate_delay".
-Status check_supported(std::string_view name, std::string_view value, std::string_view entry = {});
+// `classes`: the names smtpd_restriction_classes defines, accepted in
+// restriction lists besides smtpd_restrictions().
+Status check_supported(std::string_view name, std::string_view value, std::string_view entry = {},
+                       std::span<const std::string> classes = {});
+
+// A restriction class's definition (parameter `name`, named in
+// smtpd_restriction_classes): a restriction list, checked as the smtpd_*
+// lists are.
+Status check_restriction_class(std::string_view name, std::string_view value, std::span<const std::string> classes);
 
 // "a non-empty value", "yes", "encrypt, verify", ... for the manual.
 std::string refused_values_text(const Unsupported& u);

@@ -192,3 +192,32 @@ TEST(Unsupported, RestrictionListsMayNameOnlyTheRestrictionsPosternHas) {
   EXPECT_EQ(smtpd_restrictions().front(), "permit");
   EXPECT_EQ(smtpd_restrictions().back(), "check_policy_service");
 }
+
+TEST(Unsupported, RestrictionClasses) {
+  // A class is a main.cf parameter whose value is a restriction list; its
+  // name may stand in the smtpd_* lists and in other classes.
+  auto c = Config::from_text(
+      "smtpd_restriction_classes = from_partners, Strict\n"
+      "from_partners = check_sender_access inline:{a@b=OK}, Strict\n"
+      "Strict = reject_non_fqdn_sender, reject\n"
+      "smtpd_sender_restrictions = check_sender_access inline:{x@y=from_partners}, Strict\n",
+      "main.cf");
+  ASSERT_TRUE(c) << c.error().message;
+  // No "unknown parameter name" warning for them.
+  for (const auto& w : c->warnings()) EXPECT_EQ(w.find("unknown parameter"), std::string::npos) << w;
+  // Not defined.
+  std::string e = error_of("smtpd_restriction_classes = missing\n");
+  EXPECT_NE(e.find("restriction class missing is not defined"), std::string::npos) << e;
+  // A class's list is checked like the smtpd_* lists.
+  e = error_of("smtpd_restriction_classes = odd\nodd = permit_mx_backup\n");
+  EXPECT_NE(e.find("parameter odd = permit_mx_backup: Postern does not have the smtpd restriction "
+                   "\"permit_mx_backup\""),
+            std::string::npos)
+      << e;
+  // A known parameter cannot be a class.
+  e = error_of("smtpd_restriction_classes = myhostname\n");
+  EXPECT_NE(e.find("\"myhostname\" cannot name a restriction class"), std::string::npos) << e;
+  // Without the class list, the name is an unknown restriction again.
+  e = error_of("smtpd_sender_restrictions = Strict\nStrict = reject\n");
+  EXPECT_NE(e.find("does not have the smtpd restriction \"Strict\""), std::string::npos) << e;
+}
