@@ -8,6 +8,7 @@
 
 #include <cctype>
 #include <cstring>
+#include <functional>
 #include <sstream>
 
 #include "base/read_file.h"
@@ -300,13 +301,22 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
       p->wants_dnsbl_ = p->wants_dnsbl_ || r.dnsbl != nullptr;
       p->wants_policy_service_ = p->wants_policy_service_ || r.server != nullptr;
     }
-  // Postfix refuses to run without some relay control in either list.
-  p->relay_control_ok_ = false;
-  for (const auto* l : {&p->relay_r_, &p->rcpt_r_})
-    for (const auto& r : *l)
-      if (r.name == "reject_unauth_destination" || r.name == "defer_unauth_destination" || r.name == "reject" ||
-          r.name == "defer" || r.name == "defer_if_permit")
-        p->relay_control_ok_ = true;
+  // Postfix refuses to run without some relay control in either list, a
+  // class named there included (its has_required()).
+  const auto& classes_by_name = p->classes_;
+  std::function<bool(const std::vector<Restriction>&, int)> has_relay_control =
+      [&](const std::vector<Restriction>& l, int depth) {
+        for (const auto& r : l) {
+          if (r.name == "reject_unauth_destination" || r.name == "defer_unauth_destination" || r.name == "reject" ||
+              r.name == "defer" || r.name == "defer_if_permit")
+            return true;
+          auto k = classes_by_name.find(r.name);
+          if (k != classes_by_name.end() && depth < kMaxRestrictionDepth && has_relay_control(k->second, depth + 1))
+            return true;
+        }
+        return false;
+      };
+  p->relay_control_ok_ = has_relay_control(p->relay_r_, 0) || has_relay_control(p->rcpt_r_, 0);
   if (!p->relay_control_ok_)
     log::warning("in parameter smtpd_relay_restrictions or smtpd_recipient_restrictions, specify at least one "
                  "working instance of: reject_unauth_destination, defer_unauth_destination, reject, defer");

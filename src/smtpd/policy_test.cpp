@@ -476,6 +476,20 @@ TEST(Policy, RestrictionClasses) {
   EXPECT_EQ(v.reply.to_string(), "451 4.3.5 Server configuration error");
 }
 
+TEST(Policy, RelayControlInsideAClassCounts) {
+  // Postfix's has_required() looks into classes too.
+  auto p = policy(
+      "smtpd_restriction_classes = relay_control\n"
+      "relay_control = permit_mynetworks, reject_unauth_destination\n"
+      "smtpd_relay_restrictions = relay_control\n");
+  Tx t;
+  t.mynet = false;
+  t.rcpt = "r@elsewhere.example";
+  EXPECT_EQ(reply_of(*p, t), "554 5.7.1 <r@elsewhere.example>: Relay access denied");
+  t.rcpt = "x@mx.example.org";
+  EXPECT_EQ(reply_of(*p, t), "accept");
+}
+
 TEST(Policy, AnAccessTableThatCannotBeOpenedStopsSmtpd) {
   auto cfg = config::Config::from_text(
       "smtpd_sender_restrictions = check_sender_access hash:/nonexistent/postern-test/access\n");
