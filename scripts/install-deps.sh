@@ -14,6 +14,8 @@ build_pkgs=(
 test_pkgs=(
   libgtest-dev googletest clang libclang-rt-14-dev
   python3 swaks procps psmisc util-linux dnsmasq-base
+  # openssl: test certificates and s_client (test_tls.py).
+  openssl
   # The reference MTA: its smtp-source/smtp-sink and postmap are test peers.
   # Preseeded as "No configuration", so it is installed but never started.
   postfix postfix-pcre

@@ -5,7 +5,8 @@
 // (server::Model::Multi); the master bounds the processes (maxproc) and
 // retires them (max_use, max_idle). Lookup tables named by mynetworks,
 // mydestination, relay_domains, local_recipient_maps, ... are opened before
-// the privilege drop and chroot, like Postfix. See docs/man/smtpd.md.
+// the privilege drop and chroot, like Postfix, and so are the TLS keys
+// and certificates. See docs/man/smtpd.md.
 //
 // Parameters: see smtpd/session.h (Settings) and smtpd/policy.h.
 // Logs: see smtpd/session.h.
@@ -43,7 +44,8 @@ int main(int argc, char** argv) {
     shared->settings.anvil_socket = std::filesystem::path(qd) / "private" / ctx.cfg().str("anvil_service_name");
     shared->policy = std::move(*p);
     shared->bare_newline_exclusions = std::make_unique<smtpd::NetworkList>(std::move(*ex));
-    return {};
+    // Key files are commonly readable by root only.
+    return smtpd::load_tls(*shared);
   };
   d.post_drop = [&](server::Context& ctx) -> Status {
     // After chroot the queue directory is "/".

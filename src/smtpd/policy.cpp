@@ -876,7 +876,7 @@ Policy::Outcome Policy::eval_policy_service(const Restriction& r, std::string_vi
     if (auto it = c.policy_answers->find(spec.text); it != c.policy_answers->end()) action = &it->second;
   if (!action) {
     // Postfix's attributes, in its order; the ones Postern has no value
-    // for (SASL, TLS, ETRN) are sent empty, as Postfix does without them.
+    // for (SASL, client certificates, ETRN) are sent empty, as Postfix does without them.
     auto addr = [](const mail::Address* a) { return a ? a->to_internal() : std::string(); };
     std::vector<std::pair<std::string_view, std::string>> attrs = {
         {"request", "smtpd_access_policy"},
@@ -902,9 +902,9 @@ Policy::Outcome Policy::eval_policy_service(const Restriction& r, std::string_vi
         {"ccert_issuer", ""},
         {"ccert_fingerprint", ""},
         {"ccert_pubkey_fingerprint", ""},
-        {"encryption_protocol", ""},
-        {"encryption_cipher", ""},
-        {"encryption_keysize", "0"},
+        {"encryption_protocol", std::string(c.encryption_protocol)},
+        {"encryption_cipher", std::string(c.encryption_cipher)},
+        {"encryption_keysize", std::to_string(c.encryption_keysize)},
         {"policy_context", spec.policy_context},
         {"compatibility_level", compatibility_level_},
         {"mail_version", mail_version_}};

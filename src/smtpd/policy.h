@@ -227,6 +227,9 @@ struct RcptContext {
   std::string_view protocol_name = "SMTP";  // or "ESMTP"
   std::string_view client_port, queue_id, instance;
   std::uint64_t size = 0;  // MAIL FROM SIZE=, 0 when not given
+  // The session's TLS (empty, 0: none), for policy servers.
+  std::string_view encryption_protocol, encryption_cipher;
+  int encryption_keysize = 0;
   const std::map<std::string, std::string, std::less<>>* policy_answers = nullptr;
 };
 

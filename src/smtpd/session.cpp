@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include "smtp/reply.h"
 #include "smtp/xtext.h"
 #include "submit/cleanup_client.h"
+#include "tls/server.h"
 
 namespace postern::smtpd {
 
@@ -58,6 +60,9 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.peername_lookup = cfg.boolean("smtpd_peername_lookup");
   if (s.peername_lookup) s.hosts = std::make_shared<const dns::HostsFile>(dns::HostsFile::load());
   s.dns_resolver_address = cfg.str("dns_resolver_address");
+  auto t = tls::ServerSettings::from_config(cfg, "smtpd");
+  if (!t) return t.take_error();
+  s.tls = std::move(*t);
   return s;
 }
 
@@ -65,6 +70,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kReadSize = 64 * 1024;
+// How long a session that ends waits for the client's TLS close_notify.
+constexpr std::chrono::seconds kTlsShutdownTimeout{2};
 // Content is handed to cleanup in frames of about this size.
 constexpr std::size_t kContentFlush = 64 * 1024;
 
@@ -127,9 +134,17 @@ class Session {
   asio::awaitable<std::size_t> read_raw(char* buf);  // 0: EOF/error/timeout
   asio::awaitable<bool> flush();
   asio::awaitable<void> reply(const smtp::Reply& r);
-  void arm_timer();
+  void arm_timer() { arm_timer(s_.timeout); }
+  void arm_timer(std::chrono::seconds limit);
   void disarm_timer();
   void wait_for_deadline();
+  // Bytes received and not yet handed to reader_: in the kernel, and with
+  // TLS also in the TLS engine (records read but not yet decrypted).
+  std::size_t pending_input();
+  // The TLS handshake on the session's socket (STARTTLS or wrapper mode);
+  // false: it failed (logged), the session must end.
+  asio::awaitable<bool> start_tls(std::string_view after);
+  asio::awaitable<void> stop_tls();
 
   // --- commands --------------------------------------------------------------
   asio::awaitable<bool> handle(const smtp::Command& cmd);  // false: end the session
@@ -139,6 +154,9 @@ class Session {
   asio::awaitable<bool> do_data();
   asio::awaitable<bool> do_bdat(const smtp::Command& cmd);
   asio::awaitable<void> do_vrfy(const smtp::Command& cmd);
+  asio::awaitable<bool> do_starttls();
+  // smtpd_tls_security_level = encrypt and no TLS yet: the 530 reply is sent.
+  asio::awaitable<bool> tls_required();
 
   // --- transaction -----------------------------------------------------------
   asio::awaitable<bool> open_cleanup();
@@ -197,12 +215,18 @@ class Session {
     c.helo = helo_;
     c.client_in_mynetworks = in_mynetworks_;
     c.unauth_pipelining = unauth_pipelining_;
+    if (tls_) {
+      c.encryption_protocol = tls_info_.protocol;
+      c.encryption_cipher = tls_info_.cipher;
+      c.encryption_keysize = tls_info_.usebits;
+    }
     c.client_name_status = name_status_;
     c.reverse_name_status = reverse_status_;
     c.reverse_client_name = reverse_client_name_;
     return c;
   }
   std::string queue_id_or_noqueue() const { return cleanup_ ? cleanup_->queue_id() : std::string("NOQUEUE"); }
+  // The queue file's protocol attribute: TLS shows only in Received:.
   std::string protocol_name() const {
     return std::string(mail::protocol_name(mail::received_protocol(esmtp_, false, false, mail_ && mail_->smtputf8)));
   }
@@ -231,6 +255,10 @@ class Session {
   bool io_error_ = false;
   smtp::LineReader reader_;
   std::string out_;  // replies not yet written (flushed before every read)
+  // The TLS layer over sock_ once STARTTLS (or wrapper mode) succeeded;
+  // every read and write then goes through it.
+  std::unique_ptr<asio::ssl::stream<server::Socket&>> tls_;
+  tls::SessionInfo tls_info_;
 
   std::string client_name_ = "unknown", client_addr_ = "unknown", client_port_;
   asio::ip::address client_ip_;  // unspecified: not an IP client (no DNS lookup)
@@ -300,10 +328,10 @@ class Session {
   std::uint64_t data_bytes_ = 0;  // for "lost connection after DATA (N bytes)"
 };
 
-void Session::arm_timer() {
+void Session::arm_timer(std::chrono::seconds limit) {
   timed_out_ = false;
   in_io_ = true;
-  deadline_ = std::chrono::steady_clock::now() + s_.timeout;
+  deadline_ = std::chrono::steady_clock::now() + limit;
   if (!timer_waiting_) wait_for_deadline();
 }
 
@@ -330,8 +358,10 @@ asio::awaitable<std::size_t> Session::read_raw(char* buf) {
   if (!co_await flush()) co_return 0;
   error_code ec;
   arm_timer();
-  std::size_t n = co_await sock_.async_read_some(asio::buffer(buf, kReadSize),
-                                                 asio::redirect_error(asio::use_awaitable, ec));
+  std::size_t n = tls_ ? co_await tls_->async_read_some(asio::buffer(buf, kReadSize),
+                                                         asio::redirect_error(asio::use_awaitable, ec))
+                       : co_await sock_.async_read_some(asio::buffer(buf, kReadSize),
+                                                        asio::redirect_error(asio::use_awaitable, ec));
   disarm_timer();
   if (ec || n == 0) {
     io_error_ = true;
@@ -358,7 +388,10 @@ asio::awaitable<bool> Session::flush() {
   if (io_error_) co_return false;
   error_code ec;
   arm_timer();
-  co_await asio::async_write(sock_, asio::buffer(out_), asio::redirect_error(asio::use_awaitable, ec));
+  if (tls_)
+    co_await asio::async_write(*tls_, asio::buffer(out_), asio::redirect_error(asio::use_awaitable, ec));
+  else
+    co_await asio::async_write(sock_, asio::buffer(out_), asio::redirect_error(asio::use_awaitable, ec));
   disarm_timer();
   out_.clear();
   if (ec) {
@@ -366,6 +399,52 @@ asio::awaitable<bool> Session::flush() {
     co_return false;
   }
   co_return true;
+}
+
+std::size_t Session::pending_input() {
+  error_code ec;
+  std::size_t n = sock_.available(ec);
+  if (ec) n = 0;
+  if (tls_) {
+    SSL* ssl = tls_->native_handle();
+    n += static_cast<std::size_t>(SSL_pending(ssl)) + BIO_ctrl_pending(SSL_get_rbio(ssl));
+  }
+  return n;
+}
+
+asio::awaitable<bool> Session::start_tls(std::string_view after) {
+  tls_ = std::make_unique<asio::ssl::stream<server::Socket&>>(sock_, sh_.tls->context());
+  error_code ec;
+  arm_timer(s_.tls.handshake_timeout);
+  co_await tls_->async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+  disarm_timer();
+  if (ec) {
+    // Postfix's words: "SSL_accept error from host[addr]: reason".
+    std::string why = timed_out_ ? std::string("timeout") : ec == asio::error::eof ? std::string("lost connection")
+                                                                                     : ec.message();
+    std::string lib = tls::drain_errors();
+    log::info("SSL_accept error from {}: {}", peer(), why);
+    if (!lib.empty()) log::warning("TLS library problem: {}", lib);
+    log::info("{} after {} from {}", timed_out_ ? "timeout" : "lost connection", after, peer());
+    tls_.reset();
+    io_error_ = true;
+    co_return false;
+  }
+  tls_info_ = tls::describe(tls_->native_handle());
+  if (s_.tls.loglevel >= 1)
+    log::info("{} TLS connection established from {}: {}", tls_info_.peer_certificate ? "Untrusted" : "Anonymous",
+              peer(), tls::log_text(tls_info_));
+  co_return true;
+}
+
+// A close_notify for a client that said QUIT, bounded by a short deadline:
+// the client may close without answering it.
+asio::awaitable<void> Session::stop_tls() {
+  if (!tls_ || io_error_) co_return;
+  error_code ec;
+  arm_timer(kTlsShutdownTimeout);
+  co_await tls_->async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+  disarm_timer();
 }
 
 asio::awaitable<void> Session::reply(const smtp::Reply& r) {
@@ -485,7 +564,15 @@ asio::awaitable<void> Session::run() {
     }
   }
 
-  if (go_on) {
+  if (go_on && sh_.tls && s_.tls.wrappermode) {
+    // Wrapper mode (port 465): TLS first, then the banner. The client talks
+    // first here, so there is no pre-greeting check.
+    go_on = co_await start_tls("CONNECT");
+    if (go_on) {
+      out_ += smtp::format_reply(smtp::Reply(220, "", s_.banner));
+      co_await flush();
+    }
+  } else if (go_on) {
     // Pre-greeting talk: a client that sends before it has seen our banner
     // is not speaking SMTP (or is a spambot). Checked right before the
     // banner goes out; see docs/man/smtpd.md for the exact rule.
@@ -573,9 +660,8 @@ asio::awaitable<void> Session::run() {
       // system call per MAIL/RCPT for nothing.
       std::size_t pending = 0;
       if (smtp::improper_pipelining(cmd, pipelining_, 1)) {
-        error_code ec;
         pending = reader_.buffered();
-        if (pending == 0) pending = sock_.available(ec);
+        if (pending == 0) pending = pending_input();
       }
       if (smtp::improper_pipelining(cmd, pipelining_, pending)) {
         if (!pipelining_logged_) {
@@ -596,6 +682,7 @@ asio::awaitable<void> Session::run() {
     if (!co_await handle(cmd)) break;
   }
   co_await flush();
+  co_await stop_tls();
   reset_transaction();
   std::string tally;
   int ok_total = 0, all_total = 0;
@@ -679,10 +766,11 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
       co_await do_vrfy(cmd);
       ok_reply("vrfy");
       co_return true;
-    case Verb::Starttls:
-      co_await reply(smtp::Reply(502, "5.5.1", "Error: command not implemented"));
-      count("starttls", false);
-      co_return true;
+    case Verb::Starttls: {
+      bool go = co_await do_starttls();
+      ok_reply("starttls");
+      co_return go;
+    }
     case Verb::Auth:
       co_await reply(smtp::Reply(503, "5.5.1", "Error: authentication not enabled"));
       count("auth", false);
@@ -722,6 +810,7 @@ asio::awaitable<void> Session::do_helo(const smtp::Command& cmd, bool ehlo) {
   f.etrn = false;
   f.smtputf8 = s_.smtputf8_enable;
   f.discard = s_.discard_ehlo;
+  f.starttls = sh_.tls && !tls_;
   auto kw = smtp::ehlo_keywords(f);
   pipelining_ = false;
   for (const auto& k : kw)
@@ -746,7 +835,44 @@ void Session::log_action(std::string_view action, std::string_view stage, std::s
   log::info("{}", line);
 }
 
+asio::awaitable<bool> Session::tls_required() {
+  if (tls_ || s_.tls.level != tls::Level::kEncrypt) co_return false;
+  co_await reply(smtp::Reply(530, "5.7.0", "Must issue a STARTTLS command first"));
+  co_return true;
+}
+
+// RFC 3207. Postfix's replies. What the client said before TLS (HELO, a
+// transaction) is forgotten, and plaintext it sent behind STARTTLS is
+// dropped unread: it could be an attacker's injection (CVE-2011-0411).
+asio::awaitable<bool> Session::do_starttls() {
+  if (tls_) {
+    co_await reply(smtp::Reply(554, "5.5.1", "Error: TLS already active"));
+    co_return true;
+  }
+  bool discarded = false;
+  for (const auto& k : s_.discard_ehlo)
+    if (str::iequals(k, "starttls")) discarded = true;
+  if (!s_.tls.enabled() || discarded) {
+    co_await reply(smtp::Reply(502, "5.5.1", "Error: command not implemented"));
+    co_return true;
+  }
+  if (!sh_.tls) {
+    co_await reply(smtp::Reply(454, "4.7.0", "TLS not available due to local problem"));
+    co_return true;
+  }
+  out_ += smtp::format_reply(smtp::Reply(220, "2.0.0", "Ready to start TLS"));
+  if (!co_await flush()) co_return false;
+  reader_.clear();
+  if (!co_await start_tls("STARTTLS")) co_return false;
+  reset_transaction();
+  helo_.clear();
+  esmtp_ = false;
+  pipelining_ = false;
+  co_return true;
+}
+
 asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
+  if (co_await tls_required()) co_return;
   if (s_.helo_required && helo_.empty()) {
     co_await reply(smtp::Reply(503, "5.5.1", "Error: send HELO/EHLO first"));
     co_return;
@@ -998,7 +1124,15 @@ asio::awaitable<bool> Session::start_content(const mail::Address* only_rcpt) {
   ri.helo_name = helo_;
   ri.client_name = client_name_;
   ri.client_addr = client_addr_;
-  ri.protocol = mail::received_protocol(esmtp_, false, false, mail_->smtputf8);
+  ri.protocol = mail::received_protocol(esmtp_, tls_ != nullptr, false, mail_->smtputf8);
+  mail::ReceivedTls rt;
+  if (tls_ && s_.tls.received_header) {
+    rt.protocol = tls_info_.protocol;
+    rt.cipher = tls_info_.cipher;
+    rt.cipher_usebits = tls_info_.usebits;
+    rt.cipher_algbits = tls_info_.algbits;
+    ri.tls = &rt;
+  }
   ri.myhostname = s_.myhostname;
   ri.mail_name = s_.mail_name;
   ri.queue_id = cleanup_->queue_id();
@@ -1265,6 +1399,7 @@ asio::awaitable<void> Session::do_vrfy(const smtp::Command& cmd) {
     co_await reply(smtp::Reply(502, "5.5.1", "VRFY command is disabled"));
     co_return;
   }
+  if (co_await tls_required()) co_return;
   std::string text = cmd.argument().text;
   std::string_view path = text;
   if (path.size() >= 2 && path.front() == '<' && path.back() == '>') path = path.substr(1, path.size() - 2);
@@ -1422,6 +1557,26 @@ void Session::reset_transaction() {
 }
 
 }  // namespace
+
+Status load_tls(Shared& shared) {
+  const tls::ServerSettings& t = shared.settings.tls;
+  if (!t.warning.empty()) log::warning("{}", t.warning);
+  if (!t.enabled()) return {};
+  const bool required = t.level == tls::Level::kEncrypt || t.wrappermode;
+  if (!t.has_certificates()) {
+    if (required) return make_error("No server certs available. TLS can't be enabled");
+    log::warning("No server certs available. TLS won't be enabled");
+    return {};
+  }
+  auto c = tls::ServerContext::load(t);
+  if (!c) {
+    if (required) return make_error("TLS can't be enabled: {}", c.error().message);
+    log::warning("TLS won't be enabled: {}", c.error().message);
+    return {};
+  }
+  shared.tls = std::move(*c);
+  return {};
+}
 
 void start_clients(asio::io_context& io, Shared& shared) {
   const Settings& s = shared.settings;

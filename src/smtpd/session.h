@@ -51,6 +51,7 @@
 #include "smtpd/anvil_client.h"
 #include "smtpd/policy.h"
 #include "submit/cleanup_client.h"
+#include "tls/server.h"
 
 namespace postern::smtpd {
 
@@ -85,6 +86,7 @@ struct Settings {
   bool peername_lookup = true;           // smtpd_peername_lookup
   std::shared_ptr<const dns::HostsFile> hosts;  // /etc/hosts, read before the privilege drop
   std::string dns_resolver_address;
+  tls::ServerSettings tls;  // smtpd_tls_*, smtpd_starttls_timeout
 
   static Result<Settings> from_config(const config::Config& cfg);
 };
@@ -115,7 +117,15 @@ struct Shared {
   std::unique_ptr<submit::CleanupConnections> cleanup;
   // Policy server connections (check_policy_service); null when no list has one.
   std::unique_ptr<PolicyClients> policy_servers;
+  // Keys and certificates, loaded before the privilege drop; null: no TLS
+  // (level none, or "may" without usable certificates).
+  std::unique_ptr<tls::ServerContext> tls;
 };
+
+// Loads Shared::tls per settings.tls (before the privilege drop). "may"
+// without usable certificates logs a warning and runs without TLS, as
+// Postfix does; "encrypt" or wrapper mode without them is an error.
+Status load_tls(Shared& shared);
 
 // Creates Shared::rewrite, Shared::dns, Shared::anvil and Shared::cleanup
 // on `io` (after the privilege drop).

@@ -80,15 +80,18 @@ TEST(Unsupported, ValuesAreCheckedAfterExpansion) {
   loads("mime_header_checks = $header_checks\n");
 }
 
+// smtpd has TLS (tls/server.h); the smtp client does not, so only its
+// best-effort level loads.
 TEST(Unsupported, BestEffortTlsLevelsLoadRequiredOnesAreRefused) {
   loads("smtpd_tls_security_level = may\nsmtp_tls_security_level = may\nsmtpd_use_tls = yes\n");
   loads("smtpd_tls_security_level = none\nsmtp_tls_security_level = none\n");
-  auto e = error_of("smtpd_tls_security_level = encrypt\n");
+  loads("smtpd_tls_security_level = encrypt\nsmtpd_enforce_tls = yes\nsmtpd_tls_wrappermode = yes\n");
+  auto e = error_of("smtp_tls_security_level = encrypt\n");
   EXPECT_NE(e.find("Postern does not have TLS"), std::string::npos) << e;
   EXPECT_NE(e.find("a value other than encrypt"), std::string::npos) << e;
   for (const char* level : {"encrypt", "VERIFY", "secure", "dane", "dane-only", "fingerprint"})
     EXPECT_FALSE(error_of(std::string("smtp_tls_security_level = ") + level + "\n").empty()) << level;
-  EXPECT_FALSE(error_of("smtpd_enforce_tls = yes\n").empty());
+  EXPECT_NE(error_of("smtpd_tls_req_ccert = yes\n").find("verify client certificates"), std::string::npos);
   EXPECT_FALSE(error_of("smtp_enforce_tls = yes\n").empty());
   EXPECT_FALSE(error_of("smtp_tls_policy_maps = hash:/etc/postfix/tls_policy\n").empty());
 }
@@ -118,7 +121,8 @@ TEST(Unsupported, OverridesAreCheckedAndARefusedOneChangesNothing) {
 TEST(Unsupported, ManualTextNamesTheRefusedValues) {
   EXPECT_EQ(refused_values_text(*find_unsupported("content_filter")), "any non-empty value");
   EXPECT_EQ(refused_values_text(*find_unsupported("soft_bounce")), "yes");
-  EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_tls_security_level")), "encrypt");
+  EXPECT_EQ(refused_values_text(*find_unsupported("lmtp_tls_security_level")),
+            "encrypt, dane, dane-only, fingerprint, verify, secure");
   EXPECT_EQ(refused_values_text(*find_unsupported("smtp_host_lookup")), "anything but dns");
   EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_client_message_rate_limit")), "any value other than 0");
 }

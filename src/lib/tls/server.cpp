@@ -1,0 +1,178 @@
+// server.cpp - see server.h.
+#include "tls/server.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "base/strings.h"
+#include "tls/protocols.h"
+
+namespace postern::tls {
+
+std::string drain_errors() {
+  std::string out;
+  for (unsigned long e = ERR_get_error(); e != 0; e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out;
+}
+
+Result<std::string> cipher_list(const config::Config& cfg, std::string_view grade,
+                                const std::vector<std::string>& exclude) {
+  std::string g = str::lower(grade);
+  if (g != "high" && g != "medium" && g != "low" && g != "export" && g != "null")
+    return make_error("unknown TLS cipher grade \"{}\" (high, medium, low, export or null)", str::printable(grade, 40));
+  std::string list = cfg.str("tls_" + g + "_cipherlist");
+  for (const auto& x : exclude) {
+    // An element is one OpenSSL cipher name or alias; separators in it
+    // would smuggle in other directives.
+    if (x.empty() || x.find_first_of(":,! \t+-@") != std::string::npos)
+      return make_error("bad cipher exclusion \"{}\"", str::printable(x, 40));
+    list += ":!" + x;
+  }
+  return list;
+}
+
+Result<ServerSettings> ServerSettings::from_config(const config::Config& cfg, std::string_view prefix) {
+  const std::string p(prefix);
+  ServerSettings s;
+  std::string level = str::lower(str::trim(cfg.str(p + "_tls_security_level")));
+  if (level.empty()) {
+    level = cfg.boolean(p + "_enforce_tls") ? "encrypt" : cfg.boolean(p + "_use_tls") ? "may" : "none";
+  }
+  if (level == "none") s.level = Level::kNone;
+  else if (level == "may") s.level = Level::kMay;
+  else if (level == "encrypt") s.level = Level::kEncrypt;
+  else return make_error("{}_tls_security_level = {}: Postern's server knows none, may and encrypt", p,
+                         str::printable(level, 40));
+  s.wrappermode = cfg.boolean(p + "_tls_wrappermode");
+  if (s.wrappermode && s.level == Level::kNone) {
+    s.level = Level::kMay;
+    s.warning = fmt::format("{}_tls_wrappermode requires {}_tls_security_level >= may, enabling TLS support", p, p);
+  }
+  s.chain_files = cfg.list(p + "_tls_chain_files");
+  s.cert_file = str::trim(cfg.str(p + "_tls_cert_file"));
+  s.key_file = str::trim(cfg.str(p + "_tls_key_file"));
+  if (s.key_file.empty()) s.key_file = s.cert_file;
+  const bool mandatory = s.level == Level::kEncrypt;
+  auto protocols = parse_protocols(cfg.str(p + (mandatory ? "_tls_mandatory_protocols" : "_tls_protocols")));
+  if (!protocols)
+    return make_error("{}: {}", p + (mandatory ? "_tls_mandatory_protocols" : "_tls_protocols"),
+                      protocols.error().message);
+  s.protocols = *protocols;
+  auto ciphers = cipher_list(cfg, cfg.str(p + (mandatory ? "_tls_mandatory_ciphers" : "_tls_ciphers")),
+                             cfg.list(p + (mandatory ? "_tls_mandatory_exclude_ciphers" : "_tls_exclude_ciphers")));
+  if (!ciphers)
+    return make_error("{}: {}", p + (mandatory ? "_tls_mandatory_ciphers" : "_tls_ciphers"), ciphers.error().message);
+  s.ciphers = std::move(*ciphers);
+  s.preempt_ciphers = cfg.boolean("tls_preempt_cipherlist");
+  s.loglevel = static_cast<int>(cfg.integer(p + "_tls_loglevel"));
+  s.received_header = cfg.boolean(p + "_tls_received_header");
+  s.handshake_timeout = cfg.time(p + "_starttls_timeout");
+  return s;
+}
+
+namespace {
+
+struct VersionOption {
+  unsigned bit;
+  int version;
+  unsigned long no_option;
+};
+constexpr VersionOption kVersions[] = {
+    {kTls1, TLS1_VERSION, SSL_OP_NO_TLSv1},
+    {kTls11, TLS1_1_VERSION, SSL_OP_NO_TLSv1_1},
+    {kTls12, TLS1_2_VERSION, SSL_OP_NO_TLSv1_2},
+    {kTls13, TLS1_3_VERSION, SSL_OP_NO_TLSv1_3},
+};
+
+Error ssl_error(std::string what) {
+  std::string why = drain_errors();
+  return Error{why.empty() ? what : what + ": " + why, 0};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ServerContext>> ServerContext::load(const ServerSettings& s) {
+  ERR_clear_error();
+  std::unique_ptr<ServerContext> c(new ServerContext());
+  SSL_CTX* ctx = c->ctx_.native_handle();
+  // The range of the protocol mask, and the versions missing inside it.
+  int lo = 0, hi = 0;
+  unsigned long options = SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION;
+  for (const auto& v : kVersions) {
+    if (s.protocols & v.bit) {
+      if (lo == 0) lo = v.version;
+      hi = v.version;
+    }
+  }
+  if (lo == 0) return make_error("no TLS protocol enabled");
+  for (const auto& v : kVersions)
+    if (!(s.protocols & v.bit) && v.version > lo && v.version < hi) options |= v.no_option;
+  if (s.preempt_ciphers) options |= SSL_OP_CIPHER_SERVER_PREFERENCE;
+  SSL_CTX_set_options(ctx, options);
+  if (SSL_CTX_set_min_proto_version(ctx, lo) != 1 || SSL_CTX_set_max_proto_version(ctx, hi) != 1)
+    return ssl_error("cannot set the TLS protocol range");
+  if (SSL_CTX_set_cipher_list(ctx, s.ciphers.c_str()) != 1)
+    return ssl_error(fmt::format("bad cipher list \"{}\"", str::printable(s.ciphers, 200)));
+  // Client certificates are not asked for; sessions are not cached across
+  // processes (each smtpd has its own ticket key), which only costs a full
+  // handshake on a client's next connection to another process.
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  static const unsigned char kSidContext[] = "postern-smtpd";
+  SSL_CTX_set_session_id_context(ctx, kSidContext, sizeof kSidContext - 1);
+
+  auto load_pair = [&](const std::string& cert, const std::string& key) -> Status {
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1)
+      return ssl_error(fmt::format("cannot load the certificate chain from {}", cert));
+    if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+      // A key of the certificate's type but not its own fails here already.
+      if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+        return ssl_error(fmt::format("the private key in {} does not match the certificate in {}", key, cert));
+      return ssl_error(fmt::format("cannot load the private key from {}", key));
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1)
+      return ssl_error(fmt::format("the private key in {} does not match the certificate in {}", key, cert));
+    return {};
+  };
+  if (!s.chain_files.empty()) {
+    // Each file: the key, then the certificate it belongs to and its
+    // chain (Postfix's smtpd_tls_chain_files). One file per key type.
+    for (const auto& f : s.chain_files)
+      if (auto st = load_pair(f, f); !st) return st.take_error();
+  } else if (!s.cert_file.empty()) {
+    if (auto st = load_pair(s.cert_file, s.key_file); !st) return st.take_error();
+  } else {
+    return make_error("no server certificate: set smtpd_tls_chain_files or smtpd_tls_cert_file");
+  }
+  return c;
+}
+
+SessionInfo describe(SSL* ssl) {
+  SessionInfo i;
+  i.protocol = SSL_get_version(ssl);
+  if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl)) {
+    i.cipher = SSL_CIPHER_get_name(c);
+    i.usebits = SSL_CIPHER_get_bits(c, &i.algbits);
+  }
+  int nid = SSL_get_negotiated_group(ssl);
+  if (nid != 0 && nid != NID_undef) {
+    if (const char* g = SSL_group_to_name(ssl, nid)) i.group = g;
+  }
+  X509* peer = SSL_get1_peer_certificate(ssl);
+  i.peer_certificate = peer != nullptr;
+  X509_free(peer);
+  return i;
+}
+
+std::string log_text(const SessionInfo& info) {
+  std::string out = fmt::format("{} with cipher {} ({}/{} bits)", info.protocol, info.cipher, info.usebits, info.algbits);
+  if (!info.group.empty()) out += " key-exchange " + info.group;
+  return out;
+}
+
+}  // namespace postern::tls

@@ -1,0 +1,196 @@
+// ServerSettings from main.cf text, ServerContext with certificates made
+// here (OpenSSL's API, no openssl command), and real handshakes against
+// Asio's TLS client over a socket pair.
+#include "tls/server.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "tls/protocols.h"
+
+using namespace postern;
+using namespace postern::tls;
+namespace fs = std::filesystem;
+
+namespace {
+
+config::Config cfg_of(const std::string& text) {
+  auto c = config::Config::from_text(text);
+  if (!c) ADD_FAILURE() << c.error().message;
+  return std::move(*c);
+}
+
+// A self-signed P-256 certificate for CN=name; key and certificate PEM.
+std::pair<std::string, std::string> make_certificate(const char* name) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* x = X509_new();
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+  X509_set_pubkey(x, key);
+  X509_NAME* n = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(name), -1, -1, 0);
+  X509_set_issuer_name(x, n);
+  X509_sign(x, key, EVP_sha256());
+  auto pem = [](auto write) {
+    BIO* b = BIO_new(BIO_s_mem());
+    write(b);
+    char* data = nullptr;
+    long len = BIO_get_mem_data(b, &data);
+    std::string out(data, static_cast<std::size_t>(len));
+    BIO_free(b);
+    return out;
+  };
+  std::string key_pem = pem([&](BIO* b) { PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr); });
+  std::string cert_pem = pem([&](BIO* b) { PEM_write_bio_X509(b, x); });
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return {key_pem, cert_pem};
+}
+
+class TlsServer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("postern-tls-test-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    auto [key, cert] = make_certificate("mx.example");
+    write("key.pem", key);
+    write("cert.pem", cert);
+    write("chain.pem", key + cert);
+    auto [other_key, other_cert] = make_certificate("other.example");
+    write("other.pem", other_cert);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const char* name) const { return (dir_ / name).string(); }
+  void write(const char* name, const std::string& text) const { std::ofstream(dir_ / name) << text; }
+
+  ServerSettings settings(const std::string& extra) {
+    auto s = ServerSettings::from_config(cfg_of("smtpd_tls_security_level = may\n" + extra));
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
+    return s.ok() ? *s : ServerSettings{};
+  }
+
+  // A handshake of Asio's TLS client with a server made from `s`; the
+  // server side's SessionInfo, or nothing when the handshake failed.
+  std::optional<SessionInfo> handshake(const ServerSettings& s, int client_max = 0) {
+    auto ctx = ServerContext::load(s);
+    EXPECT_TRUE(ctx.ok()) << (ctx.ok() ? "" : ctx.error().message);
+    if (!ctx.ok()) return std::nullopt;
+    asio::io_context io;
+    asio::local::stream_protocol::socket a(io), b(io);
+    asio::local::connect_pair(a, b);
+    asio::ssl::context client_ctx(asio::ssl::context::tls_client);
+    client_ctx.set_verify_mode(asio::ssl::verify_none);
+    if (client_max) SSL_CTX_set_max_proto_version(client_ctx.native_handle(), client_max);
+    asio::ssl::stream<asio::local::stream_protocol::socket&> server(a, (*ctx)->context());
+    asio::ssl::stream<asio::local::stream_protocol::socket&> client(b, client_ctx);
+    error_code server_ec, client_ec;
+    server.async_handshake(asio::ssl::stream_base::server, [&](error_code ec) {
+      server_ec = ec;
+      if (ec) b.close();
+    });
+    client.async_handshake(asio::ssl::stream_base::client, [&](error_code ec) {
+      client_ec = ec;
+      if (ec) a.close();
+    });
+    io.run();
+    if (server_ec || client_ec) return std::nullopt;
+    return describe(server.native_handle());
+  }
+
+  fs::path dir_;
+};
+
+}  // namespace
+
+TEST_F(TlsServer, LevelsAndTheirObsoleteSpellings) {
+  auto level = [](const std::string& text) {
+    auto s = ServerSettings::from_config(cfg_of(text));
+    EXPECT_TRUE(s.ok()) << text;
+    return s.ok() ? s->level : Level::kNone;
+  };
+  EXPECT_EQ(level(""), Level::kNone);
+  EXPECT_EQ(level("smtpd_use_tls = yes\n"), Level::kMay);
+  EXPECT_EQ(level("smtpd_enforce_tls = yes\n"), Level::kEncrypt);
+  // The new parameter wins over the obsolete ones.
+  EXPECT_EQ(level("smtpd_tls_security_level = none\nsmtpd_enforce_tls = yes\n"), Level::kNone);
+  EXPECT_EQ(level("smtpd_tls_security_level = Encrypt\n"), Level::kEncrypt);
+  auto bad = ServerSettings::from_config(cfg_of("smtpd_tls_security_level = verify\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("none, may and encrypt"), std::string::npos);
+  // Wrapper mode needs TLS: "none" becomes "may", with a note for the log.
+  auto w = ServerSettings::from_config(cfg_of("smtpd_tls_wrappermode = yes\n"));
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->level, Level::kMay);
+  EXPECT_NE(w->warning.find("enabling TLS support"), std::string::npos);
+}
+
+TEST_F(TlsServer, ProtocolsAndCiphersFollowTheLevel) {
+  auto may = settings("smtpd_tls_protocols = >=TLSv1.2\nsmtpd_tls_mandatory_protocols = TLSv1.3\n"
+                      "smtpd_tls_exclude_ciphers = RC4, aNULL\n");
+  EXPECT_EQ(may.protocols, kTls12 | kTls13);
+  EXPECT_EQ(may.ciphers, "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH:!RC4:!aNULL");
+  auto enc = ServerSettings::from_config(cfg_of("smtpd_tls_security_level = encrypt\n"
+                                                "smtpd_tls_mandatory_protocols = TLSv1.3\n"
+                                                "smtpd_tls_mandatory_ciphers = high\n"));
+  ASSERT_TRUE(enc.ok());
+  EXPECT_EQ(enc->protocols, kTls13);
+  EXPECT_EQ(enc->ciphers, "aNULL:-aNULL:HIGH:@STRENGTH");
+  for (const char* text : {"smtpd_tls_ciphers = strong\n", "smtpd_tls_exclude_ciphers = RC4:ALL\n",
+                           "smtpd_tls_protocols = TLSv9\n", "smtpd_tls_protocols = !TLSv1 !TLSv1.1 !TLSv1.2 !TLSv1.3\n"}) {
+    auto s = ServerSettings::from_config(cfg_of(std::string("smtpd_tls_security_level = may\n") + text));
+    EXPECT_FALSE(s.ok()) << text;
+  }
+}
+
+TEST_F(TlsServer, LoadsCertificatesAndRefusesBadOnes) {
+  auto pair = settings("smtpd_tls_cert_file = " + path("cert.pem") + "\nsmtpd_tls_key_file = " + path("key.pem") + "\n");
+  EXPECT_TRUE(ServerContext::load(pair).ok());
+  // smtpd_tls_key_file defaults to the certificate file.
+  auto one = settings("smtpd_tls_cert_file = " + path("chain.pem") + "\n");
+  EXPECT_EQ(one.key_file, path("chain.pem"));
+  EXPECT_TRUE(ServerContext::load(one).ok());
+  auto chain = settings("smtpd_tls_chain_files = " + path("chain.pem") + "\n");
+  EXPECT_TRUE(ServerContext::load(chain).ok());
+
+  auto mismatch = settings("smtpd_tls_cert_file = " + path("other.pem") + "\nsmtpd_tls_key_file = " +
+                           path("key.pem") + "\n");
+  auto e = ServerContext::load(mismatch);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message.find("does not match"), std::string::npos) << e.error().message;
+  auto missing = settings("smtpd_tls_cert_file = " + path("nonexistent.pem") + "\n");
+  e = ServerContext::load(missing);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message.find("nonexistent.pem"), std::string::npos) << e.error().message;
+  auto none = settings("");
+  EXPECT_FALSE(none.has_certificates());
+  EXPECT_FALSE(ServerContext::load(none).ok());
+}
+
+TEST_F(TlsServer, HandshakesAndDescribesTheSession) {
+  auto s = settings("smtpd_tls_chain_files = " + path("chain.pem") + "\n");
+  auto info = handshake(s);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->protocol, "TLSv1.3");
+  EXPECT_FALSE(info->cipher.empty());
+  EXPECT_GE(info->usebits, 128);
+  EXPECT_FALSE(info->peer_certificate);
+  EXPECT_EQ(log_text(*info).rfind("TLSv1.3 with cipher " + info->cipher + " (", 0), 0u) << log_text(*info);
+
+  // The protocol list bounds what the server agrees to.
+  auto old = settings("smtpd_tls_chain_files = " + path("chain.pem") + "\nsmtpd_tls_protocols = <=TLSv1.2\n");
+  info = handshake(old);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->protocol, "TLSv1.2");
+  auto only13 = settings("smtpd_tls_chain_files = " + path("chain.pem") + "\nsmtpd_tls_protocols = TLSv1.3\n");
+  EXPECT_FALSE(handshake(only13, TLS1_2_VERSION));
+  drain_errors();
+}

@@ -1,0 +1,335 @@
+"""smtpd's TLS (STARTTLS and wrapper mode) on a scratch instance.
+
+Clients are Python's ssl module over raw sockets and smtplib, and OpenSSL's
+s_client where one is installed; certificates are made with the openssl
+command for each run. The private key is readable by its owner only: when
+the tests run as root, smtpd must load it before it drops its privileges.
+Messages are checked in the queue with postcat, log lines in the maillog.
+"""
+import os
+import re
+import shutil
+import smtplib
+import socket
+import ssl
+import subprocess
+import time
+import unittest
+
+from harness import LIBEXEC, NO_QMGR_FLOW, Instance, free_port, wait_for
+
+HOST = "mx.test.example"
+HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
+MAIN_CF = f"""
+daemon_directory = {LIBEXEC}
+myhostname = {HOST}
+mydestination = $myhostname, localhost
+mynetworks = 192.0.2.0/24
+local_recipient_maps = inline:{{alice=x}}
+smtpd_tls_loglevel = 1
+"""
+LOCAL = f"alice@{HOST}"
+PORTS = {}
+SERVICES = {}
+INST = None
+
+
+def make_certificate(directory, name, key_type):
+    """A self-signed certificate and its key (PEM), made by openssl; returns
+    (cert, key, chain) where chain holds the key followed by the cert."""
+    key, cert = os.path.join(directory, f"{name}.key"), os.path.join(directory, f"{name}.crt")
+    newkey = ["-newkey", "rsa:2048"] if key_type == "rsa" else ["-newkey", "ec", "-pkeyopt",
+                                                                 "ec_paramgen_curve:prime256v1"]
+    subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "2", "-subj", f"/CN={HOST}", "-keyout", key,
+                    "-out", cert] + newkey, check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    chain = os.path.join(directory, f"{name}.chain.pem")
+    with open(chain, "w") as out:
+        for part in (key, cert):
+            with open(part) as f:
+                out.write(f.read())
+    os.chmod(chain, 0o600)
+    return cert, key, chain
+
+
+def setUpModule():
+    global INST
+    if not shutil.which("openssl"):
+        raise unittest.SkipTest("the openssl command is not installed")
+    INST = Instance("tls", main_cf_extra=MAIN_CF + NO_QMGR_FLOW)
+    cert, key, chain = make_certificate(INST.root, "rsa", "rsa")
+    _, _, ec_chain = make_certificate(INST.root, "ec", "ec")
+    other_cert, _, _ = make_certificate(INST.root, "other", "ec")
+    files = f"-o smtpd_tls_cert_file={cert} -o smtpd_tls_key_file={key}"
+    SERVICES.update({
+        "plain": "",
+        "may": f"-o smtpd_tls_security_level=may {files}",
+        "encrypt": f"-o smtpd_tls_security_level=encrypt {files}",
+        "wrapper": f"-o smtpd_tls_wrappermode=yes {files} -o smtpd_tls_received_header=yes",
+        "chain": f"-o smtpd_tls_security_level=may -o {{smtpd_tls_chain_files = {ec_chain}, {chain}}}",
+        "tls12": f"-o smtpd_tls_security_level=may {files} -o smtpd_tls_protocols=<=TLSv1.2",
+        "lenient": f"-o smtpd_tls_security_level=may {files} -o smtpd_forbid_unauth_pipelining=no",
+        "nocert": "-o smtpd_tls_security_level=may",
+        "mismatch": f"-o smtpd_tls_security_level=may -o smtpd_tls_cert_file={other_cert} "
+                    f"-o smtpd_tls_key_file={key}",
+        "encryptnocert": "-o smtpd_tls_security_level=encrypt",
+    })
+    lines = [HEADER]
+    for name, opts in SERVICES.items():
+        PORTS[name] = free_port()
+        lines.append(f"127.0.0.1:{PORTS[name]} inet n - n - - smtpd {opts}\n")
+    lines.append("cleanup unix n - n - 0 cleanup\n")
+    if os.path.exists(os.path.join(LIBEXEC, "trivial-rewrite")):
+        lines.append("rewrite unix - - n - - trivial-rewrite\n")
+    INST.write_master_cf("".join(lines))
+    INST.start()
+
+
+def tearDownModule():
+    if INST:
+        INST.cleanup()
+
+
+def client_context():
+    # Opportunistic TLS, as between MTAs: no verification of the server.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Conn:
+    """A raw SMTP connection that can switch to TLS."""
+
+    def __init__(self, port, banner=True, wrap=False):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=20)
+        if wrap:
+            self.s = client_context().wrap_socket(self.s, server_hostname=HOST)
+        self.buf = b""
+        self.banner = self.reply() if banner else None
+
+    def send(self, data):
+        self.s.sendall(data.encode() if isinstance(data, str) else data)
+
+    def reply(self):
+        lines = []
+        while True:
+            while b"\n" not in self.buf:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    return "\n".join(lines)
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\n", 1)
+            line = line.decode(errors="replace").rstrip("\r")
+            lines.append(line)
+            if len(line) < 4 or line[3] != "-":
+                return "\n".join(lines)
+
+    def ask(self, cmd):
+        self.send(cmd + "\r\n")
+        return self.reply()
+
+    def starttls(self):
+        self.s = client_context().wrap_socket(self.s, server_hostname=HOST)
+
+    def close(self):
+        self.s.close()
+
+
+def queued_id(reply):
+    m = re.search(r"queued as (\S+)", reply)
+    return m.group(1) if m else None
+
+
+def postcat(qid):
+    return INST.cmd("postcat", ["-q", qid]).stdout
+
+
+class TlsTest(unittest.TestCase):
+    def send_message(self, c):
+        self.assertTrue(c.ask("MAIL FROM:<sender@client.test>").startswith("250 2.1.0"))
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250 2.1.5"))
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        c.send("Subject: tls\r\n\r\nover TLS\r\n.\r\n")
+        r = c.reply()
+        self.assertTrue(r.startswith("250 2.0.0"), r)
+        return queued_id(r)
+
+    def test_starttls_offered_used_and_logged(self):
+        c = Conn(PORTS["may"])
+        ehlo = c.ask("EHLO client.test")
+        self.assertIn("250-STARTTLS", ehlo.replace("250 STARTTLS", "250-STARTTLS"))
+        self.assertEqual(c.ask("STARTTLS"), "220 2.0.0 Ready to start TLS")
+        c.starttls()
+        self.assertEqual(c.s.version(), "TLSv1.3")
+        ehlo = c.ask("EHLO client.test")
+        self.assertTrue(ehlo.startswith("250"), ehlo)
+        self.assertNotIn("STARTTLS", ehlo)  # offered once
+        self.assertEqual(c.ask("STARTTLS"), "554 5.5.1 Error: TLS already active")
+        qid = self.send_message(c)
+        self.assertEqual(c.ask("QUIT"), "221 2.0.0 Bye")
+        c.close()
+        out = postcat(qid)
+        self.assertRegex(out, r"by mx\.test\.example \(Postern\) with ESMTPS id " + qid)
+        # smtpd_tls_received_header = no (the default): no TLS details.
+        self.assertNotIn("using TLS", out)
+        INST.wait_log(r"Anonymous TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.3 with cipher "
+                      r"TLS_\S+ \(\d+/\d+ bits\)")
+        INST.wait_log(r"disconnect from localhost\[127\.0\.0\.1\] ehlo=2 starttls=1/2 mail=1 rcpt=1 data=1 quit=1")
+
+    def test_smtplib_starttls(self):
+        with smtplib.SMTP("127.0.0.1", PORTS["may"], timeout=20) as s:
+            s.ehlo("client.test")
+            self.assertTrue(s.has_extn("starttls"))
+            s.starttls(context=client_context())
+            s.ehlo("client.test")
+            refused = s.sendmail("sender@client.test", [LOCAL], b"Subject: smtplib\r\n\r\nhello\r\n")
+            self.assertEqual(refused, {})
+
+    def test_state_is_forgotten_after_starttls(self):
+        # RFC 3207 4.2: a transaction begun before TLS is gone after it.
+        c = Conn(PORTS["may"])
+        c.ask("EHLO client.test")
+        self.assertTrue(c.ask("MAIL FROM:<early@client.test>").startswith("250"))
+        self.assertTrue(c.ask("STARTTLS").startswith("220"))
+        c.starttls()
+        r = c.ask(f"RCPT TO:<{LOCAL}>")
+        self.assertTrue(r.startswith("503"), r)
+        c.close()
+
+    def test_plaintext_behind_starttls_is_not_executed(self):
+        # CVE-2011-0411: a command sent with STARTTLS in one packet must not
+        # run inside the TLS session. Default settings end the session.
+        c = Conn(PORTS["may"])
+        c.ask("EHLO client.test")
+        c.send("STARTTLS\r\nRSET\r\n")
+        r = c.reply()
+        self.assertTrue(r.startswith("554 5.5.0") or r.startswith("220"), r)
+        c.close()
+        # With smtpd_forbid_unauth_pipelining = no the extra command is
+        # dropped unread: the first reply inside TLS answers our EHLO.
+        c = Conn(PORTS["lenient"])
+        c.ask("EHLO client.test")
+        c.send("STARTTLS\r\nMAIL FROM:<injected@client.test>\r\n")
+        self.assertEqual(c.reply(), "220 2.0.0 Ready to start TLS")
+        c.starttls()
+        ehlo = c.ask("EHLO client.test")
+        self.assertTrue(ehlo.startswith("250-"), ehlo)
+        r = c.ask(f"RCPT TO:<{LOCAL}>")
+        self.assertTrue(r.startswith("503"), r)  # no MAIL FROM is in effect
+        c.close()
+
+    def test_encrypt_requires_starttls(self):
+        c = Conn(PORTS["encrypt"])
+        self.assertIn("STARTTLS", c.ask("EHLO client.test"))
+        self.assertEqual(c.ask("MAIL FROM:<sender@client.test>"), "530 5.7.0 Must issue a STARTTLS command first")
+        self.assertEqual(c.ask("VRFY alice"), "530 5.7.0 Must issue a STARTTLS command first")
+        self.assertTrue(c.ask("STARTTLS").startswith("220"))
+        c.starttls()
+        c.ask("EHLO client.test")
+        self.assertTrue(self.send_message(c))
+        c.close()
+
+    def test_wrapper_mode(self):
+        c = Conn(PORTS["wrapper"], wrap=True)
+        self.assertTrue(c.banner.startswith("220 "), c.banner)
+        self.assertNotIn("STARTTLS", c.ask("EHLO client.test"))
+        qid = self.send_message(c)
+        c.close()
+        # smtpd_tls_received_header = yes: Postfix's TLS comment lines.
+        out = postcat(qid)
+        self.assertRegex(out, r"\(using TLSv1\.3 with cipher \S+ \(\d+/\d+ bits\)\)")
+        self.assertIn("(No client certificate requested)", out)
+        self.assertIn("with ESMTPS id", out)
+
+    def test_wrapper_mode_plaintext_client_fails_handshake(self):
+        c = Conn(PORTS["wrapper"], banner=False)
+        c.send("EHLO client.test\r\n")
+        c.s.settimeout(10)
+        try:
+            data = c.s.recv(4096)
+        except OSError:
+            data = b""
+        self.assertFalse(data.startswith(b"220"), data)
+        c.close()
+        INST.wait_log(r"SSL_accept error from localhost\[127\.0\.0\.1\]")
+        INST.wait_log(r"lost connection after CONNECT from localhost\[127\.0\.0\.1\]")
+
+    def test_chain_files_serve_both_key_types(self):
+        for ciphers, want in (("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDSA"), ("ECDHE-RSA-AES128-GCM-SHA256", "RSA")):
+            ctx = client_context()
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers(ciphers)
+            c = Conn(PORTS["chain"])
+            c.ask("EHLO client.test")
+            self.assertTrue(c.ask("STARTTLS").startswith("220"))
+            c.s = ctx.wrap_socket(c.s, server_hostname=HOST)
+            self.assertIn(want, c.s.cipher()[0])
+            self.assertTrue(c.ask("EHLO client.test").startswith("250"))
+            c.close()
+
+    def test_protocol_list_bounds_the_version(self):
+        c = Conn(PORTS["tls12"])
+        c.ask("EHLO client.test")
+        c.ask("STARTTLS")
+        c.starttls()
+        self.assertEqual(c.s.version(), "TLSv1.2")
+        c.close()
+        # A client that insists on TLS 1.3 cannot connect.
+        ctx = client_context()
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        c = Conn(PORTS["tls12"])
+        c.ask("EHLO client.test")
+        c.ask("STARTTLS")
+        with self.assertRaises(ssl.SSLError):
+            ctx.wrap_socket(c.s, server_hostname=HOST)
+        c.close()
+        INST.wait_log(r"SSL_accept error from localhost\[127\.0\.0\.1\]")
+
+    def test_no_usable_certificate_means_no_starttls(self):
+        for name, why in (("nocert", r"No server certs available\. TLS won't be enabled"),
+                          ("mismatch", r"TLS won't be enabled: the private key in \S+ does not match")):
+            c = Conn(PORTS[name])
+            self.assertNotIn("STARTTLS", c.ask("EHLO client.test"))
+            self.assertEqual(c.ask("STARTTLS"), "454 4.7.0 TLS not available due to local problem")
+            c.close()
+            INST.wait_log(why)
+        c = Conn(PORTS["plain"])
+        self.assertNotIn("STARTTLS", c.ask("EHLO client.test"))
+        self.assertEqual(c.ask("STARTTLS"), "502 5.5.1 Error: command not implemented")
+        c.close()
+
+    def test_required_tls_without_certificate_refuses_to_serve(self):
+        # "encrypt" with no certificate: smtpd must not take mail in plain
+        # text. It exits at start, and the master logs why.
+        try:
+            c = Conn(PORTS["encryptnocert"], banner=False)
+            c.s.settimeout(5)
+            try:
+                data = c.s.recv(100)
+            except OSError:
+                data = b""
+            self.assertFalse(data.startswith(b"220"), data)
+            c.close()
+        except OSError:
+            pass
+        INST.wait_log(r"No server certs available\. TLS can't be enabled")
+
+    def test_openssl_s_client_starttls(self):
+        if not shutil.which("openssl"):
+            self.skipTest("openssl not installed")
+        # One command at a time: EHLO may not be pipelined (smtpd would end
+        # the session with a synchronization error, as Postfix does).
+        p = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{PORTS['may']}", "-starttls", "smtp",
+                              "-quiet", "-crlf"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+        p.stdin.write("EHLO client.test\n")
+        p.stdin.flush()
+        time.sleep(1)
+        out, _ = p.communicate("QUIT\n", timeout=30)
+        self.assertIn("250 ", out)
+        self.assertIn("221 2.0.0 Bye", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
