@@ -18,6 +18,9 @@
 #include "server/requests.h"
 #include "smtp/reply_parser.h"
 #include "text.h"
+#include "tls/context.h"
+
+#include <openssl/ssl.h>
 
 namespace postern::smtp_client {
 
@@ -83,6 +86,11 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.dns_servers = cfg.str("dns_resolver_address");
   s.dns_timeout = cfg.time("dns_resolver_timeout");
   s.ipc_timeout = cfg.time("ipc_timeout");
+  if (!lmtp) {
+    auto t = tls::Settings::from_config(cfg, "smtp");
+    if (!t) return t.take_error();
+    s.tls = std::move(*t);
+  }
   return s;
 }
 
@@ -96,12 +104,15 @@ struct Features {
   bool eight_bit = false;
   bool dsn = false;
   bool smtputf8 = false;
+  bool starttls = false;
   std::optional<std::uint64_t> size;  // offered: the limit (0 = none announced)
 };
 
 struct Session {
   explicit Session(asio::io_context& io) : sock(io), idle(io) {}
   Socket sock;
+  // The TLS layer over sock once STARTTLS (or wrapper mode) succeeded.
+  std::unique_ptr<asio::ssl::stream<Socket&>> tls;
   smtp::ReplyParser parser{kReplyLimits};
   std::string host;   // "name[addr]" for texts
   std::string relay;  // "name[addr]:port" for relay=
@@ -137,7 +148,9 @@ asio::awaitable<Io> read_reply(Session& s, seconds timeout) {
   std::array<char, 4096> buf;
   for (;;) {
     error_code ec;
-    std::size_t n = co_await s.sock.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    std::size_t n =
+        s.tls ? co_await s.tls->async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec))
+              : co_await s.sock.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       io.status = dog.fired() ? IoStatus::Timeout : IoStatus::Lost;
       io.why = ec.message();
@@ -160,7 +173,10 @@ asio::awaitable<Io> send(Session& s, const std::string& data, seconds timeout) {
   Io io;
   ipc::detail::Watchdog<Socket> dog(s.sock, timeout);
   error_code ec;
-  co_await asio::async_write(s.sock, asio::buffer(data), asio::redirect_error(asio::use_awaitable, ec));
+  if (s.tls)
+    co_await asio::async_write(*s.tls, asio::buffer(data), asio::redirect_error(asio::use_awaitable, ec));
+  else
+    co_await asio::async_write(s.sock, asio::buffer(data), asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     io.status = dog.fired() ? IoStatus::Timeout : IoStatus::Lost;
     io.why = ec.message();
@@ -190,6 +206,7 @@ Features parse_features(const smtp::Reply& r, const std::vector<std::string>& di
     else if (kw == "8bitmime") f.eight_bit = true;
     else if (kw == "dsn") f.dsn = true;
     else if (kw == "smtputf8") f.smtputf8 = true;
+    else if (kw == "starttls") f.starttls = true;
     else if (kw == "size") {
       f.size = 0;
       if (words.size() > 1)
@@ -262,6 +279,9 @@ struct Agent::Impl {
   asio::io_context& io;
   Settings settings;
   dns::Resolver resolver;
+  // smtp_tls_*: loaded in create() (before the privilege drop: a client
+  // key may be readable by root only); null without TLS.
+  std::unique_ptr<tls::Context> tls_ctx;
   std::unordered_map<std::string, std::vector<SessionPtr>> cache;
 
   bool reuse_allowed(const Session& s) const {
@@ -333,12 +353,94 @@ struct Agent::Impl {
     co_return (r.ok() && r.reply.klass() == 2) ? TxEnd::Reusable : TxEnd::Broken;
   }
 
-  // Connect, greeting, EHLO/HELO/LHLO. nullptr when the server cannot be
-  // used (the pending recipients carry the reason); `connected` tells
-  // whether TCP got through (for smtp_mx_session_limit).
+  // The TLS handshake on a connected session; false: it failed (logged,
+  // s.tls is gone, the connection is unusable).
+  asio::awaitable<bool> handshake(Session& s) {
+    s.tls = std::make_unique<asio::ssl::stream<Socket&>>(s.sock, tls_ctx->context());
+    error_code ec;
+    bool fired = false;
+    {
+      ipc::detail::Watchdog<Socket> dog(s.sock, settings.tls.handshake_timeout);
+      co_await s.tls->async_handshake(asio::ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
+      fired = dog.fired();
+    }
+    if (ec) {
+      tls::log_handshake_failure(tls::Side::kClient, s.relay, ec, fired);
+      s.tls.reset();
+      co_return false;
+    }
+    if (settings.tls.loglevel >= 1)
+      tls::log_established(tls::Side::kClient, s.relay, tls::describe(s.tls->native_handle()));
+    co_return true;
+  }
+
+  // STARTTLS after the EHLO reply (RFC 3207), then EHLO again inside TLS.
+  // Returns false when the session cannot be used: the pending recipients
+  // carry the reason, or `plaintext_retry` asks the caller to connect again
+  // without TLS (level may, failed handshake).
+  asio::awaitable<bool> start_tls(Job& job, SessionPtr& s, std::int64_t t, bool& plaintext_retry) {
+    const bool required = settings.tls.level == tls::Level::kEncrypt;
+    if (!s->features.starttls) {
+      if (!required) co_return true;
+      job.set_pending(deliver::Outcome::deferred(
+                          "4.7.4", fmt::format("TLS is required, but was not offered by host {}", s->host)),
+                      s->relay, t);
+      quit_close(s);
+      co_return false;
+    }
+    std::string cmd = "STARTTLS\r\n";
+    auto io = co_await send(*s, cmd, settings.helo_timeout);
+    if (io.ok()) io = co_await read_reply(*s, settings.helo_timeout);
+    if (!io.ok()) {
+      job.set_pending(io_failure(*s, io, Stage::Starttls), s->relay, t);
+      co_return false;
+    }
+    if (io.reply.klass() != 2) {
+      if (!required) co_return true;  // opportunistic: go on in plain text
+      job.set_pending(deliver::Outcome::deferred(
+                          "4.7.5", fmt::format("TLS is required, but host {} refused to start TLS: {}", s->host,
+                                               io.reply.to_string())),
+                      s->relay, t);
+      quit_close(s);
+      co_return false;
+    }
+    // Bytes that came with the 220 were sent before TLS: they must not be
+    // read as the server's answers inside it (RFC 3207 4.2).
+    bool injected = s->parser.has_buffered_input();
+    if (injected) log::warning("{}: plaintext after the STARTTLS reply: not starting TLS", s->relay);
+    if (injected || !co_await handshake(*s)) {
+      job.set_pending(deliver::Outcome::deferred("4.7.5", "Cannot start TLS: handshake failure"), s->relay, t);
+      plaintext_retry = !required;
+      error_code ignore;
+      s->sock.close(ignore);
+      co_return false;
+    }
+    cmd = "EHLO " + settings.helo_name + "\r\n";
+    io = co_await send(*s, cmd, settings.helo_timeout);
+    if (io.ok()) io = co_await read_reply(*s, settings.helo_timeout);
+    if (!io.ok()) {
+      job.set_pending(io_failure(*s, io, Stage::Ehlo), s->relay, t);
+      co_return false;
+    }
+    if (io.reply.klass() != 2) {
+      job.set_pending(reply_outcome(s->host, io.reply, Stage::Ehlo), s->relay, t);
+      quit_close(s);
+      co_return false;
+    }
+    s->features = parse_features(io.reply, settings.discard_ehlo);
+    co_return true;
+  }
+
+  // Connect, greeting, EHLO/HELO/LHLO (and TLS per smtp_tls_*). nullptr
+  // when the server cannot be used (the pending recipients carry the
+  // reason); `connected` tells whether TCP got through (for
+  // smtp_mx_session_limit); `plaintext_retry`, that the same server should
+  // be tried again with use_tls = false.
   asio::awaitable<SessionPtr> open_session(Job& job, const asio::generic::stream_protocol::endpoint& ep,
-                                           std::string host, std::string relay, bool& connected) {
+                                           std::string host, std::string relay, bool& connected,
+                                           bool use_tls, bool& plaintext_retry) {
     connected = false;
+    plaintext_retry = false;
     auto s = std::make_shared<Session>(io);
     s->host = std::move(host);
     s->relay = std::move(relay);
@@ -357,6 +459,14 @@ struct Agent::Impl {
     }
     connected = true;
     std::int64_t t = deliver::now_usec();
+    use_tls = use_tls && tls_ctx != nullptr;
+    if (use_tls && settings.tls.wrappermode && !co_await handshake(*s)) {
+      // A wrapper-mode port speaks only TLS: no plain-text retry.
+      job.set_pending(deliver::Outcome::deferred("4.7.5", "Cannot start TLS: handshake failure"), s->relay, t);
+      error_code ignore;
+      s->sock.close(ignore);
+      co_return nullptr;
+    }
     auto g = co_await read_reply(*s, settings.helo_timeout);
     if (!g.ok()) {
       job.set_pending(io_failure(*s, g, Stage::Greeting), s->relay, t);
@@ -398,6 +508,7 @@ struct Agent::Impl {
       co_return nullptr;
     }
     if (st != Stage::Helo) s->features = parse_features(h.reply, settings.discard_ehlo);
+    if (use_tls && !settings.tls.wrappermode && !co_await start_tls(job, s, t, plaintext_retry)) co_return nullptr;
     job.site_failure = false;
     co_return s;
   }
@@ -605,8 +716,8 @@ struct Agent::Impl {
       if (unix_socket) {
         asio::local::stream_protocol::endpoint lep(path);
         asio::generic::stream_protocol::endpoint ep(lep);
-        bool connected = false;
-        SessionPtr s = co_await open_session(job, ep, path, path, connected);
+        bool connected = false, plaintext_retry = false;
+        SessionPtr s = co_await open_session(job, ep, path, path, connected, false, plaintext_retry);
         if (!s) co_return;
         TxEnd end = co_await transaction(job, *s, false, deliver::now_usec());
         finish_session(key, std::move(s), end);
@@ -639,8 +750,14 @@ struct Agent::Impl {
       std::string relay = fmt::format("{}:{}", host, d.port);
       asio::ip::tcp::endpoint tep(d.address, d.port);
       asio::generic::stream_protocol::endpoint ep(tep);
-      bool connected = false;
-      SessionPtr s = co_await open_session(job, ep, host, relay, connected);
+      bool connected = false, plaintext_retry = false;
+      SessionPtr s = co_await open_session(job, ep, host, relay, connected, true, plaintext_retry);
+      if (plaintext_retry) {
+        // Opportunistic TLS that failed in the handshake: the same server
+        // once more without it, as Postfix does.
+        log::info("{}: TLS handshake failed; trying again without TLS", relay);
+        s = co_await open_session(job, ep, host, relay, connected, false, plaintext_retry);
+      }
       if (connected) ++sessions;
       if (!s) continue;
       TxEnd end = co_await transaction(job, *s, false, deliver::now_usec());
@@ -670,7 +787,18 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   ro.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(settings.dns_timeout);
   auto r = dns::Resolver::create(io, ro);
   if (!r) return r.take_error();
-  return std::unique_ptr<Agent>(new Agent(std::make_unique<Impl>(io, std::move(settings), std::move(*r))));
+  std::unique_ptr<tls::Context> tls_ctx;
+  if (settings.tls.enabled()) {
+    if (!settings.tls.warning.empty()) log::warning("{}", settings.tls.warning);
+    auto c = tls::Context::load(settings.tls, tls::Side::kClient);
+    // A client certificate that does not load is a configuration error:
+    // delivering without TLS where it was asked for is not an option.
+    if (!c) return make_error("smtp_tls_*: {}", c.error().message);
+    tls_ctx = std::move(*c);
+  }
+  auto impl = std::make_unique<Impl>(io, std::move(settings), std::move(*r));
+  impl->tls_ctx = std::move(tls_ctx);
+  return std::unique_ptr<Agent>(new Agent(std::move(impl)));
 }
 
 asio::awaitable<ipc::proto::DeliveryReply> Agent::deliver(ipc::proto::DeliveryRequest req) {

@@ -40,6 +40,22 @@
 // ipc_timeout, queue_directory,
 // myhostname (through smtp_helo_name).
 //
+// TLS (smtp only; see tls/context.h): with smtp_tls_security_level = may
+// the client sends STARTTLS when the EHLO reply offers it and speaks EHLO
+// again inside TLS; a server that refuses STARTTLS gets the mail in plain
+// text, and one whose handshake fails is connected to again without TLS
+// (Postfix's plaintext fallback). With encrypt, a server without STARTTLS
+// (4.7.4), one that refuses it or whose handshake fails (4.7.5) is a
+// failure of that server: the next one is tried, then the mail is
+// deferred. smtp_tls_wrappermode = yes starts TLS right after connecting.
+// No certificate is verified at these levels, as in Postfix. Parameters:
+// smtp_tls_security_level, smtp_use_tls, smtp_enforce_tls,
+// smtp_tls_wrappermode, smtp_tls_protocols, smtp_tls_mandatory_protocols,
+// smtp_tls_ciphers, smtp_tls_mandatory_ciphers, smtp_tls_exclude_ciphers,
+// smtp_tls_mandatory_exclude_ciphers, smtp_tls_chain_files,
+// smtp_tls_cert_file, smtp_tls_key_file, smtp_tls_loglevel,
+// smtp_starttls_timeout.
+//
 // Logs one Postfix status line per recipient:
 //   ID: to=<u@example.com>, relay=mx.example.com[192.0.2.1]:25, delay=0.2,
 //     delays=0.01/0/0.1/0.09, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as X)
@@ -60,6 +76,7 @@
 #include "dns/nexthop.h"
 #include "ipc/proto/deliver.h"
 #include "server/skeleton.h"
+#include "tls/context.h"
 
 namespace postern::smtp_client {
 
@@ -81,6 +98,9 @@ struct Settings {
   std::string dns_servers;             // dns_resolver_address
   std::chrono::seconds dns_timeout{5};
   std::chrono::seconds ipc_timeout{3600};
+  // smtp_tls_*: STARTTLS when the server offers it (may) or always
+  // (encrypt); smtp_tls_wrappermode for port 465. lmtp: never (level none).
+  tls::Settings tls;
 
   static Result<Settings> from_config(const config::Config& cfg, bool lmtp);
 };

@@ -25,7 +25,7 @@
 #include "smtp/reply.h"
 #include "smtp/xtext.h"
 #include "submit/cleanup_client.h"
-#include "tls/server.h"
+#include "tls/context.h"
 
 namespace postern::smtpd {
 
@@ -60,7 +60,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.peername_lookup = cfg.boolean("smtpd_peername_lookup");
   if (s.peername_lookup) s.hosts = std::make_shared<const dns::HostsFile>(dns::HostsFile::load());
   s.dns_resolver_address = cfg.str("dns_resolver_address");
-  auto t = tls::ServerSettings::from_config(cfg, "smtpd");
+  auto t = tls::Settings::from_config(cfg, "smtpd");
   if (!t) return t.take_error();
   s.tls = std::move(*t);
   return s;
@@ -419,21 +419,14 @@ asio::awaitable<bool> Session::start_tls(std::string_view after) {
   co_await tls_->async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
   disarm_timer();
   if (ec) {
-    // Postfix's words: "SSL_accept error from host[addr]: reason".
-    std::string why = timed_out_ ? std::string("timeout") : ec == asio::error::eof ? std::string("lost connection")
-                                                                                     : ec.message();
-    std::string lib = tls::drain_errors();
-    log::info("SSL_accept error from {}: {}", peer(), why);
-    if (!lib.empty()) log::warning("TLS library problem: {}", lib);
+    tls::log_handshake_failure(tls::Side::kServer, peer(), ec, timed_out_);
     log::info("{} after {} from {}", timed_out_ ? "timeout" : "lost connection", after, peer());
     tls_.reset();
     io_error_ = true;
     co_return false;
   }
   tls_info_ = tls::describe(tls_->native_handle());
-  if (s_.tls.loglevel >= 1)
-    log::info("{} TLS connection established from {}: {}", tls_info_.peer_certificate ? "Untrusted" : "Anonymous",
-              peer(), tls::log_text(tls_info_));
+  if (s_.tls.loglevel >= 1) tls::log_established(tls::Side::kServer, peer(), tls_info_);
   co_return true;
 }
 
@@ -1559,7 +1552,7 @@ void Session::reset_transaction() {
 }  // namespace
 
 Status load_tls(Shared& shared) {
-  const tls::ServerSettings& t = shared.settings.tls;
+  const tls::Settings& t = shared.settings.tls;
   if (!t.warning.empty()) log::warning("{}", t.warning);
   if (!t.enabled()) return {};
   const bool required = t.level == tls::Level::kEncrypt || t.wrappermode;
@@ -1568,7 +1561,7 @@ Status load_tls(Shared& shared) {
     log::warning("No server certs available. TLS won't be enabled");
     return {};
   }
-  auto c = tls::ServerContext::load(t);
+  auto c = tls::Context::load(t, tls::Side::kServer);
   if (!c) {
     if (required) return make_error("TLS can't be enabled: {}", c.error().message);
     log::warning("TLS won't be enabled: {}", c.error().message);

@@ -51,7 +51,7 @@
 #include "smtpd/anvil_client.h"
 #include "smtpd/policy.h"
 #include "submit/cleanup_client.h"
-#include "tls/server.h"
+#include "tls/context.h"
 
 namespace postern::smtpd {
 
@@ -86,7 +86,7 @@ struct Settings {
   bool peername_lookup = true;           // smtpd_peername_lookup
   std::shared_ptr<const dns::HostsFile> hosts;  // /etc/hosts, read before the privilege drop
   std::string dns_resolver_address;
-  tls::ServerSettings tls;  // smtpd_tls_*, smtpd_starttls_timeout
+  tls::Settings tls;  // smtpd_tls_*, smtpd_starttls_timeout
 
   static Result<Settings> from_config(const config::Config& cfg);
 };
@@ -119,7 +119,7 @@ struct Shared {
   std::unique_ptr<PolicyClients> policy_servers;
   // Keys and certificates, loaded before the privilege drop; null: no TLS
   // (level none, or "may" without usable certificates).
-  std::unique_ptr<tls::ServerContext> tls;
+  std::unique_ptr<tls::Context> tls;
 };
 
 // Loads Shared::tls per settings.tls (before the privilege drop). "may"

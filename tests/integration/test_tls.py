@@ -27,11 +27,14 @@ mydestination = $myhostname, localhost
 mynetworks = 192.0.2.0/24
 local_recipient_maps = inline:{{alice=x}}
 smtpd_tls_loglevel = 1
+# The client tests (TlsClientTest) relay to these through this instance.
+relay_domains = may.test, plain.test, required.test, fallback.test, wrap.test
 """
 LOCAL = f"alice@{HOST}"
 PORTS = {}
 SERVICES = {}
 INST = None
+CLIENT = None  # the sending instance of TlsClientTest
 
 
 def make_certificate(directory, name, key_type):
@@ -86,6 +89,8 @@ def setUpModule():
 
 
 def tearDownModule():
+    if CLIENT:
+        CLIENT.cleanup()
     if INST:
         INST.cleanup()
 
@@ -329,6 +334,107 @@ class TlsTest(unittest.TestCase):
         out, _ = p.communicate("QUIT\n", timeout=30)
         self.assertIn("250 ", out)
         self.assertIn("221 2.0.0 Bye", out)
+
+
+def client_master_cf(port):
+    # One smtp transport per client setting; transport_maps picks one per
+    # recipient domain, each pointing at one of INST's smtpd services.
+    return f"""# service type private unpriv chroot wakeup maxproc command
+127.0.0.1:{port} inet n - n - - smtpd
+cleanup unix n - n - 0 cleanup
+qmgr unix n - n 5 1 qmgr
+rewrite unix - - n - - trivial-rewrite
+bounce unix - - n - 0 bounce
+defer unix - - n - 0 bounce
+trace unix - - n - 0 bounce
+smtp unix - - n - - smtp
+tlsmay unix - - n - - smtp -o smtp_tls_security_level=may
+tlsenc unix - - n - - smtp -o smtp_tls_security_level=encrypt
+tls13 unix - - n - - smtp -o smtp_tls_security_level=may -o smtp_tls_protocols=TLSv1.3
+tlswrap unix - - n - - smtp -o smtp_tls_wrappermode=yes
+"""
+
+
+class TlsClientTest(unittest.TestCase):
+    """Postern's smtp client against INST's smtpd services."""
+
+    @classmethod
+    def setUpClass(cls):
+        global CLIENT
+        cls.port = free_port()
+        hop = lambda name: f"[127.0.0.1]:{PORTS[name]}"
+        main_cf = f"""
+daemon_directory = {LIBEXEC}
+myhostname = client.test.example
+mydestination =
+mynetworks = 127.0.0.0/8
+smtp_tls_loglevel = 1
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+queue_run_delay = 1s
+transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tlsmay:{hop("plain")}}},
+    {{required.test = tlsenc:{hop("plain")}}}, {{fallback.test = tls13:{hop("tls12")}}},
+    {{wrap.test = tlswrap:{hop("wrapper")}}} }}
+"""
+        CLIENT = Instance("tlsclient", main_cf_extra=main_cf, master_cf=client_master_cf(cls.port))
+        CLIENT.start()
+        wait_for(lambda: port_up(cls.port), timeout=15, what="the client instance's smtpd")
+
+    def send(self, rcpt):
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.sendmail("sender@client.test", [rcpt], f"Subject: to {rcpt}\r\n\r\nhello\r\n")
+
+    def arrived(self, rcpt):
+        """The queue ID of the message for rcpt in INST's queue (it has no
+        qmgr: messages stay in incoming/), once it is there."""
+        def find():
+            for qid in re.findall(rf"(\w+): to=<{re.escape(rcpt)}>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, "
+                                  r".*status=sent \(250 2\.0\.0 Ok: queued as (\w+)\)", CLIENT.maillog()):
+                return qid[1]
+            return None
+        return wait_for(find, timeout=30, what=f"delivery to {rcpt}")
+
+    def test_may_uses_starttls_when_offered(self):
+        self.send("x@may.test")
+        qid = self.arrived("x@may.test")
+        self.assertIn("with ESMTPS id " + qid, postcat(qid))
+        CLIENT.wait_log(r"Untrusted TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+: TLSv1\.3 "
+                        r"with cipher \S+ \(\d+/\d+ bits\)")
+
+    def test_may_sends_in_plain_text_when_not_offered(self):
+        self.send("x@plain.test")
+        qid = self.arrived("x@plain.test")
+        self.assertIn("with ESMTP id " + qid, postcat(qid))
+
+    def test_encrypt_defers_when_not_offered(self):
+        self.send("x@required.test")
+        CLIENT.wait_log(r"to=<x@required\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*dsn=4\.7\.4, "
+                        r"status=deferred \(TLS is required, but was not offered by host 127\.0\.0\.1\[127\.0\.0\.1\]\)")
+        self.assertNotRegex(CLIENT.maillog(), r"to=<x@required\.test>.*status=sent")
+
+    def test_failed_handshake_falls_back_to_plain_text(self):
+        # The server speaks at most TLS 1.2, this client only TLS 1.3.
+        self.send("x@fallback.test")
+        qid = self.arrived("x@fallback.test")
+        self.assertIn("with ESMTP id " + qid, postcat(qid))
+        log = CLIENT.maillog()
+        self.assertRegex(log, r"SSL_connect error to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+")
+        self.assertRegex(log, r"TLS handshake failed; trying again without TLS")
+
+    def test_wrapper_mode(self):
+        self.send("x@wrap.test")
+        qid = self.arrived("x@wrap.test")
+        out = postcat(qid)
+        self.assertIn("with ESMTPS id " + qid, out)
+        self.assertRegex(out, r"\(using TLSv1\.3 with cipher")
+
+
+def port_up(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":

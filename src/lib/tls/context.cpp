@@ -1,11 +1,12 @@
-// server.cpp - see server.h.
-#include "tls/server.h"
+// context.cpp - see context.h.
+#include "tls/context.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "base/strings.h"
+#include "log/log.h"
 #include "tls/protocols.h"
 
 namespace postern::tls {
@@ -37,9 +38,9 @@ Result<std::string> cipher_list(const config::Config& cfg, std::string_view grad
   return list;
 }
 
-Result<ServerSettings> ServerSettings::from_config(const config::Config& cfg, std::string_view prefix) {
+Result<Settings> Settings::from_config(const config::Config& cfg, std::string_view prefix) {
   const std::string p(prefix);
-  ServerSettings s;
+  Settings s;
   std::string level = str::lower(str::trim(cfg.str(p + "_tls_security_level")));
   if (level.empty()) {
     level = cfg.boolean(p + "_enforce_tls") ? "encrypt" : cfg.boolean(p + "_use_tls") ? "may" : "none";
@@ -47,7 +48,7 @@ Result<ServerSettings> ServerSettings::from_config(const config::Config& cfg, st
   if (level == "none") s.level = Level::kNone;
   else if (level == "may") s.level = Level::kMay;
   else if (level == "encrypt") s.level = Level::kEncrypt;
-  else return make_error("{}_tls_security_level = {}: Postern's server knows none, may and encrypt", p,
+  else return make_error("{}_tls_security_level = {}: Postern knows none, may and encrypt", p,
                          str::printable(level, 40));
   s.wrappermode = cfg.boolean(p + "_tls_wrappermode");
   if (s.wrappermode && s.level == Level::kNone) {
@@ -71,7 +72,7 @@ Result<ServerSettings> ServerSettings::from_config(const config::Config& cfg, st
   s.ciphers = std::move(*ciphers);
   s.preempt_ciphers = cfg.boolean("tls_preempt_cipherlist");
   s.loglevel = static_cast<int>(cfg.integer(p + "_tls_loglevel"));
-  s.received_header = cfg.boolean(p + "_tls_received_header");
+  if (p == "smtpd") s.received_header = cfg.boolean("smtpd_tls_received_header");
   s.handshake_timeout = cfg.time(p + "_starttls_timeout");
   return s;
 }
@@ -97,9 +98,9 @@ Error ssl_error(std::string what) {
 
 }  // namespace
 
-Result<std::unique_ptr<ServerContext>> ServerContext::load(const ServerSettings& s) {
+Result<std::unique_ptr<Context>> Context::load(const Settings& s, Side side) {
   ERR_clear_error();
-  std::unique_ptr<ServerContext> c(new ServerContext());
+  std::unique_ptr<Context> c(new Context(side));
   SSL_CTX* ctx = c->ctx_.native_handle();
   // The range of the protocol mask, and the versions missing inside it.
   int lo = 0, hi = 0;
@@ -119,12 +120,16 @@ Result<std::unique_ptr<ServerContext>> ServerContext::load(const ServerSettings&
     return ssl_error("cannot set the TLS protocol range");
   if (SSL_CTX_set_cipher_list(ctx, s.ciphers.c_str()) != 1)
     return ssl_error(fmt::format("bad cipher list \"{}\"", str::printable(s.ciphers, 200)));
-  // Client certificates are not asked for; sessions are not cached across
-  // processes (each smtpd has its own ticket key), which only costs a full
-  // handshake on a client's next connection to another process.
+  // No certificate is verified at these levels: a server does not ask
+  // for one, a client takes what the server shows. Server sessions are not
+  // cached across processes (each smtpd has its own ticket key), which
+  // only costs a full handshake on a client's next connection to another
+  // process.
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
-  static const unsigned char kSidContext[] = "postern-smtpd";
-  SSL_CTX_set_session_id_context(ctx, kSidContext, sizeof kSidContext - 1);
+  if (side == Side::kServer) {
+    static const unsigned char kSidContext[] = "postern-smtpd";
+    SSL_CTX_set_session_id_context(ctx, kSidContext, sizeof kSidContext - 1);
+  }
 
   auto load_pair = [&](const std::string& cert, const std::string& key) -> Status {
     if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1)
@@ -146,7 +151,7 @@ Result<std::unique_ptr<ServerContext>> ServerContext::load(const ServerSettings&
       if (auto st = load_pair(f, f); !st) return st.take_error();
   } else if (!s.cert_file.empty()) {
     if (auto st = load_pair(s.cert_file, s.key_file); !st) return st.take_error();
-  } else {
+  } else if (side == Side::kServer) {
     return make_error("no server certificate: set smtpd_tls_chain_files or smtpd_tls_cert_file");
   }
   return c;
@@ -173,6 +178,24 @@ std::string log_text(const SessionInfo& info) {
   std::string out = fmt::format("{} with cipher {} ({}/{} bits)", info.protocol, info.cipher, info.usebits, info.algbits);
   if (!info.group.empty()) out += " key-exchange " + info.group;
   return out;
+}
+
+}  // namespace postern::tls
+
+namespace postern::tls {
+
+void log_handshake_failure(Side side, std::string_view peer, const error_code& ec, bool timed_out) {
+  std::string why = timed_out ? std::string("timeout") : ec == asio::error::eof ? std::string("lost connection")
+                                                                                 : ec.message();
+  std::string lib = drain_errors();
+  if (side == Side::kServer) log::info("SSL_accept error from {}: {}", peer, why);
+  else log::info("SSL_connect error to {}: {}", peer, why);
+  if (!lib.empty()) log::warning("TLS library problem: {}", lib);
+}
+
+void log_established(Side side, std::string_view peer, const SessionInfo& info) {
+  log::info("{} TLS connection established {} {}: {}", trust_word(info), side == Side::kServer ? "from" : "to", peer,
+            log_text(info));
 }
 
 }  // namespace postern::tls

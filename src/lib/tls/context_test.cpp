@@ -1,7 +1,7 @@
-// ServerSettings from main.cf text, ServerContext with certificates made
+// Settings from main.cf text, Context with certificates made
 // here (OpenSSL's API, no openssl command), and real handshakes against
 // Asio's TLS client over a socket pair.
-#include "tls/server.h"
+#include "tls/context.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -72,16 +72,16 @@ class TlsServer : public ::testing::Test {
   std::string path(const char* name) const { return (dir_ / name).string(); }
   void write(const char* name, const std::string& text) const { std::ofstream(dir_ / name) << text; }
 
-  ServerSettings settings(const std::string& extra) {
-    auto s = ServerSettings::from_config(cfg_of("smtpd_tls_security_level = may\n" + extra));
+  Settings settings(const std::string& extra) {
+    auto s = Settings::from_config(cfg_of("smtpd_tls_security_level = may\n" + extra));
     EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
-    return s.ok() ? *s : ServerSettings{};
+    return s.ok() ? *s : Settings{};
   }
 
   // A handshake of Asio's TLS client with a server made from `s`; the
   // server side's SessionInfo, or nothing when the handshake failed.
-  std::optional<SessionInfo> handshake(const ServerSettings& s, int client_max = 0) {
-    auto ctx = ServerContext::load(s);
+  std::optional<SessionInfo> handshake(const Settings& s, int client_max = 0) {
+    auto ctx = Context::load(s, Side::kServer);
     EXPECT_TRUE(ctx.ok()) << (ctx.ok() ? "" : ctx.error().message);
     if (!ctx.ok()) return std::nullopt;
     asio::io_context io;
@@ -113,7 +113,7 @@ class TlsServer : public ::testing::Test {
 
 TEST_F(TlsServer, LevelsAndTheirObsoleteSpellings) {
   auto level = [](const std::string& text) {
-    auto s = ServerSettings::from_config(cfg_of(text));
+    auto s = Settings::from_config(cfg_of(text));
     EXPECT_TRUE(s.ok()) << text;
     return s.ok() ? s->level : Level::kNone;
   };
@@ -123,11 +123,11 @@ TEST_F(TlsServer, LevelsAndTheirObsoleteSpellings) {
   // The new parameter wins over the obsolete ones.
   EXPECT_EQ(level("smtpd_tls_security_level = none\nsmtpd_enforce_tls = yes\n"), Level::kNone);
   EXPECT_EQ(level("smtpd_tls_security_level = Encrypt\n"), Level::kEncrypt);
-  auto bad = ServerSettings::from_config(cfg_of("smtpd_tls_security_level = verify\n"));
+  auto bad = Settings::from_config(cfg_of("smtpd_tls_security_level = verify\n"));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("none, may and encrypt"), std::string::npos);
   // Wrapper mode needs TLS: "none" becomes "may", with a note for the log.
-  auto w = ServerSettings::from_config(cfg_of("smtpd_tls_wrappermode = yes\n"));
+  auto w = Settings::from_config(cfg_of("smtpd_tls_wrappermode = yes\n"));
   ASSERT_TRUE(w.ok());
   EXPECT_EQ(w->level, Level::kMay);
   EXPECT_NE(w->warning.find("enabling TLS support"), std::string::npos);
@@ -138,7 +138,7 @@ TEST_F(TlsServer, ProtocolsAndCiphersFollowTheLevel) {
                       "smtpd_tls_exclude_ciphers = RC4, aNULL\n");
   EXPECT_EQ(may.protocols, kTls12 | kTls13);
   EXPECT_EQ(may.ciphers, "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH:!RC4:!aNULL");
-  auto enc = ServerSettings::from_config(cfg_of("smtpd_tls_security_level = encrypt\n"
+  auto enc = Settings::from_config(cfg_of("smtpd_tls_security_level = encrypt\n"
                                                 "smtpd_tls_mandatory_protocols = TLSv1.3\n"
                                                 "smtpd_tls_mandatory_ciphers = high\n"));
   ASSERT_TRUE(enc.ok());
@@ -146,33 +146,33 @@ TEST_F(TlsServer, ProtocolsAndCiphersFollowTheLevel) {
   EXPECT_EQ(enc->ciphers, "aNULL:-aNULL:HIGH:@STRENGTH");
   for (const char* text : {"smtpd_tls_ciphers = strong\n", "smtpd_tls_exclude_ciphers = RC4:ALL\n",
                            "smtpd_tls_protocols = TLSv9\n", "smtpd_tls_protocols = !TLSv1 !TLSv1.1 !TLSv1.2 !TLSv1.3\n"}) {
-    auto s = ServerSettings::from_config(cfg_of(std::string("smtpd_tls_security_level = may\n") + text));
+    auto s = Settings::from_config(cfg_of(std::string("smtpd_tls_security_level = may\n") + text));
     EXPECT_FALSE(s.ok()) << text;
   }
 }
 
 TEST_F(TlsServer, LoadsCertificatesAndRefusesBadOnes) {
   auto pair = settings("smtpd_tls_cert_file = " + path("cert.pem") + "\nsmtpd_tls_key_file = " + path("key.pem") + "\n");
-  EXPECT_TRUE(ServerContext::load(pair).ok());
+  EXPECT_TRUE(Context::load(pair, Side::kServer).ok());
   // smtpd_tls_key_file defaults to the certificate file.
   auto one = settings("smtpd_tls_cert_file = " + path("chain.pem") + "\n");
   EXPECT_EQ(one.key_file, path("chain.pem"));
-  EXPECT_TRUE(ServerContext::load(one).ok());
+  EXPECT_TRUE(Context::load(one, Side::kServer).ok());
   auto chain = settings("smtpd_tls_chain_files = " + path("chain.pem") + "\n");
-  EXPECT_TRUE(ServerContext::load(chain).ok());
+  EXPECT_TRUE(Context::load(chain, Side::kServer).ok());
 
   auto mismatch = settings("smtpd_tls_cert_file = " + path("other.pem") + "\nsmtpd_tls_key_file = " +
                            path("key.pem") + "\n");
-  auto e = ServerContext::load(mismatch);
+  auto e = Context::load(mismatch, Side::kServer);
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.error().message.find("does not match"), std::string::npos) << e.error().message;
   auto missing = settings("smtpd_tls_cert_file = " + path("nonexistent.pem") + "\n");
-  e = ServerContext::load(missing);
+  e = Context::load(missing, Side::kServer);
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.error().message.find("nonexistent.pem"), std::string::npos) << e.error().message;
   auto none = settings("");
   EXPECT_FALSE(none.has_certificates());
-  EXPECT_FALSE(ServerContext::load(none).ok());
+  EXPECT_FALSE(Context::load(none, Side::kServer).ok());
 }
 
 TEST_F(TlsServer, HandshakesAndDescribesTheSession) {

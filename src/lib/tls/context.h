@@ -1,0 +1,122 @@
+// context.h - TLS for smtpd (server) and the smtp client, with Postfix's
+// <prefix>_tls_* settings (prefix "smtpd" or "smtp").
+//
+// Settings reads the parameters once; Context loads keys and certificates
+// into an OpenSSL context. A daemon loads it before the privilege drop (key
+// files are usually readable by root only, as with Postfix) and keeps it for
+// the life of the process; each TLS connection makes one asio::ssl::stream
+// over its socket from it.
+//
+// Levels (<prefix>_tls_security_level, or the obsolete <prefix>_use_tls /
+// <prefix>_enforce_tls when it is empty):
+//   none     no TLS;
+//   may      opportunistic: the server offers STARTTLS, the client uses it
+//            when offered (<prefix>_tls_protocols, <prefix>_tls_ciphers);
+//   encrypt  mandatory: the server requires STARTTLS before MAIL and VRFY,
+//            the client delivers only over TLS
+//            (<prefix>_tls_mandatory_protocols, _mandatory_ciphers).
+// Neither level verifies the peer's certificate, as in Postfix (the client's
+// verify, secure and dane levels are refused when main.cf is read; see
+// config/unsupported.cpp). <prefix>_tls_wrappermode = yes starts TLS when
+// the connection opens (port 465); with the level "none" it works as "may".
+//
+// Keys and certificates: <prefix>_tls_chain_files (each file a private key
+// followed by its certificate chain, several files for several key types),
+// or else <prefix>_tls_cert_file with <prefix>_tls_key_file. A server needs
+// one; a client presents one only if configured. smtpd does not ask for
+// client certificates (smtpd_tls_req_ccert = yes is refused).
+//
+// Reads: see Settings::from_config. Logs: the handshake lines below.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aio/asio.h"
+#include "base/result.h"
+#include "config/config.h"
+
+#include <boost/asio/ssl.hpp>
+
+namespace postern::tls {
+
+enum class Level { kNone, kMay, kEncrypt };
+
+enum class Side { kServer, kClient };
+
+struct Settings {
+  Level level = Level::kNone;
+  bool wrappermode = false;
+  std::vector<std::string> chain_files;
+  std::string cert_file, key_file;
+  unsigned protocols = 0;         // tls/protocols.h bits for the level
+  std::string ciphers;            // OpenSSL cipher list (TLS 1.2 and older)
+  bool preempt_ciphers = false;   // tls_preempt_cipherlist
+  int loglevel = 0;               // <prefix>_tls_loglevel
+  bool received_header = false;   // smtpd_tls_received_header (server only)
+  std::chrono::seconds handshake_timeout{300};  // <prefix>_starttls_timeout
+  // A note for the log when a setting was adjusted (wrapper mode with
+  // the level "none"); empty otherwise.
+  std::string warning;
+
+  bool enabled() const { return level != Level::kNone; }
+  bool has_certificates() const { return !chain_files.empty() || !cert_file.empty(); }
+
+  // `prefix` is the parameter family: "smtpd" or "smtp".
+  static Result<Settings> from_config(const config::Config& cfg, std::string_view prefix = "smtpd");
+};
+
+// The OpenSSL cipher list of a Postfix cipher grade (high, medium, low,
+// export, null: tls_<grade>_cipherlist) without the exclusions in
+// `exclude` (each element becomes "!element").
+Result<std::string> cipher_list(const config::Config& cfg, std::string_view grade,
+                                const std::vector<std::string>& exclude);
+
+class Context {
+ public:
+  // Loads keys and certificates (a server must have one); an error names
+  // the file and OpenSSL's reason. Call with the privileges that can read
+  // the key files.
+  static Result<std::unique_ptr<Context>> load(const Settings& s, Side side);
+
+  asio::ssl::context& context() { return ctx_; }
+
+ private:
+  explicit Context(Side side)
+      : ctx_(side == Side::kServer ? asio::ssl::context::tls_server : asio::ssl::context::tls_client) {}
+  asio::ssl::context ctx_;
+};
+
+// What a finished handshake agreed on, for the log, the Received: header
+// and policy servers.
+struct SessionInfo {
+  std::string protocol;  // "TLSv1.3"
+  std::string cipher;    // "TLS_AES_256_GCM_SHA384"
+  int usebits = 0, algbits = 0;
+  std::string group;     // key exchange: "X25519"; empty when not known
+  bool peer_certificate = false;
+};
+// Without verification a peer is "Anonymous" (no certificate) or
+// "Untrusted", Postfix's words.
+inline std::string_view trust_word(const SessionInfo& i) { return i.peer_certificate ? "Untrusted" : "Anonymous"; }
+SessionInfo describe(SSL* ssl);
+
+// Postfix's text after "TLS connection established from host[addr]: "
+// (or "to host[addr]:port: "):
+// "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519".
+std::string log_text(const SessionInfo& info);
+
+// Postfix's log lines for a handshake: "SSL_accept error from PEER: why"
+// (server) or "SSL_connect error to PEER: why" (client), plus "warning:
+// TLS library problem: ..." when OpenSSL gave a reason; and "Anonymous TLS
+// connection established from PEER: ..." ("to PEER" for a client).
+void log_handshake_failure(Side side, std::string_view peer, const error_code& ec, bool timed_out);
+void log_established(Side side, std::string_view peer, const SessionInfo& info);
+
+// Empties OpenSSL's error queue of this thread into one line ("error:...:
+// reason; ..."), or "" when it is empty.
+std::string drain_errors();
+
+}  // namespace postern::tls
