@@ -1,0 +1,280 @@
+// mime.cpp - see mime.h.
+#include "mail/mime.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "base/strings.h"
+
+namespace postern::mail {
+
+namespace {
+
+constexpr std::string_view kTspecials = "()<>@,;:\\\"/[]?=";  // RFC 2045
+
+bool is_token_char(char ch) {
+  auto c = static_cast<unsigned char>(ch);
+  return c > 0x20 && c < 0x7f && kTspecials.find(ch) == std::string_view::npos;
+}
+
+// Folding keeps the "\n" in Header::value; a "\r" before it is data from a
+// CRLF line. All of it is whitespace inside a structured header.
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// Unquoted parameter values end at these. Real mail carries unquoted
+// boundaries with tspecials in them ("----=_NextPart_..."); cutting those at
+// the '=' would make "--" + "----" match every dashed line, so everything up
+// to blank, ';', comment or quote counts.
+bool ends_bare_value(char ch) {
+  auto c = static_cast<unsigned char>(ch);
+  return c <= 0x20 || c == 0x7f || ch == ';' || ch == '(' || ch == '"';
+}
+
+// Skips blanks, folding and RFC 822 comments: "(...)", nested, with
+// backslash-quoted characters. An unterminated comment runs to the end. The
+// nesting is a counter, not recursion: the value is hostile.
+std::size_t skip_cfws(std::string_view s, std::size_t i) {
+  std::size_t depth = 0;
+  while (i < s.size()) {
+    char c = s[i];
+    if (depth > 0) {
+      if (c == '\\') {
+        i += 2;
+        continue;
+      }
+      if (c == '(') ++depth;
+      if (c == ')') --depth;
+      ++i;
+    } else if (is_space(c)) {
+      ++i;
+    } else if (c == '(') {
+      depth = 1;
+      ++i;
+    } else {
+      break;
+    }
+  }
+  return std::min(i, s.size());
+}
+
+std::size_t skip_token(std::string_view s, std::size_t i) {
+  while (i < s.size() && is_token_char(s[i])) ++i;
+  return i;
+}
+
+// s[i] is the opening quote. Appends the unquoted text (unfolded, at most
+// `cap` bytes kept) to `out`; returns the position after the closing quote
+// (or the end, when there is none).
+std::size_t take_quoted(std::string_view s, std::size_t i, std::string& out, std::size_t cap) {
+  for (++i; i < s.size();) {
+    char c = s[i++];
+    if (c == '"') return i;
+    if (c == '\\' && i < s.size()) {
+      c = s[i++];
+    } else if (c == '\n' || (c == '\r' && i < s.size() && s[i] == '\n')) {
+      continue;  // unfolding removes the line break, keeps the blank after it
+    }
+    if (out.size() < cap) out += c;
+  }
+  return i;
+}
+
+// Position of the next ';' that starts a parameter, outside quoted strings
+// and comments; s.size() when there is none.
+std::size_t next_parameter(std::string_view s, std::size_t i) {
+  std::string ignored;
+  while (i < s.size() && s[i] != ';') {
+    if (s[i] == '"') {
+      i = take_quoted(s, i, ignored, 0);
+    } else if (s[i] == '(') {
+      i = skip_cfws(s, i);
+    } else {
+      ++i;
+    }
+  }
+  return i;
+}
+
+// Fills ct.type and ct.subtype, and calls on_boundary(std::string&&) for
+// every boundary parameter, in order, keeping at most `cap` bytes of each.
+// Garbage between parameters is skipped up to the next ';'.
+template <class OnBoundary>
+void parse_into(std::string_view s, std::size_t cap, ContentType& ct, OnBoundary&& on_boundary) {
+  std::size_t i = skip_cfws(s, 0);
+  std::size_t end = skip_token(s, i);
+  if (end == i) return;
+  ct.type = str::lower(s.substr(i, end - i));
+  i = skip_cfws(s, end);
+  if (i < s.size() && s[i] == '/') {
+    i = skip_cfws(s, i + 1);
+    end = skip_token(s, i);
+    ct.subtype = str::lower(s.substr(i, end - i));
+    i = end;
+  }
+  for (;;) {
+    i = next_parameter(s, i);
+    if (i >= s.size()) return;
+    i = skip_cfws(s, i + 1);
+    end = skip_token(s, i);
+    std::string_view name = s.substr(i, end - i);
+    i = skip_cfws(s, end);
+    if (i >= s.size() || s[i] != '=') continue;
+    i = skip_cfws(s, i + 1);
+    std::string value;
+    if (i < s.size() && s[i] == '"') {
+      i = take_quoted(s, i, value, cap);
+    } else {
+      end = i;
+      while (end < s.size() && !ends_bare_value(s[end])) ++end;
+      value = s.substr(i, std::min(end - i, cap));
+      i = end;
+    }
+    if (str::iequals(name, "boundary")) on_boundary(std::move(value));
+  }
+}
+
+bool is_attached_message(const ContentType& ct) {
+  return ct.type == "message" && (ct.subtype == "rfc822" || ct.subtype == "global");
+}
+
+}  // namespace
+
+ContentType parse_content_type(std::string_view value) {
+  ContentType ct;
+  bool seen = false;
+  parse_into(value, std::string_view::npos, ct, [&](std::string&& b) {
+    if (seen) return;
+    seen = true;
+    ct.boundary = std::move(b);
+  });
+  return ct;
+}
+
+MimeScanner::MimeScanner(MimeOptions o) : options_(o) {}
+
+void MimeScanner::primary_content_type(std::string_view value) {
+  if (!started_) content_type(value);
+}
+
+void MimeScanner::start_section(MimeSection section, bool message, std::size_t depth) {
+  HeaderParserOptions ho;
+  ho.header_size_limit = options_.header_size_limit;
+  parser_.emplace(ho);
+  section_ = section;
+  message_ = message;
+  depth_ = depth;
+  pending_.clear();
+}
+
+// A Content-Type header of the current section (primary, part or attached
+// message). As in Postfix, the last one decides the type, and the boundaries
+// of all multipart ones take effect when the section ends.
+void MimeScanner::content_type(std::string_view value) {
+  ContentType ct;
+  // One byte more than the limit is enough to tell "too long".
+  const std::size_t cap = options_.boundary_length_limit + 1;
+  parse_into(value, cap, ct, [&](std::string&& b) {
+    if (ct.type != "multipart" || b.empty()) return;
+    if (depth_ + pending_.size() >= options_.nesting_limit) {
+      limit_exceeded_ = true;
+      return;
+    }
+    // A longer boundary is cut to the limit and still matched by prefix,
+    // as Postfix does: treating its parts as plain text would let a sender
+    // hide attachment headers from mime_header_checks.
+    if (b.size() > options_.boundary_length_limit) {
+      limit_exceeded_ = true;
+      b.resize(options_.boundary_length_limit);
+    }
+    pending_.push_back(Boundary{std::move(b), ct.subtype == "digest", 0});
+  });
+  // An empty or unparsable value leaves the (default) type alone, like
+  // Postfix does for a Content-Type without tokens.
+  if (!ct.type.empty()) message_ = is_attached_message(ct);
+}
+
+void MimeScanner::end_section(bool empty_separator) {
+  parser_.reset();
+  for (Boundary& b : pending_) {
+    b.depth = ++depth_;
+    stack_.push_back(std::move(b));
+  }
+  pending_.clear();
+  // Postfix looks for an attached message's headers only after a proper
+  // separator; a part whose header section ran into its body has a plain body.
+  if (!message_ || !empty_separator) return;
+  if (depth_ >= options_.nesting_limit) {
+    limit_exceeded_ = true;
+    return;
+  }
+  start_section(MimeSection::kNested, false, depth_ + 1);
+}
+
+void MimeScanner::body(std::string_view line, MimeStep& step) {
+  step.body_line = true;
+  if (stack_.empty() || line.size() <= 2 || line[0] != '-' || line[1] != '-') return;
+  std::string_view rest = line.substr(2);
+  // Innermost first; a match further out closes the multiparts inside it.
+  for (std::size_t i = stack_.size(); i-- > 0;) {
+    if (!rest.starts_with(stack_[i].text)) continue;
+    stack_.resize(i + 1);
+    const Boundary& b = stack_.back();
+    if (rest.substr(b.text.size()).starts_with("--")) {
+      // The closing delimiter: the epilogue is plain text of the entity that
+      // held the multipart (an outer boundary may still follow).
+      depth_ = b.depth - 1;
+      message_ = false;
+      stack_.pop_back();
+    } else {
+      start_section(MimeSection::kMultipart, b.digest, b.depth);
+    }
+    return;
+  }
+}
+
+// The primary header section is over (the caller consumed it): its
+// Content-Type headers decide what the body is.
+void MimeScanner::start_body() {
+  started_ = true;
+  depth_ = 0;
+  end_section(true);
+}
+
+MimeStep MimeScanner::feed(std::string_view line) {
+  if (!started_) start_body();
+  MimeStep step;
+  if (!parser_) {
+    body(line, step);
+    return step;
+  }
+  HeaderStep hs = parser_->feed(line);
+  step.section = section_;
+  if (hs.header) {
+    if (hs.header->kind == HeaderKind::kContentType) content_type(hs.header->value);
+    step.header = std::move(hs.header);
+  }
+  if (hs.end_of_headers) {
+    end_section(!hs.missing_separator);
+    // The line that ended the section without being empty is body text of
+    // the entity, and may already be a boundary (a part with no headers).
+    if (hs.body_line) body(line, step);
+  }
+  return step;
+}
+
+std::optional<MimeStep> MimeScanner::finish() {
+  if (!started_) start_body();
+  stack_.clear();
+  if (!parser_) return std::nullopt;
+  std::optional<Header> h = parser_->finish();
+  MimeStep step;
+  step.section = section_;
+  // Nothing follows, so a last Content-Type has nothing left to describe.
+  parser_.reset();
+  pending_.clear();
+  if (!h) return std::nullopt;
+  step.header = std::move(h);
+  return step;
+}
+
+}  // namespace postern::mail
