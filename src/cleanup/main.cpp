@@ -24,6 +24,7 @@ namespace {
 struct State {
   std::optional<cleanup::CleanupSettings> settings;
   std::optional<cleanup::AddressMapper> mapper;
+  std::unique_ptr<cleanup::ContentChecks> checks;
   std::unique_ptr<cleanup::Committer> committer;
   cleanup::RewriteFallback fallback;
   std::unique_ptr<rewrite::AsyncClient> rewriter;
@@ -43,6 +44,9 @@ int main(int argc, char** argv) {
     if (!s) return s.take_error();
     auto m = cleanup::open_mapper(*s);
     if (!m) return m.take_error();
+    auto checks = cleanup::ContentChecks::open(*s);
+    if (!checks) return checks.take_error();
+    state->checks = std::move(*checks);
     if (::stat(s->queue_directory.c_str(), &state->queue_dir) != 0)
       return sys_error("queue_directory {}", s->queue_directory.string());
     state->settings = std::move(*s);
@@ -76,6 +80,7 @@ int main(int argc, char** argv) {
           return std::make_unique<cleanup::ServiceRewriter>(*st->rewriter, st->fallback);
         },
         *state->committer, root, &ctx});
+    state->service->checks = state->checks.get();
     return {};
   };
   d.serve = [&](server::Context&, server::Socket sock) -> asio::awaitable<void> {

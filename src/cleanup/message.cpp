@@ -155,6 +155,12 @@ asio::awaitable<void> Message::envelope(submit::CleanupEnvelope env) {
   }
   sender_ = sender;
   full_name_ = env.full_name ? clean_text(*env.full_name) : std::string();
+  // For the inspection log lines (Postfix's "from host[addr]" or "from local").
+  if (!(flags_ & submit::cleanup_flag::kBounce)) checks_ = deps_.checks;
+  if (env.client_addr && !env.client_addr->empty())
+    client_ = str::printable(env.client_name.value_or("unknown"), 256) + "[" + str::printable(*env.client_addr, 64) + "]";
+  helo_ = str::printable(env.helo.value_or(""), 256);
+  protocol_ = str::printable(env.protocol.value_or(""), 32);
   arrival_ = env.arrival_time ? static_cast<std::time_t>(*env.arrival_time) : std::time(nullptr);
   header_context_ = (flags_ & submit::cleanup_flag::kBounce)
                         ? std::string()
@@ -204,6 +210,7 @@ asio::awaitable<void> Message::recipient(submit::CleanupRecipient rcpt) {
   // Named arguments only: see the GCC 12 note in session.cpp.
   std::string orcpt = rcpt.orcpt.value_or("");
   std::string original = rcpt.orig_rcpt.value_or(rcpt.address);
+  last_rcpt_ = str::printable(rcpt.address, 300);
   co_await add_recipient(std::move(rcpt.address), std::move(orcpt), static_cast<unsigned>(rcpt.notify), false,
                          std::move(original));
 }
@@ -316,7 +323,8 @@ asio::awaitable<void> Message::content(std::string_view data) {
 
 asio::awaitable<void> Message::take(std::string_view piece, bool complete) {
   if (!in_headers_) {
-    body_text(piece, complete);
+    if (inspecting_body_) inspect_body_text(piece, complete);
+    else body_text(piece, complete);
     co_return;
   }
   if (discard_rest_) {
@@ -358,7 +366,9 @@ asio::awaitable<void> Message::take(std::string_view piece, bool complete) {
     discard_rest_ = !complete;
     co_return;
   }
-  body_text(rest, complete);
+  // line_ still holds the beginning: the body path takes it from there.
+  if (inspecting_body_) inspect_body_text(rest, complete);
+  else body_text(rest, complete);
 }
 
 // probe_only: `line` is the beginning of a body line that the caller keeps
@@ -372,7 +382,10 @@ asio::awaitable<void> Message::header_line(std::string_view line, bool probe_onl
   // insert it when a body line ended the headers), after any added headers.
   if (step.end_of_headers) co_await end_of_headers(true);
   if (failed()) co_return;
-  if (step.body_line && !probe_only) write_line(copy);
+  if (step.body_line && !probe_only) {
+    if (inspecting_body_) (void)body_line(copy, true);
+    else write_line(copy);
+  }
 }
 
 void Message::log_message_id(std::string_view label, std::string_view value) {
@@ -382,8 +395,19 @@ void Message::log_message_id(std::string_view label, std::string_view value) {
 asio::awaitable<void> Message::handle_header(mail::Header h) {
   using mail::HeaderKind;
   const auto& s = deps_.settings;
+  if (checks_) {
+    // MIME headers of the primary section go to mime_header_checks, as in
+    // Postfix, unless MIME processing is off.
+    bool mime = s.mime_input_processing && (mail::header_flags(h.kind) & mail::header_flag::kMime);
+    if (!inspect_header(h, mime ? CheckClass::kMimeHeader : CheckClass::kHeader) || failed()) co_return;
+  }
   auto kind = h.kind;
   unsigned flags = mail::header_flags(kind);
+  if (kind == HeaderKind::kContentType && start_mime_scan()) {
+    // Every Content-Type of the primary section counts, as in Postfix: a
+    // second one must not hide the parts the first one announces.
+    mime_->primary_content_type(h.value);
+  }
   seen_.set(static_cast<std::size_t>(kind));
   if (flags & mail::header_flag::kResent) resent_ = true;
 
@@ -489,6 +513,10 @@ asio::awaitable<void> Message::end_of_headers(bool write_separator) {
   using mail::HeaderKind;
   in_headers_ = false;
   const auto& s = deps_.settings;
+  if (checks_ && checks_->needs_body()) {
+    inspecting_body_ = true;
+    (void)start_mime_scan();
+  }
   // Like Postfix 2.6+: missing headers are added for local submissions, for
   // clients that match local_header_rewrite_clients (header context
   // "local"), or for everyone with always_add_missing_headers.
@@ -545,6 +573,11 @@ asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_fl
         if (auto h = parser_.finish()) co_await handle_header(std::move(*h));
         if (!failed()) co_await end_of_headers(false);
       }
+    } else if (inspecting_body_) {
+      if (long_rest_ || !line_.empty()) inspect_body_text("", true);
+      if (!failed() && mime_) {
+        if (auto last = mime_->finish(); last && last->header) part_header(std::move(*last->header), last->section);
+      }
     } else if (!line_.empty() || partial_open_) {
       body_text("", true);
     }
@@ -568,11 +601,237 @@ asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_fl
     fail(no_recipients_error());
   }
   if (!failed()) check_write(writer_->finish_write());
+  // HOLD and DISCARD actions of header/body checks count like smtpd's.
+  if (hold_) end_flags |= submit::end_flag::kHold;
+  if (discard_) end_flags |= submit::end_flag::kDiscard;
   // Postfix's CLEANUP_FLAG_HOLD: the file is renamed before its ready mark,
   // so qmgr never sees it in incoming. A discard needs no move.
   if (!failed() && (end_flags & submit::end_flag::kHold) && !(end_flags & submit::end_flag::kDiscard))
     check_write(writer_->move_to_queue(queue_root_, queue::QueueName::Hold, deps_.settings.hash));
   co_return error_;
+}
+
+// ---- content inspection (checks.h) ---------------------------------------
+
+bool Message::start_mime_scan() {
+  const auto& s = deps_.settings;
+  if (!checks_ || !checks_->needs_body() || !s.mime_input_processing) return false;
+  if (!mime_)
+    mime_.emplace(mail::MimeOptions{.header_size_limit = s.header_size_limit,
+                                    .nesting_limit = s.mime_nesting_limit,
+                                    .boundary_length_limit = s.mime_boundary_length_limit});
+  return true;
+}
+
+namespace {
+
+const char* class_name(CheckClass c) {
+  switch (c) {
+    case CheckClass::kHeader: return "header_checks";
+    case CheckClass::kMimeHeader: return "mime_header_checks";
+    case CheckClass::kNestedHeader: return "nested_header_checks";
+    case CheckClass::kBody: return "body_checks";
+  }
+  return "checks";
+}
+
+// REJECT's reply: "550 5.7.1 text", a leading x.y.z code in the text taking
+// its place (4.x.x answers 451), as Postfix's cleanup does.
+MappingError reject_error(std::string_view text) {
+  MappingError e{550, "5.7.1", "message content rejected"};
+  text = str::trim(text);
+  if (text.empty()) return e;
+  auto sp = text.find(' ');
+  std::string_view code = text.substr(0, sp);
+  bool dsn = code.size() >= 5 && (code[0] == '4' || code[0] == '5') && code[1] == '.' &&
+             code.find_first_not_of("0123456789.") == std::string_view::npos;
+  if (dsn) {
+    e.dsn = std::string(code);
+    e.status = code[0] == '4' ? 451 : 550;
+    text = sp == std::string_view::npos ? std::string_view() : str::trim(text.substr(sp));
+  }
+  if (!text.empty()) e.reason = str::printable(text, 500);
+  return e;
+}
+
+}  // namespace
+
+// Postfix's shape: "ID: reject: header Subject: x from host[addr];
+// from=<s> to=<r> proto=ESMTP helo=<h>: 5.7.1 text".
+void Message::log_action(std::string_view action, std::string_view context, std::string_view text,
+                         std::string_view extra) {
+  std::string line = fmt::format("{}: {}: {} {} from {}; from=<{}>", id_, action, context, str::printable(text, 200),
+                                 client_, str::printable(sender_, 300));
+  if (!last_rcpt_.empty()) line += fmt::format(" to=<{}>", last_rcpt_);
+  if (!protocol_.empty()) line += fmt::format(" proto={}", protocol_);
+  if (!helo_.empty()) line += fmt::format(" helo=<{}>", helo_);
+  if (!extra.empty()) line += fmt::format(": {}", str::printable(extra, 500));
+  log::info("{}", line);
+}
+
+void Message::write_text_lines(std::string_view text) {
+  for (;;) {
+    auto nl = text.find('\n');
+    write_line(text.substr(0, nl));
+    if (nl == std::string_view::npos || failed()) break;
+    text.remove_prefix(nl + 1);
+  }
+}
+
+bool Message::inspect(CheckClass c, std::string_view context, const std::string& text,
+                      std::optional<std::string>& replacement) {
+  if (checks_done_ || !checks_->has(c)) return true;
+  auto v = checks_->lookup(c, text);
+  if (!v) {
+    log::warning("{}: {} lookup error: {}", id_, class_name(c), v.error().message);
+    fail(MappingError{451, "4.3.0", "header/body checks lookup error"});
+    return false;
+  }
+  if (!*v) return true;
+  CheckAction a = parse_check_action(**v);
+  const bool header = c != CheckClass::kBody;
+  using K = CheckAction::Kind;
+  switch (a.kind) {
+    case K::kNone: return true;
+    case K::kReject: {
+      MappingError e = reject_error(a.text);
+      log_action("reject", context, text, e.dsn + " " + e.reason);
+      checks_done_ = true;
+      fail(std::move(e));
+      return false;
+    }
+    case K::kDiscard:
+      log_action("discard", context, text, a.text);
+      discard_ = true;
+      checks_done_ = true;  // Postfix: nothing is inspected after DISCARD
+      return true;
+    case K::kHold:
+      log_action("hold", context, text, a.text);
+      hold_ = true;
+      return true;
+    case K::kIgnore: return false;
+    case K::kWarn: log_action("warning", context, text, a.text); return true;
+    case K::kInfo: log_action("info", context, text, a.text); return true;
+    case K::kReplace:
+    case K::kPrepend:
+      // A header may only become (or be preceded by) a header: anything
+      // else would end the header section early.
+      if (header && (mail::header_name_length(a.text) == 0 || a.text.find('\n') != std::string::npos)) {
+        log::warning("{}: {} action without a valid header in {}: {}", id_, a.word, class_name(c),
+                     str::printable(a.text, 200));
+        return true;
+      }
+      log_action(a.kind == K::kReplace ? "replace" : "prepend", context, text, a.text);
+      if (a.kind == K::kReplace) replacement = a.text;
+      else write_line(a.text);
+      return true;
+    case K::kUnsupported:
+      log::warning("{}: {} action in {} needs a feature Postern does not have; the message is deferred", id_,
+                   a.word, class_name(c));
+      checks_done_ = true;
+      fail(MappingError{451, "4.3.5", "Server configuration error"});
+      return false;
+    case K::kUnknown:
+      log::warning("{}: unknown command in {}: {}", id_, class_name(c), str::printable(**v, 200));
+      return true;
+  }
+  return true;
+}
+
+bool Message::inspect_header(mail::Header& h, CheckClass c) {
+  if (checks_done_ || !checks_->has(c)) return true;
+  std::optional<std::string> replacement;
+  if (!inspect(c, "header", h.text(), replacement)) return false;
+  if (replacement) {
+    std::size_t n = mail::header_name_length(*replacement);
+    std::string_view rest = std::string_view(*replacement).substr(n);
+    rest.remove_prefix(std::min(rest.find(':') + 1, rest.size()));
+    mail::Header r;
+    r.name = std::string(str::trim(std::string_view(*replacement).substr(0, n)));
+    r.value = std::string(rest);
+    r.kind = mail::classify_header(r.name);
+    h = std::move(r);
+  }
+  return true;
+}
+
+void Message::part_header(mail::Header h, mail::MimeSection section) {
+  if (checks_) {
+    // Postfix: MIME headers anywhere go to mime_header_checks, the other
+    // headers of an attached message to nested_header_checks.
+    bool mime = section == mail::MimeSection::kMultipart ||
+                (mail::header_flags(h.kind) & mail::header_flag::kMime);
+    if (!inspect_header(h, mime ? CheckClass::kMimeHeader : CheckClass::kNestedHeader) || failed()) return;
+    part_body_bytes_ = 0;  // a new part (or attached message) begins
+  }
+  write_text_lines(h.text());
+}
+
+bool Message::body_line(std::string_view line, bool whole) {
+  mail::MimeStep step;
+  if (mime_) step = mime_->feed(line);
+  else step.body_line = true;
+  if (step.header) part_header(std::move(*step.header), step.section);
+  if (failed()) return false;
+  if (!step.body_line) {
+    // The empty line that ends a part's header section is written; any
+    // other line belongs to a header still being assembled.
+    if (line.empty()) write_line("");
+    return false;
+  }
+  std::optional<std::string> replacement;
+  bool keep = true;
+  const auto limit = deps_.settings.body_checks_size_limit;
+  if (checks_->has(CheckClass::kBody) && !checks_done_ && part_body_bytes_ < limit) {
+    part_body_bytes_ += line.size() + 1;
+    keep = inspect(CheckClass::kBody, "body", std::string(line), replacement);
+  }
+  if (failed()) return false;
+  if (replacement) {
+    write_line(*replacement);
+    return false;  // the rest of a long line goes with what it replaced
+  }
+  if (!keep) return false;
+  if (whole) {
+    write_line(line);
+  } else {
+    // The beginning of a longer line: the rest follows as its continuation.
+    std::size_t max = deps_.settings.line_length_limit;
+    while (!failed() && !line.empty()) {
+      write_partial(line.substr(0, max));
+      line.remove_prefix(std::min(max, line.size()));
+    }
+  }
+  return true;
+}
+
+// Like body_text(), but a line is held whole (up to header_size_limit,
+// where a MIME part header may reach) so that the scanner and the checks
+// see it at once. A longer line is judged by its beginning: written as
+// body, or dropped with it.
+void Message::inspect_body_text(std::string_view piece, bool complete) {
+  const auto& s = deps_.settings;
+  if (long_rest_) {
+    if (long_rest_written_) body_text(piece, complete);
+    if (complete) long_rest_ = false;
+    return;
+  }
+  const std::size_t cap = std::max(s.line_length_limit, s.header_size_limit);
+  if (line_.size() + piece.size() <= cap) {
+    line_.append(piece);
+    if (!complete) return;
+    std::string line = std::move(line_);
+    line_.clear();
+    (void)body_line(line, true);
+    return;
+  }
+  std::size_t room = cap - std::min(cap, line_.size());
+  line_.append(piece.substr(0, room));
+  std::string first = std::move(line_);
+  line_.clear();
+  long_rest_written_ = body_line(first, false);
+  long_rest_ = true;
+  inspect_body_text(piece.substr(room), complete);
 }
 
 }  // namespace postern::cleanup

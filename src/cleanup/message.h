@@ -56,9 +56,11 @@
 #include "aio/asio.h"
 #include "base/result.h"
 #include "cleanup/address_map.h"
+#include "cleanup/checks.h"
 #include "cleanup/rewriter.h"
 #include "cleanup/settings.h"
 #include "mail/header.h"
+#include "mail/mime.h"
 #include "queue/writer.h"
 #include "submit/cleanup_proto.h"
 
@@ -77,6 +79,7 @@ class Message {
     const CleanupSettings& settings;
     AddressMapper& mapper;
     Rewriter& rewriter;
+    ContentChecks* checks = nullptr;  // header/body checks; null: none
   };
 
   // Creates the queue file in incoming/ (the queue ID exists from now on).
@@ -98,6 +101,8 @@ class Message {
 
   std::shared_ptr<queue::QueueFileWriter> writer() const { return writer_; }
   std::size_t recipient_count() const { return nrcpt_; }
+  // A DISCARD action matched: the client is told "queued", the file goes.
+  bool discarded() const { return discard_; }
 
  private:
   Message(Deps deps, std::int64_t flags, std::string origin, std::shared_ptr<queue::QueueFileWriter> w);
@@ -121,6 +126,29 @@ class Message {
   void write_partial(std::string_view piece);
   bool size_ok(std::size_t more);
   void log_message_id(std::string_view label, std::string_view value);
+
+  // Content inspection (checks.h). inspect() applies the first answer of
+  // class `c` for `text`: false when the header or line is to be dropped
+  // (IGNORE, REJECT, an unsupported action); a REPLACE puts its text in
+  // `replacement`; PREPEND writes its line at once.
+  bool inspect(CheckClass c, std::string_view context, const std::string& text,
+               std::optional<std::string>& replacement);
+  // A header of any section through its checks; false: drop it. A
+  // REPLACE that is a valid header takes its place in `h`.
+  bool inspect_header(mail::Header& h, CheckClass c);
+  void log_action(std::string_view action, std::string_view context, std::string_view text, std::string_view extra);
+  void write_text_lines(std::string_view text);  // "\n"-separated, one record each
+  // Body text when body lines are inspected (inspecting_body_).
+  void inspect_body_text(std::string_view piece, bool complete);
+  // One body line (or the first bytes of a longer one: whole = false)
+  // through the MIME scanner and the checks, written unless dropped.
+  // True when it was written as a body line (so the rest of a long line
+  // follows it).
+  bool body_line(std::string_view line, bool whole);
+  void part_header(mail::Header h, mail::MimeSection section);
+  // Creates mime_ when bodies are inspected with MIME processing on; false
+  // when there is none to feed.
+  bool start_mime_scan();
   std::string from_header_value(std::string_view address) const;
 
   Deps deps_;
@@ -155,6 +183,19 @@ class Message {
   bool logged_message_id_ = false;
   std::vector<std::string> extract_plain_;   // To/Cc/Bcc addresses (sendmail -t)
   std::vector<std::string> extract_resent_;  // Resent-To/-Cc/-Bcc addresses
+
+  // Content inspection.
+  ContentChecks* checks_ = nullptr;  // deps_.checks, except for bounces
+  bool inspecting_body_ = false;     // MIME part headers or body lines are inspected
+  bool checks_done_ = false;         // after REJECT or DISCARD nothing more is inspected
+  bool discard_ = false;
+  bool hold_ = false;
+  std::string client_ = "local";     // "name[addr]" for the action log lines
+  std::string helo_, protocol_, last_rcpt_;
+  std::optional<mail::MimeScanner> mime_;
+  std::size_t part_body_bytes_ = 0;  // inspected in the current part (body_checks_size_limit)
+  bool long_rest_ = false;           // the rest of a line longer than the inspection cap follows
+  bool long_rest_written_ = false;   // ...and its beginning was written as body
 };
 
 }  // namespace postern::cleanup

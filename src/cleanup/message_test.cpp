@@ -19,6 +19,7 @@ struct Outcome {
   std::string queue_id;
   std::optional<queue::QueueFileReader> file;
   std::vector<fs::path> incoming_after;  // files left in incoming/
+  bool discarded = false;
 
   std::string text() const { return file ? content_text(*file) : ""; }
   std::vector<std::string> recipients(queue::Segment seg) const {
@@ -52,12 +53,15 @@ class MessageTest : public ::testing::Test {
     settings_ = settings_for(scratch_, extra_config);
     auto mapper = open_mapper(settings_);
     EXPECT_TRUE(mapper) << (mapper ? "" : mapper.error().message);
+    auto checks = ContentChecks::open(settings_);
+    EXPECT_TRUE(checks) << (checks ? "" : checks.error().message);
+    std::unique_ptr<ContentChecks> content_checks = checks ? std::move(*checks) : nullptr;
     Outcome out;
     asio::io_context io;
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
-          Message::Deps deps{settings_, *mapper, rewriter_};
+          Message::Deps deps{settings_, *mapper, rewriter_, content_checks.get()};
           auto m = Message::create(deps, sub.flags, "test", {});
           EXPECT_TRUE(m) << (m ? "" : m.error().message);
           if (!m) co_return;
@@ -68,6 +72,7 @@ class MessageTest : public ::testing::Test {
           for (const auto& r : sub.rcpts) co_await msg.recipient(r);
           for (const auto& c : sub.chunks) co_await msg.content(c);
           out.verdict = co_await msg.finish();
+          out.discarded = msg.discarded();
           if (!out.verdict) {
             auto st = msg.writer()->commit();
             EXPECT_TRUE(st) << (st ? "" : st.error().message);
@@ -440,6 +445,122 @@ TEST_F(MessageTest, CommittedFileCarriesTheReadyMark) {
   ASSERT_EQ(::stat(o.incoming_after[0].c_str(), &st), 0);
   EXPECT_TRUE(st.st_mode & S_IXUSR);
   EXPECT_EQ(o.incoming_after[0].filename().string(), o.queue_id);
+}
+
+// --- header and body checks (checks.h) ------------------------------------
+
+TEST(CheckAction, ParsesPostfixActions) {
+  using K = CheckAction::Kind;
+  EXPECT_EQ(parse_check_action("REJECT").kind, K::kReject);
+  auto r = parse_check_action("reject  5.7.0 go away ");
+  EXPECT_EQ(r.kind, K::kReject);
+  EXPECT_EQ(r.word, "REJECT");
+  EXPECT_EQ(r.text, "5.7.0 go away");
+  EXPECT_EQ(parse_check_action("REPLACE X-A: b").text, "X-A: b");
+  EXPECT_EQ(parse_check_action("REPLACE").kind, K::kUnknown);  // nothing to replace with
+  EXPECT_EQ(parse_check_action("PREPEND").kind, K::kUnknown);
+  EXPECT_EQ(parse_check_action("DUNNO").kind, K::kNone);
+  EXPECT_EQ(parse_check_action("OK").kind, K::kNone);
+  EXPECT_EQ(parse_check_action("IGNORE").kind, K::kIgnore);
+  EXPECT_EQ(parse_check_action("HOLD why").kind, K::kHold);
+  EXPECT_EQ(parse_check_action("DISCARD").kind, K::kDiscard);
+  EXPECT_EQ(parse_check_action("WARN x").kind, K::kWarn);
+  EXPECT_EQ(parse_check_action("INFO x").kind, K::kInfo);
+  for (const char* v : {"FILTER smtp:[127.0.0.1]:10025", "REDIRECT a@b", "BCC a@b"})
+    EXPECT_EQ(parse_check_action(v).kind, K::kUnsupported) << v;
+  EXPECT_EQ(parse_check_action("550 no").kind, K::kUnknown);
+  EXPECT_EQ(parse_check_action("").kind, K::kUnknown);
+}
+
+class CheckedMessageTest : public MessageTest {
+ protected:
+  std::string config(const std::string& header_rules, const std::string& body_rules = "") {
+    std::string out;
+    if (!header_rules.empty()) out += "header_checks = regexp:" + file("hc", header_rules) + "\n";
+    if (!body_rules.empty()) out += "body_checks = regexp:" + file("bc", body_rules) + "\n";
+    return out;
+  }
+  std::string file(const std::string& name, const std::string& text) {
+    fs::path p = scratch_.queue().parent_path() / name;
+    std::ofstream(p) << text;
+    return p.string();
+  }
+};
+
+// With checks that match nothing, the inspection path must store exactly
+// what the plain path stores, whatever the structure and the framing.
+TEST_F(CheckedMessageTest, ContentIsUnchangedWhenNothingMatches) {
+  const std::string messages[] = {
+      "Subject: plain\n\nline 1\n\nline 3\n",
+      "Subject: mime\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\npreamble\n--b1\n"
+      "Content-Type: text/plain;\n\tcharset=us-ascii\n\nhello\n--b1\nContent-Type: message/rfc822\n\n"
+      "Subject: inner\nFrom: x@y\n\ninner body\n--b1--\nepilogue\n",
+      "Subject: long\n\n" + std::string(5000, 'a') + "\n" + std::string(200000, 'b') + "\nend\n",
+      "Subject: no final newline\n\nlast line",
+      "Subject: header ends without separator\nbody right away\nmore\n",
+      "Subject: mime\nContent-Type: multipart/mixed; boundary=b2\n\n--b2\nContent-Type: text/plain\n" +
+          std::string(150000, 'h') + "\n\nbody\n--b2--\n",
+  };
+  for (const auto& msg : messages) {
+    for (std::size_t frame : {std::size_t{1 << 20}, std::size_t{7}, std::size_t{4096}}) {
+      Submission sub = simple("");
+      sub.chunks.clear();
+      for (std::size_t i = 0; i < msg.size(); i += frame) sub.chunks.push_back(msg.substr(i, frame));
+      auto plain = run(sub);
+      auto checked = run(sub, config("/^X-Never-Present:/ REJECT\n", "/^never matches this$/ REJECT\n"));
+      ASSERT_FALSE(plain.verdict);
+      ASSERT_FALSE(checked.verdict) << checked.verdict->reason;
+      EXPECT_EQ(checked.text(), plain.text()) << msg.substr(0, 60) << " frame " << frame;
+    }
+  }
+}
+
+TEST_F(CheckedMessageTest, ActionsOnHeadersPartsAndBody) {
+  std::string cfg = config("/^Subject: bad/ REJECT 5.7.9 bad subject\n/^X-Drop:/ IGNORE\n"
+                           "/^Content-Type:.*\\.exe/ REJECT no exe\n/^X-Old:/ REPLACE X-New: replaced\n"
+                           "/^Subject: toss/ DISCARD\n",
+                           "/^evil$/ REJECT evil body\n/^--b1--$/ WARN closing boundary\n");
+  auto o = run(simple("Subject: bad one\n\nbody\n"), cfg);
+  ASSERT_TRUE(o.verdict);
+  EXPECT_EQ(o.verdict->status, 550);
+  EXPECT_EQ(o.verdict->dsn, "5.7.9");
+  EXPECT_EQ(o.verdict->reason, "bad subject");
+
+  o = run(simple("Subject: ok\nX-Drop: 1\nX-Old: 2\n\nfine\n"), cfg);
+  ASSERT_FALSE(o.verdict);
+  EXPECT_EQ(o.text(), "Subject: ok\nX-New: replaced\n\nfine\n");
+
+  o = run(simple("Subject: m\nContent-Type: multipart/mixed; boundary=b1\n\n--b1\n"
+                 "Content-Type: application/x;\n name=\"a.exe\"\n\nxx\n--b1--\n"),
+          cfg);
+  ASSERT_TRUE(o.verdict);
+  EXPECT_EQ(o.verdict->reason, "no exe");
+
+  // A second Content-Type cannot hide the parts the first one announces.
+  o = run(simple("Subject: m\nContent-Type: multipart/mixed; boundary=b1\nContent-Type: text/plain\n\n--b1\n"
+                 "Content-Type: application/x; name=\"a.exe\"\n\nxx\n--b1--\n"),
+          cfg);
+  ASSERT_TRUE(o.verdict);
+  EXPECT_EQ(o.verdict->reason, "no exe");
+
+  // A body line the same as a part header: only the header matches.
+  o = run(simple("Subject: m\n\nContent-Type: x.exe\n"), cfg);
+  EXPECT_FALSE(o.verdict);
+
+  o = run(simple("Subject: m\n\nok\nevil\n"), cfg);
+  ASSERT_TRUE(o.verdict);
+  EXPECT_EQ(o.verdict->reason, "evil body");
+
+  o = run(simple("Subject: toss it\n\nbody\n"), cfg);
+  EXPECT_FALSE(o.verdict);
+  EXPECT_TRUE(o.discarded);
+}
+
+TEST_F(CheckedMessageTest, BouncesAreNotInspected) {
+  Submission sub = simple("Subject: bad\n\nbody\n");
+  sub.flags = flag::kBounce;
+  auto o = run(sub, config("/^Subject: bad/ REJECT\n"));
+  EXPECT_FALSE(o.verdict);
 }
 
 }  // namespace

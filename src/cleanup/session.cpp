@@ -101,7 +101,7 @@ asio::awaitable<bool> serve_message(Service& svc, Socket& sock, const std::strin
   }
   const auto frame_timeout = std::min<std::chrono::seconds>(timeout, svc.settings.frame_timeout);
   std::unique_ptr<Rewriter> rewriter = svc.make_rewriter();
-  Message::Deps deps{svc.settings, svc.mapper, *rewriter};
+  Message::Deps deps{svc.settings, svc.mapper, *rewriter, svc.checks};
   auto created = Message::create(deps, open.flags, open.origin, svc.queue_root);
   if (!created) {
     log::warning("queue file create: {}", created.error().message);
@@ -217,9 +217,10 @@ asio::awaitable<bool> serve_message(Service& svc, Socket& sock, const std::strin
   }
 
   auto verdict = co_await msg->finish(end_flags);
-  if (!verdict && (end_flags & submit::end_flag::kDiscard)) {
-    // Postfix's CLEANUP_FLAG_DISCARD (smtpd's DISCARD action, logged there):
-    // the client is told "queued" and the file is gone.
+  if (!verdict && ((end_flags & submit::end_flag::kDiscard) || msg->discarded())) {
+    // Postfix's CLEANUP_FLAG_DISCARD (smtpd's DISCARD action, or a header or
+    // body check's, logged where it matched): the client is told "queued"
+    // and the file is gone.
     msg->writer()->abandon();
   } else if (!verdict) {
     std::shared_ptr<queue::QueueFileWriter> writer = msg->writer();

@@ -45,6 +45,7 @@
 
 #include "aio/asio.h"
 #include "cleanup/address_map.h"
+#include "cleanup/checks.h"
 #include "cleanup/committer.h"
 #include "cleanup/rewriter.h"
 #include "cleanup/settings.h"
@@ -64,6 +65,8 @@ struct Service {
   // where a kept connection waits up to ipc_timeout for its next message.
   server::Context* ctx = nullptr;
   std::size_t sessions = 0;          // messages in progress (from cleanup_open to the result)
+  // header_checks and friends (checks.h); null: none configured.
+  ContentChecks* checks = nullptr;
   std::size_t writing = 0;           // of them, those with a queue file not yet committed
 };
 

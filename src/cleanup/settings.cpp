@@ -96,6 +96,14 @@ Result<CleanupSettings> CleanupSettings::from_config(const config::Config& cfg) 
     if (!is_table_entry(d)) s.mydestination.push_back(str::lower(d));
 
   for (const auto& h : cfg.list("message_drop_headers")) s.drop_headers.insert(str::lower(h));
+  s.header_checks = cfg.str("header_checks");
+  s.mime_header_checks = cfg.str("mime_header_checks");
+  s.nested_header_checks = cfg.str("nested_header_checks");
+  s.body_checks = cfg.str("body_checks");
+  s.body_checks_size_limit = static_cast<std::size_t>(cfg.integer("body_checks_size_limit"));
+  s.mime_input_processing = !cfg.boolean("disable_mime_input_processing");
+  s.mime_nesting_limit = static_cast<std::size_t>(cfg.integer("mime_nesting_limit"));
+  s.mime_boundary_length_limit = static_cast<std::size_t>(cfg.integer("mime_boundary_length_limit"));
   {
     std::string v = str::lower(str::trim(cfg.str("always_add_missing_headers")));
     if (v == "yes" || v == "true" || v == "1")

@@ -17,7 +17,10 @@
 // always_add_missing_headers, undisclosed_recipients_header,
 // header_from_format, enable_original_recipient, ipc_timeout, in_flow_delay,
 // delay_warning_time, rewrite_service_name, queue_service_name, append_at_myorigin,
-// local_header_rewrite_clients, remote_header_rewrite_domain.
+// local_header_rewrite_clients, remote_header_rewrite_domain,
+// header_checks, mime_header_checks, nested_header_checks, body_checks,
+// body_checks_size_limit, disable_mime_input_processing,
+// mime_nesting_limit, mime_boundary_length_limit.
 // Logs nothing; errors name the parameter.
 #pragma once
 
@@ -88,6 +91,13 @@ struct CleanupSettings {
   std::vector<Network> own_networks;       // inet_interfaces/proxy_interfaces addresses, plus loopback
   std::vector<Network> mynetworks;
   std::string remote_header_rewrite_domain;
+
+  // Content inspection (checks.h): table lists as configured, empty: off.
+  std::string header_checks, mime_header_checks, nested_header_checks, body_checks;
+  std::size_t body_checks_size_limit = 51200;
+  bool mime_input_processing = true;  // !disable_mime_input_processing
+  std::size_t mime_nesting_limit = 100;
+  std::size_t mime_boundary_length_limit = 2048;
 
   MapperOptions mapper;  // without tables and is_local (see open_mapper)
   std::string canonical_maps, sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps;

@@ -43,7 +43,7 @@ TEST(Unsupported, EveryNameIsARegisteredParameterWhoseDefaultIsAccepted) {
   EXPECT_EQ(find_unsupported("zzz_not_a_parameter"), nullptr);
 }
 
-// A parameter whose default uses a refused one ($header_checks) would
+// A parameter whose default uses a refused one ($smtp_header_checks) would
 // inherit the feature request; it must be on the list too, or the refusal
 // would hide a value something does read.
 TEST(Unsupported, ParametersThatDefaultToARefusedOneAreRefusedToo) {
@@ -66,18 +66,19 @@ TEST(Unsupported, FilterAndMilterSettingsAreRefusedWithTheLine) {
   EXPECT_NE(e.find("content_filter = smtp-amavis:[127.0.0.1]:10024"), std::string::npos) << e;
   EXPECT_NE(e.find("Postern does not have after-queue content filters"), std::string::npos) << e;
   EXPECT_NE(error_of("smtpd_milters = inet:127.0.0.1:8891\n").find("milters"), std::string::npos);
-  EXPECT_NE(error_of("header_checks = regexp:/etc/postfix/header_checks\n").find("header_checks"),
+  EXPECT_NE(error_of("smtp_header_checks = regexp:/etc/postfix/header_checks\n").find("smtp_header_checks"),
             std::string::npos);
-  // The "off" values of the same parameters load.
-  loads("content_filter =\nsmtpd_milters =\nheader_checks =\n");
+  // The "off" values of the same parameters load; cleanup's checks are on.
+  loads("content_filter =\nsmtpd_milters =\nsmtp_header_checks =\n");
+  loads("header_checks = regexp:/etc/postfix/header_checks\nbody_checks = pcre:/etc/postfix/body_checks\n");
 }
 
 TEST(Unsupported, ValuesAreCheckedAfterExpansion) {
   EXPECT_FALSE(error_of("filter = smtp:[127.0.0.1]:10025\ncontent_filter = $filter\n").empty());
   loads("filter =\ncontent_filter = $filter\n");
-  // mime_header_checks defaults to $header_checks: set to that with an
-  // empty header_checks it is off.
-  loads("mime_header_checks = $header_checks\n");
+  // smtp_mime_header_checks is refused; set to an empty value through a
+  // parameter it is off.
+  loads("smtp_mime_header_checks = $smtp_header_checks\n");
 }
 
 // smtpd and the smtp client have TLS (tls/context.h) without certificate
