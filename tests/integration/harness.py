@@ -181,6 +181,69 @@ def pid_alive(pid):
         return False
 
 
+class SmtpClient:
+    """A raw SMTP connection for tests: send bytes, read whole replies, and
+    switch to TLS (STARTTLS, or wrap=ssl context for wrapper mode)."""
+
+    def __init__(self, port, banner=True, timeout=20, source="127.0.0.1", wrap=None, server_hostname=None):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
+        if wrap is not None:
+            self.s = wrap.wrap_socket(self.s, server_hostname=server_hostname)
+        self.buf = b""
+        self.banner = self.reply() if banner else None
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.s.sendall(data)
+
+    def reply(self):
+        """One complete (possibly multi-line) reply as text, or '' at EOF."""
+        lines = []
+        while True:
+            while b"\n" not in self.buf:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    return "\n".join(lines)
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\n", 1)
+            line = line.decode(errors="replace").rstrip("\r")
+            lines.append(line)
+            if len(line) < 4 or line[3] != "-":
+                return "\n".join(lines)
+
+    def ask(self, cmd):
+        self.send(cmd + "\r\n")
+        return self.reply()
+
+    def starttls(self, context, server_hostname=None):
+        """The TLS handshake on this connection (after a 220 to STARTTLS)."""
+        self.s = context.wrap_socket(self.s, server_hostname=server_hostname)
+
+    def rest(self):
+        """Everything until the server closes."""
+        data = self.buf
+        try:
+            while True:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except socket.timeout:
+            pass
+        self.buf = b""
+        return data.decode(errors="replace")
+
+    def close(self):
+        self.s.close()
+
+
+def queued_id(reply):
+    """The queue ID in a "250 2.0.0 Ok: queued as ID" reply, or None."""
+    m = re.search(r"queued as (\S+)", reply)
+    return m.group(1) if m else None
+
+
 class LineClient:
     """A tiny line-oriented client for the test daemon's stream protocol."""
 

@@ -6,11 +6,10 @@ Python's smtplib. There is no qmgr: accepted messages stay in incoming/ (or
 hold/), where postcat shows them. Log lines are checked in the maillog.
 """
 import os
-import re
 import smtplib
 import unittest
 
-from harness import LIBEXEC, NO_QMGR_FLOW, Instance, free_port, wait_for
+from harness import LIBEXEC, NO_QMGR_FLOW, Instance, free_port, queued_id
 
 HOST = "mx.test.example"
 RCPT = f"alice@{HOST}"
@@ -79,11 +78,6 @@ def send(message):
         s.rcpt(RCPT)
         code, text = s.data(message.encode() if isinstance(message, str) else message)
         return code, text.decode(errors="replace")
-
-
-def queued_id(text):
-    m = re.search(r"queued as (\S+)", text)
-    return m.group(1) if m else None
 
 
 def postcat(qid):

@@ -17,7 +17,8 @@ import threading
 import time
 import unittest
 
-from harness import LIBEXEC, NO_QMGR_FLOW, Instance, free_port, wait_for
+from harness import LIBEXEC, NO_QMGR_FLOW, Instance, free_port, queued_id, wait_for
+from harness import SmtpClient as Raw
 
 HOST = "mx.test.example"
 HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
@@ -246,62 +247,6 @@ def tearDownModule():
     if DNSMASQ:
         DNSMASQ.kill()
         DNSMASQ.wait()
-
-
-class Raw:
-    """A raw SMTP connection: send bytes, read replies."""
-
-    def __init__(self, port, banner=True, timeout=20, source="127.0.0.1"):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
-        self.buf = b""
-        if banner:
-            self.banner = self.reply()
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.s.sendall(data)
-
-    def reply(self):
-        """One complete (possibly multi-line) reply as text, or '' at EOF."""
-        lines = []
-        while True:
-            while b"\n" not in self.buf:
-                chunk = self.s.recv(65536)
-                if not chunk:
-                    return "\n".join(lines)
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\n", 1)
-            line = line.decode(errors="replace").rstrip("\r")
-            lines.append(line)
-            if len(line) < 4 or line[3] != "-":
-                return "\n".join(lines)
-
-    def ask(self, cmd):
-        self.send(cmd + "\r\n")
-        return self.reply()
-
-    def rest(self):
-        """Everything until the server closes."""
-        data = self.buf
-        try:
-            while True:
-                chunk = self.s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        except socket.timeout:
-            pass
-        self.buf = b""
-        return data.decode(errors="replace")
-
-    def close(self):
-        self.s.close()
-
-
-def queued_id(reply):
-    m = re.search(r"queued as (\S+)", reply)
-    return m.group(1) if m else None
 
 
 def postcat(qid):

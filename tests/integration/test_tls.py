@@ -16,7 +16,7 @@ import subprocess
 import time
 import unittest
 
-from harness import LIBEXEC, NO_QMGR_FLOW, Instance, free_port, wait_for
+from harness import LIBEXEC, NO_QMGR_FLOW, Instance, SmtpClient, free_port, queued_id, wait_for
 
 HOST = "mx.test.example"
 HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
@@ -103,47 +103,14 @@ def client_context():
     return ctx
 
 
-class Conn:
-    """A raw SMTP connection that can switch to TLS."""
+class Conn(SmtpClient):
+    """A raw SMTP connection that can switch to TLS (no verification)."""
 
     def __init__(self, port, banner=True, wrap=False):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=20)
-        if wrap:
-            self.s = client_context().wrap_socket(self.s, server_hostname=HOST)
-        self.buf = b""
-        self.banner = self.reply() if banner else None
-
-    def send(self, data):
-        self.s.sendall(data.encode() if isinstance(data, str) else data)
-
-    def reply(self):
-        lines = []
-        while True:
-            while b"\n" not in self.buf:
-                chunk = self.s.recv(65536)
-                if not chunk:
-                    return "\n".join(lines)
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\n", 1)
-            line = line.decode(errors="replace").rstrip("\r")
-            lines.append(line)
-            if len(line) < 4 or line[3] != "-":
-                return "\n".join(lines)
-
-    def ask(self, cmd):
-        self.send(cmd + "\r\n")
-        return self.reply()
+        super().__init__(port, banner=banner, wrap=client_context() if wrap else None, server_hostname=HOST)
 
     def starttls(self):
-        self.s = client_context().wrap_socket(self.s, server_hostname=HOST)
-
-    def close(self):
-        self.s.close()
-
-
-def queued_id(reply):
-    m = re.search(r"queued as (\S+)", reply)
-    return m.group(1) if m else None
+        super().starttls(client_context(), HOST)
 
 
 def postcat(qid):
