@@ -16,6 +16,8 @@ test_pkgs=(
   python3 swaks procps psmisc util-linux dnsmasq-base
   # openssl: test certificates and s_client (test_tls.py).
   openssl
+  # dovecot-core: a real SASL authentication service for test_sasl.py.
+  dovecot-core
   # The reference MTA: its smtp-source/smtp-sink and postmap are test peers.
   # Preseeded as "No configuration", so it is installed but never started.
   postfix postfix-pcre
@@ -42,3 +44,10 @@ if printf '%s\n' "${missing[@]}" | grep -qx postfix; then
 fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Dovecot is a test peer, started by the tests themselves on private
+# sockets; the package's own service is not wanted running (it would have
+# no protocols anyway: only dovecot-core is installed).
+if printf '%s\n' "${missing[@]}" | grep -qx dovecot-core; then
+  $SUDO systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 ||
+    $SUDO service dovecot stop >/dev/null 2>&1 || true
+fi

@@ -44,6 +44,11 @@ int main(int argc, char** argv) {
     shared->settings.anvil_socket = std::filesystem::path(qd) / "private" / ctx.cfg().str("anvil_service_name");
     shared->policy = std::move(*p);
     shared->bare_newline_exclusions = std::make_unique<smtpd::NetworkList>(std::move(*ex));
+    if (shared->settings.sasl.enabled) {
+      auto ep = smtpd::SaslEndpoint::parse(shared->settings.sasl.path, qd);
+      if (!ep) return ep.take_error();
+      shared->sasl_endpoint = std::move(*ep);
+    }
     // Key files are commonly readable by root only.
     return smtpd::load_tls(*shared);
   };
@@ -55,6 +60,10 @@ int main(int argc, char** argv) {
       shared->settings.cleanup_socket = submit::cleanup_socket_path("/", ctx.cfg().str("cleanup_service_name"));
       shared->settings.rewrite_socket = std::filesystem::path("/private") / ctx.cfg().str("rewrite_service_name");
       shared->settings.anvil_socket = std::filesystem::path("/private") / ctx.cfg().str("anvil_service_name");
+      if (shared->sasl_endpoint) {
+        auto ep = smtpd::SaslEndpoint::parse(shared->settings.sasl.path, "/");
+        if (ep) shared->sasl_endpoint = std::move(*ep);
+      }
     }
     // One trivial-rewrite client, one DNS resolver and one anvil client per process.
     smtpd::start_clients(ctx.io(), *shared);

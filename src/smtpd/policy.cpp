@@ -498,7 +498,10 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       if (c.client_in_mynetworks) return Outcome::Permit;
       continue;
     }
-    if (r == "permit_sasl_authenticated") continue;  // no SASL support yet: never authenticated
+    if (r == "permit_sasl_authenticated") {
+      if (!c.sasl_username.empty()) return Outcome::Permit;
+      continue;
+    }
     if (r == "reject_unauth_pipelining") {
       if (c.unauth_pipelining) {
         v.reject(smtp::Reply(554, "5.5.0", "Error: SMTP protocol synchronization"), false);
@@ -876,7 +879,7 @@ Policy::Outcome Policy::eval_policy_service(const Restriction& r, std::string_vi
     if (auto it = c.policy_answers->find(spec.text); it != c.policy_answers->end()) action = &it->second;
   if (!action) {
     // Postfix's attributes, in its order; the ones Postern has no value
-    // for (SASL, client certificates, ETRN) are sent empty, as Postfix does without them.
+    // for (sasl_sender, client certificates, ETRN) are sent empty, as Postfix does without them.
     auto addr = [](const mail::Address* a) { return a ? a->to_internal() : std::string(); };
     std::vector<std::pair<std::string_view, std::string>> attrs = {
         {"request", "smtpd_access_policy"},
@@ -895,8 +898,8 @@ Policy::Outcome Policy::eval_policy_service(const Restriction& r, std::string_vi
         {"size", std::to_string(c.size)},
         {"etrn_domain", ""},
         {"stress", ""},
-        {"sasl_method", ""},
-        {"sasl_username", ""},
+        {"sasl_method", std::string(c.sasl_method)},
+        {"sasl_username", std::string(c.sasl_username)},
         {"sasl_sender", ""},
         {"ccert_subject", ""},
         {"ccert_issuer", ""},

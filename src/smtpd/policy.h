@@ -27,7 +27,7 @@
 // (smtpd_reject_unlisted_recipient) with local_recipient_maps.
 //
 // Restrictions understood: permit, reject, defer, permit_mynetworks,
-// permit_sasl_authenticated (never true: no SASL yet), reject_unauth_destination,
+// permit_sasl_authenticated, reject_unauth_destination,
 // defer_unauth_destination, permit_auth_destination, reject_unlisted_recipient,
 // reject_unauth_pipelining, reject_invalid_helo_hostname,
 // reject_non_fqdn_{helo_hostname,sender,recipient} (and the old names
@@ -227,6 +227,9 @@ struct RcptContext {
   std::string_view protocol_name = "SMTP";  // or "ESMTP"
   std::string_view client_port, queue_id, instance;
   std::uint64_t size = 0;  // MAIL FROM SIZE=, 0 when not given
+  // SMTP AUTH (empty: not authenticated): permit_sasl_authenticated and
+  // policy servers.
+  std::string_view sasl_username, sasl_method;
   // The session's TLS (empty, 0: none), for policy servers.
   std::string_view encryption_protocol, encryption_cipher;
   int encryption_keysize = 0;

@@ -63,6 +63,9 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   auto t = tls::Settings::from_config(cfg, "smtpd");
   if (!t) return t.take_error();
   s.tls = std::move(*t);
+  auto sasl = SaslSettings::from_config(cfg);
+  if (!sasl) return sasl.take_error();
+  s.sasl = std::move(*sasl);
   return s;
 }
 
@@ -72,6 +75,9 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kReadSize = 64 * 1024;
 // How long a session that ends waits for the client's TLS close_notify.
 constexpr std::chrono::seconds kTlsShutdownTimeout{2};
+// After Dovecot could not be reached for the EHLO reply, the next attempt
+// waits this long (each attempt logs a warning).
+constexpr std::chrono::seconds kSaslRetryDelay{10};
 // Content is handed to cleanup in frames of about this size.
 constexpr std::size_t kContentFlush = 64 * 1024;
 
@@ -155,6 +161,9 @@ class Session {
   asio::awaitable<bool> do_bdat(const smtp::Command& cmd);
   asio::awaitable<void> do_vrfy(const smtp::Command& cmd);
   asio::awaitable<bool> do_starttls();
+  // SMTP AUTH through Dovecot (sasl.h).
+  asio::awaitable<std::vector<std::string>> sasl_offer();
+  asio::awaitable<void> do_auth(const smtp::Command& cmd);
   // smtpd_tls_security_level = encrypt and no TLS yet: the 530 reply is sent.
   asio::awaitable<bool> tls_required();
 
@@ -215,6 +224,8 @@ class Session {
     c.helo = helo_;
     c.client_in_mynetworks = in_mynetworks_;
     c.unauth_pipelining = unauth_pipelining_;
+    c.sasl_username = sasl_username_;
+    c.sasl_method = sasl_method_;
     if (tls_) {
       c.encryption_protocol = tls_info_.protocol;
       c.encryption_cipher = tls_info_.cipher;
@@ -259,6 +270,8 @@ class Session {
   // every read and write then goes through it.
   std::unique_ptr<asio::ssl::stream<server::Socket&>> tls_;
   tls::SessionInfo tls_info_;
+  // SMTP AUTH: the login name and mechanism once AUTH succeeded.
+  std::string sasl_username_, sasl_method_;
 
   std::string client_name_ = "unknown", client_addr_ = "unknown", client_port_;
   asio::ip::address client_ip_;  // unspecified: not an IP client (no DNS lookup)
@@ -765,8 +778,8 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
       co_return go;
     }
     case Verb::Auth:
-      co_await reply(smtp::Reply(503, "5.5.1", "Error: authentication not enabled"));
-      count("auth", false);
+      co_await do_auth(cmd);
+      ok_reply("auth");
       co_return true;
     case Verb::Etrn:
       co_await reply(smtp::Reply(502, "5.5.2", "Error: command not recognized"));
@@ -804,6 +817,8 @@ asio::awaitable<void> Session::do_helo(const smtp::Command& cmd, bool ehlo) {
   f.smtputf8 = s_.smtputf8_enable;
   f.discard = s_.discard_ehlo;
   f.starttls = sh_.tls && !tls_;
+  f.auth_mechanisms = co_await sasl_offer();
+  f.auth_broken_clients = s_.sasl.broken_clients;
   auto kw = smtp::ehlo_keywords(f);
   pipelining_ = false;
   for (const auto& k : kw)
@@ -858,10 +873,128 @@ asio::awaitable<bool> Session::do_starttls() {
   reader_.clear();
   if (!co_await start_tls("STARTTLS")) co_return false;
   reset_transaction();
+  sasl_username_.clear();
+  sasl_method_.clear();
   helo_.clear();
   esmtp_ = false;
   pipelining_ = false;
   co_return true;
+}
+
+// The mechanisms to offer now: none without AUTH, before TLS with
+// smtpd_tls_auth_only, or when Dovecot cannot be reached (warned, and asked
+// again at most every kSaslRetryDelay).
+asio::awaitable<std::vector<std::string>> Session::sasl_offer() {
+  std::vector<std::string> out;
+  if (!s_.sasl.enabled || !sh_.sasl_endpoint || (s_.sasl.tls_only && !tls_)) co_return out;
+  if (!sh_.sasl_mechanisms) {
+    if (std::chrono::steady_clock::now() < sh_.sasl_retry_after) co_return out;
+    auto a = co_await DovecotAuth::connect(ctx_.io(), *sh_.sasl_endpoint, kSaslTimeout);
+    if (!a) {
+      log::warning("{}", a.error().message);
+      sh_.sasl_retry_after = std::chrono::steady_clock::now() + kSaslRetryDelay;
+      co_return out;
+    }
+    sh_.sasl_mechanisms = (*a)->mechanisms();
+  }
+  const SaslSecurity& sec = tls_ ? s_.sasl.tls_security : s_.sasl.plain_security;
+  for (const auto& m : *sh_.sasl_mechanisms)
+    if (sec.allows(m)) out.push_back(m.name);
+  co_return out;
+}
+
+// RFC 4954, Postfix's replies. Dovecot sees the client's base64 data as
+// it came; smtpd never decodes a password.
+asio::awaitable<void> Session::do_auth(const smtp::Command& cmd) {
+  if (!s_.sasl.enabled || (s_.sasl.tls_only && !tls_)) {
+    co_await reply(smtp::Reply(503, "5.5.1", "Error: authentication not enabled"));
+    co_return;
+  }
+  if (!sasl_username_.empty()) {
+    co_await reply(smtp::Reply(503, "5.5.1", "Error: already authenticated"));
+    co_return;
+  }
+  if (mail_) {
+    co_await reply(smtp::Reply(503, "5.5.1", "Error: MAIL transaction in progress"));
+    co_return;
+  }
+  auto offered = co_await sasl_offer();
+  if (offered.empty()) {
+    co_await reply(smtp::Reply(454, "4.7.0", "Temporary authentication failure"));
+    co_return;
+  }
+  const smtp::Auth& a = cmd.auth();
+  if (std::find(offered.begin(), offered.end(), a.mechanism) == offered.end()) {
+    log::warning("{}: SASL {} authentication failed: Invalid authentication mechanism", peer(),
+                 str::printable(a.mechanism, 20));
+    co_await reply(smtp::Reply(535, "5.7.8", "Error: authentication failed: Invalid authentication mechanism"));
+    co_return;
+  }
+  std::optional<std::string> initial = a.initial_response;
+  if (initial && *initial == "=") initial = std::string();  // RFC 4954: an empty initial response
+  if (initial && !is_base64(*initial)) {
+    co_await reply(smtp::Reply(501, "5.5.2", "Cannot decode response"));
+    co_return;
+  }
+  auto conn = co_await DovecotAuth::connect(ctx_.io(), *sh_.sasl_endpoint, kSaslTimeout);
+  if (!conn) {
+    log::warning("{}", conn.error().message);
+    co_await reply(smtp::Reply(454, "4.7.0", "Temporary authentication failure"));
+    co_return;
+  }
+  SaslClientInfo info;
+  info.remote_ip = client_addr_;
+  info.remote_port = client_port_;
+  info.secured = tls_ != nullptr;
+  {
+    error_code ec;
+    auto local = sock_.local_endpoint(ec);
+    if (!ec && (local.data()->sa_family == AF_INET || local.data()->sa_family == AF_INET6)) {
+      char buf[INET6_ADDRSTRLEN] = {0};
+      const void* addr = local.data()->sa_family == AF_INET
+                             ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(local.data())->sin_addr)
+                             : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(local.data())->sin6_addr);
+      if (::inet_ntop(local.data()->sa_family, addr, buf, sizeof buf)) info.local_ip = buf;
+    }
+  }
+  auto step = co_await (*conn)->start(a.mechanism, std::move(initial), std::move(info));
+  while (step.kind == DovecotAuth::Step::Kind::kContinue) {
+    // "334 " and the challenge, even an empty one (RFC 4954 4), as Postfix
+    // sends it; the challenge was checked to be base64.
+    out_ += "334 " + step.data + "\r\n";
+    if (!co_await flush()) co_return;
+    std::optional<smtp::InputLine> line;
+    while (!(line = reader_.next())) {
+      if (!co_await read_more()) co_return;  // the command loop logs the lost connection
+    }
+    if (line->text == "*") {
+      co_await reply(smtp::Reply(501, "5.7.0", "Authentication aborted"));
+      co_return;
+    }
+    if (line->truncated || !is_base64(line->text)) {
+      co_await reply(smtp::Reply(501, "5.5.2", "Cannot decode response"));
+      co_return;
+    }
+    step = co_await (*conn)->next(line->text);
+  }
+  switch (step.kind) {
+    case DovecotAuth::Step::Kind::kOk:
+      sasl_username_ = step.user;
+      sasl_method_ = a.mechanism;
+      co_await reply(smtp::Reply(235, "2.7.0", "Authentication successful"));
+      co_return;
+    case DovecotAuth::Step::Kind::kFail: {
+      std::string why = step.data.empty() ? std::string("authentication failure") : str::printable(step.data, 200);
+      log::warning("{}: SASL {} authentication failed: {}{}", peer(), a.mechanism, why,
+                   step.user.empty() ? std::string() : ", sasl_username=" + str::printable(step.user, 255));
+      co_await reply(smtp::Reply(535, "5.7.8", "Error: authentication failed: " + why));
+      co_return;
+    }
+    default:
+      log::warning("{}: SASL {} authentication problem: {}", peer(), a.mechanism, str::printable(step.data, 200));
+      co_await reply(smtp::Reply(454, "4.7.0", "Temporary authentication failure"));
+      co_return;
+  }
 }
 
 asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
@@ -962,7 +1095,11 @@ asio::awaitable<bool> Session::open_cleanup() {
     co_return false;
   }
   cleanup_.emplace(std::move(**c));
-  log::info("{}: client={}", cleanup_->queue_id(), peer());
+  if (sasl_username_.empty())
+    log::info("{}: client={}", cleanup_->queue_id(), peer());
+  else
+    log::info("{}: client={}, sasl_method={}, sasl_username={}", cleanup_->queue_id(), peer(), sasl_method_,
+              str::printable(sasl_username_, 255));
   submit::CleanupEnvelope env;
   env.sender = mail_->sender.to_internal();
   env.client_name = client_name_;
@@ -970,6 +1107,10 @@ asio::awaitable<bool> Session::open_cleanup() {
   if (!client_port_.empty()) env.client_port = client_port_;
   if (!helo_.empty()) env.helo = helo_.substr(0, submit::kMaxAttributeLength);
   env.protocol = protocol_name();
+  if (!sasl_username_.empty()) {
+    env.sasl_method = sasl_method_;
+    env.sasl_username = sasl_username_;
+  }
   if (mail_->params.body == smtp::Body::SevenBit) env.body = "7BIT";
   if (mail_->params.body == smtp::Body::EightBitMime) env.body = "8BITMIME";
   if (mail_->smtputf8) env.smtputf8 = true;
@@ -1117,7 +1258,8 @@ asio::awaitable<bool> Session::start_content(const mail::Address* only_rcpt) {
   ri.helo_name = helo_;
   ri.client_name = client_name_;
   ri.client_addr = client_addr_;
-  ri.protocol = mail::received_protocol(esmtp_, tls_ != nullptr, false, mail_->smtputf8);
+  ri.protocol = mail::received_protocol(esmtp_, tls_ != nullptr, !sasl_username_.empty(), mail_->smtputf8);
+  if (s_.sasl.authenticated_header) ri.sasl_username = sasl_username_;
   mail::ReceivedTls rt;
   if (tls_ && s_.tls.received_header) {
     rt.protocol = tls_info_.protocol;

@@ -50,6 +50,7 @@
 #include "smtp/data.h"
 #include "smtpd/anvil_client.h"
 #include "smtpd/policy.h"
+#include "smtpd/sasl.h"
 #include "submit/cleanup_client.h"
 #include "tls/context.h"
 
@@ -87,6 +88,7 @@ struct Settings {
   std::shared_ptr<const dns::HostsFile> hosts;  // /etc/hosts, read before the privilege drop
   std::string dns_resolver_address;
   tls::Settings tls;  // smtpd_tls_*, smtpd_starttls_timeout
+  SaslSettings sasl;  // smtpd_sasl_*, smtpd_tls_auth_only (sasl.h)
 
   static Result<Settings> from_config(const config::Config& cfg);
 };
@@ -120,6 +122,12 @@ struct Shared {
   // Keys and certificates, loaded before the privilege drop; null: no TLS
   // (level none, or "may" without usable certificates).
   std::unique_ptr<tls::Context> tls;
+  // SMTP AUTH (sasl.h): where Dovecot listens (set when AUTH is enabled),
+  // and its mechanisms, asked once per process; after a failed attempt not
+  // again before sasl_retry_after.
+  std::optional<SaslEndpoint> sasl_endpoint;
+  std::optional<std::vector<SaslMechanism>> sasl_mechanisms;
+  std::chrono::steady_clock::time_point sasl_retry_after{};
 };
 
 // Loads Shared::tls per settings.tls (before the privilege drop). "may"
