@@ -12,6 +12,7 @@
 #include "ipc/async.h"
 #include "ipc/async_stream.h"
 #include "log/log.h"
+#include "maps/map_list.h"
 #include "queue/layout.h"
 #include "queue/queue_id.h"
 #include "queue/reader.h"
@@ -20,6 +21,7 @@
 #include "text.h"
 #include "tls/context.h"
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 namespace postern::smtp_client {
@@ -29,6 +31,15 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::seconds;
 
 namespace {
+
+// RFC 4648 base64 (OpenSSL's encoder), for the SASL client's lines.
+std::string base64(std::string_view in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return out;
+}
 
 // Reply bounds: a server that sends an endless multi-line reply or endless
 // lines hits these and the session ends with a deferral.
@@ -87,6 +98,27 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.dns_timeout = cfg.time("dns_resolver_timeout");
   s.ipc_timeout = cfg.time("ipc_timeout");
   if (!lmtp) {
+    s.sasl_enabled = cfg.boolean("smtp_sasl_auth_enable");
+    s.sasl_password_maps = cfg.str("smtp_sasl_password_maps");
+    auto security = [&](std::string_view param, bool& noplaintext) -> Status {
+      noplaintext = false;
+      for (const auto& o : cfg.list(param)) {
+        std::string v = str::lower(o);
+        if (v == "noplaintext") noplaintext = true;
+        else if (v != "noanonymous" && v != "noactive" && v != "nodictionary" && v != "mutual_auth")
+          return make_error("{}: unknown SASL security option \"{}\"", param, str::printable(o, 64));
+      }
+      return {};
+    };
+    if (auto st = security("smtp_sasl_security_options", s.sasl_noplaintext); !st) return st.take_error();
+    if (auto st = security("smtp_sasl_tls_security_options", s.sasl_tls_noplaintext); !st) return st.take_error();
+    for (const auto& m : cfg.list("smtp_sasl_mechanism_filter")) {
+      std::string up = str::lower(m);
+      for (auto& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      s.sasl_mechanism_filter.push_back(std::move(up));
+    }
+    if (s.sasl_enabled && str::trim(s.sasl_password_maps).empty())
+      return make_error("smtp_sasl_auth_enable = yes needs smtp_sasl_password_maps");
     auto t = tls::Settings::from_config(cfg, "smtp");
     if (!t) return t.take_error();
     s.tls = std::move(*t);
@@ -105,6 +137,7 @@ struct Features {
   bool dsn = false;
   bool smtputf8 = false;
   bool starttls = false;
+  std::vector<std::string> auth;      // AUTH mechanisms offered, upper case
   std::optional<std::uint64_t> size;  // offered: the limit (0 = none announced)
 };
 
@@ -207,6 +240,16 @@ Features parse_features(const smtp::Reply& r, const std::vector<std::string>& di
     else if (kw == "dsn") f.dsn = true;
     else if (kw == "smtputf8") f.smtputf8 = true;
     else if (kw == "starttls") f.starttls = true;
+    else if (kw == "auth" || kw.rfind("auth=", 0) == 0) {
+      // "AUTH PLAIN LOGIN" and the old "AUTH=PLAIN LOGIN".
+      std::vector<std::string> mechs(words.begin() + 1, words.end());
+      if (kw.size() > 5) mechs.push_back(kw.substr(5));
+      for (auto& m : mechs) {
+        for (auto& c : m) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        if (f.auth.size() < 32 && std::find(f.auth.begin(), f.auth.end(), m) == f.auth.end())
+          f.auth.push_back(std::move(m));
+      }
+    }
     else if (kw == "size") {
       f.size = 0;
       if (words.size() > 1)
@@ -282,6 +325,8 @@ struct Agent::Impl {
   // smtp_tls_*: loaded in create() (before the privilege drop: a client
   // key may be readable by root only); null without TLS.
   std::unique_ptr<tls::Context> tls_ctx;
+  // smtp_sasl_password_maps, opened in create() (before the privilege drop).
+  std::optional<maps::MapList> sasl_passwords;
   std::unordered_map<std::string, std::vector<SessionPtr>> cache;
 
   bool reuse_allowed(const Session& s) const {
@@ -431,6 +476,79 @@ struct Agent::Impl {
     co_return true;
   }
 
+  // SASL after the (last) EHLO; see client.h. False: the session cannot be
+  // used (the pending recipients carry the reason).
+  asio::awaitable<bool> authenticate(Job& job, SessionPtr& s, const std::string& server_name, std::int64_t t) {
+    if (!settings.sasl_enabled || !sasl_passwords || settings.lmtp) co_return true;
+    std::optional<std::string> creds;
+    for (const std::string& key : {str::lower(server_name), job.req->nexthop}) {
+      if (key.empty()) continue;
+      auto v = sasl_passwords->lookup(key);
+      if (!v) {
+        job.set_pending(deliver::Outcome::deferred("4.3.0", "smtp_sasl_password_maps lookup error"), s->relay, t);
+        quit_close(s);
+        co_return false;
+      }
+      if (*v) {
+        creds = std::move(**v);
+        break;
+      }
+    }
+    if (!creds || s->features.auth.empty()) co_return true;  // not for this server, or it has no AUTH
+    auto colon = creds->find(':');
+    std::string user = creds->substr(0, colon);
+    std::string pass = colon == std::string::npos ? std::string() : creds->substr(colon + 1);
+    const bool noplaintext = s->tls ? settings.sasl_tls_noplaintext : settings.sasl_noplaintext;
+    std::string mech;
+    for (const char* m : {"PLAIN", "LOGIN"}) {
+      const auto& offered = s->features.auth;
+      const auto& filter = settings.sasl_mechanism_filter;
+      if (std::find(offered.begin(), offered.end(), m) == offered.end()) continue;
+      if (!filter.empty() && std::find(filter.begin(), filter.end(), m) == filter.end()) continue;
+      if (noplaintext) continue;  // both are plaintext mechanisms
+      mech = m;
+      break;
+    }
+    auto fail = [&](deliver::Outcome o) {
+      job.set_pending(o, s->relay, t);
+      quit_close(s);
+    };
+    if (mech.empty()) {
+      fail(deliver::Outcome::deferred(
+          "4.7.0", fmt::format("SASL authentication failed; cannot authenticate to server {}: no mechanism available",
+                               s->host)));
+      co_return false;
+    }
+    // One line per step; the password goes only to the server.
+    std::vector<std::string> steps;
+    if (mech == "PLAIN") {
+      steps.push_back("AUTH PLAIN " + base64(std::string(1, '\0') + user + std::string(1, '\0') + pass) + "\r\n");
+    } else {
+      steps.push_back("AUTH LOGIN\r\n");
+      steps.push_back(base64(user) + "\r\n");
+      steps.push_back(base64(pass) + "\r\n");
+    }
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      auto io = co_await send(*s, steps[i], settings.helo_timeout);
+      if (io.ok()) io = co_await read_reply(*s, settings.helo_timeout);
+      if (!io.ok()) {
+        job.set_pending(io_failure(*s, io, Stage::Ehlo), s->relay, t);
+        co_return false;
+      }
+      const int want = i + 1 < steps.size() ? 3 : 2;
+      if (io.reply.klass() == want) continue;
+      // Postfix's smtp_sasl_auth_soft_bounce: a refused login is retried
+      // later, not bounced (the credentials may be fixed meanwhile).
+      std::string dsn = reply_dsn(io.reply);
+      dsn[0] = '4';
+      log::warning("SASL authentication failure: server {} said: {}", s->host, io.reply.to_string());
+      fail(deliver::Outcome::deferred(dsn, fmt::format("SASL authentication failed; server {} said: {}", s->host,
+                                                       io.reply.to_string())));
+      co_return false;
+    }
+    co_return true;
+  }
+
   // Connect, greeting, EHLO/HELO/LHLO (and TLS per smtp_tls_*). nullptr
   // when the server cannot be used (the pending recipients carry the
   // reason); `connected` tells whether TCP got through (for
@@ -438,7 +556,7 @@ struct Agent::Impl {
   // be tried again with use_tls = false.
   asio::awaitable<SessionPtr> open_session(Job& job, const asio::generic::stream_protocol::endpoint& ep,
                                            std::string host, std::string relay, bool& connected,
-                                           bool use_tls, bool& plaintext_retry) {
+                                           bool use_tls, bool& plaintext_retry, std::string server_name = {}) {
     connected = false;
     plaintext_retry = false;
     auto s = std::make_shared<Session>(io);
@@ -509,6 +627,7 @@ struct Agent::Impl {
     }
     if (st != Stage::Helo) s->features = parse_features(h.reply, settings.discard_ehlo);
     if (use_tls && !settings.tls.wrappermode && !co_await start_tls(job, s, t, plaintext_retry)) co_return nullptr;
+    if (!co_await authenticate(job, s, server_name, t)) co_return nullptr;
     job.site_failure = false;
     co_return s;
   }
@@ -751,12 +870,12 @@ struct Agent::Impl {
       asio::ip::tcp::endpoint tep(d.address, d.port);
       asio::generic::stream_protocol::endpoint ep(tep);
       bool connected = false, plaintext_retry = false;
-      SessionPtr s = co_await open_session(job, ep, host, relay, connected, true, plaintext_retry);
+      SessionPtr s = co_await open_session(job, ep, host, relay, connected, true, plaintext_retry, d.host);
       if (plaintext_retry) {
         // Opportunistic TLS that failed in the handshake: the same server
         // once more without it, as Postfix does.
         log::info("{}: TLS handshake failed; trying again without TLS", relay);
-        s = co_await open_session(job, ep, host, relay, connected, false, plaintext_retry);
+        s = co_await open_session(job, ep, host, relay, connected, false, plaintext_retry, d.host);
       }
       if (connected) ++sessions;
       if (!s) continue;
@@ -787,6 +906,12 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   ro.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(settings.dns_timeout);
   auto r = dns::Resolver::create(io, ro);
   if (!r) return r.take_error();
+  std::optional<maps::MapList> passwords;
+  if (settings.sasl_enabled && !settings.lmtp) {
+    auto ml = maps::MapList::open("smtp_sasl_password_maps", settings.sasl_password_maps);
+    if (!ml) return ml.take_error();
+    passwords = std::move(*ml);
+  }
   std::unique_ptr<tls::Context> tls_ctx;
   if (settings.tls.enabled()) {
     if (!settings.tls.warning.empty()) log::warning("{}", settings.tls.warning);
@@ -798,6 +923,7 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   }
   auto impl = std::make_unique<Impl>(io, std::move(settings), std::move(*r));
   impl->tls_ctx = std::move(tls_ctx);
+  impl->sasl_passwords = std::move(passwords);
   return std::unique_ptr<Agent>(new Agent(std::move(impl)));
 }
 

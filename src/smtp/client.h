@@ -56,6 +56,19 @@
 // smtp_tls_cert_file, smtp_tls_key_file, smtp_tls_loglevel,
 // smtp_starttls_timeout.
 //
+// SASL (smtp only): with smtp_sasl_auth_enable, after EHLO (inside TLS
+// when TLS is used) the client looks up "user:password" in
+// smtp_sasl_password_maps under the server's host name, then under the
+// next hop as written ("[smtp.example.com]:587"), and authenticates with
+// PLAIN or LOGIN (the ones a client can do without Cyrus), as far as the
+// server offers them, smtp_sasl_mechanism_filter allows and
+// smtp_sasl_security_options (smtp_sasl_tls_security_options with TLS)
+// permit: the default "noplaintext" allows neither without TLS, as in
+// Postfix. A server without AUTH gets the mail unauthenticated; a refused
+// login, or no usable mechanism, is a failure of that server (4.7.0 or the
+// server's code with a 4), and the next one is tried. Passwords never
+// reach a log line.
+//
 // Logs one Postfix status line per recipient:
 //   ID: to=<u@example.com>, relay=mx.example.com[192.0.2.1]:25, delay=0.2,
 //     delays=0.01/0/0.1/0.09, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as X)
@@ -101,6 +114,12 @@ struct Settings {
   // smtp_tls_*: STARTTLS when the server offers it (may) or always
   // (encrypt); smtp_tls_wrappermode for port 465. lmtp: never (level none).
   tls::Settings tls;
+  // smtp_sasl_*: AUTH PLAIN or LOGIN with the credentials that
+  // smtp_sasl_password_maps gives for the server's name or the next hop.
+  bool sasl_enabled = false;
+  std::string sasl_password_maps;
+  bool sasl_noplaintext = true, sasl_tls_noplaintext = true;  // smtp_sasl_(tls_)security_options
+  std::vector<std::string> sasl_mechanism_filter;             // upper case; empty: any
 
   static Result<Settings> from_config(const config::Config& cfg, bool lmtp);
 };

@@ -23,6 +23,7 @@ USERS = {"bob": "secret", "carol": "pa ss"}
 PORTS = {}
 INST = None
 AUTH = None
+CLIENT = None  # the sending instance of SmtpClientSaslTest
 
 
 class FakeDovecot(socketserver.ThreadingUnixStreamServer):
@@ -119,6 +120,8 @@ smtpd_tls_security_level = may
 
 
 def tearDownModule():
+    if CLIENT:
+        CLIENT.cleanup()
     if AUTH:
         AUTH.shutdown()
         AUTH.server_close()
@@ -293,6 +296,76 @@ service auth {{
         finally:
             p.terminate()
             p.wait(15)
+
+
+class SmtpClientSaslTest(unittest.TestCase):
+    """Postern's smtp client logs in to INST's smtpd (which relays only for
+    authenticated clients) with smtp_sasl_password_maps."""
+
+    @classmethod
+    def setUpClass(cls):
+        global CLIENT
+        cls.port = free_port()
+        hop = f"[127.0.0.1]:{PORTS['main']}"
+        CLIENT = Instance("saslclient")
+        good, bad = CLIENT.path("sasl_passwd"), CLIENT.path("sasl_passwd_bad")
+        with open(good, "w") as f:
+            f.write(f"{hop} bob:secret\n")  # the next hop as written, as in Postfix's examples
+        with open(bad, "w") as f:
+            f.write("127.0.0.1 bob:wrong\n")  # the server's name
+        with open(CLIENT.path("main.cf"), "a") as f:
+            f.write(f"""
+daemon_directory = {LIBEXEC}
+myhostname = client.test.example
+mydestination =
+mynetworks = 127.0.0.0/8
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+queue_run_delay = 1s
+smtp_sasl_auth_enable = yes
+smtp_sasl_password_maps = texthash:{good}
+smtp_sasl_tls_security_options = noanonymous
+transport_maps = inline:{{ {{tls.test = authtls:{hop}}}, {{plain.test = smtp:{hop}}}, {{bad.test = authbad:{hop}}} }}
+""")
+        CLIENT.write_master_cf(f"""# service type private unpriv chroot wakeup maxproc command
+127.0.0.1:{cls.port} inet n - n - - smtpd
+cleanup unix n - n - 0 cleanup
+qmgr unix n - n 5 1 qmgr
+rewrite unix - - n - - trivial-rewrite
+bounce unix - - n - 0 bounce
+defer unix - - n - 0 bounce
+trace unix - - n - 0 bounce
+smtp unix - - n - - smtp
+authtls unix - - n - - smtp -o smtp_tls_security_level=may
+authbad unix - - n - - smtp -o smtp_tls_security_level=may -o smtp_sasl_password_maps=texthash:{bad}
+""")
+        CLIENT.start()
+        wait_for(lambda: port_open(cls.port), timeout=15, what="the client instance's smtpd")
+
+    def send(self, rcpt):
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.sendmail("sender@client.test", [rcpt], f"Subject: to {rcpt}\r\n\r\nhello\r\n")
+
+    def test_login_over_tls(self):
+        self.send("x@tls.test")
+        m = CLIENT.wait_log(r"to=<x@tls\.test>, relay=\S+, .*status=sent \(250 2\.0\.0 Ok: queued as (\w+)\)", 30)
+        qid = m.group(1)
+        INST.wait_log(rf"{qid}: client=localhost\[127\.0\.0\.1\], sasl_method=PLAIN, sasl_username=bob")
+        self.assertIn("with ESMTPSA id " + qid, postcat(qid))
+        self.assertNotIn("secret", CLIENT.maillog())
+
+    def test_no_plaintext_login_without_tls(self):
+        # smtp_sasl_security_options defaults to noplaintext: PLAIN and LOGIN
+        # are not used without TLS, so the relay is not reached.
+        self.send("x@plain.test")
+        CLIENT.wait_log(r"to=<x@plain\.test>, .*dsn=4\.7\.0, status=deferred \(SASL authentication failed; "
+                        r"cannot authenticate to server 127\.0\.0\.1\[127\.0\.0\.1\]: no mechanism available\)", 30)
+
+    def test_refused_login_is_deferred(self):
+        self.send("x@bad.test")
+        CLIENT.wait_log(r"to=<x@bad\.test>, .*dsn=4\.7\.8, status=deferred \(SASL authentication failed; server "
+                        r"127\.0\.0\.1\[127\.0\.0\.1\] said: 535 5\.7\.8 Error: authentication failed", 30)
+        self.assertNotIn("wrong", CLIENT.maillog())
 
 
 def port_open(port):
