@@ -18,10 +18,22 @@ SBIN = os.path.join(BUILD, "sbin")
 LIBEXEC = os.path.join(BUILD, "libexec")
 
 
+_PORTS_GIVEN = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on now, and that this
+    process has not been given before: the kernel may hand out a port it
+    just released again, and a test that asks for twenty ports in a row
+    (one per master.cf service) must get twenty different ones."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
+    raise RuntimeError("no fresh TCP port found")
 
 
 def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
