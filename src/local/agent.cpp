@@ -13,6 +13,7 @@
 #include "base/unique_fd.h"
 #include "deliver/command.h"
 #include "deliver/copy.h"
+#include "deliver/queue_content.h"
 #include "deliver/maildir.h"
 #include "deliver/mbox.h"
 #include "deliver/status_line.h"
@@ -114,20 +115,6 @@ constexpr std::string_view kTaskInclude = "include";  // read an :include: file
 constexpr std::string_view kTaskMaildir = "maildir";  // home_mailbox Maildir
 constexpr std::string_view kTaskMbox = "mbox";        // home_mailbox or spool mbox
 constexpr std::string_view kTaskFile = "file";        // /file or /dir/ from an alias or .forward
-
-// The queue file content as the deliver library reads it.
-deliver::ContentReader content_of(const queue::QueueFileReader& r) {
-  auto cur = std::make_shared<queue::ContentCursor>(r.content());
-  return [cur](deliver::LinePiece& p) -> Result<bool> {
-    queue::ContentPiece cp;
-    auto more = cur->next(cp);
-    if (!more) return more.take_error();
-    if (!*more) return false;
-    p.data = cp.data;
-    p.complete = cp.complete;
-    return true;
-  };
-}
 
 bool dir_is_sticky_public(const std::string& dir) {
   struct stat st {};
@@ -322,7 +309,7 @@ class SystemBackend final : public Backend {
     deliver::Envelope e;
     e.sender = sender;
     e.delivered_to = delivered_to;
-    auto content = content_of(*reader);
+    auto content = deliver::queue_content(*reader);
     deliver::MessageFormatter f(e, co, content);
     std::string chunk;
     for (;;) {
@@ -443,7 +430,7 @@ class SystemBackend final : public Backend {
     deliver::MaildirOptions mo;
     mo.size_limit = s_.mailbox_size_limit;
     mo.hostname = s_.myhostname;
-    auto content = content_of(r);
+    auto content = deliver::queue_content(r);
     auto o = deliver::deliver_maildir(path, env, content, mo);
     if (o.is_sent()) o.text = "delivered to maildir";
     return o;
@@ -463,7 +450,7 @@ class SystemBackend final : public Backend {
     t.lock_params.dotlock_may_fail = may_fail;
     deliver::MboxOptions mo;
     mo.size_limit = s_.mailbox_size_limit;
-    auto content = content_of(r);
+    auto content = deliver::queue_content(r);
     auto o = deliver::deliver_mbox(t, env, content, mo);
     if (!o.is_sent()) o.prepend("cannot update mailbox " + path + " for user " + user.name + ". ");
     return o;
@@ -477,7 +464,7 @@ class SystemBackend final : public Backend {
       mo.size_limit = s_.mailbox_size_limit;
       mo.hostname = s_.myhostname;
       mo.copy.delivered_to = !env.delivered_to.empty();
-      auto content = content_of(r);
+      auto content = deliver::queue_content(r);
       return deliver::deliver_maildir(path, env, content, mo);
     }
     deliver::MboxTarget t;
@@ -489,7 +476,7 @@ class SystemBackend final : public Backend {
     deliver::MboxOptions mo;
     mo.size_limit = s_.mailbox_size_limit;
     mo.copy.delivered_to = !env.delivered_to.empty();
-    auto content = content_of(r);
+    auto content = deliver::queue_content(r);
     auto o = deliver::deliver_mbox(t, env, content, mo);
     if (o.is_sent()) o.text = "delivered to file: " + path;
     else o.prepend("cannot append message to file " + path + ": ");
@@ -536,7 +523,7 @@ class SystemBackend final : public Backend {
     e.sender = d.sender;
     e.original_recipient = original_recipient;
     e.delivered_to = delivered_to;
-    auto content = content_of(*reader);
+    auto content = deliver::queue_content(*reader);
     deliver::MessageFormatter f(e, co, content);
     auto r = deliver::run_shell_command(command, o, deliver::formatted_input(f), s_.shell);
     return r.outcome;
@@ -626,7 +613,7 @@ proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
   }
   std::vector<std::string> loop_headers;
   {
-    auto content = content_of(*reader);
+    auto content = deliver::queue_content(*reader);
     auto v = delivered_to_values(content);
     if (!v) return all(deliver::read_error_outcome(v.error()));
     loop_headers = std::move(*v);

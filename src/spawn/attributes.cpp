@@ -1,11 +1,15 @@
 // attributes.cpp - see attributes.h.
 #include "attributes.h"
 
+#include <unistd.h>
+
 #include "base/strings.h"
+#include "security/privileges.h"
 
 namespace postern::spawn {
 
-Result<Attributes> parse_attributes(const std::vector<std::string>& args) {
+Result<Attributes> parse_attributes(const std::vector<std::string>& args,
+                                    std::span<const std::string_view> extra_names) {
   Attributes a;
   bool have_user = false, have_argv = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -25,7 +29,16 @@ Result<Attributes> parse_attributes(const std::vector<std::string>& args) {
       have_argv = true;
       break;
     } else {
-      return make_error("unknown attribute name: {}", str::printable(w, 100));
+      auto eq = w.find('=');
+      std::string name = str::lower(w.substr(0, eq));
+      bool known = eq != std::string::npos;
+      if (known) {
+        known = false;
+        for (auto n : extra_names)
+          if (n == name) known = true;
+      }
+      if (!known) return make_error("unknown attribute name: {}", str::printable(w, 100));
+      a.extra[name] = w.substr(eq + 1);
     }
   }
   if (!have_user) return make_error("missing user= attribute");
@@ -43,6 +56,27 @@ Status check_identity(const Ids& cmd, const Ids& owner) {
   if (cmd.uid == static_cast<uid_t>(-1)) return make_error("user must not have user ID -1");
   if (cmd.gid == static_cast<gid_t>(-1)) return make_error("user must not have group ID -1");
   return {};
+}
+
+Result<deliver::Credentials> command_credentials(const Attributes& a, std::string_view mail_owner,
+                                                 std::string_view service) {
+  auto user = security::lookup_user(a.user);
+  if (!user) return make_error("service {}: unknown user name: {}", service, a.user);
+  Ids ids{user->uid, user->gid};
+  if (!a.group.empty()) {
+    auto g = security::lookup_group(a.group);
+    if (!g) return make_error("service {}: unknown group name: {}", service, a.group);
+    ids.gid = *g;
+  }
+  if (security::running_as_root()) {
+    auto owner = security::lookup_user(mail_owner);
+    if (!owner) return make_error("mail_owner: {}", owner.error().message);
+    if (auto st = check_identity(ids, {owner->uid, owner->gid}); !st)
+      return make_error("service {}: {}", service, st.error().message);
+  } else if (ids.uid != ::geteuid() || ids.gid != ::getegid()) {
+    return make_error("service {}: cannot run commands as {} without root privileges", service, a.user);
+  }
+  return deliver::Credentials{ids.uid, ids.gid, {ids.gid}};
 }
 
 }  // namespace postern::spawn

@@ -48,26 +48,11 @@ std::optional<Service> g_service;
 Status configure(server::Context& ctx) {
   auto attr = spawn::parse_attributes(ctx.args());
   if (!attr) return make_error("service {}: {}", ctx.service(), attr.error().message);
-  auto user = security::lookup_user(attr->user);
-  if (!user) return make_error("service {}: unknown user name: {}", ctx.service(), attr->user);
-  spawn::Ids ids{user->uid, user->gid};
-  if (!attr->group.empty()) {
-    auto g = security::lookup_group(attr->group);
-    if (!g) return make_error("service {}: unknown group name: {}", ctx.service(), attr->group);
-    ids.gid = *g;
-  }
-  if (security::running_as_root()) {
-    auto owner = security::lookup_user(ctx.cfg().str("mail_owner"));
-    if (!owner) return make_error("mail_owner: {}", owner.error().message);
-    if (auto st = spawn::check_identity(ids, {owner->uid, owner->gid}); !st)
-      return make_error("service {}: {}", ctx.service(), st.error().message);
-  } else if (ids.uid != ::geteuid() || ids.gid != ::getegid()) {
-    return make_error("service {}: cannot run commands as {} without root privileges", ctx.service(),
-                      attr->user);
-  }
+  auto creds = spawn::command_credentials(*attr, ctx.cfg().str("mail_owner"), ctx.service());
+  if (!creds) return creds.take_error();
   Service s;
   s.program = attr->argv[0];
-  s.options.run_as = deliver::Credentials{ids.uid, ids.gid, {ids.gid}};
+  s.options.run_as = std::move(*creds);
   s.options.export_environment = ctx.cfg().list("export_environment");
   s.options.working_directory = "/";
   // <service>_time_limit exists for a service named like a transport

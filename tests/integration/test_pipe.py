@@ -1,0 +1,121 @@
+"""pipe(8): delivery to external commands through a real master, smtpd,
+cleanup, qmgr and the pipe agent on a scratch instance.
+
+transport_maps routes each test domain to a pipe service; the commands are
+small shell scripts in the scratch directory that record their arguments
+and standard input, or exit with a given status. When the tests run as
+root the commands run as "nobody", else as the invoking user.
+"""
+import os
+import pwd
+import smtplib
+import unittest
+
+from harness import LIBEXEC, Instance, free_port, wait_for
+
+HOST = "mx.test.example"
+INST = None
+OUT = None
+PORT = None
+
+
+def setUpModule():
+    global INST, OUT, PORT
+    INST = Instance("pipe")
+    OUT = os.path.join(INST.root, "out")
+    os.makedirs(OUT)
+    os.chmod(OUT, 0o777)
+    record = os.path.join(INST.root, "record.sh")
+    with open(record, "w") as f:
+        f.write('#!/bin/sh\nout="$1"; shift\n{ printf "ARGS:"; for a in "$@"; do printf " [%s]" "$a"; done; '
+                'echo; cat; } > "$out"\n')
+    fail = os.path.join(INST.root, "fail.sh")
+    with open(fail, "w") as f:
+        f.write('#!/bin/sh\ncat > /dev/null\nexit "$1"\n')
+    for p in (record, fail):
+        os.chmod(p, 0o755)
+    user = "nobody" if os.geteuid() == 0 else pwd.getpwuid(os.getuid()).pw_name
+    with open(INST.path("main.cf"), "a") as f:
+        f.write(f"""
+daemon_directory = {LIBEXEC}
+myhostname = {HOST}
+mydestination =
+mynetworks = 127.0.0.0/8
+recipient_delimiter = +
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+queue_run_delay = 1s
+transport_maps = inline:{{ {{one.test = record1}}, {{many.test = recordn}}, {{later.test = tempfail}},
+    {{nouser.test = nouser}}, {{small.test = small}} }}
+record1_destination_recipient_limit = 1
+""")
+    PORT = free_port()
+    INST.write_master_cf(f"""# service type private unpriv chroot wakeup maxproc command
+127.0.0.1:{PORT} inet n - n - - smtpd
+cleanup unix n - n - 0 cleanup
+qmgr unix n - n 5 1 qmgr
+rewrite unix - - n - - trivial-rewrite
+bounce unix - - n - 0 bounce
+defer unix - - n - 0 bounce
+trace unix - - n - 0 bounce
+record1 unix - n n - - pipe flags=DORhu user={user} argv={record} {OUT}/${{queue_id}}.${{mailbox}} ${{sender}} ${{recipient}} ${{user}} ${{extension}} ${{domain}} ${{nexthop}}
+recordn unix - n n - - pipe flags=R user={user} argv={record} {OUT}/${{queue_id}}.many ${{recipient}}
+tempfail unix - n n - - pipe user={user} argv={fail} 75
+nouser unix - n n - - pipe user={user} argv={fail} 67
+small unix - n n - - pipe size=100 user={user} argv={record} {OUT}/small
+""")
+    INST.start()
+
+
+def tearDownModule():
+    if INST:
+        INST.cleanup()
+
+
+def send(rcpts, body="hello"):
+    with smtplib.SMTP("127.0.0.1", PORT, timeout=30) as s:
+        s.sendmail("Sender@Client.Test", rcpts, f"Subject: pipe\r\n\r\n{body}\r\n")
+
+
+class PipeTest(unittest.TestCase):
+    def test_one_recipient_with_headers_and_macros(self):
+        send(["Bob+Tag@One.Test"])
+        m = INST.wait_log(r"(\w+): to=<Bob\+Tag@One\.Test>, relay=record1, .*dsn=2\.0\.0, "
+                          r"status=sent \(delivered via record1 service\)", 30)
+        path = os.path.join(OUT, m.group(1) + ".bob+tag")
+        wait_for(lambda: os.path.exists(path), 10, what="the command's output")
+        with open(path) as f:
+            text = f.read()
+        # flags=hu fold the recipient's parts; ${sender} keeps its case.
+        self.assertTrue(text.startswith("ARGS: [Sender@Client.Test] [bob+tag@one.test] [bob] [tag] [one.test] "
+                                        "[one.test]\n"), text)
+        self.assertIn("Return-Path: <Sender@Client.Test>\n", text)
+        self.assertIn("X-Original-To: Bob+Tag@One.Test\n", text)
+        self.assertIn("Delivered-To: Bob+Tag@One.Test\n", text)
+        self.assertIn("Subject: pipe\n", text)
+        self.assertTrue(text.endswith("hello\n"), text)
+
+    def test_recipients_share_one_run(self):
+        send(["a@many.test", "b@many.test"])
+        m = INST.wait_log(r"(\w+): to=<b@many\.test>, relay=recordn, .*status=sent", 30)
+        path = os.path.join(OUT, m.group(1) + ".many")
+        wait_for(lambda: os.path.exists(path), 10, what="the command's output")
+        with open(path) as f:
+            first = f.readline()
+        self.assertEqual(first, "ARGS: [a@many.test] [b@many.test]\n")
+
+    def test_exit_status_decides(self):
+        send(["x@later.test"])
+        INST.wait_log(r"to=<x@later\.test>, relay=tempfail, .*dsn=4\.3\.0, status=deferred", 30)
+        send(["x@nouser.test"])
+        INST.wait_log(r"to=<x@nouser\.test>, relay=nouser, .*dsn=5\.1\.1, status=bounced", 30)
+
+    def test_size_limit(self):
+        send(["x@small.test"], body="x" * 500)
+        INST.wait_log(r"to=<x@small\.test>, relay=small, .*dsn=5\.2\.3, status=bounced \(message file is too big\)",
+                      30)
+        self.assertFalse(os.path.exists(os.path.join(OUT, "small")))
+
+
+if __name__ == "__main__":
+    unittest.main()
