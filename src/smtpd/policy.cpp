@@ -243,6 +243,15 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
       p->local_recipient_maps_ = std::make_unique<maps::MapList>(std::move(*ml));
     }
   }
+  if (std::string slm = cfg.str("smtpd_sender_login_maps"); !str::trim(slm).empty()) {
+    auto ml = maps::MapList::open("smtpd_sender_login_maps", slm, quiet_fixed());
+    if (!ml) {
+      log::warning("smtpd_sender_login_maps: {}", ml.error().message);
+      p->sender_login_error_ = ml.error().message;
+    } else {
+      p->sender_login_maps_ = std::make_unique<maps::MapList>(std::move(*ml));
+    }
+  }
   p->invalid_hostname_code_ = static_cast<int>(cfg.integer("invalid_hostname_reject_code"));
   p->non_fqdn_code_ = static_cast<int>(cfg.integer("non_fqdn_reject_code"));
   p->unknown_address_code_ = static_cast<int>(cfg.integer("unknown_address_reject_code"));
@@ -607,6 +616,42 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       v.reject(reply, false);
       return Outcome::Reject;
     }
+    if (r == "reject_sender_login_mismatch" || r == "reject_authenticated_sender_login_mismatch" ||
+        r == "reject_known_sender_login_mismatch" || r == "reject_unauthenticated_sender_login_mismatch") {
+      // Postfix: an authenticated client must own the MAIL FROM address
+      // per smtpd_sender_login_maps; an unauthenticated one may not use an
+      // address that has an owner. The null sender is not checked.
+      if (!c.sender || c.sender->is_null()) continue;
+      const bool authenticated = !c.sasl_username.empty();
+      const bool check_auth = authenticated && r != "reject_unauthenticated_sender_login_mismatch";
+      const bool check_unauth = !authenticated && (r == "reject_sender_login_mismatch" ||
+                                                   r == "reject_unauthenticated_sender_login_mismatch" ||
+                                                   r == "reject_known_sender_login_mismatch");
+      if (!check_auth && !check_unauth) continue;
+      auto owners = sender_owners(*c.sender);
+      if (!owners) {
+        log::warning("smtpd_sender_login_maps lookup of {}: {}", str::printable(c.sender_text), owners.error().message);
+        v.reject(smtp::Reply(451, "4.3.0",
+                             fmt::format("<{}>: Sender address rejected: Temporary lookup failure",
+                                         str::printable(c.sender_text, 300))),
+                 false);
+        return Outcome::Reject;
+      }
+      if (check_auth) {
+        if (owners->empty() && r == "reject_known_sender_login_mismatch") continue;
+        bool owned = false;
+        for (const auto& o : *owners)
+          if (str::iequals(o, c.sasl_username)) owned = true;
+        if (owned) continue;
+        v.reject(rejected(553, "7.1", c.sender_text, access::Kind::Sender,
+                          fmt::format("not owned by user {}", str::printable(c.sasl_username, 255))),
+                 false);
+        return Outcome::Reject;
+      }
+      if (owners->empty()) continue;
+      v.reject(rejected(553, "7.1", c.sender_text, access::Kind::Sender, "not logged in"), false);
+      return Outcome::Reject;
+    }
     if (r == "reject_multi_recipient_bounce") {
       // At RCPT time: a second recipient for the null sender.
       if (c.sender && c.sender->is_null() && c.rcpt_count > 0) {
@@ -956,6 +1001,30 @@ Verdict Policy::check_recipient(const RcptContext& c) {
   out.discard = v.discard;
   out.prepend = std::move(v.prepend);
   out.bcc = std::move(v.bcc);
+  return out;
+}
+
+Result<std::vector<std::string>> Policy::sender_owners(const mail::Address& sender) {
+  std::vector<std::string> out;
+  if (!sender_login_error_.empty()) return make_error("{}", sender_login_error_);
+  if (!sender_login_maps_) return out;
+  maps::AddressSearchOptions opts;
+  opts.recipient_delimiter = recipient_delimiter_;
+  opts.double_bounce_sender = double_bounce_sender_;
+  opts.is_local = [this](std::string_view domain) -> Result<bool> {
+    mail::Address probe;
+    probe.local = "x";
+    probe.domain = std::string(domain);
+    auto k = classify(probe);
+    if (!k) return k.error();
+    return *k == DomainClass::Local;
+  };
+  std::string key = sender.has_domain() ? sender.local + "@" + sender.lower_domain() : sender.local;
+  auto m = maps::find_address(*sender_login_maps_, key, opts);
+  if (!m) return m.take_error();
+  if (*m)
+    for (const auto& o : str::split((*m)->value, ", \t"))
+      if (!o.empty()) out.push_back(o);
   return out;
 }
 

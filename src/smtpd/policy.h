@@ -312,6 +312,12 @@ class Policy {
   DomainList virtual_mailbox_domains_;
   std::string myhostname_, myorigin_;
   std::unique_ptr<maps::MapList> local_recipient_maps_;  // null: any local address is valid
+  // smtpd_sender_login_maps (null: none; every authenticated sender is then
+  // a mismatch, as in Postfix); an open failure is kept and defers.
+  std::unique_ptr<maps::MapList> sender_login_maps_;
+  std::string sender_login_error_;
+  // The login names that own `sender` (empty: none known), or an error.
+  Result<std::vector<std::string>> sender_owners(const mail::Address& sender);
   std::string local_maps_error_;  // the tables could not be opened: defer local recipients
   std::string recipient_delimiter_;
   std::string double_bounce_sender_;

@@ -966,3 +966,48 @@ TEST(Policy, ConditionalDeferralsFromTables) {
   p = policy("smtpd_recipient_restrictions = check_client_access inline:{198.51.100.7=DEFER_IF_REJECT}, permit\n");
   EXPECT_EQ(p->check_recipient(c).kind, Verdict::Accept);
 }
+
+// Postfix's reject_*_sender_login_mismatch with smtpd_sender_login_maps.
+TEST(Policy, SenderLoginMismatch) {
+  auto verdict = [](Policy& p, std::string_view from, std::string_view login) {
+    mail::PathOptions po;
+    po.allow_null = true;
+    from = from.substr(1, from.size() - 2);  // the path without its brackets
+    auto s = mail::parse_smtp_path(from, po);
+    auto r = mail::parse_smtp_path("x@mx.example.org");
+    RcptContext c;
+    c.client_addr = "198.51.100.1";
+    c.sender = &*s;
+    c.sender_text = from;
+    c.recipient = &*r;
+    c.recipient_text = "x@mx.example.org";
+    c.sasl_username = login;
+    return p.check_recipient(c);
+  };
+  const std::string maps =
+      "smtpd_sender_login_maps = inline:{ {bob@mx.example.org = bob}, {shared@mx.example.org = bob, carol},"
+      " {@team.example = carol} }\nrecipient_delimiter = +\n";
+  auto p = policy(maps + "smtpd_sender_restrictions = reject_sender_login_mismatch\n");
+  EXPECT_EQ(verdict(*p, "<bob@mx.example.org>", "bob").kind, Verdict::Accept);
+  EXPECT_EQ(verdict(*p, "<bob+tag@mx.example.org>", "bob").kind, Verdict::Accept);  // extension dropped
+  EXPECT_EQ(verdict(*p, "<shared@mx.example.org>", "Carol").kind, Verdict::Accept);
+  EXPECT_EQ(verdict(*p, "<anyone@team.example>", "carol").kind, Verdict::Accept);
+  Verdict v = verdict(*p, "<bob@mx.example.org>", "carol");
+  EXPECT_EQ(v.reply.to_string(), "553 5.7.1 <bob@mx.example.org>: Sender address rejected: not owned by user carol");
+  // An address nobody owns is a mismatch for a logged-in client too.
+  EXPECT_EQ(verdict(*p, "<other@example.net>", "bob").reply.code, 553);
+  v = verdict(*p, "<bob@mx.example.org>", "");
+  EXPECT_EQ(v.reply.to_string(), "553 5.7.1 <bob@mx.example.org>: Sender address rejected: not logged in");
+  EXPECT_EQ(verdict(*p, "<other@example.net>", "").kind, Verdict::Accept);
+  EXPECT_EQ(verdict(*p, "<>", "bob").kind, Verdict::Accept);
+
+  auto known = policy(maps + "smtpd_sender_restrictions = reject_known_sender_login_mismatch\n");
+  EXPECT_EQ(verdict(*known, "<other@example.net>", "bob").kind, Verdict::Accept);
+  EXPECT_EQ(verdict(*known, "<bob@mx.example.org>", "carol").reply.code, 553);
+  auto authonly = policy(maps + "smtpd_sender_restrictions = reject_authenticated_sender_login_mismatch\n");
+  EXPECT_EQ(verdict(*authonly, "<bob@mx.example.org>", "").kind, Verdict::Accept);
+  EXPECT_EQ(verdict(*authonly, "<bob@mx.example.org>", "carol").reply.code, 553);
+  auto unauth = policy(maps + "smtpd_sender_restrictions = reject_unauthenticated_sender_login_mismatch\n");
+  EXPECT_EQ(verdict(*unauth, "<bob@mx.example.org>", "carol").kind, Verdict::Accept);
+  EXPECT_EQ(verdict(*unauth, "<bob@mx.example.org>", "").reply.code, 553);
+}

@@ -107,6 +107,8 @@ smtpd_tls_security_level = may
         "header": "-o smtpd_sasl_authenticated_header=yes",
         "tlsonly": "-o smtpd_tls_auth_only=yes",
         "down": f"-o smtpd_sasl_path={os.path.join(INST.root, 'no-such-socket')}",
+        "owners": "-o {smtpd_sender_login_maps = inline:{ {bob@client.test = bob} }} "
+                  "-o smtpd_sender_restrictions=reject_sender_login_mismatch",
     }
     lines = ["# service type private unpriv chroot wakeup maxproc command\n"]
     for name, opts in services.items():
@@ -236,6 +238,26 @@ class SaslTest(unittest.TestCase):
         r = self.relay_message(c)
         self.assertTrue(r.startswith("250 2.0.0"), r)
         self.assertIn("with ESMTPSA id", postcat(queued_id(r)))
+        c.close()
+
+    def test_sender_login_mismatch(self):
+        c = SmtpClient(PORTS["owners"])
+        c.ask("EHLO client.test")
+        # Not logged in: an address with an owner is refused.
+        c.ask("MAIL FROM:<bob@client.test>")
+        self.assertEqual(c.ask("RCPT TO:<alice@mx.test.example>"),
+                         "553 5.7.1 <bob@client.test>: Sender address rejected: not logged in")
+        c.ask("RSET")
+        self.assertTrue(c.ask("AUTH PLAIN " + b64("\0carol\0pa ss")).startswith("235"))
+        c.ask("MAIL FROM:<bob@client.test>")
+        self.assertEqual(c.ask("RCPT TO:<alice@mx.test.example>"),
+                         "553 5.7.1 <bob@client.test>: Sender address rejected: not owned by user carol")
+        c.close()
+        c = SmtpClient(PORTS["owners"])
+        c.ask("EHLO client.test")
+        self.assertTrue(c.ask("AUTH PLAIN " + b64("\0bob\0secret")).startswith("235"))
+        c.ask("MAIL FROM:<bob@client.test>")
+        self.assertTrue(c.ask("RCPT TO:<alice@mx.test.example>").startswith("250"))
         c.close()
 
     def test_unreachable_auth_service(self):

@@ -34,7 +34,8 @@ constexpr std::string_view kRestrictions =
     "check_client_access,check_helo_access,check_sender_access,check_recipient_access,"
     "reject_rbl_client,reject_rhsbl_client,reject_rhsbl_reverse_client,reject_rhsbl_helo,reject_rhsbl_sender,"
     "reject_rhsbl_recipient,permit_dnswl_client,permit_rhswl_client,reject_multi_recipient_bounce,"
-    "check_policy_service";
+    "check_policy_service,reject_sender_login_mismatch,reject_authenticated_sender_login_mismatch,"
+    "reject_known_sender_login_mismatch,reject_unauthenticated_sender_login_mismatch";
 // The ones above that take a type:table argument (the next list element).
 constexpr std::string_view kTableRestrictions =
     "check_client_access,check_helo_access,check_sender_access,check_recipient_access";
@@ -157,11 +158,11 @@ constexpr std::string_view kIgnored[] = {
     "smtpd_delay_reject", "smtpd_discard_ehlo_keyword_address_maps", "smtpd_etrn_restrictions",
     "smtpd_history_flush_threshold", "smtpd_log_access_permit_actions", "smtpd_noop_commands",
     "smtpd_per_record_deadline", "smtpd_per_request_deadline", "smtpd_recipient_overshoot_limit",
-    "smtpd_reject_footer_maps", "smtpd_sasl_exceptions_networks", "smtpd_sender_login_maps",
-    "smtpd_tls_always_issue_session_ids", "smtpd_tls_ccert_verifydepth", "smtpd_tls_eecdh_grade",
-    "smtpd_tls_fingerprint_digest", "smtpd_tls_session_cache_database", "smtputf8_autodetect_classes",
-    "stress", "tls_daemon_random_bytes", "tls_random_source", "tls_server_sni_maps", "tls_ssl_options",
-    "transport_delivery_slot_cost", "transport_delivery_slot_discount", "transport_delivery_slot_loan",
+    "smtpd_reject_footer_maps", "smtpd_sasl_exceptions_networks", "smtpd_tls_always_issue_session_ids",
+    "smtpd_tls_ccert_verifydepth", "smtpd_tls_eecdh_grade", "smtpd_tls_fingerprint_digest",
+    "smtpd_tls_session_cache_database", "smtputf8_autodetect_classes", "stress", "tls_daemon_random_bytes",
+    "tls_random_source", "tls_server_sni_maps", "tls_ssl_options", "transport_delivery_slot_cost",
+    "transport_delivery_slot_discount", "transport_delivery_slot_loan",
     "transport_destination_concurrency_negative_feedback",
     "transport_destination_concurrency_positive_feedback", "transport_extra_recipient_limit",
     "transport_minimum_delivery_slots", "transport_recipient_limit", "transport_recipient_refill_delay",
