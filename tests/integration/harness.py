@@ -250,6 +250,20 @@ class SmtpClient:
         self.s.close()
 
 
+def smtpd_master_cf(services, ports):
+    """master.cf text for tests of smtpd: one 127.0.0.1 smtpd service per
+    entry of `services` (name -> its "-o ..." options, with a fresh port
+    stored in ports[name]), then cleanup and, when built, trivial-rewrite."""
+    lines = ["# service type private unpriv chroot wakeup maxproc command\n"]
+    for name, opts in services.items():
+        ports[name] = free_port()
+        lines.append(f"127.0.0.1:{ports[name]} inet n - n - - smtpd {opts}\n")
+    lines.append("cleanup unix n - n - 0 cleanup\n")
+    if os.path.exists(os.path.join(LIBEXEC, "trivial-rewrite")):
+        lines.append("rewrite unix - - n - - trivial-rewrite\n")
+    return "".join(lines)
+
+
 def queued_id(reply):
     """The queue ID in a "250 2.0.0 Ok: queued as ID" reply, or None."""
     m = re.search(r"queued as (\S+)", reply)

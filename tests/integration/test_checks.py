@@ -9,7 +9,7 @@ import os
 import smtplib
 import unittest
 
-from harness import LIBEXEC, NO_QMGR_FLOW, Instance, free_port, queued_id
+from harness import LIBEXEC, NO_QMGR_FLOW, Instance, queued_id, smtpd_master_cf
 
 HOST = "mx.test.example"
 RCPT = f"alice@{HOST}"
@@ -55,13 +55,9 @@ header_checks = regexp:{hc}
 body_checks = regexp:{bc}
 body_checks_size_limit = 20000
 {NO_QMGR_FLOW}""")
-    PORT = free_port()
-    lines = ["# service type private unpriv chroot wakeup maxproc command\n",
-             f"127.0.0.1:{PORT} inet n - n - - smtpd\n",
-             "cleanup unix n - n - 0 cleanup\n"]
-    if os.path.exists(os.path.join(LIBEXEC, "trivial-rewrite")):
-        lines.append("rewrite unix - - n - - trivial-rewrite\n")
-    INST.write_master_cf("".join(lines))
+    ports = {}
+    INST.write_master_cf(smtpd_master_cf({"main": ""}, ports))
+    PORT = ports["main"]
     INST.start()
 
 

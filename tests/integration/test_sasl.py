@@ -16,7 +16,8 @@ import subprocess
 import threading
 import unittest
 
-from harness import LIBEXEC, NO_QMGR_FLOW, Instance, SmtpClient, free_port, queued_id, wait_for
+from harness import (LIBEXEC, NO_QMGR_FLOW, Instance, SmtpClient, free_port, queued_id, smtpd_master_cf,
+                     wait_for)
 
 HOST = "mx.test.example"
 USERS = {"bob": "secret", "carol": "pa ss"}
@@ -110,14 +111,7 @@ smtpd_tls_security_level = may
         "owners": "-o {smtpd_sender_login_maps = inline:{ {bob@client.test = bob} }} "
                   "-o smtpd_sender_restrictions=reject_sender_login_mismatch",
     }
-    lines = ["# service type private unpriv chroot wakeup maxproc command\n"]
-    for name, opts in services.items():
-        PORTS[name] = free_port()
-        lines.append(f"127.0.0.1:{PORTS[name]} inet n - n - - smtpd {opts}\n")
-    lines.append("cleanup unix n - n - 0 cleanup\n")
-    if os.path.exists(os.path.join(LIBEXEC, "trivial-rewrite")):
-        lines.append("rewrite unix - - n - - trivial-rewrite\n")
-    INST.write_master_cf("".join(lines))
+    INST.write_master_cf(smtpd_master_cf(services, PORTS))
     INST.start()
 
 

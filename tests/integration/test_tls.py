@@ -16,10 +16,10 @@ import subprocess
 import time
 import unittest
 
-from harness import LIBEXEC, NO_QMGR_FLOW, Instance, SmtpClient, free_port, queued_id, wait_for
+from harness import (LIBEXEC, NO_QMGR_FLOW, Instance, SmtpClient, free_port, queued_id, smtpd_master_cf,
+                     wait_for)
 
 HOST = "mx.test.example"
-HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
 MAIN_CF = f"""
 daemon_directory = {LIBEXEC}
 myhostname = {HOST}
@@ -77,14 +77,7 @@ def setUpModule():
                     f"-o smtpd_tls_key_file={key}",
         "encryptnocert": "-o smtpd_tls_security_level=encrypt",
     })
-    lines = [HEADER]
-    for name, opts in SERVICES.items():
-        PORTS[name] = free_port()
-        lines.append(f"127.0.0.1:{PORTS[name]} inet n - n - - smtpd {opts}\n")
-    lines.append("cleanup unix n - n - 0 cleanup\n")
-    if os.path.exists(os.path.join(LIBEXEC, "trivial-rewrite")):
-        lines.append("rewrite unix - - n - - trivial-rewrite\n")
-    INST.write_master_cf("".join(lines))
+    INST.write_master_cf(smtpd_master_cf(SERVICES, PORTS))
     INST.start()
 
 
