@@ -36,6 +36,15 @@ def free_port():
     raise RuntimeError("no fresh TCP port found")
 
 
+def port_open(port):
+    """Whether something accepts TCP connections on 127.0.0.1:port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
     end = time.time() + timeout
     while time.time() < end:

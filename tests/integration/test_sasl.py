@@ -9,15 +9,14 @@ import base64
 import os
 import shutil
 import smtplib
-import socket
 import socketserver
 import ssl
 import subprocess
 import threading
 import unittest
 
-from harness import (LIBEXEC, NO_QMGR_FLOW, Instance, SmtpClient, free_port, queued_id, smtpd_master_cf,
-                     wait_for)
+from harness import (LIBEXEC, NO_QMGR_FLOW, Instance, SmtpClient, free_port, port_open, queued_id,
+                     smtpd_master_cf, wait_for)
 
 HOST = "mx.test.example"
 USERS = {"bob": "secret", "carol": "pa ss"}
@@ -383,13 +382,6 @@ authbad unix - - n - - smtp -o smtp_tls_security_level=may -o smtp_sasl_password
                         r"127\.0\.0\.1\[127\.0\.0\.1\] said: 535 5\.7\.8 Error: authentication failed", 30)
         self.assertNotIn("wrong", CLIENT.maillog())
 
-
-def port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from harness import LIBEXEC, NO_QMGR_FLOW, Instance, free_port, queued_id, wait_for
+from harness import LIBEXEC, NO_QMGR_FLOW, Instance, free_port, port_open, queued_id, wait_for
 from harness import SmtpClient as Raw
 
 HOST = "mx.test.example"
@@ -64,13 +64,6 @@ SERVICES = {
 RDNS_NAME = "mail.rdns.test"
 DNSMASQ = None
 
-
-def port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def find_dnsmasq():

@@ -10,14 +10,13 @@ import os
 import re
 import shutil
 import smtplib
-import socket
 import ssl
 import subprocess
 import time
 import unittest
 
-from harness import (LIBEXEC, NO_QMGR_FLOW, Instance, SmtpClient, free_port, queued_id, smtpd_master_cf,
-                     wait_for)
+from harness import (LIBEXEC, NO_QMGR_FLOW, Instance, SmtpClient, free_port, port_open, queued_id,
+                     smtpd_master_cf, wait_for)
 
 HOST = "mx.test.example"
 MAIN_CF = f"""
@@ -338,7 +337,7 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
 """
         CLIENT = Instance("tlsclient", main_cf_extra=main_cf, master_cf=client_master_cf(cls.port))
         CLIENT.start()
-        wait_for(lambda: port_up(cls.port), timeout=15, what="the client instance's smtpd")
+        wait_for(lambda: port_open(cls.port), timeout=15, what="the client instance's smtpd")
 
     def send(self, rcpt):
         with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
@@ -388,13 +387,6 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
         self.assertIn("with ESMTPS id " + qid, out)
         self.assertRegex(out, r"\(using TLSv1\.3 with cipher")
 
-
-def port_up(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":
