@@ -23,6 +23,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 namespace postern::smtp_client {
 
@@ -398,10 +399,20 @@ struct Agent::Impl {
     co_return (r.ok() && r.reply.klass() == 2) ? TxEnd::Reusable : TxEnd::Broken;
   }
 
-  // The TLS handshake on a connected session; false: it failed (logged,
-  // s.tls is gone, the connection is unusable).
-  asio::awaitable<bool> handshake(Session& s) {
+  // The TLS handshake on a connected session: nothing when it succeeded,
+  // else the outcome for the pending recipients (logged; s.tls is gone,
+  // the connection is unusable). `names`: the reference names a
+  // verifying level checks the certificate against.
+  asio::awaitable<std::optional<deliver::Outcome>> handshake(Session& s, const std::vector<std::string>& names) {
     s.tls = std::make_unique<asio::ssl::stream<Socket&>>(s.sock, tls_ctx->context());
+    SSL* ssl = s.tls->native_handle();
+    if (settings.tls.verifies()) {
+      SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+      SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      for (std::size_t i = 0; i < names.size(); ++i)
+        if ((i == 0 ? SSL_set1_host(ssl, names[i].c_str()) : SSL_add1_host(ssl, names[i].c_str())) != 1)
+          log::warning("{}: bad certificate reference name: {}", s.relay, str::printable(names[i], 200));
+    }
     error_code ec;
     bool fired = false;
     {
@@ -410,21 +421,44 @@ struct Agent::Impl {
       fired = dog.fired();
     }
     if (ec) {
-      tls::log_handshake_failure(tls::Side::kClient, s.relay, ec, fired);
+      long vr = SSL_get_verify_result(ssl);
       s.tls.reset();
-      co_return false;
+      if (settings.tls.verifies() && vr != X509_V_OK) {
+        // Postfix's words for a certificate that fails the level.
+        tls::drain_errors();
+        log::info("server certificate verification failed for {}: num={}:{}", s.relay, vr,
+                  X509_verify_cert_error_string(vr));
+        co_return deliver::Outcome::deferred("4.7.5", "Server certificate not verified");
+      }
+      tls::log_handshake_failure(tls::Side::kClient, s.relay, ec, fired);
+      co_return deliver::Outcome::deferred("4.7.5", "Cannot start TLS: handshake failure");
     }
     if (settings.tls.loglevel >= 1)
-      tls::log_established(tls::Side::kClient, s.relay, tls::describe(s.tls->native_handle()));
-    co_return true;
+      tls::log_established(tls::Side::kClient, s.relay, tls::describe(ssl));
+    co_return std::nullopt;
+  }
+
+  // The names a verifying level checks: the server's name and the next
+  // hop's domain ("[mail.example.com]:587" -> mail.example.com).
+  std::vector<std::string> reference_names(const Job& job, std::string_view server_name) const {
+    if (!settings.tls.verifies()) return {};
+    std::string_view hop = job.req->nexthop;
+    if (!hop.empty() && hop.front() == '[') {
+      auto close = hop.find(']');
+      hop = hop.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
+    } else if (auto colon = hop.rfind(':'); colon != std::string_view::npos && hop.find(':') == colon) {
+      hop = hop.substr(0, colon);
+    }
+    return tls::reference_names(settings.tls.cert_match, server_name, hop);
   }
 
   // STARTTLS after the EHLO reply (RFC 3207), then EHLO again inside TLS.
   // Returns false when the session cannot be used: the pending recipients
   // carry the reason, or `plaintext_retry` asks the caller to connect again
   // without TLS (level may, failed handshake).
-  asio::awaitable<bool> start_tls(Job& job, SessionPtr& s, std::int64_t t, bool& plaintext_retry) {
-    const bool required = settings.tls.level == tls::Level::kEncrypt;
+  asio::awaitable<bool> start_tls(Job& job, SessionPtr& s, std::int64_t t, bool& plaintext_retry,
+                                  const std::vector<std::string>& names) {
+    const bool required = settings.tls.mandatory();
     if (!s->features.starttls) {
       if (!required) co_return true;
       job.set_pending(deliver::Outcome::deferred(
@@ -453,8 +487,11 @@ struct Agent::Impl {
     // read as the server's answers inside it (RFC 3207 4.2).
     bool injected = s->parser.has_buffered_input();
     if (injected) log::warning("{}: plaintext after the STARTTLS reply: not starting TLS", s->relay);
-    if (injected || !co_await handshake(*s)) {
-      job.set_pending(deliver::Outcome::deferred("4.7.5", "Cannot start TLS: handshake failure"), s->relay, t);
+    std::optional<deliver::Outcome> failed;
+    if (injected) failed = deliver::Outcome::deferred("4.7.5", "Cannot start TLS: handshake failure");
+    else failed = co_await handshake(*s, names);
+    if (failed) {
+      job.set_pending(*failed, s->relay, t);
       plaintext_retry = !required;
       error_code ignore;
       s->sock.close(ignore);
@@ -578,12 +615,15 @@ struct Agent::Impl {
     connected = true;
     std::int64_t t = deliver::now_usec();
     use_tls = use_tls && tls_ctx != nullptr;
-    if (use_tls && settings.tls.wrappermode && !co_await handshake(*s)) {
-      // A wrapper-mode port speaks only TLS: no plain-text retry.
-      job.set_pending(deliver::Outcome::deferred("4.7.5", "Cannot start TLS: handshake failure"), s->relay, t);
-      error_code ignore;
-      s->sock.close(ignore);
-      co_return nullptr;
+    const auto names = reference_names(job, server_name);
+    if (use_tls && settings.tls.wrappermode) {
+      if (auto failed = co_await handshake(*s, names)) {
+        // A wrapper-mode port speaks only TLS: no plain-text retry.
+        job.set_pending(*failed, s->relay, t);
+        error_code ignore;
+        s->sock.close(ignore);
+        co_return nullptr;
+      }
     }
     auto g = co_await read_reply(*s, settings.helo_timeout);
     if (!g.ok()) {
@@ -626,7 +666,8 @@ struct Agent::Impl {
       co_return nullptr;
     }
     if (st != Stage::Helo) s->features = parse_features(h.reply, settings.discard_ehlo);
-    if (use_tls && !settings.tls.wrappermode && !co_await start_tls(job, s, t, plaintext_retry)) co_return nullptr;
+    if (use_tls && !settings.tls.wrappermode && !co_await start_tls(job, s, t, plaintext_retry, names))
+      co_return nullptr;
     if (!co_await authenticate(job, s, server_name, t)) co_return nullptr;
     job.site_failure = false;
     co_return s;

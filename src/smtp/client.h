@@ -47,14 +47,19 @@
 // (Postfix's plaintext fallback). With encrypt, a server without STARTTLS
 // (4.7.4), one that refuses it or whose handshake fails (4.7.5) is a
 // failure of that server: the next one is tried, then the mail is
-// deferred. smtp_tls_wrappermode = yes starts TLS right after connecting.
-// No certificate is verified at these levels, as in Postfix. Parameters:
+// deferred. verify and secure are encrypt plus a certificate that chains to
+// smtp_tls_CAfile/CApath and names the server (verify: its host name) or
+// the destination (secure: the next hop's domain, or a subdomain):
+// otherwise 4.7.5 "Server certificate not verified". smtp_tls_wrappermode
+// = yes starts TLS right after connecting. Parameters:
 // smtp_tls_security_level, smtp_use_tls, smtp_enforce_tls,
 // smtp_tls_wrappermode, smtp_tls_protocols, smtp_tls_mandatory_protocols,
 // smtp_tls_ciphers, smtp_tls_mandatory_ciphers, smtp_tls_exclude_ciphers,
 // smtp_tls_mandatory_exclude_ciphers, smtp_tls_chain_files,
 // smtp_tls_cert_file, smtp_tls_key_file, smtp_tls_loglevel,
-// smtp_starttls_timeout.
+// smtp_starttls_timeout, smtp_tls_CAfile, smtp_tls_CApath,
+// tls_append_default_CA, smtp_tls_verify_cert_match,
+// smtp_tls_secure_cert_match.
 //
 // SASL (smtp only): with smtp_sasl_auth_enable, after EHLO (inside TLS
 // when TLS is used) the client looks up "user:password" in

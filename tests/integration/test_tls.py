@@ -27,7 +27,7 @@ mynetworks = 192.0.2.0/24
 local_recipient_maps = inline:{{alice=x}}
 smtpd_tls_loglevel = 1
 # The client tests (TlsClientTest) relay to these through this instance.
-relay_domains = may.test, plain.test, required.test, fallback.test, wrap.test
+relay_domains = may.test, plain.test, required.test, fallback.test, wrap.test, verified.test
 """
 LOCAL = f"alice@{HOST}"
 PORTS = {}
@@ -295,7 +295,7 @@ class TlsTest(unittest.TestCase):
         self.assertIn("221 2.0.0 Bye", out)
 
 
-def client_master_cf(port):
+def client_master_cf(port, ca, other_ca):
     # One smtp transport per client setting; transport_maps picks one per
     # recipient domain, each pointing at one of INST's smtpd services.
     return f"""# service type private unpriv chroot wakeup maxproc command
@@ -311,6 +311,11 @@ tlsmay unix - - n - - smtp -o smtp_tls_security_level=may
 tlsenc unix - - n - - smtp -o smtp_tls_security_level=encrypt
 tls13 unix - - n - - smtp -o smtp_tls_security_level=may -o smtp_tls_protocols=TLSv1.3
 tlswrap unix - - n - - smtp -o smtp_tls_wrappermode=yes
+tlsverify unix - - n - - smtp -o smtp_tls_security_level=verify -o smtp_tls_CAfile={ca}
+  -o smtp_tls_verify_cert_match=mx.test.example
+tlsmismatch unix - - n - - smtp -o smtp_tls_security_level=verify -o smtp_tls_CAfile={ca}
+  -o smtp_tls_verify_cert_match=other.example
+tlsuntrusted unix - - n - - smtp -o smtp_tls_security_level=secure -o smtp_tls_CAfile={other_ca}
 """
 
 
@@ -333,9 +338,11 @@ maximal_backoff_time = 2s
 queue_run_delay = 1s
 transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tlsmay:{hop("plain")}}},
     {{required.test = tlsenc:{hop("plain")}}}, {{fallback.test = tls13:{hop("tls12")}}},
-    {{wrap.test = tlswrap:{hop("wrapper")}}} }}
+    {{wrap.test = tlswrap:{hop("wrapper")}}}, {{verified.test = tlsverify:{hop("may")}}},
+    {{mismatch.test = tlsmismatch:{hop("may")}}}, {{untrusted.test = tlsuntrusted:{hop("may")}}} }}
 """
-        CLIENT = Instance("tlsclient", main_cf_extra=main_cf, master_cf=client_master_cf(cls.port))
+        CLIENT = Instance("tlsclient", main_cf_extra=main_cf, master_cf=client_master_cf(cls.port, os.path.join(INST.root, "rsa.crt"),
+                                                                  os.path.join(INST.root, "ec.crt")))
         CLIENT.start()
         wait_for(lambda: port_open(cls.port), timeout=15, what="the client instance's smtpd")
 
@@ -359,6 +366,24 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
         self.assertIn("with ESMTPS id " + qid, postcat(qid))
         CLIENT.wait_log(r"Untrusted TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+: TLSv1\.3 "
                         r"with cipher \S+ \(\d+/\d+ bits\)")
+
+    def test_verify_checks_the_chain_and_the_name(self):
+        # The "may" service's certificate is self-signed for mx.test.example
+        # and is this transport's trust anchor.
+        self.send("x@verified.test")
+        qid = self.arrived("x@verified.test")
+        self.assertIn("with ESMTPS id " + qid, postcat(qid))
+        CLIENT.wait_log(r"Verified TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+: TLSv1\.3")
+        self.send("x@mismatch.test")
+        CLIENT.wait_log(r"to=<x@mismatch\.test>, .*dsn=4\.7\.5, status=deferred \(Server certificate not verified\)",
+                        30)
+        CLIENT.wait_log(r"server certificate verification failed for 127\.0\.0\.1\[127\.0\.0\.1\]:\d+: "
+                        r"num=62:hostname mismatch")
+        # secure: another CA does not vouch for it (and no plain text then).
+        self.send("x@untrusted.test")
+        CLIENT.wait_log(r"to=<x@untrusted\.test>, .*dsn=4\.7\.5, status=deferred \(Server certificate not "
+                        r"verified\)", 30)
+        self.assertNotRegex(CLIENT.maillog(), r"to=<x@(mismatch|untrusted)\.test>.*status=sent")
 
     def test_may_sends_in_plain_text_when_not_offered(self):
         self.send("x@plain.test")

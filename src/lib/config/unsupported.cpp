@@ -20,8 +20,9 @@ using R = Unsupported::Refuse;
 // name. The exceptions are the kItems entries and the *tempfail_action
 // ones: smtpd reads those, and only a value it cannot act on is refused.
 constexpr std::string_view kTlsRequired = "encrypt,dane,dane-only,fingerprint,verify,secure";
-// The smtp client has TLS (tls/context.h) but verifies no certificate.
-constexpr std::string_view kTlsVerified = "dane,dane-only,fingerprint,verify,secure";
+// The smtp client has TLS with CA verification (tls/context.h), not DANE
+// or certificate fingerprints.
+constexpr std::string_view kTlsVerified = "dane,dane-only,fingerprint";
 // Keep in step with smtpd::Policy::eval_list() (policy.cpp); a test there
 // checks that it evaluates every name here.
 constexpr std::string_view kRestrictions =
@@ -91,7 +92,7 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtp_reply_filter", R::kNonEmpty, "", "have reply filters"},
     {"smtp_sender_dependent_authentication", R::kYes, "", "have SASL authentication"},
     {"smtp_tls_policy_maps", R::kNonEmpty, "", "have TLS"},
-    {"smtp_tls_security_level", R::kValues, kTlsVerified, "verify TLS peers (DANE, fingerprints, CAs)"},
+    {"smtp_tls_security_level", R::kValues, kTlsVerified, "have DANE or certificate fingerprint verification"},
     {"smtpd_client_message_rate_limit", R::kNonZero, "", "limit message rates per client"},
     {"smtpd_client_recipient_rate_limit", R::kNonZero, "", "limit recipient rates per client"},
     {"smtpd_client_restrictions", R::kItems, kRestrictions, kNoRestriction},
@@ -151,17 +152,17 @@ constexpr std::string_view kIgnored[] = {
     "smtp_address_verify_target", "smtp_cname_overrides_servername", "smtp_connection_cache_destinations",
     "smtp_connection_cache_on_demand", "smtp_dns_resolver_options", "smtp_per_record_deadline",
     "smtp_pix_workarounds", "smtp_tls_fingerprint_digest", "smtp_tls_note_starttls_offer",
-    "smtp_tls_scert_verifydepth", "smtp_tls_secure_cert_match", "smtp_tls_servername",
-    "smtp_tls_session_cache_database", "smtp_tls_verify_cert_match", "smtpd_access_maps",
-    "smtpd_authorized_verp_clients", "smtpd_authorized_xclient_hosts", "smtpd_authorized_xforward_hosts",
-    "smtpd_client_auth_rate_limit", "smtpd_client_new_tls_session_rate_limit", "smtpd_client_port_logging",
-    "smtpd_delay_reject", "smtpd_discard_ehlo_keyword_address_maps", "smtpd_etrn_restrictions",
-    "smtpd_history_flush_threshold", "smtpd_log_access_permit_actions", "smtpd_noop_commands",
-    "smtpd_per_record_deadline", "smtpd_per_request_deadline", "smtpd_recipient_overshoot_limit",
-    "smtpd_reject_footer_maps", "smtpd_sasl_exceptions_networks", "smtpd_tls_always_issue_session_ids",
-    "smtpd_tls_ccert_verifydepth", "smtpd_tls_eecdh_grade", "smtpd_tls_fingerprint_digest",
-    "smtpd_tls_session_cache_database", "smtputf8_autodetect_classes", "stress", "tls_daemon_random_bytes",
-    "tls_random_source", "tls_server_sni_maps", "tls_ssl_options", "transport_delivery_slot_cost",
+    "smtp_tls_scert_verifydepth", "smtp_tls_servername", "smtp_tls_session_cache_database",
+    "smtpd_access_maps", "smtpd_authorized_verp_clients", "smtpd_authorized_xclient_hosts",
+    "smtpd_authorized_xforward_hosts", "smtpd_client_auth_rate_limit",
+    "smtpd_client_new_tls_session_rate_limit", "smtpd_client_port_logging", "smtpd_delay_reject",
+    "smtpd_discard_ehlo_keyword_address_maps", "smtpd_etrn_restrictions", "smtpd_history_flush_threshold",
+    "smtpd_log_access_permit_actions", "smtpd_noop_commands", "smtpd_per_record_deadline",
+    "smtpd_per_request_deadline", "smtpd_recipient_overshoot_limit", "smtpd_reject_footer_maps",
+    "smtpd_sasl_exceptions_networks", "smtpd_tls_always_issue_session_ids", "smtpd_tls_ccert_verifydepth",
+    "smtpd_tls_eecdh_grade", "smtpd_tls_fingerprint_digest", "smtpd_tls_session_cache_database",
+    "smtputf8_autodetect_classes", "stress", "tls_daemon_random_bytes", "tls_random_source",
+    "tls_server_sni_maps", "tls_ssl_options", "transport_delivery_slot_cost",
     "transport_delivery_slot_discount", "transport_delivery_slot_loan",
     "transport_destination_concurrency_negative_feedback",
     "transport_destination_concurrency_positive_feedback", "transport_extra_recipient_limit",

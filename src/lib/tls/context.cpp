@@ -1,6 +1,8 @@
 // context.cpp - see context.h.
 #include "tls/context.h"
 
+#include <algorithm>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -48,8 +50,11 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
   if (level == "none") s.level = Level::kNone;
   else if (level == "may") s.level = Level::kMay;
   else if (level == "encrypt") s.level = Level::kEncrypt;
-  else return make_error("{}_tls_security_level = {}: Postern knows none, may and encrypt", p,
-                         str::printable(level, 40));
+  else if (level == "verify" && p == "smtp") s.level = Level::kVerify;
+  else if (level == "secure" && p == "smtp") s.level = Level::kSecure;
+  else return make_error("{}_tls_security_level = {}: Postern's {} knows {}", p, str::printable(level, 40),
+                         p == "smtp" ? "client" : "server",
+                         p == "smtp" ? "none, may, encrypt, verify and secure" : "none, may and encrypt");
   s.wrappermode = cfg.boolean(p + "_tls_wrappermode");
   if (s.wrappermode && s.level == Level::kNone) {
     s.level = Level::kMay;
@@ -59,7 +64,16 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
   s.cert_file = str::trim(cfg.str(p + "_tls_cert_file"));
   s.key_file = str::trim(cfg.str(p + "_tls_key_file"));
   if (s.key_file.empty()) s.key_file = s.cert_file;
-  const bool mandatory = s.level == Level::kEncrypt;
+  const bool mandatory = s.mandatory();
+  if (s.verifies()) {
+    s.ca_file = std::string(str::trim(cfg.str(p + "_tls_CAfile")));
+    s.ca_path = std::string(str::trim(cfg.str(p + "_tls_CApath")));
+    s.default_ca = cfg.boolean("tls_append_default_CA");
+    s.cert_match = cfg.list(p + (s.level == Level::kVerify ? "_tls_verify_cert_match" : "_tls_secure_cert_match"));
+    if (s.cert_match.empty())
+      return make_error("{}_tls_{}_cert_match is empty: no name could match", p,
+                        s.level == Level::kVerify ? "verify" : "secure");
+  }
   auto protocols = parse_protocols(cfg.str(p + (mandatory ? "_tls_mandatory_protocols" : "_tls_protocols")));
   if (!protocols)
     return make_error("{}: {}", p + (mandatory ? "_tls_mandatory_protocols" : "_tls_protocols"),
@@ -126,6 +140,18 @@ Result<std::unique_ptr<Context>> Context::load(const Settings& s, Side side) {
   // only costs a full handshake on a client's next connection to another
   // process.
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  if (side == Side::kClient && s.verifies()) {
+    // The verdict is checked after the handshake (SSL_get_verify_result),
+    // so that the failure can be reported in Postfix's terms.
+    if (!s.ca_file.empty() || !s.ca_path.empty()) {
+      if (SSL_CTX_load_verify_locations(ctx, s.ca_file.empty() ? nullptr : s.ca_file.c_str(),
+                                        s.ca_path.empty() ? nullptr : s.ca_path.c_str()) != 1)
+        return ssl_error(fmt::format("cannot load the trusted CA certificates from {}",
+                                     s.ca_file.empty() ? s.ca_path : s.ca_file));
+    }
+    if (s.default_ca && SSL_CTX_set_default_verify_paths(ctx) != 1)
+      return ssl_error("cannot load the system's trusted CA certificates");
+  }
   if (side == Side::kServer) {
     static const unsigned char kSidContext[] = "postern-smtpd";
     SSL_CTX_set_session_id_context(ctx, kSidContext, sizeof kSidContext - 1);
@@ -157,6 +183,19 @@ Result<std::unique_ptr<Context>> Context::load(const Settings& s, Side side) {
   return c;
 }
 
+std::vector<std::string> reference_names(const std::vector<std::string>& match, std::string_view hostname,
+                                         std::string_view nexthop_domain) {
+  std::vector<std::string> out;
+  for (const auto& m : match) {
+    std::string v = str::lower(m);
+    if (v == "hostname") v = str::lower(hostname);
+    else if (v == "nexthop") v = str::lower(nexthop_domain);
+    else if (v == "dot-nexthop") v = nexthop_domain.empty() ? std::string() : "." + str::lower(nexthop_domain);
+    if (!v.empty() && std::find(out.begin(), out.end(), v) == out.end()) out.push_back(std::move(v));
+  }
+  return out;
+}
+
 SessionInfo describe(SSL* ssl) {
   SessionInfo i;
   i.protocol = SSL_get_version(ssl);
@@ -170,6 +209,9 @@ SessionInfo describe(SSL* ssl) {
   }
   X509* peer = SSL_get1_peer_certificate(ssl);
   i.peer_certificate = peer != nullptr;
+  // Verified only when verification was asked for (a reference name set).
+  i.verified = peer != nullptr && SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE &&
+               SSL_get_verify_result(ssl) == X509_V_OK;
   X509_free(peer);
   return i;
 }

@@ -15,9 +15,13 @@
 //   encrypt  mandatory: the server requires STARTTLS before MAIL and VRFY,
 //            the client delivers only over TLS
 //            (<prefix>_tls_mandatory_protocols, _mandatory_ciphers).
-// Neither level verifies the peer's certificate, as in Postfix (the client's
-// verify, secure and dane levels are refused when main.cf is read; see
-// config/unsupported.cpp). <prefix>_tls_wrappermode = yes starts TLS when
+//   verify   (client) encrypt, and the certificate chains to
+//            <prefix>_tls_CAfile / _CApath and names the server
+//            (<prefix>_tls_verify_cert_match);
+//   secure   (client) the same with <prefix>_tls_secure_cert_match (the
+//            next hop's domain).
+// may and encrypt verify nothing, as in Postfix (dane and fingerprint are
+// refused when main.cf is read; see config/unsupported.cpp). <prefix>_tls_wrappermode = yes starts TLS when
 // the connection opens (port 465); with the level "none" it works as "may".
 //
 // Keys and certificates: <prefix>_tls_chain_files (each file a private key
@@ -42,7 +46,8 @@
 
 namespace postern::tls {
 
-enum class Level { kNone, kMay, kEncrypt };
+// kVerify and kSecure are the client's only (smtp_tls_security_level).
+enum class Level { kNone, kMay, kEncrypt, kVerify, kSecure };
 
 enum class Side { kServer, kClient };
 
@@ -57,11 +62,20 @@ struct Settings {
   int loglevel = 0;               // <prefix>_tls_loglevel
   bool received_header = false;   // smtpd_tls_received_header (server only)
   std::chrono::seconds handshake_timeout{300};  // <prefix>_starttls_timeout
+  // Client, verify and secure: the trust anchors (smtp_tls_CAfile,
+  // smtp_tls_CApath, tls_append_default_CA) and the names a certificate
+  // must match (smtp_tls_verify_cert_match / smtp_tls_secure_cert_match:
+  // "hostname", "nexthop", "dot-nexthop" or a literal name).
+  std::string ca_file, ca_path;
+  bool default_ca = false;
+  std::vector<std::string> cert_match;
   // A note for the log when a setting was adjusted (wrapper mode with
   // the level "none"); empty otherwise.
   std::string warning;
 
   bool enabled() const { return level != Level::kNone; }
+  bool mandatory() const { return level == Level::kEncrypt || verifies(); }
+  bool verifies() const { return level == Level::kVerify || level == Level::kSecure; }
   bool has_certificates() const { return !chain_files.empty() || !cert_file.empty(); }
 
   // `prefix` is the parameter family: "smtpd" or "smtp".
@@ -97,10 +111,19 @@ struct SessionInfo {
   int usebits = 0, algbits = 0;
   std::string group;     // key exchange: "X25519"; empty when not known
   bool peer_certificate = false;
+  bool verified = false;  // the chain verified and a reference name matched
 };
-// Without verification a peer is "Anonymous" (no certificate) or
-// "Untrusted", Postfix's words.
-inline std::string_view trust_word(const SessionInfo& i) { return i.peer_certificate ? "Untrusted" : "Anonymous"; }
+// Postfix's words: "Verified" (chain and name checked), else "Anonymous"
+// (no certificate) or "Untrusted".
+inline std::string_view trust_word(const SessionInfo& i) {
+  return i.verified ? "Verified" : i.peer_certificate ? "Untrusted" : "Anonymous";
+}
+
+// The reference names for a verifying client: `match` entries with
+// "hostname" (the server's name), "nexthop" and "dot-nexthop" (the
+// destination domain, ".domain" for its subdomains) resolved, lower case.
+std::vector<std::string> reference_names(const std::vector<std::string>& match, std::string_view hostname,
+                                         std::string_view nexthop_domain);
 SessionInfo describe(SSL* ssl);
 
 // Postfix's text after "TLS connection established from host[addr]: "

@@ -126,6 +126,17 @@ TEST_F(TlsServer, LevelsAndTheirObsoleteSpellings) {
   auto bad = Settings::from_config(cfg_of("smtpd_tls_security_level = verify\n"));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("none, may and encrypt"), std::string::npos);
+  // The client also verifies certificates.
+  auto v = Settings::from_config(cfg_of("smtp_tls_security_level = secure\nsmtp_tls_CAfile = /x/ca.pem\n"), "smtp");
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(v->level, Level::kSecure);
+  EXPECT_TRUE(v->mandatory());
+  EXPECT_EQ(v->ca_file, "/x/ca.pem");
+  EXPECT_EQ(v->cert_match, (std::vector<std::string>{"nexthop", "dot-nexthop"}));
+  EXPECT_EQ(reference_names(v->cert_match, "MX1.Example.COM", "Example.COM"),
+            (std::vector<std::string>{"example.com", ".example.com"}));
+  EXPECT_EQ(reference_names({"hostname", "Literal.Example"}, "MX1.Example.COM", "example.com"),
+            (std::vector<std::string>{"mx1.example.com", "literal.example"}));
   // Wrapper mode needs TLS: "none" becomes "may", with a note for the log.
   auto w = Settings::from_config(cfg_of("smtpd_tls_wrappermode = yes\n"));
   ASSERT_TRUE(w.ok());
