@@ -14,6 +14,7 @@
 
 #include <memory>
 
+#include "base/strings.h"
 #include "log/log.h"
 #include "server/skeleton.h"
 #include "smtpd/session.h"
@@ -48,6 +49,11 @@ int main(int argc, char** argv) {
       auto ep = smtpd::SaslEndpoint::parse(shared->settings.sasl.path, qd);
       if (!ep) return ep.take_error();
       shared->sasl_endpoint = std::move(*ep);
+      if (!str::trim(shared->settings.sasl.exceptions).empty()) {
+        auto nl = smtpd::NetworkList::parse("smtpd_sasl_exceptions_networks", shared->settings.sasl.exceptions);
+        if (!nl) return nl.take_error();
+        shared->sasl_exceptions = std::make_unique<smtpd::NetworkList>(std::move(*nl));
+      }
     }
     // Key files are commonly readable by root only.
     return smtpd::load_tls(*shared);

@@ -60,6 +60,7 @@ Result<SaslSettings> SaslSettings::from_config(const config::Config& cfg) {
   s.authenticated_header = cfg.boolean("smtpd_sasl_authenticated_header");
   s.broken_clients = cfg.boolean("broken_sasl_auth_clients");
   s.path = std::string(str::trim(cfg.str("smtpd_sasl_path")));
+  s.exceptions = cfg.str("smtpd_sasl_exceptions_networks");
   if (s.enabled) {
     std::string type = str::lower(str::trim(cfg.str("smtpd_sasl_type")));
     if (type != "dovecot")

@@ -24,7 +24,8 @@
 // Parameters: smtpd_sasl_auth_enable, smtpd_sasl_type, smtpd_sasl_path,
 // smtpd_sasl_security_options, smtpd_sasl_tls_security_options,
 // smtpd_tls_auth_only, smtpd_sasl_authenticated_header,
-// broken_sasl_auth_clients. Logs: nothing here (the session logs).
+// broken_sasl_auth_clients, smtpd_sasl_exceptions_networks. Logs: nothing
+// here (the session logs).
 #pragma once
 
 #include <chrono>
@@ -64,6 +65,7 @@ struct SaslSettings {
   bool authenticated_header = false;
   bool broken_clients = false;  // broken_sasl_auth_clients: also "AUTH=..."
   std::string path;             // smtpd_sasl_path as configured
+  std::string exceptions;       // smtpd_sasl_exceptions_networks (a network list)
   SaslSecurity plain_security, tls_security;
   static Result<SaslSettings> from_config(const config::Config& cfg);
 };

@@ -887,6 +887,12 @@ asio::awaitable<bool> Session::do_starttls() {
 asio::awaitable<std::vector<std::string>> Session::sasl_offer() {
   std::vector<std::string> out;
   if (!s_.sasl.enabled || !sh_.sasl_endpoint || (s_.sasl.tls_only && !tls_)) co_return out;
+  if (sh_.sasl_exceptions) {
+    // Postfix: a listed client is not offered AUTH (a lookup failure
+    // counts as listed: nothing is offered that might be refused).
+    auto listed = sh_.sasl_exceptions->contains(client_addr_);
+    if (!listed || *listed) co_return out;
+  }
   if (!sh_.sasl_mechanisms) {
     if (std::chrono::steady_clock::now() < sh_.sasl_retry_after) co_return out;
     auto a = co_await DovecotAuth::connect(ctx_.io(), *sh_.sasl_endpoint, kSaslTimeout);
@@ -906,7 +912,12 @@ asio::awaitable<std::vector<std::string>> Session::sasl_offer() {
 // RFC 4954, Postfix's replies. Dovecot sees the client's base64 data as
 // it came; smtpd never decodes a password.
 asio::awaitable<void> Session::do_auth(const smtp::Command& cmd) {
-  if (!s_.sasl.enabled || (s_.sasl.tls_only && !tls_)) {
+  bool excepted = false;
+  if (sh_.sasl_exceptions) {
+    auto listed = sh_.sasl_exceptions->contains(client_addr_);
+    excepted = !listed || *listed;
+  }
+  if (!s_.sasl.enabled || (s_.sasl.tls_only && !tls_) || excepted) {
     co_await reply(smtp::Reply(503, "5.5.1", "Error: authentication not enabled"));
     co_return;
   }

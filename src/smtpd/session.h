@@ -126,6 +126,8 @@ struct Shared {
   // and its mechanisms, asked once per process; after a failed attempt not
   // again before sasl_retry_after.
   std::optional<SaslEndpoint> sasl_endpoint;
+  // smtpd_sasl_exceptions_networks: clients not offered AUTH (null: none).
+  std::unique_ptr<NetworkList> sasl_exceptions;
   std::optional<std::vector<SaslMechanism>> sasl_mechanisms;
   std::chrono::steady_clock::time_point sasl_retry_after{};
 };

@@ -107,6 +107,7 @@ smtpd_tls_security_level = may
         "header": "-o smtpd_sasl_authenticated_header=yes",
         "tlsonly": "-o smtpd_tls_auth_only=yes",
         "down": f"-o smtpd_sasl_path={os.path.join(INST.root, 'no-such-socket')}",
+        "excepted": "-o smtpd_sasl_exceptions_networks=127.0.0.0/8",
         "owners": "-o {smtpd_sender_login_maps = inline:{ {bob@client.test = bob} }} "
                   "-o smtpd_sender_restrictions=reject_sender_login_mismatch",
     }
@@ -251,6 +252,12 @@ class SaslTest(unittest.TestCase):
         self.assertTrue(c.ask("AUTH PLAIN " + b64("\0bob\0secret")).startswith("235"))
         c.ask("MAIL FROM:<bob@client.test>")
         self.assertTrue(c.ask("RCPT TO:<alice@mx.test.example>").startswith("250"))
+        c.close()
+
+    def test_exceptions_networks_are_not_offered_auth(self):
+        c = SmtpClient(PORTS["excepted"])
+        self.assertNotIn("AUTH", c.ask("EHLO client.test"))
+        self.assertEqual(c.ask("AUTH PLAIN " + b64("\0bob\0secret")), "503 5.5.1 Error: authentication not enabled")
         c.close()
 
     def test_unreachable_auth_service(self):
