@@ -273,6 +273,21 @@ def smtpd_master_cf(services, ports):
     return "".join(lines)
 
 
+def queue_master_cf(smtpd_port, transports=""):
+    """master.cf text for an instance that queues and delivers: smtpd on
+    127.0.0.1:smtpd_port, cleanup, qmgr (5 s wakeup), trivial-rewrite and the
+    bounce services, then `transports` (more master.cf lines)."""
+    return f"""# service type private unpriv chroot wakeup maxproc command
+127.0.0.1:{smtpd_port} inet n - n - - smtpd
+cleanup unix n - n - 0 cleanup
+qmgr unix n - n 5 1 qmgr
+rewrite unix - - n - - trivial-rewrite
+bounce unix - - n - 0 bounce
+defer unix - - n - 0 bounce
+trace unix - - n - 0 bounce
+""" + transports
+
+
 def queued_id(reply):
     """The queue ID in a "250 2.0.0 Ok: queued as ID" reply, or None."""
     m = re.search(r"queued as (\S+)", reply)

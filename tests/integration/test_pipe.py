@@ -11,7 +11,7 @@ import pwd
 import smtplib
 import unittest
 
-from harness import LIBEXEC, Instance, free_port, wait_for
+from harness import LIBEXEC, Instance, free_port, queue_master_cf, wait_for
 
 HOST = "mx.test.example"
 INST = None
@@ -50,20 +50,12 @@ transport_maps = inline:{{ {{one.test = record1}}, {{many.test = recordn}}, {{la
 record1_destination_recipient_limit = 1
 """)
     PORT = free_port()
-    INST.write_master_cf(f"""# service type private unpriv chroot wakeup maxproc command
-127.0.0.1:{PORT} inet n - n - - smtpd
-cleanup unix n - n - 0 cleanup
-qmgr unix n - n 5 1 qmgr
-rewrite unix - - n - - trivial-rewrite
-bounce unix - - n - 0 bounce
-defer unix - - n - 0 bounce
-trace unix - - n - 0 bounce
-record1 unix - n n - - pipe flags=DORhu user={user} argv={record} {OUT}/${{queue_id}}.${{mailbox}} ${{sender}} ${{recipient}} ${{user}} ${{extension}} ${{domain}} ${{nexthop}}
+    INST.write_master_cf(queue_master_cf(PORT, f"""record1 unix - n n - - pipe flags=DORhu user={user} argv={record} {OUT}/${{queue_id}}.${{mailbox}} ${{sender}} ${{recipient}} ${{user}} ${{extension}} ${{domain}} ${{nexthop}}
 recordn unix - n n - - pipe flags=R user={user} argv={record} {OUT}/${{queue_id}}.many ${{recipient}}
 tempfail unix - n n - - pipe user={user} argv={fail} 75
 nouser unix - n n - - pipe user={user} argv={fail} 67
 small unix - n n - - pipe size=100 user={user} argv={record} {OUT}/small
-""")
+"""))
     INST.start()
 
 

@@ -15,8 +15,8 @@ import subprocess
 import threading
 import unittest
 
-from harness import (LIBEXEC, NO_QMGR_FLOW, Instance, SmtpClient, free_port, port_open, queued_id,
-                     smtpd_master_cf, wait_for)
+from harness import (LIBEXEC, NO_QMGR_FLOW, Instance, SmtpClient, free_port, port_open, queue_master_cf,
+                     queued_id, smtpd_master_cf, wait_for)
 
 HOST = "mx.test.example"
 USERS = {"bob": "secret", "carol": "pa ss"}
@@ -349,18 +349,10 @@ smtp_sasl_password_maps = texthash:{good}
 smtp_sasl_tls_security_options = noanonymous
 transport_maps = inline:{{ {{tls.test = authtls:{hop}}}, {{plain.test = smtp:{hop}}}, {{bad.test = authbad:{hop}}} }}
 """)
-        CLIENT.write_master_cf(f"""# service type private unpriv chroot wakeup maxproc command
-127.0.0.1:{cls.port} inet n - n - - smtpd
-cleanup unix n - n - 0 cleanup
-qmgr unix n - n 5 1 qmgr
-rewrite unix - - n - - trivial-rewrite
-bounce unix - - n - 0 bounce
-defer unix - - n - 0 bounce
-trace unix - - n - 0 bounce
-smtp unix - - n - - smtp
+        CLIENT.write_master_cf(queue_master_cf(cls.port, f"""smtp unix - - n - - smtp
 authtls unix - - n - - smtp -o smtp_tls_security_level=may
 authbad unix - - n - - smtp -o smtp_tls_security_level=may -o smtp_sasl_password_maps=texthash:{bad}
-""")
+"""))
         CLIENT.start()
         wait_for(lambda: port_open(cls.port), timeout=15, what="the client instance's smtpd")
 

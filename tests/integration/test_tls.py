@@ -15,8 +15,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (LIBEXEC, NO_QMGR_FLOW, Instance, SmtpClient, free_port, port_open, queued_id,
-                     smtpd_master_cf, wait_for)
+from harness import (LIBEXEC, NO_QMGR_FLOW, Instance, SmtpClient, free_port, port_open, queue_master_cf,
+                     queued_id, smtpd_master_cf, wait_for)
 
 HOST = "mx.test.example"
 MAIN_CF = f"""
@@ -298,15 +298,7 @@ class TlsTest(unittest.TestCase):
 def client_master_cf(port, ca, other_ca):
     # One smtp transport per client setting; transport_maps picks one per
     # recipient domain, each pointing at one of INST's smtpd services.
-    return f"""# service type private unpriv chroot wakeup maxproc command
-127.0.0.1:{port} inet n - n - - smtpd
-cleanup unix n - n - 0 cleanup
-qmgr unix n - n 5 1 qmgr
-rewrite unix - - n - - trivial-rewrite
-bounce unix - - n - 0 bounce
-defer unix - - n - 0 bounce
-trace unix - - n - 0 bounce
-smtp unix - - n - - smtp
+    return queue_master_cf(port, f"""smtp unix - - n - - smtp
 tlsmay unix - - n - - smtp -o smtp_tls_security_level=may
 tlsenc unix - - n - - smtp -o smtp_tls_security_level=encrypt
 tls13 unix - - n - - smtp -o smtp_tls_security_level=may -o smtp_tls_protocols=TLSv1.3
@@ -316,7 +308,7 @@ tlsverify unix - - n - - smtp -o smtp_tls_security_level=verify -o smtp_tls_CAfi
 tlsmismatch unix - - n - - smtp -o smtp_tls_security_level=verify -o smtp_tls_CAfile={ca}
   -o smtp_tls_verify_cert_match=other.example
 tlsuntrusted unix - - n - - smtp -o smtp_tls_security_level=secure -o smtp_tls_CAfile={other_ca}
-"""
+""")
 
 
 class TlsClientTest(unittest.TestCase):
