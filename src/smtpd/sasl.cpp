@@ -178,6 +178,7 @@ Result<SaslEndpoint> SaslEndpoint::parse(std::string_view path, std::string_view
     return e;
   }
   if (str::istarts_with(path, "unix:")) path.remove_prefix(5);
+  if (path.empty()) return make_error("smtpd_sasl_path = unix: names no socket");
   if (path.front() == '/') e.unix_path = std::string(path);
   else e.unix_path = std::string(queue_directory) + (queue_directory.ends_with('/') ? "" : "/") + std::string(path);
   return e;

@@ -64,4 +64,5 @@ TEST(Sasl, EndpointsFollowPostfixPathRules) {
   EXPECT_EQ(SaslEndpoint::parse("inet:[::1]:12345", "/q")->host, "::1");
   EXPECT_FALSE(SaslEndpoint::parse("inet:nohostport", "/q").ok());
   EXPECT_FALSE(SaslEndpoint::parse("", "/q").ok());
+  EXPECT_FALSE(SaslEndpoint::parse("unix:", "/q").ok());
 }

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 #include <functional>
 #include <map>
@@ -958,14 +959,14 @@ asio::awaitable<void> Session::do_auth(const smtp::Command& cmd) {
   info.remote_port = client_port_;
   info.secured = tls_ != nullptr;
   {
+    // Asio's TCP endpoint formats the address (IPv4 or IPv6).
     error_code ec;
     auto local = sock_.local_endpoint(ec);
-    if (!ec && (local.data()->sa_family == AF_INET || local.data()->sa_family == AF_INET6)) {
-      char buf[INET6_ADDRSTRLEN] = {0};
-      const void* addr = local.data()->sa_family == AF_INET
-                             ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(local.data())->sin_addr)
-                             : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(local.data())->sin6_addr);
-      if (::inet_ntop(local.data()->sa_family, addr, buf, sizeof buf)) info.local_ip = buf;
+    if (!ec && (local.data()->sa_family == AF_INET || local.data()->sa_family == AF_INET6) &&
+        local.size() <= sizeof(sockaddr_in6)) {
+      asio::ip::tcp::endpoint ip;
+      std::memcpy(ip.data(), local.data(), local.size());
+      info.local_ip = ip.address().to_string();
     }
   }
   auto step = co_await (*conn)->start(a.mechanism, std::move(initial), std::move(info));
