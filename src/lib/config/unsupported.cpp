@@ -125,10 +125,12 @@ constexpr auto kList = std::to_array<Unsupported>({
 
 // Accepted and ignored. Tuning knobs of Postfix's own design (delivery
 // slots, concurrency feedback), paths and service names Postern does not
-// use, reply codes it does not make configurable, and the secondary
-// settings of features whose main switch is refused above (TLS ciphers,
-// SASL mechanisms, milter timeouts). None of them makes mail bypass a
-// check or a filter when ignored. Sorted.
+// use, reply codes it does not make configurable, the secondary settings
+// of features whose main switch is refused above (milter timeouts, address
+// verification), and TLS details Postern leaves to OpenSSL's defaults
+// (session caches, SNI, random sources, chain depth). None of them makes
+// mail bypass a check or a filter, or go in plain text, when ignored.
+// Sorted.
 constexpr std::string_view kIgnored[] = {
     "address_verify_cache_cleanup_interval", "address_verify_map", "address_verify_negative_cache",
     "address_verify_poll_delay", "address_verify_sender_ttl", "authorized_submit_users_default",
