@@ -25,7 +25,8 @@ CheckAction parse_check_action(std::string_view value) {
   else if (word == "WARN") a.kind = K::kWarn;
   else if (word == "INFO") a.kind = K::kInfo;
   else if (word == "DUNNO" || word == "OK") a.kind = K::kNone;
-  else if (word == "FILTER" || word == "REDIRECT" || word == "BCC") a.kind = K::kUnsupported;
+  else if (word == "FILTER") a.kind = rest.empty() ? K::kUnknown : K::kFilter;
+  else if (word == "REDIRECT" || word == "BCC") a.kind = K::kUnsupported;
   else a.kind = K::kUnknown;
   return a;
 }

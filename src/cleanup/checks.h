@@ -17,10 +17,14 @@
 //   REPLACE text     replaced by text (a header for a header)
 //   PREPEND text     text is inserted before it (a header for a header)
 //   WARN [text], INFO [text]   logged only
+//   FILTER transport:destination   the message goes to that content filter
+//                    instead of its recipients' transports (the last FILTER
+//                    wins, and wins over content_filter and smtpd's FILTER;
+//                    an argument without ":" is logged and ignored)
 //   DUNNO, OK        nothing (the next header or line is inspected)
 //
-// FILTER, REDIRECT and BCC need features Postern does not have (content
-// filters, recipient replacement): a match defers the message with "451
+// REDIRECT and BCC need a feature Postern does not have (recipient
+// replacement): a match defers the message with "451
 // 4.3.5 Server configuration error" and a warning that names the action,
 // so that no mail goes around a filter the administrator set up. Other
 // words are logged as unknown and ignored, as Postfix does.
@@ -55,13 +59,15 @@ struct CleanupSettings;
 enum class CheckClass { kHeader, kMimeHeader, kNestedHeader, kBody };
 
 struct CheckAction {
-  enum class Kind { kNone, kReject, kDiscard, kHold, kIgnore, kReplace, kPrepend, kWarn, kInfo, kUnsupported, kUnknown };
+  enum class Kind {
+    kNone, kReject, kDiscard, kHold, kIgnore, kReplace, kPrepend, kWarn, kInfo, kFilter, kUnsupported, kUnknown
+  };
   Kind kind = Kind::kNone;
   std::string word;  // the action as written, upper case ("REJECT")
   std::string text;  // the optional text, replacement or prepended line
 };
 
-// One table answer, parsed. REPLACE and PREPEND without text are kUnknown
+// One table answer, parsed. REPLACE, PREPEND and FILTER without text are kUnknown
 // (logged as a table mistake, nothing done).
 CheckAction parse_check_action(std::string_view value);
 

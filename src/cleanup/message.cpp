@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "base/strings.h"
+#include "config/transport.h"
 #include "log/log.h"
 #include "mail/address.h"
 #include "mail/address_list.h"
@@ -156,7 +157,7 @@ asio::awaitable<void> Message::envelope(submit::CleanupEnvelope env) {
   sender_ = sender;
   full_name_ = env.full_name ? clean_text(*env.full_name) : std::string();
   // For the inspection log lines (Postfix's "from host[addr]" or "from local").
-  if (!(flags_ & submit::cleanup_flag::kBounce)) checks_ = deps_.checks;
+  if (!(flags_ & (submit::cleanup_flag::kBounce | submit::cleanup_flag::kNoHeaderBodyChecks))) checks_ = deps_.checks;
   if (env.client_addr && !env.client_addr->empty())
     client_ = str::printable(env.client_name.value_or("unknown"), 256) + "[" + str::printable(*env.client_addr, 64) + "]";
   helo_ = str::printable(env.helo.value_or(""), 256);
@@ -196,7 +197,8 @@ asio::awaitable<void> Message::envelope(submit::CleanupEnvelope env) {
       !attr(qa::kProtocol, env.protocol) || !attr(qa::kSaslMethod, env.sasl_method) ||
       !attr(qa::kSaslUsername, env.sasl_username) || !attr(qa::kEncoding, encoding) ||
       !attr(qa::kSmtputf8, utf8) || !attr(qa::kDsnEnvid, env.envid) || !attr(qa::kDsnRet, env.ret) ||
-      !attr(qa::kLogIdent, env.log_ident) || !attr(qa::kRewriteContext, context) || !attr(qa::kOrigin, origin))
+      !attr(qa::kLogIdent, env.log_ident) || !attr(qa::kRewriteContext, context) || !attr(qa::kOrigin, origin) ||
+      !attr(qa::kContentFilter, env.content_filter))
     co_return;
   (void)size_ok(0);
 }
@@ -555,7 +557,8 @@ asio::awaitable<void> Message::end_of_headers(bool write_separator) {
   if (write_separator) write_line("");
 }
 
-asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_flags) {
+asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_flags,
+                                                              std::optional<std::string> content_filter) {
   if (!failed() && !have_envelope_) fail(protocol_error());
   if (!failed()) {
     if (!content_started_) {
@@ -600,6 +603,12 @@ asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_fl
     log::warning("{}: message rejected: no recipients specified", id_);
     fail(no_recipients_error());
   }
+  // The last word on the content filter: a FILTER action of the checks,
+  // else one smtpd's access tables chose; either overrides the envelope's
+  // (queue readers take the extracted segment's value).
+  if (filter_) content_filter = std::move(filter_);
+  if (!failed() && content_filter && !content_filter->empty())
+    check_write(writer_->add_extracted_attribute(queue::attr::kContentFilter, *content_filter));
   if (!failed()) check_write(writer_->finish_write());
   // HOLD and DISCARD actions of header/body checks count like smtpd's.
   if (hold_) end_flags |= submit::end_flag::kHold;
@@ -708,6 +717,17 @@ bool Message::inspect(CheckClass c, std::string_view context, const std::string&
     case K::kHold:
       log_action("hold", context, text, a.text);
       hold_ = true;
+      return true;
+    case K::kFilter:
+      // Postfix: the argument must name transport:destination, else the
+      // action is a table mistake and nothing happens. The last FILTER wins.
+      if (a.text.find(':') == std::string::npos || !config::check_content_filter(a.text)) {
+        log::warning("{}: bad FILTER action in {}: \"{}\": need transport:destination", id_, class_name(c),
+                     str::printable(a.text, 200));
+        return true;
+      }
+      log_action("filter", context, text, a.text);
+      filter_ = a.text;
       return true;
     case K::kIgnore: return false;
     case K::kWarn: log_action("warning", context, text, a.text); return true;

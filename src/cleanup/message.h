@@ -97,7 +97,10 @@ class Message {
   // Completes the file (not yet durable). Returns the verdict if the
   // message is refused; otherwise writer() is ready for the Committer.
   // `end_flags`: cleanup_end's submit::end_flag bits.
-  asio::awaitable<std::optional<MappingError>> finish(std::int64_t end_flags = 0);
+  // `content_filter`: one chosen while the recipients were given
+  // (cleanup_end); a FILTER action of the checks wins over it.
+  asio::awaitable<std::optional<MappingError>> finish(std::int64_t end_flags = 0,
+                                                      std::optional<std::string> content_filter = std::nullopt);
 
   std::shared_ptr<queue::QueueFileWriter> writer() const { return writer_; }
   std::size_t recipient_count() const { return nrcpt_; }
@@ -190,6 +193,7 @@ class Message {
   bool checks_done_ = false;         // after REJECT or DISCARD nothing more is inspected
   bool discard_ = false;
   bool hold_ = false;
+  std::optional<std::string> filter_;  // a FILTER action's transport:destination
   std::string client_ = "local";     // "name[addr]" for the action log lines
   std::string helo_, protocol_, last_rcpt_;
   std::optional<mail::MimeScanner> mime_;

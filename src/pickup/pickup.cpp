@@ -9,6 +9,7 @@
 #include <cstring>
 #include <optional>
 
+#include "config/transport.h"
 #include "log/log.h"
 #include "queue/reader.h"
 #include "submit/cleanup_client.h"
@@ -100,7 +101,7 @@ asio::awaitable<Outcome> pickup_file(asio::io_context& io, const Settings& s, co
   }
   const queue::QueueMessage& m = rd->message();
 
-  std::int64_t flags = submit::cleanup_flag::kLocalSubmission;
+  std::int64_t flags = submit::cleanup_flag::kLocalSubmission | s.cleanup_flags;
   if (m.attribute("extract_recipients").value_or("") == "yes") flags |= submit::cleanup_flag::kExtractRecipients;
   auto client = co_await submit::CleanupClient::open(io, s.cleanup_socket, flags, "pickup", s.timeout);
   if (!client) {
@@ -121,6 +122,7 @@ asio::awaitable<Outcome> pickup_file(asio::io_context& io, const Settings& s, co
   if (!m.dsn_envid.empty()) env.envid = m.dsn_envid;
   if (m.dsn_ret) env.ret = *m.dsn_ret == queue::DsnRet::Full ? "FULL" : "HDRS";
   env.arrival_time = m.arrival_sec;
+  if (!s.content_filter.empty()) env.content_filter = s.content_filter;
 
   // Send everything; on a failure finish() returns the early verdict or an error.
   bool sent = static_cast<bool>(co_await client->envelope(env));
@@ -192,6 +194,13 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   if (!hash) return hash.take_error();
   s.hash = *hash;
   s.timeout = cfg.time("ipc_timeout");
+  s.content_filter = cfg.str("content_filter");
+  if (!s.content_filter.empty())
+    if (auto st = config::check_content_filter(s.content_filter); !st)
+      return make_error("content_filter: {}", st.error().message);
+  auto overrides = submit::parse_receive_overrides(cfg.str("receive_override_options"));
+  if (!overrides) return overrides.take_error();
+  s.cleanup_flags = overrides->cleanup_flags;
   return s;
 }
 

@@ -42,9 +42,11 @@ struct Settings {
   std::filesystem::path cleanup_socket; // public/$cleanup_service_name
   queue::HashConfig hash;               // hash_queue_names, hash_queue_depth
   std::chrono::seconds timeout{3600};   // ipc_timeout
+  std::string content_filter;           // content_filter: added to every message
+  std::int64_t cleanup_flags = 0;       // receive_override_options
 
   // Parameters: queue_directory, cleanup_service_name, hash_queue_names,
-  // hash_queue_depth, ipc_timeout.
+  // hash_queue_depth, ipc_timeout, content_filter, receive_override_options.
   static Result<Settings> from_config(const config::Config& cfg);
 };
 

@@ -100,6 +100,7 @@ struct Settings {
   std::string bounce_service = "bounce";
   std::string defer_service = "defer";
   std::string trace_service = "trace";
+  std::string myhostname = "localhost";  // a content filter's default nexthop
   int initial_concurrency = 5;
   int process_limit = 100;
   bool in_flow = true;  // in_flow_delay > 0: keep cleanup's tokens (server/flow.h)

@@ -8,6 +8,7 @@
 
 #include "base/strings.h"
 #include "config/registry.h"
+#include "config/transport.h"
 #include "mail/header.h"
 #include "maps/address_search.h"
 
@@ -328,7 +329,19 @@ Action parse_action(std::string_view result, Kind kind, const Subject& s, const 
     a.why = fmt::format("<{}>: {} triggers BCC {}", reply_name(kind, s), reply_class(kind), str::printable(text));
     return a;
   }
-  static constexpr std::array<std::string_view, 3> kUnsupported = {"FILTER", "REDIRECT", "HANGUP"};
+  if (is("FILTER")) {
+    // Postfix: "transport:destination" is required; anything else is a
+    // table mistake that decides nothing.
+    if (text.empty() || text.find(':') == std::string_view::npos || !config::check_content_filter(text)) {
+      a.warning = fmt::format("access table entry \"{}\" requires transport:destination", str::printable(value));
+      return a;
+    }
+    a.type = Action::Type::Filter;
+    a.address = std::string(text);
+    a.why = fmt::format("<{}>: {} triggers FILTER {}", reply_name(kind, s), reply_class(kind), str::printable(text));
+    return a;
+  }
+  static constexpr std::array<std::string_view, 2> kUnsupported = {"REDIRECT", "HANGUP"};
   for (auto kw : kUnsupported) {
     if (is(kw)) {
       a.type = Action::Type::Unsupported;

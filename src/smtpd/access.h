@@ -49,7 +49,11 @@
 //   BCC user@domain                                  Bcc: no decision; the address becomes an
 //                                                    extra recipient (NOTIFY=NEVER); without
 //                                                    an "@": Dunno and a warning
-//   FILTER, REDIRECT, HANGUP                         Unsupported (Postern lacks them)
+//   FILTER transport:destination                     Filter: no decision; the whole message
+//                                                    goes to that content filter (the last
+//                                                    FILTER wins); without a ":" (or with a
+//                                                    bad transport name): Dunno and a warning
+//   REDIRECT, HANGUP                                 Unsupported (Postern lacks them)
 //   any other result containing ':'                  Unsupported (Postfix: "do not specify
 //                                                    lookup tables inside SMTPD access maps")
 //   anything else                                    Restrictions, split at ", \t\r\n"
@@ -141,7 +145,8 @@ struct Action {
     Hold,
     Discard,
     Prepend,
-    Bcc
+    Bcc,
+    Filter
   } type = Type::Dunno;
   smtp::Reply reply;                      // Reject (4xx or 5xx); DeferIf*: the deferral
   std::vector<std::string> restrictions;  // Restrictions: lower-case names, in order (e.g. {"permit_mynetworks","reject"})
@@ -153,9 +158,9 @@ struct Action {
   // usually empty. Hold, Discard: "<NAME>: CLASS TEXT" to log under "hold:" /
   // "discard:" (TEXT "triggers HOLD action" when the table gives none).
   // Prepend: the header line. Bcc: "<NAME>: CLASS triggers BCC ADDRESS",
-  // to log under "bcc:".
+  // to log under "bcc:"; Filter likewise ("triggers FILTER T:D", "filter:").
   std::string why;
-  std::string address;  // Bcc: the recipient to add, as the table gives it
+  std::string address;  // Bcc: the recipient to add, as the table gives it; Filter: transport:destination
   // A table mistake that decides nothing (PREPEND without a header), for
   // the caller to log as a warning.
   std::string warning;

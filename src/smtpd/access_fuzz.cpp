@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "config/transport.h"
 #include "mail/header.h"
 #include "smtp/reply.h"
 #include "smtpd/access.h"
@@ -65,6 +66,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     case Action::Type::Bcc:
       check(a.address.find('@') != std::string::npos && one_printable_line(a.why));
+      break;
+    case Action::Type::Filter:
+      check(a.address.find(':') != std::string::npos && config::check_content_filter(a.address).ok() &&
+            one_printable_line(a.why));
       break;
     case Action::Type::Prepend:
       check(mail::header_name_length(a.why) > 0);

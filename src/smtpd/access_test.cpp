@@ -326,15 +326,30 @@ TEST(AccessAction, DunnoWarnInfo) {
   EXPECT_EQ(parse_action("info noted", Kind::Client, c, {}).why, "info: noted");
 }
 
+TEST(AccessAction, Filter) {
+  Subject c = client("h.example", "192.0.2.1");
+  auto f = parse_action("FILTER smtp:[127.0.0.1]:10025", Kind::Client, c, {});
+  EXPECT_EQ(f.type, Type::Filter);
+  EXPECT_EQ(f.address, "smtp:[127.0.0.1]:10025");
+  EXPECT_EQ(f.why, "<h.example[192.0.2.1]>: Client host triggers FILTER smtp:[127.0.0.1]:10025");
+  EXPECT_EQ(parse_action("filter amavis:", Kind::Client, c, {}).type, Type::Filter);  // empty nexthop: $myhostname
+  // Postfix: "requires transport:destination"; a table mistake decides nothing.
+  for (const char* v : {"FILTER", "FILTER smtp", "FILTER ../x:y", "FILTER :y"}) {
+    auto a = parse_action(v, Kind::Client, c, {});
+    EXPECT_EQ(a.type, Type::Dunno) << v;
+    EXPECT_NE(a.warning.find("requires transport:destination"), std::string::npos) << v;
+  }
+}
+
 TEST(AccessAction, UnsupportedActions) {
   Subject c = client("h.example", "192.0.2.1");
-  for (const char* v : {"FILTER smtp:[127.0.0.1]:10025", "REDIRECT a@example.com", "HANGUP"}) {
+  for (const char* v : {"REDIRECT a@example.com", "HANGUP"}) {
     auto a = parse_action(v, Kind::Client, c, {});
     EXPECT_EQ(a.type, Type::Unsupported) << v;
     EXPECT_NE(a.why.find("not supported"), std::string::npos) << v;
   }
-  auto f = parse_action("filter smtp:x", Kind::Client, c, {});
-  EXPECT_EQ(f.why, "access table action FILTER is not supported");
+  auto f = parse_action("redirect a@b", Kind::Client, c, {});
+  EXPECT_EQ(f.why, "access table action REDIRECT is not supported");
   // Postfix: "do not specify lookup tables inside SMTPD access maps".
   auto t = parse_action("permit_mynetworks, check_client_access hash:/etc/x", Kind::Client, c, {});
   EXPECT_EQ(t.type, Type::Unsupported);

@@ -18,6 +18,7 @@
 #include "log/log.h"
 #include "ipc/proto/trivial_rewrite.h"
 #include "maps/address_search.h"
+#include "submit/cleanup_proto.h"
 
 namespace postern::smtpd {
 
@@ -229,7 +230,12 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   p->double_bounce_sender_ = cfg.str("double_bounce_sender");
   p->relay_code_ = static_cast<int>(cfg.integer("relay_domains_reject_code"));
   p->unknown_local_code_ = static_cast<int>(cfg.integer("unknown_local_recipient_reject_code"));
-  p->reject_unlisted_ = cfg.boolean("smtpd_reject_unlisted_recipient");
+  // receive_override_options = no_unknown_recipient_checks (behind a
+  // content filter) switches off both the implicit and the explicit check.
+  auto overrides = submit::parse_receive_overrides(cfg.str("receive_override_options"));
+  if (!overrides) return overrides.error();
+  p->no_unknown_recipient_checks_ = overrides->no_unknown_recipient_checks;
+  p->reject_unlisted_ = cfg.boolean("smtpd_reject_unlisted_recipient") && !p->no_unknown_recipient_checks_;
   std::string lrm = cfg.str("local_recipient_maps");
   if (!str::trim(lrm).empty()) {
     auto ml = maps::MapList::open("local_recipient_maps", lrm, quiet_fixed());
@@ -663,6 +669,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       continue;
     }
     if (r == "reject_unlisted_recipient") {
+      if (no_unknown_recipient_checks_) continue;
       Verdict u = check_unlisted(c);
       if (u.kind == Verdict::Reject) {
         v = u;
@@ -739,7 +746,7 @@ Policy::Outcome Policy::apply_action(const access::Action& a, std::string_view t
         v.notes.push_back({a.why.substr(0, colon), a.why.substr(colon + 2)});
     } else if (a.type != access::Action::Type::Unsupported && a.type != access::Action::Type::Hold &&
                a.type != access::Action::Type::Discard && a.type != access::Action::Type::Prepend &&
-               a.type != access::Action::Type::Bcc) {
+               a.type != access::Action::Type::Bcc && a.type != access::Action::Type::Filter) {
       log::warning("{}: {}: {}", title, source, str::printable(a.why, 300));
     }
   }
@@ -768,6 +775,12 @@ Policy::Outcome Policy::apply_action(const access::Action& a, std::string_view t
         if (v.notes.size() < 16) v.notes.push_back({"bcc", a.why});
         v.bcc.push_back(a.address);
       }
+      return Outcome::Dunno;
+    case access::Action::Type::Filter:
+      // Postfix: logged, and the restrictions go on; the last FILTER of
+      // the transaction wins (the session keeps it).
+      if (v.notes.size() < 16) v.notes.push_back({"filter", a.why});
+      v.filter = a.address;
       return Outcome::Dunno;
     case access::Action::Type::Discard:
       // A permit, and the end of every restriction (see check_recipient).
@@ -1001,6 +1014,7 @@ Verdict Policy::check_recipient(const RcptContext& c) {
   out.discard = v.discard;
   out.prepend = std::move(v.prepend);
   out.bcc = std::move(v.bcc);
+  out.filter = std::move(v.filter);
   return out;
 }
 

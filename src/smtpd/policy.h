@@ -166,6 +166,9 @@ struct Verdict {
   // Access table BCC results: extra recipients for the message (at most
   // kMaxPrependHeaders per verdict), as the table wrote them.
   std::vector<std::string> bcc;
+  // Access table FILTER result: the content filter (transport:destination)
+  // for the whole message; a later one replaces it.
+  std::optional<std::string> filter;
   // Not a decision yet: a DNS list restriction needs this looked up
   // (dnsbl.h); the caller adds the answer to RcptContext::dnsbl and asks again.
   std::optional<dnsbl::Need> need;
@@ -324,6 +327,7 @@ class Policy {
   int relay_code_ = 554;
   int unknown_local_code_ = 550;
   bool reject_unlisted_ = true;
+  bool no_unknown_recipient_checks_ = false;  // receive_override_options
   int invalid_hostname_code_ = 501;
   int unknown_address_code_ = 450;
   bool unknown_address_tempfail_defer_ = false;  // "defer" (else defer_if_permit)

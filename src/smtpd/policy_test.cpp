@@ -340,7 +340,7 @@ TEST(Policy, AccessTablesDecideInListOrder) {
       "smtpd_client_restrictions = check_client_access inline:{{192.0.2=REJECT go away}, 198.51.100.7=OK}\n"
       "smtpd_helo_restrictions = check_helo_access inline:{{spam.example=permit_mynetworks, reject}}\n"
       "smtpd_sender_restrictions = check_sender_access inline:{{bad@example.net=550 5.1.1 no such sender},"
-      " {filtered@example.net=FILTER smtp:[127.0.0.1]:10025}, {example.org=DUNNO}}\n"
+      " {filtered@example.net=REDIRECT postmaster@example.net}, {example.org=DUNNO}}\n"
       "smtpd_recipient_restrictions = check_recipient_access inline:{{x@mx.example.org=DEFER try later}}\n");
   Tx t;
   t.mynet = false;
@@ -371,6 +371,45 @@ TEST(Policy, AccessTablesDecideInListOrder) {
   t.sender = "s@example.org";  // DUNNO: on to the next restriction
   t.rcpt = "x@mx.example.org";
   EXPECT_EQ(reply_of(*p, t), "450 4.7.1 <x@mx.example.org>: Recipient address rejected: try later");
+}
+
+TEST(Policy, FilterActionIsNotedAndTheLastOneWins) {
+  auto p = policy(
+      "smtpd_sender_restrictions = check_sender_access inline:{{scan@example.net=FILTER amavis:[127.0.0.1]:10024}}\n"
+      "smtpd_recipient_restrictions = check_recipient_access inline:{{y@mx.example.org=FILTER other:}},"
+      " reject_unauth_destination\n");
+  Tx t;
+  t.mynet = false;
+  t.rcpt = "x@mx.example.org";
+  t.sender = "scan@example.net";
+  Verdict v = check(*p, t);
+  EXPECT_EQ(v.kind, Verdict::Accept);
+  ASSERT_TRUE(v.filter);
+  EXPECT_EQ(*v.filter, "amavis:[127.0.0.1]:10024");
+  ASSERT_EQ(v.notes.size(), 1u);
+  EXPECT_EQ(v.notes[0].action, "filter");
+  EXPECT_EQ(v.notes[0].text, "<scan@example.net>: Sender address triggers FILTER amavis:[127.0.0.1]:10024");
+  // FILTER decides nothing: the relay check still refuses elsewhere.
+  t.rcpt = "z@elsewhere.example";
+  EXPECT_EQ(reply_of(*p, t), "454 4.7.1 <z@elsewhere.example>: Relay access denied");
+  t.rcpt = "y@mx.example.org";
+  v = check(*p, t);
+  ASSERT_TRUE(v.filter);
+  EXPECT_EQ(*v.filter, "other:");
+  t.sender = "s@example.net";
+  t.rcpt = "x@mx.example.org";
+  EXPECT_FALSE(check(*p, t).filter);
+}
+
+TEST(Policy, NoUnknownRecipientChecksOverride) {
+  auto p = policy("local_recipient_maps = inline:{{known=x}}\n");
+  auto q = policy("local_recipient_maps = inline:{{known=x}}\nreceive_override_options = no_unknown_recipient_checks\n"
+                  "smtpd_recipient_restrictions = reject_unlisted_recipient, permit_mynetworks, reject\n");
+  Tx t;
+  t.rcpt = "nobody@mx.example.org";
+  EXPECT_EQ(reply_of(*p, t).substr(0, 9), "550 5.1.1");
+  EXPECT_EQ(reply_of(*q, t), "accept");
+  EXPECT_FALSE(Policy::from_config(*config::Config::from_text("receive_override_options = no_such_thing\n", "main.cf")));
 }
 
 TEST(Policy, HoldAndDiscardActions) {

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "base/strings.h"
+#include "config/transport.h"
 #include "aio/io_scope.h"
 #include "ipc/proto/trivial_rewrite.h"
 #include "log/log.h"
@@ -58,6 +59,16 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.discard_ehlo = cfg.list("smtpd_discard_ehlo_keywords");
   s.ipc_timeout = cfg.time("ipc_timeout");
   s.ipc_idle = cfg.time("ipc_idle");
+  // Postfix's smtpd writes its own content_filter into each message, so
+  // that "-o content_filter=" on the service a filter reinjects into keeps
+  // that mail from going round again.
+  s.content_filter = cfg.str("content_filter");
+  if (!s.content_filter.empty())
+    if (auto st = config::check_content_filter(s.content_filter); !st)
+      return make_error("content_filter: {}", st.error().message);
+  auto overrides = submit::parse_receive_overrides(cfg.str("receive_override_options"));
+  if (!overrides) return overrides.take_error();
+  s.cleanup_flags = overrides->cleanup_flags;
   s.peername_lookup = cfg.boolean("smtpd_peername_lookup");
   if (s.peername_lookup) s.hosts = std::make_shared<const dns::HostsFile>(dns::HostsFile::load());
   s.dns_resolver_address = cfg.str("dns_resolver_address");
@@ -117,9 +128,9 @@ constexpr auto kPrefetchMaxAge = std::chrono::seconds(10);
 // A free function, not a lambda: the coroutine frame keeps its own copies
 // of the arguments (a lambda's captures would die with the lambda).
 asio::awaitable<void> run_prefetch(std::shared_ptr<CleanupPrefetch> p, asio::io_context& io,
-                                   std::filesystem::path socket, std::string origin, std::chrono::seconds timeout,
-                                   submit::CleanupConnections* kept) {
-  auto c = co_await submit::CleanupClient::open(io, socket, 0, origin, timeout, kept);
+                                   std::filesystem::path socket, std::int64_t flags, std::string origin,
+                                   std::chrono::seconds timeout, submit::CleanupConnections* kept) {
+  auto c = co_await submit::CleanupClient::open(io, socket, flags, origin, timeout, kept);
   p->result.emplace(std::move(c));
   p->done.cancel();
 }
@@ -322,6 +333,7 @@ class Session {
   // Access table BCC recipients for this transaction, each once, at most
   // kMaxPrependHeaders; given to cleanup when the content starts.
   std::vector<std::string> bcc_;
+  std::optional<std::string> filter_;  // an access table FILTER for this message (the last one)
   asio::awaitable<void> send_bccs();
   std::size_t rcpt_attempts_ = 0;
   std::optional<mail::Address> first_rcpt_;
@@ -1064,7 +1076,8 @@ void Session::start_prefetch() {
   if (prefetch_ && Clock::now() - prefetch_->started < kPrefetchMaxAge) return;
   prefetch_ = std::make_shared<CleanupPrefetch>(ctx_.io());
   asio::co_spawn(ctx_.io(),
-                 run_prefetch(prefetch_, ctx_.io(), s_.cleanup_socket, peer(), s_.ipc_timeout, sh_.cleanup.get()),
+                 run_prefetch(prefetch_, ctx_.io(), s_.cleanup_socket, s_.cleanup_flags, peer(), s_.ipc_timeout,
+                              sh_.cleanup.get()),
                  asio::detached);
 }
 
@@ -1100,8 +1113,8 @@ asio::awaitable<bool> Session::open_cleanup() {
   // No prefetch, or it failed: open now (a failed prefetch is retried once,
   // so that its error is the one the client sees only if it persists).
   if (!c)
-    c.emplace(co_await submit::CleanupClient::open(ctx_.io(), s_.cleanup_socket, 0, peer(), s_.ipc_timeout,
-                                                   sh_.cleanup.get()));
+    c.emplace(co_await submit::CleanupClient::open(ctx_.io(), s_.cleanup_socket, s_.cleanup_flags, peer(),
+                                                   s_.ipc_timeout, sh_.cleanup.get()));
   if (!*c) {
     log::warning("{}: cleanup service: {}", peer(), c->error().message);
     co_return false;
@@ -1129,6 +1142,7 @@ asio::awaitable<bool> Session::open_cleanup() {
   if (mail_->params.envid) env.envid = smtp::xtext_encode(*mail_->params.envid);
   if (mail_->params.ret == smtp::Ret::Full) env.ret = "FULL";
   if (mail_->params.ret == smtp::Ret::Hdrs) env.ret = "HDRS";
+  if (!s_.content_filter.empty()) env.content_filter = s_.content_filter;
   if (auto st = co_await cleanup_->envelope(env); !st) {
     log::warning("{}: cleanup envelope: {}", cleanup_->queue_id(), st.error().message);
     cleanup_failed_ = true;
@@ -1191,6 +1205,7 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   add_prepends(v.prepend);
   for (const auto& b : v.bcc)
     if (bcc_.size() < kMaxPrependHeaders && std::find(bcc_.begin(), bcc_.end(), b) == bcc_.end()) bcc_.push_back(b);
+  if (v.filter) filter_ = std::move(v.filter);
   if (v.kind == Verdict::Reject) {
     log_reject("RCPT", v.reply, addr->to_internal());
     co_await reply(v.reply);
@@ -1328,7 +1343,7 @@ asio::awaitable<smtp::Reply> Session::finish_message() {
   }
   co_await push_content(true);
   std::int64_t end_flags = (hold_ ? submit::end_flag::kHold : 0) | (discard_ ? submit::end_flag::kDiscard : 0);
-  auto res = co_await cleanup_->finish(end_flags);
+  auto res = co_await cleanup_->finish(end_flags, filter_ ? std::string_view(*filter_) : std::string_view());
   if (!res) {
     log::warning("{}: cleanup: {}", cleanup_->queue_id(), res.error().message);
     co_return smtp::Reply(451, "4.3.0", "Error: queue file write error");
@@ -1691,6 +1706,7 @@ void Session::reset_transaction() {
   prepend_bytes_ = 0;
   prepend_full_ = false;
   bcc_.clear();
+  filter_.reset();
   first_rcpt_.reset();
   cleanup_.reset();  // closing the connection makes cleanup remove the unfinished file
   prefetch_.reset();  // likewise once its open completes

@@ -82,6 +82,8 @@ struct Settings {
   std::chrono::seconds ipc_timeout{3600};
   std::chrono::seconds ipc_idle{5};
   std::filesystem::path cleanup_socket;
+  std::string content_filter;     // transport:nexthop for every message, or empty
+  std::int64_t cleanup_flags = 0;  // receive_override_options (submit::ReceiveOverrides)
   std::filesystem::path rewrite_socket;  // private/$rewrite_service_name
   std::filesystem::path anvil_socket;    // private/$anvil_service_name
   bool peername_lookup = true;           // smtpd_peername_lookup

@@ -8,7 +8,11 @@ decides the answers and may be changed while it runs:
   "reject"        550 5.1.1 at RCPT (always for recipients starting "bad")
   down()/up()     close and reopen the listener (connections refused)
 Connections, concurrent sessions and their peak are counted, so tests can
-check connection reuse and concurrency limits.
+check connection reuse and concurrency limits. With `on_message`, a callable
+(mail_from, rcpts, data) -> reply line, run on a worker thread after the
+message is kept, the reply to its end of data is that line: a content filter
+that answers only once it has passed the message on (tests/integration/
+test_filter.py).
 """
 import asyncio
 import socket
@@ -17,8 +21,9 @@ import time
 
 
 class Sink:
-    def __init__(self, port=0, mode="accept"):
+    def __init__(self, port=0, mode="accept", on_message=None):
         self.mode = mode
+        self.on_message = on_message
         self.messages = []
         self.connections = 0
         self.active = 0
@@ -155,7 +160,12 @@ class Sink:
                 with self.lock:
                     self.messages.append((mail_from, rcpts, bytes(data)))
                     n = len(self.messages)
-                send(f"250 2.0.0 Ok: queued as S{n}")
+                if self.on_message:
+                    reply = await asyncio.get_running_loop().run_in_executor(
+                        None, self.on_message, mail_from, list(rcpts), bytes(data))
+                    send(reply)
+                else:
+                    send(f"250 2.0.0 Ok: queued as S{n}")
             elif verb == "RSET":
                 mail_from, rcpts = None, []
                 send("250 2.0.0 Ok")

@@ -23,6 +23,8 @@ HEADER_CHECKS = r"""
 /^Subject: replace me/         REPLACE Subject: replaced
 /^Subject: prepend me/         PREPEND X-Flag: prepended
 /^Subject: filter me/          FILTER smtp:[127.0.0.1]:10025
+/^Subject: bad filter/         FILTER smtp
+/^Subject: redirect me/        REDIRECT postmaster@mx.test.example
 /^Subject: bad action/         FROBNICATE
 /^Content-(Disposition|Type):.*name="?[^"]*\.exe"?/   REJECT no executables
 /^Subject: nested secret/      REJECT nested header matched
@@ -134,10 +136,24 @@ class ChecksTest(unittest.TestCase):
         out = postcat(queued_id(text))
         self.assertRegex(out, r"X-Flag: prepended\n(.*\n)?Subject: prepend me")
 
-    def test_unsupported_action_defers_unknown_is_ignored(self):
+    def test_filter_action_is_written_to_the_queue_file(self):
         code, text = send("Subject: filter me\r\n\r\nbody\r\n")
+        self.assertEqual(code, 250, text)
+        qid = queued_id(text)
+        INST.wait_log(rf"{qid}: filter: header Subject: filter me from localhost\[127\.0\.0\.1\]; "
+                      r"from=<sender@client\.test> to=<alice@mx\.test\.example> proto=ESMTP "
+                      r"helo=<client\.test>: smtp:\[127\.0\.0\.1\]:10025")
+        self.assertIn("content_filter=smtp:[127.0.0.1]:10025", postcat(qid))
+        # Without "transport:destination" the action is a table mistake.
+        code, text = send("Subject: bad filter\r\n\r\nbody\r\n")
+        self.assertEqual(code, 250, text)
+        self.assertNotIn("content_filter", postcat(queued_id(text)))
+        INST.wait_log(r"warning: \w+: bad FILTER action in header_checks: \"smtp\": need transport:destination")
+
+    def test_unsupported_action_defers_unknown_is_ignored(self):
+        code, text = send("Subject: redirect me\r\n\r\nbody\r\n")
         self.assertEqual((code, text), (451, "4.3.5 Server configuration error"))
-        INST.wait_log(r"warning: \w+: FILTER action in header_checks needs a feature Postern does not have")
+        INST.wait_log(r"warning: \w+: REDIRECT action in header_checks needs a feature Postern does not have")
         code, text = send("Subject: bad action\r\n\r\nbody\r\n")
         self.assertEqual(code, 250, text)
         INST.wait_log(r"warning: \w+: unknown command in header_checks: FROBNICATE")

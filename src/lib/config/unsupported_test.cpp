@@ -60,22 +60,24 @@ TEST(Unsupported, ParametersThatDefaultToARefusedOneAreRefusedToo) {
 
 TEST(Unsupported, DefaultConfigurationLoads) { loads(""); }
 
-TEST(Unsupported, FilterAndMilterSettingsAreRefusedWithTheLine) {
-  auto e = error_of("myhostname = mx.example\ncontent_filter = smtp-amavis:[127.0.0.1]:10024\n");
+TEST(Unsupported, ProxyAndMilterSettingsAreRefusedWithTheLine) {
+  auto e = error_of("myhostname = mx.example\nsmtpd_proxy_filter = 127.0.0.1:10024\n");
   EXPECT_NE(e.find("main.cf, line 2"), std::string::npos) << e;
-  EXPECT_NE(e.find("content_filter = smtp-amavis:[127.0.0.1]:10024"), std::string::npos) << e;
-  EXPECT_NE(e.find("Postern does not have after-queue content filters"), std::string::npos) << e;
+  EXPECT_NE(e.find("smtpd_proxy_filter = 127.0.0.1:10024"), std::string::npos) << e;
+  EXPECT_NE(e.find("Postern does not have before-queue content filters"), std::string::npos) << e;
   EXPECT_NE(error_of("smtpd_milters = inet:127.0.0.1:8891\n").find("milters"), std::string::npos);
   EXPECT_NE(error_of("smtp_header_checks = regexp:/etc/postfix/header_checks\n").find("smtp_header_checks"),
             std::string::npos);
   // The "off" values of the same parameters load; cleanup's checks are on.
-  loads("content_filter =\nsmtpd_milters =\nsmtp_header_checks =\n");
+  loads("smtpd_proxy_filter =\nsmtpd_milters =\nsmtp_header_checks =\n");
+  // After-queue content filters and receive_override_options are supported.
+  loads("content_filter = smtp-amavis:[127.0.0.1]:10024\nreceive_override_options = no_address_mappings\n");
   loads("header_checks = regexp:/etc/postfix/header_checks\nbody_checks = pcre:/etc/postfix/body_checks\n");
 }
 
 TEST(Unsupported, ValuesAreCheckedAfterExpansion) {
-  EXPECT_FALSE(error_of("filter = smtp:[127.0.0.1]:10025\ncontent_filter = $filter\n").empty());
-  loads("filter =\ncontent_filter = $filter\n");
+  EXPECT_FALSE(error_of("filter = inet:127.0.0.1:8891\nsmtpd_milters = $filter\n").empty());
+  loads("filter =\nsmtpd_milters = $filter\n");
   // smtp_mime_header_checks is refused; set to an empty value through a
   // parameter it is off.
   loads("smtp_mime_header_checks = $smtp_header_checks\n");
@@ -115,16 +117,16 @@ TEST(Unsupported, BooleansNumbersAndAllowedValues) {
 TEST(Unsupported, OverridesAreCheckedAndARefusedOneChangesNothing) {
   auto c = Config::from_text("", "main.cf");
   ASSERT_TRUE(c);
-  EXPECT_TRUE(c->set_override("content_filter", "", "-o"));
-  auto st = c->set_override("content_filter", "smtp:[127.0.0.1]:10025", "-o");
+  EXPECT_TRUE(c->set_override("smtpd_milters", "", "-o"));
+  auto st = c->set_override("smtpd_milters", "inet:127.0.0.1:8891", "-o");
   ASSERT_FALSE(st);
-  EXPECT_NE(st.error().message.find("-o content_filter=smtp:[127.0.0.1]:10025"), std::string::npos)
+  EXPECT_NE(st.error().message.find("-o smtpd_milters=inet:127.0.0.1:8891"), std::string::npos)
       << st.error().message;
-  EXPECT_EQ(c->str("content_filter"), "");
+  EXPECT_EQ(c->str("smtpd_milters"), "");
 }
 
 TEST(Unsupported, ManualTextNamesTheRefusedValues) {
-  EXPECT_EQ(refused_values_text(*find_unsupported("content_filter")), "any non-empty value");
+  EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_milters")), "any non-empty value");
   EXPECT_EQ(refused_values_text(*find_unsupported("soft_bounce")), "yes");
   EXPECT_EQ(refused_values_text(*find_unsupported("lmtp_tls_security_level")),
             "encrypt, dane, dane-only, fingerprint, verify, secure");

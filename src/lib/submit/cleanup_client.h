@@ -116,8 +116,10 @@ class CleanupClient {
   asio::awaitable<Status> envelope(const CleanupEnvelope& env);
   asio::awaitable<Status> recipient(const CleanupRecipient& rcpt);
   asio::awaitable<Status> content(std::string_view data);
-  // `end_flags`: end_flag:: bits for cleanup_end (0: none sent).
-  asio::awaitable<Result<CleanupResult>> finish(std::int64_t end_flags = 0);
+  // `end_flags`: end_flag:: bits for cleanup_end (0: none sent);
+  // `content_filter`: cleanup_end's content filter (empty: none sent). The
+  // view is copied before the first suspension.
+  asio::awaitable<Result<CleanupResult>> finish(std::int64_t end_flags = 0, std::string_view content_filter = {});
 
   // The verdict the service sent before cleanup_end, if any.
   const std::optional<CleanupResult>& early_result() const;

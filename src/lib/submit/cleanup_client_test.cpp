@@ -21,6 +21,39 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+TEST(CleanupProto, ReceiveOverrides) {
+  auto o = parse_receive_overrides("no_unknown_recipient_checks, NO_HEADER_BODY_CHECKS\tno_milters");
+  ASSERT_TRUE(o);
+  EXPECT_TRUE(o->no_unknown_recipient_checks);
+  EXPECT_EQ(o->cleanup_flags, cleanup_flag::kNoHeaderBodyChecks);
+  o = parse_receive_overrides("no_address_mappings");
+  ASSERT_TRUE(o);
+  EXPECT_FALSE(o->no_unknown_recipient_checks);
+  EXPECT_EQ(o->cleanup_flags, cleanup_flag::kNoAddressMappings);
+  EXPECT_EQ(parse_receive_overrides("")->cleanup_flags, 0);
+  auto bad = parse_receive_overrides("no_address_mappings, no_such");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("unknown value \"no_such\""), std::string::npos);
+}
+
+TEST(CleanupProto, ContentFilterFieldsAreChecked) {
+  CleanupEnvelope e;
+  e.sender = "a@example.com";
+  e.content_filter = "smtp-amavis:[127.0.0.1]:10024";
+  EXPECT_TRUE(encode_checked(e));
+  e.content_filter = "../x:y";
+  EXPECT_FALSE(encode_checked(e));
+  CleanupEnd end;
+  end.content_filter = "scan:";
+  auto wire = encode_checked(end);
+  ASSERT_TRUE(wire);
+  auto back = ipc::decode<CleanupEnd>(*wire);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->content_filter, "scan:");
+  end.content_filter = "a b:c";
+  EXPECT_FALSE(encode_checked(end));
+}
+
 TEST(CleanupProto, RoundTripsAndRejections) {
   CleanupEnvelope e;
   e.sender = "joe@example.com";

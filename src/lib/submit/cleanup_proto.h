@@ -49,6 +49,7 @@
 #include <tuple>
 
 #include "base/result.h"
+#include "config/transport.h"
 #include "ipc/schema.h"
 
 namespace postern::submit {
@@ -78,7 +79,12 @@ inline constexpr std::int64_t kBounce = 1 << 2;
 // Skip canonical_maps, masquerading and virtual_alias_maps (re-queueing
 // with postsuper -r, mail that was already mapped once).
 inline constexpr std::int64_t kNoAddressMappings = 1 << 3;
-inline constexpr std::int64_t kKnown = kExtractRecipients | kLocalSubmission | kBounce | kNoAddressMappings;
+// Skip header_checks, mime_header_checks, nested_header_checks and
+// body_checks (receive_override_options = no_header_body_checks: mail
+// coming back from a content filter was inspected on its way in).
+inline constexpr std::int64_t kNoHeaderBodyChecks = 1 << 4;
+inline constexpr std::int64_t kKnown =
+    kExtractRecipients | kLocalSubmission | kBounce | kNoAddressMappings | kNoHeaderBodyChecks;
 }  // namespace cleanup_flag
 
 // cleanup_end flags: what smtpd's access restrictions decided for the whole
@@ -102,6 +108,21 @@ inline constexpr std::int64_t kFailure = 4;
 inline constexpr std::int64_t kDelay = 8;
 inline constexpr std::int64_t kAll = kNever | kSuccess | kFailure | kDelay;
 }  // namespace notify
+
+// receive_override_options (Postfix's input_transp), read by the programs
+// that receive mail (smtpd, pickup) from their own configuration, so that a
+// master.cf "-o" reaches one service only:
+//   no_unknown_recipient_checks  smtpd accepts unknown recipients
+//   no_address_mappings          cleanup_flag::kNoAddressMappings
+//   no_header_body_checks        cleanup_flag::kNoHeaderBodyChecks
+//   no_milters                   accepted (Postern runs no milters)
+// Names are separated by spaces or commas, in any case; any other name is
+// an error, as in Postfix.
+struct ReceiveOverrides {
+  std::int64_t cleanup_flags = 0;
+  bool no_unknown_recipient_checks = false;
+};
+Result<ReceiveOverrides> parse_receive_overrides(std::string_view value);
 
 struct CleanupOpen {
   static constexpr std::string_view kType = "cleanup_open";
@@ -153,6 +174,10 @@ struct CleanupEnvelope {
   std::optional<std::string> ret;            // DSN RET: "FULL" or "HDRS"
   std::optional<std::string> log_ident;      // the ID to use in log lines, when not ours
   std::optional<std::int64_t> arrival_time;  // unix seconds; default: now
+  // The receiving program's content_filter ("transport:nexthop",
+  // config/transport.h): qmgr sends every recipient there instead of
+  // resolving it.
+  std::optional<std::string> content_filter;
 
   static constexpr auto fields() {
     constexpr ipc::Rules attr{.max_len = kMaxAttributeLength, .single_line = true};
@@ -172,11 +197,14 @@ struct CleanupEnvelope {
         ipc::field("ret", &CleanupEnvelope::ret, {.max_len = 8, .single_line = true}),
         ipc::field("log_ident", &CleanupEnvelope::log_ident, {.max_len = 64, .single_line = true}),
         ipc::field("arrival_time", &CleanupEnvelope::arrival_time, {.min = 0}),
+        ipc::field("content_filter", &CleanupEnvelope::content_filter, {.max_len = 1024, .single_line = true}),
     };
   }
   Status check() const {
     if (body && *body != "7BIT" && *body != "8BITMIME") return make_error("body must be 7BIT or 8BITMIME");
     if (ret && *ret != "FULL" && *ret != "HDRS") return make_error("ret must be FULL or HDRS");
+    if (content_filter)
+      if (auto st = config::check_content_filter(*content_filter); !st) return st;
     return {};
   }
   bool operator==(const CleanupEnvelope&) const = default;
@@ -224,9 +252,20 @@ struct CleanupEnd {
   static constexpr std::string_view kType = "cleanup_end";
 
   std::optional<std::int64_t> flags;  // end_flag:: bits (the range check allows no others); absent: 0
+  // A content filter decided while the recipients were given (smtpd's
+  // FILTER access action); overrides the envelope's.
+  std::optional<std::string> content_filter;
 
   static constexpr auto fields() {
-    return std::tuple{ipc::field("flags", &CleanupEnd::flags, {.min = 0, .max = end_flag::kKnown})};
+    return std::tuple{
+        ipc::field("flags", &CleanupEnd::flags, {.min = 0, .max = end_flag::kKnown}),
+        ipc::field("content_filter", &CleanupEnd::content_filter, {.max_len = 1024, .single_line = true}),
+    };
+  }
+  Status check() const {
+    if (content_filter)
+      if (auto st = config::check_content_filter(*content_filter); !st) return st;
+    return {};
   }
   bool operator==(const CleanupEnd&) const = default;
 };

@@ -79,19 +79,19 @@ check "-e bad value leaves file" "$before" "$(cat "$D/main.cf")"
 
 # A value asking for a feature Postern lacks is refused the same way; the
 # "off" value is accepted, and -X removes a setting from a file that has one.
-out=$("$P" -c "$D" -e 'content_filter=smtp-amavis:[127.0.0.1]:10024' 2>&1); rc=$?
+out=$("$P" -c "$D" -e 'smtpd_milters=inet:127.0.0.1:8891' 2>&1); rc=$?
 check "-e unsupported feature exit" "1" "$rc"
 case "$out" in
-  "postconf: fatal: not changing "*"parameter content_filter = smtp-amavis:[127.0.0.1]:10024: Postern does not have after-queue content filters"*) ;;
-  *) check "-e unsupported feature message" "postconf: fatal: ... Postern does not have after-queue content filters ..." "$out" ;;
+  "postconf: fatal: not changing "*"parameter smtpd_milters = inet:127.0.0.1:8891: Postern does not have milters"*) ;;
+  *) check "-e unsupported feature message" "postconf: fatal: ... Postern does not have milters ..." "$out" ;;
 esac
 check "-e unsupported feature leaves file" "$before" "$(cat "$D/main.cf")"
-"$P" -c "$D" -e 'content_filter=' || fails=$((fails + 1))
+"$P" -c "$D" -e 'smtpd_milters=' || fails=$((fails + 1))
 echo 'soft_bounce = yes' >> "$D/main.cf"
 out=$("$P" -c "$D" -n 2>&1); rc=$?
 check "unsupported feature in main.cf exit" "1" "$rc"
 check "unsupported feature in main.cf message" "postconf: fatal: $D/main.cf, line 9: parameter soft_bounce = yes: Postern does not have soft_bounce; remove the setting or set it to no" "$out"
-"$P" -c "$D" -X soft_bounce content_filter || fails=$((fails + 1))
+"$P" -c "$D" -X soft_bounce smtpd_milters || fails=$((fails + 1))
 check "-X repairs" "$before" "$(cat "$D/main.cf")"
 
 # master.cf

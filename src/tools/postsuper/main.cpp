@@ -63,6 +63,7 @@
 
 #include "base/strings.h"
 #include "config/config.h"
+#include "config/transport.h"
 #include "ipc/trigger.h"
 #include "log/log.h"
 #include "postern/paths.h"
@@ -106,6 +107,10 @@ struct Env {
   fs::path cleanup_socket;
   fs::path qmgr_trigger;
   std::chrono::seconds timeout{3600};
+  // Requeued mail is new mail to the filter as it is in Postfix (where
+  // pickup adds them): main.cf's content_filter and receive_override_options.
+  std::string content_filter;
+  std::int64_t cleanup_flags = 0;
 };
 
 std::string plural(std::size_t n, std::string_view what) {
@@ -281,14 +286,16 @@ Result<std::string> requeue_one(const Env& env, const fs::path& path) {
   if (!reader) return reader.take_error();
   const auto& m = reader->message();
   if (m.pending_recipients() == 0) return make_error("no pending recipients");
-  auto c = submit::BlockingCleanupClient::open(env.cleanup_socket, 0, "postsuper", env.timeout);
+  auto c = submit::BlockingCleanupClient::open(env.cleanup_socket, env.cleanup_flags, "postsuper", env.timeout);
   if (!c) return c.take_error();
   auto result_error = [&](Status st) -> Error {
     auto r = c->finish();
     if (r && !r->ok()) return make_error("cleanup: {} {} {}", r->status, r->dsn, r->reason);
     return st.ok() ? make_error("cleanup failed") : st.take_error();
   };
-  if (auto st = c->envelope(envelope_of(m)); !st) return result_error(std::move(st));
+  submit::CleanupEnvelope ce = envelope_of(m);
+  if (!env.content_filter.empty()) ce.content_filter = env.content_filter;
+  if (auto st = c->envelope(ce); !st) return result_error(std::move(st));
   for (const auto& r : m.recipients) {
     if (r.done) continue;
     submit::CleanupRecipient rc;
@@ -520,6 +527,12 @@ int main(int argc, char** argv) {
   env.cleanup_socket = submit::cleanup_socket_path(env.root, cfg->str("cleanup_service_name"));
   env.qmgr_trigger = env.root / "public" / cfg->str("queue_service_name");
   env.timeout = cfg->time("ipc_timeout");
+  env.content_filter = cfg->str("content_filter");
+  if (auto st = config::check_content_filter(env.content_filter); !env.content_filter.empty() && !st)
+    die(EX_CONFIG, fmt::format("content_filter: {}", st.error().message));
+  auto overrides = submit::parse_receive_overrides(cfg->str("receive_override_options"));
+  if (!overrides) die(EX_CONFIG, overrides.error().message);
+  env.cleanup_flags = overrides->cleanup_flags;
 
   // The queue belongs to mail_owner: work as that user, so that renamed
   // files and new hash directories keep the right owner.
