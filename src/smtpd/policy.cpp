@@ -236,19 +236,14 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   if (!overrides) return overrides.error();
   p->no_unknown_recipient_checks_ = overrides->no_unknown_recipient_checks;
   p->reject_unlisted_ = cfg.boolean("smtpd_reject_unlisted_recipient") && !p->no_unknown_recipient_checks_;
-  std::string lrm = cfg.str("local_recipient_maps");
-  if (!str::trim(lrm).empty()) {
-    auto ml = maps::MapList::open("local_recipient_maps", lrm, quiet_fixed());
-    if (!ml) {
-      // Postfix defers recipients when a table is unavailable; so do we
-      // (an empty MapList with a recorded failure would accept everyone).
-      log::warning("local_recipient_maps: {}", ml.error().message);
-      p->local_recipient_maps_ = nullptr;
-      p->local_maps_error_ = ml.error().message;
-    } else {
-      p->local_recipient_maps_ = std::make_unique<maps::MapList>(std::move(*ml));
-    }
-  }
+  p->local_recipient_maps_ = open_recipient_table(cfg, "local_recipient_maps");
+  p->virtual_mailbox_maps_ = open_recipient_table(cfg, "virtual_mailbox_maps");
+  p->relay_recipient_maps_ = open_recipient_table(cfg, "relay_recipient_maps");
+  for (const char* name : {"recipient_canonical_maps", "canonical_maps", "virtual_alias_maps"})
+    if (auto t = open_recipient_table(cfg, name); t.configured()) p->mapped_recipient_maps_.push_back(std::move(t));
+  p->unknown_virtual_mailbox_code_ = static_cast<int>(cfg.integer("unknown_virtual_mailbox_reject_code"));
+  p->unknown_virtual_alias_code_ = static_cast<int>(cfg.integer("unknown_virtual_alias_reject_code"));
+  p->unknown_relay_code_ = static_cast<int>(cfg.integer("unknown_relay_recipient_reject_code"));
   if (std::string slm = cfg.str("smtpd_sender_login_maps"); !str::trim(slm).empty()) {
     auto ml = maps::MapList::open("smtpd_sender_login_maps", slm, quiet_fixed());
     if (!ml) {
@@ -1042,20 +1037,36 @@ Result<std::vector<std::string>> Policy::sender_owners(const mail::Address& send
   return out;
 }
 
+Policy::RecipientTable Policy::open_recipient_table(const config::Config& cfg, const char* name) {
+  RecipientTable t;
+  std::string value = cfg.str(name);
+  if (str::trim(value).empty()) return t;
+  auto ml = maps::MapList::open(name, value, quiet_fixed());
+  if (!ml) {
+    // Postfix defers recipients when a table is unavailable; so do we
+    // (an empty MapList with a recorded failure would accept everyone).
+    log::warning("{}: {}", name, ml.error().message);
+    t.error = ml.error().message;
+  } else {
+    t.maps = std::make_unique<maps::MapList>(std::move(*ml));
+  }
+  return t;
+}
+
+// Postfix's check_rcpt_maps(), for smtpd_reject_unlisted_recipient and
+// reject_unlisted_recipient.
 Verdict Policy::check_unlisted(const RcptContext& c) {
   auto cls = recipient_class(c);
   if (!cls) {
     log::warning("recipient domain lookup failed: {}", cls.error().message);
     return Verdict::rejection(lookup_error_reply(c.recipient_text), false);
   }
-  if (*cls != DomainClass::Local) return {};  // other classes: their own maps, checked downstream
-  if (!local_maps_error_.empty()) return Verdict::rejection(lookup_error_reply(c.recipient_text), false);
-  if (!local_recipient_maps_) return {};  // local_recipient_maps empty: every local name is valid
+  if (*cls == DomainClass::Default) return {};
   maps::AddressSearchOptions opts;
   opts.recipient_delimiter = recipient_delimiter_;
   opts.double_bounce_sender = double_bounce_sender_;
   opts.is_local = [this, &c, cls = *cls](std::string_view domain) -> Result<bool> {
-    // The recipient's own domain: trivial-rewrite already said it is local.
+    // The recipient's own domain: trivial-rewrite already said what it is.
     if (c.recipient->has_domain() && str::iequals(domain, c.recipient->domain)) return cls == DomainClass::Local;
     mail::Address probe;
     probe.local = "x";
@@ -1066,17 +1077,61 @@ Verdict Policy::check_unlisted(const RcptContext& c) {
   };
   std::string key = c.recipient->has_domain() ? c.recipient->local + "@" + c.recipient->lower_domain()
                                               : c.recipient->local;
-  auto m = maps::find_address(*local_recipient_maps_, key, opts);
-  if (!m) {
-    log::warning("local_recipient_maps lookup of {}: {}", str::printable(key), m.error().message);
-    return Verdict::rejection(lookup_error_reply(c.recipient_text), false);
+  // nullopt: found; a Verdict: not found (empty) or a lookup failure (a 4xx).
+  auto find = [&](const RecipientTable& t, const char* name) -> std::optional<Verdict> {
+    if (!t.error.empty()) return Verdict::rejection(lookup_error_reply(c.recipient_text), false);
+    auto m = maps::find_address(*t.maps, key, opts);
+    if (!m) {
+      log::warning("{} lookup of {}: {}", name, str::printable(key), m.error().message);
+      return Verdict::rejection(lookup_error_reply(c.recipient_text), false);
+    }
+    // Postfix also finds "user" alone for a local domain (the passwd and
+    // alias tables are keyed by the bare name); find_address does that
+    // when is_local.
+    if (m->has_value()) return std::nullopt;
+    return Verdict{};
+  };
+  // An address the canonical or virtual alias tables rewrite is valid
+  // whatever its class (cleanup maps it before it is delivered).
+  for (const auto& t : mapped_recipient_maps_) {
+    auto v = find(t, "address mapping table");
+    if (!v) return {};
+    if (v->kind == Verdict::Reject) return *v;
   }
-  // Postfix also finds "user" alone for a local domain (the passwd and alias
-  // tables are keyed by the bare name); find_address does that when is_local.
-  if (m->has_value()) return {};
-  return Verdict::rejection(smtp::Reply(unknown_local_code_, "5.1.1",
-                      fmt::format("<{}>: Recipient address rejected: User unknown in local recipient table",
-                                  c.recipient_text)), false);
+  auto unknown = [&](int code, const char* table) {
+    return Verdict::rejection(
+        smtp::Reply(code, "5.1.1",
+                    fmt::format("<{}>: Recipient address rejected: User unknown in {}", c.recipient_text, table)),
+        false);
+  };
+  const RecipientTable* table = nullptr;
+  const char* name = "";
+  int code = 550;
+  const char* what = "";
+  switch (*cls) {
+    case DomainClass::VirtualAlias:
+      // Not rewritten by virtual_alias_maps: trivial-rewrite sends it to
+      // the error transport, so it can only bounce.
+      return unknown(unknown_virtual_alias_code_, "virtual alias table");
+    case DomainClass::Local:
+      table = &local_recipient_maps_, name = "local_recipient_maps", code = unknown_local_code_;
+      what = "local recipient table";
+      break;
+    case DomainClass::VirtualMailbox:
+      table = &virtual_mailbox_maps_, name = "virtual_mailbox_maps", code = unknown_virtual_mailbox_code_;
+      what = "virtual mailbox table";
+      break;
+    case DomainClass::Relay:
+      table = &relay_recipient_maps_, name = "relay_recipient_maps", code = unknown_relay_code_;
+      what = "relay recipient table";
+      break;
+    case DomainClass::Default: return {};
+  }
+  if (!table->configured()) return {};  // an empty parameter: every address of the class is valid
+  auto v = find(*table, name);
+  if (!v) return {};
+  if (v->kind == Verdict::Reject) return *v;
+  return unknown(code, what);
 }
 
 }  // namespace postern::smtpd

@@ -314,18 +314,32 @@ class Policy {
   DomainList virtual_alias_domains_;
   DomainList virtual_mailbox_domains_;
   std::string myhostname_, myorigin_;
-  std::unique_ptr<maps::MapList> local_recipient_maps_;  // null: any local address is valid
+  // A recipient table of check_unlisted(): null maps with no error means
+  // the parameter is empty (every address of that class is valid); a table
+  // that could not be opened keeps its error and defers, as in Postfix.
+  struct RecipientTable {
+    std::unique_ptr<maps::MapList> maps;
+    std::string error;
+    bool configured() const { return maps || !error.empty(); }
+  };
+  static RecipientTable open_recipient_table(const config::Config& cfg, const char* name);
+  // Postfix's check_rcpt_maps() order: an address the canonical or virtual
+  // alias tables know is valid in every class; then the class's own table.
+  RecipientTable local_recipient_maps_, virtual_mailbox_maps_, relay_recipient_maps_;
+  std::vector<RecipientTable> mapped_recipient_maps_;  // recipient_canonical, canonical, virtual_alias
   // smtpd_sender_login_maps (null: none; every authenticated sender is then
   // a mismatch, as in Postfix); an open failure is kept and defers.
   std::unique_ptr<maps::MapList> sender_login_maps_;
   std::string sender_login_error_;
   // The login names that own `sender` (empty: none known), or an error.
   Result<std::vector<std::string>> sender_owners(const mail::Address& sender);
-  std::string local_maps_error_;  // the tables could not be opened: defer local recipients
   std::string recipient_delimiter_;
   std::string double_bounce_sender_;
   int relay_code_ = 554;
   int unknown_local_code_ = 550;
+  int unknown_virtual_mailbox_code_ = 550;
+  int unknown_virtual_alias_code_ = 550;
+  int unknown_relay_code_ = 550;
   bool reject_unlisted_ = true;
   bool no_unknown_recipient_checks_ = false;  // receive_override_options
   int invalid_hostname_code_ = 501;

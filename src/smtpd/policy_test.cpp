@@ -335,6 +335,51 @@ TEST(Policy, NonFqdnSenderAndRecipient) {
   EXPECT_EQ(reply_of(*early, t), "504 5.5.2 <x@elsewhere>: Recipient address rejected: need fully-qualified address");
 }
 
+TEST(Policy, UnlistedRecipientsOfEveryClass) {
+  auto p = policy(
+      "local_recipient_maps = inline:{alice=x}\n"
+      "relay_domains = relay.example\nrelay_recipient_maps = inline:{known@relay.example=x}\n"
+      "virtual_mailbox_domains = vm.example\nvirtual_mailbox_maps = inline:{u@vm.example=u/}\n"
+      "virtual_alias_domains = va.example\n"
+      "virtual_alias_maps = inline:{a@va.example=a@elsewhere.example, info@mx.example.org=alice}\n"
+      "recipient_delimiter = +\n");
+  Tx t;
+  t.mynet = false;
+  auto rejected = [](const std::string& rcpt, const std::string& table) {
+    return "550 5.1.1 <" + rcpt + ">: Recipient address rejected: User unknown in " + table;
+  };
+  for (const char* ok : {"known@relay.example", "known+tag@relay.example", "u@vm.example", "a@va.example",
+                         "alice@mx.example.org", "info@mx.example.org"}) {
+    t.rcpt = ok;
+    EXPECT_EQ(reply_of(*p, t), "accept") << ok;
+  }
+  t.rcpt = "other@relay.example";
+  EXPECT_EQ(reply_of(*p, t), rejected(t.rcpt, "relay recipient table"));
+  t.rcpt = "x@vm.example";
+  EXPECT_EQ(reply_of(*p, t), rejected(t.rcpt, "virtual mailbox table"));
+  t.rcpt = "b@va.example";
+  EXPECT_EQ(reply_of(*p, t), rejected(t.rcpt, "virtual alias table"));
+  t.rcpt = "bob@mx.example.org";
+  EXPECT_EQ(reply_of(*p, t), rejected(t.rcpt, "local recipient table"));
+  // Without relay_recipient_maps every address in a relay domain is valid.
+  auto open = policy("relay_domains = relay.example\n");
+  t.rcpt = "anyone@relay.example";
+  EXPECT_EQ(reply_of(*open, t), "accept");
+  // The reply codes are the unknown_*_reject_code parameters (the wire
+  // format makes the enhanced code's class agree: smtp/reply.h).
+  auto codes = policy("relay_domains = relay.example\nrelay_recipient_maps = inline:{k@relay.example=x}\n"
+                      "unknown_relay_recipient_reject_code = 450\n");
+  EXPECT_EQ(reply_of(*codes, t).substr(0, 4), "450 ");
+}
+
+TEST(Policy, UnavailableRelayRecipientTableDefers) {
+  auto p = policy("relay_domains = relay.example\nrelay_recipient_maps = hash:/nonexistent/smtpd/relay_rcpt\n");
+  Tx t;
+  t.mynet = false;
+  t.rcpt = "x@relay.example";
+  EXPECT_EQ(reply_of(*p, t).substr(0, 9), "451 4.3.0");
+}
+
 TEST(Policy, AccessTablesDecideInListOrder) {
   auto p = policy(
       "smtpd_client_restrictions = check_client_access inline:{{192.0.2=REJECT go away}, 198.51.100.7=OK}\n"

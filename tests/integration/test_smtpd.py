@@ -59,6 +59,9 @@ SERVICES = {
     "noanvil": "-o smtpd_client_connection_count_limit=1 -o anvil_service_name=no-such-anvil",
     "nolookup": "-o smtpd_peername_lookup=no",
     "norewrite": "-o rewrite_service_name=no-such-rewrite",
+    "relayrcpt": "-o relay_recipient_maps=inline:{known@relay.test.example=x} -o mynetworks=127.0.0.0/8",
+    "nocheck": ("-o relay_recipient_maps=inline:{known@relay.test.example=x} "
+                "-o receive_override_options=no_unknown_recipient_checks"),
     # "rdns" (a DNS server naming 127.0.0.2) is added when dnsmasq exists.
 }
 RDNS_NAME = "mail.rdns.test"
@@ -379,6 +382,25 @@ class SmtpdTest(unittest.TestCase):
         INST.wait_log(rf"NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 550 5\.1\.1 <nobody@{HOST}>: "
                       rf"Recipient address rejected: User unknown in local recipient table; "
                       rf"from=<s@client\.test> to=<nobody@{HOST}> proto=ESMTP helo=<client\.test>")
+
+    def test_relay_recipient_maps(self):
+        # Checked for every client, mynetworks too, as in Postfix.
+        c = Raw(PORTS["relayrcpt"])
+        c.ask("EHLO client.test")
+        c.ask("MAIL FROM:<s@client.test>")
+        self.assertEqual(c.ask("RCPT TO:<known@relay.test.example>"), "250 2.1.5 Ok")
+        self.assertEqual(c.ask("RCPT TO:<other@relay.test.example>"),
+                         "550 5.1.1 <other@relay.test.example>: Recipient address rejected: "
+                         "User unknown in relay recipient table")
+        c.close()
+        # receive_override_options = no_unknown_recipient_checks (behind a
+        # content filter) lets it through.
+        c = Raw(PORTS["nocheck"])
+        c.ask("EHLO client.test")
+        c.ask("MAIL FROM:<s@client.test>")
+        self.assertEqual(c.ask("RCPT TO:<other@relay.test.example>"), "250 2.1.5 Ok")
+        self.assertEqual(c.ask(f"RCPT TO:<nobody@{HOST}>"), "250 2.1.5 Ok")
+        c.close()
 
     def test_vrfy(self):
         c = Raw(PORTS["main"])

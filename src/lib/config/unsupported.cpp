@@ -72,7 +72,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"non_smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"recipient_bcc_maps", R::kNonEmpty, "", "send copies of messages (recipient_bcc_maps)"},
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
-    {"relay_recipient_maps", R::kNonEmpty, "", "check relay recipients against relay_recipient_maps"},
     {"relocated_maps", R::kNonEmpty, "", "have relocated_maps"},
     {"require_home_directory", R::kYes, "", "require home directories for local delivery"},
     {"sender_bcc_maps", R::kNonEmpty, "", "send copies of messages (sender_bcc_maps)"},
@@ -166,9 +165,7 @@ constexpr std::string_view kIgnored[] = {
     "transport_destination_concurrency_negative_feedback",
     "transport_destination_concurrency_positive_feedback", "transport_extra_recipient_limit",
     "transport_minimum_delivery_slots", "transport_recipient_limit", "transport_recipient_refill_delay",
-    "transport_recipient_refill_limit", "transport_time_limit", "unknown_relay_recipient_reject_code",
-    "unknown_virtual_alias_reject_code", "unknown_virtual_mailbox_reject_code",
-    "unverified_recipient_reject_code", "unverified_sender_reject_code", "verp_delimiter_filter",
+    "transport_recipient_refill_limit", "transport_time_limit", "unverified_recipient_reject_code", "unverified_sender_reject_code", "verp_delimiter_filter",
     "virtual_gid_maps", "virtual_minimum_uid", "virtual_uid_maps",
 };
 
