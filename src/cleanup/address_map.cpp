@@ -93,6 +93,37 @@ Result<std::string> AddressMapper::canonical(maps::MapList& list, std::string_vi
   return r;
 }
 
+void AddressMapper::set_bcc_maps(maps::MapList sender_bcc, maps::MapList recipient_bcc) {
+  sender_bcc_ = std::move(sender_bcc);
+  recipient_bcc_ = std::move(recipient_bcc);
+}
+
+Result<std::optional<std::string>> AddressMapper::bcc(maps::MapList& list, std::string_view address,
+                                                      std::string_view id) {
+  if (list.empty() || address.empty()) return std::optional<std::string>();
+  auto hit = maps::find_address(list, address, opts_.search);
+  if (!hit) {
+    log::warning("{}: {} map lookup problem for {} -- message not accepted, try again later", id, list.title(),
+                 str::printable(address, 256));
+    return hit.take_error();
+  }
+  if (!*hit) return std::optional<std::string>();
+  auto results = result_addresses((*hit)->value);
+  if (results.empty() || results.front().empty() || results.front().front() == '@')
+    return std::optional<std::string>();
+  std::string r = std::move(results.front());
+  if (r.find('@') == std::string::npos && opts_.qualify) r = opts_.qualify(r);
+  return std::optional<std::string>(std::move(r));
+}
+
+Result<std::optional<std::string>> AddressMapper::sender_bcc(std::string_view address, std::string_view id) {
+  return bcc(sender_bcc_, address, id);
+}
+
+Result<std::optional<std::string>> AddressMapper::recipient_bcc(std::string_view address, std::string_view id) {
+  return bcc(recipient_bcc_, address, id);
+}
+
 Result<std::string> AddressMapper::map_sender(std::string_view address, unsigned cls, std::string_view id) {
   std::string a(address);
   if (a.empty()) return a;  // the null sender is never mapped

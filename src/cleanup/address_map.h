@@ -31,8 +31,11 @@
 // Lookup failures are not "not found": they come back as a MappingError
 // with a temporary status, so the message is deferred, not mis-delivered.
 //
+//   bcc         sender_bcc_maps, recipient_bcc_maps: one copy address per
+//               sender or recipient (the caller adds it, with always_bcc).
+//
 // Parameters (via CleanupSettings): canonical_maps, sender_canonical_maps,
-// recipient_canonical_maps, *_classes, masquerade_*, virtual_alias_maps and
+// recipient_canonical_maps, sender_bcc_maps, recipient_bcc_maps, *_classes, masquerade_*, virtual_alias_maps and
 // its limits, propagate_unmatched_extensions, recipient_delimiter,
 // duplicate_filter_limit.
 // Logs: warnings for over-long alias results, nesting and expansion limits
@@ -109,6 +112,13 @@ class AddressMapper {
   std::optional<MappingError> expand_virtual(std::string_view address, std::string_view id,
                                              std::vector<std::string>& out);
 
+  // Automatic BCC (sender_bcc_maps, recipient_bcc_maps): the copy's address
+  // for `address`, searched as the other tables are, or none. A result
+  // without a domain is qualified; "@domain" results are not addresses.
+  void set_bcc_maps(maps::MapList sender_bcc, maps::MapList recipient_bcc);
+  Result<std::optional<std::string>> sender_bcc(std::string_view address, std::string_view id);
+  Result<std::optional<std::string>> recipient_bcc(std::string_view address, std::string_view id);
+
   // Masquerading alone (exposed for tests).
   std::string masquerade(std::string_view address) const;
 
@@ -116,12 +126,15 @@ class AddressMapper {
 
  private:
   Result<std::string> canonical(maps::MapList& list, std::string_view address, std::string_view id);
+  Result<std::optional<std::string>> bcc(maps::MapList& list, std::string_view address, std::string_view id);
 
   MapperOptions opts_;
   maps::MapList canonical_;
   maps::MapList sender_canonical_;
   maps::MapList recipient_canonical_;
   maps::MapList virtual_;
+  maps::MapList sender_bcc_{"sender_bcc_maps", {}};
+  maps::MapList recipient_bcc_{"recipient_bcc_maps", {}};
 };
 
 // Remembers recipients already written. Beyond `limit` entries new keys are

@@ -152,6 +152,14 @@ asio::awaitable<void> Message::envelope(submit::CleanupEnvelope env) {
         co_return;
       }
       sender = std::move(*mapped);
+      if (auto_bcc()) {
+        auto bcc = deps_.mapper.sender_bcc(sender, id_);
+        if (!bcc) {
+          fail(lookup_error());
+          co_return;
+        }
+        if (*bcc) add_auto_bcc(std::move(**bcc));
+      }
     }
   }
   sender_ = sender;
@@ -231,6 +239,16 @@ asio::awaitable<void> Message::add_recipient(std::string address, std::string or
       fail(lookup_error());
       co_return;
     }
+    // Postfix: the copy's address is found for the canonical address,
+    // before virtual alias expansion (which the copy gets in its turn).
+    if (auto_bcc() && !adding_bcc_) {
+      auto bcc = deps_.mapper.recipient_bcc(*mapped, id_);
+      if (!bcc) {
+        fail(lookup_error());
+        co_return;
+      }
+      if (*bcc) add_auto_bcc(std::move(**bcc));
+    }
     if (auto err = deps_.mapper.expand_virtual(*mapped, id_, targets)) {
       fail(*err);
       co_return;
@@ -253,6 +271,11 @@ asio::awaitable<void> Message::add_recipient(std::string address, std::string or
     ++nrcpt_;
     if (!size_ok(0)) co_return;
   }
+}
+
+void Message::add_auto_bcc(std::string address) {
+  if (auto_bcc_.size() >= kMaxAutoBcc) return;
+  if (std::find(auto_bcc_.begin(), auto_bcc_.end(), address) == auto_bcc_.end()) auto_bcc_.push_back(std::move(address));
 }
 
 // ---------------------------------------------------------------------------
@@ -602,6 +625,20 @@ asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_fl
   if (!failed() && nrcpt_ == 0) {
     log::warning("{}: message rejected: no recipients specified", id_);
     fail(no_recipients_error());
+  }
+  // Automatic BCC recipients go last, with NOTIFY=NEVER (Postfix 2.3 and
+  // later: the sender never hears about a copy that cannot be delivered).
+  if (!failed() && auto_bcc()) {
+    if (!deps_.settings.always_bcc.empty()) add_auto_bcc(deps_.settings.always_bcc);
+    adding_bcc_ = true;
+    auto list = std::move(auto_bcc_);
+    auto_bcc_.clear();
+    for (auto& a : list) {
+      std::string orcpt;
+      std::string original = a;
+      co_await add_recipient(std::move(a), std::move(orcpt), submit::notify::kNever, true, std::move(original));
+      if (failed()) break;
+    }
   }
   // The last word on the content filter: a FILTER action of the checks,
   // else one smtpd's access tables chose; either overrides the envelope's

@@ -12,7 +12,11 @@
 //                canonical_maps, masquerading (if configured), then
 //                virtual_alias_maps expansion and duplicate removal; each
 //                result is one R record with the original address kept
-//                (enable_original_recipient) and the DSN details.
+//                (enable_original_recipient) and the DSN details. With
+//                kAutoBcc, sender_bcc_maps (for the mapped sender) and
+//                recipient_bcc_maps (for each mapped recipient) name copy
+//                addresses; they and always_bcc are added by finish() as
+//                extracted recipients with NOTIFY=NEVER.
 //   content()    the message text, streamed: lines are cut at "\n" across
 //                frames; header lines are assembled by mail::HeaderParser
 //                (bounded by header_size_limit), body lines go straight to
@@ -193,6 +197,17 @@ class Message {
   bool checks_done_ = false;         // after REJECT or DISCARD nothing more is inspected
   bool discard_ = false;
   bool hold_ = false;
+  // Automatic BCC addresses (always_bcc, sender_bcc_maps,
+  // recipient_bcc_maps), added as recipients by finish(); at most
+  // kMaxAutoBcc distinct ones.
+  static constexpr std::size_t kMaxAutoBcc = 1000;
+  std::vector<std::string> auto_bcc_;
+  bool adding_bcc_ = false;  // the copies themselves get no copies
+  bool auto_bcc() const {
+    return (flags_ & submit::cleanup_flag::kAutoBcc) &&
+           !(flags_ & (submit::cleanup_flag::kNoAddressMappings | submit::cleanup_flag::kBounce));
+  }
+  void add_auto_bcc(std::string address);
   std::optional<std::string> filter_;  // a FILTER action's transport:destination
   std::string client_ = "local";     // "name[addr]" for the action log lines
   std::string helo_, protocol_, last_rcpt_;

@@ -247,6 +247,35 @@ TEST_F(MessageTest, BccIsDroppedByDefaultEvenWithoutExtraction) {
   EXPECT_EQ(o2.text(), "Bcc: c@x.example\n\nb\n");
 }
 
+TEST_F(MessageTest, AutomaticBccRecipients) {
+  const std::string cfg =
+      "always_bcc = archive@example.net\n"
+      "sender_bcc_maps = inline:{alice@example.org=out-copy@example.net}\n"
+      "recipient_bcc_maps = inline:{{@example.com=in-copy@example.net}}\n"
+      "virtual_alias_maps = inline:{in-copy@example.net=keeper@example.net}\n";
+  Submission s = simple("Subject: x\n\nb\n");
+  s.flags = submit::cleanup_flag::kAutoBcc;
+  s.rcpts.push_back(rcpt("carol@example.com"));
+  auto o = run(s, cfg);
+  ASSERT_FALSE(o.verdict) << o.verdict->reason;
+  EXPECT_EQ(o.recipients(queue::Segment::Envelope), (std::vector<std::string>{"bob@example.com", "carol@example.com"}));
+  // Each copy once, after the recipients, virtual aliases applied, and with
+  // NOTIFY=NEVER.
+  EXPECT_EQ(o.recipients(queue::Segment::Extracted),
+            (std::vector<std::string>{"out-copy@example.net", "keeper@example.net", "archive@example.net"}));
+  for (const auto& r : o.file->message().recipients)
+    if (r.segment == queue::Segment::Extracted) EXPECT_EQ(r.fields.notify, submit::notify::kNever) << r.fields.address;
+  // Not for mail that did not ask (local forwarding, bounces), nor with
+  // no_address_mappings.
+  s.flags = 0;
+  EXPECT_TRUE(run(s, cfg).recipients(queue::Segment::Extracted).empty());
+  s.flags = submit::cleanup_flag::kAutoBcc | submit::cleanup_flag::kNoAddressMappings;
+  EXPECT_TRUE(run(s, cfg).recipients(queue::Segment::Extracted).empty());
+  s.flags = submit::cleanup_flag::kAutoBcc | submit::cleanup_flag::kBounce;
+  s.env.sender = "";
+  EXPECT_TRUE(run(s, cfg).recipients(queue::Segment::Extracted).empty());
+}
+
 TEST_F(MessageTest, NoRecipientsIsRejected) {
   Submission s;
   s.flags = flag::kExtractRecipients;

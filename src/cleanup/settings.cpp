@@ -196,6 +196,9 @@ Result<CleanupSettings> CleanupSettings::from_config(const config::Config& cfg) 
   s.sender_canonical_maps = cfg.str("sender_canonical_maps");
   s.recipient_canonical_maps = cfg.str("recipient_canonical_maps");
   s.virtual_alias_maps = cfg.str("virtual_alias_maps");
+  s.sender_bcc_maps = cfg.str("sender_bcc_maps");
+  s.recipient_bcc_maps = cfg.str("recipient_bcc_maps");
+  s.always_bcc = std::string(str::trim(cfg.str("always_bcc")));
   return s;
 }
 
@@ -255,8 +258,14 @@ Result<AddressMapper> open_mapper(const CleanupSettings& s) {
   opts.qualify = [myorigin = s.myorigin, append = s.append_at_myorigin](std::string_view a) {
     return append ? append_myorigin(a, myorigin) : std::string(a);
   };
-  return AddressMapper(std::move(opts), std::move(*canonical), std::move(*sender), std::move(*recipient),
+  auto sender_bcc = open("sender_bcc_maps", s.sender_bcc_maps);
+  if (!sender_bcc) return sender_bcc.take_error();
+  auto recipient_bcc = open("recipient_bcc_maps", s.recipient_bcc_maps);
+  if (!recipient_bcc) return recipient_bcc.take_error();
+  AddressMapper mapper(std::move(opts), std::move(*canonical), std::move(*sender), std::move(*recipient),
                        std::move(*virt));
+  mapper.set_bcc_maps(std::move(*sender_bcc), std::move(*recipient_bcc));
+  return mapper;
 }
 
 }  // namespace postern::cleanup

@@ -20,7 +20,8 @@
 // local_header_rewrite_clients, remote_header_rewrite_domain,
 // header_checks, mime_header_checks, nested_header_checks, body_checks,
 // body_checks_size_limit, disable_mime_input_processing,
-// mime_nesting_limit, mime_boundary_length_limit.
+// mime_nesting_limit, mime_boundary_length_limit, always_bcc, sender_bcc_maps,
+// recipient_bcc_maps.
 // Logs nothing; errors name the parameter.
 #pragma once
 
@@ -101,6 +102,8 @@ struct CleanupSettings {
 
   MapperOptions mapper;  // without tables and is_local (see open_mapper)
   std::string canonical_maps, sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps;
+  std::string sender_bcc_maps, recipient_bcc_maps;
+  std::string always_bcc;  // one address, or empty
 
   static Result<CleanupSettings> from_config(const config::Config& cfg);
 

@@ -102,7 +102,10 @@ class EndToEnd(unittest.TestCase):
             "smtpd_sender_restrictions = check_sender_access inline:{ {held@sender.test = HOLD} }\n"
             # test_error_retry_discard
             "transport_maps = inline:{ {err.test = error:5.1.2 no such domain},"
-            " {later.test = retry:4.4.4 down for maintenance}, {trap.test = discard:spam trap} }\n")
+            " {later.test = retry:4.4.4 down for maintenance}, {trap.test = discard:spam trap} }\n" + (
+            # test_automatic_bcc
+            "sender_bcc_maps = inline:{ {bcc-me@sender.test = archive@remote.test},"
+            " {bcc-bad@sender.test = bad-archive@remote.test} }\n"))
         cls.port = free_port()
         cls.inst = Instance("e2e", main_cf_extra=main_cf, master_cf=master_cf(cls.port))
         cls.inst.start()
@@ -151,6 +154,19 @@ class EndToEnd(unittest.TestCase):
         self.assertRegex(log, rf"{qid}: message-id=<")
         self.assertRegex(log, rf"{qid}: from=<alice@sender\.test>, size=\d+, nrcpt=1 \(queue active\)")
         self.assertRegex(log, rf"{qid}: removed")
+
+    def test_automatic_bcc(self):
+        token = uuid.uuid4().hex
+        send(self.port, "bcc-me@sender.test", ["x@remote.test"], f"body {token}")
+        def rcpts():
+            return {r for m in list(self.sink.messages) if token.encode() in m[2] for r in m[1]}
+        wait_for(lambda: rcpts() == {"x@remote.test", "archive@remote.test"}, timeout=30,
+                 what="the message and its copy at the sink")
+        # The copy has NOTIFY=NEVER: its failure tells the sender nothing.
+        send(self.port, "bcc-bad@sender.test", ["y@remote.test"], f"body {token} bad")
+        self.inst.wait_log(r"to=<bad-archive@remote\.test>, relay=127\.0\.0\.1.*status=bounced", timeout=30)
+        self.wait_queue_empty()
+        self.assertFalse(any("bcc-bad@sender.test" in m[1] for m in list(self.sink.messages)))
 
     def test_deferred_then_delivered(self):
         token = uuid.uuid4().hex

@@ -47,7 +47,6 @@ constexpr std::string_view kDomainRestrictions =
     "reject_rhsbl_recipient,permit_dnswl_client,permit_rhswl_client";
 constexpr std::string_view kNoRestriction = "have other smtpd restrictions";
 constexpr auto kList = std::to_array<Unsupported>({
-    {"always_bcc", R::kNonEmpty, "", "send copies of messages (always_bcc)"},
     {"authorized_flush_users", R::kOther, "static:anyone", "restrict who may flush the queue"},
     {"authorized_mailq_users", R::kOther, "static:anyone", "restrict who may list the queue"},
     {"authorized_submit_users", R::kOther, "static:anyone", "restrict who may submit mail with sendmail"},
@@ -70,11 +69,9 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"message_reject_characters", R::kNonEmpty, "", "reject messages by character"},
     {"message_strip_characters", R::kNonEmpty, "", "strip characters from messages"},
     {"non_smtpd_milters", R::kNonEmpty, "", "have milters"},
-    {"recipient_bcc_maps", R::kNonEmpty, "", "send copies of messages (recipient_bcc_maps)"},
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"relocated_maps", R::kNonEmpty, "", "have relocated_maps"},
     {"require_home_directory", R::kYes, "", "require home directories for local delivery"},
-    {"sender_bcc_maps", R::kNonEmpty, "", "send copies of messages (sender_bcc_maps)"},
     {"smtp_bind_address", R::kNonEmpty, "", "choose the SMTP client's source address"},
     {"smtp_bind_address6", R::kNonEmpty, "", "choose the SMTP client's source address"},
     {"smtp_body_checks", R::kNonEmpty, "", "have body_checks"},

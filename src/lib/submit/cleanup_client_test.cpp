@@ -25,12 +25,12 @@ TEST(CleanupProto, ReceiveOverrides) {
   auto o = parse_receive_overrides("no_unknown_recipient_checks, NO_HEADER_BODY_CHECKS\tno_milters");
   ASSERT_TRUE(o);
   EXPECT_TRUE(o->no_unknown_recipient_checks);
-  EXPECT_EQ(o->cleanup_flags, cleanup_flag::kNoHeaderBodyChecks);
+  EXPECT_EQ(o->cleanup_flags, cleanup_flag::kNoHeaderBodyChecks | cleanup_flag::kAutoBcc);
   o = parse_receive_overrides("no_address_mappings");
   ASSERT_TRUE(o);
   EXPECT_FALSE(o->no_unknown_recipient_checks);
   EXPECT_EQ(o->cleanup_flags, cleanup_flag::kNoAddressMappings);
-  EXPECT_EQ(parse_receive_overrides("")->cleanup_flags, 0);
+  EXPECT_EQ(parse_receive_overrides("")->cleanup_flags, cleanup_flag::kAutoBcc);
   auto bad = parse_receive_overrides("no_address_mappings, no_such");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("unknown value \"no_such\""), std::string::npos);

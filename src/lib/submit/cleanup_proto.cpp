@@ -11,7 +11,8 @@ Result<ReceiveOverrides> parse_receive_overrides(std::string_view value) {
     if (raw.empty()) continue;
     std::string name = str::lower(raw);
     if (name == "no_unknown_recipient_checks") o.no_unknown_recipient_checks = true;
-    else if (name == "no_address_mappings") o.cleanup_flags |= cleanup_flag::kNoAddressMappings;
+    else if (name == "no_address_mappings")
+      o.cleanup_flags = (o.cleanup_flags | cleanup_flag::kNoAddressMappings) & ~cleanup_flag::kAutoBcc;
     else if (name == "no_header_body_checks") o.cleanup_flags |= cleanup_flag::kNoHeaderBodyChecks;
     else if (name == "no_milters") continue;
     else return make_error("receive_override_options: unknown value \"{}\"", str::printable(raw, 100));

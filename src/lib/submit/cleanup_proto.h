@@ -83,8 +83,13 @@ inline constexpr std::int64_t kNoAddressMappings = 1 << 3;
 // body_checks (receive_override_options = no_header_body_checks: mail
 // coming back from a content filter was inspected on its way in).
 inline constexpr std::int64_t kNoHeaderBodyChecks = 1 << 4;
+// Mail received from outside (smtpd, pickup, postsuper -r; Postfix's
+// CLEANUP_FLAG_BCC_OK): add always_bcc, sender_bcc_maps and
+// recipient_bcc_maps recipients. Not for bounces nor for mail local(8)
+// forwards, which were copied when they came in.
+inline constexpr std::int64_t kAutoBcc = 1 << 5;
 inline constexpr std::int64_t kKnown =
-    kExtractRecipients | kLocalSubmission | kBounce | kNoAddressMappings | kNoHeaderBodyChecks;
+    kExtractRecipients | kLocalSubmission | kBounce | kNoAddressMappings | kNoHeaderBodyChecks | kAutoBcc;
 }  // namespace cleanup_flag
 
 // cleanup_end flags: what smtpd's access restrictions decided for the whole
@@ -113,13 +118,16 @@ inline constexpr std::int64_t kAll = kNever | kSuccess | kFailure | kDelay;
 // that receive mail (smtpd, pickup) from their own configuration, so that a
 // master.cf "-o" reaches one service only:
 //   no_unknown_recipient_checks  smtpd accepts unknown recipients
-//   no_address_mappings          cleanup_flag::kNoAddressMappings
+//   no_address_mappings          cleanup_flag::kNoAddressMappings, and no
+//                                kAutoBcc (Postfix: no automatic BCC either)
 //   no_header_body_checks        cleanup_flag::kNoHeaderBodyChecks
 //   no_milters                   accepted (Postern runs no milters)
 // Names are separated by spaces or commas, in any case; any other name is
 // an error, as in Postfix.
 struct ReceiveOverrides {
-  std::int64_t cleanup_flags = 0;
+  // The cleanup_open flags for mail received from outside: kAutoBcc unless
+  // no_address_mappings, and the no_* flags asked for.
+  std::int64_t cleanup_flags = cleanup_flag::kAutoBcc;
   bool no_unknown_recipient_checks = false;
 };
 Result<ReceiveOverrides> parse_receive_overrides(std::string_view value);
