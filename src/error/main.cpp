@@ -14,7 +14,7 @@
 // to=<u@example.com>, relay=none, delay=0.1, delays=0.1/0/0/0, dsn=5.1.2,
 // status=bounced (no such domain)".
 //
-// Parameters: ipc_timeout; the server skeleton's (max_use, max_idle, ...).
+// Parameters: ipc_timeout, soft_bounce; the server skeleton's (max_use, max_idle, ...).
 #include "deliver/status_line.h"
 #include "error/reason.h"
 #include "ipc/proto/deliver.h"
@@ -31,9 +31,10 @@ using namespace postern;
 
 namespace {
 
-ipc::proto::DeliveryReply answer(const ipc::proto::DeliveryRequest& req, error_agent::Mode mode) {
+ipc::proto::DeliveryReply answer(const ipc::proto::DeliveryRequest& req, error_agent::Mode mode, bool soft_bounce) {
   const std::int64_t start = deliver::now_usec();
   deliver::Outcome o = error_agent::outcome_for(mode, req.nexthop);
+  auto rep = deliver::report_outcome(o, soft_bounce);
   ipc::proto::DeliveryReply reply;
   for (const auto& enc : req.recipients) {
     auto r = queue::decode_recipient(enc);
@@ -47,11 +48,11 @@ ipc::proto::DeliveryReply answer(const ipc::proto::DeliveryRequest& req, error_a
                              .agent_start_usec = start,
                              .connected_usec = 0,
                              .done_usec = deliver::now_usec(),
-                             .dsn = o.dsn,
-                             .status = deliver::to_string(o.result),
+                             .dsn = rep.dsn,
+                             .status = rep.status,
                              .text = o.text};
     log::info("{}", deliver::format_status_line(line));
-    reply.dsn.push_back(o.dsn);
+    reply.dsn.push_back(rep.dsn);
     reply.text.push_back(o.text);
     reply.relay.push_back("none");
   }
@@ -64,18 +65,20 @@ int main(int argc, char** argv) {
   constexpr bool kDiscard = POSTERN_DISCARD != 0;
   error_agent::Mode mode = error_agent::Mode::Bounce;
   std::chrono::seconds timeout{3600};
+  bool soft_bounce = false;
   server::Daemon d;
   d.name = kDiscard ? "discard" : "error";
   d.model = server::Model::Multi;
   d.pre_drop = [&](server::Context& ctx) -> Status {
     mode = error_agent::mode_for(kDiscard, ctx.service());
     timeout = ctx.cfg().time("ipc_timeout");
+    soft_bounce = ctx.cfg().boolean("soft_bounce");
     return {};
   };
   d.serve = [&](server::Context& ctx, server::Socket sock) -> asio::awaitable<void> {
     co_await server::serve_requests<ipc::proto::DeliveryRequest>(
         ctx, sock, timeout, [&](ipc::proto::DeliveryRequest req) -> asio::awaitable<ipc::proto::DeliveryReply> {
-          co_return answer(req, mode);
+          co_return answer(req, mode, soft_bounce);
         });
   };
   return server::run(argc, argv, std::move(d));

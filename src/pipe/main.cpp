@@ -51,6 +51,7 @@ struct Service {
   std::filesystem::path queue_root;
   std::string delimiter;
   std::chrono::seconds ipc_timeout{3600};
+  bool soft_bounce = false;
 };
 std::optional<Service> g_service;
 
@@ -66,6 +67,7 @@ Status configure(server::Context& ctx) {
   s.settings = std::move(*settings);
   s.queue_root = ctx.cfg().str("queue_directory");
   s.delimiter = ctx.cfg().str("recipient_delimiter");
+  s.soft_bounce = ctx.cfg().boolean("soft_bounce");
   s.ipc_timeout = ctx.cfg().time("ipc_timeout");
   s.options.run_as = std::move(*creds);
   s.options.export_environment = ctx.cfg().list("export_environment");
@@ -149,6 +151,7 @@ ipc::proto::DeliveryReply deliver_request(const Service& s, const ipc::proto::De
                                      : run(s, req, rcpts);
   ipc::proto::DeliveryReply reply;
   const std::int64_t done = deliver::now_usec();
+  auto rep = deliver::report_outcome(o, s.soft_bounce);
   for (const auto& r : fields) {
     deliver::StatusLine line{.queue_id = req.queue_id,
                              .recipient = r.address,
@@ -159,11 +162,11 @@ ipc::proto::DeliveryReply deliver_request(const Service& s, const ipc::proto::De
                              .agent_start_usec = start,
                              .connected_usec = start,
                              .done_usec = done,
-                             .dsn = o.dsn,
-                             .status = deliver::to_string(o.result),
+                             .dsn = rep.dsn,
+                             .status = rep.status,
                              .text = o.text};
     log::info("{}", deliver::format_status_line(line));
-    reply.dsn.push_back(o.dsn);
+    reply.dsn.push_back(rep.dsn);
     reply.text.push_back(o.text);
     reply.relay.push_back(s.name);
   }

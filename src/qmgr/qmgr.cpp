@@ -14,6 +14,7 @@
 #include "base/unique_fd.h"
 #include "config/master_cf.h"
 #include "config/transport.h"
+#include "deliver/outcome.h"
 #include "deliver/status_line.h"
 #include "ipc/async.h"
 #include "ipc/proto/deliver.h"
@@ -89,6 +90,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.defer_service = cfg.str("defer_service_name");
   s.trace_service = cfg.str("trace_service_name");
   s.myhostname = cfg.str("myhostname");
+  s.soft_bounce = cfg.boolean("soft_bounce");
   s.in_flow = cfg.time("in_flow_delay").count() > 0;
   s.initial_concurrency = static_cast<int>(std::clamp<std::int64_t>(cfg.integer("initial_destination_concurrency"), 1, 100000));
   s.process_limit = static_cast<int>(std::clamp<std::int64_t>(cfg.integer("default_process_limit"), 1, 100000));
@@ -773,9 +775,16 @@ asio::awaitable<void> QueueManager::complete_job(Job job, std::vector<Outcome> o
   std::vector<Outcome> b_out, d_out, t_out;
   for (std::size_t k = 0; k < job.rcpts.size(); ++k) {
     std::size_t i = job.rcpts[k];
-    const Outcome& o = outcomes[k];
+    Outcome o = outcomes[k];
     char cls = o.dsn.empty() ? '4' : o.dsn[0];
-    if (qmgr_logs) log_status(*m, i, o, cls == '5' ? "bounced" : cls == '2' ? "sent" : "deferred");
+    // soft_bounce: qmgr's own bounces (an address the resolver refuses)
+    // become deferrals as the agents' do (deliver::report_outcome()).
+    bool soft = s_.soft_bounce && cls == '5';
+    if (soft) {
+      o.dsn = postern::deliver::soften_dsn(o.dsn);
+      cls = '4';
+    }
+    if (qmgr_logs) log_status(*m, i, o, soft ? "SOFTBOUNCE" : cls == '5' ? "bounced" : cls == '2' ? "sent" : "deferred");
     if (cls == '2') {
       m->results[i] = RcptResult{RcptState::Done, o.dsn, o.text, o.relay};
       if (m->env.recipients[i].fields.notify & queue::kNotifySuccess) {
@@ -828,7 +837,16 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
   // Expiry: deferred recipients of a message past its lifetime become
   // bounces with their last reason.
   Seconds lifetime = m->env.sender.empty() ? s_.bounce_lifetime : s_.max_lifetime;
-  if (!deferred.empty() && expired(age, lifetime)) {
+  if (!deferred.empty() && expired(age, lifetime) && s_.soft_bounce) {
+    // Postfix: the return is a bounce like any other, so soft_bounce keeps
+    // the message queued (and says so) until it is turned off.
+    for (auto i : deferred) {
+      const auto& r = m->results[i];
+      log_status(*m, i, Outcome{r.dsn.empty() ? "4.4.7" : postern::deliver::soften_dsn(r.dsn),
+                                r.text.empty() ? "message is too old" : r.text, r.relay.empty() ? "none" : r.relay},
+                 "SOFTBOUNCE");
+    }
+  } else if (!deferred.empty() && expired(age, lifetime)) {
     std::vector<Outcome> out;
     for (auto i : deferred) {
       const auto& r = m->results[i];

@@ -101,6 +101,7 @@ struct Settings {
   std::string defer_service = "defer";
   std::string trace_service = "trace";
   std::string myhostname = "localhost";  // a content filter's default nexthop
+  bool soft_bounce = false;  // qmgr's own bounces and expiry keep the mail queued
   int initial_concurrency = 5;
   int process_limit = 100;
   bool in_flow = true;  // in_flow_delay > 0: keep cleanup's tokens (server/flow.h)

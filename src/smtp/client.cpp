@@ -61,6 +61,7 @@ seconds time_param(const config::Config& cfg, bool lmtp, std::string_view smtp_n
 Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   Settings s;
   s.lmtp = lmtp;
+  s.soft_bounce = cfg.boolean("soft_bounce");
   s.queue_root = cfg.str("queue_directory");
   s.helo_name = lmtp ? cfg.str("lmtp_lhlo_name") : cfg.str("smtp_helo_name");
   if (s.helo_name.empty()) s.helo_name = cfg.str("myhostname");
@@ -1010,6 +1011,7 @@ asio::awaitable<ipc::proto::DeliveryReply> Agent::deliver(ipc::proto::DeliveryRe
       r.done_usec = deliver::now_usec();
     }
     std::string text = str::printable(r.outcome->text, 1024);
+    auto rep = deliver::report_outcome(*r.outcome, impl_->settings.soft_bounce);
     deliver::StatusLine line{.queue_id = req.queue_id,
                              .recipient = r.fields.address,
                              .orig_recipient = r.fields.orig_rcpt,
@@ -1019,11 +1021,11 @@ asio::awaitable<ipc::proto::DeliveryReply> Agent::deliver(ipc::proto::DeliveryRe
                              .agent_start_usec = job.start_usec,
                              .connected_usec = r.connected_usec,
                              .done_usec = r.done_usec,
-                             .dsn = r.outcome->dsn,
-                             .status = deliver::to_string(r.outcome->result),
+                             .dsn = rep.dsn,
+                             .status = rep.status,
                              .text = text};
     log::info("{}", deliver::format_status_line(line));
-    reply.dsn.push_back(r.outcome->dsn);
+    reply.dsn.push_back(rep.dsn);
     reply.text.push_back(std::move(text));
     reply.relay.push_back(str::printable(r.relay, 1024));
   }

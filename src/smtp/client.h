@@ -100,6 +100,7 @@ namespace postern::smtp_client {
 
 struct Settings {
   bool lmtp = false;  // LMTP mode: LHLO, one reply per recipient, no MX lookups
+  bool soft_bounce = false;  // bounces are reported as deferrals (deliver::report_outcome())
   std::filesystem::path queue_root;
   std::string helo_name;
   std::chrono::seconds connect_timeout{30}, helo_timeout{300}, mail_timeout{300}, rcpt_timeout{300},

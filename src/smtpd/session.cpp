@@ -42,6 +42,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.timeout = cfg.time("smtpd_timeout");
   s.hard_error_limit = static_cast<int>(cfg.integer("smtpd_hard_error_limit"));
   s.soft_error_limit = static_cast<int>(cfg.integer("smtpd_soft_error_limit"));
+  s.soft_bounce = cfg.boolean("soft_bounce");
   s.error_sleep = cfg.time("smtpd_error_sleep_time");
   s.junk_command_limit = static_cast<int>(cfg.integer("smtpd_junk_command_limit"));
   s.connection_count_limit = static_cast<int>(cfg.integer("smtpd_client_connection_count_limit"));
@@ -466,7 +467,9 @@ asio::awaitable<void> Session::stop_tls() {
   disarm_timer();
 }
 
-asio::awaitable<void> Session::reply(const smtp::Reply& r) {
+asio::awaitable<void> Session::reply(const smtp::Reply& original) {
+  // soft_bounce: no permanent reply, ever (the log shows what was sent).
+  const smtp::Reply r = s_.soft_bounce ? smtp::soften(original) : original;
   // Slow down clients that make many errors (Postfix: sleep before every
   // reply once the soft limit is reached).
   if (error_count_ >= s_.soft_error_limit && s_.error_sleep.count() > 0) {
@@ -840,7 +843,7 @@ asio::awaitable<void> Session::do_helo(const smtp::Command& cmd, bool ehlo) {
 }
 
 void Session::log_reject(std::string_view stage, const smtp::Reply& r, std::string_view to) {
-  log_action("reject", stage, r.to_string(), to);
+  log_action("reject", stage, (s_.soft_bounce ? smtp::soften(r) : r).to_string(), to);
 }
 
 // Postfix's shape, which log analyzers (fail2ban, pflogsumm) match:

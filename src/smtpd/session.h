@@ -66,6 +66,7 @@ struct Settings {
   std::chrono::seconds timeout{300};
   int hard_error_limit = 20;
   int soft_error_limit = 10;
+  bool soft_bounce = false;  // every 5xx reply goes out as 4xx (smtp::soften())
   std::chrono::seconds error_sleep{1};
   int junk_command_limit = 100;
   int connection_count_limit = 50;   // smtpd_client_connection_count_limit; 0: none

@@ -103,7 +103,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtpd_sender_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_tls_req_ccert", R::kYes, "", "verify client certificates"},
     {"smtpd_upstream_proxy_protocol", R::kNonEmpty, "", "speak the haproxy protocol"},
-    {"soft_bounce", R::kYes, "", "have soft_bounce"},
     {"strict_7bit_headers", R::kYes, "", "have strict MIME checks"},
     {"strict_8bitmime", R::kYes, "", "have strict MIME checks"},
     {"strict_8bitmime_body", R::kYes, "", "have strict MIME checks"},
@@ -162,8 +161,8 @@ constexpr std::string_view kIgnored[] = {
     "transport_destination_concurrency_negative_feedback",
     "transport_destination_concurrency_positive_feedback", "transport_extra_recipient_limit",
     "transport_minimum_delivery_slots", "transport_recipient_limit", "transport_recipient_refill_delay",
-    "transport_recipient_refill_limit", "transport_time_limit", "unverified_recipient_reject_code", "unverified_sender_reject_code", "verp_delimiter_filter",
-    "virtual_gid_maps", "virtual_minimum_uid", "virtual_uid_maps",
+    "transport_recipient_refill_limit", "transport_time_limit", "unverified_recipient_reject_code",
+    "unverified_sender_reject_code", "verp_delimiter_filter",
 };
 
 constexpr bool sorted_by_name() {

@@ -104,9 +104,9 @@ TEST(Unsupported, BestEffortTlsLevelsLoadRequiredOnesAreRefused) {
 }
 
 TEST(Unsupported, BooleansNumbersAndAllowedValues) {
-  loads("soft_bounce = no\nsmtpd_client_message_rate_limit = 0\nauthorized_submit_users = static:anyone\n");
+  loads("strict_8bitmime = no\nsoft_bounce = yes\nsmtpd_client_message_rate_limit = 0\nauthorized_submit_users = static:anyone\n");
   loads("smtp_host_lookup = dns\n");
-  EXPECT_NE(error_of("soft_bounce = yes\n").find("set it to no"), std::string::npos);
+  EXPECT_NE(error_of("strict_8bitmime = yes\n").find("set it to no"), std::string::npos);
   EXPECT_NE(error_of("smtpd_client_message_rate_limit = 30\n").find("set it to 0"), std::string::npos);
   EXPECT_NE(error_of("authorized_submit_users = !www-data, static:anyone\n").find("set it to static:anyone"),
             std::string::npos);
@@ -127,7 +127,7 @@ TEST(Unsupported, OverridesAreCheckedAndARefusedOneChangesNothing) {
 
 TEST(Unsupported, ManualTextNamesTheRefusedValues) {
   EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_milters")), "any non-empty value");
-  EXPECT_EQ(refused_values_text(*find_unsupported("soft_bounce")), "yes");
+  EXPECT_EQ(refused_values_text(*find_unsupported("strict_8bitmime")), "yes");
   EXPECT_EQ(refused_values_text(*find_unsupported("lmtp_tls_security_level")),
             "encrypt, dane, dane-only, fingerprint, verify, secure");
   EXPECT_EQ(refused_values_text(*find_unsupported("smtp_host_lookup")), "anything but dns");

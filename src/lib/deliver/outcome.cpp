@@ -38,6 +38,17 @@ Outcome Outcome::bounced(std::string dsn, std::string text, int err) {
   return Outcome{Disposition::Bounced, std::move(dsn), std::move(text), err};
 }
 
+Reported report_outcome(const Outcome& o, bool soft_bounce) {
+  if (soft_bounce && o.is_bounced()) return Reported{soften_dsn(o.dsn), "SOFTBOUNCE"};
+  return Reported{o.dsn, to_string(o.result)};
+}
+
+std::string soften_dsn(std::string_view dsn) {
+  std::string d(dsn);
+  if (!d.empty() && d[0] == '5') d[0] = '4';
+  return d;
+}
+
 Outcome Outcome::from_dsn(std::string_view dsn, std::string text, int err) {
   if (!valid_dsn(dsn)) return deferred("4.0.0", std::move(text), err);
   switch (dsn[0]) {

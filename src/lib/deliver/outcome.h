@@ -60,6 +60,18 @@ struct Outcome {
   std::string to_string() const;
 };
 
+// soft_bounce (Postfix's safety net while a configuration is tested): a
+// bounce is logged with status "SOFTBOUNCE" and handed on as a deferral,
+// its status code's class digit made 4, so the message stays queued and
+// the sender is told nothing. Everything else is reported as it is.
+struct Reported {
+  std::string dsn;          // what qmgr gets and the log shows
+  std::string_view status;  // "sent", "deferred", "bounced" or "SOFTBOUNCE"
+};
+Reported report_outcome(const Outcome& o, bool soft_bounce);
+// "5.1.1" -> "4.1.1" (soft_bounce); other codes are returned unchanged.
+std::string soften_dsn(std::string_view dsn);
+
 // Alias used by the command runner's documentation.
 using DeliveryStatus = Outcome;
 

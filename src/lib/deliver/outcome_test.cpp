@@ -25,6 +25,23 @@ TEST(Outcome, ConstructorsForceTheMatchingClass) {
   EXPECT_EQ(Outcome::sent("x", "5.0.0").dsn, "2.0.0");
 }
 
+TEST(Outcome, SoftBounceReportsBouncesAsDeferrals) {
+  auto b = Outcome::bounced("5.1.1", "user unknown");
+  auto r = report_outcome(b, true);
+  EXPECT_EQ(r.dsn, "4.1.1");
+  EXPECT_EQ(r.status, "SOFTBOUNCE");
+  r = report_outcome(b, false);
+  EXPECT_EQ(r.dsn, "5.1.1");
+  EXPECT_EQ(r.status, "bounced");
+  for (const auto& o : {Outcome::sent("ok"), Outcome::deferred("4.4.1", "down")}) {
+    EXPECT_EQ(report_outcome(o, true).dsn, o.dsn);
+    EXPECT_EQ(report_outcome(o, true).status, to_string(o.result));
+  }
+  EXPECT_EQ(soften_dsn("5.7.1"), "4.7.1");
+  EXPECT_EQ(soften_dsn("2.0.0"), "2.0.0");
+  EXPECT_EQ(soften_dsn(""), "");
+}
+
 TEST(Outcome, PrependAndToString) {
   Outcome o = Outcome::bounced("5.2.2", "error writing message: File too large");
   o.prepend("cannot update mailbox /var/mail/u for user u. ");

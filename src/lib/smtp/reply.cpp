@@ -98,6 +98,13 @@ std::string Reply::to_string() const {
   return out;
 }
 
+Reply soften(Reply r) {
+  if (r.klass() != 5) return r;
+  r.code -= 100;
+  if (!r.enhanced.empty() && r.enhanced[0] == '5') r.enhanced[0] = '4';
+  return r;
+}
+
 bool valid_reply_code(int code) {
   if (code < 200 || code > 599) return false;
   return (code / 10) % 10 <= 5;

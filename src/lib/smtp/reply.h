@@ -60,6 +60,11 @@ struct Reply {
   friend bool operator==(const Reply&, const Reply&) = default;
 };
 
+// soft_bounce: a 5xx reply becomes the 4xx one (and a 5.x.x enhanced code
+// 4.x.x), so that a client keeps the mail and tries again; others are
+// returned unchanged. Postfix's smtpd does this to every reply it sends.
+Reply soften(Reply r);
+
 // Reply-code = %x32-35 %x30-35 %x30-39 (RFC 5321 section 4.2).
 bool valid_reply_code(int code);
 

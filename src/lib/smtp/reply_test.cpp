@@ -23,6 +23,14 @@ std::vector<std::string> wire_lines(const std::string& wire) {
   return out;
 }
 
+TEST(Reply, SoftenTurnsPermanentIntoTemporary) {
+  EXPECT_EQ(soften(Reply(554, "5.7.1", "Relay access denied")), Reply(454, "4.7.1", "Relay access denied"));
+  EXPECT_EQ(soften(Reply(500, "5.5.2", "Error: command not recognized")).code, 400);
+  EXPECT_EQ(soften(Reply(550, "", "no")), Reply(450, "", "no"));
+  for (const auto& r : {Reply(250, "2.0.0", "Ok"), Reply(451, "4.3.0", "later"), Reply(354, "", "go")})
+    EXPECT_EQ(soften(r), r);
+}
+
 TEST(Reply, SingleLine) {
   EXPECT_EQ(format_reply(Reply(250, "2.0.0", "Ok")), "250 2.0.0 Ok\r\n");
   EXPECT_EQ(format_reply(Reply(220, "", "mail.example.com ESMTP Postern")),

@@ -87,11 +87,11 @@ case "$out" in
 esac
 check "-e unsupported feature leaves file" "$before" "$(cat "$D/main.cf")"
 "$P" -c "$D" -e 'smtpd_milters=' || fails=$((fails + 1))
-echo 'soft_bounce = yes' >> "$D/main.cf"
+echo 'strict_8bitmime = yes' >> "$D/main.cf"
 out=$("$P" -c "$D" -n 2>&1); rc=$?
 check "unsupported feature in main.cf exit" "1" "$rc"
-check "unsupported feature in main.cf message" "postconf: fatal: $D/main.cf, line 9: parameter soft_bounce = yes: Postern does not have soft_bounce; remove the setting or set it to no" "$out"
-"$P" -c "$D" -X soft_bounce smtpd_milters || fails=$((fails + 1))
+check "unsupported feature in main.cf message" "postconf: fatal: $D/main.cf, line 9: parameter strict_8bitmime = yes: Postern does not have strict MIME checks; remove the setting or set it to no" "$out"
+"$P" -c "$D" -X strict_8bitmime smtpd_milters || fails=$((fails + 1))
 check "-X repairs" "$before" "$(cat "$D/main.cf")"
 
 # master.cf
