@@ -17,17 +17,23 @@
 #include "deliver/maildir.h"
 #include "deliver/mbox.h"
 #include "deliver/status_line.h"
+#include "deliver/worker.h"
 #include "log/log.h"
 #include "maps/map_list.h"
 #include "queue/layout.h"
 #include "queue/queue_id.h"
 #include "queue/reader.h"
 #include "submit/cleanup_client.h"
-#include "worker.h"
 
 namespace postern::local {
 
+using deliver::ChildResult;
+using deliver::credentials_of;
+using deliver::Identity;
+using deliver::kMaxChildPayload;
 using deliver::Outcome;
+using deliver::Task;
+using deliver::WorkerPool;
 namespace proto = ipc::proto;
 
 // ---------------------------------------------------------------- settings
@@ -100,6 +106,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.myhostname = cfg.str("myhostname");
   s.cleanup_socket = submit::cleanup_socket_path(s.queue_dir, cfg.str("cleanup_service_name"));
   s.ipc_timeout = cfg.time("ipc_timeout");
+  s.soft_bounce = cfg.boolean("soft_bounce");
   return s;
 }
 
@@ -109,7 +116,7 @@ namespace {
 
 Identity identity_of(const Privs& p) { return Identity{p.uid, p.gid, p.name}; }
 
-// Task kinds (worker.h): what a worker does for the backend.
+// Task kinds (deliver/worker.h): what a worker does for the backend.
 constexpr std::string_view kTaskForward = "forward";  // read the first .forward candidate that exists
 constexpr std::string_view kTaskInclude = "include";  // read an :include: file
 constexpr std::string_view kTaskMaildir = "maildir";  // home_mailbox Maildir
@@ -562,8 +569,9 @@ bool Agent::tables_changed() const { return impl_->backend.tables_changed(); }
 proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
   const std::int64_t start = deliver::now_usec();
   proto::DeliveryReply reply;
+  const bool soft_bounce = impl_->settings.soft_bounce;
   auto answer = [&](const Outcome& o) {
-    reply.dsn.push_back(o.dsn);
+    reply.dsn.push_back(deliver::report_outcome(o, soft_bounce).dsn);
     reply.text.push_back(str::printable(o.text, 1000));
     reply.relay.push_back("local");
   };
@@ -583,9 +591,9 @@ proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
     sl.agent_start_usec = start;
     sl.connected_usec = start;
     sl.done_usec = deliver::now_usec();
-    sl.dsn = o.dsn;
-    auto status = deliver::to_string(o.result);
-    sl.status = status;
+    auto rep = deliver::report_outcome(o, soft_bounce);
+    sl.dsn = rep.dsn;
+    sl.status = rep.status;
     sl.text = o.text;
     log::info("{}", deliver::format_status_line(sl));
   };

@@ -12,7 +12,7 @@
 // every read of a .forward or :include: file runs in a worker process that
 // first dropped to the user for good (setgroups with the user's groups,
 // setgid, setuid, then a check that setuid(0) fails) and answers over a
-// socket pair (worker.h); commands run through deliver::run_shell_command(),
+// socket pair (deliver/worker.h); commands run through deliver::run_shell_command(),
 // whose child does the same drop. Why a separate process rather than
 // Postfix's seteuid() round trips: with seteuid the process keeps a saved
 // uid of 0 while it parses user files and writes user mailboxes, so any
@@ -38,7 +38,7 @@
 // command_expansion_filter, command_execution_directory, export_environment,
 // local_command_shell, recipient_delimiter, luser_relay,
 // owner_request_special, expand_owner_alias, myorigin, mydestination,
-// myhostname, queue_directory, cleanup_service_name, ipc_timeout.
+// myhostname, queue_directory, cleanup_service_name, ipc_timeout, soft_bounce.
 #pragma once
 
 #include <chrono>
@@ -77,6 +77,7 @@ struct Settings {
   std::string myhostname;
   std::filesystem::path cleanup_socket;
   std::chrono::seconds ipc_timeout{3600};
+  bool soft_bounce = false;  // bounces reported as deferrals (deliver::report_outcome())
 
   static Result<Settings> from_config(const config::Config& cfg);
 };

@@ -28,6 +28,7 @@
 
 #include "base/result.h"
 #include "deliver/copy.h"
+#include "deliver/delivered_to.h"
 
 namespace postern::local {
 
@@ -76,12 +77,8 @@ struct Expansion {
 // silently empty).
 Result<Expansion> expand_local(std::string_view templ, const LocalVars& vars);
 
-// The values of Delivered-To: headers in the message header (up to the
-// first empty line), unfolded, trimmed and lowercased, for loop detection.
-// At most `max_headers` header lines are examined (Postfix looks at the
-// first few hundred only).
-Result<std::vector<std::string>> delivered_to_values(deliver::ContentReader& content,
-                                                     std::size_t max_headers = 1000);
+// Loop detection reads the Delivered-To: headers (shared with virtual(8)).
+using deliver::delivered_to_values;
 
 // Splits "local@domain" at the last '@' (local parts may hold quoted '@').
 struct LocalDomain {

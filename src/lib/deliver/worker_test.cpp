@@ -1,6 +1,6 @@
 // worker_test.cpp - the identity workers: reuse, replacement after a death,
 // failures that must defer, bounds, and (as root) the identity drop.
-#include "worker.h"
+#include "deliver/worker.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -9,8 +9,7 @@
 #include <string>
 
 using namespace postern;
-using namespace postern::local;
-using deliver::Outcome;
+using namespace postern::deliver;
 
 namespace {
 

@@ -1,5 +1,5 @@
 // worker.cpp - see worker.h.
-#include "worker.h"
+#include "deliver/worker.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,12 +16,10 @@
 
 #include "log/log.h"
 
-namespace postern::local {
+namespace postern::deliver {
 
-using deliver::Outcome;
-
-deliver::Credentials credentials_of(const Identity& id) {
-  deliver::Credentials c{id.uid, id.gid, {}};
+Credentials credentials_of(const Identity& id) {
+  Credentials c{id.uid, id.gid, {}};
   int n = 64;
   std::vector<gid_t> groups(static_cast<std::size_t>(n));
   if (!id.name.empty() && ::getgrouplist(id.name.c_str(), id.gid, groups.data(), &n) < 0 && n > 64) {
@@ -132,7 +130,7 @@ void close_inherited(int keep1, int keep2) {
 }
 
 // Becomes `c` for good; false (errno set) when any step fails.
-bool drop_to(const deliver::Credentials& c) {
+bool drop_to(const Credentials& c) {
   std::vector<gid_t> groups = c.groups.empty() ? std::vector<gid_t>{c.gid} : c.groups;
   if (::setgroups(groups.size(), groups.data()) != 0 || ::setgid(c.gid) != 0 || ::setuid(c.uid) != 0) return false;
   if (c.uid != 0 && ::setuid(0) == 0) {
@@ -142,8 +140,9 @@ bool drop_to(const deliver::Credentials& c) {
   return true;
 }
 
-[[noreturn]] void worker_main(const std::optional<deliver::Credentials>& as, UniqueFd ctl_fd, UniqueFd fds,
-                              const WorkerPool::Executor& execute, std::chrono::seconds time_limit) {
+[[noreturn]] void worker_main(const std::optional<Credentials>& as, UniqueFd ctl_fd, UniqueFd fds,
+                              const WorkerPool::Executor& execute, std::chrono::seconds time_limit,
+                              const std::string& agent) {
   // The agent's handlers would write to its (closed) signal pipe.
   ::signal(SIGTERM, SIG_DFL);
   ::signal(SIGHUP, SIG_DFL);
@@ -157,7 +156,7 @@ bool drop_to(const deliver::Credentials& c) {
   // The death signal is reset by the identity change, so it is set after it.
   (void)::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(0);
-  auto ctl = ipc::Client::adopt(std::move(ctl_fd), "local agent", kLimits);
+  auto ctl = ipc::Client::adopt(std::move(ctl_fd), agent + " agent", kLimits);
   if (!ctl) ::_exit(1);
   for (;;) {
     UniqueFd qfd;
@@ -214,8 +213,11 @@ bool drop_to(const deliver::Credentials& c) {
 
 }  // namespace
 
-WorkerPool::WorkerPool(Executor execute, std::chrono::seconds time_limit, std::size_t max_workers)
-    : execute_(std::move(execute)), time_limit_(time_limit), max_workers_(max_workers ? max_workers : 1) {}
+WorkerPool::WorkerPool(Executor execute, std::chrono::seconds time_limit, std::size_t max_workers, std::string agent)
+    : execute_(std::move(execute)),
+      time_limit_(time_limit),
+      agent_(std::move(agent)),
+      max_workers_(max_workers ? max_workers : 1) {}
 
 WorkerPool::~WorkerPool() {
   while (!workers_.empty()) forget(workers_.size() - 1);
@@ -246,7 +248,7 @@ WorkerPool::Worker* WorkerPool::find_or_start(const std::optional<Identity>& as,
       if (workers_[i].last_use < workers_[oldest].last_use) oldest = i;
     forget(oldest);
   }
-  std::optional<deliver::Credentials> creds;
+  std::optional<Credentials> creds;
   if (as && ::geteuid() == 0) creds = credentials_of(*as);
   int ctl[2], fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0) {
@@ -269,9 +271,9 @@ WorkerPool::Worker* WorkerPool::find_or_start(const std::optional<Identity>& as,
     ctl_parent.reset();
     fds_parent.reset();
     // The other workers' channels are closed by close_inherited().
-    worker_main(creds, std::move(ctl_child), std::move(fds_child), execute_, time_limit_);
+    worker_main(creds, std::move(ctl_child), std::move(fds_child), execute_, time_limit_, agent_);
   }
-  auto client = ipc::Client::adopt(std::move(ctl_parent), "local worker", kLimits);
+  auto client = ipc::Client::adopt(std::move(ctl_parent), agent_ + " worker", kLimits);
   if (!client) {
     ::kill(pid, SIGKILL);
     while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
@@ -328,4 +330,4 @@ ChildResult WorkerPool::run(const std::optional<Identity>& as, const Task& task,
   return failed("delivery process failed");
 }
 
-}  // namespace postern::local
+}  // namespace postern::deliver

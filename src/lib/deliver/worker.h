@@ -1,10 +1,12 @@
-// worker.h - local(8)'s identity workers: long-lived, privilege-dropped
-// children that do the file work of deliveries.
+// worker.h - identity workers for the privileged delivery agents (local(8),
+// virtual(8)): long-lived, privilege-dropped children that do the file work
+// of deliveries.
 //
 // Every read of a user's .forward or :include: file and every write into a
 // mailbox, Maildir or /file happens in a process that has become the
-// recipient (or the alias owner, or default_privs) for good: setgroups,
-// setgid, setuid, and a check that setuid(0) now fails. agent.h explains
+// recipient (or the alias owner, or default_privs; for virtual, the
+// virtual_uid_maps/virtual_gid_maps identity) for good: setgroups, setgid,
+// setuid, and a check that setuid(0) now fails. src/local/agent.h explains
 // why a separate process rather than Postfix's seteuid() round trips.
 //
 // Forking one such process per delivery cost more than the delivery itself
@@ -15,8 +17,8 @@
 //   agent  -> worker   [fds channel]  one datagram, the queue file descriptor
 //                                     attached (SCM_RIGHTS) when the task needs
 //                                     the message content
-//   agent  -> worker   [ctl channel]  local_task   {kind, paths, envelope, ...}
-//   worker -> agent    [ctl channel]  local_result {dsn, errno, text, payload}
+//   agent  -> worker   [ctl channel]  delivery_task   {kind, paths, envelope, ...}
+//   worker -> agent    [ctl channel]  delivery_result {dsn, errno, text, payload}
 //
 // ctl is a stream socketpair carrying ipc frames (ipc/client.h); fds is a
 // SOCK_SEQPACKET socketpair, so a closed agent reads as end of file. A
@@ -32,7 +34,8 @@
 // (4.3.0), never "delivered".
 //
 // Reads no parameters (the agent passes the time limit). Logs warnings
-// about workers that cannot be started or die.
+// about workers that cannot be started or die. The task kinds and what they
+// do are the agent's (the Executor); this file only carries them.
 #pragma once
 
 #include <sys/types.h>
@@ -53,11 +56,11 @@
 #include "queue/queue_file.h"
 #include "queue/reader.h"
 
-namespace postern::local {
+namespace postern::deliver {
 
 // What a worker reports: the outcome and, for file reads, the text.
 struct ChildResult {
-  deliver::Outcome outcome;
+  Outcome outcome;
   std::string payload;
 };
 
@@ -67,9 +70,9 @@ inline constexpr std::size_t kMaxChildPayload = 1 << 20;
 // One unit of file work. `kind` names what to do; the other fields are its
 // arguments (unused ones stay empty).
 struct Task {
-  static constexpr std::string_view kType = "local_task";
+  static constexpr std::string_view kType = "delivery_task";
 
-  std::string kind;                  // see agent.cpp: forward, include, maildir, mbox, file
+  std::string kind;                  // the agent's task kinds (local: forward, include, maildir, mbox, file)
   std::string queue_id;              // names the content descriptor in messages
   std::vector<std::string> paths;    // the file(s) to read or deliver to
   std::string sender;                // envelope for the copy
@@ -98,7 +101,7 @@ struct Task {
 };
 
 struct TaskResult {
-  static constexpr std::string_view kType = "local_result";
+  static constexpr std::string_view kType = "delivery_result";
 
   std::string dsn;
   std::int64_t sys_errno = 0;
@@ -125,7 +128,7 @@ struct Identity {
 };
 
 // Supplementary groups of `id` (getgrouplist), as credentials to drop to.
-deliver::Credentials credentials_of(const Identity& id);
+Credentials credentials_of(const Identity& id);
 
 class WorkerPool {
  public:
@@ -133,7 +136,9 @@ class WorkerPool {
   // file the agent passed, or nullptr.
   using Executor = std::function<ChildResult(const Task&, const queue::QueueFileReader* reader)>;
 
-  WorkerPool(Executor execute, std::chrono::seconds time_limit, std::size_t max_workers = 8);
+  // `agent` names the agent in the channels' error messages ("local").
+  WorkerPool(Executor execute, std::chrono::seconds time_limit, std::size_t max_workers = 8,
+             std::string agent = "local");
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
@@ -158,9 +163,10 @@ class WorkerPool {
 
   Executor execute_;
   std::chrono::seconds time_limit_;
+  std::string agent_;
   std::size_t max_workers_;
   std::vector<Worker> workers_;
   std::uint64_t clock_ = 0;
 };
 
-}  // namespace postern::local
+}  // namespace postern::deliver
