@@ -16,6 +16,7 @@
 #include "deliver/queue_content.h"
 #include "deliver/maildir.h"
 #include "deliver/mbox.h"
+#include "deliver/request_file.h"
 #include "deliver/status_line.h"
 #include "deliver/worker.h"
 #include "log/log.h"
@@ -605,29 +606,15 @@ proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
     return reply;
   };
 
-  auto qn = queue::parse_queue_name(req.queue_name);
-  auto qid = queue::QueueId::parse(req.queue_id);
-  if (!qn || !qid) return all(Outcome::deferred("4.3.0", "bad queue file name in delivery request"));
-  auto path = queue::find_in_queue(impl_->settings.queue_dir, *qn, *qid);
-  if (!path) return all(Outcome::deferred("4.3.0", "queue file " + req.queue_name + "/" + req.queue_id + " not found"));
-  // Every content record is checked here, before any delivery starts: a
-  // command or file must not get a message cut short by a bad record
-  // found half-way. The worker relies on this and does not walk the
-  // content again (worker.cpp).
-  auto reader = queue::QueueFileReader::open(*path);
-  if (!reader) {
-    log::warning("{}: {}", req.queue_id, reader.error().message);
-    return all(Outcome::deferred("4.3.0", "cannot read queue file: " + reader.error().message));
-  }
-  std::vector<std::string> loop_headers;
-  {
-    auto content = deliver::queue_content(*reader);
-    auto v = delivered_to_values(content);
-    if (!v) return all(deliver::read_error_outcome(v.error()));
-    loop_headers = std::move(*v);
-  }
+  // Every content record checked before any delivery starts (a command or
+  // file must not get a message cut short half-way; the worker relies on
+  // it), the loop headers read (deliver/request_file.h).
+  auto file = deliver::open_request_file(impl_->settings.queue_dir, req.queue_name, req.queue_id);
+  if (!file) return all(file.failure());
+  const queue::QueueFileReader* reader = &file->reader;
+  const std::vector<std::string>& loop_headers = file->delivered_to;
   auto& b = impl_->backend;
-  b.reader = &*reader;
+  b.reader = reader;
   b.queue_id = req.queue_id;
   const std::string sender = reader->message().sender;
   for (const auto& r : rcpts) {

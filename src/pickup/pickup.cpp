@@ -9,7 +9,6 @@
 #include <cstring>
 #include <optional>
 
-#include "config/transport.h"
 #include "log/log.h"
 #include "queue/reader.h"
 #include "submit/cleanup_client.h"
@@ -194,13 +193,10 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   if (!hash) return hash.take_error();
   s.hash = *hash;
   s.timeout = cfg.time("ipc_timeout");
-  s.content_filter = cfg.str("content_filter");
-  if (!s.content_filter.empty())
-    if (auto st = config::check_content_filter(s.content_filter); !st)
-      return make_error("content_filter: {}", st.error().message);
-  auto overrides = submit::parse_receive_overrides(cfg.str("receive_override_options"));
-  if (!overrides) return overrides.take_error();
-  s.cleanup_flags = overrides->cleanup_flags;
+  auto rs = submit::receiving_settings(cfg);
+  if (!rs) return rs.take_error();
+  s.content_filter = std::move(rs->content_filter);
+  s.cleanup_flags = rs->cleanup_flags;
   return s;
 }
 

@@ -15,7 +15,6 @@
 #include <unordered_map>
 
 #include "base/strings.h"
-#include "config/transport.h"
 #include "aio/io_scope.h"
 #include "ipc/proto/trivial_rewrite.h"
 #include "log/log.h"
@@ -60,16 +59,10 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.discard_ehlo = cfg.list("smtpd_discard_ehlo_keywords");
   s.ipc_timeout = cfg.time("ipc_timeout");
   s.ipc_idle = cfg.time("ipc_idle");
-  // Postfix's smtpd writes its own content_filter into each message, so
-  // that "-o content_filter=" on the service a filter reinjects into keeps
-  // that mail from going round again.
-  s.content_filter = cfg.str("content_filter");
-  if (!s.content_filter.empty())
-    if (auto st = config::check_content_filter(s.content_filter); !st)
-      return make_error("content_filter: {}", st.error().message);
-  auto overrides = submit::parse_receive_overrides(cfg.str("receive_override_options"));
-  if (!overrides) return overrides.take_error();
-  s.cleanup_flags = overrides->cleanup_flags;
+  auto rs = submit::receiving_settings(cfg);
+  if (!rs) return rs.take_error();
+  s.content_filter = std::move(rs->content_filter);
+  s.cleanup_flags = rs->cleanup_flags;
   s.peername_lookup = cfg.boolean("smtpd_peername_lookup");
   if (s.peername_lookup) s.hosts = std::make_shared<const dns::HostsFile>(dns::HostsFile::load());
   s.dns_resolver_address = cfg.str("dns_resolver_address");

@@ -10,12 +10,11 @@
 #include "base/strings.h"
 #include "deliver/outcome.h"
 #include "deliver/queue_content.h"
+#include "deliver/request_file.h"
 #include "deliver/status_line.h"
 #include "deliver/worker.h"
 #include "log/log.h"
 #include "mailbox.h"
-#include "queue/layout.h"
-#include "queue/queue_id.h"
 #include "queue/reader.h"
 
 namespace postern::virt {
@@ -148,25 +147,12 @@ proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
     return reply;
   };
 
-  auto qn = queue::parse_queue_name(req.queue_name);
-  auto qid = queue::QueueId::parse(req.queue_id);
-  if (!qn || !qid) return all(Outcome::deferred("4.3.0", "bad queue file name in delivery request"));
-  auto path = queue::find_in_queue(impl_->s.queue_dir, *qn, *qid);
-  if (!path) return all(Outcome::deferred("4.3.0", "queue file " + req.queue_name + "/" + req.queue_id + " not found"));
-  // Every record is checked here, before any delivery: the worker reads the
-  // same descriptor without walking the content again (deliver/worker.cpp).
-  auto reader = queue::QueueFileReader::open(*path);
-  if (!reader) {
-    log::warning("{}: {}", req.queue_id, reader.error().message);
-    return all(Outcome::deferred("4.3.0", "cannot read queue file: " + reader.error().message));
-  }
-  std::vector<std::string> loop_headers;
-  {
-    auto content = deliver::queue_content(*reader);
-    auto v = delivered_to_values(content);
-    if (!v) return all(deliver::read_error_outcome(v.error()));
-    loop_headers = std::move(*v);
-  }
+  // Every record checked before any delivery (the worker reads the same
+  // descriptor without walking the content again), the loop headers read.
+  auto file = deliver::open_request_file(impl_->s.queue_dir, req.queue_name, req.queue_id);
+  if (!file) return all(file.failure());
+  const queue::QueueFileReader* reader = &file->reader;
+  const std::vector<std::string>& loop_headers = file->delivered_to;
   const std::string sender = reader->message().sender;
   for (const auto& r : rcpts) {
     if (!r.fields || r.fields->address.empty()) {

@@ -20,4 +20,16 @@ Result<ReceiveOverrides> parse_receive_overrides(std::string_view value) {
   return o;
 }
 
+Result<Receiving> receiving_settings(const config::Config& cfg) {
+  Receiving r;
+  r.content_filter = cfg.str("content_filter");
+  if (!r.content_filter.empty())
+    if (auto st = config::check_content_filter(r.content_filter); !st)
+      return make_error("content_filter: {}", st.error().message);
+  auto overrides = parse_receive_overrides(cfg.str("receive_override_options"));
+  if (!overrides) return overrides.take_error();
+  r.cleanup_flags = overrides->cleanup_flags;
+  return r;
+}
+
 }  // namespace postern::submit

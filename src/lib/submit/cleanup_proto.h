@@ -49,6 +49,7 @@
 #include <tuple>
 
 #include "base/result.h"
+#include "config/config.h"
 #include "config/transport.h"
 #include "ipc/schema.h"
 
@@ -131,6 +132,19 @@ struct ReceiveOverrides {
   bool no_unknown_recipient_checks = false;
 };
 Result<ReceiveOverrides> parse_receive_overrides(std::string_view value);
+
+// What a program that receives mail from outside (smtpd, pickup,
+// postsuper -r) tells cleanup, from its own configuration: its
+// content_filter (checked: config/transport.h; empty: none), for
+// CleanupEnvelope::content_filter, and the cleanup_open flags of its
+// receive_override_options. Postfix's smtpd and pickup write their own
+// content_filter into each message, so that "-o content_filter=" on the
+// service a filter reinjects into keeps that mail from going round again.
+struct Receiving {
+  std::string content_filter;
+  std::int64_t cleanup_flags = cleanup_flag::kAutoBcc;
+};
+Result<Receiving> receiving_settings(const config::Config& cfg);
 
 struct CleanupOpen {
   static constexpr std::string_view kType = "cleanup_open";

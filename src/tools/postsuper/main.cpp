@@ -63,7 +63,6 @@
 
 #include "base/strings.h"
 #include "config/config.h"
-#include "config/transport.h"
 #include "ipc/trigger.h"
 #include "log/log.h"
 #include "postern/paths.h"
@@ -527,12 +526,10 @@ int main(int argc, char** argv) {
   env.cleanup_socket = submit::cleanup_socket_path(env.root, cfg->str("cleanup_service_name"));
   env.qmgr_trigger = env.root / "public" / cfg->str("queue_service_name");
   env.timeout = cfg->time("ipc_timeout");
-  env.content_filter = cfg->str("content_filter");
-  if (auto st = config::check_content_filter(env.content_filter); !env.content_filter.empty() && !st)
-    die(EX_CONFIG, fmt::format("content_filter: {}", st.error().message));
-  auto overrides = submit::parse_receive_overrides(cfg->str("receive_override_options"));
-  if (!overrides) die(EX_CONFIG, overrides.error().message);
-  env.cleanup_flags = overrides->cleanup_flags;
+  auto rs = submit::receiving_settings(*cfg);
+  if (!rs) die(EX_CONFIG, rs.error().message);
+  env.content_filter = std::move(rs->content_filter);
+  env.cleanup_flags = rs->cleanup_flags;
 
   // The queue belongs to mail_owner: work as that user, so that renamed
   // files and new hash directories keep the right owner.
