@@ -9,53 +9,13 @@
 // anything else; the process retires after a request when one of them
 // changed. The file work runs in privilege-dropped workers (agent.h).
 //
-// Parameters: see agent.h, plus ipc_timeout and the skeleton's.
+// Parameters: see agent.h, plus ipc_timeout and the skeleton's
+// (server/mailbox_agent.h).
 // Logs: one status line per recipient (agent.h); warnings for malformed
 // requests and configuration errors.
-#include <chrono>
-#include <memory>
-
 #include "agent.h"
-#include "ipc/async.h"
-#include "log/log.h"
-#include "server/requests.h"
-#include "server/skeleton.h"
-
-using namespace postern;
-namespace proto = ipc::proto;
-
-namespace {
-
-std::unique_ptr<virt::Agent> g_agent;
-
-asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
-  const auto timeout = std::chrono::duration_cast<ipc::AsyncDuration>(ctx.cfg().time("ipc_timeout"));
-  co_await server::serve_requests<proto::DeliveryRequest>(
-      ctx, sock, timeout, [&ctx](proto::DeliveryRequest req) -> asio::awaitable<proto::DeliveryReply> {
-        proto::DeliveryReply reply = g_agent->handle(req);
-        if (g_agent->tables_changed()) {
-          log::info("table has changed -- restarting");
-          ctx.request_stop();
-        }
-        co_return reply;
-      });
-}
-
-}  // namespace
+#include "server/mailbox_agent.h"
 
 int main(int argc, char** argv) {
-  server::Daemon d;
-  d.name = "virtual";
-  d.model = server::Model::Single;
-  d.privileged = true;
-  d.pre_drop = [](server::Context& ctx) -> Status {
-    auto s = virt::Settings::from_config(ctx.cfg());
-    if (!s) return s.take_error();
-    auto a = virt::Agent::create(std::move(*s));
-    if (!a) return a.take_error();
-    g_agent = std::move(*a);
-    return {};
-  };
-  d.serve = serve;
-  return server::run(argc, argv, std::move(d));
+  return postern::server::run_mailbox_agent<postern::virt::Agent, postern::virt::Settings>(argc, argv, "virtual");
 }
