@@ -186,8 +186,11 @@ asio::awaitable<proto::StatusReply> send_notice(asio::io_context& io, const Sett
                                            const proto::BounceRequest& req, NoticeKind kind) {
   const std::string& qid = id.str();
   auto q = queue::parse_queue_name(req.queue_name);
+  // maildrop: pickup's notice for a submission cleanup refused (the file
+  // still holds the content; pickup removes it afterwards).
+  const bool maildrop = q && *q == queue::QueueName::Maildrop && kind == NoticeKind::Failure;
   if (!q || (*q != queue::QueueName::Incoming && *q != queue::QueueName::Active &&
-             *q != queue::QueueName::Deferred && *q != queue::QueueName::Hold))
+             *q != queue::QueueName::Deferred && *q != queue::QueueName::Hold && !maildrop))
     co_return fail(qid, fmt::format("bad queue name \"{}\"", str::printable(req.queue_name, 32)));
 
   const auto log_path = queue::queue_path(s.queue_root, s.log_queue, id, s.hash);

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <optional>
 
+#include "base/strings.h"
+#include "ipc/status_call.h"
 #include "log/log.h"
 #include "queue/reader.h"
 #include "submit/cleanup_client.h"
@@ -47,6 +49,48 @@ void move_to_corrupt(const Settings& s, const fs::path& path, const std::optiona
 }
 
 enum class Outcome { Submitted, Skipped, Refused };
+
+// Postfix's CLEANUP_FLAG_BOUNCE: mail a local user submitted and cleanup
+// refused (too large, a header check's REJECT, ...) goes back to its
+// sender. The rejection is logged for every pending recipient in the
+// bounce log of the maildrop file's ID, and the bounce service makes the
+// non-delivery notice from the maildrop file itself, which still holds the
+// content. The caller removes the file only when both steps worked.
+asio::awaitable<Status> bounce_rejected(asio::io_context& io, const Settings& s, const queue::QueueId& id,
+                                        const queue::QueueMessage& m, const submit::CleanupResult& r) {
+  const auto timeout = std::chrono::duration_cast<ipc::AsyncDuration>(s.timeout);
+  const std::string dsn = r.dsn.size() >= 5 && r.dsn[0] == '5' ? r.dsn : std::string("5.0.0");
+  ipc::proto::BounceRequest req;
+  req.op = ipc::proto::BounceOp::Append;
+  req.queue_id = id.str();
+  req.action = "failed";
+  auto send = [&]() -> asio::awaitable<Status> {
+    ipc::proto::BounceRequest out = std::move(req);
+    req = ipc::proto::BounceRequest{};
+    req.op = ipc::proto::BounceOp::Append;
+    req.queue_id = id.str();
+    req.action = "failed";
+    co_return co_await ipc::status_call(io, s.bounce_socket, "bounce", std::move(out), timeout);
+  };
+  for (const auto& rcpt : m.recipients) {
+    if (rcpt.done) continue;
+    auto enc = queue::encode_recipient(rcpt.fields);
+    if (!enc) continue;
+    req.recipients.push_back(std::move(*enc));
+    req.dsn.push_back(dsn);
+    req.text.push_back(str::printable(r.reason, 1000));
+    req.relay.push_back("none");
+    if (req.recipients.size() == ipc::proto::kMaxBounceEntries)
+      if (auto st = co_await send(); !st) co_return st;
+  }
+  if (!req.recipients.empty())
+    if (auto st = co_await send(); !st) co_return st;
+  ipc::proto::BounceRequest flush;
+  flush.op = ipc::proto::BounceOp::Flush;
+  flush.queue_name = "maildrop";
+  flush.queue_id = id.str();
+  co_return co_await ipc::status_call(io, s.bounce_socket, "bounce", std::move(flush), timeout);
+}
 
 asio::awaitable<Outcome> pickup_file(asio::io_context& io, const Settings& s, const queue::QueueEntry& e) {
   const fs::path& path = e.path;
@@ -166,9 +210,22 @@ asio::awaitable<Outcome> pickup_file(asio::io_context& io, const Settings& s, co
   }
   if (!result->ok()) {
     std::string reply = fmt::format("{} {} {}", result->status, result->dsn, result->reason);
+    if (result->status >= 500 && s.soft_bounce) {
+      log::warning("{}: uid={} from=<{}>: rejected by cleanup: {}; kept (soft_bounce)", maildrop_name(path),
+                   st.st_uid, m.sender, reply);
+      co_return Outcome::Skipped;
+    }
     if (result->status >= 500) {
-      move_to_corrupt(s, path, e.id, fmt::format("uid={} from=<{}>: rejected by cleanup: {}", st.st_uid, m.sender,
-                                                 reply));
+      log::info("{}: uid={} from=<{}>: rejected by cleanup: {}", maildrop_name(path), st.st_uid, m.sender, reply);
+      Status bounced = co_await bounce_rejected(io, s, e.id, m, *result);
+      if (!bounced) {
+        // Never lose it: kept for the administrator instead.
+        move_to_corrupt(s, path, e.id, fmt::format("uid={} from=<{}>: rejected by cleanup: {}; cannot bounce: {}",
+                                                   st.st_uid, m.sender, reply, bounced.error().message));
+        co_return Outcome::Refused;
+      }
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+        log::warning("{}: cannot remove after its bounce: {}", maildrop_name(path), std::strerror(errno));
       co_return Outcome::Refused;
     }
     log::warning("{}: uid={} from=<{}>: cleanup failed: {}; will retry", maildrop_name(path), st.st_uid, m.sender,
@@ -193,6 +250,8 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   if (!hash) return hash.take_error();
   s.hash = *hash;
   s.timeout = cfg.time("ipc_timeout");
+  s.bounce_socket = s.queue_root / "private" / cfg.str("bounce_service_name");
+  s.soft_bounce = cfg.boolean("soft_bounce");
   auto rs = submit::receiving_settings(cfg);
   if (!rs) return rs.take_error();
   s.content_filter = std::move(rs->content_filter);

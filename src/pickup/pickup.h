@@ -44,9 +44,12 @@ struct Settings {
   std::chrono::seconds timeout{3600};   // ipc_timeout
   std::string content_filter;           // content_filter: added to every message
   std::int64_t cleanup_flags = 0;       // receive_override_options
+  std::filesystem::path bounce_socket;  // private/$bounce_service_name
+  bool soft_bounce = false;             // a rejected file stays in maildrop
 
   // Parameters: queue_directory, cleanup_service_name, hash_queue_names,
-  // hash_queue_depth, ipc_timeout, content_filter, receive_override_options.
+  // hash_queue_depth, ipc_timeout, content_filter, receive_override_options,
+  // bounce_service_name, soft_bounce.
   static Result<Settings> from_config(const config::Config& cfg);
 };
 

@@ -11,14 +11,6 @@ namespace fs = std::filesystem;
 using error_code = boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 
-Status connect_local(LocalSocket& sock, const fs::path& path) {
-  error_code ec;
-  sock.open(asio::local::stream_protocol(), ec);
-  if (!ec) sock.non_blocking(true, ec);
-  if (!ec) sock.connect(asio::local::stream_protocol::endpoint(path.string()), ec);
-  if (ec) return Error{"connect to " + path.string() + ": " + ec.message(), ec.value()};
-  return {};
-}
 
 namespace {
 

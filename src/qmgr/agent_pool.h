@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "ipc/status_call.h"
 #include "aio/asio.h"
 #include "base/result.h"
 
@@ -31,9 +32,7 @@ namespace postern::qmgr {
 
 using LocalSocket = asio::local::stream_protocol::socket;
 
-// Connects a local stream socket without blocking (a Unix-domain connect
-// either succeeds at once or fails, e.g. EAGAIN with a full backlog).
-Status connect_local(LocalSocket& sock, const std::filesystem::path& path);
+using ipc::connect_local;  // ipc/status_call.h
 
 class AgentPool {
  public:

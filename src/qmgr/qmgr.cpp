@@ -17,6 +17,7 @@
 #include "deliver/outcome.h"
 #include "deliver/status_line.h"
 #include "ipc/async.h"
+#include "ipc/status_call.h"
 #include "ipc/proto/deliver.h"
 #include "ipc/proto/status.h"
 #include "ipc/proto/trivial_rewrite.h"
@@ -734,15 +735,8 @@ void QueueManager::log_status(const Message& m, std::size_t i, const Outcome& o,
 }
 
 asio::awaitable<Status> QueueManager::bounce_call(const std::string& service, proto::BounceRequest req) {
-  fs::path path = s_.queue_root / "private" / service;
-  asio::local::stream_protocol::socket sock(io_);
-  if (auto st = connect_local(sock, path); !st) co_return st.take_error();
   auto timeout = std::chrono::duration_cast<ipc::AsyncDuration>(s_.service_timeout);
-  auto reply = co_await ipc::call<proto::StatusReply>(sock, std::move(req), {}, timeout);
-  if (!reply) co_return reply.take_error();
-  if (reply->status != proto::kStatusOk)
-    co_return make_error("{} service: status {}: {}", service, reply->status, reply->reason);
-  co_return Status{};
+  co_return co_await ipc::status_call(io_, s_.queue_root / "private" / service, service, std::move(req), timeout);
 }
 
 asio::awaitable<Status> QueueManager::append(const std::string& service, const Message& m,

@@ -48,6 +48,12 @@ class BounceTest(unittest.TestCase):
     def setUpClass(cls):
         extra = f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
         cls.inst = Instance("bounce", main_cf_extra=extra + NO_QMGR_FLOW + MAIN_CF, master_cf=MASTER_CF)
+        # test_rejected_submission_goes_back_to_the_sender
+        hc = cls.inst.path("header_checks")
+        with open(hc, "w") as f:
+            f.write("/^Subject: refuse me/ REJECT 5.7.1 refused by policy\n")
+        with open(cls.inst.path("main.cf"), "a") as f:
+            f.write(f"header_checks = regexp:{hc}\n")
         try:
             cls.inst.start()
             for s in ("bounce", "defer", "trace"):
@@ -156,6 +162,29 @@ class BounceTest(unittest.TestCase):
             self.assertIn(want, report)
         self.assertNotIn("secret body line", text)  # RET=HDRS is the default
 
+    def test_rejected_submission_goes_back_to_the_sender(self):
+        # Postfix's pickup asks cleanup to bounce what it refuses: the user
+        # learns why, and nothing stays behind in maildrop/ or corrupt/.
+        env = dict(os.environ)
+        env.pop("MAIL_CONFIG", None)
+        p = subprocess.run([os.path.join(SBIN, "sendmail"), "-C", self.inst.dir, "-f", "carol@example.test",
+                            "dave@remote.test"], input="Subject: refuse me\nTo: dave@remote.test\n\nrefused body\n",
+                           capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        m = self.inst.wait_log(r"postern/pickup\[\d+\]: maildrop/(\w+): uid=\d+ from=<carol@example\.test>: "
+                               r"rejected by cleanup: 550 5\.7\.1 refused by policy", timeout=30)
+        mid = m.group(1)
+        who, new, text = self.notice(mid, "non-delivery notification")
+        self.assertEqual(who, "sender")
+        self.assertRegex(text, r"(?m)^recipient: carol@example.test$")
+        self.assertIn("<dave@remote.test>: refused by policy", text)
+        report = self.report_part(text)
+        for want in ("Final-Recipient: rfc822; dave@remote.test", "Action: failed", "Status: 5.7.1"):
+            self.assertIn(want, report)
+        self.assertIn("Subject: refuse me", text)
+        for q in ("maildrop", "corrupt", "bounce"):
+            self.assertFalse(os.path.exists(os.path.join(self.inst.queue, q, mid)), q)
+
     def test_ret_full_returns_message_cut_at_bounce_size_limit(self):
         body = "first body line\n" + "".join(f"filler line {i:05d} .........................\n"
                                              for i in range(500)) + "LAST LINE\n"
@@ -262,7 +291,7 @@ class BounceTest(unittest.TestCase):
         with Connection(self.sock("bounce")) as c:
             self.assertEqual(self.op(c, "remove", "../etc")[0], 2)
             self.assertEqual(self.op(c, "warn", qid)[0], 2)  # bounce does not warn
-            self.assertEqual(self.op(c, "flush", qid, queue_name="maildrop")[0], 2)
+            self.assertEqual(self.op(c, "flush", qid, queue_name="corrupt")[0], 2)
             self.assertEqual(self.op(c, "flush", qid, queue_name="../x")[0], 2)
             # The original is not where qmgr said: refused, log kept.
             self.assertEqual(self.append(c, qid, [rcpt("pat@remote.test")], "5.1.1", "x", "none", "failed")[0], 0)
