@@ -26,7 +26,8 @@ CheckAction parse_check_action(std::string_view value) {
   else if (word == "INFO") a.kind = K::kInfo;
   else if (word == "DUNNO" || word == "OK") a.kind = K::kNone;
   else if (word == "FILTER") a.kind = rest.empty() ? K::kUnknown : K::kFilter;
-  else if (word == "REDIRECT" || word == "BCC") a.kind = K::kUnsupported;
+  else if (word == "REDIRECT") a.kind = rest.empty() ? K::kUnknown : K::kRedirect;
+  else if (word == "BCC") a.kind = rest.empty() ? K::kUnknown : K::kBcc;
   else a.kind = K::kUnknown;
   return a;
 }

@@ -21,13 +21,13 @@
 //                    instead of its recipients' transports (the last FILTER
 //                    wins, and wins over content_filter and smtpd's FILTER;
 //                    an argument without ":" is logged and ignored)
+//   REDIRECT user@domain   the message goes to that address instead of its
+//                    recipients (qmgr; the last REDIRECT wins, over FILTER too)
+//   BCC user@domain  one more recipient, with NOTIFY=NEVER
 //   DUNNO, OK        nothing (the next header or line is inspected)
 //
-// REDIRECT and BCC need a feature Postern does not have (recipient
-// replacement): a match defers the message with "451
-// 4.3.5 Server configuration error" and a warning that names the action,
-// so that no mail goes around a filter the administrator set up. Other
-// words are logged as unknown and ignored, as Postfix does.
+// A REDIRECT or BCC address without "user@domain" is logged and ignored.
+// Other words are logged as unknown and ignored, as Postfix does.
 //
 // Which class applies (Postfix): primary headers that are MIME headers
 // (Content-*, MIME-Version) and the headers of MIME parts go to
@@ -60,14 +60,14 @@ enum class CheckClass { kHeader, kMimeHeader, kNestedHeader, kBody };
 
 struct CheckAction {
   enum class Kind {
-    kNone, kReject, kDiscard, kHold, kIgnore, kReplace, kPrepend, kWarn, kInfo, kFilter, kUnsupported, kUnknown
+    kNone, kReject, kDiscard, kHold, kIgnore, kReplace, kPrepend, kWarn, kInfo, kFilter, kRedirect, kBcc, kUnknown
   };
   Kind kind = Kind::kNone;
   std::string word;  // the action as written, upper case ("REJECT")
   std::string text;  // the optional text, replacement or prepended line
 };
 
-// One table answer, parsed. REPLACE, PREPEND and FILTER without text are kUnknown
+// One table answer, parsed. REPLACE, PREPEND, FILTER, REDIRECT and BCC without text are kUnknown
 // (logged as a table mistake, nothing done).
 CheckAction parse_check_action(std::string_view value);
 

@@ -581,7 +581,8 @@ asio::awaitable<void> Message::end_of_headers(bool write_separator) {
 }
 
 asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_flags,
-                                                              std::optional<std::string> content_filter) {
+                                                              std::optional<std::string> content_filter,
+                                                              std::optional<std::string> redirect) {
   if (!failed() && !have_envelope_) fail(protocol_error());
   if (!failed()) {
     if (!content_started_) {
@@ -628,8 +629,9 @@ asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_fl
   }
   // Automatic BCC recipients go last, with NOTIFY=NEVER (Postfix 2.3 and
   // later: the sender never hears about a copy that cannot be delivered).
-  if (!failed() && auto_bcc()) {
-    if (!deps_.settings.always_bcc.empty()) add_auto_bcc(deps_.settings.always_bcc);
+  if (!failed() && (auto_bcc() || !auto_bcc_.empty())) {
+    // (auto_bcc_ may hold a BCC action's address without the flag.)
+    if (auto_bcc() && !deps_.settings.always_bcc.empty()) add_auto_bcc(deps_.settings.always_bcc);
     adding_bcc_ = true;
     auto list = std::move(auto_bcc_);
     auto_bcc_.clear();
@@ -646,6 +648,9 @@ asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_fl
   if (filter_) content_filter = std::move(filter_);
   if (!failed() && content_filter && !content_filter->empty())
     check_write(writer_->add_extracted_attribute(queue::attr::kContentFilter, *content_filter));
+  if (redirect_) redirect = std::move(redirect_);
+  if (!failed() && redirect && !redirect->empty())
+    check_write(writer_->add_extracted_attribute(queue::attr::kRedirect, *redirect));
   if (!failed()) check_write(writer_->finish_write());
   // HOLD and DISCARD actions of header/body checks count like smtpd's.
   if (hold_) end_flags |= submit::end_flag::kHold;
@@ -766,6 +771,21 @@ bool Message::inspect(CheckClass c, std::string_view context, const std::string&
       log_action("filter", context, text, a.text);
       filter_ = a.text;
       return true;
+    case K::kRedirect:
+    case K::kBcc:
+      // Postfix: the address needs a local part and a domain, else the
+      // action is a table mistake. REDIRECT sends the message there instead
+      // of to its recipients (the last one wins); BCC adds a recipient.
+      if (a.text.find('@') == std::string::npos || a.text.front() == '@' || a.text.back() == '@' ||
+          a.text.find_first_of(" \t") != std::string::npos) {
+        log::warning("{}: bad {} action in {}: \"{}\": need user@domain", id_, a.word, class_name(c),
+                     str::printable(a.text, 200));
+        return true;
+      }
+      log_action(a.kind == K::kRedirect ? "redirect" : "bcc", context, text, a.text);
+      if (a.kind == K::kRedirect) redirect_ = a.text;
+      else add_auto_bcc(a.text);
+      return true;
     case K::kIgnore: return false;
     case K::kWarn: log_action("warning", context, text, a.text); return true;
     case K::kInfo: log_action("info", context, text, a.text); return true;
@@ -782,12 +802,6 @@ bool Message::inspect(CheckClass c, std::string_view context, const std::string&
       if (a.kind == K::kReplace) replacement = a.text;
       else write_line(a.text);
       return true;
-    case K::kUnsupported:
-      log::warning("{}: {} action in {} needs a feature Postern does not have; the message is deferred", id_,
-                   a.word, class_name(c));
-      checks_done_ = true;
-      fail(MappingError{451, "4.3.5", "Server configuration error"});
-      return false;
     case K::kUnknown:
       log::warning("{}: unknown command in {}: {}", id_, class_name(c), str::printable(**v, 200));
       return true;

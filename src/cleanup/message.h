@@ -103,8 +103,10 @@ class Message {
   // `end_flags`: cleanup_end's submit::end_flag bits.
   // `content_filter`: one chosen while the recipients were given
   // (cleanup_end); a FILTER action of the checks wins over it.
+  // `redirect` likewise (smtpd's REDIRECT; a REDIRECT action wins).
   asio::awaitable<std::optional<MappingError>> finish(std::int64_t end_flags = 0,
-                                                      std::optional<std::string> content_filter = std::nullopt);
+                                                      std::optional<std::string> content_filter = std::nullopt,
+                                                      std::optional<std::string> redirect = std::nullopt);
 
   std::shared_ptr<queue::QueueFileWriter> writer() const { return writer_; }
   std::size_t recipient_count() const { return nrcpt_; }
@@ -208,7 +210,8 @@ class Message {
            !(flags_ & (submit::cleanup_flag::kNoAddressMappings | submit::cleanup_flag::kBounce));
   }
   void add_auto_bcc(std::string address);
-  std::optional<std::string> filter_;  // a FILTER action's transport:destination
+  std::optional<std::string> filter_;    // a FILTER action's transport:destination
+  std::optional<std::string> redirect_;  // a REDIRECT action's user@domain
   std::string client_ = "local";     // "name[addr]" for the action log lines
   std::string helo_, protocol_, last_rcpt_;
   std::optional<mail::MimeScanner> mime_;

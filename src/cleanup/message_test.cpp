@@ -495,7 +495,9 @@ TEST(CheckAction, ParsesPostfixActions) {
   EXPECT_EQ(parse_check_action("DISCARD").kind, K::kDiscard);
   EXPECT_EQ(parse_check_action("WARN x").kind, K::kWarn);
   EXPECT_EQ(parse_check_action("INFO x").kind, K::kInfo);
-  for (const char* v : {"REDIRECT a@b", "BCC a@b"}) EXPECT_EQ(parse_check_action(v).kind, K::kUnsupported) << v;
+  EXPECT_EQ(parse_check_action("REDIRECT a@b").kind, K::kRedirect);
+  EXPECT_EQ(parse_check_action("BCC a@b").text, "a@b");
+  EXPECT_EQ(parse_check_action("BCC").kind, K::kUnknown);
   auto f = parse_check_action("FILTER smtp:[127.0.0.1]:10025");
   EXPECT_EQ(f.kind, K::kFilter);
   EXPECT_EQ(f.text, "smtp:[127.0.0.1]:10025");

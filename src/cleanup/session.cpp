@@ -123,6 +123,7 @@ asio::awaitable<bool> serve_message(Service& svc, Socket& sock, const std::strin
   Phase phase = Phase::Envelope;
   std::int64_t end_flags = 0;  // cleanup_end's submit::end_flag bits
   std::optional<std::string> end_filter;  // cleanup_end's content filter
+  std::optional<std::string> end_redirect;  // and redirect
 
   // Frames come out of bulk reads (ipc/frame_buffer.h): smtpd sends a
   // small message's envelope, recipients, content and end in one write,
@@ -204,6 +205,7 @@ asio::awaitable<bool> serve_message(Service& svc, Socket& sock, const std::strin
       if (phase == Phase::Envelope) { co_await refuse(sock, *msg, peer, "end before envelope"); co_return false; }
       end_flags = m->flags.value_or(0);
       end_filter = std::move(m->content_filter);
+      end_redirect = std::move(m->redirect);
       break;
     } else {
       std::string why = fmt::format("unexpected message \"{}\"", str::printable(*type, 64));
@@ -218,7 +220,7 @@ asio::awaitable<bool> serve_message(Service& svc, Socket& sock, const std::strin
     }
   }
 
-  auto verdict = co_await msg->finish(end_flags, std::move(end_filter));
+  auto verdict = co_await msg->finish(end_flags, std::move(end_filter), std::move(end_redirect));
   if (!verdict && ((end_flags & submit::end_flag::kDiscard) || msg->discarded())) {
     // Postfix's CLEANUP_FLAG_DISCARD (smtpd's DISCARD action, or a header or
     // body check's, logged where it matched): the client is told "queued"

@@ -354,7 +354,15 @@ asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) 
   // address goes to the filter as it is; the filter's reinjection is
   // resolved like any other mail.
   std::optional<rewrite::Resolved> filter;
-  if (auto cf = m->env.attribute(queue::attr::kContentFilter); cf && !cf->empty()) {
+  // A redirect (the REDIRECT action of smtpd's access tables or cleanup's
+  // checks) overrides everything, the filter too, and only once per
+  // message (Postfix's qmgr): the first recipient still to be delivered
+  // becomes the redirect address, resolved as usual; the others are
+  // dropped without a word, as Postfix drops them.
+  std::optional<std::string> redirect;
+  if (auto rd = m->env.attribute(queue::attr::kRedirect); rd && !rd->empty()) redirect = std::string(*rd);
+  bool redirected = false;
+  if (auto cf = m->env.attribute(queue::attr::kContentFilter); !redirect && cf && !cf->empty()) {
     rewrite::Resolved fr;
     auto colon = cf->find(':');
     fr.transport = std::string(cf->substr(0, colon));
@@ -367,6 +375,14 @@ asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) 
     if (m->results[i].state != RcptState::Pending) continue;
     const auto& f = m->env.recipients[i].fields;
     std::string_view addr = f.address;
+    if (redirect) {
+      if (redirected) {
+        m->results[i].state = RcptState::Done;
+        continue;
+      }
+      redirected = true;
+      addr = *redirect;
+    }
     // (No co_await inside a conditional expression: GCC 12 miscompiles it.)
     Result<rewrite::Resolved> r = make_error("unresolved");
     if (filter) {
@@ -402,7 +418,7 @@ asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) 
     std::string dest = t.recipient_limit == 1 ? r->recipient : r->nexthop;
     std::string key = r->transport + '\x01' + dest;
     queue::RecipientFields rf = f;
-    rf.address = r->recipient.empty() ? f.address : r->recipient;
+    rf.address = r->recipient.empty() ? std::string(addr) : r->recipient;
     if (rf.orig_rcpt.empty() && rf.address != f.address) rf.orig_rcpt = f.address;
     auto enc = queue::encode_recipient(rf);
     if (!enc) {

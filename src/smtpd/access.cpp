@@ -341,7 +341,17 @@ Action parse_action(std::string_view result, Kind kind, const Subject& s, const 
     a.why = fmt::format("<{}>: {} triggers FILTER {}", reply_name(kind, s), reply_class(kind), str::printable(text));
     return a;
   }
-  static constexpr std::array<std::string_view, 2> kUnsupported = {"REDIRECT", "HANGUP"};
+  if (is("REDIRECT")) {
+    if (text.find('@') == std::string_view::npos || text.find_first_of(" \t") != std::string_view::npos) {
+      a.warning = fmt::format("access table entry \"{}\" requires user@domain target", str::printable(value));
+      return a;
+    }
+    a.type = Action::Type::Redirect;
+    a.address = std::string(text);
+    a.why = fmt::format("<{}>: {} triggers REDIRECT {}", reply_name(kind, s), reply_class(kind), str::printable(text));
+    return a;
+  }
+  static constexpr std::array<std::string_view, 1> kUnsupported = {"HANGUP"};
   for (auto kw : kUnsupported) {
     if (is(kw)) {
       a.type = Action::Type::Unsupported;

@@ -53,7 +53,11 @@
 //                                                    goes to that content filter (the last
 //                                                    FILTER wins); without a ":" (or with a
 //                                                    bad transport name): Dunno and a warning
-//   REDIRECT, HANGUP                                 Unsupported (Postern lacks them)
+//   REDIRECT user@domain                             Redirect: no decision; the whole message
+//                                                    goes to that address instead of its
+//                                                    recipients (the last one wins, over
+//                                                    FILTER too); without "@": Dunno, warning
+//   HANGUP                                           Unsupported (Postern lacks it)
 //   any other result containing ':'                  Unsupported (Postfix: "do not specify
 //                                                    lookup tables inside SMTPD access maps")
 //   anything else                                    Restrictions, split at ", \t\r\n"
@@ -146,7 +150,8 @@ struct Action {
     Discard,
     Prepend,
     Bcc,
-    Filter
+    Filter,
+    Redirect
   } type = Type::Dunno;
   smtp::Reply reply;                      // Reject (4xx or 5xx); DeferIf*: the deferral
   std::vector<std::string> restrictions;  // Restrictions: lower-case names, in order (e.g. {"permit_mynetworks","reject"})
@@ -160,7 +165,7 @@ struct Action {
   // Prepend: the header line. Bcc: "<NAME>: CLASS triggers BCC ADDRESS",
   // to log under "bcc:"; Filter likewise ("triggers FILTER T:D", "filter:").
   std::string why;
-  std::string address;  // Bcc: the recipient to add, as the table gives it; Filter: transport:destination
+  std::string address;  // Bcc: the recipient to add; Redirect: the address; Filter: transport:destination
   // A table mistake that decides nothing (PREPEND without a header), for
   // the caller to log as a warning.
   std::string warning;

@@ -67,6 +67,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case Action::Type::Bcc:
       check(a.address.find('@') != std::string::npos && one_printable_line(a.why));
       break;
+    case Action::Type::Redirect:
+      check(a.address.find('@') != std::string::npos && one_printable_line(a.why));
+      break;
     case Action::Type::Filter:
       check(a.address.find(':') != std::string::npos && config::check_content_filter(a.address).ok() &&
             one_printable_line(a.why));

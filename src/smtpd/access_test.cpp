@@ -343,13 +343,18 @@ TEST(AccessAction, Filter) {
 
 TEST(AccessAction, UnsupportedActions) {
   Subject c = client("h.example", "192.0.2.1");
-  for (const char* v : {"REDIRECT a@example.com", "HANGUP"}) {
+  auto rd = parse_action("REDIRECT spam@example.com", Kind::Client, c, {});
+  EXPECT_EQ(rd.type, Type::Redirect);
+  EXPECT_EQ(rd.address, "spam@example.com");
+  EXPECT_EQ(rd.why, "<h.example[192.0.2.1]>: Client host triggers REDIRECT spam@example.com");
+  EXPECT_EQ(parse_action("REDIRECT nobody", Kind::Client, c, {}).type, Type::Dunno);
+  for (const char* v : {"HANGUP"}) {
     auto a = parse_action(v, Kind::Client, c, {});
     EXPECT_EQ(a.type, Type::Unsupported) << v;
     EXPECT_NE(a.why.find("not supported"), std::string::npos) << v;
   }
-  auto f = parse_action("redirect a@b", Kind::Client, c, {});
-  EXPECT_EQ(f.why, "access table action REDIRECT is not supported");
+  auto f = parse_action("hangup", Kind::Client, c, {});
+  EXPECT_EQ(f.why, "access table action HANGUP is not supported");
   // Postfix: "do not specify lookup tables inside SMTPD access maps".
   auto t = parse_action("permit_mynetworks, check_client_access hash:/etc/x", Kind::Client, c, {});
   EXPECT_EQ(t.type, Type::Unsupported);

@@ -741,7 +741,8 @@ Policy::Outcome Policy::apply_action(const access::Action& a, std::string_view t
         v.notes.push_back({a.why.substr(0, colon), a.why.substr(colon + 2)});
     } else if (a.type != access::Action::Type::Unsupported && a.type != access::Action::Type::Hold &&
                a.type != access::Action::Type::Discard && a.type != access::Action::Type::Prepend &&
-               a.type != access::Action::Type::Bcc && a.type != access::Action::Type::Filter) {
+               a.type != access::Action::Type::Bcc && a.type != access::Action::Type::Filter &&
+               a.type != access::Action::Type::Redirect) {
       log::warning("{}: {}: {}", title, source, str::printable(a.why, 300));
     }
   }
@@ -770,6 +771,11 @@ Policy::Outcome Policy::apply_action(const access::Action& a, std::string_view t
         if (v.notes.size() < 16) v.notes.push_back({"bcc", a.why});
         v.bcc.push_back(a.address);
       }
+      return Outcome::Dunno;
+    case access::Action::Type::Redirect:
+      // Postfix: logged, the restrictions go on, the last REDIRECT wins.
+      if (v.notes.size() < 16) v.notes.push_back({"redirect", a.why});
+      v.redirect = a.address;
       return Outcome::Dunno;
     case access::Action::Type::Filter:
       // Postfix: logged, and the restrictions go on; the last FILTER of
@@ -1010,6 +1016,7 @@ Verdict Policy::check_recipient(const RcptContext& c) {
   out.prepend = std::move(v.prepend);
   out.bcc = std::move(v.bcc);
   out.filter = std::move(v.filter);
+  out.redirect = std::move(v.redirect);
   return out;
 }
 

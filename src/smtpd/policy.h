@@ -169,6 +169,8 @@ struct Verdict {
   // Access table FILTER result: the content filter (transport:destination)
   // for the whole message; a later one replaces it.
   std::optional<std::string> filter;
+  // Access table REDIRECT result: the one address the message goes to.
+  std::optional<std::string> redirect;
   // Not a decision yet: a DNS list restriction needs this looked up
   // (dnsbl.h); the caller adds the answer to RcptContext::dnsbl and asks again.
   std::optional<dnsbl::Need> need;

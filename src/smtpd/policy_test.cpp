@@ -385,7 +385,7 @@ TEST(Policy, AccessTablesDecideInListOrder) {
       "smtpd_client_restrictions = check_client_access inline:{{192.0.2=REJECT go away}, 198.51.100.7=OK}\n"
       "smtpd_helo_restrictions = check_helo_access inline:{{spam.example=permit_mynetworks, reject}}\n"
       "smtpd_sender_restrictions = check_sender_access inline:{{bad@example.net=550 5.1.1 no such sender},"
-      " {filtered@example.net=REDIRECT postmaster@example.net}, {example.org=DUNNO}}\n"
+      " {filtered@example.net=HANGUP}, {example.org=DUNNO}}\n"
       "smtpd_recipient_restrictions = check_recipient_access inline:{{x@mx.example.org=DEFER try later}}\n");
   Tx t;
   t.mynet = false;

@@ -327,7 +327,8 @@ class Session {
   // Access table BCC recipients for this transaction, each once, at most
   // kMaxPrependHeaders; given to cleanup when the content starts.
   std::vector<std::string> bcc_;
-  std::optional<std::string> filter_;  // an access table FILTER for this message (the last one)
+  std::optional<std::string> filter_;    // an access table FILTER for this message (the last one)
+  std::optional<std::string> redirect_;  // an access table REDIRECT for this message (the last one)
   asio::awaitable<void> send_bccs();
   std::size_t rcpt_attempts_ = 0;
   std::optional<mail::Address> first_rcpt_;
@@ -1202,6 +1203,7 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   for (const auto& b : v.bcc)
     if (bcc_.size() < kMaxPrependHeaders && std::find(bcc_.begin(), bcc_.end(), b) == bcc_.end()) bcc_.push_back(b);
   if (v.filter) filter_ = std::move(v.filter);
+  if (v.redirect) redirect_ = std::move(v.redirect);
   if (v.kind == Verdict::Reject) {
     log_reject("RCPT", v.reply, addr->to_internal());
     co_await reply(v.reply);
@@ -1339,7 +1341,8 @@ asio::awaitable<smtp::Reply> Session::finish_message() {
   }
   co_await push_content(true);
   std::int64_t end_flags = (hold_ ? submit::end_flag::kHold : 0) | (discard_ ? submit::end_flag::kDiscard : 0);
-  auto res = co_await cleanup_->finish(end_flags, filter_ ? std::string_view(*filter_) : std::string_view());
+  auto res = co_await cleanup_->finish(end_flags, filter_ ? std::string_view(*filter_) : std::string_view(),
+                                       redirect_ ? std::string_view(*redirect_) : std::string_view());
   if (!res) {
     log::warning("{}: cleanup: {}", cleanup_->queue_id(), res.error().message);
     co_return smtp::Reply(451, "4.3.0", "Error: queue file write error");
@@ -1703,6 +1706,7 @@ void Session::reset_transaction() {
   prepend_full_ = false;
   bcc_.clear();
   filter_.reset();
+  redirect_.reset();
   first_rcpt_.reset();
   cleanup_.reset();  // closing the connection makes cleanup remove the unfinished file
   prefetch_.reset();  // likewise once its open completes

@@ -64,7 +64,8 @@ minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 queue_run_delay = 1s
 content_filter = smtp:[127.0.0.1]:{a}
-smtpd_sender_restrictions = check_sender_access inline:{{ {{special@client.test = FILTER smtp:[127.0.0.1]:{b}}} }}
+smtpd_sender_restrictions = check_sender_access inline:{{ {{special@client.test = FILTER smtp:[127.0.0.1]:{b}}},
+  {{redirected@client.test = REDIRECT catcher@remote.test}} }}
 """
         master_cf = f"""# service type private unpriv chroot wakeup maxproc command
 127.0.0.1:{cls.port} inet n - n - - smtpd
@@ -84,7 +85,9 @@ smtp unix - - n - - smtp
         hc = cls.inst.path("header_checks")
         with open(hc, "w") as f:
             f.write("/^X-Filtered:/ REJECT 5.7.1 forged filter header\n"
-                    f"/^Subject: to filter B/ FILTER smtp:[127.0.0.1]:{b}\n")
+                    f"/^Subject: to filter B/ FILTER smtp:[127.0.0.1]:{b}\n"
+                    "/^Subject: redirect me/ REDIRECT catcher2@remote.test\n"
+                    "/^Subject: copy me/ BCC copy@remote.test\n")
         with open(cls.inst.path("main.cf"), "a") as f:
             f.write(f"header_checks = regexp:{hc}\n")
         cls.inst.start()
@@ -143,6 +146,29 @@ smtp unix - - n - - smtp
         self.assertEqual(msg.get_all("X-Filtered"), ["B"])
         self.inst.wait_log(r"\w+: filter: header Subject: to filter B from localhost\[127\.0\.0\.1\]; "
                            rf"from=<alice@client\.test>.*: smtp:\[127\.0\.0\.1\]:{self.filter_b.port}")
+
+    def test_redirect_overrides_recipients_and_filter(self):
+        # smtpd's access table REDIRECT: every recipient replaced by one,
+        # and no content filter either (Postfix: REDIRECT wins over FILTER).
+        msg = "Subject: redirected sender\r\n\r\nbody\r\n"
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.sendmail("redirected@client.test", [RCPT, "carol@remote.test"], msg)
+        (_, rcpts, _), m = self.delivered("redirected sender")
+        self.assertEqual(rcpts, ["catcher@remote.test"])
+        self.assertIsNone(m.get_all("X-Filtered"))
+        self.inst.wait_log(r"redirect: RCPT from localhost\[127\.0\.0\.1\]: <redirected@client\.test>: "
+                           r"Sender address triggers REDIRECT catcher@remote\.test")
+        self.inst.wait_log(r"to=<catcher@remote\.test>, orig_to=<bob@remote\.test>, relay=127\.0\.0\.1.*status=sent")
+        # cleanup's header_checks REDIRECT does the same.
+        send(self.port, "alice@client.test", "redirect me")
+        (_, rcpts, _), m = self.delivered("redirect me")
+        self.assertEqual(rcpts, ["catcher2@remote.test"])
+
+    def test_header_check_bcc_adds_a_recipient(self):
+        send(self.port, "alice@client.test", "copy me")
+        (_, rcpts, _), m = self.delivered("copy me")
+        self.assertEqual(sorted(rcpts), ["bob@remote.test", "copy@remote.test"])
+        self.assertEqual(m.get_all("X-Filtered"), ["A"])
 
     def test_sendmail_mail_is_filtered(self):
         env = dict(os.environ)

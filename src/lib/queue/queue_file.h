@@ -140,6 +140,7 @@ inline constexpr std::string_view kLogIdent = "log_ident";              // ID us
 inline constexpr std::string_view kRewriteContext = "rewrite_context";  // local | remote
 inline constexpr std::string_view kOrigin = "log_message_origin";       // e.g. localhost[127.0.0.1]
 inline constexpr std::string_view kContentFilter = "content_filter";   // transport:nexthop; last one wins
+inline constexpr std::string_view kRedirect = "redirect";               // user@domain; last one wins
 }  // namespace attr
 
 // True for the attributes with typed accessors in QueueMessage (encoding,

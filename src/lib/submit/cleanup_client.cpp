@@ -331,12 +331,14 @@ asio::awaitable<Status> CleanupClient::content(std::string_view data) {
   co_return Status{};
 }
 
-asio::awaitable<Result<CleanupResult>> CleanupClient::finish(std::int64_t end_flags, std::string_view content_filter) {
+asio::awaitable<Result<CleanupResult>> CleanupClient::finish(std::int64_t end_flags, std::string_view content_filter,
+                                                             std::string_view redirect) {
   Impl& s = *impl_;
   if (s.finished) co_return make_error("cleanup: finish() called twice");
   CleanupEnd end;
   if (end_flags != 0) end.flags = end_flags;
   if (!content_filter.empty()) end.content_filter = std::string(content_filter);
+  if (!redirect.empty()) end.redirect = std::string(redirect);
   if (!s.failed) {
     if (auto st = co_await s.flush_content(true); st) {
       Result<std::string> payload = encode_checked(end);

@@ -117,9 +117,10 @@ class CleanupClient {
   asio::awaitable<Status> recipient(const CleanupRecipient& rcpt);
   asio::awaitable<Status> content(std::string_view data);
   // `end_flags`: end_flag:: bits for cleanup_end (0: none sent);
-  // `content_filter`: cleanup_end's content filter (empty: none sent). The
-  // view is copied before the first suspension.
-  asio::awaitable<Result<CleanupResult>> finish(std::int64_t end_flags = 0, std::string_view content_filter = {});
+  // `content_filter`, `redirect`: cleanup_end's (empty: none sent). The
+  // views are copied before the first suspension.
+  asio::awaitable<Result<CleanupResult>> finish(std::int64_t end_flags = 0, std::string_view content_filter = {},
+                                                std::string_view redirect = {});
 
   // The verdict the service sent before cleanup_end, if any.
   const std::optional<CleanupResult>& early_result() const;

@@ -277,16 +277,22 @@ struct CleanupEnd {
   // A content filter decided while the recipients were given (smtpd's
   // FILTER access action); overrides the envelope's.
   std::optional<std::string> content_filter;
+  // smtpd's REDIRECT access action: the one address the message goes to
+  // instead of its recipients (qmgr; queue attribute "redirect").
+  std::optional<std::string> redirect;
 
   static constexpr auto fields() {
     return std::tuple{
         ipc::field("flags", &CleanupEnd::flags, {.min = 0, .max = end_flag::kKnown}),
         ipc::field("content_filter", &CleanupEnd::content_filter, {.max_len = 1024, .single_line = true}),
+        ipc::field("redirect", &CleanupEnd::redirect, {.max_len = kMaxAddressLength, .single_line = true}),
     };
   }
   Status check() const {
     if (content_filter)
       if (auto st = config::check_content_filter(*content_filter); !st) return st;
+    if (redirect && (redirect->empty() || redirect->find('@') == std::string::npos))
+      return make_error("redirect needs user@domain");
     return {};
   }
   bool operator==(const CleanupEnd&) const = default;
