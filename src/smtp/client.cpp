@@ -62,6 +62,17 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   Settings s;
   s.lmtp = lmtp;
   s.soft_bounce = cfg.boolean("soft_bounce");
+  if (!lmtp) {
+    for (auto [name, v6] : {std::pair{"smtp_bind_address", false}, std::pair{"smtp_bind_address6", true}}) {
+      std::string text(str::trim(cfg.str(name)));
+      if (text.empty()) continue;
+      error_code ec;
+      auto a = asio::ip::make_address(text, ec);
+      if (ec || a.is_v6() != v6)
+        return make_error("{}: \"{}\" is not an IPv{} address", name, str::printable(text, 100), v6 ? 6 : 4);
+      (v6 ? s.bind_v6 : s.bind_v4) = a;
+    }
+  }
   s.queue_root = cfg.str("queue_directory");
   s.helo_name = lmtp ? cfg.str("lmtp_lhlo_name") : cfg.str("smtp_helo_name");
   if (s.helo_name.empty()) s.helo_name = cfg.str("myhostname");
@@ -602,6 +613,14 @@ struct Agent::Impl {
     s->relay = std::move(relay);
     error_code ec;
     s->sock.open(ep.protocol(), ec);
+    const auto& bind_to = ep.protocol().family() == AF_INET ? settings.bind_v4
+                          : ep.protocol().family() == AF_INET6 ? settings.bind_v6
+                                                               : std::optional<asio::ip::address>();
+    if (!ec && bind_to) {
+      error_code bec;
+      s->sock.bind(asio::generic::stream_protocol::endpoint(asio::ip::tcp::endpoint(*bind_to, 0)), bec);
+      if (bec) log::warning("bind {}: {}", bind_to->to_string(), bec.message());
+    }
     if (!ec) {
       ipc::detail::Watchdog<Socket> dog(s->sock, settings.connect_timeout);
       co_await s->sock.async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));

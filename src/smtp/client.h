@@ -101,6 +101,11 @@ namespace postern::smtp_client {
 struct Settings {
   bool lmtp = false;  // LMTP mode: LHLO, one reply per recipient, no MX lookups
   bool soft_bounce = false;  // bounces are reported as deferrals (deliver::report_outcome())
+  // smtp_bind_address, smtp_bind_address6: the local address of outgoing
+  // TCP connections of that family (not for lmtp, which has no such
+  // parameter here). A bind that fails is logged and the connection made
+  // from any address, as Postfix does.
+  std::optional<asio::ip::address> bind_v4, bind_v6;
   std::filesystem::path queue_root;
   std::string helo_name;
   std::chrono::seconds connect_timeout{30}, helo_timeout{300}, mail_timeout{300}, rcpt_timeout{300},

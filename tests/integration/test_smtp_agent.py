@@ -58,6 +58,7 @@ class FakeSmtp:
         self.sock.listen(16)
         self.port = None if unix_path else self.sock.getsockname()[1]
         self.connections = 0
+        self.peers = []  # the client's address of each connection
         self.commands = []
         self.messages = []
         self.sent_ahead = False
@@ -83,10 +84,11 @@ class FakeSmtp:
     def accept_loop(self):
         while not self.stop:
             try:
-                c, _ = self.sock.accept()
+                c, peer = self.sock.accept()
             except OSError:
                 return
             self.connections += 1
+            self.peers.append(peer[0] if isinstance(peer, tuple) else peer)
             self.conns.append(c)
             threading.Thread(target=self.session, args=(c,), daemon=True).start()
 
@@ -269,7 +271,9 @@ class SmtpAgentTest(unittest.TestCase):
                   f"fallback unix - - n - - smtp -o smtp_fallback_relay=[127.0.0.1]:{cls.fallback.port}\n"
                   f"silent unix - - n - - smtp -o dns_resolver_address=127.0.0.1:{cls.silent.port}"
                   " -o dns_resolver_timeout=1\n"
-                  "lmtp unix - - n - - lmtp\n")
+                  "lmtp unix - - n - - lmtp\n"
+                  "bound unix - - n - - smtp -o smtp_bind_address=127.0.0.2\n"
+                  "soft unix - - n - - smtp -o soft_bounce=yes\n")
         extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
                  "myhostname = client.example.com\n"
                  f"dns_resolver_address = 127.0.0.1:{cls.dns.port}\n"
@@ -325,6 +329,22 @@ class SmtpAgentTest(unittest.TestCase):
         return self.inst.wait_log(r"(?m)" + re.escape(f"{qid}: to=<{rcpt}>") + r", .*status=" + status + r" \(.*\)$")
 
     # --- tests ------------------------------------------------------------
+    def test_bind_address(self):
+        srv = self.server()
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"[127.0.0.1]:{srv.port}", ["a@example.net"], service="bound")
+        self.assertEqual(a["dsn"], ["2.0.0"])
+        self.assertEqual(srv.peers, ["127.0.0.2"])
+
+    def test_soft_bounce_reports_a_deferral(self):
+        srv = self.server(rcpt=lambda addr: "550 5.1.1 no such user")
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"[127.0.0.1]:{srv.port}", ["nobody@example.net"], service="soft")
+        self.assertEqual(a["dsn"], ["4.1.1"])
+        self.status_line(qid, "nobody@example.net", "SOFTBOUNCE")
+        self.inst.wait_log(re.escape(f"{qid}: to=<nobody@example.net>") + r", .*dsn=4\.1\.1, status=SOFTBOUNCE "
+                           r"\(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 550 5\.1\.1 no such user")
+
     @unittest.skipUnless(os.path.exists(SMTP_SINK), "smtp-sink not installed (scripts/install-deps.sh --test)")
     def test_smtp_sink_delivery(self):
         port = free_port()

@@ -72,8 +72,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"relocated_maps", R::kNonEmpty, "", "have relocated_maps"},
     {"require_home_directory", R::kYes, "", "require home directories for local delivery"},
-    {"smtp_bind_address", R::kNonEmpty, "", "choose the SMTP client's source address"},
-    {"smtp_bind_address6", R::kNonEmpty, "", "choose the SMTP client's source address"},
     {"smtp_body_checks", R::kNonEmpty, "", "have body_checks"},
     {"smtp_defer_if_no_mx_address_found", R::kYes, "", "defer when no MX host has an address"},
     {"smtp_delivery_status_filter", R::kNonEmpty, "", "have delivery status filters"},
