@@ -20,7 +20,7 @@ import smtplib
 import subprocess
 import unittest
 
-from harness import LIBEXEC, SBIN, Instance, free_port, wait_for
+from harness import LIBEXEC, SBIN, Instance, free_port, queue_master_cf, wait_for
 from sink import Sink
 
 HOST = "filter.test"
@@ -67,20 +67,12 @@ content_filter = smtp:[127.0.0.1]:{a}
 smtpd_sender_restrictions = check_sender_access inline:{{ {{special@client.test = FILTER smtp:[127.0.0.1]:{b}}},
   {{redirected@client.test = REDIRECT catcher@remote.test}} }}
 """
-        master_cf = f"""# service type private unpriv chroot wakeup maxproc command
-127.0.0.1:{cls.port} inet n - n - - smtpd
-127.0.0.1:{cls.back} inet n - n - - smtpd -o content_filter=
-  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks
-  -o smtpd_sender_restrictions=
-pickup unix n - n 60 1 pickup
-cleanup unix n - n - 0 cleanup
-qmgr unix n - n 5 1 qmgr
-rewrite unix - - n - - trivial-rewrite
-bounce unix - - n - 0 bounce
-defer unix - - n - 0 bounce
-trace unix - - n - 0 bounce
-smtp unix - - n - - smtp
-"""
+        master_cf = queue_master_cf(cls.port, (
+            f"127.0.0.1:{cls.back} inet n - n - - smtpd -o content_filter=\n"
+            "  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks\n"
+            "  -o smtpd_sender_restrictions=\n"
+            "pickup unix n - n 60 1 pickup\n"
+            "smtp unix - - n - - smtp\n"))
         cls.inst = Instance("filter", main_cf_extra=main_cf, master_cf=master_cf)
         hc = cls.inst.path("header_checks")
         with open(hc, "w") as f:
