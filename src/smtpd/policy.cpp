@@ -1068,7 +1068,9 @@ Verdict Policy::check_unlisted(const RcptContext& c) {
     log::warning("recipient domain lookup failed: {}", cls.error().message);
     return Verdict::rejection(lookup_error_reply(c.recipient_text), false);
   }
-  if (*cls == DomainClass::Default) return {};
+  // Other domains have no recipient table here, but an address the
+  // resolver sends to the error transport is refused in any class.
+  if (*cls == DomainClass::Default && c.undeliverable.empty()) return {};
   maps::AddressSearchOptions opts;
   opts.recipient_delimiter = recipient_delimiter_;
   opts.double_bounce_sender = double_bounce_sender_;
@@ -1104,6 +1106,20 @@ Verdict Policy::check_unlisted(const RcptContext& c) {
     auto v = find(t, "address mapping table");
     if (!v) return {};
     if (v->kind == Verdict::Reject) return *v;
+  }
+  // Postfix: anything that resolves to the error mailer is known to be
+  // undeliverable (a relocated user, an "error:" transport_maps entry).
+  if (!c.undeliverable.empty()) {
+    std::string_view text = c.undeliverable;
+    std::string dsn = "5.1.1";
+    std::string_view first = text.substr(0, text.find(' '));
+    if (first.size() < text.size() && smtp::valid_enhanced_code(first) && first[0] == '5') {
+      dsn = std::string(first);
+      text = str::trim(text.substr(first.size()));
+    }
+    int code = *cls == DomainClass::VirtualAlias ? unknown_virtual_alias_code_ : 550;
+    return Verdict::rejection(
+        smtp::Reply(code, dsn, fmt::format("<{}>: Recipient address rejected: {}", c.recipient_text, text)), false);
   }
   auto unknown = [&](int code, const char* table) {
     return Verdict::rejection(

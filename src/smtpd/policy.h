@@ -210,6 +210,10 @@ struct RcptContext {
   std::string_view recipient_text;  // as the client wrote it, for "<...>" in replies
   // trivial-rewrite's answer for the recipient; unset: classify() locally.
   std::optional<DomainClass> recipient_class;
+  // Set when trivial-rewrite sends the recipient to the error transport
+  // (relocated_maps, "error:" in transport_maps, an unknown virtual alias):
+  // its text, "5.1.6 User has moved to ...". check_unlisted() rejects it.
+  std::string undeliverable;
   // Resolver::lookup_mailhost() of the domains that mailhost_domain() named,
   // for reject_unknown_{sender,recipient}_domain; unset counts as TempFail.
   std::optional<dns::Outcome> sender_mailhost, recipient_mailhost;

@@ -372,6 +372,28 @@ TEST(Policy, UnlistedRecipientsOfEveryClass) {
   EXPECT_EQ(reply_of(*codes, t).substr(0, 4), "450 ");
 }
 
+TEST(Policy, ErrorTransportRecipientsAreRefused) {
+  // What trivial-rewrite says for relocated_maps (and "error:" transport_maps).
+  auto p = policy("relay_domains = relay.example\n");
+  auto r = mail::parse_smtp_path("joe@elsewhere.example");
+  ASSERT_TRUE(r);
+  RcptContext c;
+  c.client_addr = "192.0.2.1";
+  c.client_in_mynetworks = true;
+  c.recipient = &*r;
+  c.recipient_text = "joe@elsewhere.example";
+  c.undeliverable = "5.1.6 User has moved to joe@new.example";
+  Verdict v = p->check_recipient(c);
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(),
+            "550 5.1.6 <joe@elsewhere.example>: Recipient address rejected: User has moved to joe@new.example");
+  c.undeliverable = "no such domain";
+  EXPECT_EQ(p->check_recipient(c).reply.to_string(),
+            "550 5.1.1 <joe@elsewhere.example>: Recipient address rejected: no such domain");
+  c.undeliverable.clear();
+  EXPECT_EQ(p->check_recipient(c).kind, Verdict::Accept);
+}
+
 TEST(Policy, UnavailableRelayRecipientTableDefers) {
   auto p = policy("relay_domains = relay.example\nrelay_recipient_maps = hash:/nonexistent/smtpd/relay_rcpt\n");
   Tx t;

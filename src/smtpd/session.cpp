@@ -188,8 +188,9 @@ class Session {
                              const std::function<bool()>& done, const std::function<asio::awaitable<bool>()>& after);
   asio::awaitable<void> lost_connection(std::string_view what);
   std::optional<smtp::Reply> transaction_error();
+  // Asks trivial-rewrite; sets c.recipient_class and c.undeliverable.
   asio::awaitable<std::optional<smtp::Reply>> resolve_recipient(const mail::Address& a, std::string_view text,
-                                                                std::optional<DomainClass>& cls);
+                                                                RcptContext& c);
   asio::awaitable<void> lookup_client_name(const asio::ip::address& addr);
   asio::awaitable<Verdict> check_recipient(RcptContext& c);
   void log_reject(std::string_view stage, const smtp::Reply& r, std::string_view to);
@@ -1181,7 +1182,7 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   if (cleanup_) c.queue_id = cleanup_->queue_id();
   c.instance = instance_;
   c.size = mail_->params.size.value_or(0);
-  std::optional<smtp::Reply> bad = co_await resolve_recipient(*addr, r.path.text, c.recipient_class);
+  std::optional<smtp::Reply> bad = co_await resolve_recipient(*addr, r.path.text, c);
   if (bad) {
     log_reject("RCPT", *bad, addr->to_internal());
     co_await reply(*bad);
@@ -1580,7 +1581,7 @@ asio::awaitable<void> Session::do_vrfy(const smtp::Command& cmd) {
   c.unauth_pipelining = false;
   c.recipient = &*addr;
   c.recipient_text = path;
-  std::optional<smtp::Reply> bad = co_await resolve_recipient(*addr, path, c.recipient_class);
+  std::optional<smtp::Reply> bad = co_await resolve_recipient(*addr, path, c);
   if (bad) {
     log_reject("VRFY", *bad, addr->to_internal());
     co_await reply(*bad);
@@ -1599,8 +1600,7 @@ asio::awaitable<void> Session::do_vrfy(const smtp::Command& cmd) {
 // (smtpd_check_addr), so smtpd and the queue manager always agree on the
 // address class; the restrictions then use that class.
 asio::awaitable<std::optional<smtp::Reply>> Session::resolve_recipient(const mail::Address& a,
-                                                                       std::string_view text,
-                                                                       std::optional<DomainClass>& cls) {
+                                                                       std::string_view text, RcptContext& c) {
   namespace rf = ipc::proto::resolve_flag;
   std::string internal = a.to_internal();
   std::string shown(text);  // copied: `text` may not outlive a suspension
@@ -1624,7 +1624,10 @@ asio::awaitable<std::optional<smtp::Reply>> Session::resolve_recipient(const mai
     smtp::Reply r(501, "5.1.3", "Bad recipient address syntax");
     co_return r;
   }
-  cls = class_from_resolve_flags(res->flags);
+  c.recipient_class = class_from_resolve_flags(res->flags);
+  // The error transport: relocated_maps, an "error:" transport_maps entry,
+  // an unknown virtual alias (check_unlisted() rejects these).
+  if (res->transport == "error") c.undeliverable = res->nexthop.empty() ? "5.1.1 User unknown" : res->nexthop;
   co_return std::nullopt;
 }
 

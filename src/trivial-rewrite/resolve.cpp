@@ -112,6 +112,7 @@ Result<Resolver> Resolver::create(const config::Config& cfg, Mode mode,
     return {};
   };
   if (auto st = open_maps(r.transport_maps_, tm); !st) return st.take_error();
+  if (auto st = open_maps(r.relocated_maps_, "relocated_maps"); !st) return st.take_error();
   if (auto st = open_maps(r.sender_relayhost_maps_, pick("sender_dependent_relayhost_maps",
                                                          "address_verify_sender_dependent_relayhost_maps"));
       !st)
@@ -138,7 +139,8 @@ Result<Resolver> Resolver::create(const config::Config& cfg, Mode mode,
 
 bool Resolver::changed() const {
   return mydestination_.changed() || virtual_alias_domains_.changed() || virtual_mailbox_domains_.changed() ||
-         relay_domains_.changed() || transport_maps_.changed() || sender_relayhost_maps_.changed() ||
+         relay_domains_.changed() || transport_maps_.changed() || relocated_maps_.changed() ||
+         sender_relayhost_maps_.changed() ||
          sender_default_transport_maps_.changed();
 }
 
@@ -308,7 +310,9 @@ Resolved Resolver::resolve(std::string_view address, std::optional<std::string_v
       r.flags |= flag::kAlias | flag::kFinal;
       r.transport = "error";
       r.nexthop = show_table_name_ ? "5.1.1 User unknown in virtual alias table" : "5.1.1 User unknown";
-      return r;  // transport_maps never override this (Postfix)
+      // transport_maps never override this (Postfix); relocated_maps do.
+      if (auto st = relocate(r); !st) return fail(st.error());
+      return r;
     }
     auto virt = in(virtual_mailbox_domains_);
     if (!virt) return fail(virt.error());
@@ -351,8 +355,34 @@ Resolved Resolver::resolve(std::string_view address, std::optional<std::string_v
     auto flags = r.flags;
     fail(t.error());
     r.flags = (flags & ~flag::kFinal) | flag::kFail;
+    return r;
+  }
+  if (auto st = relocate(r); !st) {
+    auto flags = r.flags;
+    fail(st.error());
+    r.flags = (flags & ~flag::kFinal) | flag::kFail;
   }
   return r;
+}
+
+// Postfix's resolver, last step, whatever the address class (so that
+// virtual and relay addresses can move too, without a local agent):
+// relocated(5) turns the address into a bounce, "5.1.6 User has moved to
+// NEW". The search is the usual one (user+ext@domain, user@domain, user for
+// local domains, @domain).
+Status Resolver::relocate(Resolved& r) {
+  if (relocated_maps_.empty()) return {};
+  maps::AddressSearchOptions so;
+  so.recipient_delimiter = recipient_delimiter_;
+  so.is_local = [this](std::string_view d) -> Result<bool> { return is_local_domain(d); };
+  auto hit = maps::find_address(relocated_maps_, r.recipient, so);
+  if (!hit) return hit.take_error();
+  if (!*hit) return {};
+  std::string where(str::trim((*hit)->value));
+  r.transport = "error";
+  r.nexthop = "5.1.6 User has moved to " + str::printable(where, 500);
+  r.flags &= ~flag::kFinal;
+  return {};
 }
 
 }  // namespace postern::rewrite_service

@@ -28,6 +28,8 @@
 //    empty transport keeps the transport, a transport with an empty next hop
 //    uses the recipient domain, ":" or empty changes nothing. Partial keys
 //    are looked up in fixed-string tables only.
+// 4. relocated_maps (relocated(5)), whatever the class: a listed address
+//    goes to transport "error" with "5.1.6 User has moved to NEW".
 // Flags: the class bit; kFinal for local, alias and virtual; kRouted when a
 // non-local address still has "@", "!" or "%" in its local part or had a
 // source route; kError (transport "error") for a malformed domain; kFail when
@@ -43,7 +45,8 @@
 // proxy_interfaces, virtual_alias_domains, virtual_mailbox_domains,
 // relay_domains, parent_domain_matches_subdomains, recipient_delimiter,
 // empty_address_recipient, resolve_null_domain, resolve_numeric_domain,
-// show_user_unknown_table_name, sender_dependent_default_transport_maps, and
+// show_user_unknown_table_name, sender_dependent_default_transport_maps,
+// relocated_maps, and
 // the rewriting parameters of rewrite.h. Logs: warnings for table lookup
 // failures and empty transports.
 #pragma once
@@ -88,6 +91,8 @@ class Resolver {
   Result<std::string> sender_lookup(maps::MapList& maps, std::optional<std::string_view> sender);
   // transport_maps; returns false when nothing matched.
   Result<bool> transport_lookup(const std::string& recipient, const std::string& domain, Resolved& r);
+  // relocated_maps: "error", "5.1.6 User has moved to NEW" when listed.
+  Status relocate(Resolved& r);
 
   RewriteParams local_rewrite_;
   std::string myhostname_;
@@ -100,7 +105,7 @@ class Resolver {
   std::string local_transport_, virtual_transport_, relay_transport_, default_transport_, relayhost_;
   std::vector<std::string> own_addresses_;
   DomainList mydestination_, virtual_alias_domains_, virtual_mailbox_domains_, relay_domains_;
-  maps::MapList transport_maps_, sender_relayhost_maps_, sender_default_transport_maps_;
+  maps::MapList transport_maps_, sender_relayhost_maps_, sender_default_transport_maps_, relocated_maps_;
 };
 
 // "[1.2.3.4]" / "[IPv6:2001:db8::1]" -> "1.2.3.4" / "2001:db8::1" in inet_ntop

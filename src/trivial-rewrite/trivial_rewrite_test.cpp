@@ -303,6 +303,28 @@ TEST(Resolve, TransportMapsSearchOrder) {
   EXPECT_EQ(r.flags & flag::kLocal, flag::kLocal);
 }
 
+TEST(Resolve, RelocatedMapsWinInEveryClass) {
+  std::string c =
+      "myhostname = mx.example.com\nmydestination = $myhostname\nrecipient_delimiter = +\n"
+      "virtual_mailbox_domains = vm.example\nvirtual_alias_domains = va.example\n"
+      "transport_maps = inline:{ moved.example=smtp:[gw] }\n"
+      "relocated_maps = inline:{ joe=joe@new.example, {ann@vm.example=ann@elsewhere.example},"
+      " {@moved.example=the new office}, a@va.example=b@new.example }\n";
+  for (auto [addr, where] : {std::pair{"joe@mx.example.com", "joe@new.example"},
+                             std::pair{"joe+tag@mx.example.com", "joe@new.example"},
+                             std::pair{"ann@vm.example", "ann@elsewhere.example"},
+                             std::pair{"x@moved.example", "the new office"},
+                             std::pair{"a@va.example", "b@new.example"}}) {
+    auto r = res(c, addr);
+    EXPECT_EQ(r.transport, "error") << addr;
+    EXPECT_EQ(r.nexthop, std::string("5.1.6 User has moved to ") + where) << addr;
+    EXPECT_EQ(r.flags & flag::kFinal, 0) << addr;
+  }
+  // Not listed: resolved as before.
+  EXPECT_EQ(res(c, "bob@vm.example").transport, "virtual");
+  EXPECT_EQ(res(c, "x@other.example").transport, "smtp");
+}
+
 TEST(Resolve, TransportMapsParentStyleAndNullFields) {
   std::string c =
       "parent_domain_matches_subdomains = transport_maps\n"

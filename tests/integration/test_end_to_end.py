@@ -18,7 +18,7 @@ import time
 import unittest
 import uuid
 
-from harness import LIBEXEC, Instance, free_port, wait_for
+from harness import LIBEXEC, SBIN, Instance, free_port, wait_for
 from sink import Sink
 
 HOST = "mta.test"
@@ -229,7 +229,19 @@ class EndToEnd(unittest.TestCase):
         error bounces (the sender gets a DSN), retry defers, discard is
         delivery."""
         token = uuid.uuid4().hex
-        send(self.port, "erin@sender.test", ["x@err.test"], f"body {token}", subject=f"err {token}")
+        # smtpd refuses what resolves to the error transport at RCPT time
+        # (Postfix's reject_unlisted_recipient); sendmail mail reaches the
+        # error agent, which bounces it.
+        with self.assertRaises(smtplib.SMTPRecipientsRefused) as cm:
+            send(self.port, "erin@sender.test", ["x@err.test"], f"body {token}")
+        self.assertEqual(cm.exception.recipients["x@err.test"],
+                         (550, b"5.1.2 <x@err.test>: Recipient address rejected: no such domain"))
+        env = dict(os.environ)
+        env.pop("MAIL_CONFIG", None)
+        p = subprocess.run([os.path.join(SBIN, "sendmail"), "-C", self.inst.dir, "-f", "erin@sender.test",
+                            "x@err.test"], input=f"Subject: err {token}\n\nbody {token}\n", capture_output=True,
+                           text=True, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
         send(self.port, "erin@sender.test", ["y@trap.test"], f"body {token}")
         send(self.port, "erin@sender.test", ["z@later.test"], f"body {token}")
         self.inst.wait_log(r"to=<x@err\.test>, relay=none, delay=[0-9.]+, delays=[0-9./]+, dsn=5\.1\.2, "

@@ -32,6 +32,7 @@ mynetworks = 192.0.2.0/24
 recipient_delimiter = +
 relay_domains = relay.test.example
 local_recipient_maps = inline:{{alice=x, bob=x, carol=x}}
+relocated_maps = inline:{{ {{dave@{HOST} = dave@new.example}} }}
 anvil_status_update_time = 1s
 # test_restriction_classes: a table result names the class, whose list
 # uses a table of its own.
@@ -382,6 +383,15 @@ class SmtpdTest(unittest.TestCase):
         INST.wait_log(rf"NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 550 5\.1\.1 <nobody@{HOST}>: "
                       rf"Recipient address rejected: User unknown in local recipient table; "
                       rf"from=<s@client\.test> to=<nobody@{HOST}> proto=ESMTP helo=<client\.test>")
+
+    def test_relocated_user_is_refused(self):
+        # trivial-rewrite's relocated_maps answer, refused at RCPT as Postfix does.
+        c = Raw(PORTS["main"])
+        c.ask("EHLO client.test")
+        c.ask("MAIL FROM:<s@client.test>")
+        self.assertEqual(c.ask(f"RCPT TO:<dave@{HOST}>"),
+                         f"550 5.1.6 <dave@{HOST}>: Recipient address rejected: User has moved to dave@new.example")
+        c.close()
 
     def test_relay_recipient_maps(self):
         # Checked for every client, mynetworks too, as in Postfix.

@@ -70,7 +70,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"message_strip_characters", R::kNonEmpty, "", "strip characters from messages"},
     {"non_smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
-    {"relocated_maps", R::kNonEmpty, "", "have relocated_maps"},
     {"require_home_directory", R::kYes, "", "require home directories for local delivery"},
     {"smtp_body_checks", R::kNonEmpty, "", "have body_checks"},
     {"smtp_defer_if_no_mx_address_found", R::kYes, "", "defer when no MX host has an address"},
