@@ -77,10 +77,7 @@ struct Agent::Impl {
     d.relative = t.paths[0];
     if (check_mailbox_result(d.relative)) return {Outcome::deferred("4.3.5", "mail system configuration error"), {}};
     d.maildir = d.relative.back() == '/';
-    d.path = s.mailbox_base;
-    while (d.path.size() > 1 && d.path.back() == '/') d.path.pop_back();
-    if (d.path != "/") d.path += "/";
-    d.path += d.relative;
+    d.path = mailbox_path(s.mailbox_base, d.relative);
     deliver::Envelope env{t.sender, t.original_recipient, t.delivered_to};
     StoreOptions so;
     so.mailbox_base = s.mailbox_base;

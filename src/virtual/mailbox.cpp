@@ -59,6 +59,13 @@ std::optional<std::string> check_mailbox_result(std::string_view result) {
   return std::nullopt;
 }
 
+std::string mailbox_path(std::string_view base, std::string_view relative) {
+  std::string path = without_trailing_slashes(std::string(base));
+  if (path != "/") path += "/";
+  path += relative;
+  return path;
+}
+
 std::optional<std::uint32_t> parse_id(std::string_view value) {
   value = str::trim(value);
   if (value.empty() || value.size() > 10) return std::nullopt;
@@ -115,9 +122,7 @@ deliver::Attempt<Destination> Resolver::resolve(std::string_view address_in) {
     return config_error();
   }
   d.maildir = d.relative.back() == '/';
-  d.path = without_trailing_slashes(opts_.mailbox_base);
-  if (d.path != "/") d.path += "/";
-  d.path += d.relative;
+  d.path = mailbox_path(opts_.mailbox_base, d.relative);
   if (d.path.size() > kMaxPath) {
     log::warning("recipient {}: mailbox path is longer than {} bytes", shown, kMaxPath);
     return config_error();

@@ -66,6 +66,9 @@ struct Destination {
 // Why `result` is not an acceptable mailbox path, or nullopt when it is.
 std::optional<std::string> check_mailbox_result(std::string_view result);
 
+// virtual_mailbox_base joined with a checked table result (one "/" between).
+std::string mailbox_path(std::string_view base, std::string_view relative);
+
 // A uid or gid from a table: decimal digits only (surrounding blanks
 // allowed), below 2^32 - 1 (which means "no id" to the kernel).
 std::optional<std::uint32_t> parse_id(std::string_view value);
