@@ -60,31 +60,26 @@ asio::awaitable<Status> bounce_rejected(asio::io_context& io, const Settings& s,
                                         const queue::QueueMessage& m, const submit::CleanupResult& r) {
   const auto timeout = std::chrono::duration_cast<ipc::AsyncDuration>(s.timeout);
   const std::string dsn = r.dsn.size() >= 5 && r.dsn[0] == '5' ? r.dsn : std::string("5.0.0");
-  ipc::proto::BounceRequest req;
-  req.op = ipc::proto::BounceOp::Append;
-  req.queue_id = id.str();
-  req.action = "failed";
-  auto send = [&]() -> asio::awaitable<Status> {
-    ipc::proto::BounceRequest out = std::move(req);
-    req = ipc::proto::BounceRequest{};
+  // At most kMaxBounceEntries recipients per append request.
+  std::vector<std::string> encoded;
+  for (const auto& rcpt : m.recipients)
+    if (!rcpt.done)
+      if (auto enc = queue::encode_recipient(rcpt.fields)) encoded.push_back(std::move(*enc));
+  const std::string text = str::printable(r.reason, 1000);
+  for (std::size_t from = 0; from < encoded.size(); from += ipc::proto::kMaxBounceEntries) {
+    ipc::proto::BounceRequest req;
     req.op = ipc::proto::BounceOp::Append;
     req.queue_id = id.str();
     req.action = "failed";
-    co_return co_await ipc::status_call(io, s.bounce_socket, "bounce", std::move(out), timeout);
-  };
-  for (const auto& rcpt : m.recipients) {
-    if (rcpt.done) continue;
-    auto enc = queue::encode_recipient(rcpt.fields);
-    if (!enc) continue;
-    req.recipients.push_back(std::move(*enc));
-    req.dsn.push_back(dsn);
-    req.text.push_back(str::printable(r.reason, 1000));
-    req.relay.push_back("none");
-    if (req.recipients.size() == ipc::proto::kMaxBounceEntries)
-      if (auto st = co_await send(); !st) co_return st;
+    for (std::size_t k = from; k < encoded.size() && k < from + ipc::proto::kMaxBounceEntries; ++k) {
+      req.recipients.push_back(std::move(encoded[k]));
+      req.dsn.push_back(dsn);
+      req.text.push_back(text);
+      req.relay.push_back("none");
+    }
+    if (auto st = co_await ipc::status_call(io, s.bounce_socket, "bounce", std::move(req), timeout); !st)
+      co_return st;
   }
-  if (!req.recipients.empty())
-    if (auto st = co_await send(); !st) co_return st;
   ipc::proto::BounceRequest flush;
   flush.op = ipc::proto::BounceOp::Flush;
   flush.queue_name = "maildrop";
