@@ -464,7 +464,10 @@ asio::awaitable<void> Session::stop_tls() {
 
 asio::awaitable<void> Session::reply(const smtp::Reply& original) {
   // soft_bounce: no permanent reply, ever (the log shows what was sent).
-  const smtp::Reply r = s_.soft_bounce ? smtp::soften(original) : original;
+  // Copied only then: every reply passes here.
+  std::optional<smtp::Reply> softened;
+  if (s_.soft_bounce && original.permanent()) softened = smtp::soften(original);
+  const smtp::Reply& r = softened ? *softened : original;
   // Slow down clients that make many errors (Postfix: sleep before every
   // reply once the soft limit is reached).
   if (error_count_ >= s_.soft_error_limit && s_.error_sleep.count() > 0) {
