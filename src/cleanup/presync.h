@@ -1,14 +1,14 @@
 // presync.h - one directory fsync for all the queue files that asked for it
 // while the previous one was running.
 //
-// A queue file that cleanup takes from the recycle bin (queue/recycle.h)
-// leaves a name behind there; until recycle/ is fsynced, a crash could bring
-// that name back beside the file's new one in incoming/, and the next reuse
-// would overwrite a queued message. So every such file needs an fsync of
-// recycle/ before cleanup may answer "queued" (queue/writer.h
-// presync_directories()). With many clients at once those fsyncs all hit the
-// same directory within a millisecond or two, and each one is a block write
-// and a sleep on a pool thread.
+// Where the file's own fsync does not commit its new name (tmpfs, NFS,
+// Btrfs: base/fs_durability.h), every queue file needs an fsync of its
+// directory (incoming/ and any hash level) before cleanup may answer
+// "queued" (queue/writer.h presync_directories()); where it does, a lone
+// writer still flushes the new name's directory early (warm_sync()). With
+// many clients at once those fsyncs all hit the same directory within a
+// millisecond or two, and each one is a block write and a sleep on a pool
+// thread.
 //
 // A directory fsync commits every change made to the directory before it
 // began, so one fsync serves every writer whose name changed before it
@@ -60,8 +60,8 @@ class Presyncer {
   std::size_t flushes() const { return shared_->flushes.load(std::memory_order_relaxed); }
 
   // Directory lists tracked at most; requests for others get a flush of
-  // their own. Queue files come from a handful of directories (the recycle
-  // bin, incoming and its hash levels), so this is never reached in practice.
+  // their own. Queue files go to a handful of directories (incoming and
+  // its hash levels), so this is never reached in practice.
   static constexpr std::size_t kMaxGroups = 64;
 
  private:

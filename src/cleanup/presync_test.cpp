@@ -33,7 +33,7 @@ queue::QueueFileWriter::DirectorySync job(const Dirs& dirs, Flag& flag) {
   return {dirs, flag};
 }
 
-const Dirs kRecycle{"/q/recycle"};
+const Dirs kIncoming{"/q/incoming"};
 
 // A flush that only counts itself.
 Presyncer::SyncFn counting(int& flushes) {
@@ -52,9 +52,9 @@ TEST(Presyncer, RequestsDuringAFlushShareTheNextOne) {
   Presyncer p(pool.post(), [&](const Dirs& d) -> Status {
     flushed.push_back(d);
     if (flushed.size() == 1) {
-      // Two more writers leave recycle/ while the first flush runs.
-      self->request(job(kRecycle, b));
-      self->request(job(kRecycle, c));
+      // Two more writers name files in incoming/ while the first flush runs.
+      self->request(job(kIncoming, b));
+      self->request(job(kIncoming, c));
     } else {
       // The first flush began before b asked: it must not have covered b.
       b_seen_clear = !b->load();
@@ -62,7 +62,7 @@ TEST(Presyncer, RequestsDuringAFlushShareTheNextOne) {
     return {};
   });
   self = &p;
-  p.request(job(kRecycle, a));
+  p.request(job(kIncoming, a));
   ASSERT_EQ(pool.jobs.size(), 1u);
   EXPECT_FALSE(a->load());
   pool.run_all();
@@ -80,7 +80,7 @@ TEST(Presyncer, WaitingRequestsAreFlushedTogether) {
   int flushes = 0;
   Presyncer p(pool.post(), counting(flushes));
   std::vector<Flag> flags(5);
-  for (auto& f : flags) p.request(job(kRecycle, f));
+  for (auto& f : flags) p.request(job(kIncoming, f));
   EXPECT_EQ(pool.jobs.size(), 1u);
   pool.run_all();
   EXPECT_EQ(flushes, 1);
@@ -95,12 +95,12 @@ TEST(Presyncer, AFailedFlushLeavesTheWritersToFlushThemselves) {
     return {};
   });
   Flag a, b;
-  p.request(job(kRecycle, a));
+  p.request(job(kIncoming, a));
   pool.run_all();
   EXPECT_FALSE(a->load());
   // The group is idle again: the next request starts a flush of its own.
   fail = false;
-  p.request(job(kRecycle, b));
+  p.request(job(kIncoming, b));
   ASSERT_EQ(pool.jobs.size(), 1u);
   pool.run_all();
   EXPECT_TRUE(b->load());
@@ -117,14 +117,14 @@ TEST(Presyncer, DifferentDirectoriesAreFlushedApart) {
   });
   Flag a, b;
   const Dirs incoming{"/q/incoming", "/q/incoming/A"};
-  p.request(job(kRecycle, a));
+  p.request(job(kIncoming, a));
   p.request(job(incoming, b));
   EXPECT_EQ(pool.jobs.size(), 2u);
   pool.run_all();
   EXPECT_TRUE(a->load());
   EXPECT_TRUE(b->load());
   ASSERT_EQ(flushed.size(), 2u);
-  EXPECT_EQ(flushed[0], kRecycle);
+  EXPECT_EQ(flushed[0], kIncoming);
   EXPECT_EQ(flushed[1], incoming);
 }
 

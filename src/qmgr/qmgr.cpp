@@ -126,6 +126,14 @@ QueueManager::QueueManager(asio::io_context& io, Settings s)
 QueueManager::~QueueManager() = default;
 
 void QueueManager::start() {
+  // Before any file is recycled or delivered: files in recycle/ that still
+  // carry the ready mark (a crash, an older Postern) become reusable unless
+  // a queued message has their inode (queue/recycle.h).
+  if (auto sw = queue::sweep_recycle_bin(s_.queue_root, s_.hash); !sw)
+    log::warning("recycle bin: {}", sw.error().message);
+  else if (sw->cleared || sw->queued)
+    log::info("recycle bin: {} file(s) made reusable, {} left alone (the inode of a queued message)",
+              sw->cleared, sw->queued);
   recover_active();
   request_scan(true, true, false);
   asio::co_spawn(io_, timer_loop(), asio::detached);

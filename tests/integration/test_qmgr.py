@@ -578,6 +578,39 @@ class QmgrTest(unittest.TestCase):
         for q in ("incoming", "active", "deferred"):
             self.assertEqual(self.files(inst, q), [], q)
 
+    def test_recycle_bin_marks_and_the_sweep_at_start(self):
+        inst = self.make("service_throttle_time = 1s\n")
+        self.send(inst, ["bob@one.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"postern/qmgr\[\d+\]: {qid}: removed", timeout=30)
+        binp = os.path.join(inst.queue, "recycle")
+        # A finished file enters the bin without its ready mark (queue/recycle.h).
+        self.assertEqual([n for n in os.listdir(binp)], [qid])
+        self.assertEqual(os.stat(os.path.join(binp, qid)).st_mode & 0o777, 0o600)
+        owner = os.stat(binp)
+
+        def put(path, data, mode):
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, mode)
+            os.chown(path, owner.st_uid, owner.st_gid)
+
+        # As a crash can leave them: a marked file nothing else names, and a
+        # marked name of a message that is still queued (here in hold/).
+        put(os.path.join(binp, "12345ABC"), b"old finished message\n", 0o700)
+        held = os.path.join(inst.queue, "hold", "12346ABD")
+        put(held, b"a queued message\n", 0o700)
+        os.link(held, os.path.join(binp, "12347ABE"))
+        (pid,) = inst.service_pids("qmgr")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: (self.trigger(inst), inst.service_pids("qmgr") - {pid})[1], 20, interval=0.5,
+                 what="a new qmgr")
+        inst.wait_log(r"postern/qmgr\[\d+\]: recycle bin: 1 file\(s\) made reusable, 1 left alone", timeout=20)
+        self.assertEqual(os.stat(os.path.join(binp, "12345ABC")).st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(os.path.join(binp, "12347ABE")).st_mode & 0o777, 0o700)
+        with open(held, "rb") as f:
+            self.assertEqual(f.read(), b"a queued message\n")
+
     def test_corrupt_files_go_to_corrupt(self):
         inst = self.make()
         self.agent.gate.clear()

@@ -10,30 +10,42 @@
 // qmgr, single-threaded, spent blocked per message), and the next message
 // would allocate them again. So:
 //
-//   qmgr     a message is finished: rename active/ID -> recycle/ID (instead of
+//   qmgr     a message is finished: take away the file's ready mark
+//            (fchmod 0600) and rename active/ID -> recycle/ID (instead of
 //            unlink), unless the bin already holds `cap` files, has no
-//            directory (an older queue tree), or the file is larger than
-//            kRecycleMaxSize: then unlink as before. The content stays
-//            until the file is reused (the bin is as private as active/:
-//            the mail owner's, mode 0700).
+//            directory (an older queue tree), the file is larger than
+//            kRecycleMaxSize or has a second name: then unlink as before.
+//            The content stays until the file is reused (the bin is as
+//            private as active/: the mail owner's, mode 0700).
 //   cleanup  a new queue file: rename recycle/X to its temporary name (only
 //            one process can win a rename), check it (regular file, one
-//            link, ours, not above kRecycleMaxSize), take away its ready
-//            mark (fchmod 0600) before it gets a queue name, write the new
-//            message over the old bytes from offset 0, and cut the file at
-//            the new end before the commit fsync; when the bin is empty,
-//            create a file as before.
+//            link, ours, not above kRecycleMaxSize, no ready mark), write
+//            the new message over the old bytes from offset 0, and cut the
+//            file at the new end before the commit fsync; when the bin is
+//            empty, create a file as before.
 //
 // Safety: a file in recycle/ is garbage to everything else (no scanner
-// looks there). cleanup takes it by rename() to a name nobody else has,
-// refuses a file with more than one link (a crash can leave a name in both
-// active/ and recycle/ until fsck counts the links) and changes it only
-// after those checks. A reader never sees old bytes as part of a new
-// message: the file is not ready (mode 0600) until the new content, its
-// new length and the ready mark are fsynced together. The recycle
-// directory is fsynced with the new file's directory before the message is
-// acknowledged (the writer lists it among its directories), so after a
-// crash an acknowledged message's inode is never also named in recycle/.
+// looks there). cleanup takes it by rename() to a name nobody else has and
+// changes it only after the checks above. A reader never sees old bytes as
+// part of a new message: the file is not ready (mode 0600) until the new
+// content, its new length and the ready mark are fsynced together.
+//
+// The ready mark is what keeps a crash from reusing a queued message. The
+// rename out of recycle/ is not made durable before the message is
+// acknowledged (ext4 without a journal writes each directory back on its
+// own, so after a crash the old name may still be there beside the new
+// one, both on an inode that counts one link). Such a leftover name is
+// harmless because of one invariant: the inode of an acknowledged message
+// carries the ready mark on disk from cleanup's commit fsync on, and only
+// qmgr takes it away, once the message is finished. So a file in recycle/
+// WITH the mark may be a queued message's second name: cleanup puts it
+// back untouched and passes over it. (A second name counted by the link
+// count, as fsck repairs it after a crash, is refused as well; the name
+// cleanup took is then simply removed.) Marked files also come from a bin
+// filled by an older Postern, or from a crash between qmgr's rename and
+// the write-back of the cleared mark: sweep_recycle_bin(), run by qmgr at
+// start, clears the mark of every marked file whose inode no queue file
+// has, and leaves the others alone.
 //
 // Reads no parameters. Logs nothing.
 #pragma once
@@ -44,9 +56,12 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "base/result.h"
+#include "queue/layout.h"
 #include "queue/queue_id.h"
 
 namespace postern::queue {
@@ -66,11 +81,17 @@ class RecycleBin {
   // or nullopt when the bin was empty at its last reading. An empty bin
   // is read again after a short pause, not for every message.
   std::optional<std::filesystem::path> next();
+  // A candidate found with the ready mark (see above) and put back: not
+  // handed out again by this bin (at most kMaxPassedOver names).
+  void pass_over(const std::string& name);
+
+  static constexpr std::size_t kMaxPassedOver = 4096;
 
  private:
   std::filesystem::path dir_;
   std::mutex mu_;
   std::vector<std::string> names_;
+  std::set<std::string> passed_over_;
   std::chrono::steady_clock::time_point retry_at_{};
 };
 
@@ -92,5 +113,18 @@ class Recycler {
   std::size_t estimate_ = 0;      // files in the bin at the last count, plus ours since
   std::size_t since_count_ = 0;   // moves since the last count
 };
+
+// What sweep_recycle_bin() found in the bin.
+struct SweepResult {
+  std::size_t cleared = 0;  // marked files whose mark it took away (reusable now)
+  std::size_t queued = 0;   // marked files whose inode a queue file has (left alone)
+};
+
+// qmgr at start: takes the ready mark off every file in recycle/ whose inode
+// no file in incoming, active, deferred, hold or corrupt has (see above).
+// Cheap when no file is marked (one lstat per bin entry); otherwise it also
+// stats every queue file once. A queue that cannot be read leaves every
+// marked file alone.
+Result<SweepResult> sweep_recycle_bin(const std::filesystem::path& queue_root, const HashConfig& hash);
 
 }  // namespace postern::queue

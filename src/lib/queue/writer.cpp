@@ -128,11 +128,11 @@ Result<QueueFileWriter> QueueFileWriter::create(const WriterOptions& o) {
   //    counter and random bits. Its inode is ours while it exists.
   UniqueFd fd;
   fs::path tmp;
-  bool recycled = false;
   std::uint64_t stale_size = 0;
   // 1a. Or a finished file from the recycle bin, taken by a rename to such
   //     a name (only one process can win it) and checked before anything
-  //     is changed: a regular file, ours, with no other name (recycle.h).
+  //     is changed: a regular file, ours, with no other name and without
+  //     the ready mark (recycle.h).
   for (int i = 0; o.recycle && i < 4 && !fd; ++i) {
     auto cand = o.recycle->next();
     if (!cand) break;
@@ -143,15 +143,27 @@ Result<QueueFileWriter> QueueFileWriter::create(const WriterOptions& o) {
     // Not truncated: the new message overwrites the old bytes in place and
     // finish_write() cuts off the rest, so the file keeps its blocks (freeing
     // them costs a synchronous discard on file systems mounted with it).
-    // The ready mark goes first, below, before the file gets a queue name.
+    // The mode is set again below, before the file gets a queue name. A
+    // second name is another file's (fsck counted what a crash left):
+    // removing ours is safe.
     if (!f || ::fstat(f.get(), &cst) != 0 || !S_ISREG(cst.st_mode) || cst.st_nlink != 1 ||
         cst.st_uid != ::geteuid() || cst.st_size < 0 ||
         static_cast<std::uint64_t>(cst.st_size) > kRecycleMaxSize) {
       ::unlink(tmp.c_str());
       continue;
     }
+    if (cst.st_mode & S_IXUSR) {
+      // Perhaps a queued message's second name, left by a crash: neither
+      // written nor removed (its inode counts one link, so removing a name
+      // would free the message). Back where it was, never offered again by
+      // this bin; qmgr's sweep_recycle_bin() decides at its next start.
+      if (::rename(tmp.c_str(), cand->c_str()) != 0)
+        log::warning("recycle: cannot put {} back as {}: {}; leave it alone", tmp.string(), cand->string(),
+                     std::strerror(errno));
+      o.recycle->pass_over(cand->filename().string());
+      continue;
+    }
     fd = std::move(f);
-    recycled = true;
     stale_size = static_cast<std::uint64_t>(cst.st_size);
   }
   for (int i = 0; i < kTempAttempts && !fd; ++i) {
@@ -202,11 +214,9 @@ Result<QueueFileWriter> QueueFileWriter::create(const WriterOptions& o) {
       // fsync commits them too (fs_durability.h), they need no directory
       // fsync.
       if (fsync_commits_earlier_names(w.fd_.get())) w.warm_dirs_ = std::exchange(w.dirs_, {});
-      // The file left the bin: that must be durable before the message is
-      // acknowledged, or a crash could leave its inode named in both. It
-      // always needs the bin's fsync: ext4 without a journal writes back
-      // only the new parent with the file.
-      if (recycled) w.dirs_.push_back(o.recycle->dir());
+      // A reused file's departure from the bin needs no fsync: a name a
+      // crash leaves there keeps the ready mark of the message, which
+      // makes cleanup pass over it (recycle.h).
       if (w.dirs_.empty()) w.dirs_synced_->store(true, std::memory_order_release);
       w.buf_.reserve(kBufferSize);
       return w;
@@ -477,7 +487,7 @@ Status QueueFileWriter::move_to_queue(const fs::path& queue_root, QueueName q, c
     return fail(sys_error("rename {} to {}", path_.string(), target.string()));
   }
   // Both directories changed; a crash must find the file under its new
-  // name only. Every directory due before stays due (a recycle bin), and a
+  // name only. Every directory due before stays due, and a
   // presync job already running keeps its old flag, so the commit fsyncs
   // this whole list itself.
   std::vector<fs::path> dirs{dir};

@@ -33,11 +33,11 @@
 //                     hash directory created for it), so the name survives
 //                     a crash. Only now is the file committed. (Skipped
 //                     where the directory is not readable: postdrop in
-//                     maildrop, mode 0730; see writer.cpp. On ext4 and
-//                     XFS only the recycle bin the file came from, if any,
-//                     is fsynced: the file's own fsync in mark_ready()
-//                     already commits every name made before it:
-//                     base/fs_durability.h.)
+//                     maildrop, mode 0730; see writer.cpp. Nothing is
+//                     fsynced on ext4 and XFS: the file's own fsync in
+//                     mark_ready() already commits every name made before
+//                     it (base/fs_durability.h), and the recycle bin a
+//                     reused file left needs none (recycle.h).)
 // A cleanup daemon may batch many writers (group commit): finish_write() on
 // each, then mark_ready() on each, then one sync_directories(writers) that
 // fsyncs every distinct directory once and marks all of them committed.
