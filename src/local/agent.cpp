@@ -19,6 +19,8 @@
 #include "deliver/request_file.h"
 #include "deliver/status_line.h"
 #include "deliver/worker.h"
+#include "config/transport.h"
+#include "ipc/client.h"
 #include "log/log.h"
 #include "maps/map_list.h"
 #include "queue/layout.h"
@@ -63,6 +65,13 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   e.local_domains.push_back("localhost");
   e.forward_path = split_templates(cfg.raw("forward_path").value_or(""));
   e.luser_relay = std::string(str::trim(cfg.raw("luser_relay").value_or("")));
+  e.mailbox_transport = cfg.str("mailbox_transport");
+  e.fallback_transport = cfg.str("fallback_transport");
+  for (const auto* name : {"mailbox_transport", "fallback_transport"}) {
+    const std::string& v = std::string_view(name) == "mailbox_transport" ? e.mailbox_transport : e.fallback_transport;
+    if (!v.empty())
+      if (auto st = config::check_transport_nexthop(v, name); !st) return st.take_error();
+  }
   auto ac = AllowList::parse(cfg.list("allow_mail_to_commands"));
   if (!ac) return make_error("allow_mail_to_commands: {}", ac.error().message);
   e.allow_commands = *ac;
@@ -74,6 +83,8 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
 
   s.queue_dir = cfg.str("queue_directory");
   s.alias_maps = cfg.str("alias_maps");
+  s.mailbox_transport_maps = cfg.str("mailbox_transport_maps");
+  s.fallback_transport_maps = cfg.str("fallback_transport_maps");
   s.mail_spool_directory = cfg.str("mail_spool_directory");
   s.home_mailbox = cfg.str("home_mailbox");
   s.mailbox_command = std::string(str::trim(cfg.raw("mailbox_command").value_or("")));
@@ -157,16 +168,25 @@ class SystemBackend final : public Backend {
     aliases_ = std::move(*ml);
     owners_.clear();
     for (std::size_t i = 0; i < aliases_.size(); ++i) owners_.push_back(table_owner(aliases_.at(i)));
+    auto mt = maps::MapList::open("mailbox_transport_maps", s_.mailbox_transport_maps);
+    if (!mt) return mt.take_error();
+    mailbox_transports_ = std::move(*mt);
+    auto ft = maps::MapList::open("fallback_transport_maps", s_.fallback_transport_maps);
+    if (!ft) return ft.take_error();
+    fallback_transports_ = std::move(*ft);
     return {};
   }
-  bool tables_changed() const { return aliases_.changed(); }
+  bool tables_changed() const {
+    return aliases_.changed() || mailbox_transports_.changed() || fallback_transports_.changed();
+  }
 
   // Per request.
   const queue::QueueFileReader* reader = nullptr;
   std::string queue_id;
   std::string delivered_to;        // frozen Delivered-To: the request recipient
   std::string original_recipient;  // X-Original-To
-  queue::RecipientFields rcpt;     // for forwarding (ORCPT, NOTIFY)
+  queue::RecipientFields rcpt;     // for forwarding and handing on (ORCPT, NOTIFY)
+  const proto::DeliveryRequest* request = nullptr;  // for handing on (nexthop, flags, times)
 
   bool is_local_domain(std::string_view domain) override {
     auto d = str::lower(domain);
@@ -214,6 +234,50 @@ class SystemBackend final : public Backend {
     if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM) return std::optional<security::UserInfo>{};
     return u.take_error();
   }
+  Result<std::optional<std::string>> lookup_transport(TransportTable table, std::string_view user) override {
+    maps::MapList& ml = table == TransportTable::Mailbox ? mailbox_transports_ : fallback_transports_;
+    // Table errors are logged by the list (naming the parameter).
+    auto v = ml.lookup(user);
+    if (!v || !*v) return v;
+    return std::optional<std::string>{std::string(str::trim(**v))};
+  }
+
+  // Postfix's deliver_pass(): this one address, on the same queue file, to
+  // the agent behind private/TRANSPORT; its answer is the verdict, and its
+  // status line the log's.
+  Passed pass(const DeliveryInfo& d, const std::string& service) override {
+    if (auto st = config::check_transport_nexthop(service, "mail transport"); !st) {
+      log::warning("{}: {}", queue_id, st.error().message);
+      return {Outcome::deferred("4.3.5", "mail system configuration error"), false};
+    }
+    const auto colon = service.find(':');
+    proto::DeliveryRequest rq;
+    rq.queue_name = request->queue_name;
+    rq.queue_id = request->queue_id;
+    rq.nexthop = colon == std::string::npos || colon + 1 == service.size() ? request->nexthop
+                                                                           : service.substr(colon + 1);
+    rq.flags = request->flags;
+    rq.arrival_usec = request->arrival_usec;
+    rq.active_usec = request->active_usec;
+    queue::RecipientFields r = rcpt;
+    r.address = d.address;
+    r.orig_rcpt = original_recipient;
+    auto enc = queue::encode_recipient(r);
+    if (!enc) return {Outcome::bounced("5.1.3", "bad address: " + enc.error().message), false};
+    rq.recipients.push_back(std::move(*enc));
+    const std::string transport = service.substr(0, colon);
+    const auto socket = s_.queue_dir / "private" / transport;
+    const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(s_.ipc_timeout);
+    auto c = ipc::Client::connect(socket.string(), timeout);
+    auto rep = c ? c->call<proto::DeliveryReply>(rq, timeout) : Result<proto::DeliveryReply>(c.take_error());
+    if (!rep || rep->dsn.size() != 1) {
+      log::warning("{}: connect to transport private/{}: {}", queue_id, transport,
+                   rep ? "wrong number of results" : rep.error().message);
+      return {Outcome::deferred("4.3.0", "mail transport unavailable"), false};
+    }
+    return {Outcome::from_dsn(rep->dsn[0], rep->text[0]), true};
+  }
+
   Result<std::optional<security::UserInfo>> lookup_uid(uid_t uid) override {
     auto u = security::lookup_uid(uid);
     if (u) return std::optional<security::UserInfo>{std::move(*u)};
@@ -540,6 +604,8 @@ class SystemBackend final : public Backend {
   Settings& s_;
   WorkerPool pool_;
   maps::MapList aliases_;
+  maps::MapList mailbox_transports_;   // mailbox_transport_maps
+  maps::MapList fallback_transports_;  // fallback_transport_maps
   std::vector<std::optional<uid_t>> owners_;
   std::optional<Privs> last_owner_;
 };
@@ -616,17 +682,20 @@ proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
   auto& b = impl_->backend;
   b.reader = reader;
   b.queue_id = req.queue_id;
+  b.request = &req;
   const std::string sender = reader->message().sender;
   for (const auto& r : rcpts) {
     b.rcpt = r;
     b.delivered_to = r.address;
     b.original_recipient = r.orig_rcpt.empty() ? r.address : r.orig_rcpt;
     auto res = impl_->engine.deliver(r.address, sender, loop_headers);
-    for (const auto& l : res.leaves) log_line(l.to, b.original_recipient, l.outcome);
+    for (const auto& l : res.leaves)
+      if (!l.logged) log_line(l.to, b.original_recipient, l.outcome);
     if (res.leaves.empty()) log_line(r.address, b.original_recipient, res.outcome);
     answer(res.outcome);
   }
   b.reader = nullptr;
+  b.request = nullptr;
   return reply;
 }
 

@@ -36,7 +36,8 @@
 // stale_lock_time, prepend_delivered_header, allow_mail_to_commands,
 // allow_mail_to_files, default_privs, command_time_limit,
 // command_expansion_filter, command_execution_directory, export_environment,
-// local_command_shell, recipient_delimiter, luser_relay,
+// local_command_shell, recipient_delimiter, luser_relay, mailbox_transport,
+// mailbox_transport_maps, fallback_transport, fallback_transport_maps,
 // owner_request_special, expand_owner_alias, myorigin, mydestination,
 // myhostname, queue_directory, cleanup_service_name, ipc_timeout, soft_bounce.
 #pragma once
@@ -60,6 +61,8 @@ struct Settings {
   EngineSettings engine;
   std::filesystem::path queue_dir;
   std::string alias_maps;
+  std::string mailbox_transport_maps;
+  std::string fallback_transport_maps;
   std::string mail_spool_directory;
   std::string home_mailbox;
   std::string mailbox_command;

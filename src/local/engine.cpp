@@ -166,6 +166,10 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
     return;
   }
   if (!*user) {
+    // No .forward without a user; the mailbox transport comes first, as in
+    // Postfix (it may know users that passwd does not).
+    if (hand_on(TransportTable::Mailbox, s_.mailbox_transport, info, base)) return;
+    if (hand_on(TransportTable::Fallback, s_.fallback_transport, info, base)) return;
     if (!s_.luser_relay.empty() && !ctx.alias_seen.count("\x01luser")) {
       LocalVars v;
       v.user = base;
@@ -234,8 +238,25 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
     }
   }
 
+  if (hand_on(TransportTable::Mailbox, s_.mailbox_transport, info, base)) return;
   if (!first_time("mailbox:" + u.name)) return;
   leaf(info.address, b_.deliver_mailbox(info, u));
+}
+
+bool Engine::hand_on(TransportTable table, const std::string& fixed, const DeliveryInfo& info,
+                     const std::string& user) {
+  auto v = b_.lookup_transport(table, user);
+  if (!v) {
+    leaf(info.address, Outcome::deferred("4.3.0", "table lookup failure"));
+    return true;
+  }
+  const std::string service = *v ? **v : fixed;
+  if (service.empty()) return false;
+  // The same address handed to the same transport twice gets one copy.
+  if (!first_time("pass:" + service + "\n" + str::lower(info.address))) return true;
+  auto p = b_.pass(info, service);
+  leaves_.push_back(Leaf{info.address, std::move(p.outcome), p.logged});
+  return true;
 }
 
 void Engine::expand_list(const std::string& text, const DeliveryInfo& where, Ctx ctx) {

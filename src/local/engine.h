@@ -16,14 +16,24 @@
 //      (owner-NAME@$myorigin). Commands and files run with the privileges
 //      of the alias database owner, or default_privs when root owns it;
 //   4. the passwd lookup (getpwnam of the lowercased name without
-//      extension). Unknown: luser_relay when set, else bounce 5.1.1
-//      unknown user: "name";
-//   5. the first forward_path file that exists (~/.forward+ext, ~/.forward),
-//      read as the user: its entries are expanded like an alias, commands
-//      and files run as the user; "\user" or "user" inside it reaches the
-//      mailbox;
-//   6. the mailbox: mailbox_command, else home_mailbox (Maildir when it
+//      extension);
+//   5. for a user found there, the first forward_path file that exists
+//      (~/.forward+ext, ~/.forward), read as the user: its entries are
+//      expanded like an alias, commands and files run as the user; "\user"
+//      or "user" inside it reaches the mailbox;
+//   6. mailbox_transport_maps (key: the name without extension), else
+//      mailbox_transport: the delivery is handed to that transport (below),
+//      whether or not the user exists, as in Postfix;
+//   7. an unknown user: fallback_transport_maps, else fallback_transport
+//      (handed on likewise), else luser_relay, else bounce 5.1.1 unknown
+//      user: "name";
+//   8. the mailbox: mailbox_command, else home_mailbox (Maildir when it
 //      ends in '/'), else mail_spool_directory/user.
+//
+// Handing on (Postfix's deliver_pass()): the value is "transport" or
+// "transport:nexthop" (nexthop defaults to the request's); local sends that
+// agent a delivery request for this one address, on the same queue file,
+// and takes its answer as the verdict. That agent logs the status line.
 //
 // Local names in expansions (no domain, or a domain in mydestination) are
 // delivered here, recursively, not resubmitted; other addresses are
@@ -68,6 +78,8 @@ struct EngineSettings {
   std::vector<std::string> local_domains;  // mydestination (literal names, lowercased)
   std::vector<std::string> forward_path;   // templates, see expand_local()
   std::string luser_relay;                 // template; empty: bounce unknown users
+  std::string mailbox_transport;           // "transport[:nexthop]"; empty: deliver here
+  std::string fallback_transport;          // for unknown users; empty: luser_relay or bounce
   AllowList allow_commands{true, true, false};
   AllowList allow_files{true, true, false};
   bool owner_request_special = true;
@@ -94,6 +106,17 @@ struct DeliveryInfo {
   std::optional<security::UserInfo> user;  // the system user, when the address is one
 };
 
+// Which per-user transport table a lookup is for.
+enum class TransportTable { Mailbox, Fallback };  // mailbox_transport_maps, fallback_transport_maps
+
+// What a delivery handed to another transport came back with.
+struct Passed {
+  deliver::Outcome outcome;
+  // The other agent answered, and so logged the status line itself; false
+  // when it could not be asked (local logs the deferral).
+  bool logged = false;
+};
+
 struct IncludeFile {
   std::string text;
   uid_t owner = 0;
@@ -110,6 +133,12 @@ class Backend {
   virtual std::optional<Privs> alias_owner() = 0;
   virtual Privs default_privs() = 0;
   virtual Result<std::optional<security::UserInfo>> lookup_user(std::string_view name) = 0;
+  // The table's transport for `user` (nullopt: no table, or no entry);
+  // Error: the table could not answer (defer).
+  virtual Result<std::optional<std::string>> lookup_transport(TransportTable table, std::string_view user) = 0;
+  // Hands the delivery to d.address over to `service` ("transport" or
+  // "transport:nexthop", not yet checked).
+  virtual Passed pass(const DeliveryInfo& d, const std::string& service) = 0;
   virtual Result<std::optional<security::UserInfo>> lookup_uid(uid_t uid) = 0;
   // Reads the first of `paths` that exists, as `user`. nullopt: none exists.
   virtual deliver::Attempt<std::optional<std::string>> read_forward(const security::UserInfo& user,
@@ -129,6 +158,7 @@ class Backend {
 struct Leaf {
   std::string to;  // the address whose delivery this is (log: to=<...>)
   deliver::Outcome outcome;
+  bool logged = false;  // handed on: the other agent logged it
 };
 
 struct RecipientResult {
@@ -164,6 +194,9 @@ class Engine {
   void resolve(const std::string& address, Ctx ctx);
   void expand_list(const std::string& text, const DeliveryInfo& where, Ctx ctx);
   void leaf(const std::string& to, deliver::Outcome o);
+  // Steps 6 and 7: true when `table` or `fixed` named a transport and the
+  // delivery was handed to it (or deferred for a table failure).
+  bool hand_on(TransportTable table, const std::string& fixed, const DeliveryInfo& info, const std::string& user);
   bool first_time(const std::string& key);
   std::string qualify(const std::string& address) const;
 

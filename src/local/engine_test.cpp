@@ -70,6 +70,21 @@ class Fake : public Backend {
     if (cmd == "tempfail") return Outcome::deferred("4.3.0", "temporary failure");
     return Outcome::sent("delivered to command: " + cmd);
   }
+  std::map<std::string, std::string> mailbox_transports, fallback_transports;  // user -> transport
+  bool transport_table_error = false;
+  Outcome pass_outcome = Outcome::sent("250 2.0.0 saved");
+  bool pass_answered = true;
+  Result<std::optional<std::string>> lookup_transport(TransportTable t, std::string_view user) override {
+    if (transport_table_error) return make_error("table down");
+    auto& m = t == TransportTable::Mailbox ? mailbox_transports : fallback_transports;
+    auto it = m.find(std::string(user));
+    if (it == m.end()) return std::optional<std::string>{};
+    return std::optional<std::string>{it->second};
+  }
+  Passed pass(const DeliveryInfo& d, const std::string& service) override {
+    log.push_back("pass " + d.address + " to " + service + " from=" + d.sender);
+    return {pass_outcome, pass_answered};
+  }
   Outcome forward(const std::string& sender, const std::vector<std::string>& addresses) override {
     std::string all;
     for (const auto& a : addresses) all += (all.empty() ? "" : ",") + a;
@@ -277,4 +292,72 @@ TEST_F(EngineTest, RemoteAddressIsForwarded) {
   auto r = run("someone@remote.test");
   EXPECT_TRUE(r.outcome.is_sent());
   EXPECT_EQ(r.outcome.text, "forwarded as ABC");
+}
+
+// mailbox_transport: after aliases and .forward, before the mailbox, and
+// for users passwd does not know too (Postfix's precedence).
+TEST_F(EngineTest, MailboxTransportTakesTheMailboxStep) {
+  s.mailbox_transport = "lmtp:unix:private/dovecot-lmtp";
+  b.aliases["postmaster"] = "bob, alice";
+  b.forwards["alice"] = "carol";
+  auto r = run("postmaster@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"pass bob@example.com to lmtp:unix:private/dovecot-lmtp from=sender@remote.test",
+                      "pass carol@example.com to lmtp:unix:private/dovecot-lmtp from=sender@remote.test"}));
+  ASSERT_EQ(r.leaves.size(), 2u);
+  EXPECT_TRUE(r.leaves[0].logged);  // the other agent logs these
+  EXPECT_EQ(r.leaves[0].outcome.text, "250 2.0.0 saved");
+
+  b.log.clear();
+  r = run("Virtual+Tag@example.com");  // not in passwd
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"pass Virtual+Tag@example.com to lmtp:unix:private/dovecot-lmtp from=sender@remote.test"}));
+
+  // Twice the same address: one copy.
+  b.log.clear();
+  b.aliases["twice"] = "bob, bob@example.com";
+  r = run("twice@example.com");
+  EXPECT_EQ(b.log.size(), 1u);
+}
+
+TEST_F(EngineTest, MailboxTransportMapsWinAndTheirFailureDefers) {
+  s.mailbox_transport = "lmtp:unix:private/dovecot-lmtp";
+  b.mailbox_transports["bob"] = "cyrus";
+  auto r = run("bob+x@example.com");  // looked up without the extension
+  EXPECT_EQ(b.log, (V{"pass bob+x@example.com to cyrus from=sender@remote.test"}));
+  b.log.clear();
+  s.mailbox_transport.clear();
+  r = run("alice@example.com");  // no entry, no default: the mailbox
+  EXPECT_EQ(b.log, (V{"mailbox alice from=sender@remote.test ext="}));
+  b.log.clear();
+  b.transport_table_error = true;
+  r = run("alice@example.com");
+  EXPECT_TRUE(r.outcome.is_deferred());
+  EXPECT_EQ(r.outcome.dsn, "4.3.0");
+  EXPECT_EQ(r.outcome.text, "table lookup failure");
+  EXPECT_TRUE(b.log.empty());
+}
+
+// fallback_transport: only for users passwd does not know, before luser_relay.
+TEST_F(EngineTest, FallbackTransportForUnknownUsersOnly) {
+  s.fallback_transport = "relay:[mailhub.example.net]";
+  s.luser_relay = "$user@elsewhere.test";
+  auto r = run("nosuch@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"pass nosuch@example.com to relay:[mailhub.example.net] from=sender@remote.test"}));
+  b.log.clear();
+  r = run("bob@example.com");
+  EXPECT_EQ(b.log, (V{"mailbox bob from=sender@remote.test ext="}));
+  b.log.clear();
+  b.fallback_transports["ghost"] = "uucp:otherhost";
+  r = run("ghost@example.com");
+  EXPECT_EQ(b.log, (V{"pass ghost@example.com to uucp:otherhost from=sender@remote.test"}));
+  // An agent that could not be asked: the deferral is local's to log.
+  b.log.clear();
+  b.pass_outcome = Outcome::deferred("4.3.0", "mail transport unavailable");
+  b.pass_answered = false;
+  r = run("nosuch@example.com");
+  EXPECT_TRUE(r.outcome.is_deferred());
+  ASSERT_EQ(r.leaves.size(), 1u);
+  EXPECT_FALSE(r.leaves[0].logged);
 }

@@ -111,7 +111,8 @@ TEST(Unsupported, BooleansNumbersAndAllowedValues) {
   EXPECT_NE(error_of("authorized_submit_users = !www-data, static:anyone\n").find("set it to static:anyone"),
             std::string::npos);
   EXPECT_FALSE(error_of("smtp_host_lookup = native\n").empty());
-  EXPECT_FALSE(error_of("mailbox_transport = lmtp:unix:private/dovecot-lmtp\n").empty());
+  EXPECT_FALSE(error_of("mailbox_command_maps = hash:/etc/postfix/commands\n").empty());
+  loads("mailbox_transport = lmtp:unix:private/dovecot-lmtp\n");
 }
 
 TEST(Unsupported, OverridesAreCheckedAndARefusedOneChangesNothing) {
