@@ -12,7 +12,8 @@ check connection reuse and concurrency limits. With `on_message`, a callable
 (mail_from, rcpts, data) -> reply line, run on a worker thread after the
 message is kept, the reply to its end of data is that line: a content filter
 that answers only once it has passed the message on (tests/integration/
-test_filter.py).
+test_filter.py). With lmtp=True it speaks LMTP (RFC 2033): LHLO, and one
+reply per accepted recipient at the end of data.
 """
 import asyncio
 import socket
@@ -21,8 +22,9 @@ import time
 
 
 class Sink:
-    def __init__(self, port=0, mode="accept", on_message=None):
+    def __init__(self, port=0, mode="accept", on_message=None, lmtp=False):
         self.mode = mode
+        self.lmtp = lmtp
         self.on_message = on_message
         self.messages = []
         self.connections = 0
@@ -123,8 +125,8 @@ class Sink:
                 return
             cmd = line.decode(errors="replace").strip()
             verb = cmd[:4].upper()
-            if verb in ("EHLO", "HELO"):
-                if verb == "EHLO":
+            if verb in ("EHLO", "HELO", "LHLO") and (verb == "LHLO") == self.lmtp:
+                if verb in ("EHLO", "LHLO"):
                     send("250-sink.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 0\r\n250 DSN")
                 else:
                     send("250 sink.test")
@@ -160,7 +162,10 @@ class Sink:
                 with self.lock:
                     self.messages.append((mail_from, rcpts, bytes(data)))
                     n = len(self.messages)
-                if self.on_message:
+                if self.lmtp:
+                    for r in rcpts:
+                        send(f"250 2.0.0 <{r}> Ok: saved as S{n}")
+                elif self.on_message:
                     reply = await asyncio.get_running_loop().run_in_executor(
                         None, self.on_message, mail_from, list(rcpts), bytes(data))
                     send(reply)
