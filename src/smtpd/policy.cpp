@@ -151,55 +151,6 @@ Result<bool> NetworkList::contains(std::string_view addr) {
   return false;
 }
 
-Result<DomainList> DomainList::parse(std::string_view title, std::string_view list, bool subdomains) {
-  DomainList dl;
-  dl.subdomains_ = subdomains;
-  std::vector<std::string> todo = config::split_list(list);
-  for (std::size_t i = 0; i < todo.size(); ++i) {
-    if (todo.size() > 100000) return make_error("{}: too many entries", title);
-    const std::string& e = todo[i];
-    if (e.front() == '/') {
-      Status st;
-      auto items = read_list_file(e, st);
-      if (!st) return make_error("{}: {}", title, st.error().message);
-      todo.insert(todo.end(), items.begin(), items.end());
-    } else if (is_table_spec(e)) {
-      auto ml = maps::MapList::open(title, e, quiet_fixed());
-      if (!ml) return make_error("{}", ml.error().message);
-      dl.tables_.push_back(std::make_unique<maps::MapList>(std::move(*ml)));
-    } else {
-      std::string d = str::lower(e);
-      if (!d.empty() && d.back() == '.') d.pop_back();
-      if (!d.empty()) dl.names_.push_back(std::move(d));
-    }
-  }
-  return dl;
-}
-
-Result<bool> DomainList::contains(std::string_view domain) {
-  std::string d = str::lower(domain);
-  if (!d.empty() && d.back() == '.') d.pop_back();
-  if (d.empty()) return false;
-  // The domain itself, then (with subdomains) each parent domain, also in the
-  // ".parent" form Postfix tables use for subdomain-only entries.
-  std::vector<std::string> keys{d};
-  if (subdomains_ && d.front() != '[') {
-    for (std::size_t dot = d.find('.'); dot != std::string::npos; dot = d.find('.', dot + 1)) {
-      keys.push_back(d.substr(dot));
-      keys.push_back(d.substr(dot + 1));
-    }
-  }
-  for (const auto& k : keys) {
-    for (const auto& n : names_)
-      if (n == k) return true;
-    for (auto& t : tables_) {
-      auto r = t->lookup(k, true);
-      if (!r) return r.error();
-      if (r->has_value()) return true;
-    }
-  }
-  return false;
-}
 
 Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   auto p = std::make_unique<Policy>();
@@ -213,8 +164,8 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   bool relay_sub = false;
   for (const auto& f : cfg.list("parent_domain_matches_subdomains"))
     if (f == "relay_domains") relay_sub = true;
-  auto open_domains = [&](std::string_view name, bool sub, DomainList& out) -> Status {
-    auto dl = DomainList::parse(name, cfg.str(name), sub);
+  auto open_domains = [&](std::string_view name, bool sub, maps::MatchList& out) -> Status {
+    auto dl = maps::MatchList::open(name, cfg.str(name), sub ? maps::MatchStyle::ParentDomain : maps::MatchStyle::Domain);
     if (!dl) return dl.error();
     out = std::move(*dl);
     return {};
@@ -386,17 +337,18 @@ std::optional<std::string> Policy::mailhost_domain(const mail::Address& a, std::
 Result<DomainClass> Policy::classify(const mail::Address& a) {
   if (!a.has_domain()) return DomainClass::Local;  // unqualified: completed with $myorigin (local)
   std::string d = a.lower_domain();
+  if (!d.empty() && d.back() == '.') d.pop_back();
   if (d == myhostname_) return DomainClass::Local;
-  auto local = mydestination_.contains(d);
+  auto local = mydestination_.match(d);
   if (!local) return local.error();
   if (*local) return DomainClass::Local;
-  auto va = virtual_alias_domains_.contains(d);
+  auto va = virtual_alias_domains_.match(d);
   if (!va) return va.error();
   if (*va) return DomainClass::VirtualAlias;
-  auto vm = virtual_mailbox_domains_.contains(d);
+  auto vm = virtual_mailbox_domains_.match(d);
   if (!vm) return vm.error();
   if (*vm) return DomainClass::VirtualMailbox;
-  auto rl = relay_domains_.contains(d);
+  auto rl = relay_domains_.match(d);
   if (!rl) return rl.error();
   if (*rl) return DomainClass::Relay;
   return DomainClass::Default;

@@ -7,10 +7,9 @@
 // entries) and type:table entries (the client address is looked up; any
 // result matches).
 //
-// DomainList matches a domain against a domain list (mydestination,
-// relay_domains, virtual_*_domains): names, /file/name, type:table. With
-// `subdomains` (relay_domains is in parent_domain_matches_subdomains by
-// default) a.b.example.com also matches example.com.
+// Domain lists (mydestination, relay_domains, virtual_*_domains) are
+// maps::MatchList, as in trivial-rewrite; relay_domains matches subdomains
+// when it is in parent_domain_matches_subdomains (the default).
 //
 // The recipient's address class (local, virtual alias, virtual mailbox,
 // relay, or default) comes from trivial-rewrite's resolve answer, which the
@@ -76,6 +75,7 @@
 #include "dns/types.h"
 #include "mail/address.h"
 #include "maps/map_list.h"
+#include "maps/match_list.h"
 #include "smtp/reply.h"
 #include "smtpd/access.h"
 #include "smtpd/dnsbl.h"
@@ -105,17 +105,6 @@ class NetworkList {
 // Parse "a.b.c.d" or an IPv6 address (without brackets): family and bytes.
 bool parse_ip(std::string_view text, int& family, unsigned char out[16]);
 
-class DomainList {
- public:
-  static Result<DomainList> parse(std::string_view title, std::string_view list, bool subdomains);
-  Result<bool> contains(std::string_view domain);
-  bool empty() const { return names_.empty() && tables_.empty(); }
-
- private:
-  bool subdomains_ = false;
-  std::vector<std::string> names_;  // lower case
-  std::vector<std::unique_ptr<maps::MapList>> tables_;
-};
 
 enum class DomainClass { Local, VirtualAlias, VirtualMailbox, Relay, Default };
 
@@ -315,10 +304,10 @@ class Policy {
 
   NetworkList mynetworks_;
   NetworkList limit_exceptions_;
-  DomainList mydestination_;
-  DomainList relay_domains_;
-  DomainList virtual_alias_domains_;
-  DomainList virtual_mailbox_domains_;
+  maps::MatchList mydestination_;
+  maps::MatchList relay_domains_;
+  maps::MatchList virtual_alias_domains_;
+  maps::MatchList virtual_mailbox_domains_;
   std::string myhostname_, myorigin_;
   // A recipient table of check_unlisted(): null maps with no error means
   // the parameter is empty (every address of that class is valid); a table

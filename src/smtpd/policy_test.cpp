@@ -98,20 +98,6 @@ TEST(NetworkList, RejectsMalformed) {
   EXPECT_FALSE(NetworkList::parse("t", "!"));
 }
 
-TEST(DomainList, SubdomainsOnlyWhenAsked) {
-  auto a = DomainList::parse("t", "Example.COM, inline:{tab.example=x}", true);
-  ASSERT_TRUE(a);
-  EXPECT_TRUE(*a->contains("example.com"));
-  EXPECT_TRUE(*a->contains("a.b.example.com"));
-  EXPECT_TRUE(*a->contains("EXAMPLE.com."));
-  EXPECT_TRUE(*a->contains("sub.tab.example"));
-  EXPECT_FALSE(*a->contains("notexample.com"));
-  auto b = DomainList::parse("t", "example.com", false);
-  ASSERT_TRUE(b);
-  EXPECT_FALSE(*b->contains("a.example.com"));
-  EXPECT_FALSE(*b->contains(""));
-}
-
 TEST(Policy, DefaultRelayRestrictions) {
   auto p = policy("mynetworks = 192.0.2.0/24\nrelay_domains = relay.example\n");
   EXPECT_EQ(rcpt(*p, "192.0.2.1", true, "x@elsewhere.example").kind, Verdict::Accept);

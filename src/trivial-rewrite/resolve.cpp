@@ -101,7 +101,8 @@ Result<Resolver> Resolver::create(const config::Config& cfg, Mode mode,
                             std::pair{&r.virtual_alias_domains_, "virtual_alias_domains"},
                             std::pair{&r.virtual_mailbox_domains_, "virtual_mailbox_domains"},
                             std::pair{&r.relay_domains_, "relay_domains"}}) {
-    auto l = DomainList::open(name, cfg.get(name).value_or(""), parent_style(name));
+    auto l = maps::MatchList::open(name, cfg.get(name).value_or(""),
+                                   parent_style(name) ? maps::MatchStyle::ParentDomain : maps::MatchStyle::Domain);
     if (!l) return l.take_error();
     *list = std::move(*l);
   }
@@ -303,7 +304,7 @@ Resolved Resolver::resolve(std::string_view address, std::optional<std::string_v
       r.nexthop = "5.1.3 bad address syntax";
       return r;
     }
-    auto in = [&](DomainList& l) -> Result<bool> { return l.match(domain); };
+    auto in = [&](maps::MatchList& l) -> Result<bool> { return l.match(domain); };
     auto alias = in(virtual_alias_domains_);
     if (!alias) return fail(alias.error());
     if (*alias) {

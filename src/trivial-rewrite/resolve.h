@@ -61,7 +61,7 @@
 #include "ipc/proto/trivial_rewrite.h"
 #include "maps/map_list.h"
 #include "rewrite.h"
-#include "domain_list.h"
+#include "maps/match_list.h"
 
 namespace postern::rewrite_service {
 
@@ -104,7 +104,7 @@ class Resolver {
   bool transport_parent_style_ = false;
   std::string local_transport_, virtual_transport_, relay_transport_, default_transport_, relayhost_;
   std::vector<std::string> own_addresses_;
-  DomainList mydestination_, virtual_alias_domains_, virtual_mailbox_domains_, relay_domains_;
+  maps::MatchList mydestination_, virtual_alias_domains_, virtual_mailbox_domains_, relay_domains_;
   maps::MapList transport_maps_, sender_relayhost_maps_, sender_default_transport_maps_, relocated_maps_;
 };
 

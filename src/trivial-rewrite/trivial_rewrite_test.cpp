@@ -4,7 +4,6 @@
 #include <fstream>
 #include <unistd.h>
 
-#include "domain_list.h"
 #include "resolve.h"
 #include "rewrite.h"
 #include "service.h"
@@ -98,55 +97,6 @@ TEST(Rewrite, RemoteContext) {
   EXPECT_EQ(rw("remote_header_rewrite_domain = domain.invalid\n", "joe", true), "joe@domain.invalid");
   EXPECT_EQ(rw("remote_header_rewrite_domain = domain.invalid\nappend_dot_mydomain = yes\n", "joe@h", true),
             "joe@h.domain.invalid");
-}
-
-// ----------------------------------------------------------------- domain lists
-
-TEST(DomainList, PatternsAndParentStyle) {
-  auto l = DomainList::open("t", "example.com, .sub.org !bad.net,net", false);
-  ASSERT_TRUE(l);
-  EXPECT_TRUE(*l->match("EXAMPLE.com"));
-  EXPECT_FALSE(*l->match("a.example.com"));
-  EXPECT_TRUE(*l->match("a.sub.org"));
-  EXPECT_FALSE(*l->match("sub.org"));
-  EXPECT_FALSE(*l->match("bad.net"));
-  EXPECT_TRUE(*l->match("net"));
-  auto p = DomainList::open("t", "example.com", true);
-  ASSERT_TRUE(p);
-  EXPECT_TRUE(*p->match("a.b.example.com"));
-  EXPECT_FALSE(*p->match("badexample.com"));
-  EXPECT_FALSE(*p->match(""));
-}
-
-TEST(DomainList, SplitPatterns) {
-  EXPECT_EQ(split_patterns(" a, b\tc ,inline:{ x=1, y=2 } d"),
-            (std::vector<std::string>{"a", "b", "c", "inline:{ x=1, y=2 }", "d"}));
-  EXPECT_EQ(split_patterns("inline:{ unterminated"), (std::vector<std::string>{"inline:{ unterminated"}));
-  EXPECT_TRUE(split_patterns(" ,, ").empty());
-}
-
-TEST(DomainList, TablesAndFiles) {
-  auto l = DomainList::open("t", "inline:{ example.com=x, .sub.org=y }", false);
-  ASSERT_TRUE(l) << l.error().message;
-  EXPECT_TRUE(*l->match("example.com"));
-  EXPECT_FALSE(*l->match("a.example.com"));
-  EXPECT_TRUE(*l->match("a.b.sub.org"));
-  auto p = DomainList::open("t", "inline:{ example.com=x }", true);
-  ASSERT_TRUE(p);
-  EXPECT_TRUE(*p->match("a.example.com"));
-
-  std::string path = ::testing::TempDir() + "/domains." + std::to_string(::getpid());
-  {
-    std::ofstream f(path);
-    f << "# comment\nfile.example, other.example  # trailing\n";
-  }
-  auto f = DomainList::open("t", path, false);
-  ASSERT_TRUE(f) << f.error().message;
-  EXPECT_TRUE(*f->match("other.example"));
-  EXPECT_FALSE(*f->match("comment"));
-  ::unlink(path.c_str());
-  EXPECT_FALSE(DomainList::open("t", "/nonexistent/file", false));
-  EXPECT_FALSE(DomainList::open("t", "nosuchtype:foo", false));
 }
 
 // ----------------------------------------------------------------- resolve
