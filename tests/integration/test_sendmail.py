@@ -281,5 +281,40 @@ class SendmailTest(unittest.TestCase):
         self.assertRegex(inst.maillog(), qid + r": uid=" + str(nobody.pw_uid) + " from=<nobody-live@example.com>")
         self.assertIn("frank@example.com", self.recipients(self.postcat(inst, qid)))
 
+    @unittest.skipUnless(is_root(), "switching to another user needs root")
+    def test_authorized_users_lists(self):
+        nobody = pwd.getpwnam("nobody")
+        cmd_dir = tempfile.mkdtemp(prefix="postern-cmd-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, cmd_dir, True)
+        os.chmod(cmd_dir, 0o755)
+        for prog in ("sendmail", "postdrop", "postqueue"):
+            shutil.copy(os.path.join(SBIN, prog), os.path.join(cmd_dir, prog))
+            os.chmod(os.path.join(cmd_dir, prog), 0o755)
+        inst = self.make(main_cf_extra=f"command_directory = {cmd_dir}\n"
+                                       "authorized_submit_users = !nobody, static:anyone\n"
+                                       "authorized_mailq_users = root\n"
+                                       "authorized_flush_users =\n")
+        p = self.sendmail(inst, ["frank@example.com"], "Subject: x\n\ny\n", user=nobody, sbin=cmd_dir)
+        self.assertEqual(p.returncode, 77, p.stderr)
+        self.assertIn(f"User nobody({nobody.pw_uid}) is not allowed to submit mail", p.stderr)
+        self.assertEqual(self.queue_files(inst, "maildrop"), [])
+        # postdrop run directly refuses as well (it is the set-gid one).
+        p = subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+                            "--", os.path.join(cmd_dir, "postdrop"), "-c", inst.dir], input=b"",
+                           capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 77, p.stderr)
+        for args, what in ((["-p"], "view the mail queue"), (["-f"], "flush the mail queue")):
+            p = subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+                                "--", os.path.join(cmd_dir, "postqueue"), "-c", inst.dir] + args,
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 77, p.stderr)
+            self.assertIn(f"User nobody({nobody.pw_uid}) is not allowed to {what}", p.stderr)
+        # root always may.
+        p = self.sendmail(inst, ["-f", "root-ok@example.com", "frank@example.com"], "Subject: ok\n\nhi\n",
+                          sbin=cmd_dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.wait_message(inst, "root-ok@example.com")
+        self.assertEqual(inst.cmd("postqueue", ["-p"]).returncode, 0)
+
 if __name__ == "__main__":
     unittest.main()

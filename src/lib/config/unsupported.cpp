@@ -47,9 +47,6 @@ constexpr std::string_view kDomainRestrictions =
     "reject_rhsbl_recipient,permit_dnswl_client,permit_rhswl_client";
 constexpr std::string_view kNoRestriction = "have other smtpd restrictions";
 constexpr auto kList = std::to_array<Unsupported>({
-    {"authorized_flush_users", R::kOther, "static:anyone", "restrict who may flush the queue"},
-    {"authorized_mailq_users", R::kOther, "static:anyone", "restrict who may list the queue"},
-    {"authorized_submit_users", R::kOther, "static:anyone", "restrict who may submit mail with sendmail"},
     {"default_delivery_status_filter", R::kNonEmpty, "", "have delivery status filters"},
     {"default_destination_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
     {"default_transport_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},

@@ -46,6 +46,7 @@
 #include "config/config_dir.h"
 #include "drop_stream.h"
 #include "ipc/trigger.h"
+#include "maps/user_acl.h"
 #include "log/log.h"
 #include "postern/paths.h"
 #include "queue/layout.h"
@@ -116,6 +117,11 @@ int main(int argc, char** argv) {
   check_config_dir(config_dir);
   auto cfg = config::Config::load(config_dir);
   if (!cfg) die(EX_CONFIG, cfg.error().message);
+  // postdrop is set-gid: a user who runs it directly must be refused too.
+  if (auto st = maps::check_user_acl("authorized_submit_users", cfg->str("authorized_submit_users"), ::getuid(),
+                                     cfg->str("mail_owner"), "submit mail");
+      !st)
+    die(st.error().sys_errno == EPERM ? EX_NOPERM : EX_TEMPFAIL, st.error().message);
   auto hash = queue::HashConfig::from_params(fmt::format("{}", fmt::join(cfg->list("hash_queue_names"), ",")),
                                              cfg->integer("hash_queue_depth"));
   if (!hash) die(EX_CONFIG, hash.error().message);

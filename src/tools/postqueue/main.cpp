@@ -54,6 +54,7 @@
 #include "ipc/trigger.h"
 #include "ipc/wire.h"
 #include "listing.h"
+#include "maps/user_acl.h"
 #include "log/log.h"
 #include "postern/paths.h"
 #include "queue/layout.h"
@@ -292,6 +293,14 @@ int main(int argc, char** argv) {
   if (!hash) die(EX_CONFIG, hash.error().message);
   env.hash = *hash;
   env.timeout = env.cfg.time("ipc_timeout");
+  // -p and -j list the queue; -f, -s and -i flush it.
+  const bool listing = action == 'p' || action == 'j';
+  if (auto st = maps::check_user_acl(listing ? "authorized_mailq_users" : "authorized_flush_users",
+                                     env.cfg.str(listing ? "authorized_mailq_users" : "authorized_flush_users"),
+                                     ::getuid(), env.cfg.str("mail_owner"),
+                                     listing ? "view the mail queue" : "flush the mail queue");
+      !st)
+    die(st.error().sys_errno == EPERM ? EX_NOPERM : EX_TEMPFAIL, st.error().message);
 
   switch (action) {
     case 'p': return list(env, Format::Mailq);

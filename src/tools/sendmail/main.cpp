@@ -43,6 +43,7 @@
 #include "config/config.h"
 #include "log/log.h"
 #include "maps/build.h"
+#include "maps/user_acl.h"
 #include "postern/paths.h"
 #include "queue/queue_id.h"
 #include "sendmail.h"
@@ -461,6 +462,13 @@ int main(int argc, char** argv) {
   if (!pw) die(EX_NOUSER, fmt::format("no login name found for user ID {}", ::getuid()));
   env.login = pw->pw_name;
   env.gecos = pw->pw_gecos ? pw->pw_gecos : "";
+  // Refused here already, before a message is read (postdrop checks too).
+  if (opts->mode == Mode::Deliver || opts->mode == Mode::Smtp) {
+    if (auto st = maps::check_user_acl("authorized_submit_users", env.cfg->str("authorized_submit_users"), ::getuid(),
+                                       env.cfg->str("mail_owner"), "submit mail");
+        !st)
+      die(st.error().sys_errno == EPERM ? EX_NOPERM : EX_TEMPFAIL, st.error().message);
+  }
 
   switch (opts->mode) {
     case Mode::Deliver: return deliver(env, *opts);
