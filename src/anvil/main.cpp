@@ -66,6 +66,12 @@ void log_stats() {
   if (s.rate.value > 1)
     log::info("statistics: max connection rate {}/{}s for ({}) at {}", s.rate.value, g.rate_unit_s, s.rate.who,
               when(s.rate.when));
+  if (s.message.value > 1)
+    log::info("statistics: max message rate {}/{}s for ({}) at {}", s.message.value, g.rate_unit_s, s.message.who,
+              when(s.message.when));
+  if (s.recipient.value > 1)
+    log::info("statistics: max recipient rate {}/{}s for ({}) at {}", s.recipient.value, g.rate_unit_s,
+              s.recipient.who, when(s.recipient.when));
   if (s.count.value > 1)
     log::info("statistics: max connection count {} for ({}) at {}", s.count.value, s.count.who, when(s.count.when));
   if (s.size.value > 1) log::info("statistics: max cache size {} at {}", s.size.value, when(s.size.when));
@@ -137,6 +143,20 @@ asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
         }
         proto::StatusReply r{proto::kStatusOk, ""};
         st = co_await ipc::write_message(sock, std::move(r), {}, io_timeout);
+        break;
+      }
+      case proto::AnvilOp::Message:
+      case proto::AnvilOp::Recipient: {
+        auto n = g.table->event(req->service, req->client,
+                                req->request == proto::AnvilOp::Message ? anvil::Event::Message
+                                                                        : anvil::Event::Recipient);
+        if (!n) {
+          proto::StatusReply r{proto::kStatusRetry, n.error().message};
+          st = co_await ipc::write_message(sock, std::move(r), {}, io_timeout);
+          break;
+        }
+        proto::AnvilReply r{g.table->lookup(req->service, req->client).count, *n};
+        st = co_await ipc::write_message(sock, r, {}, io_timeout);
         break;
       }
       case proto::AnvilOp::Lookup: {

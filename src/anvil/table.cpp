@@ -16,25 +16,43 @@ void Table::raise(Peak& p, std::int64_t v, const Key* k) {
   p.when = std::time(nullptr);
 }
 
-Result<Counts> Table::connect(std::string_view service, std::string_view client, Clock::time_point now) {
+Table::Map::iterator Table::find_or_make(std::string_view service, std::string_view client, Clock::time_point now) {
   Key key{std::string(service), std::string(client)};
   auto it = map_.find(key);
   if (it == map_.end()) {
-    if (map_.size() >= max_entries_ && expire(now) == 0)
-      return make_error("table full ({} entries)", max_entries_);
-    it = map_.emplace(std::move(key), Entry{0, 0, now}).first;
+    if (map_.size() >= max_entries_ && expire(now) == 0) return map_.end();
+    it = map_.emplace(std::move(key), Entry{.window_start = now}).first;
   }
   Entry& e = it->second;
   if (window_over(e, now)) {
-    e.rate = 0;
+    e.rate = e.messages = e.recipients = 0;
     e.window_start = now;
   }
+  return it;
+}
+
+Result<Counts> Table::connect(std::string_view service, std::string_view client, Clock::time_point now) {
+  auto it = find_or_make(service, client, now);
+  if (it == map_.end()) return make_error("table full ({} entries)", max_entries_);
+  Entry& e = it->second;
   e.count++;
   e.rate++;
   raise(stats_.count, e.count, &it->first);
   raise(stats_.rate, e.rate, &it->first);
   raise(stats_.size, static_cast<std::int64_t>(map_.size()), nullptr);
   return Counts{e.count, e.rate};
+}
+
+Result<std::int64_t> Table::event(std::string_view service, std::string_view client, Event ev,
+                                  Clock::time_point now) {
+  auto it = find_or_make(service, client, now);
+  if (it == map_.end()) return make_error("table full ({} entries)", max_entries_);
+  const bool message = ev == Event::Message;
+  std::int64_t& n = message ? it->second.messages : it->second.recipients;
+  ++n;
+  raise(message ? stats_.message : stats_.recipient, n, &it->first);
+  raise(stats_.size, static_cast<std::int64_t>(map_.size()), nullptr);
+  return n;
 }
 
 void Table::disconnect(std::string_view service, std::string_view client, Clock::time_point now, std::int64_t n) {

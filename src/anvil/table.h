@@ -2,8 +2,10 @@
 // connection rates per (service, client).
 //
 // connect() counts one more open connection and one more event in the
-// client's rate window; disconnect() counts one fewer. A rate window starts
-// at the first connect after the previous window ended and lasts
+// client's rate window; disconnect() counts one fewer. event() counts a
+// MAIL FROM (Message) or a RCPT TO (Recipient) in the same window, each
+// with a rate of its own. A rate window starts at the first request after
+// the previous window ended (all three rates start again) and lasts
 // anvil_rate_time_unit (Postfix's anvil does the same: a fixed window, not
 // a sliding one). An entry is dropped once nothing is open and its window
 // has ended, so the table holds only clients seen in the last time unit or
@@ -51,14 +53,22 @@ struct Peak {
 struct Stats {
   Peak count;
   Peak rate;
-  Peak size;  // who is empty
+  Peak message;    // message (MAIL FROM) rate
+  Peak recipient;  // recipient (RCPT TO) rate
+  Peak size;       // who is empty
 };
+
+enum class Event { Message, Recipient };
 
 class Table {
  public:
   Table(Clock::duration rate_unit, std::size_t max_entries);
 
   Result<Counts> connect(std::string_view service, std::string_view client, Clock::time_point now = Clock::now());
+  // One more `e` in the window; returns that event's rate (the entry is
+  // made when missing, and fails like connect() when the table is full).
+  Result<std::int64_t> event(std::string_view service, std::string_view client, Event e,
+                             Clock::time_point now = Clock::now());
   // `n` fewer open connections (a closing anvil connection gives back all
   // of its own at once). Unknown entries are left alone, and a count never
   // goes below zero (a late or duplicate disconnect).
@@ -78,15 +88,20 @@ class Table {
   struct Entry {
     std::int64_t count = 0;
     std::int64_t rate = 0;
+    std::int64_t messages = 0, recipients = 0;  // in the window, like rate
     Clock::time_point window_start{};
   };
   using Key = std::pair<std::string, std::string>;
+  using Map = std::map<Key, Entry, std::less<>>;
+  // The entry for (service, client), made when missing, its window started
+  // again when over; nullptr when the table is full.
+  Map::iterator find_or_make(std::string_view service, std::string_view client, Clock::time_point now);
   bool window_over(const Entry& e, Clock::time_point now) const { return now - e.window_start >= rate_unit_; }
   static void raise(Peak& p, std::int64_t v, const Key* k);
 
   Clock::duration rate_unit_;
   std::size_t max_entries_;
-  std::map<Key, Entry, std::less<>> map_;
+  Map map_;
   Stats stats_;
 };
 

@@ -103,3 +103,26 @@ TEST(AnvilTable, LargeCountsStayExact) {
   t.disconnect("smtp", "a", t0 + 60s, 5);  // never below zero; window over: dropped
   EXPECT_EQ(t.size(), 0u);
 }
+
+TEST(AnvilTable, MessageAndRecipientRatesShareTheWindow) {
+  Table t(60s, 100);
+  auto t0 = Clock::time_point{} + 1000s;
+  (void)t.connect("smtp", "a", t0);
+  EXPECT_EQ(*t.event("smtp", "a", Event::Message, t0), 1);
+  EXPECT_EQ(*t.event("smtp", "a", Event::Message, t0 + 1s), 2);
+  EXPECT_EQ(*t.event("smtp", "a", Event::Recipient, t0 + 1s), 1);
+  EXPECT_EQ(*t.event("smtp", "b", Event::Recipient, t0 + 1s), 1);  // a client of its own, made on the way
+  EXPECT_EQ(t.lookup("smtp", "a", t0 + 1s), (Counts{1, 1}));       // connections are not touched
+  // A new window starts every rate again.
+  EXPECT_EQ(*t.event("smtp", "a", Event::Message, t0 + 61s), 1);
+  EXPECT_EQ(*t.event("smtp", "a", Event::Recipient, t0 + 61s), 1);
+  EXPECT_EQ(*t.connect("smtp", "a", t0 + 61s), (Counts{2, 1}));
+  auto s = t.take_stats();
+  EXPECT_EQ(s.message.value, 2);
+  EXPECT_EQ(s.message.who, "smtp:a");
+  EXPECT_EQ(s.recipient.value, 1);
+  // A full table refuses an event for a new client, like a connect.
+  Table full(60s, 1);
+  (void)full.connect("smtp", "a", t0);
+  EXPECT_FALSE(full.event("smtp", "b", Event::Message, t0));
+}

@@ -36,14 +36,15 @@ void AnvilClient::enqueue(Job job) {
   }
 }
 
-asio::awaitable<std::optional<AnvilClient::Counts>> AnvilClient::connect(std::string service, std::string client) {
+asio::awaitable<std::optional<AnvilClient::Counts>> AnvilClient::count(proto::AnvilOp op, std::string service,
+                                                                       std::string client) {
   if (Clock::now() < retry_after_ || queue_.size() >= kMaxQueue) co_return std::nullopt;
   auto w = std::make_shared<Waiter>(io_);
   // A safety net only: the worker always finishes a job within about two
   // timeouts (connect retry included).
   w->timer.expires_after(timeout_ * 3);
   Job job;
-  job.request.request = proto::AnvilOp::Connect;
+  job.request.request = op;
   job.request.service = std::move(service);
   job.request.client = std::move(client);
   job.waiter = w;
@@ -103,9 +104,10 @@ asio::awaitable<void> AnvilClient::work() {
   while (!queue_.empty()) {
     Job job = std::move(queue_.front());
     queue_.pop_front();
-    bool is_connect = job.request.request == proto::AnvilOp::Connect;
-    if (!is_connect && (job.generation != generation_ || !sock_)) continue;  // anvil already forgot it
-    if (is_connect && Clock::now() < retry_after_) {
+    // Counting requests have a waiter; a disconnect has none.
+    const bool is_count = job.waiter != nullptr;
+    if (!is_count && (job.generation != generation_ || !sock_)) continue;  // anvil already forgot it
+    if (is_count && Clock::now() < retry_after_) {
       job.waiter->done = true;
       job.waiter->timer.cancel();
       continue;
@@ -119,7 +121,7 @@ asio::awaitable<void> AnvilClient::work() {
       auto reply = co_await exchange(*payload);
       if (!reply) {
         failed(reply.error().message);
-      } else if (is_connect) {
+      } else if (is_count) {
         auto counts = ipc::decode<proto::AnvilReply>(*reply);
         if (counts) {
           result = Counts{counts->count, counts->rate, generation_};

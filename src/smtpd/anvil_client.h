@@ -9,6 +9,7 @@
 // into the generation that holds it.
 //
 //   auto c = co_await anvil.connect("smtp", "192.0.2.1");   // {count, rate, generation} or nullopt
+//   auto m = co_await anvil.count(AnvilOp::Message, "smtp", "192.0.2.1");  // rate: this MAIL FROM's
 //   ...
 //   anvil.disconnect("smtp", "192.0.2.1", c->generation);    // queued, no wait
 //
@@ -51,7 +52,11 @@ class AnvilClient {
   AnvilClient(const AnvilClient&) = delete;
   AnvilClient& operator=(const AnvilClient&) = delete;
 
-  asio::awaitable<std::optional<Counts>> connect(std::string service, std::string client);
+  asio::awaitable<std::optional<Counts>> connect(std::string service, std::string client) {
+    return count(ipc::proto::AnvilOp::Connect, std::move(service), std::move(client));
+  }
+  // Connect, Message or Recipient: counts one and returns the counts.
+  asio::awaitable<std::optional<Counts>> count(ipc::proto::AnvilOp op, std::string service, std::string client);
   void disconnect(std::string service, std::string client, std::uint64_t generation);
 
   // Connections made so far (tests).

@@ -46,6 +46,8 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.junk_command_limit = static_cast<int>(cfg.integer("smtpd_junk_command_limit"));
   s.connection_count_limit = static_cast<int>(cfg.integer("smtpd_client_connection_count_limit"));
   s.connection_rate_limit = static_cast<int>(cfg.integer("smtpd_client_connection_rate_limit"));
+  s.message_rate_limit = static_cast<int>(cfg.integer("smtpd_client_message_rate_limit"));
+  s.recipient_rate_limit = static_cast<int>(cfg.integer("smtpd_client_recipient_rate_limit"));
   s.disable_vrfy = cfg.boolean("disable_vrfy_command");
   s.forbid_unauth_pipelining = cfg.boolean("smtpd_forbid_unauth_pipelining");
   auto bn = smtp::parse_bare_newline(cfg.str("smtpd_forbid_bare_newline"));
@@ -162,6 +164,10 @@ class Session {
   asio::awaitable<bool> handle(const smtp::Command& cmd);  // false: end the session
   asio::awaitable<void> do_helo(const smtp::Command& cmd, bool ehlo);
   asio::awaitable<void> do_mail(const smtp::Command& cmd);
+  // smtpd_client_message_rate_limit (Message) or _recipient_rate_limit
+  // (Recipient): counts this command at anvil; false when over the limit
+  // (the 450 reply is sent).
+  asio::awaitable<bool> within_rate(ipc::proto::AnvilOp op);
   asio::awaitable<void> do_rcpt(const smtp::Command& cmd);
   asio::awaitable<bool> do_data();
   asio::awaitable<bool> do_bdat(const smtp::Command& cmd);
@@ -283,6 +289,7 @@ class Session {
   std::string client_name_ = "unknown", client_addr_ = "unknown", client_port_;
   asio::ip::address client_ip_;  // unspecified: not an IP client (no DNS lookup)
   bool in_mynetworks_ = false;
+  bool limit_exempt_ = false;  // smtpd_client_event_limit_exceptions
   bool bare_newline_exempt_ = false;
   std::string helo_;
   // Client name lookup results for reject_unknown_*client_hostname; unset
@@ -557,7 +564,8 @@ asio::awaitable<void> Session::run() {
   bool go_on = true;
   if (sh_.anvil && !client_ip_.is_unspecified()) {
     auto exempt = sh_.policy->limit_exempt(client_addr_);
-    if (!(exempt && *exempt)) {
+    limit_exempt_ = exempt && *exempt;
+    if (!limit_exempt_) {
       // Named first: g++ 12 and temporaries inside co_await (docs/coding.md).
       std::string service = ctx_.service(), client = client_addr_;
       auto counts = co_await sh_.anvil->connect(std::move(service), std::move(client));
@@ -1052,6 +1060,7 @@ asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
     co_return;
   }
   addr->route.clear();  // source routes are ignored (RFC 5321 section 3.3)
+  if (!co_await within_rate(ipc::proto::AnvilOp::Message)) co_return;
   mail_ = Mail{std::move(*addr), m, m.smtputf8, std::nullopt};
   {
     // Postfix's policy "instance": one value per transaction.
@@ -1151,6 +1160,22 @@ asio::awaitable<bool> Session::open_cleanup() {
   co_return true;
 }
 
+asio::awaitable<bool> Session::within_rate(ipc::proto::AnvilOp op) {
+  const bool message = op == ipc::proto::AnvilOp::Message;
+  const int limit = message ? s_.message_rate_limit : s_.recipient_rate_limit;
+  if (limit <= 0 || !sh_.anvil || client_ip_.is_unspecified() || limit_exempt_) co_return true;
+  // Named first: g++ 12 and temporaries inside co_await (docs/coding.md).
+  std::string service = ctx_.service(), client = client_addr_;
+  auto counts = co_await sh_.anvil->count(op, std::move(service), std::move(client));
+  if (!counts || counts->rate <= limit) co_return true;  // no answer: no limit, as for connections
+  log::warning("{} rate limit exceeded: {} from {} for service {}",
+               message ? "Message delivery request" : "Recipient address", counts->rate, peer(), ctx_.service());
+  smtp::Reply r(450, "4.7.1",
+                fmt::format("Error: too {} from {}", message ? "much mail" : "many recipients", client_addr_));
+  co_await reply(r);
+  co_return false;
+}
+
 asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   if (!mail_) {
     co_await reply(smtp::Reply(503, "5.5.1", "Error: need MAIL command"));
@@ -1173,6 +1198,7 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
     co_await reply(smtp::Reply(501, "5.1.3", "Bad recipient address syntax"));
     co_return;
   }
+  if (!co_await within_rate(ipc::proto::AnvilOp::Recipient)) co_return;
   RcptContext c = restriction_context();
   c.sender = &mail_->sender;
   c.sender_text = mail_->params.path.text;
@@ -1776,7 +1802,8 @@ void start_clients(asio::io_context& io, Shared& shared) {
   // answers from memory: one that needs more than kAnvilTimeout is broken
   // (say master.cf names a missing program), and the client waiting for it
   // is better served without limits.
-  if (s.connection_count_limit > 0 || s.connection_rate_limit > 0) {
+  if (s.connection_count_limit > 0 || s.connection_rate_limit > 0 || s.message_rate_limit > 0 ||
+      s.recipient_rate_limit > 0) {
     auto t = std::min<std::chrono::milliseconds>({s.ipc_timeout, s.timeout, kAnvilTimeout});
     shared.anvil = std::make_unique<AnvilClient>(io, s.anvil_socket, t);
   }

@@ -57,6 +57,8 @@ SERVICES = {
     # One client per smtpd process (max_use 1): the count must hold across processes.
     "connmulti": "-o smtpd_client_connection_count_limit=2 -o max_use=1",
     "rate": "-o smtpd_client_connection_rate_limit=2",
+    "msgrate": "-o smtpd_client_message_rate_limit=2",
+    "rcptrate": "-o smtpd_client_recipient_rate_limit=3",
     "noanvil": "-o smtpd_client_connection_count_limit=1 -o anvil_service_name=no-such-anvil",
     "nolookup": "-o smtpd_peername_lookup=no",
     "norewrite": "-o rewrite_service_name=no-such-rewrite",
@@ -885,6 +887,39 @@ class SmtpdTest(unittest.TestCase):
         self.assertEqual(c.banner, f"421 4.7.0 {HOST} Error: too many connections from 127.0.0.1")
         c.close()
         INST.wait_log(r"warning: Connection rate limit exceeded: 3 from localhost\[127\.0\.0\.1\] "
+                      rf"for service 127\.0\.0\.1:{port}")
+
+    def test_message_and_recipient_rate_limits(self):
+        port = PORTS["msgrate"]
+        c = Raw(port)
+        c.ask("EHLO client.test")
+        for _ in range(2):
+            self.assertTrue(c.ask("MAIL FROM:<s@client.test>").startswith("250"))
+            self.assertTrue(c.ask("RSET").startswith("250"))
+        # The third MAIL FROM in the time unit is one too many.
+        self.assertEqual(c.ask("MAIL FROM:<s@client.test>"), "450 4.7.1 Error: too much mail from 127.0.0.1")
+        c.ask("QUIT")
+        c.close()
+        INST.wait_log(r"warning: Message delivery request rate limit exceeded: 3 from localhost\[127\.0\.0\.1\] "
+                      rf"for service 127\.0\.0\.1:{port}")
+        # The count is the client's, not the session's: a new session is over it too.
+        c = Raw(port)
+        c.ask("EHLO client.test")
+        self.assertTrue(c.ask("MAIL FROM:<s@client.test>").startswith("450 4.7.1"))
+        c.ask("QUIT")
+        c.close()
+
+    def test_recipient_rate_limit(self):
+        port = PORTS["rcptrate"]
+        c = Raw(port)
+        c.ask("EHLO client.test")
+        self.assertTrue(c.ask("MAIL FROM:<s@client.test>").startswith("250"))
+        for i in range(3):
+            self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"), i)
+        self.assertEqual(c.ask(f"RCPT TO:<{LOCAL}>"), "450 4.7.1 Error: too many recipients from 127.0.0.1")
+        c.ask("QUIT")
+        c.close()
+        INST.wait_log(r"warning: Recipient address rate limit exceeded: 4 from localhost\[127\.0\.0\.1\] "
                       rf"for service 127\.0\.0\.1:{port}")
 
     def test_no_anvil_means_no_limit(self):

@@ -13,10 +13,15 @@
 //                                                <-  status {0}
 //   anvil_request {request=lookup, service, client}     ->
 //                                                <-  anvil_reply {count, rate}
+//   anvil_request {request=message, service, client}    ->   (a MAIL FROM)
+//                                                <-  anvil_reply {count, rate}
+//   anvil_request {request=recipient, service, client}  ->   (a RCPT TO)
+//                                                <-  anvil_reply {count, rate}
 //
 // `count` is the number of connections from `client` to `service` open now
 // (the new one included); `rate` the connections in the current
-// anvil_rate_time_unit window. A connect that is not matched by a
+// anvil_rate_time_unit window, or for message and recipient the MAIL FROM
+// or RCPT TO commands counted in it (this one included). A connect that is not matched by a
 // disconnect is released when the connection that made it closes (an
 // smtpd process that dies gives its counts back). A request anvil cannot
 // honour (table full, malformed) gets a status reply (status.h) with
@@ -43,12 +48,14 @@ inline constexpr std::string_view kAnvilService = "anvil";  // private/anvil
 inline constexpr std::size_t kAnvilMaxService = 128;
 inline constexpr std::size_t kAnvilMaxClient = 128;
 
-enum class AnvilOp { Connect, Disconnect, Lookup };
+enum class AnvilOp { Connect, Disconnect, Lookup, Message, Recipient };
 
 inline constexpr EnumName<AnvilOp> kAnvilOpNames[] = {
     {"connect", AnvilOp::Connect},
     {"disconnect", AnvilOp::Disconnect},
     {"lookup", AnvilOp::Lookup},
+    {"message", AnvilOp::Message},
+    {"recipient", AnvilOp::Recipient},
 };
 constexpr std::span<const EnumName<AnvilOp>> ipc_enum_names(AnvilOp) { return kAnvilOpNames; }
 
