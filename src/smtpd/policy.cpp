@@ -187,6 +187,8 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   if (!overrides) return overrides.error();
   p->no_unknown_recipient_checks_ = overrides->no_unknown_recipient_checks;
   p->reject_unlisted_ = cfg.boolean("smtpd_reject_unlisted_recipient") && !p->no_unknown_recipient_checks_;
+  p->reject_unlisted_sender_ = cfg.boolean("smtpd_reject_unlisted_sender");
+  p->wants_sender_class_ = p->reject_unlisted_sender_;
   p->local_recipient_maps_ = open_recipient_table(cfg, "local_recipient_maps");
   p->virtual_mailbox_maps_ = open_recipient_table(cfg, "virtual_mailbox_maps");
   p->relay_recipient_maps_ = open_recipient_table(cfg, "relay_recipient_maps");
@@ -257,6 +259,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   for (const auto* list : all)
     for (const auto& r : *list) {
       p->wants_sender_dns_ = p->wants_sender_dns_ || r.name == "reject_unknown_sender_domain";
+      p->wants_sender_class_ = p->wants_sender_class_ || r.name == "reject_unlisted_sender";
       p->wants_recipient_dns_ = p->wants_recipient_dns_ || r.name == "reject_unknown_recipient_domain";
       p->wants_helo_dns_ = p->wants_helo_dns_ || r.name == "reject_unknown_helo_hostname";
       p->wants_dnsbl_ = p->wants_dnsbl_ || r.dnsbl != nullptr;
@@ -615,6 +618,14 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       }
       continue;
     }
+    if (r == "reject_unlisted_sender") {
+      Verdict u = check_unlisted_sender(c);
+      if (u.kind == Verdict::Reject) {
+        v = u;
+        return Outcome::Reject;
+      }
+      continue;
+    }
     if (r == "reject_unlisted_recipient") {
       if (no_unknown_recipient_checks_) continue;
       Verdict u = check_unlisted(c);
@@ -959,7 +970,9 @@ Verdict Policy::check_recipient(const RcptContext& c) {
     // evaluated any more, so nothing can reject this recipient now.
     if (v.discard) break;
   }
-  Verdict out = reject_unlisted_ && !v.discard ? check_unlisted(c) : Verdict{};
+  // The implicit checks: the sender's, then the recipient's.
+  Verdict out = reject_unlisted_sender_ && !v.discard ? check_unlisted_sender(c) : Verdict{};
+  if (out.kind == Verdict::Accept && reject_unlisted_ && !v.discard) out = check_unlisted(c);
   if (out.kind == Verdict::Accept && v.defer_if_permit) out.reject(*v.defer_if_permit);
   soften(out);
   out.notes = std::move(v.notes);
@@ -1013,22 +1026,34 @@ Policy::RecipientTable Policy::open_recipient_table(const config::Config& cfg, c
 }
 
 // Postfix's check_rcpt_maps(), for smtpd_reject_unlisted_recipient and
-// reject_unlisted_recipient.
+// reject_unlisted_recipient, and for the sender (smtpd_reject_unlisted_sender,
+// reject_unlisted_sender: "Sender address rejected", 5.1.0).
 Verdict Policy::check_unlisted(const RcptContext& c) {
-  auto cls = recipient_class(c);
+  return check_unlisted_address(Unlisted{c.recipient, c.recipient_text, c.recipient_class, c.undeliverable, false});
+}
+
+Verdict Policy::check_unlisted_sender(const RcptContext& c) {
+  if (!c.sender || c.sender->is_null()) return {};
+  return check_unlisted_address(Unlisted{c.sender, c.sender_text, c.sender_class, c.sender_undeliverable, true});
+}
+
+Verdict Policy::check_unlisted_address(const Unlisted& a) {
+  const char* role = a.sender ? "Sender" : "Recipient";
+  const char* unknown_dsn = a.sender ? "5.1.0" : "5.1.1";
+  Result<DomainClass> cls = a.cls ? Result<DomainClass>(*a.cls) : classify(*a.address);
   if (!cls) {
-    log::warning("recipient domain lookup failed: {}", cls.error().message);
-    return Verdict::rejection(lookup_error_reply(c.recipient_text), false);
+    log::warning("{} domain lookup failed: {}", a.sender ? "sender" : "recipient", cls.error().message);
+    return Verdict::rejection(lookup_error_reply(a.text), false);
   }
   // Other domains have no recipient table here, but an address the
   // resolver sends to the error transport is refused in any class.
-  if (*cls == DomainClass::Default && c.undeliverable.empty()) return {};
+  if (*cls == DomainClass::Default && a.undeliverable.empty()) return {};
   maps::AddressSearchOptions opts;
   opts.recipient_delimiter = recipient_delimiter_;
   opts.double_bounce_sender = double_bounce_sender_;
-  opts.is_local = [this, &c, cls = *cls](std::string_view domain) -> Result<bool> {
-    // The recipient's own domain: trivial-rewrite already said what it is.
-    if (c.recipient->has_domain() && str::iequals(domain, c.recipient->domain)) return cls == DomainClass::Local;
+  opts.is_local = [this, &a, cls = *cls](std::string_view domain) -> Result<bool> {
+    // The address's own domain: trivial-rewrite already said what it is.
+    if (a.address->has_domain() && str::iequals(domain, a.address->domain)) return cls == DomainClass::Local;
     mail::Address probe;
     probe.local = "x";
     probe.domain = std::string(domain);
@@ -1036,15 +1061,15 @@ Verdict Policy::check_unlisted(const RcptContext& c) {
     if (!k) return k.error();
     return *k == DomainClass::Local;
   };
-  std::string key = c.recipient->has_domain() ? c.recipient->local + "@" + c.recipient->lower_domain()
-                                              : c.recipient->local;
+  std::string key = a.address->has_domain() ? a.address->local + "@" + a.address->lower_domain()
+                                            : a.address->local;
   // nullopt: found; a Verdict: not found (empty) or a lookup failure (a 4xx).
   auto find = [&](const RecipientTable& t, const char* name) -> std::optional<Verdict> {
-    if (!t.error.empty()) return Verdict::rejection(lookup_error_reply(c.recipient_text), false);
+    if (!t.error.empty()) return Verdict::rejection(lookup_error_reply(a.text), false);
     auto m = maps::find_address(*t.maps, key, opts);
     if (!m) {
       log::warning("{} lookup of {}: {}", name, str::printable(key), m.error().message);
-      return Verdict::rejection(lookup_error_reply(c.recipient_text), false);
+      return Verdict::rejection(lookup_error_reply(a.text), false);
     }
     // Postfix also finds "user" alone for a local domain (the passwd and
     // alias tables are keyed by the bare name); find_address does that
@@ -1061,9 +1086,9 @@ Verdict Policy::check_unlisted(const RcptContext& c) {
   }
   // Postfix: anything that resolves to the error mailer is known to be
   // undeliverable (a relocated user, an "error:" transport_maps entry).
-  if (!c.undeliverable.empty()) {
-    std::string_view text = c.undeliverable;
-    std::string dsn = "5.1.1";
+  if (!a.undeliverable.empty()) {
+    std::string_view text = a.undeliverable;
+    std::string dsn = unknown_dsn;
     std::string_view first = text.substr(0, text.find(' '));
     if (first.size() < text.size() && smtp::valid_enhanced_code(first) && first[0] == '5') {
       dsn = std::string(first);
@@ -1071,12 +1096,12 @@ Verdict Policy::check_unlisted(const RcptContext& c) {
     }
     int code = *cls == DomainClass::VirtualAlias ? unknown_virtual_alias_code_ : 550;
     return Verdict::rejection(
-        smtp::Reply(code, dsn, fmt::format("<{}>: Recipient address rejected: {}", c.recipient_text, text)), false);
+        smtp::Reply(code, dsn, fmt::format("<{}>: {} address rejected: {}", a.text, role, text)), false);
   }
   auto unknown = [&](int code, const char* table) {
     return Verdict::rejection(
-        smtp::Reply(code, "5.1.1",
-                    fmt::format("<{}>: Recipient address rejected: User unknown in {}", c.recipient_text, table)),
+        smtp::Reply(code, unknown_dsn,
+                    fmt::format("<{}>: {} address rejected: User unknown in {}", a.text, role, table)),
         false);
   };
   const RecipientTable* table = nullptr;

@@ -203,6 +203,9 @@ struct RcptContext {
   // (relocated_maps, "error:" in transport_maps, an unknown virtual alias):
   // its text, "5.1.6 User has moved to ...". check_unlisted() rejects it.
   std::string undeliverable;
+  // The same two for the sender, when Policy::wants_sender_class().
+  std::optional<DomainClass> sender_class;
+  std::string sender_undeliverable;
   // Resolver::lookup_mailhost() of the domains that mailhost_domain() named,
   // for reject_unknown_{sender,recipient}_domain; unset counts as TempFail.
   std::optional<dns::Outcome> sender_mailhost, recipient_mailhost;
@@ -281,6 +284,11 @@ class Policy {
   // local_recipient_maps: nullopt when unknown in a local domain, an error
   // reply when a table failed, or "ok".
   Verdict check_unlisted(const RcptContext& c);
+  // The same for the sender (reject_unlisted_sender): the null sender passes.
+  Verdict check_unlisted_sender(const RcptContext& c);
+  // Whether the caller must resolve the sender (RcptContext::sender_class):
+  // smtpd_reject_unlisted_sender or reject_unlisted_sender in a list.
+  bool wants_sender_class() const { return wants_sender_class_; }
 
  private:
   enum class Outcome { Permit, Dunno, Reject };
@@ -336,6 +344,17 @@ class Policy {
   int unknown_virtual_alias_code_ = 550;
   int unknown_relay_code_ = 550;
   bool reject_unlisted_ = true;
+  bool reject_unlisted_sender_ = false;  // smtpd_reject_unlisted_sender
+  bool wants_sender_class_ = false;
+  // What check_unlisted_address() judges: the recipient or the sender.
+  struct Unlisted {
+    const mail::Address* address;
+    std::string_view text;                // as the client wrote it
+    std::optional<DomainClass> cls;       // trivial-rewrite's; unset: classify()
+    std::string_view undeliverable;       // see RcptContext::undeliverable
+    bool sender = false;
+  };
+  Verdict check_unlisted_address(const Unlisted& a);
   bool no_unknown_recipient_checks_ = false;  // receive_override_options
   int invalid_hostname_code_ = 501;
   int unknown_address_code_ = 450;

@@ -1103,3 +1103,36 @@ TEST(Policy, SenderLoginMismatch) {
   EXPECT_EQ(verdict(*unauth, "<bob@mx.example.org>", "carol").kind, Verdict::Accept);
   EXPECT_EQ(verdict(*unauth, "<bob@mx.example.org>", "").reply.code, 553);
 }
+
+// smtpd_reject_unlisted_sender and reject_unlisted_sender: Postfix's
+// check_rcpt_maps() for the sender, with its words and 5.1.0.
+TEST(Policy, UnlistedSender) {
+  const std::string tables = "local_recipient_maps = inline:{alice=x}\nmynetworks = 192.0.2.0/24\n";
+  auto p = policy(tables + "smtpd_reject_unlisted_sender = yes\n");
+  ASSERT_TRUE(p->wants_sender_class());
+  Tx t;
+  t.rcpt = "alice@mx.example.org";
+  t.sender = "mallory@mx.example.org";
+  Verdict v = check(*p, t);
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(),
+            "550 5.1.0 <mallory@mx.example.org>: Sender address rejected: User unknown in local recipient table");
+  t.sender = "alice@mx.example.org";
+  EXPECT_EQ(check(*p, t).kind, Verdict::Accept);
+  t.sender = "";  // the null sender is never unlisted
+  EXPECT_EQ(check(*p, t).kind, Verdict::Accept);
+  t.sender = "anyone@example.net";  // not our domain
+  EXPECT_EQ(check(*p, t).kind, Verdict::Accept);
+
+  // Off by default; the restriction asks for it in one list only.
+  auto off = policy(tables);
+  EXPECT_FALSE(off->wants_sender_class());
+  t.sender = "mallory@mx.example.org";
+  EXPECT_EQ(check(*off, t).kind, Verdict::Accept);
+  auto explicit_ = policy(tables + "smtpd_sender_restrictions = reject_unlisted_sender\n");
+  EXPECT_TRUE(explicit_->wants_sender_class());
+  EXPECT_EQ(check(*explicit_, t).reply.code, 550);
+  // A permit before it wins, as with every restriction.
+  auto permitted = policy(tables + "smtpd_sender_restrictions = permit_mynetworks, reject_unlisted_sender\n");
+  EXPECT_EQ(check(*permitted, t).kind, Verdict::Accept);
+}

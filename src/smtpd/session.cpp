@@ -317,6 +317,11 @@ class Session {
     bool smtputf8 = false;
     // reject_unknown_sender_domain's DNS answer, asked once per transaction.
     std::optional<dns::Outcome> sender_mailhost;
+    // trivial-rewrite's answer for the sender (reject_unlisted_sender),
+    // asked once per transaction; unset class: classify() decides.
+    bool sender_resolved = false;
+    std::optional<DomainClass> sender_class;
+    std::string sender_undeliverable;
   };
   std::optional<Mail> mail_;
   std::string instance_;          // policy servers' "instance" of this transaction
@@ -1199,9 +1204,22 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
     co_return;
   }
   if (!co_await within_rate(ipc::proto::AnvilOp::Recipient)) co_return;
+  if (sh_.policy->wants_sender_class() && !mail_->sender_resolved && !mail_->sender.is_null() && sh_.rewrite) {
+    mail_->sender_resolved = true;
+    std::string internal = mail_->sender.to_internal();
+    auto res = co_await sh_.rewrite->resolve(internal);
+    // A failed lookup leaves the class to classify() (main.cf alone).
+    if (res && !(res->flags & (ipc::proto::resolve_flag::kFail | ipc::proto::resolve_flag::kError))) {
+      mail_->sender_class = class_from_resolve_flags(res->flags);
+      if (res->transport == "error")
+        mail_->sender_undeliverable = res->nexthop.empty() ? "5.1.0 User unknown" : res->nexthop;
+    }
+  }
   RcptContext c = restriction_context();
   c.sender = &mail_->sender;
   c.sender_text = mail_->params.path.text;
+  c.sender_class = mail_->sender_class;
+  c.sender_undeliverable = mail_->sender_undeliverable;
   c.smtputf8 = mail_->smtputf8;
   c.recipient = &*addr;  // with its route: a source route is a routing trick
   c.recipient_text = r.path.text;

@@ -59,6 +59,7 @@ SERVICES = {
     "rate": "-o smtpd_client_connection_rate_limit=2",
     "msgrate": "-o smtpd_client_message_rate_limit=2",
     "rcptrate": "-o smtpd_client_recipient_rate_limit=3",
+    "unlsender": "-o smtpd_reject_unlisted_sender=yes",
     "noanvil": "-o smtpd_client_connection_count_limit=1 -o anvil_service_name=no-such-anvil",
     "nolookup": "-o smtpd_peername_lookup=no",
     "norewrite": "-o rewrite_service_name=no-such-rewrite",
@@ -446,6 +447,18 @@ class SmtpdTest(unittest.TestCase):
         # relay_domains (and its subdomains) are authorized destinations.
         self.assertTrue(self.rcpt_reply(PORTS["main"], "x@relay.test.example").startswith("250"))
         self.assertTrue(self.rcpt_reply(PORTS["main"], "x@sub.relay.test.example").startswith("250"))
+
+    def test_unlisted_sender(self):
+        port = PORTS["unlsender"]
+        r = self.rcpt_reply(port, LOCAL, sender=f"mallory@{HOST}")
+        self.assertEqual(r, f"550 5.1.0 <mallory@{HOST}>: Sender address rejected: User unknown in local "
+                            "recipient table")
+        INST.wait_log(rf"NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 550 5\.1\.0 <mallory@{re.escape(HOST)}>: "
+                      rf"Sender address rejected: User unknown in local recipient table; from=<mallory@{re.escape(HOST)}> ")
+        for sender in (f"bob@{HOST}", "someone@client.test", ""):
+            self.assertTrue(self.rcpt_reply(port, LOCAL, sender=sender).startswith("250"), sender)
+        # Off by default.
+        self.assertTrue(self.rcpt_reply(PORTS["main"], LOCAL, sender=f"mallory@{HOST}").startswith("250"))
 
     def test_routing_tricks_never_relay(self):
         for rcpt in (f"user%elsewhere.example@{HOST}", f"elsewhere.example!user@{HOST}",

@@ -28,6 +28,7 @@ constexpr std::string_view kTlsVerified = "dane,dane-only,fingerprint";
 constexpr std::string_view kRestrictions =
     "permit,reject,defer,permit_mynetworks,permit_sasl_authenticated,reject_unauth_pipelining,"
     "reject_unauth_destination,defer_unauth_destination,permit_auth_destination,reject_unlisted_recipient,"
+    "reject_unlisted_sender,"
     "reject_invalid_helo_hostname,reject_invalid_hostname,reject_non_fqdn_helo_hostname,reject_non_fqdn_hostname,"
     "reject_non_fqdn_sender,reject_non_fqdn_recipient,reject_unknown_sender_domain,reject_unknown_recipient_domain,"
     "reject_unknown_helo_hostname,reject_unknown_client_hostname,reject_unknown_client,"
@@ -88,7 +89,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"smtpd_proxy_filter", R::kNonEmpty, "", "have before-queue content filters"},
     {"smtpd_recipient_restrictions", R::kItems, kRestrictions, kNoRestriction},
-    {"smtpd_reject_unlisted_sender", R::kYes, "", "reject unlisted senders"},
     {"smtpd_relay_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_sender_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_tls_req_ccert", R::kYes, "", "verify client certificates"},
