@@ -19,6 +19,21 @@ from sink import Sink
 from test_end_to_end import HOST, main_cf_for, master_cf, queue_files, smtp_up
 
 
+def start_instance(name, port, main_cf, extra_services=""):
+    inst = Instance(name, main_cf_extra=main_cf, master_cf=master_cf(port) + extra_services)
+    inst.start()
+    wait_for(lambda: smtp_up(port), timeout=15, what="smtpd listening")
+    return inst
+
+
+def stop(inst, sinks):
+    try:
+        inst.cleanup()
+    finally:
+        for s in sinks:
+            s.stop()
+
+
 class MailboxTransport(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -33,18 +48,12 @@ class MailboxTransport(unittest.TestCase):
             f"mailbox_transport_maps = inline:{{ {{boxed = lmtp:inet:127.0.0.1:{cls.lmtp.port}}},"
             " {nowhere = lmtp:inet:127.0.0.1:1}, {broken = bad/transport} }\n"
             "alias_maps = inline:{ {team = alice, bob} }\n")
-        cf = master_cf(cls.port) + "lmtp unix - - n - - lmtp\n"
-        cls.inst = Instance("mbxtr", main_cf_extra=main_cf, master_cf=cf)
-        cls.inst.start()
-        wait_for(lambda: smtp_up(cls.port), timeout=15, what="smtpd listening")
+        cls.inst = start_instance("mbxtr", cls.port, main_cf, "lmtp unix - - n - - lmtp\n")
+        cls.sinks = [cls.lmtp, cls.relay]
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.inst.cleanup()
-        finally:
-            cls.lmtp.stop()
-            cls.relay.stop()
+        stop(cls.inst, cls.sinks)
 
     def send(self, rcpts, token, sender="dave@sender.test"):
         msg = f"From: <{sender}>\r\nSubject: handed on {token}\r\n\r\nbody {token}\r\n"
@@ -116,17 +125,12 @@ class FallbackTransport(unittest.TestCase):
             f"fallback_transport = smtp:[127.0.0.1]:{cls.hub.port}\n"
             "fallback_transport_maps = inline:{ {special = error:5.7.1 not here} }\n"
             "luser_relay = never-used@sender.test\n")
-        cls.inst = Instance("fbtr", main_cf_extra=main_cf, master_cf=master_cf(cls.port))
-        cls.inst.start()
-        wait_for(lambda: smtp_up(cls.port), timeout=15, what="smtpd listening")
+        cls.inst = start_instance("fbtr", cls.port, main_cf)
+        cls.sinks = [cls.relay, cls.hub]
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.inst.cleanup()
-        finally:
-            cls.relay.stop()
-            cls.hub.stop()
+        stop(cls.inst, cls.sinks)
 
     def send(self, rcpt, token):
         with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:

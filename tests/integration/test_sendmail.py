@@ -47,6 +47,17 @@ class SendmailTest(unittest.TestCase):
             argv = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--"] + argv
         return subprocess.run(argv, input=input, capture_output=True, text=True, env=env, timeout=60)
 
+    def command_copy(self, *progs):
+        """A directory under /tmp with copies of `progs` that any user may run
+        (the build tree may be in a directory only root can enter)."""
+        cmd_dir = tempfile.mkdtemp(prefix="postern-cmd-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, cmd_dir, True)
+        os.chmod(cmd_dir, 0o755)
+        for prog in progs:
+            shutil.copy(os.path.join(SBIN, prog), os.path.join(cmd_dir, prog))
+            os.chmod(os.path.join(cmd_dir, prog), 0o755)
+        return cmd_dir
+
     def queue_files(self, inst, queue):
         out = []
         for dirpath, _, files in os.walk(os.path.join(inst.queue, queue)):
@@ -234,12 +245,7 @@ class SendmailTest(unittest.TestCase):
     @unittest.skipUnless(is_root(), "needs root to install a set-gid postdrop")
     def test_unprivileged_user_through_setgid_postdrop(self):
         nobody = pwd.getpwnam("nobody")
-        cmd_dir = tempfile.mkdtemp(prefix="postern-cmd-", dir="/tmp")
-        self.addCleanup(shutil.rmtree, cmd_dir, True)
-        os.chmod(cmd_dir, 0o755)
-        for prog in ("sendmail", "postdrop"):
-            shutil.copy(os.path.join(SBIN, prog), os.path.join(cmd_dir, prog))
-            os.chmod(os.path.join(cmd_dir, prog), 0o755)
+        cmd_dir = self.command_copy("sendmail", "postdrop")
         inst = self.make(start=False, main_cf_extra=f"command_directory = {cmd_dir}\n")
         with open(inst.path("main.cf")) as f:
             group = re.findall(r"(?m)^setgid_group = (\S+)", f.read())[-1]
@@ -284,12 +290,7 @@ class SendmailTest(unittest.TestCase):
     @unittest.skipUnless(is_root(), "switching to another user needs root")
     def test_authorized_users_lists(self):
         nobody = pwd.getpwnam("nobody")
-        cmd_dir = tempfile.mkdtemp(prefix="postern-cmd-", dir="/tmp")
-        self.addCleanup(shutil.rmtree, cmd_dir, True)
-        os.chmod(cmd_dir, 0o755)
-        for prog in ("sendmail", "postdrop", "postqueue"):
-            shutil.copy(os.path.join(SBIN, prog), os.path.join(cmd_dir, prog))
-            os.chmod(os.path.join(cmd_dir, prog), 0o755)
+        cmd_dir = self.command_copy("sendmail", "postdrop", "postqueue")
         inst = self.make(main_cf_extra=f"command_directory = {cmd_dir}\n"
                                        "authorized_submit_users = !nobody, static:anyone\n"
                                        "authorized_mailq_users = root\n"
