@@ -78,6 +78,10 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.recipient_limit =
       static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("qmgr_message_recipient_limit")));
   s.queue_run_delay = cfg.time("queue_run_delay");
+  for (const auto& t : cfg.list("defer_transports")) {
+    if (!config::valid_transport_name(t)) return make_error("defer_transports: \"{}\" is not a transport name", t);
+    s.defer_transports.insert(t);
+  }
   s.min_backoff = cfg.time("minimal_backoff_time");
   s.max_backoff = cfg.time("maximal_backoff_time");
   s.max_lifetime = cfg.time("maximal_queue_lifetime");
@@ -177,7 +181,8 @@ void QueueManager::run_scans() {
   want_incoming_ = want_deferred_ = want_all_ = false;
   // New mail first, like Postfix's preference for the incoming queue.
   if (inc) {
-    scan_queue(queue::QueueName::Incoming, false);
+    // A flush (scan all) takes new mail for defer_transports along too.
+    scan_queue(queue::QueueName::Incoming, all);
     // Tokens for cleanup (server/flow.h): one per message taken while
     // incoming/ has a backlog; the full count once it has none.
     if (s_.in_flow)
@@ -237,7 +242,7 @@ void QueueManager::scan_queue(queue::QueueName q, bool ignore_time) {
       if (q == queue::QueueName::Deferred) deferred_backlog_all_ = ignore_time;
       break;
     }
-    activate(entry, q);
+    activate(entry, q, ignore_time);
   }
 }
 
@@ -263,7 +268,7 @@ void QueueManager::park(const fs::path& path, const std::string& id, Seconds del
   if (auto st = move_file(path, dst); !st) log::warning("{}: {}", id, st.error().message);
 }
 
-void QueueManager::activate(const queue::QueueEntry& e, queue::QueueName from) {
+void QueueManager::activate(const queue::QueueEntry& e, queue::QueueName from, bool flush) {
   const std::string id = e.id.str();
   fs::path dst = queue::queue_path(s_.queue_root, queue::QueueName::Active, e.id, s_.hash);
   if (auto st = move_file(e.path, dst); !st) {
@@ -294,6 +299,7 @@ void QueueManager::activate(const queue::QueueEntry& e, queue::QueueName from) {
   m->env = r->take_message();
   m->active_usec = postern::deliver::now_usec();
   m->from_deferred = from == queue::QueueName::Deferred;
+  m->flush = flush;
   m->results.resize(m->env.recipients.size());
   for (std::size_t i = 0; i < m->env.recipients.size(); ++i)
     if (m->env.recipients[i].done) m->results[i].state = RcptState::Done;
@@ -418,6 +424,11 @@ asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) 
     if (!config::valid_transport_name(r->transport)) {
       immediate.rcpts.push_back(i);
       immediate_out.push_back({"4.3.5", "mail transport unavailable: bad transport name", "none"});
+      continue;
+    }
+    if (!m->flush && s_.defer_transports.contains(r->transport)) {
+      immediate.rcpts.push_back(i);
+      immediate_out.push_back({"4.3.2", "deferred transport", "none"});
       continue;
     }
     Transport& t = transport(r->transport);

@@ -15,7 +15,9 @@
 //   2. The file is read and validated (envelope only). A corrupt file goes
 //      to corrupt/ with a warning; the scan goes on.
 //   3. Each pending recipient is resolved through trivial-rewrite
-//      (rewrite/client.h; kFail: deferred, kError: bounced), and grouped by
+//      (rewrite/client.h; kFail: deferred, kError: bounced; a transport in
+//      defer_transports: deferred, "4.3.2 deferred transport", unless the
+//      message was taken by a flush: postqueue -f, sendmail -q), and grouped by
 //      (transport, next hop) into jobs of at most
 //      <transport>_destination_recipient_limit recipients. A transport with
 //      recipient limit 1 (local) is scheduled per recipient, as Postfix does.
@@ -40,7 +42,7 @@
 // minimal_backoff_time, maximal_backoff_time, maximal_queue_lifetime,
 // bounce_queue_lifetime, delay_warning_time, transport_retry_time,
 // ipc_timeout, qmgr_ipc_timeout, rewrite_service_name, bounce_service_name,
-// defer_service_name, trace_service_name, initial_destination_concurrency,
+// defer_service_name, trace_service_name, defer_transports, initial_destination_concurrency,
 // default_process_limit (and master.cf maxproc per transport), in_flow_delay,
 // default_destination_concurrency_limit,
 // default_destination_recipient_limit,
@@ -102,6 +104,7 @@ struct Settings {
   std::string trace_service = "trace";
   std::string myhostname = "localhost";  // a content filter's default nexthop
   bool soft_bounce = false;  // qmgr's own bounces and expiry keep the mail queued
+  std::set<std::string, std::less<>> defer_transports;  // delivered only on a flush
   int initial_concurrency = 5;
   int process_limit = 100;
   bool in_flow = true;  // in_flow_delay > 0: keep cleanup's tokens (server/flow.h)
@@ -140,6 +143,7 @@ class QueueManager {
     queue::QueueMessage env;
     std::int64_t active_usec = 0;
     bool from_deferred = false;
+    bool flush = false;  // taken by a flush (scan all): defer_transports deliver too
     bool resolving = true;
     std::size_t outstanding = 0;  // jobs not yet completed
     std::size_t in_memory = 0;    // recipients counted against recipient_limit
@@ -181,7 +185,7 @@ class QueueManager {
   void recover_active();
   void scan_queue(queue::QueueName q, bool ignore_time);
   bool has_room() const;
-  void activate(const queue::QueueEntry& e, queue::QueueName from);
+  void activate(const queue::QueueEntry& e, queue::QueueName from, bool flush);
   void park(const std::filesystem::path& path, const std::string& id, Seconds delay);
   void to_corrupt(const std::filesystem::path& path, const std::string& id, const Error& why);
 

@@ -578,6 +578,23 @@ class QmgrTest(unittest.TestCase):
         for q in ("incoming", "active", "deferred"):
             self.assertEqual(self.files(inst, q), [], q)
 
+    def test_defer_transports_wait_for_a_flush(self):
+        inst = self.make("defer_transports = fake\n")
+        self.send(inst, ["bob@one.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"postern/qmgr\[\d+\]: {qid}: to=<bob@one\.example>, relay=none, .*dsn=4\.3\.2, "
+                      r"status=deferred \(deferred transport\)", timeout=30)
+        wait_for(lambda: qid in self.files(inst, "deferred"), 20, what="the message in deferred/")
+        # Retry time or not, an ordinary deferred-queue run leaves it there.
+        self.trigger(inst, b"D")
+        time.sleep(1.5)
+        self.assertEqual(self.agent.delivered(), set())
+        self.assertFalse(self.removed(inst, qid))
+        # postqueue -f (sendmail -q): scan all, flush.
+        self.assertEqual(inst.cmd("postqueue", ["-f"]).returncode, 0)
+        inst.wait_log(rf"postern/qmgr\[\d+\]: {qid}: removed", timeout=30)
+        self.assertEqual(self.agent.delivered(), {qid})
+
     def test_recycle_bin_marks_and_the_sweep_at_start(self):
         inst = self.make("service_throttle_time = 1s\n")
         self.send(inst, ["bob@one.example"])

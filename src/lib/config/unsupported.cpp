@@ -51,7 +51,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"default_delivery_status_filter", R::kNonEmpty, "", "have delivery status filters"},
     {"default_destination_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
     {"default_transport_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
-    {"defer_transports", R::kNonEmpty, "", "hold back deliveries with defer_transports"},
     {"disable_dns_lookups", R::kYes, "", "deliver without DNS lookups"},
     {"lmtp_delivery_status_filter", R::kNonEmpty, "", "have delivery status filters"},
     {"lmtp_generic_maps", R::kNonEmpty, "", "rewrite addresses on output (generic maps)"},
