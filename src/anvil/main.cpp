@@ -72,6 +72,9 @@ void log_stats() {
   if (s.recipient.value > 1)
     log::info("statistics: max recipient rate {}/{}s for ({}) at {}", s.recipient.value, g.rate_unit_s,
               s.recipient.who, when(s.recipient.when));
+  if (s.auth.value > 1)
+    log::info("statistics: max AUTH rate {}/{}s for ({}) at {}", s.auth.value, g.rate_unit_s, s.auth.who,
+              when(s.auth.when));
   if (s.count.value > 1)
     log::info("statistics: max connection count {} for ({}) at {}", s.count.value, s.count.who, when(s.count.when));
   if (s.size.value > 1) log::info("statistics: max cache size {} at {}", s.size.value, when(s.size.when));
@@ -146,10 +149,12 @@ asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
         break;
       }
       case proto::AnvilOp::Message:
-      case proto::AnvilOp::Recipient: {
-        auto n = g.table->event(req->service, req->client,
-                                req->request == proto::AnvilOp::Message ? anvil::Event::Message
-                                                                        : anvil::Event::Recipient);
+      case proto::AnvilOp::Recipient:
+      case proto::AnvilOp::Auth: {
+        const anvil::Event ev = req->request == proto::AnvilOp::Message     ? anvil::Event::Message
+                                : req->request == proto::AnvilOp::Recipient ? anvil::Event::Recipient
+                                                                            : anvil::Event::Auth;
+        auto n = g.table->event(req->service, req->client, ev);
         if (!n) {
           proto::StatusReply r{proto::kStatusRetry, n.error().message};
           st = co_await ipc::write_message(sock, std::move(r), {}, io_timeout);

@@ -25,7 +25,7 @@ Table::Map::iterator Table::find_or_make(std::string_view service, std::string_v
   }
   Entry& e = it->second;
   if (window_over(e, now)) {
-    e.rate = e.messages = e.recipients = 0;
+    e.rate = e.messages = e.recipients = e.auths = 0;
     e.window_start = now;
   }
   return it;
@@ -47,10 +47,10 @@ Result<std::int64_t> Table::event(std::string_view service, std::string_view cli
                                   Clock::time_point now) {
   auto it = find_or_make(service, client, now);
   if (it == map_.end()) return make_error("table full ({} entries)", max_entries_);
-  const bool message = ev == Event::Message;
-  std::int64_t& n = message ? it->second.messages : it->second.recipients;
+  Entry& e = it->second;
+  std::int64_t& n = ev == Event::Message ? e.messages : ev == Event::Recipient ? e.recipients : e.auths;
   ++n;
-  raise(message ? stats_.message : stats_.recipient, n, &it->first);
+  raise(ev == Event::Message ? stats_.message : ev == Event::Recipient ? stats_.recipient : stats_.auth, n, &it->first);
   raise(stats_.size, static_cast<std::int64_t>(map_.size()), nullptr);
   return n;
 }

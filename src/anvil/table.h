@@ -3,8 +3,8 @@
 //
 // connect() counts one more open connection and one more event in the
 // client's rate window; disconnect() counts one fewer. event() counts a
-// MAIL FROM (Message) or a RCPT TO (Recipient) in the same window, each
-// with a rate of its own. A rate window starts at the first request after
+// MAIL FROM (Message), a RCPT TO (Recipient) or an AUTH (Auth) in the same
+// window, each with a rate of its own. A rate window starts at the first request after
 // the previous window ended (all three rates start again) and lasts
 // anvil_rate_time_unit (Postfix's anvil does the same: a fixed window, not
 // a sliding one). An entry is dropped once nothing is open and its window
@@ -55,10 +55,11 @@ struct Stats {
   Peak rate;
   Peak message;    // message (MAIL FROM) rate
   Peak recipient;  // recipient (RCPT TO) rate
+  Peak auth;       // AUTH command rate
   Peak size;       // who is empty
 };
 
-enum class Event { Message, Recipient };
+enum class Event { Message, Recipient, Auth };
 
 class Table {
  public:
@@ -88,7 +89,7 @@ class Table {
   struct Entry {
     std::int64_t count = 0;
     std::int64_t rate = 0;
-    std::int64_t messages = 0, recipients = 0;  // in the window, like rate
+    std::int64_t messages = 0, recipients = 0, auths = 0;  // in the window, like rate
     Clock::time_point window_start{};
   };
   using Key = std::pair<std::string, std::string>;

@@ -111,6 +111,8 @@ TEST(AnvilTable, MessageAndRecipientRatesShareTheWindow) {
   EXPECT_EQ(*t.event("smtp", "a", Event::Message, t0), 1);
   EXPECT_EQ(*t.event("smtp", "a", Event::Message, t0 + 1s), 2);
   EXPECT_EQ(*t.event("smtp", "a", Event::Recipient, t0 + 1s), 1);
+  EXPECT_EQ(*t.event("smtp", "a", Event::Auth, t0 + 1s), 1);
+  EXPECT_EQ(*t.event("smtp", "a", Event::Auth, t0 + 2s), 2);
   EXPECT_EQ(*t.event("smtp", "b", Event::Recipient, t0 + 1s), 1);  // a client of its own, made on the way
   EXPECT_EQ(t.lookup("smtp", "a", t0 + 1s), (Counts{1, 1}));       // connections are not touched
   // A new window starts every rate again.
@@ -121,6 +123,7 @@ TEST(AnvilTable, MessageAndRecipientRatesShareTheWindow) {
   EXPECT_EQ(s.message.value, 2);
   EXPECT_EQ(s.message.who, "smtp:a");
   EXPECT_EQ(s.recipient.value, 1);
+  EXPECT_EQ(s.auth.value, 2);
   // A full table refuses an event for a new client, like a connect.
   Table full(60s, 1);
   (void)full.connect("smtp", "a", t0);

@@ -48,6 +48,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.connection_rate_limit = static_cast<int>(cfg.integer("smtpd_client_connection_rate_limit"));
   s.message_rate_limit = static_cast<int>(cfg.integer("smtpd_client_message_rate_limit"));
   s.recipient_rate_limit = static_cast<int>(cfg.integer("smtpd_client_recipient_rate_limit"));
+  s.auth_rate_limit = static_cast<int>(cfg.integer("smtpd_client_auth_rate_limit"));
   s.disable_vrfy = cfg.boolean("disable_vrfy_command");
   s.forbid_unauth_pipelining = cfg.boolean("smtpd_forbid_unauth_pipelining");
   auto bn = smtp::parse_bare_newline(cfg.str("smtpd_forbid_bare_newline"));
@@ -164,9 +165,9 @@ class Session {
   asio::awaitable<bool> handle(const smtp::Command& cmd);  // false: end the session
   asio::awaitable<void> do_helo(const smtp::Command& cmd, bool ehlo);
   asio::awaitable<void> do_mail(const smtp::Command& cmd);
-  // smtpd_client_message_rate_limit (Message) or _recipient_rate_limit
-  // (Recipient): counts this command at anvil; false when over the limit
-  // (the 450 reply is sent).
+  // smtpd_client_message_rate_limit (Message), _recipient_rate_limit
+  // (Recipient) or _auth_rate_limit (Auth): counts this command at anvil;
+  // false when over the limit (the 450 reply is sent).
   asio::awaitable<bool> within_rate(ipc::proto::AnvilOp op);
   asio::awaitable<void> do_rcpt(const smtp::Command& cmd);
   asio::awaitable<bool> do_data();
@@ -956,6 +957,7 @@ asio::awaitable<void> Session::do_auth(const smtp::Command& cmd) {
     co_await reply(smtp::Reply(503, "5.5.1", "Error: MAIL transaction in progress"));
     co_return;
   }
+  if (!co_await within_rate(ipc::proto::AnvilOp::Auth)) co_return;
   auto offered = co_await sasl_offer();
   if (offered.empty()) {
     co_await reply(smtp::Reply(454, "4.7.0", "Temporary authentication failure"));
@@ -1166,17 +1168,22 @@ asio::awaitable<bool> Session::open_cleanup() {
 }
 
 asio::awaitable<bool> Session::within_rate(ipc::proto::AnvilOp op) {
-  const bool message = op == ipc::proto::AnvilOp::Message;
-  const int limit = message ? s_.message_rate_limit : s_.recipient_rate_limit;
-  if (limit <= 0 || !sh_.anvil || client_ip_.is_unspecified() || limit_exempt_) co_return true;
+  // Postfix's words for each: the limit, the warning, the reply.
+  struct Kind {
+    int limit;
+    const char* what;
+    const char* too;
+  };
+  const Kind k = op == ipc::proto::AnvilOp::Message   ? Kind{s_.message_rate_limit, "Message delivery request", "much mail"}
+                 : op == ipc::proto::AnvilOp::Recipient ? Kind{s_.recipient_rate_limit, "Recipient address", "many recipients"}
+                                                        : Kind{s_.auth_rate_limit, "AUTH command", "many AUTH commands"};
+  if (k.limit <= 0 || !sh_.anvil || client_ip_.is_unspecified() || limit_exempt_) co_return true;
   // Named first: g++ 12 and temporaries inside co_await (docs/coding.md).
   std::string service = ctx_.service(), client = client_addr_;
   auto counts = co_await sh_.anvil->count(op, std::move(service), std::move(client));
-  if (!counts || counts->rate <= limit) co_return true;  // no answer: no limit, as for connections
-  log::warning("{} rate limit exceeded: {} from {} for service {}",
-               message ? "Message delivery request" : "Recipient address", counts->rate, peer(), ctx_.service());
-  smtp::Reply r(450, "4.7.1",
-                fmt::format("Error: too {} from {}", message ? "much mail" : "many recipients", client_addr_));
+  if (!counts || counts->rate <= k.limit) co_return true;  // no answer: no limit, as for connections
+  log::warning("{} rate limit exceeded: {} from {} for service {}", k.what, counts->rate, peer(), ctx_.service());
+  smtp::Reply r(450, "4.7.1", fmt::format("Error: too {} from {}", k.too, client_addr_));
   co_await reply(r);
   co_return false;
 }
@@ -1821,7 +1828,7 @@ void start_clients(asio::io_context& io, Shared& shared) {
   // (say master.cf names a missing program), and the client waiting for it
   // is better served without limits.
   if (s.connection_count_limit > 0 || s.connection_rate_limit > 0 || s.message_rate_limit > 0 ||
-      s.recipient_rate_limit > 0) {
+      s.recipient_rate_limit > 0 || s.auth_rate_limit > 0) {
     auto t = std::min<std::chrono::milliseconds>({s.ipc_timeout, s.timeout, kAnvilTimeout});
     shared.anvil = std::make_unique<AnvilClient>(io, s.anvil_socket, t);
   }

@@ -30,12 +30,15 @@
 //
 // Per-client limits (smtpd_client_connection_count_limit,
 // smtpd_client_connection_rate_limit, smtpd_client_message_rate_limit,
-// smtpd_client_recipient_rate_limit) are counted by the anvil service
+// smtpd_client_recipient_rate_limit, smtpd_client_auth_rate_limit) are
+// counted by the anvil service
 // across all smtpd processes (anvil_client.h); clients in
 // smtpd_client_event_limit_exceptions are not counted at all. Over a
 // message or recipient rate, MAIL FROM or RCPT TO gets "450 4.7.1 Error:
 // too much mail from ADDR" / "too many recipients from ADDR" and a warning
-// (Message delivery request / Recipient address rate limit exceeded).
+// (Message delivery request / Recipient address rate limit exceeded); over
+// the AUTH rate, AUTH gets "450 4.7.1 Error: too many AUTH commands from
+// ADDR" (AUTH command rate limit exceeded).
 #pragma once
 
 #include <chrono>
@@ -77,6 +80,7 @@ struct Settings {
   int connection_rate_limit = 0;     // smtpd_client_connection_rate_limit; 0: none
   int message_rate_limit = 0;        // smtpd_client_message_rate_limit; 0: none
   int recipient_rate_limit = 0;      // smtpd_client_recipient_rate_limit; 0: none
+  int auth_rate_limit = 0;           // smtpd_client_auth_rate_limit; 0: none
   bool disable_vrfy = false;
   bool forbid_unauth_pipelining = true;
   smtp::BareNewline bare_newline = smtp::BareNewline::Normalize;

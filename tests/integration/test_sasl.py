@@ -110,8 +110,9 @@ smtpd_tls_security_level = may
         "excepted": "-o smtpd_sasl_exceptions_networks=127.0.0.0/8",
         "owners": "-o {smtpd_sender_login_maps = inline:{ {bob@client.test = bob} }} "
                   "-o smtpd_sender_restrictions=reject_sender_login_mismatch",
+        "authrate": "-o smtpd_client_auth_rate_limit=2 -o smtpd_client_event_limit_exceptions=",
     }
-    INST.write_master_cf(smtpd_master_cf(services, PORTS))
+    INST.write_master_cf(smtpd_master_cf(services, PORTS) + "anvil unix - - n - 1 anvil\n")
     INST.start()
 
 
@@ -188,6 +189,18 @@ class SaslTest(unittest.TestCase):
         self.assertTrue(c.ask("AUTH PLAIN not*base64").startswith("501 5.5.2"))
         self.assertTrue(c.ask("AUTH").startswith("501 5.5.4"))
         c.close()
+
+    def test_auth_rate_limit(self):
+        c = SmtpClient(PORTS["authrate"])
+        c.ask("EHLO client.test")
+        for _ in range(2):
+            self.assertTrue(c.ask("AUTH PLAIN " + b64("\0bob\0wrong")).startswith("535"))
+        # The third AUTH in the time unit is refused before it is tried.
+        self.assertEqual(c.ask("AUTH PLAIN " + b64("\0bob\0wrong")),
+                         "450 4.7.1 Error: too many AUTH commands from 127.0.0.1")
+        c.close()
+        INST.wait_log(r"warning: AUTH command rate limit exceeded: 3 from localhost\[127\.0\.0\.1\] "
+                      rf"for service 127\.0\.0\.1:{PORTS['authrate']}")
 
     def test_login_dialogue_and_abort(self):
         c = SmtpClient(PORTS["main"])

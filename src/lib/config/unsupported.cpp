@@ -77,7 +77,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtp_sender_dependent_authentication", R::kYes, "", "have SASL authentication"},
     {"smtp_tls_policy_maps", R::kNonEmpty, "", "have TLS"},
     {"smtp_tls_security_level", R::kValues, kTlsVerified, "have DANE or certificate fingerprint verification"},
-    {"smtpd_client_auth_rate_limit", R::kNonZero, "", "limit AUTH command rates per client"},
     {"smtpd_client_new_tls_session_rate_limit", R::kNonZero, "", "limit new TLS session rates per client"},
     {"smtpd_client_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_command_filter", R::kNonEmpty, "", "have smtpd_command_filter"},

@@ -131,7 +131,7 @@ TEST(Unsupported, ManualTextNamesTheRefusedValues) {
   EXPECT_EQ(refused_values_text(*find_unsupported("lmtp_tls_security_level")),
             "encrypt, dane, dane-only, fingerprint, verify, secure");
   EXPECT_EQ(refused_values_text(*find_unsupported("smtp_host_lookup")), "anything but dns");
-  EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_client_auth_rate_limit")), "any value other than 0");
+  EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_client_new_tls_session_rate_limit")), "any value other than 0");
 }
 
 TEST(Unsupported, IgnoredParametersAreRegisteredAndNotRefused) {

@@ -17,11 +17,13 @@
 //                                                <-  anvil_reply {count, rate}
 //   anvil_request {request=recipient, service, client}  ->   (a RCPT TO)
 //                                                <-  anvil_reply {count, rate}
+//   anvil_request {request=auth, service, client}       ->   (an AUTH)
+//                                                <-  anvil_reply {count, rate}
 //
 // `count` is the number of connections from `client` to `service` open now
 // (the new one included); `rate` the connections in the current
-// anvil_rate_time_unit window, or for message and recipient the MAIL FROM
-// or RCPT TO commands counted in it (this one included). A connect that is not matched by a
+// anvil_rate_time_unit window, or for message, recipient and auth the
+// MAIL FROM, RCPT TO or AUTH commands counted in it (this one included). A connect that is not matched by a
 // disconnect is released when the connection that made it closes (an
 // smtpd process that dies gives its counts back). A request anvil cannot
 // honour (table full, malformed) gets a status reply (status.h) with
@@ -48,7 +50,7 @@ inline constexpr std::string_view kAnvilService = "anvil";  // private/anvil
 inline constexpr std::size_t kAnvilMaxService = 128;
 inline constexpr std::size_t kAnvilMaxClient = 128;
 
-enum class AnvilOp { Connect, Disconnect, Lookup, Message, Recipient };
+enum class AnvilOp { Connect, Disconnect, Lookup, Message, Recipient, Auth };
 
 inline constexpr EnumName<AnvilOp> kAnvilOpNames[] = {
     {"connect", AnvilOp::Connect},
@@ -56,6 +58,7 @@ inline constexpr EnumName<AnvilOp> kAnvilOpNames[] = {
     {"lookup", AnvilOp::Lookup},
     {"message", AnvilOp::Message},
     {"recipient", AnvilOp::Recipient},
+    {"auth", AnvilOp::Auth},
 };
 constexpr std::span<const EnumName<AnvilOp>> ipc_enum_names(AnvilOp) { return kAnvilOpNames; }
 
