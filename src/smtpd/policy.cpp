@@ -235,7 +235,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   const std::pair<std::vector<Restriction>*, std::string_view> lists[] = {
       {&p->client_r_, "smtpd_client_restrictions"}, {&p->helo_r_, "smtpd_helo_restrictions"},
       {&p->sender_r_, "smtpd_sender_restrictions"}, {&p->relay_r_, "smtpd_relay_restrictions"},
-      {&p->rcpt_r_, "smtpd_recipient_restrictions"}};
+      {&p->rcpt_r_, "smtpd_recipient_restrictions"}, {&p->data_r_, "smtpd_data_restrictions"}};
   std::vector<std::string> classes = cfg.list("smtpd_restriction_classes");
   for (const auto& [list, name] : lists) {
     auto l = parse_list(cfg, name, cfg.list(name), classes);
@@ -359,6 +359,7 @@ Result<DomainClass> Policy::classify(const mail::Address& a) {
 
 Result<DomainClass> Policy::recipient_class(const RcptContext& c) {
   if (c.recipient_class) return *c.recipient_class;
+  if (!c.recipient) return DomainClass::Default;
   return classify(*c.recipient);
 }
 
@@ -475,6 +476,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       continue;
     }
     if (r == "reject_unauth_destination" || r == "defer_unauth_destination" || r == "permit_auth_destination") {
+      if (!c.recipient) continue;  // DATA with several recipients: nothing to judge
       bool failed = false;
       bool ok = auth_destination(c, v, failed);
       if (failed) return Outcome::Reject;
@@ -610,7 +612,9 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
     }
     if (r == "reject_multi_recipient_bounce") {
       // At RCPT time: a second recipient for the null sender.
-      if (c.sender && c.sender->is_null() && c.rcpt_count > 0) {
+      // At RCPT the count is of the recipients before this one; at DATA, of all.
+      const std::size_t others = c.protocol_state == "DATA" && c.rcpt_count > 0 ? c.rcpt_count - 1 : c.rcpt_count;
+      if (c.sender && c.sender->is_null() && others > 0) {
         v.reject(smtp::Reply(multi_bounce_code_, fmt::format("{}.5.3", multi_bounce_code_ / 100),
                              "<>: Sender address rejected: Multi-recipient bounce"),
                  false);
@@ -627,7 +631,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       continue;
     }
     if (r == "reject_unlisted_recipient") {
-      if (no_unknown_recipient_checks_) continue;
+      if (no_unknown_recipient_checks_ || !c.recipient) continue;
       Verdict u = check_unlisted(c);
       if (u.kind == Verdict::Reject) {
         v = u;
@@ -905,7 +909,7 @@ Policy::Outcome Policy::eval_policy_service(const Restriction& r, std::string_vi
     auto addr = [](const mail::Address* a) { return a ? a->to_internal() : std::string(); };
     std::vector<std::pair<std::string_view, std::string>> attrs = {
         {"request", "smtpd_access_policy"},
-        {"protocol_state", "RCPT"},
+        {"protocol_state", std::string(c.protocol_state)},
         {"protocol_name", std::string(c.protocol_name)},
         {"client_address", std::string(c.client_addr)},
         {"client_name", std::string(c.client_name)},
@@ -914,7 +918,8 @@ Policy::Outcome Policy::eval_policy_service(const Restriction& r, std::string_vi
         {"helo_name", std::string(c.helo)},
         {"sender", addr(c.sender)},
         {"recipient", addr(c.recipient)},
-        {"recipient_count", "0"},  // Postfix: non-zero only after DATA
+        // Postfix: non-zero only at DATA.
+        {"recipient_count", c.protocol_state == "DATA" ? std::to_string(c.rcpt_count) : std::string("0")},
         {"queue_id", std::string(c.queue_id)},
         {"instance", std::string(c.instance)},
         {"size", std::to_string(c.size)},
@@ -985,6 +990,20 @@ Verdict Policy::check_recipient(const RcptContext& c) {
   return out;
 }
 
+// smtpd_data_restrictions: the list alone (no implicit checks), with
+// defer_if_permit and defer_if_reject as at RCPT.
+Verdict Policy::check_data(const RcptContext& c) {
+  Verdict v;
+  if (data_r_.empty()) return v;
+  if (eval_list(data_r_, "smtpd_data_restrictions", c, v) == Outcome::Reject) {
+    if (!v.need && !v.policy_need && !v.config_error && v.defer_if_reject && v.reply.code >= 500)
+      v.reply = *v.defer_if_reject;
+    return v;
+  }
+  if (v.defer_if_permit) v.reject(*v.defer_if_permit);
+  return v;
+}
+
 Result<std::vector<std::string>> Policy::sender_owners(const mail::Address& sender) {
   std::vector<std::string> out;
   if (!sender_login_error_.empty()) return make_error("{}", sender_login_error_);
@@ -1029,6 +1048,7 @@ Policy::RecipientTable Policy::open_recipient_table(const config::Config& cfg, c
 // reject_unlisted_recipient, and for the sender (smtpd_reject_unlisted_sender,
 // reject_unlisted_sender: "Sender address rejected", 5.1.0).
 Verdict Policy::check_unlisted(const RcptContext& c) {
+  if (!c.recipient) return {};
   return check_unlisted_address(Unlisted{c.recipient, c.recipient_text, c.recipient_class, c.undeliverable, false});
 }
 

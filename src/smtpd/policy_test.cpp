@@ -1136,3 +1136,41 @@ TEST(Policy, UnlistedSender) {
   auto permitted = policy(tables + "smtpd_sender_restrictions = permit_mynetworks, reject_unlisted_sender\n");
   EXPECT_EQ(check(*permitted, t).kind, Verdict::Accept);
 }
+
+// smtpd_data_restrictions: the list alone; recipient restrictions judge
+// nothing when the transaction has several recipients.
+TEST(Policy, DataRestrictions) {
+  auto p = policy("mynetworks = 192.0.2.0/24\nsmtpd_data_restrictions = reject_unauth_pipelining, "
+                  "reject_unauth_destination, reject_multi_recipient_bounce, "
+                  "check_sender_access inline:{{nodata@example.net = REJECT no data}}\n");
+  ASSERT_TRUE(p->has_data_restrictions());
+  auto s = mail::parse_smtp_path("s@example.net");
+  auto bad = mail::parse_smtp_path("nodata@example.net");
+  auto null = mail::parse_smtp_path("", {.allow_null = true});
+  ASSERT_TRUE(s && bad && null);
+  RcptContext c;
+  c.client_addr = "198.51.100.1";
+  c.protocol_state = "DATA";
+  c.sender = &*s;
+  c.sender_text = "s@example.net";
+  c.rcpt_count = 2;
+  EXPECT_EQ(p->check_data(c).kind, Verdict::Accept);  // no recipient: reject_unauth_destination is silent
+  c.unauth_pipelining = true;
+  EXPECT_EQ(p->check_data(c).reply.to_string(), "554 5.5.0 Error: SMTP protocol synchronization");
+  c.unauth_pipelining = false;
+  c.sender = &*null;
+  c.sender_text = "";
+  EXPECT_EQ(p->check_data(c).reply.code, 550);  // a bounce to two recipients
+  c.rcpt_count = 1;
+  EXPECT_EQ(p->check_data(c).kind, Verdict::Accept);
+  c.sender = &*bad;
+  c.sender_text = "nodata@example.net";
+  EXPECT_EQ(p->check_data(c).reply.to_string(), "554 5.7.1 <nodata@example.net>: Sender address rejected: no data");
+  // With one recipient, it is judged.
+  auto far = mail::parse_smtp_path("x@elsewhere.example");
+  c.sender = &*s;
+  c.recipient = &*far;
+  c.recipient_text = "x@elsewhere.example";
+  EXPECT_EQ(p->check_data(c).reply.code, 554);
+  EXPECT_FALSE(policy("")->has_data_restrictions());
+}

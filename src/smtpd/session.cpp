@@ -199,7 +199,16 @@ class Session {
   asio::awaitable<std::optional<smtp::Reply>> resolve_recipient(const mail::Address& a, std::string_view text,
                                                                 RcptContext& c);
   asio::awaitable<void> lookup_client_name(const asio::ip::address& addr);
-  asio::awaitable<Verdict> check_recipient(RcptContext& c);
+  // Policy::check_recipient or check_data, with the DNS list lookups and
+  // policy server questions they ask for answered in between.
+  asio::awaitable<Verdict> run_checks(RcptContext& c, Verdict (Policy::*check)(const RcptContext&));
+  // What a verdict asks of the whole message (HOLD, DISCARD, PREPEND, BCC,
+  // FILTER, REDIRECT), whatever it says of the command; logs its notes.
+  void take_actions(const Verdict& v, std::string_view stage, std::string_view to);
+  // smtpd_data_restrictions at DATA or the first BDAT: the rejection (logged,
+  // not yet sent), or nullopt to go on. The transaction stays until RSET,
+  // as in Postfix.
+  asio::awaitable<std::optional<smtp::Reply>> data_refusal(std::string_view stage);
   void log_reject(std::string_view stage, const smtp::Reply& r, std::string_view to);
   void log_action(std::string_view action, std::string_view stage, std::string_view text, std::string_view to);
 
@@ -346,6 +355,8 @@ class Session {
   asio::awaitable<void> send_bccs();
   std::size_t rcpt_attempts_ = 0;
   std::optional<mail::Address> first_rcpt_;
+  std::string first_rcpt_text_;                    // as the client wrote it
+  std::optional<DomainClass> first_rcpt_class_;    // trivial-rewrite's answer
   std::optional<submit::CleanupClient> cleanup_;
   bool cleanup_failed_ = false;
   // A cleanup connection opened ahead, at MAIL FROM or at the end of a
@@ -1248,17 +1259,9 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   // evaluated for it any more.
   if (!discard_) {
     co_await look_up_mailhosts(c);
-    v = co_await check_recipient(c);
+    v = co_await run_checks(c, &Policy::check_recipient);
   }
-  for (const auto& n : v.notes) log_action(n.action, "RCPT", n.text, addr->to_internal());
-  // For the whole message, whatever this recipient's own verdict.
-  hold_ = hold_ || v.hold;
-  discard_ = discard_ || v.discard;
-  add_prepends(v.prepend);
-  for (const auto& b : v.bcc)
-    if (bcc_.size() < kMaxPrependHeaders && std::find(bcc_.begin(), bcc_.end(), b) == bcc_.end()) bcc_.push_back(b);
-  if (v.filter) filter_ = std::move(v.filter);
-  if (v.redirect) redirect_ = std::move(v.redirect);
+  take_actions(v, "RCPT", addr->to_internal());
   if (v.kind == Verdict::Reject) {
     log_reject("RCPT", v.reply, addr->to_internal());
     co_await reply(v.reply);
@@ -1284,7 +1287,11 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
     co_await reply(smtp::Reply(451, "4.3.0", "Error: queue file write error"));
     co_return;
   }
-  if (rcpt_count_ == 0) first_rcpt_ = *addr;
+  if (rcpt_count_ == 0) {
+    first_rcpt_ = *addr;
+    first_rcpt_text_ = r.path.text;
+    first_rcpt_class_ = c.recipient_class;
+  }
   rcpt_count_++;
   co_await reply(smtp::Reply(250, "2.1.5", "Ok"));
 }
@@ -1467,6 +1474,10 @@ asio::awaitable<bool> Session::do_data() {
     co_await reply(*e);
     co_return true;
   }
+  if (auto refused = co_await data_refusal("DATA")) {
+    co_await reply(*refused);
+    co_return true;
+  }
   co_await start_content(rcpt_count_ == 1 ? &*first_rcpt_ : nullptr);
   out_ += smtp::format_reply(smtp::Reply(354, "", "End data with <CR><LF>.<CR><LF>"));
   if (!co_await flush()) {
@@ -1513,6 +1524,7 @@ asio::awaitable<bool> Session::do_bdat(const smtp::Command& cmd) {
   const smtp::Bdat& b = cmd.bdat();
   std::optional<smtp::Reply> err;
   if (!bdat_active_) err = transaction_error();
+  if (!err && !bdat_active_) err = co_await data_refusal("BDAT");
   if (!err && !bdat_active_) {
     bdat_active_ = true;
     bdat_.emplace(s_.line_length_limit, mail_->params.body == smtp::Body::BinaryMime);
@@ -1700,12 +1712,54 @@ asio::awaitable<void> Session::lookup_client_name(const asio::ip::address& addr)
 // for (Verdict::need) done in between. Each pass either decides or adds
 // one answer; past the lookup limit or time budget (or without a resolver)
 // a needed name counts as not listed, so the loop ends.
-asio::awaitable<Verdict> Session::check_recipient(RcptContext& c) {
+void Session::take_actions(const Verdict& v, std::string_view stage, std::string_view to) {
+  for (const auto& n : v.notes) log_action(n.action, stage, n.text, to);
+  hold_ = hold_ || v.hold;
+  discard_ = discard_ || v.discard;
+  add_prepends(v.prepend);
+  for (const auto& b : v.bcc)
+    if (bcc_.size() < kMaxPrependHeaders && std::find(bcc_.begin(), bcc_.end(), b) == bcc_.end()) bcc_.push_back(b);
+  if (v.filter) filter_ = v.filter;
+  if (v.redirect) redirect_ = v.redirect;
+}
+
+asio::awaitable<std::optional<smtp::Reply>> Session::data_refusal(std::string_view stage) {
+  if (!sh_.policy->has_data_restrictions() || discard_) co_return std::nullopt;
+  RcptContext c = restriction_context();
+  c.protocol_state = "DATA";
+  c.sender = &mail_->sender;
+  c.sender_text = mail_->params.path.text;
+  c.sender_class = mail_->sender_class;
+  c.sender_undeliverable = mail_->sender_undeliverable;
+  c.smtputf8 = mail_->smtputf8;
+  // Postfix judges the recipient at DATA only when there is exactly one.
+  if (rcpt_count_ == 1 && first_rcpt_) {
+    c.recipient = &*first_rcpt_;
+    c.recipient_text = first_rcpt_text_;
+    c.recipient_class = first_rcpt_class_;
+  }
+  c.rcpt_count = rcpt_count_;
+  c.protocol_name = esmtp_ ? "ESMTP" : "SMTP";
+  c.client_port = client_port_;
+  if (cleanup_) c.queue_id = cleanup_->queue_id();
+  c.instance = instance_;
+  c.size = mail_->params.size.value_or(0);
+  c.hold = hold_;
+  std::string stage_name(stage);  // `stage` may not outlive a suspension
+  Verdict v = co_await run_checks(c, &Policy::check_data);
+  const std::string to = rcpt_count_ == 1 && first_rcpt_ ? first_rcpt_->to_internal() : std::string();
+  take_actions(v, stage_name, to);
+  if (v.kind != Verdict::Reject) co_return std::nullopt;
+  log_reject(stage_name, v.reply, to);
+  co_return v.reply;
+}
+
+asio::awaitable<Verdict> Session::run_checks(RcptContext& c, Verdict (Policy::*check)(const RcptContext&)) {
   if (dnsbl_.size() > 1000) dnsbl_.clear();  // a long session's cache stays small
   c.dnsbl = &dnsbl_;
   std::map<std::string, std::string, std::less<>> policy_answers;  // for this recipient only
   c.policy_answers = &policy_answers;
-  Verdict v = sh_.policy->check_recipient(c);
+  Verdict v = ((*sh_.policy).*check)(c);
   std::size_t lookups = 0;
   std::vector<std::string> unasked;  // names past the limits, counted as not listed
   auto until = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(s_.timeout, kDnsblBudget);
@@ -1720,7 +1774,7 @@ asio::awaitable<Verdict> Session::check_recipient(RcptContext& c) {
         if (r) action = std::move(*r);
       }
       policy_answers[pn.server->text] = std::move(action);
-      v = sh_.policy->check_recipient(c);
+      v = ((*sh_.policy).*check)(c);
       continue;
     }
     dnsbl::Need need = std::move(*v.need);
@@ -1745,7 +1799,7 @@ asio::awaitable<Verdict> Session::check_recipient(RcptContext& c) {
         if (r.ok()) a.reason = dnsbl::join_reasons(r.records);
       }
     }
-    v = sh_.policy->check_recipient(c);
+    v = ((*sh_.policy).*check)(c);
   }
   // What this command could not ask is not an answer for the next one.
   for (const auto& name : unasked) dnsbl_.erase(name);

@@ -60,6 +60,7 @@ SERVICES = {
     "msgrate": "-o smtpd_client_message_rate_limit=2",
     "rcptrate": "-o smtpd_client_recipient_rate_limit=3",
     "unlsender": "-o smtpd_reject_unlisted_sender=yes",
+    "datar": "-o smtpd_data_restrictions=check_sender_access,inline:{nodata@client.test=REJECT}",
     "noanvil": "-o smtpd_client_connection_count_limit=1 -o anvil_service_name=no-such-anvil",
     "nolookup": "-o smtpd_peername_lookup=no",
     "norewrite": "-o rewrite_service_name=no-such-rewrite",
@@ -447,6 +448,28 @@ class SmtpdTest(unittest.TestCase):
         # relay_domains (and its subdomains) are authorized destinations.
         self.assertTrue(self.rcpt_reply(PORTS["main"], "x@relay.test.example").startswith("250"))
         self.assertTrue(self.rcpt_reply(PORTS["main"], "x@sub.relay.test.example").startswith("250"))
+
+    def test_data_restrictions(self):
+        port = PORTS["datar"]
+        c = Raw(port)
+        c.ask("EHLO client.test")
+        self.assertTrue(c.ask("MAIL FROM:<nodata@client.test>").startswith("250"))
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+        self.assertEqual(c.ask("DATA"), "554 5.7.1 <nodata@client.test>: Sender address rejected: Access denied")
+        INST.wait_log(r"\w+: reject: DATA from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 <nodata@client\.test>: "
+                          rf"Sender address rejected: Access denied; from=<nodata@client\.test> to=<{re.escape(LOCAL)}> "
+                          r"proto=ESMTP helo=<client\.test>")
+        # BDAT: the chunk is read and thrown away, then the same answer.
+        c.send(b"BDAT 7 LAST\r\nSubject")
+        self.assertEqual(c.reply(), "554 5.7.1 <nodata@client.test>: Sender address rejected: Access denied")
+        # After RSET another sender goes through.
+        self.assertTrue(c.ask("RSET").startswith("250"))
+        self.assertTrue(c.ask("MAIL FROM:<fine@client.test>").startswith("250"))
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        self.assertTrue(c.ask("Subject: ok\r\n\r\nbody\r\n.").startswith("250"))
+        c.ask("QUIT")
+        c.close()
 
     def test_unlisted_sender(self):
         port = PORTS["unlsender"]
