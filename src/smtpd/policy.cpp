@@ -235,7 +235,8 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   const std::pair<std::vector<Restriction>*, std::string_view> lists[] = {
       {&p->client_r_, "smtpd_client_restrictions"}, {&p->helo_r_, "smtpd_helo_restrictions"},
       {&p->sender_r_, "smtpd_sender_restrictions"}, {&p->relay_r_, "smtpd_relay_restrictions"},
-      {&p->rcpt_r_, "smtpd_recipient_restrictions"}, {&p->data_r_, "smtpd_data_restrictions"}};
+      {&p->rcpt_r_, "smtpd_recipient_restrictions"}, {&p->data_r_, "smtpd_data_restrictions"},
+      {&p->eod_r_, "smtpd_end_of_data_restrictions"}};
   std::vector<std::string> classes = cfg.list("smtpd_restriction_classes");
   for (const auto& [list, name] : lists) {
     auto l = parse_list(cfg, name, cfg.list(name), classes);
@@ -613,7 +614,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
     if (r == "reject_multi_recipient_bounce") {
       // At RCPT time: a second recipient for the null sender.
       // At RCPT the count is of the recipients before this one; at DATA, of all.
-      const std::size_t others = c.protocol_state == "DATA" && c.rcpt_count > 0 ? c.rcpt_count - 1 : c.rcpt_count;
+      const std::size_t others = c.protocol_state != "RCPT" && c.rcpt_count > 0 ? c.rcpt_count - 1 : c.rcpt_count;
       if (c.sender && c.sender->is_null() && others > 0) {
         v.reject(smtp::Reply(multi_bounce_code_, fmt::format("{}.5.3", multi_bounce_code_ / 100),
                              "<>: Sender address rejected: Multi-recipient bounce"),
@@ -918,8 +919,8 @@ Policy::Outcome Policy::eval_policy_service(const Restriction& r, std::string_vi
         {"helo_name", std::string(c.helo)},
         {"sender", addr(c.sender)},
         {"recipient", addr(c.recipient)},
-        // Postfix: non-zero only at DATA.
-        {"recipient_count", c.protocol_state == "DATA" ? std::to_string(c.rcpt_count) : std::string("0")},
+        // Postfix: non-zero only at DATA and END-OF-MESSAGE.
+        {"recipient_count", c.protocol_state != "RCPT" ? std::to_string(c.rcpt_count) : std::string("0")},
         {"queue_id", std::string(c.queue_id)},
         {"instance", std::string(c.instance)},
         {"size", std::to_string(c.size)},
@@ -990,12 +991,18 @@ Verdict Policy::check_recipient(const RcptContext& c) {
   return out;
 }
 
-// smtpd_data_restrictions: the list alone (no implicit checks), with
-// defer_if_permit and defer_if_reject as at RCPT.
-Verdict Policy::check_data(const RcptContext& c) {
+Verdict Policy::check_data(const RcptContext& c) { return check_stage(data_r_, "smtpd_data_restrictions", c); }
+
+Verdict Policy::check_end_of_data(const RcptContext& c) {
+  return check_stage(eod_r_, "smtpd_end_of_data_restrictions", c);
+}
+
+// One list alone (no implicit checks), with defer_if_permit and
+// defer_if_reject as at RCPT.
+Verdict Policy::check_stage(const std::vector<Restriction>& list, std::string_view title, const RcptContext& c) {
   Verdict v;
-  if (data_r_.empty()) return v;
-  if (eval_list(data_r_, "smtpd_data_restrictions", c, v) == Outcome::Reject) {
+  if (list.empty()) return v;
+  if (eval_list(list, title, c, v) == Outcome::Reject) {
     if (!v.need && !v.policy_need && !v.config_error && v.defer_if_reject && v.reply.code >= 500)
       v.reply = *v.defer_if_reject;
     return v;

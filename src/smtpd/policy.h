@@ -226,7 +226,7 @@ struct RcptContext {
   // For policy servers (check_policy_service): the session's details, and
   // the actions the servers gave for this recipient.
   std::string_view protocol_name = "SMTP";  // or "ESMTP"
-  std::string_view protocol_state = "RCPT";  // or "DATA" (policy servers)
+  std::string_view protocol_state = "RCPT";  // "DATA", "END-OF-MESSAGE" (policy servers)
   std::string_view client_port, queue_id, instance;
   std::uint64_t size = 0;  // MAIL FROM SIZE=, 0 when not given
   // SMTP AUTH (empty: not authenticated): permit_sasl_authenticated and
@@ -267,6 +267,10 @@ class Policy {
   // restrictions about the recipient then decide nothing.
   Verdict check_data(const RcptContext& c);
   bool has_data_restrictions() const { return !data_r_.empty(); }
+  // smtpd_end_of_data_restrictions, once the whole message is in (the
+  // context's size is the message's), the same way.
+  Verdict check_end_of_data(const RcptContext& c);
+  bool has_end_of_data_restrictions() const { return !eod_r_.empty(); }
 
   // Whether a list has reject_unknown_sender_domain (sender) or
   // reject_unknown_recipient_domain: the caller then looks up the domain
@@ -377,7 +381,8 @@ class Policy {
   std::string compatibility_level_, mail_version_;  // for policy servers
   std::string default_rbl_reply_;
   std::unique_ptr<maps::MapList> rbl_reply_maps_;  // null: none
-  std::vector<Restriction> client_r_, helo_r_, sender_r_, relay_r_, rcpt_r_, data_r_;
+  std::vector<Restriction> client_r_, helo_r_, sender_r_, relay_r_, rcpt_r_, data_r_, eod_r_;
+  Verdict check_stage(const std::vector<Restriction>& list, std::string_view title, const RcptContext& c);
   // smtpd_restriction_classes: each class's list, by name; a list element
   // (or a table result) naming one evaluates it in place.
   std::map<std::string, std::vector<Restriction>, std::less<>> classes_;

@@ -1174,3 +1174,21 @@ TEST(Policy, DataRestrictions) {
   EXPECT_EQ(p->check_data(c).reply.code, 554);
   EXPECT_FALSE(policy("")->has_data_restrictions());
 }
+
+// smtpd_end_of_data_restrictions: the same evaluation, once the size is known.
+TEST(Policy, EndOfDataRestrictions) {
+  auto p = policy("smtpd_end_of_data_restrictions = check_sender_access inline:{{big@example.net = REJECT}}\n");
+  ASSERT_TRUE(p->has_end_of_data_restrictions());
+  EXPECT_FALSE(p->has_data_restrictions());
+  auto s = mail::parse_smtp_path("big@example.net");
+  ASSERT_TRUE(s);
+  RcptContext c;
+  c.client_addr = "198.51.100.1";
+  c.protocol_state = "END-OF-MESSAGE";
+  c.sender = &*s;
+  c.sender_text = "big@example.net";
+  c.rcpt_count = 1;
+  c.size = 12345;
+  EXPECT_EQ(p->check_end_of_data(c).reply.code, 554);
+  EXPECT_EQ(p->check_data(c).kind, Verdict::Accept);  // the DATA list is empty
+}

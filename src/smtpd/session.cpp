@@ -205,10 +205,11 @@ class Session {
   // What a verdict asks of the whole message (HOLD, DISCARD, PREPEND, BCC,
   // FILTER, REDIRECT), whatever it says of the command; logs its notes.
   void take_actions(const Verdict& v, std::string_view stage, std::string_view to);
-  // smtpd_data_restrictions at DATA or the first BDAT: the rejection (logged,
-  // not yet sent), or nullopt to go on. The transaction stays until RSET,
-  // as in Postfix.
-  asio::awaitable<std::optional<smtp::Reply>> data_refusal(std::string_view stage);
+  // smtpd_data_restrictions at DATA or the first BDAT (`stage`), or with
+  // `end` smtpd_end_of_data_restrictions once the message is in: the
+  // rejection (logged, not yet sent), or nullopt to go on. After a DATA
+  // rejection the transaction stays until RSET, as in Postfix.
+  asio::awaitable<std::optional<smtp::Reply>> data_refusal(std::string_view stage, bool end = false);
   void log_reject(std::string_view stage, const smtp::Reply& r, std::string_view to);
   void log_action(std::string_view action, std::string_view stage, std::string_view text, std::string_view to);
 
@@ -356,6 +357,7 @@ class Session {
   std::size_t rcpt_attempts_ = 0;
   std::optional<mail::Address> first_rcpt_;
   std::string first_rcpt_text_;                    // as the client wrote it
+  std::uint64_t message_bytes_ = 0;                // the message as received (end-of-data checks)
   std::optional<DomainClass> first_rcpt_class_;    // trivial-rewrite's answer
   std::optional<submit::CleanupClient> cleanup_;
   bool cleanup_failed_ = false;
@@ -1401,6 +1403,8 @@ asio::awaitable<smtp::Reply> Session::finish_message() {
               esmtp_ ? "ESMTP" : "SMTP", str::printable(helo_));
     co_return r;  // the caller resets (closing cleanup removes the file)
   }
+  std::optional<smtp::Reply> refused = co_await data_refusal("END-OF-MESSAGE", true);
+  if (refused) co_return *refused;  // the caller resets (closing cleanup removes the file)
   co_await push_content(true);
   std::int64_t end_flags = (hold_ ? submit::end_flag::kHold : 0) | (discard_ ? submit::end_flag::kDiscard : 0);
   auto res = co_await cleanup_->finish(end_flags, filter_ ? std::string_view(*filter_) : std::string_view(),
@@ -1474,7 +1478,8 @@ asio::awaitable<bool> Session::do_data() {
     co_await reply(*e);
     co_return true;
   }
-  if (auto refused = co_await data_refusal("DATA")) {
+  std::optional<smtp::Reply> refused = co_await data_refusal("DATA");
+  if (refused) {
     co_await reply(*refused);
     co_return true;
   }
@@ -1502,6 +1507,7 @@ asio::awaitable<bool> Session::do_data() {
     co_return false;
   }
   last_cmd_ = "END-OF-MESSAGE";
+  message_bytes_ = dec.message_bytes();
   if (dec.rejects(s_.bare_newline) && !bare_newline_exempt_) {
     smtp::Reply r = smtp::bare_newline_reply(s_.bare_newline_code, s_.myhostname);
     log::info("{}: reject: DATA from {}: {}; from=<{}> proto={} helo=<{}>", cleanup_->queue_id(), peer(),
@@ -1607,6 +1613,7 @@ asio::awaitable<bool> Session::do_bdat(const smtp::Command& cmd) {
     co_return true;
   }
   last_cmd_ = "END-OF-MESSAGE";
+  message_bytes_ = bdat_->message_bytes();
   if (bdat_->rejects(s_.bare_newline) && !bare_newline_exempt_) {
     smtp::Reply r = smtp::bare_newline_reply(s_.bare_newline_code, s_.myhostname);
     reset_transaction();
@@ -1723,10 +1730,11 @@ void Session::take_actions(const Verdict& v, std::string_view stage, std::string
   if (v.redirect) redirect_ = v.redirect;
 }
 
-asio::awaitable<std::optional<smtp::Reply>> Session::data_refusal(std::string_view stage) {
-  if (!sh_.policy->has_data_restrictions() || discard_) co_return std::nullopt;
+asio::awaitable<std::optional<smtp::Reply>> Session::data_refusal(std::string_view stage, bool end) {
+  if (discard_ || !(end ? sh_.policy->has_end_of_data_restrictions() : sh_.policy->has_data_restrictions()))
+    co_return std::nullopt;
   RcptContext c = restriction_context();
-  c.protocol_state = "DATA";
+  c.protocol_state = end ? "END-OF-MESSAGE" : "DATA";
   c.sender = &mail_->sender;
   c.sender_text = mail_->params.path.text;
   c.sender_class = mail_->sender_class;
@@ -1743,10 +1751,11 @@ asio::awaitable<std::optional<smtp::Reply>> Session::data_refusal(std::string_vi
   c.client_port = client_port_;
   if (cleanup_) c.queue_id = cleanup_->queue_id();
   c.instance = instance_;
-  c.size = mail_->params.size.value_or(0);
+  // At the end, the size of what arrived (Postfix's too).
+  c.size = end ? message_bytes_ : mail_->params.size.value_or(0);
   c.hold = hold_;
   std::string stage_name(stage);  // `stage` may not outlive a suspension
-  Verdict v = co_await run_checks(c, &Policy::check_data);
+  Verdict v = co_await run_checks(c, end ? &Policy::check_end_of_data : &Policy::check_data);
   const std::string to = rcpt_count_ == 1 && first_rcpt_ ? first_rcpt_->to_internal() : std::string();
   take_actions(v, stage_name, to);
   if (v.kind != Verdict::Reject) co_return std::nullopt;

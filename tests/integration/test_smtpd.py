@@ -61,6 +61,7 @@ SERVICES = {
     "rcptrate": "-o smtpd_client_recipient_rate_limit=3",
     "unlsender": "-o smtpd_reject_unlisted_sender=yes",
     "datar": "-o smtpd_data_restrictions=check_sender_access,inline:{nodata@client.test=REJECT}",
+    "eod": "-o smtpd_end_of_data_restrictions=check_sender_access,inline:{noend@client.test=REJECT}",
     "noanvil": "-o smtpd_client_connection_count_limit=1 -o anvil_service_name=no-such-anvil",
     "nolookup": "-o smtpd_peername_lookup=no",
     "norewrite": "-o rewrite_service_name=no-such-rewrite",
@@ -468,6 +469,30 @@ class SmtpdTest(unittest.TestCase):
         self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
         self.assertTrue(c.ask("DATA").startswith("354"))
         self.assertTrue(c.ask("Subject: ok\r\n\r\nbody\r\n.").startswith("250"))
+        c.ask("QUIT")
+        c.close()
+
+    def test_end_of_data_restrictions(self):
+        port = PORTS["eod"]
+        c = Raw(port)
+        c.ask("EHLO client.test")
+        self.assertTrue(c.ask("MAIL FROM:<noend@client.test>").startswith("250"))
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        r = c.ask("Subject: all of it\r\n\r\nbody\r\n.")
+        self.assertEqual(r, "554 5.7.1 <noend@client.test>: Sender address rejected: Access denied")
+        m = INST.wait_log(r"(\w+): reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 "
+                          rf"<noend@client\.test>: Sender address rejected: Access denied; from=<noend@client\.test> "
+                          rf"to=<{re.escape(LOCAL)}> proto=ESMTP")
+        # Nothing was queued: the file cleanup had opened is gone.
+        qid = m.group(1)
+        wait_for(lambda: not any(qid in files for _, _, files in os.walk(INST.queue)), 10,
+                 what="the refused message's queue file to go")
+        # The session goes on.
+        self.assertTrue(c.ask("MAIL FROM:<fine@client.test>").startswith("250"))
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        self.assertTrue(c.ask("Subject: ok\r\n\r\nbody\r\n.").startswith("250 2.0.0 Ok: queued as"))
         c.ask("QUIT")
         c.close()
 

@@ -82,7 +82,7 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtpd_command_filter", R::kNonEmpty, "", "have smtpd_command_filter"},
     {"smtpd_data_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_dns_reply_filter", R::kNonEmpty, "", "have reply filters"},
-    {"smtpd_end_of_data_restrictions", R::kNonEmpty, "", "have smtpd_end_of_data_restrictions"},
+    {"smtpd_end_of_data_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_helo_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"smtpd_proxy_filter", R::kNonEmpty, "", "have before-queue content filters"},
