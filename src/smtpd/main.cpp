@@ -10,6 +10,7 @@
 //
 // Parameters: see smtpd/session.h (Settings) and smtpd/policy.h.
 // Logs: see smtpd/session.h.
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <memory>
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
     if (!ex) return ex.take_error();
     std::string qd = ctx.cfg().str("queue_directory");
     if (::stat(qd.c_str(), &queue_dir) != 0) return sys_error("queue_directory {}", qd);
+    shared->queue_dir.reset(::open(qd.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     shared->settings = std::move(*s);
     shared->settings.cleanup_socket = submit::cleanup_socket_path(qd, ctx.cfg().str("cleanup_service_name"));
     shared->settings.rewrite_socket =

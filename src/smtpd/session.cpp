@@ -1,6 +1,7 @@
 // session.cpp - the SMTP server session (see session.h, docs/man/smtpd.md).
 #include "smtpd/session.h"
 
+#include <sys/statvfs.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
@@ -36,6 +37,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.mail_name = cfg.str("mail_name");
   s.banner = cfg.str("smtpd_banner");
   s.message_size_limit = static_cast<std::uint64_t>(std::max<std::int64_t>(0, cfg.size("message_size_limit")));
+  s.queue_minfree = static_cast<std::uint64_t>(std::max<std::int64_t>(0, cfg.size("queue_minfree")));
   s.recipient_limit = static_cast<std::size_t>(cfg.integer("smtpd_recipient_limit"));
   s.line_length_limit = static_cast<std::size_t>(std::max<std::int64_t>(80, cfg.integer("line_length_limit")));
   s.timeout = cfg.time("smtpd_timeout");
@@ -165,6 +167,10 @@ class Session {
   asio::awaitable<bool> handle(const smtp::Command& cmd);  // false: end the session
   asio::awaitable<void> do_helo(const smtp::Command& cmd, bool ehlo);
   asio::awaitable<void> do_mail(const smtp::Command& cmd);
+  // Postfix's free space rule at MAIL FROM: 452 4.3.1 unless the queue's file
+  // system has queue_minfree free and, besides, room for the message (its
+  // SIZE=, 0 when not given) and as much again.
+  std::optional<smtp::Reply> storage_refusal(std::uint64_t size);
   // smtpd_client_message_rate_limit (Message), _recipient_rate_limit
   // (Recipient) or _auth_rate_limit (Auth): counts this command at anvil;
   // false when over the limit (the 450 reply is sent).
@@ -1067,6 +1073,11 @@ asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
     co_await reply(r);
     co_return;
   }
+  if (auto full = storage_refusal(m.size.value_or(0))) {
+    log_reject("MAIL", *full, "");
+    co_await reply(*full);
+    co_return;
+  }
   if (mail::has_8bit(m.path.text) && !m.smtputf8) {
     co_await reply(smtp::Reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address"));
     co_return;
@@ -1178,6 +1189,19 @@ asio::awaitable<bool> Session::open_cleanup() {
     cleanup_failed_ = true;
   }
   co_return true;
+}
+
+std::optional<smtp::Reply> Session::storage_refusal(std::uint64_t size) {
+  if (!sh_.queue_dir) return std::nullopt;
+  struct statvfs st {};
+  if (::fstatvfs(sh_.queue_dir.get(), &st) != 0) return std::nullopt;  // cannot tell: cleanup's writes will
+  const std::uint64_t free = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+  const std::uint64_t minfree = s_.queue_minfree;
+  if (minfree < free && size < free - minfree && size < free / 2) return std::nullopt;
+  log::warning("not enough free space in mail queue: {} bytes free, need queue_minfree {} and twice the message "
+               "size {}",
+               free, minfree, size);
+  return smtp::Reply(452, "4.3.1", "Insufficient system storage");
 }
 
 asio::awaitable<bool> Session::within_rate(ipc::proto::AnvilOp op) {

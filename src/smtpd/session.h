@@ -97,6 +97,7 @@ struct Settings {
   std::int64_t cleanup_flags = 0;  // receive_override_options (submit::ReceiveOverrides)
   std::filesystem::path rewrite_socket;  // private/$rewrite_service_name
   std::filesystem::path anvil_socket;    // private/$anvil_service_name
+  std::uint64_t queue_minfree = 0;       // queue_minfree (bytes)
   bool peername_lookup = true;           // smtpd_peername_lookup
   std::shared_ptr<const dns::HostsFile> hosts;  // /etc/hosts, read before the privilege drop
   std::string dns_resolver_address;
@@ -143,6 +144,9 @@ struct Shared {
   std::unique_ptr<NetworkList> sasl_exceptions;
   std::optional<std::vector<SaslMechanism>> sasl_mechanisms;
   std::chrono::steady_clock::time_point sasl_retry_after{};
+  // The queue directory, opened before the privilege drop (and chroot), for
+  // the free space check at MAIL FROM (queue_minfree); invalid: no check.
+  UniqueFd queue_dir;
 };
 
 // Loads Shared::tls per settings.tls (before the privilege drop). "may"

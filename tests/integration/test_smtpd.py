@@ -62,6 +62,7 @@ SERVICES = {
     "unlsender": "-o smtpd_reject_unlisted_sender=yes",
     "datar": "-o smtpd_data_restrictions=check_sender_access,inline:{nodata@client.test=REJECT}",
     "eod": "-o smtpd_end_of_data_restrictions=check_sender_access,inline:{noend@client.test=REJECT}",
+    "nospace": "-o queue_minfree=1000000000000000",
     "noanvil": "-o smtpd_client_connection_count_limit=1 -o anvil_service_name=no-such-anvil",
     "nolookup": "-o smtpd_peername_lookup=no",
     "norewrite": "-o rewrite_service_name=no-such-rewrite",
@@ -493,6 +494,27 @@ class SmtpdTest(unittest.TestCase):
         self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
         self.assertTrue(c.ask("DATA").startswith("354"))
         self.assertTrue(c.ask("Subject: ok\r\n\r\nbody\r\n.").startswith("250 2.0.0 Ok: queued as"))
+        c.ask("QUIT")
+        c.close()
+
+    def test_insufficient_storage(self):
+        # queue_minfree larger than any disk here: no mail is taken.
+        c = Raw(PORTS["nospace"])
+        c.ask("EHLO client.test")
+        self.assertEqual(c.ask("MAIL FROM:<s@client.test>"), "452 4.3.1 Insufficient system storage")
+        c.ask("QUIT")
+        c.close()
+        INST.wait_log(r"warning: not enough free space in mail queue: \d+ bytes free, need queue_minfree "
+                      r"1000000000000000 and twice the message size 0")
+        INST.wait_log(r"NOQUEUE: reject: MAIL from localhost\[127\.0\.0\.1\]: 452 4\.3\.1 Insufficient system storage")
+        # A SIZE= larger than half the free space is refused too (where
+        # message_size_limit does not refuse it first); an ordinary one is not.
+        c = Raw(PORTS["big"])
+        c.ask("EHLO client.test")
+        st = os.statvfs(INST.queue)
+        huge = st.f_bavail * st.f_frsize // 2 + 1
+        self.assertEqual(c.ask(f"MAIL FROM:<s@client.test> SIZE={huge}"), "452 4.3.1 Insufficient system storage")
+        self.assertTrue(c.ask("MAIL FROM:<s@client.test> SIZE=1000").startswith("250"))
         c.ask("QUIT")
         c.close()
 

@@ -213,7 +213,7 @@ constexpr ParamDef kParams[] = {
   T("maximal_backoff_time", "4000s", "Maximal time between delivery attempts of a deferred message.", 1),
   T("maximal_queue_lifetime", "5d", "Time after which an undeliverable message is returned; 0 means one attempt.", 0, 'd'),
   T("bounce_queue_lifetime", "5d", "maximal_queue_lifetime for bounce messages.", 0, 'd'),
-  Z("queue_minfree", "0", "Free space needed in the queue file system to accept mail; 0 disables the check."),
+  Z("queue_minfree", "0", "Free space smtpd leaves in the queue file system, besides room for twice the message size."),
   I("queue_file_attribute_count_limit", "100", "Maximal number of named attributes in a queue file.", 1),
   S("queue_service_name", "qmgr", "Name of the queue manager service."),
   T("qmgr_clog_warn_time", "300s", "Minimal interval between \"queue is clogged\" warnings; 0 disables.", 0),

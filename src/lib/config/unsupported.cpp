@@ -130,7 +130,7 @@ constexpr std::string_view kIgnored[] = {
     "multi_instance_enable", "newaliases_path", "notify_classes", "permit_mx_backup_networks",
     "postscreen_cache_map", "process_id_directory", "proxy_read_maps", "proxy_write_maps",
     "qmgr_fudge_factor", "qmgr_message_recipient_minimum", "qmqpd_authorized_clients",
-    "qmqpd_client_port_logging", "qmqpd_error_delay", "queue_file_attribute_count_limit", "queue_minfree",
+    "qmqpd_client_port_logging", "qmqpd_error_delay", "queue_file_attribute_count_limit",
     "readme_directory", "relay_clientcerts", "relocated_prefix_enable", "sendmail_path",
     "smtp_address_verify_target", "smtp_cname_overrides_servername", "smtp_connection_cache_destinations",
     "smtp_connection_cache_on_demand", "smtp_dns_resolver_options", "smtp_per_record_deadline",
