@@ -251,6 +251,11 @@ class SystemBackend final : public Backend {
       return {Outcome::deferred("4.3.5", "mail system configuration error"), false};
     }
     const auto colon = service.find(':');
+    if (!s_.service_name.empty() && service.substr(0, colon) == s_.service_name) {
+      log::warning("{}: mail transport \"{}\" is this local service: it would hand the mail back to itself",
+                   queue_id, str::printable(service, 200));
+      return {Outcome::deferred("4.3.5", "mail system configuration error"), false};
+    }
     proto::DeliveryRequest rq;
     rq.queue_name = request->queue_name;
     rq.queue_id = request->queue_id;

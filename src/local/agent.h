@@ -81,6 +81,7 @@ struct Settings {
   std::filesystem::path cleanup_socket;
   std::chrono::seconds ipc_timeout{3600};
   bool soft_bounce = false;  // bounces reported as deferrals (deliver::report_outcome())
+  std::string service_name;  // this agent's master.cf service: never a transport to hand on to
 
   static Result<Settings> from_config(const config::Config& cfg);
 };

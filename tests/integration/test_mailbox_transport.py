@@ -46,7 +46,7 @@ class MailboxTransport(unittest.TestCase):
             f"mailbox_transport = lmtp:inet:127.0.0.1:{cls.lmtp.port}\n"
             # Per user, with and without a nexthop of its own.
             f"mailbox_transport_maps = inline:{{ {{boxed = lmtp:inet:127.0.0.1:{cls.lmtp.port}}},"
-            " {nowhere = lmtp:inet:127.0.0.1:1}, {broken = bad/transport} }\n"
+            " {nowhere = lmtp:inet:127.0.0.1:1}, {broken = bad/transport}, {selfloop = local} }\n"
             "alias_maps = inline:{ {team = alice, bob} }\n")
         cls.inst = start_instance("mbxtr", cls.port, main_cf, "lmtp unix - - n - - lmtp\n")
         cls.sinks = [cls.lmtp, cls.relay]
@@ -100,6 +100,11 @@ class MailboxTransport(unittest.TestCase):
                            r"status=deferred \(mail system configuration error\)")
         self.assertRegex(self.inst.maillog(), r"postern/local\[\d+\]: warning: \w+: mail transport "
                                               r"\"bad/transport\": \"bad/transport\" is not a transport name")
+        # local itself: it would hand the mail back to itself for ever.
+        self.send([f"selfloop@{HOST}"], uuid.uuid4().hex)
+        self.inst.wait_log(rf"postern/local\[\d+\]: \w+: to=<selfloop@{HOST}>, relay=local, .*dsn=4\.3\.5, "
+                           r"status=deferred \(mail system configuration error\)")
+        self.assertRegex(self.inst.maillog(), r"warning: \w+: mail transport \"local\" is this local service")
         for f in queue_files(self.inst, "deferred", "active", "incoming"):
             os.unlink(f)  # neither can ever be delivered here
 

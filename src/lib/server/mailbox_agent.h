@@ -41,6 +41,8 @@ int run_mailbox_agent(int argc, char** argv, std::string name) {
   d.pre_drop = [](Context& ctx) -> Status {
     auto s = Settings::from_config(ctx.cfg());
     if (!s) return s.take_error();
+    // An agent that hands mail on must know its own master.cf name.
+    if constexpr (requires(Settings& x) { x.service_name = std::string(); }) s->service_name = ctx.service();
     auto a = Agent::create(std::move(*s));
     if (!a) return a.take_error();
     agent = std::move(*a);
