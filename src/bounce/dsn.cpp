@@ -174,7 +174,11 @@ std::string smtp_diagnostic(std::string_view reason) {
 std::string human_part(const NoticeInfo& info, const std::vector<queue::StatusEntry>& entries,
                        const OriginalCollector& original) {
   std::string t = fmt::format("This is the mail system at host {}.\n\n", hostname(info));
-  switch (info.kind) {
+  // A postmaster notice has only the reasons (Postfix leaves out the text
+  // meant for the sender too).
+  if (info.postmaster) {
+    t += "Enclosed is the mail delivery report, for the postmaster.\n";
+  } else switch (info.kind) {
     case NoticeKind::Failure:
       t += "Your message could not be delivered to one or more of its recipients.\n"
            "This is a permanent error: the mail system has given up. The reasons\n"
@@ -261,7 +265,8 @@ bool notice_wanted(NoticeKind kind, unsigned notify) {
   return false;
 }
 
-std::vector<queue::StatusEntry> select_entries(NoticeKind kind, const std::vector<queue::StatusEntry>& entries) {
+std::vector<queue::StatusEntry> select_entries(NoticeKind kind, const std::vector<queue::StatusEntry>& entries,
+                                               bool all) {
   std::vector<queue::StatusEntry> out;
   std::map<std::pair<std::string_view, std::string_view>, std::size_t> seen;
   for (const auto& e : entries) {
@@ -273,7 +278,7 @@ std::vector<queue::StatusEntry> select_entries(NoticeKind kind, const std::vecto
     seen.emplace(key, out.size());
     out.push_back(e);
   }
-  std::erase_if(out, [kind](const queue::StatusEntry& e) { return !notice_wanted(kind, e.notify); });
+  if (!all) std::erase_if(out, [kind](const queue::StatusEntry& e) { return !notice_wanted(kind, e.notify); });
   return out;
 }
 
@@ -360,7 +365,9 @@ bool OriginalCollector::add(std::string_view piece, bool complete) {
   return true;
 }
 
-std::string_view notice_subject(NoticeKind kind) {
+std::string_view notice_subject(NoticeKind kind, bool postmaster) {
+  if (postmaster && kind == NoticeKind::Failure) return "Postmaster Copy: Undelivered Mail";
+  if (postmaster && kind == NoticeKind::Delay) return "Postmaster Warning: Delayed Mail";
   switch (kind) {
     case NoticeKind::Failure: return "Undelivered Mail Returned to Sender";
     case NoticeKind::Delay: return "Delayed Mail (still being retried)";
@@ -393,7 +400,7 @@ std::string compose_notice(const NoticeInfo& info, const std::vector<queue::Stat
   m.reserve(human.size() + status.size() + orig.size() + 1024);
   m += fmt::format("From: MAILER-DAEMON@{} (Mail Delivery System)\n", host);
   m += fold_field("To", external(info.to));
-  m += fmt::format("Subject: {}\n", notice_subject(info.kind));
+  m += fmt::format("Subject: {}\n", notice_subject(info.kind, info.postmaster));
   if (!info.date.empty()) m += fold_field("Date", info.date);
   m += fmt::format("Message-ID: {}\n",
                    mail::make_message_id(static_cast<std::time_t>(info.now), info.new_queue_id, host));

@@ -49,7 +49,10 @@ bool notice_wanted(NoticeKind kind, unsigned notify);
 // The entries a notice of `kind` reports, in log order. An entry for the
 // same recipient (and original recipient) logged again replaces the earlier
 // one (qmgr may append twice after a crash), so every recipient appears once.
-std::vector<queue::StatusEntry> select_entries(NoticeKind kind, const std::vector<queue::StatusEntry>& entries);
+// `all`: every recipient whatever its NOTIFY (postmaster notices, as Postfix's
+// DSN_NOTIFY_OVERRIDE).
+std::vector<queue::StatusEntry> select_entries(NoticeKind kind, const std::vector<queue::StatusEntry>& entries,
+                                               bool all = false);
 
 // Printable ASCII only: controls (CR, LF, TAB, NUL...) become a space, bytes
 // >= 0x80 and DEL become '?', runs of spaces collapse, cut to `max` bytes.
@@ -118,6 +121,9 @@ struct NoticeInfo {
   std::string arrival_date;   // Arrival-Date
   // Last-Attempt-Date for an entry's time; default: RFC 5322 date in UTC.
   std::string (*format_time)(std::int64_t) = nullptr;
+  // A notice for the postmaster (notify_classes): Postfix's "Postmaster
+  // Copy" / "Postmaster Warning" subjects, without the text for the sender.
+  bool postmaster = false;
 };
 
 // The whole notification (headers and body, lines ending in "\n").
@@ -125,7 +131,7 @@ struct NoticeInfo {
 std::string compose_notice(const NoticeInfo& info, const std::vector<queue::StatusEntry>& entries,
                            const OriginalCollector& original);
 
-// The Subject: of a notice kind.
-std::string_view notice_subject(NoticeKind kind);
+// The Subject: of a notice kind (of its postmaster copy).
+std::string_view notice_subject(NoticeKind kind, bool postmaster = false);
 
 }  // namespace postern::bounce

@@ -286,6 +286,26 @@ TEST(Compose, FullReturnsMessage) {
   EXPECT_NE(p.parts[2].find("body line 2"), std::string::npos);
 }
 
+// notify_classes copies: Postfix's subjects, the reasons without the text
+// meant for the sender.
+TEST(Compose, PostmasterCopy) {
+  EXPECT_EQ(notice_subject(NoticeKind::Failure, true), "Postmaster Copy: Undelivered Mail");
+  EXPECT_EQ(notice_subject(NoticeKind::Delay, true), "Postmaster Warning: Delayed Mail");
+  EXPECT_EQ(notice_subject(NoticeKind::Failure), "Undelivered Mail Returned to Sender");
+  NoticeInfo i = info();
+  i.postmaster = true;
+  i.to = "postmaster";
+  Parsed p = parse(compose_notice(i, {entry("bob@example.com")}, collect(kOriginal, false)));
+  EXPECT_NE(p.header.find("Subject: Postmaster Copy: Undelivered Mail\n"), std::string::npos);
+  ASSERT_EQ(p.parts.size(), 3u);
+  EXPECT_EQ(p.parts[0].find("Your message could not be delivered"), std::string::npos);
+  EXPECT_NE(p.parts[0].find("<bob@example.com>: "), std::string::npos);
+  // Every recipient, NOTIFY=NEVER included, when asked for all.
+  std::vector<StatusEntry> log{entry("n@x", queue::kNotifyNever), entry("d@x")};
+  EXPECT_EQ(select_entries(NoticeKind::Failure, log).size(), 1u);
+  EXPECT_EQ(select_entries(NoticeKind::Failure, log, true).size(), 2u);
+}
+
 TEST(Compose, LocalFailureUsesPrivateDiagnosticType) {
   Parsed p = parse(compose_notice(info(), {entry("joe@localhost", 0, "5.1.1", "unknown user: \"joe\"", "local")},
                                   collect(kOriginal, false)));

@@ -109,8 +109,9 @@ struct OriginalError {
   std::string reason;
 };
 
+// `headers_only`: whatever the sender asked (postmaster copies).
 std::variant<Original, OriginalError> read_original(const Settings& s, queue::QueueName q, const queue::QueueId& id,
-                                                    bool want_full_default) {
+                                                    bool want_full_default, bool headers_only = false) {
   auto path = queue::queue_path(s.queue_root, q, id, s.hash);
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
@@ -126,6 +127,7 @@ std::variant<Original, OriginalError> read_original(const Settings& s, queue::Qu
     return OriginalError{f, fmt::format("original message: {}", e.message)};
   }
   bool full = rd->message().dsn_ret ? *rd->message().dsn_ret == queue::DsnRet::Full : want_full_default;
+  if (headers_only) full = false;
   Original o{rd->message(), OriginalCollector(full, s.size_limit)};
   auto cursor = rd->content();
   queue::ContentPiece piece;
@@ -202,15 +204,23 @@ asio::awaitable<proto::StatusReply> send_notice(asio::io_context& io, const Sett
   if (log_file->malformed > 0)
     log::warning("{}: {}: {} malformed entries skipped", qid, log_path.string(), log_file->malformed);
   auto entries = select_entries(kind, log_file->entries);
+  // Postmaster notices (notify_classes) list every recipient of the log.
+  const auto all_entries = select_entries(kind, log_file->entries, true);
   const bool remove_log = kind != NoticeKind::Delay;
   auto done = [&]() -> proto::StatusReply {
     if (remove_log && ::unlink(log_path.c_str()) != 0 && errno != ENOENT)
       log::warning("{}: cannot remove {}: {}", qid, log_path.string(), std::strerror(errno));
     return reply(proto::kStatusOk);
   };
-  if (entries.empty()) co_return done();  // every recipient said NOTIFY=NEVER (or not this kind)
+  // Whether a postmaster copy goes out (bounce: failures; delay: delay
+  // warnings), independent of the sender's NOTIFY, as in Postfix.
+  const bool copy_wanted = (kind == NoticeKind::Failure && s.notify_bounce && !s.bounce_recipients.empty()) ||
+                           (kind == NoticeKind::Delay && s.notify_delay && !s.delay_recipients.empty());
+  if (entries.empty() && !copy_wanted) co_return done();  // every recipient said NOTIFY=NEVER (or not this kind)
 
-  auto orig = read_original(s, *q, id, false);
+  // Failures return the whole message unless the sender asked for headers
+  // only (DSN RET=HDRS); delay and success notices only its header (Postfix).
+  auto orig = read_original(s, *q, id, kind == NoticeKind::Failure);
   if (auto* err = std::get_if<OriginalError>(&orig)) {
     if (err->fault == Fault::Fail) co_return fail(qid, err->reason);
     co_return retry(qid, err->reason);
@@ -218,9 +228,23 @@ asio::awaitable<proto::StatusReply> send_notice(asio::io_context& io, const Sett
   auto& original = std::get<Original>(orig);
   const std::string& sender = original.message.sender;
 
-  std::vector<std::string> recipients;
-  std::string notice_sender;  // the null sender
-  std::string_view whom = "sender";
+  NoticeInfo info;
+  info.kind = kind;
+  info.myhostname = s.myhostname;
+  info.queue_id = qid;
+  info.sender = sender;
+  info.envid = original.message.dsn_envid;
+  info.arrival = original.message.arrival_sec;
+  info.now = static_cast<std::int64_t>(std::time(nullptr));
+  info.date = local_date(info.now);
+  info.arrival_date = local_date(info.arrival);
+  info.format_time = &local_date;
+  if (kind == NoticeKind::Delay && s.max_queue_lifetime.count() > 0)
+    info.retry_until = info.arrival + s.max_queue_lifetime.count();
+  std::string_view what = kind == NoticeKind::Failure ? "non-delivery notification"
+                          : kind == NoticeKind::Delay ? "delay notification"
+                                                      : "delivery status notification";
+
   if (sender.empty() || iequals(sender, s.double_bounce_sender) ||
       iequals(qualify(sender, s.myorigin), s.double_bounce_sender)) {
     if (kind != NoticeKind::Failure || !sender.empty()) {
@@ -230,35 +254,47 @@ asio::awaitable<proto::StatusReply> send_notice(asio::io_context& io, const Sett
         log::info("{}: undeliverable postmaster notification discarded", qid);
       co_return done();
     }
-    recipients = s.twobounce_recipients;
-    notice_sender = s.double_bounce_sender;
-    whom = "postmaster";
-    if (recipients.empty()) co_return done();
-  } else {
-    recipients.push_back(sender);
+    // A notice that could not be delivered: the postmaster hears of it only
+    // with notify_classes bounce or 2bounce (Postfix's default: neither),
+    // with every recipient and the whole message.
+    if (!(s.notify_bounce || s.notify_2bounce) || s.twobounce_recipients.empty() || all_entries.empty())
+      co_return done();
+    info.postmaster = true;
+    info.to = s.twobounce_recipients.front();
+    auto new_id = co_await submit_notice(io, s, info, s.twobounce_recipients, all_entries, original.collected,
+                                         s.double_bounce_sender);
+    if (!new_id) co_return retry(qid, fmt::format("postmaster {} not sent: {}", what, new_id.error().message));
+    log::info("{}: postmaster {}: {}", qid, what, *new_id);
+    co_return done();
   }
 
-  NoticeInfo info;
-  info.kind = kind;
-  info.myhostname = s.myhostname;
-  info.queue_id = qid;
-  info.sender = sender;
-  info.to = recipients.front();
-  info.envid = original.message.dsn_envid;
-  info.arrival = original.message.arrival_sec;
-  info.now = static_cast<std::int64_t>(std::time(nullptr));
-  info.date = local_date(info.now);
-  info.arrival_date = local_date(info.arrival);
-  info.format_time = &local_date;
-  if (kind == NoticeKind::Delay && s.max_queue_lifetime.count() > 0)
-    info.retry_until = info.arrival + s.max_queue_lifetime.count();
-
-  std::string_view what = kind == NoticeKind::Failure ? "non-delivery notification"
-                          : kind == NoticeKind::Delay ? "delay notification"
-                                                      : "delivery status notification";
-  auto new_id = co_await submit_notice(io, s, info, recipients, entries, original.collected, notice_sender);
-  if (!new_id) co_return retry(qid, fmt::format("{} {} not sent: {}", whom, what, new_id.error().message));
-  log::info("{}: {} {}: {}", qid, whom, what, *new_id);
+  if (!entries.empty()) {
+    info.to = sender;
+    // Named first: g++ 12 and braced temporaries inside co_await (ipc/async.h).
+    const std::vector<std::string> recipients{sender};
+    const std::string null_sender;
+    auto new_id = co_await submit_notice(io, s, info, recipients, entries, original.collected, null_sender);
+    if (!new_id) co_return retry(qid, fmt::format("sender {} not sent: {}", what, new_id.error().message));
+    log::info("{}: sender {}: {}", qid, what, *new_id);
+  }
+  if (copy_wanted) {
+    // Not critical: a failure is a warning, and the sender's notice is not
+    // sent again for it (Postfix).
+    const auto& to = kind == NoticeKind::Failure ? s.bounce_recipients : s.delay_recipients;
+    info.postmaster = true;
+    info.to = to.front();
+    info.new_queue_id.clear();
+    auto headers = read_original(s, *q, id, false, true);
+    Result<std::string> new_id = make_error("original message unreadable");
+    if (auto* h = std::get_if<Original>(&headers))
+      new_id = co_await submit_notice(io, s, info, to, all_entries, h->collected, s.double_bounce_sender);
+    if (new_id)
+      log::info("{}: postmaster {}: {}", qid, what, *new_id);
+    else
+      log::warning("{}: postmaster notice failed while {} {}: {}", qid,
+                   kind == NoticeKind::Failure ? "bouncing to" : "warning", str::printable(sender, 300),
+                   new_id.error().message);
+  }
   co_return done();
 }
 
@@ -284,6 +320,17 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
   s.myorigin = cfg.str("myorigin");
   s.size_limit = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("bounce_size_limit")));
   s.twobounce_recipients = cfg.list("2bounce_notice_recipient");
+  s.bounce_recipients = cfg.list("bounce_notice_recipient");
+  s.delay_recipients = cfg.list("delay_notice_recipient");
+  for (const auto& c : cfg.list("notify_classes")) {
+    const std::string l = str::lower(c);
+    if (l == "bounce") s.notify_bounce = true;
+    else if (l == "2bounce") s.notify_2bounce = true;
+    else if (l == "delay") s.notify_delay = true;
+    // The other classes are about smtpd and resource problems (not here).
+    else if (l != "data" && l != "policy" && l != "protocol" && l != "resource" && l != "software")
+      return make_error("notify_classes: unknown class \"{}\"", str::printable(c, 64));
+  }
   s.double_bounce_sender = qualify(cfg.str("double_bounce_sender"), s.myorigin);
   s.max_queue_lifetime = cfg.time("maximal_queue_lifetime");
   return s;

@@ -61,6 +61,11 @@ struct Settings {
   std::string myorigin;
   std::size_t size_limit = 50000;        // bounce_size_limit
   std::vector<std::string> twobounce_recipients;
+  std::vector<std::string> bounce_recipients;  // bounce_notice_recipient
+  std::vector<std::string> delay_recipients;   // delay_notice_recipient
+  // notify_classes: postmaster copies of bounces and delay notices, and
+  // notices about undeliverable bounces (Postfix's default: none of them).
+  bool notify_bounce = false, notify_2bounce = false, notify_delay = false;
   std::string double_bounce_sender;      // qualified with myorigin
   std::chrono::seconds max_queue_lifetime{5 * 86400};
   queue::QueueName log_queue = queue::QueueName::Bounce;  // from the service name

@@ -43,11 +43,14 @@ def rcpt(addr, notify=None, orcpt=None):
     return out
 
 
-class BounceTest(unittest.TestCase):
+class _Base:
+    """The instance and the helpers; the test classes add main.cf lines (EXTRA)."""
+    EXTRA = ""
+
     @classmethod
     def setUpClass(cls):
         extra = f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
-        cls.inst = Instance("bounce", main_cf_extra=extra + NO_QMGR_FLOW + MAIN_CF, master_cf=MASTER_CF)
+        cls.inst = Instance("bounce", main_cf_extra=extra + NO_QMGR_FLOW + MAIN_CF + cls.EXTRA, master_cf=MASTER_CF)
         # test_rejected_submission_goes_back_to_the_sender
         hc = cls.inst.path("header_checks")
         with open(hc, "w") as f:
@@ -126,6 +129,9 @@ class BounceTest(unittest.TestCase):
         start = text.index("Content-Type: message/delivery-status")
         return text[start:text.index("\n--", start)]
 
+
+
+class BounceTest(_Base, unittest.TestCase):
     # --- tests ---------------------------------------------------------
     def test_append_then_flush_sends_non_delivery_notice(self):
         qid = self.submit("alice@example.test", "bob@remote.test", body="secret body line\n",
@@ -149,7 +155,7 @@ class BounceTest(unittest.TestCase):
                      "Content-Type: multipart/report; report-type=delivery-status;",
                      "This is the mail system at host mail.example.test.",
                      "<bob@remote.test>: host mx.remote.test[192.0.2.1] said: 550 5.1.1 no such user",
-                     "Content-Type: text/rfc822-headers", "Subject: the original"):
+                     "Content-Type: message/rfc822", "Subject: the original", "secret body line"):
             self.assertIn(want, text)
         self.assertRegex(text, r"(?m)^To: alice@example.test$")
         self.assertRegex(text, r"(?m)^Message-ID: <\d{14}\." + new + r"@mail.example.test>$")
@@ -160,7 +166,17 @@ class BounceTest(unittest.TestCase):
                      "Action: failed", "Status: 5.1.1", "Remote-MTA: dns; mx.remote.test",
                      "Diagnostic-Code: smtp; 550 5.1.1 no such user", "Last-Attempt-Date: "):
             self.assertIn(want, report)
-        self.assertNotIn("secret body line", text)  # RET=HDRS is the default
+        # The whole message comes back unless the sender asked for its header
+        # only (DSN RET=HDRS), as in Postfix; with notify_classes at its
+        # default no postmaster copy goes out.
+        self.assertNotRegex(self.inst.maillog(), rf"{qid}: postmaster ")
+        qid = self.submit("alice@example.test", "bob@remote.test", body="another secret\n", args=["-R", "hdrs"])
+        with Connection(self.sock("bounce")) as c:
+            self.append(c, qid, [rcpt("bob@remote.test")], "5.1.1", "no such user", "none", "failed")
+            self.assertEqual(self.op(c, "flush", qid)[0], 0)
+        _, _, text = self.notice(qid, "non-delivery notification")
+        self.assertIn("Content-Type: text/rfc822-headers", text)
+        self.assertNotIn("another secret", text)
 
     def test_rejected_submission_goes_back_to_the_sender(self):
         # Postfix's pickup asks cleanup to bounce what it refuses: the user
@@ -241,24 +257,16 @@ class BounceTest(unittest.TestCase):
         self.assertNotIn("ivy@example.test", report)
         self.assertFalse(os.path.exists(os.path.join(self.inst.queue, "trace", qid)))
 
-    def test_bounce_of_null_sender_goes_to_postmaster_once(self):
+    def test_bounce_of_null_sender_is_dropped_by_default(self):
+        # notify_classes has neither bounce nor 2bounce (Postfix's default):
+        # an undeliverable notice is dropped, and its log with it.
         qid = self.submit("", "jack@remote.test")
-        self.assertRegex(self.inst.cmd("postcat", ["-q", qid]).stdout, r"(?m)^sender: $")
         with Connection(self.sock("bounce")) as c:
             self.assertEqual(self.append(c, qid, [rcpt("jack@remote.test")], "5.1.1", "no such user", "none",
                                          "failed")[0], 0)
             self.assertEqual(self.op(c, "flush", qid)[0], 0)
-        who, new, text = self.notice(qid, "non-delivery notification")
-        self.assertEqual(who, "postmaster")
-        self.assertRegex(text, r"(?m)^recipient: postmaster(@example.test)?$")
-        self.assertRegex(text, r"(?m)^sender: double-bounce@example.test$")
-        # The postmaster notice failing in turn is dropped, never bounced again.
-        with Connection(self.sock("bounce")) as c:
-            self.assertEqual(self.append(c, new, [rcpt("postmaster@example.test")], "5.1.1", "no such user",
-                                         "none", "failed")[0], 0)
-            self.assertEqual(self.op(c, "flush", new)[0], 0)
-        self.inst.wait_log(rf"{new}: undeliverable postmaster notification discarded")
-        self.assertNotRegex(self.inst.maillog(), rf"{new}: \w+ non-delivery notification")
+        self.assertFalse(os.path.exists(os.path.join(self.inst.queue, "bounce", qid)))
+        self.assertNotRegex(self.inst.maillog(), rf"{qid}: \w+ non-delivery notification")
 
     def test_notify_never_sends_nothing_and_removes_log(self):
         qid = self.submit("kim@example.test", "lee@remote.test", args=["-N", "never"])
@@ -321,6 +329,66 @@ class BounceTest(unittest.TestCase):
             self.assertEqual(self.op(c, "remove", qid)[0], 0)
         self.assertTrue(pids)
         self.assertTrue(pids & self.inst.service_pids("bounce"))
+
+
+class PostmasterNoticeTest(_Base, unittest.TestCase):
+    EXTRA = "notify_classes = bounce, 2bounce, delay, resource, software\n"
+
+    def test_postmaster_copy_of_a_bounce_has_the_header_only(self):
+        qid = self.submit("mia@example.test", "ned@remote.test", body="private body\n", subject="copied",
+                          args=["-N", "never"])
+        with Connection(self.sock("bounce")) as c:
+            self.append(c, qid, [rcpt("ned@remote.test", notify=1)], "5.1.1", "no such user", "none", "failed")
+            self.assertEqual(self.op(c, "flush", qid)[0], 0)
+        # NOTIFY=NEVER keeps the sender's notice away, not the postmaster's copy.
+        who, new, text = self.notice(qid, "non-delivery notification")
+        self.assertEqual(who, "postmaster")
+        self.assertNotRegex(self.inst.maillog(), rf"{qid}: sender non-delivery notification")
+        self.assertRegex(text, r"(?m)^sender: double-bounce@example.test$")
+        self.assertRegex(text, r"(?m)^recipient: postmaster(@example.test)?$")
+        for want in ("Subject: Postmaster Copy: Undelivered Mail", "Final-Recipient: rfc822; ned@remote.test",
+                     "Content-Type: text/rfc822-headers", "Subject: copied"):
+            self.assertIn(want, text)
+        self.assertNotIn("private body", text)
+        self.assertNotIn("Your message could not be delivered", text)
+
+    def test_sender_notice_and_copy(self):
+        qid = self.submit("ola@example.test", "pat@remote.test")
+        with Connection(self.sock("bounce")) as c:
+            self.append(c, qid, [rcpt("pat@remote.test")], "5.1.1", "no such user", "none", "failed")
+            self.assertEqual(self.op(c, "flush", qid)[0], 0)
+        self.inst.wait_log(rf"{qid}: sender non-delivery notification: \w+")
+        self.inst.wait_log(rf"{qid}: postmaster non-delivery notification: \w+")
+
+    def test_delay_copy(self):
+        qid = self.submit("quin@example.test", "rob@remote.test")
+        with Connection(self.sock("defer")) as c:
+            self.append(c, qid, [rcpt("rob@remote.test")], "4.4.1", "connection timed out", "none", "delayed")
+            self.assertEqual(self.op(c, "warn", qid)[0], 0)
+        self.inst.wait_log(rf"{qid}: sender delay notification: \w+")
+        m = self.inst.wait_log(rf"{qid}: postmaster delay notification: (\w+)")
+        new = m.group(1)
+        wait_for(lambda: self.ready(new), timeout=30, what=f"notice {new}")
+        self.assertIn("Subject: Postmaster Warning: Delayed Mail", self.inst.cmd("postcat", ["-q", new]).stdout)
+
+    def test_bounce_of_null_sender_goes_to_postmaster_once(self):
+        qid = self.submit("", "jack@remote.test")
+        self.assertRegex(self.inst.cmd("postcat", ["-q", qid]).stdout, r"(?m)^sender: $")
+        with Connection(self.sock("bounce")) as c:
+            self.assertEqual(self.append(c, qid, [rcpt("jack@remote.test")], "5.1.1", "no such user", "none",
+                                         "failed")[0], 0)
+            self.assertEqual(self.op(c, "flush", qid)[0], 0)
+        who, new, text = self.notice(qid, "non-delivery notification")
+        self.assertEqual(who, "postmaster")
+        self.assertRegex(text, r"(?m)^recipient: postmaster(@example.test)?$")
+        self.assertRegex(text, r"(?m)^sender: double-bounce@example.test$")
+        # The postmaster notice failing in turn is dropped, never bounced again.
+        with Connection(self.sock("bounce")) as c:
+            self.assertEqual(self.append(c, new, [rcpt("postmaster@example.test")], "5.1.1", "no such user",
+                                         "none", "failed")[0], 0)
+            self.assertEqual(self.op(c, "flush", new)[0], 0)
+        self.inst.wait_log(rf"{new}: undeliverable postmaster notification discarded")
+        self.assertNotRegex(self.inst.maillog(), rf"{new}: \w+ non-delivery notification")
 
 
 if __name__ == "__main__":

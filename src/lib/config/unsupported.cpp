@@ -127,7 +127,7 @@ constexpr std::string_view kIgnored[] = {
     "internal_mail_filter_classes", "ipc_ttl", "lmtp_assume_final", "lmtp_sasl_password_maps",
     "maillog_file_compressor", "maillog_file_prefixes", "maillog_file_rotate_suffix", "mailq_path",
     "manpage_directory", "meta_directory", "milter_macro_v", "multi_instance_directories",
-    "multi_instance_enable", "newaliases_path", "notify_classes", "permit_mx_backup_networks",
+    "multi_instance_enable", "newaliases_path", "permit_mx_backup_networks",
     "postscreen_cache_map", "process_id_directory", "proxy_read_maps", "proxy_write_maps",
     "qmgr_fudge_factor", "qmgr_message_recipient_minimum", "qmqpd_authorized_clients",
     "qmqpd_client_port_logging", "qmqpd_error_delay", "queue_file_attribute_count_limit",
