@@ -178,28 +178,30 @@ std::string human_part(const NoticeInfo& info, const std::vector<queue::StatusEn
   // meant for the sender too).
   if (info.postmaster) {
     t += "Enclosed is the mail delivery report, for the postmaster.\n";
-  } else switch (info.kind) {
-    case NoticeKind::Failure:
-      t += "Your message could not be delivered to one or more of its recipients.\n"
-           "This is a permanent error: the mail system has given up. The reasons\n"
-           "are listed below, and your message (or its header) is attached.\n\n"
-           "If you need help, contact your postmaster and include this report\n"
-           "with the attached part. This notice was sent automatically; please\n"
-           "do not reply to it.\n";
-      break;
-    case NoticeKind::Delay:
-      t += "This is a warning only: you do NOT need to send your message again.\n\n"
-           "Your message could not be delivered yet to the recipients listed\n"
-           "below. The mail system keeps trying";
-      if (info.retry_until > 0)
-        t += fmt::format(" until\n{}, and tells you if it gives up", sanitize_text(utc_date(info.retry_until), 64));
-      t += ".\nThe reasons for the delay are listed below.\n";
-      break;
-    case NoticeKind::Success:
-      t += "Your message was delivered to the destinations listed below, as you\n"
-           "asked. A destination that is a mailing list or a forwarding address may\n"
-           "pass the message on; this report does not cover what happens there.\n";
-      break;
+  } else {
+    switch (info.kind) {
+      case NoticeKind::Failure:
+        t += "Your message could not be delivered to one or more of its recipients.\n"
+             "This is a permanent error: the mail system has given up. The reasons\n"
+             "are listed below, and your message (or its header) is attached.\n\n"
+             "If you need help, contact your postmaster and include this report\n"
+             "with the attached part. This notice was sent automatically; please\n"
+             "do not reply to it.\n";
+        break;
+      case NoticeKind::Delay:
+        t += "This is a warning only: you do NOT need to send your message again.\n\n"
+             "Your message could not be delivered yet to the recipients listed\n"
+             "below. The mail system keeps trying";
+        if (info.retry_until > 0)
+          t += fmt::format(" until\n{}, and tells you if it gives up", sanitize_text(utc_date(info.retry_until), 64));
+        t += ".\nThe reasons for the delay are listed below.\n";
+        break;
+      case NoticeKind::Success:
+        t += "Your message was delivered to the destinations listed below, as you\n"
+             "asked. A destination that is a mailing list or a forwarding address may\n"
+             "pass the message on; this report does not cover what happens there.\n";
+        break;
+    }
   }
   if (original.truncated()) t += "\nThe attached copy of your message has been shortened.\n";
   t += "\n                   The mail system\n\n";
