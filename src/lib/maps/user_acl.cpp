@@ -1,34 +1,20 @@
 // user_acl.cpp - see user_acl.h.
 #include "maps/user_acl.h"
 
-#include <pwd.h>
-
 #include <cerrno>
 #include <string>
-#include <vector>
 
 #include "maps/match_list.h"
+#include "security/privileges.h"
 
 namespace postern::maps {
-
-namespace {
-
-// The login name of `uid`, or "unknown" (Postfix's word).
-std::string login_name(uid_t uid) {
-  std::vector<char> buf(16384);
-  struct passwd pw {};
-  struct passwd* out = nullptr;
-  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &out) == 0 && out && out->pw_name && *out->pw_name)
-    return out->pw_name;
-  return "unknown";
-}
-
-}  // namespace
 
 Status check_user_acl(std::string_view param, std::string_view list, uid_t uid, std::string_view mail_owner,
                       std::string_view what) {
   if (uid == 0) return {};
-  const std::string name = login_name(uid);
+  // Without a password entry the name is "unknown" (Postfix's word).
+  auto user = security::lookup_uid(uid);
+  const std::string name = user && !user->name.empty() ? user->name : "unknown";
   if (name == mail_owner) return {};
   auto acl = MatchList::open(param, list, MatchStyle::Name);
   if (!acl) return acl.take_error();
