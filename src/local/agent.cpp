@@ -67,11 +67,12 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   e.luser_relay = std::string(str::trim(cfg.raw("luser_relay").value_or("")));
   e.mailbox_transport = cfg.str("mailbox_transport");
   e.fallback_transport = cfg.str("fallback_transport");
-  for (const auto* name : {"mailbox_transport", "fallback_transport"}) {
-    const std::string& v = std::string_view(name) == "mailbox_transport" ? e.mailbox_transport : e.fallback_transport;
-    if (!v.empty())
-      if (auto st = config::check_transport_nexthop(v, name); !st) return st.take_error();
-  }
+  if (!e.mailbox_transport.empty())
+    if (auto st = config::check_transport_nexthop(e.mailbox_transport, "mailbox_transport"); !st)
+      return st.take_error();
+  if (!e.fallback_transport.empty())
+    if (auto st = config::check_transport_nexthop(e.fallback_transport, "fallback_transport"); !st)
+      return st.take_error();
   auto ac = AllowList::parse(cfg.list("allow_mail_to_commands"));
   if (!ac) return make_error("allow_mail_to_commands: {}", ac.error().message);
   e.allow_commands = *ac;
