@@ -953,6 +953,19 @@ Policy::Outcome Policy::eval_policy_service(const Restriction& r, std::string_vi
   return o;
 }
 
+namespace {
+
+// defer_if_reject (remembered in `v` while its lists ran) turns a final
+// rejection into a deferral; a pending lookup or a configuration error
+// stays as it is.
+void apply_defer_if_reject(Verdict& out, const Verdict& v) {
+  if (out.kind == Verdict::Reject && !out.need && !out.policy_need && !out.config_error && v.defer_if_reject &&
+      out.reply.code >= 500)
+    out.reply = *v.defer_if_reject;
+}
+
+}  // namespace
+
 Verdict Policy::check_recipient(const RcptContext& c) {
   Verdict v;
   if (!relay_control_ok_) return Verdict::rejection(config_error_reply(), true);
@@ -962,14 +975,9 @@ Verdict Policy::check_recipient(const RcptContext& c) {
       {&client_r_, "smtpd_client_restrictions"}, {&helo_r_, "smtpd_helo_restrictions"},
       {&sender_r_, "smtpd_sender_restrictions"}, {&relay_r_, "smtpd_relay_restrictions"},
       {&rcpt_r_, "smtpd_recipient_restrictions"}};
-  // defer_if_reject turns a final rejection into a deferral.
-  auto soften = [&v](Verdict& out) {
-    if (out.kind == Verdict::Reject && !out.need && !out.policy_need && !out.config_error && v.defer_if_reject && out.reply.code >= 500)
-      out.reply = *v.defer_if_reject;
-  };
   for (const auto& [list, title] : lists) {
     if (eval_list(*list, title, c, v) == Outcome::Reject) {
-      soften(v);
+      apply_defer_if_reject(v, v);
       return v;  // (or v.need)
     }
     // Postfix: once the message is to be discarded, no restriction is
@@ -980,7 +988,7 @@ Verdict Policy::check_recipient(const RcptContext& c) {
   Verdict out = reject_unlisted_sender_ && !v.discard ? check_unlisted_sender(c) : Verdict{};
   if (out.kind == Verdict::Accept && reject_unlisted_ && !v.discard) out = check_unlisted(c);
   if (out.kind == Verdict::Accept && v.defer_if_permit) out.reject(*v.defer_if_permit);
-  soften(out);
+  apply_defer_if_reject(out, v);
   out.notes = std::move(v.notes);
   out.hold = v.hold;
   out.discard = v.discard;
@@ -1003,8 +1011,7 @@ Verdict Policy::check_stage(const std::vector<Restriction>& list, std::string_vi
   Verdict v;
   if (list.empty()) return v;
   if (eval_list(list, title, c, v) == Outcome::Reject) {
-    if (!v.need && !v.policy_need && !v.config_error && v.defer_if_reject && v.reply.code >= 500)
-      v.reply = *v.defer_if_reject;
+    apply_defer_if_reject(v, v);
     return v;
   }
   if (v.defer_if_permit) v.reject(*v.defer_if_permit);
