@@ -134,6 +134,16 @@ asio::awaitable<void> run_prefetch(std::shared_ptr<CleanupPrefetch> p, asio::io_
   p->done.cancel();
 }
 
+// trivial-rewrite's word that an address goes to the error transport
+// (relocated_maps, an "error:" transport_maps entry, an unknown virtual
+// alias): the text Policy::check_unlisted() rejects with ("DSN text", or
+// `dsn` and "User unknown" when there is none); empty for any other
+// transport.
+std::string undeliverable_text(const rewrite::Resolved& res, std::string_view dsn) {
+  if (res.transport != "error") return {};
+  return res.nexthop.empty() ? fmt::format("{} User unknown", dsn) : res.nexthop;
+}
+
 class Session {
  public:
   Session(server::Context& ctx, Shared& shared, server::Socket sock)
@@ -264,6 +274,23 @@ class Session {
     c.client_name_status = name_status_;
     c.reverse_name_status = reverse_status_;
     c.reverse_client_name = reverse_client_name_;
+    return c;
+  }
+  // restriction_context() plus what the open transaction (mail_) knows:
+  // the sender, its class, the recipients so far, the policy attributes.
+  RcptContext transaction_context() const {
+    RcptContext c = restriction_context();
+    c.sender = &mail_->sender;
+    c.sender_text = mail_->params.path.text;
+    c.sender_class = mail_->sender_class;
+    c.sender_undeliverable = mail_->sender_undeliverable;
+    c.smtputf8 = mail_->smtputf8;
+    c.rcpt_count = rcpt_count_;
+    c.protocol_name = esmtp_ ? "ESMTP" : "SMTP";
+    c.client_port = client_port_;
+    if (cleanup_) c.queue_id = cleanup_->queue_id();
+    c.instance = instance_;
+    c.size = mail_->params.size.value_or(0);
     return c;
   }
   std::string queue_id_or_noqueue() const { return cleanup_ ? cleanup_->queue_id() : std::string("NOQUEUE"); }
@@ -1255,24 +1282,12 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
     // A failed lookup leaves the class to classify() (main.cf alone).
     if (res && !(res->flags & (ipc::proto::resolve_flag::kFail | ipc::proto::resolve_flag::kError))) {
       mail_->sender_class = class_from_resolve_flags(res->flags);
-      if (res->transport == "error")
-        mail_->sender_undeliverable = res->nexthop.empty() ? "5.1.0 User unknown" : res->nexthop;
+      mail_->sender_undeliverable = undeliverable_text(*res, "5.1.0");
     }
   }
-  RcptContext c = restriction_context();
-  c.sender = &mail_->sender;
-  c.sender_text = mail_->params.path.text;
-  c.sender_class = mail_->sender_class;
-  c.sender_undeliverable = mail_->sender_undeliverable;
-  c.smtputf8 = mail_->smtputf8;
+  RcptContext c = transaction_context();
   c.recipient = &*addr;  // with its route: a source route is a routing trick
   c.recipient_text = r.path.text;
-  c.rcpt_count = rcpt_count_;
-  c.protocol_name = esmtp_ ? "ESMTP" : "SMTP";
-  c.client_port = client_port_;
-  if (cleanup_) c.queue_id = cleanup_->queue_id();
-  c.instance = instance_;
-  c.size = mail_->params.size.value_or(0);
   std::optional<smtp::Reply> bad = co_await resolve_recipient(*addr, r.path.text, c);
   if (bad) {
     log_reject("RCPT", *bad, addr->to_internal());
@@ -1722,9 +1737,7 @@ asio::awaitable<std::optional<smtp::Reply>> Session::resolve_recipient(const mai
     co_return r;
   }
   c.recipient_class = class_from_resolve_flags(res->flags);
-  // The error transport: relocated_maps, an "error:" transport_maps entry,
-  // an unknown virtual alias (check_unlisted() rejects these).
-  if (res->transport == "error") c.undeliverable = res->nexthop.empty() ? "5.1.1 User unknown" : res->nexthop;
+  c.undeliverable = undeliverable_text(*res, "5.1.1");
   co_return std::nullopt;
 }
 
@@ -1739,10 +1752,6 @@ asio::awaitable<void> Session::lookup_client_name(const asio::ip::address& addr)
   if (cn.reverse_status == dns::Outcome::Ok && !cn.reverse_name.empty()) reverse_client_name_ = cn.reverse_name;
 }
 
-// The restrictions for one recipient, with the DNS list lookups they ask
-// for (Verdict::need) done in between. Each pass either decides or adds
-// one answer; past the lookup limit or time budget (or without a resolver)
-// a needed name counts as not listed, so the loop ends.
 void Session::take_actions(const Verdict& v, std::string_view stage, std::string_view to) {
   for (const auto& n : v.notes) log_action(n.action, stage, n.text, to);
   hold_ = hold_ || v.hold;
@@ -1757,26 +1766,16 @@ void Session::take_actions(const Verdict& v, std::string_view stage, std::string
 asio::awaitable<std::optional<smtp::Reply>> Session::data_refusal(std::string_view stage, bool end) {
   if (discard_ || !(end ? sh_.policy->has_end_of_data_restrictions() : sh_.policy->has_data_restrictions()))
     co_return std::nullopt;
-  RcptContext c = restriction_context();
+  RcptContext c = transaction_context();
   c.protocol_state = end ? "END-OF-MESSAGE" : "DATA";
-  c.sender = &mail_->sender;
-  c.sender_text = mail_->params.path.text;
-  c.sender_class = mail_->sender_class;
-  c.sender_undeliverable = mail_->sender_undeliverable;
-  c.smtputf8 = mail_->smtputf8;
   // Postfix judges the recipient at DATA only when there is exactly one.
   if (rcpt_count_ == 1 && first_rcpt_) {
     c.recipient = &*first_rcpt_;
     c.recipient_text = first_rcpt_text_;
     c.recipient_class = first_rcpt_class_;
   }
-  c.rcpt_count = rcpt_count_;
-  c.protocol_name = esmtp_ ? "ESMTP" : "SMTP";
-  c.client_port = client_port_;
-  if (cleanup_) c.queue_id = cleanup_->queue_id();
-  c.instance = instance_;
   // At the end, the size of what arrived (Postfix's too).
-  c.size = end ? message_bytes_ : mail_->params.size.value_or(0);
+  if (end) c.size = message_bytes_;
   c.hold = hold_;
   std::string stage_name(stage);  // `stage` may not outlive a suspension
   Verdict v = co_await run_checks(c, end ? &Policy::check_end_of_data : &Policy::check_data);
@@ -1787,6 +1786,11 @@ asio::awaitable<std::optional<smtp::Reply>> Session::data_refusal(std::string_vi
   co_return v.reply;
 }
 
+// The restrictions of one command, with the DNS list lookups they ask for
+// (Verdict::need) and the policy server answers done in between. Each pass
+// either decides or adds one answer; past the lookup limit or time budget
+// (or without a resolver) a needed name counts as not listed, so the loop
+// ends.
 asio::awaitable<Verdict> Session::run_checks(RcptContext& c, Verdict (Policy::*check)(const RcptContext&)) {
   if (dnsbl_.size() > 1000) dnsbl_.clear();  // a long session's cache stays small
   c.dnsbl = &dnsbl_;
