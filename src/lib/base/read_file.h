@@ -1,10 +1,10 @@
 // read_file.h - a file's content in memory, within a size bound.
 //
 // Every file a daemon reads whole (main.cf, /etc/hosts, domain-list files,
-// bounce logs) is read through here: in 64 KiB steps into a string that
-// grows with the data, so a 50-byte /etc/hosts costs 50 bytes and not the
-// bound (a pre-sized buffer of the bound is zero-filled and faulted in by
-// every process start). Regular files only; a FIFO or device named by a
+// bounce logs) is read through here: straight into a string sized from
+// fstat() (growing in steps of up to 64 KiB if the file grows meanwhile), so
+// a 50-byte /etc/hosts costs 50 bytes and not the bound (a pre-sized buffer
+// of the bound is zero-filled and faulted in by every process start). Regular files only; a FIFO or device named by a
 // parameter is refused rather than read forever.
 #pragma once
 
