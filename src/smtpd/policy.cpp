@@ -188,6 +188,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   p->no_unknown_recipient_checks_ = overrides->no_unknown_recipient_checks;
   p->reject_unlisted_ = cfg.boolean("smtpd_reject_unlisted_recipient") && !p->no_unknown_recipient_checks_;
   p->reject_unlisted_sender_ = cfg.boolean("smtpd_reject_unlisted_sender");
+  p->delay_reject_ = cfg.boolean("smtpd_delay_reject");
   p->wants_sender_class_ = p->reject_unlisted_sender_;
   p->local_recipient_maps_ = open_recipient_table(cfg, "local_recipient_maps");
   p->virtual_mailbox_maps_ = open_recipient_table(cfg, "virtual_mailbox_maps");
@@ -971,11 +972,18 @@ Verdict Policy::check_recipient(const RcptContext& c) {
   if (!relay_control_ok_) return Verdict::rejection(config_error_reply(), true);
   // smtpd_delay_reject = yes: client, helo and sender restrictions run at RCPT
   // time; each list ends at its first permit, a reject ends everything.
+  // With "no" they ran at their own commands (check_client() ...), and
+  // what those left pending (defer_if_permit) comes along in the context.
   const std::pair<const std::vector<Restriction>*, std::string_view> lists[] = {
       {&client_r_, "smtpd_client_restrictions"}, {&helo_r_, "smtpd_helo_restrictions"},
       {&sender_r_, "smtpd_sender_restrictions"}, {&relay_r_, "smtpd_relay_restrictions"},
       {&rcpt_r_, "smtpd_recipient_restrictions"}};
-  for (const auto& [list, title] : lists) {
+  std::span<const std::pair<const std::vector<Restriction>*, std::string_view>> run(lists);
+  if (!delay_reject_) {
+    run = run.subspan(3);
+    if (c.earlier_defer_if_permit) v.defer_if_permit = *c.earlier_defer_if_permit;
+  }
+  for (const auto& [list, title] : run) {
     if (eval_list(*list, title, c, v) == Outcome::Reject) {
       apply_defer_if_reject(v, v);
       return v;  // (or v.need)
@@ -985,7 +993,8 @@ Verdict Policy::check_recipient(const RcptContext& c) {
     if (v.discard) break;
   }
   // The implicit checks: the sender's, then the recipient's.
-  Verdict out = reject_unlisted_sender_ && !v.discard ? check_unlisted_sender(c) : Verdict{};
+  // (The sender's was done at MAIL FROM when smtpd_delay_reject = no.)
+  Verdict out = reject_unlisted_sender_ && delay_reject_ && !v.discard ? check_unlisted_sender(c) : Verdict{};
   if (out.kind == Verdict::Accept && reject_unlisted_ && !v.discard) out = check_unlisted(c);
   if (out.kind == Verdict::Accept && v.defer_if_permit) out.reject(*v.defer_if_permit);
   apply_defer_if_reject(out, v);
@@ -997,6 +1006,36 @@ Verdict Policy::check_recipient(const RcptContext& c) {
   out.filter = std::move(v.filter);
   out.redirect = std::move(v.redirect);
   return out;
+}
+
+// smtpd_delay_reject = no. Each stage evaluates its own list, rejects at
+// once, and leaves a defer_if_permit in the verdict for the caller to carry
+// to the next stages (Postfix enforces it only at RCPT TO); a later stage
+// starts from the earlier one's (RcptContext::earlier_defer_if_permit).
+Verdict Policy::check_client(const RcptContext& c) { return check_early_stage(client_r_, "smtpd_client_restrictions", c); }
+
+Verdict Policy::check_helo(const RcptContext& c) { return check_early_stage(helo_r_, "smtpd_helo_restrictions", c); }
+
+Verdict Policy::check_sender(const RcptContext& c) {
+  Verdict v = check_early_stage(sender_r_, "smtpd_sender_restrictions", c);
+  // The implicit reject_unlisted_sender, at MAIL FROM now (Postfix's
+  // smtpd_check_mail()).
+  if (v.kind == Verdict::Reject || v.discard || !reject_unlisted_sender_) return v;
+  Verdict u = check_unlisted_sender(c);
+  if (u.kind == Verdict::Reject) {
+    apply_defer_if_reject(u, v);
+    v.reject(u.reply, u.config_error);
+  }
+  return v;
+}
+
+Verdict Policy::check_early_stage(const std::vector<Restriction>& list, std::string_view title,
+                                  const RcptContext& c) {
+  Verdict v;
+  if (c.earlier_defer_if_permit) v.defer_if_permit = *c.earlier_defer_if_permit;
+  if (list.empty()) return v;
+  if (eval_list(list, title, c, v) == Outcome::Reject) apply_defer_if_reject(v, v);
+  return v;
 }
 
 Verdict Policy::check_data(const RcptContext& c) { return check_stage(data_r_, "smtpd_data_restrictions", c); }

@@ -20,10 +20,12 @@
 // class (unit tests) and for the "is this domain local" question of
 // local_recipient_maps searches about other domains. Policy evaluates the
 // restriction lists that smtpd applies
-// at RCPT TO (smtpd_delay_reject = yes semantics): smtpd_client_restrictions,
+// at RCPT TO (with smtpd_delay_reject = yes): smtpd_client_restrictions,
 // smtpd_helo_restrictions, smtpd_sender_restrictions, smtpd_relay_restrictions,
 // smtpd_recipient_restrictions, then the implicit reject_unlisted_recipient
-// (smtpd_reject_unlisted_recipient) with local_recipient_maps.
+// (smtpd_reject_unlisted_recipient) with local_recipient_maps. With
+// smtpd_delay_reject = no the first three run at connect, HELO and MAIL FROM
+// instead (check_client(), check_helo(), check_sender()).
 //
 // Restrictions understood: permit, reject, defer, permit_mynetworks,
 // permit_sasl_authenticated, reject_unauth_destination,
@@ -57,7 +59,7 @@
 // unknown_hostname_reject_code, unknown_helo_hostname_tempfail_action, parent_domain_matches_subdomains,
 // smtpd_null_access_lookup_key, access_map_reject_code, maps_rbl_reject_code,
 // default_rbl_reply, rbl_reply_maps, multi_recipient_bounce_reject_code,
-// access_map_defer_code, allow_untrusted_routing.
+// access_map_defer_code, allow_untrusted_routing, smtpd_delay_reject.
 // Logs: warnings for unknown restrictions, unreadable files, table errors,
 // unsupported access table actions; access table WARN/INFO results.
 #pragma once
@@ -236,6 +238,10 @@ struct RcptContext {
   std::string_view encryption_protocol, encryption_cipher;
   int encryption_keysize = 0;
   const std::map<std::string, std::string, std::less<>>* policy_answers = nullptr;
+  // smtpd_delay_reject = no: a defer_if_permit an earlier stage (connect,
+  // HELO, MAIL FROM) left pending; it stands at RCPT TO unless something
+  // rejects there.
+  const smtp::Reply* earlier_defer_if_permit = nullptr;
 };
 
 // One element of a restriction list: a name, and for check_*_access its
@@ -262,6 +268,19 @@ class Policy {
 
   // All RCPT TO restrictions, in Postfix's order.
   Verdict check_recipient(const RcptContext& c);
+  // smtpd_delay_reject = no: the client restrictions at connect, the HELO
+  // ones at HELO/EHLO, the sender ones (and smtpd_reject_unlisted_sender) at
+  // MAIL FROM. A rejection is final for that command; a defer_if_permit is
+  // left in the verdict, for the caller to pass on to the later stages in
+  // RcptContext::earlier_defer_if_permit (it stands only at RCPT TO, if
+  // nothing rejects there). check_recipient() then runs only the relay and
+  // recipient restrictions.
+  bool delay_reject() const { return delay_reject_; }
+  Verdict check_client(const RcptContext& c);
+  Verdict check_helo(const RcptContext& c);
+  Verdict check_sender(const RcptContext& c);
+  bool has_client_restrictions() const { return !client_r_.empty(); }
+  bool has_helo_restrictions() const { return !helo_r_.empty(); }
   // smtpd_data_restrictions, at DATA (or the first BDAT). The context has a
   // recipient only when the transaction has exactly one, as in Postfix;
   // restrictions about the recipient then decide nothing.
@@ -319,6 +338,7 @@ class Policy {
                                                      const std::vector<std::string>& items,
                                                      const std::vector<std::string>& classes);
   bool auth_destination(const RcptContext& c, Verdict& v, bool& failed);
+  Verdict check_early_stage(const std::vector<Restriction>& list, std::string_view title, const RcptContext& c);
 
   NetworkList mynetworks_;
   NetworkList limit_exceptions_;
@@ -355,6 +375,7 @@ class Policy {
   int unknown_relay_code_ = 550;
   bool reject_unlisted_ = true;
   bool reject_unlisted_sender_ = false;  // smtpd_reject_unlisted_sender
+  bool delay_reject_ = true;             // smtpd_delay_reject
   bool wants_sender_class_ = false;
   // What check_unlisted_address() judges: the recipient or the sender.
   struct Unlisted {

@@ -1192,3 +1192,87 @@ TEST(Policy, EndOfDataRestrictions) {
   EXPECT_EQ(p->check_end_of_data(c).reply.code, 554);
   EXPECT_EQ(p->check_data(c).kind, Verdict::Accept);  // the DATA list is empty
 }
+
+// smtpd_delay_reject = no: each list at its own command; what they leave
+// pending (defer_if_permit) reaches RCPT TO through the context.
+TEST(Policy, DelayRejectNoJudgesEachStageAtItsCommand) {
+  const std::string lists =
+      "smtpd_client_restrictions = check_client_access inline:{192.0.2.66=REJECT}\n"
+      "smtpd_helo_restrictions = check_helo_access inline:{ { bad.example = REJECT Go away } }\n"
+      "smtpd_sender_restrictions = reject_unknown_sender_domain\n"
+      "smtpd_recipient_restrictions = check_recipient_access inline:{no@mx.example.org=REJECT}\n";
+  auto p = policy(lists + "smtpd_delay_reject = no\nmynetworks = 127.0.0.0/8\n");
+  ASSERT_FALSE(p->delay_reject());
+  ASSERT_TRUE(p->has_client_restrictions());
+  Tx t;
+  t.mynet = false;
+  t.sender_dns = dns::Outcome::Ok;
+  auto s = mail::parse_smtp_path(t.sender, {.allow_null = true});
+  ASSERT_TRUE(s);
+  RcptContext c;
+  c.client_name = "unknown";
+  c.client_addr = "192.0.2.66";
+  Verdict v = p->check_client(c);
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(), "554 5.7.1 <unknown[192.0.2.66]>: Client host rejected: Access denied");
+  c.client_addr = "192.0.2.1";
+  EXPECT_EQ(p->check_client(c).kind, Verdict::Accept);
+  c.helo = "bad.example";
+  v = p->check_helo(c);
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(), "554 5.7.1 <bad.example>: Helo command rejected: Go away");
+  c.helo = "good.example";
+  EXPECT_EQ(p->check_helo(c).kind, Verdict::Accept);
+  // A DNS failure at MAIL FROM is left pending, not sent.
+  c.sender = &*s;
+  c.sender_text = t.sender;
+  v = p->check_sender(c);
+  EXPECT_EQ(v.kind, Verdict::Accept);
+  ASSERT_TRUE(v.defer_if_permit);
+  EXPECT_EQ(v.defer_if_permit->to_string(), "450 4.1.8 <s@example.net>: Sender address rejected: Domain not found");
+  // At RCPT the earlier lists do not run again (a rejected HELO name
+  // would reject here otherwise); the pending deferral stands unless the
+  // recipient is rejected.
+  t.helo = "bad.example";
+  t.mynet = false;
+  t.sender_dns.reset();
+  EXPECT_EQ(reply_of(*p, t), "accept");
+  auto r = mail::parse_smtp_path("x@mx.example.org");
+  ASSERT_TRUE(r);
+  c.recipient = &*r;
+  c.recipient_text = "x@mx.example.org";
+  c.earlier_defer_if_permit = &*v.defer_if_permit;
+  Verdict at_rcpt = p->check_recipient(c);
+  ASSERT_EQ(at_rcpt.kind, Verdict::Reject);
+  EXPECT_EQ(at_rcpt.reply.code, 450);
+  auto no = mail::parse_smtp_path("no@mx.example.org");
+  c.recipient = &*no;
+  c.recipient_text = "no@mx.example.org";
+  EXPECT_EQ(p->check_recipient(c).reply.to_string(),
+            "554 5.7.1 <no@mx.example.org>: Recipient address rejected: Access denied");
+
+  // The default (yes) judges all of them at RCPT TO, as before.
+  auto delayed = policy(lists);
+  EXPECT_TRUE(delayed->delay_reject());
+  EXPECT_EQ(reply_of(*delayed, t), "554 5.7.1 <bad.example>: Helo command rejected: Go away");
+}
+
+// smtpd_delay_reject = no moves the implicit unlisted-sender check to MAIL FROM.
+TEST(Policy, DelayRejectNoChecksUnlistedSendersAtMail) {
+  auto p = policy("local_recipient_maps = inline:{alice=x}\nsmtpd_reject_unlisted_sender = yes\n"
+                  "smtpd_delay_reject = no\n");
+  auto s = mail::parse_smtp_path("mallory@mx.example.org");
+  ASSERT_TRUE(s);
+  RcptContext c;
+  c.client_addr = "192.0.2.1";
+  c.sender = &*s;
+  c.sender_text = "mallory@mx.example.org";
+  Verdict v = p->check_sender(c);
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(),
+            "550 5.1.0 <mallory@mx.example.org>: Sender address rejected: User unknown in local recipient table");
+  Tx t;
+  t.rcpt = "alice@mx.example.org";
+  t.sender = "mallory@mx.example.org";
+  EXPECT_EQ(reply_of(*p, t), "accept");  // not again at RCPT
+}

@@ -215,6 +215,9 @@ class Session {
   asio::awaitable<std::optional<smtp::Reply>> resolve_recipient(const mail::Address& a, std::string_view text,
                                                                 RcptContext& c);
   asio::awaitable<void> lookup_client_name(const asio::ip::address& addr);
+  // The banner, or with smtpd_delay_reject = no the client restrictions'
+  // rejection in its place (then access_denied_).
+  asio::awaitable<smtp::Reply> greeting();
   // Policy::check_recipient or check_data, with the DNS list lookups and
   // policy server questions they ask for answered in between.
   asio::awaitable<Verdict> run_checks(RcptContext& c, Verdict (Policy::*check)(const RcptContext&));
@@ -227,6 +230,14 @@ class Session {
   // rejection the transaction stays until RSET, as in Postfix.
   asio::awaitable<std::optional<smtp::Reply>> data_refusal(std::string_view stage, bool end = false);
   void log_reject(std::string_view stage, const smtp::Reply& r, std::string_view to);
+  // smtpd_delay_reject = no: the client (CONNECT), HELO/EHLO or sender (MAIL)
+  // restrictions at their own command. A rejection is logged (not yet
+  // sent); the caller applies the verdict's actions (take_actions());
+  // `pending` gets what defer_if_permit the stage leaves.
+  asio::awaitable<Verdict> early_checks(std::string_view stage, std::optional<smtp::Reply>& pending);
+  // Asks trivial-rewrite for the sender's class once per transaction, when
+  // the restrictions need it (smtpd_reject_unlisted_sender).
+  asio::awaitable<void> resolve_sender();
   void log_action(std::string_view action, std::string_view stage, std::string_view text, std::string_view to);
 
   std::string peer() const { return client_name_ + "[" + client_addr_ + "]"; }
@@ -235,7 +246,7 @@ class Session {
   // a resolver they stay unset, which the policy takes as a DNS failure.
   asio::awaitable<void> look_up_mailhosts(RcptContext& c) {
     if (!sh_.dns) co_return;
-    if (sh_.policy->wants_mailhost_lookup(true)) {
+    if (sh_.policy->wants_mailhost_lookup(true) && mail_) {
       if (!mail_->sender_mailhost) {
         if (auto d = sh_.policy->mailhost_domain(mail_->sender, std::nullopt))
           mail_->sender_mailhost = (co_await sh_.dns->lookup_mailhost(*d)).outcome;
@@ -336,6 +347,11 @@ class Session {
   bool limit_exempt_ = false;  // smtpd_client_event_limit_exceptions
   bool bare_newline_exempt_ = false;
   std::string helo_;
+  // smtpd_delay_reject = no (Policy::check_client() ...): the client
+  // restrictions refused the connection, so every command but QUIT gets
+  // 503; and the defer_if_permit each stage left pending, for the next one.
+  bool access_denied_ = false;
+  std::optional<smtp::Reply> defer_client_, defer_helo_, defer_sender_;
   // Client name lookup results for reject_unknown_*client_hostname; unset
   // (no lookup: smtpd_peername_lookup = no) counts as a temporary failure.
   std::optional<dns::Outcome> name_status_, reverse_status_;
@@ -649,16 +665,17 @@ asio::awaitable<void> Session::run() {
     // first here, so there is no pre-greeting check.
     go_on = co_await start_tls("CONNECT");
     if (go_on) {
-      out_ += smtp::format_reply(smtp::Reply(220, "", s_.banner));
+      out_ += smtp::format_reply(co_await greeting());
       co_await flush();
     }
   } else if (go_on) {
     // Pre-greeting talk: a client that sends before it has seen our banner
     // is not speaking SMTP (or is a spambot). Checked right before the
     // banner goes out; see docs/man/smtpd.md for the exact rule.
+    smtp::Reply hello = co_await greeting();
     error_code ec;
     std::size_t early = sock_.available(ec);
-    out_ += smtp::format_reply(smtp::Reply(220, "", s_.banner));
+    out_ += smtp::format_reply(hello);
     co_await flush();
     if (!ec && early > 0) {
       auto buf = read_buffer();
@@ -758,6 +775,14 @@ asio::awaitable<void> Session::run() {
           break;
         }
       }
+    }
+    if (access_denied_ && cmd.verb != smtp::Verb::Quit && cmd.verb != smtp::Verb::Unknown) {
+      // Postfix's answer once the client restrictions refused at connect
+      // (RFC 5321 section 3.1: the client should QUIT).
+      error_count_++;
+      count(str::lower(last_cmd_), false);
+      co_await reply(smtp::Reply(503, "5.7.0", fmt::format("Error: access denied for {}", peer())));
+      continue;
     }
     if (!co_await handle(cmd)) break;
   }
@@ -876,7 +901,23 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
 }
 
 asio::awaitable<void> Session::do_helo(const smtp::Command& cmd, bool ehlo) {
-  reset_transaction();
+  if (!sh_.policy->delay_reject()) {
+    // smtpd_delay_reject = no: judged now, under the name it gives. As in
+    // Postfix, a refused name is not taken (nor the protocol it asks for)
+    // and leaves the transaction alone; an accepted one starts afresh.
+    std::string before = std::exchange(helo_, cmd.helo().domain);
+    Verdict v = co_await early_checks(ehlo ? "EHLO" : "HELO", defer_helo_);
+    helo_ = std::move(before);
+    if (v.kind == Verdict::Reject) {
+      take_actions(v, ehlo ? "EHLO" : "HELO", "");
+      co_await reply(v.reply);
+      co_return;
+    }
+    reset_transaction();
+    take_actions(v, ehlo ? "EHLO" : "HELO", "");
+  } else {
+    reset_transaction();
+  }
   helo_ = cmd.helo().domain;
   esmtp_ = ehlo;
   if (!ehlo) {
@@ -909,11 +950,12 @@ void Session::log_reject(std::string_view stage, const smtp::Reply& r, std::stri
 // and the same with "warn:" or "info:" for access table WARN/INFO results.
 void Session::log_action(std::string_view action, std::string_view stage, std::string_view text,
                          std::string_view to) {
-  std::string from = mail_ ? mail_->sender.to_internal() : std::string();
-  std::string line = fmt::format("{}: {}: {} from {}: {}; from=<{}>", queue_id_or_noqueue(), action, stage, peer(),
-                                 text, str::printable(from, 300));
+  // As Postfix: from=<> only within a transaction, helo=<> only once given.
+  std::string line = fmt::format("{}: {}: {} from {}: {};", queue_id_or_noqueue(), action, stage, peer(), text);
+  if (mail_) line += fmt::format(" from=<{}>", str::printable(mail_->sender.to_internal(), 300));
   if (!to.empty()) line += fmt::format(" to=<{}>", str::printable(to, 300));
-  line += fmt::format(" proto={} helo=<{}>", esmtp_ ? "ESMTP" : "SMTP", str::printable(helo_, 300));
+  line += fmt::format(" proto={}", esmtp_ ? "ESMTP" : "SMTP");
+  if (!helo_.empty()) line += fmt::format(" helo=<{}>", str::printable(helo_, 300));
   log::info("{}", line);
 }
 
@@ -950,6 +992,7 @@ asio::awaitable<bool> Session::do_starttls() {
   sasl_username_.clear();
   sasl_method_.clear();
   helo_.clear();
+  defer_helo_ = defer_client_;
   esmtp_ = false;
   pipelining_ = false;
   co_return true;
@@ -1119,7 +1162,10 @@ asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
   }
   addr->route.clear();  // source routes are ignored (RFC 5321 section 3.3)
   if (!co_await within_rate(ipc::proto::AnvilOp::Message)) co_return;
-  mail_ = Mail{std::move(*addr), m, m.smtputf8, std::nullopt};
+  mail_.emplace();
+  mail_->sender = std::move(*addr);
+  mail_->params = m;
+  mail_->smtputf8 = m.smtputf8;
   {
     // Postfix's policy "instance": one value per transaction.
     auto now = std::chrono::system_clock::now().time_since_epoch();
@@ -1127,6 +1173,19 @@ asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
                             std::chrono::duration_cast<std::chrono::seconds>(now).count(),
                             std::chrono::duration_cast<std::chrono::microseconds>(now).count() % 1000000,
                             ++transactions_);
+  }
+  if (!sh_.policy->delay_reject()) {
+    // smtpd_delay_reject = no: the sender restrictions now.
+    co_await resolve_sender();
+    Verdict v = co_await early_checks("MAIL", defer_sender_);
+    take_actions(v, "MAIL", "");
+    if (v.kind == Verdict::Reject) {
+      auto ahead = std::move(prefetch_);  // not part of the transaction (see RSET)
+      reset_transaction();
+      prefetch_ = std::move(ahead);
+      co_await reply(v.reply);
+      co_return;
+    }
   }
   start_prefetch();
   co_await reply(smtp::Reply(250, "2.1.0", "Ok"));
@@ -1275,17 +1334,9 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
     co_return;
   }
   if (!co_await within_rate(ipc::proto::AnvilOp::Recipient)) co_return;
-  if (sh_.policy->wants_sender_class() && !mail_->sender_resolved && !mail_->sender.is_null() && sh_.rewrite) {
-    mail_->sender_resolved = true;
-    std::string internal = mail_->sender.to_internal();
-    auto res = co_await sh_.rewrite->resolve(internal);
-    // A failed lookup leaves the class to classify() (main.cf alone).
-    if (res && !(res->flags & (ipc::proto::resolve_flag::kFail | ipc::proto::resolve_flag::kError))) {
-      mail_->sender_class = class_from_resolve_flags(res->flags);
-      mail_->sender_undeliverable = undeliverable_text(*res, "5.1.0");
-    }
-  }
+  co_await resolve_sender();
   RcptContext c = transaction_context();
+  if (!sh_.policy->delay_reject() && defer_sender_) c.earlier_defer_if_permit = &*defer_sender_;
   c.recipient = &*addr;  // with its route: a source route is a routing trick
   c.recipient_text = r.path.text;
   std::optional<smtp::Reply> bad = co_await resolve_recipient(*addr, r.path.text, c);
@@ -1750,6 +1801,57 @@ asio::awaitable<void> Session::lookup_client_name(const asio::ip::address& addr)
   name_status_ = cn.name_status;
   reverse_status_ = cn.reverse_status;
   if (cn.reverse_status == dns::Outcome::Ok && !cn.reverse_name.empty()) reverse_client_name_ = cn.reverse_name;
+}
+
+asio::awaitable<void> Session::resolve_sender() {
+  if (!sh_.policy->wants_sender_class() || mail_->sender_resolved || mail_->sender.is_null() || !sh_.rewrite)
+    co_return;
+  mail_->sender_resolved = true;
+  std::string internal = mail_->sender.to_internal();
+  auto res = co_await sh_.rewrite->resolve(internal);
+  // A failed lookup leaves the class to classify() (main.cf alone).
+  if (res && !(res->flags & (ipc::proto::resolve_flag::kFail | ipc::proto::resolve_flag::kError))) {
+    mail_->sender_class = class_from_resolve_flags(res->flags);
+    mail_->sender_undeliverable = undeliverable_text(*res, "5.1.0");
+  }
+}
+
+asio::awaitable<smtp::Reply> Session::greeting() {
+  smtp::Reply banner(220, "", s_.banner);
+  if (sh_.policy->delay_reject()) co_return banner;
+  defer_client_.reset();
+  if (sh_.policy->has_client_restrictions()) {
+    Verdict v = co_await early_checks("CONNECT", defer_client_);
+    take_actions(v, "CONNECT", "");
+    if (v.kind == Verdict::Reject) {
+      access_denied_ = true;
+      co_return v.reply;
+    }
+  }
+  defer_helo_ = defer_client_;
+  co_return banner;
+}
+
+asio::awaitable<Verdict> Session::early_checks(std::string_view stage, std::optional<smtp::Reply>& pending) {
+  std::string stage_name(stage);  // `stage` may not outlive a suspension
+  const bool mail = stage_name == "MAIL";
+  RcptContext c = mail ? transaction_context() : restriction_context();
+  c.protocol_state = stage_name;
+  c.protocol_name = esmtp_ ? "ESMTP" : "SMTP";
+  c.client_port = client_port_;
+  c.instance = instance_;
+  const std::optional<smtp::Reply> earlier = stage_name == "CONNECT" ? std::nullopt
+                                             : mail                   ? defer_helo_
+                                                                      : defer_client_;
+  if (earlier) c.earlier_defer_if_permit = &*earlier;
+  c.hold = hold_;
+  co_await look_up_mailhosts(c);
+  Verdict v = co_await run_checks(c, stage_name == "CONNECT" ? &Policy::check_client
+                                     : mail                  ? &Policy::check_sender
+                                                             : &Policy::check_helo);
+  pending = v.defer_if_permit;
+  if (v.kind == Verdict::Reject) log_reject(stage_name, v.reply, "");
+  co_return v;
 }
 
 void Session::take_actions(const Verdict& v, std::string_view stage, std::string_view to) {

@@ -60,6 +60,11 @@ SERVICES = {
     "msgrate": "-o smtpd_client_message_rate_limit=2",
     "rcptrate": "-o smtpd_client_recipient_rate_limit=3",
     "unlsender": "-o smtpd_reject_unlisted_sender=yes",
+    # smtpd_delay_reject = no: client, HELO and sender restrictions at their own commands.
+    "early": ("-o smtpd_delay_reject=no -o smtpd_client_restrictions=check_client_access,inline:{127.0.0.9=REJECT} "
+              "-o smtpd_helo_restrictions=check_helo_access,inline:{bad.helo.test=REJECT} "
+              "-o smtpd_sender_restrictions=check_sender_access,inline:{nomail@client.test=REJECT} "
+              "-o smtpd_reject_unlisted_sender=yes"),
     "datar": "-o smtpd_data_restrictions=check_sender_access,inline:{nodata@client.test=REJECT}",
     "eod": "-o smtpd_end_of_data_restrictions=check_sender_access,inline:{noend@client.test=REJECT}",
     "nospace": "-o queue_minfree=1000000000000000",
@@ -470,6 +475,42 @@ class SmtpdTest(unittest.TestCase):
         self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
         self.assertTrue(c.ask("DATA").startswith("354"))
         self.assertTrue(c.ask("Subject: ok\r\n\r\nbody\r\n.").startswith("250"))
+        c.ask("QUIT")
+        c.close()
+
+    def test_delay_reject_no(self):
+        port = PORTS["early"]
+        # A refused client gets the rejection instead of the banner, then 503
+        # for everything but QUIT.
+        c = Raw(port, source="127.0.0.9")
+        self.assertEqual(c.banner, "554 5.7.1 <localhost[127.0.0.9]>: Client host rejected: Access denied")
+        self.assertEqual(c.ask("EHLO client.test"), "503 5.7.0 Error: access denied for localhost[127.0.0.9]")
+        self.assertEqual(c.ask("MAIL FROM:<s@client.test>"), "503 5.7.0 Error: access denied for localhost[127.0.0.9]")
+        self.assertTrue(c.ask("QUIT").startswith("221"))
+        c.close()
+        INST.wait_log(r"(?m)NOQUEUE: reject: CONNECT from localhost\[127\.0\.0\.9\]: 554 5\.7\.1 <localhost\[127\.0\.0\.9\]>: "
+                      r"Client host rejected: Access denied; proto=SMTP$")
+        INST.wait_log(r"disconnect from localhost\[127\.0\.0\.9\] ehlo=0/1 mail=0/1 quit=1 commands=1/3")
+        c = Raw(port)
+        self.assertTrue(c.banner.startswith("220"))
+        # The HELO name at HELO: refused, and the session goes on without it.
+        self.assertEqual(c.ask("EHLO bad.helo.test"), "554 5.7.1 <bad.helo.test>: Helo command rejected: Access denied")
+        INST.wait_log(r"(?m)NOQUEUE: reject: EHLO from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 <bad\.helo\.test>: "
+                      r"Helo command rejected: Access denied; proto=SMTP helo=<bad\.helo\.test>$")
+        self.assertTrue(c.ask("EHLO client.test").startswith("250"))
+        # The sender at MAIL FROM, with the implicit unlisted-sender check.
+        self.assertEqual(c.ask("MAIL FROM:<nomail@client.test>"),
+                         "554 5.7.1 <nomail@client.test>: Sender address rejected: Access denied")
+        INST.wait_log(r"(?m)NOQUEUE: reject: MAIL from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 <nomail@client\.test>: "
+                      r"Sender address rejected: Access denied; from=<nomail@client\.test> proto=ESMTP helo=<client\.test>$")
+        self.assertEqual(c.ask(f"MAIL FROM:<mallory@{HOST}>"),
+                         f"550 5.1.0 <mallory@{HOST}>: Sender address rejected: User unknown in local recipient table")
+        # No transaction was left open by either.
+        self.assertEqual(c.ask(f"RCPT TO:<{LOCAL}>"), "503 5.5.1 Error: need MAIL command")
+        self.assertTrue(c.ask("MAIL FROM:<fine@client.test>").startswith("250"))
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        self.assertTrue(c.ask("Subject: ok\r\n\r\nbody\r\n.").startswith("250 2.0.0 Ok: queued as"))
         c.ask("QUIT")
         c.close()
 
