@@ -180,6 +180,8 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   p->recipient_delimiter_ = cfg.str("recipient_delimiter");
   p->double_bounce_sender_ = cfg.str("double_bounce_sender");
   p->relay_code_ = static_cast<int>(cfg.integer("relay_domains_reject_code"));
+  p->reject_code_ = static_cast<int>(cfg.integer("reject_code"));
+  p->defer_code_ = static_cast<int>(cfg.integer("defer_code"));
   p->unknown_local_code_ = static_cast<int>(cfg.integer("unknown_local_recipient_reject_code"));
   // receive_override_options = no_unknown_recipient_checks (behind a
   // content filter) switches off both the implicit and the explicit check.
@@ -440,6 +442,17 @@ bool Policy::auth_destination(const RcptContext& c, Verdict& v, bool& failed) {
   return *cls != DomainClass::Default;
 }
 
+// What a list's own replies name: "<name[addr]>: Client host rejected", ...
+Policy::ListSubject Policy::list_subject(std::string_view title, const RcptContext& c) {
+  if (title == "smtpd_client_restrictions")
+    return {"Client host", fmt::format("{}[{}]", c.client_name, c.client_addr)};
+  if (title == "smtpd_helo_restrictions") return {"Helo command", std::string(c.helo)};
+  if (title == "smtpd_sender_restrictions") return {"Sender address", std::string(c.sender_text)};
+  if (title == "smtpd_data_restrictions") return {"Data command", "DATA"};
+  if (title == "smtpd_end_of_data_restrictions") return {"End-of-data", "END-OF-DATA"};
+  return {"Recipient address", std::string(c.recipient_text)};
+}
+
 Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::string_view title,
                                   const RcptContext& c, Verdict& v, int depth) {
   for (const auto& step : list) {
@@ -452,14 +465,16 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       return o;
     }
     if (r == "permit") return Outcome::Permit;
-    if (r == "reject") {
-      v.reject(smtp::Reply(554, "5.7.1", fmt::format("<{}>: Recipient address rejected: Access denied",
-                                                                  c.recipient_text)), false);
-      return Outcome::Reject;
-    }
-    if (r == "defer") {
-      v.reject(smtp::Reply(450, "4.7.1", fmt::format("<{}>: Recipient address rejected: Access denied",
-                                                                  c.recipient_text)), false);
+    if (r == "reject" || r == "defer") {
+      // Named after the list they stand in (Postfix's reply_name and
+      // reply_class), with reject_code / defer_code.
+      // The status detail follows the code's class, as Postfix's
+      // smtpd_dsn_fix() makes it (either code may be set to 4xx or 5xx).
+      const ListSubject s = list_subject(title, c);
+      const int code = r == "reject" ? reject_code_ : defer_code_;
+      v.reject(smtp::Reply(code, code < 500 ? "4.7.1" : "5.7.1",
+                           fmt::format("<{}>: {} rejected: Access denied", s.name, s.what)),
+               false);
       return Outcome::Reject;
     }
     if (r == "permit_mynetworks") {

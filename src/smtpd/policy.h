@@ -59,7 +59,8 @@
 // unknown_hostname_reject_code, unknown_helo_hostname_tempfail_action, parent_domain_matches_subdomains,
 // smtpd_null_access_lookup_key, access_map_reject_code, maps_rbl_reject_code,
 // default_rbl_reply, rbl_reply_maps, multi_recipient_bounce_reject_code,
-// access_map_defer_code, allow_untrusted_routing, smtpd_delay_reject.
+// access_map_defer_code, allow_untrusted_routing, smtpd_delay_reject, reject_code,
+// defer_code.
 // Logs: warnings for unknown restrictions, unreadable files, table errors,
 // unsupported access table actions; access table WARN/INFO results.
 #pragma once
@@ -339,6 +340,11 @@ class Policy {
                                                      const std::vector<std::string>& classes);
   bool auth_destination(const RcptContext& c, Verdict& v, bool& failed);
   Verdict check_early_stage(const std::vector<Restriction>& list, std::string_view title, const RcptContext& c);
+  struct ListSubject {
+    std::string what;  // "Client host", "Helo command", "Sender address", ...
+    std::string name;  // what the reply shows in <...>
+  };
+  static ListSubject list_subject(std::string_view title, const RcptContext& c);
 
   NetworkList mynetworks_;
   NetworkList limit_exceptions_;
@@ -369,6 +375,8 @@ class Policy {
   std::string recipient_delimiter_;
   std::string double_bounce_sender_;
   int relay_code_ = 554;
+  int reject_code_ = 554;  // reject_code: the plain "reject" restriction
+  int defer_code_ = 450;   // defer_code: the plain "defer" restriction
   int unknown_local_code_ = 550;
   int unknown_virtual_mailbox_code_ = 550;
   int unknown_virtual_alias_code_ = 550;

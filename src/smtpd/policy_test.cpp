@@ -405,9 +405,10 @@ TEST(Policy, AccessTablesDecideInListOrder) {
   t.client_addr = "203.0.113.5";
   t.rcpt = "y@mx.example.org";
   EXPECT_EQ(reply_of(*p, t), "accept");
-  // A table result that names restrictions runs them.
+  // A table result that names restrictions runs them; a plain reject is
+  // named after the list it stands in.
   t.helo = "spam.example";
-  EXPECT_EQ(reply_of(*p, t), "554 5.7.1 <y@mx.example.org>: Recipient address rejected: Access denied");
+  EXPECT_EQ(reply_of(*p, t), "554 5.7.1 <spam.example>: Helo command rejected: Access denied");
   t.mynet = true;
   EXPECT_EQ(reply_of(*p, t), "accept");
   t.mynet = false;
@@ -1275,4 +1276,28 @@ TEST(Policy, DelayRejectNoChecksUnlistedSendersAtMail) {
   t.rcpt = "alice@mx.example.org";
   t.sender = "mallory@mx.example.org";
   EXPECT_EQ(reply_of(*p, t), "accept");  // not again at RCPT
+}
+
+// The plain reject and defer restrictions: named after their list, with
+// reject_code and defer_code (whose class sets the status detail's).
+TEST(Policy, PlainRejectAndDeferNameTheirList) {
+  Tx t;
+  t.mynet = false;
+  auto client = policy("smtpd_client_restrictions = reject\n");
+  EXPECT_EQ(reply_of(*client, t), "554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: Access denied");
+  auto helo = policy("smtpd_helo_restrictions = defer\n");
+  EXPECT_EQ(reply_of(*helo, t), "450 4.7.1 <client.example.net>: Helo command rejected: Access denied");
+  auto sender = policy("smtpd_sender_restrictions = reject\nreject_code = 550\n");
+  EXPECT_EQ(reply_of(*sender, t), "550 5.7.1 <s@example.net>: Sender address rejected: Access denied");
+  auto rcpt = policy("smtpd_recipient_restrictions = defer\ndefer_code = 421\n");
+  EXPECT_EQ(reply_of(*rcpt, t), "421 4.7.1 <x@mx.example.org>: Recipient address rejected: Access denied");
+  auto soft = policy("smtpd_recipient_restrictions = reject\nreject_code = 450\n");
+  EXPECT_EQ(reply_of(*soft, t), "450 4.7.1 <x@mx.example.org>: Recipient address rejected: Access denied");
+  auto data = policy("smtpd_data_restrictions = reject\n");
+  RcptContext c;
+  c.client_addr = "192.0.2.1";
+  EXPECT_EQ(data->check_data(c).reply.to_string(), "554 5.7.1 <DATA>: Data command rejected: Access denied");
+  auto eod = policy("smtpd_end_of_data_restrictions = defer\n");
+  EXPECT_EQ(eod->check_end_of_data(c).reply.to_string(),
+            "450 4.7.1 <END-OF-DATA>: End-of-data rejected: Access denied");
 }

@@ -120,7 +120,7 @@ constexpr std::string_view kIgnored[] = {
     "default_delivery_slot_loan", "default_destination_concurrency_negative_feedback",
     "default_destination_concurrency_positive_feedback", "default_extra_recipient_limit",
     "default_minimum_delivery_slots", "default_recipient_limit", "default_recipient_refill_delay",
-    "default_recipient_refill_limit", "default_verp_delimiters", "defer_code",
+    "default_recipient_refill_limit", "default_verp_delimiters",
     "delay_logging_resolution_limit", "destination_concurrency_feedback_debug",
     "disable_mime_output_conversion", "disable_verp_bounces", "enable_errors_to", "fast_flush_domains",
     "fork_attempts", "fork_delay", "html_directory", "info_log_address_format",
