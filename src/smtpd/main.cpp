@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
     if (!s) return s.take_error();
     auto p = smtpd::Policy::from_config(ctx.cfg());
     if (!p) return p.take_error();
+    auto footer = smtpd::ReplyFooter::from_config(ctx.cfg());
+    if (!footer) return footer.take_error();
     auto ex = smtpd::NetworkList::parse("smtpd_forbid_bare_newline_exclusions", s->bare_newline_exclusions);
     if (!ex) return ex.take_error();
     std::string qd = ctx.cfg().str("queue_directory");
@@ -46,6 +48,7 @@ int main(int argc, char** argv) {
         std::filesystem::path(qd) / "private" / ctx.cfg().str("rewrite_service_name");
     shared->settings.anvil_socket = std::filesystem::path(qd) / "private" / ctx.cfg().str("anvil_service_name");
     shared->policy = std::move(*p);
+    shared->footer = std::make_unique<smtpd::ReplyFooter>(std::move(*footer));
     shared->bare_newline_exclusions = std::make_unique<smtpd::NetworkList>(std::move(*ex));
     if (shared->settings.sasl.enabled) {
       auto ep = smtpd::SaslEndpoint::parse(shared->settings.sasl.path, qd);

@@ -181,6 +181,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   p->double_bounce_sender_ = cfg.str("double_bounce_sender");
   p->relay_code_ = static_cast<int>(cfg.integer("relay_domains_reject_code"));
   p->reject_code_ = static_cast<int>(cfg.integer("reject_code"));
+  p->expansion_filter_ = str::unescape(cfg.raw("smtpd_expansion_filter").value_or(""));
   p->defer_code_ = static_cast<int>(cfg.integer("defer_code"));
   p->unknown_local_code_ = static_cast<int>(cfg.integer("unknown_local_recipient_reject_code"));
   // receive_override_options = no_unknown_recipient_checks (behind a
@@ -894,6 +895,12 @@ Policy::Outcome Policy::eval_dnsbl(const Restriction& r, std::string_view title,
   at.helo_name = str::printable(c.helo, 300);
   at.sender = str::printable(c.sender_text, 300);
   at.recipient = str::printable(c.recipient_text, 300);
+  // smtpd_expansion_filter: what a value may bring into the reply (a TXT
+  // record is anybody's text).
+  for (std::string* f : {&at.rbl_code, &at.rbl_domain, &at.rbl_reason, &at.rbl_what, &at.rbl_class,
+                         &at.client_address, &at.client_name, &at.reverse_client_name, &at.helo_name, &at.sender,
+                         &at.recipient})
+    *f = str::censor(*f, expansion_filter_);
   std::string templ = default_rbl_reply_;
   if (rbl_reply_maps_) {
     auto m = rbl_reply_maps_->lookup(list.domain);

@@ -60,7 +60,7 @@
 // smtpd_null_access_lookup_key, access_map_reject_code, maps_rbl_reject_code,
 // default_rbl_reply, rbl_reply_maps, multi_recipient_bounce_reject_code,
 // access_map_defer_code, allow_untrusted_routing, smtpd_delay_reject, reject_code,
-// defer_code.
+// defer_code, smtpd_expansion_filter.
 // Logs: warnings for unknown restrictions, unreadable files, table errors,
 // unsupported access table actions; access table WARN/INFO results.
 #pragma once
@@ -377,6 +377,7 @@ class Policy {
   int relay_code_ = 554;
   int reject_code_ = 554;  // reject_code: the plain "reject" restriction
   int defer_code_ = 450;   // defer_code: the plain "defer" restriction
+  std::string expansion_filter_;  // smtpd_expansion_filter, unescaped (DNS list replies)
   int unknown_local_code_ = 550;
   int unknown_virtual_mailbox_code_ = 550;
   int unknown_virtual_alias_code_ = 550;

@@ -872,6 +872,12 @@ TEST(Policy, RblReplyTemplates) {
              "smtpd_recipient_restrictions = reject_rbl_client bl.example\n");
   EXPECT_EQ(rcpt_dnsbl(*p, c, listed).verdict.reply.to_string(),
             "550 5.7.9 Go away mail.client.example[198.51.100.7] (r) to x@mx.example.org");
+  // smtpd_expansion_filter: a value's other characters become '_'.
+  p = policy("rbl_reply_maps = inline:{ {bl.example = 550 5.7.9 Go away $$client_address ($$rbl_txt)} }\n"
+             "smtpd_expansion_filter = 0123456789.\n"
+             "smtpd_recipient_restrictions = reject_rbl_client bl.example\n");
+  listed["7.100.51.198.bl.example"].second = "see 1.2 now";
+  EXPECT_EQ(rcpt_dnsbl(*p, c, listed).verdict.reply.to_string(), "550 5.7.9 Go away 198.51.100.7 (____1.2____)");
   // A template that gives no reply code is a configuration error.
   p = policy("default_rbl_reply = blocked by $rbl_domain\n"
              "smtpd_recipient_restrictions = reject_rbl_client bl.example\n");

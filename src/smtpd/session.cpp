@@ -230,6 +230,9 @@ class Session {
   // rejection the transaction stays until RSET, as in Postfix.
   asio::awaitable<std::optional<smtp::Reply>> data_refusal(std::string_view stage, bool end = false);
   void log_reject(std::string_view stage, const smtp::Reply& r, std::string_view to);
+  // A reply's wire text as the client gets it: softened (soft_bounce), with
+  // the reject footer (footer.h) on a 4xx or 5xx.
+  std::string wire(const smtp::Reply& r) const;
   // smtpd_delay_reject = no: the client (CONNECT), HELO/EHLO or sender (MAIL)
   // restrictions at their own command. A rejection is logged (not yet
   // sent); the caller applies the verdict's actions (take_actions());
@@ -537,12 +540,18 @@ asio::awaitable<void> Session::stop_tls() {
   disarm_timer();
 }
 
-asio::awaitable<void> Session::reply(const smtp::Reply& original) {
+std::string Session::wire(const smtp::Reply& original) const {
   // soft_bounce: no permanent reply, ever (the log shows what was sent).
   // Copied only then: every reply passes here.
   std::optional<smtp::Reply> softened;
   if (s_.soft_bounce && original.permanent()) softened = smtp::soften(original);
   const smtp::Reply& r = softened ? *softened : original;
+  if (r.code >= 400 && sh_.footer && !sh_.footer->empty())
+    return smtp::format_reply(sh_.footer->apply(r, {client_addr_, client_port_}));
+  return smtp::format_reply(r);
+}
+
+asio::awaitable<void> Session::reply(const smtp::Reply& r) {
   // Slow down clients that make many errors (Postfix: sleep before every
   // reply once the soft limit is reached).
   if (error_count_ >= s_.soft_error_limit && s_.error_sleep.count() > 0) {
@@ -552,7 +561,7 @@ asio::awaitable<void> Session::reply(const smtp::Reply& original) {
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   if (r.code >= 400) error_count_++;
-  out_ += smtp::format_reply(r);
+  out_ += wire(r);
   // Without pipelining each reply goes out at once; with it, replies are
   // batched until the input runs dry (Postfix flushes before each read too).
   if (reader_.buffered() == 0) co_await flush();
@@ -652,7 +661,7 @@ asio::awaitable<void> Session::run() {
           go_on = false;
         }
         if (!go_on) {
-          out_ += smtp::format_reply(smtp::Reply(
+          out_ += wire(smtp::Reply(
               421, "4.7.0", fmt::format("{} Error: too many connections from {}", s_.myhostname, client_addr_)));
           co_await flush();
         }
@@ -665,7 +674,7 @@ asio::awaitable<void> Session::run() {
     // first here, so there is no pre-greeting check.
     go_on = co_await start_tls("CONNECT");
     if (go_on) {
-      out_ += smtp::format_reply(co_await greeting());
+      out_ += wire(co_await greeting());
       co_await flush();
     }
   } else if (go_on) {
@@ -675,7 +684,7 @@ asio::awaitable<void> Session::run() {
     smtp::Reply hello = co_await greeting();
     error_code ec;
     std::size_t early = sock_.available(ec);
-    out_ += smtp::format_reply(hello);
+    out_ += wire(hello);
     co_await flush();
     if (!ec && early > 0) {
       auto buf = read_buffer();
@@ -709,7 +718,7 @@ asio::awaitable<void> Session::run() {
         if (timed_out_) {
           log::info("timeout after {} from {}", last_cmd_, peer());
           io_error_ = false;
-          out_ += smtp::format_reply(smtp::Reply(421, "4.4.2", s_.myhostname + " Error: timeout exceeded"));
+          out_ += wire(smtp::Reply(421, "4.4.2", s_.myhostname + " Error: timeout exceeded"));
           co_await flush();
         } else {
           log::info("lost connection after {} from {}", last_cmd_, peer());
@@ -888,7 +897,7 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
       if (cmd.looks_like_header()) {
         log::warning("non-SMTP command from {}: {}", peer(), str::printable(cmd.verb_text + " " + cmd.args, 100));
         count("unknown", false);
-        out_ += smtp::format_reply(smtp::Reply(221, "2.7.0", "Error: I can break rules, too. Goodbye."));
+        out_ += wire(smtp::Reply(221, "2.7.0", "Error: I can break rules, too. Goodbye."));
         co_await flush();
         co_return false;
       }
@@ -1521,7 +1530,7 @@ asio::awaitable<void> Session::lost_connection(std::string_view what) {
   if (timed_out_) {
     log::info("timeout after {} from {}", what, peer());
     io_error_ = false;
-    out_ += smtp::format_reply(smtp::Reply(421, "4.4.2", s_.myhostname + " Error: timeout exceeded"));
+    out_ += wire(smtp::Reply(421, "4.4.2", s_.myhostname + " Error: timeout exceeded"));
     co_await flush();
   } else {
     log::info("lost connection after {} from {}", what, peer());

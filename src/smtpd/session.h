@@ -56,6 +56,7 @@
 #include "server/skeleton.h"
 #include "smtp/data.h"
 #include "smtpd/anvil_client.h"
+#include "smtpd/footer.h"
 #include "smtpd/policy.h"
 #include "smtpd/sasl.h"
 #include "submit/cleanup_client.h"
@@ -123,6 +124,8 @@ inline constexpr std::chrono::milliseconds kAnvilTimeout{5000};
 struct Shared {
   Settings settings;
   std::unique_ptr<Policy> policy;
+  // smtpd_reject_footer(_maps); null in tests that make no Shared from main.cf.
+  std::unique_ptr<ReplyFooter> footer;
   std::unique_ptr<NetworkList> bare_newline_exclusions;
   // One per process, shared by every session (answer cache, connections),
   // made after the privilege drop and destroyed with the io_context.

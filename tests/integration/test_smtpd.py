@@ -65,6 +65,8 @@ SERVICES = {
               "-o smtpd_helo_restrictions=check_helo_access,inline:{bad.helo.test=REJECT} "
               "-o smtpd_sender_restrictions=check_sender_access,inline:{nomail@client.test=REJECT} "
               "-o smtpd_reject_unlisted_sender=yes"),
+    # smtpd_reject_footer is not $-expanded when main.cf is read, here neither.
+    "footer": "-o {smtpd_reject_footer = \\c. Help: 555-0101, quote $client_address.\\nServer: $server_name}",
     "datar": "-o smtpd_data_restrictions=check_sender_access,inline:{nodata@client.test=REJECT}",
     "eod": "-o smtpd_end_of_data_restrictions=check_sender_access,inline:{noend@client.test=REJECT}",
     "nospace": "-o queue_minfree=1000000000000000",
@@ -511,6 +513,26 @@ class SmtpdTest(unittest.TestCase):
         self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
         self.assertTrue(c.ask("DATA").startswith("354"))
         self.assertTrue(c.ask("Subject: ok\r\n\r\nbody\r\n.").startswith("250 2.0.0 Ok: queued as"))
+        c.ask("QUIT")
+        c.close()
+
+    def test_reject_footer(self):
+        port = PORTS["footer"]
+        c = Raw(port)
+        c.ask("EHLO client.test")
+        # Rejections get the footer (joined by \\c, then a line of its own) ...
+        self.assertEqual(c.ask("RCPT TO:<x@client.test>"),
+                         "503-5.5.1 Error: need MAIL command. Help: 555-0101, quote 127.0.0.1.\n"
+                         f"503 5.5.1 Server: {HOST}")
+        self.assertTrue(c.ask("MAIL FROM:<s@client.test>").startswith("250 2.1.0 Ok"))  # ... nothing else does
+        r = c.ask(f"RCPT TO:<nobody@{HOST}>")
+        self.assertTrue(r.startswith("550-5.1.1 <nobody@"), r)
+        self.assertTrue(r.endswith(f"User unknown in local recipient table. Help: 555-0101, quote 127.0.0.1.\n"
+                                   f"550 5.1.1 Server: {HOST}"), r)
+        # The log has the reply alone.
+        INST.wait_log(rf"(?m)NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 550 5\.1\.1 <nobody@{re.escape(HOST)}>: "
+                      r"Recipient address rejected: User unknown in local recipient table; from=<s@client\.test> ")
+        self.assertNotIn("555-0101", INST.maillog())
         c.ask("QUIT")
         c.close()
 

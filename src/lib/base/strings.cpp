@@ -73,4 +73,43 @@ std::string printable(std::string_view s, std::size_t max_len) {
   return out;
 }
 
+std::string censor(std::string_view s, std::string_view allowed) {
+  std::string out(s);
+  for (char& c : out)
+    if (allowed.find(c) == std::string_view::npos) c = '_';
+  return out;
+}
+
+std::string unescape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 == s.size()) {
+      out += s[i];
+      continue;
+    }
+    char c = s[++i];
+    switch (c) {
+      case 'a': out += '\a'; break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case 'v': out += '\v'; break;
+      default:
+        if (c >= '0' && c <= '7') {
+          int v = 0;
+          std::size_t n = 0;
+          for (; n < 3 && i < s.size() && s[i] >= '0' && s[i] <= '7'; ++n, ++i) v = v * 8 + (s[i] - '0');
+          --i;
+          out += static_cast<char>(v & 0xff);
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
 }  // namespace postern::str

@@ -27,4 +27,14 @@ std::optional<std::uint64_t> parse_uint(std::string_view s);
 // non-ASCII bytes become '?' (Postfix's printable()), length capped.
 std::string printable(std::string_view s, std::size_t max_len = 512);
 
+// `s` with every character that `allowed` lacks replaced by '_' (Postfix's
+// expansion filters: command_expansion_filter, smtpd_expansion_filter).
+std::string censor(std::string_view s, std::string_view allowed);
+
+// C-style escapes in a main.cf value, as Postfix's unescape() reads them
+// (smtpd_expansion_filter): \a \b \f \n \r \t \v \\, \ooo (1-3 octal
+// digits); a backslash before any other character stands for that
+// character, and a trailing one for itself.
+std::string unescape(std::string_view s);
+
 }  // namespace postern::str

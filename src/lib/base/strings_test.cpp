@@ -25,3 +25,12 @@ TEST(Strings, PrintableMasksControls) {
   EXPECT_EQ(str::printable(std::string("a\r\nb\0c", 6)), "a??b?c");
   EXPECT_EQ(str::printable("abcdef", 3), "abc");
 }
+
+TEST(Strings, UnescapeAsPostfixDoes) {
+  EXPECT_EQ(str::unescape("\\t\\40!\\\"#"), "\t !\"#");
+  EXPECT_EQ(str::unescape("a\\nb\\rc\\\\d"), "a\nb\rc\\d");
+  EXPECT_EQ(str::unescape("\\101\\1012"), "AA2");  // at most three octal digits
+  EXPECT_EQ(str::unescape("\\q"), "q");
+  EXPECT_EQ(str::unescape("end\\"), "end\\");
+  EXPECT_EQ(str::unescape("\\0x"), std::string("\0x", 2));
+}

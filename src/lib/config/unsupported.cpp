@@ -140,7 +140,7 @@ constexpr std::string_view kIgnored[] = {
     "smtpd_authorized_xforward_hosts", "smtpd_client_port_logging",
     "smtpd_discard_ehlo_keyword_address_maps", "smtpd_etrn_restrictions", "smtpd_history_flush_threshold",
     "smtpd_log_access_permit_actions", "smtpd_noop_commands", "smtpd_per_record_deadline",
-    "smtpd_per_request_deadline", "smtpd_recipient_overshoot_limit", "smtpd_reject_footer_maps",
+    "smtpd_per_request_deadline", "smtpd_recipient_overshoot_limit",
     "smtpd_tls_always_issue_session_ids", "smtpd_tls_ccert_verifydepth", "smtpd_tls_eecdh_grade",
     "smtpd_tls_fingerprint_digest", "smtpd_tls_session_cache_database", "smtputf8_autodetect_classes",
     "stress", "tls_daemon_random_bytes", "tls_random_source", "tls_server_sni_maps", "tls_ssl_options",

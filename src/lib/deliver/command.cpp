@@ -262,12 +262,9 @@ std::vector<std::pair<std::string, std::string>> local_command_environment(const
                                                                            std::string_view allowed) {
   std::vector<std::pair<std::string, std::string>> env;
   auto add = [&](const char* name, const std::string& value) {
-    std::string v = value;
     // Censor: data from the envelope goes into the environment of a shell
     // command; keep only characters that cannot surprise anybody.
-    for (char& c : v)
-      if (allowed.find(c) == std::string_view::npos) c = '_';
-    env.emplace_back(name, std::move(v));
+    env.emplace_back(name, str::censor(value, allowed));
   };
   auto add_if = [&](const char* name, const std::string& value) {
     if (!value.empty()) add(name, value);
