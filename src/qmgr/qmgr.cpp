@@ -82,6 +82,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
     if (!config::valid_transport_name(t)) return make_error("defer_transports: \"{}\" is not a transport name", t);
     s.defer_transports.insert(t);
   }
+  s.allow_min_user = cfg.boolean("allow_min_user");
   s.min_backoff = cfg.time("minimal_backoff_time");
   s.max_backoff = cfg.time("maximal_backoff_time");
   s.max_lifetime = cfg.time("maximal_queue_lifetime");
@@ -419,6 +420,15 @@ asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) 
       immediate.rcpts.push_back(i);
       std::string why = r->nexthop.empty() ? std::string("bad address syntax") : r->nexthop;
       immediate_out.push_back({"5.1.3", str::printable(why, 512), "none"});
+      continue;
+    }
+    // allow_min_user = no (the default): a recipient that starts with '-'
+    // bounces, here where no transport setup can bypass it (a command that
+    // takes addresses as arguments could read one as an option), as in
+    // Postfix's queue manager.
+    if (!s_.allow_min_user && !r->recipient.empty() && r->recipient.front() == '-') {
+      immediate.rcpts.push_back(i);
+      immediate_out.push_back({"5.1.3", "bad address syntax", "none"});
       continue;
     }
     if (!config::valid_transport_name(r->transport)) {

@@ -15,7 +15,8 @@
 //   2. The file is read and validated (envelope only). A corrupt file goes
 //      to corrupt/ with a warning; the scan goes on.
 //   3. Each pending recipient is resolved through trivial-rewrite
-//      (rewrite/client.h; kFail: deferred, kError: bounced; a transport in
+//      (rewrite/client.h; kFail: deferred, kError: bounced, and so is an
+//      address that starts with '-' unless allow_min_user; a transport in
 //      defer_transports: deferred, "4.3.2 deferred transport", unless the
 //      message was taken by a flush: postqueue -f, sendmail -q), and grouped by
 //      (transport, next hop) into jobs of at most
@@ -42,7 +43,8 @@
 // minimal_backoff_time, maximal_backoff_time, maximal_queue_lifetime,
 // bounce_queue_lifetime, delay_warning_time, transport_retry_time,
 // ipc_timeout, qmgr_ipc_timeout, rewrite_service_name, bounce_service_name,
-// defer_service_name, trace_service_name, defer_transports, initial_destination_concurrency,
+// defer_service_name, trace_service_name, defer_transports, allow_min_user,
+// initial_destination_concurrency,
 // default_process_limit (and master.cf maxproc per transport), in_flow_delay,
 // default_destination_concurrency_limit,
 // default_destination_recipient_limit,
@@ -105,6 +107,7 @@ struct Settings {
   std::string myhostname = "localhost";  // a content filter's default nexthop
   bool soft_bounce = false;  // qmgr's own bounces and expiry keep the mail queued
   std::set<std::string, std::less<>> defer_transports;  // delivered only on a flush
+  bool allow_min_user = false;  // recipients may start with '-'; else they bounce (5.1.3)
   int initial_concurrency = 5;
   int process_limit = 100;
   bool in_flow = true;  // in_flow_delay > 0: keep cleanup's tokens (server/flow.h)

@@ -595,6 +595,24 @@ class QmgrTest(unittest.TestCase):
         inst.wait_log(rf"postern/qmgr\[\d+\]: {qid}: removed", timeout=30)
         self.assertEqual(self.agent.delivered(), {qid})
 
+    def test_recipients_starting_with_a_dash_bounce(self):
+        # allow_min_user = no (default): never handed to a transport.
+        inst = self.make()
+        self.send(inst, ["-oQ/tmp@one.example", "bob@one.example"], args=("--",))
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"{qid}: removed", timeout=30)
+        (_, _, a), = self.bounce.seen("bounce", "append", qid)
+        self.assertEqual(a["dsn"], ["5.1.3"])
+        self.assertIn("-oQ/tmp@one.example", a["recipients"][0])
+        self.assertEqual(self.agent.attempts[qid], 1)  # bob only
+        # allow_min_user = yes: delivered like any other.
+        inst = self.make("allow_min_user = yes\n")
+        self.send(inst, ["-oQ/tmp@one.example"], args=("--",))
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"{qid}: removed", timeout=30)
+        self.assertEqual(self.bounce.seen("bounce", "append", qid), [])
+        self.assertEqual(self.agent.attempts[qid], 1)
+
     def test_recycle_bin_marks_and_the_sweep_at_start(self):
         inst = self.make("service_throttle_time = 1s\n")
         self.send(inst, ["bob@one.example"])
