@@ -48,13 +48,17 @@ constexpr std::string_view kDomainRestrictions =
     "reject_rhsbl_recipient,permit_dnswl_client,permit_rhswl_client";
 constexpr std::string_view kNoRestriction = "have other smtpd restrictions";
 constexpr auto kList = std::to_array<Unsupported>({
+    {"bounce_template_file", R::kNonEmpty, "", "have custom bounce message templates"},
     {"default_delivery_status_filter", R::kNonEmpty, "", "have delivery status filters"},
     {"default_destination_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
     {"default_transport_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
     {"disable_dns_lookups", R::kYes, "", "deliver without DNS lookups"},
+    {"frozen_delivered_to", R::kOther, "yes", "update Delivered-To: while expanding aliases (frozen_delivered_to = no)"},
     {"lmtp_delivery_status_filter", R::kNonEmpty, "", "have delivery status filters"},
     {"lmtp_generic_maps", R::kNonEmpty, "", "rewrite addresses on output (generic maps)"},
+    {"lmtp_host_lookup", R::kOther, "dns", "look up LMTP servers other than in the DNS"},
     {"lmtp_sasl_auth_enable", R::kYes, "", "have SASL authentication"},
+    {"lmtp_send_xforward_command", R::kYes, "", "send XFORWARD"},
     {"lmtp_tls_security_level", R::kValues, kTlsRequired, "have TLS"},
     {"local_delivery_status_filter", R::kNonEmpty, "", "have delivery status filters"},
     {"mailbox_command_maps", R::kNonEmpty, "", "look up per-user mailbox commands"},
@@ -64,6 +68,8 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"non_smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"require_home_directory", R::kYes, "", "require home directories for local delivery"},
+    {"resolve_dequoted_address", R::kOther, "yes", "resolve quoted address forms as written (resolve_dequoted_address = no)"},
+    {"smtp_always_send_ehlo", R::kOther, "yes", "start sessions with HELO (smtp_always_send_ehlo = no)"},
     {"smtp_body_checks", R::kNonEmpty, "", "have body_checks"},
     {"smtp_defer_if_no_mx_address_found", R::kYes, "", "defer when no MX host has an address"},
     {"smtp_delivery_status_filter", R::kNonEmpty, "", "have delivery status filters"},
@@ -74,6 +80,7 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtp_mime_header_checks", R::kNonEmpty, "", "have header_checks"},
     {"smtp_nested_header_checks", R::kNonEmpty, "", "have header_checks"},
     {"smtp_reply_filter", R::kNonEmpty, "", "have reply filters"},
+    {"smtp_send_xforward_command", R::kYes, "", "send XFORWARD"},
     {"smtp_sender_dependent_authentication", R::kYes, "", "have SASL authentication"},
     {"smtp_tls_policy_maps", R::kNonEmpty, "", "have TLS"},
     {"smtp_tls_security_level", R::kValues, kTlsVerified, "have DANE or certificate fingerprint verification"},
@@ -89,6 +96,7 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtpd_recipient_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_relay_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_sender_restrictions", R::kItems, kRestrictions, kNoRestriction},
+    {"smtpd_tls_ask_ccert", R::kYes, "", "ask for client certificates"},
     {"smtpd_tls_req_ccert", R::kYes, "", "verify client certificates"},
     {"smtpd_upstream_proxy_protocol", R::kNonEmpty, "", "speak the haproxy protocol"},
     {"strict_7bit_headers", R::kYes, "", "have strict MIME checks"},
@@ -105,51 +113,63 @@ constexpr auto kList = std::to_array<Unsupported>({
 });
 
 // Accepted and ignored. Tuning knobs of Postfix's own design (delivery
-// slots, concurrency feedback), paths and service names Postern does not
-// use, reply codes it does not make configurable, the secondary settings
-// of features whose main switch is refused above (milter timeouts, address
-// verification), and TLS details Postern leaves to OpenSSL's defaults
-// (session caches, SNI, random sources, chain depth). None of them makes
+// slots, concurrency feedback, watchdog timers), paths and service names
+// Postern does not use (flush, proxymap, scache, tlsmgr, postlog, qmqpd),
+// debugging aids (debug_peer_list, debugger_command), Cyrus SASL's realm,
+// the recipient of notify_classes' resource and software notices (which
+// Postern does not send), the secondary settings of features whose main
+// switch is refused above (milters, address verification, XFORWARD, proxy
+// filters), and TLS details Postern leaves to OpenSSL's defaults (session
+// caches, SNI, random sources, chain depth, DH parameters). None of them makes
 // mail bypass a check or a filter, or go in plain text, when ignored.
 // Sorted.
 constexpr std::string_view kIgnored[] = {
     "address_verify_cache_cleanup_interval", "address_verify_map", "address_verify_negative_cache",
-    "address_verify_poll_delay", "address_verify_sender_ttl", "authorized_submit_users_default",
-    "authorized_verp_clients", "biff", "confirm_delay_cleared", "daemon_table_open_error_is_fatal",
-    "debug_peer_level", "default_delivery_slot_cost", "default_delivery_slot_discount",
-    "default_delivery_slot_loan", "default_destination_concurrency_negative_feedback",
-    "default_destination_concurrency_positive_feedback", "default_extra_recipient_limit",
-    "default_minimum_delivery_slots", "default_recipient_limit", "default_recipient_refill_delay",
-    "default_recipient_refill_limit", "default_verp_delimiters",
+    "address_verify_negative_expire_time", "address_verify_negative_refresh_time", "address_verify_poll_count",
+    "address_verify_poll_delay", "address_verify_positive_expire_time", "address_verify_positive_refresh_time",
+    "address_verify_sender", "address_verify_sender_ttl", "address_verify_service_name",
+    "application_event_drain_time", "authorized_submit_users_default", "authorized_verp_clients", "biff",
+    "confirm_delay_cleared", "daemon_table_open_error_is_fatal", "daemon_timeout", "debug_peer_level",
+    "debug_peer_list", "debugger_command", "default_cache_db_type", "default_delivery_slot_cost",
+    "default_delivery_slot_discount", "default_delivery_slot_loan",
+    "default_destination_concurrency_negative_feedback", "default_destination_concurrency_positive_feedback",
+    "default_extra_recipient_limit", "default_minimum_delivery_slots", "default_recipient_limit",
+    "default_recipient_refill_delay", "default_recipient_refill_limit", "default_verp_delimiters",
     "delay_logging_resolution_limit", "destination_concurrency_feedback_debug",
-    "disable_mime_output_conversion", "disable_verp_bounces", "enable_errors_to", "fast_flush_domains",
-    "fork_attempts", "fork_delay", "html_directory", "info_log_address_format",
+    "disable_mime_output_conversion", "disable_verp_bounces", "enable_errors_to", "error_notice_recipient",
+    "error_service_name", "fast_flush_domains", "fast_flush_purge_time", "fast_flush_refresh_time",
+    "flush_service_name", "fork_attempts", "fork_delay", "html_directory", "info_log_address_format",
     "internal_mail_filter_classes", "ipc_ttl", "lmtp_assume_final", "lmtp_sasl_password_maps",
     "maillog_file_compressor", "maillog_file_prefixes", "maillog_file_rotate_suffix", "mailq_path",
-    "manpage_directory", "meta_directory", "milter_macro_v", "multi_instance_directories",
-    "multi_instance_enable", "newaliases_path", "permit_mx_backup_networks",
+    "manpage_directory", "meta_directory", "milter_command_timeout", "milter_connect_timeout",
+    "milter_content_timeout", "milter_default_action", "milter_macro_daemon_name", "milter_macro_v",
+    "milter_protocol", "multi_instance_directories", "multi_instance_enable", "multi_instance_group",
+    "multi_instance_name", "newaliases_path", "permit_mx_backup_networks", "postlog_service_name",
     "postscreen_cache_map", "process_id_directory", "proxy_read_maps", "proxy_write_maps",
+    "proxymap_service_name", "proxywrite_service_name", "qmgr_clog_warn_time", "qmgr_daemon_timeout",
     "qmgr_fudge_factor", "qmgr_message_recipient_minimum", "qmqpd_authorized_clients",
-    "qmqpd_client_port_logging", "qmqpd_error_delay", "queue_file_attribute_count_limit",
-    "readme_directory", "relay_clientcerts", "relocated_prefix_enable", "sendmail_path",
-    "smtp_address_verify_target", "smtp_cname_overrides_servername", "smtp_connection_cache_destinations",
-    "smtp_connection_cache_on_demand", "smtp_dns_resolver_options", "smtp_per_record_deadline",
-    "smtp_pix_workarounds", "smtp_tls_fingerprint_digest", "smtp_tls_note_starttls_offer",
-    "smtp_tls_scert_verifydepth", "smtp_tls_servername", "smtp_tls_session_cache_database",
+    "qmqpd_client_port_logging", "qmqpd_error_delay", "qmqpd_timeout", "queue_file_attribute_count_limit",
+    "readme_directory", "relay_clientcerts", "relocated_prefix_enable", "sample_directory",
+    "scache_service_name", "sendmail_path", "smtp_address_verify_target", "smtp_cname_overrides_servername",
+    "smtp_connection_cache_destinations", "smtp_connection_cache_on_demand", "smtp_dns_resolver_options",
+    "smtp_per_record_deadline", "smtp_pix_workarounds", "smtp_tls_fingerprint_digest",
+    "smtp_tls_note_starttls_offer", "smtp_tls_scert_verifydepth", "smtp_tls_servername",
+    "smtp_tls_session_cache_database", "smtp_tls_session_cache_timeout", "smtp_xforward_timeout",
     "smtpd_access_maps", "smtpd_authorized_verp_clients", "smtpd_authorized_xclient_hosts",
-    "smtpd_authorized_xforward_hosts", "smtpd_client_port_logging",
-    "smtpd_discard_ehlo_keyword_address_maps", "smtpd_etrn_restrictions", "smtpd_history_flush_threshold",
-    "smtpd_log_access_permit_actions", "smtpd_noop_commands", "smtpd_per_record_deadline",
-    "smtpd_per_request_deadline", "smtpd_recipient_overshoot_limit",
-    "smtpd_tls_always_issue_session_ids", "smtpd_tls_ccert_verifydepth", "smtpd_tls_eecdh_grade",
-    "smtpd_tls_fingerprint_digest", "smtpd_tls_session_cache_database", "smtputf8_autodetect_classes",
-    "stress", "tls_daemon_random_bytes", "tls_random_source", "tls_server_sni_maps", "tls_ssl_options",
-    "transport_delivery_slot_cost", "transport_delivery_slot_discount", "transport_delivery_slot_loan",
-    "transport_destination_concurrency_negative_feedback",
+    "smtpd_authorized_xforward_hosts", "smtpd_client_port_logging", "smtpd_discard_ehlo_keyword_address_maps",
+    "smtpd_etrn_restrictions", "smtpd_history_flush_threshold", "smtpd_log_access_permit_actions",
+    "smtpd_noop_commands", "smtpd_per_record_deadline", "smtpd_per_request_deadline", "smtpd_proxy_ehlo",
+    "smtpd_proxy_timeout", "smtpd_recipient_overshoot_limit", "smtpd_sasl_local_domain",
+    "smtpd_tls_always_issue_session_ids", "smtpd_tls_ccert_verifydepth", "smtpd_tls_dh1024_param_file",
+    "smtpd_tls_eecdh_grade", "smtpd_tls_fingerprint_digest", "smtpd_tls_session_cache_database",
+    "smtpd_tls_session_cache_timeout", "smtpd_upstream_proxy_timeout", "smtputf8_autodetect_classes", "stress",
+    "tls_daemon_random_bytes", "tls_random_source", "tls_server_sni_maps", "tls_ssl_options",
+    "tlsmgr_service_name", "transport_delivery_slot_cost", "transport_delivery_slot_discount",
+    "transport_delivery_slot_loan", "transport_destination_concurrency_negative_feedback",
     "transport_destination_concurrency_positive_feedback", "transport_extra_recipient_limit",
     "transport_minimum_delivery_slots", "transport_recipient_limit", "transport_recipient_refill_delay",
-    "transport_recipient_refill_limit", "transport_time_limit", "unverified_recipient_reject_code",
-    "unverified_sender_reject_code", "verp_delimiter_filter",
+    "transport_recipient_refill_limit", "transport_time_limit", "trigger_timeout",
+    "unverified_recipient_reject_code", "unverified_sender_reject_code", "verp_delimiter_filter",
 };
 
 constexpr bool sorted_by_name() {
