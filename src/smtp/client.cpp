@@ -100,6 +100,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.nexthop.randomize_addresses = cfg.boolean("smtp_randomize_addresses");
   s.nexthop.balance_families = cfg.boolean("smtp_balance_inet_protocols");
   s.mx_session_limit = static_cast<std::size_t>(cfg.integer("smtp_mx_session_limit"));
+  s.line_limit = static_cast<std::size_t>(cfg.integer(lmtp ? "lmtp_line_length_limit" : "smtp_line_length_limit"));
   if (!lmtp) s.fallback_relays = cfg.list("smtp_fallback_relay");
   s.skip_5xx_greeting = cfg.boolean("smtp_skip_5xx_greeting");
   s.never_send_ehlo = cfg.boolean("smtp_never_send_ehlo");
@@ -801,7 +802,7 @@ struct Agent::Impl {
 
     // The content, streamed in bounded chunks.
     auto cursor = std::make_shared<queue::ContentCursor>(job.reader->content());
-    ContentEncoder enc([cursor](queue::ContentPiece& piece) { return cursor->next(piece); });
+    ContentEncoder enc([cursor](queue::ContentPiece& piece) { return cursor->next(piece); }, settings.line_limit);
     std::string chunk;
     chunk.reserve(kChunk + 4096);
     for (bool more = true; more;) {

@@ -113,6 +113,9 @@ struct Settings {
       quit_timeout{300};
   dns::NexthopOptions nexthop;
   std::size_t mx_session_limit = 2;  // 0: no limit
+  // smtp_line_length_limit / lmtp_line_length_limit: longer content lines
+  // are broken (smtp::DataEncoder); 0: no limit.
+  std::size_t line_limit = 998;
   std::vector<std::string> fallback_relays;
   bool skip_5xx_greeting = true;
   bool never_send_ehlo = false;

@@ -5,7 +5,7 @@
 // ContentEncoder pulls pieces from a source (in the daemon: the
 // QueueFileReader's content cursor), joins long lines, ends every line with
 // CRLF, doubles a leading dot (smtp::DataEncoder) and appends ".\r\n" after
-// the last line. fill() stops once the output reaches the target size, so a
+// the last line, breaking lines longer than smtp_line_length_limit. fill() stops once the output reaches the target size, so a
 // message of any size costs one chunk of memory plus one piece (<= 1 MiB).
 //
 // Reads no parameters, logs nothing.
@@ -26,7 +26,9 @@ using PieceSource = std::function<Result<bool>(queue::ContentPiece& out)>;
 
 class ContentEncoder {
  public:
-  explicit ContentEncoder(PieceSource src) : src_(std::move(src)) {}
+  // `line_limit`: smtp_line_length_limit (smtp::DataEncoder), 0: none.
+  explicit ContentEncoder(PieceSource src, std::size_t line_limit = 0)
+      : src_(std::move(src)), enc_(line_limit) {}
 
   // Append wire bytes to `out` until it holds at least `target` bytes or the
   // content is exhausted. Returns true when more is to come, false once the

@@ -396,6 +396,18 @@ class SmtpAgentTest(unittest.TestCase):
         self.assertIn(b"\r\n\r\nhello\r\n..leading dot\r\n", body)
         self.assertTrue(any(c.startswith(f"MAIL FROM:<{sender}> SIZE=") for c in s.commands), s.commands)
 
+    def test_long_lines_are_broken_at_smtp_line_length_limit(self):
+        # 998 by default: a 2500-byte body line goes out as 998 + 997 + 505
+        # bytes, each continuation behind a space; a 998-byte line as it is.
+        s = self.server()
+        qid, _ = self.submit(body="Subject: long\n\n" + "a" * 2500 + "\n" + "b" * 998 + "\nend\n")
+        a = self.deliver(qid, f"[127.0.0.1]:{s.port}", ["ok@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        body = s.messages[0]
+        self.assertIn(b"\r\n\r\n" + b"a" * 998 + b"\r\n " + b"a" * 997 + b"\r\n " + b"a" * 505 + b"\r\n"
+                      + b"b" * 998 + b"\r\nend\r\n", body)
+        self.assertTrue(all(len(l) <= 998 for l in body.split(b"\r\n")))
+
     def test_greeting_4xx_then_next_mx(self):
         first = self.server(host="127.0.0.2", port=MX_PORT, greeting="421 4.3.2 busy")
         second = self.server(host="127.0.0.3", port=MX_PORT)

@@ -242,22 +242,45 @@ std::size_t BdatDecoder::feed(std::string_view bytes, const LineSink& sink) {
 
 // ---------------------------------------------------------------- DataEncoder
 
+void DataEncoder::end_line(std::string& out) {
+  out += "\r\n";
+  at_line_start_ = true;
+  space_ = limit_;
+}
+
 void DataEncoder::put(std::string_view piece, bool continued, std::string& out) {
-  if (!piece.empty()) {
+  auto copy = [&out](std::string_view part) {
+    for (char c : part) out.push_back((c == '\r' || c == '\n') ? ' ' : c);
+  };
+  bool ended = false;  // the last break ended the line exactly at the limit
+  while (!piece.empty()) {
+    ended = false;
     if (at_line_start_ && piece[0] == '.') out.push_back('.');
-    for (char c : piece) out.push_back((c == '\r' || c == '\n') ? ' ' : c);
     at_line_start_ = false;
+    if (limit_ == 0 || piece.size() < space_) {
+      copy(piece);
+      if (limit_ > 0) space_ -= piece.size();
+      break;
+    }
+    copy(piece.substr(0, space_));
+    piece.remove_prefix(space_);
+    end_line(out);
+    ended = true;
+    if (!piece.empty() || continued) {
+      out.push_back(' ');
+      at_line_start_ = false;
+      --space_;
+      ended = false;
+    }
   }
-  if (!continued) {
-    out += "\r\n";
-    at_line_start_ = true;
-  }
+  if (!continued && !ended) end_line(out);
 }
 
 void DataEncoder::finish(std::string& out) {
   if (!at_line_start_) out += "\r\n";
   out += ".\r\n";
   at_line_start_ = true;
+  space_ = limit_;
 }
 
 }  // namespace postern::smtp

@@ -192,6 +192,13 @@ class BdatDecoder {
 
 class DataEncoder {
  public:
+  // `line_limit` (smtp_line_length_limit): a line longer than this many
+  // bytes is broken after that many, and the rest goes on in the next line
+  // behind one space (Postfix's way: least harm to MIME, and the space
+  // keeps a header's continuation a continuation). 0: no limit; 1 counts as
+  // 2, which still makes progress with the space.
+  explicit DataEncoder(std::size_t line_limit = 0)
+      : limit_(line_limit == 1 ? 2 : line_limit), space_(limit_) {}
   // Append the wire form of one piece of a content line to `out`: a leading
   // "." of a line is doubled; continued = false ends the line with CRLF.
   // A CR or LF inside the piece would let the content end the DATA phase or
@@ -200,9 +207,15 @@ class DataEncoder {
   void put(std::string_view piece, bool continued, std::string& out);
   // Terminate an unfinished line and append the end-of-data ".\r\n".
   void finish(std::string& out);
-  void reset() { at_line_start_ = true; }
+  void reset() {
+    at_line_start_ = true;
+    space_ = limit_;
+  }
 
  private:
+  void end_line(std::string& out);
+  std::size_t limit_ = 0;
+  std::size_t space_ = 0;  // bytes the current line may still take (with a limit)
   bool at_line_start_ = true;
 };
 

@@ -474,5 +474,43 @@ TEST(DataEncoder, RoundTripsThroughTheDecoder) {
   EXPECT_EQ(rewire, wire);
 }
 
+// smtp_line_length_limit: a long line is broken after the limit and goes
+// on behind one space; a line of exactly the limit is left alone.
+TEST(DataEncoder, LongLinesAreBrokenAtTheLimit) {
+  DataEncoder e(5);
+  std::string out;
+  e.put("abcde", false, out);
+  e.put("abcdefghijkl", false, out);
+  e.put(".dot", false, out);
+  e.finish(out);
+  EXPECT_EQ(out, "abcde\r\nabcde\r\n fghi\r\n jkl\r\n..dot\r\n.\r\n");
+  // Pieces of one line count together, and a break at a piece's end goes
+  // on behind the space in the next piece.
+  DataEncoder c(4);
+  out.clear();
+  c.put("ab", true, out);
+  c.put("cd", true, out);
+  c.put("ef", false, out);
+  c.finish(out);
+  EXPECT_EQ(out, "abcd\r\n ef\r\n.\r\n");
+  // 0: no limit; 1 behaves as 2.
+  DataEncoder none(0);
+  out.clear();
+  none.put(std::string(5000, 'x'), false, out);
+  EXPECT_EQ(out, std::string(5000, 'x') + "\r\n");
+  DataEncoder one(1);
+  out.clear();
+  one.put("abcd", false, out);
+  EXPECT_EQ(out, "ab\r\n c\r\n d\r\n");
+  // Every wire line stays within the limit plus the CRLF.
+  DataEncoder d(998);
+  out.clear();
+  d.put(std::string(10000, 'y'), false, out);
+  std::size_t start = 0, lines = 0;
+  for (std::size_t nl; (nl = out.find("\r\n", start)) != std::string::npos; start = nl + 2, ++lines)
+    EXPECT_LE(nl - start, 998u);
+  EXPECT_EQ(lines, 11u);
+}
+
 }  // namespace
 }  // namespace postern::smtp
