@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "base/strings.h"
 #include "mail/address.h"
 #include "mail/date.h"
 #include "mail/xtext.h"
@@ -173,10 +174,15 @@ std::string smtp_diagnostic(std::string_view reason) {
 
 std::string human_part(const NoticeInfo& info, const std::vector<queue::StatusEntry>& entries,
                        const OriginalCollector& original) {
-  std::string t = fmt::format("This is the mail system at host {}.\n\n", hostname(info));
+  // The administrator's text (bounce_template_file) in place of the
+  // built-in explanation, for the sender's notice only.
+  const bool own = info.templ && !info.postmaster && !info.templ->text.empty();
+  std::string t = own ? info.templ->text : fmt::format("This is the mail system at host {}.\n\n", hostname(info));
   // A postmaster notice has only the reasons (Postfix leaves out the text
   // meant for the sender too).
-  if (info.postmaster) {
+  if (own) {
+    // (the template says it all)
+  } else if (info.postmaster) {
     t += "Enclosed is the mail delivery report, for the postmaster.\n";
   } else {
     switch (info.kind) {
@@ -204,7 +210,7 @@ std::string human_part(const NoticeInfo& info, const std::vector<queue::StatusEn
     }
   }
   if (original.truncated()) t += "\nThe attached copy of your message has been shortened.\n";
-  t += "\n                   The mail system\n\n";
+  t += own ? "\n" : "\n                   The mail system\n\n";
   std::size_t n = 0;
   for (const auto& e : entries) {
     if (n++ == kMaxReported) break;
@@ -367,6 +373,22 @@ bool OriginalCollector::add(std::string_view piece, bool complete) {
   return true;
 }
 
+// A template's From: with the host added to a bare name, as cleanup would
+// qualify it: "MAILER-DAEMON (Mail Delivery System)" ->
+// "MAILER-DAEMON@host (Mail Delivery System)".
+std::string template_from(std::string_view from, std::string_view host) {
+  if (from.find('@') != std::string_view::npos) return std::string(from);
+  auto lt = from.find('<');
+  if (lt != std::string_view::npos) {
+    auto gt = from.find('>', lt);
+    if (gt == std::string_view::npos) return std::string(from);
+    return fmt::format("{}@{}{}", from.substr(0, gt), host, from.substr(gt));
+  }
+  auto end = from.find_first_of(" \t(");
+  if (end == std::string_view::npos) return fmt::format("{}@{}", from, host);
+  return fmt::format("{}@{}{}", from.substr(0, end), host, from.substr(end));
+}
+
 std::string_view notice_subject(NoticeKind kind, bool postmaster) {
   if (postmaster && kind == NoticeKind::Failure) return "Postmaster Copy: Undelivered Mail";
   if (postmaster && kind == NoticeKind::Delay) return "Postmaster Warning: Delayed Mail";
@@ -397,12 +419,20 @@ std::string compose_notice(const NoticeInfo& info, const std::vector<queue::Stat
     boundary = fmt::format("{}/{}", base, n);
   }
 
-  const bool eight = original.has_8bit();
+  const Template* tp = info.templ;
+  // A template in another character set has 8-bit text (template.h).
+  const bool own_charset = tp && !info.postmaster && !str::iequals(tp->charset, "us-ascii");
+  const bool eight = original.has_8bit() || own_charset;
   std::string m;
   m.reserve(human.size() + status.size() + orig.size() + 1024);
-  m += fmt::format("From: MAILER-DAEMON@{} (Mail Delivery System)\n", host);
+  if (tp && !tp->from.empty())
+    m += fold_field("From", template_from(tp->from, host));
+  else
+    m += fmt::format("From: MAILER-DAEMON@{} (Mail Delivery System)\n", host);
   m += fold_field("To", external(info.to));
-  m += fmt::format("Subject: {}\n", notice_subject(info.kind, info.postmaster));
+  const std::string& own_subject = !tp ? std::string() : info.postmaster ? tp->postmaster_subject : tp->subject;
+  m += own_subject.empty() ? fmt::format("Subject: {}\n", notice_subject(info.kind, info.postmaster))
+                           : fold_field("Subject", own_subject);
   if (!info.date.empty()) m += fold_field("Date", info.date);
   m += fmt::format("Message-ID: {}\n",
                    mail::make_message_id(static_cast<std::time_t>(info.now), info.new_queue_id, host));
@@ -413,7 +443,10 @@ std::string compose_notice(const NoticeInfo& info, const std::vector<queue::Stat
   m += "\nThis is a MIME-encapsulated message.\n\n";
 
   m += fmt::format("--{}\n", boundary);
-  m += "Content-Description: Notification\nContent-Type: text/plain; charset=us-ascii\n\n";
+  m += fmt::format("Content-Description: Notification\nContent-Type: text/plain; charset={}\n",
+                   own_charset ? tp->charset : std::string("us-ascii"));
+  if (own_charset) m += "Content-Transfer-Encoding: 8bit\n";
+  m += "\n";
   m += human;
   m += fmt::format("\n--{}\n", boundary);
   m += "Content-Description: Delivery report\nContent-Type: message/delivery-status\n\n";

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "queue/status_log.h"
+#include "template.h"
 
 namespace postern::bounce {
 
@@ -124,6 +125,9 @@ struct NoticeInfo {
   // A notice for the postmaster (notify_classes): Postfix's "Postmaster
   // Copy" / "Postmaster Warning" subjects, without the text for the sender.
   bool postmaster = false;
+  // bounce_template_file's template for this kind (template.h); null: the
+  // built-in text, From: and Subject:.
+  const Template* templ = nullptr;
 };
 
 // The whole notification (headers and body, lines ending in "\n").

@@ -401,3 +401,92 @@ TEST(Compose, EightBitOriginalMarksEncoding) {
   std::string msg = compose_notice(info(), {entry("b@x")}, collect("Subject: caf\xc3\xa9\n\nx\n", false));
   EXPECT_NE(msg.find("Content-Transfer-Encoding: 8bit\n"), std::string::npos);
 }
+
+// bounce_template_file (template.h).
+namespace {
+
+Result<Templates> templates(std::string_view file) {
+  return parse_templates(file, "bounce.cf", [](std::string_view raw) -> Result<std::string> {
+    std::string t(raw);
+    for (std::size_t at; (at = t.find("$myhostname")) != std::string::npos;) t.replace(at, 11, "mx.example");
+    return t;
+  });
+}
+
+}  // namespace
+
+TEST(Templates, ParseHeadersTextAndComments) {
+  auto t = templates(
+      "# local texts\n"
+      "\n"
+      "failure_template = <<EOF\n"
+      "charset: utf-8\n"
+      "From: MAILER-DAEMON (Postmeister)\n"
+      "Subject: Unzustellbar\n"
+      "Postmaster-Subject: Kopie: Unzustellbar\n"
+      "\n"
+      "Dies ist das Mailsystem auf $myhostname.\n"
+      "  \\n bleibt, wie es ist: Gr\xc3\xbc\xc3\x9f""e.\n"
+      "EOF\n"
+      "delay_template = <<END\n"
+      "Still trying at $myhostname.\n"
+      "END\n");
+  ASSERT_TRUE(t) << t.error().message;
+  ASSERT_TRUE(t->failure);
+  EXPECT_EQ(t->failure->charset, "utf-8");
+  EXPECT_EQ(t->failure->from, "MAILER-DAEMON (Postmeister)");
+  EXPECT_EQ(t->failure->subject, "Unzustellbar");
+  EXPECT_EQ(t->failure->postmaster_subject, "Kopie: Unzustellbar");
+  EXPECT_EQ(t->failure->text, "Dies ist das Mailsystem auf mx.example.\n  \\n bleibt, wie es ist: Gr\xc3\xbc\xc3\x9f""e.\n");
+  ASSERT_TRUE(t->delay);  // no headers: the text starts at once
+  EXPECT_EQ(t->delay->charset, "us-ascii");
+  EXPECT_EQ(t->delay->text, "Still trying at mx.example.\n");
+  EXPECT_FALSE(t->success);
+  EXPECT_FALSE(t->verify);
+}
+
+TEST(Templates, ErrorsNameTheLine) {
+  auto err = [](std::string_view f) {
+    auto t = templates(f);
+    return t ? std::string("parsed") : t.error().message;
+  };
+  EXPECT_EQ(err("failure_template = EOF\n"), "bounce.cf, line 1: expected \"name = <<EOF\", found \"failure_template = EOF\"");
+  EXPECT_EQ(err("\n\nbogus_template = <<EOF\nx\nEOF\n"), "bounce.cf, line 3: unknown template \"bogus_template\"");
+  EXPECT_EQ(err("delay_template = <<EOF\ntext\n"), "bounce.cf, line 1: delay_template has no \"EOF\" line to end it");
+  EXPECT_EQ(err("delay_template = <<EOF\nX-Other: y\n\ntext\nEOF\n"),
+            "bounce.cf, line 2: unknown template header \"X-Other\"");
+  EXPECT_EQ(err("delay_template = <<EOF\nx\nEOF\ndelay_template = <<EOF\ny\nEOF\n"),
+            "bounce.cf, line 4: delay_template given twice");
+  EXPECT_EQ(err("failure_template = <<EOF\nGr\xc3\xbc\xc3\x9f""e\nEOF\n"),
+            "bounce.cf: failure_template: the text is not ASCII; give a Charset: that is a superset of US-ASCII");
+  EXPECT_EQ(err("failure_template = <<EOF\nSubject: Gr\xc3\xbc\xc3\x9f""e\n\nx\nEOF\n"),
+            "bounce.cf, line 2: template headers must be ASCII");
+  EXPECT_EQ(err("stray text\n"), "bounce.cf, line 1: expected \"name = <<EOF\", found \"stray text\"");
+}
+
+TEST(Templates, ReplaceTheTextFromAndSubjectOfTheSendersNotice) {
+  auto t = templates("failure_template = <<EOF\nCharset: utf-8\nFrom: MAILER-DAEMON (Postmeister)\n"
+                     "Subject: Unzustellbar\nPostmaster-Subject: Kopie\n\nLeider: Gr\xc3\xbc\xc3\x9f""e.\nEOF\n");
+  ASSERT_TRUE(t) << t.error().message;
+  auto orig = collect(kOriginal, false);
+  NoticeInfo i = info();
+  i.templ = &*t->failure;
+  Parsed p = parse(compose_notice(i, {entry("bob@example.com")}, orig));
+  EXPECT_NE(p.header.find("From: MAILER-DAEMON@mail.example.org (Postmeister)\n"), std::string::npos) << p.header;
+  EXPECT_NE(p.header.find("Subject: Unzustellbar\n"), std::string::npos);
+  EXPECT_NE(p.header.find("Content-Transfer-Encoding: 8bit\n"), std::string::npos);
+  ASSERT_EQ(p.parts.size(), 3u);
+  EXPECT_NE(p.parts[0].find("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n"),
+            std::string::npos) << p.parts[0];
+  EXPECT_NE(p.parts[0].find("Leider: Gr\xc3\xbc\xc3\x9f""e.\n"), std::string::npos);
+  EXPECT_EQ(p.parts[0].find("This is the mail system"), std::string::npos);
+  // The report of each recipient still follows the text.
+  EXPECT_NE(p.parts[0].find("<bob@example.com>: host mx.example.com[192.0.2.1] said: 550 5.1.1 no such user"),
+            std::string::npos);
+  // The postmaster copy keeps the built-in text, with Postmaster-Subject.
+  i.postmaster = true;
+  Parsed pm = parse(compose_notice(i, {entry("bob@example.com")}, orig));
+  EXPECT_NE(pm.header.find("Subject: Kopie\n"), std::string::npos);
+  EXPECT_NE(pm.parts[0].find("Enclosed is the mail delivery report, for the postmaster."), std::string::npos);
+  EXPECT_NE(pm.parts[0].find("charset=us-ascii"), std::string::npos);
+}

@@ -4,12 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <optional>
 #include <variant>
 
+#include "base/read_file.h"
 #include "base/strings.h"
 #include "dsn.h"
 #include "log/log.h"
@@ -241,6 +243,10 @@ asio::awaitable<proto::StatusReply> send_notice(asio::io_context& io, const Sett
   info.format_time = &local_date;
   if (kind == NoticeKind::Delay && s.max_queue_lifetime.count() > 0)
     info.retry_until = info.arrival + s.max_queue_lifetime.count();
+  const auto& own = kind == NoticeKind::Failure ? s.templates.failure
+                    : kind == NoticeKind::Delay ? s.templates.delay
+                                                : s.templates.success;
+  if (own) info.templ = &*own;
   std::string_view what = kind == NoticeKind::Failure ? "non-delivery notification"
                           : kind == NoticeKind::Delay ? "delay notification"
                                                       : "delivery status notification";
@@ -333,6 +339,39 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
   }
   s.double_bounce_sender = qualify(cfg.str("double_bounce_sender"), s.myorigin);
   s.max_queue_lifetime = cfg.time("maximal_queue_lifetime");
+  if (std::string file(str::trim(cfg.str("bounce_template_file"))); !file.empty()) {
+    auto text = read_file(file, kMaxTemplateFile);
+    if (!text) return make_error("bounce_template_file: {}", text.error().message);
+    // delay_warning_time_hours and the like: the parameter in that unit,
+    // whole units (Postfix's bounce(5)); everything else is main.cf's.
+    const std::pair<const char*, std::int64_t> times[] = {{"delay_warning_time", cfg.time("delay_warning_time").count()},
+                                                          {"maximal_queue_lifetime", s.max_queue_lifetime.count()}};
+    const std::pair<const char*, std::int64_t> units[] = {
+        {"seconds", 1}, {"minutes", 60}, {"hours", 3600}, {"days", 86400}, {"weeks", 7 * 86400}};
+    auto expand = [&](std::string_view raw) -> Result<std::string> {
+      std::string t(raw);
+      for (const auto& [name, value] : times)
+        for (const auto& [unit, secs] : units) {
+          const std::string n = fmt::format("{}_{}", name, unit), v = std::to_string(value / secs);
+          for (const std::string& form : {"${" + n + "}", "$(" + n + ")", "$" + n})
+            for (std::size_t at, from = 0; (at = t.find(form, from)) != std::string::npos;) {
+              // "$name" must not be the start of a longer name.
+              std::size_t after = at + form.size();
+              if (form[1] != '{' && form[1] != '(' && after < t.size() &&
+                  (std::isalnum(static_cast<unsigned char>(t[after])) || t[after] == '_')) {
+                from = after;
+                continue;
+              }
+              t.replace(at, form.size(), v);
+              from = at + v.size();
+            }
+        }
+      return config::expand(cfg, t);
+    };
+    auto parsed = parse_templates(*text, file, expand);
+    if (!parsed) return parsed.take_error();
+    s.templates = std::move(*parsed);
+  }
   return s;
 }
 

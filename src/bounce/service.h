@@ -34,7 +34,10 @@
 // cleanup_service_name, bounce_service_name, defer_service_name,
 // trace_service_name, myhostname, myorigin, bounce_size_limit,
 // 2bounce_notice_recipient, double_bounce_sender, maximal_queue_lifetime,
-// ipc_timeout.
+// ipc_timeout, bounce_template_file (template.h; its text may name any
+// main.cf parameter, and delay_warning_time_<unit> and
+// maximal_queue_lifetime_<unit> with unit seconds, minutes, hours, days or
+// weeks). A template file that cannot be read or parsed stops the service.
 #pragma once
 
 #include <chrono>
@@ -49,6 +52,7 @@
 #include "ipc/proto/bounce.h"
 #include "ipc/proto/status.h"
 #include "queue/layout.h"
+#include "template.h"
 
 namespace postern::bounce {
 
@@ -69,6 +73,9 @@ struct Settings {
   std::string double_bounce_sender;      // qualified with myorigin
   std::chrono::seconds max_queue_lifetime{5 * 86400};
   queue::QueueName log_queue = queue::QueueName::Bounce;  // from the service name
+  // bounce_template_file, read and expanded at start (before the chroot);
+  // a template missing there keeps the built-in text.
+  Templates templates;
 
   static Result<Settings> from_config(const config::Config& cfg, std::string_view service);
 };

@@ -11,6 +11,7 @@ postcat, holding an RFC 3464 report; plus the log lines and the status logs.
 import os
 import re
 import subprocess
+import time
 import unittest
 
 from harness import LIBEXEC, NO_QMGR_FLOW, SBIN, Instance, wait_for
@@ -393,3 +394,84 @@ class PostmasterNoticeTest(_Base, unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TemplateTest(_Base, unittest.TestCase):
+    """bounce_template_file: the administrator's text, From:, Subject: and charset."""
+
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+        cls.tmpl_dir = tempfile.mkdtemp(prefix="postern-bounce-cf-")
+        path = os.path.join(cls.tmpl_dir, "bounce.cf")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("# Our own words.\n"
+                    "failure_template = <<EOF\n"
+                    "Charset: utf-8\n"
+                    "From: MAILER-DAEMON (Postmeister)\n"
+                    "Subject: Unzustellbar\n"
+                    "\n"
+                    "Hier ist $myhostname: leider unzustellbar. Gr\u00fc\u00dfe.\n"
+                    "EOF\n"
+                    "delay_template = <<EOF\n"
+                    "Still trying after $delay_warning_time_hours hours, for up to "
+                    "$maximal_queue_lifetime_days days.\n"
+                    "EOF\n")
+        cls.EXTRA = f"bounce_template_file = {path}\ndelay_warning_time = 4h\nmaximal_queue_lifetime = 3d\n"
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        import shutil
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.tmpl_dir, ignore_errors=True)
+
+    def test_failure_template(self):
+        qid = self.submit("uma@example.test", "vic@remote.test")
+        with Connection(self.sock("bounce")) as c:
+            self.append(c, qid, [rcpt("vic@remote.test")], "5.1.1", "no such user", "none", "failed")
+            self.assertEqual(self.op(c, "flush", qid)[0], 0)
+        _, _, text = self.notice(qid, "non-delivery notification")
+        for want in ("From: MAILER-DAEMON@mail.example.test (Postmeister)", "Subject: Unzustellbar",
+                     "Content-Type: text/plain; charset=utf-8",
+                     "Hier ist mail.example.test: leider unzustellbar. Gr\u00fc\u00dfe.",
+                     "<vic@remote.test>: no such user", "Final-Recipient: rfc822; vic@remote.test"):
+            self.assertIn(want, text)
+        self.assertNotIn("This is the mail system", text)
+
+    def test_delay_template_times(self):
+        qid = self.submit("uma@example.test", "wes@remote.test")
+        with Connection(self.sock("defer")) as c:
+            self.append(c, qid, [rcpt("wes@remote.test")], "4.4.1", "connection refused", "none", "delayed")
+            self.assertEqual(self.op(c, "warn", qid)[0], 0)
+            self.op(c, "remove", qid)
+        _, _, text = self.notice(qid, "delay notification")
+        self.assertIn("Still trying after 4 hours, for up to 3 days.", text)
+        self.assertIn("Subject: Delayed Mail (still being retried)", text)  # no Subject: in that template
+
+    def test_zz_broken_template_stops_the_service(self):
+        # (Runs last: it reloads the instance with a broken file, then back.)
+        bad = os.path.join(self.tmpl_dir, "bad.cf")
+        with open(bad, "w") as f:
+            f.write("failure_template = <<EOF\nno end\n")
+        main_cf = self.inst.path("main.cf")
+        with open(main_cf) as f:
+            good = f.read()
+        try:
+            with open(main_cf, "a") as f:
+                f.write(f"bounce_template_file = {bad}\n")
+            self.inst.run(["reload"])
+            time.sleep(1)
+            try:
+                with Connection(self.sock("bounce"), timeout=5) as c:
+                    self.op(c, "remove", "4B3C2D1E5")
+            except (OSError, AssertionError, ValueError):
+                pass  # the daemon dies before it answers
+            self.inst.wait_log(rf"postern/bounce\[\d+\]: fatal: .*{re.escape(bad)}, line 1: failure_template has no "
+                               r'"EOF" line to end it')
+        finally:
+            with open(main_cf, "w") as f:
+                f.write(good)
+            self.inst.run(["reload"])

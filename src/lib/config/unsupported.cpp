@@ -48,7 +48,6 @@ constexpr std::string_view kDomainRestrictions =
     "reject_rhsbl_recipient,permit_dnswl_client,permit_rhswl_client";
 constexpr std::string_view kNoRestriction = "have other smtpd restrictions";
 constexpr auto kList = std::to_array<Unsupported>({
-    {"bounce_template_file", R::kNonEmpty, "", "have custom bounce message templates"},
     {"default_delivery_status_filter", R::kNonEmpty, "", "have delivery status filters"},
     {"default_destination_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
     {"default_transport_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
