@@ -1006,6 +1006,11 @@ Verdict Policy::check_recipient(const RcptContext& c) {
     if (c.earlier_defer_if_permit) v.defer_if_permit = *c.earlier_defer_if_permit;
   }
   for (const auto& [list, title] : run) {
+    // A defer_if_reject (an allow list that could not be asked) softens
+    // rejections of its own stage only: the client, HELO and sender lists
+    // are a stage each, relay and recipient lists one, as Postfix's
+    // smtpd_check_*() reset it.
+    if (title != "smtpd_recipient_restrictions") v.defer_if_reject.reset();
     if (eval_list(*list, title, c, v) == Outcome::Reject) {
       apply_defer_if_reject(v, v);
       return v;  // (or v.need)

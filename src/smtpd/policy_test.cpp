@@ -933,6 +933,12 @@ TEST(Policy, DnsAllowLists) {
   Verdict v = p->check_recipient(c);
   ASSERT_EQ(v.kind, Verdict::Reject);
   EXPECT_EQ(v.reply.to_string(), "450 4.7.1 <198.51.100.7>: Client host rejected: Service unavailable");
+  // ... of its own stage only: not a rejection by a later list.
+  auto staged = policy("smtpd_client_restrictions = permit_dnswl_client wl.example\n"
+                       "smtpd_recipient_restrictions = reject_rbl_client bl.example\n");
+  v = staged->check_recipient(c);
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.code, 554) << v.reply.to_string();
   // permit_rhswl_client asks for the client's name.
   p = policy("smtpd_recipient_restrictions = permit_rhswl_client wl.example, reject\n");
   r = rcpt_dnsbl(*p, dnsbl_context("198.51.100.7", from, "a@sender.example", local, "x@mx.example.org"),

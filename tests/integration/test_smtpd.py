@@ -292,6 +292,15 @@ class SmtpdTest(unittest.TestCase):
         c.close()
         return r
 
+    def queue_fine(self, c):
+        """One more transaction on `c` that goes through, then QUIT."""
+        self.assertTrue(c.ask("MAIL FROM:<fine@client.test>").startswith("250"))
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        self.assertTrue(c.ask("Subject: ok\r\n\r\nbody\r\n.").startswith("250 2.0.0 Ok: queued as"))
+        c.ask("QUIT")
+        c.close()
+
     # --- client name and trivial-rewrite ------------------------------------
     def test_client_name_from_dns(self):
         if "rdns" not in PORTS:
@@ -473,12 +482,7 @@ class SmtpdTest(unittest.TestCase):
         self.assertEqual(c.reply(), "554 5.7.1 <nodata@client.test>: Sender address rejected: Access denied")
         # After RSET another sender goes through.
         self.assertTrue(c.ask("RSET").startswith("250"))
-        self.assertTrue(c.ask("MAIL FROM:<fine@client.test>").startswith("250"))
-        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
-        self.assertTrue(c.ask("DATA").startswith("354"))
-        self.assertTrue(c.ask("Subject: ok\r\n\r\nbody\r\n.").startswith("250"))
-        c.ask("QUIT")
-        c.close()
+        self.queue_fine(c)
 
     def test_delay_reject_no(self):
         port = PORTS["early"]
@@ -509,12 +513,7 @@ class SmtpdTest(unittest.TestCase):
                          f"550 5.1.0 <mallory@{HOST}>: Sender address rejected: User unknown in local recipient table")
         # No transaction was left open by either.
         self.assertEqual(c.ask(f"RCPT TO:<{LOCAL}>"), "503 5.5.1 Error: need MAIL command")
-        self.assertTrue(c.ask("MAIL FROM:<fine@client.test>").startswith("250"))
-        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
-        self.assertTrue(c.ask("DATA").startswith("354"))
-        self.assertTrue(c.ask("Subject: ok\r\n\r\nbody\r\n.").startswith("250 2.0.0 Ok: queued as"))
-        c.ask("QUIT")
-        c.close()
+        self.queue_fine(c)
 
     def test_reject_footer(self):
         port = PORTS["footer"]
@@ -553,12 +552,7 @@ class SmtpdTest(unittest.TestCase):
         wait_for(lambda: not any(qid in files for _, _, files in os.walk(INST.queue)), 10,
                  what="the refused message's queue file to go")
         # The session goes on.
-        self.assertTrue(c.ask("MAIL FROM:<fine@client.test>").startswith("250"))
-        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
-        self.assertTrue(c.ask("DATA").startswith("354"))
-        self.assertTrue(c.ask("Subject: ok\r\n\r\nbody\r\n.").startswith("250 2.0.0 Ok: queued as"))
-        c.ask("QUIT")
-        c.close()
+        self.queue_fine(c)
 
     def test_insufficient_storage(self):
         # queue_minfree larger than any disk here: no mail is taken.
