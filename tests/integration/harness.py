@@ -21,18 +21,53 @@ LIBEXEC = os.path.join(BUILD, "libexec")
 _PORTS_GIVEN = set()
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports are taken below the kernel's ephemeral range: a port the kernel hands
+# to bind(0) can meanwhile become the local end of some test's outgoing
+# connection, and the master's listener then fails with "address in use".
+# Each process starts at its own place in the range, so that tests running in
+# parallel (ctest -j) rarely probe the same ports.
+_PORT_LOW = 10000
+_PORT_HIGH = min(_ephemeral_low(), 32768)
+_next_port = None
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on now, and that this
-    process has not been given before: the kernel may hand out a port it
-    just released again, and a test that asks for twenty ports in a row
-    (one per master.cf service) must get twenty different ones."""
-    for _ in range(100):
+    """A TCP port on 127.0.0.1 that nothing is bound to now, and that this
+    process has not been given before (a test that asks for twenty ports in
+    a row, one per master.cf service, gets twenty different ones)."""
+    global _next_port
+    if _PORT_HIGH - _PORT_LOW < 1000:  # an unusual ephemeral range: the kernel's choice
+        for _ in range(100):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _PORTS_GIVEN:
+                _PORTS_GIVEN.add(port)
+                return port
+        raise RuntimeError("no fresh TCP port found")
+    span = _PORT_HIGH - _PORT_LOW
+    if _next_port is None:
+        _next_port = _PORT_LOW + (os.getpid() * 211) % span
+    for _ in range(span):
+        port = _next_port
+        _next_port = _PORT_LOW + (_next_port - _PORT_LOW + 1) % span
+        if port in _PORTS_GIVEN:
+            continue
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _PORTS_GIVEN:
-            _PORTS_GIVEN.add(port)
-            return port
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS_GIVEN.add(port)
+        return port
     raise RuntimeError("no fresh TCP port found")
 
 
