@@ -9,14 +9,16 @@
 //     smtpd's brk() shrinks alone). keep_heap_for_process_life() keeps what
 //     the process took until it exits (at most max_use clients or max_idle
 //     seconds later).
-//   - every first touch of a heap page is a page fault, and a fault is dear
-//     on virtual machines: on the benchmark machine 10-14 us per page,
-//     against 0.7-0.9 us per page when madvise(MADV_POPULATE_WRITE) maps a
-//     whole range in one call. A multi-client daemon touches most of its
+//   - every first touch of a heap page is a page fault, and a fault can be
+//     dear on virtual machines: on the benchmark VM of the time 10-14 us per
+//     page, against 0.7-0.9 us per page when madvise(MADV_POPULATE_WRITE)
+//     maps a whole range in one call (a later VM: 0.7-1 us against 0.3-0.6,
+//     so the gain there is small). A multi-client daemon touches most of its
 //     first MiB of heap within its first clients (smtpd 0.9 MiB and cleanup
 //     0.75 MiB of heap pages in the benchmark's local flow, about 200 faults
-//     per process life, restarted every 100 clients), so premap_heap() maps
-//     that much at start in one call.
+//     per process life, restarted every 100 clients; cleanup's grew to
+//     1.3-1.5 MiB since), so premap_heap() maps that much at start in one
+//     call.
 // Long-lived servers (qmgr) keep glibc's defaults: they should return what a
 // spike took.
 //
