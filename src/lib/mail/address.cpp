@@ -204,7 +204,9 @@ PathOptions PathOptions::rfc5321_strict() {
   return o;
 }
 
-Result<Address> parse_smtp_path(std::string_view s, const PathOptions& o) {
+namespace {
+
+Result<Address> parse_path_text(std::string_view s, const PathOptions& o) {
   if (s.size() > kMaxPathBytes) return make_error("address too long ({} bytes)", s.size());
   if (o.max_path != 0 && s.size() + 2 > o.max_path)
     return make_error("address too long ({} bytes, limit {})", s.size() + 2, o.max_path);
@@ -276,6 +278,20 @@ Result<Address> parse_smtp_path(std::string_view s, const PathOptions& o) {
   if (o.max_domain != 0 && domain.size() > o.max_domain)
     return make_error("domain too long ({} bytes, limit {})", domain.size(), o.max_domain);
   a.domain = std::string(domain);
+  return a;
+}
+
+}  // namespace
+
+Result<Address> parse_smtp_path(std::string_view s, const PathOptions& o) {
+  auto a = parse_path_text(s, o);
+  // An accepted address must come back whole from its external form (a
+  // content filter reinjects it, a reply quotes it): quoting may lengthen
+  // it, up to twice, past the cap that any parse applies.
+  if (a && s.size() > kMaxPathBytes / 2) {
+    if (std::size_t ext = a->to_external().size(); ext > kMaxPathBytes)
+      return make_error("address too long ({} bytes when quoted)", ext);
+  }
   return a;
 }
 

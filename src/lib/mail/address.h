@@ -115,7 +115,9 @@ struct PathOptions {
   static PathOptions rfc5321_strict();
 };
 
-// Never accepted, whatever the options: protects every later stage.
+// Never accepted, whatever the options: protects every later stage. Nor is
+// an address whose external (quoted) form is longer, so that every accepted
+// address parses back from it.
 inline constexpr std::size_t kMaxPathBytes = 4096;
 
 // Parse the text between '<' and '>' of MAIL FROM/RCPT TO.

@@ -437,3 +437,23 @@ TEST(Extension, ReservedNamesAreNotSplit) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->extension, "requests");
 }
+
+// Found by fuzz_address: a lenient local part just under the cap whose
+// quoted form is over it. An accepted address always parses back from its
+// external form.
+TEST(Address, AcceptedAddressesFitTheCapWhenQuoted) {
+  PathOptions o;
+  o.lenient_local = true;
+  o.allow_bare_local = true;
+  const std::string over = "a.." + std::string(kMaxPathBytes - 4, 'b');   // 4095 bytes, 4097 quoted
+  const std::string fits = "a.." + std::string(kMaxPathBytes - 5, 'b');   // 4094 bytes, 4096 quoted
+  auto r = parse_smtp_path(over, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "address too long (4097 bytes when quoted)");
+  auto a = parse_smtp_path(fits, o);
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(a->to_external().size(), kMaxPathBytes);
+  auto back = parse_smtp_path(a->to_external(), o);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, *a);
+}
