@@ -4,13 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <optional>
 #include <variant>
 
+#include "base/attr_expand.h"
 #include "base/read_file.h"
 #include "base/strings.h"
 #include "dsn.h"
@@ -348,25 +349,20 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
                                                           {"maximal_queue_lifetime", s.max_queue_lifetime.count()}};
     const std::pair<const char*, std::int64_t> units[] = {
         {"seconds", 1}, {"minutes", 60}, {"hours", 3600}, {"days", 86400}, {"weeks", 7 * 86400}};
+    // Values are looked up once per name: the special ones above, else
+    // main.cf's (expanded), else empty, as an undefined $name in main.cf.
+    std::map<std::string, std::string, std::less<>> values;
+    for (const auto& [name, value] : times)
+      for (const auto& [unit, secs] : units) values[fmt::format("{}_{}", name, unit)] = std::to_string(value / secs);
+    auto lookup = [&](std::string_view name) -> const std::string* {
+      auto it = values.find(name);
+      if (it == values.end()) it = values.emplace(std::string(name), cfg.get(name).value_or("")).first;
+      return &it->second;
+    };
     auto expand = [&](std::string_view raw) -> Result<std::string> {
-      std::string t(raw);
-      for (const auto& [name, value] : times)
-        for (const auto& [unit, secs] : units) {
-          const std::string n = fmt::format("{}_{}", name, unit), v = std::to_string(value / secs);
-          for (const std::string& form : {"${" + n + "}", "$(" + n + ")", "$" + n})
-            for (std::size_t at, from = 0; (at = t.find(form, from)) != std::string::npos;) {
-              // "$name" must not be the start of a longer name.
-              std::size_t after = at + form.size();
-              if (form[1] != '{' && form[1] != '(' && after < t.size() &&
-                  (std::isalnum(static_cast<unsigned char>(t[after])) || t[after] == '_')) {
-                from = after;
-                continue;
-              }
-              t.replace(at, form.size(), v);
-              from = at + v.size();
-            }
-        }
-      return config::expand(cfg, t);
+      auto x = expand_attributes(raw, lookup);
+      if (!x) return x.take_error();
+      return std::move(x->text);
     };
     auto parsed = parse_templates(*text, file, expand);
     if (!parsed) return parsed.take_error();
