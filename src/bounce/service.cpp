@@ -17,11 +17,13 @@
 #include "dsn.h"
 #include "log/log.h"
 #include "mail/date.h"
+#include "mail/notify.h"
 #include "queue/queue_file.h"
 #include "queue/queue_id.h"
 #include "queue/reader.h"
 #include "queue/status_log.h"
 #include "submit/cleanup_client.h"
+#include "submit/post.h"
 
 namespace postern::bounce {
 namespace proto = ipc::proto;
@@ -59,11 +61,6 @@ bool iequals(std::string_view a, std::string_view b) {
     if (x != y) return false;
   }
   return true;
-}
-
-std::string qualify(std::string_view addr, std::string_view origin) {
-  if (addr.find('@') != std::string_view::npos || origin.empty()) return std::string(addr);
-  return std::string(addr) + "@" + std::string(origin);
 }
 
 Status append(const Settings& s, const queue::QueueId& id, const proto::BounceRequest& req) {
@@ -155,33 +152,17 @@ asio::awaitable<Result<std::string>> submit_notice(asio::io_context& io, const S
                                                    const std::vector<queue::StatusEntry>& entries,
                                                    const OriginalCollector& original,
                                                    const std::string& notice_sender) {
-  auto client = co_await submit::CleanupClient::open(io, s.cleanup_socket, submit::cleanup_flag::kBounce, "bounce",
-                                                     s.timeout);
-  if (!client) co_return make_error("cleanup service unavailable: {}", client.error().message);
-  info.new_queue_id = client->queue_id();
-  std::string text = compose_notice(info, entries, original);
-
-  submit::CleanupEnvelope env;
-  env.sender = notice_sender;
-  env.protocol = "local";
-  env.body = original.has_8bit() ? "8BITMIME" : "7BIT";
-  bool sent = static_cast<bool>(co_await client->envelope(env));
-  for (std::size_t i = 0; sent && i < recipients.size(); ++i) {
-    submit::CleanupRecipient rcpt;
-    rcpt.address = recipients[i];
-    sent = static_cast<bool>(co_await client->recipient(rcpt));
-  }
-  std::string_view rest = text;
-  while (sent && !rest.empty()) {
-    std::string_view chunk = rest.substr(0, submit::kMaxContentChunk);
-    rest.remove_prefix(chunk.size());
-    sent = static_cast<bool>(co_await client->content(chunk));
-  }
-  auto result = co_await client->finish();
-  if (!result) co_return make_error("no answer from cleanup: {}", result.error().message);
-  if (!result->ok())
-    co_return make_error("cleanup rejected the notice: {} {} {}", result->status, result->dsn, result->reason);
-  co_return result->queue_id.empty() ? info.new_queue_id : result->queue_id;
+  submit::Post post;
+  post.sender = notice_sender;
+  post.recipients = recipients;
+  post.flags = submit::cleanup_flag::kBounce;
+  post.origin = "bounce";
+  post.eight_bit = original.has_8bit();
+  const std::function<std::string(const std::string&)> compose = [&](const std::string& queue_id) {
+    info.new_queue_id = queue_id;
+    return compose_notice(info, entries, original);
+  };
+  co_return co_await submit::post_message(io, s.cleanup_socket, s.timeout, post, compose);
 }
 
 std::string local_date(std::int64_t t) { return mail::mail_date(static_cast<std::time_t>(t)); }
@@ -253,7 +234,7 @@ asio::awaitable<proto::StatusReply> send_notice(asio::io_context& io, const Sett
                                                       : "delivery status notification";
 
   if (sender.empty() || iequals(sender, s.double_bounce_sender) ||
-      iequals(qualify(sender, s.myorigin), s.double_bounce_sender)) {
+      iequals(mail::qualify_with_origin(sender, s.myorigin), s.double_bounce_sender)) {
     if (kind != NoticeKind::Failure || !sender.empty()) {
       // Nobody to tell about delays or successes of a notice; and a failed
       // postmaster notice is dropped, so that failures never loop.
@@ -329,16 +310,13 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
   s.twobounce_recipients = cfg.list("2bounce_notice_recipient");
   s.bounce_recipients = cfg.list("bounce_notice_recipient");
   s.delay_recipients = cfg.list("delay_notice_recipient");
-  for (const auto& c : cfg.list("notify_classes")) {
-    const std::string l = str::lower(c);
-    if (l == "bounce") s.notify_bounce = true;
-    else if (l == "2bounce") s.notify_2bounce = true;
-    else if (l == "delay") s.notify_delay = true;
-    // The other classes are about smtpd and resource problems (not here).
-    else if (l != "data" && l != "policy" && l != "protocol" && l != "resource" && l != "software")
-      return make_error("notify_classes: unknown class \"{}\"", str::printable(c, 64));
-  }
-  s.double_bounce_sender = qualify(cfg.str("double_bounce_sender"), s.myorigin);
+  auto classes = mail::Problems::parse(cfg.list("notify_classes"));
+  if (!classes) return classes.take_error();
+  // The other classes are smtpd's (its session transcripts).
+  s.notify_bounce = classes->has(mail::Problem::kBounce);
+  s.notify_2bounce = classes->has(mail::Problem::k2Bounce);
+  s.notify_delay = classes->has(mail::Problem::kDelay);
+  s.double_bounce_sender = mail::qualify_with_origin(cfg.str("double_bounce_sender"), s.myorigin);
   s.max_queue_lifetime = cfg.time("maximal_queue_lifetime");
   if (std::string file(str::trim(cfg.str("bounce_template_file"))); !file.empty()) {
     auto text = read_file(file, kMaxTemplateFile);
