@@ -436,7 +436,7 @@ bool Policy::auth_destination(const RcptContext& c, Verdict& v, bool& failed) {
   auto cls = recipient_class(c);
   if (!cls) {
     log::warning("recipient domain lookup failed: {}", cls.error().message);
-    v.reject(lookup_error_reply(c.recipient_text), false);
+    v.reject(lookup_error_reply(c.recipient_text), mail::Problem::kData);
     failed = true;
     return false;
   }
@@ -488,7 +488,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
     }
     if (r == "reject_unauth_pipelining") {
       if (c.unauth_pipelining) {
-        v.reject(smtp::Reply(554, "5.5.0", "Error: SMTP protocol synchronization"), false);
+        v.reject(smtp::Reply(554, "5.5.0", "Error: SMTP protocol synchronization"), mail::Problem::kProtocol);
         return Outcome::Reject;
       }
       continue;
@@ -514,18 +514,18 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       bool fqdn = r == "reject_non_fqdn_helo_hostname" || r == "reject_non_fqdn_hostname";
       if (c.helo.front() == '[') {
         if (valid_literal(c.helo)) continue;
-        v.reject(rejected(invalid_hostname_code_, "5.2", c.helo, access::Kind::Helo, "invalid ip address"), false);
+        v.reject(rejected(invalid_hostname_code_, "5.2", c.helo, access::Kind::Helo, "invalid ip address"), mail::Problem::kProtocol);
         return Outcome::Reject;
       }
       std::string_view name = without_final_dot(c.helo);
       if (fqdn) {
         if (mail::is_valid_hostname(name, c.smtputf8) && name.find('.') != std::string_view::npos) continue;
-        v.reject(rejected(non_fqdn_code_, "5.2", c.helo, access::Kind::Helo, "need fully-qualified hostname"), false);
+        v.reject(rejected(non_fqdn_code_, "5.2", c.helo, access::Kind::Helo, "need fully-qualified hostname"), mail::Problem::kProtocol);
         return Outcome::Reject;
       }
       // Bare IP addresses pass, as in Postfix (for old clients).
       if (mail::is_valid_hostname(name) || mail::is_valid_ipv4(name) || mail::is_valid_ipv6(name)) continue;
-      v.reject(rejected(invalid_hostname_code_, "5.2", c.helo, access::Kind::Helo, "Invalid name"), false);
+      v.reject(rejected(invalid_hostname_code_, "5.2", c.helo, access::Kind::Helo, "Invalid name"), mail::Problem::kProtocol);
       return Outcome::Reject;
     }
     if (r == "reject_non_fqdn_sender" || r == "reject_non_fqdn_recipient") {
@@ -535,7 +535,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       auto ok = fqdn_domain(*a, c.smtputf8);
       if (!ok || *ok) continue;
       v.reject(rejected(non_fqdn_code_, "5.2", sender ? c.sender_text : c.recipient_text,
-                    sender ? access::Kind::Sender : access::Kind::Recipient, "need fully-qualified address"), false);
+                    sender ? access::Kind::Sender : access::Kind::Recipient, "need fully-qualified address"), mail::Problem::kProtocol);
       return Outcome::Reject;
     }
     if (r == "reject_unknown_sender_domain" || r == "reject_unknown_recipient_domain") {
@@ -610,7 +610,7 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
         v.reject(smtp::Reply(451, "4.3.0",
                              fmt::format("<{}>: Sender address rejected: Temporary lookup failure",
                                          str::printable(c.sender_text, 300))),
-                 false);
+                 mail::Problem::kData);
         return Outcome::Reject;
       }
       if (check_auth) {
@@ -705,7 +705,7 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
   auto result = access::evaluate(*r.table, kind, subject, access_);
   if (!result) {
     log::warning("{}: {} lookup error: {}", title, r.table_spec, result.error().message);
-    v.reject(lookup_error_reply(c.recipient_text), false);
+    v.reject(lookup_error_reply(c.recipient_text), mail::Problem::kData);
     return Outcome::Reject;
   }
   if (!*result) return Outcome::Dunno;
@@ -906,7 +906,7 @@ Policy::Outcome Policy::eval_dnsbl(const Restriction& r, std::string_view title,
     auto m = rbl_reply_maps_->lookup(list.domain);
     if (!m) {
       log::warning("{}: rbl_reply_maps lookup of {}: {}", title, list.domain, m.error().message);
-      v.reject(lookup_error_reply(c.recipient_text), false);
+      v.reject(lookup_error_reply(c.recipient_text), mail::Problem::kData);
       return Outcome::Reject;
     }
     if (*m) templ = **m;
@@ -1051,7 +1051,7 @@ Verdict Policy::check_sender(const RcptContext& c) {
   Verdict u = check_unlisted_sender(c);
   if (u.kind == Verdict::Reject) {
     apply_defer_if_reject(u, v);
-    v.reject(u.reply, u.config_error);
+    v.reject(u.reply, u.problem);
   }
   return v;
 }
@@ -1143,7 +1143,7 @@ Verdict Policy::check_unlisted_address(const Unlisted& a) {
   Result<DomainClass> cls = a.cls ? Result<DomainClass>(*a.cls) : classify(*a.address);
   if (!cls) {
     log::warning("{} domain lookup failed: {}", a.sender ? "sender" : "recipient", cls.error().message);
-    return Verdict::rejection(lookup_error_reply(a.text), false);
+    return Verdict::rejection(lookup_error_reply(a.text), mail::Problem::kData);
   }
   // Other domains have no recipient table here, but an address the
   // resolver sends to the error transport is refused in any class.
@@ -1165,11 +1165,11 @@ Verdict Policy::check_unlisted_address(const Unlisted& a) {
                                             : a.address->local;
   // nullopt: found; a Verdict: not found (empty) or a lookup failure (a 4xx).
   auto find = [&](const RecipientTable& t, const char* name) -> std::optional<Verdict> {
-    if (!t.error.empty()) return Verdict::rejection(lookup_error_reply(a.text), false);
+    if (!t.error.empty()) return Verdict::rejection(lookup_error_reply(a.text), mail::Problem::kData);
     auto m = maps::find_address(*t.maps, key, opts);
     if (!m) {
       log::warning("{} lookup of {}: {}", name, str::printable(key), m.error().message);
-      return Verdict::rejection(lookup_error_reply(a.text), false);
+      return Verdict::rejection(lookup_error_reply(a.text), mail::Problem::kData);
     }
     // Postfix also finds "user" alone for a local domain (the passwd and
     // alias tables are keyed by the bare name); find_address does that

@@ -77,6 +77,7 @@
 #include "config/config.h"
 #include "dns/types.h"
 #include "mail/address.h"
+#include "mail/notify.h"
 #include "maps/map_list.h"
 #include "maps/match_list.h"
 #include "smtp/reply.h"
@@ -175,16 +176,32 @@ struct Verdict {
   };
   std::optional<PolicyNeed> policy_need;
 
+  // The kind of error a rejection is, for the session transcript that
+  // notify_classes mails to the postmaster (transcript.h): a restriction
+  // (policy), a request against the protocol (reject_non_fqdn_*,
+  // reject_invalid_helo_hostname, reject_unauth_pipelining), a table that
+  // could not be read (data), a configuration error (software).
+  mail::Problem problem = mail::Problem::kPolicy;
+
   static Verdict rejection(smtp::Reply r, bool config_error = false) {
     Verdict v;
     v.reject(std::move(r), config_error);
     return v;
   }
+  static Verdict rejection(smtp::Reply r, mail::Problem p) {
+    Verdict v;
+    v.reject(std::move(r), p);
+    return v;
+  }
   // Turns this verdict into a rejection; its notes stay.
   void reject(smtp::Reply r, bool is_config_error = false) {
+    reject(std::move(r), is_config_error ? mail::Problem::kSoftware : mail::Problem::kPolicy);
+  }
+  void reject(smtp::Reply r, mail::Problem p) {
     kind = Reject;
     reply = std::move(r);
-    config_error = is_config_error;
+    problem = p;
+    config_error = p == mail::Problem::kSoftware;
   }
 };
 

@@ -26,7 +26,9 @@
 #include "smtp/pipelining.h"
 #include "smtp/reply.h"
 #include "smtp/xtext.h"
+#include "smtpd/transcript.h"
 #include "submit/cleanup_client.h"
+#include "submit/post.h"
 #include "tls/context.h"
 
 namespace postern::smtpd {
@@ -44,6 +46,13 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.hard_error_limit = static_cast<int>(cfg.integer("smtpd_hard_error_limit"));
   s.soft_error_limit = static_cast<int>(cfg.integer("smtpd_soft_error_limit"));
   s.soft_bounce = cfg.boolean("soft_bounce");
+  auto notify = mail::Problems::parse(cfg.list("notify_classes"));
+  if (!notify) return notify.take_error();
+  s.notify = *notify;
+  s.error_notice_recipients = cfg.list("error_notice_recipient");
+  s.bounce_notice_recipients = cfg.list("bounce_notice_recipient");
+  s.double_bounce_sender = mail::qualify_with_origin(cfg.str("double_bounce_sender"), cfg.str("myorigin"));
+  s.history_flush_threshold = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("smtpd_history_flush_threshold")));
   s.error_sleep = cfg.time("smtpd_error_sleep_time");
   s.junk_command_limit = static_cast<int>(cfg.integer("smtpd_junk_command_limit"));
   s.connection_count_limit = static_cast<int>(cfg.integer("smtpd_client_connection_count_limit"));
@@ -81,6 +90,20 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
 }
 
 namespace {
+
+using Problem = mail::Problem;
+
+// The kind of error a refusal from cleanup is, by its status code: the
+// message's size or hop count (bounce, as Postfix's smtpd counts them), a
+// header or body check (policy), the queue (resource), anything else
+// (software).
+Problem cleanup_problem(const smtp::Reply& r) {
+  const std::string& d = r.enhanced;
+  if (d.size() >= 5 && (d.compare(1, 4, ".3.4") == 0 || d.compare(1, 3, ".4.") == 0)) return Problem::kBounce;
+  if (d.size() >= 4 && d.compare(1, 3, ".7.") == 0) return Problem::kPolicy;
+  if (d.size() >= 4 && d.compare(1, 3, ".3.") == 0) return Problem::kResource;
+  return Problem::kSoftware;
+}
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kReadSize = 64 * 1024;
@@ -148,7 +171,7 @@ class Session {
  public:
   Session(server::Context& ctx, Shared& shared, server::Socket sock)
       : ctx_(ctx), sh_(shared), s_(shared.settings), sock_(std::move(sock)), timer_(ctx.io()),
-        reader_(s_.line_length_limit) {}
+        reader_(s_.line_length_limit), transcript_(s_.notify) {}
   ~Session() { *alive_ = false; }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -161,6 +184,22 @@ class Session {
   asio::awaitable<std::size_t> read_raw(char* buf);  // 0: EOF/error/timeout
   asio::awaitable<bool> flush();
   asio::awaitable<void> reply(const smtp::Reply& r);
+  // Queues wire text for the client (flush() sends it), and keeps it in the
+  // transcript. Every reply goes through here.
+  void emit(std::string text) {
+    transcript_.server(text);
+    out_ += text;
+  }
+  // The kind of error the reply about to be sent is (notify_classes).
+  void note(mail::Problem p) { transcript_.problem(p); }
+  // The transcript's copy of a command line: of AUTH only the mechanism,
+  // never the client's credentials.
+  void record_command(std::string_view text);
+  // Mails the transcript to the postmaster if it has an error of a class in
+  // notify_classes, and starts a new one. `always`: at the end of the
+  // session; otherwise (HELO, EHLO, RSET, end of message) only once the
+  // history is longer than smtpd_history_flush_threshold lines.
+  asio::awaitable<void> checkpoint_transcript(bool always);
   void arm_timer() { arm_timer(s_.timeout); }
   void arm_timer(std::chrono::seconds limit);
   void disarm_timer();
@@ -371,6 +410,8 @@ class Session {
   std::string last_cmd_ = "CONNECT";
   int error_count_ = 0;
   int junk_count_ = 0;
+  Transcript transcript_;
+  std::string abort_reason_;  // for the transcript: "lost connection", "timeout", "too many errors"
   std::map<std::string, std::pair<int, int>> stats_;  // name -> (ok, total)
 
   // Transaction state.
@@ -561,10 +602,54 @@ asio::awaitable<void> Session::reply(const smtp::Reply& r) {
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   if (r.code >= 400) error_count_++;
-  out_ += wire(r);
+  emit(wire(r));
   // Without pipelining each reply goes out at once; with it, replies are
   // batched until the input runs dry (Postfix flushes before each read too).
   if (reader_.buffered() == 0) co_await flush();
+}
+
+void Session::record_command(std::string_view text) {
+  if (!transcript_.enabled()) return;
+  if (text.size() > 5 && str::iequals(text.substr(0, 5), "AUTH ")) {
+    std::string_view rest = text.substr(5);
+    std::size_t sp = rest.find(' ');
+    if (sp != std::string_view::npos) {
+      transcript_.client(fmt::format("{} ...", text.substr(0, 5 + sp)));
+      return;
+    }
+  }
+  transcript_.client(text);
+}
+
+asio::awaitable<void> Session::checkpoint_transcript(bool always) {
+  if (!transcript_.enabled() || (!always && transcript_.lines() <= s_.history_flush_threshold)) co_return;
+  if (!transcript_.worth_sending()) {
+    transcript_.reset();
+    co_return;
+  }
+  submit::Post post;
+  post.sender = s_.double_bounce_sender;
+  post.recipients = transcript_.bounce_class() ? s_.bounce_notice_recipients : s_.error_notice_recipients;
+  post.flags = submit::cleanup_flag::kBounce;
+  post.origin = "smtpd";
+  NoticeFields f;
+  f.mail_name = s_.mail_name;
+  f.peer = peer();
+  f.myhostname = s_.myhostname;
+  f.to = post.recipients.empty() ? std::string() : post.recipients.front();
+  f.now = std::time(nullptr);
+  f.reason = abort_reason_;
+  Transcript sent = std::move(transcript_);
+  transcript_ = Transcript(s_.notify);
+  if (post.recipients.empty()) co_return;  // nobody to tell
+  const std::function<std::string(const std::string&)> compose = [&](const std::string& queue_id) {
+    f.queue_id = queue_id;
+    return compose_notice(sent, f);
+  };
+  // Junk mail for the postmaster, not worth a long wait (Postfix does not
+  // wait for a busy cleanup either): one ipc_timeout at most.
+  auto id = co_await submit::post_message(ctx_.io(), s_.cleanup_socket, s_.ipc_timeout, post, compose);
+  if (!id) log::warning("postmaster notify: {}", id.error().message);
 }
 
 // --- the session ---------------------------------------------------------------
@@ -661,8 +746,8 @@ asio::awaitable<void> Session::run() {
           go_on = false;
         }
         if (!go_on) {
-          out_ += wire(smtp::Reply(
-              421, "4.7.0", fmt::format("{} Error: too many connections from {}", s_.myhostname, client_addr_)));
+          emit(wire(smtp::Reply(
+              421, "4.7.0", fmt::format("{} Error: too many connections from {}", s_.myhostname, client_addr_))));
           co_await flush();
         }
       }
@@ -674,7 +759,8 @@ asio::awaitable<void> Session::run() {
     // first here, so there is no pre-greeting check.
     go_on = co_await start_tls("CONNECT");
     if (go_on) {
-      out_ += wire(co_await greeting());
+      smtp::Reply hello = co_await greeting();
+      emit(wire(hello));
       co_await flush();
     }
   } else if (go_on) {
@@ -684,7 +770,7 @@ asio::awaitable<void> Session::run() {
     smtp::Reply hello = co_await greeting();
     error_code ec;
     std::size_t early = sock_.available(ec);
-    out_ += wire(hello);
+    emit(wire(hello));
     co_await flush();
     if (!ec && early > 0) {
       auto buf = read_buffer();
@@ -695,6 +781,7 @@ asio::awaitable<void> Session::run() {
       pipelining_logged_ = true;
       unauth_pipelining_ = true;
       if (s_.forbid_unauth_pipelining) {
+        note(Problem::kProtocol);
         co_await reply(smtp::sync_error_reply());
         go_on = false;
       }
@@ -709,6 +796,8 @@ asio::awaitable<void> Session::run() {
   while (go_on) {
     if (error_count_ >= s_.hard_error_limit) {
       log::info("too many errors after {} from {}", last_cmd_, peer());
+      note(Problem::kProtocol);
+      abort_reason_ = "too many errors";
       co_await reply(smtp::Reply(421, "4.7.0", s_.myhostname + " Error: too many errors"));
       break;
     }
@@ -716,28 +805,33 @@ asio::awaitable<void> Session::run() {
     if (!line) {
       if (!co_await read_more()) {
         if (timed_out_) {
+          abort_reason_ = "timeout";
           log::info("timeout after {} from {}", last_cmd_, peer());
           io_error_ = false;
-          out_ += wire(smtp::Reply(421, "4.4.2", s_.myhostname + " Error: timeout exceeded"));
+          emit(wire(smtp::Reply(421, "4.4.2", s_.myhostname + " Error: timeout exceeded")));
           co_await flush();
         } else {
+          abort_reason_ = "lost connection";
           log::info("lost connection after {} from {}", last_cmd_, peer());
         }
         break;
       }
       continue;
     }
+    record_command(line->text);
     if (line->truncated) {
       log::warning("{}: request longer than {}: {}...", peer(), s_.line_length_limit,
                    str::printable(std::string_view(line->text).substr(0, 100)));
       last_cmd_ = "UNKNOWN";
       count("unknown", false);
+      note(Problem::kProtocol);
       co_await reply(smtp::Reply(500, "5.5.2", "Error: line too long"));
       continue;
     }
     if (line->ending == smtp::LineEnding::BareLf && s_.bare_newline == smtp::BareNewline::Reject &&
         !bare_newline_exempt_) {
       log::info("disconnect: bare <LF> received from {} after {}", peer(), last_cmd_);
+      note(Problem::kProtocol);
       smtp::Reply r = smtp::bare_newline_reply(s_.bare_newline_code, s_.myhostname);
       co_await reply(r);
       if (s_.bare_newline_code == 521) break;
@@ -754,6 +848,7 @@ asio::awaitable<void> Session::run() {
         if (n == verb) vname = verb;
       last_cmd_ = vname == "unknown" ? "UNKNOWN" : upper(vname);
       count(vname, false);
+      note(Problem::kProtocol);
       co_await reply(e.reply);
       if (e.disconnect) break;
       continue;
@@ -780,6 +875,7 @@ asio::awaitable<void> Session::run() {
         unauth_pipelining_ = true;
         if (s_.forbid_unauth_pipelining) {
           count(str::lower(last_cmd_), false);
+          note(Problem::kProtocol);
           co_await reply(smtp::sync_error_reply());
           break;
         }
@@ -790,6 +886,7 @@ asio::awaitable<void> Session::run() {
       // (RFC 5321 section 3.1: the client should QUIT).
       error_count_++;
       count(str::lower(last_cmd_), false);
+      note(Problem::kPolicy);
       co_await reply(smtp::Reply(503, "5.7.0", fmt::format("Error: access denied for {}", peer())));
       continue;
     }
@@ -814,6 +911,8 @@ asio::awaitable<void> Session::run() {
   error_code ec;
   sock_.shutdown(asio::socket_base::shutdown_both, ec);
   sock_.close(ec);
+  // After the client has gone: the notice never delays its session.
+  co_await checkpoint_transcript(true);
 }
 
 // Returns false to end the session.
@@ -834,10 +933,12 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
     case Verb::Helo:
       co_await do_helo(cmd, false);
       ok_reply("helo");
+      co_await checkpoint_transcript(false);
       co_return true;
     case Verb::Ehlo:
       co_await do_helo(cmd, true);
       ok_reply("ehlo");
+      co_await checkpoint_transcript(false);
       co_return true;
     case Verb::Mail:
       co_await do_mail(cmd);
@@ -850,11 +951,13 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
     case Verb::Data: {
       bool go = co_await do_data();
       ok_reply("data");
+      co_await checkpoint_transcript(false);
       co_return go;
     }
     case Verb::Bdat: {
       bool go = co_await do_bdat(cmd);
       ok_reply("bdat");
+      if (!bdat_active_) co_await checkpoint_transcript(false);  // only after the last chunk
       co_return go;
     }
     case Verb::Rset: {
@@ -865,6 +968,7 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
       prefetch_ = std::move(ahead);
       co_await reply(smtp::Reply(250, "2.0.0", "Ok"));
       ok_reply("rset");
+      co_await checkpoint_transcript(false);
       co_return true;
     }
     case Verb::Noop:
@@ -873,7 +977,7 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
       co_return true;
     case Verb::Quit:
       count("quit", true);
-      out_ += smtp::format_reply(smtp::Reply(221, "2.0.0", "Bye"));
+      emit(smtp::format_reply(smtp::Reply(221, "2.0.0", "Bye")));
       co_await flush();
       co_return false;
     case Verb::Vrfy:
@@ -890,6 +994,7 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
       ok_reply("auth");
       co_return true;
     case Verb::Etrn:
+      note(Problem::kProtocol);
       co_await reply(smtp::Reply(502, "5.5.2", "Error: command not recognized"));
       count("etrn", false);
       co_return true;
@@ -897,12 +1002,14 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
       if (cmd.looks_like_header()) {
         log::warning("non-SMTP command from {}: {}", peer(), str::printable(cmd.verb_text + " " + cmd.args, 100));
         count("unknown", false);
-        out_ += wire(smtp::Reply(221, "2.7.0", "Error: I can break rules, too. Goodbye."));
+        note(Problem::kProtocol);
+        emit(wire(smtp::Reply(221, "2.7.0", "Error: I can break rules, too. Goodbye.")));
         co_await flush();
         co_return false;
       }
       [[fallthrough]];
     default:  // EXPN, HELP, XCLIENT, XFORWARD: not offered
+      note(Problem::kProtocol);
       co_await reply(smtp::Reply(502, "5.5.2", "Error: command not recognized"));
       count("unknown", false);
       co_return true;
@@ -919,6 +1026,7 @@ asio::awaitable<void> Session::do_helo(const smtp::Command& cmd, bool ehlo) {
     helo_ = std::move(before);
     if (v.kind == Verdict::Reject) {
       take_actions(v, ehlo ? "EHLO" : "HELO", "");
+      note(v.problem);
       co_await reply(v.reply);
       co_return;
     }
@@ -970,6 +1078,7 @@ void Session::log_action(std::string_view action, std::string_view stage, std::s
 
 asio::awaitable<bool> Session::tls_required() {
   if (tls_ || s_.tls.level != tls::Level::kEncrypt) co_return false;
+  note(Problem::kPolicy);
   co_await reply(smtp::Reply(530, "5.7.0", "Must issue a STARTTLS command first"));
   co_return true;
 }
@@ -979,6 +1088,7 @@ asio::awaitable<bool> Session::tls_required() {
 // dropped unread: it could be an attacker's injection (CVE-2011-0411).
 asio::awaitable<bool> Session::do_starttls() {
   if (tls_) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(554, "5.5.1", "Error: TLS already active"));
     co_return true;
   }
@@ -986,14 +1096,16 @@ asio::awaitable<bool> Session::do_starttls() {
   for (const auto& k : s_.discard_ehlo)
     if (str::iequals(k, "starttls")) discarded = true;
   if (!s_.tls.enabled() || discarded) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(502, "5.5.1", "Error: command not implemented"));
     co_return true;
   }
   if (!sh_.tls) {
+    note(Problem::kSoftware);
     co_await reply(smtp::Reply(454, "4.7.0", "TLS not available due to local problem"));
     co_return true;
   }
-  out_ += smtp::format_reply(smtp::Reply(220, "2.0.0", "Ready to start TLS"));
+  emit(smtp::format_reply(smtp::Reply(220, "2.0.0", "Ready to start TLS")));
   if (!co_await flush()) co_return false;
   reader_.clear();
   if (!co_await start_tls("STARTTLS")) co_return false;
@@ -1044,14 +1156,17 @@ asio::awaitable<void> Session::do_auth(const smtp::Command& cmd) {
     excepted = !listed || *listed;
   }
   if (!s_.sasl.enabled || (s_.sasl.tls_only && !tls_) || excepted) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(503, "5.5.1", "Error: authentication not enabled"));
     co_return;
   }
   if (!sasl_username_.empty()) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(503, "5.5.1", "Error: already authenticated"));
     co_return;
   }
   if (mail_) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(503, "5.5.1", "Error: MAIL transaction in progress"));
     co_return;
   }
@@ -1065,12 +1180,14 @@ asio::awaitable<void> Session::do_auth(const smtp::Command& cmd) {
   if (std::find(offered.begin(), offered.end(), a.mechanism) == offered.end()) {
     log::warning("{}: SASL {} authentication failed: Invalid authentication mechanism", peer(),
                  str::printable(a.mechanism, 20));
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(535, "5.7.8", "Error: authentication failed: Invalid authentication mechanism"));
     co_return;
   }
   std::optional<std::string> initial = a.initial_response;
   if (initial && *initial == "=") initial = std::string();  // RFC 4954: an empty initial response
   if (initial && !is_base64(*initial)) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(501, "5.5.2", "Cannot decode response"));
     co_return;
   }
@@ -1099,7 +1216,7 @@ asio::awaitable<void> Session::do_auth(const smtp::Command& cmd) {
   while (step.kind == DovecotAuth::Step::Kind::kContinue) {
     // "334 " and the challenge, even an empty one (RFC 4954 4), as Postfix
     // sends it; the challenge was checked to be base64.
-    out_ += "334 " + step.data + "\r\n";
+    emit("334 " + step.data + "\r\n");
     if (!co_await flush()) co_return;
     std::optional<smtp::InputLine> line;
     while (!(line = reader_.next())) {
@@ -1110,6 +1227,7 @@ asio::awaitable<void> Session::do_auth(const smtp::Command& cmd) {
       co_return;
     }
     if (line->truncated || !is_base64(line->text)) {
+      note(Problem::kProtocol);
       co_await reply(smtp::Reply(501, "5.5.2", "Cannot decode response"));
       co_return;
     }
@@ -1138,26 +1256,31 @@ asio::awaitable<void> Session::do_auth(const smtp::Command& cmd) {
 asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
   if (co_await tls_required()) co_return;
   if (s_.helo_required && helo_.empty()) {
+    note(Problem::kPolicy);
     co_await reply(smtp::Reply(503, "5.5.1", "Error: send HELO/EHLO first"));
     co_return;
   }
   if (mail_) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(503, "5.5.1", "Error: nested MAIL command"));
     co_return;
   }
   const smtp::MailFrom& m = cmd.mail();
   if (m.size && s_.message_size_limit > 0 && *m.size > s_.message_size_limit) {
     smtp::Reply r(552, "5.3.4", "Message size exceeds fixed limit");
+    note(Problem::kPolicy);
     log_reject("MAIL", r, "");
     co_await reply(r);
     co_return;
   }
   if (auto full = storage_refusal(m.size.value_or(0))) {
+    note(Problem::kResource);
     log_reject("MAIL", *full, "");
     co_await reply(*full);
     co_return;
   }
   if (mail::has_8bit(m.path.text) && !m.smtputf8) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address"));
     co_return;
   }
@@ -1166,6 +1289,7 @@ asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
   po.smtputf8 = m.smtputf8;
   auto addr = mail::parse_smtp_path(m.path.text, po);
   if (!addr) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(501, "5.1.7", "Bad sender address syntax"));
     co_return;
   }
@@ -1192,6 +1316,7 @@ asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
       auto ahead = std::move(prefetch_);  // not part of the transaction (see RSET)
       reset_transaction();
       prefetch_ = std::move(ahead);
+      note(v.problem);
       co_await reply(v.reply);
       co_return;
     }
@@ -1316,22 +1441,26 @@ asio::awaitable<bool> Session::within_rate(ipc::proto::AnvilOp op) {
   if (!counts || counts->rate <= k.limit) co_return true;  // no answer: no limit, as for connections
   log::warning("{} rate limit exceeded: {} from {} for service {}", k.what, counts->rate, peer(), ctx_.service());
   smtp::Reply r(450, "4.7.1", fmt::format("Error: too {} from {}", k.too, client_addr_));
+  note(Problem::kPolicy);
   co_await reply(r);
   co_return false;
 }
 
 asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   if (!mail_) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(503, "5.5.1", "Error: need MAIL command"));
     co_return;
   }
   const smtp::RcptTo& r = cmd.rcpt();
   rcpt_attempts_++;
   if (rcpt_count_ >= s_.recipient_limit) {
+    note(Problem::kPolicy);
     co_await reply(smtp::Reply(452, "4.5.3", "Error: too many recipients"));
     co_return;
   }
   if (mail::has_8bit(r.path.text) && !mail_->smtputf8) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address"));
     co_return;
   }
@@ -1339,6 +1468,7 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   po.smtputf8 = mail_->smtputf8;
   auto addr = mail::parse_smtp_path(r.path.text, po);
   if (!addr) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(501, "5.1.3", "Bad recipient address syntax"));
     co_return;
   }
@@ -1365,11 +1495,13 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   take_actions(v, "RCPT", addr->to_internal());
   if (v.kind == Verdict::Reject) {
     log_reject("RCPT", v.reply, addr->to_internal());
+    note(v.problem);
     co_await reply(v.reply);
     co_return;
   }
   addr->route.clear();
   if (cleanup_failed_ || !co_await open_cleanup() || cleanup_failed_) {
+    note(Problem::kResource);
     co_await reply(smtp::Reply(451, "4.3.0", "Error: queue file write error"));
     co_return;
   }
@@ -1379,12 +1511,14 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
   if (!r.orcpt_type.empty()) cr.orcpt = r.orcpt_type + ";" + smtp::xtext_encode(r.orcpt);
   if (cr.address.size() > submit::kMaxAddressLength ||
       (cr.orcpt && cr.orcpt->size() > submit::kMaxOrcptLength)) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(501, "5.1.3", "Bad recipient address syntax"));
     co_return;
   }
   if (auto st = co_await cleanup_->recipient(cr); !st) {
     log::warning("{}: cleanup recipient: {}", cleanup_->queue_id(), st.error().message);
     cleanup_failed_ = true;
+    note(Problem::kResource);
     co_await reply(smtp::Reply(451, "4.3.0", "Error: queue file write error"));
     co_return;
   }
@@ -1497,6 +1631,7 @@ asio::awaitable<smtp::Reply> Session::finish_message() {
   smtp::Reply r;
   if (content_overflow_) {
     r = smtp::Reply(552, "5.3.4", "Error: message file too big");
+    note(Problem::kBounce);
     log::info("{}: reject: {} from {}: {}; from=<{}> proto={} helo=<{}>", cleanup_->queue_id(),
               bdat_active_ ? "BDAT" : "DATA", peer(), r.to_string(), str::printable(mail_->sender.to_internal()),
               esmtp_ ? "ESMTP" : "SMTP", str::printable(helo_));
@@ -1510,6 +1645,7 @@ asio::awaitable<smtp::Reply> Session::finish_message() {
                                        redirect_ ? std::string_view(*redirect_) : std::string_view());
   if (!res) {
     log::warning("{}: cleanup: {}", cleanup_->queue_id(), res.error().message);
+    note(Problem::kResource);
     co_return smtp::Reply(451, "4.3.0", "Error: queue file write error");
   }
   if (res->ok()) {
@@ -1519,6 +1655,7 @@ asio::awaitable<smtp::Reply> Session::finish_message() {
   }
   r = smtp::Reply(static_cast<int>(res->status), res->dsn, res->reason);
   if (r.code < 400 || r.code > 599) r = smtp::Reply(451, "4.3.0", "Error: queue file write error");
+  note(cleanup_problem(r));
   log::info("{}: reject: END-OF-MESSAGE from {}: {}; from=<{}> proto={} helo=<{}>", cleanup_->queue_id(), peer(),
             r.to_string(), str::printable(mail_->sender.to_internal()), esmtp_ ? "ESMTP" : "SMTP",
             str::printable(helo_));
@@ -1530,7 +1667,7 @@ asio::awaitable<void> Session::lost_connection(std::string_view what) {
   if (timed_out_) {
     log::info("timeout after {} from {}", what, peer());
     io_error_ = false;
-    out_ += wire(smtp::Reply(421, "4.4.2", s_.myhostname + " Error: timeout exceeded"));
+    emit(wire(smtp::Reply(421, "4.4.2", s_.myhostname + " Error: timeout exceeded")));
     co_await flush();
   } else {
     log::info("lost connection after {} from {}", what, peer());
@@ -1559,17 +1696,22 @@ asio::awaitable<bool> Session::pump(const std::function<std::size_t(std::string_
 }
 
 std::optional<smtp::Reply> Session::transaction_error() {
+  if (!mail_ || rcpt_count_ == 0) note(Problem::kProtocol);
   if (!mail_) return smtp::Reply(503, "5.5.1", "Error: need MAIL command");
   if (rcpt_count_ == 0) {
     if (rcpt_attempts_ > 0) return smtp::Reply(554, "5.5.1", "Error: no valid recipients");
     return smtp::Reply(503, "5.5.1", "Error: need RCPT command");
   }
-  if (cleanup_failed_ || !cleanup_) return smtp::Reply(451, "4.3.0", "Error: queue file write error");
+  if (cleanup_failed_ || !cleanup_) {
+    note(Problem::kResource);
+    return smtp::Reply(451, "4.3.0", "Error: queue file write error");
+  }
   return std::nullopt;
 }
 
 asio::awaitable<bool> Session::do_data() {
   if (bdat_active_) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(503, "5.5.1", "Error: DATA after BDAT"));
     co_return true;
   }
@@ -1583,7 +1725,7 @@ asio::awaitable<bool> Session::do_data() {
     co_return true;
   }
   co_await start_content(rcpt_count_ == 1 ? &*first_rcpt_ : nullptr);
-  out_ += smtp::format_reply(smtp::Reply(354, "", "End data with <CR><LF>.<CR><LF>"));
+  emit(smtp::format_reply(smtp::Reply(354, "", "End data with <CR><LF>.<CR><LF>")));
   if (!co_await flush()) {
     co_await lost_connection("DATA");
     co_return false;
@@ -1609,6 +1751,7 @@ asio::awaitable<bool> Session::do_data() {
   message_bytes_ = dec.message_bytes();
   if (dec.rejects(s_.bare_newline) && !bare_newline_exempt_) {
     smtp::Reply r = smtp::bare_newline_reply(s_.bare_newline_code, s_.myhostname);
+    note(Problem::kProtocol);
     log::info("{}: reject: DATA from {}: {}; from=<{}> proto={} helo=<{}>", cleanup_->queue_id(), peer(),
               r.to_string(), str::printable(mail_->sender.to_internal()), esmtp_ ? "ESMTP" : "SMTP",
               str::printable(helo_));
@@ -1650,7 +1793,8 @@ asio::awaitable<bool> Session::do_bdat(const smtp::Command& cmd) {
         [&] { return left == 0; }, []() -> asio::awaitable<bool> { co_return true; });
   } else {
     if (auto st = bdat_->begin_chunk(b.size, b.last); !st) {
-      co_await reply(smtp::Reply(503, "5.5.1", "Error: BDAT after LAST"));
+      note(Problem::kProtocol);
+    co_await reply(smtp::Reply(503, "5.5.1", "Error: BDAT after LAST"));
       co_return true;
     }
     smtp::LineSink sink = [this](std::string_view piece, bool continued) { add_content(piece, continued); };
@@ -1688,6 +1832,7 @@ asio::awaitable<bool> Session::do_bdat(const smtp::Command& cmd) {
     }
     unauth_pipelining_ = true;
     if (s_.forbid_unauth_pipelining) {
+      note(Problem::kProtocol);
       co_await reply(smtp::sync_error_reply());
       co_return false;
     }
@@ -1699,6 +1844,7 @@ asio::awaitable<bool> Session::do_bdat(const smtp::Command& cmd) {
   }
   if (content_overflow_ && !bdat_error_) {
     bdat_error_ = smtp::Reply(552, "5.3.4", "Error: message file too big");
+    note(Problem::kBounce);
     log::info("{}: reject: BDAT from {}: {}; from=<{}> proto={} helo=<{}>", cleanup_->queue_id(), peer(),
               bdat_error_->to_string(), str::printable(mail_->sender.to_internal()), esmtp_ ? "ESMTP" : "SMTP",
               str::printable(helo_));
@@ -1715,6 +1861,7 @@ asio::awaitable<bool> Session::do_bdat(const smtp::Command& cmd) {
   message_bytes_ = bdat_->message_bytes();
   if (bdat_->rejects(s_.bare_newline) && !bare_newline_exempt_) {
     smtp::Reply r = smtp::bare_newline_reply(s_.bare_newline_code, s_.myhostname);
+    note(Problem::kProtocol);
     reset_transaction();
     co_await reply(r);
     co_return s_.bare_newline_code != 521;
@@ -1730,6 +1877,7 @@ asio::awaitable<bool> Session::do_bdat(const smtp::Command& cmd) {
 
 asio::awaitable<void> Session::do_vrfy(const smtp::Command& cmd) {
   if (s_.disable_vrfy) {
+    note(Problem::kPolicy);
     co_await reply(smtp::Reply(502, "5.5.1", "VRFY command is disabled"));
     co_return;
   }
@@ -1739,6 +1887,7 @@ asio::awaitable<void> Session::do_vrfy(const smtp::Command& cmd) {
   if (path.size() >= 2 && path.front() == '<' && path.back() == '>') path = path.substr(1, path.size() - 2);
   bool utf8 = cmd.argument().smtputf8;
   if (mail::has_8bit(path) && !utf8) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address"));
     co_return;
   }
@@ -1746,6 +1895,7 @@ asio::awaitable<void> Session::do_vrfy(const smtp::Command& cmd) {
   po.smtputf8 = utf8;
   auto addr = mail::parse_smtp_path(path, po);
   if (!addr) {
+    note(Problem::kProtocol);
     co_await reply(smtp::Reply(501, "5.1.3", "Bad recipient address syntax"));
     co_return;
   }
@@ -1762,6 +1912,7 @@ asio::awaitable<void> Session::do_vrfy(const smtp::Command& cmd) {
   Verdict v = sh_.policy->check_unlisted(c);
   if (v.kind == Verdict::Reject) {
     log_reject("VRFY", v.reply, addr->to_internal());
+    note(v.problem);
     co_await reply(v.reply);
     co_return;
   }
@@ -1777,22 +1928,26 @@ asio::awaitable<std::optional<smtp::Reply>> Session::resolve_recipient(const mai
   std::string internal = a.to_internal();
   std::string shown(text);  // copied: `text` may not outlive a suspension
   if (!sh_.rewrite) {
+    note(Problem::kData);
     smtp::Reply r = temporary_lookup_failure(shown);
     co_return r;
   }
   auto res = co_await sh_.rewrite->resolve(internal);
   if (!res) {
     log::warning("{}: address resolver for {}: {}", peer(), str::printable(internal, 200), res.error().message);
+    note(Problem::kData);
     smtp::Reply r = temporary_lookup_failure(shown);
     co_return r;
   }
   if (res->flags & rf::kFail) {
     log::warning("{}: address resolver for {}: lookup failed (try again later)", peer(),
                  str::printable(internal, 200));
+    note(Problem::kData);
     smtp::Reply r = temporary_lookup_failure(shown);
     co_return r;
   }
   if (res->flags & rf::kError) {
+    note(Problem::kProtocol);
     smtp::Reply r(501, "5.1.3", "Bad recipient address syntax");
     co_return r;
   }
@@ -1834,6 +1989,7 @@ asio::awaitable<smtp::Reply> Session::greeting() {
     take_actions(v, "CONNECT", "");
     if (v.kind == Verdict::Reject) {
       access_denied_ = true;
+      note(v.problem);
       co_return v.reply;
     }
   }
@@ -1894,6 +2050,7 @@ asio::awaitable<std::optional<smtp::Reply>> Session::data_refusal(std::string_vi
   take_actions(v, stage_name, to);
   if (v.kind != Verdict::Reject) co_return std::nullopt;
   log_reject(stage_name, v.reply, to);
+  note(v.problem);
   co_return v.reply;
 }
 

@@ -52,6 +52,7 @@
 #include "config/config.h"
 #include "dns/hosts_file.h"
 #include "dns/resolver.h"
+#include "mail/notify.h"
 #include "rewrite/client.h"
 #include "server/skeleton.h"
 #include "smtp/data.h"
@@ -102,6 +103,16 @@ struct Settings {
   bool peername_lookup = true;           // smtpd_peername_lookup
   std::shared_ptr<const dns::HostsFile> hosts;  // /etc/hosts, read before the privilege drop
   std::string dns_resolver_address;
+  // Postmaster notices of sessions with errors (transcript.h): the classes
+  // (notify_classes), who gets them (error_notice_recipient;
+  // bounce_notice_recipient for the bounce class), from whom
+  // (double_bounce_sender, with @myorigin), and after how many history
+  // lines HELO, EHLO, RSET or the end of a message start a new history
+  // (smtpd_history_flush_threshold).
+  mail::Problems notify;
+  std::vector<std::string> error_notice_recipients, bounce_notice_recipients;
+  std::string double_bounce_sender;
+  std::size_t history_flush_threshold = 100;
   tls::Settings tls;  // smtpd_tls_*, smtpd_starttls_timeout
   SaslSettings sasl;  // smtpd_sasl_*, smtpd_tls_auth_only (sasl.h)
 

@@ -50,6 +50,9 @@ SERVICES = {
     "soft": "-o smtpd_soft_error_limit=1 -o smtpd_error_sleep_time=1s",
     "junk": "-o smtpd_junk_command_limit=2 -o smtpd_hard_error_limit=3",
     "novrfy": "-o disable_vrfy_command=yes",
+    # Postmaster notices of sessions with errors (notify_classes).
+    "notify": "-o notify_classes=protocol,policy",
+    "notifyflush": "-o notify_classes=protocol -o smtpd_history_flush_threshold=4",
     "trusted": "-o mynetworks=127.0.0.0/8",
     "reject": "-o smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination",
     "pregreet": "",
@@ -276,6 +279,23 @@ def vmrss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def queued_with(marker):
+    """Queue IDs of complete files in incoming/ whose bytes hold `marker`."""
+    found = []
+    for root, _, files in os.walk(os.path.join(INST.queue, "incoming")):
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                complete = os.stat(path).st_mode & 0o100
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            if complete and marker.encode() in data:
+                found.append(name)
+    return found
 
 
 class SmtpdTest(unittest.TestCase):
@@ -1304,6 +1324,86 @@ class SmtpdTest(unittest.TestCase):
         self.assertEqual(c.reply(), "503 5.5.1 Error: need MAIL command")
         self.assertEqual(c.ask("NOOP"), "250 2.0.0 Ok")
         c.close()
+
+    # --- postmaster notices (notify_classes) ------------------------------------
+    def notice_with(self, marker):
+        qid = wait_for(lambda: (queued_with(marker) or [None])[0], 30, what=f"a postmaster notice with {marker}")
+        return postcat(qid)
+
+    def test_protocol_and_policy_errors_mail_the_postmaster_a_transcript(self):
+        marker = f"XNOTICE{os.getpid()}X{time.time_ns()}"
+        c = Raw(PORTS["notify"])
+        self.assertTrue(c.ask("EHLO client.test").startswith("250"))
+        self.assertEqual(c.ask(marker), "502 5.5.2 Error: command not recognized")
+        self.assertTrue(c.ask("MAIL FROM:<s@client.test>").startswith("250"))
+        r = c.ask(f"RCPT TO:<{marker.lower()}@elsewhere.example>")
+        self.assertIn("Relay access denied", r)
+        c.ask("AUTH PLAIN c2VjcmV0AHNlY3JldABzZWNyZXQ=")
+        c.ask("QUIT")
+        c.close()
+        text = self.notice_with(marker)
+        self.assertRegex(text, r"(?m)^sender: double-bounce@")
+        self.assertRegex(text, r"(?m)^recipient: postmaster(@\S+)?$")
+        self.assertIn("From: Mail Delivery System <MAILER-DAEMON@", text)
+        self.assertIn("Subject: Postern SMTP server: errors from localhost[127.0.0.1]", text)
+        self.assertIn("Transcript of session follows.", text)
+        self.assertIn(" Out: 220 ", text)
+        self.assertIn(" In:  EHLO client.test", text)
+        self.assertIn(f" In:  {marker}", text)
+        self.assertIn(" Out: 502 5.5.2 Error: command not recognized", text)
+        self.assertRegex(text, r"Relay\s+access denied")  # wrapped at 78 columns
+        self.assertIn(" In:  QUIT", text)
+        self.assertIn(" Out: 221 2.0.0 Bye", text)
+        # A client's credentials are never mailed around.
+        self.assertIn(" In:  AUTH PLAIN ...", text)
+        self.assertNotIn("c2VjcmV0", text)
+        self.assertNotIn("Session aborted", text)
+
+    def test_lost_connection_is_the_reason_given(self):
+        marker = f"XLOST{os.getpid()}X{time.time_ns()}"
+        c = Raw(PORTS["notify"])
+        c.ask(marker)
+        c.close()
+        text = self.notice_with(marker)
+        self.assertIn("Session aborted, reason: lost connection", text)
+
+    def test_default_classes_send_nothing_for_a_protocol_error(self):
+        # notify_classes = resource, software (Postfix's default).
+        marker = f"XQUIET{os.getpid()}X{time.time_ns()}"
+        c = Raw(PORTS["main"])
+        c.ask(marker)
+        c.ask("QUIT")
+        c.close()
+        # The notice would be queued right after the disconnect is logged;
+        # the loud service's notice (sent after this one's session) shows
+        # that enough time has passed.
+        loud = f"XLOUD{os.getpid()}X{time.time_ns()}"
+        d = Raw(PORTS["notify"])
+        d.ask(loud)
+        d.ask("QUIT")
+        d.close()
+        self.notice_with(loud)
+        self.assertEqual(queued_with(marker), [])
+
+    def test_long_history_is_mailed_and_restarted_at_rset(self):
+        # smtpd_history_flush_threshold = 4: past that, RSET sends what has
+        # errors and starts afresh; an error-free history is dropped.
+        first, second = (f"XFLUSH{n}{os.getpid()}X{time.time_ns()}" for n in (1, 2))
+        c = Raw(PORTS["notifyflush"])
+        self.assertTrue(c.ask("EHLO client.test").startswith("250"))
+        self.assertEqual(c.ask("RSET"), "250 2.0.0 Ok")  # drops the error-free EHLO history
+        c.ask(first)
+        c.ask(first)
+        self.assertEqual(c.ask("RSET"), "250 2.0.0 Ok")  # 6 lines with errors: sent
+        early = self.notice_with(first)
+        self.assertNotIn("EHLO client.test", early)
+        self.assertIn(" In:  RSET", early)
+        c.ask(second)
+        c.ask("QUIT")
+        c.close()
+        late = self.notice_with(second)
+        self.assertNotIn(first, late)
+        self.assertIn(" Out: 221 2.0.0 Bye", late)
 
     # --- Postfix's load generator -------------------------------------------
     @unittest.skipUnless(os.path.exists("/usr/sbin/smtp-source"), "smtp-source not installed")

@@ -413,7 +413,7 @@ constexpr ParamDef kParams[] = {
   I("smtpd_soft_error_limit", "10", "Errors after which the server sleeps before each reply.", 1),
   T("smtpd_error_sleep_time", "1s", "Sleep before replies once the soft error limit is reached.", 0),
   I("smtpd_junk_command_limit", "100", "NOOP/VRFY/ETRN/RSET commands allowed before they count as errors.", 1),
-  I("smtpd_history_flush_threshold", "100", "Commands after which the session history is reset.", 1),
+  I("smtpd_history_flush_threshold", "100", "History lines after which HELO, EHLO, RSET or the end of a message mail the session transcript to the postmaster (notify_classes) and start a new one.", 1),
   I("smtpd_client_connection_count_limit", "50", "Simultaneous connections per client; 0 disables.", 0),
   I("smtpd_client_connection_rate_limit", "0", "Connections per client per anvil_rate_time_unit; 0 disables.", 0),
   I("smtpd_client_message_rate_limit", "0", "Messages per client per anvil_rate_time_unit; 0 disables.", 0),

@@ -115,9 +115,7 @@ constexpr auto kList = std::to_array<Unsupported>({
 // slots, concurrency feedback, watchdog timers), paths and service names
 // Postern does not use (flush, proxymap, scache, tlsmgr, postlog, qmqpd),
 // debugging aids (debug_peer_list, debugger_command), Cyrus SASL's realm and
-// SASL credential caches,
-// the recipient of notify_classes' resource and software notices (which
-// Postern does not send), the secondary settings of features whose main
+// SASL credential caches, the secondary settings of features whose main
 // switch is refused above (milters, address verification, XFORWARD, proxy
 // filters), and TLS details Postern leaves to OpenSSL's defaults (session
 // caches, SNI, random sources, chain depth, DH parameters). None of them makes
@@ -136,7 +134,7 @@ constexpr std::string_view kIgnored[] = {
     "default_extra_recipient_limit", "default_minimum_delivery_slots", "default_recipient_limit",
     "default_recipient_refill_delay", "default_recipient_refill_limit", "default_verp_delimiters",
     "delay_logging_resolution_limit", "destination_concurrency_feedback_debug",
-    "disable_mime_output_conversion", "disable_verp_bounces", "enable_errors_to", "error_notice_recipient",
+    "disable_mime_output_conversion", "disable_verp_bounces", "enable_errors_to",
     "error_service_name", "fast_flush_domains", "fast_flush_purge_time", "fast_flush_refresh_time",
     "flush_service_name", "fork_attempts", "fork_delay", "html_directory", "info_log_address_format",
     "internal_mail_filter_classes", "ipc_ttl", "lmtp_assume_final", "lmtp_sasl_auth_cache_name",
@@ -157,7 +155,7 @@ constexpr std::string_view kIgnored[] = {
     "smtp_tls_servername", "smtp_tls_session_cache_database", "smtp_tls_session_cache_timeout",
     "smtp_xforward_timeout", "smtpd_access_maps", "smtpd_authorized_verp_clients",
     "smtpd_authorized_xclient_hosts", "smtpd_authorized_xforward_hosts", "smtpd_client_port_logging",
-    "smtpd_discard_ehlo_keyword_address_maps", "smtpd_etrn_restrictions", "smtpd_history_flush_threshold",
+    "smtpd_discard_ehlo_keyword_address_maps", "smtpd_etrn_restrictions",
     "smtpd_log_access_permit_actions", "smtpd_noop_commands", "smtpd_per_record_deadline",
     "smtpd_per_request_deadline", "smtpd_proxy_ehlo", "smtpd_proxy_timeout", "smtpd_recipient_overshoot_limit",
     "smtpd_sasl_local_domain", "smtpd_tls_always_issue_session_ids", "smtpd_tls_ccert_verifydepth",
