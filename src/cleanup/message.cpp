@@ -165,7 +165,10 @@ asio::awaitable<void> Message::envelope(submit::CleanupEnvelope env) {
   sender_ = sender;
   full_name_ = env.full_name ? clean_text(*env.full_name) : std::string();
   // For the inspection log lines (Postfix's "from host[addr]" or "from local").
-  if (!(flags_ & (submit::cleanup_flag::kBounce | submit::cleanup_flag::kNoHeaderBodyChecks))) checks_ = deps_.checks;
+  if (!(flags_ & (submit::cleanup_flag::kBounce | submit::cleanup_flag::kNoHeaderBodyChecks))) {
+    checks_ = deps_.checks;
+    filter_chars_ = true;
+  }
   if (env.client_addr && !env.client_addr->empty())
     client_ = str::printable(env.client_name.value_or("unknown"), 256) + "[" + str::printable(*env.client_addr, 64) + "]";
   helo_ = str::printable(env.helo.value_or(""), 256);
@@ -337,6 +340,7 @@ asio::awaitable<void> Message::content(std::string_view data) {
     content_started_ = true;
     envelope_bytes_ = writer_->bytes_written();
   }
+  if (filter_chars_ && !filter_characters(data)) co_return;
   while (!data.empty() && !failed()) {
     auto nl = data.find('\n');
     bool complete = nl != std::string_view::npos;
@@ -344,6 +348,33 @@ asio::awaitable<void> Message::content(std::string_view data) {
     data.remove_prefix(complete ? nl + 1 : data.size());
     co_await take(piece, complete);
   }
+}
+
+// Postfix's message_reject_characters and message_strip_characters, on the
+// raw content (headers and body, before MIME decoding, as header_checks
+// see it). False: the message is refused ("550 5.7.1 disallowed
+// character"); otherwise `data` may now view stripped_.
+bool Message::filter_characters(std::string_view& data) {
+  const auto& s = deps_.settings;
+  if (!s.reject_chars.empty()) {
+    if (std::size_t at = data.find_first_of(s.reject_chars); at != std::string_view::npos) {
+      // The line that holds it (as much of it as this frame has), for the log.
+      std::size_t begin = data.rfind('\n', at);
+      begin = begin == std::string_view::npos ? 0 : begin + 1;
+      std::string_view line = data.substr(begin, data.find('\n', at) - begin);
+      MappingError e{550, "5.7.1", "disallowed character"};
+      log_action("reject", "content", line, e.dsn + " " + e.reason);
+      fail(std::move(e));
+      return false;
+    }
+  }
+  if (!s.strip_chars.empty() && data.find_first_of(s.strip_chars) != std::string_view::npos) {
+    stripped_.clear();
+    for (char c : data)
+      if (s.strip_chars.find(c) == std::string::npos) stripped_ += c;
+    data = stripped_;
+  }
+  return true;
 }
 
 asio::awaitable<void> Message::take(std::string_view piece, bool complete) {

@@ -158,6 +158,7 @@ class Message {
   // Creates mime_ when bodies are inspected with MIME processing on; false
   // when there is none to feed.
   bool start_mime_scan();
+  bool filter_characters(std::string_view& data);
   std::string from_header_value(std::string_view address) const;
 
   Deps deps_;
@@ -195,6 +196,10 @@ class Message {
 
   // Content inspection.
   ContentChecks* checks_ = nullptr;  // deps_.checks, except for bounces
+  // message_reject_characters / message_strip_characters apply (not to
+  // bounces, nor with no_header_body_checks, as in Postfix).
+  bool filter_chars_ = false;
+  std::string stripped_;  // a content frame without the stripped characters
   bool inspecting_body_ = false;     // MIME part headers or body lines are inspected
   bool checks_done_ = false;         // after REJECT or DISCARD nothing more is inspected
   bool discard_ = false;

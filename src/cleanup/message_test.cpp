@@ -311,6 +311,40 @@ TEST_F(MessageTest, MessageSizeLimit) {
   EXPECT_FALSE(ok.verdict);
 }
 
+TEST_F(MessageTest, RejectCharacters) {
+  // A NUL in the body, or a tab in a header: refused (\0 and \t written as
+  // in main.cf).
+  std::string nul = std::string("Subject: x\n\nbad ") + '\0' + " byte\n";
+  auto o = run(simple(nul), "message_reject_characters = \\0\n");
+  ASSERT_TRUE(o.verdict);
+  EXPECT_EQ(o.verdict->status, 550);
+  EXPECT_EQ(o.verdict->dsn, "5.7.1");
+  EXPECT_EQ(o.verdict->reason, "disallowed character");
+  EXPECT_TRUE(o.incoming_after.empty());
+  auto tab = run(simple("Subject:\tx\n\nbody\n"), "message_reject_characters = \\t\n");
+  ASSERT_TRUE(tab.verdict);
+  // Not in the message: taken. A newline in the set matches nothing.
+  auto ok = run(simple("Subject: x\n\nbody\n"), "message_reject_characters = \\0\\n\n");
+  EXPECT_FALSE(ok.verdict);
+  // Bounces are not filtered (as in Postfix).
+  Submission b = simple(nul);
+  b.flags = flag::kBounce;
+  EXPECT_FALSE(run(b, "message_reject_characters = \\0\n").verdict);
+}
+
+TEST_F(MessageTest, StripCharacters) {
+  std::string msg = std::string("Subject: a\rb\n\nbo") + '\0' + "dy\r\n" + '\0' + "\n";
+  auto o = run(simple(msg), "message_strip_characters = \\0\\r\n");
+  ASSERT_FALSE(o.verdict) << o.verdict->reason;
+  EXPECT_EQ(o.text(), "Subject: ab\n\nbody\n\n");
+  // With no_header_body_checks nothing is stripped.
+  Submission raw = simple(msg);
+  raw.flags = flag::kNoHeaderBodyChecks;
+  auto kept = run(raw, "message_strip_characters = \\0\n");
+  ASSERT_FALSE(kept.verdict);
+  EXPECT_NE(kept.text().find('\0'), std::string::npos);
+}
+
 TEST_F(MessageTest, ChunkBoundariesDoNotMatter) {
   std::string msg = "Subject: chunks\nTo: x@y.example,\n\tz@y.example\n\nline one\n\nline three\nno newline at end";
   auto whole = run(simple(msg));

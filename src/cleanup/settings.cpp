@@ -96,6 +96,13 @@ Result<CleanupSettings> CleanupSettings::from_config(const config::Config& cfg) 
     if (!is_table_entry(d)) s.mydestination.push_back(str::lower(d));
 
   for (const auto& h : cfg.list("message_drop_headers")) s.drop_headers.insert(str::lower(h));
+  auto char_set = [&](const char* name) {
+    std::string set = str::unescape(cfg.str(name));
+    std::erase(set, '\n');
+    return set;
+  };
+  s.reject_chars = char_set("message_reject_characters");
+  s.strip_chars = char_set("message_strip_characters");
   s.header_checks = cfg.str("header_checks");
   s.mime_header_checks = cfg.str("mime_header_checks");
   s.nested_header_checks = cfg.str("nested_header_checks");

@@ -21,7 +21,7 @@
 // header_checks, mime_header_checks, nested_header_checks, body_checks,
 // body_checks_size_limit, disable_mime_input_processing,
 // mime_nesting_limit, mime_boundary_length_limit, always_bcc, sender_bcc_maps,
-// recipient_bcc_maps.
+// recipient_bcc_maps, message_reject_characters, message_strip_characters.
 // Logs nothing; errors name the parameter.
 #pragma once
 
@@ -96,6 +96,10 @@ struct CleanupSettings {
   // Content inspection (checks.h): table lists as configured, empty: off.
   std::string header_checks, mime_header_checks, nested_header_checks, body_checks;
   std::size_t body_checks_size_limit = 51200;
+  // message_reject_characters, message_strip_characters: the bytes, C
+  // escapes (\0, \t, \ooo) resolved. A newline never matches (Postfix
+  // looks at each line without its end), so it is left out.
+  std::string reject_chars, strip_chars;
   bool mime_input_processing = true;  // !disable_mime_input_processing
   std::size_t mime_nesting_limit = 100;
   std::size_t mime_boundary_length_limit = 2048;
