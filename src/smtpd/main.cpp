@@ -49,6 +49,11 @@ int main(int argc, char** argv) {
     shared->settings.anvil_socket = std::filesystem::path(qd) / "private" / ctx.cfg().str("anvil_service_name");
     shared->policy = std::move(*p);
     shared->footer = std::make_unique<smtpd::ReplyFooter>(std::move(*footer));
+    if (std::string filter = ctx.cfg().str("smtpd_command_filter"); !str::trim(filter).empty()) {
+      auto ml = maps::MapList::open("smtpd_command_filter", filter);
+      if (!ml) return ml.take_error();
+      shared->command_filter = std::make_unique<maps::MapList>(std::move(*ml));
+    }
     shared->bare_newline_exclusions = std::make_unique<smtpd::NetworkList>(std::move(*ex));
     if (shared->settings.sasl.enabled) {
       auto ep = smtpd::SaslEndpoint::parse(shared->settings.sasl.path, qd);

@@ -195,6 +195,9 @@ class Session {
   // The transcript's copy of a command line: of AUTH only the mechanism,
   // never the client's credentials.
   void record_command(std::string_view text);
+  // smtpd_command_filter: `text` (the command line) replaced by the table's
+  // answer, if it has one (logged). False: the lookup failed (logged).
+  bool filter_command(std::string& text);
   // Mails the transcript to the postmaster if it has an error of a class in
   // notify_classes, and starts a new one. `always`: at the end of the
   // session; otherwise (HELO, EHLO, RSET, end of message) only once the
@@ -621,6 +624,28 @@ void Session::record_command(std::string_view text) {
   transcript_.client(text);
 }
 
+bool Session::filter_command(std::string& text) {
+  // Postfix asks with the command as received, minus leading blanks and
+  // the line end.
+  std::string_view key = text;
+  while (!key.empty() && (key.front() == ' ' || key.front() == '\t')) key.remove_prefix(1);
+  auto found = sh_.command_filter->lookup(key);
+  if (!found) {
+    log::warning("smtpd_command_filter lookup error for \"{}\": {}", str::printable(text, 100),
+                 found.error().message);
+    return false;
+  }
+  if (!*found) return true;
+  // The replacement is one command line, bounded like one from the client.
+  std::string replacement = found->value().substr(0, s_.line_length_limit);
+  std::replace(replacement.begin(), replacement.end(), '\n', ' ');
+  std::replace(replacement.begin(), replacement.end(), '\r', ' ');
+  log::info("{}: replacing command \"{}\" with \"{}\"", peer(), str::printable(text, 100),
+            str::printable(replacement, 100));
+  text = std::move(replacement);
+  return true;
+}
+
 asio::awaitable<void> Session::checkpoint_transcript(bool always) {
   if (!transcript_.enabled() || (!always && transcript_.lines() <= s_.history_flush_threshold)) co_return;
   if (!transcript_.worth_sending()) {
@@ -819,6 +844,13 @@ asio::awaitable<void> Session::run() {
       continue;
     }
     record_command(line->text);
+    if (sh_.command_filter && !line->truncated && !filter_command(line->text)) {
+      // A table that cannot be asked: Postfix's answer, and the end.
+      note(Problem::kData);
+      abort_reason_ = "local data error";
+      co_await reply(smtp::Reply(421, "4.3.0", s_.myhostname + " Server local data error"));
+      break;
+    }
     if (line->truncated) {
       log::warning("{}: request longer than {}: {}...", peer(), s_.line_length_limit,
                    str::printable(std::string_view(line->text).substr(0, 100)));

@@ -53,6 +53,7 @@
 #include "dns/hosts_file.h"
 #include "dns/resolver.h"
 #include "mail/notify.h"
+#include "maps/map_list.h"
 #include "rewrite/client.h"
 #include "server/skeleton.h"
 #include "smtp/data.h"
@@ -137,6 +138,9 @@ struct Shared {
   std::unique_ptr<Policy> policy;
   // smtpd_reject_footer(_maps); null in tests that make no Shared from main.cf.
   std::unique_ptr<ReplyFooter> footer;
+  // smtpd_command_filter: command lines replaced before they are parsed;
+  // null: none.
+  std::unique_ptr<maps::MapList> command_filter;
   std::unique_ptr<NetworkList> bare_newline_exclusions;
   // One per process, shared by every session (answer cache, connections),
   // made after the privilege drop and destroyed with the io_context.

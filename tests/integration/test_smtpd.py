@@ -232,6 +232,12 @@ def setUpModule():
                 "untagged@example.net PREPEND no header here\n"
                 f"copied@example.net BCC audit@{HOST}\n")
     INST.cmd("postmap", [f"hash:{access}"])
+    # smtpd_command_filter: a last-resort fix for broken clients.
+    cmd_filter = INST.path("command_filter")
+    with open(cmd_filter, "w") as f:
+        f.write("/^(RCPT\\s+TO:\\s*<[^>]*>)\\s+BROKEN=\\S+(.*)/ $1$2\n"
+                "/^XYZZY$/ NOOP\n")
+    SERVICES["cmdfilter"] = f"-o smtpd_command_filter=regexp:{cmd_filter}"
     SERVICES["classes"] = ("-o {smtpd_sender_restrictions = check_sender_access "
                            "inline:{ {watch@example.net=from_watchlist} }}")
     SERVICES["access"] = (f"-o {{smtpd_sender_restrictions = check_sender_access hash:{access}}} "
@@ -1330,6 +1336,23 @@ class SmtpdTest(unittest.TestCase):
         self.assertEqual(c.reply(), "503 5.5.1 Error: need MAIL command")
         self.assertEqual(c.ask("NOOP"), "250 2.0.0 Ok")
         c.close()
+
+    def test_command_filter_rewrites_commands_before_they_are_read(self):
+        c = Raw(PORTS["cmdfilter"])
+        c.ask("EHLO client.test")
+        self.assertEqual(c.ask("XYZZY"), "250 2.0.0 Ok")
+        self.assertEqual(c.ask("MAIL FROM:<s@client.test>"), "250 2.1.0 Ok")
+        # Without the filter: 555 5.5.4 Unsupported option: BROKEN=yes
+        self.assertEqual(c.ask(f"RCPT TO:<{LOCAL}> BROKEN=yes"), "250 2.1.5 Ok")
+        c.ask("QUIT")
+        c.close()
+        INST.wait_log(r'localhost\[127\.0\.0\.1\]: replacing command "XYZZY" with "NOOP"')
+        INST.wait_log(rf'replacing command "RCPT TO:<{re.escape(LOCAL)}> BROKEN=yes" with "RCPT TO:<{re.escape(LOCAL)}>"')
+        d = Raw(PORTS["main"])
+        d.ask("EHLO client.test")
+        d.ask("MAIL FROM:<s@client.test>")
+        self.assertTrue(d.ask(f"RCPT TO:<{LOCAL}> BROKEN=yes").startswith("5"))
+        d.close()
 
     # --- postmaster notices (notify_classes) ------------------------------------
     def notice_with(self, marker):

@@ -83,7 +83,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtp_tls_security_level", R::kValues, kTlsVerified, "have DANE or certificate fingerprint verification"},
     {"smtpd_client_new_tls_session_rate_limit", R::kNonZero, "", "limit new TLS session rates per client"},
     {"smtpd_client_restrictions", R::kItems, kRestrictions, kNoRestriction},
-    {"smtpd_command_filter", R::kNonEmpty, "", "have smtpd_command_filter"},
     {"smtpd_data_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_dns_reply_filter", R::kNonEmpty, "", "have reply filters"},
     {"smtpd_end_of_data_restrictions", R::kItems, kRestrictions, kNoRestriction},
