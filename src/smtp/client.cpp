@@ -101,6 +101,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.nexthop.balance_families = cfg.boolean("smtp_balance_inet_protocols");
   s.mx_session_limit = static_cast<std::size_t>(cfg.integer("smtp_mx_session_limit"));
   s.line_limit = static_cast<std::size_t>(cfg.integer(lmtp ? "lmtp_line_length_limit" : "smtp_line_length_limit"));
+  s.reply_filter = cfg.str(lmtp ? "lmtp_reply_filter" : "smtp_reply_filter");
   if (!lmtp) s.fallback_relays = cfg.list("smtp_fallback_relay");
   s.skip_5xx_greeting = cfg.boolean("smtp_skip_5xx_greeting");
   s.never_send_ehlo = cfg.boolean("smtp_never_send_ehlo");
@@ -172,7 +173,7 @@ struct Session {
 };
 using SessionPtr = std::shared_ptr<Session>;
 
-enum class IoStatus { Ok, Timeout, Lost, Malformed };
+enum class IoStatus { Ok, Timeout, Lost, Malformed, LocalData };
 struct Io {
   IoStatus status = IoStatus::Ok;
   smtp::Reply reply;
@@ -187,7 +188,7 @@ asio::awaitable<Io> read_reply(Session& s, seconds timeout) {
     co_return io;
   }
   if (s.parser.failed()) {
-    io.status = IoStatus::Malformed;
+    io.status = s.parser.filter_failed() ? IoStatus::LocalData : IoStatus::Malformed;
     io.why = "reply stream out of step";
     co_return io;
   }
@@ -209,7 +210,7 @@ asio::awaitable<Io> read_reply(Session& s, seconds timeout) {
       co_return io;
     }
     if (!st) {
-      io.status = IoStatus::Malformed;
+      io.status = s.parser.filter_failed() ? IoStatus::LocalData : IoStatus::Malformed;
       io.why = st.error().message;
       co_return io;
     }
@@ -235,6 +236,7 @@ deliver::Outcome io_failure(const Session& s, const Io& io, Stage st) {
   switch (io.status) {
     case IoStatus::Timeout: return deliver::Outcome::deferred("4.4.2", timeout_text(s.host, st));
     case IoStatus::Malformed: return deliver::Outcome::deferred("4.4.2", malformed_text(s.host, st, io.why));
+    case IoStatus::LocalData: return deliver::Outcome::deferred("4.3.0", local_data_text(s.host));
     default: return deliver::Outcome::deferred("4.4.2", lost_text(s.host, st));
   }
 }
@@ -341,6 +343,8 @@ struct Agent::Impl {
   std::unique_ptr<tls::Context> tls_ctx;
   // smtp_sasl_password_maps, opened in create() (before the privilege drop).
   std::optional<maps::MapList> sasl_passwords;
+  // smtp_reply_filter / lmtp_reply_filter, opened in create().
+  std::optional<maps::MapList> reply_filter;
   std::unordered_map<std::string, std::vector<SessionPtr>> cache;
 
   bool reuse_allowed(const Session& s) const {
@@ -612,6 +616,22 @@ struct Agent::Impl {
     auto s = std::make_shared<Session>(io);
     s->host = std::move(host);
     s->relay = std::move(relay);
+    if (reply_filter) {
+      // Postfix's smtp_reply_filter: each line as received, replaced by
+      // the table's answer (logged), before anything reads it.
+      s->parser.set_line_filter([this, relay = s->relay](std::string_view line) -> Result<std::optional<std::string>> {
+        auto found = reply_filter->lookup(line);
+        if (!found) {
+          log::warning("{} lookup error for \"{}\": {}", reply_filter->title(), str::printable(line, 100),
+                       found.error().message);
+          return found.take_error();
+        }
+        if (*found)
+          log::info("{}: replacing server reply \"{}\" with \"{}\"", relay, str::printable(line, 100),
+                    str::printable(**found, 100));
+        return std::move(*found);
+      });
+    }
     error_code ec;
     s->sock.open(ep.protocol(), ec);
     const auto& bind_to = ep.protocol().family() == AF_INET ? settings.bind_v4
@@ -974,6 +994,12 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
     if (!ml) return ml.take_error();
     passwords = std::move(*ml);
   }
+  std::optional<maps::MapList> reply_filter;
+  if (!str::trim(settings.reply_filter).empty()) {
+    auto ml = maps::MapList::open(settings.lmtp ? "lmtp_reply_filter" : "smtp_reply_filter", settings.reply_filter);
+    if (!ml) return ml.take_error();
+    reply_filter = std::move(*ml);
+  }
   std::unique_ptr<tls::Context> tls_ctx;
   if (settings.tls.enabled()) {
     if (!settings.tls.warning.empty()) log::warning("{}", settings.tls.warning);
@@ -986,6 +1012,7 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   auto impl = std::make_unique<Impl>(io, std::move(settings), std::move(*r));
   impl->tls_ctx = std::move(tls_ctx);
   impl->sasl_passwords = std::move(passwords);
+  impl->reply_filter = std::move(reply_filter);
   return std::unique_ptr<Agent>(new Agent(std::move(impl)));
 }
 

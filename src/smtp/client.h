@@ -116,6 +116,9 @@ struct Settings {
   // smtp_line_length_limit / lmtp_line_length_limit: longer content lines
   // are broken (smtp::DataEncoder); 0: no limit.
   std::size_t line_limit = 998;
+  // smtp_reply_filter / lmtp_reply_filter: a table that replaces server
+  // reply lines as they arrive; empty: none.
+  std::string reply_filter;
   std::vector<std::string> fallback_relays;
   bool skip_5xx_greeting = true;
   bool never_send_ehlo = false;

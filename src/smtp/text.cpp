@@ -71,6 +71,10 @@ std::string malformed_text(std::string_view host, Stage s, std::string_view why)
   return fmt::format("malformed or oversized reply from {} while {}: {}", host, stage_activity(s), why);
 }
 
+std::string local_data_text(std::string_view host) {
+  return fmt::format("local data error while talking to {}", host);
+}
+
 std::string connect_text(std::string_view host_port, std::string_view reason) {
   return fmt::format("connect to {}: {}", host_port, reason);
 }

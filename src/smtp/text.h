@@ -54,6 +54,9 @@ std::string timeout_text(std::string_view host, Stage s);
 std::string lost_text(std::string_view host, Stage s);
 // "malformed or oversized reply from H while sending MAIL FROM: why".
 std::string malformed_text(std::string_view host, Stage s, std::string_view why);
+// "local data error while talking to H" (smtp_reply_filter could not be
+// asked).
+std::string local_data_text(std::string_view host);
 // "connect to H:port: reason".
 std::string connect_text(std::string_view host_port, std::string_view reason);
 

@@ -273,12 +273,17 @@ class SmtpAgentTest(unittest.TestCase):
                   " -o dns_resolver_timeout=1\n"
                   "lmtp unix - - n - - lmtp\n"
                   "bound unix - - n - - smtp -o smtp_bind_address=127.0.0.2\n"
-                  "soft unix - - n - - smtp -o soft_bounce=yes\n")
+                  "soft unix - - n - - smtp -o soft_bounce=yes\n"
+                  "filtered unix - - n - - smtp -o smtp_reply_filter=regexp:${config_directory}/reply_filter\n")
         extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
                  "myhostname = client.example.com\n"
                  f"dns_resolver_address = 127.0.0.1:{cls.dns.port}\n"
                  "smtp_connection_cache_time_limit = 10s\n" + NO_QMGR_FLOW)
         cls.inst = Instance("smtp", main_cf_extra=extra, master_cf=master)
+        with open(cls.inst.path("reply_filter"), "w") as f:
+            # test_reply_filter: a broken server's replies, made usable.
+            f.write("/^250OK$/ 250 2.1.5 Ok\n"
+                    "/^550 5\\.1\\.1 (.*try again later)$/ 450 4.2.0 $1\n")
         try:
             cls.inst.start()
             wait_for(lambda: os.path.exists(os.path.join(cls.inst.queue, "private", "smtp")), what="private/smtp")
@@ -445,6 +450,21 @@ class SmtpAgentTest(unittest.TestCase):
         self.assertEqual(a["dsn"], ["4.4.3"], a)
         self.assertEqual(a["site_failure"], 1)
         self.assertLess(time.monotonic() - t0, 15)
+
+    def test_reply_filter(self):
+        # smtp_reply_filter: each reply line as received, replaced before it
+        # is read: a malformed one fixed, a wrong 5xx made a 4xx.
+        s = self.server(rcpt=lambda a: "250OK" if a.startswith("ok") else "550 5.1.1 busy, try again later")
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"[127.0.0.1]:{s.port}", ["ok@example.net", "busy@example.net"], service="filtered")
+        self.assertEqual(a["dsn"], ["2.0.0", "4.2.0"], a)
+        self.assertIn("busy, try again later", a["text"][1])
+        self.inst.wait_log(r'127\.0\.0\.1\[127\.0\.0\.1\]:\d+: replacing server reply "250OK" with "250 2\.1\.5 Ok"')
+        # Without the filter the same server's reply is malformed.
+        qid2, _ = self.submit()
+        b = self.deliver(qid2, f"[127.0.0.1]:{s.port}", ["ok@example.net"], service="fast")
+        self.assertEqual(b["dsn"][0][:1], "4", b)
+        self.assertIn("malformed", b["text"][0])
 
     def test_endless_multiline_reply_defers(self):
         s = self.server(mail="endless")

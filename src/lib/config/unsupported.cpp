@@ -76,7 +76,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtp_host_lookup", R::kOther, "dns", "look up SMTP servers other than in the DNS"},
     {"smtp_mime_header_checks", R::kNonEmpty, "", "have header_checks"},
     {"smtp_nested_header_checks", R::kNonEmpty, "", "have header_checks"},
-    {"smtp_reply_filter", R::kNonEmpty, "", "have reply filters"},
     {"smtp_send_xforward_command", R::kYes, "", "send XFORWARD"},
     {"smtp_sender_dependent_authentication", R::kYes, "", "have SASL authentication"},
     {"smtp_tls_policy_maps", R::kNonEmpty, "", "have TLS"},

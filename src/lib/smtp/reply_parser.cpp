@@ -49,6 +49,7 @@ void ReplyParser::reset() {
   in_reply_ = false;
   current_ = ParsedReply{};
   failed_ = false;
+  filter_failed_ = false;
   error_ = Error{};
 }
 
@@ -67,6 +68,14 @@ std::optional<ParsedReply> ReplyParser::next() {
 }
 
 Status ReplyParser::take_line() {
+  if (filter_) {
+    auto replaced = filter_(line_);
+    if (!replaced) {
+      filter_failed_ = true;
+      return fail(replaced.error().message);
+    }
+    if (*replaced) line_ = (*replaced)->substr(0, limits_.max_line);
+  }
   std::string_view line = line_;
   if (line.size() < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '5' ||
       !chars::is_digit(line[2]))

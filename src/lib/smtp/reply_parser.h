@@ -27,12 +27,13 @@
 // anything there as a protocol violation (RFC 3207 section 4.2 / CVE-2011-0411
 // seen from the client side).
 //
-// Parameters: none read here (callers may map line_length_limit onto
+// Parameters: none read here (smtp_reply_filter comes as a ReplyLineFilter) (callers may map line_length_limit onto
 // ReplyLimits::max_line). Logs nothing.
 #pragma once
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,6 +49,11 @@ struct ReplyLimits {
   std::size_t max_reply_bytes = 256 * 1024;   // bytes per reply, terminators included
   std::size_t max_queued = 1000;              // complete replies waiting for next()
 };
+
+// smtp_reply_filter: given one reply line as received (without its end),
+// a replacement line, nothing (keep it), or an Error (the table could not
+// be asked).
+using ReplyLineFilter = std::function<Result<std::optional<std::string>>(std::string_view line)>;
 
 struct ParsedReply {
   Reply reply;
@@ -70,8 +76,16 @@ class ReplyParser {
   // Bytes of an incomplete reply, or complete replies not yet taken.
   bool has_buffered_input() const { return !queue_.empty() || reply_bytes_ > 0; }
 
-  // Forget everything (new connection, or after the TLS handshake).
+  // Forget everything (new connection, or after the TLS handshake). The
+  // line filter stays.
   void reset();
+
+  // Every line goes through `f` before it is read (Postfix's
+  // smtp_reply_filter); a replacement longer than max_line is cut. A
+  // filter error is a sticky error like a malformed line, and
+  // filter_failed() tells it apart.
+  void set_line_filter(ReplyLineFilter f) { filter_ = std::move(f); }
+  bool filter_failed() const { return filter_failed_; }
 
  private:
   Status fail(std::string why);
@@ -88,6 +102,8 @@ class ReplyParser {
   ParsedReply current_;
   bool failed_ = false;
   Error error_;
+  ReplyLineFilter filter_;
+  bool filter_failed_ = false;
 };
 
 }  // namespace postern::smtp

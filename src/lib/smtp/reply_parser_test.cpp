@@ -110,6 +110,38 @@ TEST(ReplyParser, MixedCodes) {
   EXPECT_NE(failure("250-a\r\n550-b\r\n250 c\r\n"), "");
 }
 
+TEST(ReplyParser, LineFilterReplacesLinesBeforeTheyAreRead) {
+  ReplyParser p;
+  std::vector<std::string> seen;
+  p.set_line_filter([&](std::string_view line) -> Result<std::optional<std::string>> {
+    seen.emplace_back(line);
+    if (line == "250OK") return std::optional<std::string>("250 2.1.5 fixed");
+    if (line == "250-bad") return make_error("table unavailable");
+    return std::optional<std::string>();
+  });
+  ASSERT_TRUE(p.feed("250OK\r\n250-a\r\n250 b\r\n").ok());
+  auto r1 = p.next();
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->reply.enhanced, "2.1.5");
+  EXPECT_EQ(r1->reply.lines, (std::vector<std::string>{"fixed"}));
+  auto r2 = p.next();
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->reply.lines, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(seen, (std::vector<std::string>{"250OK", "250-a", "250 b"}));
+  // A lookup error is a sticky error of its own kind.
+  EXPECT_FALSE(p.feed("250-bad\r\n").ok());
+  EXPECT_TRUE(p.failed());
+  EXPECT_TRUE(p.filter_failed());
+  p.reset();
+  EXPECT_FALSE(p.filter_failed());
+  EXPECT_TRUE(p.feed("250 again\r\n").ok());  // the filter stays after reset()
+  EXPECT_EQ(seen.back(), "250 again");
+  // A malformed line is not a filter failure.
+  ReplyParser q;
+  EXPECT_FALSE(q.feed("25x\r\n").ok());
+  EXPECT_FALSE(q.filter_failed());
+}
+
 TEST(ReplyParser, ErrorsAreSticky) {
   ReplyParser p;
   ASSERT_TRUE(p.feed("250 ok\r\n").ok());
