@@ -86,6 +86,8 @@ int main(int argc, char** argv) {
   if (!cfg) log::fatal("{}", cfg.error().message);
   auto services = config::load_master_cf(config_dir);
   if (!services) log::fatal("{}", services.error().message);
+  if (auto st = config::remove_disabled_services(*services, cfg->list("master_service_disable")); !st)
+    log::fatal("{}", st.error().message);
   // Errors before detaching go to the terminal as well as the log.
   log::init("master", log::Settings{.syslog_name = cfg->str("syslog_name"), .facility = cfg->str("syslog_facility"),
                                     .maillog_file = cfg->str("maillog_file"), .mirror_stderr = !foreground});

@@ -447,6 +447,10 @@ void Master::reload() {
     log::error("reload: {}; keeping the old configuration", entries.error().message);
     return;
   }
+  if (auto st = config::remove_disabled_services(*entries, cfg->list("master_service_disable")); !st) {
+    log::error("reload: {}; keeping the old configuration", st.error().message);
+    return;
+  }
   for (auto& w : cfg->warnings()) log::warning("{}", w);
   std::vector<std::unique_ptr<Service>> next;
   for (auto& e : *entries) {

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import Instance, LineClient, free_port, is_root, pid_alive, uid_of, wait_for
+from harness import Instance, LineClient, free_port, is_root, pid_alive, port_open, uid_of, wait_for
 
 HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
 
@@ -58,6 +58,24 @@ class MasterTest(unittest.TestCase):
             self.assertRegex(inst.maillog(), r"privileges are not separated")
         # Postfix's log line shape.
         self.assertRegex(inst.maillog(), r"(?m)^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ postern/master\[\d+\]: daemon started")
+
+    def test_master_service_disable(self):
+        # Postfix's match list: the first pattern that matches decides.
+        other = free_port()
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n"
+                         f"127.0.0.1:{other} inet n - n - 2 testd\n",
+                         main_cf_extra=f"master_service_disable = !127.0.0.1:{other}/inet, inet\n")
+        inst.wait_log(r"daemon started -- version")
+        c = LineClient(("127.0.0.1", other))
+        self.assertEqual(c.ask("hello"), "hello")
+        c.close()
+        self.assertFalse(port_open(inst.port))
+        # A reload with the list emptied starts the other one too.
+        with open(inst.path("main.cf"), "a") as f:
+            f.write("master_service_disable =\n")
+        inst.reload()
+        inst.wait_log(r"reload -- version")
+        wait_for(lambda: port_open(inst.port), timeout=20, what="the service enabled by reload")
 
     def test_maxproc_bounds_processes(self):
         inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n")

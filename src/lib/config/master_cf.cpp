@@ -204,6 +204,44 @@ std::string_view to_string(ServiceType t) {
 
 std::string MasterService::key() const { return name + "/" + std::string(to_string(type)); }
 
+Status remove_disabled_services(std::vector<MasterService>& services, const std::vector<std::string>& patterns) {
+  struct Pattern {
+    bool negated = false;
+    std::string name;  // empty: any service of the type
+    std::string type;
+  };
+  std::vector<Pattern> list;
+  for (std::string_view p : patterns) {
+    Pattern pat;
+    if (!p.empty() && p.front() == '!') {
+      pat.negated = true;
+      p.remove_prefix(1);
+    }
+    std::size_t slash = p.rfind('/');
+    std::string_view type = slash == std::string_view::npos ? p : p.substr(slash + 1);
+    if (slash != std::string_view::npos) pat.name = std::string(p.substr(0, slash));
+    bool known = false;
+    for (auto t : {ServiceType::Inet, ServiceType::Unix, ServiceType::UnixDgram, ServiceType::Fifo, ServiceType::Pass})
+      if (str::iequals(type, to_string(t))) {
+        pat.type = std::string(to_string(t));
+        known = true;
+      }
+    if (!known || (slash != std::string_view::npos && pat.name.empty()))
+      return make_error("master_service_disable: \"{}\" is neither a service type (inet, unix, unix-dgram, fifo, "
+                        "pass) nor service/type",
+                        str::printable(p, 100));
+    list.push_back(std::move(pat));
+  }
+  if (list.empty()) return {};
+  std::erase_if(services, [&](const MasterService& s) {
+    const std::string_view type = to_string(s.type);
+    for (const auto& pat : list)
+      if (pat.type == type && (pat.name.empty() || pat.name == s.name)) return !pat.negated;
+    return false;
+  });
+  return {};
+}
+
 Result<InetEndpoint> parse_inet_service(std::string_view name) {
   if (name.empty()) return make_error("empty service name");
   InetEndpoint ep;

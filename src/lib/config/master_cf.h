@@ -71,6 +71,13 @@ Result<std::vector<MasterService>> parse_master_cf(std::string_view text,
                                                    std::string_view filename = "master.cf");
 Result<std::vector<MasterService>> load_master_cf(const std::filesystem::path& config_dir);
 
+// master_service_disable: takes out of `services` those the master is not
+// to run. Each pattern is a type ("inet", "unix", "unix-dgram", "fifo",
+// "pass") or "name/type" (the service key); "!" before one keeps what it
+// matches; the first matching pattern decides, as in Postfix. A type that
+// does not exist is an error (nothing is removed then).
+Status remove_disabled_services(std::vector<MasterService>& services, const std::vector<std::string>& patterns);
+
 // For inet services: the host part ("" when only a port is given; without
 // brackets for IPv6) and the port part (number or service name).
 struct InetEndpoint {

@@ -277,3 +277,42 @@ TEST(ServiceOverrides, ARefusedOneNamesItselfAndChangesNothing) {
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().message.rfind("-o message_size_limit=lots: ", 0), 0u) << st.error().message;
 }
+
+namespace {
+std::vector<std::string> keys_left(const std::vector<std::string>& patterns) {
+  auto s = postern::config::parse_master_cf(
+      "smtp inet n - n - - smtpd\n"
+      "127.0.0.1:2525 inet n - n - - smtpd\n"
+      "pickup unix n - n 60 1 pickup\n"
+      "cleanup unix n - n - 0 cleanup\n"
+      "smtp unix - - n - - smtp\n");
+  EXPECT_TRUE(s);
+  auto st = postern::config::remove_disabled_services(*s, patterns);
+  EXPECT_TRUE(st) << (st ? "" : st.error().message);
+  std::vector<std::string> out;
+  for (const auto& e : *s) out.push_back(e.key());
+  return out;
+}
+}  // namespace
+
+TEST(MasterCf, ServiceDisableByTypeAndByName) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(keys_left({}), (V{"smtp/inet", "127.0.0.1:2525/inet", "pickup/unix", "cleanup/unix", "smtp/unix"}));
+  EXPECT_EQ(keys_left({"inet"}), (V{"pickup/unix", "cleanup/unix", "smtp/unix"}));
+  EXPECT_EQ(keys_left({"smtp/inet"}), (V{"127.0.0.1:2525/inet", "pickup/unix", "cleanup/unix", "smtp/unix"}));
+  // The first match decides: "!" keeps one of a disabled type.
+  EXPECT_EQ(keys_left({"!127.0.0.1:2525/inet", "inet"}), (V{"127.0.0.1:2525/inet", "pickup/unix", "cleanup/unix",
+                                                           "smtp/unix"}));
+  EXPECT_EQ(keys_left({"inet", "!127.0.0.1:2525/inet"}), (V{"pickup/unix", "cleanup/unix", "smtp/unix"}));
+  EXPECT_EQ(keys_left({"pickup/unix", "fifo"}), (V{"smtp/inet", "127.0.0.1:2525/inet", "cleanup/unix", "smtp/unix"}));
+}
+
+TEST(MasterCf, ServiceDisableRefusesUnknownTypes) {
+  auto s = postern::config::parse_master_cf("smtp inet n - n - - smtpd\n");
+  ASSERT_TRUE(s);
+  for (const char* bad : {"inte", "smtp/tcp", "/inet", "all"}) {
+    auto st = postern::config::remove_disabled_services(*s, {bad});
+    EXPECT_FALSE(st) << bad;
+    EXPECT_EQ(s->size(), 1u);
+  }
+}

@@ -61,7 +61,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"lmtp_tls_security_level", R::kValues, kTlsRequired, "have TLS"},
     {"local_delivery_status_filter", R::kNonEmpty, "", "have delivery status filters"},
     {"mailbox_command_maps", R::kNonEmpty, "", "look up per-user mailbox commands"},
-    {"master_service_disable", R::kNonEmpty, "", "disable master.cf services with master_service_disable"},
     {"non_smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"require_home_directory", R::kYes, "", "require home directories for local delivery"},
