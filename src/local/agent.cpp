@@ -80,6 +80,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   if (!af) return make_error("allow_mail_to_files: {}", af.error().message);
   e.allow_files = *af;
   e.owner_request_special = cfg.boolean("owner_request_special");
+  e.require_home_directory = cfg.boolean("require_home_directory");
   e.expand_owner_alias = cfg.boolean("expand_owner_alias");
 
   s.queue_dir = cfg.str("queue_directory");
@@ -135,6 +136,7 @@ constexpr std::string_view kTaskInclude = "include";  // read an :include: file
 constexpr std::string_view kTaskMaildir = "maildir";  // home_mailbox Maildir
 constexpr std::string_view kTaskMbox = "mbox";        // home_mailbox or spool mbox
 constexpr std::string_view kTaskFile = "file";        // /file or /dir/ from an alias or .forward
+constexpr std::string_view kTaskHome = "home";        // stat the home directory (require_home_directory)
 
 bool dir_is_sticky_public(const std::string& dir) {
   struct stat st {};
@@ -315,6 +317,16 @@ class SystemBackend final : public Backend {
     return std::optional<std::string>{r.payload.substr(1)};
   }
 
+  std::optional<Outcome> check_home(const security::UserInfo& user) override {
+    // As the user: root may see what the user cannot (a root-squashed or
+    // unmounted NFS home).
+    Task t = task(kTaskHome);
+    t.paths = {user.home};
+    auto r = pool_.run(identity_of(Privs::of(user)), t, -1);
+    if (!r.outcome.is_sent()) return r.outcome;
+    return std::nullopt;
+  }
+
   deliver::Attempt<IncludeFile> read_include(const std::string& path, const Privs& as) override {
     Task t = task(kTaskInclude);
     t.paths = {path};
@@ -449,6 +461,7 @@ class SystemBackend final : public Backend {
     const std::string& path = t.paths[0];
     if (t.kind == kTaskForward) return read_forward_file(t.paths, static_cast<uid_t>(t.user_uid));
     if (t.kind == kTaskInclude) return read_include_file(path);
+    if (t.kind == kTaskHome) return {stat_home(path), {}};
     if (t.kind == kTaskMaildir) return {maildir(path, env, *r), {}};
     if (t.kind == kTaskMbox) {
       security::UserInfo user;
@@ -486,6 +499,16 @@ class SystemBackend final : public Backend {
       return {Outcome::sent("found"), "1" + text};
     }
     return {Outcome::sent("none"), "0"};
+  }
+
+  static Outcome stat_home(const std::string& home) {
+    struct stat st {};
+    if (::stat(home.c_str(), &st) != 0) {
+      int err = errno;
+      return Outcome::deferred("4.3.0", fmt::format("cannot access home directory {}: {}", home, std::strerror(err)),
+                               err);
+    }
+    return Outcome::sent("home directory found");
   }
 
   static ChildResult read_include_file(const std::string& path) {

@@ -196,6 +196,13 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
   info.user = **user;
   const auto& u = **user;
 
+  if (s_.require_home_directory) {
+    if (auto bad = b_.check_home(u)) {
+      leaf(info.address, *bad);
+      return;
+    }
+  }
+
   // ~/.forward, read as the user.
   if (!s_.forward_path.empty() && !ctx.forward_seen.count(u.name)) {
     LocalVars v;

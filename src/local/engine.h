@@ -17,7 +17,9 @@
 //      of the alias database owner, or default_privs when root owns it;
 //   4. the passwd lookup (getpwnam of the lowercased name without
 //      extension);
-//   5. for a user found there, the first forward_path file that exists
+//   5. for a user found there (whose home directory must exist with
+//      require_home_directory, or the delivery is deferred), the first
+//      forward_path file that exists
 //      (~/.forward+ext, ~/.forward), read as the user: its entries are
 //      expanded like an alias, commands and files run as the user; "\user"
 //      or "user" inside it reaches the mailbox;
@@ -84,6 +86,10 @@ struct EngineSettings {
   AllowList allow_files{true, true, false};
   bool owner_request_special = true;
   bool expand_owner_alias = false;
+  // require_home_directory: a user whose home directory the user cannot
+  // stat gets a deferral before .forward and mailbox (NFS homes not
+  // mounted yet), as in Postfix.
+  bool require_home_directory = false;
 };
 
 // Whose privileges a command or file delivery uses.
@@ -144,6 +150,9 @@ class Backend {
   virtual deliver::Attempt<std::optional<std::string>> read_forward(const security::UserInfo& user,
                                                                     const std::vector<std::string>& paths) = 0;
   virtual deliver::Attempt<IncludeFile> read_include(const std::string& path, const Privs& as) = 0;
+  // require_home_directory: the deferral when `user` cannot stat its home
+  // directory; nullopt when it can.
+  virtual std::optional<deliver::Outcome> check_home(const security::UserInfo& user) = 0;
   virtual deliver::Outcome deliver_mailbox(const DeliveryInfo& d, const security::UserInfo& user) = 0;
   virtual deliver::Outcome deliver_file(const DeliveryInfo& d, const std::string& path, const Privs& as,
                                         Origin origin) = 0;

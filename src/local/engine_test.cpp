@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <map>
 
 using namespace postern;
@@ -24,6 +26,8 @@ class Fake : public Backend {
   bool alias_error = false;
   std::vector<std::string> log;  // what was delivered, in order
   std::vector<std::string> forward_paths_seen;
+  std::set<std::string> missing_homes;     // check_home() fails for these users
+  std::vector<std::string> homes_checked;
   std::optional<Privs> owner;
 
   bool is_local_domain(std::string_view d) override { return d == "example.com"; }
@@ -51,6 +55,11 @@ class Fake : public Backend {
     auto it = forwards.find(u.name);
     if (it == forwards.end()) return std::optional<std::string>{};
     return std::optional<std::string>{it->second};
+  }
+  std::optional<Outcome> check_home(const security::UserInfo& u) override {
+    homes_checked.push_back(u.name);
+    if (missing_homes.count(u.name)) return Outcome::deferred("4.3.0", "cannot access home directory " + u.home);
+    return std::nullopt;
   }
   deliver::Attempt<IncludeFile> read_include(const std::string& path, const Privs&) override {
     auto it = includes.find(path);
@@ -119,6 +128,24 @@ TEST_F(EngineTest, PlainUserGetsMailbox) {
   EXPECT_TRUE(r.outcome.is_sent());
   EXPECT_EQ(b.log, (V{"mailbox bob from=sender@remote.test ext="}));
   EXPECT_EQ(b.forward_paths_seen, (V{"/home/bob/.forward"}));
+}
+
+TEST_F(EngineTest, RequireHomeDirectoryDefersBeforeForwardAndMailbox) {
+  // Off (the default): never asked.
+  EXPECT_TRUE(run("bob@example.com").outcome.is_sent());
+  EXPECT_TRUE(b.homes_checked.empty());
+  s.require_home_directory = true;
+  b.missing_homes.insert("alice");
+  b.log.clear();
+  b.forward_paths_seen.clear();
+  auto r = run("alice@example.com");
+  EXPECT_EQ(r.outcome.dsn, "4.3.0");
+  EXPECT_TRUE(b.log.empty());
+  EXPECT_TRUE(b.forward_paths_seen.empty());  // .forward not even looked for
+  EXPECT_EQ(b.homes_checked, (V{"alice"}));
+  EXPECT_TRUE(run("bob@example.com").outcome.is_sent());
+  // An unknown user has no home to check: still 5.1.1.
+  EXPECT_EQ(run("nobody-here@example.com").outcome.dsn, "5.1.1");
 }
 
 TEST_F(EngineTest, UnknownUserBounces511) {

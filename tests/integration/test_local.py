@@ -40,7 +40,8 @@ def master_cf(bindir, rootspool):
             + "localsz unix - n n - - local -o mailbox_size_limit=300\n"
             + f"localmc unix - n n - - local -o mailbox_command={bindir}/savecmd\n"
             + f"localsp unix - n n - - local -o mail_spool_directory={rootspool}\n"
-            + "localmu unix - n n - - local -o max_use=3\n")
+            + "localmu unix - n n - - local -o max_use=3\n"
+            + "localhome unix - n n - - local -o require_home_directory=yes\n")
 
 
 def recipient_field(address, orig=""):
@@ -196,6 +197,23 @@ class LocalTest(unittest.TestCase):
             return f.read()
 
     # --- mailboxes -----------------------------------------------------
+    def test_require_home_directory(self):
+        u = self.need_users()[0]
+        qid = self.submit("Subject: home\n\nbody\n")
+        away = u.pw_dir + ".away"
+        os.rename(u.pw_dir, away)
+        try:
+            [(dsn, text)] = self.deliver(qid, [f"{u.pw_name}@{DOMAIN}"], service="localhome")
+            self.assertEqual(dsn, "4.3.0", text)
+            self.assertIn(f"cannot access home directory {u.pw_dir}: No such file or directory", text)
+            # Without the setting the mailbox is written all the same.
+            [(dsn, text)] = self.deliver(qid, [f"{u.pw_name}@{DOMAIN}"])
+            self.assertEqual(dsn, "2.0.0", text)
+        finally:
+            os.rename(away, u.pw_dir)
+        [(dsn, text)] = self.deliver(qid, [f"{u.pw_name}@{DOMAIN}"], service="localhome")
+        self.assertEqual(dsn, "2.0.0", text)
+
     def test_mbox_delivery(self):
         u = self.need_users()[0]
         qid = self.submit("Subject: mbox\n\nFrom the start\nplain line\n", sender="mbox-sender@remote.invalid")

@@ -63,7 +63,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"mailbox_command_maps", R::kNonEmpty, "", "look up per-user mailbox commands"},
     {"non_smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
-    {"require_home_directory", R::kYes, "", "require home directories for local delivery"},
     {"resolve_dequoted_address", R::kOther, "yes", "resolve quoted address forms as written (resolve_dequoted_address = no)"},
     {"smtp_always_send_ehlo", R::kOther, "yes", "start sessions with HELO (smtp_always_send_ehlo = no)"},
     {"smtp_body_checks", R::kNonEmpty, "", "have body_checks"},
