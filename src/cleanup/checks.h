@@ -45,51 +45,22 @@
 #pragma once
 
 #include <memory>
-#include <optional>
-#include <string>
-#include <string_view>
 
 #include "base/result.h"
-#include "maps/map_list.h"
+#include "maps/content_checks.h"
 
 namespace postern::cleanup {
 
 struct CleanupSettings;
 
-enum class CheckClass { kHeader, kMimeHeader, kNestedHeader, kBody };
+// The tables and actions are shared with the smtp client (maps/content_checks.h).
+using maps::CheckAction;
+using maps::CheckClass;
+using maps::ContentChecks;
+using maps::parse_check_action;
 
-struct CheckAction {
-  enum class Kind {
-    kNone, kReject, kDiscard, kHold, kIgnore, kReplace, kPrepend, kWarn, kInfo, kFilter, kRedirect, kBcc, kUnknown
-  };
-  Kind kind = Kind::kNone;
-  std::string word;  // the action as written, upper case ("REJECT")
-  std::string text;  // the optional text, replacement or prepended line
-};
-
-// One table answer, parsed. REPLACE, PREPEND, FILTER, REDIRECT and BCC without text are kUnknown
-// (logged as a table mistake, nothing done).
-CheckAction parse_check_action(std::string_view value);
-
-class ContentChecks {
- public:
-  // Opens the tables the settings name; null when every list is empty.
-  // Called before the privilege drop, like the other tables.
-  static Result<std::unique_ptr<ContentChecks>> open(const CleanupSettings& s);
-
-  bool has(CheckClass c) const { return !list(c).empty(); }
-  // Whether the MIME structure of bodies is needed (MIME part headers,
-  // attached messages, or body lines are inspected).
-  bool needs_body() const { return has(CheckClass::kMimeHeader) || has(CheckClass::kNestedHeader) || has(CheckClass::kBody); }
-
-  // The first answer for `text`, or none. A lookup error (a PCRE limit) is
-  // an error: the caller defers the message.
-  Result<std::optional<std::string>> lookup(CheckClass c, std::string_view text);
-
- private:
-  const maps::MapList& list(CheckClass c) const;
-  maps::MapList& list(CheckClass c);
-  maps::MapList header_, mime_, nested_, body_;
-};
+// Opens header_checks, mime_header_checks, nested_header_checks and
+// body_checks; null when every list is empty.
+Result<std::unique_ptr<ContentChecks>> open_checks(const CleanupSettings& s);
 
 }  // namespace postern::cleanup

@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
     if (!s) return s.take_error();
     auto m = cleanup::open_mapper(*s);
     if (!m) return m.take_error();
-    auto checks = cleanup::ContentChecks::open(*s);
+    auto checks = cleanup::open_checks(*s);
     if (!checks) return checks.take_error();
     state->checks = std::move(*checks);
     if (::stat(s->queue_directory.c_str(), &state->queue_dir) != 0)

@@ -833,6 +833,7 @@ bool Message::inspect(CheckClass c, std::string_view context, const std::string&
       if (a.kind == K::kReplace) replacement = a.text;
       else write_line(a.text);
       return true;
+    case K::kStrip:  // the smtp client's action, not cleanup's (as in Postfix)
     case K::kUnknown:
       log::warning("{}: unknown command in {}: {}", id_, class_name(c), str::printable(**v, 200));
       return true;

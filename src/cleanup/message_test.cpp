@@ -53,7 +53,7 @@ class MessageTest : public ::testing::Test {
     settings_ = settings_for(scratch_, extra_config);
     auto mapper = open_mapper(settings_);
     EXPECT_TRUE(mapper) << (mapper ? "" : mapper.error().message);
-    auto checks = ContentChecks::open(settings_);
+    auto checks = open_checks(settings_);
     EXPECT_TRUE(checks) << (checks ? "" : checks.error().message);
     std::unique_ptr<ContentChecks> content_checks = checks ? std::move(*checks) : nullptr;
     Outcome out;
