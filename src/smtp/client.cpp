@@ -12,6 +12,7 @@
 #include "ipc/async.h"
 #include "ipc/async_stream.h"
 #include "log/log.h"
+#include "maps/content_checks.h"
 #include "maps/map_list.h"
 #include "queue/layout.h"
 #include "queue/queue_id.h"
@@ -102,6 +103,13 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.mx_session_limit = static_cast<std::size_t>(cfg.integer("smtp_mx_session_limit"));
   s.line_limit = static_cast<std::size_t>(cfg.integer(lmtp ? "lmtp_line_length_limit" : "smtp_line_length_limit"));
   s.reply_filter = cfg.str(lmtp ? "lmtp_reply_filter" : "smtp_reply_filter");
+  const std::string_view proto = lmtp ? "lmtp" : "smtp";
+  const char* const kChecks[] = {"header_checks", "mime_header_checks", "nested_header_checks", "body_checks"};
+  for (std::size_t i = 0; i < s.checks.size(); ++i) s.checks[i] = cfg.str(fmt::format("{}_{}", proto, kChecks[i]));
+  s.mime.header_size_limit = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.size("header_size_limit")));
+  s.mime.nesting_limit = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("mime_nesting_limit")));
+  s.mime.boundary_length_limit =
+      static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("mime_boundary_length_limit")));
   if (!lmtp) s.fallback_relays = cfg.list("smtp_fallback_relay");
   s.skip_5xx_greeting = cfg.boolean("smtp_skip_5xx_greeting");
   s.never_send_ehlo = cfg.boolean("smtp_never_send_ehlo");
@@ -345,6 +353,8 @@ struct Agent::Impl {
   std::optional<maps::MapList> sasl_passwords;
   // smtp_reply_filter / lmtp_reply_filter, opened in create().
   std::optional<maps::MapList> reply_filter;
+  // smtp_*_checks / lmtp_*_checks, opened in create(); null: none.
+  std::unique_ptr<maps::ContentChecks> checks;
   std::unordered_map<std::string, std::vector<SessionPtr>> cache;
 
   bool reuse_allowed(const Session& s) const {
@@ -822,13 +832,22 @@ struct Agent::Impl {
 
     // The content, streamed in bounded chunks.
     auto cursor = std::make_shared<queue::ContentCursor>(job.reader->content());
-    ContentEncoder enc([cursor](queue::ContentPiece& piece) { return cursor->next(piece); }, settings.line_limit);
+    std::optional<OutputChecks> out_checks;
+    if (checks) out_checks.emplace(*checks, job.req->queue_id, settings.mime);
+    ContentEncoder enc([cursor](queue::ContentPiece& piece) { return cursor->next(piece); }, settings.line_limit,
+                       out_checks ? &*out_checks : nullptr);
     std::string chunk;
     chunk.reserve(kChunk + 4096);
     for (bool more = true; more;) {
       chunk.clear();
       auto r = enc.fill(chunk, kChunk);
       if (!r) {
+        // The message stops here without its final dot: the server drops
+        // it when the connection closes.
+        if (enc.checks_failed()) {
+          job.set_list(accepted, deliver::Outcome::deferred("4.3.0", local_data_text(s.host)), s.relay, connected);
+          co_return TxEnd::Broken;
+        }
         log::warning("{}: {}", job.req->queue_id, r.error().message);
         job.set_list(accepted, deliver::Outcome::deferred("4.3.0", "error reading queue file"), s.relay,
                      connected);
@@ -1000,6 +1019,14 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
     if (!ml) return ml.take_error();
     reply_filter = std::move(*ml);
   }
+  const std::string proto = settings.lmtp ? "lmtp" : "smtp";
+  const std::string names[] = {proto + "_header_checks", proto + "_mime_header_checks", proto + "_nested_header_checks",
+                               proto + "_body_checks"};
+  auto checks = maps::ContentChecks::open({{{names[0], settings.checks[0]},
+                                            {names[1], settings.checks[1]},
+                                            {names[2], settings.checks[2]},
+                                            {names[3], settings.checks[3]}}});
+  if (!checks) return checks.take_error();
   std::unique_ptr<tls::Context> tls_ctx;
   if (settings.tls.enabled()) {
     if (!settings.tls.warning.empty()) log::warning("{}", settings.tls.warning);
@@ -1013,6 +1040,7 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   impl->tls_ctx = std::move(tls_ctx);
   impl->sasl_passwords = std::move(passwords);
   impl->reply_filter = std::move(reply_filter);
+  impl->checks = std::move(*checks);
   return std::unique_ptr<Agent>(new Agent(std::move(impl)));
 }
 

@@ -80,6 +80,7 @@
 // and warnings for malformed requests and unreadable queue files.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -93,6 +94,7 @@
 #include "config/config.h"
 #include "dns/nexthop.h"
 #include "ipc/proto/deliver.h"
+#include "mail/mime.h"
 #include "server/skeleton.h"
 #include "tls/context.h"
 
@@ -116,6 +118,11 @@ struct Settings {
   // smtp_line_length_limit / lmtp_line_length_limit: longer content lines
   // are broken (smtp::DataEncoder); 0: no limit.
   std::size_t line_limit = 998;
+  // smtp_header_checks, smtp_mime_header_checks, smtp_nested_header_checks,
+  // smtp_body_checks (lmtp_* for lmtp), in maps::CheckClass order: the
+  // message is inspected on its way out (output_checks.h); empty: not.
+  std::array<std::string, 4> checks;
+  mail::MimeOptions mime;  // header_size_limit, mime_nesting_limit, mime_boundary_length_limit
   // smtp_reply_filter / lmtp_reply_filter: a table that replaces server
   // reply lines as they arrive; empty: none.
   std::string reply_filter;

@@ -8,7 +8,7 @@
 // the last line, breaking lines longer than smtp_line_length_limit. fill() stops once the output reaches the target size, so a
 // message of any size costs one chunk of memory plus one piece (<= 1 MiB).
 //
-// Reads no parameters, logs nothing.
+// Reads no parameters, logs nothing (the checks log their actions).
 #pragma once
 
 #include <cstddef>
@@ -18,6 +18,7 @@
 #include "base/result.h"
 #include "queue/reader.h"
 #include "smtp/data.h"
+#include "output_checks.h"
 
 namespace postern::smtp_client {
 
@@ -27,8 +28,10 @@ using PieceSource = std::function<Result<bool>(queue::ContentPiece& out)>;
 class ContentEncoder {
  public:
   // `line_limit`: smtp_line_length_limit (smtp::DataEncoder), 0: none.
-  explicit ContentEncoder(PieceSource src, std::size_t line_limit = 0)
-      : src_(std::move(src)), enc_(line_limit) {}
+  // `checks`: smtp_*_checks applied on the way out (output_checks.h);
+  // null: the content goes out as stored.
+  explicit ContentEncoder(PieceSource src, std::size_t line_limit = 0, OutputChecks* checks = nullptr)
+      : src_(std::move(src)), enc_(line_limit), checks_(checks) {}
 
   // Append wire bytes to `out` until it holds at least `target` bytes or the
   // content is exhausted. Returns true when more is to come, false once the
@@ -36,11 +39,16 @@ class ContentEncoder {
   Result<bool> fill(std::string& out, std::size_t target);
 
   bool done() const { return done_; }
+  // fill() failed because a checks table could not be asked (not because
+  // the queue file could not be read).
+  bool checks_failed() const { return checks_failed_; }
 
  private:
   PieceSource src_;
   smtp::DataEncoder enc_;
+  OutputChecks* checks_;
   bool done_ = false;
+  bool checks_failed_ = false;
 };
 
 }  // namespace postern::smtp_client

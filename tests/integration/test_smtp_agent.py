@@ -274,7 +274,9 @@ class SmtpAgentTest(unittest.TestCase):
                   "lmtp unix - - n - - lmtp\n"
                   "bound unix - - n - - smtp -o smtp_bind_address=127.0.0.2\n"
                   "soft unix - - n - - smtp -o soft_bounce=yes\n"
-                  "filtered unix - - n - - smtp -o smtp_reply_filter=regexp:${config_directory}/reply_filter\n")
+                  "filtered unix - - n - - smtp -o smtp_reply_filter=regexp:${config_directory}/reply_filter\n"
+                  "checked unix - - n - - smtp -o smtp_header_checks=regexp:${config_directory}/out_headers"
+                  " -o smtp_body_checks=regexp:${config_directory}/out_body\n")
         extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
                  "myhostname = client.example.com\n"
                  f"dns_resolver_address = 127.0.0.1:{cls.dns.port}\n"
@@ -284,6 +286,11 @@ class SmtpAgentTest(unittest.TestCase):
             # test_reply_filter: a broken server's replies, made usable.
             f.write("/^250OK$/ 250 2.1.5 Ok\n"
                     "/^550 5\\.1\\.1 (.*try again later)$/ 450 4.2.0 $1\n")
+        with open(cls.inst.path("out_headers"), "w") as f:
+            # test_output_checks: what leaves the host is cleaned.
+            f.write("/^Received: .*/ IGNORE\n/^X-Internal:/ STRIP internal\n/^Subject: (.*)/ REPLACE Subject: [ext] $1\n")
+        with open(cls.inst.path("out_body"), "w") as f:
+            f.write("/^secret line$/ REPLACE [removed]\n")
         try:
             cls.inst.start()
             wait_for(lambda: os.path.exists(os.path.join(cls.inst.queue, "private", "smtp")), what="private/smtp")
@@ -465,6 +472,20 @@ class SmtpAgentTest(unittest.TestCase):
         b = self.deliver(qid2, f"[127.0.0.1]:{s.port}", ["ok@example.net"], service="fast")
         self.assertEqual(b["dsn"][0][:1], "4", b)
         self.assertIn("malformed", b["text"][0])
+
+    def test_output_checks(self):
+        s = self.server()
+        qid, _ = self.submit(body="Subject: hello\nX-Internal: 10.0.0.7\nX-Other: kept\n\nfirst\nsecret line\nlast\n")
+        a = self.deliver(qid, f"[127.0.0.1]:{s.port}", ["x@example.net"], service="checked")
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        text = s.messages[0].decode()
+        self.assertNotIn("Received:", text)   # ours, added by cleanup: dropped
+        self.assertNotIn("X-Internal", text)
+        self.assertIn("Subject: [ext] hello\r\n", text)
+        self.assertIn("X-Other: kept\r\n", text)
+        self.assertIn("\r\n\r\nfirst\r\n[removed]\r\nlast\r\n", text)
+        self.inst.wait_log(rf"{qid}: strip: header X-Internal: 10\.0\.0\.7: internal")
+        self.inst.wait_log(rf"{qid}: replace: header Subject: hello: Subject: \[ext\] hello")
 
     def test_endless_multiline_reply_defers(self):
         s = self.server(mail="endless")
