@@ -43,21 +43,6 @@ Result<unsigned> parse_classes(std::string_view param, const std::vector<std::st
 
 namespace {
 
-// Table results come in external form and may list several addresses
-// ("a@x, \"b c\"@y"). Returns the internal forms; a value that does not
-// parse as an address list is taken whole (Postfix is as lenient).
-std::vector<std::string> result_addresses(std::string_view value) {
-  std::vector<std::string> out;
-  auto list = mail::parse_address_list(value);
-  if (list && !list->addresses.empty()) {
-    for (auto& a : list->addresses) out.push_back(a.address.to_internal());
-    return out;
-  }
-  auto t = str::trim(value);
-  if (!t.empty()) out.emplace_back(t);
-  return out;
-}
-
 std::string_view local_part(std::string_view address) {
   auto at = address.rfind('@');
   return at == std::string_view::npos ? address : address.substr(0, at);
@@ -76,19 +61,14 @@ AddressMapper::AddressMapper(MapperOptions options, maps::MapList canonical, map
 // One table list, one address: the first address of the result, with
 // "@domain" results keeping the local part and unmatched extensions put back.
 Result<std::string> AddressMapper::canonical(maps::MapList& list, std::string_view address, std::string_view id) {
-  if (list.empty() || address.empty()) return std::string(address);
-  auto hit = maps::find_address(list, address, opts_.search);
+  auto hit = maps::map_address(list, address, opts_.search, opts_.propagate_canonical);
   if (!hit) {
     log::warning("{}: {} map lookup problem for {} -- message not accepted, try again later", id, list.title(),
                  str::printable(address, 256));
     return hit.take_error();
   }
   if (!*hit) return std::string(address);
-  auto results = result_addresses((*hit)->value);
-  if (results.empty()) return std::string(address);
-  std::string r = std::move(results.front());
-  if (!r.empty() && r.front() == '@') r = std::string(local_part(address)) + r;
-  if (opts_.propagate_canonical && !(*hit)->extension.empty()) r = maps::add_extension(r, (*hit)->extension);
+  std::string r = std::move(**hit);
   if (r.find('@') == std::string::npos && opts_.qualify) r = opts_.qualify(r);
   return r;
 }
@@ -108,7 +88,7 @@ Result<std::optional<std::string>> AddressMapper::bcc(maps::MapList& list, std::
     return hit.take_error();
   }
   if (!*hit) return std::optional<std::string>();
-  auto results = result_addresses((*hit)->value);
+  auto results = maps::result_addresses((*hit)->value);
   if (results.empty() || results.front().empty() || results.front().front() == '@')
     return std::optional<std::string>();
   std::string r = std::move(results.front());
@@ -213,7 +193,7 @@ std::optional<MappingError> AddressMapper::expand_virtual(std::string_view addre
       if (!*hit) break;
       std::string lhs = out[arg];
       std::string lhs_local(local_part(lhs));
-      auto results = result_addresses((*hit)->value);
+      auto results = maps::result_addresses((*hit)->value);
       bool replaced = false;
       for (auto& r : results) {
         if (!r.empty() && r.front() == '@') r = lhs_local + r;

@@ -4,6 +4,7 @@
 #include "maps/address_search.h"
 
 #include "base/strings.h"
+#include "mail/address_list.h"
 
 namespace postern::maps {
 
@@ -85,6 +86,35 @@ std::string add_extension(std::string_view address, std::string_view extension) 
   auto at = address.rfind('@');
   if (at == std::string_view::npos) return std::string(address) + std::string(extension);
   return std::string(address.substr(0, at)) + std::string(extension) + std::string(address.substr(at));
+}
+
+std::vector<std::string> result_addresses(std::string_view value) {
+  std::vector<std::string> out;
+  auto list = mail::parse_address_list(value);
+  if (list && !list->addresses.empty()) {
+    for (auto& a : list->addresses) out.push_back(a.address.to_internal());
+    return out;
+  }
+  auto t = str::trim(value);
+  if (!t.empty()) out.emplace_back(t);
+  return out;
+}
+
+Result<std::optional<std::string>> map_address(MapList& maps, std::string_view address,
+                                               const AddressSearchOptions& opts, bool propagate_extension) {
+  if (maps.empty() || address.empty()) return std::optional<std::string>();
+  auto hit = find_address(maps, address, opts);
+  if (!hit) return hit.take_error();
+  if (!*hit) return std::optional<std::string>();
+  auto results = result_addresses((*hit)->value);
+  if (results.empty()) return std::optional<std::string>();
+  std::string r = std::move(results.front());
+  if (!r.empty() && r.front() == '@') {
+    auto at = address.rfind('@');
+    r = std::string(at == std::string_view::npos ? address : address.substr(0, at)) + r;
+  }
+  if (propagate_extension && !(*hit)->extension.empty()) r = add_extension(r, (*hit)->extension);
+  return std::optional<std::string>(std::move(r));
 }
 
 }  // namespace postern::maps

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "maps/map_list.h"
@@ -54,6 +55,19 @@ std::optional<StrippedAddress> strip_extension(std::string_view address, std::st
 
 Result<std::optional<AddressMatch>> find_address(MapList& maps, std::string_view address,
                                                  const AddressSearchOptions& opts);
+
+// Table results come in external form and may list several addresses
+// ("a@x, \"b c\"@y"): their internal forms; a value that does not parse as
+// an address list is taken whole (Postfix is as lenient).
+std::vector<std::string> result_addresses(std::string_view value);
+
+// canonical(5) and generic(5): one address in, one out. The first address
+// of the answer for `address` (in the search order above), an "@domain"
+// answer keeping the local part, and with `propagate_extension` an
+// unmatched extension put back (propagate_unmatched_extensions). nullopt:
+// no table has it. The result may lack a domain (the caller qualifies it).
+Result<std::optional<std::string>> map_address(MapList& maps, std::string_view address,
+                                               const AddressSearchOptions& opts, bool propagate_extension);
 
 // Re-inserts an unmatched extension into a result address (Postfix's
 // propagate_unmatched_extensions): "joe@example.com" + "+ext" ->
