@@ -110,6 +110,14 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.mime.nesting_limit = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("mime_nesting_limit")));
   s.mime.boundary_length_limit =
       static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("mime_boundary_length_limit")));
+  s.generic_maps = cfg.str(lmtp ? "lmtp_generic_maps" : "smtp_generic_maps");
+  s.generic.recipient_delimiter = cfg.str("recipient_delimiter");
+  for (const auto& p : cfg.list("propagate_unmatched_extensions"))
+    if (str::iequals(p, "generic")) s.generic.propagate_extension = true;
+  s.generic.myorigin = str::lower(str::trim(cfg.str("myorigin")));
+  for (const auto& d : cfg.list("mydestination"))  // names only: generic(5) asks no tables here
+    if (d.find(':') == std::string::npos && d.front() != '/') s.generic.local_domains.push_back(str::lower(d));
+  s.generic.header_size_limit = s.mime.header_size_limit;
   if (!lmtp) s.fallback_relays = cfg.list("smtp_fallback_relay");
   s.skip_5xx_greeting = cfg.boolean("smtp_skip_5xx_greeting");
   s.never_send_ehlo = cfg.boolean("smtp_never_send_ehlo");
@@ -355,6 +363,8 @@ struct Agent::Impl {
   std::optional<maps::MapList> reply_filter;
   // smtp_*_checks / lmtp_*_checks, opened in create(); null: none.
   std::unique_ptr<maps::ContentChecks> checks;
+  // smtp_generic_maps / lmtp_generic_maps, opened in create(); null: none.
+  std::unique_ptr<GenericMaps> generic;
   std::unordered_map<std::string, std::vector<SessionPtr>> cache;
 
   bool reuse_allowed(const Session& s) const {
@@ -755,9 +765,30 @@ struct Agent::Impl {
       p.ret = msg.dsn_ret;
       p.envid = msg.dsn_envid;
     }
-    std::string mail = mail_command(msg.sender, p);
+    // smtp_generic_maps: the envelope as it goes out (the queue file and
+    // the log keep the original addresses).
+    std::string sender = msg.sender;
     std::vector<std::string> rcpt_cmds;
-    for (auto i : idx) rcpt_cmds.push_back(rcpt_command(job.rcpts[i].fields, f.dsn));
+    bool mapped = true;
+    if (generic && !sender.empty()) {
+      auto m = generic->map(sender, job.req->queue_id);
+      if (m) sender = std::move(*m);
+      mapped = static_cast<bool>(m);
+    }
+    for (std::size_t k = 0; mapped && k < idx.size(); ++k) {
+      queue::RecipientFields r = job.rcpts[idx[k]].fields;
+      if (generic) {
+        auto m = generic->map(r.address, job.req->queue_id);
+        if (m) r.address = std::move(*m);
+        mapped = static_cast<bool>(m);
+      }
+      rcpt_cmds.push_back(rcpt_command(r, f.dsn));
+    }
+    if (!mapped) {
+      job.set_list(idx, deliver::Outcome::deferred("4.3.0", local_data_text(s.host)), s.relay, connected);
+      co_return TxEnd::Reusable;
+    }
+    std::string mail = mail_command(sender, p);
 
     std::vector<std::size_t> accepted;
     bool pipelined = f.pipelining;
@@ -833,7 +864,7 @@ struct Agent::Impl {
     // The content, streamed in bounded chunks.
     auto cursor = std::make_shared<queue::ContentCursor>(job.reader->content());
     std::optional<OutputChecks> out_checks;
-    if (checks) out_checks.emplace(*checks, job.req->queue_id, settings.mime);
+    if (checks || generic) out_checks.emplace(checks.get(), generic.get(), job.req->queue_id, settings.mime);
     ContentEncoder enc([cursor](queue::ContentPiece& piece) { return cursor->next(piece); }, settings.line_limit,
                        out_checks ? &*out_checks : nullptr);
     std::string chunk;
@@ -1027,6 +1058,9 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
                                             {names[2], settings.checks[2]},
                                             {names[3], settings.checks[3]}}});
   if (!checks) return checks.take_error();
+  auto generic = GenericMaps::open(settings.lmtp ? "lmtp_generic_maps" : "smtp_generic_maps", settings.generic_maps,
+                                   settings.generic);
+  if (!generic) return generic.take_error();
   std::unique_ptr<tls::Context> tls_ctx;
   if (settings.tls.enabled()) {
     if (!settings.tls.warning.empty()) log::warning("{}", settings.tls.warning);
@@ -1041,6 +1075,7 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   impl->sasl_passwords = std::move(passwords);
   impl->reply_filter = std::move(reply_filter);
   impl->checks = std::move(*checks);
+  impl->generic = std::move(*generic);
   return std::unique_ptr<Agent>(new Agent(std::move(impl)));
 }
 

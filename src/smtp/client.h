@@ -94,6 +94,7 @@
 #include "config/config.h"
 #include "dns/nexthop.h"
 #include "ipc/proto/deliver.h"
+#include "generic.h"
 #include "mail/mime.h"
 #include "server/skeleton.h"
 #include "tls/context.h"
@@ -123,6 +124,9 @@ struct Settings {
   // message is inspected on its way out (output_checks.h); empty: not.
   std::array<std::string, 4> checks;
   mail::MimeOptions mime;  // header_size_limit, mime_nesting_limit, mime_boundary_length_limit
+  // smtp_generic_maps / lmtp_generic_maps (generic.h); empty: none.
+  std::string generic_maps;
+  GenericMaps::Options generic;
   // smtp_reply_filter / lmtp_reply_filter: a table that replaces server
   // reply lines as they arrive; empty: none.
   std::string reply_filter;

@@ -9,12 +9,14 @@ namespace postern::smtp_client {
 using maps::CheckAction;
 using maps::CheckClass;
 
-OutputChecks::OutputChecks(maps::ContentChecks& checks, std::string queue_id, mail::MimeOptions mime)
+OutputChecks::OutputChecks(maps::ContentChecks* checks, GenericMaps* generic, std::string queue_id,
+                           mail::MimeOptions mime)
     : checks_(checks),
+      generic_(generic),
       queue_id_(std::move(queue_id)),
       limit_(std::max<std::size_t>(1, mime.header_size_limit)),
       primary_(mail::HeaderParserOptions{mime.header_size_limit}) {
-  if (checks_.needs_body()) mime_.emplace(mime);
+  if (checks_ && checks_->needs_body()) mime_.emplace(mime);
 }
 
 Status OutputChecks::take(std::string_view piece, bool continued, const Emit& emit) {
@@ -56,7 +58,8 @@ Status OutputChecks::whole_line(std::string_view line, bool cut, const Emit& emi
   if (step.header) {
     if (step.header->kind == mail::HeaderKind::kContentType && mime_) mime_->primary_content_type(step.header->value);
     const bool mime = (mail::header_flags(step.header->kind) & mail::header_flag::kMime) != 0;
-    if (auto st = header(*step.header, mime ? CheckClass::kMimeHeader : CheckClass::kHeader, emit); !st) return st;
+    if (auto st = header(*step.header, mime ? CheckClass::kMimeHeader : CheckClass::kHeader, true, emit); !st)
+      return st;
   }
   if (step.end_of_headers) in_headers_ = false;
   if (step.body_line) return body_line(line, cut, emit);
@@ -80,7 +83,7 @@ Status OutputChecks::body_line(std::string_view line, bool cut, const Emit& emit
   if (mime_) {
     auto step = mime_->feed(line);
     if (step.header) {
-      if (auto st = header(*step.header, part_class(*step.header, step.section), emit); !st) return st;
+      if (auto st = header(*step.header, part_class(*step.header, step.section), false, emit); !st) return st;
     }
     if (!step.body_line) {
       if (line.empty()) emit(line, false);  // the empty line after a part's headers
@@ -88,7 +91,7 @@ Status OutputChecks::body_line(std::string_view line, bool cut, const Emit& emit
       return {};
     }
   }
-  if (!checks_.has(CheckClass::kBody)) {
+  if (!has(CheckClass::kBody)) {
     emit(line, cut);
     return {};
   }
@@ -105,13 +108,18 @@ Status OutputChecks::body_line(std::string_view line, bool cut, const Emit& emit
   return {};
 }
 
-Status OutputChecks::header(const mail::Header& h, CheckClass c, const Emit& emit) {
-  const std::string text = h.text();
+Status OutputChecks::header(const mail::Header& h, CheckClass c, bool primary, const Emit& emit) {
+  std::string text = h.text();
   std::string prepend;
   auto r = act(c, text, prepend);
   if (!r) return r.take_error();
   if (!prepend.empty()) emit(prepend, false);
   if (*r && (*r)->empty()) return {};
+  if (!*r && primary && generic_) {
+    auto value = generic_->header_value(h, queue_id_);
+    if (!value) return value.take_error();
+    if (*value) text = h.name + ":" + **value;
+  }
   std::string_view out = *r ? std::string_view(**r) : std::string_view(text);
   // Folding as written: one output line per "\n".
   for (;;) {
@@ -124,12 +132,12 @@ Status OutputChecks::header(const mail::Header& h, CheckClass c, const Emit& emi
 }
 
 Result<std::optional<std::string>> OutputChecks::act(CheckClass c, const std::string& text, std::string& prepend) {
-  if (!checks_.has(c)) return std::optional<std::string>();
-  auto v = checks_.lookup(c, text);
+  if (!has(c)) return std::optional<std::string>();
+  auto v = checks_->lookup(c, text);
   if (!v) {
-    log::warning("{}: {} lookup error for \"{}\": {}", queue_id_, checks_.name(c), str::printable(text, 60),
+    log::warning("{}: {} lookup error for \"{}\": {}", queue_id_, checks_->name(c), str::printable(text, 60),
                  v.error().message);
-    return make_error("{} lookup error", checks_.name(c));
+    return make_error("{} lookup error", checks_->name(c));
   }
   if (!*v) return std::optional<std::string>();
   const CheckAction a = maps::parse_check_action(**v);
@@ -146,7 +154,7 @@ Result<std::optional<std::string>> OutputChecks::act(CheckClass c, const std::st
   auto header_text_ok = [&](std::string_view action) {
     if (!is_header || mail::header_name_length(a.text) > 0) return true;
     log::warning("bad {} header text \"{}\" in {} map -- need \"headername: headervalue\"", action,
-                 str::printable(a.text, 200), checks_.name(c));
+                 str::printable(a.text, 200), checks_->name(c));
     return false;
   };
   using K = CheckAction::Kind;
@@ -168,9 +176,9 @@ Result<std::optional<std::string>> OutputChecks::act(CheckClass c, const std::st
       return std::optional<std::string>();
     default:
       if ((a.word == "REPLACE" || a.word == "PREPEND") && a.text.empty())
-        log::warning("{} action without text in {} map", a.word, checks_.name(c));
+        log::warning("{} action without text in {} map", a.word, checks_->name(c));
       else
-        log::warning("unsupported command in {} map: {}", checks_.name(c), str::printable(a.word, 64));
+        log::warning("unsupported command in {} map: {}", checks_->name(c), str::printable(a.word, 64));
       return std::optional<std::string>();
   }
 }
@@ -186,13 +194,13 @@ Status OutputChecks::finish(const Emit& emit) {
     in_headers_ = false;
     if (auto h = primary_.finish()) {
       const bool mime = (mail::header_flags(h->kind) & mail::header_flag::kMime) != 0;
-      return header(*h, mime ? CheckClass::kMimeHeader : CheckClass::kHeader, emit);
+      return header(*h, mime ? CheckClass::kMimeHeader : CheckClass::kHeader, true, emit);
     }
     return {};
   }
   if (mime_) {
     if (auto step = mime_->finish(); step && step->header)
-      return header(*step->header, part_class(*step->header, step->section), emit);
+      return header(*step->header, part_class(*step->header, step->section), false, emit);
   }
   return {};
 }

@@ -27,6 +27,10 @@
 // Subject: x: text" (Postfix's smtp shape). A lookup error (a PCRE limit)
 // fails take()/finish(): the delivery is deferred as a local data error.
 //
+// With smtp_generic_maps (generic.h) the addresses of the primary address
+// headers are rewritten here too, after the checks, in headers that the
+// checks let through unchanged.
+//
 // Reads no parameters (the caller passes the tables and limits).
 #pragma once
 
@@ -39,6 +43,7 @@
 #include "base/result.h"
 #include "mail/header.h"
 #include "mail/mime.h"
+#include "generic.h"
 #include "maps/content_checks.h"
 
 namespace postern::smtp_client {
@@ -48,7 +53,8 @@ class OutputChecks {
   // One piece of output: `continued` means the line goes on in the next one.
   using Emit = std::function<void(std::string_view piece, bool continued)>;
 
-  OutputChecks(maps::ContentChecks& checks, std::string queue_id, mail::MimeOptions mime);
+  // `checks`, `generic`: either may be null (not both, or nothing is done).
+  OutputChecks(maps::ContentChecks* checks, GenericMaps* generic, std::string queue_id, mail::MimeOptions mime);
 
   // One content piece as the queue file holds it (`continued`: the line
   // goes on in the next piece).
@@ -59,15 +65,18 @@ class OutputChecks {
  private:
   Status whole_line(std::string_view line, bool cut, const Emit& emit);
   Status body_line(std::string_view line, bool cut, const Emit& emit);
-  // A complete header of class `c`: out as it is, replaced, or not at all.
-  Status header(const mail::Header& h, maps::CheckClass c, const Emit& emit);
+  // A complete header of class `c`: out as it is, replaced, or not at all;
+  // `primary`: of the message's own header section (generic maps).
+  Status header(const mail::Header& h, maps::CheckClass c, bool primary, const Emit& emit);
+  bool has(maps::CheckClass c) const { return checks_ && checks_->has(c); }
   // The action for `text` of class `c` ("header" or "body" in log lines):
   // nullopt keeps it, "" drops it, anything else replaces it; `prepend`
   // gets a PREPEND's line.
   Result<std::optional<std::string>> act(maps::CheckClass c, const std::string& text, std::string& prepend);
   maps::CheckClass part_class(const mail::Header& h, mail::MimeSection s) const;
 
-  maps::ContentChecks& checks_;
+  maps::ContentChecks* checks_;
+  GenericMaps* generic_;
   std::string queue_id_;
   std::size_t limit_;
   mail::HeaderParser primary_;

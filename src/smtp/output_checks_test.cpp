@@ -45,7 +45,7 @@ class OutputChecksTest : public ::testing::Test {
     if (!c || !*c) return "";
     mail::MimeOptions mo;
     mo.header_size_limit = header_limit;
-    OutputChecks oc(**c, "TESTID", mo);
+    OutputChecks oc(c->get(), nullptr, "TESTID", mo);
     std::size_t i = 0;
     ContentEncoder enc(
         [&](queue::ContentPiece& out) -> Result<bool> {

@@ -276,7 +276,8 @@ class SmtpAgentTest(unittest.TestCase):
                   "soft unix - - n - - smtp -o soft_bounce=yes\n"
                   "filtered unix - - n - - smtp -o smtp_reply_filter=regexp:${config_directory}/reply_filter\n"
                   "checked unix - - n - - smtp -o smtp_header_checks=regexp:${config_directory}/out_headers"
-                  " -o smtp_body_checks=regexp:${config_directory}/out_body\n")
+                  " -o smtp_body_checks=regexp:${config_directory}/out_body\n"
+                  "generic unix - - n - - smtp -o smtp_generic_maps=regexp:${config_directory}/generic\n")
         extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
                  "myhostname = client.example.com\n"
                  f"dns_resolver_address = 127.0.0.1:{cls.dns.port}\n"
@@ -289,6 +290,10 @@ class SmtpAgentTest(unittest.TestCase):
         with open(cls.inst.path("out_headers"), "w") as f:
             # test_output_checks: what leaves the host is cleaned.
             f.write("/^Received: .*/ IGNORE\n/^X-Internal:/ STRIP internal\n/^Subject: (.*)/ REPLACE Subject: [ext] $1\n")
+        with open(cls.inst.path("generic"), "w") as f:
+            # test_generic_maps: addresses valid only here, made public.
+            f.write("/^sender([0-9]+)@example\\.com$/ out$1@public.example\n"
+                    "/^inside@example\\.net$/ outside@example.org\n")
         with open(cls.inst.path("out_body"), "w") as f:
             f.write("/^secret line$/ REPLACE [removed]\n")
         try:
@@ -486,6 +491,22 @@ class SmtpAgentTest(unittest.TestCase):
         self.assertIn("\r\n\r\nfirst\r\n[removed]\r\nlast\r\n", text)
         self.inst.wait_log(rf"{qid}: strip: header X-Internal: 10\.0\.0\.7: internal")
         self.inst.wait_log(rf"{qid}: replace: header Subject: hello: Subject: \[ext\] hello")
+
+    def test_generic_maps(self):
+        s = self.server()
+        qid, sender = self.submit(body="To: inside@example.net, other@example.net\nSubject: sender@example.com\n\nhi\n")
+        a = self.deliver(qid, f"[127.0.0.1]:{s.port}", ["inside@example.net", "other@example.net"], service="generic")
+        self.assertEqual(a["dsn"], ["2.0.0", "2.0.0"], a)
+        public = "out" + sender[len("sender"):sender.index("@")] + "@public.example"
+        self.assertTrue(next(c for c in s.commands if c.startswith("MAIL")).startswith(f"MAIL FROM:<{public}>"))
+        rcpts = [c for c in s.commands if c.startswith("RCPT")]
+        self.assertEqual([r.split()[1] for r in rcpts], ["TO:<outside@example.org>", "TO:<other@example.net>"])
+        text = s.messages[0].decode()
+        self.assertIn("To: outside@example.org, other@example.net\r\n", text)
+        self.assertRegex(text, rf"(?m)^From: .*<{re.escape(public)}>\r$")
+        self.assertIn("Subject: sender@example.com\r\n", text)  # not an address header
+        # The log keeps the original recipient.
+        self.status_line(qid, "inside@example.net", "sent")
 
     def test_endless_multiline_reply_defers(self):
         s = self.server(mail="endless")
