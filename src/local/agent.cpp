@@ -17,6 +17,7 @@
 #include "deliver/maildir.h"
 #include "deliver/mbox.h"
 #include "deliver/request_file.h"
+#include "deliver/status_filter.h"
 #include "deliver/status_line.h"
 #include "deliver/worker.h"
 #include "config/transport.h"
@@ -121,6 +122,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.cleanup_socket = submit::cleanup_socket_path(s.queue_dir, cfg.str("cleanup_service_name"));
   s.ipc_timeout = cfg.time("ipc_timeout");
   s.soft_bounce = cfg.boolean("soft_bounce");
+  s.status_filter = cfg.str("local_delivery_status_filter");
   return s;
 }
 
@@ -645,6 +647,7 @@ struct Agent::Impl {
   Settings settings;
   SystemBackend backend{settings};
   Engine engine{settings.engine, backend};
+  std::unique_ptr<deliver::StatusFilter> status_filter;  // null: none
 };
 
 Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -657,6 +660,9 @@ Result<std::unique_ptr<Agent>> Agent::create(Settings settings) {
   auto impl = std::make_unique<Impl>();
   impl->settings = std::move(settings);
   if (auto st = impl->backend.open_tables(); !st) return st.take_error();
+  auto filter = deliver::StatusFilter::open("local_delivery_status_filter", impl->settings.status_filter);
+  if (!filter) return filter.take_error();
+  impl->status_filter = std::move(*filter);
   return std::unique_ptr<Agent>(new Agent(std::move(impl)));
 }
 
@@ -666,7 +672,10 @@ proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
   const std::int64_t start = deliver::now_usec();
   proto::DeliveryReply reply;
   const bool soft_bounce = impl_->settings.soft_bounce;
-  auto answer = [&](const Outcome& o) {
+  // local_delivery_status_filter: the same outcome for the log and qmgr.
+  auto filtered = [&](const Outcome& o) { return deliver::filter_status(impl_->status_filter.get(), o, req.queue_id); };
+  auto answer = [&](const Outcome& original) {
+    const Outcome o = filtered(original);
     reply.dsn.push_back(deliver::report_outcome(o, soft_bounce).dsn);
     reply.text.push_back(str::printable(o.text, 1000));
     reply.relay.push_back("local");
@@ -676,7 +685,8 @@ proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
     auto d = queue::decode_recipient(r);
     rcpts.push_back(d ? std::move(*d) : queue::RecipientFields{});
   }
-  auto log_line = [&](const std::string& to, const std::string& orig, const Outcome& o) {
+  auto log_line = [&](const std::string& to, const std::string& orig, const Outcome& original) {
+    const Outcome o = filtered(original);
     deliver::StatusLine sl;
     sl.queue_id = req.queue_id;
     sl.recipient = to;

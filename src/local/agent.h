@@ -39,7 +39,8 @@
 // local_command_shell, recipient_delimiter, luser_relay, mailbox_transport,
 // mailbox_transport_maps, fallback_transport, fallback_transport_maps,
 // owner_request_special, expand_owner_alias, myorigin, mydestination,
-// myhostname, queue_directory, cleanup_service_name, ipc_timeout, soft_bounce.
+// myhostname, queue_directory, cleanup_service_name, ipc_timeout, soft_bounce,
+// local_delivery_status_filter, require_home_directory.
 #pragma once
 
 #include <chrono>
@@ -81,6 +82,7 @@ struct Settings {
   std::filesystem::path cleanup_socket;
   std::chrono::seconds ipc_timeout{3600};
   bool soft_bounce = false;  // bounces reported as deferrals (deliver::report_outcome())
+  std::string status_filter;  // local_delivery_status_filter (deliver/status_filter.h)
   std::string service_name;  // this agent's master.cf service: never a transport to hand on to
 
   static Result<Settings> from_config(const config::Config& cfg);

@@ -28,6 +28,7 @@
 #include "deliver/command.h"
 #include "deliver/copy.h"
 #include "deliver/queue_content.h"
+#include "deliver/status_filter.h"
 #include "deliver/status_line.h"
 #include "ipc/proto/deliver.h"
 #include "log/log.h"
@@ -52,6 +53,7 @@ struct Service {
   std::string delimiter;
   std::chrono::seconds ipc_timeout{3600};
   bool soft_bounce = false;
+  std::shared_ptr<deliver::StatusFilter> status_filter;  // pipe_delivery_status_filter; null: none
 };
 std::optional<Service> g_service;
 
@@ -69,6 +71,9 @@ Status configure(server::Context& ctx) {
   s.delimiter = ctx.cfg().str("recipient_delimiter");
   s.soft_bounce = ctx.cfg().boolean("soft_bounce");
   s.ipc_timeout = ctx.cfg().time("ipc_timeout");
+  auto filter = deliver::StatusFilter::open("pipe_delivery_status_filter", ctx.cfg().str("pipe_delivery_status_filter"));
+  if (!filter) return filter.take_error();
+  s.status_filter = std::move(*filter);
   s.options.run_as = std::move(*creds);
   s.options.export_environment = ctx.cfg().list("export_environment");
   s.options.working_directory = s.settings.directory.empty() ? s.queue_root.string() : s.settings.directory;
@@ -149,6 +154,7 @@ ipc::proto::DeliveryReply deliver_request(const Service& s, const ipc::proto::De
   }
   deliver::Outcome o = rcpts.empty() ? deliver::Outcome::deferred("4.3.0", "no recipients in the request")
                                      : run(s, req, rcpts);
+  o = deliver::filter_status(s.status_filter.get(), o, req.queue_id);
   ipc::proto::DeliveryReply reply;
   const std::int64_t done = deliver::now_usec();
   auto rep = deliver::report_outcome(o, s.soft_bounce);

@@ -7,6 +7,7 @@
 #include "base/strings.h"
 #include "content.h"
 #include "deliver/outcome.h"
+#include "deliver/status_filter.h"
 #include "deliver/status_line.h"
 #include "dns/resolver.h"
 #include "ipc/async.h"
@@ -111,6 +112,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.mime.boundary_length_limit =
       static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("mime_boundary_length_limit")));
   s.generic_maps = cfg.str(lmtp ? "lmtp_generic_maps" : "smtp_generic_maps");
+  s.status_filter = cfg.str(lmtp ? "lmtp_delivery_status_filter" : "smtp_delivery_status_filter");
   s.generic.recipient_delimiter = cfg.str("recipient_delimiter");
   for (const auto& p : cfg.list("propagate_unmatched_extensions"))
     if (str::iequals(p, "generic")) s.generic.propagate_extension = true;
@@ -365,6 +367,8 @@ struct Agent::Impl {
   std::unique_ptr<maps::ContentChecks> checks;
   // smtp_generic_maps / lmtp_generic_maps, opened in create(); null: none.
   std::unique_ptr<GenericMaps> generic;
+  // smtp_delivery_status_filter / lmtp_delivery_status_filter; null: none.
+  std::unique_ptr<deliver::StatusFilter> status_filter;
   std::unordered_map<std::string, std::vector<SessionPtr>> cache;
 
   bool reuse_allowed(const Session& s) const {
@@ -1061,6 +1065,9 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   auto generic = GenericMaps::open(settings.lmtp ? "lmtp_generic_maps" : "smtp_generic_maps", settings.generic_maps,
                                    settings.generic);
   if (!generic) return generic.take_error();
+  auto status_filter = deliver::StatusFilter::open(
+      settings.lmtp ? "lmtp_delivery_status_filter" : "smtp_delivery_status_filter", settings.status_filter);
+  if (!status_filter) return status_filter.take_error();
   std::unique_ptr<tls::Context> tls_ctx;
   if (settings.tls.enabled()) {
     if (!settings.tls.warning.empty()) log::warning("{}", settings.tls.warning);
@@ -1076,6 +1083,7 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   impl->reply_filter = std::move(reply_filter);
   impl->checks = std::move(*checks);
   impl->generic = std::move(*generic);
+  impl->status_filter = std::move(*status_filter);
   return std::unique_ptr<Agent>(new Agent(std::move(impl)));
 }
 
@@ -1120,6 +1128,8 @@ asio::awaitable<ipc::proto::DeliveryReply> Agent::deliver(ipc::proto::DeliveryRe
       r.outcome = deliver::Outcome::deferred("4.4.1", "no mail server for the destination could be reached");
       r.done_usec = deliver::now_usec();
     }
+    // Once per recipient, on its final status (Postfix's rule).
+    *r.outcome = deliver::filter_status(impl_->status_filter.get(), *r.outcome, req.queue_id);
     std::string text = str::printable(r.outcome->text, 1024);
     auto rep = deliver::report_outcome(*r.outcome, impl_->settings.soft_bounce);
     deliver::StatusLine line{.queue_id = req.queue_id,

@@ -124,6 +124,9 @@ struct Settings {
   // message is inspected on its way out (output_checks.h); empty: not.
   std::array<std::string, 4> checks;
   mail::MimeOptions mime;  // header_size_limit, mime_nesting_limit, mime_boundary_length_limit
+  // smtp_delivery_status_filter / lmtp_delivery_status_filter
+  // (deliver/status_filter.h); empty: none.
+  std::string status_filter;
   // smtp_generic_maps / lmtp_generic_maps (generic.h); empty: none.
   std::string generic_maps;
   GenericMaps::Options generic;

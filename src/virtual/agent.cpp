@@ -11,6 +11,7 @@
 #include "deliver/outcome.h"
 #include "deliver/queue_content.h"
 #include "deliver/request_file.h"
+#include "deliver/status_filter.h"
 #include "deliver/status_line.h"
 #include "deliver/worker.h"
 #include "log/log.h"
@@ -44,6 +45,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.myhostname = cfg.str("myhostname");
   s.ipc_timeout = cfg.time("ipc_timeout");
   s.soft_bounce = cfg.boolean("soft_bounce");
+  s.status_filter = cfg.str("virtual_delivery_status_filter");
   return s;
 }
 
@@ -58,6 +60,7 @@ constexpr std::string_view kTaskDeliver = "virtual";
 struct Agent::Impl {
   Settings s;
   Resolver resolver;
+  std::unique_ptr<deliver::StatusFilter> status_filter;  // null: none
   deliver::WorkerPool pool{[this](const deliver::Task& t, const queue::QueueFileReader* r) { return execute(t, r); },
                            s.ipc_timeout, 8, "virtual"};
 
@@ -100,7 +103,10 @@ Result<std::unique_ptr<Agent>> Agent::create(Settings settings) {
   ro.recipient_delimiter = settings.recipient_delimiter;
   auto r = Resolver::open(settings.mailbox_maps, settings.uid_maps, settings.gid_maps, std::move(ro));
   if (!r) return r.take_error();
+  auto filter = deliver::StatusFilter::open("virtual_delivery_status_filter", settings.status_filter);
+  if (!filter) return filter.take_error();
   auto impl = std::make_unique<Impl>(std::move(settings), std::move(*r));
+  impl->status_filter = std::move(*filter);
   return std::unique_ptr<Agent>(new Agent(std::move(impl)));
 }
 
@@ -119,7 +125,8 @@ proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
     if (d) rcpts.push_back({std::move(*d), {}});
     else rcpts.push_back({std::nullopt, str::printable(raw, 100)});
   }
-  auto finish = [&](const Rcpt& r, const Outcome& o) {
+  auto finish = [&](const Rcpt& r, const Outcome& original) {
+    const Outcome o = deliver::filter_status(impl_->status_filter.get(), original, req.queue_id);
     deliver::StatusLine sl;
     sl.queue_id = req.queue_id;
     sl.recipient = r.fields ? std::string_view(r.fields->address) : std::string_view(r.shown);

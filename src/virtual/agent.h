@@ -29,7 +29,7 @@
 // virtual_gid_maps, virtual_minimum_uid, virtual_mailbox_lock,
 // virtual_mailbox_limit, recipient_delimiter, deliver_lock_attempts,
 // deliver_lock_delay, stale_lock_time, myhostname, queue_directory,
-// ipc_timeout, soft_bounce.
+// ipc_timeout, soft_bounce, virtual_delivery_status_filter.
 // Logs: the status lines; warnings for table errors and configuration
 // errors in table results (mailbox.h), and for unreadable queue files.
 #pragma once
@@ -61,6 +61,7 @@ struct Settings {
   std::string myhostname;
   std::chrono::seconds ipc_timeout{3600};
   bool soft_bounce = false;  // bounces reported as deferrals (deliver::report_outcome())
+  std::string status_filter;  // virtual_delivery_status_filter (deliver/status_filter.h)
 
   // Fails when virtual_mailbox_base is empty or relative, or
   // virtual_mailbox_lock does not parse.

@@ -41,7 +41,8 @@ def master_cf(bindir, rootspool):
             + f"localmc unix - n n - - local -o mailbox_command={bindir}/savecmd\n"
             + f"localsp unix - n n - - local -o mail_spool_directory={rootspool}\n"
             + "localmu unix - n n - - local -o max_use=3\n"
-            + "localhome unix - n n - - local -o require_home_directory=yes\n")
+            + "localhome unix - n n - - local -o require_home_directory=yes\n"
+            + f"localdsn unix - n n - - local -o local_delivery_status_filter=regexp:{bindir}/dsn_filter\n")
 
 
 def recipient_field(address, orig=""):
@@ -83,6 +84,9 @@ class LocalTest(unittest.TestCase):
         os.chmod(cls.bin, 0o755)
         cls.script("savecmd", f'#!/bin/sh\ncat > {cls.out}/cmd.out\nenv > {cls.out}/cmd.env\nid -u > {cls.out}/cmd.uid\n')
         cls.script("exit75", "#!/bin/sh\ncat >/dev/null\nexit 75\n")
+        with open(os.path.join(cls.bin, "dsn_filter"), "w") as f:
+            f.write("/^2\\.0\\.0 (delivered to .*)/ 2.0.0 $1 (filtered)\n"
+                    "/^4\\.3\\.0 (cannot access home directory .*)/ 5.3.0 $1\n")
         cls.users = []
         if is_root():
             suffix = os.getpid() % 100000
@@ -197,6 +201,14 @@ class LocalTest(unittest.TestCase):
             return f.read()
 
     # --- mailboxes -----------------------------------------------------
+    def test_delivery_status_filter(self):
+        u = self.need_users()[0]
+        qid = self.submit("Subject: dsn\n\nbody\n")
+        [(dsn, text)] = self.deliver(qid, [f"{u.pw_name}@{DOMAIN}"], service="localdsn")
+        self.assertEqual(dsn, "2.0.0", text)
+        self.assertTrue(text.endswith("(filtered)"), text)
+        self.inst.wait_log(rf"{qid}: to=<{u.pw_name}@{re.escape(DOMAIN)}>.*status=sent \(delivered to .*\(filtered\)\)")
+
     def test_require_home_directory(self):
         u = self.need_users()[0]
         qid = self.submit("Subject: home\n\nbody\n")

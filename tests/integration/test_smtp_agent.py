@@ -277,7 +277,9 @@ class SmtpAgentTest(unittest.TestCase):
                   "filtered unix - - n - - smtp -o smtp_reply_filter=regexp:${config_directory}/reply_filter\n"
                   "checked unix - - n - - smtp -o smtp_header_checks=regexp:${config_directory}/out_headers"
                   " -o smtp_body_checks=regexp:${config_directory}/out_body\n"
-                  "generic unix - - n - - smtp -o smtp_generic_maps=regexp:${config_directory}/generic\n")
+                  "generic unix - - n - - smtp -o smtp_generic_maps=regexp:${config_directory}/generic\n"
+                  "dsnfilter unix - - n - - smtp"
+                  " -o smtp_delivery_status_filter=regexp:${config_directory}/dsn_filter\n")
         extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
                  "myhostname = client.example.com\n"
                  f"dns_resolver_address = 127.0.0.1:{cls.dns.port}\n"
@@ -294,6 +296,9 @@ class SmtpAgentTest(unittest.TestCase):
             # test_generic_maps: addresses valid only here, made public.
             f.write("/^sender([0-9]+)@example\\.com$/ out$1@public.example\n"
                     "/^inside@example\\.net$/ outside@example.org\n")
+        with open(cls.inst.path("dsn_filter"), "w") as f:
+            # test_delivery_status_filter
+            f.write("/^5\\.1\\.1 (.*mailbox moving.*)/ 4.2.1 $1\n")
         with open(cls.inst.path("out_body"), "w") as f:
             f.write("/^secret line$/ REPLACE [removed]\n")
         try:
@@ -507,6 +512,17 @@ class SmtpAgentTest(unittest.TestCase):
         self.assertIn("Subject: sender@example.com\r\n", text)  # not an address header
         # The log keeps the original recipient.
         self.status_line(qid, "inside@example.net", "sent")
+
+    def test_delivery_status_filter(self):
+        s = self.server(rcpt=lambda a: "550 5.1.1 mailbox moving, try later" if a.startswith("moving")
+                        else "550 5.1.1 no such user")
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"[127.0.0.1]:{s.port}", ["moving@example.net", "gone@example.net"],
+                         service="dsnfilter")
+        self.assertEqual(a["dsn"], ["4.2.1", "5.1.1"], a)
+        self.status_line(qid, "moving@example.net", "deferred")
+        self.assertRegex(self.inst.maillog(), rf"{qid}: to=<moving@example\.net>.*dsn=4\.2\.1, status=deferred")
+        self.status_line(qid, "gone@example.net", "bounced")
 
     def test_endless_multiline_reply_defers(self):
         s = self.server(mail="endless")

@@ -357,6 +357,8 @@ constexpr ParamDef kParams[] = {
   S("home_mailbox", "", "Mailbox path relative to the home directory (ending in / for Maildir); empty means mail_spool_directory."),
   S("local_command_shell", "", "Shell for delivery to commands; empty runs simple commands directly and others with /bin/sh."),
   S("local_delivery_status_filter", "$default_delivery_status_filter", "Delivery status filter for the local delivery agent."),
+  S("virtual_delivery_status_filter", "$default_delivery_status_filter", "Delivery status filter for the virtual delivery agent."),
+  S("pipe_delivery_status_filter", "$default_delivery_status_filter", "Delivery status filter for the pipe delivery agent."),
   I("local_destination_concurrency_limit", "2", "Parallel deliveries to one local recipient.", 0),
   I("local_destination_recipient_limit", "1", "Recipients per local delivery.", 0),
   L("local_recipient_maps", "proxy:unix:passwd.byname $alias_maps", "Valid local recipients; empty accepts any local address."),
