@@ -122,6 +122,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.generic.header_size_limit = s.mime.header_size_limit;
   if (!lmtp) s.fallback_relays = cfg.list("smtp_fallback_relay");
   s.skip_5xx_greeting = cfg.boolean("smtp_skip_5xx_greeting");
+  s.defer_if_no_mx_address = !lmtp && cfg.boolean("smtp_defer_if_no_mx_address_found");
   s.never_send_ehlo = cfg.boolean("smtp_never_send_ehlo");
   s.discard_ehlo = cfg.list("smtp_discard_ehlo_keywords");
   s.cache_time_limit = cfg.time("smtp_connection_cache_time_limit");
@@ -924,8 +925,12 @@ struct Agent::Impl {
   }
 
   // A DNS outcome for the pending recipients.
-  static deliver::Outcome dns_outcome(const dns::NexthopResult& r) {
+  deliver::Outcome dns_outcome(const dns::NexthopResult& r) const {
     std::string text = "Host or domain name not found. " + r.detail;
+    // smtp_defer_if_no_mx_address_found: MX records that lead to no
+    // address may be a DNS problem that goes away (Postfix's choice).
+    if (r.used_mx && r.outcome == dns::Outcome::NotFound && settings.defer_if_no_mx_address)
+      return deliver::Outcome::deferred("4.4.4", text);
     switch (r.outcome) {
       case dns::Outcome::TempFail: return deliver::Outcome::deferred("4.4.3", text);
       case dns::Outcome::NullMx: return deliver::Outcome::bounced("5.1.10", r.detail);

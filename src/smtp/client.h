@@ -135,6 +135,9 @@ struct Settings {
   std::string reply_filter;
   std::vector<std::string> fallback_relays;
   bool skip_5xx_greeting = true;
+  // smtp_defer_if_no_mx_address_found: MX hosts without addresses defer
+  // (4.4.4) rather than bounce (5.4.4).
+  bool defer_if_no_mx_address = false;
   bool never_send_ehlo = false;
   std::vector<std::string> discard_ehlo;
   std::chrono::seconds cache_time_limit{2}, reuse_time_limit{300};

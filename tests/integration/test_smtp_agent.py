@@ -259,6 +259,7 @@ class SmtpAgentTest(unittest.TestCase):
             "--host-record=mx2.order.test,127.0.0.3",
             "--mx-host=dead.test,mx.dead.test,10",
             "--host-record=mx.dead.test,127.0.0.5",
+            "--mx-host=noaddr.test,mx.noaddr.test,10",  # an MX host with no address
         ])
         cls.fallback = FakeSmtp()
         fast = "-o smtp_helo_timeout=1 -o smtp_mail_timeout=1 -o smtp_rcpt_timeout=1 -o smtp_data_done_timeout=1"
@@ -278,6 +279,7 @@ class SmtpAgentTest(unittest.TestCase):
                   "checked unix - - n - - smtp -o smtp_header_checks=regexp:${config_directory}/out_headers"
                   " -o smtp_body_checks=regexp:${config_directory}/out_body\n"
                   "generic unix - - n - - smtp -o smtp_generic_maps=regexp:${config_directory}/generic\n"
+                  "mxdefer unix - - n - - smtp -o smtp_defer_if_no_mx_address_found=yes\n"
                   "dsnfilter unix - - n - - smtp"
                   " -o smtp_delivery_status_filter=regexp:${config_directory}/dsn_filter\n")
         extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
@@ -467,6 +469,18 @@ class SmtpAgentTest(unittest.TestCase):
         self.assertEqual(a["dsn"], ["4.4.3"], a)
         self.assertEqual(a["site_failure"], 1)
         self.assertLess(time.monotonic() - t0, 15)
+
+    def test_mx_host_without_address(self):
+        qid, _ = self.submit()
+        a = self.deliver(qid, "noaddr.test", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["5.4.4"], a)
+        # smtp_defer_if_no_mx_address_found = yes: kept and retried.
+        b = self.deliver(qid, "noaddr.test", ["y@example.net"], service="mxdefer")
+        self.assertEqual(b["dsn"], ["4.4.4"], b)
+        self.assertTrue(b["text"][0].startswith("Host or domain name not found. "), b)
+        # A domain that does not exist still bounces.
+        c = self.deliver(qid, "nosuch.test", ["z@example.net"], service="mxdefer")
+        self.assertEqual(c["dsn"], ["5.4.4"], c)
 
     def test_reply_filter(self):
         # smtp_reply_filter: each reply line as received, replaced before it

@@ -61,7 +61,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"resolve_dequoted_address", R::kOther, "yes", "resolve quoted address forms as written (resolve_dequoted_address = no)"},
     {"smtp_always_send_ehlo", R::kOther, "yes", "start sessions with HELO (smtp_always_send_ehlo = no)"},
-    {"smtp_defer_if_no_mx_address_found", R::kYes, "", "defer when no MX host has an address"},
     {"smtp_dns_support_level", R::kValues, "disabled", "deliver without DNS lookups"},
     {"smtp_host_lookup", R::kOther, "dns", "look up SMTP servers other than in the DNS"},
     {"smtp_send_xforward_command", R::kYes, "", "send XFORWARD"},
