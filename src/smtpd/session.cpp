@@ -26,6 +26,7 @@
 #include "smtp/pipelining.h"
 #include "smtp/reply.h"
 #include "smtp/xtext.h"
+#include "smtpd/haproxy.h"
 #include "smtpd/transcript.h"
 #include "submit/cleanup_client.h"
 #include "submit/post.h"
@@ -46,6 +47,12 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.hard_error_limit = static_cast<int>(cfg.integer("smtpd_hard_error_limit"));
   s.soft_error_limit = static_cast<int>(cfg.integer("smtpd_soft_error_limit"));
   s.soft_bounce = cfg.boolean("soft_bounce");
+  if (std::string p = str::lower(str::trim(cfg.str("smtpd_upstream_proxy_protocol"))); !p.empty()) {
+    if (p != "haproxy")
+      return make_error("smtpd_upstream_proxy_protocol: \"{}\" is not haproxy (or empty)", str::printable(p, 64));
+    s.upstream_proxy = true;
+  }
+  s.upstream_proxy_timeout = cfg.time("smtpd_upstream_proxy_timeout");
   auto notify = mail::Problems::parse(cfg.list("notify_classes"));
   if (!notify) return notify.take_error();
   s.notify = *notify;
@@ -195,6 +202,9 @@ class Session {
   // The transcript's copy of a command line: of AUTH only the mechanism,
   // never the client's credentials.
   void record_command(std::string_view text);
+  // smtpd_upstream_proxy_protocol: the client's endpoints from the proxy's
+  // header, read before anything else. False: none (logged).
+  asio::awaitable<bool> read_proxy_header();
   // smtpd_command_filter: `text` (the command line) replaced by the table's
   // answer, if it has one (logged). False: the lookup failed (logged).
   bool filter_command(std::string& text);
@@ -624,6 +634,47 @@ void Session::record_command(std::string_view text) {
   transcript_.client(text);
 }
 
+asio::awaitable<bool> Session::read_proxy_header() {
+  std::string got;
+  auto buf = read_buffer();
+  for (;;) {
+    auto h = parse_proxy_header(got);
+    if (!h) {
+      log::warning("haproxy read: {}: from [{}]", h.error().message, client_addr_);
+      co_return false;
+    }
+    if (*h) {
+      if (!(*h)->local) {
+        error_code ec;
+        auto ip = asio::ip::make_address((*h)->client_addr, ec);
+        if (ec) {
+          log::warning("haproxy read: bad client address from [{}]", client_addr_);
+          co_return false;
+        }
+        client_ip_ = ip;
+        client_addr_ = (*h)->client_addr;
+        client_port_ = std::to_string((*h)->client_port);
+        client_name_ = ip.is_loopback() ? "localhost" : "unknown";
+      }
+      // Whatever came behind the header is the client's first SMTP input.
+      if (got.size() > (*h)->consumed) reader_.feed(std::string_view(got).substr((*h)->consumed));
+      co_return true;
+    }
+    error_code ec;
+    arm_timer(s_.upstream_proxy_timeout);
+    std::size_t n = co_await sock_.async_read_some(asio::buffer(buf.get(), kReadSize),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+    disarm_timer();
+    if (ec || n == 0) {
+      log::warning("haproxy read: {}: from [{}]", timed_out_ ? "timeout" : "lost connection", client_addr_);
+      timed_out_ = false;
+      io_error_ = true;
+      co_return false;
+    }
+    got.append(buf.get(), n);
+  }
+}
+
 bool Session::filter_command(std::string& text) {
   // Postfix asks with the command as received, minus leading blanks and
   // the line end.
@@ -708,6 +759,14 @@ asio::awaitable<void> Session::run() {
         client_addr_ = "127.0.0.1";
       }
     }
+  }
+  if (s_.upstream_proxy && !co_await read_proxy_header()) {
+    // Postfix's answer when the proxy's word is missing or broken.
+    emit(wire(smtp::Reply(421, "4.3.0", s_.myhostname + " Server local error")));
+    co_await flush();
+    error_code ec;
+    sock_.close(ec);
+    co_return;
   }
   if (!client_ip_.is_unspecified()) {
     bool loopback = client_name_ == "localhost";

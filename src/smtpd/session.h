@@ -102,6 +102,10 @@ struct Settings {
   std::filesystem::path anvil_socket;    // private/$anvil_service_name
   std::uint64_t queue_minfree = 0;       // queue_minfree (bytes)
   bool peername_lookup = true;           // smtpd_peername_lookup
+  // smtpd_upstream_proxy_protocol = haproxy: the client's endpoints come in
+  // a PROXY header first (haproxy.h), within smtpd_upstream_proxy_timeout.
+  bool upstream_proxy = false;
+  std::chrono::seconds upstream_proxy_timeout{5};
   std::shared_ptr<const dns::HostsFile> hosts;  // /etc/hosts, read before the privilege drop
   std::string dns_resolver_address;
   // Postmaster notices of sessions with errors (transcript.h): the classes

@@ -52,6 +52,9 @@ SERVICES = {
     "novrfy": "-o disable_vrfy_command=yes",
     # Postmaster notices of sessions with errors (notify_classes).
     "notify": "-o notify_classes=protocol,policy",
+    # Behind a load balancer that speaks HAProxy's PROXY protocol.
+    "proxied": "-o smtpd_upstream_proxy_protocol=haproxy -o smtpd_peername_lookup=no"
+               " -o smtpd_upstream_proxy_timeout=2s",
     "notifyflush": "-o notify_classes=protocol -o smtpd_history_flush_threshold=4",
     "trusted": "-o mynetworks=127.0.0.0/8",
     "reject": "-o smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination",
@@ -1353,6 +1356,49 @@ class SmtpdTest(unittest.TestCase):
         d.ask("MAIL FROM:<s@client.test>")
         self.assertTrue(d.ask(f"RCPT TO:<{LOCAL}> BROKEN=yes").startswith("5"))
         d.close()
+
+    def test_upstream_proxy_protocol(self):
+        # v1: the client's address is the one the proxy names.
+        sock = socket.create_connection(("127.0.0.1", PORTS["proxied"]), timeout=10)
+        sock.sendall(b"PROXY TCP4 198.51.100.7 192.0.2.1 40000 25\r\n")
+        f = sock.makefile("rb")
+        self.assertTrue(f.readline().startswith(b"220 "))
+        sock.sendall(b"EHLO client.test\r\n")
+        while not f.readline().startswith(b"250 "):
+            pass
+        sock.sendall(b"MAIL FROM:<p@client.test>\r\n")
+        self.assertTrue(f.readline().startswith(b"250"))
+        sock.sendall(f"RCPT TO:<{LOCAL}>\r\nDATA\r\n".encode())
+        self.assertTrue(f.readline().startswith(b"250"))
+        self.assertTrue(f.readline().startswith(b"354"))
+        sock.sendall(b"Subject: proxied\r\n\r\nhi\r\n.\r\n")
+        r = f.readline().decode()
+        self.assertTrue(r.startswith("250 2.0.0 Ok: queued as"), r)
+        sock.sendall(b"QUIT\r\n")
+        f.readline()
+        sock.close()
+        INST.wait_log(r"connect from unknown\[198\.51\.100\.7\]")
+        self.assertIn("client_address=198.51.100.7", postcat(queued_id(r)))
+        # v2, and a header split over several writes.
+        sock = socket.create_connection(("127.0.0.1", PORTS["proxied"]), timeout=10)
+        hdr = (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + bytes([203, 0, 113, 9, 192, 0, 2, 1]) +
+               (41000).to_bytes(2, "big") + (25).to_bytes(2, "big"))
+        sock.sendall(hdr[:5])
+        time.sleep(0.2)
+        sock.sendall(hdr[5:])
+        f = sock.makefile("rb")
+        self.assertTrue(f.readline().startswith(b"220 "))
+        sock.sendall(b"QUIT\r\n")
+        f.readline()
+        sock.close()
+        INST.wait_log(r"connect from unknown\[203\.0\.113\.9\]")
+        # No header: refused.
+        sock = socket.create_connection(("127.0.0.1", PORTS["proxied"]), timeout=10)
+        sock.sendall(b"EHLO client.test\r\n")
+        f = sock.makefile("rb")
+        self.assertEqual(f.readline(), f"421 4.3.0 {HOST} Server local error\r\n".encode())
+        sock.close()
+        INST.wait_log(r"warning: haproxy read: no haproxy header")
 
     # --- postmaster notices (notify_classes) ------------------------------------
     def notice_with(self, marker):
