@@ -13,6 +13,7 @@
 #include "ipc/async.h"
 #include "ipc/async_stream.h"
 #include "log/log.h"
+#include "maps/address_search.h"
 #include "maps/content_checks.h"
 #include "maps/map_list.h"
 #include "queue/layout.h"
@@ -134,6 +135,8 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   if (!lmtp) {
     s.sasl_enabled = cfg.boolean("smtp_sasl_auth_enable");
     s.sasl_password_maps = cfg.str("smtp_sasl_password_maps");
+    s.sasl_sender_dependent = cfg.boolean("smtp_sender_dependent_authentication");
+    s.recipient_delimiter = cfg.str("recipient_delimiter");
     auto security = [&](std::string_view param, bool& noplaintext) -> Status {
       noplaintext = false;
       for (const auto& o : cfg.list(param)) {
@@ -406,7 +409,9 @@ struct Agent::Impl {
   }
 
   void cache_put(const std::string& key, SessionPtr s) {
-    if (!reuse_allowed(*s) || settings.cache_time_limit.count() <= 0) {
+    // Sender-dependent credentials: the next sender may need others.
+    const bool per_sender = settings.sasl_enabled && settings.sasl_sender_dependent;
+    if (!reuse_allowed(*s) || settings.cache_time_limit.count() <= 0 || per_sender) {
       quit_close(std::move(s));
       return;
     }
@@ -560,7 +565,21 @@ struct Agent::Impl {
   asio::awaitable<bool> authenticate(Job& job, SessionPtr& s, const std::string& server_name, std::int64_t t) {
     if (!settings.sasl_enabled || !sasl_passwords || settings.lmtp) co_return true;
     std::optional<std::string> creds;
+    const std::string& sender = job.reader->message().sender;
+    if (settings.sasl_sender_dependent && !sender.empty()) {
+      maps::AddressSearchOptions so;
+      so.recipient_delimiter = settings.recipient_delimiter;
+      so.is_local = [](std::string_view) -> Result<bool> { return false; };
+      auto v = maps::find_address(*sasl_passwords, sender, so);
+      if (!v) {
+        job.set_pending(deliver::Outcome::deferred("4.3.0", "smtp_sasl_password_maps lookup error"), s->relay, t);
+        quit_close(s);
+        co_return false;
+      }
+      if (*v) creds = std::move((*v)->value);
+    }
     for (const std::string& key : {str::lower(server_name), job.req->nexthop}) {
+      if (creds) break;
       if (key.empty()) continue;
       auto v = sasl_passwords->lookup(key);
       if (!v) {

@@ -154,6 +154,12 @@ struct Settings {
   std::string sasl_password_maps;
   bool sasl_noplaintext = true, sasl_tls_noplaintext = true;  // smtp_sasl_(tls_)security_options
   std::vector<std::string> sasl_mechanism_filter;             // upper case; empty: any
+  // smtp_sender_dependent_authentication: smtp_sasl_password_maps is asked
+  // with the envelope sender first (user+ext@domain, user@domain,
+  // @domain), and sessions are not reused (another sender may need other
+  // credentials), as in Postfix.
+  bool sasl_sender_dependent = false;
+  std::string recipient_delimiter;  // for the sender lookups
 
   static Result<Settings> from_config(const config::Config& cfg, bool lmtp);
 };

@@ -348,6 +348,10 @@ class SmtpClientSaslTest(unittest.TestCase):
             f.write(f"{hop} bob:secret\n")  # the next hop as written, as in Postfix's examples
         with open(bad, "w") as f:
             f.write("127.0.0.1 bob:wrong\n")  # the server's name
+        per_sender = CLIENT.path("sasl_passwd_sender")
+        with open(per_sender, "w") as f:
+            # smtp_sender_dependent_authentication: the sender first, then @domain, then the host.
+            f.write("alice@client.test bob:secret\n@client.test bob:wrong\n")
         with open(CLIENT.path("main.cf"), "a") as f:
             f.write(f"""
 daemon_directory = {LIBEXEC}
@@ -360,18 +364,28 @@ queue_run_delay = 1s
 smtp_sasl_auth_enable = yes
 smtp_sasl_password_maps = texthash:{good}
 smtp_sasl_tls_security_options = noanonymous
-transport_maps = inline:{{ {{tls.test = authtls:{hop}}}, {{plain.test = smtp:{hop}}}, {{bad.test = authbad:{hop}}} }}
+transport_maps = inline:{{ {{tls.test = authtls:{hop}}}, {{plain.test = smtp:{hop}}}, {{bad.test = authbad:{hop}}}, {{sender.test = authsender:{hop}}} }}
 """)
         CLIENT.write_master_cf(queue_master_cf(cls.port, f"""smtp unix - - n - - smtp
 authtls unix - - n - - smtp -o smtp_tls_security_level=may
 authbad unix - - n - - smtp -o smtp_tls_security_level=may -o smtp_sasl_password_maps=texthash:{bad}
+authsender unix - - n - - smtp -o smtp_tls_security_level=may -o smtp_sasl_password_maps=texthash:{per_sender}
+  -o smtp_sender_dependent_authentication=yes
 """))
         CLIENT.start()
         wait_for(lambda: port_open(cls.port), timeout=15, what="the client instance's smtpd")
 
-    def send(self, rcpt):
+    def send(self, rcpt, sender="sender@client.test"):
         with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
-            s.sendmail("sender@client.test", [rcpt], f"Subject: to {rcpt}\r\n\r\nhello\r\n")
+            s.sendmail(sender, [rcpt], f"Subject: to {rcpt}\r\n\r\nhello\r\n")
+
+    def test_sender_dependent_authentication(self):
+        self.send("a@sender.test", sender="alice@client.test")
+        m = CLIENT.wait_log(r"to=<a@sender\.test>, relay=\S+, .*status=sent \(250 2\.0\.0 Ok: queued as (\w+)\)", 30)
+        INST.wait_log(rf"{m.group(1)}: client=localhost\[127\.0\.0\.1\], sasl_method=PLAIN, sasl_username=bob")
+        # Another sender of the domain gets the @domain entry: refused.
+        self.send("b@sender.test", sender="carol@client.test")
+        CLIENT.wait_log(r"to=<b@sender\.test>, .*dsn=4\.7\.8, status=deferred \(SASL authentication failed", 30)
 
     def test_login_over_tls(self):
         self.send("x@tls.test")
