@@ -43,7 +43,7 @@ TEST(Unsupported, EveryNameIsARegisteredParameterWhoseDefaultIsAccepted) {
   EXPECT_EQ(find_unsupported("zzz_not_a_parameter"), nullptr);
 }
 
-// A parameter whose default uses a refused one ($smtp_header_checks) would
+// A parameter whose default uses a refused one ($smtpd_milters) would
 // inherit the feature request; it must be on the list too, or the refusal
 // would hide a value something does read.
 TEST(Unsupported, ParametersThatDefaultToARefusedOneAreRefusedToo) {
@@ -66,10 +66,10 @@ TEST(Unsupported, ProxyAndMilterSettingsAreRefusedWithTheLine) {
   EXPECT_NE(e.find("smtpd_proxy_filter = 127.0.0.1:10024"), std::string::npos) << e;
   EXPECT_NE(e.find("Postern does not have before-queue content filters"), std::string::npos) << e;
   EXPECT_NE(error_of("smtpd_milters = inet:127.0.0.1:8891\n").find("milters"), std::string::npos);
-  EXPECT_NE(error_of("smtp_header_checks = regexp:/etc/postfix/header_checks\n").find("smtp_header_checks"),
-            std::string::npos);
-  // The "off" values of the same parameters load; cleanup's checks are on.
-  loads("smtpd_proxy_filter =\nsmtpd_milters =\nsmtp_header_checks =\n");
+  EXPECT_NE(error_of("non_smtpd_milters = inet:127.0.0.1:8891\n").find("non_smtpd_milters"), std::string::npos);
+  // The "off" values of the same parameters load; the checks are on.
+  loads("smtpd_proxy_filter =\nsmtpd_milters =\nnon_smtpd_milters =\n");
+  loads("smtp_header_checks = regexp:/etc/postfix/header_checks\n");
   // After-queue content filters and receive_override_options are supported.
   loads("content_filter = smtp-amavis:[127.0.0.1]:10024\nreceive_override_options = no_address_mappings\n");
   loads("header_checks = regexp:/etc/postfix/header_checks\nbody_checks = pcre:/etc/postfix/body_checks\n");
@@ -78,9 +78,9 @@ TEST(Unsupported, ProxyAndMilterSettingsAreRefusedWithTheLine) {
 TEST(Unsupported, ValuesAreCheckedAfterExpansion) {
   EXPECT_FALSE(error_of("filter = inet:127.0.0.1:8891\nsmtpd_milters = $filter\n").empty());
   loads("filter =\nsmtpd_milters = $filter\n");
-  // smtp_mime_header_checks is refused; set to an empty value through a
+  // non_smtpd_milters is refused; set to an empty value through a
   // parameter it is off.
-  loads("smtp_mime_header_checks = $smtp_header_checks\n");
+  loads("non_smtpd_milters = $smtpd_milters\n");
 }
 
 // smtpd and the smtp client have TLS (tls/context.h), the client with CA
