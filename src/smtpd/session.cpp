@@ -723,8 +723,11 @@ asio::awaitable<void> Session::checkpoint_transcript(bool always) {
     return compose_notice(sent, f);
   };
   // Junk mail for the postmaster, not worth a long wait (Postfix does not
-  // wait for a busy cleanup either): one ipc_timeout at most.
-  auto id = co_await submit::post_message(ctx_.io(), s_.cleanup_socket, s_.ipc_timeout, post, compose);
+  // wait for a busy cleanup either): a mid-session notice holds up the
+  // client, and one at the end the process's retirement, so each step gets
+  // kNoticeTimeout at most rather than ipc_timeout (an hour by default).
+  const std::chrono::seconds timeout = std::min(s_.ipc_timeout, kNoticeTimeout);
+  auto id = co_await submit::post_message(ctx_.io(), s_.cleanup_socket, timeout, post, compose);
   if (!id) log::warning("postmaster notify: {}", id.error().message);
 }
 

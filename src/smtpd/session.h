@@ -133,6 +133,10 @@ inline constexpr std::chrono::milliseconds kPeernameTryTimeout{2000};
 // smtpd_timeout, if shorter); the lists not asked count as not listed.
 inline constexpr std::chrono::milliseconds kDnsblBudget{30000};
 
+// Deadline of each step of submitting a postmaster notice (transcript.h),
+// or ipc_timeout if shorter.
+inline constexpr std::chrono::seconds kNoticeTimeout{30};
+
 // Deadline of each anvil request (at most; ipc_timeout and smtpd_timeout
 // may make it shorter).
 inline constexpr std::chrono::milliseconds kAnvilTimeout{5000};
