@@ -982,7 +982,7 @@ namespace {
 // rejection into a deferral; a pending lookup or a configuration error
 // stays as it is.
 void apply_defer_if_reject(Verdict& out, const Verdict& v) {
-  if (out.kind == Verdict::Reject && !out.need && !out.policy_need && !out.config_error && v.defer_if_reject &&
+  if (out.kind == Verdict::Reject && !out.need && !out.policy_need && !out.config_error() && v.defer_if_reject &&
       out.reply.code >= 500)
     out.reply = *v.defer_if_reject;
 }

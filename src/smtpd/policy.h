@@ -133,7 +133,6 @@ inline constexpr std::size_t kMaxPrependBytes = 64 * 1024;
 struct Verdict {
   enum Kind { Accept, Reject } kind = Accept;
   smtp::Reply reply;   // for Reject
-  bool config_error = false;
   // A deferral that stands only if the restrictions end up permitting
   // (Postfix's defer_if_permit: a DNS failure must not turn a later reject
   // into a retry, nor let the mail through).
@@ -182,6 +181,9 @@ struct Verdict {
   // reject_invalid_helo_hostname, reject_unauth_pipelining), a table that
   // could not be read (data), a configuration error (software).
   mail::Problem problem = mail::Problem::kPolicy;
+  // A configuration error (451 4.3.5 Server configuration error): no
+  // defer_if_reject turns it into anything else.
+  bool config_error() const { return kind == Reject && problem == mail::Problem::kSoftware; }
 
   static Verdict rejection(smtp::Reply r, bool config_error = false) {
     Verdict v;
@@ -201,7 +203,6 @@ struct Verdict {
     kind = Reject;
     reply = std::move(r);
     problem = p;
-    config_error = p == mail::Problem::kSoftware;
   }
 };
 

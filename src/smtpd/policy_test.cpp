@@ -152,9 +152,9 @@ TEST(Policy, EveryListedRestrictionIsEvaluated) {
                                                                                  : ""));
       for (bool mynet : {false, true}) {
         Verdict v = rcpt(*p, mynet ? "192.0.2.1" : "198.51.100.1", mynet, "x@mx.example.org");
-        EXPECT_FALSE(v.config_error) << list << " = " << name << ": " << v.reply.to_string();
+        EXPECT_FALSE(v.config_error()) << list << " = " << name << ": " << v.reply.to_string();
         v = rcpt(*p, mynet ? "192.0.2.1" : "198.51.100.1", mynet, "x@elsewhere.example");
-        EXPECT_FALSE(v.config_error) << list << " = " << name << ": " << v.reply.to_string();
+        EXPECT_FALSE(v.config_error()) << list << " = " << name << ": " << v.reply.to_string();
       }
     }
   }
@@ -420,7 +420,7 @@ TEST(Policy, AccessTablesDecideInListOrder) {
   t.sender = "filtered@example.net";
   Verdict v = check(*p, t);
   ASSERT_EQ(v.kind, Verdict::Reject);
-  EXPECT_TRUE(v.config_error);
+  EXPECT_TRUE(v.config_error());
   EXPECT_EQ(v.reply.to_string(), "451 4.3.5 Server configuration error");
   t.sender = "s@example.org";  // DUNNO: on to the next restriction
   t.rcpt = "x@mx.example.org";
@@ -565,7 +565,7 @@ TEST(Policy, RestrictionClasses) {
   t.sender = "loop@example.net";
   Verdict v = check(*p, t);
   ASSERT_EQ(v.kind, Verdict::Reject);
-  EXPECT_TRUE(v.config_error);
+  EXPECT_TRUE(v.config_error());
   EXPECT_EQ(v.reply.to_string(), "451 4.3.5 Server configuration error");
 }
 
@@ -882,7 +882,7 @@ TEST(Policy, RblReplyTemplates) {
   p = policy("default_rbl_reply = blocked by $rbl_domain\n"
              "smtpd_recipient_restrictions = reject_rbl_client bl.example\n");
   auto v = rcpt_dnsbl(*p, c, listed).verdict;
-  EXPECT_TRUE(v.config_error);
+  EXPECT_TRUE(v.config_error());
   EXPECT_EQ(v.reply.to_string(), "451 4.3.5 Server configuration error");
 }
 
