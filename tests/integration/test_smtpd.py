@@ -1445,13 +1445,16 @@ class SmtpdTest(unittest.TestCase):
     def test_default_classes_send_nothing_for_a_protocol_error(self):
         # notify_classes = resource, software (Postfix's default).
         marker = f"XQUIET{os.getpid()}X{time.time_ns()}"
+        disconnects = len(re.findall(r"disconnect from localhost\[127\.0\.0\.1\]", INST.maillog()))
         c = Raw(PORTS["main"])
         c.ask(marker)
         c.ask("QUIT")
         c.close()
-        # The notice would be queued right after the disconnect is logged;
-        # the loud service's notice (sent after this one's session) shows
-        # that enough time has passed.
+        # A notice would be submitted right after the disconnect is logged;
+        # the loud service's notice, from a session begun after that line,
+        # shows that enough time has passed.
+        wait_for(lambda: len(re.findall(r"disconnect from localhost\[127\.0\.0\.1\]", INST.maillog())) > disconnects,
+                 10, what="the quiet session's end")
         loud = f"XLOUD{os.getpid()}X{time.time_ns()}"
         d = Raw(PORTS["notify"])
         d.ask(loud)
