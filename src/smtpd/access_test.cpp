@@ -76,6 +76,10 @@ std::string run(maps::MapList& t, Kind kind, const Subject& s, const Options& o 
       return "prepend: " + a.why;
     case Type::Bcc:
       return "bcc: " + a.address;
+    case Type::Redirect:
+      return "redirect: " + a.address;
+    case Type::Filter:
+      return "filter: " + a.why;
   }
   return "?";
 }
