@@ -159,6 +159,8 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
     auto t = tls::Settings::from_config(cfg, "smtp");
     if (!t) return t.take_error();
     s.tls = std::move(*t);
+    s.tls_policy_maps = cfg.str("smtp_tls_policy_maps");
+    s.tls_defaults = TlsDefaults::from_config(cfg);
   }
   return s;
 }
@@ -314,6 +316,8 @@ struct Job {
   std::vector<Rcpt> rcpts;
   std::int64_t start_usec = 0;
   bool site_failure = true;
+  std::string hop;  // the next hop being tried (the nexthop or a fallback relay)
+  TlsPolicy tls;    // its TLS policy (tls_policy.h)
 
   std::vector<std::size_t> pending() const {
     std::vector<std::size_t> out;
@@ -363,6 +367,10 @@ struct Agent::Impl {
   // smtp_tls_*: loaded in create() (before the privilege drop: a client
   // key may be readable by root only); null without TLS.
   std::unique_ptr<tls::Context> tls_ctx;
+  // main.cf's level as a policy, and smtp_tls_policy_maps (opened in
+  // create()) for the destinations that have their own.
+  TlsPolicy global_tls, wrapper_tls;
+  std::optional<maps::MapList> tls_policies;
   // smtp_sasl_password_maps, opened in create() (before the privilege drop).
   std::optional<maps::MapList> sasl_passwords;
   // smtp_reply_filter / lmtp_reply_filter, opened in create().
@@ -450,10 +458,16 @@ struct Agent::Impl {
   // else the outcome for the pending recipients (logged; s.tls is gone,
   // the connection is unusable). `names`: the reference names a
   // verifying level checks the certificate against.
-  asio::awaitable<std::optional<deliver::Outcome>> handshake(Session& s, const std::vector<std::string>& names) {
+  asio::awaitable<std::optional<deliver::Outcome>> handshake(Session& s, const TlsPolicy& policy,
+                                                             const std::vector<std::string>& names) {
     s.tls = std::make_unique<asio::ssl::stream<Socket&>>(s.sock, tls_ctx->context());
     SSL* ssl = s.tls->native_handle();
-    if (settings.tls.verifies()) {
+    if (auto st = tls::configure_connection(ssl, policy.protocols, policy.ciphers); !st) {
+      log::warning("{}: TLS policy: {}", s.relay, st.error().message);
+      s.tls.reset();
+      co_return deliver::Outcome::deferred("4.7.5", "client TLS configuration problem");
+    }
+    if (policy.verifies()) {
       SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
       SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
       for (std::size_t i = 0; i < names.size(); ++i)
@@ -470,7 +484,7 @@ struct Agent::Impl {
     if (ec) {
       long vr = SSL_get_verify_result(ssl);
       s.tls.reset();
-      if (settings.tls.verifies() && vr != X509_V_OK) {
+      if (policy.verifies() && vr != X509_V_OK) {
         // Postfix's words for a certificate that fails the level.
         tls::drain_errors();
         log::info("server certificate verification failed for {}: num={}:{}", s.relay, vr,
@@ -488,15 +502,15 @@ struct Agent::Impl {
   // The names a verifying level checks: the server's name and the next
   // hop's domain ("[mail.example.com]:587" -> mail.example.com).
   std::vector<std::string> reference_names(const Job& job, std::string_view server_name) const {
-    if (!settings.tls.verifies()) return {};
-    std::string_view hop = job.req->nexthop;
+    if (!job.tls.verifies()) return {};
+    std::string_view hop = job.hop;
     if (!hop.empty() && hop.front() == '[') {
       auto close = hop.find(']');
       hop = hop.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
     } else if (auto colon = hop.rfind(':'); colon != std::string_view::npos && hop.find(':') == colon) {
       hop = hop.substr(0, colon);
     }
-    return tls::reference_names(settings.tls.cert_match, server_name, hop);
+    return tls::reference_names(job.tls.cert_match, server_name, hop);
   }
 
   // STARTTLS after the EHLO reply (RFC 3207), then EHLO again inside TLS.
@@ -505,7 +519,7 @@ struct Agent::Impl {
   // without TLS (level may, failed handshake).
   asio::awaitable<bool> start_tls(Job& job, SessionPtr& s, std::int64_t t, bool& plaintext_retry,
                                   const std::vector<std::string>& names) {
-    const bool required = settings.tls.mandatory();
+    const bool required = job.tls.mandatory();
     if (!s->features.starttls) {
       if (!required) co_return true;
       job.set_pending(deliver::Outcome::deferred(
@@ -536,7 +550,7 @@ struct Agent::Impl {
     if (injected) log::warning("{}: plaintext after the STARTTLS reply: not starting TLS", s->relay);
     std::optional<deliver::Outcome> failed;
     if (injected) failed = deliver::Outcome::deferred("4.7.5", "Cannot start TLS: handshake failure");
-    else failed = co_await handshake(*s, names);
+    else failed = co_await handshake(*s, job.tls, names);
     if (failed) {
       job.set_pending(*failed, s->relay, t);
       plaintext_retry = !required;
@@ -699,10 +713,10 @@ struct Agent::Impl {
     }
     connected = true;
     std::int64_t t = deliver::now_usec();
-    use_tls = use_tls && tls_ctx != nullptr;
+    use_tls = use_tls && tls_ctx != nullptr && job.tls.enabled();
     const auto names = reference_names(job, server_name);
     if (use_tls && settings.tls.wrappermode) {
-      if (auto failed = co_await handshake(*s, names)) {
+      if (auto failed = co_await handshake(*s, job.tls, names)) {
         // A wrapper-mode port speaks only TLS: no plain-text retry.
         job.set_pending(*failed, s->relay, t);
         error_code ignore;
@@ -979,6 +993,17 @@ struct Agent::Impl {
   // Try one next hop: the cache, then its servers in order.
   asio::awaitable<void> try_nexthop(Job& job, const std::string& hop, bool primary, bool& stop) {
     stop = false;
+    job.hop = hop;
+    if (!settings.lmtp) {
+      auto policy = tls_policy_for(hop);
+      if (!policy) {
+        // Not tried at all: less protection than the table asks for is
+        // no option, and the table's intent is unknown (Postfix's words).
+        job.set_pending(deliver::Outcome::deferred("4.7.5", "client TLS configuration problem"), "none", 0);
+        co_return;
+      }
+      job.tls = std::move(*policy);
+    }
     std::string key = (settings.lmtp ? "lmtp:" : "smtp:") + hop;
     if (SessionPtr s = cache_take(key)) {
       std::int64_t t = deliver::now_usec();
@@ -1044,6 +1069,34 @@ struct Agent::Impl {
     }
   }
 
+  // The TLS policy for next hop `hop`: its smtp_tls_policy_maps entry,
+  // else main.cf's level. An error is logged here (the caller defers).
+  Result<TlsPolicy> tls_policy_for(std::string_view hop) {
+    TlsPolicy p = global_tls;
+    if (tls_policies) {
+      const std::string where = fmt::format("{}, next-hop destination \"{}\"", tls_policies->title(),
+                                            str::printable(hop, 200));
+      auto found = find_tls_policy(*tls_policies, hop);
+      if (!found) {
+        log::warning("{}: policy table lookup error: {}", where, found.error().message);
+        return found.take_error();
+      }
+      if (*found) {
+        std::vector<std::string> warnings;
+        auto parsed = parse_tls_policy(**found, settings.tls_defaults, warnings);
+        for (const auto& w : warnings) log::warning("{}: {}", where, w);
+        if (!parsed) {
+          log::warning("{}: {}", where, parsed.error().message);
+          return parsed.take_error();
+        }
+        p = std::move(*parsed);
+      }
+    }
+    // A wrapper-mode port speaks nothing but TLS.
+    if (settings.tls.wrappermode && !p.enabled()) p = wrapper_tls;
+    return p;
+  }
+
   asio::awaitable<void> run(Job& job) {
     std::vector<std::string> hops{job.req->nexthop};
     for (const auto& f : settings.fallback_relays) hops.push_back(f);
@@ -1092,8 +1145,23 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   auto status_filter = deliver::StatusFilter::open(
       settings.lmtp ? "lmtp_delivery_status_filter" : "smtp_delivery_status_filter", settings.status_filter);
   if (!status_filter) return status_filter.take_error();
+  TlsPolicy global_tls, wrapper_tls;
+  std::optional<maps::MapList> tls_policies;
+  if (!settings.lmtp) {
+    auto g = default_tls_policy(settings.tls.level, settings.tls_defaults);
+    auto w = default_tls_policy(tls::Level::kMay, settings.tls_defaults);
+    if (!g) return make_error("smtp_tls_*: {}", g.error().message);
+    if (!w) return make_error("smtp_tls_*: {}", w.error().message);
+    global_tls = std::move(*g);
+    wrapper_tls = std::move(*w);
+    if (!str::trim(settings.tls_policy_maps).empty()) {
+      auto ml = maps::MapList::open("smtp_tls_policy_maps", settings.tls_policy_maps);
+      if (!ml) return ml.take_error();
+      tls_policies = std::move(*ml);
+    }
+  }
   std::unique_ptr<tls::Context> tls_ctx;
-  if (settings.tls.enabled()) {
+  if (settings.tls.enabled() || tls_policies) {
     if (!settings.tls.warning.empty()) log::warning("{}", settings.tls.warning);
     auto c = tls::Context::load(settings.tls, tls::Side::kClient);
     // A client certificate that does not load is a configuration error:
@@ -1103,6 +1171,9 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   }
   auto impl = std::make_unique<Impl>(io, std::move(settings), std::move(*r));
   impl->tls_ctx = std::move(tls_ctx);
+  impl->global_tls = std::move(global_tls);
+  impl->wrapper_tls = std::move(wrapper_tls);
+  impl->tls_policies = std::move(tls_policies);
   impl->sasl_passwords = std::move(passwords);
   impl->reply_filter = std::move(reply_filter);
   impl->checks = std::move(*checks);

@@ -59,7 +59,9 @@
 // smtp_tls_cert_file, smtp_tls_key_file, smtp_tls_loglevel,
 // smtp_starttls_timeout, smtp_tls_CAfile, smtp_tls_CApath,
 // tls_append_default_CA, smtp_tls_verify_cert_match,
-// smtp_tls_secure_cert_match.
+// smtp_tls_secure_cert_match. smtp_tls_policy_maps (tls_policy.h) sets the
+// level, protocols, ciphers and names per next hop; each connection gets
+// its policy's protocols and ciphers on the shared context.
 //
 // SASL (smtp only): with smtp_sasl_auth_enable, after EHLO (inside TLS
 // when TLS is used) the client looks up "user:password" in
@@ -98,6 +100,7 @@
 #include "mail/mime.h"
 #include "server/skeleton.h"
 #include "tls/context.h"
+#include "tls_policy.h"
 
 namespace postern::smtp_client {
 
@@ -148,6 +151,10 @@ struct Settings {
   // smtp_tls_*: STARTTLS when the server offers it (may) or always
   // (encrypt); smtp_tls_wrappermode for port 465. lmtp: never (level none).
   tls::Settings tls;
+  // smtp_tls_policy_maps (tls_policy.h): per-destination levels; and what
+  // each level means in main.cf, for the table's entries.
+  std::string tls_policy_maps;
+  TlsDefaults tls_defaults;
   // smtp_sasl_*: AUTH PLAIN or LOGIN with the credentials that
   // smtp_sasl_password_maps gives for the server's name or the next hop.
   bool sasl_enabled = false;

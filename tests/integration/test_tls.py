@@ -27,7 +27,8 @@ mynetworks = 192.0.2.0/24
 local_recipient_maps = inline:{{alice=x}}
 smtpd_tls_loglevel = 1
 # The client tests (TlsClientTest) relay to these through this instance.
-relay_domains = may.test, plain.test, required.test, fallback.test, wrap.test, verified.test
+relay_domains = may.test, plain.test, required.test, fallback.test, wrap.test, verified.test,
+    policy-secure.test, policy-fallback.test, policy-none.test
 """
 LOCAL = f"alice@{HOST}"
 PORTS = {}
@@ -295,7 +296,7 @@ class TlsTest(unittest.TestCase):
         self.assertIn("221 2.0.0 Bye", out)
 
 
-def client_master_cf(port, ca, other_ca):
+def client_master_cf(port, ca, other_ca, policy=""):
     # One smtp transport per client setting; transport_maps picks one per
     # recipient domain, each pointing at one of INST's smtpd services.
     return queue_master_cf(port, f"""smtp unix - - n - - smtp
@@ -308,6 +309,7 @@ tlsverify unix - - n - - smtp -o smtp_tls_security_level=verify -o smtp_tls_CAfi
 tlsmismatch unix - - n - - smtp -o smtp_tls_security_level=verify -o smtp_tls_CAfile={ca}
   -o smtp_tls_verify_cert_match=other.example
 tlsuntrusted unix - - n - - smtp -o smtp_tls_security_level=secure -o smtp_tls_CAfile={other_ca}
+tlspolicy unix - - n - - smtp -o smtp_tls_policy_maps=texthash:{policy} -o smtp_tls_CAfile={ca}
 """)
 
 
@@ -319,6 +321,14 @@ class TlsClientTest(unittest.TestCase):
         global CLIENT
         cls.port = free_port()
         hop = lambda name: f"[127.0.0.1]:{PORTS[name]}"
+        # smtp_tls_policy_maps of the "tlspolicy" transport, whose own
+        # level is main.cf's default (none): one entry per next hop.
+        policy = os.path.join(INST.root, "tls_policy")
+        with open(policy, "w") as f:
+            f.write(f"{hop('plain')} encrypt\n"
+                    f"{hop('may')} secure match=mx.test.example\n"
+                    f"{hop('tls12')} may protocols=TLSv1.3\n"
+                    f"{hop('lenient')} encrypt color=blue\n")
         main_cf = f"""
 daemon_directory = {LIBEXEC}
 myhostname = client.test.example
@@ -331,10 +341,13 @@ queue_run_delay = 1s
 transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tlsmay:{hop("plain")}}},
     {{required.test = tlsenc:{hop("plain")}}}, {{fallback.test = tls13:{hop("tls12")}}},
     {{wrap.test = tlswrap:{hop("wrapper")}}}, {{verified.test = tlsverify:{hop("may")}}},
-    {{mismatch.test = tlsmismatch:{hop("may")}}}, {{untrusted.test = tlsuntrusted:{hop("may")}}} }}
+    {{mismatch.test = tlsmismatch:{hop("may")}}}, {{untrusted.test = tlsuntrusted:{hop("may")}}},
+    {{policy-required.test = tlspolicy:{hop("plain")}}}, {{policy-secure.test = tlspolicy:{hop("may")}}},
+    {{policy-fallback.test = tlspolicy:{hop("tls12")}}}, {{policy-invalid.test = tlspolicy:{hop("lenient")}}},
+    {{policy-none.test = tlspolicy:{hop("chain")}}} }}
 """
         CLIENT = Instance("tlsclient", main_cf_extra=main_cf, master_cf=client_master_cf(cls.port, os.path.join(INST.root, "rsa.crt"),
-                                                                  os.path.join(INST.root, "ec.crt")))
+                                                                  os.path.join(INST.root, "ec.crt"), policy))
         CLIENT.start()
         wait_for(lambda: port_open(cls.port), timeout=15, what="the client instance's smtpd")
 
@@ -404,6 +417,37 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
         self.assertIn("with ESMTPS id " + qid, out)
         self.assertRegex(out, r"\(using TLSv1\.3 with cipher")
 
+
+    def test_policy_table_sets_each_next_hops_level(self):
+        # main.cf says none; the table asks for encrypt: a server without
+        # STARTTLS gets nothing.
+        self.send("x@policy-required.test")
+        CLIENT.wait_log(r"to=<x@policy-required\.test>, .*dsn=4\.7\.4, status=deferred \(TLS is required, but "
+                        r"was not offered", 30)
+        # secure with the entry's own match= name, against the CAfile.
+        self.send("x@policy-secure.test")
+        qid = self.arrived("x@policy-secure.test")
+        self.assertIn("with ESMTPS id " + qid, postcat(qid))
+        CLIENT.wait_log(rf"Verified TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:{PORTS['may']}: "
+                        r"TLSv1\.3")
+        # The entry's protocols: TLS 1.3 only against a TLS 1.2 server
+        # fails the handshake; "may" then goes on in plain text.
+        self.send("x@policy-fallback.test")
+        qid = self.arrived("x@policy-fallback.test")
+        self.assertIn("with ESMTP id " + qid, postcat(qid))
+        self.assertRegex(CLIENT.maillog(), rf"SSL_connect error to 127\.0\.0\.1\[127\.0\.0\.1\]:{PORTS['tls12']}")
+        # No entry: main.cf's level (none), so no STARTTLS though offered.
+        self.send("x@policy-none.test")
+        qid = self.arrived("x@policy-none.test")
+        self.assertIn("with ESMTP id " + qid, postcat(qid))
+
+    def test_invalid_policy_defers_and_says_why(self):
+        self.send("x@policy-invalid.test")
+        CLIENT.wait_log(r"warning: smtp_tls_policy_maps, next-hop destination \"\[127\.0\.0\.1\]:\d+\": "
+                        r"invalid attribute name: \"color\"", 30)
+        CLIENT.wait_log(r"to=<x@policy-invalid\.test>, relay=none, .*dsn=4\.7\.5, status=deferred "
+                        r"\(client TLS configuration problem\)", 30)
+        self.assertNotRegex(CLIENT.maillog(), r"to=<x@policy-invalid\.test>.*status=sent")
 
 
 if __name__ == "__main__":

@@ -64,7 +64,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtp_dns_support_level", R::kValues, "disabled", "deliver without DNS lookups"},
     {"smtp_host_lookup", R::kOther, "dns", "look up SMTP servers other than in the DNS"},
     {"smtp_send_xforward_command", R::kYes, "", "send XFORWARD"},
-    {"smtp_tls_policy_maps", R::kNonEmpty, "", "have TLS"},
     {"smtp_tls_security_level", R::kValues, kTlsVerified, "have DANE or certificate fingerprint verification"},
     {"smtpd_client_new_tls_session_rate_limit", R::kNonZero, "", "limit new TLS session rates per client"},
     {"smtpd_client_restrictions", R::kItems, kRestrictions, kNoRestriction},

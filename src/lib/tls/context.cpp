@@ -24,12 +24,18 @@ std::string drain_errors() {
   return out;
 }
 
-Result<std::string> cipher_list(const config::Config& cfg, std::string_view grade,
-                                const std::vector<std::string>& exclude) {
-  std::string g = str::lower(grade);
-  if (g != "high" && g != "medium" && g != "low" && g != "export" && g != "null")
+CipherGrades CipherGrades::from_config(const config::Config& cfg) {
+  CipherGrades g;
+  for (const char* grade : {"high", "medium", "low", "export", "null"})
+    g.lists_.emplace(grade, cfg.str(std::string("tls_") + grade + "_cipherlist"));
+  return g;
+}
+
+Result<std::string> CipherGrades::list(std::string_view grade, const std::vector<std::string>& exclude) const {
+  auto it = lists_.find(str::lower(grade));
+  if (it == lists_.end())
     return make_error("unknown TLS cipher grade \"{}\" (high, medium, low, export or null)", str::printable(grade, 40));
-  std::string list = cfg.str("tls_" + g + "_cipherlist");
+  std::string list = it->second;
   for (const auto& x : exclude) {
     // An element is one OpenSSL cipher name or alias; separators in it
     // would smuggle in other directives.
@@ -38,6 +44,11 @@ Result<std::string> cipher_list(const config::Config& cfg, std::string_view grad
     list += ":!" + x;
   }
   return list;
+}
+
+Result<std::string> cipher_list(const config::Config& cfg, std::string_view grade,
+                                const std::vector<std::string>& exclude) {
+  return CipherGrades::from_config(cfg).list(grade, exclude);
 }
 
 Result<Settings> Settings::from_config(const config::Config& cfg, std::string_view prefix) {
@@ -65,10 +76,12 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
   s.key_file = str::trim(cfg.str(p + "_tls_key_file"));
   if (s.key_file.empty()) s.key_file = s.cert_file;
   const bool mandatory = s.mandatory();
-  if (s.verifies()) {
+  if (p == "smtp") {
     s.ca_file = std::string(str::trim(cfg.str(p + "_tls_CAfile")));
     s.ca_path = std::string(str::trim(cfg.str(p + "_tls_CApath")));
     s.default_ca = cfg.boolean("tls_append_default_CA");
+  }
+  if (s.verifies()) {
     s.cert_match = cfg.list(p + (s.level == Level::kVerify ? "_tls_verify_cert_match" : "_tls_secure_cert_match"));
     if (s.cert_match.empty())
       return make_error("{}_tls_{}_cert_match is empty: no name could match", p,
@@ -110,27 +123,53 @@ Error ssl_error(std::string what) {
   return Error{why.empty() ? what : what + ": " + why, 0};
 }
 
+// The version range of a protocol mask and the versions missing inside
+// it (as SSL_OP_NO_* options); lo == 0 when the mask has no version.
+struct Range {
+  int lo = 0, hi = 0;
+  unsigned long missing = 0;
+};
+Range version_range(unsigned protocols) {
+  Range r;
+  for (const auto& v : kVersions) {
+    if (protocols & v.bit) {
+      if (r.lo == 0) r.lo = v.version;
+      r.hi = v.version;
+    }
+  }
+  for (const auto& v : kVersions)
+    if (!(protocols & v.bit) && v.version > r.lo && v.version < r.hi) r.missing |= v.no_option;
+  return r;
+}
+
 }  // namespace
+
+Status configure_connection(SSL* ssl, unsigned protocols, const std::string& ciphers) {
+  ERR_clear_error();
+  Range r = version_range(protocols);
+  if (r.lo == 0) return make_error("no TLS protocol enabled");
+  unsigned long all = 0;
+  for (const auto& v : kVersions) all |= v.no_option;
+  SSL_clear_options(ssl, all);
+  SSL_set_options(ssl, r.missing);
+  if (SSL_set_min_proto_version(ssl, r.lo) != 1 || SSL_set_max_proto_version(ssl, r.hi) != 1)
+    return ssl_error("cannot set the TLS protocol range");
+  if (SSL_set_cipher_list(ssl, ciphers.c_str()) != 1)
+    return ssl_error(fmt::format("bad cipher list \"{}\"", str::printable(ciphers, 200)));
+  return {};
+}
 
 Result<std::unique_ptr<Context>> Context::load(const Settings& s, Side side) {
   ERR_clear_error();
   std::unique_ptr<Context> c(new Context(side));
   SSL_CTX* ctx = c->ctx_.native_handle();
   // The range of the protocol mask, and the versions missing inside it.
-  int lo = 0, hi = 0;
-  unsigned long options = SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION;
-  for (const auto& v : kVersions) {
-    if (s.protocols & v.bit) {
-      if (lo == 0) lo = v.version;
-      hi = v.version;
-    }
-  }
-  if (lo == 0) return make_error("no TLS protocol enabled");
-  for (const auto& v : kVersions)
-    if (!(s.protocols & v.bit) && v.version > lo && v.version < hi) options |= v.no_option;
+  Range r = version_range(s.protocols);
+  if (r.lo == 0) return make_error("no TLS protocol enabled");
+  unsigned long options = SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | r.missing;
   if (s.preempt_ciphers) options |= SSL_OP_CIPHER_SERVER_PREFERENCE;
   SSL_CTX_set_options(ctx, options);
-  if (SSL_CTX_set_min_proto_version(ctx, lo) != 1 || SSL_CTX_set_max_proto_version(ctx, hi) != 1)
+  if (SSL_CTX_set_min_proto_version(ctx, r.lo) != 1 || SSL_CTX_set_max_proto_version(ctx, r.hi) != 1)
     return ssl_error("cannot set the TLS protocol range");
   if (SSL_CTX_set_cipher_list(ctx, s.ciphers.c_str()) != 1)
     return ssl_error(fmt::format("bad cipher list \"{}\"", str::printable(s.ciphers, 200)));
@@ -140,8 +179,9 @@ Result<std::unique_ptr<Context>> Context::load(const Settings& s, Side side) {
   // only costs a full handshake on a client's next connection to another
   // process.
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
-  if (side == Side::kClient && s.verifies()) {
-    // The verdict is checked after the handshake (SSL_get_verify_result),
+  if (side == Side::kClient) {
+    // Loaded whatever main.cf's level (a destination's policy may verify);
+    // the verdict is checked after the handshake (SSL_get_verify_result),
     // so that the failure can be reported in Postfix's terms.
     if (!s.ca_file.empty() || !s.ca_path.empty()) {
       if (SSL_CTX_load_verify_locations(ctx, s.ca_file.empty() ? nullptr : s.ca_file.c_str(),

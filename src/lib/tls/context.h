@@ -34,6 +34,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,9 +63,10 @@ struct Settings {
   int loglevel = 0;               // <prefix>_tls_loglevel
   bool received_header = false;   // smtpd_tls_received_header (server only)
   std::chrono::seconds handshake_timeout{300};  // <prefix>_starttls_timeout
-  // Client, verify and secure: the trust anchors (smtp_tls_CAfile,
-  // smtp_tls_CApath, tls_append_default_CA) and the names a certificate
-  // must match (smtp_tls_verify_cert_match / smtp_tls_secure_cert_match:
+  // Client: the trust anchors (smtp_tls_CAfile, smtp_tls_CApath,
+  // tls_append_default_CA), loaded whenever TLS is on (a per-destination
+  // policy may verify where main.cf's level does not); verify and
+  // secure: the names a certificate must match (smtp_tls_verify_cert_match / smtp_tls_secure_cert_match:
   // "hostname", "nexthop", "dot-nexthop" or a literal name).
   std::string ca_file, ca_path;
   bool default_ca = false;
@@ -82,11 +84,27 @@ struct Settings {
   static Result<Settings> from_config(const config::Config& cfg, std::string_view prefix = "smtpd");
 };
 
-// The OpenSSL cipher list of a Postfix cipher grade (high, medium, low,
-// export, null: tls_<grade>_cipherlist) without the exclusions in
-// `exclude` (each element becomes "!element").
+// Postfix's cipher grades (high, medium, low, export, null), each the
+// OpenSSL cipher list in tls_<grade>_cipherlist, read once.
+class CipherGrades {
+ public:
+  static CipherGrades from_config(const config::Config& cfg);
+  // The list of `grade` without the exclusions in `exclude` (each element
+  // becomes "!element").
+  Result<std::string> list(std::string_view grade, const std::vector<std::string>& exclude) const;
+
+ private:
+  std::map<std::string, std::string, std::less<>> lists_;
+};
+
+// CipherGrades::from_config(cfg).list(grade, exclude).
 Result<std::string> cipher_list(const config::Config& cfg, std::string_view grade,
                                 const std::vector<std::string>& exclude);
+
+// Restricts one connection made from a shared context to the TLS versions
+// in `protocols` (tls/protocols.h bits) and the OpenSSL cipher list
+// `ciphers`: a per-destination policy of the smtp client.
+Status configure_connection(SSL* ssl, unsigned protocols, const std::string& ciphers);
 
 class Context {
  public:

@@ -1,0 +1,156 @@
+// tls_policy.cpp - see tls_policy.h.
+#include "tls_policy.h"
+
+#include <fmt/format.h>
+
+#include "base/strings.h"
+#include "config/registry.h"
+#include "tls/protocols.h"
+
+namespace postern::smtp_client {
+
+TlsDefaults TlsDefaults::from_config(const config::Config& cfg) {
+  TlsDefaults d;
+  d.protocols_may = cfg.str("smtp_tls_protocols");
+  d.protocols_mandatory = cfg.str("smtp_tls_mandatory_protocols");
+  d.grade_may = cfg.str("smtp_tls_ciphers");
+  d.grade_mandatory = cfg.str("smtp_tls_mandatory_ciphers");
+  d.exclude = cfg.list("smtp_tls_exclude_ciphers");
+  d.exclude_mandatory = cfg.list("smtp_tls_mandatory_exclude_ciphers");
+  d.verify_match = cfg.list("smtp_tls_verify_cert_match");
+  d.secure_match = cfg.list("smtp_tls_secure_cert_match");
+  d.grades = tls::CipherGrades::from_config(cfg);
+  return d;
+}
+
+namespace {
+
+// What a table entry may set; unset fields take main.cf's value.
+struct Overrides {
+  std::optional<std::string> grade, protocols;
+  std::optional<std::vector<std::string>> exclude;
+  std::vector<std::string> match;
+};
+
+// Postfix's policy for a level: the grade and protocols of "may" or of
+// the mandatory levels, main.cf's exclusions (or the entry's), and the
+// NULL ciphers that a mandatory level never wants (eNULL: no encryption;
+// aNULL: no certificate to verify).
+Result<TlsPolicy> build(tls::Level level, const TlsDefaults& d, const Overrides& o) {
+  TlsPolicy p;
+  p.level = level;
+  if (!p.enabled()) return p;
+  const bool mandatory = p.mandatory();
+  const std::string& proto_list = o.protocols ? *o.protocols : mandatory ? d.protocols_mandatory : d.protocols_may;
+  auto protocols = tls::parse_protocols(proto_list);
+  if (!protocols)
+    return make_error("{}: {}", o.protocols ? "protocols" : mandatory ? "smtp_tls_mandatory_protocols" : "smtp_tls_protocols",
+                      protocols.error().message);
+  p.protocols = *protocols;
+  std::vector<std::string> exclude;
+  if (o.exclude) {
+    exclude = *o.exclude;
+  } else {
+    exclude = d.exclude;
+    if (mandatory) exclude.insert(exclude.end(), d.exclude_mandatory.begin(), d.exclude_mandatory.end());
+  }
+  if (level == tls::Level::kEncrypt) exclude.push_back("eNULL");
+  if (p.verifies()) exclude.push_back("aNULL");
+  const std::string& grade = o.grade ? *o.grade : mandatory ? d.grade_mandatory : d.grade_may;
+  auto ciphers = d.grades.list(grade, exclude);
+  if (!ciphers)
+    return make_error("{}: {}", o.grade ? "ciphers" : mandatory ? "smtp_tls_mandatory_ciphers" : "smtp_tls_ciphers",
+                      ciphers.error().message);
+  p.ciphers = std::move(*ciphers);
+  if (p.verifies()) {
+    p.cert_match = !o.match.empty() ? o.match : level == tls::Level::kVerify ? d.verify_match : d.secure_match;
+    if (p.cert_match.empty())
+      return make_error("{}: no name could match", o.match.empty() ? level == tls::Level::kVerify
+                                                                         ? "smtp_tls_verify_cert_match"
+                                                                         : "smtp_tls_secure_cert_match"
+                                                                   : "match");
+  }
+  return p;
+}
+
+}  // namespace
+
+Result<TlsPolicy> default_tls_policy(tls::Level level, const TlsDefaults& d) { return build(level, d, {}); }
+
+Result<TlsPolicy> parse_tls_policy(std::string_view value, const TlsDefaults& d, std::vector<std::string>& warnings) {
+  auto tokens = config::split_list(value);
+  if (tokens.empty()) return make_error("invalid empty policy");
+  const std::string word = str::lower(tokens[0]);
+  tls::Level level;
+  if (word == "none") level = tls::Level::kNone;
+  else if (word == "may") level = tls::Level::kMay;
+  else if (word == "encrypt") level = tls::Level::kEncrypt;
+  else if (word == "verify") level = tls::Level::kVerify;
+  else if (word == "secure") level = tls::Level::kSecure;
+  else if (word == "dane") {
+    // Postfix without DNSSEC lookups does the same: DANE needs validated
+    // TLSA records, which Postern's resolver cannot tell from forged ones.
+    warnings.push_back("dane configured with dnssec lookups disabled: using \"may\"");
+    level = tls::Level::kMay;
+  } else if (word == "dane-only" || word == "fingerprint") {
+    return make_error("security level \"{}\" is not supported by Postern (no DNSSEC lookups, no certificate "
+                      "fingerprints)", word);
+  } else {
+    return make_error("invalid security level \"{}\"", str::printable(tokens[0], 40));
+  }
+  if (level == tls::Level::kNone) {
+    for (std::size_t i = 1; i < tokens.size(); ++i)
+      warnings.push_back(fmt::format("ignoring attribute \"{}\" with TLS disabled", str::printable(tokens[i], 100)));
+    return build(level, d, {});
+  }
+  Overrides o;
+  for (std::size_t i = 1; i < tokens.size(); ++i) {
+    const std::string tok = config::strip_braces(tokens[i]);
+    auto eq = tok.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return make_error("malformed attribute/value pair \"{}\"", str::printable(tok, 100));
+    std::string name = str::lower(str::trim(std::string_view(tok).substr(0, eq)));
+    std::string val(str::trim(std::string_view(tok).substr(eq + 1)));
+    auto once = [&](auto& slot) -> Status {
+      if (slot) return make_error("attribute \"{}\" is specified multiple times", name);
+      return {};
+    };
+    if (name == "ciphers") {
+      if (val.empty()) return make_error("attribute \"{}\" has empty value", name);
+      if (auto st = once(o.grade); !st) return st.take_error();
+      o.grade = val;
+    } else if (name == "protocols") {
+      if (auto st = once(o.protocols); !st) return st.take_error();
+      o.protocols = val;
+    } else if (name == "exclude") {
+      if (auto st = once(o.exclude); !st) return st.take_error();
+      o.exclude = str::split(val, ", \t:");
+    } else if (name == "match") {
+      if (val.empty()) return make_error("attribute \"{}\" has empty value", name);
+      if (level != tls::Level::kVerify && level != tls::Level::kSecure)
+        return make_error("attribute \"match\" invalid at security level \"{}\"", word);
+      for (auto& m : str::split(val, ":")) o.match.push_back(std::string(str::trim(m)));
+    } else if (name == "tafile" || name == "servername" || name == "connection_reuse" || name == "enable_rpk" ||
+               name.starts_with("policy_") || name == "mx_host_pattern") {
+      return make_error("attribute \"{}\" is not supported by Postern", name);
+    } else {
+      return make_error("invalid attribute name: \"{}\"", str::printable(name, 40));
+    }
+  }
+  return build(level, d, o);
+}
+
+Result<std::optional<std::string>> find_tls_policy(maps::MapList& table, std::string_view hop) {
+  auto found = table.lookup(hop);
+  if (!found || *found) return found;
+  // "[host]", "host:port" and the like name one destination exactly; only
+  // a domain (a recipient's, or a transport's bare nexthop) has parents.
+  if (hop.empty() || hop.find_first_of("[]:/") != std::string_view::npos) return found;
+  for (auto dot = hop.find('.', 1); dot != std::string_view::npos; dot = hop.find('.', dot + 1)) {
+    auto parent = table.lookup(hop.substr(dot));
+    if (!parent || *parent) return parent;
+  }
+  return std::optional<std::string>();
+}
+
+}  // namespace postern::smtp_client

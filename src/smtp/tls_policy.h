@@ -1,0 +1,92 @@
+// tls_policy.h - smtp_tls_policy_maps: Postfix's per-destination TLS
+// policy for the smtp client.
+//
+// The table is searched with the next hop the client is about to try, as
+// qmgr or the fallback list wrote it: the recipient domain, or the
+// transport's nexthop verbatim ("[mail.example.com]:587", brackets and
+// port included). A next hop that is a domain name is then searched as its
+// parent domains with a leading dot (".example.com", ".com"), so that
+// ".example.com" covers every subdomain; an explicit "[host]" or
+// "host:port" is searched once. No entry: main.cf's level applies.
+//
+// A value is a level, then attributes (separated by commas or white space;
+// "{ name = value }" when the value has spaces):
+//
+//   example.com          encrypt
+//   [relay.example]:587  secure match=relay.example protocols=>=TLSv1.2
+//   .partner.example     verify match=hostname:nexthop ciphers=high exclude=3DES
+//
+// Levels: none, may, encrypt, verify, secure (as smtp_tls_security_level).
+// "dane" is handled as Postfix handles it without DNSSEC lookups (which
+// Postern does not do): a warning, then "may". Attributes, as in Postfix:
+//   ciphers   the cipher grade (high, medium, low, export, null) instead of
+//             smtp_tls_ciphers / smtp_tls_mandatory_ciphers;
+//   protocols instead of smtp_tls_protocols / smtp_tls_mandatory_protocols;
+//   exclude   instead of main.cf's exclusions (eNULL, aNULL still go);
+//   match     verify and secure: the names the certificate must carry,
+//             separated by ":" (hostname, nexthop, dot-nexthop or a name),
+//             instead of smtp_tls_verify_cert_match / _secure_cert_match.
+// With "none" the attributes are ignored (each with a warning).
+//
+// Anything else - an unknown level or attribute, "dane-only",
+// "fingerprint", "tafile", "servername", an attribute given twice, a bad
+// grade or protocol list - makes the policy invalid, and a table that
+// cannot be read makes it unknown: either way the next hop is not tried
+// and its mail is deferred with 4.7.5 "client TLS configuration problem"
+// (a warning says why), never sent with less protection than asked.
+//
+// Reads (TlsDefaults::from_config): smtp_tls_security_level (through
+// tls::Settings), smtp_tls_protocols, smtp_tls_mandatory_protocols,
+// smtp_tls_ciphers, smtp_tls_mandatory_ciphers, smtp_tls_exclude_ciphers,
+// smtp_tls_mandatory_exclude_ciphers, smtp_tls_verify_cert_match,
+// smtp_tls_secure_cert_match, tls_*_cipherlist. Logs the warnings above.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "config/config.h"
+#include "maps/map_list.h"
+#include "tls/context.h"
+
+namespace postern::smtp_client {
+
+// What one connection is to do about TLS.
+struct TlsPolicy {
+  tls::Level level = tls::Level::kNone;
+  unsigned protocols = 0;               // tls/protocols.h bits
+  std::string ciphers;                  // OpenSSL cipher list
+  std::vector<std::string> cert_match;  // verify and secure
+
+  bool enabled() const { return level != tls::Level::kNone; }
+  bool mandatory() const { return level == tls::Level::kEncrypt || verifies(); }
+  bool verifies() const { return level == tls::Level::kVerify || level == tls::Level::kSecure; }
+};
+
+// main.cf's settings for each level, read once.
+struct TlsDefaults {
+  std::string protocols_may, protocols_mandatory;  // the lists as written
+  std::string grade_may, grade_mandatory;
+  std::vector<std::string> exclude, exclude_mandatory;
+  std::vector<std::string> verify_match, secure_match;
+  tls::CipherGrades grades;
+
+  static TlsDefaults from_config(const config::Config& cfg);
+};
+
+// The policy of `level` with main.cf's settings (what a destination
+// without a table entry gets). Errors name the parameter at fault.
+Result<TlsPolicy> default_tls_policy(tls::Level level, const TlsDefaults& d);
+
+// Parses a table's value. `warnings` collects what is ignored; an error
+// says why the policy is invalid.
+Result<TlsPolicy> parse_tls_policy(std::string_view value, const TlsDefaults& d, std::vector<std::string>& warnings);
+
+// The table's value for next hop `hop` (itself, then its parent domains
+// as ".parent" when it is a domain name); nullopt when none matches.
+Result<std::optional<std::string>> find_tls_policy(maps::MapList& table, std::string_view hop);
+
+}  // namespace postern::smtp_client

@@ -1,0 +1,157 @@
+// tls_policy_test.cpp - smtp_tls_policy_maps: values, defaults, lookups.
+#include "tls_policy.h"
+
+#include <gtest/gtest.h>
+
+#include "tls/protocols.h"
+
+namespace postern::smtp_client {
+namespace {
+
+TlsDefaults defaults(const std::string& extra = "") {
+  auto c = config::Config::from_text(extra);
+  if (!c) ADD_FAILURE() << c.error().message;
+  return TlsDefaults::from_config(*c);
+}
+
+TlsPolicy parse(const std::string& value, const TlsDefaults& d, std::vector<std::string>* warnings = nullptr) {
+  std::vector<std::string> w;
+  auto p = parse_tls_policy(value, d, w);
+  EXPECT_TRUE(p) << value << ": " << (p ? "" : p.error().message);
+  if (warnings) *warnings = w;
+  else EXPECT_TRUE(w.empty()) << value << ": " << (w.empty() ? "" : w[0]);
+  return p ? *p : TlsPolicy{};
+}
+
+std::string error_of(const std::string& value, const TlsDefaults& d) {
+  std::vector<std::string> w;
+  auto p = parse_tls_policy(value, d, w);
+  EXPECT_FALSE(p) << value;
+  return p ? "" : p.error().message;
+}
+
+maps::MapList table(const std::string& spec) {
+  auto m = maps::MapList::open("smtp_tls_policy_maps", spec);
+  EXPECT_TRUE(m) << (m ? "" : m.error().message);
+  return std::move(*m);
+}
+
+std::string found(maps::MapList& t, std::string_view hop) {
+  auto r = find_tls_policy(t, hop);
+  if (!r) return "<error: " + r.error().message + ">";
+  return *r ? **r : "<none>";
+}
+
+}  // namespace
+
+TEST(TlsPolicy, LevelsTakeMainCfSettingsForTheirKind) {
+  auto d = defaults(
+      "smtp_tls_protocols = >=TLSv1\nsmtp_tls_mandatory_protocols = >=TLSv1.2\n"
+      "smtp_tls_ciphers = medium\nsmtp_tls_mandatory_ciphers = high\n"
+      "smtp_tls_exclude_ciphers = RC4\nsmtp_tls_mandatory_exclude_ciphers = 3DES\n"
+      "tls_medium_cipherlist = MEDLIST\ntls_high_cipherlist = HIGHLIST\n");
+  EXPECT_FALSE(parse("none", d).enabled());
+  auto may = parse("may", d);
+  EXPECT_EQ(may.level, tls::Level::kMay);
+  EXPECT_EQ(may.protocols, tls::kAllVersions);
+  EXPECT_EQ(may.ciphers, "MEDLIST:!RC4");
+  auto enc = parse("ENCRYPT", d);
+  EXPECT_TRUE(enc.mandatory());
+  EXPECT_FALSE(enc.verifies());
+  EXPECT_EQ(enc.protocols, unsigned{tls::kTls12 | tls::kTls13});
+  // Mandatory levels add their own exclusions and never take NULL ciphers.
+  EXPECT_EQ(enc.ciphers, "HIGHLIST:!RC4:!3DES:!eNULL");
+  auto sec = parse("secure", d);
+  EXPECT_EQ(sec.ciphers, "HIGHLIST:!RC4:!3DES:!aNULL");
+  EXPECT_EQ(sec.cert_match, (std::vector<std::string>{"nexthop", "dot-nexthop"}));
+  EXPECT_EQ(parse("verify", d).cert_match, std::vector<std::string>{"hostname"});
+  // main.cf's own level through the same rules.
+  auto g = default_tls_policy(tls::Level::kEncrypt, d);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->ciphers, enc.ciphers);
+  EXPECT_FALSE(default_tls_policy(tls::Level::kNone, d)->enabled());
+}
+
+TEST(TlsPolicy, AttributesReplaceMainCfValues) {
+  auto d = defaults("tls_high_cipherlist = HIGHLIST\ntls_low_cipherlist = LOWLIST\n");
+  auto p = parse("verify match=mx.example.com:.example.com protocols=TLSv1.3 ciphers=low exclude=CAMELLIA:SEED", d);
+  EXPECT_EQ(p.level, tls::Level::kVerify);
+  EXPECT_EQ(p.cert_match, (std::vector<std::string>{"mx.example.com", ".example.com"}));
+  EXPECT_EQ(p.protocols, unsigned{tls::kTls13});
+  EXPECT_EQ(p.ciphers, "LOWLIST:!CAMELLIA:!SEED:!aNULL");
+  // Braces for values with spaces; match may repeat and adds up.
+  auto q = parse("secure, { protocols = !TLSv1, !TLSv1.1 }, match=nexthop, match=hostname", d);
+  EXPECT_EQ(q.protocols, unsigned{tls::kTls12 | tls::kTls13});
+  EXPECT_EQ(q.cert_match, (std::vector<std::string>{"nexthop", "hostname"}));
+}
+
+TEST(TlsPolicy, DaneIsMayWithAWarningAsPostfixWithoutDnssec) {
+  auto d = defaults();
+  std::vector<std::string> w;
+  auto p = parse("dane", d, &w);
+  EXPECT_EQ(p.level, tls::Level::kMay);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("dnssec lookups disabled"), std::string::npos) << w[0];
+  // Attributes with TLS off are ignored, each with a warning.
+  auto n = parse("none ciphers=high match=x", d, &w);
+  EXPECT_FALSE(n.enabled());
+  EXPECT_EQ(w.size(), 2u);
+}
+
+TEST(TlsPolicy, InvalidPoliciesAreErrorsNeverALowerLevel) {
+  auto d = defaults();
+  EXPECT_NE(error_of("", d).find("empty"), std::string::npos);
+  EXPECT_NE(error_of("sometimes", d).find("invalid security level \"sometimes\""), std::string::npos);
+  EXPECT_NE(error_of("dane-only", d).find("not supported"), std::string::npos);
+  EXPECT_NE(error_of("fingerprint match=AB:CD", d).find("not supported"), std::string::npos);
+  EXPECT_NE(error_of("verify tafile=/etc/ta.pem", d).find("\"tafile\" is not supported"), std::string::npos);
+  EXPECT_NE(error_of("encrypt servername=x.example", d).find("not supported"), std::string::npos);
+  EXPECT_NE(error_of("encrypt color=blue", d).find("invalid attribute name: \"color\""), std::string::npos);
+  EXPECT_NE(error_of("encrypt novalue", d).find("malformed"), std::string::npos);
+  EXPECT_NE(error_of("encrypt ciphers=high ciphers=low", d).find("multiple times"), std::string::npos);
+  EXPECT_NE(error_of("encrypt ciphers=", d).find("empty value"), std::string::npos);
+  EXPECT_NE(error_of("encrypt ciphers=strong", d).find("unknown TLS cipher grade"), std::string::npos);
+  EXPECT_NE(error_of("encrypt protocols=TLSv9", d).find("protocols"), std::string::npos);
+  EXPECT_NE(error_of("encrypt exclude=a:!b", d).find("exclusion"), std::string::npos);
+  EXPECT_NE(error_of("may match=example.com", d).find("invalid at security level \"may\""), std::string::npos);
+  // A verifying level with no name to match cannot succeed: refused.
+  auto none = defaults("smtp_tls_verify_cert_match =\n");
+  EXPECT_NE(error_of("verify", none).find("smtp_tls_verify_cert_match"), std::string::npos);
+}
+
+TEST(TlsPolicy, LookupByNextHopThenParentDomains) {
+  auto t = table(
+      "inline:{ {example.com = encrypt}, {.example.com = verify}, {[relay.example]:587 = secure}, "
+      "{.org = may} }");
+  EXPECT_EQ(found(t, "example.com"), "encrypt");
+  EXPECT_EQ(found(t, "Example.COM"), "encrypt");
+  EXPECT_EQ(found(t, "mx.sub.example.com"), "verify");
+  EXPECT_EQ(found(t, "list.example.org"), "may");
+  EXPECT_EQ(found(t, "example.net"), "<none>");
+  EXPECT_EQ(found(t, "[relay.example]:587"), "secure");
+  // An explicit next hop is one destination: no parent search, and the
+  // bracketed form is not the bare name.
+  EXPECT_EQ(found(t, "[relay.example]"), "<none>");
+  EXPECT_EQ(found(t, "[mx.example.com]"), "<none>");
+  EXPECT_EQ(found(t, "mx.example.com:2525"), "<none>");
+}
+
+TEST(TlsPolicy, LookupErrorsAreErrors) {
+  // A table that fails on a parent domain's key: the error, not "none".
+  class Broken final : public maps::Table {
+   public:
+    Broken() : Table("broken", "t", maps::OpenOptions{}) {}
+    bool fixed() const override { return true; }
+    Result<std::optional<std::string>> lookup(std::string_view key) override {
+      if (key == ".example.com") return make_error("disk on fire");
+      return std::optional<std::string>();
+    }
+  };
+  std::vector<std::unique_ptr<maps::Table>> v;
+  v.push_back(std::make_unique<Broken>());
+  maps::MapList t("smtp_tls_policy_maps", std::move(v));
+  EXPECT_EQ(found(t, "example.com"), "<none>");
+  EXPECT_NE(found(t, "mx.example.com").find("disk on fire"), std::string::npos);
+}
+
+}  // namespace postern::smtp_client
