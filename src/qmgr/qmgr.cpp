@@ -355,6 +355,12 @@ QueueManager::Transport& QueueManager::transport(const std::string& name) {
   t.window.failed_cohort_limit = static_cast<int>(std::min<std::int64_t>(
       100000, parse_count(per_transport(look, name, "destination_concurrency_failed_cohort_limit",
                                         "default_destination_concurrency_failed_cohort_limit"), 1)));
+  t.dest_rate_delay =
+      parse_delay(per_transport(look, name, "destination_rate_delay", "default_destination_rate_delay"), Seconds(0));
+  t.rate_delay =
+      parse_delay(per_transport(look, name, "transport_rate_delay", "default_transport_rate_delay"), Seconds(0));
+  // A paced destination has one delivery at a time (Postfix's window 1).
+  if (t.dest_rate_delay.count() > 0) t.window.initial = t.window.limit = 1;
   return transports_.emplace(name, t).first->second;
 }
 
@@ -539,6 +545,10 @@ void QueueManager::schedule() {
         }
       }
       if (!d.window.can_start(d.running) || t.running >= t.limit) continue;
+      if (t.paced()) {
+        if (now < d.next_start || now < t.next_start) continue;
+        if (t.rate_delay.count() > 0 && t.running > 0) continue;
+      }
       Job j = std::move(*pop_job(d));
       ++d.running;
       ++t.running;
@@ -546,10 +556,12 @@ void QueueManager::schedule() {
       progress = true;
     }
   }
-  // Idle destinations are forgotten (like Postfix's queues); dead ones are
-  // kept so that their state survives until they revive.
+  // Idle destinations are forgotten (like Postfix's queues); dead and
+  // pausing ones are kept so that their state survives until they revive
+  // or may start again.
   for (auto it = dests_.begin(); it != dests_.end();) {
-    if (it->second.rr.empty() && it->second.running == 0 && !it->second.window.dead())
+    if (it->second.rr.empty() && it->second.running == 0 && !it->second.window.dead() &&
+        now >= it->second.next_start)
       it = dests_.erase(it);
     else
       ++it;
@@ -578,6 +590,8 @@ std::optional<QueueManager::Job> QueueManager::take_for_lane(const std::string& 
   Transport& t = transport(d.transport);
   if (t.dead_until != Clock::time_point{} && Clock::now() < t.dead_until) return std::nullopt;
   if (d.window.dead()) return std::nullopt;
+  // A paced delivery waits after each one: schedule() starts the next.
+  if (t.paced()) return std::nullopt;
   // The lane is one of d.running: it goes on while the window still has
   // room for it (a failure may have shrunk it), and, with every process of
   // the transport busy, only while no other destination waits for one.
@@ -590,6 +604,29 @@ std::optional<QueueManager::Job> QueueManager::take_for_lane(const std::string& 
   // start one rather than queue behind this lane's delivery.
   if (pipelined && d.window.can_start(d.running) && t.running < t.limit) return std::nullopt;
   return pop_job(d);
+}
+
+void QueueManager::pace(const std::string& key, const std::string& tname) {
+  Transport& t = transport(tname);
+  if (!t.paced()) return;
+  auto now = Clock::now();
+  Seconds wait{0};
+  if (t.dest_rate_delay.count() > 0) {
+    if (auto dit = dests_.find(key); dit != dests_.end()) {
+      dit->second.next_start = now + t.dest_rate_delay;
+      wait = t.dest_rate_delay;
+    }
+  }
+  if (t.rate_delay.count() > 0) {
+    t.next_start = now + t.rate_delay;
+    wait = std::max(wait, t.rate_delay);
+  }
+  if (wait.count() <= 0) return;
+  // One timer per delivery of a paced transport: few (they pace).
+  auto timer = std::make_shared<asio::steady_timer>(io_, wait);
+  timer->async_wait([this, timer](const error_code& ec) {
+    if (!ec) schedule();
+  });
 }
 
 void QueueManager::end_lane(const std::string& key, const std::string& tname) {
@@ -740,6 +777,7 @@ asio::awaitable<void> QueueManager::deliver(Job first) {
         dit->second.dead_reason = "unknown mail transport error";
       }
     }
+    pace(key, tname);
     // qmgr logs the status only of what the agent did not answer (the
     // agent logs its own).
     asio::co_spawn(io_, complete_job(std::move(*job), std::move(out), !answer), asio::detached);

@@ -48,9 +48,16 @@
 // default_process_limit (and master.cf maxproc per transport), in_flow_delay,
 // default_destination_concurrency_limit,
 // default_destination_recipient_limit,
-// default_destination_concurrency_failed_cohort_limit and the per-transport
-// <transport>_destination_{concurrency_limit,recipient_limit,
-// concurrency_failed_cohort_limit}.
+// default_destination_concurrency_failed_cohort_limit,
+// default_destination_rate_delay, default_transport_rate_delay and the
+// per-transport <transport>_destination_{concurrency_limit,recipient_limit,
+// concurrency_failed_cohort_limit,rate_delay}, <transport>_transport_rate_delay.
+//
+// Rate delays, as in Postfix: with <transport>_destination_rate_delay > 0
+// a destination (a domain, or a recipient when the recipient limit is 1)
+// gets one delivery at a time and then waits that long before the next;
+// with <transport>_transport_rate_delay > 0 the same holds for the whole
+// transport. The waits live in this process only (a restart forgets them).
 //
 // Logs: "ID: from=<s>, size=N, nrcpt=N (queue active)", "ID: removed",
 // status lines for recipients qmgr itself defers, bounces or expires,
@@ -169,6 +176,8 @@ class QueueManager {
     int running = 0;
     std::chrono::steady_clock::time_point dead_until{};
     std::string dead_reason;
+    // <transport>_destination_rate_delay: no delivery starts before this.
+    std::chrono::steady_clock::time_point next_start{};
     // Round-robin over messages: each holds that message's queued jobs.
     std::list<std::pair<std::string, std::deque<Job>>> rr;
     explicit Destination(WindowLimits l) : window(l) {}
@@ -180,6 +189,12 @@ class QueueManager {
     WindowLimits window;
     std::chrono::steady_clock::time_point dead_until{};
     std::string dead_reason;
+    // <transport>_destination_rate_delay (then one delivery at a time per
+    // destination) and <transport>_transport_rate_delay (one at a time for
+    // the transport): the pause after each delivery before the next.
+    Seconds dest_rate_delay{0}, rate_delay{0};
+    std::chrono::steady_clock::time_point next_start{};
+    bool paced() const { return dest_rate_delay.count() > 0 || rate_delay.count() > 0; }
   };
 
   // Scans (synchronous file system work, posted so triggers return at once).
@@ -211,6 +226,9 @@ class QueueManager {
   // one (pipelined: sent before the current reply is in).
   std::optional<Job> take_for_lane(const std::string& key, bool pipelined);
   void end_lane(const std::string& key, const std::string& tname);
+  // After a delivery of a rate-delayed transport or destination: when the
+  // next may start, and a timer that schedules it then.
+  void pace(const std::string& key, const std::string& tname);
   ipc::proto::DeliveryRequest delivery_request(const Job& job) const;
   // A lane to the job's destination (qmgr.cpp explains).
   asio::awaitable<void> deliver(Job first);

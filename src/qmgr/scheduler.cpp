@@ -5,6 +5,9 @@
 #include <charconv>
 #include <cmath>
 
+#include "base/strings.h"
+#include "config/registry.h"
+
 namespace postern::qmgr {
 
 Seconds backoff_delay(Seconds age, Seconds minimal, Seconds maximal) {
@@ -69,6 +72,11 @@ std::int64_t parse_count(std::string_view text, std::int64_t fallback) {
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || p != text.data() + text.size() || v < 0) return fallback;
   return v;
+}
+
+Seconds parse_delay(std::string_view text, Seconds fallback) {
+  auto v = config::parse_time(str::trim(text), 's');
+  return v && *v >= 0 ? Seconds(*v) : fallback;
 }
 
 }  // namespace postern::qmgr

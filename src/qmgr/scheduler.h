@@ -91,6 +91,10 @@ std::string per_transport(Lookup&& lookup, std::string_view transport, std::stri
 // are free-form main.cf entries).
 std::int64_t parse_count(std::string_view text, std::int64_t fallback);
 
+// Parses a time parameter value ("1s", "2m", "3": seconds by default) as
+// seconds; `fallback` when it is not one.
+Seconds parse_delay(std::string_view text, Seconds fallback);
+
 // A cursor over a sequence whose size changes: next(n) returns the index
 // to serve next in [0, n) and advances, wrapping around.
 class RoundRobin {

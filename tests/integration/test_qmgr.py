@@ -137,6 +137,7 @@ class FakeAgent(_Server):
         self.running = {}           # nexthop -> now
         self.max_running = {}       # nexthop -> highest seen
         self.done_at = {}           # queue_id -> time of a 2xx answer
+        self.started = []           # (nexthop, time) of each request read
         self.answer = lambda qid, nexthop, rcpts, attempt: ("2.0.0", "delivered", 0)
         self.delay = lambda nexthop: 0
         self.gate = threading.Event()
@@ -153,6 +154,7 @@ class FakeAgent(_Server):
             self.file_seen = False
         with self.lock:
             self.attempts[qid] = self.attempts.get(qid, 0) + 1
+            self.started.append((nexthop, time.time()))
             attempt = self.attempts[qid]
             self.running[nexthop] = self.running.get(nexthop, 0) + 1
             self.max_running[nexthop] = max(self.max_running.get(nexthop, 0), self.running[nexthop])
@@ -694,6 +696,43 @@ class QmgrTest(unittest.TestCase):
         self.assertLessEqual(self.agent.max_running["fast.example"], 2)
         # The fast destination is not held back behind the slow one.
         self.assertLess(max(self.agent.done_at[q] for q in fast), max(self.agent.done_at[q] for q in slow))
+
+    def gaps(self, hops):
+        times = sorted(t for h, t in self.agent.started if h in hops)
+        return [b - a for a, b in zip(times, times[1:])]
+
+    def test_destination_rate_delay(self):
+        # One delivery at a time to paced.example, 1 s apart (the
+        # concurrency limit notwithstanding); other destinations unpaced
+        # by it.
+        inst = self.make("fake_destination_rate_delay = 1s\nfake_destination_concurrency_limit = 5\n"
+                         "initial_destination_concurrency = 5\n")
+        self.agent.delay = lambda hop: 0.2
+        for i in range(3):
+            self.send(inst, [f"u{i}@paced.example"], sender="paced@example.org")
+        for i in range(3):
+            self.send(inst, [f"u@d{i}.example"], sender="other@example.org")
+        for qid in self.wait_ids(inst, "paced@example.org", 3) + self.wait_ids(inst, "other@example.org", 3):
+            inst.wait_log(rf"{qid}: removed", timeout=30)
+        self.assertEqual(self.agent.max_running["paced.example"], 1)
+        gaps = self.gaps({"paced.example"})
+        self.assertEqual(len(gaps), 2)
+        # Each start waits for the last reply (0.2 s) and then 1 s.
+        self.assertTrue(all(g >= 1.1 for g in gaps), gaps)
+        # The other destinations did not wait for paced.example's turns.
+        others = sorted(t for h, t in self.agent.started if h.startswith("d"))
+        self.assertLess(others[-1] - min(t for _, t in self.agent.started), 2.0)
+
+    def test_transport_rate_delay(self):
+        inst = self.make("fake_transport_rate_delay = 1s\n")
+        for i in range(3):
+            self.send(inst, [f"u@t{i}.example"], sender="tx@example.org")
+        for qid in self.wait_ids(inst, "tx@example.org", 3):
+            inst.wait_log(rf"{qid}: removed", timeout=30)
+        # Three destinations, yet one delivery at a time, 1 s apart.
+        gaps = self.gaps({"t0.example", "t1.example", "t2.example"})
+        self.assertEqual(len(gaps), 2)
+        self.assertTrue(all(g >= 0.95 for g in gaps), gaps)
 
     def test_big_message_does_not_starve_small_one(self):
         inst = self.make("fake_destination_recipient_limit = 2\nfake_destination_concurrency_limit = 1\n")

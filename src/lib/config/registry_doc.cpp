@@ -107,13 +107,16 @@ std::string registry_markdown() {
   out += "for a retry), so the values below are refused when main.cf or a master.cf `-o` option is read:\n";
   out += "the error names the file and line, and `postern start` (or `reload`, `check`) refuses; a daemon\n";
   out += "given such an `-o` option anyway logs the error and exits. Each parameter's \"off\" value\n";
-  out += "(its default) loads. `smtpd_tls_security_level = may` and `smtp_tls_security_level = may` load\n";
-  out += "too: they ask for TLS only where both sides can, and Postern offers and uses none.\n\n";
+  out += "(its default) loads.\n\n";
   out += "| Parameter | Refused values | Postern does not |\n|---|---|---|\n";
-  for (const auto& u : unsupported_parameters())
+  bool templates = false;
+  for (const auto& u : unsupported_parameters()) {
     out += fmt::format("| `{}` | {} | {} |\n", u.name, refused_values_text(u), u.missing);
-  out += "\n`transport_...` rows stand for every per-transport name of that template\n";
-  out += "(`smtp_destination_rate_delay`, ...).\n\n";
+    templates = templates || u.name.starts_with("transport_");
+  }
+  out += "\n";
+  if (templates)
+    out += "`transport_...` rows stand for every per-transport name of that template (`smtp_...`, `local_...`).\n\n";
   out += "### Accepted without effect\n\n";
   out += "These load with any valid value and change nothing: tuning knobs of Postfix's own design,\n";
   out += "paths and service names Postern does not use, reply codes it does not make configurable, and\n";

@@ -48,8 +48,6 @@ constexpr std::string_view kDomainRestrictions =
     "reject_rhsbl_recipient,permit_dnswl_client,permit_rhswl_client";
 constexpr std::string_view kNoRestriction = "have other smtpd restrictions";
 constexpr auto kList = std::to_array<Unsupported>({
-    {"default_destination_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
-    {"default_transport_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
     {"disable_dns_lookups", R::kYes, "", "deliver without DNS lookups"},
     {"frozen_delivered_to", R::kOther, "yes", "update Delivered-To: while expanding aliases (frozen_delivered_to = no)"},
     {"lmtp_host_lookup", R::kOther, "dns", "look up LMTP servers other than in the DNS"},
@@ -83,9 +81,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"strict_8bitmime_body", R::kYes, "", "have strict MIME checks"},
     {"strict_mime_encoding_domain", R::kYes, "", "have strict MIME checks"},
     {"strict_smtputf8", R::kYes, "", "have strict SMTPUTF8 checks"},
-    // Per-transport templates: <transport>_destination_rate_delay, ...
-    {"transport_destination_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
-    {"transport_transport_rate_delay", R::kNonZero, "", "pace deliveries (rate delays)"},
     {"unknown_address_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"unknown_helo_hostname_tempfail_action", R::kOther, "defer_if_permit,defer",
      "have other temporary-failure actions"},

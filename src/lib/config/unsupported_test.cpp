@@ -107,7 +107,7 @@ TEST(Unsupported, BooleansNumbersAndAllowedValues) {
   loads("strict_8bitmime = no\nsoft_bounce = yes\nsmtpd_client_message_rate_limit = 30\nauthorized_submit_users = static:anyone\n");
   loads("smtp_host_lookup = dns\n");
   EXPECT_NE(error_of("strict_8bitmime = yes\n").find("set it to no"), std::string::npos);
-  EXPECT_NE(error_of("default_destination_rate_delay = 1s\n").find("set it to 0"), std::string::npos);
+  EXPECT_NE(error_of("smtpd_client_new_tls_session_rate_limit = 10\n").find("set it to 0"), std::string::npos);
   loads("authorized_submit_users = !www-data, static:anyone\n");
   EXPECT_NE(error_of("smtp_host_lookup = native\n").find("set it to dns"), std::string::npos);
   EXPECT_FALSE(error_of("mailbox_command_maps = hash:/etc/postfix/commands\n").empty());
@@ -143,14 +143,9 @@ TEST(Unsupported, IgnoredParametersAreRegisteredAndNotRefused) {
   loads("in_flow_delay = 2s\nbiff = yes\nsmtpd_tls_loglevel = 1\n");
 }
 
-TEST(Unsupported, PerTransportRateDelaysAreRefusedThroughTheirTemplate) {
-  loads("smtp_destination_rate_delay = 0s\ndefault_destination_rate_delay = 0\n");
-  auto e = error_of("smtp_destination_rate_delay = 1s\n");
-  EXPECT_NE(e.find("parameter smtp_destination_rate_delay = 1s: Postern does not pace deliveries"),
-            std::string::npos)
-      << e;
-  EXPECT_FALSE(error_of("default_destination_rate_delay = 10\n").empty());
-  EXPECT_FALSE(error_of("relay_transport_rate_delay = 2m\n").empty());
+TEST(Unsupported, RateDelaysAreAccepted) {
+  // qmgr paces deliveries (qmgr.h), per transport through the templates.
+  loads("smtp_destination_rate_delay = 1s\ndefault_destination_rate_delay = 10\nrelay_transport_rate_delay = 2m\n");
 }
 
 TEST(Unsupported, RestrictionListsMayNameOnlyTheRestrictionsPosternHas) {
