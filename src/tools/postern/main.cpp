@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -137,6 +138,9 @@ int cmd_stop(const fs::path& dir) {
   if (::kill(*pid, SIGTERM) != 0) log::fatal("kill {}: {}", *pid, std::strerror(errno));
   if (!wait_until([&] { return !running_master(cfg).has_value(); }, std::chrono::seconds(30)))
     log::fatal("the master (pid {}) did not stop", *pid);
+  // The lock goes with the master's last destructors, a moment before the
+  // process itself: "stopped" means gone, so wait for that too.
+  (void)wait_until([&] { return ::kill(*pid, 0) != 0 && errno == ESRCH; }, std::chrono::seconds(5));
   return 0;
 }
 
