@@ -91,6 +91,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.mail_spool_directory = cfg.str("mail_spool_directory");
   s.home_mailbox = cfg.str("home_mailbox");
   s.mailbox_command = std::string(str::trim(cfg.raw("mailbox_command").value_or("")));
+  s.mailbox_command_maps = cfg.str("mailbox_command_maps");
   auto locks = deliver::LockMethods::parse(cfg.str("mailbox_delivery_lock"));
   if (!locks) return make_error("mailbox_delivery_lock: {}", locks.error().message);
   s.locks = *locks;
@@ -179,10 +180,14 @@ class SystemBackend final : public Backend {
     auto ft = maps::MapList::open("fallback_transport_maps", s_.fallback_transport_maps);
     if (!ft) return ft.take_error();
     fallback_transports_ = std::move(*ft);
+    auto mc = maps::MapList::open("mailbox_command_maps", s_.mailbox_command_maps);
+    if (!mc) return mc.take_error();
+    mailbox_commands_ = std::move(*mc);
     return {};
   }
   bool tables_changed() const {
-    return aliases_.changed() || mailbox_transports_.changed() || fallback_transports_.changed();
+    return aliases_.changed() || mailbox_transports_.changed() || fallback_transports_.changed() ||
+           mailbox_commands_.changed();
   }
 
   // Per request.
@@ -348,6 +353,16 @@ class SystemBackend final : public Backend {
 
   Outcome deliver_mailbox(const DeliveryInfo& d, const security::UserInfo& user) override {
     auto privs = Privs::of(user);
+    // mailbox_command_maps before mailbox_command, as in Postfix: the
+    // user's own command, run exactly like mailbox_command.
+    if (!mailbox_commands_.empty()) {
+      auto cmd = mailbox_commands_.lookup(user.name);  // errors logged by the list
+      if (!cmd) return Outcome::deferred("4.3.0", "mailbox_command_maps lookup failure");
+      if (*cmd && !str::trim(**cmd).empty()) {
+        if (user.uid == 0) privs = default_privs();
+        return run_command(d, std::string(str::trim(**cmd)), privs, s_.delivered_command, &user);
+      }
+    }
     if (!s_.mailbox_command.empty()) {
       if (user.uid == 0) privs = default_privs();
       return run_command(d, s_.mailbox_command, privs, s_.delivered_command, &user);
@@ -637,6 +652,7 @@ class SystemBackend final : public Backend {
   maps::MapList aliases_;
   maps::MapList mailbox_transports_;   // mailbox_transport_maps
   maps::MapList fallback_transports_;  // fallback_transport_maps
+  maps::MapList mailbox_commands_;     // mailbox_command_maps
   std::vector<std::optional<uid_t>> owners_;
   std::optional<Privs> last_owner_;
 };

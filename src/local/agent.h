@@ -30,7 +30,7 @@
 // safe_open (no symlinks, no hard links, regular files, owned by the
 // recipient when strict_mailbox_ownership) and chowns what it creates.
 //
-// Parameters: alias_maps, forward_path, mailbox_command, home_mailbox,
+// Parameters: alias_maps, forward_path, mailbox_command, mailbox_command_maps, home_mailbox,
 // mail_spool_directory, mailbox_delivery_lock, mailbox_size_limit,
 // strict_mailbox_ownership, deliver_lock_attempts, deliver_lock_delay,
 // stale_lock_time, prepend_delivered_header, allow_mail_to_commands,
@@ -67,6 +67,7 @@ struct Settings {
   std::string mail_spool_directory;
   std::string home_mailbox;
   std::string mailbox_command;
+  std::string mailbox_command_maps;  // per-user mailbox_command (key: the login name)
   deliver::LockMethods locks;
   deliver::LockParams lock_params;
   std::uint64_t mailbox_size_limit = 0;

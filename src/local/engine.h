@@ -29,7 +29,7 @@
 //   7. an unknown user: fallback_transport_maps, else fallback_transport
 //      (handed on likewise), else luser_relay, else bounce 5.1.1 unknown
 //      user: "name";
-//   8. the mailbox: mailbox_command, else home_mailbox (Maildir when it
+//   8. the mailbox: mailbox_command_maps, else mailbox_command, else home_mailbox (Maildir when it
 //      ends in '/'), else mail_spool_directory/user.
 //
 // Handing on (Postfix's deliver_pass()): the value is "transport" or

@@ -39,6 +39,7 @@ def master_cf(bindir, rootspool):
             + "localmd unix - n n - - local -o home_mailbox=Maildir/\n"
             + "localsz unix - n n - - local -o mailbox_size_limit=300\n"
             + f"localmc unix - n n - - local -o mailbox_command={bindir}/savecmd\n"
+            + f"localmcm unix - n n - - local -o mailbox_command_maps=texthash:{bindir}/cmdmap\n"
             + f"localsp unix - n n - - local -o mail_spool_directory={rootspool}\n"
             + "localmu unix - n n - - local -o max_use=3\n"
             + "localhome unix - n n - - local -o require_home_directory=yes\n"
@@ -325,6 +326,24 @@ class LocalTest(unittest.TestCase):
             text = f.read()
         self.assertIn("via command", text)
         self.assertIn(f"Delivered-To: {rcpt}\n", text)
+
+    def test_mailbox_command_maps_per_user(self):
+        a, b = self.need_users()[:2]
+        # Written before the agent of this service first starts (it reads
+        # the table when it starts).
+        with open(os.path.join(self.bin, "cmdmap"), "w") as f:
+            f.write(f"{a.pw_name} {self.bin}/savecmd\n")
+        qid = self.submit("Subject: mcm\n\nvia the map\n")
+        self.assertEqual(self.deliver(qid, [f"{a.pw_name}@{DOMAIN}"], service="localmcm"),
+                         [("2.0.0", f"delivered to command: {self.bin}/savecmd")])
+        with open(os.path.join(self.out, "cmd.uid")) as f:
+            self.assertEqual(int(f.read()), a.pw_uid)
+        with open(os.path.join(self.out, "cmd.out")) as f:
+            self.assertIn("via the map", f.read())
+        # Not in the table: the mailbox, as without one.
+        qid = self.submit("Subject: mcm2\n\nto the mailbox\n")
+        self.assertEqual(self.deliver(qid, [f"{b.pw_name}@{DOMAIN}"], service="localmcm"),
+                         [("2.0.0", "delivered to mailbox")])
 
     def test_root_created_spool_mailbox_is_safe(self):
         u = self.need_users()[0]

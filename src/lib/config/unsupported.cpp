@@ -54,7 +54,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"lmtp_sasl_auth_enable", R::kYes, "", "have SASL authentication"},
     {"lmtp_send_xforward_command", R::kYes, "", "send XFORWARD"},
     {"lmtp_tls_security_level", R::kValues, kTlsRequired, "have TLS"},
-    {"mailbox_command_maps", R::kNonEmpty, "", "look up per-user mailbox commands"},
     {"non_smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"resolve_dequoted_address", R::kOther, "yes", "resolve quoted address forms as written (resolve_dequoted_address = no)"},
