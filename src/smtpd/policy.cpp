@@ -13,6 +13,7 @@
 
 #include "base/read_file.h"
 #include "base/strings.h"
+#include "config/host_info.h"
 #include "config/registry.h"
 #include "config/unsupported.h"
 #include "log/log.h"
@@ -157,6 +158,21 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   auto nets = NetworkList::parse("mynetworks", cfg.str("mynetworks"));
   if (!nets) return nets.error();
   p->mynetworks_ = std::move(*nets);
+  auto backup_nets = NetworkList::parse("permit_mx_backup_networks", cfg.str("permit_mx_backup_networks"));
+  if (!backup_nets) return backup_nets.error();
+  p->mx_backup_networks_ = std::move(*backup_nets);
+  p->mx_backup_networks_set_ = !str::trim(cfg.str("permit_mx_backup_networks")).empty();
+  for (const auto& a : config::host::own_addresses(cfg.str("inet_interfaces"), cfg.str("inet_protocols"))) {
+    char buf[INET6_ADDRSTRLEN];
+    if (::inet_ntop(a.family, a.addr.data(), buf, sizeof buf)) p->own_addresses_.emplace_back(buf);
+  }
+  for (const auto& a : cfg.list("proxy_interfaces")) {
+    std::string_view t = a;
+    if (t.size() > 2 && t.front() == '[' && t.back() == ']') t = t.substr(1, t.size() - 2);
+    error_code ec;
+    auto ip = asio::ip::make_address(t, ec);
+    if (!ec) p->own_addresses_.push_back(ip.to_string());
+  }
   auto exc = NetworkList::parse("smtpd_client_event_limit_exceptions", cfg.str("smtpd_client_event_limit_exceptions"));
   if (!exc) return exc.error();
   p->limit_exceptions_ = std::move(*exc);
@@ -269,6 +285,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
       p->wants_helo_dns_ = p->wants_helo_dns_ || r.name == "reject_unknown_helo_hostname";
       p->wants_dnsbl_ = p->wants_dnsbl_ || r.dnsbl != nullptr;
       p->wants_policy_service_ = p->wants_policy_service_ || r.server != nullptr;
+      p->wants_mx_backup_ = p->wants_mx_backup_ || r.name == "permit_mx_backup";
     }
   // Postfix refuses to run without some relay control in either list, a
   // class named there included (its has_required()).
@@ -340,6 +357,31 @@ std::optional<std::string> Policy::mailhost_domain(const mail::Address& a, std::
   }
   if (cls && *cls != DomainClass::Relay && *cls != DomainClass::Default) return std::nullopt;
   return a.lower_domain();
+}
+
+std::optional<std::string> Policy::mx_backup_domain(const RcptContext& c) {
+  if (!c.recipient || c.recipient->is_null() || !c.recipient->has_domain()) return std::nullopt;
+  const mail::Address& a = *c.recipient;
+  if (a.domain.front() == '[' || a.has_routing_tricks()) return std::nullopt;
+  std::optional<DomainClass> cls = c.recipient_class;
+  if (!cls) {
+    auto k = classify(a);
+    if (!k) return std::nullopt;  // permit_mx_backup reports the table failure itself
+    cls = *k;
+  }
+  if (*cls != DomainClass::Default) return std::nullopt;  // permitted without DNS
+  std::string d = a.lower_domain();
+  if (!d.empty() && d.back() == '.') d.pop_back();
+  return d;
+}
+
+bool Policy::is_own_address(const asio::ip::address& a) const {
+  asio::ip::address x = a;
+  if (x.is_v6() && x.to_v6().is_v4_mapped()) x = asio::ip::make_address_v4(asio::ip::v4_mapped, x.to_v6());
+  const std::string s = x.to_string();
+  for (const auto& o : own_addresses_)
+    if (o == s) return true;
+  return false;
 }
 
 Result<DomainClass> Policy::classify(const mail::Address& a) {
@@ -507,6 +549,23 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       v.reject(smtp::Reply(defer ? 454 : relay_code_, defer ? "4.7.1" : "5.7.1",
                        fmt::format("<{}>: Relay access denied", c.recipient_text)), false);
       return Outcome::Reject;
+    }
+    if (r == "permit_mx_backup") {
+      // Postfix: our own destinations (as permit_auth_destination), then a
+      // domain whose MX list names this host as a backup (mx_backup.h).
+      if (!c.recipient) continue;
+      bool failed = false;
+      bool ok = auth_destination(c, v, failed);
+      if (failed) return Outcome::Reject;
+      if (ok) return Outcome::Permit;
+      if (!c.recipient_mx_backup) continue;
+      if (c.recipient_mx_backup->verdict == MxBackup::kYes) return Outcome::Permit;
+      if (c.recipient_mx_backup->verdict == MxBackup::kTempFail && !v.defer_if_reject)
+        v.defer_if_reject = smtp::Reply(
+            450, "4.4.4",
+            fmt::format("<{}>: Recipient address rejected: {}", str::printable(c.recipient_text, 300),
+                        c.recipient_mx_backup->why));
+      continue;
     }
     if (r == "reject_invalid_helo_hostname" || r == "reject_invalid_hostname" ||
         r == "reject_non_fqdn_helo_hostname" || r == "reject_non_fqdn_hostname") {

@@ -29,7 +29,8 @@
 //
 // Restrictions understood: permit, reject, defer, permit_mynetworks,
 // permit_sasl_authenticated, reject_unauth_destination,
-// defer_unauth_destination, permit_auth_destination, reject_unlisted_recipient,
+// defer_unauth_destination, permit_auth_destination, permit_mx_backup
+// (mx_backup.h; the caller looks the MX hosts up), reject_unlisted_recipient,
 // reject_unauth_pipelining, reject_invalid_helo_hostname,
 // reject_non_fqdn_{helo_hostname,sender,recipient} (and the old names
 // reject_invalid_hostname, reject_non_fqdn_hostname),
@@ -83,6 +84,7 @@
 #include "smtp/reply.h"
 #include "smtpd/access.h"
 #include "smtpd/dnsbl.h"
+#include "smtpd/mx_backup.h"
 #include "smtpd/policy_client.h"
 
 namespace postern::smtpd {
@@ -230,6 +232,9 @@ struct RcptContext {
   // Resolver::lookup_mailhost() of the domains that mailhost_domain() named,
   // for reject_unknown_{sender,recipient}_domain; unset counts as TempFail.
   std::optional<dns::Outcome> sender_mailhost, recipient_mailhost;
+  // permit_mx_backup's answer for the recipient domain that
+  // mx_backup_domain() named (mx_backup.h); unset: no DNS verdict.
+  std::optional<MxBackupAnswer> recipient_mx_backup;
   // The client name lookups (dns::ClientName's statuses: Ok, TempFail or
   // NotFound) and Resolver::lookup_mailhost() of the HELO name, for
   // reject_unknown_{client,reverse_client,helo}_hostname; unset: TempFail.
@@ -321,6 +326,15 @@ class Policy {
   bool wants_dnsbl() const { return wants_dnsbl_; }
   // Whether a list has check_policy_service.
   bool wants_policy_service() const { return wants_policy_service_; }
+  // Whether a list has permit_mx_backup: the caller then runs
+  // check_mx_backup() for the domain mx_backup_domain() names (with
+  // is_own_address() and, when restricts_mx_backup(),
+  // in_mx_backup_networks()) and fills RcptContext::recipient_mx_backup.
+  bool wants_mx_backup() const { return wants_mx_backup_; }
+  std::optional<std::string> mx_backup_domain(const RcptContext& c);
+  bool is_own_address(const asio::ip::address& a) const;
+  bool restricts_mx_backup() const { return mx_backup_networks_set_; }
+  Result<bool> in_mx_backup_networks(const asio::ip::address& a) { return mx_backup_networks_.contains(a.to_string()); }
   // The HELO name that restriction judges, or nullopt: none given, or an
   // address literal or bare IP address (no DNS name to look up).
   static std::optional<std::string> helo_dns_name(std::string_view helo);
@@ -366,6 +380,12 @@ class Policy {
 
   NetworkList mynetworks_;
   NetworkList limit_exceptions_;
+  // permit_mx_backup: this host's addresses (inet_interfaces,
+  // proxy_interfaces) and permit_mx_backup_networks.
+  bool wants_mx_backup_ = false;
+  std::vector<std::string> own_addresses_;
+  NetworkList mx_backup_networks_;
+  bool mx_backup_networks_set_ = false;
   maps::MatchList mydestination_;
   maps::MatchList relay_domains_;
   maps::MatchList virtual_alias_domains_;

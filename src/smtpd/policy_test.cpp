@@ -126,9 +126,9 @@ TEST(Policy, UnknownRestrictionIsRefusedAtLoad) {
   for (const char* name : {"smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
                            "smtpd_relay_restrictions", "smtpd_recipient_restrictions"}) {
     auto cfg = config::Config::from_text(
-        fmt::format("{} = permit_mynetworks, permit_mx_backup, reject\n", name));
+        fmt::format("{} = permit_mynetworks, reject_unverified_recipient, reject\n", name));
     ASSERT_FALSE(cfg) << name;
-    EXPECT_NE(cfg.error().message.find("does not have the smtpd restriction \"permit_mx_backup\""),
+    EXPECT_NE(cfg.error().message.find("does not have the smtpd restriction \"reject_unverified_recipient\""),
               std::string::npos)
         << cfg.error().message;
   }
@@ -1312,4 +1312,80 @@ TEST(Policy, PlainRejectAndDeferNameTheirList) {
   auto eod = policy("smtpd_end_of_data_restrictions = defer\n");
   EXPECT_EQ(eod->check_end_of_data(c).reply.to_string(),
             "450 4.7.1 <END-OF-DATA>: End-of-data rejected: Access denied");
+}
+
+// permit_mx_backup: our own destinations without DNS; another domain by
+// the session's MX answer (mx_backup.h), a DNS failure a 450 only where a
+// later restriction would reject.
+TEST(Policy, PermitMxBackup) {
+  auto p = policy("relay_domains = relayed.example\ninet_interfaces = 127.0.0.1\nproxy_interfaces = 203.0.113.9\n"
+                  "smtpd_relay_restrictions = permit_mx_backup, reject_unauth_destination\n");
+  ASSERT_TRUE(p->wants_mx_backup());
+  auto check = [&](std::string_view to, std::optional<MxBackupAnswer> mx) {
+    auto a = mail::parse_smtp_path(to);
+    EXPECT_TRUE(a) << to;
+    RcptContext c;
+    c.client_addr = "198.51.100.1";
+    c.recipient = &*a;
+    c.recipient_text = to;
+    c.recipient_mx_backup = std::move(mx);
+    return std::make_pair(p->mx_backup_domain(c), p->check_recipient(c));
+  };
+  // Local and relayed domains: permitted, no DNS asked for.
+  auto [d1, v1] = check("x@mx.example.org", std::nullopt);
+  EXPECT_FALSE(d1);
+  EXPECT_EQ(v1.kind, Verdict::Accept);
+  auto [d2, v2] = check("x@relayed.example", std::nullopt);
+  EXPECT_FALSE(d2);
+  EXPECT_EQ(v2.kind, Verdict::Accept);
+  // Elsewhere: as the MX answer says.
+  auto [d3, v3] = check("x@Backup.Example", MxBackupAnswer{MxBackup::kYes, {}});
+  EXPECT_EQ(d3, "backup.example");
+  EXPECT_EQ(v3.kind, Verdict::Accept);
+  auto [d4, v4] = check("x@other.example", MxBackupAnswer{});
+  EXPECT_EQ(v4.kind, Verdict::Reject);
+  EXPECT_EQ(v4.reply.code, 554);
+  auto [d5, v5] = check("x@slow.example", MxBackupAnswer{MxBackup::kTempFail, "Unable to look up mail exchanger "
+                                                                              "information: timeout"});
+  EXPECT_EQ(v5.kind, Verdict::Reject);
+  EXPECT_EQ(v5.reply.to_string(),
+            "450 4.4.4 <x@slow.example>: Recipient address rejected: Unable to look up mail exchanger information: "
+            "timeout");
+  // Routing tricks and literals are never a backup destination.
+  auto [d6, v6] = check("user%elsewhere@backup.example", MxBackupAnswer{MxBackup::kYes, {}});
+  EXPECT_FALSE(d6);
+  EXPECT_FALSE(check("x@[192.0.2.1]", std::nullopt).first);
+  // This host's addresses: inet_interfaces and proxy_interfaces.
+  EXPECT_TRUE(p->is_own_address(asio::ip::make_address("127.0.0.1")));
+  EXPECT_TRUE(p->is_own_address(asio::ip::make_address("203.0.113.9")));
+  EXPECT_TRUE(p->is_own_address(asio::ip::make_address("::ffff:127.0.0.1")));
+  EXPECT_FALSE(p->is_own_address(asio::ip::make_address("192.0.2.1")));
+  EXPECT_FALSE(p->restricts_mx_backup());
+}
+
+TEST(MxBackup, Decision) {
+  auto host = [](std::uint16_t pref, bool me, bool in_nets = true, bool failed = false) {
+    MxHostFacts f;
+    f.preference = pref;
+    f.is_me = me;
+    f.in_networks = in_nets;
+    f.lookup_failed = failed;
+    f.host = fmt::format("mx{}.example", pref);
+    return f;
+  };
+  EXPECT_EQ(decide_mx_backup({}, false).verdict, MxBackup::kNo);
+  // A backup: yes. The primary, or the only MX: no.
+  EXPECT_EQ(decide_mx_backup({host(10, false), host(20, true)}, false).verdict, MxBackup::kYes);
+  EXPECT_EQ(decide_mx_backup({host(10, true), host(20, true)}, false).verdict, MxBackup::kNo);
+  EXPECT_EQ(decide_mx_backup({host(10, true)}, false).verdict, MxBackup::kNo);
+  EXPECT_EQ(decide_mx_backup({host(10, false), host(10, true), host(20, false)}, false).verdict, MxBackup::kNo);
+  EXPECT_EQ(decide_mx_backup({host(10, false), host(20, false)}, false).verdict, MxBackup::kNo);
+  // permit_mx_backup_networks: every primary inside.
+  EXPECT_EQ(decide_mx_backup({host(10, false, true), host(20, true)}, true).verdict, MxBackup::kYes);
+  EXPECT_EQ(decide_mx_backup({host(10, false, false), host(20, true)}, true).verdict, MxBackup::kNo);
+  // A host that could not be looked up may be us: a deferral, not a no.
+  auto t = decide_mx_backup({host(10, false), host(20, false, true, true)}, false);
+  EXPECT_EQ(t.verdict, MxBackup::kTempFail);
+  EXPECT_NE(t.why.find("Unable to look up host mx20.example as mail exchanger"), std::string::npos) << t.why;
+  EXPECT_EQ(decide_mx_backup({host(10, false, true, true), host(20, true)}, false).verdict, MxBackup::kYes);
 }

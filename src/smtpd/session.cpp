@@ -312,6 +312,15 @@ class Session {
       if (auto d = sh_.policy->mailhost_domain(*c.recipient, c.recipient_class))
         c.recipient_mailhost = (co_await sh_.dns->lookup_mailhost(*d)).outcome;
     }
+    if (sh_.policy->wants_mx_backup() && c.recipient) {
+      if (auto d = sh_.policy->mx_backup_domain(c)) {
+        Policy* p = sh_.policy.get();
+        std::function<Result<bool>(const asio::ip::address&)> nets;
+        if (p->restricts_mx_backup()) nets = [p](const asio::ip::address& a) { return p->in_mx_backup_networks(a); };
+        c.recipient_mx_backup = co_await check_mx_backup(
+            *sh_.dns, *d, [p](const asio::ip::address& a) { return p->is_own_address(a); }, std::move(nets));
+      }
+    }
     if (sh_.policy->wants_helo_lookup()) {
       // Once per HELO name: a client may send EHLO again.
       if (auto name = Policy::helo_dns_name(helo_); name && (!helo_dns_ || helo_dns_for_ != *name)) {
@@ -2263,7 +2272,8 @@ void start_clients(asio::io_context& io, Shared& shared) {
   // whatever smtpd_peername_lookup says.
   if (s.peername_lookup ||
       (shared.policy && (shared.policy->wants_mailhost_lookup(true) || shared.policy->wants_mailhost_lookup(false) ||
-                         shared.policy->wants_helo_lookup() || shared.policy->wants_dnsbl()))) {
+                         shared.policy->wants_helo_lookup() || shared.policy->wants_dnsbl() ||
+                         shared.policy->wants_mx_backup()))) {
     dns::ResolverOptions o;
     o.servers = s.dns_resolver_address;
     o.timeout = kPeernameTryTimeout;

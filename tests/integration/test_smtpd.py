@@ -113,6 +113,12 @@ def start_dnsmasq():
                 # For reject_unknown_sender_domain: a domain with an MX, one
                 # with only an address, and one the server says does not exist.
                 "--mx-host=mx.good.test,mail.good.test,10", "--host-record=a.good.test,127.0.0.5",
+                # permit_mx_backup: this host (127.0.0.1) is backup.test's
+                # second MX, and primary.test's first.
+                "--mx-host=backup.test,mx1.backup.test,10", "--mx-host=backup.test,mx2.backup.test,20",
+                "--host-record=mx1.backup.test,192.0.2.10", "--host-record=mx2.backup.test,127.0.0.1",
+                "--mx-host=primary.test,mx1.primary.test,10", "--mx-host=primary.test,mx2.primary.test,20",
+                "--host-record=mx1.primary.test,127.0.0.1", "--host-record=mx2.primary.test,192.0.2.11",
                 "--local=/nx.test/",
                 # DNS block lists: bl.test lists 127.0.0.2 (with a reason) and
                 # 127.0.0.3 with a result outside the service's filter;
@@ -218,6 +224,11 @@ def setUpModule():
         SERVICES["unkdomain"] = (f"-o dns_resolver_address=127.0.0.1:{dns_port} -o smtpd_peername_lookup=no "
                                  "-o smtpd_sender_restrictions=reject_unknown_sender_domain "
                                  "-o smtpd_helo_restrictions=reject_unknown_helo_hostname")
+        mxb = (f"-o dns_resolver_address=127.0.0.1:{dns_port} -o smtpd_peername_lookup=no "
+               "-o {smtpd_relay_restrictions = permit_mx_backup, reject_unauth_destination}")
+        SERVICES["mxbackup"] = mxb
+        SERVICES["mxbackupin"] = mxb + " -o permit_mx_backup_networks=192.0.2.0/28"
+        SERVICES["mxbackupout"] = mxb + " -o permit_mx_backup_networks=198.51.100.0/24"
         SERVICES["rbl"] = (f"-o dns_resolver_address=127.0.0.1:{dns_port} -o smtpd_peername_lookup=no "
                            "-o {smtpd_recipient_restrictions = reject_multi_recipient_bounce, "
                            "permit_dnswl_client wl.test, reject_rbl_client bl.test=127.0.0.[2..11], "
@@ -692,6 +703,29 @@ class SmtpdTest(unittest.TestCase):
                       r"from=<watched@example\.net> to=<alice@\S+> proto=ESMTP helo=<client\.test>")
         self.assertEqual(rcpt("localhost", "someone@example.net"),
                          "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname")
+
+    def test_permit_mx_backup(self):
+        if "mxbackup" not in PORTS:
+            self.skipTest("no dnsmasq")
+
+        def rcpt(to, service="mxbackup"):
+            return self.rcpt_reply(PORTS[service], to)
+        self.assertTrue(rcpt("u@backup.test").startswith("250"), "we are a backup MX")
+        self.assertTrue(rcpt(LOCAL).startswith("250"), "our own domain needs no DNS")
+        # The primary MX must list the domain itself; no MX: no backup.
+        self.assertEqual(rcpt("u@primary.test"), "554 5.7.1 <u@primary.test>: Relay access denied")
+        self.assertEqual(rcpt("u@nx.test"), "554 5.7.1 <u@nx.test>: Relay access denied")
+        # An MX host whose address cannot be looked up might be this one.
+        reply = rcpt("u@mx.good.test")
+        self.assertTrue(reply.startswith("450 4.4.4 <u@mx.good.test>: Recipient address rejected: Unable to look up "
+                                         "host mail.good.test as mail exchanger"), reply)
+        # No answer from DNS: deferred rather than refused.
+        reply = rcpt("u@elsewhere.example")
+        self.assertTrue(reply.startswith("450 4.4.4 <u@elsewhere.example>: Recipient address rejected: Unable to "
+                                         "look up mail exchanger information"), reply)
+        # permit_mx_backup_networks: the primary's address must be inside.
+        self.assertTrue(rcpt("u@backup.test", "mxbackupin").startswith("250"))
+        self.assertEqual(rcpt("u@backup.test", "mxbackupout"), "554 5.7.1 <u@backup.test>: Relay access denied")
 
     def test_unknown_sender_domain(self):
         if "unkdomain" not in PORTS:

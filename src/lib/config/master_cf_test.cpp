@@ -263,10 +263,10 @@ TEST(ServiceOverrides, ARefusedOneNamesItselfAndChangesNothing) {
   ASSERT_TRUE(cfg);
   auto st = apply_service_overrides(*cfg, "25", "smtpd", "1",
                                     {{"smtpd_helo_required", "yes"},
-                                     {"smtpd_recipient_restrictions", "permit_mx_backup"},
+                                     {"smtpd_recipient_restrictions", "reject_unverified_recipient"},
                                      {"message_size_limit", "1000"}});
   ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().message.rfind("-o smtpd_recipient_restrictions=permit_mx_backup: parameter "
+  EXPECT_EQ(st.error().message.rfind("-o smtpd_recipient_restrictions=reject_unverified_recipient: parameter "
                                      "smtpd_recipient_restrictions = ",
                                      0),
             0u)

@@ -27,7 +27,7 @@ constexpr std::string_view kTlsVerified = "dane,dane-only,fingerprint";
 // checks that it evaluates every name here.
 constexpr std::string_view kRestrictions =
     "permit,reject,defer,permit_mynetworks,permit_sasl_authenticated,reject_unauth_pipelining,"
-    "reject_unauth_destination,defer_unauth_destination,permit_auth_destination,reject_unlisted_recipient,"
+    "reject_unauth_destination,defer_unauth_destination,permit_auth_destination,permit_mx_backup,reject_unlisted_recipient,"
     "reject_unlisted_sender,"
     "reject_invalid_helo_hostname,reject_invalid_hostname,reject_non_fqdn_helo_hostname,reject_non_fqdn_hostname,"
     "reject_non_fqdn_sender,reject_non_fqdn_recipient,reject_unknown_sender_domain,reject_unknown_recipient_domain,"
@@ -116,7 +116,7 @@ constexpr std::string_view kIgnored[] = {
     "mailq_path", "manpage_directory", "meta_directory", "milter_command_timeout", "milter_connect_timeout",
     "milter_content_timeout", "milter_default_action", "milter_macro_daemon_name", "milter_macro_v",
     "milter_protocol", "multi_instance_directories", "multi_instance_enable", "multi_instance_group",
-    "multi_instance_name", "newaliases_path", "permit_mx_backup_networks", "postlog_service_name",
+    "multi_instance_name", "newaliases_path", "postlog_service_name",
     "postscreen_cache_map", "process_id_directory", "proxy_read_maps", "proxy_write_maps",
     "proxymap_service_name", "proxywrite_service_name", "qmgr_clog_warn_time", "qmgr_daemon_timeout",
     "qmgr_fudge_factor", "qmgr_message_recipient_minimum", "qmqpd_authorized_clients",

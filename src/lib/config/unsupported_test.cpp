@@ -160,9 +160,9 @@ TEST(Unsupported, RestrictionListsMayNameOnlyTheRestrictionsPosternHas) {
   // One unknown element refuses the whole list, named with its line.
   std::string e = error_of("myhostname = mx.example\n"
                            "smtpd_recipient_restrictions = permit_mynetworks,\n"
-                           "  permit_mx_backup, reject_unauth_destination\n");
+                           "  reject_unverified_recipient, reject_unauth_destination\n");
   EXPECT_NE(e.find("main.cf, line 2: parameter smtpd_recipient_restrictions = "), std::string::npos) << e;
-  EXPECT_NE(e.find("does not have the smtpd restriction \"permit_mx_backup\"; remove it (Postern has: "
+  EXPECT_NE(e.find("does not have the smtpd restriction \"reject_unverified_recipient\"; remove it (Postern has: "
                    "permit, reject, defer, "),
             std::string::npos)
       << e;
@@ -172,13 +172,13 @@ TEST(Unsupported, RestrictionListsMayNameOnlyTheRestrictionsPosternHas) {
   e = error_of("smtpd_client_restrictions = check_client_access permit_mynetworks\n");
   EXPECT_NE(e.find("\"check_client_access (without its type:table)\""), std::string::npos) << e;
   // Through $name expansion and in -o overrides too.
-  e = error_of("my_checks = permit_mx_backup\nsmtpd_sender_restrictions = $my_checks\n");
-  EXPECT_NE(e.find("\"permit_mx_backup\""), std::string::npos) << e;
+  e = error_of("my_checks = reject_unverified_sender\nsmtpd_sender_restrictions = $my_checks\n");
+  EXPECT_NE(e.find("\"reject_unverified_sender\""), std::string::npos) << e;
   e = error_of("smtpd_sender_restrictions = check_policy_service\n");
   EXPECT_NE(e.find("\"check_policy_service (without its inet:host:port or unix:path)\""), std::string::npos) << e;
   auto c = Config::from_text("", "main.cf");
   ASSERT_TRUE(c);
-  EXPECT_FALSE(c->set_override("smtpd_helo_restrictions", "permit_mx_backup"));
+  EXPECT_FALSE(c->set_override("smtpd_helo_restrictions", "reject_unverified_recipient"));
   EXPECT_TRUE(c->set_override("smtpd_helo_restrictions", "check_policy_service unix:private/policy"));
   EXPECT_TRUE(c->set_override("smtpd_helo_restrictions", "check_policy_service { inet:h:1, timeout=1s }"));
   EXPECT_TRUE(smtpd_restriction_takes_server("check_policy_service"));
@@ -215,9 +215,9 @@ TEST(Unsupported, RestrictionClasses) {
   std::string e = error_of("smtpd_restriction_classes = missing\n");
   EXPECT_NE(e.find("restriction class missing is not defined"), std::string::npos) << e;
   // A class's list is checked like the smtpd_* lists.
-  e = error_of("smtpd_restriction_classes = odd\nodd = permit_mx_backup\n");
-  EXPECT_NE(e.find("parameter odd = permit_mx_backup: Postern does not have the smtpd restriction "
-                   "\"permit_mx_backup\""),
+  e = error_of("smtpd_restriction_classes = odd\nodd = reject_unverified_recipient\n");
+  EXPECT_NE(e.find("parameter odd = reject_unverified_recipient: Postern does not have the smtpd restriction "
+                   "\"reject_unverified_recipient\""),
             std::string::npos)
       << e;
   // A known parameter cannot be a class.
