@@ -102,6 +102,17 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.nexthop.preference = *pref;
   s.nexthop.randomize_addresses = cfg.boolean("smtp_randomize_addresses");
   s.nexthop.balance_families = cfg.boolean("smtp_balance_inet_protocols");
+  // Postfix: disable_dns_lookups (both clients) or smtp_dns_support_level =
+  // disabled: no MX lookups and host names through the system's resolver;
+  // else <proto>_host_lookup says how MX hosts and [hosts] are found.
+  const std::string level = str::lower(str::trim(cfg.str("smtp_dns_support_level")));
+  if (!level.empty() && level != "disabled" && level != "enabled" && level != "dnssec")
+    return make_error("smtp_dns_support_level = {}: want disabled, enabled or dnssec", str::printable(level, 40));
+  s.nexthop.mx_lookups = !cfg.boolean("disable_dns_lookups") && !(level == "disabled" && !lmtp);
+  const char* lookup_param = lmtp ? "lmtp_host_lookup" : "smtp_host_lookup";
+  auto how = dns::parse_host_lookup(cfg.str(lookup_param));
+  if (!how) return make_error("{}: {}", lookup_param, how.error().message);
+  s.nexthop.host_lookup = s.nexthop.mx_lookups ? *how : dns::HostLookup::kNative;
   s.mx_session_limit = static_cast<std::size_t>(cfg.integer("smtp_mx_session_limit"));
   s.line_limit = static_cast<std::size_t>(cfg.integer(lmtp ? "lmtp_line_length_limit" : "smtp_line_length_limit"));
   s.reply_filter = cfg.str(lmtp ? "lmtp_reply_filter" : "smtp_reply_filter");

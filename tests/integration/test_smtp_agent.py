@@ -272,6 +272,12 @@ class SmtpAgentTest(unittest.TestCase):
                   f"fallback unix - - n - - smtp -o smtp_fallback_relay=[127.0.0.1]:{cls.fallback.port}\n"
                   f"silent unix - - n - - smtp -o dns_resolver_address=127.0.0.1:{cls.silent.port}"
                   " -o dns_resolver_timeout=1\n"
+                  # Native host lookups: the system's resolver (the hosts
+                  # file names localhost); the DNS server never answers.
+                  f"native unix - - n - - smtp -o smtp_host_lookup=native -o dns_resolver_address=127.0.0.1:{cls.silent.port}"
+                  " -o dns_resolver_timeout=1\n"
+                  f"nodns unix - - n - - smtp -o disable_dns_lookups=yes -o dns_resolver_address=127.0.0.1:{cls.silent.port}"
+                  " -o dns_resolver_timeout=1\n"
                   "lmtp unix - - n - - lmtp\n"
                   "bound unix - - n - - smtp -o smtp_bind_address=127.0.0.2\n"
                   "soft unix - - n - - smtp -o soft_bounce=yes\n"
@@ -469,6 +475,22 @@ class SmtpAgentTest(unittest.TestCase):
         self.assertEqual(a["dsn"], ["4.4.3"], a)
         self.assertEqual(a["site_failure"], 1)
         self.assertLess(time.monotonic() - t0, 15)
+
+    def test_native_host_lookups(self):
+        srv = self.server()
+        qid, _ = self.submit()
+        # smtp_host_lookup = native: [localhost] from the hosts file, while
+        # the DNS-only service (same silent DNS) cannot find it.
+        a = self.deliver(qid, f"[localhost]:{srv.port}", ["a@example.net"], service="native")
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.inst.wait_log(re.escape(f"{qid}: to=<a@example.net>, relay=localhost[127.0.0.1]:{srv.port}") +
+                           r", .*status=sent")
+        b = self.deliver(qid, f"[localhost]:{srv.port}", ["b@example.net"], service="silent")
+        self.assertEqual(b["dsn"], ["4.4.3"], b)
+        # disable_dns_lookups = yes: no MX lookup even for a bare domain.
+        c = self.deliver(qid, f"localhost:{srv.port}", ["c@example.net"], service="nodns")
+        self.assertEqual(c["dsn"], ["2.0.0"], c)
+        self.assertEqual(len(srv.messages), 2)
 
     def test_mx_host_without_address(self):
         qid, _ = self.submit()

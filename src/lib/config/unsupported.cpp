@@ -48,9 +48,7 @@ constexpr std::string_view kDomainRestrictions =
     "reject_rhsbl_recipient,permit_dnswl_client,permit_rhswl_client";
 constexpr std::string_view kNoRestriction = "have other smtpd restrictions";
 constexpr auto kList = std::to_array<Unsupported>({
-    {"disable_dns_lookups", R::kYes, "", "deliver without DNS lookups"},
     {"frozen_delivered_to", R::kOther, "yes", "update Delivered-To: while expanding aliases (frozen_delivered_to = no)"},
-    {"lmtp_host_lookup", R::kOther, "dns", "look up LMTP servers other than in the DNS"},
     {"lmtp_sasl_auth_enable", R::kYes, "", "have SASL authentication"},
     {"lmtp_send_xforward_command", R::kYes, "", "send XFORWARD"},
     {"lmtp_tls_security_level", R::kValues, kTlsRequired, "have TLS"},
@@ -58,8 +56,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"resolve_dequoted_address", R::kOther, "yes", "resolve quoted address forms as written (resolve_dequoted_address = no)"},
     {"smtp_always_send_ehlo", R::kOther, "yes", "start sessions with HELO (smtp_always_send_ehlo = no)"},
-    {"smtp_dns_support_level", R::kValues, "disabled", "deliver without DNS lookups"},
-    {"smtp_host_lookup", R::kOther, "dns", "look up SMTP servers other than in the DNS"},
     {"smtp_send_xforward_command", R::kYes, "", "send XFORWARD"},
     {"smtp_tls_security_level", R::kValues, kTlsVerified, "have DANE or certificate fingerprint verification"},
     {"smtpd_client_new_tls_session_rate_limit", R::kNonZero, "", "limit new TLS session rates per client"},

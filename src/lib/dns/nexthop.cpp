@@ -132,6 +132,19 @@ Result<AddressPreference> parse_address_preference(std::string_view text) {
   return make_error("bad address preference \"{}\" (want any, ipv4 or ipv6)", str::printable(t, 40));
 }
 
+Result<HostLookup> parse_host_lookup(std::string_view text) {
+  bool dns = false, native = false;
+  for (const auto& w : str::split(text, ", \t")) {
+    if (str::iequals(w, "dns")) dns = true;
+    else if (str::iequals(w, "native")) native = true;
+    else return make_error("bad host lookup method \"{}\" (want dns, native or both)", str::printable(w, 40));
+  }
+  if (dns && native) return HostLookup::kDnsThenNative;
+  if (native) return HostLookup::kNative;
+  if (dns) return HostLookup::kDns;
+  return make_error("no host lookup method (want dns, native or both)");
+}
+
 void order_group(std::vector<Destination>& group, const NexthopOptions& opts, std::mt19937_64& rng) {
   if (opts.randomize_addresses) std::shuffle(group.begin(), group.end(), rng);
   if (opts.preference == AddressPreference::Any) return;

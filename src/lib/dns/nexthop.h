@@ -27,9 +27,15 @@
 //   full list had both, the last slot goes to the best address of the other
 //   family, so that both address types are tried before giving up.
 //
+// Without DNS (disable_dns_lookups = yes, smtp_dns_support_level = disabled)
+// a domain is taken as a host, like [host], and looked up with the system's
+// resolver; smtp_host_lookup = native keeps MX lookups in the DNS but looks
+// up host addresses that way (Postfix's rules).
+//
 // Parameters (passed in by the caller through NexthopOptions):
 // smtp_mx_address_limit, inet_protocols, smtp_address_preference,
-// smtp_randomize_addresses, smtp_balance_inet_protocols. Logs nothing.
+// smtp_randomize_addresses, smtp_balance_inet_protocols, smtp_host_lookup,
+// disable_dns_lookups, smtp_dns_support_level. Logs nothing.
 #pragma once
 
 #include <cstdint>
@@ -59,6 +65,14 @@ Result<std::uint16_t> parse_port(std::string_view text);
 
 enum class AddressPreference { Any, Ipv4, Ipv6 };
 
+// How host names become addresses (smtp_host_lookup): DNS (c-ares), the
+// system's resolver (getaddrinfo: nsswitch.conf, /etc/hosts, DNS), or DNS
+// and, when it finds nothing, the system's.
+enum class HostLookup { kDns, kNative, kDnsThenNative };
+
+// "dns" | "native" | "dns, native" (smtp_host_lookup / lmtp_host_lookup).
+Result<HostLookup> parse_host_lookup(std::string_view text);
+
 // "any" | "ipv4" | "ipv6" (smtp_address_preference).
 Result<AddressPreference> parse_address_preference(std::string_view text);
 
@@ -69,6 +83,10 @@ struct NexthopOptions {
   AddressPreference preference = AddressPreference::Any;  // smtp_address_preference
   bool randomize_addresses = true;    // smtp_randomize_addresses
   bool balance_families = true;       // smtp_balance_inet_protocols
+  // disable_dns_lookups / smtp_dns_support_level = disabled: no MX lookups,
+  // every name through the system's resolver (host_lookup is then kNative).
+  bool mx_lookups = true;
+  HostLookup host_lookup = HostLookup::kDns;  // smtp_host_lookup
 };
 
 struct Destination {

@@ -194,6 +194,12 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
   static asio::awaitable<PtrResult> lookup_ptr(std::shared_ptr<Impl> self, asio::ip::address address);
   static asio::awaitable<TxtResult> lookup_txt(std::shared_ptr<Impl> self, std::string name);
   static asio::awaitable<ClientName> lookup_client_name(std::shared_ptr<Impl> self, asio::ip::address address);
+  // A host's addresses by opts.host_lookup (the system's resolver, DNS,
+  // or DNS then the system's).
+  static asio::awaitable<AddrResult> host_addresses(std::shared_ptr<Impl> self, std::string host,
+                                                    const NexthopOptions& opts);
+  static asio::awaitable<AddrResult> native_addresses(std::shared_ptr<Impl> self, std::string host,
+                                                      Families families);
   static asio::awaitable<NexthopResult> direct_destinations(std::shared_ptr<Impl> self, std::string host,
                                                             std::uint16_t port, NexthopOptions opts);
   static asio::awaitable<NexthopResult> resolve_nexthop(std::shared_ptr<Impl> self, std::string text,
@@ -518,11 +524,64 @@ asio::awaitable<ClientName> Resolver::Impl::lookup_client_name(std::shared_ptr<I
   co_return c;
 }
 
+// getaddrinfo() on Asio's resolver thread, so the event loop goes on.
+asio::awaitable<AddrResult> Resolver::Impl::native_addresses(std::shared_ptr<Impl> self, std::string host,
+                                                             Families families) {
+  AddrResult r;
+  auto name = normalize_hostname(host);
+  if (!name) co_return invalid_name<asio::ip::address>(host, RrType::A, name.error());
+  asio::ip::tcp::resolver res(self->io);
+  error_code ec;
+  auto entries = co_await res.async_resolve(*name, "25", asio::ip::resolver_base::numeric_service,
+                                            asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    r.outcome = ec == asio::error::host_not_found ? Outcome::NotFound
+                : ec == asio::error::no_data      ? Outcome::NoData
+                                                  : Outcome::TempFail;
+    r.detail = fmt::format("Host or domain name not found. Name service error for name={} type=A: {}", *name,
+                           gai_text(r.outcome));
+    co_return r;
+  }
+  std::size_t v4 = 0, v6 = 0;
+  for (const auto& e : entries) {
+    asio::ip::address a = unmap(e.endpoint().address());
+    if (!family_allowed(a, families)) continue;
+    if (std::find(r.records.begin(), r.records.end(), a) != r.records.end()) continue;
+    std::size_t& n = a.is_v4() ? v4 : v6;
+    if (n >= kMaxAddressesPerFamily) {
+      r.capped = true;
+      continue;
+    }
+    ++n;
+    r.records.push_back(a);
+  }
+  // IPv4 first, as the DNS path returns them.
+  std::stable_partition(r.records.begin(), r.records.end(), [](const asio::ip::address& a) { return a.is_v4(); });
+  if (r.records.empty()) {
+    r.outcome = Outcome::NoData;
+    r.detail = fmt::format("Host or domain name not found. Name service error for name={} type=A: {}", *name,
+                           gai_text(Outcome::NoData));
+  } else {
+    r.outcome = Outcome::Ok;
+  }
+  co_return r;
+}
+
+asio::awaitable<AddrResult> Resolver::Impl::host_addresses(std::shared_ptr<Impl> self, std::string host,
+                                                           const NexthopOptions& opts) {
+  const HostLookup how = opts.mx_lookups ? opts.host_lookup : HostLookup::kNative;
+  if (how == HostLookup::kNative && !parse_ip(host)) co_return co_await native_addresses(self, host, opts.families);
+  auto dns = co_await lookup_addresses(self, host, opts.families);
+  if (dns.ok() || how != HostLookup::kDnsThenNative || parse_ip(host)) co_return dns;
+  auto native = co_await native_addresses(self, host, opts.families);
+  co_return native.ok() ? native : dns;
+}
+
 // The host's own addresses: [host], or a domain without MX records.
 asio::awaitable<NexthopResult> Resolver::Impl::direct_destinations(std::shared_ptr<Impl> self, std::string host,
                                                                    std::uint16_t port, NexthopOptions opts) {
   NexthopResult r;
-  auto addrs = co_await lookup_addresses(self, host, opts.families);
+  auto addrs = co_await host_addresses(self, host, opts);
   if (!addrs.ok()) {
     r.outcome = addrs.outcome;
     r.detail = std::move(addrs.detail);
@@ -558,7 +617,7 @@ asio::awaitable<NexthopResult> Resolver::Impl::resolve_nexthop(std::shared_ptr<I
     co_return out;
   }
 
-  if (!nh->mx_lookup) co_return co_await direct_destinations(self, nh->host, port, opts);
+  if (!nh->mx_lookup || !opts.mx_lookups) co_return co_await direct_destinations(self, nh->host, port, opts);
 
   auto mx = co_await lookup_mx(self, nh->host);
   switch (mx.outcome) {
@@ -582,22 +641,31 @@ asio::awaitable<NexthopResult> Resolver::Impl::resolve_nexthop(std::shared_ptr<I
   while (it != mx.records.end() && all.size() < limit && hosts_done < kMaxMxHostsResolved) {
     auto end = std::find_if(it, mx.records.end(), [&](const MxRecord& m) { return m.preference != it->preference; });
     std::size_t take = std::min<std::size_t>(static_cast<std::size_t>(end - it), kMaxMxHostsResolved - hosts_done);
-    std::vector<Question> qs;
-    std::vector<std::size_t> first_q;  // index of each host's first question
-    for (std::size_t h = 0; h < take; ++h) {
-      first_q.push_back(qs.size());
-      for (auto& q : address_questions(it[h].host, opts.families)) qs.push_back(std::move(q));
+    std::vector<AddrResult> results;
+    if (opts.host_lookup == HostLookup::kDns) {
+      // All the group's questions at once.
+      std::vector<Question> qs;
+      std::vector<std::size_t> first_q;  // index of each host's first question
+      for (std::size_t h = 0; h < take; ++h) {
+        first_q.push_back(qs.size());
+        for (auto& q : address_questions(it[h].host, opts.families)) qs.push_back(std::move(q));
+      }
+      auto raws = co_await self->async_query_all(qs, asio::use_awaitable);
+      for (std::size_t h = 0; h < take; ++h) {
+        std::vector<AddrResult> parts;
+        std::size_t qend = h + 1 < take ? first_q[h + 1] : qs.size();
+        for (std::size_t q = first_q[h]; q < qend; ++q) {
+          log_failure(qs[q].name, qs[q].type, raws[q]);
+          parts.push_back(parse_address_answer(qs[q].name, qs[q].type, raws[q].status, raws[q].message));
+        }
+        results.push_back(combine(std::move(parts)));
+      }
+    } else {
+      for (std::size_t h = 0; h < take; ++h) results.push_back(co_await host_addresses(self, it[h].host, opts));
     }
-    auto raws = co_await self->async_query_all(qs, asio::use_awaitable);
     std::vector<Destination> group;
     for (std::size_t h = 0; h < take; ++h) {
-      std::vector<AddrResult> parts;
-      std::size_t qend = h + 1 < take ? first_q[h + 1] : qs.size();
-      for (std::size_t q = first_q[h]; q < qend; ++q) {
-        log_failure(qs[q].name, qs[q].type, raws[q]);
-        parts.push_back(parse_address_answer(qs[q].name, qs[q].type, raws[q].status, raws[q].message));
-      }
-      auto addrs = combine(std::move(parts));
+      auto addrs = std::move(results[h]);
       if (!addrs.ok()) {
         if (addrs.outcome == Outcome::TempFail) temp = true;
         if (!last_failure || addrs.outcome == Outcome::TempFail) last_failure = std::move(addrs);

@@ -454,3 +454,51 @@ TEST_F(Fixture, MailhostMxThenAddresses) {
   EXPECT_NE(sf.detail.find("type=MX"), std::string::npos) << sf.detail;
   EXPECT_EQ(t::run(io, res.lookup_mailhost("bad name.example")).outcome, Outcome::Invalid);
 }
+
+// disable_dns_lookups / smtp_host_lookup = native: getaddrinfo() (the hosts
+// file names localhost), no DNS question at all; "dns, native" asks the DNS
+// first. The scripted server knows mx.native.example only by MX.
+TEST_F(Fixture, NativeHostLookups) {
+  zone.add(t::mx("native.example", 10, "localhost"));
+  auto res = make();
+  NexthopOptions no_dns;
+  no_dns.mx_lookups = false;
+  no_dns.randomize_addresses = false;
+  int before = server.queries();
+  auto r = t::run(io, res.resolve_nexthop("localhost:2525", no_dns));
+  ASSERT_EQ(r.outcome, Outcome::Ok) << r.detail;
+  EXPECT_EQ(r.destinations[0].address.to_string(), "127.0.0.1");
+  EXPECT_EQ(r.destinations[0].port, 2525);
+  EXPECT_FALSE(r.used_mx);
+  EXPECT_EQ(server.queries(), before);
+  // A name the system does not know (NotFound, or TempFail on a machine
+  // without name servers).
+  r = t::run(io, res.resolve_nexthop("[no-such-host.invalid]", no_dns));
+  EXPECT_NE(r.outcome, Outcome::Ok) << r.detail;
+  EXPECT_NE(r.detail.find("name=no-such-host.invalid"), std::string::npos) << r.detail;
+  // native: the MX list from the DNS, its hosts through the system.
+  NexthopOptions native;
+  native.host_lookup = HostLookup::kNative;
+  r = t::run(io, res.resolve_nexthop("native.example", native));
+  ASSERT_EQ(r.outcome, Outcome::Ok) << r.detail;
+  EXPECT_TRUE(r.used_mx);
+  EXPECT_EQ(r.destinations[0].address.to_string(), "127.0.0.1");
+  EXPECT_EQ(r.destinations[0].host, "localhost");
+  // dns only: the DNS does not know localhost.
+  r = t::run(io, res.resolve_nexthop("[localhost]"));
+  EXPECT_NE(r.outcome, Outcome::Ok);
+  NexthopOptions both;
+  both.host_lookup = HostLookup::kDnsThenNative;
+  r = t::run(io, res.resolve_nexthop("[localhost]", both));
+  ASSERT_EQ(r.outcome, Outcome::Ok) << r.detail;
+  EXPECT_EQ(r.destinations[0].address.to_string(), "127.0.0.1");
+}
+
+TEST(Nexthop, HostLookupSyntax) {
+  EXPECT_EQ(*parse_host_lookup("dns"), HostLookup::kDns);
+  EXPECT_EQ(*parse_host_lookup("native"), HostLookup::kNative);
+  EXPECT_EQ(*parse_host_lookup("dns, native"), HostLookup::kDnsThenNative);
+  EXPECT_EQ(*parse_host_lookup("Native DNS"), HostLookup::kDnsThenNative);
+  EXPECT_FALSE(parse_host_lookup("nis"));
+  EXPECT_FALSE(parse_host_lookup(""));
+}
