@@ -22,6 +22,7 @@
 #include "server/requests.h"
 #include "smtp/reply_parser.h"
 #include "text.h"
+#include "smtp/xtext.h"
 #include "tls/context.h"
 
 #include <openssl/evp.h>
@@ -171,6 +172,8 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
     if (!t) return t.take_error();
     s.tls = std::move(*t);
     s.tls_policy_maps = cfg.str("smtp_tls_policy_maps");
+    s.send_xforward = cfg.boolean("smtp_send_xforward_command");
+    s.xforward_timeout = cfg.time("smtp_xforward_timeout");
     s.tls_defaults = TlsDefaults::from_config(cfg);
   }
   return s;
@@ -186,6 +189,7 @@ struct Features {
   bool eight_bit = false;
   bool dsn = false;
   bool smtputf8 = false;
+  std::vector<std::string> xforward;  // the XFORWARD attribute names offered (upper case)
   bool starttls = false;
   std::vector<std::string> auth;      // AUTH mechanisms offered, upper case
   std::optional<std::uint64_t> size;  // offered: the limit (0 = none announced)
@@ -291,6 +295,13 @@ Features parse_features(const smtp::Reply& r, const std::vector<std::string>& di
     else if (kw == "dsn") f.dsn = true;
     else if (kw == "smtputf8") f.smtputf8 = true;
     else if (kw == "starttls") f.starttls = true;
+    else if (kw == "xforward") {
+      for (std::size_t k = 1; k < words.size() && f.xforward.size() < 16; ++k) {
+        std::string a = words[k];
+        for (auto& c : a) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        f.xforward.push_back(std::move(a));
+      }
+    }
     else if (kw == "auth" || kw.rfind("auth=", 0) == 0) {
       // "AUTH PLAIN LOGIN" and the old "AUTH=PLAIN LOGIN".
       std::vector<std::string> mechs(words.begin() + 1, words.end());
@@ -357,6 +368,48 @@ struct Job {
 };
 
 enum class TxEnd { Reusable, Broken, ReuseFailed };
+
+// XFORWARD commands for a message (Postfix's smtp_xforward): the client
+// attributes cleanup recorded, each the server offers, "[UNAVAILABLE]"
+// where the queue file has none, xtext encoded, as few commands as fit in
+// 512 bytes each.
+std::vector<std::string> xforward_commands(const queue::QueueMessage& msg, std::string_view queue_id,
+                                           const std::vector<std::string>& offered) {
+  auto value = [&](std::string_view name) -> std::string {
+    auto v = msg.attribute(name);
+    return v && !v->empty() ? std::string(*v) : std::string();
+  };
+  std::vector<std::pair<std::string, std::string>> attrs;
+  auto add = [&](const char* name, std::string v) {
+    if (std::find(offered.begin(), offered.end(), name) == offered.end()) return;
+    attrs.emplace_back(name, v.empty() ? std::string("[UNAVAILABLE]") : smtp::xtext_encode(v));
+  };
+  add("NAME", value(queue::attr::kClientName));
+  std::string addr = value(queue::attr::kClientAddress);
+  if (addr.find(':') != std::string::npos && !str::iequals(std::string_view(addr).substr(0, 5), "ipv6:"))
+    addr = "IPv6:" + addr;
+  add("ADDR", addr);
+  add("PORT", value(queue::attr::kClientPort));
+  add("PROTO", value(queue::attr::kProtocol));
+  add("HELO", value(queue::attr::kHeloName));
+  std::string context = value(queue::attr::kRewriteContext);
+  add("SOURCE", context == "local" ? "LOCAL" : context == "remote" ? "REMOTE" : "");
+  std::string ident = value(queue::attr::kLogIdent);
+  add("IDENT", ident.empty() ? std::string(queue_id) : ident);
+  std::vector<std::string> out;
+  std::string cmd;
+  for (const auto& [name, v] : attrs) {
+    std::string item = " " + name + "=" + v.substr(0, 255);
+    if (!cmd.empty() && cmd.size() + item.size() + 2 > 512) {
+      out.push_back(cmd + "\r\n");
+      cmd.clear();
+    }
+    if (cmd.empty()) cmd = "XFORWARD";
+    cmd += item;
+  }
+  if (!cmd.empty()) out.push_back(cmd + "\r\n");
+  return out;
+}
 
 bool any_utf8(const Job& job) {
   if (needs_utf8(job.reader->message().sender)) return true;
@@ -804,6 +857,24 @@ struct Agent::Impl {
                                                                   msg.size.content_size, *f.size, s.host)),
                    s.relay, connected);
       co_return TxEnd::Reusable;
+    }
+
+    if (settings.send_xforward && !f.xforward.empty() && !settings.lmtp) {
+      // Before MAIL FROM: the server resets what it was told after each
+      // transaction (XFORWARD_README).
+      for (const auto& cmd : xforward_commands(msg, job.req->queue_id, f.xforward)) {
+        auto io = co_await send(s, cmd, settings.xforward_timeout);
+        if (io.ok()) io = co_await read_reply(s, settings.xforward_timeout);
+        if (reused && (!io.ok() || io.reply.code == 421)) co_return TxEnd::ReuseFailed;
+        if (!io.ok()) {
+          job.set_list(idx, io_failure(s, io, Stage::Xforward), s.relay, connected);
+          co_return TxEnd::Broken;
+        }
+        if (io.reply.klass() != 2) {
+          job.set_list(idx, reply_outcome(s.host, io.reply, Stage::Xforward), s.relay, connected);
+          co_return co_await rset(s);
+        }
+      }
     }
 
     MailParams p;

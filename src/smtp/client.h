@@ -167,6 +167,11 @@ struct Settings {
   // credentials), as in Postfix.
   bool sasl_sender_dependent = false;
   std::string recipient_delimiter;  // for the sender lookups
+  // smtp_send_xforward_command: before each MAIL FROM, tell a server that
+  // offers XFORWARD where the message came from (its queue file's client
+  // attributes), within smtp_xforward_timeout; smtp only.
+  bool send_xforward = false;
+  std::chrono::seconds xforward_timeout{300};
 
   static Result<Settings> from_config(const config::Config& cfg, bool lmtp);
 };

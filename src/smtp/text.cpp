@@ -15,6 +15,7 @@ std::string_view request_name(Stage s) {
     case Stage::Helo: return "HELO command";
     case Stage::Lhlo: return "LHLO command";
     case Stage::Starttls: return "STARTTLS command";
+    case Stage::Xforward: return "XFORWARD command";
     case Stage::Mail: return "MAIL FROM command";
     case Stage::Rcpt: return "RCPT TO command";
     case Stage::Data: return "DATA command";
@@ -33,6 +34,7 @@ std::string_view stage_activity(Stage s) {
     case Stage::Helo: return "performing the HELO handshake";
     case Stage::Lhlo: return "performing the LHLO handshake";
     case Stage::Starttls: return "sending STARTTLS";
+    case Stage::Xforward: return "sending XFORWARD";
     case Stage::Mail: return "sending MAIL FROM";
     case Stage::Rcpt: return "sending RCPT TO";
     case Stage::Data: return "sending DATA command";

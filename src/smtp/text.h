@@ -32,7 +32,7 @@
 namespace postern::smtp_client {
 
 // Where in the conversation something happened.
-enum class Stage { Greeting, Ehlo, Helo, Lhlo, Starttls, Mail, Rcpt, Data, Content, EndOfData, Rset, Quit };
+enum class Stage { Greeting, Ehlo, Helo, Lhlo, Starttls, Xforward, Mail, Rcpt, Data, Content, EndOfData, Rset, Quit };
 
 // "RCPT TO command", "end of DATA command" (for "(in reply to ...)").
 std::string_view request_name(Stage s);

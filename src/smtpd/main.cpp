@@ -55,6 +55,11 @@ int main(int argc, char** argv) {
       shared->command_filter = std::make_unique<maps::MapList>(std::move(*ml));
     }
     shared->bare_newline_exclusions = std::make_unique<smtpd::NetworkList>(std::move(*ex));
+    if (std::string xf = ctx.cfg().str("smtpd_authorized_xforward_hosts"); !str::trim(xf).empty()) {
+      auto nl = smtpd::NetworkList::parse("smtpd_authorized_xforward_hosts", xf);
+      if (!nl) return nl.take_error();
+      shared->xforward_hosts = std::make_unique<smtpd::NetworkList>(std::move(*nl));
+    }
     if (shared->settings.sasl.enabled) {
       auto ep = smtpd::SaslEndpoint::parse(shared->settings.sasl.path, qd);
       if (!ep) return ep.take_error();

@@ -129,7 +129,7 @@ std::string upper(std::string_view v) {
 }
 
 // Per-command statistics for the "disconnect from" line, in Postfix's order.
-constexpr std::string_view kStatOrder[] = {"helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "bdat",
+constexpr std::string_view kStatOrder[] = {"helo", "ehlo", "xforward", "starttls", "auth", "mail", "rcpt", "data", "bdat",
                                            "rset", "noop", "vrfy", "etrn", "quit", "unknown"};
 
 // The outcome of a cleanup connection opened ahead of need. The opening
@@ -406,6 +406,17 @@ class Session {
   std::string sasl_username_, sasl_method_;
 
   std::string client_name_ = "unknown", client_addr_ = "unknown", client_port_;
+  // XFORWARD (smtpd_authorized_xforward_hosts): what an upstream MTA says
+  // about the client of the next transaction; unset attributes are
+  // [UNAVAILABLE]. Logged (orig_client=, orig_queue_id=) and given to
+  // cleanup as the message's client; the restrictions and the Received:
+  // header keep the real client, as in Postfix.
+  bool xforward_ok_ = false;
+  struct Forwarded {
+    bool active = false;  // an XFORWARD since the last transaction
+    std::optional<std::string> name, addr, port, proto, helo, source, ident;
+  } xforward_;
+  asio::awaitable<void> do_xforward(const smtp::Command& cmd);
   asio::ip::address client_ip_;  // unspecified: not an IP client (no DNS lookup)
   bool in_mynetworks_ = false;
   bool limit_exempt_ = false;  // smtpd_client_event_limit_exceptions
@@ -807,6 +818,10 @@ asio::awaitable<void> Session::run() {
     auto ex = sh_.bare_newline_exclusions->contains(client_addr_);
     bare_newline_exempt_ = ex && *ex;
   }
+  if (sh_.xforward_hosts) {
+    auto xf = sh_.xforward_hosts->contains(client_addr_);
+    xforward_ok_ = xf && *xf;
+  }
 
   // Per-client concurrency and connection rate, counted by anvil across
   // all smtpd processes. Exempt clients are not even counted (Postfix).
@@ -1096,6 +1111,10 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
       co_await do_auth(cmd);
       ok_reply("auth");
       co_return true;
+    case Verb::Xforward:
+      co_await do_xforward(cmd);
+      ok_reply("xforward");
+      co_return true;
     case Verb::Etrn:
       note(Problem::kProtocol);
       co_await reply(smtp::Reply(502, "5.5.2", "Error: command not recognized"));
@@ -1154,6 +1173,7 @@ asio::awaitable<void> Session::do_helo(const smtp::Command& cmd, bool ehlo) {
   f.starttls = sh_.tls && !tls_;
   f.auth_mechanisms = co_await sasl_offer();
   f.auth_broken_clients = s_.sasl.broken_clients;
+  if (xforward_ok_) f.xforward_attributes = {"NAME", "ADDR", "PROTO", "HELO", "SOURCE", "PORT", "IDENT"};
   auto kw = smtp::ehlo_keywords(f);
   pipelining_ = false;
   for (const auto& k : kw)
@@ -1484,11 +1504,16 @@ asio::awaitable<bool> Session::open_cleanup() {
     co_return false;
   }
   cleanup_.emplace(std::move(**c));
-  if (sasl_username_.empty())
-    log::info("{}: client={}", cleanup_->queue_id(), peer());
-  else
-    log::info("{}: client={}, sasl_method={}, sasl_username={}", cleanup_->queue_id(), peer(), sasl_method_,
-              str::printable(sasl_username_, 255));
+  // Postfix's line, which log analyzers match: the SASL login, then what
+  // XFORWARD said about the message's origin.
+  std::string origin;
+  if (!sasl_username_.empty())
+    origin += fmt::format(", sasl_method={}, sasl_username={}", sasl_method_, str::printable(sasl_username_, 255));
+  const Forwarded& fw = xforward_;
+  if (fw.active && fw.ident) origin += ", orig_queue_id=" + *fw.ident;
+  if (fw.active && (fw.name || fw.addr))
+    origin += fmt::format(", orig_client={}[{}]", fw.name.value_or("unknown"), fw.addr.value_or("unknown"));
+  log::info("{}: client={}{}", cleanup_->queue_id(), peer(), origin);
   submit::CleanupEnvelope env;
   env.sender = mail_->sender.to_internal();
   env.client_name = client_name_;
@@ -1496,6 +1521,15 @@ asio::awaitable<bool> Session::open_cleanup() {
   if (!client_port_.empty()) env.client_port = client_port_;
   if (!helo_.empty()) env.helo = helo_.substr(0, submit::kMaxAttributeLength);
   env.protocol = protocol_name();
+  if (fw.active) {
+    // The upstream client's attributes, not a mix with this session's
+    // (XFORWARD_README note 4): what was not forwarded is "unknown" or left out.
+    env.client_name = fw.name.value_or("unknown");
+    env.client_addr = fw.addr;
+    env.client_port = fw.port;
+    env.helo = fw.helo;
+    env.protocol = fw.proto;
+  }
   if (!sasl_username_.empty()) {
     env.sasl_method = sasl_method_;
     env.sasl_username = sasl_username_;
@@ -2214,8 +2248,110 @@ asio::awaitable<Verdict> Session::run_checks(RcptContext& c, Verdict (Policy::*c
   co_return v;
 }
 
+// XFORWARD (Postfix's XFORWARD_README): only from
+// smtpd_authorized_xforward_hosts, only between transactions. The first one
+// after a transaction starts from "all unavailable"; each names attributes
+// to set, [UNAVAILABLE] erases one. Checked as Postfix checks them: a bad
+// address, port, protocol or source is refused (501), an invalid host
+// name becomes "unknown".
+asio::awaitable<void> Session::do_xforward(const smtp::Command& cmd) {
+  if (!xforward_ok_) {
+    ++error_count_;
+    note(Problem::kPolicy);
+    co_await reply(smtp::Reply(550, "5.7.0", "Error: insufficient authorization"));
+    co_return;
+  }
+  if (mail_) {
+    ++error_count_;
+    note(Problem::kProtocol);
+    co_await reply(smtp::Reply(503, "5.5.1", "Error: MAIL transaction in progress"));
+    co_return;
+  }
+  Forwarded next = xforward_.active ? xforward_ : Forwarded{};
+  next.active = true;
+  auto bad = [&](std::string_view what) -> asio::awaitable<void> {
+    ++error_count_;
+    note(Problem::kProtocol);
+    co_await reply(smtp::Reply(501, "5.5.4", std::string(what)));
+  };
+  // Printable ASCII without blanks or header specials, as Postfix's neuter().
+  auto clean = [](std::string v) {
+    for (auto& c : v)
+      if (c <= ' ' || c >= 0x7f || c == '<' || c == '>' || c == '(' || c == ')' || c == '"' || c == ',' ||
+          c == ';' || c == '[' || c == ']' || c == '\\')
+        c = '?';
+    return v;
+  };
+  for (const auto& [name, value] : cmd.attributes().items) {
+    if (value.size() > 255) {
+      co_await bad(fmt::format("Bad {} syntax: too long", name));
+      co_return;
+    }
+    const bool unavailable = str::iequals(value, "[UNAVAILABLE]") || str::iequals(value, "[TEMPUNAVAIL]");
+    std::optional<std::string> v;
+    if (name == "NAME") {
+      if (!unavailable)
+        v = mail::is_valid_hostname(value) ? str::lower(value) : std::string("unknown");
+      next.name = v;
+    } else if (name == "ADDR") {
+      if (!unavailable) {
+        std::string_view a = value;
+        if (a.size() > 5 && str::iequals(a.substr(0, 5), "IPv6:")) a.remove_prefix(5);
+        error_code ec;
+        auto ip = asio::ip::make_address(a, ec);
+        if (ec) {
+          co_await bad(fmt::format("Bad ADDR syntax: {}", str::printable(value, 100)));
+          co_return;
+        }
+        v = ip.to_string();
+      }
+      next.addr = v;
+    } else if (name == "PORT") {
+      if (!unavailable) {
+        auto n = str::parse_uint(value);
+        if (!n || *n > 65535) {
+          co_await bad(fmt::format("Bad PORT syntax: {}", str::printable(value, 100)));
+          co_return;
+        }
+        v = std::to_string(*n);
+      }
+      next.port = v;
+    } else if (name == "PROTO") {
+      if (!unavailable) {
+        if (value.empty() || value.size() > 64 || clean(value) != value) {
+          co_await bad(fmt::format("Bad PROTO syntax: {}", str::printable(value, 100)));
+          co_return;
+        }
+        v = value;
+      }
+      next.proto = v;
+    } else if (name == "HELO") {
+      if (!unavailable) v = clean(value);
+      next.helo = v;
+    } else if (name == "SOURCE") {
+      if (!unavailable) {
+        if (!str::iequals(value, "LOCAL") && !str::iequals(value, "REMOTE")) {
+          co_await bad(fmt::format("Bad SOURCE syntax: {}", str::printable(value, 100)));
+          co_return;
+        }
+        v = str::iequals(value, "LOCAL") ? "LOCAL" : "REMOTE";
+      }
+      next.source = v;
+    } else if (name == "IDENT") {
+      if (!unavailable) v = clean(value);
+      next.ident = v;
+    } else {
+      co_await bad(fmt::format("Bad XFORWARD attribute name: {}", str::printable(name, 100)));
+      co_return;
+    }
+  }
+  xforward_ = std::move(next);
+  co_await reply(smtp::Reply(250, "2.0.0", "Ok"));
+}
+
 void Session::reset_transaction() {
   mail_.reset();
+  xforward_ = Forwarded{};
   rcpt_count_ = 0;
   rcpt_attempts_ = 0;
   hold_ = false;

@@ -150,6 +150,8 @@ struct Shared {
   // null: none.
   std::unique_ptr<maps::MapList> command_filter;
   std::unique_ptr<NetworkList> bare_newline_exclusions;
+  // smtpd_authorized_xforward_hosts; null: nobody may send XFORWARD.
+  std::unique_ptr<NetworkList> xforward_hosts;
   // One per process, shared by every session (answer cache, connections),
   // made after the privilege drop and destroyed with the io_context.
   std::unique_ptr<rewrite::AsyncClient> rewrite;

@@ -166,6 +166,8 @@ class FakeSmtp:
                         reply("250 2.0.0 Ok: delivered")
                 else:
                     reply("250 2.0.0 Ok: queued as FAKE1")
+            elif verb == "XFORWARD":
+                reply(b.get("xforward", "250 2.0.0 Ok"))
             elif verb == "RSET":
                 reply("250 2.0.0 Ok")
             elif verb == "QUIT":
@@ -278,6 +280,7 @@ class SmtpAgentTest(unittest.TestCase):
                   " -o dns_resolver_timeout=1\n"
                   f"nodns unix - - n - - smtp -o disable_dns_lookups=yes -o dns_resolver_address=127.0.0.1:{cls.silent.port}"
                   " -o dns_resolver_timeout=1\n"
+                  "xforward unix - - n - - smtp -o smtp_send_xforward_command=yes\n"
                   "lmtp unix - - n - - lmtp\n"
                   "bound unix - - n - - smtp -o smtp_bind_address=127.0.0.2\n"
                   "soft unix - - n - - smtp -o soft_bounce=yes\n"
@@ -491,6 +494,33 @@ class SmtpAgentTest(unittest.TestCase):
         c = self.deliver(qid, f"localhost:{srv.port}", ["c@example.net"], service="nodns")
         self.assertEqual(c["dsn"], ["2.0.0"], c)
         self.assertEqual(len(srv.messages), 2)
+
+    def test_xforward(self):
+        # smtp_send_xforward_command: before each MAIL FROM, the attributes
+        # the server offers, from the queue file (here a local submission:
+        # no client address).
+        srv = self.server(ehlo=["PIPELINING", "XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT", "8BITMIME"])
+        qid, _ = self.submit()
+        for rcpt in ("a@example.net", "b@example.net"):
+            a = self.deliver(qid, f"[127.0.0.1]:{srv.port}", [rcpt], service="xforward")
+            self.assertEqual(a["dsn"], ["2.0.0"], a)
+        xf = [c for c in srv.commands if c.upper().startswith("XFORWARD")]
+        self.assertEqual(len(xf), 2, srv.commands)  # once per transaction, on the reused session too
+        self.assertIn(f"IDENT={qid}", xf[0])
+        self.assertIn("SOURCE=LOCAL", xf[0])
+        self.assertIn("ADDR=[UNAVAILABLE]", xf[0])
+        for i, c in enumerate(srv.commands):
+            if c.upper().startswith("XFORWARD"):
+                self.assertTrue(srv.commands[i + 1].upper().startswith("MAIL FROM"), srv.commands)
+        # Not offered: not sent. Refused: the message waits.
+        plain = self.server()
+        a = self.deliver(qid, f"[127.0.0.1]:{plain.port}", ["c@example.net"], service="xforward")
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertFalse([c for c in plain.commands if c.upper().startswith("XFORWARD")])
+        bad = self.server(ehlo=["XFORWARD NAME ADDR"], xforward="421 4.7.0 not now")
+        a = self.deliver(qid, f"[127.0.0.1]:{bad.port}", ["d@example.net"], service="xforward")
+        self.assertEqual(a["dsn"], ["4.7.0"], a)
+        self.assertIn("(in reply to XFORWARD command)", a["text"][0])
 
     def test_mx_host_without_address(self):
         qid, _ = self.submit()

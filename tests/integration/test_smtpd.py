@@ -57,6 +57,8 @@ SERVICES = {
                " -o smtpd_upstream_proxy_timeout=2s",
     "notifyflush": "-o notify_classes=protocol -o smtpd_history_flush_threshold=4",
     "trusted": "-o mynetworks=127.0.0.0/8",
+    # The after-filter smtpd of a content filter (amavis) setup.
+    "xforward": "-o smtpd_authorized_xforward_hosts=127.0.0.0/8",
     "reject": "-o smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination",
     "pregreet": "",
     "conn": "-o smtpd_client_connection_count_limit=2",
@@ -338,6 +340,43 @@ class SmtpdTest(unittest.TestCase):
         self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
         self.assertTrue(c.ask("DATA").startswith("354"))
         self.assertTrue(c.ask("Subject: ok\r\n\r\nbody\r\n.").startswith("250 2.0.0 Ok: queued as"))
+        c.ask("QUIT")
+        c.close()
+
+    def test_xforward(self):
+        # Not authorized: not offered, refused.
+        c = Raw(PORTS["main"])
+        self.assertNotIn("XFORWARD", c.ask("EHLO client.test"))
+        self.assertEqual(c.ask("XFORWARD NAME=spike.example"), "550 5.7.0 Error: insufficient authorization")
+        c.close()
+        c = Raw(PORTS["xforward"])
+        self.assertIn("250-XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT", c.ask("EHLO client.test"))
+        self.assertEqual(c.ask("XFORWARD NAME=spike.example ADDR=192.0.2.7 PROTO=ESMTP"), "250 2.0.0 Ok")
+        self.assertEqual(c.ask("XFORWARD HELO=spike.example IDENT=ABC123 PORT=4025"), "250 2.0.0 Ok")
+        self.assertEqual(c.ask("XFORWARD ADDR=not-an-address"), "501 5.5.4 Bad ADDR syntax: not-an-address")
+        self.assertEqual(c.ask("XFORWARD COLOR=blue"), "501 5.5.4 Bad XFORWARD attribute name: COLOR")
+        self.assertTrue(c.ask("MAIL FROM:<s@client.test>").startswith("250"))
+        self.assertEqual(c.ask("XFORWARD NAME=other.example"), "503 5.5.1 Error: MAIL transaction in progress")
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        r = c.ask("Subject: fwd\r\n\r\nbody\r\n.")
+        qid = queued_id(r)
+        self.assertTrue(qid, r)
+        # Postfix's line for log analyzers; the forwarded client is the
+        # message's, the Received: header the real connection's.
+        INST.wait_log(rf"{qid}: client=localhost\[127\.0\.0\.1\], orig_queue_id=ABC123, "
+                      r"orig_client=spike\.example\[192\.0\.2\.7\]")
+        out = INST.cmd("postcat", ["-e", "-q", qid]).stdout
+        self.assertIn("named_attribute: client_name=spike.example", out)
+        self.assertIn("named_attribute: client_address=192.0.2.7", out)
+        self.assertIn("named_attribute: helo_name=spike.example", out)
+        self.assertRegex(postcat(qid), r"Received: from client\.test \(localhost \[127\.0\.0\.1\]\)")
+        # The next transaction starts without them.
+        self.assertTrue(c.ask("MAIL FROM:<s@client.test>").startswith("250"))
+        self.assertTrue(c.ask(f"RCPT TO:<{LOCAL}>").startswith("250"))
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        qid2 = queued_id(c.ask("Subject: own\r\n\r\nbody\r\n."))
+        INST.wait_log(rf"(?m){qid2}: client=localhost\[127\.0\.0\.1\]$")
         c.ask("QUIT")
         c.close()
 
