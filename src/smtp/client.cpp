@@ -144,6 +144,15 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.dns_servers = cfg.str("dns_resolver_address");
   s.dns_timeout = cfg.time("dns_resolver_timeout");
   s.ipc_timeout = cfg.time("ipc_timeout");
+  // TLS and XFORWARD: the smtp_* family, or lmtp_* for lmtp.
+  const std::string p(proto);
+  auto t = tls::Settings::from_config(cfg, p);
+  if (!t) return t.take_error();
+  s.tls = std::move(*t);
+  s.tls_policy_maps = cfg.str(p + "_tls_policy_maps");
+  s.tls_defaults = TlsDefaults::from_config(cfg, p);
+  s.send_xforward = cfg.boolean(p + "_send_xforward_command");
+  s.xforward_timeout = cfg.time(p + "_xforward_timeout");
   if (!lmtp) {
     s.sasl_enabled = cfg.boolean("smtp_sasl_auth_enable");
     s.sasl_password_maps = cfg.str("smtp_sasl_password_maps");
@@ -168,13 +177,6 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
     }
     if (s.sasl_enabled && str::trim(s.sasl_password_maps).empty())
       return make_error("smtp_sasl_auth_enable = yes needs smtp_sasl_password_maps");
-    auto t = tls::Settings::from_config(cfg, "smtp");
-    if (!t) return t.take_error();
-    s.tls = std::move(*t);
-    s.tls_policy_maps = cfg.str("smtp_tls_policy_maps");
-    s.send_xforward = cfg.boolean("smtp_send_xforward_command");
-    s.xforward_timeout = cfg.time("smtp_xforward_timeout");
-    s.tls_defaults = TlsDefaults::from_config(cfg);
   }
   return s;
 }
@@ -568,6 +570,7 @@ struct Agent::Impl {
   std::vector<std::string> reference_names(const Job& job, std::string_view server_name) const {
     if (!job.tls.verifies()) return {};
     std::string_view hop = job.hop;
+    if (hop.starts_with("inet:")) hop.remove_prefix(5);  // an LMTP next hop
     if (!hop.empty() && hop.front() == '[') {
       auto close = hop.find(']');
       hop = hop.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
@@ -622,15 +625,17 @@ struct Agent::Impl {
       s->sock.close(ignore);
       co_return false;
     }
-    cmd = "EHLO " + settings.helo_name + "\r\n";
+    // The greeting again inside TLS: LHLO for LMTP (RFC 2033).
+    const Stage hello = settings.lmtp ? Stage::Lhlo : Stage::Ehlo;
+    cmd = std::string(settings.lmtp ? "LHLO " : "EHLO ") + settings.helo_name + "\r\n";
     io = co_await send(*s, cmd, settings.helo_timeout);
     if (io.ok()) io = co_await read_reply(*s, settings.helo_timeout);
     if (!io.ok()) {
-      job.set_pending(io_failure(*s, io, Stage::Ehlo), s->relay, t);
+      job.set_pending(io_failure(*s, io, hello), s->relay, t);
       co_return false;
     }
     if (io.reply.klass() != 2) {
-      job.set_pending(reply_outcome(s->host, io.reply, Stage::Ehlo), s->relay, t);
+      job.set_pending(reply_outcome(s->host, io.reply, hello), s->relay, t);
       quit_close(s);
       co_return false;
     }
@@ -859,7 +864,7 @@ struct Agent::Impl {
       co_return TxEnd::Reusable;
     }
 
-    if (settings.send_xforward && !f.xforward.empty() && !settings.lmtp) {
+    if (settings.send_xforward && !f.xforward.empty()) {
       // Before MAIL FROM: the server resets what it was told after each
       // transaction (XFORWARD_README).
       for (const auto& cmd : xforward_commands(msg, job.req->queue_id, f.xforward)) {
@@ -1076,8 +1081,11 @@ struct Agent::Impl {
   asio::awaitable<void> try_nexthop(Job& job, const std::string& hop, bool primary, bool& stop) {
     stop = false;
     job.hop = hop;
-    if (!settings.lmtp) {
-      auto policy = tls_policy_for(hop);
+    {
+      // LMTP's "inet:" and "unix:" are not part of the policy key (Postfix).
+      std::string_view key = hop;
+      if (settings.lmtp && (key.starts_with("inet:") || key.starts_with("unix:"))) key.remove_prefix(5);
+      auto policy = tls_policy_for(key);
       if (!policy) {
         // Not tried at all: less protection than the table asks for is
         // no option, and the table's intent is unknown (Postfix's words).
@@ -1103,7 +1111,7 @@ struct Agent::Impl {
         asio::local::stream_protocol::endpoint lep(path);
         asio::generic::stream_protocol::endpoint ep(lep);
         bool connected = false, plaintext_retry = false;
-        SessionPtr s = co_await open_session(job, ep, path, path, connected, false, plaintext_retry);
+        SessionPtr s = co_await open_session(job, ep, path, path, connected, true, plaintext_retry);
         if (!s) co_return;
         TxEnd end = co_await transaction(job, *s, false, deliver::now_usec());
         finish_session(key, std::move(s), end);
@@ -1229,15 +1237,15 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   if (!status_filter) return status_filter.take_error();
   TlsPolicy global_tls, wrapper_tls;
   std::optional<maps::MapList> tls_policies;
-  if (!settings.lmtp) {
+  {
     auto g = default_tls_policy(settings.tls.level, settings.tls_defaults);
     auto w = default_tls_policy(tls::Level::kMay, settings.tls_defaults);
-    if (!g) return make_error("smtp_tls_*: {}", g.error().message);
-    if (!w) return make_error("smtp_tls_*: {}", w.error().message);
+    if (!g) return make_error("{}_tls_*: {}", proto, g.error().message);
+    if (!w) return make_error("{}_tls_*: {}", proto, w.error().message);
     global_tls = std::move(*g);
     wrapper_tls = std::move(*w);
     if (!str::trim(settings.tls_policy_maps).empty()) {
-      auto ml = maps::MapList::open("smtp_tls_policy_maps", settings.tls_policy_maps);
+      auto ml = maps::MapList::open(proto + "_tls_policy_maps", settings.tls_policy_maps);
       if (!ml) return ml.take_error();
       tls_policies = std::move(*ml);
     }
@@ -1248,7 +1256,7 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
     auto c = tls::Context::load(settings.tls, tls::Side::kClient);
     // A client certificate that does not load is a configuration error:
     // delivering without TLS where it was asked for is not an option.
-    if (!c) return make_error("smtp_tls_*: {}", c.error().message);
+    if (!c) return make_error("{}_tls_*: {}", proto, c.error().message);
     tls_ctx = std::move(*c);
   }
   auto impl = std::make_unique<Impl>(io, std::move(settings), std::move(*r));

@@ -40,7 +40,7 @@
 // ipc_timeout, queue_directory,
 // myhostname (through smtp_helo_name).
 //
-// TLS (smtp only; see tls/context.h): with smtp_tls_security_level = may
+// TLS (see tls/context.h; lmtp the same with lmtp_tls_*): with smtp_tls_security_level = may
 // the client sends STARTTLS when the EHLO reply offers it and speaks EHLO
 // again inside TLS; a server that refuses STARTTLS gets the mail in plain
 // text, and one whose handshake fails is connected to again without TLS
@@ -149,7 +149,7 @@ struct Settings {
   std::chrono::seconds dns_timeout{5};
   std::chrono::seconds ipc_timeout{3600};
   // smtp_tls_*: STARTTLS when the server offers it (may) or always
-  // (encrypt); smtp_tls_wrappermode for port 465. lmtp: never (level none).
+  // (encrypt); smtp_tls_wrappermode for port 465. lmtp: the lmtp_tls_* family.
   tls::Settings tls;
   // smtp_tls_policy_maps (tls_policy.h): per-destination levels; and what
   // each level means in main.cf, for the table's entries.
@@ -169,7 +169,7 @@ struct Settings {
   std::string recipient_delimiter;  // for the sender lookups
   // smtp_send_xforward_command: before each MAIL FROM, tell a server that
   // offers XFORWARD where the message came from (its queue file's client
-  // attributes), within smtp_xforward_timeout; smtp only.
+  // attributes), within smtp_xforward_timeout (lmtp_*: the same).
   bool send_xforward = false;
   std::chrono::seconds xforward_timeout{300};
 

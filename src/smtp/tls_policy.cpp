@@ -9,16 +9,17 @@
 
 namespace postern::smtp_client {
 
-TlsDefaults TlsDefaults::from_config(const config::Config& cfg) {
+TlsDefaults TlsDefaults::from_config(const config::Config& cfg, std::string_view prefix) {
   TlsDefaults d;
-  d.protocols_may = cfg.str("smtp_tls_protocols");
-  d.protocols_mandatory = cfg.str("smtp_tls_mandatory_protocols");
-  d.grade_may = cfg.str("smtp_tls_ciphers");
-  d.grade_mandatory = cfg.str("smtp_tls_mandatory_ciphers");
-  d.exclude = cfg.list("smtp_tls_exclude_ciphers");
-  d.exclude_mandatory = cfg.list("smtp_tls_mandatory_exclude_ciphers");
-  d.verify_match = cfg.list("smtp_tls_verify_cert_match");
-  d.secure_match = cfg.list("smtp_tls_secure_cert_match");
+  const std::string p(prefix);
+  d.protocols_may = cfg.str(p + "_tls_protocols");
+  d.protocols_mandatory = cfg.str(p + "_tls_mandatory_protocols");
+  d.grade_may = cfg.str(p + "_tls_ciphers");
+  d.grade_mandatory = cfg.str(p + "_tls_mandatory_ciphers");
+  d.exclude = cfg.list(p + "_tls_exclude_ciphers");
+  d.exclude_mandatory = cfg.list(p + "_tls_mandatory_exclude_ciphers");
+  d.verify_match = cfg.list(p + "_tls_verify_cert_match");
+  d.secure_match = cfg.list(p + "_tls_secure_cert_match");
   d.grades = tls::CipherGrades::from_config(cfg);
   return d;
 }

@@ -74,7 +74,8 @@ struct TlsDefaults {
   std::vector<std::string> verify_match, secure_match;
   tls::CipherGrades grades;
 
-  static TlsDefaults from_config(const config::Config& cfg);
+  // `prefix`: "smtp" or "lmtp" (the lmtp_tls_* family).
+  static TlsDefaults from_config(const config::Config& cfg, std::string_view prefix = "smtp");
 };
 
 // The policy of `level` with main.cf's settings (what a destination

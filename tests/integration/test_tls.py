@@ -10,8 +10,10 @@ import os
 import re
 import shutil
 import smtplib
+import socket
 import ssl
 import subprocess
+import threading
 import time
 import unittest
 
@@ -296,6 +298,86 @@ class TlsTest(unittest.TestCase):
         self.assertIn("221 2.0.0 Bye", out)
 
 
+class LmtpServer:
+    """An LMTP server on 127.0.0.1 with STARTTLS (INST's rsa certificate)
+    unless starttls=False; records each message and whether it came over TLS."""
+
+    def __init__(self, starttls=True, unix_path=None):
+        self.starttls = starttls
+        self.messages = []  # (tls, data)
+        if unix_path:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(unix_path)
+            os.chmod(unix_path, 0o666)  # the lmtp client runs unprivileged
+            self.port = None
+        else:
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
+        self.sock.listen(8)
+        self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ctx.load_cert_chain(os.path.join(INST.root, "rsa.crt"), os.path.join(INST.root, "rsa.key"))
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._session, args=(c,), daemon=True).start()
+
+    def _session(self, c):
+        tls = False
+        f = c.makefile("rb")
+        try:
+            c.sendall(b"220 lmtp.test LMTP\r\n")
+            rcpts = 0
+            while True:
+                line = f.readline(4096)
+                if not line:
+                    return
+                verb = line.decode(errors="replace").strip().split(" ", 1)[0].upper().split(":")[0]
+                if verb == "LHLO":
+                    kws = ["PIPELINING", "8BITMIME"] + (["STARTTLS"] if self.starttls and not tls else [])
+                    lines = ["lmtp.test"] + kws
+                    c.sendall("".join(f"250{'-' if i < len(lines) - 1 else ' '}{l}\r\n"
+                                      for i, l in enumerate(lines)).encode())
+                elif verb == "STARTTLS" and self.starttls and not tls:
+                    c.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                    c = self.ctx.wrap_socket(c, server_side=True)
+                    f = c.makefile("rb")
+                    tls = True
+                elif verb == "MAIL":
+                    rcpts = 0
+                    c.sendall(b"250 2.1.0 Ok\r\n")
+                elif verb == "RCPT":
+                    rcpts += 1
+                    c.sendall(b"250 2.1.5 Ok\r\n")
+                elif verb == "DATA":
+                    c.sendall(b"354 go ahead\r\n")
+                    data = b""
+                    while True:
+                        l = f.readline(1 << 20)
+                        if not l or l == b".\r\n":
+                            break
+                        data += l
+                    self.messages.append((tls, data))
+                    c.sendall(b"250 2.0.0 Ok: delivered\r\n" * rcpts)
+                elif verb == "QUIT":
+                    c.sendall(b"221 2.0.0 Bye\r\n")
+                    return
+                else:
+                    c.sendall(b"250 2.0.0 Ok\r\n" if verb == "RSET" else b"502 5.5.2 Error\r\n")
+        except OSError:
+            return
+        finally:
+            c.close()
+
+
 def client_master_cf(port, ca, other_ca, policy=""):
     # One smtp transport per client setting; transport_maps picks one per
     # recipient domain, each pointing at one of INST's smtpd services.
@@ -310,6 +392,9 @@ tlsmismatch unix - - n - - smtp -o smtp_tls_security_level=verify -o smtp_tls_CA
   -o smtp_tls_verify_cert_match=other.example
 tlsuntrusted unix - - n - - smtp -o smtp_tls_security_level=secure -o smtp_tls_CAfile={other_ca}
 tlspolicy unix - - n - - smtp -o smtp_tls_policy_maps=texthash:{policy} -o smtp_tls_CAfile={ca}
+lmtpenc unix - - n - - lmtp -o lmtp_tls_security_level=encrypt -o lmtp_tls_loglevel=1
+lmtpverify unix - - n - - lmtp -o lmtp_tls_security_level=verify -o lmtp_tls_CAfile={ca}
+  -o lmtp_tls_verify_cert_match=mx.test.example -o lmtp_tls_loglevel=1
 """)
 
 
@@ -321,6 +406,10 @@ class TlsClientTest(unittest.TestCase):
         global CLIENT
         cls.port = free_port()
         hop = lambda name: f"[127.0.0.1]:{PORTS[name]}"
+        cls.lmtp = LmtpServer()
+        cls.lmtp_plain = LmtpServer(starttls=False)
+        cls.lmtp_unix_path = os.path.join(INST.root, "lmtp.sock")
+        cls.lmtp_unix = LmtpServer(unix_path=cls.lmtp_unix_path)
         # smtp_tls_policy_maps of the "tlspolicy" transport, whose own
         # level is main.cf's default (none): one entry per next hop.
         policy = os.path.join(INST.root, "tls_policy")
@@ -344,12 +433,22 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
     {{mismatch.test = tlsmismatch:{hop("may")}}}, {{untrusted.test = tlsuntrusted:{hop("may")}}},
     {{policy-required.test = tlspolicy:{hop("plain")}}}, {{policy-secure.test = tlspolicy:{hop("may")}}},
     {{policy-fallback.test = tlspolicy:{hop("tls12")}}}, {{policy-invalid.test = tlspolicy:{hop("lenient")}}},
-    {{policy-none.test = tlspolicy:{hop("chain")}}} }}
+    {{policy-none.test = tlspolicy:{hop("chain")}}},
+    {{lmtp-tls.test = lmtpenc:inet:127.0.0.1:{cls.lmtp.port}}},
+    {{lmtp-plain.test = lmtpenc:inet:127.0.0.1:{cls.lmtp_plain.port}}},
+    {{lmtp-verify.test = lmtpverify:inet:127.0.0.1:{cls.lmtp.port}}},
+    {{lmtp-unix.test = lmtpenc:unix:{cls.lmtp_unix_path}}} }}
 """
         CLIENT = Instance("tlsclient", main_cf_extra=main_cf, master_cf=client_master_cf(cls.port, os.path.join(INST.root, "rsa.crt"),
                                                                   os.path.join(INST.root, "ec.crt"), policy))
         CLIENT.start()
         wait_for(lambda: port_open(cls.port), timeout=15, what="the client instance's smtpd")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lmtp.close()
+        cls.lmtp_plain.close()
+        cls.lmtp_unix.close()
 
     def send(self, rcpt):
         with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
@@ -440,6 +539,27 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
         self.send("x@policy-none.test")
         qid = self.arrived("x@policy-none.test")
         self.assertIn("with ESMTP id " + qid, postcat(qid))
+
+    def test_lmtp_tls(self):
+        # lmtp_tls_security_level = encrypt: STARTTLS over LMTP, then the
+        # delivery inside TLS; a server without it gets nothing.
+        self.send("x@lmtp-tls.test")
+        CLIENT.wait_log(r"to=<x@lmtp-tls\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*status=sent", 30)
+        CLIENT.wait_log(r"postern/lmtp\[\d+\]: Untrusted TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+: "
+                        r"TLSv1\.3")
+        self.assertTrue(any(tls and b"to x@lmtp-tls.test" in d for tls, d in self.lmtp.messages))
+        self.send("x@lmtp-plain.test")
+        CLIENT.wait_log(r"to=<x@lmtp-plain\.test>, .*dsn=4\.7\.4, status=deferred \(TLS is required, but was not "
+                        r"offered", 30)
+        self.assertFalse(self.lmtp_plain.messages)
+        # verify with lmtp_tls_CAfile and the literal name to match.
+        self.send("x@lmtp-verify.test")
+        CLIENT.wait_log(r"to=<x@lmtp-verify\.test>, .*status=sent", 30)
+        CLIENT.wait_log(r"postern/lmtp\[\d+\]: Verified TLS connection established to 127\.0\.0\.1")
+        # Over a UNIX-domain socket too.
+        self.send("x@lmtp-unix.test")
+        CLIENT.wait_log(r"to=<x@lmtp-unix\.test>, .*status=sent", 30)
+        self.assertTrue(any(tls and b"to x@lmtp-unix.test" in d for tls, d in self.lmtp_unix.messages))
 
     def test_invalid_policy_defers_and_says_why(self):
         self.send("x@policy-invalid.test")

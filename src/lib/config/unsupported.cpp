@@ -19,7 +19,6 @@ using R = Unsupported::Refuse;
 // Unsupported.ParametersThatDefaultToARefusedOneAreRefusedToo). Sorted by
 // name. The exceptions are the kItems entries and the *tempfail_action
 // ones: smtpd reads those, and only a value it cannot act on is refused.
-constexpr std::string_view kTlsRequired = "encrypt,dane,dane-only,fingerprint,verify,secure";
 // The smtp client has TLS with CA verification (tls/context.h), not DANE
 // or certificate fingerprints.
 constexpr std::string_view kTlsVerified = "dane,dane-only,fingerprint";
@@ -50,8 +49,7 @@ constexpr std::string_view kNoRestriction = "have other smtpd restrictions";
 constexpr auto kList = std::to_array<Unsupported>({
     {"frozen_delivered_to", R::kOther, "yes", "update Delivered-To: while expanding aliases (frozen_delivered_to = no)"},
     {"lmtp_sasl_auth_enable", R::kYes, "", "have SASL authentication"},
-    {"lmtp_send_xforward_command", R::kYes, "", "send XFORWARD"},
-    {"lmtp_tls_security_level", R::kValues, kTlsRequired, "have TLS"},
+    {"lmtp_tls_security_level", R::kValues, kTlsVerified, "have DANE or certificate fingerprint verification"},
     {"non_smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"resolve_dequoted_address", R::kOther, "yes", "resolve quoted address forms as written (resolve_dequoted_address = no)"},

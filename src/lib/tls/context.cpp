@@ -61,11 +61,11 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
   if (level == "none") s.level = Level::kNone;
   else if (level == "may") s.level = Level::kMay;
   else if (level == "encrypt") s.level = Level::kEncrypt;
-  else if (level == "verify" && p == "smtp") s.level = Level::kVerify;
-  else if (level == "secure" && p == "smtp") s.level = Level::kSecure;
+  else if (level == "verify" && p != "smtpd") s.level = Level::kVerify;
+  else if (level == "secure" && p != "smtpd") s.level = Level::kSecure;
   else return make_error("{}_tls_security_level = {}: Postern's {} knows {}", p, str::printable(level, 40),
-                         p == "smtp" ? "client" : "server",
-                         p == "smtp" ? "none, may, encrypt, verify and secure" : "none, may and encrypt");
+                         p != "smtpd" ? "client" : "server",
+                         p != "smtpd" ? "none, may, encrypt, verify and secure" : "none, may and encrypt");
   s.wrappermode = cfg.boolean(p + "_tls_wrappermode");
   if (s.wrappermode && s.level == Level::kNone) {
     s.level = Level::kMay;
@@ -76,7 +76,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
   s.key_file = str::trim(cfg.str(p + "_tls_key_file"));
   if (s.key_file.empty()) s.key_file = s.cert_file;
   const bool mandatory = s.mandatory();
-  if (p == "smtp") {
+  if (p != "smtpd") {
     s.ca_file = std::string(str::trim(cfg.str(p + "_tls_CAfile")));
     s.ca_path = std::string(str::trim(cfg.str(p + "_tls_CApath")));
     s.default_ca = cfg.boolean("tls_append_default_CA");

@@ -80,7 +80,7 @@ struct Settings {
   bool verifies() const { return level == Level::kVerify || level == Level::kSecure; }
   bool has_certificates() const { return !chain_files.empty() || !cert_file.empty(); }
 
-  // `prefix` is the parameter family: "smtpd" or "smtp".
+  // `prefix` is the parameter family: "smtpd", "smtp" or "lmtp".
   static Result<Settings> from_config(const config::Config& cfg, std::string_view prefix = "smtpd");
 };
 
