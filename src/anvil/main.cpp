@@ -75,6 +75,9 @@ void log_stats() {
   if (s.auth.value > 1)
     log::info("statistics: max AUTH rate {}/{}s for ({}) at {}", s.auth.value, g.rate_unit_s, s.auth.who,
               when(s.auth.when));
+  if (s.newtls.value > 1)
+    log::info("statistics: max new TLS sessions {}/{}s for ({}) at {}", s.newtls.value, g.rate_unit_s, s.newtls.who,
+              when(s.newtls.when));
   if (s.count.value > 1)
     log::info("statistics: max connection count {} for ({}) at {}", s.count.value, s.count.who, when(s.count.when));
   if (s.size.value > 1) log::info("statistics: max cache size {} at {}", s.size.value, when(s.size.when));
@@ -148,12 +151,20 @@ asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
         st = co_await ipc::write_message(sock, std::move(r), {}, io_timeout);
         break;
       }
+      case proto::AnvilOp::NewTlsReport: {
+        proto::AnvilReply r{g.table->lookup(req->service, req->client).count,
+                            g.table->event_rate(req->service, req->client, anvil::Event::NewTls)};
+        st = co_await ipc::write_message(sock, r, {}, io_timeout);
+        break;
+      }
       case proto::AnvilOp::Message:
       case proto::AnvilOp::Recipient:
-      case proto::AnvilOp::Auth: {
+      case proto::AnvilOp::Auth:
+      case proto::AnvilOp::NewTls: {
         const anvil::Event ev = req->request == proto::AnvilOp::Message     ? anvil::Event::Message
                                 : req->request == proto::AnvilOp::Recipient ? anvil::Event::Recipient
-                                                                            : anvil::Event::Auth;
+                                : req->request == proto::AnvilOp::Auth      ? anvil::Event::Auth
+                                                                            : anvil::Event::NewTls;
         auto n = g.table->event(req->service, req->client, ev);
         if (!n) {
           proto::StatusReply r{proto::kStatusRetry, n.error().message};

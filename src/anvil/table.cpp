@@ -25,7 +25,7 @@ Table::Map::iterator Table::find_or_make(std::string_view service, std::string_v
   }
   Entry& e = it->second;
   if (window_over(e, now)) {
-    e.rate = e.messages = e.recipients = e.auths = 0;
+    e.rate = e.messages = e.recipients = e.auths = e.newtls = 0;
     e.window_start = now;
   }
   return it;
@@ -48,9 +48,13 @@ Result<std::int64_t> Table::event(std::string_view service, std::string_view cli
   auto it = find_or_make(service, client, now);
   if (it == map_.end()) return make_error("table full ({} entries)", max_entries_);
   Entry& e = it->second;
-  std::int64_t& n = ev == Event::Message ? e.messages : ev == Event::Recipient ? e.recipients : e.auths;
+  std::int64_t& n = counter(e, ev);
   ++n;
-  raise(ev == Event::Message ? stats_.message : ev == Event::Recipient ? stats_.recipient : stats_.auth, n, &it->first);
+  Peak& peak = ev == Event::Message     ? stats_.message
+               : ev == Event::Recipient ? stats_.recipient
+               : ev == Event::Auth      ? stats_.auth
+                                        : stats_.newtls;
+  raise(peak, n, &it->first);
   raise(stats_.size, static_cast<std::int64_t>(map_.size()), nullptr);
   return n;
 }
@@ -60,6 +64,14 @@ void Table::disconnect(std::string_view service, std::string_view client, Clock:
   if (it == map_.end() || it->second.count <= 0 || n <= 0) return;
   it->second.count = std::max<std::int64_t>(0, it->second.count - n);
   if (it->second.count == 0 && window_over(it->second, now)) map_.erase(it);
+}
+
+std::int64_t Table::event_rate(std::string_view service, std::string_view client, Event ev,
+                              Clock::time_point now) const {
+  auto it = map_.find(Key{std::string(service), std::string(client)});
+  if (it == map_.end() || window_over(it->second, now)) return 0;
+  Entry e = it->second;
+  return counter(e, ev);
 }
 
 Counts Table::lookup(std::string_view service, std::string_view client, Clock::time_point now) const {

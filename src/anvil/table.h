@@ -56,10 +56,11 @@ struct Stats {
   Peak message;    // message (MAIL FROM) rate
   Peak recipient;  // recipient (RCPT TO) rate
   Peak auth;       // AUTH command rate
+  Peak newtls;     // new TLS session rate
   Peak size;       // who is empty
 };
 
-enum class Event { Message, Recipient, Auth };
+enum class Event { Message, Recipient, Auth, NewTls };
 
 class Table {
  public:
@@ -76,6 +77,10 @@ class Table {
   void disconnect(std::string_view service, std::string_view client, Clock::time_point now = Clock::now(),
                   std::int64_t n = 1);
   Counts lookup(std::string_view service, std::string_view client, Clock::time_point now = Clock::now()) const;
+  // An event's rate in the current window, without counting one (0 for
+  // an unknown client or an ended window).
+  std::int64_t event_rate(std::string_view service, std::string_view client, Event e,
+                          Clock::time_point now = Clock::now()) const;
   // Drops entries with nothing open whose window has ended; returns how many.
   std::size_t expire(Clock::time_point now = Clock::now());
 
@@ -89,9 +94,13 @@ class Table {
   struct Entry {
     std::int64_t count = 0;
     std::int64_t rate = 0;
-    std::int64_t messages = 0, recipients = 0, auths = 0;  // in the window, like rate
+    std::int64_t messages = 0, recipients = 0, auths = 0, newtls = 0;  // in the window, like rate
     Clock::time_point window_start{};
   };
+  static std::int64_t& counter(Entry& e, Event ev) {
+    return ev == Event::Message ? e.messages : ev == Event::Recipient ? e.recipients : ev == Event::Auth ? e.auths
+                                                                                                         : e.newtls;
+  }
   using Key = std::pair<std::string, std::string>;
   using Map = std::map<Key, Entry, std::less<>>;
   // The entry for (service, client), made when missing, its window started

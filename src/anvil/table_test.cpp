@@ -129,3 +129,18 @@ TEST(AnvilTable, MessageAndRecipientRatesShareTheWindow) {
   (void)full.connect("smtp", "a", t0);
   EXPECT_FALSE(full.event("smtp", "b", Event::Message, t0));
 }
+
+// smtpd_client_new_tls_session_rate_limit: newtls counts, newtls_report
+// (event_rate) only reads, both within the window.
+TEST(AnvilTable, NewTlsSessionsCountedAndReported) {
+  Table t(60s, 100);
+  auto t0 = Clock::time_point{} + 1000s;
+  EXPECT_EQ(t.event_rate("smtp", "a", Event::NewTls, t0), 0);  // unknown client
+  EXPECT_EQ(*t.event("smtp", "a", Event::NewTls, t0), 1);
+  EXPECT_EQ(*t.event("smtp", "a", Event::NewTls, t0 + 1s), 2);
+  EXPECT_EQ(t.event_rate("smtp", "a", Event::NewTls, t0 + 2s), 2);
+  EXPECT_EQ(t.event_rate("smtp", "a", Event::NewTls, t0 + 2s), 2);  // reading counts nothing
+  EXPECT_EQ(t.event_rate("smtp", "a", Event::Auth, t0 + 2s), 0);
+  EXPECT_EQ(t.event_rate("smtp", "a", Event::NewTls, t0 + 61s), 0);  // the window is over
+  EXPECT_EQ(t.take_stats().newtls.value, 2);
+}

@@ -67,6 +67,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.message_rate_limit = static_cast<int>(cfg.integer("smtpd_client_message_rate_limit"));
   s.recipient_rate_limit = static_cast<int>(cfg.integer("smtpd_client_recipient_rate_limit"));
   s.auth_rate_limit = static_cast<int>(cfg.integer("smtpd_client_auth_rate_limit"));
+  s.new_tls_rate_limit = static_cast<int>(cfg.integer("smtpd_client_new_tls_session_rate_limit"));
   s.disable_vrfy = cfg.boolean("disable_vrfy_command");
   s.forbid_unauth_pipelining = cfg.boolean("smtpd_forbid_unauth_pipelining");
   auto bn = smtp::parse_bare_newline(cfg.str("smtpd_forbid_bare_newline"));
@@ -223,6 +224,8 @@ class Session {
   // The TLS handshake on the session's socket (STARTTLS or wrapper mode);
   // false: it failed (logged), the session must end.
   asio::awaitable<bool> start_tls(std::string_view after);
+  // smtpd_client_new_tls_session_rate_limit applies to this client.
+  bool new_tls_limited() const;
   asio::awaitable<void> stop_tls();
 
   // --- commands --------------------------------------------------------------
@@ -601,7 +604,27 @@ asio::awaitable<bool> Session::start_tls(std::string_view after) {
   }
   tls_info_ = tls::describe(tls_->native_handle());
   if (s_.tls.loglevel >= 1) tls::log_established(tls::Side::kServer, peer(), tls_info_);
+  // smtpd_client_new_tls_session_rate_limit: a handshake without session
+  // resumption counts; over the limit, Postfix's 421 (inside TLS) and
+  // goodbye.
+  if (new_tls_limited() && SSL_session_reused(tls_->native_handle()) == 0) {
+    std::string service = ctx_.service(), client = client_addr_;
+    auto counts = co_await sh_.anvil->count(ipc::proto::AnvilOp::NewTls, std::move(service), std::move(client));
+    if (counts && counts->rate > s_.new_tls_rate_limit) {
+      log::warning("New TLS session rate limit exceeded: {} from {} for service {}", counts->rate, peer(),
+                   ctx_.service());
+      note(Problem::kPolicy);
+      emit(wire(smtp::Reply(421, "4.7.0",
+                            fmt::format("{} Error: too many new TLS sessions from {}", s_.myhostname, client_addr_))));
+      co_await flush();
+      co_return false;
+    }
+  }
   co_return true;
+}
+
+bool Session::new_tls_limited() const {
+  return s_.new_tls_rate_limit > 0 && sh_.anvil && !client_ip_.is_unspecified() && !limit_exempt_;
 }
 
 // A close_notify for a client that said QUIT, bounded by a short deadline:
@@ -1227,6 +1250,19 @@ asio::awaitable<bool> Session::do_starttls() {
     note(Problem::kSoftware);
     co_await reply(smtp::Reply(454, "4.7.0", "TLS not available due to local problem"));
     co_return true;
+  }
+  if (new_tls_limited()) {
+    // Over the limit already: no handshake to pay for (Postfix's 454).
+    std::string service = ctx_.service(), client = client_addr_;
+    auto counts =
+        co_await sh_.anvil->count(ipc::proto::AnvilOp::NewTlsReport, std::move(service), std::move(client));
+    if (counts && counts->rate > s_.new_tls_rate_limit) {
+      log::warning("New TLS session rate limit exceeded: {} from {} for service {}", counts->rate, peer(),
+                   ctx_.service());
+      note(Problem::kPolicy);
+      co_await reply(smtp::Reply(454, "4.7.0", fmt::format("Error: too many new TLS sessions from {}", client_addr_)));
+      co_return true;
+    }
   }
   emit(smtp::format_reply(smtp::Reply(220, "2.0.0", "Ready to start TLS")));
   if (!co_await flush()) co_return false;
@@ -2427,7 +2463,7 @@ void start_clients(asio::io_context& io, Shared& shared) {
   // (say master.cf names a missing program), and the client waiting for it
   // is better served without limits.
   if (s.connection_count_limit > 0 || s.connection_rate_limit > 0 || s.message_rate_limit > 0 ||
-      s.recipient_rate_limit > 0 || s.auth_rate_limit > 0) {
+      s.recipient_rate_limit > 0 || s.auth_rate_limit > 0 || s.new_tls_rate_limit > 0) {
     auto t = std::min<std::chrono::milliseconds>({s.ipc_timeout, s.timeout, kAnvilTimeout});
     shared.anvil = std::make_unique<AnvilClient>(io, s.anvil_socket, t);
   }

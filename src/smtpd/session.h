@@ -30,7 +30,8 @@
 //
 // Per-client limits (smtpd_client_connection_count_limit,
 // smtpd_client_connection_rate_limit, smtpd_client_message_rate_limit,
-// smtpd_client_recipient_rate_limit, smtpd_client_auth_rate_limit) are
+// smtpd_client_recipient_rate_limit, smtpd_client_auth_rate_limit,
+// smtpd_client_new_tls_session_rate_limit) are
 // counted by the anvil service
 // across all smtpd processes (anvil_client.h); clients in
 // smtpd_client_event_limit_exceptions are not counted at all. Over a
@@ -84,6 +85,7 @@ struct Settings {
   int message_rate_limit = 0;        // smtpd_client_message_rate_limit; 0: none
   int recipient_rate_limit = 0;      // smtpd_client_recipient_rate_limit; 0: none
   int auth_rate_limit = 0;           // smtpd_client_auth_rate_limit; 0: none
+  int new_tls_rate_limit = 0;        // smtpd_client_new_tls_session_rate_limit; 0: none
   bool disable_vrfy = false;
   bool forbid_unauth_pipelining = true;
   smtp::BareNewline bare_newline = smtp::BareNewline::Normalize;

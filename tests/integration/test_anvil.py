@@ -35,6 +35,17 @@ class AnvilTest(unittest.TestCase):
     def call(self, c, op, client, service="smtp"):
         return c.call(*request(op, client, service))
 
+    def test_new_tls_sessions(self):
+        c = ipcwire.Connection(self.path)
+        try:
+            self.assertEqual(self.call(c, "newtls_report", "192.0.2.9")[1]["rate"], 0)
+            self.assertEqual(self.call(c, "newtls", "192.0.2.9")[1]["rate"], 1)
+            self.assertEqual(self.call(c, "newtls", "192.0.2.9")[1]["rate"], 2)
+            self.assertEqual(self.call(c, "newtls_report", "192.0.2.9")[1]["rate"], 2)
+        finally:
+            c.close()
+        self.inst.wait_log(r"anvil\[\d+\]: statistics: max new TLS sessions 2/60s for \(smtp:192\.0\.2\.9\) at ")
+
     def test_counts_and_release_on_close(self):
         a = ipcwire.Connection(self.path)
         b = ipcwire.Connection(self.path)

@@ -282,6 +282,39 @@ class TlsTest(unittest.TestCase):
             pass
         INST.wait_log(r"No server certs available\. TLS can't be enabled")
 
+    def test_new_tls_session_rate_limit(self):
+        # smtpd_client_new_tls_session_rate_limit = 1 through a real anvil:
+        # the first new session passes, the second is counted and refused
+        # inside TLS (421), the third is refused before its handshake (454).
+        port = free_port()
+        cert, key = os.path.join(INST.root, "rsa.crt"), os.path.join(INST.root, "rsa.key")
+        inst = Instance("tlsrate", main_cf_extra=MAIN_CF + NO_QMGR_FLOW + "anvil_rate_time_unit = 60s\n")
+        self.addCleanup(inst.cleanup)
+        inst.write_master_cf("# service type private unpriv chroot wakeup maxproc command\n"
+                             f"127.0.0.1:{port} inet n - n - - smtpd -o smtpd_tls_security_level=may "
+                             f"-o smtpd_tls_cert_file={cert} -o smtpd_tls_key_file={key} "
+                             "-o smtpd_client_new_tls_session_rate_limit=1\n"
+                             "anvil unix - - n - 1 anvil\ncleanup unix n - n - 0 cleanup\n")
+        inst.start()
+        wait_for(lambda: port_open(port), timeout=15, what="smtpd")
+
+        def session():
+            c = Conn(port)
+            try:
+                c.ask("EHLO client.test")
+                r = c.ask("STARTTLS")
+                if not r.startswith("220"):
+                    return r
+                c.starttls()
+                return c.ask("EHLO client.test")
+            finally:
+                c.close()
+        self.assertTrue(session().startswith("250-"))
+        self.assertEqual(session(), "421 4.7.0 mx.test.example Error: too many new TLS sessions from 127.0.0.1")
+        self.assertEqual(session(), "454 4.7.0 Error: too many new TLS sessions from 127.0.0.1")
+        inst.wait_log(r"warning: New TLS session rate limit exceeded: 2 from localhost\[127\.0\.0\.1\] for "
+                      r"service 127\.0\.0\.1:\d+")
+
     def test_openssl_s_client_starttls(self):
         if not shutil.which("openssl"):
             self.skipTest("openssl not installed")

@@ -55,7 +55,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"resolve_dequoted_address", R::kOther, "yes", "resolve quoted address forms as written (resolve_dequoted_address = no)"},
     {"smtp_always_send_ehlo", R::kOther, "yes", "start sessions with HELO (smtp_always_send_ehlo = no)"},
     {"smtp_tls_security_level", R::kValues, kTlsVerified, "have DANE or certificate fingerprint verification"},
-    {"smtpd_client_new_tls_session_rate_limit", R::kNonZero, "", "limit new TLS session rates per client"},
     {"smtpd_client_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_data_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_dns_reply_filter", R::kNonEmpty, "", "have reply filters"},

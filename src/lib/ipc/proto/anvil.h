@@ -50,7 +50,9 @@ inline constexpr std::string_view kAnvilService = "anvil";  // private/anvil
 inline constexpr std::size_t kAnvilMaxService = 128;
 inline constexpr std::size_t kAnvilMaxClient = 128;
 
-enum class AnvilOp { Connect, Disconnect, Lookup, Message, Recipient, Auth };
+// NewTls counts a new (not resumed) TLS session; NewTlsReport only reads
+// that rate (Postfix's newtls and newtls_report).
+enum class AnvilOp { Connect, Disconnect, Lookup, Message, Recipient, Auth, NewTls, NewTlsReport };
 
 inline constexpr EnumName<AnvilOp> kAnvilOpNames[] = {
     {"connect", AnvilOp::Connect},
@@ -59,6 +61,8 @@ inline constexpr EnumName<AnvilOp> kAnvilOpNames[] = {
     {"message", AnvilOp::Message},
     {"recipient", AnvilOp::Recipient},
     {"auth", AnvilOp::Auth},
+    {"newtls", AnvilOp::NewTls},
+    {"newtls_report", AnvilOp::NewTlsReport},
 };
 constexpr std::span<const EnumName<AnvilOp>> ipc_enum_names(AnvilOp) { return kAnvilOpNames; }
 
