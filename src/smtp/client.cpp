@@ -384,7 +384,10 @@ std::vector<std::string> xforward_commands(const queue::QueueMessage& msg, std::
   std::vector<std::pair<std::string, std::string>> attrs;
   auto add = [&](const char* name, std::string v) {
     if (std::find(offered.begin(), offered.end(), name) == offered.end()) return;
-    attrs.emplace_back(name, v.empty() ? std::string("[UNAVAILABLE]") : smtp::xtext_encode(v));
+    // At most 255 characters a value (XFORWARD_README): a longer one is
+    // not sent cut (a cut xtext escape would be garbage), but unavailable.
+    std::string enc = v.empty() ? std::string() : smtp::xtext_encode(v);
+    attrs.emplace_back(name, enc.empty() || enc.size() > 255 ? std::string("[UNAVAILABLE]") : enc);
   };
   add("NAME", value(queue::attr::kClientName));
   std::string addr = value(queue::attr::kClientAddress);
@@ -401,7 +404,7 @@ std::vector<std::string> xforward_commands(const queue::QueueMessage& msg, std::
   std::vector<std::string> out;
   std::string cmd;
   for (const auto& [name, v] : attrs) {
-    std::string item = " " + name + "=" + v.substr(0, 255);
+    std::string item = " " + name + "=" + v;
     if (!cmd.empty() && cmd.size() + item.size() + 2 > 512) {
       out.push_back(cmd + "\r\n");
       cmd.clear();
