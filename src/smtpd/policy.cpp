@@ -162,10 +162,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   if (!backup_nets) return backup_nets.error();
   p->mx_backup_networks_ = std::move(*backup_nets);
   p->mx_backup_networks_set_ = !str::trim(cfg.str("permit_mx_backup_networks")).empty();
-  for (const auto& a : config::host::own_addresses(cfg.str("inet_interfaces"), cfg.str("inet_protocols"))) {
-    char buf[INET6_ADDRSTRLEN];
-    if (::inet_ntop(a.family, a.addr.data(), buf, sizeof buf)) p->own_addresses_.emplace_back(buf);
-  }
+  p->own_addresses_ = config::host::own_address_texts(cfg.str("inet_interfaces"), cfg.str("inet_protocols"));
   for (const auto& a : cfg.list("proxy_interfaces")) {
     std::string_view t = a;
     if (t.size() > 2 && t.front() == '[' && t.back() == ']') t = t.substr(1, t.size() - 2);

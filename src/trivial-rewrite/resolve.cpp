@@ -125,12 +125,8 @@ Result<Resolver> Resolver::create(const config::Config& cfg, Mode mode,
     for (auto& a : *own_addresses)
       if (auto n = normalize_ip(a, true)) r.own_addresses_.push_back(*n);
   } else {
-    auto ifaces = config::host::own_addresses(cfg.get("inet_interfaces").value_or("all"),
-                                              cfg.get("inet_protocols").value_or("all"));
-    for (auto& a : ifaces) {
-      char buf[INET6_ADDRSTRLEN];
-      if (::inet_ntop(a.family, a.addr.data(), buf, sizeof buf)) r.own_addresses_.emplace_back(buf);
-    }
+    r.own_addresses_ = config::host::own_address_texts(cfg.get("inet_interfaces").value_or("all"),
+                                                       cfg.get("inet_protocols").value_or("all"));
     // proxy_interfaces: addresses only (host names there are not resolved).
     for (auto& p : cfg.list("proxy_interfaces"))
       if (auto n = normalize_ip(p, true)) r.own_addresses_.push_back(*n);

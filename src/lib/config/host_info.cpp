@@ -142,6 +142,15 @@ std::string local_hostname() {
   return std::string(buf);
 }
 
+std::vector<std::string> own_address_texts(std::string_view inet_interfaces, std::string_view inet_protocols) {
+  std::vector<std::string> out;
+  for (const auto& a : own_addresses(inet_interfaces, inet_protocols)) {
+    char buf[INET6_ADDRSTRLEN];
+    if (::inet_ntop(a.family, a.addr.data(), buf, sizeof buf)) out.emplace_back(buf);
+  }
+  return out;
+}
+
 std::vector<InterfaceAddress> own_addresses(std::string_view inet_interfaces, std::string_view inet_protocols) {
   Protocols proto = parse_protocols(inet_protocols);
   auto wanted = [&](int family) { return (family == AF_INET && proto.v4) || (family == AF_INET6 && proto.v6); };

@@ -27,6 +27,8 @@ struct InterfaceAddress {
 // of addresses/host names), restricted to inet_protocols ("all", "ipv4",
 // "ipv6"). Duplicates removed, order kept.
 std::vector<InterfaceAddress> own_addresses(std::string_view inet_interfaces, std::string_view inet_protocols);
+// The same as text ("192.0.2.1", "2001:db8::1").
+std::vector<std::string> own_address_texts(std::string_view inet_interfaces, std::string_view inet_protocols);
 
 enum class MaskStyle { Host, Subnet, Class };
 
