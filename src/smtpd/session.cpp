@@ -27,8 +27,8 @@
 #include "smtp/reply.h"
 #include "smtp/xtext.h"
 #include "smtpd/haproxy.h"
-#include "smtpd/transcript.h"
 #include "submit/cleanup_client.h"
+#include "submit/notice.h"
 #include "submit/post.h"
 #include "tls/context.h"
 
@@ -53,12 +53,9 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
     s.upstream_proxy = true;
   }
   s.upstream_proxy_timeout = cfg.time("smtpd_upstream_proxy_timeout");
-  auto notify = mail::Problems::parse(cfg.list("notify_classes"));
-  if (!notify) return notify.take_error();
-  s.notify = *notify;
-  s.error_notice_recipients = cfg.list("error_notice_recipient");
-  s.bounce_notice_recipients = cfg.list("bounce_notice_recipient");
-  s.double_bounce_sender = mail::qualify_with_origin(cfg.str("double_bounce_sender"), cfg.str("myorigin"));
+  auto notices = submit::NoticeSettings::from_config(cfg);
+  if (!notices) return notices.take_error();
+  s.notices = std::move(*notices);
   s.history_flush_threshold = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("smtpd_history_flush_threshold")));
   s.error_sleep = cfg.time("smtpd_error_sleep_time");
   s.junk_command_limit = static_cast<int>(cfg.integer("smtpd_junk_command_limit"));
@@ -179,7 +176,7 @@ class Session {
  public:
   Session(server::Context& ctx, Shared& shared, server::Socket sock)
       : ctx_(ctx), sh_(shared), s_(shared.settings), sock_(std::move(sock)), timer_(ctx.io()),
-        reader_(s_.line_length_limit), transcript_(s_.notify) {}
+        reader_(s_.line_length_limit), transcript_(s_.notices.notify, mail::TranscriptRole::kSmtpServer) {}
   ~Session() { *alive_ = false; }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -195,7 +192,7 @@ class Session {
   // Queues wire text for the client (flush() sends it), and keeps it in the
   // transcript. Every reply goes through here.
   void emit(std::string text) {
-    transcript_.server(text);
+    transcript_.out_wire(text);
     out_ += text;
   }
   // The kind of error the reply about to be sent is (notify_classes).
@@ -446,7 +443,7 @@ class Session {
   std::string last_cmd_ = "CONNECT";
   int error_count_ = 0;
   int junk_count_ = 0;
-  Transcript transcript_;
+  mail::Transcript transcript_;
   std::string abort_reason_;  // for the transcript: "lost connection", "timeout", "too many errors"
   std::map<std::string, std::pair<int, int>> stats_;  // name -> (ok, total)
 
@@ -670,11 +667,11 @@ void Session::record_command(std::string_view text) {
     std::string_view rest = text.substr(5);
     std::size_t sp = rest.find(' ');
     if (sp != std::string_view::npos) {
-      transcript_.client(fmt::format("{} ...", text.substr(0, 5 + sp)));
+      transcript_.in(fmt::format("{} ...", text.substr(0, 5 + sp)));
       return;
     }
   }
-  transcript_.client(text);
+  transcript_.in(text);
 }
 
 asio::awaitable<bool> Session::read_proxy_header() {
@@ -746,32 +743,12 @@ asio::awaitable<void> Session::checkpoint_transcript(bool always) {
     transcript_.reset();
     co_return;
   }
-  submit::Post post;
-  post.sender = s_.double_bounce_sender;
-  post.recipients = transcript_.bounce_class() ? s_.bounce_notice_recipients : s_.error_notice_recipients;
-  post.flags = submit::cleanup_flag::kBounce;
-  post.origin = "smtpd";
-  NoticeFields f;
-  f.mail_name = s_.mail_name;
-  f.peer = peer();
-  f.myhostname = s_.myhostname;
-  f.to = post.recipients.empty() ? std::string() : post.recipients.front();
-  f.now = std::time(nullptr);
-  f.reason = abort_reason_;
-  Transcript sent = std::move(transcript_);
-  transcript_ = Transcript(s_.notify);
-  if (post.recipients.empty()) co_return;  // nobody to tell
-  const std::function<std::string(const std::string&)> compose = [&](const std::string& queue_id) {
-    f.queue_id = queue_id;
-    return compose_notice(sent, f);
-  };
-  // Junk mail for the postmaster, not worth a long wait (Postfix does not
-  // wait for a busy cleanup either): a mid-session notice holds up the
-  // client, and one at the end the process's retirement, so each step gets
-  // kNoticeTimeout at most rather than ipc_timeout (an hour by default).
-  const std::chrono::seconds timeout = std::min(s_.ipc_timeout, kNoticeTimeout);
-  auto id = co_await submit::post_message(ctx_.io(), s_.cleanup_socket, timeout, post, compose);
-  if (!id) log::warning("postmaster notify: {}", id.error().message);
+  mail::Transcript sent = std::move(transcript_);
+  transcript_ = mail::Transcript(s_.notices.notify, mail::TranscriptRole::kSmtpServer);
+  const std::string who = peer();
+  const std::string origin = "smtpd";
+  co_await submit::post_transcript(ctx_.io(), s_.cleanup_socket, s_.ipc_timeout, s_.notices, sent, who, abort_reason_,
+                                   origin);
 }
 
 // --- the session ---------------------------------------------------------------

@@ -53,7 +53,7 @@
 #include "config/config.h"
 #include "dns/hosts_file.h"
 #include "dns/resolver.h"
-#include "mail/notify.h"
+#include "submit/notice.h"
 #include "maps/map_list.h"
 #include "rewrite/client.h"
 #include "server/skeleton.h"
@@ -110,15 +110,11 @@ struct Settings {
   std::chrono::seconds upstream_proxy_timeout{5};
   std::shared_ptr<const dns::HostsFile> hosts;  // /etc/hosts, read before the privilege drop
   std::string dns_resolver_address;
-  // Postmaster notices of sessions with errors (transcript.h): the classes
-  // (notify_classes), who gets them (error_notice_recipient;
-  // bounce_notice_recipient for the bounce class), from whom
-  // (double_bounce_sender, with @myorigin), and after how many history
-  // lines HELO, EHLO, RSET or the end of a message start a new history
-  // (smtpd_history_flush_threshold).
-  mail::Problems notify;
-  std::vector<std::string> error_notice_recipients, bounce_notice_recipients;
-  std::string double_bounce_sender;
+  // Postmaster notices of sessions with errors (mail/transcript.h,
+  // submit/notice.h: notify_classes, the recipients, the sender), and
+  // after how many history lines HELO, EHLO, RSET or the end of a message
+  // start a new history (smtpd_history_flush_threshold).
+  submit::NoticeSettings notices;
   std::size_t history_flush_threshold = 100;
   tls::Settings tls;  // smtpd_tls_*, smtpd_starttls_timeout
   SaslSettings sasl;  // smtpd_sasl_*, smtpd_tls_auth_only (sasl.h)
@@ -134,10 +130,6 @@ inline constexpr std::chrono::milliseconds kPeernameTryTimeout{2000};
 // DNS list lookups for one RCPT command stop after this long (or
 // smtpd_timeout, if shorter); the lists not asked count as not listed.
 inline constexpr std::chrono::milliseconds kDnsblBudget{30000};
-
-// Deadline of each step of submitting a postmaster notice (transcript.h),
-// or ipc_timeout if shorter.
-inline constexpr std::chrono::seconds kNoticeTimeout{30};
 
 // Deadline of each anvil request (at most; ipc_timeout and smtpd_timeout
 // may make it shorter).

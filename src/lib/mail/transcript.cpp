@@ -1,26 +1,36 @@
-#include "smtpd/transcript.h"
+#include "mail/transcript.h"
 
 #include <fmt/format.h>
 
 #include "base/strings.h"
 #include "mail/date.h"
 
-namespace postern::smtpd {
+namespace postern::mail {
 
 namespace {
-// The classes smtpd reports; bounce also covers a message refused for its
-// size (Postfix's smtpd does the same).
-bool has_smtpd_class(mail::Problems p) {
-  using mail::Problem;
+// The classes each program reports; smtpd's bounce covers a message refused
+// for its size (Postfix's smtpd does the same), the client's protocol a
+// reply out of protocol (Postfix's smtp_check_code()).
+bool reports_any(TranscriptRole role, Problems p) {
+  if (role != TranscriptRole::kSmtpServer) return p.has(Problem::kProtocol);
   for (Problem c : {Problem::kBounce, Problem::kData, Problem::kPolicy, Problem::kProtocol, Problem::kResource,
                     Problem::kSoftware})
     if (p.has(c)) return true;
   return false;
 }
+
+std::string_view role_text(TranscriptRole role) {
+  switch (role) {
+    case TranscriptRole::kSmtpServer: return "SMTP server";
+    case TranscriptRole::kSmtpClient: return "SMTP client";
+    case TranscriptRole::kLmtpClient: return "LMTP client";
+  }
+  return "SMTP server";
+}
 }  // namespace
 
-Transcript::Transcript(mail::Problems notify, std::size_t max_bytes)
-    : notify_(notify), enabled_(has_smtpd_class(notify)), max_bytes_(max_bytes) {}
+Transcript::Transcript(Problems notify, TranscriptRole role, std::size_t max_bytes)
+    : notify_(notify), role_(role), enabled_(reports_any(role, notify)), max_bytes_(max_bytes) {}
 
 void Transcript::add(std::string_view direction, std::string_view line) {
   if (!enabled_) return;
@@ -36,12 +46,11 @@ void Transcript::add(std::string_view direction, std::string_view line) {
   ++lines_;
 }
 
-void Transcript::server(std::string_view wire) {
+void Transcript::add_wire(std::string_view direction, std::string_view wire) {
   if (!enabled_) return;
   while (!wire.empty()) {
     std::size_t end = wire.find("\r\n");
-    std::string_view line = wire.substr(0, end);
-    add("Out: ", line);
+    add(direction, wire.substr(0, end));
     if (end == std::string_view::npos) break;
     wire.remove_prefix(end + 2);
   }
@@ -81,15 +90,19 @@ std::string compose_notice(const Transcript& t, const NoticeFields& f) {
   m.reserve(t.text().size() + t.text().size() / 8 + 1024);
   m += fmt::format("From: Mail Delivery System <MAILER-DAEMON@{}>\n", f.myhostname);
   m += fmt::format("To: Postmaster <{}>\n", str::printable(f.to, 256));
-  m += fmt::format("Subject: {} SMTP server: errors from {}\n", f.mail_name, str::printable(f.peer, 512));
+  m += fmt::format("Subject: {} {}: errors from {}\n", f.mail_name, role_text(t.role()), str::printable(f.peer, 512));
   m += fmt::format("Date: {}\n", mail::mail_date(f.now));
   m += fmt::format("Message-ID: {}\n", mail::make_message_id(f.now, f.queue_id, f.myhostname));
   m += "Auto-Submitted: auto-generated\n";
   m += "MIME-Version: 1.0\n";
   m += "Content-Type: text/plain; charset=us-ascii\n";
   m += "Content-Transfer-Encoding: 7bit\n";
-  m += "\nTranscript of session follows.\n\n";
-  // What the client sent is untrusted: printable ASCII only, and every line
+  m += "\n";
+  // The client's notice says what it is about: the server's answers.
+  if (t.role() != TranscriptRole::kSmtpServer)
+    m += fmt::format("Unexpected response from {}.\n\n", str::printable(f.peer, 512));
+  m += "Transcript of session follows.\n\n";
+  // What the peer sent is untrusted: printable ASCII only, and every line
   // starts with a space, so none of it can look like a header or a
   // mailbox's "From " line.
   std::string_view rest = t.text();
@@ -108,4 +121,4 @@ std::string compose_notice(const Transcript& t, const NoticeFields& f) {
   return m;
 }
 
-}  // namespace postern::smtpd
+}  // namespace postern::mail
