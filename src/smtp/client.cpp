@@ -23,6 +23,7 @@
 #include "smtp/reply_parser.h"
 #include "text.h"
 #include "smtp/xtext.h"
+#include "submit/cleanup_client.h"
 #include "tls/context.h"
 
 #include <openssl/evp.h>
@@ -144,6 +145,11 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.dns_servers = cfg.str("dns_resolver_address");
   s.dns_timeout = cfg.time("dns_resolver_timeout");
   s.ipc_timeout = cfg.time("ipc_timeout");
+  auto notices = submit::NoticeSettings::from_config(cfg);
+  if (!notices) return notices.take_error();
+  s.notices = std::move(*notices);
+  s.cleanup_service = cfg.str("cleanup_service_name");
+  s.cleanup_socket = submit::cleanup_socket_path(s.queue_root, s.cleanup_service);
   // TLS and XFORWARD: the smtp_* family, or lmtp_* for lmtp.
   const std::string p(proto);
   auto t = tls::Settings::from_config(cfg, p);
@@ -198,7 +204,13 @@ struct Features {
 };
 
 struct Session {
-  explicit Session(asio::io_context& io) : sock(io), idle(io) {}
+  Session(asio::io_context& io, mail::Problems notify, mail::TranscriptRole role)
+      : sock(io), idle(io), transcript(notify, role) {
+    // The server's lines as read, for the postmaster (notify_classes).
+    if (transcript.enabled()) parser.set_line_observer([this](std::string_view line) { transcript.in(line); });
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
   Socket sock;
   // The TLS layer over sock once STARTTLS (or wrapper mode) succeeded.
   std::unique_ptr<asio::ssl::stream<Socket&>> tls;
@@ -211,6 +223,9 @@ struct Session {
   asio::steady_timer idle;  // cache idle limit
   std::uint64_t generation = 0;
   bool cached = false;
+  // This delivery's history (mail/transcript.h): what was sent and read,
+  // and whether the server broke the protocol.
+  mail::Transcript transcript;
 };
 using SessionPtr = std::shared_ptr<Session>;
 
@@ -231,6 +246,7 @@ asio::awaitable<Io> read_reply(Session& s, seconds timeout) {
   if (s.parser.failed()) {
     io.status = s.parser.filter_failed() ? IoStatus::LocalData : IoStatus::Malformed;
     io.why = "reply stream out of step";
+    if (io.status == IoStatus::Malformed) s.transcript.problem(mail::Problem::kProtocol);
     co_return io;
   }
   ipc::detail::Watchdog<Socket> dog(s.sock, timeout);
@@ -253,12 +269,16 @@ asio::awaitable<Io> read_reply(Session& s, seconds timeout) {
     if (!st) {
       io.status = s.parser.filter_failed() ? IoStatus::LocalData : IoStatus::Malformed;
       io.why = st.error().message;
+      // Postfix's "non-SMTP response": a protocol error of the server.
+      if (io.status == IoStatus::Malformed) s.transcript.problem(mail::Problem::kProtocol);
       co_return io;
     }
   }
 }
 
-asio::awaitable<Io> send(Session& s, const std::string& data, seconds timeout) {
+// Message content, or a command the transcript must not show as sent
+// (AUTH's credentials).
+asio::awaitable<Io> send_unrecorded(Session& s, const std::string& data, seconds timeout) {
   Io io;
   ipc::detail::Watchdog<Socket> dog(s.sock, timeout);
   error_code ec;
@@ -271,6 +291,27 @@ asio::awaitable<Io> send(Session& s, const std::string& data, seconds timeout) {
     io.why = ec.message();
   }
   co_return io;
+}
+
+// One or more commands, each ending in CRLF.
+asio::awaitable<Io> send(Session& s, const std::string& data, seconds timeout) {
+  s.transcript.out_wire(data);
+  co_return co_await send_unrecorded(s, data, timeout);
+}
+
+// Postfix's smtp_check_code(): a failure reply whose code no server should
+// send for it (not 4xx or 5xx - a 250 to DATA -, or one of the 50x syntax
+// errors, or 555 to MAIL or RCPT parameters) says that one side broke the
+// protocol: the postmaster may want the transcript (notify_classes).
+void check_code(Session& s, int code) {
+  if (code < 400 || code > 599 || code == 555 || (code >= 500 && code < 510))
+    s.transcript.problem(mail::Problem::kProtocol);
+}
+
+// reply_outcome() for a reply that failed the command, checked first.
+deliver::Outcome failure_outcome(Session& s, const smtp::Reply& r, Stage st) {
+  check_code(s, r.code);
+  return reply_outcome(s.host, r, st);
 }
 
 deliver::Outcome io_failure(const Session& s, const Io& io, Stage st) {
@@ -607,6 +648,7 @@ struct Agent::Impl {
     }
     if (io.reply.klass() != 2) {
       if (!required) co_return true;  // opportunistic: go on in plain text
+      check_code(*s, io.reply.code);
       job.set_pending(deliver::Outcome::deferred(
                           "4.7.5", fmt::format("TLS is required, but host {} refused to start TLS: {}", s->host,
                                                io.reply.to_string())),
@@ -638,7 +680,7 @@ struct Agent::Impl {
       co_return false;
     }
     if (io.reply.klass() != 2) {
-      job.set_pending(reply_outcome(s->host, io.reply, hello), s->relay, t);
+      job.set_pending(failure_outcome(*s, io.reply, hello), s->relay, t);
       quit_close(s);
       co_return false;
     }
@@ -713,7 +755,10 @@ struct Agent::Impl {
       steps.push_back(base64(pass) + "\r\n");
     }
     for (std::size_t i = 0; i < steps.size(); ++i) {
-      auto io = co_await send(*s, steps[i], settings.helo_timeout);
+      // The transcript shows the command and the mechanism, never the
+      // credentials (they would be mailed to the postmaster).
+      s->transcript.out(i == 0 ? "AUTH " + mech + (mech == "PLAIN" ? " ..." : "") : std::string("..."));
+      auto io = co_await send_unrecorded(*s, steps[i], settings.helo_timeout);
       if (io.ok()) io = co_await read_reply(*s, settings.helo_timeout);
       if (!io.ok()) {
         job.set_pending(io_failure(*s, io, Stage::Ehlo), s->relay, t);
@@ -723,6 +768,7 @@ struct Agent::Impl {
       if (io.reply.klass() == want) continue;
       // Postfix's smtp_sasl_auth_soft_bounce: a refused login is retried
       // later, not bounced (the credentials may be fixed meanwhile).
+      check_code(*s, io.reply.code);
       std::string dsn = reply_dsn(io.reply);
       dsn[0] = '4';
       log::warning("SASL authentication failure: server {} said: {}", s->host, io.reply.to_string());
@@ -743,7 +789,9 @@ struct Agent::Impl {
                                            bool use_tls, bool& plaintext_retry, std::string server_name = {}) {
     connected = false;
     plaintext_retry = false;
-    auto s = std::make_shared<Session>(io);
+    auto s = std::make_shared<Session>(io, settings.notices.notify,
+                                       settings.lmtp ? mail::TranscriptRole::kLmtpClient
+                                                     : mail::TranscriptRole::kSmtpClient);
     s->host = std::move(host);
     s->relay = std::move(relay);
     if (reply_filter) {
@@ -784,6 +832,18 @@ struct Agent::Impl {
       co_return nullptr;
     }
     connected = true;
+    const bool ok = co_await greet(job, s, use_tls, plaintext_retry, server_name);
+    if (!ok) {
+      if (s->transcript.enabled()) co_await notify_postmaster(job, *s);
+      co_return nullptr;
+    }
+    co_return s;
+  }
+
+  // open_session() once connected: TLS (wrapper mode), greeting, EHLO,
+  // STARTTLS, AUTH. False: the session cannot be used.
+  asio::awaitable<bool> greet(Job& job, SessionPtr& s, bool use_tls, bool& plaintext_retry,
+                              const std::string& server_name) {
     std::int64_t t = deliver::now_usec();
     use_tls = use_tls && tls_ctx != nullptr && job.tls.enabled();
     const auto names = reference_names(job, server_name);
@@ -793,15 +853,16 @@ struct Agent::Impl {
         job.set_pending(*failed, s->relay, t);
         error_code ignore;
         s->sock.close(ignore);
-        co_return nullptr;
+        co_return false;
       }
     }
     auto g = co_await read_reply(*s, settings.helo_timeout);
     if (!g.ok()) {
       job.set_pending(io_failure(*s, g, Stage::Greeting), s->relay, t);
-      co_return nullptr;
+      co_return false;
     }
     if (g.reply.klass() != 2) {
+      check_code(*s, g.reply.code);
       std::string dsn = reply_dsn(g.reply);
       if (g.reply.klass() == 5 && !settings.skip_5xx_greeting) {
         job.set_pending(deliver::Outcome::bounced(dsn, refused_text(s->host, g.reply)), s->relay, t);
@@ -810,7 +871,7 @@ struct Agent::Impl {
         job.set_pending(deliver::Outcome::deferred(dsn, refused_text(s->host, g.reply)), s->relay, t);
       }
       quit_close(s);
-      co_return nullptr;
+      co_return false;
     }
     Stage st = settings.lmtp ? Stage::Lhlo : (settings.never_send_ehlo ? Stage::Helo : Stage::Ehlo);
     std::string cmd = std::string(settings.lmtp ? "LHLO " : (st == Stage::Ehlo ? "EHLO " : "HELO ")) +
@@ -829,19 +890,19 @@ struct Agent::Impl {
     }
     if (!h.ok()) {
       job.set_pending(io_failure(*s, h, st), s->relay, t);
-      co_return nullptr;
+      co_return false;
     }
     if (h.reply.klass() != 2) {
-      job.set_pending(reply_outcome(s->host, h.reply, st), s->relay, t);
+      job.set_pending(failure_outcome(*s, h.reply, st), s->relay, t);
       quit_close(s);
-      co_return nullptr;
+      co_return false;
     }
     if (st != Stage::Helo) s->features = parse_features(h.reply, settings.discard_ehlo);
     if (use_tls && !settings.tls.wrappermode && !co_await start_tls(job, s, t, plaintext_retry, names))
-      co_return nullptr;
-    if (!co_await authenticate(job, s, server_name, t)) co_return nullptr;
+      co_return false;
+    if (!co_await authenticate(job, s, server_name, t)) co_return false;
     job.site_failure = false;
-    co_return s;
+    co_return true;
   }
 
   // One mail transaction for the pending recipients.
@@ -879,7 +940,7 @@ struct Agent::Impl {
           co_return TxEnd::Broken;
         }
         if (io.reply.klass() != 2) {
-          job.set_list(idx, reply_outcome(s.host, io.reply, Stage::Xforward), s.relay, connected);
+          job.set_list(idx, failure_outcome(s, io.reply, Stage::Xforward), s.relay, connected);
           co_return co_await rset(s);
         }
       }
@@ -939,7 +1000,7 @@ struct Agent::Impl {
       co_return TxEnd::Broken;
     }
     bool mail_ok = io.reply.klass() == 2;
-    if (!mail_ok) job.set_list(idx, reply_outcome(s.host, io.reply, Stage::Mail), s.relay, connected);
+    if (!mail_ok) job.set_list(idx, failure_outcome(s, io.reply, Stage::Mail), s.relay, connected);
     if (!mail_ok && !pipelined) co_return co_await rset(s);
 
     // RCPT TO, one reply each.
@@ -956,7 +1017,7 @@ struct Agent::Impl {
       }
       if (!mail_ok) continue;
       if (io.reply.klass() == 2) accepted.push_back(idx[k]);
-      else job.set(idx[k], reply_outcome(s.host, io.reply, Stage::Rcpt), s.relay, connected);
+      else job.set(idx[k], failure_outcome(s, io.reply, Stage::Rcpt), s.relay, connected);
     }
 
     // DATA.
@@ -974,7 +1035,7 @@ struct Agent::Impl {
     }
     if (io.reply.code != 354) {
       if (!accepted.empty()) {
-        auto o = reply_outcome(s.host, io.reply, Stage::Data);
+        auto o = failure_outcome(s, io.reply, Stage::Data);
         if (o.is_sent()) o = deliver::Outcome::deferred("4.5.0", said_text(s.host, io.reply, Stage::Data));
         job.set_list(accepted, o, s.relay, connected);
       }
@@ -1013,7 +1074,8 @@ struct Agent::Impl {
         co_return TxEnd::Broken;
       }
       more = *r;
-      io = co_await send(s, chunk, settings.data_xfer_timeout);
+      if (!more) s.transcript.out(".");  // the chunk ends with it
+      io = co_await send_unrecorded(s, chunk, settings.data_xfer_timeout);
       if (!io.ok()) {
         job.set_list(accepted, io_failure(s, io, more ? Stage::Content : Stage::EndOfData), s.relay, connected);
         co_return TxEnd::Broken;
@@ -1030,11 +1092,32 @@ struct Agent::Impl {
         job.set_list(settings.lmtp ? rest : accepted, io_failure(s, io, Stage::EndOfData), s.relay, connected);
         co_return TxEnd::Broken;
       }
+      if (io.reply.klass() != 2) check_code(s, io.reply.code);
       auto o = reply_outcome(s.host, io.reply, Stage::EndOfData);
       if (settings.lmtp) job.set(accepted[k], o, s.relay, connected);
       else job.set_list(accepted, o, s.relay, connected);
     }
     co_return TxEnd::Reusable;
+  }
+
+  // Postfix's smtp_chat_notify(), after each delivery's use of a session:
+  // its transcript to the postmaster when the server broke the protocol
+  // and notify_classes has protocol; then a fresh history for the next
+  // delivery. Not for a message that is itself a notice or a bounce (the
+  // null or the double-bounce sender): that could loop.
+  asio::awaitable<void> notify_postmaster(const Job& job, Session& s) {
+    if (!s.transcript.worth_sending()) {
+      s.transcript.reset();
+      co_return;
+    }
+    mail::Transcript sent = std::move(s.transcript);
+    s.transcript = mail::Transcript(settings.notices.notify, sent.role());
+    const std::string& sender = job.reader->message().sender;
+    if (sender.empty() || str::iequals(sender, settings.notices.double_bounce_sender)) co_return;
+    const std::string reason;
+    const std::string origin = settings.lmtp ? "lmtp" : "smtp";
+    co_await submit::post_transcript(io, settings.cleanup_socket, settings.ipc_timeout, settings.notices, sent,
+                                     s.relay, reason, origin);
   }
 
   // After a transaction: cache the session or say goodbye.
@@ -1102,6 +1185,7 @@ struct Agent::Impl {
       std::int64_t t = deliver::now_usec();
       TxEnd end = co_await transaction(job, *s, true, t);
       if (end != TxEnd::ReuseFailed) job.site_failure = false;
+      if (s->transcript.enabled()) co_await notify_postmaster(job, *s);
       finish_session(key, std::move(s), end);
       if (job.pending().empty()) co_return;
     }
@@ -1117,7 +1201,8 @@ struct Agent::Impl {
         SessionPtr s = co_await open_session(job, ep, path, path, connected, true, plaintext_retry);
         if (!s) co_return;
         TxEnd end = co_await transaction(job, *s, false, deliver::now_usec());
-        finish_session(key, std::move(s), end);
+        if (s->transcript.enabled()) co_await notify_postmaster(job, *s);
+      finish_session(key, std::move(s), end);
         co_return;
       }
       auto res = co_await resolver.resolve_nexthop(inet, settings.nexthop);
@@ -1158,6 +1243,7 @@ struct Agent::Impl {
       if (connected) ++sessions;
       if (!s) continue;
       TxEnd end = co_await transaction(job, *s, false, deliver::now_usec());
+      if (s->transcript.enabled()) co_await notify_postmaster(job, *s);
       finish_session(key, std::move(s), end);
     }
   }

@@ -37,6 +37,8 @@
 // smtp_address_preference, smtp_balance_inet_protocols, inet_protocols,
 // smtp_connection_cache_time_limit, smtp_connection_reuse_time_limit,
 // smtp_connection_reuse_count_limit, dns_resolver_address, dns_resolver_timeout,
+// notify_classes and the notices' parameters (submit/notice.h),
+// cleanup_service_name,
 // ipc_timeout, queue_directory,
 // myhostname (through smtp_helo_name).
 //
@@ -76,6 +78,11 @@
 // server's code with a 4), and the next one is tried. Passwords never
 // reach a log line.
 //
+// notify_classes with protocol: a delivery whose server sent a non-SMTP
+// line or a failure reply with an out-of-protocol code (Postfix's
+// smtp_check_code) mails the postmaster its transcript (mail/transcript.h),
+// before the reply to qmgr; never for mail from <> or double_bounce_sender.
+//
 // Logs one Postfix status line per recipient:
 //   ID: to=<u@example.com>, relay=mx.example.com[192.0.2.1]:25, delay=0.2,
 //     delays=0.01/0/0.1/0.09, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as X)
@@ -99,6 +106,7 @@
 #include "generic.h"
 #include "mail/mime.h"
 #include "server/skeleton.h"
+#include "submit/notice.h"
 #include "tls/context.h"
 #include "tls_policy.h"
 
@@ -172,6 +180,13 @@ struct Settings {
   // attributes), within smtp_xforward_timeout (lmtp_*: the same).
   bool send_xforward = false;
   std::chrono::seconds xforward_timeout{300};
+  // Postmaster notices (notify_classes with protocol): each delivery's
+  // session transcript when a server broke the protocol, posted through
+  // cleanup_service_name's socket (queue_directory/public/, "/public/"
+  // after chroot: main.cpp sets it again).
+  submit::NoticeSettings notices;
+  std::string cleanup_service;
+  std::filesystem::path cleanup_socket;
 
   static Result<Settings> from_config(const config::Config& cfg, bool lmtp);
 };

@@ -16,6 +16,7 @@
 #include "client.h"
 #include "log/log.h"
 #include "server/skeleton.h"
+#include "submit/cleanup_client.h"
 
 using namespace postern;
 
@@ -45,7 +46,10 @@ int main(int argc, char** argv) {
     // (master.cf column 5) queue_directory becomes "/".
     std::error_code ec;
     auto& root = agent->settings().queue_root;
-    if (!std::filesystem::exists(root / "active", ec) && std::filesystem::exists("/active", ec)) root = "/";
+    if (!std::filesystem::exists(root / "active", ec) && std::filesystem::exists("/active", ec)) {
+      root = "/";
+      agent->settings().cleanup_socket = submit::cleanup_socket_path(root, agent->settings().cleanup_service);
+    }
     return {};
   };
   d.serve = [&](server::Context& ctx, server::Socket sock) -> asio::awaitable<void> {

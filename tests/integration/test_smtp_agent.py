@@ -281,6 +281,7 @@ class SmtpAgentTest(unittest.TestCase):
                   f"nodns unix - - n - - smtp -o disable_dns_lookups=yes -o dns_resolver_address=127.0.0.1:{cls.silent.port}"
                   " -o dns_resolver_timeout=1\n"
                   "xforward unix - - n - - smtp -o smtp_send_xforward_command=yes\n"
+                  "notify unix - - n - - smtp -o notify_classes=protocol\n"
                   "lmtp unix - - n - - lmtp\n"
                   "bound unix - - n - - smtp -o smtp_bind_address=127.0.0.2\n"
                   "soft unix - - n - - smtp -o soft_bounce=yes\n"
@@ -521,6 +522,65 @@ class SmtpAgentTest(unittest.TestCase):
         a = self.deliver(qid, f"[127.0.0.1]:{bad.port}", ["d@example.net"], service="xforward")
         self.assertEqual(a["dsn"], ["4.7.0"], a)
         self.assertIn("(in reply to XFORWARD command)", a["text"][0])
+
+    def queued_with(self, marker):
+        """Queue IDs of complete files in incoming/ whose bytes hold `marker`."""
+        found = []
+        for root, _, files in os.walk(os.path.join(self.inst.queue, "incoming")):
+            for name in files:
+                path = os.path.join(root, name)
+                try:
+                    complete = os.stat(path).st_mode & 0o100
+                    with open(path, "rb") as f:
+                        data = f.read()
+                except OSError:
+                    continue
+                if complete and marker.encode() in data:
+                    found.append(name)
+        return found
+
+    def test_protocol_errors_mail_the_postmaster_a_transcript(self):
+        # notify_classes = protocol: a server reply that breaks the protocol
+        # (a 50x syntax error, a line that is no reply) gets the delivery's
+        # transcript mailed to the postmaster, as Postfix's smtp_chat_notify.
+        # The notice is queued before the agent answers the request.
+        tag = f"X{os.getpid()}X{time.time_ns()}X"
+        syntax = self.server(rcpt=lambda a: f"500 5.5.1 {tag}syntax")
+        qid, sender = self.submit()
+        a = self.deliver(qid, f"[127.0.0.1]:{syntax.port}", ["a@example.net"], service="notify")
+        self.assertEqual(a["dsn"], ["5.5.1"], a)
+        found = self.queued_with(f"{tag}syntax")
+        self.assertEqual(len(found), 1, found)
+        text = self.inst.cmd("postcat", ["-q", found[0]]).stdout
+        self.assertRegex(text, r"(?m)^sender: double-bounce@")
+        self.assertRegex(text, r"(?m)^recipient: postmaster(@\S+)?$")
+        self.assertIn(f"Subject: Postern SMTP client: errors from 127.0.0.1[127.0.0.1]:{syntax.port}", text)
+        self.assertIn(f"Unexpected response from 127.0.0.1[127.0.0.1]:{syntax.port}.", text)
+        self.assertIn(" In:  220 fake.test ESMTP", text)
+        self.assertIn(" Out: EHLO client.example.com", text)
+        self.assertIn(" In:  250-fake.test", text)
+        self.assertIn(f" Out: MAIL FROM:<{sender}>", text)
+        self.assertIn(" Out: RCPT TO:<a@example.net>", text)
+        self.assertIn(f" In:  500 5.5.1 {tag}syntax", text)
+        self.assertNotIn("hello", text)  # never the content
+
+        # A line that is no SMTP reply.
+        garbage = self.server(greeting=f"hello {tag}garbage")
+        a = self.deliver(qid, f"[127.0.0.1]:{garbage.port}", ["b@example.net"], service="notify")
+        self.assertEqual(a["dsn"][0][0], "4", a)
+        found = self.queued_with(f"{tag}garbage")
+        self.assertEqual(len(found), 1, found)
+        self.assertIn(f" In:  hello {tag}garbage", self.inst.cmd("postcat", ["-q", found[0]]).stdout)
+
+        # An ordinary refusal is no protocol error; and with notify_classes'
+        # default (resource, software) the client sends nothing at all.
+        refusing = self.server(rcpt=lambda a: f"550 5.1.1 {tag}unknown")
+        a = self.deliver(qid, f"[127.0.0.1]:{refusing.port}", ["c@example.net"], service="notify")
+        self.assertEqual(a["dsn"], ["5.1.1"], a)
+        a = self.deliver(qid, f"[127.0.0.1]:{syntax.port}", ["d@example.net"], service="smtp")
+        self.assertEqual(a["dsn"], ["5.5.1"], a)
+        self.assertEqual(self.queued_with(f"{tag}unknown"), [])
+        self.assertEqual(len(self.queued_with(f"{tag}syntax")), 1)
 
     def test_mx_host_without_address(self):
         qid, _ = self.submit()

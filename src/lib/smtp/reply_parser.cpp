@@ -76,6 +76,7 @@ Status ReplyParser::take_line() {
     }
     if (*replaced) line_ = (*replaced)->substr(0, limits_.max_line);
   }
+  if (observer_) observer_(line_);
   std::string_view line = line_;
   if (line.size() < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '5' ||
       !chars::is_digit(line[2]))

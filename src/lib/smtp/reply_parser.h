@@ -86,6 +86,10 @@ class ReplyParser {
   // filter_failed() tells it apart.
   void set_line_filter(ReplyLineFilter f) { filter_ = std::move(f); }
   bool filter_failed() const { return filter_failed_; }
+  // Every complete line, as read (after the filter, before it is checked:
+  // a malformed one too), goes to `o` (the client's session transcript,
+  // mail/transcript.h). Stays over reset(), like the filter.
+  void set_line_observer(std::function<void(std::string_view line)> o) { observer_ = std::move(o); }
 
  private:
   Status fail(std::string why);
@@ -104,6 +108,7 @@ class ReplyParser {
   Error error_;
   ReplyLineFilter filter_;
   bool filter_failed_ = false;
+  std::function<void(std::string_view)> observer_;
 };
 
 }  // namespace postern::smtp

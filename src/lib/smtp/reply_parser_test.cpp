@@ -207,5 +207,21 @@ TEST(ReplyParser, NonAsciiAndControlsInTextAreKept) {
   EXPECT_EQ(r.reply.lines[0], "caf\xc3\xa9 \x01 x\r");
 }
 
+TEST(ReplyParser, ObserverSeesEveryLineAsReadEvenAMalformedOne) {
+  ReplyParser p;
+  std::vector<std::string> seen;
+  p.set_line_observer([&](std::string_view line) { seen.emplace_back(line); });
+  p.set_line_filter([](std::string_view line) -> Result<std::optional<std::string>> {
+    if (line == "250 old") return std::optional<std::string>("250 new");
+    return std::optional<std::string>();
+  });
+  ASSERT_TRUE(p.feed("250-a\r\n250 old\r\n").ok());
+  EXPECT_FALSE(p.feed("hello there\r\n").ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"250-a", "250 new", "hello there"}));
+  p.reset();
+  ASSERT_TRUE(p.feed("220 x\r\n").ok());
+  EXPECT_EQ(seen.back(), "220 x");  // kept over reset()
+}
+
 }  // namespace
 }  // namespace postern::smtp
