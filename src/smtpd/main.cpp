@@ -60,6 +60,11 @@ int main(int argc, char** argv) {
       if (!nl) return nl.take_error();
       shared->xforward_hosts = std::make_unique<smtpd::NetworkList>(std::move(*nl));
     }
+    if (std::string xc = ctx.cfg().str("smtpd_authorized_xclient_hosts"); !str::trim(xc).empty()) {
+      auto nl = smtpd::NetworkList::parse("smtpd_authorized_xclient_hosts", xc);
+      if (!nl) return nl.take_error();
+      shared->xclient_hosts = std::make_unique<smtpd::NetworkList>(std::move(*nl));
+    }
     if (shared->settings.sasl.enabled) {
       auto ep = smtpd::SaslEndpoint::parse(shared->settings.sasl.path, qd);
       if (!ep) return ep.take_error();

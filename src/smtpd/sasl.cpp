@@ -322,7 +322,7 @@ asio::awaitable<DovecotAuth::Step> DovecotAuth::start(std::string mechanism, std
                                                       SaslClientInfo info) {
   Step bad;
   if (!is_mechanism_name(mechanism) || (initial && !is_base64(*initial)) || !plain_arg(info.local_ip) ||
-      !plain_arg(info.remote_ip) || !plain_arg(info.remote_port)) {
+      !plain_arg(info.local_port) || !plain_arg(info.remote_ip) || !plain_arg(info.remote_port)) {
     bad.data = "malformed request";
     co_return bad;
   }
@@ -330,6 +330,7 @@ asio::awaitable<DovecotAuth::Step> DovecotAuth::start(std::string mechanism, std
   ++i.id;
   std::string req = fmt::format("AUTH\t{}\t{}\tservice=smtp\tnologin", i.id, mechanism);
   if (!info.local_ip.empty()) req += "\tlip=" + info.local_ip;
+  if (!info.local_port.empty()) req += "\tlport=" + info.local_port;
   if (!info.remote_ip.empty()) req += "\trip=" + info.remote_ip;
   if (!info.remote_port.empty()) req += "\trport=" + info.remote_port;
   if (info.secured) req += "\tsecured";

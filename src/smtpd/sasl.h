@@ -96,7 +96,7 @@ struct SaslEndpoint {
 // What a client session tells Dovecot about itself (Dovecot logs it and
 // may use it for its penalty and policy checks).
 struct SaslClientInfo {
-  std::string local_ip, remote_ip, remote_port;
+  std::string local_ip, local_port, remote_ip, remote_port;
   bool secured = false;  // TLS (or a local connection)
 };
 

@@ -127,7 +127,7 @@ std::string upper(std::string_view v) {
 }
 
 // Per-command statistics for the "disconnect from" line, in Postfix's order.
-constexpr std::string_view kStatOrder[] = {"helo", "ehlo", "xforward", "starttls", "auth", "mail", "rcpt", "data", "bdat",
+constexpr std::string_view kStatOrder[] = {"helo", "ehlo", "xclient", "xforward", "starttls", "auth", "mail", "rcpt", "data", "bdat",
                                            "rset", "noop", "vrfy", "etrn", "quit", "unknown"};
 
 // The outcome of a cleanup connection opened ahead of need. The opening
@@ -417,6 +417,16 @@ class Session {
     std::optional<std::string> name, addr, port, proto, helo, source, ident;
   } xforward_;
   asio::awaitable<void> do_xforward(const smtp::Command& cmd);
+  // XCLIENT (smtpd_authorized_xclient_hosts, decided on the real client):
+  // the client's identity replaced, the session back at its greeting.
+  // DESTADDR and DESTPORT replace the server's side (server_addr_ and
+  // server_port_, for Dovecot's lip= and lport=).
+  bool xclient_ok_ = false;
+  std::optional<std::string> server_addr_, server_port_;
+  asio::awaitable<void> do_xclient(const smtp::Command& cmd);
+  // What the session knows of the client's address, after connect, the
+  // PROXY header or XCLIENT: mynetworks and the exemptions.
+  void classify_client();
   asio::ip::address client_ip_;  // unspecified: not an IP client (no DNS lookup)
   bool in_mynetworks_ = false;
   bool limit_exempt_ = false;  // smtpd_client_event_limit_exceptions
@@ -812,15 +822,16 @@ asio::awaitable<void> Session::run() {
     }
   }
   log::info("connect from {}", peer());
-  auto mn = sh_.policy->in_mynetworks(client_addr_);
-  in_mynetworks_ = mn && *mn;
-  if (sh_.bare_newline_exclusions) {
-    auto ex = sh_.bare_newline_exclusions->contains(client_addr_);
-    bare_newline_exempt_ = ex && *ex;
-  }
+  classify_client();
+  // Who may forward or replace the client's identity: decided once, on
+  // the real client (XCLIENT does not change it).
   if (sh_.xforward_hosts) {
     auto xf = sh_.xforward_hosts->contains(client_addr_);
     xforward_ok_ = xf && *xf;
+  }
+  if (sh_.xclient_hosts) {
+    auto xc = sh_.xclient_hosts->contains(client_addr_);
+    xclient_ok_ = xc && *xc;
   }
 
   // Per-client concurrency and connection rate, counted by anvil across
@@ -1115,6 +1126,10 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
       co_await do_xforward(cmd);
       ok_reply("xforward");
       co_return true;
+    case Verb::Xclient:
+      co_await do_xclient(cmd);
+      ok_reply("xclient");
+      co_return true;
     case Verb::Etrn:
       note(Problem::kProtocol);
       co_await reply(smtp::Reply(502, "5.5.2", "Error: command not recognized"));
@@ -1130,7 +1145,7 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
         co_return false;
       }
       [[fallthrough]];
-    default:  // EXPN, HELP, XCLIENT, XFORWARD: not offered
+    default:  // EXPN, HELP: not offered
       note(Problem::kProtocol);
       co_await reply(smtp::Reply(502, "5.5.2", "Error: command not recognized"));
       count("unknown", false);
@@ -1173,6 +1188,8 @@ asio::awaitable<void> Session::do_helo(const smtp::Command& cmd, bool ehlo) {
   f.starttls = sh_.tls && !tls_;
   f.auth_mechanisms = co_await sasl_offer();
   f.auth_broken_clients = s_.sasl.broken_clients;
+  if (xclient_ok_)
+    f.xclient_attributes = {"NAME", "ADDR", "PROTO", "HELO", "REVERSE_NAME", "PORT", "LOGIN", "DESTADDR", "DESTPORT"};
   if (xforward_ok_) f.xforward_attributes = {"NAME", "ADDR", "PROTO", "HELO", "SOURCE", "PORT", "IDENT"};
   auto kw = smtp::ehlo_keywords(f);
   pipelining_ = false;
@@ -1348,6 +1365,8 @@ asio::awaitable<void> Session::do_auth(const smtp::Command& cmd) {
       info.local_ip = ip.address().to_string();
     }
   }
+  if (server_addr_) info.local_ip = *server_addr_;
+  if (server_port_) info.local_port = *server_port_;
   auto step = co_await (*conn)->start(a.mechanism, std::move(initial), std::move(info));
   while (step.kind == DovecotAuth::Step::Kind::kContinue) {
     // "334 " and the challenge, even an empty one (RFC 4954 4), as Postfix
@@ -2261,6 +2280,16 @@ asio::awaitable<Verdict> Session::run_checks(RcptContext& c, Verdict (Policy::*c
   co_return v;
 }
 
+// An XFORWARD or XCLIENT value as it may be logged and passed on:
+// printable ASCII without blanks or header specials, as Postfix's neuter().
+std::string neuter(std::string v) {
+  for (auto& c : v)
+    if (c <= ' ' || c >= 0x7f || c == '<' || c == '>' || c == '(' || c == ')' || c == '"' || c == ',' || c == ';' ||
+        c == '[' || c == ']' || c == '\\')
+      c = '?';
+  return v;
+}
+
 // XFORWARD (Postfix's XFORWARD_README): only from
 // smtpd_authorized_xforward_hosts, only between transactions. The first one
 // after a transaction starts from "all unavailable"; each names attributes
@@ -2286,14 +2315,6 @@ asio::awaitable<void> Session::do_xforward(const smtp::Command& cmd) {
     ++error_count_;
     note(Problem::kProtocol);
     co_await reply(smtp::Reply(501, "5.5.4", std::string(what)));
-  };
-  // Printable ASCII without blanks or header specials, as Postfix's neuter().
-  auto clean = [](std::string v) {
-    for (auto& c : v)
-      if (c <= ' ' || c >= 0x7f || c == '<' || c == '>' || c == '(' || c == ')' || c == '"' || c == ',' ||
-          c == ';' || c == '[' || c == ']' || c == '\\')
-        c = '?';
-    return v;
   };
   for (const auto& [name, value] : cmd.attributes().items) {
     if (value.size() > 255) {
@@ -2331,7 +2352,7 @@ asio::awaitable<void> Session::do_xforward(const smtp::Command& cmd) {
       next.port = v;
     } else if (name == "PROTO") {
       if (!unavailable) {
-        if (value.empty() || value.size() > 64 || clean(value) != value) {
+        if (value.empty() || value.size() > 64 || neuter(value) != value) {
           co_await bad(fmt::format("Bad PROTO syntax: {}", str::printable(value, 100)));
           co_return;
         }
@@ -2339,7 +2360,7 @@ asio::awaitable<void> Session::do_xforward(const smtp::Command& cmd) {
       }
       next.proto = v;
     } else if (name == "HELO") {
-      if (!unavailable) v = clean(value);
+      if (!unavailable) v = neuter(value);
       next.helo = v;
     } else if (name == "SOURCE") {
       if (!unavailable) {
@@ -2351,7 +2372,7 @@ asio::awaitable<void> Session::do_xforward(const smtp::Command& cmd) {
       }
       next.source = v;
     } else if (name == "IDENT") {
-      if (!unavailable) v = clean(value);
+      if (!unavailable) v = neuter(value);
       next.ident = v;
     } else {
       co_await bad(fmt::format("Bad XFORWARD attribute name: {}", str::printable(name, 100)));
@@ -2360,6 +2381,162 @@ asio::awaitable<void> Session::do_xforward(const smtp::Command& cmd) {
   }
   xforward_ = std::move(next);
   co_await reply(smtp::Reply(250, "2.0.0", "Ok"));
+}
+
+void Session::classify_client() {
+  auto mn = sh_.policy->in_mynetworks(client_addr_);
+  in_mynetworks_ = mn && *mn;
+  bare_newline_exempt_ = false;
+  if (sh_.bare_newline_exclusions) {
+    auto ex = sh_.bare_newline_exclusions->contains(client_addr_);
+    bare_newline_exempt_ = ex && *ex;
+  }
+}
+
+// XCLIENT (Postfix's XCLIENT_README): only from
+// smtpd_authorized_xclient_hosts, only between transactions. All the
+// attributes are checked before any is taken (a bad one changes nothing);
+// then the session starts again at its greeting with the new identity:
+// no HELO, no AUTH, no transaction - except what the command itself set
+// (HELO, PROTO, LOGIN) - and the client restrictions judged again with
+// smtpd_delay_reject = no. TLS stays. The real client keeps the
+// connection's anvil count and its right to send XCLIENT again.
+asio::awaitable<void> Session::do_xclient(const smtp::Command& cmd) {
+  if (!xclient_ok_) {
+    ++error_count_;
+    note(Problem::kPolicy);
+    co_await reply(smtp::Reply(550, "5.7.0", "Error: insufficient authorization"));
+    co_return;
+  }
+  if (mail_) {
+    ++error_count_;
+    note(Problem::kProtocol);
+    co_await reply(smtp::Reply(503, "5.5.1", "Error: MAIL transaction in progress"));
+    co_return;
+  }
+  // [UNAVAILABLE] and [TEMPUNAVAIL]: the attribute is not known (for names,
+  // after a permanent or a temporary lookup failure).
+  enum class Avail { kKnown, kUnavailable, kTempUnavailable };
+  struct Value {
+    Avail avail = Avail::kKnown;
+    std::string text;
+  };
+  std::optional<Value> name, reverse, addr, port, proto, helo, login, destaddr, destport;
+  auto bad = [&](std::string_view what, std::string_view value) -> asio::awaitable<void> {
+    ++error_count_;
+    note(Problem::kProtocol);
+    co_await reply(smtp::Reply(501, "5.5.4", fmt::format("Bad {} syntax: {}", what, str::printable(value, 100))));
+  };
+  auto parse_ip = [](std::string_view a) -> std::optional<asio::ip::address> {
+    if (a.size() > 5 && str::iequals(a.substr(0, 5), "IPv6:")) a.remove_prefix(5);
+    error_code ec;
+    auto ip = asio::ip::make_address(a, ec);
+    if (ec) return std::nullopt;
+    return ip;
+  };
+  for (const auto& [attr, value] : cmd.attributes().items) {
+    Value v;
+    if (str::iequals(value, "[UNAVAILABLE]")) v.avail = Avail::kUnavailable;
+    else if (str::iequals(value, "[TEMPUNAVAIL]")) v.avail = Avail::kTempUnavailable;
+    const bool known = v.avail == Avail::kKnown;
+    if (known && value.size() > 255) {
+      co_await bad(attr, "too long");
+      co_return;
+    }
+    if (attr == "NAME" || attr == "REVERSE_NAME") {
+      if (known && !mail::is_valid_hostname(value)) {
+        co_await bad(attr, value);
+        co_return;
+      }
+      if (known) v.text = str::lower(value);
+      (attr == "NAME" ? name : reverse) = std::move(v);
+    } else if (attr == "ADDR" || attr == "DESTADDR") {
+      if (known) {
+        auto ip = parse_ip(value);
+        if (!ip) {
+          co_await bad(attr, value);
+          co_return;
+        }
+        v.text = ip->is_v6() && ip->to_v6().is_v4_mapped()
+                     ? asio::ip::make_address_v4(asio::ip::v4_mapped, ip->to_v6()).to_string()
+                     : ip->to_string();
+      }
+      (attr == "ADDR" ? addr : destaddr) = std::move(v);
+    } else if (attr == "PORT" || attr == "DESTPORT") {
+      if (known) {
+        auto n = str::parse_uint(value);
+        if (!n || *n > 65535) {
+          co_await bad(attr, value);
+          co_return;
+        }
+        v.text = std::to_string(*n);
+      }
+      (attr == "PORT" ? port : destport) = std::move(v);
+    } else if (attr == "PROTO") {
+      if (known && !str::iequals(value, "SMTP") && !str::iequals(value, "ESMTP")) {
+        co_await bad(attr, value);
+        co_return;
+      }
+      v.text = str::iequals(value, "ESMTP") ? "ESMTP" : "SMTP";
+      proto = std::move(v);
+    } else if (attr == "HELO") {
+      if (known) v.text = neuter(value);
+      helo = std::move(v);
+    } else if (attr == "LOGIN") {
+      if (known) v.text = neuter(value);
+      login = std::move(v);
+    } else {
+      ++error_count_;
+      note(Problem::kProtocol);
+      co_await reply(
+          smtp::Reply(501, "5.5.4", fmt::format("Bad XCLIENT attribute name: {}", str::printable(attr, 100))));
+      co_return;
+    }
+  }
+
+  // Back to the greeting: what the client said before is forgotten.
+  reset_transaction();
+  helo_.clear();
+  esmtp_ = false;
+  pipelining_ = false;
+  sasl_username_.clear();
+  sasl_method_.clear();
+  access_denied_ = false;
+  defer_client_.reset();
+  defer_helo_.reset();
+  defer_sender_.reset();
+  dnsbl_.clear();
+  auto status_of = [](Avail a) { return a == Avail::kTempUnavailable ? dns::Outcome::TempFail : dns::Outcome::NotFound; };
+  if (addr) {
+    client_addr_ = addr->avail == Avail::kKnown ? addr->text : std::string("unknown");
+    error_code ec;
+    client_ip_ = addr->avail == Avail::kKnown ? asio::ip::make_address(addr->text, ec) : asio::ip::address();
+  }
+  if (port) client_port_ = port->avail == Avail::kKnown ? port->text : std::string("unknown");
+  if (name) {
+    client_name_ = name->avail == Avail::kKnown ? name->text : std::string("unknown");
+    name_status_ = name->avail == Avail::kKnown ? dns::Outcome::Ok : status_of(name->avail);
+    // A NAME without REVERSE_NAME stands for both (Postfix).
+    if (!reverse) {
+      reverse_client_name_ = client_name_;
+      reverse_status_ = name_status_;
+    }
+  }
+  if (reverse) {
+    reverse_client_name_ = reverse->avail == Avail::kKnown ? reverse->text : std::string("unknown");
+    reverse_status_ = reverse->avail == Avail::kKnown ? dns::Outcome::Ok : status_of(reverse->avail);
+  }
+  if (helo && helo->avail == Avail::kKnown) helo_ = helo->text;
+  if (proto && proto->avail == Avail::kKnown) esmtp_ = proto->text == "ESMTP";
+  if (login && login->avail == Avail::kKnown && !login->text.empty()) {
+    sasl_username_ = login->text;
+    sasl_method_ = "XCLIENT";
+  }
+  if (destaddr) server_addr_ = destaddr->avail == Avail::kKnown ? std::optional(destaddr->text) : std::nullopt;
+  if (destport) server_port_ = destport->avail == Avail::kKnown ? std::optional(destport->text) : std::nullopt;
+  classify_client();
+  smtp::Reply hello = co_await greeting();
+  co_await reply(hello);
 }
 
 void Session::reset_transaction() {

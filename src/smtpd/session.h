@@ -146,6 +146,8 @@ struct Shared {
   std::unique_ptr<NetworkList> bare_newline_exclusions;
   // smtpd_authorized_xforward_hosts; null: nobody may send XFORWARD.
   std::unique_ptr<NetworkList> xforward_hosts;
+  // smtpd_authorized_xclient_hosts; null: nobody may send XCLIENT.
+  std::unique_ptr<NetworkList> xclient_hosts;
   // One per process, shared by every session (answer cache, connections),
   // made after the privilege drop and destroyed with the io_context.
   std::unique_ptr<rewrite::AsyncClient> rewrite;

@@ -59,6 +59,8 @@ SERVICES = {
     "trusted": "-o mynetworks=127.0.0.0/8",
     # The after-filter smtpd of a content filter (amavis) setup.
     "xforward": "-o smtpd_authorized_xforward_hosts=127.0.0.0/8",
+    # A proxy (or a test tool) in front that speaks for its clients.
+    "xclient": "-o smtpd_authorized_xclient_hosts=127.0.0.0/8",
     "reject": "-o smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination",
     "pregreet": "",
     "conn": "-o smtpd_client_connection_count_limit=2",
@@ -379,6 +381,57 @@ class SmtpdTest(unittest.TestCase):
         INST.wait_log(rf"(?m){qid2}: client=localhost\[127\.0\.0\.1\]$")
         c.ask("QUIT")
         c.close()
+
+    def test_xclient(self):
+        # Not authorized: not offered, refused.
+        c = Raw(PORTS["main"])
+        self.assertNotIn("XCLIENT", c.ask("EHLO client.test"))
+        self.assertEqual(c.ask("XCLIENT ADDR=192.0.2.7"), "550 5.7.0 Error: insufficient authorization")
+        c.close()
+        relay = "RCPT TO:<someone@elsewhere.example>"
+        c = Raw(PORTS["xclient"])
+        self.assertIn("250-XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT",
+                      c.ask("EHLO client.test"))
+        self.assertTrue(c.ask("MAIL FROM:<s@client.test>").startswith("250"))
+        self.assertIn("Relay access denied", c.ask(relay))  # 127.0.0.1 is outside mynetworks here
+        self.assertEqual(c.ask("XCLIENT ADDR=192.0.2.7"), "503 5.5.1 Error: MAIL transaction in progress")
+        self.assertTrue(c.ask("RSET").startswith("250"))
+        # A bad attribute changes nothing.
+        self.assertEqual(c.ask("XCLIENT NAME=spike.example ADDR=not-an-address"),
+                         "501 5.5.4 Bad ADDR syntax: not-an-address")
+        self.assertEqual(c.ask("XCLIENT NAME=bad_name!"), "501 5.5.4 Bad NAME syntax: bad_name!")
+        self.assertEqual(c.ask("XCLIENT COLOR=blue"), "501 5.5.4 Bad XCLIENT attribute name: COLOR")
+        self.assertEqual(c.ask("XCLIENT PROTO=UUCP"), "501 5.5.4 Bad PROTO syntax: UUCP")
+        # The identity of a client in mynetworks: a new greeting, then relaying.
+        self.assertTrue(c.ask("XCLIENT NAME=spike.example ADDR=192.0.2.7 PORT=4025").startswith("220 "))
+        self.assertTrue(c.ask("EHLO spike.example").startswith("250"))
+        self.assertTrue(c.ask("MAIL FROM:<s@client.test>").startswith("250"))
+        self.assertTrue(c.ask(relay).startswith("250"), "relay from mynetworks")
+        self.assertTrue(c.ask("DATA").startswith("354"))
+        qid = queued_id(c.ask("Subject: xclient\r\n\r\nbody\r\n."))
+        self.assertTrue(qid)
+        # The message is the simulated client's: log, Received:, queue file.
+        INST.wait_log(rf"(?m){qid}: client=spike\.example\[192\.0\.2\.7\]$")
+        self.assertRegex(postcat(qid), r"Received: from spike\.example \(spike\.example \[192\.0\.2\.7\]\)")
+        out = INST.cmd("postcat", ["-e", "-q", qid]).stdout
+        self.assertIn("named_attribute: client_address=192.0.2.7", out)
+        self.assertIn("named_attribute: client_port=4025", out)
+        # An outside address: denied again, and logged under that client.
+        self.assertTrue(c.ask("XCLIENT NAME=[TEMPUNAVAIL] ADDR=IPv6:2001:db8::5 HELO=fake.helo").startswith("220 "))
+        self.assertTrue(c.ask("MAIL FROM:<s@client.test>").startswith("250"))  # HELO= stands for HELO
+        self.assertIn("Relay access denied", c.ask(relay))
+        INST.wait_log(r"NOQUEUE: reject: RCPT from unknown\[2001:db8::5\]: \S+ \S+ <someone@elsewhere\.example>: "
+                      r"Relay access denied; from=<s@client\.test> to=<someone@elsewhere\.example> proto=SMTP "
+                      r"helo=<fake\.helo>")
+        self.assertTrue(c.ask("RSET").startswith("250"))
+        # LOGIN: an authenticated client (permit_sasl_authenticated).
+        self.assertTrue(c.ask("XCLIENT LOGIN=alice PROTO=ESMTP").startswith("220 "))
+        self.assertTrue(c.ask("MAIL FROM:<s@client.test>").startswith("250"))
+        self.assertTrue(c.ask(relay).startswith("250"), "relay for a login")
+        c.ask("QUIT")
+        c.close()
+        INST.wait_log(r"disconnect from unknown\[2001:db8::5\] ehlo=2 xclient=3/8 mail=4 rcpt=2/4 data=1 rset=2 quit=1 "
+                      r"commands=15/22")
 
     # --- client name and trivial-rewrite ------------------------------------
     def test_client_name_from_dns(self):

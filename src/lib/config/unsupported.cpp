@@ -120,7 +120,7 @@ constexpr std::string_view kIgnored[] = {
     "smtp_tls_fingerprint_digest", "smtp_tls_note_starttls_offer", "smtp_tls_scert_verifydepth",
     "smtp_tls_servername", "smtp_tls_session_cache_database", "smtp_tls_session_cache_timeout",
     "smtpd_access_maps", "smtpd_authorized_verp_clients",
-    "smtpd_authorized_xclient_hosts", "smtpd_client_port_logging",
+    "smtpd_client_port_logging",
     "smtpd_discard_ehlo_keyword_address_maps", "smtpd_etrn_restrictions",
     "smtpd_log_access_permit_actions", "smtpd_noop_commands", "smtpd_per_record_deadline",
     "smtpd_per_request_deadline", "smtpd_proxy_ehlo", "smtpd_proxy_timeout", "smtpd_recipient_overshoot_limit",
