@@ -424,6 +424,7 @@ class Session {
   bool xclient_ok_ = false;
   std::optional<std::string> server_addr_, server_port_;
   asio::awaitable<void> do_xclient(const smtp::Command& cmd);
+  asio::awaitable<bool> identity_command_allowed(bool authorized);
   // What the session knows of the client's address, after connect, the
   // PROXY header or XCLIENT: mynetworks and the exemptions.
   void classify_client();
@@ -2280,6 +2281,24 @@ asio::awaitable<Verdict> Session::run_checks(RcptContext& c, Verdict (Policy::*c
   co_return v;
 }
 
+// XFORWARD and XCLIENT: from an authorized client, between transactions
+// (Postfix's replies). False: refused, and answered.
+asio::awaitable<bool> Session::identity_command_allowed(bool authorized) {
+  if (!authorized) {
+    ++error_count_;
+    note(Problem::kPolicy);
+    co_await reply(smtp::Reply(550, "5.7.0", "Error: insufficient authorization"));
+    co_return false;
+  }
+  if (mail_) {
+    ++error_count_;
+    note(Problem::kProtocol);
+    co_await reply(smtp::Reply(503, "5.5.1", "Error: MAIL transaction in progress"));
+    co_return false;
+  }
+  co_return true;
+}
+
 // An XFORWARD or XCLIENT value as it may be logged and passed on:
 // printable ASCII without blanks or header specials, as Postfix's neuter().
 std::string neuter(std::string v) {
@@ -2297,18 +2316,7 @@ std::string neuter(std::string v) {
 // address, port, protocol or source is refused (501), an invalid host
 // name becomes "unknown".
 asio::awaitable<void> Session::do_xforward(const smtp::Command& cmd) {
-  if (!xforward_ok_) {
-    ++error_count_;
-    note(Problem::kPolicy);
-    co_await reply(smtp::Reply(550, "5.7.0", "Error: insufficient authorization"));
-    co_return;
-  }
-  if (mail_) {
-    ++error_count_;
-    note(Problem::kProtocol);
-    co_await reply(smtp::Reply(503, "5.5.1", "Error: MAIL transaction in progress"));
-    co_return;
-  }
+  if (!co_await identity_command_allowed(xforward_ok_)) co_return;
   Forwarded next = xforward_.active ? xforward_ : Forwarded{};
   next.active = true;
   auto bad = [&](std::string_view what) -> asio::awaitable<void> {
@@ -2402,18 +2410,7 @@ void Session::classify_client() {
 // smtpd_delay_reject = no. TLS stays. The real client keeps the
 // connection's anvil count and its right to send XCLIENT again.
 asio::awaitable<void> Session::do_xclient(const smtp::Command& cmd) {
-  if (!xclient_ok_) {
-    ++error_count_;
-    note(Problem::kPolicy);
-    co_await reply(smtp::Reply(550, "5.7.0", "Error: insufficient authorization"));
-    co_return;
-  }
-  if (mail_) {
-    ++error_count_;
-    note(Problem::kProtocol);
-    co_await reply(smtp::Reply(503, "5.5.1", "Error: MAIL transaction in progress"));
-    co_return;
-  }
+  if (!co_await identity_command_allowed(xclient_ok_)) co_return;
   // [UNAVAILABLE] and [TEMPUNAVAIL]: the attribute is not known (for names,
   // after a permanent or a temporary lookup failure).
   enum class Avail { kKnown, kUnavailable, kTempUnavailable };

@@ -151,6 +151,22 @@ class Instance:
         rx = re.compile(pattern)
         return wait_for(lambda: rx.search(self.maillog()), timeout, what=f"log line /{pattern}/")
 
+    def queued_with(self, marker):
+        """Queue IDs of complete files in incoming/ whose bytes hold `marker`."""
+        found = []
+        for root, _, files in os.walk(os.path.join(self.queue, "incoming")):
+            for name in files:
+                path = os.path.join(root, name)
+                try:
+                    complete = os.stat(path).st_mode & 0o100
+                    with open(path, "rb") as f:
+                        data = f.read()
+                except OSError:
+                    continue
+                if complete and marker.encode() in data:
+                    found.append(name)
+        return found
+
     # --- commands ----------------------------------------------------
     def cmd(self, name, args, check=True, input=None, env=None, timeout=60):
         e = dict(os.environ)

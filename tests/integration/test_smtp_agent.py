@@ -523,22 +523,6 @@ class SmtpAgentTest(unittest.TestCase):
         self.assertEqual(a["dsn"], ["4.7.0"], a)
         self.assertIn("(in reply to XFORWARD command)", a["text"][0])
 
-    def queued_with(self, marker):
-        """Queue IDs of complete files in incoming/ whose bytes hold `marker`."""
-        found = []
-        for root, _, files in os.walk(os.path.join(self.inst.queue, "incoming")):
-            for name in files:
-                path = os.path.join(root, name)
-                try:
-                    complete = os.stat(path).st_mode & 0o100
-                    with open(path, "rb") as f:
-                        data = f.read()
-                except OSError:
-                    continue
-                if complete and marker.encode() in data:
-                    found.append(name)
-        return found
-
     def test_protocol_errors_mail_the_postmaster_a_transcript(self):
         # notify_classes = protocol: a server reply that breaks the protocol
         # (a 50x syntax error, a line that is no reply) gets the delivery's
@@ -549,7 +533,7 @@ class SmtpAgentTest(unittest.TestCase):
         qid, sender = self.submit()
         a = self.deliver(qid, f"[127.0.0.1]:{syntax.port}", ["a@example.net"], service="notify")
         self.assertEqual(a["dsn"], ["5.5.1"], a)
-        found = self.queued_with(f"{tag}syntax")
+        found = self.inst.queued_with(f"{tag}syntax")
         self.assertEqual(len(found), 1, found)
         text = self.inst.cmd("postcat", ["-q", found[0]]).stdout
         self.assertRegex(text, r"(?m)^sender: double-bounce@")
@@ -568,7 +552,7 @@ class SmtpAgentTest(unittest.TestCase):
         garbage = self.server(greeting=f"hello {tag}garbage")
         a = self.deliver(qid, f"[127.0.0.1]:{garbage.port}", ["b@example.net"], service="notify")
         self.assertEqual(a["dsn"][0][0], "4", a)
-        found = self.queued_with(f"{tag}garbage")
+        found = self.inst.queued_with(f"{tag}garbage")
         self.assertEqual(len(found), 1, found)
         self.assertIn(f" In:  hello {tag}garbage", self.inst.cmd("postcat", ["-q", found[0]]).stdout)
 
@@ -579,8 +563,8 @@ class SmtpAgentTest(unittest.TestCase):
         self.assertEqual(a["dsn"], ["5.1.1"], a)
         a = self.deliver(qid, f"[127.0.0.1]:{syntax.port}", ["d@example.net"], service="smtp")
         self.assertEqual(a["dsn"], ["5.5.1"], a)
-        self.assertEqual(self.queued_with(f"{tag}unknown"), [])
-        self.assertEqual(len(self.queued_with(f"{tag}syntax")), 1)
+        self.assertEqual(self.inst.queued_with(f"{tag}unknown"), [])
+        self.assertEqual(len(self.inst.queued_with(f"{tag}syntax")), 1)
 
     def test_mx_host_without_address(self):
         qid, _ = self.submit()

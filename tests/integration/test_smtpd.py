@@ -306,20 +306,7 @@ def vmrss_kb(pid):
 
 
 def queued_with(marker):
-    """Queue IDs of complete files in incoming/ whose bytes hold `marker`."""
-    found = []
-    for root, _, files in os.walk(os.path.join(INST.queue, "incoming")):
-        for name in files:
-            path = os.path.join(root, name)
-            try:
-                complete = os.stat(path).st_mode & 0o100
-                with open(path, "rb") as f:
-                    data = f.read()
-            except OSError:
-                continue
-            if complete and marker.encode() in data:
-                found.append(name)
-    return found
+    return INST.queued_with(marker)
 
 
 class SmtpdTest(unittest.TestCase):
