@@ -169,6 +169,9 @@ asio::awaitable<void> Message::envelope(submit::CleanupEnvelope env) {
     checks_ = deps_.checks;
     filter_chars_ = true;
   }
+  strict_mime_ = deps_.settings.strict_mime() && deps_.settings.mime_input_processing &&
+                 !(flags_ & submit::cleanup_flag::kBounce);
+  smtputf8_ = env.smtputf8 && *env.smtputf8;
   if (env.client_addr && !env.client_addr->empty())
     client_ = str::printable(env.client_name.value_or("unknown"), 256) + "[" + str::printable(*env.client_addr, 64) + "]";
   helo_ = str::printable(env.helo.value_or(""), 256);
@@ -464,6 +467,13 @@ asio::awaitable<void> Message::handle_header(mail::Header h) {
     // second one must not hide the parts the first one announces.
     mime_->primary_content_type(h.value);
   }
+  if (strict_mime_) {
+    if (deps_.settings.strict_7bit_headers && !smtputf8_ && h.has_8bit) {
+      mime_reject(mail::MimeProblem{mail::MimeError::k8bitInHeader, h.text().substr(0, 100)});
+      co_return;
+    }
+    if (kind == HeaderKind::kContentTransferEncoding && start_mime_scan()) mime_->primary_transfer_encoding(h.value);
+  }
   seen_.set(static_cast<std::size_t>(kind));
   if (flags & mail::header_flag::kResent) resent_ = true;
 
@@ -569,7 +579,7 @@ asio::awaitable<void> Message::end_of_headers(bool write_separator) {
   using mail::HeaderKind;
   in_headers_ = false;
   const auto& s = deps_.settings;
-  if (checks_ && checks_->needs_body()) {
+  if ((checks_ && checks_->needs_body()) || strict_mime_) {
     inspecting_body_ = true;
     (void)start_mime_scan();
   }
@@ -635,6 +645,7 @@ asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_fl
       if (long_rest_ || !line_.empty()) inspect_body_text("", true);
       if (!failed() && mime_) {
         if (auto last = mime_->finish(); last && last->header) part_header(std::move(*last->header), last->section);
+        if (!failed() && mime_->problem()) mime_reject(*mime_->problem());
       }
     } else if (!line_.empty() || partial_open_) {
       body_text("", true);
@@ -697,12 +708,26 @@ asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_fl
 
 bool Message::start_mime_scan() {
   const auto& s = deps_.settings;
-  if (!checks_ || !checks_->needs_body() || !s.mime_input_processing) return false;
+  if (!((checks_ && checks_->needs_body()) || strict_mime_) || !s.mime_input_processing) return false;
   if (!mime_)
     mime_.emplace(mail::MimeOptions{.header_size_limit = s.header_size_limit,
                                     .nesting_limit = s.mime_nesting_limit,
-                                    .boundary_length_limit = s.mime_boundary_length_limit});
+                                    .boundary_length_limit = s.mime_boundary_length_limit,
+                                    .report_8bit_in_header = strict_mime_ && s.strict_7bit_headers && !smtputf8_,
+                                    .report_8bit_in_7bit_body = strict_mime_ && s.strict_8bitmime_body,
+                                    .report_encoding_domain = strict_mime_ && s.strict_encoding_domain,
+                                    // Postfix refuses mail nested deeper than
+                                    // mime_nesting_limit whenever it looks.
+                                    .report_nesting = true});
   return true;
+}
+
+void Message::mime_reject(const mail::MimeProblem& p) {
+  // Postfix's line: "ID: reject: mime-error TEXT: the header or line from
+  // host[addr]; from=<s> to=<r>".
+  log_action("reject", fmt::format("mime-error {}:", mail::mime_error_text(p.error)), p.text, "");
+  checks_done_ = true;
+  fail(MappingError{550, "5.6.0", std::string(mail::mime_error_text(p.error))});
 }
 
 namespace {
@@ -762,7 +787,7 @@ void Message::write_text_lines(std::string_view text) {
 
 bool Message::inspect(CheckClass c, std::string_view context, const std::string& text,
                       std::optional<std::string>& replacement) {
-  if (checks_done_ || !checks_->has(c)) return true;
+  if (checks_done_ || !checks_ || !checks_->has(c)) return true;
   auto v = checks_->lookup(c, text);
   if (!v) {
     log::warning("{}: {} lookup error: {}", id_, class_name(c), v.error().message);
@@ -842,7 +867,7 @@ bool Message::inspect(CheckClass c, std::string_view context, const std::string&
 }
 
 bool Message::inspect_header(mail::Header& h, CheckClass c) {
-  if (checks_done_ || !checks_->has(c)) return true;
+  if (checks_done_ || !checks_ || !checks_->has(c)) return true;
   std::optional<std::string> replacement;
   if (!inspect(c, "header", h.text(), replacement)) return false;
   if (replacement) {
@@ -876,6 +901,10 @@ bool Message::body_line(std::string_view line, bool whole) {
   else step.body_line = true;
   if (step.header) part_header(std::move(*step.header), step.section);
   if (failed()) return false;
+  if (mime_ && mime_->problem()) {
+    mime_reject(*mime_->problem());
+    return false;
+  }
   if (!step.body_line) {
     // The empty line that ends a part's header section is written; any
     // other line belongs to a header still being assembled.
@@ -885,7 +914,7 @@ bool Message::body_line(std::string_view line, bool whole) {
   std::optional<std::string> replacement;
   bool keep = true;
   const auto limit = deps_.settings.body_checks_size_limit;
-  if (checks_->has(CheckClass::kBody) && !checks_done_ && part_body_bytes_ < limit) {
+  if (checks_ && checks_->has(CheckClass::kBody) && !checks_done_ && part_body_bytes_ < limit) {
     part_body_bytes_ += line.size() + 1;
     keep = inspect(CheckClass::kBody, "body", std::string(line), replacement);
   }

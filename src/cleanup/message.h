@@ -158,6 +158,9 @@ class Message {
   // Creates mime_ when bodies are inspected with MIME processing on; false
   // when there is none to feed.
   bool start_mime_scan();
+  // A strict MIME check failed (mail/mime.h): logged, the message refused
+  // with 5.6.0 as Postfix does.
+  void mime_reject(const mail::MimeProblem& p);
   bool filter_characters(std::string_view& data);
   std::string from_header_value(std::string_view address) const;
 
@@ -201,6 +204,10 @@ class Message {
   bool filter_chars_ = false;
   std::string stripped_;  // a content frame without the stripped characters
   bool inspecting_body_ = false;     // MIME part headers or body lines are inspected
+  // strict_* MIME checks apply (not to bounces, nor without MIME
+  // processing); 8-bit headers are allowed in SMTPUTF8 mail (RFC 6532).
+  bool strict_mime_ = false;
+  bool smtputf8_ = false;
   bool checks_done_ = false;         // after REJECT or DISCARD nothing more is inspected
   bool discard_ = false;
   bool hold_ = false;

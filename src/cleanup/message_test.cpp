@@ -332,6 +332,47 @@ TEST_F(MessageTest, RejectCharacters) {
   EXPECT_FALSE(run(b, "message_reject_characters = \\0\n").verdict);
 }
 
+TEST_F(MessageTest, StrictMimeChecks) {
+  auto refused = [](const Outcome& o, std::string_view reason) {
+    EXPECT_TRUE(o.verdict);
+    if (!o.verdict) return;
+    EXPECT_EQ(o.verdict->status, 550);
+    EXPECT_EQ(o.verdict->dsn, "5.6.0");
+    EXPECT_EQ(o.verdict->reason, reason);
+  };
+  const std::string header8 = "Subject: caf\xc3\xa9\n\nbody\n";
+  const std::string body8 = "Subject: x\n\ncaf\xc3\xa9\n";
+  const std::string declared = "Subject: x\nMIME-Version: 1.0\nContent-Transfer-Encoding: 8bit\n\ncaf\xc3\xa9\n";
+  const std::string multipart64 =
+      "Subject: x\nContent-Type: multipart/mixed; boundary=b\nContent-Transfer-Encoding: base64\n\n--b\n\nx\n--b--\n";
+  // A refused message leaves no file behind.
+  auto first = run(simple(header8), "strict_7bit_headers = yes\n");
+  refused(first, "improper use of 8-bit data in message header");
+  EXPECT_TRUE(first.incoming_after.empty());
+  // Off by default: all of it is taken.
+  for (const auto& c : {header8, body8, declared, multipart64}) EXPECT_FALSE(run(simple(c)).verdict);
+  refused(run(simple(header8), "strict_8bitmime = yes\n"), "improper use of 8-bit data in message header");
+  refused(run(simple(body8), "strict_8bitmime_body = yes\n"), "improper use of 8-bit data in message body");
+  refused(run(simple(body8), "strict_8bitmime = yes\n"), "improper use of 8-bit data in message body");
+  EXPECT_FALSE(run(simple(body8), "strict_7bit_headers = yes\n").verdict);
+  EXPECT_FALSE(run(simple(declared), "strict_8bitmime = yes\n").verdict);
+  refused(run(simple(multipart64), "strict_mime_encoding_domain = yes\n"),
+          "invalid message/* or multipart/* encoding domain");
+  // SMTPUTF8 mail may have UTF-8 headers (RFC 6532); bounces are not checked.
+  Submission utf8 = simple(header8);
+  utf8.env.smtputf8 = true;
+  EXPECT_FALSE(run(utf8, "strict_8bitmime = yes\n").verdict);
+  Submission bounce = simple(body8);
+  bounce.flags = flag::kBounce;
+  EXPECT_FALSE(run(bounce, "strict_8bitmime = yes\n").verdict);
+  // Without MIME processing there is nothing to check.
+  EXPECT_FALSE(run(simple(body8), "strict_8bitmime = yes\ndisable_mime_input_processing = yes\n").verdict);
+  // A passing message is stored unchanged.
+  auto ok = run(simple(declared), "strict_8bitmime = yes\nstrict_mime_encoding_domain = yes\n");
+  ASSERT_FALSE(ok.verdict);
+  EXPECT_NE(ok.text().find("caf\xc3\xa9"), std::string::npos);
+}
+
 TEST_F(MessageTest, StripCharacters) {
   std::string msg = std::string("Subject: a\rb\n\nbo") + '\0' + "dy\r\n" + '\0' + "\n";
   auto o = run(simple(msg), "message_strip_characters = \\0\\r\n");

@@ -111,6 +111,9 @@ Result<CleanupSettings> CleanupSettings::from_config(const config::Config& cfg) 
   s.mime_input_processing = !cfg.boolean("disable_mime_input_processing");
   s.mime_nesting_limit = static_cast<std::size_t>(cfg.integer("mime_nesting_limit"));
   s.mime_boundary_length_limit = static_cast<std::size_t>(cfg.integer("mime_boundary_length_limit"));
+  s.strict_7bit_headers = cfg.boolean("strict_7bit_headers") || cfg.boolean("strict_8bitmime");
+  s.strict_8bitmime_body = cfg.boolean("strict_8bitmime_body") || cfg.boolean("strict_8bitmime");
+  s.strict_encoding_domain = cfg.boolean("strict_mime_encoding_domain");
   {
     std::string v = str::lower(str::trim(cfg.str("always_add_missing_headers")));
     if (v == "yes" || v == "true" || v == "1")

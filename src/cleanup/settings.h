@@ -20,7 +20,9 @@
 // local_header_rewrite_clients, remote_header_rewrite_domain,
 // header_checks, mime_header_checks, nested_header_checks, body_checks,
 // body_checks_size_limit, disable_mime_input_processing,
-// mime_nesting_limit, mime_boundary_length_limit, always_bcc, sender_bcc_maps,
+// mime_nesting_limit, mime_boundary_length_limit, strict_7bit_headers,
+// strict_8bitmime, strict_8bitmime_body, strict_mime_encoding_domain,
+// always_bcc, sender_bcc_maps,
 // recipient_bcc_maps, message_reject_characters, message_strip_characters.
 // Logs nothing; errors name the parameter.
 #pragma once
@@ -103,6 +105,10 @@ struct CleanupSettings {
   bool mime_input_processing = true;  // !disable_mime_input_processing
   std::size_t mime_nesting_limit = 100;
   std::size_t mime_boundary_length_limit = 2048;
+  // Postfix's strict MIME checks (strict_8bitmime turns on both 8-bit
+  // ones): a message that fails one is rejected 5.6.0 (mail/mime.h).
+  bool strict_7bit_headers = false, strict_8bitmime_body = false, strict_encoding_domain = false;
+  bool strict_mime() const { return strict_7bit_headers || strict_8bitmime_body || strict_encoding_domain; }
 
   MapperOptions mapper;  // without tables and is_local (see open_mapper)
   std::string canonical_maps, sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps;

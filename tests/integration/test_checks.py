@@ -37,6 +37,7 @@ BODY_CHECKS = r"""
 """
 INST = None
 PORT = None
+STRICT_PORT = []
 
 
 def setUpModule():
@@ -58,8 +59,13 @@ body_checks = regexp:{bc}
 body_checks_size_limit = 20000
 {NO_QMGR_FLOW}""")
     ports = {}
-    INST.write_master_cf(smtpd_master_cf({"main": ""}, ports))
+    # "strict": the same checks plus Postfix's strict MIME checks, in a
+    # cleanup service of its own.
+    INST.write_master_cf(smtpd_master_cf({"main": "", "strict": "-o cleanup_service_name=strictcleanup"}, ports)
+                         + "strictcleanup unix n - n - 0 cleanup -o strict_8bitmime=yes"
+                           " -o strict_mime_encoding_domain=yes\n")
     PORT = ports["main"]
+    STRICT_PORT.append(ports["strict"])
     INST.start()
 
 
@@ -68,9 +74,9 @@ def tearDownModule():
         INST.cleanup()
 
 
-def send(message):
+def send(message, port=None):
     """(code, text) of the reply to the message's end of data."""
-    with smtplib.SMTP("127.0.0.1", PORT, timeout=30) as s:
+    with smtplib.SMTP("127.0.0.1", port or PORT, timeout=30) as s:
         s.ehlo("client.test")
         s.mail("sender@client.test")
         s.rcpt(RCPT)
@@ -105,6 +111,26 @@ class ChecksTest(unittest.TestCase):
                       r"helo=<client\.test>: 5\.7\.1 no thanks")
         code, text = send("Subject: reject later\r\n\r\nbody\r\n")
         self.assertEqual((code, text), (451, "4.7.0 try later"))
+
+    def test_strict_mime_checks(self):
+        strict = STRICT_PORT[0]
+        body8 = "Subject: strict body\r\n\r\ncaf\u00e9\r\n".encode()
+        self.assertEqual(send(body8, strict), (550, "5.6.0 improper use of 8-bit data in message body"))
+        INST.wait_log(r"\w+: reject: mime-error improper use of 8-bit data in message body: caf\?\? from "
+                      r"localhost\[127\.0\.0\.1\]; from=<sender@client\.test> to=<alice@mx\.test\.example>")
+        header8 = "Subject: caf\u00e9\r\n\r\nbody\r\n".encode()
+        self.assertEqual(send(header8, strict), (550, "5.6.0 improper use of 8-bit data in message header"))
+        encoded = multipart("Content-Type: text/plain\r\n").replace(
+            "Content-Type: multipart/mixed;", "Content-Transfer-Encoding: base64\r\nContent-Type: multipart/mixed;")
+        self.assertEqual(send(encoded, strict), (550, "5.6.0 invalid message/* or multipart/* encoding domain"))
+        # Declared 8bit: taken; and the default service takes all of it.
+        declared = ("Subject: strict ok\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+                    "caf\u00e9\r\n").encode()
+        code, text = send(declared, strict)
+        self.assertEqual(code, 250, text)
+        for m in (body8, header8, encoded):
+            code, text = send(m)
+            self.assertEqual(code, 250, text)
 
     def test_warn_hold_and_discard(self):
         code, text = send("Subject: warn me\r\n\r\nbody\r\n")

@@ -139,6 +139,16 @@ bool is_attached_message(const ContentType& ct) {
 
 }  // namespace
 
+std::string_view mime_error_text(MimeError e) {
+  switch (e) {
+    case MimeError::kNesting: return "MIME nesting exceeds safety limit";
+    case MimeError::k8bitInHeader: return "improper use of 8-bit data in message header";
+    case MimeError::k8bitIn7bitBody: return "improper use of 8-bit data in message body";
+    case MimeError::kEncodingDomain: return "invalid message/* or multipart/* encoding domain";
+  }
+  return "MIME error";
+}
+
 ContentType parse_content_type(std::string_view value) {
   ContentType ct;
   bool seen = false;
@@ -156,12 +166,35 @@ void MimeScanner::primary_content_type(std::string_view value) {
   if (!started_) content_type(value);
 }
 
+void MimeScanner::primary_transfer_encoding(std::string_view value) {
+  if (!started_) transfer_encoding(value);
+}
+
+void MimeScanner::report(MimeError e, std::string_view text) {
+  if (problem_) return;
+  problem_ = MimeProblem{e, std::string(text.substr(0, 100))};
+}
+
+// The value's first token; anything else (an x-token, garbage) leaves the
+// encoding as it was, like Postfix.
+void MimeScanner::transfer_encoding(std::string_view value) {
+  std::size_t i = skip_cfws(value, 0);
+  std::string_view token = value.substr(i, skip_token(value, i) - i);
+  if (str::iequals(token, "7bit")) encoding_ = Encoding::k7bit;
+  else if (str::iequals(token, "8bit")) encoding_ = Encoding::k8bit;
+  else if (str::iequals(token, "binary")) encoding_ = Encoding::kBinary;
+  else if (str::iequals(token, "quoted-printable")) encoding_ = Encoding::kQuotedPrintable;
+  else if (str::iequals(token, "base64")) encoding_ = Encoding::kBase64;
+}
+
 void MimeScanner::start_section(MimeSection section, bool message, std::size_t depth) {
   HeaderParserOptions ho;
   ho.header_size_limit = options_.header_size_limit;
   parser_.emplace(ho);
   section_ = section;
   message_ = message;
+  kind_ = message ? Kind::kMessage : Kind::kOther;
+  encoding_ = Encoding::k7bit;
   depth_ = depth;
   pending_.clear();
 }
@@ -177,6 +210,7 @@ void MimeScanner::content_type(std::string_view value) {
     if (ct.type != "multipart" || b.empty()) return;
     if (depth_ + pending_.size() >= options_.nesting_limit) {
       limit_exceeded_ = true;
+      if (options_.report_nesting) report(MimeError::kNesting, value);
       return;
     }
     // A longer boundary is cut to the limit and still matched by prefix,
@@ -190,11 +224,31 @@ void MimeScanner::content_type(std::string_view value) {
   });
   // An empty or unparsable value leaves the (default) type alone, like
   // Postfix does for a Content-Type without tokens.
-  if (!ct.type.empty()) message_ = is_attached_message(ct);
+  if (!ct.type.empty()) {
+    message_ = is_attached_message(ct);
+    kind_ = ct.type == "multipart" ? Kind::kMultipart
+            : ct.type != "message" ? Kind::kOther
+            : ct.subtype == "partial" || ct.subtype == "external-body" ? Kind::kOpaqueMessage
+                                                                       : Kind::kMessage;
+  }
 }
 
 void MimeScanner::end_section(bool empty_separator) {
   parser_.reset();
+  if (options_.report_encoding_domain) {
+    // RFC 2045 6.4: a composite entity is not encoded, it has a domain
+    // (7bit, 8bit, binary); message/partial and external-body only 7bit.
+    const bool domain = encoding_ == Encoding::k7bit || encoding_ == Encoding::k8bit || encoding_ == Encoding::kBinary;
+    const bool bad = (kind_ == Kind::kMultipart || kind_ == Kind::kMessage) ? !domain
+                     : kind_ == Kind::kOpaqueMessage ? encoding_ == Encoding::k8bit || encoding_ == Encoding::kBinary
+                                                     : false;
+    if (bad) {
+      constexpr std::string_view kNames[] = {"7bit", "8bit", "binary", "quoted-printable", "base64"};
+      report(MimeError::kEncodingDomain, kNames[static_cast<std::size_t>(encoding_)]);
+    }
+  }
+  // A multipart's preamble is 7bit text whatever the entity said (Postfix).
+  if (kind_ == Kind::kMultipart) encoding_ = Encoding::k7bit;
   for (Boundary& b : pending_) {
     b.depth = ++depth_;
     stack_.push_back(std::move(b));
@@ -205,6 +259,7 @@ void MimeScanner::end_section(bool empty_separator) {
   if (!message_ || !empty_separator) return;
   if (depth_ >= options_.nesting_limit) {
     limit_exceeded_ = true;
+    if (options_.report_nesting) report(MimeError::kNesting, "message/rfc822");
     return;
   }
   start_section(MimeSection::kNested, false, depth_ + 1);
@@ -212,6 +267,9 @@ void MimeScanner::end_section(bool empty_separator) {
 
 void MimeScanner::body(std::string_view line, MimeStep& step) {
   step.body_line = true;
+  if (options_.report_8bit_in_7bit_body && encoding_ == Encoding::k7bit && !problem_ &&
+      std::any_of(line.begin(), line.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
+    report(MimeError::k8bitIn7bitBody, line);
   if (stack_.empty() || line.size() <= 2 || line[0] != '-' || line[1] != '-') return;
   std::string_view rest = line.substr(2);
   // Innermost first; a match further out closes the multiparts inside it.
@@ -224,6 +282,8 @@ void MimeScanner::body(std::string_view line, MimeStep& step) {
       // held the multipart (an outer boundary may still follow).
       depth_ = b.depth - 1;
       message_ = false;
+      kind_ = Kind::kOther;
+      encoding_ = Encoding::k7bit;  // the epilogue, as Postfix sees it
       stack_.pop_back();
     } else {
       start_section(MimeSection::kMultipart, b.digest, b.depth);
@@ -251,6 +311,8 @@ MimeStep MimeScanner::feed(std::string_view line) {
   step.section = section_;
   if (hs.header) {
     if (hs.header->kind == HeaderKind::kContentType) content_type(hs.header->value);
+    if (hs.header->kind == HeaderKind::kContentTransferEncoding) transfer_encoding(hs.header->value);
+    if (options_.report_8bit_in_header && hs.header->has_8bit) report(MimeError::k8bitInHeader, hs.header->text());
     step.header = std::move(hs.header);
   }
   if (hs.end_of_headers) {
@@ -273,6 +335,7 @@ std::optional<MimeStep> MimeScanner::finish() {
   parser_.reset();
   pending_.clear();
   if (!h) return std::nullopt;
+  if (options_.report_8bit_in_header && h->has_8bit) report(MimeError::k8bitInHeader, h->text());
   step.header = std::move(h);
   return step;
 }

@@ -42,8 +42,20 @@
 // recursion on input depth, and each line costs at most one comparison per
 // enclosing boundary.
 //
+// Postfix's strict MIME checks, each when its MimeOptions flag asks:
+// 8-bit bytes in a part's or attached message's header
+// (strict_7bit_headers; the primary headers are the caller's), 8-bit bytes
+// in body text whose Content-Transfer-Encoding is, or defaults to, 7bit
+// (strict_8bitmime_body), a multipart/* or message/* entity whose encoding
+// is quoted-printable or base64 rather than 7bit, 8bit or binary (and
+// message/partial or external-body anything but 7bit)
+// (strict_mime_encoding_domain), and structure deeper than
+// mime_nesting_limit. The first one met is problem(), with the text that
+// showed it; the scan goes on as before.
+//
 // Parameters (passed in by the caller): header_size_limit,
-// mime_nesting_limit, mime_boundary_length_limit. Logs nothing.
+// mime_nesting_limit, mime_boundary_length_limit, and the strict checks.
+// Logs nothing.
 #pragma once
 
 #include <cstddef>
@@ -61,6 +73,19 @@ struct MimeOptions {
   std::size_t header_size_limit = 102400;    // header_size_limit, per logical header
   std::size_t nesting_limit = 100;           // mime_nesting_limit
   std::size_t boundary_length_limit = 2048;  // mime_boundary_length_limit
+  bool report_8bit_in_header = false;        // strict_7bit_headers (parts and attached messages)
+  bool report_8bit_in_7bit_body = false;     // strict_8bitmime_body
+  bool report_encoding_domain = false;       // strict_mime_encoding_domain
+  bool report_nesting = false;               // deeper than mime_nesting_limit
+};
+
+// The errors Postfix's MIME processor reports (its order of severity).
+enum class MimeError : std::uint8_t { kNesting, k8bitInHeader, k8bitIn7bitBody, kEncodingDomain };
+// Postfix's words for it ("improper use of 8-bit data in message header").
+std::string_view mime_error_text(MimeError e);
+struct MimeProblem {
+  MimeError error = MimeError::kNesting;
+  std::string text;  // what showed it: the header, the line, the encoding (at most 100 bytes)
 };
 
 // Which header section a header came from.
@@ -97,6 +122,9 @@ class MimeScanner {
   // neither multipart/* with a boundary nor message/rfc822|global, the whole
   // body is plain body lines. Ignored after the first feed().
   void primary_content_type(std::string_view value);
+  // Likewise for a Content-Transfer-Encoding header of the primary section
+  // (the strict checks need it; the last one counts).
+  void primary_transfer_encoding(std::string_view value);
 
   // One body line of the message (after the primary header section and its
   // separator), without its line terminator ("\n"; a trailing "\r" is data).
@@ -111,6 +139,9 @@ class MimeScanner {
   // it), was met.
   bool limit_exceeded() const { return limit_exceeded_; }
 
+  // The first error a MimeOptions report_* flag asked for, if any.
+  const std::optional<MimeProblem>& problem() const { return problem_; }
+
  private:
   // One enclosing multipart entity.
   struct Boundary {
@@ -119,9 +150,16 @@ class MimeScanner {
     std::size_t depth = 0;  // of the multipart entity; 1 = directly inside the message
   };
 
+  // Content-Transfer-Encoding values; an unknown one leaves the current.
+  enum class Encoding : std::uint8_t { k7bit, k8bit, kBinary, kQuotedPrintable, kBase64 };
+  // What the strict checks need of a Content-Type.
+  enum class Kind : std::uint8_t { kOther, kMultipart, kMessage, kOpaqueMessage };
+
   void start_body();
   void start_section(MimeSection section, bool message, std::size_t depth);
   void content_type(std::string_view value);
+  void transfer_encoding(std::string_view value);
+  void report(MimeError e, std::string_view text);
   void end_section(bool empty_separator);
   void body(std::string_view line, MimeStep& step);
 
@@ -134,6 +172,9 @@ class MimeScanner {
   std::vector<Boundary> stack_;    // enclosing multiparts, innermost last
   bool started_ = false;           // the first feed() (or finish()) happened
   bool limit_exceeded_ = false;
+  Kind kind_ = Kind::kOther;             // of the current entity
+  Encoding encoding_ = Encoding::k7bit;  // of the current entity's header section, then its body
+  std::optional<MimeProblem> problem_;
 };
 
 // The lower-cased type and subtype and the (first, unquoted) boundary

@@ -609,3 +609,113 @@ TEST(MimeContentType, Garbage) {
   EXPECT_EQ(ct.type, "multipart");
   EXPECT_EQ(ct.boundary, "unterminated");
 }
+
+namespace {
+
+// The strict checks: the problem a body (after the primary headers) shows.
+std::optional<MimeProblem> strict(std::string_view content_type, std::string_view encoding,
+                                  const std::vector<std::string>& lines) {
+  MimeOptions o;
+  o.report_8bit_in_header = o.report_8bit_in_7bit_body = o.report_encoding_domain = o.report_nesting = true;
+  MimeScanner m(o);
+  if (!content_type.empty()) m.primary_content_type(content_type);
+  if (!encoding.empty()) m.primary_transfer_encoding(encoding);
+  for (const auto& l : lines) (void)m.feed(l);
+  (void)m.finish();
+  return m.problem();
+}
+
+}  // namespace
+
+TEST(MimeStrict, EightBitBodyNeedsAnEightBitEncoding) {
+  EXPECT_FALSE(strict("", "", {"plain ascii", "text"}));
+  auto p = strict("", "", {"ascii", "caf\xc3\xa9"});
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->error, MimeError::k8bitIn7bitBody);
+  EXPECT_EQ(p->text, "caf\xc3\xa9");
+  EXPECT_EQ(mime_error_text(p->error), "improper use of 8-bit data in message body");
+  EXPECT_FALSE(strict("text/plain", "8bit", {"caf\xc3\xa9"}));
+  EXPECT_FALSE(strict("text/plain", " binary (comment)", {"caf\xc3\xa9"}));
+  // Only 7bit (declared or by default) is looked at, as in Postfix: raw
+  // 8-bit bytes in a quoted-printable part are not reported.
+  EXPECT_FALSE(strict("text/plain", "quoted-printable", {"caf\xc3\xa9"}));
+  EXPECT_TRUE(strict("text/plain", "x-unknown", {"caf\xc3\xa9"}));          // unknown: stays 7bit
+}
+
+TEST(MimeStrict, EachPartHasItsOwnEncoding) {
+  const std::vector<std::string> ok = {
+      "preamble", "--b", "Content-Type: text/plain", "Content-Transfer-Encoding: 8bit", "",
+      "caf\xc3\xa9", "--b", "Content-Type: text/plain", "", "plain", "--b--", "epilogue"};
+  EXPECT_FALSE(strict("multipart/mixed; boundary=b", "", ok));
+  const std::vector<std::string> bad = {"--b", "Content-Transfer-Encoding: 8bit", "", "caf\xc3\xa9",
+                                        "--b", "", "na\xc3\xafve", "--b--"};
+  auto p = strict("multipart/mixed; boundary=b", "", bad);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->error, MimeError::k8bitIn7bitBody);
+  EXPECT_EQ(p->text, "na\xc3\xafve");
+  // The preamble and the epilogue are 7bit, whatever the multipart says.
+  EXPECT_TRUE(strict("multipart/mixed; boundary=b", "8bit", {"pre\xc3\xa9", "--b", "", "x", "--b--"}));
+  EXPECT_TRUE(strict("multipart/mixed; boundary=b", "8bit", {"--b", "", "x", "--b--", "post\xc3\xa9"}));
+}
+
+TEST(MimeStrict, EightBitInPartAndAttachedMessageHeaders) {
+  auto p = strict("multipart/mixed; boundary=b", "", {"--b", "Content-Type: text/plain; name=\"caf\xc3\xa9\"", "", "x"});
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->error, MimeError::k8bitInHeader);
+  EXPECT_EQ(p->text, "Content-Type: text/plain; name=\"caf\xc3\xa9\"");
+  p = strict("message/rfc822", "", {"Subject: caf\xc3\xa9", "", "body"});
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->error, MimeError::k8bitInHeader);
+  // The last header of a section, completed only by the end of input.
+  p = strict("message/rfc822", "", {"Subject: caf\xc3\xa9"});
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->error, MimeError::k8bitInHeader);
+}
+
+TEST(MimeStrict, CompositeEntitiesHaveADomainNotAnEncoding) {
+  auto p = strict("multipart/mixed; boundary=b", "base64", {"--b", "", "x", "--b--"});
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->error, MimeError::kEncodingDomain);
+  EXPECT_EQ(p->text, "base64");
+  EXPECT_EQ(mime_error_text(p->error), "invalid message/* or multipart/* encoding domain");
+  EXPECT_FALSE(strict("multipart/mixed; boundary=b", "8bit", {"--b", "", "x", "--b--"}));
+  EXPECT_TRUE(strict("multipart/mixed; boundary=b", "",
+                     {"--b", "Content-Type: message/rfc822", "Content-Transfer-Encoding: quoted-printable", "",
+                      "Subject: x", "", "y", "--b--"}));
+  // message/partial and external-body: 7bit only (an encoding of the 7bit
+  // domain passes, as in Postfix).
+  EXPECT_TRUE(strict("message/partial; id=1", "8bit", {"x"}));
+  EXPECT_FALSE(strict("message/partial; id=1", "7bit", {"x"}));
+  EXPECT_FALSE(strict("text/plain", "base64", {"eA=="}));  // a leaf may be encoded
+}
+
+TEST(MimeStrict, NestingOverTheLimit) {
+  MimeOptions o;
+  o.nesting_limit = 2;
+  o.report_nesting = true;
+  MimeScanner m(o);
+  m.primary_content_type("multipart/mixed; boundary=a");
+  for (std::string l : {"--a", "Content-Type: multipart/mixed; boundary=b", "", "--b",
+                        "Content-Type: multipart/mixed; boundary=c", "", "--c", "", "x"})
+    (void)m.feed(l);
+  ASSERT_TRUE(m.problem());
+  EXPECT_EQ(m.problem()->error, MimeError::kNesting);
+  EXPECT_EQ(mime_error_text(m.problem()->error), "MIME nesting exceeds safety limit");
+  // Not asked for: not a problem (the limit still holds).
+  o.report_nesting = false;
+  MimeScanner quiet(o);
+  quiet.primary_content_type("multipart/mixed; boundary=a");
+  for (std::string l : {"--a", "Content-Type: multipart/mixed; boundary=b", "", "--b",
+                        "Content-Type: multipart/mixed; boundary=c", "", "--c", "", "x"})
+    (void)quiet.feed(l);
+  EXPECT_FALSE(quiet.problem());
+  EXPECT_TRUE(quiet.limit_exceeded());
+}
+
+TEST(MimeStrict, NothingReportedUnlessAsked) {
+  MimeScanner m;
+  m.primary_content_type("multipart/mixed; boundary=b");
+  m.primary_transfer_encoding("base64");
+  for (std::string l : {"--b", "Subject: caf\xc3\xa9", "", "na\xc3\xafve", "--b--"}) (void)m.feed(l);
+  EXPECT_FALSE(m.problem());
+}
