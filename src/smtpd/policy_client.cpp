@@ -1,6 +1,8 @@
 // policy_client.cpp - see policy_client.h.
 #include "smtpd/policy_client.h"
 
+#include "smtpd/endpoint.h"
+
 #include <array>
 #include <optional>
 
@@ -57,22 +59,10 @@ Status set_attribute(PolicyServiceSpec& s, std::string_view name, std::string_vi
 }
 
 Status check_endpoint(PolicyServiceSpec& s, std::string_view ep, const config::Config& cfg) {
-  if (ep.starts_with("unix:")) {
-    std::string path(ep.substr(5));
-    if (path.empty()) return make_error("empty path in \"{}\"", str::printable(ep));
-    if (path.front() != '/') path = cfg.str("queue_directory") + "/" + path;
-    s.endpoint = "unix:" + path;
-    return {};
-  }
-  if (ep.starts_with("inet:")) {
-    std::string_view hp = ep.substr(5);
-    auto colon = hp.rfind(':');
-    if (colon == std::string_view::npos || colon == 0 || colon + 1 == hp.size())
-      return make_error("\"{}\" is not inet:host:port", str::printable(ep));
-    s.endpoint = std::string(ep);
-    return {};
-  }
-  return make_error("\"{}\" is not inet:host:port or unix:path", str::printable(ep));
+  auto e = parse_endpoint(ep, cfg.str("queue_directory"), false);
+  if (!e) return e.error();
+  s.endpoint = std::move(*e);
+  return {};
 }
 
 }  // namespace
@@ -154,27 +144,10 @@ PolicyClients::~PolicyClients() { *alive_ = false; }
 
 asio::awaitable<Result<std::unique_ptr<PolicyClients::Conn>>> PolicyClients::connect(const PolicyServiceSpec& spec) {
   auto c = std::make_unique<Conn>(io_);
-  error_code ec;
-  asio::generic::stream_protocol::endpoint ep;
-  std::string_view e = spec.endpoint;
-  if (e.starts_with("unix:")) {
-    ep = asio::local::stream_protocol::endpoint(std::string(e.substr(5)));
-  } else {
-    std::string_view hp = e.substr(5);
-    auto colon = hp.rfind(':');
-    std::string host(hp.substr(0, colon)), port(hp.substr(colon + 1));
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    asio::ip::tcp::resolver resolver(io_);
-    auto found = co_await resolver.async_resolve(host, port, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || found.empty()) co_return make_error("cannot find {}: {}", host, ec ? ec.message() : "no address");
-    ep = asio::generic::stream_protocol::endpoint(found.begin()->endpoint());
-  }
-  {
-    ipc::detail::Watchdog<asio::generic::stream_protocol::socket> dog(c->sock, spec.timeout);
-    co_await c->sock.async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
-    if (dog.fired()) co_return make_error("connect: timeout");
-  }
-  if (ec) co_return make_error("connect: {}", ec.message());
+  const std::chrono::milliseconds timeout = spec.timeout;
+  auto sock = co_await connect_endpoint(io_, spec.endpoint, timeout);
+  if (!sock) co_return sock.take_error();
+  c->sock = std::move(*sock);
   co_return c;
 }
 

@@ -56,6 +56,9 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   auto notices = submit::NoticeSettings::from_config(cfg);
   if (!notices) return notices.take_error();
   s.notices = std::move(*notices);
+  auto proxy = ProxySettings::from_config(cfg);
+  if (!proxy) return proxy.take_error();
+  s.proxy = std::move(*proxy);
   s.history_flush_threshold = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("smtpd_history_flush_threshold")));
   s.error_sleep = cfg.time("smtpd_error_sleep_time");
   s.junk_command_limit = static_cast<int>(cfg.integer("smtpd_junk_command_limit"));
@@ -502,6 +505,22 @@ class Session {
   // transaction, in a session that has already queued messages (see
   // start_prefetch()).
   std::shared_ptr<CleanupPrefetch> prefetch_;
+  // smtpd_proxy_filter (proxy.h): the filter's connection for the open
+  // transaction, in place of cleanup; and the command line as the client
+  // sent it, which MAIL FROM and RCPT TO pass on unchanged.
+  bool proxying() const { return !s_.proxy.endpoint.empty(); }
+  std::unique_ptr<ProxyFilter> proxy_;
+  std::string command_line_;
+  asio::awaitable<void> proxy_mail();
+  asio::awaitable<void> proxy_rcpt(const mail::Address& addr, const smtp::RcptTo& r, const RcptContext& c);
+  // DATA to the filter: its 354 in go_ahead, or the client's answer
+  // (logged; the filter is dropped).
+  asio::awaitable<std::optional<smtp::Reply>> proxy_data(smtp::Reply& go_ahead);
+  bool proxy_in_data_ = false;  // between the filter's 354 and its reply to the dot
+  asio::awaitable<smtp::Reply> proxy_finish();
+  // A proxy failure: logged, the connection dropped; the client's answer.
+  smtp::Reply proxy_failure(std::string_view stage, std::string_view why);
+  void proxy_close();
   std::size_t queued_ = 0;  // transactions of this session that were queued
   std::string content_;           // pending content for cleanup
   bool content_overflow_ = false;  // message_size_limit exceeded: content is dropped
@@ -985,6 +1004,7 @@ asio::awaitable<void> Session::run() {
     }
     smtp::Command& cmd = *parsed;
     last_cmd_ = cmd.verb == smtp::Verb::Unknown ? "UNKNOWN" : std::string(smtp::verb_name(cmd.verb));
+    if (proxying() && (cmd.verb == smtp::Verb::Mail || cmd.verb == smtp::Verb::Rcpt)) command_line_ = line->text;
     if (cmd.verb != smtp::Verb::Bdat) {
       // Only a command that may not be pipelined needs to know whether more
       // input waits; asking the kernel (FIONREAD) for every command was a
@@ -1477,6 +1497,10 @@ asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
       co_return;
     }
   }
+  if (proxying()) {
+    co_await proxy_mail();
+    co_return;
+  }
   start_prefetch();
   co_await reply(smtp::Reply(250, "2.1.0", "Ok"));
 }
@@ -1489,7 +1513,7 @@ asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
 // rejections before it log NOQUEUE as in Postfix. A first transaction never
 // prefetches: a client whose recipients are all refused costs no queue file.
 void Session::start_prefetch() {
-  if (cleanup_ || queued_ == 0) return;
+  if (cleanup_ || queued_ == 0 || proxying()) return;
   if (prefetch_ && Clock::now() - prefetch_->started < kPrefetchMaxAge) return;
   prefetch_ = std::make_shared<CleanupPrefetch>(ctx_.io());
   asio::co_spawn(ctx_.io(),
@@ -1670,6 +1694,10 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
     co_return;
   }
   addr->route.clear();
+  if (proxying()) {
+    co_await proxy_rcpt(*addr, r, c);
+    co_return;
+  }
   if (cleanup_failed_ || !co_await open_cleanup() || cleanup_failed_) {
     note(Problem::kResource);
     co_await reply(smtp::Reply(451, "4.3.0", "Error: queue file write error"));
@@ -1744,7 +1772,7 @@ asio::awaitable<void> Session::send_bccs() {
 asio::awaitable<bool> Session::start_content(const mail::Address* only_rcpt) {
   content_.clear();
   content_overflow_ = false;
-  co_await send_bccs();
+  if (!proxying()) co_await send_bccs();
   content_failed_ = cleanup_failed_;
   mail::ReceivedInfo ri;
   ri.helo_name = helo_;
@@ -1762,7 +1790,8 @@ asio::awaitable<bool> Session::start_content(const mail::Address* only_rcpt) {
   }
   ri.myhostname = s_.myhostname;
   ri.mail_name = s_.mail_name;
-  ri.queue_id = cleanup_->queue_id();
+  // None before a proxy filter. (A view of cleanup's string: no temporary.)
+  if (cleanup_) ri.queue_id = cleanup_->queue_id();
   ri.recipient = only_rcpt;
   ri.when = std::time(nullptr);
   for (const auto& h : prepend_) {
@@ -1771,11 +1800,25 @@ asio::awaitable<bool> Session::start_content(const mail::Address* only_rcpt) {
   }
   content_ += mail::build_received(ri);
   content_ += '\n';
+  if (proxy_) {
+    // The same lines, dot-stuffed for the filter.
+    std::string_view rest = content_;
+    while (!rest.empty()) {
+      std::size_t nl = rest.find('\n');
+      proxy_->put(rest.substr(0, nl), false);
+      rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    }
+    content_.clear();
+  }
   co_return true;
 }
 
 void Session::add_content(std::string_view piece, bool continued) {
   if (content_overflow_ || content_failed_) return;
+  if (proxy_) {
+    proxy_->put(piece, continued);
+    return;
+  }
   content_.append(piece);
   if (!continued) content_ += '\n';
 }
@@ -1784,6 +1827,15 @@ asio::awaitable<bool> Session::push_content(bool force) {
   if (content_failed_ || content_overflow_) {
     content_.clear();
     co_return !content_failed_;
+  }
+  if (proxy_) {
+    auto st = co_await proxy_->flush(force);
+    if (!st) {
+      (void)proxy_failure("DATA", st.error().message);
+      content_failed_ = true;
+      co_return false;
+    }
+    co_return true;
   }
   if (content_.empty() || (!force && content_.size() < kContentFlush)) co_return true;
   auto st = co_await cleanup_->content(content_);
@@ -1798,6 +1850,7 @@ asio::awaitable<bool> Session::push_content(bool force) {
 
 // After the end of the content: the verdict. The transaction is over either way.
 asio::awaitable<smtp::Reply> Session::finish_message() {
+  if (proxying()) co_return co_await proxy_finish();
   smtp::Reply r;
   if (content_overflow_) {
     r = smtp::Reply(552, "5.3.4", "Error: message file too big");
@@ -1872,7 +1925,7 @@ std::optional<smtp::Reply> Session::transaction_error() {
     if (rcpt_attempts_ > 0) return smtp::Reply(554, "5.5.1", "Error: no valid recipients");
     return smtp::Reply(503, "5.5.1", "Error: need RCPT command");
   }
-  if (cleanup_failed_ || !cleanup_) {
+  if (proxying() ? !proxy_ : (cleanup_failed_ || !cleanup_)) {
     note(Problem::kResource);
     return smtp::Reply(451, "4.3.0", "Error: queue file write error");
   }
@@ -1894,8 +1947,16 @@ asio::awaitable<bool> Session::do_data() {
     co_await reply(*refused);
     co_return true;
   }
+  smtp::Reply go_ahead(354, "", "End data with <CR><LF>.<CR><LF>");
+  if (proxying()) {
+    if (auto refused = co_await proxy_data(go_ahead)) {
+      reset_transaction();
+      co_await reply(*refused);
+      co_return true;
+    }
+  }
   co_await start_content(rcpt_count_ == 1 ? &*first_rcpt_ : nullptr);
-  emit(smtp::format_reply(smtp::Reply(354, "", "End data with <CR><LF>.<CR><LF>")));
+  emit(smtp::format_reply(go_ahead));
   if (!co_await flush()) {
     co_await lost_connection("DATA");
     co_return false;
@@ -1922,7 +1983,7 @@ asio::awaitable<bool> Session::do_data() {
   if (dec.rejects(s_.bare_newline) && !bare_newline_exempt_) {
     smtp::Reply r = smtp::bare_newline_reply(s_.bare_newline_code, s_.myhostname);
     note(Problem::kProtocol);
-    log::info("{}: reject: DATA from {}: {}; from=<{}> proto={} helo=<{}>", cleanup_->queue_id(), peer(),
+    log::info("{}: reject: DATA from {}: {}; from=<{}> proto={} helo=<{}>", queue_id_or_noqueue(), peer(),
               r.to_string(), str::printable(mail_->sender.to_internal()), esmtp_ ? "ESMTP" : "SMTP",
               str::printable(helo_));
     reset_transaction();
@@ -1943,6 +2004,11 @@ asio::awaitable<bool> Session::do_bdat(const smtp::Command& cmd) {
   std::optional<smtp::Reply> err;
   if (!bdat_active_) err = transaction_error();
   if (!err && !bdat_active_) err = co_await data_refusal("BDAT");
+  if (!err && !bdat_active_ && proxying()) {
+    // The filter gets DATA: BDAT is this side's business (Postfix).
+    smtp::Reply go_ahead(354, "", "");
+    err = co_await proxy_data(go_ahead);
+  }
   if (!err && !bdat_active_) {
     bdat_active_ = true;
     bdat_.emplace(s_.line_length_limit, mail_->params.body == smtp::Body::BinaryMime);
@@ -2015,7 +2081,7 @@ asio::awaitable<bool> Session::do_bdat(const smtp::Command& cmd) {
   if (content_overflow_ && !bdat_error_) {
     bdat_error_ = smtp::Reply(552, "5.3.4", "Error: message file too big");
     note(Problem::kBounce);
-    log::info("{}: reject: BDAT from {}: {}; from=<{}> proto={} helo=<{}>", cleanup_->queue_id(), peer(),
+    log::info("{}: reject: BDAT from {}: {}; from=<{}> proto={} helo=<{}>", queue_id_or_noqueue(), peer(),
               bdat_error_->to_string(), str::printable(mail_->sender.to_internal()), esmtp_ ? "ESMTP" : "SMTP",
               str::printable(helo_));
     smtp::Reply r = *bdat_error_;
@@ -2391,6 +2457,152 @@ asio::awaitable<void> Session::do_xforward(const smtp::Command& cmd) {
   co_await reply(smtp::Reply(250, "2.0.0", "Ok"));
 }
 
+// --- smtpd_proxy_filter (proxy.h) ---------------------------------------------
+
+smtp::Reply Session::proxy_failure(std::string_view stage, std::string_view why) {
+  log::warning("{}: proxy filter {}: {}: {}", queue_id_or_noqueue(), s_.proxy.endpoint, stage, str::printable(why, 200));
+  note(Problem::kSoftware);
+  if (proxy_) {
+    proxy_in_data_ = true;  // whatever state it is in: no QUIT, just the end
+    proxy_close();
+  }
+  // Postfix's words: a stranger learns nothing of the inside.
+  return smtp::Reply(451, "4.3.0", "Error: queue file write error");
+}
+
+void Session::proxy_close() {
+  if (!proxy_) return;
+  std::shared_ptr<ProxyFilter> p(std::move(proxy_));
+  if (proxy_in_data_) {
+    // In the middle of the content a QUIT would be content: the filter
+    // sees the connection end and drops the message.
+    proxy_in_data_ = false;
+    p->abandon();
+    return;
+  }
+  asio::co_spawn(
+      ctx_.io(), [p]() -> asio::awaitable<void> { co_await p->quit(); }, asio::detached);
+}
+
+// After smtpd's own MAIL FROM checks: connect, XFORWARD, and the client's
+// command as it came; the filter's answer is the client's.
+asio::awaitable<void> Session::proxy_mail() {
+  auto opened = co_await ProxyFilter::open(ctx_.io(), s_.proxy);
+  if (!opened) {
+    smtp::Reply r = proxy_failure("connect", opened.error().message);
+    reset_transaction();
+    co_await reply(r);
+    co_return;
+  }
+  proxy_ = std::move(*opened);
+  XforwardClient xc;
+  xc.name = client_name_;
+  if (client_addr_ != "unknown") xc.addr = client_addr_;
+  if (client_port_ != "unknown") xc.port = client_port_;
+  xc.proto = esmtp_ ? "ESMTP" : "SMTP";
+  xc.helo = helo_;
+  for (const auto& x : proxy_xforward_commands(xc, proxy_->xforward())) {
+    auto r = co_await proxy_->command(x);
+    if (!r || r->klass() != 2) {
+      smtp::Reply failed = proxy_failure("XFORWARD", r ? r->to_string() : r.error().message);
+      reset_transaction();
+      co_await reply(failed);
+      co_return;
+    }
+  }
+  const std::string line = command_line_;
+  auto r = co_await proxy_->command(line);
+  if (!r) {
+    smtp::Reply failed = proxy_failure("MAIL FROM", r.error().message);
+    reset_transaction();
+    co_await reply(failed);
+    co_return;
+  }
+  if (r->klass() != 2) {
+    log_action("proxy-reject", "MAIL", r->to_string(), "");
+    note(Problem::kPolicy);
+    reset_transaction();
+  }
+  co_await reply(*r);
+}
+
+asio::awaitable<void> Session::proxy_rcpt(const mail::Address& addr, const smtp::RcptTo& r, const RcptContext& c) {
+  if (!proxy_) {  // it failed earlier in this transaction
+    note(Problem::kResource);
+    co_await reply(smtp::Reply(451, "4.3.0", "Error: queue file write error"));
+    co_return;
+  }
+  const std::string line = command_line_;
+  auto pr = co_await proxy_->command(line);
+  if (!pr) {
+    smtp::Reply failed = proxy_failure("RCPT TO", pr.error().message);
+    co_await reply(failed);
+    co_return;
+  }
+  if (pr->klass() != 2) {
+    log_action("proxy-reject", "RCPT", pr->to_string(), addr.to_internal());
+    note(Problem::kPolicy);
+    co_await reply(*pr);
+    co_return;
+  }
+  if (rcpt_count_ == 0) {
+    first_rcpt_ = addr;
+    first_rcpt_text_ = r.path.text;
+    first_rcpt_class_ = c.recipient_class;
+  }
+  rcpt_count_++;
+  co_await reply(*pr);
+}
+
+asio::awaitable<std::optional<smtp::Reply>> Session::proxy_data(smtp::Reply& go_ahead) {
+  const std::string data = "DATA";
+  auto pr = co_await proxy_->command(data);
+  if (!pr) co_return proxy_failure("DATA", pr.error().message);
+  if (pr->code != 354) {
+    log_action("proxy-reject", "DATA", pr->to_string(), "");
+    note(Problem::kPolicy);
+    proxy_close();
+    co_return *pr;
+  }
+  proxy_in_data_ = true;
+  go_ahead = *pr;
+  co_return std::nullopt;
+}
+
+// The end of the content: smtpd's own end-of-data verdict first (a refusal
+// leaves the filter without the dot, so it drops the message), then the
+// filter's, logged in Postfix's shape ("NOQUEUE: proxy-accept:
+// END-OF-MESSAGE from host[addr]: 250 ...; from=<s> to=<r> ...").
+asio::awaitable<smtp::Reply> Session::proxy_finish() {
+  if (content_overflow_) {
+    note(Problem::kBounce);
+    smtp::Reply r(552, "5.3.4", "Error: message file too big");
+    log_reject(bdat_active_ ? "BDAT" : "DATA", r, "");
+    co_return r;  // the caller resets, which drops the filter's connection
+  }
+  std::optional<smtp::Reply> refused = co_await data_refusal("END-OF-MESSAGE", true);
+  if (refused) co_return *refused;
+  if (content_failed_ || !proxy_) co_return smtp::Reply(451, "4.3.0", "Error: queue file write error");
+  if (discard_) co_return smtp::Reply(250, "2.0.0", "Ok");  // the filter never gets the dot
+  // What needs a queue file of this smtpd's own cannot travel over SMTP:
+  // the after-filter smtpd's tables may do it.
+  if (hold_ || filter_ || redirect_ || !bcc_.empty())
+    log::warning("{}: HOLD, FILTER, REDIRECT and BCC actions do not apply with smtpd_proxy_filter",
+                 queue_id_or_noqueue());
+  auto pr = co_await proxy_->end();
+  proxy_in_data_ = false;
+  if (!pr) co_return proxy_failure("END-OF-MESSAGE", pr.error().message);
+  const std::string to = first_rcpt_ ? first_rcpt_->to_internal() : std::string();
+  if (pr->klass() == 2) {
+    junk_count_ = 0;
+    log_action("proxy-accept", "END-OF-MESSAGE", pr->to_string(), rcpt_count_ == 1 ? to : std::string());
+  } else {
+    note(Problem::kPolicy);
+    log_action("proxy-reject", "END-OF-MESSAGE", pr->to_string(), rcpt_count_ == 1 ? to : std::string());
+  }
+  co_return *pr;
+}
+
 void Session::classify_client() {
   auto mn = sh_.policy->in_mynetworks(client_addr_);
   in_mynetworks_ = mn && *mn;
@@ -2538,6 +2750,7 @@ asio::awaitable<void> Session::do_xclient(const smtp::Command& cmd) {
 
 void Session::reset_transaction() {
   mail_.reset();
+  proxy_close();
   xforward_ = Forwarded{};
   rcpt_count_ = 0;
   rcpt_attempts_ = 0;

@@ -61,6 +61,7 @@
 #include "smtpd/anvil_client.h"
 #include "smtpd/footer.h"
 #include "smtpd/policy.h"
+#include "smtpd/proxy.h"
 #include "smtpd/sasl.h"
 #include "submit/cleanup_client.h"
 #include "tls/context.h"
@@ -117,6 +118,7 @@ struct Settings {
   submit::NoticeSettings notices;
   std::size_t history_flush_threshold = 100;
   tls::Settings tls;  // smtpd_tls_*, smtpd_starttls_timeout
+  ProxySettings proxy;  // smtpd_proxy_filter and friends (proxy.h)
   SaslSettings sasl;  // smtpd_sasl_*, smtpd_tls_auth_only (sasl.h)
 
   static Result<Settings> from_config(const config::Config& cfg);

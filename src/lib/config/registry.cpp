@@ -461,6 +461,7 @@ constexpr ParamDef kParams[] = {
   L("smtpd_reject_footer_maps", "", "Per-client smtpd_reject_footer."),
   S("smtpd_proxy_filter", "", "host:port of a before-queue content filter."),
   T("smtpd_proxy_timeout", "100s", "Time limit for the before-queue filter.", 1),
+  L("smtpd_proxy_options", "", "Before-queue filter options (speed_adjust is refused)."),
   S("smtpd_proxy_ehlo", "$myhostname", "EHLO name sent to the before-queue filter."),
   S("smtpd_upstream_proxy_protocol", "", "Proxy protocol expected from an upstream proxy (haproxy) or empty."),
   T("smtpd_upstream_proxy_timeout", "5s", "Time limit for the proxy protocol header.", 1),

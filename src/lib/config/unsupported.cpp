@@ -61,7 +61,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtpd_end_of_data_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_helo_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_milters", R::kNonEmpty, "", "have milters"},
-    {"smtpd_proxy_filter", R::kNonEmpty, "", "have before-queue content filters"},
     {"smtpd_recipient_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_relay_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_sender_restrictions", R::kItems, kRestrictions, kNoRestriction},
@@ -78,8 +77,7 @@ constexpr auto kList = std::to_array<Unsupported>({
 // Postern does not use (flush, proxymap, scache, tlsmgr, postlog, qmqpd),
 // debugging aids (debug_peer_list, debugger_command), Cyrus SASL's realm and
 // SASL credential caches, the secondary settings of features whose main
-// switch is refused above (milters, address verification, XFORWARD, proxy
-// filters), and TLS details Postern leaves to OpenSSL's defaults (session
+// switch is refused above (milters, address verification), and TLS details Postern leaves to OpenSSL's defaults (session
 // caches, SNI, random sources, chain depth, DH parameters). None of them makes
 // mail bypass a check or a filter, or go in plain text, when ignored.
 // Sorted.
@@ -119,7 +117,7 @@ constexpr std::string_view kIgnored[] = {
     "smtpd_client_port_logging",
     "smtpd_discard_ehlo_keyword_address_maps", "smtpd_etrn_restrictions",
     "smtpd_log_access_permit_actions", "smtpd_noop_commands", "smtpd_per_record_deadline",
-    "smtpd_per_request_deadline", "smtpd_proxy_ehlo", "smtpd_proxy_timeout", "smtpd_recipient_overshoot_limit",
+    "smtpd_per_request_deadline", "smtpd_recipient_overshoot_limit",
     "smtpd_sasl_local_domain", "smtpd_tls_always_issue_session_ids", "smtpd_tls_ccert_verifydepth",
     "smtpd_tls_dh1024_param_file", "smtpd_tls_eecdh_grade", "smtpd_tls_fingerprint_digest",
     "smtpd_tls_session_cache_database", "smtpd_tls_session_cache_timeout",
