@@ -339,6 +339,20 @@ trace unix - - n - 0 bounce
 """ + transports
 
 
+def read_smtp_data(f):
+    """An SMTP server's DATA phase: the lines from `f` (anything with
+    readline(limit)) up to the lone ".", still dot-stuffed; None when the
+    client went away first."""
+    data = b""
+    while True:
+        line = f.readline(1 << 20)
+        if not line:
+            return None
+        if line == b".\r\n":
+            return data
+        data += line
+
+
 def queued_id(reply):
     """The queue ID in a "250 2.0.0 Ok: queued as ID" reply, or None."""
     m = re.search(r"queued as (\S+)", reply)

@@ -13,7 +13,7 @@ import socket
 import threading
 import unittest
 
-from harness import LIBEXEC, NO_QMGR_FLOW, Instance, free_port, smtpd_master_cf, wait_for
+from harness import LIBEXEC, NO_QMGR_FLOW, Instance, free_port, read_smtp_data, smtpd_master_cf, wait_for
 
 HOST = "mx.test.example"
 RCPT = f"alice@{HOST}"
@@ -71,14 +71,9 @@ class Filter:
                     say("550 5.1.1 refused by the filter")
                 elif verb == "DATA":
                     say("354 go ahead")
-                    data = b""
-                    while True:
-                        l = f.readline(1 << 20)
-                        if not l:
-                            return
-                        if l == b".\r\n":
-                            break
-                        data += l
+                    data = read_smtp_data(f)
+                    if data is None:
+                        return
                     log.append(("data", data.decode(errors="replace")))
                     if b"EICAR-LIKE" in data:
                         say("554 5.7.1 virus found")

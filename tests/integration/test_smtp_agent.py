@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from harness import LIBEXEC, NO_QMGR_FLOW, SBIN, Instance, free_port, wait_for
+from harness import LIBEXEC, NO_QMGR_FLOW, SBIN, Instance, free_port, read_smtp_data, wait_for
 from ipcwire import Connection
 
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
@@ -149,14 +149,9 @@ class FakeSmtp:
                 reply(b.get("rcpt", lambda a: "250 2.1.5 Ok")(addr))
             elif verb == "DATA":
                 reply("354 End data with <CR><LF>.<CR><LF>")
-                data = b""
-                while True:
-                    l = f.readline(1 << 20)
-                    if not l:
-                        return
-                    if l == b".\r\n":
-                        break
-                    data += l
+                data = read_smtp_data(f)
+                if data is None:
+                    return
                 self.messages.append(data)
                 if b.get("after_data") == "drop":
                     c.shutdown(socket.SHUT_RDWR)
