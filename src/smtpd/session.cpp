@@ -2496,7 +2496,7 @@ asio::awaitable<void> Session::proxy_mail() {
   }
   proxy_ = std::move(*opened);
   XforwardClient xc;
-  xc.name = client_name_;
+  if (client_name_ != "unknown") xc.name = client_name_;  // else [UNAVAILABLE]
   if (client_addr_ != "unknown") xc.addr = client_addr_;
   if (client_port_ != "unknown") xc.port = client_port_;
   xc.proto = esmtp_ ? "ESMTP" : "SMTP";

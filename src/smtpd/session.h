@@ -10,7 +10,9 @@
 // Ok: queued as ID" is sent only after cleanup reports the queue file
 // durable. Every other outcome is cleanup's own reply or "451 4.3.0 Error:
 // queue file write error"; a session that ends mid-transaction closes the
-// cleanup connection, which removes the incomplete file.
+// cleanup connection, which removes the incomplete file. With
+// smtpd_proxy_filter the filter takes cleanup's place (proxy.h) and its
+// answers are the client's.
 //
 // Recipients are classified by trivial-rewrite's resolve (private/rewrite,
 // one client per process): an answer flagged as a failure, or no answer,
@@ -23,7 +25,8 @@
 //
 // Parameters: see Settings below (read once per process).
 // Logs: connect from / disconnect from (with per-command counts), ID:
-// client=, NOQUEUE: reject: / ID: reject:, improper command pipelining,
+// client=, NOQUEUE: reject: / ID: reject:, NOQUEUE: proxy-accept: /
+// proxy-reject:, improper command pipelining,
 // lost connection after CMD, timeout after CMD, too many errors, request
 // longer than, warning: Connection concurrency limit exceeded, warning:
 // Connection rate limit exceeded.
