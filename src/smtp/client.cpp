@@ -159,12 +159,13 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.tls_defaults = TlsDefaults::from_config(cfg, p);
   s.send_xforward = cfg.boolean(p + "_send_xforward_command");
   s.xforward_timeout = cfg.time(p + "_xforward_timeout");
-  if (!lmtp) {
-    s.sasl_enabled = cfg.boolean("smtp_sasl_auth_enable");
-    s.sasl_password_maps = cfg.str("smtp_sasl_password_maps");
-    s.sasl_sender_dependent = cfg.boolean("smtp_sender_dependent_authentication");
+  // SASL: the smtp_sasl_* family, or lmtp_sasl_* for lmtp (Postfix has both).
+  {
+    s.sasl_enabled = cfg.boolean(p + "_sasl_auth_enable");
+    s.sasl_password_maps = cfg.str(p + "_sasl_password_maps");
+    s.sasl_sender_dependent = cfg.boolean(p + "_sender_dependent_authentication");
     s.recipient_delimiter = cfg.str("recipient_delimiter");
-    auto security = [&](std::string_view param, bool& noplaintext) -> Status {
+    auto security = [&](const std::string& param, bool& noplaintext) -> Status {
       noplaintext = false;
       for (const auto& o : cfg.list(param)) {
         std::string v = str::lower(o);
@@ -174,15 +175,15 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
       }
       return {};
     };
-    if (auto st = security("smtp_sasl_security_options", s.sasl_noplaintext); !st) return st.take_error();
-    if (auto st = security("smtp_sasl_tls_security_options", s.sasl_tls_noplaintext); !st) return st.take_error();
-    for (const auto& m : cfg.list("smtp_sasl_mechanism_filter")) {
+    if (auto st = security(p + "_sasl_security_options", s.sasl_noplaintext); !st) return st.take_error();
+    if (auto st = security(p + "_sasl_tls_security_options", s.sasl_tls_noplaintext); !st) return st.take_error();
+    for (const auto& m : cfg.list(p + "_sasl_mechanism_filter")) {
       std::string up = str::lower(m);
       for (auto& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       s.sasl_mechanism_filter.push_back(std::move(up));
     }
     if (s.sasl_enabled && str::trim(s.sasl_password_maps).empty())
-      return make_error("smtp_sasl_auth_enable = yes needs smtp_sasl_password_maps");
+      return make_error("{}_sasl_auth_enable = yes needs {}_sasl_password_maps", p, p);
   }
   return s;
 }
@@ -688,10 +689,14 @@ struct Agent::Impl {
     co_return true;
   }
 
+  std::string sasl_lookup_error() const {
+    return std::string(settings.lmtp ? "lmtp" : "smtp") + "_sasl_password_maps lookup error";
+  }
+
   // SASL after the (last) EHLO; see client.h. False: the session cannot be
   // used (the pending recipients carry the reason).
   asio::awaitable<bool> authenticate(Job& job, SessionPtr& s, const std::string& server_name, std::int64_t t) {
-    if (!settings.sasl_enabled || !sasl_passwords || settings.lmtp) co_return true;
+    if (!settings.sasl_enabled || !sasl_passwords) co_return true;
     std::optional<std::string> creds;
     const std::string& sender = job.reader->message().sender;
     if (settings.sasl_sender_dependent && !sender.empty()) {
@@ -700,7 +705,7 @@ struct Agent::Impl {
       so.is_local = [](std::string_view) -> Result<bool> { return false; };
       auto v = maps::find_address(*sasl_passwords, sender, so);
       if (!v) {
-        job.set_pending(deliver::Outcome::deferred("4.3.0", "smtp_sasl_password_maps lookup error"), s->relay, t);
+        job.set_pending(deliver::Outcome::deferred("4.3.0", sasl_lookup_error()), s->relay, t);
         quit_close(s);
         co_return false;
       }
@@ -711,7 +716,7 @@ struct Agent::Impl {
       if (key.empty()) continue;
       auto v = sasl_passwords->lookup(key);
       if (!v) {
-        job.set_pending(deliver::Outcome::deferred("4.3.0", "smtp_sasl_password_maps lookup error"), s->relay, t);
+        job.set_pending(deliver::Outcome::deferred("4.3.0", sasl_lookup_error()), s->relay, t);
         quit_close(s);
         co_return false;
       }
@@ -1299,8 +1304,9 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   auto r = dns::Resolver::create(io, ro);
   if (!r) return r.take_error();
   std::optional<maps::MapList> passwords;
-  if (settings.sasl_enabled && !settings.lmtp) {
-    auto ml = maps::MapList::open("smtp_sasl_password_maps", settings.sasl_password_maps);
+  if (settings.sasl_enabled) {
+    auto ml = maps::MapList::open(settings.lmtp ? "lmtp_sasl_password_maps" : "smtp_sasl_password_maps",
+                                  settings.sasl_password_maps);
     if (!ml) return ml.take_error();
     passwords = std::move(*ml);
   }

@@ -65,7 +65,7 @@
 // level, protocols, ciphers and names per next hop; each connection gets
 // its policy's protocols and ciphers on the shared context.
 //
-// SASL (smtp only): with smtp_sasl_auth_enable, after EHLO (inside TLS
+// SASL (lmtp: the lmtp_sasl_* family): with smtp_sasl_auth_enable, after EHLO (inside TLS
 // when TLS is used) the client looks up "user:password" in
 // smtp_sasl_password_maps under the server's host name, then under the
 // next hop as written ("[smtp.example.com]:587"), and authenticates with

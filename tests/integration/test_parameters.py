@@ -19,6 +19,7 @@ SOURCE = os.environ.get("POSTERN_SOURCE", os.path.join(os.path.dirname(__file__)
 COMPOSED = [
     re.compile(r"^(smtp|smtpd|lmtp)_(tls_\w+|use_tls|enforce_tls|starttls_timeout)$"),
     re.compile(r"^(smtp|lmtp)_(send_xforward_command|xforward_timeout)$"),
+    re.compile(r"^(smtp|lmtp)_(sasl_\w+|sender_dependent_authentication)$"),
     re.compile(r"^tls_\w+_cipherlist$"),
     re.compile(r"^\w+_destination_(concurrency_limit|recipient_limit|concurrency_failed_cohort_limit)$"),
 ]

@@ -161,6 +161,11 @@ class FakeSmtp:
                         reply("250 2.0.0 Ok: delivered")
                 else:
                     reply("250 2.0.0 Ok: queued as FAKE1")
+            elif verb == "AUTH" and b.get("auth"):
+                # b["auth"]: the base64 PLAIN response that is accepted.
+                parts = cmd.split(" ")
+                ok = len(parts) == 3 and parts[1].upper() == "PLAIN" and parts[2] == b["auth"]
+                reply("235 2.7.0 Authentication successful" if ok else "535 5.7.8 Error: authentication failed")
             elif verb == "XFORWARD":
                 reply(b.get("xforward", "250 2.0.0 Ok"))
             elif verb == "RSET":
@@ -278,6 +283,11 @@ class SmtpAgentTest(unittest.TestCase):
                   "xforward unix - - n - - smtp -o smtp_send_xforward_command=yes\n"
                   "notify unix - - n - - smtp -o notify_classes=protocol\n"
                   "lmtp unix - - n - - lmtp\n"
+                  # LMTP with SASL (the lmtp_sasl_* family); "noanonymous"
+                  # lets PLAIN go without TLS.
+                  "lmtpauth unix - - n - - lmtp -o lmtp_sasl_auth_enable=yes"
+                  " -o lmtp_sasl_password_maps=inline:{127.0.0.1=bob:secret}"
+                  " -o lmtp_sasl_security_options=noanonymous\n"
                   "bound unix - - n - - smtp -o smtp_bind_address=127.0.0.2\n"
                   "soft unix - - n - - smtp -o soft_bounce=yes\n"
                   "filtered unix - - n - - smtp -o smtp_reply_filter=regexp:${config_directory}/reply_filter\n"
@@ -742,6 +752,27 @@ class SmtpAgentTest(unittest.TestCase):
         a = self.deliver(qid, f"inet:127.0.0.1:{s.port}", ["x@example.net", "y@example.net"], service="lmtp")
         self.assertEqual(a["dsn"], ["2.0.0", "2.0.0"], a)
         self.assertTrue(any(c.startswith("LHLO client.example.com") for c in s.commands), s.commands)
+
+    def test_lmtp_sasl(self):
+        import base64
+        good = base64.b64encode(b"\0bob\0secret").decode()
+        s = self.server(lmtp=1, ehlo=["PIPELINING", "AUTH PLAIN LOGIN"], auth=good)
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"inet:127.0.0.1:{s.port}", ["x@example.net"], service="lmtpauth")
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertIn(f"AUTH PLAIN {good}", s.commands)
+        self.assertLess(s.commands.index(f"AUTH PLAIN {good}"),
+                        [i for i, c in enumerate(s.commands) if c.startswith("MAIL FROM")][0])
+        # Refused credentials: a failure of that server, retried later.
+        wrong = self.server(lmtp=1, ehlo=["AUTH PLAIN"], auth="something-else")
+        a = self.deliver(qid, f"inet:127.0.0.1:{wrong.port}", ["y@example.net"], service="lmtpauth")
+        self.assertEqual(a["dsn"], ["4.7.8"], a)
+        self.assertIn("SASL authentication failed", a["text"][0])
+        # Without lmtp_sasl_auth_enable, no AUTH.
+        plain = self.server(lmtp=1, ehlo=["AUTH PLAIN"], auth=good)
+        a = self.deliver(qid, f"inet:127.0.0.1:{plain.port}", ["z@example.net"], service="lmtp")
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertFalse([c for c in plain.commands if c.startswith("AUTH")])
 
     def test_lmtp_unix_socket(self):
         path = os.path.join(self.inst.root, "lmtp.sock")

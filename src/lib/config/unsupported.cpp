@@ -48,7 +48,6 @@ constexpr std::string_view kDomainRestrictions =
 constexpr std::string_view kNoRestriction = "have other smtpd restrictions";
 constexpr auto kList = std::to_array<Unsupported>({
     {"frozen_delivered_to", R::kOther, "yes", "update Delivered-To: while expanding aliases (frozen_delivered_to = no)"},
-    {"lmtp_sasl_auth_enable", R::kYes, "", "have SASL authentication"},
     {"lmtp_tls_security_level", R::kValues, kTlsVerified, "have DANE or certificate fingerprint verification"},
     {"non_smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
@@ -98,7 +97,7 @@ constexpr std::string_view kIgnored[] = {
     "error_service_name", "fast_flush_domains", "fast_flush_purge_time", "fast_flush_refresh_time",
     "flush_service_name", "fork_attempts", "fork_delay", "html_directory", "info_log_address_format",
     "internal_mail_filter_classes", "ipc_ttl", "lmtp_assume_final", "lmtp_sasl_auth_cache_name",
-    "lmtp_sasl_password_maps", "maillog_file_compressor", "maillog_file_prefixes", "maillog_file_rotate_suffix",
+    "maillog_file_compressor", "maillog_file_prefixes", "maillog_file_rotate_suffix",
     "mailq_path", "manpage_directory", "meta_directory", "milter_command_timeout", "milter_connect_timeout",
     "milter_content_timeout", "milter_default_action", "milter_macro_daemon_name", "milter_macro_v",
     "milter_protocol", "multi_instance_directories", "multi_instance_enable", "multi_instance_group",
