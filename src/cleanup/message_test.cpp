@@ -263,8 +263,11 @@ TEST_F(MessageTest, AutomaticBccRecipients) {
   // NOTIFY=NEVER.
   EXPECT_EQ(o.recipients(queue::Segment::Extracted),
             (std::vector<std::string>{"out-copy@example.net", "keeper@example.net", "archive@example.net"}));
-  for (const auto& r : o.file->message().recipients)
-    if (r.segment == queue::Segment::Extracted) EXPECT_EQ(r.fields.notify, submit::notify::kNever) << r.fields.address;
+  for (const auto& r : o.file->message().recipients) {
+    if (r.segment == queue::Segment::Extracted) {
+      EXPECT_EQ(r.fields.notify, submit::notify::kNever) << r.fields.address;
+    }
+  }
   // Not for mail that did not ask (local forwarding, bounces), nor with
   // no_address_mappings.
   s.flags = 0;

@@ -39,7 +39,9 @@ class ListingTest : public ::testing::Test {
     EXPECT_TRUE(w->begin({.sender = sender, .arrival_sec = 1700000000}).ok());
     std::vector<std::uint64_t> offsets;
     for (auto& r : rcpts) {
-      auto off = w->add_recipient({.address = r});
+      queue::RecipientFields f;
+      f.address = r;
+      auto off = w->add_recipient(f);
       EXPECT_TRUE(off.ok());
       offsets.push_back(*off);
     }
@@ -80,9 +82,13 @@ TEST_F(ListingTest, ListsEveryQueueWithPendingRecipientsAndReasons) {
   auto dfr = write(queue::QueueName::Deferred, "e@example.com", {"f@example.net", "g@example.org"});
   auto hold = write(queue::QueueName::Hold, "h@example.com", {"i@example.net"});
   write(queue::QueueName::Incoming, "busy@example.com", {"x@example.net"}, false);  // still being written
-  queue::StatusEntry e{.recipient = "g@example.org", .status = "4.4.1", .action = "delayed",
-                       .reason = "connect to mx.example.org[192.0.2.1]:25: Connection refused", .relay = "none",
-                       .time = 1700000100};
+  queue::StatusEntry e;
+  e.recipient = "g@example.org";
+  e.status = "4.4.1";
+  e.action = "delayed";
+  e.reason = "connect to mx.example.org[192.0.2.1]:25: Connection refused";
+  e.relay = "none";
+  e.time = 1700000100;
   ASSERT_TRUE(queue::append_status_log(queue::queue_path(root_, queue::QueueName::Defer, dfr, hash_), {e}).ok());
 
   std::map<std::string, ipc::proto::ShowqEntry> seen;

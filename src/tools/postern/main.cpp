@@ -183,7 +183,9 @@ int cmd_check(const fs::path& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  log::init("postern", log::Settings{.mirror_stderr = true});
+  log::Settings log_settings;
+  log_settings.mirror_stderr = true;
+  log::init("postern", log_settings);
   fs::path dir = ::getenv("MAIL_CONFIG") ? ::getenv("MAIL_CONFIG") : paths::kConfigDir;
   int verbose = 0;
   int i = 1;

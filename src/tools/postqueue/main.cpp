@@ -285,7 +285,7 @@ int main(int argc, char** argv) {
   check_config_dir(config_dir);
   auto cfg = config::Config::load(config_dir);
   if (!cfg) die(EX_CONFIG, cfg.error().message);
-  Env env{.cfg = std::move(*cfg)};
+  Env env{.cfg = std::move(*cfg), .queue_root = {}, .hash = {}};
   env.queue_root = env.cfg.str("queue_directory");
   std::string names;
   for (const auto& n : env.cfg.list("hash_queue_names")) names += n + ",";
