@@ -163,13 +163,9 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   p->mx_backup_networks_ = std::move(*backup_nets);
   p->mx_backup_networks_set_ = !str::trim(cfg.str("permit_mx_backup_networks")).empty();
   p->own_addresses_ = config::host::own_address_texts(cfg.str("inet_interfaces"), cfg.str("inet_protocols"));
-  for (const auto& a : cfg.list("proxy_interfaces")) {
-    std::string_view t = a;
-    if (t.size() > 2 && t.front() == '[' && t.back() == ']') t = t.substr(1, t.size() - 2);
-    error_code ec;
-    auto ip = asio::ip::make_address(t, ec);
-    if (!ec) p->own_addresses_.push_back(ip.to_string());
-  }
+  // proxy_interfaces: addresses only, as trivial-rewrite takes them.
+  for (const auto& a : cfg.list("proxy_interfaces"))
+    if (auto ip = mail::canonical_ip_text(a, true)) p->own_addresses_.push_back(*ip);
   auto exc = NetworkList::parse("smtpd_client_event_limit_exceptions", cfg.str("smtpd_client_event_limit_exceptions"));
   if (!exc) return exc.error();
   p->limit_exceptions_ = std::move(*exc);

@@ -46,29 +46,6 @@ void strip_trailing_dot(std::string& s) {
 
 }  // namespace
 
-std::optional<std::string> normalize_ip(std::string_view text, bool allow_bare) {
-  std::string ip;
-  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
-    ip = std::string(text.substr(1, text.size() - 2));
-    if (str::istarts_with(ip, "IPv6:")) ip.erase(0, 5);
-  } else if (allow_bare) {
-    ip = std::string(text);
-  } else {
-    return std::nullopt;
-  }
-  char buf[INET6_ADDRSTRLEN];
-  in_addr a4;
-  in6_addr a6;
-  if (ip.find(':') == std::string::npos) {
-    if (!mail::is_valid_ipv4(ip) || ::inet_pton(AF_INET, ip.c_str(), &a4) != 1) return std::nullopt;
-    ::inet_ntop(AF_INET, &a4, buf, sizeof buf);
-  } else {
-    if (::inet_pton(AF_INET6, ip.c_str(), &a6) != 1) return std::nullopt;
-    ::inet_ntop(AF_INET6, &a6, buf, sizeof buf);
-  }
-  return std::string(buf);
-}
-
 Result<Resolver> Resolver::create(const config::Config& cfg, Mode mode,
                                   std::optional<std::vector<std::string>> own_addresses) {
   Resolver r;
@@ -123,13 +100,13 @@ Result<Resolver> Resolver::create(const config::Config& cfg, Mode mode,
 
   if (own_addresses) {
     for (auto& a : *own_addresses)
-      if (auto n = normalize_ip(a, true)) r.own_addresses_.push_back(*n);
+      if (auto n = mail::canonical_ip_text(a, true)) r.own_addresses_.push_back(*n);
   } else {
     r.own_addresses_ = config::host::own_address_texts(cfg.get("inet_interfaces").value_or("all"),
                                                        cfg.get("inet_protocols").value_or("all"));
     // proxy_interfaces: addresses only (host names there are not resolved).
     for (auto& p : cfg.list("proxy_interfaces"))
-      if (auto n = normalize_ip(p, true)) r.own_addresses_.push_back(*n);
+      if (auto n = mail::canonical_ip_text(p, true)) r.own_addresses_.push_back(*n);
   }
   return r;
 }
@@ -147,11 +124,11 @@ bool Resolver::is_own_address(std::string_view ip) const {
 
 Result<bool> Resolver::is_local_domain(std::string_view domain) {
   if (domain.front() == '[') {
-    auto ip = normalize_ip(domain);
+    auto ip = mail::canonical_ip_text(domain);
     return ip && is_own_address(*ip);
   }
   if (resolve_numeric_domain_) {
-    if (auto ip = normalize_ip(domain, true)) return is_own_address(*ip);
+    if (auto ip = mail::canonical_ip_text(domain, true)) return is_own_address(*ip);
   }
   return mydestination_.match(domain);
 }
@@ -292,7 +269,7 @@ Resolved Resolver::resolve(std::string_view address, std::optional<std::string_v
       if (domain.empty()) bad_syntax = true;
       else if (domain.front() == '[') bad_syntax = !mail::is_valid_address_literal(domain);
       else if (!mail::is_valid_hostname(domain, true))
-        bad_syntax = !(resolve_numeric_domain_ && normalize_ip(domain, true));
+        bad_syntax = !(resolve_numeric_domain_ && mail::canonical_ip_text(domain, true));
     }
     if (bad_syntax) {
       r.flags |= flag::kError | flag::kDefault;

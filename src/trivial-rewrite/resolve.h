@@ -108,8 +108,4 @@ class Resolver {
   maps::MapList transport_maps_, sender_relayhost_maps_, sender_default_transport_maps_, relocated_maps_;
 };
 
-// "[1.2.3.4]" / "[IPv6:2001:db8::1]" -> "1.2.3.4" / "2001:db8::1" in inet_ntop
-// form; a bare address with allow_bare. nullopt when not an IP address.
-std::optional<std::string> normalize_ip(std::string_view text, bool allow_bare = false);
-
 }  // namespace postern::rewrite_service

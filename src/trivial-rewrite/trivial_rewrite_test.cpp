@@ -342,16 +342,6 @@ TEST(Resolve, VerifyMode) {
   EXPECT_EQ(res(c, "joe@example.org").nexthop, "[gw]");
 }
 
-TEST(NormalizeIp, Forms) {
-  EXPECT_EQ(normalize_ip("[127.0.0.1]"), "127.0.0.1");
-  EXPECT_EQ(normalize_ip("[IPv6:0:0:0:0:0:0:0:1]"), "::1");
-  EXPECT_EQ(normalize_ip("[ipv6:::1]"), "::1");
-  EXPECT_EQ(normalize_ip("10.0.0.1"), std::nullopt);
-  EXPECT_EQ(normalize_ip("10.0.0.1", true), "10.0.0.1");
-  EXPECT_EQ(normalize_ip("[1.2.3]"), std::nullopt);
-  EXPECT_EQ(normalize_ip("[]"), std::nullopt);
-}
-
 // ----------------------------------------------------------------- service
 
 TEST(Service, Dispatch) {

@@ -5,6 +5,8 @@
 // Error texts never echo the input (the caller logs it through printable()).
 #include "mail/address.h"
 
+#include <arpa/inet.h>
+
 #include "base/strings.h"
 #include "mail/text.h"
 
@@ -449,6 +451,29 @@ std::optional<ExtensionSplit> split_extension(std::string_view local, std::strin
   auto pos = local.find_first_of(delimiters);
   if (pos == std::string_view::npos || pos == 0) return std::nullopt;
   return ExtensionSplit{local.substr(0, pos), local.substr(pos + 1), local[pos]};
+}
+
+std::optional<std::string> canonical_ip_text(std::string_view text, bool allow_bare) {
+  std::string ip;
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
+    ip = std::string(text.substr(1, text.size() - 2));
+    if (str::istarts_with(ip, "IPv6:")) ip.erase(0, 5);
+  } else if (allow_bare) {
+    ip = std::string(text);
+  } else {
+    return std::nullopt;
+  }
+  char buf[INET6_ADDRSTRLEN];
+  in_addr a4;
+  in6_addr a6;
+  if (ip.find(':') == std::string::npos) {
+    if (!is_valid_ipv4(ip) || ::inet_pton(AF_INET, ip.c_str(), &a4) != 1) return std::nullopt;
+    ::inet_ntop(AF_INET, &a4, buf, sizeof buf);
+  } else {
+    if (::inet_pton(AF_INET6, ip.c_str(), &a6) != 1) return std::nullopt;
+    ::inet_ntop(AF_INET6, &a6, buf, sizeof buf);
+  }
+  return std::string(buf);
 }
 
 }  // namespace postern::mail

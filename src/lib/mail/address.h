@@ -149,6 +149,10 @@ std::string unquote_local(std::string_view external);
 bool is_valid_hostname(std::string_view name, bool allow_utf8 = false);
 bool is_valid_ipv4(std::string_view text);   // dotted quad, 1-3 digits per octet, each <= 255
 bool is_valid_ipv6(std::string_view text);   // without the "IPv6:" tag; "::" and embedded IPv4 allowed
+// "[1.2.3.4]" / "[IPv6:2001:db8::1]" -> "1.2.3.4" / "2001:db8::1" in
+// inet_ntop's one spelling (so that two texts of one address compare
+// equal); a bare address too with allow_bare. nullopt when not an address.
+std::optional<std::string> canonical_ip_text(std::string_view text, bool allow_bare = false);
 // "[1.2.3.4]" or "[IPv6:...]" (tag case-insensitive), brackets included.
 bool is_valid_address_literal(std::string_view text);
 

@@ -457,3 +457,17 @@ TEST(Address, AcceptedAddressesFitTheCapWhenQuoted) {
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(*back, *a);
 }
+
+TEST(CanonicalIpText, FormsAndOneSpelling) {
+  EXPECT_EQ(canonical_ip_text("[127.0.0.1]"), "127.0.0.1");
+  EXPECT_EQ(canonical_ip_text("[IPv6:0:0:0:0:0:0:0:1]"), "::1");
+  EXPECT_EQ(canonical_ip_text("[ipv6:::1]"), "::1");
+  EXPECT_EQ(canonical_ip_text("10.0.0.1"), std::nullopt);
+  EXPECT_EQ(canonical_ip_text("10.0.0.1", true), "10.0.0.1");
+  EXPECT_EQ(canonical_ip_text("[1.2.3]"), std::nullopt);
+  EXPECT_EQ(canonical_ip_text("[]"), std::nullopt);
+  // proxy_interfaces entries, as smtpd and trivial-rewrite both take them.
+  EXPECT_EQ(canonical_ip_text("2001:DB8:0::1", true), "2001:db8::1");
+  EXPECT_EQ(canonical_ip_text("[192.0.2.1]", true), "192.0.2.1");
+  EXPECT_EQ(canonical_ip_text("mx.example.com", true), std::nullopt);
+}
