@@ -189,6 +189,8 @@ std::string_view reply_class(Kind kind) {
       return "Sender address";
     case Kind::Recipient:
       return "Recipient address";
+    case Kind::Ccert:
+      return "Client certificate";
   }
   return "Client host";
 }
@@ -214,6 +216,8 @@ std::string reply_name(Kind kind, const Subject& s) {
     case Kind::Recipient:
       if (!s.address_text.empty()) return std::string(s.address_text);
       return s.address ? s.address->to_internal() : std::string();
+    case Kind::Ccert:
+      return std::string(s.ccert_cn);
   }
   return {};
 }
@@ -269,6 +273,11 @@ std::vector<Key> lookup_keys(Kind kind, const Subject& s, const Options& o) {
     case Kind::Sender:
     case Kind::Recipient:
       address_keys(keys, kind, s, o);
+      break;
+    case Kind::Ccert:
+      // Postfix's default search order: cert_fingerprint, pubkey_fingerprint.
+      if (!s.ccert_fingerprint.empty()) keys.add(std::string(s.ccert_fingerprint), false);
+      if (!s.ccert_pkey_fingerprint.empty()) keys.add(std::string(s.ccert_pkey_fingerprint), false);
       break;
   }
   return keys.take();

@@ -1,5 +1,5 @@
 // access.h - access(5) tables for check_client_access, check_helo_access,
-// check_sender_access and check_recipient_access.
+// check_sender_access, check_recipient_access and check_ccert_access.
 //
 // One restriction names one table; evaluate() asks it a list of keys, most
 // specific first, and the first key the table knows decides. The key order is
@@ -18,6 +18,10 @@
 //              address key is asked in quoted (external) form first and then,
 //              when different, in internal form, as mail_addr_find() does.
 //              The null sender is the single key smtpd_null_access_lookup_key.
+//   Ccert      the TLS client certificate's fingerprint, then its public key
+//              fingerprint (tls/context.h), each to every table; no keys
+//              without a certificate. Replies name the certificate's CN:
+//              "<CN>: Client certificate rejected: ...".
 //
 // Parents: with "smtpd_access_maps" in parent_domain_matches_subdomains (the
 // default) a.b.example.com tries b.example.com, example.com, com; without it
@@ -99,7 +103,7 @@
 
 namespace postern::smtpd::access {
 
-enum class Kind { Client, Helo, Sender, Recipient };
+enum class Kind { Client, Helo, Sender, Recipient, Ccert };
 
 struct Options {
   bool parent_matches_subdomains = true;  // "smtpd_access_maps" is in parent_domain_matches_subdomains
@@ -126,6 +130,9 @@ struct Subject {
   // for its exact keys. An address without a domain gets only its user@ keys.
   const mail::Address* address = nullptr;
   std::string_view address_text;  // the address as the client wrote it, for "<...>" in replies
+  // Kind::Ccert: the client certificate's fingerprints and subject CN
+  // (empty: no certificate).
+  std::string_view ccert_fingerprint, ccert_pkey_fingerprint, ccert_cn;
 };
 
 // The lookup keys for `kind`, in Postfix's order, each marked whether only

@@ -43,14 +43,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 1 || size > 4096) return 0;
   static const mail::Address sender = mail::Address::from_internal("s@example.net");
   static const mail::Address rcpt = mail::Address::from_internal("r@example.org");
-  Kind kinds[] = {Kind::Client, Kind::Helo, Kind::Sender, Kind::Recipient};
-  Kind kind = kinds[data[0] % 4];
+  Kind kinds[] = {Kind::Client, Kind::Helo, Kind::Sender, Kind::Recipient, Kind::Ccert};
+  Kind kind = kinds[data[0] % 5];
   Subject s;
   s.client_name = "client.example";
   s.client_addr = "192.0.2.1";
   s.helo = "helo.example";
   s.address = kind == Kind::Recipient ? &rcpt : &sender;
   s.address_text = kind == Kind::Recipient ? "r@example.org" : "s@example.net";
+  s.ccert_fingerprint = "AA:BB";
+  s.ccert_pkey_fingerprint = "CC:DD";
+  s.ccert_cn = "client.example";
   std::string value(reinterpret_cast<const char*>(data + 1), size - 1);
   if (value.find('\n') != std::string::npos) return 0;  // table values and policy answers are one line
   Action a = parse_action(value, kind, s, Options{});

@@ -96,6 +96,20 @@ class BrokenTable final : public maps::Table {
 
 // --- Key order -------------------------------------------------------------
 
+TEST(AccessKeys, CertificateFingerprintThenPublicKey) {
+  Subject s;
+  s.ccert_fingerprint = "AA:BB";
+  s.ccert_pkey_fingerprint = "CC:DD";
+  s.ccert_cn = "client.example";
+  auto keys = lookup_keys(Kind::Ccert, s, {});
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0], (Key{"AA:BB", false}));
+  EXPECT_EQ(keys[1], (Key{"CC:DD", false}));
+  EXPECT_TRUE(lookup_keys(Kind::Ccert, Subject{}, {}).empty());
+  EXPECT_EQ(reply_name(Kind::Ccert, s), "client.example");
+  EXPECT_EQ(reply_class(Kind::Ccert), "Client certificate");
+}
+
 TEST(AccessKeys, ClientIpv4NameThenAddressWithParents) {
   EXPECT_EQ(show(lookup_keys(Kind::Client, client("mail.sub.example.com", "192.0.2.1"), {})),
             (Strings{"mail.sub.example.com", "sub.example.com/f", "example.com/f", "com/f", "192.0.2.1",

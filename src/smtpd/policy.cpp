@@ -219,6 +219,15 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
       p->sender_login_maps_ = std::make_unique<maps::MapList>(std::move(*ml));
     }
   }
+  if (std::string rc = cfg.str("relay_clientcerts"); !str::trim(rc).empty()) {
+    auto ml = maps::MapList::open("relay_clientcerts", rc, quiet_fixed());
+    if (!ml) {
+      log::warning("relay_clientcerts: {}", ml.error().message);
+      p->relay_clientcerts_error_ = ml.error().message;
+    } else {
+      p->relay_clientcerts_ = std::make_unique<maps::MapList>(std::move(*ml));
+    }
+  }
   p->invalid_hostname_code_ = static_cast<int>(cfg.integer("invalid_hostname_reject_code"));
   p->non_fqdn_code_ = static_cast<int>(cfg.integer("non_fqdn_reject_code"));
   p->unknown_address_code_ = static_cast<int>(cfg.integer("unknown_address_reject_code"));
@@ -521,6 +530,15 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
       if (!c.sasl_username.empty()) return Outcome::Permit;
       continue;
     }
+    if (r == "permit_tls_all_clientcerts") {
+      if (c.ccert_trusted) return Outcome::Permit;
+      continue;
+    }
+    if (r == "permit_tls_clientcerts") {
+      Outcome o = listed_client_certificate(c, v);
+      if (o == Outcome::Dunno) continue;
+      return o;
+    }
     if (r == "reject_unauth_pipelining") {
       if (c.unauth_pipelining) {
         v.reject(smtp::Reply(554, "5.5.0", "Error: SMTP protocol synchronization"), mail::Problem::kProtocol);
@@ -738,11 +756,15 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
   access::Kind kind = r.name == "check_client_access"   ? access::Kind::Client
                       : r.name == "check_helo_access"   ? access::Kind::Helo
                       : r.name == "check_sender_access" ? access::Kind::Sender
+                      : r.name == "check_ccert_access"  ? access::Kind::Ccert
                                                         : access::Kind::Recipient;
   access::Subject subject;
   subject.client_name = c.client_name;
   subject.client_addr = c.client_addr;
   subject.helo = c.helo;
+  subject.ccert_fingerprint = c.ccert_fingerprint;
+  subject.ccert_pkey_fingerprint = c.ccert_pkey_fingerprint;
+  subject.ccert_cn = c.ccert_subject;
   if (kind == access::Kind::Sender) {
     subject.address = c.sender;
     subject.address_text = c.sender_text;
@@ -1004,10 +1026,11 @@ Policy::Outcome Policy::eval_policy_service(const Restriction& r, std::string_vi
         {"sasl_method", std::string(c.sasl_method)},
         {"sasl_username", std::string(c.sasl_username)},
         {"sasl_sender", ""},
-        {"ccert_subject", ""},
-        {"ccert_issuer", ""},
-        {"ccert_fingerprint", ""},
-        {"ccert_pubkey_fingerprint", ""},
+        // Postfix: the names only from a certificate that verified.
+        {"ccert_subject", c.ccert_trusted ? std::string(c.ccert_subject) : std::string()},
+        {"ccert_issuer", c.ccert_trusted ? std::string(c.ccert_issuer) : std::string()},
+        {"ccert_fingerprint", std::string(c.ccert_fingerprint)},
+        {"ccert_pubkey_fingerprint", std::string(c.ccert_pkey_fingerprint)},
         {"encryption_protocol", std::string(c.encryption_protocol)},
         {"encryption_cipher", std::string(c.encryption_cipher)},
         {"encryption_keysize", std::to_string(c.encryption_keysize)},
@@ -1134,6 +1157,29 @@ Verdict Policy::check_stage(const std::vector<Restriction>& list, std::string_vi
   }
   if (v.defer_if_permit) v.reject(*v.defer_if_permit);
   return v;
+}
+
+Policy::Outcome Policy::listed_client_certificate(const RcptContext& c, Verdict& v) {
+  // Postfix's permit_tls_clientcerts: the certificate's fingerprint, then
+  // its public key's; a listed one need not verify (the fingerprint is the
+  // trust). Any value counts.
+  if (c.ccert_fingerprint.empty() && c.ccert_pkey_fingerprint.empty()) return Outcome::Dunno;
+  if (!relay_clientcerts_error_.empty() || relay_clientcerts_) {
+    for (std::string_view key : {c.ccert_fingerprint, c.ccert_pkey_fingerprint}) {
+      if (key.empty()) continue;
+      Result<std::optional<std::string>> found =
+          relay_clientcerts_error_.empty() ? relay_clientcerts_->lookup(key)
+                                           : Result<std::optional<std::string>>(make_error("{}", relay_clientcerts_error_));
+      if (!found) {
+        log::warning("relay_clientcerts: lookup error for fingerprint '{}', pkey fingerprint '{}': {}",
+                     c.ccert_fingerprint, c.ccert_pkey_fingerprint, found.error().message);
+        v.reject(lookup_error_reply(c.recipient_text), mail::Problem::kData);
+        return Outcome::Reject;
+      }
+      if (*found) return Outcome::Permit;
+    }
+  }
+  return Outcome::Dunno;
 }
 
 Result<std::vector<std::string>> Policy::sender_owners(const mail::Address& sender) {

@@ -28,7 +28,11 @@
 // instead (check_client(), check_helo(), check_sender()).
 //
 // Restrictions understood: permit, reject, defer, permit_mynetworks,
-// permit_sasl_authenticated, reject_unauth_destination,
+// permit_sasl_authenticated, permit_tls_clientcerts (the client
+// certificate's fingerprint or public key fingerprint is in
+// relay_clientcerts; the certificate need not verify, as in Postfix),
+// permit_tls_all_clientcerts (any certificate that verified),
+// check_ccert_access with a table (access.h), reject_unauth_destination,
 // defer_unauth_destination, permit_auth_destination, permit_mx_backup
 // (mx_backup.h; the caller looks the MX hosts up), reject_unlisted_recipient,
 // reject_unauth_pipelining, reject_invalid_helo_hostname,
@@ -61,7 +65,7 @@
 // smtpd_null_access_lookup_key, access_map_reject_code, maps_rbl_reject_code,
 // default_rbl_reply, rbl_reply_maps, multi_recipient_bounce_reject_code,
 // access_map_defer_code, allow_untrusted_routing, smtpd_delay_reject, reject_code,
-// defer_code, smtpd_expansion_filter.
+// defer_code, smtpd_expansion_filter, relay_clientcerts.
 // Logs: warnings for unknown restrictions, unreadable files, table errors,
 // unsupported access table actions; access table WARN/INFO results.
 #pragma once
@@ -261,6 +265,12 @@ struct RcptContext {
   // The session's TLS (empty, 0: none), for policy servers.
   std::string_view encryption_protocol, encryption_cipher;
   int encryption_keysize = 0;
+  // The TLS client certificate (smtpd_tls_ask_ccert): its fingerprints
+  // (empty: none presented), whether its chain verified, its subject and
+  // issuer CNs. For permit_tls_clientcerts, permit_tls_all_clientcerts,
+  // check_ccert_access and policy servers.
+  std::string_view ccert_fingerprint, ccert_pkey_fingerprint, ccert_subject, ccert_issuer;
+  bool ccert_trusted = false;
   const std::map<std::string, std::string, std::less<>>* policy_answers = nullptr;
   // smtpd_delay_reject = no: a defer_if_permit an earlier stage (connect,
   // HELO, MAIL FROM) left pending; it stands at RCPT TO unless something
@@ -408,6 +418,11 @@ class Policy {
   // a mismatch, as in Postfix); an open failure is kept and defers.
   std::unique_ptr<maps::MapList> sender_login_maps_;
   std::string sender_login_error_;
+  // relay_clientcerts (null: empty), the same way.
+  std::unique_ptr<maps::MapList> relay_clientcerts_;
+  std::string relay_clientcerts_error_;
+  // permit_tls_clientcerts: Permit, Dunno, or Reject (lookup error).
+  Outcome listed_client_certificate(const RcptContext& c, Verdict& v);
   // The login names that own `sender` (empty: none known), or an error.
   Result<std::vector<std::string>> sender_owners(const mail::Address& sender);
   std::string recipient_delimiter_;

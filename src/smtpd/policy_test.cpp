@@ -1036,6 +1036,29 @@ TEST(Policy, PolicyServiceActions) {
   EXPECT_EQ(r.verdict.reply.code, 454);
 }
 
+// The client certificate's attributes: the names only from a certificate
+// that verified, the fingerprints from any (Postfix's rule).
+TEST(Policy, PolicyServiceCertificateAttributes) {
+  auto p = policy("smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:10023, permit\n");
+  auto from = *mail::parse_smtp_path("a@sender.example");
+  auto to = *mail::parse_smtp_path("x@mx.example.org");
+  auto c = dnsbl_context("198.51.100.7", from, "a@sender.example", to, "x@mx.example.org");
+  c.ccert_fingerprint = "AA:01";
+  c.ccert_pkey_fingerprint = "BB:02";
+  c.ccert_subject = "client.example";
+  c.ccert_issuer = "Example CA";
+  for (bool trusted : {true, false}) {
+    c.ccert_trusted = trusted;
+    auto r = rcpt_policy(*p, c, [](const std::string&) { return "DUNNO"; });
+    ASSERT_EQ(r.requests.size(), 1u);
+    const std::string& q = r.requests[0];
+    EXPECT_NE(q.find("ccert_fingerprint=AA:01\n"), std::string::npos) << q;
+    EXPECT_NE(q.find("ccert_pubkey_fingerprint=BB:02\n"), std::string::npos) << q;
+    EXPECT_NE(q.find(trusted ? "ccert_subject=client.example\n" : "ccert_subject=\n"), std::string::npos) << q;
+    EXPECT_NE(q.find(trusted ? "ccert_issuer=Example CA\n" : "ccert_issuer=\n"), std::string::npos) << q;
+  }
+}
+
 TEST(Policy, PolicyServiceSyntax) {
   for (const char* bad : {"check_policy_service", "check_policy_service permit", "check_policy_service 127.0.0.1:1"}) {
     auto cfg = config::Config::from_text(fmt::format("smtpd_recipient_restrictions = {}\n", bad));
@@ -1388,4 +1411,49 @@ TEST(MxBackup, Decision) {
   EXPECT_EQ(t.verdict, MxBackup::kTempFail);
   EXPECT_NE(t.why.find("Unable to look up host mx20.example as mail exchanger"), std::string::npos) << t.why;
   EXPECT_EQ(decide_mx_backup({host(10, false, true, true), host(20, true)}, false).verdict, MxBackup::kYes);
+}
+
+// TLS client certificates: permit_tls_clientcerts (relay_clientcerts, by
+// certificate or public key fingerprint, verified or not),
+// permit_tls_all_clientcerts (verified ones), check_ccert_access.
+TEST(Policy, ClientCertificates) {
+  auto with_cert = [](Policy& p, std::string_view fp, std::string_view pkey, bool trusted) {
+    auto a = mail::parse_smtp_path("x@elsewhere.example");
+    RcptContext c;
+    c.client_addr = "198.51.100.1";
+    c.recipient = &*a;
+    c.recipient_text = "x@elsewhere.example";
+    c.ccert_fingerprint = fp;
+    c.ccert_pkey_fingerprint = pkey;
+    c.ccert_subject = "client.example";
+    c.ccert_trusted = trusted;
+    return p.check_recipient(c);
+  };
+  auto listed = policy("relay_clientcerts = inline:{AA:01=ok, BB:02=ok}\n"
+                       "smtpd_relay_restrictions = permit_tls_clientcerts, reject_unauth_destination\n");
+  EXPECT_EQ(with_cert(*listed, "AA:01", "CC:03", false).kind, Verdict::Accept);  // need not verify
+  EXPECT_EQ(with_cert(*listed, "DD:04", "BB:02", false).kind, Verdict::Accept);  // the public key's
+  Verdict v = with_cert(*listed, "DD:04", "EE:05", true);
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.code, 554);
+  EXPECT_EQ(with_cert(*listed, "", "", false).kind, Verdict::Reject);  // no certificate
+  // A table that fails defers (Postfix's temporary lookup failure).
+  auto broken = policy("relay_clientcerts = texthash:/nonexistent/postern-certs\n"
+                       "smtpd_relay_restrictions = permit_tls_clientcerts, reject_unauth_destination\n");
+  v = with_cert(*broken, "AA:01", "CC:03", false);
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.code, 451);
+  EXPECT_EQ(with_cert(*broken, "", "", false).reply.code, 554);  // nothing to look up
+
+  auto all = policy("smtpd_relay_restrictions = permit_tls_all_clientcerts, reject_unauth_destination\n");
+  EXPECT_EQ(with_cert(*all, "AA:01", "CC:03", true).kind, Verdict::Accept);
+  EXPECT_EQ(with_cert(*all, "AA:01", "CC:03", false).kind, Verdict::Reject);
+
+  auto access = policy("smtpd_relay_restrictions = check_ccert_access inline:{{AA:01=REJECT no}, CC:03=OK}, "
+                       "reject_unauth_destination\n");
+  v = with_cert(*access, "AA:01", "CC:03", true);
+  ASSERT_EQ(v.kind, Verdict::Reject);  // the certificate's key comes first
+  EXPECT_EQ(v.reply.to_string(), "554 5.7.1 <client.example>: Client certificate rejected: no");
+  EXPECT_EQ(with_cert(*access, "DD:04", "CC:03", false).kind, Verdict::Accept);
+  EXPECT_EQ(with_cert(*access, "", "", false).reply.code, 554);  // no keys: reject_unauth_destination
 }

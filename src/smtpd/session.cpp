@@ -348,6 +348,11 @@ class Session {
       c.encryption_protocol = tls_info_.protocol;
       c.encryption_cipher = tls_info_.cipher;
       c.encryption_keysize = tls_info_.usebits;
+      c.ccert_fingerprint = tls_info_.cert_fingerprint;
+      c.ccert_pkey_fingerprint = tls_info_.pkey_fingerprint;
+      c.ccert_subject = tls_info_.peer_cn;
+      c.ccert_issuer = tls_info_.issuer_cn;
+      c.ccert_trusted = tls_info_.verified;
     }
     c.client_name_status = name_status_;
     c.reverse_name_status = reverse_status_;
@@ -629,8 +634,17 @@ asio::awaitable<bool> Session::start_tls(std::string_view after) {
     io_error_ = true;
     co_return false;
   }
-  tls_info_ = tls::describe(tls_->native_handle());
+  tls_info_ = tls::describe(tls_->native_handle(), s_.tls.ask_ccert ? s_.tls.fingerprint_digest : std::string());
   if (s_.tls.loglevel >= 1) tls::log_established(tls::Side::kServer, peer(), tls_info_);
+  // smtpd_tls_req_ccert (mandatory TLS only): Postfix's abort, inside TLS.
+  if (s_.tls.req_ccert && !tls_info_.verified) {
+    const char* why = tls_info_.peer_certificate ? "Client certificate not trusted" : "No client certificate presented";
+    log::info("NOQUEUE: abort: TLS from {}: {}", peer(), why);
+    note(Problem::kPolicy);
+    emit(wire(smtp::Reply(421, "4.7.1", fmt::format("{} Error: {}", s_.myhostname, why))));
+    co_await flush();
+    co_return false;
+  }
   // smtpd_client_new_tls_session_rate_limit: a handshake without session
   // resumption counts; over the limit, Postfix's 421 (inside TLS) and
   // goodbye.
@@ -1786,6 +1800,11 @@ asio::awaitable<bool> Session::start_content(const mail::Address* only_rcpt) {
     rt.cipher = tls_info_.cipher;
     rt.cipher_usebits = tls_info_.usebits;
     rt.cipher_algbits = tls_info_.algbits;
+    rt.asked_client_cert = s_.tls.ask_ccert;
+    rt.have_peer_cn = tls_info_.peer_certificate;
+    rt.peer_cn = tls_info_.peer_cn;
+    rt.issuer_cn = tls_info_.issuer_cn;
+    rt.peer_verified = tls_info_.verified;
     ri.tls = &rt;
   }
   ri.myhostname = s_.myhostname;

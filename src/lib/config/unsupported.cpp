@@ -25,7 +25,8 @@ constexpr std::string_view kTlsVerified = "dane,dane-only,fingerprint";
 // Keep in step with smtpd::Policy::eval_list() (policy.cpp); a test there
 // checks that it evaluates every name here.
 constexpr std::string_view kRestrictions =
-    "permit,reject,defer,permit_mynetworks,permit_sasl_authenticated,reject_unauth_pipelining,"
+    "permit,reject,defer,permit_mynetworks,permit_sasl_authenticated,permit_tls_clientcerts,"
+    "permit_tls_all_clientcerts,check_ccert_access,reject_unauth_pipelining,"
     "reject_unauth_destination,defer_unauth_destination,permit_auth_destination,permit_mx_backup,reject_unlisted_recipient,"
     "reject_unlisted_sender,"
     "reject_invalid_helo_hostname,reject_invalid_hostname,reject_non_fqdn_helo_hostname,reject_non_fqdn_hostname,"
@@ -39,7 +40,7 @@ constexpr std::string_view kRestrictions =
     "reject_known_sender_login_mismatch,reject_unauthenticated_sender_login_mismatch";
 // The ones above that take a type:table argument (the next list element).
 constexpr std::string_view kTableRestrictions =
-    "check_client_access,check_helo_access,check_sender_access,check_recipient_access";
+    "check_client_access,check_helo_access,check_sender_access,check_recipient_access,check_ccert_access";
 // The ones that take a DNS block list domain (with an optional "=d.d.d.d"
 // result filter) as the next list element.
 constexpr std::string_view kDomainRestrictions =
@@ -63,8 +64,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtpd_recipient_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_relay_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_sender_restrictions", R::kItems, kRestrictions, kNoRestriction},
-    {"smtpd_tls_ask_ccert", R::kYes, "", "ask for client certificates"},
-    {"smtpd_tls_req_ccert", R::kYes, "", "verify client certificates"},
     {"strict_smtputf8", R::kYes, "", "have strict SMTPUTF8 checks"},
     {"unknown_address_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"unknown_helo_hostname_tempfail_action", R::kOther, "defer_if_permit,defer",
@@ -106,7 +105,7 @@ constexpr std::string_view kIgnored[] = {
     "proxymap_service_name", "proxywrite_service_name", "qmgr_clog_warn_time", "qmgr_daemon_timeout",
     "qmgr_fudge_factor", "qmgr_message_recipient_minimum", "qmqpd_authorized_clients",
     "qmqpd_client_port_logging", "qmqpd_error_delay", "qmqpd_timeout", "queue_file_attribute_count_limit",
-    "readme_directory", "relay_clientcerts", "relocated_prefix_enable", "sample_directory",
+    "readme_directory", "relocated_prefix_enable", "sample_directory",
     "scache_service_name", "sendmail_path", "smtp_address_verify_target", "smtp_cname_overrides_servername",
     "smtp_connection_cache_destinations", "smtp_connection_cache_on_demand", "smtp_dns_resolver_options",
     "smtp_per_record_deadline", "smtp_pix_workarounds", "smtp_sasl_auth_cache_name",
@@ -117,8 +116,8 @@ constexpr std::string_view kIgnored[] = {
     "smtpd_discard_ehlo_keyword_address_maps", "smtpd_etrn_restrictions",
     "smtpd_log_access_permit_actions", "smtpd_noop_commands", "smtpd_per_record_deadline",
     "smtpd_per_request_deadline", "smtpd_recipient_overshoot_limit",
-    "smtpd_sasl_local_domain", "smtpd_tls_always_issue_session_ids", "smtpd_tls_ccert_verifydepth",
-    "smtpd_tls_dh1024_param_file", "smtpd_tls_eecdh_grade", "smtpd_tls_fingerprint_digest",
+    "smtpd_sasl_local_domain", "smtpd_tls_always_issue_session_ids",
+    "smtpd_tls_dh1024_param_file", "smtpd_tls_eecdh_grade",
     "smtpd_tls_session_cache_database", "smtpd_tls_session_cache_timeout",
     "smtputf8_autodetect_classes", "stress", "tls_daemon_random_bytes", "tls_random_source",
     "tls_server_sni_maps", "tls_ssl_options", "tlsmgr_service_name", "transport_delivery_slot_cost",

@@ -101,14 +101,19 @@ TEST(Unsupported, BestEffortTlsLevelsLoadRequiredOnesAreRefused) {
     EXPECT_FALSE(error_of(std::string("smtp_tls_security_level = ") + level + "\n").empty()) << level;
   loads("lmtp_tls_security_level = encrypt\nlmtp_tls_policy_maps = hash:/etc/postfix/lmtp_tls\n");
   EXPECT_FALSE(error_of("lmtp_tls_security_level = dane\n").empty());
-  EXPECT_NE(error_of("smtpd_tls_req_ccert = yes\n").find("verify client certificates"), std::string::npos);
+  // Client certificates (tls/context.h, smtpd's permit_tls_clientcerts).
+  loads("smtpd_tls_ask_ccert = yes\nsmtpd_tls_req_ccert = yes\nrelay_clientcerts = hash:/etc/postfix/certs\n"
+        "smtpd_relay_restrictions = permit_tls_clientcerts, permit_tls_all_clientcerts, "
+        "check_ccert_access hash:/etc/postfix/ccerts, reject_unauth_destination\n");
+  auto ce = error_of("smtpd_client_restrictions = check_ccert_access\n");
+  EXPECT_NE(ce.find("without its type:table"), std::string::npos) << ce;
   loads("smtp_tls_policy_maps = hash:/etc/postfix/tls_policy\n");  // smtp/tls_policy.h
 }
 
 TEST(Unsupported, BooleansNumbersAndAllowedValues) {
-  loads("smtpd_tls_ask_ccert = no\nsoft_bounce = yes\nsmtpd_client_message_rate_limit = 30\nauthorized_submit_users = static:anyone\n");
+  loads("strict_smtputf8 = no\nsoft_bounce = yes\nsmtpd_client_message_rate_limit = 30\nauthorized_submit_users = static:anyone\n");
   loads("smtp_host_lookup = dns\n");
-  EXPECT_NE(error_of("smtpd_tls_ask_ccert = yes\n").find("set it to no"), std::string::npos);
+  EXPECT_NE(error_of("strict_smtputf8 = yes\n").find("set it to no"), std::string::npos);
   loads("strict_8bitmime = yes\nstrict_mime_encoding_domain = yes\n");  // cleanup's MIME checks
   loads("smtpd_client_new_tls_session_rate_limit = 10\n");  // smtpd, through anvil
   loads("authorized_submit_users = !www-data, static:anyone\n");
@@ -131,7 +136,7 @@ TEST(Unsupported, OverridesAreCheckedAndARefusedOneChangesNothing) {
 
 TEST(Unsupported, ManualTextNamesTheRefusedValues) {
   EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_milters")), "any non-empty value");
-  EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_tls_ask_ccert")), "yes");
+  EXPECT_EQ(refused_values_text(*find_unsupported("strict_smtputf8")), "yes");
   EXPECT_EQ(refused_values_text(*find_unsupported("lmtp_tls_security_level")), "dane, dane-only, fingerprint");
   EXPECT_EQ(refused_values_text(*find_unsupported("smtp_always_send_ehlo")), "anything but yes");
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -76,10 +77,27 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
   s.key_file = str::trim(cfg.str(p + "_tls_key_file"));
   if (s.key_file.empty()) s.key_file = s.cert_file;
   const bool mandatory = s.mandatory();
-  if (p != "smtpd") {
-    s.ca_file = std::string(str::trim(cfg.str(p + "_tls_CAfile")));
-    s.ca_path = std::string(str::trim(cfg.str(p + "_tls_CApath")));
-    s.default_ca = cfg.boolean("tls_append_default_CA");
+  s.ca_file = std::string(str::trim(cfg.str(p + "_tls_CAfile")));
+  s.ca_path = std::string(str::trim(cfg.str(p + "_tls_CApath")));
+  s.default_ca = cfg.boolean("tls_append_default_CA");
+  if (p == "smtpd") {
+    // Postfix: asking is implied by requiring; requiring needs TLS that
+    // every session has (encrypt, or wrapper mode) and is ignored with a
+    // warning otherwise.
+    s.req_ccert = cfg.boolean("smtpd_tls_req_ccert");
+    s.ask_ccert = cfg.boolean("smtpd_tls_ask_ccert") || s.req_ccert;
+    if (s.req_ccert && !mandatory && !s.wrappermode) {
+      s.req_ccert = false;
+      if (s.enabled())
+        s.warning += std::string(s.warning.empty() ? "" : "; ") +
+                     "smtpd_tls_req_ccert = yes is ignored: it needs mandatory TLS (smtpd_tls_security_level = encrypt)";
+    }
+    s.ccert_verifydepth = static_cast<int>(cfg.integer("smtpd_tls_ccert_verifydepth"));
+    // (The clients have no fingerprint verification: see unsupported.cpp.)
+    s.fingerprint_digest = str::lower(str::trim(cfg.str("smtpd_tls_fingerprint_digest")));
+    if (EVP_get_digestbyname(s.fingerprint_digest.c_str()) == nullptr)
+      return make_error("smtpd_tls_fingerprint_digest = {}: not a digest this OpenSSL knows",
+                        str::printable(s.fingerprint_digest, 40));
   }
   if (s.verifies()) {
     s.cert_match = cfg.list(p + (s.level == Level::kVerify ? "_tls_verify_cert_match" : "_tls_secure_cert_match"));
@@ -174,11 +192,32 @@ Result<std::unique_ptr<Context>> Context::load(const Settings& s, Side side) {
   if (SSL_CTX_set_cipher_list(ctx, s.ciphers.c_str()) != 1)
     return ssl_error(fmt::format("bad cipher list \"{}\"", str::printable(s.ciphers, 200)));
   // No certificate is verified at these levels: a server does not ask
-  // for one, a client takes what the server shows. Server sessions are not
-  // cached across processes (each smtpd has its own ticket key), which
-  // only costs a full handshake on a client's next connection to another
-  // process.
+  // for one (unless told to, below), a client takes what the server shows.
+  // Server sessions are not cached across processes (each smtpd has its
+  // own ticket key), which only costs a full handshake on a client's next
+  // connection to another process.
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  if (side == Side::kServer && s.ask_ccert) {
+    // Asked for, verified, but never a reason to fail the handshake: the
+    // verdict is read afterwards (SessionInfo::verified), and an untrusted
+    // certificate's fingerprint still counts for relay_clientcerts.
+    if (!s.ca_file.empty() || !s.ca_path.empty()) {
+      if (SSL_CTX_load_verify_locations(ctx, s.ca_file.empty() ? nullptr : s.ca_file.c_str(),
+                                        s.ca_path.empty() ? nullptr : s.ca_path.c_str()) != 1)
+        return ssl_error(fmt::format("cannot load the trusted CA certificates from {}",
+                                     s.ca_file.empty() ? s.ca_path : s.ca_file));
+    }
+    if (s.default_ca && SSL_CTX_set_default_verify_paths(ctx) != 1)
+      return ssl_error("cannot load the system's trusted CA certificates");
+    if (!s.ca_file.empty()) {
+      // The issuers a client may choose from, as Postfix sends them.
+      STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(s.ca_file.c_str());
+      if (names == nullptr) return ssl_error(fmt::format("cannot read the CA names in {}", s.ca_file));
+      SSL_CTX_set_client_CA_list(ctx, names);
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, [](int, X509_STORE_CTX*) { return 1; });
+    SSL_CTX_set_verify_depth(ctx, s.ccert_verifydepth);
+  }
   if (side == Side::kClient) {
     // Loaded whatever main.cf's level (a destination's policy may verify);
     // the verdict is checked after the handshake (SSL_get_verify_result),
@@ -236,7 +275,44 @@ std::vector<std::string> reference_names(const std::vector<std::string>& match, 
   return out;
 }
 
-SessionInfo describe(SSL* ssl) {
+namespace {
+
+// A name's common name as printable ASCII (others become '?'), at most
+// 256 bytes; "" when there is none.
+std::string common_name(const X509_NAME* name) {
+  if (name == nullptr) return {};
+  int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+  if (idx < 0) return {};
+  const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+  unsigned char* utf8 = nullptr;
+  int len = ASN1_STRING_to_UTF8(&utf8, data);
+  if (len < 0) return {};
+  std::string out(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(std::min(len, 256)));
+  OPENSSL_free(utf8);
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  return out;
+}
+
+}  // namespace
+
+std::string fingerprint(std::string_view digest, const unsigned char* data, std::size_t size) {
+  const EVP_MD* md = EVP_get_digestbyname(std::string(digest).c_str());
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (md == nullptr || EVP_Digest(data, size, out, &n, md, nullptr) != 1) return {};
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string text;
+  text.reserve(n * 3);
+  for (unsigned int i = 0; i < n; ++i) {
+    if (i) text += ':';
+    text += kHex[out[i] >> 4];
+    text += kHex[out[i] & 15];
+  }
+  return text;
+}
+
+SessionInfo describe(SSL* ssl, std::string_view digest) {
   SessionInfo i;
   i.protocol = SSL_get_version(ssl);
   if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl)) {
@@ -252,6 +328,22 @@ SessionInfo describe(SSL* ssl) {
   // Verified only when verification was asked for (a reference name set).
   i.verified = peer != nullptr && SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE &&
                SSL_get_verify_result(ssl) == X509_V_OK;
+  if (peer != nullptr) {
+    i.peer_cn = common_name(X509_get_subject_name(peer));
+    i.issuer_cn = common_name(X509_get_issuer_name(peer));
+    if (!digest.empty()) {
+      // Of the DER certificate, and of its DER SubjectPublicKeyInfo (Postfix's
+      // public key fingerprint).
+      unsigned char* der = nullptr;
+      int len = i2d_X509(peer, &der);
+      if (len > 0) i.cert_fingerprint = fingerprint(digest, der, static_cast<std::size_t>(len));
+      OPENSSL_free(der);
+      der = nullptr;
+      len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(peer), &der);
+      if (len > 0) i.pkey_fingerprint = fingerprint(digest, der, static_cast<std::size_t>(len));
+      OPENSSL_free(der);
+    }
+  }
   X509_free(peer);
   return i;
 }
@@ -276,7 +368,7 @@ void log_handshake_failure(Side side, std::string_view peer, const error_code& e
 }
 
 void log_established(Side side, std::string_view peer, const SessionInfo& info) {
-  log::info("{} TLS connection established {} {}: {}", trust_word(info), side == Side::kServer ? "from" : "to", peer,
+  log::info("{} TLS connection established {} {}: {}", trust_word(info, side), side == Side::kServer ? "from" : "to", peer,
             log_text(info));
 }
 

@@ -24,11 +24,23 @@
 // refused when main.cf is read; see config/unsupported.cpp). <prefix>_tls_wrappermode = yes starts TLS when
 // the connection opens (port 465); with the level "none" it works as "may".
 //
+// Client certificates (server side): with smtpd_tls_ask_ccert = yes the
+// server asks for one, sends the names of the CAs in smtpd_tls_CAfile as
+// the acceptable issuers, and verifies what it gets against smtpd_tls_CAfile
+// / smtpd_tls_CApath (and the system's CAs with tls_append_default_CA), at
+// most smtpd_tls_ccert_verifydepth deep. A certificate that does not verify
+// still completes the handshake (it is "Untrusted": its fingerprint may
+// still be listed in relay_clientcerts or a check_ccert_access table, as in
+// Postfix); smtpd_tls_req_ccert = yes (which implies asking) makes smtpd end
+// a session without a trusted one, at the level encrypt or in wrapper mode
+// (otherwise it is ignored with a warning, as Postfix does). Fingerprints are
+// <prefix>_tls_fingerprint_digest digests of the DER certificate and of its
+// DER SubjectPublicKeyInfo, written as Postfix does ("AB:CD:...").
+//
 // Keys and certificates: <prefix>_tls_chain_files (each file a private key
 // followed by its certificate chain, several files for several key types),
 // or else <prefix>_tls_cert_file with <prefix>_tls_key_file. A server needs
-// one; a client presents one only if configured. smtpd does not ask for
-// client certificates (smtpd_tls_req_ccert = yes is refused).
+// one; a client presents one only if configured.
 //
 // Reads: see Settings::from_config. Logs: the handshake lines below.
 #pragma once
@@ -63,14 +75,22 @@ struct Settings {
   int loglevel = 0;               // <prefix>_tls_loglevel
   bool received_header = false;   // smtpd_tls_received_header (server only)
   std::chrono::seconds handshake_timeout{300};  // <prefix>_starttls_timeout
-  // Client: the trust anchors (smtp_tls_CAfile, smtp_tls_CApath,
-  // tls_append_default_CA), loaded whenever TLS is on (a per-destination
-  // policy may verify where main.cf's level does not); verify and
+  // The trust anchors (<prefix>_tls_CAfile, <prefix>_tls_CApath,
+  // tls_append_default_CA). Client: loaded whenever TLS is on (a
+  // per-destination policy may verify where main.cf's level does not);
+  // server: loaded when it asks for client certificates. Verify and
   // secure: the names a certificate must match (smtp_tls_verify_cert_match / smtp_tls_secure_cert_match:
   // "hostname", "nexthop", "dot-nexthop" or a literal name).
   std::string ca_file, ca_path;
   bool default_ca = false;
   std::vector<std::string> cert_match;
+  // Server: smtpd_tls_ask_ccert (or smtpd_tls_req_ccert, which implies it),
+  // smtpd_tls_req_ccert with mandatory TLS (encrypt, wrapper mode),
+  // smtpd_tls_ccert_verifydepth.
+  bool ask_ccert = false, req_ccert = false;
+  int ccert_verifydepth = 9;
+  // <prefix>_tls_fingerprint_digest, an OpenSSL digest name known to exist.
+  std::string fingerprint_digest = "sha256";
   // A note for the log when a setting was adjusted (wrapper mode with
   // the level "none"); empty otherwise.
   std::string warning;
@@ -129,12 +149,21 @@ struct SessionInfo {
   int usebits = 0, algbits = 0;
   std::string group;     // key exchange: "X25519"; empty when not known
   bool peer_certificate = false;
-  bool verified = false;  // the chain verified and a reference name matched
+  // Client: the chain verified and a reference name matched. Server: the
+  // client's chain verified (Postfix's "trusted").
+  bool verified = false;
+  // The peer certificate's subject and issuer common names (printable
+  // ASCII, at most 256 bytes; "" when absent) and its fingerprints (see
+  // above; "" without a certificate or a digest).
+  std::string peer_cn, issuer_cn;
+  std::string cert_fingerprint, pkey_fingerprint;
 };
-// Postfix's words: "Verified" (chain and name checked), else "Anonymous"
-// (no certificate) or "Untrusted".
-inline std::string_view trust_word(const SessionInfo& i) {
-  return i.verified ? "Verified" : i.peer_certificate ? "Untrusted" : "Anonymous";
+// Postfix's words: "Verified" (client: chain and name checked) or "Trusted"
+// (server: the client's chain checked), else "Anonymous" (no certificate)
+// or "Untrusted".
+inline std::string_view trust_word(const SessionInfo& i, Side side = Side::kClient) {
+  if (i.verified) return side == Side::kServer ? "Trusted" : "Verified";
+  return i.peer_certificate ? "Untrusted" : "Anonymous";
 }
 
 // The reference names for a verifying client: `match` entries with
@@ -142,7 +171,13 @@ inline std::string_view trust_word(const SessionInfo& i) {
 // destination domain, ".domain" for its subdomains) resolved, lower case.
 std::vector<std::string> reference_names(const std::vector<std::string>& match, std::string_view hostname,
                                          std::string_view nexthop_domain);
-SessionInfo describe(SSL* ssl);
+// `digest`: the fingerprint digest (Settings::fingerprint_digest); empty:
+// no fingerprints.
+SessionInfo describe(SSL* ssl, std::string_view digest = {});
+
+// A digest of `data` in Postfix's fingerprint form: upper-case hex bytes
+// joined by ':'. Empty when the digest is unknown.
+std::string fingerprint(std::string_view digest, const unsigned char* data, std::size_t size);
 
 // Postfix's text after "TLS connection established from host[addr]: "
 // (or "to host[addr]:port: "):

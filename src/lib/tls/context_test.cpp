@@ -205,3 +205,93 @@ TEST_F(TlsServer, HandshakesAndDescribesTheSession) {
   EXPECT_FALSE(handshake(only13, TLS1_2_VERSION));
   drain_errors();
 }
+
+TEST_F(TlsServer, ClientCertificateSettings) {
+  auto ask = settings("smtpd_tls_ask_ccert = yes\nsmtpd_tls_CAfile = /x/ca.pem\nsmtpd_tls_ccert_verifydepth = 3\n");
+  EXPECT_TRUE(ask.ask_ccert);
+  EXPECT_FALSE(ask.req_ccert);
+  EXPECT_EQ(ask.ca_file, "/x/ca.pem");
+  EXPECT_EQ(ask.ccert_verifydepth, 3);
+  EXPECT_EQ(ask.fingerprint_digest, "sha256");
+  // Requiring implies asking, and needs mandatory TLS: with "may" it is
+  // ignored, with a warning for the log (Postfix's rule).
+  auto may = settings("smtpd_tls_req_ccert = yes\n");
+  EXPECT_TRUE(may.ask_ccert);
+  EXPECT_FALSE(may.req_ccert);
+  EXPECT_NE(may.warning.find("smtpd_tls_req_ccert = yes is ignored"), std::string::npos) << may.warning;
+  auto enc = Settings::from_config(cfg_of("smtpd_tls_security_level = encrypt\nsmtpd_tls_req_ccert = yes\n"));
+  ASSERT_TRUE(enc.ok());
+  EXPECT_TRUE(enc->req_ccert);
+  EXPECT_TRUE(enc->ask_ccert);
+  EXPECT_TRUE(enc->warning.empty());
+  // Wrapper mode is TLS for every session too.
+  auto wrap = settings("smtpd_tls_wrappermode = yes\nsmtpd_tls_req_ccert = yes\n");
+  EXPECT_TRUE(wrap.req_ccert);
+  auto md5 = settings("smtpd_tls_fingerprint_digest = MD5\n");
+  EXPECT_EQ(md5.fingerprint_digest, "md5");
+  auto bad = Settings::from_config(cfg_of("smtpd_tls_fingerprint_digest = sha257\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("sha257"), std::string::npos);
+  // A CA file that cannot be read is an error when the context loads.
+  auto missing = settings("smtpd_tls_chain_files = " + path("chain.pem") +
+                          "\nsmtpd_tls_ask_ccert = yes\nsmtpd_tls_CAfile = " + path("nonexistent-ca.pem") + "\n");
+  auto e = Context::load(missing, Side::kServer);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message.find("nonexistent-ca.pem"), std::string::npos) << e.error().message;
+}
+
+TEST(TlsFingerprint, PostfixForm) {
+  const std::string abc = "abc";
+  const auto* data = reinterpret_cast<const unsigned char*>(abc.data());
+  // SHA-256 and MD5 of "abc" (FIPS 180-2 and RFC 1321 test vectors).
+  EXPECT_EQ(fingerprint("sha256", data, abc.size()),
+            "BA:78:16:BF:8F:01:CF:EA:41:41:40:DE:5D:AE:22:23:B0:03:61:A3:96:17:7A:9C:B4:10:FF:61:F2:00:15:AD");
+  EXPECT_EQ(fingerprint("md5", data, abc.size()), "90:01:50:98:3C:D2:4F:B0:D6:96:3F:7D:28:E1:7F:72");
+  EXPECT_EQ(fingerprint("no-such-digest", data, abc.size()), "");
+}
+
+TEST_F(TlsServer, AskedCertificateIsDescribedWithItsFingerprints) {
+  // Server asks; the client presents the self-signed "other" certificate's
+  // sibling made here: it does not verify (no CA), but is described.
+  auto [ckey, ccert] = make_certificate("client.example");
+  write("client-key.pem", ckey);
+  write("client-cert.pem", ccert);
+  auto s = settings("smtpd_tls_chain_files = " + path("chain.pem") + "\nsmtpd_tls_ask_ccert = yes\n");
+  auto ctx = Context::load(s, Side::kServer);
+  ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+  asio::io_context io;
+  asio::local::stream_protocol::socket a(io), b(io);
+  asio::local::connect_pair(a, b);
+  asio::ssl::context client_ctx(asio::ssl::context::tls_client);
+  client_ctx.set_verify_mode(asio::ssl::verify_none);
+  client_ctx.use_certificate_file(path("client-cert.pem"), asio::ssl::context::pem);
+  client_ctx.use_private_key_file(path("client-key.pem"), asio::ssl::context::pem);
+  asio::ssl::stream<asio::local::stream_protocol::socket&> server(a, (*ctx)->context());
+  asio::ssl::stream<asio::local::stream_protocol::socket&> client(b, client_ctx);
+  error_code server_ec, client_ec;
+  server.async_handshake(asio::ssl::stream_base::server, [&](error_code ec) { server_ec = ec; });
+  client.async_handshake(asio::ssl::stream_base::client, [&](error_code ec) { client_ec = ec; });
+  io.run();
+  ASSERT_FALSE(server_ec) << server_ec.message();
+  ASSERT_FALSE(client_ec) << client_ec.message();
+  SessionInfo info = describe(server.native_handle(), "sha256");
+  EXPECT_TRUE(info.peer_certificate);
+  EXPECT_FALSE(info.verified);
+  EXPECT_EQ(trust_word(info, Side::kServer), "Untrusted");
+  EXPECT_EQ(info.peer_cn, "client.example");
+  EXPECT_EQ(info.issuer_cn, "client.example");
+  // The certificate's fingerprint is the digest of its DER form.
+  X509* peer = SSL_get1_peer_certificate(server.native_handle());
+  ASSERT_NE(peer, nullptr);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  ASSERT_EQ(X509_digest(peer, EVP_sha256(), md, &n), 1);
+  X509_free(peer);
+  std::string expect;
+  for (unsigned int i = 0; i < n; ++i) expect += fmt::format("{}{:02X}", i ? ":" : "", md[i]);
+  EXPECT_EQ(info.cert_fingerprint, expect);
+  EXPECT_EQ(info.pkey_fingerprint.size(), expect.size());
+  EXPECT_NE(info.pkey_fingerprint, info.cert_fingerprint);
+  // Without a digest: no fingerprints.
+  EXPECT_TRUE(describe(server.native_handle()).cert_fingerprint.empty());
+}

@@ -87,11 +87,11 @@ case "$out" in
 esac
 check "-e unsupported feature leaves file" "$before" "$(cat "$D/main.cf")"
 "$P" -c "$D" -e 'smtpd_milters=' || fails=$((fails + 1))
-echo 'smtpd_tls_ask_ccert = yes' >> "$D/main.cf"
+echo 'strict_smtputf8 = yes' >> "$D/main.cf"
 out=$("$P" -c "$D" -n 2>&1); rc=$?
 check "unsupported feature in main.cf exit" "1" "$rc"
-check "unsupported feature in main.cf message" "postconf: fatal: $D/main.cf, line 9: parameter smtpd_tls_ask_ccert = yes: Postern does not ask for client certificates; remove the setting or set it to no" "$out"
-"$P" -c "$D" -X smtpd_tls_ask_ccert smtpd_milters || fails=$((fails + 1))
+check "unsupported feature in main.cf message" "postconf: fatal: $D/main.cf, line 9: parameter strict_smtputf8 = yes: Postern does not have strict SMTPUTF8 checks; remove the setting or set it to no" "$out"
+"$P" -c "$D" -X strict_smtputf8 smtpd_milters || fails=$((fails + 1))
 check "-X repairs" "$before" "$(cat "$D/main.cf")"
 
 # master.cf
