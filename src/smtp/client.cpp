@@ -605,6 +605,21 @@ struct Agent::Impl {
       tls::log_handshake_failure(tls::Side::kClient, s.relay, ec, fired);
       co_return deliver::Outcome::deferred("4.7.5", "Cannot start TLS: handshake failure");
     }
+    if (policy.level == tls::Level::kFingerprint) {
+      // No CA and no name: the certificate, or its public key, must be one
+      // of the configured fingerprints.
+      tls::SessionInfo info = tls::describe(ssl, policy.digest);
+      if (!tls::fingerprint_matches(info, policy.fingerprints)) {
+        log::info("server certificate verification failed for {}: fingerprint mismatch (certificate {}, "
+                  "public key {})", s.relay, info.cert_fingerprint.empty() ? "none" : info.cert_fingerprint,
+                  info.pkey_fingerprint.empty() ? "none" : info.pkey_fingerprint);
+        s.tls.reset();
+        co_return deliver::Outcome::deferred("4.7.5", "Server certificate not verified");
+      }
+      info.verified = true;
+      if (settings.tls.loglevel >= 1) tls::log_established(tls::Side::kClient, s.relay, info);
+      co_return std::nullopt;
+    }
     if (settings.tls.loglevel >= 1)
       tls::log_established(tls::Side::kClient, s.relay, tls::describe(ssl));
     co_return std::nullopt;

@@ -61,7 +61,7 @@
 // smtp_tls_cert_file, smtp_tls_key_file, smtp_tls_loglevel,
 // smtp_starttls_timeout, smtp_tls_CAfile, smtp_tls_CApath,
 // tls_append_default_CA, smtp_tls_verify_cert_match,
-// smtp_tls_secure_cert_match. smtp_tls_policy_maps (tls_policy.h) sets the
+// smtp_tls_secure_cert_match, smtp_tls_fingerprint_cert_match, smtp_tls_fingerprint_digest. smtp_tls_policy_maps (tls_policy.h) sets the
 // level, protocols, ciphers and names per next hop; each connection gets
 // its policy's protocols and ciphers on the shared context.
 //

@@ -20,6 +20,8 @@ TlsDefaults TlsDefaults::from_config(const config::Config& cfg, std::string_view
   d.exclude_mandatory = cfg.list(p + "_tls_mandatory_exclude_ciphers");
   d.verify_match = cfg.list(p + "_tls_verify_cert_match");
   d.secure_match = cfg.list(p + "_tls_secure_cert_match");
+  d.fingerprint_match = cfg.list(p + "_tls_fingerprint_cert_match");
+  d.digest = str::lower(str::trim(cfg.str(p + "_tls_fingerprint_digest")));
   d.grades = tls::CipherGrades::from_config(cfg);
   return d;
 }
@@ -56,13 +58,25 @@ Result<TlsPolicy> build(tls::Level level, const TlsDefaults& d, const Overrides&
     if (mandatory) exclude.insert(exclude.end(), d.exclude_mandatory.begin(), d.exclude_mandatory.end());
   }
   if (level == tls::Level::kEncrypt) exclude.push_back("eNULL");
-  if (p.verifies()) exclude.push_back("aNULL");
+  if (p.verifies() || level == tls::Level::kFingerprint) exclude.push_back("aNULL");
   const std::string& grade = o.grade ? *o.grade : mandatory ? d.grade_mandatory : d.grade_may;
   auto ciphers = d.grades.list(grade, exclude);
   if (!ciphers)
     return make_error("{}: {}", o.grade ? "ciphers" : mandatory ? "smtp_tls_mandatory_ciphers" : "smtp_tls_ciphers",
                       ciphers.error().message);
   p.ciphers = std::move(*ciphers);
+  if (level == tls::Level::kFingerprint) {
+    // The entry's "match=" fingerprints, or main.cf's.
+    const bool own = !o.match.empty();
+    for (const auto& f : own ? o.match : d.fingerprint_match) {
+      auto n = tls::normal_fingerprint(f);
+      if (!n) return make_error("{}: {}", own ? "match" : "smtp_tls_fingerprint_cert_match", n.error().message);
+      p.fingerprints.push_back(std::move(*n));
+    }
+    if (p.fingerprints.empty())
+      return make_error("{}: no certificate could match", own ? "match" : "smtp_tls_fingerprint_cert_match");
+    p.digest = d.digest;
+  }
   if (p.verifies()) {
     p.cert_match = !o.match.empty() ? o.match : level == tls::Level::kVerify ? d.verify_match : d.secure_match;
     if (p.cert_match.empty())
@@ -88,14 +102,14 @@ Result<TlsPolicy> parse_tls_policy(std::string_view value, const TlsDefaults& d,
   else if (word == "encrypt") level = tls::Level::kEncrypt;
   else if (word == "verify") level = tls::Level::kVerify;
   else if (word == "secure") level = tls::Level::kSecure;
+  else if (word == "fingerprint") level = tls::Level::kFingerprint;
   else if (word == "dane") {
     // Postfix without DNSSEC lookups does the same: DANE needs validated
     // TLSA records, which Postern's resolver cannot tell from forged ones.
     warnings.push_back("dane configured with dnssec lookups disabled: using \"may\"");
     level = tls::Level::kMay;
-  } else if (word == "dane-only" || word == "fingerprint") {
-    return make_error("security level \"{}\" is not supported by Postern (no DNSSEC lookups, no certificate "
-                      "fingerprints)", word);
+  } else if (word == "dane-only") {
+    return make_error("security level \"{}\" is not supported by Postern (no DNSSEC lookups)", word);
   } else {
     return make_error("invalid security level \"{}\"", str::printable(tokens[0], 40));
   }
@@ -128,6 +142,11 @@ Result<TlsPolicy> parse_tls_policy(std::string_view value, const TlsDefaults& d,
       o.exclude = str::split(val, ", \t:");
     } else if (name == "match") {
       if (val.empty()) return make_error("attribute \"{}\" has empty value", name);
+      if (level == tls::Level::kFingerprint) {
+        // Fingerprints hold ':' themselves; Postfix separates them by '|'.
+        for (auto& m : str::split(val, "|")) o.match.push_back(std::string(str::trim(m)));
+        continue;
+      }
       if (level != tls::Level::kVerify && level != tls::Level::kSecure)
         return make_error("attribute \"match\" invalid at security level \"{}\"", word);
       for (auto& m : str::split(val, ":")) o.match.push_back(std::string(str::trim(m)));

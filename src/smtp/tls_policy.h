@@ -16,7 +16,8 @@
 //   [relay.example]:587  secure match=relay.example protocols=>=TLSv1.2
 //   .partner.example     verify match=hostname:nexthop ciphers=high exclude=3DES
 //
-// Levels: none, may, encrypt, verify, secure (as smtp_tls_security_level).
+// Levels: none, may, encrypt, verify, secure, fingerprint (as
+// smtp_tls_security_level).
 // "dane" is handled as Postfix handles it without DNSSEC lookups (which
 // Postern does not do): a warning, then "may". Attributes, as in Postfix:
 //   ciphers   the cipher grade (high, medium, low, export, null) instead of
@@ -25,11 +26,14 @@
 //   exclude   instead of main.cf's exclusions (eNULL, aNULL still go);
 //   match     verify and secure: the names the certificate must carry,
 //             separated by ":" (hostname, nexthop, dot-nexthop or a name),
-//             instead of smtp_tls_verify_cert_match / _secure_cert_match.
+//             instead of smtp_tls_verify_cert_match / _secure_cert_match;
+//             fingerprint: the certificate or public key fingerprints,
+//             separated by "|", instead of smtp_tls_fingerprint_cert_match
+//             (smtp_tls_fingerprint_digest, as Postfix has them).
 // With "none" the attributes are ignored (each with a warning).
 //
 // Anything else - an unknown level or attribute, "dane-only",
-// "fingerprint", "tafile", "servername", an attribute given twice, a bad
+// "tafile", "servername", an attribute given twice, a bad fingerprint, a bad
 // grade or protocol list - makes the policy invalid, and a table that
 // cannot be read makes it unknown: either way the next hop is not tried
 // and its mail is deferred with 4.7.5 "client TLS configuration problem"
@@ -39,7 +43,8 @@
 // tls::Settings), smtp_tls_protocols, smtp_tls_mandatory_protocols,
 // smtp_tls_ciphers, smtp_tls_mandatory_ciphers, smtp_tls_exclude_ciphers,
 // smtp_tls_mandatory_exclude_ciphers, smtp_tls_verify_cert_match,
-// smtp_tls_secure_cert_match, tls_*_cipherlist. Logs the warnings above.
+// smtp_tls_secure_cert_match, smtp_tls_fingerprint_cert_match,
+// smtp_tls_fingerprint_digest, tls_*_cipherlist. Logs the warnings above.
 #pragma once
 
 #include <optional>
@@ -60,9 +65,13 @@ struct TlsPolicy {
   unsigned protocols = 0;               // tls/protocols.h bits
   std::string ciphers;                  // OpenSSL cipher list
   std::vector<std::string> cert_match;  // verify and secure
+  // fingerprint: the acceptable fingerprints (tls::normal_fingerprint()
+  // form) and the digest that makes them.
+  std::vector<std::string> fingerprints;
+  std::string digest;
 
   bool enabled() const { return level != tls::Level::kNone; }
-  bool mandatory() const { return level == tls::Level::kEncrypt || verifies(); }
+  bool mandatory() const { return level == tls::Level::kEncrypt || level == tls::Level::kFingerprint || verifies(); }
   bool verifies() const { return level == tls::Level::kVerify || level == tls::Level::kSecure; }
 };
 
@@ -72,6 +81,8 @@ struct TlsDefaults {
   std::string grade_may, grade_mandatory;
   std::vector<std::string> exclude, exclude_mandatory;
   std::vector<std::string> verify_match, secure_match;
+  std::vector<std::string> fingerprint_match;  // as written
+  std::string digest;
   tls::CipherGrades grades;
 
   // `prefix`: "smtp" or "lmtp" (the lmtp_tls_* family).

@@ -103,7 +103,9 @@ TEST(TlsPolicy, InvalidPoliciesAreErrorsNeverALowerLevel) {
   EXPECT_NE(error_of("", d).find("empty"), std::string::npos);
   EXPECT_NE(error_of("sometimes", d).find("invalid security level \"sometimes\""), std::string::npos);
   EXPECT_NE(error_of("dane-only", d).find("not supported"), std::string::npos);
-  EXPECT_NE(error_of("fingerprint match=AB:CD", d).find("not supported"), std::string::npos);
+  EXPECT_NE(error_of("fingerprint", d).find("no certificate could match"), std::string::npos);
+  EXPECT_NE(error_of("fingerprint match=AB:CD|xyz", d).find("\"xyz\" is not a fingerprint"), std::string::npos);
+  EXPECT_NE(error_of("fingerprint match=ABC", d).find("not a fingerprint"), std::string::npos);
   EXPECT_NE(error_of("verify tafile=/etc/ta.pem", d).find("\"tafile\" is not supported"), std::string::npos);
   EXPECT_NE(error_of("encrypt servername=x.example", d).find("not supported"), std::string::npos);
   EXPECT_NE(error_of("encrypt color=blue", d).find("invalid attribute name: \"color\""), std::string::npos);
@@ -152,6 +154,26 @@ TEST(TlsPolicy, LookupErrorsAreErrors) {
   maps::MapList t("smtp_tls_policy_maps", std::move(v));
   EXPECT_EQ(found(t, "example.com"), "<none>");
   EXPECT_NE(found(t, "mx.example.com").find("disk on fire"), std::string::npos);
+}
+
+// fingerprint: the entry's match= fingerprints ('|' between them, any case,
+// ':' optional), else smtp_tls_fingerprint_cert_match; mandatory TLS with a
+// certificate (no aNULL), and the digest from smtp_tls_fingerprint_digest.
+TEST(TlsPolicy, FingerprintLevel) {
+  auto d = defaults("smtp_tls_fingerprint_cert_match = 11:22:33, aa:bb\nsmtp_tls_fingerprint_digest = SHA1\n");
+  auto own = parse("fingerprint match=ab:cd:EF|0102", d);
+  EXPECT_EQ(own.level, tls::Level::kFingerprint);
+  EXPECT_TRUE(own.mandatory());
+  EXPECT_FALSE(own.verifies());
+  EXPECT_EQ(own.fingerprints, (std::vector<std::string>{"ABCDEF", "0102"}));
+  EXPECT_EQ(own.digest, "sha1");
+  EXPECT_NE(own.ciphers.find("!aNULL"), std::string::npos) << own.ciphers;
+  auto main_cf = parse("fingerprint", d);
+  EXPECT_EQ(main_cf.fingerprints, (std::vector<std::string>{"112233", "AABB"}));
+  auto g = default_tls_policy(tls::Level::kFingerprint, d);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->fingerprints, main_cf.fingerprints);
+  EXPECT_FALSE(default_tls_policy(tls::Level::kFingerprint, defaults()));
 }
 
 }  // namespace postern::smtp_client

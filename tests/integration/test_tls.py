@@ -30,7 +30,7 @@ local_recipient_maps = inline:{{alice=x}}
 smtpd_tls_loglevel = 1
 # The client tests (TlsClientTest) relay to these through this instance.
 relay_domains = may.test, plain.test, required.test, fallback.test, wrap.test, verified.test,
-    policy-secure.test, policy-fallback.test, policy-none.test
+    policy-secure.test, policy-fallback.test, policy-none.test, fingerprint.test, policy-fp.test
 """
 LOCAL = f"alice@{HOST}"
 PORTS = {}
@@ -411,6 +411,20 @@ class LmtpServer:
             c.close()
 
 
+def fingerprints(cert):
+    """The SHA-256 fingerprints of a certificate and of its public key, in
+    Postfix's form, computed without Postern."""
+    import hashlib
+    with open(cert) as f:
+        der = ssl.PEM_cert_to_DER_cert(f.read())
+    pub = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-pubkey"], check=True,
+                         capture_output=True).stdout
+    spki = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub, check=True,
+                          capture_output=True).stdout
+    form = lambda d: ":".join(f"{b:02X}" for b in hashlib.sha256(d).digest())
+    return form(der), form(spki)
+
+
 def client_master_cf(port, ca, other_ca, policy=""):
     # One smtp transport per client setting; transport_maps picks one per
     # recipient domain, each pointing at one of INST's smtpd services.
@@ -425,6 +439,10 @@ tlsmismatch unix - - n - - smtp -o smtp_tls_security_level=verify -o smtp_tls_CA
   -o smtp_tls_verify_cert_match=other.example
 tlsuntrusted unix - - n - - smtp -o smtp_tls_security_level=secure -o smtp_tls_CAfile={other_ca}
 tlspolicy unix - - n - - smtp -o smtp_tls_policy_maps=texthash:{policy} -o smtp_tls_CAfile={ca}
+tlsfp unix - - n - - smtp -o smtp_tls_security_level=fingerprint
+  -o {{smtp_tls_fingerprint_cert_match = 00:11, {fingerprints(ca)[0].lower()}}}
+tlsfpbad unix - - n - - smtp -o smtp_tls_security_level=fingerprint
+  -o smtp_tls_fingerprint_cert_match={fingerprints(other_ca)[0]}
 lmtpenc unix - - n - - lmtp -o lmtp_tls_security_level=encrypt -o lmtp_tls_loglevel=1
 lmtpverify unix - - n - - lmtp -o lmtp_tls_security_level=verify -o lmtp_tls_CAfile={ca}
   -o lmtp_tls_verify_cert_match=mx.test.example -o lmtp_tls_loglevel=1
@@ -450,7 +468,8 @@ class TlsClientTest(unittest.TestCase):
             f.write(f"{hop('plain')} encrypt\n"
                     f"{hop('may')} secure match=mx.test.example\n"
                     f"{hop('tls12')} may protocols=TLSv1.3\n"
-                    f"{hop('lenient')} encrypt color=blue\n")
+                    f"{hop('lenient')} encrypt color=blue\n"
+                    f"{hop('encrypt')} fingerprint match=AA:BB|{fingerprints(os.path.join(INST.root, 'rsa.crt'))[1]}\n")
         main_cf = f"""
 daemon_directory = {LIBEXEC}
 myhostname = client.test.example
@@ -466,7 +485,8 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
     {{mismatch.test = tlsmismatch:{hop("may")}}}, {{untrusted.test = tlsuntrusted:{hop("may")}}},
     {{policy-required.test = tlspolicy:{hop("plain")}}}, {{policy-secure.test = tlspolicy:{hop("may")}}},
     {{policy-fallback.test = tlspolicy:{hop("tls12")}}}, {{policy-invalid.test = tlspolicy:{hop("lenient")}}},
-    {{policy-none.test = tlspolicy:{hop("chain")}}},
+    {{policy-none.test = tlspolicy:{hop("chain")}}}, {{policy-fp.test = tlspolicy:{hop("encrypt")}}},
+    {{fingerprint.test = tlsfp:{hop("may")}}}, {{badfp.test = tlsfpbad:{hop("may")}}},
     {{lmtp-tls.test = lmtpenc:inet:127.0.0.1:{cls.lmtp.port}}},
     {{lmtp-plain.test = lmtpenc:inet:127.0.0.1:{cls.lmtp_plain.port}}},
     {{lmtp-verify.test = lmtpverify:inet:127.0.0.1:{cls.lmtp.port}}},
@@ -521,6 +541,26 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
         CLIENT.wait_log(r"to=<x@untrusted\.test>, .*dsn=4\.7\.5, status=deferred \(Server certificate not "
                         r"verified\)", 30)
         self.assertNotRegex(CLIENT.maillog(), r"to=<x@(mismatch|untrusted)\.test>.*status=sent")
+
+    def test_fingerprint_level(self):
+        # The "may" service's certificate, by its fingerprint (main.cf's
+        # list, written in lower case here), with no CA to vouch for it.
+        self.send("x@fingerprint.test")
+        qid = self.arrived("x@fingerprint.test")
+        self.assertIn("with ESMTPS id " + qid, postcat(qid))
+        CLIENT.wait_log(rf"Verified TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:{PORTS['may']}: "
+                        r"TLSv1\.3")
+        # Another certificate's fingerprint: deferred, never sent.
+        self.send("x@badfp.test")
+        CLIENT.wait_log(r"to=<x@badfp\.test>, .*dsn=4\.7\.5, status=deferred \(Server certificate not verified\)",
+                        30)
+        CLIENT.wait_log(r"server certificate verification failed for 127\.0\.0\.1\[127\.0\.0\.1\]:\d+: "
+                        r"fingerprint mismatch \(certificate ([0-9A-F]{2}:){31}[0-9A-F]{2}, public key ")
+        self.assertNotRegex(CLIENT.maillog(), r"to=<x@badfp\.test>.*status=sent")
+        # A policy table entry with the public key's fingerprint.
+        self.send("x@policy-fp.test")
+        qid = self.arrived("x@policy-fp.test")
+        self.assertIn("with ESMTPS id " + qid, postcat(qid))
 
     def test_may_sends_in_plain_text_when_not_offered(self):
         self.send("x@plain.test")

@@ -19,9 +19,9 @@ using R = Unsupported::Refuse;
 // Unsupported.ParametersThatDefaultToARefusedOneAreRefusedToo). Sorted by
 // name. The exceptions are the kItems entries and the *tempfail_action
 // ones: smtpd reads those, and only a value it cannot act on is refused.
-// The smtp client has TLS with CA verification (tls/context.h), not DANE
-// or certificate fingerprints.
-constexpr std::string_view kTlsVerified = "dane,dane-only,fingerprint";
+// The smtp client has TLS with CA and fingerprint verification
+// (tls/context.h), not DANE (no DNSSEC).
+constexpr std::string_view kTlsVerified = "dane,dane-only";
 // Keep in step with smtpd::Policy::eval_list() (policy.cpp); a test there
 // checks that it evaluates every name here.
 constexpr std::string_view kRestrictions =
@@ -49,12 +49,12 @@ constexpr std::string_view kDomainRestrictions =
 constexpr std::string_view kNoRestriction = "have other smtpd restrictions";
 constexpr auto kList = std::to_array<Unsupported>({
     {"frozen_delivered_to", R::kOther, "yes", "update Delivered-To: while expanding aliases (frozen_delivered_to = no)"},
-    {"lmtp_tls_security_level", R::kValues, kTlsVerified, "have DANE or certificate fingerprint verification"},
+    {"lmtp_tls_security_level", R::kValues, kTlsVerified, "have DANE"},
     {"non_smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"resolve_dequoted_address", R::kOther, "yes", "resolve quoted address forms as written (resolve_dequoted_address = no)"},
     {"smtp_always_send_ehlo", R::kOther, "yes", "start sessions with HELO (smtp_always_send_ehlo = no)"},
-    {"smtp_tls_security_level", R::kValues, kTlsVerified, "have DANE or certificate fingerprint verification"},
+    {"smtp_tls_security_level", R::kValues, kTlsVerified, "have DANE"},
     {"smtpd_client_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_data_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_dns_reply_filter", R::kNonEmpty, "", "have reply filters"},
@@ -109,7 +109,7 @@ constexpr std::string_view kIgnored[] = {
     "scache_service_name", "sendmail_path", "smtp_address_verify_target", "smtp_cname_overrides_servername",
     "smtp_connection_cache_destinations", "smtp_connection_cache_on_demand", "smtp_dns_resolver_options",
     "smtp_per_record_deadline", "smtp_pix_workarounds", "smtp_sasl_auth_cache_name",
-    "smtp_tls_fingerprint_digest", "smtp_tls_note_starttls_offer", "smtp_tls_scert_verifydepth",
+    "smtp_tls_note_starttls_offer", "smtp_tls_scert_verifydepth",
     "smtp_tls_servername", "smtp_tls_session_cache_database", "smtp_tls_session_cache_timeout",
     "smtpd_access_maps", "smtpd_authorized_verp_clients",
     "smtpd_client_port_logging",

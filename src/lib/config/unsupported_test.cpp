@@ -97,7 +97,8 @@ TEST(Unsupported, BestEffortTlsLevelsLoadRequiredOnesAreRefused) {
   auto e = error_of("smtp_tls_security_level = dane\n");
   EXPECT_NE(e.find("Postern does not have DANE"), std::string::npos) << e;
   EXPECT_NE(e.find("a value other than dane"), std::string::npos) << e;
-  for (const char* level : {"DANE", "dane-only", "fingerprint"})
+  loads("smtp_tls_security_level = fingerprint\nsmtp_tls_fingerprint_cert_match = AB:CD\n");
+  for (const char* level : {"DANE", "dane-only"})
     EXPECT_FALSE(error_of(std::string("smtp_tls_security_level = ") + level + "\n").empty()) << level;
   loads("lmtp_tls_security_level = encrypt\nlmtp_tls_policy_maps = hash:/etc/postfix/lmtp_tls\n");
   EXPECT_FALSE(error_of("lmtp_tls_security_level = dane\n").empty());
@@ -137,7 +138,7 @@ TEST(Unsupported, OverridesAreCheckedAndARefusedOneChangesNothing) {
 TEST(Unsupported, ManualTextNamesTheRefusedValues) {
   EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_milters")), "any non-empty value");
   EXPECT_EQ(refused_values_text(*find_unsupported("strict_smtputf8")), "yes");
-  EXPECT_EQ(refused_values_text(*find_unsupported("lmtp_tls_security_level")), "dane, dane-only, fingerprint");
+  EXPECT_EQ(refused_values_text(*find_unsupported("lmtp_tls_security_level")), "dane, dane-only");
   EXPECT_EQ(refused_values_text(*find_unsupported("smtp_always_send_ehlo")), "anything but yes");
 }
 

@@ -2,6 +2,7 @@
 #include "tls/context.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -64,9 +65,10 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
   else if (level == "encrypt") s.level = Level::kEncrypt;
   else if (level == "verify" && p != "smtpd") s.level = Level::kVerify;
   else if (level == "secure" && p != "smtpd") s.level = Level::kSecure;
+  else if (level == "fingerprint" && p != "smtpd") s.level = Level::kFingerprint;
   else return make_error("{}_tls_security_level = {}: Postern's {} knows {}", p, str::printable(level, 40),
                          p != "smtpd" ? "client" : "server",
-                         p != "smtpd" ? "none, may, encrypt, verify and secure" : "none, may and encrypt");
+                         p != "smtpd" ? "none, may, encrypt, verify, secure and fingerprint" : "none, may and encrypt");
   s.wrappermode = cfg.boolean(p + "_tls_wrappermode");
   if (s.wrappermode && s.level == Level::kNone) {
     s.level = Level::kMay;
@@ -93,12 +95,11 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
                      "smtpd_tls_req_ccert = yes is ignored: it needs mandatory TLS (smtpd_tls_security_level = encrypt)";
     }
     s.ccert_verifydepth = static_cast<int>(cfg.integer("smtpd_tls_ccert_verifydepth"));
-    // (The clients have no fingerprint verification: see unsupported.cpp.)
-    s.fingerprint_digest = str::lower(str::trim(cfg.str("smtpd_tls_fingerprint_digest")));
-    if (EVP_get_digestbyname(s.fingerprint_digest.c_str()) == nullptr)
-      return make_error("smtpd_tls_fingerprint_digest = {}: not a digest this OpenSSL knows",
-                        str::printable(s.fingerprint_digest, 40));
   }
+  s.fingerprint_digest = str::lower(str::trim(cfg.str(p + "_tls_fingerprint_digest")));
+  if (EVP_get_digestbyname(s.fingerprint_digest.c_str()) == nullptr)
+    return make_error("{}_tls_fingerprint_digest = {}: not a digest this OpenSSL knows", p,
+                      str::printable(s.fingerprint_digest, 40));
   if (s.verifies()) {
     s.cert_match = cfg.list(p + (s.level == Level::kVerify ? "_tls_verify_cert_match" : "_tls_secure_cert_match"));
     if (s.cert_match.empty())
@@ -310,6 +311,28 @@ std::string fingerprint(std::string_view digest, const unsigned char* data, std:
     text += kHex[out[i] & 15];
   }
   return text;
+}
+
+Result<std::string> normal_fingerprint(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == ':') continue;
+    if (!std::isxdigit(static_cast<unsigned char>(c)))
+      return make_error("\"{}\" is not a fingerprint (hex bytes, separated by ':')", str::printable(text, 100));
+    out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  if (out.empty() || out.size() % 2 != 0 || out.size() > 2 * EVP_MAX_MD_SIZE)
+    return make_error("\"{}\" is not a fingerprint (hex bytes, separated by ':')", str::printable(text, 100));
+  return out;
+}
+
+bool fingerprint_matches(const SessionInfo& info, const std::vector<std::string>& fingerprints) {
+  for (const std::string* mine : {&info.cert_fingerprint, &info.pkey_fingerprint}) {
+    if (mine->empty()) continue;
+    auto n = normal_fingerprint(*mine);
+    if (n && std::find(fingerprints.begin(), fingerprints.end(), *n) != fingerprints.end()) return true;
+  }
+  return false;
 }
 
 SessionInfo describe(SSL* ssl, std::string_view digest) {

@@ -19,8 +19,13 @@
 //            <prefix>_tls_CAfile / _CApath and names the server
 //            (<prefix>_tls_verify_cert_match);
 //   secure   (client) the same with <prefix>_tls_secure_cert_match (the
-//            next hop's domain).
-// may and encrypt verify nothing, as in Postfix (dane and fingerprint are
+//            next hop's domain);
+//   fingerprint (client) encrypt, and the server certificate's fingerprint
+//            or its public key fingerprint (see below) is one of
+//            <prefix>_tls_fingerprint_cert_match; no CA, no name checked
+//            (the list is read with the per-destination policy:
+//            smtp/tls_policy.h).
+// may and encrypt verify nothing, as in Postfix (dane and dane-only are
 // refused when main.cf is read; see config/unsupported.cpp). <prefix>_tls_wrappermode = yes starts TLS when
 // the connection opens (port 465); with the level "none" it works as "may".
 //
@@ -59,8 +64,9 @@
 
 namespace postern::tls {
 
-// kVerify and kSecure are the client's only (smtp_tls_security_level).
-enum class Level { kNone, kMay, kEncrypt, kVerify, kSecure };
+// kVerify, kSecure and kFingerprint are the client's only
+// (smtp_tls_security_level).
+enum class Level { kNone, kMay, kEncrypt, kVerify, kSecure, kFingerprint };
 
 enum class Side { kServer, kClient };
 
@@ -96,7 +102,7 @@ struct Settings {
   std::string warning;
 
   bool enabled() const { return level != Level::kNone; }
-  bool mandatory() const { return level == Level::kEncrypt || verifies(); }
+  bool mandatory() const { return level == Level::kEncrypt || level == Level::kFingerprint || verifies(); }
   bool verifies() const { return level == Level::kVerify || level == Level::kSecure; }
   bool has_certificates() const { return !chain_files.empty() || !cert_file.empty(); }
 
@@ -178,6 +184,15 @@ SessionInfo describe(SSL* ssl, std::string_view digest = {});
 // A digest of `data` in Postfix's fingerprint form: upper-case hex bytes
 // joined by ':'. Empty when the digest is unknown.
 std::string fingerprint(std::string_view digest, const unsigned char* data, std::size_t size);
+
+// A configured fingerprint as compared: hex digits in upper case without
+// the ':' separators ("ab:CD" -> "ABCD"). An error for anything but hex
+// bytes (optionally ':'-separated).
+Result<std::string> normal_fingerprint(std::string_view text);
+
+// Whether a session's certificate or public key fingerprint (SessionInfo)
+// is one of `fingerprints` (normal_fingerprint() form).
+bool fingerprint_matches(const SessionInfo& info, const std::vector<std::string>& fingerprints);
 
 // Postfix's text after "TLS connection established from host[addr]: "
 // (or "to host[addr]:port: "):

@@ -248,6 +248,17 @@ TEST(TlsFingerprint, PostfixForm) {
             "BA:78:16:BF:8F:01:CF:EA:41:41:40:DE:5D:AE:22:23:B0:03:61:A3:96:17:7A:9C:B4:10:FF:61:F2:00:15:AD");
   EXPECT_EQ(fingerprint("md5", data, abc.size()), "90:01:50:98:3C:D2:4F:B0:D6:96:3F:7D:28:E1:7F:72");
   EXPECT_EQ(fingerprint("no-such-digest", data, abc.size()), "");
+  // Configured fingerprints: any case, ':' optional; only hex bytes.
+  EXPECT_EQ(*normal_fingerprint("ba:78:16:BF"), "BA7816BF");
+  EXPECT_EQ(*normal_fingerprint("BA7816BF"), "BA7816BF");
+  for (const char* bad : {"", ":", "BA:7", "BA:XY", "BA 78"}) EXPECT_FALSE(normal_fingerprint(bad)) << bad;
+  SessionInfo info;
+  info.cert_fingerprint = "BA:78";
+  info.pkey_fingerprint = "16:BF";
+  EXPECT_TRUE(fingerprint_matches(info, {"0000", "BA78"}));
+  EXPECT_TRUE(fingerprint_matches(info, {"16BF"}));
+  EXPECT_FALSE(fingerprint_matches(info, {"BA7816BF"}));
+  EXPECT_FALSE(fingerprint_matches(SessionInfo{}, {"BA78"}));
 }
 
 TEST_F(TlsServer, AskedCertificateIsDescribedWithItsFingerprints) {
