@@ -138,6 +138,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.skip_5xx_greeting = cfg.boolean("smtp_skip_5xx_greeting");
   s.defer_if_no_mx_address = !lmtp && cfg.boolean("smtp_defer_if_no_mx_address_found");
   s.never_send_ehlo = cfg.boolean("smtp_never_send_ehlo");
+  s.always_send_ehlo = cfg.boolean("smtp_always_send_ehlo");
   s.discard_ehlo = cfg.list("smtp_discard_ehlo_keywords");
   s.cache_time_limit = cfg.time("smtp_connection_cache_time_limit");
   s.reuse_time_limit = cfg.time("smtp_connection_reuse_time_limit");
@@ -893,7 +894,10 @@ struct Agent::Impl {
       quit_close(s);
       co_return false;
     }
-    Stage st = settings.lmtp ? Stage::Lhlo : (settings.never_send_ehlo ? Stage::Helo : Stage::Ehlo);
+    // smtp_always_send_ehlo = no: EHLO only to a server whose greeting says
+    // ESMTP (Postfix's rule); smtp_never_send_ehlo wins over both.
+    const bool esmtp = settings.always_send_ehlo || str::lower(g.reply.to_string()).find("esmtp") != std::string::npos;
+    Stage st = settings.lmtp ? Stage::Lhlo : (settings.never_send_ehlo || !esmtp ? Stage::Helo : Stage::Ehlo);
     std::string cmd = std::string(settings.lmtp ? "LHLO " : (st == Stage::Ehlo ? "EHLO " : "HELO ")) +
                       settings.helo_name + "\r\n";
     auto w = co_await send(*s, cmd, settings.helo_timeout);

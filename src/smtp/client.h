@@ -32,7 +32,7 @@
 // smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
 // smtp_data_done_timeout, smtp_rset_timeout, smtp_quit_timeout,
 // smtp_mx_address_limit, smtp_mx_session_limit, smtp_fallback_relay,
-// smtp_skip_5xx_greeting, smtp_never_send_ehlo, smtp_tcp_port,
+// smtp_skip_5xx_greeting, smtp_never_send_ehlo, smtp_always_send_ehlo, smtp_tcp_port,
 // smtp_discard_ehlo_keywords, smtp_randomize_addresses,
 // smtp_address_preference, smtp_balance_inet_protocols, inet_protocols,
 // smtp_connection_cache_time_limit, smtp_connection_reuse_time_limit,
@@ -150,6 +150,7 @@ struct Settings {
   // (4.4.4) rather than bounce (5.4.4).
   bool defer_if_no_mx_address = false;
   bool never_send_ehlo = false;
+  bool always_send_ehlo = true;  // no: EHLO only after a greeting with "ESMTP"
   std::vector<std::string> discard_ehlo;
   std::chrono::seconds cache_time_limit{2}, reuse_time_limit{300};
   std::int64_t reuse_count_limit = 0;  // 0: no limit

@@ -295,6 +295,7 @@ class SmtpAgentTest(unittest.TestCase):
                   " -o smtp_body_checks=regexp:${config_directory}/out_body\n"
                   "generic unix - - n - - smtp -o smtp_generic_maps=regexp:${config_directory}/generic\n"
                   "mxdefer unix - - n - - smtp -o smtp_defer_if_no_mx_address_found=yes\n"
+                  "noehlo unix - - n - - smtp -o smtp_always_send_ehlo=no\n"
                   "dsnfilter unix - - n - - smtp"
                   " -o smtp_delivery_status_filter=regexp:${config_directory}/dsn_filter\n")
         extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
@@ -691,6 +692,22 @@ class SmtpAgentTest(unittest.TestCase):
         self.deliver(qid, f"[127.0.0.1]:{n.port}", [encode_rcpt("x@example.net", orig="o@example.net", notify=2)])
         self.assertEqual([c for c in n.commands if c.startswith(("MAIL", "RCPT"))],
                          [f"MAIL FROM:<{sender}>", "RCPT TO:<x@example.net>"])
+
+    def test_ehlo_only_to_esmtp_greetings(self):
+        # smtp_always_send_ehlo = no: HELO unless the greeting says ESMTP.
+        plain = self.server(greeting="220 old.test Sendmail ready")
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"[127.0.0.1]:{plain.port}", ["x@example.net"], service="noehlo")
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertEqual(plain.commands[0].split(" ")[0], "HELO")
+        esmtp = self.server(greeting="220 new.test esmtp ready")
+        a = self.deliver(qid, f"[127.0.0.1]:{esmtp.port}", ["x@example.net"], service="noehlo")
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertEqual(esmtp.commands[0].split(" ")[0], "EHLO")
+        # The default sends EHLO whatever the greeting says.
+        again = self.server(greeting="220 old.test Sendmail ready")
+        self.deliver(qid, f"[127.0.0.1]:{again.port}", ["x@example.net"])
+        self.assertEqual(again.commands[0].split(" ")[0], "EHLO")
 
     def test_helo_fallback_and_8bitmime(self):
         old = self.server(no_ehlo=True)

@@ -53,7 +53,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"non_smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"resolve_dequoted_address", R::kOther, "yes", "resolve quoted address forms as written (resolve_dequoted_address = no)"},
-    {"smtp_always_send_ehlo", R::kOther, "yes", "start sessions with HELO (smtp_always_send_ehlo = no)"},
     {"smtp_tls_security_level", R::kValues, kTlsVerified, "have DANE"},
     {"smtpd_client_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_data_restrictions", R::kItems, kRestrictions, kNoRestriction},
