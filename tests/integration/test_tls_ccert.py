@@ -194,45 +194,29 @@ class ClientCertificateTest(unittest.TestCase):
             finally:
                 c.close()
             INST.wait_log(rf"NOQUEUE: abort: TLS from \S+\[127\.0\.0\.1\]: {why}")
-        c = session("required", "client")
+        text = self.queued("required", "client")
+        self.assertIn('(Client CN "client.test", Issuer "Test CA" (verified OK))', text)
+
+    def queued(self, service, who):
+        """A message to a local user over TLS with `who`'s certificate; its
+        queue file as postcat shows it."""
+        c = session(service, who)
         try:
             self.assertTrue(c.ask("EHLO client.test").startswith("250"))
             self.assertTrue(c.ask("MAIL FROM:<sender@client.test>").startswith("250"))
             self.assertTrue(c.ask(f"RCPT TO:<alice@{HOST}>").startswith("250"))
             self.assertTrue(c.ask("DATA").startswith("354"))
-            reply = c.ask("Subject: ccert\r\n\r\nsigned\r\n.")
+            reply = c.ask(f"Subject: {service}\r\n\r\nover TLS\r\n.")
             self.assertTrue(reply.startswith("250"), reply)
             c.ask("QUIT")
         finally:
             c.close()
-        text = INST.cmd("postcat", ["-q", queued_id(reply)]).stdout
-        self.assertIn('(Client CN "client.test", Issuer "Test CA" (verified OK))', text)
+        return INST.cmd("postcat", ["-q", queued_id(reply)]).stdout
 
     def test_received_header_without_asking(self):
-        c = session("notasked", "client")
-        try:
-            c.ask("EHLO client.test")
-            c.ask("MAIL FROM:<sender@client.test>")
-            self.assertTrue(c.ask(f"RCPT TO:<alice@{HOST}>").startswith("250"))
-            c.ask("DATA")
-            reply = c.ask("Subject: plain\r\n\r\nno cert asked\r\n.")
-            self.assertTrue(reply.startswith("250"), reply)
-        finally:
-            c.close()
-        text = INST.cmd("postcat", ["-q", queued_id(reply)]).stdout
-        self.assertIn("(No client certificate requested)", text)
+        self.assertIn("(No client certificate requested)", self.queued("notasked", "client"))
         # Asked, not given.
-        c = session("listed", None)
-        try:
-            c.ask("EHLO client.test")
-            c.ask("MAIL FROM:<sender@client.test>")
-            self.assertTrue(c.ask(f"RCPT TO:<alice@{HOST}>").startswith("250"))
-            c.ask("DATA")
-            reply = c.ask("Subject: none\r\n\r\nno cert given\r\n.")
-        finally:
-            c.close()
-        text = INST.cmd("postcat", ["-q", queued_id(reply)]).stdout
-        self.assertIn("(Client did not present a certificate)", text)
+        self.assertIn("(Client did not present a certificate)", self.queued("listed", None))
 
 
 if __name__ == "__main__":

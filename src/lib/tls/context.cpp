@@ -161,6 +161,20 @@ Range version_range(unsigned protocols) {
   return r;
 }
 
+// <prefix>_tls_CAfile, <prefix>_tls_CApath and, with
+// tls_append_default_CA, the system's CAs, as the context's trust anchors.
+Status load_trust_anchors(SSL_CTX* ctx, const Settings& s) {
+  if (!s.ca_file.empty() || !s.ca_path.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx, s.ca_file.empty() ? nullptr : s.ca_file.c_str(),
+                                      s.ca_path.empty() ? nullptr : s.ca_path.c_str()) != 1)
+      return ssl_error(fmt::format("cannot load the trusted CA certificates from {}",
+                                   s.ca_file.empty() ? s.ca_path : s.ca_file));
+  }
+  if (s.default_ca && SSL_CTX_set_default_verify_paths(ctx) != 1)
+    return ssl_error("cannot load the system's trusted CA certificates");
+  return {};
+}
+
 }  // namespace
 
 Status configure_connection(SSL* ssl, unsigned protocols, const std::string& ciphers) {
@@ -202,14 +216,7 @@ Result<std::unique_ptr<Context>> Context::load(const Settings& s, Side side) {
     // Asked for, verified, but never a reason to fail the handshake: the
     // verdict is read afterwards (SessionInfo::verified), and an untrusted
     // certificate's fingerprint still counts for relay_clientcerts.
-    if (!s.ca_file.empty() || !s.ca_path.empty()) {
-      if (SSL_CTX_load_verify_locations(ctx, s.ca_file.empty() ? nullptr : s.ca_file.c_str(),
-                                        s.ca_path.empty() ? nullptr : s.ca_path.c_str()) != 1)
-        return ssl_error(fmt::format("cannot load the trusted CA certificates from {}",
-                                     s.ca_file.empty() ? s.ca_path : s.ca_file));
-    }
-    if (s.default_ca && SSL_CTX_set_default_verify_paths(ctx) != 1)
-      return ssl_error("cannot load the system's trusted CA certificates");
+    if (auto st = load_trust_anchors(ctx, s); !st) return st.take_error();
     if (!s.ca_file.empty()) {
       // The issuers a client may choose from, as Postfix sends them.
       STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(s.ca_file.c_str());
@@ -223,14 +230,7 @@ Result<std::unique_ptr<Context>> Context::load(const Settings& s, Side side) {
     // Loaded whatever main.cf's level (a destination's policy may verify);
     // the verdict is checked after the handshake (SSL_get_verify_result),
     // so that the failure can be reported in Postfix's terms.
-    if (!s.ca_file.empty() || !s.ca_path.empty()) {
-      if (SSL_CTX_load_verify_locations(ctx, s.ca_file.empty() ? nullptr : s.ca_file.c_str(),
-                                        s.ca_path.empty() ? nullptr : s.ca_path.c_str()) != 1)
-        return ssl_error(fmt::format("cannot load the trusted CA certificates from {}",
-                                     s.ca_file.empty() ? s.ca_path : s.ca_file));
-    }
-    if (s.default_ca && SSL_CTX_set_default_verify_paths(ctx) != 1)
-      return ssl_error("cannot load the system's trusted CA certificates");
+    if (auto st = load_trust_anchors(ctx, s); !st) return st.take_error();
   }
   if (side == Side::kServer) {
     static const unsigned char kSidContext[] = "postern-smtpd";
