@@ -76,6 +76,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.bare_newline_code = static_cast<int>(cfg.integer("smtpd_forbid_bare_newline_reject_code"));
   s.bare_newline_exclusions = cfg.str("smtpd_forbid_bare_newline_exclusions");
   s.smtputf8_enable = cfg.boolean("smtputf8_enable");
+  s.strict_smtputf8 = s.smtputf8_enable && cfg.boolean("strict_smtputf8");
   s.strict_rfc821 = cfg.boolean("strict_rfc821_envelopes");
   s.helo_required = cfg.boolean("smtpd_helo_required");
   s.discard_ehlo = cfg.list("smtpd_discard_ehlo_keywords");
@@ -100,6 +101,26 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
 namespace {
 
 using Problem = mail::Problem;
+
+// The address of a MAIL FROM, RCPT TO or VRFY argument. 8-bit text without
+// SMTPUTF8 declared is Postfix's case: with strict_smtputf8 it is refused
+// (`unicode` set: unicode_refusal()); otherwise a UTF-8 local part passes,
+// as clients sent them before SMTPUTF8 (the message is not marked SMTPUTF8),
+// and a UTF-8 domain is a syntax error, as in Postfix.
+Result<mail::Address> parse_client_path(std::string_view text, mail::PathOptions po, bool strict, bool& unicode) {
+  unicode = false;
+  if (po.smtputf8 || !mail::has_8bit(text)) return mail::parse_smtp_path(text, po);
+  if (strict) {
+    unicode = true;
+    return make_error("8-bit address without SMTPUTF8");
+  }
+  po.smtputf8 = true;  // the local part must still be valid UTF-8
+  auto a = mail::parse_smtp_path(text, po);
+  if (a && mail::has_8bit(a->domain)) return make_error("8-bit domain without SMTPUTF8");
+  return a;
+}
+
+smtp::Reply unicode_refusal() { return smtp::Reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address"); }
 
 // The kind of error a refusal from cleanup is, by its status code: the
 // message's size or hop count (bounce, as Postfix's smtpd counts them), a
@@ -1469,15 +1490,16 @@ asio::awaitable<void> Session::do_mail(const smtp::Command& cmd) {
     co_await reply(*full);
     co_return;
   }
-  if (mail::has_8bit(m.path.text) && !m.smtputf8) {
-    note(Problem::kProtocol);
-    co_await reply(smtp::Reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address"));
-    co_return;
-  }
   mail::PathOptions po;
   po.allow_null = true;
   po.smtputf8 = m.smtputf8;
-  auto addr = mail::parse_smtp_path(m.path.text, po);
+  bool unicode = false;
+  auto addr = parse_client_path(m.path.text, po, s_.strict_smtputf8, unicode);
+  if (unicode) {
+    note(Problem::kProtocol);
+    co_await reply(unicode_refusal());
+    co_return;
+  }
   if (!addr) {
     note(Problem::kProtocol);
     co_await reply(smtp::Reply(501, "5.1.7", "Bad sender address syntax"));
@@ -1667,14 +1689,15 @@ asio::awaitable<void> Session::do_rcpt(const smtp::Command& cmd) {
     co_await reply(smtp::Reply(452, "4.5.3", "Error: too many recipients"));
     co_return;
   }
-  if (mail::has_8bit(r.path.text) && !mail_->smtputf8) {
-    note(Problem::kProtocol);
-    co_await reply(smtp::Reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address"));
-    co_return;
-  }
   mail::PathOptions po;
   po.smtputf8 = mail_->smtputf8;
-  auto addr = mail::parse_smtp_path(r.path.text, po);
+  bool unicode = false;
+  auto addr = parse_client_path(r.path.text, po, s_.strict_smtputf8, unicode);
+  if (unicode) {
+    note(Problem::kProtocol);
+    co_await reply(unicode_refusal());
+    co_return;
+  }
   if (!addr) {
     note(Problem::kProtocol);
     co_await reply(smtp::Reply(501, "5.1.3", "Bad recipient address syntax"));
@@ -2140,15 +2163,15 @@ asio::awaitable<void> Session::do_vrfy(const smtp::Command& cmd) {
   std::string text = cmd.argument().text;
   std::string_view path = text;
   if (path.size() >= 2 && path.front() == '<' && path.back() == '>') path = path.substr(1, path.size() - 2);
-  bool utf8 = cmd.argument().smtputf8;
-  if (mail::has_8bit(path) && !utf8) {
+  mail::PathOptions po;
+  po.smtputf8 = cmd.argument().smtputf8;
+  bool unicode = false;
+  auto addr = parse_client_path(path, po, s_.strict_smtputf8, unicode);
+  if (unicode) {
     note(Problem::kProtocol);
-    co_await reply(smtp::Reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address"));
+    co_await reply(unicode_refusal());
     co_return;
   }
-  mail::PathOptions po;
-  po.smtputf8 = utf8;
-  auto addr = mail::parse_smtp_path(path, po);
   if (!addr) {
     note(Problem::kProtocol);
     co_await reply(smtp::Reply(501, "5.1.3", "Bad recipient address syntax"));

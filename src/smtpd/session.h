@@ -96,6 +96,8 @@ struct Settings {
   int bare_newline_code = 550;
   std::string bare_newline_exclusions;  // network list
   bool smtputf8_enable = true;
+  // strict_smtputf8 (with smtputf8_enable): 8-bit addresses need SMTPUTF8.
+  bool strict_smtputf8 = false;
   bool strict_rfc821 = false;
   bool helo_required = false;
   std::vector<std::string> discard_ehlo;

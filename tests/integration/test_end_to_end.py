@@ -13,6 +13,7 @@ import pwd
 import re
 import shutil
 import smtplib
+import socket
 import subprocess
 import time
 import unittest
@@ -265,6 +266,43 @@ class EndToEnd(unittest.TestCase):
             self.skipTest("postsuper -d needs root to clean up")
 
     @unittest.skipUnless(os.geteuid() == 0, "local delivery to a real user needs root")
+    def test_utf8_local_part_without_smtputf8(self):
+        # Postfix's default (strict_smtputf8 = no): taken without SMTPUTF8,
+        # relayed as it came (no SMTPUTF8 asked of the next hop) and
+        # delivered to a mailbox.
+        token = uuid.uuid4().hex
+        sender = "j\u00f6rg@sender.test"
+        before = self.sink.count()
+        commands = ["EHLO client.test", f"MAIL FROM:<{sender}>", "RCPT TO:<r@remote.test>"]
+        if self.user is not None:
+            commands.append(f"RCPT TO:<{USER}@{HOST}>")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as c:
+            f = c.makefile("rb")
+
+            def reply():
+                while True:
+                    r = f.readline().decode()
+                    if r[3:4] != "-":
+                        return r
+
+            self.assertTrue(reply().startswith("220"))
+            for line in commands:
+                c.sendall(line.encode() + b"\r\n")
+                r = reply()
+                self.assertTrue(r.startswith("250"), f"{line}: {r}")
+            c.sendall(b"DATA\r\n")
+            self.assertTrue(reply().startswith("354"))
+            c.sendall(f"Subject: utf8\r\n\r\nbody {token}\r\n.\r\n".encode())
+            self.assertTrue(reply().startswith("250"))
+            c.sendall(b"QUIT\r\n")
+        self.sink.wait_count(before + 1, timeout=60)
+        got = [m for m in self.sink.messages if token.encode() in m[2]]
+        self.assertEqual(len(got), 1)
+        self.assertEqual(got[0][0], sender)
+        if self.user is not None:
+            self.inst.wait_log(rf"to=<{USER}@{HOST}>, relay=local, .*status=sent \(delivered to maildir\)")
+        self.wait_queue_empty()
+
     def test_local_maildir(self):
         token = uuid.uuid4().hex
         send(self.port, "dave@sender.test", [f"{USER}@{HOST}"], f"body {token}")

@@ -46,6 +46,7 @@ SERVICES = {
     "main": "",
     "big": "-o smtpd_recipient_limit=2000 -o message_size_limit=0",
     "small": "-o message_size_limit=100000",
+    "strictutf8": "-o strict_smtputf8=yes",
     "strict": "-o smtpd_timeout=2s -o smtpd_hard_error_limit=3",
     "soft": "-o smtpd_soft_error_limit=1 -o smtpd_error_sleep_time=1s",
     "junk": "-o smtpd_junk_command_limit=2 -o smtpd_hard_error_limit=3",
@@ -506,12 +507,41 @@ class SmtpdTest(unittest.TestCase):
         self.assertEqual(c.ask("XYZZY"), "502 5.5.2 Error: command not recognized")
         self.assertEqual(c.ask("RSET"), "250 2.0.0 Ok")
         self.assertEqual(c.ask("MAIL FROM:<bad address@x>"), "501 5.1.7 Bad sender address syntax")
-        self.assertEqual(c.ask("MAIL FROM:<j\u00f6rg@x.example>"),
-                         "553 5.6.7 Must declare SMTPUTF8 to send unicode address")
+        # Without SMTPUTF8 a UTF-8 domain is bad syntax, as in Postfix.
+        self.assertEqual(c.ask("MAIL FROM:<x@j\u00f6rg.example>"), "501 5.1.7 Bad sender address syntax")
         self.assertEqual(c.ask("QUIT"), "221 2.0.0 Bye")
         c.close()
         INST.wait_log(r"disconnect from localhost\[127\.0\.0\.1\] helo=1 mail=1/4 rcpt=0/2 data=0/3 rset=2 "
                       r"noop=1 quit=1 unknown=0/1 commands=6/15")
+
+    def test_utf8_local_parts_without_smtputf8(self):
+        # Postfix's default (strict_smtputf8 = no): a UTF-8 local part passes
+        # without SMTPUTF8, as clients sent them before it; the message is
+        # not marked SMTPUTF8. Invalid UTF-8 and UTF-8 domains do not pass.
+        c = Raw(PORTS["main"])
+        c.ask("EHLO client.test")
+        self.assertEqual(c.ask("MAIL FROM:<j\u00f6rg@client.test>"), "250 2.1.0 Ok")
+        self.assertEqual(c.ask(f"RCPT TO:<{LOCAL}>")[:3], "250")
+        self.assertEqual(c.ask("RCPT TO:<x@b\u00fccher.example>"), "501 5.1.3 Bad recipient address syntax")
+        self.assertEqual(c.ask("DATA")[:3], "354")
+        reply = c.ask("Subject: utf8\r\n\r\nold style\r\n.")
+        self.assertTrue(reply.startswith("250"), reply)
+        out = INST.cmd("postcat", ["-q", queued_id(reply)]).stdout
+        self.assertIn("sender: j\u00f6rg@client.test", out)
+        c.send(b"MAIL FROM:<j\xf6rg@client.test>\r\n")  # Latin-1, not UTF-8: as Postfix
+        self.assertEqual(c.reply(), "500 5.5.2 Error: bad UTF-8 syntax")
+        c.close()
+        # strict_smtputf8 = yes: 553 5.6.7 for any 8-bit address without it.
+        c = Raw(PORTS["strictutf8"])
+        c.ask("EHLO client.test")
+        self.assertEqual(c.ask("MAIL FROM:<j\u00f6rg@client.test>"),
+                         "553 5.6.7 Must declare SMTPUTF8 to send unicode address")
+        self.assertEqual(c.ask("MAIL FROM:<s@client.test>"), "250 2.1.0 Ok")
+        self.assertEqual(c.ask("RCPT TO:<j\u00f6rg@example.net>"),
+                         "553 5.6.7 Must declare SMTPUTF8 to send unicode address")
+        c.ask("RSET")
+        self.assertEqual(c.ask("MAIL FROM:<j\u00f6rg@client.test> SMTPUTF8"), "250 2.1.0 Ok")
+        c.close()
 
     def test_unknown_local_user_logged(self):
         c = Raw(PORTS["main"])

@@ -63,7 +63,6 @@ constexpr auto kList = std::to_array<Unsupported>({
     {"smtpd_recipient_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_relay_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_sender_restrictions", R::kItems, kRestrictions, kNoRestriction},
-    {"strict_smtputf8", R::kYes, "", "have strict SMTPUTF8 checks"},
     {"unknown_address_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"unknown_helo_hostname_tempfail_action", R::kOther, "defer_if_permit,defer",
      "have other temporary-failure actions"},

@@ -112,9 +112,9 @@ TEST(Unsupported, BestEffortTlsLevelsLoadRequiredOnesAreRefused) {
 }
 
 TEST(Unsupported, BooleansNumbersAndAllowedValues) {
-  loads("strict_smtputf8 = no\nsoft_bounce = yes\nsmtpd_client_message_rate_limit = 30\nauthorized_submit_users = static:anyone\n");
+  loads("strict_smtputf8 = yes\nsoft_bounce = yes\nsmtpd_client_message_rate_limit = 30\nauthorized_submit_users = static:anyone\n");
   loads("smtp_host_lookup = dns\n");
-  EXPECT_NE(error_of("strict_smtputf8 = yes\n").find("set it to no"), std::string::npos);
+  EXPECT_NE(error_of("frozen_delivered_to = no\n").find("set it to yes"), std::string::npos);
   loads("strict_8bitmime = yes\nstrict_mime_encoding_domain = yes\n");  // cleanup's MIME checks
   loads("smtpd_client_new_tls_session_rate_limit = 10\n");  // smtpd, through anvil
   loads("authorized_submit_users = !www-data, static:anyone\n");
@@ -137,7 +137,7 @@ TEST(Unsupported, OverridesAreCheckedAndARefusedOneChangesNothing) {
 
 TEST(Unsupported, ManualTextNamesTheRefusedValues) {
   EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_milters")), "any non-empty value");
-  EXPECT_EQ(refused_values_text(*find_unsupported("strict_smtputf8")), "yes");
+  EXPECT_EQ(refused_values_text(*find_unsupported("frozen_delivered_to")), "anything but yes");
   EXPECT_EQ(refused_values_text(*find_unsupported("lmtp_tls_security_level")), "dane, dane-only");
   EXPECT_EQ(refused_values_text(*find_unsupported("reject_tempfail_action")), "anything but defer_if_permit, defer");
 }

@@ -87,11 +87,11 @@ case "$out" in
 esac
 check "-e unsupported feature leaves file" "$before" "$(cat "$D/main.cf")"
 "$P" -c "$D" -e 'smtpd_milters=' || fails=$((fails + 1))
-echo 'strict_smtputf8 = yes' >> "$D/main.cf"
+echo 'frozen_delivered_to = no' >> "$D/main.cf"
 out=$("$P" -c "$D" -n 2>&1); rc=$?
 check "unsupported feature in main.cf exit" "1" "$rc"
-check "unsupported feature in main.cf message" "postconf: fatal: $D/main.cf, line 9: parameter strict_smtputf8 = yes: Postern does not have strict SMTPUTF8 checks; remove the setting or set it to no" "$out"
-"$P" -c "$D" -X strict_smtputf8 smtpd_milters || fails=$((fails + 1))
+check "unsupported feature in main.cf message" "postconf: fatal: $D/main.cf, line 9: parameter frozen_delivered_to = no: Postern does not update Delivered-To: while expanding aliases (frozen_delivered_to = no); remove the setting or set it to yes" "$out"
+"$P" -c "$D" -X frozen_delivered_to smtpd_milters || fails=$((fails + 1))
 check "-X repairs" "$before" "$(cat "$D/main.cf")"
 
 # master.cf
