@@ -163,6 +163,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   p->mx_backup_networks_ = std::move(*backup_nets);
   p->mx_backup_networks_set_ = !str::trim(cfg.str("permit_mx_backup_networks")).empty();
   p->own_addresses_ = config::host::own_address_texts(cfg.str("inet_interfaces"), cfg.str("inet_protocols"));
+  p->interface_addresses_ = p->own_addresses_.size();
   // proxy_interfaces: addresses only, as trivial-rewrite takes them.
   for (const auto& a : cfg.list("proxy_interfaces"))
     if (auto ip = mail::canonical_ip_text(a, true)) p->own_addresses_.push_back(*ip);
@@ -189,6 +190,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   p->recipient_delimiter_ = cfg.str("recipient_delimiter");
   p->double_bounce_sender_ = cfg.str("double_bounce_sender");
   p->relay_code_ = static_cast<int>(cfg.integer("relay_domains_reject_code"));
+  p->plaintext_code_ = static_cast<int>(cfg.integer("plaintext_reject_code"));
   p->reject_code_ = static_cast<int>(cfg.integer("reject_code"));
   p->expansion_filter_ = str::unescape(cfg.raw("smtpd_expansion_filter").value_or(""));
   p->defer_code_ = static_cast<int>(cfg.integer("defer_code"));
@@ -377,12 +379,13 @@ std::optional<std::string> Policy::mx_backup_domain(const RcptContext& c) {
   return d;
 }
 
-bool Policy::is_own_address(const asio::ip::address& a) const {
+bool Policy::is_own_address(const asio::ip::address& a, bool with_proxy) const {
   asio::ip::address x = a;
   if (x.is_v6() && x.to_v6().is_v4_mapped()) x = asio::ip::make_address_v4(asio::ip::v4_mapped, x.to_v6());
   const std::string s = x.to_string();
-  for (const auto& o : own_addresses_)
-    if (o == s) return true;
+  const std::size_t n = with_proxy ? own_addresses_.size() : interface_addresses_;
+  for (std::size_t i = 0; i < n && i < own_addresses_.size(); ++i)
+    if (own_addresses_[i] == s) return true;
   return false;
 }
 
@@ -529,6 +532,20 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
     if (r == "permit_sasl_authenticated") {
       if (!c.sasl_username.empty()) return Outcome::Permit;
       continue;
+    }
+    if (r == "permit_inet_interfaces") {
+      // Postfix: the client is this host, at an address of inet_interfaces.
+      error_code ec;
+      auto a = asio::ip::make_address(std::string(c.client_addr), ec);
+      if (!ec && is_own_address(a, false)) return Outcome::Permit;
+      continue;
+    }
+    if (r == "reject_plaintext_session") {
+      if (!c.encryption_protocol.empty()) continue;
+      v.reject(smtp::Reply(plaintext_code_, plaintext_code_ < 500 ? "4.7.1" : "5.7.1",
+                           "Session encryption is required"),
+               mail::Problem::kPolicy);
+      return Outcome::Reject;
     }
     if (r == "permit_tls_all_clientcerts") {
       if (c.ccert_trusted) return Outcome::Permit;

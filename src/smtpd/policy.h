@@ -28,7 +28,10 @@
 // instead (check_client(), check_helo(), check_sender()).
 //
 // Restrictions understood: permit, reject, defer, permit_mynetworks,
-// permit_sasl_authenticated, permit_tls_clientcerts (the client
+// permit_sasl_authenticated, permit_inet_interfaces (the client is at an
+// address of inet_interfaces), reject_plaintext_session (no TLS:
+// $plaintext_reject_code 4.7.1 Session encryption is required),
+// permit_tls_clientcerts (the client
 // certificate's fingerprint or public key fingerprint is in
 // relay_clientcerts; the certificate need not verify, as in Postfix),
 // permit_tls_all_clientcerts (any certificate that verified),
@@ -342,7 +345,8 @@ class Policy {
   // in_mx_backup_networks()) and fills RcptContext::recipient_mx_backup.
   bool wants_mx_backup() const { return wants_mx_backup_; }
   std::optional<std::string> mx_backup_domain(const RcptContext& c);
-  bool is_own_address(const asio::ip::address& a) const;
+  // An address of inet_interfaces, or (with_proxy) of proxy_interfaces.
+  bool is_own_address(const asio::ip::address& a, bool with_proxy = true) const;
   bool restricts_mx_backup() const { return mx_backup_networks_set_; }
   Result<bool> in_mx_backup_networks(const asio::ip::address& a) { return mx_backup_networks_.contains(a.to_string()); }
   // The HELO name that restriction judges, or nullopt: none given, or an
@@ -394,6 +398,7 @@ class Policy {
   // proxy_interfaces) and permit_mx_backup_networks.
   bool wants_mx_backup_ = false;
   std::vector<std::string> own_addresses_;
+  std::size_t interface_addresses_ = 0;  // the first ones are inet_interfaces', the rest proxy_interfaces'
   NetworkList mx_backup_networks_;
   bool mx_backup_networks_set_ = false;
   maps::MatchList mydestination_;
@@ -428,6 +433,7 @@ class Policy {
   std::string recipient_delimiter_;
   std::string double_bounce_sender_;
   int relay_code_ = 554;
+  int plaintext_code_ = 450;  // plaintext_reject_code
   int reject_code_ = 554;  // reject_code: the plain "reject" restriction
   int defer_code_ = 450;   // defer_code: the plain "defer" restriction
   std::string expansion_filter_;  // smtpd_expansion_filter, unescaped (DNS list replies)

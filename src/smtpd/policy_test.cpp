@@ -1457,3 +1457,30 @@ TEST(Policy, ClientCertificates) {
   EXPECT_EQ(with_cert(*access, "DD:04", "CC:03", false).kind, Verdict::Accept);
   EXPECT_EQ(with_cert(*access, "", "", false).reply.code, 554);  // no keys: reject_unauth_destination
 }
+
+// permit_inet_interfaces: the client at an address of inet_interfaces (not
+// proxy_interfaces); reject_plaintext_session: no TLS, plaintext_reject_code.
+TEST(Policy, InetInterfacesAndPlaintextSessions) {
+  auto p = policy("inet_interfaces = 127.0.0.1, [::1]\nproxy_interfaces = 192.0.2.9\n"
+                  "smtpd_relay_restrictions = permit_inet_interfaces, reject_unauth_destination\n");
+  EXPECT_EQ(rcpt(*p, "127.0.0.1", false, "x@elsewhere.example").kind, Verdict::Accept);
+  EXPECT_EQ(rcpt(*p, "::1", false, "x@elsewhere.example").kind, Verdict::Accept);
+  EXPECT_EQ(rcpt(*p, "::ffff:127.0.0.1", false, "x@elsewhere.example").kind, Verdict::Accept);
+  EXPECT_EQ(rcpt(*p, "192.0.2.9", false, "x@elsewhere.example").reply.code, 554);
+  EXPECT_EQ(rcpt(*p, "198.51.100.1", false, "x@elsewhere.example").reply.code, 554);
+
+  auto tls = policy("smtpd_recipient_restrictions = reject_plaintext_session, permit\n");
+  Verdict v = rcpt(*tls, "198.51.100.1", true, "x@mx.example.org");
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(), "450 4.7.1 Session encryption is required");
+  auto a = mail::parse_smtp_path("x@mx.example.org");
+  RcptContext c;
+  c.client_addr = "198.51.100.1";
+  c.recipient = &*a;
+  c.recipient_text = "x@mx.example.org";
+  c.encryption_protocol = "TLSv1.3";
+  EXPECT_EQ(tls->check_recipient(c).kind, Verdict::Accept);
+  auto five = policy("plaintext_reject_code = 550\nsmtpd_recipient_restrictions = reject_plaintext_session, permit\n");
+  EXPECT_EQ(rcpt(*five, "198.51.100.1", true, "x@mx.example.org").reply.to_string(),
+            "550 5.7.1 Session encryption is required");
+}

@@ -114,6 +114,10 @@ def setUpModule():
         "required": f"{tls} -o smtpd_tls_security_level=encrypt -o smtpd_tls_req_ccert=yes "
                     f"-o smtpd_tls_CAfile={ca}",
         "notasked": f"{tls} -o smtpd_tls_security_level=may",
+        # Two restrictions about the session rather than the certificate.
+        "plaintext": f"{tls} -o smtpd_tls_security_level=may "
+                     f"-o {{smtpd_recipient_restrictions = reject_plaintext_session, permit}}",
+        "interfaces": f"-o {{smtpd_relay_restrictions = permit_inet_interfaces, reject_unauth_destination}}",
     }
     INST.write_master_cf(smtpd_master_cf(services, PORTS))
     INST.start()
@@ -196,6 +200,24 @@ class ClientCertificateTest(unittest.TestCase):
             INST.wait_log(rf"NOQUEUE: abort: TLS from \S+\[127\.0\.0\.1\]: {why}")
         text = self.queued("required", "client")
         self.assertIn('(Client CN "client.test", Issuer "Test CA" (verified OK))', text)
+
+    def test_plaintext_session_and_inet_interfaces(self):
+        c = SmtpClient(PORTS["plaintext"])
+        try:
+            c.ask("EHLO client.test")
+            c.ask("MAIL FROM:<sender@client.test>")
+            self.assertEqual(c.ask(f"RCPT TO:<alice@{HOST}>"), "450 4.7.1 Session encryption is required")
+        finally:
+            c.close()
+        self.assertTrue(self.rcpt("plaintext", None, f"alice@{HOST}").startswith("250"))
+        # inet_interfaces is "all": 127.0.0.1 is this host.
+        c = SmtpClient(PORTS["interfaces"])
+        try:
+            c.ask("EHLO client.test")
+            c.ask("MAIL FROM:<sender@client.test>")
+            self.assertTrue(c.ask(f"RCPT TO:<{REMOTE}>").startswith("250"))
+        finally:
+            c.close()
 
     def queued(self, service, who):
         """A message to a local user over TLS with `who`'s certificate; its

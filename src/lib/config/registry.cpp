@@ -392,6 +392,7 @@ constexpr ParamDef kParams[] = {
   I("non_fqdn_reject_code", "504", "Reply code for non-FQDN rejections.", 400, 599),
   I("reject_code", "554", "Reply code for the reject restriction.", 400, 599),
   I("relay_domains_reject_code", "554", "Reply code for relay rejections.", 400, 599),
+  I("plaintext_reject_code", "450", "Reply code for reject_plaintext_session.", 400, 599),
   I("unknown_address_reject_code", "450", "Reply code for unknown sender or recipient domains.", 400, 599),
   S("reject_tempfail_action", "defer_if_permit", "What a restriction does when it cannot decide for now (a DNS failure): defer_if_permit or defer."),
   S("unknown_address_tempfail_action", "$reject_tempfail_action", "reject_tempfail_action for reject_unknown_sender_domain and reject_unknown_recipient_domain."),
