@@ -221,15 +221,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
       p->sender_login_maps_ = std::make_unique<maps::MapList>(std::move(*ml));
     }
   }
-  if (std::string rc = cfg.str("relay_clientcerts"); !str::trim(rc).empty()) {
-    auto ml = maps::MapList::open("relay_clientcerts", rc, quiet_fixed());
-    if (!ml) {
-      log::warning("relay_clientcerts: {}", ml.error().message);
-      p->relay_clientcerts_error_ = ml.error().message;
-    } else {
-      p->relay_clientcerts_ = std::make_unique<maps::MapList>(std::move(*ml));
-    }
-  }
+  p->relay_clientcerts_ = open_recipient_table(cfg, "relay_clientcerts");
   p->invalid_hostname_code_ = static_cast<int>(cfg.integer("invalid_hostname_reject_code"));
   p->non_fqdn_code_ = static_cast<int>(cfg.integer("non_fqdn_reject_code"));
   p->unknown_address_code_ = static_cast<int>(cfg.integer("unknown_address_reject_code"));
@@ -1181,20 +1173,18 @@ Policy::Outcome Policy::listed_client_certificate(const RcptContext& c, Verdict&
   // its public key's; a listed one need not verify (the fingerprint is the
   // trust). Any value counts.
   if (c.ccert_fingerprint.empty() && c.ccert_pkey_fingerprint.empty()) return Outcome::Dunno;
-  if (!relay_clientcerts_error_.empty() || relay_clientcerts_) {
-    for (std::string_view key : {c.ccert_fingerprint, c.ccert_pkey_fingerprint}) {
-      if (key.empty()) continue;
-      Result<std::optional<std::string>> found =
-          relay_clientcerts_error_.empty() ? relay_clientcerts_->lookup(key)
-                                           : Result<std::optional<std::string>>(make_error("{}", relay_clientcerts_error_));
-      if (!found) {
-        log::warning("relay_clientcerts: lookup error for fingerprint '{}', pkey fingerprint '{}': {}",
-                     c.ccert_fingerprint, c.ccert_pkey_fingerprint, found.error().message);
-        v.reject(lookup_error_reply(c.recipient_text), mail::Problem::kData);
-        return Outcome::Reject;
-      }
-      if (*found) return Outcome::Permit;
+  const RecipientTable& t = relay_clientcerts_;
+  if (!t.configured()) return Outcome::Dunno;
+  for (std::string_view key : {c.ccert_fingerprint, c.ccert_pkey_fingerprint}) {
+    if (key.empty()) continue;
+    auto found = t.maps ? t.maps->lookup(key) : Result<std::optional<std::string>>(make_error("{}", t.error));
+    if (!found) {
+      log::warning("relay_clientcerts: lookup error for fingerprint '{}', pkey fingerprint '{}': {}",
+                   c.ccert_fingerprint, c.ccert_pkey_fingerprint, found.error().message);
+      v.reject(lookup_error_reply(c.recipient_text), mail::Problem::kData);
+      return Outcome::Reject;
     }
+    if (*found) return Outcome::Permit;
   }
   return Outcome::Dunno;
 }

@@ -418,14 +418,14 @@ class Policy {
   // Postfix's check_rcpt_maps() order: an address the canonical or virtual
   // alias tables know is valid in every class; then the class's own table.
   RecipientTable local_recipient_maps_, virtual_mailbox_maps_, relay_recipient_maps_;
+  // relay_clientcerts, opened the same way (a table that cannot be opened
+  // defers permit_tls_clientcerts).
+  RecipientTable relay_clientcerts_;
   std::vector<RecipientTable> mapped_recipient_maps_;  // recipient_canonical, canonical, virtual_alias
   // smtpd_sender_login_maps (null: none; every authenticated sender is then
   // a mismatch, as in Postfix); an open failure is kept and defers.
   std::unique_ptr<maps::MapList> sender_login_maps_;
   std::string sender_login_error_;
-  // relay_clientcerts (null: empty), the same way.
-  std::unique_ptr<maps::MapList> relay_clientcerts_;
-  std::string relay_clientcerts_error_;
   // permit_tls_clientcerts: Permit, Dunno, or Reject (lookup error).
   Outcome listed_client_certificate(const RcptContext& c, Verdict& v);
   // The login names that own `sender` (empty: none known), or an error.
