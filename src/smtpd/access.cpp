@@ -191,6 +191,10 @@ std::string_view reply_class(Kind kind) {
       return "Recipient address";
     case Kind::Ccert:
       return "Client certificate";
+    case Kind::ReverseClient:
+      return "Unverified Client host";
+    case Kind::Sasl:
+      return "SASL login name";
   }
   return "Client host";
 }
@@ -218,6 +222,15 @@ std::string reply_name(Kind kind, const Subject& s) {
       return s.address ? s.address->to_internal() : std::string();
     case Kind::Ccert:
       return std::string(s.ccert_cn);
+    case Kind::ReverseClient:
+      return std::string(s.client_name);  // the name alone, as Postfix
+    case Kind::Sasl: {
+      // Postfix prints the login name with anything unprintable as '_'.
+      std::string out(s.sasl_username);
+      for (char& ch : out)
+        if (auto u = static_cast<unsigned char>(ch); u < 0x20 || u >= 0x7f) ch = '_';
+      return out;
+    }
   }
   return {};
 }
@@ -264,7 +277,12 @@ std::vector<Key> lookup_keys(Kind kind, const Subject& s, const Options& o) {
   KeyList keys;
   switch (kind) {
     case Kind::Client:
+    case Kind::ReverseClient:
       client_keys(keys, s, o);
+      break;
+    case Kind::Sasl:
+      // The whole login name, for every table; no parts of it.
+      if (!s.sasl_username.empty()) keys.add(std::string(s.sasl_username), false);
       break;
     case Kind::Helo:
       // check_domain_access with the whole name for every table.

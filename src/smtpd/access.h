@@ -103,7 +103,10 @@
 
 namespace postern::smtpd::access {
 
-enum class Kind { Client, Helo, Sender, Recipient, Ccert };
+// ReverseClient: check_reverse_client_hostname_access (the client's
+// unverified reverse name, in Subject::client_name, then its address);
+// Sasl: check_sasl_access (the SASL login name, exactly).
+enum class Kind { Client, Helo, Sender, Recipient, Ccert, ReverseClient, Sasl };
 
 struct Options {
   bool parent_matches_subdomains = true;  // "smtpd_access_maps" is in parent_domain_matches_subdomains
@@ -133,6 +136,8 @@ struct Subject {
   // Kind::Ccert: the client certificate's fingerprints and subject CN
   // (empty: no certificate).
   std::string_view ccert_fingerprint, ccert_pkey_fingerprint, ccert_cn;
+  // Kind::Sasl: the login name of an authenticated client.
+  std::string_view sasl_username;
 };
 
 // The lookup keys for `kind`, in Postfix's order, each marked whether only

@@ -43,8 +43,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 1 || size > 4096) return 0;
   static const mail::Address sender = mail::Address::from_internal("s@example.net");
   static const mail::Address rcpt = mail::Address::from_internal("r@example.org");
-  Kind kinds[] = {Kind::Client, Kind::Helo, Kind::Sender, Kind::Recipient, Kind::Ccert};
-  Kind kind = kinds[data[0] % 5];
+  Kind kinds[] = {Kind::Client, Kind::Helo, Kind::Sender, Kind::Recipient, Kind::Ccert, Kind::ReverseClient, Kind::Sasl};
+  Kind kind = kinds[data[0] % std::size(kinds)];
   Subject s;
   s.client_name = "client.example";
   s.client_addr = "192.0.2.1";

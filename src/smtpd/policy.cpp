@@ -493,10 +493,19 @@ Policy::ListSubject Policy::list_subject(std::string_view title, const RcptConte
   return {"Recipient address", std::string(c.recipient_text)};
 }
 
-Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::string_view title,
+Policy::Outcome Policy::eval_list(std::span<const Restriction> list, std::string_view title,
                                   const RcptContext& c, Verdict& v, int depth) {
-  for (const auto& step : list) {
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const Restriction& step = list[i];
     const std::string& r = step.name;
+    if (r == "warn_if_reject") {
+      // Postfix: changes the meaning of the next restriction only; at the
+      // end of a list it has nothing to change.
+      if (i + 1 == list.size()) continue;
+      Outcome o = eval_warned(list.subspan(++i, 1), title, c, v, depth);
+      if (o == Outcome::Dunno) continue;
+      return o;
+    }
     if (step.table || step.dnsbl || step.server) {
       Outcome o = step.table   ? eval_access(step, title, c, v, depth)
                   : step.dnsbl ? eval_dnsbl(step, title, c, v)
@@ -760,13 +769,44 @@ Policy::Outcome Policy::eval_list(const std::vector<Restriction>& list, std::str
   return Outcome::Dunno;
 }
 
+Policy::Outcome Policy::eval_warned(std::span<const Restriction> next, std::string_view title,
+                                    const RcptContext& c, Verdict& v, int depth) {
+  Verdict w = v;
+  Outcome o = eval_list(next, title, c, w, depth);
+  // A lookup still to be made is asked for as usual (the list runs again
+  // with its answer, and this again turns its rejection into a warning); a
+  // configuration error stays an error: it is not the restriction's verdict
+  // on this client.
+  if (o == Outcome::Reject && (w.need || w.policy_need || w.config_error())) {
+    v = std::move(w);
+    return o;
+  }
+  // As Postfix's DEFER_IF_PERMIT: a deferral the warned restriction would
+  // leave pending is logged as a warning at once and not kept (a
+  // defer_if_reject is kept, as there). Its other actions (WARN, PREPEND,
+  // HOLD, ... from an access table) stand.
+  if (w.defer_if_permit && !v.defer_if_permit) w.notes.push_back({"reject_warning", w.defer_if_permit->to_string()});
+  w.defer_if_permit = v.defer_if_permit;
+  if (o == Outcome::Reject) {
+    w.notes.push_back({"reject_warning", w.reply.to_string()});
+    w.kind = v.kind;
+    w.reply = v.reply;
+    w.problem = v.problem;
+    o = Outcome::Dunno;
+  }
+  v = std::move(w);
+  return o;
+}
+
 Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title, const RcptContext& c,
                                     Verdict& v, int depth) {
   access::Kind kind = r.name == "check_client_access"   ? access::Kind::Client
                       : r.name == "check_helo_access"   ? access::Kind::Helo
                       : r.name == "check_sender_access" ? access::Kind::Sender
                       : r.name == "check_ccert_access"  ? access::Kind::Ccert
-                                                        : access::Kind::Recipient;
+                      : r.name == "check_reverse_client_hostname_access" ? access::Kind::ReverseClient
+                      : r.name == "check_sasl_access"                    ? access::Kind::Sasl
+                                                                         : access::Kind::Recipient;
   access::Subject subject;
   subject.client_name = c.client_name;
   subject.client_addr = c.client_addr;
@@ -774,16 +814,23 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
   subject.ccert_fingerprint = c.ccert_fingerprint;
   subject.ccert_pkey_fingerprint = c.ccert_pkey_fingerprint;
   subject.ccert_cn = c.ccert_subject;
+  subject.sasl_username = c.sasl_username;
   if (kind == access::Kind::Sender) {
     subject.address = c.sender;
     subject.address_text = c.sender_text;
   } else if (kind == access::Kind::Recipient) {
     subject.address = c.recipient;
     subject.address_text = c.recipient_text;
+  } else if (kind == access::Kind::ReverseClient) {
+    // The name the address maps back to, not checked against its own
+    // address records ("unknown" when there is none: looked up as such).
+    subject.client_name = c.reverse_client_name;
   }
-  // Nothing to look up: no HELO, or no sender (VRFY).
+  // Nothing to look up: no HELO, no sender (VRFY), a client that did not
+  // authenticate.
   if ((kind == access::Kind::Helo && c.helo.empty()) ||
-      ((kind == access::Kind::Sender || kind == access::Kind::Recipient) && !subject.address))
+      ((kind == access::Kind::Sender || kind == access::Kind::Recipient) && !subject.address) ||
+      (kind == access::Kind::Sasl && c.sasl_username.empty()))
     return Outcome::Dunno;
   auto result = access::evaluate(*r.table, kind, subject, access_);
   if (!result) {
@@ -792,6 +839,15 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
     return Outcome::Reject;
   }
   if (!*result) return Outcome::Dunno;
+  // Postfix: an unverified name is whatever the client's DNS says, so it
+  // may deny but never allow; OK there is a configuration error.
+  if (kind == access::Kind::ReverseClient && (*result)->type == access::Action::Type::Permit && !v.discard) {
+    log::warning("restriction {} returns OK for {}", r.name, str::printable(c.reverse_client_name, 255));
+    log::warning("this is not allowed for security reasons");
+    log::warning("use DUNNO instead of OK if you want to make an exception");
+    v.reject(config_error_reply(), true);
+    return Outcome::Reject;
+  }
   return apply_action(**result, title, r.name + " " + r.table_spec, kind, subject, c, v, depth);
 }
 

@@ -77,6 +77,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -368,8 +369,12 @@ class Policy {
 
  private:
   enum class Outcome { Permit, Dunno, Reject };
-  Outcome eval_list(const std::vector<Restriction>& list, std::string_view title, const RcptContext& c,
+  Outcome eval_list(std::span<const Restriction> list, std::string_view title, const RcptContext& c,
                     Verdict& v, int depth = 0);
+  // warn_if_reject: `next` (one restriction) runs, and a rejection of its
+  // becomes a "reject_warning" note instead.
+  Outcome eval_warned(std::span<const Restriction> next, std::string_view title, const RcptContext& c,
+                      Verdict& v, int depth);
   Outcome eval_access(const Restriction& r, std::string_view title, const RcptContext& c, Verdict& v,
                       int depth);
   Outcome eval_dnsbl(const Restriction& r, std::string_view title, const RcptContext& c, Verdict& v);

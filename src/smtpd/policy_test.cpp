@@ -1484,3 +1484,95 @@ TEST(Policy, InetInterfacesAndPlaintextSessions) {
   EXPECT_EQ(rcpt(*five, "198.51.100.1", true, "x@mx.example.org").reply.to_string(),
             "550 5.7.1 Session encryption is required");
 }
+
+// warn_if_reject: the next restriction's rejection is logged as
+// "reject_warning" and the list goes on; it changes that restriction only.
+TEST(Policy, WarnIfRejectTurnsTheNextRejectionIntoAWarning) {
+  auto p = policy(
+      "smtpd_relay_restrictions = warn_if_reject reject_unauth_destination, "
+      "check_recipient_access inline:{{spam@mx.example.org=REJECT no thanks}}, permit\n");
+  Verdict v = rcpt(*p, "198.51.100.1", false, "x@elsewhere.example");
+  EXPECT_EQ(v.kind, Verdict::Accept);
+  ASSERT_EQ(v.notes.size(), 1u);
+  EXPECT_EQ(v.notes[0].action, "reject_warning");
+  EXPECT_EQ(v.notes[0].text, "554 5.7.1 <x@elsewhere.example>: Relay access denied");
+  // Only the next one: the access table after it still rejects.
+  v = rcpt(*p, "198.51.100.1", false, "spam@mx.example.org");
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(), "554 5.7.1 <spam@mx.example.org>: Recipient address rejected: no thanks");
+  EXPECT_TRUE(v.notes.empty());
+  // A permit of the warned restriction is a permit.
+  auto q = policy("smtpd_relay_restrictions = warn_if_reject permit_auth_destination, reject\n");
+  v = rcpt(*q, "198.51.100.1", false, "x@mx.example.org");
+  EXPECT_EQ(v.kind, Verdict::Accept);
+  EXPECT_TRUE(v.notes.empty());
+  v = rcpt(*q, "198.51.100.1", false, "x@elsewhere.example");
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.code, 554);
+  // Through a restriction class, and at the end of a list (nothing to change).
+  auto r = policy("smtpd_restriction_classes = strict\nstrict = reject_unauth_destination\n"
+                  "smtpd_relay_restrictions = warn_if_reject strict, permit, warn_if_reject\n");
+  v = rcpt(*r, "198.51.100.1", false, "x@elsewhere.example");
+  EXPECT_EQ(v.kind, Verdict::Accept);
+  ASSERT_EQ(v.notes.size(), 1u);
+  EXPECT_EQ(v.notes[0].action, "reject_warning");
+}
+
+// check_reverse_client_hostname_access: the unverified reverse name (parent
+// domains too), then the address; "Unverified Client host" and the name
+// alone in the reply; OK is a configuration error, as in Postfix.
+TEST(Policy, ReverseClientHostnameAccess) {
+  auto p = policy(
+      "smtpd_client_restrictions = check_reverse_client_hostname_access "
+      "inline:{{dyn.example.net=REJECT dynamic pool}, {unknown=DEFER no reverse name}, 198.51.100=DUNNO, "
+      "good.example.net=OK}\n");
+  auto to = mail::parse_smtp_path("x@mx.example.org");
+  ASSERT_TRUE(to);
+  auto check = [&](std::string_view reverse, std::string_view name, std::string_view addr) {
+    RcptContext c;
+    c.client_addr = addr;
+    c.client_name = name;
+    c.reverse_client_name = reverse;
+    c.recipient = &*to;
+    c.recipient_text = "x@mx.example.org";
+    return p->check_recipient(c);
+  };
+  Verdict v = check("host-1.dyn.example.net", "unknown", "192.0.2.7");
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(), "554 5.7.1 <host-1.dyn.example.net>: Unverified Client host rejected: dynamic pool");
+  // The verified name is not what is looked up.
+  EXPECT_EQ(check("mail.example.com", "host-1.dyn.example.net", "192.0.2.7").kind, Verdict::Accept);
+  v = check("unknown", "unknown", "192.0.2.7");
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(), "450 4.7.1 <unknown>: Unverified Client host rejected: no reverse name");
+  // After the name, the address and its networks.
+  EXPECT_EQ(check("unknown.example", "unknown", "198.51.100.9").kind, Verdict::Accept);
+  v = check("good.example.net", "good.example.net", "192.0.2.8");
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_TRUE(v.config_error());
+  EXPECT_EQ(v.reply.to_string(), "451 4.3.5 Server configuration error");
+}
+
+// check_sasl_access: the login name of an authenticated client, exactly.
+TEST(Policy, SaslAccess) {
+  auto p = policy("smtpd_relay_restrictions = check_sasl_access inline:{mallory=REJECT, trusted=OK}, "
+                  "reject_unauth_destination\n");
+  auto to = mail::parse_smtp_path("x@elsewhere.example");
+  ASSERT_TRUE(to);
+  auto check = [&](std::string_view login) {
+    RcptContext c;
+    c.client_addr = "198.51.100.1";
+    c.sasl_username = login;
+    c.recipient = &*to;
+    c.recipient_text = "x@elsewhere.example";
+    return p->check_recipient(c);
+  };
+  Verdict v = check("mallory");
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(), "554 5.7.1 <mallory>: SASL login name rejected: Access denied");
+  EXPECT_EQ(check("trusted").kind, Verdict::Accept);
+  // Not a part of the name, and nothing at all without a login.
+  EXPECT_EQ(check("mallory.extra").reply.code, 554);
+  EXPECT_NE(check("mallory.extra").reply.text().find("Relay access denied"), std::string::npos);
+  EXPECT_NE(check("").reply.text().find("Relay access denied"), std::string::npos);
+}

@@ -111,6 +111,7 @@ smtpd_tls_security_level = may
         "owners": "-o {smtpd_sender_login_maps = inline:{ {bob@client.test = bob} }} "
                   "-o smtpd_sender_restrictions=reject_sender_login_mismatch",
         "authrate": "-o smtpd_client_auth_rate_limit=2 -o smtpd_client_event_limit_exceptions=",
+        "saslaccess": "-o {smtpd_sender_restrictions = check_sasl_access inline:{ {carol = REJECT account suspended} }}",
     }
     INST.write_master_cf(smtpd_master_cf(services, PORTS) + "anvil unix - - n - 1 anvil\n")
     INST.start()
@@ -264,6 +265,25 @@ class SaslTest(unittest.TestCase):
         c.ask("EHLO client.test")
         self.assertTrue(c.ask("AUTH PLAIN " + b64("\0bob\0secret")).startswith("235"))
         c.ask("MAIL FROM:<bob@client.test>")
+        self.assertTrue(c.ask("RCPT TO:<alice@mx.test.example>").startswith("250"))
+        c.close()
+
+    def test_check_sasl_access(self):
+        c = SmtpClient(PORTS["saslaccess"])
+        c.ask("EHLO client.test")
+        # Not logged in: nothing to look up.
+        c.ask("MAIL FROM:<s@client.test>")
+        self.assertTrue(c.ask("RCPT TO:<alice@mx.test.example>").startswith("250"))
+        c.ask("RSET")
+        self.assertTrue(c.ask("AUTH PLAIN " + b64("\0carol\0pa ss")).startswith("235"))
+        c.ask("MAIL FROM:<s@client.test>")
+        self.assertEqual(c.ask("RCPT TO:<alice@mx.test.example>"),
+                         "554 5.7.1 <carol>: SASL login name rejected: account suspended")
+        c.close()
+        c = SmtpClient(PORTS["saslaccess"])
+        c.ask("EHLO client.test")
+        self.assertTrue(c.ask("AUTH PLAIN " + b64("\0bob\0secret")).startswith("235"))
+        c.ask("MAIL FROM:<s@client.test>")
         self.assertTrue(c.ask("RCPT TO:<alice@mx.test.example>").startswith("250"))
         c.close()
 

@@ -79,6 +79,11 @@ SERVICES = {
     # smtpd_reject_footer is not $-expanded when main.cf is read, here neither.
     "footer": "-o {smtpd_reject_footer = \\c. Help: 555-0101, quote $client_address.\\nServer: $server_name}",
     "datar": "-o smtpd_data_restrictions=check_sender_access,inline:{nodata@client.test=REJECT}",
+    # warn_if_reject: the relay check only logs (a test setup, not a relay).
+    "warnrej": "-o smtpd_relay_restrictions=warn_if_reject,reject_unauth_destination,permit",
+    # The client's reverse name (localhost for 127.0.0.1), unverified.
+    "revaccess": ("-o {smtpd_client_restrictions = check_reverse_client_hostname_access "
+                  "inline:{{localhost=REJECT reverse name refused}}}"),
     "eod": "-o smtpd_end_of_data_restrictions=check_sender_access,inline:{noend@client.test=REJECT}",
     "nospace": "-o queue_minfree=1000000000000000",
     "noanvil": "-o smtpd_client_connection_count_limit=1 -o anvil_service_name=no-such-anvil",
@@ -812,6 +817,16 @@ class SmtpdTest(unittest.TestCase):
                       r"from=<watched@example\.net> to=<alice@\S+> proto=ESMTP helo=<client\.test>")
         self.assertEqual(rcpt("localhost", "someone@example.net"),
                          "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname")
+
+    def test_warn_if_reject_and_reverse_client_access(self):
+        reply = self.rcpt_reply(PORTS["warnrej"], "x@elsewhere.example", helo="client.test",
+                                sender="s@example.net")
+        self.assertTrue(reply.startswith("250"), reply)
+        INST.wait_log(r"NOQUEUE: reject_warning: RCPT from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 "
+                      r"<x@elsewhere\.example>: Relay access denied; from=<s@example\.net> "
+                      r"to=<x@elsewhere\.example> proto=ESMTP helo=<client\.test>")
+        self.assertEqual(self.rcpt_reply(PORTS["revaccess"], LOCAL),
+                         "554 5.7.1 <localhost>: Unverified Client host rejected: reverse name refused")
 
     def test_permit_mx_backup(self):
         if "mxbackup" not in PORTS:

@@ -35,13 +35,15 @@ constexpr std::string_view kRestrictions =
     "reject_unknown_helo_hostname,reject_unknown_client_hostname,reject_unknown_client,"
     "reject_unknown_reverse_client_hostname,"
     "check_client_access,check_helo_access,check_sender_access,check_recipient_access,"
+    "check_reverse_client_hostname_access,check_sasl_access,"
     "reject_rbl_client,reject_rhsbl_client,reject_rhsbl_reverse_client,reject_rhsbl_helo,reject_rhsbl_sender,"
     "reject_rhsbl_recipient,permit_dnswl_client,permit_rhswl_client,reject_multi_recipient_bounce,"
     "check_policy_service,reject_sender_login_mismatch,reject_authenticated_sender_login_mismatch,"
-    "reject_known_sender_login_mismatch,reject_unauthenticated_sender_login_mismatch";
+    "reject_known_sender_login_mismatch,reject_unauthenticated_sender_login_mismatch,warn_if_reject";
 // The ones above that take a type:table argument (the next list element).
 constexpr std::string_view kTableRestrictions =
-    "check_client_access,check_helo_access,check_sender_access,check_recipient_access,check_ccert_access";
+    "check_client_access,check_helo_access,check_sender_access,check_recipient_access,check_ccert_access,"
+    "check_reverse_client_hostname_access,check_sasl_access";
 // The ones that take a DNS block list domain (with an optional "=d.d.d.d"
 // result filter) as the next list element.
 constexpr std::string_view kDomainRestrictions =

@@ -204,7 +204,7 @@ TEST(Unsupported, RestrictionListsMayNameOnlyTheRestrictionsPosternHas) {
   EXPECT_TRUE(smtpd_restriction_takes_table("check_recipient_access"));
   EXPECT_FALSE(smtpd_restriction_takes_table("reject_non_fqdn_recipient"));
   EXPECT_EQ(smtpd_restrictions().front(), "permit");
-  EXPECT_EQ(smtpd_restrictions().back(), "reject_unauthenticated_sender_login_mismatch");
+  EXPECT_EQ(smtpd_restrictions().back(), "warn_if_reject");
 }
 
 TEST(Unsupported, RestrictionClasses) {
