@@ -526,6 +526,16 @@ Policy::Outcome Policy::eval_list(std::span<const Restriction> list, std::string
                false);
       return Outcome::Reject;
     }
+    if (r == "defer_if_permit" || r == "defer_if_reject") {
+      // Postfix's generic restrictions: a later permit (explicit or at the
+      // end of the lists) becomes a 450, or a later 5xx rejection does; the
+      // reply names what the list is about.
+      const ListSubject s = list_subject(title, c);
+      smtp::Reply reply(450, "4.7.0", fmt::format("<{}>: {} rejected: {} requested", s.name, s.what, r));
+      auto& pending = r == "defer_if_permit" ? v.defer_if_permit : v.defer_if_reject;
+      if (!pending) pending = std::move(reply);
+      continue;
+    }
     if (r == "permit_mynetworks") {
       if (c.client_in_mynetworks) return Outcome::Permit;
       continue;

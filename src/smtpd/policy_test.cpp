@@ -1576,3 +1576,25 @@ TEST(Policy, SaslAccess) {
   EXPECT_NE(check("mallory.extra").reply.text().find("Relay access denied"), std::string::npos);
   EXPECT_NE(check("").reply.text().find("Relay access denied"), std::string::npos);
 }
+
+// The generic defer_if_permit and defer_if_reject restrictions.
+TEST(Policy, DeferIfPermitAndDeferIfReject) {
+  auto p = policy("smtpd_client_restrictions = defer_if_permit\n"
+                  "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n");
+  // A later permit (here at the end of the lists) becomes the deferral...
+  Verdict v = rcpt(*p, "192.0.2.1", true, "x@elsewhere.example");
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(), "450 4.7.0 <unknown[192.0.2.1]>: Client host rejected: defer_if_permit requested");
+  // ... a later rejection stands.
+  v = rcpt(*p, "198.51.100.1", false, "x@elsewhere.example");
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.code, 554);
+
+  auto q = policy("smtpd_relay_restrictions = permit_mynetworks, defer_if_reject, reject_unauth_destination\n");
+  v = rcpt(*q, "198.51.100.1", false, "x@elsewhere.example");
+  ASSERT_EQ(v.kind, Verdict::Reject);
+  EXPECT_EQ(v.reply.to_string(),
+            "450 4.7.0 <x@elsewhere.example>: Recipient address rejected: defer_if_reject requested");
+  EXPECT_EQ(rcpt(*q, "198.51.100.1", false, "x@mx.example.org").kind, Verdict::Accept);
+  EXPECT_EQ(rcpt(*q, "192.0.2.1", true, "x@elsewhere.example").kind, Verdict::Accept);
+}

@@ -25,7 +25,7 @@ constexpr std::string_view kTlsVerified = "dane,dane-only";
 // Keep in step with smtpd::Policy::eval_list() (policy.cpp); a test there
 // checks that it evaluates every name here.
 constexpr std::string_view kRestrictions =
-    "permit,reject,defer,permit_mynetworks,permit_sasl_authenticated,permit_inet_interfaces,"
+    "permit,reject,defer,defer_if_permit,defer_if_reject,permit_mynetworks,permit_sasl_authenticated,permit_inet_interfaces,"
     "reject_plaintext_session,permit_tls_clientcerts,"
     "permit_tls_all_clientcerts,check_ccert_access,reject_unauth_pipelining,"
     "reject_unauth_destination,defer_unauth_destination,permit_auth_destination,permit_mx_backup,reject_unlisted_recipient,"

@@ -199,7 +199,7 @@ TEST(Unsupported, RestrictionListsMayNameOnlyTheRestrictionsPosternHas) {
   EXPECT_FALSE(smtpd_restriction_takes_domain("check_sender_access"));
   EXPECT_TRUE(c->set_override("smtpd_helo_restrictions", "reject_invalid_helo_hostname"));
   EXPECT_EQ(refused_values_text(*find_unsupported("smtpd_client_restrictions"))
-                .rfind("a restriction other than permit, reject, defer, permit_mynetworks", 0),
+                .rfind("a restriction other than permit, reject, defer, defer_if_permit, defer_if_reject, permit_mynetworks", 0),
             0u);
   EXPECT_TRUE(smtpd_restriction_takes_table("check_recipient_access"));
   EXPECT_FALSE(smtpd_restriction_takes_table("reject_non_fqdn_recipient"));
