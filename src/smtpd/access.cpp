@@ -85,12 +85,9 @@ class KeyList {
   std::vector<Key> keys_;
 };
 
-void client_keys(KeyList& keys, const Subject& s, const Options& o) {
-  // check_namadr_access: the name (including "unknown"), then the address.
-  keys.add_domain(s.client_name, false, o.parent_matches_subdomains, true);
-  // check_addr_access: the whole address for every table, then the string
-  // cut at its last '.' (IPv4) or ':' (IPv6) until nothing is left.
-  std::string addr(s.client_addr);
+// check_addr_access: the whole address for every table, then the string
+// cut at its last '.' (IPv4) or ':' (IPv6) until nothing is left.
+void addr_keys(KeyList& keys, std::string addr) {
   char delim = addr.find(':') != std::string::npos ? ':' : '.';
   bool fixed_only = false;
   for (;;) {
@@ -100,6 +97,12 @@ void client_keys(KeyList& keys, const Subject& s, const Options& o) {
     if (cut == std::string::npos) break;
     addr.resize(cut);
   }
+}
+
+void client_keys(KeyList& keys, const Subject& s, const Options& o) {
+  // check_namadr_access: the name (including "unknown"), then the address.
+  keys.add_domain(s.client_name, false, o.parent_matches_subdomains, true);
+  addr_keys(keys, std::string(s.client_addr));
 }
 
 void address_keys(KeyList& keys, Kind kind, const Subject& s, const Options& o) {
@@ -424,11 +427,30 @@ Action parse_action(std::string_view result, Kind kind, const Subject& s, const 
   return a;
 }
 
+std::vector<Key> host_name_keys(std::string_view host, const Options& o) {
+  KeyList keys;
+  keys.add_domain(host, false, o.parent_matches_subdomains, true);
+  return keys.take();
+}
+
+std::vector<Key> address_keys(const asio::ip::address& a) {
+  KeyList keys;
+  addr_keys(keys, a.to_string());
+  return keys.take();
+}
+
 Result<std::optional<Action>> evaluate(maps::MapList& table, Kind kind, const Subject& s, const Options& o) {
-  for (const auto& k : lookup_keys(kind, s, o)) {
+  return evaluate_keys(table, lookup_keys(kind, s, o), kind, s, o);
+}
+
+Result<std::optional<Action>> evaluate_keys(maps::MapList& table, const std::vector<Key>& keys, Kind kind,
+                                            const Subject& s, const Options& o, bool* hit) {
+  if (hit) *hit = false;
+  for (const auto& k : keys) {
     auto r = table.lookup(k.key, k.fixed_only);
     if (!r) return r.take_error();
     if (!*r) continue;
+    if (hit) *hit = true;
     // The first key found decides, even when it says DUNNO: the less
     // specific keys are never tried.
     Action a = parse_action(**r, kind, s, o);

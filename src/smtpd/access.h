@@ -96,6 +96,7 @@
 #include <string_view>
 #include <vector>
 
+#include "aio/asio.h"
 #include "base/result.h"
 #include "mail/address.h"
 #include "maps/map_list.h"
@@ -198,6 +199,19 @@ Action parse_action(std::string_view result, Kind kind, const Subject& s, const 
 // Error: a table lookup failed; Postfix answers "451 4.3.5 Server
 // configuration error".
 Result<std::optional<Action>> evaluate(maps::MapList& table, Kind kind, const Subject& s, const Options& o);
+
+// The same with the keys given: the check_*_{mx,ns,a}_access lookups, whose
+// keys are a server's name and addresses while the reply names `s`.
+// `hit`, when given, says whether a key was found at all (a DUNNO result is
+// a hit too, though no action comes back).
+Result<std::optional<Action>> evaluate_keys(maps::MapList& table, const std::vector<Key>& keys, Kind kind,
+                                            const Subject& s, const Options& o, bool* hit = nullptr);
+// A server host's keys: the name and its parent domains (none for a numeric
+// name), as check_domain_access.
+std::vector<Key> host_name_keys(std::string_view host, const Options& o);
+// An address's keys: the whole address, then cut at its last '.' or ':'
+// again and again, as check_addr_access.
+std::vector<Key> address_keys(const asio::ip::address& a);
 
 // --- Helpers, also for the caller's own replies and logs ---
 

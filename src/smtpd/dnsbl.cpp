@@ -137,4 +137,17 @@ Result<smtp::Reply> build_reply(std::string_view templ, const ReplyAttributes& a
   return smtp::Reply(static_cast<int>(*code), dsn, text.empty() ? std::string("Service unavailable") : text);
 }
 
+std::string Need::key(Type type, std::string_view name) {
+  switch (type) {
+    case kListed:
+    case kTxt: return std::string(name);
+    case kMx: return "mx:" + std::string(name);
+    case kNs: return "ns:" + std::string(name);
+    case kAddresses: return "addr:" + std::string(name);
+  }
+  return std::string(name);
+}
+
+std::string Need::key() const { return key(type, name); }
+
 }  // namespace postern::smtpd::dnsbl

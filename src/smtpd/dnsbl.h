@@ -47,15 +47,29 @@ struct List {
 // What the session learned about one query name.
 struct Answer {
   dns::Outcome outcome = dns::Outcome::TempFail;
-  std::vector<asio::ip::address> addrs;  // the A records
+  std::vector<asio::ip::address> addrs;  // the A records (Need::kAddresses: A and AAAA)
   std::optional<std::string> reason;     // the TXT text once looked up ("" when none)
+  std::vector<std::string> hosts;        // Need::kMx, kNs: the server names
 };
 using Answers = std::map<std::string, Answer, std::less<>>;
 
 // A lookup the restrictions need before they can decide.
 struct Need {
+  enum Type {
+    kListed,     // a DNS list's A records for `name`
+    kTxt,        // its TXT reason (the A records are known and list the name)
+    kMx,         // check_*_mx_access: the MX hosts of `name`
+    kNs,         // check_*_ns_access: the NS hosts of `name`
+    kAddresses,  // check_*_{mx,ns,a}_access: a server's A and AAAA records
+  };
   std::string name;  // the query name
-  bool txt = false;  // the TXT reason (the A records are known and list the name)
+  Type type = kListed;
+  // kAddresses: for the warning when the lookup fails, Postfix's "MX host
+  // HOST for Sender address <ADDR>" ("A host ..." stays silent).
+  std::string context;
+  // The key of the answer in Answers (DNS list names are the bare name).
+  std::string key() const;
+  static std::string key(Type type, std::string_view name);
 };
 
 // At most this many lookups for one RCPT command (each restriction needs at

@@ -25,6 +25,15 @@ namespace postern::smtpd {
 
 namespace {
 
+// check_*_{mx,ns,a}_access: the restrictions that ask the DNS for servers.
+bool server_access_restriction(std::string_view n) {
+  return n.starts_with("check_") && (n.ends_with("_mx_access") || n.ends_with("_ns_access") || n.ends_with("_a_access"));
+}
+
+}  // namespace
+
+namespace {
+
 // Bound on nested /file/name entries (a file naming itself).
 constexpr int kMaxDepth = 4;
 constexpr std::size_t kMaxListFile = 1 << 20;
@@ -279,7 +288,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
       p->wants_sender_class_ = p->wants_sender_class_ || r.name == "reject_unlisted_sender";
       p->wants_recipient_dns_ = p->wants_recipient_dns_ || r.name == "reject_unknown_recipient_domain";
       p->wants_helo_dns_ = p->wants_helo_dns_ || r.name == "reject_unknown_helo_hostname";
-      p->wants_dnsbl_ = p->wants_dnsbl_ || r.dnsbl != nullptr;
+      p->wants_dnsbl_ = p->wants_dnsbl_ || r.dnsbl != nullptr || server_access_restriction(r.name);
       p->wants_policy_service_ = p->wants_policy_service_ || r.server != nullptr;
       p->wants_mx_backup_ = p->wants_mx_backup_ || r.name == "permit_mx_backup";
     }
@@ -810,13 +819,17 @@ Policy::Outcome Policy::eval_warned(std::span<const Restriction> next, std::stri
 
 Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title, const RcptContext& c,
                                     Verdict& v, int depth) {
-  access::Kind kind = r.name == "check_client_access"   ? access::Kind::Client
-                      : r.name == "check_helo_access"   ? access::Kind::Helo
-                      : r.name == "check_sender_access" ? access::Kind::Sender
-                      : r.name == "check_ccert_access"  ? access::Kind::Ccert
-                      : r.name == "check_reverse_client_hostname_access" ? access::Kind::ReverseClient
-                      : r.name == "check_sasl_access"                    ? access::Kind::Sasl
-                                                                         : access::Kind::Recipient;
+  // check_X_access, or check_X_{mx,ns,a}_access: the subject X.
+  std::string_view subject_of = r.name;
+  const bool server = server_access_restriction(r.name);
+  auto starts = [&](std::string_view p) { return subject_of.starts_with(p); };
+  access::Kind kind = starts("check_client_")                     ? access::Kind::Client
+                      : starts("check_helo_")                     ? access::Kind::Helo
+                      : starts("check_sender_")                   ? access::Kind::Sender
+                      : starts("check_ccert_")                    ? access::Kind::Ccert
+                      : starts("check_reverse_client_hostname_")  ? access::Kind::ReverseClient
+                      : starts("check_sasl_")                     ? access::Kind::Sasl
+                                                                  : access::Kind::Recipient;
   access::Subject subject;
   subject.client_name = c.client_name;
   subject.client_addr = c.client_addr;
@@ -842,6 +855,26 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
       ((kind == access::Kind::Sender || kind == access::Kind::Recipient) && !subject.address) ||
       (kind == access::Kind::Sasl && c.sasl_username.empty()))
     return Outcome::Dunno;
+  if (server) {
+    // The name whose servers are asked: a client name that is known, the
+    // HELO name, an address's domain (the whole address without one); never
+    // the null sender.
+    std::string name;
+    switch (kind) {
+      case access::Kind::Client:
+      case access::Kind::ReverseClient:
+        name = std::string(subject.client_name);
+        if (str::iequals(name, "unknown")) return Outcome::Dunno;
+        break;
+      case access::Kind::Helo: name = std::string(c.helo); break;
+      default:
+        if (subject.address->is_null()) return Outcome::Dunno;
+        name = subject.address->has_domain() ? subject.address->domain : subject.address->local;
+        break;
+    }
+    if (name.empty()) return Outcome::Dunno;
+    return eval_server_access(r, kind, subject, name, title, c, v, depth);
+  }
   auto result = access::evaluate(*r.table, kind, subject, access_);
   if (!result) {
     log::warning("{}: {} lookup error: {}", title, r.table_spec, result.error().message);
@@ -849,16 +882,141 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
     return Outcome::Reject;
   }
   if (!*result) return Outcome::Dunno;
+  Outcome o = apply_action(**result, title, r.name + " " + r.table_spec, kind, subject, c, v, depth);
   // Postfix: an unverified name is whatever the client's DNS says, so it
-  // may deny but never allow; OK there is a configuration error.
-  if (kind == access::Kind::ReverseClient && (*result)->type == access::Action::Type::Permit && !v.discard) {
-    log::warning("restriction {} returns OK for {}", r.name, str::printable(c.reverse_client_name, 255));
-    log::warning("this is not allowed for security reasons");
-    log::warning("use DUNNO instead of OK if you want to make an exception");
-    v.reject(config_error_reply(), true);
-    return Outcome::Reject;
+  // may deny but never allow.
+  if (o == Outcome::Permit && kind == access::Kind::ReverseClient) return forbid_ok(r.name, subject.client_name, v);
+  return o;
+}
+
+Policy::Outcome Policy::forbid_ok(std::string_view restriction, std::string_view name, Verdict& v) {
+  if (v.discard) return Outcome::Permit;  // nothing is accepted by it: Postfix lets it be
+  log::warning("restriction {} returns OK for {}", restriction, str::printable(name, 255));
+  log::warning("this is not allowed for security reasons");
+  log::warning("use DUNNO instead of OK if you want to make an exception");
+  v.reject(config_error_reply(), true);
+  return Outcome::Reject;
+}
+
+namespace {
+
+// The address inside a mail host literal ("[192.0.2.1]", "[IPv6:2001:db8::1]"),
+// or a bare address.
+std::optional<asio::ip::address> host_address(std::string_view name) {
+  if (name.size() >= 2 && name.front() == '[' && name.back() == ']') {
+    name = name.substr(1, name.size() - 2);
+    if (name.size() > 5 && str::iequals(name.substr(0, 5), "ipv6:")) name.remove_prefix(5);
+  } else if (!mail::is_valid_ipv4(name) && !mail::is_valid_ipv6(name)) {
+    return std::nullopt;
   }
-  return apply_action(**result, title, r.name + " " + r.table_spec, kind, subject, c, v, depth);
+  error_code ec;
+  auto a = asio::ip::make_address(std::string(name), ec);
+  if (ec) return std::nullopt;
+  return a;
+}
+
+}  // namespace
+
+Policy::Outcome Policy::eval_server_access(const Restriction& r, access::Kind kind, const access::Subject& subject,
+                                           std::string_view name, std::string_view title, const RcptContext& c,
+                                           Verdict& v, int depth) {
+  const std::string_view n = r.name;
+  const auto type = n.ends_with("_mx_access")   ? dnsbl::Need::kMx
+                    : n.ends_with("_ns_access") ? dnsbl::Need::kNs
+                                                : dnsbl::Need::kAddresses;
+  const std::string_view type_name = type == dnsbl::Need::kMx ? "MX" : type == dnsbl::Need::kNs ? "NS" : "A";
+  const std::string source = r.name + " " + r.table_spec;
+  const std::string reply_name = access::reply_name(kind, subject);
+  // The answer to a lookup, or null with v.need set.
+  auto answer = [&](dnsbl::Need::Type t, std::string_view q, std::string context = {}) -> const dnsbl::Answer* {
+    if (c.dnsbl)
+      if (auto it = c.dnsbl->find(dnsbl::Need::key(t, q)); it != c.dnsbl->end()) return &it->second;
+    v.need = dnsbl::Need{std::string(q), t, std::move(context)};
+    return nullptr;
+  };
+  // One table search: the first key found decides, a DUNNO included.
+  bool hit = false;
+  auto search = [&](const std::vector<access::Key>& keys) -> std::optional<Outcome> {
+    auto result = access::evaluate_keys(*r.table, keys, kind, subject, access_, &hit);
+    if (!result) {
+      log::warning("{}: {} lookup error: {}", title, r.table_spec, result.error().message);
+      v.reject(lookup_error_reply(c.recipient_text), mail::Problem::kData);
+      return Outcome::Reject;
+    }
+    if (!hit) return std::nullopt;
+    if (!*result) return Outcome::Dunno;
+    Outcome o = apply_action(**result, title, source, kind, subject, c, v, depth);
+    return o == Outcome::Permit ? forbid_ok(r.name, name, v) : o;
+  };
+
+  // An address literal or a bare address: that address only (NS servers
+  // have no such equivalent).
+  if (name.front() == '[' || mail::is_valid_ipv4(name) || mail::is_valid_ipv6(name)) {
+    if (type == dnsbl::Need::kNs) return Outcome::Dunno;
+    auto a = host_address(name);
+    if (!a) return Outcome::Dunno;
+    return search(access::address_keys(*a)).value_or(Outcome::Dunno);
+  }
+
+  // The servers: MX hosts (the name itself when it has none: the implicit
+  // MX), NS hosts (of the closest enclosing domain that has some, the root
+  // excluded), or the name itself for its A and AAAA records.
+  std::vector<std::string> hosts;
+  if (type == dnsbl::Need::kAddresses) {
+    hosts.emplace_back(name);
+  } else if (type == dnsbl::Need::kMx) {
+    const dnsbl::Answer* a = answer(dnsbl::Need::kMx, name);
+    if (!a) return Outcome::Reject;  // stop here until the answer is known
+    if (a->outcome == dns::Outcome::Ok) hosts = a->hosts;
+    else if (a->outcome == dns::Outcome::NotFound || a->outcome == dns::Outcome::NoData) hosts.emplace_back(name);
+    else return Outcome::Dunno;  // null MX, or the lookup failed (logged)
+  } else {
+    std::string_view d = name;
+    for (;;) {
+      const dnsbl::Answer* a = answer(dnsbl::Need::kNs, d);
+      if (!a) return Outcome::Reject;
+      if (a->outcome == dns::Outcome::Ok) {
+        hosts = a->hosts;
+        break;
+      }
+      if (a->outcome != dns::Outcome::NotFound && a->outcome != dns::Outcome::NoData) return Outcome::Dunno;
+      auto dot = d.find('.');
+      if (dot == std::string_view::npos || dot + 1 >= d.size()) {
+        log::warning("Unable to look up NS host for {}: no NS records found", str::printable(name, 300));
+        return Outcome::Dunno;
+      }
+      d.remove_prefix(dot + 1);
+    }
+  }
+
+  std::size_t addresses = 0;
+  for (const auto& host : hosts) {
+    if (auto ip = host_address(host)) {
+      if (auto o = search(access::address_keys(*ip))) return *o;
+      continue;
+    }
+    if (type != dnsbl::Need::kAddresses)
+      if (auto o = search(access::host_name_keys(host, access_))) return *o;
+    // Postfix logs a server whose addresses are unknown, except for the A
+    // form (the name itself, looked up as the client gave it).
+    std::string context = type == dnsbl::Need::kAddresses
+                              ? std::string()
+                              : fmt::format("{} host {} for {} <{}>", type_name, host, access::reply_class(kind),
+                                            str::printable(reply_name, 300));
+    const dnsbl::Answer* a = answer(dnsbl::Need::kAddresses, host, std::move(context));
+    if (!a) return Outcome::Reject;
+    if (a->outcome != dns::Outcome::Ok) continue;
+    for (const auto& addr : a->addrs) {
+      if (++addresses > kMaxServerAddresses) {
+        log::warning("{}: {} server address count limit ({}) exceeded for {} <{}> -- ignoring the remainder",
+                     str::printable(name, 300), type_name, kMaxServerAddresses, access::reply_class(kind),
+                     str::printable(reply_name, 300));
+        return Outcome::Dunno;
+      }
+      if (auto o = search(access::address_keys(addr))) return *o;
+    }
+  }
+  return Outcome::Dunno;
 }
 
 Policy::Outcome Policy::apply_action(const access::Action& a, std::string_view title, std::string_view source,
@@ -1004,7 +1162,7 @@ Policy::Outcome Policy::eval_dnsbl(const Restriction& r, std::string_view title,
   if (c.dnsbl)
     if (auto it = c.dnsbl->find(query); it != c.dnsbl->end()) a = &it->second;
   if (!a) {
-    v.need = dnsbl::Need{query, false};
+    v.need = dnsbl::Need{query, dnsbl::Need::kListed, {}};
     return Outcome::Reject;  // stop here until the answer is known
   }
   if (allow) {
@@ -1029,7 +1187,7 @@ Policy::Outcome Policy::eval_dnsbl(const Restriction& r, std::string_view title,
   }
   if (a->outcome != dns::Outcome::Ok || !list.listed(a->addrs)) return Outcome::Dunno;
   if (!a->reason) {
-    v.need = dnsbl::Need{query, true};
+    v.need = dnsbl::Need{query, dnsbl::Need::kTxt, {}};
     return Outcome::Reject;
   }
   dnsbl::ReplyAttributes at;

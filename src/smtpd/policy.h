@@ -134,6 +134,9 @@ smtp::Reply temporary_lookup_failure(std::string_view rcpt);
 // restriction classes that name classes (a class may name itself, which
 // only this bound stops).
 inline constexpr int kMaxRestrictionDepth = 20;
+// check_*_{mx,ns,a}_access: at most this many server addresses per restriction
+// (Postfix's DNS record list limit).
+inline constexpr std::size_t kMaxServerAddresses = 100;
 
 // Bounds what PREPEND actions may add: per verdict, and per transaction in
 // the session (a table could name one for every recipient).
@@ -336,7 +339,8 @@ class Policy {
   // Whether a list has reject_unknown_helo_hostname: the caller looks up
   // the HELO name (helo_dns_name()) and fills RcptContext::helo_mailhost.
   bool wants_helo_lookup() const { return wants_helo_dns_; }
-  // Whether a list has a DNS list restriction (reject_rbl_client, ...).
+  // Whether a list has a DNS list restriction (reject_rbl_client, ...) or
+  // a check_*_{mx,ns,a}_access: the session needs a resolver for Verdict::need.
   bool wants_dnsbl() const { return wants_dnsbl_; }
   // Whether a list has check_policy_service.
   bool wants_policy_service() const { return wants_policy_service_; }
@@ -378,6 +382,13 @@ class Policy {
   Outcome eval_access(const Restriction& r, std::string_view title, const RcptContext& c, Verdict& v,
                       int depth);
   Outcome eval_dnsbl(const Restriction& r, std::string_view title, const RcptContext& c, Verdict& v);
+  // check_{client,reverse_client_hostname,helo,sender,recipient}_{mx,ns,a}_access:
+  // the table asked for the name's MX, NS or A hosts, their names and addresses.
+  Outcome eval_server_access(const Restriction& r, access::Kind kind, const access::Subject& subject,
+                             std::string_view name, std::string_view title, const RcptContext& c, Verdict& v,
+                             int depth);
+  // An OK from a restriction that may only deny (Postfix's forbid_allowlist).
+  Outcome forbid_ok(std::string_view restriction, std::string_view name, Verdict& v);
   Outcome eval_policy_service(const Restriction& r, std::string_view title, const RcptContext& c, Verdict& v,
                               int depth);
   // An access(5) action from a table or a policy server; `source` names it in warnings.

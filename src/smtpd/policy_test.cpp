@@ -741,10 +741,11 @@ DnsblRun rcpt_dnsbl(Policy& p, RcptContext c, const std::map<std::string, std::p
   out.verdict = p.check_recipient(c);
   for (int i = 0; out.verdict.need && i < 20; ++i) {
     auto need = *out.verdict.need;
-    out.asked.push_back((need.txt ? "TXT " : "") + need.name);
+    const bool txt = need.type == dnsbl::Need::kTxt;
+    out.asked.push_back((txt ? "TXT " : "") + need.name);
     auto& a = answers[need.name];
     auto it = listed.find(need.name);
-    if (!need.txt) {
+    if (!txt) {
       a.outcome = it == listed.end() ? miss : dns::Outcome::Ok;
       if (it != listed.end()) a.addrs.push_back(asio::ip::make_address(it->second.first));
     } else {
@@ -1597,4 +1598,139 @@ TEST(Policy, DeferIfPermitAndDeferIfReject) {
             "450 4.7.0 <x@elsewhere.example>: Recipient address rejected: defer_if_reject requested");
   EXPECT_EQ(rcpt(*q, "198.51.100.1", false, "x@mx.example.org").kind, Verdict::Accept);
   EXPECT_EQ(rcpt(*q, "192.0.2.1", true, "x@elsewhere.example").kind, Verdict::Accept);
+}
+
+namespace {
+
+// A DNS world for check_*_{mx,ns,a}_access: MX and NS host lists and
+// addresses by name; any other name is not found ("tempfail." names fail).
+struct FakeDns {
+  std::map<std::string, std::vector<std::string>> mx, ns;
+  std::map<std::string, std::vector<std::string>> addrs;
+};
+
+struct ServerRun {
+  Verdict verdict;
+  std::vector<std::string> asked;  // "mx:name", "ns:name", "addr:name"
+};
+
+ServerRun run_server_checks(Policy& p, RcptContext c, const FakeDns& dns) {
+  dnsbl::Answers answers;
+  c.dnsbl = &answers;
+  ServerRun out;
+  out.verdict = p.check_recipient(c);
+  for (int i = 0; out.verdict.need && i < 40; ++i) {
+    auto need = *out.verdict.need;
+    out.asked.push_back(need.key());
+    auto& a = answers[need.key()];
+    a.outcome = dns::Outcome::NotFound;
+    if (need.name.starts_with("tempfail.")) a.outcome = dns::Outcome::TempFail;
+    const auto& table = need.type == dnsbl::Need::kMx ? dns.mx : need.type == dnsbl::Need::kNs ? dns.ns : dns.addrs;
+    if (auto it = table.find(need.name); it != table.end()) {
+      a.outcome = dns::Outcome::Ok;
+      if (need.type == dnsbl::Need::kAddresses)
+        for (const auto& t : it->second) a.addrs.push_back(asio::ip::make_address(t));
+      else
+        a.hosts = it->second;
+    }
+    out.verdict = p.check_recipient(c);
+  }
+  EXPECT_FALSE(out.verdict.need);
+  return out;
+}
+
+}  // namespace
+
+// check_sender_mx_access: the sender domain's MX hosts, their names then
+// their addresses; the implicit MX; first key found decides (DUNNO too).
+TEST(Policy, SenderMxAccess) {
+  auto p = policy(
+      "smtpd_sender_restrictions = check_sender_mx_access "
+      "inline:{{10=REJECT private MX}, {bad-mx.example=REJECT bad MX}, good-mx.example=DUNNO}\n");
+  FakeDns dns;
+  dns.mx["spam.example"] = {"mx1.spam.example", "mx2.spam.example"};
+  dns.addrs["mx1.spam.example"] = {"192.0.2.1"};
+  dns.addrs["mx2.spam.example"] = {"10.1.2.3"};
+  dns.mx["named.example"] = {"mail.bad-mx.example"};
+  dns.mx["ok.example"] = {"in.good-mx.example"};
+  dns.addrs["in.good-mx.example"] = {"10.0.0.1"};  // the name's DUNNO comes first
+  dns.addrs["nomx.example"] = {"10.9.9.9"};        // no MX: the domain is its own MX
+  auto run = [&](std::string from) {
+    mail::Address f;  // the null sender unless given
+    if (!from.empty()) {
+      auto parsed = mail::parse_smtp_path(from);
+      EXPECT_TRUE(parsed) << from;
+      if (parsed) f = *parsed;
+    }
+    auto to = mail::parse_smtp_path("x@mx.example.org");
+    EXPECT_TRUE(to);
+    RcptContext c;
+    c.client_addr = "198.51.100.1";
+    c.sender = &f;
+    c.sender_text = from;
+    c.recipient = &*to;
+    c.recipient_text = "x@mx.example.org";
+    return run_server_checks(*p, c, dns);
+  };
+  ServerRun r = run("a@spam.example");
+  ASSERT_EQ(r.verdict.kind, Verdict::Reject);
+  EXPECT_EQ(r.verdict.reply.to_string(), "554 5.7.1 <a@spam.example>: Sender address rejected: private MX");
+  EXPECT_EQ(r.asked, (std::vector<std::string>{"mx:spam.example", "addr:mx1.spam.example", "addr:mx2.spam.example"}));
+  r = run("a@named.example");
+  ASSERT_EQ(r.verdict.kind, Verdict::Reject);
+  EXPECT_EQ(r.verdict.reply.to_string(), "554 5.7.1 <a@named.example>: Sender address rejected: bad MX");
+  EXPECT_EQ(r.asked, (std::vector<std::string>{"mx:named.example"}));  // the name decided
+  EXPECT_EQ(run("a@ok.example").verdict.kind, Verdict::Accept);
+  r = run("a@nomx.example");
+  ASSERT_EQ(r.verdict.kind, Verdict::Reject);
+  EXPECT_EQ(r.asked, (std::vector<std::string>{"mx:nomx.example", "addr:nomx.example"}));
+  // DNS trouble decides nothing; the null sender is not looked up.
+  EXPECT_EQ(run("a@tempfail.example").verdict.kind, Verdict::Accept);
+  r = run("");
+  EXPECT_EQ(r.verdict.kind, Verdict::Accept);
+  EXPECT_TRUE(r.asked.empty());
+  // An address literal: that address alone.
+  r = run("a@[10.0.0.7]");
+  ASSERT_EQ(r.verdict.kind, Verdict::Reject);
+  EXPECT_TRUE(r.asked.empty());
+}
+
+// check_*_ns_access walks up to the closest domain with NS records;
+// check_*_a_access asks the name's own addresses; OK is refused.
+TEST(Policy, NsAndAAccessAndNoOk) {
+  auto p = policy(
+      "smtpd_client_restrictions = check_client_ns_access inline:{{ns.evil.example=REJECT evil DNS}}, "
+      "check_helo_a_access inline:{{127=REJECT loopback HELO}, 198.51.100.77=OK}\n");
+  FakeDns dns;
+  dns.ns["evil.example"] = {"ns.evil.example"};
+  dns.addrs["localhost.fake.example"] = {"127.0.0.1"};
+  dns.addrs["ok.fake.example"] = {"198.51.100.77"};
+  auto run = [&](std::string client_name, std::string helo) {
+    auto to = mail::parse_smtp_path("x@mx.example.org");
+    EXPECT_TRUE(to);
+    RcptContext c;
+    c.client_addr = "198.51.100.1";
+    c.client_name = client_name;
+    c.helo = helo;
+    c.recipient = &*to;
+    c.recipient_text = "x@mx.example.org";
+    return run_server_checks(*p, c, dns);
+  };
+  ServerRun r = run("host.pool.evil.example", "");
+  ASSERT_EQ(r.verdict.kind, Verdict::Reject);
+  EXPECT_EQ(r.verdict.reply.to_string(),
+            "554 5.7.1 <host.pool.evil.example[198.51.100.1]>: Client host rejected: evil DNS");
+  EXPECT_EQ(r.asked, (std::vector<std::string>{"ns:host.pool.evil.example", "ns:pool.evil.example",
+                                               "ns:evil.example"}));
+  // "unknown" is not looked up.
+  r = run("unknown", "");
+  EXPECT_EQ(r.verdict.kind, Verdict::Accept);
+  EXPECT_TRUE(r.asked.empty());
+  r = run("unknown", "localhost.fake.example");
+  ASSERT_EQ(r.verdict.kind, Verdict::Reject);
+  EXPECT_EQ(r.verdict.reply.to_string(), "554 5.7.1 <localhost.fake.example>: Helo command rejected: loopback HELO");
+  EXPECT_EQ(r.asked, (std::vector<std::string>{"addr:localhost.fake.example"}));
+  r = run("unknown", "ok.fake.example");
+  ASSERT_EQ(r.verdict.kind, Verdict::Reject);
+  EXPECT_TRUE(r.verdict.config_error());
 }

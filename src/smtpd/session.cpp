@@ -2361,25 +2361,69 @@ asio::awaitable<Verdict> Session::run_checks(RcptContext& c, Verdict (Policy::*c
       continue;
     }
     dnsbl::Need need = std::move(*v.need);
-    dnsbl::Answer& a = dnsbl_[need.name];
+    const std::string key = need.key();
+    dnsbl::Answer& a = dnsbl_[key];
     bool may = sh_.dns && lookups++ < dnsbl::kMaxLookupsPerCommand && std::chrono::steady_clock::now() < until;
-    if (!may) unasked.push_back(need.name);
-    if (!need.txt) {
-      a.outcome = dns::Outcome::TempFail;
-      if (may) {
-        auto r = co_await sh_.dns->lookup_addresses(need.name, dns::Families::Ipv4);
-        a.outcome = r.outcome;
-        a.addrs = std::move(r.records);
-        // Postfix's words, which log watchers know. Not found is no error,
-        // and a name too long for the DNS (the client's doing) not worth a line.
-        if (r.outcome == dns::Outcome::TempFail)
-          log::warning("{}: RBL lookup error: {}", str::printable(need.name, 300), r.detail);
+    if (!may) unasked.push_back(key);
+    switch (need.type) {
+      case dnsbl::Need::kListed:
+        a.outcome = dns::Outcome::TempFail;
+        if (may) {
+          auto r = co_await sh_.dns->lookup_addresses(need.name, dns::Families::Ipv4);
+          a.outcome = r.outcome;
+          a.addrs = std::move(r.records);
+          // Postfix's words, which log watchers know. Not found is no error,
+          // and a name too long for the DNS (the client's doing) not worth a line.
+          if (r.outcome == dns::Outcome::TempFail)
+            log::warning("{}: RBL lookup error: {}", str::printable(need.name, 300), r.detail);
+        }
+        break;
+      case dnsbl::Need::kTxt:
+        a.reason = "";
+        if (may) {
+          auto r = co_await sh_.dns->lookup_txt(need.name);
+          if (r.ok()) a.reason = dnsbl::join_reasons(r.records);
+        }
+        break;
+      case dnsbl::Need::kMx:
+      case dnsbl::Need::kNs: {
+        // Not found (no such name, no records) is an answer the policy
+        // uses (an implicit MX, the parent's NS); other failures are logged
+        // here, once per session, in Postfix's words.
+        const bool mx = need.type == dnsbl::Need::kMx;
+        a.outcome = dns::Outcome::TempFail;
+        std::string detail = sh_.dns ? "lookup limit reached" : "no resolver";
+        if (may) {
+          if (mx) {
+            auto r = co_await sh_.dns->lookup_mx(need.name);
+            a.outcome = r.outcome;
+            for (auto& rec : r.records) a.hosts.push_back(std::move(rec.host));
+            detail = std::move(r.detail);
+          } else {
+            auto r = co_await sh_.dns->lookup_ns(need.name);
+            a.outcome = r.outcome;
+            a.hosts = std::move(r.records);
+            detail = std::move(r.detail);
+          }
+        }
+        if (a.outcome != dns::Outcome::Ok && a.outcome != dns::Outcome::NotFound &&
+            a.outcome != dns::Outcome::NoData && a.outcome != dns::Outcome::NullMx)
+          log::warning("Unable to look up {} host for {}: {}", mx ? "MX" : "NS", str::printable(need.name, 300),
+                       detail);
+        break;
       }
-    } else {
-      a.reason = "";
-      if (may) {
-        auto r = co_await sh_.dns->lookup_txt(need.name);
-        if (r.ok()) a.reason = dnsbl::join_reasons(r.records);
+      case dnsbl::Need::kAddresses: {
+        a.outcome = dns::Outcome::TempFail;
+        std::string detail = sh_.dns ? "lookup limit reached" : "no resolver";
+        if (may) {
+          auto r = co_await sh_.dns->lookup_addresses(need.name, dns::Families::All);
+          a.outcome = r.outcome;
+          a.addrs = std::move(r.records);
+          detail = std::move(r.detail);
+        }
+        if (a.outcome != dns::Outcome::Ok && !need.context.empty())
+          log::warning("Unable to look up {}: {}", need.context, detail);
+        break;
       }
     }
     v = ((*sh_.policy).*check)(c);

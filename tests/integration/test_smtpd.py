@@ -130,6 +130,8 @@ def start_dnsmasq():
                 "--mx-host=primary.test,mx1.primary.test,10", "--mx-host=primary.test,mx2.primary.test,20",
                 "--host-record=mx1.primary.test,127.0.0.1", "--host-record=mx2.primary.test,192.0.2.11",
                 "--local=/nx.test/",
+                # check_sender_mx_access: a name without MX records (an A record only).
+                "--local=/lo.test/", "--host-record=nomx.lo.test,127.0.0.6",
                 # DNS block lists: bl.test lists 127.0.0.2 (with a reason) and
                 # 127.0.0.3 with a result outside the service's filter;
                 # dbl.test lists the domain spam.test. nobl.test has no
@@ -239,6 +241,11 @@ def setUpModule():
         SERVICES["mxbackup"] = mxb
         SERVICES["mxbackupin"] = mxb + " -o permit_mx_backup_networks=192.0.2.0/28"
         SERVICES["mxbackupout"] = mxb + " -o permit_mx_backup_networks=198.51.100.0/24"
+        # check_sender_mx_access: a sender domain whose mail exchanger is on
+        # a loopback address (backup.test's second MX is 127.0.0.1).
+        SERVICES["mxaccess"] = (f"-o dns_resolver_address=127.0.0.1:{dns_port} -o smtpd_peername_lookup=no "
+                                "-o {smtpd_sender_restrictions = check_sender_mx_access "
+                                "inline:{{127=REJECT mail exchanger on a loopback address}}}")
         SERVICES["rbl"] = (f"-o dns_resolver_address=127.0.0.1:{dns_port} -o smtpd_peername_lookup=no "
                            "-o {smtpd_recipient_restrictions = reject_multi_recipient_bounce, "
                            "permit_dnswl_client wl.test, reject_rbl_client bl.test=127.0.0.[2..11], "
@@ -850,6 +857,28 @@ class SmtpdTest(unittest.TestCase):
         # permit_mx_backup_networks: the primary's address must be inside.
         self.assertTrue(rcpt("u@backup.test", "mxbackupin").startswith("250"))
         self.assertEqual(rcpt("u@backup.test", "mxbackupout"), "554 5.7.1 <u@backup.test>: Relay access denied")
+
+    def test_sender_mx_access(self):
+        if "mxaccess" not in PORTS:
+            self.skipTest("no dnsmasq")
+
+        def rcpt(sender):
+            return self.rcpt_reply(PORTS["mxaccess"], LOCAL, sender=sender)
+        self.assertEqual(rcpt("s@backup.test"),
+                         "554 5.7.1 <s@backup.test>: Sender address rejected: mail exchanger on a loopback address")
+        INST.wait_log(r"NOQUEUE: reject: RCPT from \S+: 554 5\.7\.1 <s@backup\.test>: Sender address rejected: "
+                      r"mail exchanger on a loopback address; from=<s@backup\.test>")
+        # No MX: the domain is its own mail exchanger (127.0.0.6).
+        self.assertEqual(rcpt("s@nomx.lo.test"),
+                         "554 5.7.1 <s@nomx.lo.test>: Sender address rejected: mail exchanger on a loopback address")
+        # A DNS failure (dnsmasq refuses what it has no upstream for) decides nothing.
+        self.assertTrue(rcpt("s@a.good.test").startswith("250"))
+        INST.wait_log(r"warning: Unable to look up MX host for a\.good\.test: ")
+        self.assertTrue(rcpt("s@primary.test").startswith("554"))  # its first MX is 127.0.0.1
+        # An MX host without an address decides nothing, and is logged.
+        self.assertTrue(rcpt("s@mx.good.test").startswith("250"))
+        INST.wait_log(r"warning: Unable to look up MX host mail\.good\.test for Sender address <s@mx\.good\.test>")
+        self.assertTrue(rcpt("").startswith("250"))
 
     def test_unknown_sender_domain(self):
         if "unkdomain" not in PORTS:

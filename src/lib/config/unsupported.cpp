@@ -36,6 +36,9 @@ constexpr std::string_view kRestrictions =
     "reject_unknown_reverse_client_hostname,"
     "check_client_access,check_helo_access,check_sender_access,check_recipient_access,"
     "check_reverse_client_hostname_access,check_sasl_access,"
+    "check_client_mx_access,check_client_ns_access,check_client_a_access,check_reverse_client_hostname_mx_access,check_reverse_client_hostname_ns_access,"
+    "check_reverse_client_hostname_a_access,check_helo_mx_access,check_helo_ns_access,check_helo_a_access,check_sender_mx_access,"
+    "check_sender_ns_access,check_sender_a_access,check_recipient_mx_access,check_recipient_ns_access,check_recipient_a_access,"
     "reject_rbl_client,reject_rhsbl_client,reject_rhsbl_reverse_client,reject_rhsbl_helo,reject_rhsbl_sender,"
     "reject_rhsbl_recipient,permit_dnswl_client,permit_rhswl_client,reject_multi_recipient_bounce,"
     "check_policy_service,reject_sender_login_mismatch,reject_authenticated_sender_login_mismatch,"
@@ -43,7 +46,10 @@ constexpr std::string_view kRestrictions =
 // The ones above that take a type:table argument (the next list element).
 constexpr std::string_view kTableRestrictions =
     "check_client_access,check_helo_access,check_sender_access,check_recipient_access,check_ccert_access,"
-    "check_reverse_client_hostname_access,check_sasl_access";
+    "check_reverse_client_hostname_access,check_sasl_access,"
+    "check_client_mx_access,check_client_ns_access,check_client_a_access,check_reverse_client_hostname_mx_access,check_reverse_client_hostname_ns_access,"
+    "check_reverse_client_hostname_a_access,check_helo_mx_access,check_helo_ns_access,check_helo_a_access,check_sender_mx_access,"
+    "check_sender_ns_access,check_sender_a_access,check_recipient_mx_access,check_recipient_ns_access,check_recipient_a_access";
 // The ones that take a DNS block list domain (with an optional "=d.d.d.d"
 // result filter) as the next list element.
 constexpr std::string_view kDomainRestrictions =

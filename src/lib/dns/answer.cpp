@@ -204,6 +204,46 @@ AddrResult parse_address_answer(std::string_view qname, RrType type, int ares_st
   return out;
 }
 
+namespace {
+
+// The host names a PTR or NS reply lists (c-ares puts every one in
+// h_aliases, in answer order; h_name is one of them): validated like MX
+// hosts, deduplicated, at most `cap`.
+Answer<std::string> names_of(const hostent& he, std::string_view qname, RrType type, std::size_t cap) {
+  std::vector<const char*> raw;
+  if (he.h_aliases)
+    for (char** p = he.h_aliases; *p; ++p) raw.push_back(*p);
+  if (raw.empty() && he.h_name) raw.push_back(he.h_name);
+
+  Answer<std::string> out;
+  for (const char* r : raw) {
+    auto name = data_hostname(r);
+    if (!name) {
+      if (out.warning.empty())
+        out.warning = fmt::format("{}: malformed domain name in resource data of {} record: {} ({})", qname,
+                                  to_string(type), str::printable(r, kMaxNameLength + 1), name.error().message);
+      continue;
+    }
+    if (std::find(out.records.begin(), out.records.end(), *name) != out.records.end()) continue;
+    if (out.records.size() >= cap) {
+      out.capped = true;
+      break;
+    }
+    out.records.push_back(std::move(*name));
+  }
+  if (out.records.empty()) {
+    // The name exists and answered, but with nothing usable as a host name:
+    // permanent, like no record at all.
+    auto f = failed<std::string>(qname, type, Outcome::NoData);
+    f.warning = std::move(out.warning);
+    return f;
+  }
+  out.outcome = Outcome::Ok;
+  return out;
+}
+
+}  // namespace
+
 PtrResult parse_ptr_answer(const asio::ip::address& addr_in, int ares_status,
                            std::span<const unsigned char> msg) {
   auto addr = unmap(addr_in);
@@ -222,39 +262,18 @@ PtrResult parse_ptr_answer(const asio::ip::address& addr_in, int ares_status,
   std::unique_ptr<hostent, FreeHostent> guard(he);
   if (rc == ARES_ENODATA) return failed<std::string>(qname, RrType::PTR, Outcome::NoData);
   if (rc != ARES_SUCCESS || he == nullptr) return malformed<std::string>(qname, RrType::PTR);
+  return names_of(*he, qname, RrType::PTR, kMaxPtrNames);
+}
 
-  // c-ares lists every PTR name in h_aliases (in answer order); h_name is
-  // one of them.
-  std::vector<const char*> raw;
-  if (he->h_aliases)
-    for (char** p = he->h_aliases; *p; ++p) raw.push_back(*p);
-  if (raw.empty() && he->h_name) raw.push_back(he->h_name);
-
-  PtrResult out;
-  for (const char* r : raw) {
-    auto name = data_hostname(r);
-    if (!name) {
-      if (out.warning.empty())
-        out.warning = fmt::format("{}: malformed domain name in resource data of PTR record: {} ({})", qname,
-                                  str::printable(r, kMaxNameLength + 1), name.error().message);
-      continue;
-    }
-    if (std::find(out.records.begin(), out.records.end(), *name) != out.records.end()) continue;
-    if (out.records.size() >= kMaxPtrNames) {
-      out.capped = true;
-      break;
-    }
-    out.records.push_back(std::move(*name));
-  }
-  if (out.records.empty()) {
-    // The name exists and answered, but with nothing usable as a host name:
-    // permanent, like no PTR record at all.
-    auto f = failed<std::string>(qname, RrType::PTR, Outcome::NoData);
-    f.warning = std::move(out.warning);
-    return f;
-  }
-  out.outcome = Outcome::Ok;
-  return out;
+Answer<std::string> parse_ns_answer(std::string_view qname, int ares_status, std::span<const unsigned char> msg) {
+  if (ares_status != ARES_SUCCESS) return failed<std::string>(qname, RrType::NS, outcome_from_ares(ares_status));
+  if (!message_fits(msg)) return malformed<std::string>(qname, RrType::NS);
+  hostent* he = nullptr;
+  int rc = ares_parse_ns_reply(msg.data(), static_cast<int>(msg.size()), &he);
+  std::unique_ptr<hostent, FreeHostent> guard(he);
+  if (rc == ARES_ENODATA) return failed<std::string>(qname, RrType::NS, Outcome::NoData);
+  if (rc != ARES_SUCCESS || he == nullptr) return malformed<std::string>(qname, RrType::NS);
+  return names_of(*he, qname, RrType::NS, kMaxNsNames);
 }
 
 TxtResult parse_txt_answer(std::string_view qname, int ares_status, std::span<const unsigned char> msg) {

@@ -25,6 +25,7 @@
 // - A/AAAA: deduplicated, capped at kMaxAddressesPerFamily.
 // - PTR: names validated like MX hosts (numeric ones skipped), deduplicated,
 //   capped at kMaxPtrNames.
+// - NS: the same checks, capped at kMaxNsNames.
 // - TXT: one string per record (its character-strings joined), in answer
 //   order, capped at kMaxTxtRecords records of kMaxTxtLength bytes; every
 //   byte outside printable ASCII becomes '?' (the text ends up in SMTP
@@ -75,6 +76,9 @@ AddrResult parse_address_answer(std::string_view qname, RrType type, int ares_st
 // of the answer against it).
 PtrResult parse_ptr_answer(const asio::ip::address& addr, int ares_status,
                            std::span<const unsigned char> msg);
+
+// The NS names of `qname` (same record checks as PTR names).
+Answer<std::string> parse_ns_answer(std::string_view qname, int ares_status, std::span<const unsigned char> msg);
 
 TxtResult parse_txt_answer(std::string_view qname, int ares_status, std::span<const unsigned char> msg);
 

@@ -193,6 +193,7 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
                                                       Families families);
   static asio::awaitable<PtrResult> lookup_ptr(std::shared_ptr<Impl> self, asio::ip::address address);
   static asio::awaitable<TxtResult> lookup_txt(std::shared_ptr<Impl> self, std::string name);
+  static asio::awaitable<Answer<std::string>> lookup_ns(std::shared_ptr<Impl> self, std::string domain);
   static asio::awaitable<ClientName> lookup_client_name(std::shared_ptr<Impl> self, asio::ip::address address);
   // A host's addresses by opts.host_lookup (the system's resolver, DNS,
   // or DNS then the system's).
@@ -479,6 +480,16 @@ asio::awaitable<TxtResult> Resolver::Impl::lookup_txt(std::shared_ptr<Impl> self
   co_return parse_txt_answer(*name, raw[0].status, raw[0].message);
 }
 
+asio::awaitable<Answer<std::string>> Resolver::Impl::lookup_ns(std::shared_ptr<Impl> self, std::string name_in) {
+  auto name = normalize_hostname(name_in);
+  if (!name) co_return invalid_name<std::string>(name_in, RrType::NS, name.error());
+  auto raw = co_await self->async_query_all(one_question(*name, RrType::NS), asio::use_awaitable);
+  log_failure(*name, RrType::NS, raw[0]);
+  auto r = parse_ns_answer(*name, raw[0].status, raw[0].message);
+  log_warning(r.warning);
+  co_return r;
+}
+
 asio::awaitable<PtrResult> Resolver::Impl::lookup_ptr(std::shared_ptr<Impl> self, asio::ip::address address) {
   auto a = unmap(address);
   auto qname = reverse_name(a);
@@ -751,6 +762,11 @@ asio::awaitable<MxResult> Resolver::lookup_mailhost(std::string domain) {
 asio::awaitable<TxtResult> Resolver::lookup_txt(std::string name) {
   POSTERN_DNS_CHECK_IMPL();
   return Impl::lookup_txt(impl_, std::move(name));
+}
+
+asio::awaitable<Answer<std::string>> Resolver::lookup_ns(std::string domain) {
+  POSTERN_DNS_CHECK_IMPL();
+  return Impl::lookup_ns(impl_, std::move(domain));
 }
 asio::awaitable<PtrResult> Resolver::lookup_ptr(asio::ip::address address) {
   POSTERN_DNS_CHECK_IMPL();

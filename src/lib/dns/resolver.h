@@ -104,6 +104,9 @@ class Resolver {
   // NoData, Invalid). `detail` is the last lookup's text.
   asio::awaitable<MxResult> lookup_mailhost(std::string domain);
 
+  // NS names of `domain` (answer.h), for smtpd's check_*_ns_access.
+  asio::awaitable<Answer<std::string>> lookup_ns(std::string domain);
+
   // TXT records of `name` (answer.h: one printable string per record), for
   // the reason text of a DNS block list entry.
   asio::awaitable<TxtResult> lookup_txt(std::string name);

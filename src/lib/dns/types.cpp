@@ -20,6 +20,7 @@ std::string_view to_string(Outcome o) {
 std::string_view to_string(RrType t) {
   switch (t) {
     case RrType::A: return "A";
+    case RrType::NS: return "NS";
     case RrType::PTR: return "PTR";
     case RrType::MX: return "MX";
     case RrType::TXT: return "TXT";

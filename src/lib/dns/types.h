@@ -36,7 +36,7 @@ inline bool permanent(Outcome o) {
 }
 
 // Record types Postern asks for.
-enum class RrType : std::uint16_t { A = 1, PTR = 12, MX = 15, TXT = 16, AAAA = 28 };
+enum class RrType : std::uint16_t { A = 1, NS = 2, PTR = 12, MX = 15, TXT = 16, AAAA = 28 };
 
 std::string_view to_string(RrType t);
 
@@ -68,6 +68,7 @@ Result<Families> parse_families(std::string_view text);
 inline constexpr std::size_t kMaxMxRecords = 100;        // MX records kept per domain
 inline constexpr std::size_t kMaxAddressesPerFamily = 64;  // A or AAAA records kept per name
 inline constexpr std::size_t kMaxPtrNames = 16;           // PTR names kept per address
+inline constexpr std::size_t kMaxNsNames = 16;            // NS names kept per domain
 inline constexpr std::size_t kMaxTxtRecords = 16;         // TXT records kept per name
 inline constexpr std::size_t kMaxTxtLength = 512;         // bytes kept of one TXT record's text
 inline constexpr std::size_t kMaxMxHostsResolved = 32;    // MX hosts whose addresses one next-hop resolves
