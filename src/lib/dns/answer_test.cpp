@@ -242,6 +242,24 @@ TEST(PtrAnswer, ManyNamesCapped) {
   EXPECT_EQ(r.records.front(), "h0.example");
 }
 
+TEST(NsAnswer, NamesValidatedDeduplicatedAndFailuresKept) {
+  auto m = t::response(1, "example.com", 2, 0,
+                       {t::ns("example.com", "NS1.Example.com"), t::ns("example.com", "192.0.2.53"),
+                        t::ns("example.com", "ns1.example.com."), t::ns("example.com", "ns2.example.net")});
+  auto r = parse_ns_answer("example.com", ARES_SUCCESS, m);
+  ASSERT_EQ(r.outcome, Outcome::Ok) << r.detail;
+  EXPECT_EQ(r.records, (std::vector<std::string>{"ns1.example.com", "ns2.example.net"}));
+  EXPECT_NE(r.warning.find("NS record"), std::string::npos);
+  EXPECT_EQ(parse_ns_answer("example.com", ARES_SUCCESS, t::response(1, "example.com", 2, 0, {})).outcome,
+            Outcome::NoData);
+  EXPECT_EQ(parse_ns_answer("nx.example", ARES_ENOTFOUND, {}).outcome, Outcome::NotFound);
+  EXPECT_EQ(parse_ns_answer("example.com", ARES_ETIMEOUT, {}).outcome, Outcome::TempFail);
+  for (std::size_t cut = 0; cut < m.size(); ++cut) {
+    std::span<const unsigned char> part(m.data(), cut);
+    EXPECT_NE(parse_ns_answer("example.com", ARES_SUCCESS, part).outcome, Outcome::Ok) << cut;
+  }
+}
+
 TEST(TxtAnswer, OneStringPerRecordPrintableAndBounded) {
   auto q = "2.0.0.127.bl.example";
   auto m = t::response(1, q, 16, 0,

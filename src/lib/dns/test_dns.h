@@ -81,6 +81,7 @@ inline Rr txt(std::string owner, const std::vector<std::string>& strings) {
   return Rr{std::move(owner), 16, std::move(d)};
 }
 inline Rr ptr(std::string owner, std::string_view target) { return Rr{std::move(owner), 12, encode_name(target)}; }
+inline Rr ns(std::string owner, std::string_view target) { return Rr{std::move(owner), 2, encode_name(target)}; }
 inline Rr cname(std::string owner, std::string_view target) { return Rr{std::move(owner), 5, encode_name(target)}; }
 
 // A response to (qname, qtype) with the given rcode and answer records.
