@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 
 #include "config/unsupported.h"
@@ -733,17 +734,28 @@ struct DnsblRun {
   Verdict verdict;
   std::vector<std::string> asked;  // query names, in order ("TXT name" for reasons)
 };
-DnsblRun rcpt_dnsbl(Policy& p, RcptContext c, const std::map<std::string, std::pair<std::string, std::string>>& listed,
-                    dns::Outcome miss = dns::Outcome::NotFound) {
+// The restrictions for one recipient, each lookup they ask for answered by
+// `answer` the way the session does (session.cpp run_checks()).
+Verdict run_with_answers(Policy& p, RcptContext c,
+                         const std::function<void(const dnsbl::Need&, dnsbl::Answer&)>& answer) {
   dnsbl::Answers answers;
   c.dnsbl = &answers;
+  Verdict v = p.check_recipient(c);
+  for (int i = 0; v.need && i < 40; ++i) {
+    const dnsbl::Need need = *v.need;
+    answer(need, answers[need.key()]);
+    v = p.check_recipient(c);
+  }
+  EXPECT_FALSE(v.need);
+  return v;
+}
+
+DnsblRun rcpt_dnsbl(Policy& p, RcptContext c, const std::map<std::string, std::pair<std::string, std::string>>& listed,
+                    dns::Outcome miss = dns::Outcome::NotFound) {
   DnsblRun out;
-  out.verdict = p.check_recipient(c);
-  for (int i = 0; out.verdict.need && i < 20; ++i) {
-    auto need = *out.verdict.need;
+  out.verdict = run_with_answers(p, c, [&](const dnsbl::Need& need, dnsbl::Answer& a) {
     const bool txt = need.type == dnsbl::Need::kTxt;
     out.asked.push_back((txt ? "TXT " : "") + need.name);
-    auto& a = answers[need.name];
     auto it = listed.find(need.name);
     if (!txt) {
       a.outcome = it == listed.end() ? miss : dns::Outcome::Ok;
@@ -751,9 +763,7 @@ DnsblRun rcpt_dnsbl(Policy& p, RcptContext c, const std::map<std::string, std::p
     } else {
       a.reason = it == listed.end() ? "" : it->second.second;
     }
-    out.verdict = p.check_recipient(c);
-  }
-  EXPECT_FALSE(out.verdict.need);
+  });
   return out;
 }
 
@@ -1615,16 +1625,10 @@ struct ServerRun {
 };
 
 ServerRun run_server_checks(Policy& p, RcptContext c, const FakeDns& dns) {
-  dnsbl::Answers answers;
-  c.dnsbl = &answers;
   ServerRun out;
-  out.verdict = p.check_recipient(c);
-  for (int i = 0; out.verdict.need && i < 40; ++i) {
-    auto need = *out.verdict.need;
+  out.verdict = run_with_answers(p, c, [&](const dnsbl::Need& need, dnsbl::Answer& a) {
     out.asked.push_back(need.key());
-    auto& a = answers[need.key()];
-    a.outcome = dns::Outcome::NotFound;
-    if (need.name.starts_with("tempfail.")) a.outcome = dns::Outcome::TempFail;
+    a.outcome = need.name.starts_with("tempfail.") ? dns::Outcome::TempFail : dns::Outcome::NotFound;
     const auto& table = need.type == dnsbl::Need::kMx ? dns.mx : need.type == dnsbl::Need::kNs ? dns.ns : dns.addrs;
     if (auto it = table.find(need.name); it != table.end()) {
       a.outcome = dns::Outcome::Ok;
@@ -1633,9 +1637,7 @@ ServerRun run_server_checks(Policy& p, RcptContext c, const FakeDns& dns) {
       else
         a.hosts = it->second;
     }
-    out.verdict = p.check_recipient(c);
-  }
-  EXPECT_FALSE(out.verdict.need);
+  });
   return out;
 }
 

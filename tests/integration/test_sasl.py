@@ -248,44 +248,33 @@ class SaslTest(unittest.TestCase):
         self.assertIn("with ESMTPSA id", postcat(queued_id(r)))
         c.close()
 
+    def rcpt_after(self, service, sender, login=None):
+        """The reply to RCPT TO:<alice@...> after MAIL FROM:<sender>, in a
+        session of its own, logged in first as login (user, password) if given."""
+        c = SmtpClient(PORTS[service])
+        try:
+            c.ask("EHLO client.test")
+            if login:
+                self.assertTrue(c.ask("AUTH PLAIN " + b64(f"\0{login[0]}\0{login[1]}")).startswith("235"))
+            c.ask(f"MAIL FROM:<{sender}>")
+            return c.ask("RCPT TO:<alice@mx.test.example>")
+        finally:
+            c.close()
+
     def test_sender_login_mismatch(self):
-        c = SmtpClient(PORTS["owners"])
-        c.ask("EHLO client.test")
         # Not logged in: an address with an owner is refused.
-        c.ask("MAIL FROM:<bob@client.test>")
-        self.assertEqual(c.ask("RCPT TO:<alice@mx.test.example>"),
+        self.assertEqual(self.rcpt_after("owners", "bob@client.test"),
                          "553 5.7.1 <bob@client.test>: Sender address rejected: not logged in")
-        c.ask("RSET")
-        self.assertTrue(c.ask("AUTH PLAIN " + b64("\0carol\0pa ss")).startswith("235"))
-        c.ask("MAIL FROM:<bob@client.test>")
-        self.assertEqual(c.ask("RCPT TO:<alice@mx.test.example>"),
+        self.assertEqual(self.rcpt_after("owners", "bob@client.test", ("carol", "pa ss")),
                          "553 5.7.1 <bob@client.test>: Sender address rejected: not owned by user carol")
-        c.close()
-        c = SmtpClient(PORTS["owners"])
-        c.ask("EHLO client.test")
-        self.assertTrue(c.ask("AUTH PLAIN " + b64("\0bob\0secret")).startswith("235"))
-        c.ask("MAIL FROM:<bob@client.test>")
-        self.assertTrue(c.ask("RCPT TO:<alice@mx.test.example>").startswith("250"))
-        c.close()
+        self.assertTrue(self.rcpt_after("owners", "bob@client.test", ("bob", "secret")).startswith("250"))
 
     def test_check_sasl_access(self):
-        c = SmtpClient(PORTS["saslaccess"])
-        c.ask("EHLO client.test")
         # Not logged in: nothing to look up.
-        c.ask("MAIL FROM:<s@client.test>")
-        self.assertTrue(c.ask("RCPT TO:<alice@mx.test.example>").startswith("250"))
-        c.ask("RSET")
-        self.assertTrue(c.ask("AUTH PLAIN " + b64("\0carol\0pa ss")).startswith("235"))
-        c.ask("MAIL FROM:<s@client.test>")
-        self.assertEqual(c.ask("RCPT TO:<alice@mx.test.example>"),
+        self.assertTrue(self.rcpt_after("saslaccess", "s@client.test").startswith("250"))
+        self.assertEqual(self.rcpt_after("saslaccess", "s@client.test", ("carol", "pa ss")),
                          "554 5.7.1 <carol>: SASL login name rejected: account suspended")
-        c.close()
-        c = SmtpClient(PORTS["saslaccess"])
-        c.ask("EHLO client.test")
-        self.assertTrue(c.ask("AUTH PLAIN " + b64("\0bob\0secret")).startswith("235"))
-        c.ask("MAIL FROM:<s@client.test>")
-        self.assertTrue(c.ask("RCPT TO:<alice@mx.test.example>").startswith("250"))
-        c.close()
+        self.assertTrue(self.rcpt_after("saslaccess", "s@client.test", ("bob", "secret")).startswith("250"))
 
     def test_exceptions_networks_are_not_offered_auth(self):
         c = SmtpClient(PORTS["excepted"])
