@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
   static const auto v4 = *parse_ip("192.0.2.1");
   static const auto v6 = *parse_ip("2001:db8::1");
-  switch (which % 9) {
+  switch (which % 10) {
     case 0: {
       auto r = parse_mx_answer("example.com", ARES_SUCCESS, msg, rng);
       if (r.ok() && (r.records.empty() || r.records.size() > kMaxMxRecords)) __builtin_trap();
@@ -74,6 +74,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 7: {
       if (auto ip = parse_ip(text)) (void)reverse_name(*ip);
       (void)parse_families(text);
+      break;
+    }
+    case 9: {
+      auto r = parse_ns_answer("example.com", ARES_SUCCESS, msg);
+      if (r.records.size() > kMaxNsNames) __builtin_trap();
+      for (auto& n : r.records)
+        if (!normalize_hostname(n).ok()) __builtin_trap();
       break;
     }
     case 8: {
