@@ -49,7 +49,7 @@ struct Answer {
   dns::Outcome outcome = dns::Outcome::TempFail;
   std::vector<asio::ip::address> addrs;  // the A records (Need::kAddresses: A and AAAA)
   std::optional<std::string> reason;     // the TXT text once looked up ("" when none)
-  std::vector<std::string> hosts;        // Need::kMx, kNs: the server names
+  std::vector<std::string> hosts = {};   // Need::kMx, kNs: the server names
 };
 using Answers = std::map<std::string, Answer, std::less<>>;
 

@@ -804,10 +804,11 @@ Policy::Outcome Policy::eval_warned(std::span<const Restriction> next, std::stri
   // leave pending is logged as a warning at once and not kept (a
   // defer_if_reject is kept, as there). Its other actions (WARN, PREPEND,
   // HOLD, ... from an access table) stand.
-  if (w.defer_if_permit && !v.defer_if_permit) w.notes.push_back({"reject_warning", w.defer_if_permit->to_string()});
+  if (w.defer_if_permit && !v.defer_if_permit && w.notes.size() < 16)
+    w.notes.push_back({"reject_warning", w.defer_if_permit->to_string(), *w.defer_if_permit});
   w.defer_if_permit = v.defer_if_permit;
   if (o == Outcome::Reject) {
-    w.notes.push_back({"reject_warning", w.reply.to_string()});
+    if (w.notes.size() < 16) w.notes.push_back({"reject_warning", w.reply.to_string(), w.reply});
     w.kind = v.kind;
     w.reply = v.reply;
     w.problem = v.problem;

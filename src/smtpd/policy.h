@@ -156,8 +156,11 @@ struct Verdict {
   // Access table WARN/INFO results, for the caller to log with the
   // session's details ("NOQUEUE: warn: RCPT from ...").
   struct Note {
-    std::string action;  // "warn", "info", "hold" or "discard"
+    std::string action;  // "warn", "info", "hold", "discard" or "reject_warning"
     std::string text;
+    // reject_warning: the reply that was not sent (logged as soft_bounce
+    // would have sent it).
+    std::optional<smtp::Reply> reply = std::nullopt;
   };
   std::vector<Note> notes;
   // Access table HOLD / DISCARD results: the whole message goes to the hold

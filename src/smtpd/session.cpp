@@ -2298,7 +2298,8 @@ asio::awaitable<Verdict> Session::early_checks(std::string_view stage, std::opti
 }
 
 void Session::take_actions(const Verdict& v, std::string_view stage, std::string_view to) {
-  for (const auto& n : v.notes) log_action(n.action, stage, n.text, to);
+  for (const auto& n : v.notes)
+    log_action(n.action, stage, n.reply && s_.soft_bounce ? smtp::soften(*n.reply).to_string() : n.text, to);
   hold_ = hold_ || v.hold;
   discard_ = discard_ || v.discard;
   add_prepends(v.prepend);
