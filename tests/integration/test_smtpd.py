@@ -81,6 +81,7 @@ SERVICES = {
     "datar": "-o smtpd_data_restrictions=check_sender_access,inline:{nodata@client.test=REJECT}",
     # warn_if_reject: the relay check only logs (a test setup, not a relay).
     "warnrej": "-o smtpd_relay_restrictions=warn_if_reject,reject_unauth_destination,permit",
+    "warnrejsoft": "-o smtpd_relay_restrictions=warn_if_reject,reject_unauth_destination,permit -o soft_bounce=yes",
     # The client's reverse name (localhost for 127.0.0.1), unverified.
     "revaccess": ("-o {smtpd_client_restrictions = check_reverse_client_hostname_access "
                   "inline:{{localhost=REJECT reverse name refused}}}"),
@@ -832,6 +833,11 @@ class SmtpdTest(unittest.TestCase):
         INST.wait_log(r"NOQUEUE: reject_warning: RCPT from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 "
                       r"<x@elsewhere\.example>: Relay access denied; from=<s@example\.net> "
                       r"to=<x@elsewhere\.example> proto=ESMTP helo=<client\.test>")
+        # The line says what soft_bounce would have made of the reply.
+        reply = self.rcpt_reply(PORTS["warnrejsoft"], "y@elsewhere.example")
+        self.assertTrue(reply.startswith("250"), reply)
+        INST.wait_log(r"NOQUEUE: reject_warning: RCPT from localhost\[127\.0\.0\.1\]: 4\d\d 4\.7\.1 "
+                      r"<y@elsewhere\.example>: Relay access denied;")
         self.assertEqual(self.rcpt_reply(PORTS["revaccess"], LOCAL),
                          "554 5.7.1 <localhost>: Unverified Client host rejected: reverse name refused")
 
