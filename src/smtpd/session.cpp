@@ -2393,7 +2393,7 @@ asio::awaitable<Verdict> Session::run_checks(RcptContext& c, Verdict (Policy::*c
         // here, once per session, in Postfix's words.
         const bool mx = need.type == dnsbl::Need::kMx;
         a.outcome = dns::Outcome::TempFail;
-        std::string detail = sh_.dns ? "lookup limit reached" : "no resolver";
+        std::string detail;
         if (may) {
           if (mx) {
             auto r = co_await sh_.dns->lookup_mx(need.name);
@@ -2407,7 +2407,9 @@ asio::awaitable<Verdict> Session::run_checks(RcptContext& c, Verdict (Policy::*c
             detail = std::move(r.detail);
           }
         }
-        if (a.outcome != dns::Outcome::Ok && a.outcome != dns::Outcome::NotFound &&
+        // (A lookup skipped for the per-command limits counts as not
+        // found, silently, as a DNS list name does.)
+        if (may && a.outcome != dns::Outcome::Ok && a.outcome != dns::Outcome::NotFound &&
             a.outcome != dns::Outcome::NoData && a.outcome != dns::Outcome::NullMx)
           log::warning("Unable to look up {} host for {}: {}", mx ? "MX" : "NS", str::printable(need.name, 300),
                        detail);
@@ -2415,14 +2417,14 @@ asio::awaitable<Verdict> Session::run_checks(RcptContext& c, Verdict (Policy::*c
       }
       case dnsbl::Need::kAddresses: {
         a.outcome = dns::Outcome::TempFail;
-        std::string detail = sh_.dns ? "lookup limit reached" : "no resolver";
+        std::string detail;
         if (may) {
           auto r = co_await sh_.dns->lookup_addresses(need.name, dns::Families::All);
           a.outcome = r.outcome;
           a.addrs = std::move(r.records);
           detail = std::move(r.detail);
         }
-        if (a.outcome != dns::Outcome::Ok && !need.context.empty())
+        if (may && a.outcome != dns::Outcome::Ok && !need.context.empty())
           log::warning("Unable to look up {}: {}", need.context, detail);
         break;
       }
