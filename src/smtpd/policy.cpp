@@ -525,13 +525,17 @@ Policy::Outcome Policy::eval_list(std::span<const Restriction> list, std::string
     if (r == "permit") return Outcome::Permit;
     if (r == "reject" || r == "defer") {
       // Named after the list they stand in (Postfix's reply_name and
-      // reply_class), with reject_code / defer_code.
-      // The status detail follows the code's class, as Postfix's
-      // smtpd_dsn_fix() makes it (either code may be set to 4xx or 5xx).
+      // reply_class), with Postfix's words: reject_code and X.7.1 "Access
+      // denied", defer_code and X.3.2 "Try again later". The status class
+      // follows the code's, as Postfix's smtpd_dsn_fix() makes it (either
+      // code may be set to 4xx or 5xx).
       const ListSubject s = list_subject(title, c);
-      const int code = r == "reject" ? reject_code_ : defer_code_;
-      v.reject(smtp::Reply(code, code < 500 ? "4.7.1" : "5.7.1",
-                           fmt::format("<{}>: {} rejected: Access denied", s.name, s.what)),
+      const bool reject = r == "reject";
+      const int code = reject ? reject_code_ : defer_code_;
+      const char* detail = reject ? ".7.1" : ".3.2";
+      v.reject(smtp::Reply(code, (code < 500 ? "4" : "5") + std::string(detail),
+                           fmt::format("<{}>: {} rejected: {}", s.name, s.what,
+                                       reject ? "Access denied" : "Try again later")),
                false);
       return Outcome::Reject;
     }
@@ -928,6 +932,10 @@ Policy::Outcome Policy::eval_server_access(const Restriction& r, access::Kind ki
   const std::string_view type_name = type == dnsbl::Need::kMx ? "MX" : type == dnsbl::Need::kNs ? "NS" : "A";
   const std::string source = r.name + " " + r.table_spec;
   const std::string reply_name = access::reply_name(kind, subject);
+  // What Postfix's warning about an OK result names: the client or HELO
+  // name, the whole address.
+  const std::string ok_target =
+      kind == access::Kind::Sender || kind == access::Kind::Recipient ? reply_name : std::string(name);
   // The answer to a lookup, or null with v.need set.
   auto answer = [&](dnsbl::Need::Type t, std::string_view q, std::string context = {}) -> const dnsbl::Answer* {
     if (c.dnsbl)
@@ -947,7 +955,7 @@ Policy::Outcome Policy::eval_server_access(const Restriction& r, access::Kind ki
     if (!hit) return std::nullopt;
     if (!*result) return Outcome::Dunno;
     Outcome o = apply_action(**result, title, source, kind, subject, c, v, depth);
-    return o == Outcome::Permit ? forbid_ok(r.name, name, v) : o;
+    return o == Outcome::Permit ? forbid_ok(r.name, ok_target, v) : o;
   };
 
   // An address literal or a bare address: that address only (NS servers

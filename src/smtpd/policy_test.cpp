@@ -1325,18 +1325,21 @@ TEST(Policy, DelayRejectNoChecksUnlistedSendersAtMail) {
 }
 
 // The plain reject and defer restrictions: named after their list, with
-// reject_code and defer_code (whose class sets the status detail's).
+// reject_code and defer_code (whose class sets the status's), in Postfix's
+// words (its generic_checks(): 5.7.1 "Access denied", 4.3.2 "Try again later").
 TEST(Policy, PlainRejectAndDeferNameTheirList) {
   Tx t;
   t.mynet = false;
   auto client = policy("smtpd_client_restrictions = reject\n");
   EXPECT_EQ(reply_of(*client, t), "554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: Access denied");
   auto helo = policy("smtpd_helo_restrictions = defer\n");
-  EXPECT_EQ(reply_of(*helo, t), "450 4.7.1 <client.example.net>: Helo command rejected: Access denied");
+  EXPECT_EQ(reply_of(*helo, t), "450 4.3.2 <client.example.net>: Helo command rejected: Try again later");
   auto sender = policy("smtpd_sender_restrictions = reject\nreject_code = 550\n");
   EXPECT_EQ(reply_of(*sender, t), "550 5.7.1 <s@example.net>: Sender address rejected: Access denied");
   auto rcpt = policy("smtpd_recipient_restrictions = defer\ndefer_code = 421\n");
-  EXPECT_EQ(reply_of(*rcpt, t), "421 4.7.1 <x@mx.example.org>: Recipient address rejected: Access denied");
+  EXPECT_EQ(reply_of(*rcpt, t), "421 4.3.2 <x@mx.example.org>: Recipient address rejected: Try again later");
+  auto hard = policy("smtpd_recipient_restrictions = defer\ndefer_code = 550\n");
+  EXPECT_EQ(reply_of(*hard, t), "550 5.3.2 <x@mx.example.org>: Recipient address rejected: Try again later");
   auto soft = policy("smtpd_recipient_restrictions = reject\nreject_code = 450\n");
   EXPECT_EQ(reply_of(*soft, t), "450 4.7.1 <x@mx.example.org>: Recipient address rejected: Access denied");
   auto data = policy("smtpd_data_restrictions = reject\n");
@@ -1345,7 +1348,7 @@ TEST(Policy, PlainRejectAndDeferNameTheirList) {
   EXPECT_EQ(data->check_data(c).reply.to_string(), "554 5.7.1 <DATA>: Data command rejected: Access denied");
   auto eod = policy("smtpd_end_of_data_restrictions = defer\n");
   EXPECT_EQ(eod->check_end_of_data(c).reply.to_string(),
-            "450 4.7.1 <END-OF-DATA>: End-of-data rejected: Access denied");
+            "450 4.3.2 <END-OF-DATA>: End-of-data rejected: Try again later");
 }
 
 // permit_mx_backup: our own destinations without DNS; another domain by
