@@ -30,10 +30,6 @@ bool server_access_restriction(std::string_view n) {
   return n.starts_with("check_") && (n.ends_with("_mx_access") || n.ends_with("_ns_access") || n.ends_with("_a_access"));
 }
 
-}  // namespace
-
-namespace {
-
 // Bound on nested /file/name entries (a file naming itself).
 constexpr int kMaxDepth = 4;
 constexpr std::size_t kMaxListFile = 1 << 20;
@@ -908,14 +904,10 @@ namespace {
 // The address inside a mail host literal ("[192.0.2.1]", "[IPv6:2001:db8::1]"),
 // or a bare address.
 std::optional<asio::ip::address> host_address(std::string_view name) {
-  if (name.size() >= 2 && name.front() == '[' && name.back() == ']') {
-    name = name.substr(1, name.size() - 2);
-    if (name.size() > 5 && str::iequals(name.substr(0, 5), "ipv6:")) name.remove_prefix(5);
-  } else if (!mail::is_valid_ipv4(name) && !mail::is_valid_ipv6(name)) {
-    return std::nullopt;
-  }
+  auto text = mail::canonical_ip_text(name, true);
+  if (!text) return std::nullopt;
   error_code ec;
-  auto a = asio::ip::make_address(std::string(name), ec);
+  auto a = asio::ip::make_address(*text, ec);
   if (ec) return std::nullopt;
   return a;
 }
