@@ -8,6 +8,9 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -308,5 +311,110 @@ TxtResult parse_txt_answer(std::string_view qname, int ares_status, std::span<co
   out.outcome = Outcome::Ok;
   return out;
 }
+
+namespace {
+
+// One resource record of a message's answer section: its owner (lower
+// case, no trailing dot), type and where its data is.
+struct RawRr {
+  std::string owner;
+  std::uint16_t type = 0;
+  std::size_t rdata = 0, rdlength = 0;
+};
+
+std::uint16_t get16(std::span<const unsigned char> m, std::size_t at) {
+  return static_cast<std::uint16_t>(m[at] << 8 | m[at + 1]);
+}
+
+// The (possibly compressed) name at `at`: its text and its length on the
+// wire; nullopt when it is malformed or runs past the message.
+std::optional<std::pair<std::string, std::size_t>> name_at(std::span<const unsigned char> m, std::size_t at) {
+  if (at >= m.size()) return std::nullopt;
+  char* raw = nullptr;
+  long enclen = 0;
+  if (ares_expand_name(m.data() + at, m.data(), static_cast<int>(m.size()), &raw, &enclen) != ARES_SUCCESS)
+    return std::nullopt;
+  std::unique_ptr<char, void (*)(void*)> guard(raw, ares_free_string);
+  std::string name = str::lower(raw);
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  return std::make_pair(std::move(name), static_cast<std::size_t>(enclen));
+}
+
+// The answer section, or nullopt when the message is malformed.
+std::optional<std::vector<RawRr>> answer_records(std::span<const unsigned char> m) {
+  if (m.size() < 12) return std::nullopt;
+  std::size_t qd = get16(m, 4), an = get16(m, 6);
+  std::size_t at = 12;
+  for (std::size_t i = 0; i < qd; ++i) {
+    auto n = name_at(m, at);
+    if (!n || at + n->second + 4 > m.size()) return std::nullopt;
+    at += n->second + 4;
+  }
+  std::vector<RawRr> out;
+  for (std::size_t i = 0; i < an; ++i) {
+    auto n = name_at(m, at);
+    if (!n || at + n->second + 10 > m.size()) return std::nullopt;
+    at += n->second;
+    RawRr rr;
+    rr.owner = std::move(n->first);
+    rr.type = get16(m, at);
+    rr.rdlength = get16(m, at + 8);
+    rr.rdata = at + 10;
+    if (rr.rdata + rr.rdlength > m.size()) return std::nullopt;
+    at = rr.rdata + rr.rdlength;
+    out.push_back(std::move(rr));
+  }
+  return out;
+}
+
+}  // namespace
+
+TlsaResult parse_tlsa_answer(std::string_view qname_in, int ares_status, std::span<const unsigned char> msg) {
+  if (ares_status != ARES_SUCCESS)
+    return failed<TlsaRecord>(qname_in, RrType::TLSA, outcome_from_ares(ares_status));
+  if (!message_fits(msg)) return malformed<TlsaRecord>(qname_in, RrType::TLSA);
+  auto rrs = answer_records(msg);
+  if (!rrs) return malformed<TlsaRecord>(qname_in, RrType::TLSA);
+  // The records are those of the name the CNAME chain from qname ends at
+  // (a bounded walk: a loop or a long chain ends it).
+  std::string at = str::lower(qname_in);
+  if (!at.empty() && at.back() == '.') at.pop_back();
+  for (int hop = 0; hop < 8; ++hop) {
+    auto c = std::find_if(rrs->begin(), rrs->end(), [&](const RawRr& r) { return r.type == 5 && r.owner == at; });
+    if (c == rrs->end()) break;
+    auto target = name_at(msg, c->rdata);
+    if (!target || target->second > c->rdlength) return malformed<TlsaRecord>(qname_in, RrType::TLSA);
+    at = std::move(target->first);
+  }
+  TlsaResult out;
+  for (const auto& r : *rrs) {
+    if (r.type != static_cast<std::uint16_t>(RrType::TLSA) || r.owner != at) continue;
+    if (r.rdlength < 3) {
+      if (out.warning.empty())
+        out.warning = fmt::format("{}: malformed TLSA record: {} bytes of data",
+                                  str::printable(qname_in, kMaxNameLength + 1), r.rdlength);
+      continue;
+    }
+    if (out.records.size() >= kMaxTlsaRecords) {
+      out.capped = true;
+      break;
+    }
+    TlsaRecord t;
+    t.usage = msg[r.rdata];
+    t.selector = msg[r.rdata + 1];
+    t.mtype = msg[r.rdata + 2];
+    t.data.assign(reinterpret_cast<const char*>(msg.data() + r.rdata + 3), r.rdlength - 3);
+    if (std::find(out.records.begin(), out.records.end(), t) == out.records.end()) out.records.push_back(std::move(t));
+  }
+  if (out.records.empty()) {
+    auto f = failed<TlsaRecord>(qname_in, RrType::TLSA, Outcome::NoData);
+    f.warning = std::move(out.warning);
+    return f;
+  }
+  out.outcome = Outcome::Ok;
+  return out;
+}
+
+bool authentic_data(std::span<const unsigned char> msg) { return msg.size() >= 4 && (msg[3] & 0x20) != 0; }
 
 }  // namespace postern::dns

@@ -30,6 +30,14 @@
 //   order, capped at kMaxTxtRecords records of kMaxTxtLength bytes; every
 //   byte outside printable ASCII becomes '?' (the text ends up in SMTP
 //   replies and log lines).
+// - TLSA (RFC 6698): usage, selector, matching type and the association
+//   data, for the records at the queried name or at the end of a CNAME
+//   chain that starts there; records too short to hold the three fields are
+//   skipped (first one in `warning`); at most kMaxTlsaRecords. Whether a
+//   record is usable for SMTP (RFC 7672) is the caller's question.
+//
+// authentic_data() reads the AD bit of a reply's header; the resolver sets
+// Answer::authentic from it when it asked for DNSSEC validation.
 //
 // Parameters: none. Logs nothing (callers log `warning`).
 #pragma once
@@ -52,7 +60,18 @@ struct MxRecord {
   friend bool operator==(const MxRecord&, const MxRecord&) = default;
 };
 
+// A TLSA record (RFC 6698 2.1): the certificate association.
+struct TlsaRecord {
+  std::uint8_t usage = 0;     // 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE
+  std::uint8_t selector = 0;  // 0 full certificate, 1 SubjectPublicKeyInfo
+  std::uint8_t mtype = 0;     // 0 exact, 1 SHA2-256, 2 SHA2-512
+  std::string data;           // the association data (binary)
+
+  friend bool operator==(const TlsaRecord&, const TlsaRecord&) = default;
+};
+
 using MxResult = Answer<MxRecord>;
+using TlsaResult = Answer<TlsaRecord>;
 using AddrResult = Answer<asio::ip::address>;
 using PtrResult = Answer<std::string>;
 using TxtResult = Answer<std::string>;
@@ -81,5 +100,11 @@ PtrResult parse_ptr_answer(const asio::ip::address& addr, int ares_status,
 Answer<std::string> parse_ns_answer(std::string_view qname, int ares_status, std::span<const unsigned char> msg);
 
 TxtResult parse_txt_answer(std::string_view qname, int ares_status, std::span<const unsigned char> msg);
+
+TlsaResult parse_tlsa_answer(std::string_view qname, int ares_status, std::span<const unsigned char> msg);
+
+// The AD ("authentic data") bit of a DNS message header; false for
+// anything too short to have one.
+bool authentic_data(std::span<const unsigned char> msg);
 
 }  // namespace postern::dns

@@ -293,3 +293,50 @@ TEST(TxtAnswer, RecordCountCapped) {
   EXPECT_EQ(r.records.size(), kMaxTxtRecords);
   EXPECT_TRUE(r.capped);
 }
+
+TEST(TlsaAnswer, RecordsOfTheNameOrItsCnameTarget) {
+  const std::string q = "_25._tcp.mx.example";
+  const t::Bytes h1(32, 0x11), h2(64, 0x22);
+  auto m = t::response(1, q, 52, 0,
+                       {t::tlsa(q, 3, 1, 1, h1), t::tlsa(q, 2, 0, 2, h2), t::tlsa(q, 3, 1, 1, h1),
+                        t::tlsa("_25._tcp.other.example", 3, 1, 1, h2), t::txt(q, {"not TLSA"})});
+  auto r = parse_tlsa_answer(q, ARES_SUCCESS, m);
+  ASSERT_EQ(r.outcome, Outcome::Ok) << r.detail;
+  ASSERT_EQ(r.records.size(), 2u);  // the duplicate once, the other owner not at all
+  EXPECT_EQ(r.records[0], (TlsaRecord{3, 1, 1, std::string(32, '\x11')}));
+  EXPECT_EQ(r.records[1], (TlsaRecord{2, 0, 2, std::string(64, '\x22')}));
+  EXPECT_FALSE(authentic_data(m));
+
+  // Through a CNAME: the target's records, not stray ones of the alias.
+  auto c = t::response(1, q, 52, 0,
+                       {t::cname(q, "tlsa.example"), t::tlsa("tlsa.example", 3, 0, 0, {1, 2, 3})});
+  auto rc = parse_tlsa_answer("_25._TCP.mx.example.", ARES_SUCCESS, c);
+  ASSERT_EQ(rc.outcome, Outcome::Ok) << rc.detail;
+  ASSERT_EQ(rc.records.size(), 1u);
+  EXPECT_EQ(rc.records[0].data, std::string("\x01\x02\x03"));
+  // A CNAME loop ends without records.
+  auto loop = t::response(1, q, 52, 0, {t::cname(q, "a.example"), t::cname("a.example", q)});
+  EXPECT_EQ(parse_tlsa_answer(q, ARES_SUCCESS, loop).outcome, Outcome::NoData);
+}
+
+TEST(TlsaAnswer, FailuresShortRecordsAndTheAdBit) {
+  const std::string q = "_25._tcp.mx.example";
+  EXPECT_EQ(parse_tlsa_answer(q, ARES_ENOTFOUND, {}).outcome, Outcome::NotFound);
+  EXPECT_EQ(parse_tlsa_answer(q, ARES_ESERVFAIL, {}).outcome, Outcome::TempFail);
+  EXPECT_EQ(parse_tlsa_answer(q, ARES_SUCCESS, t::response(1, q, 52, 0, {})).outcome, Outcome::NoData);
+  t::Rr shortrr{q, 52, {3, 1}};
+  auto s = parse_tlsa_answer(q, ARES_SUCCESS, t::response(1, q, 52, 0, {shortrr}));
+  EXPECT_EQ(s.outcome, Outcome::NoData);
+  EXPECT_NE(s.warning.find("malformed TLSA record"), std::string::npos) << s.warning;
+  auto m = t::response(1, q, 52, 0, {t::tlsa(q, 3, 1, 1, t::Bytes(32, 1))}, false, true);
+  EXPECT_TRUE(authentic_data(m));
+  m.resize(m.size() - 5);  // record data past the end
+  EXPECT_EQ(parse_tlsa_answer(q, ARES_SUCCESS, m).outcome, Outcome::TempFail);
+  EXPECT_EQ(parse_tlsa_answer(q, ARES_SUCCESS, t::Bytes{1, 2, 3}).outcome, Outcome::TempFail);
+  EXPECT_FALSE(authentic_data({}));
+  std::vector<t::Rr> many;
+  for (std::size_t i = 0; i < kMaxTlsaRecords + 2; ++i) many.push_back(t::tlsa(q, 3, 1, 1, t::Bytes(32, std::uint8_t(i))));
+  auto capped = parse_tlsa_answer(q, ARES_SUCCESS, t::response(1, q, 52, 0, many));
+  EXPECT_EQ(capped.records.size(), kMaxTlsaRecords);
+  EXPECT_TRUE(capped.capped);
+}

@@ -1,5 +1,5 @@
 // dns_fuzz.cpp - libFuzzer target for everything in the DNS library that
-// reads untrusted bytes: name server replies (MX, A, AAAA, PTR), next-hop
+// reads untrusted bytes: name server replies (MX, A, AAAA, PTR, NS, TXT, TLSA), next-hop
 // strings from transport maps, host names and name server lists from
 // configuration. The first input byte picks the parser.
 #include <ares.h>
@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
   static const auto v4 = *parse_ip("192.0.2.1");
   static const auto v6 = *parse_ip("2001:db8::1");
-  switch (which % 10) {
+  switch (which % 11) {
     case 0: {
       auto r = parse_mx_answer("example.com", ARES_SUCCESS, msg, rng);
       if (r.ok() && (r.records.empty() || r.records.size() > kMaxMxRecords)) __builtin_trap();
@@ -91,6 +91,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         for (char c : t)
           if (c < 0x20 || c > 0x7e) __builtin_trap();
       }
+      break;
+    }
+    case 10: {
+      auto r = parse_tlsa_answer("_25._tcp.mx.example", ARES_SUCCESS, msg);
+      if (r.records.size() > kMaxTlsaRecords || (r.ok() && r.records.empty())) __builtin_trap();
+      for (auto& t : r.records)
+        if (t.data.size() + 3 > msg.size()) __builtin_trap();
+      (void)authentic_data(msg);
       break;
     }
   }

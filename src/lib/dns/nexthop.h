@@ -94,6 +94,11 @@ struct Destination {
   std::uint16_t port = 25;
   std::string host;                        // MX host, [host] name, or the literal's text
   std::optional<std::uint16_t> preference;  // MX preference when it came from an MX record
+  // Every DNS answer that led here was DNSSEC-validated (ResolverOptions::
+  // dnssec): the MX records (or their authenticated absence) and the
+  // host's addresses. Never for literals or the system's resolver. DANE
+  // (RFC 7672 2.2) uses TLSA records only for such a destination.
+  bool dnssec = false;
 
   friend bool operator==(const Destination&, const Destination&) = default;
 };

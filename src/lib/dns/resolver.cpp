@@ -130,6 +130,29 @@ void on_query_done(void* arg, int status, int /*timeouts*/, unsigned char* abuf,
   }
 }
 
+// ares_send() reports a reply as ARES_SUCCESS whatever its rcode (it
+// retries SERVFAIL, NOTIMP and REFUSED itself); ares_query() then maps the
+// rcode. Queries built here (with the AD bit) get the same mapping.
+void on_send_done(void* arg, int status, int timeouts, unsigned char* abuf, int alen) {
+  if (status == ARES_SUCCESS) {
+    if (!abuf || alen < 12) {
+      status = ARES_EBADRESP;
+    } else {
+      int ancount = abuf[6] << 8 | abuf[7];
+      switch (abuf[3] & 0x0f) {
+        case 0: status = ancount > 0 ? ARES_SUCCESS : ARES_ENODATA; break;
+        case 1: status = ARES_EFORMERR; break;
+        case 2: status = ARES_ESERVFAIL; break;
+        case 3: status = ARES_ENOTFOUND; break;
+        case 4: status = ARES_ENOTIMP; break;
+        case 5: status = ARES_EREFUSED; break;
+        default: status = ARES_EBADRESP; break;
+      }
+    }
+  }
+  on_query_done(arg, status, timeouts, abuf, alen);
+}
+
 std::once_flag g_ares_init;
 int g_ares_init_rc = ARES_SUCCESS;
 
@@ -164,6 +187,10 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
   std::unordered_map<ares_socket_t, std::shared_ptr<Watch>> watches;
   std::mt19937_64 rng;
   bool closed = false;
+  bool dnssec = false;  // ResolverOptions::dnssec
+
+  // Answer::authentic for a reply, when DNSSEC was asked for.
+  bool authentic(const RawAnswer& raw) const { return dnssec && authentic_data(raw.message); }
 
   Status init(const ResolverOptions& opts);
   void shutdown();
@@ -194,6 +221,7 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
   static asio::awaitable<PtrResult> lookup_ptr(std::shared_ptr<Impl> self, asio::ip::address address);
   static asio::awaitable<TxtResult> lookup_txt(std::shared_ptr<Impl> self, std::string name);
   static asio::awaitable<Answer<std::string>> lookup_ns(std::shared_ptr<Impl> self, std::string domain);
+  static asio::awaitable<TlsaResult> lookup_tlsa(std::shared_ptr<Impl> self, std::string name);
   static asio::awaitable<ClientName> lookup_client_name(std::shared_ptr<Impl> self, asio::ip::address address);
   // A host's addresses by opts.host_lookup (the system's resolver, DNS,
   // or DNS then the system's).
@@ -201,8 +229,11 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
                                                     const NexthopOptions& opts);
   static asio::awaitable<AddrResult> native_addresses(std::shared_ptr<Impl> self, std::string host,
                                                       Families families);
+  // `secure_path`: what led to the host was validated (a [host] next hop,
+  // or a domain whose lack of MX records was).
   static asio::awaitable<NexthopResult> direct_destinations(std::shared_ptr<Impl> self, std::string host,
-                                                            std::uint16_t port, NexthopOptions opts);
+                                                            std::uint16_t port, NexthopOptions opts,
+                                                            bool secure_path);
   static asio::awaitable<NexthopResult> resolve_nexthop(std::shared_ptr<Impl> self, std::string text,
                                                         NexthopOptions opts);
 };
@@ -211,6 +242,7 @@ Status Resolver::Impl::init(const ResolverOptions& opts) {
   if (opts.timeout < std::chrono::milliseconds(1) || opts.timeout > std::chrono::minutes(5))
     return make_error("DNS timeout {} ms out of range (1 ms .. 5 min)", opts.timeout.count());
   if (opts.tries < 1 || opts.tries > 10) return make_error("DNS tries {} out of range (1 .. 10)", opts.tries);
+  dnssec = opts.dnssec;
   std::string servers;
   if (!str::trim(opts.servers).empty()) {
     auto s = normalize_server_list(opts.servers);
@@ -366,8 +398,24 @@ void Resolver::Impl::start(std::vector<Question> qs, Batch* b) {
   b->remaining = qs.size();
   for (std::size_t i = 0; i < qs.size(); ++i) {
     log::debug("dns: query {} {}", qs[i].name, to_string(qs[i].type));
-    ares_query(channel, qs[i].name.c_str(), 1 /* C_IN */, static_cast<int>(qs[i].type), &on_query_done,
-               &b->slots[i]);
+    if (!dnssec) {
+      ares_query(channel, qs[i].name.c_str(), 1 /* C_IN */, static_cast<int>(qs[i].type), &on_query_done,
+                 &b->slots[i]);
+      continue;
+    }
+    // The query with the AD bit set (RFC 6840 5.7: "tell me whether you
+    // validated this"); ares_send() gives it its own id.
+    unsigned char* q = nullptr;
+    int qlen = 0;
+    int rc = ares_create_query(qs[i].name.c_str(), 1 /* C_IN */, static_cast<int>(qs[i].type), 0, 1, &q, &qlen, 0);
+    if (rc != ARES_SUCCESS || !q || qlen < 12) {
+      if (q) ares_free_string(q);
+      on_query_done(&b->slots[i], rc != ARES_SUCCESS ? rc : ARES_EBADQUERY, 0, nullptr, 0);
+      continue;
+    }
+    q[3] |= 0x20;
+    ares_send(channel, q, qlen, &on_send_done, &b->slots[i]);
+    ares_free_string(q);
   }
   reschedule();
 }
@@ -397,7 +445,11 @@ void log_warning(const std::string& w) {
 
 // Combine the A and AAAA answers for one host (see lookup_addresses()).
 AddrResult combine(std::vector<AddrResult> parts) {
+  bool authentic = !parts.empty();
+  for (auto& p : parts) authentic = authentic && p.authentic;
+  for (auto& p : parts) p.authentic = authentic;
   AddrResult out;
+  out.authentic = authentic;
   for (auto& p : parts) {
     if (p.ok()) {
       out.records.insert(out.records.end(), p.records.begin(), p.records.end());
@@ -443,6 +495,7 @@ asio::awaitable<MxResult> Resolver::Impl::lookup_mx(std::shared_ptr<Impl> self, 
   auto raw = co_await self->async_query_all(one_question(*name, RrType::MX), asio::use_awaitable);
   log_failure(*name, RrType::MX, raw[0]);
   auto r = parse_mx_answer(*name, raw[0].status, raw[0].message, self->rng);
+  r.authentic = self->authentic(raw[0]);
   log_warning(r.warning);
   co_return r;
 }
@@ -468,6 +521,7 @@ asio::awaitable<AddrResult> Resolver::Impl::lookup_addresses(std::shared_ptr<Imp
   for (std::size_t i = 0; i < qs.size(); ++i) {
     log_failure(qs[i].name, qs[i].type, raws[i]);
     parts.push_back(parse_address_answer(qs[i].name, qs[i].type, raws[i].status, raws[i].message));
+    parts.back().authentic = self->authentic(raws[i]);
   }
   co_return combine(std::move(parts));
 }
@@ -486,6 +540,17 @@ asio::awaitable<Answer<std::string>> Resolver::Impl::lookup_ns(std::shared_ptr<I
   auto raw = co_await self->async_query_all(one_question(*name, RrType::NS), asio::use_awaitable);
   log_failure(*name, RrType::NS, raw[0]);
   auto r = parse_ns_answer(*name, raw[0].status, raw[0].message);
+  log_warning(r.warning);
+  co_return r;
+}
+
+asio::awaitable<TlsaResult> Resolver::Impl::lookup_tlsa(std::shared_ptr<Impl> self, std::string name_in) {
+  auto name = normalize_hostname(name_in);
+  if (!name) co_return invalid_name<TlsaRecord>(name_in, RrType::TLSA, name.error());
+  auto raw = co_await self->async_query_all(one_question(*name, RrType::TLSA), asio::use_awaitable);
+  log_failure(*name, RrType::TLSA, raw[0]);
+  auto r = parse_tlsa_answer(*name, raw[0].status, raw[0].message);
+  r.authentic = self->authentic(raw[0]);
   log_warning(r.warning);
   co_return r;
 }
@@ -590,7 +655,8 @@ asio::awaitable<AddrResult> Resolver::Impl::host_addresses(std::shared_ptr<Impl>
 
 // The host's own addresses: [host], or a domain without MX records.
 asio::awaitable<NexthopResult> Resolver::Impl::direct_destinations(std::shared_ptr<Impl> self, std::string host,
-                                                                   std::uint16_t port, NexthopOptions opts) {
+                                                                   std::uint16_t port, NexthopOptions opts,
+                                                                   bool secure_path) {
   NexthopResult r;
   auto addrs = co_await host_addresses(self, host, opts);
   if (!addrs.ok()) {
@@ -598,7 +664,8 @@ asio::awaitable<NexthopResult> Resolver::Impl::direct_destinations(std::shared_p
     r.detail = std::move(addrs.detail);
     co_return r;
   }
-  for (auto& a : addrs.records) r.destinations.push_back(Destination{a, port, host, std::nullopt});
+  const bool secure = secure_path && addrs.authentic && !parse_ip(host);
+  for (auto& a : addrs.records) r.destinations.push_back(Destination{a, port, host, std::nullopt, secure});
   order_group(r.destinations, opts, self->rng);
   limit_destinations(r.destinations, opts);
   r.outcome = Outcome::Ok;
@@ -628,12 +695,13 @@ asio::awaitable<NexthopResult> Resolver::Impl::resolve_nexthop(std::shared_ptr<I
     co_return out;
   }
 
-  if (!nh->mx_lookup || !opts.mx_lookups) co_return co_await direct_destinations(self, nh->host, port, opts);
+  if (!nh->mx_lookup || !opts.mx_lookups) co_return co_await direct_destinations(self, nh->host, port, opts, true);
 
   auto mx = co_await lookup_mx(self, nh->host);
   switch (mx.outcome) {
     case Outcome::Ok: break;
-    case Outcome::NoData: co_return co_await direct_destinations(self, nh->host, port, opts);  // RFC 5321 5.1: implicit MX
+    case Outcome::NoData:  // RFC 5321 5.1: implicit MX
+      co_return co_await direct_destinations(self, nh->host, port, opts, mx.authentic);
     default:
       out.outcome = mx.outcome;
       out.detail = std::move(mx.detail);
@@ -668,6 +736,7 @@ asio::awaitable<NexthopResult> Resolver::Impl::resolve_nexthop(std::shared_ptr<I
         for (std::size_t q = first_q[h]; q < qend; ++q) {
           log_failure(qs[q].name, qs[q].type, raws[q]);
           parts.push_back(parse_address_answer(qs[q].name, qs[q].type, raws[q].status, raws[q].message));
+          parts.back().authentic = self->authentic(raws[q]);
         }
         results.push_back(combine(std::move(parts)));
       }
@@ -682,7 +751,8 @@ asio::awaitable<NexthopResult> Resolver::Impl::resolve_nexthop(std::shared_ptr<I
         if (!last_failure || addrs.outcome == Outcome::TempFail) last_failure = std::move(addrs);
         continue;
       }
-      for (auto& a : addrs.records) group.push_back(Destination{a, port, it[h].host, it[h].preference});
+      const bool secure = mx.authentic && addrs.authentic;
+      for (auto& a : addrs.records) group.push_back(Destination{a, port, it[h].host, it[h].preference, secure});
     }
     order_group(group, opts, self->rng);
     all.insert(all.end(), group.begin(), group.end());
@@ -767,6 +837,10 @@ asio::awaitable<TxtResult> Resolver::lookup_txt(std::string name) {
 asio::awaitable<Answer<std::string>> Resolver::lookup_ns(std::string domain) {
   POSTERN_DNS_CHECK_IMPL();
   return Impl::lookup_ns(impl_, std::move(domain));
+}
+asio::awaitable<TlsaResult> Resolver::lookup_tlsa(std::string name) {
+  POSTERN_DNS_CHECK_IMPL();
+  return Impl::lookup_tlsa(impl_, std::move(name));
 }
 asio::awaitable<PtrResult> Resolver::lookup_ptr(asio::ip::address address) {
   POSTERN_DNS_CHECK_IMPL();

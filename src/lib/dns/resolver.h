@@ -26,6 +26,7 @@
 //                         comma/space separated list of those
 //   timeout, tries        per-try timeout and the number of tries (c-ares
 //                         doubles the timeout on each later try)
+//   dnssec                smtp_dns_support_level = dnssec (see below)
 // Needs Asio's coroutine support (BOOST_ASIO_HAS_CO_AWAIT): always there with
 // g++; Boost 1.74 does not detect it for clang with libstdc++, so the clang
 // fuzz configuration gets only normalize_server_list() from this header.
@@ -53,6 +54,12 @@ struct ResolverOptions {
   std::string servers;  // dns_resolver_address; empty: /etc/resolv.conf
   std::chrono::milliseconds timeout{5000};  // first try; 1 ms .. 5 min
   int tries = 2;                            // 1 .. 10
+  // Ask the name server to validate (the AD bit in every query, RFC 6840
+  // 5.7) and set Answer::authentic from the AD bit of each reply: the
+  // smtp client's smtp_dns_support_level = dnssec. As in Postfix, the
+  // validation is the name server's: it must be a validating resolver that
+  // the path to it cannot spoof (127.0.0.1).
+  bool dnssec = false;
 };
 
 // "127.0.0.1:5353, [::1]" -> "127.0.0.1:5353,[::1]:53" after validation
@@ -103,6 +110,9 @@ class Resolver {
   // lookup gave an answer; otherwise the permanent outcome (NotFound,
   // NoData, Invalid). `detail` is the last lookup's text.
   asio::awaitable<MxResult> lookup_mailhost(std::string domain);
+
+  // TLSA records of `name` ("_25._tcp.mx.example.com"), for DANE.
+  asio::awaitable<TlsaResult> lookup_tlsa(std::string name);
 
   // NS names of `domain` (answer.h), for smtpd's check_*_ns_access.
   asio::awaitable<Answer<std::string>> lookup_ns(std::string domain);

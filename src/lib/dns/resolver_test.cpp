@@ -32,6 +32,7 @@ struct Zone {
   std::set<std::string> names;  // every name that exists
   std::map<std::string, int> rcode;  // forced rcode for a name
   std::set<std::string> silent;      // never answered
+  std::set<std::string> secure;      // answered with AD when the query asks for it
 
   void add(t::Rr rr) {
     names.insert(rr.name);
@@ -41,12 +42,14 @@ struct Zone {
 
   std::optional<t::Bytes> answer(const t::Query& q) const {
     if (silent.count(q.name)) return std::nullopt;
-    if (auto it = rcode.find(q.name); it != rcode.end()) return t::response(q.id, q.name, q.type, it->second, {});
-    if (!names.count(q.name)) return t::response(q.id, q.name, q.type, NXDOMAIN, {});
+    const bool ad = q.ad && secure.count(q.name);
+    if (auto it = rcode.find(q.name); it != rcode.end())
+      return t::response(q.id, q.name, q.type, it->second, {}, false, ad);
+    if (!names.count(q.name)) return t::response(q.id, q.name, q.type, NXDOMAIN, {}, false, ad);
     std::vector<t::Rr> rrs;
     auto [b, e] = records.equal_range({q.name, q.type});
     for (auto it = b; it != e; ++it) rrs.push_back(it->second);
-    auto m = t::response(q.id, q.name, q.type, NOERROR, rrs);
+    auto m = t::response(q.id, q.name, q.type, NOERROR, rrs, false, ad);
     // Classic 512-byte UDP limit: the client must come back over TCP.
     if (!q.tcp && m.size() > 512) return t::response(q.id, q.name, q.type, NOERROR, {}, true);
     return m;
@@ -58,8 +61,9 @@ struct Fixture : ::testing::Test {
   Zone zone;
   t::FakeDns server{io, [this](const t::Query& q) { return zone.answer(q); }};
 
-  Resolver make(std::chrono::milliseconds timeout = 500ms, int tries = 2) {
+  Resolver make(std::chrono::milliseconds timeout = 500ms, int tries = 2, bool dnssec = false) {
     ResolverOptions o;
+    o.dnssec = dnssec;
     o.servers = server.address();
     o.timeout = timeout;
     o.tries = tries;
@@ -103,6 +107,61 @@ TEST_F(Fixture, StatusesFromServer) {
   EXPECT_EQ(sf.detail, "Name service error for name=servfail.example type=MX: Host not found, try again");
   EXPECT_EQ(t::run(io, res.lookup_mx("refused.example")).outcome, Outcome::TempFail);
   EXPECT_EQ(t::run(io, res.lookup_mx("null.example")).outcome, Outcome::NullMx);
+}
+
+TEST_F(Fixture, DnssecAsksForAndReportsTheAdBit) {
+  const t::Bytes hash(32, 0xab);
+  zone.add(t::mx("signed.example", 10, "mx.signed.example"));
+  zone.add(t::a("mx.signed.example", "192.0.2.1"));
+  zone.add(t::tlsa("_25._tcp.mx.signed.example", 3, 1, 1, hash));
+  zone.add(t::mx("half.example", 10, "mx.unsigned.example"));
+  zone.add(t::a("mx.unsigned.example", "192.0.2.2"));
+  zone.add(t::a("nomx.signed.example", "192.0.2.3"));
+  for (const char* n : {"signed.example", "mx.signed.example", "_25._tcp.mx.signed.example", "half.example",
+                        "nomx.signed.example", "gone.signed.example"})
+    zone.secure.insert(n);
+  zone.rcode["servfail.signed.example"] = SERVFAIL;
+
+  // Without dnssec nothing asks, so nothing is authentic.
+  auto plain = make();
+  auto p = t::run(io, plain.lookup_tlsa("_25._tcp.mx.signed.example"));
+  ASSERT_EQ(p.outcome, Outcome::Ok);
+  EXPECT_FALSE(p.authentic);
+  auto pn = t::run(io, plain.resolve_nexthop("signed.example"));
+  ASSERT_EQ(pn.outcome, Outcome::Ok);
+  EXPECT_FALSE(pn.destinations[0].dnssec);
+
+  auto res = make(500ms, 2, true);
+  auto tl = t::run(io, res.lookup_tlsa("_25._tcp.MX.signed.example."));
+  ASSERT_EQ(tl.outcome, Outcome::Ok) << tl.detail;
+  EXPECT_TRUE(tl.authentic);
+  ASSERT_EQ(tl.records.size(), 1u);
+  EXPECT_EQ(tl.records[0], (TlsaRecord{3, 1, 1, std::string(32, '\xab')}));
+  // Authenticated denial: NXDOMAIN with AD.
+  auto gone = t::run(io, res.lookup_tlsa("gone.signed.example"));
+  EXPECT_EQ(gone.outcome, Outcome::NotFound);
+  EXPECT_TRUE(gone.authentic);
+  // The rcodes still map as ares_query() maps them.
+  auto sf = t::run(io, res.lookup_tlsa("servfail.signed.example"));
+  EXPECT_EQ(sf.outcome, Outcome::TempFail);
+  EXPECT_EQ(t::run(io, res.lookup_mx("nx.example")).outcome, Outcome::NotFound);
+  EXPECT_EQ(t::run(io, res.lookup_mx("mx.unsigned.example")).outcome, Outcome::NoData);
+
+  // A destination is validated only when its MX records and its addresses were.
+  auto good = t::run(io, res.resolve_nexthop("signed.example"));
+  ASSERT_EQ(good.outcome, Outcome::Ok);
+  EXPECT_TRUE(good.destinations[0].dnssec);
+  auto half = t::run(io, res.resolve_nexthop("half.example"));
+  ASSERT_EQ(half.outcome, Outcome::Ok);
+  EXPECT_FALSE(half.destinations[0].dnssec);
+  // No MX: the authenticated denial and the name's own addresses.
+  auto nomx = t::run(io, res.resolve_nexthop("nomx.signed.example"));
+  ASSERT_EQ(nomx.outcome, Outcome::Ok);
+  EXPECT_TRUE(nomx.destinations[0].dnssec);
+  auto bracket = t::run(io, res.resolve_nexthop("[mx.signed.example]:2525"));
+  ASSERT_EQ(bracket.outcome, Outcome::Ok);
+  EXPECT_TRUE(bracket.destinations[0].dnssec);
+  EXPECT_FALSE(t::run(io, res.resolve_nexthop("[192.0.2.1]")).destinations[0].dnssec);
 }
 
 TEST_F(Fixture, InvalidNamesAreNotSent) {

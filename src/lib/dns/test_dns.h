@@ -83,14 +83,22 @@ inline Rr txt(std::string owner, const std::vector<std::string>& strings) {
 inline Rr ptr(std::string owner, std::string_view target) { return Rr{std::move(owner), 12, encode_name(target)}; }
 inline Rr ns(std::string owner, std::string_view target) { return Rr{std::move(owner), 2, encode_name(target)}; }
 inline Rr cname(std::string owner, std::string_view target) { return Rr{std::move(owner), 5, encode_name(target)}; }
+// A TLSA record: usage, selector, matching type, association data.
+inline Rr tlsa(std::string owner, int usage, int selector, int mtype, const Bytes& data) {
+  Bytes d{std::uint8_t(usage), std::uint8_t(selector), std::uint8_t(mtype)};
+  d.insert(d.end(), data.begin(), data.end());
+  return Rr{std::move(owner), 52, std::move(d)};
+}
 
 // A response to (qname, qtype) with the given rcode and answer records.
+// `ad`: the AD bit (a validating resolver vouches for the answer).
 inline Bytes response(std::uint16_t id, std::string_view qname, std::uint16_t qtype, int rcode,
-                      const std::vector<Rr>& answers, bool truncated = false) {
+                      const std::vector<Rr>& answers, bool truncated = false, bool ad = false) {
   Bytes m;
   put16(m, id);
   std::uint16_t flags = 0x8000 | 0x0400 | 0x0100 | 0x0080 | std::uint16_t(rcode & 0xf);  // QR AA RD RA
   if (truncated) flags |= 0x0200;
+  if (ad) flags |= 0x0020;
   put16(m, flags);
   put16(m, 1);
   put16(m, truncated ? 0 : std::uint16_t(answers.size()));
@@ -118,6 +126,7 @@ struct Query {
   std::string name;  // lower case, no trailing dot
   std::uint16_t type = 0;
   bool tcp = false;
+  bool ad = false;  // the query asked for the AD bit
 };
 
 // Parses the question of a query; nullopt for garbage.
@@ -125,6 +134,7 @@ inline std::optional<Query> parse_query(const std::uint8_t* p, std::size_t n) {
   if (n < 12) return std::nullopt;
   Query q;
   q.id = std::uint16_t(p[0] << 8 | p[1]);
+  q.ad = (p[3] & 0x20) != 0;
   std::size_t i = 12;
   while (i < n && p[i] != 0) {
     std::size_t len = p[i];

@@ -36,7 +36,7 @@ inline bool permanent(Outcome o) {
 }
 
 // Record types Postern asks for.
-enum class RrType : std::uint16_t { A = 1, NS = 2, PTR = 12, MX = 15, TXT = 16, AAAA = 28 };
+enum class RrType : std::uint16_t { A = 1, NS = 2, PTR = 12, MX = 15, TXT = 16, AAAA = 28, TLSA = 52 };
 
 std::string_view to_string(RrType t);
 
@@ -52,6 +52,11 @@ struct Answer {
   std::string warning;
   // More records than the library keeps were present; the rest were dropped.
   bool capped = false;
+  // The name server vouched for the answer (records or denial) with the AD
+  // bit: DNSSEC-validated. Only ever set by a resolver created with
+  // ResolverOptions::dnssec, which asks for it; an answer combined from
+  // several queries (A + AAAA) is authentic only when every part is.
+  bool authentic = false;
 
   bool ok() const { return outcome == Outcome::Ok; }
 };
@@ -71,6 +76,7 @@ inline constexpr std::size_t kMaxPtrNames = 16;           // PTR names kept per 
 inline constexpr std::size_t kMaxNsNames = 16;            // NS names kept per domain
 inline constexpr std::size_t kMaxTxtRecords = 16;         // TXT records kept per name
 inline constexpr std::size_t kMaxTxtLength = 512;         // bytes kept of one TXT record's text
+inline constexpr std::size_t kMaxTlsaRecords = 32;        // TLSA records kept per name
 inline constexpr std::size_t kMaxMxHostsResolved = 32;    // MX hosts whose addresses one next-hop resolves
 inline constexpr std::size_t kMaxDestinations = 256;      // next-hop result size when no limit is set
 
