@@ -6,6 +6,7 @@
 
 #include "base/strings.h"
 #include "content.h"
+#include "dane.h"
 #include "deliver/outcome.h"
 #include "deliver/status_filter.h"
 #include "deliver/status_line.h"
@@ -111,6 +112,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   if (!level.empty() && level != "disabled" && level != "enabled" && level != "dnssec")
     return make_error("smtp_dns_support_level = {}: want disabled, enabled or dnssec", str::printable(level, 40));
   s.nexthop.mx_lookups = !cfg.boolean("disable_dns_lookups") && !(level == "disabled" && !lmtp);
+  s.dnssec = !lmtp && level == "dnssec" && s.nexthop.mx_lookups;
   const char* lookup_param = lmtp ? "lmtp_host_lookup" : "smtp_host_lookup";
   auto how = dns::parse_host_lookup(cfg.str(lookup_param));
   if (!how) return make_error("{}: {}", lookup_param, how.error().message);
@@ -158,6 +160,9 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.tls = std::move(*t);
   s.tls_policy_maps = cfg.str(p + "_tls_policy_maps");
   s.tls_defaults = TlsDefaults::from_config(cfg, p);
+  // The DANE levels work only where lookups ask for validation (not with
+  // disable_dns_lookups, not in lmtp).
+  s.tls_defaults.dnssec = s.dnssec;
   s.send_xforward = cfg.boolean(p + "_send_xforward_command");
   s.xforward_timeout = cfg.time(p + "_xforward_timeout");
   // SASL: the smtp_sasl_* family, or lmtp_sasl_* for lmtp (Postfix has both).
@@ -579,7 +584,13 @@ struct Agent::Impl {
       s.tls.reset();
       co_return deliver::Outcome::deferred("4.7.5", "client TLS configuration problem");
     }
-    if (policy.verifies()) {
+    if (!policy.tlsa.empty()) {
+      if (auto st = configure_dane(ssl, policy); !st) {
+        log::warning("{}: DANE: {}", s.relay, st.error().message);
+        s.tls.reset();
+        co_return deliver::Outcome::deferred("4.7.5", "client TLS configuration problem");
+      }
+    } else if (policy.verifies()) {
       SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
       SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
       for (std::size_t i = 0; i < names.size(); ++i)
@@ -596,7 +607,7 @@ struct Agent::Impl {
     if (ec) {
       long vr = SSL_get_verify_result(ssl);
       s.tls.reset();
-      if (policy.verifies() && vr != X509_V_OK) {
+      if ((policy.verifies() || !policy.tlsa.empty()) && vr != X509_V_OK) {
         // Postfix's words for a certificate that fails the level.
         tls::drain_errors();
         log::info("server certificate verification failed for {}: num={}:{}", s.relay, vr,
@@ -621,9 +632,41 @@ struct Agent::Impl {
       if (settings.tls.loglevel >= 1) tls::log_established(tls::Side::kClient, s.relay, info);
       co_return std::nullopt;
     }
+    if (!policy.tlsa.empty() && SSL_get0_dane_authority(ssl, nullptr, nullptr) < 0) {
+      // Verification passed without a TLSA match: cannot happen with
+      // SSL_VERIFY_PEER and DANE enabled, and is never taken as success.
+      log::info("server certificate verification failed for {}: no matching TLSA record", s.relay);
+      s.tls.reset();
+      co_return deliver::Outcome::deferred("4.7.5", "Server certificate not verified");
+    }
     if (settings.tls.loglevel >= 1)
       tls::log_established(tls::Side::kClient, s.relay, tls::describe(ssl));
     co_return std::nullopt;
+  }
+
+  // OpenSSL's DANE for one connection (dane.h): the TLSA records, the
+  // base domain as SNI and reference name, DANE-EE matches without name
+  // checks (RFC 7672 3.1.1), and verification that fails the handshake.
+  Status configure_dane(SSL* ssl, const TlsPolicy& policy) {
+    if (SSL_CTX_dane_enable(SSL_get_SSL_CTX(ssl)) <= 0 || SSL_dane_enable(ssl, policy.dane_names.front().c_str()) <= 0)
+      return make_error("cannot enable DANE: {}", tls::drain_errors());
+    SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    for (std::size_t i = 1; i < policy.dane_names.size(); ++i)
+      if (SSL_add1_host(ssl, policy.dane_names[i].c_str()) != 1)
+        return make_error("bad reference name {}", str::printable(policy.dane_names[i], 200));
+    if (SSL_set_tlsext_host_name(ssl, policy.dane_names.front().c_str()) != 1)
+      return make_error("cannot set SNI: {}", tls::drain_errors());
+    std::size_t added = 0;
+    for (const auto& r : policy.tlsa) {
+      int rc = SSL_dane_tlsa_add(ssl, r.usage, r.selector, r.mtype,
+                                 reinterpret_cast<const unsigned char*>(r.data.data()), r.data.size());
+      if (rc > 0) ++added;
+      else tls::drain_errors();  // a record OpenSSL cannot use is skipped (usable_tlsa() agrees)
+    }
+    if (added == 0) return make_error("no TLSA record could be used");
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+    return {};
   }
 
   // The names a verifying level checks: the server's name and the next
@@ -1249,11 +1292,29 @@ struct Agent::Impl {
     }
     if (!res.warning.empty()) log::warning("{}", res.warning);
     std::size_t sessions = 0;
+    // A DANE level is decided per server (dane.h); the job's policy is
+    // put back after each.
+    const TlsPolicy job_tls = job.tls;
+    // The next-hop domain is a DANE reference name only when the MX records
+    // that lead from it were validated.
+    const std::string domain = res.used_mx && res.mx_dnssec ? nexthop_domain(job.hop) : std::string();
     for (const auto& d : res.destinations) {
+      job.tls = job_tls;
       if (job.pending().empty()) break;
       if (settings.mx_session_limit > 0 && sessions >= settings.mx_session_limit) break;
       std::string host = fmt::format("{}[{}]", d.host, d.address.to_string());
       std::string relay = fmt::format("{}:{}", host, d.port);
+      if (job_tls.dane()) {
+        std::optional<dns::TlsaResult> tlsa;
+        if (d.dnssec) tlsa = co_await resolver.lookup_tlsa(fmt::format("_{}._tcp.{}", d.port, d.host));
+        auto plan = plan_dane(job_tls, d, tlsa ? &*tlsa : nullptr, domain);
+        if (plan.defer) {
+          log::info("{}: {}", relay, plan.defer->text);
+          job.set_pending(*plan.defer, relay, 0);
+          continue;
+        }
+        job.tls = std::move(*plan.policy);
+      }
       asio::ip::tcp::endpoint tep(d.address, d.port);
       asio::generic::stream_protocol::endpoint ep(tep);
       bool connected = false, plaintext_retry = false;
@@ -1270,6 +1331,14 @@ struct Agent::Impl {
       if (s->transcript.enabled()) co_await notify_postmaster(job, *s);
       finish_session(key, std::move(s), end);
     }
+    job.tls = job_tls;
+  }
+
+  // The domain of a next hop that was looked up as MX ("example.com:2525"
+  // -> example.com), for DANE-TA name checks.
+  static std::string nexthop_domain(std::string_view hop) {
+    if (auto colon = hop.find(':'); colon != std::string_view::npos) hop = hop.substr(0, colon);
+    return str::lower(hop);
   }
 
   // The TLS policy for next hop `hop`: its smtp_tls_policy_maps entry,
@@ -1320,6 +1389,7 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   dns::ResolverOptions ro;
   ro.servers = settings.dns_servers;
   ro.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(settings.dns_timeout);
+  ro.dnssec = settings.dnssec;
   auto r = dns::Resolver::create(io, ro);
   if (!r) return r.take_error();
   std::optional<maps::MapList> passwords;
@@ -1352,7 +1422,13 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   TlsPolicy global_tls, wrapper_tls;
   std::optional<maps::MapList> tls_policies;
   {
-    auto g = default_tls_policy(settings.tls.level, settings.tls_defaults);
+    tls::Level level = settings.tls.level;
+    if (level == tls::Level::kDane && !settings.tls_defaults.dnssec) {
+      // Postfix's words and fallback: DANE without DNSSEC lookups is "may".
+      log::warning("dane configured with dnssec lookups disabled: using \"may\"");
+      level = tls::Level::kMay;
+    }
+    auto g = default_tls_policy(level, settings.tls_defaults);
     auto w = default_tls_policy(tls::Level::kMay, settings.tls_defaults);
     if (!g) return make_error("{}_tls_*: {}", proto, g.error().message);
     if (!w) return make_error("{}_tls_*: {}", proto, w.error().message);

@@ -52,8 +52,11 @@
 // deferred. verify and secure are encrypt plus a certificate that chains to
 // smtp_tls_CAfile/CApath and names the server (verify: its host name) or
 // the destination (secure: the next hop's domain, or a subdomain):
-// otherwise 4.7.5 "Server certificate not verified". smtp_tls_wrappermode
-// = yes starts TLS right after connecting. Parameters:
+// otherwise 4.7.5 "Server certificate not verified". dane and dane-only
+// (smtp only, with smtp_dns_support_level = dnssec) are decided per server
+// from its DNSSEC status and TLSA records (dane.h), and a server that
+// matches its TLSA records is authenticated by OpenSSL's DANE support.
+// smtp_tls_wrappermode = yes starts TLS right after connecting. Parameters:
 // smtp_tls_security_level, smtp_use_tls, smtp_enforce_tls,
 // smtp_tls_wrappermode, smtp_tls_protocols, smtp_tls_mandatory_protocols,
 // smtp_tls_ciphers, smtp_tls_mandatory_ciphers, smtp_tls_exclude_ciphers,
@@ -155,6 +158,9 @@ struct Settings {
   std::chrono::seconds cache_time_limit{2}, reuse_time_limit{300};
   std::int64_t reuse_count_limit = 0;  // 0: no limit
   std::string dns_servers;             // dns_resolver_address
+  // smtp_dns_support_level = dnssec (smtp only): lookups ask for DNSSEC
+  // validation, which the DANE levels need (dane.h).
+  bool dnssec = false;
   std::chrono::seconds dns_timeout{5};
   std::chrono::seconds ipc_timeout{3600};
   // smtp_tls_*: STARTTLS when the server offers it (may) or always

@@ -23,6 +23,7 @@ TlsDefaults TlsDefaults::from_config(const config::Config& cfg, std::string_view
   d.fingerprint_match = cfg.list(p + "_tls_fingerprint_cert_match");
   d.digest = str::lower(str::trim(cfg.str(p + "_tls_fingerprint_digest")));
   d.grades = tls::CipherGrades::from_config(cfg);
+  d.dnssec = prefix == "smtp" && str::lower(str::trim(cfg.str("smtp_dns_support_level"))) == "dnssec";
   return d;
 }
 
@@ -43,7 +44,17 @@ Result<TlsPolicy> build(tls::Level level, const TlsDefaults& d, const Overrides&
   TlsPolicy p;
   p.level = level;
   if (!p.enabled()) return p;
-  const bool mandatory = p.mandatory();
+  // A DANE level is built as the mandatory level it becomes with usable
+  // TLSA records, and carries the "may" settings for servers without.
+  const bool dane = p.dane();
+  if (dane) {
+    if (!d.dnssec) return make_error("{} configured with dnssec lookups disabled", level == tls::Level::kDane ? "dane" : "dane-only");
+    auto may = build(tls::Level::kMay, d, o);
+    if (!may) return may.take_error();
+    p.may_protocols = may->protocols;
+    p.may_ciphers = std::move(may->ciphers);
+  }
+  const bool mandatory = p.mandatory() || dane;
   const std::string& proto_list = o.protocols ? *o.protocols : mandatory ? d.protocols_mandatory : d.protocols_may;
   auto protocols = tls::parse_protocols(proto_list);
   if (!protocols)
@@ -57,8 +68,8 @@ Result<TlsPolicy> build(tls::Level level, const TlsDefaults& d, const Overrides&
     exclude = d.exclude;
     if (mandatory) exclude.insert(exclude.end(), d.exclude_mandatory.begin(), d.exclude_mandatory.end());
   }
-  if (level == tls::Level::kEncrypt) exclude.push_back("eNULL");
-  if (p.verifies() || level == tls::Level::kFingerprint) exclude.push_back("aNULL");
+  if (level == tls::Level::kEncrypt || dane) exclude.push_back("eNULL");
+  if (p.verifies() || level == tls::Level::kFingerprint || dane) exclude.push_back("aNULL");
   const std::string& grade = o.grade ? *o.grade : mandatory ? d.grade_mandatory : d.grade_may;
   auto ciphers = d.grades.list(grade, exclude);
   if (!ciphers)
@@ -103,13 +114,15 @@ Result<TlsPolicy> parse_tls_policy(std::string_view value, const TlsDefaults& d,
   else if (word == "verify") level = tls::Level::kVerify;
   else if (word == "secure") level = tls::Level::kSecure;
   else if (word == "fingerprint") level = tls::Level::kFingerprint;
+  else if (word == "dane" && d.dnssec) level = tls::Level::kDane;
+  else if (word == "dane-only" && d.dnssec) level = tls::Level::kDaneOnly;
   else if (word == "dane") {
     // Postfix without DNSSEC lookups does the same: DANE needs validated
-    // TLSA records, which Postern's resolver cannot tell from forged ones.
+    // TLSA records, and without DNSSEC a forged answer cannot be told apart.
     warnings.push_back("dane configured with dnssec lookups disabled: using \"may\"");
     level = tls::Level::kMay;
   } else if (word == "dane-only") {
-    return make_error("security level \"{}\" is not supported by Postern (no DNSSEC lookups)", word);
+    return make_error("dane-only configured with dnssec lookups disabled (smtp_dns_support_level = dnssec)");
   } else {
     return make_error("invalid security level \"{}\"", str::printable(tokens[0], 40));
   }

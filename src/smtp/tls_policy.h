@@ -16,10 +16,14 @@
 //   [relay.example]:587  secure match=relay.example protocols=>=TLSv1.2
 //   .partner.example     verify match=hostname:nexthop ciphers=high exclude=3DES
 //
-// Levels: none, may, encrypt, verify, secure, fingerprint (as
-// smtp_tls_security_level).
-// "dane" is handled as Postfix handles it without DNSSEC lookups (which
-// Postern does not do): a warning, then "may". Attributes, as in Postfix:
+// Levels: none, may, encrypt, dane, dane-only, verify, secure, fingerprint
+// (as smtp_tls_security_level). "dane" and "dane-only" need DNSSEC lookups
+// (smtp_dns_support_level = dnssec, TlsDefaults::dnssec); without them
+// "dane" is "may" with a warning, as in Postfix, and "dane-only" is
+// invalid. What a DANE level means for one server depends on its DNS
+// answers and is decided per server (dane.h); a DANE policy carries both
+// settings it may need: the mandatory ones (protocols, ciphers) and the
+// opportunistic ones (may_protocols, may_ciphers). Attributes, as in Postfix:
 //   ciphers   the cipher grade (high, medium, low, export, null) instead of
 //             smtp_tls_ciphers / smtp_tls_mandatory_ciphers;
 //   protocols instead of smtp_tls_protocols / smtp_tls_mandatory_protocols;
@@ -55,6 +59,7 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "maps/map_list.h"
+#include "dns/answer.h"
 #include "tls/context.h"
 
 namespace postern::smtp_client {
@@ -69,9 +74,21 @@ struct TlsPolicy {
   // form) and the digest that makes them.
   std::vector<std::string> fingerprints;
   std::string digest;
+  // dane, dane-only: the settings of "may", for a server without usable
+  // DNSSEC-validated TLSA records (dane.h).
+  unsigned may_protocols = 0;
+  std::string may_ciphers;
+  // Set for one server by dane.h: its usable TLSA records, and the names
+  // its certificate may carry for DANE-TA(2) (the TLSA base domain first).
+  std::vector<dns::TlsaRecord> tlsa;
+  std::vector<std::string> dane_names;
 
   bool enabled() const { return level != tls::Level::kNone; }
-  bool mandatory() const { return level == tls::Level::kEncrypt || level == tls::Level::kFingerprint || verifies(); }
+  bool dane() const { return level == tls::Level::kDane || level == tls::Level::kDaneOnly; }
+  bool mandatory() const {
+    return level == tls::Level::kEncrypt || level == tls::Level::kFingerprint || verifies() ||
+           level == tls::Level::kDaneOnly || (level == tls::Level::kDane && !tlsa.empty());
+  }
   bool verifies() const { return level == tls::Level::kVerify || level == tls::Level::kSecure; }
 };
 
@@ -84,6 +101,7 @@ struct TlsDefaults {
   std::vector<std::string> fingerprint_match;  // as written
   std::string digest;
   tls::CipherGrades grades;
+  bool dnssec = false;  // smtp_dns_support_level = dnssec: the DANE levels work
 
   // `prefix`: "smtp" or "lmtp" (the lmtp_tls_* family).
   static TlsDefaults from_config(const config::Config& cfg, std::string_view prefix = "smtp");

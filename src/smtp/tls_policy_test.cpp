@@ -98,11 +98,40 @@ TEST(TlsPolicy, DaneIsMayWithAWarningAsPostfixWithoutDnssec) {
   EXPECT_EQ(w.size(), 2u);
 }
 
+TEST(TlsPolicy, DaneLevelsWithDnssecCarryMandatoryAndMaySettings) {
+  auto d = defaults(
+      "smtp_dns_support_level = dnssec\n"
+      "smtp_tls_protocols = >=TLSv1\nsmtp_tls_mandatory_protocols = >=TLSv1.2\n"
+      "smtp_tls_ciphers = medium\nsmtp_tls_mandatory_ciphers = high\n"
+      "tls_medium_cipherlist = MEDLIST\ntls_high_cipherlist = HIGHLIST\n");
+  ASSERT_TRUE(d.dnssec);
+  auto p = parse("dane", d);
+  EXPECT_EQ(p.level, tls::Level::kDane);
+  EXPECT_TRUE(p.dane());
+  EXPECT_FALSE(p.mandatory());  // until a server has usable TLSA records (dane.h)
+  EXPECT_EQ(p.protocols, unsigned{tls::kTls12 | tls::kTls13});
+  EXPECT_EQ(p.ciphers, "HIGHLIST:!eNULL:!aNULL");
+  EXPECT_EQ(p.may_protocols, tls::kAllVersions);
+  EXPECT_EQ(p.may_ciphers, "MEDLIST");
+  auto only = parse("dane-only protocols=TLSv1.3", d);
+  EXPECT_EQ(only.level, tls::Level::kDaneOnly);
+  EXPECT_TRUE(only.mandatory());
+  EXPECT_EQ(only.protocols, unsigned{tls::kTls13});
+  EXPECT_EQ(only.may_protocols, unsigned{tls::kTls13});
+  EXPECT_NE(error_of("dane match=x.example", d).find("\"match\" invalid"), std::string::npos);
+  // main.cf's level: default_tls_policy() refuses DANE without DNSSEC
+  // (the client turns "dane" into "may" first, with Postfix's warning).
+  EXPECT_TRUE(default_tls_policy(tls::Level::kDaneOnly, d));
+  auto off = default_tls_policy(tls::Level::kDane, defaults());
+  ASSERT_FALSE(off);
+  EXPECT_NE(off.error().message.find("dnssec lookups disabled"), std::string::npos);
+}
+
 TEST(TlsPolicy, InvalidPoliciesAreErrorsNeverALowerLevel) {
   auto d = defaults();
   EXPECT_NE(error_of("", d).find("empty"), std::string::npos);
   EXPECT_NE(error_of("sometimes", d).find("invalid security level \"sometimes\""), std::string::npos);
-  EXPECT_NE(error_of("dane-only", d).find("not supported"), std::string::npos);
+  EXPECT_NE(error_of("dane-only", d).find("dnssec lookups disabled"), std::string::npos);
   EXPECT_NE(error_of("fingerprint", d).find("no certificate could match"), std::string::npos);
   EXPECT_NE(error_of("fingerprint match=AB:CD|xyz", d).find("\"xyz\" is not a fingerprint"), std::string::npos);
   EXPECT_NE(error_of("fingerprint match=ABC", d).find("not a fingerprint"), std::string::npos);

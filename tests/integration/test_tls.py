@@ -30,7 +30,8 @@ local_recipient_maps = inline:{{alice=x}}
 smtpd_tls_loglevel = 1
 # The client tests (TlsClientTest) relay to these through this instance.
 relay_domains = may.test, plain.test, required.test, fallback.test, wrap.test, verified.test,
-    policy-secure.test, policy-fallback.test, policy-none.test, fingerprint.test, policy-fp.test
+    policy-secure.test, policy-fallback.test, policy-none.test, fingerprint.test, policy-fp.test,
+    dane-ok.test, daneonly-ok.test, dane-insecure.test, dane-insecure-mx.test, dane-unusable.test
 """
 LOCAL = f"alice@{HOST}"
 PORTS = {}
@@ -425,7 +426,7 @@ def fingerprints(cert):
     return form(der), form(spki)
 
 
-def client_master_cf(port, ca, other_ca, policy=""):
+def client_master_cf(port, ca, other_ca, policy="", dns=""):
     # One smtp transport per client setting; transport_maps picks one per
     # recipient domain, each pointing at one of INST's smtpd services.
     return queue_master_cf(port, f"""smtp unix - - n - - smtp
@@ -443,10 +444,40 @@ tlsfp unix - - n - - smtp -o smtp_tls_security_level=fingerprint
   -o {{smtp_tls_fingerprint_cert_match = 00:11, {fingerprints(ca)[0].lower()}}}
 tlsfpbad unix - - n - - smtp -o smtp_tls_security_level=fingerprint
   -o smtp_tls_fingerprint_cert_match={fingerprints(other_ca)[0]}
+dane unix - - n - - smtp -o smtp_tls_security_level=dane -o smtp_dns_support_level=dnssec
+  -o dns_resolver_address={dns}
+daneonly unix - - n - - smtp -o smtp_tls_security_level=dane-only -o smtp_dns_support_level=dnssec
+  -o dns_resolver_address={dns}
 lmtpenc unix - - n - - lmtp -o lmtp_tls_security_level=encrypt -o lmtp_tls_loglevel=1
 lmtpverify unix - - n - - lmtp -o lmtp_tls_security_level=verify -o lmtp_tls_CAfile={ca}
   -o lmtp_tls_verify_cert_match=mx.test.example -o lmtp_tls_loglevel=1
 """)
+
+
+def dane_zone(port):
+    """A DNS server for the DANE tests: MX hosts on 127.0.0.1 (the "may"
+    service, port `port`, with INST's rsa certificate), validated (AD) or
+    not, and their TLSA records."""
+    from fakedns import FakeDns, a, mx, tlsa
+    spki = bytes.fromhex(fingerprints(os.path.join(INST.root, "rsa.crt"))[1].replace(":", ""))
+    dns = FakeDns()
+    # domain, MX validated, host address validated, TLSA record (None: SERVFAIL)
+    for domain, mx_secure, host_secure, record in [
+            ("dane-ok.test", True, True, tlsa(3, 1, 1, spki)),
+            ("dane-bad.test", True, True, tlsa(3, 1, 1, bytes(32))),
+            ("dane-insecure.test", False, False, tlsa(3, 1, 1, bytes(32))),
+            ("dane-insecure-mx.test", False, True, tlsa(3, 1, 1, spki)),
+            ("dane-unusable.test", True, True, tlsa(1, 1, 1, spki)),  # PKIX-EE: not for SMTP
+            ("dane-servfail.test", True, True, None)]:
+        host = "mx." + domain
+        dns.add(domain, "MX", mx(10, host), secure=mx_secure)
+        dns.add(host, "A", a("127.0.0.1"), secure=host_secure)
+        name = f"_{port}._tcp.{host}"
+        if record is None:
+            dns.servfail.add(name)
+        else:
+            dns.add(name, "TLSA", record, secure=True)
+    return dns
 
 
 class TlsClientTest(unittest.TestCase):
@@ -461,6 +492,7 @@ class TlsClientTest(unittest.TestCase):
         cls.lmtp_plain = LmtpServer(starttls=False)
         cls.lmtp_unix_path = os.path.join(INST.root, "lmtp.sock")
         cls.lmtp_unix = LmtpServer(unix_path=cls.lmtp_unix_path)
+        cls.dns = dane_zone(PORTS["may"])
         # smtp_tls_policy_maps of the "tlspolicy" transport, whose own
         # level is main.cf's default (none): one entry per next hop.
         policy = os.path.join(INST.root, "tls_policy")
@@ -487,18 +519,27 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
     {{policy-fallback.test = tlspolicy:{hop("tls12")}}}, {{policy-invalid.test = tlspolicy:{hop("lenient")}}},
     {{policy-none.test = tlspolicy:{hop("chain")}}}, {{policy-fp.test = tlspolicy:{hop("encrypt")}}},
     {{fingerprint.test = tlsfp:{hop("may")}}}, {{badfp.test = tlsfpbad:{hop("may")}}},
+    {{dane-ok.test = dane:dane-ok.test:{PORTS["may"]}}}, {{dane-bad.test = dane:dane-bad.test:{PORTS["may"]}}},
+    {{dane-insecure.test = dane:dane-insecure.test:{PORTS["may"]}}},
+    {{dane-insecure-mx.test = dane:dane-insecure-mx.test:{PORTS["may"]}}},
+    {{dane-unusable.test = dane:dane-unusable.test:{PORTS["may"]}}},
+    {{dane-servfail.test = dane:dane-servfail.test:{PORTS["may"]}}},
+    {{daneonly-ok.test = daneonly:[mx.dane-ok.test]:{PORTS["may"]}}},
+    {{daneonly-insecure.test = daneonly:dane-insecure.test:{PORTS["may"]}}},
     {{lmtp-tls.test = lmtpenc:inet:127.0.0.1:{cls.lmtp.port}}},
     {{lmtp-plain.test = lmtpenc:inet:127.0.0.1:{cls.lmtp_plain.port}}},
     {{lmtp-verify.test = lmtpverify:inet:127.0.0.1:{cls.lmtp.port}}},
     {{lmtp-unix.test = lmtpenc:unix:{cls.lmtp_unix_path}}} }}
 """
         CLIENT = Instance("tlsclient", main_cf_extra=main_cf, master_cf=client_master_cf(cls.port, os.path.join(INST.root, "rsa.crt"),
-                                                                  os.path.join(INST.root, "ec.crt"), policy))
+                                                                  os.path.join(INST.root, "ec.crt"), policy,
+                                                                  cls.dns.address))
         CLIENT.start()
         wait_for(lambda: port_open(cls.port), timeout=15, what="the client instance's smtpd")
 
     @classmethod
     def tearDownClass(cls):
+        cls.dns.close()
         cls.lmtp.close()
         cls.lmtp_plain.close()
         cls.lmtp_unix.close()
@@ -612,6 +653,60 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
         self.send("x@policy-none.test")
         qid = self.arrived("x@policy-none.test")
         self.assertIn("with ESMTP id " + qid, postcat(qid))
+
+    def dane_sent(self, rcpt, host):
+        """The queue ID INST gave the message for rcpt, relayed to MX host `host`."""
+        m = CLIENT.wait_log(rf"to=<{re.escape(rcpt)}>, relay={re.escape(host)}\[127\.0\.0\.1\]:\d+, .*"
+                            r"status=sent \(250 2\.0\.0 Ok: queued as (\w+)\)", 30)
+        return m.group(1)
+
+    def test_dane_authenticates_by_validated_tlsa_records(self):
+        # Validated MX, address and TLSA 3 1 1 (the server's public key):
+        # authenticated TLS, with no CA and no name check.
+        self.send("x@dane-ok.test")
+        qid = self.dane_sent("x@dane-ok.test", "mx.dane-ok.test")
+        self.assertIn("with ESMTPS id " + qid, postcat(qid))
+        CLIENT.wait_log(rf"Verified TLS connection established to mx\.dane-ok\.test\[127\.0\.0\.1\]:"
+                        rf"{PORTS['may']}: TLSv1\.3")
+        asked = [q for q in self.dns.queries if q[0] == f"_{PORTS['may']}._tcp.mx.dane-ok.test"]
+        self.assertTrue(asked and all(q[1] == 52 and q[2] for q in asked), asked)
+        # The same host as [host] with dane-only.
+        self.send("x@daneonly-ok.test")
+        self.dane_sent("x@daneonly-ok.test", "mx.dane-ok.test")
+        # A record that does not match: deferred, never sent in the clear.
+        self.send("x@dane-bad.test")
+        CLIENT.wait_log(r"to=<x@dane-bad\.test>, .*dsn=4\.7\.5, status=deferred \(Server certificate not "
+                        r"verified\)", 30)
+        CLIENT.wait_log(r"server certificate verification failed for mx\.dane-bad\.test\[127\.0\.0\.1\]:\d+: "
+                        r"num=\d+:")
+        self.assertNotRegex(CLIENT.maillog(), r"to=<x@dane-bad\.test>.*status=sent")
+
+    def test_dane_falls_back_as_rfc7672_says(self):
+        # MX records without AD, but a validated host with validated TLSA
+        # records: DANE for that host (RFC 7672 2.2.1).
+        self.send("x@dane-insecure-mx.test")
+        self.dane_sent("x@dane-insecure-mx.test", "mx.dane-insecure-mx.test")
+        CLIENT.wait_log(r"Verified TLS connection established to mx\.dane-insecure-mx\.test\[127\.0\.0\.1\]")
+        # Nothing validated: no DANE, opportunistic TLS ("may"), and no
+        # TLSA lookup at all.
+        self.send("x@dane-insecure.test")
+        self.dane_sent("x@dane-insecure.test", "mx.dane-insecure.test")
+        CLIENT.wait_log(r"Untrusted TLS connection established to mx\.dane-insecure\.test\[127\.0\.0\.1\]")
+        self.assertFalse([q for q in self.dns.queries if q[0].endswith("._tcp.mx.dane-insecure.test")])
+        # ... which dane-only refuses.
+        self.send("x@daneonly-insecure.test")
+        CLIENT.wait_log(r"to=<x@daneonly-insecure\.test>, .*dsn=4\.7\.5, status=deferred \(no DNSSEC-validated "
+                        r"address records for mx\.dane-insecure\.test \(dane-only\)\)", 30)
+        # Validated records, none usable for SMTP: encrypted, not authenticated.
+        self.send("x@dane-unusable.test")
+        self.dane_sent("x@dane-unusable.test", "mx.dane-unusable.test")
+        CLIENT.wait_log(r"Untrusted TLS connection established to mx\.dane-unusable\.test\[127\.0\.0\.1\]")
+        # A TLSA lookup that fails: deferred.
+        self.send("x@dane-servfail.test")
+        CLIENT.wait_log(rf"to=<x@dane-servfail\.test>, .*dsn=4\.7\.5, status=deferred \(TLSA lookup error for "
+                        rf"mx\.dane-servfail\.test:{PORTS['may']}\)", 30)
+        for rcpt in ("daneonly-insecure", "dane-servfail"):
+            self.assertNotRegex(CLIENT.maillog(), rf"to=<x@{rcpt}\.test>.*status=sent")
 
     def test_lmtp_tls(self):
         # lmtp_tls_security_level = encrypt: STARTTLS over LMTP, then the

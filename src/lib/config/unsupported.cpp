@@ -19,8 +19,8 @@ using R = Unsupported::Refuse;
 // Unsupported.ParametersThatDefaultToARefusedOneAreRefusedToo). Sorted by
 // name. The exceptions are the kItems entries and the *tempfail_action
 // ones: smtpd reads those, and only a value it cannot act on is refused.
-// The smtp client has TLS with CA and fingerprint verification
-// (tls/context.h), not DANE (no DNSSEC).
+// The smtp client has DANE (smtp/dane.h); the lmtp client does not
+// (no lmtp_dns_support_level).
 constexpr std::string_view kTlsVerified = "dane,dane-only";
 // Keep in step with smtpd::Policy::eval_list() (policy.cpp); a test there
 // checks that it evaluates every name here.
@@ -58,11 +58,10 @@ constexpr std::string_view kDomainRestrictions =
 constexpr std::string_view kNoRestriction = "have other smtpd restrictions";
 constexpr auto kList = std::to_array<Unsupported>({
     {"frozen_delivered_to", R::kOther, "yes", "update Delivered-To: while expanding aliases (frozen_delivered_to = no)"},
-    {"lmtp_tls_security_level", R::kValues, kTlsVerified, "have DANE"},
+    {"lmtp_tls_security_level", R::kValues, kTlsVerified, "have DANE in the lmtp client"},
     {"non_smtpd_milters", R::kNonEmpty, "", "have milters"},
     {"reject_tempfail_action", R::kOther, "defer_if_permit,defer", "have other temporary-failure actions"},
     {"resolve_dequoted_address", R::kOther, "yes", "resolve quoted address forms as written (resolve_dequoted_address = no)"},
-    {"smtp_tls_security_level", R::kValues, kTlsVerified, "have DANE"},
     {"smtpd_client_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_data_restrictions", R::kItems, kRestrictions, kNoRestriction},
     {"smtpd_dns_reply_filter", R::kNonEmpty, "", "have reply filters"},

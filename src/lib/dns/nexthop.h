@@ -94,10 +94,9 @@ struct Destination {
   std::uint16_t port = 25;
   std::string host;                        // MX host, [host] name, or the literal's text
   std::optional<std::uint16_t> preference;  // MX preference when it came from an MX record
-  // Every DNS answer that led here was DNSSEC-validated (ResolverOptions::
-  // dnssec): the MX records (or their authenticated absence) and the
-  // host's addresses. Never for literals or the system's resolver. DANE
-  // (RFC 7672 2.2) uses TLSA records only for such a destination.
+  // The host's addresses were DNSSEC-validated (ResolverOptions::dnssec).
+  // Never for literals or the system's resolver. DANE (RFC 7672 2.2) uses
+  // TLSA records only for such a destination.
   bool dnssec = false;
 
   friend bool operator==(const Destination&, const Destination&) = default;
@@ -112,6 +111,9 @@ struct NexthopResult {
   std::string detail;    // Postfix-shaped reason when outcome != Ok
   std::string warning;   // first skipped-record problem (see answer.h), for a warning log line
   bool used_mx = false;  // the destinations come from MX records
+  // The MX answer (records, or their absence) was DNSSEC-validated: the
+  // next-hop domain may then serve as a DANE reference name.
+  bool mx_dnssec = false;
   // Some lookups for lower-preference MX hosts failed temporarily although
   // others produced addresses; the result is still Ok.
   bool partial = false;

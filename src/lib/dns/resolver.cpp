@@ -229,11 +229,8 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
                                                     const NexthopOptions& opts);
   static asio::awaitable<AddrResult> native_addresses(std::shared_ptr<Impl> self, std::string host,
                                                       Families families);
-  // `secure_path`: what led to the host was validated (a [host] next hop,
-  // or a domain whose lack of MX records was).
   static asio::awaitable<NexthopResult> direct_destinations(std::shared_ptr<Impl> self, std::string host,
-                                                            std::uint16_t port, NexthopOptions opts,
-                                                            bool secure_path);
+                                                            std::uint16_t port, NexthopOptions opts);
   static asio::awaitable<NexthopResult> resolve_nexthop(std::shared_ptr<Impl> self, std::string text,
                                                         NexthopOptions opts);
 };
@@ -655,8 +652,7 @@ asio::awaitable<AddrResult> Resolver::Impl::host_addresses(std::shared_ptr<Impl>
 
 // The host's own addresses: [host], or a domain without MX records.
 asio::awaitable<NexthopResult> Resolver::Impl::direct_destinations(std::shared_ptr<Impl> self, std::string host,
-                                                                   std::uint16_t port, NexthopOptions opts,
-                                                                   bool secure_path) {
+                                                                   std::uint16_t port, NexthopOptions opts) {
   NexthopResult r;
   auto addrs = co_await host_addresses(self, host, opts);
   if (!addrs.ok()) {
@@ -664,7 +660,7 @@ asio::awaitable<NexthopResult> Resolver::Impl::direct_destinations(std::shared_p
     r.detail = std::move(addrs.detail);
     co_return r;
   }
-  const bool secure = secure_path && addrs.authentic && !parse_ip(host);
+  const bool secure = addrs.authentic && !parse_ip(host);
   for (auto& a : addrs.records) r.destinations.push_back(Destination{a, port, host, std::nullopt, secure});
   order_group(r.destinations, opts, self->rng);
   limit_destinations(r.destinations, opts);
@@ -695,19 +691,23 @@ asio::awaitable<NexthopResult> Resolver::Impl::resolve_nexthop(std::shared_ptr<I
     co_return out;
   }
 
-  if (!nh->mx_lookup || !opts.mx_lookups) co_return co_await direct_destinations(self, nh->host, port, opts, true);
+  if (!nh->mx_lookup || !opts.mx_lookups) co_return co_await direct_destinations(self, nh->host, port, opts);
 
   auto mx = co_await lookup_mx(self, nh->host);
   switch (mx.outcome) {
     case Outcome::Ok: break;
-    case Outcome::NoData:  // RFC 5321 5.1: implicit MX
-      co_return co_await direct_destinations(self, nh->host, port, opts, mx.authentic);
+    case Outcome::NoData: {  // RFC 5321 5.1: implicit MX
+      auto direct = co_await direct_destinations(self, nh->host, port, opts);
+      direct.mx_dnssec = mx.authentic;
+      co_return direct;
+    }
     default:
       out.outcome = mx.outcome;
       out.detail = std::move(mx.detail);
       co_return out;
   }
   out.used_mx = true;
+  out.mx_dnssec = mx.authentic;
   out.warning = std::move(mx.warning);
 
   // One preference at a time, the hosts of one preference in parallel; stop
@@ -751,7 +751,7 @@ asio::awaitable<NexthopResult> Resolver::Impl::resolve_nexthop(std::shared_ptr<I
         if (!last_failure || addrs.outcome == Outcome::TempFail) last_failure = std::move(addrs);
         continue;
       }
-      const bool secure = mx.authentic && addrs.authentic;
+      const bool secure = addrs.authentic;
       for (auto& a : addrs.records) group.push_back(Destination{a, port, it[h].host, it[h].preference, secure});
     }
     order_group(group, opts, self->rng);

@@ -147,16 +147,25 @@ TEST_F(Fixture, DnssecAsksForAndReportsTheAdBit) {
   EXPECT_EQ(t::run(io, res.lookup_mx("nx.example")).outcome, Outcome::NotFound);
   EXPECT_EQ(t::run(io, res.lookup_mx("mx.unsigned.example")).outcome, Outcome::NoData);
 
-  // A destination is validated only when its MX records and its addresses were.
+  // A destination is validated when its addresses were; the MX answer's
+  // status is the result's.
   auto good = t::run(io, res.resolve_nexthop("signed.example"));
   ASSERT_EQ(good.outcome, Outcome::Ok);
+  EXPECT_TRUE(good.mx_dnssec);
   EXPECT_TRUE(good.destinations[0].dnssec);
-  auto half = t::run(io, res.resolve_nexthop("half.example"));
+  auto half = t::run(io, res.resolve_nexthop("half.example"));  // signed MX, unsigned host
   ASSERT_EQ(half.outcome, Outcome::Ok);
+  EXPECT_TRUE(half.mx_dnssec);
   EXPECT_FALSE(half.destinations[0].dnssec);
+  zone.add(t::mx("unsigned-mx.example", 10, "mx.signed.example"));
+  auto umx = t::run(io, res.resolve_nexthop("unsigned-mx.example"));  // unsigned MX, signed host
+  ASSERT_EQ(umx.outcome, Outcome::Ok);
+  EXPECT_FALSE(umx.mx_dnssec);
+  EXPECT_TRUE(umx.destinations[0].dnssec);
   // No MX: the authenticated denial and the name's own addresses.
   auto nomx = t::run(io, res.resolve_nexthop("nomx.signed.example"));
   ASSERT_EQ(nomx.outcome, Outcome::Ok);
+  EXPECT_TRUE(nomx.mx_dnssec);
   EXPECT_TRUE(nomx.destinations[0].dnssec);
   auto bracket = t::run(io, res.resolve_nexthop("[mx.signed.example]:2525"));
   ASSERT_EQ(bracket.outcome, Outcome::Ok);

@@ -66,9 +66,13 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
   else if (level == "verify" && p != "smtpd") s.level = Level::kVerify;
   else if (level == "secure" && p != "smtpd") s.level = Level::kSecure;
   else if (level == "fingerprint" && p != "smtpd") s.level = Level::kFingerprint;
+  else if (level == "dane" && p == "smtp") s.level = Level::kDane;
+  else if (level == "dane-only" && p == "smtp") s.level = Level::kDaneOnly;
   else return make_error("{}_tls_security_level = {}: Postern's {} knows {}", p, str::printable(level, 40),
-                         p != "smtpd" ? "client" : "server",
-                         p != "smtpd" ? "none, may, encrypt, verify, secure and fingerprint" : "none, may and encrypt");
+                         p == "smtpd" ? "server" : p == "smtp" ? "smtp client" : "client",
+                         p == "smtpd"  ? "none, may and encrypt"
+                         : p == "smtp" ? "none, may, encrypt, dane, dane-only, fingerprint, verify and secure"
+                                       : "none, may, encrypt, verify, secure and fingerprint");
   s.wrappermode = cfg.boolean(p + "_tls_wrappermode");
   if (s.wrappermode && s.level == Level::kNone) {
     s.level = Level::kMay;

@@ -64,9 +64,10 @@
 
 namespace postern::tls {
 
-// kVerify, kSecure and kFingerprint are the client's only
-// (smtp_tls_security_level).
-enum class Level { kNone, kMay, kEncrypt, kVerify, kSecure, kFingerprint };
+// kVerify, kSecure, kFingerprint, kDane and kDaneOnly are the client's
+// only (smtp_tls_security_level; the DANE levels for smtp, not lmtp). What
+// a DANE level means for one server is decided per server (smtp/dane.h).
+enum class Level { kNone, kMay, kEncrypt, kVerify, kSecure, kFingerprint, kDane, kDaneOnly };
 
 enum class Side { kServer, kClient };
 
@@ -102,7 +103,9 @@ struct Settings {
   std::string warning;
 
   bool enabled() const { return level != Level::kNone; }
-  bool mandatory() const { return level == Level::kEncrypt || level == Level::kFingerprint || verifies(); }
+  bool mandatory() const {
+    return level == Level::kEncrypt || level == Level::kFingerprint || level == Level::kDaneOnly || verifies();
+  }
   bool verifies() const { return level == Level::kVerify || level == Level::kSecure; }
   bool has_certificates() const { return !chain_files.empty() || !cert_file.empty(); }
 
