@@ -31,7 +31,8 @@ smtpd_tls_loglevel = 1
 # The client tests (TlsClientTest) relay to these through this instance.
 relay_domains = may.test, plain.test, required.test, fallback.test, wrap.test, verified.test,
     policy-secure.test, policy-fallback.test, policy-none.test, fingerprint.test, policy-fp.test,
-    dane-ok.test, daneonly-ok.test, dane-insecure.test, dane-insecure-mx.test, dane-unusable.test
+    dane-ok.test, daneonly-ok.test, dane-insecure.test, dane-insecure-mx.test, dane-unusable.test, dane-ta.test,
+    dane-ta-name.test
 """
 LOCAL = f"alice@{HOST}"
 PORTS = {}
@@ -58,6 +59,31 @@ def make_certificate(directory, name, key_type):
     return cert, key, chain
 
 
+def make_ca_chain(directory):
+    """A CA and a certificate for HOST that it issued (rsa, by openssl):
+    returns (chain, ca) where chain holds the key, the certificate and the
+    CA's certificate, as a server sends them."""
+    j = lambda name: os.path.join(directory, name)
+    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)
+    run("req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=Postern test CA", "-newkey", "rsa:2048",
+        "-keyout", j("ca.key"), "-out", j("ca.crt"), "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign")
+    run("req", "-nodes", "-subj", f"/CN={HOST}", "-newkey", "rsa:2048", "-keyout", j("leaf.key"),
+        "-out", j("leaf.csr"))
+    with open(j("leaf.ext"), "w") as f:
+        f.write(f"subjectAltName=DNS:{HOST}\nbasicConstraints=CA:FALSE\n")
+    run("x509", "-req", "-in", j("leaf.csr"), "-CA", j("ca.crt"), "-CAkey", j("ca.key"), "-CAcreateserial",
+        "-days", "2", "-out", j("leaf.crt"), "-extfile", j("leaf.ext"))
+    chain = j("leaf.chain.pem")
+    with open(chain, "w") as out:
+        for part in ("leaf.key", "leaf.crt", "ca.crt"):
+            with open(j(part)) as f:
+                out.write(f.read())
+    os.chmod(chain, 0o600)
+    os.chmod(j("leaf.key"), 0o600)
+    return chain, j("ca.crt")
+
+
 def setUpModule():
     global INST
     if not shutil.which("openssl"):
@@ -66,6 +92,7 @@ def setUpModule():
     cert, key, chain = make_certificate(INST.root, "rsa", "rsa")
     _, _, ec_chain = make_certificate(INST.root, "ec", "ec")
     other_cert, _, _ = make_certificate(INST.root, "other", "ec")
+    ca_chain, _ = make_ca_chain(INST.root)
     files = f"-o smtpd_tls_cert_file={cert} -o smtpd_tls_key_file={key}"
     SERVICES.update({
         "plain": "",
@@ -79,6 +106,7 @@ def setUpModule():
         "mismatch": f"-o smtpd_tls_security_level=may -o smtpd_tls_cert_file={other_cert} "
                     f"-o smtpd_tls_key_file={key}",
         "encryptnocert": "-o smtpd_tls_security_level=encrypt",
+        "cachain": f"-o smtpd_tls_security_level=may -o smtpd_tls_chain_files={ca_chain}",
     })
     INST.write_master_cf(smtpd_master_cf(SERVICES, PORTS))
     INST.start()
@@ -477,6 +505,17 @@ def dane_zone(port):
             dns.servfail.add(name)
         else:
             dns.add(name, "TLSA", record, secure=True)
+    # DANE-TA(2): the "cachain" service's CA (its public key); the
+    # certificate it issued names HOST, which must be the TLSA base domain
+    # (or the next-hop domain).
+    ca = bytes.fromhex(fingerprints(os.path.join(INST.root, "ca.crt"))[1].replace(":", ""))
+    ta_port = PORTS["cachain"]
+    dns.add("dane-ta.test", "MX", mx(10, HOST), secure=True)
+    dns.add(HOST, "A", a("127.0.0.1"), secure=True)
+    dns.add(f"_{ta_port}._tcp.{HOST}", "TLSA", tlsa(2, 1, 1, ca), secure=True)
+    dns.add("dane-ta-name.test", "MX", mx(10, "mx.dane-ta-name.test"), secure=True)
+    dns.add("mx.dane-ta-name.test", "A", a("127.0.0.1"), secure=True)
+    dns.add(f"_{ta_port}._tcp.mx.dane-ta-name.test", "TLSA", tlsa(2, 1, 1, ca), secure=True)
     return dns
 
 
@@ -522,6 +561,8 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
     {{dane-ok.test = dane:dane-ok.test:{PORTS["may"]}}}, {{dane-bad.test = dane:dane-bad.test:{PORTS["may"]}}},
     {{dane-insecure.test = dane:dane-insecure.test:{PORTS["may"]}}},
     {{dane-insecure-mx.test = dane:dane-insecure-mx.test:{PORTS["may"]}}},
+    {{dane-ta.test = dane:dane-ta.test:{PORTS["cachain"]}}},
+    {{dane-ta-name.test = dane:dane-ta-name.test:{PORTS["cachain"]}}},
     {{dane-unusable.test = dane:dane-unusable.test:{PORTS["may"]}}},
     {{dane-servfail.test = dane:dane-servfail.test:{PORTS["may"]}}},
     {{daneonly-ok.test = daneonly:[mx.dane-ok.test]:{PORTS["may"]}}},
@@ -680,6 +721,17 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
         CLIENT.wait_log(r"server certificate verification failed for mx\.dane-bad\.test\[127\.0\.0\.1\]:\d+: "
                         r"num=\d+:")
         self.assertNotRegex(CLIENT.maillog(), r"to=<x@dane-bad\.test>.*status=sent")
+        # DANE-TA(2): a chain to the anchor that names the TLSA base domain.
+        self.send("x@dane-ta.test")
+        self.dane_sent("x@dane-ta.test", HOST)
+        CLIENT.wait_log(rf"Verified TLS connection established to {re.escape(HOST)}\[127\.0\.0\.1\]:{PORTS['cachain']}")
+        # ... and the same anchor for a host whose name the certificate lacks.
+        self.send("x@dane-ta-name.test")
+        CLIENT.wait_log(r"to=<x@dane-ta-name\.test>, .*dsn=4\.7\.5, status=deferred \(Server certificate not "
+                        r"verified\)", 30)
+        CLIENT.wait_log(r"server certificate verification failed for mx\.dane-ta-name\.test\[127\.0\.0\.1\]:\d+: "
+                        r"num=62:hostname mismatch")
+        self.assertNotRegex(CLIENT.maillog(), r"to=<x@dane-ta-name\.test>.*status=sent")
 
     def test_dane_falls_back_as_rfc7672_says(self):
         # MX records without AD, but a validated host with validated TLSA
