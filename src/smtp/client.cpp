@@ -2,6 +2,7 @@
 #include "client.h"
 
 #include <algorithm>
+#include <map>
 #include <unordered_map>
 
 #include "base/strings.h"
@@ -1298,6 +1299,7 @@ struct Agent::Impl {
     // The next-hop domain is a DANE reference name only when the MX records
     // that lead from it were validated.
     const std::string domain = res.used_mx && res.mx_dnssec ? nexthop_domain(job.hop) : std::string();
+    std::map<std::string, dns::TlsaResult> tlsa_answers;
     for (const auto& d : res.destinations) {
       job.tls = job_tls;
       if (job.pending().empty()) break;
@@ -1305,9 +1307,18 @@ struct Agent::Impl {
       std::string host = fmt::format("{}[{}]", d.host, d.address.to_string());
       std::string relay = fmt::format("{}:{}", host, d.port);
       if (job_tls.dane()) {
-        std::optional<dns::TlsaResult> tlsa;
-        if (d.dnssec) tlsa = co_await resolver.lookup_tlsa(fmt::format("_{}._tcp.{}", d.port, d.host));
-        auto plan = plan_dane(job_tls, d, tlsa ? &*tlsa : nullptr, domain);
+        // One TLSA lookup per host and port, however many addresses it has.
+        const dns::TlsaResult* tlsa = nullptr;
+        if (d.dnssec) {
+          const std::string name = fmt::format("_{}._tcp.{}", d.port, d.host);
+          auto it = tlsa_answers.find(name);
+          if (it == tlsa_answers.end()) {
+            auto answer = co_await resolver.lookup_tlsa(name);
+            it = tlsa_answers.emplace(name, std::move(answer)).first;
+          }
+          tlsa = &it->second;
+        }
+        auto plan = plan_dane(job_tls, d, tlsa, domain);
         if (plan.defer) {
           log::info("{}: {}", relay, plan.defer->text);
           job.set_pending(*plan.defer, relay, 0);
