@@ -185,8 +185,17 @@ struct CleanupClient::Impl {
     held_bytes += payload->size();
     held.push_back(std::move(*payload));
     if (send_now || held_bytes >= kHeldLimit) co_return co_await write_held();
+    // A verdict that came with or right after cleanup_opened (the service
+    // could not start the queue file) is found at the first frame, so that
+    // smtpd answers MAIL FROM with it. Later ones show at the next write
+    // (write_held() looks first) or at finish(): asking the kernel
+    // (FIONREAD) for every held frame cost smtpd a system call for each
+    // envelope frame of every message, for frames nobody had seen.
+    if (looked_early) co_return Status{};
+    looked_early = true;
     co_return co_await check_early();
   }
+  bool looked_early = false;
 
   asio::awaitable<Status> send(Result<std::string> payload) { co_return co_await hold(std::move(payload), true); }
 

@@ -21,8 +21,10 @@
 // next: it returns that early verdict as a CleanupResult if there was one,
 // and an Error otherwise. Nothing is sent after a failure.
 //
-// content() buffers and sends full kMaxContentChunk frames (so an early
-// verdict shows up at the next frame actually sent, or at finish());
+// envelope() and recipient() hold their frames and content() buffers and
+// sends full kMaxContentChunk frames (so an early verdict shows up at the
+// first envelope or recipient call when it came right after the open, else
+// at the next frame actually sent, or at finish());
 // finish() sends the rest, cleanup_end, and waits for the verdict (which
 // comes only after the queue file is durable). `timeout` bounds every
 // single read or write. Messages are checked against their declaration
