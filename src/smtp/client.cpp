@@ -160,7 +160,9 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   if (!t) return t.take_error();
   s.tls = std::move(*t);
   s.tls_policy_maps = cfg.str(p + "_tls_policy_maps");
-  s.tls_defaults = TlsDefaults::from_config(cfg, p);
+  auto td = TlsDefaults::from_config(cfg, p);
+  if (!td) return td.take_error();
+  s.tls_defaults = std::move(*td);
   // The DANE levels work only where lookups ask for validation (not with
   // disable_dns_lookups, not in lmtp).
   s.tls_defaults.dnssec = s.dnssec;
@@ -640,8 +642,11 @@ struct Agent::Impl {
       s.tls.reset();
       co_return deliver::Outcome::deferred("4.7.5", "Server certificate not verified");
     }
-    if (settings.tls.loglevel >= 1)
-      tls::log_established(tls::Side::kClient, s.relay, tls::describe(ssl));
+    if (settings.tls.loglevel >= 1) {
+      tls::SessionInfo info = tls::describe(ssl);
+      info.trusted_only = policy.insecure_mx;
+      tls::log_established(tls::Side::kClient, s.relay, info);
+    }
     co_return std::nullopt;
   }
 
@@ -1308,8 +1313,9 @@ struct Agent::Impl {
       std::string relay = fmt::format("{}:{}", host, d.port);
       if (job_tls.dane()) {
         // One TLSA lookup per host and port, however many addresses it has.
+        const bool insecure_mx = res.used_mx && !res.mx_dnssec;
         const dns::TlsaResult* tlsa = nullptr;
-        if (d.dnssec) {
+        if (wants_tlsa(job_tls, d, insecure_mx)) {
           const std::string name = fmt::format("_{}._tcp.{}", d.port, d.host);
           auto it = tlsa_answers.find(name);
           if (it == tlsa_answers.end()) {
@@ -1318,7 +1324,7 @@ struct Agent::Impl {
           }
           tlsa = &it->second;
         }
-        auto plan = plan_dane(job_tls, d, tlsa, domain);
+        auto plan = plan_dane(job_tls, d, tlsa, domain, insecure_mx);
         if (plan.defer) {
           log::info("{}: {}", relay, plan.defer->text);
           job.set_pending(*plan.defer, relay, 0);

@@ -16,9 +16,23 @@ bool usable_tlsa(const dns::TlsaRecord& r) {
   }
 }
 
+namespace {
+
+// What MX records that were not validated leave of "dane" (dane-only: all).
+tls::Level insecure_mx_level(const TlsPolicy& p) {
+  return p.level == tls::Level::kDaneOnly ? tls::Level::kDane : p.insecure_mx_policy;
+}
+
+}  // namespace
+
+bool wants_tlsa(const TlsPolicy& p, const dns::Destination& d, bool insecure_mx) {
+  return d.dnssec && !(insecure_mx && insecure_mx_level(p) == tls::Level::kMay);
+}
+
 DanePlan plan_dane(const TlsPolicy& p, const dns::Destination& d, const dns::TlsaResult* tlsa,
-                   std::string_view nexthop_domain) {
+                   std::string_view nexthop_domain, bool insecure_mx) {
   const bool only = p.level == tls::Level::kDaneOnly;
+  const tls::Level mx_level = insecure_mx ? insecure_mx_level(p) : tls::Level::kDane;
   const std::string where = fmt::format("{}:{}", d.host, d.port);
   DanePlan plan;
   auto defer = [&](std::string why) {
@@ -34,7 +48,7 @@ DanePlan plan_dane(const TlsPolicy& p, const dns::Destination& d, const dns::Tls
     plan.policy = std::move(m);
     return plan;
   };
-  if (!d.dnssec || tlsa == nullptr) {
+  if (!d.dnssec || tlsa == nullptr || mx_level == tls::Level::kMay) {
     if (only) return defer(fmt::format("no DNSSEC-validated address records for {} (dane-only)", d.host));
     return may();
   }
@@ -46,6 +60,14 @@ DanePlan plan_dane(const TlsPolicy& p, const dns::Destination& d, const dns::Tls
     return may();
   }
   TlsPolicy a = p;
+  a.insecure_mx = insecure_mx;
+  if (mx_level == tls::Level::kEncrypt) {
+    // The records say "TLS here"; names from unvalidated MX records cannot
+    // say whom to authenticate.
+    a.level = tls::Level::kEncrypt;
+    plan.policy = std::move(a);
+    return plan;
+  }
   a.level = tls::Level::kDane;
   for (const auto& r : tlsa->records)
     if (usable_tlsa(r)) a.tlsa.push_back(r);
@@ -57,7 +79,7 @@ DanePlan plan_dane(const TlsPolicy& p, const dns::Destination& d, const dns::Tls
     return plan;
   }
   a.dane_names.push_back(d.host);
-  if (d.preference && !nexthop_domain.empty() && nexthop_domain != d.host)
+  if (d.preference && !insecure_mx && !nexthop_domain.empty() && nexthop_domain != d.host)
     a.dane_names.emplace_back(nexthop_domain);
   plan.policy = std::move(a);
   return plan;

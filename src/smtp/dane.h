@@ -4,11 +4,7 @@
 // The next hop's destinations come with their DNSSEC status (dns::
 // Destination::dnssec: the host's addresses carried the AD bit). For a
 // validated destination the client looks up the TLSA records of
-// "_PORT._tcp.HOST" and asks plan_dane() what to do. An MX host found
-// through MX records that were not validated is still used with its own
-// validated TLSA records (RFC 7672 2.2.1; Postfix's default
-// smtp_tls_dane_insecure_mx_policy = dane), but then the next-hop domain is
-// no reference name:
+// "_PORT._tcp.HOST" and asks plan_dane() what to do:
 //
 //   destination not validated           dane: "may"       dane-only: defer
 //   TLSA lookup failed (SERVFAIL, ...)  defer 4.7.5 "TLSA lookup error for HOST:PORT"
@@ -17,6 +13,15 @@
 //   validated TLSA records, none usable dane: "encrypt"   dane-only: defer
 //   usable records                      mandatory TLS, the server's certificate
 //                                       authenticated by them (OpenSSL's DANE)
+//
+// An MX host named by MX records that were not validated (RFC 7672 2.2.1)
+// gets, with "dane", what smtp_tls_dane_insecure_mx_policy says: "dane"
+// (the default when main.cf's level is dane) as above, but a match is
+// logged "Trusted", not "Verified", and the next-hop domain is no
+// reference name; "encrypt": mandatory TLS without authentication when it
+// has validated TLSA records, else "may"; "may" (the default otherwise):
+// "may", without a TLSA lookup. "dane-only" treats such a host as "dane"
+// does by default.
 //
 // Usable for SMTP (RFC 7672 3.1): DANE-TA(2) and DANE-EE(3) with a known
 // selector (0 certificate, 1 public key) and matching type (0 exact, 1
@@ -52,11 +57,15 @@ struct DanePlan {
   std::optional<deliver::Outcome> defer;   // or: skip it with this outcome
 };
 
+// Whether plan_dane() will want the TLSA records of `d`.
+bool wants_tlsa(const TlsPolicy& p, const dns::Destination& d, bool insecure_mx);
+
 // `p` is a dane or dane-only policy; `tlsa` is the TLSA answer for the
-// destination, or nullptr when it was not looked up (a destination that is
-// not validated). `nexthop_domain`: the domain whose validated MX records
-// named the host (empty for [host] and for MX records not validated).
+// destination, or nullptr when it was not looked up (!wants_tlsa()).
+// `nexthop_domain`: the domain whose validated MX records named the host
+// (empty for [host] and for MX records not validated); `insecure_mx`: MX
+// records that were not validated named it.
 DanePlan plan_dane(const TlsPolicy& p, const dns::Destination& d, const dns::TlsaResult* tlsa,
-                   std::string_view nexthop_domain);
+                   std::string_view nexthop_domain, bool insecure_mx = false);
 
 }  // namespace postern::smtp_client

@@ -6,11 +6,13 @@
 namespace postern::smtp_client {
 namespace {
 
-TlsPolicy policy(tls::Level level) {
+TlsPolicy policy(tls::Level level, const std::string& extra = "") {
   auto c = config::Config::from_text("smtp_dns_support_level = dnssec\nsmtp_tls_protocols = >=TLSv1\n"
-                                     "smtp_tls_mandatory_protocols = >=TLSv1.2\n");
+                                     "smtp_tls_mandatory_protocols = >=TLSv1.2\n" + extra);
   if (!c) ADD_FAILURE() << c.error().message;
-  auto p = default_tls_policy(level, TlsDefaults::from_config(*c));
+  auto d = TlsDefaults::from_config(*c);
+  if (!d) ADD_FAILURE() << d.error().message;
+  auto p = default_tls_policy(level, *d);
   if (!p) ADD_FAILURE() << p.error().message;
   return p ? *p : TlsPolicy{};
 }
@@ -105,6 +107,40 @@ TEST(Dane, DaneFallsBackToMayOrEncryptAndDaneOnlyDefers) {
     ASSERT_TRUE(plan.defer);
     EXPECT_EQ(plan.defer->text, "TLSA lookup error for mx.example.com:25");
   }
+}
+
+TEST(Dane, InsecureMxRecordsFollowSmtpTlsDaneInsecureMxPolicy) {
+  auto ok = tlsa(dns::Outcome::Ok, true, {kEe});
+  // Default with main.cf's level dane: DANE, logged "Trusted", no next-hop name.
+  const auto dane = policy(tls::Level::kDane, "smtp_tls_security_level = dane\n");
+  EXPECT_TRUE(wants_tlsa(dane, dest(true), true));
+  auto a = plan_dane(dane, dest(true), &ok, "", true);
+  ASSERT_TRUE(a.policy);
+  EXPECT_EQ(a.policy->level, tls::Level::kDane);
+  EXPECT_TRUE(a.policy->insecure_mx);
+  EXPECT_EQ(a.policy->dane_names, (std::vector<std::string>{"mx.example.com"}));
+  // Default otherwise (dane from a policy table only): "may", no lookup.
+  const auto table = policy(tls::Level::kDane);
+  EXPECT_FALSE(wants_tlsa(table, dest(true), true));
+  EXPECT_TRUE(wants_tlsa(table, dest(true), false));
+  EXPECT_EQ(plan_dane(table, dest(true), nullptr, "", true).policy->level, tls::Level::kMay);
+  // encrypt: validated records mean TLS, without authentication.
+  const auto enc = policy(tls::Level::kDane, "smtp_tls_dane_insecure_mx_policy = encrypt\n");
+  auto e = plan_dane(enc, dest(true), &ok, "", true);
+  ASSERT_TRUE(e.policy);
+  EXPECT_EQ(e.policy->level, tls::Level::kEncrypt);
+  auto none = tlsa(dns::Outcome::NoData, true);
+  EXPECT_EQ(plan_dane(enc, dest(true), &none, "", true).policy->level, tls::Level::kMay);
+  // dane-only always as "dane".
+  const auto only = policy(tls::Level::kDaneOnly, "smtp_tls_dane_insecure_mx_policy = may\n");
+  EXPECT_TRUE(wants_tlsa(only, dest(true), true));
+  EXPECT_EQ(plan_dane(only, dest(true), &ok, "", true).policy->level, tls::Level::kDane);
+  // A bad value stops the agent.
+  auto c = config::Config::from_text("smtp_tls_dane_insecure_mx_policy = sometimes\n");
+  ASSERT_TRUE(c);
+  auto bad = TlsDefaults::from_config(*c);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("want may, encrypt or dane"), std::string::npos);
 }
 
 }  // namespace postern::smtp_client

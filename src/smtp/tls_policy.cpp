@@ -9,7 +9,7 @@
 
 namespace postern::smtp_client {
 
-TlsDefaults TlsDefaults::from_config(const config::Config& cfg, std::string_view prefix) {
+Result<TlsDefaults> TlsDefaults::from_config(const config::Config& cfg, std::string_view prefix) {
   TlsDefaults d;
   const std::string p(prefix);
   d.protocols_may = cfg.str(p + "_tls_protocols");
@@ -24,6 +24,15 @@ TlsDefaults TlsDefaults::from_config(const config::Config& cfg, std::string_view
   d.digest = str::lower(str::trim(cfg.str(p + "_tls_fingerprint_digest")));
   d.grades = tls::CipherGrades::from_config(cfg);
   d.dnssec = prefix == "smtp" && str::lower(str::trim(cfg.str("smtp_dns_support_level"))) == "dnssec";
+  if (prefix == "smtp") {
+    std::string mx = str::lower(str::trim(cfg.str("smtp_tls_dane_insecure_mx_policy")));
+    if (mx.empty()) mx = str::lower(str::trim(cfg.str("smtp_tls_security_level"))) == "dane" ? "dane" : "may";
+    if (mx == "may") d.insecure_mx_policy = tls::Level::kMay;
+    else if (mx == "encrypt") d.insecure_mx_policy = tls::Level::kEncrypt;
+    else if (mx == "dane") d.insecure_mx_policy = tls::Level::kDane;
+    else
+      return make_error("smtp_tls_dane_insecure_mx_policy = {}: want may, encrypt or dane", str::printable(mx, 40));
+  }
   return d;
 }
 
@@ -53,6 +62,7 @@ Result<TlsPolicy> build(tls::Level level, const TlsDefaults& d, const Overrides&
     if (!may) return may.take_error();
     p.may_protocols = may->protocols;
     p.may_ciphers = std::move(may->ciphers);
+    p.insecure_mx_policy = d.insecure_mx_policy;
   }
   const bool mandatory = p.mandatory() || dane;
   const std::string& proto_list = o.protocols ? *o.protocols : mandatory ? d.protocols_mandatory : d.protocols_may;

@@ -48,7 +48,8 @@
 // smtp_tls_ciphers, smtp_tls_mandatory_ciphers, smtp_tls_exclude_ciphers,
 // smtp_tls_mandatory_exclude_ciphers, smtp_tls_verify_cert_match,
 // smtp_tls_secure_cert_match, smtp_tls_fingerprint_cert_match,
-// smtp_tls_fingerprint_digest, tls_*_cipherlist. Logs the warnings above.
+// smtp_tls_fingerprint_digest, tls_*_cipherlist, smtp_dns_support_level,
+// smtp_tls_dane_insecure_mx_policy. Logs the warnings above.
 #pragma once
 
 #include <optional>
@@ -82,6 +83,12 @@ struct TlsPolicy {
   // its certificate may carry for DANE-TA(2) (the TLSA base domain first).
   std::vector<dns::TlsaRecord> tlsa;
   std::vector<std::string> dane_names;
+  // The MX records that named this server were not validated: a DANE
+  // match is logged "Trusted", not "Verified" (dane.h).
+  bool insecure_mx = false;
+  // dane: what MX records that were not validated allow
+  // (smtp_tls_dane_insecure_mx_policy: kMay, kEncrypt or kDane).
+  tls::Level insecure_mx_policy = tls::Level::kMay;
 
   bool enabled() const { return level != tls::Level::kNone; }
   bool dane() const { return level == tls::Level::kDane || level == tls::Level::kDaneOnly; }
@@ -92,7 +99,8 @@ struct TlsPolicy {
   bool verifies() const { return level == tls::Level::kVerify || level == tls::Level::kSecure; }
 };
 
-// main.cf's settings for each level, read once.
+// main.cf's settings for each level, read once. from_config() fails on a
+// bad smtp_tls_dane_insecure_mx_policy.
 struct TlsDefaults {
   std::string protocols_may, protocols_mandatory;  // the lists as written
   std::string grade_may, grade_mandatory;
@@ -102,9 +110,12 @@ struct TlsDefaults {
   std::string digest;
   tls::CipherGrades grades;
   bool dnssec = false;  // smtp_dns_support_level = dnssec: the DANE levels work
+  // smtp_tls_dane_insecure_mx_policy, for "dane" (dane.h); may, encrypt or
+  // dane. Empty in main.cf: dane when smtp_tls_security_level = dane, else may.
+  tls::Level insecure_mx_policy = tls::Level::kMay;
 
   // `prefix`: "smtp" or "lmtp" (the lmtp_tls_* family).
-  static TlsDefaults from_config(const config::Config& cfg, std::string_view prefix = "smtp");
+  static Result<TlsDefaults> from_config(const config::Config& cfg, std::string_view prefix = "smtp");
 };
 
 // The policy of `level` with main.cf's settings (what a destination

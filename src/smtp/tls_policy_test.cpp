@@ -11,7 +11,9 @@ namespace {
 TlsDefaults defaults(const std::string& extra = "") {
   auto c = config::Config::from_text(extra);
   if (!c) ADD_FAILURE() << c.error().message;
-  return TlsDefaults::from_config(*c);
+  auto d = TlsDefaults::from_config(*c);
+  if (!d) ADD_FAILURE() << d.error().message;
+  return d ? *d : TlsDefaults{};
 }
 
 TlsPolicy parse(const std::string& value, const TlsDefaults& d, std::vector<std::string>* warnings = nullptr) {

@@ -615,6 +615,8 @@ constexpr ParamDef kParams[] = {
   L("smtp_tls_secure_cert_match", "nexthop, dot-nexthop", "Name checks for the secure level."),
   I("smtp_tls_scert_verifydepth", "9", "Maximal server certificate chain depth.", 1),
   S("smtp_tls_servername", "", "SNI name sent to servers: empty, hostname, nexthop or a name."),
+  S("smtp_tls_dane_insecure_mx_policy", "",
+    "dane level, MX records not DNSSEC-validated: may, encrypt or dane (empty: dane when smtp_tls_security_level = dane, else may)."),
   S("smtp_tls_fingerprint_digest", "sha256", "Digest for server certificate fingerprints."),
   L("smtp_tls_fingerprint_cert_match", "", "Server certificate or public key fingerprints of the fingerprint level."),
   T("lmtp_connect_timeout", "0s", "Time limit for an LMTP connection; 0 uses the system limit.", 0),

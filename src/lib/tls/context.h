@@ -161,6 +161,10 @@ struct SessionInfo {
   // Client: the chain verified and a reference name matched. Server: the
   // client's chain verified (Postfix's "trusted").
   bool verified = false;
+  // Client: verified, but against names that could have been forged (DANE
+  // for an MX host from MX records that were not DNSSEC-validated):
+  // Postfix logs "Trusted" then, not "Verified".
+  bool trusted_only = false;
   // The peer certificate's subject and issuer common names (printable
   // ASCII, at most 256 bytes; "" when absent) and its fingerprints (see
   // above; "" without a certificate or a digest).
@@ -171,7 +175,7 @@ struct SessionInfo {
 // (server: the client's chain checked), else "Anonymous" (no certificate)
 // or "Untrusted".
 inline std::string_view trust_word(const SessionInfo& i, Side side = Side::kClient) {
-  if (i.verified) return side == Side::kServer ? "Trusted" : "Verified";
+  if (i.verified) return side == Side::kServer || i.trusted_only ? "Trusted" : "Verified";
   return i.peer_certificate ? "Untrusted" : "Anonymous";
 }
 
