@@ -114,6 +114,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
     return make_error("smtp_dns_support_level = {}: want disabled, enabled or dnssec", str::printable(level, 40));
   s.nexthop.mx_lookups = !cfg.boolean("disable_dns_lookups") && !(level == "disabled" && !lmtp);
   s.dnssec = !lmtp && level == "dnssec" && s.nexthop.mx_lookups;
+  s.dnssec_probe = cfg.str("dnssec_probe");
   const char* lookup_param = lmtp ? "lmtp_host_lookup" : "smtp_host_lookup";
   auto how = dns::parse_host_lookup(cfg.str(lookup_param));
   if (!how) return make_error("{}: {}", lookup_param, how.error().message);
@@ -1407,6 +1408,7 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
   ro.servers = settings.dns_servers;
   ro.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(settings.dns_timeout);
   ro.dnssec = settings.dnssec;
+  ro.dnssec_probe = settings.dnssec_probe;
   auto r = dns::Resolver::create(io, ro);
   if (!r) return r.take_error();
   std::optional<maps::MapList> passwords;

@@ -161,6 +161,7 @@ struct Settings {
   // smtp_dns_support_level = dnssec (smtp only): lookups ask for DNSSEC
   // validation, which the DANE levels need (dane.h).
   bool dnssec = false;
+  std::string dnssec_probe;  // dnssec_probe (dns/resolver.h)
   std::chrono::seconds dns_timeout{5};
   std::chrono::seconds ipc_timeout{3600};
   // smtp_tls_*: STARTTLS when the server offers it (may) or always

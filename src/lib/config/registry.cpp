@@ -665,6 +665,7 @@ constexpr ParamDef kParams[] = {
   B("lmtp_send_xforward_command", "no", "Send XFORWARD to LMTP servers that support it."),
   S("lmtp_delivery_status_filter", "$default_delivery_status_filter", "Delivery status filter for the LMTP client."),
   B("disable_dns_lookups", "no", "Obsolete: use smtp_host_lookup = native instead."),
+  S("dnssec_probe", "ns:.", "qtype:qname asked once when DNSSEC answers come without the AD bit; empty: never."),
 
   // Address verification.
   S("address_verify_map", "btree:$data_directory/verify_cache", "Persistent cache of address verification results."),

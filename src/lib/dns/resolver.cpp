@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -188,9 +189,24 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
   std::mt19937_64 rng;
   bool closed = false;
   bool dnssec = false;  // ResolverOptions::dnssec
+  std::optional<Question> probe;  // ResolverOptions::dnssec_probe, parsed
+  std::string probe_text;
+  bool seen_authentic = false, probed = false;
 
-  // Answer::authentic for a reply, when DNSSEC was asked for.
-  bool authentic(const RawAnswer& raw) const { return dnssec && authentic_data(raw.message); }
+  // Answer::authentic for a reply, when DNSSEC was asked for. The first
+  // reply without AD, before any with it, sends the DNSSEC probe.
+  bool authentic(const RawAnswer& raw) {
+    if (!dnssec) return false;
+    const bool ad = authentic_data(raw.message);
+    if (ad) {
+      seen_authentic = true;
+    } else if (!seen_authentic && !probed && probe && !closed) {
+      probed = true;
+      asio::co_spawn(io, send_probe(shared_from_this()), asio::detached);
+    }
+    return ad;
+  }
+  static asio::awaitable<void> send_probe(std::shared_ptr<Impl> self);
 
   Status init(const ResolverOptions& opts);
   void shutdown();
@@ -240,6 +256,26 @@ Status Resolver::Impl::init(const ResolverOptions& opts) {
     return make_error("DNS timeout {} ms out of range (1 ms .. 5 min)", opts.timeout.count());
   if (opts.tries < 1 || opts.tries > 10) return make_error("DNS tries {} out of range (1 .. 10)", opts.tries);
   dnssec = opts.dnssec;
+  if (dnssec && !str::trim(opts.dnssec_probe).empty()) {
+    auto bad = [&] {
+      return make_error("malformed dnssec_probe value: {}: format is qtype:qname",
+                        str::printable(opts.dnssec_probe, 100));
+    };
+    const std::string text(str::trim(opts.dnssec_probe));
+    auto colon = text.find(':');
+    if (colon == std::string::npos || colon + 1 == text.size()) return bad();
+    const std::string type = str::lower(text.substr(0, colon)), name = text.substr(colon + 1);
+    std::optional<RrType> t;
+    for (RrType k : {RrType::A, RrType::NS, RrType::PTR, RrType::MX, RrType::TXT, RrType::AAAA, RrType::TLSA})
+      if (type == str::lower(to_string(k))) t = k;
+    if (!t) return bad();
+    if (name != ".") {
+      auto n = normalize_hostname(name);
+      if (!n) return bad();
+    }
+    probe = Question{name, *t};
+    probe_text = text;
+  }
   std::string servers;
   if (!str::trim(opts.servers).empty()) {
     auto s = normalize_server_list(opts.servers);
@@ -539,6 +575,26 @@ asio::awaitable<Answer<std::string>> Resolver::Impl::lookup_ns(std::shared_ptr<I
   auto r = parse_ns_answer(*name, raw[0].status, raw[0].message);
   log_warning(r.warning);
   co_return r;
+}
+
+// Postfix's dnssec_probe and its words.
+asio::awaitable<void> Resolver::Impl::send_probe(std::shared_ptr<Impl> self) {
+  const Question q = *self->probe;
+  auto raw = co_await self->async_query_all(one_question(q.name, q.type), asio::use_awaitable);
+  if (self->closed) co_return;
+  if (authentic_data(raw[0].message)) {
+    self->seen_authentic = true;
+    log::debug("dnssec_probe '{}' received a response that is DNSSEC validated", self->probe_text);
+    co_return;
+  }
+  if (self->seen_authentic) co_return;  // another answer vouched meanwhile
+  log::warning("DNSSEC validation may be unavailable");
+  const int st = raw[0].status;
+  if (st == ARES_SUCCESS || st == ARES_ENODATA || st == ARES_ENOTFOUND)
+    log::warning("reason: dnssec_probe '{}' received a response that is not DNSSEC validated", self->probe_text);
+  else
+    log::warning("reason: dnssec_probe '{}' received no response: {}", self->probe_text,
+                 describe(q.name, q.type, outcome_from_ares(st)));
 }
 
 asio::awaitable<TlsaResult> Resolver::Impl::lookup_tlsa(std::shared_ptr<Impl> self, std::string name_in) {

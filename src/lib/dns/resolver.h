@@ -27,11 +27,16 @@
 //   timeout, tries        per-try timeout and the number of tries (c-ares
 //                         doubles the timeout on each later try)
 //   dnssec                smtp_dns_support_level = dnssec (see below)
+//   dnssec_probe          dnssec_probe
 // Needs Asio's coroutine support (BOOST_ASIO_HAS_CO_AWAIT): always there with
 // g++; Boost 1.74 does not detect it for clang with libstdc++, so the clang
 // fuzz configuration gets only normalize_server_list() from this header.
 //
-// Logs: warnings for skipped malformed MX/PTR records; for forward-confirm
+// Logs: with dnssec, when validation seems to be missing (dnssec_probe):
+//   warning: DNSSEC validation may be unavailable
+//   warning: reason: dnssec_probe 'ns:.' received a response that is not DNSSEC validated
+//   (or: ... received no response: REASON);
+// warnings for skipped malformed MX/PTR records; for forward-confirm
 // failures the Postfix smtpd lines that log analyzers (fail2ban) match:
 //   warning: hostname NAME does not resolve to address ADDR
 //   warning: hostname NAME does not resolve to address ADDR: REASON
@@ -60,6 +65,11 @@ struct ResolverOptions {
   // validation is the name server's: it must be a validating resolver that
   // the path to it cannot spoof (127.0.0.1).
   bool dnssec = false;
+  // With dnssec: the "qtype:qname" query (Postfix's dnssec_probe) sent once
+  // per resolver, the first time an answer comes without the AD bit while
+  // none has come with it yet; when the probe's answer lacks it too, the
+  // resolver logs Postfix's warnings (docs/dns.md). Empty: no probe.
+  std::string dnssec_probe = "ns:.";
 };
 
 // "127.0.0.1:5353, [::1]" -> "127.0.0.1:5353,[::1]:53" after validation

@@ -33,6 +33,7 @@ struct Zone {
   std::map<std::string, int> rcode;  // forced rcode for a name
   std::set<std::string> silent;      // never answered
   std::set<std::string> secure;      // answered with AD when the query asks for it
+  mutable std::vector<std::string> asked;  // every name asked, in order ("" is the root)
 
   void add(t::Rr rr) {
     names.insert(rr.name);
@@ -42,6 +43,7 @@ struct Zone {
 
   std::optional<t::Bytes> answer(const t::Query& q) const {
     if (silent.count(q.name)) return std::nullopt;
+    asked.push_back(q.name);
     const bool ad = q.ad && secure.count(q.name);
     if (auto it = rcode.find(q.name); it != rcode.end())
       return t::response(q.id, q.name, q.type, it->second, {}, false, ad);
@@ -61,9 +63,11 @@ struct Fixture : ::testing::Test {
   Zone zone;
   t::FakeDns server{io, [this](const t::Query& q) { return zone.answer(q); }};
 
-  Resolver make(std::chrono::milliseconds timeout = 500ms, int tries = 2, bool dnssec = false) {
+  Resolver make(std::chrono::milliseconds timeout = 500ms, int tries = 2, bool dnssec = false,
+               std::string probe = "ns:.") {
     ResolverOptions o;
     o.dnssec = dnssec;
+    o.dnssec_probe = std::move(probe);
     o.servers = server.address();
     o.timeout = timeout;
     o.tries = tries;
@@ -171,6 +175,72 @@ TEST_F(Fixture, DnssecAsksForAndReportsTheAdBit) {
   ASSERT_EQ(bracket.outcome, Outcome::Ok);
   EXPECT_TRUE(bracket.destinations[0].dnssec);
   EXPECT_FALSE(t::run(io, res.resolve_nexthop("[192.0.2.1]")).destinations[0].dnssec);
+}
+
+TEST_F(Fixture, DnssecProbeOnceWhenNoAnswerIsValidated) {
+  zone.add(t::mx("plain.example", 10, "mx.plain.example"));
+  zone.add(t::mx("signed.example", 10, "mx.signed.example"));
+  zone.secure.insert("signed.example");
+  char logpath[] = "/tmp/dns_probe_log_XXXXXX";
+  int fd = mkstemp(logpath);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  log::Settings ls;
+  ls.maillog_file = logpath;
+  ls.mirror_stderr = false;
+  log::init("smtp", ls);
+  auto root_queries = [&] { return std::count(zone.asked.begin(), zone.asked.end(), std::string()); };
+  auto settle = [&] {
+    io.restart();
+    io.run_for(300ms);
+  };
+  {
+    // A validated answer first: nothing to probe, ever.
+    auto res = make(300ms, 1, true);
+    t::run(io, res.lookup_mx("signed.example"));
+    t::run(io, res.lookup_mx("plain.example"));
+    settle();
+    EXPECT_EQ(root_queries(), 0);
+  }
+  {
+    // The first answer without AD sends the probe (the root zone is not
+    // signed here), once; the warnings say why.
+    auto res = make(300ms, 1, true);
+    t::run(io, res.lookup_mx("plain.example"));
+    settle();
+    t::run(io, res.lookup_mx("plain.example"));
+    settle();
+    EXPECT_EQ(root_queries(), 1);
+  }
+  {
+    // Validation asked of nobody, or the probe turned off: no probe.
+    auto off = make(300ms, 1, false);
+    t::run(io, off.lookup_mx("plain.example"));
+    auto none = make(300ms, 1, true, "");
+    t::run(io, none.lookup_mx("plain.example"));
+    settle();
+    EXPECT_EQ(root_queries(), 1);
+  }
+  log::flush();
+  std::ifstream in(logpath);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  unlink(logpath);
+  log::init("dns_test", log::Settings{});
+  EXPECT_NE(text.find("warning: DNSSEC validation may be unavailable\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("warning: reason: dnssec_probe 'ns:.' received a response that is not DNSSEC validated\n"),
+            std::string::npos)
+      << text;
+  // A malformed probe is refused when the resolver is made.
+  for (const char* bad : {"ns", "ns:", "soa:.", ":example.com", "mx:bad name"}) {
+    ResolverOptions o;
+    o.dnssec = true;
+    o.dnssec_probe = bad;
+    auto r = Resolver::create(io, o);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("malformed dnssec_probe value"), std::string::npos);
+  }
 }
 
 TEST_F(Fixture, InvalidNamesAreNotSent) {
