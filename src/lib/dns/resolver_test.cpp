@@ -77,6 +77,33 @@ struct Fixture : ::testing::Test {
   }
 };
 
+// Sends the log to a scratch maillog file while it lives; text() stops
+// that and returns what was logged.
+class LogCapture {
+ public:
+  explicit LogCapture(const char* program) {
+    int fd = mkstemp(path_);
+    if (fd < 0) throw std::runtime_error("mkstemp");
+    close(fd);
+    log::Settings ls;
+    ls.maillog_file = path_;
+    ls.mirror_stderr = false;
+    log::init(program, ls);
+  }
+  ~LogCapture() { unlink(path_); }
+  std::string text() {
+    log::flush();
+    std::ifstream in(path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    log::init("dns_test", log::Settings{});
+    return ss.str();
+  }
+
+ private:
+  char path_[32] = "/tmp/dns_test_log_XXXXXX";
+};
+
 std::vector<std::string> addrs(const std::vector<Destination>& ds) {
   std::vector<std::string> out;
   for (auto& d : ds) out.push_back(d.address.to_string());
@@ -181,14 +208,7 @@ TEST_F(Fixture, DnssecProbeOnceWhenNoAnswerIsValidated) {
   zone.add(t::mx("plain.example", 10, "mx.plain.example"));
   zone.add(t::mx("signed.example", 10, "mx.signed.example"));
   zone.secure.insert("signed.example");
-  char logpath[] = "/tmp/dns_probe_log_XXXXXX";
-  int fd = mkstemp(logpath);
-  ASSERT_GE(fd, 0);
-  close(fd);
-  log::Settings ls;
-  ls.maillog_file = logpath;
-  ls.mirror_stderr = false;
-  log::init("smtp", ls);
+  LogCapture log_capture("smtp");
   auto root_queries = [&] { return std::count(zone.asked.begin(), zone.asked.end(), std::string()); };
   auto settle = [&] {
     io.restart();
@@ -221,13 +241,7 @@ TEST_F(Fixture, DnssecProbeOnceWhenNoAnswerIsValidated) {
     settle();
     EXPECT_EQ(root_queries(), 1);
   }
-  log::flush();
-  std::ifstream in(logpath);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
-  unlink(logpath);
-  log::init("dns_test", log::Settings{});
+  std::string text = log_capture.text();
   EXPECT_NE(text.find("warning: DNSSEC validation may be unavailable\n"), std::string::npos) << text;
   EXPECT_NE(text.find("warning: reason: dnssec_probe 'ns:.' received a response that is not DNSSEC validated\n"),
             std::string::npos)
@@ -482,14 +496,7 @@ TEST_F(Fixture, ClientNameForwardConfirmed) {
   zone.add(t::ptr(reverse_name(addr3), "sf.example"));
   zone.rcode["sf.example"] = SERVFAIL;
 
-  char logpath[] = "/tmp/dns_test_log_XXXXXX";
-  int fd = mkstemp(logpath);
-  ASSERT_GE(fd, 0);
-  close(fd);
-  log::Settings ls;
-  ls.maillog_file = logpath;
-  ls.mirror_stderr = false;
-  log::init("smtpd", ls);
+  LogCapture log_capture("smtpd");
 
   auto res = make(300ms, 1);
   auto c = t::run(io, res.lookup_client_name(addr));
@@ -518,13 +525,7 @@ TEST_F(Fixture, ClientNameForwardConfirmed) {
   EXPECT_EQ(c.reverse_status, Outcome::NotFound);
   EXPECT_EQ(c.name_status, Outcome::NotFound);
 
-  log::flush();
-  std::ifstream in(logpath);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
-  unlink(logpath);
-  log::init("dns_test", log::Settings{});
+  std::string text = log_capture.text();
   EXPECT_NE(text.find("warning: hostname forged.example does not resolve to address 2001:db8::60\n"),
             std::string::npos)
       << text;
