@@ -18,6 +18,8 @@ test_pkgs=(
   openssl
   # dovecot-core: a real SASL authentication service for test_sasl.py.
   dovecot-core
+  # postsrsd: a real tcp_table(5) server (SRS) for test_net_tables.py.
+  postsrsd
   # The reference MTA: its smtp-source/smtp-sink and postmap are test peers.
   # Preseeded as "No configuration", so it is installed but never started.
   postfix postfix-pcre
@@ -50,4 +52,9 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 if printf '%s\n' "${missing[@]}" | grep -qx dovecot-core; then
   $SUDO systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 ||
     $SUDO service dovecot stop >/dev/null 2>&1 || true
+fi
+# The same for postsrsd, which the tests start on their own ports.
+if printf '%s\n' "${missing[@]}" | grep -qx postsrsd; then
+  $SUDO systemctl disable --now postsrsd.service >/dev/null 2>&1 ||
+    $SUDO service postsrsd stop >/dev/null 2>&1 || true
 fi

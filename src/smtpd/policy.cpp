@@ -878,7 +878,8 @@ Policy::Outcome Policy::eval_access(const Restriction& r, std::string_view title
   }
   auto result = access::evaluate(*r.table, kind, subject, access_);
   if (!result) {
-    log::warning("{}: {} lookup error: {}", title, r.table_spec, result.error().message);
+    // The table search has logged what failed ("... lookup error for ...").
+    log::warning("{}: {} map lookup problem", title, r.table_spec);
     v.reject(lookup_error_reply(c.recipient_text), mail::Problem::kData);
     return Outcome::Reject;
   }
@@ -940,7 +941,8 @@ Policy::Outcome Policy::eval_server_access(const Restriction& r, access::Kind ki
   auto search = [&](const std::vector<access::Key>& keys) -> std::optional<Outcome> {
     auto result = access::evaluate_keys(*r.table, keys, kind, subject, access_, &hit);
     if (!result) {
-      log::warning("{}: {} lookup error: {}", title, r.table_spec, result.error().message);
+      // The table search has logged what failed ("... lookup error for ...").
+      log::warning("{}: {} map lookup problem", title, r.table_spec);
       v.reject(lookup_error_reply(c.recipient_text), mail::Problem::kData);
       return Outcome::Reject;
     }

@@ -95,7 +95,7 @@ Result<std::unique_ptr<Table>> open_proxy(std::string_view n, const OpenOptions&
 }
 
 // Sorted by type name.
-constexpr std::array<TypeEntry, 10> kTypes{{
+constexpr std::array<TypeEntry, 12> kTypes{{
     {"btree", open_btree},
     {"cidr", detail::open_cidr},
     {"hash", open_hash},
@@ -103,7 +103,9 @@ constexpr std::array<TypeEntry, 10> kTypes{{
     {"pcre", detail::open_pcre},
     {"proxy", open_proxy},
     {"regexp", detail::open_regexp},
+    {"socketmap", detail::open_socketmap},
     {"static", detail::open_static},
+    {"tcp", detail::open_tcp},
     {"texthash", detail::open_texthash},
     {"unix", detail::open_unix},
 }};

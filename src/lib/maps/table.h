@@ -12,6 +12,8 @@
 //   cidr:/p             cidr_table(5) network blocks
 //   unix:passwd.byname  getpwnam(3), unix:group.byname getgrnam(3)
 //   proxy:type:name     opened directly (Postern has no proxymap service)
+//   tcp:host:port, socketmap:inet:host:port:name, socketmap:unix:path:name
+//                       client/server tables (maps/net_tables.h)
 //
 // Key case: like Postfix's DICT_FLAG_FOLD_FIX, fixed-string tables (hash,
 // btree, texthash, inline, unix) lowercase keys when they are written and
@@ -27,6 +29,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -77,6 +80,9 @@ struct OpenOptions {
   std::size_t db_cache_size = 128 * 1024;
   // Rebuild: permissions of the new file (default 0644 minus the umask).
   std::optional<mode_t> create_mode;
+  // tcp: and socketmap: tables: the whole of one lookup (connect, request,
+  // reply). Postfix's fixed 100 seconds; the tests shorten it.
+  std::chrono::milliseconds server_timeout{100000};
 };
 
 // Largest logical line accepted from a table source file; longer lines are
