@@ -23,6 +23,8 @@ Result<std::unique_ptr<Table>> open_cidr(std::string_view name, const OpenOption
 Result<std::unique_ptr<Table>> open_unix(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_tcp(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_socketmap(std::string_view name, const OpenOptions& o);
+Result<std::unique_ptr<Table>> open_pipemap(std::string_view name, const OpenOptions& o);
+Result<std::unique_ptr<Table>> open_unionmap(std::string_view name, const OpenOptions& o);
 
 // Identity of a file at one moment, to notice edits and replacements
 // (Postfix's dict_changed_name(): new mtime, or the open file was unlinked).

@@ -95,18 +95,20 @@ Result<std::unique_ptr<Table>> open_proxy(std::string_view n, const OpenOptions&
 }
 
 // Sorted by type name.
-constexpr std::array<TypeEntry, 12> kTypes{{
+constexpr std::array<TypeEntry, 14> kTypes{{
     {"btree", open_btree},
     {"cidr", detail::open_cidr},
     {"hash", open_hash},
     {"inline", detail::open_inline},
     {"pcre", detail::open_pcre},
+    {"pipemap", detail::open_pipemap},
     {"proxy", open_proxy},
     {"regexp", detail::open_regexp},
     {"socketmap", detail::open_socketmap},
     {"static", detail::open_static},
     {"tcp", detail::open_tcp},
     {"texthash", detail::open_texthash},
+    {"unionmap", detail::open_unionmap},
     {"unix", detail::open_unix},
 }};
 

@@ -14,6 +14,7 @@
 //   proxy:type:name     opened directly (Postern has no proxymap service)
 //   tcp:host:port, socketmap:inet:host:port:name, socketmap:unix:path:name
 //                       client/server tables (maps/net_tables.h)
+//   pipemap:{t:n, ...}, unionmap:{t:n, ...}  tables of tables (composite_tables.cpp)
 //
 // Key case: like Postfix's DICT_FLAG_FOLD_FIX, fixed-string tables (hash,
 // btree, texthash, inline, unix) lowercase keys when they are written and

@@ -27,6 +27,7 @@
 #include "config/edit.h"
 #include "config/master_cf.h"
 #include "config/registry.h"
+#include "maps/table.h"
 #include "postern/paths.h"
 
 namespace cfg = postern::config;
@@ -50,7 +51,7 @@ template <class... A>
   fatal(
       "usage: postconf [-c config_dir] [-dhHnx] [-o name=value] [name ...] | -e name=value ... | -X name ... | "
       "-# name ... | -M [service[/type] ...] | -Me service/type=entry ... | -MX service/type ... | "
-      "-M# service/type ...");
+      "-M# service/type ... | -a | -l | -m");
 }
 
 struct Options {
@@ -64,6 +65,7 @@ struct Options {
   bool expand = false;    // -x
   bool remove = false;    // -X
   bool comment = false;   // -#
+  char list = 0;          // -a, -l or -m: what this build supports
   std::vector<std::pair<std::string, std::string>> overrides;  // -o
   std::vector<std::string> operands;
 };
@@ -223,7 +225,7 @@ int main(int argc, char** argv) {
   Options o;
   int ch;
   opterr = 0;
-  while ((ch = getopt(argc, argv, "+c:deHhMno:pvxX#")) != -1) {
+  while ((ch = getopt(argc, argv, "+ac:deHhlMmno:pvxX#")) != -1) {
     switch (ch) {
       case 'c': o.config_dir = optarg; break;
       case 'd': o.defaults = true; break;
@@ -238,6 +240,12 @@ int main(int argc, char** argv) {
       case 'x': o.expand = true; break;
       case 'X': o.remove = true; break;
       case '#': o.comment = true; break;
+      case 'a':
+      case 'l':
+      case 'm':
+        if (o.list && o.list != ch) usage();
+        o.list = static_cast<char>(ch);
+        break;
       default: usage();
     }
   }
@@ -247,6 +255,17 @@ int main(int argc, char** argv) {
     o.config_dir = (env && *env) ? env : postern::paths::kConfigDir;
   }
 
+  // Postfix's -a (SASL server types), -l (mailbox lock methods) and -m
+  // (lookup table types): one name per line.
+  if (o.list) {
+    if (o.master || o.edit || o.remove || o.comment || o.defaults || o.explicit_only || !o.operands.empty()) usage();
+    std::vector<std::string_view> names;
+    if (o.list == 'a') names = {"dovecot"};
+    else if (o.list == 'l') names = {"flock", "fcntl", "dotlock"};
+    else names = postern::maps::supported_types();
+    for (auto n : names) std::printf("%.*s\n", static_cast<int>(n.size()), n.data());
+    return 0;
+  }
   int edits = int(o.edit) + int(o.remove) + int(o.comment);
   if (edits > 1) usage();
   if (edits == 1 && (o.defaults || o.explicit_only || o.expand || o.names_only || o.values_only)) usage();

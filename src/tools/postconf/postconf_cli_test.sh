@@ -113,6 +113,27 @@ check "broken main.cf message" "postconf: fatal: $D/main.cf, line 1: bad boolean
 out=$("$P" -c "$D/nonexistent" -n 2>&1); rc=$?
 check "missing main.cf exit" "1" "$rc"
 
+# What this build supports.
+check "-m" "btree
+cidr
+hash
+inline
+pcre
+pipemap
+proxy
+regexp
+socketmap
+static
+tcp
+texthash
+unionmap
+unix" "$("$P" -m)"
+check "-l" "flock
+fcntl
+dotlock" "$("$P" -l)"
+check "-a" "dovecot" "$("$P" -a)"
+"$P" -m -l >/dev/null 2>&1; check "-m -l usage exit" "1" "$?"
+
 # Usage errors.
 "$P" -c "$D" -e -X biff >/dev/null 2>&1; check "usage exit" "1" "$?"
 "$P" -c "$D" -e >/dev/null 2>&1; check "-e without args exit" "1" "$?"
