@@ -10,6 +10,8 @@ build_pkgs=(
   libboost-dev libboost-system-dev
   libssl-dev libc-ares-dev libdb5.3++-dev
   libfmt-dev libspdlog-dev libpcre2-dev nlohmann-json3-dev
+  # sqlite: tables; the library is loaded when the first one is opened.
+  libsqlite3-dev
 )
 test_pkgs=(
   libgtest-dev googletest clang libclang-rt-14-dev
@@ -22,7 +24,8 @@ test_pkgs=(
   postsrsd
   # The reference MTA: its smtp-source/smtp-sink and postmap are test peers.
   # Preseeded as "No configuration", so it is installed but never started.
-  postfix postfix-pcre
+  # postfix-sqlite: the reference for sqlite: tables (test_sql_tables.py).
+  postfix postfix-pcre postfix-sqlite
 )
 
 want=("${build_pkgs[@]}")

@@ -95,7 +95,7 @@ Result<std::unique_ptr<Table>> open_proxy(std::string_view n, const OpenOptions&
 }
 
 // Sorted by type name.
-constexpr std::array<TypeEntry, 14> kTypes{{
+constexpr std::array<TypeEntry, 15> kTypes{{
     {"btree", open_btree},
     {"cidr", detail::open_cidr},
     {"hash", open_hash},
@@ -105,6 +105,7 @@ constexpr std::array<TypeEntry, 14> kTypes{{
     {"proxy", open_proxy},
     {"regexp", detail::open_regexp},
     {"socketmap", detail::open_socketmap},
+    {"sqlite", detail::open_sqlite},
     {"static", detail::open_static},
     {"tcp", detail::open_tcp},
     {"texthash", detail::open_texthash},

@@ -15,6 +15,7 @@
 //   tcp:host:port, socketmap:inet:host:port:name, socketmap:unix:path:name
 //                       client/server tables (maps/net_tables.h)
 //   pipemap:{t:n, ...}, unionmap:{t:n, ...}  tables of tables (composite_tables.cpp)
+//   sqlite:/file.cf     SQLite queries, sqlite_table(5) (sql_common.h, sqlite_table.cpp)
 //
 // Key case: like Postfix's DICT_FLAG_FOLD_FIX, fixed-string tables (hash,
 // btree, texthash, inline, unix) lowercase keys when they are written and

@@ -123,6 +123,7 @@ pipemap
 proxy
 regexp
 socketmap
+sqlite
 static
 tcp
 texthash
