@@ -10,8 +10,9 @@ build_pkgs=(
   libboost-dev libboost-system-dev
   libssl-dev libc-ares-dev libdb5.3++-dev
   libfmt-dev libspdlog-dev libpcre2-dev nlohmann-json3-dev
-  # sqlite: tables; the library is loaded when the first one is opened.
-  libsqlite3-dev
+  # sqlite: and mysql: tables; the libraries are loaded when the first such
+  # table is opened.
+  libsqlite3-dev libmariadb-dev
 )
 test_pkgs=(
   libgtest-dev googletest clang libclang-rt-14-dev
@@ -22,10 +23,13 @@ test_pkgs=(
   dovecot-core
   # postsrsd: a real tcp_table(5) server (SRS) for test_net_tables.py.
   postsrsd
+  # mariadb-server: a real MySQL server for the mysql: tables (test_sql_tables.py).
+  mariadb-server
   # The reference MTA: its smtp-source/smtp-sink and postmap are test peers.
   # Preseeded as "No configuration", so it is installed but never started.
-  # postfix-sqlite: the reference for sqlite: tables (test_sql_tables.py).
-  postfix postfix-pcre postfix-sqlite
+  # postfix-sqlite, postfix-mysql: the reference for sqlite: and mysql: tables
+  # (test_sql_tables.py).
+  postfix postfix-pcre postfix-sqlite postfix-mysql
 )
 
 want=("${build_pkgs[@]}")
@@ -56,8 +60,13 @@ if printf '%s\n' "${missing[@]}" | grep -qx dovecot-core; then
   $SUDO systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 ||
     $SUDO service dovecot stop >/dev/null 2>&1 || true
 fi
-# The same for postsrsd, which the tests start on their own ports.
+# The same for postsrsd and MariaDB, which the tests start on their own ports
+# and sockets.
 if printf '%s\n' "${missing[@]}" | grep -qx postsrsd; then
   $SUDO systemctl disable --now postsrsd.service >/dev/null 2>&1 ||
     $SUDO service postsrsd stop >/dev/null 2>&1 || true
+fi
+if printf '%s\n' "${missing[@]}" | grep -qx mariadb-server; then
+  $SUDO systemctl disable --now mariadb.service >/dev/null 2>&1 ||
+    $SUDO service mariadb stop >/dev/null 2>&1 || true
 fi

@@ -24,8 +24,18 @@ Result<std::unique_ptr<Table>> open_unix(std::string_view name, const OpenOption
 Result<std::unique_ptr<Table>> open_tcp(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_socketmap(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_sqlite(std::string_view name, const OpenOptions& o);
+Result<std::unique_ptr<Table>> open_mysql(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_pipemap(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_unionmap(std::string_view name, const OpenOptions& o);
+
+// One server of a mysql: table's `hosts`: unix:/socket, inet:host[:port] or
+// host[:port] (port 0: the library's default).
+struct MysqlHost {
+  std::string socket, host;
+  unsigned port = 0;
+  static Result<MysqlHost> parse(std::string_view text);
+  std::string text() const;
+};
 
 // Identity of a file at one moment, to notice edits and replacements
 // (Postfix's dict_changed_name(): new mtime, or the open file was unlinked).

@@ -118,6 +118,7 @@ check "-m" "btree
 cidr
 hash
 inline
+mysql
 pcre
 pipemap
 proxy

@@ -1,0 +1,367 @@
+// mysql_table.cpp - mysql:/path/to/file.cf, Postfix's mysql_table(5), for
+// MySQL and MariaDB servers.
+//
+// The parameter file (sql_common.h) names the servers (`hosts`), the
+// account (`user`, `password`), the database (`dbname`) and the query. Each
+// lookup runs the expanded query and takes every field of every row (NULLs
+// skipped), through result_format, joined with ','.
+//
+// Servers: `hosts` lists unix:/socket, inet:host[:port] or host[:port]
+// (default localhost, which the client library takes as its default UNIX
+// socket). They are tried in random order, sockets before TCP. A server that
+// fails is not tried again for `retry_interval` (60 s); when every server
+// has failed, lookups fail at once until one is due again. The connection is
+// kept between lookups and closed after `idle_interval` (60 s) without one.
+// Connects time out after kConnectTimeout, reads and writes after
+// kIoTimeout: a server that stops answering holds the caller no longer.
+//
+// `option_file` and `option_group` (default client) select my.cnf
+// settings, `require_result_set` (default yes) whether a statement without a
+// result set (a stored procedure that selects nothing) is an error or "not
+// found". A stored procedure that returns more than one result set is an
+// error, as in Postfix. The `tls_*` parameters are refused: Postern does not
+// have TLS to MySQL servers yet.
+//
+// The client library (libmariadb.so.3, Debian's MySQL/MariaDB client) is
+// loaded with dlopen() when the first mysql: table is opened, as Berkeley DB
+// and SQLite are (db_table.cpp says why).
+#include <dlfcn.h>
+#include <mysql.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <random>
+
+#include "base/strings.h"
+#include "log/log.h"
+#include "maps/internal.h"
+#include "maps/source.h"
+#include "maps/sql_common.h"
+
+namespace postern::maps::detail {
+namespace {
+
+constexpr unsigned kConnectTimeout = 10;  // seconds
+constexpr unsigned kIoTimeout = 30;       // seconds, each read or write
+
+struct MysqlApi {
+  MYSQL* (*init)(MYSQL*) = nullptr;
+  int (*options)(MYSQL*, enum mysql_option, const void*) = nullptr;
+  MYSQL* (*real_connect)(MYSQL*, const char*, const char*, const char*, const char*, unsigned, const char*,
+                         unsigned long) = nullptr;
+  void (*close)(MYSQL*) = nullptr;
+  int (*real_query)(MYSQL*, const char*, unsigned long) = nullptr;
+  MYSQL_RES* (*store_result)(MYSQL*) = nullptr;
+  unsigned (*field_count)(MYSQL*) = nullptr;
+  unsigned (*num_fields)(MYSQL_RES*) = nullptr;
+  MYSQL_ROW (*fetch_row)(MYSQL_RES*) = nullptr;
+  unsigned long* (*fetch_lengths)(MYSQL_RES*) = nullptr;
+  void (*free_result)(MYSQL_RES*) = nullptr;
+  int (*next_result)(MYSQL*) = nullptr;
+  const char* (*error)(MYSQL*) = nullptr;
+  unsigned (*error_number)(MYSQL*) = nullptr;
+  unsigned long (*escape)(MYSQL*, char*, const char*, unsigned long) = nullptr;
+  std::string load_error;  // non-empty: the library could not be loaded
+};
+
+const MysqlApi& mysql_api() {
+  static MysqlApi api;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    constexpr const char* kLib = "libmariadb.so.3";
+    void* h = ::dlopen(kLib, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      const char* e = ::dlerror();
+      api.load_error = fmt::format("cannot load the MySQL client library ({}): {}", kLib, e ? e : "unknown error");
+      return;
+    }
+    auto sym = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(h, name));
+      if (!fn && api.load_error.empty())
+        api.load_error = fmt::format("cannot load the MySQL client library ({}): no symbol {}", kLib, name);
+    };
+    sym(api.init, "mysql_init");
+    sym(api.options, "mysql_options");
+    sym(api.real_connect, "mysql_real_connect");
+    sym(api.close, "mysql_close");
+    sym(api.real_query, "mysql_real_query");
+    sym(api.store_result, "mysql_store_result");
+    sym(api.field_count, "mysql_field_count");
+    sym(api.num_fields, "mysql_num_fields");
+    sym(api.fetch_row, "mysql_fetch_row");
+    sym(api.fetch_lengths, "mysql_fetch_lengths");
+    sym(api.free_result, "mysql_free_result");
+    sym(api.next_result, "mysql_next_result");
+    sym(api.error, "mysql_error");
+    sym(api.error_number, "mysql_errno");
+    sym(api.escape, "mysql_real_escape_string");
+  });
+  return api;
+}
+
+}  // namespace
+
+// One entry of `hosts` (public for the unit test through internal.h).
+Result<MysqlHost> MysqlHost::parse(std::string_view text) {
+  MysqlHost h;
+  if (text.starts_with("unix:")) {
+    h.socket = std::string(text.substr(5));
+    if (h.socket.empty()) return make_error("\"{}\": no socket path", str::printable(text, 200));
+    return h;
+  }
+  if (text.starts_with("inet:")) text.remove_prefix(5);
+  std::string_view host = text, port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) return make_error("\"{}\": missing ']'", str::printable(text, 200));
+    host = text.substr(1, close - 1);
+    if (close + 1 < text.size()) {
+      if (text[close + 1] != ':') return make_error("\"{}\": expected [host]:port", str::printable(text, 200));
+      port = text.substr(close + 2);
+    }
+  } else if (auto colon = text.find(':'); colon != std::string_view::npos) {
+    if (text.find(':', colon + 1) != std::string_view::npos)
+      return make_error("\"{}\": write an IPv6 address as [address]:port", str::printable(text, 200));
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty()) return make_error("\"{}\": no host name", str::printable(text, 200));
+  h.host = std::string(host);
+  if (!port.empty() || text.ends_with(':')) {
+    unsigned p = 0;
+    auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (ec != std::errc() || ptr != port.data() + port.size() || p == 0 || p > 65535)
+      return make_error("\"{}\": bad port", str::printable(text, 200));
+    h.port = p;
+  }
+  return h;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Settings {
+  std::vector<MysqlHost> hosts;
+  std::string user, password, dbname, option_file, option_group;
+  bool require_result_set = true;
+  std::chrono::seconds idle_interval{60}, retry_interval{60};
+};
+
+class MysqlTable final : public Table {
+ public:
+  MysqlTable(std::string name, Settings s, sql::Common common, OpenOptions o)
+      : Table("mysql", std::move(name), std::move(o)), s_(std::move(s)), common_(std::move(common)) {
+    // Random order, sockets first (Postfix's plmysql_init_hosts()).
+    std::shuffle(s_.hosts.begin(), s_.hosts.end(), std::mt19937(std::random_device{}()));
+    std::stable_partition(s_.hosts.begin(), s_.hosts.end(), [](const MysqlHost& h) { return !h.socket.empty(); });
+    dead_until_.assign(s_.hosts.size(), Clock::time_point{});
+  }
+  ~MysqlTable() override { disconnect(); }
+  bool fixed() const override { return true; }
+
+  Result<std::optional<std::string>> lookup(std::string_view raw) override {
+    std::string key = fixed_key(raw);
+    if (key.empty()) return std::optional<std::string>();
+    auto ok = common_.eligible(key);
+    if (!ok) return ok.take_error();
+    if (!*ok) return std::optional<std::string>();
+    if (conn_ && Clock::now() - last_used_ > s_.idle_interval) disconnect();
+    // A kept connection that the server has closed fails the query; one
+    // more try on a new connection (to any server) then.
+    for (int attempt = 0;; ++attempt) {
+      const bool kept = conn_ != nullptr;
+      if (!conn_) {
+        if (auto c = connect(); !c) return c.take_error();
+      }
+      auto r = query(key);
+      if (r || !broken_) {
+        last_used_ = Clock::now();
+        if (broken_) disconnect();
+        return r;
+      }
+      disconnect();
+      if (!kept || attempt > 0) return r;
+    }
+  }
+
+ private:
+  Status connect() {
+    const MysqlApi& api = mysql_api();
+    std::string errors;
+    const auto now = Clock::now();
+    for (std::size_t i = 0; i < s_.hosts.size(); ++i) {
+      if (dead_until_[i] > now) continue;
+      const MysqlHost& h = s_.hosts[i];
+      MYSQL* m = api.init(nullptr);
+      if (!m) return make_error("mysql_init: out of memory");
+      unsigned connect_timeout = kConnectTimeout, io_timeout = kIoTimeout;
+      api.options(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
+      api.options(m, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
+      api.options(m, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
+      if (!s_.option_file.empty()) api.options(m, MYSQL_READ_DEFAULT_FILE, s_.option_file.c_str());
+      if (!s_.option_group.empty()) api.options(m, MYSQL_READ_DEFAULT_GROUP, s_.option_group.c_str());
+      const char* host = h.socket.empty() ? h.host.c_str() : nullptr;
+      const char* sock = h.socket.empty() ? nullptr : h.socket.c_str();
+      if (api.real_connect(m, host, s_.user.empty() ? nullptr : s_.user.c_str(), s_.password.c_str(),
+                           s_.dbname.empty() ? nullptr : s_.dbname.c_str(), h.port, sock, CLIENT_MULTI_RESULTS)) {
+        conn_ = m;
+        last_used_ = now;
+        return {};
+      }
+      std::string why = api.error(m);
+      api.close(m);
+      dead_until_[i] = now + s_.retry_interval;
+      log::warning("{}: cannot connect to MySQL server {}: {}", spec(), h.text(), why);
+      if (!errors.empty()) errors += "; ";
+      errors += h.text() + ": " + why;
+    }
+    if (errors.empty()) return make_error("no MySQL server is available (all failed in the last {} s)", s_.retry_interval.count());
+    return make_error("cannot connect to a MySQL server: {}", errors);
+  }
+
+  void disconnect() {
+    if (conn_) mysql_api().close(conn_);
+    conn_ = nullptr;
+  }
+
+  Result<std::optional<std::string>> query(const std::string& key) {
+    const MysqlApi& api = mysql_api();
+    broken_ = false;
+    sql::Quote quote = [&](std::string_view s) {
+      std::string out(s.size() * 2 + 1, '\0');
+      out.resize(api.escape(conn_, out.data(), s.data(), static_cast<unsigned long>(s.size())));
+      return out;
+    };
+    auto q = sql::expand_query(common_.query, key, quote);
+    if (!q) return std::optional<std::string>();
+    if (api.real_query(conn_, q->data(), static_cast<unsigned long>(q->size())) != 0) {
+      // The server went away (CR_SERVER_GONE_ERROR, CR_SERVER_LOST,
+      // CR_SERVER_LOST_EXTENDED); other errors leave the connection usable.
+      unsigned e = api.error_number(conn_);
+      broken_ = e == 2006 || e == 2013 || e == 2055;
+      return make_error("query failed: {}", api.error(conn_));
+    }
+    MYSQL_RES* res = api.store_result(conn_);
+    if (!res) {
+      if (api.field_count(conn_) != 0) {
+        broken_ = true;
+        return make_error("cannot read the result: {}", api.error(conn_));
+      }
+      drain();
+      if (s_.require_result_set) return make_error("query returned no result set (require_result_set = yes)");
+      return std::optional<std::string>();
+    }
+    sql::Common::Results results(common_, key);
+    Status st;
+    const unsigned fields = api.num_fields(res);
+    while (MYSQL_ROW row = api.fetch_row(res)) {
+      unsigned long* lengths = api.fetch_lengths(res);
+      for (unsigned j = 0; j < fields && st; ++j) {
+        if (!row[j]) continue;  // NULL
+        st = results.add(std::string_view(row[j], lengths ? lengths[j] : std::strlen(row[j])));
+      }
+      if (!st) break;
+    }
+    api.free_result(res);
+    // A stored procedure ends with a status result; a second result set
+    // is refused, as Postfix refuses it.
+    if (!drain()) {
+      if (st) return make_error("query returned more than one result set");
+    }
+    if (!st) return st.take_error();
+    return results.take();
+  }
+
+  // Reads the results after the first; false when one of them has rows.
+  bool drain() {
+    const MysqlApi& api = mysql_api();
+    bool only_status = true;
+    int rc;
+    while ((rc = api.next_result(conn_)) == 0) {
+      if (MYSQL_RES* more = api.store_result(conn_)) {
+        only_status = false;
+        api.free_result(more);
+      }
+    }
+    if (rc > 0) broken_ = true;
+    return only_status;
+  }
+
+  Settings s_;
+  sql::Common common_;
+  std::vector<Clock::time_point> dead_until_;
+  MYSQL* conn_ = nullptr;
+  Clock::time_point last_used_{};
+  bool broken_ = false;  // the last error left the connection unusable
+};
+
+Result<std::chrono::seconds> seconds_param(const sql::Params& p, std::string_view name, std::string_view fallback) {
+  std::string v = p.get(name, fallback);
+  long n = 0;
+  std::string_view digits = v;
+  long unit = 1;
+  if (!digits.empty() && (digits.back() == 's' || digits.back() == 'm' || digits.back() == 'h')) {
+    unit = digits.back() == 's' ? 1 : digits.back() == 'm' ? 60 : 3600;
+    digits.remove_suffix(1);
+  }
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size() || n < 0 || n > 1000000)
+    return make_error("{}: {} = {}: expected a time (seconds, or with s, m or h)", p.spec(), name,
+                      str::printable(v, 40));
+  return std::chrono::seconds(n * unit);
+}
+
+}  // namespace
+
+std::string MysqlHost::text() const {
+  if (!socket.empty()) return "unix:" + socket;
+  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return port ? "inet:" + h + ":" + std::to_string(port) : "inet:" + h;
+}
+
+Result<std::unique_ptr<Table>> open_mysql(std::string_view name, const OpenOptions& o) {
+  if (auto s = require_read_only("mysql", name, o); !s) return s.take_error();
+  if (name.front() != '/' && name.front() != '.')
+    return make_error(
+        "mysql:{}: name a parameter file by its path (Postern does not read mysql parameters from main.cf)",
+        str::printable(name, 200));
+  auto params = sql::Params::read("mysql", std::string(name));
+  if (!params) return params.take_error();
+  for (const char* tls : {"tls_cert_file", "tls_key_file", "tls_CAfile", "tls_CApath", "tls_verify_cert", "tls_ciphers"})
+    if (params->has(tls))
+      return make_error("mysql:{}: {} is set: Postern does not have TLS connections to MySQL servers", name, tls);
+  auto common = sql::Common::from(*params, o);
+  if (!common) return common.take_error();
+  Settings s;
+  std::string hosts = params->get("hosts", "localhost");
+  for (const auto& word : split_braced(hosts)) {
+    auto h = MysqlHost::parse(word);
+    if (!h) return make_error("mysql:{}: hosts: {}", name, h.error().message);
+    s.hosts.push_back(std::move(*h));
+  }
+  if (s.hosts.empty()) return make_error("mysql:{}: hosts is empty", name);
+  s.user = params->get("user");
+  s.password = params->get("password");
+  s.dbname = params->get("dbname");
+  s.option_file = params->get("option_file");
+  s.option_group = params->get("option_group", "client");
+  std::string rrs = str::lower(params->get("require_result_set", "yes"));
+  if (rrs != "yes" && rrs != "no")
+    return make_error("mysql:{}: require_result_set = {}: expected yes or no", name, str::printable(rrs, 40));
+  s.require_result_set = rrs == "yes";
+  auto idle = seconds_param(*params, "idle_interval", "60");
+  if (!idle) return idle.take_error();
+  auto retry = seconds_param(*params, "retry_interval", "60");
+  if (!retry) return retry.take_error();
+  s.idle_interval = *idle;
+  s.retry_interval = *retry;
+  if (const MysqlApi& api = mysql_api(); !api.load_error.empty())
+    return make_error("mysql:{}: {}", name, api.load_error);
+  return std::unique_ptr<Table>(new MysqlTable(std::string(name), std::move(s), std::move(*common), o));
+}
+
+}  // namespace postern::maps::detail

@@ -1,0 +1,69 @@
+// Tests for mysql: tables that need no server (the parameter file, hosts,
+// errors). tests/integration/test_sql_tables.py runs them against MariaDB.
+#include <gtest/gtest.h>
+
+#include "maps/internal.h"
+#include "maps/table.h"
+#include "maps/test_support.h"
+
+namespace postern::maps {
+namespace {
+
+using testing::get;
+using testing::quiet;
+using testing::TempDir;
+using testing::write_file;
+
+TEST(MysqlHosts, Parse) {
+  auto text = [](std::string_view s) {
+    auto h = detail::MysqlHost::parse(s);
+    return h ? h->text() : "<error: " + h.error().message + ">";
+  };
+  EXPECT_EQ(text("db.example.com"), "inet:db.example.com");
+  EXPECT_EQ(text("inet:db.example.com:3307"), "inet:db.example.com:3307");
+  EXPECT_EQ(text("127.0.0.1:3306"), "inet:127.0.0.1:3306");
+  EXPECT_EQ(text("[::1]:3306"), "inet:[::1]:3306");
+  EXPECT_EQ(text("unix:/run/mysqld/mysqld.sock"), "unix:/run/mysqld/mysqld.sock");
+  EXPECT_EQ(text("::1"), "<error: \"::1\": write an IPv6 address as [address]:port>");
+  EXPECT_EQ(text("host:"), "<error: \"host:\": bad port>");
+  EXPECT_EQ(text("host:99999"), "<error: \"host:99999\": bad port>");
+  EXPECT_EQ(text("unix:"), "<error: \"unix:\": no socket path>");
+  EXPECT_EQ(text("inet::3306"), "<error: \":3306\": no host name>");
+}
+
+TEST(MysqlTable, OpenErrors) {
+  TempDir dir;
+  auto fails = [&](const std::string& params, const std::string& text) {
+    write_file(dir.path("t.cf"), params);
+    auto t = open_table("mysql:" + dir.path("t.cf"), quiet());
+    EXPECT_FALSE(t) << params;
+    if (!t) {
+      EXPECT_NE(t.error().message.find(text), std::string::npos) << t.error().message;
+    }
+  };
+  fails("hosts = db:0\nquery = SELECT 1\n", "hosts: \"db:0\": bad port");
+  fails("query = SELECT 1\ntls_CAfile = /etc/ssl/ca.pem\n", "Postern does not have TLS connections to MySQL servers");
+  fails("query = SELECT 1\nrequire_result_set = maybe\n", "expected yes or no");
+  fails("query = SELECT 1\nidle_interval = soon\n", "expected a time");
+  fails("hosts = db\n", "no query");
+  auto t = open_table("mysql:relative", quiet());
+  ASSERT_FALSE(t);
+  EXPECT_NE(t.error().message.find("Postern does not read mysql parameters from main.cf"), std::string::npos);
+}
+
+TEST(MysqlTable, UnreachableServersAreLookupErrors) {
+  TempDir dir;
+  // A port nobody listens on, and a socket that does not exist.
+  write_file(dir.path("t.cf"), "hosts = 127.0.0.1:1 unix:" + dir.path("none.sock") +
+                                   "\nquery = SELECT 1 FROM x WHERE k = '%s'\nretry_interval = 60s\n");
+  auto t = open_table("mysql:" + dir.path("t.cf"), quiet());
+  ASSERT_TRUE(t) << t.error().message;
+  std::string r = get(**t, "key");
+  EXPECT_EQ(r.rfind("<error: cannot connect to a MySQL server: unix:" + dir.path("none.sock") + ": ", 0), 0u) << r;
+  EXPECT_NE(r.find("inet:127.0.0.1:1: "), std::string::npos) << r;
+  // Both are now marked down for retry_interval: no new attempt.
+  EXPECT_EQ(get(**t, "key"), "<error: no MySQL server is available (all failed in the last 60 s)>");
+}
+
+}  // namespace
+}  // namespace postern::maps
