@@ -24,6 +24,7 @@ import uuid
 
 from harness import Instance, SmtpClient, free_port, queue_master_cf, wait_for
 from sink import Sink
+from test_end_to_end import smtp_up
 
 SRS_DOMAIN = "srs.test"
 
@@ -119,16 +120,7 @@ smtpd_recipient_restrictions = check_recipient_access {access}, permit_mynetwork
                                                       "cleanup2 unix n - n - 0 cleanup"
                                                       f" -o sender_canonical_maps=tcp:127.0.0.1:{cls.down}\n"))
         cls.inst.start()
-        wait_for(lambda: cls._smtp_up(), timeout=15, what="smtpd listening")
-
-    @classmethod
-    def _smtp_up(cls):
-        try:
-            with smtplib.SMTP("127.0.0.1", cls.port, timeout=2) as s:
-                s.noop()
-            return True
-        except OSError:
-            return False
+        wait_for(lambda: smtp_up(cls.port), timeout=15, what="smtpd listening")
 
     @classmethod
     def tearDownClass(cls):

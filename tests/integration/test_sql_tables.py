@@ -22,6 +22,7 @@ import unittest
 import uuid
 
 from harness import Instance, SBIN, SmtpClient, free_port, queue_master_cf, wait_for
+from test_end_to_end import smtp_up
 from sink import Sink
 
 POSTFIX_POSTMAP = "/usr/sbin/postmap"
@@ -36,11 +37,22 @@ ROWS = [
     ("postmaster", "root@remote.test", 1),
 ]
 
-def fresh_files_settled(files):
-    """Postfix's first lookup in a parameter file changed less than about two
-    seconds ago waits that long; one pause for all of them instead."""
+def compare_with_postfix(test, kind, cfs, keys):
+    """postmap -q KEY kind:CF with Postern's and Postfix's postmap for every
+    parameter file (name -> path) and key: the same exit code and output.
+    Returns how many answers were found (rc 0)."""
+    # Postfix's first lookup in a parameter file changed less than about
+    # two seconds ago waits that long; one pause for all of them instead.
     time.sleep(2.5)
-    return files
+    found = 0
+    for name, cf in cfs.items():
+        for key in keys:
+            with test.subTest(variant=name, key=key):
+                theirs = test.query(POSTFIX_POSTMAP, key, cf)
+                ours = test.query(os.path.join(SBIN, "postmap"), key, cf)
+                test.assertEqual(ours, theirs)
+                found += ours[0] == 0
+    return found
 
 
 KEYS = ["info@example.com", "INFO@Example.COM", "sales@example.com", "old@example.com",
@@ -94,17 +106,9 @@ class SqlTables(unittest.TestCase):
     @unittest.skipUnless(os.path.exists("/usr/lib/postfix/postfix-sqlite.so"),
                          "Postfix's sqlite support (postfix-sqlite) not installed")
     def test_same_answers_as_postfix(self):
-        found = 0
-        cfs = fresh_files_settled({name: self.cf(name, text) for name, text in VARIANTS.items()})
-        for name, cf in cfs.items():
-            for key in KEYS:
-                with self.subTest(variant=name, key=key):
-                    theirs = self.query(POSTFIX_POSTMAP, key, cf)
-                    ours = self.query(os.path.join(SBIN, "postmap"), key, cf)
-                    self.assertEqual(ours, theirs)
-                    found += ours[0] == 0
+        cfs = {name: self.cf(name, text) for name, text in VARIANTS.items()}
         # Not a comparison of two empty answers.
-        self.assertGreater(found, 20)
+        self.assertGreater(compare_with_postfix(self, "sqlite", cfs, KEYS), 20)
 
     def test_expansion_limit_is_an_error(self):
         rc, out = self.query(os.path.join(SBIN, "postmap"), "sales@example.com", self.cf("limit", VARIANTS["limit"]))
@@ -118,11 +122,9 @@ class SqlTables(unittest.TestCase):
 def run_virtual_alias_flow(test, spec):
     """A running instance with virtual_alias_maps = spec: an alias with two
     targets is relayed to both, an unknown address is refused at RCPT."""
-    if True:
-        self = test
-        sink = Sink()
-        port = free_port()
-        main_cf = f"""
+    sink = Sink()
+    port = free_port()
+    main_cf = f"""
 myhostname = mta.test
 mydestination = $myhostname, localhost
 mynetworks = 127.0.0.0/8
@@ -130,40 +132,31 @@ relayhost = [127.0.0.1]:{sink.port}
 virtual_alias_domains = example.com
 virtual_alias_maps = {spec}
 """
-        inst = Instance("sql", main_cf_extra=main_cf,
-                        master_cf=queue_master_cf(port, "smtp unix - - n - - smtp\nrelay unix - - n - - smtp\n"))
+    inst = Instance("sql", main_cf_extra=main_cf,
+                    master_cf=queue_master_cf(port, "smtp unix - - n - - smtp\nrelay unix - - n - - smtp\n"))
+    try:
+        inst.start()
+        wait_for(lambda: smtp_up(port), timeout=15, what="smtpd listening")
+        token = uuid.uuid4().hex
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+            s.sendmail("alice@sender.test", ["sales@example.com"], f"Subject: {token}\r\n\r\n{token}\r\n")
+        sink.wait_count(1, timeout=30)
+        got = [m for m in sink.messages if token.encode() in m[2]]
+        test.assertEqual(sorted(r for m in got for r in m[1]), ["ann@remote.test", "bob@remote.test"])
+        # An address of the domain that the table does not know is
+        # refused at RCPT, as with any virtual alias table.
+        c = SmtpClient(port)
         try:
-            inst.start()
-
-            def up():
-                try:
-                    with smtplib.SMTP("127.0.0.1", port, timeout=2) as s:
-                        s.noop()
-                    return True
-                except OSError:
-                    return False
-
-            wait_for(up, timeout=15, what="smtpd listening")
-            token = uuid.uuid4().hex
-            with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
-                s.sendmail("alice@sender.test", ["sales@example.com"], f"Subject: {token}\r\n\r\n{token}\r\n")
-            sink.wait_count(1, timeout=30)
-            got = [m for m in sink.messages if token.encode() in m[2]]
-            self.assertEqual(sorted(r for m in got for r in m[1]), ["ann@remote.test", "bob@remote.test"])
-            # An address of the domain that the table does not know is
-            # refused at RCPT, as with any virtual alias table.
-            c = SmtpClient(port)
-            try:
-                c.ask("EHLO client.test")
-                c.ask("MAIL FROM:<alice@sender.test>")
-                r = c.ask("RCPT TO:<old@example.com>")
-                self.assertTrue(r.startswith("550 5.1.1 <old@example.com>: Recipient address rejected"), r)
-                c.ask("QUIT")
-            finally:
-                c.close()
+            c.ask("EHLO client.test")
+            c.ask("MAIL FROM:<alice@sender.test>")
+            r = c.ask("RCPT TO:<old@example.com>")
+            test.assertTrue(r.startswith("550 5.1.1 <old@example.com>: Recipient address rejected"), r)
+            c.ask("QUIT")
         finally:
-            inst.cleanup()
-            sink.stop()
+            c.close()
+    finally:
+        inst.cleanup()
+        sink.stop()
 
 
 MARIADB_SETUP = """
@@ -248,16 +241,7 @@ class MysqlTables(unittest.TestCase):
         return p.returncode, p.stdout
 
     def compare(self, variants, keys):
-        found = 0
-        cfs = fresh_files_settled({name: self.cf(name, text) for name, text in variants.items()})
-        for name, cf in cfs.items():
-            for key in keys:
-                with self.subTest(variant=name, key=key):
-                    theirs = self.query(POSTFIX_POSTMAP, key, cf)
-                    ours = self.query(os.path.join(SBIN, "postmap"), key, cf)
-                    self.assertEqual(ours, theirs)
-                    found += ours[0] == 0
-        return found
+        return compare_with_postfix(self, "mysql", {n: self.cf(n, t) for n, t in variants.items()}, keys)
 
     @unittest.skipUnless(os.path.exists("/usr/lib/postfix/postfix-mysql.so"),
                          "Postfix's MySQL support (postfix-mysql) not installed")

@@ -18,17 +18,13 @@
 // its home in the table's directory: like Postfix, a DB_CONFIG file in the
 // current directory is never read.
 //
-// Berkeley DB is loaded with dlopen() when the first such table is opened
-// (its C API: db_create() and db_env_create() are the only symbols needed,
-// the rest are methods of its handles). Linking it into every daemon cost
-// each process start a large shared library's mapping and relocation,
-// although most daemons never open a hash: table; busy daemons restart
-// every max_use clients.
+// Berkeley DB is loaded when the first such table is opened (dl_library.h;
+// its C API: db_create() and db_env_create() are the only symbols needed,
+// the rest are methods of its handles).
 //
 // Logs: "<file>.db: duplicate entry: "key"" (warning, Duplicates::Warn),
 // "database <file>.db is older than source file <file>" (warning).
 #include <db.h>
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -37,11 +33,11 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <mutex>
 #include <random>
 
 #include "base/unique_fd.h"
 #include "log/log.h"
+#include "maps/dl_library.h"
 #include "maps/internal.h"
 
 namespace postern::maps::detail {
@@ -64,25 +60,17 @@ struct DbApi {
 };
 
 const DbApi& db_api() {
-  static DbApi api;
-  static std::once_flag once;
-  std::call_once(once, [] {
+  static const DbApi api = [] {
+    DbApi a;
     // The soname the headers belong to (DB_VERSION_MAJOR/MINOR): a file
     // written by another major version would not be readable anyway.
-    std::string lib = fmt::format("libdb-{}.{}.so", DB_VERSION_MAJOR, DB_VERSION_MINOR);
-    void* h = ::dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-      const char* e = ::dlerror();
-      api.error = fmt::format("cannot load Berkeley DB ({}): {}", lib, e ? e : "unknown error");
-      return;
-    }
-    api.env_create = reinterpret_cast<int (*)(DB_ENV**, u_int32_t)>(::dlsym(h, "db_env_create"));
-    api.db_create = reinterpret_cast<int (*)(DB**, DB_ENV*, u_int32_t)>(::dlsym(h, "db_create"));
-    api.strerror = reinterpret_cast<char* (*)(int)>(::dlsym(h, "db_strerror"));
-    if (!api.env_create || !api.db_create || !api.strerror)
-      api.error = fmt::format("cannot load Berkeley DB ({}): missing symbols", lib);
-    // Never dlclose(): handles may live until exit.
-  });
+    DlLibrary lib(fmt::format("libdb-{}.{}.so", DB_VERSION_MAJOR, DB_VERSION_MINOR), "Berkeley DB");
+    lib.bind(a.env_create, "db_env_create");
+    lib.bind(a.db_create, "db_create");
+    lib.bind(a.strerror, "db_strerror");
+    a.error = lib.error();
+    return a;
+  }();
   return api;
 }
 

@@ -23,20 +23,18 @@
 // have TLS to MySQL servers yet.
 //
 // The client library (libmariadb.so.3, Debian's MySQL/MariaDB client) is
-// loaded with dlopen() when the first mysql: table is opened, as Berkeley DB
-// and SQLite are (db_table.cpp says why).
-#include <dlfcn.h>
+// loaded when the first mysql: table is opened (dl_library.h).
 #include <mysql.h>
 
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstring>
-#include <mutex>
 #include <random>
 
 #include "base/strings.h"
 #include "log/log.h"
+#include "maps/dl_library.h"
 #include "maps/internal.h"
 #include "maps/source.h"
 #include "maps/sql_common.h"
@@ -68,37 +66,27 @@ struct MysqlApi {
 };
 
 const MysqlApi& mysql_api() {
-  static MysqlApi api;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    constexpr const char* kLib = "libmariadb.so.3";
-    void* h = ::dlopen(kLib, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-      const char* e = ::dlerror();
-      api.load_error = fmt::format("cannot load the MySQL client library ({}): {}", kLib, e ? e : "unknown error");
-      return;
-    }
-    auto sym = [&](auto& fn, const char* name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(h, name));
-      if (!fn && api.load_error.empty())
-        api.load_error = fmt::format("cannot load the MySQL client library ({}): no symbol {}", kLib, name);
-    };
-    sym(api.init, "mysql_init");
-    sym(api.options, "mysql_options");
-    sym(api.real_connect, "mysql_real_connect");
-    sym(api.close, "mysql_close");
-    sym(api.real_query, "mysql_real_query");
-    sym(api.store_result, "mysql_store_result");
-    sym(api.field_count, "mysql_field_count");
-    sym(api.num_fields, "mysql_num_fields");
-    sym(api.fetch_row, "mysql_fetch_row");
-    sym(api.fetch_lengths, "mysql_fetch_lengths");
-    sym(api.free_result, "mysql_free_result");
-    sym(api.next_result, "mysql_next_result");
-    sym(api.error, "mysql_error");
-    sym(api.error_number, "mysql_errno");
-    sym(api.escape, "mysql_real_escape_string");
-  });
+  static const MysqlApi api = [] {
+    MysqlApi a;
+    DlLibrary lib("libmariadb.so.3", "the MySQL client library");
+    lib.bind(a.init, "mysql_init");
+    lib.bind(a.options, "mysql_options");
+    lib.bind(a.real_connect, "mysql_real_connect");
+    lib.bind(a.close, "mysql_close");
+    lib.bind(a.real_query, "mysql_real_query");
+    lib.bind(a.store_result, "mysql_store_result");
+    lib.bind(a.field_count, "mysql_field_count");
+    lib.bind(a.num_fields, "mysql_num_fields");
+    lib.bind(a.fetch_row, "mysql_fetch_row");
+    lib.bind(a.fetch_lengths, "mysql_fetch_lengths");
+    lib.bind(a.free_result, "mysql_free_result");
+    lib.bind(a.next_result, "mysql_next_result");
+    lib.bind(a.error, "mysql_error");
+    lib.bind(a.error_number, "mysql_errno");
+    lib.bind(a.escape, "mysql_real_escape_string");
+    a.load_error = lib.error();
+    return a;
+  }();
   return api;
 }
 

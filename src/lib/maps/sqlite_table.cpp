@@ -12,14 +12,11 @@
 // damaged file) are lookup errors: the caller defers. A writer holding the
 // database locked is waited for up to kBusyMillis.
 //
-// SQLite is loaded with dlopen() when the first sqlite: table is opened, as
-// Berkeley DB is (db_table.cpp says why): most daemons never open one.
-#include <dlfcn.h>
+// SQLite is loaded when the first sqlite: table is opened (dl_library.h).
 #include <sqlite3.h>
 
-#include <mutex>
-
 #include "base/strings.h"
+#include "maps/dl_library.h"
 #include "maps/internal.h"
 #include "maps/sql_common.h"
 
@@ -44,33 +41,23 @@ struct SqliteApi {
 };
 
 const SqliteApi& sqlite_api() {
-  static SqliteApi api;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    constexpr const char* kLib = "libsqlite3.so.0";
-    void* h = ::dlopen(kLib, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-      const char* e = ::dlerror();
-      api.error = fmt::format("cannot load SQLite ({}): {}", kLib, e ? e : "unknown error");
-      return;
-    }
-    auto sym = [&](auto& fn, const char* name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(h, name));
-      if (!fn && api.error.empty()) api.error = fmt::format("cannot load SQLite ({}): no symbol {}", kLib, name);
-    };
-    sym(api.open_v2, "sqlite3_open_v2");
-    sym(api.close_v2, "sqlite3_close_v2");
-    sym(api.busy_timeout, "sqlite3_busy_timeout");
-    sym(api.prepare_v2, "sqlite3_prepare_v2");
-    sym(api.step, "sqlite3_step");
-    sym(api.finalize, "sqlite3_finalize");
-    sym(api.column_text, "sqlite3_column_text");
-    sym(api.column_bytes, "sqlite3_column_bytes");
-    sym(api.errmsg, "sqlite3_errmsg");
-    sym(api.mprintf, "sqlite3_mprintf");
-    sym(api.free, "sqlite3_free");
-    // Never dlclose(): handles may live until exit.
-  });
+  static const SqliteApi api = [] {
+    SqliteApi a;
+    DlLibrary lib("libsqlite3.so.0", "SQLite");
+    lib.bind(a.open_v2, "sqlite3_open_v2");
+    lib.bind(a.close_v2, "sqlite3_close_v2");
+    lib.bind(a.busy_timeout, "sqlite3_busy_timeout");
+    lib.bind(a.prepare_v2, "sqlite3_prepare_v2");
+    lib.bind(a.step, "sqlite3_step");
+    lib.bind(a.finalize, "sqlite3_finalize");
+    lib.bind(a.column_text, "sqlite3_column_text");
+    lib.bind(a.column_bytes, "sqlite3_column_bytes");
+    lib.bind(a.errmsg, "sqlite3_errmsg");
+    lib.bind(a.mprintf, "sqlite3_mprintf");
+    lib.bind(a.free, "sqlite3_free");
+    a.error = lib.error();
+    return a;
+  }();
   return api;
 }
 
