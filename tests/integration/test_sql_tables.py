@@ -23,6 +23,7 @@ import uuid
 
 from harness import Instance, SBIN, SmtpClient, free_port, queue_master_cf, wait_for
 from test_end_to_end import smtp_up
+from test_tls import make_ca_chain
 from sink import Sink
 
 POSTFIX_POSTMAP = "/usr/sbin/postmap"
@@ -188,13 +189,21 @@ class MysqlTables(unittest.TestCase):
         cls.sock = os.path.join(cls.tmp, "sock")
         cls.port = free_port()
         user = ["--user=root"] if os.geteuid() == 0 else []
+        # TLS for the tls_* parameters: a CA and a server certificate for
+        # 127.0.0.1, and a second CA that signed nothing of it.
+        certs, other = os.path.join(cls.tmp, "certs"), os.path.join(cls.tmp, "other")
+        os.mkdir(certs)
+        os.mkdir(other)
+        _, cls.ca = make_ca_chain(certs, san="IP:127.0.0.1")
+        _, cls.other_ca = make_ca_chain(other)
         subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}",
                         "--auth-root-authentication-method=normal", "--skip-test-db"] + user,
                        check=True, capture_output=True, timeout=120)
         cls.server = subprocess.Popen(
             ["mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={cls.sock}", f"--port={cls.port}",
              "--bind-address=127.0.0.1", "--skip-log-bin", f"--pid-file={cls.tmp}/pid",
-             f"--log-error={cls.tmp}/error.log"] + user,
+             f"--log-error={cls.tmp}/error.log", f"--ssl-ca={cls.ca}",
+             f"--ssl-cert={certs}/leaf.crt", f"--ssl-key={certs}/leaf.key"] + user,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for(lambda: cls.sql("SELECT 1").returncode == 0, timeout=60, what="MariaDB up")
@@ -276,6 +285,23 @@ class MysqlTables(unittest.TestCase):
     def test_virtual_alias_maps_on_a_running_instance(self):
         cf = self.cf("virtual", "query = SELECT goto FROM alias WHERE address = '%s' AND active = 1\n")
         run_virtual_alias_flow(self, "mysql:" + cf)
+
+    def test_tls(self):
+        # The answer is the session's cipher: empty (so "not found") in
+        # plain text.
+        cipher = ("query = SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS"
+                  " WHERE VARIABLE_NAME = 'SSL_CIPHER' AND '%s' <> ''\n")
+        postmap = os.path.join(SBIN, "postmap")
+        self.assertEqual(self.query(postmap, "k", self.cf("plain-text", cipher)), (1, ""))
+        rc, out = self.query(postmap, "k", self.cf("tls", cipher + f"tls_CAfile = {self.ca}\ntls_verify_cert = yes\n"))
+        self.assertEqual(rc, 0)
+        self.assertRegex(out, r"^[A-Z0-9_-]+\n$")
+        # A server certificate that the CA did not sign: no lookup.
+        p = subprocess.run([postmap, "-c", self.pfdir, "-q", "k", "mysql:" + self.cf(
+            "wrong-ca", cipher + f"tls_CAfile = {self.other_ca}\ntls_verify_cert = yes\n")],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cannot connect to a MySQL server: inet:127.0.0.1:", p.stderr)
 
 
 if __name__ == "__main__":

@@ -59,10 +59,11 @@ def make_certificate(directory, name, key_type):
     return cert, key, chain
 
 
-def make_ca_chain(directory):
-    """A CA and a certificate for HOST that it issued (rsa, by openssl):
-    returns (chain, ca) where chain holds the key, the certificate and the
-    CA's certificate, as a server sends them."""
+def make_ca_chain(directory, san=None):
+    """A CA and a certificate for HOST that it issued (rsa, by openssl; its
+    subjectAltName `san`, default DNS:HOST): returns (chain, ca) where chain
+    holds the key, the certificate and the CA's certificate, as a server
+    sends them. The leaf's own files are leaf.key and leaf.crt."""
     j = lambda name: os.path.join(directory, name)
     run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)
     run("req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=Postern test CA", "-newkey", "rsa:2048",
@@ -71,7 +72,7 @@ def make_ca_chain(directory):
     run("req", "-nodes", "-subj", f"/CN={HOST}", "-newkey", "rsa:2048", "-keyout", j("leaf.key"),
         "-out", j("leaf.csr"))
     with open(j("leaf.ext"), "w") as f:
-        f.write(f"subjectAltName=DNS:{HOST}\nbasicConstraints=CA:FALSE\n")
+        f.write(f"subjectAltName={san or 'DNS:' + HOST}\nbasicConstraints=CA:FALSE\n")
     run("x509", "-req", "-in", j("leaf.csr"), "-CA", j("ca.crt"), "-CAkey", j("ca.key"), "-CAcreateserial",
         "-days", "2", "-out", j("leaf.crt"), "-extfile", j("leaf.ext"))
     chain = j("leaf.chain.pem")

@@ -19,8 +19,9 @@
 // settings, `require_result_set` (default yes) whether a statement without a
 // result set (a stored procedure that selects nothing) is an error or "not
 // found". A stored procedure that returns more than one result set is an
-// error, as in Postfix. The `tls_*` parameters are refused: Postern does not
-// have TLS to MySQL servers yet.
+// error, as in Postfix. `tls_cert_file`, `tls_key_file`, `tls_CAfile`,
+// `tls_CApath` and `tls_ciphers` turn TLS on (the client library's
+// mysql_ssl_set()), `tls_verify_cert` checks the server's name.
 //
 // The client library (libmariadb.so.3, Debian's MySQL/MariaDB client) is
 // loaded when the first mysql: table is opened (dl_library.h).
@@ -30,6 +31,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "base/strings.h"
@@ -48,11 +50,13 @@ constexpr unsigned kIoTimeout = 30;       // seconds, each read or write
 struct MysqlApi {
   MYSQL* (*init)(MYSQL*) = nullptr;
   int (*options)(MYSQL*, enum mysql_option, const void*) = nullptr;
+  my_bool (*ssl_set)(MYSQL*, const char*, const char*, const char*, const char*, const char*) = nullptr;
   MYSQL* (*real_connect)(MYSQL*, const char*, const char*, const char*, const char*, unsigned, const char*,
                          unsigned long) = nullptr;
   void (*close)(MYSQL*) = nullptr;
   int (*real_query)(MYSQL*, const char*, unsigned long) = nullptr;
   MYSQL_RES* (*store_result)(MYSQL*) = nullptr;
+  MYSQL_RES* (*use_result)(MYSQL*) = nullptr;
   unsigned (*field_count)(MYSQL*) = nullptr;
   unsigned (*num_fields)(MYSQL_RES*) = nullptr;
   MYSQL_ROW (*fetch_row)(MYSQL_RES*) = nullptr;
@@ -71,10 +75,12 @@ const MysqlApi& mysql_api() {
     DlLibrary lib("libmariadb.so.3", "the MySQL client library");
     lib.bind(a.init, "mysql_init");
     lib.bind(a.options, "mysql_options");
+    lib.bind(a.ssl_set, "mysql_ssl_set");
     lib.bind(a.real_connect, "mysql_real_connect");
     lib.bind(a.close, "mysql_close");
     lib.bind(a.real_query, "mysql_real_query");
     lib.bind(a.store_result, "mysql_store_result");
+    lib.bind(a.use_result, "mysql_use_result");
     lib.bind(a.field_count, "mysql_field_count");
     lib.bind(a.num_fields, "mysql_num_fields");
     lib.bind(a.fetch_row, "mysql_fetch_row");
@@ -136,6 +142,14 @@ struct Settings {
   std::vector<MysqlHost> hosts;
   std::string user, password, dbname, option_file, option_group;
   bool require_result_set = true;
+  // TLS: any file or the cipher list set turns it on (mysql_ssl_set());
+  // tls_verify_cert checks the server's name against its certificate.
+  std::string tls_cert, tls_key, tls_ca_file, tls_ca_path, tls_ciphers;
+  std::optional<bool> tls_verify;
+  bool tls() const {
+    return !tls_cert.empty() || !tls_key.empty() || !tls_ca_file.empty() || !tls_ca_path.empty() ||
+           !tls_ciphers.empty();
+  }
   std::chrono::seconds idle_interval{60}, retry_interval{60};
 };
 
@@ -192,6 +206,15 @@ class MysqlTable final : public Table {
       api.options(m, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
       if (!s_.option_file.empty()) api.options(m, MYSQL_READ_DEFAULT_FILE, s_.option_file.c_str());
       if (!s_.option_group.empty()) api.options(m, MYSQL_READ_DEFAULT_GROUP, s_.option_group.c_str());
+      if (s_.tls()) {
+        auto opt = [](const std::string& v) { return v.empty() ? nullptr : v.c_str(); };
+        api.ssl_set(m, opt(s_.tls_key), opt(s_.tls_cert), opt(s_.tls_ca_file), opt(s_.tls_ca_path),
+                    opt(s_.tls_ciphers));
+      }
+      if (s_.tls_verify) {
+        my_bool verify = *s_.tls_verify ? 1 : 0;
+        api.options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+      }
       const char* host = h.socket.empty() ? h.host.c_str() : nullptr;
       const char* sock = h.socket.empty() ? nullptr : h.socket.c_str();
       if (api.real_connect(m, host, s_.user.empty() ? nullptr : s_.user.c_str(), s_.password.c_str(),
@@ -233,7 +256,10 @@ class MysqlTable final : public Table {
       broken_ = e == 2006 || e == 2013 || e == 2055;
       return make_error("query failed: {}", api.error(conn_));
     }
-    MYSQL_RES* res = api.store_result(conn_);
+    // Rows are read one at a time (mysql_use_result), so that an answer
+    // larger than sql::kMaxResult is refused before it is all in memory
+    // (mysql_free_result() reads and drops the rest, one row at a time).
+    MYSQL_RES* res = api.use_result(conn_);
     if (!res) {
       if (api.field_count(conn_) != 0) {
         broken_ = true;
@@ -254,13 +280,15 @@ class MysqlTable final : public Table {
       }
       if (!st) break;
     }
+    if (st && api.error_number(conn_) != 0) {
+      broken_ = true;
+      st = make_error("cannot read the result: {}", api.error(conn_));
+    }
     api.free_result(res);
+    if (!st) return st.take_error();
     // A stored procedure ends with a status result; a second result set
     // is refused, as Postfix refuses it.
-    if (!drain()) {
-      if (st) return make_error("query returned more than one result set");
-    }
-    if (!st) return st.take_error();
+    if (!drain()) return make_error("query returned more than one result set");
     return results.take();
   }
 
@@ -319,9 +347,6 @@ Result<std::unique_ptr<Table>> open_mysql(std::string_view name, const OpenOptio
         str::printable(name, 200));
   auto params = sql::Params::read("mysql", std::string(name));
   if (!params) return params.take_error();
-  for (const char* tls : {"tls_cert_file", "tls_key_file", "tls_CAfile", "tls_CApath", "tls_verify_cert", "tls_ciphers"})
-    if (params->has(tls))
-      return make_error("mysql:{}: {} is set: Postern does not have TLS connections to MySQL servers", name, tls);
   auto common = sql::Common::from(*params, o);
   if (!common) return common.take_error();
   Settings s;
@@ -341,6 +366,17 @@ Result<std::unique_ptr<Table>> open_mysql(std::string_view name, const OpenOptio
   if (rrs != "yes" && rrs != "no")
     return make_error("mysql:{}: require_result_set = {}: expected yes or no", name, str::printable(rrs, 40));
   s.require_result_set = rrs == "yes";
+  s.tls_cert = params->get("tls_cert_file");
+  s.tls_key = params->get("tls_key_file");
+  s.tls_ca_file = params->get("tls_CAfile");
+  s.tls_ca_path = params->get("tls_CApath");
+  s.tls_ciphers = params->get("tls_ciphers");
+  if (params->has("tls_verify_cert")) {
+    std::string v = str::lower(params->get("tls_verify_cert"));
+    if (v != "yes" && v != "no")
+      return make_error("mysql:{}: tls_verify_cert = {}: expected yes or no", name, str::printable(v, 40));
+    s.tls_verify = v == "yes";
+  }
   auto idle = seconds_param(*params, "idle_interval", "60");
   if (!idle) return idle.take_error();
   auto retry = seconds_param(*params, "retry_interval", "60");

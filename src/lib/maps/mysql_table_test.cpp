@@ -42,7 +42,7 @@ TEST(MysqlTable, OpenErrors) {
     }
   };
   fails("hosts = db:0\nquery = SELECT 1\n", "hosts: \"db:0\": bad port");
-  fails("query = SELECT 1\ntls_CAfile = /etc/ssl/ca.pem\n", "Postern does not have TLS connections to MySQL servers");
+  fails("query = SELECT 1\ntls_verify_cert = maybe\n", "tls_verify_cert = maybe: expected yes or no");
   fails("query = SELECT 1\nrequire_result_set = maybe\n", "expected yes or no");
   fails("query = SELECT 1\nidle_interval = soon\n", "expected a time");
   fails("hosts = db\n", "no query");

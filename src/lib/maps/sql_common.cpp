@@ -189,7 +189,12 @@ Result<bool> Common::eligible(std::string_view key) {
 }
 
 Status Common::Results::add(std::string_view value) {
+  if (out_.size() + value.size() > kMaxResult)
+    return make_error("result for key \"{}\" longer than {} bytes", str::printable(key_, 100), kMaxResult);
   if (!expand_result(c_.result_format, value, key_, out_)) return {};
+  // result_format may add text around each value.
+  if (out_.size() > kMaxResult)
+    return make_error("result for key \"{}\" longer than {} bytes", str::printable(key_, 100), kMaxResult);
   if (c_.expansion_limit > 0 && ++count_ > c_.expansion_limit)
     return make_error("expansion limit of {} results exceeded for key \"{}\"", c_.expansion_limit,
                       str::printable(key_, 100));

@@ -52,6 +52,8 @@ class Params {
 
 using Quote = std::function<std::string(std::string_view)>;
 
+inline constexpr std::size_t kMaxResult = 1 << 20;
+
 // The query with `key` expanded and quoted; nullopt: suppressed (the key
 // lacks a part the template needs), which means "not found".
 std::optional<std::string> expand_query(std::string_view tmpl, std::string_view key, const Quote& quote);
@@ -74,7 +76,9 @@ struct Common {
   // non-empty user and a listed domain are looked up.
   Result<bool> eligible(std::string_view key);
   // Applies result_format to each value in turn, counting against
-  // expansion_limit. An error when the limit is passed.
+  // expansion_limit. An error when the limit is passed, or when the
+  // joined result would grow past kMaxResult bytes (a database is as
+  // hostile an input as any other: its answer is bounded).
   class Results {
    public:
     Results(const Common& c, std::string_view key) : c_(c), key_(key) {}

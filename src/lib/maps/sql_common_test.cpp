@@ -93,6 +93,15 @@ TEST(SqlCommon, LegacyQueryLimitAndDomain) {
   ASSERT_FALSE(over);
   EXPECT_EQ(over.error().message, "expansion limit of 2 results exceeded for key \"k\"");
 
+  // The joined result is bounded.
+  auto big = Common::from(*Params::parse("sqlite", "/x.cf", "query = x\n"), {});
+  Common::Results many(*big, "k");
+  std::string chunk(100000, 'v');
+  Status st;
+  for (int i = 0; i < 20 && st; ++i) st = many.add(chunk);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message, "result for key \"k\" longer than 1048576 bytes");
+
   EXPECT_FALSE(Common::from(*Params::parse("sqlite", "/x.cf", "dbpath = /x\n"), {}));
   EXPECT_FALSE(Common::from(*Params::parse("sqlite", "/x.cf", "query = x\nexpansion_limit = -1\n"), {}));
   EXPECT_FALSE(Common::from(*Params::parse("sqlite", "/x.cf", "query = x %z\n"), {}));
