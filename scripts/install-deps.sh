@@ -10,9 +10,9 @@ build_pkgs=(
   libboost-dev libboost-system-dev
   libssl-dev libc-ares-dev libdb5.3++-dev
   libfmt-dev libspdlog-dev libpcre2-dev nlohmann-json3-dev
-  # sqlite: and mysql: tables; the libraries are loaded when the first such
-  # table is opened.
-  libsqlite3-dev libmariadb-dev
+  # sqlite:, mysql: and pgsql: tables; the libraries are loaded when the
+  # first such table is opened.
+  libsqlite3-dev libmariadb-dev libpq-dev
 )
 test_pkgs=(
   libgtest-dev googletest clang libclang-rt-14-dev
@@ -23,13 +23,14 @@ test_pkgs=(
   dovecot-core
   # postsrsd: a real tcp_table(5) server (SRS) for test_net_tables.py.
   postsrsd
-  # mariadb-server: a real MySQL server for the mysql: tables (test_sql_tables.py).
-  mariadb-server
+  # mariadb-server, postgresql: real SQL servers for the mysql: and pgsql:
+  # tables (test_sql_tables.py).
+  mariadb-server postgresql
   # The reference MTA: its smtp-source/smtp-sink and postmap are test peers.
   # Preseeded as "No configuration", so it is installed but never started.
-  # postfix-sqlite, postfix-mysql: the reference for sqlite: and mysql: tables
-  # (test_sql_tables.py).
-  postfix postfix-pcre postfix-sqlite postfix-mysql
+  # postfix-sqlite, postfix-mysql, postfix-pgsql: the reference for the SQL
+  # tables (test_sql_tables.py).
+  postfix postfix-pcre postfix-sqlite postfix-mysql postfix-pgsql
 )
 
 want=("${build_pkgs[@]}")
@@ -69,4 +70,8 @@ fi
 if printf '%s\n' "${missing[@]}" | grep -qx mariadb-server; then
   $SUDO systemctl disable --now mariadb.service >/dev/null 2>&1 ||
     $SUDO service mariadb stop >/dev/null 2>&1 || true
+fi
+if printf '%s\n' "${missing[@]}" | grep -qx postgresql; then
+  $SUDO systemctl disable --now postgresql.service >/dev/null 2>&1 ||
+    $SUDO service postgresql stop >/dev/null 2>&1 || true
 fi

@@ -1,16 +1,18 @@
 """SQL tables: sqlite: (sqlite_table(5)) on a database built with Python's
-sqlite3, and mysql: (mysql_table(5)) against a MariaDB server started here
-(Debian's mariadb-server, on 127.0.0.1 and a private socket).
+sqlite3, mysql: (mysql_table(5)) against a MariaDB server and pgsql:
+(pgsql_table(5)) against a PostgreSQL server, both started here (Debian's
+mariadb-server and postgresql, on 127.0.0.1 and private sockets).
 
-- Postern's postmap -q and Postfix's (Debian's postfix-sqlite and
-  postfix-mysql) give the same answers and exit codes for the same parameter
-  files: query expansions, result_format, domain, expansion_limit, the legacy
-  query parameters; for MySQL also stored procedures, require_result_set and
-  a server that is down;
+- Postern's postmap -q and Postfix's (Debian's postfix-sqlite, postfix-mysql
+  and postfix-pgsql) give the same answers and exit codes for the same
+  parameter files: query expansions, result_format, domain, expansion_limit,
+  the legacy query parameters; for MySQL also stored procedures and
+  require_result_set, for PostgreSQL select_function; a server that is down;
 - virtual_alias_maps in such a table on a running instance rewrites
   recipients (one alias to two addresses), and smtpd uses the same table to
   reject unknown recipients of the domain at RCPT.
 """
+import glob
 import os
 import shutil
 import smtplib
@@ -178,53 +180,33 @@ DELIMITER ;
 """
 
 
-@unittest.skipUnless(shutil.which("mariadbd") and shutil.which("mariadb-install-db"),
-                     "MariaDB server not installed (scripts/install-deps.sh --test installs it)")
-class MysqlTables(unittest.TestCase):
+class ServerTables:
+    """What the mysql: and pgsql: tests share: a server started in
+    setUpClass (start_server), parameter files for it, postmap queries and
+    the comparison with Postfix's postmap. KIND is the table type."""
+
+    KIND = None
+
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="postern-mysql-")
+        cls.tmp = tempfile.mkdtemp(prefix=f"postern-{cls.KIND}-")
         os.chmod(cls.tmp, 0o755)
-        data = os.path.join(cls.tmp, "data")
-        cls.sock = os.path.join(cls.tmp, "sock")
         cls.port = free_port()
-        user = ["--user=root"] if os.geteuid() == 0 else []
-        # TLS for the tls_* parameters: a CA and a server certificate for
-        # 127.0.0.1, and a second CA that signed nothing of it.
-        certs, other = os.path.join(cls.tmp, "certs"), os.path.join(cls.tmp, "other")
-        os.mkdir(certs)
-        os.mkdir(other)
-        _, cls.ca = make_ca_chain(certs, san="IP:127.0.0.1")
-        _, cls.other_ca = make_ca_chain(other)
-        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}",
-                        "--auth-root-authentication-method=normal", "--skip-test-db"] + user,
-                       check=True, capture_output=True, timeout=120)
-        cls.server = subprocess.Popen(
-            ["mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={cls.sock}", f"--port={cls.port}",
-             "--bind-address=127.0.0.1", "--skip-log-bin", f"--pid-file={cls.tmp}/pid",
-             f"--log-error={cls.tmp}/error.log", f"--ssl-ca={cls.ca}",
-             f"--ssl-cert={certs}/leaf.crt", f"--ssl-key={certs}/leaf.key"] + user,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.server = None
         try:
-            wait_for(lambda: cls.sql("SELECT 1").returncode == 0, timeout=60, what="MariaDB up")
-            rows = ",".join("('{}','{}',{})".format(a.replace("'", "''"), g, n) for a, g, n in ROWS)
-            p = cls.sql(MARIADB_SETUP + f"INSERT INTO mail.alias VALUES {rows};")
-            if p.returncode != 0:
-                raise AssertionError(p.stderr)
+            cls.start_server()
         except BaseException:
             cls.stop_server()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
             raise
         cls.pfdir = os.path.join(cls.tmp, "postfix")
         os.mkdir(cls.pfdir)
         open(os.path.join(cls.pfdir, "main.cf"), "w").close()
 
     @classmethod
-    def sql(cls, text):
-        return subprocess.run(["mariadb", "--no-defaults", "-uroot", f"--socket={cls.sock}", "-e", text],
-                              capture_output=True, text=True, timeout=30)
-
-    @classmethod
     def stop_server(cls):
+        if cls.server is None:
+            return
         cls.server.terminate()
         try:
             cls.server.wait(timeout=30)
@@ -242,34 +224,25 @@ class MysqlTables(unittest.TestCase):
         hosts = hosts or f"inet:127.0.0.1:{self.port}"
         with open(path, "w") as f:
             f.write(f"hosts = {hosts}\nuser = postern\npassword = secret pw\ndbname = mail\n" + text)
+        os.chmod(path, 0o644)
         return path
 
     def query(self, postmap, key, cf):
-        p = subprocess.run([postmap, "-c", self.pfdir, "-q", key, "mysql:" + cf],
+        p = subprocess.run([postmap, "-c", self.pfdir, "-q", key, f"{self.KIND}:{cf}"],
                            capture_output=True, text=True, timeout=60)
         return p.returncode, p.stdout
 
     def compare(self, variants, keys):
-        return compare_with_postfix(self, "mysql", {n: self.cf(n, t) for n, t in variants.items()}, keys)
+        if not os.path.exists(f"/usr/lib/postfix/postfix-{self.KIND}.so"):
+            self.skipTest(f"Postfix's {self.KIND} support (postfix-{self.KIND}) not installed")
+        return compare_with_postfix(self, self.KIND, {n: self.cf(n, t) for n, t in variants.items()}, keys)
 
-    @unittest.skipUnless(os.path.exists("/usr/lib/postfix/postfix-mysql.so"),
-                         "Postfix's MySQL support (postfix-mysql) not installed")
     def test_same_answers_as_postfix(self):
         self.assertGreater(self.compare(VARIANTS, KEYS), 20)
-        procedures = {
-            "call": "query = CALL lookup('%s')\n",
-            "call-format": "query = CALL lookup('%s')\nresult_format = <%s>\n",
-            "no-result-set": "query = CALL nothing('%s')\n",
-            "no-result-set-ok": "query = CALL nothing('%s')\nrequire_result_set = no\n",
-            "two-result-sets": "query = CALL two('%s')\n",
-            "bad-sql": "query = SELEKT goto FROM alias WHERE address = '%s'\n",
-            "two-columns": "query = SELECT goto, address FROM alias WHERE address = '%s'\n",
-        }
-        self.assertGreaterEqual(self.compare(procedures, ["sales@example.com", "nobody@example.com"]), 3)
+        self.assertGreaterEqual(self.compare(self.MORE_VARIANTS, ["sales@example.com", "nobody@example.com"]), 3)
 
-    @unittest.skipUnless(os.path.exists("/usr/lib/postfix/postfix-mysql.so"),
-                         "Postfix's MySQL support (postfix-mysql) not installed")
     def test_server_down_like_postfix(self):
+        self.compare({}, [])  # skips without Postfix's support
         cf = self.cf("down", "query = SELECT goto FROM alias WHERE address = '%s'\n",
                      hosts=f"inet:127.0.0.1:{free_port()}")
         theirs = self.query(POSTFIX_POSTMAP, "info@example.com", cf)
@@ -284,7 +257,57 @@ class MysqlTables(unittest.TestCase):
 
     def test_virtual_alias_maps_on_a_running_instance(self):
         cf = self.cf("virtual", "query = SELECT goto FROM alias WHERE address = '%s' AND active = 1\n")
-        run_virtual_alias_flow(self, "mysql:" + cf)
+        run_virtual_alias_flow(self, f"{self.KIND}:{cf}")
+
+
+def alias_rows_sql():
+    return ",".join("('{}','{}',{})".format(a.replace("'", "''"), g, n) for a, g, n in ROWS)
+
+
+@unittest.skipUnless(shutil.which("mariadbd") and shutil.which("mariadb-install-db"),
+                     "MariaDB server not installed (scripts/install-deps.sh --test installs it)")
+class MysqlTables(ServerTables, unittest.TestCase):
+    KIND = "mysql"
+    MORE_VARIANTS = {
+        "call": "query = CALL lookup('%s')\n",
+        "call-format": "query = CALL lookup('%s')\nresult_format = <%s>\n",
+        "no-result-set": "query = CALL nothing('%s')\n",
+        "no-result-set-ok": "query = CALL nothing('%s')\nrequire_result_set = no\n",
+        "two-result-sets": "query = CALL two('%s')\n",
+        "bad-sql": "query = SELEKT goto FROM alias WHERE address = '%s'\n",
+        "two-columns": "query = SELECT goto, address FROM alias WHERE address = '%s'\n",
+    }
+
+    @classmethod
+    def start_server(cls):
+        data = os.path.join(cls.tmp, "data")
+        cls.sock = os.path.join(cls.tmp, "sock")
+        user = ["--user=root"] if os.geteuid() == 0 else []
+        # TLS for the tls_* parameters: a CA and a server certificate for
+        # 127.0.0.1, and a second CA that signed nothing of it.
+        certs, other = os.path.join(cls.tmp, "certs"), os.path.join(cls.tmp, "other")
+        os.mkdir(certs)
+        os.mkdir(other)
+        _, cls.ca = make_ca_chain(certs, san="IP:127.0.0.1")
+        _, cls.other_ca = make_ca_chain(other)
+        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}",
+                        "--auth-root-authentication-method=normal", "--skip-test-db"] + user,
+                       check=True, capture_output=True, timeout=120)
+        cls.server = subprocess.Popen(
+            ["mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={cls.sock}", f"--port={cls.port}",
+             "--bind-address=127.0.0.1", "--skip-log-bin", f"--pid-file={cls.tmp}/pid",
+             f"--log-error={cls.tmp}/error.log", f"--ssl-ca={cls.ca}",
+             f"--ssl-cert={certs}/leaf.crt", f"--ssl-key={certs}/leaf.key"] + user,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: cls.sql("SELECT 1").returncode == 0, timeout=60, what="MariaDB up")
+        p = cls.sql(MARIADB_SETUP + f"INSERT INTO mail.alias VALUES {alias_rows_sql()};")
+        if p.returncode != 0:
+            raise AssertionError(p.stderr)
+
+    @classmethod
+    def sql(cls, text):
+        return subprocess.run(["mariadb", "--no-defaults", "-uroot", f"--socket={cls.sock}", "-e", text],
+                              capture_output=True, text=True, timeout=30)
 
     def test_tls(self):
         # The answer is the session's cipher: empty (so "not found") in
@@ -302,6 +325,100 @@ class MysqlTables(unittest.TestCase):
             capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 1)
         self.assertIn("cannot connect to a MySQL server: inet:127.0.0.1:", p.stderr)
+
+
+def postgres_bin():
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+PGSQL_SETUP = """
+CREATE TABLE alias (address TEXT, goto TEXT, active INT);
+GRANT SELECT ON alias TO postern;
+CREATE FUNCTION lookup(k TEXT) RETURNS SETOF TEXT AS $$ SELECT goto FROM alias WHERE address = k $$
+  LANGUAGE sql STABLE;
+"""
+
+
+@unittest.skipUnless(postgres_bin(), "PostgreSQL server not installed (scripts/install-deps.sh --test installs it)")
+class PgsqlTables(ServerTables, unittest.TestCase):
+    KIND = "pgsql"
+    MORE_VARIANTS = {
+        "function": "select_function = lookup\n",
+        "function-format": "select_function = lookup\nresult_format = <%s>\n",
+        "bad-sql": "query = SELEKT goto FROM alias WHERE address = '%s'\n",
+        "two-columns": "query = SELECT goto, address FROM alias WHERE address = '%s'\n",
+        "no-rows-command": "query = SET application_name = '%u'\n",
+    }
+
+    @classmethod
+    def start_server(cls):
+        # PostgreSQL refuses to run as root: as root the server runs as
+        # nobody, in directories nobody owns.
+        bindir = postgres_bin()
+        data, cls.sock = os.path.join(cls.tmp, "data"), os.path.join(cls.tmp, "sock")
+        os.mkdir(cls.sock)
+        pwfile = os.path.join(cls.tmp, "pw")
+        with open(pwfile, "w") as f:
+            f.write("admin pw\n")
+        cls.as_user = []
+        if os.geteuid() == 0:
+            import pwd
+            nobody = pwd.getpwnam("nobody")
+            for path in (cls.tmp, cls.sock, pwfile):
+                os.chown(path, nobody.pw_uid, nobody.pw_gid)
+            cls.as_user = ["runuser", "-u", "nobody", "--"]
+        subprocess.run(cls.as_user + [f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=scram-sha-256",
+                                      f"--pwfile={pwfile}", "-E", "UTF8", "--no-sync"],
+                       check=True, capture_output=True, timeout=120)
+        cls.server = subprocess.Popen(
+            cls.as_user + [f"{bindir}/postgres", "-D", data, "-k", cls.sock, "-p", str(cls.port),
+                           "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: cls.sql("postgres", "SELECT 1").returncode == 0, timeout=60, what="PostgreSQL up")
+        # psql -c runs its statements as one transaction: CREATE DATABASE alone.
+        for db, text in (("postgres", "CREATE USER postern PASSWORD 'secret pw'"), ("postgres", "CREATE DATABASE mail"),
+                         ("mail", PGSQL_SETUP + f"INSERT INTO alias VALUES {alias_rows_sql()};")):
+            p = cls.sql(db, text)
+            if p.returncode != 0:
+                raise AssertionError(p.stderr)
+
+    @classmethod
+    def sql(cls, db, text):
+        env = dict(os.environ, PGPASSWORD="admin pw")
+        return subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(cls.port),
+                               "-U", "postgres", "-d", db, "-c", text],
+                              capture_output=True, text=True, timeout=30, env=env)
+
+    def test_unix_socket(self):
+        # libpq takes a socket directory, and the socket's name has the
+        # server's port in it: with a port other than 5432 only a URI can
+        # say both.
+        cf = self.cf("sock", "query = SELECT goto FROM alias WHERE address = '%s'\n",
+                     hosts=f"postgresql:///mail?host={self.sock}&port={self.port}&user=postern&password=secret%20pw")
+        self.assertEqual(self.query(os.path.join(SBIN, "postmap"), "info@example.com", cf),
+                         (0, "joe@remote.test\n"))
+        # unix:/directory looks for the default port's socket there, as
+        # Postfix's does: both fail the same way here.
+        self.compare({"unix-default-port": "query = SELECT goto FROM alias WHERE address = '%s'\n"
+                                           f"hosts = unix:{self.sock}\n"}, ["info@example.com"])
+
+    def test_connection_uri(self):
+        cf = self.cf("uri", "query = SELECT goto FROM alias WHERE address = '%s'\n",
+                     hosts=f"postgresql://postern:secret%20pw@127.0.0.1:{self.port}/mail")
+        self.assertEqual(self.query(os.path.join(SBIN, "postmap"), "info@example.com", cf),
+                         (0, "joe@remote.test\n"))
+
+    def test_wrong_password(self):
+        path = self.cf("badpw", "query = SELECT goto FROM alias WHERE address = '%s'\n")
+        with open(path) as f:
+            text = f.read().replace("secret pw", "wrong")
+        with open(path, "w") as f:
+            f.write(text)
+        p = subprocess.run([os.path.join(SBIN, "postmap"), "-c", self.pfdir, "-q", "info@example.com",
+                            "pgsql:" + path], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("password authentication failed", p.stderr)
 
 
 if __name__ == "__main__":

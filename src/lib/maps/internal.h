@@ -24,6 +24,7 @@ Result<std::unique_ptr<Table>> open_unix(std::string_view name, const OpenOption
 Result<std::unique_ptr<Table>> open_tcp(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_socketmap(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_sqlite(std::string_view name, const OpenOptions& o);
+Result<std::unique_ptr<Table>> open_pgsql(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_mysql(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_pipemap(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_unionmap(std::string_view name, const OpenOptions& o);

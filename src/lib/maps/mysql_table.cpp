@@ -156,11 +156,13 @@ struct Settings {
 class MysqlTable final : public Table {
  public:
   MysqlTable(std::string name, Settings s, sql::Common common, OpenOptions o)
-      : Table("mysql", std::move(name), std::move(o)), s_(std::move(s)), common_(std::move(common)) {
+      : Table("mysql", std::move(name), std::move(o)),
+        s_(std::move(s)),
+        common_(std::move(common)),
+        servers_(s_.hosts.size(), s_.retry_interval) {
     // Random order, sockets first (Postfix's plmysql_init_hosts()).
     std::shuffle(s_.hosts.begin(), s_.hosts.end(), std::mt19937(std::random_device{}()));
     std::stable_partition(s_.hosts.begin(), s_.hosts.end(), [](const MysqlHost& h) { return !h.socket.empty(); });
-    dead_until_.assign(s_.hosts.size(), Clock::time_point{});
   }
   ~MysqlTable() override { disconnect(); }
   bool fixed() const override { return true; }
@@ -195,8 +197,7 @@ class MysqlTable final : public Table {
     const MysqlApi& api = mysql_api();
     std::string errors;
     const auto now = Clock::now();
-    for (std::size_t i = 0; i < s_.hosts.size(); ++i) {
-      if (dead_until_[i] > now) continue;
+    for (std::size_t i : servers_.due(now)) {
       const MysqlHost& h = s_.hosts[i];
       MYSQL* m = api.init(nullptr);
       if (!m) return make_error("mysql_init: out of memory");
@@ -225,12 +226,12 @@ class MysqlTable final : public Table {
       }
       std::string why = api.error(m);
       api.close(m);
-      dead_until_[i] = now + s_.retry_interval;
+      servers_.failed(i, now);
       log::warning("{}: cannot connect to MySQL server {}: {}", spec(), h.text(), why);
       if (!errors.empty()) errors += "; ";
       errors += h.text() + ": " + why;
     }
-    if (errors.empty()) return make_error("no MySQL server is available (all failed in the last {} s)", s_.retry_interval.count());
+    if (errors.empty()) return servers_.none_due();
     return make_error("cannot connect to a MySQL server: {}", errors);
   }
 
@@ -309,27 +310,11 @@ class MysqlTable final : public Table {
 
   Settings s_;
   sql::Common common_;
-  std::vector<Clock::time_point> dead_until_;
+  sql::Servers servers_;
   MYSQL* conn_ = nullptr;
   Clock::time_point last_used_{};
   bool broken_ = false;  // the last error left the connection unusable
 };
-
-Result<std::chrono::seconds> seconds_param(const sql::Params& p, std::string_view name, std::string_view fallback) {
-  std::string v = p.get(name, fallback);
-  long n = 0;
-  std::string_view digits = v;
-  long unit = 1;
-  if (!digits.empty() && (digits.back() == 's' || digits.back() == 'm' || digits.back() == 'h')) {
-    unit = digits.back() == 's' ? 1 : digits.back() == 'm' ? 60 : 3600;
-    digits.remove_suffix(1);
-  }
-  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size() || n < 0 || n > 1000000)
-    return make_error("{}: {} = {}: expected a time (seconds, or with s, m or h)", p.spec(), name,
-                      str::printable(v, 40));
-  return std::chrono::seconds(n * unit);
-}
 
 }  // namespace
 
@@ -362,24 +347,22 @@ Result<std::unique_ptr<Table>> open_mysql(std::string_view name, const OpenOptio
   s.dbname = params->get("dbname");
   s.option_file = params->get("option_file");
   s.option_group = params->get("option_group", "client");
-  std::string rrs = str::lower(params->get("require_result_set", "yes"));
-  if (rrs != "yes" && rrs != "no")
-    return make_error("mysql:{}: require_result_set = {}: expected yes or no", name, str::printable(rrs, 40));
-  s.require_result_set = rrs == "yes";
+  auto rrs = params->boolean("require_result_set", "yes");
+  if (!rrs) return rrs.take_error();
+  s.require_result_set = *rrs;
   s.tls_cert = params->get("tls_cert_file");
   s.tls_key = params->get("tls_key_file");
   s.tls_ca_file = params->get("tls_CAfile");
   s.tls_ca_path = params->get("tls_CApath");
   s.tls_ciphers = params->get("tls_ciphers");
   if (params->has("tls_verify_cert")) {
-    std::string v = str::lower(params->get("tls_verify_cert"));
-    if (v != "yes" && v != "no")
-      return make_error("mysql:{}: tls_verify_cert = {}: expected yes or no", name, str::printable(v, 40));
-    s.tls_verify = v == "yes";
+    auto v = params->boolean("tls_verify_cert", "no");
+    if (!v) return v.take_error();
+    s.tls_verify = *v;
   }
-  auto idle = seconds_param(*params, "idle_interval", "60");
+  auto idle = params->seconds("idle_interval", "60");
   if (!idle) return idle.take_error();
-  auto retry = seconds_param(*params, "retry_interval", "60");
+  auto retry = params->seconds("retry_interval", "60");
   if (!retry) return retry.take_error();
   s.idle_interval = *idle;
   s.retry_interval = *retry;

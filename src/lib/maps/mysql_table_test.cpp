@@ -62,7 +62,7 @@ TEST(MysqlTable, UnreachableServersAreLookupErrors) {
   EXPECT_EQ(r.rfind("<error: cannot connect to a MySQL server: unix:" + dir.path("none.sock") + ": ", 0), 0u) << r;
   EXPECT_NE(r.find("inet:127.0.0.1:1: "), std::string::npos) << r;
   // Both are now marked down for retry_interval: no new attempt.
-  EXPECT_EQ(get(**t, "key"), "<error: no MySQL server is available (all failed in the last 60 s)>");
+  EXPECT_EQ(get(**t, "key"), "<error: no server is available (every one failed in the last 60 s)>");
 }
 
 }  // namespace

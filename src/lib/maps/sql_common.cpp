@@ -155,9 +155,43 @@ std::string Params::get(std::string_view name, std::string_view fallback) const 
   return it == values_.end() ? std::string(fallback) : it->second;
 }
 
-Result<Common> Common::from(const Params& p, const OpenOptions& o) {
+Result<std::chrono::seconds> Params::seconds(std::string_view name, std::string_view fallback) const {
+  std::string v = get(name, fallback);
+  std::string_view digits = v;
+  long unit = 1;
+  if (!digits.empty() && (digits.back() == 's' || digits.back() == 'm' || digits.back() == 'h')) {
+    unit = digits.back() == 's' ? 1 : digits.back() == 'm' ? 60 : 3600;
+    digits.remove_suffix(1);
+  }
+  long n = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size() || n < 0 || n > 1000000)
+    return make_error("{}: {} = {}: expected a time (seconds, or with s, m or h)", spec_, name,
+                      str::printable(v, 40));
+  return std::chrono::seconds(n * unit);
+}
+
+Result<bool> Params::boolean(std::string_view name, std::string_view fallback) const {
+  std::string v = str::lower(get(name, fallback));
+  if (v != "yes" && v != "no") return make_error("{}: {} = {}: expected yes or no", spec_, name, str::printable(v, 40));
+  return v == "yes";
+}
+
+std::vector<std::size_t> Servers::due(Clock::time_point now) const {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < dead_until_.size(); ++i)
+    if (dead_until_[i] <= now) out.push_back(i);
+  return out;
+}
+
+Error Servers::none_due() const {
+  return make_error("no server is available (every one failed in the last {} s)", retry_.count());
+}
+
+Result<Common> Common::from(const Params& p, const OpenOptions& o, std::string_view function_query) {
   Common c;
   c.query = p.get("query");
+  if (c.query.empty()) c.query = std::string(function_query);
   if (c.query.empty()) {
     // Postfix 2.1's parameters, still accepted by Postfix.
     std::string table = p.get("table"), select = p.get("select_field"), where = p.get("where_field");

@@ -22,11 +22,13 @@
 // Reads no parameters of main.cf, logs nothing (errors are returned).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "maps/match_list.h"
@@ -42,6 +44,11 @@ class Params {
   static Result<Params> parse(std::string_view type, const std::string& path, std::string_view text);
   // The value, or `fallback` when the file does not set it.
   std::string get(std::string_view name, std::string_view fallback = "") const;
+  // A time in seconds, with an optional unit (s, m, h), as Postfix's
+  // idle_interval and retry_interval.
+  Result<std::chrono::seconds> seconds(std::string_view name, std::string_view fallback) const;
+  // yes or no.
+  Result<bool> boolean(std::string_view name, std::string_view fallback) const;
   bool has(std::string_view name) const { return values_.find(std::string(name)) != values_.end(); }
   const std::string& spec() const { return spec_; }
 
@@ -71,7 +78,9 @@ struct Common {
   long expansion_limit = 0;
   std::optional<MatchList> domain;
 
-  static Result<Common> from(const Params& p, const OpenOptions& o);
+  // `function_query`: the query of a legacy form the table type has of its
+  // own (pgsql's select_function), used when `query` is not set.
+  static Result<Common> from(const Params& p, const OpenOptions& o, std::string_view function_query = "");
   // The domain filter: with a domain list, only user@domain keys with a
   // non-empty user and a listed domain are looked up.
   Result<bool> eligible(std::string_view key);
@@ -92,6 +101,24 @@ struct Common {
     std::string out_;
     long count_ = 0;
   };
+};
+
+// The servers of a table with `hosts` (mysql, pgsql): tried in the order
+// given (the caller shuffles them as Postfix does); one that fails is not
+// tried again for retry_interval.
+class Servers {
+ public:
+  using Clock = std::chrono::steady_clock;
+  Servers(std::size_t count, std::chrono::seconds retry) : dead_until_(count), retry_(retry) {}
+  // The servers that may be tried now, in order.
+  std::vector<std::size_t> due(Clock::time_point now) const;
+  void failed(std::size_t i, Clock::time_point now) { dead_until_[i] = now + retry_; }
+  // The error when no server could be tried at all.
+  Error none_due() const;
+
+ private:
+  std::vector<Clock::time_point> dead_until_;
+  std::chrono::seconds retry_;
 };
 
 // Checks a template's % sequences (`result`: result_format).

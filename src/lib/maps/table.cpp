@@ -95,13 +95,14 @@ Result<std::unique_ptr<Table>> open_proxy(std::string_view n, const OpenOptions&
 }
 
 // Sorted by type name.
-constexpr std::array<TypeEntry, 16> kTypes{{
+constexpr std::array<TypeEntry, 17> kTypes{{
     {"btree", open_btree},
     {"cidr", detail::open_cidr},
     {"hash", open_hash},
     {"inline", detail::open_inline},
     {"mysql", detail::open_mysql},
     {"pcre", detail::open_pcre},
+    {"pgsql", detail::open_pgsql},
     {"pipemap", detail::open_pipemap},
     {"proxy", open_proxy},
     {"regexp", detail::open_regexp},

@@ -16,6 +16,8 @@
 //                       client/server tables (maps/net_tables.h)
 //   pipemap:{t:n, ...}, unionmap:{t:n, ...}  tables of tables (composite_tables.cpp)
 //   sqlite:/file.cf     SQLite queries, sqlite_table(5) (sql_common.h, sqlite_table.cpp)
+//   mysql:/file.cf, pgsql:/file.cf  MySQL and PostgreSQL servers (mysql_table.cpp,
+//                       pgsql_table.cpp)
 //
 // Key case: like Postfix's DICT_FLAG_FOLD_FIX, fixed-string tables (hash,
 // btree, texthash, inline, unix) lowercase keys when they are written and

@@ -120,6 +120,7 @@ hash
 inline
 mysql
 pcre
+pgsql
 pipemap
 proxy
 regexp
