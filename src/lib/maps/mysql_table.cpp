@@ -38,8 +38,7 @@
 #include "log/log.h"
 #include "maps/dl_library.h"
 #include "maps/internal.h"
-#include "maps/source.h"
-#include "maps/sql_common.h"
+#include "maps/sql_server.h"
 
 namespace postern::maps::detail {
 namespace {
@@ -136,11 +135,10 @@ Result<MysqlHost> MysqlHost::parse(std::string_view text) {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
+// What only MySQL has; the rest is sql::ServerParams.
 struct Settings {
   std::vector<MysqlHost> hosts;
-  std::string user, password, dbname, option_file, option_group;
+  std::string option_file, option_group;
   bool require_result_set = true;
   // TLS: any file or the cipher list set turns it on (mysql_ssl_set());
   // tls_verify_cert checks the server's name against its certificate.
@@ -150,97 +148,66 @@ struct Settings {
     return !tls_cert.empty() || !tls_key.empty() || !tls_ca_file.empty() || !tls_ca_path.empty() ||
            !tls_ciphers.empty();
   }
-  std::chrono::seconds idle_interval{60}, retry_interval{60};
 };
 
-class MysqlTable final : public Table {
+class MysqlTable final : public sql::ServerTable {
  public:
-  MysqlTable(std::string name, Settings s, sql::Common common, OpenOptions o)
-      : Table("mysql", std::move(name), std::move(o)),
-        s_(std::move(s)),
-        common_(std::move(common)),
-        servers_(s_.hosts.size(), s_.retry_interval) {
+  MysqlTable(std::string name, sql::ServerParams::Opened opened, Settings s, OpenOptions o)
+      : ServerTable("mysql", std::move(name), "MySQL", std::move(opened.common), s.hosts.size(), opened.server,
+                    std::move(o)),
+        server_(std::move(opened.server)),
+        s_(std::move(s)) {
     // Random order, sockets first (Postfix's plmysql_init_hosts()).
     std::shuffle(s_.hosts.begin(), s_.hosts.end(), std::mt19937(std::random_device{}()));
     std::stable_partition(s_.hosts.begin(), s_.hosts.end(), [](const MysqlHost& h) { return !h.socket.empty(); });
   }
   ~MysqlTable() override { disconnect(); }
-  bool fixed() const override { return true; }
-
-  Result<std::optional<std::string>> lookup(std::string_view raw) override {
-    std::string key = fixed_key(raw);
-    if (key.empty()) return std::optional<std::string>();
-    auto ok = common_.eligible(key);
-    if (!ok) return ok.take_error();
-    if (!*ok) return std::optional<std::string>();
-    if (conn_ && Clock::now() - last_used_ > s_.idle_interval) disconnect();
-    // A kept connection that the server has closed fails the query; one
-    // more try on a new connection (to any server) then.
-    for (int attempt = 0;; ++attempt) {
-      const bool kept = conn_ != nullptr;
-      if (!conn_) {
-        if (auto c = connect(); !c) return c.take_error();
-      }
-      auto r = query(key);
-      if (r || !broken_) {
-        last_used_ = Clock::now();
-        if (broken_) disconnect();
-        return r;
-      }
-      disconnect();
-      if (!kept || attempt > 0) return r;
-    }
-  }
 
  private:
-  Status connect() {
+  bool connected() const override { return conn_ != nullptr; }
+  bool connection_lost() const override { return broken_; }
+  std::string server_text(std::size_t i) const override { return s_.hosts[i].text(); }
+
+  Status connect_to(std::size_t i) override {
     const MysqlApi& api = mysql_api();
-    std::string errors;
-    const auto now = Clock::now();
-    for (std::size_t i : servers_.due(now)) {
-      const MysqlHost& h = s_.hosts[i];
-      MYSQL* m = api.init(nullptr);
-      if (!m) return make_error("mysql_init: out of memory");
-      unsigned connect_timeout = kConnectTimeout, io_timeout = kIoTimeout;
-      api.options(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
-      api.options(m, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
-      api.options(m, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
-      if (!s_.option_file.empty()) api.options(m, MYSQL_READ_DEFAULT_FILE, s_.option_file.c_str());
-      if (!s_.option_group.empty()) api.options(m, MYSQL_READ_DEFAULT_GROUP, s_.option_group.c_str());
-      if (s_.tls()) {
-        auto opt = [](const std::string& v) { return v.empty() ? nullptr : v.c_str(); };
-        api.ssl_set(m, opt(s_.tls_key), opt(s_.tls_cert), opt(s_.tls_ca_file), opt(s_.tls_ca_path),
-                    opt(s_.tls_ciphers));
-      }
-      if (s_.tls_verify) {
-        my_bool verify = *s_.tls_verify ? 1 : 0;
-        api.options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
-      }
-      const char* host = h.socket.empty() ? h.host.c_str() : nullptr;
-      const char* sock = h.socket.empty() ? nullptr : h.socket.c_str();
-      if (api.real_connect(m, host, s_.user.empty() ? nullptr : s_.user.c_str(), s_.password.c_str(),
-                           s_.dbname.empty() ? nullptr : s_.dbname.c_str(), h.port, sock, CLIENT_MULTI_RESULTS)) {
-        conn_ = m;
-        last_used_ = now;
-        return {};
-      }
-      std::string why = api.error(m);
-      api.close(m);
-      servers_.failed(i, now);
-      log::warning("{}: cannot connect to MySQL server {}: {}", spec(), h.text(), why);
-      if (!errors.empty()) errors += "; ";
-      errors += h.text() + ": " + why;
+    const MysqlHost& h = s_.hosts[i];
+    MYSQL* m = api.init(nullptr);
+    if (!m) return make_error("mysql_init: out of memory");
+    unsigned connect_timeout = kConnectTimeout, io_timeout = kIoTimeout;
+    api.options(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
+    api.options(m, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
+    api.options(m, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
+    if (!s_.option_file.empty()) api.options(m, MYSQL_READ_DEFAULT_FILE, s_.option_file.c_str());
+    if (!s_.option_group.empty()) api.options(m, MYSQL_READ_DEFAULT_GROUP, s_.option_group.c_str());
+    if (s_.tls()) {
+      auto opt = [](const std::string& v) { return v.empty() ? nullptr : v.c_str(); };
+      api.ssl_set(m, opt(s_.tls_key), opt(s_.tls_cert), opt(s_.tls_ca_file), opt(s_.tls_ca_path),
+                  opt(s_.tls_ciphers));
     }
-    if (errors.empty()) return servers_.none_due();
-    return make_error("cannot connect to a MySQL server: {}", errors);
+    if (s_.tls_verify) {
+      my_bool verify = *s_.tls_verify ? 1 : 0;
+      api.options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+    }
+    const char* host = h.socket.empty() ? h.host.c_str() : nullptr;
+    const char* sock = h.socket.empty() ? nullptr : h.socket.c_str();
+    if (api.real_connect(m, host, server_.user.empty() ? nullptr : server_.user.c_str(), server_.password.c_str(),
+                         server_.dbname.empty() ? nullptr : server_.dbname.c_str(), h.port, sock,
+                         CLIENT_MULTI_RESULTS)) {
+      conn_ = m;
+      broken_ = false;
+      return {};
+    }
+    std::string why = api.error(m);
+    api.close(m);
+    return make_error("{}", why);
   }
 
-  void disconnect() {
+  void disconnect() override {
     if (conn_) mysql_api().close(conn_);
     conn_ = nullptr;
   }
 
-  Result<std::optional<std::string>> query(const std::string& key) {
+  Result<std::optional<std::string>> query(const std::string& key) override {
     const MysqlApi& api = mysql_api();
     broken_ = false;
     sql::Quote quote = [&](std::string_view s) {
@@ -308,11 +275,9 @@ class MysqlTable final : public Table {
     return only_status;
   }
 
+  sql::ServerParams server_;
   Settings s_;
-  sql::Common common_;
-  sql::Servers servers_;
   MYSQL* conn_ = nullptr;
-  Clock::time_point last_used_{};
   bool broken_ = false;  // the last error left the connection unusable
 };
 
@@ -325,50 +290,33 @@ std::string MysqlHost::text() const {
 }
 
 Result<std::unique_ptr<Table>> open_mysql(std::string_view name, const OpenOptions& o) {
-  if (auto s = require_read_only("mysql", name, o); !s) return s.take_error();
-  if (name.front() != '/' && name.front() != '.')
-    return make_error(
-        "mysql:{}: name a parameter file by its path (Postern does not read mysql parameters from main.cf)",
-        str::printable(name, 200));
-  auto params = sql::Params::read("mysql", std::string(name));
-  if (!params) return params.take_error();
-  auto common = sql::Common::from(*params, o);
-  if (!common) return common.take_error();
+  auto opened = sql::ServerParams::open("mysql", name, o);
+  if (!opened) return opened.take_error();
+  const sql::Params& params = opened->params;
   Settings s;
-  std::string hosts = params->get("hosts", "localhost");
-  for (const auto& word : split_braced(hosts)) {
+  for (const auto& word : opened->server.hosts) {
     auto h = MysqlHost::parse(word);
     if (!h) return make_error("mysql:{}: hosts: {}", name, h.error().message);
     s.hosts.push_back(std::move(*h));
   }
-  if (s.hosts.empty()) return make_error("mysql:{}: hosts is empty", name);
-  s.user = params->get("user");
-  s.password = params->get("password");
-  s.dbname = params->get("dbname");
-  s.option_file = params->get("option_file");
-  s.option_group = params->get("option_group", "client");
-  auto rrs = params->boolean("require_result_set", "yes");
+  s.option_file = params.get("option_file");
+  s.option_group = params.get("option_group", "client");
+  auto rrs = params.boolean("require_result_set", "yes");
   if (!rrs) return rrs.take_error();
   s.require_result_set = *rrs;
-  s.tls_cert = params->get("tls_cert_file");
-  s.tls_key = params->get("tls_key_file");
-  s.tls_ca_file = params->get("tls_CAfile");
-  s.tls_ca_path = params->get("tls_CApath");
-  s.tls_ciphers = params->get("tls_ciphers");
-  if (params->has("tls_verify_cert")) {
-    auto v = params->boolean("tls_verify_cert", "no");
+  s.tls_cert = params.get("tls_cert_file");
+  s.tls_key = params.get("tls_key_file");
+  s.tls_ca_file = params.get("tls_CAfile");
+  s.tls_ca_path = params.get("tls_CApath");
+  s.tls_ciphers = params.get("tls_ciphers");
+  if (params.has("tls_verify_cert")) {
+    auto v = params.boolean("tls_verify_cert", "no");
     if (!v) return v.take_error();
     s.tls_verify = *v;
   }
-  auto idle = params->seconds("idle_interval", "60");
-  if (!idle) return idle.take_error();
-  auto retry = params->seconds("retry_interval", "60");
-  if (!retry) return retry.take_error();
-  s.idle_interval = *idle;
-  s.retry_interval = *retry;
   if (const MysqlApi& api = mysql_api(); !api.load_error.empty())
     return make_error("mysql:{}: {}", name, api.load_error);
-  return std::unique_ptr<Table>(new MysqlTable(std::string(name), std::move(s), std::move(*common), o));
+  return std::unique_ptr<Table>(new MysqlTable(std::string(name), std::move(*opened), std::move(s), o));
 }
 
 }  // namespace postern::maps::detail

@@ -24,11 +24,9 @@
 #include <random>
 
 #include "base/strings.h"
-#include "log/log.h"
 #include "maps/dl_library.h"
 #include "maps/internal.h"
-#include "maps/source.h"
-#include "maps/sql_common.h"
+#include "maps/sql_server.h"
 
 namespace postern::maps::detail {
 namespace {
@@ -106,101 +104,62 @@ Result<PgHost> parse_host(std::string_view text) {
   return h;
 }
 
-struct Settings {
-  std::vector<PgHost> hosts;
-  std::string user, password, dbname;
-  std::chrono::seconds idle_interval{60}, retry_interval{60};
-};
-
-class PgsqlTable final : public Table {
+class PgsqlTable final : public sql::ServerTable {
  public:
-  using Clock = std::chrono::steady_clock;
-  PgsqlTable(std::string name, Settings s, sql::Common common, OpenOptions o)
-      : Table("pgsql", std::move(name), std::move(o)),
-        s_(std::move(s)),
-        common_(std::move(common)),
-        servers_(s_.hosts.size(), s_.retry_interval) {
-    std::shuffle(s_.hosts.begin(), s_.hosts.end(), std::mt19937(std::random_device{}()));
+  PgsqlTable(std::string name, sql::ServerParams::Opened opened, std::vector<PgHost> hosts, OpenOptions o)
+      : ServerTable("pgsql", std::move(name), "PostgreSQL", std::move(opened.common), hosts.size(), opened.server,
+                    std::move(o)),
+        server_(std::move(opened.server)),
+        hosts_(std::move(hosts)) {
+    std::shuffle(hosts_.begin(), hosts_.end(), std::mt19937(std::random_device{}()));
   }
   ~PgsqlTable() override { disconnect(); }
-  bool fixed() const override { return true; }
-
-  Result<std::optional<std::string>> lookup(std::string_view raw) override {
-    std::string key = fixed_key(raw);
-    if (key.empty()) return std::optional<std::string>();
-    auto ok = common_.eligible(key);
-    if (!ok) return ok.take_error();
-    if (!*ok) return std::optional<std::string>();
-    if (conn_ && Clock::now() - last_used_ > s_.idle_interval) disconnect();
-    for (int attempt = 0;; ++attempt) {
-      const bool kept = conn_ != nullptr;
-      if (!conn_) {
-        if (auto c = connect(); !c) return c.take_error();
-      }
-      auto r = query(key);
-      // A failed statement on a connection that is no longer good: the
-      // server closed it (restart, idle timeout). Once more on a new one.
-      if (!r && pg_api().status(conn_) != CONNECTION_OK) {
-        disconnect();
-        if (kept && attempt == 0) continue;
-        return r;
-      }
-      last_used_ = Clock::now();
-      return r;
-    }
-  }
 
  private:
-  Status connect() {
+  bool connected() const override { return conn_ != nullptr; }
+  bool connection_lost() const override { return conn_ && pg_api().status(conn_) != CONNECTION_OK; }
+  std::string server_text(std::size_t i) const override { return hosts_[i].text(); }
+
+  Status connect_to(std::size_t i) override {
     const PgApi& api = pg_api();
-    std::string errors;
-    const auto now = Clock::now();
-    for (std::size_t i : servers_.due(now)) {
-      const PgHost& h = s_.hosts[i];
-      std::vector<const char*> keys, values;
-      auto add = [&](const char* k, const std::string& v) {
-        if (v.empty()) return;
-        keys.push_back(k);
-        values.push_back(v.c_str());
-      };
-      // A URI goes in as dbname with expand_dbname: its settings win over
-      // the ones after it only where it has them.
-      add("dbname", h.uri);
-      add("host", h.host);
-      add("port", h.port);
-      if (h.uri.empty()) add("dbname", s_.dbname);
-      add("user", s_.user);
-      add("password", s_.password);
-      const std::string connect_timeout = kConnectTimeout, io = kIoTimeout;
-      const std::string statement = std::string("-c statement_timeout=") + kIoTimeout;
-      add("connect_timeout", connect_timeout);
-      add("tcp_user_timeout", io);
-      add("options", statement);
-      keys.push_back(nullptr);
-      values.push_back(nullptr);
-      PGconn* c = api.connectdb_params(keys.data(), values.data(), h.uri.empty() ? 0 : 1);
-      if (c && api.status(c) == CONNECTION_OK) {
-        conn_ = c;
-        last_used_ = now;
-        return {};
-      }
-      std::string why = c ? pg_text(api.error_message(c)) : "out of memory";
-      if (c) api.finish(c);
-      servers_.failed(i, now);
-      log::warning("{}: cannot connect to PostgreSQL server {}: {}", spec(), h.text(), why);
-      if (!errors.empty()) errors += "; ";
-      errors += h.text() + ": " + why;
+    const PgHost& h = hosts_[i];
+    std::vector<const char*> keys, values;
+    auto add = [&](const char* k, const std::string& v) {
+      if (v.empty()) return;
+      keys.push_back(k);
+      values.push_back(v.c_str());
+    };
+    // A URI goes in as dbname with expand_dbname: its settings win over
+    // the ones after it only where it has them.
+    add("dbname", h.uri);
+    add("host", h.host);
+    add("port", h.port);
+    if (h.uri.empty()) add("dbname", server_.dbname);
+    add("user", server_.user);
+    add("password", server_.password);
+    const std::string connect_timeout = kConnectTimeout, io = kIoTimeout;
+    const std::string statement = std::string("-c statement_timeout=") + kIoTimeout;
+    add("connect_timeout", connect_timeout);
+    add("tcp_user_timeout", io);
+    add("options", statement);
+    keys.push_back(nullptr);
+    values.push_back(nullptr);
+    PGconn* c = api.connectdb_params(keys.data(), values.data(), h.uri.empty() ? 0 : 1);
+    if (c && api.status(c) == CONNECTION_OK) {
+      conn_ = c;
+      return {};
     }
-    if (errors.empty()) return servers_.none_due();
-    return make_error("cannot connect to a PostgreSQL server: {}", errors);
+    std::string why = c ? pg_text(api.error_message(c)) : "out of memory";
+    if (c) api.finish(c);
+    return make_error("{}", why);
   }
 
-  void disconnect() {
+  void disconnect() override {
     if (conn_) pg_api().finish(conn_);
     conn_ = nullptr;
   }
 
-  Result<std::optional<std::string>> query(const std::string& key) {
+  Result<std::optional<std::string>> query(const std::string& key) override {
     const PgApi& api = pg_api();
     std::string quote_error;
     sql::Quote quote = [&](std::string_view s) {
@@ -236,46 +195,26 @@ class PgsqlTable final : public Table {
     return results.take();
   }
 
-  Settings s_;
-  sql::Common common_;
-  sql::Servers servers_;
+  sql::ServerParams server_;
+  std::vector<PgHost> hosts_;
   PGconn* conn_ = nullptr;
-  Clock::time_point last_used_{};
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Table>> open_pgsql(std::string_view name, const OpenOptions& o) {
-  if (auto s = require_read_only("pgsql", name, o); !s) return s.take_error();
-  if (name.front() != '/' && name.front() != '.')
-    return make_error(
-        "pgsql:{}: name a parameter file by its path (Postern does not read pgsql parameters from main.cf)",
-        str::printable(name, 200));
-  auto params = sql::Params::read("pgsql", std::string(name));
-  if (!params) return params.take_error();
   // Postfix's select_function: SELECT f('%s'), below query, above the
   // select_field/table/where_field form.
-  std::string function = params->get("select_function");
-  auto common = sql::Common::from(*params, o, function.empty() ? "" : "SELECT " + function + "('%s')");
-  if (!common) return common.take_error();
-  Settings s;
-  for (const auto& word : split_braced(params->get("hosts", "localhost"))) {
+  auto opened = sql::ServerParams::open("pgsql", name, o, "select_function");
+  if (!opened) return opened.take_error();
+  std::vector<PgHost> hosts;
+  for (const auto& word : opened->server.hosts) {
     auto h = parse_host(word);
     if (!h) return make_error("pgsql:{}: hosts: {}", name, h.error().message);
-    s.hosts.push_back(std::move(*h));
+    hosts.push_back(std::move(*h));
   }
-  if (s.hosts.empty()) return make_error("pgsql:{}: hosts is empty", name);
-  s.user = params->get("user");
-  s.password = params->get("password");
-  s.dbname = params->get("dbname");
-  auto idle = params->seconds("idle_interval", "60");
-  if (!idle) return idle.take_error();
-  auto retry = params->seconds("retry_interval", "60");
-  if (!retry) return retry.take_error();
-  s.idle_interval = *idle;
-  s.retry_interval = *retry;
   if (const PgApi& api = pg_api(); !api.error.empty()) return make_error("pgsql:{}: {}", name, api.error);
-  return std::unique_ptr<Table>(new PgsqlTable(std::string(name), std::move(s), std::move(*common), o));
+  return std::unique_ptr<Table>(new PgsqlTable(std::string(name), std::move(*opened), std::move(hosts), o));
 }
 
 }  // namespace postern::maps::detail
