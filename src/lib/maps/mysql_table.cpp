@@ -29,13 +29,11 @@
 
 #include <algorithm>
 #include <charconv>
-#include <chrono>
 #include <cstring>
 #include <optional>
 #include <random>
 
 #include "base/strings.h"
-#include "log/log.h"
 #include "maps/dl_library.h"
 #include "maps/internal.h"
 #include "maps/sql_server.h"
