@@ -118,7 +118,11 @@ def main():
             with open(path) as f:
                 lines = f.read().splitlines()
             for svc, kv in service_opts:
-                hits = [i for i, l in enumerate(lines) if l.split()[:1] == [svc]]
+                # A service is named by its master.cf name or, for the smtpd
+                # listener (named 127.0.0.1:PORT), by its command.
+                hits = [i for i, l in enumerate(lines)
+                        if l.split()[:1] == [svc] or (not l.lstrip().startswith("#")
+                                                      and l.split()[7:8] == [svc])]
                 if not hits:
                     sys.exit(f"breakdown.py: no service {svc!r} in {path}")
                 for i in hits:

@@ -229,9 +229,14 @@ TEST_F(TlsServer, ClientCertificateSettings) {
   EXPECT_TRUE(wrap.req_ccert);
   auto md5 = settings("smtpd_tls_fingerprint_digest = MD5\n");
   EXPECT_EQ(md5.fingerprint_digest, "md5");
-  auto bad = Settings::from_config(cfg_of("smtpd_tls_fingerprint_digest = sha257\n"));
+  auto bad = Settings::from_config(cfg_of("smtpd_tls_security_level = may\nsmtpd_tls_fingerprint_digest = sha257\n"));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("sha257"), std::string::npos);
+  // A server without TLS never computes a fingerprint, so the digest is not
+  // looked up (that would initialize OpenSSL in every smtpd start).
+  EXPECT_TRUE(Settings::from_config(cfg_of("smtpd_tls_fingerprint_digest = sha257\n")).ok());
+  // A client checks it whatever its level: a policy table may turn TLS on.
+  EXPECT_FALSE(Settings::from_config(cfg_of("smtp_tls_fingerprint_digest = sha257\n"), "smtp").ok());
   // A CA file that cannot be read is an error when the context loads.
   auto missing = settings("smtpd_tls_chain_files = " + path("chain.pem") +
                           "\nsmtpd_tls_ask_ccert = yes\nsmtpd_tls_CAfile = " + path("nonexistent-ca.pem") + "\n");
