@@ -361,6 +361,72 @@ class TlsTest(unittest.TestCase):
         self.assertIn("221 2.0.0 Bye", out)
 
 
+def smtpd_pids(inst, port):
+    """The smtpd processes of `inst` that serve 127.0.0.1:port."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"/smtpd") and inst.dir.encode() in argv and \
+                f"127.0.0.1:{port}".encode() in argv:
+            pids.append(int(d))
+    return pids
+
+
+def maps_openssl(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return "/libssl.so" in f.read()
+
+
+class LazyOpenSslTest(unittest.TestCase):
+    """OpenSSL is loaded when TLS is first used (src/lib/tls/lazy_openssl.cpp),
+    not at every exec: a server without TLS never maps it; one with TLS does
+    before its chroot, where the library could no longer be found."""
+
+    def live_smtpd(self, inst, port):
+        c = Conn(port)
+        self.addCleanup(c.close)
+        self.assertTrue(c.ask("EHLO client.test").startswith("250"))
+        pids = smtpd_pids(inst, port)
+        self.assertEqual(len(pids), 1, pids)
+        return c, pids[0]
+
+    def test_server_without_tls_does_not_load_openssl(self):
+        r = subprocess.run(["ldd", os.path.join(LIBEXEC, "smtpd")], capture_output=True, text=True)
+        if "libssl" in r.stdout:
+            self.skipTest("this build links OpenSSL (POSTERN_LAZY_OPENSSL=OFF)")
+        _, plain = self.live_smtpd(INST, PORTS["plain"])
+        self.assertFalse(maps_openssl(plain))
+        _, may = self.live_smtpd(INST, PORTS["may"])
+        self.assertTrue(maps_openssl(may))
+
+    def test_starttls_in_a_chroot(self):
+        if os.geteuid() != 0:
+            self.skipTest("chroot needs root")
+        port = free_port()
+        cert, key = os.path.join(INST.root, "rsa.crt"), os.path.join(INST.root, "rsa.key")
+        inst = Instance("tlschroot", main_cf_extra=MAIN_CF + NO_QMGR_FLOW)
+        self.addCleanup(inst.cleanup)
+        inst.write_master_cf("# service type private unpriv chroot wakeup maxproc command\n"
+                             f"127.0.0.1:{port} inet n - y - - smtpd -o smtpd_tls_security_level=may "
+                             f"-o smtpd_tls_cert_file={cert} -o smtpd_tls_key_file={key} "
+                             "-o smtpd_peername_lookup=no\n"
+                             "cleanup unix n - n - 0 cleanup\n")
+        inst.start()
+        wait_for(lambda: port_open(port), timeout=15, what="smtpd")
+        c, pid = self.live_smtpd(inst, port)
+        self.assertEqual(os.readlink(f"/proc/{pid}/root"), os.path.realpath(inst.queue))
+        self.assertEqual(c.ask("STARTTLS"), "220 2.0.0 Ready to start TLS")
+        c.starttls()
+        self.assertTrue(c.ask("EHLO client.test").startswith("250"))
+        self.assertEqual(c.ask("QUIT"), "221 2.0.0 Bye")
+
+
 class LmtpServer:
     """An LMTP server on 127.0.0.1 with STARTTLS (INST's rsa certificate)
     unless starttls=False; records each message and whether it came over TLS."""

@@ -37,7 +37,7 @@
 
 #include "base/unique_fd.h"
 #include "log/log.h"
-#include "maps/dl_library.h"
+#include "base/dl_library.h"
 #include "maps/internal.h"
 
 namespace postern::maps::detail {

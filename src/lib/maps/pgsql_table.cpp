@@ -24,7 +24,7 @@
 #include <random>
 
 #include "base/strings.h"
-#include "maps/dl_library.h"
+#include "base/dl_library.h"
 #include "maps/internal.h"
 #include "maps/sql_server.h"
 

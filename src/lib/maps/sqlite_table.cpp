@@ -16,7 +16,7 @@
 #include <sqlite3.h>
 
 #include "base/strings.h"
-#include "maps/dl_library.h"
+#include "base/dl_library.h"
 #include "maps/internal.h"
 #include "maps/sql_common.h"
 

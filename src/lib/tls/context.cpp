@@ -101,12 +101,15 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
     s.ccert_verifydepth = static_cast<int>(cfg.integer("smtpd_tls_ccert_verifydepth"));
   }
   s.fingerprint_digest = str::lower(str::trim(cfg.str(p + "_tls_fingerprint_digest")));
-  // Asking OpenSSL initializes it (its configuration file, the default
-  // provider's algorithm tables): about a fifth of a bare smtpd start. A
-  // server without TLS never uses the digest, so it does not pay for that;
-  // the clients check always, since a TLS policy table can turn TLS on for
-  // one destination.
-  if ((s.enabled() || p != "smtpd") && EVP_get_digestbyname(s.fingerprint_digest.c_str()) == nullptr)
+  // Asking OpenSSL loads and initializes it (lazy_openssl.cpp; its
+  // configuration file, the default provider's algorithm tables): most of a
+  // bare smtpd start. A program without TLS never uses the digest, so it is
+  // checked where TLS may be used: a level above none, or (clients) a TLS
+  // policy table, which can turn TLS on for one destination. Postfix checks
+  // it in the same cases, when it initializes TLS.
+  const bool may_use_tls =
+      s.enabled() || (p != "smtpd" && !str::trim(cfg.str(p + "_tls_policy_maps")).empty());
+  if (may_use_tls && EVP_get_digestbyname(s.fingerprint_digest.c_str()) == nullptr)
     return make_error("{}_tls_fingerprint_digest = {}: not a digest this OpenSSL knows", p,
                       str::printable(s.fingerprint_digest, 40));
   if (s.verifies()) {

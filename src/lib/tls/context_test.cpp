@@ -2,6 +2,7 @@
 // here (OpenSSL's API, no openssl command), and real handshakes against
 // Asio's TLS client over a socket pair.
 #include "tls/context.h"
+#include "tls/lazy_openssl.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -235,8 +236,19 @@ TEST_F(TlsServer, ClientCertificateSettings) {
   // A server without TLS never computes a fingerprint, so the digest is not
   // looked up (that would initialize OpenSSL in every smtpd start).
   EXPECT_TRUE(Settings::from_config(cfg_of("smtpd_tls_fingerprint_digest = sha257\n")).ok());
-  // A client checks it whatever its level: a policy table may turn TLS on.
-  EXPECT_FALSE(Settings::from_config(cfg_of("smtp_tls_fingerprint_digest = sha257\n"), "smtp").ok());
+  // Nor does a client without TLS; a policy table may turn TLS on, though.
+  EXPECT_TRUE(Settings::from_config(cfg_of("smtp_tls_fingerprint_digest = sha257\n"), "smtp").ok());
+  EXPECT_FALSE(Settings::from_config(cfg_of("smtp_tls_fingerprint_digest = sha257\n"
+                                            "smtp_tls_policy_maps = inline:{x=may}\n"),
+                                     "smtp")
+                   .ok());
+  EXPECT_FALSE(Settings::from_config(cfg_of("lmtp_tls_security_level = may\nlmtp_tls_fingerprint_digest = sha257\n"),
+                                     "lmtp")
+                   .ok());
+  // Every OpenSSL function Postern calls exists in the OpenSSL it runs
+  // with (in the lazily loading build, this resolves all of them).
+  auto loaded = load_openssl();
+  EXPECT_TRUE(loaded.ok()) << loaded.error().message;
   // A CA file that cannot be read is an error when the context loads.
   auto missing = settings("smtpd_tls_chain_files = " + path("chain.pem") +
                           "\nsmtpd_tls_ask_ccert = yes\nsmtpd_tls_CAfile = " + path("nonexistent-ca.pem") + "\n");

@@ -1,10 +1,11 @@
-// dl_library.h - a shared library loaded with dlopen() when the first
-// table that needs it is opened (Berkeley DB, SQLite, the MySQL client).
+// dl_library.h - a shared library loaded with dlopen() when it is first
+// needed: Berkeley DB, SQLite, the MySQL and PostgreSQL clients when a table
+// of that type is opened, OpenSSL when TLS is (tls/lazy_openssl.cpp).
 //
 // Linking such a library into every daemon cost each process start its
-// mapping and relocation, although most daemons never open such a table;
-// busy daemons restart every max_use clients. The library is loaded once
-// per process and never closed (table handles may live until exit).
+// mapping and relocation, although most daemons never use it; busy daemons
+// restart every max_use clients. The library is loaded once per process and
+// never closed (handles into it may live until exit).
 //
 //   static const Api& api() {
 //     static Api a = [] {
@@ -26,7 +27,7 @@
 
 #include <fmt/format.h>
 
-namespace postern::maps::detail {
+namespace postern {
 
 class DlLibrary {
  public:
@@ -44,8 +45,14 @@ class DlLibrary {
   void bind(Fn& fn, const char* name) {
     static_assert(std::is_pointer_v<Fn>);
     if (!handle_) return;
-    fn = reinterpret_cast<Fn>(::dlsym(handle_, name));
-    if (!fn && error_.empty()) error_ = fmt::format("cannot load {} ({}): no symbol {}", what_, soname_, name);
+    fn = reinterpret_cast<Fn>(symbol(name));
+  }
+  // The address of `name`, or nullptr (and the library's error) when absent.
+  void* symbol(const char* name) {
+    if (!handle_) return nullptr;
+    void* p = ::dlsym(handle_, name);
+    if (!p && error_.empty()) error_ = fmt::format("cannot load {} ({}): no symbol {}", what_, soname_, name);
+    return p;
   }
   // Empty when the library and every bound symbol were found.
   const std::string& error() const { return error_; }
@@ -55,4 +62,4 @@ class DlLibrary {
   void* handle_ = nullptr;
 };
 
-}  // namespace postern::maps::detail
+}  // namespace postern
