@@ -13,6 +13,8 @@ build_pkgs=(
   # sqlite:, mysql: and pgsql: tables; the libraries are loaded when the
   # first such table is opened.
   libsqlite3-dev libmariadb-dev libpq-dev
+  # lmdb: and cdb: tables (loaded the same way).
+  liblmdb-dev libcdb-dev
 )
 test_pkgs=(
   libgtest-dev googletest clang libclang-rt-14-dev
@@ -30,7 +32,8 @@ test_pkgs=(
   # Preseeded as "No configuration", so it is installed but never started.
   # postfix-sqlite, postfix-mysql, postfix-pgsql: the reference for the SQL
   # tables (test_sql_tables.py).
-  postfix postfix-pcre postfix-sqlite postfix-mysql postfix-pgsql
+  # postfix-lmdb, postfix-cdb: the reference for those tables.
+  postfix postfix-pcre postfix-sqlite postfix-mysql postfix-pgsql postfix-lmdb postfix-cdb
 )
 
 want=("${build_pkgs[@]}")

@@ -149,9 +149,9 @@ bool dir_is_sticky_public(const std::string& dir) {
 
 // The file behind a table, for its owner (alias commands run as that user).
 std::optional<uid_t> table_owner(maps::Table& t) {
-  std::string path = t.name();
+  std::string path = t.file_path();
+  if (path.empty()) path = t.name();
   if (path.empty() || path[0] != '/') return std::nullopt;
-  if (t.type() == "hash" || t.type() == "btree") path += ".db";
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
   return st.st_uid;

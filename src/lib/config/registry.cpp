@@ -704,6 +704,7 @@ constexpr ParamDef kParams[] = {
   S("default_cache_db_type", "btree", "Table type of caches."),
   Z("berkeley_db_create_buffer_size", "16777216", "Berkeley DB buffer size when a table is built.", 1),
   Z("berkeley_db_read_buffer_size", "131072", "Berkeley DB buffer size when a table is read.", 1),
+  Z("lmdb_map_size", "16777216", "Initial LMDB memory map size of an lmdb: table being written; doubled when the table fills it.", 65536),
   L("proxy_read_maps", "$local_recipient_maps $mydestination $virtual_alias_maps $virtual_alias_domains $virtual_mailbox_maps $virtual_mailbox_domains $relay_recipient_maps $relay_domains $canonical_maps $sender_canonical_maps $recipient_canonical_maps $relocated_maps $transport_maps $mynetworks $smtpd_sender_login_maps $sender_bcc_maps $recipient_bcc_maps $smtp_generic_maps $lmtp_generic_maps $alias_maps $smtpd_client_restrictions $smtpd_helo_restrictions $smtpd_sender_restrictions $smtpd_relay_restrictions $smtpd_recipient_restrictions $address_verify_sender_dependent_relayhost_maps $address_verify_transport_maps $fallback_transport_maps $mailbox_command_maps $mailbox_transport_maps $sender_dependent_default_transport_maps $sender_dependent_relayhost_maps", "Tables the proxymap service may open for reading."),
   L("proxy_write_maps", "$smtp_sasl_auth_cache_name $lmtp_sasl_auth_cache_name $address_verify_map $postscreen_cache_map", "Tables the proxywrite service may open for writing."),
   L("lmtp_generic_maps", "", "Address rewriting for outgoing LMTP mail."),

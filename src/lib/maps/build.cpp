@@ -87,6 +87,7 @@ Result<Prepared> prepare(std::string_view spec, const BuildOptions& opts, Access
   p.open.duplicates = opts.duplicates;
   p.open.log_warnings = opts.log_warnings;
   p.open.db_cache_size = opts.cache_size;
+  p.open.lmdb_map_size = opts.lmdb_map_size;
   // Postfix: umask(022 | (~source_mode & 077)) around the create, so the
   // table is at most as readable as its source and never group/other writable.
   mode_t mask = 022;
@@ -184,7 +185,7 @@ Result<BuildReport> build(Kind kind, std::string_view spec, const BuildOptions& 
   auto table = open_table(prep->type, prep->path, prep->open);
   if (!table) return table.take_error();
   BuildReport report;
-  report.db_path = prep->path + ".db";
+  report.db_path = (*table)->file_path();
   Status s = kind == Kind::Map ? fill(**table, (*src)->stream(), path, opts, report, parse_map_line)
                                : fill(**table, (*src)->stream(), path, opts, report, parse_alias_line);
   if (!s) return s.take_error();
@@ -206,7 +207,7 @@ Result<BuildReport> update(Kind kind, std::string_view spec, std::istream& in, s
   auto table = open_table(prep->type, prep->path, prep->open);
   if (!table) return table.take_error();
   BuildReport report;
-  report.db_path = prep->path + ".db";
+  report.db_path = (*table)->file_path();
   std::string name(in_name);
   Status s = kind == Kind::Map ? fill(**table, in, name, opts, report, parse_map_line)
                                : fill(**table, in, name, opts, report, parse_alias_line);

@@ -39,6 +39,7 @@ struct BuildOptions {
   bool as_source_owner = true;                // -o clears
   bool inherit_permissions = true;            // -p clears
   std::size_t cache_size = 16 * 1024 * 1024;  // berkeley_db_create_buffer_size
+  std::size_t lmdb_map_size = 16 * 1024 * 1024;  // lmdb_map_size
   bool log_warnings = true;
   // postalias only.
   std::string myhostname;   // YP_MASTER_NAME; empty: gethostname()
@@ -52,7 +53,7 @@ struct BuildReport {
   std::vector<std::string> warnings;  // in the order found
 };
 
-// `spec` is "[type:]file"; the type must be buildable (hash, btree).
+// `spec` is "[type:]file"; the type must be buildable (hash, btree, lmdb, cdb).
 Result<BuildReport> build_map(std::string_view spec, const BuildOptions& opts = {});
 Result<BuildReport> update_map(std::string_view spec, std::istream& in, std::string_view in_name,
                                const BuildOptions& opts = {});

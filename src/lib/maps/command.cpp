@@ -116,6 +116,7 @@ OpenOptions read_options(const Parsed& a, const CommandSettings& s, Access acces
   o.duplicates = a.build.duplicates;
   o.lock = true;
   o.db_cache_size = access == Access::ReadOnly ? s.db_read_buffer_size : s.db_create_buffer_size;
+  o.lmdb_map_size = s.lmdb_map_size;
   return o;
 }
 
@@ -228,6 +229,7 @@ int run_sequence(Program p, const Parsed& a, const CommandSettings& s, CommandIo
 int run_builds(Program p, Parsed& a, const CommandSettings& s, CommandIo io) {
   a.build.default_type = s.default_database_type;
   a.build.cache_size = s.db_create_buffer_size;
+  a.build.lmdb_map_size = s.lmdb_map_size;
   a.build.myhostname = s.myhostname;
   for (const auto& spec : a.maps) {
     Result<BuildReport> r = BuildReport{};

@@ -41,6 +41,7 @@ struct CommandSettings {
   std::string myhostname;                                // postalias YP_MASTER_NAME
   std::size_t db_create_buffer_size = 16 * 1024 * 1024;  // berkeley_db_create_buffer_size
   std::size_t db_read_buffer_size = 128 * 1024;          // berkeley_db_read_buffer_size
+  std::size_t lmdb_map_size = 16 * 1024 * 1024;          // lmdb_map_size
 };
 
 // Reads main.cf from the -c directory (nullopt: $MAIL_CONFIG or the default).

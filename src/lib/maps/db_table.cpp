@@ -117,24 +117,7 @@ class FlockGuard {
 };
 
 // "dir/name.db" -> {"dir", "name.db"}; the environment home is the directory.
-std::pair<std::string, std::string> split_dir(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) return {".", path};
-  if (slash == 0) return {"/", path.substr(1)};
-  return {path.substr(0, slash), path.substr(slash + 1)};
-}
-
-std::string unique_temp_name(const std::string& db_path) {
-  std::random_device rd;
-  return db_path + ".postern." + std::to_string(::getpid()) + "." + std::to_string(rd() % 1000000) + ".tmp";
-}
-
-// Value bytes as a C string: up to the first NUL.
-std::string c_string(const DBT& d) {
-  const char* p = static_cast<const char*>(d.data);
-  if (!p) return {};
-  return std::string(p, ::strnlen(p, d.size));
-}
+std::string c_string(const DBT& d) { return detail::c_string(d.data, d.size); }
 
 class DbTable final : public Table {
  public:
@@ -190,6 +173,7 @@ class DbTable final : public Table {
   }
 
   bool fixed() const override { return true; }
+  std::string file_path() const override { return db_path_; }
 
   Result<std::optional<std::string>> lookup(std::string_view raw_key) override {
     std::string key = fixed_key(raw_key);
@@ -324,9 +308,7 @@ class DbTable final : public Table {
     if (::rename(temp_path_.c_str(), db_path_.c_str()) < 0)
       return sys_error("rename {} to {}", temp_path_, db_path_);
     committed_ = true;
-    auto [dir, base] = split_dir(db_path_);
-    UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dfd) ::fsync(dfd.get());
+    sync_parent_dir(db_path_);
     return {};
   }
 
@@ -338,12 +320,7 @@ class DbTable final : public Table {
   }
 
   void warn_if_stale_source() {
-    // Postfix's hint that someone forgot to run postmap after editing.
-    struct stat db {
-    }, src{};
-    if (::stat(db_path_.c_str(), &db) < 0 || ::stat(name().c_str(), &src) < 0) return;
-    if (src.st_mtime > db.st_mtime && src.st_mtime < std::time(nullptr) - 100)
-      warn("database " + db_path_ + " is older than source file " + name());
+    if (auto w = stale_source_warning(db_path_, name())) warn(std::move(*w));
   }
 
  protected:

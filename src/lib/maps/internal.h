@@ -14,6 +14,23 @@
 namespace postern::maps::detail {
 
 Result<std::unique_ptr<Table>> open_db(std::string_view type, std::string_view name, const OpenOptions& o);
+// Files of the indexed types (hash, btree, lmdb, cdb), db_files.cpp.
+// "dir/name" -> {"dir", "name"} ("." for a bare name, "/" at the root).
+std::pair<std::string, std::string> split_dir(const std::string& path);
+// A fresh name next to `path` for a rebuild that is renamed into place.
+std::string unique_temp_name(const std::string& path);
+// fsync() of the directory holding `path`, after a rename into it.
+void sync_parent_dir(const std::string& path);
+// Record bytes as a C string: up to the first NUL (keys and values are C
+// strings in Postfix, whichever null convention the file uses).
+std::string c_string(const void* data, std::size_t size);
+// "database X is older than source file Y" when the source changed after
+// the last build (and not within the last 100 s), else nothing.
+std::optional<std::string> stale_source_warning(const std::string& db_path, const std::string& source);
+
+// lmdb:/p lives in /p.lmdb, cdb:/p in /p.cdb (lmdb_table.cpp, cdb_table.cpp).
+Result<std::unique_ptr<Table>> open_lmdb(std::string_view name, const OpenOptions& o);
+Result<std::unique_ptr<Table>> open_cdb(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_texthash(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_inline(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_static(std::string_view name, const OpenOptions& o);

@@ -95,11 +95,13 @@ Result<std::unique_ptr<Table>> open_proxy(std::string_view n, const OpenOptions&
 }
 
 // Sorted by type name.
-constexpr std::array<TypeEntry, 17> kTypes{{
+constexpr std::array<TypeEntry, 19> kTypes{{
     {"btree", open_btree},
+    {"cdb", detail::open_cdb},
     {"cidr", detail::open_cidr},
     {"hash", open_hash},
     {"inline", detail::open_inline},
+    {"lmdb", detail::open_lmdb},
     {"mysql", detail::open_mysql},
     {"pcre", detail::open_pcre},
     {"pgsql", detail::open_pgsql},
@@ -149,7 +151,9 @@ const std::vector<std::string_view>& supported_types() {
 
 bool is_supported_type(std::string_view type) { return find_type(type) != nullptr; }
 
-bool is_buildable_type(std::string_view type) { return type == "hash" || type == "btree"; }
+bool is_buildable_type(std::string_view type) {
+  return type == "hash" || type == "btree" || type == "lmdb" || type == "cdb";
+}
 
 namespace detail {
 

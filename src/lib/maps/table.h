@@ -5,6 +5,8 @@
 // defer mail instead of treating a broken table as an empty one. Types:
 //
 //   hash:/p, btree:/p   Berkeley DB file /p.db, Postfix's on-disk conventions
+//   lmdb:/p             LMDB file /p.lmdb (lmdb_table.cpp)
+//   cdb:/p              constant database /p.cdb, built whole (cdb_table.cpp)
 //   texthash:/p         the postmap(1) source file /p, read into memory
 //   inline:{k=v, ...}   keys and values in the name itself
 //   static:value        every key maps to value (static:{ text with space })
@@ -82,6 +84,9 @@ struct OpenOptions {
   // Berkeley DB memory pool size: berkeley_db_read_buffer_size for readers,
   // berkeley_db_create_buffer_size for Rebuild.
   std::size_t db_cache_size = 128 * 1024;
+  // lmdb: the initial memory map of a table being written (lmdb_map_size);
+  // it doubles when an update fills it. Readers map the file's size.
+  std::size_t lmdb_map_size = 16 * 1024 * 1024;
   // Rebuild: permissions of the new file (default 0644 minus the umask).
   std::optional<mode_t> create_mode;
   // tcp: and socketmap: tables: the whole of one lookup (connect, request,
@@ -125,6 +130,9 @@ class Table {
   // True when the file behind the table was modified or replaced since it was
   // opened; long-running processes then finish their work and restart.
   virtual bool changed() const { return false; }
+  // The file that holds this table's data when the table is one indexed
+  // file ("/etc/aliases.db" for hash:/etc/aliases); empty otherwise.
+  virtual std::string file_path() const { return {}; }
 
   // Postalias switches conventions for its trailing NIS entries (written
   // without null, keys not folded), as Postfix's postalias does.

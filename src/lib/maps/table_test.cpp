@@ -52,11 +52,10 @@ TEST(OpenTable, SupportedTypes) {
   const auto& t = supported_types();
   EXPECT_TRUE(std::is_sorted(t.begin(), t.end()));
   for (const char* type :
-       {"btree", "cidr", "hash", "inline", "pcre", "proxy", "regexp", "static", "texthash", "unix"})
+       {"btree", "cdb", "cidr", "hash", "inline", "lmdb", "pcre", "proxy", "regexp", "static", "texthash", "unix"})
     EXPECT_TRUE(is_supported_type(type)) << type;
-  EXPECT_FALSE(is_supported_type("lmdb"));
-  EXPECT_TRUE(is_buildable_type("hash"));
-  EXPECT_TRUE(is_buildable_type("btree"));
+  EXPECT_FALSE(is_supported_type("dbm"));
+  for (const char* type : {"hash", "btree", "lmdb", "cdb"}) EXPECT_TRUE(is_buildable_type(type)) << type;
   EXPECT_FALSE(is_buildable_type("texthash"));
 }
 

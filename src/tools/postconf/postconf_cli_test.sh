@@ -115,9 +115,11 @@ check "missing main.cf exit" "1" "$rc"
 
 # What this build supports.
 check "-m" "btree
+cdb
 cidr
 hash
 inline
+lmdb
 mysql
 pcre
 pgsql

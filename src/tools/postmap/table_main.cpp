@@ -30,6 +30,7 @@ Result<maps::CommandSettings> load_settings(const std::optional<std::string>& di
     if (auto n = str::parse_uint(*v)) s.db_create_buffer_size = *n;
   if (auto v = cfg->get("berkeley_db_read_buffer_size"))
     if (auto n = str::parse_uint(*v)) s.db_read_buffer_size = *n;
+  s.lmdb_map_size = static_cast<std::size_t>(cfg->integer("lmdb_map_size"));
   return s;
 }
 

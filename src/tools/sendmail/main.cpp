@@ -480,6 +480,7 @@ int main(int argc, char** argv) {
     case Mode::Newaliases: {
       maps::BuildOptions bo;
       bo.myhostname = env.cfg->str("myhostname");
+      bo.lmdb_map_size = static_cast<std::size_t>(env.cfg->integer("lmdb_map_size"));
       if (auto st = maps::rebuild_alias_database(env.cfg->str("alias_database"), bo); !st)
         die(EX_UNAVAILABLE, st.error().message);
       return 0;
