@@ -18,25 +18,15 @@ postfix-cdb support, and on a running instance.
   (root only).
 """
 import os
-import pwd
 import re
 import shutil
-import smtplib
 import subprocess
 import tempfile
 import unittest
-import uuid
 
-from harness import SBIN, Instance, free_port, is_root, queue_master_cf, wait_for
-from sink import Sink
-from test_end_to_end import smtp_up
+from postfix_tables import (OUR_POSTALIAS, OUR_POSTMAP, POSTFIX_POSTALIAS, POSTFIX_POSTMAP, LikePostfix,
+                            check_alias_maps_delivery)
 from test_sql_tables import run_virtual_alias_flow
-
-POSTFIX_POSTMAP = "/usr/sbin/postmap"
-POSTFIX_POSTALIAS = "/usr/sbin/postalias"
-POSTFIX_POSTCONF = "/usr/sbin/postconf"
-OUR_POSTMAP = os.path.join(SBIN, "postmap")
-OUR_POSTALIAS = os.path.join(SBIN, "postalias")
 
 SOURCE = """# a comment, then entries Postfix's postmap reads
 Foo bar
@@ -64,46 +54,9 @@ quoted: "|/bin/cat"
 ALIAS_KEYS = ["root", "POSTMASTER", "team", "quoted", "@", "YP_MASTER_NAME", "yp_master_name", "missing"]
 
 
-def postfix_has_cdb(config_dir):
-    if not all(os.path.exists(p) for p in (POSTFIX_POSTMAP, POSTFIX_POSTALIAS, POSTFIX_POSTCONF)):
-        return False
-    p = subprocess.run([POSTFIX_POSTCONF, "-c", config_dir, "-m"], capture_output=True, text=True, timeout=30)
-    return p.returncode == 0 and "cdb" in p.stdout.split()
-
-
-class CdbLikePostfix(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="postern-cdb-")
-        os.chmod(cls.tmp, 0o755)
-        # One configuration directory for both programs.
-        cls.conf = os.path.join(cls.tmp, "conf")
-        os.mkdir(cls.conf)
-        with open(os.path.join(cls.conf, "main.cf"), "w") as f:
-            f.write("myhostname = mta.test\n")
-        if not postfix_has_cdb(cls.conf):
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise unittest.SkipTest("Postfix's cdb support (postfix-cdb) not installed")
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def source(self, name, text=SOURCE):
-        path = os.path.join(self.tmp, name)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
-
-    def run_tool(self, prog, args, input=None):
-        p = subprocess.run([prog, "-c", self.conf] + args, capture_output=True, text=True, input=input,
-                           timeout=60)
-        return p.returncode, p.stdout, p.stderr
-
-    def build(self, prog, spec, opts=()):
-        rc, out, err = self.run_tool(prog, list(opts) + [spec])
-        self.assertEqual(rc, 0, f"{prog} {' '.join(opts)} {spec}: {err}")
-        return err
+class CdbLikePostfix(LikePostfix):
+    TYPE = "cdb"
+    SOURCE = SOURCE
 
     def answers(self, prog, spec, keys):
         """(exit code, output) of `prog -q -` for all keys, and of `prog -q KEY`
@@ -263,54 +216,7 @@ class CdbOnARunningInstance(unittest.TestCase):
         run_virtual_alias_flow(self, "cdb:" + src)
 
     def test_alias_maps_local_delivery(self):
-        sink = Sink()
-        self.addCleanup(sink.stop)
-        out = os.path.join(self.tmp, "out")
-        os.mkdir(out)
-        os.chmod(out, 0o1777)
-        mbox = os.path.join(out, "file.mbox")
-        aliases = os.path.join(self.tmp, "aliases")
-        with open(aliases, "w") as f:
-            f.write(f"team: ann@remote.test,\n  bob@remote.test\nFiler: {mbox}\n")
-        port = free_port()
-        main_cf = f"""
-myhostname = mta.test
-mydestination = $myhostname, localhost
-mynetworks = 127.0.0.0/8
-relayhost = [127.0.0.1]:{sink.port}
-alias_maps = cdb:{aliases}
-alias_database = cdb:{aliases}
-"""
-        inst = Instance("cdb", main_cf_extra=main_cf, master_cf=queue_master_cf(
-            port, "smtp unix - - n - - smtp\nrelay unix - - n - - smtp\nlocal unix - n n - - local\n"))
-        self.addCleanup(inst.cleanup)
-        inst.cmd("postalias", ["cdb:" + aliases])
-        owner = None
-        if is_root():
-            # File deliveries of an alias run as the owner of the .cdb file
-            # (root-owned tables: default_privs), as with Postfix.
-            owner = pwd.getpwnam("daemon")
-            os.chown(aliases + ".cdb", owner.pw_uid, owner.pw_gid)
-        inst.start()
-        wait_for(lambda: smtp_up(port), timeout=15, what="smtpd listening")
-        token = uuid.uuid4().hex
-        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
-            s.sendmail("alice@sender.test", ["team@mta.test", "FILER@mta.test"],
-                       f"Subject: {token}\r\n\r\n{token}\r\n")
-        sink.wait_count(1, timeout=30)
-        got = [m for m in sink.messages if token.encode() in m[2]]
-        self.assertEqual(sorted(r for m in got for r in m[1]), ["ann@remote.test", "bob@remote.test"])
-
-        def delivered():
-            try:
-                with open(mbox) as f:
-                    return token in f.read()
-            except FileNotFoundError:
-                return False
-
-        wait_for(delivered, timeout=30, what="the message in the alias's file")
-        if owner is not None:
-            self.assertEqual(os.stat(mbox).st_uid, owner.pw_uid)
+        inst, mbox = check_alias_maps_delivery(self, "cdb", self.tmp)
         inst.wait_log(r"(?i)to=<filer@mta\.test>, .*relay=local, .*status=sent \(delivered to file: "
                       + re.escape(mbox))
 

@@ -22,25 +22,17 @@ postfix-lmdb support, and on a running instance.
 """
 import ctypes
 import os
-import pwd
 import re
 import shutil
-import smtplib
 import subprocess
 import tempfile
 import unittest
-import uuid
 
-from harness import SBIN, Instance, SmtpClient, free_port, is_root, queue_master_cf, wait_for
-from sink import Sink
+from harness import Instance, SmtpClient, free_port, queue_master_cf, wait_for
 from test_end_to_end import smtp_up
+from postfix_tables import (OUR_POSTALIAS, OUR_POSTMAP, POSTFIX_POSTALIAS, POSTFIX_POSTMAP, LikePostfix,
+                            check_alias_maps_delivery, postfix_supports)
 from test_sql_tables import run_virtual_alias_flow
-
-POSTFIX_POSTMAP = "/usr/sbin/postmap"
-POSTFIX_POSTALIAS = "/usr/sbin/postalias"
-POSTFIX_POSTCONF = "/usr/sbin/postconf"
-OUR_POSTMAP = os.path.join(SBIN, "postmap")
-OUR_POSTALIAS = os.path.join(SBIN, "postalias")
 
 SOURCE = """\
 # comment
@@ -65,13 +57,6 @@ team: ann@remote.test,
   bob@remote.test
 "quoted name": someone@remote.test
 """
-
-
-def postfix_has_lmdb(config_dir):
-    if not os.path.exists(POSTFIX_POSTMAP):
-        return False
-    p = subprocess.run([POSTFIX_POSTCONF, "-c", config_dir, "-m"], capture_output=True, text=True, timeout=30)
-    return "lmdb" in p.stdout.split()
 
 
 # --- raw records, read with LMDB itself ----------------------------------
@@ -126,37 +111,9 @@ def without_stamp(records):
     return [(k, v) for k, v in records if k != b"YP_LAST_MODIFIED"]
 
 
-class LmdbLikePostfix(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="postern-lmdb-")
-        os.chmod(cls.tmp, 0o755)
-        cls.conf = os.path.join(cls.tmp, "conf")
-        os.mkdir(cls.conf)
-        open(os.path.join(cls.conf, "main.cf"), "w").close()
-        if not postfix_has_lmdb(cls.conf):
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise unittest.SkipTest("Postfix's postmap has no lmdb support (postfix-lmdb)")
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def source(self, name, text=SOURCE):
-        path = os.path.join(self.tmp, name)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
-
-    def run_tool(self, prog, args, input=None):
-        p = subprocess.run([prog, "-c", self.conf] + list(args), capture_output=True, text=True,
-                           input=input, timeout=120)
-        return p.returncode, p.stdout, p.stderr
-
-    def build(self, prog, spec, opts=()):
-        rc, out, err = self.run_tool(prog, list(opts) + [spec])
-        self.assertEqual(rc, 0, f"{prog} {spec}: {err}")
-        return err
+class LmdbLikePostfix(LikePostfix):
+    TYPE = "lmdb"
+    SOURCE = SOURCE
 
     def answers(self, prog, spec, keys):
         """postmap -q - with every key on stdin: exit code and output."""
@@ -331,7 +288,7 @@ class LmdbOnARunningInstance(unittest.TestCase):
         run_virtual_alias_flow(self, "lmdb:" + src)
 
     def test_entries_added_by_postfix_while_running(self):
-        if not postfix_has_lmdb(self.conf):
+        if not postfix_supports("lmdb", self.conf):
             self.skipTest("Postfix's postmap has no lmdb support (postfix-lmdb)")
         src = os.path.join(self.tmp, "virtual")
         with open(src, "w") as f:
@@ -370,54 +327,7 @@ virtual_alias_maps = lmdb:{src}
         self.assertTrue(rcpt("other@example.com").startswith("550 5.1.1"))
 
     def test_alias_maps_local_delivery(self):
-        sink = Sink()
-        self.addCleanup(sink.stop)
-        out = os.path.join(self.tmp, "out")
-        os.mkdir(out)
-        os.chmod(out, 0o1777)
-        mbox = os.path.join(out, "file.mbox")
-        aliases = os.path.join(self.tmp, "aliases")
-        with open(aliases, "w") as f:
-            f.write(f"team: ann@remote.test,\n  bob@remote.test\nFiler: {mbox}\n")
-        port = free_port()
-        main_cf = f"""
-myhostname = mta.test
-mydestination = $myhostname, localhost
-mynetworks = 127.0.0.0/8
-relayhost = [127.0.0.1]:{sink.port}
-alias_maps = lmdb:{aliases}
-alias_database = lmdb:{aliases}
-"""
-        inst = Instance("lmdb", main_cf_extra=main_cf, master_cf=queue_master_cf(
-            port, "smtp unix - - n - - smtp\nrelay unix - - n - - smtp\nlocal unix - n n - - local\n"))
-        self.addCleanup(inst.cleanup)
-        inst.cmd("postalias", ["lmdb:" + aliases])
-        owner = None
-        if is_root():
-            # File deliveries of an alias run as the owner of the .lmdb file
-            # (root-owned tables: default_privs), as with Postfix.
-            owner = pwd.getpwnam("daemon")
-            os.chown(aliases + ".lmdb", owner.pw_uid, owner.pw_gid)
-        inst.start()
-        wait_for(lambda: smtp_up(port), timeout=15, what="smtpd listening")
-        token = uuid.uuid4().hex
-        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
-            s.sendmail("alice@sender.test", ["team@mta.test", "FILER@mta.test"],
-                       f"Subject: {token}\r\n\r\n{token}\r\n")
-        sink.wait_count(1, timeout=30)
-        got = [m for m in sink.messages if token.encode() in m[2]]
-        self.assertEqual(sorted(r for m in got for r in m[1]), ["ann@remote.test", "bob@remote.test"])
-
-        def delivered():
-            try:
-                with open(mbox) as f:
-                    return token in f.read()
-            except FileNotFoundError:
-                return False
-
-        wait_for(delivered, timeout=30, what="the message in the alias's file")
-        if owner is not None:
-            self.assertEqual(os.stat(mbox).st_uid, owner.pw_uid)
+        inst, mbox = check_alias_maps_delivery(self, "lmdb", self.tmp)
         inst.wait_log(r"(?i)to=<filer@mta\.test>, .*relay=local, .*status=sent \(delivered to file: "
                       + re.escape(mbox))
 

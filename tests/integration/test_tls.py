@@ -363,19 +363,8 @@ class TlsTest(unittest.TestCase):
 
 def smtpd_pids(inst, port):
     """The smtpd processes of `inst` that serve 127.0.0.1:port."""
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"/smtpd") and inst.dir.encode() in argv and \
-                f"127.0.0.1:{port}".encode() in argv:
-            pids.append(int(d))
-    return pids
+    return [pid for pid, argv in inst.processes().items()
+            if argv[0].endswith("/smtpd") and f"127.0.0.1:{port}" in argv]
 
 
 def maps_openssl(pid):

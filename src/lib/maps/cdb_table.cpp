@@ -141,16 +141,13 @@ class CdbTable final : public Table {
     const CdbApi& api = cdb_api();
     std::string key = fixed_key(raw_key);
     for (int with_null = 1; with_null >= 0; --with_null) {
-      if (with_null ? !try1_ : !try0_) continue;
+      if (!nulls_.tries(with_null)) continue;
       errno = 0;
       int rc = api.find(&reader_, key.c_str(), static_cast<unsigned>(key.size() + with_null));
       if (rc < 0) return make_error("error reading {}: {}", cdb_path_, cdb_strerror(errno));
       if (rc == 0) continue;
       // Stick with the convention this file uses (Postfix does the same).
-      if (with_null)
-        try0_ = false;
-      else
-        try1_ = false;
+      nulls_.matched(with_null);
       auto value = record(cdb_datapos(&reader_), cdb_datalen(&reader_), "value");
       if (!value) return value.take_error();
       return std::optional<std::string>(std::string(*value));
@@ -263,17 +260,7 @@ class CdbTable final : public Table {
 
  private:
   void reset_nulls() {
-    switch (options().nulls) {
-      case NullMode::Auto: try0_ = try1_ = true; break;
-      case NullMode::With:
-        try1_ = true;
-        try0_ = false;
-        break;
-      case NullMode::Without:
-        try0_ = true;
-        try1_ = false;
-        break;
-    }
+    nulls_.reset(options().nulls);
     // Postfix's cdb default when undecided is no null (dict_cdbm_open),
     // unlike Berkeley DB's "with null" on Linux.
     write_null_ = options().nulls == NullMode::With;
@@ -376,8 +363,7 @@ class CdbTable final : public Table {
   bool writer_open_ = false;
   bool committed_ = false;
   bool write_failed_ = false;
-  bool try0_ = true;
-  bool try1_ = true;
+  NullConvention nulls_;
   bool write_null_ = false;
   FileStamp stamp_;
 };

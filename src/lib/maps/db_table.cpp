@@ -182,16 +182,13 @@ class DbTable final : public Table {
       if (auto s = g.acquire(fd_, LOCK_SH, db_path_); !s) return s.take_error();
     try {
       for (int with_null = 1; with_null >= 0; --with_null) {
-        if (with_null ? !try1_ : !try0_) continue;
+        if (!nulls_.tries(with_null)) continue;
         DBT k = dbt(key.data(), static_cast<std::uint32_t>(key.size() + with_null));
         DBT v = dbt();
         int rc = db_->get(db_, nullptr, &k, &v, 0);
         if (rc == 0) {
           // Stick with the convention this file uses (Postfix does the same).
-          if (with_null)
-            try0_ = false;
-          else
-            try1_ = false;
+          nulls_.matched(with_null);
           return std::optional<std::string>(c_string(v));
         }
         if (rc != DB_NOTFOUND) return make_error("error reading {}: {}", db_path_, db_strerror(rc));
@@ -207,8 +204,7 @@ class DbTable final : public Table {
       return make_error("table {}: update requires write access", spec());
     std::string key = fixed_key(raw_key);
     std::string value(raw_value.substr(0, raw_value.find('\0')));
-    if (try1_ && try0_) try0_ = false;  // undecided: Linux convention, with null
-    std::uint32_t extra = try1_ ? 1 : 0;
+    std::uint32_t extra = nulls_.writes_null() ? 1 : 0;
     DBT k = dbt(key.data(), static_cast<std::uint32_t>(key.size() + extra));
     DBT v = dbt(value.data(), static_cast<std::uint32_t>(value.size() + extra));
     FlockGuard g;
@@ -240,14 +236,11 @@ class DbTable final : public Table {
       if (auto s = g.acquire(fd_, LOCK_EX, db_path_); !s) return s.take_error();
     try {
       for (int with_null = 1; with_null >= 0; --with_null) {
-        if (with_null ? !try1_ : !try0_) continue;
+        if (!nulls_.tries(with_null)) continue;
         DBT k = dbt(key.data(), static_cast<std::uint32_t>(key.size() + with_null));
         int rc = db_->del(db_, nullptr, &k, 0);
         if (rc == 0) {
-          if (with_null)
-            try0_ = false;
-          else
-            try1_ = false;
+          nulls_.matched(with_null);
           return true;
         }
         if (rc != DB_NOTFOUND) return make_error("error deleting from {}: {}", db_path_, db_strerror(rc));
@@ -328,17 +321,7 @@ class DbTable final : public Table {
 
  private:
   void reset_nulls() {
-    switch (options().nulls) {
-      case NullMode::Auto: try0_ = try1_ = true; break;
-      case NullMode::With:
-        try1_ = true;
-        try0_ = false;
-        break;
-      case NullMode::Without:
-        try0_ = true;
-        try1_ = false;
-        break;
-    }
+    nulls_.reset(options().nulls);
   }
 
   bool needs_op_lock() const { return options().lock && options().access == Access::ReadOnly && fd_ >= 0; }
@@ -436,8 +419,7 @@ class DbTable final : public Table {
   DB* db_ = nullptr;       // owned: freed by close_handles()
   int fd_ = -1;            // the database's own descriptor (owned by Berkeley DB)
   UniqueFd session_lock_;  // Access::Update: exclusive lock held until commit/close
-  bool try0_ = true;
-  bool try1_ = true;
+  NullConvention nulls_;
   bool committed_ = false;
   FileStamp stamp_;
 };

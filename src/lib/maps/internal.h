@@ -28,6 +28,26 @@ std::string c_string(const void* data, std::size_t size);
 // the last build (and not within the last 100 s), else nothing.
 std::optional<std::string> stale_source_warning(const std::string& db_path, const std::string& source);
 
+// The trailing-null convention of an indexed file, as Postfix keeps it
+// (DICT_FLAG_TRY0NULL/TRY1NULL): lookups try "key\0", then "key", and stick
+// with the form that matched first, so files written either way (or by
+// other programs) are found.
+struct NullConvention {
+  bool with = true;     // still try keys with a trailing null
+  bool without = true;  // still try keys without
+  void reset(NullMode mode) {
+    with = mode != NullMode::Without;
+    without = mode != NullMode::With;
+  }
+  bool tries(bool with_null) const { return with_null ? with : without; }
+  void matched(bool with_null) { (with_null ? without : with) = false; }
+  // A writer that is still undecided takes the Linux convention, with null.
+  bool writes_null() {
+    if (with && without) without = false;
+    return with;
+  }
+};
+
 // lmdb:/p lives in /p.lmdb, cdb:/p in /p.cdb (lmdb_table.cpp, cdb_table.cpp).
 Result<std::unique_ptr<Table>> open_lmdb(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_cdb(std::string_view name, const OpenOptions& o);

@@ -270,7 +270,7 @@ class LmdbTable final : public Table {
     if (auto s = txn.begin(); !s) return s.take_error();
     const LmdbApi& api = lmdb_api();
     for (int with_null = 1; with_null >= 0; --with_null) {
-      if (with_null ? !try1_ : !try0_) continue;
+      if (!nulls_.tries(with_null)) continue;
       std::size_t size = key.size() + static_cast<std::size_t>(with_null);
       // No such key can be stored, so it is not there (LMDB would say
       // MDB_BAD_VALSIZE, and a long address from a client must not turn a
@@ -280,10 +280,7 @@ class LmdbTable final : public Table {
       int rc = api.get(txn.get(), dbi_, &k, &v);
       if (rc == 0) {
         // Stick with the convention this file uses (Postfix does the same).
-        if (with_null)
-          try0_ = false;
-        else
-          try1_ = false;
+        nulls_.matched(with_null);
         if (v.mv_size > kMaxValueSize)
           return make_error("error reading {}: value of \"{}\" is too large ({} bytes)", spec_, key, v.mv_size);
         return std::optional<std::string>(c_string(v));
@@ -298,8 +295,7 @@ class LmdbTable final : public Table {
       return make_error("table {}: update requires write access", spec_);
     std::string key = fixed_key(raw_key);
     std::string value(raw_value.substr(0, raw_value.find('\0')));
-    if (try1_ && try0_) try0_ = false;  // undecided: Linux convention, with null
-    std::size_t extra = try1_ ? 1 : 0;
+    std::size_t extra = nulls_.writes_null() ? 1 : 0;
     if (key.size() + extra == 0) return make_error("error updating {}: empty key", spec_);
     if (key.size() + extra > max_key_size_)
       return make_error("error updating {}: key \"{}...\" is too long ({} bytes, LMDB allows {})", spec_,
@@ -332,7 +328,7 @@ class LmdbTable final : public Table {
       return make_error("table {}: delete requires write access", spec_);
     std::string key = fixed_key(raw_key);
     for (int with_null = 1; with_null >= 0; --with_null) {
-      if (with_null ? !try1_ : !try0_) continue;
+      if (!nulls_.tries(with_null)) continue;
       std::size_t size = key.size() + static_cast<std::size_t>(with_null);
       if (size == 0 || size > max_key_size_) continue;  // cannot be stored, so not there
       PendingWrite w;
@@ -342,10 +338,7 @@ class LmdbTable final : public Table {
       auto rc = write(std::move(w));
       if (!rc) return rc.take_error();
       if (*rc == 0) {
-        if (with_null)
-          try0_ = false;
-        else
-          try1_ = false;
+        nulls_.matched(with_null);
         return true;
       }
       if (*rc != MDB_NOTFOUND) return fail(make_error("error deleting from {}: {}", spec_, mdb_error(*rc)));
@@ -500,17 +493,7 @@ class LmdbTable final : public Table {
   };
 
   void reset_nulls() {
-    switch (options().nulls) {
-      case NullMode::Auto: try0_ = try1_ = true; break;
-      case NullMode::With:
-        try1_ = true;
-        try0_ = false;
-        break;
-      case NullMode::Without:
-        try0_ = true;
-        try1_ = false;
-        break;
-    }
+    nulls_.reset(options().nulls);
   }
 
   bool session_locks() const { return options().access == Access::Update && options().lock && fd_ >= 0; }
@@ -718,8 +701,7 @@ class LmdbTable final : public Table {
   std::vector<PendingWrite> pending_;  // writes of txn_, for replay
   std::size_t pending_bytes_ = 0;
   std::optional<Error> broken_;
-  bool try0_ = true;
-  bool try1_ = true;
+  NullConvention nulls_;
   bool committed_ = false;
   FileStamp stamp_;
 };
