@@ -41,8 +41,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
-#include <random>
 
 #include "base/dl_library.h"
 #include "base/unique_fd.h"

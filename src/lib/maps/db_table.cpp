@@ -32,8 +32,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
-#include <random>
 
 #include "base/unique_fd.h"
 #include "log/log.h"

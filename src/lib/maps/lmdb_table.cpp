@@ -54,8 +54,6 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <ctime>
-#include <random>
 #include <vector>
 
 #include "base/dl_library.h"
