@@ -244,9 +244,7 @@ class CdbTable final : public Table {
 
   bool changed() const override {
     if (!reader_open_) return false;
-    struct stat st {};
-    if (::fstat(fd_.get(), &st) == 0 && st.st_nlink == 0) return true;
-    return stamp_.differs_from_path(cdb_path_);
+    return stamp_.replaced(fd_.get(), cdb_path_);
   }
 
   void warn_if_stale_source() {

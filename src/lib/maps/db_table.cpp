@@ -305,9 +305,7 @@ class DbTable final : public Table {
 
   bool changed() const override {
     if (options().access != Access::ReadOnly) return false;
-    struct stat st {};
-    if (fd_ >= 0 && ::fstat(fd_, &st) == 0 && st.st_nlink == 0) return true;
-    return stamp_.differs_from_path(db_path_);
+    return stamp_.replaced(fd_, db_path_);
   }
 
   void warn_if_stale_source() {

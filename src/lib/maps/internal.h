@@ -84,6 +84,9 @@ struct FileStamp {
   static FileStamp of(const struct stat& st);
   // True when `path` now names a different file or a modified one.
   bool differs_from_path(const std::string& path) const;
+  // The same, or the file open as `fd` (when >= 0) was removed: an indexed
+  // table replaced by a rebuild.
+  bool replaced(int fd, const std::string& path) const;
 };
 
 // Refuses write access for read-only table types, with Postfix's wording.

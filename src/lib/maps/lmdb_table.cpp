@@ -404,9 +404,7 @@ class LmdbTable final : public Table {
 
   bool changed() const override {
     if (options().access != Access::ReadOnly) return false;
-    struct stat st {};
-    if (fd_ >= 0 && ::fstat(fd_, &st) == 0 && st.st_nlink == 0) return true;
-    return stamp_.differs_from_path(path_);
+    return stamp_.replaced(fd_, path_);
   }
 
   void warn_if_stale_source() {

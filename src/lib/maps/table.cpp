@@ -172,6 +172,12 @@ bool FileStamp::differs_from_path(const std::string& path) const {
          st.st_mtim.tv_nsec != mtime.tv_nsec;
 }
 
+bool FileStamp::replaced(int fd, const std::string& path) const {
+  struct stat st {};
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && st.st_nlink == 0) return true;
+  return differs_from_path(path);
+}
+
 Status require_read_only(std::string_view type, std::string_view name, const OpenOptions& o) {
   if (o.access != Access::ReadOnly) return make_error("{}:{} map requires O_RDONLY access mode", type, name);
   return {};
