@@ -88,6 +88,8 @@ def main():
                     help="a -o option for one master.cf service, e.g. local:max_use=1")
     ap.add_argument("--perf-data", metavar="FILE", default="/tmp/postern-breakdown.perf",
                     help="where perf writes its samples (kept for perf report)")
+    ap.add_argument("--call-graph", action="store_true",
+                    help="record call graphs too (perf --call-graph dwarf), for perf report")
     ap.add_argument("--timeout", type=float, default=300)
     opts = ap.parse_args()
     if os.geteuid() != 0:
@@ -141,7 +143,10 @@ def main():
         log_before = len(mta.maillog_text())
 
         master = mta.master_pid()
-        perf = subprocess.Popen(["perf", "record", "-a", "-e", f"cpu-clock/freq={PERF_HZ}/", "-e",
+        # Without call graphs, kernel samples on this kind of VM land on the
+        # user instruction that trapped; --call-graph shows the kernel side.
+        graph = ["--call-graph", "dwarf,16384"] if opts.call_graph else []
+        perf = subprocess.Popen(["perf", "record", "-a", *graph, "-e", f"cpu-clock/freq={PERF_HZ}/", "-e",
                                  "sched:sched_switch", "-o", opts.perf_data, "--", "sleep", "100000"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)

@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -249,6 +250,24 @@ TEST_F(TlsServer, ClientCertificateSettings) {
   // with (in the lazily loading build, this resolves all of them).
   auto loaded = load_openssl();
   EXPECT_TRUE(loaded.ok()) << loaded.error().message;
+  // In that build, the table of pointers the calls go through is read-only
+  // from then on, as the GOT it replaces would be.
+  if (auto slots = openssl_function_slots(); !slots.empty()) {
+    for (void* p : slots.first(4)) EXPECT_NE(p, nullptr);
+    auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    auto addr = reinterpret_cast<std::uintptr_t>(slots.data());
+    EXPECT_EQ(addr % page, 0u);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(slots.data() + slots.size()) % page, 0u);
+    std::ifstream maps("/proc/self/maps");
+    std::string line, perms;
+    while (std::getline(maps, line)) {
+      unsigned long lo = 0, hi = 0;
+      char p[5] = {};
+      if (std::sscanf(line.c_str(), "%lx-%lx %4s", &lo, &hi, p) == 3 && addr >= lo && addr < hi) perms = p;
+    }
+    EXPECT_EQ(perms.substr(0, 2), "r-") << "mapping of the OpenSSL function table: " << perms;
+    EXPECT_DEATH(*const_cast<void* volatile*>(slots.data()) = nullptr, "");
+  }
   // A CA file that cannot be read is an error when the context loads.
   auto missing = settings("smtpd_tls_chain_files = " + path("chain.pem") +
                           "\nsmtpd_tls_ask_ccert = yes\nsmtpd_tls_CAfile = " + path("nonexistent-ca.pem") + "\n");

@@ -24,8 +24,20 @@
 // the sanitizer and fuzz builds link OpenSSL directly, as do other
 // architectures). The trampolines are hidden: libssl's own calls into
 // libcrypto never come here.
+//
+// The pointers are what the GOT would hold, and a GOT is read-only after
+// relocation (full RELRO), so that a stray or hostile write cannot redirect
+// calls. The pointers live in a section of their own (postern_ossl_slots),
+// page-aligned and padded to whole pages, and once the load has run, filled
+// or not, those pages are made read-only: the slots are final either way.
 #if defined(POSTERN_LAZY_OPENSSL)
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <string>
 
@@ -43,6 +55,14 @@
 #define POSTERN_STR2(x) #x
 #define POSTERN_STR(x) POSTERN_STR2(x)
 
+// The slots' section starts on a page of its own (the largest alignment in
+// a section is the section's); the padding at its end follows the slots
+// (top-level asm statements are emitted in order), and the section name is a
+// C identifier, so that the linker defines __start_ and __stop_ for it.
+asm(".section postern_ossl_slots,\"aw\",@progbits\n"
+    ".p2align 12\n"
+    ".text\n");
+
 // For each function F: the global (hidden) trampoline F, its slot
 // postern_ossl_slot_F (initially the address of postern_ossl_stub_F), and
 // the stub, which passes the slot's address to the common resolver in %r11
@@ -58,7 +78,7 @@
       "postern_ossl_stub_" #F ":\n"                                    \
       "  leaq postern_ossl_slot_" #F "(%rip), %r11\n"                  \
       "  jmp postern_ossl_resolve\n"                                   \
-      ".data\n"                                                        \
+      ".section postern_ossl_slots,\"aw\",@progbits\n"                \
       ".p2align 3\n"                                                   \
       ".globl postern_ossl_slot_" #F "\n"                              \
       ".hidden postern_ossl_slot_" #F "\n"                             \
@@ -66,6 +86,14 @@
       "  .quad postern_ossl_stub_" #F "\n"                             \
       ".text\n");
 POSTERN_OPENSSL_FUNCTIONS(POSTERN_TRAMPOLINE)
+
+// Pads the section to a whole page, so that no other data shares its last
+// page (which is about to become read-only).
+asm(".section postern_ossl_slots,\"aw\",@progbits\n"
+    ".p2align 12\n"
+    ".text\n");
+extern "C" __attribute__((visibility("hidden"))) void* __start_postern_ossl_slots[];
+extern "C" __attribute__((visibility("hidden"))) void* __stop_postern_ossl_slots[];
 
 // The resolver keeps every argument register (the integer ones, %rax for a
 // variadic call's vector count, %xmm0-7), loads OpenSSL, and jumps to the
@@ -109,6 +137,18 @@ constexpr Slot kSlots[] = {POSTERN_OPENSSL_FUNCTIONS(POSTERN_SLOT_ENTRY)};
 std::once_flag g_once;
 std::string g_error;  // set once, under g_once
 
+// Makes the slots' pages read-only. The section's bounds are checked rather
+// than trusted: were they not whole pages, another object's data would share
+// one, and then the slots stay writable (and the unit test fails).
+void protect_slots() {
+  auto begin = reinterpret_cast<std::uintptr_t>(__start_postern_ossl_slots);
+  auto end = reinterpret_cast<std::uintptr_t>(__stop_postern_ossl_slots);
+  auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  if (begin % page != 0 || end % page != 0 || end <= begin) return;
+  if (::mprotect(__start_postern_ossl_slots, end - begin, PROT_READ) != 0)
+    postern::log::warning("cannot make the OpenSSL function table read-only: {}", std::strerror(errno));
+}
+
 void load_once() {
   std::call_once(g_once, [] {
     DlLibrary ssl("libssl.so." POSTERN_STR(OPENSSL_SHLIB_VERSION), "OpenSSL");
@@ -118,10 +158,11 @@ void load_once() {
     for (std::size_t i = 0; i < std::size(kSlots); ++i) found[i] = ssl.symbol(kSlots[i].name);
     if (!ssl.error().empty()) {
       g_error = ssl.error();
-      return;
+    } else {
+      for (std::size_t i = 0; i < std::size(kSlots); ++i)
+        __atomic_store_n(kSlots[i].slot, found[i], __ATOMIC_RELEASE);
     }
-    for (std::size_t i = 0; i < std::size(kSlots); ++i)
-      __atomic_store_n(kSlots[i].slot, found[i], __ATOMIC_RELEASE);
+    protect_slots();
   });
 }
 
@@ -131,6 +172,10 @@ Status load_openssl() {
   load_once();
   if (!g_error.empty()) return make_error("{}", g_error);
   return {};
+}
+
+std::span<void* const> openssl_function_slots() {
+  return {__start_postern_ossl_slots, __stop_postern_ossl_slots};
 }
 
 }  // namespace postern::tls
@@ -149,6 +194,7 @@ extern "C" __attribute__((visibility("hidden"), used)) void postern_openssl_load
 
 namespace postern::tls {
 Status load_openssl() { return {}; }
+std::span<void* const> openssl_function_slots() { return {}; }
 }  // namespace postern::tls
 
 #endif
