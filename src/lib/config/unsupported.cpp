@@ -78,7 +78,7 @@ constexpr auto kList = std::to_array<Unsupported>({
 
 // Accepted and ignored. Tuning knobs of Postfix's own design (delivery
 // slots, concurrency feedback, watchdog timers), paths and service names
-// Postern does not use (flush, proxymap, scache, tlsmgr, postlog, qmqpd),
+// Postern does not use (flush, proxywrite, scache, tlsmgr, postlog, qmqpd),
 // debugging aids (debug_peer_list, debugger_command), Cyrus SASL's realm and
 // SASL credential caches, the secondary settings of features whose main
 // switch is refused above (milters, address verification), and TLS details Postern leaves to OpenSSL's defaults (session
@@ -107,8 +107,8 @@ constexpr std::string_view kIgnored[] = {
     "milter_content_timeout", "milter_default_action", "milter_macro_daemon_name", "milter_macro_v",
     "milter_protocol", "multi_instance_directories", "multi_instance_enable", "multi_instance_group",
     "multi_instance_name", "newaliases_path", "postlog_service_name",
-    "postscreen_cache_map", "process_id_directory", "proxy_read_maps", "proxy_write_maps",
-    "proxymap_service_name", "proxywrite_service_name", "qmgr_clog_warn_time", "qmgr_daemon_timeout",
+    "postscreen_cache_map", "process_id_directory", "proxy_write_maps",
+    "proxywrite_service_name", "qmgr_clog_warn_time", "qmgr_daemon_timeout",
     "qmgr_fudge_factor", "qmgr_message_recipient_minimum", "qmqpd_authorized_clients",
     "qmqpd_client_port_logging", "qmqpd_error_delay", "qmqpd_timeout", "queue_file_attribute_count_limit",
     "readme_directory", "relocated_prefix_enable", "sample_directory",

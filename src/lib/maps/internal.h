@@ -65,6 +65,8 @@ Result<std::unique_ptr<Table>> open_pgsql(std::string_view name, const OpenOptio
 Result<std::unique_ptr<Table>> open_mysql(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_pipemap(std::string_view name, const OpenOptions& o);
 Result<std::unique_ptr<Table>> open_unionmap(std::string_view name, const OpenOptions& o);
+// proxy:type:name, in the process or through proxymap (proxy_table.cpp).
+Result<std::unique_ptr<Table>> open_proxy(std::string_view name, const OpenOptions& o);
 
 // One server of a mysql: table's `hosts`: unix:/socket, inet:host[:port] or
 // host[:port] (port 0: the library's default).

@@ -53,25 +53,6 @@ Result<std::pair<std::string, std::string>> split_spec(std::string_view spec) {
 
 namespace {
 
-// proxy:type:name. Postfix routes these through proxymap(8) so that chrooted
-// daemons can read tables outside the jail; Postern opens the table
-// directly, which gives the same answers for the read-only use that main.cf
-// defaults such as local_recipient_maps make of it.
-class ProxyTable final : public Table {
- public:
-  ProxyTable(std::string name, std::unique_ptr<Table> inner, OpenOptions o)
-      : Table("proxy", std::move(name), std::move(o)), inner_(std::move(inner)) {}
-  bool fixed() const override { return inner_->fixed(); }
-  Result<std::optional<std::string>> lookup(std::string_view key) override { return inner_->lookup(key); }
-  Status for_each(const std::function<bool(std::string_view, std::string_view)>& fn) override {
-    return make_error("table {}: can't sequence maps via the proxy service", spec());
-  }
-  bool changed() const override { return inner_->changed(); }
-
- private:
-  std::unique_ptr<Table> inner_;
-};
-
 using Opener = Result<std::unique_ptr<Table>> (*)(std::string_view, const OpenOptions&);
 
 struct TypeEntry {
@@ -85,15 +66,6 @@ Result<std::unique_ptr<Table>> open_hash(std::string_view n, const OpenOptions& 
 Result<std::unique_ptr<Table>> open_btree(std::string_view n, const OpenOptions& o) {
   return detail::open_db("btree", n, o);
 }
-Result<std::unique_ptr<Table>> open_proxy(std::string_view n, const OpenOptions& o) {
-  if (o.access != Access::ReadOnly)
-    return make_error("proxy:{}: write access is not supported (Postern has no proxymap service)", n);
-  auto inner = open_table(n, o);
-  if (!inner) return inner.take_error();
-  if ((*inner)->type() == "proxy") return make_error("proxy:{}: nested proxy tables are not allowed", n);
-  return std::unique_ptr<Table>(new ProxyTable(std::string(n), std::move(*inner), o));
-}
-
 // Sorted by type name.
 constexpr std::array<TypeEntry, 19> kTypes{{
     {"btree", open_btree},
@@ -106,7 +78,7 @@ constexpr std::array<TypeEntry, 19> kTypes{{
     {"pcre", detail::open_pcre},
     {"pgsql", detail::open_pgsql},
     {"pipemap", detail::open_pipemap},
-    {"proxy", open_proxy},
+    {"proxy", detail::open_proxy},
     {"regexp", detail::open_regexp},
     {"socketmap", detail::open_socketmap},
     {"sqlite", detail::open_sqlite},

@@ -13,7 +13,8 @@
 //   regexp:/p, pcre:/p  regexp_table(5) / pcre_table(5) pattern files
 //   cidr:/p             cidr_table(5) network blocks
 //   unix:passwd.byname  getpwnam(3), unix:group.byname getgrnam(3)
-//   proxy:type:name     opened directly (Postern has no proxymap service)
+//   proxy:type:name     through proxymap in a chrooted daemon, else opened directly
+//                       (proxy_table.cpp, config/proxy_settings.h)
 //   tcp:host:port, socketmap:inet:host:port:name, socketmap:unix:path:name
 //                       client/server tables (maps/net_tables.h)
 //   pipemap:{t:n, ...}, unionmap:{t:n, ...}  tables of tables (composite_tables.cpp)

@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <set>
 #include <sstream>
 
+#include "config/proxy_settings.h"
 #include "maps/test_support.h"
 #include "maps/text_tables.h"
 
@@ -189,9 +191,35 @@ TEST(ProxyTable, OpensTheInnerTableReadOnly) {
   OpenOptions w;
   w.access = Access::Update;
   EXPECT_EQ(open_error("proxy:hash:/x", w),
-            "proxy:hash:/x: write access is not supported (Postern has no proxymap service)");
+            "proxy:hash:/x: write access is not supported (Postern has no proxywrite service)");
   EXPECT_EQ(open_error("proxy:proxy:static:x"), "proxy:proxy:static:x: nested proxy tables are not allowed");
   EXPECT_EQ(open_error("proxy:foo:x"), "unsupported dictionary type: foo");
+}
+
+TEST(ProxyTable, ProxyReadMapsApprovesTablesNamedWithTheProxyPrefix) {
+  using config::approved_proxy_tables;
+  using Set = std::set<std::string, std::less<>>;
+  EXPECT_EQ(approved_proxy_tables("proxy:unix:passwd.byname hash:/etc/aliases, proxy:proxy:inline:{a=b, c=d}"),
+            (Set{"unix:passwd.byname", "inline:{a=b, c=d}"}));
+  EXPECT_EQ(approved_proxy_tables("proxy: proxy:nocolon localhost $x"), Set{});
+}
+
+TEST(ProxyTable, ADaemonOpensOnlyApprovedTables) {
+  // What the server skeleton sets for an unchrooted daemon: in-process, but
+  // only what proxy_read_maps lists (as through proxymap).
+  auto saved = config::proxy_settings();
+  config::proxy_settings().configured = true;
+  config::proxy_settings().approved = {"inline:{a=b}"};
+  EXPECT_TRUE(open_table("proxy:inline:{a=b}", quiet()).ok());
+  EXPECT_EQ(open_error("proxy:inline:{a=c}"),
+            "proxy:inline:{a=c}: proxymap service is not configured for table \"inline:{a=c}\" (list "
+            "proxy:inline:{a=c} in proxy_read_maps)");
+  // Chrooted: through the service; none here, so the open fails and says so.
+  config::proxy_settings().socket = "/nonexistent/private/proxymap";
+  config::proxy_settings().timeout = std::chrono::milliseconds(500);
+  auto e = open_error("proxy:inline:{a=b}");
+  EXPECT_EQ(e.rfind("proxy:inline:{a=b}: proxymap service (/nonexistent/private/proxymap): ", 0), 0u) << e;
+  config::proxy_settings() = saved;
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include "base/strings.h"
 #include "config/master_cf.h"
+#include "config/proxy_settings.h"
 #include "log/log.h"
 #include "security/privileges.h"
 #include "server/flow.h"
@@ -136,6 +137,9 @@ class Runner {
 
   int run() {
     adopt_listeners();
+    // Before pre_drop opens the daemon's tables: a chrooted daemon reaches
+    // its proxy: tables through proxymap (config/proxy_settings.h).
+    config::proxy_settings() = config::ProxySettings::from_config(cfg_, args_.chroot);
     if (d_.pre_drop) {
       if (auto st = d_.pre_drop(ctx_); !st) log::fatal("{}", st.error().message);
     }

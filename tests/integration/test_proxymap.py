@@ -1,0 +1,130 @@
+"""proxymap end to end: the real daemon under a real master, spoken to over
+private/proxymap with the wire protocol (ipcwire), and used by a chrooted
+smtpd for local_recipient_maps = proxy:unix:passwd.byname (its default),
+the case proxymap exists for: the jail has no passwd database."""
+import os
+import pwd
+import unittest
+
+import ipcwire
+from harness import LIBEXEC, Instance, SmtpClient, free_port, port_open, wait_for
+
+HEADER = "# service type private unpriv chroot wakeup maxproc command\n"
+MAIN_CF = f"""
+daemon_directory = {LIBEXEC}
+mydestination = localhost
+smtpd_peername_lookup = no
+"""
+
+
+def lookup(table, key):
+    return ("proxymap_request", [("request", "lookup"), ("table", table), ("fold_fix", 1), ("fold_mul", 0),
+                                 ("key", key)])
+
+
+def existing_user():
+    # A system user every Debian machine has; root's name is the same everywhere.
+    return pwd.getpwuid(0).pw_name
+
+
+@unittest.skipUnless(os.path.exists(os.path.join(LIBEXEC, "proxymap")), "proxymap not built")
+class ProxymapServiceTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.inst = Instance("proxymap", main_cf_extra=MAIN_CF + "proxy_read_maps = proxy:unix:passwd.byname "
+                            "proxy:inline:{a=b} proxy:inline:{missing} hash:/unproxied\n",
+                            master_cf=HEADER + "proxymap unix - - n - - proxymap\n")
+        cls.inst.start()
+        cls.path = os.path.join(cls.inst.queue, "private", "proxymap")
+        wait_for(lambda: os.path.exists(cls.path), 10, what="private/proxymap")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.inst.cleanup()
+
+    def test_lookups_of_approved_tables(self):
+        with ipcwire.Connection(self.path) as c:
+            kind, r = c.call("proxymap_request", [("request", "open"), ("table", "unix:passwd.byname"),
+                                                  ("fold_fix", 1), ("fold_mul", 0), ("key", "")])
+            self.assertEqual((kind, r["status"], r["fixed"]), ("proxymap_reply", "ok", 1))
+            kind, r = c.call(*lookup("unix:passwd.byname", existing_user().upper()))
+            self.assertEqual(r["status"], "ok")
+            self.assertTrue(r["value"].startswith(existing_user() + ":"), r["value"])
+            self.assertEqual(c.call(*lookup("unix:passwd.byname", "no-such-user-xyz"))[1]["status"], "notfound")
+            # The same connection carries lookups in other tables.
+            self.assertEqual(c.call(*lookup("inline:{a=b}", "A"))[1], {"status": "ok", "fixed": 1, "value": "b"})
+
+    def test_unapproved_tables_are_refused_and_logged(self):
+        with ipcwire.Connection(self.path) as c:
+            # Listed, but not as proxy:hash:..., so not approved (as with Postfix).
+            self.assertEqual(c.call(*lookup("hash:/unproxied", "x"))[1]["status"], "deny")
+            self.assertEqual(c.call(*lookup("unix:group.byname", "root"))[1]["status"], "deny")
+        self.inst.wait_log(r'proxymap\[\d+\]: warning: request for unapproved table: "unix:group.byname"')
+        self.inst.wait_log(r"warning: to approve this table for read-only access, list "
+                           r"proxy:unix:group.byname in main.cf:proxy_read_maps")
+
+    def test_a_table_that_cannot_be_opened(self):
+        with ipcwire.Connection(self.path) as c:
+            self.assertEqual(c.call(*lookup("inline:{missing}", "x"))[1]["status"], "bad")
+        self.inst.wait_log(r"proxymap\[\d+\]: warning: cannot open table inline:\{missing\}")
+
+    def test_malformed_request_is_refused(self):
+        with ipcwire.Connection(self.path) as c:
+            kind, r = c.call("proxymap_request", [("request", "lookup"), ("table", "no-colon"), ("fold_fix", 1),
+                                                  ("fold_mul", 0), ("key", "x")])
+            self.assertEqual(kind, "status")
+
+
+@unittest.skipUnless(os.path.exists(os.path.join(LIBEXEC, "proxymap")), "proxymap not built")
+@unittest.skipUnless(os.geteuid() == 0, "chroot needs root")
+class ChrootedSmtpdTest(unittest.TestCase):
+    """Debian's master.cf chroots smtpd; its recipient check must still see
+    the system's users, through proxymap."""
+
+    def start(self, extra=""):
+        port = free_port()
+        inst = Instance("pmchroot", main_cf_extra=MAIN_CF + extra)
+        self.addCleanup(inst.cleanup)
+        inst.write_master_cf(HEADER + f"127.0.0.1:{port} inet n - y - - smtpd\n"
+                             "cleanup unix n - n - 0 cleanup\n"
+                             "rewrite unix - - n - - trivial-rewrite\n"
+                             "proxymap unix - - n - - proxymap\n")
+        inst.start()
+        wait_for(lambda: port_open(port), timeout=15, what="smtpd")
+        return inst, port
+
+    def test_local_recipients_through_proxymap(self):
+        inst, port = self.start()
+        c = SmtpClient(port)
+        try:
+            c.ask("EHLO client.test")
+            self.assertEqual(c.ask("MAIL FROM:<a@example.org>")[:3], "250")
+            self.assertEqual(c.ask(f"RCPT TO:<{existing_user()}@localhost>")[:3], "250")
+            self.assertTrue(c.ask("RCPT TO:<no-such-user-xyz@localhost>").startswith(
+                "550 5.1.1 <no-such-user-xyz@localhost>: Recipient address rejected: User unknown in local "
+                "recipient table"))
+            c.ask("QUIT")
+        finally:
+            c.close()
+        pids = inst.service_pids("proxymap")
+        self.assertTrue(pids, "no proxymap process served the lookups")
+        for pid in pids:
+            self.assertEqual(os.readlink(f"/proc/{pid}/root"), "/")
+
+    def test_an_unapproved_proxy_table_defers_with_a_reason(self):
+        # As a table that cannot be opened: logged, and the mail it would
+        # decide on is deferred, never bounced.
+        inst, port = self.start("proxy_read_maps = $mydestination\n")
+        c = SmtpClient(port)
+        try:
+            c.ask("EHLO client.test")
+            c.ask("MAIL FROM:<a@example.org>")
+            self.assertEqual(c.ask(f"RCPT TO:<{existing_user()}@localhost>")[:9], "451 4.3.0")
+        finally:
+            c.close()
+        inst.wait_log(r'smtpd\[\d+\]: warning: local_recipient_maps: .*proxy:unix:passwd.byname: proxymap service '
+                      r'is not configured for table "unix:passwd.byname" \(list proxy:unix:passwd.byname in '
+                      r'proxy_read_maps\)')
+
+if __name__ == "__main__":
+    unittest.main()
