@@ -31,9 +31,14 @@ def existing_user():
 class ProxymapServiceTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.inst = Instance("proxymap", main_cf_extra=MAIN_CF + "proxy_read_maps = proxy:unix:passwd.byname "
-                            "proxy:inline:{a=b} proxy:inline:{missing} hash:/unproxied\n",
-                            master_cf=HEADER + "proxymap unix - - n - - proxymap\n")
+        cls.inst = Instance("proxymap", master_cf=HEADER + "proxymap unix - - n - - proxymap\n")
+        # A value longer than a reply may carry (1,000,000 bytes).
+        cls.big = cls.inst.path("big")
+        with open(cls.big, "w") as f:
+            f.write("big " + "x" * 1000001 + "\nsmall y\n")
+        with open(cls.inst.path("main.cf"), "a") as f:
+            f.write(MAIN_CF + "proxy_read_maps = proxy:unix:passwd.byname proxy:inline:{a=b} "
+                    f"proxy:inline:{{missing}} hash:/unproxied proxy:texthash:{cls.big}\n")
         cls.inst.start()
         cls.path = os.path.join(cls.inst.queue, "private", "proxymap")
         wait_for(lambda: os.path.exists(cls.path), 10, what="private/proxymap")
@@ -67,6 +72,15 @@ class ProxymapServiceTest(unittest.TestCase):
         with ipcwire.Connection(self.path) as c:
             self.assertEqual(c.call(*lookup("inline:{missing}", "x"))[1]["status"], "bad")
         self.inst.wait_log(r"proxymap\[\d+\]: warning: cannot open table inline:\{missing\}")
+
+    def test_a_value_too_long_to_pass_on(self):
+        with ipcwire.Connection(self.path) as c:
+            self.assertEqual(c.call(*lookup(f"texthash:{self.big}", "small"))[1]["value"], "y")
+            self.assertEqual(c.call(*lookup(f"texthash:{self.big}", "big"))[1]["status"], "retry")
+            # The connection still serves.
+            self.assertEqual(c.call(*lookup(f"texthash:{self.big}", "small"))[1]["status"], "ok")
+        self.inst.wait_log(r"proxymap\[\d+\]: warning: table texthash:.*big: value for key big too long to pass "
+                           r"on \(1000001 bytes\)")
 
     def test_malformed_request_is_refused(self):
         with ipcwire.Connection(self.path) as c:

@@ -36,10 +36,12 @@
 namespace postern::ipc::proto {
 
 // A table spec and a key are bounded like the ones main.cf and an address
-// can hold; a value like the largest table value Postern reads.
+// can hold. A value leaves room below the frame limit (1 MiB) for the rest
+// of the reply, so that proxymap can answer "retry" for a longer one
+// instead of failing to send its reply.
 inline constexpr std::size_t kProxymapMaxTable = 4096;
 inline constexpr std::size_t kProxymapMaxKey = 4096;
-inline constexpr std::size_t kProxymapMaxValue = 1 << 20;
+inline constexpr std::size_t kProxymapMaxValue = 1000 * 1000;
 
 enum class ProxymapOp { Open, Lookup };
 inline constexpr EnumName<ProxymapOp> kProxymapOpNames[] = {
