@@ -27,7 +27,6 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <tuple>
 #include <variant>
@@ -46,7 +45,6 @@ namespace proto = ipc::proto;
 namespace {
 
 struct State {
-  std::set<std::string, std::less<>> approved;
   // (table, fold_fix, fold_mul) -> the open table.
   std::map<std::tuple<std::string, bool, bool>, std::unique_ptr<maps::Table>> open;
 };
@@ -54,9 +52,10 @@ State g;
 
 // The open table for a request, or the status that refuses it.
 std::variant<maps::Table*, proto::ProxymapStatus> find_table(const proto::ProxymapRequest& req) {
-  std::string_view name = req.table;
-  while (name.starts_with("proxy:")) name.remove_prefix(6);
-  if (!g.approved.contains(name)) {
+  // The approved tables are the skeleton's reading of proxy_read_maps, the
+  // same that the clients check (config/proxy_settings.h).
+  std::string_view name = config::without_proxy_prefix(req.table);
+  if (!config::proxy_settings().approved.contains(name)) {
     log::warning("request for unapproved table: \"{}\"", name);
     log::warning("to approve this table for read-only access, list proxy:{} in main.cf:proxy_read_maps", name);
     return proto::ProxymapStatus::Deny;
@@ -130,10 +129,6 @@ int main(int argc, char** argv) {
   d.model = server::Model::Multi;
   // One connection per client process, kept for its life.
   d.client_limit = 10000;
-  d.pre_drop = [](server::Context& ctx) -> Status {
-    g.approved = config::approved_proxy_tables(ctx.cfg().str("proxy_read_maps"));
-    return {};
-  };
   d.serve = serve;
   return server::run(argc, argv, std::move(d));
 }

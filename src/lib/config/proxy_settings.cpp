@@ -6,13 +6,20 @@
 
 namespace postern::config {
 
+namespace {
+constexpr std::string_view kPrefix = "proxy:";
+}  // namespace
+
+std::string_view without_proxy_prefix(std::string_view spec) {
+  while (spec.starts_with(kPrefix)) spec.remove_prefix(kPrefix.size());
+  return spec;
+}
+
 std::set<std::string, std::less<>> approved_proxy_tables(std::string_view proxy_read_maps) {
-  constexpr std::string_view kPrefix = "proxy:";
   std::set<std::string, std::less<>> out;
   for (const auto& item : split_list(proxy_read_maps)) {
-    std::string_view t = item;
-    if (!t.starts_with(kPrefix)) continue;
-    while (t.starts_with(kPrefix)) t.remove_prefix(kPrefix.size());
+    if (!std::string_view(item).starts_with(kPrefix)) continue;
+    std::string_view t = without_proxy_prefix(item);
     if (t.find(':') != std::string_view::npos) out.emplace(t);
   }
   return out;

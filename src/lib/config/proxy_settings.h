@@ -44,6 +44,9 @@ struct ProxySettings {
 // that is not a table) approve nothing.
 std::set<std::string, std::less<>> approved_proxy_tables(std::string_view proxy_read_maps);
 
+// `spec` without its leading "proxy:" prefixes ("proxy:proxy:a:b" -> "a:b").
+std::string_view without_proxy_prefix(std::string_view spec);
+
 // The process's settings (default: not configured).
 ProxySettings& proxy_settings();
 

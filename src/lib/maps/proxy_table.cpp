@@ -62,7 +62,7 @@ class Proxymap {
       last = r.take_error();
       client_.reset();
     }
-    return make_error("{} service ({}): {}", "proxymap", s.socket, last.message);
+    return make_error("proxymap service ({}): {}", s.socket, last.message);
   }
 
  private:
