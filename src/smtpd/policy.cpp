@@ -1448,7 +1448,7 @@ Policy::RecipientTable Policy::open_recipient_table(const config::Config& cfg, c
   if (!ml) {
     // Postfix defers recipients when a table is unavailable; so do we
     // (an empty MapList with a recorded failure would accept everyone).
-    log::warning("{}: {}", name, ml.error().message);
+    log::warning("{}", ml.error().message);  // MapList::open names the parameter
     t.error = ml.error().message;
   } else {
     t.maps = std::make_unique<maps::MapList>(std::move(*ml));
