@@ -578,13 +578,23 @@ struct Agent::Impl {
   // The TLS handshake on a connected session: nothing when it succeeded,
   // else the outcome for the pending recipients (logged; s.tls is gone,
   // the connection is unusable). `names`: the reference names a
-  // verifying level checks the certificate against.
+  // verifying level checks the certificate against; `sni`: the name to
+  // send as SNI (sni_name()), empty for none.
   asio::awaitable<std::optional<deliver::Outcome>> handshake(Session& s, const TlsPolicy& policy,
-                                                             const std::vector<std::string>& names) {
+                                                             const std::vector<std::string>& names,
+                                                             const std::string& sni) {
     s.tls = std::make_unique<asio::ssl::stream<Socket&>>(s.sock, tls_ctx->context());
     SSL* ssl = s.tls->native_handle();
     if (auto st = tls::configure_connection(ssl, policy.protocols, policy.ciphers); !st) {
       log::warning("{}: TLS policy: {}", s.relay, st.error().message);
+      s.tls.reset();
+      co_return deliver::Outcome::deferred("4.7.5", "client TLS configuration problem");
+    }
+    // SNI only when asked for (smtp_tls_servername, servername=); with
+    // usable TLSA records configure_dane() sends the base domain instead.
+    if (policy.tlsa.empty() && !sni.empty() && SSL_set_tlsext_host_name(ssl, sni.c_str()) != 1) {
+      log::warning("{}: error setting SNI hostname to: {}", s.relay, sni);
+      tls::drain_errors();
       s.tls.reset();
       co_return deliver::Outcome::deferred("4.7.5", "client TLS configuration problem");
     }
@@ -680,15 +690,7 @@ struct Agent::Impl {
   // hop's domain ("[mail.example.com]:587" -> mail.example.com).
   std::vector<std::string> reference_names(const Job& job, std::string_view server_name) const {
     if (!job.tls.verifies()) return {};
-    std::string_view hop = job.hop;
-    if (hop.starts_with("inet:")) hop.remove_prefix(5);  // an LMTP next hop
-    if (!hop.empty() && hop.front() == '[') {
-      auto close = hop.find(']');
-      hop = hop.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
-    } else if (auto colon = hop.rfind(':'); colon != std::string_view::npos && hop.find(':') == colon) {
-      hop = hop.substr(0, colon);
-    }
-    return tls::reference_names(job.tls.cert_match, server_name, hop);
+    return tls::reference_names(job.tls.cert_match, server_name, nexthop_domain(job.hop));
   }
 
   // STARTTLS after the EHLO reply (RFC 3207), then EHLO again inside TLS.
@@ -696,7 +698,7 @@ struct Agent::Impl {
   // carry the reason, or `plaintext_retry` asks the caller to connect again
   // without TLS (level may, failed handshake).
   asio::awaitable<bool> start_tls(Job& job, SessionPtr& s, std::int64_t t, bool& plaintext_retry,
-                                  const std::vector<std::string>& names) {
+                                  const std::vector<std::string>& names, const std::string& sni) {
     const bool required = job.tls.mandatory();
     if (!s->features.starttls) {
       if (!required) co_return true;
@@ -729,7 +731,7 @@ struct Agent::Impl {
     if (injected) log::warning("{}: plaintext after the STARTTLS reply: not starting TLS", s->relay);
     std::optional<deliver::Outcome> failed;
     if (injected) failed = deliver::Outcome::deferred("4.7.5", "Cannot start TLS: handshake failure");
-    else failed = co_await handshake(*s, job.tls, names);
+    else failed = co_await handshake(*s, job.tls, names, sni);
     if (failed) {
       job.set_pending(*failed, s->relay, t);
       plaintext_retry = !required;
@@ -918,8 +920,9 @@ struct Agent::Impl {
     std::int64_t t = deliver::now_usec();
     use_tls = use_tls && tls_ctx != nullptr && job.tls.enabled();
     const auto names = reference_names(job, server_name);
+    const std::string sni = use_tls ? sni_name(job.tls, server_name, nexthop_domain(job.hop)) : std::string();
     if (use_tls && settings.tls.wrappermode) {
-      if (auto failed = co_await handshake(*s, job.tls, names)) {
+      if (auto failed = co_await handshake(*s, job.tls, names, sni)) {
         // A wrapper-mode port speaks only TLS: no plain-text retry.
         job.set_pending(*failed, s->relay, t);
         error_code ignore;
@@ -972,7 +975,7 @@ struct Agent::Impl {
       co_return false;
     }
     if (st != Stage::Helo) s->features = parse_features(h.reply, settings.discard_ehlo);
-    if (use_tls && !settings.tls.wrappermode && !co_await start_tls(job, s, t, plaintext_retry, names))
+    if (use_tls && !settings.tls.wrappermode && !co_await start_tls(job, s, t, plaintext_retry, names, sni))
       co_return false;
     if (!co_await authenticate(job, s, server_name, t)) co_return false;
     job.site_failure = false;

@@ -5,6 +5,7 @@
 
 #include "base/strings.h"
 #include "config/registry.h"
+#include "mail/address.h"
 #include "tls/protocols.h"
 
 namespace postern::smtp_client {
@@ -24,6 +25,8 @@ Result<TlsDefaults> TlsDefaults::from_config(const config::Config& cfg, std::str
   d.digest = str::lower(str::trim(cfg.str(p + "_tls_fingerprint_digest")));
   d.grades = tls::CipherGrades::from_config(cfg);
   d.dnssec = prefix == "smtp" && str::lower(str::trim(cfg.str("smtp_dns_support_level"))) == "dnssec";
+  d.servername_param = p + "_tls_servername";
+  d.servername = std::string(str::trim(cfg.str(d.servername_param)));
   if (prefix == "smtp") {
     std::string mx = str::lower(str::trim(cfg.str("smtp_tls_dane_insecure_mx_policy")));
     if (mx.empty()) mx = str::lower(str::trim(cfg.str("smtp_tls_security_level"))) == "dane" ? "dane" : "may";
@@ -43,7 +46,16 @@ struct Overrides {
   std::optional<std::string> grade, protocols;
   std::optional<std::vector<std::string>> exclude;
   std::vector<std::string> match;
+  std::optional<std::string> servername;
 };
+
+// Postfix's rule for an SNI setting: one of the two special words, or a
+// host name in A-label form (U-labels are not converted here).
+Status check_servername(std::string_view v) {
+  if (v.empty() || v == "hostname" || v == "nexthop") return {};
+  if (!mail::is_valid_hostname(v)) return make_error("\"{}\" is not a valid host name", str::printable(v, 100));
+  return {};
+}
 
 // Postfix's policy for a level: the grade and protocols of "may" or of
 // the mandatory levels, main.cf's exclusions (or the entry's), and the
@@ -64,6 +76,9 @@ Result<TlsPolicy> build(tls::Level level, const TlsDefaults& d, const Overrides&
     p.may_ciphers = std::move(may->ciphers);
     p.insecure_mx_policy = d.insecure_mx_policy;
   }
+  p.servername = o.servername ? *o.servername : d.servername;
+  if (auto st = check_servername(p.servername); !st)
+    return make_error("{}: {}", o.servername ? "servername" : d.servername_param, st.error().message);
   const bool mandatory = p.mandatory() || dane;
   const std::string& proto_list = o.protocols ? *o.protocols : mandatory ? d.protocols_mandatory : d.protocols_may;
   auto protocols = tls::parse_protocols(proto_list);
@@ -173,7 +188,11 @@ Result<TlsPolicy> parse_tls_policy(std::string_view value, const TlsDefaults& d,
       if (level != tls::Level::kVerify && level != tls::Level::kSecure)
         return make_error("attribute \"match\" invalid at security level \"{}\"", word);
       for (auto& m : str::split(val, ":")) o.match.push_back(std::string(str::trim(m)));
-    } else if (name == "tafile" || name == "servername" || name == "connection_reuse" || name == "enable_rpk" ||
+    } else if (name == "servername") {
+      if (val.empty()) return make_error("attribute \"{}\" has empty value", name);
+      if (auto st = once(o.servername); !st) return st.take_error();
+      o.servername = val;
+    } else if (name == "tafile" || name == "connection_reuse" || name == "enable_rpk" ||
                name.starts_with("policy_") || name == "mx_host_pattern") {
       return make_error("attribute \"{}\" is not supported by Postern", name);
     } else {
@@ -194,6 +213,30 @@ Result<std::optional<std::string>> find_tls_policy(maps::MapList& table, std::st
     if (!parent || *parent) return parent;
   }
   return std::optional<std::string>();
+}
+
+std::string_view nexthop_domain(std::string_view hop) {
+  if (hop.starts_with("unix:")) return {};  // an LMTP socket has no domain
+  if (hop.starts_with("inet:")) hop.remove_prefix(5);  // an LMTP next hop
+  if (!hop.empty() && hop.front() == '[') {
+    auto close = hop.find(']');
+    return hop.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
+  }
+  // "host:port"; a bare IPv6 address (more than one ':') stays whole.
+  if (auto colon = hop.rfind(':'); colon != std::string_view::npos && hop.find(':') == colon) return hop.substr(0, colon);
+  return hop;
+}
+
+std::string sni_name(const TlsPolicy& p, std::string_view host, std::string_view domain) {
+  std::string_view name = p.servername;
+  if (name == "hostname") name = host;
+  else if (name == "nexthop") name = domain;
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);  // a DNS answer's root dot
+  // RFC 6066 section 3: a host name, never a literal address; and only the
+  // A-label form (a U-label next hop would need IDNA, which Postern lacks).
+  if (name.empty() || mail::is_valid_ipv4(name) || mail::is_valid_ipv6(name) || !mail::is_valid_hostname(name))
+    return {};
+  return std::string(name);
 }
 
 }  // namespace postern::smtp_client

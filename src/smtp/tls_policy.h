@@ -33,12 +33,23 @@
 //             instead of smtp_tls_verify_cert_match / _secure_cert_match;
 //             fingerprint: the certificate or public key fingerprints,
 //             separated by "|", instead of smtp_tls_fingerprint_cert_match
-//             (smtp_tls_fingerprint_digest, as Postfix has them).
+//             (smtp_tls_fingerprint_digest, as Postfix has them);
+//   servername the name sent in the TLS Server Name Indication (SNI)
+//             instead of smtp_tls_servername: "hostname" (the server's name
+//             as the MX record or the next hop gave it), "nexthop" (the
+//             next-hop domain) or a host name in A-label form.
 // With "none" the attributes are ignored (each with a warning).
 //
+// SNI, as in Postfix: none unless smtp_tls_servername or servername= asks
+// for it; a DANE-authenticated server always gets the TLSA base domain
+// (RFC 7672) whatever these say. Unlike Postfix, a name that resolves to an
+// IP address ("hostname" for "[192.0.2.1]") or to a name with non-ASCII
+// labels (a U-label next hop) is not sent: RFC 6066 allows only host names
+// there, and Postern has no IDNA conversion (sni_name()).
+//
 // Anything else - an unknown level or attribute, "dane-only",
-// "tafile", "servername", an attribute given twice, a bad fingerprint, a bad
-// grade or protocol list - makes the policy invalid, and a table that
+// "tafile", an attribute given twice, a bad fingerprint, a bad grade or
+// protocol list, a servername that is not a host name - makes the policy invalid, and a table that
 // cannot be read makes it unknown: either way the next hop is not tried
 // and its mail is deferred with 4.7.5 "client TLS configuration problem"
 // (a warning says why), never sent with less protection than asked.
@@ -48,8 +59,9 @@
 // smtp_tls_ciphers, smtp_tls_mandatory_ciphers, smtp_tls_exclude_ciphers,
 // smtp_tls_mandatory_exclude_ciphers, smtp_tls_verify_cert_match,
 // smtp_tls_secure_cert_match, smtp_tls_fingerprint_cert_match,
-// smtp_tls_fingerprint_digest, tls_*_cipherlist, smtp_dns_support_level,
-// smtp_tls_dane_insecure_mx_policy. Logs the warnings above.
+// smtp_tls_fingerprint_digest, smtp_tls_servername, tls_*_cipherlist,
+// smtp_dns_support_level, smtp_tls_dane_insecure_mx_policy (the lmtp_*
+// ones for LMTP). Logs the warnings above.
 #pragma once
 
 #include <optional>
@@ -89,6 +101,9 @@ struct TlsPolicy {
   // dane: what MX records that were not validated allow
   // (smtp_tls_dane_insecure_mx_policy: kMay, kEncrypt or kDane).
   tls::Level insecure_mx_policy = tls::Level::kMay;
+  // What to send as SNI: "", "hostname", "nexthop" or a host name
+  // (checked); sni_name() resolves it for one server.
+  std::string servername;
 
   bool enabled() const { return level != tls::Level::kNone; }
   bool dane() const { return level == tls::Level::kDane || level == tls::Level::kDaneOnly; }
@@ -113,6 +128,8 @@ struct TlsDefaults {
   // smtp_tls_dane_insecure_mx_policy, for "dane" (dane.h); may, encrypt or
   // dane. Empty in main.cf: dane when smtp_tls_security_level = dane, else may.
   tls::Level insecure_mx_policy = tls::Level::kMay;
+  std::string servername;        // smtp_tls_servername, as written (checked per level)
+  std::string servername_param;  // its name: smtp_tls_servername or lmtp_tls_servername
 
   // `prefix`: "smtp" or "lmtp" (the lmtp_tls_* family).
   static Result<TlsDefaults> from_config(const config::Config& cfg, std::string_view prefix = "smtp");
@@ -129,5 +146,17 @@ Result<TlsPolicy> parse_tls_policy(std::string_view value, const TlsDefaults& d,
 // The table's value for next hop `hop` (itself, then its parent domains
 // as ".parent" when it is a domain name); nullopt when none matches.
 Result<std::optional<std::string>> find_tls_policy(maps::MapList& table, std::string_view hop);
+
+// The domain part of a next hop as qmgr or a transport wrote it:
+// "[mail.example.com]:587" -> "mail.example.com", "example.com:25" ->
+// "example.com", LMTP's "inet:host:port" -> "host"; empty for an LMTP
+// "unix:/path" (no domain to name or match).
+std::string_view nexthop_domain(std::string_view hop);
+
+// The SNI name for one connection under policy `p`, to the server named
+// `host` (an MX host name, a next hop's host, or an address) for next hop
+// domain `domain`: empty for none. Never an IP address and never a name
+// with non-ASCII bytes (see above).
+std::string sni_name(const TlsPolicy& p, std::string_view host, std::string_view domain);
 
 }  // namespace postern::smtp_client

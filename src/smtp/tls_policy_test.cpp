@@ -138,7 +138,10 @@ TEST(TlsPolicy, InvalidPoliciesAreErrorsNeverALowerLevel) {
   EXPECT_NE(error_of("fingerprint match=AB:CD|xyz", d).find("\"xyz\" is not a fingerprint"), std::string::npos);
   EXPECT_NE(error_of("fingerprint match=ABC", d).find("not a fingerprint"), std::string::npos);
   EXPECT_NE(error_of("verify tafile=/etc/ta.pem", d).find("\"tafile\" is not supported"), std::string::npos);
-  EXPECT_NE(error_of("encrypt servername=x.example", d).find("not supported"), std::string::npos);
+  EXPECT_NE(error_of("encrypt servername=-x.example", d).find("servername: \"-x.example\" is not a valid host name"),
+            std::string::npos);
+  EXPECT_NE(error_of("encrypt servername=", d).find("empty value"), std::string::npos);
+  EXPECT_NE(error_of("encrypt servername=a.example servername=b.example", d).find("multiple times"), std::string::npos);
   EXPECT_NE(error_of("encrypt color=blue", d).find("invalid attribute name: \"color\""), std::string::npos);
   EXPECT_NE(error_of("encrypt novalue", d).find("malformed"), std::string::npos);
   EXPECT_NE(error_of("encrypt ciphers=high ciphers=low", d).find("multiple times"), std::string::npos);
@@ -150,6 +153,52 @@ TEST(TlsPolicy, InvalidPoliciesAreErrorsNeverALowerLevel) {
   // A verifying level with no name to match cannot succeed: refused.
   auto none = defaults("smtp_tls_verify_cert_match =\n");
   EXPECT_NE(error_of("verify", none).find("smtp_tls_verify_cert_match"), std::string::npos);
+}
+
+// SNI (Postfix's smtp_tls_servername and servername=): nothing by default;
+// "hostname" is the server's name, "nexthop" the next hop's domain, any
+// other value a host name of its own. Never an address, never a U-label.
+TEST(TlsPolicy, ServerNameIndication) {
+  auto d = defaults();
+  EXPECT_EQ(sni_name(parse("encrypt", d), "mx1.example.com", "example.com"), "");
+  EXPECT_EQ(sni_name(parse("encrypt servername=hostname", d), "mx1.example.com.", "example.com"), "mx1.example.com");
+  EXPECT_EQ(sni_name(parse("may servername=nexthop", d), "mx1.example.com", "example.com"), "example.com");
+  EXPECT_EQ(sni_name(parse("verify servername=relay.example.net", d), "mx1.example.com", "example.com"),
+            "relay.example.net");
+  // Literal addresses are not host names (RFC 6066): nothing is sent.
+  EXPECT_EQ(sni_name(parse("encrypt servername=hostname", d), "192.0.2.1", "192.0.2.1"), "");
+  EXPECT_EQ(sni_name(parse("encrypt servername=nexthop", d), "mx", "2001:db8::1"), "");
+  EXPECT_EQ(sni_name(parse("encrypt servername=nexthop", d), "mx", "b\xc3\xbc" "cher.example"), "");
+  // main.cf's setting is the default, an entry's attribute replaces it.
+  auto host = defaults("smtp_tls_servername = hostname\n");
+  EXPECT_EQ(sni_name(parse("may", host), "mx1.example.com", "example.com"), "mx1.example.com");
+  EXPECT_EQ(sni_name(parse("may servername=nexthop", host), "mx1.example.com", "example.com"), "example.com");
+  auto def = default_tls_policy(tls::Level::kEncrypt, host);
+  ASSERT_TRUE(def);
+  EXPECT_EQ(def->servername, "hostname");
+  // An invalid main.cf value is an error that names the parameter (the
+  // client refuses to start rather than send a name nobody meant).
+  auto bad = defaults("smtp_tls_servername = not..valid\n");
+  auto p = default_tls_policy(tls::Level::kMay, bad);
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().message.find("smtp_tls_servername: \"not..valid\" is not a valid host name"), std::string::npos);
+  // The LMTP client reads its own parameter.
+  auto c = config::Config::from_text("lmtp_tls_servername = lmtp.example\nsmtp_tls_servername = smtp.example\n");
+  ASSERT_TRUE(c);
+  auto l = TlsDefaults::from_config(*c, "lmtp");
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->servername, "lmtp.example");
+  EXPECT_EQ(l->servername_param, "lmtp_tls_servername");
+}
+
+TEST(TlsPolicy, NexthopDomain) {
+  EXPECT_EQ(nexthop_domain("example.com"), "example.com");
+  EXPECT_EQ(nexthop_domain("[mail.example.com]:587"), "mail.example.com");
+  EXPECT_EQ(nexthop_domain("[192.0.2.1]"), "192.0.2.1");
+  EXPECT_EQ(nexthop_domain("example.com:2525"), "example.com");
+  EXPECT_EQ(nexthop_domain("inet:lmtp.example:24"), "lmtp.example");
+  EXPECT_EQ(nexthop_domain("2001:db8::1"), "2001:db8::1");
+  EXPECT_EQ(nexthop_domain("unix:/run/dovecot/lmtp"), "");
 }
 
 TEST(TlsPolicy, LookupByNextHopThenParentDomains) {

@@ -418,11 +418,14 @@ class LazyOpenSslTest(unittest.TestCase):
 
 class LmtpServer:
     """An LMTP server on 127.0.0.1 with STARTTLS (INST's rsa certificate)
-    unless starttls=False; records each message and whether it came over TLS."""
+    unless starttls=False; records each message and whether it came over TLS,
+    and the name each TLS client sent as SNI (None for none). It answers EHLO
+    as well, so it serves as a plain SMTP server too."""
 
     def __init__(self, starttls=True, unix_path=None):
         self.starttls = starttls
         self.messages = []  # (tls, data)
+        self.sni = []       # per TLS handshake: the server name the client sent, or None
         if unix_path:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.bind(unix_path)
@@ -435,6 +438,7 @@ class LmtpServer:
         self.sock.listen(8)
         self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ctx.load_cert_chain(os.path.join(INST.root, "rsa.crt"), os.path.join(INST.root, "rsa.key"))
+        self.ctx.sni_callback = lambda _sock, name, _ctx: self.sni.append(name)
         threading.Thread(target=self._serve, daemon=True).start()
 
     def close(self):
@@ -459,7 +463,7 @@ class LmtpServer:
                 if not line:
                     return
                 verb = line.decode(errors="replace").strip().split(" ", 1)[0].upper().split(":")[0]
-                if verb == "LHLO":
+                if verb in ("LHLO", "EHLO"):
                     kws = ["PIPELINING", "8BITMIME"] + (["STARTTLS"] if self.starttls and not tls else [])
                     lines = ["lmtp.test"] + kws
                     c.sendall("".join(f"250{'-' if i < len(lines) - 1 else ' '}{l}\r\n"
@@ -532,6 +536,17 @@ dane unix - - n - - smtp -o smtp_tls_security_level=dane -o smtp_dns_support_lev
   -o dns_resolver_address={dns}
 daneonly unix - - n - - smtp -o smtp_tls_security_level=dane-only -o smtp_dns_support_level=dnssec
   -o dns_resolver_address={dns}
+snihost unix - - n - - smtp -o smtp_tls_security_level=encrypt -o smtp_tls_servername=hostname
+  -o dns_resolver_address={dns}
+sninexthop unix - - n - - smtp -o smtp_tls_security_level=encrypt -o smtp_tls_servername=nexthop
+  -o dns_resolver_address={dns}
+snilit unix - - n - - smtp -o smtp_tls_security_level=may -o smtp_tls_servername=relay.example.net
+  -o dns_resolver_address={dns}
+snipolicy unix - - n - - smtp -o smtp_tls_servername=hostname -o dns_resolver_address={dns}
+  -o smtp_tls_policy_maps=texthash:{policy}
+snidefault unix - - n - - smtp -o smtp_tls_security_level=encrypt -o dns_resolver_address={dns}
+sniaddr unix - - n - - smtp -o smtp_tls_security_level=encrypt -o smtp_tls_servername=hostname
+lmtpsni unix - - n - - lmtp -o lmtp_tls_security_level=encrypt -o lmtp_tls_servername=lmtp.example.net
 lmtpenc unix - - n - - lmtp -o lmtp_tls_security_level=encrypt -o lmtp_tls_loglevel=1
 lmtpverify unix - - n - - lmtp -o lmtp_tls_security_level=verify -o lmtp_tls_CAfile={ca}
   -o lmtp_tls_verify_cert_match=mx.test.example -o lmtp_tls_loglevel=1
@@ -588,6 +603,13 @@ class TlsClientTest(unittest.TestCase):
         cls.lmtp_unix_path = os.path.join(INST.root, "lmtp.sock")
         cls.lmtp_unix = LmtpServer(unix_path=cls.lmtp_unix_path)
         cls.dns = dane_zone(PORTS["may"])
+        # SNI: one server per case, so that each handshake it saw is that
+        # case's; their next hops are domains whose MX host is mx.<domain>.
+        from fakedns import a, mx
+        cls.sni = {k: LmtpServer() for k in ("host", "nexthop", "lit", "policy", "default", "addr", "lmtp")}
+        for k in ("host", "nexthop", "lit", "policy", "default"):
+            cls.dns.add(f"sni-{k}.test", "MX", mx(10, f"mx.sni-{k}.test"))
+            cls.dns.add(f"mx.sni-{k}.test", "A", a("127.0.0.1"))
         # smtp_tls_policy_maps of the "tlspolicy" transport, whose own
         # level is main.cf's default (none): one entry per next hop.
         policy = os.path.join(INST.root, "tls_policy")
@@ -596,7 +618,8 @@ class TlsClientTest(unittest.TestCase):
                     f"{hop('may')} secure match=mx.test.example\n"
                     f"{hop('tls12')} may protocols=TLSv1.3\n"
                     f"{hop('lenient')} encrypt color=blue\n"
-                    f"{hop('encrypt')} fingerprint match=AA:BB|{fingerprints(os.path.join(INST.root, 'rsa.crt'))[1]}\n")
+                    f"{hop('encrypt')} fingerprint match=AA:BB|{fingerprints(os.path.join(INST.root, 'rsa.crt'))[1]}\n"
+                    f"sni-policy.test:{cls.sni['policy'].port} encrypt servername=nexthop\n")
         main_cf = f"""
 daemon_directory = {LIBEXEC}
 myhostname = client.test.example
@@ -623,6 +646,13 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
     {{dane-servfail.test = dane:dane-servfail.test:{PORTS["may"]}}},
     {{daneonly-ok.test = daneonly:[mx.dane-ok.test]:{PORTS["may"]}}},
     {{daneonly-insecure.test = daneonly:dane-insecure.test:{PORTS["may"]}}},
+    {{sni-host.test = snihost:sni-host.test:{cls.sni["host"].port}}},
+    {{sni-nexthop.test = sninexthop:sni-nexthop.test:{cls.sni["nexthop"].port}}},
+    {{sni-lit.test = snilit:sni-lit.test:{cls.sni["lit"].port}}},
+    {{sni-policy.test = snipolicy:sni-policy.test:{cls.sni["policy"].port}}},
+    {{sni-default.test = snidefault:sni-default.test:{cls.sni["default"].port}}},
+    {{sni-addr.test = sniaddr:[127.0.0.1]:{cls.sni["addr"].port}}},
+    {{lmtp-sni.test = lmtpsni:inet:127.0.0.1:{cls.sni["lmtp"].port}}},
     {{lmtp-tls.test = lmtpenc:inet:127.0.0.1:{cls.lmtp.port}}},
     {{lmtp-plain.test = lmtpenc:inet:127.0.0.1:{cls.lmtp_plain.port}}},
     {{lmtp-verify.test = lmtpverify:inet:127.0.0.1:{cls.lmtp.port}}},
@@ -640,6 +670,8 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
         cls.lmtp.close()
         cls.lmtp_plain.close()
         cls.lmtp_unix.close()
+        for server in cls.sni.values():
+            server.close()
 
     def send(self, rcpt):
         with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
@@ -838,6 +870,41 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
         self.send("x@lmtp-unix.test")
         CLIENT.wait_log(r"to=<x@lmtp-unix\.test>, .*status=sent", 30)
         self.assertTrue(any(tls and b"to x@lmtp-unix.test" in d for tls, d in self.lmtp_unix.messages))
+
+    def test_server_name_indication(self):
+        # Postfix's smtp_tls_servername and the policy table's servername=:
+        # what each server saw in its TLS handshake.
+        cases = [("sni-host.test", "host", "mx.sni-host.test"),        # hostname: the MX host
+                 ("sni-nexthop.test", "nexthop", "sni-nexthop.test"),  # nexthop: the domain
+                 ("sni-lit.test", "lit", "relay.example.net"),         # a name of its own
+                 ("sni-policy.test", "policy", "sni-policy.test"),     # servername=nexthop wins
+                 ("sni-default.test", "default", None),                # by default: none
+                 ("sni-addr.test", "addr", None),                      # hostname of [127.0.0.1]: none
+                 ("lmtp-sni.test", "lmtp", "lmtp.example.net")]        # lmtp_tls_servername
+        for domain, key, _ in cases:
+            self.send(f"x@{domain}")
+        for domain, key, want in cases:
+            server = self.sni[key]
+            wait_for(lambda: server.messages, timeout=30, what=f"delivery to x@{domain}")
+            self.assertTrue(server.messages[0][0], domain)  # over TLS
+            self.assertEqual(server.sni[0], want, domain)
+
+    def test_invalid_server_name_keeps_the_client_from_starting(self):
+        # A main.cf value that is not a host name: the client refuses to run,
+        # saying which parameter is wrong, and the mail waits in the queue.
+        bad = Instance("snibad", main_cf_extra=f"smtp_tls_servername = bad..name\nrelayhost = [127.0.0.1]:{free_port()}\n"
+                                               "mynetworks = 127.0.0.0/8\n")
+        try:
+            bad.start()
+            wait_for(lambda: port_open(bad.port), timeout=15, what="the instance's smtpd")
+            with smtplib.SMTP("127.0.0.1", bad.port, timeout=30) as s:
+                s.sendmail("sender@client.test", ["x@remote.example"], "Subject: sni\r\n\r\nhello\r\n")
+            bad.wait_log(r'postern/smtp\[\d+\]: fatal: smtp_tls_\*: smtp_tls_servername: "bad\.\.name" is not a valid '
+                         r"host name", 30)
+            self.assertNotRegex(bad.maillog(), r"status=(sent|bounced)")
+        finally:
+            bad.stop()
+            bad.cleanup()
 
     def test_invalid_policy_defers_and_says_why(self):
         self.send("x@policy-invalid.test")

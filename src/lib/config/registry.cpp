@@ -661,6 +661,7 @@ constexpr ParamDef kParams[] = {
   L("lmtp_tls_secure_cert_match", "nexthop", "Name checks for the LMTP secure level."),
   S("lmtp_tls_fingerprint_digest", "sha256", "Digest for LMTP server certificate fingerprints."),
   L("lmtp_tls_fingerprint_cert_match", "", "LMTP server certificate or public key fingerprints of the fingerprint level."),
+  S("lmtp_tls_servername", "", "SNI name sent to LMTP servers: empty, hostname, nexthop or a name."),
   T("lmtp_xforward_timeout", "300s", "Time limit for the LMTP XFORWARD reply.", 1),
   B("lmtp_send_xforward_command", "no", "Send XFORWARD to LMTP servers that support it."),
   S("lmtp_delivery_status_filter", "$default_delivery_status_filter", "Delivery status filter for the LMTP client."),

@@ -116,7 +116,7 @@ constexpr std::string_view kIgnored[] = {
     "smtp_connection_cache_destinations", "smtp_connection_cache_on_demand", "smtp_dns_resolver_options",
     "smtp_per_record_deadline", "smtp_pix_workarounds", "smtp_sasl_auth_cache_name",
     "smtp_tls_note_starttls_offer", "smtp_tls_scert_verifydepth",
-    "smtp_tls_servername", "smtp_tls_session_cache_database", "smtp_tls_session_cache_timeout",
+    "smtp_tls_session_cache_database", "smtp_tls_session_cache_timeout",
     "smtpd_access_maps", "smtpd_authorized_verp_clients",
     "smtpd_client_port_logging",
     "smtpd_discard_ehlo_keyword_address_maps", "smtpd_etrn_restrictions",
