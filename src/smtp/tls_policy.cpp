@@ -232,10 +232,11 @@ std::string sni_name(const TlsPolicy& p, std::string_view host, std::string_view
   if (name == "hostname") name = host;
   else if (name == "nexthop") name = domain;
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);  // a DNS answer's root dot
-  // RFC 6066 section 3: a host name, never a literal address; and only the
+  // RFC 6066 section 3: a host name, never a literal address, and only the
   // A-label form (a U-label next hop would need IDNA, which Postern lacks).
-  if (name.empty() || mail::is_valid_ipv4(name) || mail::is_valid_ipv6(name) || !mail::is_valid_hostname(name))
-    return {};
+  // is_valid_hostname() refuses all three: an all-numeric name, a ':' and
+  // non-ASCII bytes.
+  if (name.empty() || !mail::is_valid_hostname(name)) return {};
   return std::string(name);
 }
 
