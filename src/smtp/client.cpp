@@ -1307,7 +1307,7 @@ struct Agent::Impl {
     const TlsPolicy job_tls = job.tls;
     // The next-hop domain is a DANE reference name only when the MX records
     // that lead from it were validated.
-    const std::string domain = res.used_mx && res.mx_dnssec ? nexthop_domain(job.hop) : std::string();
+    const std::string domain = res.used_mx && res.mx_dnssec ? str::lower(nexthop_domain(job.hop)) : std::string();
     std::map<std::string, dns::TlsaResult> tlsa_answers;
     for (const auto& d : res.destinations) {
       job.tls = job_tls;
@@ -1353,13 +1353,6 @@ struct Agent::Impl {
       finish_session(key, std::move(s), end);
     }
     job.tls = job_tls;
-  }
-
-  // The domain of a next hop that was looked up as MX ("example.com:2525"
-  // -> example.com), for DANE-TA name checks.
-  static std::string nexthop_domain(std::string_view hop) {
-    if (auto colon = hop.find(':'); colon != std::string_view::npos) hop = hop.substr(0, colon);
-    return str::lower(hop);
   }
 
   // The TLS policy for next hop `hop`: its smtp_tls_policy_maps entry,

@@ -606,8 +606,8 @@ class TlsClientTest(unittest.TestCase):
         # SNI: one server per case, so that each handshake it saw is that
         # case's; their next hops are domains whose MX host is mx.<domain>.
         from fakedns import a, mx
-        cls.sni = {k: LmtpServer() for k in ("host", "nexthop", "lit", "policy", "default", "addr", "lmtp")}
-        for k in ("host", "nexthop", "lit", "policy", "default"):
+        cls.sni = {k: LmtpServer() for k in ("host", "nexthop", "bracket", "lit", "policy", "default", "addr", "lmtp")}
+        for k in ("host", "nexthop", "bracket", "lit", "policy", "default"):
             cls.dns.add(f"sni-{k}.test", "MX", mx(10, f"mx.sni-{k}.test"))
             cls.dns.add(f"mx.sni-{k}.test", "A", a("127.0.0.1"))
         # smtp_tls_policy_maps of the "tlspolicy" transport, whose own
@@ -648,6 +648,7 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
     {{daneonly-insecure.test = daneonly:dane-insecure.test:{PORTS["may"]}}},
     {{sni-host.test = snihost:sni-host.test:{cls.sni["host"].port}}},
     {{sni-nexthop.test = sninexthop:sni-nexthop.test:{cls.sni["nexthop"].port}}},
+    {{sni-bracket.test = sninexthop:[mx.sni-bracket.test]:{cls.sni["bracket"].port}}},
     {{sni-lit.test = snilit:sni-lit.test:{cls.sni["lit"].port}}},
     {{sni-policy.test = snipolicy:sni-policy.test:{cls.sni["policy"].port}}},
     {{sni-default.test = snidefault:sni-default.test:{cls.sni["default"].port}}},
@@ -876,6 +877,7 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
         # what each server saw in its TLS handshake.
         cases = [("sni-host.test", "host", "mx.sni-host.test"),        # hostname: the MX host
                  ("sni-nexthop.test", "nexthop", "sni-nexthop.test"),  # nexthop: the domain
+                 ("sni-bracket.test", "bracket", "mx.sni-bracket.test"),  # of "[host]:port": host
                  ("sni-lit.test", "lit", "relay.example.net"),         # a name of its own
                  ("sni-policy.test", "policy", "sni-policy.test"),     # servername=nexthop wins
                  ("sni-default.test", "default", None),                # by default: none
