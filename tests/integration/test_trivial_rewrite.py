@@ -2,6 +2,7 @@
 private/rewrite, and the tests query it over the socket with the wire format
 implemented independently in ipcwire.py."""
 import os
+import time
 import unittest
 
 from harness import Instance, wait_for
@@ -116,6 +117,27 @@ class TrivialRewriteTest(unittest.TestCase):
         for round_ in range(20):
             for i, c in enumerate(conns):
                 self.assertEqual(self.rewrite(c, "local", f"u{i}r{round_}"), f"u{i}r{round_}@example.com")
+
+    def test_stalled_frames_hold_only_what_arrived(self):
+        # Clients that announce a frame at the 1 MiB limit and then stall
+        # must not make the daemon hold 1 MiB each: its buffer grows with
+        # the bytes that come, so 60 of them cost it a few MiB, not 60.
+        c = self.connect()
+        self.assertEqual(self.rewrite(c, "local", "warm"), "warm@example.com")
+        (pid,) = self.inst.service_pids("rewrite")
+
+        def rss_kib():
+            with open(f"/proc/{pid}/status") as f:
+                return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+        before = rss_kib()
+        for _ in range(60):
+            self.connect().send_raw((1 << 20).to_bytes(4, "big") + b"x" * 100)
+        # A client after them is still served, by the same process.
+        self.assertEqual(self.rewrite(self.connect(), "local", "after"), "after@example.com")
+        time.sleep(0.3)
+        self.assertEqual(self.inst.service_pids("rewrite"), {pid})
+        self.assertLess(rss_kib() - before, 20 * 1024)
 
     def test_malformed_request_is_refused(self):
         c = self.connect()

@@ -12,6 +12,7 @@
 // Reads no parameters, logs nothing.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <vector>
 #include <atomic>
@@ -88,11 +89,22 @@ asio::awaitable<Result<Frame>> async_read_frame(Stream& s, FrameLimits limits, A
   if (ec) co_return detail::frame_io_error("read", ec, dog.fired(), n, header.size(), false);
   auto size = parse_frame_header(std::string_view(header.data(), header.size()), limits);
   if (!size) co_return size.take_error();
+  // The buffer grows with the bytes that actually arrive, from
+  // kFrameReadStep and doubling, not to the announced size at once: a peer
+  // that announces a frame at the limit and then stalls holds no more
+  // memory than it sent (times two), however many such connections a
+  // server with a large client_limit has open.
   Frame f;
-  f.payload.resize(*size);
-  n = co_await asio::async_read(s, asio::buffer(f.payload), asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return detail::frame_io_error("read", ec, dog.fired(), n, *size, true);
-  co_return f;
+  std::size_t got = 0;
+  f.payload.resize(std::min(*size, kFrameReadStep));
+  for (;;) {
+    n = co_await asio::async_read(s, asio::buffer(f.payload.data() + got, f.payload.size() - got),
+                                  asio::redirect_error(asio::use_awaitable, ec));
+    got += n;
+    if (ec) co_return detail::frame_io_error("read", ec, dog.fired(), got, *size, true);
+    if (got == *size) co_return f;
+    f.payload.resize(std::min(*size, 2 * f.payload.size()));
+  }
 }
 
 template <class Stream>

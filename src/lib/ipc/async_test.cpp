@@ -134,6 +134,33 @@ TEST(Async, TruncatedFrame) {
   EXPECT_TRUE(contains(got->error().message, "truncated frame (10 of 100 bytes)")) << got->error().message;
 }
 
+// A payload past the first read step (kFrameReadStep) arrives whole, and
+// one cut off past it is reported with the bytes that did arrive: the
+// buffer grows in steps as bytes come, not to the announced size at once.
+TEST(Async, FrameLargerThanOneReadStep) {
+  Sockets t;
+  const std::string payload = wire_bytes::pattern(3 * kFrameReadStep + 123);
+  std::optional<Result<Frame>> got;
+  t.spawn([&]() -> asio::awaitable<void> { co_await write_frame(t.b, payload, {}, 2s); });
+  t.spawn([&]() -> asio::awaitable<void> { got.emplace(co_await read_frame(t.a, {}, 2s)); });
+  t.run();
+  ASSERT_TRUE(got->ok()) << got->error().message;
+  EXPECT_EQ((*got)->payload, payload);
+}
+
+TEST(Async, TruncatedPastTheFirstReadStep) {
+  Sockets t;
+  std::optional<Result<Frame>> got;
+  t.spawn([&]() -> asio::awaitable<void> {
+    co_await write_raw(t.b, wire_bytes::u32(200000) + wire_bytes::pattern(100000));
+    t.b.close();
+  });
+  t.spawn([&]() -> asio::awaitable<void> { got.emplace(co_await read_frame(t.a, {}, 2s)); });
+  t.run();
+  ASSERT_FALSE(got->ok());
+  EXPECT_TRUE(contains(got->error().message, "truncated frame (100000 of 200000 bytes)")) << got->error().message;
+}
+
 TEST(Async, OversizedLengthPrefix) {
   Sockets t;
   std::optional<Result<Frame>> got;

@@ -6,6 +6,8 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+
 namespace postern::ipc {
 
 namespace {
@@ -52,13 +54,19 @@ Result<Frame> Client::read_frame(Clock::time_point deadline) {
   }
   auto size = parse_frame_header(std::string_view(header, sizeof(header)), limits_);
   if (!size) return protocol_error(size.take_error());
+  // Grown as bytes arrive, as in async_read_frame() (async_stream.h).
   Frame f;
-  f.payload.resize(*size);
-  if (auto st = read_exact(fd_.get(), f.payload.data(), *size, deadline, got); !st) {
-    usable_ = false;
-    return make_error("{}: truncated frame ({} of {} bytes): {}", peer_, got, *size, st.error().message);
+  std::size_t have = 0;
+  f.payload.resize(std::min(*size, kFrameReadStep));
+  for (;;) {
+    if (auto st = read_exact(fd_.get(), f.payload.data() + have, f.payload.size() - have, deadline, got); !st) {
+      usable_ = false;
+      return make_error("{}: truncated frame ({} of {} bytes): {}", peer_, have + got, *size, st.error().message);
+    }
+    have = f.payload.size();
+    if (have == *size) return f;
+    f.payload.resize(std::min(*size, 2 * have));
   }
-  return f;
 }
 
 Error Client::protocol_error(Error e) {

@@ -143,6 +143,23 @@ TEST(Client, TruncatedFrame) {
   EXPECT_TRUE(contains(r.error().message, "truncated frame (10 of 100 bytes)")) << r.error().message;
 }
 
+// Past the first read step (kFrameReadStep): whole, or cut off with the
+// bytes that did arrive counted.
+TEST(Client, FrameLargerThanOneReadStep) {
+  const std::string payload = wire_bytes::pattern(3 * kFrameReadStep + 123);
+  Pair p([&](int fd) { write_raw(fd, *make_frame(payload, {})); });
+  auto r = p.client().read_frame(Clock::now() + 2s);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->payload, payload);
+}
+
+TEST(Client, TruncatedPastTheFirstReadStep) {
+  Pair p([](int fd) { write_raw(fd, wire_bytes::u32(200000) + wire_bytes::pattern(100000)); });
+  auto r = p.client().read_frame(Clock::now() + 2s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(contains(r.error().message, "truncated frame (100000 of 200000 bytes)")) << r.error().message;
+}
+
 TEST(Client, TruncatedHeader) {
   Pair p([](int fd) { write_raw(fd, std::string("\0\0", 2)); });
   auto r = p.client().read_frame(Clock::now() + 2s);

@@ -21,6 +21,9 @@ namespace postern::ipc {
 inline constexpr std::size_t kFrameHeaderSize = 4;
 inline constexpr std::size_t kDefaultMaxPayload = std::size_t{1} << 20;
 inline constexpr std::size_t kMaxPayloadCeiling = std::size_t{64} << 20;
+// A reader's first allocation for a frame's payload; it grows (doubling) as
+// more of a larger frame arrives.
+inline constexpr std::size_t kFrameReadStep = std::size_t{64} << 10;
 
 struct FrameLimits {
   std::size_t max_payload = kDefaultMaxPayload;

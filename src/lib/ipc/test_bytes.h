@@ -4,6 +4,7 @@
 // to build, so this spells the format out byte by byte (docs/ipc.md).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -28,5 +29,13 @@ inline std::string attr(std::string_view name, char tag, std::string_view value)
 }
 
 inline std::string item(std::string_view v) { return u32(static_cast<std::uint32_t>(v.size())) + std::string(v); }
+
+// `n` payload bytes in a pattern that does not repeat at power-of-two
+// offsets, so that a piece copied to the wrong place shows.
+inline std::string pattern(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 23);
+  return s;
+}
 
 }  // namespace postern::ipc::wire_bytes
