@@ -33,6 +33,7 @@
 
 #include "config/proxy_settings.h"
 #include "ipc/async.h"
+#include "base/strings.h"
 #include "ipc/proto/proxymap.h"
 #include "log/log.h"
 #include "maps/table.h"
@@ -90,7 +91,8 @@ proto::ProxymapReply answer(const proto::ProxymapRequest& req) {
   } else if (!*v) {
     r.status = proto::ProxymapStatus::NotFound;
   } else if ((*v)->size() > proto::kProxymapMaxValue) {
-    log::warning("table {}: value for key {} too long to pass on ({} bytes)", t->spec(), req.key, (*v)->size());
+    log::warning("table {}: value for key {} too long to pass on ({} bytes)", t->spec(), str::printable(req.key),
+                 (*v)->size());
     r.status = proto::ProxymapStatus::Retry;
   } else {
     r.value = std::move(**v);
@@ -98,13 +100,25 @@ proto::ProxymapReply answer(const proto::ProxymapRequest& req) {
   return r;
 }
 
+// A request is a table name and a key (each bounded in proto/proxymap.h)
+// in a few bytes of framing; anything longer is refused at its header.
+constexpr ipc::FrameLimits kRequestLimits{.max_payload = proto::kProxymapMaxTable + proto::kProxymapMaxKey + 1024};
+
 asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
   const auto io_timeout = std::chrono::duration_cast<ipc::AsyncDuration>(ctx.cfg().time("ipc_timeout"));
-  for (;;) {
+  for (bool first = true;; first = false) {
+    // A stopping process (a changed table, a reload, max_use) answers no
+    // more requests after the one a connection came with: the skeleton's
+    // stop cancels only the connections that wait at that moment, and this
+    // one may have been busy, or may be the one that saw the change. Its
+    // client's next request meets the close and is asked again on a new
+    // connection, of a new process that opens the tables afresh under the
+    // current proxy_read_maps.
+    if (ctx.stopping() && !first) co_return;
     std::optional<proto::ProxymapRequest> req;
     {
       server::IdleWait idle(ctx, sock);
-      req = co_await server::next_request<proto::ProxymapRequest>(ctx, sock);
+      req = co_await server::next_request<proto::ProxymapRequest>(ctx, sock, kRequestLimits);
     }
     if (!req) co_return;
     auto reply = answer(*req);

@@ -36,9 +36,13 @@ class ProxymapServiceTest(unittest.TestCase):
         cls.big = cls.inst.path("big")
         with open(cls.big, "w") as f:
             f.write("big " + "x" * 1000001 + "\nsmall y\n")
+        cls.changing = cls.inst.path("changing")
+        with open(cls.changing, "w") as f:
+            f.write("k old\n")
         with open(cls.inst.path("main.cf"), "a") as f:
             f.write(MAIN_CF + "proxy_read_maps = proxy:unix:passwd.byname proxy:inline:{a=b} "
-                    f"proxy:inline:{{missing}} hash:/unproxied proxy:texthash:{cls.big}\n")
+                    f"proxy:inline:{{missing}} hash:/unproxied proxy:texthash:{cls.big} "
+                    f"proxy:texthash:{cls.changing}\n")
         cls.inst.start()
         cls.path = os.path.join(cls.inst.queue, "private", "proxymap")
         wait_for(lambda: os.path.exists(cls.path), 10, what="private/proxymap")
@@ -81,6 +85,37 @@ class ProxymapServiceTest(unittest.TestCase):
             self.assertEqual(c.call(*lookup(f"texthash:{self.big}", "small"))[1]["status"], "ok")
         self.inst.wait_log(r"proxymap\[\d+\]: warning: table texthash:.*big: value for key big too long to pass "
                            r"on \(1000001 bytes\)")
+
+    def test_a_changed_table_is_read_afresh_by_a_new_process(self):
+        table = f"texthash:{self.changing}"
+        with ipcwire.Connection(self.path) as c:
+            self.assertEqual(c.call(*lookup(table, "k"))[1]["value"], "old")
+            tmp = self.changing + ".new"
+            with open(tmp, "w") as f:
+                f.write("k new\n")
+            os.rename(tmp, self.changing)
+            # The request that finds the change is still answered (from the
+            # table as the process opened it), then the process retires...
+            self.assertEqual(c.call(*lookup(table, "k"))[1]["value"], "old")
+            self.inst.wait_log(rf"proxymap\[\d+\]: table {table} has changed -- restarting")
+            # ...and answers nothing more on this connection, busy as it was
+            # (not only the connections idle at that moment): the client
+            # asks again on a new one.
+            with self.assertRaises((EOFError, ConnectionError)):
+                c.call(*lookup(table, "k"))
+        with ipcwire.Connection(self.path) as c:
+            self.assertEqual(c.call(*lookup(table, "k"))[1]["value"], "new")
+
+    def test_an_oversized_request_is_refused_at_its_header(self):
+        with ipcwire.Connection(self.path) as c:
+            # A frame announced far beyond a table name and a key: refused
+            # before any of it is read or allocated.
+            c.send_raw((1 << 20).to_bytes(4, "big"))
+            with self.assertRaises((EOFError, ConnectionError)):
+                c.read_frame()
+        self.inst.wait_log(r"proxymap\[\d+\]: warning: proxymap: read request from .*: .*1048576")
+        with ipcwire.Connection(self.path) as c:
+            self.assertEqual(c.call(*lookup("inline:{a=b}", "a"))[1]["value"], "b")
 
     def test_malformed_request_is_refused(self):
         with ipcwire.Connection(self.path) as c:

@@ -43,10 +43,12 @@ class IdleWait {
   Socket* sock_;
 };
 
+// `limits`: a service whose requests are small says how small, so that a
+// longer frame is refused at its header.
 template <ipc::Schema T>
-asio::awaitable<std::optional<T>> next_request(Context& ctx, Socket& sock) {
+asio::awaitable<std::optional<T>> next_request(Context& ctx, Socket& sock, ipc::FrameLimits limits = {}) {
   const auto idle_timeout = std::chrono::duration_cast<ipc::AsyncDuration>(ctx.cfg().time("max_idle"));
-  auto frame = co_await ipc::read_frame(sock, {}, idle_timeout);
+  auto frame = co_await ipc::read_frame(sock, limits, idle_timeout);
   if (!frame) {
     const auto& m = frame.error().message;
     if (!ctx.stopping() && m.find("connection closed by peer") == std::string::npos &&

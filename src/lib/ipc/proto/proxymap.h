@@ -18,7 +18,8 @@
 // proxy:type:name) in proxy_read_maps, or the status is deny. status: ok
 // (found; `value`), notfound, retry (the table could not answer: the caller
 // defers), deny (not in proxy_read_maps), bad (a table that cannot be
-// opened, a malformed request). `fixed` tells the client whether the table
+// opened). A malformed request is refused and its connection closed.
+// `fixed` tells the client whether the table
 // takes fixed-string keys (address searches then try the partial keys).
 //
 // Reads no parameters, logs nothing.
