@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "base/strings.h"
+#include "log/log.h"
 #include "mail/address.h"
 
 namespace postern::local {
@@ -67,6 +68,13 @@ void Engine::leaf(const std::string& to, Outcome o) { leaves_.push_back(Leaf{to,
 
 bool Engine::first_time(const std::string& key) { return done_.insert(key).second; }
 
+// Whose rights a command, file or :include: of this context has, for the
+// duplicate filter: the user name and uid, or none (default_privs).
+std::string Engine::privs_key(const Ctx& ctx) {
+  if (!ctx.privs) return "-\n";
+  return ctx.privs->name + ":" + std::to_string(ctx.privs->uid) + "\n";
+}
+
 std::string Engine::qualify(const std::string& address) const {
   auto ld = split_address(address);
   if (!ld.domain.empty() || s_.myorigin.empty()) return address;
@@ -115,6 +123,13 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
   if (auto sp = mail::split_extension(local_lower, s_.recipient_delimiter, eo)) {
     base = std::string(sp->base);
     info.extension = std::string(ld.local.substr(sp->base.size() + 1));
+    // The extension goes into file names ($extension in forward_path and
+    // luser_relay): one with a '/' is dropped, as Postfix drops it, so that
+    // "bob+../../x" cannot name a file outside the user's home.
+    if (info.extension.find('/') != std::string::npos) {
+      log::warning("{}: address with illegal extension: {}", info.address, ld.local);
+      info.extension.clear();
+    }
   }
 
   // Aliases: the full local part first, then without the extension.
@@ -130,11 +145,13 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
       if (!*v) continue;
       Ctx sub = ctx;
       sub.depth++;
+      // Only the key that matched: "root+cron: root" reaches the alias of
+      // root, as in Postfix; an alias naming itself reaches the user.
       sub.alias_seen.insert(k);
-      sub.alias_seen.insert(base);
       sub.origin = Origin::Alias;
-      auto owner = b_.alias_owner();
-      sub.privs = owner ? *owner : b_.default_privs();
+      // The owner of a user-owned alias table; none (default_privs at
+      // delivery, and an :include: may choose its owner) for root's.
+      sub.privs = b_.alias_owner();
       // owner-NAME: list mail bounces go to the list owner.
       if (s_.owner_request_special && k.rfind("owner-", 0) != 0) {
         auto own = b_.lookup_alias("owner-" + k);
@@ -234,7 +251,9 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
       sub.forward_seen.insert(u.name);
       sub.alias_seen.insert(base);  // "user" in ~user/.forward means the mailbox
       sub.origin = Origin::Forward;
-      sub.privs = u.uid == 0 ? b_.default_privs() : Privs::of(u);
+      // Root's .forward chooses no one (default_privs at delivery), as
+      // Postfix treats uid 0 as "no rights chosen yet".
+      sub.privs = u.uid == 0 ? std::nullopt : std::optional<Privs>(Privs::of(u));
       const std::string text = strip_comment_lines(*fw.value());
       auto items = split_destinations(text);
       if (!items.empty()) {
@@ -291,6 +310,11 @@ void Engine::expand_list(const std::string& text, const DeliveryInfo& where, Ctx
           leaf(where.address, Outcome::bounced("5.4.6", "mail forwarding loop in :include:" + d.value));
           break;
         }
+        // The same file with the same rights is expanded once per
+        // recipient, as in Postfix: without this, files that include
+        // another many times each grow the expansion exponentially (only
+        // the depth limit bounds it).
+        if (!first_time("include:" + privs_key(ctx) + d.value)) break;
         auto inc = b_.read_include(d.value, ctx.privs.value_or(b_.default_privs()));
         if (!inc) {
           leaf(where.address, inc.take_failure());
@@ -300,7 +324,12 @@ void Engine::expand_list(const std::string& text, const DeliveryInfo& where, Ctx
         sub.depth++;
         sub.include_seen.insert(d.value);
         sub.origin = Origin::Include;
-        if (inc->owner != 0) {
+        // Postfix's rule: a non-root :include: file takes its owner's rights
+        // only where no rights were chosen yet (a root-owned alias table,
+        // root's .forward). In a user's .forward or a user-owned alias table
+        // the rights stay that user's: nobody may make things run as
+        // someone else by including a file that person owns.
+        if (inc->owner != 0 && !ctx.privs) {
           auto owner = b_.lookup_uid(inc->owner);
           if (!owner || !*owner) {
             leaf(where.address, Outcome::deferred("4.3.0", ":include:" + d.value + ": unknown owner uid " +
@@ -321,7 +350,10 @@ void Engine::expand_list(const std::string& text, const DeliveryInfo& where, Ctx
           leaf(where.address, Outcome::bounced("5.3.5", "empty command"));
           break;
         }
-        if (!first_time("command:" + d.value)) break;
+        // Once per command and identity: the same "|procmail" in two users'
+        // .forward files runs for each of them (Postfix keys on user and
+        // uid too).
+        if (!first_time("command:" + privs_key(ctx) + d.value)) break;
         leaf(where.address, b_.deliver_command(where, d.value, ctx.privs.value_or(b_.default_privs()), ctx.origin));
         break;
       }
@@ -330,7 +362,7 @@ void Engine::expand_list(const std::string& text, const DeliveryInfo& where, Ctx
           leaf(where.address, Outcome::bounced("5.7.1", "mail to file is restricted"));
           break;
         }
-        if (!first_time("file:" + d.value)) break;
+        if (!first_time("file:" + privs_key(ctx) + d.value)) break;
         leaf(where.address, b_.deliver_file(where, d.value, ctx.privs.value_or(b_.default_privs()), ctx.origin));
         break;
       }

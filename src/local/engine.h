@@ -42,17 +42,25 @@
 // collected and resubmitted at the end, one new message per sender (as
 // Postfix's local batches its forwards); the recursion is bounded
 // (kMaxDepth levels, kMaxLeaves deliveries per request recipient) and a
-// destination reached twice (same mailbox, file, command or address) is
-// delivered once, like Postfix's duplicate filter.
+// destination reached twice (same mailbox or address; same file, command or
+// :include: file with the same rights) is delivered or read once, like
+// Postfix's duplicate filter.
 //
 // |command and /file entries are refused with 5.7.1 unless
 // allow_mail_to_commands / allow_mail_to_files list where they came from
 // (alias, forward, include). An :include: file's entries run with the
-// privileges of the file's owner (or the including context's, when root
-// owns it).
+// privileges of the file's owner only where no rights were chosen yet (a
+// root-owned alias table, root's .forward) and the owner is not root; in a
+// user's .forward or a user-owned alias table they keep that user's rights,
+// as in Postfix, so that including a file someone else owns never runs
+// anything as them.
 //
-// Reads no parameters (Settings come from the agent); logs nothing (the
-// agent logs one status line per Leaf).
+// An extension with a '/' is dropped (it would reach file names through
+// $extension), as Postfix drops it.
+//
+// Reads no parameters (Settings come from the agent); logs "address with
+// illegal extension" warnings, nothing else (the agent logs one status
+// line per Leaf).
 #pragma once
 
 #include <sys/types.h>
@@ -194,7 +202,7 @@ class Engine {
     std::string sender;
     int depth = 0;
     Origin origin = Origin::Alias;
-    std::optional<Privs> privs;          // for commands and files from this list
+    std::optional<Privs> privs;          // for commands and files from this list; none: default_privs, not chosen yet
     std::set<std::string> alias_seen;    // aliases expanded on the way here
     std::set<std::string> forward_seen;  // users whose .forward was read on the way here
     std::set<std::string> include_seen;  // :include: files on the way here
@@ -207,6 +215,7 @@ class Engine {
   // delivery was handed to it (or deferred for a table failure).
   bool hand_on(TransportTable table, const std::string& fixed, const DeliveryInfo& info, const std::string& user);
   bool first_time(const std::string& key);
+  static std::string privs_key(const Ctx& ctx);
   std::string qualify(const std::string& address) const;
 
   const EngineSettings& s_;

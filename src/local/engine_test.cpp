@@ -61,7 +61,9 @@ class Fake : public Backend {
     if (missing_homes.count(u.name)) return Outcome::deferred("4.3.0", "cannot access home directory " + u.home);
     return std::nullopt;
   }
+  int include_reads = 0;
   deliver::Attempt<IncludeFile> read_include(const std::string& path, const Privs&) override {
+    ++include_reads;
     auto it = includes.find(path);
     if (it == includes.end()) return Outcome::deferred("4.3.0", "cannot open include file " + path);
     return it->second;
@@ -278,6 +280,79 @@ TEST_F(EngineTest, IncludeUsesOwnerAndAllowList) {
   r = run("list@example.com");
   EXPECT_TRUE(r.outcome.is_sent());
   EXPECT_EQ(b.log.back(), "command /bin/x as bob (include)");  // the include file's owner
+}
+
+// Postfix's include.c: a non-root :include: file takes its owner's rights
+// only where none were chosen (a root-owned alias table); in a .forward or
+// a user-owned alias table the rights stay those of that user.
+TEST_F(EngineTest, IncludeKeepsTheRightsOfAUserContext) {
+  s.allow_commands.include = true;
+  s.allow_files.include = true;
+  b.forwards["bob"] = ":include:/home/carol/list";
+  b.includes["/home/carol/list"] = IncludeFile{"|/bin/x, /home/carol/out", 1003};  // carol's file
+  auto r = run("bob@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"command /bin/x as bob (include)", "file /home/carol/out as bob (include)"}));
+  b.log.clear();
+  b.owner = Privs{"alice", 1002, 1002, "/home/alice", ""};  // a user-owned alias table
+  b.aliases["list"] = ":include:/home/carol/list";
+  run("list@example.com");
+  EXPECT_EQ(b.log, (V{"command /bin/x as alice (include)", "file /home/carol/out as alice (include)"}));
+}
+
+TEST_F(EngineTest, RootForwardIncludeTakesTheOwnersRights) {
+  s.allow_commands.include = true;
+  b.users.emplace("root", user("root", 0));
+  b.forwards["root"] = ":include:/etc/ops";
+  b.includes["/etc/ops"] = IncludeFile{"|/bin/page", 1003};
+  run("root@example.com");
+  EXPECT_EQ(b.log, (V{"command /bin/page as carol (include)"}));
+}
+
+// The same command or file in two users' .forward files is delivered for
+// each of them (Postfix keys its duplicate filter on the rights too).
+TEST_F(EngineTest, SameCommandOrFileForTwoUsersRunsForEach) {
+  b.aliases["team"] = "alice, bob";
+  b.forwards["alice"] = "\"|/usr/bin/procmail\", /var/mail/shared";
+  b.forwards["bob"] = "\"|/usr/bin/procmail\", /var/mail/shared, \"|/usr/bin/procmail\"";
+  auto r = run("team@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"command /usr/bin/procmail as alice (forward)", "file /var/mail/shared as alice (forward)",
+                      "command /usr/bin/procmail as bob (forward)", "file /var/mail/shared as bob (forward)"}));
+}
+
+// Files that include another many times are read once per rights, not once
+// per mention: 100 x 100 mentions below, 3 reads.
+TEST_F(EngineTest, IncludeFileIsExpandedOncePerRights) {
+  std::string f1, f2;
+  for (int i = 0; i < 100; ++i) {
+    f1 += ":include:/etc/f2\n";
+    f2 += ":include:/etc/f3\n";
+  }
+  b.aliases["big"] = ":include:/etc/f1";
+  b.includes["/etc/f1"] = IncludeFile{f1, 0};
+  b.includes["/etc/f2"] = IncludeFile{f2, 0};
+  b.includes["/etc/f3"] = IncludeFile{"bob", 0};
+  auto r = run("big@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.include_reads, 3);
+  EXPECT_EQ(b.log, (V{"mailbox bob from=sender@remote.test ext="}));
+}
+
+// An alias for "user+ext" that names "user" reaches the alias of "user".
+TEST_F(EngineTest, AliasOfAnExtensionReachesTheBaseAlias) {
+  b.aliases["root+cron"] = "root";
+  b.aliases["root"] = "alice";
+  auto r = run("root+cron@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"mailbox alice from=sender@remote.test ext="}));
+}
+
+TEST_F(EngineTest, ExtensionWithASlashIsDropped) {
+  auto r = run("bob+../../etc/x@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.forward_paths_seen, (V{"/home/bob/.forward"}));
+  EXPECT_EQ(b.log, (V{"mailbox bob from=sender@remote.test ext="}));
 }
 
 TEST_F(EngineTest, IncludeLoopIsRefused) {
