@@ -65,6 +65,13 @@ asio::awaitable<Status> bounce_rejected(asio::io_context& io, const Settings& s,
   for (const auto& rcpt : m.recipients)
     if (!rcpt.done)
       if (auto enc = queue::encode_recipient(rcpt.fields)) encoded.push_back(std::move(*enc));
+  // No recipients in the file (sendmail -t finding none in the headers,
+  // whose extraction is cleanup's): the notice still goes out, for the
+  // recipient "unknown", as Postfix's cleanup makes it. Without an entry the
+  // bounce service finds no log, answers "done", and the file was removed
+  // with nobody told.
+  if (encoded.empty())
+    if (auto enc = queue::encode_recipient(queue::RecipientFields{.address = "unknown"})) encoded.push_back(std::move(*enc));
   const std::string text = str::printable(r.reason, 1000);
   for (std::size_t from = 0; from < encoded.size(); from += ipc::proto::kMaxBounceEntries) {
     ipc::proto::BounceRequest req;

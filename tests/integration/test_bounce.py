@@ -202,6 +202,27 @@ class BounceTest(_Base, unittest.TestCase):
         for q in ("maildrop", "corrupt", "bounce"):
             self.assertFalse(os.path.exists(os.path.join(self.inst.queue, q, mid)), q)
 
+    def test_sendmail_t_without_recipients_is_returned_too(self):
+        # sendmail -t with no To/Cc/Bcc: cleanup finds no recipient and
+        # refuses; the maildrop file has none either, yet the sender is told
+        # (recipient "unknown", as Postfix's cleanup reports it).
+        env = dict(os.environ)
+        env.pop("MAIL_CONFIG", None)
+        p = subprocess.run([os.path.join(SBIN, "sendmail"), "-C", self.inst.dir, "-f", "grace@example.test", "-t"],
+                           input="Subject: nobody to send to\n\nlonely body\n",
+                           capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        m = self.inst.wait_log(r"postern/pickup\[\d+\]: maildrop/(\w+): uid=\d+ from=<grace@example\.test>: "
+                               r"rejected by cleanup: 5\d\d ", timeout=30)
+        mid = m.group(1)
+        who, new, text = self.notice(mid, "non-delivery notification")
+        self.assertEqual(who, "sender")
+        self.assertRegex(text, r"(?m)^recipient: grace@example.test$")
+        self.assertIn("Final-Recipient: rfc822; unknown", self.report_part(text))
+        self.assertIn("Subject: nobody to send to", text)
+        for q in ("maildrop", "corrupt", "bounce"):
+            self.assertFalse(os.path.exists(os.path.join(self.inst.queue, q, mid)), q)
+
     def test_ret_full_returns_message_cut_at_bounce_size_limit(self):
         body = "first body line\n" + "".join(f"filler line {i:05d} .........................\n"
                                              for i in range(500)) + "LAST LINE\n"
