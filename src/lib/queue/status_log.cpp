@@ -2,6 +2,7 @@
 #include "queue/status_log.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,16 +55,17 @@ StatusLog parse_status_log(std::string_view text) {
   StatusLog log;
   if (text.size() > kMaxLogFile) text = text.substr(0, kMaxLogFile);
   StatusEntry cur;
-  bool any = false, bad = false;
+  bool any = false, bad = false, timed = false;
   auto finish = [&] {
     if (any) {
-      if (bad || cur.recipient.empty() || cur.status.empty())
+      // No "time" (the last line written): torn.
+      if (bad || !timed || cur.recipient.empty() || cur.status.empty())
         ++log.malformed;
       else
         log.entries.push_back(std::move(cur));
     }
     cur = StatusEntry{};
-    any = bad = false;
+    any = bad = timed = false;
   };
   std::size_t pos = 0;
   while (pos < text.size()) {
@@ -95,7 +97,10 @@ StatusLog parse_status_log(std::string_view text) {
     else if (name == "action") cur.action = value;
     else if (name == "reason") cur.reason = value;
     else if (name == "relay") cur.relay = value;
-    else if (name == "time") bad |= !parse_int(value, cur.time);
+    else if (name == "time") {
+      bad |= !parse_int(value, cur.time);
+      timed = true;
+    }
     // unknown names: ignored (forward compatible)
   }
   if (any) ++log.malformed;  // no closing empty line: torn
@@ -109,17 +114,42 @@ Status append_status_log(const std::filesystem::path& path, const std::vector<St
     if (!t) return t.error();
     text += *t;
   }
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  // O_NONBLOCK: a FIFO planted under the name must not hang the writer (it
+  // is refused as not a regular file below). O_RDWR: the last bytes are
+  // read to see whether an earlier writer finished its entry.
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600));
   if (!fd) return sys_error("open {}", path.string());
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return sys_error("fstat {}", path.string());
   if (!S_ISREG(st.st_mode)) return make_error("{}: not a regular file", path.string());
+  // Appenders of one message's log (bounce processes serving several
+  // delivery agents) take turns, so that a failed write can be cut back
+  // without cutting another's entry. Released when fd closes.
+  int rc;
+  do rc = ::flock(fd.get(), LOCK_EX);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) return sys_error("lock {}", path.string());
+  off_t start = ::lseek(fd.get(), 0, SEEK_END);
+  if (start < 0) return sys_error("seek {}", path.string());
+  // What a crashed writer left unfinished is closed first, so that it stays
+  // an entry of its own (and, lacking its "time" line, a malformed one).
+  if (start > 0) {
+    char tail[2] = {'\n', '\n'};
+    std::size_t want = start >= 2 ? 2 : 1;
+    if (::pread(fd.get(), tail + 2 - want, want, start - static_cast<off_t>(want)) != static_cast<ssize_t>(want))
+      return sys_error("read {}", path.string());
+    if (tail[1] != '\n') text.insert(0, "\n\n");
+    else if (tail[0] != '\n') text.insert(0, "\n");
+  }
   std::string_view rest = text;
   while (!rest.empty()) {
     ssize_t n = ::write(fd.get(), rest.data(), rest.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return sys_error("write {}", path.string());
+      Error e = sys_error("write {}", path.string());
+      // Nothing of this append stays behind to merge with the next one.
+      (void)::ftruncate(fd.get(), start);
+      return e;
     }
     rest.remove_prefix(static_cast<std::size_t>(n));
   }

@@ -26,6 +26,15 @@
 // entries, counting them, instead of failing: a damaged log must not stop a
 // notification or a queue listing.
 //
+// Torn writes (a full disk, a crash before the fsync) must not merge into
+// the next entry, where the torn recipient's fields would mix with the next
+// one's and that recipient's own "recipient=" line would vanish into a
+// broken name. So an append holds an exclusive flock(2) on the file, cuts
+// the file back to where it started when its write fails, and first ends
+// whatever a crashed writer left unfinished (a missing newline, a missing
+// closing empty line). "time" is the last line of every entry: the reader
+// takes an entry without it as torn.
+//
 // Reads no parameters, logs nothing.
 #pragma once
 

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -54,6 +59,74 @@ TEST(StatusLog, SkipsMalformedAndTornEntries) {
   auto log = parse_status_log(text);
   EXPECT_EQ(log.entries.size(), 1u);
   EXPECT_EQ(log.malformed, 4u);
+}
+
+TEST(StatusLog, AnEntryWithoutItsTimeLineIsTorn) {
+  auto log = parse_status_log("recipient=a@example.com\nnotify=0\nstatus=5.1.1\naction=failed\n\n");
+  EXPECT_TRUE(log.entries.empty());
+  EXPECT_EQ(log.malformed, 1u);
+}
+
+class StatusLogFile : public ::testing::Test {
+ protected:
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("status_log_file_test." + std::to_string(::getpid()));
+  std::filesystem::path path = dir / "ABC";
+  void SetUp() override { std::filesystem::create_directories(dir); }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+  void write_raw(const std::string& text) {
+    FILE* f = std::fopen(path.c_str(), "a");
+    ASSERT_NE(f, nullptr);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  }
+};
+
+// What a crashed writer left (cut anywhere, even right after a newline)
+// stays an entry of its own: the next recipient's entry is read whole and
+// unmixed, the torn one is counted as malformed.
+TEST_F(StatusLogFile, ATornEntryDoesNotMergeWithTheNext) {
+  auto b = sample();
+  b.recipient = "b@example.org";
+  b.original_recipient.clear();
+  b.orcpt.clear();
+  for (std::string torn : {"recipient=a@example.com\norcpt=rfc822;a@example.com\nnotify=0\nstatus=5.1.1\nacti",
+                           "recipient=a@example.com\norcpt=rfc822;a@example.com\nnotify=0\nstatus=5.1.1\n"}) {
+    std::filesystem::remove(path);
+    write_raw(torn);
+    ASSERT_TRUE(append_status_log(path, {b}));
+    auto log = read_status_log(path);
+    ASSERT_TRUE(log);
+    ASSERT_EQ(log->entries.size(), 1u) << torn;
+    EXPECT_EQ(log->entries[0], b);
+    EXPECT_EQ(log->malformed, 1u);
+  }
+}
+
+// A write that fails half way (here: the file size limit) is cut back, so
+// that the next append starts where it did.
+TEST_F(StatusLogFile, AFailedAppendLeavesNothingBehind) {
+  ASSERT_TRUE(append_status_log(path, {sample()}));
+  auto size = std::filesystem::file_size(path);
+  struct rlimit old {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = old;
+  small.rlim_cur = size + 20;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto failed = append_status_log(path, {sample()});
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_FALSE(failed);
+  EXPECT_EQ(std::filesystem::file_size(path), size);
+  auto b = sample();
+  b.recipient = "b@example.org";
+  ASSERT_TRUE(append_status_log(path, {b}));
+  auto log = read_status_log(path);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->malformed, 0u);
+  ASSERT_EQ(log->entries.size(), 2u);
+  EXPECT_EQ(log->entries[1], b);
 }
 
 TEST(StatusLog, AppendAndRead) {
