@@ -200,6 +200,7 @@ class SendmailTest(unittest.TestCase):
         mode = os.stat(files[0]).st_mode
         self.assertTrue(mode & 0o100, "ready mark missing")
         self.assertFalse(mode & 0o022, "maildrop file is writable by others")
+        self.assertEqual(mode & 0o777, 0o544, "readable for pickup with the ready mark, as Postfix's 0444")
         # A forged file with a queue-ID name, a stray file, and a symlink.
         victim = os.path.join(inst.root, "victim")
         with open(victim, "w") as f:

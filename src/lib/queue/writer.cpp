@@ -206,7 +206,7 @@ Result<QueueFileWriter> QueueFileWriter::create(const WriterOptions& o) {
       QueueFileWriter w(std::move(id).value());
       w.path_ = std::move(target);
       w.fd_ = std::move(fd);
-      w.mode_ = o.mode & 0600;
+      w.mode_ = o.mode & 0644;  // read bits for others only with the ready mark
       w.stale_size_ = stale_size;
       w.dirs_.push_back(dir);
       for (auto& p : created_parents) w.dirs_.push_back(p);

@@ -78,7 +78,10 @@ struct WriterOptions {
   QueueName queue = QueueName::Incoming;
   HashConfig hash = HashConfig::defaults();
   IdFormat id_format = IdFormat::Short;
-  // Permission bits while writing (the ready mark adds S_IXUSR).
+  // Permission bits: the owner's apply while writing; the ready mark sets
+  // them with S_IXUSR added, and with the group and other read bits given
+  // here (postdrop's 0444: pickup, another user, may read the file from the
+  // moment it is complete, and not before). Write bits for others never.
   mode_t mode = 0600;
   // Reuse a finished file from queue_directory/recycle when there is one
   // (recycle.h); nullptr: always create a new file.

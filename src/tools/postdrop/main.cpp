@@ -8,9 +8,9 @@
 // the message to its stdin as the record stream of drop_stream.h; postdrop
 // validates every record (stdin is controlled by whoever runs it), writes a
 // queue file into maildrop/ with the queue library's writer, commits it
-// (fsync, ready mark, directory fsync), makes it readable for pickup (mode
-// 0544, like Postfix's 0444 files: the 0730 directory keeps other users out),
-// and sends a "W" trigger to public/$pickup_service_name. The trigger fails
+// (fsync; the ready mark, which also makes it readable for pickup: mode
+// 0544, like Postfix's 0444 files, the 0730 directory keeping other users
+// out; directory fsync), and sends a "W" trigger to public/$pickup_service_name. The trigger fails
 // silently when the master is not running: the file waits in maildrop.
 //
 // Configuration: -c or MAIL_CONFIG. When running set-gid for a user other
@@ -71,21 +71,6 @@ void check_config_dir(const fs::path& dir) {
   if (auto st = config::check_config_dir_choice(dir); !st) die(EX_USAGE, st.error().message);
 }
 
-// 0544: read for all, execute (the ready mark) for the owner, write for nobody.
-Status make_readable(const fs::path& path, const queue::QueueId& id) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return sys_error("open {}", path.string());
-  struct stat st {};
-  Status result;
-  if (::fstat(fd, &st) != 0) result = sys_error("fstat");
-  else if (!S_ISREG(st.st_mode) || st.st_ino != id.inode() || st.st_uid != ::getuid())
-    result = make_error("{} is not the file just written", path.string());
-  else if (::fchmod(fd, 0544) != 0 || ::fsync(fd) != 0)
-    result = sys_error("chmod {}", path.string());
-  ::close(fd);
-  return result;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -130,6 +115,11 @@ int main(int argc, char** argv) {
   wo.queue_root = cfg->str("queue_directory");
   wo.queue = queue::QueueName::Maildrop;
   wo.hash = *hash;
+  // pickup runs as mail_owner and must read a file owned by the submitter:
+  // read bits for all, as Postfix's 0444, set by the ready mark itself
+  // (0544), so that no moment has a complete file pickup cannot read;
+  // maildrop's own mode keeps other users out.
+  wo.mode = 0444;
   wo.id_format = queue::id_format(cfg->boolean("enable_long_queue_ids"));
   auto writer = queue::QueueFileWriter::create(wo);
   if (!writer)
@@ -160,12 +150,6 @@ int main(int argc, char** argv) {
     writer->abandon();  // a failed step already removed it; this makes sure
     die(EX_TEMPFAIL, fmt::format("uid={}: commit {}: {}", ::getuid(), writer->id().str(), st.error().message));
   }
-  // pickup runs as mail_owner and must read a file owned by the submitter:
-  // read bits for all, as Postfix does; maildrop's mode keeps others out.
-  // The writer has closed its descriptor, so reopen the name and make sure
-  // it is still our file (same inode) before changing it.
-  if (auto st = make_readable(writer->path(), writer->id()); !st)
-    log::warning("{}: cannot make the file readable for pickup: {}", writer->id().str(), st.error().message);
   log::debug("{}: uid={} from=<{}> nrcpt={}", writer->id().str(), ::getuid(), sum->sender, sum->recipients);
   if (report_id) {
     std::string line = "queue_id=" + writer->id().str() + "\n";
