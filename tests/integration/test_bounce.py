@@ -461,6 +461,9 @@ class TemplateTest(_Base, unittest.TestCase):
                      "<vic@remote.test>: no such user", "Final-Recipient: rfc822; vic@remote.test"):
             self.assertIn(want, text)
         self.assertNotIn("This is the mail system", text)
+        # The UTF-8 text makes the notice 8-bit, whatever the original was,
+        # so that it is never sent raw to a server without 8BITMIME.
+        self.assertRegex(text, r"(?m)^named_attribute: encoding=8bit$")
 
     def test_delay_template_times(self):
         qid = self.submit("uma@example.test", "wes@remote.test")
