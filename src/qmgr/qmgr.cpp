@@ -945,6 +945,12 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
 
   bool bounce_log = qid && has_log(queue::QueueName::Bounce, *qid);
   bool bounce_ok = true;
+  // The bounced recipients are marked done before their notice goes out,
+  // as Postfix marks them right after the bounce log append: a crash
+  // between the notice and the mark tried them again and, failing again,
+  // sent the sender a second notice. A flush that fails leaves the log, so
+  // the notice still goes out at the next attempt.
+  if (bounce_log) mark_finished(*m);
   if (bounce_log) {
     proto::BounceRequest req;
     req.op = proto::BounceOp::Flush;
@@ -957,16 +963,23 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
     }
   }
 
-  if (deferred.empty() && bounce_ok) {
-    // Everything finished: no need to mark recipients done one by one.
-    if (qid && has_log(queue::QueueName::Trace, *qid)) {
-      proto::BounceRequest req;
-      req.op = proto::BounceOp::Flush;
-      req.queue_name = "active";
-      req.queue_id = m->id;
-      auto st = co_await bounce_call(s_.trace_service, std::move(req));
-      if (!st) log::warning("{}: trace service failure: {}", m->id, st.error().message);
+  bool trace_ok = true;
+  if (deferred.empty() && bounce_ok && qid && has_log(queue::QueueName::Trace, *qid)) {
+    proto::BounceRequest req;
+    req.op = proto::BounceOp::Flush;
+    req.queue_name = "active";
+    req.queue_id = m->id;
+    auto st = co_await bounce_call(s_.trace_service, std::move(req));
+    if (!st) {
+      // The success notice (NOTIFY=SUCCESS) is made from the message: it
+      // stays, finished recipients marked, until the flush works.
+      trace_ok = false;
+      log::warning("{}: trace service failure: {}", m->id, st.error().message);
     }
+  }
+
+  if (deferred.empty() && bounce_ok && trace_ok) {
+    // Everything finished: no need to mark recipients done one by one.
     if (qid && has_log(queue::QueueName::Defer, *qid)) {
       proto::BounceRequest req;
       req.op = proto::BounceOp::Remove;
@@ -986,17 +999,11 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
   }
 
   // The message stays: record what is finished, so it is not repeated.
+  mark_finished(*m);
   UniqueFd fd(::open(m->path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) {
     log::warning("{}: open {}: {}", m->id, m->path.string(), std::strerror(errno));
   } else {
-    for (std::size_t i = 0; i < m->results.size(); ++i) {
-      auto state = m->results[i].state;
-      if ((state == RcptState::Done || state == RcptState::Bounced) && !m->env.recipients[i].done) {
-        if (auto st = queue::mark_recipient_done(fd.get(), m->env.recipients[i].offset); !st)
-          log::warning("{}: {}", m->id, st.error().message);
-      }
-    }
     // A delay warning, once (cleanup wrote arrival + delay_warning_time).
     if (s_.delay_warning.count() > 0 && m->env.warning_time > 0 && now >= m->env.warning_time) {
       proto::BounceRequest req;
@@ -1014,6 +1021,30 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
   fd = UniqueFd();
   park(m->path, m->id, backoff_delay(age, s_.min_backoff, s_.max_backoff));
   forget(m);
+}
+
+// Marks the recipients that are delivered or bounced as done in the queue
+// file (each mark fsynced), once.
+void QueueManager::mark_finished(Message& m) {
+  bool any = false;
+  for (std::size_t i = 0; i < m.results.size() && !any; ++i)
+    any = (m.results[i].state == RcptState::Done || m.results[i].state == RcptState::Bounced) &&
+          !m.env.recipients[i].done;
+  if (!any) return;
+  UniqueFd fd(::open(m.path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
+    log::warning("{}: open {}: {}", m.id, m.path.string(), std::strerror(errno));
+    return;
+  }
+  for (std::size_t i = 0; i < m.results.size(); ++i) {
+    auto state = m.results[i].state;
+    if ((state == RcptState::Done || state == RcptState::Bounced) && !m.env.recipients[i].done) {
+      if (auto st = queue::mark_recipient_done(fd.get(), m.env.recipients[i].offset); !st)
+        log::warning("{}: {}", m.id, st.error().message);
+      else
+        m.env.recipients[i].done = true;
+    }
+  }
 }
 
 // Whether a bounce/defer/trace log exists for the message. The bounce

@@ -236,6 +236,7 @@ class QueueManager {
   asio::awaitable<void> finalize(std::shared_ptr<Message> m);
   void forget(const std::shared_ptr<Message>& m);
   bool has_log(queue::QueueName q, const queue::QueueId& id) const;
+  void mark_finished(Message& m);
 
   // Services.
   asio::awaitable<Status> bounce_call(const std::string& service, ipc::proto::BounceRequest req);

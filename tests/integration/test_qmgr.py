@@ -188,6 +188,7 @@ class FakeBounce:
         self.queue_dir = queue_dir
         self.lock = threading.Lock()
         self.requests = []  # (service, op, attrs)
+        self.fail = set()  # (service, op) answered with a failure, the log left alone
         self.servers = [self._server(s) for s in ("bounce", "defer", "trace")]
 
     def _server(self, service):
@@ -199,6 +200,8 @@ class FakeBounce:
                 op = attrs["op"]
                 with outer.lock:
                     outer.requests.append((service, op, attrs))
+                    if (service, op) in outer.fail:
+                        return ("status", [("status", 1), ("reason", "cleanup unavailable")])
                 # Where the real bounce daemon keeps it: the configured
                 # layout (defaults: defer/ hashed one level by the first
                 # character of a short queue ID; bounce/, trace/ flat). The
@@ -523,6 +526,23 @@ class QmgrTest(unittest.TestCase):
         self.assertEqual(len(self.bounce.seen("trace", "flush", qid)), 1)
         # Without NOTIFY=SUCCESS nothing is traced.
         self.assertEqual(self.bounce.seen("trace", qid=plain), [])
+
+    def test_trace_flush_failure_keeps_message_until_the_notice_goes(self):
+        # The success notice is made from the message: while the trace flush
+        # fails, the message stays (its recipient marked done, so not
+        # delivered twice), and the flush is tried again.
+        inst = self.make()
+        self.bounce.fail.add(("trace", "flush"))
+        self.send(inst, ["bob@one.example"], args=["-N", "success"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"{qid}: trace service failure", timeout=30)
+        wait_for(lambda: qid in self.files(inst, "deferred"), 20, what="message kept in deferred")
+        self.assertIsNone(self.removed(inst, qid))
+        self.bounce.fail.clear()
+        self.trigger(inst, b"FADI")
+        inst.wait_log(rf"{qid}: removed", timeout=30)
+        self.assertGreaterEqual(len(self.bounce.seen("trace", "flush", qid)), 2)
+        self.assertEqual(self.agent.attempts[qid], 1)
 
     def test_bounce_service_down_keeps_message(self):
         inst = self.make(bounce=False)
