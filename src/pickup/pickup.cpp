@@ -7,11 +7,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <optional>
 
 #include "base/strings.h"
 #include "ipc/status_call.h"
 #include "log/log.h"
+#include "mail/received.h"
 #include "queue/reader.h"
 #include "submit/cleanup_client.h"
 
@@ -180,7 +182,14 @@ asio::awaitable<Outcome> pickup_file(asio::io_context& io, const Settings& s, co
     cr.notify = r.fields.notify;
     sent = static_cast<bool>(co_await client->recipient(cr));
   }
-  std::string buf;
+  // Who submitted it, for whoever reads the message: Postfix's
+  // "Received: by HOST (Postfix, from userid N)", the uid being the file's
+  // owner (postdrop runs as the submitting user), never anything the file
+  // itself says.
+  std::string buf = mail::build_local_received(s.myhostname, s.mail_name, st.st_uid, id,
+                                               static_cast<std::time_t>(m.arrival_sec > 0 ? m.arrival_sec
+                                                                                          : std::time(nullptr)));
+  buf.push_back('\n');
   auto cursor = rd->content();
   queue::ContentPiece piece;
   std::optional<Error> read_error;
@@ -254,6 +263,8 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.timeout = cfg.time("ipc_timeout");
   s.bounce_socket = s.queue_root / "private" / cfg.str("bounce_service_name");
   s.soft_bounce = cfg.boolean("soft_bounce");
+  s.myhostname = cfg.str("myhostname");
+  s.mail_name = cfg.str("mail_name");
   auto rs = submit::receiving_settings(cfg);
   if (!rs) return rs.take_error();
   s.content_filter = std::move(rs->content_filter);

@@ -46,10 +46,12 @@ struct Settings {
   std::int64_t cleanup_flags = 0;       // receive_override_options
   std::filesystem::path bounce_socket;  // private/$bounce_service_name
   bool soft_bounce = false;             // a rejected file stays in maildrop
+  std::string myhostname;               // and mail_name: the Received: header
+  std::string mail_name;
 
   // Parameters: queue_directory, cleanup_service_name, hash_queue_names,
   // hash_queue_depth, ipc_timeout, content_filter, receive_override_options,
-  // bounce_service_name, soft_bounce.
+  // bounce_service_name, soft_bounce, myhostname, mail_name.
   static Result<Settings> from_config(const config::Config& cfg);
 };
 

@@ -102,6 +102,9 @@ class SendmailTest(unittest.TestCase):
         self.assertIn("first line", text)
         self.assertNotIn("not part of the message", text)
         self.assertRegex(text, r"(?m)^From: .*Alice Example")
+        # Who submitted it, by uid (Postfix's "from userid N"), first in the headers.
+        self.assertRegex(text, rf"(?m)^\*\*\* MESSAGE CONTENTS .*\nReceived: by \S+ \(Postern, from userid "
+                               rf"{os.getuid()}\)\n\tid {qid}; ")
         wait_for(lambda: self.queue_files(inst, "maildrop") == [], what="maildrop emptied")
 
     def test_default_sender_is_login_name_and_i_keeps_dots(self):
@@ -286,7 +289,10 @@ class SendmailTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         qid = self.wait_message(inst, "nobody-live@example.com")
         self.assertRegex(inst.maillog(), qid + r": uid=" + str(nobody.pw_uid) + " from=<nobody-live@example.com>")
-        self.assertIn("frank@example.com", self.recipients(self.postcat(inst, qid)))
+        text = self.postcat(inst, qid)
+        self.assertIn("frank@example.com", self.recipients(text))
+        # The sender address is the user's to choose; the uid is not.
+        self.assertIn(f"(Postern, from userid {nobody.pw_uid})", text)
 
     @unittest.skipUnless(is_root(), "switching to another user needs root")
     def test_authorized_users_lists(self):

@@ -168,4 +168,10 @@ std::string build_received(const ReceivedInfo& in) {
   return out;
 }
 
+std::string build_local_received(std::string_view myhostname, std::string_view mail_name, std::uint64_t uid,
+                                 std::string_view queue_id, std::time_t when) {
+  return fmt::format("Received: by {} ({}, from userid {})\n\tid {}; {}", clean_name(myhostname, "localhost"),
+                     clean_comment(mail_name), uid, clean_queue_id(queue_id), mail_date(when));
+}
+
 }  // namespace postern::mail

@@ -87,4 +87,13 @@ struct ReceivedInfo {
 // The date is mail_date(info.when) in the local time zone.
 std::string build_received(const ReceivedInfo& info);
 
+// The header pickup prepends to mail a local user submitted (sendmail,
+// postdrop), naming the submitter by the uid that owns the maildrop file,
+// in Postfix's shape:
+//
+//   Received: by mx.example.org (Postern, from userid 1000)
+//   	id 3F2A1C0D2; Mon, 23 Nov 2026 17:32:24 +0000 (UTC)
+std::string build_local_received(std::string_view myhostname, std::string_view mail_name, std::uint64_t uid,
+                                 std::string_view queue_id, std::time_t when);
+
 }  // namespace postern::mail

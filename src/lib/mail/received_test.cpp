@@ -189,6 +189,16 @@ TEST_F(ReceivedTest, Utf8RecipientKeptInvalidBytesMasked) {
   EXPECT_EQ(ls[2].substr(0, 29), "\tfor <j\xc3\xb6rg?@b\xc3\xbc" "cher.example>");
 }
 
+TEST_F(ReceivedTest, LocalSubmissionNamesTheUid) {
+  EXPECT_EQ(build_local_received("mx.example.org", "Postern", 1000, "3F2A1C0D2", kExample),
+            "Received: by mx.example.org (Postern, from userid 1000)\n"
+            "\tid 3F2A1C0D2; Mon, 23 Nov 2026 17:32:24 +0000 (UTC)");
+  // A mail_name cannot close the comment or add a line.
+  auto h = build_local_received("mx.example.org", "X)\nBcc: y", 0, "3F2A1C0D2", kExample);
+  EXPECT_EQ(lines(h).size(), 2u) << h;
+  EXPECT_EQ(h.find(")\n"), h.find(", from userid 0)") + std::string(", from userid 0").size()) << h;
+}
+
 TEST(ReceivedProtocol, Mapping) {
   EXPECT_EQ(protocol_name(received_protocol(false, false, false, false)), "SMTP");
   EXPECT_EQ(protocol_name(received_protocol(false, true, true, true)), "SMTP");
