@@ -950,33 +950,17 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
   // between the notice and the mark tried them again and, failing again,
   // sent the sender a second notice. A flush that fails leaves the log, so
   // the notice still goes out at the next attempt.
-  if (bounce_log) mark_finished(*m);
   if (bounce_log) {
-    proto::BounceRequest req;
-    req.op = proto::BounceOp::Flush;
-    req.queue_name = "active";
-    req.queue_id = m->id;
-    auto st = co_await bounce_call(s_.bounce_service, std::move(req));
-    if (!st) {
-      bounce_ok = false;
-      log::warning("{}: bounce service failure: {}", m->id, st.error().message);
-    }
+    mark_finished(*m);
+    bounce_ok = co_await flush_notice(s_.bounce_service, "bounce", *m);
   }
 
+  // The success notice (NOTIFY=SUCCESS) is made from the message: when its
+  // flush fails the message stays, finished recipients marked, until it
+  // works.
   bool trace_ok = true;
-  if (deferred.empty() && bounce_ok && qid && has_log(queue::QueueName::Trace, *qid)) {
-    proto::BounceRequest req;
-    req.op = proto::BounceOp::Flush;
-    req.queue_name = "active";
-    req.queue_id = m->id;
-    auto st = co_await bounce_call(s_.trace_service, std::move(req));
-    if (!st) {
-      // The success notice (NOTIFY=SUCCESS) is made from the message: it
-      // stays, finished recipients marked, until the flush works.
-      trace_ok = false;
-      log::warning("{}: trace service failure: {}", m->id, st.error().message);
-    }
-  }
+  if (deferred.empty() && bounce_ok && qid && has_log(queue::QueueName::Trace, *qid))
+    trace_ok = co_await flush_notice(s_.trace_service, "trace", *m);
 
   if (deferred.empty() && bounce_ok && trace_ok) {
     // Everything finished: no need to mark recipients done one by one.
@@ -1021,6 +1005,19 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
   fd = UniqueFd();
   park(m->path, m->id, backoff_delay(age, s_.min_backoff, s_.max_backoff));
   forget(m);
+}
+
+// Asks the bounce or trace service to send the message's notice and remove
+// its log; false (logged as "<what> service failure") when it did not.
+asio::awaitable<bool> QueueManager::flush_notice(const std::string& service, std::string_view what,
+                                                 const Message& m) {
+  proto::BounceRequest req;
+  req.op = proto::BounceOp::Flush;
+  req.queue_name = "active";
+  req.queue_id = m.id;
+  auto st = co_await bounce_call(service, std::move(req));
+  if (!st) log::warning("{}: {} service failure: {}", m.id, what, st.error().message);
+  co_return static_cast<bool>(st);
 }
 
 // Marks the recipients that are delivered or bounced as done in the queue

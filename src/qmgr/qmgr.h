@@ -237,6 +237,7 @@ class QueueManager {
   void forget(const std::shared_ptr<Message>& m);
   bool has_log(queue::QueueName q, const queue::QueueId& id) const;
   void mark_finished(Message& m);
+  asio::awaitable<bool> flush_notice(const std::string& service, std::string_view what, const Message& m);
 
   // Services.
   asio::awaitable<Status> bounce_call(const std::string& service, ipc::proto::BounceRequest req);

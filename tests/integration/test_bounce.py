@@ -75,15 +75,19 @@ class _Base:
         return os.path.join(cls.inst.queue, "private", service)
 
     # --- helpers -------------------------------------------------------
+    def sendmail(self, args, text):
+        """Submits `text` with this instance's sendmail, which must succeed."""
+        env = dict(os.environ)
+        env.pop("MAIL_CONFIG", None)
+        p = subprocess.run([os.path.join(SBIN, "sendmail"), "-C", self.inst.dir] + args, input=text,
+                           capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
     def submit(self, sender, recipient, body="hello\n", args=(), subject="test message"):
         """Submits with sendmail; returns the queue ID once the file is complete."""
         before = len(re.findall(r"pickup\[\d+\]: \w+: uid=", self.inst.maillog()))
         msg = f"From: {sender or 'nobody'}\nTo: {recipient}\nSubject: {subject}\n\n{body}"
-        env = dict(os.environ)
-        env.pop("MAIL_CONFIG", None)
-        argv = [os.path.join(SBIN, "sendmail"), "-C", self.inst.dir, "-f", sender] + list(args) + [recipient]
-        p = subprocess.run(argv, input=msg, capture_output=True, text=True, env=env, timeout=60)
-        self.assertEqual(p.returncode, 0, p.stderr)
+        self.sendmail(["-f", sender] + list(args) + [recipient], msg)
 
         def nth():
             ids = re.findall(r"pickup\[\d+\]: (\w+): uid=\d+ from=<", self.inst.maillog())
@@ -182,12 +186,8 @@ class BounceTest(_Base, unittest.TestCase):
     def test_rejected_submission_goes_back_to_the_sender(self):
         # Postfix's pickup asks cleanup to bounce what it refuses: the user
         # learns why, and nothing stays behind in maildrop/ or corrupt/.
-        env = dict(os.environ)
-        env.pop("MAIL_CONFIG", None)
-        p = subprocess.run([os.path.join(SBIN, "sendmail"), "-C", self.inst.dir, "-f", "carol@example.test",
-                            "dave@remote.test"], input="Subject: refuse me\nTo: dave@remote.test\n\nrefused body\n",
-                           capture_output=True, text=True, env=env, timeout=60)
-        self.assertEqual(p.returncode, 0, p.stderr)
+        self.sendmail(["-f", "carol@example.test", "dave@remote.test"],
+                      "Subject: refuse me\nTo: dave@remote.test\n\nrefused body\n")
         m = self.inst.wait_log(r"postern/pickup\[\d+\]: maildrop/(\w+): uid=\d+ from=<carol@example\.test>: "
                                r"rejected by cleanup: 550 5\.7\.1 refused by policy", timeout=30)
         mid = m.group(1)
@@ -206,12 +206,7 @@ class BounceTest(_Base, unittest.TestCase):
         # sendmail -t with no To/Cc/Bcc: cleanup finds no recipient and
         # refuses; the maildrop file has none either, yet the sender is told
         # (recipient "unknown", as Postfix's cleanup reports it).
-        env = dict(os.environ)
-        env.pop("MAIL_CONFIG", None)
-        p = subprocess.run([os.path.join(SBIN, "sendmail"), "-C", self.inst.dir, "-f", "grace@example.test", "-t"],
-                           input="Subject: nobody to send to\n\nlonely body\n",
-                           capture_output=True, text=True, env=env, timeout=60)
-        self.assertEqual(p.returncode, 0, p.stderr)
+        self.sendmail(["-f", "grace@example.test", "-t"], "Subject: nobody to send to\n\nlonely body\n")
         m = self.inst.wait_log(r"postern/pickup\[\d+\]: maildrop/(\w+): uid=\d+ from=<grace@example\.test>: "
                                r"rejected by cleanup: 5\d\d ", timeout=30)
         mid = m.group(1)
