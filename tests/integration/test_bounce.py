@@ -183,40 +183,43 @@ class BounceTest(_Base, unittest.TestCase):
         self.assertIn("Content-Type: text/rfc822-headers", text)
         self.assertNotIn("another secret", text)
 
+    def refused_submission_notice(self, sender, reply):
+        """(maildrop ID, notice text) of the non-delivery notice sent to
+        `sender` for a submission cleanup refused with `reply` (a regex)."""
+        m = self.inst.wait_log(rf"postern/pickup\[\d+\]: maildrop/(\w+): uid=\d+ from=<{re.escape(sender)}>: "
+                               rf"rejected by cleanup: {reply}", timeout=30)
+        mid = m.group(1)
+        who, _, text = self.notice(mid, "non-delivery notification")
+        self.assertEqual(who, "sender")
+        self.assertRegex(text, rf"(?m)^recipient: {re.escape(sender)}$")
+        return mid, text
+
+    def assert_nothing_left(self, mid):
+        for q in ("maildrop", "corrupt", "bounce"):
+            self.assertFalse(os.path.exists(os.path.join(self.inst.queue, q, mid)), q)
+
     def test_rejected_submission_goes_back_to_the_sender(self):
         # Postfix's pickup asks cleanup to bounce what it refuses: the user
         # learns why, and nothing stays behind in maildrop/ or corrupt/.
         self.sendmail(["-f", "carol@example.test", "dave@remote.test"],
                       "Subject: refuse me\nTo: dave@remote.test\n\nrefused body\n")
-        m = self.inst.wait_log(r"postern/pickup\[\d+\]: maildrop/(\w+): uid=\d+ from=<carol@example\.test>: "
-                               r"rejected by cleanup: 550 5\.7\.1 refused by policy", timeout=30)
-        mid = m.group(1)
-        who, new, text = self.notice(mid, "non-delivery notification")
-        self.assertEqual(who, "sender")
-        self.assertRegex(text, r"(?m)^recipient: carol@example.test$")
+        mid, text = self.refused_submission_notice("carol@example.test", r"550 5\.7\.1 refused by policy")
         self.assertIn("<dave@remote.test>: refused by policy", text)
         report = self.report_part(text)
         for want in ("Final-Recipient: rfc822; dave@remote.test", "Action: failed", "Status: 5.7.1"):
             self.assertIn(want, report)
         self.assertIn("Subject: refuse me", text)
-        for q in ("maildrop", "corrupt", "bounce"):
-            self.assertFalse(os.path.exists(os.path.join(self.inst.queue, q, mid)), q)
+        self.assert_nothing_left(mid)
 
     def test_sendmail_t_without_recipients_is_returned_too(self):
         # sendmail -t with no To/Cc/Bcc: cleanup finds no recipient and
         # refuses; the maildrop file has none either, yet the sender is told
         # (recipient "unknown", as Postfix's cleanup reports it).
         self.sendmail(["-f", "grace@example.test", "-t"], "Subject: nobody to send to\n\nlonely body\n")
-        m = self.inst.wait_log(r"postern/pickup\[\d+\]: maildrop/(\w+): uid=\d+ from=<grace@example\.test>: "
-                               r"rejected by cleanup: 5\d\d ", timeout=30)
-        mid = m.group(1)
-        who, new, text = self.notice(mid, "non-delivery notification")
-        self.assertEqual(who, "sender")
-        self.assertRegex(text, r"(?m)^recipient: grace@example.test$")
+        mid, text = self.refused_submission_notice("grace@example.test", r"5\d\d ")
         self.assertIn("Final-Recipient: rfc822; unknown", self.report_part(text))
         self.assertIn("Subject: nobody to send to", text)
-        for q in ("maildrop", "corrupt", "bounce"):
-            self.assertFalse(os.path.exists(os.path.join(self.inst.queue, q, mid)), q)
+        self.assert_nothing_left(mid)
 
     def test_ret_full_returns_message_cut_at_bounce_size_limit(self):
         body = "first body line\n" + "".join(f"filler line {i:05d} .........................\n"
