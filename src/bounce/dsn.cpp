@@ -400,6 +400,18 @@ std::string_view notice_subject(NoticeKind kind, bool postmaster) {
   return "Mail Delivery Report";
 }
 
+namespace {
+// The notice's text is the template's, in a character set other than
+// us-ascii, and so 8-bit (template.h).
+bool own_charset(const NoticeInfo& info) {
+  return info.templ && !info.postmaster && !str::iequals(info.templ->charset, "us-ascii");
+}
+}  // namespace
+
+bool notice_is_8bit(const NoticeInfo& info, const OriginalCollector& original) {
+  return original.has_8bit() || own_charset(info);
+}
+
 std::string compose_notice(const NoticeInfo& info, const std::vector<queue::StatusEntry>& entries,
                            const OriginalCollector& original) {
   const std::string host = hostname(info);
@@ -420,9 +432,8 @@ std::string compose_notice(const NoticeInfo& info, const std::vector<queue::Stat
   }
 
   const Template* tp = info.templ;
-  // A template in another character set has 8-bit text (template.h).
-  const bool own_charset = tp && !info.postmaster && !str::iequals(tp->charset, "us-ascii");
-  const bool eight = original.has_8bit() || own_charset;
+  const bool charset = own_charset(info);
+  const bool eight = notice_is_8bit(info, original);
   std::string m;
   m.reserve(human.size() + status.size() + orig.size() + 1024);
   if (tp && !tp->from.empty())
@@ -444,8 +455,8 @@ std::string compose_notice(const NoticeInfo& info, const std::vector<queue::Stat
 
   m += fmt::format("--{}\n", boundary);
   m += fmt::format("Content-Description: Notification\nContent-Type: text/plain; charset={}\n",
-                   own_charset ? tp->charset : std::string("us-ascii"));
-  if (own_charset) m += "Content-Transfer-Encoding: 8bit\n";
+                   charset ? tp->charset : std::string("us-ascii"));
+  if (charset) m += "Content-Transfer-Encoding: 8bit\n";
   m += "\n";
   m += human;
   m += fmt::format("\n--{}\n", boundary);

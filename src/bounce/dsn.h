@@ -130,6 +130,12 @@ struct NoticeInfo {
   const Template* templ = nullptr;
 };
 
+// Whether the notification is 8-bit: the returned original is, or the
+// template's text is in a character set other than us-ascii (template.h;
+// postmaster copies use the built-in text). compose_notice() labels its
+// parts by this, and the notice is submitted as 8BITMIME by it.
+bool notice_is_8bit(const NoticeInfo& info, const OriginalCollector& original);
+
 // The whole notification (headers and body, lines ending in "\n").
 // `entries` are the already selected ones (select_entries()).
 std::string compose_notice(const NoticeInfo& info, const std::vector<queue::StatusEntry>& entries,

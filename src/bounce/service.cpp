@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -158,15 +157,10 @@ asio::awaitable<Result<std::string>> submit_notice(asio::io_context& io, const S
   post.recipients = recipients;
   post.flags = submit::cleanup_flag::kBounce;
   post.origin = "bounce";
-  // 8-bit when the returned original is, or the bounce_template_file text
-  // (a Charset: utf-8 template): cleanup records it, and the smtp client
-  // then never sends raw 8-bit to a server without 8BITMIME.
-  auto eight_bit = [](std::string_view v) {
-    return std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
-  };
-  post.eight_bit = original.has_8bit() ||
-                   (info.templ && (eight_bit(info.templ->text) || eight_bit(info.templ->subject) ||
-                                   eight_bit(info.templ->postmaster_subject) || eight_bit(info.templ->from)));
+  // As the notice labels its parts (a Charset: utf-8 template's text is
+  // 8-bit): cleanup records it, and the smtp client then never sends raw
+  // 8-bit to a server without 8BITMIME.
+  post.eight_bit = notice_is_8bit(info, original);
   const std::function<std::string(const std::string&)> compose = [&](const std::string& queue_id) {
     info.new_queue_id = queue_id;
     return compose_notice(info, entries, original);
