@@ -127,7 +127,7 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
     // luser_relay): one with a '/' is dropped, as Postfix drops it, so that
     // "bob+../../x" cannot name a file outside the user's home.
     if (info.extension.find('/') != std::string::npos) {
-      log::warning("{}: address with illegal extension: {}", info.address, ld.local);
+      log::warning("{}: address with illegal extension: {}", str::printable(info.address), str::printable(ld.local));
       info.extension.clear();
     }
   }

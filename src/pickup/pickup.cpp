@@ -73,7 +73,8 @@ asio::awaitable<Status> bounce_rejected(asio::io_context& io, const Settings& s,
   // bounce service finds no log, answers "done", and the file was removed
   // with nobody told.
   if (encoded.empty())
-    if (auto enc = queue::encode_recipient(queue::RecipientFields{.address = "unknown"})) encoded.push_back(std::move(*enc));
+    if (auto enc = queue::encode_recipient(queue::RecipientFields{.address = "unknown"}))
+      encoded.push_back(std::move(*enc));
   const std::string text = str::printable(r.reason, 1000);
   for (std::size_t from = 0; from < encoded.size(); from += ipc::proto::kMaxBounceEntries) {
     ipc::proto::BounceRequest req;

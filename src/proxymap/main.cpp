@@ -31,9 +31,9 @@
 #include <tuple>
 #include <variant>
 
+#include "base/strings.h"
 #include "config/proxy_settings.h"
 #include "ipc/async.h"
-#include "base/strings.h"
 #include "ipc/proto/proxymap.h"
 #include "log/log.h"
 #include "maps/table.h"

@@ -10,8 +10,9 @@
 // queue file into maildrop/ with the queue library's writer, commits it
 // (fsync; the ready mark, which also makes it readable for pickup: mode
 // 0544, like Postfix's 0444 files, the 0730 directory keeping other users
-// out; directory fsync), and sends a "W" trigger to public/$pickup_service_name. The trigger fails
-// silently when the master is not running: the file waits in maildrop.
+// out; directory fsync), and sends a "W" trigger to
+// public/$pickup_service_name. The trigger fails silently when the master
+// is not running: the file waits in maildrop.
 //
 // Configuration: -c or MAIL_CONFIG. When running set-gid for a user other
 // than root, a configuration directory other than the compiled-in default
@@ -28,7 +29,6 @@
 // input, EX_TEMPFAIL when the file cannot be written, EX_CONFIG bad
 // configuration. Signals (HUP INT QUIT TERM) abort cleanly: the
 // uncommitted file is removed.
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sysexits.h>
