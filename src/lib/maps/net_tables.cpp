@@ -2,8 +2,8 @@
 #include "maps/net_tables.h"
 
 #include <cctype>
-#include <charconv>
 
+#include "base/netstring.h"
 #include "base/strings.h"
 #include "maps/internal.h"
 #include "maps/stream_client.h"
@@ -76,31 +76,6 @@ Answer parse_tcp_reply(std::string_view line) {
   if (code == "500") return std::optional<std::string>();
   if (code == "400") return make_error("server says try again later: \"{}\"", quote(line));
   return make_error("unexpected reply \"{}\"", quote(line));
-}
-
-std::string netstring(std::string_view payload) {
-  std::string out = std::to_string(payload.size());
-  out += ':';
-  out += payload;
-  out += ',';
-  return out;
-}
-
-Result<Netstring> parse_netstring(std::string_view buf, std::size_t max) {
-  std::size_t digits = 0;
-  while (digits < buf.size() && std::isdigit(static_cast<unsigned char>(buf[digits]))) ++digits;
-  // A length over `max` is an error as soon as its digits show it, not
-  // after the server has sent the payload.
-  if (digits > std::to_string(max).size()) return make_error("netstring length over {} bytes", max);
-  std::size_t len = 0;
-  std::from_chars(buf.data(), buf.data() + digits, len);
-  if (len > max) return make_error("netstring length {} over {} bytes", len, max);
-  if (digits == buf.size()) return Netstring{};  // the length is still arriving
-  if (digits == 0 || buf[digits] != ':') return make_error("malformed netstring \"{}\"", quote(buf.substr(0, 40)));
-  const std::size_t start = digits + 1;
-  if (buf.size() < start + len + 1) return Netstring{};
-  if (buf[start + len] != ',') return make_error("malformed netstring: no ',' after {} bytes", len);
-  return Netstring{buf.substr(start, len), start + len + 1};
 }
 
 Answer parse_socketmap_reply(std::string_view payload) {
@@ -193,12 +168,12 @@ class SocketmapTable final : public NetTable {
       : NetTable("socketmap", std::move(name), std::move(ep), std::move(o)), map_(std::move(map)) {}
 
  private:
-  std::string make_request(const std::string& key) const override { return net::netstring(map_ + " " + key); }
+  std::string make_request(const std::string& key) const override { return netstring(map_ + " " + key); }
   net::Answer read_reply(Deadline deadline) override {
     // The length digits, ':', the payload and ','.
     const std::size_t cap = net::kSocketmapMaxReply + 8;
     for (;;) {
-      auto ns = net::parse_netstring(buf_, net::kSocketmapMaxReply);
+      auto ns = parse_netstring(buf_, net::kSocketmapMaxReply);
       if (!ns) return ns.take_error();
       if (ns->used != 0) {
         if (ns->used != buf_.size()) return make_error("more than one reply");

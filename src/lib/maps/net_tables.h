@@ -44,15 +44,6 @@ using Answer = Result<std::optional<std::string>>;
 // One tcp reply line without its newline.
 Answer parse_tcp_reply(std::string_view line);
 
-std::string netstring(std::string_view payload);
-// The first netstring in `buf`: its payload and the bytes it took (`used`
-// 0: not complete yet). Errors for malformed framing and lengths over `max`,
-// which are seen from the length digits before any payload is read.
-struct Netstring {
-  std::string_view payload;
-  std::size_t used = 0;
-};
-Result<Netstring> parse_netstring(std::string_view buf, std::size_t max);
 
 // One socketmap reply payload.
 Answer parse_socketmap_reply(std::string_view payload);
