@@ -83,5 +83,43 @@ TEST(MatchList, PatternTablesSeeOnlyTheWholeDomain) {
   ::unlink(path.c_str());
 }
 
+TEST(MatchList, HostListsMatchNamesAndAddresses) {
+  auto l = MatchList::open_hosts("qmqpd_authorized_clients",
+                                 "!192.0.2.66 192.0.2.0/24, [2001:db8::]/32 example.com 127.0.0.1 ::1",
+                                 MatchStyle::ParentDomain);
+  ASSERT_TRUE(l) << l.error().message;
+  EXPECT_TRUE(*l->match_host("unknown", "192.0.2.7"));
+  EXPECT_FALSE(*l->match_host("unknown", "192.0.2.66"));  // negated before the network
+  EXPECT_FALSE(*l->match_host("unknown", "192.0.3.7"));
+  EXPECT_TRUE(*l->match_host("unknown", "2001:db8:1::5"));
+  EXPECT_FALSE(*l->match_host("unknown", "2001:db9::5"));
+  EXPECT_TRUE(*l->match_host("mx.example.com", "198.51.100.1"));  // by name, parent style
+  EXPECT_FALSE(*l->match_host("example.com.evil.test", "198.51.100.1"));
+  EXPECT_TRUE(*l->match_host("localhost", "127.0.0.1"));
+  EXPECT_TRUE(*l->match_host("localhost", "::1"));
+  // An address pattern never matches a name that looks like it.
+  EXPECT_FALSE(*l->match_host("192.0.2.7", "198.51.100.1"));
+  // Nor is a network a name in a plain list.
+  EXPECT_FALSE(*l->match("192.0.2.7"));
+
+  // Empty: nobody (Postfix's default for qmqpd_authorized_clients).
+  auto none = MatchList::open_hosts("t", "", MatchStyle::Domain);
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none->match_host("localhost", "127.0.0.1"));
+
+  // Tables are asked for the name, then the address.
+  auto t = MatchList::open_hosts("t", "inline:{ relay.example.org=ok, 192.0.2.9=ok }", MatchStyle::Domain);
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_TRUE(*t->match_host("relay.example.org", "198.51.100.1"));
+  EXPECT_TRUE(*t->match_host("unknown", "192.0.2.9"));
+  EXPECT_FALSE(*t->match_host("unknown", "192.0.2.10"));
+
+  // Bad networks are refused when the list is read.
+  EXPECT_FALSE(MatchList::open_hosts("t", "192.0.2.1/24", MatchStyle::Domain));  // host bits set
+  EXPECT_FALSE(MatchList::open_hosts("t", "192.0.2.0/33", MatchStyle::Domain));
+  EXPECT_FALSE(MatchList::open_hosts("t", "[192.0.2.1", MatchStyle::Domain));
+  EXPECT_FALSE(MatchList::open_hosts("t", "[not.an.address]", MatchStyle::Domain));
+}
+
 }  // namespace
 }  // namespace postern::maps
