@@ -85,9 +85,23 @@ Result<PacketReader::Part> PacketReader::next() {
       return next();
     }
     case State::kMessage: {
-      auto got = take_netstring(limits_.message, message_);
-      if (!got) return fail(got.error().message);
-      if (!*got) return Part::kNeedMore;
+      std::string_view view = std::string_view(buf_).substr(pos_);
+      if (!parse_netstring_length(view, limits_.message)) return fail(too_long(view) ? kSizeError : kFormatError);
+      auto ns = parse_netstring(view, limits_.message);
+      if (!ns) return fail(kFormatError);
+      if (ns->used == 0) return Part::kNeedMore;
+      const std::size_t start = pos_ + static_cast<std::size_t>(ns->payload.data() - view.data());
+      const std::size_t length = ns->payload.size();
+      if (auto st = consume(ns->used); !st) return fail(kFormatError);
+      // The buffer becomes the message instead of giving a copy of it: the
+      // message may be most of message_size_limit, and two of it per client
+      // is one too many. What followed it (less than one read) stays.
+      std::string rest = buf_.substr(pos_);
+      message_ = std::move(buf_);
+      message_.resize(start + length);
+      message_.erase(0, start);
+      buf_ = std::move(rest);
+      pos_ = 0;
       state_ = State::kSender;
       return Part::kMessage;
     }
@@ -127,27 +141,21 @@ bool asks_for_verp(std::string_view sender) {
   if (sender.size() <= kSuffix.size() || sender.substr(sender.size() - kSuffix.size()) != kSuffix) return false;
   std::string_view rest = sender.substr(0, sender.size() - kSuffix.size());
   auto at = rest.find('@');
-  // A prefix before the '@' and an origin after it (Postfix's test).
-  return at != std::string_view::npos && at > 0 && at + 1 < rest.size();
+  // Postfix's test: before the first '@' a prefix and the delimiter
+  // character (so at least two characters), after it an origin.
+  return at != std::string_view::npos && at > 1 && at + 1 < rest.size();
 }
 
-ContentStart content_start(std::string_view message) {
-  ContentStart cs;
-  std::size_t pos = 0;
-  while (pos < message.size()) {
-    std::size_t nl = message.find('\n', pos);
-    std::size_t end = nl == std::string_view::npos ? message.size() : nl;
-    std::string_view line = message.substr(pos, end - pos);
-    std::string_view after_quotes = line.substr(std::min(line.find_first_not_of('>'), line.size()));
-    if (after_quotes.substr(0, 5) != "From ") break;
-    cs.head += "X-Mailbox-Line: ";
-    cs.head += line;
-    cs.head += '\n';
-    pos = nl == std::string_view::npos ? message.size() : nl + 1;
-  }
-  if (pos < message.size() && (message[pos] == ' ' || message[pos] == '\t')) cs.head += '\n';
-  cs.rest = pos;
-  return cs;
+std::optional<MailboxLine> mailbox_line_at(std::string_view message, std::size_t pos) {
+  if (pos >= message.size()) return std::nullopt;
+  std::size_t nl = message.find('\n', pos);
+  std::size_t end = nl == std::string_view::npos ? message.size() : nl;
+  std::string_view line = message.substr(pos, end - pos);
+  std::string_view after_quotes = line.substr(std::min(line.find_first_not_of('>'), line.size()));
+  if (after_quotes.substr(0, 5) != "From ") return std::nullopt;
+  return MailboxLine{line, nl == std::string_view::npos ? message.size() : nl + 1};
 }
+
+bool needs_blank_line(std::string_view rest) { return !rest.empty() && (rest[0] == ' ' || rest[0] == '\t'); }
 
 }  // namespace postern::qmqpd

@@ -28,6 +28,7 @@
 
 #include <cstddef>
 #include <string>
+#include <optional>
 #include <string_view>
 
 #include "base/result.h"
@@ -90,15 +91,22 @@ std::string reply(char status, std::string_view text);
 bool asks_for_verp(std::string_view sender);
 
 // The message content as qmqpd passes it to cleanup, after its own
-// Received: header: leading "From " lines (also ">From ") become
-// "X-Mailbox-Line:" headers, and a message that starts with white space
-// gets an empty line first, so that its first line cannot continue the
-// Received: header (it starts the body instead), as in Postfix. The rest
-// of the message is passed unchanged: `head` replaces message[0, rest).
-struct ContentStart {
-  std::string head;
-  std::size_t rest = 0;
+// Received: header, in Postfix's way: the message's leading "From " lines
+// (also ">From ") become "X-Mailbox-Line:" headers, and a message whose
+// first other line starts with white space gets an empty line before it,
+// so that the line cannot continue the Received: header (it starts the
+// body instead). The rest is passed unchanged.
+//
+// mailbox_line_at(): the "From " line that starts at `pos`, if that is one
+// (without its newline), and where the next line starts; qmqpd walks the
+// leading ones one at a time, so a message of nothing but such lines costs
+// no memory beyond itself. needs_blank_line(): whether the rest of the
+// message needs the empty line first.
+struct MailboxLine {
+  std::string_view line;
+  std::size_t next = 0;
 };
-ContentStart content_start(std::string_view message);
+std::optional<MailboxLine> mailbox_line_at(std::string_view message, std::size_t pos);
+bool needs_blank_line(std::string_view rest);
 
 }  // namespace postern::qmqpd

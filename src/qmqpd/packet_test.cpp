@@ -146,32 +146,57 @@ TEST(QmqpPacket, Reply) {
 
 TEST(QmqpPacket, Verp) {
   EXPECT_TRUE(asks_for_verp("list-return-@example.org-@[]"));
+  EXPECT_TRUE(asks_for_verp("ab@x-@[]"));
+  EXPECT_FALSE(asks_for_verp("a@lists.example.org-@[]"));  // the delimiter alone, no prefix
   EXPECT_FALSE(asks_for_verp("list-return@example.org"));
   EXPECT_FALSE(asks_for_verp("@example.org-@[]"));  // no prefix
   EXPECT_FALSE(asks_for_verp("list@-@[]"));         // no origin
   EXPECT_FALSE(asks_for_verp("-@[]"));
 }
 
-TEST(QmqpPacket, ContentStart) {
-  ContentStart cs = content_start("Subject: x\n\nbody\n");
-  EXPECT_EQ(cs.head, "");
-  EXPECT_EQ(cs.rest, 0u);
+// The content qmqpd passes on after its Received: header, built as the
+// session builds it.
+std::string content_after_received(const std::string& message) {
+  std::string out;
+  std::size_t pos = 0;
+  for (auto ml = mailbox_line_at(message, pos); ml; ml = mailbox_line_at(message, pos)) {
+    out += "X-Mailbox-Line: " + std::string(ml->line) + "\n";
+    pos = ml->next;
+  }
+  std::string_view rest = std::string_view(message).substr(pos);
+  if (needs_blank_line(rest)) out += "\n";
+  out += rest;
+  return out;
+}
 
-  std::string m = "From alice Mon Nov 23 17:32:24 2026\n>From old\nSubject: x\n\nbody\n";
-  cs = content_start(m);
-  EXPECT_EQ(cs.head, "X-Mailbox-Line: From alice Mon Nov 23 17:32:24 2026\nX-Mailbox-Line: >From old\n");
-  EXPECT_EQ(m.substr(cs.rest), "Subject: x\n\nbody\n");
-
+TEST(QmqpPacket, ContentAfterTheReceivedHeader) {
+  EXPECT_EQ(content_after_received("Subject: x\n\nbody\n"), "Subject: x\n\nbody\n");
+  EXPECT_EQ(content_after_received("From alice Mon Nov 23 17:32:24 2026\n>From old\nSubject: x\n\nbody\n"),
+            "X-Mailbox-Line: From alice Mon Nov 23 17:32:24 2026\nX-Mailbox-Line: >From old\nSubject: x\n\nbody\n");
   // A first line that would continue qmqpd's Received: header starts the body.
-  cs = content_start(" indented\nmore\n");
-  EXPECT_EQ(cs.head, "\n");
-  EXPECT_EQ(cs.rest, 0u);
-  cs = content_start("From x\n\tindented\n");
-  EXPECT_EQ(cs.head, "X-Mailbox-Line: From x\n\n");
+  EXPECT_EQ(content_after_received(" indented\nmore\n"), "\n indented\nmore\n");
+  EXPECT_EQ(content_after_received("From x\n\tindented\n"), "X-Mailbox-Line: From x\n\n\tindented\n");
+  EXPECT_EQ(content_after_received("From only"), "X-Mailbox-Line: From only\n");  // no newline at all
+  EXPECT_EQ(content_after_received("Fromage: x\n"), "Fromage: x\n");
+  EXPECT_EQ(content_after_received(""), "");
+}
 
-  cs = content_start("From only");  // no newline at all
-  EXPECT_EQ(cs.head, "X-Mailbox-Line: From only\n");
-  EXPECT_EQ(cs.rest, 9u);
+TEST(QmqpPacket, MessageIsMovedOutNotCopied) {
+  // The reader hands over its buffer: what it holds afterwards is only what
+  // followed the message.
+  std::string msg(200000, 'm');
+  std::string req = request(msg, "a@b", {"c@d"});
+  PacketReader r({1 << 20, 1 << 20, 2048});
+  r.feed(req);
+  auto part = r.next();
+  ASSERT_TRUE(part);
+  ASSERT_EQ(*part, PacketReader::Part::kMessage);
+  EXPECT_EQ(r.take_message(), msg);
+  EXPECT_LT(r.buffered(), 100u);
+  EXPECT_EQ(*r.next(), PacketReader::Part::kSender);
+  EXPECT_EQ(r.address(), "a@b");
+  EXPECT_EQ(*r.next(), PacketReader::Part::kRecipient);
+  EXPECT_EQ(*r.next(), PacketReader::Part::kEnd);
 }
 
 }  // namespace

@@ -281,10 +281,23 @@ asio::awaitable<void> Session::receive() {
     ri.when = arrival;
     std::string head = mail::build_received(ri);
     head += '\n';
-    ContentStart cs = content_start(message);
-    head += cs.head;
-    const std::string_view rest = std::string_view(message).substr(cs.rest);
-    if (!co_await cleanup.content(head) || !co_await cleanup.content(rest)) sending = false;
+    if (!co_await cleanup.content(head)) sending = false;
+    // Leading "From " lines become headers, one at a time (the client
+    // buffers them into full frames).
+    std::size_t pos = 0;
+    for (auto ml = mailbox_line_at(message, pos); sending && ml; ml = mailbox_line_at(message, pos)) {
+      std::string h = "X-Mailbox-Line: ";
+      h += ml->line;
+      h += '\n';
+      if (!co_await cleanup.content(h)) sending = false;
+      pos = ml->next;
+    }
+    const std::string_view rest = std::string_view(message).substr(pos);
+    if (sending && needs_blank_line(rest)) {
+      const std::string blank = "\n";
+      if (!co_await cleanup.content(blank)) sending = false;
+    }
+    if (sending && !co_await cleanup.content(rest)) sending = false;
   }
   auto verdict = co_await cleanup.finish();
   if (!verdict) {

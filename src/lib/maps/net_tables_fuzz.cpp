@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/netstring.h"
 #include "maps/net_tables.h"
 
 using namespace postern::maps;
@@ -18,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)net::parse_tcp_reply(in);
   (void)net::parse_socketmap_reply(in);
   for (std::size_t max : {std::size_t{0}, std::size_t{9}, std::size_t{100000}}) {
-    auto ns = net::parse_netstring(in, max);
+    auto ns = postern::parse_netstring(in, max);
     if (ns && ns->used != 0) {
       if (ns->used > in.size() || ns->payload.size() > max) std::abort();
       if (ns->payload.data() < in.data() || ns->payload.data() + ns->payload.size() > in.data() + in.size())
