@@ -172,9 +172,12 @@ Result<bool> MatchList::matches_name(Entry& e, std::string_view subject) const {
     return false;
   }
   if (str::iequals(subject, e.name)) return true;
+  // Postfix's match_hostname(): with parent style "example.com" covers its
+  // subdomains and ".example.com" nothing more; without it, only the
+  // ".example.com" form reaches subdomains.
+  if (parent_style) return subject.size() > e.name.size() + 1 && ends_with_icase(subject, "." + e.name);
   if (domains && !e.name.empty() && e.name[0] == '.')
     return subject.size() > e.name.size() && ends_with_icase(subject, e.name);
-  if (parent_style) return subject.size() > e.name.size() + 1 && ends_with_icase(subject, "." + e.name);
   return false;
 }
 

@@ -6,8 +6,9 @@
 //                    domain list with parent-style matching (the parameter
 //                    is listed in parent_domain_matches_subdomains) also
 //                    every subdomain
-//   .example.com     (domain lists) every subdomain of example.com, not the
-//                    domain itself
+//   .example.com     (domain lists without parent-style matching) every
+//                    subdomain of example.com, not the domain itself; with
+//                    parent style, as in Postfix, nothing but that name
 //   !pattern         a match means "not in the list" and stops the search
 //   /file/name       patterns read from the file (one or more per line, "#"
 //                    comments)

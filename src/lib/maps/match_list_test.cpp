@@ -24,6 +24,12 @@ TEST(MatchList, PatternsAndParentStyle) {
   EXPECT_TRUE(*p->match("a.b.example.com"));
   EXPECT_FALSE(*p->match("badexample.com"));
   EXPECT_FALSE(*p->match(""));
+  // Postfix's match_hostname(): with parent style a leading-dot pattern
+  // does not reach subdomains (the plain name does).
+  auto dot = MatchList::open("t", ".example.com", MatchStyle::ParentDomain);
+  ASSERT_TRUE(dot);
+  EXPECT_FALSE(*dot->match("a.example.com"));
+  EXPECT_FALSE(*dot->match("example.com"));
 }
 
 TEST(MatchList, TablesAndFiles) {
