@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "mail/address.h"
 #include "mail/date.h"
 #include "mail/text.h"
 
@@ -136,7 +137,11 @@ ReceivedProtocol received_protocol(bool esmtp, bool tls, bool authenticated, boo
 std::string build_received(const ReceivedInfo& in) {
   std::string client_name = clean_name(in.client_name, "unknown");
   std::string helo = in.helo_name.empty() ? client_name : clean_name(in.helo_name, "unknown");
-  std::string out = fmt::format("Received: from {} ({} [{}])", helo, client_name, clean_addr(in.client_addr));
+  // An IPv6 address carries its RFC 5321 tag, as Postfix's rfc_addr does;
+  // callers may pass it with or without.
+  std::string addr = clean_addr(in.client_addr);
+  if (is_valid_ipv6(addr)) addr.insert(0, "IPv6:");
+  std::string out = fmt::format("Received: from {} ({} [{}])", helo, client_name, addr);
 
   if (in.tls) {
     const ReceivedTls& t = *in.tls;

@@ -72,7 +72,7 @@ struct ReceivedTls {
 struct ReceivedInfo {
   std::string_view helo_name;    // empty: the client name is used (like Postfix)
   std::string_view client_name;  // "unknown" when empty
-  std::string_view client_addr;  // as shown in [...]: "192.0.2.1" or "IPv6:2001:db8::1"
+  std::string_view client_addr;  // "192.0.2.1", "2001:db8::1" (shown "[IPv6:2001:db8::1]") or "IPv6:2001:db8::1"
   ReceivedProtocol protocol = ReceivedProtocol::kEsmtp;
   std::string_view myhostname;
   std::string_view mail_name = "Postern";

@@ -110,6 +110,9 @@ TEST_F(ReceivedTest, HeloMissingUsesClientNameAndQuotedRecipient) {
   in.protocol = ReceivedProtocol::kSmtp;
   std::string h = build_received(in);
   EXPECT_EQ(lines(h)[0], "Received: from unknown (unknown [IPv6:2001:db8::1])");
+  // Without the tag (smtpd and qmqpd pass the bare address) it is added.
+  in.client_addr = "2001:db8::1";
+  EXPECT_EQ(lines(build_received(in))[0], "Received: from unknown (unknown [IPv6:2001:db8::1])");
   EXPECT_EQ(lines(h)[1], "\tby mx.example.org (Postern) with SMTP id 3F2A1C0D2");
   EXPECT_EQ(lines(h)[2], "\tfor <\"john doe\"@example.org>; Mon, 23 Nov 2026 17:32:24 +0000 (UTC)");
 }
