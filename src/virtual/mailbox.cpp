@@ -23,6 +23,12 @@ constexpr std::size_t kMaxIdResult = 64;
 
 Outcome config_error() { return Outcome::deferred("4.3.5", "mail system configuration error"); }
 
+// The status of a mailbox that cannot be created, opened or locked, unless
+// its errno says more (ENOSPC, EDQUOT...): virtual(8) defers, because the
+// mailbox base is the administrator's to fix ("perhaps you need to create
+// the maildirs in advance"), where local(8) bounces (5.2.0).
+constexpr std::string_view kMailboxDsn = "4.2.0";
+
 std::string without_trailing_slashes(std::string s) {
   while (s.size() > 1 && s.back() == '/') s.pop_back();
   return s;
@@ -41,7 +47,7 @@ std::optional<Outcome> make_parents(const std::string& base, std::string_view re
     path += p;
     if (::mkdir(path.c_str(), 0700) == 0 || errno == EEXIST) continue;
     int err = errno;
-    return Outcome::from_errno(err, "5.2.0", fmt::format("create directory {}: {}", path, std::strerror(err)));
+    return Outcome::from_errno(err, kMailboxDsn, fmt::format("create directory {}: {}", path, std::strerror(err)));
   }
   return std::nullopt;
 }
@@ -80,11 +86,15 @@ std::optional<std::uint32_t> parse_id(std::string_view value) {
 
 Result<Resolver> Resolver::open(std::string_view mailbox_maps, std::string_view uid_maps, std::string_view gid_maps,
                                 ResolverOptions options) {
-  auto mb = maps::MapList::open("virtual_mailbox_maps", mailbox_maps);
+  // No $1 in regexp/pcre results: the sender's address must not choose a
+  // path or an owner (Postfix opens these tables "paranoid").
+  maps::OpenOptions paranoid;
+  paranoid.no_regsub = true;
+  auto mb = maps::MapList::open("virtual_mailbox_maps", mailbox_maps, paranoid);
   if (!mb) return mb.take_error();
-  auto uid = maps::MapList::open("virtual_uid_maps", uid_maps);
+  auto uid = maps::MapList::open("virtual_uid_maps", uid_maps, paranoid);
   if (!uid) return uid.take_error();
-  auto gid = maps::MapList::open("virtual_gid_maps", gid_maps);
+  auto gid = maps::MapList::open("virtual_gid_maps", gid_maps, paranoid);
   if (!gid) return gid.take_error();
   return Resolver(std::move(*mb), std::move(*uid), std::move(*gid), std::move(options));
 }
@@ -97,7 +107,7 @@ deliver::Attempt<std::optional<std::string>> Resolver::find(maps::MapList& list,
   auto m = maps::find_address(list, address, so);
   if (!m) {
     log::warning("{}: lookup of {}: {}", list.title(), str::printable(address), m.error().message);
-    return Outcome::deferred("4.3.0", fmt::format("{} lookup failure", list.title()));
+    return config_error();
   }
   if (!*m) return std::optional<std::string>{};
   return std::optional<std::string>{std::move((*m)->value)};
@@ -146,7 +156,8 @@ deliver::Attempt<Destination> Resolver::resolve(std::string_view address_in) {
     return config_error();
   }
   auto g = parse_id(gid.value()->substr(0, kMaxIdResult));
-  if (!g || gid.value()->size() > kMaxIdResult) {
+  // gid 0 would give the worker root's group (Postfix: "bad gid").
+  if (!g || gid.value()->size() > kMaxIdResult || *g == 0) {
     log::warning("recipient {}: bad gid {} in {}", shown, str::printable(*gid.value(), kMaxIdResult), gid_.title());
     return config_error();
   }
@@ -164,6 +175,7 @@ Outcome store(const Destination& d, const deliver::Envelope& envelope, deliver::
     mo.size_limit = options.size_limit;
     mo.hostname = options.hostname;
     mo.sync = options.sync;
+    mo.create_dsn = kMailboxDsn;
     auto o = deliver::deliver_maildir(d.path, envelope, content, mo);
     if (o.is_sent()) o.text = "delivered to maildir";
     return o;
@@ -175,6 +187,7 @@ Outcome store(const Destination& d, const deliver::Envelope& envelope, deliver::
   deliver::MboxTarget t;
   t.path = d.path;
   t.open.required_owner = ::geteuid();  // the recipient: the worker became them
+  t.open.default_dsn = kMailboxDsn;  // also the lock's (deliver_mbox())
   t.locks = options.locks;
   t.lock_params = options.lock_params;
   t.lock_params.dotlock_may_fail = false;

@@ -102,8 +102,9 @@ TEST(Resolver, BadIdsDefer) {
   }
   auto r = make_resolver(kMailboxes, "static:100", "static:abc");
   EXPECT_EQ(r.resolve("alice@one.test").failure().dsn, "4.3.5");
-  auto ok = make_resolver(kMailboxes, "static:100", "static:0");
-  EXPECT_TRUE(ok.resolve("alice@one.test"));  // gid 0 is allowed, as in Postfix
+  // gid 0 would give the worker root's group: refused, as Postfix does ("bad gid").
+  auto root_group = make_resolver(kMailboxes, "static:100", "static:0");
+  EXPECT_EQ(root_group.resolve("alice@one.test").failure().dsn, "4.3.5");
 }
 
 TEST(Resolver, HostilePathsDefer) {

@@ -29,12 +29,13 @@ MAILBOXES = ("inline:{ {alice@one.test = one.test/alice/}, {bob@one.test = one.t
              " {mbox@one.test = one.test/mbox}, {big@one.test = one.test/big},"
              " {low@one.test = one.test/low/}, {dots@one.test = one.test/../../escape/},"
              " {link@one.test = one.test/link}, {loop@one.test = one.test/loop/},"
+             " {locked@one.test = closed.test/locked/}, {rootgid@one.test = one.test/rootgid/},"
              " {@two.test = two.test/deep/catchall/} }")
 # No static: fallback here: every table sees the full address (user+ext@domain)
 # first, so a static: table would answer before user@domain is tried.
 UIDS = ("inline:{ {alice@one.test = 5001}, {bob@one.test = 5002}, {low@one.test = 50} },"
         " inline:{ {@one.test = 5003}, {@two.test = 5003} }")
-GIDS = "inline:{ {alice@one.test = 6001}, {@one.test = 6000}, {@two.test = 6000} }"
+GIDS = "inline:{ {alice@one.test = 6001}, {rootgid@one.test = 0}, {@one.test = 6000}, {@two.test = 6000} }"
 
 
 def have_binaries():
@@ -54,6 +55,8 @@ def setUpModule():
     os.chmod(BASE, 0o1777)
     os.mkdir(os.path.join(BASE, "one.test"))
     os.chmod(os.path.join(BASE, "one.test"), 0o1777)
+    # A domain directory the mailbox owners cannot write (yet).
+    os.mkdir(os.path.join(BASE, "closed.test"), 0o755)
     with open(INST.path("main.cf"), "a") as f:
         f.write(f"""
 daemon_directory = {LIBEXEC}
@@ -185,9 +188,28 @@ class VirtualTest(unittest.TestCase):
         os.chown(victim, 5003, 6000)
         os.symlink(victim, os.path.join(BASE, "one.test/link"))
         send(["link@one.test"], sender="")
-        m = INST.wait_log(status_rx("link@one.test", r"5.2.0", "bounced"), 30)
+        # Deferred, as Postfix's virtual(8) does: the base is the administrator's to fix.
+        m = INST.wait_log(status_rx("link@one.test", r"4.2.0", "deferred"), 30)
         self.assertIn("symbolic link", m.group(1))
         self.assertEqual(read(victim), "precious\n")
+
+    def test_maildir_that_cannot_be_created_is_deferred_until_it_can(self):
+        send(["locked@one.test"], sender="", body="wait for me")
+        m = INST.wait_log(status_rx("locked@one.test", "4.2.0", "deferred"), 30)
+        self.assertIn("Permission denied", m.group(1))
+        INST.wait_log(r"postern/virtual\[\d+\]: warning: perhaps you need to create the maildirs in advance")
+        # The administrator fixes the directory; the retry delivers.
+        os.chmod(os.path.join(BASE, "closed.test"), 0o1777)
+        INST.wait_log(status_rx("locked@one.test", "2.0.0", "sent"), 30)
+        files = maildir_files("closed.test/locked")
+        self.assertEqual(len(files), 1)
+        self.assertIn("wait for me", read(files[0]))
+
+    def test_gid_zero_is_refused(self):
+        send(["rootgid@one.test"], sender="")
+        INST.wait_log(status_rx("rootgid@one.test", "4.3.5", "deferred"), 30)
+        INST.wait_log(r"warning: recipient rootgid@one\.test: bad gid 0 in virtual_gid_maps")
+        self.assertFalse(os.path.exists(os.path.join(BASE, "one.test/rootgid")))
 
     def test_mailbox_size_limit_bounces(self):
         send(["big@one.test"], sender="", body="x" * 5000)

@@ -56,14 +56,14 @@ bool make_maildir(const std::filesystem::path& maildir, mode_t mode) {
 
 Outcome failed(Outcome o) { return std::move(o.prepend("maildir delivery failed: ")); }
 
-Outcome create_failure(const std::filesystem::path& file, int err, uid_t uid) {
+Outcome create_failure(const std::filesystem::path& file, int err, uid_t uid, std::string_view dsn) {
   if (err == EACCES) {
     log::warning("maildir access problem for UID {}: create maildir file {}: {}",
                  static_cast<unsigned long>(uid), file.string(), std::strerror(err));
     log::warning("perhaps you need to create the maildirs in advance");
   }
   return failed(Outcome::from_errno(
-      err, "5.2.0", fmt::format("create maildir file {}: {}", file.string(), std::strerror(err))));
+      err, dsn, fmt::format("create maildir file {}: {}", file.string(), std::strerror(err))));
 }
 
 // Removes the tmp/ file when the delivery ends, whichever way it ends.
@@ -150,7 +150,7 @@ std::optional<Outcome> deliver_unnamed(const std::filesystem::path& maildir, con
     if (::linkat(AT_FDCWD, source.c_str(), AT_FDCWD, newfile.c_str(), AT_SYMLINK_FOLLOW) == 0) break;
     int err = errno;
     if (err == EEXIST && tries < kMaxNameTries) continue;
-    return create_failure(newfile, err, ::geteuid());
+    return create_failure(newfile, err, ::geteuid(), options.create_dsn);
   }
 
   // Durable before "delivered"; otherwise withdrawn, so that the retry does
@@ -225,11 +225,12 @@ Outcome deliver_maildir(const std::filesystem::path& maildir, const Envelope& en
     int err = errno;
     if (err == ENOENT && !made_dirs) {
       made_dirs = true;
-      if (!make_maildir(maildir, options.dir_mode)) return create_failure(tmpfile, errno, ::geteuid());
+      if (!make_maildir(maildir, options.dir_mode))
+        return create_failure(tmpfile, errno, ::geteuid(), options.create_dsn);
       continue;
     }
     if (err == EEXIST && tries < kMaxNameTries) continue;
-    return create_failure(tmpfile, err, ::geteuid());
+    return create_failure(tmpfile, err, ::geteuid(), options.create_dsn);
   }
   TmpRemover remove_tmp(tmpfile);
 
@@ -251,7 +252,7 @@ Outcome deliver_maildir(const std::filesystem::path& maildir, const Envelope& en
     if (err == ENOENT && !made_new) {
       made_new = true;
       if (!make_dirs(newdir, options.dir_mode) || !make_dirs(maildir / "cur", options.dir_mode))
-        return create_failure(newfile, errno, ::geteuid());
+        return create_failure(newfile, errno, ::geteuid(), options.create_dsn);
       continue;
     }
     if (err == EEXIST && tries < kMaxNameTries) {
@@ -266,7 +267,7 @@ Outcome deliver_maildir(const std::filesystem::path& maildir, const Envelope& en
       }
       err = errno;
     }
-    return create_failure(newfile, err, ::geteuid());
+    return create_failure(newfile, err, ::geteuid(), options.create_dsn);
   }
 
   // 5. Make the directory entry durable before saying "delivered".

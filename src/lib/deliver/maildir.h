@@ -49,8 +49,8 @@
 // mailbox_size_limit (size_limit) applies to each message file, as Postfix's
 // file size limit does: exceeding it is "5.2.2 error writing message: File
 // too large". Other failures: "create maildir file NAME: ..." and write
-// errors map through mailbox_dsn() (default 5.2.0 for file creation, 5.3.0
-// for writes); texts are prefixed with "maildir delivery failed: " as in
+// errors map through mailbox_dsn() (default MaildirOptions::create_dsn for
+// file creation: 5.2.0, local's, or 4.2.0, virtual's; 5.3.0 for writes); texts are prefixed with "maildir delivery failed: " as in
 // Postfix. The caller runs this with the recipient's privileges.
 //
 // Reads no parameters itself (size limit and host name come in
@@ -80,6 +80,11 @@ struct MaildirOptions {
   mode_t file_mode = 0600;
   bool sync = true;  // make the file and its name durable (see above)
   bool unnamed = true;  // try the unnamed file first; false: always tmp/
+  // The status of a Maildir file or directory that cannot be made, unless
+  // its errno says more (mailbox_dsn()). Postfix's local bounces (a home
+  // directory is its user's business), its virtual defers (the mailbox
+  // base is the administrator's, who may need to create it first).
+  std::string create_dsn = "5.2.0";
 };
 
 // `maildir` is the Maildir directory (".../Maildir/"). On success
