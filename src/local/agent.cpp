@@ -169,7 +169,12 @@ class SystemBackend final : public Backend {
               s.ipc_timeout) {}
 
   Status open_tables() {
-    auto ml = maps::MapList::open("alias_maps", s_.alias_maps);
+    // No $1 in regexp/pcre results of the tables that name files and
+    // commands: the sender's address must not choose them (Postfix opens
+    // these "paranoid").
+    maps::OpenOptions paranoid;
+    paranoid.no_regsub = true;
+    auto ml = maps::MapList::open("alias_maps", s_.alias_maps, paranoid);
     if (!ml) return ml.take_error();
     aliases_ = std::move(*ml);
     owners_.clear();
@@ -180,7 +185,7 @@ class SystemBackend final : public Backend {
     auto ft = maps::MapList::open("fallback_transport_maps", s_.fallback_transport_maps);
     if (!ft) return ft.take_error();
     fallback_transports_ = std::move(*ft);
-    auto mc = maps::MapList::open("mailbox_command_maps", s_.mailbox_command_maps);
+    auto mc = maps::MapList::open("mailbox_command_maps", s_.mailbox_command_maps, paranoid);
     if (!mc) return mc.take_error();
     mailbox_commands_ = std::move(*mc);
     return {};

@@ -533,6 +533,10 @@ class PatternTable final : public Table {
         warn_at(lineno, "$number found in negative match replacement text: skipping this rule");
         return std::nullopt;
       }
+      if (rule.replacement.max_sub > 0 && options().no_regsub) {
+        warn_at(lineno, "regular expression substitution is not allowed: skipping this rule");
+        return std::nullopt;
+      }
       rule.first = compile(*first, rule.replacement.max_sub > 0, lineno);
       if (!rule.first) return std::nullopt;
       rule.first_match = first->match;

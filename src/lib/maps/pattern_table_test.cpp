@@ -33,6 +33,22 @@ TEST(RegexpTable, SubstitutionAndFirstMatchWins) {
   EXPECT_TRUE(t->warnings().empty());
 }
 
+TEST(RegexpTable, NoRegsubSkipsRulesThatSubstitute) {
+  // Paranoid tables (virtual(8)'s, alias_maps): the address must not pick the result.
+  OpenOptions o;
+  o.no_regsub = true;
+  for (auto* make : {&regexp, &pcre}) {
+    auto t = (*make)("/^(.+)@example\\.com$/ example.com/$1/\n/^(.+)@example\\.com$/ fixed/\n", o);
+    EXPECT_EQ(get(*t, "a/b/c@example.com"), "fixed/");
+    ASSERT_EQ(t->warnings().size(), 1u);
+    EXPECT_NE(t->warnings()[0].find("line 1: regular expression substitution is not allowed: skipping this rule"),
+              std::string::npos)
+        << t->warnings()[0];
+    // Without the option the same rule substitutes.
+    EXPECT_EQ(get(*(*make)("/^(.+)@example\\.com$/ example.com/$1/\n", {}), "u@example.com"), "example.com/u/");
+  }
+}
+
 TEST(RegexpTable, UnmatchedGroupsExpandToNothing) {
   auto t = regexp("/^(y)?z(w)?/ [$1][$2]\n");
   EXPECT_EQ(get(*t, "yz"), "[y][]");

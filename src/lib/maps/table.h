@@ -93,6 +93,12 @@ struct OpenOptions {
   // tcp: and socketmap: tables: the whole of one lookup (connect, request,
   // reply). Postfix's fixed 100 seconds; the tests shorten it.
   std::chrono::milliseconds server_timeout{100000};
+  // regexp and pcre tables: a rule whose result uses $1, $2... is skipped
+  // with a warning (Postfix's DICT_FLAG_NO_REGSUB, part of its "paranoid"
+  // tables: virtual(8)'s three, alias_maps, mailbox_command_maps). There the
+  // result names a file, a uid or a command, which a sender must not be able
+  // to choose through the address.
+  bool no_regsub = false;
 };
 
 // Largest logical line accepted from a table source file; longer lines are
