@@ -22,11 +22,14 @@
 // Parameters: <service>_time_limit, command_time_limit, export_environment,
 // recipient_delimiter, queue_directory, mail_owner, ipc_timeout; the
 // skeleton's.
+#include <algorithm>
 #include <optional>
 
+#include "base/strings.h"
 #include "config/registry.h"
 #include "deliver/command.h"
 #include "deliver/copy.h"
+#include "deliver/delivered_to.h"
 #include "deliver/queue_content.h"
 #include "deliver/status_filter.h"
 #include "deliver/status_line.h"
@@ -37,6 +40,7 @@
 #include "queue/queue_file.h"
 #include "queue/queue_id.h"
 #include "queue/reader.h"
+#include "security/privileges.h"
 #include "server/requests.h"
 #include "server/skeleton.h"
 #include "spawn/attributes.h"
@@ -113,7 +117,18 @@ deliver::Outcome run(const Service& s, const ipc::proto::DeliveryRequest& req,
     return deliver::Outcome::deferred("4.3.5", "mail system configuration error");
   }
   if (s.settings.size_limit && msg.size.content_size > *s.settings.size_limit)
-    return deliver::Outcome::bounced("5.2.3", "message file is too big");
+    return deliver::Outcome::bounced("5.2.3", "message too large");
+  if (f.delivered_to) {
+    // Flag D also reports mail forwarding loops, as local and virtual do:
+    // a message that already says it was delivered to this recipient
+    // bounces instead of running the command again (Postfix's pipe).
+    auto headers = deliver::queue_content(*reader);
+    auto seen = deliver::delivered_to_values(headers);
+    if (!seen) return deliver::read_error_outcome(seen.error());
+    const std::string key = str::lower(rcpts.front().address);
+    if (std::find(seen->begin(), seen->end(), key) != seen->end())
+      return deliver::Outcome::bounced("5.4.6", "mail forwarding loop for " + rcpts.front().address);
+  }
 
   pipe::MessageInfo m;
   m.sender = msg.sender;
@@ -187,6 +202,11 @@ int main(int argc, char** argv) {
   d.model = server::Model::Single;
   d.privileged = true;
   d.pre_drop = configure;
+  // Work as mail_owner between commands, keeping root only to start and
+  // stop them (Postfix's drop_privileges() hook in pipe and spawn).
+  d.post_drop = [](server::Context& ctx) -> Status {
+    return security::work_as_mail_owner(ctx.cfg().str("mail_owner"));
+  };
   d.serve = [](server::Context& ctx, server::Socket sock) -> asio::awaitable<void> {
     const Service& s = *g_service;
     // The command runs to completion inside the handler: one delivery at a

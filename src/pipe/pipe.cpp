@@ -86,8 +86,9 @@ Result<Settings> Settings::from_attributes(const std::map<std::string, std::stri
       }
     } else if (name == "size") {
       auto n = str::parse_uint(value);
-      if (!n || *n == 0) return make_error("bad size= value: {}", str::printable(value, 64));
-      s.size_limit = *n;
+      if (!n) return make_error("bad size= value: {}", str::printable(value, 64));
+      // size=0 is no limit, as in Postfix.
+      if (*n > 0) s.size_limit = *n;
     } else if (name == "eol") {
       // Postfix's escapes: \r, \n, \t and \\.
       s.eol.clear();

@@ -45,6 +45,13 @@ TEST(Pipe, BadAttributesAreRefused) {
   EXPECT_TRUE(Settings::from_attributes({{"size", "10240"}, {"umask", "077"}}, {"/bin/cat", "$$5"}).ok());
 }
 
+TEST(Pipe, SizeZeroIsNoLimit) {
+  EXPECT_EQ(settings({{"size", "10240"}}, {"/bin/cat"}).size_limit, 10240u);
+  // Postfix: size=0 means no limit (a master.cf copied from Postfix must start).
+  EXPECT_FALSE(settings({{"size", "0"}}, {"/bin/cat"}).size_limit.has_value());
+  EXPECT_FALSE(Settings::from_attributes({{"size", "-1"}}, {"/bin/cat"}).ok());
+}
+
 TEST(Pipe, MacrosExpandOneArgumentEachAndRecipientsRepeat) {
   auto s = settings({}, {"/usr/bin/deliver", "-f", "${sender}", "-d", "${recipient}", "q=$queue_id", "${size}",
                          "$(nexthop)", "ip=${client_address}"});

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 
 #include "attributes.h"
@@ -88,11 +89,19 @@ asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
   Reaper reaper{started->pid};
   const pid_t pid = started->pid;
 
-  bool timed_out = false;
+  // Shared with the time limit's handler, which may already be queued when
+  // the command exits and so run after this coroutine has ended: it must
+  // not touch the frame, nor signal a pid that was reaped (and could be
+  // someone else's by then).
+  struct Watch {
+    bool timed_out = false;
+    bool reaped = false;
+  };
+  auto watch = std::make_shared<Watch>();
   asio::steady_timer limit(ctx.io(), s.options.time_limit);
-  limit.async_wait([&timed_out, pid](const boost::system::error_code& ec) {
-    if (ec) return;
-    timed_out = true;
+  limit.async_wait([watch, pid](const boost::system::error_code& ec) {
+    if (ec || watch->reaped) return;
+    watch->timed_out = true;
     deliver::kill_command(pid);
   });
   int status = 0;
@@ -118,6 +127,7 @@ asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
     }
   }
   limit.cancel();
+  watch->reaped = true;  // from here on no signal: the wait below reaps it
   if (r == 0) {
     do r = ::waitpid(pid, &status, 0);
     while (r < 0 && errno == EINTR);
@@ -132,7 +142,7 @@ asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
     log::warning("{}", failed->text);
     co_return;
   }
-  if (timed_out)
+  if (watch->timed_out)
     log::warning("command {}: process id {}: command time limit exceeded", s.program, static_cast<long>(pid));
   if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
     log::warning("command {} exit status {}", s.program, WEXITSTATUS(status));
@@ -147,6 +157,11 @@ int main(int argc, char** argv) {
   d.model = server::Model::Single;
   d.privileged = true;
   d.pre_drop = configure;
+  // Work as mail_owner between commands, keeping root only to start and
+  // stop them (Postfix's drop_privileges() hook in pipe and spawn).
+  d.post_drop = [](server::Context& ctx) -> Status {
+    return security::work_as_mail_owner(ctx.cfg().str("mail_owner"));
+  };
   d.serve = serve;
   return server::run(argc, argv, std::move(d));
 }

@@ -46,7 +46,7 @@ minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 queue_run_delay = 1s
 transport_maps = inline:{{ {{one.test = record1}}, {{many.test = recordn}}, {{later.test = tempfail}},
-    {{nouser.test = nouser}}, {{small.test = small}} }}
+    {{nouser.test = nouser}}, {{small.test = small}}, {{nolimit.test = nolimit}} }}
 record1_destination_recipient_limit = 1
 """)
     PORT = free_port()
@@ -55,6 +55,7 @@ recordn unix - n n - - pipe flags=R user={user} argv={record} {OUT}/${{queue_id}
 tempfail unix - n n - - pipe user={user} argv={fail} 75
 nouser unix - n n - - pipe user={user} argv={fail} 67
 small unix - n n - - pipe size=100 user={user} argv={record} {OUT}/small
+nolimit unix - n n - - pipe size=0 user={user} argv={record} {OUT}/nolimit
 """))
     INST.start()
 
@@ -64,9 +65,9 @@ def tearDownModule():
         INST.cleanup()
 
 
-def send(rcpts, body="hello"):
+def send(rcpts, body="hello", headers=""):
     with smtplib.SMTP("127.0.0.1", PORT, timeout=30) as s:
-        s.sendmail("Sender@Client.Test", rcpts, f"Subject: pipe\r\n\r\n{body}\r\n")
+        s.sendmail("Sender@Client.Test", rcpts, f"Subject: pipe\r\n{headers}\r\n{body}\r\n")
 
 
 class PipeTest(unittest.TestCase):
@@ -87,6 +88,31 @@ class PipeTest(unittest.TestCase):
         self.assertIn("Subject: pipe\n", text)
         self.assertTrue(text.endswith("hello\n"), text)
 
+    def test_flag_d_bounces_a_forwarding_loop(self):
+        send(["Looped@One.Test"], headers="Delivered-To: looped@one.test\r\n")
+        m = INST.wait_log(r"(\w+): to=<Looped@One\.Test>, relay=record1, .*dsn=5\.4\.6, "
+                          r"status=bounced \(mail forwarding loop for Looped@One\.Test\)", 30)
+        # The command never ran.
+        self.assertFalse(os.path.exists(os.path.join(OUT, m.group(1) + ".looped")))
+
+    @unittest.skipUnless(os.geteuid() == 0, "privileges are only separated under root")
+    def test_agent_works_as_mail_owner_between_commands(self):
+        send(["priv@nolimit.test"])
+        INST.wait_log(r"to=<priv@nolimit\.test>, relay=nolimit, .*status=sent", 30)
+        owner = pwd.getpwnam(INST.cmd("postconf", ["-h", "mail_owner"]).stdout.strip())
+        pids = INST.service_pids("nolimit")
+        self.assertTrue(pids)
+        for pid in pids:
+            with open(f"/proc/{pid}/status") as f:
+                ids = {line.split()[0]: line.split()[1:] for line in f if line.startswith(("Uid:", "Gid:"))}
+            # Real and saved uid root (to start the next command), effective mail_owner.
+            self.assertEqual(ids["Uid:"][:3], ["0", str(owner.pw_uid), "0"])
+            self.assertEqual(ids["Gid:"][1], str(owner.pw_gid))
+
+    def test_size_zero_is_no_limit(self):
+        send(["x@nolimit.test"], body="y" * 500)
+        INST.wait_log(r"to=<x@nolimit\.test>, relay=nolimit, .*status=sent", 30)
+
     def test_recipients_share_one_run(self):
         send(["a@many.test", "b@many.test"])
         m = INST.wait_log(r"(\w+): to=<b@many\.test>, relay=recordn, .*status=sent", 30)
@@ -104,7 +130,7 @@ class PipeTest(unittest.TestCase):
 
     def test_size_limit(self):
         send(["x@small.test"], body="x" * 500)
-        INST.wait_log(r"to=<x@small\.test>, relay=small, .*dsn=5\.2\.3, status=bounced \(message file is too big\)",
+        INST.wait_log(r"to=<x@small\.test>, relay=small, .*dsn=5\.2\.3, status=bounced \(message too large\)",
                       30)
         self.assertFalse(os.path.exists(os.path.join(OUT, "small")))
 

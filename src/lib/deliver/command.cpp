@@ -23,6 +23,7 @@
 #include "base/strings.h"
 #include "base/unique_fd.h"
 #include "log/log.h"
+#include "security/privileges.h"
 
 namespace postern::deliver {
 
@@ -150,6 +151,9 @@ int pidfd_for(pid_t pid) {
 void kill_group(pid_t pid) {
   // The child leads its own process group (setsid), so this reaches its
   // offspring too. pid cannot have been reused: we have not reaped it.
+  // An agent that works as mail_owner (pipe, spawn) signals a command of
+  // another user as root, for this moment only.
+  security::EffectiveRoot root;
   if (::kill(-pid, SIGKILL) < 0) (void)::kill(pid, SIGKILL);
 }
 
@@ -324,7 +328,10 @@ Attempt<StartedCommand> start_command(const std::vector<std::string>& argv, cons
   // caller must say whose rights it gets.
   bool switch_ids = false;
   std::vector<gid_t> groups;
-  if (!options.run_as && ::geteuid() == 0)
+  // After security::work_as_mail_owner() (pipe, spawn) the real uid is the
+  // root that switches.
+  const bool can_switch = security::can_regain_root();
+  if (!options.run_as && can_switch)
     return Outcome::deferred(
         "4.3.5",
         fmt::format("mail system configuration error: refusing to run command \"{}\" as root", description));
@@ -334,7 +341,7 @@ Attempt<StartedCommand> start_command(const std::vector<std::string>& argv, cons
       return Outcome::deferred(
           "4.3.5", fmt::format("mail system configuration error: refusing to run command \"{}\" as root",
                                description));
-    if (::geteuid() == 0) {
+    if (can_switch) {
       switch_ids = true;
       groups = c.groups.empty() ? std::vector<gid_t>{c.gid} : c.groups;
     } else if (c.uid != ::geteuid() || c.gid != ::getegid()) {
@@ -346,7 +353,14 @@ Attempt<StartedCommand> start_command(const std::vector<std::string>& argv, cons
     }
   }
 
-  std::string program = resolve_program(argv[0], options.path);
+  // Searched with root's eyes, as before pipe and spawn worked as
+  // mail_owner: the command's user may search directories mail_owner
+  // cannot (the exec in the child, as that user, has the last word).
+  std::string program;
+  {
+    security::EffectiveRoot root;
+    program = resolve_program(argv[0], options.path);
+  }
   if (program.empty())
     return Outcome::deferred(
         "4.3.0", fmt::format("cannot execute command \"{}\": {}", description, std::strerror(ENOENT)),
@@ -399,6 +413,7 @@ Attempt<StartedCommand> start_command(const std::vector<std::string>& argv, cons
     if (::setsid() < 0) child_fail(rep, kStageSession);
     if (switch_ids) {
       // Irrevocable: groups and gid while still root, then uid.
+      if (!security::regain_root()) child_fail(rep, kStageUid);
       if (::setgroups(groups.size(), groups.data()) < 0) child_fail(rep, kStageGroups);
       if (::setgid(gid) < 0) child_fail(rep, kStageGid);
       if (::setuid(uid) < 0) child_fail(rep, kStageUid);
@@ -488,11 +503,16 @@ CommandResult run_argv(const std::vector<std::string>& argv, const CommandOption
   bool reaped = false;
   int wait_errno = 0;  // waitpid() failed: the status is unknown (someone else reaped the child?)
 
+  // Reads what the command wrote, at most `budget` bytes per call: a command
+  // (or offspring it left behind) that writes without end must not keep us
+  // here past the time limit, which the loop below checks between calls.
+  constexpr std::size_t kReadBudget = 64 * 1024;
   auto read_output = [&]() {
     char buf[4096];
-    for (;;) {
-      ssize_t n = ::read(out_r.get(), buf, sizeof(buf));
+    for (std::size_t budget = kReadBudget; budget > 0;) {
+      ssize_t n = ::read(out_r.get(), buf, std::min(sizeof(buf), budget));
       if (n > 0) {
+        budget -= static_cast<std::size_t>(n);
         std::size_t room =
             options.output_limit > raw_output.size() ? options.output_limit - raw_output.size() : 0;
         std::size_t take = std::min(room, static_cast<std::size_t>(n));

@@ -248,6 +248,19 @@ TEST(RunCommand, OutputCaptureIsBounded) {
                 std::string(100, 'a'));
 }
 
+TEST(RunCommand, OffspringThatWritesForeverDoesNotHoldTheAgent) {
+  // The command exits at once and leaves a child writing to the output pipe
+  // without end: the agent takes what is there and returns (it used to read
+  // for as long as the child wrote).
+  CommandOptions o = base_options();
+  o.output_limit = 100;
+  auto t0 = std::chrono::steady_clock::now();
+  CommandResult r = sh("yes flood & exit 0", o);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_EQ(r.exit_status, 0);
+  EXPECT_TRUE(r.outcome.is_sent());
+}
+
 TEST(RunCommand, DsnInOutput) {
   CommandResult r = sh("echo '4.2.2 mailbox full'; exit 1");
   EXPECT_TRUE(r.outcome.is_deferred());

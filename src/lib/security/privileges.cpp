@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <memory>
 
 namespace postern::security {
@@ -75,6 +76,35 @@ Status drop_privileges(const UserInfo& user, bool supplementary_groups) {
   if (user.uid != 0 && (::setuid(0) == 0 || ::seteuid(0) == 0))
     return make_error("privilege drop to {} is reversible; refusing to run", user.name);
   return {};
+}
+
+Status work_as_mail_owner(std::string_view mail_owner) {
+  if (!running_as_root()) return {};
+  auto owner = lookup_user(mail_owner);
+  if (!owner) return make_error("mail_owner: {}", owner.error().message);
+  if (owner->uid == 0) return make_error("mail_owner must not be root");
+  if (::setgroups(1, &owner->gid) != 0) return sys_error("setgroups for {}", owner->name);
+  if (::setegid(owner->gid) != 0) return sys_error("setegid({})", owner->gid);
+  if (::seteuid(owner->uid) != 0) return sys_error("seteuid({})", owner->uid);
+  return {};
+}
+
+bool can_regain_root() { return ::geteuid() == 0 || ::getuid() == 0; }
+
+bool regain_root() { return ::geteuid() == 0 || ::seteuid(0) == 0; }
+
+EffectiveRoot::EffectiveRoot() {
+  if (::geteuid() == 0 || ::getuid() != 0) return;
+  euid_ = ::geteuid();
+  egid_ = ::getegid();
+  switched_ = ::seteuid(0) == 0;
+}
+
+EffectiveRoot::~EffectiveRoot() {
+  if (!switched_) return;
+  // Group first, while still root. Failing to go back is not survivable:
+  // the process would go on as root.
+  if (::setegid(egid_) != 0 || ::seteuid(euid_) != 0) ::abort();
 }
 
 Status enter_chroot(const std::filesystem::path& dir) {

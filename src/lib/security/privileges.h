@@ -47,6 +47,33 @@ Result<UserInfo> current_user();
 // every daemon start).
 Status drop_privileges(const UserInfo& user, bool supplementary_groups = true);
 
+// Postfix's set_eugid() for pipe and spawn: the effective uid and gid of
+// `mail_owner` (group list: just its gid) while the real and saved uid
+// stay root. The agent then reads requests and queue files as mail_owner,
+// so that a bug there is not a bug of root, and takes root back only for a
+// moment: in a child about to become a command's user (regain_root()), and
+// to signal such a child (EffectiveRoot). A no-op when not running as root.
+Status work_as_mail_owner(std::string_view mail_owner);
+// True when root can be had: effective root, or real root after
+// work_as_mail_owner().
+bool can_regain_root();
+// In a child process that will give up root for good: effective root
+// again. True when the effective uid is root afterwards.
+bool regain_root();
+// Effective root while alive, when the real uid is root and the effective
+// one is not; the effective ids it found come back when it goes.
+class EffectiveRoot {
+ public:
+  EffectiveRoot();
+  ~EffectiveRoot();
+  EffectiveRoot(const EffectiveRoot&) = delete;
+  EffectiveRoot& operator=(const EffectiveRoot&) = delete;
+
+ private:
+  bool switched_ = false;
+  uid_t euid_ = 0;
+  gid_t egid_ = 0;
+};
 // chroot(dir) + chdir("/"). Root only.
 Status enter_chroot(const std::filesystem::path& dir);
 
