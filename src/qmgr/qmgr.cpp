@@ -297,6 +297,10 @@ void QueueManager::activate(const queue::QueueEntry& e, queue::QueueName from, b
   auto m = std::make_shared<Message>();
   m->id = id;
   m->path = dst;
+  if (struct stat st {}; ::fstat(r->fd(), &st) == 0) {
+    m->dev = st.st_dev;
+    m->ino = st.st_ino;
+  }
   m->env = r->take_message();
   m->active_usec = postern::deliver::now_usec();
   m->from_deferred = from == queue::QueueName::Deferred;
@@ -896,7 +900,21 @@ asio::awaitable<void> QueueManager::complete_job(Job job, std::vector<Outcome> o
   }
   if (!t_idx.empty()) {
     auto st = co_await append(s_.trace_service, *m, t_idx, t_out, kActionDelivered);
-    if (!st) log::warning("{}: trace service failure: {}", m->id, st.error().message);
+    if (!st) {
+      log::warning("{}: trace service failure: {}", m->id, st.error().message);
+      // A delivery whose NOTIFY=SUCCESS record cannot be kept is deferred,
+      // as Postfix's sent() defers it: the sender asked to be told, and a
+      // second delivery is the lesser harm than a notice that never comes.
+      std::vector<Outcome> again;
+      for (std::size_t k = 0; k < t_idx.size(); ++k) {
+        Outcome o{"4.3.0", m->id + ": " + s_.trace_service + " service failed", t_out[k].relay};
+        m->results[t_idx[k]] = RcptResult{RcptState::Deferred, o.dsn, o.text, o.relay};
+        log_status(*m, t_idx[k], o, "deferred");
+        again.push_back(std::move(o));
+      }
+      auto d = co_await append(s_.defer_service, *m, t_idx, again, kActionDelayed);
+      if (!d) log::warning("{}: defer service failure: {}", m->id, d.error().message);
+    }
   }
   if (m->outstanding > 0) --m->outstanding;
   if (m->outstanding == 0 && !m->resolving) co_await finalize(m);
@@ -972,18 +990,29 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
       if (!st) log::warning("{}: defer service failure: {}", m->id, st.error().message);
     }
     // Kept for cleanup to reuse when the recycle bin has room (queue/recycle.h).
-    if (qid && recycler_.take(m->path, *qid))
+    if (qid && recycler_.take(m->path, *qid)) {
       log::info("{}: removed", m->id);
-    else if (::unlink(m->path.c_str()) != 0 && errno != ENOENT)
+    } else if (::unlink(m->path.c_str()) == 0) {
+      log::info("{}: removed", m->id);
+    } else if (errno != ENOENT) {
       log::warning("{}: remove {}: {}", m->id, m->path.string(), std::strerror(errno));
-    else
-      log::info("{}: removed", m->id);
+    } else if (auto held = locate(*m)) {
+      // Put on hold while its deliveries ran: the held file keeps what was
+      // done, and a release finds nothing left to deliver.
+      mark_finished(*m);
+      log::info("{}: finished while on hold ({})", m->id, held->string());
+    }
     forget(m);
     co_return;
   }
 
   // The message stays: record what is finished, so it is not repeated.
   mark_finished(*m);
+  if (auto now_at = locate(*m); !now_at || *now_at != m->path) {
+    // On hold or removed by postsuper meanwhile: it is not ours to park.
+    forget(m);
+    co_return;
+  }
   UniqueFd fd(::open(m->path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) {
     log::warning("{}: open {}: {}", m->id, m->path.string(), std::strerror(errno));
@@ -1028,9 +1057,11 @@ void QueueManager::mark_finished(Message& m) {
     any = (m.results[i].state == RcptState::Done || m.results[i].state == RcptState::Bounced) &&
           !m.env.recipients[i].done;
   if (!any) return;
-  UniqueFd fd(::open(m.path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+  auto where = locate(m);
+  if (!where) return;  // removed meanwhile (postsuper -d): nothing to mark
+  UniqueFd fd(::open(where->c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) {
-    log::warning("{}: open {}: {}", m.id, m.path.string(), std::strerror(errno));
+    log::warning("{}: open {}: {}", m.id, where->string(), std::strerror(errno));
     return;
   }
   for (std::size_t i = 0; i < m.results.size(); ++i) {
@@ -1042,6 +1073,19 @@ void QueueManager::mark_finished(Message& m) {
         m.env.recipients[i].done = true;
     }
   }
+}
+
+std::optional<fs::path> QueueManager::locate(const Message& m) const {
+  auto same = [&](const fs::path& p) {
+    struct stat st {};
+    return ::lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == m.dev && st.st_ino == m.ino;
+  };
+  if (same(m.path)) return m.path;
+  if (auto qid = queue::QueueId::parse(m.id)) {
+    fs::path held = queue::queue_path(s_.queue_root, queue::QueueName::Hold, *qid, s_.hash);
+    if (same(held)) return held;
+  }
+  return std::nullopt;
 }
 
 // Whether a bounce/defer/trace log exists for the message. The bounce

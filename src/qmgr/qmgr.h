@@ -67,6 +67,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <sys/types.h>
+
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -150,6 +152,10 @@ class QueueManager {
   struct Message {
     std::string id;
     std::filesystem::path path;  // in active/
+    // The file's identity, to find it again in hold/ when postsuper -h
+    // moved it there while its deliveries ran (see locate()).
+    dev_t dev = 0;
+    ino_t ino = 0;
     queue::QueueMessage env;
     std::int64_t active_usec = 0;
     bool from_deferred = false;
@@ -237,6 +243,11 @@ class QueueManager {
   void forget(const std::shared_ptr<Message>& m);
   bool has_log(queue::QueueName q, const queue::QueueId& id) const;
   void mark_finished(Message& m);
+  // Where the message's file is now: its path in active/, or in hold/ when
+  // postsuper -h moved it there meanwhile (the same inode); nullopt when it
+  // is gone (postsuper -d). What qmgr finished must be marked in the held
+  // file, or a release would deliver it again.
+  std::optional<std::filesystem::path> locate(const Message& m) const;
   asio::awaitable<bool> flush_notice(const std::string& service, std::string_view what, const Message& m);
 
   // Services.

@@ -313,6 +313,29 @@ class QmgrTest(unittest.TestCase):
             self.assertEqual(self.files(inst, q), [], q)
         self.assertEqual(self.bounce.seen(op="append"), [])
 
+    @unittest.skipUnless(os.geteuid() == 0, "postsuper is for the superuser")
+    def test_hold_during_delivery_keeps_what_was_done(self):
+        # postsuper -h moves the file out of active/ while a delivery runs;
+        # what qmgr then finishes must be marked in the held file, or a
+        # release would deliver it all again.
+        inst = self.make()
+        self.agent.delay = lambda nexthop: 3 if nexthop == "slow.example" else 0
+        self.send(inst, ["a@fast.example", "b@slow.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        wait_for(lambda: any(h == "slow.example" for h, _ in self.agent.started), 30, what="the slow delivery")
+        inst.cmd("postsuper", ["-h", qid])
+        self.assertEqual(len(self.files(inst, "hold")), 1)
+        inst.wait_log(rf"postern/qmgr\[\d+\]: {qid}: finished while on hold", timeout=30)
+        out = inst.cmd("postcat", ["-e", "-q", qid]).stdout
+        self.assertIn("done_recipient: a@fast.example", out)
+        self.assertIn("done_recipient: b@slow.example", out)
+        inst.cmd("postsuper", ["-H", qid])
+        self.trigger(inst)
+        inst.wait_log(rf"postern/qmgr\[\d+\]: {qid}: removed", timeout=30)
+        # One delivery each, none repeated after the release.
+        self.assertEqual(sorted(h for q, h, _, _ in self.agent.requests if q == qid),
+                         ["fast.example", "slow.example"])
+
     def _deliver_one_by_one(self, inst, n):
         """n messages, each sent once the one before is removed."""
         ids = []
@@ -543,6 +566,22 @@ class QmgrTest(unittest.TestCase):
         inst.wait_log(rf"{qid}: removed", timeout=30)
         self.assertGreaterEqual(len(self.bounce.seen("trace", "flush", qid)), 2)
         self.assertEqual(self.agent.attempts[qid], 1)
+
+    def test_trace_append_failure_defers_the_recipient(self):
+        # Postfix's sent(): a success that cannot be recorded for the
+        # NOTIFY=SUCCESS notice is deferred, and delivered again later.
+        inst = self.make()
+        self.bounce.fail.add(("trace", "append"))
+        self.send(inst, ["bob@one.example"], args=["-N", "success"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"postern/qmgr\[\d+\]: {qid}: to=<bob@one\.example>, relay=fake\[127\.0\.0\.1\], .*"
+                      rf"dsn=4\.3\.0, status=deferred \({qid}: trace service failed\)", timeout=30)
+        wait_for(lambda: qid in self.files(inst, "deferred"), 20, what="message kept in deferred")
+        self.bounce.fail.clear()
+        self.trigger(inst, b"FADI")
+        inst.wait_log(rf"{qid}: removed", timeout=30)
+        self.assertEqual(self.agent.attempts[qid], 2)
+        self.assertEqual(len(self.bounce.seen("trace", "flush", qid)), 1)
 
     def test_bounce_service_down_keeps_message(self):
         inst = self.make(bounce=False)
