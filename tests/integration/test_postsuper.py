@@ -128,6 +128,7 @@ class PostsuperTest(unittest.TestCase):
         self.assertIsNotNone(m, p.stderr)
         new = m.group(1)
         self.assertIsNone(queuegen.find(self.q, "deferred", dfr))
+        self.assertIsNone(queuegen.find(self.q, "hold", dfr))  # claimed through hold/, then removed
         self.assertFalse(os.path.exists(log))
         self.assertIsNotNone(queuegen.find(self.q, "incoming", new))
         out = self.inst.cmd("postcat", ["-q", new]).stdout
@@ -135,6 +136,13 @@ class PostsuperTest(unittest.TestCase):
         self.assertEqual(re.findall(r"(?m)^(?:recipient|done_recipient): (\S+)", out), ["bob@example.net"])
         self.assertIn("Subject: requeue me", out)
         self.assertIn("line two", out)
+        # One that cannot be requeued goes back where it was.
+        done = queuegen.write_message(self.q, "deferred", "alice@example.com", ["x@example.net"], done=(0,),
+                                      uid=self.owner.pw_uid, gid=self.owner.pw_gid)
+        p = self.postsuper(["-r", done])
+        self.assertIn(f"{done}: cannot requeue: no pending recipients", p.stderr)
+        self.assertIsNotNone(queuegen.find(self.q, "deferred", done))
+        self.assertIsNone(queuegen.find(self.q, "hold", done))
 
     def test_structure_check(self):
         dfr = self.add("deferred", 20)
@@ -176,6 +184,11 @@ class PostsuperTest(unittest.TestCase):
         self.assertEqual(p.returncode, 64)
         p = self.postsuper(["-d", "ALL", "corrupt"], check=False)
         self.assertEqual(p.returncode, 64)
+        # maildrop/ mail has not been through cleanup: it cannot be held or requeued.
+        for op in ("-h", "-r"):
+            p = self.postsuper([op, "ALL", "maildrop"], check=False)
+            self.assertEqual(p.returncode, 64, op)
+            self.assertIn("does not apply to the maildrop queue", p.stderr)
 
 
 if __name__ == "__main__":

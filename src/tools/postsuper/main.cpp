@@ -69,6 +69,7 @@
 #include "queue/layout.h"
 #include "queue/queue_id.h"
 #include "queue/reader.h"
+#include "queue/update.h"
 #include "security/privileges.h"
 #include "submit/cleanup_client.h"
 
@@ -330,17 +331,57 @@ std::size_t do_requeue(const Env& env, const Selection& sel) {
   std::size_t n = 0;
   // Collect first: new files land in incoming/, which may be one of the
   // queues being walked, and must not be requeued again.
-  std::vector<std::pair<queue::QueueId, fs::path>> todo;
+  struct Item {
+    queue::QueueId id;
+    QueueName queue;
+    fs::path path;
+  };
+  std::vector<Item> todo;
   for (auto q : queues_for(Op::Requeue, sel))
     for_each_selected(env, q, sel,
-                      [&](const queue::QueueId& id, const fs::path& path) { todo.emplace_back(id, path); });
-  for (const auto& [id, path] : todo) {
-    auto new_id = requeue_one(env, path);
-    if (!new_id) {
-      log::warning("{}: cannot requeue: {}", id.str(), new_id.error().message);
+                      [&](const queue::QueueId& id, const fs::path& path) { todo.push_back({id, q, path}); });
+  for (const auto& [id, q, path] : todo) {
+    // Claim the file first, by moving it to hold/, where qmgr never looks:
+    // if qmgr takes it (deferred/ to active/) meanwhile, the claim fails,
+    // instead of the original being delivered beside its requeued copy.
+    // A file without the ready mark is still being written (cleanup in
+    // incoming/): not ours to move.
+    if (auto ready = queue::is_ready(path); !ready || !*ready) {
+      log::warning("{}: cannot requeue: not a complete queue file", id.str());
       continue;
     }
-    remove_message(env, id, path);
+    fs::path claimed = path;
+    if (q != QueueName::Hold) {
+      claimed = queue::queue_path(env.root, QueueName::Hold, id, env.hash);
+      if (auto st = move_file(path, claimed); !st) {
+        if (st.error().sys_errno == ENOENT)
+          log::warning("{}: not requeued: it left the {} queue meanwhile", id.str(), queue::to_string(q));
+        else
+          log::warning("{}: not requeued: {}", id.str(), st.error().message);
+        continue;
+      }
+    }
+    auto new_id = requeue_one(env, claimed);
+    if (!new_id) {
+      log::warning("{}: cannot requeue: {}", id.str(), new_id.error().message);
+      // Back where qmgr will see it. Not to active/, which qmgr reads only
+      // when it starts: a message claimed from there goes to deferred/,
+      // due now, and qmgr is woken for it.
+      if (claimed != path) {
+        QueueName back = q == QueueName::Active ? QueueName::Deferred : q;
+        fs::path to = back == q ? path : queue::queue_path(env.root, back, id, env.hash);
+        // The modification time of a deferred file is its next retry time.
+        struct timespec now[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+        if (back == QueueName::Deferred && ::utimensat(AT_FDCWD, claimed.c_str(), now, AT_SYMLINK_NOFOLLOW) != 0)
+          log::warning("set time of {}: {}", claimed.string(), std::strerror(errno));
+        if (auto st = move_file(claimed, to); !st)
+          log::warning("{}: {}", id.str(), st.error().message);
+        else if (back != q)
+          (void)ipc::trigger(env.qmgr_trigger.string(), std::string(1, ipc::kTriggerScanDeferred));
+      }
+      continue;
+    }
+    remove_message(env, id, claimed);
     log::info("{}: requeued as {}", id.str(), *new_id);
     ++n;
   }
@@ -497,6 +538,11 @@ int main(int argc, char** argv) {
           bool allowed = q && (*q == QueueName::Hold || *q == QueueName::Incoming || *q == QueueName::Active ||
                                *q == QueueName::Deferred || *q == QueueName::Maildrop);
           if (!allowed) die(EX_USAGE, fmt::format("invalid queue name: {}", str::printable(argv[i + 1], 64)));
+          // Mail in maildrop/ is still the submitter's file, not yet read by
+          // pickup and cleanup: holding or requeueing it would let it skip
+          // cleanup (Postfix's postsuper leaves that queue alone too).
+          if (*q == QueueName::Maildrop && (op == Op::Hold || op == Op::Requeue))
+            die(EX_USAGE, fmt::format("-{} does not apply to the maildrop queue", opt));
           sel.only = *q;
           ++i;
         }
