@@ -21,18 +21,19 @@ bool root_safe(const fs::path& p) {
 
 }  // namespace
 
-Status check_config_dir_choice(const fs::path& dir) {
+Result<fs::path> check_config_dir_choice(const fs::path& dir) {
   bool privileged_run = ::getegid() != ::getgid() || ::geteuid() != ::getuid();
-  if (!privileged_run || ::getuid() == 0) return {};
+  if (!privileged_run || ::getuid() == 0) return dir;
   std::error_code ec;
   fs::path canon = fs::weakly_canonical(dir, ec);
+  if (ec) return make_error("-c {}: {}", dir.string(), ec.message());
   fs::path def = fs::weakly_canonical(paths::kConfigDir, ec);
-  if (canon == def) return {};
+  if (canon == def) return canon;
   if (auto d = Config::load(paths::kConfigDir); d) {
     for (const auto& alt : d->list("alternate_config_directories"))
-      if (fs::weakly_canonical(alt, ec) == canon) return {};
+      if (fs::weakly_canonical(alt, ec) == canon) return canon;
   }
-  if (root_safe(canon) && root_safe(canon / "main.cf")) return {};
+  if (root_safe(canon) && root_safe(canon / "main.cf")) return canon;
   return make_error(
       "-c {}: configuration directory is neither the default, nor listed in alternate_config_directories, "
       "nor owned by root",

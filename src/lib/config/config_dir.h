@@ -18,7 +18,10 @@
 
 namespace postern::config {
 
-// Ok when `dir` may be used; an Error with the reason otherwise.
-Status check_config_dir_choice(const std::filesystem::path& dir);
+// The directory to load when `dir` may be used; an Error with the reason
+// otherwise. In a privileged run that is the path that was checked, with
+// every symbolic link resolved: loading `dir` as given would let the user
+// swap a link between the check and the load.
+Result<std::filesystem::path> check_config_dir_choice(const std::filesystem::path& dir);
 
 }  // namespace postern::config

@@ -782,10 +782,13 @@ constexpr auto kTemplatesSorted = sorted_table(kTemplates, true);
 static_assert(names_unique(kParamsSorted), "a parameter is registered twice");
 static_assert(names_unique(kTemplatesSorted), "a transport template is registered twice");
 
+// A master.cf service name as it appears in a per-transport parameter:
+// Postfix takes any, and "dovecot_lda_time_limit" is as common as
+// "dovecot-lda_time_limit".
 bool transport_name_ok(std::string_view s) {
   if (s.empty() || s.size() > 100) return false;
   for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) return false;
   return true;
 }
 
@@ -823,7 +826,7 @@ const ParamDef* find_param(std::string_view name) {
   if (it != kParamsSorted.end() && it->name == name) return &*it;
   // "<transport>_<suffix>": the longest matching suffix wins, so that
   // "x_destination_recipient_limit" never reads as "x_destination" +
-  // "_recipient_limit" (the transport part may not contain "_" anyway).
+  // "_recipient_limit" (a transport name may contain "_").
   const ParamDef* best = nullptr;
   std::size_t best_len = 0;
   for (const auto& t : kTemplatesSorted) {

@@ -82,6 +82,11 @@ TEST(Registry, PerTransportTemplates) {
   ASSERT_NE(find_param("smtp-amavis_destination_recipient_limit"), nullptr);
   EXPECT_EQ(find_param("relay_destination_recipient_limit")->default_value, "$default_destination_recipient_limit");
   EXPECT_EQ(find_param("dovecot_time_limit")->default_value, "$command_time_limit");
+  // master.cf service names with "_" (Postfix takes any name).
+  ASSERT_NE(find_param("dovecot_lda_time_limit"), nullptr);
+  EXPECT_EQ(find_param("dovecot_lda_time_limit")->default_value, "$command_time_limit");
+  ASSERT_NE(find_param("my_relay_destination_recipient_limit"), nullptr);
+  EXPECT_EQ(find_param("my_relay_destination_recipient_limit")->name, find_param("x_destination_recipient_limit")->name);
   EXPECT_EQ(find_param("smtp_initial_destination_concurrency")->default_value, "$initial_destination_concurrency");
   EXPECT_EQ(find_param("lmtp_destination_concurrency_failed_cohort_limit")->default_value,
             "$default_destination_concurrency_failed_cohort_limit");
@@ -92,10 +97,10 @@ TEST(Registry, PerTransportTemplates) {
   EXPECT_EQ(find_param("local_destination_concurrency_limit")->default_value, "2");
   EXPECT_FALSE(find_param("local_destination_concurrency_limit")->per_transport);
   EXPECT_EQ(find_param("smtpd_recipient_limit")->default_value, "1000");
-  // The transport part is [a-z0-9-]+.
+  // The transport part is [a-z0-9_-]+ (a master.cf service name).
   EXPECT_EQ(find_param("_destination_concurrency_limit"), nullptr);
   EXPECT_EQ(find_param("Smtp_destination_concurrency_limit"), nullptr);
-  EXPECT_EQ(find_param("a_b_destination_concurrency_limit"), nullptr);
+  EXPECT_NE(find_param("a_b_destination_concurrency_limit"), nullptr);
   EXPECT_EQ(find_param("smtp_destination_concurency_limit"), nullptr);
   EXPECT_EQ(find_param("no_such_parameter"), nullptr);
 }

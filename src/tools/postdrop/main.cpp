@@ -66,9 +66,12 @@ extern "C" void on_signal(int) { g_interrupted = 1; }
   std::exit(status);
 }
 
-// Who may choose a configuration directory: config/config_dir.h.
-void check_config_dir(const fs::path& dir) {
-  if (auto st = config::check_config_dir_choice(dir); !st) die(EX_USAGE, st.error().message);
+// Who may choose a configuration directory, and the path to load then:
+// config/config_dir.h.
+fs::path check_config_dir(const fs::path& dir) {
+  auto checked = config::check_config_dir_choice(dir);
+  if (!checked) die(EX_USAGE, checked.error().message);
+  return *checked;
 }
 
 }  // namespace
@@ -99,7 +102,7 @@ int main(int argc, char** argv) {
     }
   }
   if (optind != argc) die(EX_USAGE, "usage: postdrop [-c config_dir] [-v] [-Q]");
-  check_config_dir(config_dir);
+  config_dir = check_config_dir(config_dir);
   auto cfg = config::Config::load(config_dir);
   if (!cfg) die(EX_CONFIG, cfg.error().message);
   // postdrop is set-gid: a user who runs it directly must be refused too.

@@ -73,9 +73,12 @@ namespace {
 
 constexpr const char* kUsage = "usage: postqueue [-v] [-c config_dir] -f | -i queue_id | -j | -p | -s site";
 
-// Who may choose a configuration directory: config/config_dir.h.
-void check_config_dir(const fs::path& dir) {
-  if (auto st = config::check_config_dir_choice(dir); !st) die(EX_USAGE, st.error().message);
+// Who may choose a configuration directory, and the path to load then:
+// config/config_dir.h.
+fs::path check_config_dir(const fs::path& dir) {
+  auto checked = config::check_config_dir_choice(dir);
+  if (!checked) die(EX_USAGE, checked.error().message);
+  return *checked;
 }
 
 // Buffered stdout; a closed pipe (mailq | head) ends the program quietly.
@@ -282,7 +285,7 @@ int main(int argc, char** argv) {
     }
   }
   if (optind != argc || action == 0) die(EX_USAGE, kUsage);
-  check_config_dir(config_dir);
+  config_dir = check_config_dir(config_dir);
   auto cfg = config::Config::load(config_dir);
   if (!cfg) die(EX_CONFIG, cfg.error().message);
   Env env{.cfg = std::move(*cfg), .queue_root = {}, .hash = {}};
