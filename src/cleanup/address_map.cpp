@@ -146,35 +146,38 @@ std::string AddressMapper::masquerade(std::string_view address) const {
   std::string llocal = str::lower(local);
   for (const auto& ex : opts_.masquerade_exceptions)
     if (ex == llocal) return std::string(address);
+  // Postfix's cleanup_masquerade_external(): the first entry that is the
+  // domain itself, or a parent of it, decides. The domain itself (listed
+  // with or without "!") and a "!" parent leave the address alone; a plain
+  // parent replaces the domain.
   for (const auto& entry : opts_.masquerade_domains) {
     bool negate = !entry.empty() && entry.front() == '!';
     std::string masq = str::lower(negate ? std::string_view(entry).substr(1) : std::string_view(entry));
     if (!masq.empty() && masq.back() == '.') masq.pop_back();
     if (masq.empty()) continue;
-    if (negate) {
-      // "!host.example.com": that domain (and only it) is left alone.
-      if (domain == masq) return std::string(address);
-      continue;
-    }
+    if (domain == masq) return std::string(address);
     if (domain.size() > masq.size() && domain.compare(domain.size() - masq.size(), masq.size(), masq) == 0 &&
         domain[domain.size() - masq.size() - 1] == '.')
-      return std::string(local) + "@" + masq;
+      return negate ? std::string(address) : std::string(local) + "@" + masq;
   }
   return std::string(address);
 }
 
 // Postfix's cleanup_map1n: the list starts with the recipient; each entry
 // is replaced by its first expansion (the rest are appended) and looked up
-// again until it is not found or has been seen before. An entry seen
-// before is kept as it is, which both ends loops and lets "a -> a, b" keep
-// a. `count` per entry is the nesting depth.
+// again until it is not found. Only an address that expanded into itself
+// ("a -> a, b") is remembered, and kept as it is when met again; any other
+// address is expanded wherever it appears, so two aliases sharing a
+// member both reach its final addresses (duplicates are removed later),
+// and a loop ("a -> b", "b -> a") runs into virtual_alias_recursion_limit
+// and defers the message. `count` per entry is the nesting depth.
 std::optional<MappingError> AddressMapper::expand_virtual(std::string_view address, std::string_view id,
                                                           std::vector<std::string>& out) {
   out.clear();
   out.emplace_back(address);
   if (virtual_.empty()) return std::nullopt;
-  std::unordered_set<std::string> been_here;
-  auto seen = [&](const std::string& a) { return !been_here.insert(str::lower(a)).second; };
+  std::unordered_set<std::string> expanded_into_itself;
+  auto seen = [&](const std::string& a) { return expanded_into_itself.count(str::lower(a)) != 0; };
   const std::string title = virtual_.title().empty() ? "virtual_alias_maps" : virtual_.title();
   auto defer = [&](std::string why) {
     log::warning("{}: {} for {} -- message not accepted, try again later", id, why, str::printable(address, 256));
@@ -200,12 +203,14 @@ std::optional<MappingError> AddressMapper::expand_virtual(std::string_view addre
         if (opts_.propagate_virtual && !(*hit)->extension.empty()) r = maps::add_extension(r, (*hit)->extension);
         if (r.find('@') == std::string::npos && opts_.qualify) r = opts_.qualify(r);
         if (r.size() > opts_.virtual_address_length_limit) {
-          log::warning("{}: {} result too long ({} > virtual_alias_address_length_limit {}) for {} -- skipped",
-                       id, title, r.size(), opts_.virtual_address_length_limit, str::printable(lhs, 256));
-          continue;
+          // The whole message waits, as in Postfix: dropping the one
+          // recipient would lose its mail without a word to anyone.
+          log::warning("{}: unreasonable {} result {}... -- message not accepted, try again later", id, title,
+                       str::printable(r, 300));
+          return MappingError{451, "4.6.0", "Alias expansion error"};
         }
         // "a -> a, b": the address may expand into itself once.
-        if (str::iequals(r, lhs)) been_here.insert(str::lower(lhs));
+        if (str::iequals(r, lhs)) expanded_into_itself.insert(str::lower(lhs));
         if (!replaced) {
           out[arg] = std::move(r);
           replaced = true;
@@ -225,10 +230,9 @@ std::optional<MappingError> AddressMapper::expand_virtual(std::string_view addre
 }
 
 bool DuplicateFilter::first(std::string_view address, unsigned notify, std::string_view orcpt) {
-  if (limit_ == 0) return true;
   std::string key = fmt::format("{}\n{}\n{}", notify, orcpt, address);
   if (seen_.count(key)) return false;
-  if (seen_.size() < limit_) seen_.insert(std::move(key));
+  if (limit_ == 0 || seen_.size() < limit_) seen_.insert(std::move(key));
   return true;
 }
 

@@ -138,8 +138,9 @@ class AddressMapper {
 };
 
 // Remembers recipients already written. Beyond `limit` entries new keys are
-// not remembered (duplicates may then get through, as in Postfix); 0 turns
-// the filter off.
+// not remembered (duplicates may then get through, as in Postfix); 0 is no
+// bound, as Postfix's been_here table takes it (it used to turn the filter
+// off, which delivered every duplicate).
 class DuplicateFilter {
  public:
   explicit DuplicateFilter(std::size_t limit) : limit_(limit) {}

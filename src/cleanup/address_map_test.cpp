@@ -87,7 +87,18 @@ TEST(Masquerade, StripsSubdomainsWithExceptionsAndNegation) {
   EXPECT_EQ(m.masquerade("joe@mail.example.com"), "joe@mail.example.com");  // "!" entry
   EXPECT_EQ(m.masquerade("root@host.example.com"), "root@host.example.com");  // exception
   EXPECT_EQ(m.masquerade("joe@badexample.com"), "joe@badexample.com");  // not a subdomain
+  EXPECT_EQ(m.masquerade("joe@host.mail.example.com"), "joe@host.mail.example.com");  // below a "!" entry
   EXPECT_EQ(m.masquerade("joe"), "joe");
+}
+
+TEST(Masquerade, TheDomainItselfStopsTheSearch) {
+  // Postfix: a listed domain is never masqueraded to a later, shorter entry.
+  auto o = default_options();
+  o.masquerade_domains = {"sub.example.com", "example.com"};
+  auto m = mapper(o, "", "", "", "");
+  EXPECT_EQ(m.masquerade("joe@sub.example.com"), "joe@sub.example.com");
+  EXPECT_EQ(m.masquerade("joe@host.sub.example.com"), "joe@sub.example.com");
+  EXPECT_EQ(m.masquerade("joe@other.example.com"), "joe@example.com");
 }
 
 TEST(Masquerade, AppliesOnlyToConfiguredClasses) {
@@ -190,7 +201,7 @@ TEST(Virtual, RecursiveFanOutWithQualificationAndExtensions) {
   EXPECT_EQ(expand(m, "anyone@alias.example"), std::vector<std::string>{"anyone@example.net"});
 }
 
-TEST(Virtual, LoopsEndWhereTheyCloseAndSelfReferenceIsKept) {
+TEST(Virtual, LoopsDeferSelfReferenceIsKeptSharedMembersExpand) {
   TableDir t;
   auto m = mapper(default_options(), "", "", "",
                   t.table("virtual", "a@example.com b@example.com\n"
@@ -198,11 +209,22 @@ TEST(Virtual, LoopsEndWhereTheyCloseAndSelfReferenceIsKept) {
                                      "self@example.com self@example.com, copy@example.org\n"
                                      "x@example.com y@example.com, z@example.com\n"
                                      "y@example.com w@example.org\n"
-                                     "z@example.com w@example.org\n"));
-  EXPECT_EQ(expand(m, "a@example.com"), std::vector<std::string>{"a@example.com"});
+                                     "z@example.com w@example.org\n"
+                                     "team@example.com alice@example.com, sub@example.com\n"
+                                     "sub@example.com alice@example.com, bob@example.org\n"
+                                     "alice@example.com alice@example.org\n"));
+  // A loop is an error (Postfix: the nesting limit), not a delivery to where it started.
+  std::optional<MappingError> err;
+  expand(m, "a@example.com", &err);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->dsn, "4.6.0");
   EXPECT_EQ(expand(m, "self@example.com"), (std::vector<std::string>{"self@example.com", "copy@example.org"}));
   // Two branches reaching the same address: both kept here, dedupe removes one later.
   EXPECT_EQ(expand(m, "x@example.com"), (std::vector<std::string>{"w@example.org", "w@example.org"}));
+  // A member shared by two aliases is expanded in both (it used to stay
+  // unexpanded the second time, and bounce as an unknown alias).
+  EXPECT_EQ(expand(m, "team@example.com"),
+            (std::vector<std::string>{"alice@example.org", "alice@example.org", "bob@example.org"}));
 }
 
 TEST(Virtual, RecursionLimit) {
@@ -238,7 +260,7 @@ TEST(Virtual, ExpansionLimit) {
   EXPECT_EQ(expand(m2, "big@example.com").size(), 20u);
 }
 
-TEST(Virtual, OverlongResultsAreSkipped) {
+TEST(Virtual, OverlongResultsDeferTheMessage) {
   TableDir t;
   std::string longaddr = std::string(60, 'l') + "@example.org";
   auto o = default_options();
@@ -246,10 +268,14 @@ TEST(Virtual, OverlongResultsAreSkipped) {
   auto m = mapper(o, "", "", "",
                   t.table("virtual", "joe@example.com " + longaddr + ", short@example.org\n"
                                      "only@example.com " + longaddr + "\n"));
-  EXPECT_EQ(expand(m, "joe@example.com"), std::vector<std::string>{"short@example.org"});
-  std::optional<MappingError> err;
-  expand(m, "only@example.com", &err);
-  EXPECT_TRUE(err);
+  // Postfix defers the whole message rather than drop one recipient.
+  for (const char* rcpt : {"joe@example.com", "only@example.com"}) {
+    std::optional<MappingError> err;
+    expand(m, rcpt, &err);
+    ASSERT_TRUE(err) << rcpt;
+    EXPECT_EQ(err->status, 451);
+    EXPECT_EQ(err->dsn, "4.6.0");
+  }
 }
 
 TEST(DuplicateFilter, RemembersUpToTheLimit) {
@@ -259,9 +285,9 @@ TEST(DuplicateFilter, RemembersUpToTheLimit) {
   EXPECT_TRUE(f.first("a@x", 2, ""));  // different NOTIFY: a different delivery request
   EXPECT_TRUE(f.first("b@x", 0, ""));  // not remembered: limit reached
   EXPECT_TRUE(f.first("b@x", 0, ""));
-  DuplicateFilter off(0);
-  EXPECT_TRUE(off.first("a@x", 0, ""));
-  EXPECT_TRUE(off.first("a@x", 0, ""));
+  DuplicateFilter unbounded(0);
+  EXPECT_TRUE(unbounded.first("a@x", 0, ""));
+  EXPECT_FALSE(unbounded.first("a@x", 0, ""));
 }
 
 TEST(Network, ParseAndMatch) {

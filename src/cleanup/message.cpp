@@ -280,8 +280,7 @@ asio::awaitable<void> Message::add_recipient(std::string address, std::string or
 }
 
 void Message::add_auto_bcc(std::string address) {
-  if (auto_bcc_.size() >= kMaxAutoBcc) return;
-  if (std::find(auto_bcc_.begin(), auto_bcc_.end(), address) == auto_bcc_.end()) auto_bcc_.push_back(std::move(address));
+  if (auto_bcc_seen_.insert(address).second) auto_bcc_.push_back(std::move(address));
 }
 
 // ---------------------------------------------------------------------------
@@ -609,9 +608,11 @@ asio::awaitable<void> Message::end_of_headers(bool write_separator) {
       log_message_id(resent_ ? "resent-message-id" : "message-id", mid);
       if (!resent_) logged_message_id_ = true;
     }
-    if (!s.undisclosed_recipients_header.empty() &&
-        !seen(resent_ ? HeaderKind::kResentTo : HeaderKind::kTo) &&
-        !seen(resent_ ? HeaderKind::kResentCc : HeaderKind::kCc))
+    // Any visible recipient header, Resent- or not, as Postfix's
+    // VISIBLE_RCPT: a resent message with its original To: needs no
+    // second To: (RFC 5322 allows one).
+    if (!s.undisclosed_recipients_header.empty() && !seen(HeaderKind::kTo) && !seen(HeaderKind::kCc) &&
+        !seen(HeaderKind::kResentTo) && !seen(HeaderKind::kResentCc))
       write_line(s.undisclosed_recipients_header);
   }
   if (!logged_message_id_) {
@@ -677,6 +678,7 @@ asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_fl
     adding_bcc_ = true;
     auto list = std::move(auto_bcc_);
     auto_bcc_.clear();
+    auto_bcc_seen_.clear();
     for (auto& a : list) {
       std::string orcpt;
       std::string original = a;

@@ -55,6 +55,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "aio/asio.h"
@@ -212,10 +213,11 @@ class Message {
   bool discard_ = false;
   bool hold_ = false;
   // Automatic BCC addresses (always_bcc, sender_bcc_maps,
-  // recipient_bcc_maps), added as recipients by finish(); at most
-  // kMaxAutoBcc distinct ones.
-  static constexpr std::size_t kMaxAutoBcc = 1000;
+  // recipient_bcc_maps), added as recipients by finish(), each once, in
+  // the order they came. No cap, as in Postfix: there are at most two more
+  // than recipients, and a cap silently lost archive copies.
   std::vector<std::string> auto_bcc_;
+  std::unordered_set<std::string> auto_bcc_seen_;
   bool adding_bcc_ = false;  // the copies themselves get no copies
   bool auto_bcc() const {
     return (flags_ & submit::cleanup_flag::kAutoBcc) &&

@@ -209,6 +209,19 @@ TEST_F(MessageTest, UndisclosedRecipientsHeader) {
   EXPECT_NE(o.text().find("\nTo: undisclosed-recipients:;\n"), std::string::npos) << o.text();
 }
 
+TEST_F(MessageTest, UndisclosedRecipientsHeaderNotAddedBesideAResentMessagesTo) {
+  // A resent message with its original To: (and no Resent-To:) has visible
+  // recipients: a second To: would break RFC 5322 (Postfix: VISIBLE_RCPT).
+  Submission s;
+  s.flags = flag::kLocalSubmission;
+  s.env.sender = "joe@example.com";
+  s.rcpts = {rcpt("bob@example.com")};
+  s.chunks = {"To: alice@example.com\nResent-From: joe@example.com\nSubject: s\n\nb\n"};
+  auto o = run(s, "undisclosed_recipients_header = To: undisclosed-recipients:;\n");
+  ASSERT_FALSE(o.verdict);
+  EXPECT_EQ(o.text().find("undisclosed-recipients"), std::string::npos) << o.text();
+}
+
 TEST_F(MessageTest, ExtractRecipientsAndRemoveBcc) {
   Submission s;
   s.flags = flag::kExtractRecipients | flag::kLocalSubmission;
