@@ -180,7 +180,7 @@ asio::awaitable<void> Session::receive() {
   const std::time_t arrival = std::time(nullptr);
   // The queue file first, so that every later log line has its ID.
   std::string origin = namaddr_;
-  auto opened = co_await submit::CleanupClient::open(ctx_.io(), s_.cleanup_socket, s_.cleanup_flags, origin,
+  auto opened = co_await submit::CleanupClient::open(ctx_.io(), s_.cleanup_socket, s_.receiving.cleanup_flags, origin,
                                                      s_.ipc_timeout);
   if (!opened) {
     log::warning("connect to cleanup service: {}", opened.error().message);
@@ -239,7 +239,7 @@ asio::awaitable<void> Session::receive() {
           env.client_port = peer_.port;
           env.protocol = "QMQP";
           env.arrival_time = static_cast<std::int64_t>(arrival);
-          if (!s_.content_filter.empty()) env.content_filter = s_.content_filter;
+          if (!s_.receiving.content_filter.empty()) env.content_filter = s_.receiving.content_filter;
           if (!co_await cleanup.envelope(env)) sending = false;
         }
         break;
@@ -333,8 +333,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.mail_name = cfg.str("mail_name");
   auto rs = submit::receiving_settings(cfg);
   if (!rs) return rs.take_error();
-  s.content_filter = std::move(rs->content_filter);
-  s.cleanup_flags = rs->cleanup_flags;
+  s.receiving = std::move(*rs);
   s.dns_resolver_address = cfg.str("dns_resolver_address");
   return s;
 }

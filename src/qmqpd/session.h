@@ -48,6 +48,7 @@
 #include "dns/resolver.h"
 #include "maps/match_list.h"
 #include "server/skeleton.h"
+#include "submit/cleanup_proto.h"
 
 namespace postern::qmqpd {
 
@@ -71,8 +72,7 @@ struct Settings {
   std::string empty_address_recipient;
   std::string myhostname;
   std::string mail_name;
-  std::string content_filter;
-  std::int64_t cleanup_flags = 0;
+  submit::Receiving receiving;  // content_filter and receive_override_options
   std::string dns_resolver_address;
   std::filesystem::path cleanup_socket;
 
