@@ -386,7 +386,7 @@ class SystemBackend final : public Backend {
     // A world-writable sticky spool lets the user create the mailbox and
     // its lock; otherwise (2775 root:mail) creation needs root (agent.h).
     std::optional<Identity> as;
-    if (dir_is_sticky_public(s_.mail_spool_directory) || ::geteuid() != 0) as = identity_of(privs);
+    if (dir_is_sticky_public(s_.mail_spool_directory) || !security::can_regain_root()) as = identity_of(privs);
     return pool_.run(as, t, reader->fd()).outcome;
   }
 
@@ -609,7 +609,7 @@ class SystemBackend final : public Backend {
   Outcome run_command(const DeliveryInfo& d, const std::string& command, const Privs& as, bool delivered,
                       const security::UserInfo* user) {
     deliver::CommandOptions o;
-    if (::geteuid() == 0) o.run_as = credentials_of(identity_of(as));
+    if (security::can_regain_root()) o.run_as = credentials_of(identity_of(as));
     o.export_environment = s_.export_environment;
     o.time_limit = std::chrono::duration_cast<std::chrono::milliseconds>(s_.command_time_limit);
     o.description = command;

@@ -7,8 +7,9 @@
 // relay=local, delay=0.1, delays=0.01/0/0/0.09, dsn=2.0.0, status=sent
 // (delivered to mailbox)") and returns the DeliveryReply.
 //
-// Privileges: the agent process stays root (master.cf unpriv = n) and never
-// touches a user's files itself. Every mailbox, Maildir, /file delivery and
+// Privileges: the agent process keeps root as its real and saved uid
+// (master.cf unpriv = n), works as mail_owner (server/mailbox_agent.h) and
+// never touches a user's files itself. Every mailbox, Maildir, /file delivery and
 // every read of a .forward or :include: file runs in a worker process that
 // first dropped to the user for good (setgroups with the user's groups,
 // setgid, setuid, then a check that setuid(0) fails) and answers over a
@@ -26,7 +27,8 @@
 //
 // The one exception: mbox delivery into a mail_spool_directory that is not
 // world-writable and sticky (Debian's 2775 root:mail) must create the file
-// and its dot lock as root. That worker keeps root but opens only through
+// and its dot lock as root. That worker takes root back for good (all its
+// uids and gids 0, no way to mail_owner) but opens only through
 // safe_open (no symlinks, no hard links, regular files, owned by the
 // recipient when strict_mailbox_ownership) and chowns what it creates.
 //

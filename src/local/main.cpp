@@ -1,7 +1,8 @@
 // local - the local delivery agent (Postfix local(8)); master.cf "local unix - n n - - local".
 //
-// A privileged single-client server: it keeps root (unpriv = n) so that each
-// delivery can become the recipient, and serves delivery requests on
+// A privileged single-client server: it keeps root as its real and saved uid
+// (unpriv = n, working as mail_owner) so that each delivery can become the
+// recipient, and serves delivery requests on
 // private/local, one at a time, several on one connection when qmgr keeps
 // it: read the request, deliver every recipient, answer one dsn/text/relay
 // per recipient (ipc/proto/deliver.h). The

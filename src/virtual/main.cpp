@@ -1,8 +1,8 @@
 // virtual - the virtual mailbox delivery agent (Postfix virtual(8));
 // master.cf "virtual unix - n n - - virtual".
 //
-// A privileged single-client server like local: it keeps root (unpriv = n)
-// so that each delivery can become the mailbox owner from
+// A privileged single-client server like local: it keeps root as its real
+// and saved uid (unpriv = n, working as mail_owner) so that each delivery can become the mailbox owner from
 // virtual_uid_maps/virtual_gid_maps, and serves delivery requests on
 // private/virtual, one at a time, several on one connection when qmgr
 // keeps it (ipc/proto/deliver.h). The tables are opened in pre_drop, before

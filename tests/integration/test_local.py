@@ -14,6 +14,7 @@ Tests that need a real recipient account create two users with useradd
 """
 import grp
 import os
+import pathlib
 import pwd
 import re
 import shutil
@@ -278,7 +279,7 @@ class LocalTest(unittest.TestCase):
                              [("2.0.0", "delivered to maildir")])
         for u in (a, b):
             new = os.path.join(u.pw_dir, "Maildir", "new")
-            mine = [f for f in os.listdir(new) if "worker" in open(os.path.join(new, f)).read()]
+            mine = [f for f in os.listdir(new) if "worker" in pathlib.Path(new, f).read_text()]
             self.assertEqual(len(mine), rounds.count(u))
             self.assertTrue(all(os.stat(os.path.join(new, f)).st_uid == u.pw_uid for f in mine))
 
@@ -286,11 +287,19 @@ class LocalTest(unittest.TestCase):
             with open(f"/proc/{pid}/status") as f:
                 return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
-        agents = [p for p in subprocess.run(["pgrep", "-f", f"libexec/local .*-n localmd"], capture_output=True,
-                                            text=True).stdout.split()]
+        found = subprocess.run(["pgrep", "-f", f"libexec/local .*-n localmd"], capture_output=True,
+                               text=True).stdout.split()
+        # Workers are forks of their agent and show its command line.
+        agents = [p for p in found if status(p)["PPid"] not in found]
         self.assertTrue(agents, "no localmd agent process")
+        owner = pwd.getpwnam(self.inst.cmd("postconf", ["-h", "mail_owner"]).stdout.strip())
         workers = []
         for agent in agents:
+            # Between deliveries the agent itself works as mail_owner: real
+            # and saved uid root (to start the next worker), effective mail_owner.
+            st = status(agent)
+            self.assertEqual(st["Uid"].split()[:3], ["0", str(owner.pw_uid), "0"], st["Uid"])
+            self.assertEqual(st["Gid"].split()[1], str(owner.pw_gid), st["Gid"])
             kids = subprocess.run(["pgrep", "-P", agent], capture_output=True, text=True).stdout.split()
             uids = []
             for w in kids:

@@ -10,6 +10,7 @@ verdict is what the tests see. Root only: the agent must switch to the
 table's uid.
 """
 import os
+import pwd
 import re
 import shutil
 import smtplib
@@ -248,9 +249,10 @@ class VirtualTest(unittest.TestCase):
         INST.cmd("postsuper", ["-d", qid])
 
     def test_workers_are_the_mailbox_owners(self):
-        # The agent keeps root (unpriv = n); the file work runs in its forked
-        # workers, each of which became one mailbox owner for good (real,
-        # effective, saved and file system uid alike).
+        # The agent keeps root as its real and saved uid (unpriv = n) and
+        # works as mail_owner; the file work runs in its forked workers, each
+        # of which became one mailbox owner for good (real, effective, saved
+        # and file system uid alike).
         send(["bob@one.test"], body="worker check")
         # bob has other messages (and status lines) from other tests.
         files = wait_for(lambda: [p for p in maildir_files("one.test/bob") if "worker check" in read(p)], 30,
@@ -262,8 +264,13 @@ class VirtualTest(unittest.TestCase):
             with open(f"/proc/{pid}/status") as f:
                 st = dict(line.split(":", 1) for line in f if ":" in line)
             ids[pid] = (st["Uid"].split(), st["Gid"].split(), st["Groups"].split())
-        roots = [p for p, (u, g, _) in ids.items() if u == ["0"] * 4]
+        owner = pwd.getpwnam(INST.cmd("postconf", ["-h", "mail_owner"]).stdout.strip())
+        roots = [p for p, (u, g, _) in ids.items() if u[0] == "0"]
         self.assertTrue(roots, ids)
+        for p in roots:
+            u, g, grp = ids[p]
+            self.assertEqual(u, ["0", str(owner.pw_uid), "0", str(owner.pw_uid)], ids)
+            self.assertEqual(g[1], str(owner.pw_gid), ids)
         workers = {int(u[0]): (u, g, grp) for p, (u, g, grp) in ids.items() if p not in roots}
         self.assertIn(5002, workers, ids)
         for uid, (u, g, grp) in workers.items():

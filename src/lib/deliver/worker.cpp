@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "log/log.h"
+#include "security/privileges.h"
 
 namespace postern::deliver {
 
@@ -151,8 +152,15 @@ bool drop_to(const Credentials& c) {
   close_inherited(ctl_fd.get(), fds.get());
   std::optional<Outcome> broken;
   pid_t parent = ::getppid();
-  if (as && ::geteuid() == 0 && !drop_to(*as))
-    broken = Outcome::deferred("4.3.0", std::string("cannot change privileges: ") + std::strerror(errno));
+  // The agent works as mail_owner with root as its real uid
+  // (security::work_as_mail_owner()); the worker takes root back only to
+  // become `as` for good, or, without `as`, to be root (local's mailbox in
+  // a root-owned spool), never mail_owner with a way back.
+  if (security::can_regain_root()) {
+    static const Credentials kRoot{0, 0, {0}};
+    if (!security::regain_root() || !drop_to(as ? *as : kRoot))
+      broken = Outcome::deferred("4.3.0", std::string("cannot change privileges: ") + std::strerror(errno));
+  }
   // The death signal is reset by the identity change, so it is set after it.
   (void)::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(0);
@@ -249,7 +257,7 @@ WorkerPool::Worker* WorkerPool::find_or_start(const std::optional<Identity>& as,
     forget(oldest);
   }
   std::optional<Credentials> creds;
-  if (as && ::geteuid() == 0) creds = credentials_of(*as);
+  if (as && security::can_regain_root()) creds = credentials_of(*as);
   int ctl[2], fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0) {
     why = std::string("cannot create socket pair: ") + std::strerror(errno);
@@ -296,7 +304,7 @@ ChildResult WorkerPool::run(const std::optional<Identity>& as, const Task& task,
   // before any worker is involved.
   if (auto enc = ipc::encode(task); !enc) return failed("cannot hand over delivery task: " + enc.error().message);
   std::string key = "self";
-  if (as && ::geteuid() == 0) key = std::to_string(as->uid) + ":" + std::to_string(as->gid) + ":" + as->name;
+  if (as && security::can_regain_root()) key = std::to_string(as->uid) + ":" + std::to_string(as->gid) + ":" + as->name;
   // A worker that died while idle (or was killed) fails the send: the task
   // never reached it, so one more worker may try.
   for (int attempt = 0; attempt < 2; ++attempt) {

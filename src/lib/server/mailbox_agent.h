@@ -25,6 +25,7 @@
 #include "ipc/async.h"
 #include "ipc/proto/deliver.h"
 #include "log/log.h"
+#include "security/privileges.h"
 #include "server/requests.h"
 #include "server/skeleton.h"
 
@@ -48,6 +49,13 @@ int run_mailbox_agent(int argc, char** argv, std::string name) {
     agent = std::move(*a);
     return {};
   };
+  // Between deliveries it works as mail_owner, root only as its real and
+  // saved uid (Postfix's drop_privileges() hook in local and virtual): the
+  // queue file, qmgr's requests and the tables it looks up are mail_owner's
+  // to read anyway, and what must be root (becoming a recipient, creating
+  // a mailbox in a root-owned spool) happens in the worker it forks, which
+  // takes root back only to drop it for good (deliver/worker.h).
+  d.post_drop = [](Context& ctx) -> Status { return security::work_as_mail_owner(ctx.cfg().str("mail_owner")); };
   d.serve = [](Context& ctx, Socket sock) -> asio::awaitable<void> {
     const auto timeout = std::chrono::duration_cast<ipc::AsyncDuration>(ctx.cfg().time("ipc_timeout"));
     co_await serve_requests<ipc::proto::DeliveryRequest>(
