@@ -173,7 +173,7 @@ class SystemBackend final : public Backend {
     // commands: the sender's address must not choose them (Postfix opens
     // these "paranoid").
     maps::OpenOptions paranoid;
-    paranoid.no_regsub = true;
+    paranoid.paranoid = true;
     auto ml = maps::MapList::open("alias_maps", s_.alias_maps, paranoid);
     if (!ml) return ml.take_error();
     aliases_ = std::move(*ml);

@@ -89,7 +89,7 @@ Result<Resolver> Resolver::open(std::string_view mailbox_maps, std::string_view 
   // No $1 in regexp/pcre results: the sender's address must not choose a
   // path or an owner (Postfix opens these tables "paranoid").
   maps::OpenOptions paranoid;
-  paranoid.no_regsub = true;
+  paranoid.paranoid = true;
   auto mb = maps::MapList::open("virtual_mailbox_maps", mailbox_maps, paranoid);
   if (!mb) return mb.take_error();
   auto uid = maps::MapList::open("virtual_uid_maps", uid_maps, paranoid);

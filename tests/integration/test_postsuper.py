@@ -139,7 +139,8 @@ class PostsuperTest(unittest.TestCase):
         # One that cannot be requeued goes back where it was.
         done = queuegen.write_message(self.q, "deferred", "alice@example.com", ["x@example.net"], done=(0,),
                                       uid=self.owner.pw_uid, gid=self.owner.pw_gid)
-        p = self.postsuper(["-r", done])
+        p = self.postsuper(["-r", done], check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn(f"{done}: cannot requeue: no pending recipients", p.stderr)
         self.assertIsNotNone(queuegen.find(self.q, "deferred", done))
         self.assertIsNone(queuegen.find(self.q, "hold", done))
@@ -150,18 +151,32 @@ class PostsuperTest(unittest.TestCase):
         src = queuegen.find(self.q, "deferred", dfr[0])
         flat = os.path.join(self.q, "deferred", dfr[0])
         os.rename(src, flat)
-        # A name whose inode part does not match (a restored file).
+        # A name whose inode part does not match (a restored file), with its defer log.
         src = queuegen.find(self.q, "deferred", dfr[1])
         forged = dfr[1][:5] + "FFFFFF"
         forged_path = os.path.join(self.q, "deferred", forged[0], forged)
         os.rename(src, forged_path)
-        p = self.postsuper(["-s"])
+        log = queuegen.write_defer_log(self.q, forged, [("r1@example.net", "timeout")],
+                                       uid=self.owner.pw_uid, gid=self.owner.pw_gid)
+        # IDs named beside -s are not acted on once names changed: exit 1, nothing deleted.
+        p = self.postsuper(["-s", "-d", dfr[2]], check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("CHECK YOUR QUEUE IDS AND RE-ISSUE THE COMMAND", p.stderr)
+        self.assertIsNotNone(queuegen.find(self.q, "deferred", dfr[2]))
         self.assertEqual(queuegen.find(self.q, "deferred", dfr[0]),
                          os.path.join(self.q, "deferred", dfr[0][0], dfr[0]))
         self.assertIn("Moved to the right subdirectory: 1 file", p.stderr)
         self.assertIn("Renamed to match inode number: 1 message", p.stderr)
         self.assertFalse(os.path.exists(forged_path))
+        self.assertFalse(os.path.exists(log))
+        # The new name is the old microseconds and the inode; the log went along.
+        fixed = dfr[1][:5] + "%X" % os.stat(queuegen.find(self.q, "deferred", dfr[1])).st_ino
+        self.assertEqual(fixed, dfr[1])
+        self.assertIsNotNone(queuegen.find(self.q, "defer", fixed))
         self.assertEqual(len(queuegen.ids(self.q, "deferred")), 20)
+        # Nothing left to repair: the same command now works.
+        p = self.postsuper(["-s", "-d", dfr[2]])
+        self.assertIn("Deleted: 1 message", p.stderr)
 
     def test_purge_temporary_files(self):
         old = os.path.join(self.q, "incoming", "tmp.1234.1.abc")
@@ -170,17 +185,53 @@ class PostsuperTest(unittest.TestCase):
             with open(p, "w") as f:
                 f.write("x")
         os.utime(old, (time.time() - 7200, time.time() - 7200))
+        # Message files a writer left without the ready mark: removed after a day.
+        day_ago = time.time() - 90000
+        stale = {q: self.add(q, 1, ready=False)[0] for q in ("maildrop", "incoming", "active", "deferred", "hold")}
+        for q, qid in stale.items():
+            os.utime(queuegen.find(self.q, q, qid), (day_ago, day_ago))
+        young = self.add("incoming", 1, ready=False)[0]
+        complete = self.add("deferred", 1)[0]
+        os.utime(queuegen.find(self.q, "deferred", complete), (day_ago, day_ago))
         p = self.postsuper(["-p"])
         self.assertIn("Deleted: 1 temporary file", p.stderr)
+        self.assertIn("Deleted: 5 incomplete queue files", p.stderr)
         self.assertFalse(os.path.exists(old))
         self.assertTrue(os.path.exists(new))
+        for q, qid in stale.items():
+            self.assertIsNone(queuegen.find(self.q, q, qid), q)
+        self.assertIsNotNone(queuegen.find(self.q, "incoming", young))
+        self.assertIsNotNone(queuegen.find(self.q, "deferred", complete))
+        # Plain postsuper is -s and -p.
+        os.utime(queuegen.find(self.q, "incoming", young), (day_ago, day_ago))
+        p = self.postsuper([])
+        self.assertIn("Deleted: 1 incomplete queue file", p.stderr)
+
+    def test_failures_set_the_exit_status(self):
+        held = self.add("hold", 2)
+        hold = os.path.join(self.q, "hold")
+        st = os.stat(hold)
+        # postsuper works as mail_owner: a hold/ it cannot write keeps the files.
+        os.chown(hold, 0, 0)
+        os.chmod(hold, 0o755)
+        try:
+            p = self.postsuper(["-d", held[0], "-d", "ALL", "deferred"], check=False)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertRegex(p.stderr, r"remove .*" + re.escape(held[0]) + ": Permission denied")
+            self.assertIn("1 operation failed", p.stderr)
+        finally:
+            os.chown(hold, st.st_uid, st.st_gid)
+            os.chmod(hold, st.st_mode & 0o7777)
+        self.assertIsNotNone(queuegen.find(self.q, "hold", held[0]))
+        p = self.postsuper(["-d", held[0]])
+        self.assertIn("Deleted: 1 message", p.stderr)
 
     def test_root_only_and_usage(self):
         p = self.postsuper(["-d", "ALL"], check=False, user=pwd.getpwnam("nobody"))
         self.assertNotEqual(p.returncode, 0)
         if "Permission denied" not in p.stderr:
             self.assertIn("use of this command is reserved for the superuser", p.stderr)
-        p = self.postsuper([], check=False)
+        p = self.postsuper(["-x"], check=False)
         self.assertEqual(p.returncode, 64)
         p = self.postsuper(["-d", "ALL", "corrupt"], check=False)
         self.assertEqual(p.returncode, 64)

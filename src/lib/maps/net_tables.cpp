@@ -190,8 +190,17 @@ class SocketmapTable final : public NetTable {
 
 namespace detail {
 
+// Nothing authenticates a tcp: or socketmap: server's answers: no table
+// for security-sensitive data (OpenOptions::paranoid) may be one.
+static Status refuse_unauthenticated(std::string_view type, std::string_view name, const OpenOptions& o) {
+  if (o.paranoid)
+    return make_error("{}:{} map is not allowed for security-sensitive data", type, str::printable(name, 200));
+  return {};
+}
+
 Result<std::unique_ptr<Table>> open_tcp(std::string_view name, const OpenOptions& o) {
   if (auto s = require_read_only("tcp", name, o); !s) return s.take_error();
+  if (auto s = refuse_unauthenticated("tcp", name, o); !s) return s.take_error();
   auto ep = StreamEndpoint::parse_inet(name);
   if (!ep) return make_error("tcp:{}: {}", str::printable(name, 200), ep.error().message);
   return std::unique_ptr<Table>(new TcpTable("tcp", std::string(name), std::move(*ep), o));
@@ -199,6 +208,7 @@ Result<std::unique_ptr<Table>> open_tcp(std::string_view name, const OpenOptions
 
 Result<std::unique_ptr<Table>> open_socketmap(std::string_view name, const OpenOptions& o) {
   if (auto s = require_read_only("socketmap", name, o); !s) return s.take_error();
+  if (auto s = refuse_unauthenticated("socketmap", name, o); !s) return s.take_error();
   auto bad = [&] {
     return make_error("socketmap:{}: expected socketmap:inet:host:port:name or socketmap:unix:pathname:name",
                       str::printable(name, 200));

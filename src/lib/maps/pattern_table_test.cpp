@@ -36,7 +36,7 @@ TEST(RegexpTable, SubstitutionAndFirstMatchWins) {
 TEST(RegexpTable, NoRegsubSkipsRulesThatSubstitute) {
   // Paranoid tables (virtual(8)'s, alias_maps): the address must not pick the result.
   OpenOptions o;
-  o.no_regsub = true;
+  o.paranoid = true;
   for (auto* make : {&regexp, &pcre}) {
     auto t = (*make)("/^(.+)@example\\.com$/ example.com/$1/\n/^(.+)@example\\.com$/ fixed/\n", o);
     EXPECT_EQ(get(*t, "a/b/c@example.com"), "fixed/");

@@ -93,12 +93,18 @@ struct OpenOptions {
   // tcp: and socketmap: tables: the whole of one lookup (connect, request,
   // reply). Postfix's fixed 100 seconds; the tests shorten it.
   std::chrono::milliseconds server_timeout{100000};
-  // regexp and pcre tables: a rule whose result uses $1, $2... is skipped
-  // with a warning (Postfix's DICT_FLAG_NO_REGSUB, part of its "paranoid"
-  // tables: virtual(8)'s three, alias_maps, mailbox_command_maps). There the
-  // result names a file, a uid or a command, which a sender must not be able
-  // to choose through the address.
-  bool no_regsub = false;
+  // Postfix's "paranoid" tables (DICT_FLAG_PARANOID: virtual(8)'s three,
+  // alias_maps, mailbox_command_maps), whose result names a file, a uid or a
+  // command, which a sender must not be able to choose and an unprivileged
+  // process must not be able to forge:
+  // - regexp and pcre: a rule whose result uses $1, $2... is skipped with a
+  //   warning (DICT_FLAG_NO_REGSUB);
+  // - proxy:TYPE:NAME opens TYPE:NAME directly, not through proxymap, whose
+  //   answers any mail_owner process could fake (DICT_FLAG_NO_PROXY);
+  // - tcp: and socketmap:, whose answers nothing authenticates, are refused
+  //   (DICT_FLAG_NO_UNAUTH).
+  // It applies to the tables inside unionmap: and pipemap: too.
+  bool paranoid = false;
 };
 
 // Largest logical line accepted from a table source file; longer lines are

@@ -222,5 +222,33 @@ TEST(ProxyTable, ADaemonOpensOnlyApprovedTables) {
   config::proxy_settings() = saved;
 }
 
+TEST(ParanoidTables, OpenProxyTablesDirectlyAndRefuseUnauthenticatedOnes) {
+  // Security-sensitive tables never come through proxymap (whose answers a
+  // mail_owner process could forge), even where a daemon would have to use
+  // the service: the inner table is opened in the process itself.
+  auto saved = config::proxy_settings();
+  config::proxy_settings().configured = true;
+  config::proxy_settings().approved = {};
+  config::proxy_settings().socket = "/nonexistent/private/proxymap";
+  OpenOptions o = quiet();
+  o.paranoid = true;
+  auto t = open_table("proxy:inline:{a=b}", o);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ((*t)->type(), "inline");
+  EXPECT_EQ(get(**t, "a"), "b");
+  // Inside a union too.
+  auto u = open_table("unionmap:{proxy:inline:{a=b}, static:c}", o);
+  ASSERT_TRUE(u.ok()) << u.error().message;
+  EXPECT_EQ(get(**u, "a"), "b,c");
+  config::proxy_settings() = saved;
+  // Nothing authenticates a tcp: or socketmap: server.
+  EXPECT_EQ(open_error("tcp:127.0.0.1:9", o), "tcp:127.0.0.1:9 map is not allowed for security-sensitive data");
+  EXPECT_EQ(open_error("socketmap:inet:127.0.0.1:9:virtual", o),
+            "socketmap:inet:127.0.0.1:9:virtual map is not allowed for security-sensitive data");
+  EXPECT_EQ(open_error("unionmap:{static:x, tcp:127.0.0.1:9}", o),
+            "unionmap:{static:x, tcp:127.0.0.1:9}: tcp:127.0.0.1:9 map is not allowed for security-sensitive data");
+  EXPECT_TRUE(open_table("tcp:127.0.0.1:9", quiet()).ok());
+}
+
 }  // namespace
 }  // namespace postern::maps

@@ -10,9 +10,16 @@
 //       queue ID whose inode part does not match the file's inode (a queue
 //       restored from a backup) is renamed to a fresh ID for that inode,
 //       with its bounce/defer/trace logs; names that are not queue files
-//       are reported.
+//       are reported. When it renamed any file and queue IDs were named
+//       on the same command line, postsuper stops there (exit 1) before any
+//       -d, -h, -H or -r work: an ID given before the repair may now name
+//       another message (Postfix refuses those too).
 //   -p  purge temporary files ("tmp.*", left by a writer that crashed)
-//       older than one hour from every queue directory.
+//       older than one hour from every queue directory, and message files
+//       without the ready mark that have not changed for a day in maildrop,
+//       incoming, active, deferred and hold (a writer that crashed before
+//       its commit, as Postfix's -p).
+//   Without any option, postsuper does -s and -p, as Postfix's does.
 //   -d  delete messages; -h put them on hold (move to hold/); -H release
 //       them (move hold/ -> deferred/ with the retry time set to now, then
 //       wake qmgr with "D"); -r requeue: resubmit envelope and content
@@ -26,7 +33,8 @@
 //   defaults as Postfix: -d and -r hold, incoming, active, deferred;
 //   -h incoming, active, deferred; -H hold.
 //   Deleting (or requeueing) also removes the message's bounce, defer and
-//   trace logs.
+//   trace logs. A queue ID not found in any of the queues is looked for
+//   once more, since qmgr may have moved it from one to another meanwhile.
 // Order of work: -s, -p, -d, -h, -H, -r.
 //
 // Root only (like Postfix); after reading the configuration it drops to
@@ -37,7 +45,9 @@
 // "ID: placed on hold", "ID: released from hold", "ID: requeued as NEWID"),
 // then a summary on standard error: "postsuper: Deleted: 3 messages",
 // "Placed on hold: 2 messages", "Released from hold: 2 messages",
-// "Requeued: 1 message".
+// "Requeued: 1 message". Exit status 0, or 1 when a file could not be
+// removed or renamed (other than because it had gone meanwhile) or a
+// requeue failed; the other messages are still worked on.
 //
 // Parameters: queue_directory, hash_queue_names, hash_queue_depth,
 // enable_long_queue_ids, mail_owner, cleanup_service_name,
@@ -50,6 +60,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -91,6 +102,20 @@ constexpr const char* kUsage =
 
 // Temporary files younger than this may belong to a writer still at work.
 constexpr std::time_t kTempMaxAge = 3600;
+// A queue file without the ready mark that has not changed for this long
+// was left by a writer that died before its commit (Postfix's
+// MAX_TEMP_AGE). Writers keep their file's time fresh as they write.
+constexpr std::time_t kUnreadyMaxAge = 24 * 3600;
+
+// Operations that failed for a reason other than a file gone meanwhile;
+// any makes the exit status 1.
+std::size_t g_failures = 0;
+
+template <class... A>
+void failure(fmt::format_string<A...> f, A&&... a) {
+  log::warning(f, std::forward<A>(a)...);
+  ++g_failures;
+}
 
 enum class Op { Delete, Hold, Release, Requeue };
 
@@ -157,42 +182,65 @@ void read_ids_from_stdin(Selection& sel) {
   }
 }
 
-// Every message (path and ID) of `q` that the selection names.
+// What became of one message file an operation went for.
+enum class Fate { Done, Gone, Failed };
+
+// Calls f(queue, id, path) for every message in `queues` that the
+// selection names. f returns its Fate; a message that was Gone (the file
+// went meanwhile) is looked for in the next queue, and
+// a named ID found nowhere is looked for once more, because qmgr may have
+// moved it between the queues while they were searched (Postfix's
+// postsuper does the same).
 template <class F>
-void for_each_selected(const Env& env, QueueName q, const Selection& sel, F&& f) {
+void for_each_selected(const Env& env, const std::vector<QueueName>& queues, const Selection& sel, F&& f) {
   if (sel.all) {
-    queue::QueueScanner scanner(env.root, q, env.hash);
-    for (;;) {
-      auto next = scanner.next();
-      if (!next) {
-        if (next.error().sys_errno != ENOENT) log::warning("scan {}: {}", queue::to_string(q), next.error().message);
-        return;
+    for (auto q : queues) {
+      queue::QueueScanner scanner(env.root, q, env.hash);
+      for (;;) {
+        auto next = scanner.next();
+        if (!next) {
+          if (next.error().sys_errno != ENOENT) failure("scan {}: {}", queue::to_string(q), next.error().message);
+          break;
+        }
+        if (!*next) break;
+        f(q, (*next)->id, (*next)->path);
       }
-      if (!*next) return;
-      f((*next)->id, (*next)->path);
     }
+    return;
   }
   for (const auto& text : sel.ids) {
     auto id = queue::QueueId::parse(text);
     if (!id) continue;
-    if (auto path = queue::find_in_queue(env.root, q, *id)) f(*id, *path);
+    bool found = false;
+    for (int attempt = 0; attempt < 2 && !found; ++attempt)
+      for (auto q : queues)
+        if (auto path = queue::find_in_queue(env.root, q, *id); path && f(q, *id, *path) != Fate::Gone) {
+          found = true;
+          break;
+        }
   }
+}
+
+std::vector<QueueName> without(std::vector<QueueName> queues, QueueName q) {
+  std::erase(queues, q);
+  return queues;
 }
 
 void remove_logs(const Env& env, const queue::QueueId& id) {
   for (auto q : {QueueName::Bounce, QueueName::Defer, QueueName::Trace}) {
     if (auto p = queue::find_in_queue(env.root, q, id))
-      if (::unlink(p->c_str()) != 0 && errno != ENOENT) log::warning("remove {}: {}", p->string(), std::strerror(errno));
+      if (::unlink(p->c_str()) != 0 && errno != ENOENT) failure("remove {}: {}", p->string(), std::strerror(errno));
   }
 }
 
-bool remove_message(const Env& env, const queue::QueueId& id, const fs::path& path) {
+Fate remove_message(const Env& env, const queue::QueueId& id, const fs::path& path) {
   if (::unlink(path.c_str()) != 0) {
-    if (errno != ENOENT) log::warning("remove {}: {}", path.string(), std::strerror(errno));
-    return false;
+    if (errno == ENOENT) return Fate::Gone;
+    failure("remove {}: {}", path.string(), std::strerror(errno));
+    return Fate::Failed;
   }
   remove_logs(env, id);
-  return true;
+  return Fate::Done;
 }
 
 // rename() that never replaces a file; creates a missing hash directory.
@@ -206,52 +254,54 @@ Status move_file(const fs::path& from, const fs::path& to) {
 
 std::size_t do_delete(const Env& env, const Selection& sel) {
   std::size_t n = 0;
-  for (auto q : queues_for(Op::Delete, sel))
-    for_each_selected(env, q, sel, [&](const queue::QueueId& id, const fs::path& path) {
-      if (remove_message(env, id, path)) {
-        log::info("{}: removed", id.str());
-        ++n;
-      }
-    });
+  for_each_selected(env, queues_for(Op::Delete, sel), sel,
+                    [&](QueueName, const queue::QueueId& id, const fs::path& path) {
+                      Fate fate = remove_message(env, id, path);
+                      if (fate != Fate::Done) return fate;
+                      log::info("{}: removed", id.str());
+                      ++n;
+                      return fate;
+                    });
   return n;
+}
+
+// Moves a message from where it was found to `to`.
+Fate move_message(const fs::path& from, const fs::path& to) {
+  auto st = move_file(from, to);
+  if (st) return Fate::Done;
+  if (st.error().sys_errno == ENOENT) return Fate::Gone;
+  failure("{}", st.error().message);
+  return Fate::Failed;
 }
 
 std::size_t do_hold(const Env& env, const Selection& sel) {
   std::size_t n = 0;
-  for (auto q : queues_for(Op::Hold, sel)) {
-    if (q == QueueName::Hold) continue;
-    for_each_selected(env, q, sel, [&](const queue::QueueId& id, const fs::path& path) {
-      auto st = move_file(path, queue::queue_path(env.root, QueueName::Hold, id, env.hash));
-      if (!st) {
-        if (st.error().sys_errno != ENOENT) log::warning("{}", st.error().message);
-        return;
-      }
-      log::info("{}: placed on hold", id.str());
-      ++n;
-    });
-  }
+  for_each_selected(env, without(queues_for(Op::Hold, sel), QueueName::Hold), sel,
+                    [&](QueueName, const queue::QueueId& id, const fs::path& path) {
+                      Fate fate = move_message(path, queue::queue_path(env.root, QueueName::Hold, id, env.hash));
+                      if (fate != Fate::Done) return fate;
+                      log::info("{}: placed on hold", id.str());
+                      ++n;
+                      return fate;
+                    });
   return n;
 }
 
 std::size_t do_release(const Env& env, const Selection& sel) {
   std::size_t n = 0;
-  for (auto q : queues_for(Op::Release, sel)) {
-    if (q != QueueName::Hold) continue;
-    for_each_selected(env, q, sel, [&](const queue::QueueId& id, const fs::path& path) {
-      fs::path to = queue::queue_path(env.root, QueueName::Deferred, id, env.hash);
-      auto st = move_file(path, to);
-      if (!st) {
-        if (st.error().sys_errno != ENOENT) log::warning("{}", st.error().message);
-        return;
-      }
-      // The modification time of a deferred file is its next retry time.
-      struct timespec now[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
-      if (::utimensat(AT_FDCWD, to.c_str(), now, AT_SYMLINK_NOFOLLOW) != 0)
-        log::warning("set time of {}: {}", to.string(), std::strerror(errno));
-      log::info("{}: released from hold", id.str());
-      ++n;
-    });
-  }
+  std::vector<QueueName> queues = queues_for(Op::Release, sel);
+  if (std::find(queues.begin(), queues.end(), QueueName::Hold) == queues.end()) return 0;
+  for_each_selected(env, {QueueName::Hold}, sel, [&](QueueName, const queue::QueueId& id, const fs::path& path) {
+    fs::path to = queue::queue_path(env.root, QueueName::Deferred, id, env.hash);
+    if (Fate fate = move_message(path, to); fate != Fate::Done) return fate;
+    // The modification time of a deferred file is its next retry time.
+    struct timespec now[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+    if (::utimensat(AT_FDCWD, to.c_str(), now, AT_SYMLINK_NOFOLLOW) != 0)
+      log::warning("set time of {}: {}", to.string(), std::strerror(errno));
+    log::info("{}: released from hold", id.str());
+    ++n;
+    return Fate::Done;
+  });
   return n;
 }
 
@@ -337,9 +387,11 @@ std::size_t do_requeue(const Env& env, const Selection& sel) {
     fs::path path;
   };
   std::vector<Item> todo;
-  for (auto q : queues_for(Op::Requeue, sel))
-    for_each_selected(env, q, sel,
-                      [&](const queue::QueueId& id, const fs::path& path) { todo.push_back({id, q, path}); });
+  for_each_selected(env, queues_for(Op::Requeue, sel), sel,
+                    [&](QueueName q, const queue::QueueId& id, const fs::path& path) {
+                      todo.push_back({id, q, path});
+                      return Fate::Done;
+                    });
   for (const auto& [id, q, path] : todo) {
     // Claim the file first, by moving it to hold/, where qmgr never looks:
     // if qmgr takes it (deferred/ to active/) meanwhile, the claim fails,
@@ -357,13 +409,13 @@ std::size_t do_requeue(const Env& env, const Selection& sel) {
         if (st.error().sys_errno == ENOENT)
           log::warning("{}: not requeued: it left the {} queue meanwhile", id.str(), queue::to_string(q));
         else
-          log::warning("{}: not requeued: {}", id.str(), st.error().message);
+          failure("{}: not requeued: {}", id.str(), st.error().message);
         continue;
       }
     }
     auto new_id = requeue_one(env, claimed);
     if (!new_id) {
-      log::warning("{}: cannot requeue: {}", id.str(), new_id.error().message);
+      failure("{}: cannot requeue: {}", id.str(), new_id.error().message);
       // Back where qmgr will see it. Not to active/, which qmgr reads only
       // when it starts: a message claimed from there goes to deferred/,
       // due now, and qmgr is woken for it.
@@ -375,13 +427,13 @@ std::size_t do_requeue(const Env& env, const Selection& sel) {
         if (back == QueueName::Deferred && ::utimensat(AT_FDCWD, claimed.c_str(), now, AT_SYMLINK_NOFOLLOW) != 0)
           log::warning("set time of {}: {}", claimed.string(), std::strerror(errno));
         if (auto st = move_file(claimed, to); !st)
-          log::warning("{}: {}", id.str(), st.error().message);
+          failure("{}: {}", id.str(), st.error().message);
         else if (back != q)
           (void)ipc::trigger(env.qmgr_trigger.string(), std::string(1, ipc::kTriggerScanDeferred));
       }
       continue;
     }
-    remove_message(env, id, claimed);
+    (void)remove_message(env, id, claimed);
     log::info("{}: requeued as {}", id.str(), *new_id);
     ++n;
   }
@@ -428,24 +480,32 @@ void check_structure(const Env& env, CheckStats& stats) {
       queue::QueueId id = e.id;
       if (!is_log && q != QueueName::Maildrop && !id.is_long() && st.st_ino != id.inode()) {
         // A file restored from elsewhere: give it the name its inode implies,
-        // keeping the microseconds (so it hashes where it did).
-        auto fresh = queue::QueueId::make(env.id_format, std::time(nullptr), id.microseconds(), st.st_ino);
+        // keeping the microseconds (so it hashes where it did). The new
+        // name depends on nothing else, and the logs move before the
+        // message file, so a run that was interrupted half-way is completed
+        // by the next one, as in Postfix.
+        auto fresh = queue::QueueId::make(queue::IdFormat::Short, 0, id.microseconds(), st.st_ino);
         if (!fresh) continue;
-        fs::path to = queue::queue_path(env.root, q, *fresh, env.hash);
-        if (auto r = move_file(e.path, to); !r) {
-          log::warning("{}", r.error().message);
-          continue;
-        }
+        bool logs_moved = true;
         for (auto lq : {QueueName::Bounce, QueueName::Defer, QueueName::Trace})
           if (auto lp = queue::find_in_queue(env.root, lq, id))
-            (void)move_file(*lp, queue::queue_path(env.root, lq, *fresh, env.hash));
+            if (auto r = move_file(*lp, queue::queue_path(env.root, lq, *fresh, env.hash)); !r) {
+              failure("{}", r.error().message);
+              logs_moved = false;
+            }
+        if (!logs_moved) continue;
+        fs::path to = queue::queue_path(env.root, q, *fresh, env.hash);
+        if (auto r = move_file(e.path, to); !r) {
+          failure("{}", r.error().message);
+          continue;
+        }
         log::warning("{}: renamed to match inode number: {}", id.str(), fresh->str());
         ++stats.renamed;
         continue;
       }
       fs::path to = queue::queue_path(env.root, q, id, env.hash);
       if (auto r = move_file(e.path, to); !r) {
-        log::warning("{}", r.error().message);
+        failure("{}", r.error().message);
         continue;
       }
       log::info("{}: moved to {}", id.str(), fs::relative(to, env.root).string());
@@ -455,6 +515,37 @@ void check_structure(const Env& env, CheckStats& stats) {
 }
 
 // ---- -p --------------------------------------------------------------------
+
+// Message files without the ready mark, unchanged for kUnreadyMaxAge, in
+// the queues writers commit into: what a writer (postdrop, cleanup, qmgr
+// between taking the mark off a finished file and recycling it) left when
+// it died. recycle/ is not among them: its files are unready by design.
+std::size_t purge_unready(const Env& env) {
+  std::size_t n = 0;
+  const std::time_t now = std::time(nullptr);
+  for (auto q : {QueueName::Maildrop, QueueName::Incoming, QueueName::Active, QueueName::Deferred, QueueName::Hold}) {
+    queue::QueueScanner scanner(env.root, q, env.hash);
+    for (;;) {
+      auto next = scanner.next();
+      if (!next) {
+        if (next.error().sys_errno != ENOENT) failure("scan {}: {}", queue::to_string(q), next.error().message);
+        break;
+      }
+      if (!*next) break;
+      const auto& e = **next;
+      struct stat st {};
+      if (::lstat(e.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || queue::is_ready_mode(st.st_mode)) continue;
+      if (now - st.st_mtime <= kUnreadyMaxAge) continue;
+      if (::unlink(e.path.c_str()) != 0) {
+        if (errno != ENOENT) failure("remove {}: {}", e.path.string(), std::strerror(errno));
+        continue;
+      }
+      log::info("{}: removed incomplete queue file from {} (unchanged for a day)", e.id.str(), queue::to_string(q));
+      ++n;
+    }
+  }
+  return n;
+}
 
 std::size_t purge_temporary(const Env& env) {
   std::size_t n = 0;
@@ -481,6 +572,8 @@ std::size_t purge_temporary(const Env& env) {
         if (::unlink(it->path().c_str()) == 0) {
           log::info("removed temporary file {}", fs::relative(it->path(), env.root).string());
           ++n;
+        } else if (errno != ENOENT) {
+          failure("remove {}: {}", it->path().string(), std::strerror(errno));
         }
       }
     }
@@ -552,7 +645,8 @@ int main(int argc, char** argv) {
       default: die(EX_USAGE, kUsage);
     }
   }
-  if (!structure && !purge && ops.empty()) die(EX_USAGE, kUsage);
+  // Plain "postsuper" is Postfix's default maintenance: -s and -p.
+  if (!structure && !purge && ops.empty()) structure = purge = true;
 
   auto cfg = config::Config::load(config_dir);
   if (!cfg) die(EX_CONFIG, cfg.error().message);
@@ -591,10 +685,22 @@ int main(int argc, char** argv) {
     if (cs.moved) log::info("Moved to the right subdirectory: {}", plural(cs.moved, "file"));
     if (cs.renamed) log::info("Renamed to match inode number: {}", plural(cs.renamed, "message"));
     if (cs.junk) log::info("Not queue files (left alone): {}", plural(cs.junk, "file"));
+    if (cs.renamed) {
+      log::warning("QUEUE FILE NAMES WERE CHANGED TO MATCH INODE NUMBERS");
+      // A queue ID the administrator gave may have named a message before
+      // the repair and name another (or none) now.
+      bool by_id = std::any_of(ops.begin(), ops.end(), [](const auto& o) { return !o.second.all; });
+      if (by_id) {
+        log::error("QUEUE FILE NAMES WERE CHANGED TO MATCH INODE NUMBERS");
+        die(1, "CHECK YOUR QUEUE IDS AND RE-ISSUE THE COMMAND");
+      }
+    }
   }
   if (purge) {
     std::size_t n = purge_temporary(env);
     if (n) log::info("Deleted: {}", plural(n, "temporary file"));
+    std::size_t m = purge_unready(env);
+    if (m) log::info("Deleted: {}", plural(m, "incomplete queue file"));
   }
   std::size_t deleted = 0, held = 0, released = 0, requeued = 0;
   for (Op want : {Op::Delete, Op::Hold, Op::Release, Op::Requeue}) {
@@ -613,6 +719,7 @@ int main(int argc, char** argv) {
   if (held) log::info("Placed on hold: {}", plural(held, "message"));
   if (released) log::info("Released from hold: {}", plural(released, "message"));
   if (requeued) log::info("Requeued: {}", plural(requeued, "message"));
+  if (g_failures) log::error("{} failed (see above)", plural(g_failures, "operation"));
   log::flush();
-  return 0;
+  return g_failures ? 1 : 0;
 }
