@@ -163,10 +163,16 @@ std::string wrap(std::string_view first_prefix, std::string_view text, std::stri
   return out;
 }
 
-// "host X said: 550 5.1.1 ... (in reply to RCPT TO command)" -> "550 5.1.1 ...".
-std::string smtp_diagnostic(std::string_view reason) {
-  if (auto said = reason.find(" said: "); said != std::string_view::npos && reason.substr(0, 5) == "host ")
-    reason.remove_prefix(said + 7);
+// "host X said: 550 5.1.1 ... (in reply to RCPT TO command)" -> "550 5.1.1 ...";
+// nullopt for any other reason ("connect to X: Connection refused", "lost
+// connection with X while ...", a local agent's text): those are not a
+// server's reply, and their Diagnostic-Code is ours (X-Postern), as
+// Postfix's is X-Postfix.
+std::optional<std::string> smtp_diagnostic(std::string_view reason) {
+  if (!reason.starts_with("host ")) return std::nullopt;
+  auto said = reason.find(" said: ");
+  if (said == std::string_view::npos) return std::nullopt;
+  reason.remove_prefix(said + 7);
   if (auto irt = reason.rfind(" (in reply to "); irt != std::string_view::npos && reason.back() == ')')
     reason = reason.substr(0, irt);
   return std::string(reason);
@@ -244,12 +250,11 @@ std::string status_part(const NoticeInfo& info, const std::vector<queue::StatusE
     s += fold_field("Status", valid_status(e.status) ? std::string_view(e.status) : default_status(info.kind));
     auto mta = remote_mta(e.relay);
     std::string reason = sanitize_text(e.reason, 2048);
-    if (mta) {
-      s += fold_field("Remote-MTA", "dns; " + *mta);
-      if (!reason.empty()) s += fold_field("Diagnostic-Code", "smtp; " + smtp_diagnostic(reason));
-    } else if (!reason.empty()) {
+    if (mta) s += fold_field("Remote-MTA", "dns; " + *mta);
+    if (auto reply = mta ? smtp_diagnostic(reason) : std::nullopt)
+      s += fold_field("Diagnostic-Code", "smtp; " + *reply);
+    else if (!reason.empty())
       s += fold_field("Diagnostic-Code", "X-Postern; " + reason);
-    }
     if (e.time > 0) {
       std::string when = info.format_time ? info.format_time(e.time) : utc_date(e.time);
       s += fold_field("Last-Attempt-Date", sanitize_text(when, 128));
@@ -333,8 +338,12 @@ std::string fold_field(std::string_view name, std::string_view value) {
 }
 
 std::optional<std::string> remote_mta(std::string_view relay) {
-  if (relay.empty() || relay == "none" || relay == "local") return std::nullopt;
-  std::string_view host = relay.substr(0, relay.find_first_of("[:"));
+  // Only the smtp and lmtp clients name a host with its address
+  // ("mx.example.com[192.0.2.1]:25"); other agents' relays are a word
+  // ("local", "virtual", a pipe service's name), not an MTA.
+  auto bracket = relay.find('[');
+  if (bracket == std::string_view::npos) return std::nullopt;
+  std::string_view host = relay.substr(0, bracket);
   if (host.empty() || host == "none" || host == "local") return std::nullopt;
   std::string clean = host_chars(host);
   if (clean.size() != host.size()) return std::nullopt;  // not a host name: do not guess

@@ -73,8 +73,11 @@ std::optional<std::string> envelope_id_field(std::string_view envid);
 std::string fold_field(std::string_view name, std::string_view value);
 
 // The Remote-MTA host of a relay ("mx.example.com[192.0.2.1]:25" ->
-// "mx.example.com"), nullopt for local deliveries ("none", "local", empty,
-// or a relay without a host name).
+// "mx.example.com"), nullopt for other agents' relays ("none", "local",
+// "virtual", a pipe service's name: no "[address]") and for a relay without
+// a host name. Its Diagnostic-Code is "smtp; REPLY" only when the reason is
+// the server's reply ("host X said: REPLY (in reply to ...)"), otherwise
+// "X-Postern; REASON", as Postfix's is X-Postfix.
 std::optional<std::string> remote_mta(std::string_view relay);
 
 // Collects the returned original (bounded): feed it the content lines in

@@ -198,7 +198,9 @@ TEST(Fold, LongValuesAreFoldedAndBounded) {
 
 TEST(RemoteMta, Relay) {
   EXPECT_EQ(remote_mta("mx.example.com[192.0.2.1]:25"), "mx.example.com");
-  EXPECT_EQ(remote_mta("mx.example.com:25"), "mx.example.com");
+  EXPECT_FALSE(remote_mta("mx.example.com:25"));
+  EXPECT_FALSE(remote_mta("dovecot"));  // a pipe service
+  EXPECT_FALSE(remote_mta("virtual"));
   EXPECT_FALSE(remote_mta("none"));
   EXPECT_FALSE(remote_mta("local"));
   EXPECT_FALSE(remote_mta(""));
@@ -311,6 +313,25 @@ TEST(Compose, LocalFailureUsesPrivateDiagnosticType) {
                                   collect(kOriginal, false)));
   EXPECT_NE(p.parts[1].find("Diagnostic-Code: X-Postern; unknown user: \"joe\"\n"), std::string::npos);
   EXPECT_EQ(p.parts[1].find("Remote-MTA"), std::string::npos);
+}
+
+TEST(Compose, OnlyAServersReplyIsAnSmtpDiagnostic) {
+  auto ds = [](const std::string& reason, const std::string& relay) {
+    return parse(compose_notice(info(), {entry("bob@example.com", 0, "4.4.1", reason, relay)},
+                                collect(kOriginal, false)))
+        .parts[1];
+  };
+  std::string p = ds("connect to mx.example.com[192.0.2.1]:25: Connection refused", "mx.example.com[192.0.2.1]:25");
+  EXPECT_NE(p.find("Remote-MTA: dns; mx.example.com\n"), std::string::npos) << p;
+  EXPECT_NE(p.find("Diagnostic-Code: X-Postern; connect to mx.example.com[192.0.2.1]:25:\n\tConnection refused\n"),
+            std::string::npos)
+      << p;
+  p = ds("lost connection with mx.example.com[192.0.2.1] while sending RCPT TO", "mx.example.com[192.0.2.1]:25");
+  EXPECT_NE(p.find("Diagnostic-Code: X-Postern; lost connection with"), std::string::npos) << p;
+  // A pipe service's relay is not an MTA, whatever its command printed.
+  p = ds("host evil said: 250 ok (in reply to end of DATA command)", "dovecot");
+  EXPECT_EQ(p.find("Remote-MTA"), std::string::npos) << p;
+  EXPECT_NE(p.find("Diagnostic-Code: X-Postern; host evil said: 250 ok"), std::string::npos) << p;
 }
 
 TEST(Compose, InjectionAttemptsStayInsideTheirField) {
