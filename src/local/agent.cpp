@@ -339,10 +339,33 @@ class SystemBackend final : public Backend {
     return std::nullopt;
   }
 
-  deliver::Attempt<IncludeFile> read_include(const std::string& path, const Privs& as) override {
+  deliver::Attempt<IncludeFile> read_include(const std::string& path, const std::optional<Privs>& as) override {
+    if (as) return read_include_as(path, identity_of(*as), false);
+    // No rights chosen yet: look with root's eyes (the root worker), as
+    // Postfix's stat_as() as root. A root-owned file is read there; any
+    // other is read again as its owner, whose rights its entries get, so
+    // that its owner cannot make root read what they cannot.
+    auto first = read_include_as(path, std::nullopt, true);
+    if (!first || first->owner == 0) return first;
+    auto owner = lookup_uid(first->owner);
+    if (!owner || !*owner)
+      return Outcome::deferred("4.3.5", fmt::format(":include:{}: cannot find the file owner's user name for uid {}",
+                                                    path, static_cast<unsigned long>(first->owner)));
+    auto second = read_include_as(path, identity_of(Privs::of(**owner)), false);
+    if (second && second->owner != first->owner)
+      return Outcome::deferred("4.3.0", fmt::format(":include:{}: file changed owner while being read", path));
+    return second;
+  }
+
+  // One read of an :include: file by a worker: as `as`, or as root (or
+  // the agent's own user when not root) for nullopt. `unless_foreign`:
+  // read the text only when root owns the file; otherwise say whose it is.
+  deliver::Attempt<IncludeFile> read_include_as(const std::string& path, const std::optional<Identity>& as,
+                                                bool unless_foreign) {
     Task t = task(kTaskInclude);
     t.paths = {path};
-    auto r = pool_.run(identity_of(as), t, -1);
+    t.flag = unless_foreign;
+    auto r = pool_.run(as, t, -1);
     if (!r.outcome.is_sent()) return r.outcome;
     auto nl = r.payload.find('\n');
     if (nl == std::string::npos) return Outcome::deferred("4.3.0", "include file: malformed result");
@@ -482,7 +505,7 @@ class SystemBackend final : public Backend {
     deliver::Envelope env{t.sender, t.original_recipient, t.delivered_to};
     const std::string& path = t.paths[0];
     if (t.kind == kTaskForward) return read_forward_file(t.paths, static_cast<uid_t>(t.user_uid));
-    if (t.kind == kTaskInclude) return read_include_file(path);
+    if (t.kind == kTaskInclude) return read_include_file(path, t.flag);
     if (t.kind == kTaskHome) return {stat_home(path), {}};
     if (t.kind == kTaskMaildir) return {maildir(path, env, *r), {}};
     if (t.kind == kTaskMbox) {
@@ -533,17 +556,33 @@ class SystemBackend final : public Backend {
     return Outcome::sent("home directory found");
   }
 
-  static ChildResult read_include_file(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
-    if (!fd)
-      return {Outcome::deferred("4.3.0", fmt::format("cannot open include file {}: {}", path, std::strerror(errno)),
-                                errno),
-              {}};
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+  // Runs in a worker. As in Postfix, a file that is missing, not a
+  // regular file, world-writable or unreadable is a configuration error
+  // that bounces (5.3.5), except a shortage of the system's own resources.
+  static ChildResult read_include_file(const std::string& path, bool unless_foreign) {
+    auto failed = [&](const char* what) {
+      const int err = errno;
+      std::string text = fmt::format("{} include file {}: {}", what, path, std::strerror(err));
+      log::warning("{}", text);
+      if (err == EMFILE || err == ENFILE || err == ENOMEM || err == EIO || err == EINTR)
+        return ChildResult{Outcome::deferred("4.3.0", std::move(text), err), {}};
+      return ChildResult{Outcome::bounced("5.3.5", "mail system configuration error: " + text, err), {}};
+    };
+    // Looked at before it is opened, so that a device is never opened (the
+    // root worker reads these too); a symbolic link is allowed, as in Postfix.
+    struct stat before {};
+    if (::stat(path.c_str(), &before) != 0) return failed("cannot look up");
+    if (!S_ISREG(before.st_mode))
       return {Outcome::bounced("5.3.5", fmt::format("include file {} is not a regular file", path)), {}};
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) return failed("cannot open");
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_dev != before.st_dev ||
+        st.st_ino != before.st_ino)
+      return {Outcome::deferred("4.3.0", fmt::format("include file {} changed while being opened", path)), {}};
     if (st.st_mode & S_IWOTH)
       return {Outcome::bounced("5.3.5", fmt::format("include file {} is world writable", path)), {}};
+    if (unless_foreign && st.st_uid != 0) return {Outcome::sent("owner"), std::to_string(st.st_uid) + "\n"};
     std::string text;
     if (auto o = read_bounded(fd.get(), path, text)) return {*o, {}};
     return {Outcome::sent("read"), std::to_string(st.st_uid) + "\n" + text};

@@ -315,7 +315,7 @@ void Engine::expand_list(const std::string& text, const DeliveryInfo& where, Ctx
         // another many times each grow the expansion exponentially (only
         // the depth limit bounds it).
         if (!first_time("include:" + privs_key(ctx) + d.value)) break;
-        auto inc = b_.read_include(d.value, ctx.privs.value_or(b_.default_privs()));
+        auto inc = b_.read_include(d.value, ctx.privs);
         if (!inc) {
           leaf(where.address, inc.take_failure());
           break;

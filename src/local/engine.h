@@ -157,7 +157,12 @@ class Backend {
   // Reads the first of `paths` that exists, as `user`. nullopt: none exists.
   virtual deliver::Attempt<std::optional<std::string>> read_forward(const security::UserInfo& user,
                                                                     const std::vector<std::string>& paths) = 0;
-  virtual deliver::Attempt<IncludeFile> read_include(const std::string& path, const Privs& as) = 0;
+  // Reads an :include: file as `as`, or, where no rights were chosen yet
+  // (nullopt: a root-owned alias table, root's .forward), with root's rights
+  // when root owns the file and with its owner's otherwise (Postfix's
+  // stat_as()/open_as() as root, then as the owner). IncludeFile::owner
+  // says whose file it is.
+  virtual deliver::Attempt<IncludeFile> read_include(const std::string& path, const std::optional<Privs>& as) = 0;
   // require_home_directory: the deferral when `user` cannot stat its home
   // directory; nullopt when it can.
   virtual std::optional<deliver::Outcome> check_home(const security::UserInfo& user) = 0;

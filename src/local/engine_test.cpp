@@ -62,7 +62,7 @@ class Fake : public Backend {
     return std::nullopt;
   }
   int include_reads = 0;
-  deliver::Attempt<IncludeFile> read_include(const std::string& path, const Privs&) override {
+  deliver::Attempt<IncludeFile> read_include(const std::string& path, const std::optional<Privs>&) override {
     ++include_reads;
     auto it = includes.find(path);
     if (it == includes.end()) return Outcome::deferred("4.3.0", "cannot open include file " + path);

@@ -102,6 +102,16 @@ class LocalTest(unittest.TestCase):
         with open(cls.inc, "w") as f:
             f.write("# a list\n" + ", ".join(u.pw_name for u in cls.users) + "\n" if cls.users else "nobody-here\n")
         os.chmod(cls.inc, 0o644)
+        # :include: files only their owner can read (root's, or a user's).
+        cls.private_inc = {}
+        for who in ("root", "user"):
+            path = os.path.join(cls.base, f"{who}.inc")
+            with open(path, "w") as f:
+                f.write((cls.users[1 if who == "root" else 0].pw_name if cls.users else "nobody-here") + "\n")
+            os.chmod(path, 0o600)
+            if who == "user" and cls.users:
+                os.chown(path, cls.users[1].pw_uid, cls.users[1].pw_gid)
+            cls.private_inc[who] = path
         u1 = cls.users[0].pw_name if cls.users else "nosuchuser1"
         u2 = cls.users[1].pw_name if cls.users else "nosuchuser2"
         cls.aliases = os.path.join(cls.base, "aliases")
@@ -111,6 +121,9 @@ class LocalTest(unittest.TestCase):
                     f"tempfail: |{cls.bin}/exit75\n"
                     f"tofile: {cls.out}/file.mbox\n"
                     f"inc: :include:{cls.inc}\n"
+                    f"incroot: :include:{cls.private_inc['root']}\n"
+                    f"incuser: :include:{cls.private_inc['user']}\n"
+                    f"incmissing: :include:{cls.base}/missing.inc\n"
                     f"far: someone@remote.invalid, other@remote.invalid\n"
                     f"nobody-here: nosuchuser3\n")
         extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
@@ -503,6 +516,21 @@ class LocalTest(unittest.TestCase):
         self.assertEqual(r[0][0], "2.0.0", r)
         for u in (a, b):
             self.assertIn("included", self.mbox(u))
+
+    def test_include_in_root_owned_aliases_is_read_as_root_or_its_owner(self):
+        """As in Postfix: a root-owned file is read with root's rights, any
+        other with its owner's (mode 0600 both: default_privs could read
+        neither); a file that cannot be found bounces (5.3.5)."""
+        a, b = self.need_users()
+        for alias, user in (("incroot", b), ("incuser", a)):
+            qid = self.submit(f"Subject: private {alias}\n\nprivate list\n")
+            r = self.deliver(qid, [f"{alias}@{DOMAIN}"])
+            self.assertEqual(r[0][0], "2.0.0", r)
+            self.assertIn(f"private {alias}", self.mbox(user))
+        qid = self.submit("Subject: missing\n\nx\n")
+        r = self.deliver(qid, [f"incmissing@{DOMAIN}"])
+        self.assertEqual(r[0][0], "5.3.5", r)
+        self.assertIn("missing.inc", r[0][1])
 
     def test_forward_to_remote_resubmits(self):
         qid = self.submit("Subject: far\n\nfar away\n", sender="far-sender@remote.invalid")
