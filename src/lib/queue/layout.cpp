@@ -147,6 +147,9 @@ Result<HashConfig> HashConfig::from_params(std::string_view names, std::int64_t 
     auto q = parse_queue_name(n);
     if (!q) return make_error("hash_queue_names: {}", q.error().message);
     if (!spec(*q).holds_queue_ids) return make_error("hash_queue_names: queue \"{}\" cannot be hashed", n);
+    // Its files are written by postdrop as the submitting user, who would
+    // create the hash subdirectories too; Postfix refuses it as well.
+    if (*q == QueueName::Maildrop) return make_error("hash_queue_names: the maildrop queue must not be hashed");
     h.set_hashed(*q);
   }
   return h;

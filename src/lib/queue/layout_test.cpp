@@ -56,6 +56,9 @@ TEST(Layout, HashConfigFromParams) {
   EXPECT_FALSE(HashConfig::from_params("deferred", 6).ok());
   EXPECT_FALSE(HashConfig::from_params("deferred bogus", 1).ok());
   EXPECT_FALSE(HashConfig::from_params("private", 1).ok());
+  auto m = HashConfig::from_params("deferred, maildrop", 1);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().message, "hash_queue_names: the maildrop queue must not be hashed");
   auto d = HashConfig::defaults();
   EXPECT_TRUE(d.is_hashed(QueueName::Deferred));
   EXPECT_TRUE(d.is_hashed(QueueName::Defer));
