@@ -229,8 +229,9 @@ std::optional<MappingError> AddressMapper::expand_virtual(std::string_view addre
   return std::nullopt;
 }
 
-bool DuplicateFilter::first(std::string_view address, unsigned notify, std::string_view orcpt) {
-  std::string key = fmt::format("{}\n{}\n{}", notify, orcpt, address);
+bool DuplicateFilter::first(std::string_view address, std::string_view original, unsigned notify,
+                            std::string_view orcpt) {
+  std::string key = by_original_ ? fmt::format("{}\n{}\n{}\n{}", orcpt, notify, original, address) : std::string(address);
   if (seen_.count(key)) return false;
   if (limit_ == 0 || seen_.size() < limit_) seen_.insert(std::move(key));
   return true;

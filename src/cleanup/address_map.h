@@ -141,14 +141,22 @@ class AddressMapper {
 // not remembered (duplicates may then get through, as in Postfix); 0 is no
 // bound, as Postfix's been_here table takes it (it used to turn the filter
 // off, which delivered every duplicate).
+//
+// What counts as the same recipient is Postfix's: with
+// enable_original_recipient, the address together with its original
+// recipient, NOTIFY and ORCPT (two addresses that map onto one mailbox stay
+// two recipients, so each keeps its X-Original-To and its DSN details);
+// without it, the address alone.
 class DuplicateFilter {
  public:
-  explicit DuplicateFilter(std::size_t limit) : limit_(limit) {}
+  DuplicateFilter(std::size_t limit, bool by_original_recipient)
+      : limit_(limit), by_original_(by_original_recipient) {}
   // True the first time a key is seen.
-  bool first(std::string_view address, unsigned notify, std::string_view orcpt);
+  bool first(std::string_view address, std::string_view original, unsigned notify, std::string_view orcpt);
 
  private:
   std::size_t limit_;
+  bool by_original_;
   std::unordered_set<std::string> seen_;
 };
 

@@ -279,15 +279,29 @@ TEST(Virtual, OverlongResultsDeferTheMessage) {
 }
 
 TEST(DuplicateFilter, RemembersUpToTheLimit) {
-  DuplicateFilter f(2);
-  EXPECT_TRUE(f.first("a@x", 0, ""));
-  EXPECT_FALSE(f.first("a@x", 0, ""));
-  EXPECT_TRUE(f.first("a@x", 2, ""));  // different NOTIFY: a different delivery request
-  EXPECT_TRUE(f.first("b@x", 0, ""));  // not remembered: limit reached
-  EXPECT_TRUE(f.first("b@x", 0, ""));
-  DuplicateFilter unbounded(0);
-  EXPECT_TRUE(unbounded.first("a@x", 0, ""));
-  EXPECT_FALSE(unbounded.first("a@x", 0, ""));
+  DuplicateFilter f(2, true);
+  EXPECT_TRUE(f.first("a@x", "a@x", 0, ""));
+  EXPECT_FALSE(f.first("a@x", "a@x", 0, ""));
+  EXPECT_TRUE(f.first("a@x", "a@x", 2, ""));  // different NOTIFY: a different delivery request
+  EXPECT_TRUE(f.first("b@x", "b@x", 0, ""));  // not remembered: limit reached
+  EXPECT_TRUE(f.first("b@x", "b@x", 0, ""));
+  DuplicateFilter unbounded(0, true);
+  EXPECT_TRUE(unbounded.first("a@x", "a@x", 0, ""));
+  EXPECT_FALSE(unbounded.first("a@x", "a@x", 0, ""));
+}
+
+TEST(DuplicateFilter, OriginalRecipientsKeepTheirOwnCopyUnlessDisabled) {
+  // enable_original_recipient = yes (Postfix's default): two addresses that
+  // map onto one mailbox stay two recipients.
+  DuplicateFilter with(0, true);
+  EXPECT_TRUE(with.first("box@x", "alias1@x", 0, ""));
+  EXPECT_TRUE(with.first("box@x", "alias2@x", 0, ""));
+  EXPECT_FALSE(with.first("box@x", "alias1@x", 0, ""));
+  EXPECT_TRUE(with.first("box@x", "alias1@x", 0, "rfc822;alias1@x"));
+  // = no: the address alone, whatever came with it.
+  DuplicateFilter without(0, false);
+  EXPECT_TRUE(without.first("box@x", "alias1@x", 0, ""));
+  EXPECT_FALSE(without.first("box@x", "alias2@x", 2, "rfc822;alias2@x"));
 }
 
 TEST(Network, ParseAndMatch) {

@@ -99,7 +99,7 @@ Message::Message(Deps deps, std::int64_t flags, std::string origin, std::shared_
       origin_(std::move(origin)),
       writer_(std::move(w)),
       id_(writer_->id().str()),
-      dups_(deps.settings.duplicate_filter_limit),
+      dups_(deps.settings.duplicate_filter_limit, deps.settings.enable_original_recipient),
       parser_(mail::HeaderParserOptions{.header_size_limit = deps.settings.header_size_limit}) {}
 
 void Message::fail(MappingError e) {
@@ -261,7 +261,7 @@ asio::awaitable<void> Message::add_recipient(std::string address, std::string or
     }
   }
   for (auto& t : targets) {
-    if (t.empty() || !dups_.first(t, notify, orcpt)) continue;
+    if (t.empty() || !dups_.first(t, original, notify, orcpt)) continue;
     queue::RecipientFields f;
     f.address = t;
     if (deps_.settings.enable_original_recipient && t != original) f.orig_rcpt = original;

@@ -509,13 +509,30 @@ TEST_F(MessageTest, VirtualExpansionAndDuplicateRemoval) {
   auto o = run(s, "virtual_alias_maps = " + virt + "\n");
   ASSERT_FALSE(o.verdict) << o.verdict->reason;
   const auto& rs = o.file->message().recipients;
-  ASSERT_EQ(rs.size(), 3u);
+  // enable_original_recipient = yes, as in Postfix: a recipient is its
+  // address with its original recipient and DSN details, so the list's a
+  // and the a named directly stay two (each with its own X-Original-To).
+  ASSERT_EQ(rs.size(), 4u);
   EXPECT_EQ(rs[0].fields.address, "a@x.example");
   EXPECT_EQ(rs[0].fields.orig_rcpt, "list@example.com");
   EXPECT_EQ(rs[1].fields.address, "b@x.example");
-  // b with NOTIFY=NEVER is a different delivery request: kept.
-  EXPECT_EQ(rs[2].fields.address, "b@x.example");
-  EXPECT_EQ(rs[2].fields.notify, queue::kNotifyNever);
+  EXPECT_EQ(rs[2].fields.address, "a@x.example");
+  EXPECT_EQ(rs[2].fields.orig_rcpt, "");
+  EXPECT_EQ(rs[3].fields.address, "b@x.example");
+  EXPECT_EQ(rs[3].fields.notify, queue::kNotifyNever);
+  // Same request twice: written once.
+  s.rcpts = {rcpt("list@example.com"), rcpt("list@example.com")};
+  o = run(s, "virtual_alias_maps = " + virt + "\n");
+  ASSERT_FALSE(o.verdict) << o.verdict->reason;
+  EXPECT_EQ(o.file->message().recipients.size(), 2u);
+  // = no: the address alone decides.
+  s.rcpts = {rcpt("list@example.com"), rcpt("a@x.example"), rcpt("b@x.example", "", submit::notify::kNever)};
+  o = run(s, "virtual_alias_maps = " + virt + "\nenable_original_recipient = no\n");
+  ASSERT_FALSE(o.verdict) << o.verdict->reason;
+  const auto& only = o.file->message().recipients;
+  ASSERT_EQ(only.size(), 2u);
+  EXPECT_EQ(only[0].fields.address, "a@x.example");
+  EXPECT_EQ(only[1].fields.address, "b@x.example");
 }
 
 TEST_F(MessageTest, VirtualLimitsDefer) {
