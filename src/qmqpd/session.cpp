@@ -1,8 +1,6 @@
 // session.cpp - one QMQP client; see session.h.
 #include "qmqpd/session.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -14,6 +12,7 @@
 #include "log/log.h"
 #include "mail/address.h"
 #include "mail/received.h"
+#include "server/peer.h"
 #include "qmqpd/packet.h"
 #include "submit/cleanup_client.h"
 #include "submit/cleanup_proto.h"
@@ -34,33 +33,18 @@ struct Peer {
 
 Peer peer_of(server::Socket& sock) {
   Peer p;
-  error_code ec;
-  auto ep = sock.remote_endpoint(ec);
-  if (ec) return p;
-  const sockaddr* sa = ep.data();
-  char buf[INET6_ADDRSTRLEN] = {0};
-  if (sa->sa_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-    ::inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
-    p.addr = buf;
-    p.port = std::to_string(ntohs(in->sin_port));
-  } else if (sa->sa_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-    ::inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
-    p.addr = buf;
-    p.port = std::to_string(ntohs(in6->sin6_port));
-    if (p.addr.rfind("::ffff:", 0) == 0 && p.addr.find('.') != std::string::npos) p.addr = p.addr.substr(7);
-  } else {
+  auto a = server::peer_of(sock);
+  if (a.unix_domain) {
     // A local (Unix-domain) client, as in a "qmqp unix ... qmqpd" service
     // that a content filter reinjects into: Postfix names it so.
     p.name = "localhost";
     p.addr = "127.0.0.1";
     p.port = "0";
-    return p;
+  } else if (a.ip) {
+    p.addr = std::move(a.addr);
+    p.port = std::move(a.port);
+    p.ip = a.ip;
   }
-  error_code perr;
-  auto ip = asio::ip::make_address(p.addr, perr);
-  if (!perr) p.ip = ip;
   return p;
 }
 

@@ -21,6 +21,7 @@
 #include "log/log.h"
 #include "mail/address.h"
 #include "mail/received.h"
+#include "server/peer.h"
 #include "smtp/command.h"
 #include "smtp/line_reader.h"
 #include "smtp/pipelining.h"
@@ -820,32 +821,16 @@ asio::awaitable<void> Session::checkpoint_transcript(bool always) {
 
 asio::awaitable<void> Session::run() {
   {
-    error_code ec;
-    auto ep = sock_.remote_endpoint(ec);
-    if (!ec) {
-      const sockaddr* sa = ep.data();
-      char buf[INET6_ADDRSTRLEN] = {0};
-      if (sa->sa_family == AF_INET) {
-        auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-        ::inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
-        client_port_ = std::to_string(ntohs(in->sin_port));
-        client_addr_ = buf;
-        client_ip_ = asio::ip::make_address_v4(ntohl(in->sin_addr.s_addr));
-        if ((ntohl(in->sin_addr.s_addr) >> 24) == 127) client_name_ = "localhost";
-      } else if (sa->sa_family == AF_INET6) {
-        auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-        ::inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
-        client_port_ = std::to_string(ntohs(in6->sin6_port));
-        client_addr_ = buf;
-        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) client_name_ = "localhost";
-        if (client_addr_.rfind("::ffff:", 0) == 0) client_addr_ = client_addr_.substr(7);
-        error_code perr;
-        auto ip = asio::ip::make_address(client_addr_, perr);
-        if (!perr) client_ip_ = ip;
-      } else {
-        client_name_ = "localhost";
-        client_addr_ = "127.0.0.1";
-      }
+    auto peer = server::peer_of(sock_);
+    if (peer.unix_domain) {
+      // Postfix's name for a local (Unix-domain) client.
+      client_name_ = "localhost";
+      client_addr_ = "127.0.0.1";
+    } else if (peer.ip) {
+      client_addr_ = std::move(peer.addr);
+      client_port_ = std::move(peer.port);
+      client_ip_ = *peer.ip;
+      if (client_ip_.is_loopback()) client_name_ = "localhost";
     }
   }
   if (s_.upstream_proxy && !co_await read_proxy_header()) {
