@@ -600,6 +600,20 @@ Status Config::set_overrides(const std::vector<Override>& list) {
   return {};
 }
 
+Status Config::set_overrides_unvalidated(const std::vector<Override>& list) {
+  for (const auto& o : list) {
+    std::string where =
+        o.origin == "-o" ? fmt::format("-o {}={}", o.name, str::printable(o.value, 100)) : o.origin;
+    if (auto st = check_override(o.name, o.value, where); !st) return st;
+  }
+  for (const auto& o : list) {
+    overrides_[o.name] = std::string(str::trim(o.value));
+    override_origin_[o.name] = o.origin;
+  }
+  validated_ = false;
+  return {};
+}
+
 Status Config::set_override(std::string_view name, std::string_view value, std::string_view origin) {
   std::string where = origin == "-o" ? fmt::format("-o {}={}", name, str::printable(value, 100)) : std::string(origin);
   if (auto st = check_override(name, value, where); !st) return st;

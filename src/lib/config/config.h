@@ -63,6 +63,11 @@ class Config {
     std::string origin = "-o";
   };
   Status set_overrides(const std::vector<Override>& list);
+  // The same without the validation: for postconf, which shows what is
+  // written even when a value is invalid (that is when an administrator
+  // needs it most), as Postfix's does. Only the syntax checks apply. The
+  // typed getters must not be used on such a Config.
+  Status set_overrides_unvalidated(const std::vector<Override>& list);
 
   const std::filesystem::path& config_dir() const { return config_dir_; }
   // The file name used in messages ("/etc/postern/main.cf").

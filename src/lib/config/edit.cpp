@@ -182,10 +182,9 @@ Result<std::string> edit_master_cf(std::string_view text, const MasterCfEdit& ed
     done.insert(key);
     final_newline = true;
   }
-  for (auto& key : edit.remove)
-    if (!done.count(key)) return make_error("{}: no such master.cf entry", key);
-  for (auto& key : edit.comment_out)
-    if (!done.count(key)) return make_error("{}: no such master.cf entry", key);
+  // An entry to remove or comment out that is not there is already in the
+  // state asked for: no error (Postfix says nothing either), so a script may
+  // run the same command twice.
 
   std::string result = join(l, out, final_newline);
   if (auto check = parse_master_cf(result, filename); !check) return check.take_error();

@@ -127,7 +127,7 @@ TEST(EditMainCf, MissingFileIsCreated) {
 TEST(EditMasterCf, ReplaceAppendRemoveComment) {
   const char* text =
       "# header\n"
-      "smtp      inet  n       -       y       -       -       smtpd\n"
+      "smtp       inet  n       -       y       -       -       smtpd\n"
       "submission inet n - y - - smtpd\n"
       "  -o syslog_name=postfix/submission\n"
       "pickup    unix  n       -       y       60      1       pickup\n";
@@ -140,9 +140,9 @@ TEST(EditMasterCf, ReplaceAppendRemoveComment) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(*r,
             "# header\n"
-            "smtp      inet  n       -       n       -       5       smtpd -o smtpd_sasl_auth_enable=no\n"
+            "smtp       inet  n       -       n       -       5       smtpd -o smtpd_sasl_auth_enable=no\n"
             "#pickup    unix  n       -       y       60      1       pickup\n"
-            "relay     unix  -       -       n       -       -       smtp\n");
+            "relay      unix  -       -       n       -       -       smtp\n");
 }
 
 TEST(EditMasterCf, Errors) {
@@ -155,9 +155,13 @@ TEST(EditMasterCf, Errors) {
   EXPECT_FALSE(edit_master_cf("", e));
   e.set = {{"smtp/inet", "smtp inet n - n - - smtpd\nqmgr unix n - n 300 1 qmgr"}};
   EXPECT_FALSE(edit_master_cf("", e));
+  // Removing or commenting out what is not there is no error, and changes nothing.
   MasterCfEdit x;
   x.remove = {"nothing/unix"};
-  EXPECT_FALSE(edit_master_cf("smtp inet n - n - - smtpd\n", x));
+  x.comment_out = {"nothing/inet"};
+  auto same = edit_master_cf("smtp inet n - n - - smtpd\n", x);
+  ASSERT_TRUE(same) << same.error().message;
+  EXPECT_EQ(*same, "smtp inet n - n - - smtpd\n");
   // An existing broken file is reported rather than silently kept broken.
   MasterCfEdit ok;
   ok.set = {{"smtp/inet", "smtp inet n - n - - smtpd"}};
@@ -169,7 +173,7 @@ TEST(EditMasterCf, FileRoundTrip) {
   MasterCfEdit e;
   e.set = {{"smtp/inet", "smtp inet n - n - - smtpd"}};
   ASSERT_TRUE(edit_master_cf_file(d.path, e));
-  EXPECT_EQ(d.read("master.cf"), "smtp      inet  n       -       n       -       -       smtpd\n");
+  EXPECT_EQ(d.read("master.cf"), "smtp       inet  n       -       n       -       -       smtpd\n");
 }
 
 TEST(FileIo, ReadLimits) {

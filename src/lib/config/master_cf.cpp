@@ -322,8 +322,17 @@ Result<std::vector<MasterService>> load_master_cf(const std::filesystem::path& c
 
 std::string format_master_entry(const MasterService& s) {
   const auto& c = s.columns;
-  std::string out = fmt::format("{:<9} {:<5} {:<7} {:<7} {:<7} {:<7} {:<7} {}", c[0], c[1], c[2], c[3], c[4], c[5],
-                                c[6], s.command);
+  // Postfix's columns (postconf -M): each field starts at its goal, or one
+  // space after a longer field before it.
+  static constexpr std::array<std::size_t, 8> kGoal = {0, 11, 17, 25, 33, 41, 49, 57};
+  std::string out;
+  for (std::size_t i = 0; i < kGoal.size(); ++i) {
+    if (i > 0) {
+      out += ' ';
+      if (out.size() < kGoal[i]) out.append(kGoal[i] - out.size(), ' ');
+    }
+    out += i < c.size() ? c[i] : s.command;
+  }
   for (const auto& a : s.args) {
     out += ' ';
     bool group = a.empty() || a[0] == '{' || a.find_first_of(" \t\r\n\v\f") != std::string::npos;

@@ -190,7 +190,7 @@ TEST(MasterCf, NormalizedFormat) {
       "smtp inet n - y - - smtpd\n"
       "submission inet n - y - 10 smtpd\n  -o syslog_name=postfix/submission\n  -o { a = b c }\n");
   ASSERT_TRUE(r);
-  EXPECT_EQ(format_master_entry((*r)[0]), "smtp      inet  n       -       y       -       -       smtpd");
+  EXPECT_EQ(format_master_entry((*r)[0]), "smtp       inet  n       -       y       -       -       smtpd");
   EXPECT_EQ(format_master_entry((*r)[1]),
             "submission inet  n       -       y       -       10      smtpd -o syslog_name=postfix/submission "
             "-o { a = b c }");

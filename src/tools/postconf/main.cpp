@@ -35,8 +35,11 @@ namespace str = postern::str;
 
 namespace {
 
+bool g_quiet = false;  // -q: no warnings
+
 template <class... A>
 void warn(fmt::format_string<A...> f, A&&... a) {
+  if (g_quiet) return;
   std::fprintf(stderr, "postconf: warning: %s\n", fmt::format(f, std::forward<A>(a)...).c_str());
 }
 
@@ -51,7 +54,7 @@ template <class... A>
   fatal(
       "usage: postconf [-c config_dir] [-dhHnx] [-o name=value] [name ...] | -e name=value ... | -X name ... | "
       "-# name ... | -M [service[/type] ...] | -Me service/type=entry ... | -MX service/type ... | "
-      "-M# service/type ... | -a | -l | -m");
+      "-M# service/type ... | -a | -l | -m  (also -f: accepted, no folding; -q: no warnings)");
 }
 
 struct Options {
@@ -112,11 +115,22 @@ void print_param(const Options& o, const cfg::Config& c, const std::string& name
 }
 
 int show_parameters(const Options& o) {
-  auto loaded = o.defaults ? cfg::Config::from_text("", "main.cf") : cfg::Config::load(o.config_dir);
+  // Read, not validated: as Postfix's postconf, show what is written even
+  // when a value is bad (then most of all), and say what is wrong.
+  auto loaded = o.defaults ? cfg::Config::from_text("", "main.cf") : cfg::Config::load_unvalidated(o.config_dir);
   if (!loaded) fatal("{}", loaded.error().message);
   cfg::Config& c = *loaded;
-  for (auto& [n, v] : o.overrides)
-    if (auto st = c.set_override(n, v, fmt::format("-o {}={}", n, v)); !st) fatal("{}", st.error().message);
+  std::vector<cfg::Config::Override> overrides;
+  for (auto& [n, v] : o.overrides) overrides.push_back({n, v, fmt::format("-o {}={}", n, v)});
+  {
+    cfg::Config checked = c;
+    if (auto st = checked.set_overrides(overrides); st) {
+      c = std::move(checked);
+    } else {
+      warn("{}", st.error().message);
+      if (auto syn = c.set_overrides_unvalidated(overrides); !syn) fatal("{}", syn.error().message);
+    }
+  }
 
   // master.cf is optional here: it only adds per-transport parameters and
   // names that -o options use.
@@ -192,10 +206,9 @@ int edit_master(const Options& o) {
       std::string key(str::trim(std::string_view(a).substr(0, eq)));
       if (key.find('/') == std::string::npos) fatal("{}: specify service/type=entry", str::printable(a, 100));
       e.set.emplace_back(key, std::string(str::trim(std::string_view(a).substr(eq + 1))));
-    } else if (o.remove) {
-      e.remove.push_back(a);
     } else {
-      e.comment_out.push_back(a);
+      if (a.find('=') != std::string::npos) fatal("-MX or -M# requires service names without value");
+      (o.remove ? e.remove : e.comment_out).push_back(a);
     }
   }
   if (auto st = cfg::edit_master_cf_file(o.config_dir, e); !st) fatal("{}", st.error().message);
@@ -205,9 +218,13 @@ int edit_master(const Options& o) {
 int edit_main(const Options& o) {
   cfg::MainCfEdit e;
   for (const auto& a : o.operands) {
-    if (o.edit) e.set.push_back(split_assignment(a, "postconf -e argument"));
-    else if (o.remove) e.remove.push_back(a);
-    else e.comment_out.push_back(a);
+    if (o.edit) {
+      e.set.push_back(split_assignment(a, "postconf -e argument"));
+      continue;
+    }
+    if (str::trim(a).empty()) fatal("-X or -# requires non-blank parameter names");
+    if (a.find('=') != std::string::npos) fatal("-X or -# requires parameter names without value");
+    (o.remove ? e.remove : e.comment_out).push_back(std::string(str::trim(a)));
   }
   std::vector<std::string> notes;
   if (auto st = cfg::edit_main_cf_file(o.config_dir, e, &notes); !st) fatal("{}", st.error().message);
@@ -225,7 +242,7 @@ int main(int argc, char** argv) {
   Options o;
   int ch;
   opterr = 0;
-  while ((ch = getopt(argc, argv, "+ac:deHhlMmno:pvxX#")) != -1) {
+  while ((ch = getopt(argc, argv, "+ac:defHhlMmno:pqvxX#")) != -1) {
     switch (ch) {
       case 'c': o.config_dir = optarg; break;
       case 'd': o.defaults = true; break;
@@ -236,6 +253,8 @@ int main(int argc, char** argv) {
       case 'n': o.explicit_only = true; break;
       case 'o': o.overrides.push_back(split_assignment(optarg, "-o option")); break;
       case 'p': break;  // parameters: the default mode
+      case 'f': break;  // fold long lines for people: output stays one line per entry
+      case 'q': g_quiet = true; break;
       case 'v': break;  // accepted for compatibility
       case 'x': o.expand = true; break;
       case 'X': o.remove = true; break;
@@ -266,6 +285,11 @@ int main(int argc, char** argv) {
     for (auto n : names) std::printf("%.*s\n", static_cast<int>(n.size()), n.data());
     return 0;
   }
+  // "postconf name=value" edits, as Postfix's does since 2.8 (-e implied
+  // when the first argument is an assignment; also "-M svc/type=...").
+  if (!o.edit && !o.remove && !o.comment && !o.list && !o.defaults && !o.explicit_only && !o.operands.empty() &&
+      o.operands.front().find('=') != std::string::npos)
+    o.edit = true;
   int edits = int(o.edit) + int(o.remove) + int(o.comment);
   if (edits > 1) usage();
   if (edits == 1 && (o.defaults || o.explicit_only || o.expand || o.names_only || o.values_only)) usage();
