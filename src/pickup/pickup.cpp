@@ -194,6 +194,7 @@ asio::awaitable<Outcome> pickup_file(asio::io_context& io, const Settings& s, co
   auto cursor = rd->content();
   queue::ContentPiece piece;
   std::optional<Error> read_error;
+  bool first = true;
   while (sent) {
     auto more = cursor.next(piece);
     if (!more) {
@@ -201,6 +202,10 @@ asio::awaitable<Outcome> pickup_file(asio::io_context& io, const Settings& s, co
       break;
     }
     if (!*more) break;
+    // A first line that starts with white space would continue our
+    // Received: header: an empty line first makes it the body's.
+    if (first && mail::continues_header(piece.data)) buf.push_back('\n');
+    first = false;
     buf.append(piece.data);
     if (piece.complete) buf.push_back('\n');
     if (buf.size() >= kChunk) {

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "base/netstring.h"
+#include "mail/received.h"
 
 namespace postern::qmqpd {
 
@@ -151,11 +152,10 @@ std::optional<MailboxLine> mailbox_line_at(std::string_view message, std::size_t
   std::size_t nl = message.find('\n', pos);
   std::size_t end = nl == std::string_view::npos ? message.size() : nl;
   std::string_view line = message.substr(pos, end - pos);
-  std::string_view after_quotes = line.substr(std::min(line.find_first_not_of('>'), line.size()));
-  if (after_quotes.substr(0, 5) != "From ") return std::nullopt;
+  if (!mail::is_mailbox_line(line)) return std::nullopt;
   return MailboxLine{line, nl == std::string_view::npos ? message.size() : nl + 1};
 }
 
-bool needs_blank_line(std::string_view rest) { return !rest.empty() && (rest[0] == ' ' || rest[0] == '\t'); }
+bool needs_blank_line(std::string_view rest) { return mail::continues_header(rest); }
 
 }  // namespace postern::qmqpd

@@ -551,6 +551,10 @@ class Session {
   std::size_t queued_ = 0;  // transactions of this session that were queued
   std::string content_;           // pending content for cleanup
   bool content_overflow_ = false;  // message_size_limit exceeded: content is dropped
+  // Where the client's text begins, after our Received: header (see
+  // add_content()): still among its first lines, and at a line's start.
+  bool at_message_start_ = false;
+  bool at_line_start_ = true;
   bool content_failed_ = false;    // cleanup write failed: the rest is dropped
   // BDAT transaction in progress.
   bool bdat_active_ = false;
@@ -1794,6 +1798,8 @@ asio::awaitable<void> Session::send_bccs() {
 asio::awaitable<bool> Session::start_content(const mail::Address* only_rcpt) {
   content_.clear();
   content_overflow_ = false;
+  at_message_start_ = true;
+  at_line_start_ = true;
   if (!proxying()) co_await send_bccs();
   content_failed_ = cleanup_failed_;
   mail::ReceivedInfo ri;
@@ -1842,10 +1848,29 @@ asio::awaitable<bool> Session::start_content(const mail::Address* only_rcpt) {
 
 void Session::add_content(std::string_view piece, bool continued) {
   if (content_overflow_ || content_failed_) return;
+  // The client's first lines follow our Received: header (Postfix's rules,
+  // mail/received.h): leading "From " lines become X-Mailbox-Line:
+  // headers, and a first other line that starts with white space gets an
+  // empty line before it, so that it cannot continue our header.
+  std::string_view prefix;
+  bool blank_first = false;
+  if (at_message_start_ && at_line_start_) {
+    if (mail::is_mailbox_line(piece)) {
+      prefix = "X-Mailbox-Line: ";
+    } else {
+      at_message_start_ = false;
+      blank_first = mail::continues_header(piece);
+    }
+  }
+  at_line_start_ = !continued;
   if (proxy_) {
+    if (blank_first) proxy_->put("", false);
+    if (!prefix.empty()) proxy_->put(prefix, true);
     proxy_->put(piece, continued);
     return;
   }
+  if (blank_first) content_ += '\n';
+  content_.append(prefix);
   content_.append(piece);
   if (!continued) content_ += '\n';
 }

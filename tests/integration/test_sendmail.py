@@ -11,6 +11,7 @@ import grp
 import re
 import shutil
 import subprocess
+import signal
 import tempfile
 import time
 import unittest
@@ -106,6 +107,18 @@ class SendmailTest(unittest.TestCase):
         self.assertRegex(text, rf"(?m)^\*\*\* MESSAGE CONTENTS .*\nReceived: by \S+ \(Postern, from userid "
                                rf"{os.getuid()}\)\n\tid {qid}; ")
         wait_for(lambda: self.queue_files(inst, "maildrop") == [], what="maildrop emptied")
+
+    def test_first_line_cannot_join_our_received_header(self):
+        # A message that starts with white space: pickup puts an empty line
+        # before it, so it is not part of pickup's own Received: header.
+        inst = self.make()
+        p = self.sendmail(inst, ["-f", "fold@example.com", "bob@example.com"],
+                          "  (from forged.example)\nSubject: x\n\nbody\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        text = self.postcat(inst, self.wait_message(inst, "fold@example.com"))
+        received = re.search(r"(?ms)^Received: .*?(?=^\S)", text).group(0)
+        self.assertNotIn("forged.example", received)
+        self.assertRegex(text, r"\n\n  \(from forged\.example\)\nSubject: x\n")
 
     def test_default_sender_is_login_name_and_i_keeps_dots(self):
         inst = self.make()
@@ -225,6 +238,57 @@ class SendmailTest(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(inst.queue, "corrupt", "ABCDE1234")))
         with open(victim) as f:
             self.assertEqual(f.read(), "secret\n")
+
+    def test_ignored_hangup_does_not_cancel_the_submission(self):
+        """"nohup ... | sendmail": a hangup that the caller ignores reaches
+        postdrop ignored, and the message is queued all the same (Postfix
+        keeps an inherited "ignore" too); a keyboard interrupt cancels."""
+        inst = self.make(start=False)
+        env = dict(os.environ)
+        env.pop("MAIL_CONFIG", None)
+        argv = [os.path.join(SBIN, "sendmail"), "-C", inst.dir, "-f", "nohup@example.com", "erin@example.com"]
+
+        def run(ignore_hup, sig):
+            p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 env=env, start_new_session=True,
+                                 preexec_fn=(lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if ignore_hup
+                                 else None)
+            p.stdin.write(b"Subject: hangup\n\nfirst half\n")
+            p.stdin.flush()
+            # postdrop is reading by now: the whole session gets the signal.
+            wait_for(lambda: len(subprocess.run(["pgrep", "-s", str(p.pid), "postdrop"], capture_output=True,
+                                                text=True).stdout.split()) > 0, 10, what="postdrop")
+            time.sleep(0.2)
+            os.killpg(p.pid, sig)
+            try:
+                p.stdin.write(b"second half\n")
+                p.stdin.close()
+            except BrokenPipeError:
+                pass
+            p.wait(timeout=30)
+            return p
+
+        p = run(True, signal.SIGHUP)
+        self.assertEqual(p.returncode, 0, p.stderr.read())
+        files = self.queue_files(inst, "maildrop")
+        self.assertEqual(len(files), 1)
+        with open(files[0], "rb") as f:
+            self.assertIn(b"second half", f.read())
+        os.unlink(files[0])
+        p = run(True, signal.SIGINT)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(self.queue_files(inst, "maildrop"), [])
+
+    def test_maildrop_file_size_is_bounded(self):
+        # 4 x message_size_limit + 16 MiB: a sender that does not stop cannot
+        # fill the queue file system; nothing is left behind.
+        inst = self.make(start=False, main_cf_extra="message_size_limit = 1000\n")
+        line = "x" * 999 + "\n"
+        p = self.sendmail(inst, ["-f", "big@example.com", "erin@example.com"],
+                          "Subject: big\n\n" + line * (17 * 1024))
+        self.assertEqual(p.returncode, 65, p.stderr)  # EX_DATAERR
+        self.assertIn("message file too large", p.stderr)
+        self.assertEqual(self.queue_files(inst, "maildrop"), [])
 
     @unittest.skipUnless(is_root(), "needs root: pickup must run as another user than the file's owner")
     def test_file_still_being_written_is_skipped_quietly(self):

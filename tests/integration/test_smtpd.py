@@ -346,6 +346,26 @@ class SmtpdTest(unittest.TestCase):
         c.ask("QUIT")
         c.close()
 
+    def test_first_lines_cannot_join_our_received_header(self):
+        """Postfix's rules: leading "From " lines become X-Mailbox-Line:
+        headers, and a first other line that starts with white space gets an
+        empty line before it: it is the body's, not a continuation of our
+        Received: header."""
+        r = self.transaction(PORTS["main"], body="From someone@client.test Mon Dec  7 03:00:00 2026\r\n"
+                                                 ">From quoted\r\n"
+                                                 "  (by forged.example with ESMTP)\r\n"
+                                                 "Subject: fold\r\n\r\nbody\r\n")
+        qid = queued_id(r)
+        self.assertTrue(qid, r)
+        text = postcat(qid)
+        self.assertRegex(text, r"(?m)^X-Mailbox-Line: From someone@client\.test Mon Dec  7 03:00:00 2026\n"
+                               r"X-Mailbox-Line: >From quoted\n")
+        # The headers end (cleanup adds its own before the end), the body
+        # begins with the indented line.
+        self.assertRegex(text, r"\n\n  \(by forged\.example with ESMTP\)\nSubject: fold\n")
+        received = re.search(r"(?ms)^Received: .*?(?=^\S)", text).group(0)
+        self.assertNotIn("forged.example", received)
+
     def test_xforward(self):
         # Not authorized: not offered, refused.
         c = Raw(PORTS["main"])

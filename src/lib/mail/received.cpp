@@ -179,4 +179,13 @@ std::string build_local_received(std::string_view myhostname, std::string_view m
                      clean_comment(mail_name), uid, clean_queue_id(queue_id), mail_date(when));
 }
 
+bool is_mailbox_line(std::string_view line) {
+  std::string_view after_quotes = line.substr(std::min(line.find_first_not_of('>'), line.size()));
+  return after_quotes.starts_with("From ");
+}
+
+bool continues_header(std::string_view first_line) {
+  return !first_line.empty() && (first_line[0] == ' ' || first_line[0] == '\t');
+}
+
 }  // namespace postern::mail

@@ -96,4 +96,15 @@ std::string build_received(const ReceivedInfo& info);
 std::string build_local_received(std::string_view myhostname, std::string_view mail_name, std::uint64_t uid,
                                  std::string_view queue_id, std::time_t when);
 
+// What may follow the Received: header a receiving daemon puts first
+// (Postfix's smtpd, qmqpd and pickup rules):
+// - is_mailbox_line(): a leading line ">*From ..." (an mbox separator a
+//   client left in) is kept as an "X-Mailbox-Line: " header, one per line;
+// - continues_header(): a first other line that starts with a space or a
+//   tab would be read as a continuation of our Received: header, text
+//   under our name; an empty line goes before it, so it starts the body.
+// Both look at the beginning of a line only (a prefix of it is enough).
+bool is_mailbox_line(std::string_view line);
+bool continues_header(std::string_view first_line);
+
 }  // namespace postern::mail

@@ -30,6 +30,7 @@
 // configuration. Signals (HUP INT QUIT TERM) abort cleanly: the
 // uncommitted file is removed.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -51,6 +52,7 @@
 #include "postern/paths.h"
 #include "queue/layout.h"
 #include "queue/writer.h"
+#include "security/std_fds.h"
 
 namespace fs = std::filesystem;
 using namespace postern;
@@ -58,6 +60,12 @@ using namespace postern;
 namespace {
 
 volatile sig_atomic_t g_interrupted = 0;
+
+// The maildrop file's size limit is 4 x message_size_limit plus this: room
+// for the envelope (sender, recipients, attributes) and for the record
+// framing of every line, which a message of very short lines can make
+// larger than the message. Cleanup applies the exact limit.
+constexpr rlim_t kEnvelopeAllowance = 16 << 20;
 extern "C" void on_signal(int) { g_interrupted = 1; }
 
 [[noreturn]] void die(int status, const std::string& text) {
@@ -77,6 +85,8 @@ fs::path check_config_dir(const fs::path& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything is opened (security/std_fds.h).
+  if (!security::open_standard_descriptors()) return EX_OSERR;
   log::init("postdrop", log::Settings{.syslog_name = "", .maillog_file = "/dev/null", .mirror_stderr = true});
   // A set-gid program must not be fooled by inherited file mode masks into
   // creating group-writable files, nor die half-way on a closed pipe.
@@ -85,7 +95,18 @@ int main(int argc, char** argv) {
   struct sigaction sa {};
   sa.sa_handler = on_signal;  // no SA_RESTART: a blocked read returns EINTR
   ::sigemptyset(&sa.sa_mask);
-  for (int s : {SIGHUP, SIGINT, SIGQUIT, SIGTERM}) ::sigaction(s, &sa, nullptr);
+  // An interrupt from the keyboard cancels the submission. A hangup or
+  // terminate signal does so only when the caller left it at its default:
+  // one that ignores them ("nohup ... | sendmail") wants the mail to go
+  // through all the same (Postfix keeps an inherited "ignore" too).
+  for (int s : {SIGHUP, SIGINT, SIGQUIT, SIGTERM}) {
+    struct sigaction old {};
+    if ((s == SIGHUP || s == SIGTERM) && ::sigaction(s, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+    ::sigaction(s, &sa, nullptr);
+  }
+  // Writing past the file size limit set below fails with EFBIG instead of
+  // killing the process.
+  ::signal(SIGXFSZ, SIG_IGN);
 
   const char* env_dir = std::getenv("MAIL_CONFIG");
   fs::path config_dir = (env_dir && *env_dir) ? env_dir : paths::kConfigDir;
@@ -97,7 +118,9 @@ int main(int argc, char** argv) {
       case 'c': config_dir = optarg; break;
       case 'Q': report_id = true; break;
       case 'r': break;  // Postfix's "raw record input": ours is always a record stream
-      case 'v': log::set_verbose(++verbose); break;
+      case 'v':  // verbose logging is for root (Postfix's rule for this set-gid program)
+        if (::getuid() == 0) log::set_verbose(++verbose);
+        break;
       default: die(EX_USAGE, "usage: postdrop [-c config_dir] [-v] [-Q]");
     }
   }
@@ -113,6 +136,18 @@ int main(int argc, char** argv) {
   auto hash = queue::HashConfig::from_params(fmt::format("{}", fmt::join(cfg->list("hash_queue_names"), ",")),
                                              cfg->integer("hash_queue_depth"));
   if (!hash) die(EX_CONFIG, hash.error().message);
+
+  // A program piping into sendmail without end must not fill the queue's
+  // file system: the maildrop file is bounded by message_size_limit (see
+  // kEnvelopeAllowance); an inherited lower limit stays.
+  if (const std::int64_t limit = cfg->size("message_size_limit"); limit > 0) {
+    const rlim_t want = 4 * static_cast<rlim_t>(limit) + kEnvelopeAllowance;
+    struct rlimit rl {};
+    if (::getrlimit(RLIMIT_FSIZE, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > want)) {
+      rl.rlim_cur = want;
+      (void)::setrlimit(RLIMIT_FSIZE, &rl);
+    }
+  }
 
   queue::WriterOptions wo;
   wo.queue_root = cfg->str("queue_directory");
@@ -142,6 +177,9 @@ int main(int argc, char** argv) {
   if (!sum) {
     // die() exits without unwinding: remove the incomplete file here.
     writer->abandon();
+    if (sum.error().sys_errno == EFBIG)
+      die(EX_DATAERR, fmt::format("uid={}: message file too large (message_size_limit {})", ::getuid(),
+                                  cfg->size("message_size_limit")));
     int status = sum.error().sys_errno != 0 ? EX_TEMPFAIL : EX_DATAERR;
     die(status, fmt::format("uid={}: {}", ::getuid(), sum.error().message));
   }

@@ -59,6 +59,7 @@
 #include "postern/paths.h"
 #include "queue/layout.h"
 #include "queue/reader.h"
+#include "security/std_fds.h"
 
 namespace fs = std::filesystem;
 using namespace postern;
@@ -258,6 +259,8 @@ int flush_site(const Env& env, const std::string& site_arg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything is opened (security/std_fds.h).
+  if (!security::open_standard_descriptors()) return EX_OSERR;
   log::init("postqueue", log::Settings{.syslog_name = "", .maillog_file = "/dev/null", .mirror_stderr = true});
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);

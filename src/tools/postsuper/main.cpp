@@ -82,6 +82,7 @@
 #include "queue/reader.h"
 #include "queue/update.h"
 #include "security/privileges.h"
+#include "security/std_fds.h"
 #include "submit/cleanup_client.h"
 
 namespace fs = std::filesystem;
@@ -584,6 +585,8 @@ std::size_t purge_temporary(const Env& env) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything is opened (security/std_fds.h).
+  if (!security::open_standard_descriptors()) return EX_OSERR;
   log::init("postsuper", log::Settings{.syslog_name = "", .maillog_file = "/dev/null", .mirror_stderr = true});
   ::signal(SIGPIPE, SIG_IGN);
   if (::getuid() != 0) die(EX_NOPERM, "use of this command is reserved for the superuser");

@@ -46,6 +46,7 @@
 #include "maps/user_acl.h"
 #include "postern/paths.h"
 #include "queue/queue_id.h"
+#include "security/std_fds.h"
 #include "sendmail.h"
 #include "smtp/command.h"
 #include "smtp/reply.h"
@@ -433,6 +434,8 @@ int smtp_session(const Env& env, Options o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything is opened (security/std_fds.h).
+  if (!security::open_standard_descriptors()) return EX_OSERR;
   std::string program = fs::path(argc > 0 && argv[0] ? argv[0] : "sendmail").filename().string();
   if (program != "mailq" && program != "newaliases") program = "sendmail";
   log::init(program, log::Settings{.syslog_name = "", .maillog_file = "/dev/null", .mirror_stderr = true});
