@@ -171,7 +171,14 @@ class SendmailTest(unittest.TestCase):
         self.assertEqual(p.returncode, 64)
         self.assertIn("postern start", p.stderr)
         self.assertEqual(self.sendmail(inst, ["-Z", "x@example.com"]).returncode, 64)
-        self.assertEqual(self.sendmail(inst, ["-N", "maybe", "x@example.com"]).returncode, 64)
+        # A bad -N value is ignored with a warning, as Postfix does.
+        p = self.sendmail(inst, ["-N", "maybe", "x@example.com"], "x\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("sendmail: warning: bad -N option value -- ignored", p.stderr)
+        for f in self.queue_files(inst, "maildrop"):
+            os.unlink(f)
+        for bad in (["-XV", "x@example.com"], ["-n", "x@example.com"], ["-qZ"]):
+            self.assertEqual(self.sendmail(inst, bad).returncode, 64, bad)
         self.assertEqual(self.sendmail(inst, ["-f"]).returncode, 64)
         if not os.path.exists(os.path.join(SBIN, "postqueue")):
             for prog, args in (("sendmail", ["-bp"]), ("mailq", []), ("sendmail", ["-q"])):

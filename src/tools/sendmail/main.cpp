@@ -444,6 +444,7 @@ int main(int argc, char** argv) {
   auto opts = parse_args(args, program);
   if (!opts) die(EX_USAGE, opts.error().message);
   log::set_verbose(opts->verbose);
+  for (const auto& w : opts->warnings) log::warning("{}", w);
 
   Env env;
   const char* env_dir = std::getenv("MAIL_CONFIG");
@@ -479,12 +480,14 @@ int main(int argc, char** argv) {
     case Mode::ListQueue: run_postqueue(env, {"-p"});
     case Mode::FlushQueue: run_postqueue(env, {"-f"});
     case Mode::FlushSite: run_postqueue(env, {"-s", opts->flush_site});
+    case Mode::FlushId: run_postqueue(env, {"-i", opts->flush_id});
     case Mode::Ignore: return 0;
     case Mode::Newaliases: {
       maps::BuildOptions bo;
       bo.myhostname = env.cfg->str("myhostname");
       bo.lmdb_map_size = static_cast<std::size_t>(env.cfg->integer("lmdb_map_size"));
-      if (auto st = maps::rebuild_alias_database(env.cfg->str("alias_database"), bo); !st)
+      const std::string databases = opts->alias_database.value_or(env.cfg->str("alias_database"));
+      if (auto st = maps::rebuild_alias_database(databases, bo); !st)
         die(EX_UNAVAILABLE, st.error().message);
       return 0;
     }

@@ -5,6 +5,7 @@
 
 #include "base/strings.h"
 #include "mail/address_list.h"
+#include "mail/received.h"
 #include "queue/queue_file.h"
 
 namespace postern::sendmail {
@@ -105,20 +106,27 @@ Result<Options> parse_args(const std::vector<std::string>& args, std::string_vie
       std::string_view rest = std::string_view(a).substr(2);
       if (rest.empty()) {
         o.mode = Mode::FlushQueue;
-      } else if (rest[0] == 'R') {
+      } else if (rest[0] == 'R' || rest[0] == 'I') {
+        const char what = rest[0];
         rest.remove_prefix(1);
         if (rest.empty()) {
-          if (++i >= args.size()) return make_error("-qR requires a site name");
+          if (++i >= args.size()) return make_error("specify: -q{}{}", what, what == 'R' ? "sitename" : "queueid");
           rest = args[i];
         }
-        o.mode = Mode::FlushSite;
-        o.flush_site = std::string(rest);
-      } else {
+        o.mode = what == 'R' ? Mode::FlushSite : Mode::FlushId;
+        (what == 'R' ? o.flush_site : o.flush_id) = std::string(rest);
+      } else if (std::isdigit(static_cast<unsigned char>(rest[0]))) {
         // -q<interval>: Postfix has no periodic queue runner to start.
         o.mode = Mode::Ignore;
+      } else {
+        return make_error("-q{} is not implemented", rest[0]);
       }
       continue;
     }
+    // qmail's and old Postfix's VERP requests: "-V xy" and "-Vxy" (two
+    // delimiter characters), now -XV. Postern has no VERP.
+    if ((a == "-V" && i + 1 < args.size() && args[i + 1].size() == 2) || (a.rfind("-V", 0) == 0 && a.size() == 4))
+      return make_error("{}: VERP (-XV) is not supported by Postern", a);
     for (std::size_t k = 1; k < a.size(); ++k) {
       char c = a[k];
       std::string val;
@@ -135,7 +143,8 @@ Result<Options> parse_args(const std::vector<std::string>& args, std::string_vie
         case 't': o.extract = true; break;
         case 'i': o.ignore_dots = true; break;
         case 'v': ++o.verbose; break;
-        case 'G': case 'U': case 'c': case 'm': case 'n': case 'x': break;  // accepted, no effect
+        case 'G': case 'U': case 'c': case 'm': case 'x': break;  // accepted, no effect
+        case 'n': return make_error("-n option not supported");
         case 'I': o.mode = Mode::Newaliases; break;
         case 'f': case 'r': {
           auto s = parse_address(val);
@@ -149,19 +158,22 @@ Result<Options> parse_args(const std::vector<std::string>& args, std::string_vie
           break;
         case 'C': o.config = val; break;
         case 'N': {
+          // A bad value is ignored with a warning, as Postfix does.
           auto n = parse_dsn_notify(val);
-          if (!n) return n.take_error();
-          o.notify = *n;
+          if (n) o.notify = *n;
+          else o.warnings.push_back("bad -N option value -- ignored");
           break;
         }
         case 'R':
+          // Sendmail's DSN RET. Postfix ignores -R (its "return limit"),
+          // so any other value is ignored here too.
           if (str::iequals(val, "full")) o.ret = "FULL";
           else if (str::iequals(val, "hdrs")) o.ret = "HDRS";
-          else return make_error("-R {}: expected full or hdrs", val);
           break;
         case 'V':
-          if (!valid_envid(val)) return make_error("-V {}: bad envelope ID", val);
-          o.envid = val;
+          if (valid_envid(val)) o.envid = val;
+          else o.warnings.push_back(val.size() > 100 ? "too long -V option value -- ignored"
+                                                     : "bad syntax in -V option value -- ignored");
           break;
         case 'B':
           if (str::iequals(val, "8bitmime")) o.body = "8bit";
@@ -169,19 +181,28 @@ Result<Options> parse_args(const std::vector<std::string>& args, std::string_vie
           else return make_error("-B {}: expected 7bit or 8bitmime", val);
           break;
         case 'o':
-          if (val == "i") o.ignore_dots = true;  // every other -o option is Sendmail tuning: ignored
-          break;
+          if (val == "i") {
+            o.ignore_dots = true;
+          } else if (!val.empty() && val[0] == 'A') {  // the alias database for -bi
+            if (val.size() == 1) return make_error("-oA requires pathname");
+            o.alias_database = val.substr(1);
+          }
+          break;  // every other -o option is Sendmail tuning: ignored
         case 'b':
           if (val == "m") o.mode = Mode::Deliver;
           else if (val == "s") o.mode = Mode::Smtp;
           else if (val == "p") o.mode = Mode::ListQueue;
           else if (val == "i") o.mode = Mode::Newaliases;
+          else if (val == "h" || val == "H") o.mode = Mode::Ignore;  // host status: none to show or flush
           else if (val == "d" || val == "D")
             return make_error("-b{}: daemon mode is not supported; run \"postern start\" instead", val);
           else
             return make_error("-b{}: unsupported mode", val);
           break;
-        case 'e': case 'h': case 'p': case 'L': case 'O': case 'X': break;  // accepted, ignored
+        case 'X':
+          if (!val.empty() && val[0] == 'V') return make_error("-{}: VERP (-XV) is not supported by Postern", a);
+          return make_error("unsupported: -X{}", val.empty() ? ' ' : val[0]);
+        case 'e': case 'h': case 'p': case 'L': case 'O': break;  // accepted, ignored
         default: return make_error("unknown option -{}", c);
       }
     }
@@ -191,8 +212,20 @@ Result<Options> parse_args(const std::vector<std::string>& args, std::string_vie
     if (!r) return r.take_error();
     for (auto& x : *r) o.recipients.push_back(std::move(x));
   }
-  if (o.mode == Mode::Deliver && !o.extract && o.recipients.empty())
+  if (o.mode == Mode::Deliver && !o.extract && o.recipients.empty() && o.flush_site.empty())
     return make_error("no recipient addresses specified on the command line or via -t");
+  if (o.extract && o.mode != Mode::Deliver) return make_error("-t can be used only in delivery mode");
+  if (!o.recipients.empty()) {
+    switch (o.mode) {
+      case Mode::Smtp: return make_error("stand-alone mode requires no recipient");
+      case Mode::ListQueue: return make_error("display queue mode requires no recipient");
+      case Mode::FlushQueue: return make_error("flush queue mode requires no recipient");
+      case Mode::FlushSite: return make_error("flush site requires no recipient");
+      case Mode::FlushId: return make_error("flush queue_id requires no recipient");
+      case Mode::Newaliases: return make_error("alias initialization mode requires no recipient");
+      default: break;
+    }
+  }
   return o;
 }
 
@@ -226,6 +259,7 @@ Status read_message(const ByteReader& in, const ReadOptions& o, postdrop::Stream
   std::string line;       // current line (bounded: flushed as pieces when long)
   bool in_piece = false;  // part of the current line was already written
   bool first = true;
+  bool skipping_from = true;  // still among the leading "From " lines
   bool strict_crlf = false;  // Strict: the first line decides
   bool eof = false;
   std::size_t pos = 0, len = 0;
@@ -236,18 +270,21 @@ Status read_message(const ByteReader& in, const ReadOptions& o, postdrop::Stream
         strict_crlf = true;
         strip = true;
       }
-      if (strip) line.pop_back();
+      // Every CR before the LF, as Postfix's sendmail strips them.
+      if (strip)
+        while (!line.empty() && line.back() == '\r') line.pop_back();
     }
-    bool was_first = first;
     first = false;
     if (!in_piece) {
       if (!o.ignore_dots && line == ".") return true;
-      // A leading mbox "From " line is not part of the message.
-      if (was_first && line.rfind("From ", 0) == 0) {
+      // Leading mbox "From " lines (">From " too) are not part of the
+      // message (Postfix skips them all).
+      if (skipping_from && mail::is_mailbox_line(line)) {
         line.clear();
         return false;
       }
     }
+    skipping_from = false;
     auto st = enc.line(line);
     line.clear();
     in_piece = false;
@@ -285,6 +322,7 @@ Status read_message(const ByteReader& in, const ReadOptions& o, postdrop::Stream
       if (auto st = enc.partial(line); !st) return st;
       in_piece = true;
       first = false;
+      skipping_from = false;
       line = std::move(keep);
     }
   }

@@ -20,7 +20,7 @@
 
 namespace postern::sendmail {
 
-enum class Mode { Deliver, Smtp, ListQueue, FlushQueue, FlushSite, Newaliases, Ignore };
+enum class Mode { Deliver, Smtp, ListQueue, FlushQueue, FlushSite, FlushId, Newaliases, Ignore };
 
 struct Options {
   Mode mode = Mode::Deliver;
@@ -34,6 +34,9 @@ struct Options {
   std::optional<std::string> envid;    // -V
   std::optional<std::string> body;     // -B: "7bit" or "8bit" (queue file encoding)
   std::string flush_site;              // -qR site
+  std::string flush_id;                // -qI queue ID
+  std::optional<std::string> alias_database;  // -oA: instead of alias_database for -bi
+  std::vector<std::string> warnings;   // option values ignored with a warning, as Postfix does
   int verbose = 0;                     // -v
   std::vector<std::string> recipients; // arguments, split at commas, internal form
 };

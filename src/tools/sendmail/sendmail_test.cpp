@@ -54,13 +54,39 @@ TEST(SendmailArgs, UsageErrors) {
   EXPECT_FALSE(parse({"-bt"}));            // unsupported mode
   EXPECT_FALSE(parse({"-f"}));             // missing argument
   EXPECT_FALSE(parse({"-Z", "x"}));        // unknown option
-  EXPECT_FALSE(parse({"-N", "sometimes", "x"}));
-  EXPECT_FALSE(parse({"-R", "most", "x"}));
   EXPECT_FALSE(parse({"-B", "binary", "x"}));
-  EXPECT_FALSE(parse({"-V", std::string(101, 'e'), "x"}));
+  EXPECT_FALSE(parse({"-n", "x"}));
+  EXPECT_FALSE(parse({"-qX"}));                  // -q<letter> other than R and I
+  EXPECT_FALSE(parse({"-XV", "x"}));             // VERP: refused, not ignored
+  EXPECT_FALSE(parse({"-V", "+=", "x"}));        // the old VERP spelling
+  EXPECT_FALSE(parse({"-V+=", "x"}));
+  EXPECT_FALSE(parse({"-X", "/tmp/traffic", "x"}));
+  EXPECT_FALSE(parse({"-bs", "x"}));             // modes that take no recipients
+  EXPECT_FALSE(parse({"-bp", "x"}));
+  EXPECT_FALSE(parse({"-t", "-bp"}));
+  EXPECT_FALSE(parse({"-oA"}));
   EXPECT_FALSE(parse({"-f", "a@b, c@d", "x"}));  // one sender only
   EXPECT_FALSE(parse({"<unclosed"}));
   EXPECT_NE(parse({"-bd"}).error().message.find("postern start"), std::string::npos);
+}
+
+TEST(SendmailArgs, PostfixIgnoresSomeValuesWithAWarning) {
+  auto o = parse({"-N", "sometimes", "-V", std::string(101, 'e'), "-R", "5000", "x"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->notify, 0u);
+  EXPECT_FALSE(o->envid);
+  EXPECT_FALSE(o->ret);
+  EXPECT_EQ(o->warnings,
+            (std::vector<std::string>{"bad -N option value -- ignored", "too long -V option value -- ignored"}));
+  EXPECT_EQ(parse({"-bh"})->mode, Mode::Ignore);
+  EXPECT_EQ(parse({"-bH"})->mode, Mode::Ignore);
+  auto q = parse({"-qI3F2A1C0D2"});
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->mode, Mode::FlushId);
+  EXPECT_EQ(q->flush_id, "3F2A1C0D2");
+  auto a = parse({"-bi", "-oAhash:/etc/other-aliases"});
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->alias_database.value_or("?"), "hash:/etc/other-aliases");
 }
 
 TEST(SendmailArgs, FullNameDefaults) {
@@ -122,6 +148,14 @@ TEST(SendmailRead, LineEndings) {
 TEST(SendmailRead, SkipsMboxFromLine) {
   EXPECT_EQ(read("From joe Mon Jan 1\nSubject: x\n"), "Subject: x\n<E>");
   EXPECT_EQ(read("Subject: x\nFrom joe\n"), "Subject: x\nFrom joe\n<E>");
+  // Every leading one, ">From " stacks too, as Postfix's sendmail.
+  EXPECT_EQ(read("From joe Mon Jan 1\n>From jim\n>>From x\nSubject: x\nFrom body\n"),
+            "Subject: x\nFrom body\n<E>");
+}
+
+TEST(SendmailRead, AllTrailingCarriageReturnsGo) {
+  EXPECT_EQ(read("a\r\r\nb\r\n"), "a\nb\n<E>");
+  EXPECT_EQ(read("a\r\r\nb\r\n", {.endings = LineEndings::Never}), "a\r\r\nb\r\n<E>");
 }
 
 TEST(SendmailRead, LongLinesArePieces) {
