@@ -957,8 +957,9 @@ struct Agent::Impl {
     Io h;
     if (w.ok()) h = co_await read_reply(*s, settings.helo_timeout);
     else h = w;
-    if (h.ok() && st == Stage::Ehlo && h.reply.klass() == 5) {
-      // RFC 5321 4.1.4: a server that does not know EHLO gets HELO.
+    if (h.ok() && st == Stage::Ehlo && h.reply.klass() != 2 && h.reply.code != 421) {
+      // RFC 5321 4.1.4: a server that does not know EHLO gets HELO; as in
+      // Postfix, after any refusal but 421 (the server closing).
       st = Stage::Helo;
       cmd = "HELO " + settings.helo_name + "\r\n";
       w = co_await send(*s, cmd, settings.helo_timeout);

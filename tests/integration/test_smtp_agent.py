@@ -123,7 +123,7 @@ class FakeSmtp:
             self.commands.append(cmd)
             verb = cmd.split(" ", 1)[0].upper().split(":")[0]
             if verb == "EHLO" and b.get("no_ehlo"):
-                reply("502 5.5.2 Error: command not recognized")
+                reply(b["no_ehlo"] if isinstance(b["no_ehlo"], str) else "502 5.5.2 Error: command not recognized")
             elif verb in ("EHLO", "LHLO"):
                 kws = b.get("ehlo", ["PIPELINING", "SIZE 10240000", "8BITMIME", "DSN", "SMTPUTF8"])
                 lines = ["fake.test"] + kws
@@ -716,6 +716,11 @@ class SmtpAgentTest(unittest.TestCase):
         self.assertEqual(a["dsn"], ["2.0.0"], a)
         self.assertEqual([c.split(" ")[0] for c in old.commands[:3]], ["EHLO", "HELO", "MAIL"])
         self.assertIn(f"MAIL FROM:<{sender}>", old.commands)  # no ESMTP parameters after HELO
+        # Any refusal of EHLO but 421 gets HELO (Postfix's rule), a 4xx too.
+        temp = self.server(no_ehlo="450 4.7.1 not now")
+        a = self.deliver(qid, f"[127.0.0.1]:{temp.port}", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertEqual([c.split(" ")[0] for c in temp.commands[:3]], ["EHLO", "HELO", "MAIL"])
         new = self.server()
         a = self.deliver(qid, f"[127.0.0.1]:{new.port}", ["x@example.net"])
         self.assertEqual(a["dsn"], ["2.0.0"], a)
