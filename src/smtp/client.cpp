@@ -138,7 +138,10 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   for (const auto& d : cfg.list("mydestination"))  // names only: generic(5) asks no tables here
     if (d.find(':') == std::string::npos && d.front() != '/') s.generic.local_domains.push_back(str::lower(d));
   s.generic.header_size_limit = s.mime.header_size_limit;
-  if (!lmtp) s.fallback_relays = cfg.list("smtp_fallback_relay");
+  if (!lmtp) {
+    s.fallback_relays = cfg.list("smtp_fallback_relay");
+    s.relayhost = std::string(str::trim(cfg.str("relayhost")));
+  }
   s.skip_5xx_greeting = cfg.boolean("smtp_skip_5xx_greeting");
   s.defer_if_no_mx_address = !lmtp && cfg.boolean("smtp_defer_if_no_mx_address_found");
   s.never_send_ehlo = cfg.boolean("smtp_never_send_ehlo");
@@ -394,6 +397,10 @@ struct Job {
   bool site_failure = true;
   std::string hop;  // the next hop being tried (the nexthop or a fallback relay)
   TlsPolicy tls;    // its TLS policy (tls_policy.h)
+  // The parameter that named `hop` when it is a relay the administrator
+  // configured ("relayhost", "smtp_fallback_relay"); empty for a
+  // destination's own servers.
+  std::string_view configured_relay;
 
   std::vector<std::size_t> pending() const {
     std::vector<std::size_t> out;
@@ -749,7 +756,7 @@ struct Agent::Impl {
       co_return false;
     }
     if (io.reply.klass() != 2) {
-      job.set_pending(failure_outcome(*s, io.reply, hello), s->relay, t);
+      job.set_pending(site_failure(job, failure_outcome(*s, io.reply, hello)), s->relay, t);
       quit_close(s);
       co_return false;
     }
@@ -939,7 +946,8 @@ struct Agent::Impl {
       check_code(*s, g.reply.code);
       std::string dsn = reply_dsn(g.reply);
       if (g.reply.klass() == 5 && !settings.skip_5xx_greeting) {
-        job.set_pending(deliver::Outcome::bounced(dsn, refused_text(s->host, g.reply)), s->relay, t);
+        job.set_pending(site_failure(job, deliver::Outcome::bounced(dsn, refused_text(s->host, g.reply))), s->relay,
+                        t);
       } else {
         dsn[0] = '4';  // a skipped server is a temporary problem for this message
         job.set_pending(deliver::Outcome::deferred(dsn, refused_text(s->host, g.reply)), s->relay, t);
@@ -971,7 +979,7 @@ struct Agent::Impl {
       co_return false;
     }
     if (h.reply.klass() != 2) {
-      job.set_pending(failure_outcome(*s, h.reply, st), s->relay, t);
+      job.set_pending(site_failure(job, failure_outcome(*s, h.reply, st)), s->relay, t);
       quit_close(s);
       co_return false;
     }
@@ -1208,6 +1216,16 @@ struct Agent::Impl {
     }
   }
 
+  // A failure of the whole site (its name, its greeting, its HELO). At a
+  // relay host or fallback relay the administrator named, a permanent one
+  // is a configuration problem, not the message's: the mail waits (4.3.5)
+  // instead of bouncing, as Postfix's smtp_connect_inet() decides.
+  static deliver::Outcome site_failure(const Job& job, deliver::Outcome o) {
+    if (o.is_deferred() || job.configured_relay.empty()) return o;
+    log::warning("{} configuration problem", job.configured_relay);
+    return deliver::Outcome::deferred("4.3.5", std::move(o.text));
+  }
+
   // A DNS outcome for the pending recipients.
   deliver::Outcome dns_outcome(const dns::NexthopResult& r) const {
     std::string text = "Host or domain name not found. " + r.detail;
@@ -1294,10 +1312,14 @@ struct Agent::Impl {
   asio::awaitable<void> try_destinations(Job& job, const std::string& key, const dns::NexthopResult& res,
                                          bool primary, bool& stop) {
     if (res.outcome != dns::Outcome::Ok) {
-      auto o = dns_outcome(res);
-      if (!o.is_deferred() && !primary) o = deliver::Outcome::deferred("4.4.3", o.text);  // a fallback's problem
+      auto o = site_failure(job, dns_outcome(res));
+      // A destination that does not exist is final, but not before the
+      // fallback relays had their turn (Postfix's rule): they may know a
+      // way. A null MX says the domain takes no mail at all: final.
+      if (!o.is_deferred() && primary && has_fallbacks() && res.outcome != dns::Outcome::NullMx) {
+        o = deliver::Outcome::deferred("4" + o.dsn.substr(1), std::move(o.text));
+      }
       job.set_pending(o, "none", 0);
-      // A permanent DNS failure of the destination itself is final.
       if (!o.is_deferred()) stop = true;
       co_return;
     }
@@ -1384,11 +1406,17 @@ struct Agent::Impl {
     return p;
   }
 
+  bool has_fallbacks() const { return !settings.fallback_relays.empty(); }
+
   asio::awaitable<void> run(Job& job) {
     std::vector<std::string> hops{job.req->nexthop};
     for (const auto& f : settings.fallback_relays) hops.push_back(f);
     for (std::size_t i = 0; i < hops.size(); ++i) {
       if (job.pending().empty()) break;
+      job.configured_relay = i > 0 ? std::string_view("smtp_fallback_relay")
+                             : (!settings.lmtp && !settings.relayhost.empty() && hops[0] == settings.relayhost)
+                                 ? std::string_view("relayhost")
+                                 : std::string_view();
       bool stop = false;
       co_await try_nexthop(job, hops[i], i == 0, stop);
       if (stop) break;

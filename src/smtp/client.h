@@ -148,6 +148,10 @@ struct Settings {
   // reply lines as they arrive; empty: none.
   std::string reply_filter;
   std::vector<std::string> fallback_relays;
+  // relayhost, to tell a next hop that is the configured relay host (whose
+  // hard failures are configuration problems that defer, 4.3.5, as in
+  // Postfix) from a destination's own MX hosts.
+  std::string relayhost;
   bool skip_5xx_greeting = true;
   // smtp_defer_if_no_mx_address_found: MX hosts without addresses defer
   // (4.4.4) rather than bounce (5.4.4).

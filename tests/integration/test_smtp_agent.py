@@ -264,6 +264,8 @@ class SmtpAgentTest(unittest.TestCase):
             "--mx-host=noaddr.test,mx.noaddr.test,10",  # an MX host with no address
         ])
         cls.fallback = FakeSmtp()
+        # A relay host that refuses everyone (test_relayhost_refusal_defers).
+        cls.refusing = FakeSmtp(greeting="554 5.7.1 no service for you")
         fast = "-o smtp_helo_timeout=1 -o smtp_mail_timeout=1 -o smtp_rcpt_timeout=1 -o smtp_data_done_timeout=1"
         master = ("# service type private unpriv chroot wakeup maxproc command\n"
                   "pickup unix n - n 60 1 pickup\n"
@@ -272,6 +274,11 @@ class SmtpAgentTest(unittest.TestCase):
                   "smtp unix - - n - - smtp\n"
                   f"fast unix - - n - - smtp {fast}\n"
                   f"fallback unix - - n - - smtp -o smtp_fallback_relay=[127.0.0.1]:{cls.fallback.port}\n"
+                  f"relayed unix - - n - - smtp -o relayhost=[127.0.0.1]:{cls.refusing.port}"
+                  " -o smtp_skip_5xx_greeting=no\n"
+                  f"badfallback unix - - n - - smtp -o smtp_fallback_relay=[127.0.0.1]:{cls.refusing.port}"
+                  " -o smtp_skip_5xx_greeting=no\n"
+                  "relayed2 unix - - n - - smtp -o smtp_skip_5xx_greeting=no\n"
                   f"silent unix - - n - - smtp -o dns_resolver_address=127.0.0.1:{cls.silent.port}"
                   " -o dns_resolver_timeout=1\n"
                   # Native host lookups: the system's resolver (the hosts
@@ -327,6 +334,7 @@ class SmtpAgentTest(unittest.TestCase):
             cls.dns.close()
             cls.silent.close()
             cls.fallback.close()
+            cls.refusing.close()
             raise
 
     @classmethod
@@ -335,6 +343,7 @@ class SmtpAgentTest(unittest.TestCase):
         cls.dns.close()
         cls.silent.close()
         cls.fallback.close()
+        cls.refusing.close()
 
     # --- helpers ----------------------------------------------------------
     def server(self, **kw):
@@ -464,6 +473,29 @@ class SmtpAgentTest(unittest.TestCase):
         a = self.deliver(qid, f"dead.test:{free_port()}", ["x@example.net"], service="fallback")
         self.assertEqual(a["dsn"], ["2.0.0"], a)
         self.assertEqual(a["relay"], [f"127.0.0.1[127.0.0.1]:{self.fallback.port}"])
+
+    def test_unknown_domain_still_tries_the_fallback_relay(self):
+        # Postfix: a hard lookup error is not final before the fallback
+        # relays were tried; they may know a way.
+        qid, _ = self.submit()
+        a = self.deliver(qid, "nosuch.test", ["x@example.net"], service="fallback")
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertEqual(a["relay"], [f"127.0.0.1[127.0.0.1]:{self.fallback.port}"])
+
+    def test_relayhost_refusal_defers(self):
+        # A permanent refusal by the relay host or a fallback relay is a
+        # configuration problem: the mail waits (4.3.5), as in Postfix.
+        qid, _ = self.submit()
+        a = self.deliver(qid, f"[127.0.0.1]:{self.refusing.port}", ["x@example.net"], service="relayed")
+        self.assertEqual(a["dsn"], ["4.3.5"], a)
+        self.assertIn("no service for you", a["text"][0])
+        self.inst.wait_log(r"warning: relayhost configuration problem")
+        a = self.deliver(qid, "nosuch.test", ["y@example.net"], service="badfallback")
+        self.assertEqual(a["dsn"], ["4.3.5"], a)
+        self.inst.wait_log(r"warning: smtp_fallback_relay configuration problem")
+        # The same refusal from a destination's own server bounces.
+        a = self.deliver(qid, f"[127.0.0.1]:{self.refusing.port}", ["z@example.net"], service="relayed2")
+        self.assertEqual(a["dsn"], ["5.7.1"], a)
 
     def test_connection_refused_defers_with_site_failure(self):
         qid, _ = self.submit()
