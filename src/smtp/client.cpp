@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "base/strings.h"
+#include "config/host_info.h"
 #include "content.h"
 #include "dane.h"
 #include "deliver/outcome.h"
@@ -15,6 +16,7 @@
 #include "ipc/async.h"
 #include "ipc/async_stream.h"
 #include "log/log.h"
+#include "mail/address.h"
 #include "maps/address_search.h"
 #include "maps/content_checks.h"
 #include "maps/map_list.h"
@@ -141,6 +143,14 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   if (!lmtp) {
     s.fallback_relays = cfg.list("smtp_fallback_relay");
     s.relayhost = std::string(str::trim(cfg.str("relayhost")));
+    s.myhostname = cfg.str("myhostname");
+    auto texts = config::host::own_address_texts(cfg.str("inet_interfaces"), cfg.str("inet_protocols"));
+    for (auto& p : mail::canonical_ip_texts(cfg.list("proxy_interfaces"))) texts.push_back(std::move(p));
+    for (const auto& t : texts) {
+      error_code ec;
+      auto a = asio::ip::make_address(t, ec);
+      if (!ec) s.own_addresses.push_back(a);
+    }
   }
   s.skip_5xx_greeting = cfg.boolean("smtp_skip_5xx_greeting");
   s.defer_if_no_mx_address = !lmtp && cfg.boolean("smtp_defer_if_no_mx_address_found");
@@ -401,6 +411,10 @@ struct Job {
   // configured ("relayhost", "smtp_fallback_relay"); empty for a
   // destination's own servers.
   std::string_view configured_relay;
+  // The server being tried: whether the loop check applies (SMTP to port
+  // 25), and whether it is among the destination's best MX hosts.
+  bool loop_check = false;
+  bool best_mx = true;
 
   std::vector<std::size_t> pending() const {
     std::vector<std::size_t> out;
@@ -983,6 +997,21 @@ struct Agent::Impl {
       quit_close(s);
       co_return false;
     }
+    if (job.loop_check && !h.reply.lines.empty()) {
+      // A server that names itself as we are named is us, however the
+      // naming service or the routing tables got us here (Postfix's check).
+      const std::string& first = h.reply.lines.front();
+      const std::string_view word = std::string_view(first).substr(0, first.find_first_of(" \t"));
+      if (!word.empty() && str::iequals(word, settings.myhostname)) {
+        log::warning("host {} replied to HELO/EHLO with my own hostname {}", s->relay, settings.myhostname);
+        const std::string text = fmt::format("mail for {} loops back to myself", job.hop);
+        job.set_pending(site_failure(job, job.best_mx ? deliver::Outcome::bounced("5.4.6", text)
+                                                       : deliver::Outcome::deferred("4.4.6", text)),
+                        s->relay, t);
+        quit_close(s);
+        co_return false;
+      }
+    }
     if (st != Stage::Helo) s->features = parse_features(h.reply, settings.discard_ehlo);
     if (use_tls && !settings.tls.wrappermode && !co_await start_tls(job, s, t, plaintext_retry, names, sni))
       co_return false;
@@ -1309,6 +1338,34 @@ struct Agent::Impl {
     co_await try_destinations(job, key, res, primary, stop);
   }
 
+  // Postfix's loop check on the addresses (smtp_domain_addr(),
+  // smtp_host_addr()): an address of this host among a destination's
+  // servers. Among MX hosts, ours and every one not better than ours are
+  // dropped (the better ones are the way on); an outcome when nothing is
+  // left, or when a host named directly is us. `i_am_mx`: we are an MX host
+  // of the destination (then no fallback relay is tried either).
+  std::optional<deliver::Outcome> drop_self(const Job& job, std::vector<dns::Destination>& dests, bool used_mx,
+                                            std::optional<std::uint16_t> best_preference, bool& i_am_mx) const {
+    i_am_mx = false;
+    auto self = std::find_if(dests.begin(), dests.end(), [&](const dns::Destination& d) {
+      return std::find(settings.own_addresses.begin(), settings.own_addresses.end(), d.address) !=
+             settings.own_addresses.end();
+    });
+    if (self == dests.end()) return std::nullopt;
+    const std::string name(nexthop_domain(job.hop));
+    if (!used_mx || !self->preference) return deliver::Outcome::bounced("5.4.6", fmt::format("mail for {} loops back to myself", name));
+    i_am_mx = true;
+    const std::uint16_t mine = *self->preference;
+    std::optional<std::uint16_t> best_found;
+    for (const auto& d : dests)
+      if (d.preference && (!best_found || *d.preference < *best_found)) best_found = d.preference;
+    std::erase_if(dests, [&](const dns::Destination& d) { return !d.preference || *d.preference >= mine; });
+    if (!dests.empty()) return std::nullopt;
+    if (best_preference && best_found && *best_preference != *best_found)
+      return deliver::Outcome::deferred("4.4.4", fmt::format("unable to find primary relay for {}", name));
+    return deliver::Outcome::bounced("5.4.6", fmt::format("mail for {} loops back to myself", name));
+  }
+
   asio::awaitable<void> try_destinations(Job& job, const std::string& key, const dns::NexthopResult& res,
                                          bool primary, bool& stop) {
     if (res.outcome != dns::Outcome::Ok) {
@@ -1324,6 +1381,21 @@ struct Agent::Impl {
       co_return;
     }
     if (!res.warning.empty()) log::warning("{}", res.warning);
+    std::vector<dns::Destination> dests = res.destinations;
+    // SMTP to port 25 only: a content filter or relay on another port of
+    // this host is no loop.
+    job.loop_check = !settings.lmtp && !dests.empty() && dests.front().port == 25;
+    if (job.loop_check) {
+      bool i_am_mx = false;
+      if (auto loop = drop_self(job, dests, res.used_mx, res.best_preference, i_am_mx)) {
+        job.set_pending(site_failure(job, std::move(*loop)), "none", 0);
+        stop = true;
+        co_return;
+      }
+      // An MX host of the destination hands mail only to better ones, never
+      // to a fallback relay (which would send it back).
+      if (i_am_mx) stop = true;
+    }
     std::size_t sessions = 0;
     // A DANE level is decided per server (dane.h); the job's policy is
     // put back after each.
@@ -1332,8 +1404,10 @@ struct Agent::Impl {
     // that lead from it were validated.
     const std::string domain = res.used_mx && res.mx_dnssec ? str::lower(nexthop_domain(job.hop)) : std::string();
     std::map<std::string, dns::TlsaResult> tlsa_answers;
-    for (const auto& d : res.destinations) {
+    const std::optional<std::uint16_t> best = dests.empty() ? std::nullopt : dests.front().preference;
+    for (const auto& d : dests) {
       job.tls = job_tls;
+      job.best_mx = !d.preference || d.preference == (res.best_preference ? res.best_preference : best);
       if (job.pending().empty()) break;
       if (settings.mx_session_limit > 0 && sessions >= settings.mx_session_limit) break;
       std::string host = fmt::format("{}[{}]", d.host, d.address.to_string());

@@ -152,6 +152,10 @@ struct Settings {
   // hard failures are configuration problems that defer, 4.3.5, as in
   // Postfix) from a destination's own MX hosts.
   std::string relayhost;
+  // The loop check (SMTP to port 25 only, as Postfix): this host's
+  // addresses (inet_interfaces, proxy_interfaces) and name (myhostname).
+  std::vector<asio::ip::address> own_addresses;
+  std::string myhostname;
   bool skip_5xx_greeting = true;
   // smtp_defer_if_no_mx_address_found: MX hosts without addresses defer
   // (4.4.4) rather than bounce (5.4.4).

@@ -169,9 +169,7 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   p->mx_backup_networks_set_ = !str::trim(cfg.str("permit_mx_backup_networks")).empty();
   p->own_addresses_ = config::host::own_address_texts(cfg.str("inet_interfaces"), cfg.str("inet_protocols"));
   p->interface_addresses_ = p->own_addresses_.size();
-  // proxy_interfaces: addresses only, as trivial-rewrite takes them.
-  for (const auto& a : cfg.list("proxy_interfaces"))
-    if (auto ip = mail::canonical_ip_text(a, true)) p->own_addresses_.push_back(*ip);
+  for (auto& a : mail::canonical_ip_texts(cfg.list("proxy_interfaces"))) p->own_addresses_.push_back(std::move(a));
   auto exc = NetworkList::parse("smtpd_client_event_limit_exceptions", cfg.str("smtpd_client_event_limit_exceptions"));
   if (!exc) return exc.error();
   p->limit_exceptions_ = std::move(*exc);

@@ -104,9 +104,7 @@ Result<Resolver> Resolver::create(const config::Config& cfg, Mode mode,
   } else {
     r.own_addresses_ = config::host::own_address_texts(cfg.get("inet_interfaces").value_or("all"),
                                                        cfg.get("inet_protocols").value_or("all"));
-    // proxy_interfaces: addresses only (host names there are not resolved).
-    for (auto& p : cfg.list("proxy_interfaces"))
-      if (auto n = mail::canonical_ip_text(p, true)) r.own_addresses_.push_back(*n);
+    for (auto& p : mail::canonical_ip_texts(cfg.list("proxy_interfaces"))) r.own_addresses_.push_back(std::move(p));
   }
   return r;
 }

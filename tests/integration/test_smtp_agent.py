@@ -126,7 +126,7 @@ class FakeSmtp:
                 reply(b["no_ehlo"] if isinstance(b["no_ehlo"], str) else "502 5.5.2 Error: command not recognized")
             elif verb in ("EHLO", "LHLO"):
                 kws = b.get("ehlo", ["PIPELINING", "SIZE 10240000", "8BITMIME", "DSN", "SMTPUTF8"])
-                lines = ["fake.test"] + kws
+                lines = [b.get("ehlo_name", "fake.test")] + kws
                 c.sendall("".join(f"250{'-' if i < len(lines) - 1 else ' '}{l}\r\n"
                                   for i, l in enumerate(lines)).encode())
             elif verb == "HELO":
@@ -262,6 +262,13 @@ class SmtpAgentTest(unittest.TestCase):
             "--mx-host=dead.test,mx.dead.test,10",
             "--host-record=mx.dead.test,127.0.0.5",
             "--mx-host=noaddr.test,mx.noaddr.test,10",  # an MX host with no address
+            # test_mail_loops: we are the best MX; we are a backup MX and the
+            # better one has no address.
+            "--mx-host=loop.test,mx.loop.test,10",
+            "--host-record=mx.loop.test,127.0.0.1",
+            "--mx-host=backup.test,mx1.backup.test,10",
+            "--mx-host=backup.test,mx2.backup.test,20",
+            "--host-record=mx2.backup.test,127.0.0.1",
         ])
         cls.fallback = FakeSmtp()
         # A relay host that refuses everyone (test_relayhost_refusal_defers).
@@ -496,6 +503,32 @@ class SmtpAgentTest(unittest.TestCase):
         # The same refusal from a destination's own server bounces.
         a = self.deliver(qid, f"[127.0.0.1]:{self.refusing.port}", ["z@example.net"], service="relayed2")
         self.assertEqual(a["dsn"], ["5.7.1"], a)
+
+    def test_mail_loops(self):
+        """Postfix's loop checks, for SMTP to port 25: an address of ours
+        among a destination's servers, or a server that greets us with our
+        own name."""
+        qid, _ = self.submit()
+        a = self.deliver(qid, "loop.test", ["a@loop.test"])
+        self.assertEqual((a["dsn"], a["text"]), (["5.4.6"], ["mail for loop.test loops back to myself"]), a)
+        a = self.deliver(qid, "backup.test", ["b@backup.test"])
+        self.assertEqual((a["dsn"], a["text"]), (["4.4.4"], ["unable to find primary relay for backup.test"]), a)
+        a = self.deliver(qid, "[127.0.0.1]:25", ["c@example.net"])
+        self.assertEqual(a["dsn"], ["5.4.6"], a)
+        self.assertIn("loops back to myself", a["text"][0])
+        # Another port of this host (a content filter, a relay) is no loop.
+        srv = self.server()
+        a = self.deliver(qid, f"[127.0.0.1]:{srv.port}", ["d@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        try:
+            me = FakeSmtp(host="127.0.0.7", port=25, ehlo_name="client.example.com")
+        except OSError as e:
+            self.skipTest(f"cannot listen on 127.0.0.7:25: {e}")
+        self.addCleanup(me.close)
+        a = self.deliver(qid, "[127.0.0.7]", ["e@example.net"])
+        self.assertEqual((a["dsn"], a["text"]), (["5.4.6"], ["mail for [127.0.0.7] loops back to myself"]), a)
+        self.inst.wait_log(r"warning: host 127\.0\.0\.7\[127\.0\.0\.7\]:25 replied to HELO/EHLO with my own "
+                           r"hostname client\.example\.com")
 
     def test_connection_refused_defers_with_site_failure(self):
         qid, _ = self.submit()

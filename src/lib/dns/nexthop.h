@@ -117,6 +117,10 @@ struct NexthopResult {
   // Some lookups for lower-preference MX hosts failed temporarily although
   // others produced addresses; the result is still Ok.
   bool partial = false;
+  // The lowest preference among the MX records (those without an address
+  // too): the smtp client's loop check tells "we are the best MX" from "a
+  // better MX had no address" with it.
+  std::optional<std::uint16_t> best_preference;
 };
 
 // Order one group of equal-preference destinations (shuffle + family

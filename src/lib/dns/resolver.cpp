@@ -765,6 +765,8 @@ asio::awaitable<NexthopResult> Resolver::Impl::resolve_nexthop(std::shared_ptr<I
   out.used_mx = true;
   out.mx_dnssec = mx.authentic;
   out.warning = std::move(mx.warning);
+  for (const auto& m : mx.records)
+    if (!out.best_preference || m.preference < *out.best_preference) out.best_preference = m.preference;
 
   // One preference at a time, the hosts of one preference in parallel; stop
   // once the address limit is reached.

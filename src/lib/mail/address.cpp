@@ -476,4 +476,11 @@ std::optional<std::string> canonical_ip_text(std::string_view text, bool allow_b
   return std::string(buf);
 }
 
+std::vector<std::string> canonical_ip_texts(const std::vector<std::string>& texts) {
+  std::vector<std::string> out;
+  for (const auto& t : texts)
+    if (auto ip = canonical_ip_text(t, true)) out.push_back(std::move(*ip));
+  return out;
+}
+
 }  // namespace postern::mail

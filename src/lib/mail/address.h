@@ -31,6 +31,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -153,6 +154,11 @@ bool is_valid_ipv6(std::string_view text);   // without the "IPv6:" tag; "::" an
 // inet_ntop's one spelling (so that two texts of one address compare
 // equal); a bare address too with allow_bare. nullopt when not an address.
 std::optional<std::string> canonical_ip_text(std::string_view text, bool allow_bare = false);
+// canonical_ip_text(t, true) of each of `texts` that is an address (the
+// others are left out): proxy_interfaces as trivial-rewrite, smtpd and the
+// smtp client's loop check take it (addresses only; names there are not
+// looked up).
+std::vector<std::string> canonical_ip_texts(const std::vector<std::string>& texts);
 // "[1.2.3.4]" or "[IPv6:...]" (tag case-insensitive), brackets included.
 bool is_valid_address_literal(std::string_view text);
 
