@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <system_error>
 
@@ -38,6 +39,7 @@ using Clock = std::chrono::steady_clock;
 const std::string kActionFailed = "failed";
 const std::string kActionDelayed = "delayed";
 const std::string kActionDelivered = "delivered";
+const std::string kActionRelayed = "relayed";
 
 namespace {
 
@@ -755,7 +757,8 @@ asio::awaitable<void> QueueManager::deliver(Job first) {
         ++answered;
         if (reply->closing) writable = readable = false;
         for (std::size_t i = 0; i < job->rcpts.size(); ++i)
-          out.push_back(Outcome{reply->dsn[i], reply->text[i], reply->relay[i]});
+          out.push_back(
+              Outcome{reply->dsn[i], reply->text[i], reply->relay[i], reply->action ? (*reply->action)[i] : ""});
         if (auto dit = dests_.find(key); dit != dests_.end()) {
           Destination& d = dit->second;
           if (reply->site_failure) {
@@ -852,8 +855,8 @@ asio::awaitable<Status> QueueManager::append(const std::string& service, const M
 
 asio::awaitable<void> QueueManager::complete_job(Job job, std::vector<Outcome> outcomes, bool qmgr_logs) {
   auto m = job.msg;
-  std::vector<std::size_t> b_idx, d_idx, t_idx;
-  std::vector<Outcome> b_out, d_out, t_out;
+  std::vector<std::size_t> b_idx, d_idx, t_idx, r_idx;
+  std::vector<Outcome> b_out, d_out, t_out, r_out;
   for (std::size_t k = 0; k < job.rcpts.size(); ++k) {
     std::size_t i = job.rcpts[k];
     Outcome o = outcomes[k];
@@ -868,9 +871,12 @@ asio::awaitable<void> QueueManager::complete_job(Job job, std::vector<Outcome> o
     if (qmgr_logs) log_status(*m, i, o, soft ? "SOFTBOUNCE" : cls == '5' ? "bounced" : cls == '2' ? "sent" : "deferred");
     if (cls == '2') {
       m->results[i] = RcptResult{RcptState::Done, o.dsn, o.text, o.relay};
-      if (m->env.recipients[i].fields.notify & queue::kNotifySuccess) {
-        t_idx.push_back(i);
-        t_out.push_back(o);
+      // NOTIFY=SUCCESS: our notice says "delivered", or "relayed" after a
+      // hand-over to an MTA without DSN; none when the next MTA speaks DSN
+      // and took the request over (Postfix's smtp_rcpt_done()).
+      if ((m->env.recipients[i].fields.notify & queue::kNotifySuccess) && o.action != proto::kSuccessNone) {
+        (o.action == proto::kSuccessRelayed ? r_idx : t_idx).push_back(i);
+        (o.action == proto::kSuccessRelayed ? r_out : t_out).push_back(o);
       }
     } else if (cls == '5') {
       b_idx.push_back(i);
@@ -898,21 +904,26 @@ asio::awaitable<void> QueueManager::complete_job(Job job, std::vector<Outcome> o
     auto st = co_await append(s_.defer_service, *m, d_idx, d_out, kActionDelayed);
     if (!st) log::warning("{}: defer service failure: {}", m->id, st.error().message);
   }
-  if (!t_idx.empty()) {
-    auto st = co_await append(s_.trace_service, *m, t_idx, t_out, kActionDelivered);
+  // The success notices' records, one trace append per DSN action.
+  // (A named array: GCC 12 mishandles temporaries that live across co_await.)
+  const std::array<std::tuple<std::vector<std::size_t>*, std::vector<Outcome>*, const std::string*>, 2> traces{
+      {{&t_idx, &t_out, &kActionDelivered}, {&r_idx, &r_out, &kActionRelayed}}};
+  for (const auto& [idx, outs, action] : traces) {
+    if (idx->empty()) continue;
+    auto st = co_await append(s_.trace_service, *m, *idx, *outs, *action);
     if (!st) {
       log::warning("{}: trace service failure: {}", m->id, st.error().message);
       // A delivery whose NOTIFY=SUCCESS record cannot be kept is deferred,
       // as Postfix's sent() defers it: the sender asked to be told, and a
       // second delivery is the lesser harm than a notice that never comes.
       std::vector<Outcome> again;
-      for (std::size_t k = 0; k < t_idx.size(); ++k) {
-        Outcome o{"4.3.0", m->id + ": " + s_.trace_service + " service failed", t_out[k].relay};
-        m->results[t_idx[k]] = RcptResult{RcptState::Deferred, o.dsn, o.text, o.relay};
-        log_status(*m, t_idx[k], o, "deferred");
+      for (std::size_t k = 0; k < idx->size(); ++k) {
+        Outcome o{"4.3.0", m->id + ": " + s_.trace_service + " service failed", (*outs)[k].relay};
+        m->results[(*idx)[k]] = RcptResult{RcptState::Deferred, o.dsn, o.text, o.relay};
+        log_status(*m, (*idx)[k], o, "deferred");
         again.push_back(std::move(o));
       }
-      auto d = co_await append(s_.defer_service, *m, t_idx, again, kActionDelayed);
+      auto d = co_await append(s_.defer_service, *m, *idx, again, kActionDelayed);
       if (!d) log::warning("{}: defer service failure: {}", m->id, d.error().message);
     }
   }

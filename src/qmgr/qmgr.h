@@ -175,6 +175,9 @@ class QueueManager {
   };
   struct Outcome {
     std::string dsn, text, relay;
+    // For a 2xx: the success notice's DSN action (DeliveryReply::action);
+    // empty: "delivered".
+    std::string action = {};
   };
   struct Destination {
     std::string transport;

@@ -153,6 +153,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
     }
   }
   s.skip_5xx_greeting = cfg.boolean("smtp_skip_5xx_greeting");
+  if (lmtp) s.lmtp_assume_final = cfg.boolean("lmtp_assume_final");
   s.defer_if_no_mx_address = !lmtp && cfg.boolean("smtp_defer_if_no_mx_address_found");
   s.never_send_ehlo = cfg.boolean("smtp_never_send_ehlo");
   s.always_send_ehlo = cfg.boolean("smtp_always_send_ehlo");
@@ -397,6 +398,8 @@ struct Rcpt {
   std::string relay = "none";
   std::int64_t connected_usec = 0;
   std::int64_t done_usec = 0;
+  // For a 2xx: the success notice's DSN action (ipc/proto/deliver.h).
+  std::string action = std::string(ipc::proto::kSuccessDelivered);
 };
 
 struct Job {
@@ -1209,8 +1212,11 @@ struct Agent::Impl {
       }
       if (io.reply.klass() != 2) check_code(s, io.reply.code);
       auto o = reply_outcome(s.host, io.reply, Stage::EndOfData);
-      if (settings.lmtp) job.set(accepted[k], o, s.relay, connected);
-      else job.set_list(accepted, o, s.relay, connected);
+      const std::vector<std::size_t> which =
+          settings.lmtp ? std::vector<std::size_t>{accepted[k]} : accepted;
+      job.set_list(which, o, s.relay, connected);
+      if (o.is_sent())
+        for (auto i : which) job.rcpts[i].action = std::string(success_action(s));
     }
     co_return TxEnd::Reusable;
   }
@@ -1243,6 +1249,16 @@ struct Agent::Impl {
       error_code ignore;
       s->sock.close(ignore);
     }
+  }
+
+  // The DSN action of a success at server `s`, as Postfix's
+  // smtp_rcpt_done() decides it: a server that speaks DSN got our NOTIFY
+  // and reports success itself; one that does not was a relay, unless
+  // lmtp_assume_final says an LMTP server delivers for good.
+  std::string_view success_action(const Session& s) const {
+    if (s.features.dsn) return ipc::proto::kSuccessNone;
+    if (settings.lmtp && settings.lmtp_assume_final) return ipc::proto::kSuccessDelivered;
+    return ipc::proto::kSuccessRelayed;
   }
 
   // A failure of the whole site (its name, its greeting, its HELO). At a
@@ -1616,6 +1632,7 @@ asio::awaitable<ipc::proto::DeliveryReply> Agent::deliver(ipc::proto::DeliveryRe
 
   ipc::proto::DeliveryReply reply;
   reply.site_failure = job.site_failure ? 1 : 0;
+  reply.action.emplace();
   for (auto& r : job.rcpts) {
     if (!r.outcome) {
       r.outcome = deliver::Outcome::deferred("4.4.1", "no mail server for the destination could be reached");
@@ -1641,6 +1658,7 @@ asio::awaitable<ipc::proto::DeliveryReply> Agent::deliver(ipc::proto::DeliveryRe
     reply.dsn.push_back(rep.dsn);
     reply.text.push_back(std::move(text));
     reply.relay.push_back(str::printable(r.relay, 1024));
+    reply.action->push_back(r.action);
   }
   co_return reply;
 }

@@ -152,6 +152,7 @@ struct Settings {
   // hard failures are configuration problems that defer, 4.3.5, as in
   // Postfix) from a destination's own MX hosts.
   std::string relayhost;
+  bool lmtp_assume_final = false;  // lmtp_assume_final (DSN action of an LMTP success)
   // The loop check (SMTP to port 25 only, as Postfix): this host's
   // addresses (inet_interfaces, proxy_interfaces) and name (myhostname).
   std::vector<asio::ip::address> own_addresses;

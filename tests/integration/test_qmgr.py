@@ -144,6 +144,7 @@ class FakeAgent(_Server):
         self.gate.set()
         self.file_seen = True
         self.closing = 0            # what delivery_reply says
+        self.action = None          # delivery_reply's success action, for every recipient
         super().__init__(path)
 
     def handle(self, msg_type, attrs):
@@ -172,9 +173,11 @@ class FakeAgent(_Server):
             if dsn.startswith("2"):
                 self.done_at[qid] = time.time()
         n = len(rcpts)
-        return ("delivery_reply", [("dsn", [dsn] * n), ("text", [text] * n),
-                                   ("relay", ["fake[127.0.0.1]"] * n), ("site_failure", site),
-                                   ("closing", self.closing)])
+        attrs = [("dsn", [dsn] * n), ("text", [text] * n), ("relay", ["fake[127.0.0.1]"] * n),
+                 ("site_failure", site), ("closing", self.closing)]
+        if self.action is not None:
+            attrs.append(("action", [self.action] * n))
+        return ("delivery_reply", attrs)
 
     def delivered(self):
         with self.lock:
@@ -549,6 +552,23 @@ class QmgrTest(unittest.TestCase):
         self.assertEqual(len(self.bounce.seen("trace", "flush", qid)), 1)
         # Without NOTIFY=SUCCESS nothing is traced.
         self.assertEqual(self.bounce.seen("trace", qid=plain), [])
+
+    def test_success_action_from_the_agent(self):
+        # Postfix's smtp(8) rules: a hand-over to an MTA without DSN is
+        # "relayed"; one that speaks DSN got NOTIFY and tells the sender
+        # itself, so no notice here.
+        inst = self.make()
+        self.agent.action = "relayed"
+        self.send(inst, ["bob@one.example"], args=["-N", "success"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"{qid}: removed", timeout=30)
+        (_, _, a), = self.bounce.seen("trace", "append", qid)
+        self.assertEqual(a["action"], "relayed")
+        self.agent.action = "none"
+        self.send(inst, ["carol@one.example"], sender="yves@example.org", args=["-N", "success"])
+        (other,) = self.wait_ids(inst, "yves@example.org", 1)
+        inst.wait_log(rf"{other}: removed", timeout=30)
+        self.assertEqual(self.bounce.seen("trace", qid=other), [])
 
     def test_trace_flush_failure_keeps_message_until_the_notice_goes(self):
         # The success notice is made from the message: while the trace flush

@@ -297,6 +297,7 @@ class SmtpAgentTest(unittest.TestCase):
                   "xforward unix - - n - - smtp -o smtp_send_xforward_command=yes\n"
                   "notify unix - - n - - smtp -o notify_classes=protocol\n"
                   "lmtp unix - - n - - lmtp\n"
+                  "lmtpfinal unix - - n - - lmtp -o lmtp_assume_final=yes\n"
                   # LMTP with SASL (the lmtp_sasl_* family); "noanonymous"
                   # lets PLAIN go without TLS.
                   "lmtpauth unix - - n - - lmtp -o lmtp_sasl_auth_enable=yes"
@@ -752,11 +753,14 @@ class SmtpAgentTest(unittest.TestCase):
         self.assertIn(" ENVID=env42", mail)
         rcpt = [c for c in s.commands if c.startswith("RCPT")][0]
         self.assertEqual(rcpt, "RCPT TO:<x@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;orig@example.net")
-        # Without DSN on offer, no DSN parameters.
+        # The server took the request over: it, not we, reports success.
+        self.assertEqual(a["action"], ["none"], a)
+        # Without DSN on offer, no DSN parameters; our notice says "relayed".
         n = self.server(ehlo=["PIPELINING"])
-        self.deliver(qid, f"[127.0.0.1]:{n.port}", [encode_rcpt("x@example.net", orig="o@example.net", notify=2)])
+        a = self.deliver(qid, f"[127.0.0.1]:{n.port}", [encode_rcpt("x@example.net", orig="o@example.net", notify=2)])
         self.assertEqual([c for c in n.commands if c.startswith(("MAIL", "RCPT"))],
                          [f"MAIL FROM:<{sender}>", "RCPT TO:<x@example.net>"])
+        self.assertEqual(a["action"], ["relayed"], a)
 
     def test_ehlo_only_to_esmtp_greetings(self):
         # smtp_always_send_ehlo = no: HELO unless the greeting says ESMTP.
@@ -839,6 +843,14 @@ class SmtpAgentTest(unittest.TestCase):
         a = self.deliver(qid, f"inet:127.0.0.1:{s.port}", ["x@example.net", "y@example.net"], service="lmtp")
         self.assertEqual(a["dsn"], ["2.0.0", "2.0.0"], a)
         self.assertTrue(any(c.startswith("LHLO client.example.com") for c in s.commands), s.commands)
+        # Success notices: the server offers DSN, so it reports; without DSN
+        # "relayed", or "delivered" with lmtp_assume_final = yes (Postfix).
+        self.assertEqual(a["action"], ["none", "none"], a)
+        plain = self.server(lmtp=1, ehlo=["PIPELINING"])
+        a = self.deliver(qid, f"inet:127.0.0.1:{plain.port}", ["x@example.net"], service="lmtp")
+        self.assertEqual(a["action"], ["relayed"], a)
+        a = self.deliver(qid, f"inet:127.0.0.1:{plain.port}", ["x@example.net"], service="lmtpfinal")
+        self.assertEqual(a["action"], ["delivered"], a)
 
     def test_lmtp_sasl(self):
         import base64

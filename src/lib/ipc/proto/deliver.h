@@ -36,6 +36,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -100,6 +101,11 @@ struct DeliveryRequest {
 };
 
 // One entry per request recipient, same order, in three parallel lists.
+// DeliveryReply::action values.
+inline constexpr std::string_view kSuccessDelivered = "delivered";
+inline constexpr std::string_view kSuccessRelayed = "relayed";
+inline constexpr std::string_view kSuccessNone = "none";
+
 struct DeliveryReply {
   static constexpr std::string_view kType = "delivery_reply";
 
@@ -114,6 +120,12 @@ struct DeliveryReply {
   // 1: the agent closes the connection after this reply; 0: qmgr may send
   // the next request on it.
   std::int64_t closing = 0;
+  // Per recipient, for a 2xx: the DSN action of its success notice
+  // ("delivered": final delivery, the default when absent; "relayed":
+  // handed to an MTA that does not speak DSN; "none": handed to one that
+  // does and got NOTIFY, so that it, not we, says so). Postfix's smtp(8)
+  // rules; only the smtp and lmtp clients send it.
+  std::optional<std::vector<std::string>> action;
 
   static constexpr auto fields() {
     return std::tuple{
@@ -122,12 +134,18 @@ struct DeliveryReply {
         field("relay", &DeliveryReply::relay, {.max_len = 1024, .single_line = true, .max_items = kMaxDeliveryRecipients}),
         field("site_failure", &DeliveryReply::site_failure, {.min = 0, .max = 1}),
         field("closing", &DeliveryReply::closing, {.min = 0, .max = 1}),
+        field("action", &DeliveryReply::action, {.max_len = 16, .single_line = true, .max_items = kMaxDeliveryRecipients}),
     };
   }
 
   Status check() const {
     if (dsn.size() != text.size() || dsn.size() != relay.size())
       return make_error("dsn, text and relay lists differ in length");
+    if (action) {
+      if (action->size() != dsn.size()) return make_error("action list differs in length");
+      for (const auto& a : *action)
+        if (a != kSuccessDelivered && a != kSuccessRelayed && a != kSuccessNone) return make_error("bad action");
+    }
     for (const auto& d : dsn) {
       if (d.size() < 5 || (d[0] != '2' && d[0] != '4' && d[0] != '5') || d[1] != '.')
         return make_error("bad status code");
