@@ -143,6 +143,20 @@ class SendmailTest(unittest.TestCase):
             self.assertIn(r, rcpts)
         self.assertNotRegex(text, r"(?mi)^Bcc:")
 
+    def test_extract_without_recipients_is_a_usage_error(self):
+        # As Postfix's sendmail: refused at once, nothing queued.
+        inst = self.make(start=False)
+        for msg in ("Subject: none\n\nbody\nTo: not@header.example\n",
+                    "To: undisclosed-recipients:;\nSubject: none\n\nbody\n",
+                    "To: a@example.com\nResent-To: group:;\n\nbody\n"):
+            p = self.sendmail(inst, ["-t", "-f", "t-none@example.com"], msg)
+            self.assertEqual(p.returncode, 64, p.stderr)
+            self.assertIn("No recipient addresses found in message header", p.stderr)
+        self.assertEqual(self.queue_files(inst, "maildrop"), [])
+        # A recipient on the command line is enough.
+        p = self.sendmail(inst, ["-t", "-f", "t-none@example.com", "cmd@example.com"], "Subject: x\n\nbody\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+
     def test_bs_session(self):
         inst = self.make()
         dialogue = ("EHLO client.example.com\r\nMAIL FROM:<smtp-sender@example.com>\r\n"

@@ -214,11 +214,43 @@ int deliver(const Env& env, const Options& o) {
   std::optional<std::string> full_name = o.full_name;
   if (!full_name) full_name = default_full_name(std::getenv("NAME"), env.gecos, env.login);
   if (full_name && (full_name->size() > 1000 || !queue::valid_envelope_text(*full_name))) full_name.reset();
-  auto pd = Postdrop::start(env.cfg->str("command_directory"), env.config_dir);
-  if (!pd) die(EX_UNAVAILABLE, pd.error().message);
-  postdrop::StreamEncoder enc(pd->sink());
+  // With -t and no recipient on the command line, a message whose header
+  // names none is refused at once (EX_USAGE), as Postfix's sendmail does,
+  // rather than bounced later. So the records are held back until the
+  // header has been read (up to kHoldLimit; a header that long goes out
+  // before the check, and a refusal then leaves postdrop an unfinished
+  // stream, which it throws away), and postdrop starts only then.
+  constexpr std::size_t kHoldLimit = 1 << 20;
+  std::optional<Postdrop> pd;
+  std::string held;
+  bool holding = o.extract && o.recipients.empty();
+  bool no_recipients = false;
+  auto start_postdrop = [&]() -> Status {
+    auto started = Postdrop::start(env.cfg->str("command_directory"), env.config_dir);
+    if (!started) die(EX_UNAVAILABLE, started.error().message);
+    pd.emplace(std::move(*started));
+    holding = false;
+    std::string out = std::move(held);
+    held.clear();
+    return out.empty() ? Status{} : pd->sink()(out);
+  };
+  if (!holding)
+    if (auto st = start_postdrop(); !st) die(EX_TEMPFAIL, st.error().message);
+  postdrop::StreamEncoder enc([&](std::string_view d) -> Status {
+    if (!holding) return pd->sink()(d);
+    held.append(d);
+    return held.size() > kHoldLimit ? start_postdrop() : Status{};
+  });
   ReadOptions ro{.ignore_dots = o.ignore_dots,
                  .endings = parse_line_endings(env.cfg->str("sendmail_fix_line_endings"))};
+  if (o.extract && o.recipients.empty())
+    ro.headers_done = [&](bool has_recipients) -> Status {
+      if (!has_recipients) {
+        no_recipients = true;
+        return make_error("no recipients");
+      }
+      return holding ? start_postdrop() : Status{};
+    };
   ByteReader in = [](char* buf, std::size_t len) -> Result<std::size_t> {
     for (;;) {
       ssize_t n = ::read(0, buf, len);
@@ -228,6 +260,12 @@ int deliver(const Env& env, const Options& o) {
   };
   Status st = write_envelope(o, sender, full_name, enc);
   if (st) st = read_message(in, ro, enc);
+  if (no_recipients) {
+    if (pd) (void)pd->wait();  // an unfinished stream: postdrop removes its file
+    die(EX_USAGE, fmt::format("{}({}): No recipient addresses found in message header", sender, ::getuid()));
+  }
+  if (!pd && st) st = start_postdrop();  // (no header end seen: cannot happen, read_message reports it)
+  if (!pd) die(EX_TEMPFAIL, st ? "postdrop was not started" : st.error().message);
   int status = pd->wait();
   if (status != 0) {
     // postdrop has already said why on stderr.

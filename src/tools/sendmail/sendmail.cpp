@@ -253,6 +253,46 @@ Status write_envelope(const Options& o, const std::string& sender, const std::op
   return {};
 }
 
+bool HeaderRecipientScan::line(std::string_view text) {
+  if (!current_.empty() && !text.empty() && (text[0] == ' ' || text[0] == '\t')) {
+    if (current_.size() + text.size() > kMaxHeaderBytes) overlong_ = true;
+    else current_.append(text);
+    return true;
+  }
+  finish_header();
+  if (text.empty()) return false;
+  // A header: a name of printable characters other than ':', then ':'.
+  auto colon = text.find(':');
+  if (colon == 0 || colon == std::string_view::npos) return false;
+  for (char c : text.substr(0, colon))
+    if (c <= ' ' || c > '~') return false;
+  current_.assign(text.substr(0, std::min(text.size(), kMaxHeaderBytes)));
+  overlong_ = text.size() > kMaxHeaderBytes;
+  return true;
+}
+
+void HeaderRecipientScan::finish_header() {
+  if (current_.empty()) return;
+  std::string header = std::move(current_);
+  current_.clear();
+  if (overlong_) return;
+  auto colon = header.find(':');
+  std::string_view name = std::string_view(header).substr(0, colon);
+  const bool resent = str::iequals(name, "resent-to") || str::iequals(name, "resent-cc") ||
+                      str::iequals(name, "resent-bcc");
+  if (!resent && !str::iequals(name, "to") && !str::iequals(name, "cc") && !str::iequals(name, "bcc")) return;
+  if (resent) resent_seen_ = true;
+  auto list = mail::parse_address_list(std::string_view(header).substr(colon + 1));
+  if (!list) return;
+  for (const auto& a : list->addresses)
+    if (!a.address.local.empty()) (resent ? resent_ : plain_) = true;
+}
+
+bool HeaderRecipientScan::found() {
+  finish_header();
+  return resent_seen_ ? resent_ : plain_;
+}
+
 Status read_message(const ByteReader& in, const ReadOptions& o, postdrop::StreamEncoder& enc) {
   if (auto st = enc.begin_content(); !st) return st;
   std::string buf(64 * 1024, '\0');
@@ -261,6 +301,14 @@ Status read_message(const ByteReader& in, const ReadOptions& o, postdrop::Stream
   bool first = true;
   bool skipping_from = true;  // still among the leading "From " lines
   bool strict_crlf = false;  // Strict: the first line decides
+  // sendmail -t: the header is looked at until it ends.
+  bool in_headers = static_cast<bool>(o.headers_done);
+  HeaderRecipientScan scan;
+  auto end_headers = [&]() -> Status {
+    if (!in_headers) return {};
+    in_headers = false;
+    return o.headers_done(scan.found());
+  };
   bool eof = false;
   std::size_t pos = 0, len = 0;
   auto finish_line = [&](bool had_lf) -> Result<bool> {  // true: stop (dot line)
@@ -285,6 +333,8 @@ Status read_message(const ByteReader& in, const ReadOptions& o, postdrop::Stream
       }
     }
     skipping_from = false;
+    if (in_headers && (in_piece || !scan.line(line)))
+      if (auto st = end_headers(); !st) return st.take_error();
     auto st = enc.line(line);
     line.clear();
     in_piece = false;
@@ -312,13 +362,17 @@ Status read_message(const ByteReader& in, const ReadOptions& o, postdrop::Stream
       pos += nl + 1;
       auto stop = finish_line(true);
       if (!stop) return stop.take_error();
-      if (*stop) return enc.end();
+      if (*stop) {
+        if (auto st = end_headers(); !st) return st;
+        return enc.end();
+      }
     }
     // Keep memory bounded: a very long line goes out in pieces (keep one
     // byte back so a CR before the LF can still be recognised).
     if (line.size() > queue::kMaxContentRecord) {
       std::string keep = line.substr(line.size() - 1);
       line.pop_back();
+      if (auto st = end_headers(); !st) return st;  // a line this long is no header
       if (auto st = enc.partial(line); !st) return st;
       in_piece = true;
       first = false;
@@ -330,6 +384,7 @@ Status read_message(const ByteReader& in, const ReadOptions& o, postdrop::Stream
     auto stop = finish_line(false);
     if (!stop) return stop.take_error();
   }
+  if (auto st = end_headers(); !st) return st;
   return enc.end();
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,6 +61,30 @@ LineEndings parse_line_endings(std::string_view v);
 struct ReadOptions {
   bool ignore_dots = false;
   LineEndings endings = LineEndings::Always;
+  // sendmail -t: called once, where the message's header ends, with whether
+  // it names a recipient (To:, Cc:, Bcc:, or the Resent- ones when there
+  // are any, as Postfix's sendmail reads them). An error stops the read
+  // before anything more is written.
+  std::function<Status(bool has_recipients)> headers_done;
+};
+
+// Finds the recipients in a message header, line by line (sendmail -t's
+// check; cleanup extracts them). Logical headers are bounded by
+// kMaxHeaderBytes: a longer one is not looked into.
+class HeaderRecipientScan {
+ public:
+  static constexpr std::size_t kMaxHeaderBytes = 102400;  // header_size_limit's default
+  // One complete header line; false when it ends the header section (an
+  // empty line, or a line that is neither a header nor a continuation).
+  bool line(std::string_view text);
+  // Whether the finished header names a recipient.
+  bool found();
+
+ private:
+  void finish_header();
+  std::string current_;  // the logical header being read, unfolded
+  bool overlong_ = false;
+  bool plain_ = false, resent_ = false, resent_seen_ = false;
 };
 
 // Reads the message through `in` (0 = end of input) and writes the content

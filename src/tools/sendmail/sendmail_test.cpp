@@ -89,6 +89,24 @@ TEST(SendmailArgs, PostfixIgnoresSomeValuesWithAWarning) {
   EXPECT_EQ(a->alias_database.value_or("?"), "hash:/etc/other-aliases");
 }
 
+TEST(HeaderRecipients, ToCcBccOrTheResentOnes) {
+  auto scan = [](std::vector<std::string> lines) {
+    HeaderRecipientScan s;
+    for (const auto& l : lines)
+      if (!s.line(l)) break;
+    return s.found();
+  };
+  EXPECT_TRUE(scan({"Subject: x", "To: a@example.com", ""}));
+  EXPECT_TRUE(scan({"cc:", "  b@example.com", ""}));  // folded
+  EXPECT_TRUE(scan({"BCC: Hidden <h@example.com>"}));
+  EXPECT_FALSE(scan({"To: undisclosed-recipients:;", "Subject: x", ""}));
+  EXPECT_FALSE(scan({"From: a@example.com", "Subject: x", "", "To: b@example.com"}));  // body
+  EXPECT_FALSE(scan({"Subject: x", "not a header", "To: b@example.com"}));
+  // Resent- headers, when present, are the ones that count (Postfix).
+  EXPECT_FALSE(scan({"To: a@example.com", "Resent-To: group:;", ""}));
+  EXPECT_TRUE(scan({"To: group:;", "Resent-Cc: r@example.com", ""}));
+}
+
 TEST(SendmailArgs, FullNameDefaults) {
   EXPECT_EQ(default_full_name("Env Name", "Gecos", "joe").value_or("?"), "Env Name");
   EXPECT_EQ(default_full_name(nullptr, "& Smith,Room 1,555", "joe").value_or("?"), "Joe Smith");
