@@ -164,6 +164,7 @@ asio::awaitable<void> Message::envelope(submit::CleanupEnvelope env) {
   }
   sender_ = sender;
   full_name_ = env.full_name ? clean_text(*env.full_name) : std::string();
+  extract_notify_ = env.extract_notify ? static_cast<unsigned>(*env.extract_notify) : 0;
   // For the inspection log lines (Postfix's "from host[addr]" or "from local").
   if (!(flags_ & (submit::cleanup_flag::kBounce | submit::cleanup_flag::kNoHeaderBodyChecks))) {
     checks_ = deps_.checks;
@@ -662,7 +663,7 @@ asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_fl
     for (auto& a : list) {
       std::string orcpt = no_orcpt;
       std::string original = a;
-      co_await add_recipient(std::move(a), std::move(orcpt), 0, true, std::move(original));
+      co_await add_recipient(std::move(a), std::move(orcpt), extract_notify_, true, std::move(original));
       if (failed()) break;
     }
   }

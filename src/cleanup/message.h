@@ -177,6 +177,7 @@ class Message {
   bool have_envelope_ = false;
   std::string sender_;  // after rewriting and mapping
   std::string full_name_;
+  unsigned extract_notify_ = 0;  // NOTIFY of recipients extracted from the header (sendmail -t -N)
   std::time_t arrival_ = 0;
   std::string header_context_;  // "local", "remote" or "" (no header rewriting)
   std::size_t nrcpt_ = 0;

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "base/strings.h"
+#include "drop_stream.h"
 #include "ipc/status_call.h"
 #include "log/log.h"
 #include "mail/received.h"
@@ -171,6 +172,8 @@ asio::awaitable<Outcome> pickup_file(asio::io_context& io, const Settings& s, co
   if (m.dsn_ret) env.ret = *m.dsn_ret == queue::DsnRet::Full ? "FULL" : "HDRS";
   env.arrival_time = m.arrival_sec;
   if (!s.content_filter.empty()) env.content_filter = s.content_filter;
+  if (auto n = m.attribute(postdrop::kAttrExtractNotify))
+    if (auto bits = postdrop::parse_extract_notify(*n)) env.extract_notify = *bits;
 
   // Send everything; on a failure finish() returns the early verdict or an error.
   bool sent = static_cast<bool>(co_await client->envelope(env));

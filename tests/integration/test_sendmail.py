@@ -142,6 +142,12 @@ class SendmailTest(unittest.TestCase):
         for r in ("to@example.com", "cc@example.com", "hidden@example.com"):
             self.assertIn(r, rcpts)
         self.assertNotRegex(text, r"(?mi)^Bcc:")
+        # -N applies to the recipients taken from the header too (Postfix).
+        p = self.sendmail(inst, ["-t", "-N", "success,failure", "-f", "n-sender@example.com"],
+                          "To: notify@example.com\nSubject: -N\n\nbody\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        text = self.postcat(inst, self.wait_message(inst, "n-sender@example.com"))
+        self.assertRegex(text, r"dsn_notify_flags: SUCCESS,FAILURE\n(?:\w+: .*\n)*?recipient: notify@example\.com")
 
     def test_extract_without_recipients_is_a_usage_error(self):
         # As Postfix's sendmail: refused at once, nothing queued.

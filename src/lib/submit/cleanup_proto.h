@@ -52,6 +52,7 @@
 #include "config/config.h"
 #include "config/transport.h"
 #include "ipc/schema.h"
+#include "queue/queue_file.h"
 
 namespace postern::submit {
 
@@ -200,6 +201,9 @@ struct CleanupEnvelope {
   // config/transport.h): qmgr sends every recipient there instead of
   // resolving it.
   std::optional<std::string> content_filter;
+  // sendmail -t -N: the NOTIFY bits (queue::DsnNotify) of the recipients
+  // extracted from the header (cleanup_flag::kExtractRecipients).
+  std::optional<std::int64_t> extract_notify;
 
   static constexpr auto fields() {
     constexpr ipc::Rules attr{.max_len = kMaxAttributeLength, .single_line = true};
@@ -220,11 +224,14 @@ struct CleanupEnvelope {
         ipc::field("log_ident", &CleanupEnvelope::log_ident, {.max_len = 64, .single_line = true}),
         ipc::field("arrival_time", &CleanupEnvelope::arrival_time, {.min = 0}),
         ipc::field("content_filter", &CleanupEnvelope::content_filter, {.max_len = 1024, .single_line = true}),
+        ipc::field("extract_notify", &CleanupEnvelope::extract_notify, {.min = 1, .max = 15}),
     };
   }
   Status check() const {
     if (body && *body != "7BIT" && *body != "8BITMIME") return make_error("body must be 7BIT or 8BITMIME");
     if (ret && *ret != "FULL" && *ret != "HDRS") return make_error("ret must be FULL or HDRS");
+    if (extract_notify && (*extract_notify & queue::kNotifyNever) && *extract_notify != queue::kNotifyNever)
+      return make_error("extract_notify: NEVER goes alone");
     if (content_filter)
       if (auto st = config::check_content_filter(*content_filter); !st) return st;
     return {};

@@ -28,9 +28,24 @@ Status read_exact(const ByteReader& in, char* buf, std::size_t len) {
 
 }  // namespace
 
+std::optional<unsigned> parse_extract_notify(std::string_view text) {
+  if (text.empty() || text.size() > 2) return std::nullopt;
+  unsigned v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  // NEVER alone, or a non-empty set of SUCCESS, FAILURE, DELAY.
+  if (v == 0 || v > (queue::kNotifyNever | queue::kNotifySuccess | queue::kNotifyFailure | queue::kNotifyDelay))
+    return std::nullopt;
+  if ((v & queue::kNotifyNever) && v != queue::kNotifyNever) return std::nullopt;
+  return v;
+}
+
 bool is_drop_attribute(std::string_view name) {
   return name == kAttrFullName || name == kAttrExtractRecipients || name == kAttrSubmitProtocol ||
-         name == queue::attr::kDsnEnvid || name == queue::attr::kDsnRet || name == queue::attr::kEncoding;
+         name == kAttrExtractNotify || name == queue::attr::kDsnEnvid || name == queue::attr::kDsnRet ||
+         name == queue::attr::kEncoding;
 }
 
 Status StreamEncoder::record(char type, std::string_view payload) {
@@ -124,9 +139,9 @@ Result<DropSummary> decode_drop_stream(const ByteReader& in, queue::QueueFileWri
           auto a = queue::decode_attribute(payload);
           if (!a) return bad(a.error().message);
           if (!is_drop_attribute(a->name)) return bad(fmt::format("attribute {} is not allowed", a->name));
-          static constexpr std::array<std::string_view, 6> names = {
-              kAttrFullName, kAttrExtractRecipients, kAttrSubmitProtocol, queue::attr::kDsnEnvid,
-              queue::attr::kDsnRet, queue::attr::kEncoding};
+          static constexpr std::array<std::string_view, 7> names = {
+              kAttrFullName, kAttrExtractRecipients, kAttrSubmitProtocol, kAttrExtractNotify,
+              queue::attr::kDsnEnvid, queue::attr::kDsnRet, queue::attr::kEncoding};
           for (std::size_t i = 0; i < names.size(); ++i) {
             if (names[i] != a->name) continue;
             if (seen_attr[i]) return bad(fmt::format("attribute {} repeated", a->name));
@@ -136,6 +151,8 @@ Result<DropSummary> decode_drop_stream(const ByteReader& in, queue::QueueFileWri
             if (a->value != "yes") return bad("extract_recipients must be yes");
             sum.extract = true;
           }
+          if (a->name == kAttrExtractNotify && !parse_extract_notify(a->value))
+            return bad("extract_notify must be NOTIFY bits");
           if (a->name == kAttrSubmitProtocol && a->value != "sendmail" && a->value != "esmtp")
             return bad("submit_protocol must be sendmail or esmtp");
           if (a->name == queue::attr::kEncoding && a->value != "7bit" && a->value != "8bit")

@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,7 +38,13 @@ namespace postern::postdrop {
 inline constexpr std::string_view kAttrFullName = "full_name";                    // -F, NAME, GECOS
 inline constexpr std::string_view kAttrExtractRecipients = "extract_recipients";  // -t: "yes"
 inline constexpr std::string_view kAttrSubmitProtocol = "submit_protocol";        // "sendmail" or "esmtp" (-bs)
+// sendmail -t -N: the NOTIFY bits (queue::DsnNotify, decimal) for the
+// recipients cleanup extracts from the header; command-line recipients
+// carry their own.
+inline constexpr std::string_view kAttrExtractNotify = "extract_notify";
 bool is_drop_attribute(std::string_view name);
+// The value of kAttrExtractNotify: NOTIFY bits, nullopt when malformed.
+std::optional<unsigned> parse_extract_notify(std::string_view text);
 
 // Largest number of recipients one submission may carry.
 inline constexpr std::uint64_t kMaxDropRecipients = 100000;

@@ -202,3 +202,21 @@ TEST_F(DropStreamTest, EncoderSplitsLongLines) {
 }
 
 }  // namespace
+
+namespace postern::postdrop {
+namespace {
+
+TEST(DropAttributes, ExtractNotifyBits) {
+  EXPECT_EQ(parse_extract_notify("1"), 1u);   // NEVER
+  EXPECT_EQ(parse_extract_notify("6"), 6u);   // SUCCESS,FAILURE
+  EXPECT_EQ(parse_extract_notify("14"), 14u);
+  EXPECT_FALSE(parse_extract_notify("0"));
+  EXPECT_FALSE(parse_extract_notify("3"));    // NEVER with SUCCESS
+  EXPECT_FALSE(parse_extract_notify("16"));
+  EXPECT_FALSE(parse_extract_notify("x"));
+  EXPECT_FALSE(parse_extract_notify("006"));
+  EXPECT_TRUE(is_drop_attribute(kAttrExtractNotify));
+}
+
+}  // namespace
+}  // namespace postern::postdrop

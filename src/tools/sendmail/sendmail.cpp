@@ -236,6 +236,10 @@ Status write_envelope(const Options& o, const std::string& sender, const std::op
     if (auto st = enc.attribute(postdrop::kAttrFullName, *full_name); !st) return st;
   if (o.extract)
     if (auto st = enc.attribute(postdrop::kAttrExtractRecipients, "yes"); !st) return st;
+  // -N for the recipients cleanup takes from the header too (Postfix's
+  // sendmail writes it before each of them).
+  if (o.extract && o.notify)
+    if (auto st = enc.attribute(postdrop::kAttrExtractNotify, std::to_string(o.notify)); !st) return st;
   if (o.mode == Mode::Smtp)
     if (auto st = enc.attribute(postdrop::kAttrSubmitProtocol, "esmtp"); !st) return st;
   if (o.envid)
