@@ -10,6 +10,7 @@ postcat, holding an RFC 3464 report; plus the log lines and the status logs.
 """
 import os
 import re
+import struct
 import subprocess
 import time
 import unittest
@@ -212,10 +213,20 @@ class BounceTest(_Base, unittest.TestCase):
         self.assert_nothing_left(mid)
 
     def test_sendmail_t_without_recipients_is_returned_too(self):
-        # sendmail -t with no To/Cc/Bcc: cleanup finds no recipient and
-        # refuses; the maildrop file has none either, yet the sender is told
-        # (recipient "unknown", as Postfix's cleanup reports it).
-        self.sendmail(["-f", "grace@example.test", "-t"], "Subject: nobody to send to\n\nlonely body\n")
+        # A maildrop file that asks for extraction and whose header names no
+        # recipient (sendmail itself now refuses those, as Postfix's does;
+        # another program may still write one through postdrop): cleanup
+        # finds no recipient and refuses, yet the sender is told (recipient
+        # "unknown", as Postfix's cleanup reports it).
+        def rec(t, payload=b""):
+            return t + struct.pack(">I", len(payload)) + payload
+        stream = (rec(b"S", b"grace@example.test") + rec(b"A", b"extract_recipients=yes") + rec(b"M") +
+                  rec(b"N", b"Subject: nobody to send to") + rec(b"N") + rec(b"N", b"lonely body") + rec(b"E"))
+        env = dict(os.environ)
+        env.pop("MAIL_CONFIG", None)
+        p = subprocess.run([os.path.join(SBIN, "postdrop"), "-c", self.inst.dir], input=stream,
+                           capture_output=True, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
         mid, text = self.refused_submission_notice("grace@example.test", r"5\d\d ")
         self.assertIn("Final-Recipient: rfc822; unknown", self.report_part(text))
         self.assertIn("Subject: nobody to send to", text)

@@ -2,6 +2,7 @@
 // record stream. See drop_stream.h for the format and the threat model.
 #include "drop_stream.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 
@@ -42,10 +43,15 @@ std::optional<unsigned> parse_extract_notify(std::string_view text) {
   return v;
 }
 
+namespace {
+// Every attribute a drop stream may carry, each at most once.
+constexpr std::array<std::string_view, 7> kDropAttributeNames = {
+    kAttrFullName,      kAttrExtractRecipients, kAttrSubmitProtocol, kAttrExtractNotify,
+    queue::attr::kDsnEnvid, queue::attr::kDsnRet, queue::attr::kEncoding};
+}  // namespace
+
 bool is_drop_attribute(std::string_view name) {
-  return name == kAttrFullName || name == kAttrExtractRecipients || name == kAttrSubmitProtocol ||
-         name == kAttrExtractNotify || name == queue::attr::kDsnEnvid || name == queue::attr::kDsnRet ||
-         name == queue::attr::kEncoding;
+  return std::find(kDropAttributeNames.begin(), kDropAttributeNames.end(), name) != kDropAttributeNames.end();
 }
 
 Status StreamEncoder::record(char type, std::string_view payload) {
@@ -101,7 +107,7 @@ Result<DropSummary> decode_drop_stream(const ByteReader& in, queue::QueueFileWri
   enum class State { Sender, Envelope, Content, Done } state = State::Sender;
   DropSummary sum;
   std::string payload;
-  bool seen_attr[6] = {};
+  std::array<bool, kDropAttributeNames.size()> seen_attr{};
   while (state != State::Done) {
     char hdr[5];
     if (auto st = read_exact(in, hdr, 5); !st) {
@@ -139,11 +145,8 @@ Result<DropSummary> decode_drop_stream(const ByteReader& in, queue::QueueFileWri
           auto a = queue::decode_attribute(payload);
           if (!a) return bad(a.error().message);
           if (!is_drop_attribute(a->name)) return bad(fmt::format("attribute {} is not allowed", a->name));
-          static constexpr std::array<std::string_view, 7> names = {
-              kAttrFullName, kAttrExtractRecipients, kAttrSubmitProtocol, kAttrExtractNotify,
-              queue::attr::kDsnEnvid, queue::attr::kDsnRet, queue::attr::kEncoding};
-          for (std::size_t i = 0; i < names.size(); ++i) {
-            if (names[i] != a->name) continue;
+          for (std::size_t i = 0; i < kDropAttributeNames.size(); ++i) {
+            if (kDropAttributeNames[i] != a->name) continue;
             if (seen_attr[i]) return bad(fmt::format("attribute {} repeated", a->name));
             seen_attr[i] = true;
           }

@@ -120,6 +120,27 @@ TEST_F(DropStreamTest, RoundTripWritesAValidQueueFile) {
   EXPECT_EQ(text, "Subject: hi\n\nlong line\n");
 }
 
+TEST_F(DropStreamTest, EveryAttributeOnceAndNoMore) {
+  auto all = [](bool twice) {
+    return encode([twice](postdrop::StreamEncoder& e) {
+      ASSERT_TRUE(e.sender("alice"));
+      for (auto [n, v] : {std::pair{"full_name", "A"}, {"extract_recipients", "yes"}, {"submit_protocol", "sendmail"},
+                          {"extract_notify", "6"}, {"dsn_envid", "id1"}, {"dsn_ret", "HDRS"}, {"encoding", "8bit"}})
+        ASSERT_TRUE(e.attribute(n, v)) << n;
+      if (twice) ASSERT_TRUE(e.attribute("encoding", "7bit"));
+      ASSERT_TRUE(e.begin_content());
+      ASSERT_TRUE(e.line("To: b@example.com"));
+      ASSERT_TRUE(e.end());
+    });
+  };
+  auto sum = decode(all(false));
+  ASSERT_TRUE(sum) << sum.error().message;
+  EXPECT_TRUE(sum->extract);
+  auto bad = decode(all(true));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("attribute encoding repeated"), std::string::npos) << bad.error().message;
+}
+
 TEST_F(DropStreamTest, ExtractWithoutRecipients) {
   auto bytes = encode([](postdrop::StreamEncoder& e) {
     ASSERT_TRUE(e.sender(""));

@@ -192,21 +192,26 @@ enum class Fate { Done, Gone, Failed };
 // a named ID found nowhere is looked for once more, because qmgr may have
 // moved it between the queues while they were searched (Postfix's
 // postsuper does the same).
+// Calls f(entry) for every queue file of `q`; a queue that cannot be read
+// is a failure (one that does not exist is empty).
+template <class F>
+void scan_queue(const Env& env, QueueName q, F&& f) {
+  queue::QueueScanner scanner(env.root, q, env.hash);
+  for (;;) {
+    auto next = scanner.next();
+    if (!next) {
+      if (next.error().sys_errno != ENOENT) failure("scan {}: {}", queue::to_string(q), next.error().message);
+      return;
+    }
+    if (!*next) return;
+    f(**next);
+  }
+}
+
 template <class F>
 void for_each_selected(const Env& env, const std::vector<QueueName>& queues, const Selection& sel, F&& f) {
   if (sel.all) {
-    for (auto q : queues) {
-      queue::QueueScanner scanner(env.root, q, env.hash);
-      for (;;) {
-        auto next = scanner.next();
-        if (!next) {
-          if (next.error().sys_errno != ENOENT) failure("scan {}: {}", queue::to_string(q), next.error().message);
-          break;
-        }
-        if (!*next) break;
-        f(q, (*next)->id, (*next)->path);
-      }
-    }
+    for (auto q : queues) scan_queue(env, q, [&](const queue::QueueEntry& e) { f(q, e.id, e.path); });
     return;
   }
   for (const auto& text : sel.ids) {
@@ -525,25 +530,17 @@ std::size_t purge_unready(const Env& env) {
   std::size_t n = 0;
   const std::time_t now = std::time(nullptr);
   for (auto q : {QueueName::Maildrop, QueueName::Incoming, QueueName::Active, QueueName::Deferred, QueueName::Hold}) {
-    queue::QueueScanner scanner(env.root, q, env.hash);
-    for (;;) {
-      auto next = scanner.next();
-      if (!next) {
-        if (next.error().sys_errno != ENOENT) failure("scan {}: {}", queue::to_string(q), next.error().message);
-        break;
-      }
-      if (!*next) break;
-      const auto& e = **next;
+    scan_queue(env, q, [&](const queue::QueueEntry& e) {
       struct stat st {};
-      if (::lstat(e.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || queue::is_ready_mode(st.st_mode)) continue;
-      if (now - st.st_mtime <= kUnreadyMaxAge) continue;
+      if (::lstat(e.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || queue::is_ready_mode(st.st_mode)) return;
+      if (now - st.st_mtime <= kUnreadyMaxAge) return;
       if (::unlink(e.path.c_str()) != 0) {
         if (errno != ENOENT) failure("remove {}: {}", e.path.string(), std::strerror(errno));
-        continue;
+        return;
       }
       log::info("{}: removed incomplete queue file from {} (unchanged for a day)", e.id.str(), queue::to_string(q));
       ++n;
-    }
+    });
   }
   return n;
 }
