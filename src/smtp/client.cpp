@@ -1000,7 +1000,7 @@ struct Agent::Impl {
       quit_close(s);
       co_return false;
     }
-    if (job.loop_check && !h.reply.lines.empty()) {
+    if (job.loop_check && st == Stage::Ehlo && !h.reply.lines.empty()) {
       // A server that names itself as we are named is us, however the
       // naming service or the routing tables got us here (Postfix's check).
       const std::string& first = h.reply.lines.front();

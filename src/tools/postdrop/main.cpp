@@ -140,7 +140,8 @@ int main(int argc, char** argv) {
   // A program piping into sendmail without end must not fill the queue's
   // file system: the maildrop file is bounded by message_size_limit (see
   // kEnvelopeAllowance); an inherited lower limit stays.
-  if (const std::int64_t limit = cfg->size("message_size_limit"); limit > 0) {
+  if (const std::int64_t limit = cfg->size("message_size_limit");
+      limit > 0 && static_cast<rlim_t>(limit) < (RLIM_INFINITY - kEnvelopeAllowance) / 4) {
     const rlim_t want = 4 * static_cast<rlim_t>(limit) + kEnvelopeAllowance;
     struct rlimit rl {};
     if (::getrlimit(RLIMIT_FSIZE, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > want)) {
@@ -189,6 +190,9 @@ int main(int argc, char** argv) {
   }
   if (auto st = writer->commit(); !st) {
     writer->abandon();  // a failed step already removed it; this makes sure
+    if (st.error().sys_errno == EFBIG)
+      die(EX_DATAERR, fmt::format("uid={}: message file too large (message_size_limit {})", ::getuid(),
+                                  cfg->size("message_size_limit")));
     die(EX_TEMPFAIL, fmt::format("uid={}: commit {}: {}", ::getuid(), writer->id().str(), st.error().message));
   }
   log::debug("{}: uid={} from=<{}> nrcpt={}", writer->id().str(), ::getuid(), sum->sender, sum->recipients);

@@ -5,6 +5,7 @@
 
 #include "base/strings.h"
 #include "mail/address_list.h"
+#include "mail/header.h"
 #include "mail/received.h"
 #include "queue/queue_file.h"
 
@@ -212,7 +213,7 @@ Result<Options> parse_args(const std::vector<std::string>& args, std::string_vie
     if (!r) return r.take_error();
     for (auto& x : *r) o.recipients.push_back(std::move(x));
   }
-  if (o.mode == Mode::Deliver && !o.extract && o.recipients.empty() && o.flush_site.empty())
+  if (o.mode == Mode::Deliver && !o.extract && o.recipients.empty())
     return make_error("no recipient addresses specified on the command line or via -t");
   if (o.extract && o.mode != Mode::Deliver) return make_error("-t can be used only in delivery mode");
   if (!o.recipients.empty()) {
@@ -279,17 +280,28 @@ void HeaderRecipientScan::finish_header() {
   if (current_.empty()) return;
   std::string header = std::move(current_);
   current_.clear();
-  if (overlong_) return;
   auto colon = header.find(':');
-  std::string_view name = std::string_view(header).substr(0, colon);
-  const bool resent = str::iequals(name, "resent-to") || str::iequals(name, "resent-cc") ||
-                      str::iequals(name, "resent-bcc");
-  if (!resent && !str::iequals(name, "to") && !str::iequals(name, "cc") && !str::iequals(name, "bcc")) return;
-  if (resent) resent_seen_ = true;
+  const mail::HeaderKind kind = mail::classify_header(std::string_view(header).substr(0, colon));
+  // Cleanup's rule: any Resent- header makes the Resent-To/-Cc/-Bcc the
+  // recipients (Resent-From alone too).
+  if (mail::header_flags(kind) & mail::header_flag::kResent) resent_seen_ = true;
+  using K = mail::HeaderKind;
+  const bool resent = kind == K::kResentTo || kind == K::kResentCc || kind == K::kResentBcc;
+  if (!resent && kind != K::kTo && kind != K::kCc && kind != K::kBcc) return;
+  bool& found = resent ? resent_ : plain_;
+  // Too long to look into here (cleanup's header_size_limit may allow it):
+  // assume it names someone, so that the check never refuses wrongly.
+  if (overlong_) {
+    found = true;
+    return;
+  }
   auto list = mail::parse_address_list(std::string_view(header).substr(colon + 1));
-  if (!list) return;
+  if (!list) {
+    found = true;  // cleanup has the last word on what it cannot parse either
+    return;
+  }
   for (const auto& a : list->addresses)
-    if (!a.address.local.empty()) (resent ? resent_ : plain_) = true;
+    if (!a.address.local.empty()) found = true;
 }
 
 bool HeaderRecipientScan::found() {

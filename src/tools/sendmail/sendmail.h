@@ -69,8 +69,10 @@ struct ReadOptions {
 };
 
 // Finds the recipients in a message header, line by line (sendmail -t's
-// check; cleanup extracts them). Logical headers are bounded by
-// kMaxHeaderBytes: a longer one is not looked into.
+// check; cleanup extracts them, with the same Resent- rule). Logical
+// headers are bounded by kMaxHeaderBytes: a longer recipient header is not
+// looked into and counts as naming someone, as does one that does not
+// parse, so that the check refuses only what cleanup would refuse.
 class HeaderRecipientScan {
  public:
   static constexpr std::size_t kMaxHeaderBytes = 102400;  // header_size_limit's default

@@ -105,6 +105,14 @@ TEST(HeaderRecipients, ToCcBccOrTheResentOnes) {
   // Resent- headers, when present, are the ones that count (Postfix).
   EXPECT_FALSE(scan({"To: a@example.com", "Resent-To: group:;", ""}));
   EXPECT_TRUE(scan({"To: group:;", "Resent-Cc: r@example.com", ""}));
+  // Any Resent- header, as cleanup decides it: Resent-From alone too.
+  EXPECT_FALSE(scan({"To: a@example.com", "Resent-From: joe@example.com", ""}));
+  // A recipient header too long to look into counts as naming someone
+  // (cleanup's header_size_limit may be larger).
+  std::vector<std::string> big{"To: first:;,"};
+  for (int i = 0; i < 3000; ++i) big.push_back(" a-group-with-a-long-name-" + std::to_string(i) + ":;,");
+  big.push_back("");
+  EXPECT_TRUE(scan(big));
 }
 
 TEST(SendmailArgs, FullNameDefaults) {
