@@ -155,7 +155,7 @@ asio::awaitable<Result<std::string>> submit_notice(asio::io_context& io, const S
   submit::Post post;
   post.sender = notice_sender;
   post.recipients = recipients;
-  post.flags = submit::cleanup_flag::kBounce;
+  post.flags = submit::cleanup_flag::kBounce | s.autodetect;
   post.origin = "bounce";
   // As the notice labels its parts (a Charset: utf-8 template's text is
   // 8-bit): cleanup records it, and the smtp client then never sends raw
@@ -301,6 +301,9 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
                       service);
   s.queue_root = cfg.str("queue_directory");
   s.cleanup_socket = submit::cleanup_socket_path(s.queue_root, cfg.str("cleanup_service_name"));
+  auto autodetect = submit::smtputf8_autodetect(cfg, "bounce");
+  if (!autodetect) return autodetect.take_error();
+  s.autodetect = *autodetect;
   std::string names;
   for (const auto& n : cfg.list("hash_queue_names")) names += n + ",";
   auto hash = queue::HashConfig::from_params(names, cfg.integer("hash_queue_depth"));

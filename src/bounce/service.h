@@ -59,6 +59,7 @@ namespace postern::bounce {
 struct Settings {
   std::filesystem::path queue_root;      // queue_directory ("/" after chroot)
   std::filesystem::path cleanup_socket;  // public/$cleanup_service_name
+  std::int64_t autodetect = 0;           // cleanup_flag::kAutoUtf8 for the "bounce" class
   queue::HashConfig hash;
   std::chrono::seconds timeout{3600};    // ipc_timeout
   std::string myhostname;

@@ -173,6 +173,8 @@ asio::awaitable<void> Message::envelope(submit::CleanupEnvelope env) {
   strict_mime_ = deps_.settings.strict_mime() && deps_.settings.mime_input_processing &&
                  !(flags_ & submit::cleanup_flag::kBounce);
   smtputf8_ = env.smtputf8 && *env.smtputf8;
+  if ((flags_ & submit::cleanup_flag::kAutoUtf8) && mail::has_8bit(sender_) && mail::valid_utf8(sender_))
+    auto_utf8_ = true;
   if (env.client_addr && !env.client_addr->empty())
     client_ = str::printable(env.client_name.value_or("unknown"), 256) + "[" + str::printable(*env.client_addr, 64) + "]";
   helo_ = str::printable(env.helo.value_or(""), 256);
@@ -203,6 +205,7 @@ asio::awaitable<void> Message::envelope(submit::CleanupEnvelope env) {
   namespace qa = queue::attr;
   std::optional<std::string> encoding;
   if (env.body) encoding = *env.body == "8BITMIME" ? "8bit" : "7bit";
+  declared_8bit_ = encoding == "8bit";
   std::optional<std::string> utf8;
   if (env.smtputf8 && *env.smtputf8) utf8 = "yes";
   std::optional<std::string> context = header_context_.empty() ? std::nullopt : std::optional(header_context_);
@@ -276,6 +279,7 @@ asio::awaitable<void> Message::add_recipient(std::string address, std::string or
       co_return;
     }
     ++nrcpt_;
+    if ((flags_ & submit::cleanup_flag::kAutoUtf8) && mail::has_8bit(t) && mail::valid_utf8(t)) auto_utf8_ = true;
     if (!size_ok(0)) co_return;
   }
 }
@@ -462,6 +466,9 @@ asio::awaitable<void> Message::handle_header(mail::Header h) {
   }
   auto kind = h.kind;
   unsigned flags = mail::header_flags(kind);
+  note_transfer_encoding(h);
+  if (h.has_8bit) utf8_header_ = true;
+  if (h.has_8bit && (flags_ & submit::cleanup_flag::kAutoUtf8)) auto_utf8_ = true;
   if (kind == HeaderKind::kContentType && start_mime_scan()) {
     // Every Content-Type of the primary section counts, as in Postfix: a
     // second one must not hide the parts the first one announces.
@@ -582,6 +589,10 @@ asio::awaitable<void> Message::end_of_headers(bool write_separator) {
   if ((checks_ && checks_->needs_body()) || strict_mime_) {
     inspecting_body_ = true;
     (void)start_mime_scan();
+  } else if (mime_ && s.detect_8bit_encoding_header && mime_->primary_composite()) {
+    // Only for the parts' Content-Transfer-Encoding headers: a body that
+    // is not multipart/* or message/* has none.
+    inspecting_body_ = true;
   }
   // Like Postfix 2.6+: missing headers are added for local submissions, for
   // clients that match local_header_rewrite_clients (header context
@@ -693,6 +704,15 @@ asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_fl
   if (filter_) content_filter = std::move(filter_);
   if (!failed() && content_filter && !content_filter->empty())
     check_write(writer_->add_extracted_attribute(queue::attr::kContentFilter, *content_filter));
+  if (!failed() && found_8bit_ && !declared_8bit_)
+    check_write(writer_->add_extracted_attribute(queue::attr::kEncoding, "8bit"));
+  if (!failed() && auto_utf8_ && !smtputf8_) {
+    check_write(writer_->add_extracted_attribute(queue::attr::kSmtputf8, "yes"));
+    smtputf8_ = true;
+  }
+  // Only SMTPUTF8 mail needs to know (the smtp client's requirement).
+  if (!failed() && utf8_header_ && smtputf8_)
+    check_write(writer_->add_extracted_attribute(queue::attr::kUtf8Headers, "yes"));
   if (redirect_) redirect = std::move(redirect_);
   if (!failed() && redirect && !redirect->empty())
     check_write(writer_->add_extracted_attribute(queue::attr::kRedirect, *redirect));
@@ -711,7 +731,9 @@ asio::awaitable<std::optional<MappingError>> Message::finish(std::int64_t end_fl
 
 bool Message::start_mime_scan() {
   const auto& s = deps_.settings;
-  if (!((checks_ && checks_->needs_body()) || strict_mime_) || !s.mime_input_processing) return false;
+  if (!((checks_ && checks_->needs_body()) || strict_mime_ || s.detect_8bit_encoding_header) ||
+      !s.mime_input_processing)
+    return false;
   if (!mime_)
     mime_.emplace(mail::MimeOptions{.header_size_limit = s.header_size_limit,
                                     .nesting_limit = s.mime_nesting_limit,
@@ -886,7 +908,21 @@ bool Message::inspect_header(mail::Header& h, CheckClass c) {
   return true;
 }
 
+void Message::note_transfer_encoding(const mail::Header& h) {
+  // Postfix's cleanup does this for every header section (as its comment
+  // says, "allow 8-bit type info to override 7-bit type info").
+  if (found_8bit_ || !deps_.settings.detect_8bit_encoding_header ||
+      h.kind != mail::HeaderKind::kContentTransferEncoding)
+    return;
+  const std::string_view v = str::trim(h.value);
+  const std::string_view token = v.substr(0, v.find_first_of(" \t\r\n;("));
+  if (str::iequals(token, "8bit") || str::iequals(token, "binary")) found_8bit_ = true;
+}
+
 void Message::part_header(mail::Header h, mail::MimeSection section) {
+  note_transfer_encoding(h);
+  if (h.has_8bit) utf8_header_ = true;
+  if (h.has_8bit && (flags_ & submit::cleanup_flag::kAutoUtf8)) auto_utf8_ = true;
   if (checks_) {
     // Postfix: MIME headers anywhere go to mime_header_checks, the other
     // headers of an attached message to nested_header_checks.

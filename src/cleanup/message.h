@@ -209,6 +209,19 @@ class Message {
   // strict_* MIME checks apply (not to bounces, nor without MIME
   // processing); 8-bit headers are allowed in SMTPUTF8 mail (RFC 6532).
   bool strict_mime_ = false;
+  // BODY=8BITMIME was declared; a Content-Transfer-Encoding header said
+  // 8bit or binary (detect_8bit_encoding_header), so the queue file gets
+  // encoding=8bit after the content.
+  bool declared_8bit_ = false;
+  bool found_8bit_ = false;
+  // A header (the message's or, when the MIME structure is followed, a
+  // part's) has 8-bit bytes: utf8_headers=yes after the content.
+  bool utf8_header_ = false;
+  // cleanup_flag::kAutoUtf8 and UTF-8 in the sender, a recipient or a
+  // header: the message becomes SMTPUTF8 mail (smtputf8=yes after the
+  // content), as Postfix's CLEANUP_FLAG_AUTOUTF8.
+  bool auto_utf8_ = false;
+  void note_transfer_encoding(const mail::Header& h);
   bool smtputf8_ = false;
   bool checks_done_ = false;         // after REJECT or DISCARD nothing more is inspected
   bool discard_ = false;

@@ -389,6 +389,92 @@ TEST_F(MessageTest, StrictMimeChecks) {
   EXPECT_NE(ok.text().find("caf\xc3\xa9"), std::string::npos);
 }
 
+TEST_F(MessageTest, EightBitEncodingHeaderMarksTheBody) {
+  // detect_8bit_encoding_header (default yes): a Content-Transfer-Encoding of
+  // 8bit or binary in the message's or a part's headers makes the body
+  // 8bit for the smtp client, over an absent or 7BIT declaration.
+  auto encoding = [](const Outcome& o) { return o.file ? o.file->message().encoding : std::nullopt; };
+  const std::string primary = "Subject: x\nContent-Transfer-Encoding: 8bit\n\ncaf\xc3\xa9\n";
+  const std::string part =
+      "Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n"
+      "Content-Transfer-Encoding: binary\n\ncaf\xc3\xa9\n--b--\n";
+  const std::string seven = "Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+                            "Content-Transfer-Encoding: 7bit\n\nx\n--b--\n";
+  for (const auto& c : {primary, part}) {
+    auto o = run(simple(c));
+    ASSERT_FALSE(o.verdict);
+    EXPECT_EQ(encoding(o), queue::BodyEncoding::EightBit) << c;
+    EXPECT_EQ(o.text(), c);  // the content is stored as it came
+    Submission declared7 = simple(c);
+    declared7.env.body = "7BIT";
+    EXPECT_EQ(encoding(run(declared7)), queue::BodyEncoding::EightBit) << c;
+    Submission declared8 = simple(c);
+    declared8.env.body = "8BITMIME";
+    auto d8 = run(declared8);
+    EXPECT_EQ(encoding(d8), queue::BodyEncoding::EightBit) << c;
+    ASSERT_TRUE(d8.file);
+    EXPECT_TRUE(d8.file->message().extracted_attributes.empty());  // said once, in the envelope
+    EXPECT_FALSE(encoding(run(simple(c), "detect_8bit_encoding_header = no\n"))) << c;
+  }
+  EXPECT_FALSE(encoding(run(simple(seven))));
+  // Without MIME processing only the message's own header counts.
+  EXPECT_FALSE(encoding(run(simple(part), "disable_mime_input_processing = yes\n")));
+}
+
+TEST_F(MessageTest, Smtputf8MailRecordsUtf8Headers) {
+  // For the smtp client: SMTPUTF8 mail with a UTF-8 header needs a server
+  // that offers SMTPUTF8 (Postfix's SMTPUTF8_FLAG_HEADER).
+  const std::string primary = "Subject: caf\xc3\xa9\n\nbody\n";
+  const std::string part = "Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+                           "Content-Disposition: attachment; filename=caf\xc3\xa9.txt\n\nx\n--b--\n";
+  for (const auto& c : {primary, part}) {
+    Submission utf8 = simple(c);
+    utf8.env.smtputf8 = true;
+    auto o = run(utf8);
+    ASSERT_TRUE(o.file) << c;
+    EXPECT_TRUE(o.file->message().smtputf8);
+    EXPECT_TRUE(o.file->message().utf8_headers) << c;
+    auto plain = run(simple(c));  // did not ask: nothing to require
+    ASSERT_TRUE(plain.file);
+    EXPECT_FALSE(plain.file->message().utf8_headers);
+  }
+  Submission ascii = simple("Subject: x\n\ncaf\xc3\xa9\n");
+  ascii.env.smtputf8 = true;
+  auto o = run(ascii);
+  ASSERT_TRUE(o.file);
+  EXPECT_FALSE(o.file->message().utf8_headers);
+}
+
+TEST_F(MessageTest, AutodetectedSmtputf8) {
+  // cleanup_flag::kAutoUtf8 (smtputf8_autodetect_classes named the sender's
+  // class): UTF-8 in a header, the sender or a recipient makes the message
+  // SMTPUTF8 mail.
+  auto utf8 = [](const Outcome& o) { return o.file && o.file->message().smtputf8; };
+  Submission header = simple("Subject: caf\xc3\xa9\n\nbody\n");
+  header.flags = flag::kAutoUtf8;
+  auto o = run(header);
+  EXPECT_TRUE(utf8(o));
+  ASSERT_TRUE(o.file);
+  EXPECT_TRUE(o.file->message().utf8_headers);
+  Submission rcpt8 = simple("Subject: x\n\nbody\n");
+  rcpt8.flags = flag::kAutoUtf8;
+  rcpt8.rcpts = {rcpt("j\xc3\xb6rg@example.com")};
+  EXPECT_TRUE(utf8(run(rcpt8)));
+  Submission sender8 = simple("Subject: x\n\nbody\n");
+  sender8.flags = flag::kAutoUtf8;
+  sender8.env.sender = "j\xc3\xb6rg@example.org";
+  EXPECT_TRUE(utf8(run(sender8)));
+  // The body does not count; nor does anything without the flag.
+  Submission body8 = simple("Subject: x\n\ncaf\xc3\xa9\n");
+  body8.flags = flag::kAutoUtf8;
+  EXPECT_FALSE(utf8(run(body8)));
+  header.flags = 0;
+  auto plain = run(header);
+  EXPECT_FALSE(utf8(plain));
+  ASSERT_TRUE(plain.file);
+  EXPECT_FALSE(plain.file->message().utf8_headers);
+}
+
 TEST_F(MessageTest, StripCharacters) {
   std::string msg = std::string("Subject: a\rb\n\nbo") + '\0' + "dy\r\n" + '\0' + "\n";
   auto o = run(simple(msg), "message_strip_characters = \\0\\r\n");

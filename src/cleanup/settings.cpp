@@ -109,6 +109,7 @@ Result<CleanupSettings> CleanupSettings::from_config(const config::Config& cfg) 
   s.body_checks = cfg.str("body_checks");
   s.body_checks_size_limit = static_cast<std::size_t>(cfg.integer("body_checks_size_limit"));
   s.mime_input_processing = !cfg.boolean("disable_mime_input_processing");
+  s.detect_8bit_encoding_header = cfg.boolean("detect_8bit_encoding_header");
   s.mime_nesting_limit = static_cast<std::size_t>(cfg.integer("mime_nesting_limit"));
   s.mime_boundary_length_limit = static_cast<std::size_t>(cfg.integer("mime_boundary_length_limit"));
   s.strict_7bit_headers = cfg.boolean("strict_7bit_headers") || cfg.boolean("strict_8bitmime");

@@ -103,6 +103,9 @@ struct CleanupSettings {
   // looks at each line without its end), so it is left out.
   std::string reject_chars, strip_chars;
   bool mime_input_processing = true;  // !disable_mime_input_processing
+  // detect_8bit_encoding_header: a Content-Transfer-Encoding of 8bit or
+  // binary, in the message's or a part's headers, marks the body 8bit.
+  bool detect_8bit_encoding_header = true;
   std::size_t mime_nesting_limit = 100;
   std::size_t mime_boundary_length_limit = 2048;
   // Postfix's strict MIME checks (strict_8bitmime turns on both 8-bit

@@ -121,6 +121,9 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.default_privs = cfg.str("default_privs");
   s.myhostname = cfg.str("myhostname");
   s.cleanup_socket = submit::cleanup_socket_path(s.queue_dir, cfg.str("cleanup_service_name"));
+  auto autodetect = submit::smtputf8_autodetect(cfg, "forward");
+  if (!autodetect) return autodetect.take_error();
+  s.forward_flags = *autodetect;
   s.ipc_timeout = cfg.time("ipc_timeout");
   s.soft_bounce = cfg.boolean("soft_bounce");
   s.status_filter = cfg.str("local_delivery_status_filter");
@@ -424,7 +427,7 @@ class SystemBackend final : public Backend {
   }
 
   Outcome forward(const std::string& sender, const std::vector<std::string>& addresses) override {
-    auto c = submit::BlockingCleanupClient::open(s_.cleanup_socket, 0, "local", s_.ipc_timeout);
+    auto c = submit::BlockingCleanupClient::open(s_.cleanup_socket, s_.forward_flags, "local", s_.ipc_timeout);
     if (!c) return Outcome::deferred("4.3.0", "cannot forward: " + c.error().message);
     submit::CleanupEnvelope env;
     env.sender = sender;

@@ -83,6 +83,7 @@ struct Settings {
   std::string default_privs = "nobody";
   std::string myhostname;
   std::filesystem::path cleanup_socket;
+  std::int64_t forward_flags = 0;  // cleanup_flag::kAutoUtf8 for the "forward" class
   std::chrono::seconds ipc_timeout{3600};
   bool soft_bounce = false;  // bounces reported as deferrals (deliver::report_outcome())
   std::string status_filter;  // local_delivery_status_filter (deliver/status_filter.h)

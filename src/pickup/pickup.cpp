@@ -274,7 +274,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.soft_bounce = cfg.boolean("soft_bounce");
   s.myhostname = cfg.str("myhostname");
   s.mail_name = cfg.str("mail_name");
-  auto rs = submit::receiving_settings(cfg);
+  auto rs = submit::receiving_settings(cfg, "sendmail");
   if (!rs) return rs.take_error();
   s.content_filter = std::move(rs->content_filter);
   s.cleanup_flags = rs->cleanup_flags;

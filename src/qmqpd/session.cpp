@@ -315,7 +315,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.empty_address_recipient = cfg.str("empty_address_recipient");
   s.myhostname = cfg.str("myhostname");
   s.mail_name = cfg.str("mail_name");
-  auto rs = submit::receiving_settings(cfg);
+  auto rs = submit::receiving_settings(cfg, "qmqpd");
   if (!rs) return rs.take_error();
   s.receiving = std::move(*rs);
   s.dns_resolver_address = cfg.str("dns_resolver_address");

@@ -131,6 +131,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.mime.nesting_limit = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("mime_nesting_limit")));
   s.mime.boundary_length_limit =
       static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("mime_boundary_length_limit")));
+  s.mime_output_conversion = !cfg.boolean("disable_mime_output_conversion");
   s.generic_maps = cfg.str(lmtp ? "lmtp_generic_maps" : "smtp_generic_maps");
   s.status_filter = cfg.str(lmtp ? "lmtp_delivery_status_filter" : "smtp_delivery_status_filter");
   s.generic.recipient_delimiter = cfg.str("recipient_delimiter");
@@ -492,7 +493,11 @@ std::vector<std::string> xforward_commands(const queue::QueueMessage& msg, std::
   return out;
 }
 
+// Postfix's rule: SMTPUTF8 mail needs a server that offers it only when
+// its sender, a recipient of this delivery or a header has UTF-8 (all-ASCII
+// mail that merely asked for it goes anywhere).
 bool any_utf8(const Job& job) {
+  if (job.reader->message().utf8_headers) return true;
   if (needs_utf8(job.reader->message().sender)) return true;
   for (const auto& r : job.rcpts)
     if (needs_utf8(r.fields.address)) return true;
@@ -1067,6 +1072,7 @@ struct Agent::Impl {
     MailParams p;
     if (f.size) p.size = msg.size.content_size;
     p.eight_bit = f.eight_bit && msg.encoding == queue::BodyEncoding::EightBit;
+    p.seven_bit = f.eight_bit && msg.encoding == queue::BodyEncoding::SevenBit;
     p.smtputf8 = f.smtputf8 && msg.smtputf8;
     if (f.dsn) {
       p.ret = msg.dsn_ret;
@@ -1171,7 +1177,12 @@ struct Agent::Impl {
     // The content, streamed in bounded chunks.
     auto cursor = std::make_shared<queue::ContentCursor>(job.reader->content());
     std::optional<OutputChecks> out_checks;
-    if (checks || generic) out_checks.emplace(checks.get(), generic.get(), job.req->queue_id, settings.mime);
+    // Postfix's SMTP_MIME_DOWNGRADE: unless the message is known to be 7bit,
+    // its 8-bit MIME entities are converted for a server without 8BITMIME.
+    const bool downgrade =
+        settings.mime_output_conversion && !f.eight_bit && msg.encoding != queue::BodyEncoding::SevenBit;
+    if (checks || generic || downgrade)
+      out_checks.emplace(checks.get(), generic.get(), job.req->queue_id, settings.mime, downgrade);
     ContentEncoder enc([cursor](queue::ContentPiece& piece) { return cursor->next(piece); }, settings.line_limit,
                        out_checks ? &*out_checks : nullptr);
     std::string chunk;
@@ -1182,6 +1193,14 @@ struct Agent::Impl {
       if (!r) {
         // The message stops here without its final dot: the server drops
         // it when the connection closes.
+        if (enc.checks_failed() && out_checks->mime_problem()) {
+          // Structure too deep to convert: Postfix bounces the message.
+          job.set_list(accepted,
+                       deliver::Outcome::bounced("5.6.0", std::string(mail::mime_error_text(
+                                                             out_checks->mime_problem()->error))),
+                       s.relay, connected);
+          co_return TxEnd::Broken;
+        }
         if (enc.checks_failed()) {
           job.set_list(accepted, deliver::Outcome::deferred("4.3.0", local_data_text(s.host)), s.relay, connected);
           co_return TxEnd::Broken;

@@ -138,6 +138,9 @@ struct Settings {
   // message is inspected on its way out (output_checks.h); empty: not.
   std::array<std::string, 4> checks;
   mail::MimeOptions mime;  // header_size_limit, mime_nesting_limit, mime_boundary_length_limit
+  // !disable_mime_output_conversion: 8-bit MIME entities go out
+  // quoted-printable to a server without 8BITMIME (output_checks.h).
+  bool mime_output_conversion = true;
   // smtp_delivery_status_filter / lmtp_delivery_status_filter
   // (deliver/status_filter.h); empty: none.
   std::string status_filter;

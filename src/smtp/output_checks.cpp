@@ -1,6 +1,8 @@
 // output_checks.cpp - see output_checks.h.
 #include "output_checks.h"
 
+#include <fmt/format.h>
+
 #include "base/strings.h"
 #include "log/log.h"
 
@@ -10,19 +12,44 @@ using maps::CheckAction;
 using maps::CheckClass;
 
 OutputChecks::OutputChecks(maps::ContentChecks* checks, GenericMaps* generic, std::string queue_id,
-                           mail::MimeOptions mime)
+                           mail::MimeOptions mime, bool downgrade)
     : checks_(checks),
       generic_(generic),
       queue_id_(std::move(queue_id)),
       limit_(std::max<std::size_t>(1, mime.header_size_limit)),
-      primary_(mail::HeaderParserOptions{mime.header_size_limit}) {
-  if (checks_ && checks_->needs_body()) mime_.emplace(mime);
+      primary_(mail::HeaderParserOptions{mime.header_size_limit}),
+      downgrade_(downgrade) {
+  if (downgrade_) {
+    // Postfix's MIME_OPT_REPORT_NESTING: deeper structure cannot be converted.
+    mime.report_nesting = true;
+    mime_.emplace(mime);
+  } else if (checks_ && checks_->needs_body()) {
+    mime_.emplace(mime);
+  }
+}
+
+void OutputChecks::body_out(std::string_view text, bool continued, const Emit& emit) {
+  if (!encode_) {
+    emit(text, continued);
+    return;
+  }
+  qp_.put(text, !continued, [&](std::string_view line) { emit(line, false); });
+}
+
+void OutputChecks::add_encoding(std::string_view value, const Emit& emit) {
+  emit(fmt::format("Content-Transfer-Encoding: {}", value), false);
+}
+
+Status OutputChecks::check_mime() {
+  if (!downgrade_ || !mime_ || !mime_->problem() || mime_->problem()->error != mail::MimeError::kNesting) return {};
+  mime_problem_ = mime_->problem();
+  return make_error("{}", mail::mime_error_text(mime_problem_->error));
 }
 
 Status OutputChecks::take(std::string_view piece, bool continued, const Emit& emit) {
   if (cut_) {
     // The rest of a line whose head was judged already.
-    if (rest_ == Rest::kPass) emit(piece, continued);
+    if (rest_ == Rest::kPass) body_out(piece, continued, emit);
     if (!continued) {
       cut_ = false;
       rest_ = Rest::kPass;
@@ -44,7 +71,7 @@ Status OutputChecks::take(std::string_view piece, bool continued, const Emit& em
   cut_ = true;
   rest_ = Rest::kPass;
   if (auto st = whole_line(head, true, emit); !st) return st;
-  if (rest_ == Rest::kPass) emit(piece.substr(room), continued);
+  if (rest_ == Rest::kPass) body_out(piece.substr(room), continued, emit);
   if (!continued) {
     cut_ = false;
     rest_ = Rest::kPass;
@@ -56,12 +83,12 @@ Status OutputChecks::whole_line(std::string_view line, bool cut, const Emit& emi
   if (!in_headers_) return body_line(line, cut, emit);
   auto step = primary_.feed(line);
   if (step.header) {
-    if (step.header->kind == mail::HeaderKind::kContentType && mime_) mime_->primary_content_type(step.header->value);
-    const bool mime = (mail::header_flags(step.header->kind) & mail::header_flag::kMime) != 0;
-    if (auto st = header(*step.header, mime ? CheckClass::kMimeHeader : CheckClass::kHeader, true, emit); !st)
-      return st;
+    if (auto st = primary_header(*step.header, emit); !st) return st;
   }
-  if (step.end_of_headers) in_headers_ = false;
+  if (step.end_of_headers) {
+    in_headers_ = false;
+    if (downgrade_ && mime_->eight_bit_domain()) add_encoding(mime_->downgrade_encoding(), emit);
+  }
   if (step.body_line) return body_line(line, cut, emit);
   if (step.end_of_headers) {
     emit(line, false);  // the empty line after the headers
@@ -73,6 +100,16 @@ Status OutputChecks::whole_line(std::string_view line, bool cut, const Emit& emi
   return {};
 }
 
+Status OutputChecks::primary_header(const mail::Header& h, const Emit& emit) {
+  if (h.kind == mail::HeaderKind::kContentType && mime_) mime_->primary_content_type(h.value);
+  if (h.kind == mail::HeaderKind::kContentTransferEncoding && downgrade_) {
+    mime_->primary_transfer_encoding(h.value);
+    if (mime_->eight_bit_domain()) return {};  // replaced at the end of the section
+  }
+  const bool mime = (mail::header_flags(h.kind) & mail::header_flag::kMime) != 0;
+  return header(h, mime ? CheckClass::kMimeHeader : CheckClass::kHeader, true, emit);
+}
+
 CheckClass OutputChecks::part_class(const mail::Header& h, mail::MimeSection s) const {
   // As Postfix's header_body_checks: a MIME header anywhere is a MIME one.
   if (mail::header_flags(h.kind) & mail::header_flag::kMime) return CheckClass::kMimeHeader;
@@ -80,19 +117,23 @@ CheckClass OutputChecks::part_class(const mail::Header& h, mail::MimeSection s) 
 }
 
 Status OutputChecks::body_line(std::string_view line, bool cut, const Emit& emit) {
+  encode_ = false;
   if (mime_) {
     auto step = mime_->feed(line);
-    if (step.header) {
+    if (auto st = check_mime(); !st) return st;
+    if (step.header && !(downgrade_ && step.drop_header)) {
       if (auto st = header(*step.header, part_class(*step.header, step.section), false, emit); !st) return st;
     }
+    if (downgrade_ && !step.add_encoding.empty()) add_encoding(step.add_encoding, emit);
     if (!step.body_line) {
       if (line.empty()) emit(line, false);  // the empty line after a part's headers
       else if (cut) rest_ = Rest::kDrop;    // a part header line, held by the scanner
       return {};
     }
+    encode_ = downgrade_ && step.encode;
   }
   if (!has(CheckClass::kBody)) {
-    emit(line, cut);
+    body_out(line, cut, emit);
     return {};
   }
   std::string prepend;
@@ -100,10 +141,10 @@ Status OutputChecks::body_line(std::string_view line, bool cut, const Emit& emit
   if (!r) return r.take_error();
   if (!prepend.empty()) emit(prepend, false);
   if (!*r) {
-    emit(line, cut);
+    body_out(line, cut, emit);
     return {};
   }
-  if (!(*r)->empty()) emit(**r, false);
+  if (!(*r)->empty()) body_out(**r, false, emit);
   if (cut) rest_ = Rest::kDrop;
   return {};
 }
@@ -190,17 +231,23 @@ Status OutputChecks::finish(const Emit& emit) {
     line_.clear();
     if (auto st = whole_line(line, false, emit); !st) return st;
   }
+  if (encode_ && qp_.pending()) qp_.put({}, true, [&](std::string_view l) { emit(l, false); });
+  encode_ = false;
   if (in_headers_) {
     in_headers_ = false;
     if (auto h = primary_.finish()) {
-      const bool mime = (mail::header_flags(h->kind) & mail::header_flag::kMime) != 0;
-      return header(*h, mime ? CheckClass::kMimeHeader : CheckClass::kHeader, true, emit);
+      if (auto st = primary_header(*h, emit); !st) return st;
     }
+    if (downgrade_ && mime_->eight_bit_domain()) add_encoding(mime_->downgrade_encoding(), emit);
     return {};
   }
   if (mime_) {
-    if (auto step = mime_->finish(); step && step->header)
-      return header(*step->header, part_class(*step->header, step->section), false, emit);
+    auto step = mime_->finish();
+    if (auto st = check_mime(); !st) return st;
+    if (step && step->header && !(downgrade_ && step->drop_header)) {
+      if (auto st = header(*step->header, part_class(*step->header, step->section), false, emit); !st) return st;
+    }
+    if (downgrade_ && step && !step->add_encoding.empty()) add_encoding(step->add_encoding, emit);
   }
   return {};
 }

@@ -107,6 +107,7 @@ std::string mail_command(std::string_view sender, const MailParams& p) {
   std::string out = fmt::format("MAIL FROM:<{}>", external(sender));
   if (p.size) out += fmt::format(" SIZE={}", *p.size);
   if (p.eight_bit) out += " BODY=8BITMIME";
+  else if (p.seven_bit) out += " BODY=7BIT";
   if (p.smtputf8) out += " SMTPUTF8";
   if (p.ret) out += *p.ret == queue::DsnRet::Full ? " RET=FULL" : " RET=HDRS";
   // The queue file keeps ENVID in its xtext form (as received); anything

@@ -70,6 +70,7 @@ deliver::Outcome reply_outcome(std::string_view host, const smtp::Reply& r, Stag
 struct MailParams {
   std::optional<std::uint64_t> size;  // SIZE=
   bool eight_bit = false;             // BODY=8BITMIME
+  bool seven_bit = false;             // BODY=7BIT (as Postfix, when the client declared it)
   bool smtputf8 = false;              // SMTPUTF8
   std::optional<queue::DsnRet> ret;   // RET=
   std::string envid;                  // ENVID= in xtext form (as the queue file keeps it)

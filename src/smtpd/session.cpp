@@ -83,7 +83,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.discard_ehlo = cfg.list("smtpd_discard_ehlo_keywords");
   s.ipc_timeout = cfg.time("ipc_timeout");
   s.ipc_idle = cfg.time("ipc_idle");
-  auto rs = submit::receiving_settings(cfg);
+  auto rs = submit::receiving_settings(cfg, "smtpd");
   if (!rs) return rs.take_error();
   s.content_filter = std::move(rs->content_filter);
   s.cleanup_flags = rs->cleanup_flags;

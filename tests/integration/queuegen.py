@@ -25,15 +25,16 @@ def _rcpt(addr, notify=0):
     return out
 
 
-def queue_file_bytes(sender, recipients, body_lines, arrival=None, done=()):
+def queue_file_bytes(sender, recipients, body_lines, arrival=None, done=(), attrs=()):
     """The bytes of one complete queue file. `done`: indexes of recipients
-    already delivered (D records)."""
+    already delivered (D records); `attrs`: (name, value) envelope attributes."""
     arrival = int(arrival if arrival is not None else time.time())
     head = b""
     # C and W are fixed width: fill C after the offsets are known.
     w = _rec(b"W", b"%15d" % 0)
     t = _rec(b"T", b"%d 0" % arrival)
     s = _rec(b"S", sender.encode())
+    s += b"".join(_rec(b"A", b"%s=%s" % (n.encode(), v.encode())) for n, v in attrs)
     rs = b"".join(_rec(b"D" if i in done else b"R", _rcpt(r)) for i, r in enumerate(recipients))
     c_len = 5 + 79
     content_offset = c_len + len(w) + len(t) + len(s) + len(rs)
@@ -54,9 +55,9 @@ def queue_subdir(queue, qid, hashed=("deferred", "defer"), depth=1):
 
 
 def write_message(queue_root, queue, sender, recipients, body_lines=("Subject: test", "", "hello"),
-                  arrival=None, done=(), uid=None, gid=None, ready=True, hashed=("deferred", "defer")):
+                  arrival=None, done=(), uid=None, gid=None, ready=True, hashed=("deferred", "defer"), attrs=()):
     """Writes one message into `queue` and returns its queue ID."""
-    data = queue_file_bytes(sender, recipients, list(body_lines), arrival, done)
+    data = queue_file_bytes(sender, recipients, list(body_lines), arrival, done, attrs)
     top = os.path.join(queue_root, queue)
     tmp = os.path.join(top, "tmp.%d.%d" % (os.getpid(), random.getrandbits(48)))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

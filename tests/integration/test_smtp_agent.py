@@ -19,6 +19,7 @@ import unittest
 
 from harness import LIBEXEC, NO_QMGR_FLOW, SBIN, Instance, free_port, read_smtp_data, wait_for
 from ipcwire import Connection
+import queuegen
 
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
@@ -311,6 +312,7 @@ class SmtpAgentTest(unittest.TestCase):
                   "generic unix - - n - - smtp -o smtp_generic_maps=regexp:${config_directory}/generic\n"
                   "mxdefer unix - - n - - smtp -o smtp_defer_if_no_mx_address_found=yes\n"
                   "noehlo unix - - n - - smtp -o smtp_always_send_ehlo=no\n"
+                  "noconvert unix - - n - - smtp -o disable_mime_output_conversion=yes\n"
                   "dsnfilter unix - - n - - smtp"
                   " -o smtp_delivery_status_filter=regexp:${config_directory}/dsn_filter\n")
         extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
@@ -780,7 +782,8 @@ class SmtpAgentTest(unittest.TestCase):
 
     def test_helo_fallback_and_8bitmime(self):
         old = self.server(no_ehlo=True)
-        qid, sender = self.submit(body="Subject: caf\u00e9\n\nna\u00efve\n", args=["-B", "8BITMIME"])
+        # (An ASCII subject: a UTF-8 one would make this SMTPUTF8 mail, below.)
+        qid, sender = self.submit(body="Subject: cafe\n\nna\u00efve\n", args=["-B", "8BITMIME"])
         a = self.deliver(qid, f"[127.0.0.1]:{old.port}", ["x@example.net"])
         self.assertEqual(a["dsn"], ["2.0.0"], a)
         self.assertEqual([c.split(" ")[0] for c in old.commands[:3]], ["EHLO", "HELO", "MAIL"])
@@ -795,6 +798,79 @@ class SmtpAgentTest(unittest.TestCase):
         self.assertEqual(a["dsn"], ["2.0.0"], a)
         self.assertIn(" BODY=8BITMIME", [c for c in new.commands if c.startswith("MAIL")][0])
         self.assertIn("na\u00efve".encode(), new.messages[0])
+
+    def test_8bit_entities_converted_for_a_server_without_8bitmime(self):
+        body = ("Subject: x\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+                "Content-Transfer-Encoding: 8bit\n\ncaf\u00e9 = ok\n.dot\n")
+        qid, _ = self.submit(body=body)  # no -B: cleanup takes the header for it
+        mail_cmd = lambda srv: [c for c in srv.commands if c.startswith("MAIL")][0]
+        seven = self.server(ehlo=["PIPELINING", "SIZE 10240000", "DSN"])
+        a = self.deliver(qid, f"[127.0.0.1]:{seven.port}", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        data = seven.messages[0]
+        # The 8bit header goes; the new one ends the header section (after
+        # the headers cleanup added for the local submission).
+        self.assertIn(b"Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9 =3D ok\r\n..dot\r\n", data)
+        self.assertNotIn(b"8bit", data)
+        self.assertTrue(all(c < 128 for c in data), data)
+        self.assertNotIn(" BODY=", mail_cmd(seven))
+        # A server with 8BITMIME gets the content as stored, declared 8BITMIME.
+        eight = self.server()
+        a = self.deliver(qid, f"[127.0.0.1]:{eight.port}", ["y@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertIn(" BODY=8BITMIME", mail_cmd(eight))
+        self.assertIn(b"Content-Transfer-Encoding: 8bit\r\n", eight.messages[0])
+        self.assertIn("\r\n\r\ncaf\u00e9 = ok\r\n".encode(), eight.messages[0])
+        # disable_mime_output_conversion = yes: as stored, to anyone.
+        raw = self.server(ehlo=["PIPELINING"])
+        a = self.deliver(qid, f"[127.0.0.1]:{raw.port}", ["z@example.net"], service="noconvert")
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertIn("caf\u00e9 = ok".encode(), raw.messages[0])
+        # Declared 7BIT: passed on as such, and never converted.
+        qid7, _ = self.submit(body="Subject: y\n\nplain\n", args=["-B", "7BIT"])
+        s7 = self.server()
+        a = self.deliver(qid7, f"[127.0.0.1]:{s7.port}", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertIn(" BODY=7BIT", mail_cmd(s7))
+
+    def test_smtputf8_mail_with_utf8_headers_needs_smtputf8(self):
+        # Postfix's rule: mail that asked for SMTPUTF8 goes to a server without
+        # it only when its envelope and headers are ASCII.
+        incoming = os.path.join(self.inst.queue, "incoming")
+        st = os.stat(incoming)
+        qid = queuegen.write_message(self.inst.queue, "incoming", "s@example.com", ["x@example.net"],
+                                     ["Subject: caf\u00e9", "", "body"], uid=st.st_uid, gid=st.st_gid,
+                                     attrs=[("smtputf8", "yes"), ("utf8_headers", "yes")])
+        old = self.server(ehlo=["PIPELINING", "8BITMIME"])
+        a = self.deliver(qid, f"[127.0.0.1]:{old.port}", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["5.6.7"], a)
+        self.assertFalse([c for c in old.commands if c.startswith("MAIL")])
+        new = self.server()
+        a = self.deliver(qid, f"[127.0.0.1]:{new.port}", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertIn(" SMTPUTF8", [c for c in new.commands if c.startswith("MAIL")][0])
+        # All ASCII, SMTPUTF8 asked for all the same: any server will do.
+        plain = queuegen.write_message(self.inst.queue, "incoming", "s@example.com", ["x@example.net"],
+                                       ["Subject: x", "", "body"], uid=st.st_uid, gid=st.st_gid,
+                                       attrs=[("smtputf8", "yes")])
+        old2 = self.server(ehlo=["PIPELINING", "8BITMIME"])
+        a = self.deliver(plain, f"[127.0.0.1]:{old2.port}", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        # A sendmail submission with a UTF-8 header is SMTPUTF8 mail
+        # (smtputf8_autodetect_classes = sendmail, verify: Postfix's default);
+        # a UTF-8 body alone is not.
+        qid8, _ = self.submit(body="Subject: caf\u00e9\n\nna\u00efve\n")
+        old3 = self.server(ehlo=["PIPELINING", "8BITMIME"])
+        a = self.deliver(qid8, f"[127.0.0.1]:{old3.port}", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["5.6.7"], a)
+        new3 = self.server()
+        a = self.deliver(qid8, f"[127.0.0.1]:{new3.port}", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
+        self.assertIn(" SMTPUTF8", [c for c in new3.commands if c.startswith("MAIL")][0])
+        qidb, _ = self.submit(body="Subject: cafe\n\nna\u00efve\n")
+        old4 = self.server(ehlo=["PIPELINING", "8BITMIME"])
+        a = self.deliver(qidb, f"[127.0.0.1]:{old4.port}", ["x@example.net"])
+        self.assertEqual(a["dsn"], ["2.0.0"], a)
 
     def test_connection_reuse(self):
         s = self.server()

@@ -274,6 +274,8 @@ constexpr ParamDef kParams[] = {
   I("body_checks_size_limit", "51200", "Bytes of a body part inspected by body_checks.", 0),
   S("content_filter", "", "Transport:nexthop that receives all mail for filtering after the queue."),
   B("disable_mime_input_processing", "no", "Treat message bodies as plain text."),
+  B("detect_8bit_encoding_header", "yes",
+    "Take a Content-Transfer-Encoding of 8bit or binary as an 8BITMIME body (for the smtp client)."),
   B("disable_mime_output_conversion", "no", "Never convert 8BITMIME to 7BIT."),
   B("enable_original_recipient", "yes", "Keep the original recipient address in the queue file."),
   L("header_checks", "", "Lookup tables matched against primary message headers."),

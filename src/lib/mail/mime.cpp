@@ -270,7 +270,10 @@ void MimeScanner::body(std::string_view line, MimeStep& step) {
   if (options_.report_8bit_in_7bit_body && encoding_ == Encoding::k7bit && !problem_ &&
       std::any_of(line.begin(), line.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
     report(MimeError::k8bitIn7bitBody, line);
-  if (stack_.empty() || line.size() <= 2 || line[0] != '-' || line[1] != '-') return;
+  if (stack_.empty() || line.size() <= 2 || line[0] != '-' || line[1] != '-') {
+    step.encode = eight_bit_domain();
+    return;
+  }
   std::string_view rest = line.substr(2);
   // Innermost first; a match further out closes the multiparts inside it.
   for (std::size_t i = stack_.size(); i-- > 0;) {
@@ -290,6 +293,7 @@ void MimeScanner::body(std::string_view line, MimeStep& step) {
     }
     return;
   }
+  step.encode = eight_bit_domain();
 }
 
 // The primary header section is over (the caller consumed it): its
@@ -313,9 +317,12 @@ MimeStep MimeScanner::feed(std::string_view line) {
     if (hs.header->kind == HeaderKind::kContentType) content_type(hs.header->value);
     if (hs.header->kind == HeaderKind::kContentTransferEncoding) transfer_encoding(hs.header->value);
     if (options_.report_8bit_in_header && hs.header->has_8bit) report(MimeError::k8bitInHeader, hs.header->text());
+    step.drop_header = hs.header->kind == HeaderKind::kContentTransferEncoding && eight_bit_domain();
     step.header = std::move(hs.header);
   }
   if (hs.end_of_headers) {
+    // Decided before end_section() moves on to what follows the section.
+    if (eight_bit_domain()) step.add_encoding = downgrade_encoding();
     end_section(!hs.missing_separator);
     // The line that ended the section without being empty is body text of
     // the entity, and may already be a boundary (a part with no headers).
@@ -331,12 +338,21 @@ std::optional<MimeStep> MimeScanner::finish() {
   std::optional<Header> h = parser_->finish();
   MimeStep step;
   step.section = section_;
+  if (h) {
+    // Applied for the conversion's sake only (the entity has no body).
+    if (h->kind == HeaderKind::kContentType) content_type(h->value);
+    if (h->kind == HeaderKind::kContentTransferEncoding) transfer_encoding(h->value);
+    if (options_.report_8bit_in_header && h->has_8bit) report(MimeError::k8bitInHeader, h->text());
+    step.drop_header = h->kind == HeaderKind::kContentTransferEncoding && eight_bit_domain();
+    step.header = std::move(h);
+  }
+  // The section ends here, as a section does (Postfix writes the converted
+  // encoding even for an entity without a body).
+  if (eight_bit_domain()) step.add_encoding = downgrade_encoding();
   // Nothing follows, so a last Content-Type has nothing left to describe.
   parser_.reset();
   pending_.clear();
-  if (!h) return std::nullopt;
-  if (options_.report_8bit_in_header && h->has_8bit) report(MimeError::k8bitInHeader, h->text());
-  step.header = std::move(h);
+  if (!step.header && step.add_encoding.empty()) return std::nullopt;
   return step;
 }
 

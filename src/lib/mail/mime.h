@@ -108,6 +108,20 @@ struct MimeStep {
   // epilogue, part bodies and boundary lines; never a header line or the
   // empty line that ends a section.
   bool body_line = false;
+
+  // For the smtp client's 8-bit to 7-bit conversion (Postfix's
+  // MIME_OPT_DOWNGRADE), which rewrites exactly what these name:
+  //  - `header` is a Content-Transfer-Encoding header that leaves its entity
+  //    8bit or binary: it is left out (the conversion writes its own);
+  bool drop_header = false;
+  //  - a header section ended with this line and its entity is 8bit or
+  //    binary: "Content-Transfer-Encoding: <add_encoding>" goes out before
+  //    this line ("7bit" for multipart/* and message/*, whose parts are
+  //    converted one by one; "quoted-printable" for anything else);
+  std::string_view add_encoding;
+  //  - this body line belongs to an 8bit or binary leaf entity (a boundary
+  //    line never does): it goes out quoted-printable.
+  bool encode = false;
 };
 
 class MimeScanner {
@@ -141,6 +155,20 @@ class MimeScanner {
 
   // The first error a MimeOptions report_* flag asked for, if any.
   const std::optional<MimeProblem>& problem() const { return problem_; }
+
+  // The entity whose header section is being read (before the first feed():
+  // the message itself, as the primary_*() calls describe it) is in the
+  // 8bit or binary domain.
+  bool eight_bit_domain() const { return encoding_ == Encoding::k8bit || encoding_ == Encoding::kBinary; }
+  // The Content-Transfer-Encoding an 8-bit entity of the current kind gets
+  // when it is converted: "7bit" for multipart/* and message/*,
+  // "quoted-printable" for a leaf.
+  // The current entity is multipart/* or message/* (before the first
+  // feed(): the message, as its Content-Type said).
+  bool primary_composite() const { return kind_ != Kind::kOther; }
+  std::string_view downgrade_encoding() const {
+    return kind_ == Kind::kOther ? "quoted-printable" : "7bit";
+  }
 
  private:
   // One enclosing multipart entity.

@@ -15,6 +15,11 @@
 //    nothing, and later lines are plain body lines;
 //  - parse_content_type of every Content-Type value and of every line gives
 //    lower-case token type and subtype, and no subtype without a type.
+//  - the downgrade marks are consistent: a dropped header is a
+//    Content-Transfer-Encoding one, an added encoding is "7bit" or
+//    "quoted-printable", only body lines are encoded, and their
+//    quoted-printable form is lines of at most 76 printable ASCII bytes
+//    (or TAB).
 // Memory stays bounded by the limits; ASan's RSS and leak checks watch that.
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +30,7 @@
 
 #include "mail/header.h"
 #include "mail/mime.h"
+#include "mail/quoted_printable.h"
 
 using namespace postern::mail;
 
@@ -58,6 +64,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   MimeScanner m(o);
   m.primary_content_type(primary);
 
+  QuotedPrintableEncoder qp;
+  auto on_marks = [&](const MimeStep& s, std::string_view line) {
+    check(!s.drop_header || (s.header && s.header->kind == HeaderKind::kContentTransferEncoding));
+    check(s.add_encoding.empty() || s.add_encoding == "7bit" || s.add_encoding == "quoted-printable");
+    check(!s.encode || s.body_line);
+    if (!s.encode) return;
+    qp.put(line, true, [&](std::string_view out) {
+      check(out.size() <= 76);
+      for (char c : out) check(c == '\t' || (c >= 0x20 && c < 0x7f));
+    });
+  };
   auto on_header = [&](const MimeStep& s) {
     check(!plain);
     const Header& h = *s.header;
@@ -75,6 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string_view line = in.substr(start, len);
     MimeStep s = m.feed(line);
     if (s.header) on_header(s);
+    on_marks(s, line);
     if (plain) check(s.body_line);
     if (!s.body_line) {
       check(line.empty() || line[0] == ' ' || line[0] == '\t' || header_name_length(line) > 0);
@@ -83,8 +101,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     start = nl + 1;
   }
   if (auto s = m.finish()) {
-    check(s->header.has_value());
-    on_header(*s);
+    check(s->header.has_value() || !s->add_encoding.empty());
+    if (s->header) on_header(*s);
+    on_marks(*s, "");
   }
   check(!m.finish());
   MimeStep after = m.feed("--");

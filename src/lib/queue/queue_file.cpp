@@ -49,7 +49,7 @@ Status check_attr_value(std::string_view name, std::string_view v) {
     return make_error("attribute {} has bad value \"{}\"", name, str::printable(v, 64));
   };
   if (name == attr::kEncoding) return one_of({"7bit", "8bit", "binary"});
-  if (name == attr::kSmtputf8) return one_of({"yes", "no"});
+  if (name == attr::kSmtputf8 || name == attr::kUtf8Headers) return one_of({"yes", "no"});
   if (name == attr::kDsnRet) return one_of({"FULL", "HDRS"});
   if (name == attr::kRewriteContext) return one_of({"local", "remote"});
   if (name == attr::kDsnEnvid) {
@@ -250,8 +250,8 @@ Result<RecipientFields> decode_recipient(std::string_view p) {
 }
 
 bool is_typed_attribute(std::string_view name) {
-  return name == attr::kEncoding || name == attr::kSmtputf8 || name == attr::kDsnRet ||
-         name == attr::kDsnEnvid;
+  return name == attr::kEncoding || name == attr::kSmtputf8 || name == attr::kUtf8Headers ||
+         name == attr::kDsnRet || name == attr::kDsnEnvid;
 }
 
 Result<std::string> encode_attribute(std::string_view name, std::string_view value) {

@@ -134,6 +134,9 @@ inline constexpr std::string_view kSaslUsername = "sasl_username";
 inline constexpr std::string_view kSaslSender = "sasl_sender";
 inline constexpr std::string_view kEncoding = "encoding";               // 7bit | 8bit | binary (BODY=)
 inline constexpr std::string_view kSmtputf8 = "smtputf8";               // yes | no
+// yes: a header has 8-bit bytes (Postfix's SMTPUTF8_FLAG_HEADER): mail that
+// asked for SMTPUTF8 then needs a server that offers it.
+inline constexpr std::string_view kUtf8Headers = "utf8_headers";        // yes | no
 inline constexpr std::string_view kDsnEnvid = "dsn_envid";              // ENVID xtext
 inline constexpr std::string_view kDsnRet = "dsn_ret";                  // FULL | HDRS
 inline constexpr std::string_view kLogIdent = "log_ident";              // ID used in log lines
@@ -144,7 +147,8 @@ inline constexpr std::string_view kRedirect = "redirect";               // user@
 }  // namespace attr
 
 // True for the attributes with typed accessors in QueueMessage (encoding,
-// smtputf8, dsn_ret, dsn_envid): each may appear once per segment.
+// smtputf8, utf8_headers, dsn_ret, dsn_envid): each may appear once per
+// segment.
 bool is_typed_attribute(std::string_view name);
 
 struct Attribute {
@@ -182,6 +186,7 @@ struct QueueMessage {
   std::optional<DsnRet> dsn_ret;
   std::string dsn_envid;
   bool smtputf8 = false;
+  bool utf8_headers = false;
 
   // Last value of `name` (extracted segment first), or nullopt.
   std::optional<std::string_view> attribute(std::string_view name) const;

@@ -234,6 +234,8 @@ struct Validator {
                                  : BodyEncoding::Binary;
     else if (a->name == attr::kSmtputf8)
       m.smtputf8 = (v == "yes");
+    else if (a->name == attr::kUtf8Headers)
+      m.utf8_headers = (v == "yes");
     else if (a->name == attr::kDsnRet)
       m.dsn_ret = v == "FULL" ? DsnRet::Full : DsnRet::Headers;
     else if (a->name == attr::kDsnEnvid)

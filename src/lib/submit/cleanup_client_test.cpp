@@ -36,6 +36,32 @@ TEST(CleanupProto, ReceiveOverrides) {
   EXPECT_NE(bad.error().message.find("unknown value \"no_such\""), std::string::npos);
 }
 
+TEST(CleanupProto, Smtputf8AutodetectClasses) {
+  auto flags = [](const std::string& text, std::string_view source) -> std::int64_t {
+    auto c = config::Config::from_text(text);
+    EXPECT_TRUE(c) << (c ? "" : c.error().message);
+    if (!c) return -1;
+    auto r = smtputf8_autodetect(*c, source);
+    return r ? *r : -1;
+  };
+  // Postfix's default: sendmail submissions and address probes.
+  EXPECT_EQ(flags("", "sendmail"), cleanup_flag::kAutoUtf8);
+  EXPECT_EQ(flags("", "smtpd"), 0);
+  EXPECT_EQ(flags("smtputf8_autodetect_classes = all\n", "forward"), cleanup_flag::kAutoUtf8);
+  EXPECT_EQ(flags("smtputf8_autodetect_classes = smtpd, qmqpd\n", "qmqpd"), cleanup_flag::kAutoUtf8);
+  EXPECT_EQ(flags("smtputf8_autodetect_classes = smtpd, qmqpd\n", "sendmail"), 0);
+  EXPECT_EQ(flags("smtputf8_enable = no\n", "sendmail"), 0);
+  EXPECT_EQ(flags("smtputf8_autodetect_classes = smtpd, pigeon\n", "smtpd"), -1);
+  auto c = config::Config::from_text("smtputf8_autodetect_classes = pigeon\n");
+  ASSERT_TRUE(c);
+  auto r = receiving_settings(*c, "smtpd");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("unknown mail source class \"pigeon\""), std::string::npos);
+  auto d = config::Config::from_text("");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(receiving_settings(*d, "sendmail")->cleanup_flags, cleanup_flag::kAutoBcc | cleanup_flag::kAutoUtf8);
+}
+
 TEST(CleanupProto, ContentFilterFieldsAreChecked) {
   CleanupEnvelope e;
   e.sender = "a@example.com";

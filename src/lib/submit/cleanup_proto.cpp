@@ -1,6 +1,9 @@
 // cleanup_proto.cpp - the checks of cleanup_proto.h that need code.
 #include "submit/cleanup_proto.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "base/strings.h"
 
 namespace postern::submit {
@@ -20,7 +23,20 @@ Result<ReceiveOverrides> parse_receive_overrides(std::string_view value) {
   return o;
 }
 
-Result<Receiving> receiving_settings(const config::Config& cfg) {
+Result<std::int64_t> smtputf8_autodetect(const config::Config& cfg, std::string_view source) {
+  static constexpr std::string_view kClasses[] = {"all",    "bounce", "forward", "notify",
+                                                  "qmqpd",  "sendmail", "smtpd", "verify"};
+  bool named = false;
+  for (const auto& raw : cfg.list("smtputf8_autodetect_classes")) {
+    const std::string c = str::lower(raw);
+    if (std::find(std::begin(kClasses), std::end(kClasses), c) == std::end(kClasses))
+      return make_error("smtputf8_autodetect_classes: unknown mail source class \"{}\"", str::printable(raw, 100));
+    if (c == "all" || c == source) named = true;
+  }
+  return named && cfg.boolean("smtputf8_enable") ? cleanup_flag::kAutoUtf8 : 0;
+}
+
+Result<Receiving> receiving_settings(const config::Config& cfg, std::string_view source) {
   Receiving r;
   r.content_filter = cfg.str("content_filter");
   if (!r.content_filter.empty())
@@ -29,6 +45,9 @@ Result<Receiving> receiving_settings(const config::Config& cfg) {
   auto overrides = parse_receive_overrides(cfg.str("receive_override_options"));
   if (!overrides) return overrides.take_error();
   r.cleanup_flags = overrides->cleanup_flags;
+  auto autodetect = smtputf8_autodetect(cfg, source);
+  if (!autodetect) return autodetect.take_error();
+  r.cleanup_flags |= *autodetect;
   return r;
 }
 

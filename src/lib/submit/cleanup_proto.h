@@ -90,8 +90,12 @@ inline constexpr std::int64_t kNoHeaderBodyChecks = 1 << 4;
 // recipient_bcc_maps recipients. Not for bounces nor for mail local(8)
 // forwards, which were copied when they came in.
 inline constexpr std::int64_t kAutoBcc = 1 << 5;
-inline constexpr std::int64_t kKnown =
-    kExtractRecipients | kLocalSubmission | kBounce | kNoAddressMappings | kNoHeaderBodyChecks | kAutoBcc;
+// smtputf8_autodetect_classes named the sender's class (Postfix's
+// CLEANUP_FLAG_AUTOUTF8): mail with UTF-8 in its sender, a recipient or a
+// header is marked as SMTPUTF8 mail, as if the client had asked.
+inline constexpr std::int64_t kAutoUtf8 = 1 << 6;
+inline constexpr std::int64_t kKnown = kExtractRecipients | kLocalSubmission | kBounce | kNoAddressMappings |
+                                       kNoHeaderBodyChecks | kAutoBcc | kAutoUtf8;
 }  // namespace cleanup_flag
 
 // cleanup_end flags: what smtpd's access restrictions decided for the whole
@@ -141,11 +145,19 @@ Result<ReceiveOverrides> parse_receive_overrides(std::string_view value);
 // receive_override_options. Postfix's smtpd and pickup write their own
 // content_filter into each message, so that "-o content_filter=" on the
 // service a filter reinjects into keeps that mail from going round again.
+// `source` is the program's class for smtputf8_autodetect_classes.
 struct Receiving {
   std::string content_filter;
   std::int64_t cleanup_flags = cleanup_flag::kAutoBcc;
 };
-Result<Receiving> receiving_settings(const config::Config& cfg);
+Result<Receiving> receiving_settings(const config::Config& cfg, std::string_view source);
+
+// cleanup_flag::kAutoUtf8 when smtputf8_enable is on and
+// smtputf8_autodetect_classes names `source` or "all", else 0. The classes
+// are Postfix's: sendmail (pickup, postsuper -r), smtpd, qmqpd, forward
+// (local's forwarding), bounce (delivery status notifications), notify
+// (postmaster notices), verify; another name in the list is an error.
+Result<std::int64_t> smtputf8_autodetect(const config::Config& cfg, std::string_view source);
 
 struct CleanupOpen {
   static constexpr std::string_view kType = "cleanup_open";

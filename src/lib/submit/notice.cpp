@@ -20,6 +20,9 @@ Result<NoticeSettings> NoticeSettings::from_config(const config::Config& cfg) {
   s.double_bounce_sender = mail::qualify_with_origin(cfg.str("double_bounce_sender"), cfg.str("myorigin"));
   s.mail_name = cfg.str("mail_name");
   s.myhostname = cfg.str("myhostname");
+  auto autodetect = smtputf8_autodetect(cfg, "notify");
+  if (!autodetect) return autodetect.take_error();
+  s.autodetect = *autodetect;
   return s;
 }
 
@@ -31,7 +34,7 @@ asio::awaitable<void> post_transcript(asio::io_context& io, const std::filesyste
   post.sender = settings.double_bounce_sender;
   post.recipients = t.bounce_class() ? settings.bounce_recipients : settings.error_recipients;
   if (post.recipients.empty()) co_return;  // nobody to tell
-  post.flags = cleanup_flag::kBounce;
+  post.flags = cleanup_flag::kBounce | settings.autodetect;
   post.origin = origin;
   mail::NoticeFields f;
   f.mail_name = settings.mail_name;

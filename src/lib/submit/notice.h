@@ -20,6 +20,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -37,6 +38,7 @@ struct NoticeSettings {
   std::vector<std::string> error_recipients, bounce_recipients;
   std::string double_bounce_sender;  // with @myorigin
   std::string mail_name, myhostname;
+  std::int64_t autodetect = 0;  // cleanup_flag::kAutoUtf8 for the "notify" class
 
   static Result<NoticeSettings> from_config(const config::Config& cfg);
 };

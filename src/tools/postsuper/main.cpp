@@ -666,7 +666,8 @@ int main(int argc, char** argv) {
   env.cleanup_socket = submit::cleanup_socket_path(env.root, cfg->str("cleanup_service_name"));
   env.qmgr_trigger = env.root / "public" / cfg->str("queue_service_name");
   env.timeout = cfg->time("ipc_timeout");
-  auto rs = submit::receiving_settings(*cfg);
+  // Postfix's requeue goes through pickup: the sendmail class.
+  auto rs = submit::receiving_settings(*cfg, "sendmail");
   if (!rs) die(EX_CONFIG, rs.error().message);
   env.content_filter = std::move(rs->content_filter);
   env.cleanup_flags = rs->cleanup_flags;
