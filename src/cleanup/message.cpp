@@ -466,9 +466,7 @@ asio::awaitable<void> Message::handle_header(mail::Header h) {
   }
   auto kind = h.kind;
   unsigned flags = mail::header_flags(kind);
-  note_transfer_encoding(h);
-  if (h.has_8bit) utf8_header_ = true;
-  if (h.has_8bit && (flags_ & submit::cleanup_flag::kAutoUtf8)) auto_utf8_ = true;
+  note_header(h);
   if (kind == HeaderKind::kContentType && start_mime_scan()) {
     // Every Content-Type of the primary section counts, as in Postfix: a
     // second one must not hide the parts the first one announces.
@@ -742,8 +740,10 @@ bool Message::start_mime_scan() {
                                     .report_8bit_in_7bit_body = strict_mime_ && s.strict_8bitmime_body,
                                     .report_encoding_domain = strict_mime_ && s.strict_encoding_domain,
                                     // Postfix refuses mail nested deeper than
-                                    // mime_nesting_limit whenever it looks.
-                                    .report_nesting = true});
+                                    // mime_nesting_limit when it looks for the
+                                    // checks; not when it only looks for
+                                    // Content-Transfer-Encoding headers.
+                                    .report_nesting = (checks_ && checks_->needs_body()) || strict_mime_});
   return true;
 }
 
@@ -908,21 +908,22 @@ bool Message::inspect_header(mail::Header& h, CheckClass c) {
   return true;
 }
 
-void Message::note_transfer_encoding(const mail::Header& h) {
-  // Postfix's cleanup does this for every header section (as its comment
-  // says, "allow 8-bit type info to override 7-bit type info").
-  if (found_8bit_ || !deps_.settings.detect_8bit_encoding_header ||
-      h.kind != mail::HeaderKind::kContentTransferEncoding)
-    return;
-  const std::string_view v = str::trim(h.value);
-  const std::string_view token = v.substr(0, v.find_first_of(" \t\r\n;("));
-  if (str::iequals(token, "8bit") || str::iequals(token, "binary")) found_8bit_ = true;
+void Message::note_header(const mail::Header& h) {
+  // Postfix's cleanup does this for every header section, on the header the
+  // checks let through (as its comment says, "allow 8-bit type info to
+  // override 7-bit type info"), comparing the whole value.
+  if (!found_8bit_ && deps_.settings.detect_8bit_encoding_header &&
+      h.kind == mail::HeaderKind::kContentTransferEncoding) {
+    const std::string_view v = str::trim(h.value);
+    if (str::iequals(v, "8bit") || str::iequals(v, "binary")) found_8bit_ = true;
+  }
+  if (h.has_8bit && !utf8_header_ && mail::valid_utf8(h.text())) {
+    utf8_header_ = true;
+    if (flags_ & submit::cleanup_flag::kAutoUtf8) auto_utf8_ = true;
+  }
 }
 
 void Message::part_header(mail::Header h, mail::MimeSection section) {
-  note_transfer_encoding(h);
-  if (h.has_8bit) utf8_header_ = true;
-  if (h.has_8bit && (flags_ & submit::cleanup_flag::kAutoUtf8)) auto_utf8_ = true;
   if (checks_) {
     // Postfix: MIME headers anywhere go to mime_header_checks, the other
     // headers of an attached message to nested_header_checks.
@@ -931,6 +932,7 @@ void Message::part_header(mail::Header h, mail::MimeSection section) {
     if (!inspect_header(h, mime ? CheckClass::kMimeHeader : CheckClass::kNestedHeader) || failed()) return;
     part_body_bytes_ = 0;  // a new part (or attached message) begins
   }
+  note_header(h);
   write_text_lines(h.text());
 }
 

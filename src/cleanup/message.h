@@ -215,13 +215,16 @@ class Message {
   bool declared_8bit_ = false;
   bool found_8bit_ = false;
   // A header (the message's or, when the MIME structure is followed, a
-  // part's) has 8-bit bytes: utf8_headers=yes after the content.
+  // part's) has 8-bit bytes that are valid UTF-8: utf8_headers=yes after
+  // the content.
   bool utf8_header_ = false;
   // cleanup_flag::kAutoUtf8 and UTF-8 in the sender, a recipient or a
   // header: the message becomes SMTPUTF8 mail (smtputf8=yes after the
   // content), as Postfix's CLEANUP_FLAG_AUTOUTF8.
   bool auto_utf8_ = false;
-  void note_transfer_encoding(const mail::Header& h);
+  // found_8bit_, utf8_header_ and auto_utf8_ from a header that goes into
+  // the queue file.
+  void note_header(const mail::Header& h);
   bool smtputf8_ = false;
   bool checks_done_ = false;         // after REJECT or DISCARD nothing more is inspected
   bool discard_ = false;

@@ -417,6 +417,15 @@ TEST_F(MessageTest, EightBitEncodingHeaderMarksTheBody) {
     EXPECT_FALSE(encoding(run(simple(c), "detect_8bit_encoding_header = no\n"))) << c;
   }
   EXPECT_FALSE(encoding(run(simple(seven))));
+  // Looking for the parts' headers refuses nothing: a structure deeper than
+  // mime_nesting_limit is refused only where checks or strict checks look.
+  const std::string deep =
+      "Subject: x\nContent-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: multipart/mixed; boundary=b\n\n"
+      "--b\nContent-Type: multipart/mixed; boundary=c\n\n--c\n\nx\n--c--\n--b--\n--a--\n";
+  EXPECT_FALSE(run(simple(deep), "mime_nesting_limit = 2\n").verdict);
+  auto strict = run(simple(deep), "mime_nesting_limit = 2\nstrict_mime_encoding_domain = yes\n");
+  ASSERT_TRUE(strict.verdict);
+  EXPECT_EQ(strict.verdict->reason, "MIME nesting exceeds safety limit");
   // Without MIME processing only the message's own header counts.
   EXPECT_FALSE(encoding(run(simple(part), "disable_mime_input_processing = yes\n")));
 }
@@ -438,6 +447,11 @@ TEST_F(MessageTest, Smtputf8MailRecordsUtf8Headers) {
     ASSERT_TRUE(plain.file);
     EXPECT_FALSE(plain.file->message().utf8_headers);
   }
+  Submission latin1 = simple("Subject: caf\xe9\n\nbody\n");  // 8-bit, not UTF-8
+  latin1.env.smtputf8 = true;
+  auto l1 = run(latin1);
+  ASSERT_TRUE(l1.file);
+  EXPECT_FALSE(l1.file->message().utf8_headers);
   Submission ascii = simple("Subject: x\n\ncaf\xc3\xa9\n");
   ascii.env.smtputf8 = true;
   auto o = run(ascii);
