@@ -11,6 +11,8 @@
 #include <ostream>
 
 #include "log/log.h"
+#include "mail/header.h"
+#include "mail/mime.h"
 #include "maps/build.h"
 #include "maps/table.h"
 
@@ -23,6 +25,7 @@ struct Parsed {
   std::optional<std::string> del;
   bool sequence = false;
   bool incremental = false;
+  bool header_keys = false, body_keys = false, mime = false;  // postmap -h, -b, -m
   BuildOptions build;
   std::vector<std::string> maps;
 };
@@ -36,8 +39,8 @@ int fatal(std::string text) {
 }
 
 int usage(Program p) {
-  return fatal(fmt::format("usage: {} [-Nfinoprsuvw] [-c config_dir] [-d key] [-q key] [map_type:]file...",
-                           name_of(p)));
+  return fatal(fmt::format("usage: {} [-N{}finoprsuvw] [-c config_dir] [-d key] [-q key] [map_type:]file...",
+                           name_of(p), p == Program::Postmap ? "bhm" : ""));
 }
 
 // POSIX-style option parsing (clustered flags, "-q key" or "-qkey", "--"
@@ -94,6 +97,9 @@ std::optional<int> parse_args(Program p, const std::vector<std::string>& args, P
         case 'b':
         case 'h':
         case 'm':
+          if (p != Program::Postmap) return usage(p);
+          (c == 'b' ? out.body_keys : c == 'h' ? out.header_keys : out.mime) = true;
+          break;
         case 'F':
         case 'U':
           if (p == Program::Postmap)
@@ -105,6 +111,8 @@ std::optional<int> parse_args(Program p, const std::vector<std::string>& args, P
   }
   for (; i < args.size(); ++i) out.maps.push_back(args[i]);
   if (out.maps.empty()) return usage(p);
+  if ((out.header_keys || out.body_keys || out.mime) && out.query != "-")
+    return fatal("options -b, -h and -m read a message: use them with -q -");
   return std::nullopt;
 }
 
@@ -136,6 +144,68 @@ bool read_key(std::istream& in, std::string& key) {
   return true;
 }
 
+// One line of a message, without its "\n", at most `limit` bytes kept (the
+// rest of a longer line is read and dropped, so memory stays bounded).
+bool read_message_line(std::istream& in, std::string& line, std::size_t limit) {
+  line.clear();
+  std::streambuf* sb = in.rdbuf();
+  bool any = false;
+  for (;;) {
+    const int c = sb->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      in.setstate(std::ios::eofbit);
+      return any;
+    }
+    any = true;
+    if (c == '\n') return true;
+    if (line.size() < limit) line += static_cast<char>(c);
+  }
+}
+
+// postmap -h/-b/-m: calls `key` with each lookup key of the message on `in`.
+void message_keys(std::istream& in, const Parsed& a, const CommandSettings& s,
+                  const std::function<void(const std::string&)>& key) {
+  const std::size_t limit = std::max<std::size_t>(1, s.header_size_limit);
+  mail::HeaderParser primary(mail::HeaderParserOptions{limit});
+  std::optional<mail::MimeScanner> mime;
+  if (a.mime)
+    mime.emplace(mail::MimeOptions{.header_size_limit = limit,
+                                   .nesting_limit = std::max<std::size_t>(1, s.mime_nesting_limit),
+                                   .boundary_length_limit = std::max<std::size_t>(1, s.mime_boundary_length_limit)});
+  bool in_headers = true;
+  std::string line;
+  while (read_message_line(in, line, limit)) {
+    if (in_headers) {
+      auto step = primary.feed(line);
+      if (step.header) {
+        if (mime && step.header->kind == mail::HeaderKind::kContentType) mime->primary_content_type(step.header->value);
+        if (a.header_keys) key(step.header->text());
+      }
+      if (step.end_of_headers) in_headers = false;
+      // The empty line after the headers is a body key, as in Postfix,
+      // which also makes up one when a body line ends the headers.
+      if (step.end_of_headers && a.body_keys) key("");
+      if (!step.body_line) continue;
+    }
+    if (mime) {
+      auto step = mime->feed(line);
+      if (step.header && a.header_keys) key(step.header->text());
+      // Body lines, and (as in Postfix) the empty line that ends a part's
+      // or an attached message's headers.
+      if ((step.body_line || line.empty()) && a.body_keys) key(line);
+    } else if (a.body_keys) {
+      key(line);
+    } else {
+      return;  // -h alone: the message's own headers are all
+    }
+  }
+  if (in_headers) {
+    if (auto h = primary.finish(); h && a.header_keys) key(h->text());
+  } else if (mime) {
+    if (auto step = mime->finish(); step && step->header && a.header_keys) key(step->header->text());
+  }
+}
+
 int run_queries(Program p, const Parsed& a, const CommandSettings& s, CommandIo io) {
   const char* sep = p == Program::Postmap ? "\t" : ":\t";
   OpenOptions o = read_options(a, s, Access::ReadOnly);
@@ -157,25 +227,39 @@ int run_queries(Program p, const Parsed& a, const CommandSettings& s, CommandIo 
   // Keys from stdin; tables opened on first use, as Postfix does.
   std::vector<std::unique_ptr<Table>> tables(a.maps.size());
   bool found = false;
-  std::string key;
-  while (read_key(io.in, key)) {
+  std::optional<int> failed;
+  auto query = [&](const std::string& key) {
+    if (failed) return;
     for (std::size_t n = 0; n < a.maps.size(); ++n) {
       if (!tables[n]) {
         auto t = open_named(a.maps[n], s, o);
-        if (!t) return fatal(t.error().message);
+        if (!t) {
+          failed = fatal(t.error().message);
+          return;
+        }
         tables[n] = std::move(*t);
       }
       auto v = tables[n]->lookup(key);
-      if (!v) return fatal(fmt::format("table {}: query error: {}", tables[n]->spec(), v.error().message));
+      if (!v) {
+        failed = fatal(fmt::format("table {}: query error: {}", tables[n]->spec(), v.error().message));
+        return;
+      }
       if (*v) {
         if ((*v)->empty()) warn_empty(*tables[n], key);
         io.out << key << sep << **v << '\n';
         found = true;
-        break;
+        return;
       }
     }
+  };
+  if (a.header_keys || a.body_keys) {
+    message_keys(io.in, a, s, query);
+  } else {
+    std::string key;
+    while (!failed && read_key(io.in, key)) query(key);
   }
   io.out.flush();
+  if (failed) return *failed;
   return found ? 0 : 1;
 }
 

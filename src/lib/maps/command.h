@@ -1,6 +1,6 @@
 // command.h - the engine behind the postmap(1) and postalias(1) commands.
 //
-//   postmap   [-Nfinoprsuvw] [-c config_dir] [-d key] [-q key] [type:]file ...
+//   postmap   [-Nbfhimnoprsuvw] [-c config_dir] [-d key] [-q key] [type:]file ...
 //   postalias [-Nfinoprsuvw] [-c config_dir] [-d key] [-q key] [type:]file ...
 //
 // Modes (Postfix's semantics and output):
@@ -16,7 +16,16 @@
 // -f no case folding, -r replace and -w ignore duplicates (default: warn),
 // -o keep root privileges, -p do not copy the source file's permissions,
 // -u accepted (Postern does no UTF-8 specific processing), -v verbose.
-// Postfix's -b, -h, -m, -F and -U are refused with an explicit message.
+// postmap's message query modes, for testing header_checks and body_checks
+// tables, with "-q -" only: the input is a message; -h makes each logical
+// header a key (a folded one with its embedded newlines), -b each body line;
+// without -m the headers are the message's own and everything after them
+// is body (-h alone stops at the first non-header line; the empty line
+// that ends a header section is a body key, as in Postfix), with -m the MIME
+// structure is followed as cleanup does (part and attached-message headers
+// are headers, not body). header_size_limit, mime_nesting_limit and
+// mime_boundary_length_limit apply. Postfix's -F and -U are refused with an
+// explicit message.
 //
 // Errors end the command with "postmap: fatal: ..." on stderr (and the log)
 // and exit status 1, as in Postfix. Reads MAIL_CONFIG and MAIL_VERBOSE.
@@ -42,6 +51,9 @@ struct CommandSettings {
   std::size_t db_create_buffer_size = 16 * 1024 * 1024;  // berkeley_db_create_buffer_size
   std::size_t db_read_buffer_size = 128 * 1024;          // berkeley_db_read_buffer_size
   std::size_t lmdb_map_size = 16 * 1024 * 1024;          // lmdb_map_size
+  std::size_t header_size_limit = 102400;                // -h/-b: header_size_limit
+  std::size_t mime_nesting_limit = 100;                  // -m: mime_nesting_limit
+  std::size_t mime_boundary_length_limit = 2048;         // -m: mime_boundary_length_limit
 };
 
 // Reads main.cf from the -c directory (nullopt: $MAIL_CONFIG or the default).

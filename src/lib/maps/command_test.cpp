@@ -110,7 +110,7 @@ TEST_F(CommandTest, UsageAndRefusedOptions) {
   EXPECT_EQ(run(Program::Postmap, {"-q"}).rc, 1);
   EXPECT_EQ(run(Program::Postmap, {"-q", "a", "-d", "b", "x"}).rc, 1);
   EXPECT_EQ(run(Program::Postmap, {"-s", "-q", "a", "x"}).rc, 1);
-  EXPECT_EQ(run(Program::Postmap, {"-b", "-q", "-", "x"}).rc, 1);
+  EXPECT_EQ(run(Program::Postmap, {"-b", "x"}).rc, 1);  // a message mode without "-q -"
   EXPECT_EQ(run(Program::Postmap, {"-F", "x"}).rc, 1);
   EXPECT_EQ(run(Program::Postalias, {"-h", "x"}).rc, 1);
   EXPECT_EQ(run(Program::Postmap, {"-Z", "x"}).rc, 1);
@@ -119,6 +119,41 @@ TEST_F(CommandTest, UsageAndRefusedOptions) {
   EXPECT_EQ(run(Program::Postmap, {"-u", "-q", "foo", dir.path("map")}).rc, 0);
   // "--" ends options: "-q" is then a file name.
   EXPECT_EQ(run(Program::Postmap, {"--", dir.path("map")}).rc, 0);
+}
+
+TEST_F(CommandTest, MessageQueryModes) {
+  // postmap -h/-b/-m: a message on stdin, keys as header_checks and
+  // body_checks would see them.
+  write_file(dir.path("hc"),
+             "/^Subject: (.*)/ REJECT subject $1\n/^Content-Type: text\\/html/ WARN html\n/^X-Fold:/ INFO fold\n"
+             "/^secret/ DISCARD body\n/^--b1/ DUNNO boundary\n/^$/ EMPTY\n");
+  const std::string hc = "regexp:" + dir.path("hc");
+  const std::string msg =
+      "Subject: hi\nX-Fold: a\n\tb\nContent-Type: multipart/mixed; boundary=b1\n\npreamble\n--b1\n"
+      "Content-Type: text/html\n\nsecret line\n--b1--\n";
+  auto r = run(Program::Postmap, {"-h", "-q", "-", hc}, msg);
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.out, "Subject: hi\tREJECT subject hi\nX-Fold: a\n\tb\tINFO fold\n");
+  r = run(Program::Postmap, {"-hm", "-q", "-", hc}, msg);  // the part's headers too
+  EXPECT_EQ(r.out, "Subject: hi\tREJECT subject hi\nX-Fold: a\n\tb\tINFO fold\nContent-Type: text/html\tWARN html\n");
+  // -b without -m: all after the message's headers is body, part headers too.
+  r = run(Program::Postmap, {"-b", "-q", "-", hc}, msg);
+  EXPECT_EQ(r.rc, 0);
+  // (The empty line after a header section is a body key, as in Postfix.)
+  EXPECT_EQ(r.out,
+            "\tEMPTY\n--b1\tDUNNO boundary\nContent-Type: text/html\tWARN html\n\tEMPTY\nsecret line\tDISCARD body\n"
+            "--b1--\tDUNNO boundary\n");
+  r = run(Program::Postmap, {"-b", "-m", "-q", "-", hc}, msg);
+  EXPECT_EQ(r.out, "\tEMPTY\n--b1\tDUNNO boundary\n\tEMPTY\nsecret line\tDISCARD body\n--b1--\tDUNNO boundary\n");
+  // Both; nothing found is exit status 1.
+  r = run(Program::Postmap, {"-h", "-b", "-q", "-", hc}, "Subject: x\n\nsecret\n");
+  EXPECT_EQ(r.out, "Subject: x\tREJECT subject x\n\tEMPTY\nsecret\tDISCARD body\n");
+  EXPECT_EQ(run(Program::Postmap, {"-h", "-b", "-q", "-", "inline:{k=v}"}, "X-Other: 1\nplain\n").rc, 1);
+  // A header longer than header_size_limit is cut there, as cleanup does.
+  CommandSettings small;
+  small.header_size_limit = 20;
+  r = run(Program::Postmap, {"-h", "-q", "-", hc}, "Subject: " + std::string(100, 'x') + "\n\nbody\n", small);
+  EXPECT_EQ(r.out, "Subject: " + std::string(11, 'x') + "\tREJECT subject " + std::string(11, 'x') + "\n");
 }
 
 TEST_F(CommandTest, SettingsErrorsAreFatal) {

@@ -1,6 +1,6 @@
 // postmap - create, update and query Postfix-compatible lookup tables.
 //
-// Usage: postmap [-Nfinoprsuvw] [-c config_dir] [-d key] [-q key] [type:]file ...
+// Usage: postmap [-Nbfhimnoprsuvw] [-c config_dir] [-d key] [-q key] [type:]file ...
 // See docs/man/postmap.md. The work is done by tool::table_command_main()
 // (table_main.h), which reads main.cf (default_database_type, myhostname,
 // syslog_name, syslog_facility, berkeley_db_create_buffer_size,

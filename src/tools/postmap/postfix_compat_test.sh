@@ -7,7 +7,7 @@
 # them with the other one (-s dumps, -q and "-q -" lookups, -i additions, -d
 # deletions, -n/-N null conventions), and compares the warnings both print
 # for the same broken source lines. Also compares regexp: and cidr: lookups
-# (and pcre: when Postfix has it). Exits 77 (ctest SKIP) when Postfix's
+# (and pcre: when Postfix has it), and the message query modes -h, -b, -m. Exits 77 (ctest SKIP) when Postfix's
 # postmap/postalias are not installed (Debian package "postfix"); Postern
 # never needs Postfix at run time.
 set -u
@@ -252,6 +252,29 @@ if ! pf_map -q x "pcre:$work/regexp" 2>&1 | grep -q 'unsupported dictionary type
 else
   echo "note: Postfix has no pcre support here (postfix-pcre); pcre comparison skipped"
 fi
+
+# Message query modes (-h, -b, -m): the keys header_checks and body_checks
+# see, the empty line after each header section included.
+cat > "$work/hbc" <<'EOF'
+/^Subject: (.*)/ REJECT subject $1
+/^Content-Type: text\/html/ WARN html
+/^X-Fold:/ INFO fold
+/^secret/ DISCARD body
+/^--b1/ DUNNO boundary
+/^$/ EMPTY
+/^preamble/ PRE
+EOF
+printf 'Subject: hi\nX-Fold: a\n\tb\nContent-Type: multipart/mixed; boundary=b1\n\npreamble\n--b1\nContent-Type: text/html\n\nsecret line\n--b1--\n' > "$work/m1"
+printf 'Subject: a\nContent-Type: multipart/mixed; boundary=b1\n\n--b1\nContent-Type: message/rfc822\n\nSubject: inner\n\nsecret inner\n--b1--\n' > "$work/m2"
+printf 'Subject: x\nsecret without separator\n' > "$work/m3"
+for m in m1 m2 m3; do
+  for o in -h -hm -b -bm -hb -hbm; do
+    (cd "$work" && pf_map $o -q - regexp:hbc < $m) > "$work/h_pf" 2>&1; pf_rc=$?
+    (cd "$work" && pt_map $o -q - regexp:hbc < $m) > "$work/h_pt" 2>&1; pt_rc=$?
+    same "postmap $o on $m" "$work/h_pf" "$work/h_pt"
+    expect "postmap $o on $m exit status" "$pf_rc" "$pt_rc"
+  done
+done
 
 if [ $status -eq 0 ]; then
   echo "PASS: $checks compatibility checks"

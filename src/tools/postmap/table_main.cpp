@@ -1,4 +1,6 @@
 // table_main.cpp - see table_main.h.
+#include <algorithm>
+#include <cstdint>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -31,6 +33,10 @@ Result<maps::CommandSettings> load_settings(const std::optional<std::string>& di
   if (auto v = cfg->get("berkeley_db_read_buffer_size"))
     if (auto n = str::parse_uint(*v)) s.db_read_buffer_size = *n;
   s.lmdb_map_size = static_cast<std::size_t>(cfg->integer("lmdb_map_size"));
+  s.header_size_limit = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg->size("header_size_limit")));
+  s.mime_nesting_limit = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg->integer("mime_nesting_limit")));
+  s.mime_boundary_length_limit =
+      static_cast<std::size_t>(std::max<std::int64_t>(1, cfg->integer("mime_boundary_length_limit")));
   return s;
 }
 
