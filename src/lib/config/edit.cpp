@@ -148,7 +148,12 @@ Result<std::string> edit_master_cf(std::string_view text, const MasterCfEdit& ed
     if (parsed->size() != 1) return make_error("{}: expected exactly one master.cf entry", key);
     if ((*parsed)[0].key() != key)
       return make_error("{}: the entry defines {}, not {}", key, (*parsed)[0].key(), key);
-    set[key] = format_master_entry((*parsed)[0]);
+    set[key] = format_master_entry_folded((*parsed)[0]);
+  }
+  std::map<std::string, std::string> at;  // key in the file -> key of the entry that goes there
+  for (const auto& [key, entry] : edit.set) {
+    auto r = edit.replaces.find(key);
+    at[r != edit.replaces.end() ? r->second : key] = key;
   }
   std::set<std::string> remove(edit.remove.begin(), edit.remove.end());
   std::set<std::string> comment(edit.comment_out.begin(), edit.comment_out.end());
@@ -161,9 +166,9 @@ Result<std::string> edit_master_cf(std::string_view text, const MasterCfEdit& ed
   for (const auto& e : es) {
     for (; next < e.first; ++next) out.emplace_back(l.lines[next]);
     std::string key = master_key(l.lines[e.first]);
-    if (auto it = set.find(key); it != set.end()) {
-      if (!done.count(key)) out.push_back(it->second);
-      done.insert(key);
+    if (auto it = at.find(key); it != at.end()) {
+      if (!done.count(it->second)) out.push_back(set[it->second]);
+      done.insert(it->second);
     } else if (remove.count(key)) {
       done.insert(key);
     } else if (comment.count(key)) {

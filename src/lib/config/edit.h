@@ -4,12 +4,14 @@
 // main.cf: a changed parameter is written as "name = value" where it was
 // defined (its continuation lines and comment lines inside it go away), later
 // duplicate definitions are removed, and new parameters are appended at the
-// end. master.cf: a changed entry is replaced where it was (in the
-// normalized `postconf -M` form) or appended. The *_file variants check that
+// end. master.cf: a changed entry is replaced where it was (in the form
+// Postfix's postconf writes: `postconf -M` columns, each "-o" on a
+// continuation line of its own) or appended. The *_file variants check that
 // the result still loads, then replace the file atomically.
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,6 +36,9 @@ struct MasterCfEdit {
   // "service/type" -> the whole entry ("smtp inet n - n - - smtpd ..."),
   // whose service and type must match the key (postconf -Me).
   std::vector<std::pair<std::string, std::string>> set;
+  // new "service/type" -> the key of the entry in the file that it takes
+  // the place of (postconf -Fe of the service or type field).
+  std::map<std::string, std::string> replaces;
   std::vector<std::string> remove;       // "service/type" (postconf -MX)
   std::vector<std::string> comment_out;  // "service/type" (postconf -M#)
 };

@@ -124,6 +124,24 @@ TEST(EditMainCf, MissingFileIsCreated) {
   EXPECT_EQ(d.read("main.cf"), "relayhost = [mx]:25\n");
 }
 
+TEST(EditMasterCf, ReplacementUnderANewKeyTakesTheOldPlace) {
+  const char* text = "a unix - - n - - pickup\nb unix - - n - - cleanup\nc unix - - n - - qmgr\n";
+  MasterCfEdit e;
+  e.set = {{"b2/unix", "b2 unix - - n - - cleanup -o x=1 -o { y = 2 3 }"}};
+  e.replaces = {{"b2/unix", "b/unix"}};
+  auto r = edit_master_cf(text, e);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(*r,
+            "a unix - - n - - pickup\n"
+            "b2         unix  -       -       n       -       -       cleanup\n    -o x=1\n    -o {y=2 3}\n"
+            "c unix - - n - - qmgr\n");
+  // Onto a key that is already there: a duplicate, refused.
+  e.replaces = {{"b2/unix", "b/unix"}};
+  e.set = {{"c/unix", "c unix - - n - - cleanup"}};
+  e.replaces = {{"c/unix", "b/unix"}};
+  EXPECT_FALSE(edit_master_cf(text, e));
+}
+
 TEST(EditMasterCf, ReplaceAppendRemoveComment) {
   const char* text =
       "# header\n"
@@ -140,7 +158,8 @@ TEST(EditMasterCf, ReplaceAppendRemoveComment) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(*r,
             "# header\n"
-            "smtp       inet  n       -       n       -       5       smtpd -o smtpd_sasl_auth_enable=no\n"
+            "smtp       inet  n       -       n       -       5       smtpd\n"
+            "    -o smtpd_sasl_auth_enable=no\n"  // Postfix's layout
             "#pickup    unix  n       -       y       60      1       pickup\n"
             "relay      unix  -       -       n       -       -       smtp\n");
 }

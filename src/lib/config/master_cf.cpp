@@ -320,7 +320,30 @@ Result<std::vector<MasterService>> load_master_cf(const std::filesystem::path& c
   return parse_master_cf(*text, path.string());
 }
 
-std::string format_master_entry(const MasterService& s) {
+namespace {
+
+// The arguments as postconf prints them (see format_master_command()).
+std::vector<std::string> printed_args(const MasterService& s) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < s.args.size(); ++i) {
+    std::string a = s.args[i];
+    // Postfix writes "-o { name = value }" as "-o {name=value}".
+    if (i > 0 && s.args[i - 1] == "-o") {
+      if (auto eq = a.find('='); eq != std::string::npos)
+        a = std::string(str::trim(std::string_view(a).substr(0, eq))) + "=" +
+            std::string(str::trim(std::string_view(a).substr(eq + 1)));
+    }
+    const bool group = a.empty() || a.front() == '{' || a.find_first_of(" \t\r\n\v\f") != std::string::npos;
+    // "{a b}" as Postfix writes it; padded when the text itself starts or
+    // ends with a brace, so that it reads back the same.
+    if (!group) out.push_back(std::move(a));
+    else if (a.empty() || a.front() == '{' || a.back() == '}') out.push_back("{ " + a + " }");
+    else out.push_back("{" + a + "}");
+  }
+  return out;
+}
+
+std::string columns_and(const MasterService& s, const std::string& command) {
   const auto& c = s.columns;
   // Postfix's columns (postconf -M): each field starts at its goal, or one
   // space after a longer field before it.
@@ -331,17 +354,36 @@ std::string format_master_entry(const MasterService& s) {
       out += ' ';
       if (out.size() < kGoal[i]) out.append(kGoal[i] - out.size(), ' ');
     }
-    out += i < c.size() ? c[i] : s.command;
-  }
-  for (const auto& a : s.args) {
-    out += ' ';
-    bool group = a.empty() || a[0] == '{' || a.find_first_of(" \t\r\n\v\f") != std::string::npos;
-    out += group ? "{ " + a + " }" : a;
+    out += i < c.size() ? c[i] : command;
   }
   // Trailing padding would be noise when an entry has no arguments.
   while (!out.empty() && out.back() == ' ') out.pop_back();
   return out;
 }
+
+}  // namespace
+
+std::string format_master_command(const MasterService& s) {
+  std::string out = s.command;
+  for (const auto& a : printed_args(s)) out += ' ' + a;
+  return out;
+}
+
+std::string format_master_entry_folded(const MasterService& s) {
+  const auto args = printed_args(s);
+  std::string first = s.command;
+  std::size_t i = 0;
+  for (; i < args.size() && args[i] != "-o"; ++i) first += ' ' + args[i];
+  std::string out = columns_and(s, first);
+  for (; i < args.size(); ++i) {
+    if (args[i] == "-o") out += "\n    -o";
+    else if (i > 0 && args[i - 1] == "-o") out += ' ' + args[i];
+    else out += ' ' + args[i];
+  }
+  return out;
+}
+
+std::string format_master_entry(const MasterService& s) { return columns_and(s, format_master_command(s)); }
 
 Status apply_service_overrides(Config& cfg, std::string_view service, std::string_view process,
                                std::string_view process_id,

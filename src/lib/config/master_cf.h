@@ -88,5 +88,12 @@ Result<InetEndpoint> parse_inet_service(std::string_view name);
 
 // One entry in the normalized one-line form printed by `postconf -M`.
 std::string format_master_entry(const MasterService& s);
+// The same as Postfix's postconf writes an entry it edits into master.cf:
+// each "-o" on a continuation line of its own ("    -o name=value").
+std::string format_master_entry_folded(const MasterService& s);
+// Its command field: the command and its arguments, as `postconf -M` and
+// `postconf -F` print them (an argument with white space as "{a b}", an
+// "-o" one as "{name=value}").
+std::string format_master_command(const MasterService& s);
 
 }  // namespace postern::config

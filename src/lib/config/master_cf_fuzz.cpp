@@ -1,9 +1,11 @@
 // master_cf_fuzz.cpp - libFuzzer target: arbitrary bytes as master.cf.
 //
 // Besides "never crash", checks that the normalized form printed by
-// postconf -M parses back to the same entry.
+// postconf -M, and the folded one postconf writes, parse back to the same
+// entry.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "config/master_cf.h"
@@ -17,13 +19,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& s : *services) {
     (void)s.key();
     if (s.type == ServiceType::Inet && !parse_inet_service(s.name)) __builtin_trap();
-    auto again = parse_master_cf(format_master_entry(s));
-    if (!again || again->size() != 1) __builtin_trap();
-    const auto& t = (*again)[0];
-    if (t.key() != s.key() || t.args != s.args || t.overrides != s.overrides || t.command != s.command ||
-        t.maxproc != s.maxproc || t.wakeup != s.wakeup || t.wakeup_if_used != s.wakeup_if_used ||
-        t.private_service != s.private_service || t.unprivileged != s.unprivileged || t.chroot != s.chroot)
-      __builtin_trap();
+    for (const std::string& form : {format_master_entry(s), format_master_entry_folded(s)}) {
+      auto again = parse_master_cf(form);
+      if (!again || again->size() != 1) __builtin_trap();
+      const auto& t = (*again)[0];
+      if (t.key() != s.key() || t.overrides != s.overrides || t.command != s.command || t.maxproc != s.maxproc ||
+          t.wakeup != s.wakeup || t.wakeup_if_used != s.wakeup_if_used || t.private_service != s.private_service ||
+          t.unprivileged != s.unprivileged || t.chroot != s.chroot || t.args.size() != s.args.size())
+        __builtin_trap();
+      // Arguments come back as they were, but for "-o" ones, which come back
+      // as "name=value" (Postfix's form); printing again gives the same.
+      for (std::size_t i = 0; i < s.args.size(); ++i)
+        if ((i == 0 || s.args[i - 1] != "-o") && t.args[i] != s.args[i]) __builtin_trap();
+      if (format_master_entry(t) != format_master_entry(s)) __builtin_trap();
+    }
   }
   return 0;
 }

@@ -188,17 +188,23 @@ TEST(MasterCf, InetServiceNames) {
 TEST(MasterCf, NormalizedFormat) {
   auto r = parse_master_cf(
       "smtp inet n - y - - smtpd\n"
-      "submission inet n - y - 10 smtpd\n  -o syslog_name=postfix/submission\n  -o { a = b c }\n");
+      "submission inet n - y - 10 smtpd\n  -o syslog_name=postfix/submission\n  -o { a = b c }\n"
+      "x unix - - n - - pipe flags=R argv=/bin/echo { a b } ${sender}\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(format_master_entry((*r)[0]), "smtp       inet  n       -       y       -       -       smtpd");
+  // Postfix's form: "{name=value}" after -o, "{a b}" elsewhere.
   EXPECT_EQ(format_master_entry((*r)[1]),
             "submission inet  n       -       y       -       10      smtpd -o syslog_name=postfix/submission "
-            "-o { a = b c }");
+            "-o {a=b c}");
+  EXPECT_EQ(format_master_command((*r)[2]), "pipe flags=R argv=/bin/echo {a b} ${sender}");
   // The normalized form parses back to the same entry.
-  auto again = parse_master_cf(format_master_entry((*r)[1]));
-  ASSERT_TRUE(again);
-  EXPECT_EQ((*again)[0].args, (*r)[1].args);
-  EXPECT_EQ((*again)[0].overrides, (*r)[1].overrides);
+  for (std::size_t i : {1, 2}) {
+    auto again = parse_master_cf(format_master_entry((*r)[i]));
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ((*again)[0].overrides, (*r)[i].overrides);
+    EXPECT_EQ(format_master_entry((*again)[0]), format_master_entry((*r)[i]));
+  }
+  EXPECT_EQ((*r)[2].args, (std::vector<std::string>{"flags=R", "argv=/bin/echo", "a b", "${sender}"}));
 }
 
 TEST(MasterCf, PostfixStockFileParses) {

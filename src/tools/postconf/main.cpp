@@ -6,6 +6,10 @@
 //   postconf [-c dir] -M [service[/type] ...]                show master.cf entries
 //   postconf [-c dir] -Me service/type='entry' ...           replace or add master.cf entries
 //   postconf [-c dir] -MX service/type ... | -M# ...         remove / comment out entries
+//   postconf [-c dir] -F[hH] [service[/type[/field]] ...]     show master.cf fields
+//   postconf [-c dir] -Fe service/type/field=value ...       change a field
+//   postconf [-c dir] -P[hH] [service[/type[/name]] ...]      show master.cf -o parameters
+//   postconf [-c dir] -Pe service/type/name=value ...        set one; -PX service/type/name removes
 //
 // The configuration directory is -c, else $MAIL_CONFIG, else the
 // compiled-in config_directory. Values are shown as written (unexpanded)
@@ -16,8 +20,12 @@
 // ..." (exit status 1); nothing is sent to syslog.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -54,7 +62,9 @@ template <class... A>
   fatal(
       "usage: postconf [-c config_dir] [-dhHnx] [-o name=value] [name ...] | -e name=value ... | -X name ... | "
       "-# name ... | -M [service[/type] ...] | -Me service/type=entry ... | -MX service/type ... | "
-      "-M# service/type ... | -a | -l | -m  (also -f: accepted, no folding; -q: no warnings)");
+      "-M# service/type ... | -F [service/type/field ...] | -Fe service/type/field=value ... | "
+      "-P [service/type/name ...] | -Pe service/type/name=value ... | -PX service/type/name ... | "
+      "-a | -l | -m  (also -f: accepted, no folding; -q: no warnings)");
 }
 
 struct Options {
@@ -64,6 +74,8 @@ struct Options {
   bool names_only = false;  // -H
   bool values_only = false;  // -h
   bool master = false;    // -M
+  bool fields = false;    // -F
+  bool params = false;    // -P
   bool explicit_only = false;  // -n
   bool expand = false;    // -x
   bool remove = false;    // -X
@@ -215,6 +227,171 @@ int edit_master(const Options& o) {
   return 0;
 }
 
+// ---- -F and -P: master.cf fields and -o parameters ----------------------
+
+constexpr std::string_view kFieldNames[] = {"service", "type",   "private",       "unprivileged",
+                                            "chroot",  "wakeup", "process_limit", "command"};
+
+// "service/type/name" with missing trailing parts and "*" as wildcards.
+bool selected(const std::vector<std::string>& sel, std::string_view service, std::string_view type,
+              std::string_view name) {
+  if (sel.empty()) return true;
+  for (const auto& x : sel) {
+    auto parts = str::split(x, "/");
+    const std::string_view have[] = {service, type, name};
+    bool ok = parts.size() <= 3;
+    for (std::size_t i = 0; ok && i < parts.size(); ++i) ok = parts[i] == "*" || parts[i] == have[i];
+    if (ok) return true;
+  }
+  return false;
+}
+
+void print_master_item(const Options& o, const std::string& name, const std::string& value) {
+  if (o.names_only) std::printf("%s\n", name.c_str());
+  else if (o.values_only) std::printf("%s\n", value.c_str());
+  else if (value.empty()) std::printf("%s =\n", name.c_str());
+  else std::printf("%s = %s\n", name.c_str(), value.c_str());
+}
+
+std::string field_value(const cfg::MasterService& s, std::size_t i) {
+  return i < s.columns.size() ? s.columns[i] : cfg::format_master_command(s);
+}
+
+// The -o parameters of an entry, by name (a later one wins, as for the
+// daemon).
+std::map<std::string, std::string> entry_params(const cfg::MasterService& s) {
+  std::map<std::string, std::string> out;
+  for (const auto& [n, v] : s.overrides) out[n] = v;
+  return out;
+}
+
+int show_fields_or_params(const Options& o) {
+  auto m = cfg::load_master_cf(o.config_dir);
+  if (!m) fatal("{}", m.error().message);
+  for (const auto& s : *m) {
+    const std::string type(cfg::to_string(s.type));
+    const std::string prefix = s.name + "/" + type + "/";
+    if (o.fields) {
+      for (std::size_t i = 0; i < std::size(kFieldNames); ++i)
+        if (selected(o.operands, s.name, type, kFieldNames[i]))
+          print_master_item(o, prefix + std::string(kFieldNames[i]), field_value(s, i));
+    } else {
+      for (const auto& [n, v] : entry_params(s))
+        if (selected(o.operands, s.name, type, n)) print_master_item(o, prefix + n, v);
+    }
+  }
+  return 0;
+}
+
+bool has_space(std::string_view v) { return v.find_first_of(" \t\r\n\v\f") != std::string_view::npos; }
+
+// The entry text with `field` (an index into kFieldNames) set to `value`.
+std::string with_field(const cfg::MasterService& s, std::size_t field, const std::string& value) {
+  std::string out;
+  for (std::size_t i = 0; i < std::size(kFieldNames); ++i) {
+    if (i) out += ' ';
+    out += i == field ? value : field_value(s, i);
+  }
+  return out;
+}
+
+// The entry text with the -o parameter `name` set (`value`) or removed.
+std::string with_param(const cfg::MasterService& s, const std::string& name, const std::optional<std::string>& value) {
+  cfg::MasterService t = s;
+  t.args.clear();
+  bool placed = false;
+  for (std::size_t i = 0; i < s.args.size(); ++i) {
+    if (s.args[i] == "-o" && i + 1 < s.args.size()) {
+      const std::string& a = s.args[i + 1];
+      const auto eq = a.find('=');
+      if (eq != std::string::npos && str::trim(std::string_view(a).substr(0, eq)) == name) {
+        // The first one takes the new value in place, later ones go.
+        if (value && !placed) {
+          t.args.push_back("-o");
+          t.args.push_back(name + "=" + *value);
+          placed = true;
+        }
+        ++i;
+        continue;
+      }
+    }
+    t.args.push_back(s.args[i]);
+  }
+  if (value && !placed) {
+    t.args.push_back("-o");
+    t.args.push_back(name + "=" + *value);
+  }
+  return with_field(t, std::size(kFieldNames) - 1, cfg::format_master_command(t));
+}
+
+int edit_fields_or_params(const Options& o) {
+  const char* opt = o.fields ? "-F" : "-P";
+  if (o.comment) fatal("with option {}, do not specify -#", opt);
+  if (o.fields && o.remove) fatal("with option -F, do not specify -X");
+  auto m = cfg::load_master_cf(o.config_dir);
+  if (!m) fatal("{}", m.error().message);
+  std::vector<cfg::MasterService> services = std::move(*m);
+  std::map<std::string, std::string> original_key;  // current key -> key in the file
+  for (auto& s : services) original_key[s.key()] = s.key();
+  std::set<std::string> changed;  // current keys
+
+  for (const auto& a : o.operands) {
+    std::string target = a;
+    std::optional<std::string> value;
+    if (o.edit) {
+      const auto eq = a.find('=');
+      if (eq == std::string::npos) fatal("{}: specify service/type/{}=value", str::printable(a, 100),
+                                         o.fields ? "field" : "parameter");
+      target = std::string(str::trim(std::string_view(a).substr(0, eq)));
+      value = std::string(str::trim(std::string_view(a).substr(eq + 1)));
+    } else if (a.find('=') != std::string::npos) {
+      fatal("-PX requires service/type/parameter names without value");
+    }
+    auto parts = str::split(target, "/");
+    if (parts.size() != 3 || parts[0].empty() || parts[1].empty() || parts[2].empty())
+      fatal("{}: specify service/type/{}", str::printable(a, 100), o.fields ? "field" : "parameter");
+    std::size_t field = std::size(kFieldNames);
+    if (o.fields) {
+      for (std::size_t i = 0; i < std::size(kFieldNames); ++i)
+        if (parts[2] == kFieldNames[i]) field = i;
+      if (field == std::size(kFieldNames)) fatal("invalid service attribute name: \"{}\"", str::printable(parts[2], 100));
+      if (field + 1 < std::size(kFieldNames) && has_space(*value)) fatal("-Fe does not accept whitespace in non-command field");
+    } else {
+      if (!cfg::valid_param_name(parts[2])) fatal("invalid parameter name: \"{}\"", str::printable(parts[2], 100));
+      if (value && has_space(*value)) fatal("-Pe does not accept whitespace in parameter value");
+    }
+    auto it = std::find_if(services.begin(), services.end(),
+                           [&](const cfg::MasterService& s) { return s.key() == parts[0] + "/" + parts[1]; });
+    if (it == services.end()) {
+      warn("unmatched service_name/type: \"{}\"", str::printable(a, 100));
+      continue;
+    }
+    const std::string text = o.fields ? with_field(*it, field, *value) : with_param(*it, parts[2], value);
+    auto parsed = cfg::parse_master_cf(text, "new entry");
+    if (!parsed || parsed->size() != 1)
+      fatal("{}: {}", str::printable(a, 100), parsed ? "not one master.cf entry" : parsed.error().message);
+    const std::string old_key = it->key();
+    const std::string file_key = original_key[old_key];
+    *it = std::move((*parsed)[0]);
+    changed.erase(old_key);
+    original_key.erase(old_key);
+    original_key[it->key()] = file_key;
+    changed.insert(it->key());
+  }
+
+  cfg::MasterCfEdit e;
+  for (const auto& key : changed) {
+    auto it = std::find_if(services.begin(), services.end(), [&](const cfg::MasterService& s) { return s.key() == key; });
+    const std::string& file_key = original_key[key];
+    // A changed service name or type: the new entry takes the old one's place.
+    if (file_key != key) e.replaces[key] = file_key;
+    e.set.emplace_back(key, cfg::format_master_entry(*it));
+  }
+  if (e.set.empty()) return 0;
+  if (auto st = cfg::edit_master_cf_file(o.config_dir, e); !st) fatal("{}", st.error().message);
+  return 0;
+}
+
 int edit_main(const Options& o) {
   cfg::MainCfEdit e;
   for (const auto& a : o.operands) {
@@ -242,7 +419,7 @@ int main(int argc, char** argv) {
   Options o;
   int ch;
   opterr = 0;
-  while ((ch = getopt(argc, argv, "+ac:defHhlMmno:pqvxX#")) != -1) {
+  while ((ch = getopt(argc, argv, "+ac:defFHhlMmno:PpqvxX#")) != -1) {
     switch (ch) {
       case 'c': o.config_dir = optarg; break;
       case 'd': o.defaults = true; break;
@@ -250,6 +427,8 @@ int main(int argc, char** argv) {
       case 'H': o.names_only = true; break;
       case 'h': o.values_only = true; break;
       case 'M': o.master = true; break;
+      case 'F': o.fields = true; break;
+      case 'P': o.params = true; break;
       case 'n': o.explicit_only = true; break;
       case 'o': o.overrides.push_back(split_assignment(optarg, "-o option")); break;
       case 'p': break;  // parameters: the default mode
@@ -277,7 +456,9 @@ int main(int argc, char** argv) {
   // Postfix's -a (SASL server types), -l (mailbox lock methods) and -m
   // (lookup table types): one name per line.
   if (o.list) {
-    if (o.master || o.edit || o.remove || o.comment || o.defaults || o.explicit_only || !o.operands.empty()) usage();
+    if (o.master || o.fields || o.params || o.edit || o.remove || o.comment || o.defaults || o.explicit_only ||
+        !o.operands.empty())
+      usage();
     std::vector<std::string_view> names;
     if (o.list == 'a') names = {"dovecot"};
     else if (o.list == 'l') names = {"flock", "fcntl", "dotlock"};
@@ -294,6 +475,11 @@ int main(int argc, char** argv) {
   if (edits > 1) usage();
   if (edits == 1 && (o.defaults || o.explicit_only || o.expand || o.names_only || o.values_only)) usage();
   if (edits == 1 && o.operands.empty()) usage();
+  if (int(o.master) + int(o.fields) + int(o.params) > 1) usage();
+  if (o.fields || o.params) {
+    if (edits && (o.names_only || o.values_only)) usage();
+    return edits ? edit_fields_or_params(o) : show_fields_or_params(o);
+  }
   if (o.master) return edits ? edit_master(o) : show_master(o);
   if (edits) return edit_main(o);
   return show_parameters(o);

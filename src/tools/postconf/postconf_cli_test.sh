@@ -160,6 +160,59 @@ dotlock" "$("$P" -l)"
 check "-a" "dovecot" "$("$P" -a)"
 "$P" -m -l >/dev/null 2>&1; check "-m -l usage exit" "1" "$?"
 
+# master.cf fields (-F) and -o parameters (-P), as Postfix's postconf 3.7
+# prints and edits them.
+cat > "$D/master.cf" <<'CF'
+smtp      inet  n       -       y       -       -       smtpd
+submission inet n       -       y       -       -       smtpd
+  -o syslog_name=postfix/submission
+  -o smtpd_tls_security_level=encrypt
+  -o { smtpd_client_restrictions = permit_sasl_authenticated, reject }
+pickup    unix  n       -       y       60      1       pickup
+CF
+check "-F submission" "submission/inet/service = submission
+submission/inet/type = inet
+submission/inet/private = n
+submission/inet/unprivileged = -
+submission/inet/chroot = y
+submission/inet/wakeup = -
+submission/inet/process_limit = -
+submission/inet/command = smtpd -o syslog_name=postfix/submission -o smtpd_tls_security_level=encrypt -o {smtpd_client_restrictions=permit_sasl_authenticated, reject}" \
+  "$("$P" -c "$D" -F submission)"
+check "-F service/type/field" "pickup/unix/wakeup = 60" "$("$P" -c "$D" -F pickup/unix/wakeup)"
+check "-Fh wildcards" "60
+1" "$("$P" -c "$D" -Fh '*/unix/wakeup' 'pickup/*/process_limit')"
+check "-P" "submission/inet/smtpd_client_restrictions = permit_sasl_authenticated, reject
+submission/inet/smtpd_tls_security_level = encrypt
+submission/inet/syslog_name = postfix/submission" "$("$P" -c "$D" -P)"
+check "-PH" "submission/inet/syslog_name" "$("$P" -c "$D" -PH '*/*/syslog_name')"
+"$P" -c "$D" -Pe submission/inet/syslog_name=foo submission/inet/new_param=xy smtp/inet/smtpd_tls_security_level=may \
+  || fails=$((fails + 1))
+"$P" -c "$D" -PX submission/inet/smtpd_tls_security_level || fails=$((fails + 1))
+"$P" -c "$D" -F pickup/unix/wakeup=30 || fails=$((fails + 1))  # -e implied, as in Postfix
+check "-M after -Pe, -PX, -Fe" "smtp       inet  n       -       y       -       -       smtpd -o smtpd_tls_security_level=may
+submission inet  n       -       y       -       -       smtpd -o syslog_name=foo -o {smtpd_client_restrictions=permit_sasl_authenticated, reject} -o new_param=xy
+pickup     unix  n       -       y       30      1       pickup" "$("$P" -c "$D" -M)"
+"$P" -c "$D" -Fe 'pickup/unix/command=pickup -v' || fails=$((fails + 1))
+check "-Fe command" "pickup -v" "$("$P" -c "$D" -Fh pickup/unix/command)"
+cp "$D/master.cf" "$D/master.before"
+out=$("$P" -c "$D" -Pe 'submission/inet/x=a b' 2>&1); rc=$?
+check "-Pe white space exit" "1" "$rc"
+check "-Pe white space message" "postconf: fatal: -Pe does not accept whitespace in parameter value" "$out"
+out=$("$P" -c "$D" -Fe 'pickup/unix/wakeup=3 0' 2>&1); rc=$?
+check "-Fe white space exit" "1" "$rc"
+check "-Fe white space message" "postconf: fatal: -Fe does not accept whitespace in non-command field" "$out"
+out=$("$P" -c "$D" -Fe pickup/unix/bogus=1 2>&1); rc=$?
+check "-Fe bad field exit" "1" "$rc"
+check "-Fe bad field message" 'postconf: fatal: invalid service attribute name: "bogus"' "$out"
+out=$("$P" -c "$D" -Fe nonexist/unix/wakeup=1 2>&1); rc=$?
+check "-Fe missing entry exit" "0" "$rc"
+check "-Fe missing entry message" 'postconf: warning: unmatched service_name/type: "nonexist/unix/wakeup=1"' "$out"
+"$P" -c "$D" -FX pickup/unix/wakeup >/dev/null 2>&1; check "-FX exit" "1" "$?"
+"$P" -c "$D" -P# submission/inet/syslog_name >/dev/null 2>&1; check "-P# exit" "1" "$?"
+"$P" -c "$D" -Fe 'pickup/unix/wakeup=x' >/dev/null 2>&1; check "-Fe bad wakeup exit" "1" "$?"
+check "failed edits change nothing" "$(cat "$D/master.before")" "$(cat "$D/master.cf")"
+
 # Usage errors.
 "$P" -c "$D" -e -X biff >/dev/null 2>&1; check "usage exit" "1" "$?"
 "$P" -c "$D" -e >/dev/null 2>&1; check "-e without args exit" "1" "$?"
