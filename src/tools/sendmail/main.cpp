@@ -264,7 +264,8 @@ int deliver(const Env& env, const Options& o) {
     if (pd) (void)pd->wait();  // an unfinished stream: postdrop removes its file
     die(EX_USAGE, fmt::format("{}({}): No recipient addresses found in message header", sender, ::getuid()));
   }
-  if (!pd && st) st = start_postdrop();  // (no header end seen: cannot happen, read_message reports it)
+  // read_message() reports the end of the header (or fails), so postdrop
+  // runs by now unless something failed first.
   if (!pd) die(EX_TEMPFAIL, st ? "postdrop was not started" : st.error().message);
   int status = pd->wait();
   if (status != 0) {
