@@ -466,7 +466,7 @@ asio::awaitable<void> Message::handle_header(mail::Header h) {
   }
   auto kind = h.kind;
   unsigned flags = mail::header_flags(kind);
-  note_header(h);
+  note_transfer_encoding(h);
   if (kind == HeaderKind::kContentType && start_mime_scan()) {
     // Every Content-Type of the primary section counts, as in Postfix: a
     // second one must not hide the parts the first one announces.
@@ -523,6 +523,8 @@ asio::awaitable<void> Message::handle_header(mail::Header h) {
   } else {
     text = h.text();
   }
+  // As the header is written (Postfix's cleanup_out_header()).
+  note_utf8_header(text);
   // Folded headers keep their folding: one queue file line per line.
   std::string_view rest = text;
   for (;;) {
@@ -908,7 +910,7 @@ bool Message::inspect_header(mail::Header& h, CheckClass c) {
   return true;
 }
 
-void Message::note_header(const mail::Header& h) {
+void Message::note_transfer_encoding(const mail::Header& h) {
   // Postfix's cleanup does this for every header section, on the header the
   // checks let through (as its comment says, "allow 8-bit type info to
   // override 7-bit type info"), comparing the whole value.
@@ -917,10 +919,12 @@ void Message::note_header(const mail::Header& h) {
     const std::string_view v = str::trim(h.value);
     if (str::iequals(v, "8bit") || str::iequals(v, "binary")) found_8bit_ = true;
   }
-  if (h.has_8bit && !utf8_header_ && mail::valid_utf8(h.text())) {
-    utf8_header_ = true;
-    if (flags_ & submit::cleanup_flag::kAutoUtf8) auto_utf8_ = true;
-  }
+}
+
+void Message::note_utf8_header(std::string_view text) {
+  if (utf8_header_ || !mail::has_8bit(text) || !mail::valid_utf8(text)) return;
+  utf8_header_ = true;
+  if (flags_ & submit::cleanup_flag::kAutoUtf8) auto_utf8_ = true;
 }
 
 void Message::part_header(mail::Header h, mail::MimeSection section) {
@@ -932,8 +936,10 @@ void Message::part_header(mail::Header h, mail::MimeSection section) {
     if (!inspect_header(h, mime ? CheckClass::kMimeHeader : CheckClass::kNestedHeader) || failed()) return;
     part_body_bytes_ = 0;  // a new part (or attached message) begins
   }
-  note_header(h);
-  write_text_lines(h.text());
+  note_transfer_encoding(h);
+  const std::string text = h.text();
+  note_utf8_header(text);
+  write_text_lines(text);
 }
 
 bool Message::body_line(std::string_view line, bool whole) {

@@ -222,9 +222,10 @@ class Message {
   // header: the message becomes SMTPUTF8 mail (smtputf8=yes after the
   // content), as Postfix's CLEANUP_FLAG_AUTOUTF8.
   bool auto_utf8_ = false;
-  // found_8bit_, utf8_header_ and auto_utf8_ from a header that goes into
-  // the queue file.
-  void note_header(const mail::Header& h);
+  // found_8bit_ from a header the checks let through; utf8_header_ and
+  // auto_utf8_ from a header as it is written into the queue file.
+  void note_transfer_encoding(const mail::Header& h);
+  void note_utf8_header(std::string_view text);
   bool smtputf8_ = false;
   bool checks_done_ = false;         // after REJECT or DISCARD nothing more is inspected
   bool discard_ = false;

@@ -478,6 +478,13 @@ TEST_F(MessageTest, AutodetectedSmtputf8) {
   sender8.flags = flag::kAutoUtf8;
   sender8.env.sender = "j\xc3\xb6rg@example.org";
   EXPECT_TRUE(utf8(run(sender8)));
+  // A header that is not written does not count (a Bcc: with extraction).
+  Submission bcc = simple("Subject: x\nBcc: J\xc3\xb6rg <j@example.com>\n\nbody\n");
+  bcc.flags = flag::kAutoUtf8 | flag::kExtractRecipients;
+  auto b = run(bcc);
+  ASSERT_TRUE(b.file);
+  EXPECT_EQ(b.text().find("Bcc:"), std::string::npos);
+  EXPECT_FALSE(utf8(b));
   // The body does not count; nor does anything without the flag.
   Submission body8 = simple("Subject: x\n\ncaf\xc3\xa9\n");
   body8.flags = flag::kAutoUtf8;
