@@ -8,6 +8,9 @@
 // external command). Errors name the file and line; nothing is logged.
 #include "config/master_cf.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include <arpa/inet.h>
 
 #include <map>
@@ -92,39 +95,105 @@ bool port_ok(std::string_view p) {
   return host_name_ok(p);
 }
 
-// The getopt() view of a daemon's arguments: options up to the first
-// non-option; -o values collected. Options of the Postfix daemon skeletons
-// that take a value: -i -m -n -o -s -t.
 Status collect_overrides(const std::vector<std::string>& args, MasterService& svc) {
-  auto add = [&](std::string_view nv) -> Status {
+  const DaemonOptions opts = scan_daemon_options(args);
+  for (const auto& o : opts.overrides) {
+    const std::string_view nv = std::string_view(args[o.index]).substr(o.offset);
     auto eq = nv.find('=');
     if (eq == std::string_view::npos) return make_error("-o option needs name=value, not {}", quote(nv));
     std::string name(str::trim(nv.substr(0, eq)));
     if (!valid_param_name(name)) return make_error("-o option has a bad parameter name: {}", quote(name));
     svc.overrides.emplace_back(std::move(name), std::string(str::trim(nv.substr(eq + 1))));
-    return {};
-  };
-  for (std::size_t i = 0; i < args.size(); ++i) {
+  }
+  if (opts.missing_value) return make_error("-{} option without a value", *opts.missing_value);
+  return {};
+}
+
+}  // namespace
+
+// The getopt() view of a daemon's arguments: options up to the first
+// non-option ("--" ends them too). Options of the Postfix daemon skeletons
+// that take a value: -i -m -n -o -s -t.
+DaemonOptions scan_daemon_options(const std::vector<std::string>& args) {
+  DaemonOptions out;
+  std::size_t i = 0;
+  for (; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "--" || a.size() < 2 || a[0] != '-') break;
+    if (a == "--") {
+      out.end = i + 1;
+      return out;
+    }
+    if (a.size() < 2 || a[0] != '-') break;
     for (std::size_t k = 1; k < a.size(); ++k) {
-      char c = a[k];
+      const char c = a[k];
       if (std::string_view("imnost").find(c) == std::string_view::npos) continue;
-      std::string_view value;
-      if (k + 1 < a.size()) {
-        value = std::string_view(a).substr(k + 1);
-      } else {
-        if (i + 1 >= args.size()) return make_error("-{} option without a value", c);
-        value = args[++i];
+      DaemonOptions::Override where{i, k + 1};
+      if (k + 1 >= a.size()) {
+        if (i + 1 >= args.size()) {
+          out.missing_value = c;
+          out.end = args.size();
+          return out;
+        }
+        where = {++i, 0};
       }
-      if (c == 'o') {
-        if (auto st = add(value); !st) return st;
-      }
+      if (c == 'o') out.overrides.push_back(where);
       break;
     }
   }
-  return {};
+  out.end = i;
+  return out;
 }
+
+MasterService with_override(const MasterService& s, std::string_view name, const std::optional<std::string>& value) {
+  const DaemonOptions opts = scan_daemon_options(s.args);
+  std::vector<std::string> args = s.args;
+  std::vector<bool> drop(args.size(), false);
+  bool placed = false;
+  for (const auto& o : opts.overrides) {
+    const std::string_view nv = std::string_view(args[o.index]).substr(o.offset);
+    const auto eq = nv.find('=');
+    if (eq == std::string_view::npos || str::trim(nv.substr(0, eq)) != name) continue;
+    if (value && !placed) {
+      // The first one takes the new value where it is.
+      args[o.index] = args[o.index].substr(0, o.offset) + std::string(name) + "=" + *value;
+      placed = true;
+      continue;
+    }
+    // The others go: "-o" "x=y" both, "-ox=y" whole; in a cluster ("-vo"
+    // "x=y", "-vox=y") only the o and its value.
+    if (o.offset == 0) {
+      drop[o.index] = true;
+      std::string& opt = args[o.index - 1];
+      if (opt == "-o") drop[o.index - 1] = true;
+      else opt.pop_back();
+    } else if (o.offset == 2) {
+      drop[o.index] = true;
+    } else {
+      args[o.index].resize(o.offset - 1);
+    }
+  }
+  MasterService t = s;
+  t.args.clear();
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (i == opts.end && value && !placed) {
+      // A new one after the other options, before the command's own
+      // arguments (a pipe's flags=, argv=).
+      t.args.push_back("-o");
+      t.args.push_back(std::string(name) + "=" + *value);
+      placed = true;
+    }
+    if (!drop[i]) t.args.push_back(std::move(args[i]));
+  }
+  if (value && !placed) {
+    t.args.push_back("-o");
+    t.args.push_back(std::string(name) + "=" + *value);
+  }
+  t.overrides.clear();
+  (void)collect_overrides(t.args, t);
+  return t;
+}
+
+namespace {
 
 Result<MasterService> parse_entry(const Logical& l, std::string_view filename) {
   auto ws = words(l.text, 8);
@@ -323,23 +392,68 @@ Result<std::vector<MasterService>> load_master_cf(const std::filesystem::path& c
 namespace {
 
 // The arguments as postconf prints them (see format_master_command()).
-std::vector<std::string> printed_args(const MasterService& s) {
+// One argument as postconf prints it: "{a b}" for one with white space
+// (padded when the text itself starts or ends with a brace, so that it
+// reads back the same).
+std::string printed_arg(std::string a) {
+  const bool group = a.empty() || a.front() == '{' || a.find_first_of(" \t\r\n\v\f") != std::string::npos;
+  if (!group) return a;
+  if (a.empty() || a.front() == '{' || a.back() == '}') return "{ " + a + " }";
+  return "{" + a + "}";
+}
+
+// The arguments as Postfix's postconf prints them: the daemon's options one
+// by one ("-vo x=1" as "-v" "-o" "x=1", "-ox=1" as "-o" "x=1"), a -o value
+// as "name=value" (spaces around "=" dropped), the rest as written.
+// `daemon_o`: set for each "-o" that starts a daemon override.
+std::vector<std::string> printed_args(const MasterService& s, std::vector<bool>* daemon_o = nullptr) {
+  const auto& args = s.args;
+  const DaemonOptions opts = scan_daemon_options(args);
   std::vector<std::string> out;
-  for (std::size_t i = 0; i < s.args.size(); ++i) {
-    std::string a = s.args[i];
-    // Postfix writes "-o { name = value }" as "-o {name=value}".
-    if (i > 0 && s.args[i - 1] == "-o") {
-      if (auto eq = a.find('='); eq != std::string::npos)
-        a = std::string(str::trim(std::string_view(a).substr(0, eq))) + "=" +
-            std::string(str::trim(std::string_view(a).substr(eq + 1)));
+  auto push = [&](std::string a, bool o) {
+    out.push_back(std::move(a));
+    if (daemon_o) daemon_o->push_back(o);
+  };
+  for (std::size_t i = 0; i < opts.end && i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--" || a.size() < 2 || a[0] != '-') {
+      push(printed_arg(a), false);
+      continue;
     }
-    const bool group = a.empty() || a.front() == '{' || a.find_first_of(" \t\r\n\v\f") != std::string::npos;
-    // "{a b}" as Postfix writes it; padded when the text itself starts or
-    // ends with a brace, so that it reads back the same.
-    if (!group) out.push_back(std::move(a));
-    else if (a.empty() || a.front() == '{' || a.back() == '}') out.push_back("{ " + a + " }");
-    else out.push_back("{" + a + "}");
+    // A cluster with anything but letters and digits before its value is
+    // printed as it is (one by one, " " or "}" would read back otherwise).
+    const std::size_t takes = a.find_first_of("imnost", 1);
+    const std::size_t letters_end = takes == std::string::npos ? a.size() : takes + 1;
+    // So is one whose joined value would need braces on its own.
+    const bool joined_plain = takes == std::string::npos || takes + 1 == a.size() ||
+                              printed_arg(a.substr(takes + 1)) == a.substr(takes + 1);
+    if (!joined_plain || !std::all_of(a.begin() + 1, a.begin() + static_cast<std::ptrdiff_t>(letters_end),
+                                      [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; })) {
+      push(printed_arg(a), false);
+      if (takes != std::string::npos && takes + 1 == a.size() && i + 1 < args.size()) push(printed_arg(args[++i]), false);
+      continue;
+    }
+    for (std::size_t k = 1; k < a.size(); ++k) {
+      const char c = a[k];
+      if (std::string_view("imnost").find(c) == std::string_view::npos) {
+        push(std::string("-") + c, false);
+        continue;
+      }
+      push(std::string("-") + c, c == 'o');
+      std::string value;
+      if (k + 1 < a.size()) value = a.substr(k + 1);
+      else if (i + 1 < args.size()) value = args[++i];
+      else break;
+      if (c == 'o') {
+        if (auto eq = value.find('='); eq != std::string::npos)
+          value = std::string(str::trim(std::string_view(value).substr(0, eq))) + "=" +
+                  std::string(str::trim(std::string_view(value).substr(eq + 1)));
+      }
+      push(printed_arg(std::move(value)), false);
+      break;
+    }
   }
+  for (std::size_t i = opts.end; i < args.size(); ++i) push(printed_arg(args[i]), false);
   return out;
 }
 
@@ -370,16 +484,39 @@ std::string format_master_command(const MasterService& s) {
 }
 
 std::string format_master_entry_folded(const MasterService& s) {
-  const auto args = printed_args(s);
-  std::string first = s.command;
-  std::size_t i = 0;
-  for (; i < args.size() && args[i] != "-o"; ++i) first += ' ' + args[i];
-  std::string out = columns_and(s, first);
-  for (; i < args.size(); ++i) {
-    if (args[i] == "-o") out += "\n    -o";
-    else if (i > 0 && args[i - 1] == "-o") out += ' ' + args[i];
-    else out += ' ' + args[i];
+  std::vector<bool> daemon_o;
+  const auto args = printed_args(s, &daemon_o);
+  // As Postfix writes it: each daemon "-o name=value" on a line of its
+  // own, and the command's own arguments after them on one more.
+  const std::size_t tail = [&] {
+    const DaemonOptions opts = scan_daemon_options(s.args);
+    std::size_t n = 0;
+    for (std::size_t i = opts.end; i < s.args.size(); ++i) ++n;
+    return args.size() - n;
+  }();
+  std::string out;
+  std::string line = s.command;
+  bool first = true, any_o = false;
+  auto next_line = [&](std::string start) {
+    out += first ? columns_and(s, line) : line;
+    out += '\n';
+    first = false;
+    line = std::move(start);
+  };
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (daemon_o[i]) {
+      next_line("    -o");
+      any_o = true;
+      continue;
+    }
+    // (A continuation line that starts with "#" would be a comment.)
+    if (i == tail && any_o && args[i].front() != '#') {
+      next_line("    " + args[i]);
+      continue;
+    }
+    line += ' ' + args[i];
   }
+  out += first ? columns_and(s, line) : line;
   return out;
 }
 

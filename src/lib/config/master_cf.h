@@ -86,6 +86,27 @@ struct InetEndpoint {
 };
 Result<InetEndpoint> parse_inet_service(std::string_view name);
 
+// The options at the start of a daemon's arguments, as the daemon's getopt()
+// sees them (up to the first argument that is not an option, or "--").
+struct DaemonOptions {
+  // Where each -o value is: args[index].substr(offset) is "name=value"
+  // (offset 0: the argument after "-o" or an option cluster ending in o;
+  // else joined, "-oname=value").
+  struct Override {
+    std::size_t index = 0, offset = 0;
+  };
+  std::vector<Override> overrides;
+  std::size_t end = 0;               // the first argument after the options
+  std::optional<char> missing_value;  // an option at the end without its value
+};
+DaemonOptions scan_daemon_options(const std::vector<std::string>& args);
+
+// `s` with its -o override `name` set to `value` (the first one in place,
+// later ones removed, or a new one after the other options, before the
+// command's own arguments) or, for nullopt, removed. Other arguments, a
+// pipe's "-o" among them, are left alone. postconf -Pe and -PX.
+MasterService with_override(const MasterService& s, std::string_view name, const std::optional<std::string>& value);
+
 // One entry in the normalized one-line form printed by `postconf -M`.
 std::string format_master_entry(const MasterService& s);
 // The same as Postfix's postconf writes an entry it edits into master.cf:

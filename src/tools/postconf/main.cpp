@@ -268,6 +268,24 @@ std::map<std::string, std::string> entry_params(const cfg::MasterService& s) {
 int show_fields_or_params(const Options& o) {
   auto m = cfg::load_master_cf(o.config_dir);
   if (!m) fatal("{}", m.error().message);
+  for (const auto& x : o.operands) {
+    auto parts = str::split(x, "/");
+    if (parts.empty() || parts.size() > 3 || x.front() == '/' || x.back() == '/' || x.find("//") != std::string::npos)
+      fatal("{} option requires service_name[/type[/{}]]", o.fields ? "-F" : "-P", o.fields ? "field" : "parameter");
+    if (o.fields && parts.size() == 3 && parts[2] != "*" &&
+        std::find(std::begin(kFieldNames), std::end(kFieldNames), parts[2]) == std::end(kFieldNames))
+      fatal("invalid service attribute name: \"{}\"", str::printable(parts[2], 100));
+    bool any = false;
+    for (const auto& s : *m) {
+      const std::string type(cfg::to_string(s.type));
+      if (o.fields) {
+        for (auto f : kFieldNames) any = any || selected({x}, s.name, type, f);
+      } else {
+        for (const auto& [n, v] : entry_params(s)) any = any || selected({x}, s.name, type, n);
+      }
+    }
+    if (!any) warn("unmatched request: \"{}\"", str::printable(x, 100));
+  }
   for (const auto& s : *m) {
     const std::string type(cfg::to_string(s.type));
     const std::string prefix = s.name + "/" + type + "/";
@@ -297,30 +315,7 @@ std::string with_field(const cfg::MasterService& s, std::size_t field, const std
 
 // The entry text with the -o parameter `name` set (`value`) or removed.
 std::string with_param(const cfg::MasterService& s, const std::string& name, const std::optional<std::string>& value) {
-  cfg::MasterService t = s;
-  t.args.clear();
-  bool placed = false;
-  for (std::size_t i = 0; i < s.args.size(); ++i) {
-    if (s.args[i] == "-o" && i + 1 < s.args.size()) {
-      const std::string& a = s.args[i + 1];
-      const auto eq = a.find('=');
-      if (eq != std::string::npos && str::trim(std::string_view(a).substr(0, eq)) == name) {
-        // The first one takes the new value in place, later ones go.
-        if (value && !placed) {
-          t.args.push_back("-o");
-          t.args.push_back(name + "=" + *value);
-          placed = true;
-        }
-        ++i;
-        continue;
-      }
-    }
-    t.args.push_back(s.args[i]);
-  }
-  if (value && !placed) {
-    t.args.push_back("-o");
-    t.args.push_back(name + "=" + *value);
-  }
+  const cfg::MasterService t = cfg::with_override(s, name, value);
   return with_field(t, std::size(kFieldNames) - 1, cfg::format_master_command(t));
 }
 
@@ -356,6 +351,7 @@ int edit_fields_or_params(const Options& o) {
         if (parts[2] == kFieldNames[i]) field = i;
       if (field == std::size(kFieldNames)) fatal("invalid service attribute name: \"{}\"", str::printable(parts[2], 100));
       if (field + 1 < std::size(kFieldNames) && has_space(*value)) fatal("-Fe does not accept whitespace in non-command field");
+      if (value->empty()) fatal("{}: the {} field cannot be empty", str::printable(a, 100), parts[2]);
     } else {
       if (!cfg::valid_param_name(parts[2])) fatal("invalid parameter name: \"{}\"", str::printable(parts[2], 100));
       if (value && has_space(*value)) fatal("-Pe does not accept whitespace in parameter value");
@@ -372,6 +368,10 @@ int edit_fields_or_params(const Options& o) {
       fatal("{}: {}", str::printable(a, 100), parsed ? "not one master.cf entry" : parsed.error().message);
     const std::string old_key = it->key();
     const std::string file_key = original_key[old_key];
+    const std::string new_key = (*parsed)[0].key();
+    if (new_key != old_key &&
+        std::any_of(services.begin(), services.end(), [&](const cfg::MasterService& s) { return s.key() == new_key; }))
+      fatal("{}: there is a {} entry already", str::printable(a, 100), new_key);
     *it = std::move((*parsed)[0]);
     changed.erase(old_key);
     original_key.erase(old_key);

@@ -213,6 +213,41 @@ check "-Fe missing entry message" 'postconf: warning: unmatched service_name/typ
 "$P" -c "$D" -Fe 'pickup/unix/wakeup=x' >/dev/null 2>&1; check "-Fe bad wakeup exit" "1" "$?"
 check "failed edits change nothing" "$(cat "$D/master.before")" "$(cat "$D/master.cf")"
 
+# -o among a pipe command's own arguments is not a parameter; option
+# clusters are printed one by one; a new -o goes before the command's
+# arguments (all as Postfix 3.7).
+cat > "$D/master.cf" <<'CF'
+md        unix  -       n       n       -       -       pipe
+  flags=R argv=/bin/cmd -o { a = b } -s -o foo=bar
+x         unix  -       n       n       -       -       smtp -vo y=1 -oz=2
+pickup    unix  n       -       y       60      1       pickup
+relay     unix  -       -       n       -       -       smtp
+CF
+check "-P skips a pipe's -o" "x/unix/y = 1
+x/unix/z = 2" "$("$P" -c "$D" -P)"
+check "-M clusters and pipe groups" "md         unix  -       n       n       -       -       pipe flags=R argv=/bin/cmd -o {a = b} -s -o foo=bar
+x          unix  -       n       n       -       -       smtp -v -o y=1 -o z=2" "$("$P" -c "$D" -M md x)"
+"$P" -c "$D" -PX md/unix/foo || fails=$((fails + 1))
+"$P" -c "$D" -Pe md/unix/q=1 x/unix/z=3 || fails=$((fails + 1))
+check "-Pe before a pipe's arguments" "md         unix  -       n       n       -       -       pipe
+    -o q=1
+    flags=R argv=/bin/cmd -o {a = b} -s -o foo=bar
+x          unix  -       n       n       -       -       smtp -v
+    -o y=1
+    -o z=3" "$(sed -n 1,6p "$D/master.cf")"
+out=$("$P" -c "$D" -Fe pickup/unix/service=relay 2>&1); rc=$?
+check "-Fe onto an existing key exit" "1" "$rc"
+check "-Fe onto an existing key message" "postconf: fatal: pickup/unix/service=relay: there is a relay/unix entry already" "$out"
+out=$("$P" -c "$D" -Fe pickup/unix/wakeup= 2>&1); rc=$?
+check "-Fe empty value exit" "1" "$rc"
+out=$("$P" -c "$D" -F smtp/inet/bogus 2>&1); rc=$?
+check "-F unknown field exit" "1" "$rc"
+check "-F unknown field message" 'postconf: fatal: invalid service attribute name: "bogus"' "$out"
+"$P" -c "$D" -F a/b/c/d >/dev/null 2>&1; check "-F malformed selection exit" "1" "$?"
+out=$("$P" -c "$D" -P nothing 2>&1); rc=$?
+check "-P unmatched exit" "0" "$rc"
+check "-P unmatched message" 'postconf: warning: unmatched request: "nothing"' "$out"
+
 # Usage errors.
 "$P" -c "$D" -e -X biff >/dev/null 2>&1; check "usage exit" "1" "$?"
 "$P" -c "$D" -e >/dev/null 2>&1; check "-e without args exit" "1" "$?"
