@@ -5,22 +5,13 @@
 #include <string>
 #include <vector>
 
-#include "content.h"
-#include "output_checks.h"
+#include "content_test_support.h"
 
 namespace postern::smtp_client {
 namespace {
 
-struct Piece {
-  std::string data;
-  bool complete = true;
-};
-
-std::vector<Piece> lines(std::initializer_list<std::string> l) {
-  std::vector<Piece> out;
-  for (const auto& s : l) out.push_back({s, true});
-  return out;
-}
+using testing::lines;
+using testing::Piece;
 
 // The message as DATA text after the conversion; `problem` gets the reason
 // when it stops.
@@ -28,26 +19,9 @@ std::string run(std::vector<Piece> pieces, std::string* problem = nullptr, std::
   mail::MimeOptions mo;
   mo.nesting_limit = nesting;
   OutputChecks oc(nullptr, nullptr, "TESTID", mo, true);
-  std::size_t i = 0;
-  ContentEncoder enc(
-      [&](queue::ContentPiece& out) -> Result<bool> {
-        if (i >= pieces.size()) return false;
-        out.data = pieces[i].data;
-        out.complete = pieces[i].complete;
-        ++i;
-        return true;
-      },
-      998, &oc);
-  std::string out;
-  for (bool more = true; more;) {
-    auto r = enc.fill(out, 1 << 20);
-    if (!r) {
-      EXPECT_TRUE(enc.checks_failed());
-      if (problem && oc.mime_problem()) *problem = std::string(mail::mime_error_text(oc.mime_problem()->error));
-      return out;
-    }
-    more = *r;
-  }
+  bool failed = false;
+  std::string out = testing::encode(oc, pieces, &failed, 998);
+  if (failed && problem && oc.mime_problem()) *problem = std::string(mail::mime_error_text(oc.mime_problem()->error));
   return out;
 }
 

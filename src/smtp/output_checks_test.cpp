@@ -9,15 +9,12 @@
 #include <fstream>
 #include <vector>
 
-#include "content.h"
+#include "content_test_support.h"
 
 namespace postern::smtp_client {
 namespace {
 
-struct Piece {
-  std::string data;
-  bool complete = true;
-};
+using testing::Piece;
 
 class OutputChecksTest : public ::testing::Test {
  protected:
@@ -46,35 +43,12 @@ class OutputChecksTest : public ::testing::Test {
     mail::MimeOptions mo;
     mo.header_size_limit = header_limit;
     OutputChecks oc(c->get(), nullptr, "TESTID", mo);
-    std::size_t i = 0;
-    ContentEncoder enc(
-        [&](queue::ContentPiece& out) -> Result<bool> {
-          if (i >= pieces.size()) return false;
-          out.data = pieces[i].data;
-          out.complete = pieces[i].complete;
-          ++i;
-          return true;
-        },
-        0, &oc);
-    std::string out;
-    for (bool more = true; more;) {
-      auto r = enc.fill(out, 1 << 20);
-      if (!r) {
-        if (failed) *failed = enc.checks_failed();
-        return out;
-      }
-      more = *r;
-    }
-    return out;
+    return testing::encode(oc, pieces, failed);
   }
   std::vector<std::string> files_;
 };
 
-std::vector<Piece> lines(std::initializer_list<const char*> l) {
-  std::vector<Piece> out;
-  for (const char* s : l) out.push_back({s, true});
-  return out;
-}
+using testing::lines;
 
 }  // namespace
 
