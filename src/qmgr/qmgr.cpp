@@ -89,6 +89,17 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.max_backoff = cfg.time("maximal_backoff_time");
   s.max_lifetime = cfg.time("maximal_queue_lifetime");
   s.bounce_lifetime = cfg.time("bounce_queue_lifetime");
+  // Postfix's qmgr_post_init() sanity checks.
+  if (s.recipient_limit < s.active_limit) {
+    log::warning("qmgr_message_recipient_limit is smaller than qmgr_message_active_limit - adjusting "
+                 "qmgr_message_recipient_limit");
+    s.recipient_limit = s.active_limit;
+  }
+  if (s.bounce_lifetime > s.max_lifetime) {
+    log::warning("bounce_queue_lifetime is larger than maximal_queue_lifetime - adjusting bounce_queue_lifetime");
+    s.bounce_lifetime = s.max_lifetime;
+  }
+  s.double_bounce_sender = cfg.str("double_bounce_sender");
   s.delay_warning = cfg.time("delay_warning_time");
   s.transport_retry = cfg.time("transport_retry_time");
   s.delivery_timeout = ms(cfg.time("ipc_timeout"));
@@ -441,6 +452,16 @@ asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) 
     if (!s_.allow_min_user && !r->recipient.empty() && r->recipient.front() == '-') {
       immediate.rcpts.push_back(i);
       immediate_out.push_back({"5.1.3", "bad address syntax", "none"});
+      continue;
+    }
+    // Postfix's qmgr_message_resolve(): local mail to the double-bounce
+    // address is a postmaster notification that could not be delivered;
+    // it is discarded rather than bounced (no triple bounces).
+    if ((r->flags & proto::resolve_flag::kLocal) &&
+        str::iequals(std::string_view(r->recipient).substr(0, r->recipient.rfind('@')), s_.double_bounce_sender)) {
+      immediate.rcpts.push_back(i);
+      immediate_out.push_back({"2.0.0", "undeliverable postmaster notification discarded", "none"});
+      log::warning("{}: undeliverable postmaster notification discarded", m->id);
       continue;
     }
     if (!config::valid_transport_name(r->transport)) {
@@ -961,10 +982,9 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
     }
     auto st = co_await append(s_.bounce_service, *m, deferred, out, kActionFailed);
     if (st) {
-      for (std::size_t k = 0; k < deferred.size(); ++k) {
-        log_status(*m, deferred[k], out[k], "expired");
-        m->results[deferred[k]].state = RcptState::Bounced;
-      }
+      // One line for the message, as Postfix's qmgr logs it (its recipients
+      // were logged when they were deferred).
+      for (auto i : deferred) m->results[i].state = RcptState::Bounced;
       log::info("{}: from=<{}>, status=expired, returned to sender", m->id, str::printable(m->env.sender, 1024));
       deferred.clear();
     } else {

@@ -114,6 +114,7 @@ struct Settings {
   std::string defer_service = "defer";
   std::string trace_service = "trace";
   std::string myhostname = "localhost";  // a content filter's default nexthop
+  std::string double_bounce_sender = "double-bounce";  // local mail to it is discarded
   bool soft_bounce = false;  // qmgr's own bounces and expiry keep the mail queued
   std::set<std::string, std::less<>> defer_transports;  // delivered only on a flush
   bool allow_min_user = false;  // recipients may start with '-'; else they bounce (5.1.3)

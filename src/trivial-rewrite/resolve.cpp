@@ -185,6 +185,9 @@ Result<bool> Resolver::transport_lookup(const std::string& recipient, const std:
   } else {
     r.transport = spec.transport;
     r.nexthop = spec.nexthop.empty() ? domain : spec.nexthop;
+    // Postfix's transport.c: error and retry without a text say why.
+    if (spec.nexthop.empty() && (spec.transport == "error" || spec.transport == "retry"))
+      r.nexthop = "Address is undeliverable";
   }
   return true;
 }
@@ -292,7 +295,9 @@ Resolved Resolver::resolve(std::string_view address, std::optional<std::string_v
       r.flags |= flag::kVirtual | flag::kFinal;
       auto spec = split_transport(virtual_transport_);
       r.transport = spec.transport;
-      r.nexthop = spec.nexthop.empty() ? myhostname_ : spec.nexthop;
+      // Postfix's resolve_addr(): the recipient's domain, unless the
+      // transport names a next hop.
+      r.nexthop = spec.nexthop.empty() ? domain : spec.nexthop;
     } else {
       auto relay = in(relay_domains_);
       if (!relay) return fail(relay.error());

@@ -177,7 +177,13 @@ TEST(Resolve, VirtualAliasAndMailboxDomains) {
   r = res("virtual_mailbox_domains = vmail.example\n", "joe@vmail.example");
   EXPECT_EQ(r.flags, flag::kVirtual | flag::kFinal);
   EXPECT_EQ(r.transport, "virtual");
-  EXPECT_EQ(r.nexthop, "mail.example.com");
+  // Postfix's next hop for the virtual class: the recipient's domain (a pipe
+  // transport's ${nexthop}), unless the transport names one.
+  EXPECT_EQ(r.nexthop, "vmail.example");
+  r = res("virtual_mailbox_domains = vmail.example\nvirtual_transport = lmtp:unix:private/dovecot-lmtp\n",
+          "joe@vmail.example");
+  EXPECT_EQ(r.transport, "lmtp");
+  EXPECT_EQ(r.nexthop, "unix:private/dovecot-lmtp");
   // Defaults follow the maps: virtual_mailbox_domains = $virtual_mailbox_maps.
   r = res("virtual_mailbox_maps = inline:{ joe@vm.example=vm/joe/, @vm.example=x }\n", "joe@vm.example");
   EXPECT_EQ(r.flags & flag::kVirtual, 0);  // the map's keys are addresses, "vm.example" is not a key
@@ -251,6 +257,14 @@ TEST(Resolve, TransportMapsSearchOrder) {
   r = res(c, "joe@localhost");  // the wildcard applies to local mail too
   EXPECT_EQ(r.transport, "wild");
   EXPECT_EQ(r.flags & flag::kLocal, flag::kLocal);
+  // error and retry without a text get Postfix's.
+  r = res("transport_maps = inline:{ a.example=error, b.example=retry:, { c.example = error:5.1.2 gone } }\n", "x@a.example");
+  EXPECT_EQ(r.transport, "error");
+  EXPECT_EQ(r.nexthop, "Address is undeliverable");
+  r = res("transport_maps = inline:{ a.example=error, b.example=retry:, { c.example = error:5.1.2 gone } }\n", "x@b.example");
+  EXPECT_EQ(r.nexthop, "Address is undeliverable");
+  r = res("transport_maps = inline:{ a.example=error, b.example=retry:, { c.example = error:5.1.2 gone } }\n", "x@c.example");
+  EXPECT_EQ(r.nexthop, "5.1.2 gone");
 }
 
 TEST(Resolve, RelocatedMapsWinInEveryClass) {
