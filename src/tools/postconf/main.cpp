@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -69,6 +70,7 @@ template <class... A>
 
 struct Options {
   std::string config_dir;
+  bool config_dir_given = false;  // -c or $MAIL_CONFIG
   bool defaults = false;  // -d
   bool edit = false;      // -e
   bool names_only = false;  // -H
@@ -106,10 +108,20 @@ std::set<std::string> master_transports(const std::vector<cfg::MasterService>& s
 std::set<std::string> master_references(const std::vector<cfg::MasterService>& services) {
   std::set<std::string> out;
   for (const auto& s : services) {
-    for (const auto& [n, v] : s.overrides) {
-      out.insert(n);
-      for (auto& m : cfg::macro_names(v)) out.insert(m);
-    }
+    for (const auto& ov : s.overrides)
+      for (auto& m : cfg::macro_names(ov.second)) out.insert(m);
+  }
+  return out;
+}
+
+// Postfix's postconf prints a value as its words joined by one space (runs
+// of blanks, tabs and the newlines of continued lines collapse), which is
+// what every daemon sees of a list anyway.
+std::string collapse_space(std::string_view v) {
+  std::string out;
+  for (const auto& w : str::split(v, " \t\r\n")) {
+    if (!out.empty()) out += ' ';
+    out += w;
   }
   return out;
 }
@@ -120,6 +132,7 @@ void print_param(const Options& o, const cfg::Config& c, const std::string& name
     if (warn_unknown) warn("{}: unknown parameter", name);
     return;
   }
+  *v = collapse_space(*v);
   if (o.names_only) std::printf("%s\n", name.c_str());
   else if (o.values_only) std::printf("%s\n", v->c_str());
   else if (v->empty()) std::printf("%s =\n", name.c_str());
@@ -151,18 +164,66 @@ int show_parameters(const Options& o) {
   else if (m.error().sys_errno != ENOENT) warn("{}", m.error().message);
 
   // Unknown names that nothing refers to are reported as unused, and not
-  // shown, as Postfix does.
+  // shown, and $name references to names that nothing defines as
+  // undefined, as Postfix does. A master.cf -o name belongs to its entry:
+  // only that entry's other -o values, and main.cf, may refer to it.
+  // A per-transport name ("relay_destination_rate_delay") is a parameter
+  // only for a delivery service that master.cf has (Postfix).
+  const std::set<std::string> transports = master_transports(services);
+  auto known = [&](const std::string& n) {
+    const cfg::ParamDef* d = cfg::find_param(n);
+    if (!d) return false;
+    if (d->name == n) return true;
+    const std::size_t suffix = d->name.size() - std::string_view("transport").size();
+    return n.size() > suffix && transports.count(n.substr(0, n.size() - suffix)) > 0;
+  };
   std::set<std::string> referenced = master_references(services);
+  std::set<std::string> main_refs;
   for (const auto& n : c.explicit_names())
-    for (auto& m : cfg::macro_names(c.raw(n).value_or(""))) referenced.insert(m);
+    for (auto& m : cfg::macro_names(c.raw(n).value_or(""))) main_refs.insert(m);
+  referenced.insert(main_refs.begin(), main_refs.end());
   std::set<std::string> user_defined;
   if (!o.defaults) {
     for (const auto& w : c.warnings())
       if (w.find(": unknown parameter name: ") == std::string::npos) warn("{}", w);
+    const std::string master_cf = (std::filesystem::path(o.config_dir) / "master.cf").string();
+    const std::vector<std::string> set_in_main = c.explicit_names();  // sorted
+    auto in_main = [&](const std::string& n) {
+      return std::binary_search(set_in_main.begin(), set_in_main.end(), n);
+    };
+    auto in_any_entry = [&](const std::string& n) {
+      for (const auto& s : services)
+        for (const auto& ov : s.overrides)
+          if (ov.first == n) return true;
+      return false;
+    };
+    std::set<std::string> said;
+    for (const auto& s : services) {
+      for (const auto& [n, v] : s.overrides) {
+        for (auto& m : cfg::macro_names(v)) {
+          bool own = std::any_of(s.overrides.begin(), s.overrides.end(), [&](const auto& x) { return x.first == m; });
+          if (known(m) || in_main(m) || own || !said.insert("master " + m).second) continue;
+          warn("{}: undefined parameter: {}", master_cf, m);
+        }
+      }
+    }
+    for (const auto& m : main_refs) {
+      if (known(m) || in_main(m) || in_any_entry(m)) continue;
+      warn("{}: undefined parameter: {}", c.filename(), m);
+    }
     for (const auto& n : c.explicit_names()) {
-      if (cfg::find_param(n)) continue;
+      if (known(n)) continue;
       if (referenced.count(n)) user_defined.insert(n);
       else warn("{}: unused parameter: {}={}", c.filename(), n, c.raw(n).value_or(""));
+    }
+    for (const auto& s : services) {
+      std::set<std::string> entry_refs;
+      for (const auto& ov : s.overrides)
+        for (auto& m : cfg::macro_names(ov.second)) entry_refs.insert(m);
+      std::map<std::string, std::string> unused;  // by name, as Postfix lists them
+      for (const auto& [n, v] : s.overrides)
+        if (!known(n) && !main_refs.count(n) && !entry_refs.count(n)) unused.emplace(n, v);
+      for (const auto& [n, v] : unused) warn("{}: unused parameter: {}={}", master_cf, n, v);
     }
   }
 
@@ -173,7 +234,9 @@ int show_parameters(const Options& o) {
   std::set<std::string> names;
   if (o.explicit_only && !o.defaults) {
     for (const auto& n : c.explicit_names())
-      if (cfg::find_param(n) || user_defined.count(n)) names.insert(n);
+      if (known(n) || user_defined.count(n)) names.insert(n);
+    // A directory named with -c or MAIL_CONFIG counts as set (Postfix).
+    if (o.config_dir_given) names.insert("config_directory");
   } else {
     for (const auto& d : cfg::registry()) names.insert(std::string(d.name));
     for (const auto& t : master_transports(services)) {
@@ -183,7 +246,7 @@ int show_parameters(const Options& o) {
       }
     }
     for (const auto& n : c.explicit_names())
-      if (cfg::find_param(n) || user_defined.count(n)) names.insert(n);
+      if (known(n) || user_defined.count(n)) names.insert(n);
   }
   for (const auto& n : names) print_param(o, c, n, false);
   return 0;
@@ -448,9 +511,11 @@ int main(int argc, char** argv) {
     }
   }
   for (int i = optind; i < argc; ++i) o.operands.emplace_back(argv[i]);
+  o.config_dir_given = !o.config_dir.empty();
   if (o.config_dir.empty()) {
     const char* env = std::getenv("MAIL_CONFIG");
-    o.config_dir = (env && *env) ? env : postern::paths::kConfigDir;
+    o.config_dir_given = env && *env;
+    o.config_dir = o.config_dir_given ? env : postern::paths::kConfigDir;
   }
 
   // Postfix's -a (SASL server types), -l (mailbox lock methods) and -m

@@ -31,11 +31,15 @@ relay     unix  -       -       n       -       -       smtp
 CF
 echo 'mua_restrictions = permit' >> "$D/main.cf"
 
-check "-n" "mua_restrictions = permit
+check "-n" "config_directory = $D
+mua_restrictions = permit
 mydestination = \$myhostname, localhost
 myhostname = mail.example.com
 smtpd_banner = \$myhostname \${user_thing?{with}:{without}}
 user_thing = from-main" "$("$P" -c "$D" -n 2>/dev/null)"
+
+check "-n with MAIL_CONFIG: config_directory is set" "config_directory = $D" \
+  "$(MAIL_CONFIG="$D" "$P" -n 2>/dev/null | sed -n 1p)"
 
 check "-n warns about unused parameters" \
   "postconf: warning: $D/main.cf: unused parameter: typo_parameter=1" "$("$P" -c "$D" -n 2>&1 >/dev/null)"
@@ -44,6 +48,44 @@ check "-x names" "mydestination = mail.example.com, localhost
 smtpd_banner = mail.example.com with" "$("$P" -c "$D" -x mydestination smtpd_banner 2>/dev/null)"
 
 check "-h" "mail.example.com" "$("$P" -c "$D" -h myhostname 2>/dev/null)"
+# Values are shown as their words joined by one space, as Postfix 3.7's
+# postconf shows them (checked side by side on December 7).
+# Undefined and unused parameters, as Postfix 3.7's postconf reports them
+# for the same files (checked side by side on December 7): a master.cf -o
+# name belongs to its entry; main.cf may refer to it.
+mkdir "$D/uu"
+printf 'myhostname = x.example\nsmtpd_banner = $from_main_ref $nowhere\nmain_def = 1\nmain_unused = 2\n' > "$D/uu/main.cf"
+printf 'smtp inet n - y - - smtpd\n  -o user_a=1\n  -o from_main_ref=2\n  -o smtpd_foo=bar\n  -o smtpd_helo_restrictions=$main_def\nsubmission inet n - y - - smtpd\n  -o smtpd_client_restrictions=$user_a\n  -o user_b=3\n  -o smtpd_recipient_restrictions=$user_b\nrelay unix - - n - - smtp\n  -o relay_bogus_limit=2\n' > "$D/uu/master.cf"
+check "undefined and unused parameters" "postconf: warning: $D/uu/master.cf: undefined parameter: user_a
+postconf: warning: $D/uu/main.cf: undefined parameter: nowhere
+postconf: warning: $D/uu/main.cf: unused parameter: main_unused=2
+postconf: warning: $D/uu/master.cf: unused parameter: smtpd_foo=bar
+postconf: warning: $D/uu/master.cf: unused parameter: user_a=1
+postconf: warning: $D/uu/master.cf: unused parameter: relay_bogus_limit=2" "$("$P" -c "$D/uu" -n 2>&1 >/dev/null)"
+check "user-defined parameters shown" "config_directory = $D/uu
+main_def = 1
+myhostname = x.example
+smtpd_banner = \$from_main_ref \$nowhere" "$("$P" -c "$D/uu" -n 2>/dev/null)"
+# Per-transport names are parameters only for master.cf's delivery
+# services; a main.cf name that a master.cf -o sets too is not used by that
+# (Postfix 3.7 reports the same lines, in its hash order).
+mkdir "$D/pt"
+printf 'myhostname = x.example\nnosuch_destination_concurrency_limit = 3\nrelay_destination_concurrency_limit = 2\nsmtpd_banner = $ghost_destination_rate_delay\nshared = 1\n' > "$D/pt/main.cf"
+printf 'smtp inet n - y - - smtpd\n  -o shared=2\nrelay unix - - n - - smtp\n  -o nosuch2_destination_rate_delay=1s\n  -o relay_destination_rate_delay=1s\n' > "$D/pt/master.cf"
+check "per-transport and shared names" "postconf: warning: $D/pt/main.cf: undefined parameter: ghost_destination_rate_delay
+postconf: warning: $D/pt/main.cf: unused parameter: nosuch_destination_concurrency_limit=3
+postconf: warning: $D/pt/main.cf: unused parameter: shared=1
+postconf: warning: $D/pt/master.cf: unused parameter: nosuch2_destination_rate_delay=1s
+postconf: warning: $D/pt/master.cf: unused parameter: shared=2" "$("$P" -c "$D/pt" -n 2>&1 >/dev/null | sort)"
+check "per-transport names shown" "config_directory = $D/pt
+myhostname = x.example
+relay_destination_concurrency_limit = 2
+smtpd_banner = \$ghost_destination_rate_delay" "$("$P" -c "$D/pt" -n 2>/dev/null)"
+mkdir "$D/ws"
+printf 'mydestination = a,    b\tc\n  d\nsmtpd_banner = $myhostname   ESMTP  \nmyhostname = x.example\n' > "$D/ws/main.cf"
+check "white space collapsed" "mydestination = a, b c d
+smtpd_banner = x.example ESMTP" "$("$P" -c "$D/ws" -x mydestination smtpd_banner 2>/dev/null)"
+check "white space collapsed with -h" "\$myhostname ESMTP" "$("$P" -c "$D/ws" -h smtpd_banner 2>/dev/null)"
 check "empty value" "relayhost =" "$("$P" -c "$D" relayhost 2>/dev/null)"
 check "-d" "message_size_limit = 10240000" "$("$P" -c "$D" -d message_size_limit 2>/dev/null)"
 check "-d ignores main.cf" "myorigin = \$myhostname" "$("$P" -c "$D" -d myorigin 2>/dev/null)"
@@ -130,7 +172,9 @@ printf 'biff = perhaps\n' > "$D/main.cf"
 out=$("$P" -c "$D" -n 2>&1); rc=$?
 check "broken main.cf exit" "0" "$rc"
 check "broken main.cf message" "postconf: warning: $D/main.cf, line 1: bad boolean value for parameter biff: perhaps (specify yes or no)
-biff = perhaps" "$out"
+postconf: warning: $D/master.cf: undefined parameter: mua_restrictions
+biff = perhaps
+config_directory = $D" "$out"
 out=$("$P" -c "$D/nonexistent" -n 2>&1); rc=$?
 check "missing main.cf exit" "1" "$rc"
 
