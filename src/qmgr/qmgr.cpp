@@ -100,6 +100,9 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
     s.bounce_lifetime = s.max_lifetime;
   }
   s.double_bounce_sender = cfg.str("double_bounce_sender");
+  s.queue_names.recipient_delimiter = cfg.str("recipient_delimiter");
+  s.queue_names.owner_request_special = cfg.boolean("owner_request_special");
+  s.queue_names.double_bounce_sender = s.double_bounce_sender;
   s.delay_warning = cfg.time("delay_warning_time");
   s.transport_retry = cfg.time("transport_retry_time");
   s.delivery_timeout = ms(cfg.time("ipc_timeout"));
@@ -430,19 +433,22 @@ asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) 
       r = co_await rw_.resolve(addr, sender);
     }
     if (!r) {
+      // The why goes to the log; the recipient gets Postfix's text.
+      log::warning("{}: address resolver: {}", m->id, r.error().message);
       immediate.rcpts.push_back(i);
-      immediate_out.push_back({"4.3.0", "address resolver failure: " + r.error().message, "none"});
+      immediate_out.push_back({"4.3.0", "address resolver failure", "none"});
       continue;
     }
+    // Postfix's qmgr_resolve_one(): whatever the resolver says, these two
+    // flags mean the retry or error service with a fixed reason.
     if (r->flags & proto::resolve_flag::kFail) {
       immediate.rcpts.push_back(i);
-      immediate_out.push_back({"4.3.0", "address resolver lookup failure", "none"});
+      immediate_out.push_back({"4.3.0", "address resolver failure", "none"});
       continue;
     }
     if (r->flags & proto::resolve_flag::kError) {
       immediate.rcpts.push_back(i);
-      std::string why = r->nexthop.empty() ? std::string("bad address syntax") : r->nexthop;
-      immediate_out.push_back({"5.1.3", str::printable(why, 512), "none"});
+      immediate_out.push_back({"5.1.3", "bad address syntax", "none"});
       continue;
     }
     // allow_min_user = no (the default): a recipient that starts with '-'
@@ -475,10 +481,8 @@ asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) 
       continue;
     }
     Transport& t = transport(r->transport);
-    // Recipient limit 1 (local): each recipient is its own destination, so
-    // the concurrency limit applies per recipient, as in Postfix.
-    std::string dest = t.recipient_limit == 1 ? r->recipient : r->nexthop;
-    std::string key = r->transport + '\x01' + dest;
+    std::string key =
+        r->transport + '\x01' + queue_name(t.recipient_limit, r->transport, r->nexthop, r->recipient, s_.queue_names);
     queue::RecipientFields rf = f;
     rf.address = r->recipient.empty() ? std::string(addr) : r->recipient;
     if (rf.orig_rcpt.empty() && rf.address != f.address) rf.orig_rcpt = f.address;
@@ -585,10 +589,11 @@ void QueueManager::schedule() {
   }
   // Idle destinations are forgotten (like Postfix's queues); dead and
   // pausing ones are kept so that their state survives until they revive
-  // or may start again.
+  // or may start again, and so are those with a delivery that finished
+  // within the last second (ConnCache::recent()).
   for (auto it = dests_.begin(); it != dests_.end();) {
     if (it->second.rr.empty() && it->second.running == 0 && !it->second.window.dead() &&
-        now >= it->second.next_start)
+        now >= it->second.next_start && !it->second.conn_cache.recent(now))
       it = dests_.erase(it);
     else
       ++it;
@@ -661,12 +666,17 @@ void QueueManager::end_lane(const std::string& key, const std::string& tname) {
   --transport(tname).running;
 }
 
-proto::DeliveryRequest QueueManager::delivery_request(const Job& job) const {
+proto::DeliveryRequest QueueManager::delivery_request(const Job& job, const std::string& key) {
   proto::DeliveryRequest req;
   req.queue_name = "active";
   req.queue_id = job.msg->id;
   req.nexthop = job.nexthop;
   req.flags = job.msg->from_deferred ? proto::delivery_flag::kRetry : 0;
+  if (auto dit = dests_.find(key); dit != dests_.end()) {
+    auto f = dit->second.conn_cache.select(dit->second.running, Clock::now());
+    if (f.load) req.flags |= proto::delivery_flag::kConnLoad;
+    if (f.store) req.flags |= proto::delivery_flag::kConnStore;
+  }
   req.arrival_usec = job.msg->env.arrival_sec * 1000000 + job.msg->env.arrival_usec;
   req.active_usec = job.msg->active_usec;
   req.recipients = job.encoded;
@@ -746,7 +756,7 @@ asio::awaitable<void> QueueManager::deliver(Job first) {
         if (!j) break;
         todo.push_back(std::move(*j));
       }
-      auto st = co_await ipc::write_message(lease->sock, delivery_request(todo.front()), {}, timeout);
+      auto st = co_await ipc::write_message(lease->sock, delivery_request(todo.front(), key), {}, timeout);
       if (!st) {
         // Closed by the agent: what it has answered so far is read below.
         writable = false;
@@ -772,6 +782,7 @@ asio::awaitable<void> QueueManager::deliver(Job first) {
       if (!reply && reconnect(reply.error())) continue;
       job = std::move(sent.front());
       sent.pop_front();
+      if (auto dit = dests_.find(key); dit != dests_.end()) dit->second.conn_cache.done(Clock::now());
       if (reply && reply->dsn.size() == job->rcpts.size()) {
         answer = true;
         retried = false;

@@ -115,6 +115,7 @@ struct Settings {
   std::string trace_service = "trace";
   std::string myhostname = "localhost";  // a content filter's default nexthop
   std::string double_bounce_sender = "double-bounce";  // local mail to it is discarded
+  QueueNameOptions queue_names;  // per-recipient queues ignore address extensions
   bool soft_bounce = false;  // qmgr's own bounces and expiry keep the mail queued
   std::set<std::string, std::less<>> defer_transports;  // delivered only on a flush
   bool allow_min_user = false;  // recipients may start with '-'; else they bounce (5.1.3)
@@ -190,6 +191,7 @@ class QueueManager {
     std::chrono::steady_clock::time_point next_start{};
     // Round-robin over messages: each holds that message's queued jobs.
     std::list<std::pair<std::string, std::deque<Job>>> rr;
+    ConnCache conn_cache;  // on-demand connection caching (delivery_flag::kConn*)
     explicit Destination(WindowLimits l) : window(l) {}
   };
   struct Transport {
@@ -239,7 +241,9 @@ class QueueManager {
   // After a delivery of a rate-delayed transport or destination: when the
   // next may start, and a timer that schedules it then.
   void pace(const std::string& key, const std::string& tname);
-  ipc::proto::DeliveryRequest delivery_request(const Job& job) const;
+  // `key`: the job's destination, whose state decides the connection
+  // caching flags.
+  ipc::proto::DeliveryRequest delivery_request(const Job& job, const std::string& key);
   // A lane to the job's destination (qmgr.cpp explains).
   asio::awaitable<void> deliver(Job first);
   asio::awaitable<void> complete_job(Job job, std::vector<Outcome> outcomes, bool qmgr_logs);

@@ -7,6 +7,7 @@
 
 #include "base/strings.h"
 #include "config/registry.h"
+#include "mail/address.h"
 
 namespace postern::qmgr {
 
@@ -15,6 +16,36 @@ Seconds backoff_delay(Seconds age, Seconds minimal, Seconds maximal) {
   if (age < minimal) return minimal;
   if (age > maximal) return maximal;
   return age;
+}
+
+std::string queue_name(std::size_t recipient_limit, std::string_view transport, std::string_view nexthop,
+                       std::string_view recipient, const QueueNameOptions& options) {
+  std::string name;
+  if (recipient_limit == 1 && transport != "error" && transport != "retry") {
+    std::string_view local = recipient;
+    if (auto at = local.rfind('@'); at != std::string_view::npos) local = local.substr(0, at);
+    mail::ExtensionOptions eo;
+    eo.owner_request_special = options.owner_request_special;
+    eo.double_bounce_sender = options.double_bounce_sender;
+    if (auto split = mail::split_extension(local, options.recipient_delimiter, eo)) local = split->base;
+    name.reserve(local.size() + 1 + nexthop.size());
+    name.append(local).append(1, '@');
+  }
+  name.append(nexthop);
+  return str::lower(name);
+}
+
+bool ConnCache::back_to_back(Clock::time_point now) const {
+  return last_done_ != Clock::time_point{} && now - last_done_ <= std::chrono::seconds(1);
+}
+
+ConnCache::Flags ConnCache::select(int busy, Clock::time_point now) {
+  if (!flags_.store) {
+    if (back_to_back(now)) flags_.load = flags_.store = true;
+  } else if (busy <= 1 && !back_to_back(now)) {
+    flags_.store = false;
+  }
+  return flags_;
 }
 
 bool expired(Seconds age, Seconds lifetime) {

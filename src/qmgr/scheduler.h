@@ -21,6 +21,8 @@
 //   RoundRobin       a rotating cursor used to take turns between messages
 //                    and destinations, so one big mailing list cannot starve
 //                    small messages.
+//   queue_name()     which queue (concurrency window) a recipient joins.
+//   ConnCache        on-demand connection caching for one destination.
 //
 // Reads no parameters (the caller passes values), logs nothing.
 #pragma once
@@ -34,6 +36,53 @@
 namespace postern::qmgr {
 
 using Seconds = std::chrono::seconds;
+
+struct QueueNameOptions {
+  std::string recipient_delimiter;
+  bool owner_request_special = true;
+  std::string double_bounce_sender = "double-bounce";
+};
+
+// Postfix's qmgr_entry_select(): while a destination gets deliveries back
+// to back (one finished less than a second before the next starts), the
+// agent is asked to keep its connection for the next one and to take a
+// kept one (load + store). Store stops when neither concurrent deliveries
+// nor back-to-back ones are going on; load stays, so that the sessions
+// still cached are used up rather than new connections made beside them.
+// Not just concurrency: a burst no larger than the initial concurrency
+// should not leave cached sessions behind.
+class ConnCache {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // The flags (load, store) for a delivery that starts now; `busy` counts
+  // the destination's deliveries in progress, this one included.
+  struct Flags {
+    bool load = false;
+    bool store = false;
+  };
+  Flags select(int busy, Clock::time_point now);
+  // A delivery to the destination finished.
+  void done(Clock::time_point now) { last_done_ = now; }
+  // A delivery finished so recently that the next would be back to back:
+  // qmgr keeps the destination (and this state) while its queue is empty
+  // for a moment, so that a steady stream of single messages still counts
+  // as back to back (Postfix forgets an empty queue at once).
+  bool recent(Clock::time_point now) const { return back_to_back(now); }
+
+ private:
+  bool back_to_back(Clock::time_point now) const;
+  Flags flags_;
+  Clock::time_point last_done_{};
+};
+
+// Postfix's qmgr_message_resolve(): a destination's queue is named after
+// the next hop, in lower case. With a recipient limit of 1 (local(8) and
+// its like) the concurrency limit is per recipient instead: the queue is
+// named localpart@nexthop, the localpart without its extension, so that
+// user+a and user+b share one. Not for error and retry, whose "next hop"
+// is the reason text.
+std::string queue_name(std::size_t recipient_limit, std::string_view transport, std::string_view nexthop,
+                       std::string_view recipient, const QueueNameOptions& options);
 
 // The wait before the next attempt of a message of age `age`.
 Seconds backoff_delay(Seconds age, Seconds minimal, Seconds maximal);

@@ -125,3 +125,56 @@ TEST(RoundRobin, VisitsEveryIndexInTurn) {
   EXPECT_LT(rr.next(1), 1u);
   EXPECT_EQ(rr.next(0), 0u);
 }
+
+TEST(QueueName, NextHopInLowerCase) {
+  QueueNameOptions o;
+  EXPECT_EQ(queue_name(50, "smtp", "Example.ORG", "Joe@Example.ORG", o), "example.org");
+  EXPECT_EQ(queue_name(50, "smtp", "[GW]:25", "joe@example.org", o), "[gw]:25");
+}
+
+TEST(QueueName, PerRecipientWithoutExtension) {
+  QueueNameOptions o;
+  o.recipient_delimiter = "+-";
+  EXPECT_EQ(queue_name(1, "local", "MX.example", "Joe+Lists@mx.example", o), "joe@mx.example");
+  EXPECT_EQ(queue_name(1, "local", "mx.example", "joe-x@mx.example", o), "joe@mx.example");
+  // The owner-/-request names and the double-bounce address keep theirs.
+  EXPECT_EQ(queue_name(1, "local", "mx.example", "owner-list@mx.example", o), "owner-list@mx.example");
+  EXPECT_EQ(queue_name(1, "local", "mx.example", "list-request@mx.example", o), "list-request@mx.example");
+  EXPECT_EQ(queue_name(1, "local", "mx.example", "double-bounce@mx.example", o), "double-bounce@mx.example");
+  o.recipient_delimiter.clear();
+  EXPECT_EQ(queue_name(1, "local", "mx.example", "joe+x@mx.example", o), "joe+x@mx.example");
+  // The recipient's domain is not part of it: the next hop stands for it.
+  EXPECT_EQ(queue_name(1, "local", "mx.example", "joe@localhost", o), "joe@mx.example");
+}
+
+TEST(QueueName, ErrorAndRetryAreNotPerRecipient) {
+  QueueNameOptions o;
+  EXPECT_EQ(queue_name(1, "error", "5.1.1 User Unknown", "joe@x", o), "5.1.1 user unknown");
+  EXPECT_EQ(queue_name(1, "retry", "4.3.0 Later", "joe@x", o), "4.3.0 later");
+}
+
+TEST(ConnCache, OnAfterBackToBackDeliveriesOnly) {
+  ConnCache c;
+  auto t0 = ConnCache::Clock::now();
+  // A first burst (concurrent, but nothing finished yet): no caching.
+  auto f = c.select(1, t0);
+  EXPECT_FALSE(f.load || f.store);
+  f = c.select(3, t0);
+  EXPECT_FALSE(f.load || f.store);
+  // A delivery finished just now: the next one is back to back.
+  c.done(t0);
+  f = c.select(3, t0 + std::chrono::milliseconds(200));
+  EXPECT_TRUE(f.load && f.store);
+  // Still concurrent: stays on, even without a recent finish.
+  f = c.select(2, t0 + std::chrono::seconds(5));
+  EXPECT_TRUE(f.load && f.store);
+  // Neither concurrent nor back to back: store off, load stays (use up
+  // what is cached instead of connecting beside it).
+  f = c.select(1, t0 + std::chrono::seconds(5));
+  EXPECT_TRUE(f.load);
+  EXPECT_FALSE(f.store);
+  // Back to back again: store on again.
+  c.done(t0 + std::chrono::seconds(6));
+  f = c.select(1, t0 + std::chrono::seconds(6) + std::chrono::milliseconds(10));
+  EXPECT_TRUE(f.load && f.store);
+}

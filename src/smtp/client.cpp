@@ -20,6 +20,7 @@
 #include "maps/address_search.h"
 #include "maps/content_checks.h"
 #include "maps/map_list.h"
+#include "maps/match_list.h"
 #include "queue/layout.h"
 #include "queue/queue_id.h"
 #include "queue/reader.h"
@@ -159,9 +160,12 @@ Result<Settings> Settings::from_config(const config::Config& cfg, bool lmtp) {
   s.never_send_ehlo = cfg.boolean("smtp_never_send_ehlo");
   s.always_send_ehlo = cfg.boolean("smtp_always_send_ehlo");
   s.discard_ehlo = cfg.list("smtp_discard_ehlo_keywords");
-  s.cache_time_limit = cfg.time("smtp_connection_cache_time_limit");
-  s.reuse_time_limit = cfg.time("smtp_connection_reuse_time_limit");
-  s.reuse_count_limit = cfg.integer("smtp_connection_reuse_count_limit");
+  s.cache_time_limit = cfg.time(std::string(proto) + "_connection_cache_time_limit");
+  s.reuse_time_limit = cfg.time(std::string(proto) + "_connection_reuse_time_limit");
+  s.reuse_count_limit = cfg.integer(std::string(proto) + "_connection_reuse_count_limit");
+  s.cache_on_demand = cfg.boolean(std::string(proto) + "_connection_cache_on_demand");
+  s.cache_destinations = cfg.str(std::string(proto) + "_connection_cache_destinations");
+  s.tls_connection_reuse = cfg.boolean(std::string(proto) + "_tls_connection_reuse");
   s.dns_servers = cfg.str("dns_resolver_address");
   s.dns_timeout = cfg.time("dns_resolver_timeout");
   s.ipc_timeout = cfg.time("ipc_timeout");
@@ -419,6 +423,10 @@ struct Job {
   // 25), and whether it is among the destination's best MX hosts.
   bool loop_check = false;
   bool best_mx = true;
+  // Connection caching for this request (Impl::cache_policy()): take a
+  // cached session, keep the session when done.
+  bool cache_load = false;
+  bool cache_store = false;
 
   std::vector<std::size_t> pending() const {
     std::vector<std::size_t> out;
@@ -532,6 +540,8 @@ struct Agent::Impl {
   // smtp_delivery_status_filter / lmtp_delivery_status_filter; null: none.
   std::unique_ptr<deliver::StatusFilter> status_filter;
   std::unordered_map<std::string, std::vector<SessionPtr>> cache;
+  // *_connection_cache_destinations (whole names, as Postfix's string_list).
+  std::optional<maps::MatchList> cache_destinations;
 
   bool reuse_allowed(const Session& s) const {
     if (Clock::now() - s.born >= settings.reuse_time_limit) return false;
@@ -569,7 +579,8 @@ struct Agent::Impl {
   void cache_put(const std::string& key, SessionPtr s) {
     // Sender-dependent credentials: the next sender may need others.
     const bool per_sender = settings.sasl_enabled && settings.sasl_sender_dependent;
-    if (!reuse_allowed(*s) || settings.cache_time_limit.count() <= 0 || per_sender) {
+    if (!reuse_allowed(*s) || settings.cache_time_limit.count() <= 0 || per_sender ||
+        (s->tls && !settings.tls_connection_reuse)) {
       quit_close(std::move(s));
       return;
     }
@@ -1261,9 +1272,11 @@ struct Agent::Impl {
   }
 
   // After a transaction: cache the session or say goodbye.
-  void finish_session(const std::string& key, SessionPtr s, TxEnd end) {
-    if (end == TxEnd::Reusable) {
+  void finish_session(const Job& job, const std::string& key, SessionPtr s, TxEnd end) {
+    if (end == TxEnd::Reusable && job.cache_store) {
       cache_put(key, std::move(s));
+    } else if (end == TxEnd::Reusable) {
+      quit_close(std::move(s));
     } else {
       error_code ignore;
       s->sock.close(ignore);
@@ -1341,12 +1354,12 @@ struct Agent::Impl {
       job.tls = std::move(*policy);
     }
     std::string key = (settings.lmtp ? "lmtp:" : "smtp:") + hop;
-    if (SessionPtr s = cache_take(key)) {
+    if (SessionPtr s = job.cache_load ? cache_take(key) : nullptr) {
       std::int64_t t = deliver::now_usec();
       TxEnd end = co_await transaction(job, *s, true, t);
       if (end != TxEnd::ReuseFailed) job.site_failure = false;
       if (s->transcript.enabled()) co_await notify_postmaster(job, *s);
-      finish_session(key, std::move(s), end);
+      finish_session(job, key, std::move(s), end);
       if (job.pending().empty()) co_return;
     }
 
@@ -1362,7 +1375,7 @@ struct Agent::Impl {
         if (!s) co_return;
         TxEnd end = co_await transaction(job, *s, false, deliver::now_usec());
         if (s->transcript.enabled()) co_await notify_postmaster(job, *s);
-      finish_session(key, std::move(s), end);
+      finish_session(job, key, std::move(s), end);
         co_return;
       }
       auto res = co_await resolver.resolve_nexthop(inet, settings.nexthop);
@@ -1482,7 +1495,7 @@ struct Agent::Impl {
       if (!s) continue;
       TxEnd end = co_await transaction(job, *s, false, deliver::now_usec());
       if (s->transcript.enabled()) co_await notify_postmaster(job, *s);
-      finish_session(key, std::move(s), end);
+      finish_session(job, key, std::move(s), end);
     }
     job.tls = job_tls;
   }
@@ -1517,7 +1530,34 @@ struct Agent::Impl {
 
   bool has_fallbacks() const { return !settings.fallback_relays.empty(); }
 
+  // Postfix's smtp_cache_policy(), decided once per request from its own
+  // next hop (fallback relays follow it): the bare domain, without "[]",
+  // port or LMTP's "inet:"/"unix:" (for a UNIX-domain socket, its path).
+  void cache_policy(Job& job) {
+    std::string_view d = job.req->nexthop;
+    const bool unix_path = settings.lmtp && d.starts_with("unix:");
+    if (unix_path || (settings.lmtp && d.starts_with("inet:"))) d.remove_prefix(5);
+    if (unix_path) {
+      // the path as it is
+    } else if (!d.empty() && d.front() == '[') {
+      auto close = d.find(']');
+      d = close == std::string_view::npos ? d.substr(1) : d.substr(1, close - 1);
+    } else if (auto colon = d.rfind(':'); colon != std::string_view::npos && d.find(':') == colon) {
+      d = d.substr(0, colon);
+    }
+    bool always = false;
+    if (cache_destinations) {
+      auto m = cache_destinations->match(d);
+      if (!m) log::warning("{}_connection_cache_destinations: {}", settings.lmtp ? "lmtp" : "smtp", m.error().message);
+      always = m && *m;
+    }
+    namespace flag = ipc::proto::delivery_flag;
+    job.cache_load = always || (settings.cache_on_demand && (job.req->flags & flag::kConnLoad));
+    job.cache_store = always || (settings.cache_on_demand && (job.req->flags & flag::kConnStore));
+  }
+
   asio::awaitable<void> run(Job& job) {
+    cache_policy(job);
     std::vector<std::string> hops{job.req->nexthop};
     for (const auto& f : settings.fallback_relays) hops.push_back(f);
     for (std::size_t i = 0; i < hops.size(); ++i) {
@@ -1602,7 +1642,15 @@ Result<std::unique_ptr<Agent>> Agent::create(asio::io_context& io, Settings sett
     if (!c) return make_error("{}_tls_*: {}", proto, c.error().message);
     tls_ctx = std::move(*c);
   }
+  std::optional<maps::MatchList> cache_destinations;
+  if (!str::trim(settings.cache_destinations).empty()) {
+    auto ml = maps::MatchList::open(proto + "_connection_cache_destinations", settings.cache_destinations,
+                                    maps::MatchStyle::Name);
+    if (!ml) return ml.take_error();
+    cache_destinations = std::move(*ml);
+  }
   auto impl = std::make_unique<Impl>(io, std::move(settings), std::move(*r));
+  impl->cache_destinations = std::move(cache_destinations);
   impl->tls_ctx = std::move(tls_ctx);
   impl->global_tls = std::move(global_tls);
   impl->wrapper_tls = std::move(wrapper_tls);

@@ -19,7 +19,11 @@
 // A session that ends cleanly is kept in a per-process cache keyed by the
 // next hop (smtp_connection_cache_time_limit idle, smtp_connection_reuse_time_limit
 // age, smtp_connection_reuse_count_limit uses) and reused by the next request
-// for the same next hop; a cached session that fails before the server
+// for the same next hop, when caching is on for the destination: always for
+// smtp_connection_cache_destinations, else on demand (qmgr's request flags,
+// set while the destination gets back-to-back deliveries; Postfix's rule);
+// a TLS session only with smtp_tls_connection_reuse = yes. A session that is
+// not kept ends with QUIT. A cached session that fails before the server
 // answered MAIL FROM is dropped and the delivery tried on a fresh connection.
 //
 // DNS: a temporary failure defers (4.4.3), NXDOMAIN and friends bounce
@@ -35,6 +39,8 @@
 // smtp_skip_5xx_greeting, smtp_never_send_ehlo, smtp_always_send_ehlo, smtp_tcp_port,
 // smtp_discard_ehlo_keywords, smtp_randomize_addresses,
 // smtp_address_preference, smtp_balance_inet_protocols, inet_protocols,
+// smtp_connection_cache_on_demand, smtp_connection_cache_destinations,
+// smtp_tls_connection_reuse,
 // smtp_connection_cache_time_limit, smtp_connection_reuse_time_limit,
 // smtp_connection_reuse_count_limit, dns_resolver_address, dns_resolver_timeout,
 // notify_classes and the notices' parameters (submit/notice.h),
@@ -169,6 +175,14 @@ struct Settings {
   std::vector<std::string> discard_ehlo;
   std::chrono::seconds cache_time_limit{2}, reuse_time_limit{300};
   std::int64_t reuse_count_limit = 0;  // 0: no limit
+  // Which sessions are kept (Postfix's smtp_cache_policy()): always for
+  // the destinations of *_connection_cache_destinations (opened in
+  // create()), else while qmgr asks for it (delivery_flag::kConnLoad and
+  // kConnStore) when *_connection_cache_on_demand = yes. TLS sessions only
+  // with *_tls_connection_reuse = yes.
+  bool cache_on_demand = true;
+  std::string cache_destinations;
+  bool tls_connection_reuse = false;
   std::string dns_servers;             // dns_resolver_address
   // smtp_dns_support_level = dnssec (smtp only): lookups ask for DNSSEC
   // validation, which the DANE levels need (dane.h).

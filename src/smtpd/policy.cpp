@@ -177,16 +177,23 @@ Result<std::unique_ptr<Policy>> Policy::from_config(const config::Config& cfg) {
   bool relay_sub = false;
   for (const auto& f : cfg.list("parent_domain_matches_subdomains"))
     if (f == "relay_domains") relay_sub = true;
-  auto open_domains = [&](std::string_view name, bool sub, maps::MatchList& out) -> Status {
-    auto dl = maps::MatchList::open(name, cfg.str(name), sub ? maps::MatchStyle::ParentDomain : maps::MatchStyle::Domain);
+  auto open_domains = [&](std::string_view name, maps::MatchStyle style, maps::MatchList& out) -> Status {
+    auto dl = maps::MatchList::open(name, cfg.str(name), style);
     if (!dl) return dl.error();
     out = std::move(*dl);
     return {};
   };
-  if (auto st = open_domains("mydestination", false, p->mydestination_); !st) return st.error();
-  if (auto st = open_domains("relay_domains", relay_sub, p->relay_domains_); !st) return st.error();
-  if (auto st = open_domains("virtual_alias_domains", false, p->virtual_alias_domains_); !st) return st.error();
-  if (auto st = open_domains("virtual_mailbox_domains", false, p->virtual_mailbox_domains_); !st)
+  // As trivial-rewrite: mydestination and the virtual domain lists match
+  // whole domain names (Postfix's string_list), relay_domains is a domain list.
+  using maps::MatchStyle;
+  if (auto st = open_domains("mydestination", MatchStyle::Name, p->mydestination_); !st) return st.error();
+  if (auto st = open_domains("relay_domains", relay_sub ? MatchStyle::ParentDomain : MatchStyle::Domain,
+                             p->relay_domains_);
+      !st)
+    return st.error();
+  if (auto st = open_domains("virtual_alias_domains", MatchStyle::Name, p->virtual_alias_domains_); !st)
+    return st.error();
+  if (auto st = open_domains("virtual_mailbox_domains", MatchStyle::Name, p->virtual_mailbox_domains_); !st)
     return st.error();
   p->myhostname_ = str::lower(cfg.str("myhostname"));
   p->myorigin_ = str::lower(cfg.str("myorigin"));

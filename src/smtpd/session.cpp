@@ -2220,7 +2220,11 @@ asio::awaitable<std::optional<smtp::Reply>> Session::resolve_recipient(const mai
     smtp::Reply r = temporary_lookup_failure(shown);
     co_return r;
   }
-  auto res = co_await sh_.rewrite->resolve(internal);
+  // With the envelope sender, as Postfix's smtpd_resolve_addr(): the
+  // sender-dependent tables see the real one ("" for <>, and before MAIL
+  // FROM, which trivial-rewrite looks up as its null-sender key).
+  std::string sender = mail_ ? mail_->sender.to_internal() : std::string();
+  auto res = co_await sh_.rewrite->resolve(internal, sender);
   if (!res) {
     log::warning("{}: address resolver for {}: {}", peer(), str::printable(internal, 200), res.error().message);
     note(Problem::kData);

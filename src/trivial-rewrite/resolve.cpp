@@ -40,6 +40,11 @@ bool has_routing_operator(std::string_view local) {
   return local.find_first_of("@!%") != std::string_view::npos;
 }
 
+// "1.2.3.4" -> "[1.2.3.4]", "::1" -> "[IPv6:::1]" (RFC 5321 literals).
+std::string bracket_address(std::string_view ip) {
+  return (ip.find(':') != std::string_view::npos ? "[IPv6:" : "[") + std::string(ip) + "]";
+}
+
 void strip_trailing_dot(std::string& s) {
   if (s.size() >= 2 && s.back() == '.' && s[s.size() - 2] != '.' && s[s.size() - 2] != '@') s.pop_back();
 }
@@ -74,12 +79,17 @@ Result<Resolver> Resolver::create(const config::Config& cfg, Mode mode,
   std::string tm = pick("transport_maps", "address_verify_transport_maps");
   r.transport_parent_style_ = parent_style("transport_maps");
 
+  // Postfix matches mydestination and the virtual domain lists as plain
+  // strings (string_list: the whole domain, no subdomains, a table asked
+  // for the domain alone); only relay_domains is a domain list.
   for (auto [list, name] : {std::pair{&r.mydestination_, "mydestination"},
                             std::pair{&r.virtual_alias_domains_, "virtual_alias_domains"},
                             std::pair{&r.virtual_mailbox_domains_, "virtual_mailbox_domains"},
                             std::pair{&r.relay_domains_, "relay_domains"}}) {
-    auto l = maps::MatchList::open(name, cfg.get(name).value_or(""),
-                                   parent_style(name) ? maps::MatchStyle::ParentDomain : maps::MatchStyle::Domain);
+    maps::MatchStyle style = list != &r.relay_domains_ ? maps::MatchStyle::Name
+                             : parent_style(name)      ? maps::MatchStyle::ParentDomain
+                                                       : maps::MatchStyle::Domain;
+    auto l = maps::MatchList::open(name, cfg.get(name).value_or(""), style);
     if (!l) return l.take_error();
     *list = std::move(*l);
   }
@@ -91,10 +101,10 @@ Result<Resolver> Resolver::create(const config::Config& cfg, Mode mode,
   };
   if (auto st = open_maps(r.transport_maps_, tm); !st) return st.take_error();
   if (auto st = open_maps(r.relocated_maps_, "relocated_maps"); !st) return st.take_error();
-  if (auto st = open_maps(r.sender_relayhost_maps_, pick("sender_dependent_relayhost_maps",
-                                                         "address_verify_sender_dependent_relayhost_maps"));
-      !st)
-    return st.take_error();
+  r.relayhost_maps_name_ = pick("sender_dependent_relayhost_maps", "address_verify_sender_dependent_relayhost_maps");
+  if (auto st = open_maps(r.sender_relayhost_maps_, r.relayhost_maps_name_); !st) return st.take_error();
+  r.relayhost_null_key_ = cfg.str("empty_address_relayhost_maps_lookup_key");
+  r.default_transport_null_key_ = cfg.str("empty_address_default_transport_maps_lookup_key");
   if (auto st = open_maps(r.sender_default_transport_maps_, "sender_dependent_default_transport_maps"); !st)
     return st.take_error();
 
@@ -120,7 +130,11 @@ bool Resolver::is_own_address(std::string_view ip) const {
   return std::find(own_addresses_.begin(), own_addresses_.end(), ip) != own_addresses_.end();
 }
 
+// Postfix's resolve_local(): mydestination first, then an address literal
+// (or, with resolve_numeric_domain, a bare address) of this host.
 Result<bool> Resolver::is_local_domain(std::string_view domain) {
+  auto listed = mydestination_.match(domain);
+  if (!listed || *listed) return listed;
   if (domain.front() == '[') {
     auto ip = mail::canonical_ip_text(domain);
     return ip && is_own_address(*ip);
@@ -128,22 +142,31 @@ Result<bool> Resolver::is_local_domain(std::string_view domain) {
   if (resolve_numeric_domain_) {
     if (auto ip = mail::canonical_ip_text(domain, true)) return is_own_address(*ip);
   }
-  return mydestination_.match(domain);
+  return false;
 }
 
-Result<std::string> Resolver::sender_lookup(maps::MapList& m, std::optional<std::string_view> sender) {
-  if (m.empty() || !sender || sender->empty()) return std::string();
-  auto r = m.lookup(*sender);
-  if (!r) return r.take_error();
-  if (!*r) {
-    auto at = sender->rfind('@');
-    if (at == std::string_view::npos) return std::string();
-    r = m.lookup(sender->substr(at), true);
-    if (!r) return r.take_error();
+Result<std::string> Resolver::sender_lookup(maps::MapList& m, const std::string& map_name, const std::string& null_key,
+                                            std::optional<std::string_view> sender) {
+  if (m.empty()) return std::string();
+  // Postfix: the null sender (and a request without one) is looked up as
+  // empty_address_*_lookup_key ("<>" by default), with the search order of
+  // every address table (extension stripped, localpart, @domain).
+  std::string_view key = sender && !sender->empty() ? *sender : std::string_view(null_key);
+  if (key.empty()) return std::string();
+  maps::AddressSearchOptions so;
+  so.recipient_delimiter = recipient_delimiter_;
+  so.is_local = [this](std::string_view d) -> Result<bool> { return is_local_domain(d); };
+  auto hit = maps::find_address(m, key, so);
+  if (!hit) return hit.take_error();
+  if (!*hit) return std::string();
+  std::string value(str::trim((*hit)->value));
+  if (value.empty()) {
+    log::warning("{}: ignoring null lookup result for {}", map_name, str::printable(key, 200));
+    return std::string();
   }
   // DUNNO: stop searching, no override (Postfix).
-  if (!*r || str::iequals(**r, "DUNNO")) return std::string();
-  return std::string(**r);
+  if (str::iequals(value, "DUNNO")) return std::string();
+  return value;
 }
 
 Result<bool> Resolver::transport_lookup(const std::string& recipient, const std::string& domain, Resolved& r) {
@@ -255,6 +278,19 @@ Resolved Resolver::resolve(std::string_view address, std::optional<std::string_v
   if (!remote_domain) {
     // Local class.
     domain = saved_domain && !saved_domain->empty() ? *saved_domain : myhostname_;
+    // The domain's syntax is checked for local mail too (Postfix): a bare
+    // IP address (mydestination may list one) is bracketed with
+    // resolve_numeric_domain, and is bad syntax without.
+    if (domain.front() != '[' && !mail::is_valid_hostname(domain, true)) {
+      if (!resolve_numeric_domain_ || !mail::canonical_ip_text(domain, true)) {
+        r.recipient = s + "@" + domain;
+        r.flags = flag::kError | flag::kDefault;
+        r.transport = "error";
+        r.nexthop = "5.1.3 bad address syntax";
+        return r;
+      }
+      domain = bracket_address(domain);
+    }
     r.recipient = s + "@" + domain;
     auto spec = split_transport(local_transport_);
     r.transport = spec.transport;
@@ -269,8 +305,17 @@ Resolved Resolver::resolve(std::string_view address, std::optional<std::string_v
     if (!bad_syntax) {
       if (domain.empty()) bad_syntax = true;
       else if (domain.front() == '[') bad_syntax = !mail::is_valid_address_literal(domain);
-      else if (!mail::is_valid_hostname(domain, true))
+      else if (!mail::is_valid_hostname(domain, true)) {
         bad_syntax = !(resolve_numeric_domain_ && mail::canonical_ip_text(domain, true));
+        // resolve_numeric_domain: "user@1.2.3.4" is "user@[1.2.3.4]" from
+        // here on (Postfix), so that the smtp client connects to the address
+        // instead of looking it up as a host name. (Postfix writes an IPv6
+        // address as "[2001:db8::1]"; Postern as the RFC 5321 literal.)
+        if (!bad_syntax) {
+          domain = bracket_address(domain);
+          r.recipient = s.substr(0, at + 1) + domain;
+        }
+      }
     }
     if (bad_syntax) {
       r.flags |= flag::kError | flag::kDefault;
@@ -307,12 +352,13 @@ Resolved Resolver::resolve(std::string_view address, std::optional<std::string_v
         spec = split_transport(relay_transport_);
       } else {
         r.flags |= flag::kDefault;
-        auto sd = sender_lookup(sender_default_transport_maps_, sender);
+        auto sd = sender_lookup(sender_default_transport_maps_, "sender_dependent_default_transport_maps",
+                                default_transport_null_key_, sender);
         if (!sd) return fail(sd.error());
         spec = split_transport(sd->empty() ? default_transport_ : *sd);
       }
       if (spec.nexthop.empty()) {
-        auto sr = sender_lookup(sender_relayhost_maps_, sender);
+        auto sr = sender_lookup(sender_relayhost_maps_, relayhost_maps_name_, relayhost_null_key_, sender);
         if (!sr) return fail(sr.error());
         spec.nexthop = !sr->empty() ? *sr : !relayhost_.empty() ? relayhost_ : domain;
       }

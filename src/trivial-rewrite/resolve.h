@@ -87,8 +87,10 @@ class Resolver {
   // True/false, or an error when a table behind mydestination failed.
   Result<bool> is_local_domain(std::string_view domain);
   bool is_own_address(std::string_view ip) const;
-  // Next hop override from sender_dependent_relayhost_maps; "" when none.
-  Result<std::string> sender_lookup(maps::MapList& maps, std::optional<std::string_view> sender);
+  // A sender_dependent_* table's override for this sender ("" when none);
+  // `null_key` stands for the null sender.
+  Result<std::string> sender_lookup(maps::MapList& maps, const std::string& map_name, const std::string& null_key,
+                                    std::optional<std::string_view> sender);
   // transport_maps; returns false when nothing matched.
   Result<bool> transport_lookup(const std::string& recipient, const std::string& domain, Resolved& r);
   // relocated_maps: "error", "5.1.6 User has moved to NEW" when listed.
@@ -102,6 +104,7 @@ class Resolver {
   bool resolve_numeric_domain_ = false;
   bool show_table_name_ = true;
   bool transport_parent_style_ = false;
+  std::string relayhost_maps_name_, relayhost_null_key_, default_transport_null_key_;
   std::string local_transport_, virtual_transport_, relay_transport_, default_transport_, relayhost_;
   std::vector<std::string> own_addresses_;
   maps::MatchList mydestination_, virtual_alias_domains_, virtual_mailbox_domains_, relay_domains_;

@@ -128,6 +128,23 @@ TEST(Resolve, OwnAddressLiterals) {
   // Bare IP: a syntax error unless resolve_numeric_domain.
   EXPECT_TRUE(res("", "joe@127.0.0.1").flags & flag::kError);
   EXPECT_EQ(res("resolve_numeric_domain = yes\n", "joe@127.0.0.1").flags & flag::kLocal, flag::kLocal);
+  // ...and then the address literal (Postfix brackets the address).
+  EXPECT_EQ(res("resolve_numeric_domain = yes\n", "joe@127.0.0.1").recipient, "joe@[127.0.0.1]");
+  r = res("resolve_numeric_domain = yes\n", "joe@192.0.2.99");
+  EXPECT_EQ(r.flags, flag::kDefault);
+  EXPECT_EQ(r.recipient, "joe@[192.0.2.99]");
+  EXPECT_EQ(r.nexthop, "[192.0.2.99]");
+  // Local only through a bare address in mydestination: bad syntax without
+  // resolve_numeric_domain, as the domain of any address.
+  r = res("mydestination = localhost, 192.0.2.7\n", "joe@192.0.2.7");
+  EXPECT_TRUE(r.flags & flag::kError);
+  r = res("mydestination = localhost, 192.0.2.7\nresolve_numeric_domain = yes\n", "joe@192.0.2.7");
+  EXPECT_EQ(r.flags & flag::kLocal, flag::kLocal);
+  EXPECT_EQ(r.recipient, "joe@[192.0.2.7]");
+  // IPv6: the RFC 5321 literal (Postfix writes "[2001:db8::9]").
+  r = res("resolve_numeric_domain = yes\n", "joe@2001:db8::9");
+  EXPECT_EQ(r.recipient, "joe@[IPv6:2001:db8::9]");
+  EXPECT_EQ(r.nexthop, "[IPv6:2001:db8::9]");
 }
 
 TEST(Resolve, PercentHackAndRoutingThroughLocalDomains) {
@@ -194,6 +211,26 @@ TEST(Resolve, VirtualAliasAndMailboxDomains) {
   EXPECT_EQ(r.transport, "error");
 }
 
+// Postfix matches mydestination and the virtual domain lists as whole
+// names (string_list), even when parent_domain_matches_subdomains names them;
+// relay_domains is the only domain list among them.
+TEST(Resolve, DomainListsMatchWholeNames) {
+  std::string c =
+      "parent_domain_matches_subdomains = virtual_alias_domains, virtual_mailbox_domains, mydestination\n"
+      "virtual_alias_domains = alias.example, .dot-alias.example\n"
+      "virtual_mailbox_domains = vm.example, inline:{ table.example=1 }\n"
+      "mydestination = localhost, mine.example\n";
+  EXPECT_EQ(res(c, "a@alias.example").flags & flag::kAlias, flag::kAlias);
+  EXPECT_EQ(res(c, "a@sub.alias.example").flags, flag::kDefault);
+  EXPECT_EQ(res(c, "a@sub.dot-alias.example").flags, flag::kDefault);
+  EXPECT_EQ(res(c, "a@VM.example").flags & flag::kVirtual, flag::kVirtual);
+  EXPECT_EQ(res(c, "a@sub.vm.example").flags, flag::kDefault);
+  EXPECT_EQ(res(c, "a@table.example").flags & flag::kVirtual, flag::kVirtual);
+  EXPECT_EQ(res(c, "a@sub.table.example").flags, flag::kDefault);
+  EXPECT_EQ(res(c, "a@mine.example").flags & flag::kLocal, flag::kLocal);
+  EXPECT_EQ(res(c, "a@sub.mine.example").flags, flag::kDefault);
+}
+
 TEST(Resolve, RelayAndDefault) {
   auto r = res("relay_domains = relay.example\n", "joe@sub.relay.example");
   EXPECT_EQ(r.flags, flag::kRelay);  // relay_domains matches subdomains by default
@@ -231,6 +268,22 @@ TEST(Resolve, SenderDependent) {
                "a@s.example");
   EXPECT_EQ(r.transport, "lmtp");
   EXPECT_EQ(r.nexthop, "[lm]");
+  // The search order of every address table: extension dropped, @domain.
+  EXPECT_EQ(res(c + "recipient_delimiter = +\n", "joe@example.org", "a+x@s.example").nexthop, "[gw-a]");
+  // The null sender, and a request without a sender, look up "<>"
+  // (empty_address_*_lookup_key).
+  c = "sender_dependent_relayhost_maps = inline:{ <>=[bounces], null=[null] }\n"
+      "sender_dependent_default_transport_maps = inline:{ <>=bulk:, null=other: }\n";
+  r = res(c, "joe@example.org", "");
+  EXPECT_EQ(r.transport, "bulk");
+  EXPECT_EQ(r.nexthop, "[bounces]");
+  EXPECT_EQ(res(c, "joe@example.org").nexthop, "[bounces]");  // no sender at all: the same key
+  r = res(c + "empty_address_relayhost_maps_lookup_key = null\n"
+              "empty_address_default_transport_maps_lookup_key = null\n",
+          "joe@example.org", "");
+  EXPECT_EQ(r.transport, "other");
+  EXPECT_EQ(r.nexthop, "[null]");
+  EXPECT_EQ(res(c, "joe@example.org", "joe@example.net").nexthop, "example.org");
 }
 
 TEST(Resolve, TransportMapsSearchOrder) {

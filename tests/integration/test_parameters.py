@@ -5,7 +5,7 @@ silently ignored: an administrator's setting that changes nothing.
 
 "Read" is found by a search of src/: the name as a string literal, a name
 that a registered default refers to ($name), or one of the families the code
-composes from a prefix (the TLS and XFORWARD settings of smtp/smtpd/lmtp, the per-transport
+composes from a prefix (the TLS, XFORWARD, SASL and connection cache settings of smtp/smtpd/lmtp, the per-transport
 <transport>_destination_* limits)."""
 import os
 import re
@@ -20,6 +20,8 @@ COMPOSED = [
     re.compile(r"^(smtp|smtpd|lmtp)_(tls_\w+|use_tls|enforce_tls|starttls_timeout)$"),
     re.compile(r"^(smtp|lmtp)_(send_xforward_command|xforward_timeout)$"),
     re.compile(r"^(smtp|lmtp)_(sasl_\w+|sender_dependent_authentication)$"),
+    re.compile(r"^(smtp|lmtp)_connection_(cache_on_demand|cache_destinations|cache_time_limit|reuse_time_limit|"
+               r"reuse_count_limit)$"),
     re.compile(r"^tls_\w+_cipherlist$"),
     re.compile(r"^\w+_destination_(concurrency_limit|recipient_limit|concurrency_failed_cohort_limit)$"),
 ]

@@ -138,6 +138,7 @@ class FakeAgent(_Server):
         self.max_running = {}       # nexthop -> highest seen
         self.done_at = {}           # queue_id -> time of a 2xx answer
         self.started = []           # (nexthop, time) of each request read
+        self.flags = []             # each request's flags, in the order read
         self.answer = lambda qid, nexthop, rcpts, attempt: ("2.0.0", "delivered", 0)
         self.delay = lambda nexthop: 0
         self.gate = threading.Event()
@@ -156,6 +157,7 @@ class FakeAgent(_Server):
         with self.lock:
             self.attempts[qid] = self.attempts.get(qid, 0) + 1
             self.started.append((nexthop, time.time()))
+            self.flags.append(attrs["flags"])
             attempt = self.attempts[qid]
             self.running[nexthop] = self.running.get(nexthop, 0) + 1
             self.max_running[nexthop] = max(self.max_running.get(nexthop, 0), self.running[nexthop])
@@ -383,7 +385,7 @@ class QmgrTest(unittest.TestCase):
         all in the active queue before the agent answers the first; then
         each takes agent.delay seconds. Returns their queue IDs once all
         are removed."""
-        inst = self.make("fake_destination_concurrency_limit = 1\n")
+        inst = self.burst_inst = self.make("fake_destination_concurrency_limit = 1\n")
         for name, value in agent.items():
             assert hasattr(self.agent, name), name
             setattr(self.agent, name, value)
@@ -413,6 +415,22 @@ class QmgrTest(unittest.TestCase):
         self._burst(5)
         self.assertEqual(self.agent.connections, 1)
         self.assertGreaterEqual(self.agent.pipelined, 3)
+
+    def test_connection_caching_flags_follow_back_to_back_deliveries(self):
+        # Postfix's on-demand connection caching: the first delivery to a
+        # destination does not ask the agent to keep its connection (4: take
+        # a cached one, 8: keep it); deliveries that follow one another do.
+        self._burst(4)
+        self.assertEqual(self.agent.flags[0] & 12, 0, self.agent.flags)
+        self.assertEqual(self.agent.flags[-1] & 12, 12, self.agent.flags)
+        # One message alone, later: its connection is not kept (a cached
+        # one may still be taken, should the destination still be known).
+        self.agent.flags.clear()
+        time.sleep(2.5)
+        self.send(self.burst_inst, ["late@one.example"])
+        wait_for(lambda: self.agent.flags, 30, what="the late delivery")
+        self.assertEqual(len(self.agent.flags), 1)
+        self.assertEqual(self.agent.flags[0] & 8, 0, self.agent.flags)
 
     def test_request_behind_a_closing_reply_goes_on_a_new_connection(self):
         # The agent answers "closing" and reads nothing more: the request

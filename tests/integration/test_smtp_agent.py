@@ -313,6 +313,8 @@ class SmtpAgentTest(unittest.TestCase):
                   "mxdefer unix - - n - - smtp -o smtp_defer_if_no_mx_address_found=yes\n"
                   "noehlo unix - - n - - smtp -o smtp_always_send_ehlo=no\n"
                   "noconvert unix - - n - - smtp -o disable_mime_output_conversion=yes\n"
+                  "cachedest unix - - n - - smtp -o smtp_connection_cache_destinations=127.0.0.1\n"
+                  "nocache unix - - n - - smtp -o smtp_connection_cache_on_demand=no\n"
                   "dsnfilter unix - - n - - smtp"
                   " -o smtp_delivery_status_filter=regexp:${config_directory}/dsn_filter\n")
         extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
@@ -374,11 +376,16 @@ class SmtpAgentTest(unittest.TestCase):
         wait_for(lambda: os.path.exists(path) and os.stat(path).st_mode & 0o100, timeout=30, what="queue file")
         return qid, sender
 
-    def deliver(self, qid, nexthop, rcpts, service="smtp"):
+    # The flags of a delivery request: by default the on-demand connection
+    # caching flags (4: take a cached session, 8: keep it), as qmgr sends
+    # them while a destination gets mail back to back.
+    CACHE = 4 | 8
+
+    def deliver(self, qid, nexthop, rcpts, service="smtp", flags=CACHE):
         now = int(time.time() * 1e6)
         with Connection(os.path.join(self.inst.queue, "private", service), timeout=60) as c:
             t, a = c.call("delivery_request", [
-                ("queue_name", "incoming"), ("queue_id", qid), ("nexthop", nexthop), ("flags", 0),
+                ("queue_name", "incoming"), ("queue_id", qid), ("nexthop", nexthop), ("flags", flags),
                 ("arrival_usec", now), ("active_usec", now),
                 ("recipients", [r if isinstance(r, bytes) else encode_rcpt(r) for r in rcpts])])
         self.assertEqual(t, "delivery_reply", a)
@@ -881,6 +888,27 @@ class SmtpAgentTest(unittest.TestCase):
         self.assertEqual(s.connections, 1)
         self.assertEqual(len(s.messages), 2)
         self.assertEqual(sum(1 for c in s.commands if c.startswith("EHLO")), 1)
+
+    def test_connection_cache_policy(self):
+        # Postfix's smtp_cache_policy(): without qmgr's caching flags the
+        # session ends with QUIT after the delivery; a destination listed in
+        # smtp_connection_cache_destinations (its bare name: no [] or port)
+        # is cached all the same; smtp_connection_cache_on_demand = no
+        # ignores the flags.
+        qid, _ = self.submit()
+        # (Store without load: the second delivery does not look in the
+        # cache and connects anew.)
+        for service, flags, connections, stored in (("smtp", 0, 2, False), ("cachedest", 0, 1, True),
+                                                    ("nocache", self.CACHE, 2, False), ("smtp", 8, 2, True)):
+            s = self.server()
+            for r in ("one@example.net", "two@example.net"):
+                a = self.deliver(qid, f"[127.0.0.1]:{s.port}", [r], service=service, flags=flags)
+                self.assertEqual(a["dsn"], ["2.0.0"], a)
+            self.assertEqual(s.connections, connections, (service, flags))
+            self.assertEqual(len(s.messages), 2)
+            if not stored:  # each session said goodbye at once
+                wait_for(lambda: sum(1 for c in s.commands if c.upper() == "QUIT") == 2, timeout=10,
+                         what=f"QUIT after each uncached session ({service}, {flags})")
 
     def test_one_ipc_connection_carries_several_requests(self):
         # qmgr sends its next delivery on the connection it kept

@@ -550,6 +550,10 @@ lmtpsni unix - - n - - lmtp -o lmtp_tls_security_level=encrypt -o lmtp_tls_serve
 lmtpenc unix - - n - - lmtp -o lmtp_tls_security_level=encrypt -o lmtp_tls_loglevel=1
 lmtpverify unix - - n - - lmtp -o lmtp_tls_security_level=verify -o lmtp_tls_CAfile={ca}
   -o lmtp_tls_verify_cert_match=mx.test.example -o lmtp_tls_loglevel=1
+lmtpcache unix - - n - - lmtp -o lmtp_tls_security_level=encrypt -o lmtp_connection_cache_destinations=127.0.0.1
+  -o lmtp_connection_cache_time_limit=60s
+lmtpcachetls unix - - n - - lmtp -o lmtp_tls_security_level=encrypt -o lmtp_connection_cache_destinations=127.0.0.1
+  -o lmtp_connection_cache_time_limit=60s -o lmtp_tls_connection_reuse=yes
 """)
 
 
@@ -602,6 +606,8 @@ class TlsClientTest(unittest.TestCase):
         cls.lmtp_plain = LmtpServer(starttls=False)
         cls.lmtp_unix_path = os.path.join(INST.root, "lmtp.sock")
         cls.lmtp_unix = LmtpServer(unix_path=cls.lmtp_unix_path)
+        cls.lmtp_cache = LmtpServer()
+        cls.lmtp_cache_tls = LmtpServer()
         cls.dns = dane_zone(PORTS["may"])
         # SNI: one server per case, so that each handshake it saw is that
         # case's; their next hops are domains whose MX host is mx.<domain>.
@@ -657,7 +663,9 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
     {{lmtp-tls.test = lmtpenc:inet:127.0.0.1:{cls.lmtp.port}}},
     {{lmtp-plain.test = lmtpenc:inet:127.0.0.1:{cls.lmtp_plain.port}}},
     {{lmtp-verify.test = lmtpverify:inet:127.0.0.1:{cls.lmtp.port}}},
-    {{lmtp-unix.test = lmtpenc:unix:{cls.lmtp_unix_path}}} }}
+    {{lmtp-unix.test = lmtpenc:unix:{cls.lmtp_unix_path}}},
+    {{lmtp-cache.test = lmtpcache:inet:127.0.0.1:{cls.lmtp_cache.port}}},
+    {{lmtp-cache-tls.test = lmtpcachetls:inet:127.0.0.1:{cls.lmtp_cache_tls.port}}} }}
 """
         CLIENT = Instance("tlsclient", main_cf_extra=main_cf, master_cf=client_master_cf(cls.port, os.path.join(INST.root, "rsa.crt"),
                                                                   os.path.join(INST.root, "ec.crt"), policy,
@@ -671,6 +679,8 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
         cls.lmtp.close()
         cls.lmtp_plain.close()
         cls.lmtp_unix.close()
+        cls.lmtp_cache.close()
+        cls.lmtp_cache_tls.close()
         for server in cls.sni.values():
             server.close()
 
@@ -871,6 +881,20 @@ transport_maps = inline:{{ {{may.test = tlsmay:{hop("may")}}}, {{plain.test = tl
         self.send("x@lmtp-unix.test")
         CLIENT.wait_log(r"to=<x@lmtp-unix\.test>, .*status=sent", 30)
         self.assertTrue(any(tls and b"to x@lmtp-unix.test" in d for tls, d in self.lmtp_unix.messages))
+
+    def test_tls_sessions_are_cached_only_with_tls_connection_reuse(self):
+        # Both transports always cache their destination's sessions
+        # (lmtp_connection_cache_destinations); a TLS session is kept for the
+        # next delivery only with lmtp_tls_connection_reuse = yes (Postfix's
+        # default is no). Each handshake is one entry in the server's list.
+        for domain, server, handshakes in (("lmtp-cache.test", self.lmtp_cache, 2),
+                                           ("lmtp-cache-tls.test", self.lmtp_cache_tls, 1)):
+            for n in ("one", "two"):
+                self.send(f"{n}@{domain}")
+                CLIENT.wait_log(rf"to=<{n}@{re.escape(domain)}>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, "
+                                r".*status=sent", 30)
+            self.assertEqual(sum(1 for tls, _ in server.messages if tls), 2, domain)
+            self.assertEqual(len(server.sni), handshakes, domain)
 
     def test_server_name_indication(self):
         # Postfix's smtp_tls_servername and the policy table's servername=:

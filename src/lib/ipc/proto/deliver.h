@@ -55,7 +55,14 @@ inline constexpr std::size_t kMaxDeliveryRecipients = 1000;
 namespace delivery_flag {
 inline constexpr std::int64_t kTrace = 1 << 0;    // sendmail -v / -bv style: report every recipient to trace
 inline constexpr std::int64_t kRetry = 1 << 1;    // the message was deferred before (informational)
-inline constexpr std::int64_t kKnown = kTrace | kRetry;
+// On-demand connection caching (Postfix's DEL_REQ_FLAG_CONN_LOAD/STORE):
+// qmgr sets them while a destination gets concurrent or back-to-back
+// deliveries; smtp and lmtp then take a cached session for it (load) and
+// keep theirs when done (store), if *_connection_cache_on_demand allows.
+inline constexpr std::int64_t kConnLoad = 1 << 2;
+inline constexpr std::int64_t kConnStore = 1 << 3;
+inline constexpr std::int64_t kConnCache = kConnLoad | kConnStore;
+inline constexpr std::int64_t kKnown = kTrace | kRetry | kConnCache;
 }  // namespace delivery_flag
 
 struct DeliveryRequest {
