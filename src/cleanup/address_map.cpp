@@ -231,7 +231,10 @@ std::optional<MappingError> AddressMapper::expand_virtual(std::string_view addre
 
 bool DuplicateFilter::first(std::string_view address, std::string_view original, unsigned notify,
                             std::string_view orcpt) {
-  std::string key = by_original_ ? fmt::format("{}\n{}\n{}\n{}", orcpt, notify, original, address) : std::string(address);
+  // Case-folded, as Postfix's filter (been_here with BH_FLAG_FOLD):
+  // User@example.com and user@example.com get one delivery.
+  std::string key =
+      str::lower(by_original_ ? fmt::format("{}\n{}\n{}\n{}", orcpt, notify, original, address) : std::string(address));
   if (seen_.count(key)) return false;
   if (limit_ == 0 || seen_.size() < limit_) seen_.insert(std::move(key));
   return true;

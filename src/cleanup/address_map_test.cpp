@@ -290,6 +290,12 @@ TEST(DuplicateFilter, RemembersUpToTheLimit) {
   EXPECT_FALSE(unbounded.first("a@x", "a@x", 0, ""));
 }
 
+TEST(DuplicateFilter, IgnoresCase) {  // Postfix's BH_FLAG_FOLD
+  DuplicateFilter f(0, false);
+  EXPECT_TRUE(f.first("User@Example.COM", "User@Example.COM", 0, ""));
+  EXPECT_FALSE(f.first("user@example.com", "user@example.com", 0, ""));
+}
+
 TEST(DuplicateFilter, OriginalRecipientsKeepTheirOwnCopyUnlessDisabled) {
   // enable_original_recipient = yes (Postfix's default): two addresses that
   // map onto one mailbox stay two recipients.
@@ -331,6 +337,17 @@ TEST(Settings, HeaderRewriteContext) {
   EXPECT_EQ(s->header_rewrite_context("10.1.2.3", false), "local");
   EXPECT_EQ(s->header_rewrite_context("192.0.2.1", true), "local");
   EXPECT_EQ(s->header_rewrite_context("192.0.2.1", false), "");
+
+  // IPv6 networks are written in brackets; they are networks, not tables.
+  auto cfg6 = config::Config::from_text(
+      "queue_directory = /nonexistent\nmyhostname = mx.example.com\n"
+      "local_header_rewrite_clients = permit_mynetworks\nmynetworks = 10.0.0.0/8, [2001:db8::]/32, [::1]/128\n");
+  ASSERT_TRUE(cfg6) << cfg6.error().message;
+  auto s6 = CleanupSettings::from_config(*cfg6);
+  ASSERT_TRUE(s6) << s6.error().message;
+  EXPECT_EQ(s6->header_rewrite_context("2001:db8:1::5", false), "local");
+  EXPECT_EQ(s6->header_rewrite_context("::1", false), "local");
+  EXPECT_EQ(s6->header_rewrite_context("2001:db9::5", false), "");
 
   auto cfg2 = config::Config::from_text(
       "queue_directory = /nonexistent\nmyhostname = mx.example.com\nremote_header_rewrite_domain = domain.invalid\n");

@@ -145,6 +145,16 @@ asio::awaitable<void> Message::envelope(submit::CleanupEnvelope env) {
     auto rw = co_await rewrite_address("local", sender);
     if (!rw) co_return;
     sender = std::move(*rw);
+    // Postfix's cleanup_addr_sender(): MAILER-DAEMON@$myorigin (what a
+    // bare MAILER-DAEMON becomes) is the null sender, so that mail from the
+    // mail system itself never bounces back to it.
+    if (str::istarts_with(sender, "MAILER-DAEMON@")) {
+      auto daemon = co_await rewrite_address("local", "MAILER-DAEMON");
+      if (!daemon) co_return;
+      if (str::iequals(sender, *daemon)) sender.clear();
+    }
+  }
+  if (!sender.empty()) {
     if (!(flags_ & submit::cleanup_flag::kNoAddressMappings)) {
       auto mapped = deps_.mapper.map_sender(sender, addr_class::kEnvelopeSender, id_);
       if (!mapped) {
@@ -840,8 +850,11 @@ bool Message::inspect(CheckClass c, std::string_view context, const std::string&
       checks_done_ = true;  // Postfix: nothing is inspected after DISCARD
       return true;
     case K::kHold:
-      log_action("hold", context, text, a.text);
-      hold_ = true;
+      // Logged once, and not after DISCARD (Postfix).
+      if (!hold_ && !discard_) {
+        log_action("hold", context, text, a.text);
+        hold_ = true;
+      }
       return true;
     case K::kFilter:
       // Postfix: the argument must name transport:destination, else the
@@ -866,10 +879,21 @@ bool Message::inspect(CheckClass c, std::string_view context, const std::string&
         return true;
       }
       log_action(a.kind == K::kRedirect ? "redirect" : "bcc", context, text, a.text);
-      if (a.kind == K::kRedirect) redirect_ = a.text;
-      else add_auto_bcc(a.text);
+      if (a.kind == K::kRedirect) {
+        redirect_ = a.text;
+        checks_done_ = true;  // Postfix: nothing is inspected after REDIRECT
+      } else {
+        add_auto_bcc(a.text);
+      }
       return true;
     case K::kIgnore: return false;
+    // Postfix 3.2+: STRIP is IGNORE with a log line; PASS ends inspection
+    // and keeps the line.
+    case K::kStrip: log_action("strip", context, text, a.text); return false;
+    case K::kPass:
+      log_action("pass", context, text, a.text);
+      checks_done_ = true;
+      return true;
     case K::kWarn: log_action("warning", context, text, a.text); return true;
     case K::kInfo: log_action("info", context, text, a.text); return true;
     case K::kReplace:
@@ -885,7 +909,6 @@ bool Message::inspect(CheckClass c, std::string_view context, const std::string&
       if (a.kind == K::kReplace) replacement = a.text;
       else write_line(a.text);
       return true;
-    case K::kStrip:  // the smtp client's action, not cleanup's (as in Postfix)
     case K::kUnknown:
       log::warning("{}: unknown command in {}: {}", id_, class_name(c), str::printable(**v, 200));
       return true;

@@ -227,7 +227,7 @@ class Message {
   void note_transfer_encoding(const mail::Header& h);
   void note_utf8_header(std::string_view text);
   bool smtputf8_ = false;
-  bool checks_done_ = false;         // after REJECT or DISCARD nothing more is inspected
+  bool checks_done_ = false;         // after REJECT, DISCARD, REDIRECT or PASS nothing more is inspected
   bool discard_ = false;
   bool hold_ = false;
   // Automatic BCC addresses (always_bcc, sender_bcc_maps,

@@ -693,6 +693,23 @@ TEST_F(MessageTest, CommittedFileCarriesTheReadyMark) {
 
 // --- header and body checks (checks.h) ------------------------------------
 
+// Postfix's cleanup_addr_sender(): MAILER-DAEMON@$myorigin is the null
+// sender; the same name at another domain is not.
+TEST_F(MessageTest, MailerDaemonSenderIsTheNullSender) {
+  for (const char* sender : {"MAILER-DAEMON", "mailer-daemon@Example.COM"}) {
+    Submission s = simple("Subject: x\n\nb\n");
+    s.env.sender = sender;
+    auto o = run(s);
+    ASSERT_FALSE(o.verdict) << o.verdict->reason;
+    EXPECT_EQ(o.file->message().sender, "") << sender;
+  }
+  Submission s = simple("Subject: x\n\nb\n");
+  s.env.sender = "MAILER-DAEMON@elsewhere.example";
+  auto o = run(s);
+  ASSERT_FALSE(o.verdict) << o.verdict->reason;
+  EXPECT_EQ(o.file->message().sender, "MAILER-DAEMON@elsewhere.example");
+}
+
 TEST(CheckAction, ParsesPostfixActions) {
   using K = CheckAction::Kind;
   EXPECT_EQ(parse_check_action("REJECT").kind, K::kReject);
@@ -711,6 +728,8 @@ TEST(CheckAction, ParsesPostfixActions) {
   EXPECT_EQ(parse_check_action("WARN x").kind, K::kWarn);
   EXPECT_EQ(parse_check_action("INFO x").kind, K::kInfo);
   EXPECT_EQ(parse_check_action("REDIRECT a@b").kind, K::kRedirect);
+  EXPECT_EQ(parse_check_action("strip why").kind, K::kStrip);
+  EXPECT_EQ(parse_check_action("PASS").kind, K::kPass);
   EXPECT_EQ(parse_check_action("BCC a@b").text, "a@b");
   EXPECT_EQ(parse_check_action("BCC").kind, K::kUnknown);
   auto f = parse_check_action("FILTER smtp:[127.0.0.1]:10025");
@@ -803,6 +822,27 @@ TEST_F(CheckedMessageTest, ActionsOnHeadersPartsAndBody) {
   o = run(simple("Subject: toss it\n\nbody\n"), cfg);
   EXPECT_FALSE(o.verdict);
   EXPECT_TRUE(o.discarded);
+}
+
+// Postfix 3.2+: STRIP drops the line with a log record; PASS, like
+// REDIRECT, REJECT and DISCARD, ends the inspection of the message.
+TEST_F(CheckedMessageTest, StripPassAndRedirect) {
+  std::string cfg = config("/^X-Strip:/ STRIP internal\n/^X-Pass:/ PASS trusted\n"
+                           "/^Subject: go/ REDIRECT r@example.net\n/^Subject: bad/ REJECT bad subject\n"
+                           "/^X-Hold:/ HOLD\n",
+                           "/^evil$/ REJECT evil body\n");
+  auto o = run(simple("Subject: ok\nX-Strip: 1\n\nfine\n"), cfg);
+  ASSERT_FALSE(o.verdict) << o.verdict->reason;
+  EXPECT_EQ(o.text(), "Subject: ok\n\nfine\n");
+
+  o = run(simple("X-Pass: 1\nSubject: bad\nX-Strip: kept\n\nevil\n"), cfg);
+  ASSERT_FALSE(o.verdict) << o.verdict->reason;
+  EXPECT_EQ(o.text(), "X-Pass: 1\nSubject: bad\nX-Strip: kept\n\nevil\n");
+
+  o = run(simple("Subject: go\nX-Hold: 1\n\nevil\n"), cfg);
+  ASSERT_FALSE(o.verdict) << o.verdict->reason;
+  EXPECT_EQ(o.file->message().attribute(queue::attr::kRedirect).value_or(""), "r@example.net");
+  EXPECT_TRUE(scratch_.files_in("hold").empty());  // not held: HOLD came after REDIRECT
 }
 
 TEST_F(CheckedMessageTest, BouncesAreNotInspected) {

@@ -68,7 +68,10 @@ bool network_contains(const Network& net, std::string_view text) {
 namespace {
 
 // A list entry that names a table or a file rather than a literal value.
+// "[2001:db8::]/32" is an IPv6 network (Postfix wants IPv6 in brackets in
+// these lists), not a table.
 bool is_table_entry(std::string_view s) {
+  if (!s.empty() && s.front() == '[') return false;
   return s.find(':') != std::string_view::npos || (!s.empty() && s.front() == '/');
 }
 

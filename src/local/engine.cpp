@@ -207,6 +207,14 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
       resolve(std::string(relay), sub);
       return;
     }
+    // Postfix's deliver_unknown(): a required name without an alias is
+    // a configuration mistake; its mail is discarded with a warning rather
+    // than bounced (a bounce to or from the postmaster helps nobody).
+    if (str::iequals(base, "MAILER-DAEMON") || str::iequals(base, "postmaster")) {
+      log::warning("required alias not found: {}", base);
+      leaf(info.address, Outcome::sent("discarded"));
+      return;
+    }
     leaf(info.address, Outcome::bounced("5.1.1", "unknown user: \"" + base + "\""));
     return;
   }

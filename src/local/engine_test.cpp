@@ -157,6 +157,17 @@ TEST_F(EngineTest, UnknownUserBounces511) {
   EXPECT_EQ(r.outcome.text, "unknown user: \"nosuch\"");
 }
 
+// Postfix's deliver_unknown(): postmaster and MAILER-DAEMON without an alias
+// (and no such user) are discarded, with a warning, not bounced.
+TEST_F(EngineTest, RequiredNamesWithoutAliasAreDiscarded) {
+  for (const char* rcpt : {"postmaster@example.com", "Mailer-Daemon@example.com"}) {
+    auto r = run(rcpt);
+    EXPECT_TRUE(r.outcome.is_sent()) << rcpt;
+    EXPECT_EQ(r.outcome.text, "discarded") << rcpt;
+    EXPECT_TRUE(b.log.empty()) << rcpt;
+  }
+}
+
 TEST_F(EngineTest, LuserRelay) {
   s.luser_relay = "$user@elsewhere.test";
   auto r = run("nosuch+x@example.com");

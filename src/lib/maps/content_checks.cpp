@@ -20,6 +20,7 @@ CheckAction parse_check_action(std::string_view value) {
   else if (word == "HOLD") a.kind = K::kHold;
   else if (word == "IGNORE") a.kind = K::kIgnore;
   else if (word == "STRIP") a.kind = K::kStrip;
+  else if (word == "PASS") a.kind = K::kPass;
   else if (word == "REPLACE") a.kind = rest.empty() ? K::kUnknown : K::kReplace;
   else if (word == "PREPEND") a.kind = rest.empty() ? K::kUnknown : K::kPrepend;
   else if (word == "WARN") a.kind = K::kWarn;

@@ -30,7 +30,7 @@ enum class CheckClass { kHeader, kMimeHeader, kNestedHeader, kBody };
 struct CheckAction {
   enum class Kind {
     kNone, kReject, kDiscard, kHold, kIgnore, kReplace, kPrepend, kWarn, kInfo, kFilter, kRedirect, kBcc, kStrip,
-    kUnknown
+    kPass, kUnknown
   };
   Kind kind = Kind::kNone;
   std::string word;  // the action as written, upper case ("REJECT")
