@@ -12,6 +12,7 @@
 #include "deliver/outcome.h"
 #include "deliver/status_filter.h"
 #include "deliver/status_line.h"
+#include "dns/nexthop.h"
 #include "dns/resolver.h"
 #include "ipc/async.h"
 #include "ipc/async_stream.h"
@@ -1534,16 +1535,13 @@ struct Agent::Impl {
   // next hop (fallback relays follow it): the bare domain, without "[]",
   // port or LMTP's "inet:"/"unix:" (for a UNIX-domain socket, its path).
   void cache_policy(Job& job) {
-    std::string_view d = job.req->nexthop;
-    const bool unix_path = settings.lmtp && d.starts_with("unix:");
-    if (unix_path || (settings.lmtp && d.starts_with("inet:"))) d.remove_prefix(5);
-    if (unix_path) {
-      // the path as it is
-    } else if (!d.empty() && d.front() == '[') {
-      auto close = d.find(']');
-      d = close == std::string_view::npos ? d.substr(1) : d.substr(1, close - 1);
-    } else if (auto colon = d.rfind(':'); colon != std::string_view::npos && d.find(':') == colon) {
-      d = d.substr(0, colon);
+    std::string_view hop = job.req->nexthop;
+    const bool unix_path = settings.lmtp && hop.starts_with("unix:");
+    if (unix_path || (settings.lmtp && hop.starts_with("inet:"))) hop.remove_prefix(5);
+    std::string d(hop);
+    if (!unix_path) {
+      // A next hop that does not parse fails the delivery anyway.
+      if (auto nh = dns::parse_nexthop(hop)) d = std::move(nh->host);
     }
     bool always = false;
     if (cache_destinations) {
