@@ -11,6 +11,7 @@
 
 #include "base/strings.h"
 #include "base/unique_fd.h"
+#include "deliver/biff.h"
 #include "deliver/command.h"
 #include "deliver/copy.h"
 #include "deliver/queue_content.h"
@@ -65,6 +66,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   e.local_domains.push_back(str::lower(cfg.str("myhostname")));
   e.local_domains.push_back("localhost");
   e.forward_path = split_templates(cfg.raw("forward_path").value_or(""));
+  e.forward_filter = cfg.raw("forward_expansion_filter").value_or("");
   e.luser_relay = std::string(str::trim(cfg.raw("luser_relay").value_or("")));
   e.mailbox_transport = cfg.str("mailbox_transport");
   e.fallback_transport = cfg.str("fallback_transport");
@@ -100,6 +102,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.lock_params.stale = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.time("stale_lock_time"));
   s.mailbox_size_limit = static_cast<std::uint64_t>(cfg.size("mailbox_size_limit"));
   s.strict_ownership = cfg.boolean("strict_mailbox_ownership");
+  s.biff = cfg.boolean("biff");
   s.delivered_command = s.delivered_file = s.delivered_forward = false;
   for (const auto& w : cfg.list("prepend_delivered_header")) {
     auto l = str::lower(w);
@@ -112,7 +115,8 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.export_environment = cfg.list("export_environment");
   s.command_expansion_filter = cfg.raw("command_expansion_filter").value_or(
       std::string(deliver::kDefaultCommandExpansionFilter));
-  s.command_execution_directory = cfg.str("command_execution_directory");
+  s.command_execution_directory = std::string(str::trim(cfg.raw("command_execution_directory").value_or("")));
+  s.execution_directory_filter = cfg.raw("execution_directory_expansion_filter").value_or("");
   auto shell = str::split(cfg.str("local_command_shell"), " \t");
   if (!shell.empty()) {
     s.shell = shell;
@@ -233,10 +237,12 @@ class SystemBackend final : public Backend {
   std::optional<Privs> alias_owner() override { return last_owner_; }
 
   Privs default_privs() override {
-    if (auto u = security::lookup_user(s_.default_privs); u && u->uid != 0) return Privs::of(*u);
+    Privs p{s_.default_privs, 65534, 65534, "/", ""};
     // Never fall back to root: an unknown default_privs user gets a uid
     // nobody has.
-    return Privs{s_.default_privs, 65534, 65534, "/", ""};
+    if (auto u = security::lookup_user(s_.default_privs); u && u->uid != 0) p = Privs::of(*u);
+    p.fallback = true;
+    return p;
   }
 
   Result<std::optional<security::UserInfo>> lookup_user(std::string_view name) override {
@@ -398,7 +404,8 @@ class SystemBackend final : public Backend {
       if (user.uid == 0) privs = default_privs();
       return run_command(d, s_.mailbox_command, privs, s_.delivered_command, &user);
     }
-    Task t = content_task(kTaskMbox, d, true);
+    // prepend_delivered_header's "file" covers mailboxes too, as in Postfix.
+    Task t = content_task(kTaskMbox, d, s_.delivered_file);
     t.user_name = user.name;
     t.user_uid = user.uid;
     t.user_gid = user.gid;
@@ -408,11 +415,25 @@ class SystemBackend final : public Backend {
       t.paths = {path};
       return pool_.run(identity_of(privs), t, reader->fd()).outcome;
     }
+    // A spool directory ending in '/' holds Maildirs, written as the user
+    // (Postfix: the administrator creates the top-level directory).
+    if (!s_.mail_spool_directory.empty() && s_.mail_spool_directory.back() == '/') {
+      t.kind = kTaskMaildir;
+      t.paths = {s_.mail_spool_directory + user.name + "/"};
+      return pool_.run(identity_of(privs), t, reader->fd()).outcome;
+    }
     t.paths = {s_.mail_spool_directory + "/" + user.name};
     // A world-writable sticky spool lets the user create the mailbox and
     // its lock; otherwise (2775 root:mail) creation needs root (agent.h).
     std::optional<Identity> as;
-    if (dir_is_sticky_public(s_.mail_spool_directory) || !security::can_regain_root()) as = identity_of(privs);
+    if (dir_is_sticky_public(s_.mail_spool_directory) || !security::can_regain_root()) {
+      as = identity_of(privs);
+    } else if (struct stat sst {}; ::stat(s_.mail_spool_directory.c_str(), &sst) == 0 && (sst.st_mode & S_IWGRP) &&
+               !(sst.st_mode & S_IWOTH)) {
+      // A group-writable spool (Debian's 2775 root:mail): a new mailbox
+      // gets the spool's group, as Postfix creates it with that egid.
+      t.user_gid = sst.st_gid;
+    }
     return pool_.run(as, t, reader->fd()).outcome;
   }
 
@@ -432,14 +453,26 @@ class SystemBackend final : public Backend {
     submit::CleanupEnvelope env;
     env.sender = sender;
     const auto& m = reader->message();
-    if (!m.dsn_envid.empty()) env.envid = m.dsn_envid;
-    if (m.dsn_ret) env.ret = *m.dsn_ret == queue::DsnRet::Full ? "FULL" : "HDRS";
+    // RFC 3461 section 6.2, as Postfix's alias.c: a mailing list (an
+    // owner- alias replaced the sender) is a new message whose ENVID, RET
+    // and ORCPT are not the original's; an alias or .forward passes them on.
+    const bool list = sender != m.sender;
+    if (!list && !m.dsn_envid.empty()) env.envid = m.dsn_envid;
+    if (!list && m.dsn_ret) env.ret = *m.dsn_ret == queue::DsnRet::Full ? "FULL" : "HDRS";
     if (auto st = c->envelope(env); !st) return forward_failure(*c, st.error());
     for (const auto& address : addresses) {
       submit::CleanupRecipient rc;
       rc.address = address;
-      if (!rcpt.orcpt.empty()) rc.orcpt = rcpt.orcpt;
-      rc.notify = static_cast<std::int64_t>(rcpt.notify);
+      if (!list && !rcpt.orcpt.empty()) rc.orcpt = rcpt.orcpt;
+      // Members of an expansion get NOTIFY without SUCCESS: the recipient
+      // that was expanded reports "expanded" once (Agent::handle()); only
+      // the request recipient itself, forwarded as it is, keeps it.
+      auto notify = rcpt.notify;
+      if (!str::iequals(address, rcpt.address) && (notify & queue::kNotifySuccess)) {
+        notify &= ~queue::kNotifySuccess;
+        if (notify == 0) notify = queue::kNotifyNever;
+      }
+      rc.notify = static_cast<std::int64_t>(notify);
       if (auto st = c->recipient(rc); !st) return forward_failure(*c, st.error());
     }
     deliver::CopyOptions co;
@@ -522,31 +555,47 @@ class SystemBackend final : public Backend {
     return {Outcome::deferred("4.3.0", "unknown delivery task " + str::printable(t.kind, 32)), {}};
   }
 
+  // Runs in the worker, as the user. Postfix's dotforward.c: the first
+  // forward_path file that exists (lstat) is the user's .forward, and the
+  // search stops there. A symbolic link, a file someone else owns (other
+  // than root) or a world-writable one is not used, with a warning, and
+  // the mail goes to the mailbox, as it does when no file exists; a
+  // later forward_path entry is not a fallback for a broken first one.
   static ChildResult read_forward_file(const std::vector<std::string>& paths, uid_t uid) {
+    const ChildResult none{Outcome::sent("none"), "0"};
     for (const auto& p : paths) {
-      UniqueFd fd(::open(p.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
-      if (!fd) {
-        if (errno != ENOENT && errno != ENOTDIR) log::warning("cannot open {}: {}", p, std::strerror(errno));
-        continue;
-      }
-      struct stat st {};
-      if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      struct stat before {};
+      if (::lstat(p.c_str(), &before) != 0) continue;
+      if (!S_ISREG(before.st_mode)) {
         log::warning("file {} is not a regular file", p);
-        continue;
+        return none;
       }
-      if (st.st_uid != uid && st.st_uid != 0) {
-        log::warning("file {} has bad owner uid {}", p, static_cast<long>(st.st_uid));
-        continue;
+      if (before.st_uid != uid && before.st_uid != 0) {
+        log::warning("file {} has bad owner uid {}", p, static_cast<long>(before.st_uid));
+        return none;
       }
-      if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        log::warning("file {} is group or world writable", p);
-        continue;
+      if (before.st_mode & S_IWOTH) {
+        log::warning("file {} is world writable", p);
+        return none;
+      }
+      UniqueFd fd(::open(p.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
+      struct stat st {};
+      if (!fd || ::fstat(fd.get(), &st) != 0) {
+        log::warning("cannot open file {}: {}", p, std::strerror(errno));
+        return none;
+      }
+      // Replaced between the look and the open: use nothing rather than a
+      // file that was not checked.
+      if (st.st_dev != before.st_dev || st.st_ino != before.st_ino || !S_ISREG(st.st_mode) ||
+          (st.st_uid != uid && st.st_uid != 0) || (st.st_mode & S_IWOTH)) {
+        log::warning("file {} changed while being opened", p);
+        return none;
       }
       std::string text;
       if (auto o = read_bounded(fd.get(), p, text)) return {*o, {}};
       return {Outcome::sent("found"), "1" + text};
     }
-    return {Outcome::sent("none"), "0"};
+    return none;
   }
 
   static Outcome stat_home(const std::string& home) {
@@ -615,9 +664,12 @@ class SystemBackend final : public Backend {
     t.lock_params.dotlock_may_fail = may_fail;
     deliver::MboxOptions mo;
     mo.size_limit = s_.mailbox_size_limit;
+    std::uint64_t start = 0;
+    mo.start_out = &start;
     auto content = deliver::queue_content(r);
     auto o = deliver::deliver_mbox(t, env, content, mo);
     if (!o.is_sent()) o.prepend("cannot update mailbox " + path + " for user " + user.name + ". ");
+    else if (s_.biff) deliver::notify_biff(user.name, start);
     return o;
   }
 
@@ -654,18 +706,30 @@ class SystemBackend final : public Backend {
     if (security::can_regain_root()) o.run_as = credentials_of(identity_of(as));
     o.export_environment = s_.export_environment;
     o.time_limit = std::chrono::duration_cast<std::chrono::milliseconds>(s_.command_time_limit);
+    o.file_size_limit = s_.mailbox_size_limit;
     o.description = command;
+    // Postfix's local/command.c: LOGNAME and USER name the recipient (the
+    // alias name for an alias command); HOME and SHELL are those of whose
+    // rights the command has, unset for default_privs.
+    deliver::LocalCommandEnv env;
+    env.home = user ? user->home : as.fallback ? std::string() : as.home;
+    env.shell = user ? user->shell : as.fallback ? std::string() : as.shell;
+    env.logname = !d.base.empty() ? d.base : user ? user->name : as.name;
     if (!s_.command_execution_directory.empty()) {
-      o.working_directory = s_.command_execution_directory;
+      auto dir = expand_local(s_.command_execution_directory, local_vars(d, env.home, env.shell),
+                              s_.execution_directory_filter);
+      if (!dir) {
+        log::warning("bad parameter value syntax for command_execution_directory: {}: {}",
+                     str::printable(s_.command_execution_directory), dir.error().message);
+        return Outcome::deferred("4.3.5", "mail system configuration error");
+      }
+      // Empty ($home of an alias command under default_privs): the root.
+      o.working_directory = dir->text.empty() ? "/" : dir->text;
     } else {
       const std::string& home = user ? user->home : as.home;
       struct stat st {};
       o.working_directory = (!home.empty() && ::stat(home.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) ? home : "/";
     }
-    deliver::LocalCommandEnv env;
-    env.home = user ? user->home : as.home;
-    env.logname = user ? user->name : as.name;
-    env.shell = user ? user->shell : as.shell;
     env.sender = d.sender;
     env.recipient = d.address;
     env.local = d.local;
@@ -795,6 +859,10 @@ proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
       if (!l.logged) log_line(l.to, b.original_recipient, l.outcome);
     if (res.leaves.empty()) log_line(r.address, b.original_recipient, res.outcome);
     answer(res.outcome);
+    if (res.expanded) {
+      if (!reply.action) reply.action.emplace(rcpts.size(), std::string(proto::kSuccessDelivered));
+      (*reply.action)[reply.dsn.size() - 1] = std::string(proto::kSuccessExpanded);
+    }
   }
   b.reader = nullptr;
   b.request = nullptr;

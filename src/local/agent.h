@@ -37,12 +37,13 @@
 // strict_mailbox_ownership, deliver_lock_attempts, deliver_lock_delay,
 // stale_lock_time, prepend_delivered_header, allow_mail_to_commands,
 // allow_mail_to_files, default_privs, command_time_limit,
-// command_expansion_filter, command_execution_directory, export_environment,
+// command_expansion_filter, command_execution_directory,
+// execution_directory_expansion_filter, forward_expansion_filter, export_environment,
 // local_command_shell, recipient_delimiter, luser_relay, mailbox_transport,
 // mailbox_transport_maps, fallback_transport, fallback_transport_maps,
 // owner_request_special, expand_owner_alias, myorigin, mydestination,
 // myhostname, queue_directory, cleanup_service_name, ipc_timeout, soft_bounce,
-// local_delivery_status_filter, require_home_directory.
+// local_delivery_status_filter, require_home_directory, biff.
 #pragma once
 
 #include <chrono>
@@ -74,11 +75,13 @@ struct Settings {
   deliver::LockParams lock_params;
   std::uint64_t mailbox_size_limit = 0;
   bool strict_ownership = true;
+  bool biff = true;  // comsat notice after each mailbox (mbox) delivery
   bool delivered_command = true, delivered_file = true, delivered_forward = true;
   std::chrono::seconds command_time_limit{1000};
   std::vector<std::string> export_environment;
   std::string command_expansion_filter;
-  std::string command_execution_directory;
+  std::string command_execution_directory;  // template ($home, $user...), expanded per delivery
+  std::string execution_directory_filter;   // execution_directory_expansion_filter
   std::vector<std::string> shell{"/bin/sh", "-c"};
   std::string default_privs = "nobody";
   std::string myhostname;

@@ -35,12 +35,14 @@ RecipientResult Engine::deliver(const std::string& address, const std::string& s
   done_.clear();
   leaves_.clear();
   forwards_.clear();
+  expanded_ = false;
   Ctx ctx;
   ctx.sender = sender;
   resolve(address, ctx);
   flush_forwards();
   RecipientResult r;
   r.outcome = aggregate(leaves_);
+  r.expanded = expanded_;
   r.leaves = std::move(leaves_);
   leaves_.clear();
   return r;
@@ -64,7 +66,26 @@ void Engine::flush_forwards() {
   forwards_.clear();
 }
 
+LocalVars local_vars(const DeliveryInfo& d, std::string home, std::string shell) {
+  LocalVars v;
+  v.user = d.base;
+  v.home = std::move(home);
+  v.shell = std::move(shell);
+  v.local = d.local;
+  v.recipient = d.address;
+  v.extension = d.extension;
+  v.domain = d.domain;
+  v.recipient_delimiter = d.delimiter;
+  return v;
+}
+
 void Engine::leaf(const std::string& to, Outcome o) { leaves_.push_back(Leaf{to, std::move(o)}); }
+
+void Engine::resubmit(const std::string& address, const Ctx& ctx) {
+  if (!first_time("forward:" + str::lower(address))) return;
+  forwards_.push_back(PendingForward{leaves_.size(), ctx.sender, address});
+  leaf(address, Outcome::deferred("4.3.0", "forwarding not attempted"));
+}
 
 bool Engine::first_time(const std::string& key) { return done_.insert(key).second; }
 
@@ -95,13 +116,14 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
   DeliveryInfo info;
   info.sender = ctx.sender;
   info.address = qualify(address);
-  info.local = ld.local;
-  info.domain = ld.domain;
+  // As Postfix's local(8): $local, $extension and $domain are the
+  // lowercased parts of the qualified address (".forward+lists" for
+  // "Bob+Lists"; $domain is $myorigin for a bare name from an expansion).
+  info.local = str::lower(ld.local);
+  info.domain = str::lower(split_address(info.address).domain);
 
   if (!ld.domain.empty() && !b_.is_local_domain(ld.domain)) {
-    if (!first_time("forward:" + str::lower(address))) return;
-    forwards_.push_back(PendingForward{leaves_.size(), ctx.sender, address});
-    leaf(address, Outcome::deferred("4.3.0", "forwarding not attempted"));
+    resubmit(address, ctx);
     return;
   }
   if (ld.local.empty()) {
@@ -122,15 +144,18 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
   eo.owner_request_special = s_.owner_request_special;
   if (auto sp = mail::split_extension(local_lower, s_.recipient_delimiter, eo)) {
     base = std::string(sp->base);
-    info.extension = std::string(ld.local.substr(sp->base.size() + 1));
+    info.delimiter = info.local.substr(sp->base.size(), 1);
+    info.extension = info.local.substr(sp->base.size() + 1);
     // The extension goes into file names ($extension in forward_path and
     // luser_relay): one with a '/' is dropped, as Postfix drops it, so that
     // "bob+../../x" cannot name a file outside the user's home.
     if (info.extension.find('/') != std::string::npos) {
       log::warning("{}: address with illegal extension: {}", str::printable(info.address), str::printable(ld.local));
       info.extension.clear();
+      info.delimiter.clear();
     }
   }
+  info.base = base;
 
   // Aliases: the full local part first, then without the extension.
   if (!ctx.alias_seen.count(local_lower) && !ctx.alias_seen.count(base)) {
@@ -152,6 +177,9 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
       // The owner of a user-owned alias table; none (default_privs at
       // delivery, and an :include: may choose its owner) for root's.
       sub.privs = b_.alias_owner();
+      // An alias without owner- is globally visible: whoever expands it,
+      // its local members are delivered here (Postfix resets the owner).
+      sub.owner.reset();
       // owner-NAME: list mail bounces go to the list owner.
       if (s_.owner_request_special && k.rfind("owner-", 0) != 0) {
         auto own = b_.lookup_alias("owner-" + k);
@@ -170,11 +198,27 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
             sub.sender = qualify("owner-" + k);
           }
           info.sender = sub.sender;
+          sub.owner = sub.sender;
         }
       }
+      // An alias with no destinations is a table mistake to fix, not the
+      // sender's: the mail waits (Postfix's deferral).
+      if (split_destinations(**v).empty()) {
+        log::warning("no recipient in alias lookup result for {}", str::printable(k));
+        leaf(info.address, Outcome::deferred("4.3.0", "alias database unavailable"));
+        return;
+      }
+      if (ctx.depth == 0) expanded_ = !sub.owner;
       expand_list(**v, info, sub);
       return;
     }
+  }
+
+  // Not an alias. Reached through an :include: file, an owner- list or
+  // another user's .forward: a new message, as in Postfix (engine.h).
+  if (ctx.origin == Origin::Include || (ctx.owner && !str::iequals(*ctx.owner, base))) {
+    resubmit(info.address, ctx);
+    return;
   }
 
   auto user = b_.lookup_user(base);
@@ -188,14 +232,7 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
     if (hand_on(TransportTable::Mailbox, s_.mailbox_transport, info, base)) return;
     if (hand_on(TransportTable::Fallback, s_.fallback_transport, info, base)) return;
     if (!s_.luser_relay.empty() && !ctx.alias_seen.count("\x01luser")) {
-      LocalVars v;
-      v.user = base;
-      v.local = ld.local;
-      v.recipient = address;
-      v.extension = info.extension;
-      v.domain = ld.domain;
-      if (!info.extension.empty()) v.recipient_delimiter = std::string(1, ld.local[base.size()]);
-      auto e = expand_local(s_.luser_relay, v);
+      auto e = expand_local(s_.luser_relay, local_vars(info));
       if (!e) {
         leaf(info.address, Outcome::deferred("4.3.5", "bad luser_relay: " + e.error().message));
         return;
@@ -230,18 +267,10 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
 
   // ~/.forward, read as the user.
   if (!s_.forward_path.empty() && !ctx.forward_seen.count(u.name)) {
-    LocalVars v;
-    v.user = u.name;
-    v.home = u.home;
-    v.shell = u.shell;
-    v.local = ld.local;
-    v.recipient = info.address;
-    v.extension = info.extension;
-    v.domain = ld.domain;
-    if (!info.extension.empty()) v.recipient_delimiter = std::string(1, ld.local[base.size()]);
+    const LocalVars v = local_vars(info, u.home, u.shell);
     std::vector<std::string> paths;
     for (const auto& t : s_.forward_path) {
-      auto e = expand_local(t, v);
+      auto e = expand_local(t, v, s_.forward_filter);
       if (!e) {
         leaf(info.address, Outcome::deferred("4.3.5", "bad forward_path: " + e.error().message));
         return;
@@ -259,12 +288,14 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
       sub.forward_seen.insert(u.name);
       sub.alias_seen.insert(base);  // "user" in ~user/.forward means the mailbox
       sub.origin = Origin::Forward;
+      sub.owner = u.name;  // other local names in it are resubmitted
       // Root's .forward chooses no one (default_privs at delivery), as
       // Postfix treats uid 0 as "no rights chosen yet".
       sub.privs = u.uid == 0 ? std::nullopt : std::optional<Privs>(Privs::of(u));
       const std::string text = strip_comment_lines(*fw.value());
       auto items = split_destinations(text);
       if (!items.empty()) {
+        if (ctx.depth == 0) expanded_ = true;
         expand_list(text, info, sub);
         return;
       }

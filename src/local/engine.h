@@ -20,9 +20,11 @@
 //   5. for a user found there (whose home directory must exist with
 //      require_home_directory, or the delivery is deferred), the first
 //      forward_path file that exists
-//      (~/.forward+ext, ~/.forward), read as the user: its entries are
-//      expanded like an alias, commands and files run as the user; "\user"
-//      or "user" inside it reaches the mailbox;
+//      (~/.forward+ext, ~/.forward), read as the user (a symlink, a foreign
+//      or world-writable file is skipped with a warning: mailbox): its
+//      entries are expanded like an alias, commands and files run as the
+//      user; "\user" or "user" inside it reaches the mailbox, other local
+//      names are resubmitted;
 //   6. mailbox_transport_maps (key: the name without extension), else
 //      mailbox_transport: the delivery is handed to that transport (below),
 //      whether or not the user exists, as in Postfix;
@@ -38,9 +40,17 @@
 // and takes its answer as the verdict. That agent logs the status line.
 //
 // Local names in expansions (no domain, or a domain in mydestination) are
-// delivered here, recursively, not resubmitted; other addresses are
-// collected and resubmitted at the end, one new message per sender (as
-// Postfix's local batches its forwards); the recursion is bounded
+// expanded here, recursively: an alias at once, wherever it was named. A
+// local name that is not an alias is delivered here (its .forward, its
+// mailbox) when it came from an alias without an owner- companion, and
+// resubmitted as a new message, as Postfix's deliver_switch() does, when it
+// came from an :include: file, from an owner- list or from another user's
+// .forward: each member then has its own queue file, retries and bounces
+// (to owner-NAME), so that one member's temporary failure does not hold
+// the others back nor deliver them twice on the retry. "bob" in bob's own
+// .forward is bob's mailbox. Addresses elsewhere and resubmitted local
+// names are collected and resubmitted at the end, one new message per
+// sender (as Postfix's local batches its forwards); the recursion is bounded
 // (kMaxDepth levels, kMaxLeaves deliveries per request recipient) and a
 // destination reached twice (same mailbox or address; same file, command or
 // :include: file with the same rights) is delivered or read once, like
@@ -87,6 +97,7 @@ struct EngineSettings {
   std::string myorigin;             // qualifies owner- senders and bare names for the loop check
   std::vector<std::string> local_domains;  // mydestination (literal names, lowercased)
   std::vector<std::string> forward_path;   // templates, see expand_local()
+  std::string forward_filter;              // forward_expansion_filter (empty: none)
   std::string luser_relay;                 // template; empty: bounce unknown users
   std::string mailbox_transport;           // "transport[:nexthop]"; empty: deliver here
   std::string fallback_transport;          // for unknown users; empty: luser_relay or bounce
@@ -107,6 +118,9 @@ struct Privs {
   gid_t gid = 0;
   std::string home;
   std::string shell;
+  // default_privs standing in for root's rights: no home or shell of its
+  // own is given to commands (Postfix leaves HOME and SHELL unset).
+  bool fallback = false;
   static Privs of(const security::UserInfo& u) { return {u.name, u.uid, u.gid, u.home, u.shell}; }
 };
 
@@ -114,11 +128,18 @@ struct Privs {
 struct DeliveryInfo {
   std::string sender;        // may be an owner- alias
   std::string address;       // the recipient whose expansion this is (to=<...> in the log)
-  std::string local;         // its local part (with extension)
-  std::string extension;
-  std::string domain;
+  std::string local;         // its local part (with extension), lowercased ($local)
+  std::string base;          // the local part without extension ($user, LOGNAME)
+  std::string delimiter;     // the recipient_delimiter character it used; empty without extension
+  std::string extension;     // lowercased
+  std::string domain;        // of the qualified address, lowercased
   std::optional<security::UserInfo> user;  // the system user, when the address is one
 };
+
+// The $name attributes of a recipient, for forward_path, luser_relay and
+// command_execution_directory: $user is its local part without extension;
+// $home and $shell those given (the user's, or whose rights a command has).
+LocalVars local_vars(const DeliveryInfo& d, std::string home = {}, std::string shell = {});
 
 // Which per-user transport table a lookup is for.
 enum class TransportTable { Mailbox, Fallback };  // mailbox_transport_maps, fallback_transport_maps
@@ -154,7 +175,9 @@ class Backend {
   // "transport:nexthop", not yet checked).
   virtual Passed pass(const DeliveryInfo& d, const std::string& service) = 0;
   virtual Result<std::optional<security::UserInfo>> lookup_uid(uid_t uid) = 0;
-  // Reads the first of `paths` that exists, as `user`. nullopt: none exists.
+  // Reads the first of `paths` that exists, as `user`. nullopt: none
+  // exists, or the first one is not fit to use (not a regular file, a
+  // foreign owner, world-writable: the mailbox takes the mail).
   virtual deliver::Attempt<std::optional<std::string>> read_forward(const security::UserInfo& user,
                                                                     const std::vector<std::string>& paths) = 0;
   // Reads an :include: file as `as`, or, where no rights were chosen yet
@@ -186,6 +209,11 @@ struct Leaf {
 struct RecipientResult {
   std::vector<Leaf> leaves;
   deliver::Outcome outcome;  // the request recipient's verdict (see aggregate())
+  // The request recipient was an alias or had a .forward, expanded with
+  // the sender kept: its NOTIFY=SUCCESS notice says "expanded" and the
+  // members' copies go without SUCCESS (Postfix's alias.c, dotforward.c).
+  // An owner- list (a new sender) reports "delivered".
+  bool expanded = false;
 };
 
 // All leaves sent: sent. Any deferred: deferred (the whole recipient is
@@ -208,6 +236,10 @@ class Engine {
     int depth = 0;
     Origin origin = Origin::Alias;
     std::optional<Privs> privs;          // for commands and files from this list; none: default_privs, not chosen yet
+    // Postfix's owner attribute: the owner- address of the list being
+    // expanded, or the user whose .forward this is; none in an alias
+    // without owner-. Local members other than the owner are resubmitted.
+    std::optional<std::string> owner;
     std::set<std::string> alias_seen;    // aliases expanded on the way here
     std::set<std::string> forward_seen;  // users whose .forward was read on the way here
     std::set<std::string> include_seen;  // :include: files on the way here
@@ -216,6 +248,8 @@ class Engine {
   void resolve(const std::string& address, Ctx ctx);
   void expand_list(const std::string& text, const DeliveryInfo& where, Ctx ctx);
   void leaf(const std::string& to, deliver::Outcome o);
+  // Queues `address` for resubmission with the context's sender.
+  void resubmit(const std::string& address, const Ctx& ctx);
   // Steps 6 and 7: true when `table` or `fixed` named a transport and the
   // delivery was handed to it (or deferred for a table failure).
   bool hand_on(TransportTable table, const std::string& fixed, const DeliveryInfo& info, const std::string& user);
@@ -228,6 +262,7 @@ class Engine {
   std::vector<std::string> loop_headers_;
   std::set<std::string> done_;  // duplicate filter
   std::vector<Leaf> leaves_;
+  bool expanded_ = false;
   struct PendingForward {
     std::size_t leaf;  // index into leaves_, whose outcome the batch decides
     std::string sender;

@@ -184,8 +184,12 @@ TEST_F(EngineTest, ExtensionIsStrippedAndForwardPlusTried) {
   b.forwards["bob"] = "alice";
   auto r = run("Bob+Lists@example.com");
   EXPECT_TRUE(r.outcome.is_sent());
-  EXPECT_EQ(b.forward_paths_seen, (V{"/home/bob/.forward+Lists", "/home/bob/.forward", "/home/alice/.forward"}));
-  EXPECT_EQ(b.log, (V{"mailbox alice from=sender@remote.test ext="}));
+  // $extension is lowercased, as in Postfix.
+  EXPECT_EQ(b.forward_paths_seen, (V{"/home/bob/.forward+lists", "/home/bob/.forward"}));
+  // Another local user in a .forward gets a message of her own (Postfix's
+  // deliver_switch()): her own .forward and mailbox are the new message's.
+  EXPECT_EQ(b.log, (V{"forward alice@example.com from=sender@remote.test"}));
+  EXPECT_TRUE(r.expanded);
 }
 
 TEST_F(EngineTest, AliasToTwoUsersAndDuplicatesOnce) {
@@ -235,8 +239,10 @@ TEST_F(EngineTest, OwnerAliasBecomesSender) {
   b.aliases["owner-list"] = "carol";
   auto r = run("list@example.com");
   EXPECT_TRUE(r.outcome.is_sent());
-  EXPECT_EQ(b.log, (V{"mailbox bob from=owner-list@example.com ext=",
-                      "forward far@remote.test from=owner-list@example.com"}));
+  // Local members of an owner- list are resubmitted too: each has its own
+  // retries, and bounces go to the owner.
+  EXPECT_EQ(b.log, (V{"forward bob@example.com,far@remote.test from=owner-list@example.com"}));
+  EXPECT_FALSE(r.expanded);  // a list: the notice says "delivered"
 }
 
 TEST_F(EngineTest, ForwardsAreBatchedPerSender) {
@@ -285,12 +291,12 @@ TEST_F(EngineTest, IncludeUsesOwnerAndAllowList) {
   auto r = run("list@example.com");
   EXPECT_TRUE(r.outcome.is_bounced());  // commands from :include: are not allowed by default
   EXPECT_EQ(r.outcome.dsn, "5.7.1");
-  EXPECT_EQ(b.log, (V{"mailbox alice from=sender@remote.test ext=", "mailbox carol from=sender@remote.test ext="}));
+  EXPECT_EQ(b.log, (V{"forward alice@example.com,carol@example.com from=sender@remote.test"}));
   b.log.clear();
   s.allow_commands.include = true;
   r = run("list@example.com");
   EXPECT_TRUE(r.outcome.is_sent());
-  EXPECT_EQ(b.log.back(), "command /bin/x as bob (include)");  // the include file's owner
+  EXPECT_EQ(b.log.front(), "command /bin/x as bob (include)");  // the include file's owner
 }
 
 // Postfix's include.c: a non-root :include: file takes its owner's rights
@@ -347,7 +353,7 @@ TEST_F(EngineTest, IncludeFileIsExpandedOncePerRights) {
   auto r = run("big@example.com");
   EXPECT_TRUE(r.outcome.is_sent());
   EXPECT_EQ(b.include_reads, 3);
-  EXPECT_EQ(b.log, (V{"mailbox bob from=sender@remote.test ext="}));
+  EXPECT_EQ(b.log, (V{"forward bob@example.com from=sender@remote.test"}));
 }
 
 // An alias for "user+ext" that names "user" reaches the alias of "user".
@@ -372,7 +378,7 @@ TEST_F(EngineTest, IncludeLoopIsRefused) {
   auto r = run("list@example.com");
   EXPECT_TRUE(r.outcome.is_bounced());
   EXPECT_EQ(r.outcome.dsn, "5.4.6");
-  EXPECT_EQ(b.log, (V{"mailbox bob from=sender@remote.test ext="}));
+  EXPECT_EQ(b.log, (V{"forward bob@example.com from=sender@remote.test"}));
 }
 
 TEST_F(EngineTest, DeliveredToLoopBounces546) {
@@ -415,8 +421,10 @@ TEST_F(EngineTest, MailboxTransportTakesTheMailboxStep) {
   b.forwards["alice"] = "carol";
   auto r = run("postmaster@example.com");
   EXPECT_TRUE(r.outcome.is_sent());
+  // alice's .forward names carol: a new message (its own local delivery
+  // hands carol to the transport).
   EXPECT_EQ(b.log, (V{"pass bob@example.com to lmtp:unix:private/dovecot-lmtp from=sender@remote.test",
-                      "pass carol@example.com to lmtp:unix:private/dovecot-lmtp from=sender@remote.test"}));
+                      "forward carol@example.com from=sender@remote.test"}));
   ASSERT_EQ(r.leaves.size(), 2u);
   EXPECT_TRUE(r.leaves[0].logged);  // the other agent logs these
   EXPECT_EQ(r.leaves[0].outcome.text, "250 2.0.0 saved");
@@ -473,4 +481,58 @@ TEST_F(EngineTest, FallbackTransportForUnknownUsersOnly) {
   EXPECT_TRUE(r.outcome.is_deferred());
   ASSERT_EQ(r.leaves.size(), 1u);
   EXPECT_FALSE(r.leaves[0].logged);
+}
+
+// Postfix's deliver_switch(): which local members are delivered in place.
+TEST_F(EngineTest, LocalMembersDeliveredInPlaceOnlyFromPlainAliases) {
+  // A plain alias: in place, nested aliases too, even inside a .forward.
+  b.aliases["staff"] = "bob, ops";
+  b.aliases["ops"] = "alice";
+  auto r = run("staff@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_TRUE(r.expanded);
+  EXPECT_EQ(b.log, (V{"mailbox bob from=sender@remote.test ext=", "mailbox alice from=sender@remote.test ext="}));
+  // carol's .forward names an alias: the alias is expanded at once and,
+  // having no owner-, resets the owner: its members are delivered here.
+  b.log.clear();
+  b.forwards["carol"] = "carol, ops, bob";
+  r = run("carol@example.com");
+  EXPECT_EQ(b.log, (V{"mailbox carol from=sender@remote.test ext=", "mailbox alice from=sender@remote.test ext=",
+                      "forward bob@example.com from=sender@remote.test"}));
+  // A .forward naming its user under another case or local domain form is
+  // that user's mailbox.
+  b.log.clear();
+  b.forwards["carol"] = "Carol@example.com";
+  r = run("carol@example.com");
+  EXPECT_EQ(b.log, (V{"mailbox carol from=sender@remote.test ext="}));
+  // A nested list with owner- inside a plain alias: its members resubmitted
+  // with the owner as sender, the outer members in place.
+  b.log.clear();
+  b.forwards.clear();
+  b.aliases["all"] = "carol, team";
+  b.aliases["team"] = "bob, alice";
+  b.aliases["owner-team"] = "bob";
+  r = run("all@example.com");
+  EXPECT_EQ(b.log, (V{"mailbox carol from=sender@remote.test ext=",
+                      "forward bob@example.com,alice@example.com from=owner-team@example.com"}));
+  EXPECT_EQ(r.leaves.size(), 3u);
+}
+
+// A member's temporary failure no longer holds the others back: with a
+// resubmission, the expansion's outcome is the forwarding's.
+TEST_F(EngineTest, ResubmittedMembersAreOneOutcome) {
+  b.aliases["list"] = ":include:/etc/list";
+  b.includes["/etc/list"] = IncludeFile{"alice, nosuch, far@remote.test", 0};
+  auto r = run("list@example.com");
+  EXPECT_TRUE(r.outcome.is_sent());
+  EXPECT_EQ(b.log, (V{"forward alice@example.com,nosuch@example.com,far@remote.test from=sender@remote.test"}));
+}
+
+// An alias with an empty value is a table mistake: deferred, not bounced.
+TEST_F(EngineTest, EmptyAliasDefers) {
+  b.aliases["void"] = " , ";
+  auto r = run("void@example.com");
+  EXPECT_TRUE(r.outcome.is_deferred());
+  EXPECT_EQ(r.outcome.dsn, "4.3.0");
+  EXPECT_EQ(r.outcome.text, "alias database unavailable");
 }

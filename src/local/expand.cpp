@@ -193,7 +193,15 @@ Destination classify(std::string_view item) {
   return {DestKind::Address, std::string(item)};
 }
 
-Result<Expansion> expand_local(std::string_view t, const LocalVars& vars) {
+Result<Expansion> expand_local(std::string_view t, const LocalVars& raw, std::string_view filter) {
+  LocalVars censored;
+  if (!filter.empty()) {
+    censored = raw;
+    for (auto* v : {&censored.user, &censored.home, &censored.shell, &censored.recipient, &censored.extension,
+                    &censored.domain, &censored.local, &censored.recipient_delimiter})
+      *v = str::censor(*v, filter);
+  }
+  const LocalVars& vars = filter.empty() ? raw : censored;
   auto r = expand_attributes(t, {{"user", &vars.user},
                                  {"home", &vars.home},
                                  {"shell", &vars.shell},

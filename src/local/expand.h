@@ -74,8 +74,10 @@ struct Expansion {
 };
 // $name, ${name}, ${name?text}, ${name:text}; $$ is '$' (base/attr_expand.h).
 // Unknown names are an error (so a typo in forward_path is reported, not
-// silently empty).
-Result<Expansion> expand_local(std::string_view templ, const LocalVars& vars);
+// silently empty). With a `filter` (forward_expansion_filter and friends),
+// characters of the substituted values that it does not list become '_';
+// the template's own text is kept.
+Result<Expansion> expand_local(std::string_view templ, const LocalVars& vars, std::string_view filter = {});
 
 // Loop detection reads the Delivered-To: headers (shared with virtual(8)).
 using deliver::delivered_to_values;

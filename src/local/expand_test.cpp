@@ -82,6 +82,21 @@ TEST(ExpandLocal, ForwardPath) {
   EXPECT_FALSE(expand_local("trailing$", v));
 }
 
+// forward_expansion_filter and execution_directory_expansion_filter:
+// substituted values are censored, the template's own text is not.
+TEST(ExpandLocal, FilterCensorsValuesOnly) {
+  LocalVars v;
+  v.home = "/home/bob";
+  v.extension = "a b;`x`";
+  v.recipient_delimiter = "+";
+  auto e = expand_local("$home/.forward${recipient_delimiter}${extension}#", v, "abcdefghijklmnopqrstuvwxyz/.+");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->text, "/home/bob/.forward+a_b__x_#");
+  e = expand_local("$home/$extension", v);  // no filter: as is
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->text, "/home/bob/a b;`x`");
+}
+
 TEST(DeliveredTo, CollectsHeaderValuesOnly) {
   auto content = deliver::string_content(
       "Received: x\nDelivered-To: Bob@Example.COM\ndelivered-to:\n  folded@example.com\nSubject: s\n\n"

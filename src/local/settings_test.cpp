@@ -21,6 +21,11 @@ TEST(LocalSettings, Defaults) {
   EXPECT_EQ(s->default_privs, "nobody");
   EXPECT_EQ(s->shell, (std::vector<std::string>{"/bin/sh", "-c"}));
   EXPECT_EQ(s->engine.myorigin, "host.example");
+  EXPECT_TRUE(s->biff);
+  const std::string filter = "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  EXPECT_EQ(s->engine.forward_filter, filter);
+  EXPECT_EQ(s->execution_directory_filter, filter);
+  EXPECT_EQ(s->command_execution_directory, "");
   EXPECT_NE(std::find(s->engine.local_domains.begin(), s->engine.local_domains.end(), "host.example"),
             s->engine.local_domains.end());
 }
@@ -29,7 +34,8 @@ TEST(LocalSettings, OverridesAndErrors) {
   auto cfg = config::Config::from_text(
       "myhostname = host.example\nprepend_delivered_header = file\nallow_mail_to_commands = alias, include\n"
       "local_command_shell = /bin/bash -e\nluser_relay = $user@other.example\n"
-      "mydestination = $myhostname, hash:/etc/postern/domains, Example.NET\n");
+      "mydestination = $myhostname, hash:/etc/postern/domains, Example.NET\n"
+      "command_execution_directory = $home/bin\nbiff = no\n");
   ASSERT_TRUE(cfg) << cfg.error().message;
   auto s = Settings::from_config(*cfg);
   ASSERT_TRUE(s) << s.error().message;
@@ -39,6 +45,8 @@ TEST(LocalSettings, OverridesAndErrors) {
   EXPECT_FALSE(s->engine.allow_commands.forward);
   EXPECT_EQ(s->shell, (std::vector<std::string>{"/bin/bash", "-e", "-c"}));
   EXPECT_EQ(s->engine.luser_relay, "$user@other.example");  // expanded per recipient, not by main.cf
+  EXPECT_EQ(s->command_execution_directory, "$home/bin");     // likewise
+  EXPECT_FALSE(s->biff);
   EXPECT_NE(std::find(s->engine.local_domains.begin(), s->engine.local_domains.end(), "example.net"),
             s->engine.local_domains.end());
   auto bad = config::Config::from_text("allow_mail_to_files = alias, bogus\n");

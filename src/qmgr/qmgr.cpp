@@ -40,6 +40,7 @@ const std::string kActionFailed = "failed";
 const std::string kActionDelayed = "delayed";
 const std::string kActionDelivered = "delivered";
 const std::string kActionRelayed = "relayed";
+const std::string kActionExpanded = "expanded";
 
 namespace {
 
@@ -887,8 +888,8 @@ asio::awaitable<Status> QueueManager::append(const std::string& service, const M
 
 asio::awaitable<void> QueueManager::complete_job(Job job, std::vector<Outcome> outcomes, bool qmgr_logs) {
   auto m = job.msg;
-  std::vector<std::size_t> b_idx, d_idx, t_idx, r_idx;
-  std::vector<Outcome> b_out, d_out, t_out, r_out;
+  std::vector<std::size_t> b_idx, d_idx, t_idx, r_idx, x_idx;
+  std::vector<Outcome> b_out, d_out, t_out, r_out, x_out;
   for (std::size_t k = 0; k < job.rcpts.size(); ++k) {
     std::size_t i = job.rcpts[k];
     Outcome o = outcomes[k];
@@ -904,11 +905,13 @@ asio::awaitable<void> QueueManager::complete_job(Job job, std::vector<Outcome> o
     if (cls == '2') {
       m->results[i] = RcptResult{RcptState::Done, o.dsn, o.text, o.relay};
       // NOTIFY=SUCCESS: our notice says "delivered", or "relayed" after a
-      // hand-over to an MTA without DSN; none when the next MTA speaks DSN
-      // and took the request over (Postfix's smtp_rcpt_done()).
+      // hand-over to an MTA without DSN, or "expanded" for an alias that
+      // local(8) expanded; none when the next MTA speaks DSN and took the
+      // request over (Postfix's smtp_rcpt_done()).
       if ((m->env.recipients[i].fields.notify & queue::kNotifySuccess) && o.action != proto::kSuccessNone) {
-        (o.action == proto::kSuccessRelayed ? r_idx : t_idx).push_back(i);
-        (o.action == proto::kSuccessRelayed ? r_out : t_out).push_back(o);
+        const bool relayed = o.action == proto::kSuccessRelayed, expanded = o.action == proto::kSuccessExpanded;
+        (relayed ? r_idx : expanded ? x_idx : t_idx).push_back(i);
+        (relayed ? r_out : expanded ? x_out : t_out).push_back(o);
       }
     } else if (cls == '5') {
       b_idx.push_back(i);
@@ -938,8 +941,8 @@ asio::awaitable<void> QueueManager::complete_job(Job job, std::vector<Outcome> o
   }
   // The success notices' records, one trace append per DSN action.
   // (A named array: GCC 12 mishandles temporaries that live across co_await.)
-  const std::array<std::tuple<std::vector<std::size_t>*, std::vector<Outcome>*, const std::string*>, 2> traces{
-      {{&t_idx, &t_out, &kActionDelivered}, {&r_idx, &r_out, &kActionRelayed}}};
+  const std::array<std::tuple<std::vector<std::size_t>*, std::vector<Outcome>*, const std::string*>, 3> traces{
+      {{&t_idx, &t_out, &kActionDelivered}, {&r_idx, &r_out, &kActionRelayed}, {&x_idx, &x_out, &kActionExpanded}}};
   for (const auto& [idx, outs, action] : traces) {
     if (idx->empty()) continue;
     auto st = co_await append(s_.trace_service, *m, *idx, *outs, *action);

@@ -43,15 +43,21 @@ def master_cf(bindir, rootspool):
             + f"localmcm unix - n n - - local -o mailbox_command_maps=texthash:{bindir}/cmdmap\n"
             + f"localsp unix - n n - - local -o mail_spool_directory={rootspool}\n"
             + "localmu unix - n n - - local -o max_use=3\n"
+            + f"localmds unix - n n - - local -o mail_spool_directory={rootspool}/maildirs/\n"
+            + f"localxd unix - n n - - local -o mailbox_command={bindir}/savecmd"
+            + f" -o command_execution_directory={bindir}/../xd/$user\n"
+            + "localbiff unix - n n - - local -o biff=yes\n"
             + "localhome unix - n n - - local -o require_home_directory=yes\n"
             + f"localdsn unix - n n - - local -o local_delivery_status_filter=regexp:{bindir}/dsn_filter\n")
 
 
-def recipient_field(address, orig=""):
+def recipient_field(address, orig="", notify=0):
     """queue::encode_recipient(): tagged, length-prefixed fields."""
     out = f"a{len(address.encode())}:{address}"
     if orig:
         out += f"p{len(orig.encode())}:{orig}"
+    if notify:
+        out += f"n{len(str(notify))}:{notify}"
     return out
 
 
@@ -84,7 +90,8 @@ class LocalTest(unittest.TestCase):
         cls.bin = os.path.join(cls.base, "bin")
         os.mkdir(cls.bin)
         os.chmod(cls.bin, 0o755)
-        cls.script("savecmd", f'#!/bin/sh\ncat > {cls.out}/cmd.out\nenv > {cls.out}/cmd.env\nid -u > {cls.out}/cmd.uid\n')
+        cls.script("savecmd", f'#!/bin/sh\ncat > {cls.out}/cmd.out\nenv > {cls.out}/cmd.env\nid -u > {cls.out}/cmd.uid\n'
+                              f'pwd > {cls.out}/cmd.pwd\n')
         cls.script("exit75", "#!/bin/sh\ncat >/dev/null\nexit 75\n")
         with open(os.path.join(cls.bin, "dsn_filter"), "w") as f:
             f.write("/^2\\.0\\.0 (delivered to .*)/ 2.0.0 $1 (filtered)\n"
@@ -125,6 +132,8 @@ class LocalTest(unittest.TestCase):
                     f"incuser: :include:{cls.private_inc['user']}\n"
                     f"incmissing: :include:{cls.base}/missing.inc\n"
                     f"far: someone@remote.invalid, other@remote.invalid\n"
+                    f"olist: {u1}, {u2}, member@remote.invalid\n"
+                    f"owner-olist: {u1}\n"
                     f"nobody-here: nosuchuser3\n")
         extra = (f"daemon_directory = {os.path.abspath(LIBEXEC)}\ncommand_directory = {os.path.abspath(SBIN)}\n"
                  f"recipient_delimiter = +\nmyhostname = {DOMAIN}\nmydestination = $myhostname, localhost\nmyorigin = $myhostname\n"
@@ -199,17 +208,25 @@ class LocalTest(unittest.TestCase):
         wait_for(ready, timeout=30, what=f"complete queue file {qid}")
         return qid
 
-    def deliver(self, qid, recipients, service="local"):
+    def deliver(self, qid, recipients, service="local", notify=0, attrs_out=None):
         now = int(time.time() * 1e6)
         with ipcwire.Connection(os.path.join(self.inst.queue, "private", service), timeout=60) as c:
             t, attrs = c.call("delivery_request", [
                 ("queue_name", "incoming"), ("queue_id", qid), ("nexthop", DOMAIN), ("flags", 0),
                 ("arrival_usec", now), ("active_usec", now),
-                ("recipients", [recipient_field(r) for r in recipients])])
+                ("recipients", [recipient_field(r, notify=notify) for r in recipients])])
         self.assertEqual(t, "delivery_reply", attrs)
         self.assertEqual(len(attrs["dsn"]), len(recipients))
         self.assertEqual(attrs["relay"], ["local"] * len(recipients))
+        if attrs_out is not None:
+            attrs_out.update(attrs)
         return list(zip(attrs["dsn"], attrs["text"]))
+
+    def forwarded(self, reply):
+        """The queue file of the new message a "forwarded as ID" reply names, as postcat shows it."""
+        m = re.fullmatch(r"forwarded as (\w+)", reply[1])
+        self.assertTrue(m, reply)
+        return self.inst.cmd("postcat", ["-q", m.group(1)]).stdout
 
     def mbox(self, user):
         with open(os.path.join(self.spool, user.pw_name)) as f:
@@ -388,6 +405,19 @@ class LocalTest(unittest.TestCase):
         st = os.stat(link)
         self.assertEqual((st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)), (u.pw_uid, u.pw_gid, 0o600))
         self.assertFalse(os.path.exists(link + ".lock"))
+        # A group-writable spool (Debian's 2775 root:mail): the new mailbox
+        # gets the spool's group, as under Postfix.
+        os.unlink(link)
+        spool_gid = grp.getgrnam("mail").gr_gid if "mail" in [g.gr_name for g in grp.getgrall()] else 8
+        os.chown(self.rootspool, 0, spool_gid)
+        os.chmod(self.rootspool, 0o2775)
+        try:
+            self.assertEqual(self.deliver(qid, [rcpt], service="localsp"), [("2.0.0", "delivered to mailbox")])
+            st = os.stat(link)
+            self.assertEqual((st.st_uid, st.st_gid), (u.pw_uid, spool_gid))
+        finally:
+            os.chmod(self.rootspool, 0o755)
+            os.chown(self.rootspool, 0, 0)
         # A mailbox owned by someone else is a temporary error (strict_mailbox_ownership).
         os.chown(link, 0, 0)
         r = self.deliver(qid, [rcpt], service="localsp")
@@ -510,12 +540,17 @@ class LocalTest(unittest.TestCase):
             self.assertEqual(os.stat(path).st_uid, pwd.getpwnam("nobody").pw_uid)
 
     def test_include(self):
+        """As Postfix's deliver_switch(): the local names of an :include:
+        file are resubmitted, one new message, each with its own status."""
         a, b = self.need_users()
         qid = self.submit("Subject: include\n\nincluded\n")
         r = self.deliver(qid, [f"inc@{DOMAIN}"])
         self.assertEqual(r[0][0], "2.0.0", r)
+        text = self.forwarded(r[0])
         for u in (a, b):
-            self.assertIn("included", self.mbox(u))
+            self.assertIn(f"recipient: {u.pw_name}@{DOMAIN}", text)
+            self.assertFalse(os.path.exists(os.path.join(self.spool, u.pw_name)))
+        self.assertIn("included", text)
 
     def test_include_in_root_owned_aliases_is_read_as_root_or_its_owner(self):
         """As in Postfix: a root-owned file is read with root's rights, any
@@ -526,7 +561,9 @@ class LocalTest(unittest.TestCase):
             qid = self.submit(f"Subject: private {alias}\n\nprivate list\n")
             r = self.deliver(qid, [f"{alias}@{DOMAIN}"])
             self.assertEqual(r[0][0], "2.0.0", r)
-            self.assertIn(f"private {alias}", self.mbox(user))
+            text = self.forwarded(r[0])
+            self.assertIn(f"recipient: {user.pw_name}@{DOMAIN}", text)
+            self.assertIn(f"private {alias}", text)
         qid = self.submit("Subject: missing\n\nx\n")
         r = self.deliver(qid, [f"incmissing@{DOMAIN}"])
         self.assertEqual(r[0][0], "5.3.5", r)
@@ -559,13 +596,136 @@ class LocalTest(unittest.TestCase):
         qid = self.submit("Subject: fwd\n\nforwarded body\n")
         r = self.deliver(qid, [f"{b.pw_name}@{DOMAIN}"])
         self.assertEqual(r[0][0], "2.0.0", r)
-        self.assertIn("forwarded body", self.mbox(a))
+        # The user's own name is the mailbox; another local user gets a
+        # message of her own (Postfix resubmits), with b's Delivered-To.
         self.assertIn("forwarded body", self.mbox(b))
-        # A group-writable .forward is ignored (mailbox delivery instead).
-        os.unlink(os.path.join(self.spool, a.pw_name))
-        os.chmod(fwd, 0o664)
-        self.deliver(qid, [f"{b.pw_name}@{DOMAIN}"])
         self.assertFalse(os.path.exists(os.path.join(self.spool, a.pw_name)))
+        new = self.inst.wait_log(re.escape(qid) + r": forwarded as (\w+)").group(1)
+        text = self.inst.cmd("postcat", ["-q", new]).stdout
+        self.assertIn(f"recipient: {a.pw_name}@{DOMAIN}", text)
+        self.assertIn(f"Delivered-To: {b.pw_name}@{DOMAIN}", text)
+        self.inst.wait_log(re.escape(qid) + rf": to=<{a.pw_name}@{re.escape(DOMAIN)}>, orig_to=<{b.pw_name}@"
+                           + r".*status=sent \(forwarded as \w+\)")
+        # Group-writable is accepted, as in Postfix; world-writable, a
+        # symbolic link or a foreign owner is not, and the first file that
+        # exists ends the search: the mailbox, not ~/.forward+ext's fallback.
+        os.chmod(fwd, 0o664)
+        r = self.deliver(qid, [f"{b.pw_name}@{DOMAIN}"])
+        self.assertRegex(r[0][1], r"forwarded as \w+|delivered to 2 destinations")
+        real = os.path.join(b.pw_dir, "real-forward")
+        os.rename(fwd, real)
+        os.symlink(real, fwd)
+        for ext_fwd in (False, True):
+            os.unlink(os.path.join(self.spool, b.pw_name))
+            rcpt = f"{b.pw_name}+x@{DOMAIN}" if ext_fwd else f"{b.pw_name}@{DOMAIN}"
+            if ext_fwd:
+                os.unlink(fwd)
+                os.chmod(real, 0o646)  # world-writable
+                os.rename(real, os.path.join(b.pw_dir, ".forward+x"))
+                with open(fwd, "w") as f:
+                    f.write(f"{a.pw_name}\n")
+                os.chown(fwd, b.pw_uid, b.pw_gid)
+            r = self.deliver(qid, [rcpt])
+            self.assertEqual(r[0], ("2.0.0", "delivered to mailbox"), r)
+            self.assertIn("forwarded body", self.mbox(b))
+        self.inst.wait_log(r"warning: file .*/\.forward is not a regular file")
+        self.inst.wait_log(r"warning: file .*/\.forward\+x is world writable")
+        os.unlink(os.path.join(b.pw_dir, ".forward+x"))
+
+    def test_owner_list_members_resubmitted_with_the_owner_as_sender(self):
+        a, b = self.need_users()
+        qid = self.submit("Subject: list\n\nlist body\n", sender="poster@remote.invalid")
+        attrs = {}
+        r = self.deliver(qid, [f"olist@{DOMAIN}"], notify=2, attrs_out=attrs)  # NOTIFY=SUCCESS
+        self.assertEqual(r[0][0], "2.0.0", r)
+        text = self.forwarded(r[0])
+        self.assertIn(f"sender: owner-olist@{DOMAIN}", text)
+        for rcpt in (f"{a.pw_name}@{DOMAIN}", f"{b.pw_name}@{DOMAIN}", "member@remote.invalid"):
+            self.assertIn(f"recipient: {rcpt}", text)
+        # A list is a new message: the members do not inherit SUCCESS, and
+        # the list's own notice says "delivered" (the default action).
+        self.assertIn("dsn_notify_flags: NEVER", text)
+        self.assertNotIn("SUCCESS", text)
+        self.assertEqual(attrs.get("action", ["delivered"]), ["delivered"])
+        for u in (a, b):
+            self.assertFalse(os.path.exists(os.path.join(self.spool, u.pw_name)))
+
+    def test_alias_expansion_reports_expanded(self):
+        """NOTIFY=SUCCESS on an alias: one "expanded" notice for the alias;
+        its members are delivered without SUCCESS (Postfix's alias.c)."""
+        a, b = self.need_users()
+        qid = self.submit("Subject: both\n\nboth body\n")
+        attrs = {}
+        r = self.deliver(qid, [f"both@{DOMAIN}"], notify=2, attrs_out=attrs)
+        self.assertEqual(r[0][0], "2.0.0", r)
+        self.assertEqual(attrs.get("action"), ["expanded"])
+        qid = self.submit("Subject: far\n\nfar body\n")
+        r = self.deliver(qid, [f"far@{DOMAIN}"], notify=6, attrs_out=attrs)  # SUCCESS,FAILURE
+        self.assertIn("dsn_notify_flags: FAILURE\n", self.forwarded(r[0]))
+
+    def test_command_environment_and_execution_directory(self):
+        """As Postfix's local/command.c: LOGNAME/USER name the recipient (the
+        alias for an alias command), HOME/SHELL are unset for default_privs;
+        command_execution_directory expands $user."""
+        qid = self.submit("Subject: env\n\nx\n")
+        self.assertEqual(self.deliver(qid, [f"cmd+Tag@{DOMAIN}"])[0][0], "2.0.0")
+        with open(os.path.join(self.out, "cmd.env")) as f:
+            env = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+        self.assertEqual(env.get("LOGNAME"), "cmd")
+        self.assertEqual(env.get("USER"), "cmd")
+        self.assertEqual(env.get("EXTENSION"), "tag")  # lowercased, as Postfix's
+        self.assertNotIn("HOME", env)
+        self.assertNotIn("SHELL", env)
+        u = self.need_users()[0]
+        for n in os.listdir(self.out):  # nobody's files; the sticky directory keeps the user out
+            os.unlink(os.path.join(self.out, n))
+        xd = os.path.join(self.base, "xd", u.pw_name)
+        os.makedirs(xd, exist_ok=True)
+        r = self.deliver(qid, [f"{u.pw_name}@{DOMAIN}"], service="localxd")
+        self.assertEqual(r[0][0], "2.0.0", r)
+        with open(os.path.join(self.out, "cmd.pwd")) as f:
+            self.assertEqual(f.read().strip(), os.path.realpath(xd))
+        with open(os.path.join(self.out, "cmd.env")) as f:
+            env = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+        self.assertEqual(env.get("LOGNAME"), u.pw_name)
+        self.assertEqual(env.get("HOME"), u.pw_dir)
+
+    def test_maildir_in_the_spool_directory(self):
+        u = self.need_users()[0]
+        spool = os.path.join(self.rootspool, "maildirs")
+        os.mkdir(spool)
+        os.chmod(spool, 0o1777)
+        qid = self.submit("Subject: spool maildir\n\nin the spool\n")
+        r = self.deliver(qid, [f"{u.pw_name}@{DOMAIN}"], service="localmds")
+        self.assertEqual(r, [("2.0.0", "delivered to maildir")])
+        new = os.path.join(spool, u.pw_name, "new")
+        files = os.listdir(new)
+        self.assertEqual(len(files), 1)
+        self.assertEqual(os.stat(os.path.join(new, files[0])).st_uid, u.pw_uid)
+        with open(os.path.join(new, files[0])) as f:
+            self.assertIn("in the spool", f.read())
+
+    def test_biff_notice(self):
+        import socket
+        u = self.need_users()[0]
+        try:
+            port = socket.getservbyname("biff", "udp")
+        except OSError:
+            self.skipTest("no biff/udp in /etc/services")
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            s.close()
+            self.skipTest(f"cannot bind the biff port: {e}")
+        with s:
+            s.settimeout(30)
+            qid = self.submit("Subject: biff\n\nx\n")
+            self.assertEqual(self.deliver(qid, [f"{u.pw_name}@{DOMAIN}"], service="localbiff")[0][0], "2.0.0")
+            self.assertEqual(s.recv(600), f"{u.pw_name}@0\0".encode())
+            size = os.path.getsize(os.path.join(self.spool, u.pw_name))
+            self.assertEqual(self.deliver(qid, [f"{u.pw_name}@{DOMAIN}"], service="localbiff")[0][0], "2.0.0")
+            self.assertEqual(s.recv(600), f"{u.pw_name}@{size}\0".encode())
 
     def test_loop_detection(self):
         u = self.need_users()[0]

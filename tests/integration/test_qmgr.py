@@ -587,6 +587,13 @@ class QmgrTest(unittest.TestCase):
         (other,) = self.wait_ids(inst, "yves@example.org", 1)
         inst.wait_log(rf"{other}: removed", timeout=30)
         self.assertEqual(self.bounce.seen("trace", qid=other), [])
+        # local(8)'s alias expansion: one "expanded" notice for the alias.
+        self.agent.action = "expanded"
+        self.send(inst, ["dave@one.example"], sender="zoe@example.org", args=["-N", "success"])
+        (third,) = self.wait_ids(inst, "zoe@example.org", 1)
+        inst.wait_log(rf"{third}: removed", timeout=30)
+        (_, _, a), = self.bounce.seen("trace", "append", third)
+        self.assertEqual(a["action"], "expanded")
 
     def test_trace_flush_failure_keeps_message_until_the_notice_goes(self):
         # The success notice is made from the message: while the trace flush

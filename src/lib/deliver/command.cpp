@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -51,7 +52,8 @@ enum Stage : int {
   kStageUid,
   kStageRedirect,
   kStageChdir,
-  kStageExec
+  kStageExec,
+  kStageLimit
 };
 struct ChildReport {
   int stage = 0;
@@ -132,6 +134,9 @@ std::string stage_text(const ChildReport& r, const std::string& description, con
                          gid, err);
     case kStageExec:
       return fmt::format("cannot execute command \"{}\": {}", description, err);
+    case kStageLimit:
+      return fmt::format("cannot set the file size limit {} for command \"{}\": {}", o.file_size_limit, description,
+                         err);
     default:
       return fmt::format("cannot start command \"{}\": {}", description, err);
   }
@@ -373,6 +378,16 @@ Attempt<StartedCommand> start_command(const std::vector<std::string>& argv, cons
   for (auto& e : env_strings) c_envp.push_back(e.data());
   c_envp.push_back(nullptr);
   const char* workdir = options.working_directory.empty() ? nullptr : options.working_directory.c_str();
+  // The file size limit, worked out before fork() (never above the hard
+  // limit we have: an unprivileged child could not raise it anyway).
+  std::optional<struct rlimit> fsize;
+  if (options.file_size_limit > 0) {
+    struct rlimit now {};
+    if (::getrlimit(RLIMIT_FSIZE, &now) == 0) {
+      const rlim_t want = static_cast<rlim_t>(options.file_size_limit);
+      if (now.rlim_max == RLIM_INFINITY || want < now.rlim_max) fsize = rlimit{want, want};
+    }
+  }
   const uid_t uid = options.run_as ? options.run_as->uid : 0;
   const gid_t gid = options.run_as ? options.run_as->gid : 0;
 
@@ -426,6 +441,7 @@ Attempt<StartedCommand> start_command(const std::vector<std::string>& argv, cons
         ::dup2(std_fds[2].get(), STDERR_FILENO) < 0)
       child_fail(rep, kStageRedirect);
     if (workdir != nullptr && ::chdir(workdir) < 0) child_fail(rep, kStageChdir);
+    if (fsize && ::setrlimit(RLIMIT_FSIZE, &*fsize) < 0) child_fail(rep, kStageLimit);
 #ifdef CLOSE_RANGE_CLOEXEC
     // Whatever the daemon left open without close-on-exec stays with us.
     (void)::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);

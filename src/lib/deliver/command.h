@@ -116,6 +116,10 @@ struct CommandOptions {
   std::size_t output_limit = 4096;                    // bytes of output kept
   std::string description;                            // CMD in texts; default: argv[0] / the shell text
   bool abnormal_exit_defers = false;                  // defer (not bounce) on timeout and signal death
+  // RLIMIT_FSIZE of the command, bytes; 0: inherit ours. local(8) gives
+  // its commands mailbox_size_limit, as Postfix's local process has it:
+  // a guard against runaway programs, not a quota. Only ever lowered.
+  std::uint64_t file_size_limit = 0;
 };
 
 struct CommandResult {

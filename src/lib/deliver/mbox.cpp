@@ -39,6 +39,7 @@ Outcome append_mbox(int fd, const Envelope& envelope, ContentReader& content, co
       (void)::fsync(fd);
     return std::move(*failure);
   }
+  if (options.start_out) *options.start_out = static_cast<std::uint64_t>(start);
   return Outcome::sent("delivered to mailbox");
 }
 

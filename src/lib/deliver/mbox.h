@@ -48,6 +48,8 @@ struct MboxOptions {
   std::uint64_t size_limit = 0;  // mailbox_size_limit; 0 = no limit
   CopyOptions copy = CopyOptions::mbox();
   bool sync = true;  // fsync() before reporting success
+  // Set on success to the offset where the new message begins (biff).
+  std::uint64_t* start_out = nullptr;
 };
 
 // Appends to `fd` (open for writing, normally O_APPEND and locked).

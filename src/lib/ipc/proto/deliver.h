@@ -112,6 +112,7 @@ struct DeliveryRequest {
 inline constexpr std::string_view kSuccessDelivered = "delivered";
 inline constexpr std::string_view kSuccessRelayed = "relayed";
 inline constexpr std::string_view kSuccessNone = "none";
+inline constexpr std::string_view kSuccessExpanded = "expanded";
 
 struct DeliveryReply {
   static constexpr std::string_view kType = "delivery_reply";
@@ -130,8 +131,9 @@ struct DeliveryReply {
   // Per recipient, for a 2xx: the DSN action of its success notice
   // ("delivered": final delivery, the default when absent; "relayed":
   // handed to an MTA that does not speak DSN; "none": handed to one that
-  // does and got NOTIFY, so that it, not we, says so). Postfix's smtp(8)
-  // rules; only the smtp and lmtp clients send it.
+  // does and got NOTIFY, so that it, not we, says so; "expanded": local(8)
+  // expanded an alias or .forward whose members get no success notice of
+  // their own). Postfix's smtp(8) and local(8) rules.
   std::optional<std::vector<std::string>> action;
 
   static constexpr auto fields() {
@@ -151,7 +153,8 @@ struct DeliveryReply {
     if (action) {
       if (action->size() != dsn.size()) return make_error("action list differs in length");
       for (const auto& a : *action)
-        if (a != kSuccessDelivered && a != kSuccessRelayed && a != kSuccessNone) return make_error("bad action");
+        if (a != kSuccessDelivered && a != kSuccessRelayed && a != kSuccessNone && a != kSuccessExpanded)
+          return make_error("bad action");
     }
     for (const auto& d : dsn) {
       if (d.size() < 5 || (d[0] != '2' && d[0] != '4' && d[0] != '5') || d[1] != '.')
