@@ -60,17 +60,29 @@ AddressMapper::AddressMapper(MapperOptions options, maps::MapList canonical, map
 
 // One table list, one address: the first address of the result, with
 // "@domain" results keeping the local part and unmatched extensions put back.
+// Postfix's cleanup_map11: the result is looked up again, so that
+// "a -> b, b -> c" gives c, until an address is not found or maps to
+// itself; ten steps without either is a table loop, and the message is
+// not accepted (try again later) rather than sent somewhere arbitrary.
 Result<std::string> AddressMapper::canonical(maps::MapList& list, std::string_view address, std::string_view id) {
-  auto hit = maps::map_address(list, address, opts_.search, opts_.propagate_canonical);
-  if (!hit) {
-    log::warning("{}: {} map lookup problem for {} -- message not accepted, try again later", id, list.title(),
-                 str::printable(address, 256));
-    return hit.take_error();
+  constexpr int kMaxCanonicalSteps = 10;
+  std::string a(address);
+  for (int step = 0; step < kMaxCanonicalSteps; ++step) {
+    auto hit = maps::map_address(list, a, opts_.search, opts_.propagate_canonical);
+    if (!hit) {
+      log::warning("{}: {} map lookup problem for {} -- message not accepted, try again later", id, list.title(),
+                   str::printable(a, 256));
+      return hit.take_error();
+    }
+    if (!*hit) return a;
+    std::string r = std::move(**hit);
+    if (r.find('@') == std::string::npos && opts_.qualify) r = opts_.qualify(r);
+    if (str::iequals(r, a)) return r;
+    a = std::move(r);
   }
-  if (!*hit) return std::string(address);
-  std::string r = std::move(**hit);
-  if (r.find('@') == std::string::npos && opts_.qualify) r = opts_.qualify(r);
-  return r;
+  log::warning("{}: unreasonable {} map nesting for {} -- message not accepted, try again later", id, list.title(),
+               str::printable(a, 256));
+  return make_error("unreasonable {} map nesting", list.title());
 }
 
 void AddressMapper::set_bcc_maps(maps::MapList sender_bcc, maps::MapList recipient_bcc) {
@@ -117,7 +129,11 @@ Result<std::string> AddressMapper::map_sender(std::string_view address, unsigned
     if (!r) return r;
     a = std::move(*r);
   }
-  if (opts_.masquerade_classes & cls) a = masquerade(a);
+  if (opts_.masquerade_classes & cls) {
+    auto m = masquerade(a, id);
+    if (!m) return m;
+    a = std::move(*m);
+  }
   return a;
 }
 
@@ -134,18 +150,28 @@ Result<std::string> AddressMapper::map_recipient(std::string_view address, unsig
     if (!r) return r;
     a = std::move(*r);
   }
-  if (opts_.masquerade_classes & cls) a = masquerade(a);
+  if (opts_.masquerade_classes & cls) {
+    auto m = masquerade(a, id);
+    if (!m) return m;
+    a = std::move(*m);
+  }
   return a;
 }
 
-std::string AddressMapper::masquerade(std::string_view address) const {
+Result<std::string> AddressMapper::masquerade(std::string_view address, std::string_view id) const {
   auto at = address.rfind('@');
   if (at == std::string_view::npos || opts_.masquerade_domains.empty()) return std::string(address);
   std::string_view local = address.substr(0, at);
   std::string domain = str::lower(address.substr(at + 1));
-  std::string llocal = str::lower(local);
-  for (const auto& ex : opts_.masquerade_exceptions)
-    if (ex == llocal) return std::string(address);
+  if (opts_.masquerade_exceptions && !opts_.masquerade_exceptions->empty()) {
+    auto hit = opts_.masquerade_exceptions->match(local);
+    if (!hit) {
+      log::warning("{}: masquerade_exceptions lookup problem for {} -- message not accepted, try again later", id,
+                   str::printable(local, 256));
+      return hit.take_error();
+    }
+    if (*hit) return std::string(address);
+  }
   // Postfix's cleanup_masquerade_external(): the first entry that is the
   // domain itself, or a parent of it, decides. The domain itself (listed
   // with or without "!") and a "!" parent leave the address alone; a plain

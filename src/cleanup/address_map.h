@@ -7,10 +7,13 @@
 //               canonical_maps, each only for the address classes its
 //               *_classes parameter names (envelope_sender,
 //               envelope_recipient, header_sender, header_recipient);
-//               one address in, one out.
+//               one address in, one out; a result is looked up again until
+//               it is not found or maps to itself (ten steps at most, then
+//               "unreasonable ... map nesting" defers the message).
 //   masquerade  masquerade_domains: user@host.example.com -> user@example.com
 //               for the classes in masquerade_classes, except local parts in
-//               masquerade_exceptions; "!domain" entries stop the search.
+//               masquerade_exceptions (a name list: names, /file,
+//               type:table); "!domain" entries stop the search.
 //   virtual     virtual_alias_maps, envelope recipients only: one address
 //               in, many out, recursively, with Postfix's loop handling (an
 //               address that comes back is kept as it is, not expanded
@@ -44,6 +47,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +57,7 @@
 #include "base/result.h"
 #include "maps/address_search.h"
 #include "maps/map_list.h"
+#include "maps/match_list.h"
 
 namespace postern::cleanup {
 
@@ -86,7 +91,9 @@ struct MapperOptions {
   unsigned recipient_canonical_classes = 0;
   unsigned masquerade_classes = 0;
   std::vector<std::string> masquerade_domains;     // as configured, "!" prefix allowed
-  std::vector<std::string> masquerade_exceptions;  // lower case local parts
+  // masquerade_exceptions: local parts (names, /file, type:table, !name;
+  // Postfix's string list); null: none. Shared: options are copied.
+  std::shared_ptr<maps::MatchList> masquerade_exceptions;
   bool propagate_canonical = true;
   bool propagate_virtual = true;
   std::size_t virtual_expansion_limit = 1000;
@@ -119,8 +126,9 @@ class AddressMapper {
   Result<std::optional<std::string>> sender_bcc(std::string_view address, std::string_view id);
   Result<std::optional<std::string>> recipient_bcc(std::string_view address, std::string_view id);
 
-  // Masquerading alone (exposed for tests).
-  std::string masquerade(std::string_view address) const;
+  // Masquerading alone (exposed for tests). An error: masquerade_exceptions
+  // could not answer (the message is deferred).
+  Result<std::string> masquerade(std::string_view address, std::string_view id = {}) const;
 
   const MapperOptions& options() const { return opts_; }
 

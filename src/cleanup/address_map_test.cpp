@@ -77,18 +77,41 @@ TEST(AppendMyorigin, OnlyBareAddresses) {
   EXPECT_EQ(append_myorigin("", "example.com"), "");
 }
 
+std::string masq(const AddressMapper& m, std::string_view a) {
+  auto r = m.masquerade(a, "ID");
+  return r ? *r : "error: " + r.error().message;
+}
+
+std::shared_ptr<maps::MatchList> exceptions(const std::string& value) {
+  auto l = maps::MatchList::open("masquerade_exceptions", value, maps::MatchStyle::Name);
+  EXPECT_TRUE(l) << (l ? "" : l.error().message);
+  return l ? std::make_shared<maps::MatchList>(std::move(*l)) : nullptr;
+}
+
 TEST(Masquerade, StripsSubdomainsWithExceptionsAndNegation) {
   auto o = default_options();
   o.masquerade_domains = {"!mail.example.com", "example.com"};
-  o.masquerade_exceptions = {"root"};
+  o.masquerade_exceptions = exceptions("Root");
   auto m = mapper(o, "", "", "", "");
-  EXPECT_EQ(m.masquerade("joe@host.sub.EXAMPLE.com"), "joe@example.com");
-  EXPECT_EQ(m.masquerade("joe@example.com"), "joe@example.com");        // the domain itself
-  EXPECT_EQ(m.masquerade("joe@mail.example.com"), "joe@mail.example.com");  // "!" entry
-  EXPECT_EQ(m.masquerade("root@host.example.com"), "root@host.example.com");  // exception
-  EXPECT_EQ(m.masquerade("joe@badexample.com"), "joe@badexample.com");  // not a subdomain
-  EXPECT_EQ(m.masquerade("joe@host.mail.example.com"), "joe@host.mail.example.com");  // below a "!" entry
-  EXPECT_EQ(m.masquerade("joe"), "joe");
+  EXPECT_EQ(masq(m, "joe@host.sub.EXAMPLE.com"), "joe@example.com");
+  EXPECT_EQ(masq(m, "joe@example.com"), "joe@example.com");        // the domain itself
+  EXPECT_EQ(masq(m, "joe@mail.example.com"), "joe@mail.example.com");  // "!" entry
+  EXPECT_EQ(masq(m, "root@host.example.com"), "root@host.example.com");  // exception
+  EXPECT_EQ(masq(m, "joe@badexample.com"), "joe@badexample.com");  // not a subdomain
+  EXPECT_EQ(masq(m, "joe@host.mail.example.com"), "joe@host.mail.example.com");  // below a "!" entry
+  EXPECT_EQ(masq(m, "joe"), "joe");
+}
+
+// Postfix's masquerade_exceptions is a string list: tables and "!" work.
+TEST(Masquerade, ExceptionsFromATable) {
+  TableDir t;
+  auto o = default_options();
+  o.masquerade_domains = {"example.com"};
+  o.masquerade_exceptions = exceptions("!nobody, " + t.table("except", "admin x\nnobody x\n"));
+  auto m = mapper(o, "", "", "", "");
+  EXPECT_EQ(masq(m, "ADMIN@host.example.com"), "ADMIN@host.example.com");
+  EXPECT_EQ(masq(m, "nobody@host.example.com"), "nobody@example.com");  // "!nobody" first
+  EXPECT_EQ(masq(m, "joe@host.example.com"), "joe@example.com");
 }
 
 TEST(Masquerade, TheDomainItselfStopsTheSearch) {
@@ -96,9 +119,9 @@ TEST(Masquerade, TheDomainItselfStopsTheSearch) {
   auto o = default_options();
   o.masquerade_domains = {"sub.example.com", "example.com"};
   auto m = mapper(o, "", "", "", "");
-  EXPECT_EQ(m.masquerade("joe@sub.example.com"), "joe@sub.example.com");
-  EXPECT_EQ(m.masquerade("joe@host.sub.example.com"), "joe@sub.example.com");
-  EXPECT_EQ(m.masquerade("joe@other.example.com"), "joe@example.com");
+  EXPECT_EQ(masq(m, "joe@sub.example.com"), "joe@sub.example.com");
+  EXPECT_EQ(masq(m, "joe@host.sub.example.com"), "joe@sub.example.com");
+  EXPECT_EQ(masq(m, "joe@other.example.com"), "joe@example.com");
 }
 
 TEST(Masquerade, AppliesOnlyToConfiguredClasses) {
@@ -163,6 +186,28 @@ TEST(Canonical, ClassGatingExtensionsAndDomainResults) {
   r = m2.map_recipient("joe+list@example.com", addr_class::kEnvelopeRecipient, "ID");
   ASSERT_TRUE(r);
   EXPECT_EQ(*r, "joseph@example.com");
+}
+
+// Postfix's cleanup_map11(): a result is looked up again until it is not
+// found or maps to itself; a table loop defers the message.
+TEST(Canonical, ResultsAreMappedAgainUntilAFixedPoint) {
+  TableDir t;
+  auto m = mapper(default_options(),
+                  t.table("chain", "a@example.com b@example.com\n"
+                                   "b@example.com C@example.com\n"
+                                   "c@example.com c@example.com\n"
+                                   "x@example.com @loop.example\n"
+                                   "@loop.example @example.com\n"),
+                  "", "", "");
+  auto r = m.map_recipient("a@example.com", addr_class::kEnvelopeRecipient, "ID");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "c@example.com");  // C -> c maps to itself (case-blind): the search stops there
+  r = m.map_recipient("x@example.com", addr_class::kEnvelopeRecipient, "ID");
+  ASSERT_FALSE(r);  // x -> x@loop.example -> x@example.com -> ... : nesting
+  EXPECT_NE(r.error().message.find("nesting"), std::string::npos);
+  r = m.map_recipient("y@example.com", addr_class::kEnvelopeRecipient, "ID");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "y@example.com");
 }
 
 TEST(Canonical, TableErrorIsAnError) {
@@ -348,6 +393,19 @@ TEST(Settings, HeaderRewriteContext) {
   EXPECT_EQ(s6->header_rewrite_context("2001:db8:1::5", false), "local");
   EXPECT_EQ(s6->header_rewrite_context("::1", false), "local");
   EXPECT_EQ(s6->header_rewrite_context("2001:db9::5", false), "");
+
+  // mynetworks as smtpd reads it: "!" entries and tables count too.
+  auto cfgt = config::Config::from_text(
+      "queue_directory = /nonexistent\nmyhostname = mx.example.com\n"
+      "local_header_rewrite_clients = permit_mynetworks\n"
+      "mynetworks = !10.9.9.9, 10.0.0.0/8, inline:{ 192.0.2.7=yes }\n");
+  ASSERT_TRUE(cfgt) << cfgt.error().message;
+  auto st = CleanupSettings::from_config(*cfgt);
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(st->header_rewrite_context("10.1.1.1", false), "local");
+  EXPECT_EQ(st->header_rewrite_context("10.9.9.9", false), "");
+  EXPECT_EQ(st->header_rewrite_context("192.0.2.7", false), "local");
+  EXPECT_EQ(st->header_rewrite_context("192.0.2.8", false), "");
 
   auto cfg2 = config::Config::from_text(
       "queue_directory = /nonexistent\nmyhostname = mx.example.com\nremote_header_rewrite_domain = domain.invalid\n");

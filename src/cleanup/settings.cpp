@@ -1,6 +1,6 @@
 // settings.cpp - cleanup's typed view of main.cf (see settings.h).
 //
-// Reads the parameters listed in settings.h; logs nothing.
+// Reads the parameters listed in settings.h; logs what settings.h says.
 #include "cleanup/settings.h"
 
 #include <arpa/inet.h>
@@ -10,6 +10,7 @@
 
 #include "base/strings.h"
 #include "config/host_info.h"
+#include "log/log.h"
 
 namespace postern::cleanup {
 
@@ -22,15 +23,8 @@ Result<Network> parse_network(std::string_view text) {
     len = t.substr(slash + 1);
   }
   if (addr.size() >= 2 && addr.front() == '[' && addr.back() == ']') addr = addr.substr(1, addr.size() - 2);
-  if (::inet_pton(AF_INET, addr.c_str(), n.addr) == 1) {
-    n.family = AF_INET;
-    n.prefix = 32;
-  } else if (::inet_pton(AF_INET6, addr.c_str(), n.addr) == 1) {
-    n.family = AF_INET6;
-    n.prefix = 128;
-  } else {
-    return make_error("bad network address \"{}\"", str::printable(t, 128));
-  }
+  if (!maps::parse_ip(addr, n.family, n.addr)) return make_error("bad network address \"{}\"", str::printable(t, 128));
+  n.prefix = n.family == AF_INET ? 32 : 128;
   if (!len.empty()) {
     auto p = str::parse_int(len);
     if (!p || *p < 0 || *p > n.prefix) return make_error("bad network mask in \"{}\"", str::printable(t, 128));
@@ -40,24 +34,11 @@ Result<Network> parse_network(std::string_view text) {
 }
 
 bool network_contains(const Network& net, std::string_view text) {
-  std::string a(text);
-  if (str::istarts_with(a, "ipv6:")) a = a.substr(5);
+  if (str::istarts_with(text, "ipv6:")) text.remove_prefix(5);
   unsigned char bytes[16] = {};
   int family = 0;
-  if (::inet_pton(AF_INET, a.c_str(), bytes) == 1)
-    family = AF_INET;
-  else if (::inet_pton(AF_INET6, a.c_str(), bytes) == 1)
-    family = AF_INET6;
-  else
-    return false;
-  // An IPv4-mapped IPv6 client matches IPv4 networks.
-  if (family == AF_INET6 && net.family == AF_INET) {
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (std::memcmp(bytes, mapped, 12) != 0) return false;
-    std::memmove(bytes, bytes + 12, 4);
-    family = AF_INET;
-  }
-  if (family != net.family) return false;
+  // An IPv4-mapped IPv6 client ("::ffff:192.0.2.1") comes back as IPv4.
+  if (!maps::parse_ip(text, family, bytes) || family != net.family) return false;
   int full = net.prefix / 8, rest = net.prefix % 8;
   if (std::memcmp(bytes, net.addr, full) != 0) return false;
   if (rest == 0) return true;
@@ -175,10 +156,13 @@ Result<CleanupSettings> CleanupSettings::from_config(const config::Config& cfg) 
     for (const auto& p : cfg.list("proxy_interfaces"))
       if (auto n = parse_network(p)) s.own_networks.push_back(*n);
   }
-  if (s.rewrite_mynetworks)
-    for (const auto& m : cfg.list("mynetworks"))
-      if (!is_table_entry(m))
-        if (auto n = parse_network(m)) s.mynetworks.push_back(*n);
+  if (s.rewrite_mynetworks) {
+    // The whole network list, as smtpd reads it: "!" entries, /file/name
+    // and type:table entries included.
+    auto nets = maps::NetworkList::parse("mynetworks", cfg.str("mynetworks"));
+    if (!nets) return nets.take_error();
+    s.mynetworks = std::make_shared<maps::NetworkList>(std::move(*nets));
+  }
   s.remote_header_rewrite_domain = std::string(str::trim(cfg.str("remote_header_rewrite_domain")));
 
   MapperOptions& m = s.mapper;
@@ -193,7 +177,11 @@ Result<CleanupSettings> CleanupSettings::from_config(const config::Config& cfg) 
   if (auto st = classes("recipient_canonical_classes", m.recipient_canonical_classes); !st) return st.take_error();
   if (auto st = classes("masquerade_classes", m.masquerade_classes); !st) return st.take_error();
   m.masquerade_domains = cfg.list("masquerade_domains");
-  for (const auto& e : cfg.list("masquerade_exceptions")) m.masquerade_exceptions.push_back(str::lower(e));
+  {
+    auto ex = maps::MatchList::open("masquerade_exceptions", cfg.str("masquerade_exceptions"), maps::MatchStyle::Name);
+    if (!ex) return make_error("masquerade_exceptions: {}", ex.error().message);
+    m.masquerade_exceptions = std::make_shared<maps::MatchList>(std::move(*ex));
+  }
   m.propagate_canonical = m.propagate_virtual = false;
   for (const auto& p : cfg.list("propagate_unmatched_extensions")) {
     std::string l = str::lower(p);
@@ -238,9 +226,16 @@ std::string CleanupSettings::header_rewrite_context(std::string_view client_addr
   if (rewrite_inet_interfaces)
     for (const auto& n : own_networks)
       if (network_contains(n, client_addr)) return "local";
-  if (rewrite_mynetworks)
-    for (const auto& n : mynetworks)
-      if (network_contains(n, client_addr)) return "local";
+  if (rewrite_mynetworks && mynetworks) {
+    std::string_view a = client_addr;
+    if (str::istarts_with(a, "ipv6:")) a.remove_prefix(5);
+    auto hit = mynetworks->contains(a);
+    // A table that cannot answer grants nothing: local rewriting is the
+    // privileged choice.
+    if (!hit) log::warning("local_header_rewrite_clients: mynetworks lookup for {}: {}", str::printable(a, 64),
+                           hit.error().message);
+    else if (*hit) return "local";
+  }
   if (!remote_header_rewrite_domain.empty()) return "remote";
   return "";
 }

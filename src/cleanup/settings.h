@@ -24,12 +24,14 @@
 // strict_8bitmime, strict_8bitmime_body, strict_mime_encoding_domain,
 // always_bcc, sender_bcc_maps,
 // recipient_bcc_maps, message_reject_characters, message_strip_characters.
-// Logs nothing; errors name the parameter.
+// Logs nothing but a warning when a mynetworks table cannot answer for
+// local_header_rewrite_clients; errors name the parameter.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -38,6 +40,7 @@
 #include "base/result.h"
 #include "cleanup/address_map.h"
 #include "config/config.h"
+#include "maps/network_list.h"
 #include "queue/layout.h"
 #include "queue/queue_id.h"
 
@@ -92,7 +95,7 @@ struct CleanupSettings {
   bool rewrite_mynetworks = false;         // permit_mynetworks
   bool rewrite_sasl_authenticated = false; // permit_sasl_authenticated
   std::vector<Network> own_networks;       // inet_interfaces/proxy_interfaces addresses, plus loopback
-  std::vector<Network> mynetworks;
+  std::shared_ptr<maps::NetworkList> mynetworks;  // permit_mynetworks (shared: settings are copied)
   std::string remote_header_rewrite_domain;
 
   // Content inspection (checks.h): table lists as configured, empty: off.

@@ -1,11 +1,7 @@
 // policy.h - smtpd's access policy: client networks, domain classes, RCPT restrictions.
 //
-// NetworkList matches a client address against a Postfix network list
-// (mynetworks, smtpd_client_event_limit_exceptions): CIDR blocks
-// ("192.0.2.0/24", "[2001:db8::]/32", "::1/128"), single addresses, "!"
-// negation (first match wins), /file/name entries (the file holds more
-// entries) and type:table entries (the client address is looked up; any
-// result matches).
+// Client networks (mynetworks, smtpd_client_event_limit_exceptions) are
+// maps::NetworkList (maps/network_list.h), shared with cleanup.
 //
 // Domain lists (mydestination, relay_domains, virtual_*_domains) are
 // maps::MatchList, as in trivial-rewrite; relay_domains matches subdomains
@@ -89,6 +85,7 @@
 #include "mail/notify.h"
 #include "maps/map_list.h"
 #include "maps/match_list.h"
+#include "maps/network_list.h"
 #include "smtp/reply.h"
 #include "smtpd/access.h"
 #include "smtpd/dnsbl.h"
@@ -97,27 +94,8 @@
 
 namespace postern::smtpd {
 
-class NetworkList {
- public:
-  // `list` is the parameter's value; `title` names it in warnings.
-  static Result<NetworkList> parse(std::string_view title, std::string_view list);
-  // Fails only when a table lookup fails (the caller defers).
-  Result<bool> contains(std::string_view addr);
-
- private:
-  struct Net {
-    bool negate = false;
-    int family = 0;  // AF_INET / AF_INET6
-    unsigned char bytes[16] = {};
-    int prefix = 0;
-    std::unique_ptr<maps::MapList> table;  // type:table entry
-  };
-  static Status add_entry(NetworkList& nl, std::string_view title, std::string entry, int depth);
-  std::vector<Net> nets_;
-};
-
-// Parse "a.b.c.d" or an IPv6 address (without brackets): family and bytes.
-bool parse_ip(std::string_view text, int& family, unsigned char out[16]);
+using maps::NetworkList;
+using maps::parse_ip;
 
 
 enum class DomainClass { Local, VirtualAlias, VirtualMailbox, Relay, Default };
