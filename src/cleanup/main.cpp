@@ -13,6 +13,7 @@
 
 #include "aio/io_scope.h"
 #include "cleanup/session.h"
+#include "ipc/status_call.h"
 #include "log/log.h"
 #include "rewrite/client.h"
 #include "server/skeleton.h"
@@ -81,6 +82,11 @@ int main(int argc, char** argv) {
         },
         *state->committer, root, &ctx});
     state->service->checks = state->checks.get();
+    state->service->trace = [&ctx, socket = root / "private" / s.trace_service_name, service = s.trace_service_name,
+                             timeout = std::chrono::duration_cast<ipc::AsyncDuration>(s.ipc_timeout)](
+                                ipc::proto::BounceRequest req) -> asio::awaitable<Status> {
+      co_return co_await ipc::status_call(ctx.io(), socket, service, std::move(req), timeout);
+    };
     return {};
   };
   d.serve = [&](server::Context&, server::Socket sock) -> asio::awaitable<void> {

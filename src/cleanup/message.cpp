@@ -273,6 +273,19 @@ asio::awaitable<void> Message::add_recipient(std::string address, std::string or
       fail(*err);
       co_return;
     }
+    // RFC 3461's option (b), Postfix's cleanup_out_recipient(): an alias
+    // passes ENVID, RET and ORCPT on, NOTIFY without SUCCESS, and the
+    // sender who asked for SUCCESS hears "expanded" once, for the alias.
+    if ((notify & queue::kNotifySuccess) && (targets.size() > 1 || targets.front() != *mapped)) {
+      queue::RecipientFields f;
+      f.address = *mapped;
+      f.orcpt = orcpt;
+      f.notify = notify;
+      if (deps_.settings.enable_original_recipient) f.orig_rcpt = original;
+      expanded_.push_back(std::move(f));
+      notify = notify == queue::kNotifySuccess ? static_cast<unsigned>(queue::kNotifyNever)
+                                               : notify & ~static_cast<unsigned>(queue::kNotifySuccess);
+    }
   }
   for (auto& t : targets) {
     if (t.empty() || !dups_.first(t, original, notify, orcpt)) continue;

@@ -12,7 +12,12 @@
 //                canonical_maps, masquerading (if configured), then
 //                virtual_alias_maps expansion and duplicate removal; each
 //                result is one R record with the original address kept
-//                (enable_original_recipient) and the DSN details. With
+//                (enable_original_recipient) and the DSN details. A
+//                NOTIFY=SUCCESS recipient that virtual_alias_maps turned
+//                into other addresses is remembered for one "expanded"
+//                notice (expanded_notices(); the session has it written to
+//                the trace log before the commit) and its members get the
+//                NOTIFY without SUCCESS, as Postfix's cleanup does. With
 //                kAutoBcc, sender_bcc_maps (for the mapped sender) and
 //                recipient_bcc_maps (for each mapped recipient) name copy
 //                addresses; they and always_bcc are added by finish() as
@@ -113,6 +118,11 @@ class Message {
   std::size_t recipient_count() const { return nrcpt_; }
   // A DISCARD action matched: the client is told "queued", the file goes.
   bool discarded() const { return discard_; }
+  // Recipients that virtual alias expansion turned into others while they
+  // asked for NOTIFY=SUCCESS: each gets a 2.0.0 "alias expanded" trace
+  // entry, action "expanded" (address before the expansion, its ORCPT,
+  // NOTIFY and original address).
+  const std::vector<queue::RecipientFields>& expanded_notices() const { return expanded_; }
 
  private:
   Message(Deps deps, std::int64_t flags, std::string origin, std::shared_ptr<queue::QueueFileWriter> w);
@@ -237,6 +247,7 @@ class Message {
   std::vector<std::string> auto_bcc_;
   std::unordered_set<std::string> auto_bcc_seen_;
   bool adding_bcc_ = false;  // the copies themselves get no copies
+  std::vector<queue::RecipientFields> expanded_;  // see expanded_notices()
   bool auto_bcc() const {
     return (flags_ & submit::cleanup_flag::kAutoBcc) &&
            !(flags_ & (submit::cleanup_flag::kNoAddressMappings | submit::cleanup_flag::kBounce));

@@ -1,6 +1,10 @@
 // session.cpp - the cleanup protocol loop for one connection (see session.h).
 #include "cleanup/session.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <optional>
 #include <utility>
 
@@ -9,6 +13,8 @@
 #include "ipc/async.h"
 #include "ipc/frame_buffer.h"
 #include "log/log.h"
+#include "queue/layout.h"
+#include "queue/queue_file.h"
 #include "server/flow.h"
 #include "server/requests.h"
 #include "submit/cleanup_proto.h"
@@ -16,6 +22,36 @@
 namespace postern::cleanup {
 
 namespace {
+
+asio::awaitable<Status> append_expanded(Service& svc, const Message& msg) {
+  if (!svc.trace) co_return make_error("no trace service");
+  const auto& notices = msg.expanded_notices();
+  for (std::size_t from = 0; from < notices.size(); from += ipc::proto::kMaxBounceEntries) {
+    ipc::proto::BounceRequest req;
+    req.op = ipc::proto::BounceOp::Append;
+    req.queue_id = msg.queue_id();
+    req.action = "expanded";
+    for (std::size_t k = from; k < notices.size() && k < from + ipc::proto::kMaxBounceEntries; ++k) {
+      auto enc = queue::encode_recipient(notices[k]);
+      if (!enc) continue;  // cannot happen: the address was stored already
+      req.recipients.push_back(std::move(*enc));
+      req.dsn.push_back("2.0.0");
+      req.text.push_back("alias expanded");
+      req.relay.push_back("none");
+    }
+    if (req.recipients.empty()) continue;
+    if (auto st = co_await svc.trace(std::move(req)); !st) co_return st;
+  }
+  co_return Status{};
+}
+
+void remove_trace_log(const Service& svc, const std::string& queue_id) {
+  auto id = queue::QueueId::parse(queue_id);
+  if (!id) return;
+  const auto path = queue::queue_path(svc.queue_root, queue::QueueName::Trace, *id, svc.settings.hash);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    log::warning("{}: remove trace log {}: {}", queue_id, path.string(), std::strerror(errno));
+}
 
 using Socket = asio::generic::stream_protocol::socket;
 
@@ -227,10 +263,21 @@ asio::awaitable<bool> serve_message(Service& svc, Socket& sock, const std::strin
     // and the file is gone.
     msg->writer()->abandon();
   } else if (!verdict) {
-    std::shared_ptr<queue::QueueFileWriter> writer = msg->writer();
-    const bool alone = svc.sessions == 1;
-    auto st = co_await svc.committer.commit(writer, alone);
-    if (!st) verdict = write_error();
+    const bool traced = !msg->expanded_notices().empty();
+    if (traced) {
+      if (auto st = co_await append_expanded(svc, *msg); !st) {
+        log::warning("{}: trace logfile update error: {}", msg->queue_id(), st.error().message);
+        verdict = write_error();
+        msg->writer()->abandon();  // gone before the client hears "try again"
+      }
+    }
+    if (!verdict) {
+      std::shared_ptr<queue::QueueFileWriter> writer = msg->writer();
+      const bool alone = svc.sessions == 1;
+      auto st = co_await svc.committer.commit(writer, alone);
+      if (!st) verdict = write_error();
+    }
+    if (verdict && traced) remove_trace_log(svc, msg->queue_id());
   }
   writing.reset();
   // A client sends nothing after cleanup_end until it has the result:

@@ -32,6 +32,12 @@
 //     stalls half-way is a stuck or hostile peer).
 // The shorter of frame_timeout and ipc_timeout applies where both could.
 //
+// A message whose virtual alias expansion owes NOTIFY=SUCCESS notices has
+// them appended to the trace log before the commit; when that fails the
+// message is refused (451 4.3.0, "trace logfile update error"), and when
+// the commit fails after it the trace log is removed, so that no notice
+// is sent for a message that was not accepted.
+//
 // Parameters: ipc_timeout (through CleanupSettings), max_idle.
 // Logs: "warning: cleanup: malformed request from PEER: ERROR",
 // "warning: ID: queue file create: ..." and the Message log lines.
@@ -49,6 +55,7 @@
 #include "cleanup/committer.h"
 #include "cleanup/rewriter.h"
 #include "cleanup/settings.h"
+#include "ipc/proto/bounce.h"
 #include "server/skeleton.h"
 
 namespace postern::cleanup {
@@ -68,6 +75,12 @@ struct Service {
   // header_checks and friends (checks.h); null: none configured.
   ContentChecks* checks = nullptr;
   std::size_t writing = 0;           // of them, those with a queue file not yet committed
+  // Appends to the trace log (private/$trace_service_name): the virtual
+  // alias "expanded" notices (Message::expanded_notices()), written before
+  // the commit, as Postfix's cleanup writes them, so that qmgr sends them
+  // with the message's other success notices. Null: messages that need
+  // one are refused with a temporary error (tests that do not set it).
+  std::function<asio::awaitable<Status>(ipc::proto::BounceRequest)> trace = nullptr;
 };
 
 asio::awaitable<void> serve_session(Service& svc, asio::generic::stream_protocol::socket sock, std::string peer);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -30,6 +31,13 @@ class Server {
         svc_{settings_, mapper_, [] { return std::make_unique<FakeRewriter>(); }, committer_, scratch.queue()},
         socket_(scratch.queue() / "public" / "cleanup"),
         acceptor_(io_, asio::local::stream_protocol::endpoint(socket_.string())) {
+    // A recording trace service (the virtual alias "expanded" notices).
+    svc_.trace = [this](ipc::proto::BounceRequest req) -> asio::awaitable<Status> {
+      std::lock_guard<std::mutex> lock(trace_mu_);
+      if (trace_fails_) co_return make_error("trace service down");
+      traced_.push_back(std::move(req));
+      co_return Status{};
+    };
     asio::co_spawn(io_, accept(), asio::detached);
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -44,6 +52,14 @@ class Server {
   }
   const fs::path& socket() const { return socket_; }
   std::size_t batches() const { return committer_.batches(); }
+  std::vector<ipc::proto::BounceRequest> traced() {
+    std::lock_guard<std::mutex> lock(trace_mu_);
+    return traced_;
+  }
+  void fail_trace(bool f) {
+    std::lock_guard<std::mutex> lock(trace_mu_);
+    trace_fails_ = f;
+  }
   static CleanupSettings with_frame_timeout(CleanupSettings s, std::chrono::seconds t) {
     s.frame_timeout = t;
     return s;
@@ -67,6 +83,9 @@ class Server {
   Service svc_;
   fs::path socket_;
   asio::local::stream_protocol::acceptor acceptor_;
+  std::mutex trace_mu_;
+  std::vector<ipc::proto::BounceRequest> traced_;
+  bool trace_fails_ = false;
   std::thread thread_;
 };
 
@@ -125,6 +144,80 @@ TEST(Session, AsyncClientRoundTrip) {
   EXPECT_EQ(r->message().size.content_size, text.size());
   EXPECT_NE(text.find(std::string(submit::kMaxContentChunk + 1000, 'x') + "\n"), std::string::npos);
   EXPECT_NE(text.find("Subject: round trip\nFrom: joe@example.com\nDate: "), std::string::npos) << text.substr(0, 200);
+}
+
+// Postfix's cleanup_out_recipient(): a NOTIFY=SUCCESS recipient that
+// virtual_alias_maps expands gets one "expanded" trace entry, written
+// before the commit; its members get NOTIFY without SUCCESS. When the entry
+// cannot be written the message is refused.
+TEST(Session, VirtualAliasExpansionOwesOneExpandedNotice) {
+  Scratch scratch;
+  Server server(scratch, Committer::Mode::Single,
+                "virtual_alias_maps = inline:{ {list@example.org = a@example.org, b@example.org}, "
+                "{one@example.org = other@example.org}, {self@example.org = self@example.org} }\n");
+  auto submit = [&](const std::string& rcpt, std::int64_t notify) {
+    auto c = submit::BlockingCleanupClient::open(server.socket(), 0, "smtpd", 10s);
+    EXPECT_TRUE(c) << c.error().message;
+    EXPECT_TRUE(c->envelope(envelope("joe@example.org")));
+    auto r = recipient(rcpt);
+    r.notify = notify;
+    r.orcpt = "rfc822;" + rcpt;
+    EXPECT_TRUE(c->recipient(r));
+    EXPECT_TRUE(c->content("Subject: list\n\nbody\n"));
+    auto f = c->finish();
+    EXPECT_TRUE(f) << f.error().message;
+    return std::make_pair(c->queue_id(), f ? *f : submit::CleanupResult{});
+  };
+  auto file_of = [&](const std::string& id) {
+    for (const auto& p : scratch.incoming())
+      if (p.filename() == id) return queue::QueueFileReader::open(p);
+    return Result<queue::QueueFileReader>(make_error("no file {}", id));
+  };
+
+  auto [id, res] = submit("list@example.org", queue::kNotifySuccess | queue::kNotifyFailure);
+  EXPECT_EQ(res.status, 0) << res.reason;
+  auto traced = server.traced();
+  ASSERT_EQ(traced.size(), 1u);
+  EXPECT_EQ(traced[0].queue_id, id);
+  EXPECT_EQ(traced[0].action, "expanded");
+  ASSERT_EQ(traced[0].recipients.size(), 1u);
+  auto alias = queue::decode_recipient(traced[0].recipients[0]);
+  ASSERT_TRUE(alias);
+  EXPECT_EQ(alias->address, "list@example.org");
+  EXPECT_EQ(alias->notify, queue::kNotifySuccess | queue::kNotifyFailure);
+  EXPECT_EQ(alias->orcpt, "rfc822;list@example.org");
+  EXPECT_EQ(traced[0].text, std::vector<std::string>{"alias expanded"});
+  auto r = file_of(id);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->message().recipients.size(), 2u);
+  for (const auto& m : r->message().recipients) {
+    EXPECT_EQ(m.fields.notify, queue::kNotifyFailure) << m.fields.address;
+    EXPECT_EQ(m.fields.orcpt, "rfc822;list@example.org");  // passed on (RFC 3461 option b)
+  }
+
+  // A one-to-one alias is an expansion too; SUCCESS alone becomes NEVER.
+  std::tie(id, res) = submit("one@example.org", queue::kNotifySuccess);
+  EXPECT_EQ(res.status, 0);
+  EXPECT_EQ(server.traced().size(), 2u);
+  r = file_of(id);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->message().recipients.size(), 1u);
+  EXPECT_EQ(r->message().recipients[0].fields.notify, queue::kNotifyNever);
+
+  // Not expanded (an address that maps to itself, or no SUCCESS): nothing.
+  std::tie(id, res) = submit("self@example.org", queue::kNotifySuccess);
+  EXPECT_EQ(res.status, 0);
+  std::tie(id, res) = submit("list@example.org", queue::kNotifyFailure);
+  EXPECT_EQ(res.status, 0);
+  EXPECT_EQ(server.traced().size(), 2u);
+
+  // The trace service fails: the message is refused and leaves no file.
+  server.fail_trace(true);
+  const auto before = scratch.incoming().size();
+  std::tie(id, res) = submit("list@example.org", queue::kNotifySuccess);
+  EXPECT_NE(res.status, 0);
+  EXPECT_EQ(res.dsn.substr(0, 2), "4.");
+  EXPECT_EQ(scratch.incoming().size(), before);
 }
 
 TEST(Session, BlockingClientRoundTripAndEarlyVerdict) {

@@ -128,6 +128,9 @@ Result<CleanupSettings> CleanupSettings::from_config(const config::Config& cfg) 
   s.queue_service_name = cfg.str("queue_service_name");
   if (s.queue_service_name.empty() || s.queue_service_name.find('/') != std::string::npos)
     return make_error("queue_service_name: bad service name \"{}\"", str::printable(s.queue_service_name, 64));
+  s.trace_service_name = cfg.str("trace_service_name");
+  if (s.trace_service_name.empty() || s.trace_service_name.find('/') != std::string::npos)
+    return make_error("trace_service_name: bad service name \"{}\"", str::printable(s.trace_service_name, 64));
   s.rewrite_service_name = cfg.str("rewrite_service_name");
   if (s.rewrite_service_name.empty() || s.rewrite_service_name.find('/') != std::string::npos)
     return make_error("rewrite_service_name: bad service name \"{}\"", str::printable(s.rewrite_service_name, 64));

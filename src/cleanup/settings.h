@@ -16,7 +16,7 @@
 // virtual_alias_maps, propagate_unmatched_extensions, message_drop_headers,
 // always_add_missing_headers, undisclosed_recipients_header,
 // header_from_format, enable_original_recipient, ipc_timeout, in_flow_delay,
-// delay_warning_time, rewrite_service_name, queue_service_name, append_at_myorigin,
+// delay_warning_time, rewrite_service_name, queue_service_name, trace_service_name, append_at_myorigin,
 // local_header_rewrite_clients, remote_header_rewrite_domain,
 // header_checks, mime_header_checks, nested_header_checks, body_checks,
 // body_checks_size_limit, disable_mime_input_processing,
@@ -85,6 +85,7 @@ struct CleanupSettings {
   std::chrono::seconds delay_warning_time{0};
   std::string rewrite_service_name = "rewrite";
   std::string queue_service_name = "qmgr";  // woken at public/$queue_service_name
+  std::string trace_service_name = "trace";  // private/$trace_service_name: "expanded" notices
   // Not a parameter: how long a begun frame (and the first one) may take;
   // see session.h. Tests shorten it.
   std::chrono::seconds frame_timeout{60};

@@ -32,6 +32,7 @@ myhostname = mail.example.test
 mydomain = example.test
 myorigin = example.test
 bounce_size_limit = 3000
+virtual_alias_maps = inline:{ {team@example.test = lee@example.test, mo@example.test} }
 """
 
 
@@ -287,6 +288,26 @@ class BounceTest(_Base, unittest.TestCase):
         self.assertIn("Status: 2.0.0", report)
         self.assertNotIn("ivy@example.test", report)
         self.assertFalse(os.path.exists(os.path.join(self.inst.queue, "trace", qid)))
+
+    def test_virtual_alias_expansion_leaves_one_expanded_entry(self):
+        """cleanup writes one "expanded" trace entry for a NOTIFY=SUCCESS
+        recipient that virtual_alias_maps expands, before it accepts the
+        message (Postfix's cleanup_out_recipient); the members lose SUCCESS.
+        qmgr's flush (played here) sends the notice."""
+        qid = self.submit("kim@example.test", "team@example.test", args=["-N", "success"])
+        self.assertTrue(os.path.exists(os.path.join(self.inst.queue, "trace", qid)))
+        text = self.inst.cmd("postcat", ["-q", qid]).stdout
+        for member in ("lee@example.test", "mo@example.test"):
+            self.assertIn(f"recipient: {member}", text)
+        self.assertIn("dsn_notify_flags: NEVER", text)
+        self.assertNotIn("SUCCESS", text)
+        with Connection(self.sock("trace")) as c:
+            self.assertEqual(self.op(c, "flush", qid)[0], 0)
+        _, new, text = self.notice(qid, "delivery status notification")
+        report = self.report_part(text)
+        self.assertIn("Final-Recipient: rfc822; team@example.test", report)
+        self.assertIn("Action: expanded", report)
+        self.assertNotIn("lee@example.test", report)
 
     def test_bounce_of_null_sender_is_dropped_by_default(self):
         # notify_classes has neither bounce nor 2bounce (Postfix's default):
