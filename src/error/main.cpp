@@ -15,6 +15,7 @@
 // status=bounced (no such domain)".
 //
 // Parameters: ipc_timeout, soft_bounce; the server skeleton's (max_use, max_idle, ...).
+#include "base/strings.h"
 #include "deliver/status_line.h"
 #include "error/reason.h"
 #include "ipc/proto/deliver.h"
@@ -53,7 +54,7 @@ ipc::proto::DeliveryReply answer(const ipc::proto::DeliveryRequest& req, error_a
                              .text = o.text};
     log::info("{}", deliver::format_status_line(line));
     reply.dsn.push_back(rep.dsn);
-    reply.text.push_back(o.text);
+    reply.text.push_back(str::printable(o.text, 1000));  // the reply field holds 1,024 bytes
     reply.relay.push_back("none");
   }
   return reply;

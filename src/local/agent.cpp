@@ -805,7 +805,7 @@ proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
     const Outcome o = filtered(original);
     reply.dsn.push_back(deliver::report_outcome(o, soft_bounce).dsn);
     reply.text.push_back(str::printable(o.text, 1000));
-    reply.relay.push_back("local");
+    reply.relay.push_back(impl_->settings.relay());
   };
   std::vector<queue::RecipientFields> rcpts;
   for (const auto& r : req.recipients) {
@@ -818,7 +818,7 @@ proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
     sl.queue_id = req.queue_id;
     sl.recipient = to;
     sl.orig_recipient = orig;
-    sl.relay = "local";
+    sl.relay = impl_->settings.relay();
     sl.arrival_usec = req.arrival_usec;
     sl.active_usec = req.active_usec;
     sl.agent_start_usec = start;

@@ -90,7 +90,14 @@ struct Settings {
   std::chrono::seconds ipc_timeout{3600};
   bool soft_bounce = false;  // bounces reported as deferrals (deliver::report_outcome())
   std::string status_filter;  // local_delivery_status_filter (deliver/status_filter.h)
-  std::string service_name;  // this agent's master.cf service: never a transport to hand on to
+  // This agent's master.cf service: never a transport to hand on to, and
+  // the relay= of its status lines, as in Postfix ("local2" for a second
+  // instance). Empty: "local".
+  std::string service_name;
+  const std::string& relay() const {
+    static const std::string kDefault = "local";
+    return service_name.empty() ? kDefault : service_name;
+  }
 
   static Result<Settings> from_config(const config::Config& cfg);
 };

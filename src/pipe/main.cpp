@@ -66,7 +66,8 @@ Status configure(server::Context& ctx) {
   if (!attr) return make_error("service {}: {}", ctx.service(), attr.error().message);
   auto settings = pipe::Settings::from_attributes(attr->extra, attr->argv);
   if (!settings) return make_error("service {}: {}", ctx.service(), settings.error().message);
-  auto creds = spawn::command_credentials(*attr, ctx.cfg().str("mail_owner"), ctx.service());
+  auto creds = spawn::command_credentials(*attr, ctx.cfg().str("mail_owner"), ctx.cfg().str("setgid_group"),
+                                           ctx.service());
   if (!creds) return creds.take_error();
   Service s;
   s.name = ctx.service();
@@ -80,6 +81,7 @@ Status configure(server::Context& ctx) {
   s.status_filter = std::move(*filter);
   s.options.run_as = std::move(*creds);
   s.options.export_environment = ctx.cfg().list("export_environment");
+  s.options.umask = s.settings.umask;
   s.options.working_directory = s.settings.directory.empty() ? s.queue_root.string() : s.settings.directory;
   s.options.description = s.settings.argv.front();
   const std::string limit_name = ctx.service() + "_time_limit";
@@ -147,7 +149,9 @@ deliver::Outcome run(const Service& s, const ipc::proto::DeliveryRequest& req,
   auto argv = pipe::expand(s.settings, m, rcpts, s.delimiter);
 
   deliver::Envelope env;
-  env.sender = msg.sender;
+  // Postfix's pipe(8): null_sender replaces the null sender in the From_
+  // line and Return-Path: too (flags F and R); empty keeps "<>".
+  env.sender = msg.sender.empty() ? s.settings.null_sender : msg.sender;
   env.delivered_to = rcpts.front().address;
   // Flag O: the recipient as given to Postern, also when not rewritten.
   env.original_recipient = rcpts.front().original.empty() ? rcpts.front().address : rcpts.front().original;
@@ -188,7 +192,7 @@ ipc::proto::DeliveryReply deliver_request(const Service& s, const ipc::proto::De
                              .text = o.text};
     log::info("{}", deliver::format_status_line(line));
     reply.dsn.push_back(rep.dsn);
-    reply.text.push_back(o.text);
+    reply.text.push_back(str::printable(o.text, 1000));  // the reply field holds 1,024 bytes
     reply.relay.push_back(s.name);
   }
   return reply;

@@ -90,16 +90,8 @@ Result<Settings> Settings::from_attributes(const std::map<std::string, std::stri
       // size=0 is no limit, as in Postfix.
       if (*n > 0) s.size_limit = *n;
     } else if (name == "eol") {
-      // Postfix's escapes: \r, \n, \t and \\.
-      s.eol.clear();
-      for (std::size_t i = 0; i < value.size(); ++i) {
-        if (value[i] != '\\' || i + 1 == value.size()) {
-          s.eol += value[i];
-          continue;
-        }
-        char e = value[++i];
-        s.eol += e == 'r' ? '\r' : e == 'n' ? '\n' : e == 't' ? '\t' : e;
-      }
+      // Postfix's unescape(): \a \b \f \n \r \t \v, \ddd octal, \\.
+      s.eol = str::unescape(value);
       if (s.eol.empty()) return make_error("empty eol= value");
     } else if (name == "directory") {
       s.directory = value;
@@ -108,6 +100,7 @@ Result<Settings> Settings::from_attributes(const std::map<std::string, std::stri
     } else if (name == "umask") {
       if (value.empty() || value.find_first_not_of("01234567") != std::string::npos || value.size() > 4)
         return make_error("bad umask= value: {}", str::printable(value, 64));
+      s.umask = static_cast<mode_t>(std::stoul(value, nullptr, 8) & 0777);
     }
   }
   s.argv = argv;
@@ -150,7 +143,10 @@ std::vector<std::string> expand(const Settings& s, const MessageInfo& m, const s
   };
   auto message_value = [&](std::string_view n) -> std::string {
     // Flags h and u fold recipients only, as in Postfix.
-    if (n == "sender") return m.sender.empty() ? s.null_sender : address(m.sender, false);
+    // A non-empty null_sender text is quoted (flag q) like an address.
+    if (n == "sender")
+      return m.sender.empty() ? (s.null_sender.empty() ? std::string() : address(s.null_sender, false))
+                              : address(m.sender, false);
     if (n == "nexthop") return lower_if(m.nexthop, f.fold_host);
     if (n == "queue_id") return m.queue_id;
     if (n == "size") return std::to_string(m.size);

@@ -21,9 +21,8 @@
 //   eol=STRING          line terminator (\r\n escapes allowed; default \n)
 //   directory=PATH      working directory (default: the queue directory)
 //   null_sender=TEXT    ${sender} for the null sender (default MAILER-DAEMON)
-//   umask=OCTAL         accepted for compatibility; files the command makes
-//                       get its own umask (Postfix's default, 077, is not
-//                       applied)
+//   umask=OCTAL         the command's file creation mask (default 077, the
+//                       mask Postfix's commands inherit from its master)
 // Anything else is a configuration error: the agent does not start.
 //
 // Macros in argv: ${sender}, ${recipient}, ${original_recipient},
@@ -38,6 +37,8 @@
 //
 // Reads: recipient_delimiter (through expand()'s caller). Logs nothing.
 #pragma once
+
+#include <sys/types.h>
 
 #include <map>
 #include <optional>
@@ -61,6 +62,7 @@ struct Settings {
   std::string eol = "\n";
   std::string directory;  // empty: the queue directory
   std::string null_sender = "MAILER-DAEMON";
+  mode_t umask = 077;
   std::vector<std::string> argv;  // unexpanded
 
   // From spawn::Attributes::extra and argv; checks every macro name.

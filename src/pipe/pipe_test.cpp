@@ -34,6 +34,11 @@ TEST(Pipe, FlagsBecomeCopyOptions) {
               o.dot_stuff && o.quote_from);
   EXPECT_EQ(o.eol, "\r\n");
   EXPECT_TRUE(s.flags.final_delivery);
+  EXPECT_EQ(s.umask, 077u);
+  // Postfix's unescape(): octal too; umask= is the command's.
+  auto t = settings({{"eol", "\\015\\012"}, {"umask", "022"}}, {"/bin/cat"});
+  EXPECT_EQ(t.eol, "\r\n");
+  EXPECT_EQ(t.umask, 022u);
 }
 
 TEST(Pipe, BadAttributesAreRefused) {

@@ -47,19 +47,21 @@ Result<Attributes> parse_attributes(const std::vector<std::string>& args,
   return a;
 }
 
-Status check_identity(const Ids& cmd, const Ids& owner) {
+Status check_identity(const Ids& cmd, const Ids& owner, std::optional<gid_t> setgid) {
   if (cmd.uid == 0) return make_error("request to run a command as root");
   if (cmd.uid == owner.uid) return make_error("request to run a command as the mail system owner");
   if (cmd.gid == 0) return make_error("request to use privileged group id {}", static_cast<long>(cmd.gid));
   if (cmd.gid == owner.gid)
     return make_error("request to use mail system owner group id {}", static_cast<long>(cmd.gid));
+  if (setgid && cmd.gid == *setgid)
+    return make_error("request to use mail system setgid_group id {}", static_cast<long>(cmd.gid));
   if (cmd.uid == static_cast<uid_t>(-1)) return make_error("user must not have user ID -1");
   if (cmd.gid == static_cast<gid_t>(-1)) return make_error("user must not have group ID -1");
   return {};
 }
 
 Result<deliver::Credentials> command_credentials(const Attributes& a, std::string_view mail_owner,
-                                                 std::string_view service) {
+                                                 std::string_view setgid_group, std::string_view service) {
   auto user = security::lookup_user(a.user);
   if (!user) return make_error("service {}: unknown user name: {}", service, a.user);
   Ids ids{user->uid, user->gid};
@@ -71,7 +73,9 @@ Result<deliver::Credentials> command_credentials(const Attributes& a, std::strin
   if (security::running_as_root()) {
     auto owner = security::lookup_user(mail_owner);
     if (!owner) return make_error("mail_owner: {}", owner.error().message);
-    if (auto st = check_identity(ids, {owner->uid, owner->gid}); !st)
+    std::optional<gid_t> setgid;
+    if (auto g = security::lookup_group(setgid_group)) setgid = *g;
+    if (auto st = check_identity(ids, {owner->uid, owner->gid}, setgid); !st)
       return make_error("service {}: {}", service, st.error().message);
   } else if (ids.uid != ::geteuid() || ids.gid != ::getegid()) {
     return make_error("service {}: cannot run commands as {} without root privileges", service, a.user);

@@ -7,15 +7,18 @@
 // the command's. pipe(8) has more NAME=VALUE attributes before argv=
 // (flags=, size=, ...). parse_attributes() only splits the words;
 // check_identity() is the rule on whose rights a command may get: never
-// root (uid or gid 0), never the mail system owner's (its uid or gid),
-// never -1; command_credentials() looks the names up and applies it.
+// root (uid or gid 0), never the mail system owner's (its uid or gid), never
+// setgid_group's gid (it may write into the maildrop queue), never -1;
+// command_credentials() looks the names up and applies it.
 //
-// Reads no parameters (the caller passes mail_owner). Logs nothing.
+// Reads no parameters (the caller passes mail_owner and setgid_group). Logs
+// nothing.
 #pragma once
 
 #include <sys/types.h>
 
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -45,13 +48,14 @@ struct Ids {
   gid_t gid = 0;
 };
 
-// Whether a command may run as `cmd`; `owner` is mail_owner's.
-Status check_identity(const Ids& cmd, const Ids& owner);
+// Whether a command may run as `cmd`; `owner` is mail_owner's, `setgid`
+// the gid of setgid_group (none: unknown group).
+Status check_identity(const Ids& cmd, const Ids& owner, std::optional<gid_t> setgid = std::nullopt);
 
 // The uid and gid user= names, checked with check_identity() when we are
 // root; without root only the invoking user's own identity is allowed (a
 // personal instance). Errors start with "service SERVICE: ".
 Result<deliver::Credentials> command_credentials(const Attributes& a, std::string_view mail_owner,
-                                                 std::string_view service);
+                                                 std::string_view setgid_group, std::string_view service);
 
 }  // namespace postern::spawn

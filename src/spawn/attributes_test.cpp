@@ -46,6 +46,9 @@ TEST(SpawnAttributes, Identity) {
   EXPECT_EQ(check_identity({65534, 120}, owner).error().message,
             "request to use mail system owner group id 120");
   EXPECT_FALSE(check_identity({static_cast<uid_t>(-1), 65534}, owner));
+  // setgid_group's gid can write into the maildrop queue (Postfix's pipe refuses it too).
+  EXPECT_TRUE(check_identity({65534, 65534}, owner, 130));
+  EXPECT_EQ(check_identity({65534, 130}, owner, 130).error().message, "request to use mail system setgid_group id 130");
   EXPECT_FALSE(check_identity({65534, static_cast<gid_t>(-1)}, owner));
 }
 

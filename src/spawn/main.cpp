@@ -49,7 +49,8 @@ std::optional<Service> g_service;
 Status configure(server::Context& ctx) {
   auto attr = spawn::parse_attributes(ctx.args());
   if (!attr) return make_error("service {}: {}", ctx.service(), attr.error().message);
-  auto creds = spawn::command_credentials(*attr, ctx.cfg().str("mail_owner"), ctx.service());
+  auto creds = spawn::command_credentials(*attr, ctx.cfg().str("mail_owner"), ctx.cfg().str("setgid_group"),
+                                           ctx.service());
   if (!creds) return creds.take_error();
   Service s;
   s.program = attr->argv[0];

@@ -131,7 +131,7 @@ proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
     sl.queue_id = req.queue_id;
     sl.recipient = r.fields ? std::string_view(r.fields->address) : std::string_view(r.shown);
     if (r.fields) sl.orig_recipient = r.fields->orig_rcpt;
-    sl.relay = "virtual";
+    sl.relay = impl_->s.relay();
     sl.arrival_usec = req.arrival_usec;
     sl.active_usec = req.active_usec;
     sl.agent_start_usec = start;
@@ -144,7 +144,7 @@ proto::DeliveryReply Agent::handle(const proto::DeliveryRequest& req) {
     log::info("{}", deliver::format_status_line(sl));
     reply.dsn.push_back(rep.dsn);
     reply.text.push_back(str::printable(o.text, 1000));
-    reply.relay.push_back("virtual");
+    reply.relay.push_back(impl_->s.relay());
   };
   auto all = [&](const Outcome& o) {
     for (const auto& r : rcpts) finish(r, o);

@@ -62,6 +62,13 @@ struct Settings {
   std::chrono::seconds ipc_timeout{3600};
   bool soft_bounce = false;  // bounces reported as deferrals (deliver::report_outcome())
   std::string status_filter;  // virtual_delivery_status_filter (deliver/status_filter.h)
+  // This agent's master.cf service: the relay= of its status lines, as in
+  // Postfix ("virtual2" for a second instance). Empty: "virtual".
+  std::string service_name;
+  const std::string& relay() const {
+    static const std::string kDefault = "virtual";
+    return service_name.empty() ? kDefault : service_name;
+  }
 
   // Fails when virtual_mailbox_base is empty or relative, or
   // virtual_mailbox_lock does not parse.

@@ -217,7 +217,8 @@ class LocalTest(unittest.TestCase):
                 ("recipients", [recipient_field(r, notify=notify) for r in recipients])])
         self.assertEqual(t, "delivery_reply", attrs)
         self.assertEqual(len(attrs["dsn"]), len(recipients))
-        self.assertEqual(attrs["relay"], ["local"] * len(recipients))
+        # relay= is the master.cf service name, as in Postfix.
+        self.assertEqual(attrs["relay"], [service] * len(recipients))
         if attrs_out is not None:
             attrs_out.update(attrs)
         return list(zip(attrs["dsn"], attrs["text"]))
@@ -698,6 +699,7 @@ class LocalTest(unittest.TestCase):
         qid = self.submit("Subject: spool maildir\n\nin the spool\n")
         r = self.deliver(qid, [f"{u.pw_name}@{DOMAIN}"], service="localmds")
         self.assertEqual(r, [("2.0.0", "delivered to maildir")])
+        self.inst.wait_log(re.escape(qid) + rf": to=<{u.pw_name}@{re.escape(DOMAIN)}>, relay=localmds, ")
         new = os.path.join(spool, u.pw_name, "new")
         files = os.listdir(new)
         self.assertEqual(len(files), 1)

@@ -7,6 +7,7 @@ and standard input, or exit with a given status. When the tests run as
 root the commands run as "nobody", else as the invoking user.
 """
 import os
+import re
 import pwd
 import smtplib
 import unittest
@@ -32,7 +33,13 @@ def setUpModule():
     fail = os.path.join(INST.root, "fail.sh")
     with open(fail, "w") as f:
         f.write('#!/bin/sh\ncat > /dev/null\nexit "$1"\n')
-    for p in (record, fail):
+    chatty = os.path.join(INST.root, "chatty.sh")
+    with open(chatty, "w") as f:
+        f.write("#!/bin/sh\ncat > /dev/null\nhead -c 3000 /dev/zero | tr '\\000' x\nexit 1\n")
+    killed = os.path.join(INST.root, "killed.sh")
+    with open(killed, "w") as f:
+        f.write("#!/bin/sh\ncat > /dev/null\nkill -TERM $$\n")
+    for p in (record, fail, chatty, killed):
         os.chmod(p, 0o755)
     user = "nobody" if os.geteuid() == 0 else pwd.getpwuid(os.getuid()).pw_name
     with open(INST.path("main.cf"), "a") as f:
@@ -46,7 +53,8 @@ minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 queue_run_delay = 1s
 transport_maps = inline:{{ {{one.test = record1}}, {{many.test = recordn}}, {{later.test = tempfail}},
-    {{nouser.test = nouser}}, {{small.test = small}}, {{nolimit.test = nolimit}} }}
+    {{nouser.test = nouser}}, {{small.test = small}}, {{nolimit.test = nolimit}}, {{chatty.test = chatty}},
+    {{killed.test = killed}} }}
 record1_destination_recipient_limit = 1
 """)
     PORT = free_port()
@@ -56,6 +64,8 @@ tempfail unix - n n - - pipe user={user} argv={fail} 75
 nouser unix - n n - - pipe user={user} argv={fail} 67
 small unix - n n - - pipe size=100 user={user} argv={record} {OUT}/small
 nolimit unix - n n - - pipe size=0 user={user} argv={record} {OUT}/nolimit
+chatty unix - n n - - pipe user={user} argv={chatty}
+killed unix - n n - - pipe user={user} argv={killed}
 """))
     INST.start()
 
@@ -65,9 +75,9 @@ def tearDownModule():
         INST.cleanup()
 
 
-def send(rcpts, body="hello", headers=""):
+def send(rcpts, body="hello", headers="", sender="Sender@Client.Test"):
     with smtplib.SMTP("127.0.0.1", PORT, timeout=30) as s:
-        s.sendmail("Sender@Client.Test", rcpts, f"Subject: pipe\r\n{headers}\r\n{body}\r\n")
+        s.sendmail(sender, rcpts, f"Subject: pipe\r\n{headers}\r\n{body}\r\n")
 
 
 class PipeTest(unittest.TestCase):
@@ -87,6 +97,18 @@ class PipeTest(unittest.TestCase):
         self.assertIn("Delivered-To: Bob+Tag@One.Test\n", text)
         self.assertIn("Subject: pipe\n", text)
         self.assertTrue(text.endswith("hello\n"), text)
+
+    def test_null_sender_replacement(self):
+        # pipe(8): null_sender (default MAILER-DAEMON) stands for <> in
+        # ${sender}, the From_ line and Return-Path:.
+        send(["Null@One.Test"], sender="")
+        m = INST.wait_log(r"(\w+): to=<Null@One\.Test>, relay=record1, .*status=sent", 30)
+        path = os.path.join(OUT, m.group(1) + ".null")
+        wait_for(lambda: os.path.exists(path), 10, what="the command's output")
+        with open(path) as f:
+            text = f.read()
+        self.assertTrue(text.startswith("ARGS: [MAILER-DAEMON] [null@one.test]"), text)
+        self.assertIn("Return-Path: <MAILER-DAEMON>\n", text)
 
     def test_flag_d_bounces_a_forwarding_loop(self):
         send(["Looped@One.Test"], headers="Delivered-To: looped@one.test\r\n")
@@ -127,6 +149,19 @@ class PipeTest(unittest.TestCase):
         INST.wait_log(r"to=<x@later\.test>, relay=tempfail, .*dsn=4\.3\.0, status=deferred", 30)
         send(["x@nouser.test"])
         INST.wait_log(r"to=<x@nouser\.test>, relay=nouser, .*dsn=5\.1\.1, status=bounced", 30)
+
+    def test_long_command_output_still_bounces(self):
+        # 3,000 bytes of output: the reply's text is cut to fit, so qmgr
+        # gets the bounce (and removes the message) instead of a broken reply.
+        send(["x@chatty.test"])
+        m = INST.wait_log(r"(\w+): to=<x@chatty\.test>, relay=chatty, .*dsn=5\.3\.0, status=bounced", 30)
+        INST.wait_log(re.escape(m.group(1)) + r": removed", 30)
+
+    def test_signal_death_defers(self):
+        # As Postfix 3: a command killed by a signal is tried again.
+        send(["x@killed.test"])
+        INST.wait_log(r"to=<x@killed\.test>, relay=killed, .*dsn=4\.3\.0, status=deferred "
+                      r"\(Command died with signal 15", 30)
 
     def test_size_limit(self):
         send(["x@small.test"], body="x" * 500)

@@ -239,7 +239,8 @@ class VirtualTest(unittest.TestCase):
 
     def test_soft_bounce_keeps_the_mail(self):
         send(["nobody@three.test"], sender="someone@client.test")
-        m = INST.wait_log(r"postern/virtual\[\d+\]: (\w+): to=<nobody@three\.test>, relay=virtual, .*"
+        # relay= names the master.cf service, as in Postfix.
+        m = INST.wait_log(r"postern/virtual\[\d+\]: (\w+): to=<nobody@three\.test>, relay=vsoft, .*"
                           r"dsn=4\.1\.1, status=SOFTBOUNCE \(unknown user: \"nobody@three\.test\"\)", 30)
         qid = m.group(1)
         # Deferred, not bounced: still queued, and no bounce for the sender.

@@ -243,8 +243,8 @@ Outcome command_outcome(int wait_status, bool timed_out, std::string_view descri
   };
   if (timed_out) return abnormal(fmt::format("Command time limit exceeded: \"{}\"{}", description, suffix));
   if (WIFSIGNALED(wait_status))
-    return abnormal(
-        fmt::format("Command died with signal {}: \"{}\"{}", WTERMSIG(wait_status), description, suffix));
+    return Outcome::deferred(
+        "4.3.0", fmt::format("Command died with signal {}: \"{}\"{}", WTERMSIG(wait_status), description, suffix));
   if (!WIFEXITED(wait_status))
     return Outcome::deferred("4.3.0", fmt::format("Command ended abnormally: \"{}\"{}", description, suffix));
   int code = WEXITSTATUS(wait_status);
@@ -310,11 +310,17 @@ Attempt<StartedCommand> start_command(const std::vector<std::string>& argv, cons
       return Outcome::bounced(
           "5.3.0", fmt::format("invalid command \"{}\": NUL byte in argument", description), EINVAL);
 
-  // Environment: PATH, export_environment, then the caller's; last one wins.
+  // Environment, as Postfix's pipe_command(): export_environment ("NAME"
+  // passes ours on, "NAME=value" sets it), then PATH, always ours, then
+  // the caller's; the last one wins.
   std::vector<std::pair<std::string, std::string>> env_pairs;
+  for (const auto& entry : options.export_environment) {
+    if (auto eq = entry.find('='); eq != std::string::npos)
+      env_pairs.emplace_back(entry.substr(0, eq), entry.substr(eq + 1));
+    else if (const char* v = std::getenv(entry.c_str()))
+      env_pairs.emplace_back(entry, v);
+  }
   env_pairs.emplace_back("PATH", options.path);
-  for (const auto& name : options.export_environment)
-    if (const char* v = std::getenv(name.c_str())) env_pairs.emplace_back(name, v);
   for (const auto& kv : options.environment) env_pairs.push_back(kv);
   std::vector<std::string> env_strings;
   for (std::size_t i = 0; i < env_pairs.size(); ++i) {
@@ -378,6 +384,7 @@ Attempt<StartedCommand> start_command(const std::vector<std::string>& argv, cons
   for (auto& e : env_strings) c_envp.push_back(e.data());
   c_envp.push_back(nullptr);
   const char* workdir = options.working_directory.empty() ? nullptr : options.working_directory.c_str();
+  const mode_t mask = options.umask;
   // The file size limit, worked out before fork() (never above the hard
   // limit we have: an unprivileged child could not raise it anyway).
   std::optional<struct rlimit> fsize;
@@ -442,6 +449,7 @@ Attempt<StartedCommand> start_command(const std::vector<std::string>& argv, cons
       child_fail(rep, kStageRedirect);
     if (workdir != nullptr && ::chdir(workdir) < 0) child_fail(rep, kStageChdir);
     if (fsize && ::setrlimit(RLIMIT_FSIZE, &*fsize) < 0) child_fail(rep, kStageLimit);
+    ::umask(mask);
 #ifdef CLOSE_RANGE_CLOEXEC
     // Whatever the daemon left open without close-on-exec stays with us.
     (void)::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);

@@ -26,9 +26,11 @@
 //     message on stdin;
 //   - changes to `working_directory` (command_execution_directory) after the
 //     privilege drop, so the user's permissions apply;
-//   - gets a clean environment: PATH (`path`, default /usr/bin:/bin), the
-//     variables named in `export_environment` copied from ours (Postfix's
-//     export_environment; default TZ MAIL_CONFIG LANG), then `environment`.
+//   - gets a clean environment: the variables named in `export_environment`
+//     copied from ours, and its NAME=value entries as given (Postfix's
+//     export_environment; default TZ MAIL_CONFIG LANG), then PATH (`path`,
+//     default /usr/bin:/bin: an exported PATH does not win), then
+//     `environment`.
 //     local_command_environment() builds local(8)'s set: HOME, LOGNAME,
 //     USER, SHELL, SENDER, RECIPIENT, LOCAL, DOMAIN, EXTENSION,
 //     ORIGINAL_RECIPIENT, CLIENT_HOSTNAME, CLIENT_ADDRESS, CLIENT_HELO,
@@ -53,7 +55,10 @@
 // the status code decides between bounce and defer):
 //   exit 0                       -> sent 2.0.0 "delivered to command: CMD"
 //   time limit exceeded          -> 5.3.0 "Command time limit exceeded: "CMD""
-//   killed by a signal           -> 5.3.0 "Command died with signal N: "CMD""
+//   killed by a signal           -> 4.3.0 "Command died with signal N: "CMD""
+//                                   (Postfix defers these: a program killed
+//                                   at shutdown or by the OOM killer is not
+//                                   the message's fault)
 //   output starts with "D.S.N "  -> that code (4.x.x defer, 5.x.x bounce) and
 //                                   the rest of the output as text
 //   sysexits.h code (64-78)      -> the sys_exit_detail() table, e.g. 75
@@ -66,8 +71,8 @@
 //                                -> "Command failed: error writing message: ..."
 // plus ". Command output: OUTPUT" when there was output. In the output,
 // tabs and newlines become spaces and other non-printable bytes '_'.
-// Postfix bounces on timeout and on signal death because their status is
-// 5.3.0; set abnormal_exit_defers to defer those two instead.
+// Postfix bounces on timeout because its status is 5.3.0; set
+// abnormal_exit_defers to defer it instead.
 //
 // Blocking call: runs the command to completion. SIGPIPE is blocked in the
 // calling thread while writing and a SIGPIPE it caused is discarded. The
@@ -107,7 +112,7 @@ struct Credentials {
 
 struct CommandOptions {
   std::optional<Credentials> run_as;
-  // Exported after PATH and export_environment; later entries win.
+  // Exported after export_environment and PATH; later entries win.
   std::vector<std::pair<std::string, std::string>> environment;
   std::vector<std::string> export_environment = {"TZ", "MAIL_CONFIG", "LANG"};
   std::string path = "/usr/bin:/bin";
@@ -115,7 +120,10 @@ struct CommandOptions {
   std::chrono::milliseconds time_limit{1000 * 1000};  // command_time_limit (1000s)
   std::size_t output_limit = 4096;                    // bytes of output kept
   std::string description;                            // CMD in texts; default: argv[0] / the shell text
-  bool abnormal_exit_defers = false;                  // defer (not bounce) on timeout and signal death
+  bool abnormal_exit_defers = false;                  // defer (not bounce) on timeout
+  // The command's file creation mask: 077, the one Postfix's commands
+  // inherit from its master (pipe's umask= changes it).
+  mode_t umask = 077;
   // RLIMIT_FSIZE of the command, bytes; 0: inherit ours. local(8) gives
   // its commands mailbox_size_limit, as Postfix's local process has it:
   // a guard against runaway programs, not a quota. Only ever lowered.

@@ -100,8 +100,8 @@ TEST(CommandOutcome, MappingWithoutRunningAnything) {
   EXPECT_EQ(dsn5.dsn, "5.7.1");
 
   Outcome sig = command_outcome(SIGSEGV, false, "cmd", "");
-  EXPECT_TRUE(sig.is_bounced());
-  EXPECT_EQ(sig.dsn, "5.3.0");
+  EXPECT_TRUE(sig.is_deferred());  // as Postfix 3.x: tried again
+  EXPECT_EQ(sig.dsn, "4.3.0");
   EXPECT_EQ(sig.text, "Command died with signal 11: \"cmd\"");
   EXPECT_TRUE(command_outcome(SIGSEGV, false, "cmd", "", true).is_deferred());
 
@@ -227,10 +227,21 @@ TEST(RunCommand, TimeLimitKillsTheProcessGroup) {
   EXPECT_TRUE(d.outcome.is_deferred());
 }
 
+// Postfix's commands inherit its master's umask, 077.
+TEST(RunCommand, FileCreationMask) {
+  CommandResult r = sh("umask");
+  ASSERT_TRUE(r.outcome.is_sent()) << r.outcome.to_string();
+  EXPECT_EQ(r.output, "0077");
+  CommandOptions o = base_options();
+  o.umask = 022;
+  r = sh("umask", o);
+  EXPECT_EQ(r.output, "0022");
+}
+
 TEST(RunCommand, SignalDeath) {
   CommandResult r = sh("kill -TERM $$");
   EXPECT_EQ(r.signal, SIGTERM);
-  EXPECT_TRUE(r.outcome.is_bounced()) << r.outcome.to_string();
+  EXPECT_TRUE(r.outcome.is_deferred()) << r.outcome.to_string();
   EXPECT_EQ(r.outcome.text, "Command died with signal 15: \"kill -TERM $$\"");
 }
 
@@ -282,8 +293,13 @@ TEST(RunCommand, ArgvIsNeverShellParsed) {
 TEST(RunCommand, CleanEnvironment) {
   ::setenv("POSTERN_TEST_SECRET", "leak", 1);
   ::setenv("TZ", "UTC", 1);
+  const std::string saved_path = std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin";
+  ::setenv("PATH", "/nonexistent/evil", 1);  // restored below
   CommandOptions o = base_options();
   o.output_limit = 10000;
+  // Postfix's export_environment: names are passed on, NAME=value is set,
+  // and PATH is always the agent's own.
+  o.export_environment = {"TZ", "MAIL_CONFIG", "POSTERN_FIXED=yes it is", "PATH"};
   LocalCommandEnv e;
   e.home = "/home/bob";
   e.logname = "bob";
@@ -299,7 +315,7 @@ TEST(RunCommand, CleanEnvironment) {
   ASSERT_TRUE(r.outcome.is_sent()) << r.outcome.to_string();
   const std::string& out = r.output;
   for (const char* want :
-       {"PATH=/bin", "TZ=UTC ", "HOME=/home/bob ", "LOGNAME=bob ", "USER=bob ", "SHELL=/bin/sh ",
+       {"PATH=/bin", "TZ=UTC ", "POSTERN_FIXED=yes it is ", "HOME=/home/bob ", "LOGNAME=bob ", "USER=bob ", "SHELL=/bin/sh ",
         "SENDER=alice@example.org ", "RECIPIENT=bob+x_rm_-rf__@example.com ", "LOCAL=bob+x ",
         "DOMAIN=example.com ", "EXTENSION=x"})
     EXPECT_NE(out.find(want), std::string::npos) << want << " in " << out;
@@ -307,6 +323,8 @@ TEST(RunCommand, CleanEnvironment) {
   EXPECT_EQ(out.find("ORIGINAL_RECIPIENT"), std::string::npos);  // empty: not exported
   EXPECT_EQ(out.find("PATH=/usr/bin:/bin"), std::string::npos);
   EXPECT_EQ(out.find("PATH=/bin:"), std::string::npos);
+  EXPECT_EQ(out.find("/nonexistent/evil"), std::string::npos);
+  ::setenv("PATH", saved_path.c_str(), 1);
   ::unsetenv("POSTERN_TEST_SECRET");
 }
 
