@@ -25,23 +25,14 @@ namespace {
 
 asio::awaitable<Status> append_expanded(Service& svc, const Message& msg) {
   if (!svc.trace) co_return make_error("no trace service");
-  const auto& notices = msg.expanded_notices();
-  for (std::size_t from = 0; from < notices.size(); from += ipc::proto::kMaxBounceEntries) {
-    ipc::proto::BounceRequest req;
-    req.op = ipc::proto::BounceOp::Append;
-    req.queue_id = msg.queue_id();
-    req.action = "expanded";
-    for (std::size_t k = from; k < notices.size() && k < from + ipc::proto::kMaxBounceEntries; ++k) {
-      auto enc = queue::encode_recipient(notices[k]);
-      if (!enc) continue;  // cannot happen: the address was stored already
-      req.recipients.push_back(std::move(*enc));
-      req.dsn.push_back("2.0.0");
-      req.text.push_back("alias expanded");
-      req.relay.push_back("none");
-    }
-    if (req.recipients.empty()) continue;
+  std::vector<ipc::proto::BounceEntry> entries;
+  for (const auto& n : msg.expanded_notices())
+    if (auto enc = queue::encode_recipient(n))  // cannot fail: the address was stored already
+      entries.push_back({std::move(*enc), "2.0.0", "alias expanded", "none"});
+  // Named, not a temporary: GCC 12 mishandles temporaries across co_await.
+  auto requests = ipc::proto::append_requests(msg.queue_id(), "expanded", std::move(entries));
+  for (auto& req : requests)
     if (auto st = co_await svc.trace(std::move(req)); !st) co_return st;
-  }
   co_return Status{};
 }
 

@@ -77,20 +77,12 @@ asio::awaitable<Status> bounce_rejected(asio::io_context& io, const Settings& s,
     if (auto enc = queue::encode_recipient(queue::RecipientFields{.address = "unknown"}))
       encoded.push_back(std::move(*enc));
   const std::string text = str::printable(r.reason, 1000);
-  for (std::size_t from = 0; from < encoded.size(); from += ipc::proto::kMaxBounceEntries) {
-    ipc::proto::BounceRequest req;
-    req.op = ipc::proto::BounceOp::Append;
-    req.queue_id = id.str();
-    req.action = "failed";
-    for (std::size_t k = from; k < encoded.size() && k < from + ipc::proto::kMaxBounceEntries; ++k) {
-      req.recipients.push_back(std::move(encoded[k]));
-      req.dsn.push_back(dsn);
-      req.text.push_back(text);
-      req.relay.push_back("none");
-    }
+  std::vector<ipc::proto::BounceEntry> entries;
+  for (auto& e : encoded) entries.push_back({std::move(e), dsn, text, "none"});
+  auto requests = ipc::proto::append_requests(id.str(), "failed", std::move(entries));  // named: GCC 12, co_await
+  for (auto& req : requests)
     if (auto st = co_await ipc::status_call(io, s.bounce_socket, "bounce", std::move(req), timeout); !st)
       co_return st;
-  }
   ipc::proto::BounceRequest flush;
   flush.op = ipc::proto::BounceOp::Flush;
   flush.queue_name = "maildrop";

@@ -865,21 +865,15 @@ asio::awaitable<Status> QueueManager::bounce_call(const std::string& service, pr
 asio::awaitable<Status> QueueManager::append(const std::string& service, const Message& m,
                                              const std::vector<std::size_t>& idx,
                                              const std::vector<Outcome>& outcomes, const std::string& action) {
-  // At most kMaxBounceEntries per request.
-  for (std::size_t from = 0; from < idx.size(); from += proto::kMaxBounceEntries) {
-    proto::BounceRequest req;
-    req.op = proto::BounceOp::Append;
-    req.queue_id = m.id;
-    req.action = action;
-    for (std::size_t k = from; k < idx.size() && k < from + proto::kMaxBounceEntries; ++k) {
-      auto enc = queue::encode_recipient(m.env.recipients[idx[k]].fields);
-      if (!enc) continue;
-      req.recipients.push_back(std::move(*enc));
-      req.dsn.push_back(outcomes[k].dsn);
-      req.text.push_back(str::printable(outcomes[k].text, 1024));
-      req.relay.push_back(outcomes[k].relay.empty() ? std::string("none") : str::printable(outcomes[k].relay, 1024));
-    }
-    if (req.recipients.empty()) continue;
+  std::vector<proto::BounceEntry> entries;
+  for (std::size_t k = 0; k < idx.size(); ++k) {
+    auto enc = queue::encode_recipient(m.env.recipients[idx[k]].fields);
+    if (!enc) continue;
+    entries.push_back({std::move(*enc), outcomes[k].dsn, str::printable(outcomes[k].text, 1024),
+                       outcomes[k].relay.empty() ? std::string("none") : str::printable(outcomes[k].relay, 1024)});
+  }
+  auto requests = proto::append_requests(m.id, action, std::move(entries));  // named: GCC 12, co_await
+  for (auto& req : requests) {
     auto st = co_await bounce_call(service, std::move(req));
     if (!st) co_return st;
   }

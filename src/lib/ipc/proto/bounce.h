@@ -117,4 +117,32 @@ struct BounceRequest {
   bool operator==(const BounceRequest&) const = default;
 };
 
+// One status entry of an append (see BounceRequest).
+struct BounceEntry {
+  std::string recipient;  // queue::encode_recipient() output
+  std::string dsn, text, relay;
+};
+
+// The append requests that carry `entries` for `queue_id`, at most
+// kMaxBounceEntries each, to be sent in turn (qmgr's outcomes, pickup's
+// refused submission, cleanup's "expanded" notices).
+inline std::vector<BounceRequest> append_requests(std::string_view queue_id, std::string_view action,
+                                                  std::vector<BounceEntry> entries) {
+  std::vector<BounceRequest> out;
+  for (std::size_t from = 0; from < entries.size(); from += kMaxBounceEntries) {
+    BounceRequest req;
+    req.op = BounceOp::Append;
+    req.queue_id = std::string(queue_id);
+    req.action = std::string(action);
+    for (std::size_t k = from; k < entries.size() && k < from + kMaxBounceEntries; ++k) {
+      req.recipients.push_back(std::move(entries[k].recipient));
+      req.dsn.push_back(std::move(entries[k].dsn));
+      req.text.push_back(std::move(entries[k].text));
+      req.relay.push_back(std::move(entries[k].relay));
+    }
+    out.push_back(std::move(req));
+  }
+  return out;
+}
+
 }  // namespace postern::ipc::proto
