@@ -138,7 +138,7 @@ void Engine::resolve(const std::string& address, Ctx ctx) {
     return;
   }
 
-  const std::string local_lower = str::lower(ld.local);
+  const std::string& local_lower = info.local;  // lowercased above
   std::string base = local_lower;
   mail::ExtensionOptions eo;
   eo.owner_request_special = s_.owner_request_special;
