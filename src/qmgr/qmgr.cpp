@@ -10,6 +10,7 @@
 #include <array>
 #include <cerrno>
 #include <system_error>
+#include <unordered_map>
 
 #include "base/strings.h"
 #include "base/unique_fd.h"
@@ -24,6 +25,7 @@
 #include "ipc/proto/trivial_rewrite.h"
 #include "log/log.h"
 #include "queue/reader.h"
+#include "queue/status_log.h"
 #include "queue/update.h"
 #include "server/flow.h"
 
@@ -317,6 +319,7 @@ void QueueManager::activate(const queue::QueueEntry& e, queue::QueueName from, b
   if (struct stat st {}; ::fstat(r->fd(), &st) == 0) {
     m->dev = st.st_dev;
     m->ino = st.st_ino;
+    m->force_expired = queue::is_force_expired_mode(st.st_mode);
   }
   m->env = r->take_message();
   m->active_usec = postern::deliver::now_usec();
@@ -386,6 +389,10 @@ QueueManager::Transport& QueueManager::transport(const std::string& name) {
 }
 
 asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) {
+  if (m->force_expired) {
+    co_await force_expire(m);
+    co_return;
+  }
   std::map<std::string, Job> groups;  // dest_key -> recipients so far
   std::vector<Job> jobs;
   Job immediate{m, "", "", "", {}, {}};
@@ -514,6 +521,46 @@ asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) 
     asio::co_spawn(io_, complete_job(std::move(immediate), std::move(immediate_out), true), asio::detached);
   for (auto& j : jobs) enqueue(std::move(j));
   schedule();
+}
+
+// postsuper -e/-f (Postfix's forced expiration): nothing is delivered. A
+// recipient with a delay reason in the defer log keeps its latest one; the
+// others are deferred now with Postfix's "message is administratively
+// expired" (4.7.0, logged like any deferral). finalize() then returns every
+// pending recipient to the sender, as for a message past its lifetime.
+asio::awaitable<void> QueueManager::force_expire(std::shared_ptr<Message> m) {
+  std::unordered_map<std::string, const queue::StatusEntry*> latest;
+  Result<queue::StatusLog> defer_log = make_error("no queue ID");
+  if (auto qid = queue::QueueId::parse(m->id))
+    defer_log = queue::read_status_log(queue::queue_path(s_.queue_root, queue::QueueName::Defer, *qid, s_.hash));
+  if (defer_log) {
+    for (const auto& e : defer_log->entries) {
+      if (e.action != "delayed") continue;
+      latest[e.recipient] = &e;
+      if (!e.original_recipient.empty()) latest[e.original_recipient] = &e;
+    }
+  }
+  Job now{m, "", "", "", {}, {}};
+  std::vector<Outcome> now_out;
+  for (std::size_t i = 0; i < m->env.recipients.size(); ++i) {
+    if (m->results[i].state != RcptState::Pending) continue;
+    const auto& f = m->env.recipients[i].fields;
+    auto it = latest.find(f.address);
+    if (it == latest.end() && !f.orig_rcpt.empty()) it = latest.find(f.orig_rcpt);
+    if (it != latest.end()) {
+      const queue::StatusEntry& e = *it->second;
+      m->results[i] = RcptResult{RcptState::Deferred, e.status, e.reason, e.relay.empty() ? "none" : e.relay};
+      continue;
+    }
+    now.rcpts.push_back(i);
+    now_out.push_back({"4.7.0", "message is administratively expired", "none"});
+  }
+  m->resolving = false;
+  m->outstanding = now.rcpts.empty() ? 0 : 1;
+  if (m->outstanding == 0)
+    co_await finalize(m);
+  else
+    co_await complete_job(std::move(now), std::move(now_out), true);
 }
 
 // ---------------------------------------------------------------- scheduling
@@ -972,7 +1019,8 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
   // Expiry: deferred recipients of a message past its lifetime become
   // bounces with their last reason.
   Seconds lifetime = m->env.sender.empty() ? s_.bounce_lifetime : s_.max_lifetime;
-  if (!deferred.empty() && expired(age, lifetime) && s_.soft_bounce) {
+  const bool expire_now = m->force_expired || expired(age, lifetime);
+  if (!deferred.empty() && expire_now && s_.soft_bounce) {
     // Postfix: the return is a bounce like any other, so soft_bounce keeps
     // the message queued (and says so) until it is turned off.
     for (auto i : deferred) {
@@ -981,7 +1029,7 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
                                 r.text.empty() ? "message is too old" : r.text, r.relay.empty() ? "none" : r.relay},
                  "SOFTBOUNCE");
     }
-  } else if (!deferred.empty() && expired(age, lifetime)) {
+  } else if (!deferred.empty() && expire_now) {
     std::vector<Outcome> out;
     for (auto i : deferred) {
       const auto& r = m->results[i];
@@ -993,7 +1041,8 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
       // One line for the message, as Postfix's qmgr logs it (its recipients
       // were logged when they were deferred).
       for (auto i : deferred) m->results[i].state = RcptState::Bounced;
-      log::info("{}: from=<{}>, status=expired, returned to sender", m->id, str::printable(m->env.sender, 1024));
+      log::info("{}: from=<{}>, status={}, returned to sender", m->id, str::printable(m->env.sender, 1024),
+                m->force_expired ? "force-expired" : "expired");
       deferred.clear();
     } else {
       log::warning("{}: bounce service failure: {}", m->id, st.error().message);

@@ -162,6 +162,9 @@ class QueueManager {
     std::int64_t active_usec = 0;
     bool from_deferred = false;
     bool flush = false;  // taken by a flush (scan all): defer_transports deliver too
+    // postsuper -e/-f set the expire mark (queue/update.h): no delivery,
+    // every pending recipient goes back to the sender (force_expire()).
+    bool force_expired = false;
     bool resolving = true;
     std::size_t outstanding = 0;  // jobs not yet completed
     std::size_t in_memory = 0;    // recipients counted against recipient_limit
@@ -248,6 +251,7 @@ class QueueManager {
   asio::awaitable<void> deliver(Job first);
   asio::awaitable<void> complete_job(Job job, std::vector<Outcome> outcomes, bool qmgr_logs);
   asio::awaitable<void> finalize(std::shared_ptr<Message> m);
+  asio::awaitable<void> force_expire(std::shared_ptr<Message> m);
   void forget(const std::shared_ptr<Message>& m);
   bool has_log(queue::QueueName q, const queue::QueueId& id) const;
   void mark_finished(Message& m);

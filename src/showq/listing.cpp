@@ -1,12 +1,15 @@
 // listing.cpp - see listing.h.
 #include "listing.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <unordered_map>
 
 #include "queue/queue_file.h"
 #include "queue/reader.h"
 #include "queue/status_log.h"
+#include "queue/update.h"
 
 namespace postern::showq {
 
@@ -39,8 +42,12 @@ Result<ipc::proto::ShowqEntry> describe(const ListOptions& o, queue::QueueName q
   out.arrival_time = msg->arrival_sec < 0 ? 0 : msg->arrival_sec;
   out.message_size = static_cast<std::int64_t>(msg->size.content_size);
   out.sender = msg->sender;
-  std::unordered_map<std::string, std::string> reasons;
-  if (q == queue::QueueName::Deferred) reasons = defer_reasons(o, e.id);
+  // The mark postsuper -e/-f sets; read after the file, so a file that
+  // vanished in between is simply not marked.
+  if (struct stat st {}; ::lstat(e.path.c_str(), &st) == 0) out.forced_expire = queue::is_force_expired_mode(st.st_mode);
+  // A message in any queue may have a defer log: one released from hold,
+  // or being retried in active/ right now (Postfix's showq looks too).
+  std::unordered_map<std::string, std::string> reasons = defer_reasons(o, e.id);
   std::size_t bytes = 0;
   for (const auto& r : msg->recipients) {
     if (r.done) continue;

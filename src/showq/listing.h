@@ -6,8 +6,8 @@
 // caller gets each entry through a callback and may send it on and forget
 // it, so a queue of 100,000 messages is listed in bounded memory.
 //
-// What is listed, queue by queue (maildrop, incoming, active, deferred,
-// hold), for each name the scanner yields as a queue ID:
+// What is listed, queue by queue (maildrop, active, incoming, deferred,
+// hold, Postfix's order), for each name the scanner yields as a queue ID:
 //   - the envelope, read with verify_content off (the content is never
 //     read) and the ready mark required: a file without it is still being
 //     written (or its writer died) and is skipped, as are files that
@@ -45,8 +45,9 @@ struct ListStats {
 };
 
 // The queues listed, in order.
-inline constexpr queue::QueueName kListedQueues[] = {queue::QueueName::Maildrop, queue::QueueName::Incoming,
-                                                     queue::QueueName::Active, queue::QueueName::Deferred,
+// Postfix's showq order.
+inline constexpr queue::QueueName kListedQueues[] = {queue::QueueName::Maildrop, queue::QueueName::Active,
+                                                     queue::QueueName::Incoming, queue::QueueName::Deferred,
                                                      queue::QueueName::Hold};
 
 // Describes one queue file, or an Error when it cannot be listed (not

@@ -90,6 +90,14 @@ TEST_F(ListingTest, ListsEveryQueueWithPendingRecipientsAndReasons) {
   e.relay = "none";
   e.time = 1700000100;
   ASSERT_TRUE(queue::append_status_log(queue::queue_path(root_, queue::QueueName::Defer, dfr, hash_), {e}).ok());
+  // A held message keeps its defer log, and postsuper -e marked it.
+  e.recipient = "i@example.net";
+  e.reason = "lost connection";
+  ASSERT_TRUE(queue::append_status_log(queue::queue_path(root_, queue::QueueName::Defer, hold, hash_), {e}).ok());
+  auto marked = queue::set_expire_mark(queue::queue_path(root_, queue::QueueName::Hold, hold, hash_));
+  ASSERT_TRUE(marked.ok() && *marked);
+  marked = queue::set_expire_mark(queue::queue_path(root_, queue::QueueName::Hold, hold, hash_));
+  ASSERT_TRUE(marked.ok() && !*marked);  // already set
 
   std::map<std::string, ipc::proto::ShowqEntry> seen;
   std::vector<std::string> order;
@@ -102,7 +110,8 @@ TEST_F(ListingTest, ListsEveryQueueWithPendingRecipientsAndReasons) {
   ASSERT_TRUE(st.ok()) << st.error().message;
   EXPECT_EQ(st->messages, 4);
   EXPECT_EQ(st->skipped, 1);
-  EXPECT_EQ(order, (std::vector<std::string>{"incoming", "active", "deferred", "hold"}));
+  // Postfix's showq order.
+  EXPECT_EQ(order, (std::vector<std::string>{"active", "incoming", "deferred", "hold"}));
   EXPECT_EQ(seen[inc.str()].sender, "a@example.com");
   EXPECT_EQ(seen[inc.str()].arrival_time, 1700000000);
   EXPECT_EQ(seen[inc.str()].message_size, 17);
@@ -112,6 +121,9 @@ TEST_F(ListingTest, ListsEveryQueueWithPendingRecipientsAndReasons) {
   EXPECT_EQ(seen[dfr.str()].reasons,
             (std::vector<std::string>{"", "connect to mx.example.org[192.0.2.1]:25: Connection refused"}));
   EXPECT_EQ(seen[hold.str()].queue_name, "hold");
+  EXPECT_TRUE(seen[hold.str()].forced_expire);
+  EXPECT_FALSE(seen[dfr.str()].forced_expire);
+  EXPECT_EQ(seen[hold.str()].reasons, (std::vector<std::string>{"lost connection"}));
   EXPECT_EQ(st->size, 4 * 17);
 }
 

@@ -7,6 +7,7 @@ master stopped, which is also how an administrator repairs a queue.
 import os
 import pwd
 import re
+import stat
 import subprocess
 import time
 import unittest
@@ -89,10 +90,78 @@ class PostsuperTest(unittest.TestCase):
         self.assertIn("Deleted: 1006 messages", p.stderr)
         for q in ("incoming", "deferred", "hold", "active"):
             self.assertEqual(queuegen.ids(self.q, q), [])
-        # Nothing to do: no summary line; a bad ID is a warning.
+        # Nothing found: the summary still says so (Postfix 3.5 and later);
+        # a bad ID is a warning.
         p = self.postsuper(["-d", "../../etc"])
-        self.assertNotIn("Deleted", p.stderr)
-        self.assertIn("invalid mail queue ID", p.stderr)
+        self.assertEqual(p.stderr, "postsuper: warning: invalid mail queue ID: ../../etc\n"
+                                   "postsuper: Deleted: 0 messages\n")
+
+    def test_delete_all_takes_maildrop_and_logs(self):
+        # Postfix's default queue list for -d starts with maildrop; "-d ALL"
+        # also empties the log directories, and names no message one by one.
+        drop = self.add("maildrop", 3)
+        dfr = self.add("deferred", 2)
+        p = self.postsuper(["-d", drop[0]])
+        self.assertIn(f"postsuper: {drop[0]}: removed\n", p.stderr)
+        self.assertIsNone(queuegen.find(self.q, "maildrop", drop[0]))
+        stray = queuegen.write_defer_log(self.q, "4B7E2A0C1", [("x@example.net", "timeout")],
+                                         uid=self.owner.pw_uid, gid=self.owner.pw_gid)
+        p = self.postsuper(["-d", "ALL"])
+        self.assertEqual(p.stderr, "postsuper: Deleted: 4 messages\n")
+        self.assertEqual(queuegen.ids(self.q, "maildrop") + queuegen.ids(self.q, "deferred"), [])
+        self.assertFalse(os.path.exists(stray))
+        del dfr
+
+    def test_queue_operands_apply_to_every_operation(self):
+        # postsuper -d ALL deferred hold: one trailing list of queues, for
+        # each operation; clustered flags work (getopt, as Postfix).
+        inc = self.add("incoming", 2)
+        dfr = self.add("deferred", 2)
+        hold = self.add("hold", 2)
+        p = self.postsuper(["-d", "ALL", "deferred", "hold"])
+        self.assertEqual(p.stderr, "postsuper: Deleted: 4 messages\n")
+        self.assertEqual(len(queuegen.ids(self.q, "incoming")), 2)
+        # -d by ID, limited to hold/: the incoming message stays.
+        p = self.postsuper(["-d", inc[0], "hold"])
+        self.assertIn("Deleted: 0 messages", p.stderr)
+        self.assertIsNotNone(queuegen.find(self.q, "incoming", inc[0]))
+        p = self.postsuper(["-sp"])
+        self.assertEqual(p.returncode, 0)
+        del dfr, hold
+
+    def test_force_expire(self):
+        dfr = self.add("deferred", 3)
+        hold = self.add("hold", 2)
+        p = self.postsuper(["-e", dfr[0]])
+        self.assertEqual(p.stderr, f"postsuper: {dfr[0]}: expired\npostsuper: Force-expired: 1 message\n")
+        mode = os.stat(queuegen.find(self.q, "deferred", dfr[0])).st_mode
+        self.assertTrue(mode & stat.S_IXGRP)
+        self.assertTrue(mode & stat.S_IXUSR)  # still ready
+        # Marked already: not counted again.
+        p = self.postsuper(["-e", dfr[0]])
+        self.assertEqual(p.stderr, "postsuper: Force-expired: 0 messages\n")
+        # -e leaves a held message on hold; -f releases it, due now.
+        p = self.postsuper(["-e", hold[0]])
+        self.assertIn("Force-expired: 1 message", p.stderr)
+        self.assertIsNotNone(queuegen.find(self.q, "hold", hold[0]))
+        p = self.postsuper(["-f", "ALL"])
+        self.assertEqual(p.stderr, "postsuper: Force-expired: 3 messages\npostsuper: Released from hold: 2 messages\n")
+        self.assertEqual(queuegen.ids(self.q, "hold"), [])
+        for qid in dfr + hold:
+            path = queuegen.find(self.q, "deferred", qid)
+            self.assertTrue(os.stat(path).st_mode & stat.S_IXGRP, qid)
+        self.assertLess(abs(os.stat(queuegen.find(self.q, "deferred", hold[1])).st_mtime - time.time()), 5)
+        # mailq shows the mark ('#'), as Postfix's.
+        out = self.inst.cmd("postqueue", ["-p"]).stdout
+        self.assertRegex(out, re.escape(dfr[0]) + r"# +\d+ ")
+        # A file still being written is not marked (a warning when named,
+        # silence with ALL).
+        busy = self.add("incoming", 1, ready=False)[0]
+        p = self.postsuper(["-e", busy])
+        self.assertIn(f"{busy}: not expired: not a complete queue file", p.stderr)
+        p = self.postsuper(["-e", "ALL", "incoming"])
+        self.assertEqual(p.stderr, "postsuper: Force-expired: 0 messages\n")
+        self.assertFalse(os.stat(queuegen.find(self.q, "incoming", busy)).st_mode & stat.S_IXGRP)
 
     def test_hold_and_release(self):
         inc = self.add("incoming", 500)
@@ -215,7 +284,7 @@ class PostsuperTest(unittest.TestCase):
         os.chown(hold, 0, 0)
         os.chmod(hold, 0o755)
         try:
-            p = self.postsuper(["-d", held[0], "-d", "ALL", "deferred"], check=False)
+            p = self.postsuper(["-d", held[0], "hold"], check=False)
             self.assertEqual(p.returncode, 1, p.stderr)
             self.assertRegex(p.stderr, r"remove .*" + re.escape(held[0]) + ": Permission denied")
             self.assertIn("1 operation failed", p.stderr)
@@ -231,15 +300,22 @@ class PostsuperTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         if "Permission denied" not in p.stderr:
             self.assertIn("use of this command is reserved for the superuser", p.stderr)
+        # Postfix's postsuper exits 1 for every fatal error.
         p = self.postsuper(["-x"], check=False)
-        self.assertEqual(p.returncode, 64)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("usage: postsuper", p.stderr)
         p = self.postsuper(["-d", "ALL", "corrupt"], check=False)
-        self.assertEqual(p.returncode, 64)
-        # maildrop/ mail has not been through cleanup: it cannot be held or requeued.
-        for op in ("-h", "-r"):
-            p = self.postsuper([op, "ALL", "maildrop"], check=False)
-            self.assertEqual(p.returncode, 64, op)
-            self.assertIn("does not apply to the maildrop queue", p.stderr)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("invalid directory name: corrupt", p.stderr)
+        # maildrop/ mail has not been through cleanup: it is never held,
+        # expired or requeued (a warning says so; nothing fails).
+        drop = self.add("maildrop", 1)[0]
+        for op, summary in (("-h", "Placed on hold: 0 messages"), ("-r", "Requeued: 0 messages"),
+                            ("-e", "Force-expired: 0 messages")):
+            p = self.postsuper([op, "ALL", "maildrop"])
+            self.assertIn("has not been through pickup and cleanup", p.stderr)
+            self.assertIn(summary, p.stderr)
+        self.assertIsNotNone(queuegen.find(self.q, "maildrop", drop))
 
 
 if __name__ == "__main__":

@@ -674,6 +674,47 @@ class QmgrTest(unittest.TestCase):
         self.assertEqual(len(self.bounce.seen("bounce", "flush", qid)), 1)
         self.assertGreaterEqual(self.agent.attempts[qid], 2)
 
+    def test_forced_expiry(self):
+        # postsuper -e/-f (Postfix 3.5): the expire mark (group execute bit)
+        # makes qmgr return the message at its next attempt instead of
+        # delivering it. A recipient keeps its last delay reason from the
+        # defer log; one without gets Postfix's 4.7.0 text, logged as a
+        # deferral.
+        inst = self.make("minimal_backoff_time = 1h\nmaximal_backoff_time = 1h\n")
+        self.agent.answer = lambda qid, hop, r, attempt: ("4.4.1", "connect to fake: Connection refused", 0)
+        self.send(inst, ["bob@one.example", "carol@two.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        wait_for(lambda: qid in self.files(inst, "deferred"), 20, what="the message in deferred/")
+        attempts = self.agent.attempts[qid]
+        # The defer log as the bounce daemon writes it, bob's entry only.
+        log_path = os.path.join(inst.queue, "defer", qid[0], qid)
+        with open(log_path, "w") as f:
+            f.write("recipient=bob@one.example\nstatus=4.4.2\naction=delayed\n"
+                    "reason=lost connection with fake[127.0.0.1] while receiving the initial server greeting\n"
+                    "relay=fake[127.0.0.1]\ntime=1700000000\n\n")
+        path = os.path.join(inst.queue, "deferred", qid[0], qid)
+        os.chmod(path, os.stat(path).st_mode | stat.S_IXGRP)
+        self.trigger(inst, b"FADI")
+        inst.wait_log(rf"{qid}: removed", timeout=30)
+        log = inst.maillog()
+        self.assertRegex(log, rf"{qid}: from=<alice@example.org>, status=force-expired, returned to sender")
+        self.assertRegex(log, rf"{qid}: to=<carol@two\.example>, relay=none, .*dsn=4\.7\.0, status=deferred "
+                              r"\(message is administratively expired\)")
+        self.assertNotRegex(log, rf"{qid}: to=<bob@one\.example>.*administratively")
+        self.assertEqual(self.agent.attempts[qid], attempts)  # not tried again
+        got = {}
+        for _, _, a in self.bounce.seen("bounce", "append", qid):
+            self.assertEqual(a["action"], "failed")
+            for r, d, t in zip(a["recipients"], a["dsn"], a["text"]):
+                # An encoded recipient record: "a<length>:<address>..." first.
+                m = re.match(r"a(\d+):", r)
+                got[r[m.end():m.end() + int(m.group(1))]] = (d, t)
+        self.assertEqual(got, {
+            "bob@one.example": ("4.4.2", "lost connection with fake[127.0.0.1] while receiving the initial "
+                                         "server greeting"),
+            "carol@two.example": ("4.7.0", "message is administratively expired")})
+        self.assertEqual(len(self.bounce.seen("bounce", "flush", qid)), 1)
+
     def test_delay_warning(self):
         inst = self.make("delay_warning_time = 1s\n")
         self.agent.answer = lambda qid, hop, r, attempt: ("4.4.1", "try later", 0)

@@ -144,4 +144,17 @@ Result<bool> is_ready(const fs::path& path) {
   return is_ready_mode(st.st_mode);
 }
 
+Result<bool> set_expire_mark(const fs::path& path) {
+  // Never through a symbolic link, never blocking on a FIFO.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) return sys_error("open queue file {}", path.string());
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return sys_error("stat queue file {}", path.string());
+  if (!is_ready_mode(st.st_mode)) return make_error("{}: not a complete queue file", path.string());
+  if (is_force_expired_mode(st.st_mode)) return false;
+  if (::fchmod(fd.get(), (st.st_mode & 07777) | kExpireMark) != 0)
+    return sys_error("chmod queue file {}", path.string());
+  return true;
+}
+
 }  // namespace postern::queue

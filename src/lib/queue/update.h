@@ -41,4 +41,17 @@ bool is_ready_mode(mode_t mode);
 // false when it exists without the mark, Error when it cannot be stat'ed.
 Result<bool> is_ready(const std::filesystem::path& path);
 
+// The forced-expiration mark (postsuper -e/-f, Postfix's
+// MAIL_QUEUE_STAT_EXPIRE): the group execute bit of a ready file. qmgr
+// returns such a message to its sender instead of delivering it; showq
+// reports it (forced_expire, '#' in mailq). The writers' ready mark and
+// the recycle bin set the mode outright, so a new message never inherits it.
+inline constexpr mode_t kExpireMark = S_IXGRP;
+inline bool is_force_expired_mode(mode_t mode) { return (mode & kExpireMark) != 0; }
+// Sets the mark on a ready queue file (fchmod through an O_NOFOLLOW open,
+// so a name swapped for a symlink is refused). Result: true when it was
+// newly set, false when the file had it already; Error when the file is
+// gone (ENOENT), not ready, or cannot be changed.
+Result<bool> set_expire_mark(const std::filesystem::path& path);
+
 }  // namespace postern::queue

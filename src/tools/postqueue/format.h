@@ -12,18 +12,28 @@
 //
 //   -- 1 Kbytes in 2 Requests.
 //
-// The ID is followed by `*` for a message in the active queue and `!` for
-// one on hold; the time is the arrival time in local time (asctime's first
-// 20 characters); the null sender prints as MAILER-DAEMON. Recipients with
+// The ID is followed by `*` for a message in the active queue or `!` for
+// one on hold, then `#` when postsuper -e/-f marked it for expiration; the
+// time is the arrival time in local time (asctime's first 20 characters);
+// the null sender prints as $empty_address_recipient (MAILER-DAEMON).
+// With enable_long_queue_ids the columns are Postfix's long layout:
+//
+//   ----Queue ID----- --Size-- ---Arrival Time---- --Sender/Recipient------
+//   4jjp7P3GNwz1g7lP*      259 Mon Dec  7 16:52:49 alice@example.org
+//                                                  erin@example.org
+//
+// Recipients with
 // a delay reason come first, each distinct reason printed once, right
 // aligned before the recipients it applies to, as Postfix does. An empty
 // queue prints "Mail queue is empty". Kbytes are the sum of message sizes
 // divided by 1024, rounded down.
 //
-// JsonPrinter writes postqueue -j output: one JSON object per line with
+// json_line() writes postqueue -j output: one JSON object per line with
 // Postfix's fields (queue_name, queue_id, arrival_time, message_size,
-// forced_expire, sender, recipients: [{address, delay_reason?}]). Bytes that
-// are not UTF-8 are replaced (U+FFFD) so every line parses.
+// forced_expire, sender, recipients: [{address, delay_reason?}]), spaced
+// as Postfix's (`{"queue_name": "deferred", "queue_id": ...}`), the null
+// sender as $empty_address_recipient. Bytes that are not UTF-8 are
+// replaced (U+FFFD) so every line parses.
 //
 // Addresses come from the queue, i.e. from anyone on the network: control
 // characters are shown as '?' in the mailq format so a listing cannot
@@ -37,19 +47,27 @@
 
 namespace postern::postqueue {
 
+struct FormatOptions {
+  std::string null_sender = "MAILER-DAEMON";  // empty_address_recipient
+  bool long_ids = false;                      // enable_long_queue_ids: the long layout
+};
+
 class MailqPrinter {
  public:
+  MailqPrinter() = default;
+  explicit MailqPrinter(FormatOptions o) : o_(std::move(o)) {}
   // Appends the text for one message to `out`.
   void entry(const ipc::proto::ShowqEntry& e, std::string& out);
   // The footer (or "Mail queue is empty").
   void finish(std::string& out) const;
 
  private:
+  FormatOptions o_;
   std::int64_t count_ = 0;
   std::int64_t size_ = 0;
 };
 
 // One line (with "\n") for one message.
-std::string json_line(const ipc::proto::ShowqEntry& e);
+std::string json_line(const ipc::proto::ShowqEntry& e, const FormatOptions& o = {});
 
 }  // namespace postern::postqueue

@@ -79,13 +79,44 @@ TEST_F(FormatTest, JsonFieldsInPostfixOrder) {
   std::string line = json_line(e);
   ASSERT_EQ(line.back(), '\n');
   EXPECT_EQ(line.find('\n'), line.size() - 1);
-  EXPECT_EQ(line.rfind("{\"queue_name\":\"deferred\",\"queue_id\":\"3F2A1C0D2\",\"arrival_time\":1764628801,"
-                       "\"message_size\":1234,\"forced_expire\":false,\"sender\":\"alice@example.com\",",
-                       0),
-            0u);
+  EXPECT_EQ(line, "{\"queue_name\": \"deferred\", \"queue_id\": \"3F2A1C0D2\", \"arrival_time\": 1764628801, "
+                  "\"message_size\": 1234, \"forced_expire\": false, \"sender\": \"alice@example.com\", "
+                  "\"recipients\": [{\"address\": \"a@x.example\", \"delay_reason\": \"timeout\"}, "
+                  "{\"address\": \"b@y.example\"}]}\n");
   auto j = nlohmann::json::parse(line);
   EXPECT_EQ(j["recipients"][0]["delay_reason"], "timeout");
   EXPECT_FALSE(j["recipients"][1].contains("delay_reason"));
+}
+
+TEST_F(FormatTest, NullSenderAndExpireMark) {
+  auto e = entry("hold", "3F2A1C0D2");
+  e.sender = "";
+  e.forced_expire = true;
+  FormatOptions o{.null_sender = "bounce-master", .long_ids = false};
+  auto j = nlohmann::json::parse(json_line(e, o));
+  EXPECT_EQ(j["sender"], "bounce-master");
+  EXPECT_EQ(j["forced_expire"], true);
+  MailqPrinter p(o);
+  std::string out;
+  p.entry(e, out);
+  EXPECT_NE(out.find("\n3F2A1C0D2!#    1234 Mon Dec  1 22:40:01  bounce-master\n"), std::string::npos) << out;
+}
+
+TEST_F(FormatTest, LongLayout) {
+  MailqPrinter p(FormatOptions{.null_sender = "MAILER-DAEMON", .long_ids = true});
+  std::string out;
+  auto e = entry("active", "4jjp7P3GNwz1g7lP");
+  e.recipients = {"a@x.example", "b@y.example"};
+  e.reasons = {"connect refused", ""};
+  p.entry(e, out);
+  p.entry(entry("deferred", "6882FAE6152"), out);
+  std::string pad(47, ' ');
+  std::string want = "----Queue ID----- --Size-- ---Arrival Time---- --Sender/Recipient------\n"
+                     "4jjp7P3GNwz1g7lP*     1234 Mon Dec  1 22:40:01 alice@example.com\n" +
+                     std::string(76 - 15, ' ') + "(connect refused)\n" + pad + "a@x.example\n" + pad +
+                     "b@y.example\n\n" + "6882FAE6152           1234 Mon Dec  1 22:40:01 alice@example.com\n" + pad +
+                     "bob@example.net\n";
+  EXPECT_EQ(out, want);
 }
 
 TEST_F(FormatTest, JsonSurvivesInvalidUtf8) {

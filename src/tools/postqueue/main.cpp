@@ -15,7 +15,8 @@
 // system is down", as with Postfix.
 //
 // -f sends "FADI" to public/$queue_service_name (qmgr forgets dead
-// destinations and rescans incoming and deferred ignoring retry times).
+// destinations and rescans incoming and deferred ignoring retry times) and
+// "W" to public/$pickup_service_name (maildrop), as Postfix's does.
 // -i and -s: Postfix asks its flush service; Postern has none, so postqueue
 // does the flush service's work itself: it sets the modification time (the
 // next retry time) of the deferred message (-i), or of every deferred message
@@ -28,10 +29,11 @@
 // the default main.cf's alternate_config_directories or be root-owned.
 //
 // Parameters: queue_directory, hash_queue_names, hash_queue_depth,
-// showq_service_name, queue_service_name, ipc_timeout,
-// alternate_config_directories.
-// Exit status: 0, EX_USAGE bad arguments, EX_UNAVAILABLE mail system down
-// or message not found, EX_NOPERM no access for -i/-s, EX_CONFIG bad
+// showq_service_name, queue_service_name, pickup_service_name, ipc_timeout,
+// alternate_config_directories, empty_address_recipient,
+// enable_long_queue_ids.
+// Exit status: 0 (also for -i of a message that is not deferred), EX_USAGE
+// bad arguments, EX_UNAVAILABLE mail system down, EX_NOPERM no access for -i/-s, EX_CONFIG bad
 // configuration, EX_SOFTWARE a malformed reply from showq.
 #include <fcntl.h>
 #include <signal.h>
@@ -112,15 +114,16 @@ struct Env {
   fs::path queue_root;
   queue::HashConfig hash;
   std::chrono::seconds timeout{3600};
+  postqueue::FormatOptions format;
 };
 
 enum class Format { Mailq, Json };
 
-void print(Format f, postqueue::MailqPrinter& mailq, const ipc::proto::ShowqEntry& e, Out& out) {
+void print(Format f, postqueue::MailqPrinter& mailq, const ipc::proto::ShowqEntry& e, const Env& env, Out& out) {
   if (f == Format::Mailq)
     mailq.entry(e, out.buf());
   else
-    out.buf() += postqueue::json_line(e);
+    out.buf() += postqueue::json_line(e, env.format);
   out.maybe_flush();
 }
 
@@ -138,7 +141,7 @@ bool list_via_showq(const Env& env, Format f) {
     log::debug("showq request: {}", st.error().message);
     return false;
   }
-  postqueue::MailqPrinter mailq;
+  postqueue::MailqPrinter mailq(env.format);
   Out out;
   for (bool first = true;; first = false) {
     auto frame = c->read_frame(ipc::Clock::now() + env.timeout);
@@ -158,7 +161,7 @@ bool list_via_showq(const Env& env, Format f) {
     if (auto refusal = ipc::proto::refusal(frame->payload)) die(EX_SOFTWARE, "showq: " + refusal->message);
     auto entry = ipc::decode<ipc::proto::ShowqEntry>(frame->payload);
     if (!entry) die(EX_SOFTWARE, fmt::format("showq: malformed reply: {}", entry.error().message));
-    print(f, mailq, *entry, out);
+    print(f, mailq, *entry, env, out);
   }
   if (f == Format::Mailq) mailq.finish(out.buf());
   return true;
@@ -169,10 +172,10 @@ int list(const Env& env, Format f) {
   // The mail system is down. Root can read the queue itself.
   if (::geteuid() != 0) die(EX_UNAVAILABLE, "Queue report unavailable - mail system is down");
   showq::ListOptions lo{.queue_root = env.queue_root, .hash = env.hash};
-  postqueue::MailqPrinter mailq;
+  postqueue::MailqPrinter mailq(env.format);
   Out out;
   auto stats = showq::list_queues(lo, [&](ipc::proto::ShowqEntry& e) {
-    print(f, mailq, e, out);
+    print(f, mailq, e, env, out);
     return true;
   });
   if (!stats) {
@@ -211,7 +214,12 @@ int flush_id(const Env& env, const std::string& text) {
   if (!id) die(EX_USAGE, fmt::format("invalid queue ID: {}", str::printable(text, 64)));
   need_queue_access(env, "-i");
   auto path = queue::find_in_queue(env.queue_root, queue::QueueName::Deferred, *id);
-  if (!path) die(EX_UNAVAILABLE, fmt::format("{}: no such message in the deferred queue", id->str()));
+  // Not deferred (delivered meanwhile, on hold, active right now): nothing
+  // to do, and no error, as with Postfix's flush service.
+  if (!path) {
+    log::debug("{}: not in the deferred queue", id->str());
+    return 0;
+  }
   if (auto st = make_due(*path); !st) die(EX_UNAVAILABLE, st.error().message);
   trigger_qmgr(env, std::string(1, ipc::kTriggerScanDeferred), "flush mail queue");
   return 0;
@@ -291,7 +299,7 @@ int main(int argc, char** argv) {
   config_dir = check_config_dir(config_dir);
   auto cfg = config::Config::load(config_dir);
   if (!cfg) die(EX_CONFIG, cfg.error().message);
-  Env env{.cfg = std::move(*cfg), .queue_root = {}, .hash = {}};
+  Env env{.cfg = std::move(*cfg), .queue_root = {}, .hash = {}, .timeout = {}, .format = {}};
   env.queue_root = env.cfg.str("queue_directory");
   std::string names;
   for (const auto& n : env.cfg.list("hash_queue_names")) names += n + ",";
@@ -299,6 +307,8 @@ int main(int argc, char** argv) {
   if (!hash) die(EX_CONFIG, hash.error().message);
   env.hash = *hash;
   env.timeout = env.cfg.time("ipc_timeout");
+  env.format.null_sender = env.cfg.str("empty_address_recipient");
+  env.format.long_ids = env.cfg.boolean("enable_long_queue_ids");
   // -p and -j list the queue; -f, -s and -i flush it.
   const bool listing = action == 'p' || action == 'j';
   if (auto st = maps::check_user_acl(listing ? "authorized_mailq_users" : "authorized_flush_users",
@@ -314,6 +324,12 @@ int main(int argc, char** argv) {
     case 'f': {
       ipc::TriggerRequest r{.scan_incoming = true, .scan_deferred = true, .scan_all = true, .flush_dead = true};
       trigger_qmgr(env, ipc::trigger_bytes(r), "flush mail queue");
+      // And the maildrop, as Postfix's postqueue -f: mail that sendmail
+      // left there while pickup was not running goes out now too. A
+      // system without pickup still has its queue flushed.
+      fs::path pickup = env.queue_root / "public" / env.cfg.str("pickup_service_name");
+      if (auto st = ipc::trigger(pickup.string(), std::string(1, ipc::kTriggerWakeup)); !st)
+        log::debug("trigger {}: {}", pickup.string(), st.error().message);
       return 0;
     }
     case 'i': return flush_id(env, arg);

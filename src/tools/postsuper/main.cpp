@@ -1,53 +1,63 @@
 // postsuper - queue maintenance for the superuser (Postfix's postsuper(1)).
 //
-//   postsuper [-c config_dir] [-v] [-s] [-p]
-//             [-d ID|ALL|- [queue]] [-h ID|ALL|- [queue]] [-H ID|ALL|- [queue]]
-//             [-r ID|ALL|- [queue]]
+//   postsuper [-psSv] [-c config_dir] [-d ID] [-e ID] [-f ID] [-h ID]
+//             [-H ID] [-r ID] [queue ...]
 //
 //   -s  structure check and repair: a queue file that is not in the hash
 //       subdirectory the current hash_queue_names/hash_queue_depth put it
 //       in is moved there (so a depth change never strands mail); a short
 //       queue ID whose inode part does not match the file's inode (a queue
 //       restored from a backup) is renamed to a fresh ID for that inode,
-//       with its bounce/defer/trace logs; names that are not queue files
-//       are reported. When it renamed any file and queue IDs were named
-//       on the same command line, postsuper stops there (exit 1) before any
-//       -d, -h, -H or -r work: an ID given before the repair may now name
-//       another message (Postfix refuses those too).
+//       with its bounce/defer/trace logs, and so is a long ID while
+//       enable_long_queue_ids is off (back to short names, as Postfix);
+//       names that are not queue files are reported. When it renamed any
+//       file and queue IDs were named on the same command line, postsuper
+//       stops there (exit 1) before any other work: an ID given before the
+//       repair may now name another message (Postfix refuses those too).
+//   -S  -s, and long IDs must match their file's inode too.
 //   -p  purge temporary files ("tmp.*", left by a writer that crashed)
 //       older than one hour from every queue directory, and message files
 //       without the ready mark that have not changed for a day in maildrop,
 //       incoming, active, deferred and hold (a writer that crashed before
 //       its commit, as Postfix's -p).
 //   Without any option, postsuper does -s and -p, as Postfix's does.
-//   -d  delete messages; -h put them on hold (move to hold/); -H release
-//       them (move hold/ -> deferred/ with the retry time set to now, then
-//       wake qmgr with "D"); -r requeue: resubmit envelope and content
-//       through cleanup (so current canonical/virtual/masquerading settings
-//       apply again) with the pending recipients, then delete the original
-//       once the new file is committed.
-//   ID is one queue ID, ALL every message, and "-" reads IDs from standard
-//   input (the first word of each line, as `postqueue -j | jq -r .queue_id`
-//   or mailq output gives them: a trailing '*' or '!' is ignored). The
-//   options may repeat. The optional queue name limits the operation;
-//   defaults as Postfix: -d and -r hold, incoming, active, deferred;
-//   -h incoming, active, deferred; -H hold.
-//   Deleting (or requeueing) also removes the message's bounce, defer and
-//   trace logs. A queue ID not found in any of the queues is looked for
-//   once more, since qmgr may have moved it from one to another meanwhile.
-// Order of work: -s, -p, -d, -h, -H, -r.
+//   -d  delete messages, with their bounce/defer/trace logs ("-d ALL" with
+//       the default queues also empties the log directories); -e force
+//       expiration (the expire mark, queue/update.h: qmgr returns the
+//       message to its sender at its next attempt); -f the same, and a held
+//       message is released; -h put on hold (move to hold/); -H release
+//       (hold/ -> deferred/, due now, then wake qmgr with "D"); -r requeue:
+//       resubmit envelope and content through cleanup (so current
+//       canonical/virtual/masquerading settings apply again) with the
+//       pending recipients, then delete the original once the new file is
+//       committed.
+//   ID is one queue ID, ALL (upper case) every message, and "-" reads IDs
+//   from standard input (the first word of each line, as `postqueue -j |
+//   jq -r .queue_id` or mailq output gives them: a trailing '*', '!' or '#'
+//   is ignored). The options may repeat; getopt rules, so flags cluster
+//   (-sp). The trailing operands name the queues every operation works on
+//   (Postfix's [directory ...]); defaults: -d maildrop, hold, incoming,
+//   active, deferred; -e, -f and -r hold, incoming, active, deferred; -h
+//   incoming, active, deferred; -H hold. Mail in maildrop/ has not been
+//   through cleanup: only -d touches it. A queue ID not found in any of
+//   the queues is looked for once more, since qmgr may have moved it from
+//   one to another meanwhile.
+// Order of work: -s, -p, -d, -e/-f, -h, -H, -r.
 //
 // Root only (like Postfix); after reading the configuration it drops to
 // mail_owner, who owns the queue, so that every file and directory it
 // creates has the right owner.
 //
-// Logs each message to the mail log and standard error ("ID: removed",
-// "ID: placed on hold", "ID: released from hold", "ID: requeued as NEWID"),
-// then a summary on standard error: "postsuper: Deleted: 3 messages",
-// "Placed on hold: 2 messages", "Released from hold: 2 messages",
-// "Requeued: 1 message". Exit status 0, or 1 when a file could not be
-// removed or renamed (other than because it had gone meanwhile) or a
-// requeue failed; the other messages are still worked on.
+// Logs each message named by ID to the mail log and standard error ("ID:
+// removed", "ID: expired", "ID: placed on hold", "ID: released from hold",
+// "ID: requeued as NEWID"; ALL gives only the count, as Postfix), then one
+// summary line for each operation asked for, zero included, in Postfix's
+// order: "Requeued: 1 message", "Deleted: 3 messages", "Force-expired: 0
+// messages", "Placed on hold: 2 messages", "Released from hold: 2
+// messages". Exit status 0, or 1 for bad usage or configuration, when not
+// root, or when a file could not be removed or renamed (other than because
+// it had gone meanwhile) or a requeue failed; the other messages are still
+// worked on.
 //
 // Parameters: queue_directory, hash_queue_names, hash_queue_depth,
 // enable_long_queue_ids, mail_owner, cleanup_service_name,
@@ -57,10 +67,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <sysexits.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -98,8 +108,9 @@ namespace {
 }
 
 constexpr const char* kUsage =
-    "usage: postsuper [-c config_dir] [-v] [-s] [-p] [-d ID|ALL|- [queue]] [-h ID|ALL|- [queue]] "
-    "[-H ID|ALL|- [queue]] [-r ID|ALL|- [queue]]";
+    "usage: postsuper [-psSv] [-c config_dir] [-d queue_id (delete)] [-e queue_id (expire)] "
+    "[-f queue_id (expire and/or un-hold)] [-h queue_id (hold)] [-H queue_id (un-hold)] "
+    "[-r queue_id (requeue)] [queue...]";
 
 // Temporary files younger than this may belong to a writer still at work.
 constexpr std::time_t kTempMaxAge = 3600;
@@ -118,12 +129,16 @@ void failure(fmt::format_string<A...> f, A&&... a) {
   ++g_failures;
 }
 
-enum class Op { Delete, Hold, Release, Requeue };
+enum class Op { Delete, Expire, ExpireRelease, Hold, Release, Requeue };
 
+// What one kind of operation (-d, -e, -f, -h, -H, -r) was asked to do. The
+// queues are the command line's trailing operands, shared by every
+// operation as in Postfix, or the operation's defaults.
 struct Selection {
+  bool requested = false;
   bool all = false;
-  std::set<std::string> ids;                // validated queue IDs
-  std::optional<QueueName> only;  // queue named on the command line
+  std::set<std::string> ids;  // validated queue IDs
+  std::vector<QueueName> queues;
 };
 
 struct Env {
@@ -143,9 +158,21 @@ std::string plural(std::size_t n, std::string_view what) {
   return fmt::format("{} {}{}", n, what, n == 1 ? "" : "s");
 }
 
-std::vector<QueueName> default_queues(Op op) {
+bool is_log_queue(QueueName q) {
+  return q == QueueName::Bounce || q == QueueName::Defer || q == QueueName::Trace || q == QueueName::Flush;
+}
+
+// Postfix's defaults. Deletion includes maildrop/ (mail not yet picked up
+// is still mail), and "-d ALL" empties the log directories too.
+std::vector<QueueName> default_queues(Op op, bool all) {
   switch (op) {
     case Op::Delete:
+      if (all)
+        return {QueueName::Maildrop, QueueName::Incoming, QueueName::Active, QueueName::Deferred, QueueName::Hold,
+                QueueName::Defer,    QueueName::Bounce,   QueueName::Trace,  QueueName::Flush};
+      return {QueueName::Maildrop, QueueName::Hold, QueueName::Incoming, QueueName::Active, QueueName::Deferred};
+    case Op::Expire:
+    case Op::ExpireRelease:
     case Op::Requeue: return {QueueName::Hold, QueueName::Incoming, QueueName::Active, QueueName::Deferred};
     case Op::Hold: return {QueueName::Incoming, QueueName::Active, QueueName::Deferred};
     case Op::Release: return {QueueName::Hold};
@@ -153,14 +180,25 @@ std::vector<QueueName> default_queues(Op op) {
   return {};
 }
 
-std::vector<QueueName> queues_for(Op op, const Selection& sel) {
-  if (sel.only) return {*sel.only};
-  return default_queues(op);
+// The queues an operation works on, of those selected. Mail in maildrop/
+// has not been through pickup and cleanup: it can be deleted, but not held,
+// expired or requeued (Postfix leaves it alone too). Log directories hold
+// no messages; only "-d ALL" empties them.
+std::vector<QueueName> applicable(Op op, const Selection& sel) {
+  std::vector<QueueName> out;
+  for (auto q : sel.queues) {
+    bool ok = !is_log_queue(q) || (op == Op::Delete && sel.all);
+    if (q == QueueName::Maildrop && op != Op::Delete) ok = false;
+    if (op == Op::Hold && q == QueueName::Hold) ok = false;
+    if (op == Op::Release && q != QueueName::Hold) ok = false;
+    if (ok) out.push_back(q);
+  }
+  return out;
 }
 
 // Adds one ID from the command line or standard input.
 void add_id(Selection& sel, std::string_view word) {
-  while (!word.empty() && (word.back() == '*' || word.back() == '!')) word.remove_suffix(1);
+  while (!word.empty() && (word.back() == '*' || word.back() == '!' || word.back() == '#')) word.remove_suffix(1);
   auto id = queue::QueueId::parse(word);
   if (!id) {
     log::warning("invalid mail queue ID: {}", str::printable(word, 64));
@@ -173,7 +211,7 @@ void read_ids_from_stdin(Selection& sel) {
   std::string line;
   std::size_t lines = 0;
   while (std::getline(std::cin, line)) {
-    if (++lines > 10'000'000) die(EX_DATAERR, "too many queue IDs on standard input");
+    if (++lines > 10'000'000) die(1, "too many queue IDs on standard input");
     auto words = str::split(line, " \t\r");
     if (words.empty()) continue;
     // mailq output: skip the header, the recipients and the footer lines.
@@ -227,11 +265,6 @@ void for_each_selected(const Env& env, const std::vector<QueueName>& queues, con
   }
 }
 
-std::vector<QueueName> without(std::vector<QueueName> queues, QueueName q) {
-  std::erase(queues, q);
-  return queues;
-}
-
 void remove_logs(const Env& env, const queue::QueueId& id) {
   for (auto q : {QueueName::Bounce, QueueName::Defer, QueueName::Trace}) {
     if (auto p = queue::find_in_queue(env.root, q, id))
@@ -258,16 +291,50 @@ Status move_file(const fs::path& from, const fs::path& to) {
   return {};
 }
 
+// Removes every regular file under a log directory and its hash
+// subdirectories ("-d ALL"): the logs of messages that are all gone, and
+// the flush service's per-destination lists, which name them.
+void empty_log_dir(const Env& env, QueueName q) {
+  std::error_code ec;
+  std::vector<fs::path> dirs{env.root / queue::to_string(q)};
+  for (std::size_t i = 0; i < dirs.size() && i < 1 + 16 + 256; ++i) {
+    for (auto it = fs::directory_iterator(dirs[i], ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      struct stat st {};
+      if (::lstat(it->path().c_str(), &st) != 0) continue;
+      auto name = it->path().filename().string();
+      if (S_ISDIR(st.st_mode)) {
+        if (name.size() == 1 && std::isxdigit(static_cast<unsigned char>(name[0]))) dirs.push_back(it->path());
+        continue;
+      }
+      if (S_ISREG(st.st_mode) && ::unlink(it->path().c_str()) != 0 && errno != ENOENT)
+        failure("remove {}: {}", it->path().string(), std::strerror(errno));
+    }
+  }
+}
+
+// Per-message lines ("ID: removed") are for operations by queue ID; "ALL"
+// reports only the count, as Postfix's postsuper does.
+template <class... A>
+void per_message(const Selection& sel, fmt::format_string<A...> f, A&&... a) {
+  if (!sel.all) log::info(f, std::forward<A>(a)...);
+}
+
 std::size_t do_delete(const Env& env, const Selection& sel) {
   std::size_t n = 0;
-  for_each_selected(env, queues_for(Op::Delete, sel), sel,
-                    [&](QueueName, const queue::QueueId& id, const fs::path& path) {
-                      Fate fate = remove_message(env, id, path);
-                      if (fate != Fate::Done) return fate;
-                      log::info("{}: removed", id.str());
-                      ++n;
-                      return fate;
-                    });
+  std::vector<QueueName> queues = applicable(Op::Delete, sel);
+  std::vector<QueueName> messages;
+  for (auto q : queues)
+    if (!is_log_queue(q)) messages.push_back(q);
+  for_each_selected(env, messages, sel, [&](QueueName, const queue::QueueId& id, const fs::path& path) {
+    Fate fate = remove_message(env, id, path);
+    if (fate != Fate::Done) return fate;
+    per_message(sel, "{}: removed", id.str());
+    ++n;
+    return fate;
+  });
+  if (sel.all)
+    for (auto q : queues)
+      if (is_log_queue(q)) empty_log_dir(env, q);
   return n;
 }
 
@@ -282,33 +349,76 @@ Fate move_message(const fs::path& from, const fs::path& to) {
 
 std::size_t do_hold(const Env& env, const Selection& sel) {
   std::size_t n = 0;
-  for_each_selected(env, without(queues_for(Op::Hold, sel), QueueName::Hold), sel,
+  for_each_selected(env, applicable(Op::Hold, sel), sel, [&](QueueName, const queue::QueueId& id, const fs::path& path) {
+    Fate fate = move_message(path, queue::queue_path(env.root, QueueName::Hold, id, env.hash));
+    if (fate != Fate::Done) return fate;
+    per_message(sel, "{}: placed on hold", id.str());
+    ++n;
+    return fate;
+  });
+  return n;
+}
+
+// hold/ -> deferred/, due now (the modification time of a deferred file is
+// its next retry time).
+Fate release_message(const Env& env, const Selection& sel, const queue::QueueId& id, const fs::path& path) {
+  fs::path to = queue::queue_path(env.root, QueueName::Deferred, id, env.hash);
+  if (Fate fate = move_message(path, to); fate != Fate::Done) return fate;
+  struct timespec now[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+  if (::utimensat(AT_FDCWD, to.c_str(), now, AT_SYMLINK_NOFOLLOW) != 0)
+    log::warning("set time of {}: {}", to.string(), std::strerror(errno));
+  per_message(sel, "{}: released from hold", id.str());
+  return Fate::Done;
+}
+
+std::size_t do_release(const Env& env, const Selection& sel) {
+  std::size_t n = 0;
+  for_each_selected(env, applicable(Op::Release, sel), sel,
                     [&](QueueName, const queue::QueueId& id, const fs::path& path) {
-                      Fate fate = move_message(path, queue::queue_path(env.root, QueueName::Hold, id, env.hash));
-                      if (fate != Fate::Done) return fate;
-                      log::info("{}: placed on hold", id.str());
-                      ++n;
+                      Fate fate = release_message(env, sel, id, path);
+                      if (fate == Fate::Done) ++n;
                       return fate;
                     });
   return n;
 }
 
-std::size_t do_release(const Env& env, const Selection& sel) {
-  std::size_t n = 0;
-  std::vector<QueueName> queues = queues_for(Op::Release, sel);
-  if (std::find(queues.begin(), queues.end(), QueueName::Hold) == queues.end()) return 0;
-  for_each_selected(env, {QueueName::Hold}, sel, [&](QueueName, const queue::QueueId& id, const fs::path& path) {
-    fs::path to = queue::queue_path(env.root, QueueName::Deferred, id, env.hash);
-    if (Fate fate = move_message(path, to); fate != Fate::Done) return fate;
-    // The modification time of a deferred file is its next retry time.
-    struct timespec now[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
-    if (::utimensat(AT_FDCWD, to.c_str(), now, AT_SYMLINK_NOFOLLOW) != 0)
-      log::warning("set time of {}: {}", to.string(), std::strerror(errno));
-    log::info("{}: released from hold", id.str());
-    ++n;
-    return Fate::Done;
-  });
-  return n;
+struct ExpireCounts {
+  std::size_t expired = 0;
+  std::size_t released = 0;
+};
+
+// -e and -f (Postfix 3.5's forced expiration): set the expire mark
+// (queue/update.h); qmgr returns the message to its sender at its next
+// delivery attempt instead of trying it. -f also releases a held message
+// (due now), which -e leaves on hold. A message that has the mark already
+// is not counted again; one still being written is left alone.
+ExpireCounts do_expire(const Env& env, const Selection& sel, bool release) {
+  ExpireCounts c;
+  for_each_selected(env, applicable(release ? Op::ExpireRelease : Op::Expire, sel), sel,
+                    [&](QueueName q, const queue::QueueId& id, const fs::path& path) {
+                      // Still being written (cleanup in incoming/): not ours.
+                      if (auto ready = queue::is_ready(path); ready && !*ready) {
+                        if (!sel.all) log::warning("{}: not expired: not a complete queue file", id.str());
+                        return Fate::Done;
+                      }
+                      auto marked = queue::set_expire_mark(path);
+                      if (!marked) {
+                        if (marked.error().sys_errno == ENOENT) return Fate::Gone;
+                        failure("{}: not expired: {}", id.str(), marked.error().message);
+                        return Fate::Failed;
+                      }
+                      if (*marked) {
+                        per_message(sel, "{}: expired", id.str());
+                        ++c.expired;
+                      }
+                      if (release && q == QueueName::Hold) {
+                        Fate fate = release_message(env, sel, id, path);
+                        if (fate == Fate::Done) ++c.released;
+                        return fate == Fate::Gone ? Fate::Done : fate;
+                      }
+                      return Fate::Done;
+                    });
+  return c;
 }
 
 // The envelope cleanup needs to recreate the message, from the old file.
@@ -393,7 +503,7 @@ std::size_t do_requeue(const Env& env, const Selection& sel) {
     fs::path path;
   };
   std::vector<Item> todo;
-  for_each_selected(env, queues_for(Op::Requeue, sel), sel,
+  for_each_selected(env, applicable(Op::Requeue, sel), sel,
                     [&](QueueName q, const queue::QueueId& id, const fs::path& path) {
                       todo.push_back({id, q, path});
                       return Fate::Done;
@@ -440,7 +550,7 @@ std::size_t do_requeue(const Env& env, const Selection& sel) {
       continue;
     }
     (void)remove_message(env, id, claimed);
-    log::info("{}: requeued as {}", id.str(), *new_id);
+    per_message(sel, "{}: requeued as {}", id.str(), *new_id);
     ++n;
   }
   if (n > 0) (void)ipc::trigger(env.qmgr_trigger.string(), std::string(1, ipc::kTriggerScanIncoming));
@@ -455,12 +565,38 @@ struct CheckStats {
   std::size_t junk = 0;
 };
 
-void check_structure(const Env& env, CheckStats& stats) {
+// The name a message file should have, or nullopt when its name is right:
+// a short ID whose inode part is not the file's inode (a queue restored
+// from a backup or another machine), a long ID while long IDs are off
+// (Postfix's migration back to short names), and with -S a long ID whose
+// inode part is wrong. The new name keeps the old time parts (so it hashes
+// where it did) and depends on nothing else, so a run that was interrupted
+// half-way is completed by the next one.
+std::optional<queue::QueueId> wanted_id(const Env& env, const queue::QueueId& id, ino_t inode, bool strict) {
+  if (!id.is_long()) {
+    if (id.inode() == inode) return std::nullopt;
+    auto fresh = queue::QueueId::make(queue::IdFormat::Short, 0, id.microseconds(), inode);
+    return fresh ? std::optional<queue::QueueId>(*fresh) : std::nullopt;
+  }
+  if (env.id_format == queue::IdFormat::Short) {
+    auto fresh = queue::QueueId::make(queue::IdFormat::Short, 0, id.microseconds(), inode);
+    return fresh ? std::optional<queue::QueueId>(*fresh) : std::nullopt;
+  }
+  if (!strict || id.inode() == inode) return std::nullopt;
+  auto sec = id.seconds();
+  if (!sec) return std::nullopt;
+  auto fresh = queue::QueueId::make(queue::IdFormat::Long, *sec, id.microseconds(), inode);
+  return fresh ? std::optional<queue::QueueId>(*fresh) : std::nullopt;
+}
+
+void check_structure(const Env& env, bool strict, CheckStats& stats) {
   for (const auto& spec : queue::kQueueLayout) {
     if (!spec.holds_queue_ids) continue;
     QueueName q = spec.name;
-    bool is_log = q == QueueName::Bounce || q == QueueName::Defer || q == QueueName::Trace || q == QueueName::Flush;
     if (q == QueueName::Flush) continue;  // named by destination, not by queue ID
+    // Names of log files follow their messages; maildrop files are named
+    // by postdrop before cleanup has seen them, and never renamed.
+    const bool check_names = !is_log_queue(q) && q != QueueName::Maildrop;
     // Collect, then repair: renaming while the scanner walks the same
     // directory could make it see a file twice.
     std::vector<queue::QueueEntry> entries;
@@ -469,11 +605,10 @@ void check_structure(const Env& env, CheckStats& stats) {
       auto next = scanner.next();
       if (!next || !*next) break;
       struct stat st {};
-      bool inode_ok = true;
-      if (!is_log && q != QueueName::Maildrop && !(*next)->id.is_long() &&
-          ::lstat((*next)->path.c_str(), &st) == 0 && st.st_ino != (*next)->id.inode())
-        inode_ok = false;
-      if ((*next)->misplaced || !inode_ok) entries.push_back(std::move(**next));
+      bool name_ok = true;
+      if (check_names && ::lstat((*next)->path.c_str(), &st) == 0 && wanted_id(env, (*next)->id, st.st_ino, strict))
+        name_ok = false;
+      if ((*next)->misplaced || !name_ok) entries.push_back(std::move(**next));
     }
     for (const auto& issue : scanner.issues()) {
       if (issue.kind == queue::ScanIssue::Kind::Temporary) continue;
@@ -484,14 +619,9 @@ void check_structure(const Env& env, CheckStats& stats) {
       struct stat st {};
       if (::lstat(e.path.c_str(), &st) != 0) continue;
       queue::QueueId id = e.id;
-      if (!is_log && q != QueueName::Maildrop && !id.is_long() && st.st_ino != id.inode()) {
-        // A file restored from elsewhere: give it the name its inode implies,
-        // keeping the microseconds (so it hashes where it did). The new
-        // name depends on nothing else, and the logs move before the
-        // message file, so a run that was interrupted half-way is completed
-        // by the next one, as in Postfix.
-        auto fresh = queue::QueueId::make(queue::IdFormat::Short, 0, id.microseconds(), st.st_ino);
-        if (!fresh) continue;
+      if (auto fresh = check_names ? wanted_id(env, id, st.st_ino, strict) : std::nullopt) {
+        // The logs move before the message file, so that an interrupted
+        // run leaves a message whose old name still finds them.
         bool logs_moved = true;
         for (auto lq : {QueueName::Bounce, QueueName::Defer, QueueName::Trace})
           if (auto lp = queue::find_in_queue(env.root, lq, id))
@@ -583,73 +713,84 @@ std::size_t purge_temporary(const Env& env) {
 
 int main(int argc, char** argv) {
   // Before anything is opened (security/std_fds.h).
-  if (!security::open_standard_descriptors()) return EX_OSERR;
+  if (!security::open_standard_descriptors()) return 1;
   log::init("postsuper", log::Settings{.syslog_name = "", .maillog_file = "/dev/null", .mirror_stderr = true});
   ::signal(SIGPIPE, SIG_IGN);
-  if (::getuid() != 0) die(EX_NOPERM, "use of this command is reserved for the superuser");
+  if (::getuid() != 0) die(1, "use of this command is reserved for the superuser");
 
   const char* env_dir = std::getenv("MAIL_CONFIG");
   fs::path config_dir = (env_dir && *env_dir) ? env_dir : paths::kConfigDir;
-  bool structure = false, purge = false;
-  std::vector<std::pair<Op, Selection>> ops;
+  bool structure = false, strict = false, purge = false;
+  // Indexed by Op.
+  std::array<Selection, 6> sels;
   int verbose = 0;
   bool stdin_used = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    if (a.size() < 2 || a[0] != '-') die(EX_USAGE, kUsage);
-    auto value = [&]() -> std::string_view {
-      if (a.size() > 2) return a.substr(2);
-      if (i + 1 >= argc) die(EX_USAGE, kUsage);
-      return argv[++i];
-    };
-    char opt = a[1];
-    if (a.size() > 2 && (opt == 's' || opt == 'p' || opt == 'v')) die(EX_USAGE, kUsage);
-    switch (opt) {
-      case 'c': config_dir = std::string(value()); break;
+  int ch;
+  // '+': options end at the first operand (the queue names), as with
+  // Postfix's GETOPT; clustered flags (-sp) work.
+  while ((ch = ::getopt(argc, argv, "+c:d:e:f:h:H:pr:sSv")) != -1) {
+    switch (ch) {
+      case 'c': config_dir = optarg; break;
       case 'v': log::set_verbose(++verbose); break;
+      case 'S': strict = true; [[fallthrough]];
       case 's': structure = true; break;
       case 'p': purge = true; break;
       case 'd':
+      case 'e':
+      case 'f':
       case 'h':
       case 'H':
       case 'r': {
-        Op op = opt == 'd' ? Op::Delete : opt == 'h' ? Op::Hold : opt == 'H' ? Op::Release : Op::Requeue;
-        Selection sel;
-        std::string_view v = value();
+        Op op = ch == 'd' ? Op::Delete : ch == 'e' ? Op::Expire : ch == 'f' ? Op::ExpireRelease
+              : ch == 'h' ? Op::Hold : ch == 'H' ? Op::Release : Op::Requeue;
+        Selection& sel = sels[static_cast<std::size_t>(op)];
+        sel.requested = true;
+        std::string_view v = optarg;
+        // "ALL" only in upper case, as a safety measure (Postfix's rule);
+        // with it, IDs given to the same option do not matter.
         if (v == "ALL") {
           sel.all = true;
         } else if (v == "-") {
-          if (stdin_used) die(EX_USAGE, "standard input can be read only once");
+          if (stdin_used) die(1, "standard input can be read only once");
           stdin_used = true;
           read_ids_from_stdin(sel);
         } else {
           add_id(sel, v);
         }
-        // An optional queue name follows.
-        if (i + 1 < argc && argv[i + 1][0] != '-') {
-          auto q = queue::parse_queue_name(argv[i + 1]);
-          bool allowed = q && (*q == QueueName::Hold || *q == QueueName::Incoming || *q == QueueName::Active ||
-                               *q == QueueName::Deferred || *q == QueueName::Maildrop);
-          if (!allowed) die(EX_USAGE, fmt::format("invalid queue name: {}", str::printable(argv[i + 1], 64)));
-          // Mail in maildrop/ is still the submitter's file, not yet read by
-          // pickup and cleanup: holding or requeueing it would let it skip
-          // cleanup (Postfix's postsuper leaves that queue alone too).
-          if (*q == QueueName::Maildrop && (op == Op::Hold || op == Op::Requeue))
-            die(EX_USAGE, fmt::format("-{} does not apply to the maildrop queue", opt));
-          sel.only = *q;
-          ++i;
-        }
-        ops.emplace_back(op, std::move(sel));
         break;
       }
-      default: die(EX_USAGE, kUsage);
+      default: die(1, kUsage);
     }
   }
+  // The operands: queue names for every operation (Postfix's [directory ...]).
+  std::vector<QueueName> named;
+  for (int i = optind; i < argc; ++i) {
+    auto q = queue::parse_queue_name(argv[i]);
+    bool known = q && (*q == QueueName::Maildrop || *q == QueueName::Incoming || *q == QueueName::Active ||
+                       *q == QueueName::Deferred || *q == QueueName::Hold || is_log_queue(*q));
+    if (!known) die(1, fmt::format("invalid directory name: {}", str::printable(argv[i], 64)));
+    if (std::find(named.begin(), named.end(), *q) == named.end()) named.push_back(*q);
+  }
+  bool any_op = false;
+  for (std::size_t i = 0; i < sels.size(); ++i) {
+    Selection& sel = sels[i];
+    if (!sel.requested) continue;
+    any_op = true;
+    Op op = static_cast<Op>(i);
+    sel.queues = named.empty() ? default_queues(op, sel.all) : named;
+    // Named explicitly, maildrop/ would be skipped without a word by these.
+    if (op != Op::Delete && std::find(named.begin(), named.end(), QueueName::Maildrop) != named.end())
+      log::warning("mail in the maildrop queue has not been through pickup and cleanup yet: "
+                   "it cannot be {}",
+                   op == Op::Hold ? "placed on hold" : op == Op::Release ? "released" : op == Op::Requeue
+                                                                               ? "requeued"
+                                                                               : "expired");
+  }
   // Plain "postsuper" is Postfix's default maintenance: -s and -p.
-  if (!structure && !purge && ops.empty()) structure = purge = true;
+  if (!structure && !purge && !any_op) structure = purge = true;
 
   auto cfg = config::Config::load(config_dir);
-  if (!cfg) die(EX_CONFIG, cfg.error().message);
+  if (!cfg) die(1, cfg.error().message);
   // Per-message lines go to the mail log as well as to stderr.
   log::init("postsuper", log::Settings{.syslog_name = cfg->str("syslog_name"),
                                        .facility = cfg->str("syslog_facility"),
@@ -660,7 +801,7 @@ int main(int argc, char** argv) {
   std::string names;
   for (const auto& n : cfg->list("hash_queue_names")) names += n + ",";
   auto hash = queue::HashConfig::from_params(names, cfg->integer("hash_queue_depth"));
-  if (!hash) die(EX_CONFIG, hash.error().message);
+  if (!hash) die(1, hash.error().message);
   env.hash = *hash;
   env.id_format = queue::id_format(cfg->boolean("enable_long_queue_ids"));
   env.cleanup_socket = submit::cleanup_socket_path(env.root, cfg->str("cleanup_service_name"));
@@ -668,21 +809,21 @@ int main(int argc, char** argv) {
   env.timeout = cfg->time("ipc_timeout");
   // Postfix's requeue goes through pickup: the sendmail class.
   auto rs = submit::receiving_settings(*cfg, "sendmail");
-  if (!rs) die(EX_CONFIG, rs.error().message);
+  if (!rs) die(1, rs.error().message);
   env.content_filter = std::move(rs->content_filter);
   env.cleanup_flags = rs->cleanup_flags;
 
   // The queue belongs to mail_owner: work as that user, so that renamed
   // files and new hash directories keep the right owner.
   auto owner = security::lookup_user(cfg->str("mail_owner"));
-  if (!owner) die(EX_CONFIG, fmt::format("mail_owner: {}", owner.error().message));
-  if (::chdir(env.root.c_str()) != 0) die(EX_CONFIG, fmt::format("chdir {}: {}", env.root.string(), std::strerror(errno)));
-  if (auto st = security::drop_privileges(*owner); !st) die(EX_SOFTWARE, st.error().message);
+  if (!owner) die(1, fmt::format("mail_owner: {}", owner.error().message));
+  if (::chdir(env.root.c_str()) != 0) die(1, fmt::format("chdir {}: {}", env.root.string(), std::strerror(errno)));
+  if (auto st = security::drop_privileges(*owner); !st) die(1, st.error().message);
   ::umask(077);
 
   if (structure) {
     CheckStats cs;
-    check_structure(env, cs);
+    check_structure(env, strict, cs);
     if (cs.moved) log::info("Moved to the right subdirectory: {}", plural(cs.moved, "file"));
     if (cs.renamed) log::info("Renamed to match inode number: {}", plural(cs.renamed, "message"));
     if (cs.junk) log::info("Not queue files (left alone): {}", plural(cs.junk, "file"));
@@ -690,7 +831,7 @@ int main(int argc, char** argv) {
       log::warning("QUEUE FILE NAMES WERE CHANGED TO MATCH INODE NUMBERS");
       // A queue ID the administrator gave may have named a message before
       // the repair and name another (or none) now.
-      bool by_id = std::any_of(ops.begin(), ops.end(), [](const auto& o) { return !o.second.all; });
+      bool by_id = std::any_of(sels.begin(), sels.end(), [](const Selection& s) { return s.requested && !s.all; });
       if (by_id) {
         log::error("QUEUE FILE NAMES WERE CHANGED TO MATCH INODE NUMBERS");
         die(1, "CHECK YOUR QUEUE IDS AND RE-ISSUE THE COMMAND");
@@ -703,23 +844,28 @@ int main(int argc, char** argv) {
     std::size_t m = purge_unready(env);
     if (m) log::info("Deleted: {}", plural(m, "incomplete queue file"));
   }
-  std::size_t deleted = 0, held = 0, released = 0, requeued = 0;
-  for (Op want : {Op::Delete, Op::Hold, Op::Release, Op::Requeue}) {
-    for (const auto& [op, sel] : ops) {
-      if (op != want) continue;
-      switch (op) {
-        case Op::Delete: deleted += do_delete(env, sel); break;
-        case Op::Hold: held += do_hold(env, sel); break;
-        case Op::Release: released += do_release(env, sel); break;
-        case Op::Requeue: requeued += do_requeue(env, sel); break;
-      }
-    }
+  auto sel = [&](Op op) -> const Selection& { return sels[static_cast<std::size_t>(op)]; };
+  std::size_t deleted = 0, expired = 0, held = 0, released = 0, requeued = 0;
+  if (sel(Op::Delete).requested) deleted = do_delete(env, sel(Op::Delete));
+  for (Op op : {Op::Expire, Op::ExpireRelease}) {
+    if (!sel(op).requested) continue;
+    auto c = do_expire(env, sel(op), op == Op::ExpireRelease);
+    expired += c.expired;
+    released += c.released;
   }
+  if (sel(Op::Hold).requested) held = do_hold(env, sel(Op::Hold));
+  if (sel(Op::Release).requested) released += do_release(env, sel(Op::Release));
+  if (sel(Op::Requeue).requested) requeued = do_requeue(env, sel(Op::Requeue));
   if (released > 0) (void)ipc::trigger(env.qmgr_trigger.string(), std::string(1, ipc::kTriggerScanDeferred));
-  if (deleted) log::info("Deleted: {}", plural(deleted, "message"));
-  if (held) log::info("Placed on hold: {}", plural(held, "message"));
-  if (released) log::info("Released from hold: {}", plural(released, "message"));
-  if (requeued) log::info("Requeued: {}", plural(requeued, "message"));
+  // Postfix 3.5 and later: one line for each operation asked for, also
+  // when it found nothing, in this order.
+  if (sel(Op::Requeue).requested) log::info("Requeued: {}", plural(requeued, "message"));
+  if (sel(Op::Delete).requested) log::info("Deleted: {}", plural(deleted, "message"));
+  if (sel(Op::Expire).requested || sel(Op::ExpireRelease).requested)
+    log::info("Force-expired: {}", plural(expired, "message"));
+  if (sel(Op::Hold).requested) log::info("Placed on hold: {}", plural(held, "message"));
+  if (sel(Op::Release).requested || sel(Op::ExpireRelease).requested)
+    log::info("Released from hold: {}", plural(released, "message"));
   if (g_failures) log::error("{} failed (see above)", plural(g_failures, "operation"));
   log::flush();
   return g_failures ? 1 : 0;

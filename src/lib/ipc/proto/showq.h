@@ -13,7 +13,7 @@
 //
 // The server streams one entry per queue file as it reads it and never
 // holds the whole queue, so 100,000 messages cost the same memory as one.
-// Entries come queue by queue: maildrop, incoming, active, deferred, hold.
+// Entries come queue by queue: maildrop, active, incoming, deferred, hold.
 // A client that stops reading only stalls the server until its write
 // deadline; closing the connection ends the listing. A malformed request
 // is refused with a status reply (status.h).
@@ -57,7 +57,7 @@ struct ShowqEntry {
   std::string queue_id;
   std::int64_t arrival_time = 0;  // unix seconds
   std::int64_t message_size = 0;  // content bytes (queue file size for unreadable maildrop files)
-  bool forced_expire = false;     // reserved: Postern has no postsuper -e yet
+  bool forced_expire = false;     // postsuper -e/-f marked it (queue/update.h)
   std::string sender;             // empty: the null sender
   std::vector<std::string> recipients;
   std::vector<std::string> reasons;  // parallel to recipients; "" = none
