@@ -100,6 +100,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.lock_params.attempts = static_cast<int>(cfg.integer("deliver_lock_attempts"));
   s.lock_params.delay = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.time("deliver_lock_delay"));
   s.lock_params.stale = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.time("stale_lock_time"));
+  if (auto st = cfg.check_mailbox_limit("mailbox_size_limit"); !st) return st.take_error();
   s.mailbox_size_limit = static_cast<std::uint64_t>(cfg.size("mailbox_size_limit"));
   s.strict_ownership = cfg.boolean("strict_mailbox_ownership");
   s.biff = cfg.boolean("biff");

@@ -53,3 +53,19 @@ TEST(LocalSettings, OverridesAndErrors) {
   ASSERT_TRUE(bad);
   EXPECT_FALSE(Settings::from_config(*bad));
 }
+
+TEST(LocalSettings, MailboxLimitBelowMessageLimitIsRefused) {
+  // Postfix's local(8) refuses to start with it: messages that smtpd
+  // accepts would bounce at the mailbox.
+  auto cfg = config::Config::from_text("myhostname = host.example\nmailbox_size_limit = 1000\n");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  auto s = Settings::from_config(*cfg);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message, "configuration error: mailbox_size_limit is smaller than message_size_limit");
+  for (const char* ok : {"mailbox_size_limit = 0\n", "mailbox_size_limit = 1000\nmessage_size_limit = 0\n",
+                         "mailbox_size_limit = 1000\nmessage_size_limit = 1000\n"}) {
+    auto c = config::Config::from_text(std::string("myhostname = host.example\n") + ok);
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_TRUE(Settings::from_config(*c)) << ok;
+  }
+}

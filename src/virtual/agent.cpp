@@ -40,6 +40,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.lock_params.attempts = static_cast<int>(cfg.integer("deliver_lock_attempts"));
   s.lock_params.delay = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.time("deliver_lock_delay"));
   s.lock_params.stale = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.time("stale_lock_time"));
+  if (auto st = cfg.check_mailbox_limit("virtual_mailbox_limit"); !st) return st.take_error();
   s.mailbox_limit = static_cast<std::uint64_t>(cfg.size("virtual_mailbox_limit"));
   s.recipient_delimiter = cfg.str("recipient_delimiter");
   s.myhostname = cfg.str("myhostname");

@@ -38,7 +38,7 @@ def master_cf(bindir, rootspool):
             + "rewrite unix - - n - - trivial-rewrite\n"
             + "local unix - n n - - local\n"
             + "localmd unix - n n - - local -o home_mailbox=Maildir/\n"
-            + "localsz unix - n n - - local -o mailbox_size_limit=300\n"
+            + "localsz unix - n n - - local -o mailbox_size_limit=300 -o message_size_limit=300\n"
             + f"localmc unix - n n - - local -o mailbox_command={bindir}/savecmd\n"
             + f"localmcm unix - n n - - local -o mailbox_command_maps=texthash:{bindir}/cmdmap\n"
             + f"localsp unix - n n - - local -o mail_spool_directory={rootspool}\n"

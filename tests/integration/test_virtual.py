@@ -77,11 +77,13 @@ virtual_uid_maps = {UIDS}
 virtual_gid_maps = {GIDS}
 virtual_mailbox_limit = 4000
 """)
+    # The mailbox limit may not be below message_size_limit (Postfix's
+    # start-up check): the agents get a smaller one, smtpd keeps the default.
     PORT, STRICT_PORT, SOFT_PORT = free_port(), free_port(), free_port()
     INST.write_master_cf(queue_master_cf(PORT, (
-        "virtual unix - n n - - virtual\n"
+        "virtual unix - n n - - virtual -o message_size_limit=4000\n"
         # three.test goes here (transport_maps): bounces become deferrals.
-        "vsoft unix - n n - - virtual -o soft_bounce=yes\n"
+        "vsoft unix - n n - - virtual -o soft_bounce=yes -o message_size_limit=4000\n"
         f"127.0.0.1:{STRICT_PORT} inet n - n - - smtpd -o smtpd_reject_unlisted_recipient=yes\n"
         f"127.0.0.1:{SOFT_PORT} inet n - n - - smtpd -o smtpd_reject_unlisted_recipient=yes"
         " -o soft_bounce=yes\n")))

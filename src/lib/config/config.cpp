@@ -708,6 +708,13 @@ std::string Config::str(std::string_view name) const {
 std::int64_t Config::integer(std::string_view name) const { return need_number(*this, name); }
 std::int64_t Config::size(std::string_view name) const { return need_number(*this, name); }
 
+Status Config::check_mailbox_limit(std::string_view name) const {
+  std::int64_t limit = size(name);
+  if (limit != 0 && limit < size("message_size_limit"))
+    return make_error("configuration error: {} is smaller than message_size_limit", name);
+  return {};
+}
+
 bool Config::boolean(std::string_view name) const {
   const ParamDef& def = need(name);
   if (def.type != Type::Bool) log::panic("config: parameter {} is a {}, not a boolean", name, to_string(def.type));

@@ -94,6 +94,12 @@ class Config {
   std::int64_t size(std::string_view name) const;
   std::vector<std::string> list(std::string_view name) const;
 
+  // A mailbox limit (local's mailbox_size_limit, virtual's
+  // virtual_mailbox_limit) below message_size_limit is Postfix's start-up
+  // error: every message near the size limit would bounce. 0 means no limit
+  // on either side.
+  Status check_mailbox_limit(std::string_view name) const;
+
  private:
   Status validate_all();
   static Result<Config> parse(std::string_view text, std::string_view filename,

@@ -58,8 +58,11 @@ Outcome failed(Outcome o) { return std::move(o.prepend("maildir delivery failed:
 
 Outcome create_failure(const std::filesystem::path& file, int err, uid_t uid, std::string_view dsn) {
   if (err == EACCES) {
-    log::warning("maildir access problem for UID {}: create maildir file {}: {}",
-                 static_cast<unsigned long>(uid), file.string(), std::strerror(err));
+    // Postfix's words; the worker runs as the recipient's identity, so its
+    // effective group is the one the file would have had.
+    log::warning("maildir access problem for UID/GID={}/{}: create maildir file {}: {}",
+                 static_cast<unsigned long>(uid), static_cast<unsigned long>(::getegid()), file.string(),
+                 std::strerror(err));
     log::warning("perhaps you need to create the maildirs in advance");
   }
   return failed(Outcome::from_errno(
