@@ -236,8 +236,12 @@ std::string human_part(const NoticeInfo& info, const std::vector<queue::StatusEn
 std::string status_part(const NoticeInfo& info, const std::vector<queue::StatusEntry>& entries) {
   std::string s;
   s += fold_field("Reporting-MTA", "dns; " + hostname(info));
-  s += fold_field("X-Postern-Queue-ID", sanitize_text(info.queue_id, 64));
-  s += fold_field("X-Postern-Sender", "rfc822; " + sanitize_text(info.sender, 1024));
+  // X-$mail_name-*, as Postfix's X-Postfix-Queue-ID; the null sender as
+  // Postfix prints it.
+  const std::string x = "X-" + host_chars(info.mail_name.empty() ? std::string("Postern") : info.mail_name);
+  s += fold_field(x + "-Queue-ID", sanitize_text(info.queue_id, 64));
+  s += fold_field(x + "-Sender",
+                  "rfc822; " + (info.sender.empty() ? std::string("MAILER-DAEMON") : sanitize_text(info.sender, 1024)));
   if (auto envid = envelope_id_field(info.envid)) s += fold_field("Original-Envelope-Id", *envid);
   if (!info.arrival_date.empty()) s += fold_field("Arrival-Date", sanitize_text(info.arrival_date, 128));
   std::size_t n = 0;
@@ -245,7 +249,12 @@ std::string status_part(const NoticeInfo& info, const std::vector<queue::StatusE
     if (n++ == kMaxReported) break;
     s += "\n";
     s += fold_field("Final-Recipient", "rfc822; " + sanitize_text(e.recipient, 1024));
-    if (auto orcpt = original_recipient_field(e.orcpt)) s += fold_field("Original-Recipient", *orcpt);
+    // ORCPT as the client gave it; else the address before rewriting, when
+    // there was one (Postfix's bounce_recipient_dsn()).
+    if (auto orcpt = original_recipient_field(e.orcpt))
+      s += fold_field("Original-Recipient", *orcpt);
+    else if (!e.original_recipient.empty() && e.original_recipient != e.recipient)
+      s += fold_field("Original-Recipient", "rfc822; " + sanitize_text(e.original_recipient, 1024));
     s += fold_field("Action", action_for(info.kind, e.action));
     s += fold_field("Status", valid_status(e.status) ? std::string_view(e.status) : default_status(info.kind));
     auto mta = remote_mta(e.relay);
@@ -254,7 +263,7 @@ std::string status_part(const NoticeInfo& info, const std::vector<queue::StatusE
     if (auto reply = mta ? smtp_diagnostic(reason) : std::nullopt)
       s += fold_field("Diagnostic-Code", "smtp; " + *reply);
     else if (!reason.empty())
-      s += fold_field("Diagnostic-Code", "X-Postern; " + reason);
+      s += fold_field("Diagnostic-Code", x + "; " + reason);
     if (e.time > 0) {
       std::string when = info.format_time ? info.format_time(e.time) : utc_date(e.time);
       s += fold_field("Last-Attempt-Date", sanitize_text(when, 128));
@@ -456,7 +465,9 @@ std::string compose_notice(const NoticeInfo& info, const std::vector<queue::Stat
   if (!info.date.empty()) m += fold_field("Date", info.date);
   m += fmt::format("Message-ID: {}\n",
                    mail::make_message_id(static_cast<std::time_t>(info.now), info.new_queue_id, host));
-  m += "Auto-Submitted: auto-replied\n";
+  // RFC 3834: a reply to the sender's message, or (postmaster copies)
+  // generated on the system's own account, as Postfix labels them.
+  m += info.postmaster ? "Auto-Submitted: auto-generated\n" : "Auto-Submitted: auto-replied\n";
   m += "MIME-Version: 1.0\n";
   m += fmt::format("Content-Type: multipart/report; report-type=delivery-status;\n\tboundary=\"{}\"\n", boundary);
   m += fmt::format("Content-Transfer-Encoding: {}\n", eight ? "8bit" : "7bit");

@@ -108,9 +108,15 @@ class OriginalCollector {
   bool line_too_long_ = false;
 };
 
+// The bound on a returned header (text/rfc822-headers) when
+// bounce_size_limit is smaller: cleanup's header_size_limit keeps real
+// headers well under it.
+inline constexpr std::size_t kMaxReturnedHeader = 1024 * 1024;
+
 struct NoticeInfo {
   NoticeKind kind = NoticeKind::Failure;
   std::string myhostname;     // Reporting-MTA, From:, text
+  std::string mail_name = "Postern";  // X-<mail_name>-Queue-ID, -Sender, Diagnostic-Code type
   std::string queue_id;       // the original's
   std::string new_queue_id;   // the notice's (Message-ID, boundary)
   std::string sender;         // the original's envelope sender (internal form)

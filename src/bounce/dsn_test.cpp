@@ -299,6 +299,8 @@ TEST(Compose, PostmasterCopy) {
   i.to = "postmaster";
   Parsed p = parse(compose_notice(i, {entry("bob@example.com")}, collect(kOriginal, false)));
   EXPECT_NE(p.header.find("Subject: Postmaster Copy: Undelivered Mail\n"), std::string::npos);
+  // Generated on the system's own account, not a reply (RFC 3834; Postfix).
+  EXPECT_NE(p.header.find("Auto-Submitted: auto-generated\n"), std::string::npos);
   ASSERT_EQ(p.parts.size(), 3u);
   EXPECT_EQ(p.parts[0].find("Your message could not be delivered"), std::string::npos);
   EXPECT_NE(p.parts[0].find("<bob@example.com>: "), std::string::npos);
@@ -306,6 +308,24 @@ TEST(Compose, PostmasterCopy) {
   std::vector<StatusEntry> log{entry("n@x", queue::kNotifyNever), entry("d@x")};
   EXPECT_EQ(select_entries(NoticeKind::Failure, log).size(), 1u);
   EXPECT_EQ(select_entries(NoticeKind::Failure, log, true).size(), 2u);
+}
+
+TEST(Compose, MailNameOriginalRecipientAndNullSender) {
+  NoticeInfo i = info();
+  i.mail_name = "Postfix";  // an administrator who keeps Postfix's name for parsers
+  i.sender = "";
+  StatusEntry aliased = entry("bob@example.com", 0, "5.1.1", "unknown user: \"bob\"", "local");
+  aliased.original_recipient = "info@example.com";
+  StatusEntry same = entry("carol@example.com");
+  same.original_recipient = "carol@example.com";
+  Parsed p = parse(compose_notice(i, {aliased, same}, collect(kOriginal, false)));
+  EXPECT_NE(p.parts[1].find("X-Postfix-Queue-ID: 3F2A1C0D2\n"), std::string::npos) << p.parts[1];
+  EXPECT_NE(p.parts[1].find("X-Postfix-Sender: rfc822; MAILER-DAEMON\n"), std::string::npos);
+  EXPECT_NE(p.parts[1].find("Diagnostic-Code: X-Postfix; unknown user: \"bob\"\n"), std::string::npos);
+  // Without ORCPT, the address before rewriting when it differs.
+  EXPECT_NE(p.parts[1].find("Final-Recipient: rfc822; bob@example.com\nOriginal-Recipient: rfc822; info@example.com\n"),
+            std::string::npos) << p.parts[1];
+  EXPECT_EQ(p.parts[1].find("Original-Recipient: rfc822; carol@example.com"), std::string::npos);
 }
 
 TEST(Compose, LocalFailureUsesPrivateDiagnosticType) {
@@ -466,23 +486,42 @@ TEST(Templates, ParseHeadersTextAndComments) {
   EXPECT_FALSE(t->verify);
 }
 
-TEST(Templates, ErrorsNameTheLine) {
+TEST(Templates, SyntaxErrorsNameTheLine) {
   auto err = [](std::string_view f) {
     auto t = templates(f);
     return t ? std::string("parsed") : t.error().message;
   };
   EXPECT_EQ(err("failure_template = EOF\n"), "bounce.cf, line 1: expected \"name = <<EOF\", found \"failure_template = EOF\"");
-  EXPECT_EQ(err("\n\nbogus_template = <<EOF\nx\nEOF\n"), "bounce.cf, line 3: unknown template \"bogus_template\"");
-  EXPECT_EQ(err("delay_template = <<EOF\ntext\n"), "bounce.cf, line 1: delay_template has no \"EOF\" line to end it");
-  EXPECT_EQ(err("delay_template = <<EOF\nX-Other: y\n\ntext\nEOF\n"),
-            "bounce.cf, line 2: unknown template header \"X-Other\"");
-  EXPECT_EQ(err("delay_template = <<EOF\nx\nEOF\ndelay_template = <<EOF\ny\nEOF\n"),
-            "bounce.cf, line 4: delay_template given twice");
-  EXPECT_EQ(err("failure_template = <<EOF\nGr\xc3\xbc\xc3\x9f""e\nEOF\n"),
-            "bounce.cf: failure_template: the text is not ASCII; give a Charset: that is a superset of US-ASCII");
-  EXPECT_EQ(err("failure_template = <<EOF\nSubject: Gr\xc3\xbc\xc3\x9f""e\n\nx\nEOF\n"),
-            "bounce.cf, line 2: template headers must be ASCII");
   EXPECT_EQ(err("stray text\n"), "bounce.cf, line 1: expected \"name = <<EOF\", found \"stray text\"");
+}
+
+TEST(Templates, ABadTemplateIsIgnoredWithAWarning) {
+  // Postfix's bounce(8): a problem inside one template costs that template
+  // only, so a typo never stops the bounce service.
+  auto warned = [](std::string_view f) {
+    auto t = templates(f);
+    EXPECT_TRUE(t) << t.error().message;
+    return t && t->warnings.size() == 1 ? t->warnings[0] : std::string("no single warning");
+  };
+  EXPECT_EQ(warned("\n\nbogus_template = <<EOF\nx\nEOF\n"),
+            "bounce.cf, line 3: unknown template \"bogus_template\" -- ignoring this template");
+  EXPECT_EQ(warned("delay_template = <<EOF\ntext\n"),
+            "bounce.cf, line 1: delay_template has no \"EOF\" line to end it -- ignoring this template");
+  EXPECT_EQ(warned("delay_template = <<EOF\nX-Other: y\n\ntext\nEOF\n"),
+            "bounce.cf, line 2: unknown template header \"X-Other\" -- ignoring this template");
+  EXPECT_EQ(warned("failure_template = <<EOF\nGr\xc3\xbc\xc3\x9f""e\nEOF\n"),
+            "bounce.cf: failure_template: the text is not ASCII; give a Charset: that is a superset of US-ASCII"
+            " -- ignoring this template");
+  EXPECT_EQ(warned("failure_template = <<EOF\nSubject: Gr\xc3\xbc\xc3\x9f""e\n\nx\nEOF\n"),
+            "bounce.cf, line 2: template headers must be ASCII -- ignoring this template");
+  // The good templates around a bad one still count.
+  auto t = templates("failure_template = <<EOF\nX-Bad: 1\n\nno\nEOF\nbogus = <<END\nx\nEND\n"
+                     "delay_template = <<EOF\nfirst\nEOF\ndelay_template = <<EOF\nsecond\nEOF\n");
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(t->warnings.size(), 2u);
+  EXPECT_FALSE(t->failure);
+  ASSERT_TRUE(t->delay);
+  EXPECT_EQ(t->delay->text, "second\n");  // given twice: the later one
 }
 
 TEST(Templates, ReplaceTheTextFromAndSubjectOfTheSendersNotice) {

@@ -126,9 +126,19 @@ std::variant<Original, OriginalError> read_original(const Settings& s, queue::Qu
     Fault f = (e.sys_errno == ENOENT || queue::is_corrupt(e)) ? Fault::Fail : Fault::Retry;
     return OriginalError{f, fmt::format("original message: {}", e.message)};
   }
-  bool full = rd->message().dsn_ret ? *rd->message().dsn_ret == queue::DsnRet::Full : want_full_default;
-  if (headers_only) full = false;
-  Original o{rd->message(), OriginalCollector(full, s.size_limit)};
+  // RET=HDRS only ever takes away: delay and success notices carry the
+  // header alone whatever the sender asked (Postfix's bounce_warn_service()
+  // and bounce_trace_service()).
+  const auto& ret = rd->message().dsn_ret;
+  bool full = want_full_default && (!ret || *ret == queue::DsnRet::Full) && !headers_only;
+  // A message larger than bounce_size_limit comes back as its header only,
+  // complete, never as a cut-off message/rfc822 part whose MIME structure
+  // would not close (Postfix 2.5 and later).
+  if (full && rd->message().size.content_size > s.size_limit) full = false;
+  // The header is bounded by cleanup's header_size_limit already; this
+  // bound only guards against a file written with a larger one.
+  const std::size_t limit = full ? s.size_limit : std::max<std::size_t>(s.size_limit, kMaxReturnedHeader);
+  Original o{rd->message(), OriginalCollector(full, limit)};
   auto cursor = rd->content();
   queue::ContentPiece piece;
   for (;;) {
@@ -218,6 +228,7 @@ asio::awaitable<proto::StatusReply> send_notice(asio::io_context& io, const Sett
   NoticeInfo info;
   info.kind = kind;
   info.myhostname = s.myhostname;
+  info.mail_name = s.mail_name;
   info.queue_id = qid;
   info.sender = sender;
   info.envid = original.message.dsn_envid;
@@ -242,7 +253,23 @@ asio::awaitable<proto::StatusReply> send_notice(asio::io_context& io, const Sett
       // Nobody to tell about delays or successes of a notice; and a failed
       // postmaster notice is dropped, so that failures never loop.
       if (!sender.empty() && kind == NoticeKind::Failure)
-        log::info("{}: undeliverable postmaster notification discarded", qid);
+        log::warning("{}: undeliverable postmaster notification discarded", qid);
+      // A delayed notice (null sender): the postmaster hears of it with
+      // notify_classes delay, with the whole message (Postfix's
+      // bounce_warn_service()).
+      if (kind == NoticeKind::Delay && sender.empty() && copy_wanted && !all_entries.empty()) {
+        auto whole = read_original(s, *q, id, true);
+        if (auto* err = std::get_if<OriginalError>(&whole)) {
+          if (err->fault == Fault::Fail) co_return fail(qid, err->reason);
+          co_return retry(qid, err->reason);
+        }
+        info.postmaster = true;
+        info.to = s.delay_recipients.front();
+        auto new_id = co_await submit_notice(io, s, info, s.delay_recipients, all_entries,
+                                             std::get<Original>(whole).collected, s.double_bounce_sender);
+        if (!new_id) co_return retry(qid, fmt::format("postmaster {} not sent: {}", what, new_id.error().message));
+        log::info("{}: postmaster {}: {}", qid, what, *new_id);
+      }
       co_return done();
     }
     // A notice that could not be delivered: the postmaster hears of it only
@@ -311,6 +338,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
   s.hash = *hash;
   s.timeout = cfg.time("ipc_timeout");
   s.myhostname = cfg.str("myhostname");
+  s.mail_name = cfg.str("mail_name");
   s.myorigin = cfg.str("myorigin");
   s.size_limit = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("bounce_size_limit")));
   s.twobounce_recipients = cfg.list("2bounce_notice_recipient");
@@ -350,6 +378,7 @@ Result<Settings> Settings::from_config(const config::Config& cfg, std::string_vi
     };
     auto parsed = parse_templates(*text, file, expand);
     if (!parsed) return parsed.take_error();
+    for (const auto& w : parsed->warnings) log::warning("{}", w);
     s.templates = std::move(*parsed);
   }
   return s;

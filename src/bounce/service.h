@@ -64,6 +64,7 @@ struct Settings {
   std::chrono::seconds timeout{3600};    // ipc_timeout
   std::string myhostname;
   std::string myorigin;
+  std::string mail_name = "Postern";     // the X-<mail_name>-* report fields
   std::size_t size_limit = 50000;        // bounce_size_limit
   std::vector<std::string> twobounce_recipients;
   std::vector<std::string> bounce_recipients;  // bounce_notice_recipient

@@ -42,6 +42,8 @@ Result<Templates> parse_templates(std::string_view file, std::string_view name, 
     auto eq = l.find('=');
     std::string_view key = eq == std::string_view::npos ? l : str::trim(l.substr(0, eq));
     std::string_view rest = eq == std::string_view::npos ? std::string_view() : str::trim(l.substr(eq + 1));
+    // Without "name = <<WORD" the rest of the file cannot be read at all:
+    // the one error Postfix's bounce(8) stops for too.
     if (eq == std::string_view::npos || !rest.starts_with("<<") || str::trim(rest.substr(2)).empty())
       return make_error("{}, line {}: expected \"name = <<EOF\", found \"{}\"", name, lineno, str::printable(l, 100));
     const std::string_view word = str::trim(rest.substr(2));
@@ -50,17 +52,31 @@ Result<Templates> parse_templates(std::string_view file, std::string_view name, 
                                     : key == "success_template" ? &out.success
                                     : key == "verify_template"  ? &out.verify
                                                                 : nullptr;
-    if (!slot) return make_error("{}, line {}: unknown template \"{}\"", name, lineno, str::printable(key, 64));
-    if (*slot) return make_error("{}, line {}: {} given twice", name, lineno, key);
     // The body, up to the terminator line.
     std::size_t end = i + 1;
     while (end < lines.size() && lines[end] != word) ++end;
-    if (end == lines.size())
-      return make_error("{}, line {}: {} has no \"{}\" line to end it", name, lineno, key, str::printable(word, 64));
+    if (end == lines.size()) {
+      // Everything after the opening line is this template's: nothing to
+      // resume at. The built-in text stays.
+      out.warnings.push_back(fmt::format("{}, line {}: {} has no \"{}\" line to end it -- ignoring this template",
+                                         name, lineno, str::printable(key, 64), str::printable(word, 64)));
+      break;
+    }
+    // From here on a problem costs this template only (Postfix: a warning,
+    // and the built-in text): a typo must never stop bounces altogether.
+    auto ignore = [&](std::string why) {
+      out.warnings.push_back(fmt::format("{} -- ignoring this template", why));
+      i = end;
+    };
+    if (!slot) {
+      ignore(fmt::format("{}, line {}: unknown template \"{}\"", name, lineno, str::printable(key, 64)));
+      continue;
+    }
     Template t;
     std::size_t j = i + 1;
+    bool bad = false;
     // Headers: "Name: value" lines up to the first empty one.
-    for (; j < end; ++j) {
+    for (; j < end && !bad; ++j) {
       std::string_view h = lines[j];
       if (h.empty()) {
         ++j;
@@ -71,11 +87,14 @@ Result<Templates> parse_templates(std::string_view file, std::string_view name, 
       bool header_like = !hname.empty() && hname.find_first_of(" \t") == std::string_view::npos;
       if (!header_like) break;  // no headers: the text starts here
       std::string value(str::trim(h.substr(colon + 1)));
-      if (!ascii(value))
-        return make_error("{}, line {}: template headers must be ASCII", name, j + 1);
-      if (str::iequals(hname, "Charset")) {
-        if (value.empty() || value.find_first_of(" \t;\"") != std::string::npos)
-          return make_error("{}, line {}: bad Charset: \"{}\"", name, j + 1, str::printable(value, 64));
+      if (!ascii(value)) {
+        ignore(fmt::format("{}, line {}: template headers must be ASCII", name, j + 1));
+        bad = true;
+      } else if (str::iequals(hname, "Charset")) {
+        if (value.empty() || value.find_first_of(" \t;\"") != std::string::npos) {
+          ignore(fmt::format("{}, line {}: bad Charset: \"{}\"", name, j + 1, str::printable(value, 64)));
+          bad = true;
+        }
         t.charset = value;
       } else if (str::iequals(hname, "From")) {
         t.from = value;
@@ -84,20 +103,28 @@ Result<Templates> parse_templates(std::string_view file, std::string_view name, 
       } else if (str::iequals(hname, "Postmaster-Subject")) {
         t.postmaster_subject = value;
       } else {
-        return make_error("{}, line {}: unknown template header \"{}\"", name, j + 1, str::printable(hname, 64));
+        ignore(fmt::format("{}, line {}: unknown template header \"{}\"", name, j + 1, str::printable(hname, 64)));
+        bad = true;
       }
     }
+    if (bad) continue;
     std::string raw;
     for (; j < end; ++j) {
       raw.append(lines[j]);
       raw += '\n';
     }
     auto text = expand(raw);
-    if (!text) return make_error("{}: {}: {}", name, key, text.error().message);
+    if (!text) {
+      ignore(fmt::format("{}: {}: {}", name, key, text.error().message));
+      continue;
+    }
     t.text = std::move(*text);
-    if (!ascii(t.text) && str::iequals(t.charset, "us-ascii"))
-      return make_error("{}: {}: the text is not ASCII; give a Charset: that is a superset of US-ASCII", name,
-                        key);
+    if (!ascii(t.text) && str::iequals(t.charset, "us-ascii")) {
+      ignore(fmt::format("{}: {}: the text is not ASCII; give a Charset: that is a superset of US-ASCII", name,
+                         key));
+      continue;
+    }
+    // A template given twice: the later one counts, as in Postfix.
     *slot = std::move(t);
     i = end;
   }

@@ -18,11 +18,16 @@
 // - Each runs from "name = <<WORD" to a line that is WORD alone; inside,
 //   nothing is special (backslashes, leading white space). Outside, empty
 //   lines, white-space lines and '#' lines are skipped; anything else is
-//   an error naming the line.
+//   an error naming the line (the file cannot be read past it).
 // - A template opens with optional headers (Charset:, From:, Subject:,
 //   Postmaster-Subject:, any case, one line each, ASCII, not expanded) up
-//   to an empty line; the rest is the message text. A header line with
-//   another name is an error.
+//   to an empty line; the rest is the message text.
+// - As in Postfix's bounce(8), a problem inside one template costs that
+//   template only: an unknown template name, an unknown or non-ASCII
+//   header, a bad Charset:, non-ASCII text under us-ascii, or a missing end
+//   line give a warning ("... -- ignoring this template", in
+//   Templates::warnings for the caller to log) and the built-in text
+//   stays. A template given twice: the later one counts.
 // - The text is expanded by the caller's function (bounce: main.cf
 //   $parameters plus delay_warning_time_<unit> and
 //   maximal_queue_lifetime_<unit>) when the file is loaded. Text with
@@ -40,6 +45,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 
@@ -57,6 +63,7 @@ struct Template {
 
 struct Templates {
   std::optional<Template> failure, delay, success, verify;
+  std::vector<std::string> warnings;  // templates ignored, and why
 };
 
 // Parses `file` (its content; `name` for errors: "NAME, line N: ...") and

@@ -233,19 +233,23 @@ class BounceTest(_Base, unittest.TestCase):
         self.assertIn("Subject: nobody to send to", text)
         self.assert_nothing_left(mid)
 
-    def test_ret_full_returns_message_cut_at_bounce_size_limit(self):
+    def test_message_larger_than_bounce_size_limit_comes_back_as_its_header(self):
+        # Postfix 2.5 and later: never a message/rfc822 part cut in the
+        # middle (its MIME structure would not close), but the whole header.
         body = "first body line\n" + "".join(f"filler line {i:05d} .........................\n"
                                              for i in range(500)) + "LAST LINE\n"
-        qid = self.submit("carol@example.test", "dave@remote.test", body=body, args=["-R", "full", "-V", "env+id1"])
+        qid = self.submit("carol@example.test", "dave@remote.test", body=body, subject="big one",
+                          args=["-R", "full", "-V", "env+id1"])
         with Connection(self.sock("bounce")) as c:
             self.assertEqual(self.append(c, qid, [rcpt("dave@remote.test")], "5.2.2", "mailbox full", "none",
                                          "failed")[0], 0)
             self.assertEqual(self.op(c, "flush", qid)[0], 0)
         _, new, text = self.notice(qid, "non-delivery notification")
-        self.assertIn("Content-Type: message/rfc822", text)
-        self.assertIn("first body line", text)
-        self.assertNotIn("LAST LINE", text)
-        self.assertIn("The attached copy of your message has been shortened.", text)
+        self.assertIn("Content-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers", text)
+        self.assertNotIn("Content-Type: message/rfc822", text)
+        self.assertIn("Subject: big one", text)
+        self.assertNotIn("first body line", text)
+        self.assertNotIn("shortened", text)
         self.assertIn("Original-Envelope-Id: env+2Bid1", text)
         self.assertIn("Diagnostic-Code: X-Postern; mailbox full", text)
         self.assertLess(len(text), 12000)
@@ -423,6 +427,21 @@ class PostmasterNoticeTest(_Base, unittest.TestCase):
         wait_for(lambda: self.ready(new), timeout=30, what=f"notice {new}")
         self.assertIn("Subject: Postmaster Warning: Delayed Mail", self.inst.cmd("postcat", ["-q", new]).stdout)
 
+    def test_delay_of_null_sender_mail_goes_to_postmaster(self):
+        # A notice that is itself delayed: with notify_classes delay, the
+        # postmaster is told, with the whole message (Postfix's bounce(8)).
+        qid = self.submit("", "kim@remote.test", body="notice body\n")
+        with Connection(self.sock("defer")) as c:
+            self.append(c, qid, [rcpt("kim@remote.test")], "4.4.1", "connection timed out", "none", "delayed")
+            self.assertEqual(self.op(c, "warn", qid)[0], 0)
+        who, new, text = self.notice(qid, "delay notification")
+        self.assertEqual(who, "postmaster")
+        self.assertIn("Subject: Postmaster Warning: Delayed Mail", text)
+        self.assertRegex(text, r"(?m)^sender: double-bounce@example.test$")
+        self.assertIn("Content-Type: message/rfc822", text)
+        self.assertIn("notice body", text)
+        self.assertNotRegex(self.inst.maillog(), rf"{qid}: sender delay notification")
+
     def test_bounce_of_null_sender_goes_to_postmaster_once(self):
         qid = self.submit("", "jack@remote.test")
         self.assertRegex(self.inst.cmd("postcat", ["-q", qid]).stdout, r"(?m)^sender: $")
@@ -505,17 +524,35 @@ class TemplateTest(_Base, unittest.TestCase):
         self.assertIn("Still trying after 4 hours, for up to 3 days.", text)
         self.assertIn("Subject: Delayed Mail (still being retried)", text)  # no Subject: in that template
 
-    def test_zz_broken_template_stops_the_service(self):
-        # (Runs last: it reloads the instance with a broken file, then back.)
+    def test_zz_template_problems(self):
+        # (Runs last: it reloads the instance with other files, then back.)
+        # A problem inside a template costs that template only, as with
+        # Postfix's bounce(8): a warning, the built-in text, bounces go on.
+        # Only a file that cannot be read as templates at all stops it.
         bad = os.path.join(self.tmpl_dir, "bad.cf")
-        with open(bad, "w") as f:
-            f.write("failure_template = <<EOF\nno end\n")
         main_cf = self.inst.path("main.cf")
         with open(main_cf) as f:
             good = f.read()
         try:
+            with open(bad, "w") as f:
+                f.write("failur_template = <<EOF\ntypo\nEOF\nfailure_template = <<EOF\nno end\n")
             with open(main_cf, "a") as f:
                 f.write(f"bounce_template_file = {bad}\n")
+            self.inst.run(["reload"])
+            time.sleep(1)
+            qid = self.submit("una@example.test", "vic@remote.test")
+            with Connection(self.sock("bounce")) as c:
+                self.append(c, qid, [rcpt("vic@remote.test")], "5.1.1", "no such user", "none", "failed")
+                self.assertEqual(self.op(c, "flush", qid)[0], 0)
+            _, _, text = self.notice(qid, "non-delivery notification")
+            self.assertIn("This is the mail system at host", text)
+            log = self.inst.maillog()
+            self.assertRegex(log, rf'postern/bounce\[\d+\]: warning: {re.escape(bad)}, line 1: unknown template '
+                                  r'"failur_template" -- ignoring this template')
+            self.assertRegex(log, rf'warning: {re.escape(bad)}, line 4: failure_template has no "EOF" line to '
+                                  r'end it -- ignoring this template')
+            with open(bad, "w") as f:
+                f.write("stray text\n")
             self.inst.run(["reload"])
             time.sleep(1)
             try:
@@ -523,8 +560,8 @@ class TemplateTest(_Base, unittest.TestCase):
                     self.op(c, "remove", "4B3C2D1E5")
             except (OSError, AssertionError, ValueError):
                 pass  # the daemon dies before it answers
-            self.inst.wait_log(rf"postern/bounce\[\d+\]: fatal: .*{re.escape(bad)}, line 1: failure_template has no "
-                               r'"EOF" line to end it')
+            self.inst.wait_log(rf"postern/bounce\[\d+\]: fatal: .*{re.escape(bad)}, line 1: expected "
+                               r'"name = <<EOF", found "stray text"')
         finally:
             with open(main_cf, "w") as f:
                 f.write(good)
