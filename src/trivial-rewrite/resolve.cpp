@@ -65,6 +65,7 @@ Result<Resolver> Resolver::create(const config::Config& cfg, Mode mode,
 
   r.local_rewrite_ = RewriteContexts::from_config(cfg).local;
   r.myhostname_ = cfg.str("myhostname");
+  r.myorigin_ = cfg.str("myorigin");
   r.empty_address_recipient_ = cfg.str("empty_address_recipient");
   r.recipient_delimiter_ = cfg.str("recipient_delimiter");
   r.resolve_null_domain_ = cfg.boolean("resolve_null_domain");
@@ -93,19 +94,24 @@ Result<Resolver> Resolver::create(const config::Config& cfg, Mode mode,
     if (!l) return l.take_error();
     *list = std::move(*l);
   }
-  auto open_maps = [&](maps::MapList& out, const std::string& name) -> Status {
-    auto m = maps::MapList::open(name, cfg.get(name).value_or(""));
+  // The tables whose result is a transport or next hop take no $1
+  // substitution: a sender or recipient address must not be able to name
+  // where mail goes (Postfix opens them with DICT_FLAG_NO_REGSUB).
+  maps::OpenOptions route;
+  route.no_regsub = true;
+  auto open_maps = [&](maps::MapList& out, const std::string& name, const maps::OpenOptions& o) -> Status {
+    auto m = maps::MapList::open(name, cfg.get(name).value_or(""), o);
     if (!m) return m.take_error();
     out = std::move(*m);
     return {};
   };
-  if (auto st = open_maps(r.transport_maps_, tm); !st) return st.take_error();
-  if (auto st = open_maps(r.relocated_maps_, "relocated_maps"); !st) return st.take_error();
+  if (auto st = open_maps(r.transport_maps_, tm, route); !st) return st.take_error();
+  if (auto st = open_maps(r.relocated_maps_, "relocated_maps", {}); !st) return st.take_error();
   r.relayhost_maps_name_ = pick("sender_dependent_relayhost_maps", "address_verify_sender_dependent_relayhost_maps");
-  if (auto st = open_maps(r.sender_relayhost_maps_, r.relayhost_maps_name_); !st) return st.take_error();
+  if (auto st = open_maps(r.sender_relayhost_maps_, r.relayhost_maps_name_, route); !st) return st.take_error();
   r.relayhost_null_key_ = cfg.str("empty_address_relayhost_maps_lookup_key");
   r.default_transport_null_key_ = cfg.str("empty_address_default_transport_maps_lookup_key");
-  if (auto st = open_maps(r.sender_default_transport_maps_, "sender_dependent_default_transport_maps"); !st)
+  if (auto st = open_maps(r.sender_default_transport_maps_, "sender_dependent_default_transport_maps", route); !st)
     return st.take_error();
 
   if (own_addresses) {
@@ -145,6 +151,11 @@ Result<bool> Resolver::is_local_domain(std::string_view domain) {
   return false;
 }
 
+Result<bool> Resolver::is_search_local(std::string_view domain) {
+  if (!myorigin_.empty() && str::iequals(domain, myorigin_)) return true;
+  return is_local_domain(domain);
+}
+
 Result<std::string> Resolver::sender_lookup(maps::MapList& m, const std::string& map_name, const std::string& null_key,
                                             std::optional<std::string_view> sender) {
   if (m.empty()) return std::string();
@@ -155,7 +166,7 @@ Result<std::string> Resolver::sender_lookup(maps::MapList& m, const std::string&
   if (key.empty()) return std::string();
   maps::AddressSearchOptions so;
   so.recipient_delimiter = recipient_delimiter_;
-  so.is_local = [this](std::string_view d) -> Result<bool> { return is_local_domain(d); };
+  so.is_local = [this](std::string_view d) -> Result<bool> { return is_search_local(d); };
   auto hit = maps::find_address(m, key, so);
   if (!hit) return hit.take_error();
   if (!*hit) return std::string();
@@ -248,12 +259,14 @@ Resolved Resolver::resolve(std::string_view address, std::optional<std::string_v
     strip_trailing_dot(s);
     if (s.empty()) s = rewrite_address(local_rewrite_, "postmaster");
     auto at = s.rfind('@');
-    if (at != std::string::npos) {
+    if (at != std::string::npos && at + 1 == s.size() && resolve_null_domain_) {
+      // "user@": the "@" goes, and the address is resolved as an
+      // unqualified one below (Postfix).
+      s.resize(at);
+    } else if (at != std::string::npos) {
       std::string d = s.substr(at + 1);
       bool local = false;
-      if (d.empty()) {
-        local = resolve_null_domain_;
-      } else {
+      if (!d.empty()) {
         auto l = is_local_domain(d);
         if (!l) return fail(l.error());
         local = *l;
@@ -270,7 +283,19 @@ Resolved Resolver::resolve(std::string_view address, std::optional<std::string_v
       s = rewrite_address(local_rewrite_, s);
       continue;
     }
-    if (s.empty()) s = empty_address_recipient_;
+    // An empty local part is $empty_address_recipient, resolved again.
+    if (s.empty()) {
+      s = empty_address_recipient_;
+      continue;
+    }
+    // An address that never had a domain is resolved again as
+    // user@$myhostname: whether it is local depends on mydestination, as in
+    // Postfix since 2.11 (a null client with an empty mydestination relays
+    // "root" instead of delivering it locally).
+    if (!saved_domain) {
+      s += "@" + myhostname_;
+      continue;
+    }
     break;
   }
 
@@ -294,7 +319,9 @@ Resolved Resolver::resolve(std::string_view address, std::optional<std::string_v
     r.recipient = s + "@" + domain;
     auto spec = split_transport(local_transport_);
     r.transport = spec.transport;
-    r.nexthop = spec.nexthop.empty() ? myhostname_ : spec.nexthop;
+    // The recipient's domain unless local_transport names a next hop (the
+    // default local:$myhostname does), as in Postfix's resolve_addr().
+    r.nexthop = spec.nexthop.empty() ? domain : spec.nexthop;
     r.flags = flag::kLocal | flag::kFinal;
   } else {
     domain = *remote_domain;
@@ -397,7 +424,7 @@ Status Resolver::relocate(Resolved& r) {
   if (relocated_maps_.empty()) return {};
   maps::AddressSearchOptions so;
   so.recipient_delimiter = recipient_delimiter_;
-  so.is_local = [this](std::string_view d) -> Result<bool> { return is_local_domain(d); };
+  so.is_local = [this](std::string_view d) -> Result<bool> { return is_search_local(d); };
   auto hit = maps::find_address(relocated_maps_, r.recipient, so);
   if (!hit) return hit.take_error();
   if (!*hit) return {};

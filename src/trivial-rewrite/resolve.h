@@ -86,6 +86,10 @@ class Resolver {
   Resolver() = default;
   // True/false, or an error when a table behind mydestination failed.
   Result<bool> is_local_domain(std::string_view domain);
+  // The "local" of the address tables' search order (maps/address_search.h):
+  // $myorigin too, as Postfix's mail_addr_find() (a bare "user" key matches
+  // user@$myorigin in relocated and sender-dependent tables).
+  Result<bool> is_search_local(std::string_view domain);
   bool is_own_address(std::string_view ip) const;
   // A sender_dependent_* table's override for this sender ("" when none);
   // `null_key` stands for the null sender.
@@ -98,6 +102,7 @@ class Resolver {
 
   RewriteParams local_rewrite_;
   std::string myhostname_;
+  std::string myorigin_;
   std::string empty_address_recipient_;
   std::string recipient_delimiter_;
   bool resolve_null_domain_ = false;

@@ -114,8 +114,27 @@ TEST(Resolve, LocalClass) {
   EXPECT_EQ(res("", "joe").flags & flag::kLocal, flag::kLocal);
   // Trailing dot.
   EXPECT_EQ(res("", "joe@localhost.").recipient, "joe@localhost");
-  // local_transport with an explicit next hop.
+  // local_transport with an explicit next hop; without one, the
+  // recipient's domain (Postfix's resolve_addr()).
   EXPECT_EQ(res("local_transport = local:elsewhere\n", "joe@localhost").nexthop, "elsewhere");
+  r = res("local_transport = mypipe\n", "joe@localhost");
+  EXPECT_EQ(r.transport, "mypipe");
+  EXPECT_EQ(r.nexthop, "localhost");
+}
+
+TEST(Resolve, UnqualifiedAddressesAreResolvedAsUserAtMyhostname) {
+  // A null client (nothing local): "root" is relayed like
+  // root@$myhostname, not handed to local_transport (Postfix since 2.11).
+  std::string null_client = "mydestination =\nrelayhost = [hub.example.com]\n"
+                            "local_transport = error:local delivery is disabled\n";
+  auto r = res(null_client, "root");
+  EXPECT_EQ(r.flags & flag::kLocal, 0);
+  EXPECT_EQ(r.transport, "smtp");
+  EXPECT_EQ(r.nexthop, "[hub.example.com]");
+  EXPECT_EQ(r.recipient, "root@mail.example.com");
+  r = res(null_client + "resolve_null_domain = yes\n", "root@");
+  EXPECT_EQ(r.transport, "smtp");
+  EXPECT_EQ(r.recipient, "root@mail.example.com");
 }
 
 TEST(Resolve, OwnAddressLiterals) {
@@ -340,6 +359,35 @@ TEST(Resolve, RelocatedMapsWinInEveryClass) {
   // Not listed: resolved as before.
   EXPECT_EQ(res(c, "bob@vm.example").transport, "virtual");
   EXPECT_EQ(res(c, "x@other.example").transport, "smtp");
+}
+
+TEST(Resolve, BareUserKeysMatchMyorigin) {
+  // relocated(5) and the sender-dependent tables: "user" matches
+  // user@$myorigin, also when $myorigin is not a local domain.
+  std::string c = "myorigin = example.com\nmydestination = $myhostname, localhost\n"
+                  "relocated_maps = inline:{ alice=alice@new.example }\n"
+                  "sender_dependent_relayhost_maps = inline:{ bob=[smtp.isp.example]:587 }\n";
+  auto r = res(c, "alice@example.com");
+  EXPECT_EQ(r.transport, "error");
+  EXPECT_EQ(r.nexthop, "5.1.6 User has moved to alice@new.example");
+  EXPECT_EQ(res(c, "x@remote.example", std::string_view("bob@example.com")).nexthop, "[smtp.isp.example]:587");
+  EXPECT_EQ(res(c, "x@remote.example", std::string_view("bob@other.example")).nexthop, "remote.example");
+}
+
+TEST(Resolve, RouteTablesTakeNoRegexpSubstitution) {
+  // Postfix opens transport_maps and the sender-dependent tables with
+  // DICT_FLAG_NO_REGSUB: an address must not choose where mail goes.
+  std::string path = ::testing::TempDir() + "/transport.sub." + std::to_string(::getpid());
+  {
+    std::ofstream f(path);
+    f << "/@(.+)$/ smtp:[$1]:2525\n/^joe@/ joes:[j]\n";
+  }
+  std::string c = "transport_maps = pcre:" + path + "\nsender_dependent_relayhost_maps = pcre:" + path + "\n";
+  auto r = res(c, "ann@example.org", std::string_view("eve@attacker.example"));
+  EXPECT_EQ(r.transport, "smtp");
+  EXPECT_EQ(r.nexthop, "example.org");  // the $1 rule was skipped in both tables
+  EXPECT_EQ(res(c, "joe@example.org").transport, "joes");
+  ::unlink(path.c_str());
 }
 
 TEST(Resolve, TransportMapsParentStyleAndNullFields) {

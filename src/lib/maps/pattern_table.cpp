@@ -533,7 +533,7 @@ class PatternTable final : public Table {
         warn_at(lineno, "$number found in negative match replacement text: skipping this rule");
         return std::nullopt;
       }
-      if (rule.replacement.max_sub > 0 && options().paranoid) {
+      if (rule.replacement.max_sub > 0 && (options().paranoid || options().no_regsub)) {
         warn_at(lineno, "regular expression substitution is not allowed: skipping this rule");
         return std::nullopt;
       }

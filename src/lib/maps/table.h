@@ -105,6 +105,11 @@ struct OpenOptions {
   //   (DICT_FLAG_NO_UNAUTH).
   // It applies to the tables inside unionmap: and pipemap: too.
   bool paranoid = false;
+  // DICT_FLAG_NO_REGSUB alone: regexp and pcre rules whose result uses $1,
+  // $2... are skipped with a warning. trivial-rewrite's transport and
+  // sender-dependent tables, whose result is a next hop that the sender or
+  // recipient must not be able to choose (Postfix's transport(5)).
+  bool no_regsub = false;
 };
 
 // Largest logical line accepted from a table source file; longer lines are
