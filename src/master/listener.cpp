@@ -3,15 +3,19 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "base/strings.h"
+#include "config/master_cf.h"
 
 namespace postern::master {
 namespace {
@@ -29,28 +33,9 @@ Result<UniqueFd> bind_inet(const sockaddr* sa, socklen_t len, const std::string&
   return fd;
 }
 
-// Splits "host:port", "[v6]:port" or "port" into host (maybe empty) and port.
-Result<std::pair<std::string, std::string>> split_inet_name(std::string_view name) {
-  if (name.empty()) return make_error("empty inet service name");
-  if (name.front() == '[') {
-    auto close = name.find(']');
-    if (close == std::string_view::npos || close + 1 >= name.size() || name[close + 1] != ':')
-      return make_error("bad inet service name: {}", name);
-    return std::pair{std::string(name.substr(1, close - 1)), std::string(name.substr(close + 2))};
-  }
-  auto colon = name.rfind(':');
-  if (colon == std::string_view::npos) return std::pair{std::string(), std::string(name)};
-  if (name.find(':') != colon) return make_error("bad inet service name (IPv6 needs [brackets]): {}", name);
-  return std::pair{std::string(name.substr(0, colon)), std::string(name.substr(colon + 1))};
-}
-
-std::vector<std::string> interface_hosts(const config::Config& cfg) {
-  auto ifs = cfg.list("inet_interfaces");
-  std::string protos = str::lower(cfg.str("inet_protocols"));
-  bool v4 = protos.find("ipv4") != std::string::npos || protos.find("all") != std::string::npos;
-  bool v6 = protos.find("ipv6") != std::string::npos || protos.find("all") != std::string::npos;
+std::vector<std::string> interface_hosts(const config::Config& cfg, bool v4, bool v6) {
   std::vector<std::string> hosts;
-  for (auto& i : ifs) {
+  for (auto& i : cfg.list("inet_interfaces")) {
     std::string l = str::lower(i);
     if (l == "all") {
       if (v4) hosts.push_back("0.0.0.0");
@@ -58,6 +43,10 @@ std::vector<std::string> interface_hosts(const config::Config& cfg) {
     } else if (l == "loopback-only") {
       if (v4) hosts.push_back("127.0.0.1");
       if (v6) hosts.push_back("::1");
+    } else if (i.size() > 2 && i.front() == '[' && i.back() == ']') {
+      // "[::1]": postconf(5) allows the brackets (and the other daemons
+      // strip them too, config/host_info.h).
+      hosts.push_back(i.substr(1, i.size() - 2));
     } else {
       hosts.push_back(i);
     }
@@ -65,28 +54,57 @@ std::vector<std::string> interface_hosts(const config::Config& cfg) {
   return hosts;
 }
 
+// known_tcp_ports (Postfix 3.6): "smtp=25, submission=587, smtps=submissions=465, ...",
+// so that a service name works without /etc/services (slim containers).
+std::string known_port(const config::Config& cfg, const std::string& port) {
+  if (port.empty() || std::isdigit(static_cast<unsigned char>(port[0]))) return port;
+  for (const auto& entry : cfg.list("known_tcp_ports")) {
+    auto names = str::split(entry, "=");
+    if (names.size() < 2) continue;
+    for (std::size_t k = 0; k + 1 < names.size(); ++k)
+      if (str::iequals(str::trim(names[k]), port)) return std::string(str::trim(names.back()));
+  }
+  return port;
+}
+
 Result<std::vector<Listener>> open_inet(const config::MasterService& svc, const config::Config& cfg) {
-  auto parts = split_inet_name(svc.name);
-  if (!parts) return parts.take_error();
-  auto [host, port] = *parts;
-  if (port.empty()) return make_error("{}: missing port", svc.name);
-  std::vector<std::string> hosts = host.empty() ? interface_hosts(cfg) : std::vector<std::string>{host};
+  auto ep = config::parse_inet_service(svc.name);
+  if (!ep) return make_error("{}: {}", svc.name, ep.error().message);
+  std::string protos = str::lower(cfg.str("inet_protocols"));
+  const bool all = protos.find("all") != std::string::npos;
+  const bool v4 = all || protos.find("ipv4") != std::string::npos;
+  const bool v6 = all || protos.find("ipv6") != std::string::npos;
+  std::vector<std::string> hosts = ep->host.empty() ? interface_hosts(cfg, v4, v6) : std::vector<std::string>{ep->host};
   if (hosts.empty()) return make_error("{}: inet_interfaces names no address", svc.name);
+  const std::string port = known_port(cfg, ep->port);
   std::vector<Listener> out;
+  std::vector<std::string> bound;
   for (auto& h : hosts) {
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE;
+    hints.ai_family = v4 && v6 ? AF_UNSPEC : v6 ? AF_INET6 : AF_INET;
     addrinfo* res = nullptr;
     int rc = ::getaddrinfo(h.c_str(), port.c_str(), &hints, &res);
     if (rc != 0) return make_error("{}: cannot resolve {}:{}: {}", svc.name, h, port, gai_strerror(rc));
     std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(res, freeaddrinfo);
-    // One listener per host entry: the first address it resolves to.
-    std::string what = (res->ai_family == AF_INET6 ? "[" + h + "]" : h) + ":" + port;
-    auto fd = bind_inet(res->ai_addr, res->ai_addrlen, what);
-    if (!fd) return fd.take_error();
-    out.push_back(Listener{std::move(*fd), what, {}});
+    // Every address a name resolves to, within inet_protocols, as Postfix
+    // binds them ("localhost:10025" listens on 127.0.0.1 and ::1).
+    for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+      if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+      char text[INET6_ADDRSTRLEN] = "";
+      const void* a = ai->ai_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr)
+                                               : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr);
+      ::inet_ntop(ai->ai_family, a, text, sizeof text);
+      std::string what = (ai->ai_family == AF_INET6 ? "[" + std::string(text) + "]" : std::string(text)) + ":" + port;
+      if (std::find(bound.begin(), bound.end(), what) != bound.end()) continue;
+      auto fd = bind_inet(ai->ai_addr, ai->ai_addrlen, what);
+      if (!fd) return fd.take_error();
+      bound.push_back(what);
+      out.push_back(Listener{std::move(*fd), what, {}});
+    }
   }
+  if (out.empty()) return make_error("{}: no address to listen on within inet_protocols", svc.name);
   return out;
 }
 

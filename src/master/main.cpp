@@ -84,15 +84,17 @@ int main(int argc, char** argv) {
   ::umask(022);
   auto cfg = config::Config::load(config_dir);
   if (!cfg) log::fatal("{}", cfg.error().message);
-  auto services = config::load_master_cf(config_dir);
-  if (!services) log::fatal("{}", services.error().message);
-  if (auto st = config::remove_disabled_services(*services, cfg->list("master_service_disable")); !st)
-    log::fatal("{}", st.error().message);
-  // Errors before detaching go to the terminal as well as the log.
+  // Errors before detaching go to the terminal as well as the log; so do
+  // master.cf's warnings (a duplicate entry, the postlog service).
   log::init("master", log::Settings{.syslog_name = cfg->str("syslog_name"), .facility = cfg->str("syslog_facility"),
                                     .maillog_file = cfg->str("maillog_file"), .mirror_stderr = !foreground});
   log::set_verbose(verbose);
   for (auto& w : cfg->warnings()) log::warning("{}", w);
+  auto services = config::load_master_cf(config_dir);
+  if (!services) log::fatal("{}", services.error().message);
+  if (auto st = config::remove_disabled_services(*services, cfg->list("master_service_disable")); !st)
+    log::fatal("{}", st.error().message);
+  config::drop_postlog_services(*services);
   // Batch like its children (server/scheduling.h): each status report of a
   // busy child wakes the master, which would otherwise preempt the child.
   server::apply_scheduling_policy(cfg->boolean("daemon_batch_scheduling"));

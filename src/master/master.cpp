@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/strings.h"
@@ -430,10 +431,14 @@ void Master::throttle(Service& s) {
   });
 }
 
-void Master::retire_children(Service& s) {
+void Master::retire_children(Service& s, bool removed) {
+  // A service that stays: SIGHUP, finish the current clients however long
+  // their protocol lets them take, then exit (server/skeleton.cpp). One
+  // removed from master.cf: SIGTERM, "terminated immediately" as Postfix's
+  // master(8) puts it (a drain of at most 30 seconds here).
   for (auto& [pid, c] : s.children) {
     c->service = nullptr;
-    ::kill(pid, SIGTERM);
+    ::kill(pid, removed ? SIGTERM : SIGHUP);
   }
   s.children.clear();
   s.available = 0;
@@ -455,6 +460,7 @@ void Master::reload() {
     return;
   }
   for (auto& w : cfg->warnings()) log::warning("{}", w);
+  config::drop_postlog_services(*entries);
   std::vector<std::unique_ptr<Service>> next;
   for (auto& e : *entries) {
     auto s = std::make_unique<Service>();
@@ -468,15 +474,26 @@ void Master::reload() {
         break;
       }
     }
-    if (s->listeners.empty()) {
-      auto l = open_listeners(e, *cfg);
+    next.push_back(std::move(s));
+  }
+  // The endpoints of services that are gone close now (clients are refused
+  // instead of waiting on a socket nobody serves; Postfix's
+  // master_stop_service()), before new ones open, which may want the same
+  // port under another name.
+  for (auto& old : services_)
+    if (old) old->listeners.clear();
+  for (auto it = next.begin(); it != next.end();) {
+    auto& s = **it;
+    if (s.listeners.empty()) {
+      auto l = open_listeners(s.entry, *cfg);
       if (!l) {
-        log::error("reload: {}, line {}: {}; service not started", e.file, e.line, l.error().message);
+        log::error("reload: {}, line {}: {}; service not started", s.entry.file, s.entry.line, l.error().message);
+        it = next.erase(it);
         continue;
       }
-      s->listeners = std::move(*l);
+      s.listeners = std::move(*l);
     }
-    next.push_back(std::move(s));
+    ++it;
   }
   // Every running child finishes its current work and exits; new children
   // start with the new configuration.
@@ -489,7 +506,9 @@ void Master::reload() {
     }
     if (old->wakeup) old->wakeup->cancel();
     if (old->unthrottle) old->unthrottle->cancel();
-    retire_children(*old);
+    bool kept = std::any_of(entries->begin(), entries->end(),
+                            [&](const config::MasterService& e) { return same_endpoint(old->entry, e); });
+    retire_children(*old, !kept);
   }
   graveyard_.clear();  // services retired by the previous reload
   for (auto& old : services_) graveyard_.push_back(std::move(old));

@@ -95,7 +95,7 @@ class Master {
   void throttle(Service& s);
   void reload();
   void stop();
-  void retire_children(Service& s);
+  void retire_children(Service& s, bool removed);
   void watch_signals();
   std::vector<char*> build_env();
 

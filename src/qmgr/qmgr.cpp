@@ -1003,6 +1003,13 @@ asio::awaitable<void> QueueManager::complete_job(Job job, std::vector<Outcome> o
       if (!d) log::warning("{}: defer service failure: {}", m->id, d.error().message);
     }
   }
+  // Other jobs of the message still run: what this one finished goes into
+  // the file now, so that a qmgr restart (reload, crash) does not deliver
+  // it again with the rest; after the notices' appends, as Postfix's agents
+  // mark a recipient done after sent()/bounce_append(). No fsync: like
+  // theirs, the mark is for the next qmgr, and a machine crash at worst
+  // repeats a delivery. A message's last job skips it: finalize() follows.
+  if (m->outstanding > 1) mark_finished(*m, false);
   if (m->outstanding > 0) --m->outstanding;
   if (m->outstanding == 0 && !m->resolving) co_await finalize(m);
 }
@@ -1139,7 +1146,7 @@ asio::awaitable<bool> QueueManager::flush_notice(const std::string& service, std
 
 // Marks the recipients that are delivered or bounced as done in the queue
 // file (each mark fsynced), once.
-void QueueManager::mark_finished(Message& m) {
+void QueueManager::mark_finished(Message& m, bool sync) {
   bool any = false;
   for (std::size_t i = 0; i < m.results.size() && !any; ++i)
     any = (m.results[i].state == RcptState::Done || m.results[i].state == RcptState::Bounced) &&
@@ -1155,7 +1162,7 @@ void QueueManager::mark_finished(Message& m) {
   for (std::size_t i = 0; i < m.results.size(); ++i) {
     auto state = m.results[i].state;
     if ((state == RcptState::Done || state == RcptState::Bounced) && !m.env.recipients[i].done) {
-      if (auto st = queue::mark_recipient_done(fd.get(), m.env.recipients[i].offset); !st)
+      if (auto st = queue::mark_recipient_done(fd.get(), m.env.recipients[i].offset, sync); !st)
         log::warning("{}: {}", m.id, st.error().message);
       else
         m.env.recipients[i].done = true;

@@ -254,7 +254,7 @@ class QueueManager {
   asio::awaitable<void> force_expire(std::shared_ptr<Message> m);
   void forget(const std::shared_ptr<Message>& m);
   bool has_log(queue::QueueName q, const queue::QueueId& id) const;
-  void mark_finished(Message& m);
+  void mark_finished(Message& m, bool sync = true);
   // Where the message's file is now: its path in active/, or in hold/ when
   // postsuper -h moved it there meanwhile (the same inode); nullopt when it
   // is gone (postsuper -d). What qmgr finished must be marked in the held

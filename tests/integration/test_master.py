@@ -322,6 +322,47 @@ class MasterTest(unittest.TestCase):
             LineClient(sock, timeout=2).ask("PID")
         wait_for(lambda: not pid_alive(old_pid), what="old child to retire")
 
+    def test_reload_closes_removed_services_and_lets_sessions_finish(self):
+        port2 = free_port()
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n"
+                         f"127.0.0.1:{port2} inet n - n - 2 testd\n")
+        c = LineClient(("127.0.0.1", inst.port))
+        pid = int(c.ask("PID"))
+        c2 = LineClient(("127.0.0.1", port2))
+        pid2 = int(c2.ask("PID"))
+        inst.write_master_cf(HEADER + f"127.0.0.1:{inst.port} inet n - n - 2 testd\n")
+        inst.reload()
+        inst.wait_log(r"reload -- version")
+        # The removed service's port refuses connections at once (its
+        # listener is closed, not left bound and unserved), and its
+        # process is terminated.
+        wait_for(lambda: not port_open(port2), timeout=10, what="the removed service's port closed")
+        wait_for(lambda: not pid_alive(pid2), timeout=40, what="the removed service's process gone")
+        # A session of a kept service that began before the reload goes on
+        # (Postfix: old processes end "as soon as is convenient").
+        time.sleep(1)
+        self.assertEqual(c.ask("still"), "still")
+        self.assertTrue(pid_alive(pid))
+        c.close()
+        c2.close()
+        wait_for(lambda: not pid_alive(pid), timeout=20, what="the old process to exit after its client")
+
+    def test_postfix_master_cf_habits_are_accepted(self):
+        # Debian's stock postlog line, a service defined twice (the last
+        # entry counts) and text continued from nothing: warnings, as with
+        # Postfix, not a master that refuses to start.
+        inst = self.make("  stray continuation\n"
+                         "127.0.0.1:{port} inet n - n - 1 testd\n"
+                         "postlog unix-dgram n - n - 1 postlogd\n"
+                         "127.0.0.1:{port} inet n - n - 2 testd\n")
+        inst.wait_log(r"service \"postlog/unix-dgram\": Postern's daemons write maillog_file themselves; postlogd "
+                      r"is not needed -- ignoring this service")
+        inst.wait_log(r"duplicate master\.cf entry for service \"127\.0\.0\.1:\d+/inet\" -- using the last entry")
+        inst.wait_log(r"logical line must not start with whitespace -- ignoring this text")
+        c = LineClient(("127.0.0.1", inst.port))
+        self.assertEqual(c.ask("hello"), "hello")
+        c.close()
+
     def test_bad_reload_keeps_old_configuration(self):
         inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n")
         inst.write_master_cf(HEADER + "broken line\n")

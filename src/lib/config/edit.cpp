@@ -192,7 +192,12 @@ Result<std::string> edit_master_cf(std::string_view text, const MasterCfEdit& ed
   // run the same command twice.
 
   std::string result = join(l, out, final_newline);
-  if (auto check = parse_master_cf(result, filename); !check) return check.take_error();
+  std::vector<std::string> duplicates;
+  auto check = parse_master_cf(result, filename, &duplicates);
+  if (!check) return check.take_error();
+  // The master takes the last of two entries for one service; an edit
+  // that would write two is refused instead, so the file stays unambiguous.
+  if (!duplicates.empty()) return make_error("{}: duplicate service entry {}", filename, duplicates.front());
   return result;
 }
 

@@ -18,6 +18,7 @@
 #include "base/strings.h"
 #include "config/config.h"
 #include "config/file_io.h"
+#include "log/log.h"
 
 namespace postern::config {
 namespace {
@@ -58,8 +59,16 @@ Result<std::vector<std::string>> words(std::string_view s, std::size_t group_fro
       i = j + 1;
       continue;
     }
+    // A word may hold a braced part, white space included, as Postfix's
+    // mystrtokq(): "-o smtpd_milter_maps=inline:{ 192.0.2.1=DISABLE }" is
+    // two words.
     std::size_t b = i;
-    while (i < s.size() && !is_space(s[i])) ++i;
+    int depth = 0;
+    for (; i < s.size() && (depth > 0 || !is_space(s[i])); ++i) {
+      if (s[i] == '{') ++depth;
+      else if (s[i] == '}' && depth > 0) --depth;
+    }
+    if (depth > 0) return make_error("missing \"}}\" in {}", quote(s.substr(b)));
     out.emplace_back(s.substr(b, i - b));
   }
   return out;
@@ -273,6 +282,16 @@ std::string_view to_string(ServiceType t) {
 
 std::string MasterService::key() const { return name + "/" + std::string(to_string(type)); }
 
+void drop_postlog_services(std::vector<MasterService>& services) {
+  std::erase_if(services, [](const MasterService& s) {
+    if (s.type != ServiceType::UnixDgram || s.command != "postlogd") return false;
+    log::warning("{}, line {}: service {}: Postern's daemons write maillog_file themselves; "
+                 "postlogd is not needed -- ignoring this service",
+                 s.file, s.line, quote(s.key()));
+    return true;
+  });
+}
+
 Status remove_disabled_services(std::vector<MasterService>& services, const std::vector<std::string>& patterns) {
   struct Pattern {
     bool negated = false;
@@ -332,17 +351,26 @@ Result<InetEndpoint> parse_inet_service(std::string_view name) {
     if (colon == std::string_view::npos) {
       ep.port = std::string(name);
     } else {
+      // The last colon separates the port, as Postfix's host_port(): so
+      // "::1:smtp" is [::1]:smtp, and ":2525" (no host) is every
+      // interface, like "2525".
       ep.host = std::string(name.substr(0, colon));
       ep.port = std::string(name.substr(colon + 1));
-      if (ep.host.find(':') != std::string::npos) return make_error("an IPv6 address must be written as [address]:port");
-      if (!host_name_ok(ep.host)) return make_error("bad host name or address {}", quote(ep.host));
+      if (ep.host.find(':') != std::string::npos) {
+        std::string bare = ep.host.substr(0, ep.host.find('%'));
+        unsigned char buf[16];
+        if (inet_pton(AF_INET6, bare.c_str(), buf) != 1) return make_error("bad IPv6 address {}", quote(ep.host));
+      } else if (!ep.host.empty() && !host_name_ok(ep.host)) {
+        return make_error("bad host name or address {}", quote(ep.host));
+      }
     }
   }
   if (!port_ok(ep.port)) return make_error("bad port {} (a number 1-65535 or a service name)", quote(ep.port));
   return ep;
 }
 
-Result<std::vector<MasterService>> parse_master_cf(std::string_view text, std::string_view filename) {
+Result<std::vector<MasterService>> parse_master_cf(std::string_view text, std::string_view filename,
+                                                   std::vector<std::string>* duplicates) {
   if (text.size() > kMaxConfigFileSize)
     return make_error("{}: file is larger than {} bytes", filename, kMaxConfigFileSize);
   std::vector<Logical> entries;
@@ -358,8 +386,12 @@ Result<std::vector<MasterService>> parse_master_cf(std::string_view text, std::s
     std::string_view t = str::trim(line);
     if (t.empty() || t[0] == '#') continue;
     if (is_space(line[0])) {
-      if (entries.empty())
-        return make_error("{}, line {}: continuation line without a service entry before it", filename, lineno);
+      // Postfix's readllines(): a warning, and the text is skipped.
+      if (entries.empty()) {
+        log::warning("{}, line {}: logical line must not start with whitespace -- ignoring this text", filename,
+                     lineno);
+        continue;
+      }
       entries.back().text += ' ';
       entries.back().text += t;
       continue;
@@ -368,15 +400,22 @@ Result<std::vector<MasterService>> parse_master_cf(std::string_view text, std::s
   }
 
   std::vector<MasterService> out;
-  std::map<std::string, int> seen;
+  std::map<std::string, std::size_t> seen;  // key -> index in out
   for (const auto& l : entries) {
     auto s = parse_entry(l, filename);
     if (!s) return make_error("{}, line {}: {}", filename, l.line, s.error().message);
     auto key = s->key();
-    if (auto it = seen.find(key); it != seen.end())
-      return make_error("{}, line {}: duplicate service entry {} (first defined on line {})", filename, l.line, key,
-                        it->second);
-    seen.emplace(key, l.line);
+    // Postfix's master: the last entry for a service counts.
+    if (auto it = seen.find(key); it != seen.end()) {
+      if (duplicates)
+        duplicates->push_back(key);
+      else
+        log::warning("{}, line {}: duplicate master.cf entry for service {} -- using the last entry", filename,
+                     l.line, quote(key));
+      out[it->second] = std::move(*s);
+      continue;
+    }
+    seen.emplace(key, out.size());
     out.push_back(std::move(*s));
   }
   return out;

@@ -67,8 +67,11 @@ Status apply_service_overrides(Config& cfg, std::string_view service, std::strin
                                std::string_view process_id,
                                const std::vector<std::pair<std::string, std::string>>& overrides);
 
-Result<std::vector<MasterService>> parse_master_cf(std::string_view text,
-                                                   std::string_view filename = "master.cf");
+// A service defined twice: the last entry counts, in the first one's place,
+// with a warning (Postfix's master); `duplicates`, when given, receives the
+// keys instead of the warning.
+Result<std::vector<MasterService>> parse_master_cf(std::string_view text, std::string_view filename = "master.cf",
+                                                   std::vector<std::string>* duplicates = nullptr);
 Result<std::vector<MasterService>> load_master_cf(const std::filesystem::path& config_dir);
 
 // master_service_disable: takes out of `services` those the master is not
@@ -77,6 +80,13 @@ Result<std::vector<MasterService>> load_master_cf(const std::filesystem::path& c
 // matches; the first matching pattern decides, as in Postfix. A type that
 // does not exist is an error (nothing is removed then).
 Status remove_disabled_services(std::vector<MasterService>& services, const std::vector<std::string>& patterns);
+
+// Postfix's postlog service ("postlog unix-dgram n - n - 1 postlogd", in
+// Debian's stock master.cf and required there with maillog_file): every
+// Postern process writes maillog_file itself, so the entry has no work to
+// do. It is taken out with a warning instead of stopping the master on a
+// service type Postern does not run.
+void drop_postlog_services(std::vector<MasterService>& services);
 
 // For inet services: the host part ("" when only a port is given; without
 // brackets for IPv6) and the port part (number or service name).

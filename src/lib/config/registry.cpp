@@ -138,6 +138,8 @@ constexpr ParamDef kParams[] = {
   L("fallback_transport_maps", "", "Per-recipient fallback_transport lookup tables."),
   L("inet_interfaces", "all", "Network interface addresses this mail system receives mail on (all, loopback-only, or a list)."),
   L("inet_protocols", "all", "Internet protocols to use: all, ipv4, ipv6, or ipv4, ipv6."),
+  L("known_tcp_ports", "lmtp=24, smtp=25, smtps=submissions=465, submission=587",
+    "Port numbers for service names, used before /etc/services (master.cf inet services)."),
   S("local_transport", "local:$myhostname", "Transport for recipients in $mydestination, $inet_interfaces or $proxy_interfaces."),
   L("mydestination", "$myhostname, localhost.$mydomain, localhost", "Domains delivered locally by $local_transport."),
   COMPUTED(S("mydomain", "", "The internet domain of this host; used in many other defaults."), compute_mydomain, "computed: $myhostname minus its first label, or \"localdomain\""),

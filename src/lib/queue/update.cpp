@@ -32,7 +32,7 @@ Status pread_exact(int fd, char* buf, std::size_t len, std::uint64_t off) {
   return {};
 }
 
-Status pwrite_sync(int fd, std::string_view data, std::uint64_t off) {
+Status pwrite_sync(int fd, std::string_view data, std::uint64_t off, bool sync = true) {
   while (!data.empty()) {
     ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(off));
     if (n < 0) {
@@ -42,6 +42,7 @@ Status pwrite_sync(int fd, std::string_view data, std::uint64_t off) {
     data.remove_prefix(static_cast<std::size_t>(n));
     off += static_cast<std::uint64_t>(n);
   }
+  if (!sync) return {};
   while (::fsync(fd) != 0)
     if (errno != EINTR) return sys_error("fsync queue file");
   return {};
@@ -80,7 +81,7 @@ Status with_fd(const fs::path& path, const std::function<Status(int)>& fn) {
 
 }  // namespace
 
-Status mark_recipient_done(int fd, std::uint64_t offset) {
+Status mark_recipient_done(int fd, std::uint64_t offset, bool sync) {
   auto size = read_size(fd);
   if (!size) return size.take_error();
   struct stat st {};
@@ -113,7 +114,7 @@ Status mark_recipient_done(int fd, std::uint64_t offset) {
     return refuse("offset {} does not hold a valid recipient: {}", offset, r.error().message);
   if (type == static_cast<char>(RecordType::Done)) return {};
   const char done = static_cast<char>(RecordType::Done);
-  return pwrite_sync(fd, std::string_view(&done, 1), offset);
+  return pwrite_sync(fd, std::string_view(&done, 1), offset, sync);
 }
 
 Status mark_recipient_done(const fs::path& path, std::uint64_t offset) {

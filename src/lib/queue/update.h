@@ -26,9 +26,12 @@
 
 namespace postern::queue {
 
-// Marks the recipient record at `offset` done and fsyncs. Marking a done
-// recipient again succeeds without writing. `fd` must be open for writing.
-Status mark_recipient_done(int fd, std::uint64_t offset);
+// Marks the recipient record at `offset` done and fsyncs (sync = false: the
+// write only, as Postfix's delivery agents mark a finished recipient; a
+// process that reads the file next sees it, a machine crash may lose it and
+// deliver the recipient twice, never lose it). Marking a done recipient
+// again succeeds without writing. `fd` must be open for writing.
+Status mark_recipient_done(int fd, std::uint64_t offset, bool sync = true);
 Status mark_recipient_done(const std::filesystem::path& path, std::uint64_t offset);
 
 // Rewrites the warning time (0: no warning) and fsyncs.

@@ -212,7 +212,12 @@ class Runner {
   void watch_signals() {
     signals_.async_wait([this](const error_code& ec, int sig) {
       if (ec) return;
-      begin_stop(sig == SIGTERM ? "SIGTERM" : "SIGHUP");
+      // SIGHUP: the master reloaded and retires us. Our clients finish
+      // at their own pace, bounded by the protocols' deadlines (a slow
+      // upload is not cut off by a reload; Postfix lets old processes
+      // "terminate as soon as is convenient"). SIGTERM: stop, with a
+      // bounded drain.
+      begin_stop(sig == SIGTERM ? "SIGTERM" : "SIGHUP", sig == SIGTERM);
       watch_signals();
     });
   }
@@ -228,7 +233,7 @@ class Runner {
     });
   }
 
-  void begin_stop(std::string_view why) {
+  void begin_stop(std::string_view why, bool bounded = true) {
     if (stopping_) return;
     stopping_ = true;
     ctx_.stopping_ = true;
@@ -255,7 +260,7 @@ class Runner {
     asio::post(io_, [this] {
       if (active_ == 0) io_.stop();
     });
-    if (active_ == 0) return;
+    if (active_ == 0 || !bounded) return;
     // Clients get a bounded time to finish; then we exit regardless. The
     // protocol guarantees that nothing unacknowledged is ours to lose.
     drain_ = std::make_unique<asio::steady_timer>(io_, std::chrono::seconds(30));
