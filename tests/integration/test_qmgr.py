@@ -674,6 +674,25 @@ class QmgrTest(unittest.TestCase):
         self.assertEqual(len(self.bounce.seen("bounce", "flush", qid)), 1)
         self.assertGreaterEqual(self.agent.attempts[qid], 2)
 
+    def test_finished_recipients_are_marked_while_other_jobs_run(self):
+        # A job's delivered recipients go into the queue file as soon as it
+        # completes when the message has other jobs still running, so that
+        # a qmgr restart (reload, crash) does not deliver them again.
+        inst = self.make()
+        self.agent.delay = lambda hop: 8 if hop == "two.example" else 0
+        self.send(inst, ["bob@one.example", "carol@two.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        wait_for(lambda: qid in self.agent.delivered(), 20, what="bob's delivery")
+
+        def marks():
+            out = inst.cmd("postcat", ["-q", qid], check=False).stdout
+            return re.findall(r"(?m)^(recipient|done_recipient): (\S+)", out)
+
+        wait_for(lambda: ("done_recipient", "bob@one.example") in marks(), 5, what="bob marked done in the file")
+        self.assertIn(("recipient", "carol@two.example"), marks())
+        self.assertIsNone(self.removed(inst, qid))
+        inst.wait_log(rf"{qid}: removed", timeout=30)
+
     def test_forced_expiry(self):
         # postsuper -e/-f (Postfix 3.5): the expire mark (group execute bit)
         # makes qmgr return the message at its next attempt instead of
