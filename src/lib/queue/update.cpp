@@ -151,7 +151,8 @@ Result<bool> set_expire_mark(const fs::path& path) {
   if (!fd) return sys_error("open queue file {}", path.string());
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return sys_error("stat queue file {}", path.string());
-  if (!is_ready_mode(st.st_mode)) return make_error("{}: not a complete queue file", path.string());
+  // EAGAIN, as the readers refuse such a file (is_not_ready()).
+  if (!is_ready_mode(st.st_mode)) return Error{fmt::format("{}: not a complete queue file", path.string()), EAGAIN};
   if (is_force_expired_mode(st.st_mode)) return false;
   if (::fchmod(fd.get(), (st.st_mode & 07777) | kExpireMark) != 0)
     return sys_error("chmod queue file {}", path.string());

@@ -54,7 +54,8 @@ inline bool is_force_expired_mode(mode_t mode) { return (mode & kExpireMark) != 
 // Sets the mark on a ready queue file (fchmod through an O_NOFOLLOW open,
 // so a name swapped for a symlink is refused). Result: true when it was
 // newly set, false when the file had it already; Error when the file is
-// gone (ENOENT), not ready, or cannot be changed.
+// gone (ENOENT), not ready (is_not_ready(), queue_file.h), or cannot be
+// changed.
 Result<bool> set_expire_mark(const std::filesystem::path& path);
 
 }  // namespace postern::queue

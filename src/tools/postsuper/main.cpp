@@ -90,6 +90,7 @@
 #include "queue/layout.h"
 #include "queue/queue_id.h"
 #include "queue/reader.h"
+#include "queue/queue_file.h"
 #include "queue/update.h"
 #include "security/privileges.h"
 #include "security/std_fds.h"
@@ -396,14 +397,14 @@ ExpireCounts do_expire(const Env& env, const Selection& sel, bool release) {
   ExpireCounts c;
   for_each_selected(env, applicable(release ? Op::ExpireRelease : Op::Expire, sel), sel,
                     [&](QueueName q, const queue::QueueId& id, const fs::path& path) {
-                      // Still being written (cleanup in incoming/): not ours.
-                      if (auto ready = queue::is_ready(path); ready && !*ready) {
-                        if (!sel.all) log::warning("{}: not expired: not a complete queue file", id.str());
-                        return Fate::Done;
-                      }
                       auto marked = queue::set_expire_mark(path);
                       if (!marked) {
                         if (marked.error().sys_errno == ENOENT) return Fate::Gone;
+                        // Still being written (cleanup in incoming/): not ours.
+                        if (queue::is_not_ready(marked.error())) {
+                          if (!sel.all) log::warning("{}: not expired: not a complete queue file", id.str());
+                          return Fate::Done;
+                        }
                         failure("{}: not expired: {}", id.str(), marked.error().message);
                         return Fate::Failed;
                       }
@@ -573,20 +574,16 @@ struct CheckStats {
 // where it did) and depends on nothing else, so a run that was interrupted
 // half-way is completed by the next one.
 std::optional<queue::QueueId> wanted_id(const Env& env, const queue::QueueId& id, ino_t inode, bool strict) {
-  if (!id.is_long()) {
-    if (id.inode() == inode) return std::nullopt;
-    auto fresh = queue::QueueId::make(queue::IdFormat::Short, 0, id.microseconds(), inode);
-    return fresh ? std::optional<queue::QueueId>(*fresh) : std::nullopt;
-  }
-  if (env.id_format == queue::IdFormat::Short) {
-    auto fresh = queue::QueueId::make(queue::IdFormat::Short, 0, id.microseconds(), inode);
-    return fresh ? std::optional<queue::QueueId>(*fresh) : std::nullopt;
-  }
+  auto named = [&](queue::IdFormat format, std::int64_t sec) -> std::optional<queue::QueueId> {
+    auto fresh = queue::QueueId::make(format, sec, id.microseconds(), inode);
+    if (!fresh) return std::nullopt;
+    return *fresh;
+  };
+  if (!id.is_long()) return id.inode() == inode ? std::nullopt : named(queue::IdFormat::Short, 0);
+  if (env.id_format == queue::IdFormat::Short) return named(queue::IdFormat::Short, 0);
   if (!strict || id.inode() == inode) return std::nullopt;
   auto sec = id.seconds();
-  if (!sec) return std::nullopt;
-  auto fresh = queue::QueueId::make(queue::IdFormat::Long, *sec, id.microseconds(), inode);
-  return fresh ? std::optional<queue::QueueId>(*fresh) : std::nullopt;
+  return sec ? named(queue::IdFormat::Long, *sec) : std::nullopt;
 }
 
 void check_structure(const Env& env, bool strict, CheckStats& stats) {
