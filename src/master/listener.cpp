@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "base/strings.h"
+#include "config/host_info.h"
 #include "config/master_cf.h"
 
 namespace postern::master {
@@ -70,10 +71,7 @@ std::string known_port(const config::Config& cfg, const std::string& port) {
 Result<std::vector<Listener>> open_inet(const config::MasterService& svc, const config::Config& cfg) {
   auto ep = config::parse_inet_service(svc.name);
   if (!ep) return make_error("{}: {}", svc.name, ep.error().message);
-  std::string protos = str::lower(cfg.str("inet_protocols"));
-  const bool all = protos.find("all") != std::string::npos;
-  const bool v4 = all || protos.find("ipv4") != std::string::npos;
-  const bool v6 = all || protos.find("ipv6") != std::string::npos;
+  const auto [v4, v6] = config::host::parse_protocols(cfg.str("inet_protocols"));
   std::vector<std::string> hosts = ep->host.empty() ? interface_hosts(cfg, v4, v6) : std::vector<std::string>{ep->host};
   if (hosts.empty()) return make_error("{}: inet_interfaces names no address", svc.name);
   const std::string port = known_port(cfg, ep->port);

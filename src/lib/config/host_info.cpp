@@ -22,12 +22,6 @@
 #include "config/registry.h"
 
 namespace postern::config::host {
-namespace {
-
-struct Protocols {
-  bool v4 = false;
-  bool v6 = false;
-};
 
 Protocols parse_protocols(std::string_view text) {
   Protocols p;
@@ -39,6 +33,8 @@ Protocols parse_protocols(std::string_view text) {
   }
   return p;
 }
+
+namespace {
 
 bool from_sockaddr(const sockaddr* sa, InterfaceAddress& out, bool is_mask) {
   if (!sa) return false;

@@ -17,6 +17,13 @@ namespace postern::config::host {
 // gethostname(), or "" when it fails.
 std::string local_hostname();
 
+// inet_protocols: "all", "ipv4", "ipv6" or a list of the last two.
+struct Protocols {
+  bool v4 = false;
+  bool v6 = false;
+};
+Protocols parse_protocols(std::string_view inet_protocols);
+
 struct InterfaceAddress {
   int family = 0;                       // AF_INET or AF_INET6
   std::array<std::uint8_t, 16> addr{};  // network byte order; IPv4 uses the first 4 bytes

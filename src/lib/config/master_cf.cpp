@@ -330,6 +330,19 @@ Status remove_disabled_services(std::vector<MasterService>& services, const std:
   return {};
 }
 
+namespace {
+
+// An IPv6 address (or, with v4, an IPv4 one) as a listener's host. A zone
+// suffix ("fe80::1%eth0") is allowed; inet_pton() does not know it.
+bool ip_address_ok(const std::string& host, bool v4) {
+  std::string bare = host.substr(0, host.find('%'));
+  unsigned char buf[16];
+  if (bare.empty()) return false;
+  return inet_pton(AF_INET6, bare.c_str(), buf) == 1 || (v4 && inet_pton(AF_INET, bare.c_str(), buf) == 1);
+}
+
+}  // namespace
+
 Result<InetEndpoint> parse_inet_service(std::string_view name) {
   if (name.empty()) return make_error("empty service name");
   InetEndpoint ep;
@@ -339,11 +352,7 @@ Result<InetEndpoint> parse_inet_service(std::string_view name) {
     std::string host(name.substr(1, close - 1));
     std::string_view rest = name.substr(close + 1);
     if (rest.size() < 2 || rest[0] != ':') return make_error("expected \":port\" after \"]\"");
-    // inet_pton() does not know zone suffixes ("fe80::1%eth0").
-    std::string bare = host.substr(0, host.find('%'));
-    unsigned char buf[16];
-    if (bare.empty() || (inet_pton(AF_INET6, bare.c_str(), buf) != 1 && inet_pton(AF_INET, bare.c_str(), buf) != 1))
-      return make_error("bad address in []: {}", quote(host));
+    if (!ip_address_ok(host, true)) return make_error("bad address in []: {}", quote(host));
     ep.host = host;
     ep.port = std::string(rest.substr(1));
   } else {
@@ -357,9 +366,7 @@ Result<InetEndpoint> parse_inet_service(std::string_view name) {
       ep.host = std::string(name.substr(0, colon));
       ep.port = std::string(name.substr(colon + 1));
       if (ep.host.find(':') != std::string::npos) {
-        std::string bare = ep.host.substr(0, ep.host.find('%'));
-        unsigned char buf[16];
-        if (inet_pton(AF_INET6, bare.c_str(), buf) != 1) return make_error("bad IPv6 address {}", quote(ep.host));
+        if (!ip_address_ok(ep.host, false)) return make_error("bad IPv6 address {}", quote(ep.host));
       } else if (!ep.host.empty() && !host_name_ok(ep.host)) {
         return make_error("bad host name or address {}", quote(ep.host));
       }
