@@ -120,6 +120,7 @@ std::variant<Original, OriginalError> read_original(const Settings& s, queue::Qu
   queue::ReadOptions opts;
   opts.require_ready = false;   // qmgr owns the file; the mark does not matter to a reader
   opts.verify_content = false;  // content() checks each record it returns
+  opts.max_recipients = 0;      // the logs name the recipients
   auto rd = queue::QueueFileReader::open(path, opts);
   if (!rd) {
     const Error& e = rd.error();

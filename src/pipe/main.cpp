@@ -100,6 +100,7 @@ deliver::Outcome run(const Service& s, const ipc::proto::DeliveryRequest& req,
     if (auto path = queue::find_in_queue(s.queue_root, *qname, *qid)) {
       queue::ReadOptions ro;
       ro.verify_content = false;  // checked piece by piece while it is sent
+      ro.max_recipients = 0;      // the request names the recipients
       auto r = queue::QueueFileReader::open(*path, ro);
       if (r) reader.emplace(std::move(*r));
       else why = r.error().message;

@@ -82,6 +82,8 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.active_limit = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("qmgr_message_active_limit")));
   s.recipient_limit =
       static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("qmgr_message_recipient_limit")));
+  s.recipient_minimum =
+      static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.integer("qmgr_message_recipient_minimum")));
   s.queue_run_delay = cfg.time("queue_run_delay");
   for (const auto& t : cfg.list("defer_transports")) {
     if (!config::valid_transport_name(t)) return make_error("defer_transports: \"{}\" is not a transport name", t);
@@ -237,6 +239,14 @@ bool QueueManager::has_room() const {
   return active_.size() < s_.active_limit && (in_memory_rcpts_ < s_.recipient_limit || active_.empty());
 }
 
+std::size_t QueueManager::slice_size() const {
+  std::size_t room = s_.recipient_limit > in_memory_rcpts_ ? s_.recipient_limit - in_memory_rcpts_ : 0;
+  // At most 5,000 at a time, as Postfix's qmgr reads them: one message
+  // does not take all the room, and resolving a slice does not hold the
+  // event loop for long.
+  return std::max(std::min<std::size_t>(room, 5000), s_.recipient_minimum);
+}
+
 void QueueManager::scan_queue(queue::QueueName q, bool ignore_time) {
   bool& backlog = q == queue::QueueName::Incoming ? incoming_backlog_ : deferred_backlog_;
   backlog = false;
@@ -299,6 +309,11 @@ void QueueManager::activate(const queue::QueueEntry& e, queue::QueueName from, b
   queue::ReadOptions ro;
   ro.require_ready = true;
   ro.verify_content = false;  // the agents read the content; the size record still checks its bounds
+  // The pending recipients, one slice at a time (Postfix's qmgr reads its
+  // recipients the same way): a list of a million costs memory for the
+  // slice only, and other messages keep their room.
+  ro.pending_only = true;
+  ro.max_recipients = slice_size();
   auto r = queue::QueueFileReader::open(dst, ro);
   if (!r) {
     const Error& err = r.error();
@@ -326,9 +341,7 @@ void QueueManager::activate(const queue::QueueEntry& e, queue::QueueName from, b
   m->from_deferred = from == queue::QueueName::Deferred;
   m->flush = flush;
   m->results.resize(m->env.recipients.size());
-  for (std::size_t i = 0; i < m->env.recipients.size(); ++i)
-    if (m->env.recipients[i].done) m->results[i].state = RcptState::Done;
-  m->in_memory = m->env.pending_recipients();
+  m->in_memory = m->env.recipients.size();
   in_memory_rcpts_ += m->in_memory;
   log::info("{}: from=<{}>, size={}, nrcpt={} (queue active)", id, str::printable(m->env.sender, 1024),
             m->env.size.content_size, m->env.size.recipient_count);
@@ -410,7 +423,6 @@ asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) 
   // dropped without a word, as Postfix drops them.
   std::optional<std::string> redirect;
   if (auto rd = m->env.attribute(queue::attr::kRedirect); rd && !rd->empty()) redirect = std::string(*rd);
-  bool redirected = false;
   if (auto cf = m->env.attribute(queue::attr::kContentFilter); !redirect && cf && !cf->empty()) {
     rewrite::Resolved fr;
     auto colon = cf->find(':');
@@ -425,11 +437,11 @@ asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) 
     const auto& f = m->env.recipients[i].fields;
     std::string_view addr = f.address;
     if (redirect) {
-      if (redirected) {
+      if (m->redirected) {
         m->results[i].state = RcptState::Done;
         continue;
       }
-      redirected = true;
+      m->redirected = true;
       addr = *redirect;
     }
     // (No co_await inside a conditional expression: GCC 12 miscompiles it.)
@@ -1048,13 +1060,23 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
       // One line for the message, as Postfix's qmgr logs it (its recipients
       // were logged when they were deferred).
       for (auto i : deferred) m->results[i].state = RcptState::Bounced;
-      log::info("{}: from=<{}>, status={}, returned to sender", m->id, str::printable(m->env.sender, 1024),
-                m->force_expired ? "force-expired" : "expired");
+      if (!m->expiry_logged)
+        log::info("{}: from=<{}>, status={}, returned to sender", m->id, str::printable(m->env.sender, 1024),
+                  m->force_expired ? "force-expired" : "expired");
+      m->expiry_logged = true;
       deferred.clear();
     } else {
       log::warning("{}: bounce service failure: {}", m->id, st.error().message);
     }
   }
+
+  // More recipients wait in the file: the notices and the move wait for
+  // the last slice, where the earlier slices' deferrals count too.
+  if (m->env.more_recipients_at != 0) {
+    next_slice(m, deferred.size());
+    co_return;
+  }
+  const bool any_deferred = !deferred.empty() || m->deferred_before > 0;
 
   bool bounce_log = qid && has_log(queue::QueueName::Bounce, *qid);
   bool bounce_ok = true;
@@ -1072,10 +1094,10 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
   // flush fails the message stays, finished recipients marked, until it
   // works.
   bool trace_ok = true;
-  if (deferred.empty() && bounce_ok && qid && has_log(queue::QueueName::Trace, *qid))
+  if (!any_deferred && bounce_ok && qid && has_log(queue::QueueName::Trace, *qid))
     trace_ok = co_await flush_notice(s_.trace_service, "trace", *m);
 
-  if (deferred.empty() && bounce_ok && trace_ok) {
+  if (!any_deferred && bounce_ok && trace_ok) {
     // Everything finished: no need to mark recipients done one by one.
     if (qid && has_log(queue::QueueName::Defer, *qid)) {
       proto::BounceRequest req;
@@ -1131,6 +1153,59 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
   forget(m);
 }
 
+void QueueManager::next_slice(const std::shared_ptr<Message>& m, std::size_t deferred) {
+  // What this slice finished goes into the file before it leaves memory:
+  // the next slice starts after it, and a restart must not repeat it.
+  mark_finished(*m);
+  m->deferred_before += deferred;
+  in_memory_rcpts_ -= std::min(in_memory_rcpts_, m->in_memory);
+  m->in_memory = 0;
+  if (auto now_at = locate(*m); !now_at || *now_at != m->path) {
+    // On hold or removed by postsuper meanwhile: a release starts over
+    // with what is left, as for a whole message.
+    forget(m);
+    return;
+  }
+  queue::ReadOptions ro;
+  ro.require_ready = true;
+  ro.verify_content = false;
+  ro.pending_only = true;
+  ro.recipients_from = m->env.more_recipients_at;
+  // While messages wait for room this one takes half of what it could
+  // (at least qmgr_message_recipient_minimum) and a scan brings them in,
+  // so that a long list does not hold the active queue until its last
+  // recipient, nor crawl at the minimum while the queue is busy.
+  const bool others_wait = incoming_backlog_ || deferred_backlog_;
+  ro.max_recipients = others_wait ? std::max(s_.recipient_minimum, slice_size() / 2) : slice_size();
+  auto r = queue::QueueFileReader::open(m->path, ro);
+  struct stat st {};
+  if (r && (::fstat(r->fd(), &st) != 0 || st.st_dev != m->dev || st.st_ino != m->ino)) {
+    forget(m);  // replaced under its name meanwhile: not the file we were reading
+    return;
+  }
+  if (!r) {
+    const Error& err = r.error();
+    if (queue::is_corrupt(err)) {
+      to_corrupt(m->path, m->id, err);
+    } else {
+      log::warning("{}: {}", m->id, err.message);
+      park(m->path, m->id, s_.min_backoff);
+    }
+    forget(m);
+    return;
+  }
+  queue::QueueMessage slice = r->take_message();
+  m->env.recipients = std::move(slice.recipients);
+  m->env.recipients_not_kept = slice.recipients_not_kept;
+  m->env.more_recipients_at = slice.more_recipients_at;
+  m->results.assign(m->env.recipients.size(), RcptResult{});
+  m->in_memory = m->env.recipients.size();
+  in_memory_rcpts_ += m->in_memory;
+  m->resolving = true;
+  admit(m);
+  if (others_wait) request_scan(incoming_backlog_, deferred_backlog_, deferred_backlog_ && deferred_backlog_all_);
+}
+
 // Asks the bounce or trace service to send the message's notice and remove
 // its log; false (logged as "<what> service failure") when it did not.
 asio::awaitable<bool> QueueManager::flush_notice(const std::string& service, std::string_view what,
@@ -1145,7 +1220,7 @@ asio::awaitable<bool> QueueManager::flush_notice(const std::string& service, std
 }
 
 // Marks the recipients that are delivered or bounced as done in the queue
-// file (each mark fsynced), once.
+// file, once; with `sync` the marks are fsynced together at the end.
 void QueueManager::mark_finished(Message& m, bool sync) {
   bool any = false;
   for (std::size_t i = 0; i < m.results.size() && !any; ++i)
@@ -1159,13 +1234,25 @@ void QueueManager::mark_finished(Message& m, bool sync) {
     log::warning("{}: open {}: {}", m.id, where->string(), std::strerror(errno));
     return;
   }
+  // Every mark written first, then one fsync for them all: a slice of
+  // thousands of recipients must not cost thousands of device waits.
+  bool wrote = false;
   for (std::size_t i = 0; i < m.results.size(); ++i) {
     auto state = m.results[i].state;
     if ((state == RcptState::Done || state == RcptState::Bounced) && !m.env.recipients[i].done) {
-      if (auto st = queue::mark_recipient_done(fd.get(), m.env.recipients[i].offset, sync); !st)
+      if (auto st = queue::mark_recipient_done(fd.get(), m.env.recipients[i].offset, false); !st) {
         log::warning("{}: {}", m.id, st.error().message);
-      else
+      } else {
         m.env.recipients[i].done = true;
+        wrote = true;
+      }
+    }
+  }
+  if (sync && wrote) {
+    while (::fsync(fd.get()) != 0) {
+      if (errno == EINTR) continue;
+      log::warning("{}: fsync {}: {}", m.id, where->string(), std::strerror(errno));
+      break;
     }
   }
 }

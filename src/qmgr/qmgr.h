@@ -13,8 +13,12 @@
 //      recipients are in memory. On start everything left in active/ (a
 //      crash) is renamed back to incoming/ first.
 //   2. The file is read and validated (envelope only). A corrupt file goes
-//      to corrupt/ with a warning; the scan goes on.
-//   3. Each pending recipient is resolved through trivial-rewrite
+//      to corrupt/ with a warning; the scan goes on. Only one slice of its
+//      pending recipients stays in memory (slice_size(): what the recipient
+//      limit leaves, at least qmgr_message_recipient_minimum, at most
+//      5,000); when the slice's last job ends, finalize() hands over to
+//      next_slice(), which marks what was finished and reads the next one.
+//   3. Each pending recipient of the slice is resolved through trivial-rewrite
 //      (rewrite/client.h; kFail: deferred, kError: bounced, and so is an
 //      address that starts with '-' unless allow_min_user; a transport in
 //      defer_transports: deferred, "4.3.2 deferred transport", unless the
@@ -32,14 +36,16 @@
 //   5. Replies: 2xx done (trace append when NOTIFY=SUCCESS), 5xx bounce
 //      append then done, 4xx defer append. A bounce append that fails keeps
 //      the recipient deferred, so no bounce is ever lost.
-//   6. When a message has no job left: expired deferrals become bounces
-//      (status=expired); a bounce log is flushed; with deferrals left the
+//   6. When a slice has no job left: expired deferrals become bounces
+//      (status=expired), then the next slice if there is one. After the
+//      last: a bounce log is flushed; with deferrals left (any slice's) the
 //      finished recipients are marked done, a due delay warning is sent, and
 //      the file moves to deferred/ with mtime = now + backoff; otherwise the
 //      trace log is flushed, the defer log removed, and the file unlinked.
 //
 // Parameters (Settings): queue_directory, hash_queue_names, hash_queue_depth,
-// qmgr_message_active_limit, qmgr_message_recipient_limit, queue_run_delay,
+// qmgr_message_active_limit, qmgr_message_recipient_limit,
+// qmgr_message_recipient_minimum, queue_run_delay,
 // minimal_backoff_time, maximal_backoff_time, maximal_queue_lifetime,
 // bounce_queue_lifetime, delay_warning_time, transport_retry_time,
 // ipc_timeout, qmgr_ipc_timeout, rewrite_service_name, bounce_service_name,
@@ -99,7 +105,8 @@ struct Settings {
   std::filesystem::path queue_root;
   queue::HashConfig hash;
   std::size_t active_limit = 20000;
-  std::size_t recipient_limit = 20000;
+  std::size_t recipient_limit = 20000;   // qmgr_message_recipient_limit: in memory, all messages
+  std::size_t recipient_minimum = 10;    // qmgr_message_recipient_minimum: a slice's least size
   Seconds queue_run_delay{300};
   Seconds min_backoff{300};
   Seconds max_backoff{4000};
@@ -168,7 +175,13 @@ class QueueManager {
     bool resolving = true;
     std::size_t outstanding = 0;  // jobs not yet completed
     std::size_t in_memory = 0;    // recipients counted against recipient_limit
-    std::vector<RcptResult> results;
+    // env.recipients holds one slice of the pending recipients
+    // (env.more_recipients_at: where the next starts, 0 for the last).
+    // What earlier slices of this activation left deferred:
+    std::size_t deferred_before = 0;
+    bool redirected = false;       // the redirect address took its one recipient
+    bool expiry_logged = false;    // "returned to sender" is logged once
+    std::vector<RcptResult> results;  // one per env.recipients entry
   };
   struct Job {
     std::shared_ptr<Message> msg;
@@ -218,6 +231,13 @@ class QueueManager {
   void recover_active();
   void scan_queue(queue::QueueName q, bool ignore_time);
   bool has_room() const;
+  // How many pending recipients the next read of a message may take:
+  // what qmgr_message_recipient_limit leaves, at least
+  // qmgr_message_recipient_minimum.
+  std::size_t slice_size() const;
+  // A message's slice is finished and more recipients wait in its file:
+  // mark what is done, read the next slice, resolve it.
+  void next_slice(const std::shared_ptr<Message>& m, std::size_t deferred);
   void activate(const queue::QueueEntry& e, queue::QueueName from, bool flush);
   void park(const std::filesystem::path& path, const std::string& id, Seconds delay);
   void to_corrupt(const std::filesystem::path& path, const std::string& id, const Error& why);

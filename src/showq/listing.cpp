@@ -33,7 +33,13 @@ std::unordered_map<std::string, std::string> defer_reasons(const ListOptions& o,
 
 Result<ipc::proto::ShowqEntry> describe(const ListOptions& o, queue::QueueName q, const queue::QueueEntry& e) {
   // The content is never needed for a listing: skip walking it.
-  queue::ReadOptions ro{.require_ready = true, .verify_content = false, .writable = false};
+  // The listing shows at most kShowqMaxRecipients pending recipients and
+  // counts the rest: no more are kept in memory.
+  queue::ReadOptions ro{.require_ready = true,
+                        .verify_content = false,
+                        .writable = false,
+                        .max_recipients = ipc::proto::kShowqMaxRecipients,
+                        .pending_only = true};
   auto msg = queue::read_queue_file(e.path, ro);
   if (!msg) return msg.take_error();
   ipc::proto::ShowqEntry out;
@@ -63,6 +69,7 @@ Result<ipc::proto::ShowqEntry> describe(const ListOptions& o, queue::QueueName q
     out.recipients.push_back(addr);
     out.reasons.push_back(std::move(reason));
   }
+  out.recipients_omitted += static_cast<decltype(out.recipients_omitted)>(msg->recipients_not_kept);
   return out;
 }
 

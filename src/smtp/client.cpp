@@ -1683,6 +1683,7 @@ asio::awaitable<ipc::proto::DeliveryReply> Agent::deliver(ipc::proto::DeliveryRe
   } else {
     queue::ReadOptions ro;
     ro.verify_content = false;  // the content is checked piece by piece while it is sent
+    ro.max_recipients = 0;      // the request names the recipients
     auto rd = queue::QueueFileReader::open(*path, ro);
     if (!rd) open_error = rd.error().message;
     else job.reader.emplace(std::move(*rd));

@@ -946,6 +946,83 @@ class QmgrTest(unittest.TestCase):
         self.assertEqual(len(reqs), 3)
         self.assertTrue(all(len(r) == 1 for r in reqs))
 
+    # qmgr_message_recipient_limit bounds the recipients in memory (the
+    # active limit must not exceed it, or qmgr raises it).
+    SLICES = ("qmgr_message_active_limit = 2\nqmgr_message_recipient_limit = 5\n"
+              "qmgr_message_recipient_minimum = 2\nfake_destination_recipient_limit = 1\n"
+              "fake_destination_concurrency_limit = 50\ninitial_destination_concurrency = 50\n")
+
+    def addresses(self, qid):
+        out = []
+        for q, _, rs, dsn in self.agent.requests:
+            if q == qid:
+                out += [(re.search(r"u\d+@list\.example", r).group(0), dsn) for r in rs]
+        return out
+
+    def test_long_recipient_list_is_read_in_slices(self):
+        # 23 recipients, at most 5 in memory: never more than 5 deliveries
+        # of the message at once, each recipient delivered exactly once.
+        inst = self.make(self.SLICES)
+        self.agent.delay = lambda hop: 0.05
+        rcpts = [f"u{i}@list.example" for i in range(23)]
+        self.send(inst, rcpts, sender="list@example.org")
+        (qid,) = self.wait_ids(inst, "list@example.org", 1)
+        inst.wait_log(rf"{qid}: removed", timeout=60)
+        got = self.addresses(qid)
+        self.assertEqual(sorted(a for a, _ in got), sorted(rcpts))
+        self.assertLessEqual(self.agent.max_running["list.example"], 5)
+        self.assertGreaterEqual(self.agent.max_running["list.example"], 2)
+        self.assertNotRegex(inst.maillog(), r"qmgr\[\d+\]: warning")
+
+    def test_deferrals_in_early_slices_keep_the_message(self):
+        # Recipients deferred in the first slices are not lost when later
+        # slices finish: the message is deferred once its last slice is
+        # done and the retry delivers only them.
+        inst = self.make(self.SLICES)
+        lock = threading.Lock()
+        tries = {}
+
+        def answer(qid, hop, rs, attempt):
+            addr = re.search(r"u\d+@list\.example", rs[0]).group(0)
+            with lock:
+                tries[addr] = tries.get(addr, 0) + 1
+                first = tries[addr] == 1
+            if addr in ("u1@list.example", "u7@list.example") and first:
+                return ("4.2.0", "try again", 0)
+            return ("2.0.0", "ok", 0)
+
+        self.agent.answer = answer
+        rcpts = [f"u{i}@list.example" for i in range(12)]
+        self.send(inst, rcpts, sender="list@example.org")
+        (qid,) = self.wait_ids(inst, "list@example.org", 1)
+        inst.wait_log(rf"{qid}: removed", timeout=60)
+        got = self.addresses(qid)
+        delivered = sorted(a for a, dsn in got if dsn.startswith("2"))
+        self.assertEqual(delivered, sorted(rcpts))
+        self.assertEqual(tries["u1@list.example"], 2)
+        self.assertEqual(tries["u7@list.example"], 2)
+        self.assertEqual({a: n for a, n in tries.items() if n != 1},
+                         {"u1@list.example": 2, "u7@list.example": 2})
+        deferrals = self.bounce.seen("defer", "append", qid)
+        self.assertEqual(len(deferrals), 2)
+        wait_for(lambda: self.bounce.seen("defer", "remove", qid), 5, what="defer remove")
+
+    def test_long_list_does_not_hold_the_active_queue(self):
+        # A message that arrives while a long list fills the in-memory
+        # recipients gets its turn at the list's next slice, not after its
+        # last one.
+        inst = self.make(self.SLICES.replace("concurrency_limit = 50", "concurrency_limit = 2"))
+        self.agent.delay = lambda hop: 0.2 if hop == "list.example" else 0
+        self.send(inst, [f"u{i}@list.example" for i in range(30)], sender="list@example.org")
+        (big,) = self.wait_ids(inst, "list@example.org", 1)
+        wait_for(lambda: self.agent.started, 20, what="the list's first delivery")
+        self.send(inst, ["bob@other.example"], sender="zed@example.org")
+        (small,) = self.wait_ids(inst, "zed@example.org", 1)
+        for qid in (big, small):
+            inst.wait_log(rf"{qid}: removed", timeout=90)
+        self.assertLess(self.agent.done_at[small], self.agent.done_at[big])
+        self.assertEqual(len(self.addresses(big)), 30)
+
 
 if __name__ == "__main__":
     unittest.main()

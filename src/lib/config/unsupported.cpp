@@ -109,7 +109,7 @@ constexpr std::string_view kIgnored[] = {
     "multi_instance_name", "newaliases_path", "postlog_service_name",
     "postscreen_cache_map", "process_id_directory", "proxy_write_maps",
     "proxywrite_service_name", "qmgr_clog_warn_time", "qmgr_daemon_timeout",
-    "qmgr_fudge_factor", "qmgr_message_recipient_minimum", "queue_file_attribute_count_limit",
+    "qmgr_fudge_factor", "queue_file_attribute_count_limit",
     "readme_directory", "relocated_prefix_enable", "sample_directory",
     "scache_service_name", "sendmail_path", "smtp_address_verify_target", "smtp_cname_overrides_servername",
     "smtp_connection_cache_destinations", "smtp_connection_cache_on_demand", "smtp_dns_resolver_options",

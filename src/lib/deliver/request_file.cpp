@@ -18,7 +18,11 @@ Attempt<RequestFile> open_request_file(const std::filesystem::path& queue_dir, s
   if (!path)
     return Outcome::deferred("4.3.0", "queue file " + std::string(queue_name) + "/" + std::string(queue_id) +
                                           " not found");
-  auto reader = queue::QueueFileReader::open(*path);
+  // The request names the recipients: the file's own list is checked but
+  // not kept (a large list would cost memory on every delivery).
+  queue::ReadOptions ro;
+  ro.max_recipients = 0;
+  auto reader = queue::QueueFileReader::open(*path, ro);
   if (!reader) {
     log::warning("{}: {}", queue_id, reader.error().message);
     return Outcome::deferred("4.3.0", "cannot read queue file: " + reader.error().message);

@@ -186,6 +186,7 @@ bool drop_to(const Credentials& c) {
         // that work on every delivery.
         queue::ReadOptions ro;
         ro.verify_content = false;
+        ro.max_recipients = 0;  // the task names its recipient
         auto rd = queue::QueueFileReader::open_fd(std::move(qfd), task->queue_id, ro);
         if (rd) reader = std::move(*rd);
         else failed = Outcome::deferred("4.3.0", "cannot read queue file: " + rd.error().message);

@@ -178,8 +178,13 @@ struct QueueMessage {
   std::string sender;                           // empty: null sender
   std::vector<Attribute> attributes;            // envelope segment, file order
   std::vector<Attribute> extracted_attributes;  // extracted segment, file order
-  std::vector<Recipient> recipients;            // both segments, file order
+  std::vector<Recipient> recipients;            // both segments, file order (see ReadOptions)
   std::uint64_t file_size = 0;
+  // When ReadOptions::max_recipients left recipients out that the other
+  // recipient options would have kept: how many, and the record offset of
+  // the first of them (pass it as recipients_from to read the next slice).
+  std::size_t recipients_not_kept = 0;
+  std::uint64_t more_recipients_at = 0;  // 0: none left out
 
   // Typed views of well-known attributes (extracted segment wins).
   std::optional<BodyEncoding> encoding;

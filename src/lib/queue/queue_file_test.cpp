@@ -469,5 +469,75 @@ TEST_F(QueueFile, EnvelopeOnlyModeSkipsContent) {
   EXPECT_EQ(content_lines(*rd).size(), 1000u);
 }
 
+TEST_F(QueueFile, RecipientSlices) {
+  // Seven recipients, two in the extracted segment; the second and the
+  // sixth marked done.
+  auto w = QueueFileWriter::create(opts());
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE(w->begin({"s@x", 1, 0, 0}).ok());
+  std::vector<std::uint64_t> offs;
+  for (int i = 0; i < 5; ++i) offs.push_back(w->add_recipient({fmt::format("r{}@x", i), "", "", 0}).value());
+  ASSERT_TRUE(w->add_line("body").ok());
+  for (int i = 5; i < 7; ++i)
+    offs.push_back(w->add_extracted_recipient({fmt::format("r{}@x", i), "", "", 0}).value());
+  ASSERT_TRUE(w->commit().ok());
+  ASSERT_TRUE(mark_recipient_done(w->path(), offs[1]).ok());
+  ASSERT_TRUE(mark_recipient_done(w->path(), offs[5]).ok());
+
+  auto names = [](const QueueMessage& m) {
+    std::vector<std::string> out;
+    for (const auto& r : m.recipients) out.push_back(r.fields.address);
+    return out;
+  };
+  // None kept: still every record checked and counted.
+  ReadOptions none;
+  none.max_recipients = 0;
+  auto rd = QueueFileReader::open(w->path(), none);
+  ASSERT_TRUE(rd.ok()) << rd.error().message;
+  EXPECT_TRUE(rd->message().recipients.empty());
+  EXPECT_EQ(rd->message().recipients_not_kept, 7u);
+  EXPECT_EQ(rd->message().more_recipients_at, offs[0]);
+  EXPECT_EQ(rd->message().size.recipient_count, 7u);
+
+  // The pending ones in slices of two, each slice starting where the last
+  // one's limit stopped, across the content into the extracted segment.
+  ReadOptions slice;
+  slice.pending_only = true;
+  slice.max_recipients = 2;
+  std::vector<std::vector<std::string>> got;
+  std::vector<std::size_t> left;
+  for (int guard = 0; guard < 10; ++guard) {
+    auto part = QueueFileReader::open(w->path(), slice);
+    ASSERT_TRUE(part.ok()) << part.error().message;
+    const auto& m = part->message();
+    got.push_back(names(m));
+    left.push_back(m.recipients_not_kept);
+    for (const auto& r : m.recipients) EXPECT_FALSE(r.done);
+    if (m.more_recipients_at == 0) break;
+    EXPECT_GT(m.more_recipients_at, slice.recipients_from);
+    slice.recipients_from = m.more_recipients_at;
+  }
+  std::vector<std::vector<std::string>> want{{"r0@x", "r2@x"}, {"r3@x", "r4@x"}, {"r6@x"}};
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(left, (std::vector<std::size_t>{3, 1, 0}));
+
+  // Done ones too when asked, from an offset.
+  ReadOptions from;
+  from.recipients_from = offs[4];
+  auto tail = QueueFileReader::open(w->path(), from);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(names(tail->message()), (std::vector<std::string>{"r4@x", "r5@x", "r6@x"}));
+  EXPECT_TRUE(tail->message().recipients[1].done);
+  EXPECT_EQ(tail->message().more_recipients_at, 0u);
+
+  // A record cut short after the last kept recipient is still found.
+  struct stat st {};
+  ASSERT_EQ(::stat(w->path().c_str(), &st), 0);
+  ASSERT_EQ(::truncate(w->path().c_str(), st.st_size - 3), 0);
+  auto cut = QueueFileReader::open(w->path(), slice);
+  ASSERT_FALSE(cut.ok());
+  EXPECT_TRUE(is_corrupt(cut.error()));
+}
+
 }  // namespace
 }  // namespace postern::queue

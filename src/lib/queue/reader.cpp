@@ -192,9 +192,10 @@ Result<bool> ContentCursor::next(ContentPiece& out) {
 namespace {
 
 struct Validator {
-  Validator(QueueMessage& msg, const std::string& file) : m(msg), name(file) {}
+  Validator(QueueMessage& msg, const std::string& file, const ReadOptions& o) : m(msg), name(file), opts(o) {}
   QueueMessage& m;
   const std::string& name;
+  const ReadOptions& opts;
   std::size_t envelope_index = 0;
   std::uint64_t content_size = 0;
   std::uint64_t recipients = 0;
@@ -247,8 +248,14 @@ struct Validator {
   Status recipient(const RawRecord& r, Segment seg) {
     auto f = decode_recipient(r.payload);
     if (!f) return corrupt(name, r.offset, "{}", f.error().message);
-    m.recipients.push_back(Recipient{std::move(f).value(), r.type == 'D', r.offset, seg});
     ++recipients;
+    const bool done = r.type == 'D';
+    if (r.offset < opts.recipients_from || (done && opts.pending_only)) return {};
+    if (m.recipients.size() >= opts.max_recipients) {
+      if (m.recipients_not_kept++ == 0) m.more_recipients_at = r.offset;
+      return {};
+    }
+    m.recipients.push_back(Recipient{std::move(f).value(), done, r.offset, seg});
     return {};
   }
 
@@ -350,7 +357,7 @@ Result<QueueFileReader> QueueFileReader::load(std::shared_ptr<ByteSource> src, s
   QueueMessage& m = rd.message_;
   m.file_size = rd.src_->size();
   if (m.file_size == 0) return corrupt(rd.name_, 0, "empty file");
-  Validator v(m, rd.name_);
+  Validator v(m, rd.name_, options);
   RecordCursor cur(rd.src_, rd.name_, 0, m.file_size, Segment::Envelope);
   RawRecord r;
   for (;;) {

@@ -20,6 +20,7 @@
 // Reads no parameters and logs nothing; errors go to the caller.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -43,6 +44,19 @@ struct ReadOptions {
   bool verify_content = true;
   // Open read-write, so the caller can patch done marks through fd().
   bool writable = false;
+  // Which recipients message().recipients keeps. Every recipient record is
+  // still read, checked and counted against the size record; these only
+  // bound what stays in memory, so that a message with a million recipients
+  // costs a delivery agent (which takes its recipients from the request)
+  // nothing and the queue manager one slice at a time.
+  //   max_recipients: keep at most this many (0: none);
+  //   recipients_from: keep none whose record starts before this offset;
+  //   pending_only: keep none that is marked done.
+  // QueueMessage::more_recipients_at and recipients_not_kept say what the
+  // limit left out.
+  std::size_t max_recipients = SIZE_MAX;
+  std::uint64_t recipients_from = 0;
+  bool pending_only = false;
 };
 
 // Where bytes come from: a file descriptor (pread) or a memory buffer (tests,

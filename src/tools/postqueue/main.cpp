@@ -242,17 +242,26 @@ int flush_site(const Env& env, const std::string& site_arg) {
   need_queue_access(env, "-s");
   queue::QueueScanner scanner(env.queue_root, queue::QueueName::Deferred, env.hash);
   std::size_t touched = 0;
-  queue::ReadOptions ro{.require_ready = true, .verify_content = false};
   for (;;) {
     auto next = scanner.next();
     if (!next) die(EX_UNAVAILABLE, next.error().message);
     if (!*next) break;
-    auto msg = queue::read_queue_file((*next)->path, ro);
-    if (!msg) continue;
-    bool match = false;
-    for (const auto& r : msg->recipients)
-      if (!r.done && domain_of(r.fields.address) == site) match = true;
-    if (!match) continue;
+    // The pending recipients in slices, so that a long list is never in
+    // memory at once.
+    bool match = false, readable = true;
+    queue::ReadOptions ro{.require_ready = true, .verify_content = false, .max_recipients = 4096, .pending_only = true};
+    while (!match) {
+      auto msg = queue::read_queue_file((*next)->path, ro);
+      if (!msg) {
+        readable = false;
+        break;
+      }
+      for (const auto& r : msg->recipients)
+        if (domain_of(r.fields.address) == site) match = true;
+      if (msg->more_recipients_at == 0) break;
+      ro.recipients_from = msg->more_recipients_at;
+    }
+    if (!readable || !match) continue;
     if (auto st = make_due((*next)->path); !st) {
       log::warning("{}", st.error().message);
       continue;
