@@ -243,8 +243,12 @@ std::size_t QueueManager::slice_size() const {
   std::size_t room = s_.recipient_limit > in_memory_rcpts_ ? s_.recipient_limit - in_memory_rcpts_ : 0;
   // At most 5,000 at a time, as Postfix's qmgr reads them: one message
   // does not take all the room, and resolving a slice does not hold the
-  // event loop for long.
-  return std::max(std::min<std::size_t>(room, 5000), s_.recipient_minimum);
+  // event loop for long. While messages wait for room, half of it: a scan
+  // then brings them in, so that a long list does not hold the active
+  // queue until its last recipient, nor crawls at the minimum.
+  room = std::min<std::size_t>(room, 5000);
+  if (incoming_backlog_ || deferred_backlog_) room /= 2;
+  return std::max(room, s_.recipient_minimum);
 }
 
 void QueueManager::scan_queue(queue::QueueName q, bool ignore_time) {
@@ -341,11 +345,15 @@ void QueueManager::activate(const queue::QueueEntry& e, queue::QueueName from, b
   m->from_deferred = from == queue::QueueName::Deferred;
   m->flush = flush;
   m->results.resize(m->env.recipients.size());
-  m->in_memory = m->env.recipients.size();
+  m->in_memory = m->unfinished = m->env.recipients.size();
   in_memory_rcpts_ += m->in_memory;
+  m->shared = std::make_shared<Shared>();
+  m->shared->more_at = m->env.more_recipients_at;
+  m->shared->parts = 1;
+  m->serial = m->shared->serials = m->shared->newest = 1;
   log::info("{}: from=<{}>, size={}, nrcpt={} (queue active)", id, str::printable(m->env.sender, 1024),
             m->env.size.content_size, m->env.size.recipient_count);
-  active_[id] = m;
+  active_.insert(id);
   if (from == queue::QueueName::Incoming) ++fed_incoming_;
   admit(std::move(m));
 }
@@ -437,11 +445,12 @@ asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) 
     const auto& f = m->env.recipients[i].fields;
     std::string_view addr = f.address;
     if (redirect) {
-      if (m->redirected) {
+      if (m->shared->redirected) {
         m->results[i].state = RcptState::Done;
+        --m->unfinished;
         continue;
       }
-      m->redirected = true;
+      m->shared->redirected = true;
       addr = *redirect;
     }
     // (No co_await inside a conditional expression: GCC 12 miscompiles it.)
@@ -562,6 +571,7 @@ asio::awaitable<void> QueueManager::force_expire(std::shared_ptr<Message> m) {
     if (it != latest.end()) {
       const queue::StatusEntry& e = *it->second;
       m->results[i] = RcptResult{RcptState::Deferred, e.status, e.reason, e.relay.empty() ? "none" : e.relay};
+      --m->unfinished;
       continue;
     }
     now.rcpts.push_back(i);
@@ -1022,6 +1032,8 @@ asio::awaitable<void> QueueManager::complete_job(Job job, std::vector<Outcome> o
   // theirs, the mark is for the next qmgr, and a machine crash at worst
   // repeats a delivery. A message's last job skips it: finalize() follows.
   if (m->outstanding > 1) mark_finished(*m, false);
+  m->unfinished -= std::min(m->unfinished, job.rcpts.size());
+  read_ahead_if_due(m);
   if (m->outstanding > 0) --m->outstanding;
   if (m->outstanding == 0 && !m->resolving) co_await finalize(m);
 }
@@ -1060,23 +1072,36 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
       // One line for the message, as Postfix's qmgr logs it (its recipients
       // were logged when they were deferred).
       for (auto i : deferred) m->results[i].state = RcptState::Bounced;
-      if (!m->expiry_logged)
+      if (!m->shared->expiry_logged)
         log::info("{}: from=<{}>, status={}, returned to sender", m->id, str::printable(m->env.sender, 1024),
                   m->force_expired ? "force-expired" : "expired");
-      m->expiry_logged = true;
+      m->shared->expiry_logged = true;
       deferred.clear();
     } else {
       log::warning("{}: bounce service failure: {}", m->id, st.error().message);
     }
   }
 
-  // More recipients wait in the file: the notices and the move wait for
-  // the last slice, where the earlier slices' deferrals count too.
-  if (m->env.more_recipients_at != 0) {
-    next_slice(m, deferred.size());
+  // Other slices run, or more recipients wait in the file (a slice too
+  // small to have read ahead reads now): the notices and the move wait for
+  // the last slice, where the others' deferrals count too. What this one
+  // finished goes into the file before it leaves memory, so that a restart
+  // does not repeat it.
+  Shared& sh = *m->shared;
+  read_ahead_if_due(m);
+  if (sh.parts > 1 || sh.more_at != 0) {
+    mark_finished(*m);
+    sh.deferred += deferred.size();
+    --sh.parts;
+    in_memory_rcpts_ -= std::min(in_memory_rcpts_, m->in_memory);
+    m->in_memory = 0;
+    if (incoming_backlog_ || deferred_backlog_)
+      request_scan(incoming_backlog_, deferred_backlog_, deferred_backlog_ && deferred_backlog_all_);
     co_return;
   }
-  const bool any_deferred = !deferred.empty() || m->deferred_before > 0;
+  // A slice that could not be read leaves its recipients in the file:
+  // the message stays, as with a deferral.
+  const bool any_deferred = !deferred.empty() || sh.deferred > 0 || sh.read_error.has_value();
 
   bool bounce_log = qid && has_log(queue::QueueName::Bounce, *qid);
   bool bounce_ok = true;
@@ -1130,6 +1155,11 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
     forget(m);
     co_return;
   }
+  if (sh.read_error && queue::is_corrupt(*sh.read_error)) {
+    to_corrupt(m->path, m->id, *sh.read_error);
+    forget(m);
+    co_return;
+  }
   UniqueFd fd(::open(m->path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) {
     log::warning("{}: open {}: {}", m->id, m->path.string(), std::strerror(errno));
@@ -1153,57 +1183,65 @@ asio::awaitable<void> QueueManager::finalize(std::shared_ptr<Message> m) {
   forget(m);
 }
 
-void QueueManager::next_slice(const std::shared_ptr<Message>& m, std::size_t deferred) {
-  // What this slice finished goes into the file before it leaves memory:
-  // the next slice starts after it, and a restart must not repeat it.
-  mark_finished(*m);
-  m->deferred_before += deferred;
-  in_memory_rcpts_ -= std::min(in_memory_rcpts_, m->in_memory);
-  m->in_memory = 0;
-  if (auto now_at = locate(*m); !now_at || *now_at != m->path) {
-    // On hold or removed by postsuper meanwhile: a release starts over
-    // with what is left, as for a whole message.
-    forget(m);
+void QueueManager::read_ahead_if_due(const std::shared_ptr<Message>& m) {
+  const Shared& sh = *m->shared;
+  if (sh.more_at == 0 || sh.newest != m->serial || m->resolving) return;
+  if (m->unfinished * 2 > m->env.recipients.size()) return;
+  read_slice(m);
+}
+
+void QueueManager::read_slice(const std::shared_ptr<Message>& from) {
+  Shared& sh = *from->shared;
+  // Whatever goes wrong here, the unread recipients stay pending in the
+  // file; the message is kept (finalize()) and the next activation reads
+  // them again.
+  auto give_up = [&](Error why) {
+    sh.read_error = std::move(why);
+    sh.more_at = 0;
+  };
+  if (auto now_at = locate(*from); !now_at || *now_at != from->path) {
+    // On hold or removed by postsuper meanwhile: a release starts over with
+    // what is left in the file.
+    give_up(Error{"moved out of the active queue", ENOENT});
     return;
   }
   queue::ReadOptions ro;
   ro.require_ready = true;
   ro.verify_content = false;
   ro.pending_only = true;
-  ro.recipients_from = m->env.more_recipients_at;
-  // While messages wait for room this one takes half of what it could
-  // (at least qmgr_message_recipient_minimum) and a scan brings them in,
-  // so that a long list does not hold the active queue until its last
-  // recipient, nor crawl at the minimum while the queue is busy.
-  const bool others_wait = incoming_backlog_ || deferred_backlog_;
-  ro.max_recipients = others_wait ? std::max(s_.recipient_minimum, slice_size() / 2) : slice_size();
-  auto r = queue::QueueFileReader::open(m->path, ro);
-  struct stat st {};
-  if (r && (::fstat(r->fd(), &st) != 0 || st.st_dev != m->dev || st.st_ino != m->ino)) {
-    forget(m);  // replaced under its name meanwhile: not the file we were reading
-    return;
-  }
+  ro.recipients_from = sh.more_at;
+  ro.max_recipients = slice_size();
+  auto r = queue::QueueFileReader::open(from->path, ro);
   if (!r) {
-    const Error& err = r.error();
-    if (queue::is_corrupt(err)) {
-      to_corrupt(m->path, m->id, err);
-    } else {
-      log::warning("{}: {}", m->id, err.message);
-      park(m->path, m->id, s_.min_backoff);
-    }
-    forget(m);
+    log::warning("{}: {}", from->id, r.error().message);
+    give_up(r.take_error());
     return;
   }
-  queue::QueueMessage slice = r->take_message();
-  m->env.recipients = std::move(slice.recipients);
-  m->env.recipients_not_kept = slice.recipients_not_kept;
-  m->env.more_recipients_at = slice.more_recipients_at;
+  struct stat st {};
+  if (::fstat(r->fd(), &st) != 0 || st.st_dev != from->dev || st.st_ino != from->ino) {
+    give_up(Error{"replaced under its name", ENOENT});  // not the file we were reading
+    return;
+  }
+  auto m = std::make_shared<Message>();
+  m->id = from->id;
+  m->path = from->path;
+  m->dev = from->dev;
+  m->ino = from->ino;
+  m->env = r->take_message();  // the same file's envelope, with the next slice of recipients
+  m->active_usec = from->active_usec;
+  m->from_deferred = from->from_deferred;
+  m->flush = from->flush;
+  m->force_expired = from->force_expired;
+  m->shared = from->shared;
+  m->serial = sh.newest = ++sh.serials;
+  ++sh.parts;
+  sh.more_at = m->env.more_recipients_at;
   m->results.assign(m->env.recipients.size(), RcptResult{});
-  m->in_memory = m->env.recipients.size();
+  m->in_memory = m->unfinished = m->env.recipients.size();
   in_memory_rcpts_ += m->in_memory;
-  m->resolving = true;
-  admit(m);
-  if (others_wait) request_scan(incoming_backlog_, deferred_backlog_, deferred_backlog_ && deferred_backlog_all_);
+  admit(std::move(m));
+  if (incoming_backlog_ || deferred_backlog_)
+    request_scan(incoming_backlog_, deferred_backlog_, deferred_backlog_ && deferred_backlog_all_);
 }
 
 // Asks the bounce or trace service to send the message's notice and remove
@@ -1282,6 +1320,7 @@ bool QueueManager::has_log(queue::QueueName q, const queue::QueueId& id) const {
 
 void QueueManager::forget(const std::shared_ptr<Message>& m) {
   in_memory_rcpts_ -= std::min(in_memory_rcpts_, m->in_memory);
+  m->in_memory = 0;
   active_.erase(m->id);
   // Room again: take what the last scans had to leave behind.
   if (incoming_backlog_ || deferred_backlog_)

@@ -13,11 +13,12 @@
 //      recipients are in memory. On start everything left in active/ (a
 //      crash) is renamed back to incoming/ first.
 //   2. The file is read and validated (envelope only). A corrupt file goes
-//      to corrupt/ with a warning; the scan goes on. Only one slice of its
-//      pending recipients stays in memory (slice_size(): what the recipient
-//      limit leaves, at least qmgr_message_recipient_minimum, at most
-//      5,000); when the slice's last job ends, finalize() hands over to
-//      next_slice(), which marks what was finished and reads the next one.
+//      to corrupt/ with a warning; the scan goes on. Its pending recipients
+//      are read in slices (slice_size(): what the recipient limit leaves,
+//      at least qmgr_message_recipient_minimum, at most 5,000), each a
+//      Message of its own sharing a Shared: when the newest slice is half
+//      finished the next is read (read_ahead_if_due()); a slice leaves
+//      memory when its last job has ended, its finished recipients marked.
 //   3. Each pending recipient of the slice is resolved through trivial-rewrite
 //      (rewrite/client.h; kFail: deferred, kError: bounced, and so is an
 //      address that starts with '-' unless allow_min_user; a transport in
@@ -37,8 +38,9 @@
 //      append then done, 4xx defer append. A bounce append that fails keeps
 //      the recipient deferred, so no bounce is ever lost.
 //   6. When a slice has no job left: expired deferrals become bounces
-//      (status=expired), then the next slice if there is one. After the
-//      last: a bounce log is flushed; with deferrals left (any slice's) the
+//      (status=expired). When it was the last one in memory and none is
+//      left in the file: a bounce log is flushed; with deferrals left (any
+//      slice's, or a slice that could not be read) the
 //      finished recipients are marked done, a due delay warning is sent, and
 //      the file moves to deferred/ with mtime = now + backoff; otherwise the
 //      trace log is flushed, the defer log removed, and the file unlinked.
@@ -150,13 +152,26 @@ class QueueManager {
   void trigger(const ipc::TriggerRequest& r);
 
   // For tests and debug logs.
-  std::size_t active_count() const { return active_.size(); }
+  std::size_t active_count() const { return active_.size(); }  // messages, not slices
 
  private:
   enum class RcptState { Pending, Done, Bounced, Deferred };
   struct RcptResult {
     RcptState state = RcptState::Pending;
     std::string dsn, text, relay;
+  };
+  // What the slices of one activation of a queue file share. Each slice
+  // is a Message of its own (its recipients, their results, its jobs), so
+  // that a finished slice leaves memory while later ones are delivered.
+  struct Shared {
+    std::uint64_t more_at = 0;     // record offset of the next unread pending recipient; 0: none left
+    std::size_t parts = 0;         // slices in memory
+    std::uint64_t serials = 0;     // slices read so far
+    std::uint64_t newest = 0;      // the serial of the slice read last: the next is read off it
+    std::size_t deferred = 0;      // recipients that finished slices left deferred
+    bool redirected = false;       // the redirect address took its one recipient
+    bool expiry_logged = false;    // "returned to sender" is logged once
+    std::optional<Error> read_error;  // a later slice could not be read: the message stays
   };
   struct Message {
     std::string id;
@@ -175,12 +190,10 @@ class QueueManager {
     bool resolving = true;
     std::size_t outstanding = 0;  // jobs not yet completed
     std::size_t in_memory = 0;    // recipients counted against recipient_limit
-    // env.recipients holds one slice of the pending recipients
-    // (env.more_recipients_at: where the next starts, 0 for the last).
-    // What earlier slices of this activation left deferred:
-    std::size_t deferred_before = 0;
-    bool redirected = false;       // the redirect address took its one recipient
-    bool expiry_logged = false;    // "returned to sender" is logged once
+    // env.recipients is one slice of the file's pending recipients.
+    std::size_t unfinished = 0;   // of them, not yet delivered, bounced or deferred
+    std::uint64_t serial = 0;     // 1 for the first slice of an activation
+    std::shared_ptr<Shared> shared;
     std::vector<RcptResult> results;  // one per env.recipients entry
   };
   struct Job {
@@ -233,11 +246,13 @@ class QueueManager {
   bool has_room() const;
   // How many pending recipients the next read of a message may take:
   // what qmgr_message_recipient_limit leaves, at least
-  // qmgr_message_recipient_minimum.
+  // qmgr_message_recipient_minimum, at most 5,000; half of that while
+  // other messages wait for room.
   std::size_t slice_size() const;
-  // A message's slice is finished and more recipients wait in its file:
-  // mark what is done, read the next slice, resolve it.
-  void next_slice(const std::shared_ptr<Message>& m, std::size_t deferred);
+  // The next slice of m's file, read once m (the newest slice) is half
+  // finished, so that deliveries go on while a slice's last ones run.
+  void read_ahead_if_due(const std::shared_ptr<Message>& m);
+  void read_slice(const std::shared_ptr<Message>& from);
   void activate(const queue::QueueEntry& e, queue::QueueName from, bool flush);
   void park(const std::filesystem::path& path, const std::string& id, Seconds delay);
   void to_corrupt(const std::filesystem::path& path, const std::string& id, const Error& why);
@@ -293,7 +308,7 @@ class QueueManager {
   asio::io_context& io_;
   Settings s_;
   rewrite::AsyncClient rw_;
-  std::map<std::string, std::shared_ptr<Message>> active_;
+  std::set<std::string, std::less<>> active_;  // IDs of the messages in active/ (their slices hold themselves)
   std::size_t in_memory_rcpts_ = 0;
   std::deque<std::shared_ptr<Message>> resolve_queue_;
   bool resolver_running_ = false;
