@@ -350,6 +350,11 @@ void QueueManager::activate(const queue::QueueEntry& e, queue::QueueName from, b
   m->shared = std::make_shared<Shared>();
   m->shared->more_at = m->env.more_recipients_at;
   m->shared->parts = 1;
+  if (m->shared->more_at != 0) {
+    auto first = std::move(m->env.recipients);
+    m->shared->header = m->env;
+    m->env.recipients = std::move(first);
+  }
   m->serial = m->shared->serials = m->shared->newest = 1;
   log::info("{}: from=<{}>, size={}, nrcpt={} (queue active)", id, str::printable(m->env.sender, 1024),
             m->env.size.content_size, m->env.size.recipient_count);
@@ -1205,21 +1210,20 @@ void QueueManager::read_slice(const std::shared_ptr<Message>& from) {
     give_up(Error{"moved out of the active queue", ENOENT});
     return;
   }
-  queue::ReadOptions ro;
-  ro.require_ready = true;
-  ro.verify_content = false;
-  ro.pending_only = true;
-  ro.recipients_from = sh.more_at;
-  ro.max_recipients = slice_size();
-  auto r = queue::QueueFileReader::open(from->path, ro);
+  // The file was validated whole at activation; this reads on from where
+  // the last slice stopped, checking what it reads, and no further than
+  // the slice (a list read in n slices costs one pass).
+  UniqueFd fd(::open(from->path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0 || st.st_dev != from->dev || st.st_ino != from->ino) {
+    give_up(Error{"replaced under its name", ENOENT});  // not the file we were reading
+    return;
+  }
+  auto r = queue::read_recipient_slice(fd.get(), from->path.string(), sh.header.size, sh.more_at, slice_size(),
+                                       /*pending_only=*/true);
   if (!r) {
     log::warning("{}: {}", from->id, r.error().message);
     give_up(r.take_error());
-    return;
-  }
-  struct stat st {};
-  if (::fstat(r->fd(), &st) != 0 || st.st_dev != from->dev || st.st_ino != from->ino) {
-    give_up(Error{"replaced under its name", ENOENT});  // not the file we were reading
     return;
   }
   auto m = std::make_shared<Message>();
@@ -1227,7 +1231,9 @@ void QueueManager::read_slice(const std::shared_ptr<Message>& from) {
   m->path = from->path;
   m->dev = from->dev;
   m->ino = from->ino;
-  m->env = r->take_message();  // the same file's envelope, with the next slice of recipients
+  m->env = sh.header;
+  m->env.recipients = std::move(r->recipients);
+  m->env.more_recipients_at = r->more_at;
   m->active_usec = from->active_usec;
   m->from_deferred = from->from_deferred;
   m->flush = from->flush;

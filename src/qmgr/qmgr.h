@@ -172,6 +172,7 @@ class QueueManager {
     bool redirected = false;       // the redirect address took its one recipient
     bool expiry_logged = false;    // "returned to sender" is logged once
     std::optional<Error> read_error;  // a later slice could not be read: the message stays
+    queue::QueueMessage header;       // the envelope without recipients, for the later slices
   };
   struct Message {
     std::string id;

@@ -1,9 +1,11 @@
 // queue_file_test.cpp - writer/reader round trips, commit protocol, ID uniqueness.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <set>
 
+#include "base/unique_fd.h"
 #include "queue/queue_test_util.h"
 #include "queue/reader.h"
 #include "queue/update.h"
@@ -520,6 +522,44 @@ TEST_F(QueueFile, RecipientSlices) {
   std::vector<std::vector<std::string>> want{{"r0@x", "r2@x"}, {"r3@x", "r4@x"}, {"r6@x"}};
   EXPECT_EQ(got, want);
   EXPECT_EQ(left, (std::vector<std::size_t>{3, 1, 0}));
+
+  // The same slices read on from each stopping point, as qmgr reads its
+  // later ones: nothing before the offset is read again.
+  {
+    ReadOptions first;
+    first.pending_only = true;
+    first.max_recipients = 2;
+    auto head = QueueFileReader::open(w->path(), first);
+    ASSERT_TRUE(head.ok());
+    const SizeRecord size = head->message().size;
+    std::vector<std::vector<std::string>> again{names(head->message())};
+    std::uint64_t at = head->message().more_recipients_at;
+    UniqueFd fd(::open(w->path().c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(fd.valid());
+    for (int guard = 0; at != 0 && guard < 10; ++guard) {
+      auto part = read_recipient_slice(fd.get(), "test", size, at, 2, true);
+      ASSERT_TRUE(part.ok()) << part.error().message;
+      std::vector<std::string> n;
+      for (const auto& r : part->recipients) n.push_back(r.fields.address);
+      again.push_back(n);
+      EXPECT_TRUE(part->more_at == 0 || part->more_at > at);
+      at = part->more_at;
+    }
+    EXPECT_EQ(again, want);
+    // With the done ones, from the fifth on: r4, r5 (done), r6.
+    auto all = read_recipient_slice(fd.get(), "test", size, offs[4], 10, false);
+    ASSERT_TRUE(all.ok());
+    ASSERT_EQ(all->recipients.size(), 3u);
+    EXPECT_TRUE(all->recipients[1].done);
+    EXPECT_EQ(all->recipients[2].segment, Segment::Extracted);
+    // Offsets that are no recipient's: inside the content, inside a record,
+    // past the end.
+    for (std::uint64_t bad : {size.content_offset + 1, offs[2] + 1, static_cast<std::uint64_t>(1) << 40}) {
+      auto r = read_recipient_slice(fd.get(), "test", size, bad, 10, true);
+      ASSERT_FALSE(r.ok()) << bad;
+      EXPECT_TRUE(is_corrupt(r.error())) << r.error().message;
+    }
+  }
 
   // Done ones too when asked, from an offset.
   ReadOptions from;

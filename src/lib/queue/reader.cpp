@@ -424,6 +424,89 @@ RecordCursor QueueFileReader::records() const {
   return RecordCursor(src_, name_, 0, message_.file_size, Segment::Envelope);
 }
 
+namespace {
+
+// A descriptor the caller keeps.
+class BorrowedFdSource final : public ByteSource {
+ public:
+  BorrowedFdSource(int fd, std::uint64_t size) : fd_(fd), size_(size) {}
+  Result<std::size_t> read_at(std::uint64_t offset, char* buf, std::size_t len) override {
+    for (;;) {
+      ssize_t n = ::pread(fd_, buf, len, static_cast<off_t>(offset));
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno != EINTR) return sys_error("read queue file");
+    }
+  }
+  std::uint64_t size() const override { return size_; }
+
+ private:
+  int fd_;
+  std::uint64_t size_;
+};
+
+}  // namespace
+
+Result<RecipientSlice> read_recipient_slice(int fd, const std::string& name, const SizeRecord& size,
+                                            std::uint64_t from, std::size_t max, bool pending_only) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return sys_error("fstat queue file {}", name);
+  if (!S_ISREG(st.st_mode)) return make_error("queue file {}: not a regular file", name);
+  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  // Where the envelope ends and the extracted segment starts, as the
+  // validating read found them; a file changed since then fails below.
+  if (size.content_offset == 0 || size.extracted_offset <= size.content_offset ||
+      size.extracted_offset >= file_size)
+    return corrupt(name, 0, "size record does not fit the file");
+  const bool in_content = from >= size.content_offset && from < size.extracted_offset;
+  if (from == 0 || from >= file_size || in_content) return corrupt(name, from, "no recipient record can start here");
+  Segment seg = from < size.content_offset ? Segment::Envelope : Segment::Extracted;
+  auto src = std::make_shared<BorrowedFdSource>(fd, file_size);
+  RecordCursor cur(src, name, from, file_size, seg);
+  RecipientSlice out;
+  RawRecord r;
+  for (;;) {
+    auto more = cur.next(r);
+    if (!more) return more.take_error();
+    if (!*more) return corrupt(name, file_size, "missing end record");
+    switch (r.type) {
+      case 'R':
+      case 'D': {
+        auto f = decode_recipient(r.payload);
+        if (!f) return corrupt(name, r.offset, "{}", f.error().message);
+        const bool done = r.type == 'D';
+        if (done && pending_only) break;
+        if (out.recipients.size() >= max) {
+          out.more_at = r.offset;
+          return out;
+        }
+        out.recipients.push_back(Recipient{std::move(f).value(), done, r.offset, seg});
+        break;
+      }
+      case 'A':
+        if (auto a = decode_attribute(r.payload); !a) return corrupt(name, r.offset, "{}", a.error().message);
+        break;
+      case 'M': {
+        if (r.offset != size.content_offset)
+          return corrupt(name, r.offset, "size record says content starts at {}", size.content_offset);
+        cur = RecordCursor(src, name, size.extracted_offset, file_size, Segment::Content);
+        auto x = cur.next(r);
+        if (!x) return x.take_error();
+        if (!*x || r.type != 'X') return corrupt(name, size.extracted_offset, "no extracted segment there");
+        seg = Segment::Extracted;
+        break;
+      }
+      case 'E': {
+        auto after = cur.next(r);  // nothing may follow
+        if (!after) return after.take_error();
+        return out;
+      }
+      default:
+        // The fixed records (C, W, T, S) exist once, before any recipient.
+        return corrupt(name, r.offset, "unexpected record {}", type_text(r.type));
+    }
+  }
+}
+
 Result<QueueMessage> read_queue_file(const fs::path& path, const ReadOptions& options) {
   auto r = QueueFileReader::open(path, options);
   if (!r) return r.take_error();

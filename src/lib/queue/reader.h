@@ -150,6 +150,21 @@ class QueueFileReader {
   QueueMessage message_;
 };
 
+// The next slice of the recipients of a file that QueueFileReader has
+// validated (qmgr's later slices). `from` is a record boundary an earlier
+// read reported (QueueMessage::more_recipients_at, RecipientSlice::more_at);
+// reading stops as soon as `max` recipients are kept, so a list read in n
+// slices costs one pass over the file, not n. Every record read is framed
+// and checked for its segment, every recipient decoded, the content skipped
+// by the size record (`size`, from the validating read); anything that does
+// not fit is an Error with EBADMSG. `fd` stays the caller's.
+struct RecipientSlice {
+  std::vector<Recipient> recipients;
+  std::uint64_t more_at = 0;  // where the next slice starts; 0: none left
+};
+Result<RecipientSlice> read_recipient_slice(int fd, const std::string& name, const SizeRecord& size,
+                                            std::uint64_t from, std::size_t max, bool pending_only);
+
 // Convenience: open + validate, envelope only.
 Result<QueueMessage> read_queue_file(const std::filesystem::path& path, const ReadOptions& options = {});
 
