@@ -3,13 +3,17 @@
 // Parses the input in memory with both validation modes, streams the content
 // and all records, and, for an accepted file, checks that marking each
 // recipient done in a memfd copy succeeds and is seen by a re-read (the
-// in-place update must be sound for every file the reader accepts).
+// in-place update must be sound for every file the reader accepts), and
+// that reading its recipients in slices (ReadOptions, then
+// read_recipient_slice() on from each stopping point) yields exactly the
+// recipients of the whole read.
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "queue/reader.h"
 #include "queue/update.h"
@@ -59,6 +63,36 @@ void check_done_marks(const std::string& bytes, const QueueMessage& m) {
   }
 }
 
+void check_slices(const std::string& bytes, const QueueMessage& whole) {
+  ReadOptions first;
+  first.verify_content = false;
+  first.max_recipients = 1;
+  auto head = QueueFileReader::from_memory(bytes, "(memory)", first);
+  if (!head.ok()) __builtin_trap();  // the same checks as the whole read
+  std::vector<std::uint64_t> seen;
+  for (const auto& r : head->message().recipients) seen.push_back(r.offset);
+  std::uint64_t at = head->message().more_recipients_at;
+  if (at != 0) {
+    int fd = ::memfd_create("queue-fuzz-slices", MFD_CLOEXEC);
+    if (fd < 0) return;
+    if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+      ::close(fd);
+      return;
+    }
+    while (at != 0 && seen.size() <= whole.recipients.size()) {
+      auto part = read_recipient_slice(fd, "(memory)", whole.size, at, 2, false);
+      if (!part.ok()) __builtin_trap();  // every stopping point of an accepted file reads on
+      for (const auto& r : part->recipients) seen.push_back(r.offset);
+      if (part->more_at != 0 && part->more_at <= at) __builtin_trap();
+      at = part->more_at;
+    }
+    ::close(fd);
+  }
+  if (seen.size() != whole.recipients.size()) __builtin_trap();
+  for (std::size_t i = 0; i < seen.size(); ++i)
+    if (seen[i] != whole.recipients[i].offset) __builtin_trap();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -69,7 +103,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto quick = QueueFileReader::from_memory(bytes, "(memory)", fast);
   // Full validation accepts a subset of what the envelope-only mode accepts.
   if (full.ok() && !quick.ok()) __builtin_trap();
-  if (quick.ok()) drain(*quick);
+  if (quick.ok()) {
+    drain(*quick);
+    check_slices(bytes, quick->message());
+  }
   if (full.ok()) {
     drain(*full);
     check_done_marks(bytes, full->message());
