@@ -952,6 +952,14 @@ class QmgrTest(unittest.TestCase):
               "qmgr_message_recipient_minimum = 2\nfake_destination_recipient_limit = 1\n"
               "fake_destination_concurrency_limit = 50\ninitial_destination_concurrency = 50\n")
 
+    def deliver_list(self, inst, n):
+        """Sends one message to u0..u(n-1)@list.example and waits for its removal."""
+        rcpts = [f"u{i}@list.example" for i in range(n)]
+        self.send(inst, rcpts, sender="list@example.org")
+        (qid,) = self.wait_ids(inst, "list@example.org", 1)
+        inst.wait_log(rf"{qid}: removed", timeout=60)
+        return qid, rcpts
+
     def addresses(self, qid):
         out = []
         for q, _, rs, dsn in self.agent.requests:
@@ -964,10 +972,7 @@ class QmgrTest(unittest.TestCase):
         # of the message at once, each recipient delivered exactly once.
         inst = self.make(self.SLICES)
         self.agent.delay = lambda hop: 0.05
-        rcpts = [f"u{i}@list.example" for i in range(23)]
-        self.send(inst, rcpts, sender="list@example.org")
-        (qid,) = self.wait_ids(inst, "list@example.org", 1)
-        inst.wait_log(rf"{qid}: removed", timeout=60)
+        qid, rcpts = self.deliver_list(inst, 23)
         got = self.addresses(qid)
         self.assertEqual(sorted(a for a, _ in got), sorted(rcpts))
         # The next slice (qmgr_message_recipient_minimum while the first
@@ -988,10 +993,7 @@ class QmgrTest(unittest.TestCase):
             return ("2.0.0", "ok", 0)
 
         self.agent.answer = answer
-        rcpts = [f"u{i}@list.example" for i in range(12)]
-        self.send(inst, rcpts, sender="list@example.org")
-        (qid,) = self.wait_ids(inst, "list@example.org", 1)
-        inst.wait_log(rf"{qid}: removed", timeout=60)
+        qid, rcpts = self.deliver_list(inst, 12)
         order = [a for a, _ in self.addresses(qid)]
         self.assertEqual(sorted(order), sorted(rcpts))
         self.assertGreaterEqual(order.index("u0@list.example"), 9, order)
@@ -1014,10 +1016,7 @@ class QmgrTest(unittest.TestCase):
             return ("2.0.0", "ok", 0)
 
         self.agent.answer = answer
-        rcpts = [f"u{i}@list.example" for i in range(12)]
-        self.send(inst, rcpts, sender="list@example.org")
-        (qid,) = self.wait_ids(inst, "list@example.org", 1)
-        inst.wait_log(rf"{qid}: removed", timeout=60)
+        qid, rcpts = self.deliver_list(inst, 12)
         got = self.addresses(qid)
         delivered = sorted(a for a, dsn in got if dsn.startswith("2"))
         self.assertEqual(delivered, sorted(rcpts))
