@@ -110,7 +110,8 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.queue_names.double_bounce_sender = s.double_bounce_sender;
   s.delay_warning = cfg.time("delay_warning_time");
   s.transport_retry = cfg.time("transport_retry_time");
-  s.delivery_timeout = ms(cfg.time("ipc_timeout"));
+  s.request_timeout = ms(cfg.time("ipc_timeout"));
+  s.delivery_timeout = std::max(s.request_timeout, ms(cfg.time("daemon_timeout")));
   s.service_timeout = ms(cfg.time("qmgr_ipc_timeout"));
   s.rewrite_service = cfg.str("rewrite_service_name");
   s.bounce_service = cfg.str("bounce_service_name");
@@ -780,7 +781,8 @@ proto::DeliveryRequest QueueManager::delivery_request(const Job& job, const std:
 asio::awaitable<void> QueueManager::deliver(Job first) {
   const std::string key = first.dest_key;
   const std::string tname = first.transport;
-  const auto timeout = std::chrono::duration_cast<ipc::AsyncDuration>(s_.delivery_timeout);
+  const auto send_timeout = std::chrono::duration_cast<ipc::AsyncDuration>(s_.request_timeout);
+  const auto reply_timeout = std::chrono::duration_cast<ipc::AsyncDuration>(s_.delivery_timeout);
 
   auto lease = agents_.acquire(tname);
   if (!lease) {
@@ -831,7 +833,7 @@ asio::awaitable<void> QueueManager::deliver(Job first) {
         if (!j) break;
         todo.push_back(std::move(*j));
       }
-      auto st = co_await ipc::write_message(lease->sock, delivery_request(todo.front(), key), {}, timeout);
+      auto st = co_await ipc::write_message(lease->sock, delivery_request(todo.front(), key), {}, send_timeout);
       if (!st) {
         // Closed by the agent: what it has answered so far is read below.
         writable = false;
@@ -853,7 +855,7 @@ asio::awaitable<void> QueueManager::deliver(Job first) {
       todo.pop_front();
       readable = false;
     } else {
-      auto reply = co_await ipc::read_message<proto::DeliveryReply>(lease->sock, {}, timeout);
+      auto reply = co_await ipc::read_message<proto::DeliveryReply>(lease->sock, {}, reply_timeout);
       if (!reply && reconnect(reply.error())) continue;
       job = std::move(sent.front());
       sent.pop_front();

@@ -50,7 +50,8 @@
 // qmgr_message_recipient_minimum, queue_run_delay,
 // minimal_backoff_time, maximal_backoff_time, maximal_queue_lifetime,
 // bounce_queue_lifetime, delay_warning_time, transport_retry_time,
-// ipc_timeout, qmgr_ipc_timeout, rewrite_service_name, bounce_service_name,
+// ipc_timeout, daemon_timeout (the wait for a delivery's reply),
+// qmgr_ipc_timeout, rewrite_service_name, bounce_service_name,
 // defer_service_name, trace_service_name, defer_transports, allow_min_user,
 // initial_destination_concurrency,
 // default_process_limit (and master.cf maxproc per transport), in_flow_delay,
@@ -116,7 +117,12 @@ struct Settings {
   Seconds bounce_lifetime{5 * 86400};
   Seconds delay_warning{0};
   Seconds transport_retry{60};
-  std::chrono::milliseconds delivery_timeout{3600 * 1000};  // ipc_timeout: an agent's whole delivery
+  std::chrono::milliseconds request_timeout{3600 * 1000};     // ipc_timeout: sending a delivery request
+  // daemon_timeout: the longest qmgr waits for an agent's reply. Postfix's
+  // qmgr waits for as long as the agent lives, which its watchdog ends at
+  // daemon_timeout; giving up sooner (a long transfer) would defer a
+  // delivery the agent may still finish, and so send it twice.
+  std::chrono::milliseconds delivery_timeout{18000 * 1000};
   std::chrono::milliseconds service_timeout{60 * 1000};     // qmgr_ipc_timeout: rewrite, bounce
   std::string rewrite_service = "rewrite";
   std::string bounce_service = "bounce";

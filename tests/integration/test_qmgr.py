@@ -512,6 +512,19 @@ class QmgrTest(unittest.TestCase):
         for qid in ids:
             inst.wait_log(rf"{qid}: removed", timeout=30)
 
+    def test_a_delivery_longer_than_ipc_timeout_is_waited_for(self):
+        # ipc_timeout bounds sending a request; the reply may take up to
+        # daemon_timeout (Postfix's qmgr waits for as long as the agent
+        # lives). Giving up sooner would defer a delivery the agent still
+        # finishes, and send it twice.
+        inst = self.make("ipc_timeout = 1s\ndaemon_timeout = 20s\n")
+        self.agent.delay = lambda hop: 3
+        self.send(inst, ["bob@slow.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"{qid}: removed", timeout=30)
+        self.assertEqual(self.agent.attempts[qid], 1)
+        self.assertEqual(self.bounce.seen("defer", "append", qid), [])
+
     def test_transport_unavailable(self):
         inst = self.make("default_transport = nosuch\n")
         self.send(inst, ["bob@one.example"])

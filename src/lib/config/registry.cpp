@@ -187,7 +187,7 @@ constexpr ParamDef kParams[] = {
   T("application_event_drain_time", "100s", "How long the master waits for clients to disconnect on shutdown.", 0),
   RAW(S("command_expansion_filter", "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "Characters allowed in $name expansions of command lines; others become underscores.")),
   B("daemon_table_open_error_is_fatal", "no", "Whether a lookup table that cannot be opened stops the daemon."),
-  T("daemon_timeout", "18000s", "Time limit for a daemon to handle one request before it is killed.", 1),
+  T("daemon_timeout", "18000s", "How long qmgr waits for a delivery agent's reply (Postfix: the daemons' watchdog).", 1),
   I("default_process_limit", "100", "Default number of processes per master.cf service (maxproc \"-\").", 1),
   L("export_environment", "TZ MAIL_CONFIG LANG", "Environment variables passed to external commands (name or name=value)."),
   I("fork_attempts", "5", "Attempts to fork() a process before giving up.", 1),

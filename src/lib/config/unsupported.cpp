@@ -91,7 +91,7 @@ constexpr std::string_view kIgnored[] = {
     "address_verify_poll_delay", "address_verify_positive_expire_time", "address_verify_positive_refresh_time",
     "address_verify_sender", "address_verify_sender_ttl", "address_verify_service_name",
     "application_event_drain_time", "authorized_submit_users_default", "authorized_verp_clients", "biff",
-    "confirm_delay_cleared", "daemon_table_open_error_is_fatal", "daemon_timeout", "data_directory",
+    "confirm_delay_cleared", "daemon_table_open_error_is_fatal", "data_directory",
     "debug_peer_level", "debug_peer_list", "debugger_command", "default_cache_db_type",
     "default_delivery_slot_cost", "default_delivery_slot_discount", "default_delivery_slot_loan",
     "default_destination_concurrency_negative_feedback", "default_destination_concurrency_positive_feedback",
