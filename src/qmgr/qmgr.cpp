@@ -121,6 +121,13 @@ Result<Settings> Settings::from_config(const config::Config& cfg) {
   s.soft_bounce = cfg.boolean("soft_bounce");
   s.in_flow = cfg.time("in_flow_delay").count() > 0;
   s.initial_concurrency = static_cast<int>(std::clamp<std::int64_t>(cfg.integer("initial_destination_concurrency"), 1, 100000));
+  // Postfix stops on a bad feedback value; a per-transport one is checked
+  // when the transport is first used (transport()).
+  for (const char* name : {"default_destination_concurrency_positive_feedback",
+                           "default_destination_concurrency_negative_feedback"})
+    if (!parse_feedback(cfg.str(name)))
+      return make_error("{}: bad value \"{}\" (a number from 0 to 1, optionally followed by /concurrency)", name,
+                        cfg.str(name));
   s.process_limit = static_cast<int>(std::clamp<std::int64_t>(cfg.integer("default_process_limit"), 1, 100000));
   // A transport runs at most maxproc agent processes; Multi agents serve
   // many deliveries each, but Single ones (local) one: never ask for more
@@ -399,7 +406,19 @@ QueueManager::Transport& QueueManager::transport(const std::string& name) {
   if (rl == 0 || rl > static_cast<std::int64_t>(proto::kMaxDeliveryRecipients))
     rl = static_cast<std::int64_t>(proto::kMaxDeliveryRecipients);
   t.recipient_limit = static_cast<std::size_t>(rl);
-  t.window.initial = s_.initial_concurrency;
+  t.window.initial = static_cast<int>(std::clamp<std::int64_t>(
+      parse_count(per_transport(look, name, "initial_destination_concurrency", "initial_destination_concurrency"),
+                  s_.initial_concurrency),
+      1, 100000));
+  for (auto [field, suffix] : {std::pair{&t.window.positive, "destination_concurrency_positive_feedback"},
+                               std::pair{&t.window.negative, "destination_concurrency_negative_feedback"}}) {
+    const std::string text = per_transport(look, name, suffix, std::string("default_") + suffix);
+    if (auto f = parse_feedback(text)) {
+      *field = *f;
+    } else {
+      log::warning("{}_{}: bad value \"{}\"; using 1/concurrency", name, suffix, str::printable(text, 100));
+    }
+  }
   t.window.limit = static_cast<int>(std::min<std::int64_t>(
       100000, parse_count(per_transport(look, name, "destination_concurrency_limit",
                                         "default_destination_concurrency_limit"), 20)));

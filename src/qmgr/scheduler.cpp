@@ -69,17 +69,40 @@ int Window::cap(double w) const {
 
 int Window::allowed() const { return dead_ ? 0 : cap(window_); }
 
+double Feedback::step(double window) const {
+  return per_concurrency ? amount / std::max(1.0, std::floor(window + 1e-9)) : amount;
+}
+
+std::optional<Feedback> parse_feedback(std::string_view text) {
+  text = str::trim(text);
+  Feedback f;
+  f.per_concurrency = false;
+  if (auto slash = text.find('/'); slash != std::string_view::npos) {
+    if (str::trim(text.substr(slash + 1)) != "concurrency") return std::nullopt;
+    f.per_concurrency = true;
+    text = str::trim(text.substr(0, slash));
+  }
+  if (text.empty()) return std::nullopt;
+  double v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size() || !(v >= 0.0 && v <= 1.0)) return std::nullopt;
+  f.amount = v;
+  return f;
+}
+
 void Window::success() {
   failed_cohorts_ = 0;
-  // One whole step per cohort: `window` successes add 1.
-  window_ += 1.0 / std::max(1.0, std::floor(window_ + 1e-9));
+  // By default one whole step per cohort: `window` successes add 1.
+  window_ += l_.positive.step(window_);
   if (l_.limit > 0 && window_ > l_.limit) window_ = l_.limit;
 }
 
 bool Window::failure() {
-  double step = 1.0 / std::max(1.0, std::floor(window_ + 1e-9));
-  window_ = std::max(1.0, window_ - step);
-  failed_cohorts_ += step;
+  // A failed cohort is `window` failures, whatever the feedback (Postfix
+  // counts them the same way).
+  double cohort_share = 1.0 / std::max(1.0, std::floor(window_ + 1e-9));
+  window_ = std::max(1.0, window_ - l_.negative.step(window_));
+  failed_cohorts_ += cohort_share;
   // Postfix counts failures in cohorts of `window` deliveries: at window 1
   // each failure is a whole failed cohort. Round to absorb float dust.
   if (l_.failed_cohort_limit > 0 && failed_cohorts_ + 1e-9 >= l_.failed_cohort_limit && !dead_) {

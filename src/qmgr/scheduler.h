@@ -9,9 +9,10 @@
 //                    with every retry (age + age), the waits double too, as
 //                    in Postfix.
 //   Window           one destination's concurrency window: starts at
-//                    initial_destination_concurrency, grows by 1/window per
-//                    successful delivery (one whole step per cohort of
-//                    `window` deliveries), shrinks by 1/window per failure,
+//                    initial_destination_concurrency, grows by the positive
+//                    feedback per successful delivery (by default 1/window:
+//                    one whole step per cohort of `window` deliveries),
+//                    shrinks by the negative feedback per failure,
 //                    never exceeds the destination's concurrency limit, and
 //                    marks the destination dead after
 //                    <transport>_destination_concurrency_failed_cohort_limit
@@ -30,6 +31,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -91,10 +93,22 @@ Seconds backoff_delay(Seconds age, Seconds minimal, Seconds maximal);
 // (0: a single delivery attempt, so any deferral expires).
 bool expired(Seconds age, Seconds lifetime);
 
+// <transport>_destination_concurrency_{positive,negative}_feedback:
+// "N" changes the window by N per delivery, "N/concurrency" by N divided
+// by the current window (so that a whole cohort of `window` deliveries
+// moves it by N); 0 <= N <= 1, as Postfix accepts.
+struct Feedback {
+  double amount = 1.0;
+  bool per_concurrency = true;  // Postfix's default, "1/concurrency"
+  double step(double window) const;
+};
+std::optional<Feedback> parse_feedback(std::string_view text);
+
 struct WindowLimits {
-  int initial = 5;                // initial_destination_concurrency
+  int initial = 5;                // <transport>_initial_destination_concurrency
   int limit = 20;                 // <transport>_destination_concurrency_limit; 0: no limit
   int failed_cohort_limit = 1;    // ..._concurrency_failed_cohort_limit; 0: never dead
+  Feedback positive{}, negative{};  // ..._concurrency_{positive,negative}_feedback
 };
 
 class Window {

@@ -99,6 +99,46 @@ TEST(Window, NeverBelowOne) {
   EXPECT_EQ(w.allowed(), 1);
 }
 
+TEST(Feedback, ParsesPostfixForms) {
+  auto per = parse_feedback("1/concurrency");
+  ASSERT_TRUE(per);
+  EXPECT_TRUE(per->per_concurrency);
+  EXPECT_DOUBLE_EQ(per->amount, 1.0);
+  EXPECT_DOUBLE_EQ(per->step(4.5), 0.25);
+  auto fixed = parse_feedback(" 0.5 ");
+  ASSERT_TRUE(fixed);
+  EXPECT_FALSE(fixed->per_concurrency);
+  EXPECT_DOUBLE_EQ(fixed->step(8), 0.5);
+  EXPECT_TRUE(parse_feedback("0"));
+  EXPECT_TRUE(parse_feedback("0.5 / concurrency"));
+  for (const char* bad : {"", "2", "-1", "1/window", "x", "1/", "/concurrency", "nan"})
+    EXPECT_FALSE(parse_feedback(bad)) << bad;
+}
+
+TEST(Window, FixedFeedbackMovesByItsAmount) {
+  WindowLimits l{.initial = 2, .limit = 10, .failed_cohort_limit = 0};
+  l.positive = *parse_feedback("1");
+  l.negative = *parse_feedback("1");
+  Window w(l);
+  w.success();
+  EXPECT_EQ(w.allowed(), 3);  // a whole step per success, not per cohort
+  w.success();
+  EXPECT_EQ(w.allowed(), 4);
+  EXPECT_FALSE(w.failure());
+  EXPECT_EQ(w.allowed(), 3);
+  for (int i = 0; i < 10; ++i) w.failure();
+  EXPECT_EQ(w.allowed(), 1);  // never below one
+  // Zero positive feedback: the window never grows.
+  WindowLimits z{.initial = 2, .limit = 10, .failed_cohort_limit = 1};
+  z.positive = *parse_feedback("0");
+  Window still(z);
+  for (int i = 0; i < 20; ++i) still.success();
+  EXPECT_EQ(still.allowed(), 2);
+  // The failed cohorts count the same whatever the negative feedback.
+  EXPECT_FALSE(still.failure());
+  EXPECT_TRUE(still.failure());
+}
+
 TEST(PerTransport, SpecificNameWinsOverDefault) {
   std::map<std::string, std::string> cf{{"default_destination_recipient_limit", "50"},
                                         {"local_destination_recipient_limit", "1"}};

@@ -896,6 +896,30 @@ class QmgrTest(unittest.TestCase):
         # The fast destination is not held back behind the slow one.
         self.assertLess(max(self.agent.done_at[q] for q in fast), max(self.agent.done_at[q] for q in slow))
 
+    def test_per_transport_initial_concurrency_and_feedback(self):
+        # <transport>_initial_destination_concurrency and the feedback
+        # parameters: starting at 1 with no positive feedback the window
+        # never grows; with a fixed feedback of 1 it grows by one per
+        # delivery.
+        def burst(extra):
+            # (A recipient limit of 2: with 1 each recipient would be a
+            # destination of its own, as in Postfix.)
+            inst = self.make("fake_destination_recipient_limit = 2\nfake_destination_concurrency_limit = 10\n"
+                             "initial_destination_concurrency = 5\nfake_initial_destination_concurrency = 1\n"
+                             + extra)
+            self.agent.delay = lambda hop: 0.3
+            self.send(inst, [f"u{i}@window.example" for i in range(16)])
+            (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+            inst.wait_log(rf"{qid}: removed", timeout=60)
+            running = self.agent.max_running["window.example"]
+            self.assertNotRegex(inst.maillog(), r"qmgr\[\d+\]: warning")
+            inst.cleanup()
+            self.agent.close()
+            return running
+
+        self.assertEqual(burst("fake_destination_concurrency_positive_feedback = 0\n"), 1)
+        self.assertGreaterEqual(burst("fake_destination_concurrency_positive_feedback = 1\n"), 3)
+
     def gaps(self, hops):
         times = sorted(t for h, t in self.agent.started if h in hops)
         return [b - a for a, b in zip(times, times[1:])]
