@@ -185,6 +185,9 @@ asio::awaitable<void> QueueManager::timer_loop() {
 
 void QueueManager::trigger(const ipc::TriggerRequest& r) {
   if (r.flush_dead) {
+    // ...and, as Postfix's QMGR_FLUSH_DFXP, what the next scans take
+    // ignores defer_transports (postqueue -s, -f).
+    want_flush_ = true;
     // Flush: forget what we learned about dead destinations and transports.
     for (auto& [k, d] : dests_) {
       if (d.window.dead()) d.window.revive();
@@ -208,18 +211,19 @@ void QueueManager::request_scan(bool incoming, bool deferred, bool all) {
 void QueueManager::run_scans() {
   scan_posted_ = false;
   bool inc = want_incoming_, def = want_deferred_, all = want_all_;
+  const bool flush = all || std::exchange(want_flush_, false);
   want_incoming_ = want_deferred_ = want_all_ = false;
   // New mail first, like Postfix's preference for the incoming queue.
   if (inc) {
     // A flush (scan all) takes new mail for defer_transports along too.
-    scan_queue(queue::QueueName::Incoming, all);
+    scan_queue(queue::QueueName::Incoming, all, flush);
     // Tokens for cleanup (server/flow.h): one per message taken while
     // incoming/ has a backlog; the full count once it has none.
     if (s_.in_flow)
       server::replenish(static_cast<std::size_t>(s_.process_limit), std::exchange(fed_incoming_, 0),
                         !incoming_backlog_);
   }
-  if (def) scan_queue(queue::QueueName::Deferred, all);
+  if (def) scan_queue(queue::QueueName::Deferred, all, flush);
 }
 
 // A crash leaves files in active/: they go back to incoming/, where the
@@ -259,7 +263,7 @@ std::size_t QueueManager::slice_size() const {
   return std::max(room, s_.recipient_minimum);
 }
 
-void QueueManager::scan_queue(queue::QueueName q, bool ignore_time) {
+void QueueManager::scan_queue(queue::QueueName q, bool ignore_time, bool flush) {
   bool& backlog = q == queue::QueueName::Incoming ? incoming_backlog_ : deferred_backlog_;
   backlog = false;
   queue::QueueScanner sc(s_.queue_root, q, s_.hash);
@@ -284,7 +288,7 @@ void QueueManager::scan_queue(queue::QueueName q, bool ignore_time) {
       if (q == queue::QueueName::Deferred) deferred_backlog_all_ = ignore_time;
       break;
     }
-    activate(entry, q, ignore_time);
+    activate(entry, q, flush);
   }
 }
 
@@ -343,15 +347,22 @@ void QueueManager::activate(const queue::QueueEntry& e, queue::QueueName from, b
   auto m = std::make_shared<Message>();
   m->id = id;
   m->path = dst;
+  m->flush = flush;
   if (struct stat st {}; ::fstat(r->fd(), &st) == 0) {
     m->dev = st.st_dev;
     m->ino = st.st_ino;
     m->force_expired = queue::is_force_expired_mode(st.st_mode);
+    if (queue::is_unthrottle_mode(st.st_mode)) {
+      // postqueue -i: a flush of this message. The mark is for this
+      // activation only (Postfix's qmgr clears it too).
+      m->flush = m->unthrottle = true;
+      if (::fchmod(r->fd(), (st.st_mode & 07777) & ~queue::kUnthrottleMark) != 0)
+        log::warning("{}: clear the unthrottle mark of {}: {}", id, dst.string(), std::strerror(errno));
+    }
   }
   m->env = r->take_message();
   m->active_usec = postern::deliver::now_usec();
   m->from_deferred = from == queue::QueueName::Deferred;
-  m->flush = flush;
   m->results.resize(m->env.recipients.size());
   m->in_memory = m->unfinished = m->env.recipients.size();
   in_memory_rcpts_ += m->in_memory;
@@ -556,6 +567,17 @@ asio::awaitable<void> QueueManager::resolve_message(std::shared_ptr<Message> m) 
     }
   }
   for (auto& [k, j] : groups) jobs.push_back(std::move(j));
+  if (m->unthrottle) {
+    // Postfix's QMGR_FLUSH_EACH: what is known to be dead is tried again
+    // for this message's destinations and transports.
+    for (const auto& j : jobs) {
+      transport(j.transport).dead_until = {};
+      if (auto it = dests_.find(j.dest_key); it != dests_.end()) {
+        if (it->second.window.dead()) it->second.window.revive();
+        it->second.dead_until = {};
+      }
+    }
+  }
 
   m->outstanding = jobs.size() + (immediate.rcpts.empty() ? 0 : 1);
   m->resolving = false;
@@ -1258,6 +1280,7 @@ void QueueManager::read_slice(const std::shared_ptr<Message>& from) {
   m->active_usec = from->active_usec;
   m->from_deferred = from->from_deferred;
   m->flush = from->flush;
+  m->unthrottle = from->unthrottle;
   m->force_expired = from->force_expired;
   m->shared = from->shared;
   m->serial = sh.newest = ++sh.serials;

@@ -190,7 +190,10 @@ class QueueManager {
     queue::QueueMessage env;
     std::int64_t active_usec = 0;
     bool from_deferred = false;
-    bool flush = false;  // taken by a flush (scan all): defer_transports deliver too
+    bool flush = false;  // taken by a flush (scan all, F, unthrottle mark): defer_transports deliver too
+    // The unthrottle mark (postqueue -i): the dead destinations and
+    // transports of its recipients are revived before they are queued.
+    bool unthrottle = false;
     // postsuper -e/-f set the expire mark (queue/update.h): no delivery,
     // every pending recipient goes back to the sender (force_expire()).
     bool force_expired = false;
@@ -249,7 +252,8 @@ class QueueManager {
   void request_scan(bool incoming, bool deferred, bool all);
   void run_scans();
   void recover_active();
-  void scan_queue(queue::QueueName q, bool ignore_time);
+  // flush: what the scan takes is delivered in spite of defer_transports.
+  void scan_queue(queue::QueueName q, bool ignore_time, bool flush);
   bool has_room() const;
   // How many pending recipients the next read of a message may take:
   // what qmgr_message_recipient_limit leaves, at least
@@ -324,6 +328,7 @@ class QueueManager {
   RoundRobin dest_rr_;
   bool scan_posted_ = false;
   bool want_incoming_ = false, want_deferred_ = false, want_all_ = false;
+  bool want_flush_ = false;  // trigger F: the next scans' messages ignore defer_transports (Postfix)
   bool incoming_backlog_ = false, deferred_backlog_ = false, deferred_backlog_all_ = false;
   std::size_t fed_incoming_ = 0;  // taken from incoming/ since the last token refill
   asio::steady_timer timer_;

@@ -796,6 +796,62 @@ class QmgrTest(unittest.TestCase):
         inst.wait_log(rf"postern/qmgr\[\d+\]: {qid}: removed", timeout=30)
         self.assertEqual(self.agent.delivered(), {qid})
 
+    def deferred_for_transport(self, inst):
+        self.send(inst, ["bob@one.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        inst.wait_log(rf"{qid}: to=<bob@one\.example>, .*status=deferred \(deferred transport\)", timeout=30)
+        wait_for(lambda: qid in self.files(inst, "deferred"), 20, what="the message in deferred/")
+        return qid
+
+    @unittest.skipUnless(os.geteuid() == 0, "postqueue -i and -s need write access to the queue")
+    def test_postqueue_i_delivers_in_spite_of_defer_transports(self):
+        # Postfix: postqueue -i marks the file (unthrottle, the group read
+        # bit), and qmgr ignores defer_transports for that message.
+        inst = self.make("defer_transports = fake\n")
+        qid = self.deferred_for_transport(inst)
+        self.assertEqual(inst.cmd("postqueue", ["-i", qid]).returncode, 0)
+        inst.wait_log(rf"postern/qmgr\[\d+\]: {qid}: removed", timeout=30)
+        self.assertEqual(self.agent.delivered(), {qid})
+
+    @unittest.skipUnless(os.geteuid() == 0, "postqueue -s needs write access to the queue")
+    def test_postqueue_s_delivers_in_spite_of_defer_transports(self):
+        # postqueue -s first sends F: qmgr's next scans ignore defer_transports.
+        inst = self.make("defer_transports = fake\n")
+        qid = self.deferred_for_transport(inst)
+        self.assertEqual(inst.cmd("postqueue", ["-s", "one.example"]).returncode, 0)
+        inst.wait_log(rf"postern/qmgr\[\d+\]: {qid}: removed", timeout=30)
+        self.assertEqual(self.agent.delivered(), {qid})
+
+    @unittest.skipUnless(os.geteuid() == 0, "postqueue -i needs write access to the queue")
+    def test_postqueue_i_revives_a_dead_destination(self):
+        # A destination marked dead stays skipped for minimal_backoff_time;
+        # postqueue -i of one of its messages tries it again now.
+        # (Window 1: one failure is a whole failed cohort.)
+        inst = self.make("minimal_backoff_time = 120s\nmaximal_backoff_time = 240s\n"
+                         "initial_destination_concurrency = 1\n")
+        first = []
+
+        def answer(qid, hop, r, attempt):
+            first.append(qid)
+            if qid == first[0]:
+                return ("4.4.1", "connect to dead.example: Connection refused", 1)
+            return ("2.0.0", "ok", 0)
+
+        self.agent.answer = answer
+        self.send(inst, ["bob@dead.example"])
+        (qid,) = self.wait_ids(inst, "alice@example.org", 1)
+        wait_for(lambda: qid in self.files(inst, "deferred"), 20, what="the message in deferred/")
+        # A second message for the dead destination is not even tried.
+        self.send(inst, ["carol@dead.example"], sender="zed@example.org")
+        (second,) = self.wait_ids(inst, "zed@example.org", 1)
+        inst.wait_log(rf"{second}: to=<carol@dead\.example>, .*status=deferred \(delivery temporarily suspended",
+                      timeout=30)
+        self.assertNotIn(second, self.agent.attempts)
+        self.assertEqual(inst.cmd("postqueue", ["-i", second]).returncode, 0)
+        inst.wait_log(rf"postern/qmgr\[\d+\]: {second}: removed", timeout=30)
+        self.assertEqual(self.agent.attempts[second], 1)
+        self.assertIn(second, self.agent.delivered())
+
     def test_recipients_starting_with_a_dash_bounce(self):
         # allow_min_user = no (default): never handed to a transport.
         inst = self.make()

@@ -145,7 +145,9 @@ Result<bool> is_ready(const fs::path& path) {
   return is_ready_mode(st.st_mode);
 }
 
-Result<bool> set_expire_mark(const fs::path& path) {
+namespace {
+
+Result<bool> set_mode_mark(const fs::path& path, mode_t mark) {
   // Never through a symbolic link, never blocking on a FIFO.
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) return sys_error("open queue file {}", path.string());
@@ -153,10 +155,14 @@ Result<bool> set_expire_mark(const fs::path& path) {
   if (::fstat(fd.get(), &st) != 0) return sys_error("stat queue file {}", path.string());
   // EAGAIN, as the readers refuse such a file (is_not_ready()).
   if (!is_ready_mode(st.st_mode)) return Error{fmt::format("{}: not a complete queue file", path.string()), EAGAIN};
-  if (is_force_expired_mode(st.st_mode)) return false;
-  if (::fchmod(fd.get(), (st.st_mode & 07777) | kExpireMark) != 0)
-    return sys_error("chmod queue file {}", path.string());
+  if ((st.st_mode & mark) == mark) return false;
+  if (::fchmod(fd.get(), (st.st_mode & 07777) | mark) != 0) return sys_error("chmod queue file {}", path.string());
   return true;
 }
+
+}  // namespace
+
+Result<bool> set_expire_mark(const fs::path& path) { return set_mode_mark(path, kExpireMark); }
+Result<bool> set_unthrottle_mark(const fs::path& path) { return set_mode_mark(path, kUnthrottleMark); }
 
 }  // namespace postern::queue

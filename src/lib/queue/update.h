@@ -58,4 +58,14 @@ inline bool is_force_expired_mode(mode_t mode) { return (mode & kExpireMark) != 
 // changed.
 Result<bool> set_expire_mark(const std::filesystem::path& path);
 
+// The unthrottle mark (Postfix's MAIL_QUEUE_STAT_UNTHROTTLE, set by its
+// flush service for postqueue -i): the group read bit of a ready file.
+// qmgr takes such a message as a flush of its own: the destinations and
+// transports of its recipients are no longer treated as dead and
+// defer_transports does not hold it; qmgr then clears the mark. Set the
+// same way as the expire mark (same results).
+inline constexpr mode_t kUnthrottleMark = S_IRGRP;
+inline bool is_unthrottle_mode(mode_t mode) { return (mode & kUnthrottleMark) != 0; }
+Result<bool> set_unthrottle_mark(const std::filesystem::path& path);
+
 }  // namespace postern::queue

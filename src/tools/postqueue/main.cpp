@@ -61,6 +61,7 @@
 #include "postern/paths.h"
 #include "queue/layout.h"
 #include "queue/reader.h"
+#include "queue/update.h"
 #include "security/std_fds.h"
 
 namespace fs = std::filesystem;
@@ -221,6 +222,14 @@ int flush_id(const Env& env, const std::string& text) {
     return 0;
   }
   if (auto st = make_due(*path); !st) die(EX_UNAVAILABLE, st.error().message);
+  // As Postfix's flush service: the unthrottle mark makes qmgr try this
+  // message's dead destinations again and ignore defer_transports for it.
+  if (auto marked = queue::set_unthrottle_mark(*path); !marked) {
+    // Gone meanwhile (taken by a queue run) or not a complete file: nothing
+    // to flush, as with Postfix.
+    if (marked.error().sys_errno == ENOENT || queue::is_not_ready(marked.error())) return 0;
+    die(EX_UNAVAILABLE, marked.error().message);
+  }
   trigger_qmgr(env, std::string(1, ipc::kTriggerScanDeferred), "flush mail queue");
   return 0;
 }
@@ -240,6 +249,10 @@ int flush_site(const Env& env, const std::string& site_arg) {
   if (site.empty() || site.size() > 255 || site.find_first_of("@/ \t\r\n") != std::string::npos)
     die(EX_USAGE, fmt::format("invalid site name: {}", str::printable(site_arg, 64)));
   need_queue_access(env, "-s");
+  // Postfix's flush service first asks qmgr to forget its dead sites and
+  // transports (and to ignore defer_transports in its next scans), then
+  // makes the site's messages due.
+  trigger_qmgr(env, std::string(1, ipc::kTriggerFlushDead), "flush mail queue");
   queue::QueueScanner scanner(env.queue_root, queue::QueueName::Deferred, env.hash);
   std::size_t touched = 0;
   for (;;) {
