@@ -441,11 +441,21 @@ namespace {
 // One argument as postconf prints it: "{a b}" for one with white space
 // (padded when the text itself starts or ends with a brace, so that it
 // reads back the same).
+bool reads_back_as(std::string_view printed, std::string_view a) {
+  auto w = words(printed, 0);
+  return w && w->size() == 1 && (*w)[0] == a;
+}
+
 std::string printed_arg(std::string a) {
   const bool group = a.empty() || a.front() == '{' || a.find_first_of(" \t\r\n\v\f") != std::string::npos;
   if (!group) return a;
-  if (a.empty() || a.front() == '{' || a.back() == '}') return "{ " + a + " }";
-  return "{" + a + "}";
+  if (a.empty()) return "{  }";
+  std::string braced = (a.front() == '{' || a.back() == '}') ? "{ " + a + " }" : "{" + a + "}";
+  // A word whose white space sits inside a braced part of its own, with a
+  // "}" before it ("}{ x}", as mystrtokq() reads it), cannot be wrapped in
+  // braces: it reads back only as it was written.
+  if (!reads_back_as(braced, a) && a.front() != '{' && reads_back_as(a, a)) return a;
+  return braced;
 }
 
 // The arguments as Postfix's postconf prints them: the daemon's options one

@@ -235,6 +235,22 @@ TEST(MasterCf, NormalizedFormat) {
   EXPECT_EQ((*r)[2].args, (std::vector<std::string>{"flags=R", "argv=/bin/echo", "a b", "${sender}"}));
 }
 
+TEST(MasterCf, AWordWithABraceBeforeItsBracedPartPrintsAsWritten) {
+  // Found by fuzz_master_cf: "}{ x}" is one word (mystrtokq() keeps the
+  // white space of a braced part inside a word); "{ }{ x} }" would not read
+  // back, so it is printed as it was written. Words whose braced part
+  // comes first keep Postfix's braces.
+  auto r = parse_master_cf("x unix - - - - - cmd }{ x} inline:{ a b }\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)[0].args, (std::vector<std::string>{"}{ x}", "inline:{ a b }"}));
+  EXPECT_EQ(format_master_command((*r)[0]), "cmd }{ x} { inline:{ a b } }");
+  for (const std::string& form : {format_master_entry((*r)[0]), format_master_entry_folded((*r)[0])}) {
+    auto again = parse_master_cf(form);
+    ASSERT_TRUE(again) << form << ": " << again.error().message;
+    EXPECT_EQ((*again)[0].args, (*r)[0].args) << form;
+  }
+}
+
 TEST(MasterCf, PostfixStockFileParses) {
   const char* stock = R"(smtp      inet  n       -       y       -       -       smtpd
 #smtp      inet  n       -       y       -       1       postscreen
