@@ -30,21 +30,25 @@ Error corrupt(std::string_view name, std::uint64_t offset, fmt::format_string<A.
                EBADMSG};
 }
 
+// Reads a descriptor it owns (the readers') or one the caller keeps
+// (read_recipient_slice(); `owned` empty).
 class FdSource final : public ByteSource {
  public:
-  FdSource(UniqueFd fd, std::uint64_t size) : fd_(std::move(fd)), size_(size) {}
+  FdSource(UniqueFd fd, std::uint64_t size) : owned_(std::move(fd)), fd_(owned_.get()), size_(size) {}
+  FdSource(int borrowed, std::uint64_t size) : fd_(borrowed), size_(size) {}
   Result<std::size_t> read_at(std::uint64_t offset, char* buf, std::size_t len) override {
     for (;;) {
-      ssize_t n = ::pread(fd_.get(), buf, len, static_cast<off_t>(offset));
+      ssize_t n = ::pread(fd_, buf, len, static_cast<off_t>(offset));
       if (n >= 0) return static_cast<std::size_t>(n);
       if (errno != EINTR) return sys_error("read queue file");
     }
   }
   std::uint64_t size() const override { return size_; }
-  int fd() const { return fd_.get(); }
+  int fd() const { return fd_; }
 
  private:
-  UniqueFd fd_;
+  UniqueFd owned_;
+  int fd_;
   std::uint64_t size_;
 };
 
@@ -424,28 +428,6 @@ RecordCursor QueueFileReader::records() const {
   return RecordCursor(src_, name_, 0, message_.file_size, Segment::Envelope);
 }
 
-namespace {
-
-// A descriptor the caller keeps.
-class BorrowedFdSource final : public ByteSource {
- public:
-  BorrowedFdSource(int fd, std::uint64_t size) : fd_(fd), size_(size) {}
-  Result<std::size_t> read_at(std::uint64_t offset, char* buf, std::size_t len) override {
-    for (;;) {
-      ssize_t n = ::pread(fd_, buf, len, static_cast<off_t>(offset));
-      if (n >= 0) return static_cast<std::size_t>(n);
-      if (errno != EINTR) return sys_error("read queue file");
-    }
-  }
-  std::uint64_t size() const override { return size_; }
-
- private:
-  int fd_;
-  std::uint64_t size_;
-};
-
-}  // namespace
-
 Result<RecipientSlice> read_recipient_slice(int fd, const std::string& name, const SizeRecord& size,
                                             std::uint64_t from, std::size_t max, bool pending_only) {
   struct stat st {};
@@ -460,7 +442,7 @@ Result<RecipientSlice> read_recipient_slice(int fd, const std::string& name, con
   const bool in_content = from >= size.content_offset && from < size.extracted_offset;
   if (from == 0 || from >= file_size || in_content) return corrupt(name, from, "no recipient record can start here");
   Segment seg = from < size.content_offset ? Segment::Envelope : Segment::Extracted;
-  auto src = std::make_shared<BorrowedFdSource>(fd, file_size);
+  auto src = std::make_shared<FdSource>(fd, file_size);
   RecordCursor cur(src, name, from, file_size, seg);
   RecipientSlice out;
   RawRecord r;
