@@ -459,6 +459,10 @@ void Master::reload() {
     log::error("reload: {}; keeping the old configuration", st.error().message);
     return;
   }
+  // The log settings may have changed, and `postern logrotate` reloads so
+  // that the master opens the new maillog_file now, not at its next check.
+  log::init("master", log::Settings{.syslog_name = cfg->str("syslog_name"), .facility = cfg->str("syslog_facility"),
+                                    .maillog_file = cfg->str("maillog_file"), .mirror_stderr = false});
   for (auto& w : cfg->warnings()) log::warning("{}", w);
   config::drop_postlog_services(*entries);
   std::vector<std::unique_ptr<Service>> next;

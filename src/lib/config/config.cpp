@@ -562,6 +562,20 @@ Status Config::validate_all() {
     if (!def.compute && def.default_value.find('$') == std::string_view::npos) continue;
     if (auto st = check_one(ex, std::string(def.name), "", classes); !st) return st;
   }
+  // Postfix's safety net against a maillog_file typo that would append to
+  // some other file (every process, root ones too, opens it): the value
+  // must begin with one of maillog_file_prefixes (plain string prefixes,
+  // as Postfix compares them).
+  if (auto file = ex.param("maillog_file"); file && !file->empty()) {
+    auto prefixes = ex.param("maillog_file_prefixes");
+    if (!prefixes) return make_error("parameter maillog_file_prefixes: {}", prefixes.error().message);
+    auto list = split_list(*prefixes);
+    bool allowed = std::any_of(list.begin(), list.end(),
+                               [&](const std::string& p) { return file->compare(0, p.size(), p) == 0; });
+    if (!allowed)
+      return make_error("parameter maillog_file: value {} does not match any prefix in maillog_file_prefixes ({})",
+                        quote(*file), *prefixes);
+  }
   computed_ = std::move(computed);
   validated_ = true;
   return {};

@@ -497,3 +497,19 @@ TEST(Overrides, ServiceNameForSyslogName) {
   ASSERT_TRUE(c.set_override("syslog_name", "postfix/$service_name"));
   EXPECT_EQ(val(c, "syslog_name"), "postfix/relay");
 }
+
+// maillog_file must begin with one of maillog_file_prefixes (Postfix's
+// guard against a typo that makes every process append to another file).
+TEST(MainCf, MaillogFileMustMatchAPrefix) {
+  load("maillog_file = /var/log/postern.log\n");
+  load("maillog_file = /dev/stdout\n");
+  load("maillog_file =\n");
+  EXPECT_TRUE(contains(error_of("maillog_file = /etc/passwd\n"),
+                       "parameter maillog_file: value \"/etc/passwd\" does not match any prefix in "
+                       "maillog_file_prefixes (/var, /dev/stdout)"));
+  EXPECT_TRUE(contains(error_of("maillog_file = /dev/stderr\n"), "does not match any prefix"));
+  load("maillog_file = /srv/mail/log\nmaillog_file_prefixes = /srv/mail/, /var\n");
+  load("base = /srv/x\nmaillog_file = $base/log\nmaillog_file_prefixes = $base/\n");
+  EXPECT_TRUE(contains(error_of("maillog_file = /srv/other/log\nmaillog_file_prefixes = /srv/mail/\n"),
+                       "/srv/other/log"));
+}

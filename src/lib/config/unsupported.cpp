@@ -101,7 +101,6 @@ constexpr std::string_view kIgnored[] = {
     "error_service_name", "fast_flush_domains", "fast_flush_purge_time", "fast_flush_refresh_time",
     "flush_service_name", "fork_attempts", "fork_delay", "html_directory", "info_log_address_format",
     "internal_mail_filter_classes", "ipc_ttl", "lmtp_sasl_auth_cache_name",
-    "maillog_file_compressor", "maillog_file_prefixes", "maillog_file_rotate_suffix",
     "mailq_path", "manpage_directory", "meta_directory", "milter_command_timeout", "milter_connect_timeout",
     "milter_content_timeout", "milter_default_action", "milter_macro_daemon_name", "milter_macro_v",
     "milter_protocol", "multi_instance_directories", "multi_instance_enable", "multi_instance_group",

@@ -1,9 +1,14 @@
 // log.cpp - see log.h.
 #include "log/log.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <array>
 #include <chrono>
@@ -13,18 +18,65 @@
 #include <memory>
 #include <mutex>
 
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 namespace postern::log {
 namespace {
 
+// maillog_file as a path: one write(2) per line on an O_APPEND descriptor,
+// so that the lines of concurrent processes never interleave (a stdio
+// stream may split a long line into two writes). State::mu serializes it.
+class AppendFileSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ public:
+  explicit AppendFileSink(int fd) : fd_(fd) {}
+  ~AppendFileSink() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  AppendFileSink(const AppendFileSink&) = delete;
+  AppendFileSink& operator=(const AppendFileSink&) = delete;
+  void replace(int fd) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t buf;
+    formatter_->format(msg, buf);
+    const char* p = buf.data();
+    std::size_t left = buf.size();
+    while (left > 0) {
+      ssize_t n = ::write(fd_, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // nowhere to report it; the line is dropped
+      p += n;
+      left -= static_cast<std::size_t>(n);
+    }
+  }
+  void flush_() override {}
+
+ private:
+  int fd_;
+};
+
 struct State {
   std::string program = "postern";
   std::string tag = "postern";
   std::string hostname;
   std::shared_ptr<spdlog::logger> file;  // maillog_file destination
+  // maillog_file as a path (not /dev/stdout or /dev/stderr): what is open,
+  // to notice a rotation (log.h).
+  std::shared_ptr<AppendFileSink> path_sink;
+  std::string path;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  std::chrono::milliseconds recheck{1000};
+  std::chrono::steady_clock::time_point checked{};
+  bool reported_unreopenable = false;
+  std::function<void()> unreopenable_hook;
   bool use_syslog = false;
   bool mirror_stderr = true;  // before init(): stderr only
   int verbose = 0;
@@ -70,6 +122,46 @@ int syslog_priority(Level l) {
   return LOG_INFO;
 }
 
+// Opens maillog_file for appending; -1 with errno set on failure.
+int open_append(const std::string& path, dev_t& dev, ino_t& ino) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+  if (fd < 0) return -1;
+  struct stat st {};
+  int bad = ::fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
+  if (bad != 0) {  // a FIFO or device would block or misbehave as a log
+    ::close(fd);
+    errno = bad;
+    return -1;
+  }
+  dev = st.st_dev;
+  ino = st.st_ino;
+  return fd;
+}
+
+// At most once per `recheck`: if the path no longer names the open file
+// (rotated or removed), open it anew; when that fails, tell the hook once.
+void follow_rotation(State& s) {
+  auto now = std::chrono::steady_clock::now();
+  if (s.checked != std::chrono::steady_clock::time_point{} && now - s.checked < s.recheck) return;
+  s.checked = now;
+  struct stat st {};
+  if (::stat(s.path.c_str(), &st) == 0 && st.st_dev == s.dev && st.st_ino == s.ino) return;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  int fd = open_append(s.path, dev, ino);
+  if (fd >= 0) {
+    s.path_sink->replace(fd);
+    s.dev = dev;
+    s.ino = ino;
+    s.reported_unreopenable = false;
+    return;
+  }
+  if (!s.reported_unreopenable) {
+    s.reported_unreopenable = true;
+    if (s.unreopenable_hook) s.unreopenable_hook();
+  }
+}
+
 }  // namespace
 
 std::string timestamp_now() {
@@ -94,6 +186,11 @@ void init(std::string_view program, const Settings& settings) {
   }
   s.mirror_stderr = settings.mirror_stderr;
   s.file.reset();
+  s.path_sink.reset();
+  s.path.clear();
+  s.recheck = settings.recheck;
+  s.checked = {};
+  s.reported_unreopenable = false;
   s.use_syslog = false;
   if (settings.maillog_file.empty()) {
     closelog();
@@ -101,16 +198,23 @@ void init(std::string_view program, const Settings& settings) {
     s.use_syslog = true;
     return;
   }
+  if (settings.maillog_file == "/dev/null") return;  // commands before their configuration: stderr only
   try {
     if (settings.maillog_file == "/dev/stdout") {
       s.file = std::make_shared<spdlog::logger>("maillog", std::make_shared<spdlog::sinks::stdout_sink_mt>());
     } else if (settings.maillog_file == "/dev/stderr") {
       s.file = std::make_shared<spdlog::logger>("maillog", std::make_shared<spdlog::sinks::stderr_sink_mt>());
     } else {
-      // basic_file_sink opens in append mode: every process appends whole
-      // lines, so concurrent daemons do not overwrite each other.
-      s.file = std::make_shared<spdlog::logger>(
-          "maillog", std::make_shared<spdlog::sinks::basic_file_sink_mt>(settings.maillog_file, false));
+      dev_t dev = 0;
+      ino_t ino = 0;
+      int fd = open_append(settings.maillog_file, dev, ino);
+      if (fd < 0) throw spdlog::spdlog_ex(std::strerror(errno));
+      s.path_sink = std::make_shared<AppendFileSink>(fd);
+      s.path = settings.maillog_file;
+      s.dev = dev;
+      s.ino = ino;
+      s.checked = std::chrono::steady_clock::now();
+      s.file = std::make_shared<spdlog::logger>("maillog", s.path_sink);
     }
     s.file->set_pattern("%v");
     s.file->set_level(spdlog::level::trace);
@@ -141,6 +245,7 @@ void write(Level level, std::string_view text) {
   std::lock_guard lk(s.mu);
   std::string_view p = prefix(level);
   if (s.file) {
+    if (s.path_sink) follow_rotation(s);
     s.file->info("{} {} {}[{}]: {}{}", timestamp_now(), s.hostname, s.tag, cached_pid(), p, text);
   } else if (s.use_syslog) {
     syslog(syslog_priority(level), "%.*s%.*s", int(p.size()), p.data(), int(text.size()), text.data());
@@ -149,6 +254,12 @@ void write(Level level, std::string_view text) {
     std::fprintf(stderr, "%s: %.*s%.*s\n", s.program.c_str(), int(p.size()), p.data(), int(text.size()),
                  text.data());
   }
+}
+
+void on_unreopenable(std::function<void()> hook) {
+  auto& s = state();
+  std::lock_guard lk(s.mu);
+  s.unreopenable_hook = std::move(hook);
 }
 
 void set_verbose(int level) { state().verbose = level; }

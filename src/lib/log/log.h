@@ -11,8 +11,19 @@
 //
 // Levels: info (no prefix), warning, error, fatal (logs and exits 1), panic
 // (logs and aborts). Parameters: syslog_name, syslog_facility, maillog_file.
+//
+// Rotation: there is no postlogd; every process appends to maillog_file
+// itself. At most once a second (`recheck`), a line first checks that the
+// path still names the file the process has open. When it does not (renamed
+// by `postern logrotate` or logrotate(8), or removed), the process opens the
+// path anew (creating it) and writes there. A process that cannot (dropped
+// privileges, a chroot) keeps writing to the old file and calls the hook set
+// with on_unreopenable() once, so that a daemon can retire and let the
+// master start a fresh one that opens the new file before it drops.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -27,6 +38,8 @@ struct Settings {
   std::string facility = "mail";
   std::string maillog_file;              // empty: syslog
   bool mirror_stderr = false;            // commands run by people
+  // How often a line checks that maillog_file was not rotated (tests: 0).
+  std::chrono::milliseconds recheck{1000};
 };
 
 // `program` is the daemon or command name ("smtpd", "postconf"). May be
@@ -69,6 +82,10 @@ template <class... A>
 void debug(fmt::format_string<A...> f, A&&... a) {
   if (verbose() > 0) write(Level::Info, fmt::format(f, std::forward<A>(a)...));
 }
+
+// Called once (on the thread that logged) when maillog_file was rotated and
+// this process cannot open the new one. It must not log.
+void on_unreopenable(std::function<void()> hook);
 
 // Flush buffered lines (before exec or exit).
 void flush();

@@ -133,7 +133,20 @@ class Runner {
       if (!d_.long_lived && max_use_ > 0 && uses_ >= max_use_) begin_stop("max_use reached");
     };
     ctx_.args_ = args_.extra;
+    // maillog_file rotated, and this process (dropped to mail_owner,
+    // perhaps chrooted) cannot open the new one: retire, so that the
+    // master starts one that opens it before it drops (log.h).
+    log::on_unreopenable([this] {
+      asio::post(io_, [this] {
+        log::info("maillog_file {} was rotated and this process cannot open it again; retiring",
+                  cfg_.str("maillog_file"));
+        begin_stop("maillog_file rotated");
+      });
+    });
   }
+  ~Runner() { log::on_unreopenable(nullptr); }
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
 
   int run() {
     adopt_listeners();

@@ -121,6 +121,7 @@ Status init_instance(const fs::path& dir_in, int smtp_port) {
         "data_directory = {0}/data\n"
         "mail_spool_directory = {0}/mail\n"
         "maillog_file = {0}/maillog\n"
+        "maillog_file_prefixes = {0}/, /var, /dev/stdout\n"
         "daemon_directory = {1}\n"
         "command_directory = {2}\n"
         "mail_owner = {3}\n"

@@ -10,11 +10,18 @@
 //   status            say whether the master runs (exit 0) or not (exit 1)
 //   check             verify the configuration and the queue tree
 //   set-permissions   create mail_owner/setgid_group, fix queue owners and modes
+//   abort             signal the master to stop, without waiting (Postfix's abort)
+//   flush             deliver the deferred mail now (postqueue -f)
+//   logrotate         rename maillog_file, let every process go over to a new
+//                     one, compress the old one
 // config_dir defaults to $MAIL_CONFIG, then the compiled-in directory.
 // Messages look like Postfix's: "postern: fatal: ..." on stderr, exit 1.
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,12 +29,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/strings.h"
 #include "base/unique_fd.h"
@@ -46,7 +56,8 @@ namespace {
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: postern [-c config_dir] [-v] "
-               "init [-p port]|start|start-fg|stop|reload|status|check|set-permissions\n");
+               "init [-p port]|start|start-fg|stop|abort|reload|status|check|set-permissions|flush|"
+               "logrotate\n");
   std::exit(1);
 }
 
@@ -165,6 +176,134 @@ int cmd_status(const fs::path& dir) {
   return 1;
 }
 
+// Postfix's abort: the master gets the signal stop sends (it stops every
+// daemon), and nobody waits for it.
+int cmd_abort(const fs::path& dir) {
+  auto cfg = load_or_die(dir);
+  auto pid = running_master(cfg);
+  if (!pid) log::fatal("the Postern mail system is not running");
+  std::printf("postern: aborting the Postern mail system\n");
+  if (::kill(*pid, SIGTERM) != 0) log::fatal("kill {}: {}", *pid, std::strerror(errno));
+  return 0;
+}
+
+// Runs argv (no shell) and waits; the exit status, or -1 with `why`.
+int run_program(const std::vector<std::string>& args, std::string& why) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    why = fmt::format("fork: {}", std::strerror(errno));
+    return -1;
+  }
+  if (pid == 0) {
+    ::execvp(argv[0], argv.data());
+    std::fprintf(stderr, "postern: fatal: execute %s: %s\n", argv[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  why = fmt::format("{} killed by signal {}", args[0], WTERMSIG(status));
+  return -1;
+}
+
+// Postfix's flush: postqueue -f, which asks qmgr to deliver the deferred
+// mail now.
+int cmd_flush(const fs::path& dir) {
+  auto cfg = load_or_die(dir);
+  fs::path postqueue = fs::path(cfg.str("command_directory")) / "postqueue";
+  std::string why;
+  int st = run_program({postqueue.string(), "-c", fs::absolute(dir).string(), "-f"}, why);
+  if (st < 0) log::fatal("{}", why);
+  return st;
+}
+
+// Processes (pids) that have the file (dev, ino) open. Only /proc entries
+// this user may read: as root all of them; otherwise this user's own
+// processes, which are the instance's when it runs as the invoking user.
+std::vector<pid_t> processes_holding(dev_t dev, ino_t ino) {
+  std::vector<pid_t> found;
+  std::unique_ptr<DIR, int (*)(DIR*)> proc(::opendir("/proc"), ::closedir);
+  if (!proc) return found;
+  while (dirent* e = ::readdir(proc.get())) {
+    auto pid = str::parse_int(e->d_name);
+    if (!pid || *pid <= 0) continue;
+    std::string fd_dir = fmt::format("/proc/{}/fd", *pid);
+    std::unique_ptr<DIR, int (*)(DIR*)> fds(::opendir(fd_dir.c_str()), ::closedir);
+    if (!fds) continue;
+    while (dirent* f = ::readdir(fds.get())) {
+      if (f->d_name[0] == '.') continue;
+      struct stat st {};
+      if (::fstatat(::dirfd(fds.get()), f->d_name, &st, 0) == 0 && st.st_dev == dev && st.st_ino == ino) {
+        found.push_back(pid_t(*pid));
+        break;
+      }
+    }
+  }
+  return found;
+}
+
+// Postfix's logrotate: rename maillog_file to maillog_file.SUFFIX (the
+// time per maillog_file_rotate_suffix), make every process let go of it,
+// then compress it with maillog_file_compressor. There is no postlogd:
+// each process appends to maillog_file itself and, at its next line (within
+// a second), opens the new file if it can; the reload (SIGHUP, as Postfix's
+// logrotate sends) retires the daemons, whose successors open the new file
+// before they drop privileges, and makes the master open it. The old file
+// is compressed only when no process has it open any more, so that no line
+// is written into a file already compressed and removed.
+int cmd_logrotate(const fs::path& dir) {
+  auto cfg = load_or_die(dir);
+  for (const char* name : {"maillog_file", "maillog_file_compressor", "maillog_file_rotate_suffix"})
+    if (cfg.str(name).empty()) log::fatal("empty '{}' parameter value - logfile rotation failed", name);
+  std::string file = cfg.str("maillog_file");
+  if (file.rfind("/dev/", 0) == 0) log::fatal("not rotating '{}'", file);
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::localtime_r(&now, &tm);
+  char suffix[256];
+  std::size_t n = std::strftime(suffix, sizeof suffix, cfg.str("maillog_file_rotate_suffix").c_str(), &tm);
+  if (n == 0 || std::string_view(suffix, n).find('/') != std::string_view::npos)
+    log::fatal("logfile '{}' rotation failed: maillog_file_rotate_suffix gives an empty suffix or one with '/'",
+               file);
+  std::string rotated = file + "." + std::string(suffix, n);
+  struct stat old {};
+  if (::lstat(file.c_str(), &old) != 0) log::fatal("logfile '{}' rotation failed: {}", file, std::strerror(errno));
+  if (!S_ISREG(old.st_mode)) log::fatal("logfile '{}' rotation failed: not a regular file", file);
+  // Never over an earlier rotation's file (two rotations in one suffix
+  // period would otherwise lose the first).
+  if (::renameat2(AT_FDCWD, file.c_str(), AT_FDCWD, rotated.c_str(), RENAME_NOREPLACE) != 0)
+    log::fatal("logfile '{}' rotation failed: rename to {}: {}", file, rotated, std::strerror(errno));
+  if (auto pid = running_master(cfg)) {
+    if (::kill(*pid, SIGHUP) != 0) log::fatal("logfile '{}' rotation failed: kill {}: {}", file, *pid, std::strerror(errno));
+  }
+  // Daemons finish their current clients first; 30 s is the master's drain.
+  std::vector<pid_t> holders;
+  (void)wait_until([&] { return (holders = processes_holding(old.st_dev, old.st_ino)).empty(); },
+                   std::chrono::seconds(35));
+  if (!holders.empty()) {
+    std::string list;
+    for (pid_t p : holders) {
+      std::string comm;
+      std::ifstream in(fmt::format("/proc/{}/comm", p));
+      std::getline(in, comm);
+      list += fmt::format("{}{}{}", list.empty() ? "" : ", ", p, comm.empty() ? "" : " (" + comm + ")");
+    }
+    log::warning("not compressing {}: still open in process(es) {}; compress it later", rotated, list);
+    return 0;
+  }
+  std::string why;
+  int st = run_program({cfg.str("maillog_file_compressor"), rotated}, why);
+  if (st != 0)
+    log::fatal("logfile '{}' rotation failed: {}", file,
+               st < 0 ? why : fmt::format("{} {} exit status {}", cfg.str("maillog_file_compressor"), rotated, st));
+  return 0;
+}
+
 int cmd_check(const fs::path& dir) {
   auto cfg = load_or_die(dir);
   auto problems = tool::check_instance(cfg);
@@ -224,6 +363,9 @@ int main(int argc, char** argv) {
   if (cmd == "reload") return cmd_reload(dir);
   if (cmd == "status") return cmd_status(dir);
   if (cmd == "check") return cmd_check(dir);
+  if (cmd == "abort") return cmd_abort(dir);
+  if (cmd == "flush") return cmd_flush(dir);
+  if (cmd == "logrotate") return cmd_logrotate(dir);
   if (cmd == "set-permissions") {
     auto cfg = load_or_die(dir);
     prepare_queue(cfg);
