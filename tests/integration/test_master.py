@@ -391,6 +391,19 @@ class MasterTest(unittest.TestCase):
         for c in clients:
             c.close()
 
+    def test_abort_returns_at_once_and_the_master_stops_everything(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n")
+        c = LineClient(("127.0.0.1", inst.port))
+        c.ask("PID")
+        p = inst.run(["abort"], check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("aborting the Postern mail system", p.stdout)
+        wait_for(lambda: not inst.processes(), timeout=10, what="no process left")
+        p = inst.run(["abort"], check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("not running", p.stderr)
+        c.close()
+
     def test_second_master_refused(self):
         inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n")
         p = inst.run(["start"], check=False)

@@ -279,6 +279,14 @@ class PostqueueTest(unittest.TestCase):
         # The maildrop is flushed too, as with Postfix.
         self.assertEqual(pickup.wait(1), ["W"])
 
+    def test_postern_flush_is_postqueue_f(self):
+        c = self.catcher()
+        pickup = self.catcher("pickup")
+        p = self.inst.run(["flush"], check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(c.wait(1), ["FADI"])
+        self.assertEqual(pickup.wait(1), ["W"])
+
     def test_flush_one_message(self):
         c = self.catcher()
         qid = self.ids["deferred"][5]
