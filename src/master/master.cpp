@@ -390,7 +390,9 @@ void Master::on_child_exit(pid_t pid, int status) {
   std::string program = s ? s->program : std::string("child");
   if (abnormal && !stopping_) {
     if (WIFSIGNALED(status))
-      log::warning("process {} pid {} killed by signal {}", program, pid, WTERMSIG(status));
+      log::warning("process {} pid {} killed by signal {}{}", program, pid, WTERMSIG(status),
+                   // The daemons' watchdog (server/skeleton.cpp): its event loop was blocked.
+                   WTERMSIG(status) == SIGALRM ? " (watchdog timeout)" : "");
     else
       log::warning("process {} pid {} exit status {}", program, pid, WEXITSTATUS(status));
   }

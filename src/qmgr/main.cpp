@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   d.name = "qmgr";
   d.model = server::Model::Trigger;
   d.long_lived = true;
+  d.watchdog_parameter = "qmgr_daemon_timeout";
   d.pre_drop = [&](server::Context& ctx) -> Status {
     auto s = qmgr::Settings::from_config(ctx.cfg());
     if (!s) return s.take_error();

@@ -10,6 +10,8 @@
 // Stream protocol, one command per line:
 //   PID        -> "<pid>\n"
 //   SLEEP n    -> sleeps n*100 ms, then "OK\n"
+//   WATCHED n  -> the same as one request the watchdog watches (daemon_timeout)
+//   BLOCK n    -> blocks the event loop for n*100 ms, then "OK\n"
 //   EXIT n     -> exits with status n (a crash while busy)
 //   anything   -> echoed back
 // Trigger model: each wake-up appends "trigger <pid> <bytes>" to the log.
@@ -62,6 +64,14 @@ asio::awaitable<void> serve(server::Context& ctx, server::Socket sock) {
       } else if (line.rfind("SLEEP ", 0) == 0) {
         asio::steady_timer t(ctx.io(), std::chrono::milliseconds(100 * std::stoi(line.substr(6))));
         co_await t.async_wait(asio::use_awaitable);
+        reply = "OK\n";
+      } else if (line.rfind("WATCHED ", 0) == 0) {
+        server::Context::WatchedRequest watched(ctx);
+        asio::steady_timer t(ctx.io(), std::chrono::milliseconds(100 * std::stoi(line.substr(8))));
+        co_await t.async_wait(asio::use_awaitable);
+        reply = "OK\n";
+      } else if (line.rfind("BLOCK ", 0) == 0) {
+        ::usleep(static_cast<useconds_t>(100'000 * std::stoi(line.substr(6))));
         reply = "OK\n";
       } else if (line.rfind("EXIT ", 0) == 0) {
         ::_exit(std::stoi(line.substr(5)));

@@ -404,6 +404,29 @@ class MasterTest(unittest.TestCase):
         self.assertIn("not running", p.stderr)
         c.close()
 
+    def test_watchdog_ends_a_request_that_takes_too_long(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd -o daemon_timeout=2s\n")
+        c, pid = self.client_and_pid(inst)
+        # Within the time, and waits the watchdog does not watch (a session
+        # between commands), are left alone.
+        self.assertEqual(c.ask("WATCHED 5"), "OK")
+        self.assertEqual(c.ask("SLEEP 35"), "OK")
+        self.assertTrue(pid_alive(pid))
+        c.s.sendall(b"WATCHED 100\n")
+        inst.wait_log(rf"testd\[{pid}\]: fatal: watchdog timeout: one request took longer than 2s "
+                      r"\(daemon_timeout\)", timeout=10)
+        wait_for(lambda: not pid_alive(pid), timeout=5, what="the process gone")
+        c.close()
+
+    def test_watchdog_kills_a_process_whose_event_loop_is_blocked(self):
+        inst = self.make("127.0.0.1:{port} inet n - n - 2 testd -o daemon_timeout=2s\n")
+        c, pid = self.client_and_pid(inst)
+        start = time.monotonic()
+        c.s.sendall(b"BLOCK 300\n")
+        inst.wait_log(rf"process \S*testd pid {pid} killed by signal 14 \(watchdog timeout\)", timeout=15)
+        self.assertLess(time.monotonic() - start, 10)
+        c.close()
+
     def test_second_master_refused(self):
         inst = self.make("127.0.0.1:{port} inet n - n - 2 testd\n")
         p = inst.run(["start"], check=False)

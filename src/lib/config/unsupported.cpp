@@ -77,7 +77,7 @@ constexpr auto kList = std::to_array<Unsupported>({
 });
 
 // Accepted and ignored. Tuning knobs of Postfix's own design (delivery
-// slots, concurrency feedback, watchdog timers), paths and service names
+// slots, concurrency feedback), paths and service names
 // Postern does not use (flush, proxywrite, scache, tlsmgr, postlog),
 // debugging aids (debug_peer_list, debugger_command), Cyrus SASL's realm and
 // SASL credential caches, the secondary settings of features whose main
@@ -106,7 +106,7 @@ constexpr std::string_view kIgnored[] = {
     "milter_protocol", "multi_instance_directories", "multi_instance_enable", "multi_instance_group",
     "multi_instance_name", "newaliases_path", "postlog_service_name",
     "postscreen_cache_map", "process_id_directory", "proxy_write_maps",
-    "proxywrite_service_name", "qmgr_clog_warn_time", "qmgr_daemon_timeout",
+    "proxywrite_service_name", "qmgr_clog_warn_time",
     "qmgr_fudge_factor", "queue_file_attribute_count_limit",
     "readme_directory", "relocated_prefix_enable", "sample_directory",
     "scache_service_name", "sendmail_path", "smtp_address_verify_target", "smtp_cname_overrides_servername",

@@ -91,6 +91,7 @@ asio::awaitable<void> serve_requests(Context& ctx, Socket& sock, ipc::AsyncDurat
     }
     if (!req) co_return;
     if (!first) ctx.count_use();
+    Context::WatchedRequest watched(ctx);
     auto reply = co_await handle(std::move(*req));
     reply.closing = ctx.stopping() ? 1 : 0;
     const bool closing = reply.closing != 0;

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -126,7 +127,7 @@ class Runner {
  public:
   Runner(Daemon d, Args a, config::Config& cfg)
       : d_(std::move(d)), args_(std::move(a)), cfg_(cfg), ctx_(cfg_, io_, args_.service, d_.name),
-        idle_timer_(io_), capacity_(io_), signals_(io_, SIGTERM, SIGHUP), alive_(io_) {
+        idle_timer_(io_), capacity_(io_), watchdog_timer_(io_), signals_(io_, SIGTERM, SIGHUP), alive_(io_) {
     ctx_.stop_ = [this] { begin_stop("stop requested"); };
     ctx_.count_use_ = [this] {
       ++uses_;
@@ -164,6 +165,7 @@ class Runner {
     max_idle_ = cfg_.time("max_idle");
     watch_signals();
     watch_master();
+    start_watchdog();
     for (std::size_t i = 0; i < acceptors_.size(); ++i)
       asio::co_spawn(io_, accept_loop(i), asio::detached);
     for (std::size_t i = 0; i < fifos_.size(); ++i) asio::co_spawn(io_, fifo_loop(i), asio::detached);
@@ -232,6 +234,36 @@ class Runner {
       // bounded drain.
       begin_stop(sig == SIGTERM ? "SIGTERM" : "SIGHUP", sig == SIGTERM);
       watch_signals();
+    });
+  }
+
+  // The watchdog, two ways (Postfix has one, a SIGALRM per request):
+  // - a request held longer than the watchdog time (Context::WatchedRequest)
+  //   ends the process with "fatal: watchdog timeout", checked from the
+  //   event loop every quarter of that time (at most every minute);
+  // - each check re-arms alarm() for the whole time, so that a process
+  //   whose event loop is blocked (a hung system call, a loop that does not
+  //   end) is killed by SIGALRM, which the master logs as a signal death.
+  // alarm() is per process and not inherited across fork(), so the local
+  // agent's workers and pipe's commands are not affected.
+  void start_watchdog() {
+    watchdog_time_ = cfg_.time(d_.watchdog_parameter);
+    if (watchdog_time_.count() <= 0) return;
+    watchdog_tick();
+  }
+
+  void watchdog_tick() {
+    using namespace std::chrono;
+    auto now = steady_clock::now();
+    if (!ctx_.requests_.empty() && now - ctx_.requests_.front() >= watchdog_time_)
+      log::fatal("watchdog timeout: one request took longer than {}s ({})", watchdog_time_.count(),
+                 d_.watchdog_parameter);
+    ::alarm(static_cast<unsigned>(std::min<std::int64_t>(watchdog_time_.count(), 1'000'000'000)));
+    auto period = std::clamp<milliseconds>(duration_cast<milliseconds>(watchdog_time_) / 4, milliseconds(250),
+                                           milliseconds(60'000));
+    watchdog_timer_.expires_after(period);
+    watchdog_timer_.async_wait([this](const error_code& ec) {
+      if (!ec) watchdog_tick();
     });
   }
 
@@ -408,6 +440,7 @@ class Runner {
 
   asio::awaitable<void> run_trigger(std::string bytes) {
     if (!d_.trigger) co_return;
+    Context::WatchedRequest watched(ctx_);
     try {
       co_await d_.trigger(ctx_, std::move(bytes));
     } catch (const std::exception& e) {
@@ -439,6 +472,8 @@ class Runner {
   std::vector<std::unique_ptr<asio::posix::stream_descriptor>> fifos_;
   asio::steady_timer idle_timer_;
   asio::steady_timer capacity_;
+  asio::steady_timer watchdog_timer_;
+  std::chrono::seconds watchdog_time_{0};
   asio::signal_set signals_;
   asio::posix::stream_descriptor alive_;
   std::unique_ptr<asio::steady_timer> drain_;

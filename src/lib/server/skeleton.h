@@ -26,7 +26,9 @@
 // syslog_facility, maillog_file.
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <list>
 #include <set>
 #include <string>
 #include <string_view>
@@ -67,6 +69,26 @@ class Context {
   void idle_begin(Socket* s) { idle_.insert(s); }
   void idle_end(Socket* s) { idle_.erase(s); }
 
+  // One request in progress, for the watchdog (Postfix's daemon_timeout):
+  // a process that has worked on one request for longer than the daemon's
+  // watchdog time logs "fatal: watchdog timeout" and exits, so that a hung
+  // delivery cannot hold a process (and its client's wait) for ever.
+  // Held by server/requests.h around each request and by the skeleton
+  // around each trigger; other waits (an idle connection, a session
+  // between commands) are bounded by their own deadlines.
+  class WatchedRequest {
+   public:
+    explicit WatchedRequest(Context& ctx)
+        : ctx_(ctx), it_(ctx.requests_.insert(ctx.requests_.end(), std::chrono::steady_clock::now())) {}
+    ~WatchedRequest() { ctx_.requests_.erase(it_); }
+    WatchedRequest(const WatchedRequest&) = delete;
+    WatchedRequest& operator=(const WatchedRequest&) = delete;
+
+   private:
+    Context& ctx_;
+    std::list<std::chrono::steady_clock::time_point>::iterator it_;
+  };
+
  private:
   config::Config& cfg_;
   asio::io_context& io_;
@@ -76,6 +98,8 @@ class Context {
   std::function<void()> count_use_;
   std::vector<std::string> args_;
   std::set<Socket*> idle_;
+  // Start times of the requests in progress, oldest first.
+  std::list<std::chrono::steady_clock::time_point> requests_;
   bool stopping_ = false;
   friend class Runner;
 };
@@ -86,6 +110,10 @@ struct Daemon {
   bool privileged = false;          // local, virtual, pipe, spawn
   bool long_lived = false;          // ignores max_use and max_idle; its service's only process (qmgr)
   std::size_t client_limit = 100;   // Multi: clients at once per process
+  // The watchdog's time (Context::WatchedRequest): how long one request
+  // may take, and how long the event loop may stay away (a blocked process
+  // gets SIGALRM). qmgr's is qmgr_daemon_timeout, as in Postfix.
+  std::string watchdog_parameter = "daemon_timeout";
   std::function<Status(Context&)> pre_drop;
   std::function<Status(Context&)> post_drop;
   // Single and Multi: one call per accepted connection.
