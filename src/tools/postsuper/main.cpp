@@ -448,11 +448,15 @@ submit::CleanupEnvelope envelope_of(const queue::QueueMessage& m) {
 
 // Resubmits one message; the new queue ID, or an Error (original kept).
 Result<std::string> requeue_one(const Env& env, const fs::path& path) {
-  queue::ReadOptions ro{.require_ready = true, .verify_content = true};
+  // The pending recipients in slices (read_recipient_slice(): one pass over
+  // the file), so that a list of any length is never in memory at once.
+  constexpr std::size_t kSlice = 4096;
+  queue::ReadOptions ro{.require_ready = true, .verify_content = true, .max_recipients = kSlice,
+                        .pending_only = true};
   auto reader = queue::QueueFileReader::open(path, ro);
   if (!reader) return reader.take_error();
   const auto& m = reader->message();
-  if (m.pending_recipients() == 0) return make_error("no pending recipients");
+  if (m.recipients.empty() && m.more_recipients_at == 0) return make_error("no pending recipients");
   auto c = submit::BlockingCleanupClient::open(env.cleanup_socket, env.cleanup_flags, "postsuper", env.timeout);
   if (!c) return c.take_error();
   auto result_error = [&](Status st) -> Error {
@@ -463,14 +467,24 @@ Result<std::string> requeue_one(const Env& env, const fs::path& path) {
   submit::CleanupEnvelope ce = envelope_of(m);
   if (!env.content_filter.empty()) ce.content_filter = env.content_filter;
   if (auto st = c->envelope(ce); !st) return result_error(std::move(st));
-  for (const auto& r : m.recipients) {
-    if (r.done) continue;
-    submit::CleanupRecipient rc;
-    rc.address = r.fields.address;
-    if (!r.fields.orcpt.empty()) rc.orcpt = r.fields.orcpt;
-    rc.notify = r.fields.notify;
-    if (!r.fields.orig_rcpt.empty()) rc.orig_rcpt = r.fields.orig_rcpt;
-    if (auto st = c->recipient(rc); !st) return result_error(std::move(st));
+  auto send_recipients = [&](const std::vector<queue::Recipient>& list) -> Status {
+    for (const auto& r : list) {
+      if (r.done) continue;
+      submit::CleanupRecipient rc;
+      rc.address = r.fields.address;
+      if (!r.fields.orcpt.empty()) rc.orcpt = r.fields.orcpt;
+      rc.notify = r.fields.notify;
+      if (!r.fields.orig_rcpt.empty()) rc.orig_rcpt = r.fields.orig_rcpt;
+      if (auto st = c->recipient(rc); !st) return st;
+    }
+    return {};
+  };
+  if (auto st = send_recipients(m.recipients); !st) return result_error(std::move(st));
+  for (std::uint64_t at = m.more_recipients_at; at != 0;) {
+    auto slice = queue::read_recipient_slice(reader->fd(), reader->name(), m.size, at, kSlice, true);
+    if (!slice) return result_error(slice.take_error());
+    if (auto st = send_recipients(slice->recipients); !st) return result_error(std::move(st));
+    at = slice->more_at;
   }
   auto content = reader->content();
   queue::ContentPiece piece;
