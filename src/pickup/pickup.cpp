@@ -74,7 +74,7 @@ asio::awaitable<Status> bounce_rejected(asio::io_context& io, const Settings& s,
   // bounce service finds no log, answers "done", and the file was removed
   // with nobody told.
   if (encoded.empty())
-    if (auto enc = queue::encode_recipient(queue::RecipientFields{.address = "unknown"}))
+    if (auto enc = queue::encode_recipient(queue::RecipientFields{.address = "unknown", .orig_rcpt = {}, .orcpt = {}, .notify = queue::kNotifyNone}))
       encoded.push_back(std::move(*enc));
   const std::string text = str::printable(r.reason, 1000);
   std::vector<ipc::proto::BounceEntry> entries;

@@ -546,6 +546,27 @@ TEST_F(QueueFile, RecipientSlices) {
       at = part->more_at;
     }
     EXPECT_EQ(again, want);
+    // for_each_recipient_slice() walks the same slices; false stops it.
+    std::vector<std::vector<std::string>> walked;
+    auto st = for_each_recipient_slice(*head, 2, true, [&](const std::vector<Recipient>& list) -> Result<bool> {
+      std::vector<std::string> n;
+      for (const auto& r : list) n.push_back(r.fields.address);
+      walked.push_back(n);
+      return true;
+    });
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    EXPECT_EQ(walked, want);
+    int calls = 0;
+    st = for_each_recipient_slice(*head, 2, true, [&](const std::vector<Recipient>&) -> Result<bool> {
+      return ++calls < 2;
+    });
+    EXPECT_TRUE(st.ok());
+    EXPECT_EQ(calls, 2);
+    st = for_each_recipient_slice(*head, 2, true, [&](const std::vector<Recipient>&) -> Result<bool> {
+      return make_error("stop here");
+    });
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().message, "stop here");
     // With the done ones, from the fifth on: r4, r5 (done), r6.
     auto all = read_recipient_slice(fd.get(), "test", size, offs[4], 10, false);
     ASSERT_TRUE(all.ok());

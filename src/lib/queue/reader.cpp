@@ -428,6 +428,22 @@ RecordCursor QueueFileReader::records() const {
   return RecordCursor(src_, name_, 0, message_.file_size, Segment::Envelope);
 }
 
+Status for_each_recipient_slice(const QueueFileReader& reader, std::size_t slice, bool pending_only,
+                                const std::function<Result<bool>(const std::vector<Recipient>&)>& each) {
+  const QueueMessage& m = reader.message();
+  auto go_on = each(m.recipients);
+  if (!go_on) return go_on.take_error();
+  for (std::uint64_t at = m.more_recipients_at; *go_on && at != 0;) {
+    if (reader.fd() < 0) return make_error("queue file {}: recipient slices need a file descriptor", reader.name());
+    auto next = read_recipient_slice(reader.fd(), reader.name(), m.size, at, slice, pending_only);
+    if (!next) return next.take_error();
+    go_on = each(next->recipients);
+    if (!go_on) return go_on.take_error();
+    at = next->more_at;
+  }
+  return {};
+}
+
 Result<RecipientSlice> read_recipient_slice(int fd, const std::string& name, const SizeRecord& size,
                                             std::uint64_t from, std::size_t max, bool pending_only) {
   struct stat st {};

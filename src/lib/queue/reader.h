@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -164,6 +165,14 @@ struct RecipientSlice {
 };
 Result<RecipientSlice> read_recipient_slice(int fd, const std::string& name, const SizeRecord& size,
                                             std::uint64_t from, std::size_t max, bool pending_only);
+
+// Every recipient a reader opened with ReadOptions::max_recipients left to
+// read, a slice at a time: first the ones it kept, then read_recipient_slice()
+// on from where it stopped, `slice` at most in memory. `each` sees every
+// slice and returns whether to go on; an error from it or from reading ends
+// the walk and is returned. (`pending_only` as the reader's options said.)
+Status for_each_recipient_slice(const QueueFileReader& reader, std::size_t slice, bool pending_only,
+                                const std::function<Result<bool>(const std::vector<Recipient>&)>& each);
 
 // Convenience: open + validate, envelope only.
 Result<QueueMessage> read_queue_file(const std::filesystem::path& path, const ReadOptions& options = {});

@@ -127,7 +127,9 @@ TEST_F(DropStreamTest, EveryAttributeOnceAndNoMore) {
       for (auto [n, v] : {std::pair{"full_name", "A"}, {"extract_recipients", "yes"}, {"submit_protocol", "sendmail"},
                           {"extract_notify", "6"}, {"dsn_envid", "id1"}, {"dsn_ret", "HDRS"}, {"encoding", "8bit"}})
         ASSERT_TRUE(e.attribute(n, v)) << n;
-      if (twice) ASSERT_TRUE(e.attribute("encoding", "7bit"));
+      if (twice) {
+        ASSERT_TRUE(e.attribute("encoding", "7bit"));
+      }
       ASSERT_TRUE(e.begin_content());
       ASSERT_TRUE(e.line("To: b@example.com"));
       ASSERT_TRUE(e.end());

@@ -261,20 +261,17 @@ int flush_site(const Env& env, const std::string& site_arg) {
     if (!*next) break;
     // The pending recipients in slices, so that a long list is never in
     // memory at once.
-    bool match = false, readable = true;
+    bool match = false;
     queue::ReadOptions ro{.require_ready = true, .verify_content = false, .max_recipients = 4096, .pending_only = true};
-    while (!match) {
-      auto msg = queue::read_queue_file((*next)->path, ro);
-      if (!msg) {
-        readable = false;
-        break;
-      }
-      for (const auto& r : msg->recipients)
-        if (domain_of(r.fields.address) == site) match = true;
-      if (msg->more_recipients_at == 0) break;
-      ro.recipients_from = msg->more_recipients_at;
-    }
-    if (!readable || !match) continue;
+    auto reader = queue::QueueFileReader::open((*next)->path, ro);
+    if (!reader) continue;
+    auto walked = queue::for_each_recipient_slice(
+        *reader, 4096, true, [&](const std::vector<queue::Recipient>& list) -> Result<bool> {
+          for (const auto& r : list)
+            if (domain_of(r.fields.address) == site) match = true;
+          return !match;  // one match is enough
+        });
+    if (!walked || !match) continue;
     if (auto st = make_due((*next)->path); !st) {
       log::warning("{}", st.error().message);
       continue;

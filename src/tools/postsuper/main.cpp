@@ -448,8 +448,8 @@ submit::CleanupEnvelope envelope_of(const queue::QueueMessage& m) {
 
 // Resubmits one message; the new queue ID, or an Error (original kept).
 Result<std::string> requeue_one(const Env& env, const fs::path& path) {
-  // The pending recipients in slices (read_recipient_slice(): one pass over
-  // the file), so that a list of any length is never in memory at once.
+  // The pending recipients in slices (for_each_recipient_slice(): one pass
+  // over the file), so that a list of any length is never in memory at once.
   constexpr std::size_t kSlice = 4096;
   queue::ReadOptions ro{.require_ready = true, .verify_content = true, .max_recipients = kSlice,
                         .pending_only = true};
@@ -467,7 +467,7 @@ Result<std::string> requeue_one(const Env& env, const fs::path& path) {
   submit::CleanupEnvelope ce = envelope_of(m);
   if (!env.content_filter.empty()) ce.content_filter = env.content_filter;
   if (auto st = c->envelope(ce); !st) return result_error(std::move(st));
-  auto send_recipients = [&](const std::vector<queue::Recipient>& list) -> Status {
+  auto send_recipients = [&](const std::vector<queue::Recipient>& list) -> Result<bool> {
     for (const auto& r : list) {
       if (r.done) continue;
       submit::CleanupRecipient rc;
@@ -475,17 +475,12 @@ Result<std::string> requeue_one(const Env& env, const fs::path& path) {
       if (!r.fields.orcpt.empty()) rc.orcpt = r.fields.orcpt;
       rc.notify = r.fields.notify;
       if (!r.fields.orig_rcpt.empty()) rc.orig_rcpt = r.fields.orig_rcpt;
-      if (auto st = c->recipient(rc); !st) return st;
+      if (auto st = c->recipient(rc); !st) return st.take_error();
     }
-    return {};
+    return true;
   };
-  if (auto st = send_recipients(m.recipients); !st) return result_error(std::move(st));
-  for (std::uint64_t at = m.more_recipients_at; at != 0;) {
-    auto slice = queue::read_recipient_slice(reader->fd(), reader->name(), m.size, at, kSlice, true);
-    if (!slice) return result_error(slice.take_error());
-    if (auto st = send_recipients(slice->recipients); !st) return result_error(std::move(st));
-    at = slice->more_at;
-  }
+  if (auto st = queue::for_each_recipient_slice(*reader, kSlice, true, send_recipients); !st)
+    return result_error(std::move(st));
   auto content = reader->content();
   queue::ContentPiece piece;
   std::string chunk;

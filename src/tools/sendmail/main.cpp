@@ -242,7 +242,8 @@ int deliver(const Env& env, const Options& o) {
     return held.size() > kHoldLimit ? start_postdrop() : Status{};
   });
   ReadOptions ro{.ignore_dots = o.ignore_dots,
-                 .endings = parse_line_endings(env.cfg->str("sendmail_fix_line_endings"))};
+                 .endings = parse_line_endings(env.cfg->str("sendmail_fix_line_endings")),
+                 .headers_done = {}};
   if (o.extract && o.recipients.empty())
     ro.headers_done = [&](bool has_recipients) -> Status {
       if (!has_recipients) {
