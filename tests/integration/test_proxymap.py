@@ -4,6 +4,7 @@ smtpd for local_recipient_maps = proxy:unix:passwd.byname (its default),
 the case proxymap exists for: the jail has no passwd database."""
 import os
 import pwd
+import time
 import unittest
 
 import ipcwire
@@ -164,6 +165,28 @@ class ChrootedSmtpdTest(unittest.TestCase):
         self.assertTrue(pids, "no proxymap process served the lookups")
         for pid in pids:
             self.assertEqual(os.readlink(f"/proc/{pid}/root"), "/")
+
+    def test_a_chrooted_smtpd_keeps_its_log_file(self):
+        # Inside the chroot maillog_file's path names nothing: the process
+        # must not take that for a rotation and retire after a second.
+        inst, port = self.start()
+        c = SmtpClient(port)
+        try:
+            c.ask("EHLO client.test")
+            (pid,) = inst.service_pids(f"127.0.0.1:{port}")
+            time.sleep(1.5)
+            c.ask("NOOP")
+            c.ask("MAIL FROM:<a@example.org>")
+            time.sleep(1.5)
+            c.ask("RSET")
+            c.ask("QUIT")
+        finally:
+            c.close()
+        c = SmtpClient(port)  # the same process takes the next client
+        c.ask("QUIT")
+        c.close()
+        self.assertEqual(inst.service_pids(f"127.0.0.1:{port}"), {pid})
+        self.assertNotIn("cannot open it again", inst.maillog())
 
     def test_an_unapproved_proxy_table_defers_with_a_reason(self):
         # As a table that cannot be opened: logged, and the mail it would

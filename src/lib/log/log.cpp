@@ -76,6 +76,7 @@ struct State {
   std::chrono::milliseconds recheck{1000};
   std::chrono::steady_clock::time_point checked{};
   bool reported_unreopenable = false;
+  bool path_sink_follow = true;  // false after a chroot (stop_following_rotation)
   std::function<void()> unreopenable_hook;
   bool use_syslog = false;
   bool mirror_stderr = true;  // before init(): stderr only
@@ -145,7 +146,11 @@ void follow_rotation(State& s) {
   if (s.checked != std::chrono::steady_clock::time_point{} && now - s.checked < s.recheck) return;
   s.checked = now;
   struct stat st {};
-  if (::stat(s.path.c_str(), &st) == 0 && st.st_dev == s.dev && st.st_ino == s.ino) return;
+  if (::stat(s.path.c_str(), &st) == 0) {
+    if (st.st_dev == s.dev && st.st_ino == s.ino) return;
+  } else if (errno != ENOENT) {
+    return;  // cannot tell (a directory this user may not search): keep the file
+  }
   dev_t dev = 0;
   ino_t ino = 0;
   int fd = open_append(s.path, dev, ino);
@@ -191,6 +196,7 @@ void init(std::string_view program, const Settings& settings) {
   s.recheck = settings.recheck;
   s.checked = {};
   s.reported_unreopenable = false;
+  s.path_sink_follow = true;
   s.use_syslog = false;
   if (settings.maillog_file.empty()) {
     closelog();
@@ -245,7 +251,7 @@ void write(Level level, std::string_view text) {
   std::lock_guard lk(s.mu);
   std::string_view p = prefix(level);
   if (s.file) {
-    if (s.path_sink) follow_rotation(s);
+    if (s.path_sink && s.path_sink_follow) follow_rotation(s);
     s.file->info("{} {} {}[{}]: {}{}", timestamp_now(), s.hostname, s.tag, cached_pid(), p, text);
   } else if (s.use_syslog) {
     syslog(syslog_priority(level), "%.*s%.*s", int(p.size()), p.data(), int(text.size()), text.data());
@@ -254,6 +260,12 @@ void write(Level level, std::string_view text) {
     std::fprintf(stderr, "%s: %.*s%.*s\n", s.program.c_str(), int(p.size()), p.data(), int(text.size()),
                  text.data());
   }
+}
+
+void stop_following_rotation() {
+  auto& s = state();
+  std::lock_guard lk(s.mu);
+  s.path_sink_follow = false;
 }
 
 void on_unreopenable(std::function<void()> hook) {

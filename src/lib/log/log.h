@@ -16,10 +16,12 @@
 // itself. At most once a second (`recheck`), a line first checks that the
 // path still names the file the process has open. When it does not (renamed
 // by `postern logrotate` or logrotate(8), or removed), the process opens the
-// path anew (creating it) and writes there. A process that cannot (dropped
-// privileges, a chroot) keeps writing to the old file and calls the hook set
+// path anew (creating it) and writes there. A process that cannot (it
+// dropped its privileges) keeps writing to the old file and calls the hook set
 // with on_unreopenable() once, so that a daemon can retire and let the
-// master start a fresh one that opens the new file before it drops.
+// master start a fresh one that opens the new file before it drops. A path
+// the process may not look at (stat() fails other than ENOENT) counts as
+// not rotated, and a chrooted daemon does not look (stop_following_rotation).
 #pragma once
 
 #include <chrono>
@@ -82,6 +84,10 @@ template <class... A>
 void debug(fmt::format_string<A...> f, A&&... a) {
   if (verbose() > 0) write(Level::Info, fmt::format(f, std::forward<A>(a)...));
 }
+
+// After a chroot, maillog_file's path names nothing (or something else):
+// keep the open file until the process exits (a reload retires it).
+void stop_following_rotation();
 
 // Called once (on the thread that logged) when maillog_file was rotated and
 // this process cannot open the new one. It must not log.

@@ -139,3 +139,24 @@ TEST(Log, LongLinesAreWrittenWhole) {
   EXPECT_NE(text.find(big + "\n"), std::string::npos);
   log::init("test", log::Settings{.syslog_name = "", .maillog_file = "/dev/null"});
 }
+
+// A chrooted daemon cannot see maillog_file's path: it keeps its file and
+// does not retire over it.
+TEST(Log, AChrootedProcessKeepsItsFile) {
+  TempDir dir;
+  std::string file = dir.path + "/maillog";
+  log::Settings s;
+  s.maillog_file = file;
+  s.recheck = std::chrono::milliseconds(0);
+  log::init("smtpd", s);
+  int calls = 0;
+  log::on_unreopenable([&] { ++calls; });
+  log::stop_following_rotation();
+  ASSERT_EQ(::rename(file.c_str(), (file + ".1").c_str()), 0);
+  log::info("still here");
+  log::on_unreopenable(nullptr);
+  EXPECT_EQ(calls, 0);
+  EXPECT_NE(slurp(file + ".1").find("still here"), std::string::npos);
+  EXPECT_NE(::access(file.c_str(), F_OK), 0);
+  log::init("test", log::Settings{.syslog_name = "", .maillog_file = "/dev/null"});
+}

@@ -218,6 +218,7 @@ class Runner {
     if (owner->uid == 0) log::fatal("mail_owner must not be root");
     if (args_.chroot) {
       if (auto st = security::enter_chroot(cfg_.str("queue_directory")); !st) log::fatal("{}", st.error().message);
+      log::stop_following_rotation();  // maillog_file's path means nothing in here
     }
     // Only mail_owner's primary group, like Postfix (and cheaper: see
     // privileges.h); daemons need no supplementary groups.
