@@ -93,6 +93,22 @@ class LogrotateTest(unittest.TestCase):
         # the master, is in one of the two.
         self.assertIn("reload", old + new)
 
+    def test_a_reader_of_the_log_does_not_hold_up_compression(self):
+        # An administrator's `tail -f` keeps the old file open; only the
+        # master, its descendants and Postern's own programs are waited for.
+        inst = self.inst
+        send(inst.port, 1, "one")
+        wait_for(lambda: len(removed_ids(inst.maillog())) == 1, timeout=20, what="removed line")
+        tail = subprocess.Popen(["tail", "-f", inst.path("maillog")], stdout=subprocess.DEVNULL)
+        self.addCleanup(tail.wait)
+        self.addCleanup(tail.kill)
+        start = time.monotonic()
+        p = inst.run(["logrotate"], check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr, "")
+        self.assertLess(time.monotonic() - start, 20)
+        self.assertTrue(self.rotated()[0].endswith(".gz"), self.rotated())
+
     def test_a_renamed_file_is_followed_without_the_command(self):
         # logrotate(8) without copytruncate or a postrotate script: the
         # master (root) and every process that can open the new file go

@@ -173,7 +173,7 @@ constexpr ParamDef kParams[] = {
   L("error_notice_recipient", "postmaster", "Recipient of postmaster notices about software and resource problems."),
   S("info_log_address_format", "external", "Address format in informational logging: external or internal."),
   S("maillog_file", "", "Log to this file (or /dev/stdout) instead of syslog; empty means syslog. Every process appends itself and follows a rotated file within a second."),
-  S("maillog_file_compressor", "gzip", "Program (no shell; found in PATH) that `postern logrotate` runs on the renamed maillog_file once no process has it open."),
+  S("maillog_file_compressor", "gzip", "Program (no shell; found in PATH) that `postern logrotate` runs on the renamed maillog_file once no Postern process has it open."),
   L("maillog_file_prefixes", "/var, /dev/stdout", "maillog_file must begin with one of these strings (a guard against a typo that would append to another file); `postern init` adds its instance directory."),
   S("maillog_file_rotate_suffix", "%Y%m%d-%H%M%S", "strftime() format of the suffix `postern logrotate` appends to the renamed maillog_file (no '/')."),
   L("notify_classes", "resource, software", "Problem classes reported to the postmaster (bounce, 2bounce, data, delay, policy, protocol, resource, software)."),

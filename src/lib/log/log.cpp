@@ -23,6 +23,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "base/unique_fd.h"
+
 namespace postern::log {
 namespace {
 
@@ -31,16 +33,8 @@ namespace {
 // stream may split a long line into two writes). State::mu serializes it.
 class AppendFileSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
  public:
-  explicit AppendFileSink(int fd) : fd_(fd) {}
-  ~AppendFileSink() override {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  AppendFileSink(const AppendFileSink&) = delete;
-  AppendFileSink& operator=(const AppendFileSink&) = delete;
-  void replace(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
+  explicit AppendFileSink(UniqueFd fd) : fd_(std::move(fd)) {}
+  void replace(UniqueFd fd) { fd_ = std::move(fd); }
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
@@ -49,7 +43,7 @@ class AppendFileSink final : public spdlog::sinks::base_sink<spdlog::details::nu
     const char* p = buf.data();
     std::size_t left = buf.size();
     while (left > 0) {
-      ssize_t n = ::write(fd_, p, left);
+      ssize_t n = ::write(fd_.get(), p, left);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;  // nowhere to report it; the line is dropped
       p += n;
@@ -59,7 +53,7 @@ class AppendFileSink final : public spdlog::sinks::base_sink<spdlog::details::nu
   void flush_() override {}
 
  private:
-  int fd_;
+  UniqueFd fd_;
 };
 
 struct State {
@@ -123,16 +117,17 @@ int syslog_priority(Level l) {
   return LOG_INFO;
 }
 
-// Opens maillog_file for appending; -1 with errno set on failure.
-int open_append(const std::string& path, dev_t& dev, ino_t& ino) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
-  if (fd < 0) return -1;
+// Opens maillog_file for appending; an invalid UniqueFd with errno set on
+// failure.
+UniqueFd open_append(const std::string& path, dev_t& dev, ino_t& ino) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644));
+  if (!fd) return fd;
   struct stat st {};
-  int bad = ::fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
+  int bad = ::fstat(fd.get(), &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
   if (bad != 0) {  // a FIFO or device would block or misbehave as a log
-    ::close(fd);
+    fd.reset();
     errno = bad;
-    return -1;
+    return fd;
   }
   dev = st.st_dev;
   ino = st.st_ino;
@@ -153,9 +148,9 @@ void follow_rotation(State& s) {
   }
   dev_t dev = 0;
   ino_t ino = 0;
-  int fd = open_append(s.path, dev, ino);
-  if (fd >= 0) {
-    s.path_sink->replace(fd);
+  UniqueFd fd = open_append(s.path, dev, ino);
+  if (fd) {
+    s.path_sink->replace(std::move(fd));
     s.dev = dev;
     s.ino = ino;
     s.reported_unreopenable = false;
@@ -213,9 +208,9 @@ void init(std::string_view program, const Settings& settings) {
     } else {
       dev_t dev = 0;
       ino_t ino = 0;
-      int fd = open_append(settings.maillog_file, dev, ino);
-      if (fd < 0) throw spdlog::spdlog_ex(std::strerror(errno));
-      s.path_sink = std::make_shared<AppendFileSink>(fd);
+      UniqueFd fd = open_append(settings.maillog_file, dev, ino);
+      if (!fd) throw spdlog::spdlog_ex(std::strerror(errno));
+      s.path_sink = std::make_shared<AppendFileSink>(std::move(fd));
       s.path = settings.maillog_file;
       s.dev = dev;
       s.ino = ino;

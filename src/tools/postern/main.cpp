@@ -34,6 +34,7 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <thread>
@@ -222,6 +223,38 @@ int cmd_flush(const fs::path& dir) {
   return st;
 }
 
+// The parent of `pid` from /proc/PID/stat (0 when it cannot be read).
+pid_t parent_of(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos) return 0;
+  int ppid = 0;
+  char state = 0;
+  if (std::sscanf(text.c_str() + close + 1, " %c %d", &state, &ppid) != 2) return 0;
+  return ppid;
+}
+
+// Whether `pid` is the master or one of its descendants (daemons, the
+// local agent's workers), or runs a program of this installation (a
+// command such as postsuper): what writes maillog_file. Someone's
+// `tail -f` of the log is none of these and does not hold up compression.
+bool writes_maillog(pid_t pid, std::optional<pid_t> master, const config::Config& cfg) {
+  if (master) {
+    pid_t p = pid;
+    for (int depth = 0; p > 1 && depth < 64; ++depth, p = parent_of(p))
+      if (p == *master) return true;
+  }
+  std::error_code ec;
+  fs::path exe = fs::read_symlink(fmt::format("/proc/{}/exe", pid), ec);
+  if (ec) return false;
+  for (const char* dir : {"daemon_directory", "command_directory"}) {
+    fs::path d = fs::path(cfg.str(dir)).lexically_normal();
+    if (exe.parent_path() == d) return true;
+  }
+  return false;
+}
+
 // Processes (pids) that have the file (dev, ino) open. Only /proc entries
 // this user may read: as root all of them; otherwise this user's own
 // processes, which are the instance's when it runs as the invoking user.
@@ -278,13 +311,18 @@ int cmd_logrotate(const fs::path& dir) {
   // period would otherwise lose the first).
   if (::renameat2(AT_FDCWD, file.c_str(), AT_FDCWD, rotated.c_str(), RENAME_NOREPLACE) != 0)
     log::fatal("logfile '{}' rotation failed: rename to {}: {}", file, rotated, std::strerror(errno));
-  if (auto pid = running_master(cfg)) {
-    if (::kill(*pid, SIGHUP) != 0) log::fatal("logfile '{}' rotation failed: kill {}: {}", file, *pid, std::strerror(errno));
-  }
+  auto master = running_master(cfg);
+  if (master && ::kill(*master, SIGHUP) != 0)
+    log::fatal("logfile '{}' rotation failed: kill {}: {}", file, *master, std::strerror(errno));
   // Daemons finish their current clients first; 30 s is the master's drain.
   std::vector<pid_t> holders;
-  (void)wait_until([&] { return (holders = processes_holding(old.st_dev, old.st_ino)).empty(); },
-                   std::chrono::seconds(35));
+  (void)wait_until(
+      [&] {
+        holders = processes_holding(old.st_dev, old.st_ino);
+        std::erase_if(holders, [&](pid_t p) { return !writes_maillog(p, master, cfg); });
+        return holders.empty();
+      },
+      std::chrono::seconds(35));
   if (!holders.empty()) {
     std::string list;
     for (pid_t p : holders) {
