@@ -16,19 +16,7 @@ import threading
 import time
 import unittest
 
-from harness import LIBEXEC, Instance, wait_for
-
-MASTER_CF = """# service type private unpriv chroot wakeup maxproc command
-127.0.0.1:{port} inet n - n - - smtpd
-pickup unix n - n 60 1 pickup
-cleanup unix n - n - 0 cleanup
-qmgr unix n - n 5 1 qmgr
-rewrite unix - - n - - trivial-rewrite
-bounce unix - - n - 0 bounce
-defer unix - - n - 0 bounce
-trace unix - - n - 0 bounce
-discard unix - - n - - discard
-"""
+from harness import LIBEXEC, Instance, queue_master_cf, wait_for
 
 MAIN_CF = f"""
 daemon_directory = {LIBEXEC}
@@ -54,7 +42,7 @@ class LogrotateTest(unittest.TestCase):
     def setUp(self):
         self.inst = Instance("logrot", main_cf_extra=MAIN_CF)
         self.addCleanup(self.inst.cleanup)
-        self.inst.write_master_cf(MASTER_CF.format(port=self.inst.port))
+        self.inst.write_master_cf(queue_master_cf(self.inst.port, "discard unix - - n - - discard\n"))
         self.inst.start()
 
     def rotated(self):

@@ -44,119 +44,100 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-struct TempDir {
-  std::string path;
-  TempDir() {
+// A scratch directory, and the log going to `file` in it (below `sub`
+// when given) with a counting on_unreopenable() hook; afterwards the log
+// goes nowhere again.
+struct FileLog {
+  std::string dir;
+  std::string file;
+  int unreopenable = 0;
+  explicit FileLog(std::chrono::milliseconds recheck, const std::string& sub = "") {
     char tmpl[] = "/tmp/postern-logrot-XXXXXX";
-    path = mkdtemp(tmpl);
+    dir = mkdtemp(tmpl);
+    std::string where = dir;
+    if (!sub.empty()) {
+      where += "/" + sub;
+      ::mkdir(where.c_str(), 0755);
+    }
+    file = where + "/maillog";
+    log::Settings s;
+    s.maillog_file = file;
+    s.recheck = recheck;
+    log::init("smtpd", s);
+    log::on_unreopenable([this] { ++unreopenable; });
   }
-  ~TempDir() {
+  ~FileLog() {
+    log::on_unreopenable(nullptr);
+    log::init("test", log::Settings{.syslog_name = "", .maillog_file = "/dev/null"});
     std::error_code ec;
-    std::filesystem::remove_all(path, ec);
+    std::filesystem::remove_all(dir, ec);
   }
+  FileLog(const FileLog&) = delete;
+  FileLog& operator=(const FileLog&) = delete;
 };
+
+constexpr std::chrono::milliseconds kEveryLine{0};
 
 }  // namespace
 
 // A renamed maillog_file (postern logrotate, logrotate(8)) is followed: the
 // next line goes to a new file at the path, none to the renamed one.
 TEST(Log, FollowsARotatedFile) {
-  TempDir dir;
-  std::string file = dir.path + "/maillog";
-  log::Settings s;
-  s.maillog_file = file;
-  s.recheck = std::chrono::milliseconds(0);
-  log::init("qmgr", s);
-  int calls = 0;
-  log::on_unreopenable([&] { ++calls; });
+  FileLog l(kEveryLine);
   log::info("line one");
-  ASSERT_EQ(::rename(file.c_str(), (file + ".1").c_str()), 0);
+  ASSERT_EQ(::rename(l.file.c_str(), (l.file + ".1").c_str()), 0);
   log::info("line two");
-  ASSERT_EQ(::unlink(file.c_str()), 0);  // removed outright: created again
+  ASSERT_EQ(::unlink(l.file.c_str()), 0);  // removed outright: created again
   log::info("line three");
-  log::on_unreopenable(nullptr);
-  std::string old_text = slurp(file + ".1"), new_text = slurp(file);
+  std::string old_text = slurp(l.file + ".1"), new_text = slurp(l.file);
   EXPECT_NE(old_text.find("line one"), std::string::npos);
   EXPECT_EQ(old_text.find("line two"), std::string::npos) << old_text;
   EXPECT_EQ(new_text.find("line two"), std::string::npos);  // that file was unlinked
   EXPECT_NE(new_text.find("line three"), std::string::npos) << new_text;
-  EXPECT_EQ(calls, 0);
-  log::init("test", log::Settings{.syslog_name = "", .maillog_file = "/dev/null"});
+  EXPECT_EQ(l.unreopenable, 0);
 }
 
 // Within the recheck interval a line does not look at the path (one stat(2)
 // a second at most, not one per line).
 TEST(Log, ChecksForRotationAtMostOncePerInterval) {
-  TempDir dir;
-  std::string file = dir.path + "/maillog";
-  log::Settings s;
-  s.maillog_file = file;
-  s.recheck = std::chrono::hours(1);
-  log::init("qmgr", s);
-  ASSERT_EQ(::rename(file.c_str(), (file + ".1").c_str()), 0);
+  FileLog l(std::chrono::hours(1));
+  ASSERT_EQ(::rename(l.file.c_str(), (l.file + ".1").c_str()), 0);
   log::info("still the old file");
-  EXPECT_NE(slurp(file + ".1").find("still the old file"), std::string::npos);
-  EXPECT_NE(::access(file.c_str(), F_OK), 0);
-  log::init("test", log::Settings{.syslog_name = "", .maillog_file = "/dev/null"});
+  EXPECT_NE(slurp(l.file + ".1").find("still the old file"), std::string::npos);
+  EXPECT_NE(::access(l.file.c_str(), F_OK), 0);
 }
 
 // A process that cannot open the new file (here its directory is gone; in
-// production a dropped privilege or a chroot) keeps the old one and tells
-// the hook, once, so that a daemon can retire.
+// production a dropped privilege) keeps the old one and tells the hook,
+// once, so that a daemon can retire.
 TEST(Log, ReportsOnceWhenTheNewFileCannotBeOpened) {
-  TempDir dir;
-  std::string sub = dir.path + "/d";
-  ASSERT_EQ(::mkdir(sub.c_str(), 0755), 0);
-  std::string file = sub + "/maillog";
-  log::Settings s;
-  s.maillog_file = file;
-  s.recheck = std::chrono::milliseconds(0);
-  log::init("smtpd", s);
-  int calls = 0;
-  log::on_unreopenable([&] { ++calls; });
-  ASSERT_EQ(::rename(sub.c_str(), (dir.path + "/moved").c_str()), 0);
+  FileLog l(kEveryLine, "d");
+  ASSERT_EQ(::rename((l.dir + "/d").c_str(), (l.dir + "/moved").c_str()), 0);
   log::info("after the move");
   log::info("and again");
-  log::on_unreopenable(nullptr);
-  EXPECT_EQ(calls, 1);
-  std::string text = slurp(dir.path + "/moved/maillog");
+  EXPECT_EQ(l.unreopenable, 1);
+  std::string text = slurp(l.dir + "/moved/maillog");
   EXPECT_NE(text.find("after the move"), std::string::npos) << text;
   EXPECT_NE(text.find("and again"), std::string::npos) << text;
-  log::init("test", log::Settings{.syslog_name = "", .maillog_file = "/dev/null"});
 }
 
 // Long lines arrive whole (each line is one write(2) on an O_APPEND
 // descriptor, so concurrent processes never interleave within a line).
 TEST(Log, LongLinesAreWrittenWhole) {
-  TempDir dir;
-  std::string file = dir.path + "/maillog";
-  log::Settings s;
-  s.maillog_file = file;
-  log::init("cleanup", s);
+  FileLog l(std::chrono::seconds(1));
   std::string big(20000, 'x');
   log::info("{}", big);
-  std::string text = slurp(file);
-  EXPECT_NE(text.find(big + "\n"), std::string::npos);
-  log::init("test", log::Settings{.syslog_name = "", .maillog_file = "/dev/null"});
+  EXPECT_NE(slurp(l.file).find(big + "\n"), std::string::npos);
 }
 
 // A chrooted daemon cannot see maillog_file's path: it keeps its file and
 // does not retire over it.
 TEST(Log, AChrootedProcessKeepsItsFile) {
-  TempDir dir;
-  std::string file = dir.path + "/maillog";
-  log::Settings s;
-  s.maillog_file = file;
-  s.recheck = std::chrono::milliseconds(0);
-  log::init("smtpd", s);
-  int calls = 0;
-  log::on_unreopenable([&] { ++calls; });
+  FileLog l(kEveryLine);
   log::stop_following_rotation();
-  ASSERT_EQ(::rename(file.c_str(), (file + ".1").c_str()), 0);
+  ASSERT_EQ(::rename(l.file.c_str(), (l.file + ".1").c_str()), 0);
   log::info("still here");
-  log::on_unreopenable(nullptr);
-  EXPECT_EQ(calls, 0);
-  EXPECT_NE(slurp(file + ".1").find("still here"), std::string::npos);
-  EXPECT_NE(::access(file.c_str(), F_OK), 0);
-  log::init("test", log::Settings{.syslog_name = "", .maillog_file = "/dev/null"});
+  EXPECT_EQ(l.unreopenable, 0);
+  EXPECT_NE(slurp(l.file + ".1").find("still here"), std::string::npos);
+  EXPECT_NE(::access(l.file.c_str(), F_OK), 0);
 }

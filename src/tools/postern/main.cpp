@@ -142,17 +142,25 @@ int cmd_start(const fs::path& dir, bool foreground, int verbose) {
   return 0;
 }
 
-int cmd_stop(const fs::path& dir) {
-  auto cfg = load_or_die(dir);
+// Says what it does ("stopping" the Postern mail system) and sends `sig` to
+// the running master; fatal when none runs. The master's pid.
+pid_t signal_master(const config::Config& cfg, int sig, const char* doing) {
   auto pid = running_master(cfg);
   if (!pid) log::fatal("the Postern mail system is not running");
-  std::printf("postern: stopping the Postern mail system\n");
-  if (::kill(*pid, SIGTERM) != 0) log::fatal("kill {}: {}", *pid, std::strerror(errno));
+  std::printf("postern: %s the Postern mail system\n", doing);
+  std::fflush(stdout);
+  if (::kill(*pid, sig) != 0) log::fatal("kill {}: {}", *pid, std::strerror(errno));
+  return *pid;
+}
+
+int cmd_stop(const fs::path& dir) {
+  auto cfg = load_or_die(dir);
+  pid_t pid = signal_master(cfg, SIGTERM, "stopping");
   if (!wait_until([&] { return !running_master(cfg).has_value(); }, std::chrono::seconds(30)))
-    log::fatal("the master (pid {}) did not stop", *pid);
+    log::fatal("the master (pid {}) did not stop", pid);
   // The lock goes with the master's last destructors, a moment before the
   // process itself: "stopped" means gone, so wait for that too.
-  (void)wait_until([&] { return ::kill(*pid, 0) != 0 && errno == ESRCH; }, std::chrono::seconds(5));
+  (void)wait_until([&] { return ::kill(pid, 0) != 0 && errno == ESRCH; }, std::chrono::seconds(5));
   return 0;
 }
 
@@ -160,10 +168,7 @@ int cmd_reload(const fs::path& dir) {
   auto cfg = load_or_die(dir);
   // Refuse a broken configuration here too; the master would keep the old one.
   load_services_or_die(cfg, dir);
-  auto pid = running_master(cfg);
-  if (!pid) log::fatal("the Postern mail system is not running");
-  std::printf("postern: refreshing the Postern mail system\n");
-  if (::kill(*pid, SIGHUP) != 0) log::fatal("kill {}: {}", *pid, std::strerror(errno));
+  signal_master(cfg, SIGHUP, "refreshing");
   return 0;
 }
 
@@ -180,11 +185,7 @@ int cmd_status(const fs::path& dir) {
 // Postfix's abort: the master gets the signal stop sends (it stops every
 // daemon), and nobody waits for it.
 int cmd_abort(const fs::path& dir) {
-  auto cfg = load_or_die(dir);
-  auto pid = running_master(cfg);
-  if (!pid) log::fatal("the Postern mail system is not running");
-  std::printf("postern: aborting the Postern mail system\n");
-  if (::kill(*pid, SIGTERM) != 0) log::fatal("kill {}: {}", *pid, std::strerror(errno));
+  signal_master(load_or_die(dir), SIGTERM, "aborting");
   return 0;
 }
 
