@@ -199,6 +199,17 @@ class MasterTest(unittest.TestCase):
         wait_for(lambda: not pid_alive(pid), timeout=5, what="idle process to exit")
         self.assertNotRegex(inst.maillog(), r"warning: process .* pid %d" % pid)
 
+    def test_daemon_options_in_getopt_forms(self):
+        # Postfix's daemons read their options with getopt(): clustered
+        # flags and a value joined to its option work in master.cf too.
+        inst = self.make("127.0.0.1:{port} inet n - n - 1 testd -vv -omax_idle=1s\n")
+        c = LineClient(("127.0.0.1", inst.port))
+        pid = int(c.ask("PID"))
+        c.close()
+        wait_for(lambda: not pid_alive(pid), timeout=5, what="idle process to exit")
+        self.assertNotRegex(inst.maillog(), r"warning: process .* pid %d" % pid)
+        self.assertRegex(inst.maillog(), r"testd\[%d\]: stopping: idle" % pid)  # -v's debug line
+
     def test_multi_model_serves_clients_in_one_process(self):
         inst = self.make("127.0.0.1:{port} inet n - n - 2 testd model=multi\n")
         clients = [LineClient(("127.0.0.1", inst.port)) for _ in range(3)]

@@ -115,6 +115,14 @@ Status collect_overrides(const std::vector<std::string>& args, MasterService& sv
     svc.overrides.emplace_back(std::move(name), std::string(str::trim(nv.substr(eq + 1))));
   }
   if (opts.missing_value) return make_error("-{} option without a value", *opts.missing_value);
+  // What the daemon skeleton reads (server/skeleton.cpp parse_args): -o and
+  // -v, and what the master passes itself (-c -n -t -s -C -P). Postfix's
+  // other daemon options (-D debugger_command, -S, -V, ...) are refused
+  // here, at start, rather than by every process the master would start
+  // and throttle.
+  for (char c : opts.letters)
+    if (std::string_view("ovcntsCP").find(c) == std::string_view::npos)
+      return make_error("option -{} is not one Postern's daemons take (they take -o name=value and -v)", c);
   return {};
 }
 
@@ -135,6 +143,7 @@ DaemonOptions scan_daemon_options(const std::vector<std::string>& args) {
     if (a.size() < 2 || a[0] != '-') break;
     for (std::size_t k = 1; k < a.size(); ++k) {
       const char c = a[k];
+      out.letters.push_back(c);
       if (std::string_view("imnost").find(c) == std::string_view::npos) continue;
       DaemonOptions::Override where{i, k + 1};
       if (k + 1 >= a.size()) {

@@ -106,6 +106,7 @@ struct DaemonOptions {
     std::size_t index = 0, offset = 0;
   };
   std::vector<Override> overrides;
+  std::string letters;               // every option letter, in order ("vo" for "-v -o x=y")
   std::size_t end = 0;               // the first argument after the options
   std::optional<char> missing_value;  // an option at the end without its value
 };

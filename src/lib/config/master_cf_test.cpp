@@ -39,8 +39,6 @@ std::string error_of(std::string_view text) {
 
 bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
-const char* kOk = "smtp inet n - n - - smtpd\n";
-
 }  // namespace
 
 TEST(MasterCf, ParsesPostfixStyleFile) {
@@ -96,6 +94,14 @@ TEST(MasterCf, OptionForms) {
   r = parse_master_cf("x unix - - n - - smtpd -o empty=\n");
   ASSERT_TRUE(r);
   EXPECT_EQ((*r)[0].overrides[0].second, "");
+  // Options the daemons do not take are refused at start, not by every
+  // process the master would start.
+  r = parse_master_cf("x unix - - n - - smtpd -vD\n");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("option -D is not one Postern's daemons take"), std::string::npos)
+      << r.error().message;
+  EXPECT_FALSE(parse_master_cf("x unix - - n - - smtpd -S -o a=b\n"));
+  EXPECT_TRUE(parse_master_cf("x unix - - n - - pipe flags=R argv=/bin/cat -D -S\n"));
 }
 
 TEST(MasterCf, ContinuationAndComments) {

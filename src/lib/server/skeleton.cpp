@@ -41,44 +41,43 @@ struct Args {
   std::vector<std::string> extra;
 };
 
+// getopt()'s way, as Postfix's daemons read theirs: flags may cluster
+// ("-vv", "-vC") and a value may be joined ("-ox=y") or the next word.
 Result<Args> parse_args(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     std::string_view s = argv[i];
-    auto need = [&](std::string_view flag) -> Result<std::string> {
-      if (i + 1 >= argc) return make_error("option {} needs a value", flag);
-      return std::string(argv[++i]);
-    };
-    if (s == "-c") {
-      auto v = need(s);
-      if (!v) return v.take_error();
-      a.config_dir = *v;
-    } else if (s == "-n") {
-      auto v = need(s);
-      if (!v) return v.take_error();
-      a.service = *v;
-    } else if (s == "-t") {
-      auto v = need(s);
-      if (!v) return v.take_error();
-      a.type = *v;
-    } else if (s == "-s") {
-      auto v = need(s);
-      if (!v) return v.take_error();
-      auto n = str::parse_int(*v);
-      if (!n || *n < 0 || *n > 64) return make_error("bad listener count: {}", *v);
-      a.listeners = int(*n);
-    } else if (s == "-C") {
-      a.chroot = true;
-    } else if (s == "-P") {
-      a.privileged_service = true;
-    } else if (s == "-v") {
-      a.verbose++;
-    } else if (s == "-o") {
-      auto v = need(s);
-      if (!v) return v.take_error();
-      auto eq = v->find('=');
-      if (eq == std::string::npos) return make_error("bad -o argument (want name=value): {}", *v);
-      a.overrides.emplace_back(std::string(str::trim(v->substr(0, eq))), std::string(str::trim(v->substr(eq + 1))));
+    if (s.size() >= 2 && s[0] == '-' && s != "--") {
+      for (std::size_t k = 1; k < s.size(); ++k) {
+        const char c = s[k];
+        if (std::string_view("cntso").find(c) == std::string_view::npos) {
+          if (c == 'v') a.verbose++;
+          else if (c == 'C') a.chroot = true;
+          else if (c == 'P') a.privileged_service = true;
+          else return make_error("unexpected option -{} (in {})", c, s);
+          continue;
+        }
+        std::string v;
+        if (k + 1 < s.size()) v = std::string(s.substr(k + 1));
+        else if (i + 1 < argc) v = argv[++i];
+        else return make_error("option -{} needs a value", c);
+        if (c == 'c') {
+          a.config_dir = v;
+        } else if (c == 'n') {
+          a.service = v;
+        } else if (c == 't') {
+          a.type = v;
+        } else if (c == 's') {
+          auto n = str::parse_int(v);
+          if (!n || *n < 0 || *n > 64) return make_error("bad listener count: {}", v);
+          a.listeners = int(*n);
+        } else {
+          auto eq = v.find('=');
+          if (eq == std::string::npos) return make_error("bad -o argument (want name=value): {}", v);
+          a.overrides.emplace_back(std::string(str::trim(v.substr(0, eq))), std::string(str::trim(v.substr(eq + 1))));
+        }
+        break;  // the value ends the cluster
+      }
     } else if (!s.empty() && s[0] != '-') {
       // Daemon-specific "name=value" arguments (e.g. pipe's argv=...).
       a.extra.emplace_back(s);
