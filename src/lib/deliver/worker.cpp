@@ -150,6 +150,10 @@ bool drop_to(const Credentials& c) {
   ::signal(SIGINT, SIG_DFL);
   ::signal(SIGPIPE, SIG_IGN);
   close_inherited(ctl_fd.get(), fds.get());
+  // A worker runs as a mailbox owner: it keeps the agent's log file and
+  // never opens maillog_file's path itself (a file it created there would
+  // be the user's, and root's processes would append to it).
+  log::stop_following_rotation();
   std::optional<Outcome> broken;
   pid_t parent = ::getppid();
   // The agent works as mail_owner with root as its real uid

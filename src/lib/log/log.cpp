@@ -118,12 +118,20 @@ int syslog_priority(Level l) {
 }
 
 // Opens maillog_file for appending; an invalid UniqueFd with errno set on
-// failure.
-UniqueFd open_append(const std::string& path, dev_t& dev, ino_t& ino) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644));
+// failure. `reopen`: after a rotation, while the process runs, the path is
+// someone else's to create in the meantime; only a regular file that is no
+// symbolic link and belongs to this process's user or to root is taken, so
+// that a planted link or file cannot make a root process append elsewhere.
+// (At start the path is the administrator's choice, and may be a link.)
+UniqueFd open_append(const std::string& path, dev_t& dev, ino_t& ino, bool reopen) {
+  int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | (reopen ? O_NOFOLLOW : 0);
+  UniqueFd fd(::open(path.c_str(), flags, 0644));
   if (!fd) return fd;
   struct stat st {};
-  int bad = ::fstat(fd.get(), &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
+  int bad = ::fstat(fd.get(), &st) != 0                             ? errno
+            : !S_ISREG(st.st_mode)                                 ? EINVAL
+            : reopen && st.st_uid != 0 && st.st_uid != ::geteuid() ? EPERM
+                                                                   : 0;
   if (bad != 0) {  // a FIFO or device would block or misbehave as a log
     fd.reset();
     errno = bad;
@@ -148,7 +156,7 @@ void follow_rotation(State& s) {
   }
   dev_t dev = 0;
   ino_t ino = 0;
-  UniqueFd fd = open_append(s.path, dev, ino);
+  UniqueFd fd = open_append(s.path, dev, ino, true);
   if (fd) {
     s.path_sink->replace(std::move(fd));
     s.dev = dev;
@@ -208,7 +216,7 @@ void init(std::string_view program, const Settings& settings) {
     } else {
       dev_t dev = 0;
       ino_t ino = 0;
-      UniqueFd fd = open_append(settings.maillog_file, dev, ino);
+      UniqueFd fd = open_append(settings.maillog_file, dev, ino, false);
       if (!fd) throw spdlog::spdlog_ex(std::strerror(errno));
       s.path_sink = std::make_shared<AppendFileSink>(std::move(fd));
       s.path = settings.maillog_file;

@@ -141,3 +141,18 @@ TEST(Log, AChrootedProcessKeepsItsFile) {
   EXPECT_NE(slurp(l.file + ".1").find("still here"), std::string::npos);
   EXPECT_NE(::access(l.file.c_str(), F_OK), 0);
 }
+
+// After a rotation the path may have been planted by someone else: a
+// symbolic link there is not followed (a root process would append to its
+// target), the process keeps its old file and says it cannot go over.
+TEST(Log, ARotatedPathThatIsALinkIsNotFollowed) {
+  FileLog l(kEveryLine);
+  std::string target = l.dir + "/target";
+  { std::ofstream(target) << "precious\n"; }
+  ASSERT_EQ(::rename(l.file.c_str(), (l.file + ".1").c_str()), 0);
+  ASSERT_EQ(::symlink(target.c_str(), l.file.c_str()), 0);
+  log::info("not into the link");
+  EXPECT_EQ(slurp(target), "precious\n");
+  EXPECT_NE(slurp(l.file + ".1").find("not into the link"), std::string::npos);
+  EXPECT_EQ(l.unreopenable, 1);
+}
