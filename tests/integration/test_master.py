@@ -191,23 +191,24 @@ class MasterTest(unittest.TestCase):
                         main_cf_extra="service_throttle_time = 3s\ndaemon_batch_scheduling = no\n")
         self.assertEqual(self.policies(off), (os.SCHED_OTHER, os.SCHED_OTHER))
 
-    def test_max_idle_retires_process(self):
-        inst = self.make("127.0.0.1:{port} inet n - n - 1 testd -o max_idle=1s\n")
+    def served_then_retired_idle(self, inst):
+        """The pid of a process that served one client and then exited
+        cleanly for being idle."""
         c = LineClient(("127.0.0.1", inst.port))
         pid = int(c.ask("PID"))
         c.close()
         wait_for(lambda: not pid_alive(pid), timeout=5, what="idle process to exit")
         self.assertNotRegex(inst.maillog(), r"warning: process .* pid %d" % pid)
+        return pid
+
+    def test_max_idle_retires_process(self):
+        self.served_then_retired_idle(self.make("127.0.0.1:{port} inet n - n - 1 testd -o max_idle=1s\n"))
 
     def test_daemon_options_in_getopt_forms(self):
         # Postfix's daemons read their options with getopt(): clustered
         # flags and a value joined to its option work in master.cf too.
         inst = self.make("127.0.0.1:{port} inet n - n - 1 testd -vv -omax_idle=1s\n")
-        c = LineClient(("127.0.0.1", inst.port))
-        pid = int(c.ask("PID"))
-        c.close()
-        wait_for(lambda: not pid_alive(pid), timeout=5, what="idle process to exit")
-        self.assertNotRegex(inst.maillog(), r"warning: process .* pid %d" % pid)
+        pid = self.served_then_retired_idle(inst)
         self.assertRegex(inst.maillog(), r"testd\[%d\]: stopping: idle" % pid)  # -v's debug line
 
     def test_multi_model_serves_clients_in_one_process(self):

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -42,23 +43,6 @@ Status write_new_file(const fs::path& p, const std::string& text, mode_t mode) {
   }
   if (::fsync(fd.get()) != 0) return sys_error("fsync {}", p.string());
   return {};
-}
-
-// Runs a program (never a shell) and waits; true when it exits 0.
-bool run_program(const std::vector<std::string>& argv) {
-  pid_t pid = ::fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
-    std::vector<char*> a;
-    for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    ::execvp(a[0], a.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 // master.cf for a new instance: the sample, with SMTP moved to
@@ -170,13 +154,14 @@ Status set_permissions(const config::Config& cfg) {
   fs::path qdir = cfg.str("queue_directory");
   if (security::running_as_root()) {
     if (!security::lookup_group(group)) {
-      if (!run_program({"groupadd", "--system", group})) return make_error("groupadd {} failed", group);
+      if (auto st = run_program({"groupadd", "--system", group}); !st || *st != 0)
+        return make_error("groupadd {} failed", group);
       std::printf("postern: created group %s\n", group.c_str());
     }
     if (!security::lookup_user(owner)) {
-      if (!run_program({"useradd", "--system", "--user-group", "--no-create-home", "--home-dir", qdir.string(),
-                        "--shell", "/usr/sbin/nologin", "--comment", "Postern mail system", owner}))
-        return make_error("useradd {} failed", owner);
+      auto st = run_program({"useradd", "--system", "--user-group", "--no-create-home", "--home-dir", qdir.string(),
+                             "--shell", "/usr/sbin/nologin", "--comment", "Postern mail system", owner});
+      if (!st || *st != 0) return make_error("useradd {} failed", owner);
       std::printf("postern: created user %s\n", owner.c_str());
     }
     auto u = security::lookup_user(owner);
@@ -270,6 +255,25 @@ std::vector<std::string> check_instance(const config::Config& cfg) {
     }
   }
   return problems;
+}
+
+Result<int> run_program(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) return sys_error("fork");
+  if (pid == 0) {
+    ::execvp(argv[0], argv.data());
+    std::fprintf(stderr, "postern: fatal: execute %s: %s\n", argv[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return make_error("{} killed by signal {}", args[0], WTERMSIG(status));
 }
 
 }  // namespace postern::tool

@@ -38,4 +38,8 @@ std::vector<std::string> check_instance(const config::Config& cfg);
 // service's daemons, each start logged and throttled by the master.
 Status check_service_overrides(const config::Config& cfg, const config::MasterService& s);
 
+// Runs a program (execvp: found in PATH, never through a shell) and waits:
+// its exit status, or an Error when it could not be started or was killed.
+Result<int> run_program(const std::vector<std::string>& args);
+
 }  // namespace postern::tool

@@ -189,39 +189,14 @@ int cmd_abort(const fs::path& dir) {
   return 0;
 }
 
-// Runs argv (no shell) and waits; the exit status, or -1 with `why`.
-int run_program(const std::vector<std::string>& args, std::string& why) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::fflush(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    why = fmt::format("fork: {}", std::strerror(errno));
-    return -1;
-  }
-  if (pid == 0) {
-    ::execvp(argv[0], argv.data());
-    std::fprintf(stderr, "postern: fatal: execute %s: %s\n", argv[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  why = fmt::format("{} killed by signal {}", args[0], WTERMSIG(status));
-  return -1;
-}
-
 // Postfix's flush: postqueue -f, which asks qmgr to deliver the deferred
 // mail now.
 int cmd_flush(const fs::path& dir) {
   auto cfg = load_or_die(dir);
   fs::path postqueue = fs::path(cfg.str("command_directory")) / "postqueue";
-  std::string why;
-  int st = run_program({postqueue.string(), "-c", fs::absolute(dir).string(), "-f"}, why);
-  if (st < 0) log::fatal("{}", why);
-  return st;
+  auto st = tool::run_program({postqueue.string(), "-c", fs::absolute(dir).string(), "-f"});
+  if (!st) log::fatal("{}", st.error().message);
+  return *st;
 }
 
 // The parent of `pid` from /proc/PID/stat (0 when it cannot be read).
@@ -335,11 +310,11 @@ int cmd_logrotate(const fs::path& dir) {
     log::warning("not compressing {}: still open in process(es) {}; compress it later", rotated, list);
     return 0;
   }
-  std::string why;
-  int st = run_program({cfg.str("maillog_file_compressor"), rotated}, why);
-  if (st != 0)
+  auto st = tool::run_program({cfg.str("maillog_file_compressor"), rotated});
+  if (!st || *st != 0)
     log::fatal("logfile '{}' rotation failed: {}", file,
-               st < 0 ? why : fmt::format("{} {} exit status {}", cfg.str("maillog_file_compressor"), rotated, st));
+               !st ? st.error().message
+                   : fmt::format("{} {} exit status {}", cfg.str("maillog_file_compressor"), rotated, *st));
   return 0;
 }
 
